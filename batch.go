@@ -1,0 +1,588 @@
+package eventlog
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"math"
+	"math/bits"
+	"slices"
+	"time"
+)
+
+// A segment's .log file is a sequence of Kafka RecordBatch v2 (magic 2)
+// batches, byte for byte as a Kafka broker stores them. Integers in the
+// fixed header are big endian; integers in records are zigzag varints
+// (Kafka's varint for 32-bit fields, varlong for timestamps).
+//
+// Batch:
+//
+//	 0                   8          12          16  17        21     23
+//	+-------------------+----------+-----------+---+---------+------+
+//	| baseOffset int64  | length   | leader    | m | crc     | attr |
+//	|                   | int32    | epoch i32 | 2 | uint32  | i16  |
+//	+-------------------+----------+-----------+---+---------+------+
+//	 23              27                  35                  43
+//	+----------------+-------------------+-------------------+
+//	| lastOffsetDelta| baseTimestamp ms  | maxTimestamp ms   |
+//	| int32          | int64             | int64             |
+//	+----------------+-------------------+-------------------+
+//	 43                  51       53           57           61
+//	+-------------------+--------+------------+------------+----------...
+//	| producerId int64  | pEpoch | baseSeq    | count      | records
+//	| (-1: none)        | i16    | int32      | int32      | (compressed
+//	+-------------------+--------+------------+------------+  as a whole)
+//
+//	length = bytes after the length field = total - 12
+//	m      = magic, the format version: always 2
+//	crc    = CRC-32C (Castagnoli) of bytes [21, total): attributes to the end.
+//	         baseOffset, length, leader epoch and magic are outside it, so the
+//	         log assigns the base offset without recomputing the checksum.
+//	attr   = bits 0-2 compression (0 none, 1 gzip, 2 snappy, 3 lz4, 4 zstd)
+//	         bit 3 timestamp type (0 CreateTime, 1 LogAppendTime)
+//	         bit 4 transactional, bit 5 control batch
+//	         bit 6 baseTimestamp holds the delete horizon (set by compaction)
+//
+// Record (repeated count times inside records):
+//
+//	+--------+------+---------+----------+--------+-----+--------+-------+---------+
+//	| length | attr | tsDelta | offDelta | keyLen | key | valLen | value | headers |
+//	| varint | int8 | varlong | varint   | varint |     | varint |       |         |
+//	+--------+------+---------+----------+--------+-----+--------+-------+---------+
+//
+//	length  = bytes of the record after the length field
+//	keyLen  = -1 for a null key, valLen = -1 for a null value (tombstone)
+//	headers = count varint, then per header: keyLen varint, key (UTF-8),
+//	          valLen varint (-1 null), value
+//	timestamp = baseTimestamp + tsDelta, offset = baseOffset + offDelta
+//
+// These constants are part of the format.
+const (
+	batchHeaderSize = 61 // bytes of the fixed RecordBatch v2 header
+	batchMagic      = 2
+	batchOverhead   = 12 // baseOffset(8)+batchLength(4): bytes before the length-counted part
+
+	// Byte positions of the header fields.
+	batchLengthPos          = 8
+	batchLeaderEpochPos     = 12
+	batchMagicPos           = 16
+	batchCRCPos             = 17
+	batchAttributesPos      = 21
+	batchLastOffsetDeltaPos = 23
+	batchBaseTimestampPos   = 27
+	batchMaxTimestampPos    = 35
+	batchProducerIDPos      = 43
+	batchProducerEpochPos   = 51
+	batchBaseSequencePos    = 53
+	batchRecordCountPos     = 57
+
+	// Attribute bits.
+	attrCompressionMask = 0x07
+	attrLogAppendTime   = 0x08
+	attrTransactional   = 0x10
+	attrControl         = 0x20
+	attrDeleteHorizon   = 0x40
+
+	// minRecordSize is the smallest encoded record: a one-byte varint for
+	// each of length, timestampDelta, offsetDelta, keyLen, valueLen and
+	// header count, plus the attributes byte.
+	minRecordSize = 7
+)
+
+// Tuning of the codec; not part of the format.
+const (
+	// maxDecodePrealloc bounds how many records decode makes room for
+	// before it has seen them.
+	maxDecodePrealloc = 4096
+
+	// maxRetainedScratch is the largest scratch buffer an encoder or
+	// decoder keeps between batches.
+	maxRetainedScratch = 8 << 20
+)
+
+// castagnoli is the CRC-32C table; crc32 uses the CPU's instruction for it
+// where there is one.
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// Reasons a batch fails to parse or decode. They are plain errors: the
+// caller wraps them into a *CorruptError naming the file and position.
+var (
+	errShortBatch  = errors.New("short batch") // b is shorter than the header / declared length
+	errCRCMismatch = errors.New("crc mismatch")
+)
+
+// batchHeader is the fixed 61-byte prefix of a RecordBatch v2.
+type batchHeader struct {
+	BaseOffset      int64
+	Length          int32 // batchLength: bytes after the length field
+	LeaderEpoch     int32
+	Magic           int8
+	CRC             uint32
+	Attributes      int16
+	LastOffsetDelta int32
+	BaseTimestamp   int64 // ms
+	MaxTimestamp    int64 // ms
+	ProducerID      int64
+	ProducerEpoch   int16
+	BaseSequence    int32
+	RecordCount     int32
+}
+
+// size returns the total bytes of the batch on disk: 12 + Length.
+func (h *batchHeader) size() int64 { return batchOverhead + int64(h.Length) }
+
+// lastOffset returns the offset of the batch's last record:
+// BaseOffset + LastOffsetDelta.
+func (h *batchHeader) lastOffset() int64 { return h.BaseOffset + int64(h.LastOffsetDelta) }
+
+// compression returns the codec the records are compressed with.
+func (h *batchHeader) compression() Compression {
+	return Compression(h.Attributes & attrCompressionMask)
+}
+
+// isControl reports whether this is a control batch (transaction markers).
+func (h *batchHeader) isControl() bool { return h.Attributes&attrControl != 0 }
+
+// parseBatchHeader decodes the fixed header from b. It needs
+// len(b) >= batchHeaderSize (else errShortBatch) and checks that the magic
+// is 2, that Length covers at least the rest of the header, that
+// LastOffsetDelta and RecordCount are not negative, that the record count
+// fits the offset range, and that the offsets do not overflow. It does not
+// verify the CRC; see verifyBatchCRC.
+func parseBatchHeader(b []byte) (batchHeader, error) {
+	if len(b) < batchHeaderSize {
+		return batchHeader{}, errShortBatch
+	}
+	be := binary.BigEndian
+	h := batchHeader{
+		BaseOffset:      int64(be.Uint64(b[0:])),
+		Length:          int32(be.Uint32(b[batchLengthPos:])),
+		LeaderEpoch:     int32(be.Uint32(b[batchLeaderEpochPos:])),
+		Magic:           int8(b[batchMagicPos]),
+		CRC:             be.Uint32(b[batchCRCPos:]),
+		Attributes:      int16(be.Uint16(b[batchAttributesPos:])),
+		LastOffsetDelta: int32(be.Uint32(b[batchLastOffsetDeltaPos:])),
+		BaseTimestamp:   int64(be.Uint64(b[batchBaseTimestampPos:])),
+		MaxTimestamp:    int64(be.Uint64(b[batchMaxTimestampPos:])),
+		ProducerID:      int64(be.Uint64(b[batchProducerIDPos:])),
+		ProducerEpoch:   int16(be.Uint16(b[batchProducerEpochPos:])),
+		BaseSequence:    int32(be.Uint32(b[batchBaseSequencePos:])),
+		RecordCount:     int32(be.Uint32(b[batchRecordCountPos:])),
+	}
+	switch {
+	case h.Magic != batchMagic:
+		return h, fmt.Errorf("unsupported magic byte %d", h.Magic)
+	case h.Length < batchHeaderSize-batchOverhead:
+		return h, fmt.Errorf("batch length %d shorter than the header", h.Length)
+	case h.BaseOffset < 0:
+		return h, fmt.Errorf("negative base offset %d", h.BaseOffset)
+	case h.LastOffsetDelta < 0:
+		return h, fmt.Errorf("negative last offset delta %d", h.LastOffsetDelta)
+	case h.BaseOffset > math.MaxInt64-int64(h.LastOffsetDelta):
+		return h, errors.New("last offset overflows")
+	case h.RecordCount < 0:
+		return h, fmt.Errorf("negative record count %d", h.RecordCount)
+	case int64(h.RecordCount) > int64(h.LastOffsetDelta)+1:
+		return h, fmt.Errorf("record count %d exceeds offset range %d", h.RecordCount, int64(h.LastOffsetDelta)+1)
+	}
+	return h, nil
+}
+
+// verifyBatchCRC checks the CRC-32C of a complete batch. b must hold the
+// whole batch as its length field declares (else errShortBatch); bytes past
+// that length are not looked at. It returns errCRCMismatch ("crc mismatch")
+// when the checksum does not match.
+func verifyBatchCRC(b []byte) error {
+	if len(b) < batchHeaderSize {
+		return errShortBatch
+	}
+	length := int32(binary.BigEndian.Uint32(b[batchLengthPos:]))
+	if length < batchHeaderSize-batchOverhead {
+		return fmt.Errorf("batch length %d shorter than the header", length)
+	}
+	size := batchOverhead + int64(length)
+	if int64(len(b)) < size {
+		return errShortBatch
+	}
+	if crc32.Checksum(b[batchAttributesPos:size], castagnoli) != binary.BigEndian.Uint32(b[batchCRCPos:]) {
+		return errCRCMismatch
+	}
+	return nil
+}
+
+// setBaseOffset writes the base offset into an encoded batch (bytes 0..8,
+// outside the CRC).
+func setBaseOffset(batch []byte, base int64) {
+	binary.BigEndian.PutUint64(batch[0:8], uint64(base))
+}
+
+// batchEncoder encodes record batches. It keeps a scratch buffer for the
+// uncompressed records of compressed batches, so it is not safe for
+// concurrent use: keep one per goroutine or pool them. The zero value is
+// ready to use.
+type batchEncoder struct {
+	buf []byte // records before compression
+}
+
+// encode appends to dst one complete RecordBatch v2 holding records, and
+// returns the extended slice. The batch has base offset 0 (the log assigns
+// it with setBaseOffset), partition leader epoch 0, no producer id, epoch or
+// sequence (-1, as Kafka writes for a non-idempotent producer) and
+// CreateTime timestamps: baseTimestamp is the first record's, maxTimestamp
+// the largest. Offset deltas are 0..n-1; Record.Offset, Topic and Partition
+// of the inputs are ignored. Every record's Timestamp must be set.
+//
+// It fails with ErrInvalidRecord for an empty batch or a zero timestamp,
+// ErrUnsupportedCompression for a codec it cannot write, and
+// ErrRecordTooLarge when the batch overflows Kafka's 32-bit lengths. On
+// error dst is returned unchanged.
+func (e *batchEncoder) encode(dst []byte, records []Record, c Compression) ([]byte, error) {
+	if len(records) == 0 {
+		return dst, fmt.Errorf("%w: empty batch", ErrInvalidRecord)
+	}
+	if len(records) > math.MaxInt32 {
+		return dst, fmt.Errorf("%w: %d records in one batch", ErrRecordTooLarge, len(records))
+	}
+	switch c {
+	case CompressionNone, CompressionGzip, CompressionSnappy, CompressionZstd:
+	default:
+		return dst, fmt.Errorf("%w: %s (%d)", ErrUnsupportedCompression, c, c)
+	}
+
+	baseTS := records[0].Timestamp.UnixMilli()
+	maxTS := baseTS
+	estimate := batchHeaderSize
+	for i := range records {
+		r := &records[i]
+		if r.Timestamp.IsZero() {
+			return dst, fmt.Errorf("%w: record %d has no timestamp", ErrInvalidRecord, i)
+		}
+		maxTS = max(maxTS, r.Timestamp.UnixMilli())
+		estimate += len(r.Key) + len(r.Value) + 16
+	}
+
+	start := len(dst)
+	var err error
+	if c == CompressionNone {
+		dst = slices.Grow(dst, estimate)
+		dst = dst[:start+batchHeaderSize]
+		dst, err = appendRecords(dst, records, baseTS)
+	} else {
+		e.buf, err = appendRecords(e.buf[:0], records, baseTS)
+		if err == nil {
+			dst = slices.Grow(dst, batchHeaderSize+len(e.buf)/2)
+			dst = dst[:start+batchHeaderSize]
+			dst, err = compress(dst, e.buf, c)
+		}
+		if cap(e.buf) > maxRetainedScratch {
+			e.buf = nil
+		}
+	}
+	if err != nil {
+		return dst[:start], err
+	}
+	length := len(dst) - start - batchOverhead
+	if length > math.MaxInt32 {
+		return dst[:start], fmt.Errorf("%w: batch of %d bytes", ErrRecordTooLarge, length+batchOverhead)
+	}
+
+	b := dst[start:]
+	be := binary.BigEndian
+	be.PutUint64(b[0:], 0)
+	be.PutUint32(b[batchLengthPos:], uint32(length))
+	be.PutUint32(b[batchLeaderEpochPos:], 0)
+	b[batchMagicPos] = batchMagic
+	be.PutUint16(b[batchAttributesPos:], uint16(c))
+	be.PutUint32(b[batchLastOffsetDeltaPos:], uint32(len(records)-1))
+	be.PutUint64(b[batchBaseTimestampPos:], uint64(baseTS))
+	be.PutUint64(b[batchMaxTimestampPos:], uint64(maxTS))
+	be.PutUint64(b[batchProducerIDPos:], math.MaxUint64) // -1
+	be.PutUint16(b[batchProducerEpochPos:], math.MaxUint16)
+	be.PutUint32(b[batchBaseSequencePos:], math.MaxUint32)
+	be.PutUint32(b[batchRecordCountPos:], uint32(len(records)))
+	be.PutUint32(b[batchCRCPos:], crc32.Checksum(b[batchAttributesPos:], castagnoli))
+	return dst, nil
+}
+
+// appendRecords appends the encoded records, with timestamp deltas relative
+// to baseTS and offset deltas 0..n-1.
+func appendRecords(dst []byte, records []Record, baseTS int64) ([]byte, error) {
+	for i := range records {
+		r := &records[i]
+		tsDelta := r.Timestamp.UnixMilli() - baseTS
+		size := 1 + varintLen(tsDelta) + varintLen(int64(i)) +
+			bytesFieldLen(r.Key) + bytesFieldLen(r.Value) + varintLen(int64(len(r.Headers)))
+		for j := range r.Headers {
+			h := &r.Headers[j]
+			size += varintLen(int64(len(h.Key))) + len(h.Key) + bytesFieldLen(h.Value)
+		}
+		if size > math.MaxInt32 {
+			return dst, fmt.Errorf("%w: record %d encodes to %d bytes", ErrRecordTooLarge, i, size)
+		}
+		dst = slices.Grow(dst, size+5)
+		dst = appendVarint(dst, int64(size))
+		dst = append(dst, 0) // record attributes: unused
+		dst = appendVarint(dst, tsDelta)
+		dst = appendVarint(dst, int64(i))
+		dst = appendBytesField(dst, r.Key)
+		dst = appendBytesField(dst, r.Value)
+		dst = appendVarint(dst, int64(len(r.Headers)))
+		for j := range r.Headers {
+			h := &r.Headers[j]
+			dst = appendVarint(dst, int64(len(h.Key)))
+			dst = append(dst, h.Key...)
+			dst = appendBytesField(dst, h.Value)
+		}
+	}
+	return dst, nil
+}
+
+// appendVarint appends v as a zigzag varint. For values that fit in 32
+// bits the bytes equal Kafka's 32-bit varint.
+func appendVarint(dst []byte, v int64) []byte {
+	u := uint64(v<<1) ^ uint64(v>>63)
+	for u >= 0x80 {
+		dst = append(dst, byte(u)|0x80)
+		u >>= 7
+	}
+	return append(dst, byte(u))
+}
+
+// varintLen returns the encoded size of v as a zigzag varint.
+func varintLen(v int64) int {
+	u := uint64(v<<1) ^ uint64(v>>63)
+	return (bits.Len64(u|1) + 6) / 7
+}
+
+// appendBytesField appends a length-prefixed byte string; nil is written
+// as length -1 (null).
+func appendBytesField(dst, b []byte) []byte {
+	if b == nil {
+		return append(dst, 1) // zigzag(-1)
+	}
+	dst = appendVarint(dst, int64(len(b)))
+	return append(dst, b...)
+}
+
+// bytesFieldLen returns the encoded size of a length-prefixed byte string.
+func bytesFieldLen(b []byte) int {
+	if b == nil {
+		return 1
+	}
+	return varintLen(int64(len(b))) + len(b)
+}
+
+// readVarint reads a zigzag varint from b at i and returns it with the
+// index after it, or index -1 when b holds no valid varint at i. One- and
+// two-byte varints, which are most lengths and deltas, take an inlined path.
+func readVarint(b []byte, i int) (int64, int) {
+	if i >= 0 && i+1 < len(b) {
+		u := uint64(b[i])
+		if u < 0x80 {
+			return int64(u>>1) ^ -int64(u&1), i + 1
+		}
+		if c := b[i+1]; c < 0x80 {
+			u = u&0x7f | uint64(c)<<7
+			return int64(u>>1) ^ -int64(u&1), i + 2
+		}
+	}
+	return readVarintSlow(b, i)
+}
+
+// readVarintSlow is readVarint for long varints and the end of b.
+//
+//go:noinline
+func readVarintSlow(b []byte, i int) (int64, int) {
+	if i < 0 {
+		return 0, -1
+	}
+	var u uint64
+	for shift := uint(0); shift < 64; shift += 7 {
+		if i >= len(b) {
+			return 0, -1
+		}
+		c := b[i]
+		i++
+		if shift == 63 && c > 1 {
+			return 0, -1 // overflows 64 bits
+		}
+		u |= uint64(c&0x7f) << shift
+		if c < 0x80 {
+			return int64(u>>1) ^ -int64(u&1), i
+		}
+	}
+	return 0, -1
+}
+
+// batchDecoder decodes batches. It keeps a scratch buffer for decompressed
+// records, so it is not safe for concurrent use. The zero value is ready to
+// use.
+type batchDecoder struct {
+	buf []byte // decompressed records, reused across batches
+}
+
+// decode appends the records of one complete batch to dst and returns the
+// extended slice. b holds the batch (at least h.size() bytes; bytes past it
+// are ignored) and h its parsed header. decode does not check the CRC, but
+// it is memory-safe on any input.
+//
+// Each record gets Offset = BaseOffset + offsetDelta and Timestamp =
+// BaseTimestamp + timestampDelta, or MaxTimestamp for every record when the
+// batch uses LogAppendTime, as Kafka does. Records with Offset < minOffset
+// are skipped. Topic and Partition are left for the caller. A control batch
+// decodes like any other.
+//
+// The records never alias b: the records area (after decompression) is
+// copied once per batch into a fresh slice that keys and values share, each
+// capped so that appending to one cannot overwrite another. maxDecompressed
+// bounds the decompressed size of a compressed batch; exceeding it fails
+// with an error wrapping ErrRecordTooLarge.
+//
+// Malformed varints, lengths past the end, offsets out of order or outside
+// the batch, a record count that does not match the records, and trailing
+// bytes fail with a short reason. On error dst is returned unchanged.
+func (d *batchDecoder) decode(dst []Record, h *batchHeader, b []byte, minOffset int64, maxDecompressed int) ([]Record, error) {
+	size := h.size()
+	if size < batchHeaderSize {
+		return dst, fmt.Errorf("batch length %d shorter than the header", h.Length)
+	}
+	if int64(len(b)) < size {
+		return dst, errShortBatch
+	}
+	if h.RecordCount < 0 || h.LastOffsetDelta < 0 {
+		return dst, errors.New("negative record count or offset delta")
+	}
+	raw := b[batchHeaderSize:size]
+	if c := h.compression(); c != CompressionNone {
+		var err error
+		d.buf, err = decompress(d.buf[:0], raw, c, maxDecompressed)
+		if err != nil {
+			return dst, err
+		}
+		raw = d.buf
+		defer d.trim()
+	}
+	count := int(h.RecordCount)
+	if count > len(raw)/minRecordSize {
+		return dst, fmt.Errorf("record count %d does not fit in %d bytes of records", count, len(raw))
+	}
+
+	logAppend := h.Attributes&attrLogAppendTime != 0
+	appendTime := time.UnixMilli(h.MaxTimestamp)
+	n0 := len(dst)
+	// Grow for the records up front, but not unboundedly on the word of a
+	// damaged count: append grows further as records prove real.
+	dst = slices.Grow(dst, min(count, maxDecodePrealloc))
+
+	var (
+		data []byte // fresh copy of raw[base:], allocated at the first record kept
+		base int
+		prev int64 = -1 // previous offset delta
+		p    int        // read position in raw
+	)
+	for i := 0; i < count; i++ {
+		var recLen int64
+		recLen, p = readVarint(raw, p)
+		if p < 0 || recLen < minRecordSize-1 || recLen > int64(len(raw)-p) {
+			return decodeFailed(dst, n0, i, "bad record length")
+		}
+		start := p
+		rec := raw[:p+int(recLen)] // bounds every read of this record
+		p++                        // attributes: unused
+		var tsDelta, offDelta, keyLen, valLen, hdrCount int64
+		if tsDelta, p = readVarint(rec, p); p < 0 {
+			return decodeFailed(dst, n0, i, "bad timestamp delta")
+		}
+		if offDelta, p = readVarint(rec, p); p < 0 || offDelta <= prev || offDelta > int64(h.LastOffsetDelta) {
+			return decodeFailed(dst, n0, i, "offset delta out of order or out of range")
+		}
+		prev = offDelta
+		if keyLen, p = readVarint(rec, p); p < 0 || keyLen < -1 || keyLen > int64(len(rec)-p) {
+			return decodeFailed(dst, n0, i, "bad key length")
+		}
+		keyAt := p
+		p += max(int(keyLen), 0)
+		if valLen, p = readVarint(rec, p); p < 0 || valLen < -1 || valLen > int64(len(rec)-p) {
+			return decodeFailed(dst, n0, i, "bad value length")
+		}
+		valAt := p
+		p += max(int(valLen), 0)
+		if hdrCount, p = readVarint(rec, p); p < 0 || hdrCount < 0 || hdrCount > int64(len(rec)-p)/2 {
+			return decodeFailed(dst, n0, i, "bad header count")
+		}
+
+		offset := h.BaseOffset + offDelta
+		keep := offset >= minOffset
+		if keep && data == nil {
+			base = start
+			src := raw[base:]
+			data = make([]byte, len(src)) // with the copy: allocated without zeroing
+			copy(data, src)
+		}
+		// Headers of skipped records are checked too, without allocating.
+		var headers []Header
+		if keep && hdrCount > 0 {
+			headers = make([]Header, hdrCount)
+		}
+		for j := 0; j < int(hdrCount); j++ {
+			var kl, vl int64
+			if kl, p = readVarint(rec, p); p < 0 || kl < 0 || kl > int64(len(rec)-p) {
+				return decodeFailed(dst, n0, i, "bad header key length")
+			}
+			if headers != nil {
+				headers[j].Key = string(rec[p : p+int(kl)])
+			}
+			p += int(kl)
+			if vl, p = readVarint(rec, p); p < 0 || vl < -1 || vl > int64(len(rec)-p) {
+				return decodeFailed(dst, n0, i, "bad header value length")
+			}
+			if headers != nil && vl >= 0 {
+				v := p - base
+				headers[j].Value = data[v : v+int(vl) : v+int(vl)]
+			}
+			p += max(int(vl), 0)
+		}
+		if p != len(rec) {
+			return decodeFailed(dst, n0, i, "record length mismatch")
+		}
+		if !keep {
+			continue
+		}
+
+		ts := appendTime
+		if !logAppend {
+			ts = time.UnixMilli(h.BaseTimestamp + tsDelta)
+		}
+		var key, value []byte
+		if keyLen >= 0 {
+			k := keyAt - base
+			key = data[k : k+int(keyLen) : k+int(keyLen)]
+		}
+		if valLen >= 0 {
+			v := valAt - base
+			value = data[v : v+int(valLen) : v+int(valLen)]
+		}
+		dst = append(dst, Record{Offset: offset, Timestamp: ts, Key: key, Value: value, Headers: headers})
+	}
+	if p != len(raw) {
+		clear(dst[n0:])
+		return dst[:n0], fmt.Errorf("%d trailing bytes after %d records", len(raw)-p, count)
+	}
+	return dst, nil
+}
+
+// trim drops the decompression scratch after an unusually large batch, so
+// that a pooled decoder does not pin its memory.
+func (d *batchDecoder) trim() {
+	if cap(d.buf) > maxRetainedScratch {
+		d.buf = nil
+	}
+}
+
+// decodeFailed drops the records decode appended for a failed batch and
+// returns the reason, naming the record index.
+func decodeFailed(dst []Record, n0, i int, reason string) ([]Record, error) {
+	clear(dst[n0:]) // drop references to the batch's data
+	return dst[:n0], fmt.Errorf("record %d: %s", i, reason)
+}

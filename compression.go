@@ -1,0 +1,327 @@
+package eventlog
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"slices"
+	"sync"
+
+	"github.com/klauspost/compress/gzip"
+	"github.com/klauspost/compress/s2"
+	"github.com/klauspost/compress/zstd"
+)
+
+// Compression of a batch covers its whole records area, after the 61-byte
+// header, as in Kafka. The codecs write what Kafka's Java producer writes,
+// so Kafka clients and tools read our segments:
+//
+//   - gzip: a gzip stream at the default level.
+//   - snappy: snappy-java's "xerial" framing, the Java producer's format:
+//
+//     +--------------------------+---------+---------+--------+-------+----
+//     | magic "\x82SNAPPY\x00"   | version | compat  | len    | block | ...
+//     | 8 bytes                  | int32 1 | int32 1 | uint32 |       |
+//     +--------------------------+---------+---------+--------+-------+----
+//
+//     where each block is a raw snappy block of at most 32 KiB of input
+//     and len is its compressed size, big endian. Decoding also accepts a
+//     single raw snappy block without framing, which some non-Java
+//     clients (librdkafka, franz-go) write; Kafka's Java reader accepts
+//     both as well.
+//   - zstd: one zstd frame at the default level (Kafka's level 3).
+//   - lz4 is recognised but returns ErrUnsupportedCompression.
+//
+// The compressed bytes depend on the klauspost/compress version; only
+// their decompressed content is part of the format.
+
+// xerialHeader starts snappy data in xerial framing: the magic, then
+// version 1 and minimum compatible version 1 (snappy-java rejects lower).
+var xerialHeader = []byte{0x82, 'S', 'N', 'A', 'P', 'P', 'Y', 0, 0, 0, 0, 1, 0, 0, 0, 1}
+
+const (
+	xerialMagicSize = 8        // the part of xerialHeader that identifies the framing
+	xerialBlockSize = 32 << 10 // input bytes per block, as snappy-java writes
+
+	// zstdMinLimit is the smallest decoded-size limit given to the zstd
+	// decoder. The decoder also refuses frames whose window exceeds its
+	// limit, and Kafka's producer declares windows of up to 8 MiB (levels
+	// up to 19) whatever the content size; a batch decoding to more than
+	// the caller's limit is still refused after decoding.
+	zstdMinLimit = 8 << 20
+
+	// maxDecompressLimit caps the limit callers pass, keeping limit+1 clear
+	// of integer overflow.
+	maxDecompressLimit = math.MaxInt - 1
+)
+
+// compress appends to dst the records area src compressed with c.
+func compress(dst, src []byte, c Compression) ([]byte, error) {
+	switch c {
+	case CompressionGzip:
+		gc, _ := gzipCompressors.Get().(*gzipCompressor)
+		if gc == nil {
+			gc = new(gzipCompressor)
+			w, err := gzip.NewWriterLevel(nil, gzip.DefaultCompression)
+			if err != nil {
+				return dst, fmt.Errorf("gzip: %w", err)
+			}
+			gc.w = w
+		}
+		gc.out.b = dst
+		gc.w.Reset(&gc.out)
+		_, err := gc.w.Write(src)
+		if err == nil {
+			err = gc.w.Close()
+		}
+		out := gc.out.b
+		gc.out.b = nil
+		gc.w.Reset(nil)
+		gzipCompressors.Put(gc)
+		if err != nil {
+			return dst, fmt.Errorf("gzip: %w", err)
+		}
+		return out, nil
+	case CompressionSnappy:
+		return appendXerial(dst, src), nil
+	case CompressionZstd:
+		enc, _ := zstdEncoders.Get().(*zstd.Encoder)
+		if enc == nil {
+			var err error
+			enc, err = zstd.NewWriter(nil, zstd.WithEncoderConcurrency(1), zstd.WithEncoderLevel(zstd.SpeedDefault))
+			if err != nil {
+				return dst, fmt.Errorf("zstd: %w", err)
+			}
+		}
+		dst = enc.EncodeAll(src, dst)
+		zstdEncoders.Put(enc)
+		return dst, nil
+	case CompressionNone:
+		return append(dst, src...), nil
+	}
+	return dst, fmt.Errorf("%w: %s (%d)", ErrUnsupportedCompression, c, c)
+}
+
+// decompress appends to dst the records area src decompressed with c. It
+// fails with an error wrapping ErrRecordTooLarge, before or while
+// decompressing, when the result would exceed limit bytes.
+func decompress(dst, src []byte, c Compression, limit int) ([]byte, error) {
+	limit = min(max(limit, 0), maxDecompressLimit)
+	switch c {
+	case CompressionGzip:
+		return gunzip(dst, src, limit)
+	case CompressionSnappy:
+		if len(src) >= len(xerialHeader) && bytes.Equal(src[:xerialMagicSize], xerialHeader[:xerialMagicSize]) {
+			return unxerial(dst, src[len(xerialHeader):], limit)
+		}
+		return unsnappy(dst, src, limit)
+	case CompressionZstd:
+		return unzstd(dst, src, limit)
+	case CompressionNone:
+		if len(src) > limit {
+			return dst, tooLarge(c, limit)
+		}
+		return append(dst, src...), nil
+	}
+	return dst, fmt.Errorf("%w: %s (%d)", ErrUnsupportedCompression, c, c)
+}
+
+// tooLarge is the error for a batch that decompresses past the limit.
+func tooLarge(c Compression, limit int) error {
+	return fmt.Errorf("%w: %s batch decompresses to more than %d bytes", ErrRecordTooLarge, c, limit)
+}
+
+// gzipCompressor is a pooled gzip writer with the sink it writes to.
+type gzipCompressor struct {
+	w   *gzip.Writer
+	out appendWriter
+}
+
+// appendWriter is an io.Writer appending to a byte slice.
+type appendWriter struct{ b []byte }
+
+// Write appends p.
+func (w *appendWriter) Write(p []byte) (int, error) {
+	w.b = append(w.b, p...)
+	return len(p), nil
+}
+
+// gzipDecompressor is a pooled gzip reader with the source it reads.
+type gzipDecompressor struct {
+	r   gzip.Reader
+	src bytes.Reader
+}
+
+// Codec state is pooled: gzip and zstd coders hold hundreds of kilobytes of
+// tables each, and no coder starts goroutines, so dropping one is free.
+var (
+	gzipCompressors   sync.Pool // *gzipCompressor
+	gzipDecompressors sync.Pool // *gzipDecompressor
+	zstdEncoders      sync.Pool // *zstd.Encoder, concurrency 1
+	zstdDecoders      sync.Pool // *zstdDecompressor
+)
+
+// gunzip appends the gzip stream src to dst, reading at most limit+1 bytes
+// so that a bomb is caught without inflating it.
+func gunzip(dst, src []byte, limit int) ([]byte, error) {
+	gd, _ := gzipDecompressors.Get().(*gzipDecompressor)
+	if gd == nil {
+		gd = new(gzipDecompressor)
+	}
+	defer func() {
+		gd.src.Reset(nil) // src may be a mapping that goes away
+		gzipDecompressors.Put(gd)
+	}()
+	gd.src.Reset(src)
+	if err := gd.r.Reset(&gd.src); err != nil {
+		return dst, fmt.Errorf("gzip: %w", err)
+	}
+	start := len(dst)
+	dst = slices.Grow(dst, min(4*len(src), limit+1))
+	for {
+		if len(dst) == cap(dst) {
+			dst = slices.Grow(dst, min(cap(dst)-start+1, limit+1-(len(dst)-start)))
+		}
+		// Never ask for more than one byte past the limit.
+		want := min(cap(dst), start+limit+1)
+		n, err := gd.r.Read(dst[len(dst):want])
+		dst = dst[:len(dst)+n]
+		if len(dst)-start > limit {
+			return dst[:start], tooLarge(CompressionGzip, limit)
+		}
+		if err == io.EOF {
+			return dst, nil
+		}
+		if err != nil {
+			return dst[:start], fmt.Errorf("gzip: %w", err)
+		}
+	}
+}
+
+// appendXerial appends src snappy-compressed in xerial framing.
+func appendXerial(dst, src []byte) []byte {
+	dst = append(dst, xerialHeader...)
+	for len(src) > 0 {
+		n := min(len(src), xerialBlockSize)
+		dst = slices.Grow(dst, 4+s2.MaxEncodedLen(n))
+		at := len(dst)
+		block := s2.EncodeSnappy(dst[at+4:cap(dst)], src[:n])
+		binary.BigEndian.PutUint32(dst[at:at+4], uint32(len(block)))
+		dst = append(dst[:at+4], block...) // block is in place: a no-op copy
+		src = src[n:]
+	}
+	return dst
+}
+
+// unxerial appends the xerial-framed snappy blocks in src (after the
+// 16-byte header) to dst. It sums the blocks' declared sizes before
+// decoding any, so dst grows once and never past the limit.
+func unxerial(dst, src []byte, limit int) ([]byte, error) {
+	total := 0
+	for rest := src; len(rest) > 0; {
+		if len(rest) < 4 {
+			return dst, errors.New("snappy: truncated xerial block length")
+		}
+		size := binary.BigEndian.Uint32(rest)
+		rest = rest[4:]
+		if uint64(size) > uint64(len(rest)) {
+			return dst, errors.New("snappy: xerial block past the end")
+		}
+		n, err := s2.DecodedLen(rest[:size])
+		if err != nil {
+			return dst, fmt.Errorf("snappy: %w", err)
+		}
+		if n > limit-total {
+			return dst, tooLarge(CompressionSnappy, limit)
+		}
+		total += n
+		rest = rest[size:]
+	}
+	start := len(dst)
+	dst = slices.Grow(dst, total)
+	for len(src) > 0 {
+		size := binary.BigEndian.Uint32(src)
+		block := src[4 : 4+size]
+		src = src[4+size:]
+		var err error
+		if dst, err = appendSnappyBlock(dst, block); err != nil {
+			return dst[:start], err
+		}
+	}
+	return dst, nil
+}
+
+// unsnappy appends one raw snappy block to dst, checking its declared size
+// against the limit first.
+func unsnappy(dst, src []byte, limit int) ([]byte, error) {
+	n, err := s2.DecodedLen(src)
+	if err != nil {
+		return dst, fmt.Errorf("snappy: %w", err)
+	}
+	if n > limit {
+		return dst, tooLarge(CompressionSnappy, limit)
+	}
+	return appendSnappyBlock(slices.Grow(dst, n), src)
+}
+
+// appendSnappyBlock decodes a raw snappy block into dst's spare capacity,
+// which must hold its declared size.
+func appendSnappyBlock(dst, block []byte) ([]byte, error) {
+	n, err := s2.DecodedLen(block)
+	if err != nil {
+		return dst, fmt.Errorf("snappy: %w", err)
+	}
+	at := len(dst)
+	dst = slices.Grow(dst, n)
+	out, err := s2.Decode(dst[at:at+n], block)
+	if err != nil {
+		return dst, fmt.Errorf("snappy: %w", err)
+	}
+	if len(out) != n {
+		return dst, errors.New("snappy: block decodes to the wrong size")
+	}
+	return dst[:at+n], nil
+}
+
+// zstdDecompressor is a pooled zstd decoder and the size limit it was last
+// configured with.
+type zstdDecompressor struct {
+	d     *zstd.Decoder
+	limit uint64
+}
+
+// unzstd appends the zstd frames in src to dst. The decoder refuses to
+// produce more than max(limit, zstdMinLimit) bytes; the result is then
+// checked against limit itself.
+func unzstd(dst, src []byte, limit int) ([]byte, error) {
+	decLimit := uint64(max(limit, zstdMinLimit))
+	zd, _ := zstdDecoders.Get().(*zstdDecompressor)
+	if zd == nil {
+		d, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(decLimit))
+		if err != nil {
+			return dst, fmt.Errorf("zstd: %w", err)
+		}
+		zd = &zstdDecompressor{d: d, limit: decLimit}
+	} else if zd.limit != decLimit {
+		if err := zd.d.ResetWithOptions(nil, zstd.WithDecoderMaxMemory(decLimit)); err != nil {
+			return dst, fmt.Errorf("zstd: %w", err)
+		}
+		zd.limit = decLimit
+	}
+	defer zstdDecoders.Put(zd)
+
+	start := len(dst)
+	out, err := zd.d.DecodeAll(src, dst)
+	switch {
+	case errors.Is(err, zstd.ErrDecoderSizeExceeded), errors.Is(err, zstd.ErrWindowSizeExceeded):
+		return dst[:start], tooLarge(CompressionZstd, limit)
+	case err != nil:
+		return dst[:start], fmt.Errorf("zstd: %w", err)
+	case len(out)-start > limit:
+		return dst[:start], tooLarge(CompressionZstd, limit)
+	}
+	return out, nil
+}

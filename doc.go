@@ -1,0 +1,91 @@
+// Package eventlog gives a Go program Kafka's model inside its own process:
+// topics split into partitions, records appended at dense offsets, durable
+// acknowledgement, and reads from any offset or time. Data lives in a
+// directory of segment files in Kafka's own RecordBatch v2 format. There is
+// no broker and no network: import the package and Open a directory.
+//
+// # The nouns
+//
+//   - Log: an open directory. Open it with Open, release it with Close. It
+//     owns every goroutine the package starts and every open file.
+//   - Topic: a named stream with a fixed number of partitions, made with
+//     Log.CreateTopic. Its configuration is stored with it.
+//   - Partition: one ordered, append-only sequence of records. Append stores
+//     a batch; Read returns records from an offset; OffsetForTime finds the
+//     first record at or after a time; Wait blocks until new records arrive.
+//   - Record: key, value, headers and timestamp. A nil key or value is
+//     Kafka's null, distinct from empty; a nil value is a tombstone.
+//
+// # On-disk layout
+//
+//	<dir>/LOCK                             exclusive lock of the open Log
+//	<dir>/CLEAN_SHUTDOWN                   present only while closed cleanly
+//	<dir>/topics/<topic>/topic.meta        topic configuration
+//	<dir>/topics/<topic>/<partition>/<base offset, 20 digits>.log
+//	                                      .../<base>.index, <base>.timeindex
+//
+// A .log file is a sequence of Kafka RecordBatch v2 batches (magic 2, CRC-32C,
+// varint records), byte for byte as Kafka writes them, optionally compressed
+// per batch with gzip, snappy or zstd. The .index and .timeindex files are
+// Kafka's sparse offset and time indexes; they carry no authority and are
+// rebuilt from the log whenever they are missing or inconsistent. Metadata
+// files carry a version and a checksum and are replaced atomically.
+//
+// # Durability
+//
+// A topic promises one of two levels. DurabilityFsync (the default): an
+// append returns once its batch is fsynced, so it survives power loss;
+// concurrent appenders share fsyncs (group commit). DurabilityOS: an append
+// returns once the batch is written to the operating system, so it survives
+// the process crashing but not the machine losing power. An append may ask
+// for either level regardless of the topic's.
+//
+// Readers see records only below the high watermark: the end of what is as
+// durable as the topic promises. A record that a crash could still take away
+// is never handed out.
+//
+// A failed write or fsync fails the partition: that append and every later
+// one return the error until the Log is reopened, because after a failed
+// fsync the kernel may have dropped the dirty data and nothing written after
+// it can be trusted. A full disk returns an error; it never crashes the
+// process, because writes go through the file, never through a mapping.
+//
+// # Recovery
+//
+// A segment is fsynced before the next one is started, so after a crash only
+// the last segment of each partition is read. Its torn tail — a partial
+// batch, zeros, garbage — is cut and reported in Log.Recovery. Damage that a
+// crash cannot explain (a complete batch with a bad checksum followed by good
+// ones) makes Open fail with a *CorruptError naming the file and position;
+// Options.Repair cuts it instead, keeping a copy. After a clean Close nothing
+// is scanned, so reopening takes the same time however large the log is.
+// Closed segments are checked on every read.
+//
+// # Concurrency
+//
+// A Log and its Partitions are safe for concurrent use. Appends to one
+// partition are serialized; reads never block appends. Close waits for calls
+// in flight, wakes blocked Waits, and then fails every later call with
+// ErrClosed.
+//
+// # Caveats
+//
+// Reads go through read-only memory mappings of the segment files, but every
+// Record returned is a copy: its Key, Value and Headers belong to the caller
+// and stay valid after the Log is closed. A mapping is unmapped only after
+// the last reader is done with it.
+//
+// Each partition keeps its active segment's file open, and closed segments
+// are opened on their first read and kept open until Close: plan for at
+// least one file descriptor per partition plus one per segment read.
+//
+// On Linux and macOS the active segment is mapped once at its full possible
+// size (SegmentBytes plus MaxBatchBytes) to avoid remapping while it grows;
+// this costs address space, not memory. On Windows, where directories cannot
+// be fsynced, new files are durable only once the filesystem commits its
+// metadata.
+//
+// All file access goes through Options.FS. MemFS is an in-memory FS that can
+// simulate power loss and inject I/O errors, for testing code built on the
+// package.
+package eventlog

@@ -1,0 +1,77 @@
+package eventlog
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Sentinel errors. Every error the library returns that stems from one of these
+// wraps it, so callers test with errors.Is; the wrapping text adds the topic,
+// partition and offset involved.
+var (
+	// ErrClosed is returned by every call on a Log (or on a handle derived from
+	// it) after Close.
+	ErrClosed = errors.New("eventlog: log is closed")
+
+	// ErrLocked is returned by Open when another Log, in this process or
+	// another, holds the directory.
+	ErrLocked = errors.New("eventlog: directory is locked by another Log")
+
+	// ErrTopicNotFound is returned for operations on a topic that does not exist.
+	ErrTopicNotFound = errors.New("eventlog: topic not found")
+
+	// ErrTopicExists is returned by CreateTopic when the topic already exists.
+	ErrTopicExists = errors.New("eventlog: topic already exists")
+
+	// ErrInvalidTopic is returned for a topic name that breaks Kafka's naming
+	// rules or uses the reserved "__" prefix.
+	ErrInvalidTopic = errors.New("eventlog: invalid topic name")
+
+	// ErrInvalidConfig is returned for an Options or TopicConfig value that is
+	// out of range.
+	ErrInvalidConfig = errors.New("eventlog: invalid configuration")
+
+	// ErrPartitionNotFound is returned for a partition number outside
+	// [0, partitions).
+	ErrPartitionNotFound = errors.New("eventlog: partition not found")
+
+	// ErrOffsetOutOfRange is returned when reading below the log start offset
+	// or past the log end offset.
+	ErrOffsetOutOfRange = errors.New("eventlog: offset out of range")
+
+	// ErrRecordTooLarge is returned when a record or batch exceeds
+	// Options.MaxBatchBytes (Kafka's max.message.bytes).
+	ErrRecordTooLarge = errors.New("eventlog: record too large")
+
+	// ErrInvalidRecord is returned for a record the log refuses to store, such
+	// as an empty batch.
+	ErrInvalidRecord = errors.New("eventlog: invalid record")
+
+	// ErrCorrupt is wrapped by every *CorruptError.
+	ErrCorrupt = errors.New("eventlog: corrupt data")
+
+	// ErrUnsupportedCompression is returned for a compression codec the
+	// library cannot encode or decode (such as lz4).
+	ErrUnsupportedCompression = errors.New("eventlog: unsupported compression codec")
+)
+
+// CorruptError reports data on disk that fails validation: a bad checksum, an
+// impossible length, a batch that does not follow its predecessor. It names the
+// file and the byte position where the damage starts. Use errors.As to get it,
+// or errors.Is(err, ErrCorrupt) to test for it.
+type CorruptError struct {
+	Path   string // file holding the damaged bytes
+	Pos    int64  // byte position in Path where the damage starts
+	Offset int64  // log offset expected at Pos, or -1 when unknown
+	Reason string // what was wrong, e.g. "crc mismatch"
+}
+
+func (e *CorruptError) Error() string {
+	if e.Offset >= 0 {
+		return fmt.Sprintf("eventlog: corrupt data in %s at byte %d (offset %d): %s", e.Path, e.Pos, e.Offset, e.Reason)
+	}
+	return fmt.Sprintf("eventlog: corrupt data in %s at byte %d: %s", e.Path, e.Pos, e.Reason)
+}
+
+// Unwrap makes errors.Is(err, ErrCorrupt) true.
+func (e *CorruptError) Unwrap() error { return ErrCorrupt }

@@ -1,0 +1,19 @@
+package eventlog
+
+import "errors"
+
+// Abandon drops l as a crashed process would: the lock and the files are
+// released, nothing is flushed, no clean-shutdown marker is written. The
+// goroutines stop so tests do not leak them.
+func Abandon(l *Log) error {
+	l.closeOnce.Do(func() {
+		l.closed.Store(true)
+		l.forEachPartition(func(p *Partition) { p.hwMoved.broadcast() })
+		l.ops.Lock()
+		defer l.ops.Unlock()
+		close(l.stop)
+		l.wg.Wait()
+		l.closeErr = errors.Join(l.releaseTopics(), l.lock.Close())
+	})
+	return l.closeErr
+}

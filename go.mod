@@ -1,0 +1,16 @@
+module github.com/eventlog/eventlog
+
+go 1.25.0
+
+require (
+	github.com/klauspost/compress v1.20.4
+	github.com/stretchr/testify v1.11.1
+	github.com/twmb/franz-go/pkg/kmsg v1.14.0
+	golang.org/x/sys v0.47.0
+)
+
+require (
+	github.com/davecgh/go-spew v1.1.1 // indirect
+	github.com/pmezard/go-difflib v1.0.0 // indirect
+	gopkg.in/yaml.v3 v3.0.1 // indirect
+)

@@ -1,0 +1,396 @@
+package eventlog
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Log is an open log directory: the topics in it and the goroutines that
+// maintain them. Open one with Open and release it with Close. A Log is safe
+// for concurrent use.
+type Log struct {
+	dir  string
+	opts Options
+	lock io.Closer
+
+	// ops is held for reading by every call in flight and for writing by
+	// Close, so that Close waits for them and later calls see closed.
+	ops    sync.RWMutex
+	closed atomic.Bool
+
+	mu struct {
+		sync.RWMutex
+		topics map[string]*topic
+	}
+
+	recovery recoveryCounters
+
+	syncRequests chan *Partition // partitions that want a background fsync
+	stop         chan struct{}   // closed by Close to stop the goroutines
+	wg           sync.WaitGroup  // the Log's goroutines
+	closeOnce    sync.Once
+	closeErr     error
+}
+
+// Open opens the log in dir, creating the directory if needed, and recovers
+// it after a crash. A nil opts means defaults. A second Open of the same
+// directory, in this process or another, fails with ErrLocked until the first
+// Log is closed.
+func Open(dir string, opts *Options) (*Log, error) {
+	o, err := opts.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	if dir == "" {
+		return nil, fmt.Errorf("%w: empty directory name", ErrInvalidConfig)
+	}
+	if err := o.FS.MkdirAll(filepath.Join(dir, topicsDirName), 0o755); err != nil {
+		return nil, fmt.Errorf("eventlog: open %s: %w", dir, err)
+	}
+	lock, err := o.FS.Lock(filepath.Join(dir, lockFileName))
+	if err != nil {
+		return nil, fmt.Errorf("eventlog: open %s: %w", dir, err)
+	}
+	l := &Log{
+		dir:          dir,
+		opts:         o,
+		lock:         lock,
+		syncRequests: make(chan *Partition, 64),
+		stop:         make(chan struct{}),
+	}
+	l.mu.topics = make(map[string]*topic)
+	if err := l.recover(); err != nil {
+		return nil, errors.Join(err, l.releaseTopics(), lock.Close())
+	}
+	l.wg.Add(1)
+	go l.background()
+	return l, nil
+}
+
+// recover opens every topic. After a clean shutdown nothing is scanned;
+// otherwise the last segment of each partition is.
+func (l *Log) recover() error {
+	start := time.Now()
+	fsys := l.opts.FS
+	markerPath := filepath.Join(l.dir, cleanMarkerName)
+	_, _, markerErr := readMetaFile(fsys, markerPath)
+	clean := markerErr == nil
+	l.recovery.clean = clean
+	topicsDir := filepath.Join(l.dir, topicsDirName)
+	names, err := fsys.ReadDir(topicsDir)
+	if err != nil {
+		return fmt.Errorf("eventlog: open %s: %w", l.dir, err)
+	}
+	for _, name := range names {
+		t, err := l.openTopic(name, clean)
+		if err != nil {
+			return err
+		}
+		if t != nil {
+			l.mu.topics[name] = t
+		}
+	}
+	if !errors.Is(markerErr, os.ErrNotExist) {
+		if err := fsys.Remove(markerPath); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("eventlog: remove clean-shutdown marker: %w", err)
+		}
+		if err := fsys.SyncDir(l.dir); err != nil {
+			return fmt.Errorf("eventlog: sync %s: %w", l.dir, err)
+		}
+	}
+	l.recovery.duration = time.Since(start)
+	l.opts.Logger.Debug("eventlog: opened", "dir", l.dir, "recovery", l.Recovery())
+	return nil
+}
+
+// openTopic opens one topic directory. A directory without topic.meta is
+// the remains of a topic creation that crashed; it is removed.
+func (l *Log) openTopic(name string, clean bool) (*topic, error) {
+	dir := l.topicDir(name)
+	metaPath := filepath.Join(dir, topicMetaName)
+	version, payload, err := readMetaFile(l.opts.FS, metaPath)
+	if errors.Is(err, os.ErrNotExist) {
+		l.opts.Logger.Warn("eventlog: removing incomplete topic directory", "dir", dir)
+		if err := l.opts.FS.RemoveAll(dir); err != nil {
+			return nil, fmt.Errorf("eventlog: remove incomplete topic %s: %w", dir, err)
+		}
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("eventlog: topic %q: %w", name, err)
+	}
+	storedName, cfg, err := decodeTopicMeta(metaPath, version, payload)
+	if err != nil {
+		return nil, fmt.Errorf("eventlog: topic %q: %w", name, err)
+	}
+	if storedName != name {
+		return nil, fmt.Errorf("eventlog: topic %q: %w", name, &CorruptError{Path: metaPath, Offset: -1, Reason: fmt.Sprintf("metadata names topic %q", storedName)})
+	}
+	t := &topic{name: name, config: cfg}
+	pc := cfg.resolve(&l.opts)
+	for id := range int32(cfg.Partitions) {
+		p, err := l.openPartition(name, id, pc, clean)
+		if err != nil {
+			return nil, errors.Join(err, t.release())
+		}
+		t.partitions = append(t.partitions, p)
+	}
+	return t, nil
+}
+
+// CreateTopic creates a topic with cfg.Partitions partitions (default 1).
+// The topic exists durably when CreateTopic returns.
+func (l *Log) CreateTopic(name string, cfg TopicConfig) error {
+	return l.createTopic(name, cfg, false)
+}
+
+func (l *Log) createTopic(name string, cfg TopicConfig, internal bool) error {
+	if err := validateTopicName(name, internal); err != nil {
+		return err
+	}
+	if err := cfg.validate(); err != nil {
+		return fmt.Errorf("eventlog: topic %q: %w", name, err)
+	}
+	if cfg.Partitions == 0 {
+		cfg.Partitions = 1
+	}
+	if !l.enter() {
+		return ErrClosed
+	}
+	defer l.exit()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for existing := range l.mu.topics {
+		if strings.EqualFold(existing, name) {
+			if existing == name {
+				return fmt.Errorf("%w: %q", ErrTopicExists, name)
+			}
+			return fmt.Errorf("%w: %q differs from existing topic %q only in case, which collides on case-insensitive filesystems", ErrTopicExists, name, existing)
+		}
+	}
+	payload, err := encodeTopicMeta(name, cfg)
+	if err != nil {
+		return err
+	}
+	// The partition directories come first and topic.meta last: a crash in
+	// between leaves a directory without metadata, which Open removes.
+	fsys := l.opts.FS
+	dir := l.topicDir(name)
+	for id := range int32(cfg.Partitions) {
+		if err := fsys.MkdirAll(filepath.Join(dir, partitionDirName(id)), 0o755); err != nil {
+			return fmt.Errorf("eventlog: create topic %q: %w", name, err)
+		}
+	}
+	if err := fsys.SyncDir(dir); err != nil {
+		return fmt.Errorf("eventlog: create topic %q: %w", name, err)
+	}
+	if err := fsys.SyncDir(filepath.Dir(dir)); err != nil {
+		return fmt.Errorf("eventlog: create topic %q: %w", name, err)
+	}
+	t := &topic{name: name, config: cfg}
+	pc := cfg.resolve(&l.opts)
+	for id := range int32(cfg.Partitions) {
+		p, err := l.openPartition(name, id, pc, true)
+		if err != nil {
+			return errors.Join(err, t.release())
+		}
+		t.partitions = append(t.partitions, p)
+	}
+	if err := writeMetaFile(fsys, filepath.Join(dir, topicMetaName), topicMetaVersion, payload); err != nil {
+		return errors.Join(fmt.Errorf("eventlog: create topic %q: %w", name, err), t.release())
+	}
+	l.mu.topics[name] = t
+	return nil
+}
+
+// Topics lists the user topics, sorted.
+func (l *Log) Topics() []string {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	names := make([]string, 0, len(l.mu.topics))
+	for name := range l.mu.topics {
+		if !strings.HasPrefix(name, internalTopicPrefix) {
+			names = append(names, name)
+		}
+	}
+	sort.Strings(names)
+	return names
+}
+
+// TopicConfig returns the configuration a topic was created with.
+func (l *Log) TopicConfig(name string) (TopicConfig, error) {
+	t, err := l.topic(name)
+	if err != nil {
+		return TopicConfig{}, err
+	}
+	return t.config, nil
+}
+
+// Partition returns a handle on one partition of a topic.
+func (l *Log) Partition(topicName string, id int32) (*Partition, error) {
+	t, err := l.topic(topicName)
+	if err != nil {
+		return nil, err
+	}
+	if id < 0 || int(id) >= len(t.partitions) {
+		return nil, fmt.Errorf("eventlog: topic %q: %w: partition %d, topic has %d", topicName, ErrPartitionNotFound, id, len(t.partitions))
+	}
+	return t.partitions[id], nil
+}
+
+func (l *Log) topic(name string) (*topic, error) {
+	if l.closed.Load() {
+		return nil, ErrClosed
+	}
+	l.mu.RLock()
+	t := l.mu.topics[name]
+	l.mu.RUnlock()
+	if t == nil {
+		return nil, fmt.Errorf("%w: %q", ErrTopicNotFound, name)
+	}
+	return t, nil
+}
+
+// enter registers a call in flight; it fails once the Log is closed.
+func (l *Log) enter() bool {
+	l.ops.RLock()
+	if l.closed.Load() {
+		l.ops.RUnlock()
+		return false
+	}
+	return true
+}
+
+func (l *Log) exit() { l.ops.RUnlock() }
+
+func (l *Log) requestSync(p *Partition) {
+	select {
+	case l.syncRequests <- p:
+	case <-l.stop:
+	}
+}
+
+// background runs the Log's deferred work until Close.
+func (l *Log) background() {
+	defer l.wg.Done()
+	for {
+		select {
+		case p := <-l.syncRequests:
+			p.syncWritten()
+		case <-l.stop:
+			return
+		}
+	}
+}
+
+// Close flushes and closes every partition, stops the Log's goroutines and
+// releases the directory. It waits for calls in flight. When every partition
+// closed cleanly it leaves a marker so that the next Open skips recovery.
+// Close is idempotent; later calls return the first call's result.
+func (l *Log) Close() error {
+	l.closeOnce.Do(func() { l.closeErr = l.close() })
+	return l.closeErr
+}
+
+func (l *Log) close() error {
+	l.closed.Store(true)
+	l.forEachPartition(func(p *Partition) { p.hwMoved.broadcast() })
+	l.ops.Lock() // wait for calls in flight
+	defer l.ops.Unlock()
+	close(l.stop)
+	l.wg.Wait()
+
+	var errs []error
+	l.forEachPartition(func(p *Partition) {
+		errs = append(errs, p.closeActive())
+	})
+	clean := errors.Join(errs...) == nil
+	if clean {
+		errs = append(errs, writeMetaFile(l.opts.FS, filepath.Join(l.dir, cleanMarkerName), 1, nil))
+	}
+	errs = append(errs, l.releaseTopics(), l.lock.Close())
+	return errors.Join(errs...)
+}
+
+func (l *Log) forEachPartition(fn func(*Partition)) {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	for _, t := range l.mu.topics {
+		for _, p := range t.partitions {
+			fn(p)
+		}
+	}
+}
+
+func (l *Log) releaseTopics() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var err error
+	for _, t := range l.mu.topics {
+		err = errors.Join(err, t.release())
+	}
+	l.mu.topics = nil
+	return err
+}
+
+func (t *topic) release() error {
+	var err error
+	for _, p := range t.partitions {
+		err = errors.Join(err, p.release())
+	}
+	return err
+}
+
+// RecoveryStats reports what Open did to bring the log back.
+type RecoveryStats struct {
+	// CleanShutdown is true when the previous Log closed cleanly, so no
+	// segment was scanned.
+	CleanShutdown bool
+	// SegmentsScanned counts segments read batch by batch to find their end.
+	SegmentsScanned int
+	// BytesTruncated counts bytes cut from torn segment tails (and, with
+	// Options.Repair, from corrupt ones).
+	BytesTruncated int64
+	// IndexesRebuilt counts segments whose indexes were rebuilt from the log
+	// because they were missing, short or inconsistent; this includes
+	// rebuilds done lazily after Open, on a segment's first read.
+	IndexesRebuilt int
+	// Repaired lists the copies kept of corrupt data cut with Options.Repair.
+	Repaired []string
+	// Duration is how long Open took to recover.
+	Duration time.Duration
+}
+
+// recoveryCounters accumulates RecoveryStats during Open and lazy rebuilds.
+type recoveryCounters struct {
+	clean           bool
+	segmentsScanned atomic.Int64
+	bytesTruncated  atomic.Int64
+	indexesRebuilt  atomic.Int64
+	duration        time.Duration
+	mu              sync.Mutex
+	repaired        []string
+}
+
+// Recovery reports what Open did.
+func (l *Log) Recovery() RecoveryStats {
+	r := &l.recovery
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return RecoveryStats{
+		CleanShutdown:   r.clean,
+		SegmentsScanned: int(r.segmentsScanned.Load()),
+		BytesTruncated:  r.bytesTruncated.Load(),
+		IndexesRebuilt:  int(r.indexesRebuilt.Load()),
+		Repaired:        append([]string(nil), r.repaired...),
+		Duration:        r.duration,
+	}
+}

@@ -1,0 +1,440 @@
+package eventlog_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/eventlog/eventlog"
+)
+
+var ctx = context.Background()
+
+func openLog(t *testing.T, dir string, opts *eventlog.Options) *eventlog.Log {
+	t.Helper()
+	l, err := eventlog.Open(dir, opts)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = l.Close() })
+	return l
+}
+
+func partition(t *testing.T, l *eventlog.Log, topic string, id int32) *eventlog.Partition {
+	t.Helper()
+	p, err := l.Partition(topic, id)
+	require.NoError(t, err)
+	return p
+}
+
+func rec(key, value string) eventlog.Record {
+	return eventlog.Record{Key: []byte(key), Value: []byte(value)}
+}
+
+// appendN appends n single-record batches with values "v<i>" and returns the
+// offsets.
+func appendN(t *testing.T, p *eventlog.Partition, n int, opts eventlog.AppendOptions) []int64 {
+	t.Helper()
+	offsets := make([]int64, n)
+	for i := range n {
+		off, err := p.Append(ctx, []eventlog.Record{rec(fmt.Sprintf("k%d", i), fmt.Sprintf("v%d", i))}, opts)
+		require.NoError(t, err)
+		offsets[i] = off
+	}
+	return offsets
+}
+
+func readAll(t *testing.T, p *eventlog.Partition, from int64) []eventlog.Record {
+	t.Helper()
+	var out []eventlog.Record
+	for {
+		recs, err := p.Read(from, 64<<10)
+		require.NoError(t, err)
+		if len(recs) == 0 {
+			return out
+		}
+		out = append(out, recs...)
+		from = recs[len(recs)-1].Offset + 1
+	}
+}
+
+func TestOpenCloseLock(t *testing.T) {
+	dir := t.TempDir()
+	l, err := eventlog.Open(dir, nil)
+	require.NoError(t, err)
+
+	_, err = eventlog.Open(dir, nil)
+	assert.ErrorIs(t, err, eventlog.ErrLocked)
+
+	require.NoError(t, l.Close())
+	assert.NoError(t, l.Close(), "Close is idempotent")
+	assert.ErrorIs(t, l.CreateTopic("t", eventlog.TopicConfig{}), eventlog.ErrClosed)
+	_, err = l.Partition("t", 0)
+	assert.ErrorIs(t, err, eventlog.ErrClosed)
+
+	l2, err := eventlog.Open(dir, nil)
+	require.NoError(t, err, "the lock is released by Close")
+	assert.True(t, l2.Recovery().CleanShutdown)
+	require.NoError(t, l2.Close())
+}
+
+func TestInvalidOptions(t *testing.T) {
+	for _, opts := range []eventlog.Options{
+		{SegmentBytes: 10},
+		{SegmentBytes: 1 << 40},
+		{SegmentAge: -time.Second},
+		{IndexIntervalBytes: -1},
+		{MaxBatchBytes: 5},
+		{Durability: 9},
+	} {
+		_, err := eventlog.Open(t.TempDir(), &opts)
+		assert.ErrorIs(t, err, eventlog.ErrInvalidConfig, "%+v", opts)
+	}
+	_, err := eventlog.Open("", nil)
+	assert.ErrorIs(t, err, eventlog.ErrInvalidConfig)
+}
+
+func TestTopicNames(t *testing.T) {
+	l := openLog(t, t.TempDir(), nil)
+	for _, name := range []string{"", ".", "..", "a/b", `a\b`, "a b", "é", "__internal", strings.Repeat("x", 250)} {
+		assert.ErrorIs(t, l.CreateTopic(name, eventlog.TopicConfig{}), eventlog.ErrInvalidTopic, "%q", name)
+	}
+	for _, name := range []string{"orders", "a.b_c-d", "_one", strings.Repeat("x", 249)} {
+		assert.NoError(t, l.CreateTopic(name, eventlog.TopicConfig{}), "%q", name)
+	}
+	assert.ErrorIs(t, l.CreateTopic("orders", eventlog.TopicConfig{}), eventlog.ErrTopicExists)
+	assert.ErrorIs(t, l.CreateTopic("Orders", eventlog.TopicConfig{}), eventlog.ErrTopicExists, "case-insensitive collision")
+	assert.ErrorIs(t, l.CreateTopic("neg", eventlog.TopicConfig{Partitions: -1}), eventlog.ErrInvalidConfig)
+
+	_, err := l.Partition("missing", 0)
+	assert.ErrorIs(t, err, eventlog.ErrTopicNotFound)
+	_, err = l.Partition("orders", 1)
+	assert.ErrorIs(t, err, eventlog.ErrPartitionNotFound)
+	_, err = l.Partition("orders", -1)
+	assert.ErrorIs(t, err, eventlog.ErrPartitionNotFound)
+}
+
+func TestTopicConfigSurvivesReopen(t *testing.T) {
+	dir := t.TempDir()
+	l, err := eventlog.Open(dir, nil)
+	require.NoError(t, err)
+	cfg := eventlog.TopicConfig{Partitions: 3, Durability: eventlog.DurabilityOS, SegmentBytes: 4096, SegmentAge: time.Hour, MaxBatchBytes: 2048}
+	require.NoError(t, l.CreateTopic("events", cfg))
+	require.NoError(t, l.Close())
+
+	l = openLog(t, dir, nil)
+	assert.Equal(t, []string{"events"}, l.Topics())
+	got, err := l.TopicConfig("events")
+	require.NoError(t, err)
+	assert.Equal(t, cfg, got)
+	_, err = l.Partition("events", 2)
+	assert.NoError(t, err)
+}
+
+func TestAppendReadRoundTrip(t *testing.T) {
+	for _, c := range []eventlog.Compression{eventlog.CompressionNone, eventlog.CompressionGzip, eventlog.CompressionSnappy, eventlog.CompressionZstd} {
+		t.Run(c.String(), func(t *testing.T) {
+			l := openLog(t, t.TempDir(), nil)
+			require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{Partitions: 2}))
+			p := partition(t, l, "t", 1)
+			ts := time.UnixMilli(1_700_000_000_123)
+			in := []eventlog.Record{
+				{Key: []byte("k"), Value: []byte("v"), Timestamp: ts},
+				{Key: nil, Value: []byte("null key"), Timestamp: ts.Add(time.Millisecond)},
+				{Key: []byte("tomb"), Value: nil, Timestamp: ts},
+				{Key: []byte{}, Value: []byte{}, Timestamp: ts, Headers: []eventlog.Header{{Key: "h1", Value: []byte("x")}, {Key: "h2", Value: nil}}},
+			}
+			base, err := p.Append(ctx, in, eventlog.AppendOptions{Compression: c})
+			require.NoError(t, err)
+			assert.Equal(t, int64(0), base)
+			assert.Equal(t, int64(4), p.HighWatermark())
+			assert.Equal(t, int64(4), p.LogEndOffset())
+
+			out, err := p.Read(0, 1<<20)
+			require.NoError(t, err)
+			require.Len(t, out, 4)
+			for i, r := range out {
+				assert.Equal(t, "t", r.Topic)
+				assert.Equal(t, int32(1), r.Partition)
+				assert.Equal(t, int64(i), r.Offset)
+				assert.Equal(t, in[i].Key, r.Key, "record %d key", i)
+				assert.Equal(t, in[i].Value, r.Value, "record %d value", i)
+				assert.Equal(t, in[i].Timestamp.UnixMilli(), r.Timestamp.UnixMilli())
+				assert.Equal(t, in[i].Headers, r.Headers)
+			}
+			assert.Nil(t, out[1].Key, "null key stays null")
+			assert.NotNil(t, out[3].Key, "empty key stays empty")
+			assert.Nil(t, out[2].Value, "tombstone stays null")
+			assert.NotNil(t, out[3].Value, "empty value stays empty")
+
+			mid, err := p.Read(2, 1<<20)
+			require.NoError(t, err)
+			require.Len(t, mid, 2, "a read from the middle of a batch skips the records before")
+			assert.Equal(t, int64(2), mid[0].Offset)
+		})
+	}
+}
+
+func TestAppendStampsZeroTimestampsWithoutTouchingCaller(t *testing.T) {
+	now := time.UnixMilli(1_800_000_000_000)
+	l := openLog(t, t.TempDir(), &eventlog.Options{Now: func() time.Time { return now }})
+	require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{}))
+	p := partition(t, l, "t", 0)
+	in := []eventlog.Record{rec("a", "1")}
+	_, err := p.Append(ctx, in, eventlog.AppendOptions{})
+	require.NoError(t, err)
+	assert.True(t, in[0].Timestamp.IsZero(), "caller's record unchanged")
+	out, err := p.Read(0, 100)
+	require.NoError(t, err)
+	require.Len(t, out, 1)
+	assert.Equal(t, now.UnixMilli(), out[0].Timestamp.UnixMilli())
+}
+
+func TestReadBounds(t *testing.T) {
+	l := openLog(t, t.TempDir(), nil)
+	require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{}))
+	p := partition(t, l, "t", 0)
+	appendN(t, p, 5, eventlog.AppendOptions{})
+
+	_, err := p.Read(-1, 100)
+	assert.ErrorIs(t, err, eventlog.ErrOffsetOutOfRange)
+	_, err = p.Read(6, 100)
+	assert.ErrorIs(t, err, eventlog.ErrOffsetOutOfRange)
+	assert.Contains(t, err.Error(), `topic "t" partition 0`)
+	_, err = p.Read(0, 0)
+	assert.ErrorIs(t, err, eventlog.ErrInvalidConfig)
+
+	recs, err := p.Read(5, 100)
+	require.NoError(t, err, "reading at the high watermark is not an error")
+	assert.Empty(t, recs)
+
+	recs, err = p.Read(0, 1)
+	require.NoError(t, err)
+	assert.Len(t, recs, 1, "at least one batch is returned even if larger than maxBytes")
+}
+
+func TestBadAppends(t *testing.T) {
+	l := openLog(t, t.TempDir(), &eventlog.Options{MaxBatchBytes: 1000})
+	require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{}))
+	p := partition(t, l, "t", 0)
+
+	_, err := p.Append(ctx, []eventlog.Record{{Value: make([]byte, 2000)}}, eventlog.AppendOptions{})
+	assert.ErrorIs(t, err, eventlog.ErrRecordTooLarge)
+	_, err = p.Append(ctx, nil, eventlog.AppendOptions{})
+	assert.ErrorIs(t, err, eventlog.ErrInvalidRecord)
+	_, err = p.Append(ctx, []eventlog.Record{rec("a", "b")}, eventlog.AppendOptions{Compression: eventlog.CompressionLZ4})
+	assert.ErrorIs(t, err, eventlog.ErrUnsupportedCompression)
+	_, err = p.Append(ctx, []eventlog.Record{rec("a", "b")}, eventlog.AppendOptions{Durability: 42})
+	assert.ErrorIs(t, err, eventlog.ErrInvalidConfig)
+	cancelled, cancel := context.WithCancel(ctx)
+	cancel()
+	_, err = p.Append(cancelled, []eventlog.Record{rec("a", "b")}, eventlog.AppendOptions{})
+	assert.ErrorIs(t, err, context.Canceled)
+
+	assert.Equal(t, int64(0), p.LogEndOffset(), "nothing was stored by the bad appends")
+	off, err := p.Append(ctx, []eventlog.Record{rec("a", "b")}, eventlog.AppendOptions{})
+	require.NoError(t, err)
+	assert.Equal(t, int64(0), off)
+
+	require.NoError(t, l.Close())
+	_, err = p.Append(ctx, []eventlog.Record{rec("a", "b")}, eventlog.AppendOptions{})
+	assert.ErrorIs(t, err, eventlog.ErrClosed)
+	_, err = p.Read(0, 100)
+	assert.ErrorIs(t, err, eventlog.ErrClosed)
+}
+
+func TestSegmentsRollBySizeAndReadAcross(t *testing.T) {
+	dir := t.TempDir()
+	opts := &eventlog.Options{SegmentBytes: 4096, IndexIntervalBytes: 256}
+	l, err := eventlog.Open(dir, opts)
+	require.NoError(t, err)
+	require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{Durability: eventlog.DurabilityOS}))
+	p := partition(t, l, "t", 0)
+	const n = 500
+	offsets := appendN(t, p, n, eventlog.AppendOptions{})
+	for i, off := range offsets {
+		require.Equal(t, int64(i), off, "offsets are dense")
+	}
+	logs, err := filepath.Glob(filepath.Join(dir, "topics", "t", "0", "*.log"))
+	require.NoError(t, err)
+	assert.Greater(t, len(logs), 5, "segments rolled")
+	assert.Equal(t, "00000000000000000000.log", filepath.Base(logs[0]))
+
+	check := func(p *eventlog.Partition) {
+		all := readAll(t, p, 0)
+		require.Equal(t, n, len(all))
+		for i, r := range all {
+			assert.Equal(t, int64(i), r.Offset)
+			assert.Equal(t, fmt.Sprintf("v%d", i), string(r.Value))
+		}
+		for _, from := range []int64{1, 17, 123, 250, 499} {
+			recs, err := p.Read(from, 1)
+			require.NoError(t, err)
+			require.NotEmpty(t, recs)
+			assert.Equal(t, from, recs[0].Offset)
+		}
+	}
+	check(p)
+	require.NoError(t, l.Close())
+
+	l = openLog(t, dir, opts)
+	assert.True(t, l.Recovery().CleanShutdown)
+	assert.Zero(t, l.Recovery().SegmentsScanned)
+	check(partition(t, l, "t", 0))
+	require.NoError(t, eventlog.Abandon(l))
+
+	l = openLog(t, dir, opts)
+	assert.False(t, l.Recovery().CleanShutdown)
+	assert.Equal(t, 1, l.Recovery().SegmentsScanned, "only the active segment is scanned")
+	p = partition(t, l, "t", 0)
+	check(p)
+	off, err := p.Append(ctx, []eventlog.Record{rec("k", "after")}, eventlog.AppendOptions{})
+	require.NoError(t, err)
+	assert.Equal(t, int64(n), off)
+}
+
+func TestSegmentsRollByAge(t *testing.T) {
+	dir := t.TempDir()
+	now := time.UnixMilli(1_700_000_000_000)
+	l := openLog(t, dir, &eventlog.Options{Now: func() time.Time { return now }, SegmentAge: time.Hour})
+	require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{}))
+	p := partition(t, l, "t", 0)
+	appendN(t, p, 3, eventlog.AppendOptions{})
+	now = now.Add(2 * time.Hour)
+	appendN(t, p, 1, eventlog.AppendOptions{})
+	logs, err := filepath.Glob(filepath.Join(dir, "topics", "t", "0", "*.log"))
+	require.NoError(t, err)
+	assert.Equal(t, []string{"00000000000000000000.log", "00000000000000000003.log"}, []string{filepath.Base(logs[0]), filepath.Base(logs[len(logs)-1])})
+	assert.Len(t, logs, 2)
+}
+
+func TestOffsetForTime(t *testing.T) {
+	l := openLog(t, t.TempDir(), &eventlog.Options{SegmentBytes: 2048, IndexIntervalBytes: 128})
+	require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{Durability: eventlog.DurabilityOS}))
+	p := partition(t, l, "t", 0)
+	base := time.UnixMilli(1_700_000_000_000)
+	for i := range 300 {
+		r := rec("k", fmt.Sprint(i))
+		r.Timestamp = base.Add(time.Duration(i) * 10 * time.Millisecond)
+		_, err := p.Append(ctx, []eventlog.Record{r}, eventlog.AppendOptions{})
+		require.NoError(t, err)
+	}
+	for _, i := range []int{0, 1, 57, 150, 299} {
+		off, found, err := p.OffsetForTime(base.Add(time.Duration(i) * 10 * time.Millisecond))
+		require.NoError(t, err)
+		assert.True(t, found)
+		assert.Equal(t, int64(i), off)
+		off, found, err = p.OffsetForTime(base.Add(time.Duration(i)*10*time.Millisecond - 5*time.Millisecond))
+		require.NoError(t, err)
+		assert.True(t, found)
+		assert.Equal(t, int64(i), off, "between two timestamps the later record is found")
+	}
+	_, found, err := p.OffsetForTime(base.Add(time.Hour))
+	require.NoError(t, err)
+	assert.False(t, found)
+	off, found, err := p.OffsetForTime(time.Time{})
+	require.NoError(t, err)
+	assert.True(t, found)
+	assert.Equal(t, int64(0), off)
+}
+
+func TestWait(t *testing.T) {
+	l, err := eventlog.Open(t.TempDir(), nil)
+	require.NoError(t, err)
+	require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{}))
+	p := partition(t, l, "t", 0)
+
+	woke := make(chan error)
+	go func() { woke <- p.Wait(ctx, 0) }()
+	appendN(t, p, 1, eventlog.AppendOptions{})
+	assert.NoError(t, <-woke)
+
+	cctx, cancel := context.WithCancel(ctx)
+	go func() { woke <- p.Wait(cctx, 1) }()
+	cancel()
+	assert.ErrorIs(t, <-woke, context.Canceled)
+
+	go func() { woke <- p.Wait(ctx, 1) }()
+	require.NoError(t, l.Close())
+	assert.ErrorIs(t, <-woke, eventlog.ErrClosed)
+}
+
+func TestConcurrentAppendersShareFsyncs(t *testing.T) {
+	l := openLog(t, t.TempDir(), nil)
+	require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{}))
+	p := partition(t, l, "t", 0)
+	const writers, each = 8, 50
+	var mu sync.Mutex
+	seen := map[int64]string{}
+	var wg sync.WaitGroup
+	for w := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range each {
+				v := fmt.Sprintf("w%d-%d", w, i)
+				off, err := p.Append(ctx, []eventlog.Record{rec("k", v)}, eventlog.AppendOptions{})
+				if !assert.NoError(t, err) {
+					return
+				}
+				assert.Greater(t, p.HighWatermark(), off, "an fsync-acknowledged record is below the high watermark")
+				mu.Lock()
+				seen[off] = v
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	require.Len(t, seen, writers*each, "every append got its own offset")
+	for _, r := range readAll(t, p, 0) {
+		assert.Equal(t, seen[r.Offset], string(r.Value))
+	}
+}
+
+func TestRecordsAreCopies(t *testing.T) {
+	dir := t.TempDir()
+	l, err := eventlog.Open(dir, nil)
+	require.NoError(t, err)
+	require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{}))
+	p := partition(t, l, "t", 0)
+	appendN(t, p, 10, eventlog.AppendOptions{})
+	recs, err := p.Read(0, 1<<20)
+	require.NoError(t, err)
+	require.NoError(t, l.Close())
+	require.NoError(t, os.RemoveAll(dir))
+	for i, r := range recs {
+		assert.Equal(t, fmt.Sprintf("v%d", i), string(r.Value), "records outlive the log and its files")
+		r.Value = append(r.Value, 'x')
+	}
+	assert.Equal(t, "v1", string(recs[1].Value), "appending to one value does not clobber its neighbour")
+}
+
+func TestDurabilityOSTopicVisibleAtOnce(t *testing.T) {
+	l := openLog(t, t.TempDir(), nil)
+	require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{Durability: eventlog.DurabilityOS}))
+	p := partition(t, l, "t", 0)
+	off, err := p.Append(ctx, []eventlog.Record{rec("a", "b")}, eventlog.AppendOptions{})
+	require.NoError(t, err)
+	assert.Equal(t, off+1, p.HighWatermark())
+}
+
+func TestOSAckOnFsyncTopicBecomesVisible(t *testing.T) {
+	l := openLog(t, t.TempDir(), nil)
+	require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{}))
+	p := partition(t, l, "t", 0)
+	off, err := p.Append(ctx, []eventlog.Record{rec("a", "b")}, eventlog.AppendOptions{Durability: eventlog.DurabilityOS})
+	require.NoError(t, err)
+	require.NoError(t, p.Wait(ctx, off), "the background fsync raises the high watermark")
+	recs, err := p.Read(off, 100)
+	require.NoError(t, err)
+	assert.Len(t, recs, 1)
+}
+
+var _ = errors.Is

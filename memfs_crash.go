@@ -1,0 +1,161 @@
+package eventlog
+
+import (
+	"fmt"
+	"maps"
+	"math/rand/v2"
+	"slices"
+)
+
+// CrashMode says what a MemFS Crash does with each file's unsynced bytes:
+// those written, overwritten or truncated since the file's last Sync.
+//
+// In every mode but CrashKeepAll, durable bytes win: a file's content after
+// the crash starts with its content as of its last Sync, whatever was written
+// over it or cut from it since. Only the unsynced tail (the current content
+// beyond the durable length, if the file has grown) may survive, and only as
+// the mode says.
+type CrashMode int
+
+// The crash modes. For a file with durable content D and current content C,
+// let T be the tail of C beyond len(D) (empty if C is not longer than D).
+const (
+	// CrashDropUnsynced leaves D: every unsynced write is lost.
+	CrashDropUnsynced CrashMode = iota
+	// CrashKeepPrefix leaves D followed by a prefix of T of random length,
+	// from none to all of it: a torn write.
+	CrashKeepPrefix
+	// CrashZeroFill leaves D followed by a prefix of T of random length and
+	// then zeros up to the length of C: the file's size reached the disk but
+	// some of its data did not.
+	CrashZeroFill
+	// CrashKeepAll leaves C, and keeps unsynced directory changes too: every
+	// write survives, as after a crash of the process rather than of the
+	// machine. Only handles and locks are lost.
+	CrashKeepAll
+	// CrashRandom picks one of the four modes above for each file, and for
+	// each directory whether its unsynced changes all survive or are all
+	// lost.
+	CrashRandom
+)
+
+// String returns the mode's name, such as "CrashKeepPrefix".
+func (c CrashMode) String() string {
+	switch c {
+	case CrashDropUnsynced:
+		return "CrashDropUnsynced"
+	case CrashKeepPrefix:
+		return "CrashKeepPrefix"
+	case CrashZeroFill:
+		return "CrashZeroFill"
+	case CrashKeepAll:
+		return "CrashKeepAll"
+	case CrashRandom:
+		return "CrashRandom"
+	}
+	return fmt.Sprintf("CrashMode(%d)", int(c))
+}
+
+// CrashOptions configures MemFS.Crash. The zero value drops everything
+// unsynced.
+type CrashOptions struct {
+	// Mode says what happens to unsynced file content and, for CrashKeepAll
+	// and CrashRandom, to unsynced directory changes; in the other modes a
+	// directory reverts to its entries as of its last SyncDir.
+	Mode CrashMode
+	// Rand drives the random choices of CrashKeepPrefix, CrashZeroFill and
+	// CrashRandom. If nil, the MemFS uses its own generator, seeded the same
+	// way by every NewMemFS, so a test that does the same things sees the
+	// same crashes. Files and directories are visited in a fixed order, so
+	// the same Rand state gives the same outcome.
+	Rand *rand.Rand
+}
+
+// Crash simulates a power loss followed by a reboot. Afterwards the MemFS
+// holds what a real disk would (see CrashOptions and the MemFS durability
+// model), every file handle and lock from before is dead (their calls fail
+// with an error wrapping fs.ErrClosed, and closing a lock does nothing), and
+// the MemFS is otherwise ready for use. The fault hook and capacity stay as
+// they were. Crash panics on an unknown mode.
+//
+// A directory reverts to its durable entries: files and directories created
+// or renamed into it since its last SyncDir vanish, and names removed or
+// renamed away come back. What is not reachable from the root through the
+// surviving entries is gone. Should reverted entries make a directory appear
+// twice or inside itself (renames of directories between unsynced parents
+// can), only its first appearance in name order, depth first, is kept.
+func (m *MemFS) Crash(opts CrashOptions) {
+	if opts.Mode < CrashDropUnsynced || opts.Mode > CrashRandom {
+		panic(fmt.Sprintf("eventlog: MemFS.Crash: unknown mode %v", opts.Mode))
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	c := crasher{mode: opts.Mode, rand: opts.Rand, seen: make(map[*memNode]bool)}
+	if c.rand == nil {
+		c.rand = m.mu.rand
+	}
+	c.seen[m.mu.root] = true
+	c.dir(m.mu.root)
+	m.mu.gen++
+	clear(m.mu.locks)
+}
+
+// crasher rebuilds a MemFS tree as a crash leaves it.
+type crasher struct {
+	mode CrashMode
+	rand *rand.Rand
+	seen map[*memNode]bool
+}
+
+func (c *crasher) dir(d *memNode) {
+	entries := d.durableEntries
+	if c.mode == CrashKeepAll || c.mode == CrashRandom && c.rand.IntN(2) == 0 {
+		entries = d.entries
+	}
+	kept := make(map[string]*memNode, len(entries))
+	for _, name := range slices.Sorted(maps.Keys(entries)) {
+		n := entries[name]
+		switch {
+		case !c.seen[n]:
+			c.seen[n] = true
+			if n.isDir() {
+				c.dir(n)
+			} else {
+				c.file(n)
+			}
+		case n.isDir():
+			continue // a directory has one place in the tree
+		}
+		kept[name] = n // a file may keep two names: they are hard links
+	}
+	d.entries, d.durableEntries = kept, maps.Clone(kept)
+}
+
+func (c *crasher) file(n *memNode) {
+	mode := c.mode
+	if mode == CrashRandom {
+		mode = CrashMode(c.rand.IntN(int(CrashRandom)))
+	}
+	durable, current := n.durable, n.data
+	switch mode {
+	case CrashKeepAll:
+		// current stays; its frozen bytes stay frozen.
+	case CrashDropUnsynced:
+		n.data, n.frozen = durable, len(durable)
+	case CrashKeepPrefix, CrashZeroFill:
+		var tail []byte
+		if len(current) > len(durable) {
+			tail = current[len(durable):]
+		}
+		k := c.rand.IntN(len(tail) + 1)
+		size := len(durable) + k
+		if mode == CrashZeroFill {
+			size = len(durable) + len(tail)
+		}
+		data := make([]byte, size)
+		copy(data, durable)
+		copy(data[len(durable):], tail[:k])
+		n.data, n.frozen = data, 0
+	}
+	n.durable = n.freezeLocked(len(n.data))
+}

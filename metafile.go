@@ -1,0 +1,88 @@
+package eventlog
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"os"
+	"path/filepath"
+)
+
+// Metadata files (topic configs, the clean-shutdown marker) share one
+// envelope, so that a torn or damaged file is always detected:
+//
+//	+--------+---------+---------+-------------+---------+
+//	| "EVLM" | version | length  | payload ... | crc32c  |
+//	| 4 B    | u16 BE  | u32 BE  | length B    | u32 BE  |
+//	+--------+---------+---------+-------------+---------+
+//
+// The CRC-32C covers magic, version, length and payload. These constants are
+// part of the format. A file is replaced by writing "<name>.tmp", fsyncing it,
+// renaming it over the old one and fsyncing the directory.
+const (
+	metaMagic      = "EVLM"
+	metaHeaderSize = 10
+	metaMaxPayload = 1 << 20
+)
+
+var crc32c = crc32.MakeTable(crc32.Castagnoli)
+
+// writeMetaFile atomically replaces path with payload in the envelope.
+func writeMetaFile(fsys FS, path string, version uint16, payload []byte) error {
+	buf := make([]byte, metaHeaderSize, metaHeaderSize+len(payload)+4)
+	copy(buf, metaMagic)
+	binary.BigEndian.PutUint16(buf[4:], version)
+	binary.BigEndian.PutUint32(buf[6:], uint32(len(payload)))
+	buf = append(buf, payload...)
+	buf = binary.BigEndian.AppendUint32(buf, crc32.Checksum(buf, crc32c))
+
+	tmp := path + ".tmp"
+	f, err := fsys.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(buf); err != nil {
+		return errors.Join(err, f.Close())
+	}
+	if err := f.Sync(); err != nil {
+		return errors.Join(err, f.Close())
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if err := fsys.Rename(tmp, path); err != nil {
+		return err
+	}
+	return fsys.SyncDir(filepath.Dir(path))
+}
+
+// readMetaFile reads and checks a file written by writeMetaFile. A damaged
+// file yields a *CorruptError.
+func readMetaFile(fsys FS, path string) (version uint16, payload []byte, err error) {
+	f, err := fsys.OpenFile(path, os.O_RDONLY, 0)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer f.Close()
+	buf, err := io.ReadAll(io.LimitReader(f, metaHeaderSize+metaMaxPayload+4+1))
+	if err != nil {
+		return 0, nil, err
+	}
+	corrupt := func(reason string) error {
+		return &CorruptError{Path: path, Pos: 0, Offset: -1, Reason: reason}
+	}
+	if len(buf) < metaHeaderSize+4 || string(buf[:4]) != metaMagic {
+		return 0, nil, corrupt("not a metadata file (bad magic or too short)")
+	}
+	n := binary.BigEndian.Uint32(buf[6:])
+	if n > metaMaxPayload || int(n) != len(buf)-metaHeaderSize-4 {
+		return 0, nil, corrupt(fmt.Sprintf("payload length %d does not match file size %d", n, len(buf)))
+	}
+	body := buf[:len(buf)-4]
+	if crc32.Checksum(body, crc32c) != binary.BigEndian.Uint32(buf[len(buf)-4:]) {
+		return 0, nil, corrupt("checksum mismatch")
+	}
+	return binary.BigEndian.Uint16(buf[4:]), body[metaHeaderSize:], nil
+}

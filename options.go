@@ -1,0 +1,152 @@
+package eventlog
+
+import (
+	"fmt"
+	"log/slog"
+	"math"
+	"time"
+)
+
+// Durability says when an append counts as done, and how far the high
+// watermark may run ahead of the disk.
+type Durability int8
+
+const (
+	// DurabilityDefault inherits: a topic takes the Log's setting, an append
+	// takes its topic's. The Log's default is DurabilityFsync.
+	DurabilityDefault Durability = iota
+	// DurabilityFsync acknowledges an append once it is fsynced: it survives
+	// power loss. Concurrent appenders share fsyncs (group commit). This is
+	// Kafka's acks=all on a topic flushed on every write.
+	DurabilityFsync
+	// DurabilityOS acknowledges an append once it is written to the operating
+	// system: it survives the process crashing, not the machine losing power.
+	// This is Kafka's acks=1.
+	DurabilityOS
+)
+
+// String names the durability level.
+func (d Durability) String() string {
+	switch d {
+	case DurabilityDefault:
+		return "default"
+	case DurabilityFsync:
+		return "fsync"
+	case DurabilityOS:
+		return "os"
+	}
+	return fmt.Sprintf("Durability(%d)", int8(d))
+}
+
+func (d Durability) valid() bool { return d >= DurabilityDefault && d <= DurabilityOS }
+
+// Defaults applied to zero fields of Options. They are Kafka's defaults where
+// Kafka has one.
+const (
+	DefaultSegmentBytes       = 1 << 30            // segment.bytes
+	DefaultSegmentAge         = 7 * 24 * time.Hour // segment.ms
+	DefaultIndexIntervalBytes = 4096               // index.interval.bytes
+	DefaultSegmentIndexBytes  = 10 << 20           // segment.index.bytes
+	DefaultMaxBatchBytes      = 1<<20 + 12         // max.message.bytes (1048588)
+)
+
+// Options configure a Log. A nil or zero Options is all defaults. Open copies
+// the struct; later changes to it have no effect.
+type Options struct {
+	// FS is the filesystem the Log uses. Default: OSFS{}.
+	FS FS
+
+	// Logger receives the library's log lines (recovery, repairs, failed
+	// partitions). Default: discard.
+	Logger *slog.Logger
+
+	// Now tells the time for record timestamps and segment ages.
+	// Default: time.Now.
+	Now func() time.Time
+
+	// Durability is the default for topics that do not set their own.
+	// Default: DurabilityFsync.
+	Durability Durability
+
+	// SegmentBytes is the size at which a partition's active segment is
+	// closed and a new one started (Kafka's segment.bytes). Default 1 GiB;
+	// at most 2 GiB.
+	SegmentBytes int64
+
+	// SegmentAge is the age after which a non-empty active segment is closed
+	// on the next append (Kafka's segment.ms), measured from the first
+	// record's timestamp. Default 7 days.
+	SegmentAge time.Duration
+
+	// IndexIntervalBytes is how many bytes of log lie between two entries of
+	// the sparse offset index (Kafka's index.interval.bytes). A read starts
+	// at most this many bytes before the batch it wants. Default 4096.
+	IndexIntervalBytes int
+
+	// SegmentIndexBytes is the largest size of a segment's offset index; the
+	// segment rolls when it is full (Kafka's segment.index.bytes).
+	// Default 10 MiB.
+	SegmentIndexBytes int
+
+	// MaxBatchBytes is the largest record batch, as stored, that an append
+	// accepts (Kafka's max.message.bytes). Larger appends fail with
+	// ErrRecordTooLarge. Default 1 MiB + 12 bytes.
+	MaxBatchBytes int
+
+	// Repair lets Open cut a partition at corrupt data found before its last
+	// durable point, instead of failing with *CorruptError. What is cut is
+	// first copied to a file named "<segment>.log.broken-<unix nanos>" beside
+	// the segment. Torn tails after the durable point are always cut, with or
+	// without Repair.
+	Repair bool
+}
+
+// withDefaults returns a validated copy of o with zero fields defaulted.
+func (o *Options) withDefaults() (Options, error) {
+	var c Options
+	if o != nil {
+		c = *o
+	}
+	if c.FS == nil {
+		c.FS = OSFS{}
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Durability == DurabilityDefault {
+		c.Durability = DurabilityFsync
+	}
+	if c.SegmentBytes == 0 {
+		c.SegmentBytes = DefaultSegmentBytes
+	}
+	if c.SegmentAge == 0 {
+		c.SegmentAge = DefaultSegmentAge
+	}
+	if c.IndexIntervalBytes == 0 {
+		c.IndexIntervalBytes = DefaultIndexIntervalBytes
+	}
+	if c.SegmentIndexBytes == 0 {
+		c.SegmentIndexBytes = DefaultSegmentIndexBytes
+	}
+	if c.MaxBatchBytes == 0 {
+		c.MaxBatchBytes = DefaultMaxBatchBytes
+	}
+	switch {
+	case !c.Durability.valid():
+		return c, fmt.Errorf("%w: Durability %d", ErrInvalidConfig, c.Durability)
+	case c.SegmentBytes < 1024 || c.SegmentBytes > math.MaxInt32:
+		return c, fmt.Errorf("%w: SegmentBytes %d is outside [1024, %d]", ErrInvalidConfig, c.SegmentBytes, math.MaxInt32)
+	case c.SegmentAge < 0:
+		return c, fmt.Errorf("%w: SegmentAge %v is negative", ErrInvalidConfig, c.SegmentAge)
+	case c.IndexIntervalBytes < 1:
+		return c, fmt.Errorf("%w: IndexIntervalBytes %d is below 1", ErrInvalidConfig, c.IndexIntervalBytes)
+	case c.SegmentIndexBytes < 4*offsetEntrySize:
+		return c, fmt.Errorf("%w: SegmentIndexBytes %d is below %d", ErrInvalidConfig, c.SegmentIndexBytes, 4*offsetEntrySize)
+	case c.MaxBatchBytes < batchHeaderSize+16 || c.MaxBatchBytes > math.MaxInt32/2:
+		return c, fmt.Errorf("%w: MaxBatchBytes %d is outside [%d, %d]", ErrInvalidConfig, c.MaxBatchBytes, batchHeaderSize+16, math.MaxInt32/2)
+	}
+	return c, nil
+}

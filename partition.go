@@ -1,0 +1,592 @@
+package eventlog
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Partition is one ordered, append-only sequence of records of a topic: the
+// low-level API that producers and consumers build on. Offsets are dense from
+// the log start offset up to the log end offset; readers see records below
+// the high watermark only. A Partition is safe for concurrent use.
+type Partition struct {
+	log   *Log
+	topic string
+	id    int32
+	dir   string
+	cfg   partitionConfig
+
+	segments atomic.Pointer[[]*segment] // sorted by base offset; the last is active
+	logStart atomic.Int64
+	logEnd   atomic.Int64
+	hw       atomic.Pointer[position] // high watermark: end of what readers may see
+	written  atomic.Pointer[position] // end of what was written to the file
+	failure  atomic.Pointer[error]    // sticky error after a failed write or fsync
+	hwMoved  notifier
+
+	// appendMu serializes writes, rolls and closing of the active segment.
+	appendMu sync.Mutex
+
+	// sync is the group commit: one appender at a time (the leader) runs an
+	// fsync covering everything written so far; the others wait on done and
+	// return when a finished fsync covered their bytes.
+	sync struct {
+		sync.Mutex
+		done    sync.Cond // broadcast when an fsync finishes
+		running bool      // a leader is in fsync
+		offset  int64     // every offset below this is fsynced
+	}
+	syncRequested atomic.Bool // a background fsync is queued
+}
+
+// partitionConfig is a partition's resolved settings.
+type partitionConfig struct {
+	durability     Durability
+	segmentBytes   int64
+	segmentAge     time.Duration
+	maxBatchBytes  int
+	indexInterval  int64
+	maxIndexOffset int // offset index entries that fit segment.index.bytes
+}
+
+// position is a place in the log: the next offset, the segment it falls in
+// and the byte position there.
+type position struct {
+	offset int64
+	seg    *segment
+	pos    int64
+}
+
+// AppendOptions tune one Append. The zero value uses the topic's settings and
+// no compression.
+type AppendOptions struct {
+	// Durability says when Append returns: DurabilityFsync after the batch
+	// is fsynced, DurabilityOS after it is written to the OS. Default: the
+	// topic's durability. On an fsync topic, a DurabilityOS append returns
+	// early but its records become visible to readers only after the fsync
+	// that the Log runs in the background.
+	Durability Durability
+	// Compression is the codec for the batch (Kafka's compression.type).
+	Compression Compression
+}
+
+var encoderPool = sync.Pool{New: func() any { return new(batchEncoder) }}
+var decoderPool = sync.Pool{New: func() any { return new(batchDecoder) }}
+
+// Topic returns the name of the partition's topic.
+func (p *Partition) Topic() string { return p.topic }
+
+// ID returns the partition number.
+func (p *Partition) ID() int32 { return p.id }
+
+// LogStartOffset is the first offset still stored (Kafka's log start offset).
+func (p *Partition) LogStartOffset() int64 { return p.logStart.Load() }
+
+// LogEndOffset is the offset the next appended record will get.
+func (p *Partition) LogEndOffset() int64 { return p.logEnd.Load() }
+
+// HighWatermark is the offset after the last record that is as durable as
+// the topic promises; reads return only records below it.
+func (p *Partition) HighWatermark() int64 { return p.hw.Load().offset }
+
+func (p *Partition) errorf(format string, args ...any) error {
+	return fmt.Errorf("eventlog: topic %q partition %d: "+format, append([]any{p.topic, p.id}, args...)...)
+}
+
+// err returns the sticky failure, if any.
+func (p *Partition) err() error {
+	if e := p.failure.Load(); e != nil {
+		return *e
+	}
+	return nil
+}
+
+// fail makes err the partition's sticky failure: every later append returns
+// it until the Log is reopened.
+func (p *Partition) fail(err error) error {
+	err = p.errorf("failed, reopen the log to recover: %w", err)
+	if p.failure.CompareAndSwap(nil, &err) {
+		p.log.opts.Logger.Error("eventlog: partition failed", "topic", p.topic, "partition", p.id, "err", err)
+	}
+	return p.err()
+}
+
+// Append stores records as one batch and returns the offset of the first;
+// the others follow densely. Records with a zero Timestamp get the current
+// time. The caller's records are not modified. Append returns once the batch
+// is as durable as opts.Durability asks.
+func (p *Partition) Append(ctx context.Context, records []Record, opts AppendOptions) (int64, error) {
+	if err := ctx.Err(); err != nil {
+		return -1, err
+	}
+	if len(records) == 0 {
+		return -1, p.errorf("append of no records: %w", ErrInvalidRecord)
+	}
+	if !opts.Durability.valid() {
+		return -1, p.errorf("%w: durability %d", ErrInvalidConfig, opts.Durability)
+	}
+	if !p.log.enter() {
+		return -1, ErrClosed
+	}
+	defer p.log.exit()
+
+	records = withTimestamps(records, p.log.opts.Now())
+	enc := encoderPool.Get().(*batchEncoder)
+	defer encoderPool.Put(enc)
+	batch, err := enc.encode(nil, records, opts.Compression)
+	if err != nil {
+		return -1, p.errorf("%w", err)
+	}
+	if len(batch) > p.cfg.maxBatchBytes {
+		return -1, p.errorf("%w: batch of %d records is %d bytes, max is %d", ErrRecordTooLarge, len(records), len(batch), p.cfg.maxBatchBytes)
+	}
+	base, end, err := p.write(batch)
+	if err != nil {
+		return -1, err
+	}
+	ack := opts.Durability
+	if ack == DurabilityDefault {
+		ack = p.cfg.durability
+	}
+	switch {
+	case ack == DurabilityFsync:
+		if err := p.syncTo(end); err != nil {
+			return -1, err
+		}
+	case p.cfg.durability == DurabilityFsync:
+		p.requestSync()
+	}
+	return base, nil
+}
+
+// withTimestamps returns records with zero timestamps set to now, copying
+// the slice only when one needs it.
+func withTimestamps(records []Record, now time.Time) []Record {
+	for i := range records {
+		if records[i].Timestamp.IsZero() {
+			out := make([]Record, len(records))
+			copy(out, records)
+			for j := range out[i:] {
+				if out[i+j].Timestamp.IsZero() {
+					out[i+j].Timestamp = now
+				}
+			}
+			return out
+		}
+	}
+	return records
+}
+
+// write appends an encoded batch to the active segment, rolling it first if
+// needed, and returns the batch's base offset and the log end after it.
+func (p *Partition) write(batch []byte) (int64, *position, error) {
+	p.appendMu.Lock()
+	defer p.appendMu.Unlock()
+	if err := p.err(); err != nil {
+		return -1, nil, err
+	}
+	seg := p.active()
+	if p.shouldRollLocked(seg, int64(len(batch))) {
+		var err error
+		if seg, err = p.rollLocked(); err != nil {
+			return -1, nil, p.fail(err)
+		}
+	}
+	base := seg.nextOffset
+	setBaseOffset(batch, base)
+	h, err := parseBatchHeader(batch)
+	if err != nil {
+		return -1, nil, p.errorf("encoded batch does not parse: %w", err)
+	}
+	pos := seg.size.Load()
+	if _, err := seg.writer().WriteAt(batch, pos); err != nil {
+		return -1, nil, p.fail(fmt.Errorf("write %s: %w", seg.path(logExt), err))
+	}
+	if seg.builder.needsEntry() {
+		seg.mu.Lock()
+		seg.builder.add(seg.mu.index, &h, pos)
+		seg.mu.Unlock()
+	} else {
+		seg.builder.add(nil, &h, pos)
+	}
+	if seg.firstTimestamp < 0 {
+		seg.firstTimestamp = p.log.opts.Now().UnixMilli()
+	}
+	seg.maxTimestamp.Store(seg.builder.maxTs)
+	seg.nextOffset = h.lastOffset() + 1
+	seg.size.Store(pos + int64(len(batch)))
+	end := &position{offset: seg.nextOffset, seg: seg, pos: seg.size.Load()}
+	p.written.Store(end)
+	p.logEnd.Store(end.offset)
+	if p.cfg.durability == DurabilityOS {
+		p.advanceHW(end)
+	}
+	return base, end, nil
+}
+
+func (p *Partition) active() *segment {
+	segs := *p.segments.Load()
+	return segs[len(segs)-1]
+}
+
+func (p *Partition) shouldRollLocked(seg *segment, batchSize int64) bool {
+	size := seg.size.Load()
+	if size == 0 {
+		return false
+	}
+	now := p.log.opts.Now().UnixMilli()
+	return size+batchSize > p.cfg.segmentBytes ||
+		len(seg.mu.index.offsets) >= p.cfg.maxIndexOffset ||
+		seg.nextOffset-seg.base > 1<<31-1-int64(p.cfg.maxBatchBytes) ||
+		now-seg.firstTimestamp >= p.cfg.segmentAge.Milliseconds()
+}
+
+// rollLocked closes the active segment — fsynced, indexes written — and
+// starts a new one at the log end. Because the old segment is durable before
+// the new one exists, recovery only ever needs to scan the last segment.
+func (p *Partition) rollLocked() (*segment, error) {
+	old := p.active()
+	if err := old.writer().Sync(); err != nil {
+		return nil, fmt.Errorf("fsync %s: %w", old.path(logExt), err)
+	}
+	p.advanceHW(&position{offset: old.nextOffset, seg: old, pos: old.size.Load()})
+	if err := old.sealLocked(); err != nil {
+		// Indexes carry no authority; a missing one is rebuilt on first use.
+		p.log.opts.Logger.Warn("eventlog: writing segment indexes failed", "topic", p.topic, "partition", p.id, "err", err)
+	}
+	seg := p.newActiveSegment(old.nextOffset)
+	if _, err := seg.openWritable(true); err != nil {
+		return nil, err
+	}
+	if err := p.log.opts.FS.SyncDir(p.dir); err != nil {
+		return nil, err
+	}
+	segs := *p.segments.Load()
+	next := make([]*segment, len(segs), len(segs)+1)
+	copy(next, segs)
+	next = append(next, seg)
+	p.segments.Store(&next)
+	return seg, nil
+}
+
+// newActiveSegment prepares an empty segment to append to.
+func (p *Partition) newActiveSegment(base int64) *segment {
+	seg := newSegment(p.log.opts.FS, p.dir, base)
+	seg.mu.index = &segmentIndex{}
+	seg.builder = indexBuilder{base: base, interval: p.cfg.indexInterval, maxTs: -1}
+	seg.mapCapacity = p.cfg.segmentBytes + int64(p.cfg.maxBatchBytes)
+	return seg
+}
+
+// syncTo returns once everything up to end is fsynced. Concurrent callers
+// share fsyncs: while one runs, later appenders wait, and the next fsync
+// covers all of them at once.
+func (p *Partition) syncTo(end *position) error {
+	p.sync.Lock()
+	defer p.sync.Unlock()
+	for {
+		if err := p.err(); err != nil {
+			return err
+		}
+		if p.sync.offset >= end.offset {
+			return nil
+		}
+		if !p.sync.running {
+			break
+		}
+		p.sync.done.Wait()
+	}
+	p.sync.running = true
+	w := p.written.Load()
+	p.sync.Unlock()
+	err := w.seg.writer().Sync()
+	p.sync.Lock()
+	p.sync.running = false
+	p.sync.done.Broadcast()
+	if err != nil {
+		return p.fail(fmt.Errorf("fsync %s: %w", w.seg.path(logExt), err))
+	}
+	p.sync.offset = max(p.sync.offset, w.offset)
+	p.advanceHW(w)
+	return nil
+}
+
+// requestSync asks the Log's background worker to fsync this partition, so
+// that records appended without waiting still become visible.
+func (p *Partition) requestSync() {
+	if p.syncRequested.CompareAndSwap(false, true) {
+		p.log.requestSync(p)
+	}
+}
+
+// syncWritten fsyncs all that was written; the background worker calls it.
+func (p *Partition) syncWritten() {
+	p.syncRequested.Store(false)
+	_ = p.syncTo(p.written.Load()) // a failure is sticky and reported to appenders
+}
+
+// advanceHW moves the high watermark forward to end and wakes waiters.
+func (p *Partition) advanceHW(end *position) {
+	for {
+		cur := p.hw.Load()
+		if cur != nil && cur.offset >= end.offset {
+			return
+		}
+		if p.hw.CompareAndSwap(cur, end) {
+			p.hwMoved.broadcast()
+			return
+		}
+	}
+}
+
+// Wait blocks until the high watermark passes offset, the context ends, or
+// the Log closes.
+func (p *Partition) Wait(ctx context.Context, offset int64) error {
+	for {
+		ch := p.hwMoved.wait()
+		if p.HighWatermark() > offset {
+			return nil
+		}
+		if p.log.closed.Load() {
+			return ErrClosed
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// notifier wakes every goroutine waiting for a change.
+type notifier struct {
+	mu sync.Mutex
+	ch chan struct{} // closed on the next broadcast; nil while nobody waits
+}
+
+func (n *notifier) wait() <-chan struct{} {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.ch == nil {
+		n.ch = make(chan struct{})
+	}
+	return n.ch
+}
+
+func (n *notifier) broadcast() {
+	n.mu.Lock()
+	if n.ch != nil {
+		close(n.ch)
+		n.ch = nil
+	}
+	n.mu.Unlock()
+}
+
+// Read returns records from offset onwards, below the high watermark, whole
+// batches at a time until maxBytes of batches are read; at least one batch is
+// returned when one is available, however large. Reading at the high
+// watermark returns no records and no error. Reading below the log start
+// offset or past the log end offset returns ErrOffsetOutOfRange. The records
+// are copies owned by the caller.
+func (p *Partition) Read(offset int64, maxBytes int) ([]Record, error) {
+	if maxBytes <= 0 {
+		return nil, p.errorf("%w: read of %d bytes", ErrInvalidConfig, maxBytes)
+	}
+	if !p.log.enter() {
+		return nil, ErrClosed
+	}
+	defer p.log.exit()
+	return p.read(nil, offset, maxBytes)
+}
+
+func (p *Partition) read(out []Record, offset int64, maxBytes int) ([]Record, error) {
+	hw := p.hw.Load()
+	if start, end := p.logStart.Load(), p.logEnd.Load(); offset < start || offset > end {
+		return nil, p.errorf("%w: offset %d is outside [%d, %d]", ErrOffsetOutOfRange, offset, start, end)
+	}
+	if offset >= hw.offset {
+		return out, nil
+	}
+	dec := decoderPool.Get().(*batchDecoder)
+	defer decoderPool.Put(dec)
+	budget := int64(maxBytes)
+	for offset < hw.offset && budget > 0 {
+		seg := p.segmentFor(offset)
+		if seg == nil {
+			if start := p.logStart.Load(); offset < start {
+				return out, p.errorf("%w: offset %d was deleted, log starts at %d", ErrOffsetOutOfRange, offset, start)
+			}
+			continue
+		}
+		var next int64
+		var err error
+		out, next, budget, err = p.readSegment(dec, out, seg, offset, budget, hw)
+		_ = seg.release()
+		if err != nil || next <= offset {
+			return out, err
+		}
+		offset = next
+	}
+	return out, nil
+}
+
+// segmentFor returns the acquired segment holding offset, or nil when the
+// segment was dropped between lookup and acquire.
+func (p *Partition) segmentFor(offset int64) *segment {
+	segs := *p.segments.Load()
+	i := sort.Search(len(segs), func(i int) bool { return segs[i].base > offset }) - 1
+	if i < 0 {
+		i = 0
+	}
+	if !segs[i].acquire() {
+		return nil
+	}
+	return segs[i]
+}
+
+// readSegment decodes batches of seg from offset until the budget is spent
+// or the high watermark is reached, and returns the offset to continue from.
+func (p *Partition) readSegment(dec *batchDecoder, out []Record, seg *segment, offset, budget int64, hw *position) ([]Record, int64, int64, error) {
+	limit := seg.size.Load()
+	switch {
+	case seg.base > hw.seg.base:
+		return out, offset, budget, nil
+	case seg == hw.seg:
+		limit = hw.pos
+	}
+	idx, rebuilt, err := seg.loadIndex(p.cfg.indexInterval)
+	if err != nil {
+		return out, offset, budget, p.errorf("%w", err)
+	}
+	if rebuilt {
+		p.log.recovery.indexesRebuilt.Add(1)
+	}
+	m, err := seg.viewFor(limit)
+	if err != nil {
+		return out, offset, budget, p.errorf("%w", err)
+	}
+	defer m.release()
+	data := m.data[:limit]
+	pos := seg.startPosition(idx, data, offset)
+	next := offset
+	for pos < limit && budget > 0 {
+		h, b, err := batchAt(data, pos)
+		if err != nil {
+			return out, next, budget, p.errorf("%w", &CorruptError{Path: seg.path(logExt), Pos: pos, Offset: next, Reason: err.Error()})
+		}
+		pos += h.size()
+		if h.lastOffset() < next {
+			continue
+		}
+		if h.BaseOffset >= hw.offset {
+			break
+		}
+		if !h.isControl() {
+			n := len(out)
+			out, err = dec.decode(out, &h, b, next, maxDecompressedBytes(p.cfg.maxBatchBytes))
+			if err != nil {
+				return out[:n], next, budget, p.errorf("%w", &CorruptError{Path: seg.path(logExt), Pos: pos - h.size(), Offset: h.BaseOffset, Reason: err.Error()})
+			}
+			for i := n; i < len(out); i++ {
+				out[i].Topic, out[i].Partition = p.topic, p.id
+			}
+		}
+		budget -= h.size()
+		next = h.lastOffset() + 1
+	}
+	if pos >= limit && seg != hw.seg {
+		// The segment is done: go on at the next one, even across a gap.
+		segs := *p.segments.Load()
+		if i := sort.Search(len(segs), func(i int) bool { return segs[i].base > seg.base }); i < len(segs) {
+			next = max(next, segs[i].base)
+		}
+	}
+	return out, next, budget, nil
+}
+
+// maxDecompressedBytes bounds what one compressed batch may expand to, so
+// that a damaged or hostile file cannot exhaust memory.
+func maxDecompressedBytes(maxBatchBytes int) int { return max(64*maxBatchBytes, 64<<20) }
+
+// OffsetForTime returns the first offset below the high watermark whose
+// record has a timestamp at or after t, as Kafka's ListOffsets does. found is
+// false when every record is older than t.
+func (p *Partition) OffsetForTime(t time.Time) (offset int64, found bool, err error) {
+	if !p.log.enter() {
+		return -1, false, ErrClosed
+	}
+	defer p.log.exit()
+	ts := t.UnixMilli()
+	hw := p.hw.Load()
+	for _, seg := range *p.segments.Load() {
+		if seg.base >= hw.offset || !seg.acquire() {
+			continue
+		}
+		offset, found, err = p.offsetForTimeIn(seg, ts, hw)
+		_ = seg.release()
+		if err != nil || found {
+			return offset, found, err
+		}
+	}
+	return -1, false, nil
+}
+
+func (p *Partition) offsetForTimeIn(seg *segment, ts int64, hw *position) (int64, bool, error) {
+	idx, _, err := seg.loadIndex(p.cfg.indexInterval)
+	if err != nil {
+		return -1, false, p.errorf("%w", err)
+	}
+	if seg.maxTimestamp.Load() < ts {
+		return -1, false, nil
+	}
+	seg.mu.RLock()
+	rel, ok := idx.lookupTime(ts)
+	seg.mu.RUnlock()
+	from := seg.base
+	if ok {
+		from += int64(rel)
+	}
+	// Read whole batches from there and pick the first record not older.
+	for from < hw.offset {
+		records, err := p.read(nil, from, 1<<20)
+		if err != nil || len(records) == 0 {
+			return -1, false, err
+		}
+		for _, r := range records {
+			if r.Timestamp.UnixMilli() >= ts {
+				return r.Offset, true, nil
+			}
+		}
+		from = records[len(records)-1].Offset + 1
+	}
+	return -1, false, nil
+}
+
+// closeActive makes the active segment durable and writes its indexes, for a
+// clean shutdown.
+func (p *Partition) closeActive() error {
+	p.appendMu.Lock()
+	defer p.appendMu.Unlock()
+	if err := p.err(); err != nil {
+		return err
+	}
+	seg := p.active()
+	if err := seg.writer().Sync(); err != nil {
+		return p.fail(fmt.Errorf("fsync %s: %w", seg.path(logExt), err))
+	}
+	return seg.sealLocked()
+}
+
+// release drops the partition's references to its segments.
+func (p *Partition) release() error {
+	var err error
+	for _, seg := range *p.segments.Load() {
+		err = errors.Join(err, seg.release())
+	}
+	return err
+}

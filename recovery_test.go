@@ -1,0 +1,195 @@
+package eventlog_test
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/eventlog/eventlog"
+)
+
+// crashedLog writes n records to a one-partition topic with small segments
+// and abandons the Log as a crash would. It returns the directory of the
+// partition.
+func crashedLog(t *testing.T, dir string, opts *eventlog.Options, n int) string {
+	t.Helper()
+	l, err := eventlog.Open(dir, opts)
+	require.NoError(t, err)
+	require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{}))
+	appendN(t, partition(t, l, "t", 0), n, eventlog.AppendOptions{})
+	require.NoError(t, eventlog.Abandon(l))
+	return filepath.Join(dir, "topics", "t", "0")
+}
+
+func lastSegment(t *testing.T, partDir string) string {
+	t.Helper()
+	logs, err := filepath.Glob(filepath.Join(partDir, "*.log"))
+	require.NoError(t, err)
+	require.NotEmpty(t, logs)
+	return logs[len(logs)-1]
+}
+
+func appendBytes(t *testing.T, path string, b []byte) {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+	require.NoError(t, err)
+	_, err = f.Write(b)
+	require.NoError(t, err)
+	require.NoError(t, f.Close())
+}
+
+func checkDense(t *testing.T, p *eventlog.Partition, n int) {
+	t.Helper()
+	all := readAll(t, p, 0)
+	require.Equal(t, n, len(all))
+	for i, r := range all {
+		require.Equal(t, int64(i), r.Offset)
+		require.Equal(t, fmt.Sprintf("v%d", i), string(r.Value))
+	}
+}
+
+func TestRecoveryCutsTornTails(t *testing.T) {
+	opts := &eventlog.Options{SegmentBytes: 4096, IndexIntervalBytes: 200}
+	tails := map[string]func(last []byte) []byte{
+		"zeros":         func([]byte) []byte { return make([]byte, 1000) },
+		"partial batch": func(last []byte) []byte { return last[:len(last)/2] },
+		"header only":   func(last []byte) []byte { return last[:61] },
+		"few bytes":     func([]byte) []byte { return []byte{0, 0, 1} },
+		"garbage":       func([]byte) []byte { b := make([]byte, 300); _, _ = rand.NewChaCha8([32]byte{1}).Read(b); return b },
+	}
+	for name, tail := range tails {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			partDir := crashedLog(t, dir, opts, 100)
+			seg := lastSegment(t, partDir)
+			data, err := os.ReadFile(seg)
+			require.NoError(t, err)
+			// A copy of the segment's first batch stands in for a real one.
+			firstBatch := data[:12+int(uint32(data[8])<<24|uint32(data[9])<<16|uint32(data[10])<<8|uint32(data[11]))]
+			junk := tail(firstBatch)
+			appendBytes(t, seg, junk)
+
+			l := openLog(t, dir, opts)
+			assert.Equal(t, int64(len(junk)), l.Recovery().BytesTruncated)
+			p := partition(t, l, "t", 0)
+			checkDense(t, p, 100)
+			off, err := p.Append(ctx, []eventlog.Record{rec("k", "v100")}, eventlog.AppendOptions{})
+			require.NoError(t, err)
+			assert.Equal(t, int64(100), off)
+			require.NoError(t, eventlog.Abandon(l))
+
+			l = openLog(t, dir, opts)
+			assert.Zero(t, l.Recovery().BytesTruncated, "recovery is idempotent")
+			checkDense(t, partition(t, l, "t", 0), 101)
+		})
+	}
+}
+
+func TestRecoveryRefusesMidLogCorruption(t *testing.T) {
+	opts := &eventlog.Options{SegmentBytes: 1 << 20}
+	dir := t.TempDir()
+	partDir := crashedLog(t, dir, opts, 50)
+	seg := lastSegment(t, partDir)
+	data, err := os.ReadFile(seg)
+	require.NoError(t, err)
+	data[200] ^= 0xff // inside an early batch; good batches follow
+	require.NoError(t, os.WriteFile(seg, data, 0o644))
+
+	_, err = eventlog.Open(dir, opts)
+	var ce *eventlog.CorruptError
+	require.ErrorAs(t, err, &ce)
+	assert.Equal(t, seg, ce.Path)
+	assert.ErrorIs(t, err, eventlog.ErrCorrupt)
+	after, err := os.ReadFile(seg)
+	require.NoError(t, err)
+	assert.Equal(t, data, after, "a refused Open changes nothing")
+
+	repairOpts := *opts
+	repairOpts.Repair = true
+	l := openLog(t, dir, &repairOpts)
+	rs := l.Recovery()
+	require.Len(t, rs.Repaired, 1)
+	assert.Positive(t, rs.BytesTruncated)
+	kept, err := os.ReadFile(rs.Repaired[0])
+	require.NoError(t, err)
+	assert.Equal(t, data[ce.Pos:], kept, "the copy holds exactly what was cut")
+	p := partition(t, l, "t", 0)
+	recs := readAll(t, p, 0)
+	assert.Equal(t, p.LogEndOffset(), int64(len(recs)))
+	assert.Less(t, len(recs), 50)
+}
+
+func TestCorruptClosedSegmentIsReportedOnRead(t *testing.T) {
+	opts := &eventlog.Options{SegmentBytes: 4096}
+	dir := t.TempDir()
+	partDir := crashedLog(t, dir, opts, 200)
+	logs, err := filepath.Glob(filepath.Join(partDir, "*.log"))
+	require.NoError(t, err)
+	require.Greater(t, len(logs), 2)
+	data, err := os.ReadFile(logs[0])
+	require.NoError(t, err)
+	data[100] ^= 0x01
+	require.NoError(t, os.WriteFile(logs[0], data, 0o644))
+
+	l := openLog(t, dir, opts)
+	p := partition(t, l, "t", 0)
+	_, err = p.Read(0, 1<<20)
+	var ce *eventlog.CorruptError
+	require.ErrorAs(t, err, &ce)
+	assert.Equal(t, logs[0], ce.Path)
+}
+
+func TestIndexesRebuilt(t *testing.T) {
+	opts := &eventlog.Options{SegmentBytes: 8192, IndexIntervalBytes: 100}
+	damage := map[string]func(path string){
+		"deleted":   func(p string) { require.NoError(t, os.Remove(p)) },
+		"truncated": func(p string) { require.NoError(t, os.Truncate(p, 8)) },
+		"odd size":  func(p string) { appendBytes(t, p, []byte{1, 2, 3}) },
+		"scrambled": func(p string) {
+			b, err := os.ReadFile(p)
+			require.NoError(t, err)
+			rand.New(rand.NewPCG(3, 4)).Shuffle(len(b), func(i, j int) { b[i], b[j] = b[j], b[i] })
+			require.NoError(t, os.WriteFile(p, b, 0o644))
+		},
+		"zeroed": func(p string) {
+			b, err := os.ReadFile(p)
+			require.NoError(t, err)
+			require.NoError(t, os.WriteFile(p, make([]byte, len(b)), 0o644))
+		},
+	}
+	for name, hurt := range damage {
+		for _, ext := range []string{".index", ".timeindex"} {
+			t.Run(name+ext, func(t *testing.T) {
+				dir := t.TempDir()
+				l, err := eventlog.Open(dir, opts)
+				require.NoError(t, err)
+				require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{}))
+				appendN(t, partition(t, l, "t", 0), 400, eventlog.AppendOptions{Durability: eventlog.DurabilityOS})
+				require.NoError(t, l.Close())
+				partDir := filepath.Join(dir, "topics", "t", "0")
+				idx, err := filepath.Glob(filepath.Join(partDir, "*"+ext))
+				require.NoError(t, err)
+				require.Greater(t, len(idx), 2)
+				for _, p := range idx {
+					hurt(p)
+				}
+
+				l = openLog(t, dir, opts)
+				p := partition(t, l, "t", 0)
+				for _, from := range []int64{0, 1, 99, 200, 313, 399} {
+					recs, err := p.Read(from, 1)
+					require.NoError(t, err)
+					require.NotEmpty(t, recs)
+					assert.Equal(t, from, recs[0].Offset)
+				}
+				checkDense(t, p, 400)
+				assert.Positive(t, l.Recovery().IndexesRebuilt)
+			})
+		}
+	}
+}

@@ -1,0 +1,494 @@
+package eventlog
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+)
+
+// File name extensions of a segment, as Kafka names them.
+const (
+	logExt       = ".log"
+	indexExt     = ".index"
+	timeIndexExt = ".timeindex"
+)
+
+// segmentFileName is Kafka's name for a segment file: the base offset as 20
+// decimal digits followed by the extension.
+func segmentFileName(base int64, ext string) string {
+	return fmt.Sprintf("%020d%s", base, ext)
+}
+
+// mapping is a read-only view of a segment's bytes: a memory mapping, or a
+// heap copy where the file cannot be mapped. It is reference counted so that
+// it is unmapped only after the last reader let go of it.
+type mapping struct {
+	data  []byte
+	refs  atomic.Int32
+	unmap func() error
+}
+
+func (m *mapping) tryAcquire() bool {
+	for {
+		r := m.refs.Load()
+		if r <= 0 {
+			return false
+		}
+		if m.refs.CompareAndSwap(r, r+1) {
+			return true
+		}
+	}
+}
+
+func (m *mapping) release() {
+	if m.refs.Add(-1) == 0 && m.unmap != nil {
+		_ = m.unmap() // nothing useful to do with a failed munmap
+	}
+}
+
+// segment is one .log file with its two indexes.
+//
+// Lifetime: the partition holds one reference while the segment is listed;
+// each reader holds one while it touches the segment's bytes. The last
+// release unmaps, closes and, if the segment was dropped, removes its files,
+// so a mapping is never unmapped or deleted under a reader.
+type segment struct {
+	base int64
+	dir  string
+	fsys FS
+
+	refs         atomic.Int32
+	view         atomic.Pointer[mapping]
+	size         atomic.Int64 // bytes of complete batches in the .log file
+	maxTimestamp atomic.Int64 // largest record timestamp known, -1 if none
+
+	w File // the active segment's writable file; nil for segments opened read-only
+
+	mu struct {
+		sync.RWMutex
+		file            File          // nil until first needed
+		index           *segmentIndex // nil until loaded
+		removeOnRelease bool
+	}
+
+	// Appender state, guarded by the owning partition's append lock. Only the
+	// active segment uses it.
+	builder        indexBuilder
+	nextOffset     int64 // offset the next appended record gets
+	firstTimestamp int64 // when the first batch was appended (ms), -1 if empty; SegmentAge counts from it
+	mapCapacity    int64 // how far past EOF the active segment may be mapped
+}
+
+func newSegment(fsys FS, dir string, base int64) *segment {
+	s := &segment{base: base, dir: dir, fsys: fsys, nextOffset: base, firstTimestamp: -1}
+	s.refs.Store(1)
+	s.maxTimestamp.Store(-1)
+	return s
+}
+
+func (s *segment) path(ext string) string {
+	return filepath.Join(s.dir, segmentFileName(s.base, ext))
+}
+
+// acquire takes a reader's reference; it fails once the segment is gone.
+func (s *segment) acquire() bool {
+	for {
+		r := s.refs.Load()
+		if r <= 0 {
+			return false
+		}
+		if s.refs.CompareAndSwap(r, r+1) {
+			return true
+		}
+	}
+}
+
+// release drops a reference; the last one frees the segment.
+func (s *segment) release() error {
+	if s.refs.Add(-1) != 0 {
+		return nil
+	}
+	if m := s.view.Swap(nil); m != nil {
+		m.release()
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var err error
+	if s.mu.file != nil {
+		err = s.mu.file.Close()
+		s.mu.file = nil
+	}
+	if s.mu.removeOnRelease {
+		for _, ext := range []string{logExt, indexExt, timeIndexExt} {
+			if rerr := s.fsys.Remove(s.path(ext)); rerr != nil && !errors.Is(rerr, os.ErrNotExist) {
+				err = errors.Join(err, rerr)
+			}
+		}
+	}
+	return err
+}
+
+// fileLocked opens the .log file on first use. Closed segments are opened
+// read-only; the active one is opened by createSegment or openActive.
+func (s *segment) fileLocked() (File, error) {
+	if s.mu.file == nil {
+		f, err := s.fsys.OpenFile(s.path(logExt), os.O_RDONLY, 0)
+		if err != nil {
+			return nil, err
+		}
+		s.mu.file = f
+	}
+	return s.mu.file, nil
+}
+
+// openWritable opens the .log file for appending, creating it if create is
+// set.
+func (s *segment) openWritable(create bool) (File, error) {
+	flag := os.O_RDWR
+	if create {
+		flag |= os.O_CREATE | os.O_EXCL
+	}
+	f, err := s.fsys.OpenFile(s.path(logExt), flag, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	s.w = f
+	s.mu.Lock()
+	s.mu.file = f
+	s.mu.Unlock()
+	return f, nil
+}
+
+// viewFor returns an acquired mapping covering at least the first need bytes
+// of the segment. The caller must hold a segment reference and release the
+// mapping when done.
+func (s *segment) viewFor(need int64) (*mapping, error) {
+	for {
+		m := s.view.Load()
+		if m == nil || int64(len(m.data)) < need {
+			break
+		}
+		if m.tryAcquire() {
+			return m, nil
+		}
+	}
+	return s.remap(need)
+}
+
+func (s *segment) remap(need int64) (*mapping, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if m := s.view.Load(); m != nil && int64(len(m.data)) >= need && m.tryAcquire() {
+		return m, nil
+	}
+	f, err := s.fileLocked()
+	if err != nil {
+		return nil, err
+	}
+	size := s.size.Load()
+	if need > size {
+		return nil, fmt.Errorf("eventlog: read of %d bytes past the end (%d) of %s", need, size, s.path(logExt))
+	}
+	m := &mapping{}
+	if mm, ok := f.(mmapper); ok {
+		// Map ahead of the file where the platform allows it, so that a
+		// growing active segment is mapped once.
+		if s.mapCapacity > size {
+			m.data, m.unmap, err = mm.Mmap(int(s.mapCapacity))
+		}
+		if m.data == nil || err != nil {
+			m.data, m.unmap, err = mm.Mmap(int(size))
+		}
+		if err != nil {
+			return nil, fmt.Errorf("eventlog: mmap %s: %w", s.path(logExt), err)
+		}
+	} else {
+		m.data = make([]byte, size)
+		if _, err := f.ReadAt(m.data, 0); err != nil && !errors.Is(err, io.EOF) {
+			return nil, fmt.Errorf("eventlog: read %s: %w", s.path(logExt), err)
+		}
+	}
+	m.refs.Store(2) // the segment's and the caller's
+	if old := s.view.Swap(m); old != nil {
+		old.release()
+	}
+	return m, nil
+}
+
+// batchAt returns the complete, checksum-verified batch starting at pos in
+// data. A batch that runs past the end of data yields errShortBatch.
+func batchAt(data []byte, pos int64) (batchHeader, []byte, error) {
+	if pos+batchHeaderSize > int64(len(data)) {
+		return batchHeader{}, nil, errShortBatch
+	}
+	h, err := parseBatchHeader(data[pos:])
+	if err != nil {
+		return h, nil, err
+	}
+	end := pos + h.size()
+	if end > int64(len(data)) {
+		return h, nil, errShortBatch
+	}
+	b := data[pos:end]
+	if err := verifyBatchCRC(b); err != nil {
+		return h, nil, err
+	}
+	return h, b, nil
+}
+
+// indexBuilder grows a segment's indexes as batches are appended or
+// scanned, so that appending and rebuilding produce the same entries.
+type indexBuilder struct {
+	base       int64
+	interval   int64
+	bytesSince int64 // log bytes since the last offset index entry
+	maxTs      int64 // largest timestamp so far, -1 if none
+	lastRel    uint32
+}
+
+func (b *indexBuilder) needsEntry() bool { return b.bytesSince >= b.interval }
+
+// add records the batch h at pos, appending index entries to x when an index
+// point is reached.
+func (b *indexBuilder) add(x *segmentIndex, h *batchHeader, pos int64) {
+	rel := uint32(h.BaseOffset - b.base)
+	b.maxTs = max(b.maxTs, h.MaxTimestamp)
+	if b.needsEntry() {
+		x.offsets = append(x.offsets, offsetEntry{rel: rel, pos: uint32(pos)})
+		x.addTime(b.maxTs, rel)
+		b.bytesSince = 0
+	}
+	b.bytesSince += h.size()
+	b.lastRel = rel
+}
+
+// seal appends the closing time index entry, so that the time index ends
+// with the segment's largest timestamp at its last batch.
+func (b *indexBuilder) seal(x *segmentIndex) {
+	if b.maxTs < 0 {
+		return
+	}
+	last := timeEntry{maxTimestamp: b.maxTs, rel: b.lastRel}
+	if n := len(x.times); n == 0 || x.times[n-1] != last {
+		x.times = append(x.times, last)
+	}
+}
+
+// scanResult is what a scan of a segment's bytes found.
+type scanResult struct {
+	end        int64 // position after the last good batch
+	nextOffset int64 // offset after the last good batch
+	firstTs    int64 // max timestamp of the first batch scanned, -1 if none
+	firstBase  int64 // base offset of the first batch scanned
+	lastPos    int64 // position of the last good batch
+	batches    int
+	err        error // why the scan stopped before len(data), nil at a clean end
+}
+
+// scan walks the batches of data from pos, checking each one and feeding
+// the builder. expected is the lowest base offset the first batch may have.
+func scan(data []byte, pos, expected int64, b *indexBuilder, x *segmentIndex) scanResult {
+	r := scanResult{end: pos, nextOffset: expected, firstTs: -1}
+	for r.end < int64(len(data)) {
+		h, _, err := batchAt(data, r.end)
+		if err == nil && h.BaseOffset < r.nextOffset {
+			err = fmt.Errorf("batch base offset %d is below the expected %d", h.BaseOffset, r.nextOffset)
+		}
+		if err != nil {
+			r.err = err
+			return r
+		}
+		b.add(x, &h, r.end)
+		if r.batches == 0 {
+			r.firstTs, r.firstBase = h.MaxTimestamp, h.BaseOffset
+		}
+		r.lastPos = r.end
+		r.batches++
+		r.end += h.size()
+		r.nextOffset = h.lastOffset() + 1
+	}
+	return r
+}
+
+// isTornTail tells whether the bytes at a failed scan position look like the
+// remains of an interrupted append (a partial batch, zeros, garbage with no
+// good batch after it) rather than damage in the middle of the log: a
+// complete batch that fails its checksum followed by a good one cannot be
+// produced by a crash, since appends are written in order.
+func isTornTail(data []byte, pos int64, scanErr error) bool {
+	if errors.Is(scanErr, errShortBatch) {
+		return true
+	}
+	if pos+batchHeaderSize <= int64(len(data)) {
+		if h, err := parseBatchHeader(data[pos:]); err == nil {
+			if next := pos + h.size(); next < int64(len(data)) {
+				if _, _, err := batchAt(data, next); err == nil {
+					return false
+				}
+			}
+		}
+	}
+	return true
+}
+
+// loadIndex returns the segment's indexes, reading them from their files on
+// first use and rebuilding them from the log when they are missing, short or
+// inconsistent. rebuilt reports whether it had to rebuild.
+func (s *segment) loadIndex(interval int64) (idx *segmentIndex, rebuilt bool, err error) {
+	s.mu.RLock()
+	idx = s.mu.index
+	s.mu.RUnlock()
+	if idx != nil {
+		return idx, false, nil
+	}
+	size := s.size.Load()
+	m, err := s.viewFor(size)
+	if err != nil {
+		return nil, false, err
+	}
+	defer m.release()
+	data := m.data[:size]
+	idx, b, _, ok := s.readIndexFiles(data, interval)
+	if !ok {
+		idx = &segmentIndex{}
+		b = &indexBuilder{base: s.base, interval: interval, maxTs: -1}
+		r := scan(data, 0, s.base, b, idx)
+		if r.err != nil {
+			return nil, false, &CorruptError{Path: s.path(logExt), Pos: r.end, Offset: r.nextOffset, Reason: r.err.Error()}
+		}
+		b.seal(idx)
+		rebuilt = true
+	}
+	s.maxTimestamp.Store(b.maxTs)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.mu.index == nil {
+		s.mu.index = idx
+	}
+	return s.mu.index, rebuilt, nil
+}
+
+// readIndexFiles reads a segment's index files and checks them against the
+// log: the last offset entry must point at a batch with its offset, no batch
+// may start more than one index interval after it (else the index is short),
+// and the time index must end with the segment's largest timestamp at its
+// last batch. It reports false when the indexes must be rebuilt.
+func (s *segment) readIndexFiles(data []byte, interval int64) (idx *segmentIndex, b *indexBuilder, next int64, ok bool) {
+	offBytes, err1 := readWholeFile(s.fsys, s.path(indexExt))
+	timeBytes, err2 := readWholeFile(s.fsys, s.path(timeIndexExt))
+	if err1 != nil || err2 != nil {
+		return nil, nil, 0, false
+	}
+	offsets, ok := decodeOffsetIndex(offBytes, int64(len(data)))
+	if !ok {
+		return nil, nil, 0, false
+	}
+	var tail offsetEntry
+	if n := len(offsets); n > 0 {
+		tail = offsets[n-1]
+	}
+	// Re-scan the batches after the last entry. The builder must add no
+	// entries there, so it starts far below the interval.
+	b = &indexBuilder{base: s.base, interval: interval, maxTs: -1, bytesSince: -1 << 62}
+	expected := s.base + int64(tail.rel)
+	r := scan(data, int64(tail.pos), expected, b, &segmentIndex{})
+	switch {
+	case r.err != nil, r.batches == 0 && len(data) > 0:
+		return nil, nil, 0, false
+	case len(offsets) > 0 && r.firstBase != expected:
+		return nil, nil, 0, false
+	case r.lastPos-int64(tail.pos) >= interval:
+		return nil, nil, 0, false
+	}
+	times, ok := decodeTimeIndex(timeBytes, b.lastRel)
+	if !ok {
+		return nil, nil, 0, false
+	}
+	idx = &segmentIndex{offsets: offsets, times: times}
+	b.maxTs = max(b.maxTs, idx.maxTimestamp())
+	if len(data) > 0 {
+		if len(times) == 0 || times[len(times)-1] != (timeEntry{maxTimestamp: b.maxTs, rel: b.lastRel}) {
+			return nil, nil, 0, false
+		}
+	}
+	b.bytesSince = r.end - int64(tail.pos)
+	return idx, b, r.nextOffset, true
+}
+
+// writeIndexFiles writes both index files from idx and fsyncs them. They are
+// rewritten whole, so a crash mid-write leaves a file that fails the checks
+// in readIndexFiles and is rebuilt.
+func (s *segment) writeIndexFiles(idx *segmentIndex) error {
+	for _, f := range []struct {
+		ext  string
+		data []byte
+	}{
+		{indexExt, encodeOffsetIndex(idx.offsets)},
+		{timeIndexExt, encodeTimeIndex(idx.times)},
+	} {
+		if err := writeWholeFile(s.fsys, s.path(f.ext), f.data); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func readWholeFile(fsys FS, path string) ([]byte, error) {
+	f, err := fsys.OpenFile(path, os.O_RDONLY, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return io.ReadAll(f)
+}
+
+func writeWholeFile(fsys FS, path string, data []byte) error {
+	f, err := fsys.OpenFile(path, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		return errors.Join(err, f.Close())
+	}
+	if err := f.Sync(); err != nil {
+		return errors.Join(err, f.Close())
+	}
+	return f.Close()
+}
+
+// writer returns the file appends go to. Only a segment that was active in
+// this process has one; it is set before the segment is published.
+func (s *segment) writer() File { return s.w }
+
+// sealLocked appends the closing time index entry and writes both index
+// files. The partition's append lock must be held.
+func (s *segment) sealLocked() error {
+	s.mu.Lock()
+	s.builder.seal(s.mu.index)
+	idx := *s.mu.index
+	s.mu.Unlock()
+	return s.writeIndexFiles(&idx)
+}
+
+// startPosition is where a read of offset starts: the indexed batch at or
+// before it, or the segment start when there is no entry or the entry does
+// not point at the batch it names (indexes carry no authority).
+func (s *segment) startPosition(idx *segmentIndex, data []byte, offset int64) int64 {
+	if offset <= s.base {
+		return 0
+	}
+	s.mu.RLock()
+	entry, ok := idx.lookup(uint32(offset - s.base))
+	s.mu.RUnlock()
+	if !ok {
+		return 0
+	}
+	if h, err := parseBatchHeader(data[min(int64(entry.pos), int64(len(data))):]); err != nil || h.BaseOffset != s.base+int64(entry.rel) {
+		return 0
+	}
+	return int64(entry.pos)
+}

@@ -1,0 +1,171 @@
+package eventlog
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// TopicConfig configures a topic. Zero fields inherit the Log's Options.
+// The configuration is stored in the topic's directory and survives reopen.
+type TopicConfig struct {
+	// Partitions is the number of partitions (Kafka's num.partitions).
+	// Default 1.
+	Partitions int
+	// Durability overrides Options.Durability for this topic.
+	Durability Durability
+	// SegmentBytes overrides Options.SegmentBytes (Kafka's segment.bytes).
+	SegmentBytes int64
+	// SegmentAge overrides Options.SegmentAge (Kafka's segment.ms).
+	SegmentAge time.Duration
+	// MaxBatchBytes overrides Options.MaxBatchBytes (Kafka's
+	// max.message.bytes).
+	MaxBatchBytes int
+}
+
+// MaxTopicNameLength is Kafka's limit on topic names.
+const MaxTopicNameLength = 249
+
+// maxPartitions bounds TopicConfig.Partitions; each partition holds at least
+// one open file.
+const maxPartitions = 1 << 16
+
+// internalTopicPrefix marks topics the library owns, such as
+// __consumer_offsets.
+const internalTopicPrefix = "__"
+
+// validateTopicName applies Kafka's rules: 1 to 249 characters of
+// [a-zA-Z0-9._-], not "." or "..". User topics may not start with "__".
+func validateTopicName(name string, internal bool) error {
+	bad := func(why string) error { return fmt.Errorf("%w %q: %s", ErrInvalidTopic, name, why) }
+	switch {
+	case name == "":
+		return bad("empty")
+	case len(name) > MaxTopicNameLength:
+		return bad(fmt.Sprintf("longer than %d characters", MaxTopicNameLength))
+	case name == "." || name == "..":
+		return bad(`"." and ".." are not topic names`)
+	case !internal && strings.HasPrefix(name, internalTopicPrefix):
+		return bad(`the "__" prefix is reserved for internal topics`)
+	}
+	for _, c := range name {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
+			return bad(fmt.Sprintf("character %q is not one of [a-zA-Z0-9._-]", c))
+		}
+	}
+	return nil
+}
+
+func (c TopicConfig) validate() error {
+	switch {
+	case c.Partitions < 0 || c.Partitions > maxPartitions:
+		return fmt.Errorf("%w: Partitions %d is outside [1, %d]", ErrInvalidConfig, c.Partitions, maxPartitions)
+	case !c.Durability.valid():
+		return fmt.Errorf("%w: Durability %d", ErrInvalidConfig, c.Durability)
+	case c.SegmentBytes != 0 && (c.SegmentBytes < 1024 || c.SegmentBytes > math.MaxInt32):
+		return fmt.Errorf("%w: SegmentBytes %d is outside [1024, %d]", ErrInvalidConfig, c.SegmentBytes, math.MaxInt32)
+	case c.SegmentAge < 0:
+		return fmt.Errorf("%w: SegmentAge %v is negative", ErrInvalidConfig, c.SegmentAge)
+	case c.MaxBatchBytes != 0 && (c.MaxBatchBytes < batchHeaderSize+16 || c.MaxBatchBytes > math.MaxInt32/2):
+		return fmt.Errorf("%w: MaxBatchBytes %d is outside [%d, %d]", ErrInvalidConfig, c.MaxBatchBytes, batchHeaderSize+16, math.MaxInt32/2)
+	}
+	return nil
+}
+
+// resolve fills the partition settings from the topic's overrides and the
+// Log's options.
+func (c TopicConfig) resolve(o *Options) partitionConfig {
+	pc := partitionConfig{
+		durability:     o.Durability,
+		segmentBytes:   o.SegmentBytes,
+		segmentAge:     o.SegmentAge,
+		maxBatchBytes:  o.MaxBatchBytes,
+		indexInterval:  int64(o.IndexIntervalBytes),
+		maxIndexOffset: o.SegmentIndexBytes / offsetEntrySize,
+	}
+	if c.Durability != DurabilityDefault {
+		pc.durability = c.Durability
+	}
+	if c.SegmentBytes != 0 {
+		pc.segmentBytes = c.SegmentBytes
+	}
+	if c.SegmentAge != 0 {
+		pc.segmentAge = c.SegmentAge
+	}
+	if c.MaxBatchBytes != 0 {
+		pc.maxBatchBytes = c.MaxBatchBytes
+	}
+	return pc
+}
+
+// topicMetaVersion is the version of the topic.meta payload.
+const topicMetaVersion = 1
+
+// topicMeta is the JSON payload of a topic's topic.meta file. Field names
+// are part of the format.
+type topicMeta struct {
+	Name          string `json:"name"`
+	Partitions    int    `json:"partitions"`
+	Durability    int8   `json:"durability,omitempty"`
+	SegmentBytes  int64  `json:"segment_bytes,omitempty"`
+	SegmentAgeMs  int64  `json:"segment_ms,omitempty"`
+	MaxBatchBytes int    `json:"max_message_bytes,omitempty"`
+}
+
+func encodeTopicMeta(name string, c TopicConfig) ([]byte, error) {
+	return json.Marshal(topicMeta{
+		Name:          name,
+		Partitions:    c.Partitions,
+		Durability:    int8(c.Durability),
+		SegmentBytes:  c.SegmentBytes,
+		SegmentAgeMs:  c.SegmentAge.Milliseconds(),
+		MaxBatchBytes: c.MaxBatchBytes,
+	})
+}
+
+func decodeTopicMeta(path string, version uint16, payload []byte) (string, TopicConfig, error) {
+	corrupt := func(reason string) error {
+		return &CorruptError{Path: path, Offset: -1, Reason: reason}
+	}
+	if version != topicMetaVersion {
+		return "", TopicConfig{}, corrupt(fmt.Sprintf("unknown topic metadata version %d", version))
+	}
+	var m topicMeta
+	if err := json.Unmarshal(payload, &m); err != nil {
+		return "", TopicConfig{}, corrupt(err.Error())
+	}
+	c := TopicConfig{
+		Partitions:    m.Partitions,
+		Durability:    Durability(m.Durability),
+		SegmentBytes:  m.SegmentBytes,
+		SegmentAge:    time.Duration(m.SegmentAgeMs) * time.Millisecond,
+		MaxBatchBytes: m.MaxBatchBytes,
+	}
+	if err := c.validate(); err != nil || c.Partitions < 1 {
+		return "", TopicConfig{}, corrupt(fmt.Sprintf("invalid topic configuration: %v", err))
+	}
+	return m.Name, c, nil
+}
+
+// topic is an open topic: its configuration and partitions.
+type topic struct {
+	name       string
+	config     TopicConfig
+	partitions []*Partition
+}
+
+// Directory layout under the Log's directory.
+const (
+	topicsDirName   = "topics"
+	topicMetaName   = "topic.meta"
+	lockFileName    = "LOCK"
+	cleanMarkerName = "CLEAN_SHUTDOWN"
+)
+
+func partitionDirName(id int32) string { return strconv.Itoa(int(id)) }
+
+func (l *Log) topicDir(name string) string { return filepath.Join(l.dir, topicsDirName, name) }
