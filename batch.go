@@ -9,6 +9,7 @@ import (
 	"math/bits"
 	"slices"
 	"time"
+	"unsafe"
 )
 
 // A segment's .log file is a sequence of Kafka RecordBatch v2 (magic 2)
@@ -434,8 +435,10 @@ type batchDecoder struct {
 // decodes like any other.
 //
 // The records never alias b: the records area (after decompression) is
-// copied once per batch into a fresh slice that keys and values share, each
-// capped so that appending to one cannot overwrite another. maxDecompressed
+// copied once per batch into a fresh slice that keys, values and header
+// keys and values share, each capped so that appending to one cannot
+// overwrite another. The only other allocations are the Headers slices of
+// records that have headers. maxDecompressed
 // bounds the decompressed size of a compressed batch; exceeding it fails
 // with an error wrapping ErrRecordTooLarge.
 //
@@ -530,8 +533,10 @@ func (d *batchDecoder) decode(dst []Record, h *batchHeader, b []byte, minOffset 
 			if kl, p = readVarint(rec, p); p < 0 || kl < 0 || kl > int64(len(rec)-p) {
 				return decodeFailed(dst, n0, i, "bad header key length")
 			}
-			if headers != nil {
-				headers[j].Key = string(rec[p : p+int(kl)])
+			if headers != nil && kl > 0 {
+				// The key shares data rather than being copied: no slice
+				// handed out covers these bytes, so nothing can write them.
+				headers[j].Key = unsafe.String(&data[p-base], int(kl))
 			}
 			p += int(kl)
 			if vl, p = readVarint(rec, p); p < 0 || vl < -1 || vl > int64(len(rec)-p) {

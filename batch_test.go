@@ -622,3 +622,35 @@ func TestBatchScratchIsNotPinned(t *testing.T) {
 	assert.Len(t, got[0].Value, maxRetainedScratch+1)
 	assert.Nil(t, d.buf, "the decoder drops an oversized scratch buffer")
 }
+
+// TestBatchDecodeAllocations pins decode's allocations: one copy of the
+// records area per batch, plus one Headers slice per record with headers.
+func TestBatchDecodeAllocations(t *testing.T) {
+	records := make([]Record, 100)
+	for i := range records {
+		records[i] = Record{Timestamp: testTime, Key: []byte("key"), Value: []byte("value")}
+		if i%2 == 0 {
+			records[i].Headers = []Header{{Key: "trace-id", Value: []byte("abc")}, {Key: "source"}}
+		}
+	}
+	for _, c := range testCodecs {
+		b := encodeBatch(t, records, c)
+		h, err := parseBatchHeader(b)
+		require.NoError(t, err)
+		var d batchDecoder
+		out := make([]Record, 0, len(records))
+		allocs := testing.AllocsPerRun(20, func() {
+			out, err = d.decode(out[:0], &h, b, 0, testLimit)
+		})
+		require.NoError(t, err)
+		assertRecordsEqual(t, withOffsets(records, 0), out)
+		want := float64(1 + len(records)/2)
+		if c == CompressionGzip || c == CompressionZstd {
+			// Pooled codec state is occasionally rebuilt (always under
+			// -race, which drops pooled items on purpose); per-record
+			// allocations would still show.
+			want += float64(len(records) / 4)
+		}
+		assert.LessOrEqual(t, allocs, want, "%s", c)
+	}
+}

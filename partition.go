@@ -363,10 +363,13 @@ func (p *Partition) Wait(ctx context.Context, offset int64) error {
 	}
 }
 
-// notifier wakes every goroutine waiting for a change.
+// notifier wakes every goroutine waiting for a change: those blocked on the
+// channel from wait, and the watchers, each of which gets a non-blocking send
+// on its own channel (so one consumer can wait on many partitions at once).
 type notifier struct {
-	mu sync.Mutex
-	ch chan struct{} // closed on the next broadcast; nil while nobody waits
+	mu       sync.Mutex
+	ch       chan struct{} // closed on the next broadcast; nil while nobody waits
+	watchers map[chan<- struct{}]struct{}
 }
 
 func (n *notifier) wait() <-chan struct{} {
@@ -380,11 +383,34 @@ func (n *notifier) wait() <-chan struct{} {
 
 func (n *notifier) broadcast() {
 	n.mu.Lock()
+	defer n.mu.Unlock()
 	if n.ch != nil {
 		close(n.ch)
 		n.ch = nil
 	}
-	n.mu.Unlock()
+	for w := range n.watchers {
+		select {
+		case w <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// watch makes every high watermark move (and Close) send, without blocking,
+// on ch; ch should have a buffer of one. The returned function stops it.
+func (p *Partition) watch(ch chan<- struct{}) (stop func()) {
+	n := &p.hwMoved
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.watchers == nil {
+		n.watchers = make(map[chan<- struct{}]struct{})
+	}
+	n.watchers[ch] = struct{}{}
+	return func() {
+		n.mu.Lock()
+		defer n.mu.Unlock()
+		delete(n.watchers, ch)
+	}
 }
 
 // Read returns records from offset onwards, below the high watermark, whole
