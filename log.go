@@ -180,32 +180,34 @@ func (l *Log) createTopic(name string, cfg TopicConfig, internal bool) error {
 	if err != nil {
 		return err
 	}
-	// The partition directories come first and topic.meta last: a crash in
-	// between leaves a directory without metadata, which Open removes.
+	// Partition directories and their first segments come first, topic.meta
+	// last; one sync of the topic directory then makes the partition
+	// directories and topic.meta durable together. A crash before topic.meta
+	// exists leaves a directory that Open removes; one that kept topic.meta
+	// but lost a partition directory gets it back empty at Open (no append
+	// can have been acknowledged before CreateTopic returned).
 	fsys := l.opts.FS
 	dir := l.topicDir(name)
-	for id := range int32(cfg.Partitions) {
-		if err := fsys.MkdirAll(filepath.Join(dir, partitionDirName(id)), 0o755); err != nil {
-			return fmt.Errorf("eventlog: create topic %q: %w", name, err)
-		}
-	}
-	if err := fsys.SyncDir(dir); err != nil {
-		return fmt.Errorf("eventlog: create topic %q: %w", name, err)
-	}
-	if err := fsys.SyncDir(filepath.Dir(dir)); err != nil {
-		return fmt.Errorf("eventlog: create topic %q: %w", name, err)
-	}
-	t := &topic{name: name, config: cfg}
 	pc := cfg.resolve(&l.opts)
+	durable := pc.durability == DurabilityFsync
+	t := &topic{name: name, config: cfg}
 	for id := range int32(cfg.Partitions) {
-		p, err := l.openPartition(name, id, pc, true)
+		err := fsys.MkdirAll(filepath.Join(dir, partitionDirName(id)), 0o755)
+		var p *Partition
+		if err == nil {
+			p, err = l.openPartition(name, id, pc, true)
+		}
 		if err != nil {
-			return errors.Join(err, t.release())
+			return errors.Join(fmt.Errorf("eventlog: create topic %q: %w", name, err), t.release(), fsys.RemoveAll(dir))
 		}
 		t.partitions = append(t.partitions, p)
 	}
-	if err := writeMetaFile(fsys, filepath.Join(dir, topicMetaName), topicMetaVersion, payload); err != nil {
-		return errors.Join(fmt.Errorf("eventlog: create topic %q: %w", name, err), t.release())
+	err = writeMetaFile(fsys, filepath.Join(dir, topicMetaName), topicMetaVersion, payload, durable)
+	if err == nil && durable {
+		err = fsys.SyncDir(filepath.Dir(dir))
+	}
+	if err != nil {
+		return errors.Join(fmt.Errorf("eventlog: create topic %q: %w", name, err), t.release(), fsys.RemoveAll(dir))
 	}
 	l.mu.topics[name] = t
 	return nil
@@ -312,9 +314,10 @@ func (l *Log) close() error {
 	l.forEachPartition(func(p *Partition) {
 		errs = append(errs, p.closeActive())
 	})
-	clean := errors.Join(errs...) == nil
-	if clean {
-		errs = append(errs, writeMetaFile(l.opts.FS, filepath.Join(l.dir, cleanMarkerName), 1, nil))
+	if errors.Join(errs...) == nil {
+		// The marker vouches for data already fsynced above, so it needs no
+		// fsync of its own: if a power loss takes it, the next Open scans.
+		errs = append(errs, writeMetaFile(l.opts.FS, filepath.Join(l.dir, cleanMarkerName), 1, nil, false))
 	}
 	errs = append(errs, l.releaseTopics(), l.lock.Close())
 	return errors.Join(errs...)

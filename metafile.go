@@ -29,33 +29,49 @@ const (
 
 var crc32c = crc32.MakeTable(crc32.Castagnoli)
 
-// writeMetaFile atomically replaces path with payload in the envelope.
-func writeMetaFile(fsys FS, path string, version uint16, payload []byte) error {
+// encodeMeta wraps payload in the envelope.
+func encodeMeta(version uint16, payload []byte) []byte {
 	buf := make([]byte, metaHeaderSize, metaHeaderSize+len(payload)+4)
 	copy(buf, metaMagic)
 	binary.BigEndian.PutUint16(buf[4:], version)
 	binary.BigEndian.PutUint32(buf[6:], uint32(len(payload)))
 	buf = append(buf, payload...)
-	buf = binary.BigEndian.AppendUint32(buf, crc32.Checksum(buf, crc32c))
+	return binary.BigEndian.AppendUint32(buf, crc32.Checksum(buf, crc32c))
+}
 
+// writeMetaFile atomically and durably replaces path with payload in the
+// envelope. With durable false it only renames the file into place: the
+// content is the OS's to persist, which suits files whose loss is harmless.
+func writeMetaFile(fsys FS, path string, version uint16, payload []byte, durable bool) error {
 	tmp := path + ".tmp"
-	f, err := fsys.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(buf); err != nil {
-		return errors.Join(err, f.Close())
-	}
-	if err := f.Sync(); err != nil {
-		return errors.Join(err, f.Close())
-	}
-	if err := f.Close(); err != nil {
+	if err := writeWholeFile(fsys, tmp, encodeMeta(version, payload), durable); err != nil {
 		return err
 	}
 	if err := fsys.Rename(tmp, path); err != nil {
 		return err
 	}
+	if !durable {
+		return nil
+	}
 	return fsys.SyncDir(filepath.Dir(path))
+}
+
+// writeWholeFile creates or truncates path and writes data, fsyncing it when
+// durable is set.
+func writeWholeFile(fsys FS, path string, data []byte, durable bool) error {
+	f, err := fsys.OpenFile(path, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		return errors.Join(err, f.Close())
+	}
+	if durable {
+		if err := f.Sync(); err != nil {
+			return errors.Join(err, f.Close())
+		}
+	}
+	return f.Close()
 }
 
 // readMetaFile reads and checks a file written by writeMetaFile. A damaged

@@ -37,10 +37,16 @@ type Partition struct {
 	// return when a finished fsync covered their bytes.
 	sync struct {
 		sync.Mutex
-		done    sync.Cond // broadcast when an fsync finishes
+		done    sync.Cond // broadcast when an fsync finishes or a write lands
 		running bool      // a leader is in fsync
 		offset  int64     // every offset below this is fsynced
 	}
+	// Appends between encoding and the end of their write. A leader about to
+	// fsync first waits for the writes already under way, so that one fsync
+	// covers every appender that was racing it rather than only the first.
+	writesStarted    atomic.Int64
+	writesFinished   atomic.Int64
+	leaderAwaits     atomic.Bool
 	syncRequested atomic.Bool // a background fsync is queued
 }
 
@@ -135,17 +141,9 @@ func (p *Partition) Append(ctx context.Context, records []Record, opts AppendOpt
 	}
 	defer p.log.exit()
 
-	records = withTimestamps(records, p.log.opts.Now())
-	enc := encoderPool.Get().(*batchEncoder)
-	defer encoderPool.Put(enc)
-	batch, err := enc.encode(nil, records, opts.Compression)
-	if err != nil {
-		return -1, p.errorf("%w", err)
-	}
-	if len(batch) > p.cfg.maxBatchBytes {
-		return -1, p.errorf("%w: batch of %d records is %d bytes, max is %d", ErrRecordTooLarge, len(records), len(batch), p.cfg.maxBatchBytes)
-	}
-	base, end, err := p.write(batch)
+	p.writesStarted.Add(1)
+	base, end, err := p.encodeAndWrite(records, opts.Compression)
+	p.writeLanded()
 	if err != nil {
 		return -1, err
 	}
@@ -162,6 +160,30 @@ func (p *Partition) Append(ctx context.Context, records []Record, opts AppendOpt
 		p.requestSync()
 	}
 	return base, nil
+}
+
+func (p *Partition) encodeAndWrite(records []Record, c Compression) (int64, *position, error) {
+	records = withTimestamps(records, p.log.opts.Now())
+	enc := encoderPool.Get().(*batchEncoder)
+	defer encoderPool.Put(enc)
+	batch, err := enc.encode(nil, records, c)
+	if err != nil {
+		return -1, nil, p.errorf("%w", err)
+	}
+	if len(batch) > p.cfg.maxBatchBytes {
+		return -1, nil, p.errorf("%w: batch of %d records is %d bytes, max is %d", ErrRecordTooLarge, len(records), len(batch), p.cfg.maxBatchBytes)
+	}
+	return p.write(batch)
+}
+
+// writeLanded counts a finished write and wakes a leader waiting for it.
+func (p *Partition) writeLanded() {
+	p.writesFinished.Add(1)
+	if p.leaderAwaits.Load() {
+		p.sync.Lock()
+		p.sync.done.Broadcast()
+		p.sync.Unlock()
+	}
 }
 
 // withTimestamps returns records with zero timestamps set to now, copying
@@ -263,7 +285,7 @@ func (p *Partition) rollLocked() (*segment, error) {
 	if _, err := seg.openWritable(true); err != nil {
 		return nil, err
 	}
-	if err := p.log.opts.FS.SyncDir(p.dir); err != nil {
+	if err := p.syncDirIfDurable(p.dir); err != nil {
 		return nil, err
 	}
 	segs := *p.segments.Load()
@@ -302,6 +324,11 @@ func (p *Partition) syncTo(end *position) error {
 		p.sync.done.Wait()
 	}
 	p.sync.running = true
+	p.leaderAwaits.Store(true)
+	for target := p.writesStarted.Load(); p.writesFinished.Load() < target; {
+		p.sync.done.Wait()
+	}
+	p.leaderAwaits.Store(false)
 	w := p.written.Load()
 	p.sync.Unlock()
 	err := w.seg.writer().Sync()
@@ -601,11 +628,14 @@ func (p *Partition) closeActive() error {
 	if err := p.err(); err != nil {
 		return err
 	}
-	seg := p.active()
-	if err := seg.writer().Sync(); err != nil {
-		return p.fail(fmt.Errorf("fsync %s: %w", seg.path(logExt), err))
+	// A DurabilityOS topic promises to survive the process crashing, which
+	// the OS guarantees without an fsync.
+	if p.cfg.durability == DurabilityFsync {
+		if err := p.syncTo(p.written.Load()); err != nil {
+			return err
+		}
 	}
-	return seg.sealLocked()
+	return p.active().sealLocked()
 }
 
 // release drops the partition's references to its segments.

@@ -3,6 +3,7 @@ package eventlog
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -27,8 +28,9 @@ import (
 //     Options.Repair is set, in which case the rest of the segment is copied
 //     to a ".broken-<nanos>" file and then cut.
 //
-// Closed segments are not read at Open; their checksums are verified on every
-// read, and damage there is returned to the reader as a *CorruptError.
+// Closed segments are not read at Open: their indexes are loaded, checked and
+// if need be rebuilt on their first read, and their checksums are verified on
+// every read, so damage there is returned to the reader as a *CorruptError.
 // Cutting is the only change recovery makes, and it is idempotent: a crash
 // during recovery recovers the same way.
 
@@ -60,13 +62,19 @@ func (l *Log) openPartition(topicName string, id int32, cfg partitionConfig, cle
 func (p *Partition) openSegments(clean bool) error {
 	fsys := p.log.opts.FS
 	names, err := fsys.ReadDir(p.dir)
-	if err != nil {
+	if errors.Is(err, fs.ErrNotExist) {
+		// Lost in a crash during CreateTopic, before any append: recreate.
+		if err := fsys.MkdirAll(p.dir, 0o755); err != nil {
+			return p.errorf("create directory: %w", err)
+		}
+		if err := p.syncDirIfDurable(filepath.Dir(p.dir)); err != nil {
+			return p.errorf("create directory: %w", err)
+		}
+	} else if err != nil {
 		return p.errorf("list segments: %w", err)
 	}
-	files := make(map[string]bool, len(names))
 	var bases []int64
 	for _, name := range names {
-		files[name] = true
 		if base, ok := parseSegmentName(name, logExt); ok {
 			bases = append(bases, base)
 		}
@@ -88,22 +96,13 @@ func (p *Partition) openSegments(clean bool) error {
 			return p.errorf("%w", err)
 		}
 		seg.size.Store(info.Size())
-		if !files[segmentFileName(base, indexExt)] || !files[segmentFileName(base, timeIndexExt)] {
-			if _, _, err := seg.loadIndex(p.cfg.indexInterval); err != nil {
-				return p.errorf("rebuild index: %w", err)
-			}
-			if err := seg.writeIndexFiles(seg.mu.index); err != nil {
-				return p.errorf("rebuild index: %w", err)
-			}
-			p.log.recovery.indexesRebuilt.Add(1)
-		}
 	}
 	if len(segs) == 0 {
 		seg := p.newActiveSegment(0)
 		if _, err := seg.openWritable(true); err != nil {
 			return p.errorf("create first segment: %w", err)
 		}
-		if err := fsys.SyncDir(p.dir); err != nil {
+		if err := p.syncDirIfDurable(p.dir); err != nil {
 			return p.errorf("create first segment: %w", err)
 		}
 		segs = []*segment{seg}
@@ -111,6 +110,15 @@ func (p *Partition) openSegments(clean bool) error {
 		return nil
 	}
 	return p.recoverActive(clean)
+}
+
+// syncDirIfDurable makes new directory entries durable on topics that
+// promise to survive power loss; on DurabilityOS topics the OS keeps them.
+func (p *Partition) syncDirIfDurable(dir string) error {
+	if p.cfg.durability != DurabilityFsync {
+		return nil
+	}
+	return p.log.opts.FS.SyncDir(dir)
 }
 
 // parseSegmentName returns the base offset of a file named
@@ -192,7 +200,7 @@ func (p *Partition) cutTail(seg *segment, data []byte, r scanResult) error {
 			return p.errorf("%w", &CorruptError{Path: path, Pos: r.end, Offset: r.nextOffset, Reason: r.err.Error() + "; a good batch follows, so this is not a torn write (open with Options.Repair to cut it)"})
 		}
 		broken := fmt.Sprintf("%s.broken-%d", path, time.Now().UnixNano())
-		if err := writeWholeFile(p.log.opts.FS, broken, data[r.end:]); err != nil {
+		if err := writeWholeFile(p.log.opts.FS, broken, data[r.end:], true); err != nil {
 			return p.errorf("repair %s: keep a copy: %w", path, err)
 		}
 		if err := p.log.opts.FS.SyncDir(p.dir); err != nil {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sync"
@@ -362,6 +363,8 @@ func (s *segment) loadIndex(interval int64) (idx *segmentIndex, rebuilt bool, er
 		}
 		b.seal(idx)
 		rebuilt = true
+		// Keep the rebuilt index for the next Open; failing to is harmless.
+		_ = s.writeIndexFiles(idx)
 	}
 	s.maxTimestamp.Store(b.maxTs)
 	s.mu.Lock()
@@ -380,7 +383,10 @@ func (s *segment) loadIndex(interval int64) (idx *segmentIndex, rebuilt bool, er
 func (s *segment) readIndexFiles(data []byte, interval int64) (idx *segmentIndex, b *indexBuilder, next int64, ok bool) {
 	offBytes, err1 := readWholeFile(s.fsys, s.path(indexExt))
 	timeBytes, err2 := readWholeFile(s.fsys, s.path(timeIndexExt))
-	if err1 != nil || err2 != nil {
+	// A segment with no index entries has no index files (see sealLocked);
+	// the checks below confirm it is that small.
+	noFiles := errors.Is(err1, fs.ErrNotExist) && errors.Is(err2, fs.ErrNotExist)
+	if !noFiles && (err1 != nil || err2 != nil) {
 		return nil, nil, 0, false
 	}
 	offsets, ok := decodeOffsetIndex(offBytes, int64(len(data)))
@@ -409,6 +415,9 @@ func (s *segment) readIndexFiles(data []byte, interval int64) (idx *segmentIndex
 		return nil, nil, 0, false
 	}
 	idx = &segmentIndex{offsets: offsets, times: times}
+	if noFiles {
+		b.seal(idx)
+	}
 	b.maxTs = max(b.maxTs, idx.maxTimestamp())
 	if len(data) > 0 {
 		if len(times) == 0 || times[len(times)-1] != (timeEntry{maxTimestamp: b.maxTs, rel: b.lastRel}) {
@@ -419,10 +428,24 @@ func (s *segment) readIndexFiles(data []byte, interval int64) (idx *segmentIndex
 	return idx, b, r.nextOffset, true
 }
 
-// writeIndexFiles writes both index files from idx and fsyncs them. They are
-// rewritten whole, so a crash mid-write leaves a file that fails the checks
-// in readIndexFiles and is rebuilt.
+// writeIndexFiles writes both index files from idx. They are rewritten
+// whole and not fsynced: indexes carry no authority, and one that a crash
+// left short or torn fails the checks in readIndexFiles and is rebuilt.
+//
+// A segment smaller than one index interval has no offset entries; it gets
+// no index files, which saves two file creations per small topic (file
+// creation is the dominant cost of a short-lived log), and readIndexFiles
+// accepts their absence after checking the segment is that small.
 func (s *segment) writeIndexFiles(idx *segmentIndex) error {
+	if len(idx.offsets) == 0 {
+		var err error
+		for _, ext := range []string{indexExt, timeIndexExt} {
+			if rerr := s.fsys.Remove(s.path(ext)); rerr != nil && !errors.Is(rerr, fs.ErrNotExist) {
+				err = errors.Join(err, rerr)
+			}
+		}
+		return err
+	}
 	for _, f := range []struct {
 		ext  string
 		data []byte
@@ -430,7 +453,7 @@ func (s *segment) writeIndexFiles(idx *segmentIndex) error {
 		{indexExt, encodeOffsetIndex(idx.offsets)},
 		{timeIndexExt, encodeTimeIndex(idx.times)},
 	} {
-		if err := writeWholeFile(s.fsys, s.path(f.ext), f.data); err != nil {
+		if err := writeWholeFile(s.fsys, s.path(f.ext), f.data, false); err != nil {
 			return err
 		}
 	}
@@ -445,21 +468,6 @@ func readWholeFile(fsys FS, path string) ([]byte, error) {
 	defer f.Close()
 	return io.ReadAll(f)
 }
-
-func writeWholeFile(fsys FS, path string, data []byte) error {
-	f, err := fsys.OpenFile(path, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		return errors.Join(err, f.Close())
-	}
-	if err := f.Sync(); err != nil {
-		return errors.Join(err, f.Close())
-	}
-	return f.Close()
-}
-
 // writer returns the file appends go to. Only a segment that was active in
 // this process has one; it is set before the segment is published.
 func (s *segment) writer() File { return s.w }
