@@ -44,10 +44,10 @@ type Partition struct {
 	// Appends between encoding and the end of their write. A leader about to
 	// fsync first waits for the writes already under way, so that one fsync
 	// covers every appender that was racing it rather than only the first.
-	writesStarted    atomic.Int64
-	writesFinished   atomic.Int64
-	leaderAwaits     atomic.Bool
-	syncRequested atomic.Bool // a background fsync is queued
+	writesStarted  atomic.Int64
+	writesFinished atomic.Int64
+	leaderAwaits   atomic.Bool
+	syncRequested  atomic.Bool // a background fsync is queued
 }
 
 // partitionConfig is a partition's resolved settings.

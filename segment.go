@@ -468,6 +468,7 @@ func readWholeFile(fsys FS, path string) ([]byte, error) {
 	defer f.Close()
 	return io.ReadAll(f)
 }
+
 // writer returns the file appends go to. Only a segment that was active in
 // this process has one; it is set before the segment is published.
 func (s *segment) writer() File { return s.w }
