@@ -17,3 +17,6 @@ func Abandon(l *Log) error {
 	})
 	return l.closeErr
 }
+
+// EnforceRetention runs the background retention check now.
+func EnforceRetention(l *Log) error { return l.enforceRetention() }

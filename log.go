@@ -283,10 +283,16 @@ func (l *Log) requestSync(p *Partition) {
 // background runs the Log's deferred work until Close.
 func (l *Log) background() {
 	defer l.wg.Done()
+	retention := time.NewTicker(l.opts.RetentionCheckInterval)
+	defer retention.Stop()
 	for {
 		select {
 		case p := <-l.syncRequests:
 			p.syncWritten()
+		case <-retention.C:
+			if err := l.enforceRetention(); err != nil {
+				l.opts.Logger.Warn("eventlog: retention failed", "err", err)
+			}
 		case <-l.stop:
 			return
 		}

@@ -48,7 +48,12 @@ const (
 	DefaultIndexIntervalBytes = 4096               // index.interval.bytes
 	DefaultSegmentIndexBytes  = 10 << 20           // segment.index.bytes
 	DefaultMaxBatchBytes      = 1<<20 + 12         // max.message.bytes (1048588)
+
+	DefaultRetentionCheckInterval = 5 * time.Minute // log.retention.check.interval.ms
 )
+
+// RetainForever, as a Retention, keeps records however old they are.
+const RetainForever time.Duration = -1
 
 // Options configure a Log. A nil or zero Options is all defaults. Open copies
 // the struct; later changes to it have no effect.
@@ -93,6 +98,23 @@ type Options struct {
 	// ErrRecordTooLarge. Default 1 MiB + 12 bytes.
 	MaxBatchBytes int
 
+	// Retention is how long closed segments are kept, counted from their
+	// newest record's timestamp (Kafka's retention.ms). Zero or
+	// RetainForever keeps everything: unlike Kafka, whose default is seven
+	// days, eventlog never deletes data nobody asked it to delete.
+	Retention time.Duration
+
+	// RetentionBytes caps a partition's size: the oldest closed segments are
+	// deleted while the partition is larger (Kafka's retention.bytes). Zero
+	// or -1 means no cap.
+	RetentionBytes int64
+
+	// RetentionCheckInterval is how often the Log deletes segments past
+	// retention and closes active segments older than SegmentAge, so that
+	// quiet topics age out too (Kafka's log.retention.check.interval.ms).
+	// Default 5 minutes.
+	RetentionCheckInterval time.Duration
+
 	// Repair lets Open cut a partition at corrupt data found before its last
 	// durable point, instead of failing with *CorruptError. What is cut is
 	// first copied to a file named "<segment>.log.broken-<unix nanos>" beside
@@ -134,6 +156,15 @@ func (o *Options) withDefaults() (Options, error) {
 	if c.MaxBatchBytes == 0 {
 		c.MaxBatchBytes = DefaultMaxBatchBytes
 	}
+	if c.Retention == 0 {
+		c.Retention = RetainForever
+	}
+	if c.RetentionBytes == 0 {
+		c.RetentionBytes = -1
+	}
+	if c.RetentionCheckInterval == 0 {
+		c.RetentionCheckInterval = DefaultRetentionCheckInterval
+	}
 	switch {
 	case !c.Durability.valid():
 		return c, fmt.Errorf("%w: Durability %d", ErrInvalidConfig, c.Durability)
@@ -147,6 +178,12 @@ func (o *Options) withDefaults() (Options, error) {
 		return c, fmt.Errorf("%w: SegmentIndexBytes %d is below %d", ErrInvalidConfig, c.SegmentIndexBytes, 4*offsetEntrySize)
 	case c.MaxBatchBytes < batchHeaderSize+16 || c.MaxBatchBytes > math.MaxInt32/2:
 		return c, fmt.Errorf("%w: MaxBatchBytes %d is outside [%d, %d]", ErrInvalidConfig, c.MaxBatchBytes, batchHeaderSize+16, math.MaxInt32/2)
+	case c.Retention < RetainForever:
+		return c, fmt.Errorf("%w: Retention %v is negative (use RetainForever)", ErrInvalidConfig, c.Retention)
+	case c.RetentionBytes < -1:
+		return c, fmt.Errorf("%w: RetentionBytes %d is below -1", ErrInvalidConfig, c.RetentionBytes)
+	case c.RetentionCheckInterval < 0:
+		return c, fmt.Errorf("%w: RetentionCheckInterval %v is negative", ErrInvalidConfig, c.RetentionCheckInterval)
 	}
 	return c, nil
 }

@@ -56,6 +56,8 @@ type partitionConfig struct {
 	segmentBytes   int64
 	segmentAge     time.Duration
 	maxBatchBytes  int
+	retention      time.Duration // RetainForever: no limit
+	retentionBytes int64         // -1: no limit
 	indexInterval  int64
 	maxIndexOffset int // offset index entries that fit segment.index.bytes
 }

@@ -25,6 +25,12 @@ type TopicConfig struct {
 	// MaxBatchBytes overrides Options.MaxBatchBytes (Kafka's
 	// max.message.bytes).
 	MaxBatchBytes int
+	// Retention overrides Options.Retention (Kafka's retention.ms);
+	// RetainForever keeps everything.
+	Retention time.Duration
+	// RetentionBytes overrides Options.RetentionBytes (Kafka's
+	// retention.bytes); -1 means no cap.
+	RetentionBytes int64
 }
 
 // MaxTopicNameLength is Kafka's limit on topic names.
@@ -72,6 +78,10 @@ func (c TopicConfig) validate() error {
 		return fmt.Errorf("%w: SegmentAge %v is negative", ErrInvalidConfig, c.SegmentAge)
 	case c.MaxBatchBytes != 0 && (c.MaxBatchBytes < batchHeaderSize+16 || c.MaxBatchBytes > math.MaxInt32/2):
 		return fmt.Errorf("%w: MaxBatchBytes %d is outside [%d, %d]", ErrInvalidConfig, c.MaxBatchBytes, batchHeaderSize+16, math.MaxInt32/2)
+	case c.Retention < RetainForever:
+		return fmt.Errorf("%w: Retention %v is negative (use RetainForever)", ErrInvalidConfig, c.Retention)
+	case c.RetentionBytes < -1:
+		return fmt.Errorf("%w: RetentionBytes %d is below -1", ErrInvalidConfig, c.RetentionBytes)
 	}
 	return nil
 }
@@ -84,6 +94,8 @@ func (c TopicConfig) resolve(o *Options) partitionConfig {
 		segmentBytes:   o.SegmentBytes,
 		segmentAge:     o.SegmentAge,
 		maxBatchBytes:  o.MaxBatchBytes,
+		retention:      o.Retention,
+		retentionBytes: o.RetentionBytes,
 		indexInterval:  int64(o.IndexIntervalBytes),
 		maxIndexOffset: o.SegmentIndexBytes / offsetEntrySize,
 	}
@@ -98,6 +110,12 @@ func (c TopicConfig) resolve(o *Options) partitionConfig {
 	}
 	if c.MaxBatchBytes != 0 {
 		pc.maxBatchBytes = c.MaxBatchBytes
+	}
+	if c.Retention != 0 {
+		pc.retention = c.Retention
+	}
+	if c.RetentionBytes != 0 {
+		pc.retentionBytes = c.RetentionBytes
 	}
 	return pc
 }
@@ -114,6 +132,8 @@ type topicMeta struct {
 	SegmentBytes  int64  `json:"segment_bytes,omitempty"`
 	SegmentAgeMs  int64  `json:"segment_ms,omitempty"`
 	MaxBatchBytes int    `json:"max_message_bytes,omitempty"`
+	RetentionMs   int64  `json:"retention_ms,omitempty"`
+	RetentionSize int64  `json:"retention_bytes,omitempty"`
 }
 
 func encodeTopicMeta(name string, c TopicConfig) ([]byte, error) {
@@ -124,7 +144,24 @@ func encodeTopicMeta(name string, c TopicConfig) ([]byte, error) {
 		SegmentBytes:  c.SegmentBytes,
 		SegmentAgeMs:  c.SegmentAge.Milliseconds(),
 		MaxBatchBytes: c.MaxBatchBytes,
+		RetentionMs:   durationMs(c.Retention),
+		RetentionSize: c.RetentionBytes,
 	})
+}
+
+// durationMs converts to Kafka's milliseconds, keeping -1 for RetainForever.
+func durationMs(d time.Duration) int64 {
+	if d < 0 {
+		return -1
+	}
+	return d.Milliseconds()
+}
+
+func msDuration(ms int64) time.Duration {
+	if ms < 0 {
+		return RetainForever
+	}
+	return time.Duration(ms) * time.Millisecond
 }
 
 func decodeTopicMeta(path string, version uint16, payload []byte) (string, TopicConfig, error) {
@@ -139,11 +176,13 @@ func decodeTopicMeta(path string, version uint16, payload []byte) (string, Topic
 		return "", TopicConfig{}, corrupt(err.Error())
 	}
 	c := TopicConfig{
-		Partitions:    m.Partitions,
-		Durability:    Durability(m.Durability),
-		SegmentBytes:  m.SegmentBytes,
-		SegmentAge:    time.Duration(m.SegmentAgeMs) * time.Millisecond,
-		MaxBatchBytes: m.MaxBatchBytes,
+		Partitions:     m.Partitions,
+		Durability:     Durability(m.Durability),
+		SegmentBytes:   m.SegmentBytes,
+		SegmentAge:     time.Duration(m.SegmentAgeMs) * time.Millisecond,
+		MaxBatchBytes:  m.MaxBatchBytes,
+		Retention:      msDuration(m.RetentionMs),
+		RetentionBytes: m.RetentionSize,
 	}
 	if err := c.validate(); err != nil || c.Partitions < 1 {
 		return "", TopicConfig{}, corrupt(fmt.Sprintf("invalid topic configuration: %v", err))

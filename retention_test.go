@@ -1,0 +1,212 @@
+package eventlog_test
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/eventlog/eventlog"
+)
+
+// clock is a settable time source for Options.Now.
+type clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func newClock() *clock { return &clock{now: time.UnixMilli(1_700_000_000_000)} }
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+func segmentFiles(t *testing.T, dir string) []string {
+	t.Helper()
+	logs, err := filepath.Glob(filepath.Join(dir, "topics", "t", "0", "*.log"))
+	require.NoError(t, err)
+	for i := range logs {
+		logs[i] = filepath.Base(logs[i])
+	}
+	return logs
+}
+
+func TestRetentionByAge(t *testing.T) {
+	dir := t.TempDir()
+	clk := newClock()
+	l := openLog(t, dir, &eventlog.Options{Now: clk.Now, SegmentBytes: 2048})
+	require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{Retention: time.Hour, Durability: eventlog.DurabilityOS}))
+	p := partition(t, l, "t", 0)
+	appendN(t, p, 100, eventlog.AppendOptions{}) // stamped at the clock's now
+	clk.Advance(30 * time.Minute)
+	appendN(t, p, 10, eventlog.AppendOptions{})
+	before := segmentFiles(t, dir)
+	require.Greater(t, len(before), 3)
+
+	require.NoError(t, eventlog.EnforceRetention(l))
+	assert.Zero(t, p.LogStartOffset(), "nothing is an hour old yet")
+
+	clk.Advance(45 * time.Minute) // the first 100 records are 75 minutes old
+	require.NoError(t, eventlog.EnforceRetention(l))
+	start := p.LogStartOffset()
+	assert.Greater(t, start, int64(50), "old segments are gone")
+	assert.LessOrEqual(t, start, int64(100), "no segment with a younger record is deleted")
+	assert.Less(t, len(segmentFiles(t, dir)), len(before), "files are removed")
+
+	_, err := p.Read(start-1, 100)
+	assert.ErrorIs(t, err, eventlog.ErrOffsetOutOfRange)
+	recs := readAll(t, p, start)
+	require.NotEmpty(t, recs)
+	assert.Equal(t, start, recs[0].Offset)
+	assert.Equal(t, int64(109), recs[len(recs)-1].Offset)
+
+	require.NoError(t, l.Close())
+	l = openLog(t, dir, &eventlog.Options{Now: clk.Now, SegmentBytes: 2048})
+	assert.Equal(t, start, partition(t, l, "t", 0).LogStartOffset(), "the log start offset survives reopen")
+}
+
+func TestRetentionBySize(t *testing.T) {
+	dir := t.TempDir()
+	l := openLog(t, dir, &eventlog.Options{SegmentBytes: 2048})
+	require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{RetentionBytes: 5000, Durability: eventlog.DurabilityOS}))
+	p := partition(t, l, "t", 0)
+	appendN(t, p, 300, eventlog.AppendOptions{})
+	require.NoError(t, eventlog.EnforceRetention(l))
+
+	var total int64
+	for _, name := range segmentFiles(t, dir) {
+		info, err := os.Stat(filepath.Join(dir, "topics", "t", "0", name))
+		require.NoError(t, err)
+		total += info.Size()
+	}
+	assert.LessOrEqual(t, total, int64(5000+2048), "at most one segment over the cap")
+	assert.Greater(t, total, int64(5000-2048), "no more than needed is deleted")
+	assert.Positive(t, p.LogStartOffset())
+	assert.Equal(t, int64(300), p.LogEndOffset())
+}
+
+func TestRetentionNeverDeletesActiveButRollsQuietTopics(t *testing.T) {
+	dir := t.TempDir()
+	clk := newClock()
+	opts := &eventlog.Options{Now: clk.Now, SegmentAge: time.Hour}
+	l := openLog(t, dir, opts)
+	require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{Retention: time.Minute}))
+	p := partition(t, l, "t", 0)
+	appendN(t, p, 5, eventlog.AppendOptions{})
+
+	clk.Advance(10 * time.Minute)
+	require.NoError(t, eventlog.EnforceRetention(l))
+	assert.Zero(t, p.LogStartOffset(), "the active segment is never deleted")
+
+	clk.Advance(time.Hour) // older than SegmentAge: rolled, then deleted
+	require.NoError(t, eventlog.EnforceRetention(l))
+	assert.Equal(t, int64(5), p.LogStartOffset())
+	assert.Equal(t, []string{"00000000000000000005.log"}, segmentFiles(t, dir))
+	recs, err := p.Read(5, 100)
+	require.NoError(t, err)
+	assert.Empty(t, recs)
+
+	off, err := p.Append(ctx, []eventlog.Record{rec("k", "after")}, eventlog.AppendOptions{})
+	require.NoError(t, err)
+	assert.Equal(t, int64(5), off)
+}
+
+func TestRetentionForeverByDefault(t *testing.T) {
+	clk := newClock()
+	l := openLog(t, t.TempDir(), &eventlog.Options{Now: clk.Now, SegmentBytes: 1024})
+	require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{Durability: eventlog.DurabilityOS}))
+	p := partition(t, l, "t", 0)
+	appendN(t, p, 100, eventlog.AppendOptions{})
+	clk.Advance(100 * 365 * 24 * time.Hour)
+	require.NoError(t, eventlog.EnforceRetention(l))
+	assert.Zero(t, p.LogStartOffset())
+	assert.Len(t, readAll(t, p, 0), 100)
+}
+
+func TestRetentionInvalidConfig(t *testing.T) {
+	l := openLog(t, t.TempDir(), nil)
+	assert.ErrorIs(t, l.CreateTopic("a", eventlog.TopicConfig{Retention: -2}), eventlog.ErrInvalidConfig)
+	assert.ErrorIs(t, l.CreateTopic("b", eventlog.TopicConfig{RetentionBytes: -2}), eventlog.ErrInvalidConfig)
+	_, err := eventlog.Open(t.TempDir(), &eventlog.Options{Retention: -5})
+	assert.ErrorIs(t, err, eventlog.ErrInvalidConfig)
+}
+
+// Readers racing retention either read intact records or learn that their
+// offset is gone; they never crash or see garbage.
+func TestRetentionWhileReading(t *testing.T) {
+	clk := newClock()
+	l := openLog(t, t.TempDir(), &eventlog.Options{Now: clk.Now, SegmentBytes: 1024})
+	require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{RetentionBytes: 3000, Durability: eventlog.DurabilityOS}))
+	p := partition(t, l, "t", 0)
+
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for range 3 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				from := p.LogStartOffset()
+				recs, err := p.Read(from, 4096)
+				if errors.Is(err, eventlog.ErrOffsetOutOfRange) {
+					continue
+				}
+				if !assert.NoError(t, err) {
+					return
+				}
+				for _, r := range recs {
+					if !assert.Equal(t, fmt.Sprintf("v%d", r.Offset), string(r.Value)) {
+						return
+					}
+				}
+			}
+		}()
+	}
+	for i := range 3000 {
+		_, err := p.Append(ctx, []eventlog.Record{rec("k", fmt.Sprintf("v%d", i))}, eventlog.AppendOptions{})
+		require.NoError(t, err)
+		if i%20 == 0 {
+			require.NoError(t, eventlog.EnforceRetention(l))
+		}
+	}
+	close(stop)
+	wg.Wait()
+	assert.Greater(t, p.LogStartOffset(), int64(2000))
+}
+
+// The Log's own goroutine applies retention on its ticker.
+func TestRetentionRunsInBackground(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		dir := t.TempDir()
+		l, err := eventlog.Open(dir, &eventlog.Options{RetentionCheckInterval: time.Minute, SegmentAge: time.Hour})
+		require.NoError(t, err)
+		defer l.Close()
+		require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{Retention: time.Hour}))
+		p := partition(t, l, "t", 0)
+		appendN(t, p, 3, eventlog.AppendOptions{})
+
+		time.Sleep(3 * time.Hour) // fake time: the ticker fires, the segment ages out
+		synctest.Wait()
+		assert.Equal(t, int64(3), p.LogStartOffset())
+	})
+}
