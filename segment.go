@@ -24,29 +24,37 @@ func segmentFileName(base int64, ext string) string {
 	return fmt.Sprintf("%020d%s", base, ext)
 }
 
-// mapping is a read-only view of a segment's bytes: a memory mapping, or a
-// heap copy where the file cannot be mapped. It is reference counted so that
-// it is unmapped only after the last reader let go of it.
-type mapping struct {
-	data  []byte
-	refs  atomic.Int32
-	unmap func() error
-}
+// refCount counts the holders of a shared object; once it drops to zero it
+// can never be acquired again.
+type refCount struct{ n atomic.Int32 }
 
-func (m *mapping) tryAcquire() bool {
+// tryAcquire adds a holder unless the object is already freed.
+func (r *refCount) tryAcquire() bool {
 	for {
-		r := m.refs.Load()
-		if r <= 0 {
+		n := r.n.Load()
+		if n <= 0 {
 			return false
 		}
-		if m.refs.CompareAndSwap(r, r+1) {
+		if r.n.CompareAndSwap(n, n+1) {
 			return true
 		}
 	}
 }
 
+// drop removes a holder and reports whether it was the last.
+func (r *refCount) drop() bool { return r.n.Add(-1) == 0 }
+
+// mapping is a read-only view of a segment's bytes: a memory mapping, or a
+// heap copy where the file cannot be mapped. It is reference counted so that
+// it is unmapped only after the last reader let go of it.
+type mapping struct {
+	data  []byte
+	refs  refCount
+	unmap func() error
+}
+
 func (m *mapping) release() {
-	if m.refs.Add(-1) == 0 && m.unmap != nil {
+	if m.refs.drop() && m.unmap != nil {
 		_ = m.unmap() // nothing useful to do with a failed munmap
 	}
 }
@@ -62,7 +70,7 @@ type segment struct {
 	dir  string
 	fsys FS
 
-	refs         atomic.Int32
+	refs         refCount
 	view         atomic.Pointer[mapping]
 	size         atomic.Int64 // bytes of complete batches in the .log file
 	maxTimestamp atomic.Int64 // largest record timestamp known, -1 if none
@@ -86,7 +94,7 @@ type segment struct {
 
 func newSegment(fsys FS, dir string, base int64) *segment {
 	s := &segment{base: base, dir: dir, fsys: fsys, nextOffset: base, firstTimestamp: -1}
-	s.refs.Store(1)
+	s.refs.n.Store(1)
 	s.maxTimestamp.Store(-1)
 	return s
 }
@@ -96,21 +104,11 @@ func (s *segment) path(ext string) string {
 }
 
 // acquire takes a reader's reference; it fails once the segment is gone.
-func (s *segment) acquire() bool {
-	for {
-		r := s.refs.Load()
-		if r <= 0 {
-			return false
-		}
-		if s.refs.CompareAndSwap(r, r+1) {
-			return true
-		}
-	}
-}
+func (s *segment) acquire() bool { return s.refs.tryAcquire() }
 
 // release drops a reference; the last one frees the segment.
 func (s *segment) release() error {
-	if s.refs.Add(-1) != 0 {
+	if !s.refs.drop() {
 		return nil
 	}
 	if m := s.view.Swap(nil); m != nil {
@@ -173,7 +171,7 @@ func (s *segment) viewFor(need int64) (*mapping, error) {
 		if m == nil || int64(len(m.data)) < need {
 			break
 		}
-		if m.tryAcquire() {
+		if m.refs.tryAcquire() {
 			return m, nil
 		}
 	}
@@ -183,7 +181,7 @@ func (s *segment) viewFor(need int64) (*mapping, error) {
 func (s *segment) remap(need int64) (*mapping, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if m := s.view.Load(); m != nil && int64(len(m.data)) >= need && m.tryAcquire() {
+	if m := s.view.Load(); m != nil && int64(len(m.data)) >= need && m.refs.tryAcquire() {
 		return m, nil
 	}
 	f, err := s.fileLocked()
@@ -213,7 +211,7 @@ func (s *segment) remap(need int64) (*mapping, error) {
 			return nil, fmt.Errorf("eventlog: read %s: %w", s.path(logExt), err)
 		}
 	}
-	m.refs.Store(2) // the segment's and the caller's
+	m.refs.n.Store(2) // the segment's and the caller's
 	if old := s.view.Swap(m); old != nil {
 		old.release()
 	}
