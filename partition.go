@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -528,6 +529,7 @@ func (p *Partition) readSegment(dec *batchDecoder, out []Record, seg *segment, o
 	defer m.release()
 	data := m.data[:limit]
 	pos := seg.startPosition(idx, data, offset)
+	out = slices.Grow(out, countRecords(data, pos, offset, budget))
 	next := offset
 	for pos < limit && budget > 0 {
 		h, b, err := batchAt(data, pos)
@@ -563,6 +565,28 @@ func (p *Partition) readSegment(dec *batchDecoder, out []Record, seg *segment, o
 	}
 	return out, next, budget, nil
 }
+
+// countRecords estimates from batch headers alone how many records a read
+// of data from pos will return, so the result slice is allocated once
+// rather than grown (and copied) batch after batch.
+func countRecords(data []byte, pos, offset, budget int64) int {
+	n := 0
+	for pos+batchHeaderSize <= int64(len(data)) && budget > 0 {
+		h, err := parseBatchHeader(data[pos:])
+		if err != nil {
+			break
+		}
+		if last := h.lastOffset(); last >= offset {
+			n += int(min(int64(h.RecordCount), last-offset+1))
+			budget -= h.size()
+		}
+		pos += h.size()
+	}
+	return min(n, maxReadPrealloc)
+}
+
+// maxReadPrealloc caps countRecords, which trusts headers not yet verified.
+const maxReadPrealloc = 1 << 20
 
 // maxDecompressedBytes bounds what one compressed batch may expand to, so
 // that a damaged or hostile file cannot exhaust memory.
