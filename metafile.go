@@ -27,8 +27,6 @@ const (
 	metaMaxPayload = 1 << 20
 )
 
-var crc32c = crc32.MakeTable(crc32.Castagnoli)
-
 // encodeMeta wraps payload in the envelope.
 func encodeMeta(version uint16, payload []byte) []byte {
 	buf := make([]byte, metaHeaderSize, metaHeaderSize+len(payload)+4)
@@ -36,7 +34,7 @@ func encodeMeta(version uint16, payload []byte) []byte {
 	binary.BigEndian.PutUint16(buf[4:], version)
 	binary.BigEndian.PutUint32(buf[6:], uint32(len(payload)))
 	buf = append(buf, payload...)
-	return binary.BigEndian.AppendUint32(buf, crc32.Checksum(buf, crc32c))
+	return binary.BigEndian.AppendUint32(buf, crc32.Checksum(buf, castagnoli))
 }
 
 // writeMetaFile atomically and durably replaces path with payload in the
@@ -97,7 +95,7 @@ func readMetaFile(fsys FS, path string) (version uint16, payload []byte, err err
 		return 0, nil, corrupt(fmt.Sprintf("payload length %d does not match file size %d", n, len(buf)))
 	}
 	body := buf[:len(buf)-4]
-	if crc32.Checksum(body, crc32c) != binary.BigEndian.Uint32(buf[len(buf)-4:]) {
+	if crc32.Checksum(body, castagnoli) != binary.BigEndian.Uint32(buf[len(buf)-4:]) {
 		return 0, nil, corrupt("checksum mismatch")
 	}
 	return binary.BigEndian.Uint16(buf[4:]), body[metaHeaderSize:], nil

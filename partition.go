@@ -2,6 +2,7 @@ package eventlog
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"slices"
@@ -528,7 +529,7 @@ func (p *Partition) readSegment(dec *batchDecoder, out []Record, seg *segment, o
 	}
 	defer m.release()
 	data := m.data[:limit]
-	pos := seg.startPosition(idx, data, offset)
+	pos := skipBatchesBelow(data, seg.startPosition(idx, data, offset), offset)
 	out = slices.Grow(out, countRecords(data, pos, offset, budget))
 	next := offset
 	for pos < limit && budget > 0 {
@@ -564,6 +565,24 @@ func (p *Partition) readSegment(dec *batchDecoder, out []Record, seg *segment, o
 		}
 	}
 	return out, next, budget, nil
+}
+
+// skipBatchesBelow advances pos over the batches that end before offset,
+// reading only their lengths and offsets, as Kafka's own offset search does:
+// the checksum of a batch is verified when the batch is read, not skipped.
+func skipBatchesBelow(data []byte, pos, offset int64) int64 {
+	for pos+batchHeaderSize <= int64(len(data)) {
+		b := data[pos:]
+		base := int64(binary.BigEndian.Uint64(b))
+		length := int64(int32(binary.BigEndian.Uint32(b[batchLengthPos:])))
+		lastDelta := int64(int32(binary.BigEndian.Uint32(b[batchLastOffsetDeltaPos:])))
+		next := pos + batchOverhead + length
+		if length < batchHeaderSize-batchOverhead || lastDelta < 0 || base+lastDelta >= offset || next > int64(len(data)) {
+			break
+		}
+		pos = next
+	}
+	return pos
 }
 
 // countRecords estimates from batch headers alone how many records a read
