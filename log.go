@@ -280,6 +280,23 @@ func (l *Log) requestSync(p *Partition) {
 	}
 }
 
+// goBackground runs fn on a goroutine the Log owns: stop is closed when
+// Close begins, after the calls in flight, and Close waits for fn to return.
+// fn may call the Log until then; its calls fail with ErrClosed once Close
+// began. It reports false, without running fn, when the Log is closed.
+func (l *Log) goBackground(fn func(stop <-chan struct{})) bool {
+	if !l.enter() {
+		return false
+	}
+	defer l.exit()
+	l.wg.Add(1)
+	go func() {
+		defer l.wg.Done()
+		fn(l.stop)
+	}()
+	return true
+}
+
 // background runs the Log's deferred work until Close.
 func (l *Log) background() {
 	defer l.wg.Done()
@@ -312,9 +329,13 @@ func (l *Log) close() error {
 	l.closed.Store(true)
 	l.forEachPartition(func(p *Partition) { p.hwMoved.broadcast() })
 	l.ops.Lock() // wait for calls in flight
-	defer l.ops.Unlock()
 	close(l.stop)
+	l.ops.Unlock()
+	// The Log's goroutines may still call in (a producer's appends) and get
+	// ErrClosed; holding ops while waiting for them would deadlock.
 	l.wg.Wait()
+	l.ops.Lock()
+	defer l.ops.Unlock()
 
 	var errs []error
 	l.forEachPartition(func(p *Partition) {
