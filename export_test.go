@@ -20,3 +20,7 @@ func Abandon(l *Log) error {
 
 // EnforceRetention runs the background retention check now.
 func EnforceRetention(l *Log) error { return l.enforceRetention() }
+
+// ConsumerWakeups counts the times a Poll of c, blocked waiting for records,
+// was woken by a partition's high watermark moving.
+func ConsumerWakeups(c *Consumer) int64 { return c.wakeups.Load() }

@@ -1,0 +1,683 @@
+package eventlog
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Errors of the Consumer. Like the other sentinels, they are returned
+// wrapped with context; test for them with errors.Is.
+var (
+	// ErrWakeup is returned by a Poll that Consumer.Wakeup interrupted, or
+	// by the first Poll after a Wakeup that found no Poll in progress
+	// (Kafka's WakeupException).
+	ErrWakeup = errors.New("eventlog: consumer woken up")
+
+	// ErrNoOffset is returned for a partition that has no position when
+	// AutoOffsetReset is OffsetResetNone (Kafka's
+	// NoOffsetForPartitionException). It wraps ErrOffsetOutOfRange, so
+	// errors.Is(err, ErrOffsetOutOfRange) holds for it too.
+	ErrNoOffset error = &chainedError{msg: "eventlog: no position and auto.offset.reset is none", err: ErrOffsetOutOfRange}
+
+	// ErrNotAssigned is returned for an operation on a partition that is not
+	// assigned to the consumer.
+	ErrNotAssigned = errors.New("eventlog: partition not assigned to this consumer")
+
+	// ErrConcurrentUse is returned when two goroutines call a Consumer at the
+	// same time (Kafka's ConcurrentModificationException). Only Wakeup,
+	// Assignment, Paused and Close may be called from any goroutine.
+	ErrConcurrentUse = errors.New("eventlog: consumer called from two goroutines at once")
+)
+
+// errConsumerClosed is returned by calls on a closed Consumer.
+var errConsumerClosed error = &chainedError{msg: "eventlog: consumer is closed", err: ErrClosed}
+
+// chainedError is a sentinel that also matches a more general one.
+type chainedError struct {
+	msg string
+	err error
+}
+
+func (e *chainedError) Error() string { return e.msg }
+func (e *chainedError) Unwrap() error { return e.err }
+
+// TopicPartition names one partition of a topic.
+type TopicPartition struct {
+	Topic     string
+	Partition int32
+}
+
+// String formats tp as Kafka does: "topic-partition".
+func (tp TopicPartition) String() string { return fmt.Sprintf("%s-%d", tp.Topic, tp.Partition) }
+
+func compareTopicPartitions(a, b TopicPartition) int {
+	return cmp.Or(cmp.Compare(a.Topic, b.Topic), cmp.Compare(a.Partition, b.Partition))
+}
+
+// OffsetReset says where a consumer starts reading a partition for which it
+// has no valid position (Kafka's auto.offset.reset).
+type OffsetReset int8
+
+const (
+	// OffsetResetLatest starts at the high watermark: only records appended
+	// from now on are read. It is Kafka's default, and the zero value.
+	OffsetResetLatest OffsetReset = iota
+	// OffsetResetEarliest starts at the log start offset: every record
+	// still stored is read.
+	OffsetResetEarliest
+	// OffsetResetNone makes Poll and Position fail with ErrNoOffset (no
+	// position) or ErrOffsetOutOfRange (a position outside the log), so the
+	// application decides with Seek.
+	OffsetResetNone
+)
+
+// String returns Kafka's name for the policy.
+func (r OffsetReset) String() string {
+	switch r {
+	case OffsetResetLatest:
+		return "latest"
+	case OffsetResetEarliest:
+		return "earliest"
+	case OffsetResetNone:
+		return "none"
+	}
+	return fmt.Sprintf("OffsetReset(%d)", int8(r))
+}
+
+// Defaults applied to zero fields of ConsumerOptions; they are Kafka's.
+const (
+	DefaultFetchMinBytes          = 1                      // fetch.min.bytes
+	DefaultFetchMaxWait           = 500 * time.Millisecond // fetch.max.wait.ms
+	DefaultMaxPollRecords         = 500                    // max.poll.records
+	DefaultMaxPartitionFetchBytes = 1 << 20                // max.partition.fetch.bytes
+)
+
+// ConsumerOptions configure a Consumer. A nil or zero ConsumerOptions is all
+// defaults. NewConsumer copies the struct; later changes have no effect.
+//
+// Byte counts (FetchMinBytes, MaxPartitionFetchBytes) measure records as
+// Kafka's fetches do, approximately: keys, values and headers plus a few
+// bytes of framing per record.
+type ConsumerOptions struct {
+	// AutoOffsetReset decides where to read a partition that has no
+	// position, or whose position fell outside the log — below the log
+	// start offset after retention deleted segments, or past the end
+	// (Kafka's auto.offset.reset). Default OffsetResetLatest.
+	AutoOffsetReset OffsetReset
+
+	// FetchMinBytes is how many bytes of records Poll waits for before it
+	// returns, unless FetchMaxWait passes first (Kafka's fetch.min.bytes).
+	// Default 1: return as soon as there is any record.
+	FetchMinBytes int
+
+	// FetchMaxWait is the longest Poll waits for FetchMinBytes; then it
+	// returns what it has, possibly nothing (Kafka's fetch.max.wait.ms).
+	// Default 500ms. A negative value makes Poll return at once.
+	FetchMaxWait time.Duration
+
+	// MaxPollRecords is the most records one Poll returns (Kafka's
+	// max.poll.records). Records read beyond it are kept for the next Poll.
+	// Default 500.
+	MaxPollRecords int
+
+	// MaxPartitionFetchBytes bounds the bytes one Poll reads from one
+	// partition (Kafka's max.partition.fetch.bytes). A batch larger than
+	// this is still returned whole, so that a partition always makes
+	// progress. Default 1 MiB.
+	MaxPartitionFetchBytes int
+}
+
+// withDefaults returns a validated copy of o with zero fields defaulted.
+func (o *ConsumerOptions) withDefaults() (ConsumerOptions, error) {
+	var c ConsumerOptions
+	if o != nil {
+		c = *o
+	}
+	if c.FetchMinBytes == 0 {
+		c.FetchMinBytes = DefaultFetchMinBytes
+	}
+	if c.FetchMaxWait == 0 {
+		c.FetchMaxWait = DefaultFetchMaxWait
+	}
+	if c.MaxPollRecords == 0 {
+		c.MaxPollRecords = DefaultMaxPollRecords
+	}
+	if c.MaxPartitionFetchBytes == 0 {
+		c.MaxPartitionFetchBytes = DefaultMaxPartitionFetchBytes
+	}
+	switch {
+	case c.AutoOffsetReset < OffsetResetLatest || c.AutoOffsetReset > OffsetResetNone:
+		return c, fmt.Errorf("%w: AutoOffsetReset %d", ErrInvalidConfig, c.AutoOffsetReset)
+	case c.FetchMinBytes < 0:
+		return c, fmt.Errorf("%w: FetchMinBytes %d is negative", ErrInvalidConfig, c.FetchMinBytes)
+	case c.MaxPollRecords < 0:
+		return c, fmt.Errorf("%w: MaxPollRecords %d is negative", ErrInvalidConfig, c.MaxPollRecords)
+	case c.MaxPartitionFetchBytes < 0 || c.MaxPartitionFetchBytes > math.MaxInt32:
+		return c, fmt.Errorf("%w: MaxPartitionFetchBytes %d is outside [1, %d]", ErrInvalidConfig, c.MaxPartitionFetchBytes, math.MaxInt32)
+	}
+	return c, nil
+}
+
+// Consumer reads records from the partitions assigned to it, as Kafka's
+// consumer does: Assign partitions, optionally Seek, then Poll (or range over
+// Records) in a loop. Each partition has a position, the offset of the next
+// record to return; Poll advances it.
+//
+// A Consumer is meant for one goroutine at a time, like Kafka's. A call made
+// while another is still running fails with ErrConcurrentUse rather than
+// corrupting the consumer. Wakeup, Assignment, Paused and Close are safe from
+// any goroutine: Wakeup to interrupt a blocked Poll, Close to end it.
+//
+// Records returned are copies owned by the caller (see Record). A Consumer
+// holds no goroutine and no file; an idle one blocked in Poll uses no CPU
+// until a record is appended to one of its partitions.
+type Consumer struct {
+	log  *Log
+	opts ConsumerOptions
+
+	// use is held by the method running on behalf of the consumer's user;
+	// TryLock detects a second goroutine. It guards every field below it
+	// down to the atomics, and the fetchStates.
+	use      sync.Mutex
+	assigned []*fetchState // sorted by topic and partition
+	byTP     map[TopicPartition]*fetchState
+	next     int         // index in assigned where the next poll starts, for fairness
+	timer    *time.Timer // FetchMaxWait, reused across polls
+	pollMark uint64      // seq at the last commit of a poll
+	bounded  bool        // ReadToEnd is running: partitions stop at stopAt
+	limit    int         // most records the poll under way returns
+	// pendingErr is an error met by a poll that returned records read
+	// before it; the next poll returns it. Moving a position clears it: if
+	// the cause remains, the next poll meets it again.
+	pendingErr error
+
+	// seq counts changes to positions, pauses and the assignment, so that
+	// an iterator notices them between two records it yields.
+	seq atomic.Uint64
+
+	view atomic.Pointer[consumerView] // for Assignment and Paused
+
+	// scratch is a poll buffer that TypedConsumer.Poll borrows, since the
+	// records it polls are not handed out.
+	scratch atomic.Pointer[[]Record]
+
+	notify  chan struct{} // buffer 1: a watched high watermark moved or the Log closes
+	wakeup  chan struct{} // buffer 1: a Wakeup not yet delivered
+	closing chan struct{} // closed by Close
+	closed  atomic.Bool
+	once    sync.Once
+
+	wakeups atomic.Int64 // times a blocked Poll woke because of an append
+}
+
+// consumerView is an immutable copy of the assignment, readable from any
+// goroutine.
+type consumerView struct {
+	assigned, paused []TopicPartition
+}
+
+// target says how a partition's position is to be found.
+type target int8
+
+const (
+	atPosition  target = iota // position holds the next offset
+	atBeginning               // the log start offset, once needed (SeekToBeginning)
+	atEnd                     // the high watermark, once needed (SeekToEnd)
+	atReset                   // no position: AutoOffsetReset decides
+)
+
+// fetchState is one assigned partition. Its fields are guarded by the
+// consumer's use lock.
+type fetchState struct {
+	tp       TopicPartition
+	p        *Partition
+	position int64 // next offset to return, valid when target is atPosition
+	target   target
+	movedAt  uint64 // consumer seq of the last Seek, reset or assignment
+	paused   bool
+	unwatch  func() // nil while not watched (paused)
+
+	// buf holds records read but not yet returned, at the front of which is
+	// the record at position. spare is buf's backing array, for reuse.
+	buf, spare []Record
+	avgBytes   int   // average record size seen, to size reads
+	stopAt     int64 // records at or after it are not returned (ReadToEnd)
+
+	poll pollScratch
+}
+
+// NewConsumer returns a consumer of l with no partitions assigned. A nil
+// opts means defaults.
+func (l *Log) NewConsumer(opts *ConsumerOptions) (*Consumer, error) {
+	o, err := opts.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	if l.closed.Load() {
+		return nil, ErrClosed
+	}
+	c := &Consumer{
+		log:     l,
+		opts:    o,
+		byTP:    make(map[TopicPartition]*fetchState),
+		notify:  make(chan struct{}, 1),
+		wakeup:  make(chan struct{}, 1),
+		closing: make(chan struct{}),
+	}
+	c.view.Store(&consumerView{})
+	return c, nil
+}
+
+// acquire takes the use lock for a call of the consumer's user.
+func (c *Consumer) acquire() error {
+	if !c.use.TryLock() {
+		if c.closed.Load() {
+			return errConsumerClosed
+		}
+		return ErrConcurrentUse
+	}
+	if c.closed.Load() {
+		c.use.Unlock()
+		return errConsumerClosed
+	}
+	return nil
+}
+
+func (c *Consumer) release() { c.use.Unlock() }
+
+// Close releases the consumer: a Poll in progress returns an error wrapping
+// ErrClosed, and so does every later call. Close is safe from any goroutine
+// and idempotent. It closes nothing of the Log.
+func (c *Consumer) Close() error {
+	c.once.Do(func() {
+		c.closed.Store(true)
+		close(c.closing)
+		c.use.Lock() // wait for the call in progress
+		defer c.use.Unlock()
+		for _, st := range c.assigned {
+			st.stopWatching()
+		}
+		c.assigned, c.byTP = nil, nil
+		if c.timer != nil {
+			c.timer.Stop()
+		}
+		c.seq.Add(1)
+		c.view.Store(&consumerView{})
+	})
+	return nil
+}
+
+func (c *Consumer) takeScratch() []Record {
+	if p := c.scratch.Swap(nil); p != nil {
+		return *p
+	}
+	return nil
+}
+
+func (c *Consumer) giveScratch(recs []Record) {
+	clear(recs) // let go of the records' bytes
+	recs = recs[:0]
+	c.scratch.Store(&recs)
+}
+
+// Wakeup makes a Poll in progress return ErrWakeup at once; without one, the
+// next Poll does (once, however many Wakeups came before). It is the only
+// way to interrupt Poll from another goroutine besides cancelling its
+// context, and it is safe from any goroutine.
+func (c *Consumer) Wakeup() {
+	select {
+	case c.wakeup <- struct{}{}:
+	default:
+	}
+}
+
+// Assign replaces the consumer's assignment with partitions, in any order;
+// duplicates count once. Partitions that stay assigned keep their position
+// and pause; new ones start without a position (see
+// ConsumerOptions.AutoOffsetReset). Assign with no partitions unassigns all.
+// If a partition does not exist, Assign returns an error wrapping
+// ErrTopicNotFound or ErrPartitionNotFound and changes nothing.
+func (c *Consumer) Assign(partitions ...TopicPartition) error {
+	if err := c.acquire(); err != nil {
+		return err
+	}
+	defer c.release()
+	return c.assignLocked(partitions)
+}
+
+// assignLocked is Assign with the use lock held; a consumer group will drive
+// the assignment through it.
+func (c *Consumer) assignLocked(partitions []TopicPartition) error {
+	seq := c.seq.Add(1)
+	states := make([]*fetchState, 0, len(partitions))
+	byTP := make(map[TopicPartition]*fetchState, len(partitions))
+	for _, tp := range partitions {
+		if byTP[tp] != nil {
+			continue
+		}
+		st := c.byTP[tp]
+		if st == nil {
+			p, err := c.log.Partition(tp.Topic, tp.Partition)
+			if err != nil {
+				return fmt.Errorf("eventlog: assign %s: %w", tp, err)
+			}
+			st = &fetchState{tp: tp, p: p, target: atReset, movedAt: seq, stopAt: math.MaxInt64}
+		}
+		states = append(states, st)
+		byTP[tp] = st
+	}
+	slices.SortFunc(states, func(a, b *fetchState) int { return compareTopicPartitions(a.tp, b.tp) })
+	for _, st := range c.assigned {
+		if byTP[st.tp] == nil {
+			st.stopWatching()
+		}
+	}
+	for _, st := range states {
+		if !st.paused && st.unwatch == nil {
+			st.unwatch = st.p.watch(c.notify)
+		}
+	}
+	c.assigned, c.byTP, c.next, c.pendingErr = states, byTP, 0, nil
+	c.publishViewLocked()
+	return nil
+}
+
+func (st *fetchState) stopWatching() {
+	if st.unwatch != nil {
+		st.unwatch()
+		st.unwatch = nil
+	}
+}
+
+func (c *Consumer) publishViewLocked() {
+	v := &consumerView{assigned: make([]TopicPartition, 0, len(c.assigned))}
+	for _, st := range c.assigned {
+		v.assigned = append(v.assigned, st.tp)
+		if st.paused {
+			v.paused = append(v.paused, st.tp)
+		}
+	}
+	c.view.Store(v)
+}
+
+// Assignment returns the assigned partitions, sorted by topic and partition.
+// It is safe from any goroutine.
+func (c *Consumer) Assignment() []TopicPartition {
+	return slices.Clone(c.view.Load().assigned)
+}
+
+// Paused returns the paused partitions, sorted by topic and partition. It is
+// safe from any goroutine.
+func (c *Consumer) Paused() []TopicPartition {
+	return slices.Clone(c.view.Load().paused)
+}
+
+// state returns the state of an assigned partition.
+func (c *Consumer) stateLocked(tp TopicPartition) (*fetchState, error) {
+	st := c.byTP[tp]
+	if st == nil {
+		return nil, fmt.Errorf("eventlog: topic %q partition %d: %w", tp.Topic, tp.Partition, ErrNotAssigned)
+	}
+	return st, nil
+}
+
+// statesLocked returns the states of tps, or of every assigned partition
+// when tps is empty; it fails, before any change, if one is not assigned.
+func (c *Consumer) statesLocked(tps []TopicPartition) ([]*fetchState, error) {
+	if len(tps) == 0 {
+		return c.assigned, nil
+	}
+	states := make([]*fetchState, len(tps))
+	for i, tp := range tps {
+		st, err := c.stateLocked(tp)
+		if err != nil {
+			return nil, err
+		}
+		states[i] = st
+	}
+	return states, nil
+}
+
+// moveLocked sets where the partition reads next and forgets what was read
+// ahead.
+func (c *Consumer) moveLocked(st *fetchState, t target, offset int64) {
+	st.target, st.position = t, offset
+	st.movedAt = c.seq.Add(1)
+	st.dropReadAhead()
+	c.pendingErr = nil
+}
+
+// dropReadAhead forgets the records read ahead of the position.
+func (st *fetchState) dropReadAhead() {
+	clear(st.buf) // let go of the records' bytes
+	st.buf = nil
+}
+
+// Seek sets the offset of the next record Poll returns from tp. An offset
+// outside the log is not an error here: the next Poll applies
+// AutoOffsetReset to it, as Kafka does. A negative offset is an error
+// wrapping ErrOffsetOutOfRange.
+func (c *Consumer) Seek(tp TopicPartition, offset int64) error {
+	if err := c.acquire(); err != nil {
+		return err
+	}
+	defer c.release()
+	st, err := c.stateLocked(tp)
+	if err != nil {
+		return err
+	}
+	if offset < 0 {
+		return fmt.Errorf("eventlog: topic %q partition %d: seek to %d: %w: offsets are never negative", tp.Topic, tp.Partition, offset, ErrOffsetOutOfRange)
+	}
+	c.moveLocked(st, atPosition, offset)
+	return nil
+}
+
+// SeekToBeginning makes tps — all assigned partitions if none are given —
+// read from their log start offset. The offset is looked up when next
+// needed (by Poll or Position), as in Kafka, so a retention run in between
+// does not make the position fall off the log.
+func (c *Consumer) SeekToBeginning(tps ...TopicPartition) error {
+	return c.seekTo(atBeginning, tps)
+}
+
+// SeekToEnd makes tps — all assigned partitions if none are given — read
+// from their high watermark, skipping every record stored so far. The offset
+// is looked up when next needed (by Poll or Position), as in Kafka.
+func (c *Consumer) SeekToEnd(tps ...TopicPartition) error {
+	return c.seekTo(atEnd, tps)
+}
+
+func (c *Consumer) seekTo(t target, tps []TopicPartition) error {
+	if err := c.acquire(); err != nil {
+		return err
+	}
+	defer c.release()
+	states, err := c.statesLocked(tps)
+	if err != nil {
+		return err
+	}
+	for _, st := range states {
+		c.moveLocked(st, t, 0)
+	}
+	return nil
+}
+
+// SeekToTime makes tps — all assigned partitions if none are given — read
+// from the first record whose timestamp is at or after t, or from the high
+// watermark where every record is older. It is OffsetsForTimes followed by
+// Seek.
+func (c *Consumer) SeekToTime(t time.Time, tps ...TopicPartition) error {
+	if err := c.acquire(); err != nil {
+		return err
+	}
+	defer c.release()
+	states, err := c.statesLocked(tps)
+	if err != nil {
+		return err
+	}
+	offsets := make([]int64, len(states))
+	for i, st := range states {
+		offset, found, err := st.p.OffsetForTime(t)
+		if err != nil {
+			return err
+		}
+		if !found {
+			offset = st.p.HighWatermark()
+		}
+		offsets[i] = offset
+	}
+	for i, st := range states {
+		c.moveLocked(st, atPosition, offsets[i])
+	}
+	return nil
+}
+
+// OffsetsForTimes looks up, for each partition, the offset of the first
+// record whose timestamp is at or after the given time (Kafka's
+// offsetsForTimes). A partition where every record is older is absent from
+// the result, where Kafka returns null. The partitions need not be
+// assigned.
+func (c *Consumer) OffsetsForTimes(times map[TopicPartition]time.Time) (map[TopicPartition]int64, error) {
+	if err := c.acquire(); err != nil {
+		return nil, err
+	}
+	defer c.release()
+	out := make(map[TopicPartition]int64, len(times))
+	for tp, t := range times {
+		p, err := c.log.Partition(tp.Topic, tp.Partition)
+		if err != nil {
+			return nil, err
+		}
+		offset, found, err := p.OffsetForTime(t)
+		if err != nil {
+			return nil, err
+		}
+		if found {
+			out[tp] = offset
+		}
+	}
+	return out, nil
+}
+
+// Position returns the offset of the next record Poll will return from tp.
+// A partition without a position gets one first, by AutoOffsetReset, as
+// Kafka's position does; with OffsetResetNone that fails with ErrNoOffset.
+func (c *Consumer) Position(tp TopicPartition) (int64, error) {
+	if err := c.acquire(); err != nil {
+		return -1, err
+	}
+	defer c.release()
+	st, err := c.stateLocked(tp)
+	if err != nil {
+		return -1, err
+	}
+	if err := c.resolveLocked(st); err != nil {
+		return -1, err
+	}
+	return st.position, nil
+}
+
+// resolveLocked gives a partition a concrete position.
+func (c *Consumer) resolveLocked(st *fetchState) error {
+	t := st.target
+	if t == atReset {
+		switch c.opts.AutoOffsetReset {
+		case OffsetResetEarliest:
+			t = atBeginning
+		case OffsetResetLatest:
+			t = atEnd
+		default:
+			return fmt.Errorf("eventlog: topic %q partition %d: %w", st.tp.Topic, st.tp.Partition, ErrNoOffset)
+		}
+	}
+	switch t {
+	case atBeginning:
+		st.position = st.p.LogStartOffset()
+	case atEnd:
+		st.position = st.p.HighWatermark()
+	}
+	st.target = atPosition
+	return nil
+}
+
+// Pause stops Poll from returning records of tps until Resume; their
+// positions stay where they are. Pausing a paused partition does nothing.
+// A partition that is not assigned is an error wrapping ErrNotAssigned, and
+// then nothing is paused.
+func (c *Consumer) Pause(tps ...TopicPartition) error {
+	return c.setPaused(tps, true)
+}
+
+// Resume lets Poll return records of tps again.
+func (c *Consumer) Resume(tps ...TopicPartition) error {
+	return c.setPaused(tps, false)
+}
+
+func (c *Consumer) setPaused(tps []TopicPartition, paused bool) error {
+	if err := c.acquire(); err != nil {
+		return err
+	}
+	defer c.release()
+	states := make([]*fetchState, len(tps))
+	for i, tp := range tps {
+		st, err := c.stateLocked(tp)
+		if err != nil {
+			return err
+		}
+		states[i] = st
+	}
+	for _, st := range states {
+		if st.paused == paused {
+			continue
+		}
+		st.paused = paused
+		if paused {
+			// A paused partition's appends need not wake Poll.
+			st.stopWatching()
+		} else {
+			st.unwatch = st.p.watch(c.notify)
+		}
+	}
+	c.seq.Add(1)
+	c.pendingErr = nil
+	c.publishViewLocked()
+	return nil
+}
+
+// Poll returns the next records of the assigned, unpaused partitions and
+// advances their positions past them. It takes records from one partition
+// after another, starting each poll where the last one stopped, so that a
+// busy partition cannot starve the others; at most MaxPollRecords records
+// and MaxPartitionFetchBytes bytes per partition.
+//
+// Poll blocks until FetchMinBytes of records are there, or FetchMaxWait
+// passes (then it returns what it has, possibly nothing, and no error). It
+// is woken by appends, not by a clock. It returns early with ctx.Err() when
+// ctx ends, with ErrWakeup after Wakeup, and with an error wrapping ErrClosed
+// when the consumer or the Log is closed; then no position moves, and
+// records read so far are returned by the next Poll.
+//
+// A partition without a position, or whose position is outside the log,
+// starts where AutoOffsetReset says.
+//
+// Errors are never skipped. When a poll meets one — damaged data
+// (*CorruptError), ErrNoOffset, ErrOffsetOutOfRange with OffsetResetNone —
+// after gathering records, it returns those and the next poll returns the
+// error; the partition's position stays before the failure, so the error
+// comes back until the cause is gone or the application seeks elsewhere.
+func (c *Consumer) Poll(ctx context.Context) ([]Record, error) {
+	if err := c.acquire(); err != nil {
+		return nil, err
+	}
+	defer c.release()
+	// Partition.read sizes the result from the batch headers.
+	return c.pollLocked(ctx, nil, c.opts.FetchMaxWait, c.opts.MaxPollRecords)
+}

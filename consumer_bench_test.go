@@ -1,0 +1,195 @@
+package eventlog_test
+
+import (
+	"encoding/binary"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/eventlog/eventlog"
+)
+
+// consumerBenchRecords returns n records with 16-byte keys and 100-byte
+// values.
+func consumerBenchRecords(n int) []eventlog.Record {
+	recs := make([]eventlog.Record, n)
+	for i := range recs {
+		value := make([]byte, 100)
+		for j := range value {
+			value[j] = byte('a' + (i+j)%26)
+		}
+		recs[i] = eventlog.Record{Key: fmt.Appendf(nil, "key-%012d", i), Value: value}
+	}
+	return recs
+}
+
+// consumerBenchLog opens dir with topic "bench" of one DurabilityOS
+// partition.
+func consumerBenchLog(b *testing.B, dir string) (*eventlog.Log, *eventlog.Partition) {
+	b.Helper()
+	l, err := eventlog.Open(dir, nil)
+	require.NoError(b, err)
+	if _, err := l.TopicConfig("bench"); err != nil {
+		require.NoError(b, l.CreateTopic("bench", eventlog.TopicConfig{Durability: eventlog.DurabilityOS}))
+	}
+	p, err := l.Partition("bench", 0)
+	require.NoError(b, err)
+	return l, p
+}
+
+func reportRecordsPerSecond(b *testing.B, records int) {
+	b.ReportMetric(float64(records)/b.Elapsed().Seconds(), "records/s")
+}
+
+// BenchmarkConsumerRead reads 1 million records (16-byte keys, 100-byte
+// values, appended in batches of 1000 and reopened) from offset 0: with
+// Poll, with the Records iterator and with ReadToEnd, against the
+// Partition.Read loop they are built on as the baseline.
+func BenchmarkConsumerRead(b *testing.B) {
+	const n = 1_000_000
+	dir := b.TempDir()
+	l, p := consumerBenchLog(b, dir)
+	batch := consumerBenchRecords(1000)
+	for i := 0; i < n; i += len(batch) {
+		_, err := p.Append(ctx, batch, eventlog.AppendOptions{})
+		require.NoError(b, err)
+	}
+	require.NoError(b, l.Close())
+	l, p = consumerBenchLog(b, dir)
+	defer l.Close()
+	bench := eventlog.TopicPartition{Topic: "bench", Partition: 0}
+	newConsumer := func(b *testing.B) *eventlog.Consumer {
+		c, err := l.NewConsumer(&eventlog.ConsumerOptions{MaxPollRecords: 10_000, AutoOffsetReset: eventlog.OffsetResetEarliest})
+		require.NoError(b, err)
+		require.NoError(b, c.Assign(bench))
+		return c
+	}
+	check := func(b *testing.B, got int) {
+		if got != n {
+			b.Fatalf("read %d records, want %d", got, n)
+		}
+	}
+
+	b.Run("partition-read", func(b *testing.B) {
+		for b.Loop() {
+			got := 0
+			for off := int64(0); off < n; {
+				recs, err := p.Read(off, 1<<20)
+				if err != nil {
+					b.Fatal(err)
+				}
+				got += len(recs)
+				off = recs[len(recs)-1].Offset + 1
+			}
+			check(b, got)
+		}
+		reportRecordsPerSecond(b, b.N*n)
+	})
+	b.Run("poll", func(b *testing.B) {
+		c := newConsumer(b)
+		defer c.Close()
+		for b.Loop() {
+			require.NoError(b, c.SeekToBeginning())
+			got := 0
+			for got < n {
+				recs, err := c.Poll(ctx)
+				if err != nil {
+					b.Fatal(err)
+				}
+				got += len(recs)
+			}
+			check(b, got)
+		}
+		reportRecordsPerSecond(b, b.N*n)
+	})
+	b.Run("records-iterator", func(b *testing.B) {
+		c := newConsumer(b)
+		defer c.Close()
+		for b.Loop() {
+			require.NoError(b, c.SeekToBeginning())
+			got := 0
+			for _, err := range c.Records(ctx) {
+				if err != nil {
+					b.Fatal(err)
+				}
+				if got++; got == n {
+					break
+				}
+			}
+			check(b, got)
+		}
+		reportRecordsPerSecond(b, b.N*n)
+	})
+	b.Run("read-to-end", func(b *testing.B) {
+		c := newConsumer(b)
+		defer c.Close()
+		for b.Loop() {
+			require.NoError(b, c.SeekToBeginning())
+			got := 0
+			for _, err := range c.ReadToEnd(ctx) {
+				if err != nil {
+					b.Fatal(err)
+				}
+				got++
+			}
+			check(b, got)
+		}
+		reportRecordsPerSecond(b, b.N*n)
+	})
+}
+
+// BenchmarkConsumerLatency measures end-to-end latency: a producer appends
+// one record at a time, 10,000 a second, to a DurabilityOS topic (Kafka's
+// acks=1), and a consumer tails the partition with Poll. Each value carries
+// its send time in nanoseconds (record timestamps have only milliseconds);
+// a record's latency is from just before its Append to just after the Poll
+// that returns it. p50-µs and p99-µs are over all records of the run.
+func BenchmarkConsumerLatency(b *testing.B) {
+	const rate = 10_000
+	l, p := consumerBenchLog(b, b.TempDir())
+	defer l.Close()
+	c, err := l.NewConsumer(nil)
+	require.NoError(b, err)
+	defer c.Close()
+	require.NoError(b, c.Assign(eventlog.TopicPartition{Topic: "bench", Partition: 0}))
+	_, err = c.Position(eventlog.TopicPartition{Topic: "bench", Partition: 0}) // at the end, before the first send
+	require.NoError(b, err)
+
+	epoch := time.Now()
+	produced := make(chan error, 1)
+	b.ResetTimer()
+	go func() {
+		ticker := time.NewTicker(time.Second / rate)
+		defer ticker.Stop()
+		rec := consumerBenchRecords(1)[0]
+		for range b.N {
+			<-ticker.C
+			value := slices.Clone(rec.Value)
+			binary.BigEndian.PutUint64(value, uint64(time.Since(epoch)))
+			if _, err := p.Append(ctx, []eventlog.Record{{Key: rec.Key, Value: value}}, eventlog.AppendOptions{}); err != nil {
+				produced <- err
+				return
+			}
+		}
+		produced <- nil
+	}()
+	lat := make([]time.Duration, 0, b.N)
+	for len(lat) < b.N {
+		recs, err := c.Poll(ctx)
+		now := time.Since(epoch)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, r := range recs {
+			lat = append(lat, now-time.Duration(binary.BigEndian.Uint64(r.Value)))
+		}
+	}
+	require.NoError(b, <-produced)
+	b.StopTimer()
+	slices.Sort(lat)
+	b.ReportMetric(float64(lat[len(lat)/2].Nanoseconds())/1e3, "p50-µs")
+	b.ReportMetric(float64(lat[len(lat)*99/100].Nanoseconds())/1e3, "p99-µs")
+}

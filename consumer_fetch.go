@@ -1,0 +1,486 @@
+package eventlog
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"iter"
+	"math"
+	"sort"
+	"time"
+)
+
+// How a poll works
+//
+// A poll makes passes over the assigned, unpaused partitions, starting after
+// the partition that last returned records. Each pass takes, per partition,
+// the records an earlier poll read ahead (buf), then reads more from the log
+// into the result. When the result holds MaxPollRecords records or
+// FetchMinBytes bytes, the poll commits: positions move past what it returns
+// and what was read beyond that becomes buf. Otherwise it waits on the
+// consumer's notify channel, on which every watched partition sends when its
+// high watermark moves, and makes another pass. A poll that fails or is
+// interrupted moves nothing; whatever it read is read again next time.
+
+// pollScratch is a partition's part in the poll under way.
+type pollScratch struct {
+	started      bool
+	resolvedFrom target   // set when this poll gave the partition its position
+	cursor       int64    // next offset to read from the log
+	delivered    int64    // offset after the last record in the result
+	taken        int      // records of buf in the result
+	bytes        int      // bytes of the partition's records in the result
+	refill       []Record // read beyond the result; replaces buf at commit
+	refilled     bool
+}
+
+// recordFraming approximates what a record takes in a batch beyond its key,
+// value and headers: length, attributes, deltas and field lengths.
+const recordFraming = 8
+
+// recordSize is the size of r as fetch.min.bytes and
+// max.partition.fetch.bytes count it.
+func recordSize(r *Record) int {
+	n := len(r.Key) + len(r.Value) + recordFraming
+	for i := range r.Headers {
+		n += len(r.Headers[i].Key) + len(r.Headers[i].Value) + 2
+	}
+	return n
+}
+
+// pollLocked appends up to limit records to dst, waiting up to wait (not at
+// all if negative) for FetchMinBytes, and commits the positions.
+func (c *Consumer) pollLocked(ctx context.Context, dst []Record, wait time.Duration, limit int) ([]Record, error) {
+	select {
+	case <-c.wakeup:
+		return nil, ErrWakeup
+	default:
+	}
+	if err := c.pendingErr; err != nil {
+		c.pendingErr = nil
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if len(c.assigned) == 0 {
+		return nil, fmt.Errorf("eventlog: poll: no partitions assigned: %w", ErrNotAssigned)
+	}
+	c.limit = limit
+	timing := false
+	defer func() {
+		if timing {
+			c.timer.Stop()
+		}
+	}()
+	bytes, last := 0, -1
+	for {
+		// Drain first: an append after this point sends again, so the wait
+		// below cannot miss it, and one before it is seen by the pass.
+		select {
+		case <-c.notify:
+		default:
+		}
+		var err error
+		if dst, bytes, last, err = c.fetchLocked(dst, bytes, last); err != nil {
+			c.abortPollLocked()
+			return nil, err
+		}
+		if len(dst) >= c.limit || bytes >= c.opts.FetchMinBytes || wait < 0 || c.pendingErr != nil {
+			return c.commitPollLocked(dst, last), nil
+		}
+		if !timing {
+			timing = true
+			if c.timer == nil {
+				c.timer = time.NewTimer(wait)
+			} else {
+				c.timer.Reset(wait)
+			}
+		}
+		select {
+		case <-c.notify:
+			c.wakeups.Add(1)
+			continue
+		case <-c.timer.C:
+			timing = false
+			return c.commitPollLocked(dst, last), nil
+		case <-ctx.Done():
+			err = ctx.Err()
+		case <-c.wakeup:
+			err = ErrWakeup
+		case <-c.closing:
+			err = errConsumerClosed
+		case <-c.log.stop:
+			err = ErrClosed
+		}
+		c.abortPollLocked()
+		return nil, err
+	}
+}
+
+// fetchLocked makes one pass over the partitions. last is the index of the
+// last partition that put records in the result.
+func (c *Consumer) fetchLocked(dst []Record, bytes, last int) ([]Record, int, int, error) {
+	if !c.log.enter() {
+		return dst, bytes, last, ErrClosed
+	}
+	defer c.log.exit()
+	n := len(c.assigned)
+	for i := 0; i < n && len(dst) < c.limit; i++ {
+		idx := (c.next + i) % n
+		st := c.assigned[idx]
+		if st.paused {
+			continue
+		}
+		before := len(dst)
+		var err error
+		dst, bytes, err = c.fetchPartitionLocked(st, dst, bytes)
+		if len(dst) > before {
+			last = idx
+		}
+		if err != nil {
+			if len(dst) == 0 {
+				return dst, bytes, last, err
+			}
+			// Return what was read before the error; the next poll
+			// returns the error.
+			c.pendingErr = err
+			break
+		}
+	}
+	return dst, bytes, last, nil
+}
+
+// fetchPartitionLocked adds records of one partition to the result: first
+// those read ahead, then more from the log.
+func (c *Consumer) fetchPartitionLocked(st *fetchState, dst []Record, bytes int) ([]Record, int, error) {
+	s := &st.poll
+	if !s.started {
+		if st.target != atPosition {
+			s.resolvedFrom = st.target
+			if err := c.resolveLocked(st); err != nil {
+				return dst, bytes, err
+			}
+		}
+		s.started = true
+		s.delivered, s.cursor = st.position, st.position
+		if len(st.buf) > 0 {
+			s.cursor = st.buf[len(st.buf)-1].Offset + 1
+		}
+	}
+	if c.bounded && st.stopAt == math.MaxInt64 {
+		// Assigned while ReadToEnd runs: its end is as of now.
+		st.stopAt = st.p.HighWatermark()
+	}
+	room := c.limit - len(dst)
+
+	if s.taken < len(st.buf) {
+		rest := st.buf[s.taken:]
+		k := st.below(rest[:min(room, len(rest))])
+		for i := range rest[:k] {
+			size := recordSize(&rest[i])
+			s.bytes += size
+			bytes += size
+		}
+		dst = append(dst, rest[:k]...)
+		s.taken += k
+		if k > 0 {
+			s.delivered = rest[k-1].Offset + 1
+		}
+		if s.taken < len(st.buf) {
+			return dst, bytes, nil // the poll is full, or the rest is past stopAt
+		}
+		room -= k
+	}
+	budget := c.opts.MaxPartitionFetchBytes - s.bytes
+	if room == 0 || budget <= 0 || s.cursor >= st.stopAt {
+		return dst, bytes, nil
+	}
+	if st.avgBytes > 0 && room < budget/st.avgBytes {
+		// Read about what fits, rather than a full fetch to keep for later.
+		budget = max(room*st.avgBytes, 1)
+	}
+
+	before := len(dst)
+	got, err := c.readLocked(st, dst, budget)
+	read := got[before:]
+	if len(read) == 0 {
+		return dst, bytes, err
+	}
+	// A failed read may still have returned the whole batches before the
+	// failure: they are good, and are returned before the error.
+	dst = got
+	s.cursor = read[len(read)-1].Offset + 1
+	keep := st.below(read[:min(room, len(read))])
+	total := 0
+	for i := range read {
+		size := recordSize(&read[i])
+		total += size
+		if i < keep {
+			s.bytes += size
+			bytes += size
+		}
+	}
+	st.avgBytes = max(total/len(read), 1)
+	if keep > 0 {
+		s.delivered = read[keep-1].Offset + 1
+	}
+	if keep < len(read) {
+		over := read[keep:]
+		s.refill = append(st.spare[:0], over...)
+		st.spare = s.refill[:0]
+		s.refilled = true
+		clear(over)
+		dst = dst[:before+keep]
+	}
+	return dst, bytes, err
+}
+
+// readLocked reads the partition at the poll's cursor, appending to dst.
+// When the cursor is outside the log and nothing of the partition is in the
+// result yet, it applies AutoOffsetReset and reads again.
+func (c *Consumer) readLocked(st *fetchState, dst []Record, budget int) ([]Record, error) {
+	s := &st.poll
+	for attempt := 0; ; attempt++ {
+		got, err := st.p.read(dst, s.cursor, budget)
+		if err == nil || !errors.Is(err, ErrOffsetOutOfRange) {
+			if got == nil {
+				got = dst
+			}
+			return got, err
+		}
+		if len(got) > len(dst) {
+			clear(got[len(dst):]) // records before the segment went away
+		}
+		if s.delivered != st.position {
+			// Records of the partition are already in the result; the next
+			// poll starts after them and deals with the gap then.
+			return dst, nil
+		}
+		if attempt == 3 {
+			return dst, err
+		}
+		if err := c.resetLocked(st, err); err != nil {
+			return dst, err
+		}
+		s.delivered, s.cursor = st.position, st.position
+	}
+}
+
+// below returns how many of recs lie below the partition's stopAt.
+func (st *fetchState) below(recs []Record) int {
+	if st.stopAt == math.MaxInt64 || len(recs) == 0 || recs[len(recs)-1].Offset < st.stopAt {
+		return len(recs)
+	}
+	return sort.Search(len(recs), func(i int) bool { return recs[i].Offset >= st.stopAt })
+}
+
+// resetLocked applies AutoOffsetReset to a partition whose position is
+// outside the log (Kafka's OFFSET_OUT_OF_RANGE). A position that the poll
+// itself just looked up is looked up again the same way instead: retention
+// overtook it.
+func (c *Consumer) resetLocked(st *fetchState, cause error) error {
+	t := st.poll.resolvedFrom
+	if t != atBeginning && t != atEnd {
+		switch c.opts.AutoOffsetReset {
+		case OffsetResetEarliest:
+			t = atBeginning
+		case OffsetResetLatest:
+			t = atEnd
+		default:
+			return fmt.Errorf("%w (auto.offset.reset is none)", cause)
+		}
+	}
+	from := st.position
+	st.target = t
+	st.dropReadAhead()
+	if err := c.resolveLocked(st); err != nil {
+		return err
+	}
+	c.log.opts.Logger.Info("eventlog: consumer position reset", "topic", st.tp.Topic, "partition", st.tp.Partition,
+		"from", from, "to", st.position, "auto_offset_reset", c.opts.AutoOffsetReset.String())
+	return nil
+}
+
+// commitPollLocked moves the positions past the records of the result.
+func (c *Consumer) commitPollLocked(dst []Record, last int) []Record {
+	for _, st := range c.assigned {
+		s := &st.poll
+		if !s.started {
+			continue
+		}
+		switch {
+		case s.refilled:
+			st.buf = s.refill
+		case s.taken == len(st.buf):
+			clear(st.buf) // let go of the records' bytes
+			st.buf = nil
+		default:
+			clear(st.buf[:s.taken])
+			st.buf = st.buf[s.taken:]
+		}
+		st.position = s.delivered
+		st.poll = pollScratch{}
+	}
+	if last >= 0 {
+		c.next = (last + 1) % len(c.assigned)
+	}
+	c.pollMark = c.seq.Load()
+	return dst
+}
+
+// abortPollLocked forgets the poll under way: no position moves.
+func (c *Consumer) abortPollLocked() {
+	for _, st := range c.assigned {
+		if st.poll.refilled {
+			st.dropReadAhead() // its records follow ones that are not returned
+		}
+		st.poll = pollScratch{}
+	}
+}
+
+// Records returns an iterator over the records of the assigned, unpaused
+// partitions, in the order Poll would return them:
+//
+//	for r, err := range c.Records(ctx) {
+//		if err != nil {
+//			return err // ctx.Err() when ctx ends
+//		}
+//		...
+//	}
+//
+// It polls, with FetchMaxWait, until ctx ends or a poll fails; it then
+// yields the error (ctx.Err(), ErrWakeup, ...) with a zero Record, once, and
+// stops. With a negative FetchMaxWait it stops instead, without an error,
+// at the first poll that finds nothing. Breaking out of the loop is clean: positions stay after the last
+// record yielded. The loop body may Seek, Pause, Resume or Assign; the next
+// record then comes from the consumer as changed.
+func (c *Consumer) Records(ctx context.Context) iter.Seq2[Record, error] {
+	return func(yield func(Record, error) bool) {
+		c.each(ctx, false, func(r Record, err error) (bool, bool) { return yield(r, err), true })
+	}
+}
+
+// ReadToEnd returns an iterator like Records that stops, without an error,
+// once it has yielded every record below each partition's high watermark
+// as of the start of the loop: it reads what is there and does not wait
+// for more. Positions are then at those ends, so a loop over
+// Records can tail from there. It is the way to rebuild state from a topic
+// before serving:
+//
+//	c.SeekToBeginning()
+//	for r, err := range c.ReadToEnd(ctx) { ... }
+//
+// A partition without a position starts where AutoOffsetReset says; with
+// the default, OffsetResetLatest, that is its end, so nothing is read.
+func (c *Consumer) ReadToEnd(ctx context.Context) iter.Seq2[Record, error] {
+	return func(yield func(Record, error) bool) {
+		c.each(ctx, true, func(r Record, err error) (bool, bool) { return yield(r, err), true })
+	}
+}
+
+// each implements the iterators: it polls and calls fn with every record,
+// or with the error that ends the loop. fn reports whether to go on, and
+// whether it consumed the record; one it did not consume is returned again
+// by the next poll. The use lock is held only while polling, so that fn may
+// call the consumer; fn may even Poll, as each polls into a buffer of its
+// own, reused from poll to poll.
+func (c *Consumer) each(ctx context.Context, toEnd bool, fn func(Record, error) (more, consumed bool)) {
+	if toEnd {
+		if err := c.setBounded(true); err != nil {
+			fn(Record{}, err)
+			return
+		}
+		defer func() { _ = c.setBounded(false) }()
+	}
+	var buf, recs []Record
+	next := 0
+	// Records polled but not consumed, when fn stops or panics, are given
+	// back.
+	defer func() { c.unpoll(recs[next:]) }()
+	for {
+		var err error
+		recs, next = nil, 0
+		if recs, err = c.pollInto(ctx, buf[:0], toEnd, min(c.opts.MaxPollRecords, iteratorBatch)); err != nil {
+			fn(Record{}, err)
+			return
+		}
+		buf = recs
+		if len(recs) == 0 && (toEnd || c.opts.FetchMaxWait < 0) {
+			return
+		}
+		seq := c.seq.Load()
+		for next < len(recs) {
+			more, consumed := fn(recs[next], nil)
+			if consumed {
+				next++
+			}
+			if !more {
+				return
+			}
+			if c.seq.Load() != seq {
+				break // fn changed the consumer: poll anew
+			}
+		}
+		c.unpoll(recs[next:])
+	}
+}
+
+// iteratorBatch bounds the records an iterator polls at a time. Yielding
+// one by one, it gains nothing from larger polls, and a smaller buffer of
+// records is less for the garbage collector to scan.
+const iteratorBatch = 1024
+
+// pollInto polls up to limit records into dst, without waiting when
+// bounded by ReadToEnd.
+func (c *Consumer) pollInto(ctx context.Context, dst []Record, toEnd bool, limit int) ([]Record, error) {
+	if err := c.acquire(); err != nil {
+		return nil, err
+	}
+	defer c.release()
+	wait := c.opts.FetchMaxWait
+	if toEnd {
+		wait = -1
+	}
+	return c.pollLocked(ctx, dst, wait, limit)
+}
+
+// setBounded starts or ends ReadToEnd's bounded reading.
+func (c *Consumer) setBounded(on bool) error {
+	if err := c.acquire(); err != nil {
+		return err
+	}
+	defer c.release()
+	c.bounded = on
+	for _, st := range c.assigned {
+		st.stopAt = math.MaxInt64
+		if on {
+			st.stopAt = st.p.HighWatermark()
+		}
+	}
+	return nil
+}
+
+// unpoll gives back records that a poll returned but an iterator did not
+// yield: a partition whose position is still where that poll left it goes
+// back to its first such record.
+func (c *Consumer) unpoll(rest []Record) {
+	if len(rest) == 0 || c.acquire() != nil {
+		return
+	}
+	defer c.release()
+	for i := 0; i < len(rest); {
+		tp := TopicPartition{rest[i].Topic, rest[i].Partition}
+		j := i + 1
+		for j < len(rest) && rest[j].Partition == tp.Partition && rest[j].Topic == tp.Topic {
+			j++
+		}
+		st := c.byTP[tp]
+		if st != nil && st.target == atPosition && st.movedAt <= c.pollMark && st.position == rest[j-1].Offset+1 {
+			st.position = rest[i].Offset
+			st.dropReadAhead()
+		}
+		i = j
+	}
+	clear(rest)
+}

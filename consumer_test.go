@@ -1,0 +1,930 @@
+package eventlog_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/eventlog/eventlog"
+)
+
+// consumerLog opens a log in a temporary directory with topic "t" of n
+// partitions, acknowledged once written to the OS (so that appends inside a
+// synctest bubble never wait for an fsync).
+func consumerLog(t *testing.T, partitions int, opts *eventlog.Options) *eventlog.Log {
+	t.Helper()
+	l := openLog(t, t.TempDir(), opts)
+	require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{Partitions: partitions, Durability: eventlog.DurabilityOS}))
+	return l
+}
+
+func newTestConsumer(t *testing.T, l *eventlog.Log, opts *eventlog.ConsumerOptions, tps ...eventlog.TopicPartition) *eventlog.Consumer {
+	t.Helper()
+	c, err := l.NewConsumer(opts)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = c.Close() })
+	if len(tps) > 0 {
+		require.NoError(t, c.Assign(tps...))
+	}
+	return c
+}
+
+func tpart(partition int32) eventlog.TopicPartition {
+	return eventlog.TopicPartition{Topic: "t", Partition: partition}
+}
+
+// produce appends one batch of records with values prefix0, prefix1, ...
+func produce(t *testing.T, l *eventlog.Log, id int32, n int, prefix string) {
+	t.Helper()
+	recs := make([]eventlog.Record, n)
+	for i := range recs {
+		recs[i] = rec(fmt.Sprintf("k%d", i), fmt.Sprintf("%s%d", prefix, i))
+	}
+	_, err := partition(t, l, "t", id).Append(ctx, recs, eventlog.AppendOptions{})
+	require.NoError(t, err)
+}
+
+func polled(recs []eventlog.Record) []string {
+	out := make([]string, len(recs))
+	for i, r := range recs {
+		out[i] = fmt.Sprintf("%d/%d:%s", r.Partition, r.Offset, r.Value)
+	}
+	return out
+}
+
+// noWait returns at once from Poll with what is there.
+var noWait = &eventlog.ConsumerOptions{FetchMaxWait: -1, AutoOffsetReset: eventlog.OffsetResetEarliest}
+
+func TestConsumerOptionsValidated(t *testing.T) {
+	l := consumerLog(t, 1, nil)
+	for name, o := range map[string]eventlog.ConsumerOptions{
+		"reset":       {AutoOffsetReset: 7},
+		"min bytes":   {FetchMinBytes: -1},
+		"max records": {MaxPollRecords: -1},
+		"fetch bytes": {MaxPartitionFetchBytes: -1},
+	} {
+		_, err := l.NewConsumer(&o)
+		assert.ErrorIs(t, err, eventlog.ErrInvalidConfig, name)
+	}
+	opts := &eventlog.ConsumerOptions{MaxPollRecords: 2}
+	c := newTestConsumer(t, l, opts, tpart(0))
+	opts.MaxPollRecords = 100 // copied: no effect
+	produce(t, l, 0, 5, "v")
+	require.NoError(t, c.SeekToBeginning())
+	recs, err := c.Poll(ctx)
+	require.NoError(t, err)
+	assert.Len(t, recs, 2)
+}
+
+func TestConsumerAssign(t *testing.T) {
+	l := consumerLog(t, 3, nil)
+	require.NoError(t, l.CreateTopic("u", eventlog.TopicConfig{}))
+	c := newTestConsumer(t, l, nil)
+	assert.Empty(t, c.Assignment())
+
+	u0 := eventlog.TopicPartition{Topic: "u", Partition: 0}
+	require.NoError(t, c.Assign(u0, tpart(2), tpart(0), tpart(2)))
+	assert.Equal(t, []eventlog.TopicPartition{tpart(0), tpart(2), u0}, c.Assignment(), "sorted, duplicates once")
+
+	err := c.Assign(tpart(1), eventlog.TopicPartition{Topic: "nope"})
+	assert.ErrorIs(t, err, eventlog.ErrTopicNotFound)
+	assert.ErrorContains(t, err, "nope")
+	err = c.Assign(tpart(1), tpart(3))
+	assert.ErrorIs(t, err, eventlog.ErrPartitionNotFound)
+	assert.ErrorIs(t, c.Assign(tpart(-1)), eventlog.ErrPartitionNotFound)
+	assert.Equal(t, []eventlog.TopicPartition{tpart(0), tpart(2), u0}, c.Assignment(), "a failed Assign changes nothing")
+
+	// A partition that stays assigned keeps its position and pause; a new
+	// one has no position.
+	require.NoError(t, c.Seek(tpart(0), 7))
+	require.NoError(t, c.Pause(tpart(0)))
+	require.NoError(t, c.Assign(tpart(0), tpart(1)))
+	pos, err := c.Position(tpart(0))
+	require.NoError(t, err)
+	assert.Equal(t, int64(7), pos)
+	assert.Equal(t, []eventlog.TopicPartition{tpart(0)}, c.Paused())
+	_, err = c.Position(tpart(2))
+	assert.ErrorIs(t, err, eventlog.ErrNotAssigned)
+
+	require.NoError(t, c.Assign())
+	assert.Empty(t, c.Assignment())
+	assert.Empty(t, c.Paused())
+	_, err = c.Poll(ctx)
+	assert.ErrorIs(t, err, eventlog.ErrNotAssigned, "polling nothing is a mistake")
+}
+
+func TestConsumerSeekAndPosition(t *testing.T) {
+	clk := newClock()
+	l := consumerLog(t, 2, &eventlog.Options{Now: clk.Now})
+	for i := range 10 {
+		produce(t, l, 0, 1, fmt.Sprintf("at%d-", i))
+		clk.Advance(time.Second)
+	}
+	c := newTestConsumer(t, l, nil, tpart(0), tpart(1))
+
+	pos, err := c.Position(tpart(0))
+	require.NoError(t, err)
+	assert.Equal(t, int64(10), pos, "no position: latest by default")
+
+	require.NoError(t, c.Seek(tpart(0), 3))
+	pos, err = c.Position(tpart(0))
+	require.NoError(t, err)
+	assert.Equal(t, int64(3), pos)
+
+	err = c.Seek(tpart(0), -1)
+	assert.ErrorIs(t, err, eventlog.ErrOffsetOutOfRange)
+	assert.ErrorContains(t, err, "negative")
+	err = c.Seek(eventlog.TopicPartition{Topic: "t", Partition: 5}, 0)
+	assert.ErrorIs(t, err, eventlog.ErrNotAssigned)
+	assert.ErrorContains(t, err, `"t" partition 5`)
+	assert.ErrorIs(t, c.SeekToEnd(tpart(9)), eventlog.ErrNotAssigned)
+
+	require.NoError(t, c.SeekToBeginning())
+	pos, err = c.Position(tpart(0))
+	require.NoError(t, err)
+	assert.Equal(t, int64(0), pos)
+
+	// SeekToEnd is looked up when needed: records appended in between are
+	// skipped too.
+	require.NoError(t, c.SeekToEnd(tpart(0)))
+	produce(t, l, 0, 2, "late")
+	pos, err = c.Position(tpart(0))
+	require.NoError(t, err)
+	assert.Equal(t, int64(12), pos)
+
+	start := time.UnixMilli(1_700_000_000_000)
+	offsets, err := c.OffsetsForTimes(map[eventlog.TopicPartition]time.Time{
+		tpart(0): start.Add(4500 * time.Millisecond),
+		tpart(1): start, // empty partition
+	})
+	require.NoError(t, err)
+	assert.Equal(t, map[eventlog.TopicPartition]int64{tpart(0): 5}, offsets, "none found is absent")
+	_, err = c.OffsetsForTimes(map[eventlog.TopicPartition]time.Time{{Topic: "x"}: start})
+	assert.ErrorIs(t, err, eventlog.ErrTopicNotFound)
+
+	require.NoError(t, c.SeekToTime(start.Add(2*time.Second), tpart(0)))
+	pos, err = c.Position(tpart(0))
+	require.NoError(t, err)
+	assert.Equal(t, int64(2), pos)
+	require.NoError(t, c.SeekToTime(start.Add(time.Hour)))
+	pos, err = c.Position(tpart(0))
+	require.NoError(t, err)
+	assert.Equal(t, int64(12), pos, "nothing that new: the end")
+}
+
+func TestConsumerPollReturnsRecords(t *testing.T) {
+	l := consumerLog(t, 1, nil)
+	ts := time.UnixMilli(1_700_000_123_456)
+	in := []eventlog.Record{
+		{Key: []byte("k"), Value: []byte("v"), Timestamp: ts, Headers: []eventlog.Header{{Key: "h", Value: []byte("x")}, {Key: "n"}}},
+		{Key: nil, Value: nil, Timestamp: ts.Add(time.Millisecond)},
+		{Key: []byte{}, Value: []byte{}, Timestamp: ts},
+	}
+	_, err := partition(t, l, "t", 0).Append(ctx, in, eventlog.AppendOptions{})
+	require.NoError(t, err)
+
+	c := newTestConsumer(t, l, noWait, tpart(0))
+	recs, err := c.Poll(ctx)
+	require.NoError(t, err)
+	require.Len(t, recs, 3)
+	for i, r := range recs {
+		assert.Equal(t, "t", r.Topic)
+		assert.Equal(t, int32(0), r.Partition)
+		assert.Equal(t, int64(i), r.Offset)
+		assert.Equal(t, in[i].Key, r.Key)
+		assert.Equal(t, in[i].Value, r.Value)
+		assert.Equal(t, in[i].Headers, r.Headers)
+		assert.True(t, in[i].Timestamp.Equal(r.Timestamp))
+	}
+	assert.Nil(t, recs[1].Key, "null key stays null")
+	assert.NotNil(t, recs[2].Key, "empty key stays empty")
+	pos, err := c.Position(tpart(0))
+	require.NoError(t, err)
+	assert.Equal(t, int64(3), pos)
+
+	recs, err = c.Poll(ctx)
+	require.NoError(t, err)
+	assert.Empty(t, recs)
+}
+
+func TestConsumerMaxPollRecordsAndFairness(t *testing.T) {
+	l := consumerLog(t, 3, nil)
+	for p := range int32(3) {
+		produce(t, l, p, 10, "v")
+	}
+	c := newTestConsumer(t, l, &eventlog.ConsumerOptions{MaxPollRecords: 4, FetchMaxWait: -1, AutoOffsetReset: eventlog.OffsetResetEarliest}, tpart(0), tpart(1), tpart(2))
+	var got []eventlog.Record
+	var polls [][]int32
+	for {
+		recs, err := c.Poll(ctx)
+		require.NoError(t, err)
+		if len(recs) == 0 {
+			break
+		}
+		require.LessOrEqual(t, len(recs), 4)
+		var parts []int32
+		for _, r := range recs {
+			parts = append(parts, r.Partition)
+		}
+		polls = append(polls, slices.Compact(parts))
+		got = append(got, recs...)
+	}
+	require.Len(t, got, 30)
+	next := map[int32]int64{}
+	for _, r := range got {
+		assert.Equal(t, next[r.Partition], r.Offset, "dense and in order per partition")
+		next[r.Partition]++
+	}
+	// Each poll starts after the partition the previous one ended on.
+	assert.Equal(t, []int32{0}, polls[0])
+	assert.Equal(t, []int32{1}, polls[1])
+	assert.Equal(t, []int32{2}, polls[2])
+	assert.Equal(t, []int32{0}, polls[3])
+}
+
+func TestConsumerMaxPartitionFetchBytes(t *testing.T) {
+	l := consumerLog(t, 2, nil)
+	big := make([]byte, 1000)
+	for range 5 {
+		for p := range int32(2) {
+			_, err := partition(t, l, "t", p).Append(ctx, []eventlog.Record{{Value: big}}, eventlog.AppendOptions{})
+			require.NoError(t, err)
+		}
+	}
+	c := newTestConsumer(t, l, &eventlog.ConsumerOptions{MaxPartitionFetchBytes: 2500, FetchMaxWait: -1, AutoOffsetReset: eventlog.OffsetResetEarliest}, tpart(0), tpart(1))
+	recs, err := c.Poll(ctx)
+	require.NoError(t, err)
+	count := map[int32]int{}
+	for _, r := range recs {
+		count[r.Partition]++
+	}
+	assert.Equal(t, map[int32]int{0: 3, 1: 3}, count, "about 2500 bytes, whole batches, from each")
+
+	c2 := newTestConsumer(t, l, &eventlog.ConsumerOptions{MaxPartitionFetchBytes: 10, FetchMaxWait: -1, AutoOffsetReset: eventlog.OffsetResetEarliest}, tpart(0))
+	recs, err = c2.Poll(ctx)
+	require.NoError(t, err)
+	assert.Len(t, recs, 1, "a batch larger than the limit still comes, alone")
+}
+
+func TestConsumerPauseResume(t *testing.T) {
+	l := consumerLog(t, 2, nil)
+	produce(t, l, 0, 3, "a")
+	produce(t, l, 1, 3, "b")
+	c := newTestConsumer(t, l, noWait, tpart(0), tpart(1))
+	require.NoError(t, c.Pause(tpart(0)))
+	require.NoError(t, c.Pause(tpart(0)), "pausing twice is fine")
+	assert.Equal(t, []eventlog.TopicPartition{tpart(0)}, c.Paused())
+	assert.ErrorIs(t, c.Pause(tpart(1), tpart(7)), eventlog.ErrNotAssigned)
+	assert.Equal(t, []eventlog.TopicPartition{tpart(0)}, c.Paused(), "a failed Pause pauses nothing")
+
+	recs, err := c.Poll(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"1/0:b0", "1/1:b1", "1/2:b2"}, polled(recs))
+
+	require.NoError(t, c.Resume(tpart(0)))
+	assert.Empty(t, c.Paused())
+	recs, err = c.Poll(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"0/0:a0", "0/1:a1", "0/2:a2"}, polled(recs), "the position stayed")
+}
+
+func TestConsumerReadAheadIsKeptAcrossPause(t *testing.T) {
+	l := consumerLog(t, 1, nil)
+	produce(t, l, 0, 10, "v")
+	c := newTestConsumer(t, l, &eventlog.ConsumerOptions{MaxPollRecords: 3, FetchMaxWait: -1, AutoOffsetReset: eventlog.OffsetResetEarliest}, tpart(0))
+	recs, err := c.Poll(ctx) // reads the batch of 10, returns 3
+	require.NoError(t, err)
+	assert.Equal(t, []string{"0/0:v0", "0/1:v1", "0/2:v2"}, polled(recs))
+	require.NoError(t, c.Pause(tpart(0)))
+	recs, err = c.Poll(ctx)
+	require.NoError(t, err)
+	assert.Empty(t, recs)
+	require.NoError(t, c.Resume(tpart(0)))
+	recs, err = c.Poll(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"0/3:v3", "0/4:v4", "0/5:v5"}, polled(recs))
+
+	// Seeking drops what was read ahead.
+	require.NoError(t, c.Seek(tpart(0), 1))
+	recs, err = c.Poll(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"0/1:v1", "0/2:v2", "0/3:v3"}, polled(recs))
+}
+
+func TestConsumerAutoOffsetReset(t *testing.T) {
+	for _, tc := range []struct {
+		reset eventlog.OffsetReset
+		want  int64 // first offset polled; -1 for an error
+	}{
+		{eventlog.OffsetResetEarliest, 0},
+		{eventlog.OffsetResetLatest, 5},
+		{eventlog.OffsetResetNone, -1},
+	} {
+		t.Run(tc.reset.String(), func(t *testing.T) {
+			l := consumerLog(t, 1, nil)
+			produce(t, l, 0, 5, "old")
+			c := newTestConsumer(t, l, &eventlog.ConsumerOptions{AutoOffsetReset: tc.reset, FetchMaxWait: -1}, tpart(0))
+
+			// No position.
+			pos, err := c.Position(tpart(0))
+			if tc.want < 0 {
+				assert.ErrorIs(t, err, eventlog.ErrNoOffset)
+				assert.ErrorIs(t, err, eventlog.ErrOffsetOutOfRange)
+				_, err = c.Poll(ctx)
+				assert.ErrorIs(t, err, eventlog.ErrNoOffset)
+				require.NoError(t, c.Seek(tpart(0), 0))
+			} else {
+				require.NoError(t, err)
+				assert.Equal(t, tc.want, pos)
+			}
+			produce(t, l, 0, 1, "new")
+			recs, err := c.Poll(ctx)
+			require.NoError(t, err)
+			require.NotEmpty(t, recs)
+			assert.Equal(t, max(tc.want, 0), recs[0].Offset)
+
+			// A position past the end is out of range, as in Kafka.
+			require.NoError(t, c.Seek(tpart(0), 100))
+			pos, err = c.Position(tpart(0))
+			require.NoError(t, err)
+			assert.Equal(t, int64(100), pos, "Seek does not validate")
+			recs, err = c.Poll(ctx)
+			switch tc.reset {
+			case eventlog.OffsetResetEarliest:
+				require.NoError(t, err)
+				assert.Equal(t, "0/0:old0", polled(recs)[0])
+			case eventlog.OffsetResetLatest:
+				require.NoError(t, err)
+				assert.Empty(t, recs)
+				pos, err = c.Position(tpart(0))
+				require.NoError(t, err)
+				assert.Equal(t, int64(6), pos)
+			case eventlog.OffsetResetNone:
+				assert.ErrorIs(t, err, eventlog.ErrOffsetOutOfRange)
+				assert.NotErrorIs(t, err, eventlog.ErrNoOffset)
+				assert.ErrorContains(t, err, "auto.offset.reset is none")
+				pos, err = c.Position(tpart(0))
+				require.NoError(t, err)
+				assert.Equal(t, int64(100), pos, "the position stays for the application to fix")
+			}
+		})
+	}
+}
+
+// TestConsumerResetAfterRetention positions consumers on records that
+// retention then deletes.
+func TestConsumerResetAfterRetention(t *testing.T) {
+	for _, reset := range []eventlog.OffsetReset{eventlog.OffsetResetEarliest, eventlog.OffsetResetLatest, eventlog.OffsetResetNone} {
+		t.Run(reset.String(), func(t *testing.T) {
+			clk := newClock()
+			l := openLog(t, t.TempDir(), &eventlog.Options{Now: clk.Now, SegmentBytes: 2048})
+			require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{Retention: time.Hour, Durability: eventlog.DurabilityOS}))
+			p := partition(t, l, "t", 0)
+			appendN(t, p, 100, eventlog.AppendOptions{})
+			c := newTestConsumer(t, l, &eventlog.ConsumerOptions{AutoOffsetReset: reset, FetchMaxWait: -1, MaxPollRecords: 5}, tpart(0))
+			require.NoError(t, c.Seek(tpart(0), 5))
+
+			clk.Advance(2 * time.Hour)
+			appendN(t, p, 10, eventlog.AppendOptions{})
+			require.NoError(t, eventlog.EnforceRetention(l))
+			start := p.LogStartOffset()
+			require.Greater(t, start, int64(5), "retention deleted the consumer's position")
+
+			recs, err := c.Poll(ctx)
+			switch reset {
+			case eventlog.OffsetResetEarliest:
+				require.NoError(t, err)
+				require.NotEmpty(t, recs)
+				assert.Equal(t, start, recs[0].Offset)
+			case eventlog.OffsetResetLatest:
+				require.NoError(t, err)
+				assert.Empty(t, recs)
+				pos, err := c.Position(tpart(0))
+				require.NoError(t, err)
+				assert.Equal(t, p.HighWatermark(), pos)
+			case eventlog.OffsetResetNone:
+				assert.ErrorIs(t, err, eventlog.ErrOffsetOutOfRange)
+				assert.ErrorContains(t, err, `"t" partition 0`)
+			}
+		})
+	}
+}
+
+func TestConsumerCorruptDataSurfaces(t *testing.T) {
+	dir := t.TempDir()
+	opts := &eventlog.Options{SegmentBytes: 4096}
+	l, err := eventlog.Open(dir, opts)
+	require.NoError(t, err)
+	require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{Durability: eventlog.DurabilityOS}))
+	appendN(t, partition(t, l, "t", 0), 200, eventlog.AppendOptions{})
+	require.NoError(t, l.Close())
+	logs, err := filepath.Glob(filepath.Join(dir, "topics", "t", "0", "*.log"))
+	require.NoError(t, err)
+	require.Greater(t, len(logs), 2)
+	data, err := os.ReadFile(logs[1])
+	require.NoError(t, err)
+	data[len(data)/2] ^= 0x01 // inside a batch in the middle of the second segment
+	require.NoError(t, os.WriteFile(logs[1], data, 0o644))
+
+	l = openLog(t, dir, opts)
+	c := newTestConsumer(t, l, &eventlog.ConsumerOptions{AutoOffsetReset: eventlog.OffsetResetEarliest, MaxPollRecords: 1000}, tpart(0))
+	recs, err := c.Poll(ctx)
+	require.NoError(t, err, "the good records before the damage come first")
+	require.NotEmpty(t, recs)
+	good := recs[len(recs)-1].Offset + 1
+	assert.Less(t, good, int64(200))
+	for range 2 {
+		_, err = c.Poll(ctx)
+		var ce *eventlog.CorruptError
+		require.ErrorAs(t, err, &ce, "not skipped, every time")
+		assert.Equal(t, logs[1], ce.Path)
+		pos, err := c.Position(tpart(0))
+		require.NoError(t, err)
+		assert.Equal(t, good, pos)
+	}
+}
+
+func TestConsumerBadCalls(t *testing.T) {
+	l := consumerLog(t, 1, nil)
+	c := newTestConsumer(t, l, nil, tpart(0))
+	require.NoError(t, c.Close())
+	require.NoError(t, c.Close(), "Close is idempotent")
+	closed := func(err error) {
+		t.Helper()
+		assert.ErrorIs(t, err, eventlog.ErrClosed)
+		assert.ErrorContains(t, err, "consumer is closed")
+	}
+	_, err := c.Poll(ctx)
+	closed(err)
+	closed(c.Assign(tpart(0)))
+	closed(c.Seek(tpart(0), 0))
+	closed(c.SeekToBeginning())
+	closed(c.SeekToEnd())
+	closed(c.SeekToTime(time.Now()))
+	closed(c.Pause(tpart(0)))
+	closed(c.Resume(tpart(0)))
+	_, err = c.Position(tpart(0))
+	closed(err)
+	_, err = c.OffsetsForTimes(nil)
+	closed(err)
+	for _, err := range c.Records(ctx) {
+		closed(err)
+	}
+	assert.Empty(t, c.Assignment())
+	c.Wakeup() // harmless
+
+	require.NoError(t, l.Close())
+	_, err = l.NewConsumer(nil)
+	assert.ErrorIs(t, err, eventlog.ErrClosed)
+}
+
+func TestConsumerAfterLogClose(t *testing.T) {
+	l := consumerLog(t, 2, nil)
+	c := newTestConsumer(t, l, noWait, tpart(0))
+	require.NoError(t, l.Close())
+	_, err := c.Poll(ctx)
+	assert.ErrorIs(t, err, eventlog.ErrClosed)
+	assert.ErrorIs(t, c.Assign(tpart(0), tpart(1)), eventlog.ErrClosed)
+	assert.NoError(t, c.Close())
+}
+
+func TestConsumerConcurrentPollIsAnError(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		l := consumerLog(t, 1, nil)
+		c := newTestConsumer(t, l, nil, tpart(0))
+		done := make(chan error)
+		go func() {
+			_, err := c.Poll(ctx)
+			done <- err
+		}()
+		synctest.Wait() // the first Poll is blocked waiting for records
+		_, err := c.Poll(ctx)
+		assert.ErrorIs(t, err, eventlog.ErrConcurrentUse)
+		assert.ErrorIs(t, c.Seek(tpart(0), 0), eventlog.ErrConcurrentUse)
+		assert.Equal(t, []eventlog.TopicPartition{tpart(0)}, c.Assignment(), "Assignment is safe from any goroutine")
+		c.Wakeup()
+		assert.ErrorIs(t, <-done, eventlog.ErrWakeup)
+		_, err = c.Poll(ctx)
+		assert.NoError(t, err, "the first Poll was not disturbed")
+	})
+}
+
+// pollAsync starts a Poll and returns the channel its result arrives on.
+type pollResult struct {
+	recs []eventlog.Record
+	err  error
+	at   time.Time
+}
+
+func pollAsync(ctx context.Context, c *eventlog.Consumer) <-chan pollResult {
+	ch := make(chan pollResult, 1)
+	go func() {
+		recs, err := c.Poll(ctx)
+		ch <- pollResult{recs, err, time.Now()}
+	}()
+	return ch
+}
+
+func requireBlocked(t *testing.T, ch <-chan pollResult) {
+	t.Helper()
+	synctest.Wait()
+	select {
+	case r := <-ch:
+		require.Failf(t, "Poll returned early", "%v %v", polled(r.recs), r.err)
+	default:
+	}
+}
+
+func TestConsumerPollBlocksUntilAppend(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		l := consumerLog(t, 3, nil)
+		c := newTestConsumer(t, l, &eventlog.ConsumerOptions{FetchMaxWait: time.Hour}, tpart(0), tpart(1), tpart(2))
+		start := time.Now()
+		res := pollAsync(ctx, c)
+		requireBlocked(t, res)
+		produce(t, l, 2, 2, "x")
+		r := <-res
+		require.NoError(t, r.err)
+		assert.Equal(t, []string{"2/0:x0", "2/1:x1"}, polled(r.recs))
+		assert.Equal(t, start, r.at, "woken by the append, no time passed")
+	})
+}
+
+func TestConsumerPollReturnsAfterFetchMaxWait(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		l := consumerLog(t, 1, nil)
+		c := newTestConsumer(t, l, nil, tpart(0))
+		start := time.Now()
+		recs, err := c.Poll(ctx)
+		require.NoError(t, err)
+		assert.Empty(t, recs)
+		assert.Equal(t, eventlog.DefaultFetchMaxWait, time.Since(start))
+
+		// Twice: the timer is reused.
+		start = time.Now()
+		res := pollAsync(ctx, c)
+		time.Sleep(100 * time.Millisecond) // fake time: lets the poll wait a while
+		produce(t, l, 0, 1, "v")
+		r := <-res
+		require.NoError(t, r.err)
+		assert.Len(t, r.recs, 1)
+		assert.Equal(t, 100*time.Millisecond, r.at.Sub(start))
+	})
+}
+
+func TestConsumerFetchMinBytes(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		l := consumerLog(t, 2, nil)
+		c := newTestConsumer(t, l, &eventlog.ConsumerOptions{FetchMinBytes: 300, FetchMaxWait: time.Second}, tpart(0), tpart(1))
+		require.NoError(t, c.SeekToEnd())
+		start := time.Now()
+		res := pollAsync(ctx, c)
+		requireBlocked(t, res)
+		value := make([]byte, 100)
+		_, err := partition(t, l, "t", 0).Append(ctx, []eventlog.Record{{Value: value}}, eventlog.AppendOptions{})
+		require.NoError(t, err)
+		requireBlocked(t, res) // 100 bytes are not enough
+		_, err = partition(t, l, "t", 1).Append(ctx, []eventlog.Record{{Value: value}, {Value: value}}, eventlog.AppendOptions{})
+		require.NoError(t, err)
+		r := <-res
+		require.NoError(t, r.err)
+		assert.Len(t, r.recs, 3, "records from both partitions count")
+		assert.Equal(t, start, r.at)
+
+		// Not enough before FetchMaxWait: what is there.
+		res = pollAsync(ctx, c)
+		requireBlocked(t, res)
+		_, err = partition(t, l, "t", 0).Append(ctx, []eventlog.Record{{Value: value}}, eventlog.AppendOptions{})
+		require.NoError(t, err)
+		r = <-res
+		require.NoError(t, r.err)
+		assert.Len(t, r.recs, 1)
+		assert.Equal(t, time.Second, r.at.Sub(start))
+	})
+}
+
+func TestConsumerPollInterrupted(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		l := consumerLog(t, 1, nil)
+		c := newTestConsumer(t, l, &eventlog.ConsumerOptions{FetchMaxWait: time.Hour, FetchMinBytes: 1000}, tpart(0))
+		require.NoError(t, c.SeekToBeginning())
+
+		// Context cancelled: records gathered so far are not lost.
+		cctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		res := pollAsync(cctx, c)
+		requireBlocked(t, res)
+		produce(t, l, 0, 2, "v") // below FetchMinBytes
+		requireBlocked(t, res)
+		cancel()
+		r := <-res
+		assert.ErrorIs(t, r.err, context.Canceled)
+		assert.Nil(t, r.recs)
+		pos, err := c.Position(tpart(0))
+		require.NoError(t, err)
+		assert.Equal(t, int64(0), pos, "an interrupted poll moves nothing")
+		_, err = c.Poll(cctx)
+		assert.ErrorIs(t, err, context.Canceled, "a done context fails at once")
+
+		// Wakeup while blocked.
+		res = pollAsync(ctx, c)
+		requireBlocked(t, res)
+		c.Wakeup()
+		r = <-res
+		assert.ErrorIs(t, r.err, eventlog.ErrWakeup)
+		assert.NotErrorIs(t, r.err, context.Canceled)
+
+		// Wakeup before Poll: the next Poll, once.
+		c.Wakeup()
+		c.Wakeup()
+		_, err = c.Poll(ctx)
+		assert.ErrorIs(t, err, eventlog.ErrWakeup)
+		res = pollAsync(ctx, c)
+		requireBlocked(t, res)
+
+		// Close from another goroutine ends the Poll.
+		require.NoError(t, c.Close())
+		r = <-res
+		assert.ErrorIs(t, r.err, eventlog.ErrClosed)
+	})
+}
+
+func TestConsumerLogCloseEndsPoll(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		l, err := eventlog.Open(t.TempDir(), nil)
+		require.NoError(t, err)
+		require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{Durability: eventlog.DurabilityOS}))
+		c := newTestConsumer(t, l, &eventlog.ConsumerOptions{FetchMaxWait: time.Hour}, tpart(0))
+		unassigned := newTestConsumer(t, l, &eventlog.ConsumerOptions{FetchMaxWait: time.Hour}, tpart(0))
+		require.NoError(t, unassigned.Pause(tpart(0))) // watches no partition
+		res, res2 := pollAsync(ctx, c), pollAsync(ctx, unassigned)
+		requireBlocked(t, res)
+		requireBlocked(t, res2)
+		start := time.Now()
+		require.NoError(t, l.Close())
+		for _, ch := range []<-chan pollResult{res, res2} {
+			r := <-ch
+			assert.ErrorIs(t, r.err, eventlog.ErrClosed)
+			assert.Equal(t, start, r.at, "promptly")
+		}
+	})
+}
+
+// TestConsumerIdleUsesNoCPU counts the times a blocked Poll wakes up: none
+// while nothing is appended to its partitions, one per append otherwise.
+func TestConsumerIdleUsesNoCPU(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		l := consumerLog(t, 3, nil)
+		require.NoError(t, l.CreateTopic("other", eventlog.TopicConfig{Durability: eventlog.DurabilityOS}))
+		c := newTestConsumer(t, l, &eventlog.ConsumerOptions{FetchMaxWait: 24 * time.Hour, FetchMinBytes: 1 << 20}, tpart(0), tpart(1), tpart(2))
+		require.NoError(t, c.Pause(tpart(2)))
+		start := time.Now()
+		res := pollAsync(ctx, c)
+		requireBlocked(t, res)
+		time.Sleep(23 * time.Hour) // a quiet day, in fake time
+		synctest.Wait()
+		assert.Zero(t, eventlog.ConsumerWakeups(c), "idle: never woken")
+
+		_, err := partition(t, l, "other", 0).Append(ctx, []eventlog.Record{rec("k", "v")}, eventlog.AppendOptions{})
+		require.NoError(t, err)
+		produce(t, l, 2, 1, "paused")
+		synctest.Wait()
+		assert.Zero(t, eventlog.ConsumerWakeups(c), "appends elsewhere or to a paused partition do not wake it")
+
+		for i := range 3 {
+			produce(t, l, int32(i%2), 1, "v")
+			synctest.Wait()
+			assert.Equal(t, int64(i+1), eventlog.ConsumerWakeups(c), "one wake-up per append")
+		}
+		r := <-res
+		require.NoError(t, r.err)
+		assert.Len(t, r.recs, 3)
+		assert.Equal(t, 24*time.Hour, r.at.Sub(start), "then FetchMaxWait ended it")
+	})
+}
+
+func TestConsumerRecordsIterator(t *testing.T) {
+	l := consumerLog(t, 2, nil)
+	produce(t, l, 0, 5, "a")
+	produce(t, l, 1, 5, "b")
+	opts := &eventlog.ConsumerOptions{MaxPollRecords: 3, FetchMaxWait: -1, AutoOffsetReset: eventlog.OffsetResetEarliest}
+	checkAll := func(t *testing.T, got []eventlog.Record) {
+		t.Helper()
+		next := map[int32]int64{}
+		for _, r := range got {
+			require.Equal(t, next[r.Partition], r.Offset, "once each, in order")
+			next[r.Partition]++
+		}
+		assert.Equal(t, map[int32]int64{0: 5, 1: 5}, next)
+	}
+
+	t.Run("all", func(t *testing.T) {
+		c := newTestConsumer(t, l, opts, tpart(0), tpart(1))
+		var got []eventlog.Record
+		for r, err := range c.Records(ctx) {
+			require.NoError(t, err)
+			got = append(got, r)
+		}
+		// With a negative FetchMaxWait the loop ends once caught up.
+		checkAll(t, got)
+		assert.Equal(t, []string{"0/0:a0", "0/1:a1", "0/2:a2", "1/0:b0", "1/1:b1", "1/2:b2"}, polled(got[:6]), "polls in turn")
+	})
+
+	t.Run("break", func(t *testing.T) {
+		c := newTestConsumer(t, l, opts, tpart(0), tpart(1))
+		var got []eventlog.Record
+		for r, err := range c.Records(ctx) {
+			require.NoError(t, err)
+			if got = append(got, r); len(got) == 4 {
+				break // in the middle of a poll's records
+			}
+		}
+		pos, err := c.Position(tpart(1))
+		require.NoError(t, err)
+		assert.Equal(t, int64(1), pos, "right after the last record yielded")
+		recs, err := c.Poll(ctx)
+		require.NoError(t, err)
+		got = append(got, recs...)
+		for r, err := range c.Records(ctx) {
+			require.NoError(t, err)
+			got = append(got, r)
+		}
+		checkAll(t, got)
+	})
+
+	t.Run("seek in the body", func(t *testing.T) {
+		c := newTestConsumer(t, l, opts, tpart(0))
+		var got []eventlog.Record
+		for r, err := range c.Records(ctx) {
+			require.NoError(t, err)
+			got = append(got, r)
+			if len(got) == 1 {
+				require.NoError(t, c.Seek(tpart(0), 3))
+			}
+			if len(got) == 3 {
+				require.NoError(t, c.Pause(tpart(0)))
+			}
+		}
+		assert.Equal(t, []string{"0/0:a0", "0/3:a3", "0/4:a4"}, polled(got))
+		require.NoError(t, c.Resume(tpart(0)))
+		require.NoError(t, c.Seek(tpart(0), 1))
+		got = got[:0]
+		for r, err := range c.Records(ctx) {
+			require.NoError(t, err)
+			got = append(got, r)
+			require.NoError(t, c.Pause(tpart(0)))
+		}
+		assert.Equal(t, []string{"0/1:a1"}, polled(got), "nothing of a paused partition")
+		require.NoError(t, c.Resume(tpart(0)))
+		pos, err := c.Position(tpart(0))
+		require.NoError(t, err)
+		assert.Equal(t, int64(2), pos)
+	})
+
+	t.Run("error", func(t *testing.T) {
+		c := newTestConsumer(t, l, &eventlog.ConsumerOptions{MaxPollRecords: 3, AutoOffsetReset: eventlog.OffsetResetEarliest}, tpart(0))
+		cctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		var errs []error
+		n := 0
+		for r, err := range c.Records(cctx) {
+			if err != nil {
+				assert.Equal(t, eventlog.Record{}, r)
+				errs = append(errs, err)
+				continue
+			}
+			n++
+			cancel()
+		}
+		assert.Equal(t, 3, n, "the records of the poll under way, then the error")
+		require.Len(t, errs, 1, "once")
+		assert.ErrorIs(t, errs[0], context.Canceled)
+	})
+}
+
+func TestConsumerRecordsWakeup(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		l := consumerLog(t, 1, nil)
+		c := newTestConsumer(t, l, &eventlog.ConsumerOptions{FetchMaxWait: time.Hour}, tpart(0))
+		done := make(chan []error)
+		go func() {
+			var errs []error
+			for _, err := range c.Records(ctx) {
+				if err != nil {
+					errs = append(errs, err)
+				}
+			}
+			done <- errs
+		}()
+		synctest.Wait()
+		c.Wakeup()
+		errs := <-done
+		require.Len(t, errs, 1)
+		assert.ErrorIs(t, errs[0], eventlog.ErrWakeup)
+	})
+}
+
+func TestConsumerReadToEnd(t *testing.T) {
+	l := consumerLog(t, 3, nil)
+	produce(t, l, 0, 7, "a")
+	produce(t, l, 1, 2, "b")
+	c := newTestConsumer(t, l, &eventlog.ConsumerOptions{MaxPollRecords: 2}, tpart(0), tpart(1), tpart(2))
+	require.NoError(t, c.SeekToBeginning())
+	var got []eventlog.Record
+	for r, err := range c.ReadToEnd(ctx) {
+		require.NoError(t, err)
+		got = append(got, r)
+		if len(got) == 1 {
+			// Appended after the start: not part of this read.
+			produce(t, l, 0, 3, "late")
+			produce(t, l, 2, 1, "late")
+		}
+	}
+	assert.Len(t, got, 9)
+	for _, r := range got {
+		assert.NotContains(t, string(r.Value), "late")
+	}
+	// Positions are at the ends the loop saw; Poll goes on from there.
+	for part, want := range map[int32]int64{0: 7, 1: 2, 2: 0} {
+		pos, err := c.Position(tpart(part))
+		require.NoError(t, err)
+		assert.Equal(t, want, pos, "partition %d", part)
+	}
+	var late []eventlog.Record
+	for len(late) < 4 {
+		recs, err := c.Poll(ctx)
+		require.NoError(t, err)
+		late = append(late, recs...)
+	}
+	slices.SortFunc(late, func(a, b eventlog.Record) int { return int(a.Partition-b.Partition)*100 + int(a.Offset-b.Offset) })
+	assert.Equal(t, []string{"0/7:late0", "0/8:late1", "0/9:late2", "2/0:late0"}, polled(late))
+
+	// At the end already: nothing, at once.
+	for range c.ReadToEnd(ctx) {
+		t.Fatal("nothing to read")
+	}
+}
+
+// TestConsumerTailsConcurrentAppends checks, under -race, that a consumer
+// tailing several partitions while producers append sees every record once,
+// in order per partition.
+func TestConsumerTailsConcurrentAppends(t *testing.T) {
+	const partitions, perPartition = 3, 2000
+	l := consumerLog(t, partitions, nil)
+	c := newTestConsumer(t, l, &eventlog.ConsumerOptions{AutoOffsetReset: eventlog.OffsetResetEarliest, MaxPollRecords: 100}, tpart(0), tpart(1), tpart(2))
+	var wg sync.WaitGroup
+	for part := range int32(partitions) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			p := partition(t, l, "t", part)
+			for i := 0; i < perPartition; {
+				n := 1 + i%7
+				n = min(n, perPartition-i)
+				recs := make([]eventlog.Record, n)
+				for j := range recs {
+					recs[j] = rec("k", fmt.Sprint(i+j))
+				}
+				if _, err := p.Append(ctx, recs, eventlog.AppendOptions{}); err != nil {
+					t.Error(err)
+					return
+				}
+				i += n
+			}
+		}()
+	}
+	next := make(map[int32]int64)
+	total := 0
+	for r, err := range c.Records(ctx) {
+		require.NoError(t, err)
+		require.Equal(t, next[r.Partition], r.Offset)
+		require.Equal(t, fmt.Sprint(r.Offset), string(r.Value))
+		next[r.Partition]++
+		if total++; total == partitions*perPartition {
+			break
+		}
+	}
+	wg.Wait()
+	for part := range int32(partitions) {
+		pos, err := c.Position(tpart(part))
+		require.NoError(t, err)
+		assert.Equal(t, int64(perPartition), pos)
+	}
+}
+
+func TestConsumerSentinels(t *testing.T) {
+	assert.ErrorIs(t, eventlog.ErrNoOffset, eventlog.ErrOffsetOutOfRange)
+	assert.False(t, errors.Is(eventlog.ErrOffsetOutOfRange, eventlog.ErrNoOffset))
+	assert.Equal(t, "t-3", tpart(3).String())
+	assert.Equal(t, "earliest", eventlog.OffsetResetEarliest.String())
+}
