@@ -52,7 +52,7 @@ func Open(dir string, opts *Options) (*Log, error) {
 	if dir == "" {
 		return nil, fmt.Errorf("%w: empty directory name", ErrInvalidConfig)
 	}
-	if err := o.FS.MkdirAll(filepath.Join(dir, topicsDirName), 0o755); err != nil {
+	if err := mkdirAllDurable(o.FS, filepath.Join(dir, topicsDirName)); err != nil {
 		return nil, fmt.Errorf("eventlog: open %s: %w", dir, err)
 	}
 	lock, err := o.FS.Lock(filepath.Join(dir, lockFileName))
@@ -73,6 +73,28 @@ func Open(dir string, opts *Options) (*Log, error) {
 	l.wg.Add(1)
 	go l.background()
 	return l, nil
+}
+
+// mkdirAllDurable creates dir and its missing parents and syncs the parent
+// of each directory it creates: a new directory whose entry is not durable
+// vanishes in a power loss, with every topic in it.
+func mkdirAllDurable(fsys FS, dir string) error {
+	var created []string
+	for d := dir; filepath.Dir(d) != d; d = filepath.Dir(d) {
+		if _, err := fsys.Stat(d); err == nil {
+			break
+		}
+		created = append(created, d)
+	}
+	if err := fsys.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	for _, d := range created {
+		if err := fsys.SyncDir(filepath.Dir(d)); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // recover opens every topic. After a clean shutdown nothing is scanned;
@@ -189,7 +211,6 @@ func (l *Log) createTopic(name string, cfg TopicConfig, internal bool) error {
 	fsys := l.opts.FS
 	dir := l.topicDir(name)
 	pc := cfg.resolve(&l.opts)
-	durable := pc.durability == DurabilityFsync
 	t := &topic{name: name, config: cfg}
 	for id := range int32(cfg.Partitions) {
 		err := fsys.MkdirAll(filepath.Join(dir, partitionDirName(id)), 0o755)
@@ -202,8 +223,11 @@ func (l *Log) createTopic(name string, cfg TopicConfig, internal bool) error {
 		}
 		t.partitions = append(t.partitions, p)
 	}
-	err = writeMetaFile(fsys, filepath.Join(dir, topicMetaName), topicMetaVersion, payload, durable)
-	if err == nil && durable {
+	// topic.meta is written durably whatever the topic's durability: a
+	// rename that reaches the disk before the file's bytes would leave a
+	// damaged topic.meta, and Open refuses those.
+	err = writeMetaFile(fsys, filepath.Join(dir, topicMetaName), topicMetaVersion, payload, true)
+	if err == nil {
 		err = fsys.SyncDir(filepath.Dir(dir))
 	}
 	if err != nil {

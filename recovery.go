@@ -216,6 +216,11 @@ func (p *Partition) cutTail(seg *segment, data []byte, r scanResult) error {
 	if err := seg.writer().Truncate(r.end); err != nil {
 		return p.errorf("truncate %s: %w", path, err)
 	}
+	// The cached view shows the bytes just cut, and appends will write over
+	// them: drop it, so that reads map the segment again.
+	if m := seg.view.Swap(nil); m != nil {
+		m.release()
+	}
 	seg.size.Store(r.end)
 	p.log.recovery.bytesTruncated.Add(cut)
 	return nil

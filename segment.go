@@ -316,19 +316,17 @@ func scan(data []byte, pos, expected int64, b *indexBuilder, x *segmentIndex) sc
 // isTornTail tells whether the bytes at a failed scan position look like the
 // remains of an interrupted append (a partial batch, zeros, garbage with no
 // good batch after it) rather than damage in the middle of the log: a
-// complete batch that fails its checksum followed by a good one cannot be
-// produced by a crash, since appends are written in order.
+// damaged batch followed by a good one cannot be produced by a crash, since
+// appends are written in order. The good batch is looked for at every
+// position, not only where the failed batch says it ends: a damaged length
+// or magic byte says nothing true about that.
 func isTornTail(data []byte, pos int64, scanErr error) bool {
-	if errors.Is(scanErr, errShortBatch) {
-		return true
-	}
-	if pos+batchHeaderSize <= int64(len(data)) {
-		if h, err := parseBatchHeader(data[pos:]); err == nil {
-			if next := pos + h.size(); next < int64(len(data)) {
-				if _, _, err := batchAt(data, next); err == nil {
-					return false
-				}
-			}
+	for next := pos + 1; next+batchHeaderSize <= int64(len(data)); next++ {
+		if data[next+batchMagicPos] != batchMagic {
+			continue // cheap filter: most positions are not a batch
+		}
+		if _, _, err := batchAt(data, next); err == nil {
+			return false
 		}
 	}
 	return true
