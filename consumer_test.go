@@ -922,6 +922,51 @@ func TestConsumerTailsConcurrentAppends(t *testing.T) {
 	}
 }
 
+// TestConsumerWhileRetentionDeletes tails a partition while retention
+// deletes the segments under it: the consumer never fails and never returns
+// garbage; where retention overtook it, it resets to the log start.
+func TestConsumerWhileRetentionDeletes(t *testing.T) {
+	const n = 3000
+	clk := newClock()
+	l := openLog(t, t.TempDir(), &eventlog.Options{Now: clk.Now, SegmentBytes: 1024})
+	require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{Retention: time.Minute, Durability: eventlog.DurabilityOS}))
+	p := partition(t, l, "t", 0)
+	c := newTestConsumer(t, l, &eventlog.ConsumerOptions{AutoOffsetReset: eventlog.OffsetResetEarliest, MaxPollRecords: 7}, tpart(0))
+	done := make(chan error, 1)
+	go func() {
+		for i := range n {
+			if _, err := p.Append(ctx, []eventlog.Record{rec("k", fmt.Sprint(i))}, eventlog.AppendOptions{}); err != nil {
+				done <- err
+				return
+			}
+			clk.Advance(time.Second)
+			if i%10 == 0 {
+				if err := eventlog.EnforceRetention(l); err != nil {
+					done <- err
+					return
+				}
+			}
+		}
+		done <- nil
+	}()
+	last, resets := int64(-1), 0
+	for last < n-1 {
+		recs, err := c.Poll(ctx)
+		require.NoError(t, err)
+		for _, r := range recs {
+			require.Greater(t, r.Offset, last)
+			require.Equal(t, fmt.Sprint(r.Offset), string(r.Value))
+			if r.Offset != last+1 {
+				resets++
+			}
+			last = r.Offset
+		}
+	}
+	require.NoError(t, <-done)
+	assert.Positive(t, p.LogStartOffset(), "retention ran")
+	t.Logf("%d resets to the log start", resets)
+}
+
 func TestConsumerSentinels(t *testing.T) {
 	assert.ErrorIs(t, eventlog.ErrNoOffset, eventlog.ErrOffsetOutOfRange)
 	assert.False(t, errors.Is(eventlog.ErrOffsetOutOfRange, eventlog.ErrNoOffset))
