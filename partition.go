@@ -316,11 +316,11 @@ func (p *Partition) syncTo(end *position) error {
 	p.sync.Lock()
 	defer p.sync.Unlock()
 	for {
+		if p.sync.offset >= end.offset {
+			return nil // durable, even if a later fsync failed
+		}
 		if err := p.err(); err != nil {
 			return err
-		}
-		if p.sync.offset >= end.offset {
-			return nil
 		}
 		if !p.sync.running {
 			break
@@ -537,13 +537,14 @@ func (p *Partition) readSegment(dec *batchDecoder, out []Record, seg *segment, o
 		if err != nil {
 			return out, next, budget, p.errorf("%w", &CorruptError{Path: seg.path(logExt), Pos: pos, Offset: next, Reason: err.Error()})
 		}
+		// Below the high watermark every batch must follow the one before and
+		// end below it; the base offset lies outside the checksum, so these
+		// checks are what catches its damage.
+		if h.lastOffset() < next || h.BaseOffset >= hw.offset {
+			reason := fmt.Sprintf("batch at offsets [%d, %d] does not fit between offset %d and the high watermark %d", h.BaseOffset, h.lastOffset(), next, hw.offset)
+			return out, next, budget, p.errorf("%w", &CorruptError{Path: seg.path(logExt), Pos: pos, Offset: next, Reason: reason})
+		}
 		pos += h.size()
-		if h.lastOffset() < next {
-			continue
-		}
-		if h.BaseOffset >= hw.offset {
-			break
-		}
 		if !h.isControl() {
 			n := len(out)
 			out, err = dec.decode(out, &h, b, next, maxDecompressedBytes(p.cfg.maxBatchBytes))

@@ -148,7 +148,6 @@ func (p *Partition) recoverActive(clean bool) error {
 	if err != nil {
 		return p.errorf("%w", err)
 	}
-	defer m.release()
 	data := m.data[:info.Size()]
 
 	if clean {
@@ -156,23 +155,37 @@ func (p *Partition) recoverActive(clean bool) error {
 			seg.mu.index = idx
 			seg.builder = *b
 			finishActive(seg, data, next)
+			m.release()
 			return nil
 		}
 		p.log.opts.Logger.Warn("eventlog: indexes of active segment inconsistent after clean shutdown, scanning", "path", seg.path(logExt))
 	}
 	p.log.recovery.segmentsScanned.Add(1)
+	p.log.recovery.indexesRebuilt.Add(1)
 	r := scan(data, 0, seg.base, &seg.builder, seg.mu.index)
+	finishActive(seg, data[:r.end], r.nextOffset)
 	if r.err != nil {
-		if err := p.cutTail(seg, data, r); err != nil {
-			return err
+		err = p.judgeTail(seg, data, r)
+	}
+	// Unmap before truncating: Windows refuses to truncate a mapped file,
+	// and no view may show bytes that appends will write over.
+	m.release()
+	if v := seg.view.Swap(nil); v != nil {
+		v.release()
+	}
+	if err != nil {
+		return err
+	}
+	if r.err != nil {
+		if err := f.Truncate(r.end); err != nil {
+			return p.errorf("truncate %s: %w", seg.path(logExt), err)
 		}
-		data = data[:r.end]
+		seg.size.Store(r.end)
+		p.log.recovery.bytesTruncated.Add(info.Size() - r.end)
 	}
 	if err := f.Sync(); err != nil { // what readers will see must be durable
 		return p.errorf("fsync %s: %w", seg.path(logExt), err)
 	}
-	finishActive(seg, data, r.nextOffset)
-	p.log.recovery.indexesRebuilt.Add(1)
 	return nil
 }
 
@@ -189,39 +202,29 @@ func finishActive(seg *segment, data []byte, next int64) {
 	seg.maxTimestamp.Store(seg.builder.maxTs)
 }
 
-// cutTail truncates the active segment at a failed scan position: always for
-// a torn tail, and for corruption only with Options.Repair, after copying
-// what is cut.
-func (p *Partition) cutTail(seg *segment, data []byte, r scanResult) error {
+// judgeTail decides whether the active segment may be cut at a failed scan
+// position: always for a torn tail; for corruption only with
+// Options.Repair, after keeping a copy of what will be cut.
+func (p *Partition) judgeTail(seg *segment, data []byte, r scanResult) error {
 	path := seg.path(logExt)
 	cut := int64(len(data)) - r.end
-	if !isTornTail(data, r.end, r.err) {
-		if !p.log.opts.Repair {
-			return p.errorf("%w", &CorruptError{Path: path, Pos: r.end, Offset: r.nextOffset, Reason: r.err.Error() + "; a good batch follows, so this is not a torn write (open with Options.Repair to cut it)"})
-		}
-		broken := fmt.Sprintf("%s.broken-%d", path, time.Now().UnixNano())
-		if err := writeWholeFile(p.log.opts.FS, broken, data[r.end:], true); err != nil {
-			return p.errorf("repair %s: keep a copy: %w", path, err)
-		}
-		if err := p.log.opts.FS.SyncDir(p.dir); err != nil {
-			return p.errorf("repair %s: %w", path, err)
-		}
-		p.log.recovery.mu.Lock()
-		p.log.recovery.repaired = append(p.log.recovery.repaired, broken)
-		p.log.recovery.mu.Unlock()
-		p.log.opts.Logger.Warn("eventlog: cut corrupt data", "path", path, "pos", r.end, "bytes", cut, "copy", broken, "reason", r.err)
-	} else {
-		p.log.opts.Logger.Warn("eventlog: cut torn tail", "path", path, "pos", r.end, "bytes", cut, "reason", r.err)
+	if isTornTail(data, r.end, r.err) {
+		p.log.opts.Logger.Warn("eventlog: cutting torn tail", "path", path, "pos", r.end, "bytes", cut, "reason", r.err)
+		return nil
 	}
-	if err := seg.writer().Truncate(r.end); err != nil {
-		return p.errorf("truncate %s: %w", path, err)
+	if !p.log.opts.Repair {
+		return p.errorf("%w", &CorruptError{Path: path, Pos: r.end, Offset: r.nextOffset, Reason: r.err.Error() + "; a good batch follows, so this is not a torn write (open with Options.Repair to cut it)"})
 	}
-	// The cached view shows the bytes just cut, and appends will write over
-	// them: drop it, so that reads map the segment again.
-	if m := seg.view.Swap(nil); m != nil {
-		m.release()
+	broken := fmt.Sprintf("%s.broken-%d", path, time.Now().UnixNano())
+	if err := writeWholeFile(p.log.opts.FS, broken, data[r.end:], true); err != nil {
+		return p.errorf("repair %s: keep a copy: %w", path, err)
 	}
-	seg.size.Store(r.end)
-	p.log.recovery.bytesTruncated.Add(cut)
+	if err := p.log.opts.FS.SyncDir(p.dir); err != nil {
+		return p.errorf("repair %s: %w", path, err)
+	}
+	p.log.recovery.mu.Lock()
+	p.log.recovery.repaired = append(p.log.recovery.repaired, broken)
+	p.log.recovery.mu.Unlock()
+	p.log.opts.Logger.Warn("eventlog: cutting corrupt data", "path", path, "pos", r.end, "bytes", cut, "copy", broken, "reason", r.err)
 	return nil
 }
