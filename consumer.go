@@ -192,7 +192,7 @@ type Consumer struct {
 	timer    *time.Timer // FetchMaxWait, reused across polls
 	pollMark uint64      // seq at the last commit of a poll
 	bounded  bool        // ReadToEnd is running: partitions stop at stopAt
-	limit    int         // most records the poll under way returns
+	lim      pollLimits  // of the poll under way
 	// pendingErr is an error met by a poll that returned records read
 	// before it; the next poll returns it. Moving a position clears it: if
 	// the cause remains, the next poll meets it again.
@@ -314,11 +314,17 @@ func (c *Consumer) Close() error {
 	return nil
 }
 
-func (c *Consumer) takeScratch() []Record {
+// pollScratch is Poll into the scratch buffer.
+func (c *Consumer) pollScratch(ctx context.Context) ([]Record, error) {
+	var buf []Record
 	if p := c.scratch.Swap(nil); p != nil {
-		return *p
+		buf = *p
 	}
-	return nil
+	if err := c.acquire(); err != nil {
+		return nil, err
+	}
+	defer c.release()
+	return c.pollLocked(ctx, buf, c.pollLimits())
 }
 
 func (c *Consumer) giveScratch(recs []Record) {
@@ -679,5 +685,5 @@ func (c *Consumer) Poll(ctx context.Context) ([]Record, error) {
 	}
 	defer c.release()
 	// Partition.read sizes the result from the batch headers.
-	return c.pollLocked(ctx, nil, c.opts.FetchMaxWait, c.opts.MaxPollRecords)
+	return c.pollLocked(ctx, nil, c.pollLimits())
 }

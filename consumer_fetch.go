@@ -32,6 +32,7 @@ type pollScratch struct {
 	bytes        int      // bytes of the partition's records in the result
 	refill       []Record // read beyond the result; replaces buf at commit
 	refilled     bool
+	spent        bool // gave all it may to this poll, with more left in the log
 }
 
 // recordFraming approximates what a record takes in a batch beyond its key,
@@ -48,9 +49,26 @@ func recordSize(r *Record) int {
 	return n
 }
 
-// pollLocked appends up to limit records to dst, waiting up to wait (not at
-// all if negative) for FetchMinBytes, and commits the positions.
-func (c *Consumer) pollLocked(ctx context.Context, dst []Record, wait time.Duration, limit int) ([]Record, error) {
+// pollLimits bound one poll.
+type pollLimits struct {
+	records        int           // most records returned: MaxPollRecords
+	partitionBytes int           // most bytes taken from one partition
+	wait           time.Duration // longest wait for FetchMinBytes; negative: none
+}
+
+// pollLimits returns the limits of Poll.
+func (c *Consumer) pollLimits() pollLimits {
+	return pollLimits{c.opts.MaxPollRecords, c.opts.MaxPartitionFetchBytes, c.opts.FetchMaxWait}
+}
+
+// iteratorFetchBytes bounds what an iterator reads from a partition at a
+// time. Yielding records one by one, it gains nothing from larger reads,
+// and a smaller buffer of records is less for the garbage collector to scan.
+const iteratorFetchBytes = 256 << 10
+
+// pollLocked appends the next records to dst, waiting for FetchMinBytes as
+// lim says, and commits the positions.
+func (c *Consumer) pollLocked(ctx context.Context, dst []Record, lim pollLimits) ([]Record, error) {
 	select {
 	case <-c.wakeup:
 		return nil, ErrWakeup
@@ -66,7 +84,8 @@ func (c *Consumer) pollLocked(ctx context.Context, dst []Record, wait time.Durat
 	if len(c.assigned) == 0 {
 		return nil, fmt.Errorf("eventlog: poll: no partitions assigned: %w", ErrNotAssigned)
 	}
-	c.limit = limit
+	c.lim = lim
+	wait := lim.wait
 	timing := false
 	defer func() {
 		if timing {
@@ -82,11 +101,12 @@ func (c *Consumer) pollLocked(ctx context.Context, dst []Record, wait time.Durat
 		default:
 		}
 		var err error
-		if dst, bytes, last, err = c.fetchLocked(dst, bytes, last); err != nil {
+		var full bool
+		if dst, bytes, last, full, err = c.fetchLocked(dst, bytes, last); err != nil {
 			c.abortPollLocked()
 			return nil, err
 		}
-		if len(dst) >= c.limit || bytes >= c.opts.FetchMinBytes || wait < 0 || c.pendingErr != nil {
+		if full || bytes >= c.opts.FetchMinBytes || wait < 0 || c.pendingErr != nil {
 			return c.commitPollLocked(dst, last), nil
 		}
 		if !timing {
@@ -119,19 +139,23 @@ func (c *Consumer) pollLocked(ctx context.Context, dst []Record, wait time.Durat
 }
 
 // fetchLocked makes one pass over the partitions. last is the index of the
-// last partition that put records in the result.
-func (c *Consumer) fetchLocked(dst []Record, bytes, last int) ([]Record, int, int, error) {
+// last partition that put records in the result. full reports that the
+// result can take no more: it holds the most records a poll returns, or
+// every partition gave the most bytes it may.
+func (c *Consumer) fetchLocked(dst []Record, bytes, last int) (_ []Record, _, _ int, full bool, _ error) {
 	if !c.log.enter() {
-		return dst, bytes, last, ErrClosed
+		return dst, bytes, last, false, ErrClosed
 	}
 	defer c.log.exit()
 	n := len(c.assigned)
-	for i := 0; i < n && len(dst) < c.limit; i++ {
+	active, spent := 0, 0
+	for i := 0; i < n && len(dst) < c.lim.records; i++ {
 		idx := (c.next + i) % n
 		st := c.assigned[idx]
 		if st.paused {
 			continue
 		}
+		active++
 		before := len(dst)
 		var err error
 		dst, bytes, err = c.fetchPartitionLocked(st, dst, bytes)
@@ -140,15 +164,19 @@ func (c *Consumer) fetchLocked(dst []Record, bytes, last int) ([]Record, int, in
 		}
 		if err != nil {
 			if len(dst) == 0 {
-				return dst, bytes, last, err
+				return dst, bytes, last, false, err
 			}
 			// Return what was read before the error; the next poll
 			// returns the error.
 			c.pendingErr = err
 			break
 		}
+		if st.poll.spent {
+			spent++
+		}
 	}
-	return dst, bytes, last, nil
+	full = len(dst) >= c.lim.records || active > 0 && spent == active
+	return dst, bytes, last, full, nil
 }
 
 // fetchPartitionLocked adds records of one partition to the result: first
@@ -172,7 +200,7 @@ func (c *Consumer) fetchPartitionLocked(st *fetchState, dst []Record, bytes int)
 		// Assigned while ReadToEnd runs: its end is as of now.
 		st.stopAt = st.p.HighWatermark()
 	}
-	room := c.limit - len(dst)
+	room := c.lim.records - len(dst)
 
 	if s.taken < len(st.buf) {
 		rest := st.buf[s.taken:]
@@ -192,8 +220,11 @@ func (c *Consumer) fetchPartitionLocked(st *fetchState, dst []Record, bytes int)
 		}
 		room -= k
 	}
-	budget := c.opts.MaxPartitionFetchBytes - s.bytes
-	if room == 0 || budget <= 0 || s.cursor >= st.stopAt {
+	budget := c.lim.partitionBytes - s.bytes
+	if budget <= 0 {
+		s.spent = true
+	}
+	if room == 0 || s.spent || s.cursor >= st.stopAt {
 		return dst, bytes, nil
 	}
 	if st.avgBytes > 0 && room < budget/st.avgBytes {
@@ -211,6 +242,9 @@ func (c *Consumer) fetchPartitionLocked(st *fetchState, dst []Record, bytes int)
 	// failure: they are good, and are returned before the error.
 	dst = got
 	s.cursor = read[len(read)-1].Offset + 1
+	// The read stopped at its budget rather than at the end of the log:
+	// the partition has given this poll what it may.
+	s.spent = s.cursor < st.p.HighWatermark()
 	keep := st.below(read[:min(room, len(read))])
 	total := 0
 	for i := range read {
@@ -401,7 +435,7 @@ func (c *Consumer) each(ctx context.Context, toEnd bool, fn func(Record, error) 
 	for {
 		var err error
 		recs, next = nil, 0
-		if recs, err = c.pollInto(ctx, buf[:0], toEnd, min(c.opts.MaxPollRecords, iteratorBatch)); err != nil {
+		if recs, err = c.pollInto(ctx, buf[:0], toEnd); err != nil {
 			fn(Record{}, err)
 			return
 		}
@@ -426,23 +460,19 @@ func (c *Consumer) each(ctx context.Context, toEnd bool, fn func(Record, error) 
 	}
 }
 
-// iteratorBatch bounds the records an iterator polls at a time. Yielding
-// one by one, it gains nothing from larger polls, and a smaller buffer of
-// records is less for the garbage collector to scan.
-const iteratorBatch = 1024
-
-// pollInto polls up to limit records into dst, without waiting when
-// bounded by ReadToEnd.
-func (c *Consumer) pollInto(ctx context.Context, dst []Record, toEnd bool, limit int) ([]Record, error) {
+// pollInto polls into dst for an iterator: reading less at a time, and
+// without waiting when bounded by ReadToEnd.
+func (c *Consumer) pollInto(ctx context.Context, dst []Record, toEnd bool) ([]Record, error) {
 	if err := c.acquire(); err != nil {
 		return nil, err
 	}
 	defer c.release()
-	wait := c.opts.FetchMaxWait
+	lim := c.pollLimits()
+	lim.partitionBytes = min(lim.partitionBytes, iteratorFetchBytes)
 	if toEnd {
-		wait = -1
+		lim.wait = -1
 	}
-	return c.pollLocked(ctx, dst, wait, limit)
+	return c.pollLocked(ctx, dst, lim)
 }
 
 // setBounded starts or ends ReadToEnd's bounded reading.

@@ -613,6 +613,27 @@ func TestConsumerFetchMinBytes(t *testing.T) {
 	})
 }
 
+// TestConsumerFetchMinBytesUnreachable: when every partition gave the most
+// bytes it may, waiting for more cannot help, so Poll returns.
+func TestConsumerFetchMinBytesUnreachable(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		l := consumerLog(t, 1, nil)
+		big := make([]byte, 1000)
+		for range 10 {
+			_, err := partition(t, l, "t", 0).Append(ctx, []eventlog.Record{{Value: big}}, eventlog.AppendOptions{})
+			require.NoError(t, err)
+		}
+		c := newTestConsumer(t, l, &eventlog.ConsumerOptions{
+			FetchMinBytes: 1 << 20, MaxPartitionFetchBytes: 2500, FetchMaxWait: time.Hour, AutoOffsetReset: eventlog.OffsetResetEarliest,
+		}, tpart(0))
+		start := time.Now()
+		recs, err := c.Poll(ctx)
+		require.NoError(t, err)
+		assert.Len(t, recs, 3)
+		assert.Equal(t, start, time.Now(), "no wait")
+	})
+}
+
 func TestConsumerPollInterrupted(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		l := consumerLog(t, 1, nil)
