@@ -430,7 +430,10 @@ type batchDecoder struct {
 //
 // Each record gets Offset = BaseOffset + offsetDelta and Timestamp =
 // BaseTimestamp + timestampDelta, or MaxTimestamp for every record when the
-// batch uses LogAppendTime, as Kafka does. Records with Offset < minOffset
+// batch uses LogAppendTime, as Kafka does. That holds for a batch with the
+// delete-horizon bit (attrDeleteHorizon) too: its BaseTimestamp is the
+// horizon and compaction encodes the deltas against it (KIP-534), so record
+// timestamps are unchanged by cleaning. Records with Offset < minOffset
 // are skipped. Topic and Partition are left for the caller. A control batch
 // decodes like any other.
 //

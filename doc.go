@@ -23,6 +23,7 @@
 //	<dir>/topics/<topic>/topic.meta        topic configuration
 //	<dir>/topics/<topic>/<partition>/<base offset, 20 digits>.log
 //	                                      .../<base>.index, <base>.timeindex
+//	                                      .../cleaner.meta (compacted topics)
 //
 // A .log file is a sequence of Kafka RecordBatch v2 batches (magic 2, CRC-32C,
 // varint records), byte for byte as Kafka writes them, optionally compressed
@@ -61,6 +62,30 @@
 // is scanned, so reopening takes the same time however large the log is.
 // Closed segments are checked on every read.
 //
+// # Compaction
+//
+// A topic with CleanupPolicy CleanupCompact (Kafka's cleanup.policy=compact)
+// keeps at least the newest record of every key, so that reading it from the
+// start rebuilds a table or a cache: the latest value per key. A record with
+// a nil Value is a tombstone: it deletes its key, stays readable for
+// TopicConfig.DeleteRetention after the cleaner first sees it, so that a
+// reader from the start within that time learns of the delete, and then goes
+// with its key. Every record needs a key; Append refuses those without.
+//
+// The log cleaner rewrites closed segments below the high watermark, never
+// the active one, and merges the small ones it leaves. Offsets never change:
+// removed records leave gaps, and a read from an offset that is gone starts
+// at the next record. A background goroutine cleans a partition when its
+// dirty ratio (bytes written since its last cleaning, over its closed
+// segments' bytes) reaches MinCleanableDirtyRatio, or when a record has
+// waited longer than MaxCompactionLag; records younger than
+// MinCompactionLag wait. Log.Compact cleans a topic now. The cleaner's key
+// map stays within Options.CleanerBufferBytes (more keys take several
+// passes) and its I/O within Options.CleanerMaxBytesPerSecond. Cleaned
+// segments replace old ones by a crash-safe protocol that Open finishes or
+// undoes; readers inside a replaced segment read on undisturbed. Log.Stats
+// reports the cleaner's work and each partition's dirty ratio.
+//
 // # Concurrency
 //
 // A Log and its Partitions are safe for concurrent use. Appends to one
@@ -83,7 +108,9 @@
 // size (SegmentBytes plus MaxBatchBytes) to avoid remapping while it grows;
 // this costs address space, not memory. On Windows, where directories cannot
 // be fsynced, new files are durable only once the filesystem commits its
-// metadata.
+// metadata. Compaction is not available on Windows, which refuses to remove
+// or rename files that are open: Log.Compact returns an error wrapping
+// errors.ErrUnsupported there, and compacted topics keep every record.
 //
 // All file access goes through Options.FS. MemFS is an in-memory FS that can
 // simulate power loss and inject I/O errors, for testing code built on the

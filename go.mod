@@ -3,6 +3,7 @@ module github.com/eventlog/eventlog
 go 1.25.0
 
 require (
+	github.com/cespare/xxhash/v2 v2.3.0
 	github.com/klauspost/compress v1.20.4
 	github.com/stretchr/testify v1.11.1
 	github.com/twmb/franz-go/pkg/kmsg v1.14.0

@@ -32,6 +32,7 @@ type Log struct {
 	}
 
 	recovery recoveryCounters
+	cleaner  cleaner // the log cleaner's hooks and counters; see compaction.go
 
 	syncRequests chan *Partition // partitions that want a background fsync
 	stop         chan struct{}   // closed by Close to stop the goroutines
@@ -70,8 +71,9 @@ func Open(dir string, opts *Options) (*Log, error) {
 	if err := l.recover(); err != nil {
 		return nil, errors.Join(err, l.releaseTopics(), lock.Close())
 	}
-	l.wg.Add(1)
+	l.wg.Add(2)
 	go l.background()
+	go l.runCleaner()
 	return l, nil
 }
 

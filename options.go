@@ -50,6 +50,9 @@ const (
 	DefaultMaxBatchBytes      = 1<<20 + 12         // max.message.bytes (1048588)
 
 	DefaultRetentionCheckInterval = 5 * time.Minute // log.retention.check.interval.ms
+
+	DefaultCleanerBufferBytes   = 32 << 20         // log.cleaner.dedupe.buffer.size (Kafka: 128 MiB for all its cleaner threads)
+	DefaultCleanerCheckInterval = 15 * time.Second // log.cleaner.backoff.ms
 )
 
 // RetainForever, as a Retention, keeps records however old they are.
@@ -115,6 +118,23 @@ type Options struct {
 	// Default 5 minutes.
 	RetentionCheckInterval time.Duration
 
+	// CleanerBufferBytes is the memory a cleaning of a compacted partition
+	// may use for its map from keys to their newest offsets (Kafka's
+	// log.cleaner.dedupe.buffer.size). A partition with more distinct keys
+	// written since its last cleaning than fit is cleaned in several
+	// passes. Default 32 MiB; at least 4 KiB.
+	CleanerBufferBytes int
+
+	// CleanerMaxBytesPerSecond caps what the log cleaner reads and writes,
+	// all partitions together (Kafka's
+	// log.cleaner.io.max.bytes.per.second). Zero means no cap, the default.
+	CleanerMaxBytesPerSecond int64
+
+	// CleanerCheckInterval is how often the background cleaner looks for
+	// compacted partitions due for cleaning (Kafka's
+	// log.cleaner.backoff.ms). Default 15 seconds.
+	CleanerCheckInterval time.Duration
+
 	// Repair lets Open cut a partition at corrupt data found before its last
 	// durable point, instead of failing with *CorruptError. What is cut is
 	// first copied to a file named "<segment>.log.broken-<unix nanos>" beside
@@ -165,6 +185,12 @@ func (o *Options) withDefaults() (Options, error) {
 	if c.RetentionCheckInterval == 0 {
 		c.RetentionCheckInterval = DefaultRetentionCheckInterval
 	}
+	if c.CleanerBufferBytes == 0 {
+		c.CleanerBufferBytes = DefaultCleanerBufferBytes
+	}
+	if c.CleanerCheckInterval == 0 {
+		c.CleanerCheckInterval = DefaultCleanerCheckInterval
+	}
 	switch {
 	case !c.Durability.valid():
 		return c, fmt.Errorf("%w: Durability %d", ErrInvalidConfig, c.Durability)
@@ -184,6 +210,12 @@ func (o *Options) withDefaults() (Options, error) {
 		return c, fmt.Errorf("%w: RetentionBytes %d is below -1", ErrInvalidConfig, c.RetentionBytes)
 	case c.RetentionCheckInterval < 0:
 		return c, fmt.Errorf("%w: RetentionCheckInterval %v is negative", ErrInvalidConfig, c.RetentionCheckInterval)
+	case c.CleanerBufferBytes < minCleanerBufferBytes:
+		return c, fmt.Errorf("%w: CleanerBufferBytes %d is below %d", ErrInvalidConfig, c.CleanerBufferBytes, minCleanerBufferBytes)
+	case c.CleanerMaxBytesPerSecond < 0:
+		return c, fmt.Errorf("%w: CleanerMaxBytesPerSecond %d is negative", ErrInvalidConfig, c.CleanerMaxBytesPerSecond)
+	case c.CleanerCheckInterval < 0:
+		return c, fmt.Errorf("%w: CleanerCheckInterval %v is negative", ErrInvalidConfig, c.CleanerCheckInterval)
 	}
 	return c, nil
 }

@@ -50,6 +50,8 @@ type Partition struct {
 	writesFinished atomic.Int64
 	leaderAwaits   atomic.Bool
 	syncRequested  atomic.Bool // a background fsync is queued
+
+	cleaning partitionCleaning // compaction state: see compaction.go
 }
 
 // partitionConfig is a partition's resolved settings.
@@ -62,6 +64,12 @@ type partitionConfig struct {
 	retentionBytes int64         // -1: no limit
 	indexInterval  int64
 	maxIndexOffset int // offset index entries that fit segment.index.bytes
+
+	cleanup          CleanupPolicy
+	deleteRetention  time.Duration // how long tombstones outlive their first cleaning
+	minDirtyRatio    float64
+	minCompactionLag time.Duration
+	maxCompactionLag time.Duration // 0: no limit
 }
 
 // position is a place in the log: the next offset, the segment it falls in
@@ -139,6 +147,13 @@ func (p *Partition) Append(ctx context.Context, records []Record, opts AppendOpt
 	}
 	if !opts.Durability.valid() {
 		return -1, p.errorf("%w: durability %d", ErrInvalidConfig, opts.Durability)
+	}
+	if p.cfg.cleanup.compacts() {
+		for i := range records {
+			if records[i].Key == nil {
+				return -1, p.errorf("%w: record %d has a null key, and topic %q is compacted (cleanup.policy=%s): compaction keeps the newest record per key, so every record needs one", ErrInvalidRecord, i, p.topic, p.cfg.cleanup)
+			}
+		}
 	}
 	if !p.log.enter() {
 		return -1, ErrClosed
@@ -335,7 +350,12 @@ func (p *Partition) syncTo(end *position) error {
 	p.leaderAwaits.Store(false)
 	w := p.written.Load()
 	p.sync.Unlock()
-	err := w.seg.writer().Sync()
+	var err error
+	// A segment that a cleaning replaced since was fsynced when it closed.
+	if w.seg.acquire() {
+		err = w.seg.writer().Sync()
+		_ = w.seg.release()
+	}
 	p.sync.Lock()
 	p.sync.running = false
 	p.sync.done.Broadcast()
@@ -484,8 +504,14 @@ func (p *Partition) read(out []Record, offset int64, maxBytes int) ([]Record, er
 		var err error
 		out, next, budget, err = p.readSegment(dec, out, seg, offset, budget, hw)
 		_ = seg.release()
-		if err != nil || next <= offset {
+		if err != nil {
 			return out, err
+		}
+		if next <= offset {
+			if p.listed(seg) {
+				return out, nil
+			}
+			continue // a cleaning replaced seg: go on in its replacement
 		}
 		offset = next
 	}
@@ -537,6 +563,12 @@ func (p *Partition) readSegment(dec *batchDecoder, out []Record, seg *segment, o
 		if err != nil {
 			return out, next, budget, p.errorf("%w", &CorruptError{Path: seg.path(logExt), Pos: pos, Offset: next, Reason: err.Error()})
 		}
+		// A cleaning that merged segments since hw was read may have put
+		// batches below today's high watermark, but past this read's, in
+		// seg: they wait for the next read.
+		if h.BaseOffset >= hw.offset && h.lastOffset() >= next && h.BaseOffset < p.hw.Load().offset && seg != hw.seg {
+			break
+		}
 		// Below the high watermark every batch must follow the one before and
 		// end below it; the base offset lies outside the checksum, so these
 		// checks are what catches its damage.
@@ -559,9 +591,11 @@ func (p *Partition) readSegment(dec *batchDecoder, out []Record, seg *segment, o
 		next = h.lastOffset() + 1
 	}
 	if pos >= limit && seg != hw.seg {
-		// The segment is done: go on at the next one, even across a gap.
+		// The segment is done: go on at the next one, even across a gap. A
+		// segment a cleaning replaced meanwhile is not listed; its
+		// replacement, which covers more offsets, holds the rest.
 		segs := *p.segments.Load()
-		if i := sort.Search(len(segs), func(i int) bool { return segs[i].base > seg.base }); i < len(segs) {
+		if i := sort.Search(len(segs), func(i int) bool { return segs[i].base > seg.base }); i > 0 && i < len(segs) && segs[i-1] == seg {
 			next = max(next, segs[i].base)
 		}
 	}

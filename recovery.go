@@ -32,7 +32,9 @@ import (
 // if need be rebuilt on their first read, and their checksums are verified on
 // every read, so damage there is returned to the reader as a *CorruptError.
 // Cutting is the only change recovery makes, and it is idempotent: a crash
-// during recovery recovers the same way.
+// during recovery recovers the same way. Before any of this, a compacted
+// partition finishes or undoes a cleaning a crash interrupted (see
+// compaction_swap.go).
 
 // openPartition opens (or, in an empty directory, creates) a partition.
 func (l *Log) openPartition(topicName string, id int32, cfg partitionConfig, clean bool) (*Partition, error) {
@@ -72,6 +74,9 @@ func (p *Partition) openSegments(clean bool) error {
 		}
 	} else if err != nil {
 		return p.errorf("list segments: %w", err)
+	}
+	if names, err = p.finishCleaning(names); err != nil {
+		return err
 	}
 	var bases []int64
 	for _, name := range names {

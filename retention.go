@@ -10,6 +10,8 @@ import (
 // and the oldest ones while the partition is larger than RetentionBytes. The
 // active segment is never deleted, so the same check also closes an active
 // segment older than SegmentAge: otherwise a quiet topic would never age out.
+// On a compact,delete topic retention applies too; on a compact-only topic
+// the check only closes aged active segments, so that they can be cleaned.
 //
 // Deleting a segment first advances the log start offset, then unlists the
 // segment, and leaves the unmapping and file removal to its last reader, so
@@ -28,6 +30,8 @@ func (l *Log) enforceRetention() error {
 // enforceRetention rolls an aged active segment and deletes the closed
 // segments that retention no longer keeps.
 func (p *Partition) enforceRetention(now time.Time) error {
+	p.cleaning.swap.Lock() // not while a cleaning swaps segments
+	defer p.cleaning.swap.Unlock()
 	p.appendMu.Lock()
 	defer p.appendMu.Unlock()
 	if p.err() != nil {
@@ -37,6 +41,9 @@ func (p *Partition) enforceRetention(now time.Time) error {
 		if _, err := p.rollLocked(); err != nil {
 			return p.fail(err)
 		}
+	}
+	if !p.cfg.cleanup.deletes() {
+		return nil
 	}
 	segs := *p.segments.Load()
 	closed := segs[:len(segs)-1]

@@ -31,6 +31,31 @@ type TopicConfig struct {
 	// RetentionBytes overrides Options.RetentionBytes (Kafka's
 	// retention.bytes); -1 means no cap.
 	RetentionBytes int64
+	// CleanupPolicy chooses how old records go (Kafka's cleanup.policy):
+	// whole segments by age and size (CleanupDelete, the default), all but
+	// the newest record of each key (CleanupCompact), or both
+	// (CleanupCompactDelete). A compacted topic refuses records without a
+	// key.
+	CleanupPolicy CleanupPolicy
+	// DeleteRetention is how long a tombstone (a record with a nil Value)
+	// stays on a compacted topic after the cleaner first sees it, so that
+	// a consumer reading from the start within that time sees the delete
+	// (Kafka's delete.retention.ms). Default 24 hours.
+	DeleteRetention time.Duration
+	// MinCleanableDirtyRatio is the share of a compacted partition's
+	// cleanable bytes that must have been written since its last cleaning
+	// for the background cleaner to clean it (Kafka's
+	// min.cleanable.dirty.ratio), in (0, 1]. Default 0.5.
+	MinCleanableDirtyRatio float64
+	// MinCompactionLag is the least time a record stays uncompacted:
+	// segments holding younger records are not cleaned (Kafka's
+	// min.compaction.lag.ms). Default 0.
+	MinCompactionLag time.Duration
+	// MaxCompactionLag is the most time a record stays uncompacted: a
+	// partition whose oldest uncleaned record is older is cleaned whatever
+	// its dirty ratio, and its active segment closes at that age (Kafka's
+	// max.compaction.lag.ms). Zero means no limit, the default.
+	MaxCompactionLag time.Duration
 }
 
 // MaxTopicNameLength is Kafka's limit on topic names.
@@ -82,6 +107,18 @@ func (c TopicConfig) validate() error {
 		return fmt.Errorf("%w: Retention %v is negative (use RetainForever)", ErrInvalidConfig, c.Retention)
 	case c.RetentionBytes < -1:
 		return fmt.Errorf("%w: RetentionBytes %d is below -1", ErrInvalidConfig, c.RetentionBytes)
+	case !c.CleanupPolicy.valid():
+		return fmt.Errorf("%w: CleanupPolicy %d is not CleanupDelete, CleanupCompact or CleanupCompactDelete", ErrInvalidConfig, c.CleanupPolicy)
+	case c.DeleteRetention < 0:
+		return fmt.Errorf("%w: DeleteRetention %v is negative", ErrInvalidConfig, c.DeleteRetention)
+	case !(c.MinCleanableDirtyRatio >= 0 && c.MinCleanableDirtyRatio <= 1):
+		return fmt.Errorf("%w: MinCleanableDirtyRatio %v is outside (0, 1]", ErrInvalidConfig, c.MinCleanableDirtyRatio)
+	case c.MinCompactionLag < 0:
+		return fmt.Errorf("%w: MinCompactionLag %v is negative", ErrInvalidConfig, c.MinCompactionLag)
+	case c.MaxCompactionLag < 0:
+		return fmt.Errorf("%w: MaxCompactionLag %v is negative (zero means no limit)", ErrInvalidConfig, c.MaxCompactionLag)
+	case c.MaxCompactionLag > 0 && c.MaxCompactionLag < c.MinCompactionLag:
+		return fmt.Errorf("%w: MaxCompactionLag %v is below MinCompactionLag %v", ErrInvalidConfig, c.MaxCompactionLag, c.MinCompactionLag)
 	}
 	return nil
 }
@@ -117,6 +154,21 @@ func (c TopicConfig) resolve(o *Options) partitionConfig {
 	if c.RetentionBytes != 0 {
 		pc.retentionBytes = c.RetentionBytes
 	}
+	pc.cleanup = c.CleanupPolicy
+	pc.deleteRetention = DefaultDeleteRetention
+	if c.DeleteRetention != 0 {
+		pc.deleteRetention = c.DeleteRetention
+	}
+	pc.minDirtyRatio = DefaultMinCleanableDirtyRatio
+	if c.MinCleanableDirtyRatio != 0 {
+		pc.minDirtyRatio = c.MinCleanableDirtyRatio
+	}
+	pc.minCompactionLag, pc.maxCompactionLag = c.MinCompactionLag, c.MaxCompactionLag
+	if pc.cleanup.compacts() && pc.maxCompactionLag > 0 {
+		// As in Kafka: the active segment is never cleaned, so it must
+		// close in time for its records to be.
+		pc.segmentAge = min(pc.segmentAge, pc.maxCompactionLag)
+	}
 	return pc
 }
 
@@ -134,10 +186,16 @@ type topicMeta struct {
 	MaxBatchBytes int    `json:"max_message_bytes,omitempty"`
 	RetentionMs   int64  `json:"retention_ms,omitempty"`
 	RetentionSize int64  `json:"retention_bytes,omitempty"`
+
+	CleanupPolicy          string  `json:"cleanup_policy,omitempty"` // absent: delete
+	DeleteRetentionMs      int64   `json:"delete_retention_ms,omitempty"`
+	MinCleanableDirtyRatio float64 `json:"min_cleanable_dirty_ratio,omitempty"`
+	MinCompactionLagMs     int64   `json:"min_compaction_lag_ms,omitempty"`
+	MaxCompactionLagMs     int64   `json:"max_compaction_lag_ms,omitempty"`
 }
 
 func encodeTopicMeta(name string, c TopicConfig) ([]byte, error) {
-	return json.Marshal(topicMeta{
+	m := topicMeta{
 		Name:          name,
 		Partitions:    c.Partitions,
 		Durability:    int8(c.Durability),
@@ -146,7 +204,16 @@ func encodeTopicMeta(name string, c TopicConfig) ([]byte, error) {
 		MaxBatchBytes: c.MaxBatchBytes,
 		RetentionMs:   durationMs(c.Retention),
 		RetentionSize: c.RetentionBytes,
-	})
+
+		DeleteRetentionMs:      c.DeleteRetention.Milliseconds(),
+		MinCleanableDirtyRatio: c.MinCleanableDirtyRatio,
+		MinCompactionLagMs:     c.MinCompactionLag.Milliseconds(),
+		MaxCompactionLagMs:     c.MaxCompactionLag.Milliseconds(),
+	}
+	if c.CleanupPolicy != CleanupDelete {
+		m.CleanupPolicy = c.CleanupPolicy.String()
+	}
+	return json.Marshal(m)
 }
 
 // durationMs converts to Kafka's milliseconds, keeping -1 for RetainForever.
@@ -183,6 +250,17 @@ func decodeTopicMeta(path string, version uint16, payload []byte) (string, Topic
 		MaxBatchBytes:  m.MaxBatchBytes,
 		Retention:      msDuration(m.RetentionMs),
 		RetentionBytes: m.RetentionSize,
+
+		DeleteRetention:        time.Duration(m.DeleteRetentionMs) * time.Millisecond,
+		MinCleanableDirtyRatio: m.MinCleanableDirtyRatio,
+		MinCompactionLag:       time.Duration(m.MinCompactionLagMs) * time.Millisecond,
+		MaxCompactionLag:       time.Duration(m.MaxCompactionLagMs) * time.Millisecond,
+	}
+	if m.CleanupPolicy != "" {
+		var ok bool
+		if c.CleanupPolicy, ok = parseCleanupPolicy(m.CleanupPolicy); !ok {
+			return "", TopicConfig{}, corrupt(fmt.Sprintf("unknown cleanup policy %q", m.CleanupPolicy))
+		}
 	}
 	if err := c.validate(); err != nil || c.Partitions < 1 {
 		return "", TopicConfig{}, corrupt(fmt.Sprintf("invalid topic configuration: %v", err))
