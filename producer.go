@@ -1,0 +1,962 @@
+package eventlog
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unsafe"
+)
+
+// Acks says when a Producer counts a record as sent: Kafka's acks setting.
+type Acks int8
+
+const (
+	// AcksAll, the default, completes a record once it is committed: as
+	// durable as its topic promises — fsynced, on a DurabilityFsync topic —
+	// and below the high watermark, so consumers can read it. Kafka's
+	// acks=all.
+	AcksAll Acks = iota
+	// AcksLeader completes a record once it is written to the operating
+	// system: it survives the process crashing but not a power loss. On a
+	// DurabilityFsync topic consumers see it after the Log's background
+	// fsync. Kafka's acks=1.
+	AcksLeader
+	// AcksNone completes a record as soon as the Producer has buffered it,
+	// with Offset -1, as Kafka reports for acks=0. The record is then written
+	// as with AcksLeader, but a failure to write it is only logged. Kafka's
+	// acks=0.
+	AcksNone
+)
+
+// String returns Kafka's value for the setting: "all", "1" or "0".
+func (a Acks) String() string {
+	switch a {
+	case AcksAll:
+		return "all"
+	case AcksLeader:
+		return "1"
+	case AcksNone:
+		return "0"
+	}
+	return fmt.Sprintf("Acks(%d)", int8(a))
+}
+
+// Defaults applied to zero fields of ProducerOptions; they are Kafka's.
+const (
+	DefaultProducerBatchBytes  = 16384                // batch.size
+	DefaultProducerLinger      = 5 * time.Millisecond // linger.ms (Kafka 4.0)
+	DefaultProducerBufferBytes = 32 << 20             // buffer.memory
+)
+
+// ProducerOptions configure a Producer. A nil or zero ProducerOptions is all
+// defaults. NewProducer copies the struct; later changes to it have no
+// effect.
+type ProducerOptions struct {
+	// Acks says when a record counts as sent (Kafka's acks).
+	// Default AcksAll.
+	Acks Acks
+
+	// BatchBytes is the size, as encoded before compression, at which a
+	// partition's batch is appended without waiting for Linger (Kafka's
+	// batch.size). Records going to one partition are grouped into batches
+	// of at most this size — a larger record gets a batch of its own — and
+	// each batch is stored as one RecordBatch. A batch is also kept within
+	// its topic's MaxBatchBytes. Default 16384.
+	BatchBytes int
+
+	// Linger is how long a batch that is not full waits for more records
+	// before it is appended (Kafka's linger.ms). A negative Linger means no
+	// wait (linger.ms=0). Default 5ms. Whatever the Linger, records that
+	// arrive while their partition's previous batch is being appended wait
+	// for that append and then go together, and a batch holding a record of
+	// a synchronous Send does not wait for Linger.
+	Linger time.Duration
+
+	// Compression is the codec of every batch (Kafka's compression.type).
+	// Default CompressionNone.
+	Compression Compression
+
+	// Partitioner chooses each record's partition (Kafka's
+	// partitioner.class). Default: a DefaultPartitioner whose StickyBytes is
+	// BatchBytes. Use ManualPartitioner to send records to the partition
+	// they name.
+	Partitioner Partitioner
+
+	// BufferBytes bounds the memory of the records a Producer holds that
+	// are not yet completed, counted as their encoded size plus about 170
+	// bytes of bookkeeping each (Kafka's buffer.memory). When it is full,
+	// Send and SendAsync wait for room or for their context to end. A record
+	// larger than BufferBytes fails with ErrRecordTooLarge. Default 32 MiB.
+	BufferBytes int
+}
+
+// withDefaults returns a validated copy of o with zero fields defaulted.
+func (o *ProducerOptions) withDefaults() (ProducerOptions, error) {
+	var c ProducerOptions
+	if o != nil {
+		c = *o
+	}
+	if c.BatchBytes == 0 {
+		c.BatchBytes = DefaultProducerBatchBytes
+	}
+	if c.Linger == 0 {
+		c.Linger = DefaultProducerLinger
+	}
+	if c.BufferBytes == 0 {
+		c.BufferBytes = DefaultProducerBufferBytes
+	}
+	if c.Partitioner == nil {
+		c.Partitioner = &DefaultPartitioner{StickyBytes: c.BatchBytes}
+	}
+	switch {
+	case c.Acks < AcksAll || c.Acks > AcksNone:
+		return c, fmt.Errorf("%w: Acks %d", ErrInvalidConfig, c.Acks)
+	case c.BatchBytes < 0 || c.BatchBytes > math.MaxInt32/2:
+		return c, fmt.Errorf("%w: BatchBytes %d is outside [1, %d]", ErrInvalidConfig, c.BatchBytes, math.MaxInt32/2)
+	case c.BufferBytes < 0:
+		return c, fmt.Errorf("%w: BufferBytes %d is negative", ErrInvalidConfig, c.BufferBytes)
+	}
+	switch c.Compression {
+	case CompressionNone, CompressionGzip, CompressionSnappy, CompressionZstd:
+	default:
+		return c, fmt.Errorf("%w: %w: Compression %s (%d)", ErrInvalidConfig, ErrUnsupportedCompression, c.Compression, c.Compression)
+	}
+	return c, nil
+}
+
+// RecordMetadata tells where a sent record was stored. Offset is -1 when
+// the record was not stored, and with AcksNone.
+type RecordMetadata struct {
+	Topic     string
+	Partition int32 // -1 when the record failed before a partition was chosen
+	Offset    int64
+	Timestamp time.Time // the record's timestamp, in milliseconds as stored
+}
+
+// Producer sends records to the topics of a Log, batching them per
+// partition as Kafka's producer does. Create one with Log.NewProducer and
+// release it with Close. A Producer is safe for concurrent use; sharing one
+// between goroutines lets their records share batches and fsyncs.
+//
+// Records are sent in one of three ways: Send waits for the result,
+// SendAsync calls a function with it, and SendAsync with a nil function
+// forgets it. Records sent to one partition, from one goroutine, are stored
+// in the order they were sent.
+//
+// A Producer keeps references to each record's Key, Value and Headers until
+// the record completes; the caller must not modify them before.
+type Producer struct {
+	log        *Log
+	opts       ProducerOptions // defaulted
+	appendOpts AppendOptions
+
+	// sending is held for reading while a record enters a batch and for
+	// writing by Close, so that no record enters after Close flushed.
+	sending    sync.RWMutex
+	closed     bool          // guarded by sending
+	closedFast atomic.Bool   // closed, for a check without the lock
+	closing    chan struct{} // closed by Close
+
+	topics    atomic.Pointer[map[string]*producerTopic] // copied on write
+	topicsMu  sync.Mutex                                // serializes writers of topics
+	lastTopic atomic.Pointer[producerTopic]             // the topic of the last record sent
+
+	buffer struct {
+		used    atomic.Int64
+		waiting atomic.Bool // a sender may be waiting on freed
+		mu      sync.Mutex
+		freed   chan struct{} // closed when room is made; guarded by mu
+	}
+
+	linger struct {
+		sync.Mutex
+		queue []lingering   // open batches by deadline
+		kick  chan struct{} // wakes the linger goroutine when queue was empty
+		done  chan struct{} // closed when the linger goroutine returns
+	}
+
+	closeOnce sync.Once
+}
+
+// producerTopic is a topic as a Producer knows it.
+type producerTopic struct {
+	name   string
+	queues []*partitionQueue // by partition
+}
+
+// lingering is an open batch waiting for its Linger to pass.
+type lingering struct {
+	q        *partitionQueue
+	b        *producerBatch
+	deadline time.Time
+}
+
+// NewProducer returns a Producer that sends to the topics of l. A nil opts
+// means defaults.
+func (l *Log) NewProducer(opts *ProducerOptions) (*Producer, error) {
+	o, err := opts.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	p := &Producer{
+		log:     l,
+		opts:    o,
+		closing: make(chan struct{}),
+	}
+	p.appendOpts = AppendOptions{Durability: DurabilityDefault, Compression: o.Compression}
+	if o.Acks != AcksAll {
+		p.appendOpts.Durability = DurabilityOS
+	}
+	p.linger.kick = make(chan struct{}, 1)
+	p.linger.done = make(chan struct{})
+	if o.Linger < 0 {
+		close(p.linger.done)
+	} else if !l.goBackground(p.lingerLoop) {
+		return nil, ErrClosed
+	}
+	return p, nil
+}
+
+// Send sends r to r.Topic and returns once the record is as durable as Acks
+// asks: with AcksAll, once consumers can read it. It returns where the
+// record was stored, or why it was not: an error wrapping ErrTopicNotFound,
+// ErrPartitionNotFound, ErrRecordTooLarge or ErrClosed, an error from the
+// Log's storage, or ctx.Err(). A zero r.Timestamp is set to the send time.
+//
+// ctx bounds the wait for buffer room and for the result. When Send returns
+// ctx.Err() the record was not and will not be stored. A Send does not wait
+// for Linger: its batch is appended as soon as its partition is free, and
+// records other goroutines send in the meantime join it.
+func (p *Producer) Send(ctx context.Context, r Record) (RecordMetadata, error) {
+	if p.opts.Acks == AcksNone {
+		_, _, md, err := p.enqueue(ctx, &r, nil, nil)
+		return md, err
+	}
+	w := new(sendWaiter)
+	q, b, md, err := p.enqueue(ctx, &r, nil, w)
+	if err != nil {
+		return md, err
+	}
+	if q != nil {
+		// No drainer was running: rather than start one and wait for it,
+		// append the partition's batches up to this one here.
+		q.drain(b)
+		return w.md, w.err
+	}
+	select {
+	case <-b.done:
+	case <-ctx.Done():
+		if w.state.CompareAndSwap(sendWaiting, sendAbandoned) {
+			return md, ctx.Err()
+		}
+		<-b.done // the record is being appended; its result is moments away
+	}
+	return w.md, w.err
+}
+
+// SendAsync sends r to r.Topic without waiting for the result, and calls fn
+// exactly once with the result Send would have returned; a nil fn forgets
+// it (fire and forget), though failures are still logged. SendAsync returns
+// once the record is buffered; it waits only while the buffer is full, until
+// there is room or ctx ends.
+//
+// fn runs after the record's batch is appended, without any lock of the
+// Producer held, on the goroutine appending the partition's batches: one of
+// the Log's, or one calling Send for the same partition, which appends the
+// batches ahead of its own rather than wait for another goroutine to. Per
+// partition, the functions run one at a time in the order of the records'
+// offsets. A record that fails before it is buffered — unknown topic, too
+// large, closed Producer, ended ctx — and every record with AcksNone, has
+// fn called on the calling goroutine before SendAsync returns. A record
+// whose ctx ends while it waits in a batch is not stored and completes with
+// ctx.Err().
+//
+// fn must not block for long, since it delays the records after it, and
+// must not call Send, Flush or Close, which would wait for fn itself.
+func (p *Producer) SendAsync(ctx context.Context, r Record, fn func(RecordMetadata, error)) {
+	later := fn
+	if p.opts.Acks == AcksNone {
+		later = nil // fn is called now
+	}
+	_, _, md, err := p.enqueue(ctx, &r, later, nil)
+	switch {
+	case err != nil && fn != nil:
+		fn(md, err)
+	case err != nil:
+		p.log.opts.Logger.Warn("eventlog: record not sent", "topic", r.Topic, "err", err)
+	case p.opts.Acks == AcksNone && fn != nil:
+		fn(md, nil)
+	}
+}
+
+// Flush appends every batch that holds a record sent before the call,
+// without waiting for Linger, and returns once all those records completed
+// and their functions returned, or ctx ended.
+func (p *Producer) Flush(ctx context.Context) error {
+	var pending []*producerBatch
+	if m := p.topics.Load(); m != nil {
+		for _, t := range *m {
+			for _, q := range t.queues {
+				if b := q.flush(); b != nil {
+					pending = append(pending, b)
+				}
+			}
+		}
+	}
+	for _, b := range pending {
+		select {
+		case <-b.done:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return nil
+}
+
+// Close flushes the records the Producer holds, waits for them to complete
+// and stops the Producer's goroutines. Later sends fail with an error
+// wrapping ErrClosed. Close is idempotent and returns nil: each record's
+// outcome goes to its Send or SendAsync.
+//
+// Closing the Log first fails the records still buffered with ErrClosed;
+// Close the Producer first to store them.
+func (p *Producer) Close() error {
+	p.closeOnce.Do(func() {
+		p.sending.Lock()
+		p.closed = true
+		p.closedFast.Store(true)
+		p.sending.Unlock()
+		close(p.closing)
+		_ = p.Flush(context.Background())
+		<-p.linger.done
+	})
+	return nil
+}
+
+// errProducerClosed is returned for records sent after Close.
+var errProducerClosed = fmt.Errorf("eventlog: producer closed: %w", ErrClosed)
+
+// enqueue puts r into its partition's open batch and returns the batch.
+// fn or w, if set, receive the result when the batch completes. The
+// metadata returned holds what is known so far. For a Send (w set) that
+// finds no drainer running, it returns the partition's queue, and the
+// caller must drain it; otherwise it starts a drainer if one is needed.
+func (p *Producer) enqueue(ctx context.Context, r *Record, fn func(RecordMetadata, error), w *sendWaiter) (drainHere *partitionQueue, b *producerBatch, md RecordMetadata, err error) {
+	md = RecordMetadata{Topic: r.Topic, Partition: -1, Offset: -1}
+	if err := ctx.Err(); err != nil {
+		return nil, nil, md, err
+	}
+	if p.closedFast.Load() {
+		return nil, nil, md, errProducerClosed
+	}
+	if p.log.closed.Load() {
+		return nil, nil, md, ErrClosed
+	}
+	t, err := p.topic(r.Topic)
+	if err != nil {
+		return nil, nil, md, err
+	}
+	if r.Timestamp.IsZero() {
+		r.Timestamp = p.log.opts.Now()
+	}
+	md.Timestamp = time.UnixMilli(r.Timestamp.UnixMilli())
+	n := len(t.queues)
+	id := p.partition(r, n)
+	if id < 0 || int(id) >= n {
+		return nil, nil, md, fmt.Errorf("eventlog: topic %q: %w: the partitioner chose partition %d, topic has %d", r.Topic, ErrPartitionNotFound, id, n)
+	}
+	md.Partition = id
+	q := t.queues[id]
+	fixed := recordFixedSize(r)
+	size := recordSizeInBatch(fixed, 0, 0)
+	held := int64(size + recordOverhead)
+	if limit := q.part.cfg.maxBatchBytes; batchHeaderSize+size > limit {
+		return nil, nil, md, q.part.errorf("%w: record is %d bytes as a batch, max is %d", ErrRecordTooLarge, batchHeaderSize+size, limit)
+	}
+	if held > int64(p.opts.BufferBytes) {
+		return nil, nil, md, q.part.errorf("%w: record holds %d bytes of buffer, BufferBytes is %d", ErrRecordTooLarge, held, p.opts.BufferBytes)
+	}
+	if err := p.reserve(ctx, held); err != nil {
+		return nil, nil, md, err
+	}
+
+	p.sending.RLock()
+	if p.closed {
+		p.sending.RUnlock()
+		p.release(held)
+		return nil, nil, md, errProducerClosed
+	}
+	s := pendingSend{fn: fn, wait: w}
+	if ctx.Done() != nil {
+		s.ctx = ctx // checked again when the batch is appended
+	}
+	b, start, linger := q.add(r, fixed, held, s)
+	p.sending.RUnlock()
+	switch {
+	case start && w != nil:
+		drainHere = q
+	case start:
+		q.startDrain()
+	}
+	if linger {
+		if p.log.closed.Load() {
+			// The linger goroutine may be gone already: let the batch fail now.
+			q.seal(b)
+		} else {
+			p.startLinger(q, b)
+		}
+	}
+	return drainHere, b, md, nil
+}
+
+// partition asks the Partitioner for r's partition. A user's Partitioner
+// gets a copy of r from a pool: r itself would escape to the heap through
+// the interface call, costing an allocation per record.
+func (p *Producer) partition(r *Record, n int) int32 {
+	switch pt := p.opts.Partitioner.(type) {
+	case *DefaultPartitioner:
+		return pt.Partition(r, n)
+	case ManualPartitioner:
+		return r.Partition
+	case *RoundRobinPartitioner:
+		return pt.Partition(r, n)
+	}
+	c := recordPool.Get().(*Record)
+	*c = *r
+	id := p.opts.Partitioner.Partition(c, n)
+	*c = Record{}
+	recordPool.Put(c)
+	return id
+}
+
+var recordPool = sync.Pool{New: func() any { return new(Record) }}
+
+// topic returns the producer's view of a topic, looking it up in the Log
+// the first time.
+func (p *Producer) topic(name string) (*producerTopic, error) {
+	if t := p.lastTopic.Load(); t != nil && t.name == name {
+		return t, nil
+	}
+	if m := p.topics.Load(); m != nil {
+		if t := (*m)[name]; t != nil {
+			p.lastTopic.Store(t)
+			return t, nil
+		}
+	}
+	lt, err := p.log.topic(name)
+	if err != nil {
+		return nil, err
+	}
+	p.topicsMu.Lock()
+	defer p.topicsMu.Unlock()
+	var old map[string]*producerTopic
+	if m := p.topics.Load(); m != nil {
+		old = *m
+	}
+	if t := old[name]; t != nil {
+		return t, nil
+	}
+	t := &producerTopic{name: name, queues: make([]*partitionQueue, len(lt.partitions))}
+	for i, part := range lt.partitions {
+		q := &partitionQueue{
+			producer: p,
+			part:     part,
+			limit:    min(p.opts.BatchBytes, part.cfg.maxBatchBytes),
+			noLinger: p.opts.Linger < 0,
+		}
+		q.drainFn = func(<-chan struct{}) { q.drain(nil) }
+		t.queues[i] = q
+	}
+	m := make(map[string]*producerTopic, len(old)+1)
+	for k, v := range old {
+		m[k] = v
+	}
+	m[name] = t
+	p.topics.Store(&m)
+	return t, nil
+}
+
+// reserve takes n bytes of buffer room, waiting for it while the buffer is
+// full.
+func (p *Producer) reserve(ctx context.Context, n int64) error {
+	if p.tryReserve(n) {
+		return nil
+	}
+	b := &p.buffer
+	b.mu.Lock()
+	for {
+		b.waiting.Store(true) // before the check, so release cannot miss us
+		if p.tryReserve(n) {
+			b.mu.Unlock()
+			return nil
+		}
+		if b.freed == nil {
+			b.freed = make(chan struct{})
+		}
+		freed := b.freed
+		b.mu.Unlock()
+		select {
+		case <-freed:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-p.closing:
+			return errProducerClosed
+		}
+		b.mu.Lock()
+	}
+}
+
+func (p *Producer) tryReserve(n int64) bool {
+	limit := int64(p.opts.BufferBytes)
+	for {
+		used := p.buffer.used.Load()
+		if used+n > limit {
+			return false
+		}
+		if p.buffer.used.CompareAndSwap(used, used+n) {
+			return true
+		}
+	}
+}
+
+// release returns n bytes of buffer room and wakes the senders waiting.
+func (p *Producer) release(n int64) {
+	b := &p.buffer
+	b.used.Add(-n)
+	if b.waiting.Load() {
+		b.mu.Lock()
+		b.waiting.Store(false)
+		if b.freed != nil {
+			close(b.freed)
+			b.freed = nil
+		}
+		b.mu.Unlock()
+	}
+}
+
+// startLinger arranges for the open batch b of q to be sealed when Linger
+// has passed.
+func (p *Producer) startLinger(q *partitionQueue, b *producerBatch) {
+	p.linger.Lock()
+	wasEmpty := len(p.linger.queue) == 0
+	p.linger.queue = append(p.linger.queue, lingering{q: q, b: b, deadline: time.Now().Add(p.opts.Linger)})
+	p.linger.Unlock()
+	if wasEmpty {
+		select {
+		case p.linger.kick <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// lingerLoop seals open batches whose Linger has passed. It runs on a
+// goroutine of the Log until the Producer or the Log closes. When the Log
+// closes first, it hands every open batch to be failed, so that no record
+// waits forever.
+func (p *Producer) lingerLoop(stop <-chan struct{}) {
+	defer close(p.linger.done)
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	for {
+		now := time.Now()
+		var expired []lingering
+		p.linger.Lock()
+		i := 0
+		for i < len(p.linger.queue) && !p.linger.queue[i].deadline.After(now) {
+			i++
+		}
+		expired = append(expired, p.linger.queue[:i]...)
+		clear(p.linger.queue[:i])
+		p.linger.queue = p.linger.queue[i:]
+		if len(p.linger.queue) == 0 {
+			p.linger.queue = nil
+		} else {
+			timer.Reset(p.linger.queue[0].deadline.Sub(now))
+		}
+		p.linger.Unlock()
+		for _, e := range expired {
+			e.q.seal(e.b)
+		}
+		select {
+		case <-timer.C:
+		case <-p.linger.kick:
+			timer.Stop()
+		case <-p.closing:
+			timer.Stop()
+			return
+		case <-stop:
+			timer.Stop()
+			_ = p.Flush(context.Background())
+			return
+		}
+	}
+}
+
+// sendWaiter is where a batch leaves the result for a Send.
+type sendWaiter struct {
+	state atomic.Int32 // sendWaiting, then sendTaken or sendAbandoned
+	md    RecordMetadata
+	err   error
+}
+
+const (
+	sendWaiting   = iota
+	sendTaken     // the record is being appended
+	sendAbandoned // Send returned ctx.Err(); the record must not be appended
+)
+
+// pendingSend is how a buffered record reports its result. A batch keeps
+// one only for the records that have a function, a waiter or a context
+// that can end: fire-and-forget records cost the drainer nothing.
+type pendingSend struct {
+	index int32                       // of the record in its batch
+	ctx   context.Context             // nil when it cannot end
+	fn    func(RecordMetadata, error) // for SendAsync; nil otherwise
+	wait  *sendWaiter                 // for Send; nil otherwise
+}
+
+func (s *pendingSend) needed() bool { return s.ctx != nil || s.fn != nil || s.wait != nil }
+
+// producerBatch is the records bound for one RecordBatch of a partition.
+type producerBatch struct {
+	records  []Record
+	sends    []pendingSend // by record index, for the records that need one
+	bytes    int           // encoded size before compression
+	reserved int64         // buffer room held by the records
+	baseTS   int64         // timestamp of the first record, in milliseconds
+	urgent   bool          // a Send waits: append as soon as the partition is free
+	done     chan struct{} // closed when every record has completed
+}
+
+// partitionQueue holds a Producer's batches for one partition. One
+// goroutine at a time, the drainer, appends them in order.
+type partitionQueue struct {
+	producer *Producer
+	part     *Partition
+	limit    int  // batch size: BatchBytes within the topic's MaxBatchBytes
+	noLinger bool // open batches are ready at once
+	drainFn  func(<-chan struct{})
+	spans    []appendSpan // scratch of the drainer
+
+	mu struct {
+		sync.Mutex
+		open     *producerBatch   // takes new records; not yet ready unless urgent or noLinger
+		ready    []*producerBatch // sealed, oldest first
+		inFlight *producerBatch   // being appended or completed by the drainer
+		draining bool             // a drainer is running
+	}
+}
+
+// add appends r, whose fixed size is fixed and which holds reserved bytes
+// of buffer, to the open batch, sealing batches as they fill. It returns r's
+// batch, whether the caller must start a drainer, and whether the batch is
+// new and needs a linger deadline.
+func (q *partitionQueue) add(r *Record, fixed int, reserved int64, s pendingSend) (b *producerBatch, start, linger bool) {
+	q.mu.Lock()
+	b = q.mu.open
+	size := 0
+	if b != nil {
+		size = recordSizeInBatch(fixed, r.Timestamp.UnixMilli()-b.baseTS, len(b.records))
+		if b.bytes+size > q.limit {
+			q.sealLocked()
+			b = nil
+		}
+	}
+	fresh := b == nil
+	if fresh {
+		size = recordSizeInBatch(fixed, 0, 0)
+		b = &producerBatch{
+			bytes:  batchHeaderSize,
+			baseTS: r.Timestamp.UnixMilli(),
+			done:   make(chan struct{}),
+		}
+		if bufs, ok := batchBuffersPool.Get().(*batchBuffers); ok {
+			// Not cleared: the records overwrite the old ones, and the few
+			// references a shorter batch leaves go with the pool's next
+			// cleanup. Clearing costs a busy partition about 10% more.
+			b.records, b.sends = bufs.records, bufs.sends
+		} else {
+			n := min(q.limit/max(size, 16)+1, 1024)
+			b.records, b.sends = make([]Record, 0, n), make([]pendingSend, 0, n)
+		}
+		q.mu.open = b
+	}
+	if s.needed() {
+		s.index = int32(len(b.records))
+		b.sends = append(b.sends, s)
+	}
+	b.records = append(b.records, *r)
+	b.bytes += size
+	b.reserved += reserved
+	b.urgent = b.urgent || s.wait != nil
+	if b.bytes >= q.limit {
+		q.sealLocked()
+	}
+	start = q.startLocked()
+	linger = fresh && q.mu.open == b && !b.urgent && !q.noLinger
+	q.mu.Unlock()
+	return b, start, linger
+}
+
+// seal makes b ready if it is still the open batch.
+func (q *partitionQueue) seal(b *producerBatch) {
+	q.mu.Lock()
+	if q.mu.open == b {
+		q.sealLocked()
+	}
+	start := q.startLocked()
+	q.mu.Unlock()
+	if start {
+		q.startDrain()
+	}
+}
+
+// flush makes the open batch ready and returns the newest batch not yet
+// completed, or nil.
+func (q *partitionQueue) flush() *producerBatch {
+	q.mu.Lock()
+	if q.mu.open != nil {
+		q.sealLocked()
+	}
+	newest := q.mu.inFlight
+	if n := len(q.mu.ready); n > 0 {
+		newest = q.mu.ready[n-1]
+	}
+	start := q.startLocked()
+	q.mu.Unlock()
+	if start {
+		q.startDrain()
+	}
+	return newest
+}
+
+func (q *partitionQueue) sealLocked() {
+	q.mu.ready = append(q.mu.ready, q.mu.open)
+	q.mu.open = nil
+}
+
+// startLocked reports whether the caller must start a drainer, and if so
+// marks one as running.
+func (q *partitionQueue) startLocked() bool {
+	if q.mu.draining {
+		return false
+	}
+	if len(q.mu.ready) == 0 && !q.openReadyLocked() {
+		return false
+	}
+	q.mu.draining = true
+	return true
+}
+
+func (q *partitionQueue) openReadyLocked() bool {
+	return q.mu.open != nil && (q.noLinger || q.mu.open.urgent)
+}
+
+// startDrain runs the drainer on a goroutine of the Log or, once the Log is
+// closed, on the calling goroutine, where its appends fail at once.
+func (q *partitionQueue) startDrain() {
+	if !q.producer.log.goBackground(q.drainFn) {
+		q.drain(nil)
+	}
+}
+
+// drain appends ready batches in order until none is left or, when until
+// is set, until that batch is done; then another drainer takes over if
+// batches are left.
+func (q *partitionQueue) drain(until *producerBatch) {
+	for {
+		q.mu.Lock()
+		var b *producerBatch
+		switch {
+		case len(q.mu.ready) > 0:
+			b = q.mu.ready[0]
+			q.mu.ready[0] = nil
+			q.mu.ready = q.mu.ready[1:]
+		case q.openReadyLocked():
+			b = q.mu.open
+			q.mu.open = nil
+		}
+		q.mu.inFlight = b
+		if b == nil {
+			q.mu.draining = false
+			q.mu.ready = nil
+			q.mu.Unlock()
+			return
+		}
+		q.mu.Unlock()
+		q.send(b)
+		if b == until {
+			q.mu.Lock()
+			q.mu.inFlight = nil
+			q.mu.draining = false
+			start := q.startLocked()
+			q.mu.Unlock()
+			if start {
+				q.startDrain()
+			}
+			return
+		}
+	}
+}
+
+// appendSpan is the outcome of one Append: n records from base, or err.
+type appendSpan struct {
+	n    int
+	base int64
+	err  error
+}
+
+// send appends b and completes its records.
+func (q *partitionQueue) send(b *producerBatch) {
+	records := b.records
+	var dropped []int32 // indexes of the records whose sender gave up
+	for i := range b.sends {
+		s := &b.sends[i]
+		gone := false
+		if s.wait != nil {
+			gone = !s.wait.state.CompareAndSwap(sendWaiting, sendTaken)
+		} else {
+			gone = s.ctx != nil && s.ctx.Err() != nil
+		}
+		if gone {
+			dropped = append(dropped, s.index)
+		}
+	}
+	if dropped != nil {
+		records = make([]Record, 0, len(b.records)-len(dropped))
+		next := 0
+		for _, i := range dropped {
+			records = append(records, b.records[next:i]...)
+			next = int(i) + 1
+		}
+		records = append(records, b.records[next:]...)
+	}
+	var spans []appendSpan
+	if len(records) > 0 {
+		spans = q.appendSpans(records, q.spans[:0])
+		q.spans = spans[:0]
+	}
+	q.complete(b, dropped, spans)
+}
+
+// appendSpans appends records as one batch. If the Log refuses the batch as
+// too large (the codec can make a batch larger than its records) or
+// invalid, it appends each half the same way, so that only the records at
+// fault fail; a refused Append has written nothing.
+func (q *partitionQueue) appendSpans(records []Record, spans []appendSpan) []appendSpan {
+	base, err := q.part.Append(context.Background(), records, q.producer.appendOpts)
+	if err != nil && len(records) > 1 && (errors.Is(err, ErrRecordTooLarge) || errors.Is(err, ErrInvalidRecord)) {
+		half := len(records) / 2
+		spans = q.appendSpans(records[:half], spans)
+		return q.appendSpans(records[half:], spans)
+	}
+	return append(spans, appendSpan{n: len(records), base: base, err: err})
+}
+
+// complete reports the outcome of b's records — dropped ones fail with
+// their context's error, the others get theirs from spans, in order —
+// releases the buffer room and closes b.done.
+func (q *partitionQueue) complete(b *producerBatch, dropped []int32, spans []appendSpan) {
+	q.producer.release(b.reserved)
+
+	// The records appended are b.records without dropped; the k-th of them
+	// is in spans[span] at offset base+k-spanStart.
+	failed := 0
+	for _, sp := range spans {
+		if sp.err != nil {
+			failed += sp.n
+		}
+	}
+	span, spanStart, skipped := 0, 0, 0
+	for i := range b.sends {
+		s := &b.sends[i]
+		for skipped < len(dropped) && dropped[skipped] < s.index {
+			skipped++
+		}
+		var err error
+		offset := int64(-1)
+		if skipped < len(dropped) && dropped[skipped] == s.index {
+			if s.fn == nil {
+				continue // Send returned ctx.Err() already, or nobody listens
+			}
+			err = s.ctx.Err()
+		} else {
+			k := int(s.index) - skipped
+			for k >= spanStart+spans[span].n {
+				spanStart += spans[span].n
+				span++
+			}
+			if err = spans[span].err; err == nil {
+				offset = spans[span].base + int64(k-spanStart)
+			}
+			if s.fn == nil && s.wait == nil {
+				continue // fire and forget, kept for its context
+			}
+			if err != nil {
+				failed-- // reported to its sender, not lost silently
+			}
+		}
+		md := RecordMetadata{
+			Topic:     q.part.topic,
+			Partition: q.part.id,
+			Offset:    offset,
+			Timestamp: time.UnixMilli(b.records[s.index].Timestamp.UnixMilli()),
+		}
+		if s.fn != nil {
+			s.fn(md, err)
+		} else {
+			s.wait.md, s.wait.err = md, err
+		}
+	}
+	if failed > 0 {
+		var err error
+		for _, sp := range spans {
+			if sp.err != nil {
+				err = sp.err
+			}
+		}
+		q.producer.log.opts.Logger.Warn("eventlog: records lost", "topic", q.part.topic, "partition", q.part.id, "records", failed, "err", err)
+	}
+	if cap(b.records) <= maxPooledBatch {
+		batchBuffersPool.Put(&batchBuffers{records: b.records[:0], sends: b.sends[:0]})
+	}
+	b.records, b.sends = nil, nil
+	close(b.done)
+}
+
+// batchBuffers are the slices of a completed batch, kept for the next.
+type batchBuffers struct {
+	records []Record
+	sends   []pendingSend
+}
+
+var batchBuffersPool sync.Pool
+
+// maxPooledBatch bounds the records of a batch whose slices are kept.
+const maxPooledBatch = 1 << 14
+
+// recordOverhead is what the Producer holds per buffered record besides its
+// encoded bytes: the Record and its pendingSend.
+const recordOverhead = int(unsafe.Sizeof(Record{}) + unsafe.Sizeof(pendingSend{}))
+
+// recordFixedSize is the encoded size of r's body without its timestamp
+// and offset deltas; see appendRecords.
+func recordFixedSize(r *Record) int {
+	n := 1 + bytesFieldLen(r.Key) + bytesFieldLen(r.Value) + varintLen(int64(len(r.Headers)))
+	for i := range r.Headers {
+		h := &r.Headers[i]
+		n += varintLen(int64(len(h.Key))) + len(h.Key) + bytesFieldLen(h.Value)
+	}
+	return n
+}
+
+// recordSizeInBatch is the encoded size of a record of fixed size at the
+// given timestamp and offset deltas in its batch, length prefix included.
+func recordSizeInBatch(fixed int, tsDelta int64, offsetDelta int) int {
+	body := fixed + varintLen(tsDelta) + varintLen(int64(offsetDelta))
+	return varintLen(int64(body)) + body
+}
