@@ -425,7 +425,7 @@ func (c *Consumer) Paused() []TopicPartition {
 	return slices.Clone(c.view.Load().paused)
 }
 
-// state returns the state of an assigned partition.
+// stateLocked returns the state of an assigned partition.
 func (c *Consumer) stateLocked(tp TopicPartition) (*fetchState, error) {
 	st := c.byTP[tp]
 	if st == nil {

@@ -994,3 +994,85 @@ func TestConsumerSentinels(t *testing.T) {
 	assert.Equal(t, "t-3", tpart(3).String())
 	assert.Equal(t, "earliest", eventlog.OffsetResetEarliest.String())
 }
+
+type order struct {
+	ID    int    `json:"id"`
+	Item  string `json:"item"`
+	Price int    `json:"price"`
+}
+
+func TestTypedConsumer(t *testing.T) {
+	l := consumerLog(t, 2, nil)
+	p0, p1 := partition(t, l, "t", 0), partition(t, l, "t", 1)
+	ts := time.UnixMilli(1_700_000_000_123)
+	_, err := p0.Append(ctx, []eventlog.Record{
+		{Key: []byte("a"), Value: []byte(`{"id":1,"item":"tea","price":3}`), Timestamp: ts, Headers: []eventlog.Header{{Key: "h", Value: []byte("1")}}},
+		{Key: []byte("b"), Value: nil, Timestamp: ts},               // tombstone
+		{Key: []byte("c"), Value: []byte(`{"id":3`), Timestamp: ts}, // damaged
+		{Key: []byte("d"), Value: []byte(`{"id":4}`), Timestamp: ts},
+	}, eventlog.AppendOptions{})
+	require.NoError(t, err)
+	_, err = p1.Append(ctx, []eventlog.Record{{Key: []byte("e"), Value: []byte(`{"id":5}`), Timestamp: ts}}, eventlog.AppendOptions{})
+	require.NoError(t, err)
+
+	c := newTestConsumer(t, l, &eventlog.ConsumerOptions{FetchMaxWait: -1, AutoOffsetReset: eventlog.OffsetResetEarliest}, tpart(0), tpart(1))
+	orders := eventlog.NewTypedConsumer(c, eventlog.StringSerde{}, eventlog.JSONSerde[*order]{})
+
+	recs, err := orders.Poll(ctx)
+	require.NoError(t, err, "the records before the damaged one come first")
+	require.Len(t, recs, 2)
+	assert.Equal(t, eventlog.TypedRecord[string, *order]{
+		Topic: "t", Partition: 0, Offset: 0, Timestamp: recs[0].Timestamp, Key: "a",
+		Value: &order{ID: 1, Item: "tea", Price: 3}, Headers: []eventlog.Header{{Key: "h", Value: []byte("1")}},
+	}, recs[0])
+	assert.True(t, ts.Equal(recs[0].Timestamp))
+	assert.Equal(t, "b", recs[1].Key)
+	assert.Nil(t, recs[1].Value, "a tombstone is the zero value")
+
+	for range 2 {
+		_, err = orders.Poll(ctx)
+		var de *eventlog.DeserializationError
+		require.ErrorAs(t, err, &de, "reported at every poll")
+		assert.Equal(t, eventlog.TopicPartition{Topic: "t", Partition: 0}, de.TopicPartition)
+		assert.Equal(t, int64(2), de.Offset)
+		assert.False(t, de.Key)
+		assert.ErrorIs(t, err, eventlog.ErrSerialization)
+		assert.ErrorContains(t, err, `topic "t" partition 0 offset 2: deserialize value`)
+		pos, err := c.Position(tpart(0))
+		require.NoError(t, err)
+		assert.Equal(t, int64(2), pos, "the position stays at the damaged record")
+	}
+	pos, err := c.Position(tpart(1))
+	require.NoError(t, err)
+	assert.Equal(t, int64(0), pos, "partition 1 was not polled past either")
+
+	// The iterator stops at the same record; skipping it goes on.
+	var keys []string
+	var errs []error
+	for r, err := range orders.Records(ctx) {
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		keys = append(keys, r.Key)
+	}
+	require.Len(t, errs, 1)
+	var de *eventlog.DeserializationError
+	require.ErrorAs(t, errs[0], &de)
+	require.NoError(t, c.Seek(de.TopicPartition, de.Offset+1))
+	for r, err := range orders.ReadToEnd(ctx) {
+		require.NoError(t, err)
+		keys = append(keys, r.Key)
+	}
+	slices.Sort(keys)
+	assert.Equal(t, []string{"d", "e"}, keys)
+
+	bad := eventlog.NewTypedConsumer(c, eventlog.Int32Serde{}, eventlog.BytesSerde{})
+	require.NoError(t, c.SeekToBeginning())
+	_, err = bad.Poll(ctx)
+	require.ErrorAs(t, err, &de)
+	assert.True(t, de.Key)
+	assert.ErrorContains(t, err, "deserialize key")
+
+	assert.Panics(t, func() { eventlog.NewTypedConsumer[string, string](c, nil, eventlog.StringSerde{}) })
+}

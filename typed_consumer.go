@@ -1,0 +1,134 @@
+package eventlog
+
+import (
+	"context"
+	"fmt"
+	"iter"
+)
+
+// TypedConsumer reads TypedRecords through a Consumer, turning keys and
+// values back into Go values with its deserializers. It has no state of its
+// own: assign, seek, pause and close the Consumer. Like the Consumer, it is
+// for one goroutine at a time.
+type TypedConsumer[K, V any] struct {
+	c      *Consumer
+	keys   Deserializer[K]
+	values Deserializer[V]
+}
+
+// DeserializationError reports a record whose key or value its
+// Deserializer refused (Kafka's RecordDeserializationException). The
+// consumer's position stays at the record, so every later poll reports it
+// again; to skip it, Seek to Offset+1.
+type DeserializationError struct {
+	TopicPartition
+	Offset int64
+	Key    bool  // the key failed; otherwise the value
+	Err    error // the Deserializer's error
+}
+
+func (e *DeserializationError) Error() string {
+	part := "value"
+	if e.Key {
+		part = "key"
+	}
+	return fmt.Sprintf("eventlog: topic %q partition %d offset %d: deserialize %s: %v", e.Topic, e.Partition, e.Offset, part, e.Err)
+}
+
+// Unwrap returns the Deserializer's error.
+func (e *DeserializationError) Unwrap() error { return e.Err }
+
+// NewTypedConsumer returns a TypedConsumer reading through c. The key and
+// value types usually follow from the deserializers:
+//
+//	orders := eventlog.NewTypedConsumer(c, eventlog.StringSerde{}, eventlog.JSONSerde[Order]{})
+//
+// It panics if a deserializer is nil.
+func NewTypedConsumer[K, V any](c *Consumer, keys Deserializer[K], values Deserializer[V]) *TypedConsumer[K, V] {
+	if c == nil || keys == nil || values == nil {
+		panic("eventlog: NewTypedConsumer with a nil consumer or deserializer")
+	}
+	return &TypedConsumer[K, V]{c: c, keys: keys, values: values}
+}
+
+// Poll is Consumer.Poll with deserialized records. A record that fails to
+// deserialize ends the result before it; the next Poll then returns a
+// *DeserializationError for it, and no position moves past it.
+func (tc *TypedConsumer[K, V]) Poll(ctx context.Context) ([]TypedRecord[K, V], error) {
+	c := tc.c
+	recs, err := c.pollScratch(ctx)
+	defer c.giveScratch(recs)
+	if err != nil {
+		return nil, err
+	}
+	var out []TypedRecord[K, V]
+	for i := range recs {
+		r, err := tc.decode(&recs[i])
+		if err != nil {
+			c.unpoll(recs[i:])
+			if i > 0 {
+				return out, nil
+			}
+			return nil, err
+		}
+		if out == nil {
+			out = make([]TypedRecord[K, V], 0, len(recs))
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+// Records is Consumer.Records with deserialized records. A record that
+// fails to deserialize ends the loop with a *DeserializationError, and the
+// position stays at that record.
+func (tc *TypedConsumer[K, V]) Records(ctx context.Context) iter.Seq2[TypedRecord[K, V], error] {
+	return tc.iterate(ctx, false)
+}
+
+// ReadToEnd is Consumer.ReadToEnd with deserialized records. A record that
+// fails to deserialize ends the loop with a *DeserializationError, and the
+// position stays at that record.
+func (tc *TypedConsumer[K, V]) ReadToEnd(ctx context.Context) iter.Seq2[TypedRecord[K, V], error] {
+	return tc.iterate(ctx, true)
+}
+
+func (tc *TypedConsumer[K, V]) iterate(ctx context.Context, toEnd bool) iter.Seq2[TypedRecord[K, V], error] {
+	return func(yield func(TypedRecord[K, V], error) bool) {
+		tc.c.each(ctx, toEnd, func(r Record, err error) (bool, bool) {
+			if err != nil {
+				yield(TypedRecord[K, V]{}, err)
+				return false, true
+			}
+			tr, err := tc.decode(&r)
+			if err != nil {
+				yield(TypedRecord[K, V]{}, err)
+				return false, false // not consumed: the position stays at it
+			}
+			return yield(tr, nil), true
+		})
+	}
+}
+
+func (tc *TypedConsumer[K, V]) decode(r *Record) (TypedRecord[K, V], error) {
+	fail := func(key bool, err error) error {
+		return &DeserializationError{TopicPartition: TopicPartition{r.Topic, r.Partition}, Offset: r.Offset, Key: key, Err: err}
+	}
+	key, err := tc.keys.Deserialize(r.Topic, r.Key)
+	if err != nil {
+		return TypedRecord[K, V]{}, fail(true, err)
+	}
+	value, err := tc.values.Deserialize(r.Topic, r.Value)
+	if err != nil {
+		return TypedRecord[K, V]{}, fail(false, err)
+	}
+	return TypedRecord[K, V]{
+		Topic:     r.Topic,
+		Partition: r.Partition,
+		Offset:    r.Offset,
+		Timestamp: r.Timestamp,
+		Key:       key,
+		Value:     value,
+		Headers:   r.Headers,
+	}, nil
+}
