@@ -224,8 +224,9 @@ func (l *Log) NewProducer(opts *ProducerOptions) (*Producer, error) {
 // Send sends r to r.Topic and returns once the record is as durable as Acks
 // asks: with AcksAll, once consumers can read it. It returns where the
 // record was stored, or why it was not: an error wrapping ErrTopicNotFound,
-// ErrPartitionNotFound, ErrRecordTooLarge or ErrClosed, an error from the
-// Log's storage, or ctx.Err(). A zero r.Timestamp is set to the send time.
+// ErrPartitionNotFound, ErrRecordTooLarge, ErrInvalidRecord (a record
+// without a key for a compacted topic) or ErrClosed, an error from the Log's
+// storage, or ctx.Err(). A zero r.Timestamp is set to the send time.
 //
 // ctx bounds the wait for buffer room and for the result. When Send returns
 // ctx.Err() the record was not and will not be stored. A Send does not wait
@@ -371,6 +372,9 @@ func (p *Producer) enqueue(ctx context.Context, r *Record, fn func(RecordMetadat
 	}
 	md.Partition = id
 	q := t.queues[id]
+	if r.Key == nil && q.part.cfg.cleanup.compacts() {
+		return nil, nil, md, q.part.errorf("%w: a record without a key cannot go to compacted topic %q (cleanup.policy=%s)", ErrInvalidRecord, r.Topic, q.part.cfg.cleanup)
+	}
 	fixed := recordFixedSize(r)
 	size := recordSizeInBatch(fixed, 0, 0)
 	held := int64(size + recordOverhead)

@@ -1,9 +1,12 @@
 package eventlog_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"fmt"
+	"log/slog"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"sort"
@@ -351,7 +354,9 @@ func TestProducerAcks(t *testing.T) {
 	})
 	t.Run("all waits for fsync, leader does not", func(t *testing.T) {
 		fsys := eventlog.NewMemFS()
-		l, err := eventlog.Open("/log", &eventlog.Options{FS: fsys})
+		var logged prodLogBuffer
+		logger := slog.New(slog.NewTextHandler(&logged, nil))
+		l, err := eventlog.Open("/log", &eventlog.Options{FS: fsys, Logger: logger})
 		require.NoError(t, err)
 		require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{Partitions: 2}))
 		fsys.SetFault(eventlog.FailAfter(0, eventlog.OpSync, nil))
@@ -372,6 +377,10 @@ func TestProducerAcks(t *testing.T) {
 		all.SendAsync(ctx, eventlog.Record{Topic: "t", Partition: 1, Value: []byte("after the failure")}, func(_ eventlog.RecordMetadata, err error) { cbErr = err })
 		require.NoError(t, all.Flush(ctx))
 		assert.ErrorIs(t, cbErr, eventlog.ErrInjected, "the failure is sticky, and reaches callbacks")
+
+		all.SendAsync(ctx, eventlog.Record{Topic: "t", Partition: 1, Value: []byte("fire and forget")}, nil)
+		require.NoError(t, all.Flush(ctx))
+		assert.Contains(t, logged.String(), "records lost", "fire-and-forget failures are logged")
 
 		require.NoError(t, leader.Close())
 		require.NoError(t, all.Close())
@@ -401,7 +410,25 @@ func TestProducerAcks(t *testing.T) {
 	assert.Equal(t, "0", eventlog.AcksNone.String())
 }
 
-// prodResult runs SendAsync and returns its result, checking that the
+// prodLogBuffer collects log lines written from any goroutine.
+type prodLogBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *prodLogBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *prodLogBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// prodAsyncNow runs SendAsync and returns its result, checking that the
 // callback was called exactly once before SendAsync returned.
 func prodAsyncNow(t *testing.T, p *eventlog.Producer, c context.Context, r eventlog.Record) (eventlog.RecordMetadata, error) {
 	t.Helper()
@@ -491,6 +518,54 @@ func TestProducerTooLargeRecordDoesNotPoisonBatch(t *testing.T) {
 	assert.ErrorIs(t, errs[1], eventlog.ErrRecordTooLarge)
 	assert.NoError(t, errs[2])
 	assert.Equal(t, []prodBatch{{Base: 0, Count: 2}}, prodBatches(t, dir, "t", 0))
+}
+
+func TestProducerCompactedTopicNeedsKeys(t *testing.T) {
+	dir := t.TempDir()
+	l := prodLog(t, dir, nil, "t", eventlog.TopicConfig{CleanupPolicy: eventlog.CleanupCompact})
+	p := prodNew(t, l, &eventlog.ProducerOptions{Linger: time.Hour})
+	var errs [3]error
+	for i, key := range [][]byte{[]byte("a"), nil, []byte("b")} {
+		p.SendAsync(ctx, eventlog.Record{Topic: "t", Key: key, Value: []byte("v")}, func(_ eventlog.RecordMetadata, err error) { errs[i] = err })
+	}
+	require.NoError(t, p.Flush(ctx))
+	assert.NoError(t, errs[0])
+	assert.ErrorIs(t, errs[1], eventlog.ErrInvalidRecord, "refused before batching")
+	assert.NoError(t, errs[2])
+	assert.Equal(t, []prodBatch{{Base: 0, Count: 2}}, prodBatches(t, dir, "t", 0))
+}
+
+// TestProducerSplitsBatchTheCodecGrew checks that a batch which the codec
+// makes larger than its topic allows — gzip grows random bytes — is stored
+// as two halves instead of failing.
+func TestProducerSplitsBatchTheCodecGrew(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	ts := time.UnixMilli(1_700_000_000_000)
+	var recs []eventlog.Record
+	for range 8 {
+		v := make([]byte, 500)
+		for i := range v {
+			v[i] = byte(rng.Uint32())
+		}
+		recs = append(recs, eventlog.Record{Topic: "t", Key: []byte("k"), Value: v, Timestamp: ts})
+	}
+	limit := batchSize(t, recs) // the 8 records fill the batch exactly, uncompressed
+
+	dir := t.TempDir()
+	l := prodLog(t, dir, nil, "t", eventlog.TopicConfig{MaxBatchBytes: limit})
+	p := prodNew(t, l, &eventlog.ProducerOptions{BatchBytes: limit, Linger: time.Hour, Compression: eventlog.CompressionGzip})
+	var errs [8]error
+	for i, r := range recs {
+		p.SendAsync(ctx, r, func(_ eventlog.RecordMetadata, err error) { errs[i] = err })
+	}
+	require.NoError(t, p.Flush(ctx))
+	for i, err := range errs {
+		assert.NoError(t, err, "record %d", i)
+	}
+	assert.Equal(t, []prodBatch{
+		{Base: 0, Count: 4, Codec: eventlog.CompressionGzip},
+		{Base: 4, Count: 4, Codec: eventlog.CompressionGzip},
+	}, prodBatches(t, dir, "t", 0))
 }
 
 func TestProducerInvalidOptions(t *testing.T) {
