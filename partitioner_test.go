@@ -10,8 +10,8 @@ import (
 	"github.com/eventlog/eventlog"
 )
 
-// signed reads a 32-bit pattern as Java's int.
-func signed(u uint32) int32 { return int32(u) }
+// javaInt reads a 32-bit pattern as Java's int.
+func javaInt(u uint32) int32 { return int32(u) }
 
 // Kafka's murmur2 results for known keys, as signed 32-bit ints the way the
 // Java client returns them.
@@ -28,17 +28,17 @@ var kafkaMurmur2 = []struct {
 	{"abc", 479470107},
 	// librdkafka, src/rdmurmur2.c unittest_murmur2, whose expected values
 	// are the Java client's (java_murmur2_results), as unsigned hex.
-	{"kafka", signed(0xd067cf64)},
-	{"giberish123456789", signed(0x8f552b0c)},
-	{"1234", signed(0x9fc97b14)},
-	{"234", signed(0xe7c009ca)},
-	{"34", signed(0x873930da)},
-	{"4", signed(0x5a4b5ca1)},
-	{"PreAmbleWillBeRemoved,ThePrePartThatIs", signed(0x78424f1c)},
-	{"reAmbleWillBeRemoved,ThePrePartThatIs", signed(0x4a62b377)},
-	{"eAmbleWillBeRemoved,ThePrePartThatIs", signed(0xe0e4e09e)},
-	{"AmbleWillBeRemoved,ThePrePartThatIs", signed(0x62b8b43f)},
-	{"", signed(0x106e08d9)},
+	{"kafka", javaInt(0xd067cf64)},
+	{"giberish123456789", javaInt(0x8f552b0c)},
+	{"1234", javaInt(0x9fc97b14)},
+	{"234", javaInt(0xe7c009ca)},
+	{"34", javaInt(0x873930da)},
+	{"4", javaInt(0x5a4b5ca1)},
+	{"PreAmbleWillBeRemoved,ThePrePartThatIs", javaInt(0x78424f1c)},
+	{"reAmbleWillBeRemoved,ThePrePartThatIs", javaInt(0x4a62b377)},
+	{"eAmbleWillBeRemoved,ThePrePartThatIs", javaInt(0xe0e4e09e)},
+	{"AmbleWillBeRemoved,ThePrePartThatIs", javaInt(0x62b8b43f)},
+	{"", javaInt(0x106e08d9)},
 }
 
 // TestKeyPartitionMatchesKafka checks KeyPartition against partitions

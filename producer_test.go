@@ -221,9 +221,9 @@ func TestProducerFlushAppendsLingeringBatches(t *testing.T) {
 	require.NoError(t, p.Flush(ctx), "nothing to flush")
 }
 
-// batchSize measures the stored size of a batch of records by appending
+// prodBatchSize measures the stored size of a batch of records by appending
 // them to a fresh log.
-func batchSize(t *testing.T, records []eventlog.Record) int {
+func prodBatchSize(t *testing.T, records []eventlog.Record) int {
 	t.Helper()
 	dir := t.TempDir()
 	l := prodLog(t, dir, nil, "size", eventlog.TopicConfig{})
@@ -247,7 +247,7 @@ func TestProducerBatchBytesBoundaries(t *testing.T) {
 	for i := range 4 {
 		four = append(four, rec(i, 20))
 	}
-	batchBytes := batchSize(t, four) // exactly four of these records fill a batch
+	batchBytes := prodBatchSize(t, four) // exactly four of these records fill a batch
 
 	dir := t.TempDir()
 	l := prodLog(t, dir, nil, "t", eventlog.TopicConfig{})
@@ -458,7 +458,7 @@ func TestProducerErrors(t *testing.T) {
 		{"partition out of range", ctx, eventlog.Record{Topic: "t", Partition: 2, Value: []byte("x")}, eventlog.ErrPartitionNotFound},
 		{"negative partition", ctx, eventlog.Record{Topic: "t", Partition: -1, Value: []byte("x")}, eventlog.ErrPartitionNotFound},
 		{"record too large for the topic", ctx, eventlog.Record{Topic: "t", Value: make([]byte, 1024)}, eventlog.ErrRecordTooLarge},
-		{"context ended", canceledContext(), eventlog.Record{Topic: "t", Value: []byte("x")}, context.Canceled},
+		{"context ended", prodCanceledContext(), eventlog.Record{Topic: "t", Value: []byte("x")}, context.Canceled},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -499,7 +499,7 @@ func TestProducerErrors(t *testing.T) {
 	})
 }
 
-func canceledContext() context.Context {
+func prodCanceledContext() context.Context {
 	c, cancel := context.WithCancel(context.Background())
 	cancel()
 	return c
@@ -549,7 +549,7 @@ func TestProducerSplitsBatchTheCodecGrew(t *testing.T) {
 		}
 		recs = append(recs, eventlog.Record{Topic: "t", Key: []byte("k"), Value: v, Timestamp: ts})
 	}
-	limit := batchSize(t, recs) // the 8 records fill the batch exactly, uncompressed
+	limit := prodBatchSize(t, recs) // the 8 records fill the batch exactly, uncompressed
 
 	dir := t.TempDir()
 	l := prodLog(t, dir, nil, "t", eventlog.TopicConfig{MaxBatchBytes: limit})
@@ -650,6 +650,20 @@ func TestProducerSendContextEndsWhileWaiting(t *testing.T) {
 		require.NoError(t, p.Close())
 		require.NoError(t, l.Close())
 	})
+}
+
+func TestProducerFlushContextEnds(t *testing.T) {
+	dir := t.TempDir()
+	l := prodLog(t, dir, &eventlog.Options{Durability: eventlog.DurabilityOS}, "t", eventlog.TopicConfig{})
+	p := prodNew(t, l, &eventlog.ProducerOptions{Linger: -1})
+	block := newProdBlocker()
+	p.SendAsync(ctx, prodRecord("t", 0), block.callback)
+	<-block.entered
+	p.SendAsync(ctx, prodRecord("t", 1), nil) // waits behind the held drainer
+	assert.ErrorIs(t, p.Flush(prodCanceledContext()), context.Canceled)
+	close(block.release)
+	require.NoError(t, p.Flush(ctx))
+	assert.Equal(t, int64(2), partition(t, l, "t", 0).HighWatermark())
 }
 
 func TestProducerBufferFullBlocksSenders(t *testing.T) {
