@@ -299,8 +299,6 @@ func (p *Partition) planCleaning(now int64) (*cleanPlan, error) {
 	c.cleanEnd = c.firstDirty
 	if n := len(c.segs); n > 0 {
 		c.cleanEnd = max(c.firstDirty, c.ends[n-1])
-	} else if n := len(segs); n > 0 {
-		c.cleanEnd = max(c.firstDirty, segs[0].base)
 	}
 	c.dirtyAt = sort.Search(len(c.segs), func(i int) bool { return c.ends[i] > c.firstDirty })
 	for i, s := range c.segs {
@@ -348,10 +346,13 @@ type cleanRun struct {
 	bytesRead, bytesWritten, removed int64
 
 	// Scratch, reused across batches.
-	raw  []byte      // decompressed records
-	kept []rawRecord // records of the current batch that stay
-	recs []byte      // records area of a rebuilt batch
-	out  []byte      // a rebuilt batch
+	raw    []byte      // decompressed records
+	parsed []rawRecord // records of the current batch
+	hashes []uint64    // hashes of the keys looked up in the current batch
+	kept   []rawRecord // records of the current batch that stay
+	sink   uint32      // keeps the loads of offsetMap.touch
+	recs   []byte      // records area of a rebuilt batch
+	out    []byte      // a rebuilt batch
 }
 
 // cleanedSegment is the output of one group of segments, written to
@@ -390,7 +391,9 @@ func (p *Partition) cleanPass(ctx context.Context, force bool) (more bool, err e
 	if err != nil {
 		return false, err
 	}
-	l.cleaner.maxMapBytes.Store(max(l.cleaner.maxMapBytes.Load(), int64(m.peak)))
+	for peak := l.cleaner.maxMapBytes.Load(); int64(m.peak) > peak && !l.cleaner.maxMapBytes.CompareAndSwap(peak, int64(m.peak)); {
+		peak = l.cleaner.maxMapBytes.Load()
+	}
 
 	// Rewrite from the start through the segment holding mapEnd-1.
 	n := sort.Search(len(plan.segs), func(i int) bool { return plan.segs[i].base >= mapEnd })
@@ -565,17 +568,16 @@ func (r *cleanRun) buildMap(c *cleanPlan) (m *offsetMap, mapEnd int64, err error
 				if err != nil {
 					return nil, 0, r.corrupt(s, pos, h.BaseOffset, err)
 				}
-				for i, p := 0, 0; i < int(h.RecordCount); i++ {
-					rec, err := nextRawRecord(area, p)
-					if err != nil {
-						return nil, 0, r.corrupt(s, pos, h.BaseOffset, fmt.Errorf("record %d: %w", i, err))
-					}
-					p = rec.end
+				if err := r.parseBatch(&h, area); err != nil {
+					return nil, 0, r.corrupt(s, pos, h.BaseOffset, err)
+				}
+				r.hashKeys(m, h.BaseOffset, c.firstDirty, math.MaxInt64)
+				for _, rec := range r.parsed {
 					off := h.BaseOffset + rec.offDelta
 					if off < c.firstDirty || rec.key == nil {
 						continue
 					}
-					if !m.put(rec.key, off) {
+					if !m.put(rec.key, rec.hash, off) {
 						return m, off, nil
 					}
 				}

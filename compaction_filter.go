@@ -231,6 +231,7 @@ type rawRecord struct {
 	offDelta   int64
 	key        []byte // nil for a null key
 	tombstone  bool
+	hash       uint64 // of key, set by hashKeys
 }
 
 var errBadRecord = errors.New("malformed record")
@@ -268,6 +269,38 @@ func nextRawRecord(area []byte, p int) (rawRecord, error) {
 	return r, nil
 }
 
+// parseBatch parses every record of a batch's records area into r.parsed.
+func (r *cleanRun) parseBatch(h *batchHeader, area []byte) error {
+	r.parsed = r.parsed[:0]
+	p := 0
+	for i := 0; i < int(h.RecordCount); i++ {
+		rec, err := nextRawRecord(area, p)
+		if err != nil {
+			return fmt.Errorf("record %d: %w", i, err)
+		}
+		p = rec.end
+		r.parsed = append(r.parsed, rec)
+	}
+	if p != len(area) {
+		return fmt.Errorf("%d trailing bytes after %d records", len(area)-p, h.RecordCount)
+	}
+	return nil
+}
+
+// hashKeys hashes the keys of the parsed records whose offsets lie in
+// [from, to), and warms the map's cache for their lookups.
+func (r *cleanRun) hashKeys(m *offsetMap, base, from, to int64) {
+	r.hashes = r.hashes[:0]
+	for i := range r.parsed {
+		rec := &r.parsed[i]
+		if off := base + rec.offDelta; rec.key != nil && off >= from && off < to {
+			rec.hash = m.hash(rec.key)
+			r.hashes = append(r.hashes, rec.hash)
+		}
+	}
+	r.sink += m.touch(r.hashes)
+}
+
 // records returns the records area of a batch, decompressed.
 func (r *cleanRun) records(h *batchHeader, b []byte) ([]byte, error) {
 	raw := b[batchHeaderSize:h.size()]
@@ -295,22 +328,20 @@ func (r *cleanRun) filterBatch(h *batchHeader, b []byte, m *offsetMap, mapEnd in
 	if err != nil {
 		return nil, false, err
 	}
+	if err := r.parseBatch(h, area); err != nil {
+		return nil, false, err
+	}
+	r.hashKeys(m, h.BaseOffset, 0, mapEnd)
 	hasHorizon := h.Attributes&attrDeleteHorizon != 0
 	expired := hasHorizon && r.now >= h.BaseTimestamp
 	r.kept = r.kept[:0]
 	tombstones := false
-	p := 0
-	for i := 0; i < int(h.RecordCount); i++ {
-		rec, err := nextRawRecord(area, p)
-		if err != nil {
-			return nil, false, fmt.Errorf("record %d: %w", i, err)
-		}
-		p = rec.end
+	for _, rec := range r.parsed {
 		if off := h.BaseOffset + rec.offDelta; off < mapEnd {
 			if rec.key == nil {
 				continue // a compacted topic has no place for it; Kafka drops it too
 			}
-			if newest, ok := m.get(rec.key); ok && newest > off {
+			if newest, ok := m.get(rec.key, rec.hash); ok && newest > off {
 				continue
 			}
 			if rec.tombstone && expired {
@@ -319,9 +350,6 @@ func (r *cleanRun) filterBatch(h *batchHeader, b []byte, m *offsetMap, mapEnd in
 		}
 		tombstones = tombstones || rec.tombstone
 		r.kept = append(r.kept, rec)
-	}
-	if p != len(area) {
-		return nil, false, fmt.Errorf("%d trailing bytes after %d records", len(area)-p, h.RecordCount)
 	}
 	r.removed += int64(int(h.RecordCount) - len(r.kept))
 	horizon := int64(-1)

@@ -114,17 +114,16 @@ func (m *offsetMap) find(key []byte, h uint64) *mapSlot {
 	}
 }
 
-// get returns the offset stored for key.
-func (m *offsetMap) get(key []byte) (int64, bool) {
-	s := m.find(key, m.hash(key))
+// get returns the offset stored for key; h is its hash.
+func (m *offsetMap) get(key []byte, h uint64) (int64, bool) {
+	s := m.find(key, h)
 	return s.offset, s.ref != 0
 }
 
-// put records offset as key's newest. It reports false, changing nothing,
-// when a new key does not fit the budget. The first key always fits, however
-// large, so that every pass makes progress.
-func (m *offsetMap) put(key []byte, offset int64) bool {
-	h := m.hash(key)
+// put records offset as key's newest; h is its hash. It reports false,
+// changing nothing, when a new key does not fit the budget. The first key
+// always fits, however large, so that every pass makes progress.
+func (m *offsetMap) put(key []byte, h uint64, offset int64) bool {
 	s := m.find(key, h)
 	if s.ref != 0 {
 		s.offset = offset
@@ -143,6 +142,23 @@ func (m *offsetMap) put(key []byte, offset int64) bool {
 	*s = mapSlot{offset: offset, ref: ref, tag: uint32(h)}
 	m.entries++
 	return true
+}
+
+// touch reads the first slot that a lookup of each hash probes, then the key
+// that slot holds, and returns nothing of use. Keys hit the table at random,
+// so each lookup misses the cache twice; touching a whole batch's slots, then
+// their keys, lets those misses overlap rather than follow one another, and
+// the lookups that follow find the cache warm.
+func (m *offsetMap) touch(hashes []uint64) (sink uint32) {
+	for _, h := range hashes {
+		sink += m.slots[m.slotFor(h)].ref
+	}
+	for _, h := range hashes {
+		if ref := m.slots[m.slotFor(h)].ref; ref != 0 {
+			sink += uint32(m.chunks[ref>>mapChunkShift][ref&(mapMaxChunkSize-1)])
+		}
+	}
+	return sink
 }
 
 // grow doubles the table if the old table, the new one and the arena fit the

@@ -127,6 +127,36 @@ func TestCompactKeepsNewestRecordPerKey(t *testing.T) {
 	assert.Equal(t, int64(600), off, "appends go on at the log end")
 }
 
+// OffsetForTime finds the first record at or after a time across the gaps
+// a cleaning leaves.
+func TestCompactOffsetForTime(t *testing.T) {
+	clk := newClock()
+	l := openLog(t, t.TempDir(), &eventlog.Options{Now: clk.Now, SegmentBytes: 1024})
+	require.NoError(t, l.CreateTopic("t", compactTopic))
+	p := partition(t, l, "t", 0)
+	start := clk.Now()
+	for i := range 300 {
+		putKV(t, p, fmt.Sprintf("k%d", i%7), []byte("v"))
+		clk.Advance(time.Second)
+	}
+	require.NoError(t, l.Compact(ctx, "t"))
+	recs := readAll(t, p, 0)
+	require.Less(t, len(recs), 100)
+	for _, sec := range []int{0, 5, 150, 290, 299} {
+		want := int64(-1)
+		for _, r := range recs {
+			if r.Offset >= int64(sec) {
+				want = r.Offset
+				break
+			}
+		}
+		off, found, err := p.OffsetForTime(start.Add(time.Duration(sec) * time.Second))
+		require.NoError(t, err)
+		require.True(t, found)
+		assert.Equal(t, want, off, "second %d", sec)
+	}
+}
+
 func TestCompactTombstonesOutliveDeleteRetention(t *testing.T) {
 	dir := t.TempDir()
 	clk := newClock()

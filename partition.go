@@ -656,8 +656,16 @@ func (p *Partition) OffsetForTime(t time.Time) (offset int64, found bool, err er
 	defer p.log.exit()
 	ts := t.UnixMilli()
 	hw := p.hw.Load()
-	for _, seg := range *p.segments.Load() {
-		if seg.base >= hw.offset || !seg.acquire() {
+	segs := *p.segments.Load()
+	for i := 0; i < len(segs); i++ {
+		seg := segs[i]
+		if seg.base >= hw.offset {
+			continue
+		}
+		if !seg.acquire() {
+			// Retention deleted it or a cleaning replaced it: the records
+			// may have moved to a segment listed earlier, so start over.
+			segs, i = *p.segments.Load(), -1
 			continue
 		}
 		offset, found, err = p.offsetForTimeIn(seg, ts, hw)
