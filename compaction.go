@@ -156,8 +156,9 @@ func (l *Log) Compact(ctx context.Context, topic string) error {
 	if !compactionSupported {
 		return fmt.Errorf("eventlog: topic %q: compaction on %s: %w", topic, runtime.GOOS, errors.ErrUnsupported)
 	}
+	var m *offsetMap
 	for _, p := range t.partitions {
-		if err := p.clean(ctx, true); err != nil {
+		if err := p.clean(ctx, true, &m); err != nil {
 			return err
 		}
 	}
@@ -192,6 +193,7 @@ func (l *Log) cleanDue() {
 			due = append(due, p)
 		}
 	})
+	var m *offsetMap
 	for _, p := range due {
 		if l.closed.Load() {
 			return
@@ -199,22 +201,23 @@ func (l *Log) cleanDue() {
 		if p.err() != nil {
 			continue
 		}
-		if err := p.clean(context.Background(), false); err != nil && !errors.Is(err, ErrClosed) {
+		if err := p.clean(context.Background(), false, &m); err != nil && !errors.Is(err, ErrClosed) {
 			l.opts.Logger.Warn("eventlog: cleaning failed", "topic", p.topic, "partition", p.id, "err", err)
 		}
 	}
 }
 
 // clean runs passes until the dirty section is clean. With force unset the
-// first pass runs only if the partition is due.
-func (p *Partition) clean(ctx context.Context, force bool) error {
+// first pass runs only if the partition is due. *m is the key map to reuse,
+// if any, and the one used on return.
+func (p *Partition) clean(ctx context.Context, force bool, m **offsetMap) error {
 	p.cleaning.run.Lock()
 	defer p.cleaning.run.Unlock()
 	for {
 		if err := p.err(); err != nil {
 			return err
 		}
-		more, err := p.cleanPass(ctx, force)
+		more, err := p.cleanPass(ctx, force, m)
 		if err != nil || !more {
 			return err
 		}
@@ -371,7 +374,7 @@ func (o *cleanedSegment) path(dir string) string {
 
 // cleanPass runs one cleaning and reports whether dirty records remain that
 // the map could not hold.
-func (p *Partition) cleanPass(ctx context.Context, force bool) (more bool, err error) {
+func (p *Partition) cleanPass(ctx context.Context, force bool, mp **offsetMap) (more bool, err error) {
 	l := p.log
 	start := time.Now()
 	r := &cleanRun{p: p, ctx: ctx, now: l.opts.Now().UnixMilli(), horizon: -1, views: map[*segment]*mapping{}}
@@ -387,10 +390,11 @@ func (p *Partition) cleanPass(ctx context.Context, force bool) (more bool, err e
 	if !plan.due(force, p.cfg.minDirtyRatio) {
 		return false, nil
 	}
-	m, mapEnd, err := r.buildMap(plan)
+	m, mapEnd, err := r.buildMap(plan, *mp)
 	if err != nil {
 		return false, err
 	}
+	*mp = m
 	for peak := l.cleaner.maxMapBytes.Load(); int64(m.peak) > peak && !l.cleaner.maxMapBytes.CompareAndSwap(peak, int64(m.peak)); {
 		peak = l.cleaner.maxMapBytes.Load()
 	}
@@ -526,7 +530,7 @@ func (r *cleanRun) corrupt(s *segment, pos, offset int64, err error) error {
 // buildMap maps every key of the dirty section to its newest offset, until
 // the budget is spent. mapEnd is the offset of the first dirty record the map
 // does not cover: the end of the cleanable log when it covers everything.
-func (r *cleanRun) buildMap(c *cleanPlan) (m *offsetMap, mapEnd int64, err error) {
+func (r *cleanRun) buildMap(c *cleanPlan, old *offsetMap) (m *offsetMap, mapEnd int64, err error) {
 	l := r.p.log
 	hash := defaultKeyHash
 	if h := l.cleaner.hash.Load(); h != nil {
@@ -538,7 +542,7 @@ func (r *cleanRun) buildMap(c *cleanPlan) (m *offsetMap, mapEnd int64, err error
 			avgKey = n
 		}
 	}
-	m = newOffsetMap(l.opts.CleanerBufferBytes, int(min(c.dirtyBytes/8+64, math.MaxInt32)), avgKey, hash)
+	m = newOffsetMap(old, l.opts.CleanerBufferBytes, int(min(c.dirtyBytes/8+64, math.MaxInt32)), avgKey, hash)
 	for _, s := range c.segs[c.dirtyAt:] {
 		data, err := r.data(s)
 		if err != nil {
@@ -571,14 +575,17 @@ func (r *cleanRun) buildMap(c *cleanPlan) (m *offsetMap, mapEnd int64, err error
 				if err := r.parseBatch(&h, area); err != nil {
 					return nil, 0, r.corrupt(s, pos, h.BaseOffset, err)
 				}
-				r.hashKeys(m, h.BaseOffset, c.firstDirty, math.MaxInt64)
-				for _, rec := range r.parsed {
-					off := h.BaseOffset + rec.offDelta
-					if off < c.firstDirty || rec.key == nil {
-						continue
-					}
-					if !m.put(rec.key, rec.hash, off) {
-						return m, off, nil
+				for w := 0; w < len(r.parsed); w += lookupWindow {
+					recs := r.parsed[w:min(w+lookupWindow, len(r.parsed))]
+					r.hashKeys(m, recs, h.BaseOffset, c.firstDirty, math.MaxInt64)
+					for _, rec := range recs {
+						off := h.BaseOffset + rec.offDelta
+						if off < c.firstDirty || rec.key == nil {
+							continue
+						}
+						if !m.put(rec.key, rec.hash, off) {
+							return m, off, nil
+						}
 					}
 				}
 			}

@@ -287,12 +287,17 @@ func (r *cleanRun) parseBatch(h *batchHeader, area []byte) error {
 	return nil
 }
 
-// hashKeys hashes the keys of the parsed records whose offsets lie in
-// [from, to), and warms the map's cache for their lookups.
-func (r *cleanRun) hashKeys(m *offsetMap, base, from, to int64) {
+// lookupWindow is how many records' map lookups are prepared together (see
+// offsetMap.touch): enough for their cache misses to overlap, few enough
+// for what they touch to stay in the cache and the TLB.
+const lookupWindow = 128
+
+// hashKeys hashes the keys of recs whose offsets lie in [from, to), and warms
+// the map's cache for their lookups.
+func (r *cleanRun) hashKeys(m *offsetMap, recs []rawRecord, base, from, to int64) {
 	r.hashes = r.hashes[:0]
-	for i := range r.parsed {
-		rec := &r.parsed[i]
+	for i := range recs {
+		rec := &recs[i]
 		if off := base + rec.offDelta; rec.key != nil && off >= from && off < to {
 			rec.hash = m.hash(rec.key)
 			r.hashes = append(r.hashes, rec.hash)
@@ -331,25 +336,28 @@ func (r *cleanRun) filterBatch(h *batchHeader, b []byte, m *offsetMap, mapEnd in
 	if err := r.parseBatch(h, area); err != nil {
 		return nil, false, err
 	}
-	r.hashKeys(m, h.BaseOffset, 0, mapEnd)
 	hasHorizon := h.Attributes&attrDeleteHorizon != 0
 	expired := hasHorizon && r.now >= h.BaseTimestamp
 	r.kept = r.kept[:0]
 	tombstones := false
-	for _, rec := range r.parsed {
-		if off := h.BaseOffset + rec.offDelta; off < mapEnd {
-			if rec.key == nil {
-				continue // a compacted topic has no place for it; Kafka drops it too
+	for w := 0; w < len(r.parsed); w += lookupWindow {
+		recs := r.parsed[w:min(w+lookupWindow, len(r.parsed))]
+		r.hashKeys(m, recs, h.BaseOffset, 0, mapEnd)
+		for _, rec := range recs {
+			if off := h.BaseOffset + rec.offDelta; off < mapEnd {
+				if rec.key == nil {
+					continue // a compacted topic has no place for it; Kafka drops it too
+				}
+				if newest, ok := m.get(rec.key, rec.hash); ok && newest > off {
+					continue
+				}
+				if rec.tombstone && expired {
+					continue
+				}
 			}
-			if newest, ok := m.get(rec.key, rec.hash); ok && newest > off {
-				continue
-			}
-			if rec.tombstone && expired {
-				continue
-			}
+			tombstones = tombstones || rec.tombstone
+			r.kept = append(r.kept, rec)
 		}
-		tombstones = tombstones || rec.tombstone
-		r.kept = append(r.kept, rec)
 	}
 	r.removed += int64(int(h.RecordCount) - len(r.kept))
 	horizon := int64(-1)

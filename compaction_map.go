@@ -28,6 +28,7 @@ type offsetMap struct {
 	maxEntries int // entries allowed before the table must grow
 	entries    int
 	chunks     [][]byte // the arena; a key never spans two chunks
+	used       int      // chunks in use; those after are kept from an earlier use
 	arenaBytes int      // capacity of the chunks
 	budget     int      // bytes slots and arena may take together
 	hash       func([]byte) uint64
@@ -56,21 +57,43 @@ const (
 // through cleaner.hash.
 func defaultKeyHash(key []byte) uint64 { return xxhash.Sum64(key) }
 
-// newOffsetMap makes a map that may use budget bytes. expectKeys and
-// avgKeyLen size the table: a map for a few keys stays small, and one whose
-// keys are long leaves more of the budget to the arena. The table grows, if
-// the budget allows, when the estimate was low.
-func newOffsetMap(budget, expectKeys, avgKeyLen int, hash func([]byte) uint64) *offsetMap {
-	if hash == nil {
-		hash = defaultKeyHash
-	}
+// newOffsetMap returns a map that may use budget bytes: old, emptied, if it
+// is large enough, else a new one. expectKeys and avgKeyLen size the table:
+// a map for a few keys stays small, and one whose keys are long leaves more
+// of the budget to the arena. The table grows, if the budget allows, when
+// the estimate was low. Reusing one map across passes and partitions keeps
+// the cleaner's memory within the budget: garbage of an earlier map does
+// not add to it.
+func newOffsetMap(old *offsetMap, budget, expectKeys, avgKeyLen int, hash func([]byte) uint64) *offsetMap {
 	perKey := mapSlotSize*4/3 + avgKeyLen + 2
 	keys := max(min(expectKeys, budget/perKey), 1)
 	n := max(keys*4/3+1, mapMinSlots)
-	n = min(n, max(budget/2/mapSlotSize, mapMinSlots)) // leave the arena at least half
+	n = min(n, max(budget*3/4/mapSlotSize, mapMinSlots)) // leave the arena a quarter at least
+	if old != nil && old.budget == budget && len(old.slots) >= n {
+		old.reset(hash)
+		return old
+	}
 	m := &offsetMap{budget: budget, hash: hash}
 	m.setSlots(make([]mapSlot, n))
 	return m
+}
+
+// reset empties the map, keeping its memory.
+func (m *offsetMap) reset(hash func([]byte) uint64) {
+	clear(m.slots)
+	m.entries, m.used, m.hash, m.peak = 0, 0, hash, 0
+	m.notePeak()
+	// A chunk of one large key may not take others: positions past
+	// mapMaxChunkSize do not fit a reference.
+	for i, c := range m.chunks {
+		if cap(c) > mapMaxChunkSize {
+			for _, d := range m.chunks[i:] {
+				m.arenaBytes -= cap(d)
+			}
+			m.chunks = m.chunks[:i]
+			break
+		}
+	}
 }
 
 func (m *offsetMap) setSlots(s []mapSlot) {
@@ -144,18 +167,24 @@ func (m *offsetMap) put(key []byte, h uint64, offset int64) bool {
 	return true
 }
 
-// touch reads the first slot that a lookup of each hash probes, then the key
-// that slot holds, and returns nothing of use. Keys hit the table at random,
-// so each lookup misses the cache twice; touching a whole batch's slots, then
-// their keys, lets those misses overlap rather than follow one another, and
-// the lookups that follow find the cache warm.
+// touch reads the first slot that a lookup of each hash probes, then the
+// bytes of the key whose tag matches, and returns nothing of use. Keys hit
+// the table at random, so each lookup misses the cache twice; touching a
+// whole batch's slots, then their keys, lets those misses overlap rather than
+// follow one another, and the lookups that follow find the cache warm.
 func (m *offsetMap) touch(hashes []uint64) (sink uint32) {
 	for _, h := range hashes {
 		sink += m.slots[m.slotFor(h)].ref
 	}
 	for _, h := range hashes {
-		if ref := m.slots[m.slotFor(h)].ref; ref != 0 {
-			sink += uint32(m.chunks[ref>>mapChunkShift][ref&(mapMaxChunkSize-1)])
+		for i := m.slotFor(h); m.slots[i].ref != 0; {
+			if s := &m.slots[i]; s.tag == uint32(h) {
+				sink += uint32(m.chunks[s.ref>>mapChunkShift][s.ref&(mapMaxChunkSize-1)])
+				break
+			}
+			if i++; i == len(m.slots) {
+				i = 0
+			}
 		}
 	}
 	return sink
@@ -181,18 +210,26 @@ func (m *offsetMap) grow() bool {
 // store copies key into the arena and returns its reference.
 func (m *offsetMap) store(key []byte) (uint32, bool) {
 	need := binary.MaxVarintLen64 + len(key)
-	if len(m.chunks) > 0 {
-		c := m.chunks[len(m.chunks)-1]
-		if cap(c)-len(c) >= need {
-			return m.storeIn(len(m.chunks)-1, key), true
+	if m.used > 0 {
+		if c := m.chunks[m.used-1]; cap(c)-len(c) >= need {
+			return m.storeIn(m.used-1, key), true
 		}
 	}
-	if len(m.chunks) >= mapMaxChunks {
+	if m.used < len(m.chunks) && cap(m.chunks[m.used]) > need {
+		m.used++ // a chunk of an earlier use of the map
+		m.startChunk(m.used - 1)
+		return m.storeIn(m.used-1, key), true
+	}
+	if m.used >= mapMaxChunks {
 		return 0, false
 	}
+	for _, c := range m.chunks[m.used:] { // too small for this key: let them go
+		m.arenaBytes -= cap(c)
+	}
+	m.chunks = m.chunks[:m.used]
 	size := mapMinChunkSize
-	if len(m.chunks) > 0 {
-		size = min(2*cap(m.chunks[len(m.chunks)-1]), mapMaxChunkSize)
+	if m.used > 0 {
+		size = min(2*cap(m.chunks[m.used-1]), mapMaxChunkSize)
 	}
 	size = max(size, need+1)
 	room := m.budget - m.bytes()
@@ -208,14 +245,21 @@ func (m *offsetMap) store(key []byte) (uint32, bool) {
 	if size > mapMaxChunkSize && size != need+1 {
 		size = mapMaxChunkSize
 	}
-	c := make([]byte, 0, size)
-	if len(m.chunks) == 0 {
-		c = append(c, 0) // position 0 of chunk 0 is never a key: ref 0 means empty
-	}
-	m.chunks = append(m.chunks, c)
+	m.chunks = append(m.chunks, make([]byte, 0, size))
+	m.used++
 	m.arenaBytes += size
 	m.notePeak()
-	return m.storeIn(len(m.chunks)-1, key), true
+	m.startChunk(m.used - 1)
+	return m.storeIn(m.used-1, key), true
+}
+
+// startChunk empties a chunk for use. Position 0 of chunk 0 is never a
+// key's, so that ref 0 can mean an empty slot.
+func (m *offsetMap) startChunk(i int) {
+	m.chunks[i] = m.chunks[i][:0]
+	if i == 0 {
+		m.chunks[i] = append(m.chunks[i], 0)
+	}
 }
 
 func (m *offsetMap) storeIn(chunk int, key []byte) uint32 {
