@@ -13,8 +13,14 @@
 //   - Partition: one ordered, append-only sequence of records. Append stores
 //     a batch; Read returns records from an offset; OffsetForTime finds the
 //     first record at or after a time; Wait blocks until new records arrive.
+//   - Producer: sends records to topics the way Kafka's producer does,
+//     batching per partition and choosing partitions by key.
+//   - Consumer: reads assigned partitions from positions it keeps, blocking
+//     in Poll until records arrive.
 //   - Record: key, value, headers and timestamp. A nil key or value is
 //     Kafka's null, distinct from empty; a nil value is a tombstone.
+//
+// The eventlogtest package gives unit tests a throwaway Log in one line.
 //
 // # On-disk layout
 //
@@ -61,6 +67,49 @@
 // Options.Repair cuts it instead, keeping a copy. After a clean Close nothing
 // is scanned, so reopening takes the same time however large the log is.
 // Closed segments are checked on every read.
+//
+// # Producers
+//
+// Log.NewProducer makes a Producer, safe for concurrent use. Send returns
+// once the record is as durable as ProducerOptions.Acks asks (AcksAll, the
+// default: fsynced; AcksLeader: written to the OS; AcksNone: not waited
+// for); SendAsync calls a function with the result instead, exactly once per
+// record, or forgets it when the function is nil; Flush waits for everything
+// sent so far, and Close flushes. Records bound for one partition are
+// gathered into one batch — one RecordBatch on disk — until BatchBytes or
+// Linger is reached. A keyed record goes to the partition Kafka's default
+// partitioner would pick (murmur2 of the key), so keys land on the same
+// partition numbers as in a Kafka cluster with as many partitions; a keyless
+// one goes to a sticky partition per batch. ManualPartitioner honours
+// Record.Partition. The core record is bytes; TypedProducer and
+// TypedConsumer add Serializers and Deserializers (strings, Kafka's
+// big-endian integers, JSON, or your own).
+//
+// # Consumers
+//
+// A Consumer reads the partitions assigned to it. Each has a position, the
+// offset of the next record to return: Seek, SeekToBeginning, SeekToEnd and
+// SeekToTime set it; without one, or when it fell outside the log (retention
+// deleted it, or it is past the end), ConsumerOptions.AutoOffsetReset
+// decides: the high watermark (latest, Kafka's default), the log start
+// offset (earliest) or an error (none). Poll blocks until FetchMinBytes of
+// records are there, FetchMaxWait passes, its context ends, or Wakeup is
+// called (ErrWakeup); it is woken by appends, so an idle consumer uses no
+// CPU. Records ranges over what Poll returns; ReadToEnd stops at the high
+// watermarks as they were when it started, which is how a cache is rebuilt.
+// Damaged data is reported at every poll, never skipped. A Consumer is for
+// one goroutine at a time; Wakeup and Close are safe from any.
+//
+// # Retention
+//
+// Options.Retention and RetentionBytes (per topic in TopicConfig) delete
+// whole closed segments older than the retention or beyond the size cap;
+// the log start offset moves past them and a consumer positioned below it
+// follows AutoOffsetReset. The default keeps everything: unlike Kafka's
+// seven days, eventlog deletes nothing nobody asked it to. The Log checks
+// every RetentionCheckInterval and then also closes active segments older
+// than SegmentAge, so quiet topics age out too. A reader inside a segment
+// being deleted finishes on intact bytes.
 //
 // # Compaction
 //
