@@ -610,18 +610,12 @@ func (r *cleanRun) sampleKeyLen(s *segment) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	total, n := 0, 0
-	for i, p := 0, 0; i < int(h.RecordCount); i++ {
-		rec, err := nextRawRecord(area, p)
-		if err != nil {
-			return 0, err
-		}
-		p = rec.end
+	if err := r.parseBatch(&h, area); err != nil || len(r.parsed) == 0 {
+		return 0, err
+	}
+	total := 0
+	for _, rec := range r.parsed {
 		total += len(rec.key)
-		n++
 	}
-	if n == 0 {
-		return 0, nil
-	}
-	return total / n, nil
+	return total / len(r.parsed), nil
 }

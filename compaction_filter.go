@@ -272,13 +272,16 @@ func nextRawRecord(area []byte, p int) (rawRecord, error) {
 // parseBatch parses every record of a batch's records area into r.parsed.
 func (r *cleanRun) parseBatch(h *batchHeader, area []byte) error {
 	r.parsed = r.parsed[:0]
-	p := 0
+	p, prev := 0, int64(-1)
 	for i := 0; i < int(h.RecordCount); i++ {
 		rec, err := nextRawRecord(area, p)
+		if err == nil && (rec.offDelta <= prev || rec.offDelta > int64(h.LastOffsetDelta)) {
+			err = errors.New("offset delta out of order or out of range")
+		}
 		if err != nil {
 			return fmt.Errorf("record %d: %w", i, err)
 		}
-		p = rec.end
+		p, prev = rec.end, rec.offDelta
 		r.parsed = append(r.parsed, rec)
 	}
 	if p != len(area) {
