@@ -132,6 +132,52 @@ type ConsumerOptions struct {
 	// this is still returned whole, so that a partition always makes
 	// progress. Default 1 MiB.
 	MaxPartitionFetchBytes int
+
+	// GroupID names the consumer group the consumer belongs to (Kafka's
+	// group.id). It is needed to Subscribe and to commit offsets; a
+	// consumer with a GroupID that assigns partitions by hand starts each
+	// at the group's committed offset, if there is one. Default: none.
+	GroupID string
+
+	// GroupInstanceID makes the consumer a static member of its group
+	// (Kafka's group.instance.id): when it closes, its partitions wait for
+	// SessionTimeout for a consumer with the same instance ID, which gets
+	// them back without a rebalance. Default: a dynamic member.
+	GroupInstanceID string
+
+	// SessionTimeout is how long a closed static member's partitions wait
+	// for it to come back before the group rebalances without it (Kafka's
+	// session.timeout.ms; in one process, a live consumer needs no
+	// heartbeat). Default 45s.
+	SessionTimeout time.Duration
+
+	// MaxPollInterval is the longest a group member may go between two
+	// calls of Poll (Kafka's max.poll.interval.ms). A member that takes
+	// longer is evicted: the group rebalances without it, and it learns
+	// this at its next call (OnPartitionsLost; ErrCommitFailed from
+	// commits) and rejoins. Default 5 minutes.
+	MaxPollInterval time.Duration
+
+	// DisableAutoCommit turns off the automatic commit of positions, the
+	// inverse of Kafka's enable.auto.commit, so that the zero value keeps
+	// Kafka's default: on. With it on, Poll commits the positions after
+	// the records the previous Poll returned, every AutoCommitInterval,
+	// without waiting for durability; before partitions are revoked and at
+	// Close it commits and waits.
+	DisableAutoCommit bool
+
+	// AutoCommitInterval is how often Poll commits automatically (Kafka's
+	// auto.commit.interval.ms). Default 5s.
+	AutoCommitInterval time.Duration
+
+	// Assignor decides which member owns which partition (Kafka's
+	// partition.assignment.strategy). Every member of a group must use
+	// the same one. Default RangeAssignor.
+	Assignor Assignor
+
+	// RebalanceListener, if set, is told of partitions revoked, assigned
+	// and lost; see RebalanceListener.
+	RebalanceListener RebalanceListener
 }
 
 // withDefaults returns a validated copy of o with zero fields defaulted.
@@ -162,7 +208,7 @@ func (o *ConsumerOptions) withDefaults() (ConsumerOptions, error) {
 	case c.MaxPartitionFetchBytes < 0 || c.MaxPartitionFetchBytes > math.MaxInt32:
 		return c, fmt.Errorf("%w: MaxPartitionFetchBytes %d is outside [1, %d]", ErrInvalidConfig, c.MaxPartitionFetchBytes, math.MaxInt32)
 	}
-	return c, nil
+	return c, c.groupDefaults()
 }
 
 // Consumer reads records from the partitions assigned to it, as Kafka's
@@ -215,6 +261,8 @@ type Consumer struct {
 	once    sync.Once
 
 	wakeups atomic.Int64 // times a blocked Poll woke because of an append
+
+	group groupMember // consumer group membership; see consumer_group.go
 }
 
 // consumerView is an immutable copy of the assignment, readable from any
@@ -278,6 +326,12 @@ func (l *Log) NewConsumer(opts *ConsumerOptions) (*Consumer, error) {
 // acquire takes the use lock for a call of the consumer's user.
 func (c *Consumer) acquire() error {
 	if !c.use.TryLock() {
+		if c.group.inListener.Load() {
+			// A rebalance listener or commit callback calling back, on
+			// the goroutine that holds the lock.
+			c.group.reentered++
+			return nil
+		}
 		if c.closed.Load() {
 			return errConsumerClosed
 		}
@@ -290,7 +344,13 @@ func (c *Consumer) acquire() error {
 	return nil
 }
 
-func (c *Consumer) release() { c.use.Unlock() }
+func (c *Consumer) release() {
+	if c.group.reentered > 0 {
+		c.group.reentered--
+		return
+	}
+	c.use.Unlock()
+}
 
 // Close releases the consumer: a Poll in progress returns an error wrapping
 // ErrClosed, and so does every later call. Close is safe from any goroutine
@@ -301,6 +361,7 @@ func (c *Consumer) Close() error {
 		close(c.closing)
 		c.use.Lock() // wait for the call in progress
 		defer c.use.Unlock()
+		c.closeGroupLocked()
 		for _, st := range c.assigned {
 			st.stopWatching()
 		}
@@ -355,6 +416,9 @@ func (c *Consumer) Assign(partitions ...TopicPartition) error {
 		return err
 	}
 	defer c.release()
+	if c.group.subscribed {
+		return fmt.Errorf("eventlog: assign: %w: the consumer is subscribed", ErrSubscriptionConflict)
+	}
 	return c.assignLocked(partitions)
 }
 

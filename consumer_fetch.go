@@ -81,7 +81,11 @@ func (c *Consumer) pollLocked(ctx context.Context, dst []Record, lim pollLimits)
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	if len(c.assigned) == 0 {
+	defer c.groupPollDone()
+	if err := c.groupPollLocked(ctx); err != nil {
+		return nil, err
+	}
+	if len(c.assigned) == 0 && !c.group.subscribed {
 		return nil, fmt.Errorf("eventlog: poll: no partitions assigned: %w", ErrNotAssigned)
 	}
 	c.lim = lim
@@ -124,6 +128,16 @@ func (c *Consumer) pollLocked(ctx context.Context, dst []Record, lim pollLimits)
 		case <-c.timer.C:
 			timing = false
 			return c.commitPollLocked(dst, last), nil
+		case <-c.group.wake: // nil unless subscribed
+			if len(dst) > 0 {
+				return c.commitPollLocked(dst, last), nil
+			}
+			// Nothing in hand: the assignment may change within this poll.
+			c.abortPollLocked()
+			if err := c.groupPollLocked(ctx); err != nil {
+				return nil, err
+			}
+			continue
 		case <-ctx.Done():
 			err = ctx.Err()
 		case <-c.wakeup:

@@ -151,6 +151,10 @@ func (c *Consumer) Position(tp TopicPartition) (int64, error) {
 func (c *Consumer) resolveLocked(st *fetchState) error {
 	t := st.target
 	if t == atReset {
+		if offset, ok := c.committedPositionLocked(st.tp); ok {
+			st.position, st.target = offset, atPosition
+			return nil
+		}
 		switch c.opts.AutoOffsetReset {
 		case OffsetResetEarliest:
 			t = atBeginning

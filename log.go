@@ -32,7 +32,8 @@ type Log struct {
 	}
 
 	recovery recoveryCounters
-	cleaner  cleaner // the log cleaner's hooks and counters; see compaction.go
+	cleaner  cleaner    // the log cleaner's hooks and counters; see compaction.go
+	groups   groupState // consumer groups and committed offsets; see group.go
 
 	syncRequests chan *Partition // partitions that want a background fsync
 	stop         chan struct{}   // closed by Close to stop the goroutines
@@ -129,6 +130,10 @@ func (l *Log) recover() error {
 		if err := fsys.SyncDir(l.dir); err != nil {
 			return fmt.Errorf("eventlog: sync %s: %w", l.dir, err)
 		}
+	}
+	// After the marker is gone: replaying may append corrections.
+	if err := l.loadOffsets(); err != nil {
+		return err
 	}
 	l.recovery.duration = time.Since(start)
 	l.opts.Logger.Debug("eventlog: opened", "dir", l.dir, "recovery", l.Recovery())

@@ -137,8 +137,18 @@ func (p *Partition) fail(err error) error {
 // Append stores records as one batch and returns the offset of the first;
 // the others follow densely. Records with a zero Timestamp get the current
 // time. The caller's records are not modified. Append returns once the batch
-// is as durable as opts.Durability asks.
+// is as durable as opts.Durability asks. Internal topics (those whose name
+// starts with "__", such as __consumer_offsets) are written only by the
+// library: appending to one fails with an error wrapping ErrInvalidTopic.
 func (p *Partition) Append(ctx context.Context, records []Record, opts AppendOptions) (int64, error) {
+	if isInternalTopic(p.topic) {
+		return -1, p.errorf("%w: %q is an internal topic, written only by the library", ErrInvalidTopic, p.topic)
+	}
+	return p.appendUnchecked(ctx, records, opts)
+}
+
+// appendUnchecked is Append without the internal-topic guard.
+func (p *Partition) appendUnchecked(ctx context.Context, records []Record, opts AppendOptions) (int64, error) {
 	if err := ctx.Err(); err != nil {
 		return -1, err
 	}

@@ -1,0 +1,618 @@
+package eventlog
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"regexp"
+	"slices"
+	"sync/atomic"
+	"time"
+)
+
+// Defaults applied to zero group fields of ConsumerOptions; they are Kafka's.
+const (
+	DefaultSessionTimeout     = 45 * time.Second // session.timeout.ms
+	DefaultMaxPollInterval    = 5 * time.Minute  // max.poll.interval.ms
+	DefaultAutoCommitInterval = 5 * time.Second  // auto.commit.interval.ms
+)
+
+// RebalanceListener is told when the partitions of a subscribed consumer
+// change (Kafka's ConsumerRebalanceListener). Its methods run on the
+// consumer's goroutine, inside Poll (or Close, or Unsubscribe), and may call
+// the consumer — commit, seek, read positions — but not Poll or Close.
+// Assignments change only between polls: records a Poll returns all come
+// from partitions the consumer owned for the whole of that Poll.
+type RebalanceListener interface {
+	// OnPartitionsRevoked is called before partitions are taken away
+	// from the consumer, while it still owns them: the place to commit
+	// what it processed. Under the eager protocol a rebalance revokes
+	// every partition; under the cooperative one only those that move.
+	// Close and Unsubscribe revoke everything.
+	OnPartitionsRevoked(ctx context.Context, c *Consumer, partitions []TopicPartition)
+	// OnPartitionsAssigned is called after every rebalance with the
+	// partitions the consumer gained (possibly none). Their positions
+	// are the group's committed offsets, or follow AutoOffsetReset; the
+	// listener may Seek.
+	OnPartitionsAssigned(ctx context.Context, c *Consumer, partitions []TopicPartition)
+	// OnPartitionsLost is called when the consumer learns that it was
+	// evicted from the group — it did not poll within MaxPollInterval —
+	// and its partitions already belong to others: commits fail with
+	// ErrCommitFailed. The consumer then rejoins the group.
+	OnPartitionsLost(ctx context.Context, c *Consumer, partitions []TopicPartition)
+}
+
+// GroupMetadata describes a consumer's membership of its group (Kafka's
+// ConsumerGroupMetadata).
+type GroupMetadata struct {
+	GroupID         string
+	GenerationID    int32 // -1 while not a member
+	MemberID        string
+	GroupInstanceID string
+}
+
+// groupDefaults defaults and checks the group fields of ConsumerOptions.
+func (o *ConsumerOptions) groupDefaults() error {
+	if o.SessionTimeout == 0 {
+		o.SessionTimeout = DefaultSessionTimeout
+	}
+	if o.MaxPollInterval == 0 {
+		o.MaxPollInterval = DefaultMaxPollInterval
+	}
+	if o.AutoCommitInterval == 0 {
+		o.AutoCommitInterval = DefaultAutoCommitInterval
+	}
+	if o.Assignor == nil {
+		o.Assignor = RangeAssignor{}
+	}
+	switch {
+	case o.GroupID != "" && validGroupID(o.GroupID) != nil:
+		return validGroupID(o.GroupID)
+	case o.GroupInstanceID != "" && o.GroupID == "":
+		return fmt.Errorf("%w: GroupInstanceID %q without a GroupID", ErrInvalidConfig, o.GroupInstanceID)
+	case len(o.GroupInstanceID) > maxKafkaStringLen:
+		return fmt.Errorf("%w: GroupInstanceID of %d bytes is longer than %d", ErrInvalidConfig, len(o.GroupInstanceID), maxKafkaStringLen)
+	case o.SessionTimeout < 0:
+		return fmt.Errorf("%w: SessionTimeout %v is negative", ErrInvalidConfig, o.SessionTimeout)
+	case o.MaxPollInterval < 0:
+		return fmt.Errorf("%w: MaxPollInterval %v is negative", ErrInvalidConfig, o.MaxPollInterval)
+	case o.AutoCommitInterval < 0:
+		return fmt.Errorf("%w: AutoCommitInterval %v is negative", ErrInvalidConfig, o.AutoCommitInterval)
+	}
+	return nil
+}
+
+// groupMember is a consumer's side of its group. Its fields are guarded by
+// the consumer's use lock, except inListener.
+type groupMember struct {
+	g          *group // nil until the first group operation
+	subscribed bool
+	topics     []string
+	pattern    *regexp.Regexp
+	m          *member // nil until the first Poll after Subscribe joins
+	generation int32
+	wake       chan struct{} // buffer 1: the coordinator has news; nil unless subscribed
+	fenced     error         // sticky: another consumer took the instance ID
+
+	lastAutoCommit time.Time
+	committed      map[TopicPartition]int64 // positions this consumer last committed
+	async          []asyncCommit            // commits whose callback has not run
+
+	// inListener is set while a RebalanceListener or commit callback
+	// runs; its calls of the consumer re-enter the use lock held by the
+	// Poll around it, and reentered counts them.
+	inListener atomic.Bool
+	reentered  int
+}
+
+// asyncCommit is a CommitAsync whose callback has not run yet.
+type asyncCommit struct {
+	written  pendingCommit
+	offsets  map[TopicPartition]OffsetAndMetadata
+	err      error
+	callback func(map[TopicPartition]OffsetAndMetadata, error)
+}
+
+// groupLocked returns the consumer's group.
+func (c *Consumer) groupLocked() (*group, error) {
+	if c.opts.GroupID == "" {
+		return nil, ErrNoGroupID
+	}
+	if c.group.g == nil {
+		coord, err := c.log.coordinator()
+		if err != nil {
+			return nil, err
+		}
+		c.group.g = coord.group(c.opts.GroupID)
+	}
+	return c.group.g, nil
+}
+
+// Subscribe makes the consumer a member of its group (ConsumerOptions.GroupID)
+// consuming topics: the group's coordinator assigns each partition of the
+// topics to one member. The consumer joins at its next Poll; a topic that
+// does not exist yet is assigned once it is created. Subscribing again
+// replaces the subscription. Subscribe with no topics is Unsubscribe. It
+// fails with ErrNoGroupID without a group, and with ErrSubscriptionConflict
+// while partitions are assigned by hand.
+func (c *Consumer) Subscribe(topics ...string) error {
+	for _, name := range topics {
+		if err := validateTopicName(name, false); err != nil {
+			return err
+		}
+	}
+	return c.subscribe(slices.Clone(topics), nil)
+}
+
+// SubscribePattern is Subscribe to every topic whose name matches pattern,
+// now and as topics are created. Internal topics never match.
+func (c *Consumer) SubscribePattern(pattern *regexp.Regexp) error {
+	if pattern == nil {
+		return fmt.Errorf("%w: nil pattern", ErrInvalidConfig)
+	}
+	return c.subscribe(nil, pattern)
+}
+
+func (c *Consumer) subscribe(topics []string, pattern *regexp.Regexp) error {
+	if err := c.acquire(); err != nil {
+		return err
+	}
+	defer c.release()
+	if len(topics) == 0 && pattern == nil {
+		return c.unsubscribeLocked(context.Background())
+	}
+	g, err := c.groupLocked()
+	if err != nil {
+		return err
+	}
+	gm := &c.group
+	if !gm.subscribed && len(c.assigned) > 0 {
+		return fmt.Errorf("%w: the consumer has partitions assigned by hand", ErrSubscriptionConflict)
+	}
+	gm.subscribed, gm.topics, gm.pattern = true, topics, pattern
+	if gm.wake == nil {
+		gm.wake = make(chan struct{}, 1)
+	}
+	if gm.m != nil {
+		g.resubscribe(gm.m, topics, pattern)
+	}
+	return nil
+}
+
+// Unsubscribe leaves the group: the listener's OnPartitionsRevoked runs for
+// every partition (after an automatic commit, if enabled), and the group
+// rebalances without this consumer. The consumer may then Assign or
+// Subscribe again.
+func (c *Consumer) Unsubscribe() error {
+	if err := c.acquire(); err != nil {
+		return err
+	}
+	defer c.release()
+	return c.unsubscribeLocked(context.Background())
+}
+
+func (c *Consumer) unsubscribeLocked(ctx context.Context) error {
+	gm := &c.group
+	if !gm.subscribed {
+		return nil
+	}
+	err := c.leaveGroupLocked(ctx, false)
+	gm.subscribed, gm.topics, gm.pattern = false, nil, nil
+	return errors.Join(err, c.assignLocked(nil))
+}
+
+// GroupMetadata returns the consumer's group, member ID and generation.
+func (c *Consumer) GroupMetadata() (GroupMetadata, error) {
+	if err := c.acquire(); err != nil {
+		return GroupMetadata{}, err
+	}
+	defer c.release()
+	md := GroupMetadata{GroupID: c.opts.GroupID, GenerationID: -1, GroupInstanceID: c.opts.GroupInstanceID}
+	if gm := &c.group; gm.m != nil {
+		md.MemberID, md.GenerationID = gm.m.id, gm.generation
+	}
+	return md, nil
+}
+
+// groupPollLocked is a subscribed consumer's part of Poll: it joins the
+// group, commits automatically, and applies what the coordinator decided,
+// running the listener.
+func (c *Consumer) groupPollLocked(ctx context.Context) error {
+	gm := &c.group
+	c.runCommitCallbacksLocked()
+	if !gm.subscribed {
+		return nil
+	}
+	if gm.fenced != nil {
+		return gm.fenced
+	}
+	if gm.m == nil {
+		if err := c.joinLocked(); err != nil {
+			return err
+		}
+	}
+	c.autoCommitLocked(ctx)
+	for range 16 { // more news is picked up by the next poll
+		res, ok, err := gm.g.sync(gm.m)
+		switch {
+		case errors.Is(err, ErrFencedInstanceID):
+			gm.fenced = fmt.Errorf("eventlog: group %q instance %q: %w", c.opts.GroupID, c.opts.GroupInstanceID, err)
+			c.losePartitionsLocked(ctx)
+			return gm.fenced
+		case err != nil:
+			c.log.opts.Logger.Warn("eventlog: consumer evicted from its group; rejoining",
+				"group", c.opts.GroupID, "member", gm.m.id, "err", err)
+			c.losePartitionsLocked(ctx)
+			if err := c.joinLocked(); err != nil {
+				return err
+			}
+			continue
+		case !ok:
+			return nil
+		}
+		if err := c.applyAssignmentLocked(ctx, res); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// groupPollDone ends a Poll for the coordinator's max.poll.interval clock.
+func (c *Consumer) groupPollDone() {
+	if gm := &c.group; gm.m != nil {
+		gm.g.pollDone(gm.m)
+	}
+}
+
+func (c *Consumer) joinLocked() error {
+	gm := &c.group
+	m, err := gm.g.join(memberConfig{
+		instanceID:      c.opts.GroupInstanceID,
+		topics:          gm.topics,
+		pattern:         gm.pattern,
+		assignor:        c.opts.Assignor,
+		sessionTimeout:  c.opts.SessionTimeout,
+		maxPollInterval: c.opts.MaxPollInterval,
+		wake:            gm.wake,
+	})
+	if err != nil {
+		return err
+	}
+	gm.m, gm.generation = m, -1
+	gm.lastAutoCommit = c.log.opts.Now()
+	return nil
+}
+
+// applyAssignmentLocked makes the consumer's assignment what the
+// coordinator says: revoke, release, assign.
+func (c *Consumer) applyAssignmentLocked(ctx context.Context, res syncResult) error {
+	gm := &c.group
+	keep := make(map[TopicPartition]bool, len(res.assignment))
+	for _, tp := range res.assignment {
+		keep[tp] = true
+	}
+	var revoked []TopicPartition
+	for _, st := range c.assigned {
+		if !keep[st.tp] {
+			revoked = append(revoked, st.tp)
+		}
+	}
+	if len(revoked) > 0 {
+		if !c.opts.DisableAutoCommit {
+			if _, err := c.commitLocked(ctx, c.positionsLocked(true), DurabilityDefault); err != nil {
+				c.log.opts.Logger.Warn("eventlog: automatic commit before revocation failed", "group", c.opts.GroupID, "err", err)
+			}
+		}
+		c.callListener(func(l RebalanceListener) { l.OnPartitionsRevoked(ctx, c, revoked) })
+	}
+	var added []TopicPartition
+	for _, tp := range res.assignment {
+		if c.byTP[tp] == nil {
+			added = append(added, tp)
+		}
+	}
+	if len(added) > 0 {
+		// The previous owners' last commits, even asynchronous ones,
+		// are read before the positions are.
+		if err := gm.g.coord.offsets.flush(c.opts.GroupID); err != nil {
+			return err
+		}
+	}
+	if err := c.assignLocked(res.assignment); err != nil {
+		return err
+	}
+	for _, tp := range revoked {
+		delete(gm.committed, tp)
+	}
+	gm.g.release(gm.m, res.revoke)
+	newGeneration := res.generation != gm.generation
+	gm.generation = res.generation
+	if newGeneration || len(added) > 0 {
+		c.callListener(func(l RebalanceListener) { l.OnPartitionsAssigned(ctx, c, added) })
+	}
+	return nil
+}
+
+// losePartitionsLocked drops the assignment of an evicted member.
+func (c *Consumer) losePartitionsLocked(ctx context.Context) {
+	gm := &c.group
+	lost := make([]TopicPartition, 0, len(c.assigned))
+	for _, st := range c.assigned {
+		lost = append(lost, st.tp)
+	}
+	if len(lost) > 0 {
+		c.callListener(func(l RebalanceListener) { l.OnPartitionsLost(ctx, c, lost) })
+	}
+	_ = c.assignLocked(nil) // unassigning cannot fail
+	clear(gm.committed)
+	gm.m = nil
+}
+
+// leaveGroupLocked ends the membership: for Close, and Unsubscribe. A
+// static member's Close departs without leaving, so that it may come back
+// within SessionTimeout.
+func (c *Consumer) leaveGroupLocked(ctx context.Context, closing bool) error {
+	gm := &c.group
+	var err error
+	if gm.m != nil && gm.fenced == nil {
+		if !c.opts.DisableAutoCommit {
+			_, err = c.commitLocked(ctx, c.positionsLocked(true), DurabilityDefault)
+		}
+		if len(c.assigned) > 0 {
+			revoked := make([]TopicPartition, 0, len(c.assigned))
+			for _, st := range c.assigned {
+				revoked = append(revoked, st.tp)
+			}
+			c.callListener(func(l RebalanceListener) { l.OnPartitionsRevoked(ctx, c, revoked) })
+		}
+		if closing && c.opts.GroupInstanceID != "" {
+			gm.g.depart(gm.m)
+		} else {
+			gm.g.leave(gm.m)
+		}
+	}
+	gm.m = nil
+	clear(gm.committed)
+	return errors.Join(err, c.flushCommitsLocked())
+}
+
+// closeGroupLocked is Close's part for groups.
+func (c *Consumer) closeGroupLocked() {
+	gm := &c.group
+	if gm.g == nil {
+		return
+	}
+	if err := c.leaveGroupLocked(context.Background(), true); err != nil {
+		c.log.opts.Logger.Warn("eventlog: commit at consumer close failed", "group", c.opts.GroupID, "err", err)
+	}
+}
+
+// callListener runs fn with the listener, letting it call the consumer.
+func (c *Consumer) callListener(fn func(RebalanceListener)) {
+	if c.opts.RebalanceListener == nil {
+		return
+	}
+	c.group.inListener.Store(true)
+	defer c.group.inListener.Store(false)
+	fn(c.opts.RebalanceListener)
+}
+
+// positionsLocked returns the positions of the assigned partitions that
+// have one; with changed, only those that moved since this consumer last
+// committed them.
+func (c *Consumer) positionsLocked(changed bool) map[TopicPartition]OffsetAndMetadata {
+	out := make(map[TopicPartition]OffsetAndMetadata, len(c.assigned))
+	for _, st := range c.assigned {
+		if st.target != atPosition {
+			continue
+		}
+		if last, ok := c.group.committed[st.tp]; changed && ok && last == st.position {
+			continue
+		}
+		out[st.tp] = OffsetAndMetadata{Offset: st.position}
+	}
+	return out
+}
+
+// autoCommitLocked commits, asynchronously, the positions that moved,
+// once AutoCommitInterval has passed since the last automatic commit.
+func (c *Consumer) autoCommitLocked(ctx context.Context) {
+	gm := &c.group
+	now := c.log.opts.Now()
+	if c.opts.DisableAutoCommit || gm.m == nil || now.Sub(gm.lastAutoCommit) < c.opts.AutoCommitInterval {
+		return
+	}
+	gm.lastAutoCommit = now
+	offsets := c.positionsLocked(true)
+	if len(offsets) == 0 {
+		return
+	}
+	if _, err := c.commitLocked(ctx, offsets, DurabilityOS); err != nil {
+		c.log.opts.Logger.Warn("eventlog: automatic commit failed", "group", c.opts.GroupID, "err", err)
+	}
+}
+
+// commitLocked checks and writes offsets for the consumer's group. With
+// DurabilityOS it returns once they are written; the Log fsyncs them in the
+// background.
+func (c *Consumer) commitLocked(ctx context.Context, offsets map[TopicPartition]OffsetAndMetadata, d Durability) (pendingCommit, error) {
+	g, err := c.groupLocked()
+	if err != nil {
+		return pendingCommit{}, err
+	}
+	if c.group.fenced != nil {
+		return pendingCommit{}, c.group.fenced
+	}
+	if len(offsets) == 0 {
+		return pendingCommit{}, nil
+	}
+	updates := make([]offsetUpdate, 0, len(offsets))
+	tps := make([]TopicPartition, 0, len(offsets))
+	for tp, om := range offsets {
+		p, err := c.log.Partition(tp.Topic, tp.Partition)
+		if err != nil {
+			return pendingCommit{}, fmt.Errorf("eventlog: commit %s: %w", tp, err)
+		}
+		switch hw := p.HighWatermark(); {
+		case om.Offset < 0 || om.Offset > hw:
+			return pendingCommit{}, fmt.Errorf("eventlog: commit %s: %w: offset %d is outside [0, %d]", tp, ErrOffsetOutOfRange, om.Offset, hw)
+		case len(om.Metadata) > MaxOffsetMetadataBytes:
+			return pendingCommit{}, fmt.Errorf("eventlog: commit %s: %w: metadata of %d bytes is longer than %d (offset.metadata.max.bytes)", tp, ErrInvalidRecord, len(om.Metadata), MaxOffsetMetadataBytes)
+		}
+		tps = append(tps, tp)
+		updates = append(updates, offsetUpdate{tp: tp, v: offsetValue{offset: om.Offset, epoch: noLeaderEpoch, metadata: om.Metadata}})
+	}
+	slices.SortFunc(updates, func(a, b offsetUpdate) int { return compareTopicPartitions(a.tp, b.tp) })
+	gm := &c.group
+	if err := g.beginCommit(gm.m, tps); err != nil {
+		return pendingCommit{}, err
+	}
+	defer g.endCommit(gm.m)
+	pc, err := g.coord.offsets.write(ctx, c.opts.GroupID, updates, d)
+	if err != nil {
+		return pendingCommit{}, err
+	}
+	if gm.committed == nil {
+		gm.committed = make(map[TopicPartition]int64)
+	}
+	for _, u := range updates {
+		if c.byTP[u.tp] != nil {
+			gm.committed[u.tp] = u.v.offset
+		}
+	}
+	return pc, nil
+}
+
+// CommitSync commits the positions of all assigned partitions — the offsets
+// after the records Poll returned — as the group's committed offsets, and
+// returns once they are as durable as the Log promises (fsynced, by
+// default). Commits of many consumers share fsyncs. A commit of a partition
+// the consumer no longer owns fails with ErrCommitFailed, and then nothing
+// is committed.
+func (c *Consumer) CommitSync(ctx context.Context) error {
+	if err := c.acquire(); err != nil {
+		return err
+	}
+	defer c.release()
+	c.runCommitCallbacksLocked()
+	_, err := c.commitLocked(ctx, c.positionsLocked(false), DurabilityDefault)
+	return err
+}
+
+// CommitOffsets commits the given offsets, each the offset of the next record
+// to consume, with optional metadata, and returns once they are durable, as
+// CommitSync does. An offset must lie between 0 and the partition's high
+// watermark. The partitions need not be assigned to a consumer that assigns
+// by hand, but then the group must have no members.
+func (c *Consumer) CommitOffsets(ctx context.Context, offsets map[TopicPartition]OffsetAndMetadata) error {
+	if err := c.acquire(); err != nil {
+		return err
+	}
+	defer c.release()
+	c.runCommitCallbacksLocked()
+	_, err := c.commitLocked(ctx, offsets, DurabilityDefault)
+	return err
+}
+
+// CommitAsync commits offsets — the positions of all assigned partitions
+// when offsets is nil — without waiting for durability. callback, which may
+// be nil, runs once the commit is as durable as CommitSync's would be, or
+// failed; it runs on the consumer's goroutine, inside a later Poll, commit
+// or Close, in the order of the commits.
+func (c *Consumer) CommitAsync(offsets map[TopicPartition]OffsetAndMetadata, callback func(map[TopicPartition]OffsetAndMetadata, error)) {
+	if err := c.acquire(); err != nil {
+		if callback != nil {
+			callback(offsets, err)
+		}
+		return
+	}
+	defer c.release()
+	if offsets == nil {
+		offsets = c.positionsLocked(false)
+	} else {
+		offsets = maps.Clone(offsets)
+	}
+	pc, err := c.commitLocked(context.Background(), offsets, DurabilityOS)
+	c.group.async = append(c.group.async, asyncCommit{written: pc, offsets: offsets, err: err, callback: callback})
+	c.runCommitCallbacksLocked()
+}
+
+// runCommitCallbacksLocked runs, in order, the callbacks of asynchronous
+// commits that are done.
+func (c *Consumer) runCommitCallbacksLocked() {
+	gm := &c.group
+	for len(gm.async) > 0 {
+		a := &gm.async[0]
+		if a.err == nil && a.written.part != nil && a.written.part.HighWatermark() < a.written.end {
+			if a.err = a.written.part.err(); a.err == nil {
+				return
+			}
+		}
+		done := gm.async[0]
+		gm.async = gm.async[1:]
+		if done.callback != nil {
+			gm.inListener.Store(true)
+			done.callback(done.offsets, done.err)
+			gm.inListener.Store(false)
+		}
+	}
+	gm.async = nil
+}
+
+// flushCommitsLocked waits until the asynchronous commits are durable and
+// runs their callbacks; if that fails, they get the error.
+func (c *Consumer) flushCommitsLocked() error {
+	gm := &c.group
+	var err error
+	if len(gm.async) > 0 && gm.g != nil {
+		if err = gm.g.coord.offsets.flush(c.opts.GroupID); err != nil {
+			for i := range gm.async {
+				a := &gm.async[i]
+				if a.err == nil && a.written.part != nil && a.written.part.HighWatermark() < a.written.end {
+					a.err = err
+				}
+			}
+		}
+	}
+	c.runCommitCallbacksLocked()
+	return err
+}
+
+// Committed returns the group's committed offsets of tps — of all assigned
+// partitions if none are given. Partitions without a committed offset are
+// absent. It reads what is durable: an asynchronous commit shows once its
+// callback could run.
+func (c *Consumer) Committed(ctx context.Context, tps ...TopicPartition) (map[TopicPartition]OffsetAndMetadata, error) {
+	if err := c.acquire(); err != nil {
+		return nil, err
+	}
+	defer c.release()
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	g, err := c.groupLocked()
+	if err != nil {
+		return nil, err
+	}
+	if len(tps) == 0 {
+		for _, st := range c.assigned {
+			tps = append(tps, st.tp)
+		}
+	}
+	return g.coord.offsets.committed(c.opts.GroupID, tps), nil
+}
+
+// committedPositionLocked returns the group's committed offset of tp, for
+// a partition that has no position yet.
+func (c *Consumer) committedPositionLocked(tp TopicPartition) (int64, bool) {
+	if c.opts.GroupID == "" {
+		return 0, false
+	}
+	s, err := c.log.offsetStore(false)
+	if err != nil || s == nil {
+		return 0, false
+	}
+	om, ok := s.committed(c.opts.GroupID, []TopicPartition{tp})[tp]
+	return om.Offset, ok
+}

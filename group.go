@@ -1,0 +1,781 @@
+package eventlog
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Errors of consumer groups.
+var (
+	// ErrCommitFailed is returned by a commit of a partition the member
+	// does not own: the group rebalanced and gave it to another member, or
+	// the member was evicted for not polling within MaxPollInterval (Kafka's
+	// CommitFailedException). The records it consumed since its last
+	// successful commit will be consumed again by the partition's new owner.
+	ErrCommitFailed = errors.New("eventlog: commit failed: partition not owned by this group member")
+
+	// ErrFencedInstanceID is returned to a static member (one with a
+	// GroupInstanceID) after another consumer joined the group with the same
+	// instance ID and took its place (Kafka's FencedInstanceIdException).
+	// The fenced consumer can only be closed.
+	ErrFencedInstanceID = errors.New("eventlog: another consumer joined the group with the same group instance ID")
+
+	// ErrNoGroupID is returned by group operations (Subscribe, commits,
+	// Committed) of a consumer without a ConsumerOptions.GroupID (Kafka's
+	// InvalidGroupIdException).
+	ErrNoGroupID = errors.New("eventlog: consumer has no group ID")
+
+	// ErrSubscriptionConflict is returned by Assign on a subscribed consumer
+	// and by Subscribe on one with partitions assigned by hand: the two are
+	// mutually exclusive, as in Kafka. Unsubscribe, or Assign nothing, to
+	// switch.
+	ErrSubscriptionConflict = errors.New("eventlog: Subscribe and Assign are mutually exclusive")
+)
+
+// Why a member is no longer in its group; commits report both as
+// ErrCommitFailed.
+var (
+	errEvicted error = &chainedError{msg: "eventlog: member was evicted from its group (no poll within max.poll.interval, or its static membership expired)", err: ErrCommitFailed}
+	errLeft    error = &chainedError{msg: "eventlog: member left its group", err: ErrCommitFailed}
+)
+
+// How a group works
+//
+// The coordinator is in-process and synchronous: members call it from
+// their own goroutines, inside Poll, Commit and Close, and it answers at
+// once. Its only goroutine is a timer that evicts members that stopped
+// polling, so that the others need not wait for them.
+//
+// Ownership is explicit: every partition has at most one holder, the member
+// it was granted to, until that member releases it. A member releases a
+// partition only after its OnPartitionsRevoked returned (or when it leaves,
+// or is evicted), and only then can the partition be granted to another, so
+// that no two members own a partition at the same time, let alone in the
+// same generation. A commit is accepted only from the partition's holder.
+//
+// A rebalance bumps the generation and gives every member a target: the
+// partitions the assignor gives it. Each member learns its target at its
+// next poll; it revokes what it holds outside its target and is granted
+// what is in its target once nobody else holds it.
+//
+//   - Eager (range, round-robin, sticky): when the rebalance starts every
+//     target is empty, so every member revokes everything. Once no member
+//     holds a partition, the assignor runs, the generation is bumped and the
+//     targets are set.
+//   - Cooperative (cooperative-sticky): the assignor runs at once, knowing
+//     what each member holds, and the generation is bumped. Members keep
+//     consuming what stays theirs; a partition that moves is revoked by its
+//     holder at that holder's next poll and granted to its new owner right
+//     after, in the same generation.
+//
+// A member that commits while the coordinator evicts it may still be
+// writing its commit when the partition is granted elsewhere; the coordinator
+// counts commits in flight per member and keeps an evicted member's
+// partitions held until they finish, so the new owner reads the last one.
+
+// groupState is the Log's consumer-group state: the committed offsets and
+// the coordinator, each made on first use (the offsets at Open when
+// __consumer_offsets exists).
+type groupState struct {
+	mu      sync.Mutex // guards offsets and coord
+	offsets *offsetStore
+	coord   *coordinator
+}
+
+// coordinator runs the consumer groups of one Log.
+type coordinator struct {
+	log     *Log
+	offsets *offsetStore
+	poke    chan struct{} // buffer 1: a deadline may have moved earlier
+	armed   atomic.Int64  // unix nanos the timer fires at; 0: not armed
+
+	mu     sync.Mutex // guards groups
+	groups map[string]*group
+}
+
+// coordinator returns the Log's group coordinator, starting it on first use.
+func (l *Log) coordinator() (*coordinator, error) {
+	s, err := l.offsetStore(true)
+	if err != nil {
+		return nil, err
+	}
+	l.groups.mu.Lock()
+	defer l.groups.mu.Unlock()
+	if c := l.groups.coord; c != nil {
+		return c, nil
+	}
+	c := &coordinator{log: l, offsets: s, poke: make(chan struct{}, 1), groups: make(map[string]*group)}
+	if !l.goBackground(c.run) {
+		return nil, ErrClosed
+	}
+	l.groups.coord = c
+	return c, nil
+}
+
+// group returns the group named id, creating it.
+func (c *coordinator) group(id string) *group {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	g := c.groups[id]
+	if g == nil {
+		g = &group{id: id, coord: c}
+		g.mu.members = make(map[string]*member)
+		g.mu.instances = make(map[string]*member)
+		g.mu.holder = make(map[TopicPartition]*member)
+		c.groups[id] = g
+	}
+	return g
+}
+
+// wakeTimerFor pokes the timer when deadline is before the one it is armed
+// for: the deadline of a member that polls moves later, and needs none.
+func (c *coordinator) wakeTimerFor(deadline time.Time) {
+	if at := c.armed.Load(); at == 0 || deadline.UnixNano() < at {
+		c.wakeTimer()
+	}
+}
+
+func (c *coordinator) wakeTimer() {
+	select {
+	case c.poke <- struct{}{}:
+	default:
+	}
+}
+
+// run evicts members past their deadlines until the Log closes. Members
+// calling the coordinator evict too, so a clock injected through
+// Options.Now takes effect at the next call even if no timer fires.
+func (c *coordinator) run(stop <-chan struct{}) {
+	var timer *time.Timer
+	defer func() {
+		if timer != nil {
+			timer.Stop()
+		}
+	}()
+	for {
+		next, ok := c.expire()
+		var fire <-chan time.Time
+		c.armed.Store(0)
+		if ok {
+			c.armed.Store(next.UnixNano())
+			d := max(next.Sub(c.log.opts.Now()), 0)
+			if timer == nil {
+				timer = time.NewTimer(d)
+			} else {
+				timer.Reset(d)
+			}
+			fire = timer.C
+		}
+		select {
+		case <-fire:
+		case <-c.poke:
+		case <-stop:
+			return
+		}
+	}
+}
+
+// expire evicts the expired members of every group and returns the next
+// deadline.
+func (c *coordinator) expire() (next time.Time, ok bool) {
+	c.mu.Lock()
+	groups := make([]*group, 0, len(c.groups))
+	for _, g := range c.groups {
+		groups = append(groups, g)
+	}
+	c.mu.Unlock()
+	now := c.log.opts.Now()
+	for _, g := range groups {
+		g.mu.Lock()
+		g.expireLocked(now)
+		for _, m := range g.mu.members {
+			if d, has := m.deadline(); has && (!ok || d.Before(next)) {
+				next, ok = d, true
+			}
+		}
+		g.mu.Unlock()
+	}
+	return next, ok
+}
+
+// groupNames lists the groups with members.
+func (c *coordinator) groupNames() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var names []string
+	for id, g := range c.groups {
+		g.mu.Lock()
+		if len(g.mu.members) > 0 {
+			names = append(names, id)
+		}
+		g.mu.Unlock()
+	}
+	return names
+}
+
+// Groups lists the consumer groups that have committed offsets or members,
+// sorted.
+func (l *Log) Groups() ([]string, error) {
+	var names []string
+	s, err := l.offsetStore(false)
+	if err != nil {
+		return nil, err
+	}
+	if s != nil {
+		names = s.groupNames()
+	}
+	l.groups.mu.Lock()
+	c := l.groups.coord
+	l.groups.mu.Unlock()
+	if c != nil {
+		names = append(names, c.groupNames()...)
+	}
+	slices.Sort(names)
+	return slices.Compact(names), nil
+}
+
+// group is one consumer group.
+type group struct {
+	id    string
+	coord *coordinator
+
+	mu struct {
+		sync.Mutex
+		generation int32
+		assignor   Assignor // of the first member; later ones must match
+		members    map[string]*member
+		instances  map[string]*member // static members by instance ID
+		// holder is the member each partition was granted to, until that
+		// member releases it; removed members with commits in flight
+		// still hold theirs.
+		holder map[TopicPartition]*member
+		// emptying is set during an eager rebalance, until no member
+		// holds a partition.
+		emptying   bool
+		topicCount int // topics in the Log when subscriptions were resolved
+		nextID     int
+	}
+}
+
+// memberConfig is what a consumer brings to its group.
+type memberConfig struct {
+	instanceID      string
+	topics          []string       // subscribed by name
+	pattern         *regexp.Regexp // or by pattern
+	assignor        Assignor
+	sessionTimeout  time.Duration
+	maxPollInterval time.Duration
+	wake            chan struct{} // buffer 1: the member has news
+}
+
+// member is a consumer's membership in a group. Its fields are guarded by
+// the group's mu.
+type member struct {
+	id  string
+	cfg memberConfig
+
+	topics     []string // subscribed topics that exist, sorted
+	held       map[TopicPartition]bool
+	target     map[TopicPartition]bool // what the member is to own
+	generation int32                   // of the target
+	news       bool                    // target or holdings changed since the member's last sync
+
+	inPoll   bool      // in Poll: never evicted for not polling
+	lastPoll time.Time // when the last Poll returned, or the member joined
+	departed time.Time // a static member's Close; zero while active
+	inflight int       // commits between their check and their application
+	removed  error     // why the member is no longer in the group
+}
+
+// deadline is when the member is evicted unless it polls (or, once
+// departed, returns).
+func (m *member) deadline() (time.Time, bool) {
+	switch {
+	case m.removed != nil:
+		return time.Time{}, false
+	case !m.departed.IsZero():
+		return m.departed.Add(m.cfg.sessionTimeout), true
+	case m.inPoll:
+		return time.Time{}, false
+	}
+	return m.lastPoll.Add(m.cfg.maxPollInterval), true
+}
+
+func (m *member) notify() {
+	m.news = true
+	if m.cfg.wake != nil {
+		select {
+		case m.cfg.wake <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// join adds a member to the group and starts a rebalance, or, for a static
+// member whose instance ID is known, puts it in the place of the previous
+// one without a rebalance.
+func (g *group) join(cfg memberConfig) (*member, error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	now := g.coord.log.opts.Now()
+	g.expireLocked(now)
+	if len(g.mu.members) == 0 {
+		g.mu.assignor = cfg.assignor
+	} else if g.mu.assignor.Name() != cfg.assignor.Name() {
+		return nil, fmt.Errorf("%w: group %q uses assignor %q, the consumer %q (Kafka's INCONSISTENT_GROUP_PROTOCOL)",
+			ErrInvalidConfig, g.id, g.mu.assignor.Name(), cfg.assignor.Name())
+	}
+	g.mu.nextID++
+	prefix := "consumer"
+	if cfg.instanceID != "" {
+		prefix = cfg.instanceID
+	}
+	m := &member{
+		id:         fmt.Sprintf("%s-%06d", prefix, g.mu.nextID),
+		cfg:        cfg,
+		held:       make(map[TopicPartition]bool),
+		target:     make(map[TopicPartition]bool),
+		generation: g.mu.generation,
+		lastPoll:   now,
+	}
+	m.topics = g.resolveTopics(&cfg)
+	g.mu.members[m.id] = m
+	if cfg.instanceID != "" {
+		if old := g.mu.instances[cfg.instanceID]; old != nil {
+			// A static member returns: it takes the old one's place and
+			// target. Only a changed subscription needs a rebalance.
+			g.mu.instances[cfg.instanceID] = m
+			for tp := range old.target {
+				m.target[tp] = true
+			}
+			g.removeLocked(old, ErrFencedInstanceID)
+			m.notify() // of its generation, even with nothing to own
+			if !slices.Equal(old.topics, m.topics) {
+				g.rebalanceLocked()
+			}
+			g.grantLocked()
+			g.coord.wakeTimer()
+			return m, nil
+		}
+		g.mu.instances[cfg.instanceID] = m
+	}
+	g.coord.wakeTimer()
+	g.rebalanceLocked()
+	return m, nil
+}
+
+// resolveTopics returns the existing topics a member subscribes to, sorted.
+func (g *group) resolveTopics(cfg *memberConfig) []string {
+	l := g.coord.log
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	var out []string
+	if cfg.pattern != nil {
+		for name := range l.mu.topics {
+			if !isInternalTopic(name) && cfg.pattern.MatchString(name) {
+				out = append(out, name)
+			}
+		}
+	} else {
+		for _, name := range cfg.topics {
+			if l.mu.topics[name] != nil {
+				out = append(out, name)
+			}
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+func isInternalTopic(name string) bool {
+	return len(name) >= len(internalTopicPrefix) && name[:len(internalTopicPrefix)] == internalTopicPrefix
+}
+
+func (l *Log) topicCount() int {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return len(l.mu.topics)
+}
+
+// refreshTopicsLocked re-resolves subscriptions when topics were created
+// since the last time, and rebalances if a member's topics changed: a
+// subscribed topic, or one matching a pattern, has been created.
+func (g *group) refreshTopicsLocked() {
+	n := g.coord.log.topicCount()
+	if n == g.mu.topicCount {
+		return
+	}
+	g.mu.topicCount = n
+	changed := false
+	for _, m := range g.mu.members {
+		if topics := g.resolveTopics(&m.cfg); !slices.Equal(topics, m.topics) {
+			m.topics, changed = topics, true
+		}
+	}
+	if changed {
+		g.rebalanceLocked()
+	}
+}
+
+// resubscribe changes a member's subscription, rebalancing if its topics
+// change.
+func (g *group) resubscribe(m *member, topics []string, pattern *regexp.Regexp) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if m.removed != nil {
+		return
+	}
+	m.cfg.topics, m.cfg.pattern = topics, pattern
+	if resolved := g.resolveTopics(&m.cfg); !slices.Equal(resolved, m.topics) {
+		m.topics = resolved
+		g.rebalanceLocked()
+	}
+}
+
+// rebalanceLocked starts a rebalance: a new generation.
+func (g *group) rebalanceLocked() {
+	if g.mu.assignor == nil || len(g.mu.members) == 0 {
+		return
+	}
+	if g.mu.assignor.Protocol() == RebalanceEager {
+		// Everyone gives up everything first; assignTargetsLocked runs
+		// once nobody holds a partition.
+		g.mu.emptying = true
+		for _, m := range g.mu.members {
+			clear(m.target)
+			g.updateLocked(m)
+		}
+		g.progressLocked()
+		return
+	}
+	g.assignTargetsLocked()
+}
+
+// progressLocked finishes an eager rebalance once no member holds a
+// partition, and grants what can be granted.
+func (g *group) progressLocked() {
+	if g.mu.emptying {
+		for _, h := range g.mu.holder {
+			if h.removed == nil {
+				return
+			}
+		}
+		g.mu.emptying = false
+		g.assignTargetsLocked()
+		return
+	}
+	g.grantLocked()
+}
+
+// assignTargetsLocked runs the assignor, bumps the generation and gives
+// every member its target.
+func (g *group) assignTargetsLocked() {
+	l := g.coord.log
+	ids := make([]string, 0, len(g.mu.members))
+	for id := range g.mu.members {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	members := make([]AssignorMember, len(ids))
+	partitions := make(map[string]int32)
+	for i, id := range ids {
+		m := g.mu.members[id]
+		owned := make([]TopicPartition, 0, len(m.held))
+		for tp := range m.held {
+			owned = append(owned, tp)
+		}
+		slices.SortFunc(owned, compareTopicPartitions)
+		members[i] = AssignorMember{MemberID: id, InstanceID: m.cfg.instanceID, Topics: slices.Clone(m.topics), Owned: owned}
+		for _, name := range m.topics {
+			if _, ok := partitions[name]; ok {
+				continue
+			}
+			if t, err := l.topic(name); err == nil {
+				partitions[name] = int32(len(t.partitions))
+			}
+		}
+	}
+	assignment := g.mu.assignor.Assign(members, partitions)
+	g.mu.generation++
+	taken := make(map[TopicPartition]bool)
+	for _, id := range ids {
+		m := g.mu.members[id]
+		clear(m.target)
+		for _, tp := range assignment[id] {
+			n, ok := partitions[tp.Topic]
+			switch {
+			case !ok || tp.Partition < 0 || tp.Partition >= n || !slices.Contains(m.topics, tp.Topic):
+				l.opts.Logger.Warn("eventlog: assignor gave a member a partition it cannot own; ignored",
+					"group", g.id, "assignor", g.mu.assignor.Name(), "member", id, "topic", tp.Topic, "partition", tp.Partition)
+			case taken[tp]:
+				l.opts.Logger.Warn("eventlog: assignor gave a partition to two members; ignored the second",
+					"group", g.id, "assignor", g.mu.assignor.Name(), "member", id, "topic", tp.Topic, "partition", tp.Partition)
+			default:
+				taken[tp], m.target[tp] = true, true
+			}
+		}
+		m.generation = g.mu.generation
+		g.updateLocked(m)
+		m.notify() // a new generation is news even when the target is the same
+	}
+	g.grantLocked()
+}
+
+// updateLocked notifies a member whose holdings differ from its target. A
+// departed static member has no consumer to run its revocations: it
+// releases at once.
+func (g *group) updateLocked(m *member) {
+	var revoke []TopicPartition
+	for tp := range m.held {
+		if !m.target[tp] {
+			revoke = append(revoke, tp)
+		}
+	}
+	if len(revoke) == 0 {
+		return
+	}
+	if !m.departed.IsZero() {
+		g.releaseLocked(m, revoke)
+		return
+	}
+	m.notify()
+}
+
+// grantLocked grants every targeted partition that nobody holds.
+func (g *group) grantLocked() {
+	if g.mu.emptying {
+		return
+	}
+	for _, m := range g.mu.members {
+		granted := false
+		for tp := range m.target {
+			if !m.held[tp] && g.mu.holder[tp] == nil {
+				g.mu.holder[tp], m.held[tp] = m, true
+				granted = true
+			}
+		}
+		if granted {
+			m.notify()
+		}
+	}
+}
+
+// releaseLocked takes partitions away from a member. Those of a removed
+// member with commits in flight stay held until the commits finish.
+func (g *group) releaseLocked(m *member, tps []TopicPartition) {
+	for _, tp := range tps {
+		if !m.held[tp] {
+			continue
+		}
+		if m.removed != nil && m.inflight > 0 {
+			continue // endCommit releases it
+		}
+		delete(m.held, tp)
+		if g.mu.holder[tp] == m {
+			delete(g.mu.holder, tp)
+		}
+	}
+}
+
+// removeLocked takes a member out of the group.
+func (g *group) removeLocked(m *member, why error) {
+	if m.removed != nil {
+		return
+	}
+	m.removed = why
+	delete(g.mu.members, m.id)
+	if g.mu.instances[m.cfg.instanceID] == m {
+		delete(g.mu.instances, m.cfg.instanceID)
+	}
+	g.releaseLocked(m, heldList(m))
+	clear(m.target)
+	m.notify()
+}
+
+func heldList(m *member) []TopicPartition {
+	out := make([]TopicPartition, 0, len(m.held))
+	for tp := range m.held {
+		out = append(out, tp)
+	}
+	slices.SortFunc(out, compareTopicPartitions)
+	return out
+}
+
+// expireLocked evicts the members past their deadline.
+func (g *group) expireLocked(now time.Time) {
+	evicted := false
+	for _, m := range g.mu.members {
+		if d, ok := m.deadline(); ok && !now.Before(d) {
+			g.coord.log.opts.Logger.Info("eventlog: group member evicted", "group", g.id, "member", m.id,
+				"instance", m.cfg.instanceID, "departed", !m.departed.IsZero())
+			g.removeLocked(m, errEvicted)
+			evicted = true
+		}
+	}
+	if evicted {
+		g.rebalanceLocked()
+	}
+}
+
+// syncResult is what a member learns at a sync.
+type syncResult struct {
+	generation int32
+	// assignment is what the member owns now: its target, as far as
+	// granted. It is sorted.
+	assignment []TopicPartition
+	// revoke is what it must give up: held, outside its target.
+	revoke []TopicPartition
+}
+
+// sync is a member's poll: it marks the member as polling and returns its
+// assignment when there is news. ok is false when there is none.
+func (g *group) sync(m *member) (res syncResult, ok bool, err error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	now := g.coord.log.opts.Now()
+	g.expireLocked(now)
+	if m.removed != nil {
+		return res, false, m.removed
+	}
+	m.inPoll, m.lastPoll = true, now
+	g.refreshTopicsLocked()
+	if !m.news {
+		return res, false, nil
+	}
+	m.news = false
+	res.generation = m.generation
+	for tp := range m.held {
+		if m.target[tp] {
+			res.assignment = append(res.assignment, tp)
+		} else {
+			res.revoke = append(res.revoke, tp)
+		}
+	}
+	slices.SortFunc(res.assignment, compareTopicPartitions)
+	slices.SortFunc(res.revoke, compareTopicPartitions)
+	return res, true, nil
+}
+
+// pollDone marks the end of a member's Poll: the max.poll.interval clock
+// starts.
+func (g *group) pollDone(m *member) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if m.removed == nil {
+		m.inPoll, m.lastPoll = false, g.coord.log.opts.Now()
+		g.coord.wakeTimerFor(m.lastPoll.Add(m.cfg.maxPollInterval))
+	}
+}
+
+// release gives up partitions the member revoked.
+func (g *group) release(m *member, tps []TopicPartition) {
+	if len(tps) == 0 {
+		return
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.releaseLocked(m, tps)
+	g.progressLocked()
+}
+
+// leave takes a member out of the group: a dynamic member's Close or
+// Unsubscribe. A static member's Close departs instead.
+func (g *group) leave(m *member) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if m.removed != nil {
+		return
+	}
+	g.removeLocked(m, errLeft)
+	g.rebalanceLocked()
+	g.progressLocked()
+}
+
+// depart marks a static member as gone without leaving: its partitions
+// wait for a consumer with the same instance ID for SessionTimeout.
+func (g *group) depart(m *member) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if m.removed != nil {
+		return
+	}
+	m.departed = g.coord.log.opts.Now()
+	m.inPoll = false
+	m.cfg.wake = nil
+	g.updateLocked(m) // revocations it was asked for happen now
+	g.progressLocked()
+	g.coord.wakeTimer()
+}
+
+// beginCommit checks that the member holds every partition it commits,
+// and counts the commit as in flight. A consumer with manual assignment
+// (m == nil) may commit only while the group has no members, as in Kafka.
+func (g *group) beginCommit(m *member, tps []TopicPartition) error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.expireLocked(g.coord.log.opts.Now())
+	if m == nil {
+		if len(g.mu.members) > 0 {
+			return fmt.Errorf("eventlog: group %q: %w: the group has members, and this consumer is not one (it assigns partitions by hand, or has not joined yet)", g.id, ErrCommitFailed)
+		}
+		return nil
+	}
+	if m.removed != nil {
+		return fmt.Errorf("eventlog: group %q member %s: %w", g.id, m.id, m.removed)
+	}
+	for _, tp := range tps {
+		if !m.held[tp] {
+			return fmt.Errorf("eventlog: group %q member %s generation %d: %s: %w", g.id, m.id, m.generation, tp, ErrCommitFailed)
+		}
+	}
+	m.inflight++
+	return nil
+}
+
+// endCommit ends a commit begun by beginCommit; an evicted member's
+// partitions are released once its last commit ends.
+func (g *group) endCommit(m *member) {
+	if m == nil {
+		return
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	m.inflight--
+	if m.inflight == 0 && m.removed != nil && len(m.held) > 0 {
+		g.releaseLocked(m, heldList(m))
+		g.progressLocked()
+	}
+}
+
+// generationOf reports the member's generation, for GroupMetadata.
+func (g *group) generationOf(m *member) int32 {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return m.generation
+}
+
+// snapshot is the group as a test or monitor sees it.
+type groupSnapshot struct {
+	generation int32
+	owners     map[TopicPartition]string // holder's member ID
+	members    []string
+}
+
+func (g *group) snapshot() groupSnapshot {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	s := groupSnapshot{generation: g.mu.generation, owners: make(map[TopicPartition]string)}
+	for tp, m := range g.mu.holder {
+		s.owners[tp] = m.id
+	}
+	for id := range g.mu.members {
+		s.members = append(s.members, id)
+	}
+	slices.Sort(s.members)
+	return s
+}

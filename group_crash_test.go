@@ -1,0 +1,291 @@
+package eventlog_test
+
+import (
+	"bufio"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/eventlog/eventlog"
+)
+
+// The group crash test runs this test binary as a child that consumes a
+// topic in a consumer group, commits after every poll (synchronously, and
+// now and then asynchronously), and prints every commit once it is
+// acknowledged; a producer goroutine keeps appending. The parent kills the
+// child with SIGKILL at random moments, reopens the log, and checks that
+// every acknowledged commit is there — the committed offset of each
+// partition is at least the last one acknowledged, never lower than after
+// the previous kill, and never past the log end — and that a new member of
+// the group resumes each partition exactly at its committed offset.
+
+const groupCrashChildEnv = "EVENTLOG_GROUP_CRASH_CHILD_DIR"
+
+const (
+	groupCrashTopic      = "gc"
+	groupCrashPartitions = 3
+	groupCrashGroup      = "crash-group"
+)
+
+func TestGroupCrashChild(t *testing.T) {
+	dir := os.Getenv(groupCrashChildEnv)
+	if dir == "" {
+		t.Skip("run by TestGroupCrashKill")
+	}
+	fail := func(what string, err error) {
+		fmt.Fprintln(os.Stderr, "group crash child failed:", what, err)
+		os.Exit(3)
+	}
+	l, err := eventlog.Open(dir, nil)
+	if err != nil {
+		fail("open", err)
+	}
+	out := bufio.NewWriter(os.Stdout)
+	var mu sync.Mutex
+	print := func(format string, args ...any) {
+		mu.Lock()
+		defer mu.Unlock()
+		fmt.Fprintf(out, format, args...)
+		out.Flush()
+	}
+	go func() {
+		rng := rand.New(rand.NewPCG(uint64(os.Getpid()), 1))
+		for i := 0; ; i++ {
+			p, err := l.Partition(groupCrashTopic, int32(rng.IntN(groupCrashPartitions)))
+			if err != nil {
+				fail("partition", err)
+			}
+			if _, err := p.Append(ctx, []eventlog.Record{{Value: fmt.Appendf(nil, "v%d", i)}}, eventlog.AppendOptions{}); err != nil {
+				fail("append", err)
+			}
+		}
+	}()
+	c, err := l.NewConsumer(&eventlog.ConsumerOptions{
+		GroupID:           groupCrashGroup,
+		AutoOffsetReset:   eventlog.OffsetResetEarliest,
+		DisableAutoCommit: true,
+		MaxPollRecords:    13,
+		FetchMaxWait:      time.Millisecond,
+	})
+	if err != nil {
+		fail("consumer", err)
+	}
+	if err := c.Subscribe(groupCrashTopic); err != nil {
+		fail("subscribe", err)
+	}
+	for n := 0; ; n++ {
+		if _, err := c.Poll(ctx); err != nil {
+			fail("poll", err)
+		}
+		positions := map[int32]int64{}
+		for _, tp := range c.Assignment() {
+			pos, err := c.Position(tp)
+			if err != nil {
+				fail("position", err)
+			}
+			positions[tp.Partition] = pos
+		}
+		ack := func() {
+			for id, pos := range positions {
+				print("%d %d\n", id, pos)
+			}
+		}
+		if n%4 == 3 {
+			c.CommitAsync(nil, func(_ map[eventlog.TopicPartition]eventlog.OffsetAndMetadata, err error) {
+				if err != nil {
+					fail("commit async", err)
+				}
+				ack()
+			})
+			continue
+		}
+		if err := c.CommitSync(ctx); err != nil {
+			fail("commit", err)
+		}
+		ack()
+	}
+}
+
+func TestGroupCrashKill(t *testing.T) {
+	if testing.Short() {
+		t.Skip("spawns child processes")
+	}
+	kills := 15
+	if s := os.Getenv("EVENTLOG_GROUP_CRASH_KILLS"); s != "" {
+		var err error
+		kills, err = strconv.Atoi(s)
+		require.NoError(t, err)
+	}
+	dir := t.TempDir()
+	l, err := eventlog.Open(dir, nil)
+	require.NoError(t, err)
+	require.NoError(t, l.CreateTopic(groupCrashTopic, eventlog.TopicConfig{Partitions: groupCrashPartitions}))
+	fill(t, l, groupCrashTopic, groupCrashPartitions, 200)
+	require.NoError(t, l.Close())
+
+	rng := rand.New(rand.NewPCG(uint64(os.Getpid()), 11))
+	acked := map[int32]int64{}    // highest acknowledged commit per partition
+	previous := map[int32]int64{} // committed offsets found after the previous kill
+	commits := 0
+	for iter := range kills {
+		cmd := exec.Command(os.Args[0], "-test.run=^TestGroupCrashChild$", "-test.count=1")
+		cmd.Env = append(os.Environ(), groupCrashChildEnv+"="+dir)
+		stdout, err := cmd.StdoutPipe()
+		require.NoError(t, err)
+		var stderr strings.Builder
+		cmd.Stderr = &stderr
+		require.NoError(t, cmd.Start())
+		// Kill at once (during Open or the join) now and then, otherwise
+		// after a random number of acknowledged commits.
+		waitFor := 0
+		if rng.IntN(5) != 0 {
+			waitFor = 1 + rng.IntN(120)
+		}
+		lines := bufio.NewScanner(stdout)
+		for n := 0; n < waitFor && lines.Scan(); n++ {
+			var id int32
+			var off int64
+			_, err := fmt.Sscanf(lines.Text(), "%d %d", &id, &off)
+			require.NoError(t, err, "child output %q", lines.Text())
+			acked[id] = max(acked[id], off)
+			commits++
+		}
+		require.NoError(t, cmd.Process.Kill())
+		_ = cmd.Wait()
+		require.NotContains(t, stderr.String(), "group crash child failed", "iteration %d", iter)
+		previous = verifyGroupCrash(t, dir, acked, previous)
+	}
+	t.Logf("%d kills, %d acknowledged commits, committed %v", kills, commits, previous)
+}
+
+// verifyGroupCrash reopens the log after a kill and checks the committed
+// offsets; it returns them.
+func verifyGroupCrash(t *testing.T, dir string, acked, previous map[int32]int64) map[int32]int64 {
+	t.Helper()
+	l, err := eventlog.Open(dir, nil)
+	require.NoError(t, err, "reopen after kill")
+	defer func() { require.NoError(t, l.Close()) }()
+	offsets, err := l.GroupOffsets(groupCrashGroup)
+	require.NoError(t, err)
+	committed := map[int32]int64{}
+	for _, o := range offsets {
+		committed[o.Partition] = o.Committed
+		assert.LessOrEqual(t, o.Committed, o.HighWatermark, "partition %d: committed past the log end", o.Partition)
+	}
+	for id, off := range acked {
+		require.GreaterOrEqual(t, committed[id], off, "partition %d: acknowledged commit lost", id)
+	}
+	for id, off := range previous {
+		require.GreaterOrEqual(t, committed[id], off, "partition %d: committed offset went backwards across a crash", id)
+	}
+
+	// A new member resumes exactly at the committed offsets. It commits
+	// nothing, so the next child carries on from the same place. One more
+	// record per partition makes sure each has one to resume at.
+	fill(t, l, groupCrashTopic, groupCrashPartitions, 1)
+	first := map[int32]int64{}
+	c, err := l.NewConsumer(&eventlog.ConsumerOptions{GroupID: groupCrashGroup, AutoOffsetReset: eventlog.OffsetResetEarliest,
+		DisableAutoCommit: true, FetchMaxWait: time.Millisecond})
+	require.NoError(t, err)
+	defer c.Close()
+	require.NoError(t, c.Subscribe(groupCrashTopic))
+	for range 100 {
+		recs, err := c.Poll(ctx)
+		require.NoError(t, err)
+		for _, r := range recs {
+			if _, ok := first[r.Partition]; !ok {
+				first[r.Partition] = r.Offset
+			}
+		}
+		if len(first) == groupCrashPartitions {
+			break
+		}
+	}
+	require.Len(t, first, groupCrashPartitions, "every partition has records past its committed offset")
+	for id := range int32(groupCrashPartitions) {
+		want, ok := committed[id]
+		if !ok {
+			want = 0
+		}
+		assert.Equal(t, want, first[id], "partition %d: a new member resumes at the committed offset", id)
+	}
+	return committed
+}
+
+// TestGroupCommitsSurvivePowerLoss is the crash test through MemFS, whose
+// crash also drops what was written but not fsynced: an acknowledged
+// commit must have been fsynced, an asynchronous one once its callback ran.
+func TestGroupCommitsSurvivePowerLoss(t *testing.T) {
+	for _, mode := range []eventlog.CrashMode{eventlog.CrashDropUnsynced, eventlog.CrashKeepPrefix, eventlog.CrashZeroFill, eventlog.CrashRandom} {
+		t.Run(mode.String(), func(t *testing.T) {
+			fsys := eventlog.NewMemFS()
+			opts := &eventlog.Options{FS: fsys}
+			// The directory itself is made durable here: this test is
+			// about commits, not about Open.
+			require.NoError(t, fsys.MkdirAll("/data/topics", 0o755))
+			for _, dir := range []string{"/", "/data"} {
+				require.NoError(t, fsys.SyncDir(dir))
+			}
+			l, err := eventlog.Open("/data", opts)
+			require.NoError(t, err)
+			require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{Partitions: 2}))
+			fill(t, l, "t", 2, 300)
+			rng := rand.New(rand.NewPCG(uint64(mode), 3))
+			acked := map[int32]int64{}
+			for crash := range 8 {
+				c, err := l.NewConsumer(&eventlog.ConsumerOptions{GroupID: "g", AutoOffsetReset: eventlog.OffsetResetEarliest,
+					DisableAutoCommit: true, MaxPollRecords: 1 + rng.IntN(20), FetchMaxWait: time.Millisecond})
+				require.NoError(t, err)
+				require.NoError(t, c.Subscribe("t"))
+				for range rng.IntN(30) {
+					_, err := c.Poll(ctx)
+					require.NoError(t, err)
+					positions := map[int32]int64{}
+					for _, tp := range c.Assignment() {
+						pos, err := c.Position(tp)
+						require.NoError(t, err)
+						positions[tp.Partition] = pos
+					}
+					ack := func() {
+						for id, pos := range positions {
+							acked[id] = max(acked[id], pos)
+						}
+					}
+					if rng.IntN(3) == 0 {
+						c.CommitAsync(nil, func(_ map[eventlog.TopicPartition]eventlog.OffsetAndMetadata, err error) {
+							require.NoError(t, err)
+							ack()
+						})
+					} else {
+						require.NoError(t, c.CommitSync(ctx))
+						ack()
+					}
+				}
+				// Power loss: the consumer is never closed.
+				fsys.Crash(eventlog.CrashOptions{Mode: mode, Rand: rng})
+				_ = eventlog.Abandon(l)
+				l, err = eventlog.Open("/data", opts)
+				require.NoError(t, err, "reopen after crash %d", crash)
+				offsets, err := l.GroupOffsets("g")
+				require.NoError(t, err)
+				committed := map[int32]int64{}
+				for _, o := range offsets {
+					committed[o.Partition] = o.Committed
+				}
+				for id, off := range acked {
+					require.GreaterOrEqual(t, committed[id], off, "crash %d: partition %d lost an acknowledged commit", crash, id)
+				}
+			}
+			require.NoError(t, l.Close())
+		})
+	}
+}

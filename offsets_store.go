@@ -1,0 +1,357 @@
+package eventlog
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"math"
+	"slices"
+	"sync"
+)
+
+// offsetStore is the in-memory view of __consumer_offsets: every group's
+// committed offsets as of the topic's high watermark. Commits append to the
+// topic; a commit is applied to the map once it is below the high
+// watermark, that is as durable as the topic promises, so the map never
+// holds an offset a crash could take back.
+type offsetStore struct {
+	log   *Log
+	parts []*Partition
+
+	mu struct {
+		sync.Mutex
+		// committed is keyed by the offset's record key without its type
+		// field: group, topic and partition in Kafka's encoding (see
+		// offsetID). It is one string, quick to hash and small to store,
+		// which matters when Open replays many.
+		committed map[string]committedOffset
+		// pending are commits written but not yet below the high
+		// watermark; reads apply those that got there.
+		pending []pendingCommit
+	}
+}
+
+// committedOffset is one committed offset; at is the position of its record
+// in its __consumer_offsets partition, which orders updates.
+type committedOffset struct {
+	offset     int64
+	metadata   string
+	commitTime int64 // unix milliseconds
+	at         int64
+}
+
+type pendingCommit struct {
+	part   *Partition
+	base   int64 // offset of the batch's first record
+	end    int64 // offset after its last record
+	group  string
+	values []offsetUpdate
+}
+
+type offsetUpdate struct {
+	tp TopicPartition
+	v  offsetValue
+}
+
+// appendOffsetID appends the identity of a committed offset: its record key
+// without the type field.
+func appendOffsetID(dst []byte, group string, tp TopicPartition) []byte {
+	dst = appendKafkaString(dst, group)
+	dst = appendKafkaString(dst, tp.Topic)
+	return binary.BigEndian.AppendUint32(dst, uint32(tp.Partition))
+}
+
+// parseOffsetID is the inverse of appendOffsetID.
+func parseOffsetID(id string) (group string, tp TopicPartition) {
+	b := make([]byte, 2, 2+len(id))
+	binary.BigEndian.PutUint16(b, offsetCommitKeyType)
+	group, tp, _, _ = decodeOffsetKey(append(b, id...))
+	return group, tp
+}
+
+func newOffsetStore(l *Log, t *topic, size int) *offsetStore {
+	s := &offsetStore{log: l, parts: t.partitions}
+	s.mu.committed = make(map[string]committedOffset, size)
+	return s
+}
+
+// openOffsetStore opens the store on an existing __consumer_offsets and
+// replays it; Open calls it, before anything is appended.
+func openOffsetStore(l *Log, t *topic) (*offsetStore, error) {
+	var records int64
+	for _, p := range t.partitions {
+		records += p.HighWatermark() - p.LogStartOffset()
+	}
+	// Sized for every record being a different offset, within reason.
+	s := newOffsetStore(l, t, int(min(records, 1<<20)))
+	r := replayer{s: s, ends: make(map[string][]int64), past: make(map[string]bool)}
+	for _, p := range s.parts {
+		if err := r.replay(p); err != nil {
+			return nil, err
+		}
+	}
+	if err := r.lowerPastLogEnd(); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// replayer applies the records of __consumer_offsets to an offsetStore at
+// Open, and remembers the committed offsets that point past their
+// partition's log end.
+type replayer struct {
+	s *offsetStore
+
+	// Names in the last record, reused while they repeat.
+	group, topic, metadata string
+	topicEnd               []int64 // ends[topic]
+
+	ends map[string][]int64 // log end of each partition by topic; nil if none
+	past map[string]bool    // IDs of committed offsets past the log end
+}
+
+// replayChunk is how many bytes of batches replay reads at a time.
+const replayChunk = 4 << 20
+
+// replay applies every record of p below its high watermark.
+func (r *replayer) replay(p *Partition) error {
+	var recs []Record
+	for offset := p.LogStartOffset(); offset < p.HighWatermark(); {
+		var err error
+		recs, err = p.read(recs[:0], offset, replayChunk)
+		if err != nil {
+			return fmt.Errorf("eventlog: replay committed offsets: %w", err)
+		}
+		if len(recs) == 0 {
+			break
+		}
+		for i := range recs {
+			if err := r.apply(&recs[i]); err != nil {
+				return p.errorf("replay committed offsets: offset %d: %w", recs[i].Offset, err)
+			}
+		}
+		offset = recs[len(recs)-1].Offset + 1
+		clear(recs)
+	}
+	return nil
+}
+
+// apply applies one record; records come in log order, so the last of a
+// key wins. A key or value that does not decode fails Open: skipping it
+// could move a committed offset back.
+func (r *replayer) apply(rec *Record) error {
+	group, tp, ok, err := decodeOffsetKeyLike(rec.Key, r.group, r.topic)
+	if err != nil || !ok {
+		return err
+	}
+	r.group = group
+	if tp.Topic != r.topic || r.topicEnd == nil {
+		r.topic, r.topicEnd = tp.Topic, r.logEnds(tp.Topic)
+	}
+	id := string(rec.Key[2:])
+	if rec.Value == nil {
+		delete(r.s.mu.committed, id)
+		delete(r.past, id)
+		return nil
+	}
+	v, err := decodeOffsetValueLike(rec.Value, r.metadata)
+	if err != nil {
+		return err
+	}
+	r.metadata = v.metadata
+	r.s.mu.committed[id] = committedOffset{offset: v.offset, metadata: v.metadata, commitTime: v.commitTime, at: rec.Offset}
+	if tp.Partition >= 0 && int(tp.Partition) < len(r.topicEnd) && v.offset > r.topicEnd[tp.Partition] {
+		r.past[id] = true
+	} else if len(r.past) > 0 {
+		delete(r.past, id)
+	}
+	return nil
+}
+
+// logEnds returns the log ends of a topic's partitions, empty if the topic
+// does not exist.
+func (r *replayer) logEnds(topic string) []int64 {
+	if ends, ok := r.ends[topic]; ok {
+		return ends
+	}
+	ends := []int64{}
+	if t, err := r.s.log.topic(topic); err == nil {
+		ends = make([]int64, len(t.partitions))
+		for i, p := range t.partitions {
+			ends[i] = p.HighWatermark()
+		}
+	}
+	r.ends[topic] = ends
+	return ends
+}
+
+// lowerPastLogEnd lowers, durably, every committed offset that points past
+// its partition's log end to that log end. It runs at Open, before any
+// append. Such an offset means that records the group consumed were lost in
+// a crash (a topic acknowledging at DurabilityOS, then a power loss): the
+// next records appended will take those offsets again, and a consumer
+// resuming past them would skip them. The correction is written, not only
+// applied, because once new records fill the gap the stored offset would
+// look valid again at the next Open. Offsets of topics that no longer exist
+// are kept as they are.
+func (r *replayer) lowerPastLogEnd() error {
+	ids := make([]string, 0, len(r.past))
+	for id := range r.past {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	for _, id := range ids {
+		group, tp := parseOffsetID(id)
+		c := r.s.mu.committed[id]
+		end := r.ends[tp.Topic][tp.Partition]
+		r.s.log.opts.Logger.Warn("eventlog: committed offset past the log end, lowered to it",
+			"group", group, "topic", tp.Topic, "partition", tp.Partition, "committed", c.offset, "log_end", end)
+		v := offsetValue{offset: end, epoch: noLeaderEpoch, metadata: c.metadata, commitTime: c.commitTime}
+		if _, err := r.s.write(context.Background(), group, []offsetUpdate{{tp, v}}, DurabilityDefault); err != nil {
+			return fmt.Errorf("eventlog: lower committed offset of group %q %s: %w", group, tp, err)
+		}
+	}
+	return nil
+}
+
+// partitionFor returns the __consumer_offsets partition of a group.
+func (s *offsetStore) partitionFor(group string) *Partition {
+	n := int32(len(s.parts))
+	h := javaStringHash(group)
+	if h == math.MinInt32 {
+		h = 0 // Kafka's Utils.abs maps MinValue to 0
+	}
+	if h < 0 {
+		h = -h
+	}
+	return s.parts[h%n]
+}
+
+// write appends the updates of one group as one batch, so that a commit of
+// several partitions is all or nothing, and applies it once durable. With
+// DurabilityOS on an fsync topic the batch becomes durable later, through
+// the Log's background fsync; it is applied at the first read after that.
+func (s *offsetStore) write(ctx context.Context, group string, updates []offsetUpdate, d Durability) (pendingCommit, error) {
+	p := s.partitionFor(group)
+	recs := make([]Record, len(updates))
+	now := s.log.opts.Now()
+	for i, u := range updates {
+		if u.v.commitTime == 0 {
+			updates[i].v.commitTime = now.UnixMilli()
+		}
+		recs[i] = Record{
+			Key:       encodeOffsetKey(nil, group, u.tp),
+			Value:     encodeOffsetValue(nil, updates[i].v),
+			Timestamp: now,
+		}
+	}
+	base, err := p.appendUnchecked(ctx, recs, AppendOptions{Durability: d})
+	if err != nil {
+		return pendingCommit{}, err
+	}
+	pc := pendingCommit{part: p, base: base, end: base + int64(len(recs)), group: group, values: updates}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.mu.pending = append(s.mu.pending, pc)
+	s.applyDurableLocked()
+	return pc, nil
+}
+
+// applyDurableLocked applies the pending commits now below the high
+// watermark.
+func (s *offsetStore) applyDurableLocked() {
+	kept := s.mu.pending[:0]
+	var id []byte
+	for i := range s.mu.pending {
+		pc := &s.mu.pending[i]
+		if pc.part.HighWatermark() < pc.end {
+			kept = append(kept, *pc)
+			continue
+		}
+		for j, u := range pc.values {
+			id = appendOffsetID(id[:0], pc.group, u.tp)
+			c := committedOffset{offset: u.v.offset, metadata: u.v.metadata, commitTime: u.v.commitTime, at: pc.base + int64(j)}
+			// Commits racing on one key (which ownership rules out) are
+			// applied in log order all the same.
+			if old, ok := s.mu.committed[string(id)]; !ok || old.at < c.at {
+				s.mu.committed[string(id)] = c
+			}
+		}
+	}
+	clear(s.mu.pending[len(kept):])
+	s.mu.pending = kept
+}
+
+// flush makes everything written to the group's __consumer_offsets
+// partition durable and applies it. A partition changing owner calls it
+// first, so that the new owner sees every commit of the old one, including
+// asynchronous ones not yet fsynced.
+func (s *offsetStore) flush(group string) error {
+	p := s.partitionFor(group)
+	if p.HighWatermark() < p.LogEndOffset() {
+		if !s.log.enter() {
+			return ErrClosed
+		}
+		err := p.syncTo(p.written.Load())
+		s.log.exit()
+		if err != nil {
+			return err
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.applyDurableLocked()
+	return nil
+}
+
+// committed returns the group's committed offsets of tps; partitions
+// without one are absent.
+func (s *offsetStore) committed(group string, tps []TopicPartition) map[TopicPartition]OffsetAndMetadata {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.applyDurableLocked()
+	out := make(map[TopicPartition]OffsetAndMetadata, len(tps))
+	var id []byte
+	for _, tp := range tps {
+		id = appendOffsetID(id[:0], group, tp)
+		if c, ok := s.mu.committed[string(id)]; ok {
+			out[tp] = OffsetAndMetadata{Offset: c.offset, Metadata: c.metadata}
+		}
+	}
+	return out
+}
+
+// groupOffsets returns a copy of every committed offset of the group. It
+// goes through the offsets of all groups: it is for monitoring, not for
+// the path of a consumer.
+func (s *offsetStore) groupOffsets(group string) map[TopicPartition]committedOffset {
+	prefix := string(appendKafkaString(nil, group))
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.applyDurableLocked()
+	out := make(map[TopicPartition]committedOffset)
+	for id, c := range s.mu.committed {
+		if len(id) > len(prefix) && id[:len(prefix)] == prefix {
+			_, tp := parseOffsetID(id)
+			out[tp] = c
+		}
+	}
+	return out
+}
+
+// groupNames returns the groups that have committed offsets.
+func (s *offsetStore) groupNames() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.applyDurableLocked()
+	seen := make(map[string]bool)
+	for id := range s.mu.committed {
+		n := int(id[0])<<8 | int(id[1])
+		seen[id[2:2+n]] = true
+	}
+	names := make([]string, 0, len(seen))
+	for name := range seen {
+		names = append(names, name)
+	}
+	return names
+}
