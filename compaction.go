@@ -340,11 +340,14 @@ func firstBatchTimestamp(s *segment) (int64, error) {
 
 // cleanRun is one pass over one partition.
 type cleanRun struct {
-	p       *Partition
-	ctx     context.Context
-	now     int64 // ms, from Options.Now
-	views   map[*segment]*mapping
-	horizon int64 // earliest delete horizon of a tombstone kept, -1 if none
+	p     *Partition
+	ctx   context.Context
+	now   int64 // ms, from Options.Now
+	views map[*segment]*mapping
+	// verified holds, for segments whose checksums buildMap checked to
+	// the end, the position it started at.
+	verified map[*segment]int64
+	horizon  int64 // earliest delete horizon of a tombstone kept, -1 if none
 
 	bytesRead, bytesWritten, removed int64
 
@@ -377,7 +380,8 @@ func (o *cleanedSegment) path(dir string) string {
 func (p *Partition) cleanPass(ctx context.Context, force bool, mp **offsetMap) (more bool, err error) {
 	l := p.log
 	start := time.Now()
-	r := &cleanRun{p: p, ctx: ctx, now: l.opts.Now().UnixMilli(), horizon: -1, views: map[*segment]*mapping{}}
+	r := &cleanRun{p: p, ctx: ctx, now: l.opts.Now().UnixMilli(), horizon: -1,
+		views: map[*segment]*mapping{}, verified: map[*segment]int64{}}
 	if err := r.check(); err != nil {
 		return false, err
 	}
@@ -555,6 +559,7 @@ func (r *cleanRun) buildMap(c *cleanPlan, old *offsetMap) (m *offsetMap, mapEnd 
 			s.mu.RUnlock()
 			pos = s.startPosition(idx, data, c.firstDirty)
 		}
+		from := pos
 		for pos < int64(len(data)) {
 			if err := r.check(); err != nil {
 				return nil, 0, err
@@ -591,6 +596,7 @@ func (r *cleanRun) buildMap(c *cleanPlan, old *offsetMap) (m *offsetMap, mapEnd 
 			}
 			pos += h.size()
 		}
+		r.verified[s] = from
 	}
 	return m, c.cleanEnd, nil
 }

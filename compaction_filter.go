@@ -96,7 +96,7 @@ func (r *cleanRun) cleanInto(w *outputWriter, s *segment, data []byte, m *offset
 		if err := r.check(); err != nil {
 			return err
 		}
-		h, b, err := batchAt(data, pos)
+		h, b, err := r.nextBatch(s, data, pos)
 		if err != nil {
 			return r.corrupt(s, pos, -1, err)
 		}
@@ -121,6 +121,22 @@ func (r *cleanRun) cleanInto(w *outputWriter, s *segment, data []byte, m *offset
 		pos += h.size()
 	}
 	return nil
+}
+
+// nextBatch returns the complete batch at pos of s, checking its checksum
+// unless buildMap did already: the mapping shows the same bytes.
+func (r *cleanRun) nextBatch(s *segment, data []byte, pos int64) (batchHeader, []byte, error) {
+	if from, ok := r.verified[s]; !ok || pos < from {
+		return batchAt(data, pos)
+	}
+	h, err := parseBatchHeader(data[pos:])
+	if err == nil && pos+h.size() > int64(len(data)) {
+		err = errShortBatch
+	}
+	if err != nil {
+		return h, nil, err
+	}
+	return h, data[pos : pos+h.size()], nil
 }
 
 // outputWriter writes one output, "<base>.log.cleaned", and its index. It
