@@ -30,6 +30,7 @@
 //	<dir>/topics/<topic>/<partition>/<base offset, 20 digits>.log
 //	                                      .../<base>.index, <base>.timeindex
 //	                                      .../cleaner.meta (compacted topics)
+//	<dir>/topics/__consumer_offsets/0/...   committed offsets of consumer groups
 //
 // A .log file is a sequence of Kafka RecordBatch v2 batches (magic 2, CRC-32C,
 // varint records), byte for byte as Kafka writes them, optionally compressed
@@ -99,6 +100,50 @@
 // watermarks as they were when it started, which is how a cache is rebuilt.
 // Damaged data is reported at every poll, never skipped. A Consumer is for
 // one goroutine at a time; Wakeup and Close are safe from any.
+//
+// # Consumer groups
+//
+// Consumers with the same ConsumerOptions.GroupID that Subscribe (to topics,
+// or to a pattern) form a consumer group, as in Kafka: the Log's in-process
+// coordinator gives each partition of the subscribed topics to at most one
+// member, so the members split the work; members beyond the partition count
+// idle, and groups read independently of each other. A member joins at its
+// first Poll. Members joining, leaving (Close, Unsubscribe) or going silent
+// — not calling Poll within MaxPollInterval, which evicts them — make the
+// group rebalance into a new generation. A RebalanceListener hears of it on
+// the member's own goroutine, inside Poll: OnPartitionsRevoked while the
+// member still owns what it gives up (the place to commit),
+// OnPartitionsAssigned after, OnPartitionsLost when an evicted member learns
+// that its partitions went to others. A Poll returns records of one
+// assignment: the assignment changes only while Poll holds no records.
+//
+// ConsumerOptions.Assignor chooses who owns what. RangeAssignor (the
+// default), RoundRobinAssignor and StickyAssignor rebalance eagerly: every
+// member gives up everything, then gets its share. CooperativeStickyAssignor
+// rebalances incrementally: members go on consuming what stays theirs, and
+// only the partitions that move are revoked. A static member (one with a
+// GroupInstanceID) that closes keeps its partitions for SessionTimeout; a
+// consumer with the same instance ID then gets them back without a
+// rebalance.
+//
+// A member commits the offset of the next record it will consume:
+// automatically (unless DisableAutoCommit: every AutoCommitInterval inside
+// Poll, before a revocation and at Close), or with CommitSync, CommitAsync or
+// CommitOffsets. Only a partition's owner can commit it; other commits fail
+// with ErrCommitFailed, so a member evicted while busy cannot overwrite its
+// successor's progress. A member that gets a partition starts at the group's
+// committed offset, or where AutoOffsetReset says if there is none: what was
+// consumed but not committed is consumed again (at least once).
+// Log.GroupOffsets reports each committed offset and its lag.
+//
+// Committed offsets are records of the internal, compacted topic
+// __consumer_offsets, in Kafka's own key and value layout, as durable as the
+// Log's Durability: CommitSync returns once fsynced, and the commits of many
+// members share fsyncs. Open reads them back. A committed offset past its
+// partition's log end — records lost in a power loss on a DurabilityOS topic
+// — is lowered to the log end at Open, durably, so that a consumer does not
+// skip the records appended after the crash. Applications can read internal
+// topics (names starting with "__") but not write them.
 //
 // # Retention
 //
