@@ -7,12 +7,8 @@ import "errors"
 // goroutines stop so tests do not leak them.
 func Abandon(l *Log) error {
 	l.closeOnce.Do(func() {
-		l.closed.Store(true)
-		l.forEachPartition(func(p *Partition) { p.hwMoved.broadcast() })
-		l.ops.Lock()
+		l.shutdown()
 		defer l.ops.Unlock()
-		close(l.stop)
-		l.wg.Wait()
 		l.closeErr = errors.Join(l.releaseTopics(), l.lock.Close())
 	})
 	return l.closeErr

@@ -357,15 +357,7 @@ func (l *Log) Close() error {
 }
 
 func (l *Log) close() error {
-	l.closed.Store(true)
-	l.forEachPartition(func(p *Partition) { p.hwMoved.broadcast() })
-	l.ops.Lock() // wait for calls in flight
-	close(l.stop)
-	l.ops.Unlock()
-	// The Log's goroutines may still call in (a producer's appends) and get
-	// ErrClosed; holding ops while waiting for them would deadlock.
-	l.wg.Wait()
-	l.ops.Lock()
+	l.shutdown()
 	defer l.ops.Unlock()
 
 	var errs []error
@@ -379,6 +371,20 @@ func (l *Log) close() error {
 	}
 	errs = append(errs, l.releaseTopics(), l.lock.Close())
 	return errors.Join(errs...)
+}
+
+// shutdown marks the Log closed, wakes waiters, waits for calls in flight
+// and stops the Log's goroutines. It returns holding ops.
+func (l *Log) shutdown() {
+	l.closed.Store(true)
+	l.forEachPartition(func(p *Partition) { p.hwMoved.broadcast() })
+	l.ops.Lock() // wait for calls in flight
+	close(l.stop)
+	l.ops.Unlock()
+	// The Log's goroutines may still call in (a producer's appends) and get
+	// ErrClosed; holding ops while waiting for them would deadlock.
+	l.wg.Wait()
+	l.ops.Lock()
 }
 
 func (l *Log) forEachPartition(fn func(*Partition)) {
