@@ -165,18 +165,35 @@ func (p *Partition) appendUnchecked(ctx context.Context, records []Record, opts 
 			}
 		}
 	}
+	records = withTimestamps(records, p.log.opts.Now())
+	enc := encoderPool.Get().(*batchEncoder)
+	defer encoderPool.Put(enc)
+	batch, err := enc.encode(nil, records, opts.Compression)
+	if err != nil {
+		return -1, p.errorf("%w", err)
+	}
+	return p.appendEncoded(batch, opts.Durability)
+}
+
+// appendEncoded stores batch, a complete RecordBatch v2 with base offset 0
+// whose records the caller validated, as Append stores the batch it
+// encodes, and returns the base offset the log gave it.
+func (p *Partition) appendEncoded(batch []byte, durability Durability) (int64, error) {
+	if len(batch) > p.cfg.maxBatchBytes {
+		return -1, p.errorf("%w: batch is %d bytes, max is %d", ErrRecordTooLarge, len(batch), p.cfg.maxBatchBytes)
+	}
 	if !p.log.enter() {
 		return -1, ErrClosed
 	}
 	defer p.log.exit()
 
 	p.writesStarted.Add(1)
-	base, end, err := p.encodeAndWrite(records, opts.Compression)
+	base, end, err := p.write(batch)
 	p.writeLanded()
 	if err != nil {
 		return -1, err
 	}
-	ack := opts.Durability
+	ack := durability
 	if ack == DurabilityDefault {
 		ack = p.cfg.durability
 	}
@@ -189,20 +206,6 @@ func (p *Partition) appendUnchecked(ctx context.Context, records []Record, opts 
 		p.requestSync()
 	}
 	return base, nil
-}
-
-func (p *Partition) encodeAndWrite(records []Record, c Compression) (int64, *position, error) {
-	records = withTimestamps(records, p.log.opts.Now())
-	enc := encoderPool.Get().(*batchEncoder)
-	defer encoderPool.Put(enc)
-	batch, err := enc.encode(nil, records, c)
-	if err != nil {
-		return -1, nil, p.errorf("%w", err)
-	}
-	if len(batch) > p.cfg.maxBatchBytes {
-		return -1, nil, p.errorf("%w: batch of %d records is %d bytes, max is %d", ErrRecordTooLarge, len(records), len(batch), p.cfg.maxBatchBytes)
-	}
-	return p.write(batch)
 }
 
 // writeLanded counts a finished write and wakes a leader waiting for it.

@@ -2,8 +2,9 @@ package eventlog
 
 import (
 	"context"
-	"errors"
+	"encoding/binary"
 	"fmt"
+	"hash/crc32"
 	"math"
 	"runtime"
 	"sync"
@@ -88,8 +89,9 @@ type ProducerOptions struct {
 	Partitioner Partitioner
 
 	// BufferBytes bounds the memory of the records a Producer holds that
-	// are not yet completed, counted as their encoded size plus about 170
-	// bytes of bookkeeping each (Kafka's buffer.memory). When it is full,
+	// are not yet completed, counted as their encoded size plus about 50
+	// bytes for each that reports its result to a function, a Send or a
+	// context that can end (Kafka's buffer.memory). When it is full,
 	// Send and SendAsync wait for room or for their context to end. A record
 	// larger than BufferBytes fails with ErrRecordTooLarge. Default 32 MiB.
 	BufferBytes int
@@ -148,8 +150,9 @@ type RecordMetadata struct {
 // forgets it. Records sent to one partition, from one goroutine, are stored
 // in the order they were sent.
 //
-// A Producer keeps references to each record's Key, Value and Headers until
-// the record completes; the caller must not modify them before.
+// A Producer encodes each record into its batch when it is sent, as Kafka's
+// producer serializes it: the caller may reuse the record's Key, Value and
+// Headers as soon as Send or SendAsync returns.
 type Producer struct {
 	log        *Log
 	opts       ProducerOptions // defaulted
@@ -378,7 +381,10 @@ func (p *Producer) enqueue(ctx context.Context, r *Record, fn func(RecordMetadat
 	}
 	fixed := recordFixedSize(r)
 	size := recordSizeInBatch(fixed, 0, 0)
-	held := int64(size + recordOverhead)
+	held := int64(size)
+	if fn != nil || w != nil || ctx.Done() != nil {
+		held += int64(recordOverhead)
+	}
 	if limit := q.part.cfg.maxBatchBytes; batchHeaderSize+size > limit {
 		return nil, nil, md, q.part.errorf("%w: record is %d bytes as a batch, max is %d", ErrRecordTooLarge, batchHeaderSize+size, limit)
 	}
@@ -619,6 +625,7 @@ const (
 // that can end: fire-and-forget records cost the drainer nothing.
 type pendingSend struct {
 	index int32                       // of the record in its batch
+	ts    int64                       // the record's timestamp, milliseconds
 	ctx   context.Context             // nil when it cannot end
 	fn    func(RecordMetadata, error) // for SendAsync; nil otherwise
 	wait  *sendWaiter                 // for Send; nil otherwise
@@ -626,13 +633,15 @@ type pendingSend struct {
 
 func (s *pendingSend) needed() bool { return s.ctx != nil || s.fn != nil || s.wait != nil }
 
-// producerBatch is the records bound for one RecordBatch of a partition.
+// producerBatch is one RecordBatch of a partition being built: its records
+// are encoded into buf as they are sent, after room for the header.
 type producerBatch struct {
-	records  []Record
+	buf      []byte        // header space, then the encoded records
+	count    int           // records in buf
 	sends    []pendingSend // by record index, for the records that need one
-	bytes    int           // encoded size before compression
 	reserved int64         // buffer room held by the records
 	baseTS   int64         // timestamp of the first record, in milliseconds
+	maxTS    int64
 	urgent   bool          // a Send waits: append as soon as the partition is free
 	waiters  int           // Sends waiting for the batch
 	done     chan struct{} // closed when every record has completed
@@ -663,12 +672,13 @@ type partitionQueue struct {
 // batch, whether the caller must start a drainer, and whether the batch is
 // new and needs a linger deadline.
 func (q *partitionQueue) add(r *Record, fixed int, reserved int64, s pendingSend) (b *producerBatch, start, linger bool) {
+	ts := r.Timestamp.UnixMilli()
 	q.mu.Lock()
 	b = q.mu.open
 	size := 0
 	if b != nil {
-		size = recordSizeInBatch(fixed, r.Timestamp.UnixMilli()-b.baseTS, len(b.records))
-		if b.bytes+size > q.limit {
+		size = recordSizeInBatch(fixed, ts-b.baseTS, b.count)
+		if len(b.buf)+size > q.limit {
 			q.sealLocked()
 			b = nil
 		}
@@ -676,40 +686,54 @@ func (q *partitionQueue) add(r *Record, fixed int, reserved int64, s pendingSend
 	fresh := b == nil
 	if fresh {
 		size = recordSizeInBatch(fixed, 0, 0)
-		b = &producerBatch{
-			bytes:  batchHeaderSize,
-			baseTS: r.Timestamp.UnixMilli(),
-			done:   make(chan struct{}),
-		}
-		if bufs, ok := batchBuffersPool.Get().(*batchBuffers); ok {
-			// Not cleared: the records overwrite the old ones, and the few
-			// references a shorter batch leaves go with the pool's next
-			// cleanup. Clearing costs a busy partition about 10% more.
-			b.records, b.sends = bufs.records, bufs.sends
+		b = &producerBatch{baseTS: ts, maxTS: ts, done: make(chan struct{})}
+		if bufs, ok := batchBuffersPool.Get().(*batchBuffers); ok && cap(bufs.buf) >= min(q.limit, batchHeaderSize+size) {
+			b.buf, b.sends = bufs.buf, bufs.sends
 		} else {
-			n := min(q.limit/max(size, 16)+1, 1024)
-			b.records, b.sends = make([]Record, 0, n), make([]pendingSend, 0, n)
+			b.buf = make([]byte, 0, max(min(q.limit, maxPooledBatch), batchHeaderSize+size))
 		}
+		b.buf = b.buf[:batchHeaderSize]
 		q.mu.open = b
 	}
 	if s.needed() {
-		s.index = int32(len(b.records))
+		s.index = int32(b.count)
+		s.ts = ts
 		b.sends = append(b.sends, s)
 	}
-	b.records = append(b.records, *r)
-	b.bytes += size
+	b.buf = appendRecord(b.buf, r, fixed, ts-b.baseTS, b.count)
+	b.count++
+	b.maxTS = max(b.maxTS, ts)
 	b.reserved += reserved
 	if s.wait != nil {
 		b.urgent = true
 		b.waiters++
 	}
-	if b.bytes >= q.limit {
+	if len(b.buf) >= q.limit {
 		q.sealLocked()
 	}
 	start = q.startLocked()
 	linger = fresh && q.mu.open == b && !b.urgent && !q.noLinger
 	q.mu.Unlock()
 	return b, start, linger
+}
+
+// appendRecord encodes r as the record at offsetDelta of its batch; see
+// appendRecords.
+func appendRecord(dst []byte, r *Record, fixed int, tsDelta int64, offsetDelta int) []byte {
+	dst = appendVarint(dst, int64(fixed+varintLen(tsDelta)+varintLen(int64(offsetDelta))))
+	dst = append(dst, 0)
+	dst = appendVarint(dst, tsDelta)
+	dst = appendVarint(dst, int64(offsetDelta))
+	dst = appendBytesField(dst, r.Key)
+	dst = appendBytesField(dst, r.Value)
+	dst = appendVarint(dst, int64(len(r.Headers)))
+	for i := range r.Headers {
+		h := &r.Headers[i]
+		dst = appendVarint(dst, int64(len(h.Key)))
+		dst = append(dst, h.Key...)
+		dst = appendBytesField(dst, h.Value)
+	}
+	return dst
 }
 
 // seal makes b ready if it is still the open batch.
@@ -841,7 +865,6 @@ type appendSpan struct {
 
 // send appends b and completes its records.
 func (q *partitionQueue) send(b *producerBatch) {
-	records := b.records
 	var dropped []int32 // indexes of the records whose sender gave up
 	for i := range b.sends {
 		s := &b.sends[i]
@@ -855,35 +878,76 @@ func (q *partitionQueue) send(b *producerBatch) {
 			dropped = append(dropped, s.index)
 		}
 	}
-	if dropped != nil {
-		records = make([]Record, 0, len(b.records)-len(dropped))
+	batch := q.finish(b)
+	var span appendSpan
+	if dropped == nil {
+		span.n = b.count
+		span.base, span.err = q.part.appendEncoded(batch, q.producer.appendOpts.Durability)
+	} else {
+		// Rare: decode the batch and append what is left of it.
+		records, err := q.decode(batch)
+		if err != nil {
+			panic(fmt.Sprintf("eventlog: the producer cannot decode its own batch: %v", err))
+		}
+		kept := records[:0]
 		next := 0
 		for _, i := range dropped {
-			records = append(records, b.records[next:i]...)
+			kept = append(kept, records[next:i]...)
 			next = int(i) + 1
 		}
-		records = append(records, b.records[next:]...)
+		kept = append(kept, records[next:]...)
+		span.n = len(kept)
+		if len(kept) > 0 {
+			span.base, span.err = q.part.Append(context.Background(), kept, q.producer.appendOpts)
+		}
 	}
-	var spans []appendSpan
-	if len(records) > 0 {
-		spans = q.appendSpans(records, q.spans[:0])
-		q.spans = spans[:0]
+	spans := q.spans[:0]
+	if span.n > 0 {
+		spans = append(spans, span)
 	}
+	q.spans = spans[:0]
 	q.complete(b, dropped, spans)
 }
 
-// appendSpans appends records as one batch. If the Log refuses the batch as
-// too large (the codec can make a batch larger than its records) or
-// invalid, it appends each half the same way, so that only the records at
-// fault fail; a refused Append has written nothing.
-func (q *partitionQueue) appendSpans(records []Record, spans []appendSpan) []appendSpan {
-	base, err := q.part.Append(context.Background(), records, q.producer.appendOpts)
-	if err != nil && len(records) > 1 && (errors.Is(err, ErrRecordTooLarge) || errors.Is(err, ErrInvalidRecord)) {
-		half := len(records) / 2
-		spans = q.appendSpans(records[:half], spans)
-		return q.appendSpans(records[half:], spans)
+// finish fills in b's header, compressing its records if asked, and
+// returns the batch to write.
+func (q *partitionQueue) finish(b *producerBatch) []byte {
+	batch := b.buf
+	c := q.producer.opts.Compression
+	if c != CompressionNone {
+		out := make([]byte, batchHeaderSize, batchHeaderSize+len(batch)/2)
+		out, err := compress(out, batch[batchHeaderSize:], c)
+		if err == nil && len(out) <= q.part.cfg.maxBatchBytes {
+			batch = out
+		} else {
+			c = CompressionNone // the codec grew the batch past the limit
+		}
 	}
-	return append(spans, appendSpan{n: len(records), base: base, err: err})
+	be := binary.BigEndian
+	be.PutUint64(batch[0:], 0)
+	be.PutUint32(batch[batchLengthPos:], uint32(len(batch)-batchOverhead))
+	be.PutUint32(batch[batchLeaderEpochPos:], 0)
+	batch[batchMagicPos] = batchMagic
+	be.PutUint16(batch[batchAttributesPos:], uint16(c))
+	be.PutUint32(batch[batchLastOffsetDeltaPos:], uint32(b.count-1))
+	be.PutUint64(batch[batchBaseTimestampPos:], uint64(b.baseTS))
+	be.PutUint64(batch[batchMaxTimestampPos:], uint64(b.maxTS))
+	be.PutUint64(batch[batchProducerIDPos:], math.MaxUint64)
+	be.PutUint16(batch[batchProducerEpochPos:], math.MaxUint16)
+	be.PutUint32(batch[batchBaseSequencePos:], math.MaxUint32)
+	be.PutUint32(batch[batchRecordCountPos:], uint32(b.count))
+	be.PutUint32(batch[batchCRCPos:], crc32.Checksum(batch[batchAttributesPos:], castagnoli))
+	return batch
+}
+
+// decode returns the records of a batch that finish made.
+func (q *partitionQueue) decode(batch []byte) ([]Record, error) {
+	h, err := parseBatchHeader(batch)
+	if err != nil {
+		return nil, err
+	}
+	var d batchDecoder
+	return d.decode(nil, &h, batch, 0, maxDecompressedBytes(q.part.cfg.maxBatchBytes))
 }
 
 // complete reports the outcome of b's records — dropped ones fail with
@@ -933,7 +997,7 @@ func (q *partitionQueue) complete(b *producerBatch, dropped []int32, spans []app
 			Topic:     q.part.topic,
 			Partition: q.part.id,
 			Offset:    offset,
-			Timestamp: time.UnixMilli(b.records[s.index].Timestamp.UnixMilli()),
+			Timestamp: time.UnixMilli(s.ts),
 		}
 		if s.fn != nil {
 			s.fn(md, err)
@@ -950,27 +1014,27 @@ func (q *partitionQueue) complete(b *producerBatch, dropped []int32, spans []app
 		}
 		q.producer.log.opts.Logger.Warn("eventlog: records lost", "topic", q.part.topic, "partition", q.part.id, "records", failed, "err", err)
 	}
-	if cap(b.records) <= maxPooledBatch {
-		batchBuffersPool.Put(&batchBuffers{records: b.records[:0], sends: b.sends[:0]})
+	if cap(b.buf) <= maxPooledBatch {
+		batchBuffersPool.Put(&batchBuffers{buf: b.buf[:0], sends: b.sends[:0]})
 	}
-	b.records, b.sends = nil, nil
+	b.buf, b.sends = nil, nil
 	close(b.done)
 }
 
 // batchBuffers are the slices of a completed batch, kept for the next.
 type batchBuffers struct {
-	records []Record
-	sends   []pendingSend
+	buf   []byte
+	sends []pendingSend
 }
 
 var batchBuffersPool sync.Pool
 
-// maxPooledBatch bounds the records of a batch whose slices are kept.
-const maxPooledBatch = 1 << 14
+// maxPooledBatch bounds the size of a batch whose buffers are kept.
+const maxPooledBatch = 1 << 20
 
-// recordOverhead is what the Producer holds per buffered record besides its
-// encoded bytes: the Record and its pendingSend.
-const recordOverhead = int(unsafe.Sizeof(Record{}) + unsafe.Sizeof(pendingSend{}))
+// recordOverhead is what the Producer holds per buffered record that
+// reports its result, besides its encoded bytes.
+const recordOverhead = int(unsafe.Sizeof(pendingSend{}))
 
 // recordFixedSize is the encoded size of r's body without its timestamp
 // and offset deltas; see appendRecords.

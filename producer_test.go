@@ -201,6 +201,23 @@ func TestProducerFireAndForget(t *testing.T) {
 	}
 }
 
+func TestProducerCopiesRecordsWhenSent(t *testing.T) {
+	dir := t.TempDir()
+	l := prodLog(t, dir, nil, "t", eventlog.TopicConfig{})
+	p := prodNew(t, l, &eventlog.ProducerOptions{Linger: time.Hour})
+	key, value, header := []byte("key"), []byte("value"), []byte("header")
+	p.SendAsync(ctx, eventlog.Record{Topic: "t", Key: key, Value: value, Headers: []eventlog.Header{{Key: "h", Value: header}}}, nil)
+	copy(key, "XXX") // the caller reuses its buffers at once
+	copy(value, "XXXXX")
+	copy(header, "XXXXXX")
+	require.NoError(t, p.Flush(ctx))
+	got := readAll(t, partition(t, l, "t", 0), 0)
+	require.Len(t, got, 1)
+	assert.Equal(t, "key", string(got[0].Key))
+	assert.Equal(t, "value", string(got[0].Value))
+	assert.Equal(t, "header", string(got[0].Headers[0].Value))
+}
+
 func TestProducerFlushAppendsLingeringBatches(t *testing.T) {
 	dir := t.TempDir()
 	l := prodLog(t, dir, nil, "t", eventlog.TopicConfig{})
@@ -535,10 +552,10 @@ func TestProducerCompactedTopicNeedsKeys(t *testing.T) {
 	assert.Equal(t, []prodBatch{{Base: 0, Count: 2}}, prodBatches(t, dir, "t", 0))
 }
 
-// TestProducerSplitsBatchTheCodecGrew checks that a batch which the codec
-// makes larger than its topic allows — gzip grows random bytes — is stored
-// as two halves instead of failing.
-func TestProducerSplitsBatchTheCodecGrew(t *testing.T) {
+// TestProducerStoresBatchTheCodecGrewUncompressed checks that a batch which
+// the codec makes larger than its topic allows — gzip grows random bytes —
+// is stored uncompressed instead of failing.
+func TestProducerStoresBatchTheCodecGrewUncompressed(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	ts := time.UnixMilli(1_700_000_000_000)
 	var recs []eventlog.Record
@@ -562,10 +579,7 @@ func TestProducerSplitsBatchTheCodecGrew(t *testing.T) {
 	for i, err := range errs {
 		assert.NoError(t, err, "record %d", i)
 	}
-	assert.Equal(t, []prodBatch{
-		{Base: 0, Count: 4, Codec: eventlog.CompressionGzip},
-		{Base: 4, Count: 4, Codec: eventlog.CompressionGzip},
-	}, prodBatches(t, dir, "t", 0))
+	assert.Equal(t, []prodBatch{{Base: 0, Count: 8, Codec: eventlog.CompressionNone}}, prodBatches(t, dir, "t", 0))
 }
 
 func TestProducerInvalidOptions(t *testing.T) {
@@ -672,7 +686,7 @@ func TestProducerBufferFullBlocksSenders(t *testing.T) {
 		dir := t.TempDir()
 		l := prodLog(t, dir, &eventlog.Options{Durability: eventlog.DurabilityOS}, "t", eventlog.TopicConfig{})
 		value := make([]byte, 100)
-		p, err := l.NewProducer(&eventlog.ProducerOptions{Linger: -1, BufferBytes: 600}) // two records fit, with their bookkeeping
+		p, err := l.NewProducer(&eventlog.ProducerOptions{Linger: -1, BufferBytes: 250}) // two records fit
 		require.NoError(t, err)
 		block := newProdBlocker()
 		p.SendAsync(bg, eventlog.Record{Topic: "t", Value: value}, block.callback)
