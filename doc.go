@@ -72,13 +72,17 @@
 // # Producers
 //
 // Log.NewProducer makes a Producer, safe for concurrent use. Send returns
-// once the record is as durable as ProducerOptions.Acks asks (AcksAll, the
-// default: fsynced; AcksLeader: written to the OS; AcksNone: not waited
-// for); SendAsync calls a function with the result instead, exactly once per
-// record, or forgets it when the function is nil; Flush waits for everything
-// sent so far, and Close flushes. Records bound for one partition are
-// gathered into one batch — one RecordBatch on disk — until BatchBytes or
-// Linger is reached. A keyed record goes to the partition Kafka's default
+// once the record is as durable as ProducerOptions.Acks asks: AcksAll, the
+// default, once it is below the high watermark — as durable as its topic
+// promises, fsynced by default; AcksLeader once it is written to the OS;
+// AcksNone once it is buffered. SendAsync calls a function with the result
+// instead, exactly once per record and in offset order per partition, or
+// forgets it when the function is nil; Flush waits for everything sent so
+// far, and Close flushes. Records bound for one partition are encoded into
+// one batch — one RecordBatch on disk — until BatchBytes or Linger is
+// reached; records that arrive while their partition's previous batch is
+// being appended go together in the next one, so concurrent Sends share
+// fsyncs. A keyed record goes to the partition Kafka's default
 // partitioner would pick (murmur2 of the key), so keys land on the same
 // partition numbers as in a Kafka cluster with as many partitions; a keyless
 // one goes to a sticky partition per batch. ManualPartitioner honours
