@@ -229,12 +229,6 @@ func TestGroupCommitsSurvivePowerLoss(t *testing.T) {
 		t.Run(mode.String(), func(t *testing.T) {
 			fsys := eventlog.NewMemFS()
 			opts := &eventlog.Options{FS: fsys}
-			// The directory itself is made durable here: this test is
-			// about commits, not about Open.
-			require.NoError(t, fsys.MkdirAll("/data/topics", 0o755))
-			for _, dir := range []string{"/", "/data"} {
-				require.NoError(t, fsys.SyncDir(dir))
-			}
 			l, err := eventlog.Open("/data", opts)
 			require.NoError(t, err)
 			require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{Partitions: 2}))
