@@ -312,31 +312,45 @@ func appendRecords(dst []byte, records []Record, baseTS int64) ([]byte, error) {
 	for i := range records {
 		r := &records[i]
 		tsDelta := r.Timestamp.UnixMilli() - baseTS
-		size := 1 + varintLen(tsDelta) + varintLen(int64(i)) +
-			bytesFieldLen(r.Key) + bytesFieldLen(r.Value) + varintLen(int64(len(r.Headers)))
-		for j := range r.Headers {
-			h := &r.Headers[j]
-			size += varintLen(int64(len(h.Key))) + len(h.Key) + bytesFieldLen(h.Value)
-		}
+		fixed := recordFixedSize(r)
+		size := fixed + varintLen(tsDelta) + varintLen(int64(i))
 		if size > math.MaxInt32 {
 			return dst, fmt.Errorf("%w: record %d encodes to %d bytes", ErrRecordTooLarge, i, size)
 		}
 		dst = slices.Grow(dst, size+5)
-		dst = appendVarint(dst, int64(size))
-		dst = append(dst, 0) // record attributes: unused
-		dst = appendVarint(dst, tsDelta)
-		dst = appendVarint(dst, int64(i))
-		dst = appendBytesField(dst, r.Key)
-		dst = appendBytesField(dst, r.Value)
-		dst = appendVarint(dst, int64(len(r.Headers)))
-		for j := range r.Headers {
-			h := &r.Headers[j]
-			dst = appendVarint(dst, int64(len(h.Key)))
-			dst = append(dst, h.Key...)
-			dst = appendBytesField(dst, h.Value)
-		}
+		dst = appendRecord(dst, r, fixed, tsDelta, i)
 	}
 	return dst, nil
+}
+
+// recordFixedSize is the encoded size of r's body without its timestamp
+// and offset deltas; see appendRecords.
+func recordFixedSize(r *Record) int {
+	n := 1 + bytesFieldLen(r.Key) + bytesFieldLen(r.Value) + varintLen(int64(len(r.Headers)))
+	for i := range r.Headers {
+		h := &r.Headers[i]
+		n += varintLen(int64(len(h.Key))) + len(h.Key) + bytesFieldLen(h.Value)
+	}
+	return n
+}
+
+// appendRecord encodes r, whose recordFixedSize is fixed, as the record at
+// offsetDelta of its batch, length prefix included.
+func appendRecord(dst []byte, r *Record, fixed int, tsDelta int64, offsetDelta int) []byte {
+	dst = appendVarint(dst, int64(fixed+varintLen(tsDelta)+varintLen(int64(offsetDelta))))
+	dst = append(dst, 0)
+	dst = appendVarint(dst, tsDelta)
+	dst = appendVarint(dst, int64(offsetDelta))
+	dst = appendBytesField(dst, r.Key)
+	dst = appendBytesField(dst, r.Value)
+	dst = appendVarint(dst, int64(len(r.Headers)))
+	for i := range r.Headers {
+		h := &r.Headers[i]
+		dst = appendVarint(dst, int64(len(h.Key)))
+		dst = append(dst, h.Key...)
+		dst = appendBytesField(dst, h.Value)
+	}
+	return dst
 }
 
 // appendVarint appends v as a zigzag varint. For values that fit in 32

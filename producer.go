@@ -717,25 +717,6 @@ func (q *partitionQueue) add(r *Record, fixed int, reserved int64, s pendingSend
 	return b, start, linger
 }
 
-// appendRecord encodes r as the record at offsetDelta of its batch; see
-// appendRecords.
-func appendRecord(dst []byte, r *Record, fixed int, tsDelta int64, offsetDelta int) []byte {
-	dst = appendVarint(dst, int64(fixed+varintLen(tsDelta)+varintLen(int64(offsetDelta))))
-	dst = append(dst, 0)
-	dst = appendVarint(dst, tsDelta)
-	dst = appendVarint(dst, int64(offsetDelta))
-	dst = appendBytesField(dst, r.Key)
-	dst = appendBytesField(dst, r.Value)
-	dst = appendVarint(dst, int64(len(r.Headers)))
-	for i := range r.Headers {
-		h := &r.Headers[i]
-		dst = appendVarint(dst, int64(len(h.Key)))
-		dst = append(dst, h.Key...)
-		dst = appendBytesField(dst, h.Value)
-	}
-	return dst
-}
-
 // seal makes b ready if it is still the open batch.
 func (q *partitionQueue) seal(b *producerBatch) {
 	q.mu.Lock()
@@ -1035,17 +1016,6 @@ const maxPooledBatch = 1 << 20
 // recordOverhead is what the Producer holds per buffered record that
 // reports its result, besides its encoded bytes.
 const recordOverhead = int(unsafe.Sizeof(pendingSend{}))
-
-// recordFixedSize is the encoded size of r's body without its timestamp
-// and offset deltas; see appendRecords.
-func recordFixedSize(r *Record) int {
-	n := 1 + bytesFieldLen(r.Key) + bytesFieldLen(r.Value) + varintLen(int64(len(r.Headers)))
-	for i := range r.Headers {
-		h := &r.Headers[i]
-		n += varintLen(int64(len(h.Key))) + len(h.Key) + bytesFieldLen(h.Value)
-	}
-	return n
-}
 
 // recordSizeInBatch is the encoded size of a record of fixed size at the
 // given timestamp and offset deltas in its batch, length prefix included.
