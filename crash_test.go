@@ -100,49 +100,55 @@ func TestCrashKill(t *testing.T) {
 	if testing.Short() {
 		t.Skip("spawns child processes")
 	}
-	kills := 20
-	if s := os.Getenv("EVENTLOG_CRASH_KILLS"); s != "" {
-		var err error
-		kills, err = strconv.Atoi(s)
-		require.NoError(t, err)
-	}
+	kills := envInt(t, "EVENTLOG_CRASH_KILLS", 20)
 	dir := t.TempDir()
 	rng := rand.New(rand.NewPCG(uint64(os.Getpid()), 7))
 	acked := map[int64]string{}
 	for iter := range kills {
-		cmd := exec.Command(os.Args[0], "-test.run=^TestCrashChild$", "-test.count=1")
-		cmd.Env = append(os.Environ(), crashChildEnv+"="+dir)
-		stdout, err := cmd.StdoutPipe()
-		require.NoError(t, err)
-		var stderr strings.Builder
-		cmd.Stderr = &stderr
-		require.NoError(t, cmd.Start())
-
 		// Kill at once (during Open or recovery) a quarter of the time,
 		// otherwise after a random number of acknowledgements.
 		waitFor := 0
 		if rng.IntN(4) != 0 {
 			waitFor = 1 + rng.IntN(150)
 		}
-		lines := bufio.NewScanner(stdout)
-		for n := 0; n < waitFor && lines.Scan(); n++ {
-			off, value, ok := strings.Cut(lines.Text(), " ")
-			require.True(t, ok, "child output %q", lines.Text())
+		stderr := killChild(t, "TestCrashChild", crashChildEnv+"="+dir, waitFor, func(line string) {
+			off, value, ok := strings.Cut(line, " ")
+			require.True(t, ok, "child output %q", line)
 			o, err := strconv.ParseInt(off, 10, 64)
 			require.NoError(t, err)
 			if prev, dup := acked[o]; dup {
 				require.Equal(t, prev, value, "offset %d acknowledged twice with different values", o)
 			}
 			acked[o] = value
-		}
-		require.NoError(t, cmd.Process.Kill())
-		_ = cmd.Wait()
-		if strings.Contains(stderr.String(), "open:") || strings.Contains(stderr.String(), "append:") {
-			t.Fatalf("iteration %d: child failed: %s", iter, stderr.String())
+		})
+		if strings.Contains(stderr, "open:") || strings.Contains(stderr, "append:") {
+			t.Fatalf("iteration %d: child failed: %s", iter, stderr)
 		}
 		verifyCrashLog(t, dir, acked)
 	}
 	t.Logf("%d kills, %d acknowledged records verified", kills, len(acked))
+}
+
+// killChild runs this test binary's test named child with env added to its
+// environment, passes each line it prints to onLine until lines lines were
+// read (0: none at all), then kills it with SIGKILL and returns what it
+// wrote to stderr.
+func killChild(t *testing.T, child, env string, lines int, onLine func(string)) string {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^"+child+"$", "-test.count=1")
+	cmd.Env = append(os.Environ(), env)
+	stdout, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	require.NoError(t, cmd.Start())
+	scanner := bufio.NewScanner(stdout)
+	for n := 0; n < lines && scanner.Scan(); n++ {
+		onLine(scanner.Text())
+	}
+	require.NoError(t, cmd.Process.Kill())
+	_ = cmd.Wait()
+	return stderr.String()
 }
 
 func verifyCrashLog(t *testing.T, dir string, acked map[int64]string) {

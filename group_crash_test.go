@@ -5,9 +5,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
-	"os/exec"
-	"strconv"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -119,12 +116,7 @@ func TestGroupCrashKill(t *testing.T) {
 	if testing.Short() {
 		t.Skip("spawns child processes")
 	}
-	kills := 15
-	if s := os.Getenv("EVENTLOG_GROUP_CRASH_KILLS"); s != "" {
-		var err error
-		kills, err = strconv.Atoi(s)
-		require.NoError(t, err)
-	}
+	kills := envInt(t, "EVENTLOG_GROUP_CRASH_KILLS", 15)
 	dir := t.TempDir()
 	l, err := eventlog.Open(dir, nil)
 	require.NoError(t, err)
@@ -137,31 +129,21 @@ func TestGroupCrashKill(t *testing.T) {
 	previous := map[int32]int64{} // committed offsets found after the previous kill
 	commits := 0
 	for iter := range kills {
-		cmd := exec.Command(os.Args[0], "-test.run=^TestGroupCrashChild$", "-test.count=1")
-		cmd.Env = append(os.Environ(), groupCrashChildEnv+"="+dir)
-		stdout, err := cmd.StdoutPipe()
-		require.NoError(t, err)
-		var stderr strings.Builder
-		cmd.Stderr = &stderr
-		require.NoError(t, cmd.Start())
 		// Kill at once (during Open or the join) now and then, otherwise
 		// after a random number of acknowledged commits.
 		waitFor := 0
 		if rng.IntN(5) != 0 {
 			waitFor = 1 + rng.IntN(120)
 		}
-		lines := bufio.NewScanner(stdout)
-		for n := 0; n < waitFor && lines.Scan(); n++ {
+		stderr := killChild(t, "TestGroupCrashChild", groupCrashChildEnv+"="+dir, waitFor, func(line string) {
 			var id int32
 			var off int64
-			_, err := fmt.Sscanf(lines.Text(), "%d %d", &id, &off)
-			require.NoError(t, err, "child output %q", lines.Text())
+			_, err := fmt.Sscanf(line, "%d %d", &id, &off)
+			require.NoError(t, err, "child output %q", line)
 			acked[id] = max(acked[id], off)
 			commits++
-		}
-		require.NoError(t, cmd.Process.Kill())
-		_ = cmd.Wait()
-		require.NotContains(t, stderr.String(), "group crash child failed", "iteration %d", iter)
+		})
+		require.NotContains(t, stderr, "group crash child failed", "iteration %d", iter)
 		previous = verifyGroupCrash(t, dir, acked, previous)
 	}
 	t.Logf("%d kills, %d acknowledged commits, committed %v", kills, commits, previous)
