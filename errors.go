@@ -66,6 +66,7 @@ type CorruptError struct {
 	Reason string // what was wrong, e.g. "crc mismatch"
 }
 
+// Error names the file, the position and the reason.
 func (e *CorruptError) Error() string {
 	if e.Offset >= 0 {
 		return fmt.Sprintf("eventlog: corrupt data in %s at byte %d (offset %d): %s", e.Path, e.Pos, e.Offset, e.Reason)

@@ -66,6 +66,7 @@ type ShortWriteError struct {
 	Err error
 }
 
+// Error says how many bytes were written and why the rest were not.
 func (e *ShortWriteError) Error() string {
 	return fmt.Sprintf("short write of %d bytes: %v", e.N, e.Err)
 }

@@ -27,6 +27,7 @@ type DeserializationError struct {
 	Err    error // the Deserializer's error
 }
 
+// Error names the record and what failed to deserialize.
 func (e *DeserializationError) Error() string {
 	part := "value"
 	if e.Key {
