@@ -2,7 +2,6 @@ package eventlog_test
 
 import (
 	"encoding/binary"
-	"fmt"
 	"runtime"
 	"slices"
 	"testing"
@@ -13,38 +12,6 @@ import (
 	"github.com/eventlog/eventlog"
 )
 
-// consumerBenchRecords returns n records with 16-byte keys and 100-byte
-// values.
-func consumerBenchRecords(n int) []eventlog.Record {
-	recs := make([]eventlog.Record, n)
-	for i := range recs {
-		value := make([]byte, 100)
-		for j := range value {
-			value[j] = byte('a' + (i+j)%26)
-		}
-		recs[i] = eventlog.Record{Key: fmt.Appendf(nil, "key-%012d", i), Value: value}
-	}
-	return recs
-}
-
-// consumerBenchLog opens dir with topic "bench" of one DurabilityOS
-// partition.
-func consumerBenchLog(b *testing.B, dir string) (*eventlog.Log, *eventlog.Partition) {
-	b.Helper()
-	l, err := eventlog.Open(dir, nil)
-	require.NoError(b, err)
-	if _, err := l.TopicConfig("bench"); err != nil {
-		require.NoError(b, l.CreateTopic("bench", eventlog.TopicConfig{Durability: eventlog.DurabilityOS}))
-	}
-	p, err := l.Partition("bench", 0)
-	require.NoError(b, err)
-	return l, p
-}
-
-func reportRecordsPerSecond(b *testing.B, records int) {
-	b.ReportMetric(float64(records)/b.Elapsed().Seconds(), "records/s")
-}
-
 // BenchmarkConsumerRead reads 1 million records (16-byte keys, 100-byte
 // values, appended in batches of 1000 and reopened) from offset 0: with
 // Poll, with the Records iterator and with ReadToEnd, against the
@@ -52,14 +19,14 @@ func reportRecordsPerSecond(b *testing.B, records int) {
 func BenchmarkConsumerRead(b *testing.B) {
 	const n = 1_000_000
 	dir := b.TempDir()
-	l, p := consumerBenchLog(b, dir)
-	batch := consumerBenchRecords(1000)
+	l, p := benchLog(b, dir, eventlog.TopicConfig{Durability: eventlog.DurabilityOS})
+	batch := benchRecords(1000)
 	for i := 0; i < n; i += len(batch) {
 		_, err := p.Append(ctx, batch, eventlog.AppendOptions{})
 		require.NoError(b, err)
 	}
 	require.NoError(b, l.Close())
-	l, p = consumerBenchLog(b, dir)
+	l, p = benchLog(b, dir, eventlog.TopicConfig{Durability: eventlog.DurabilityOS})
 	defer l.Close()
 	bench := eventlog.TopicPartition{Topic: "bench", Partition: 0}
 	newConsumer := func(b *testing.B) *eventlog.Consumer {
@@ -87,7 +54,7 @@ func BenchmarkConsumerRead(b *testing.B) {
 			}
 			check(b, got)
 		}
-		reportRecordsPerSecond(b, b.N*n)
+		reportRecords(b, b.N*n)
 	})
 	b.Run("poll", func(b *testing.B) {
 		c := newConsumer(b)
@@ -104,7 +71,7 @@ func BenchmarkConsumerRead(b *testing.B) {
 			}
 			check(b, got)
 		}
-		reportRecordsPerSecond(b, b.N*n)
+		reportRecords(b, b.N*n)
 	})
 	b.Run("records-iterator", func(b *testing.B) {
 		c := newConsumer(b)
@@ -122,7 +89,7 @@ func BenchmarkConsumerRead(b *testing.B) {
 			}
 			check(b, got)
 		}
-		reportRecordsPerSecond(b, b.N*n)
+		reportRecords(b, b.N*n)
 	})
 	b.Run("read-to-end", func(b *testing.B) {
 		c := newConsumer(b)
@@ -138,7 +105,7 @@ func BenchmarkConsumerRead(b *testing.B) {
 			}
 			check(b, got)
 		}
-		reportRecordsPerSecond(b, b.N*n)
+		reportRecords(b, b.N*n)
 	})
 }
 
@@ -180,7 +147,7 @@ func BenchmarkConsumerLatency(b *testing.B) {
 
 func benchmarkConsumerLatency(b *testing.B, waitUntil func(time.Time)) {
 	const rate = 10_000
-	l, p := consumerBenchLog(b, b.TempDir())
+	l, p := benchLog(b, b.TempDir(), eventlog.TopicConfig{Durability: eventlog.DurabilityOS})
 	defer l.Close()
 	c, err := l.NewConsumer(nil)
 	require.NoError(b, err)
@@ -193,7 +160,7 @@ func benchmarkConsumerLatency(b *testing.B, waitUntil func(time.Time)) {
 	produced := make(chan error, 1)
 	b.ResetTimer()
 	go func() {
-		rec := consumerBenchRecords(1)[0]
+		rec := benchRecords(1)[0]
 		start := time.Now()
 		for i := range b.N {
 			waitUntil(start.Add(time.Duration(i) * time.Second / rate))
@@ -219,7 +186,7 @@ func benchmarkConsumerLatency(b *testing.B, waitUntil func(time.Time)) {
 	}
 	require.NoError(b, <-produced)
 	b.StopTimer()
-	reportRecordsPerSecond(b, b.N)
+	reportRecords(b, b.N)
 	slices.Sort(lat)
 	b.ReportMetric(float64(lat[len(lat)/2].Nanoseconds())/1e3, "p50-µs")
 	b.ReportMetric(float64(lat[len(lat)*99/100].Nanoseconds())/1e3, "p99-µs")
