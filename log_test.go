@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/stretchr/testify/assert"
@@ -438,3 +439,26 @@ func TestOSAckOnFsyncTopicBecomesVisible(t *testing.T) {
 }
 
 var _ = errors.Is
+
+// Close stops every goroutine the Log started: synctest.Test fails if any
+// goroutine of the bubble is still blocked when the test function returns.
+func TestCloseLeavesNoGoroutines(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		l, err := eventlog.Open(t.TempDir(), nil)
+		require.NoError(t, err)
+		require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{Partitions: 2}))
+		require.NoError(t, l.CreateTopic("c", eventlog.TopicConfig{CleanupPolicy: eventlog.CleanupCompact}))
+		prod, err := l.NewProducer(nil)
+		require.NoError(t, err)
+		prod.SendAsync(ctx, eventlog.Record{Topic: "t", Key: []byte("k"), Value: []byte("v")}, nil)
+		_, err = prod.Send(ctx, eventlog.Record{Topic: "c", Key: []byte("k"), Value: []byte("v")})
+		require.NoError(t, err)
+		cons, err := l.NewConsumer(&eventlog.ConsumerOptions{GroupID: "g", AutoOffsetReset: eventlog.OffsetResetEarliest})
+		require.NoError(t, err)
+		require.NoError(t, cons.Subscribe("t"))
+		_, err = cons.Poll(ctx)
+		require.NoError(t, err)
+		// Close the Log with the producer and consumer still open.
+		require.NoError(t, l.Close())
+	})
+}
