@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -461,4 +462,31 @@ func TestCloseLeavesNoGoroutines(t *testing.T) {
 		// Close the Log with the producer and consumer still open.
 		require.NoError(t, l.Close())
 	})
+}
+
+// Close releases every file the Log opened, including closed segments
+// opened lazily by reads.
+func TestCloseLeavesNoOpenFiles(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("counts /proc/self/fd")
+	}
+	openFiles := func() int {
+		fds, err := os.ReadDir("/proc/self/fd")
+		require.NoError(t, err)
+		return len(fds)
+	}
+	dir := t.TempDir()
+	before := openFiles()
+	for range 2 { // the second round reopens and reads closed segments
+		l, err := eventlog.Open(dir, &eventlog.Options{SegmentBytes: 4096})
+		require.NoError(t, err)
+		if _, err := l.TopicConfig("t"); err != nil {
+			require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{Partitions: 2}))
+		}
+		p := partition(t, l, "t", 1)
+		appendN(t, p, 200, eventlog.AppendOptions{Durability: eventlog.DurabilityOS})
+		require.NotEmpty(t, readAll(t, p, 0))
+		require.NoError(t, l.Close())
+		assert.Equal(t, before, openFiles(), "file descriptors after Close")
+	}
 }
