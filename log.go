@@ -147,6 +147,12 @@ func (l *Log) openTopic(name string, clean bool) (*topic, error) {
 	metaPath := filepath.Join(dir, topicMetaName)
 	version, payload, err := readMetaFile(l.opts.FS, metaPath)
 	if errors.Is(err, os.ErrNotExist) {
+		// CreateTopic writes topic.meta before any append can happen, so an
+		// incomplete topic holds no records; one that does lost its
+		// metadata some other way, and its records are not ours to delete.
+		if path, ok := l.firstRecordFile(dir); ok {
+			return nil, fmt.Errorf("eventlog: topic %q: %w", name, &CorruptError{Path: metaPath, Offset: -1, Reason: fmt.Sprintf("topic.meta is missing but %s holds records", path)})
+		}
 		l.opts.Logger.Warn("eventlog: removing incomplete topic directory", "dir", dir)
 		if err := l.opts.FS.RemoveAll(dir); err != nil {
 			return nil, fmt.Errorf("eventlog: remove incomplete topic %s: %w", dir, err)
@@ -173,6 +179,25 @@ func (l *Log) openTopic(name string, clean bool) (*topic, error) {
 		t.partitions = append(t.partitions, p)
 	}
 	return t, nil
+}
+
+// firstRecordFile returns a non-empty segment file under a topic directory,
+// if there is one.
+func (l *Log) firstRecordFile(dir string) (string, bool) {
+	parts, _ := l.opts.FS.ReadDir(dir)
+	for _, part := range parts {
+		names, _ := l.opts.FS.ReadDir(filepath.Join(dir, part))
+		for _, name := range names {
+			if !strings.HasSuffix(name, logExt) {
+				continue
+			}
+			path := filepath.Join(dir, part, name)
+			if info, err := l.opts.FS.Stat(path); err == nil && info.Size() > 0 {
+				return path, true
+			}
+		}
+	}
+	return "", false
 }
 
 // CreateTopic creates a topic with cfg.Partitions partitions (default 1).

@@ -193,3 +193,23 @@ func TestIndexesRebuilt(t *testing.T) {
 		}
 	}
 }
+
+// A topic directory that lost its topic.meta but holds records is reported,
+// not removed as the remains of an interrupted CreateTopic.
+func TestMissingTopicMetaWithRecordsIsNotDeleted(t *testing.T) {
+	dir := t.TempDir()
+	l, err := eventlog.Open(dir, nil)
+	require.NoError(t, err)
+	require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{}))
+	appendN(t, partition(t, l, "t", 0), 3, eventlog.AppendOptions{})
+	require.NoError(t, l.Close())
+	meta := filepath.Join(dir, "topics", "t", "topic.meta")
+	require.NoError(t, os.Remove(meta))
+
+	_, err = eventlog.Open(dir, nil)
+	var ce *eventlog.CorruptError
+	require.ErrorAs(t, err, &ce)
+	assert.Equal(t, meta, ce.Path)
+	_, err = os.Stat(filepath.Join(dir, "topics", "t", "0", "00000000000000000000.log"))
+	assert.NoError(t, err, "the records are still there")
+}
