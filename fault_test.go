@@ -414,14 +414,9 @@ func TestFaultCreateTopic(t *testing.T) {
 // every partition empty and appendable.
 func requireTopic(t *testing.T, l *eventlog.Log, cfg eventlog.TopicConfig) {
 	t.Helper()
-	require.Equal(t, []string{"c"}, l.Topics())
-	got, err := l.TopicConfig("c")
-	require.NoError(t, err)
-	assert.Equal(t, cfg.Partitions, got.Partitions)
-	assert.Equal(t, cfg.Durability, got.Durability)
+	requireTopicConfig(t, l, cfg)
 	for id := range int32(cfg.Partitions) {
 		p := partition(t, l, "c", id)
-		assert.Zero(t, p.HighWatermark())
 		off, err := p.Append(ctx, []eventlog.Record{rec("k", "v")}, eventlog.AppendOptions{})
 		require.NoError(t, err)
 		assert.Zero(t, off)
