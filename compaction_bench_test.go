@@ -277,13 +277,3 @@ func BenchmarkCompactedCacheRebuild(b *testing.B) {
 		reportRecords(b, n)
 	})
 }
-
-// activeBaseOf is the base offset of the bench partition's last segment.
-func activeBaseOf(b *testing.B, dir string) int64 {
-	segs, err := filepath.Glob(filepath.Join(dir, "topics", "bench", "0", "*.log"))
-	require.NoError(b, err)
-	last := filepath.Base(segs[len(segs)-1])
-	base, err := strconv.ParseInt(strings.TrimSuffix(last, ".log"), 10, 64)
-	require.NoError(b, err)
-	return base
-}

@@ -752,13 +752,6 @@ func (g *group) endCommit(m *member) {
 	}
 }
 
-// generationOf reports the member's generation, for GroupMetadata.
-func (g *group) generationOf(m *member) int32 {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return m.generation
-}
-
 // snapshot is the group as a test or monitor sees it.
 type groupSnapshot struct {
 	generation int32

@@ -152,14 +152,6 @@ func (r *kafkaReader) int64() int64 {
 	return 0
 }
 
-func (r *kafkaReader) string() string {
-	n := r.int16()
-	if n < 0 && r.err == nil {
-		r.err = errors.New("null string")
-	}
-	return string(r.take(int(n)))
-}
-
 // stringLike reads a string, returning last if it is the same.
 func (r *kafkaReader) stringLike(last string) string {
 	n := r.int16()
