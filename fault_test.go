@@ -517,8 +517,7 @@ func TestFaultOpen(t *testing.T) {
 	require.NoError(t, fsys.WriteFile(last, append(data, data[:100]...), 0o644))
 	crashed := cloneMemFS(t, fsys)
 
-	var ops []fsOp
-	ops = recordOps(crashed, func() {
+	ops := recordOps(crashed, func() {
 		l, err := eventlog.Open(faultDir, &eventlog.Options{FS: crashed, SegmentBytes: opts.SegmentBytes, IndexIntervalBytes: opts.IndexIntervalBytes})
 		require.NoError(t, err)
 		require.NoError(t, eventlog.Abandon(l))
