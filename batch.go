@@ -9,7 +9,6 @@ import (
 	"math/bits"
 	"slices"
 	"time"
-	"unsafe"
 )
 
 // A segment's .log file is a sequence of Kafka RecordBatch v2 (magic 2)
@@ -452,146 +451,94 @@ type batchDecoder struct {
 // decodes like any other.
 //
 // The records never alias b: the records area (after decompression) is
-// copied once per batch into a fresh slice that keys, values and header
-// keys and values share, each capped so that appending to one cannot
-// overwrite another. The only other allocations are the Headers slices of
-// records that have headers. maxDecompressed
+// copied once per batch, from the first record kept, into a fresh slice
+// that keys, values and header keys and values share, each capped so that
+// appending to one cannot overwrite another. The only other allocations
+// are the Headers slices of records that have headers. maxDecompressed
 // bounds the decompressed size of a compressed batch; exceeding it fails
 // with an error wrapping ErrRecordTooLarge.
 //
 // Malformed varints, lengths past the end, offsets out of order or outside
 // the batch, a record count that does not match the records, and trailing
-// bytes fail with a short reason. On error dst is returned unchanged.
+// bytes fail with a short reason (see recordIter). On error dst is
+// returned unchanged.
 func (d *batchDecoder) decode(dst []Record, h *batchHeader, b []byte, minOffset int64, maxDecompressed int) ([]Record, error) {
-	size := h.size()
-	if size < batchHeaderSize {
-		return dst, fmt.Errorf("batch length %d shorter than the header", h.Length)
+	raw, err := d.recordsArea(h, b, maxDecompressed)
+	if err != nil {
+		return dst, err
 	}
-	if int64(len(b)) < size {
-		return dst, errShortBatch
+	defer d.trim()
+	var it recordIter
+	if err := it.reset(h, raw); err != nil {
+		return dst, err
 	}
-	if h.RecordCount < 0 || h.LastOffsetDelta < 0 {
-		return dst, errors.New("negative record count or offset delta")
-	}
-	raw := b[batchHeaderSize:size]
-	if c := h.compression(); c != CompressionNone {
-		var err error
-		d.buf, err = decompress(d.buf[:0], raw, c, maxDecompressed)
-		if err != nil {
-			return dst, err
-		}
-		raw = d.buf
-		defer d.trim()
-	}
-	count := int(h.RecordCount)
-	if count > len(raw)/minRecordSize {
-		return dst, fmt.Errorf("record count %d does not fit in %d bytes of records", count, len(raw))
-	}
-
-	logAppend := h.Attributes&attrLogAppendTime != 0
-	appendTime := time.UnixMilli(h.MaxTimestamp)
 	n0 := len(dst)
 	// Grow for the records up front, but not unboundedly on the word of a
 	// damaged count: append grows further as records prove real.
-	dst = slices.Grow(dst, min(count, maxDecodePrealloc))
-
+	dst = slices.Grow(dst, min(it.count, maxDecodePrealloc))
 	var (
+		f    recordFields
 		data []byte // fresh copy of raw[base:], allocated at the first record kept
 		base int
-		prev int64 = -1 // previous offset delta
-		p    int        // read position in raw
 	)
-	for i := 0; i < count; i++ {
-		var recLen int64
-		recLen, p = readVarint(raw, p)
-		if p < 0 || recLen < minRecordSize-1 || recLen > int64(len(raw)-p) {
-			return decodeFailed(dst, n0, i, "bad record length")
+	for {
+		if err := it.next(&f); err == errBatchEnd {
+			return dst, nil
+		} else if err != nil {
+			clear(dst[n0:]) // drop references to the batch's data
+			return dst[:n0], err
 		}
-		start := p
-		rec := raw[:p+int(recLen)] // bounds every read of this record
-		p++                        // attributes: unused
-		var tsDelta, offDelta, keyLen, valLen, hdrCount int64
-		if tsDelta, p = readVarint(rec, p); p < 0 {
-			return decodeFailed(dst, n0, i, "bad timestamp delta")
-		}
-		if offDelta, p = readVarint(rec, p); p < 0 || offDelta <= prev || offDelta > int64(h.LastOffsetDelta) {
-			return decodeFailed(dst, n0, i, "offset delta out of order or out of range")
-		}
-		prev = offDelta
-		if keyLen, p = readVarint(rec, p); p < 0 || keyLen < -1 || keyLen > int64(len(rec)-p) {
-			return decodeFailed(dst, n0, i, "bad key length")
-		}
-		keyAt := p
-		p += max(int(keyLen), 0)
-		if valLen, p = readVarint(rec, p); p < 0 || valLen < -1 || valLen > int64(len(rec)-p) {
-			return decodeFailed(dst, n0, i, "bad value length")
-		}
-		valAt := p
-		p += max(int(valLen), 0)
-		if hdrCount, p = readVarint(rec, p); p < 0 || hdrCount < 0 || hdrCount > int64(len(rec)-p)/2 {
-			return decodeFailed(dst, n0, i, "bad header count")
-		}
-
-		offset := h.BaseOffset + offDelta
-		keep := offset >= minOffset
-		if keep && data == nil {
-			base = start
-			src := raw[base:]
-			data = make([]byte, len(src)) // with the copy: allocated without zeroing
-			copy(data, src)
-		}
-		// Headers of skipped records are checked too, without allocating.
-		var headers []Header
-		if keep && hdrCount > 0 {
-			headers = make([]Header, hdrCount)
-		}
-		for j := 0; j < int(hdrCount); j++ {
-			var kl, vl int64
-			if kl, p = readVarint(rec, p); p < 0 || kl < 0 || kl > int64(len(rec)-p) {
-				return decodeFailed(dst, n0, i, "bad header key length")
-			}
-			if headers != nil && kl > 0 {
-				// The key shares data rather than being copied: no slice
-				// handed out covers these bytes, so nothing can write them.
-				headers[j].Key = unsafe.String(&data[p-base], int(kl))
-			}
-			p += int(kl)
-			if vl, p = readVarint(rec, p); p < 0 || vl < -1 || vl > int64(len(rec)-p) {
-				return decodeFailed(dst, n0, i, "bad header value length")
-			}
-			if headers != nil && vl >= 0 {
-				v := p - base
-				headers[j].Value = data[v : v+int(vl) : v+int(vl)]
-			}
-			p += max(int(vl), 0)
-		}
-		if p != len(rec) {
-			return decodeFailed(dst, n0, i, "record length mismatch")
-		}
-		if !keep {
+		if f.offset < minOffset {
 			continue
 		}
+		if data == nil {
+			base = f.start
+			data = make([]byte, len(raw)-base) // with the copy: allocated without zeroing
+			copy(data, raw[base:])
+		}
+		r := Record{
+			Offset:    f.offset,
+			Timestamp: time.UnixMilli(f.timestamp),
+			Key:       subslice(data, f.keyAt-base, f.keyLen),
+			Value:     subslice(data, f.valueAt-base, f.valueLen),
+		}
+		if f.headers > 0 {
+			v := RecordView{headers: data[f.headersAt-base : f.end-base], headerCount: f.headers}
+			r.Headers = make([]Header, 0, f.headers)
+			// The keys share data rather than being copied: no slice
+			// handed out covers their bytes, so nothing can write them.
+			for key, value := range v.Headers() {
+				r.Headers = append(r.Headers, Header{Key: key, Value: value})
+			}
+		}
+		dst = append(dst, r)
+	}
+}
 
-		ts := appendTime
-		if !logAppend {
-			ts = time.UnixMilli(h.BaseTimestamp + tsDelta)
-		}
-		var key, value []byte
-		if keyLen >= 0 {
-			k := keyAt - base
-			key = data[k : k+int(keyLen) : k+int(keyLen)]
-		}
-		if valLen >= 0 {
-			v := valAt - base
-			value = data[v : v+int(valLen) : v+int(valLen)]
-		}
-		dst = append(dst, Record{Offset: offset, Timestamp: ts, Key: key, Value: value, Headers: headers})
+// recordsArea returns the records of the batch h heads, decompressed into
+// d's buffer when the batch is compressed. The area is valid until the next
+// call.
+func (d *batchDecoder) recordsArea(h *batchHeader, b []byte, maxDecompressed int) ([]byte, error) {
+	size := h.size()
+	if size < batchHeaderSize {
+		return nil, fmt.Errorf("batch length %d shorter than the header", h.Length)
 	}
-	if p != len(raw) {
-		clear(dst[n0:])
-		return dst[:n0], fmt.Errorf("%d trailing bytes after %d records", len(raw)-p, count)
+	if int64(len(b)) < size {
+		return nil, errShortBatch
 	}
-	return dst, nil
+	if h.RecordCount < 0 || h.LastOffsetDelta < 0 {
+		return nil, errors.New("negative record count or offset delta")
+	}
+	raw := b[batchHeaderSize:size]
+	if c := h.compression(); c != CompressionNone {
+		d.trim()
+		var err error
+		if d.buf, err = decompress(d.buf[:0], raw, c, maxDecompressed); err != nil {
+			return nil, err
+		}
+		raw = d.buf
+	}
+	return raw, nil
 }
 
 // trim drops the decompression scratch after an unusually large batch, so
@@ -600,11 +547,4 @@ func (d *batchDecoder) trim() {
 	if cap(d.buf) > maxRetainedScratch {
 		d.buf = nil
 	}
-}
-
-// decodeFailed drops the records decode appended for a failed batch and
-// returns the reason, naming the record index.
-func decodeFailed(dst []Record, n0, i int, reason string) ([]Record, error) {
-	clear(dst[n0:]) // drop references to the batch's data
-	return dst[:n0], fmt.Errorf("record %d: %s", i, reason)
 }

@@ -141,6 +141,13 @@ type Options struct {
 	// the segment. Torn tails after the durable point are always cut, with or
 	// without Repair.
 	Repair bool
+
+	// PoisonViews makes misuse of RecordView lifetimes show, for tests:
+	// each view gets a copy of its bytes, overwritten with 0xDB when the
+	// view expires, so that a key or value kept past its loop step reads
+	// as garbage rather than as plausible data. It costs an allocation and
+	// a copy per record. eventlogtest.New turns it on. Default off.
+	PoisonViews bool
 }
 
 // withDefaults returns a validated copy of o with zero fields defaulted.

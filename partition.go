@@ -510,38 +510,30 @@ func (p *Partition) Read(offset int64, maxBytes int) ([]Record, error) {
 }
 
 func (p *Partition) read(out []Record, offset int64, maxBytes int) ([]Record, error) {
-	hw := p.hw.Load()
-	if start, end := p.logStart.Load(), p.logEnd.Load(); offset < start || offset > end {
-		return nil, p.errorf("%w: offset %d is outside [%d, %d]", ErrOffsetOutOfRange, offset, start, end)
+	if err := p.checkReadable(offset); err != nil {
+		return nil, err
 	}
-	if offset >= hw.offset {
-		return out, nil
-	}
+	c := batchCursor{p: p, offset: offset, hw: p.hw.Load()}
+	defer c.close()
 	dec := decoderPool.Get().(*batchDecoder)
 	defer decoderPool.Put(dec)
-	budget := int64(maxBytes)
-	for offset < hw.offset && budget > 0 {
-		seg := p.segmentFor(offset)
-		if seg == nil {
-			if start := p.logStart.Load(); offset < start {
-				return out, p.errorf("%w: offset %d was deleted, log starts at %d", ErrOffsetOutOfRange, offset, start)
-			}
-			continue
-		}
-		var next int64
-		var err error
-		out, next, budget, err = p.readSegment(dec, out, seg, offset, budget, hw)
-		_ = seg.release()
-		if err != nil {
+	limit := maxDecompressedBytes(p.cfg.maxBatchBytes)
+	for budget := int64(maxBytes); budget > 0; {
+		ok, err := c.next()
+		if err != nil || !ok {
 			return out, err
 		}
-		if next <= offset {
-			if p.listed(seg) {
-				return out, nil
-			}
-			continue // a cleaning replaced seg: go on in its replacement
+		if c.fresh {
+			out = slices.Grow(out, countRecords(c.data, c.batchPos, offset, budget))
 		}
-		offset = next
+		n := len(out)
+		if out, err = dec.decode(out, &c.h, c.batch, offset, limit); err != nil {
+			return out, p.corrupt(c.seg, c.batchPos, c.h.BaseOffset, err.Error())
+		}
+		for i := n; i < len(out); i++ {
+			out[i].Topic, out[i].Partition = p.topic, p.id
+		}
+		budget -= c.h.size()
 	}
 	return out, nil
 }
@@ -558,76 +550,6 @@ func (p *Partition) segmentFor(offset int64) *segment {
 		return nil
 	}
 	return segs[i]
-}
-
-// readSegment decodes batches of seg from offset until the budget is spent
-// or the high watermark is reached, and returns the offset to continue from.
-func (p *Partition) readSegment(dec *batchDecoder, out []Record, seg *segment, offset, budget int64, hw *position) ([]Record, int64, int64, error) {
-	limit := seg.size.Load()
-	switch {
-	case seg.base > hw.seg.base:
-		return out, offset, budget, nil
-	case seg == hw.seg:
-		limit = hw.pos
-	}
-	idx, rebuilt, err := seg.loadIndex(p.cfg.indexInterval)
-	if err != nil {
-		return out, offset, budget, p.errorf("%w", err)
-	}
-	if rebuilt {
-		p.log.recovery.indexesRebuilt.Add(1)
-	}
-	m, err := seg.viewFor(limit)
-	if err != nil {
-		return out, offset, budget, p.errorf("%w", err)
-	}
-	defer m.release()
-	data := m.data[:limit]
-	pos := skipBatchesBelow(data, seg.startPosition(idx, data, offset), offset)
-	out = slices.Grow(out, countRecords(data, pos, offset, budget))
-	next := offset
-	for pos < limit && budget > 0 {
-		h, b, err := batchAt(data, pos)
-		if err != nil {
-			return out, next, budget, p.errorf("%w", &CorruptError{Path: seg.path(logExt), Pos: pos, Offset: next, Reason: err.Error()})
-		}
-		// A cleaning that merged segments since hw was read may have put
-		// batches below today's high watermark, but past this read's, in
-		// seg: they wait for the next read.
-		if h.BaseOffset >= hw.offset && h.lastOffset() >= next && h.BaseOffset < p.hw.Load().offset && seg != hw.seg {
-			break
-		}
-		// Below the high watermark every batch must follow the one before and
-		// end below it; the base offset lies outside the checksum, so these
-		// checks are what catches its damage.
-		if h.lastOffset() < next || h.BaseOffset >= hw.offset {
-			reason := fmt.Sprintf("batch at offsets [%d, %d] does not fit between offset %d and the high watermark %d", h.BaseOffset, h.lastOffset(), next, hw.offset)
-			return out, next, budget, p.errorf("%w", &CorruptError{Path: seg.path(logExt), Pos: pos, Offset: next, Reason: reason})
-		}
-		pos += h.size()
-		if !h.isControl() {
-			n := len(out)
-			out, err = dec.decode(out, &h, b, next, maxDecompressedBytes(p.cfg.maxBatchBytes))
-			if err != nil {
-				return out[:n], next, budget, p.errorf("%w", &CorruptError{Path: seg.path(logExt), Pos: pos - h.size(), Offset: h.BaseOffset, Reason: err.Error()})
-			}
-			for i := n; i < len(out); i++ {
-				out[i].Topic, out[i].Partition = p.topic, p.id
-			}
-		}
-		budget -= h.size()
-		next = h.lastOffset() + 1
-	}
-	if pos >= limit && seg != hw.seg {
-		// The segment is done: go on at the next one, even across a gap. A
-		// segment a cleaning replaced meanwhile is not listed; its
-		// replacement, which covers more offsets, holds the rest.
-		segs := *p.segments.Load()
-		if i := sort.Search(len(segs), func(i int) bool { return segs[i].base > seg.base }); i > 0 && i < len(segs) && segs[i-1] == seg {
-			next = max(next, segs[i].base)
-		}
-	}
-	return out, next, budget, nil
 }
 
 // skipBatchesBelow advances pos over the batches that end before offset,

@@ -1,0 +1,345 @@
+package eventlog
+
+import (
+	"fmt"
+	"iter"
+	"sort"
+)
+
+// batchCursor walks a partition's batches from an offset up to a high
+// watermark. It holds a reference to the segment it is in and to that
+// segment's mapping, so the bytes of the batch it stopped at stay mapped —
+// whatever retention, a compaction swap or Close do meanwhile — until it
+// moves past them or is closed. It is the one walk over segments that the
+// copying reads and the views share.
+//
+// Calls of next must be made between Log.enter and Log.exit; the bytes of
+// the current batch may be read outside them, since the references keep
+// them alive.
+type batchCursor struct {
+	p      *Partition
+	offset int64     // the next offset wanted: batches that end below it are skipped
+	hw     *position // the end of what may be read
+
+	seg     *segment // acquired; nil between segments
+	m       *mapping // acquired with seg
+	data    []byte   // m.data up to what may be read of seg
+	pos     int64    // of the next batch in data
+	entered int64    // offset when seg was entered, to tell a pass that made no progress
+	fresh   bool     // the current batch is the first of a pass over seg
+
+	h        batchHeader // the current batch
+	batch    []byte
+	batchPos int64
+}
+
+// next moves to the next batch of records, skipping control batches. It
+// returns false, having let go of its segment, when it reaches the high
+// watermark or a batch that a concurrent cleaning moved past the
+// watermark this cursor knows.
+func (c *batchCursor) next() (bool, error) {
+	c.fresh = false
+	for c.offset < c.hw.offset {
+		if c.seg == nil {
+			stop, err := c.enter()
+			if err != nil || stop {
+				return false, err
+			}
+			continue
+		}
+		if c.pos >= int64(len(c.data)) {
+			if c.leave() {
+				return false, nil
+			}
+			continue
+		}
+		ok, err := c.step()
+		if err != nil || !ok {
+			c.close()
+			return false, err
+		}
+		if !c.h.isControl() {
+			return true, nil
+		}
+	}
+	c.close()
+	return false, nil
+}
+
+// step reads the batch at pos. It reports false at a batch past the
+// cursor's high watermark: a cleaning that merged segments since the
+// watermark was read may have put batches below today's high watermark,
+// but past this one, into seg.
+func (c *batchCursor) step() (bool, error) {
+	p, seg := c.p, c.seg
+	h, b, err := batchAt(c.data, c.pos)
+	if err != nil {
+		return false, p.corrupt(seg, c.pos, c.offset, err.Error())
+	}
+	if h.BaseOffset >= c.hw.offset && h.lastOffset() >= c.offset && h.BaseOffset < p.hw.Load().offset && seg != c.hw.seg {
+		return false, nil
+	}
+	// Below the high watermark every batch must follow the one before and
+	// end below it; the base offset lies outside the checksum, so these
+	// checks are what catches its damage.
+	if h.lastOffset() < c.offset || h.BaseOffset >= c.hw.offset {
+		reason := fmt.Sprintf("batch at offsets [%d, %d] does not fit between offset %d and the high watermark %d", h.BaseOffset, h.lastOffset(), c.offset, c.hw.offset)
+		return false, p.corrupt(seg, c.pos, c.offset, reason)
+	}
+	c.h, c.batch, c.batchPos = h, b, c.pos
+	c.pos += h.size()
+	c.offset = h.lastOffset() + 1
+	return true, nil
+}
+
+// enter acquires the segment holding the wanted offset and finds the batch
+// to start at. stop reports that there is nothing to read before the high
+// watermark this cursor knows; otherwise, with no error and no segment, a
+// concurrent change dropped the segment and the caller looks again.
+func (c *batchCursor) enter() (stop bool, err error) {
+	p := c.p
+	seg := p.segmentFor(c.offset)
+	if seg == nil {
+		if start := p.logStart.Load(); c.offset < start {
+			return true, p.errorf("%w: offset %d was deleted, log starts at %d", ErrOffsetOutOfRange, c.offset, start)
+		}
+		return false, nil
+	}
+	if seg.base > c.hw.seg.base {
+		_ = seg.release()
+		return p.listed(seg), nil
+	}
+	limit := seg.size.Load()
+	if seg == c.hw.seg {
+		limit = c.hw.pos
+	}
+	idx, rebuilt, err := seg.loadIndex(p.cfg.indexInterval)
+	if err != nil {
+		_ = seg.release()
+		return true, p.errorf("%w", err)
+	}
+	if rebuilt {
+		p.log.recovery.indexesRebuilt.Add(1)
+	}
+	m, err := seg.viewFor(limit)
+	if err != nil {
+		_ = seg.release()
+		return true, p.errorf("%w", err)
+	}
+	c.seg, c.m, c.data = seg, m, m.data[:limit]
+	c.pos = skipBatchesBelow(c.data, seg.startPosition(idx, c.data, c.offset), c.offset)
+	c.entered, c.fresh = c.offset, true
+	return false, nil
+}
+
+// leave lets go of a segment read to its end and moves on to the next one,
+// even across a gap. A segment that a cleaning replaced meanwhile is not
+// listed; its replacement, which covers more offsets, holds the rest. stop
+// reports that a pass over a listed segment made no progress: nothing more
+// is readable below the cursor's high watermark.
+func (c *batchCursor) leave() (stop bool) {
+	seg := c.seg
+	listed := c.p.listed(seg)
+	if seg != c.hw.seg {
+		segs := *c.p.segments.Load()
+		if i := sort.Search(len(segs), func(i int) bool { return segs[i].base > seg.base }); listed && i < len(segs) {
+			c.offset = max(c.offset, segs[i].base)
+		}
+	}
+	progressed := c.offset > c.entered
+	c.close()
+	return !progressed && listed
+}
+
+// close lets go of the segment and its mapping.
+func (c *batchCursor) close() {
+	if c.seg != nil {
+		c.m.release()
+		_ = c.seg.release()
+		c.seg, c.m, c.data, c.batch = nil, nil, nil, nil
+	}
+}
+
+// corrupt reports damage at pos of seg, where offset was wanted.
+func (p *Partition) corrupt(seg *segment, pos, offset int64, reason string) error {
+	return p.errorf("%w", &CorruptError{Path: seg.path(logExt), Pos: pos, Offset: offset, Reason: reason})
+}
+
+// checkReadable fails with ErrOffsetOutOfRange when offset lies outside
+// the log.
+func (p *Partition) checkReadable(offset int64) error {
+	if start, end := p.logStart.Load(), p.logEnd.Load(); offset < start || offset > end {
+		return p.errorf("%w: offset %d is outside [%d, %d]", ErrOffsetOutOfRange, offset, start, end)
+	}
+	return nil
+}
+
+// viewCursor yields a partition's records one by one as views into the
+// batch its batchCursor holds (or into the decompressed copy of it).
+type viewCursor struct {
+	batches batchCursor
+	from    int64 // the next offset to yield
+	dec     batchDecoder
+	records recordIter
+	area    []byte // records area of the current batch
+	fields  recordFields
+	view    RecordView
+	poison  poisoner
+}
+
+// start positions the cursor at offset. The partition's Log must be
+// entered.
+func (vc *viewCursor) start(p *Partition, offset int64) error {
+	if err := p.checkReadable(offset); err != nil {
+		return err
+	}
+	vc.batches = batchCursor{p: p, offset: offset, hw: p.hw.Load()}
+	vc.from = offset
+	vc.view = RecordView{Topic: p.topic, Partition: p.id}
+	vc.poison.on = p.log.opts.PoisonViews
+	return nil
+}
+
+// next returns the next record, or nil at the high watermark. The view
+// stays valid until the next call of next or close. At the high watermark
+// the cursor holds nothing, and a later next goes on from there with what
+// was appended meanwhile.
+func (vc *viewCursor) next() (*RecordView, error) {
+	vc.poison.expire()
+	for {
+		err := vc.records.next(&vc.fields)
+		if err == nil {
+			if vc.fields.offset < vc.from {
+				continue // below the start, in the first batch
+			}
+			vc.from = vc.fields.offset + 1
+			vc.fields.fill(&vc.view, vc.area)
+			vc.poison.copy(&vc.view)
+			return &vc.view, nil
+		}
+		b := &vc.batches
+		if err != errBatchEnd {
+			return nil, b.p.corrupt(b.seg, b.batchPos, b.h.BaseOffset, err.Error())
+		}
+		if ok, err := vc.nextBatch(); !ok || err != nil {
+			return nil, err
+		}
+	}
+}
+
+// nextBatch moves to the next batch, taking in records that became
+// readable since the cursor last reached the high watermark.
+func (vc *viewCursor) nextBatch() (bool, error) {
+	b := &vc.batches
+	p := b.p
+	if !p.log.enter() {
+		b.close()
+		return false, ErrClosed
+	}
+	ok, err := b.next()
+	if !ok && err == nil {
+		if hw := p.hw.Load(); hw.offset > b.hw.offset {
+			b.hw = hw
+			ok, err = b.next()
+		}
+	}
+	p.log.exit()
+	if !ok || err != nil {
+		return false, err
+	}
+	vc.area, err = vc.dec.recordsArea(&b.h, b.batch, maxDecompressedBytes(p.cfg.maxBatchBytes))
+	if err == nil {
+		err = vc.records.reset(&b.h, vc.area)
+	}
+	if err != nil {
+		vc.records = recordIter{}
+		b.close()
+		return false, p.corrupt(b.seg, b.batchPos, b.h.BaseOffset, err.Error())
+	}
+	return true, nil
+}
+
+// close lets go of what the cursor holds; the last view expires.
+func (vc *viewCursor) close() {
+	vc.poison.expire()
+	vc.batches.close()
+	vc.records, vc.area = recordIter{}, nil
+	vc.dec.trim()
+}
+
+// Views returns an iterator over the records from offset on, as views read
+// in place (see RecordView for their lifetime): the fast way to replay a
+// partition, allocating nothing per record.
+//
+//	for v, err := range p.Views(p.LogStartOffset()) {
+//		if err != nil {
+//			return err
+//		}
+//		state.apply(v.Key, v.Value) // copy what you keep
+//	}
+//
+// The loop ends when it reaches the high watermark; records that become
+// readable before it gets there are included. It yields an error, once,
+// and ends when offset lies outside the log (ErrOffsetOutOfRange), when
+// the Log closes (ErrClosed), or at damaged data (*CorruptError).
+//
+// Each batch's CRC is checked once, when the loop reaches it. While the
+// loop runs it holds the segment it reads mapped: retention, compaction
+// and Close go ahead, and the files they drop are unmapped and closed when
+// the loop moves on or ends.
+func (p *Partition) Views(offset int64) iter.Seq2[*RecordView, error] {
+	return func(yield func(*RecordView, error) bool) {
+		if !p.log.enter() {
+			yield(nil, ErrClosed)
+			return
+		}
+		var vc viewCursor
+		err := vc.start(p, offset)
+		p.log.exit()
+		if err != nil {
+			yield(nil, err)
+			return
+		}
+		defer vc.close()
+		for {
+			v, err := vc.next()
+			if err != nil {
+				yield(nil, err)
+				return
+			}
+			if v == nil || !yield(v, nil) {
+				return
+			}
+		}
+	}
+}
+
+// poisoner implements Options.PoisonViews: it gives each view bytes of its
+// own and overwrites them when the view expires.
+type poisoner struct {
+	on   bool
+	live []byte // the bytes of the live view
+}
+
+// poisonByte fills the bytes of expired views.
+const poisonByte = 0xDB
+
+// copy moves v's bytes into a fresh buffer.
+func (pz *poisoner) copy(v *RecordView) {
+	if !pz.on {
+		return
+	}
+	buf := make([]byte, 0, len(v.Key)+len(v.Value)+len(v.headers))
+	v.Key, buf = cloneInto(buf, v.Key)
+	v.Value, buf = cloneInto(buf, v.Value)
+	v.headers, buf = cloneInto(buf, v.headers)
+	pz.live = buf
+}
+
+// expire poisons the live view's bytes.
+func (pz *poisoner) expire() {
+	for i := range pz.live {
+		pz.live[i] = poisonByte
+	}
+	pz.live = nil
+}
