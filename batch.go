@@ -391,13 +391,13 @@ func bytesFieldLen(b []byte) int {
 // index after it, or index -1 when b holds no valid varint at i. One- and
 // two-byte varints, which are most lengths and deltas, take an inlined path.
 func readVarint(b []byte, i int) (int64, int) {
-	if i >= 0 && i+1 < len(b) {
+	if uint(i) < uint(len(b)) {
 		u := uint64(b[i])
 		if u < 0x80 {
 			return int64(u>>1) ^ -int64(u&1), i + 1
 		}
-		if c := b[i+1]; c < 0x80 {
-			u = u&0x7f | uint64(c)<<7
+		if i+1 < len(b) && b[i+1] < 0x80 {
+			u = u&0x7f | uint64(b[i+1])<<7
 			return int64(u>>1) ^ -int64(u&1), i + 2
 		}
 	}

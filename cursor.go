@@ -205,7 +205,9 @@ func (vc *viewCursor) start(p *Partition, offset int64) error {
 // the cursor holds nothing, and a later next goes on from there with what
 // was appended meanwhile.
 func (vc *viewCursor) next() (*RecordView, error) {
-	vc.poison.expire()
+	if vc.poison.on {
+		vc.poison.expire()
+	}
 	for {
 		err := vc.records.next(&vc.fields)
 		if err == nil {
@@ -214,7 +216,9 @@ func (vc *viewCursor) next() (*RecordView, error) {
 			}
 			vc.from = vc.fields.offset + 1
 			vc.fields.fill(&vc.view, vc.area)
-			vc.poison.copy(&vc.view)
+			if vc.poison.on {
+				vc.poison.copy(&vc.view)
+			}
 			return &vc.view, nil
 		}
 		b := &vc.batches
@@ -326,9 +330,6 @@ const poisonByte = 0xDB
 
 // copy moves v's bytes into a fresh buffer.
 func (pz *poisoner) copy(v *RecordView) {
-	if !pz.on {
-		return
-	}
 	buf := make([]byte, 0, len(v.Key)+len(v.Value)+len(v.headers))
 	v.Key, buf = cloneInto(buf, v.Key)
 	v.Value, buf = cloneInto(buf, v.Value)
