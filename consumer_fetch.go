@@ -61,11 +61,6 @@ func (c *Consumer) pollLimits() pollLimits {
 	return pollLimits{c.opts.MaxPollRecords, c.opts.MaxPartitionFetchBytes, c.opts.FetchMaxWait}
 }
 
-// iteratorFetchBytes bounds what an iterator reads from a partition at a
-// time. Yielding records one by one, it gains nothing from larger reads,
-// and a smaller buffer of records is less for the garbage collector to scan.
-const iteratorFetchBytes = 256 << 10
-
 // pollLocked appends the next records to dst, waiting for FetchMinBytes as
 // lim says, and commits the positions.
 func (c *Consumer) pollLocked(ctx context.Context, dst []Record, lim pollLimits) ([]Record, error) {
@@ -425,68 +420,6 @@ func (c *Consumer) ReadToEnd(ctx context.Context) iter.Seq2[Record, error] {
 	return func(yield func(Record, error) bool) {
 		c.each(ctx, true, func(r Record, err error) (bool, bool) { return yield(r, err), true })
 	}
-}
-
-// each implements the iterators: it polls and calls fn with every record,
-// or with the error that ends the loop. fn reports whether to go on, and
-// whether it consumed the record; one it did not consume is returned again
-// by the next poll. The use lock is held only while polling, so that fn may
-// call the consumer; fn may even Poll, as each polls into a buffer of its
-// own, reused from poll to poll.
-func (c *Consumer) each(ctx context.Context, toEnd bool, fn func(Record, error) (more, consumed bool)) {
-	if toEnd {
-		if err := c.setBounded(true); err != nil {
-			fn(Record{}, err)
-			return
-		}
-		defer func() { _ = c.setBounded(false) }()
-	}
-	var buf, recs []Record
-	next := 0
-	// Records polled but not consumed, when fn stops or panics, are given
-	// back.
-	defer func() { c.unpoll(recs[next:]) }()
-	for {
-		var err error
-		recs, next = nil, 0
-		if recs, err = c.pollInto(ctx, buf[:0], toEnd); err != nil {
-			fn(Record{}, err)
-			return
-		}
-		buf = recs
-		if len(recs) == 0 && (toEnd || c.opts.FetchMaxWait < 0) {
-			return
-		}
-		seq := c.seq.Load()
-		for next < len(recs) {
-			more, consumed := fn(recs[next], nil)
-			if consumed {
-				next++
-			}
-			if !more {
-				return
-			}
-			if c.seq.Load() != seq {
-				break // fn changed the consumer: poll anew
-			}
-		}
-		c.unpoll(recs[next:])
-	}
-}
-
-// pollInto polls into dst for an iterator: reading less at a time, and
-// without waiting when bounded by ReadToEnd.
-func (c *Consumer) pollInto(ctx context.Context, dst []Record, toEnd bool) ([]Record, error) {
-	if err := c.acquire(); err != nil {
-		return nil, err
-	}
-	defer c.release()
-	lim := c.pollLimits()
-	lim.partitionBytes = min(lim.partitionBytes, iteratorFetchBytes)
-	if toEnd {
-		lim.wait = -1
-	}
-	return c.pollLocked(ctx, dst, lim)
 }
 
 // setBounded starts or ends ReadToEnd's bounded reading.

@@ -185,6 +185,8 @@ type viewCursor struct {
 	fields  recordFields
 	view    RecordView
 	poison  poisoner
+
+	batchesRead int // counts the batches entered, so a caller can tell a new one
 }
 
 // start positions the cursor at offset. The partition's Log must be
@@ -256,10 +258,12 @@ func (vc *viewCursor) nextBatch() (bool, error) {
 		err = vc.records.reset(&b.h, vc.area)
 	}
 	if err != nil {
+		err = p.corrupt(b.seg, b.batchPos, b.h.BaseOffset, err.Error())
 		vc.records = recordIter{}
 		b.close()
-		return false, p.corrupt(b.seg, b.batchPos, b.h.BaseOffset, err.Error())
+		return false, err
 	}
+	vc.batchesRead++
 	return true, nil
 }
 

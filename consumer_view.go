@@ -1,0 +1,324 @@
+package eventlog
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"iter"
+	"math"
+	"time"
+)
+
+// How a consumer iterates
+//
+// The iterators — Views and ViewsToEnd, and Records and ReadToEnd, which
+// clone the views — read in chunks. A chunk is planned under the use lock,
+// as a poll is: the group has its say (rebalances, auto-commit,
+// max.poll.interval), the next unpaused partition with records past its
+// position is picked in turn, and where none has any the plan waits as Poll
+// waits. The chunk is then read with the lock released, so that the loop
+// body may call the consumer, through a partition cursor: at most
+// MaxPollRecords records or MaxPartitionFetchBytes of batches. The
+// position moves to the end of each batch as the chunk enters it, and to
+// just after the last record yielded when the chunk ends, so that what is
+// committed in between never runs ahead of the whole batches already
+// handed out... except within the batch being yielded, which is the
+// granularity at which Kafka's consumers commit too.
+
+// viewChunk is a part of one partition that an iteration reads between
+// two plans.
+type viewChunk struct {
+	st     *fetchState
+	from   int64
+	stopAt int64  // records at or after it are not read (ReadToEnd)
+	mark   uint64 // c.seq when planned: a change means the loop body moved something
+}
+
+// Views returns an iterator over the records of the assigned, unpaused
+// partitions as views read in place (see RecordView for their lifetime):
+// Records without the copies. It takes the partitions in turn, at most
+// MaxPollRecords records from one before the next, and otherwise behaves
+// as Records does: it waits for records until ctx ends or a wait fails,
+// yields that error once and stops, and it stops without an error at the
+// first wait with a negative FetchMaxWait. Breaking out of the loop leaves
+// positions right after the last record yielded. The loop body may call
+// the consumer (Seek, Pause, CommitSync, ...).
+func (c *Consumer) Views(ctx context.Context) iter.Seq2[*RecordView, error] {
+	return func(yield func(*RecordView, error) bool) {
+		c.eachView(ctx, false, func(v *RecordView, err error) (bool, bool) { return yield(v, err), true })
+	}
+}
+
+// ViewsToEnd is ReadToEnd with views: it yields every record below each
+// partition's high watermark as of the start of the loop, then stops, with
+// positions at those ends. It is the fast way to rebuild state before
+// serving:
+//
+//	c.SeekToBeginning()
+//	for v, err := range c.ViewsToEnd(ctx) {
+//		if err != nil {
+//			return err
+//		}
+//		cache[string(v.Key)] = bytes.Clone(v.Value)
+//	}
+func (c *Consumer) ViewsToEnd(ctx context.Context) iter.Seq2[*RecordView, error] {
+	return func(yield func(*RecordView, error) bool) {
+		c.eachView(ctx, true, func(v *RecordView, err error) (bool, bool) { return yield(v, err), true })
+	}
+}
+
+// each implements Records and ReadToEnd: eachView with the views cloned.
+func (c *Consumer) each(ctx context.Context, toEnd bool, fn func(Record, error) (more, consumed bool)) {
+	c.eachView(ctx, toEnd, func(v *RecordView, err error) (bool, bool) {
+		if err != nil {
+			return fn(Record{}, err)
+		}
+		return fn(v.Clone(), nil)
+	})
+}
+
+// eachView runs the iterators: it calls fn with every record, or with the
+// error that ends the loop. fn reports whether to go on, and whether it
+// consumed the record; the position stays at one it did not consume.
+func (c *Consumer) eachView(ctx context.Context, toEnd bool, fn func(*RecordView, error) (more, consumed bool)) {
+	if toEnd {
+		if err := c.setBounded(true); err != nil {
+			fn(nil, err)
+			return
+		}
+		defer func() { _ = c.setBounded(false) }()
+	}
+	var vc viewCursor
+	defer vc.close()
+	for {
+		chunk, err := c.planChunk(ctx, toEnd)
+		if err != nil {
+			fn(nil, err)
+			return
+		}
+		if chunk.st == nil {
+			return
+		}
+		if !c.readChunk(&vc, chunk, fn) {
+			return
+		}
+	}
+}
+
+// planChunk picks the partition to read next, waiting for records as Poll
+// does unless toEnd or FetchMaxWait is negative; then it returns an empty
+// chunk when there is nothing to read.
+func (c *Consumer) planChunk(ctx context.Context, toEnd bool) (viewChunk, error) {
+	if err := c.acquire(); err != nil {
+		return viewChunk{}, err
+	}
+	defer c.release()
+	timing := false
+	defer func() {
+		if timing {
+			c.timer.Stop()
+		}
+	}()
+	for {
+		select {
+		case <-c.wakeup:
+			return viewChunk{}, ErrWakeup
+		default:
+		}
+		if err := c.pendingErr; err != nil {
+			c.pendingErr = nil
+			return viewChunk{}, err
+		}
+		if err := ctx.Err(); err != nil {
+			return viewChunk{}, err
+		}
+		chunk, err := c.pickChunkLocked(ctx)
+		if err != nil || chunk.st != nil {
+			return chunk, err
+		}
+		if toEnd || c.opts.FetchMaxWait < 0 {
+			return viewChunk{}, nil
+		}
+		if !timing {
+			timing = true
+			if c.timer == nil {
+				c.timer = time.NewTimer(c.opts.FetchMaxWait)
+			} else {
+				c.timer.Reset(c.opts.FetchMaxWait)
+			}
+		}
+		select {
+		case <-c.notify:
+			c.wakeups.Add(1)
+		case <-c.timer.C:
+			timing = false // the next pass runs the group's clock again
+		case <-c.group.wake: // nil unless subscribed
+		case <-ctx.Done():
+			return viewChunk{}, ctx.Err()
+		case <-c.wakeup:
+			return viewChunk{}, ErrWakeup
+		case <-c.closing:
+			return viewChunk{}, errConsumerClosed
+		case <-c.log.stop:
+			return viewChunk{}, ErrClosed
+		}
+	}
+}
+
+// pickChunkLocked makes one pass over the partitions, as a poll does, and
+// returns a chunk of the first, from where the last chunk ended, that has
+// records past its position.
+func (c *Consumer) pickChunkLocked(ctx context.Context) (viewChunk, error) {
+	defer c.groupPollDone()
+	if err := c.groupPollLocked(ctx); err != nil {
+		return viewChunk{}, err
+	}
+	if len(c.assigned) == 0 && !c.group.subscribed {
+		return viewChunk{}, fmt.Errorf("eventlog: poll: no partitions assigned: %w", ErrNotAssigned)
+	}
+	// Drain first: an append after this point sends again, so a wait
+	// cannot miss it, and one before it is seen by the pass.
+	select {
+	case <-c.notify:
+	default:
+	}
+	if !c.log.enter() {
+		return viewChunk{}, ErrClosed
+	}
+	defer c.log.exit()
+	n := len(c.assigned)
+	for i := range n {
+		idx := (c.next + i) % n
+		st := c.assigned[idx]
+		if st.paused {
+			continue
+		}
+		if err := c.positionLocked(st); err != nil {
+			return viewChunk{}, err
+		}
+		if c.bounded && st.stopAt == math.MaxInt64 {
+			// Assigned while ViewsToEnd runs: its end is as of now.
+			st.stopAt = st.p.HighWatermark()
+		}
+		if st.position < min(st.stopAt, st.p.HighWatermark()) {
+			st.dropReadAhead() // the chunk reads the log from the position
+			c.next = (idx + 1) % n
+			return viewChunk{st: st, from: st.position, stopAt: st.stopAt, mark: c.seq.Load()}, nil
+		}
+	}
+	return viewChunk{}, nil
+}
+
+// positionLocked gives st a position inside the log: the one it has, or
+// where AutoOffsetReset says when it has none or it fell outside the log.
+func (c *Consumer) positionLocked(st *fetchState) error {
+	if st.target != atPosition {
+		st.poll.resolvedFrom = st.target
+		defer func() { st.poll.resolvedFrom = atPosition }()
+		if err := c.resolveLocked(st); err != nil {
+			return err
+		}
+	}
+	for attempt := 0; ; attempt++ {
+		err := st.p.checkReadable(st.position)
+		if err == nil || attempt == 3 {
+			return err
+		}
+		if err := c.resetLocked(st, err); err != nil {
+			return err
+		}
+	}
+}
+
+// readChunk yields the records of chunk through vc and reports whether
+// the iteration goes on.
+func (c *Consumer) readChunk(vc *viewCursor, chunk viewChunk, fn func(*RecordView, error) (more, consumed bool)) bool {
+	st := chunk.st
+	p := st.p
+	if !p.log.enter() {
+		fn(nil, ErrClosed)
+		return false
+	}
+	err := vc.start(p, chunk.from)
+	p.log.exit()
+	defer vc.close()
+	if errors.Is(err, ErrOffsetOutOfRange) {
+		return true // retention overtook the position: the next plan resets it
+	}
+	if err != nil {
+		fn(nil, err)
+		return false
+	}
+	records, bytes, batch := 0, int64(0), -1
+	next := chunk.from // the offset after the last record yielded
+	for {
+		v, err := vc.next()
+		if err != nil {
+			// The position stays before the damage, as with Poll.
+			c.endChunk(chunk, next)
+			fn(nil, err)
+			return false
+		}
+		switch {
+		case v == nil:
+			// At the high watermark: past every batch read, gaps a
+			// cleaning left after the last record included.
+			return c.endChunk(chunk, max(next, min(vc.batches.offset, chunk.stopAt)))
+		case v.Offset >= chunk.stopAt:
+			return c.endChunk(chunk, chunk.stopAt)
+		case records == c.opts.MaxPollRecords:
+			return c.endChunk(chunk, next)
+		}
+		if vc.batchesRead != batch {
+			// A new batch: the chunk may end here, else the position moves
+			// past the batch before its records are handed out.
+			if bytes >= int64(c.opts.MaxPartitionFetchBytes) {
+				return c.endChunk(chunk, next)
+			}
+			batch = vc.batchesRead
+			bytes += vc.batches.h.size()
+			if !c.movePosition(chunk, min(vc.batches.offset, chunk.stopAt)) {
+				return true
+			}
+		}
+		more, consumed := fn(v, nil)
+		if !consumed {
+			c.endChunk(chunk, v.Offset)
+			return false
+		}
+		records++
+		next = v.Offset + 1
+		if !more {
+			c.endChunk(chunk, next)
+			return false
+		}
+		if c.seq.Load() != chunk.mark {
+			// The loop body moved something: plan anew, after putting the
+			// position right after this record unless the body moved it.
+			return c.endChunk(chunk, next)
+		}
+	}
+}
+
+// movePosition sets the chunk's partition's position to offset, unless the
+// loop body moved it or changed the assignment since the chunk was planned.
+// It reports false when the chunk is to end.
+func (c *Consumer) movePosition(chunk viewChunk, offset int64) bool {
+	if c.acquire() != nil {
+		return false
+	}
+	defer c.release()
+	st := chunk.st
+	if c.byTP[st.tp] != st || st.target != atPosition || st.movedAt > chunk.mark {
+		return false
+	}
+	st.position = offset
+	return true
+}
+
+// endChunk leaves the chunk's partition positioned at offset, the first
+// record not yielded, and reports true: the iteration goes on.
+func (c *Consumer) endChunk(chunk viewChunk, offset int64) bool {
+	c.movePosition(chunk, offset)
+	return true
+}
