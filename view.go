@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"strings"
 	"time"
 	"unsafe"
 )
@@ -86,7 +87,7 @@ func (v *RecordView) Clone() Record {
 	if v.headerCount > 0 {
 		r.Headers = make([]Header, 0, v.headerCount)
 		for key, value := range v.Headers() {
-			h := Header{Key: string(key)}
+			h := Header{Key: strings.Clone(key)} // key aliases the view
 			h.Value, buf = cloneInto(buf, value)
 			r.Headers = append(r.Headers, h)
 		}
