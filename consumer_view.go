@@ -21,9 +21,9 @@ import (
 // MaxPollRecords records or MaxPartitionFetchBytes of batches. The
 // position moves to the end of each batch as the chunk enters it, and to
 // just after the last record yielded when the chunk ends, so that what is
-// committed in between never runs ahead of the whole batches already
-// handed out... except within the batch being yielded, which is the
-// granularity at which Kafka's consumers commit too.
+// committed between two chunks covers exactly the records handed out, and
+// what is committed from the loop body covers the batch being yielded, as
+// Kafka's commits cover the whole last poll.
 
 // viewChunk is a part of one partition that an iteration reads between
 // two plans.
@@ -43,6 +43,13 @@ type viewChunk struct {
 // first wait with a negative FetchMaxWait. Breaking out of the loop leaves
 // positions right after the last record yielded. The loop body may call
 // the consumer (Seek, Pause, CommitSync, ...).
+//
+// While the body runs, the position of the partition being read is at the
+// end of the batch being yielded, so a commit in the body covers that whole
+// batch, as Kafka's commitSync covers everything the last poll returned.
+// For a commit that covers exactly what was processed, break out of the
+// loop first, or commit after it; automatic commits only ever cover whole
+// batches already yielded.
 func (c *Consumer) Views(ctx context.Context) iter.Seq2[*RecordView, error] {
 	return func(yield func(*RecordView, error) bool) {
 		c.eachView(ctx, false, func(v *RecordView, err error) (bool, bool) { return yield(v, err), true })

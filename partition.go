@@ -524,7 +524,7 @@ func (p *Partition) read(out []Record, offset int64, maxBytes int) ([]Record, er
 			return out, err
 		}
 		if c.fresh {
-			out = slices.Grow(out, countRecords(c.data, c.batchPos, offset, budget))
+			out = slices.Grow(out, min(countRecords(c.data, c.batchPos, offset, budget), maxReadPrealloc))
 		}
 		n := len(out)
 		if out, err = dec.decode(out, &c.h, c.batch, offset, limit); err != nil {
@@ -586,10 +586,11 @@ func countRecords(data []byte, pos, offset, budget int64) int {
 		}
 		pos += h.size()
 	}
-	return min(n, maxReadPrealloc)
+	return n
 }
 
-// maxReadPrealloc caps countRecords, which trusts headers not yet verified.
+// maxReadPrealloc caps what a read allocates on the word of countRecords,
+// which trusts headers not yet verified.
 const maxReadPrealloc = 1 << 20
 
 // maxDecompressedBytes bounds what one compressed batch may expand to, so

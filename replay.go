@@ -1,0 +1,143 @@
+package eventlog
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"unsafe"
+)
+
+// Replay calls fn with every record of topic, as a view (see RecordView
+// for its lifetime), partition after partition, each from its log start
+// offset to its high watermark as of the call: what an event-sourced
+// service does at startup to rebuild its state. It returns fn's first
+// error, ctx's error if ctx ends, or the first read error (ErrClosed,
+// *CorruptError).
+//
+// Replay reads through views, allocating nothing per record. It checks
+// ctx between batches, not between records.
+func (l *Log) Replay(ctx context.Context, topic string, fn func(*RecordView) error) error {
+	t, err := l.topic(topic)
+	if err != nil {
+		return fmt.Errorf("eventlog: replay: %w", err)
+	}
+	ends := make([]int64, len(t.partitions))
+	for i, p := range t.partitions {
+		ends[i] = p.HighWatermark()
+	}
+	var vc viewCursor
+	for i, p := range t.partitions {
+		if err := p.replay(ctx, &vc, ends[i], fn); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// replay is Replay of one partition through vc, up to end.
+func (p *Partition) replay(ctx context.Context, vc *viewCursor, end int64, fn func(*RecordView) error) error {
+	if !p.log.enter() {
+		return ErrClosed
+	}
+	err := vc.start(p, p.LogStartOffset())
+	p.log.exit()
+	if err != nil {
+		return err
+	}
+	defer vc.close()
+	batch := -1
+	for {
+		v, err := vc.next()
+		if err != nil || v == nil || v.Offset >= end {
+			return err
+		}
+		if vc.batchesRead != batch {
+			batch = vc.batchesRead
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+		}
+		if err := fn(v); err != nil {
+			return err
+		}
+	}
+}
+
+// ReplayLatest reads topic as Replay does and returns the newest value of
+// each key: the state a compacted topic (cleanup.policy=compact) stands
+// for, and what a cache rebuilt after a crash holds. A key whose newest
+// record is a tombstone (null value) is absent; records with a null key
+// have no key to be the newest of and are skipped. The map's keys and
+// values are copies the caller owns; a key and its value share one
+// allocation.
+//
+// The map is made with room for the records of the topic, counted from the
+// batch headers, so that it does not grow while it is filled.
+func (l *Log) ReplayLatest(ctx context.Context, topic string) (map[string][]byte, error) {
+	t, err := l.topic(topic)
+	if err != nil {
+		return nil, fmt.Errorf("eventlog: replay: %w", err)
+	}
+	n := 0
+	for _, p := range t.partitions {
+		c, err := p.recordsEstimate()
+		if err != nil {
+			return nil, err
+		}
+		n += c
+	}
+	latest := make(map[string][]byte, n)
+	err = l.Replay(ctx, topic, func(v *RecordView) error {
+		switch {
+		case v.Key == nil:
+		case v.Value == nil:
+			delete(latest, string(v.Key))
+		default:
+			key, value := cloneKeyValue(v.Key, v.Value)
+			latest[key] = value
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return latest, nil
+}
+
+// cloneKeyValue copies a key and a value into one allocation. Assigning to
+// a key already in a map keeps the map's old key string, and with it the
+// old allocation: a key updated during a replay holds at most two.
+func cloneKeyValue(key, value []byte) (string, []byte) {
+	buf := make([]byte, len(key)+len(value))
+	copy(buf, key)
+	copy(buf[len(key):], value)
+	return unsafe.String(unsafe.SliceData(buf), len(key)), buf[len(key):len(buf):len(buf)]
+}
+
+// recordsEstimate counts the records of the partition from its batch
+// headers, without decoding or checking the batches: an estimate, for
+// sizing. Damage it cannot read past ends the count of its segment there.
+func (p *Partition) recordsEstimate() (int, error) {
+	if !p.log.enter() {
+		return 0, ErrClosed
+	}
+	defer p.log.exit()
+	n := 0
+	for _, seg := range *p.segments.Load() {
+		if !seg.acquire() {
+			continue // dropped since: its records are counted elsewhere, or gone
+		}
+		size := seg.size.Load()
+		m, err := seg.viewFor(size)
+		if err == nil {
+			n += countRecords(m.data[:size], 0, 0, math.MaxInt64)
+			m.release()
+		}
+		_ = seg.release()
+		if err != nil {
+			return n, p.errorf("%w", err)
+		}
+	}
+	// A damaged header may claim any count; the offsets bound the records.
+	return int(min(int64(n), max(p.HighWatermark()-p.LogStartOffset(), 0))), nil
+}
