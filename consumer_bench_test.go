@@ -15,7 +15,8 @@ import (
 // BenchmarkConsumerRead reads 1 million records (16-byte keys, 100-byte
 // values, appended in batches of 1000 and reopened) from offset 0: with
 // Poll, with the Records iterator and with ReadToEnd, against the
-// Partition.Read loop they are built on as the baseline.
+// Partition.Read loop as the baseline; and through views, the consumer's
+// ViewsToEnd against Partition.Views, which it is built on.
 func BenchmarkConsumerRead(b *testing.B) {
 	const n = 1_000_000
 	dir := b.TempDir()
@@ -98,6 +99,36 @@ func BenchmarkConsumerRead(b *testing.B) {
 			require.NoError(b, c.SeekToBeginning())
 			got := 0
 			for _, err := range c.ReadToEnd(ctx) {
+				if err != nil {
+					b.Fatal(err)
+				}
+				got++
+			}
+			check(b, got)
+		}
+		reportRecords(b, b.N*n)
+	})
+	b.Run("partition-views", func(b *testing.B) {
+		for b.Loop() {
+			got := 0
+			for _, err := range p.Views(0) {
+				if err != nil {
+					b.Fatal(err)
+				}
+				got++
+			}
+			check(b, got)
+		}
+		reportRecords(b, b.N*n)
+	})
+	b.Run("consumer-views-to-end", func(b *testing.B) {
+		c := newConsumer(b)
+		defer c.Close()
+		b.ReportAllocs()
+		for b.Loop() {
+			require.NoError(b, c.SeekToBeginning())
+			got := 0
+			for _, err := range c.ViewsToEnd(ctx) {
 				if err != nil {
 					b.Fatal(err)
 				}
