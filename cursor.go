@@ -257,6 +257,9 @@ func (vc *viewCursor) nextBatch() (bool, error) {
 	if err == nil {
 		err = vc.records.reset(&b.h, vc.area)
 	}
+	if err == nil && b.h.BaseOffset < vc.from {
+		err = vc.records.skipBelow(vc.from)
+	}
 	if err != nil {
 		err = p.corrupt(b.seg, b.batchPos, b.h.BaseOffset, err.Error())
 		vc.records = recordIter{}

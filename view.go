@@ -281,6 +281,35 @@ func shortVarint(b []byte, i int) (int64, int) {
 	return 0, 0
 }
 
+// skipBelow passes over the records whose offsets are below offset,
+// reading only their lengths, attributes, timestamp and offset deltas: what
+// a read from the middle of a batch need not decode. It reports damage in
+// what it reads; the rest of a skipped record is left unchecked, as it is
+// never handed out.
+func (it *recordIter) skipBelow(offset int64) error {
+	for it.index < it.count && it.baseOffset+it.prevDelta+1 < offset {
+		recLen, p := readVarint(it.area, it.p)
+		if p < 0 || recLen < minRecordSize-1 || recLen > int64(len(it.area)-p) {
+			return it.failed("bad record length")
+		}
+		end := p + int(recLen)
+		rec := it.area[:end]
+		var offDelta int64
+		if _, p = readVarint(rec, p+1); p >= 0 {
+			offDelta, p = readVarint(rec, p)
+		}
+		if p < 0 || offDelta <= it.prevDelta || offDelta > it.lastDelta {
+			return it.failed("offset delta out of order or out of range")
+		}
+		if it.baseOffset+offDelta >= offset {
+			return nil // the record is wanted: next decodes it whole
+		}
+		it.p, it.prevDelta = end, offDelta
+		it.index++
+	}
+	return nil
+}
+
 func (it *recordIter) failed(reason string) error {
 	return fmt.Errorf("record %d: %s", it.index, reason)
 }
