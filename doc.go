@@ -19,6 +19,9 @@
 //     in Poll until records arrive.
 //   - Record: key, value, headers and timestamp. A nil key or value is
 //     Kafka's null, distinct from empty; a nil value is a tombstone.
+//   - RecordView: a record read in place, valid for one step of the loop
+//     that yielded it: what Partition.Views, Consumer.Views and Log.Replay
+//     hand out, so that a replay allocates nothing per record.
 //
 // The eventlogtest package gives unit tests a throwaway Log in one line.
 //
@@ -102,7 +105,9 @@
 // called (ErrWakeup); it is woken by appends, so an idle consumer uses no
 // CPU. Records ranges over what Poll returns; ReadToEnd stops at the high
 // watermarks as they were when it started, which is how a cache is rebuilt.
-// Damaged data is reported at every poll, never skipped. A Consumer is for
+// Views and ViewsToEnd are the same loops over RecordViews; Records and
+// ReadToEnd clone the views they are built on. Damaged data is reported at
+// every poll, never skipped. A Consumer is for
 // one goroutine at a time; Wakeup and Close are safe from any.
 //
 // # Consumer groups
@@ -184,6 +189,31 @@
 // undoes; readers inside a replaced segment read on undisturbed. Log.Stats
 // reports the cleaner's work and each partition's dirty ratio.
 //
+// # Reading in place
+//
+// Partition.Read, Consumer.Poll, Records and ReadToEnd return copies. The
+// view API reads without them: Partition.Views, Consumer.Views and
+// ViewsToEnd, Log.Replay and Log.ReplayLatest (the newest value per key, as
+// a compacted topic stands for it) yield *RecordView, whose Key, Value and
+// headers point into the read-only mapping of the segment file, or into a
+// buffer the loop reuses for a compressed batch. The rule:
+//
+//   - A view, and every slice and string it hands out, is valid until the
+//     loop takes its next step or ends. Keep a record with Clone, or copy
+//     what you need; never write into a view's bytes (they may be a
+//     read-only mapping, and writing there kills the process).
+//   - Options.PoisonViews, which eventlogtest turns on, gives each view
+//     copies that are overwritten with 0xDB when it expires, so that code
+//     breaking the rule fails its tests instead of reading stale bytes.
+//
+// Each batch's CRC-32C is checked once, when a loop first reaches it;
+// records are decoded as they are yielded, and records before the wanted
+// offset in the first batch are skipped without being decoded. A loop holds
+// a reference to the segment it reads, so retention, a compaction swap or
+// Close may drop the segment meanwhile: its mapping and file are released
+// when the loop moves on or ends. A loop that outlives Close ends with
+// ErrClosed at its next batch.
+//
 // # Concurrency
 //
 // A Log and its Partitions are safe for concurrent use. Appends to one
@@ -193,10 +223,12 @@
 //
 // # Caveats
 //
-// Reads go through read-only memory mappings of the segment files, but every
+// Reads go through read-only memory mappings of the segment files. Every
 // Record returned is a copy: its Key, Value and Headers belong to the caller
-// and stay valid after the Log is closed. A mapping is unmapped only after
-// the last reader is done with it.
+// and stay valid after the Log is closed. A RecordView is not: it is valid
+// for one loop step (see Reading in place). A mapping is unmapped only after
+// the last reader — a copying read or a view loop — is done with it, so a
+// view loop left suspended keeps a dropped segment's file open and mapped.
 //
 // Each partition keeps its active segment's file open, and closed segments
 // are opened on their first read and kept open until Close: plan for at

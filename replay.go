@@ -68,8 +68,8 @@ func (p *Partition) replay(ctx context.Context, vc *viewCursor, end int64, fn fu
 // for, and what a cache rebuilt after a crash holds. A key whose newest
 // record is a tombstone (null value) is absent; records with a null key
 // have no key to be the newest of and are skipped. The map's keys and
-// values are copies the caller owns; a key and its value share one
-// allocation.
+// values are copies the caller owns, carved from shared 8 KiB blocks: a
+// block is freed once nothing refers to it.
 //
 // The map is made with room for the records of the topic, counted from the
 // batch headers, so that it does not grow while it is filled.
@@ -87,13 +87,14 @@ func (l *Log) ReplayLatest(ctx context.Context, topic string) (map[string][]byte
 		n += c
 	}
 	latest := make(map[string][]byte, n)
+	var copies slab
 	err = l.Replay(ctx, topic, func(v *RecordView) error {
 		switch {
 		case v.Key == nil:
 		case v.Value == nil:
 			delete(latest, string(v.Key))
 		default:
-			key, value := cloneKeyValue(v.Key, v.Value)
+			key, value := copies.keyValue(v.Key, v.Value)
 			latest[key] = value
 		}
 		return nil
@@ -104,16 +105,30 @@ func (l *Log) ReplayLatest(ctx context.Context, topic string) (map[string][]byte
 	return latest, nil
 }
 
-// cloneKeyValue copies a key and a value into one allocation. Assigning to
-// a key already in a map keeps the map's old key string, and with it the
-// old allocation: a key updated during a replay holds at most two.
-func cloneKeyValue(key, value []byte) (string, []byte) {
-	// Appending to a full slice allocates without zeroing what it copies,
-	// which make and copy would.
-	buf := append(key[:len(key):len(key)], value...)
-	if len(buf) == 0 {
-		return "", []byte{} // an empty value, not null
+// slab hands out copies of keys and values carved from shared blocks, so
+// that a replay allocates once per block rather than once per record. A
+// block stays alive while any copy carved from it does: at most
+// slabBlockSize bytes are kept for a value that outlives its neighbours.
+type slab struct{ block []byte }
+
+// slabBlockSize is small enough that a replaced value pins little, and
+// large enough to hold dozens of typical records.
+const slabBlockSize = 8 << 10
+
+// keyValue copies a key and a value: the key as a string and the value
+// capped, so that appending to it cannot overwrite its neighbours.
+func (s *slab) keyValue(key, value []byte) (string, []byte) {
+	n := len(key) + len(value)
+	if n > slabBlockSize/4 {
+		buf := append(key[:len(key):len(key)], value...) // no zeroing, unlike make and copy
+		return unsafe.String(unsafe.SliceData(buf), len(key)), buf[len(key):len(buf):len(buf)]
 	}
+	if len(s.block)+n > cap(s.block) {
+		s.block = make([]byte, 0, slabBlockSize)
+	}
+	start := len(s.block)
+	s.block = append(append(s.block, key...), value...)
+	buf := s.block[start:len(s.block):len(s.block)]
 	return unsafe.String(unsafe.SliceData(buf), len(key)), buf[len(key):len(buf):len(buf)]
 }
 

@@ -6,8 +6,10 @@
 //	}
 //
 // The Log lives in t.TempDir(), acknowledges appends once they are written to
-// the OS (no fsync: a test does not need to survive power loss), and is
-// closed by t.Cleanup, which fails the test if Close reports an error.
+// the OS (no fsync: a test does not need to survive power loss), poisons
+// expired record views (Options.PoisonViews), so that code keeping a
+// RecordView's bytes past its loop step fails its tests, and is closed by
+// t.Cleanup, which fails the test if Close reports an error.
 package eventlogtest
 
 import (
@@ -17,8 +19,8 @@ import (
 )
 
 // New opens a Log in a fresh t.TempDir(). opts may be nil; a nil
-// opts.Durability becomes eventlog.DurabilityOS. The Log is closed when the
-// test ends.
+// opts.Durability becomes eventlog.DurabilityOS, and PoisonViews is always
+// on. The Log is closed when the test ends.
 func New(t testing.TB, opts *eventlog.Options) *eventlog.Log {
 	t.Helper()
 	var o eventlog.Options
@@ -28,6 +30,7 @@ func New(t testing.TB, opts *eventlog.Options) *eventlog.Log {
 	if o.Durability == eventlog.DurabilityDefault {
 		o.Durability = eventlog.DurabilityOS
 	}
+	o.PoisonViews = true
 	l, err := eventlog.Open(t.TempDir(), &o)
 	if err != nil {
 		t.Fatalf("eventlogtest: open: %v", err)
