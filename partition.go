@@ -51,6 +51,12 @@ type Partition struct {
 	leaderAwaits   atomic.Bool
 	syncRequested  atomic.Bool // a background fsync is queued
 
+	// durable is the end of what the last fsync covered, the recovery
+	// point to persist; checkpoint records what is persisted (see
+	// recovery_point.go).
+	durable    atomic.Pointer[position]
+	checkpoint recoveryCheckpoint
+
 	cleaning partitionCleaning // compaction state: see compaction.go
 }
 
@@ -391,6 +397,7 @@ func (p *Partition) syncTo(end *position) error {
 		return p.fail(fmt.Errorf("fsync %s: %w", w.seg.path(logExt), err))
 	}
 	p.sync.offset = max(p.sync.offset, w.offset)
+	p.noteDurable(w)
 	p.advanceHW(w)
 	return nil
 }
@@ -744,12 +751,11 @@ func (p *Partition) closeActive() error {
 	if err := p.err(); err != nil {
 		return err
 	}
-	// A DurabilityOS topic promises to survive the process crashing, which
-	// the OS guarantees without an fsync.
-	if p.cfg.durability == DurabilityFsync {
-		if err := p.syncTo(p.written.Load()); err != nil {
-			return err
-		}
+	// DurabilityOS topics too: the clean-shutdown marker tells the next
+	// Open not to check the active segment, which only holds after a power
+	// loss if its pages reached the disk.
+	if err := p.syncTo(p.written.Load()); err != nil {
+		return err
 	}
 	return p.active().sealLocked()
 }
