@@ -334,6 +334,15 @@ func (p *Partition) rollLocked() (*segment, error) {
 		// Indexes carry no authority; a missing one is rebuilt on first use.
 		p.log.opts.Logger.Warn("eventlog: writing segment indexes failed", "topic", p.topic, "partition", p.id, "err", err)
 	}
+	// The old segment's name must be durable before the new one's can be:
+	// a power loss that kept the new name and lost the old one would leave
+	// a hole in the log. Fsync topics synced the directory when they
+	// created the old segment; DurabilityOS topics did not.
+	if p.cfg.durability != DurabilityFsync {
+		if err := p.log.opts.FS.SyncDir(p.dir); err != nil {
+			return nil, err
+		}
+	}
 	seg := p.newActiveSegment(old.nextOffset)
 	if _, err := seg.openWritable(true); err != nil {
 		return nil, err
@@ -751,11 +760,17 @@ func (p *Partition) closeActive() error {
 	if err := p.err(); err != nil {
 		return err
 	}
-	// DurabilityOS topics too: the clean-shutdown marker tells the next
-	// Open not to check the active segment, which only holds after a power
-	// loss if its pages reached the disk.
+	// DurabilityOS topics too, names included: the clean-shutdown marker
+	// and the recovery points written at Close tell the next Open not to
+	// check the active segment, which only holds after a power loss if it
+	// reached the disk.
 	if err := p.syncTo(p.written.Load()); err != nil {
 		return err
+	}
+	if p.cfg.durability != DurabilityFsync {
+		if err := p.log.opts.FS.SyncDir(p.dir); err != nil {
+			return p.errorf("sync %s: %w", p.dir, err)
+		}
 	}
 	return p.active().sealLocked()
 }

@@ -245,7 +245,7 @@ func (p *Partition) scanActive(seg *segment, data []byte, rp recoveryPoint) (act
 	if !a.fromIndex {
 		a.idx = &segmentIndex{}
 		a.b = &indexBuilder{base: seg.base, interval: interval, maxTs: -1}
-		r := scan(below, 0, seg.base, a.b, a.idx)
+		r := scanDense(below, 0, seg.base, a.b, a.idx)
 		if r.err == nil && r.nextOffset != rp.offset && rp.pos > 0 {
 			r.err = fmt.Errorf("the batches before the recovery point end at offset %d, not %d", r.nextOffset, rp.offset)
 			r.end = rp.pos
@@ -256,11 +256,11 @@ func (p *Partition) scanActive(seg *segment, data []byte, rp recoveryPoint) (act
 				Reason: fmt.Sprintf("%v; this is before the recovery point at byte %d, which was fsynced, so no crash explains it (open with Options.Repair to cut it)", r.err, rp.pos)}
 		}
 	}
-	a.r = scan(data, rp.pos, max(rp.offset, seg.base), a.b, a.idx)
 	a.scanned = int64(len(data))
 	if a.fromIndex {
 		a.scanned -= int64(a.idx.offsets[len(a.idx.offsets)-1].pos)
 	}
+	a.r = scanDense(data, rp.pos, max(rp.offset, seg.base), a.b, a.idx)
 	return a, nil
 }
 
@@ -301,12 +301,36 @@ func (s *segment) resumeFromIndex(below []byte, rp recoveryPoint, interval int64
 	// the files already.
 	b := &indexBuilder{base: s.base, interval: interval, maxTs: -1, bytesSince: -1 << 62}
 	expected := s.base + int64(tail.rel)
-	r := scan(below, int64(tail.pos), expected, b, &segmentIndex{})
-	if r.err != nil || r.batches == 0 || r.firstBase != expected || r.nextOffset != rp.offset || r.lastPos-int64(tail.pos) >= interval {
+	r := scanDense(below, int64(tail.pos), expected, b, &segmentIndex{})
+	if r.err != nil || r.batches == 0 || r.nextOffset != rp.offset || r.lastPos-int64(tail.pos) >= interval {
 		return nil, nil, false
 	}
 	idx := &segmentIndex{offsets: offsets, times: times}
 	b.maxTs = max(b.maxTs, idx.maxTimestamp())
 	b.bytesSince = r.end - int64(tail.pos)
 	return idx, b, true
+}
+
+// scanDense is scan for an active segment, whose offsets have no gaps
+// (only a cleaning makes gaps, and it never touches the active segment):
+// each batch must start at the offset where the one before ended, which
+// also catches a damaged base offset, which lies outside the checksum.
+func scanDense(data []byte, pos, next int64, b *indexBuilder, x *segmentIndex) scanResult {
+	r := scanResult{end: pos, nextOffset: next, firstTs: -1}
+	for r.end < int64(len(data)) {
+		h, _, err := batchAt(data, r.end)
+		if err == nil && h.BaseOffset != r.nextOffset {
+			err = fmt.Errorf("batch base offset %d is not the expected %d", h.BaseOffset, r.nextOffset)
+		}
+		if err != nil {
+			r.err = err
+			return r
+		}
+		b.add(x, &h, r.end)
+		r.lastPos = r.end
+		r.batches++
+		r.end += h.size()
+		r.nextOffset = h.lastOffset() + 1
+	}
+	return r
 }
