@@ -292,8 +292,7 @@ func (r *powerLossRun) session(round int) {
 	wg.Wait()
 	require.Empty(t, errs, "appends failed with the power on")
 	if closeFirst {
-		// The power goes after a clean Close, or during it. (Close does not
-		// fsync a DurabilityOS topic: its records stay the OS's to keep.)
+		// The power goes after a clean Close, or during it.
 		stage = "during Close"
 		if err := l.Close(); err != nil {
 			require.True(t, r.sw.isDead() && isPowerLoss(err), "Close failed with the power on: %v", err)

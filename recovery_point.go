@@ -204,13 +204,17 @@ func (l *Log) checkpointRecoveryPoints(stop <-chan struct{}) {
 // checkpointAll checkpoints every partition's recovery point and returns
 // the failures, which it also logs.
 func (l *Log) checkpointAll(durable bool) error {
+	// Not under the topic registry's lock, which CreateTopic needs: a
+	// checkpoint fsyncs.
+	var parts []*Partition
+	l.forEachPartition(func(p *Partition) { parts = append(parts, p) })
 	var errs []error
-	l.forEachPartition(func(p *Partition) {
+	for _, p := range parts {
 		if err := p.checkpointRecoveryPoint(durable); err != nil {
 			l.opts.Logger.Warn("eventlog: recovery point not written", "err", err)
 			errs = append(errs, err)
 		}
-	})
+	}
 	return errors.Join(errs...)
 }
 

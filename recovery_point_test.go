@@ -12,7 +12,7 @@ import (
 func TestRecoveryPointGolden(t *testing.T) {
 	rp := recoveryPoint{base: 1 << 33, pos: 123456, offset: 1<<33 + 789}
 	file := encodeMeta(recoveryPointVersion, encodeRecoveryPoint(rp))
-	want := golden(t, "recovery_point", file)
+	want := golden(t, "meta/recovery_point", file)
 	assert.Equal(t, want, file)
 
 	fsys := NewMemFS()
