@@ -22,7 +22,7 @@ import (
 // ordinary crash, and Open must cut it by itself.
 //
 // EVENTLOG_REORDER_ITERATIONS sets the seeds of TestPowerLossReorder per
-// durability (default 40; CI sets 100). The long run:
+// durability (default 40; CI sets 250, about 30 s under -race). The long run:
 //
 //	EVENTLOG_REORDER_ITERATIONS=10000 go test -run '^TestPowerLossReorder$' -timeout 0 .
 
