@@ -74,8 +74,7 @@
 // Each partition keeps a recovery point, as Kafka does: how far its active
 // segment is known to be durable, because an fsync covering it returned.
 // The Log writes the points that moved to recovery.meta in the background,
-// every Options.RecoveryPointInterval, and at Close; appends never wait for
-// it. A segment is fsynced before the next one is started, so only the last
+// every Options.RecoveryPointInterval; appends never wait for it. A segment is fsynced before the next one is started, so only the last
 // segment of a partition can hold bytes past its recovery point, and only
 // that segment is read at Open, from the last index entry before the
 // recovery point on.

@@ -28,5 +28,5 @@ func CheckpointRecoveryPoints(l *Log) error {
 		return ErrClosed
 	}
 	defer l.exit()
-	return l.checkpointAll(true)
+	return l.checkpointAll()
 }

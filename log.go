@@ -390,13 +390,11 @@ func (l *Log) close() error {
 	l.forEachPartition(func(p *Partition) {
 		errs = append(errs, p.closeActive())
 	})
-	// The recovery points and the marker vouch for data already fsynced
-	// above, so they need no fsync of their own: if a power loss takes
-	// them, the next Open scans from older recovery points, which lag but
-	// are safe.
-	if errors.Join(errs...) == nil {
-		errs = append(errs, l.checkpointAll(false))
-	}
+	// The marker vouches for data already fsynced above, so it needs no
+	// fsync of its own: if a power loss takes it, the next Open scans.
+	// Recovery points are not written here: they cost a file creation per
+	// partition, which is most of what a short-lived log pays to close, and
+	// the next Log's checkpointer writes them within RecoveryPointInterval.
 	if errors.Join(errs...) == nil {
 		errs = append(errs, writeMetaFile(l.opts.FS, filepath.Join(l.dir, cleanMarkerName), 1, nil, false))
 	}

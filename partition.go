@@ -761,9 +761,8 @@ func (p *Partition) closeActive() error {
 		return err
 	}
 	// DurabilityOS topics too, names included: the clean-shutdown marker
-	// and the recovery points written at Close tell the next Open not to
-	// check the active segment, which only holds after a power loss if it
-	// reached the disk.
+	// tells the next Open not to check the active segment, which only
+	// holds after a power loss if it reached the disk.
 	if err := p.syncTo(p.written.Load()); err != nil {
 		return err
 	}

@@ -86,7 +86,11 @@ var buildFuzzLog = sync.OnceValues(func() (*fuzzLog, error) {
 		f.records = append(f.records, recs...)
 		off = recs[len(recs)-1].Offset + 1
 	}
-	// A clean Close writes the active segment's indexes and the marker.
+	// The checkpointer's recovery point covers every record; a clean Close
+	// then writes the active segment's indexes and the marker.
+	if err := l.checkpointAll(); err != nil {
+		return nil, err
+	}
 	if err := l.Close(); err != nil {
 		return nil, err
 	}

@@ -40,12 +40,12 @@ import (
 // Writing it costs the append path nothing: the Log's checkpointer writes
 // the points that moved every Options.RecoveryPointInterval, in the
 // background, with the active segment's indexes (fsynced, so that a reopen
-// after a crash reads them instead of scanning), and clean Close writes the
-// final ones without fsync, like the clean-shutdown marker — a power loss
-// that takes that write leaves an older point, or none, which lags. A
-// partition without a readable recovery.meta (new, written by an older
-// version, or damaged, which is logged) has its point at the start of its
-// active segment.
+// after a crash reads them instead of scanning). Close writes none: after a
+// clean Close the next Open scans nothing anyway, and the next Log writes
+// the point within an interval; a crash before that finds an older point,
+// which lags. A partition without a readable recovery.meta (new, written by
+// an older version, or damaged, which is logged) has its point at the
+// start of its active segment.
 //
 // recovery.meta is a metadata file (see metafile.go) whose payload is
 //
@@ -127,13 +127,11 @@ func (p *Partition) noteDurable(end *position) {
 }
 
 // checkpointRecoveryPoint persists the partition's recovery point if an
-// fsync moved it since the last checkpoint. With durable set (the
-// background checkpointer) it first writes and fsyncs the active segment's
-// indexes, then replaces recovery.meta durably; otherwise (clean Close,
-// whose seal wrote the indexes) it replaces recovery.meta without fsync.
-// Failing is harmless — the previous point stays, and it lags — so the
-// caller only logs the error.
-func (p *Partition) checkpointRecoveryPoint(durable bool) error {
+// fsync moved it since the last checkpoint: it writes and fsyncs the
+// active segment's indexes, then replaces recovery.meta durably. Failing is
+// harmless — the previous point stays, and it lags — so the checkpointer
+// only logs the error.
+func (p *Partition) checkpointRecoveryPoint() error {
 	p.checkpoint.mu.Lock()
 	defer p.checkpoint.mu.Unlock()
 	d := p.durable.Load()
@@ -148,13 +146,10 @@ func (p *Partition) checkpointRecoveryPoint(durable bool) error {
 		return nil
 	}
 	defer func() { _ = d.seg.release() }()
-	fsys := p.log.opts.FS
-	if durable {
-		if err := d.seg.writeIndexFilesDurably(); err != nil {
-			return p.errorf("checkpoint recovery point: %w", err)
-		}
+	if err := d.seg.writeIndexFilesDurably(); err != nil {
+		return p.errorf("checkpoint recovery point: %w", err)
 	}
-	if err := writeMetaFile(fsys, filepath.Join(p.dir, recoveryPointName), recoveryPointVersion, encodeRecoveryPoint(rp), durable); err != nil {
+	if err := writeMetaFile(p.log.opts.FS, filepath.Join(p.dir, recoveryPointName), recoveryPointVersion, encodeRecoveryPoint(rp), true); err != nil {
 		return p.errorf("checkpoint recovery point: %w", err)
 	}
 	p.checkpoint.persisted = rp
@@ -194,7 +189,7 @@ func (l *Log) checkpointRecoveryPoints(stop <-chan struct{}) {
 	for {
 		select {
 		case <-tick.C:
-			_ = l.checkpointAll(true) // logged; a point not written lags, which is safe
+			_ = l.checkpointAll() // logged; a point not written lags, which is safe
 		case <-stop:
 			return
 		}
@@ -203,14 +198,14 @@ func (l *Log) checkpointRecoveryPoints(stop <-chan struct{}) {
 
 // checkpointAll checkpoints every partition's recovery point and returns
 // the failures, which it also logs.
-func (l *Log) checkpointAll(durable bool) error {
+func (l *Log) checkpointAll() error {
 	// Not under the topic registry's lock, which CreateTopic needs: a
 	// checkpoint fsyncs.
 	var parts []*Partition
 	l.forEachPartition(func(p *Partition) { parts = append(parts, p) })
 	var errs []error
 	for _, p := range parts {
-		if err := p.checkpointRecoveryPoint(durable); err != nil {
+		if err := p.checkpointRecoveryPoint(); err != nil {
 			l.opts.Logger.Warn("eventlog: recovery point not written", "err", err)
 			errs = append(errs, err)
 		}
