@@ -29,6 +29,7 @@ func BenchmarkReopenAfterCrash(b *testing.B) {
 	require.NoError(b, err)
 	p, err := l.Partition("bench", 0)
 	require.NoError(b, err)
+	require.NoError(b, eventlog.CheckpointRecoveryPoints(l)) // as the checkpointer does a second after Open
 	_, err = p.Append(ctx, benchRecords(1000), eventlog.AppendOptions{Durability: eventlog.DurabilityOS})
 	require.NoError(b, err)
 	require.NoError(b, eventlog.Abandon(l))
