@@ -12,29 +12,28 @@ import (
 )
 
 // Recovery. A partition rolls its active segment only after fsyncing it, so
-// every segment but the last is durable: the last segment's start is the
-// partition's last durable point, and only the last segment is ever scanned.
+// every segment but the last is durable, and only the last segment is ever
+// scanned.
 //
 // After a clean shutdown (the CLEAN_SHUTDOWN marker exists) even that scan is
 // skipped: the last segment's indexes are loaded and only the batches after
-// the last index entry are checked. Otherwise the last segment is read batch
-// by batch, its indexes rebuilt, and the first batch that is incomplete or
-// fails its checksum ends it:
+// the last index entry are checked. Otherwise the last segment is checked
+// against the partition's recovery point (see recovery_point.go): from the
+// last index entry before it, the batches must be intact up to it — damage
+// there is corruption, and Open fails with a *CorruptError unless
+// Options.Repair is set, in which case the rest of the segment is copied to a
+// ".broken-<nanos>" file and then cut — and after it the first batch that is
+// incomplete, fails its checksum or is out of sequence ends the segment,
+// which is cut there and reported, whatever follows.
 //
-//   - a torn tail — a partial batch, zeros, or garbage not followed by a good
-//     batch — is what a crash leaves behind: it is cut and reported;
-//   - a complete batch that fails its checksum but is followed by a good
-//     batch cannot come from a crash: Open fails with a *CorruptError unless
-//     Options.Repair is set, in which case the rest of the segment is copied
-//     to a ".broken-<nanos>" file and then cut.
-//
-// Closed segments are not read at Open: their indexes are loaded, checked and
-// if need be rebuilt on their first read, and their checksums are verified on
-// every read, so damage there is returned to the reader as a *CorruptError.
-// Cutting is the only change recovery makes, and it is idempotent: a crash
-// during recovery recovers the same way. Before any of this, a compacted
-// partition finishes or undoes a cleaning a crash interrupted (see
-// compaction_swap.go).
+// Closed segments, and the active segment's bytes before the last index
+// entry before the recovery point, are not read at Open: their indexes are
+// loaded, checked and if need be rebuilt on their first read, and their
+// checksums are verified on every read, so damage there is returned to the
+// reader as a *CorruptError. Cutting is the only change recovery makes, and
+// it is idempotent: a crash during recovery recovers the same way. Before
+// any of this, a compacted partition finishes or undoes a cleaning a crash
+// interrupted (see compaction_swap.go).
 
 // openPartition opens (or, in an empty directory, creates) a partition.
 func (l *Log) openPartition(topicName string, id int32, cfg partitionConfig, clean bool) (*Partition, error) {
@@ -250,14 +249,15 @@ func finishActive(seg *segment, data []byte, next int64) {
 
 // keepBroken, for Options.Repair, keeps a copy of the bytes of the active
 // segment from the failed scan position r.end on, which Open is about to
-// cut although they were below the recovery point, and first lowers the
-// persisted recovery point to r.end, so that a crash after the cut does not
-// find the segment shorter than its recovery point. corrupt is the damage
+// cut although they may be below the recovery point. It first lowers the
+// persisted recovery point to the segment's start, so that a crash after
+// the cut does not find the segment shorter than its recovery point; the
+// checkpointer writes a new one once Open is done. corrupt is the damage
 // found.
 func (p *Partition) keepBroken(seg *segment, data []byte, r scanResult, corrupt error) error {
 	path := seg.path(logExt)
 	fsys := p.log.opts.FS
-	lowered := recoveryPoint{base: seg.base, pos: r.end, offset: r.nextOffset}
+	lowered := recoveryPoint{base: seg.base, offset: seg.base}
 	if err := writeMetaFile(fsys, filepath.Join(p.dir, recoveryPointName), recoveryPointVersion, encodeRecoveryPoint(lowered), true); err != nil {
 		return p.errorf("repair %s: lower the recovery point: %w", path, err)
 	}
