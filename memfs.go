@@ -141,7 +141,7 @@ func (n *memNode) isDir() bool { return n.mode.IsDir() }
 func (n *memNode) resizeLocked(from, size int) {
 	from = min(from, len(n.data)) // the zero filling writes too
 	if from < n.frozen || size > cap(n.data) {
-		buf := make([]byte, len(n.data), max(size, 2*cap(n.data), 512))
+		buf := make([]byte, len(n.data), max(size, 2*len(n.data), 512))
 		copy(buf, n.data)
 		n.data, n.frozen = buf, 0
 	}
