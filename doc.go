@@ -174,7 +174,9 @@
 // Committed offsets are records of the internal, compacted topic
 // __consumer_offsets, in Kafka's own key and value layout, as durable as the
 // Log's Durability: CommitSync returns once fsynced, and the commits of many
-// members share fsyncs. Open reads them back. A committed offset past its
+// members share fsyncs. Open recovers the topic like any other, recovery
+// point included, so no acknowledged commit is lost to a power loss, and
+// reads them back. A committed offset past its
 // partition's log end — records lost in a power loss on a DurabilityOS topic
 // — is lowered to the log end at Open, durably, so that a consumer does not
 // skip the records appended after the crash. Applications can read internal

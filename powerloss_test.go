@@ -28,6 +28,9 @@ import (
 // acknowledged record byte for byte at dense offsets from 0, hold nothing
 // that was never appended, and recover the same way when reopened again.
 //
+// Unsynced data persisted out of order (CrashReorder) has its own tests in
+// powerloss_order_test.go.
+//
 // EVENTLOG_POWERLOSS_ITERATIONS sets the seeds per crash mode and
 // durability (default 12, a few seconds under -race); CI should set 50 or
 // more (50 takes about a minute under -race on two cores).
