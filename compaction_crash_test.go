@@ -137,6 +137,7 @@ func crashModes() map[string]eventlog.CrashMode {
 		"kill":      eventlog.CrashKeepAll, // the process dies: SIGKILL
 		"powerloss": eventlog.CrashDropUnsynced,
 		"random":    eventlog.CrashRandom,
+		"reorder":   eventlog.CrashReorder, // pages and directory changes out of order
 	}
 }
 

@@ -41,7 +41,13 @@ import (
 //     read), fsyncs the directory and does step 8.
 //
 // Either the old segments or the new ones are listed, never both or
-// neither. A failure after the commit fails the partition (appends return
+// neither. Out-of-order write-back cannot break this: everything the
+// journal (cleaner.meta) or Open relies on is fsynced before the step that
+// relies on it — outputs before the commit, cleaner.meta's temporary file
+// before its rename — so a power loss only decides which of the
+// directory's unsynced changes survive, and Open's redo is idempotent for
+// any subset of them. A damaged cleaner.meta, which was fsynced, is
+// corruption: Open refuses it unless Options.Repair. A failure after the commit fails the partition (appends return
 // the error until the Log is reopened) and Open finishes the swap; a failure
 // before it removes the outputs and leaves the partition as it was.
 //

@@ -32,6 +32,7 @@
 //	<dir>/topics/<topic>/topic.meta        topic configuration
 //	<dir>/topics/<topic>/<partition>/<base offset, 20 digits>.log
 //	                                      .../<base>.index, <base>.timeindex
+//	                                      .../recovery.meta (recovery point)
 //	                                      .../cleaner.meta (compacted topics)
 //	<dir>/topics/__consumer_offsets/0/...   committed offsets of consumer groups
 //
@@ -55,6 +56,16 @@
 // durable as the topic promises. A record that a crash could still take away
 // is never handed out.
 //
+// What a power loss leaves of a partition is everything below its recovery
+// point (see Recovery), then as many of the later batches as reached the
+// disk whole and in order. On a DurabilityFsync topic that includes every
+// acknowledged record. On a DurabilityOS topic an acknowledgement promises
+// nothing about power loss: the records appended since the last fsync — a
+// segment roll, a Close, an append that asked for DurabilityFsync, or the
+// Open after a crash — may be gone, and their offsets go to the next
+// appends. Close fsyncs every partition, DurabilityOS ones included, so
+// after a clean Close everything is durable.
+//
 // A failed write or fsync fails the partition: that append and every later
 // one return the error until the Log is reopened, because after a failed
 // fsync the kernel may have dropped the dirty data and nothing written after
@@ -63,14 +74,34 @@
 //
 // # Recovery
 //
-// A segment is fsynced before the next one is started, so after a crash only
-// the last segment of each partition is read. Its torn tail — a partial
-// batch, zeros, garbage — is cut and reported in Log.Recovery. Damage that a
-// crash cannot explain (a complete batch with a bad checksum followed by good
-// ones) makes Open fail with a *CorruptError naming the file and position;
-// Options.Repair cuts it instead, keeping a copy. After a clean Close nothing
-// is scanned, so reopening takes the same time however large the log is.
-// Closed segments are checked on every read.
+// Each partition keeps a recovery point, as Kafka does: how far its active
+// segment is known to be durable, because an fsync covering it returned.
+// The Log writes the points that moved to recovery.meta in the background,
+// every Options.RecoveryPointInterval; appends never wait for it. A segment is fsynced before the next one is started, so only the last
+// segment of a partition can hold bytes past its recovery point, and only
+// that segment is read at Open, from the last index entry before the
+// recovery point on.
+//
+// Below the recovery point, damage is corruption, as no crash can explain
+// it: Open fails with a *CorruptError naming the file and position, and
+// Options.Repair cuts it instead, keeping a copy. Above it, a crash can
+// leave anything — a disk writes unsynced pages back in any order, so a
+// later page may survive an earlier one — and the first batch that is
+// incomplete, zeroed, garbled or out of sequence ends the log: it and
+// everything after it is cut, without Repair, and reported in
+// Log.Recovery. No acknowledged record is lost by that cut: every byte
+// before the end of the last fsync is intact, so the first damaged batch
+// lies after every record an fsync acknowledged. The persisted point may
+// lag the truth, which only means more is checked and cut; it never runs
+// ahead, since it is recorded only after the fsync that covers it.
+//
+// After a clean Close nothing is scanned. Bytes of the active segment below
+// the last index entry before the recovery point are not read at Open but,
+// like closed segments, checked on every read: damage there is returned to
+// the reader as a *CorruptError, never served and never cut. Reopening thus
+// costs the bytes written since the last recovery point, not the size of
+// the log. Recovery is idempotent: a crash during recovery recovers the
+// same way.
 //
 // # Producers
 //
@@ -148,7 +179,9 @@
 // Committed offsets are records of the internal, compacted topic
 // __consumer_offsets, in Kafka's own key and value layout, as durable as the
 // Log's Durability: CommitSync returns once fsynced, and the commits of many
-// members share fsyncs. Open reads them back. A committed offset past its
+// members share fsyncs. Open recovers the topic like any other, recovery
+// point included, so no acknowledged commit is lost to a power loss, and
+// reads them back. A committed offset past its
 // partition's log end — records lost in a power loss on a DurabilityOS topic
 // — is lowered to the log end at Open, durably, so that a consumer does not
 // skip the records appended after the crash. Applications can read internal
@@ -243,6 +276,11 @@
 // errors.ErrUnsupported there, and compacted topics keep every record.
 //
 // All file access goes through Options.FS. MemFS is an in-memory FS that can
-// simulate power loss and inject I/O errors, for testing code built on the
-// package.
+// simulate power loss — unsynced data dropped, torn, zero-filled, or written
+// back out of order page by page with directory changes kept or lost one by
+// one (CrashReorder) — and inject I/O errors, for testing code built on the
+// package. The package's own out-of-order power-loss test runs a bounded
+// number of seeds; the long run is
+//
+//	EVENTLOG_REORDER_ITERATIONS=10000 go test -run '^TestPowerLossReorder$' -timeout 0 .
 package eventlog

@@ -20,3 +20,13 @@ func EnforceRetention(l *Log) error { return l.enforceRetention() }
 // ConsumerWakeups counts the times a Poll of c, blocked waiting for records,
 // was woken by a partition's high watermark moving.
 func ConsumerWakeups(c *Consumer) int64 { return c.wakeups.Load() }
+
+// CheckpointRecoveryPoints persists every partition's recovery point now,
+// as the background checkpointer does every RecoveryPointInterval.
+func CheckpointRecoveryPoints(l *Log) error {
+	if !l.enter() {
+		return ErrClosed
+	}
+	defer l.exit()
+	return l.checkpointAll()
+}

@@ -72,9 +72,10 @@ func Open(dir string, opts *Options) (*Log, error) {
 	if err := l.recover(); err != nil {
 		return nil, errors.Join(err, l.releaseTopics(), lock.Close())
 	}
-	l.wg.Add(2)
+	l.wg.Add(3)
 	go l.background()
 	go l.runCleaner()
+	go l.checkpointRecoveryPoints(l.stop)
 	return l, nil
 }
 
@@ -389,9 +390,12 @@ func (l *Log) close() error {
 	l.forEachPartition(func(p *Partition) {
 		errs = append(errs, p.closeActive())
 	})
+	// The marker vouches for data already fsynced above, so it needs no
+	// fsync of its own: if a power loss takes it, the next Open scans.
+	// Recovery points are not written here: they cost a file creation per
+	// partition, which is most of what a short-lived log pays to close, and
+	// the next Log's checkpointer writes them within RecoveryPointInterval.
 	if errors.Join(errs...) == nil {
-		// The marker vouches for data already fsynced above, so it needs no
-		// fsync of its own: if a power loss takes it, the next Open scans.
 		errs = append(errs, writeMetaFile(l.opts.FS, filepath.Join(l.dir, cleanMarkerName), 1, nil, false))
 	}
 	errs = append(errs, l.releaseTopics(), l.lock.Close())
@@ -448,8 +452,13 @@ type RecoveryStats struct {
 	CleanShutdown bool
 	// SegmentsScanned counts segments read batch by batch to find their end.
 	SegmentsScanned int
-	// BytesTruncated counts bytes cut from torn segment tails (and, with
-	// Options.Repair, from corrupt ones).
+	// BytesScanned counts the bytes of those segments read batch by batch:
+	// after a crash, those from the last index entry before the recovery
+	// point to the end.
+	BytesScanned int64
+	// BytesTruncated counts bytes cut from segment tails after the
+	// recovery point (and, with Options.Repair, from corrupt data before
+	// it).
 	BytesTruncated int64
 	// IndexesRebuilt counts segments whose indexes were rebuilt from the log
 	// because they were missing, short or inconsistent; this includes
@@ -465,6 +474,7 @@ type RecoveryStats struct {
 type recoveryCounters struct {
 	clean           bool
 	segmentsScanned atomic.Int64
+	bytesScanned    atomic.Int64
 	bytesTruncated  atomic.Int64
 	indexesRebuilt  atomic.Int64
 	duration        time.Duration
@@ -480,6 +490,7 @@ func (l *Log) Recovery() RecoveryStats {
 	return RecoveryStats{
 		CleanShutdown:   r.clean,
 		SegmentsScanned: int(r.segmentsScanned.Load()),
+		BytesScanned:    r.bytesScanned.Load(),
 		BytesTruncated:  r.bytesTruncated.Load(),
 		IndexesRebuilt:  int(r.indexesRebuilt.Load()),
 		Repaired:        append([]string(nil), r.repaired...),

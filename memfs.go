@@ -92,9 +92,35 @@ type memNode struct {
 	durable []byte
 	frozen  int
 
-	// Directories.
+	// Directories. pending lists the changes to entries since the last
+	// SyncDir, in order, for CrashReorder to keep some and lose others.
 	entries        map[string]*memNode
 	durableEntries map[string]*memNode
+	pending        []dirChange
+}
+
+// dirChange is one change to a directory's entries that a crash keeps or
+// loses whole: a creation, a removal, or a rename within the directory
+// (which is atomic on a journaling filesystem).
+type dirChange []entryChange
+
+// entryChange points a name at a node, or removes it when node is nil.
+type entryChange struct {
+	name string
+	node *memNode
+}
+
+// changeLocked applies a change to the directory's current entries and
+// records it as pending until the next SyncDir.
+func (n *memNode) changeLocked(changes ...entryChange) {
+	for _, c := range changes {
+		if c.node == nil {
+			delete(n.entries, c.name)
+		} else {
+			n.entries[c.name] = c.node
+		}
+	}
+	n.pending = append(n.pending, dirChange(changes))
 }
 
 func newDirNode(mode fs.FileMode) *memNode {
@@ -115,7 +141,7 @@ func (n *memNode) isDir() bool { return n.mode.IsDir() }
 func (n *memNode) resizeLocked(from, size int) {
 	from = min(from, len(n.data)) // the zero filling writes too
 	if from < n.frozen || size > cap(n.data) {
-		buf := make([]byte, len(n.data), max(size, 2*cap(n.data), 512))
+		buf := make([]byte, len(n.data), max(size, 2*len(n.data), 512))
 		copy(buf, n.data)
 		n.data, n.frozen = buf, 0
 	}
@@ -245,7 +271,7 @@ func (m *MemFS) OpenFile(name string, flag int, perm fs.FileMode) (File, error) 
 			return nil, &fs.PathError{Op: "open", Path: name, Err: perr}
 		}
 		n = &memNode{mode: perm.Perm(), modTime: time.Now()}
-		dir.entries[base] = n
+		dir.changeLocked(entryChange{base, n})
 	case err != nil:
 		return nil, &fs.PathError{Op: "open", Path: name, Err: err}
 	case flag&(os.O_CREATE|os.O_EXCL) == os.O_CREATE|os.O_EXCL:
@@ -289,7 +315,7 @@ func (m *MemFS) Remove(name string) error {
 	case n.isDir() && len(n.entries) > 0:
 		return &fs.PathError{Op: "remove", Path: name, Err: syscall.ENOTEMPTY}
 	}
-	delete(dir.entries, base)
+	dir.changeLocked(entryChange{base, nil})
 	return nil
 }
 
@@ -312,7 +338,9 @@ func (m *MemFS) RemoveAll(name string) error {
 	if err != nil {
 		return &fs.PathError{Op: "removeall", Path: name, Err: err}
 	}
-	delete(dir.entries, base)
+	if _, ok := dir.entries[base]; ok {
+		dir.changeLocked(entryChange{base, nil})
+	}
 	return nil
 }
 
@@ -359,8 +387,12 @@ func (m *MemFS) Rename(oldname, newname string) error {
 			return linkErr(syscall.ENOTEMPTY)
 		}
 	}
-	delete(oldDir.entries, oldBase)
-	newDir.entries[newBase] = n
+	if oldDir == newDir {
+		oldDir.changeLocked(entryChange{oldBase, nil}, entryChange{newBase, n})
+	} else {
+		oldDir.changeLocked(entryChange{oldBase, nil})
+		newDir.changeLocked(entryChange{newBase, n})
+	}
 	return nil
 }
 
@@ -378,7 +410,7 @@ func (m *MemFS) MkdirAll(name string, perm fs.FileMode) error {
 			child, ok := n.entries[elem]
 			if !ok {
 				child = newDirNode(fs.ModeDir | perm.Perm())
-				n.entries[elem] = child
+				n.changeLocked(entryChange{elem, child})
 			} else if !child.isDir() {
 				return &fs.PathError{Op: "mkdir", Path: name, Err: syscall.ENOTDIR}
 			}
@@ -442,6 +474,7 @@ func (m *MemFS) SyncDir(name string) error {
 		return &fs.PathError{Op: "syncdir", Path: name, Err: err}
 	}
 	n.durableEntries = maps.Clone(n.entries)
+	n.pending = nil
 	return nil
 }
 
@@ -461,7 +494,7 @@ func (m *MemFS) Lock(name string) (io.Closer, error) {
 		var base string
 		dir, base, err = m.parentLocked(p)
 		if err == nil {
-			dir.entries[base] = &memNode{mode: 0o644, modTime: time.Now()}
+			dir.changeLocked(entryChange{base, &memNode{mode: 0o644, modTime: time.Now()}})
 		}
 	} else if err == nil && n.isDir() {
 		err = syscall.EISDIR
@@ -534,6 +567,7 @@ func (m *MemFS) WriteFile(name string, data []byte, perm fs.FileMode) error {
 	n.writeAtLocked(data, 0)
 	n.durable = n.freezeLocked(len(n.data))
 	dir.durableEntries = maps.Clone(dir.entries)
+	dir.pending = nil
 	return nil
 }
 

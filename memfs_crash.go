@@ -37,7 +37,26 @@ const (
 	// each directory whether its unsynced changes all survive or are all
 	// lost.
 	CrashRandom
+	// CrashReorder persists unsynced data out of order, as a disk's
+	// write-back does: T is cut into pages of CrashPageSize bytes (aligned
+	// to the file's offsets; the first may be partial), and each page
+	// independently survives, is lost (reads as zeros), or holds garbage.
+	// The file keeps the length of C, or, as often, is cut at a page
+	// boundary between len(D) and len(C): its last pages never reached the
+	// disk. So a later page can survive where an earlier one did not, for
+	// data, index and metadata files alike. Each directory likewise keeps
+	// an independent random subset of its unsynced changes — every
+	// creation, removal or rename into or out of it is kept or lost on its
+	// own (a rename within one directory is one change, kept or lost
+	// whole) — and independently of the data of the files it names: a
+	// name can survive without its file's unsynced bytes, and bytes
+	// without their name.
+	CrashReorder
 )
+
+// CrashPageSize is the unit in which CrashReorder keeps or loses unsynced
+// file data.
+const CrashPageSize = 4096
 
 // String returns the mode's name, such as "CrashKeepPrefix".
 func (c CrashMode) String() string {
@@ -52,6 +71,8 @@ func (c CrashMode) String() string {
 		return "CrashKeepAll"
 	case CrashRandom:
 		return "CrashRandom"
+	case CrashReorder:
+		return "CrashReorder"
 	}
 	return fmt.Sprintf("CrashMode(%d)", int(c))
 }
@@ -63,8 +84,8 @@ type CrashOptions struct {
 	// and CrashRandom, to unsynced directory changes; in the other modes a
 	// directory reverts to its entries as of its last SyncDir.
 	Mode CrashMode
-	// Rand drives the random choices of CrashKeepPrefix, CrashZeroFill and
-	// CrashRandom. If nil, the MemFS uses its own generator, seeded the same
+	// Rand drives the random choices of CrashKeepPrefix, CrashZeroFill,
+	// CrashRandom and CrashReorder. If nil, the MemFS uses its own generator, seeded the same
 	// way by every NewMemFS, so a test that does the same things sees the
 	// same crashes. Files and directories are visited in a fixed order, so
 	// the same Rand state gives the same outcome.
@@ -85,7 +106,7 @@ type CrashOptions struct {
 // twice or inside itself (renames of directories between unsynced parents
 // can), only its first appearance in name order, depth first, is kept.
 func (m *MemFS) Crash(opts CrashOptions) {
-	if opts.Mode < CrashDropUnsynced || opts.Mode > CrashRandom {
+	if opts.Mode < CrashDropUnsynced || opts.Mode > CrashReorder {
 		panic(fmt.Sprintf("eventlog: MemFS.Crash: unknown mode %v", opts.Mode))
 	}
 	m.mu.Lock()
@@ -109,8 +130,23 @@ type crasher struct {
 
 func (c *crasher) dir(d *memNode) {
 	entries := d.durableEntries
-	if c.mode == CrashKeepAll || c.mode == CrashRandom && c.rand.IntN(2) == 0 {
+	switch {
+	case c.mode == CrashKeepAll || c.mode == CrashRandom && c.rand.IntN(2) == 0:
 		entries = d.entries
+	case c.mode == CrashReorder:
+		entries = maps.Clone(d.durableEntries)
+		for _, change := range d.pending {
+			if c.rand.IntN(2) == 0 {
+				continue // lost
+			}
+			for _, e := range change {
+				if e.node == nil {
+					delete(entries, e.name)
+				} else {
+					entries[e.name] = e.node
+				}
+			}
+		}
 	}
 	kept := make(map[string]*memNode, len(entries))
 	for _, name := range slices.Sorted(maps.Keys(entries)) {
@@ -128,7 +164,7 @@ func (c *crasher) dir(d *memNode) {
 		}
 		kept[name] = n // a file may keep two names: they are hard links
 	}
-	d.entries, d.durableEntries = kept, maps.Clone(kept)
+	d.entries, d.durableEntries, d.pending = kept, maps.Clone(kept), nil
 }
 
 func (c *crasher) file(n *memNode) {
@@ -156,6 +192,46 @@ func (c *crasher) file(n *memNode) {
 		copy(data, durable)
 		copy(data[len(durable):], tail[:k])
 		n.data, n.frozen = data, 0
+	case CrashReorder:
+		if len(current) > len(durable) {
+			n.data, n.frozen = c.reorderPages(durable, current), 0
+		} else {
+			n.data, n.frozen = durable, len(durable)
+		}
 	}
 	n.durable = n.freezeLocked(len(n.data))
+}
+
+// reorderPages returns what CrashReorder leaves of a file whose durable
+// content is durable and whose current, longer, content is current.
+func (c *crasher) reorderPages(durable, current []byte) []byte {
+	size := len(current)
+	if c.rand.IntN(2) == 0 {
+		// Cut at a page boundary after the durable bytes, or at their end.
+		first := len(durable)/CrashPageSize + 1
+		last := size / CrashPageSize
+		size = len(durable)
+		if last >= first {
+			if k := c.rand.IntN(last - first + 2); k > 0 {
+				size = (first + k - 1) * CrashPageSize
+			}
+		}
+	}
+	data := make([]byte, size)
+	copy(data, durable)
+	for start := len(durable); start < size; {
+		end := min((start/CrashPageSize+1)*CrashPageSize, size)
+		switch c.rand.IntN(4) {
+		case 0, 1:
+			copy(data[start:end], current[start:end])
+		case 2:
+			// Lost: the size reached the disk, the page did not.
+		case 3:
+			for i := start; i < end; i++ {
+				data[i] = byte(c.rand.Uint32())
+			}
+		}
+		start = end
+	}
+	return data
 }

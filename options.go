@@ -50,6 +50,7 @@ const (
 	DefaultMaxBatchBytes      = 1<<20 + 12         // max.message.bytes (1048588)
 
 	DefaultRetentionCheckInterval = 5 * time.Minute // log.retention.check.interval.ms
+	DefaultRecoveryPointInterval  = time.Second     // log.flush.offset.checkpoint.interval.ms (Kafka: 1 minute)
 
 	DefaultCleanerBufferBytes   = 32 << 20         // log.cleaner.dedupe.buffer.size (Kafka: 128 MiB for all its cleaner threads)
 	DefaultCleanerCheckInterval = 15 * time.Second // log.cleaner.backoff.ms
@@ -135,11 +136,20 @@ type Options struct {
 	// log.cleaner.backoff.ms). Default 15 seconds.
 	CleanerCheckInterval time.Duration
 
-	// Repair lets Open cut a partition at corrupt data found before its last
-	// durable point, instead of failing with *CorruptError. What is cut is
+	// RecoveryPointInterval is how often the Log persists, in the
+	// background, each partition's recovery point: how far its active
+	// segment is known to be fsynced (Kafka's
+	// log.flush.offset.checkpoint.interval.ms). After a crash, Open checks
+	// the bytes after it, so a shorter interval means a faster reopen and
+	// more damage recognised as corruption rather than cut as a torn tail,
+	// for a few more background fsyncs. Default 1 second.
+	RecoveryPointInterval time.Duration
+
+	// Repair lets Open cut a partition at corrupt data found before its
+	// recovery point, instead of failing with *CorruptError. What is cut is
 	// first copied to a file named "<segment>.log.broken-<unix nanos>" beside
-	// the segment. Torn tails after the durable point are always cut, with or
-	// without Repair.
+	// the segment. Torn tails after the recovery point are always cut, with
+	// or without Repair.
 	Repair bool
 
 	// PoisonViews makes misuse of RecordView lifetimes show, for tests:
@@ -192,6 +202,9 @@ func (o *Options) withDefaults() (Options, error) {
 	if c.RetentionCheckInterval == 0 {
 		c.RetentionCheckInterval = DefaultRetentionCheckInterval
 	}
+	if c.RecoveryPointInterval == 0 {
+		c.RecoveryPointInterval = DefaultRecoveryPointInterval
+	}
 	if c.CleanerBufferBytes == 0 {
 		c.CleanerBufferBytes = DefaultCleanerBufferBytes
 	}
@@ -217,6 +230,8 @@ func (o *Options) withDefaults() (Options, error) {
 		return c, fmt.Errorf("%w: RetentionBytes %d is below -1", ErrInvalidConfig, c.RetentionBytes)
 	case c.RetentionCheckInterval < 0:
 		return c, fmt.Errorf("%w: RetentionCheckInterval %v is negative", ErrInvalidConfig, c.RetentionCheckInterval)
+	case c.RecoveryPointInterval < 0:
+		return c, fmt.Errorf("%w: RecoveryPointInterval %v is negative", ErrInvalidConfig, c.RecoveryPointInterval)
 	case c.CleanerBufferBytes < minCleanerBufferBytes:
 		return c, fmt.Errorf("%w: CleanerBufferBytes %d is below %d", ErrInvalidConfig, c.CleanerBufferBytes, minCleanerBufferBytes)
 	case c.CleanerMaxBytesPerSecond < 0:

@@ -51,6 +51,12 @@ type Partition struct {
 	leaderAwaits   atomic.Bool
 	syncRequested  atomic.Bool // a background fsync is queued
 
+	// durable is the end of what the last fsync covered, the recovery
+	// point to persist; checkpoint records what is persisted (see
+	// recovery_point.go).
+	durable    atomic.Pointer[position]
+	checkpoint recoveryCheckpoint
+
 	cleaning partitionCleaning // compaction state: see compaction.go
 }
 
@@ -328,6 +334,15 @@ func (p *Partition) rollLocked() (*segment, error) {
 		// Indexes carry no authority; a missing one is rebuilt on first use.
 		p.log.opts.Logger.Warn("eventlog: writing segment indexes failed", "topic", p.topic, "partition", p.id, "err", err)
 	}
+	// The old segment's name must be durable before the new one's can be:
+	// a power loss that kept the new name and lost the old one would leave
+	// a hole in the log. Fsync topics synced the directory when they
+	// created the old segment; DurabilityOS topics did not.
+	if p.cfg.durability != DurabilityFsync {
+		if err := p.log.opts.FS.SyncDir(p.dir); err != nil {
+			return nil, err
+		}
+	}
 	seg := p.newActiveSegment(old.nextOffset)
 	if _, err := seg.openWritable(true); err != nil {
 		return nil, err
@@ -391,6 +406,7 @@ func (p *Partition) syncTo(end *position) error {
 		return p.fail(fmt.Errorf("fsync %s: %w", w.seg.path(logExt), err))
 	}
 	p.sync.offset = max(p.sync.offset, w.offset)
+	p.noteDurable(w)
 	p.advanceHW(w)
 	return nil
 }
@@ -667,11 +683,15 @@ func (p *Partition) closeActive() error {
 	if err := p.err(); err != nil {
 		return err
 	}
-	// A DurabilityOS topic promises to survive the process crashing, which
-	// the OS guarantees without an fsync.
-	if p.cfg.durability == DurabilityFsync {
-		if err := p.syncTo(p.written.Load()); err != nil {
-			return err
+	// DurabilityOS topics too, names included: the clean-shutdown marker
+	// tells the next Open not to check the active segment, which only
+	// holds after a power loss if it reached the disk.
+	if err := p.syncTo(p.written.Load()); err != nil {
+		return err
+	}
+	if p.cfg.durability != DurabilityFsync {
+		if err := p.log.opts.FS.SyncDir(p.dir); err != nil {
+			return p.errorf("sync %s: %w", p.dir, err)
 		}
 	}
 	return p.active().sealLocked()

@@ -12,29 +12,28 @@ import (
 )
 
 // Recovery. A partition rolls its active segment only after fsyncing it, so
-// every segment but the last is durable: the last segment's start is the
-// partition's last durable point, and only the last segment is ever scanned.
+// every segment but the last is durable, and only the last segment is ever
+// scanned.
 //
 // After a clean shutdown (the CLEAN_SHUTDOWN marker exists) even that scan is
 // skipped: the last segment's indexes are loaded and only the batches after
-// the last index entry are checked. Otherwise the last segment is read batch
-// by batch, its indexes rebuilt, and the first batch that is incomplete or
-// fails its checksum ends it:
+// the last index entry are checked. Otherwise the last segment is checked
+// against the partition's recovery point (see recovery_point.go): from the
+// last index entry before it, the batches must be intact up to it — damage
+// there is corruption, and Open fails with a *CorruptError unless
+// Options.Repair is set, in which case the rest of the segment is copied to a
+// ".broken-<nanos>" file and then cut — and after it the first batch that is
+// incomplete, fails its checksum or is out of sequence ends the segment,
+// which is cut there and reported, whatever follows.
 //
-//   - a torn tail — a partial batch, zeros, or garbage not followed by a good
-//     batch — is what a crash leaves behind: it is cut and reported;
-//   - a complete batch that fails its checksum but is followed by a good
-//     batch cannot come from a crash: Open fails with a *CorruptError unless
-//     Options.Repair is set, in which case the rest of the segment is copied
-//     to a ".broken-<nanos>" file and then cut.
-//
-// Closed segments are not read at Open: their indexes are loaded, checked and
-// if need be rebuilt on their first read, and their checksums are verified on
-// every read, so damage there is returned to the reader as a *CorruptError.
-// Cutting is the only change recovery makes, and it is idempotent: a crash
-// during recovery recovers the same way. Before any of this, a compacted
-// partition finishes or undoes a cleaning a crash interrupted (see
-// compaction_swap.go).
+// Closed segments, and the active segment's bytes before the last index
+// entry before the recovery point, are not read at Open: their indexes are
+// loaded, checked and if need be rebuilt on their first read, and their
+// checksums are verified on every read, so damage there is returned to the
+// reader as a *CorruptError. Cutting is the only change recovery makes, and
+// it is idempotent: a crash during recovery recovers the same way. Before
+// any of this, a compacted partition finishes or undoes a cleaning a crash
+// interrupted (see compaction_swap.go).
 
 // openPartition opens (or, in an empty directory, creates) a partition.
 func (l *Log) openPartition(topicName string, id int32, cfg partitionConfig, clean bool) (*Partition, error) {
@@ -54,6 +53,7 @@ func (l *Log) openPartition(topicName string, id int32, cfg partitionConfig, cle
 	active := p.active()
 	end := &position{offset: active.nextOffset, seg: active, pos: active.size.Load()}
 	p.written.Store(end)
+	p.durable.Store(end) // a clean Close or recovery fsynced it
 	p.hw.Store(end)
 	p.sync.offset = end.offset
 	p.logEnd.Store(end.offset)
@@ -154,8 +154,13 @@ func (p *Partition) recoverActive(clean bool) error {
 		return p.errorf("%w", err)
 	}
 	data := m.data[:info.Size()]
+	rp, err := p.recoveryPointOf(seg)
+	if err != nil {
+		m.release()
+		return err
+	}
 
-	if clean {
+	if clean && rp.pos <= info.Size() {
 		if idx, b, next, ok := seg.readIndexFiles(data, p.cfg.indexInterval); ok {
 			seg.mu.index = idx
 			seg.builder = *b
@@ -166,11 +171,25 @@ func (p *Partition) recoverActive(clean bool) error {
 		p.log.opts.Logger.Warn("eventlog: indexes of active segment inconsistent after clean shutdown, scanning", "path", seg.path(logExt))
 	}
 	p.log.recovery.segmentsScanned.Add(1)
-	p.log.recovery.indexesRebuilt.Add(1)
-	r := scan(data, 0, seg.base, &seg.builder, seg.mu.index)
-	finishActive(seg, data[:r.end], r.nextOffset)
-	if r.err != nil {
-		err = p.judgeTail(seg, data, r)
+	a, err := p.scanActive(seg, data, rp)
+	var ce *CorruptError
+	if errors.As(err, &ce) && p.log.opts.Repair {
+		// Cut at the first damage, wherever it is, keeping a copy.
+		a, _ = p.scanActive(seg, data, recoveryPoint{base: seg.base, offset: seg.base})
+		err = p.keepBroken(seg, data, a.r, err)
+	} else if err != nil {
+		err = p.errorf("%w", err)
+	} else if a.r.err != nil {
+		p.log.opts.Logger.Warn("eventlog: cutting torn tail after the recovery point", "path", seg.path(logExt),
+			"recovery_point", rp.pos, "pos", a.r.end, "bytes", int64(len(data))-a.r.end, "reason", a.r.err)
+	}
+	if err == nil {
+		seg.mu.index, seg.builder = a.idx, *a.b
+		finishActive(seg, data[:a.r.end], a.r.nextOffset)
+		p.log.recovery.bytesScanned.Add(a.scanned)
+		if !a.fromIndex {
+			p.log.recovery.indexesRebuilt.Add(1)
+		}
 	}
 	// Unmap before truncating: Windows refuses to truncate a mapped file,
 	// and no view may show bytes that appends will write over.
@@ -181,17 +200,38 @@ func (p *Partition) recoverActive(clean bool) error {
 	if err != nil {
 		return err
 	}
-	if r.err != nil {
-		if err := f.Truncate(r.end); err != nil {
+	if a.r.end < info.Size() {
+		if err := f.Truncate(a.r.end); err != nil {
 			return p.errorf("truncate %s: %w", seg.path(logExt), err)
 		}
-		seg.size.Store(r.end)
-		p.log.recovery.bytesTruncated.Add(info.Size() - r.end)
+		seg.size.Store(a.r.end)
+		p.log.recovery.bytesTruncated.Add(info.Size() - a.r.end)
 	}
 	if err := f.Sync(); err != nil { // what readers will see must be durable
 		return p.errorf("fsync %s: %w", seg.path(logExt), err)
 	}
 	return nil
+}
+
+// recoveryPointOf returns the recovery point within the active segment
+// seg: the persisted one if it is in seg, else seg's start (a point in an
+// earlier segment says nothing about seg, which was created after that
+// segment was fsynced). A persisted point in a later segment means a
+// durable segment is missing: corruption, unless Options.Repair.
+func (p *Partition) recoveryPointOf(seg *segment) (recoveryPoint, error) {
+	start := recoveryPoint{base: seg.base, offset: seg.base}
+	rp, ok := p.readRecoveryPoint()
+	switch {
+	case !ok || rp.base < seg.base:
+		return start, nil
+	case rp.base > seg.base && p.log.opts.Repair:
+		p.log.opts.Logger.Warn("eventlog: ignoring recovery point in a missing segment", "dir", p.dir, "segment", rp.base)
+		return start, nil
+	case rp.base > seg.base:
+		path := filepath.Join(p.dir, segmentFileName(rp.base, logExt))
+		return start, p.errorf("%w", &CorruptError{Path: path, Offset: rp.offset, Reason: fmt.Sprintf("the recovery point is in this segment, which is missing, at byte %d (open with Options.Repair to go on without it)", rp.pos)})
+	}
+	return rp, nil
 }
 
 // finishActive sets the appender state of a recovered active segment whose
@@ -207,29 +247,35 @@ func finishActive(seg *segment, data []byte, next int64) {
 	seg.maxTimestamp.Store(seg.builder.maxTs)
 }
 
-// judgeTail decides whether the active segment may be cut at a failed scan
-// position: always for a torn tail; for corruption only with
-// Options.Repair, after keeping a copy of what will be cut.
-func (p *Partition) judgeTail(seg *segment, data []byte, r scanResult) error {
+// keepBroken, for Options.Repair, keeps a copy of the bytes of the active
+// segment from the failed scan position r.end on, which Open is about to
+// cut although they may be below the recovery point. It first lowers the
+// persisted recovery point to the segment's start, so that a crash after
+// the cut does not find the segment shorter than its recovery point; the
+// checkpointer writes a new one once Open is done. corrupt is the damage
+// found.
+func (p *Partition) keepBroken(seg *segment, data []byte, r scanResult, corrupt error) error {
 	path := seg.path(logExt)
-	cut := int64(len(data)) - r.end
-	if isTornTail(data, r.end, r.err) {
-		p.log.opts.Logger.Warn("eventlog: cutting torn tail", "path", path, "pos", r.end, "bytes", cut, "reason", r.err)
+	fsys := p.log.opts.FS
+	lowered := recoveryPoint{base: seg.base, offset: seg.base}
+	if err := writeMetaFile(fsys, filepath.Join(p.dir, recoveryPointName), recoveryPointVersion, encodeRecoveryPoint(lowered), true); err != nil {
+		return p.errorf("repair %s: lower the recovery point: %w", path, err)
+	}
+	p.checkpoint.persisted = lowered
+	if r.end == int64(len(data)) {
+		p.log.opts.Logger.Warn("eventlog: repaired a segment shorter than its recovery point", "path", path, "err", corrupt)
 		return nil
 	}
-	if !p.log.opts.Repair {
-		return p.errorf("%w", &CorruptError{Path: path, Pos: r.end, Offset: r.nextOffset, Reason: r.err.Error() + "; a good batch follows, so this is not a torn write (open with Options.Repair to cut it)"})
-	}
 	broken := fmt.Sprintf("%s.broken-%d", path, time.Now().UnixNano())
-	if err := writeWholeFile(p.log.opts.FS, broken, data[r.end:], true); err != nil {
+	if err := writeWholeFile(fsys, broken, data[r.end:], true); err != nil {
 		return p.errorf("repair %s: keep a copy: %w", path, err)
 	}
-	if err := p.log.opts.FS.SyncDir(p.dir); err != nil {
+	if err := fsys.SyncDir(p.dir); err != nil {
 		return p.errorf("repair %s: %w", path, err)
 	}
 	p.log.recovery.mu.Lock()
 	p.log.recovery.repaired = append(p.log.recovery.repaired, broken)
 	p.log.recovery.mu.Unlock()
-	p.log.opts.Logger.Warn("eventlog: cutting corrupt data", "path", path, "pos", r.end, "bytes", cut, "copy", broken, "reason", r.err)
+	p.log.opts.Logger.Warn("eventlog: cutting corrupt data", "path", path, "pos", r.end, "bytes", int64(len(data))-r.end, "copy", broken, "err", corrupt)
 	return nil
 }

@@ -86,7 +86,11 @@ var buildFuzzLog = sync.OnceValues(func() (*fuzzLog, error) {
 		f.records = append(f.records, recs...)
 		off = recs[len(recs)-1].Offset + 1
 	}
-	// A clean Close writes the active segment's indexes and the marker.
+	// The checkpointer's recovery point covers every record; a clean Close
+	// then writes the active segment's indexes and the marker.
+	if err := l.checkpointAll(); err != nil {
+		return nil, err
+	}
 	if err := l.Close(); err != nil {
 		return nil, err
 	}
@@ -255,7 +259,7 @@ func checkRecovery(t *testing.T, base *fuzzLog, logData, index, timeIndex []byte
 		require.False(t, repair, "Repair cuts what Open would refuse: %v", err)
 		after, rerr := fsys.ReadFile(lastLog)
 		require.NoError(t, rerr)
-		require.Equal(t, logData, after, "a refused Open changes nothing")
+		require.True(t, bytes.Equal(logData, after), "a refused Open changes nothing")
 		return
 	}
 	kept, err := fsys.ReadFile(lastLog)
@@ -264,8 +268,9 @@ func checkRecovery(t *testing.T, base *fuzzLog, logData, index, timeIndex []byte
 
 	// What the kept segment holds, by the package's own parser: whole
 	// batches with valid CRCs at increasing offsets. After a clean shutdown
-	// Open checks only the batches after the last index entry, as it does
-	// not check closed segments: damage before it is found by reads.
+	// Open checks only the batches after the last index entry, and after a
+	// crash those after the last index entry before the recovery point, as
+	// it does not check closed segments: damage before is found by reads.
 	lastBase, ok := parseSegmentName(path.Base(lastLog), logExt)
 	require.True(t, ok)
 	var want []Record
@@ -278,7 +283,8 @@ func checkRecovery(t *testing.T, base *fuzzLog, logData, index, timeIndex []byte
 			err = fmt.Errorf("batch offsets go back from %d to %d", next, h.BaseOffset)
 		}
 		if err != nil {
-			require.True(t, l.Recovery().CleanShutdown, "a scanning recovery kept a bad batch at byte %d: %v", pos, err)
+			rs := l.Recovery()
+			require.True(t, rs.CleanShutdown || pos < int64(len(kept))-rs.BytesScanned, "a scanning recovery kept a bad batch at byte %d: %v", pos, err)
 			damaged = true
 			break
 		}
@@ -485,10 +491,13 @@ func firstAtOrAfter(recs []Record, ts time.Time) (int64, bool) {
 }
 
 // TestRecoveryRefusesDamagedHeaders damages the header of a batch in the
-// middle of the active segment, with good batches after it. A crash cannot
-// do that — it tears only the end of what was written — so a scanning Open
-// must refuse with a *CorruptError at that batch rather than cut everything
-// after it as a torn tail, and Repair must keep a copy of what it cuts.
+// middle of the active segment, below its recovery point, with good
+// batches after it. A crash cannot do that — those bytes were fsynced — so
+// a scanning Open must refuse with a *CorruptError at that batch rather
+// than cut everything after it as a torn tail, and Repair must keep a copy
+// of what it cuts. The index files are removed so that Open scans from the
+// start of the segment rather than from the last index entry before the
+// recovery point.
 func TestRecoveryRefusesDamagedHeaders(t *testing.T) {
 	base := fuzzLogFor(t)
 	lastLog := base.last()
@@ -512,7 +521,8 @@ func TestRecoveryRefusesDamagedHeaders(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			data := bytes.Clone(last)
 			damage(data)
-			fsys := base.install(t, map[string][]byte{lastLog: data, path.Join(fuzzLogDir, cleanMarkerName): nil})
+			stem := strings.TrimSuffix(lastLog, logExt)
+			fsys := base.install(t, map[string][]byte{lastLog: data, path.Join(fuzzLogDir, cleanMarkerName): nil, stem + indexExt: nil, stem + timeIndexExt: nil})
 			_, err := Open(fuzzLogDir, fuzzOptions(fsys, false))
 			var ce *CorruptError
 			require.ErrorAs(t, err, &ce, "damage followed by good batches is not a torn tail")

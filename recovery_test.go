@@ -1,10 +1,13 @@
 package eventlog_test
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -14,14 +17,16 @@ import (
 )
 
 // crashedLog writes n records to a one-partition topic with small segments
-// and abandons the Log as a crash would. It returns the directory of the
-// partition.
+// and abandons the Log as a crash would, after the background checkpointer
+// persisted the recovery point: every record is below it. It returns the
+// directory of the partition.
 func crashedLog(t *testing.T, dir string, opts *eventlog.Options, n int) string {
 	t.Helper()
 	l, err := eventlog.Open(dir, opts)
 	require.NoError(t, err)
 	require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{}))
 	appendN(t, partition(t, l, "t", 0), n, eventlog.AppendOptions{})
+	require.NoError(t, eventlog.CheckpointRecoveryPoints(l))
 	require.NoError(t, eventlog.Abandon(l))
 	return filepath.Join(dir, "topics", "t", "0")
 }
@@ -97,8 +102,15 @@ func TestRecoveryRefusesMidLogCorruption(t *testing.T) {
 	seg := lastSegment(t, partDir)
 	data, err := os.ReadFile(seg)
 	require.NoError(t, err)
-	data[200] ^= 0xff // inside an early batch; good batches follow
+	data[200] ^= 0xff // inside an early batch, below the recovery point; good batches follow
 	require.NoError(t, os.WriteFile(seg, data, 0o644))
+	// Without indexes Open scans the segment from its start up to the
+	// recovery point, rather than from the last index entry before it.
+	for _, ext := range []string{".index", ".timeindex"} {
+		if err := os.Remove(strings.TrimSuffix(seg, ".log") + ext); !errors.Is(err, fs.ErrNotExist) {
+			require.NoError(t, err)
+		}
+	}
 
 	_, err = eventlog.Open(dir, opts)
 	var ce *eventlog.CorruptError

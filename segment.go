@@ -84,6 +84,14 @@ type segment struct {
 		removeOnRelease bool
 	}
 
+	// indexFiles serializes the writes of the active segment's index files
+	// by its seal and by recovery point checkpoints (recovery_point.go);
+	// sealed is set once the seal wrote them whole.
+	indexFiles struct {
+		sync.Mutex
+		sealed bool
+	}
+
 	// Appender state, guarded by the owning partition's append lock. Only the
 	// active segment uses it.
 	builder        indexBuilder
@@ -313,25 +321,6 @@ func scan(data []byte, pos, expected int64, b *indexBuilder, x *segmentIndex) sc
 	return r
 }
 
-// isTornTail tells whether the bytes at a failed scan position look like the
-// remains of an interrupted append (a partial batch, zeros, garbage with no
-// good batch after it) rather than damage in the middle of the log: a
-// damaged batch followed by a good one cannot be produced by a crash, since
-// appends are written in order. The good batch is looked for at every
-// position, not only where the failed batch says it ends: a damaged length
-// or magic byte says nothing true about that.
-func isTornTail(data []byte, pos int64, scanErr error) bool {
-	for next := pos + 1; next+batchHeaderSize <= int64(len(data)); next++ {
-		if data[next+batchMagicPos] != batchMagic {
-			continue // cheap filter: most positions are not a batch
-		}
-		if _, _, err := batchAt(data, next); err == nil {
-			return false
-		}
-	}
-	return true
-}
-
 // loadIndex returns the segment's indexes, reading them from their files on
 // first use and rebuilding them from the log when they are missing, short or
 // inconsistent. rebuilt reports whether it had to rebuild.
@@ -476,6 +465,9 @@ func (s *segment) sealLocked() error {
 	s.builder.seal(s.mu.index)
 	idx := *s.mu.index
 	s.mu.Unlock()
+	s.indexFiles.Lock()
+	defer s.indexFiles.Unlock()
+	s.indexFiles.sealed = true
 	return s.writeIndexFiles(&idx)
 }
 
