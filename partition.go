@@ -21,7 +21,13 @@ type Partition struct {
 	topic string
 	id    int32
 	dir   string
-	cfg   partitionConfig
+
+	// settings are the partition's resolved settings, replaced whole by
+	// AlterTopicConfig; read them through config.
+	settings atomic.Pointer[partitionConfig]
+	// deleted is set once DeleteTopic has taken the partition's topic
+	// away: every later call fails with ErrTopicNotFound.
+	deleted atomic.Bool
 
 	segments atomic.Pointer[[]*segment] // sorted by base offset; the last is active
 	logStart atomic.Int64
@@ -108,6 +114,9 @@ func (p *Partition) LogStartOffset() int64 { return p.logStart.Load() }
 // LogEndOffset is the offset the next appended record will get.
 func (p *Partition) LogEndOffset() int64 { return p.logEnd.Load() }
 
+// config returns the partition's current settings.
+func (p *Partition) config() *partitionConfig { return p.settings.Load() }
+
 // HighWatermark is the offset after the last record that is as durable as
 // the topic promises; reads return only records below it.
 func (p *Partition) HighWatermark() int64 { return p.hw.Load().offset }
@@ -158,10 +167,10 @@ func (p *Partition) appendUnchecked(ctx context.Context, records []Record, opts 
 	if !opts.Durability.valid() {
 		return -1, p.errorf("%w: durability %d", ErrInvalidConfig, opts.Durability)
 	}
-	if p.cfg.cleanup.compacts() {
+	if p.config().cleanup.compacts() {
 		for i := range records {
 			if records[i].Key == nil {
-				return -1, p.errorf("%w: record %d has a null key, and topic %q is compacted (cleanup.policy=%s): compaction keeps the newest record per key, so every record needs one", ErrInvalidRecord, i, p.topic, p.cfg.cleanup)
+				return -1, p.errorf("%w: record %d has a null key, and topic %q is compacted (cleanup.policy=%s): compaction keeps the newest record per key, so every record needs one", ErrInvalidRecord, i, p.topic, p.config().cleanup)
 			}
 		}
 	}
@@ -194,8 +203,8 @@ func putBatchBuffer(buf *[]byte) {
 // whose records the caller validated, as Append stores the batch it
 // encodes, and returns the base offset the log gave it.
 func (p *Partition) appendEncoded(batch []byte, durability Durability) (int64, error) {
-	if len(batch) > p.cfg.maxBatchBytes {
-		return -1, p.errorf("%w: batch is %d bytes, max is %d", ErrRecordTooLarge, len(batch), p.cfg.maxBatchBytes)
+	if len(batch) > p.config().maxBatchBytes {
+		return -1, p.errorf("%w: batch is %d bytes, max is %d", ErrRecordTooLarge, len(batch), p.config().maxBatchBytes)
 	}
 	if !p.log.enter() {
 		return -1, ErrClosed
@@ -210,14 +219,14 @@ func (p *Partition) appendEncoded(batch []byte, durability Durability) (int64, e
 	}
 	ack := durability
 	if ack == DurabilityDefault {
-		ack = p.cfg.durability
+		ack = p.config().durability
 	}
 	switch {
 	case ack == DurabilityFsync:
 		if err := p.syncTo(end); err != nil {
 			return -1, err
 		}
-	case p.cfg.durability == DurabilityFsync:
+	case p.config().durability == DurabilityFsync:
 		p.requestSync()
 	}
 	return base, nil
@@ -292,7 +301,7 @@ func (p *Partition) write(batch []byte) (int64, *position, error) {
 	end := &position{offset: seg.nextOffset, seg: seg, pos: seg.size.Load()}
 	p.written.Store(end)
 	p.logEnd.Store(end.offset)
-	if p.cfg.durability == DurabilityOS {
+	if p.config().durability == DurabilityOS {
 		p.advanceHW(end)
 	}
 	return base, end, nil
@@ -309,10 +318,10 @@ func (p *Partition) shouldRollLocked(seg *segment, batchSize int64) bool {
 		return false
 	}
 	now := p.log.opts.Now().UnixMilli()
-	return size+batchSize > p.cfg.segmentBytes ||
-		len(seg.mu.index.offsets) >= p.cfg.maxIndexOffset ||
-		seg.nextOffset-seg.base > 1<<31-1-int64(p.cfg.maxBatchBytes) ||
-		now-seg.firstTimestamp >= p.cfg.segmentAge.Milliseconds()
+	return size+batchSize > p.config().segmentBytes ||
+		len(seg.mu.index.offsets) >= p.config().maxIndexOffset ||
+		seg.nextOffset-seg.base > 1<<31-1-int64(p.config().maxBatchBytes) ||
+		now-seg.firstTimestamp >= p.config().segmentAge.Milliseconds()
 }
 
 // rollLocked closes the active segment — fsynced, indexes written — and
@@ -347,8 +356,8 @@ func (p *Partition) rollLocked() (*segment, error) {
 func (p *Partition) newActiveSegment(base int64) *segment {
 	seg := newSegment(p.log.opts.FS, p.dir, base)
 	seg.mu.index = &segmentIndex{}
-	seg.builder = indexBuilder{base: base, interval: p.cfg.indexInterval, maxTs: -1}
-	seg.mapCapacity = p.cfg.segmentBytes + int64(p.cfg.maxBatchBytes)
+	seg.builder = indexBuilder{base: base, interval: p.config().indexInterval, maxTs: -1}
+	seg.mapCapacity = p.config().segmentBytes + int64(p.config().maxBatchBytes)
 	return seg
 }
 
@@ -570,7 +579,7 @@ func (p *Partition) readSegment(dec *batchDecoder, out []Record, seg *segment, o
 	case seg == hw.seg:
 		limit = hw.pos
 	}
-	idx, rebuilt, err := seg.loadIndex(p.cfg.indexInterval)
+	idx, rebuilt, err := seg.loadIndex(p.config().indexInterval)
 	if err != nil {
 		return out, offset, budget, p.errorf("%w", err)
 	}
@@ -607,7 +616,7 @@ func (p *Partition) readSegment(dec *batchDecoder, out []Record, seg *segment, o
 		pos += h.size()
 		if !h.isControl() {
 			n := len(out)
-			out, err = dec.decode(out, &h, b, next, maxDecompressedBytes(p.cfg.maxBatchBytes))
+			out, err = dec.decode(out, &h, b, next, maxDecompressedBytes(p.config().maxBatchBytes))
 			if err != nil {
 				return out[:n], next, budget, p.errorf("%w", &CorruptError{Path: seg.path(logExt), Pos: pos - h.size(), Offset: h.BaseOffset, Reason: err.Error()})
 			}
@@ -706,7 +715,7 @@ func (p *Partition) OffsetForTime(t time.Time) (offset int64, found bool, err er
 }
 
 func (p *Partition) offsetForTimeIn(seg *segment, ts int64, hw *position) (int64, bool, error) {
-	idx, _, err := seg.loadIndex(p.cfg.indexInterval)
+	idx, _, err := seg.loadIndex(p.config().indexInterval)
 	if err != nil {
 		return -1, false, p.errorf("%w", err)
 	}
@@ -746,7 +755,7 @@ func (p *Partition) closeActive() error {
 	}
 	// A DurabilityOS topic promises to survive the process crashing, which
 	// the OS guarantees without an fsync.
-	if p.cfg.durability == DurabilityFsync {
+	if p.config().durability == DurabilityFsync {
 		if err := p.syncTo(p.written.Load()); err != nil {
 			return err
 		}

@@ -372,8 +372,8 @@ func (p *Producer) enqueue(ctx context.Context, r *Record, fn func(RecordMetadat
 	}
 	md.Partition = id
 	q := t.queues[id]
-	if r.Key == nil && q.part.cfg.cleanup.compacts() {
-		return nil, nil, md, q.part.errorf("%w: a record without a key cannot go to compacted topic %q (cleanup.policy=%s)", ErrInvalidRecord, r.Topic, q.part.cfg.cleanup)
+	if r.Key == nil && q.part.config().cleanup.compacts() {
+		return nil, nil, md, q.part.errorf("%w: a record without a key cannot go to compacted topic %q (cleanup.policy=%s)", ErrInvalidRecord, r.Topic, q.part.config().cleanup)
 	}
 	fixed := recordFixedSize(r)
 	size := recordSizeInBatch(fixed, 0, 0)
@@ -381,7 +381,7 @@ func (p *Producer) enqueue(ctx context.Context, r *Record, fn func(RecordMetadat
 	if fn != nil || w != nil || ctx.Done() != nil {
 		held += int64(recordOverhead)
 	}
-	if limit := q.part.cfg.maxBatchBytes; batchHeaderSize+size > limit {
+	if limit := q.part.config().maxBatchBytes; batchHeaderSize+size > limit {
 		return nil, nil, md, q.part.errorf("%w: record is %d bytes as a batch, max is %d", ErrRecordTooLarge, batchHeaderSize+size, limit)
 	}
 	if held > int64(p.opts.BufferBytes) {
@@ -472,7 +472,7 @@ func (p *Producer) topic(name string) (*producerTopic, error) {
 		q := &partitionQueue{
 			producer: p,
 			part:     part,
-			limit:    min(p.opts.BatchBytes, part.cfg.maxBatchBytes),
+			limit:    min(p.opts.BatchBytes, part.config().maxBatchBytes),
 			noLinger: p.opts.Linger < 0,
 		}
 		q.drainFn = func(<-chan struct{}) { q.drain(nil) }

@@ -308,7 +308,7 @@ func (q *partitionQueue) finish(b *producerBatch) []byte {
 	if c != CompressionNone {
 		out := make([]byte, batchHeaderSize, batchHeaderSize+len(batch)/2)
 		out, err := compress(out, batch[batchHeaderSize:], c)
-		if err == nil && len(out) <= q.part.cfg.maxBatchBytes {
+		if err == nil && len(out) <= q.part.config().maxBatchBytes {
 			batch = out
 		} else {
 			c = CompressionNone // the codec grew the batch past the limit
@@ -338,7 +338,7 @@ func (q *partitionQueue) decode(batch []byte) ([]Record, error) {
 		return nil, err
 	}
 	var d batchDecoder
-	return d.decode(nil, &h, batch, 0, maxDecompressedBytes(q.part.cfg.maxBatchBytes))
+	return d.decode(nil, &h, batch, 0, maxDecompressedBytes(q.part.config().maxBatchBytes))
 }
 
 // complete reports the outcome of b's records — dropped ones fail with
