@@ -31,6 +31,13 @@ type Log struct {
 		topics map[string]*topic
 	}
 
+	// admin serializes the operations of admin.go. It is taken before
+	// ops, never while holding it.
+	admin sync.Mutex
+	// topicsVersion counts the changes to the registry of topics, so that
+	// the views producers and groups keep of it can tell they are stale.
+	topicsVersion atomic.Int64
+
 	recovery recoveryCounters
 	cleaner  cleaner    // the log cleaner's hooks and counters; see compaction.go
 	groups   groupState // consumer groups and committed offsets; see group.go
@@ -114,7 +121,12 @@ func (l *Log) recover() error {
 	if err != nil {
 		return fmt.Errorf("eventlog: open %s: %w", l.dir, err)
 	}
+	var deleted []string
 	for _, name := range names {
+		if _, ok := isDeletedTopicDir(name); ok {
+			deleted = append(deleted, name)
+			continue
+		}
 		t, err := l.openTopic(name, clean)
 		if err != nil {
 			return err
@@ -133,6 +145,9 @@ func (l *Log) recover() error {
 	}
 	// After the marker is gone: replaying may append corrections.
 	if err := l.loadOffsets(); err != nil {
+		return err
+	}
+	if err := l.finishDeletedTopics(deleted); err != nil {
 		return err
 	}
 	l.recovery.duration = time.Since(start)
@@ -173,6 +188,11 @@ func (l *Log) openTopic(name string, clean bool) (*topic, error) {
 	pc := cfg.resolve(&l.opts)
 	for id := range int32(cfg.Partitions) {
 		p, err := l.openPartition(name, id, pc, clean)
+		if err == nil {
+			if err = p.loadLogStart(); err != nil {
+				err = errors.Join(err, p.release())
+			}
+		}
 		if err != nil {
 			return nil, errors.Join(err, t.release())
 		}
@@ -266,6 +286,7 @@ func (l *Log) createTopic(name string, cfg TopicConfig, internal bool) error {
 		return errors.Join(fmt.Errorf("eventlog: create topic %q: %w", name, err), t.release(), fsys.RemoveAll(dir))
 	}
 	l.mu.topics[name] = t
+	l.topicsVersion.Add(1)
 	return nil
 }
 

@@ -443,6 +443,9 @@ func (p *Partition) Wait(ctx context.Context, offset int64) error {
 		if p.log.closed.Load() {
 			return ErrClosed
 		}
+		if p.deleted.Load() {
+			return p.deletedErr()
+		}
 		select {
 		case <-ch:
 		case <-ctx.Done():
@@ -519,6 +522,9 @@ func (p *Partition) Read(offset int64, maxBytes int) ([]Record, error) {
 }
 
 func (p *Partition) read(out []Record, offset int64, maxBytes int) ([]Record, error) {
+	if p.deleted.Load() {
+		return nil, p.deletedErr()
+	}
 	hw := p.hw.Load()
 	if start, end := p.logStart.Load(), p.logEnd.Load(); offset < start || offset > end {
 		return nil, p.errorf("%w: offset %d is outside [%d, %d]", ErrOffsetOutOfRange, offset, start, end)
@@ -532,6 +538,9 @@ func (p *Partition) read(out []Record, offset int64, maxBytes int) ([]Record, er
 	for offset < hw.offset && budget > 0 {
 		seg := p.segmentFor(offset)
 		if seg == nil {
+			if p.deleted.Load() {
+				return out, p.deletedErr()
+			}
 			if start := p.logStart.Load(); offset < start {
 				return out, p.errorf("%w: offset %d was deleted, log starts at %d", ErrOffsetOutOfRange, offset, start)
 			}
@@ -700,6 +709,9 @@ func (p *Partition) OffsetForTime(t time.Time) (offset int64, found bool, err er
 			continue
 		}
 		if !seg.acquire() {
+			if p.deleted.Load() {
+				return -1, false, p.deletedErr()
+			}
 			// Retention deleted it or a cleaning replaced it: the records
 			// may have moved to a segment listed earlier, so start over.
 			segs, i = *p.segments.Load(), -1

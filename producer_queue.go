@@ -159,6 +159,13 @@ func (q *partitionQueue) flush() *producerBatch {
 	return newest
 }
 
+// idle tells whether the queue holds no batch.
+func (q *partitionQueue) idle() bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.mu.open == nil && len(q.mu.ready) == 0 && q.mu.inFlight == nil
+}
+
 func (q *partitionQueue) sealLocked() {
 	q.mu.ready = append(q.mu.ready, q.mu.open)
 	q.mu.open = nil

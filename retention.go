@@ -68,6 +68,18 @@ func (p *Partition) enforceRetention(now time.Time) error {
 		return nil
 	}
 	p.logStart.Store(max(p.logStart.Load(), segs[drop].base))
+	p.log.opts.Logger.Info("eventlog: retention deleting segments", "topic", p.topic, "partition", p.id, "segments", drop, "log_start_offset", p.logStart.Load())
+	return p.dropSegmentsLocked(drop)
+}
+
+// dropSegmentsLocked unlists the first drop segments, which the log start
+// offset has passed, and leaves their unmapping and removal to their last
+// reader.
+func (p *Partition) dropSegmentsLocked(drop int) error {
+	if drop == 0 {
+		return nil
+	}
+	segs := *p.segments.Load()
 	kept := append([]*segment(nil), segs[drop:]...)
 	p.segments.Store(&kept)
 	var errs []error
@@ -77,7 +89,6 @@ func (p *Partition) enforceRetention(now time.Time) error {
 		seg.mu.Unlock()
 		errs = append(errs, seg.release())
 	}
-	p.log.opts.Logger.Info("eventlog: retention deleted segments", "topic", p.topic, "partition", p.id, "segments", drop, "log_start_offset", p.logStart.Load())
 	if err := errors.Join(errs...); err != nil {
 		return p.errorf("delete segments: %w", err)
 	}
