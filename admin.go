@@ -101,9 +101,10 @@ func (l *Log) DeleteTopic(ctx context.Context, name string) error {
 		l.exit()
 		return err
 	}
-	// From here on the deletion is committed: Open finishes it.
-	err = l.deleteTopicOffsets(name)
+	// From here on the deletion is committed: Open finishes it. The
+	// tombstones are appended outside ops, as appends enter it.
 	l.exit()
+	err = l.deleteTopicOffsets(name)
 	// Every call that started before the partitions were marked deleted
 	// ends before the topic leaves the registry: no reader of its files
 	// is left when a topic of the same name can be created.

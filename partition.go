@@ -741,6 +741,7 @@ func (p *Partition) offsetForTimeIn(seg *segment, ts int64, hw *position) (int64
 	if ok {
 		from += int64(rel)
 	}
+	from = max(from, p.logStart.Load()) // DeleteRecords may have moved it inside seg
 	// Read whole batches from there and pick the first record not older.
 	for from < hw.offset {
 		records, err := p.read(nil, from, 1<<20)
