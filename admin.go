@@ -56,6 +56,9 @@ func (p *Partition) deletedErr() error {
 	return p.errorf("%w: the topic was deleted", ErrTopicNotFound)
 }
 
+// deleted tells whether DeleteTopic is taking the topic away.
+func (t *topic) deleted() bool { return t.partitions[0].deleted.Load() }
+
 // adminTopic checks a user topic's name and returns the topic; internal
 // topics are the library's to change.
 func (l *Log) adminTopic(name string) (*topic, error) {
@@ -97,14 +100,14 @@ func (l *Log) DeleteTopic(ctx context.Context, name string) error {
 		return err
 	}
 	marked, err := l.markTopicDeleted(t)
-	if err != nil {
+	if marked == "" {
 		l.exit()
 		return err
 	}
 	// From here on the deletion is committed: Open finishes it. The
 	// tombstones are appended outside ops, as appends enter it.
 	l.exit()
-	err = l.deleteTopicOffsets(name)
+	err = errors.Join(err, l.deleteTopicOffsets(name))
 	// Every call that started before the partitions were marked deleted
 	// ends before the topic leaves the registry: no reader of its files
 	// is left when a topic of the same name can be created.
@@ -119,15 +122,16 @@ func (l *Log) DeleteTopic(ctx context.Context, name string) error {
 	l.mu.Unlock()
 	l.releaseDeletedTopic(t, marked)
 	if err != nil {
-		return fmt.Errorf("eventlog: delete topic %q: the topic is deleted, but its committed offsets will go only at the next Open: %w", name, err)
+		return fmt.Errorf("eventlog: delete topic %q: the topic is gone, but not all of its deletion is durable; the next Open finishes it: %w", name, err)
 	}
 	l.opts.Logger.Info("eventlog: topic deleted", "topic", name)
 	return nil
 }
 
 // markTopicDeleted stops every writer of t and renames its directory to a
-// marked name, durably, which commits the deletion. On failure t is as it
-// was.
+// marked name, durably, which commits the deletion, and returns that name.
+// On failure it returns "" and t is as it was, unless the rename could be
+// neither made durable nor undone: it then returns the name and the error.
 func (l *Log) markTopicDeleted(t *topic) (string, error) {
 	fsys := l.opts.FS
 	prev := make([]*error, len(t.partitions))
@@ -146,11 +150,13 @@ func (l *Log) markTopicDeleted(t *topic) (string, error) {
 		p.cleaning.run.Unlock()
 		p.hwMoved.broadcast() // wake Waits, which now fail
 	}
+	l.topicsVersion.Add(1) // groups rebalance without the topic
 	undo := func(err error) (string, error) {
 		for i, p := range t.partitions {
 			p.failure.Store(prev[i])
 			p.deleted.Store(false)
 		}
+		l.topicsVersion.Add(1)
 		return "", fmt.Errorf("eventlog: delete topic %q: %w", t.name, err)
 	}
 	dir := l.topicDir(t.name)
@@ -171,7 +177,7 @@ func (l *Log) markTopicDeleted(t *topic) (string, error) {
 		// back so that memory and disk agree.
 		if rerr := fsys.Rename(marked, dir); rerr != nil {
 			l.opts.Logger.Error("eventlog: delete topic: cannot undo the rename after a failed directory sync; the topic is deleted at the next Open", "topic", t.name, "err", rerr)
-			return marked, fmt.Errorf("eventlog: delete topic %q: %w", t.name, err)
+			return marked, err
 		}
 		return undo(err)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -345,4 +346,152 @@ func TestTopicAdminRefusesBadInput(t *testing.T) {
 	} {
 		assert.True(t, errors.Is(call(), eventlog.ErrClosed), name)
 	}
+}
+
+func TestDeleteTopicFailureLeavesTopic(t *testing.T) {
+	for _, op := range []eventlog.Op{eventlog.OpRename, eventlog.OpSyncDir} {
+		t.Run(op.String(), func(t *testing.T) {
+			fsys := eventlog.NewMemFS()
+			l := openLog(t, "/d", &eventlog.Options{FS: fsys})
+			require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{}))
+			p := partition(t, l, "t", 0)
+			appendN(t, p, 3, eventlog.AppendOptions{})
+			fsys.SetFault(eventlog.FailAfter(0, op, nil))
+			err := l.DeleteTopic(ctx, "t")
+			fsys.SetFault(nil)
+			require.ErrorIs(t, err, eventlog.ErrInjected)
+			assert.Equal(t, []string{"t"}, l.Topics())
+			appendN(t, p, 1, eventlog.AppendOptions{})
+			assert.Len(t, readAll(t, p, 0), 4, "the topic works as before")
+			require.NoError(t, l.DeleteTopic(ctx, "t"))
+			assert.Empty(t, l.Topics())
+		})
+	}
+}
+
+func TestOpenFinishesDeletionAfterRecreate(t *testing.T) {
+	fsys := eventlog.NewMemFS()
+	l, err := eventlog.Open("/d", &eventlog.Options{FS: fsys})
+	require.NoError(t, err)
+	require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{}))
+	fill(t, l, "t", 1, 5)
+	commitFor(t, l, "g", map[eventlog.TopicPartition]int64{tp("t", 0): 5})
+	// The files of the deleted topic stay behind, as after a crash.
+	fsys.SetFault(func(op eventlog.Op, name string) error {
+		if op == eventlog.OpRemove && strings.Contains(name, "~deleted-") {
+			return eventlog.ErrInjected
+		}
+		return nil
+	})
+	require.NoError(t, l.DeleteTopic(ctx, "t"))
+	fsys.SetFault(nil)
+	names, err := fsys.ReadDir("/d/topics")
+	require.NoError(t, err)
+	require.Len(t, names, 2, "__consumer_offsets and t~deleted-...: %v", names)
+	require.Contains(t, names[1], "~deleted-")
+
+	require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{}))
+	fill(t, l, "t", 1, 2)
+	commitFor(t, l, "g", map[eventlog.TopicPartition]int64{tp("t", 0): 1})
+	require.NoError(t, eventlog.Abandon(l))
+
+	l = openLog(t, "/d", &eventlog.Options{FS: fsys})
+	names, err = fsys.ReadDir("/d/topics")
+	require.NoError(t, err)
+	assert.Equal(t, []string{"__consumer_offsets", "t"}, names)
+	assert.Equal(t, map[eventlog.TopicPartition]int64{tp("t", 0): 1}, committed(t, l, "g"), "the new topic's offsets stay")
+	assert.Len(t, readAll(t, partition(t, l, "t", 0), 0), 2)
+}
+
+func TestDeleteTopicFailsPendingSends(t *testing.T) {
+	l := eventlogtest.New(t, nil)
+	require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{Partitions: 2}))
+	prod, err := l.NewProducer(&eventlog.ProducerOptions{Linger: time.Hour})
+	require.NoError(t, err)
+	defer prod.Close()
+	results := make(chan error, 100)
+	for i := range 100 {
+		prod.SendAsync(ctx, eventlog.Record{Topic: "t", Value: fmt.Appendf(nil, "%d", i)}, func(_ eventlog.RecordMetadata, err error) {
+			results <- err
+		})
+	}
+	require.NoError(t, l.DeleteTopic(ctx, "t"))
+	require.NoError(t, prod.Flush(ctx))
+	for range 100 {
+		assert.ErrorIs(t, <-results, eventlog.ErrTopicNotFound)
+	}
+}
+
+func TestDeleteTopicWakesConsumer(t *testing.T) {
+	l := eventlogtest.New(t, nil)
+	require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{}))
+	c, err := l.NewConsumer(&eventlog.ConsumerOptions{FetchMaxWait: time.Hour})
+	require.NoError(t, err)
+	defer c.Close()
+	require.NoError(t, c.Assign(tp("t", 0)))
+	polled := make(chan error)
+	go func() {
+		_, err := c.Poll(ctx)
+		polled <- err
+	}()
+	require.NoError(t, l.DeleteTopic(ctx, "t"))
+	assert.ErrorIs(t, <-polled, eventlog.ErrTopicNotFound)
+}
+
+func TestDeleteCompactedTopicWhileCompacting(t *testing.T) {
+	l := eventlogtest.New(t, &eventlog.Options{SegmentBytes: 1024})
+	require.NoError(t, l.CreateTopic("c", eventlog.TopicConfig{CleanupPolicy: eventlog.CleanupCompact}))
+	p := partition(t, l, "c", 0)
+	for range 5 {
+		appendN(t, p, 50, eventlog.AppendOptions{})
+	}
+	compacted := make(chan error)
+	go func() { compacted <- l.Compact(ctx, "c") }()
+	require.NoError(t, l.DeleteTopic(ctx, "c"))
+	if err := <-compacted; err != nil {
+		assert.ErrorIs(t, err, eventlog.ErrTopicNotFound)
+	}
+	require.NoError(t, l.CreateTopic("c", eventlog.TopicConfig{CleanupPolicy: eventlog.CleanupCompact}))
+	assert.Zero(t, partition(t, l, "c", 0).LogEndOffset())
+}
+
+func TestAlterTopicConfigWhileAppending(t *testing.T) {
+	l := eventlogtest.New(t, nil)
+	require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{Partitions: 2}))
+	prod, err := l.NewProducer(nil)
+	require.NoError(t, err)
+	defer prod.Close()
+	stop := make(chan struct{})
+	done := make(chan int)
+	go func() {
+		n := 0
+		for {
+			select {
+			case <-stop:
+				done <- n
+				return
+			default:
+			}
+			_, err := prod.Send(ctx, eventlog.Record{Topic: "t", Key: fmt.Appendf(nil, "k%d", n), Value: []byte("v")})
+			assert.NoError(t, err)
+			n++
+		}
+	}()
+	for i := range 20 {
+		cfg := eventlog.TopicConfig{Durability: eventlog.DurabilityOS, SegmentBytes: 4096}
+		if i%2 == 1 {
+			cfg = eventlog.TopicConfig{Durability: eventlog.DurabilityFsync, Retention: time.Hour}
+		}
+		require.NoError(t, l.AlterTopicConfig(ctx, "t", cfg))
+	}
+	require.NoError(t, l.CreatePartitions(ctx, "t", 4))
+	close(stop)
+	n := <-done
+	var total int64
+	for id := range int32(4) {
+		p := partition(t, l, "t", id)
+		assert.Equal(t, p.LogEndOffset(), p.HighWatermark(), "every acknowledged record is visible")
+		total += p.HighWatermark()
+	}
+	assert.Equal(t, int64(n), total)
 }

@@ -380,14 +380,14 @@ func (g *group) resolveTopics(cfg *memberConfig) []string {
 	defer l.mu.RUnlock()
 	var out []string
 	if cfg.pattern != nil {
-		for name := range l.mu.topics {
-			if !isInternalTopic(name) && cfg.pattern.MatchString(name) {
+		for name, t := range l.mu.topics {
+			if !isInternalTopic(name) && !t.deleted() && cfg.pattern.MatchString(name) {
 				out = append(out, name)
 			}
 		}
 	} else {
 		for _, name := range cfg.topics {
-			if l.mu.topics[name] != nil {
+			if t := l.mu.topics[name]; t != nil && !t.deleted() {
 				out = append(out, name)
 			}
 		}

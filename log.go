@@ -408,7 +408,9 @@ func (l *Log) close() error {
 
 	var errs []error
 	l.forEachPartition(func(p *Partition) {
-		errs = append(errs, p.closeActive())
+		if !p.deleted.Load() { // a DeleteTopic that Close interrupted; Open finishes it
+			errs = append(errs, p.closeActive())
+		}
 	})
 	if errors.Join(errs...) == nil {
 		// The marker vouches for data already fsynced above, so it needs no
