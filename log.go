@@ -304,7 +304,8 @@ func (l *Log) Topics() []string {
 	return names
 }
 
-// TopicConfig returns the configuration a topic was created with.
+// TopicConfig returns a topic's configuration: the one it was created with,
+// as CreatePartitions and AlterTopicConfig changed it since.
 func (l *Log) TopicConfig(name string) (TopicConfig, error) {
 	t, err := l.topic(name)
 	if err != nil {

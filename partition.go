@@ -15,7 +15,8 @@ import (
 // Partition is one ordered, append-only sequence of records of a topic: the
 // low-level API that producers and consumers build on. Offsets are dense from
 // the log start offset up to the log end offset; readers see records below
-// the high watermark only. A Partition is safe for concurrent use.
+// the high watermark only. A Partition is safe for concurrent use. Once its
+// topic is deleted, every call on it fails with ErrTopicNotFound.
 type Partition struct {
 	log   *Log
 	topic string
@@ -432,8 +433,8 @@ func (p *Partition) advanceHW(end *position) {
 	}
 }
 
-// Wait blocks until the high watermark passes offset, the context ends, or
-// the Log closes.
+// Wait blocks until the high watermark passes offset, the context ends, the
+// Log closes (ErrClosed), or the topic is deleted (ErrTopicNotFound).
 func (p *Partition) Wait(ctx context.Context, offset int64) error {
 	for {
 		ch := p.hwMoved.wait()
