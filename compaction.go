@@ -189,7 +189,7 @@ func (l *Log) cleanDue() {
 	}
 	var due []*Partition
 	l.forEachPartition(func(p *Partition) {
-		if p.cfg.cleanup.compacts() {
+		if p.config().cleanup.compacts() {
 			due = append(due, p)
 		}
 	})
@@ -281,12 +281,12 @@ func (p *Partition) planCleaning(now int64) (*cleanPlan, error) {
 		c.segs = append(c.segs, segs[i])
 		c.ends = append(c.ends, segs[i+1].base)
 	}
-	if lag := p.cfg.minCompactionLag.Milliseconds(); lag > 0 {
+	if lag := p.config().minCompactionLag.Milliseconds(); lag > 0 {
 		for i, s := range c.segs {
 			if c.ends[i] <= c.firstDirty {
 				continue // clean: the lag concerns dirty records only
 			}
-			if _, _, err := s.loadIndex(p.cfg.indexInterval); err != nil {
+			if _, _, err := s.loadIndex(p.config().indexInterval); err != nil {
 				c.release()
 				return nil, p.errorf("cleaning: %w", err)
 			}
@@ -314,7 +314,7 @@ func (p *Partition) planCleaning(now int64) (*cleanPlan, error) {
 	if h := p.cleaning.horizon.Load(); h >= 0 && now >= h && len(c.segs) > 0 {
 		c.horizonDue = true
 	}
-	if lag := p.cfg.maxCompactionLag.Milliseconds(); lag > 0 && c.dirty() {
+	if lag := p.config().maxCompactionLag.Milliseconds(); lag > 0 && c.dirty() {
 		if ts, err := firstBatchTimestamp(c.segs[c.dirtyAt]); err == nil && ts >= 0 && ts < now-lag {
 			c.maxLagDue = true
 		}
@@ -391,7 +391,7 @@ func (p *Partition) cleanPass(ctx context.Context, force bool, mp **offsetMap) (
 	}
 	defer plan.release()
 	defer r.releaseViews()
-	if !plan.due(force, p.cfg.minDirtyRatio) {
+	if !plan.due(force, p.config().minDirtyRatio) {
 		return false, nil
 	}
 	m, mapEnd, err := r.buildMap(plan, *mp)
@@ -444,7 +444,7 @@ func (r *cleanRun) data(s *segment) ([]byte, error) {
 	if m, ok := r.views[s]; ok {
 		return m.data[:s.size.Load()], nil
 	}
-	if _, rebuilt, err := s.loadIndex(r.p.cfg.indexInterval); err != nil {
+	if _, rebuilt, err := s.loadIndex(r.p.config().indexInterval); err != nil {
 		return nil, r.p.errorf("cleaning: %w", err)
 	} else if rebuilt {
 		r.p.log.recovery.indexesRebuilt.Add(1)

@@ -83,7 +83,7 @@ func (r *cleanRun) canJoin(w *outputWriter, s *segment, end int64) bool {
 	if !w.written() {
 		size, entries = w.out.old[0].size.Load(), indexEntries(w.out.old[0])
 	}
-	cfg := &r.p.cfg
+	cfg := r.p.config()
 	return size+s.size.Load() <= cfg.segmentBytes &&
 		end-1-w.out.base <= math.MaxInt32 &&
 		entries+indexEntries(s)+1 <= cfg.maxIndexOffset
@@ -153,7 +153,7 @@ func (r *cleanRun) newOutput(first *segment, end int64) *outputWriter {
 	return &outputWriter{
 		r:       r,
 		out:     cleanedSegment{base: first.base, end: end, old: []*segment{first}, index: &segmentIndex{}},
-		builder: indexBuilder{base: first.base, interval: r.p.cfg.indexInterval, maxTs: -1},
+		builder: indexBuilder{base: first.base, interval: r.p.config().indexInterval, maxTs: -1},
 	}
 }
 
@@ -330,7 +330,7 @@ func (r *cleanRun) records(h *batchHeader, b []byte) ([]byte, error) {
 	raw := b[batchHeaderSize:h.size()]
 	if c := h.compression(); c != CompressionNone {
 		var err error
-		r.raw, err = decompress(r.raw[:0], raw, c, maxDecompressedBytes(r.p.cfg.maxBatchBytes))
+		r.raw, err = decompress(r.raw[:0], raw, c, maxDecompressedBytes(r.p.config().maxBatchBytes))
 		if cap(r.raw) > maxRetainedScratch {
 			defer func() { r.raw = nil }()
 		}
@@ -384,7 +384,7 @@ func (r *cleanRun) filterBatch(h *batchHeader, b []byte, m *offsetMap, mapEnd in
 	case hasHorizon:
 		horizon = h.BaseTimestamp
 	case tombstones:
-		horizon = r.now + r.p.cfg.deleteRetention.Milliseconds()
+		horizon = r.now + r.p.config().deleteRetention.Milliseconds()
 	}
 	if tombstones && (r.horizon < 0 || horizon < r.horizon) {
 		r.horizon = horizon

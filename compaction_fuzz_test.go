@@ -31,7 +31,8 @@ func FuzzCompactFilterBatch(f *testing.F) {
 		if err != nil || h.size() > int64(len(b)) {
 			return
 		}
-		p := &Partition{cfg: partitionConfig{maxBatchBytes: 1 << 16, deleteRetention: time.Hour}}
+		p := &Partition{}
+		p.settings.Store(&partitionConfig{maxBatchBytes: 1 << 16, deleteRetention: time.Hour})
 		r := &cleanRun{p: p, now: now, horizon: -1}
 		m := newOffsetMap(nil, 1<<16, 16, 8, defaultKeyHash)
 		var in []Record

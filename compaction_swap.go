@@ -330,7 +330,7 @@ func removeCleaned(fsys FS, dir string, outs []*cleanedSegment) error {
 // committed swap, removes the outputs of a cleaning that did not commit, and
 // loads the checkpoint. It returns the directory's names as they are then.
 func (p *Partition) finishCleaning(names []string) ([]string, error) {
-	if !p.cfg.cleanup.compacts() {
+	if !p.config().cleanup.compacts() {
 		return names, nil
 	}
 	fsys := p.log.opts.FS

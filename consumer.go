@@ -433,7 +433,7 @@ func (c *Consumer) assignLocked(partitions []TopicPartition) error {
 			continue
 		}
 		st := c.byTP[tp]
-		if st == nil {
+		if st == nil || st.p.deleted.Load() { // a topic deleted and created again is new
 			p, err := c.log.Partition(tp.Topic, tp.Partition)
 			if err != nil {
 				return fmt.Errorf("eventlog: assign %s: %w", tp, err)

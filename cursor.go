@@ -100,6 +100,9 @@ func (c *batchCursor) enter() (stop bool, err error) {
 	p := c.p
 	seg := p.segmentFor(c.offset)
 	if seg == nil {
+		if p.deleted.Load() {
+			return true, p.deletedErr()
+		}
 		if start := p.logStart.Load(); c.offset < start {
 			return true, p.errorf("%w: offset %d was deleted, log starts at %d", ErrOffsetOutOfRange, c.offset, start)
 		}
@@ -113,7 +116,7 @@ func (c *batchCursor) enter() (stop bool, err error) {
 	if seg == c.hw.seg {
 		limit = c.hw.pos
 	}
-	idx, rebuilt, err := seg.loadIndex(p.cfg.indexInterval)
+	idx, rebuilt, err := seg.loadIndex(p.config().indexInterval)
 	if err != nil {
 		_ = seg.release()
 		return true, p.errorf("%w", err)
@@ -168,6 +171,9 @@ func (p *Partition) corrupt(seg *segment, pos, offset int64, reason string) erro
 // checkReadable fails with ErrOffsetOutOfRange when offset lies outside
 // the log.
 func (p *Partition) checkReadable(offset int64) error {
+	if p.deleted.Load() {
+		return p.deletedErr()
+	}
 	if start, end := p.logStart.Load(), p.logEnd.Load(); offset < start || offset > end {
 		return p.errorf("%w: offset %d is outside [%d, %d]", ErrOffsetOutOfRange, offset, start, end)
 	}
@@ -253,7 +259,7 @@ func (vc *viewCursor) nextBatch() (bool, error) {
 	if !ok || err != nil {
 		return false, err
 	}
-	vc.area, err = vc.dec.recordsArea(&b.h, b.batch, maxDecompressedBytes(p.cfg.maxBatchBytes))
+	vc.area, err = vc.dec.recordsArea(&b.h, b.batch, maxDecompressedBytes(p.config().maxBatchBytes))
 	if err == nil {
 		err = vc.records.reset(&b.h, vc.area)
 	}

@@ -34,6 +34,8 @@
 //	                                      .../<base>.index, <base>.timeindex
 //	                                      .../recovery.meta (recovery point)
 //	                                      .../cleaner.meta (compacted topics)
+//	                                      .../log-start-offset (after DeleteRecords)
+//	<dir>/topics/<topic>~deleted-<n>/...   a topic being deleted; Open removes it
 //	<dir>/topics/__consumer_offsets/0/...   committed offsets of consumer groups
 //
 // A .log file is a sequence of Kafka RecordBatch v2 batches (magic 2, CRC-32C,
@@ -186,6 +188,8 @@
 // — is lowered to the log end at Open, durably, so that a consumer does not
 // skip the records appended after the crash. Applications can read internal
 // topics (names starting with "__") but not write them.
+// Administration below describes DescribeGroup, ResetGroupOffsets and
+// DeleteGroup.
 //
 // # Retention
 //
@@ -246,6 +250,37 @@
 // Close may drop the segment meanwhile: its mapping and file are released
 // when the loop moves on or ends. A loop that outlives Close ends with
 // ErrClosed at its next batch.
+//
+// # Administration
+//
+// The Log has the operations of Kafka's Admin API that remove or reshape
+// what exists. Log.DeleteTopic deletes a topic, its records and its
+// committed offsets; handles on it (Partition, Producer sends, Consumer
+// polls) then fail with ErrTopicNotFound, and the name can be used again.
+// Log.CreatePartitions adds partitions: keyed records then go to
+// murmur2(key) % the new count, as in Kafka, and producers and groups pick
+// the new partitions up. Log.AlterTopicConfig replaces a topic's settings
+// (retention, segment size, cleanup policy, durability, compaction lags);
+// a switch to compaction is refused while a record has no key, which the
+// cleaner would drop. Log.DeleteRecords moves a partition's log start
+// offset forward (Kafka's DeleteRecords); it is kept in a checkpoint file
+// next to the segments.
+//
+// For consumer groups, Log.DescribeGroup reports the state, generation,
+// members, assignment and committed offsets with lag; Log.Groups lists
+// the groups. Log.ResetGroupOffsets moves committed offsets to the
+// earliest or latest offset, a time or an offset, or only plans it
+// (kafka-consumer-groups --reset-offsets, with or without --execute), and
+// Log.DeleteGroup deletes a group's offsets; both refuse with
+// ErrGroupNotEmpty while the group has members.
+//
+// Each operation is durable when it returns and crash-safe: after a crash
+// Open finds the state before it or the state after it. A topic deletion
+// commits by renaming the topic's directory to "<topic>~deleted-<n>",
+// which Open finishes removing; the other changes replace a metadata file
+// atomically or append one batch to __consumer_offsets. DeleteTopic waits
+// for the calls in flight on the Log, so no reader is inside the topic's
+// files when its name can be reused.
 //
 // # Concurrency
 //

@@ -256,9 +256,13 @@ type group struct {
 		holder map[TopicPartition]*member
 		// emptying is set during an eager rebalance, until no member
 		// holds a partition.
-		emptying   bool
-		topicCount int // topics in the Log when subscriptions were resolved
-		nextID     int
+		emptying bool
+		// topicsVersion is the Log's topicsVersion when subscriptions
+		// were last resolved, and partitions what the last assignment
+		// knew of the subscribed topics.
+		topicsVersion int64
+		partitions    map[string]topicShape
+		nextID        int
 	}
 }
 
@@ -376,14 +380,14 @@ func (g *group) resolveTopics(cfg *memberConfig) []string {
 	defer l.mu.RUnlock()
 	var out []string
 	if cfg.pattern != nil {
-		for name := range l.mu.topics {
-			if !isInternalTopic(name) && cfg.pattern.MatchString(name) {
+		for name, t := range l.mu.topics {
+			if !isInternalTopic(name) && !t.deleted() && cfg.pattern.MatchString(name) {
 				out = append(out, name)
 			}
 		}
 	} else {
 		for _, name := range cfg.topics {
-			if l.mu.topics[name] != nil {
+			if t := l.mu.topics[name]; t != nil && !t.deleted() {
 				out = append(out, name)
 			}
 		}
@@ -396,25 +400,39 @@ func isInternalTopic(name string) bool {
 	return len(name) >= len(internalTopicPrefix) && name[:len(internalTopicPrefix)] == internalTopicPrefix
 }
 
-func (l *Log) topicCount() int {
-	l.mu.RLock()
-	defer l.mu.RUnlock()
-	return len(l.mu.topics)
+// topicShape is what an assignment depends on of a topic: its partition
+// count, and its first partition, which tells a topic deleted and created
+// again from the one before.
+type topicShape struct {
+	partitions int32
+	first      *Partition
 }
 
-// refreshTopicsLocked re-resolves subscriptions when topics were created
-// since the last time, and rebalances if a member's topics changed: a
-// subscribed topic, or one matching a pattern, has been created.
+func shapeOf(t *topic) topicShape {
+	return topicShape{partitions: int32(len(t.partitions)), first: t.partitions[0]}
+}
+
+// refreshTopicsLocked re-resolves subscriptions when topics changed since
+// the last time, and rebalances if a member's topics changed (a subscribed
+// topic, or one matching a pattern, has been created or deleted) or a
+// subscribed topic did (it gained partitions, or was deleted and created
+// again).
 func (g *group) refreshTopicsLocked() {
-	n := g.coord.log.topicCount()
-	if n == g.mu.topicCount {
+	l := g.coord.log
+	v := l.topicsVersion.Load()
+	if v == g.mu.topicsVersion {
 		return
 	}
-	g.mu.topicCount = n
+	g.mu.topicsVersion = v
 	changed := false
 	for _, m := range g.mu.members {
 		if topics := g.resolveTopics(&m.cfg); !slices.Equal(topics, m.topics) {
 			m.topics, changed = topics, true
+		}
+	}
+	for name, shape := range g.mu.partitions {
+		if t, err := l.topic(name); err != nil || shapeOf(t) != shape {
+			changed = true
 		}
 	}
 	if changed {
@@ -483,6 +501,7 @@ func (g *group) assignTargetsLocked() {
 	slices.Sort(ids)
 	members := make([]AssignorMember, len(ids))
 	partitions := make(map[string]int32)
+	shapes := make(map[string]topicShape)
 	for i, id := range ids {
 		m := g.mu.members[id]
 		owned := make([]TopicPartition, 0, len(m.held))
@@ -496,11 +515,13 @@ func (g *group) assignTargetsLocked() {
 				continue
 			}
 			if t, err := l.topic(name); err == nil {
-				partitions[name] = int32(len(t.partitions))
+				shapes[name] = shapeOf(t)
+				partitions[name] = shapes[name].partitions
 			}
 		}
 	}
 	assignment := g.mu.assignor.Assign(members, partitions)
+	g.mu.partitions = shapes
 	g.mu.generation++
 	taken := make(map[TopicPartition]bool)
 	for _, id := range ids {

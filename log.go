@@ -31,6 +31,13 @@ type Log struct {
 		topics map[string]*topic
 	}
 
+	// admin serializes the operations of admin.go. It is taken before
+	// ops, never while holding it.
+	admin sync.Mutex
+	// topicsVersion counts the changes to the registry of topics, so that
+	// the views producers and groups keep of it can tell they are stale.
+	topicsVersion atomic.Int64
+
 	recovery recoveryCounters
 	cleaner  cleaner    // the log cleaner's hooks and counters; see compaction.go
 	groups   groupState // consumer groups and committed offsets; see group.go
@@ -115,7 +122,12 @@ func (l *Log) recover() error {
 	if err != nil {
 		return fmt.Errorf("eventlog: open %s: %w", l.dir, err)
 	}
+	var deleted []string
 	for _, name := range names {
+		if _, ok := isDeletedTopicDir(name); ok {
+			deleted = append(deleted, name)
+			continue
+		}
 		t, err := l.openTopic(name, clean)
 		if err != nil {
 			return err
@@ -134,6 +146,9 @@ func (l *Log) recover() error {
 	}
 	// After the marker is gone: replaying may append corrections.
 	if err := l.loadOffsets(); err != nil {
+		return err
+	}
+	if err := l.finishDeletedTopics(deleted); err != nil {
 		return err
 	}
 	l.recovery.duration = time.Since(start)
@@ -174,6 +189,11 @@ func (l *Log) openTopic(name string, clean bool) (*topic, error) {
 	pc := cfg.resolve(&l.opts)
 	for id := range int32(cfg.Partitions) {
 		p, err := l.openPartition(name, id, pc, clean)
+		if err == nil {
+			if err = p.loadLogStart(); err != nil {
+				err = errors.Join(err, p.release())
+			}
+		}
 		if err != nil {
 			return nil, errors.Join(err, t.release())
 		}
@@ -267,6 +287,7 @@ func (l *Log) createTopic(name string, cfg TopicConfig, internal bool) error {
 		return errors.Join(fmt.Errorf("eventlog: create topic %q: %w", name, err), t.release(), fsys.RemoveAll(dir))
 	}
 	l.mu.topics[name] = t
+	l.topicsVersion.Add(1)
 	return nil
 }
 
@@ -284,7 +305,8 @@ func (l *Log) Topics() []string {
 	return names
 }
 
-// TopicConfig returns the configuration a topic was created with.
+// TopicConfig returns a topic's configuration: the one it was created with,
+// as CreatePartitions and AlterTopicConfig changed it since.
 func (l *Log) TopicConfig(name string) (TopicConfig, error) {
 	t, err := l.topic(name)
 	if err != nil {
@@ -388,7 +410,9 @@ func (l *Log) close() error {
 
 	var errs []error
 	l.forEachPartition(func(p *Partition) {
-		errs = append(errs, p.closeActive())
+		if !p.deleted.Load() { // a DeleteTopic that Close interrupted; Open finishes it
+			errs = append(errs, p.closeActive())
+		}
 	})
 	// The marker vouches for data already fsynced above, so it needs no
 	// fsync of its own: if a power loss takes it, the next Open scans.

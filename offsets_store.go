@@ -18,6 +18,12 @@ type offsetStore struct {
 	log   *Log
 	parts []*Partition
 
+	// gate is held for reading by commits, from their check that the
+	// partitions exist to their append, and for writing by the deletions
+	// of DeleteTopic, so that no commit of a deleted topic lands after
+	// the tombstones that delete its offsets.
+	gate sync.RWMutex
+
 	mu struct {
 		sync.Mutex
 		// committed is keyed by the offset's record key without its type
@@ -49,8 +55,9 @@ type pendingCommit struct {
 }
 
 type offsetUpdate struct {
-	tp TopicPartition
-	v  offsetValue
+	tp     TopicPartition
+	v      offsetValue
+	delete bool // a tombstone: the committed offset goes
 }
 
 // appendOffsetID appends the identity of a committed offset: its record key
@@ -207,7 +214,7 @@ func (r *replayer) lowerPastLogEnd() error {
 		r.s.log.opts.Logger.Warn("eventlog: committed offset past the log end, lowered to it",
 			"group", group, "topic", tp.Topic, "partition", tp.Partition, "committed", c.offset, "log_end", end)
 		v := offsetValue{offset: end, epoch: noLeaderEpoch, metadata: c.metadata, commitTime: c.commitTime}
-		if _, err := r.s.write(context.Background(), group, []offsetUpdate{{tp, v}}, DurabilityDefault); err != nil {
+		if _, err := r.s.write(context.Background(), group, []offsetUpdate{{tp: tp, v: v}}, DurabilityDefault); err != nil {
 			return fmt.Errorf("eventlog: lower committed offset of group %q %s: %w", group, tp, err)
 		}
 	}
@@ -232,18 +239,32 @@ func (s *offsetStore) partitionFor(group string) *Partition {
 // DurabilityOS on an fsync topic the batch becomes durable later, through
 // the Log's background fsync; it is applied at the first read after that.
 func (s *offsetStore) write(ctx context.Context, group string, updates []offsetUpdate, d Durability) (pendingCommit, error) {
+	s.gate.RLock()
+	defer s.gate.RUnlock()
+	return s.writeLocked(ctx, group, updates, d)
+}
+
+// writeLocked is write for a caller holding gate. A commit of a partition
+// that does not exist, or whose topic is being deleted, fails with
+// ErrTopicNotFound or ErrPartitionNotFound; tombstones always go.
+func (s *offsetStore) writeLocked(ctx context.Context, group string, updates []offsetUpdate, d Durability) (pendingCommit, error) {
 	p := s.partitionFor(group)
 	recs := make([]Record, len(updates))
 	now := s.log.opts.Now()
 	for i, u := range updates {
+		recs[i] = Record{Key: encodeOffsetKey(nil, group, u.tp), Timestamp: now}
+		if u.delete {
+			continue
+		}
+		if part, err := s.log.Partition(u.tp.Topic, u.tp.Partition); err != nil {
+			return pendingCommit{}, fmt.Errorf("eventlog: commit %s: %w", u.tp, err)
+		} else if part.deleted.Load() {
+			return pendingCommit{}, fmt.Errorf("eventlog: commit %s: %w", u.tp, part.deletedErr())
+		}
 		if u.v.commitTime == 0 {
 			updates[i].v.commitTime = now.UnixMilli()
 		}
-		recs[i] = Record{
-			Key:       encodeOffsetKey(nil, group, u.tp),
-			Value:     encodeOffsetValue(nil, updates[i].v),
-			Timestamp: now,
-		}
+		recs[i].Value = encodeOffsetValue(nil, updates[i].v)
 	}
 	base, err := p.appendUnchecked(ctx, recs, AppendOptions{Durability: d})
 	if err != nil {
@@ -273,7 +294,12 @@ func (s *offsetStore) applyDurableLocked() {
 			c := committedOffset{offset: u.v.offset, metadata: u.v.metadata, commitTime: u.v.commitTime, at: pc.base + int64(j)}
 			// Commits racing on one key (which ownership rules out) are
 			// applied in log order all the same.
-			if old, ok := s.mu.committed[string(id)]; !ok || old.at < c.at {
+			old, ok := s.mu.committed[string(id)]
+			switch {
+			case ok && old.at > c.at:
+			case u.delete:
+				delete(s.mu.committed, string(id))
+			default:
 				s.mu.committed[string(id)] = c
 			}
 		}
@@ -354,4 +380,23 @@ func (s *offsetStore) groupNames() []string {
 		names = append(names, name)
 	}
 	return names
+}
+
+// offsetsOfTopic returns the partitions of topic that each group has a
+// committed offset for, sorted.
+func (s *offsetStore) offsetsOfTopic(topic string) map[string][]TopicPartition {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.applyDurableLocked()
+	out := make(map[string][]TopicPartition)
+	for id := range s.mu.committed {
+		group, tp := parseOffsetID(id)
+		if tp.Topic == topic {
+			out[group] = append(out[group], tp)
+		}
+	}
+	for _, tps := range out {
+		slices.SortFunc(tps, compareTopicPartitions)
+	}
+	return out
 }

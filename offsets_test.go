@@ -140,7 +140,7 @@ func TestOffsetsReplayAppliesTombstones(t *testing.T) {
 	s, err := l.offsetStore(true)
 	require.NoError(t, err)
 	write := func(group string, partition int32, offset int64) {
-		_, err := s.write(context.Background(), group, []offsetUpdate{{TopicPartition{"t", partition}, offsetValue{offset: offset, epoch: -1}}}, DurabilityDefault)
+		_, err := s.write(context.Background(), group, []offsetUpdate{{tp: TopicPartition{"t", partition}, v: offsetValue{offset: offset, epoch: -1}}}, DurabilityDefault)
 		require.NoError(t, err)
 	}
 	write("g", 0, 3)

@@ -15,13 +15,20 @@ import (
 // Partition is one ordered, append-only sequence of records of a topic: the
 // low-level API that producers and consumers build on. Offsets are dense from
 // the log start offset up to the log end offset; readers see records below
-// the high watermark only. A Partition is safe for concurrent use.
+// the high watermark only. A Partition is safe for concurrent use. Once its
+// topic is deleted, every call on it fails with ErrTopicNotFound.
 type Partition struct {
 	log   *Log
 	topic string
 	id    int32
 	dir   string
-	cfg   partitionConfig
+
+	// settings are the partition's resolved settings, replaced whole by
+	// AlterTopicConfig; read them through config.
+	settings atomic.Pointer[partitionConfig]
+	// deleted is set once DeleteTopic has taken the partition's topic
+	// away: every later call fails with ErrTopicNotFound.
+	deleted atomic.Bool
 
 	segments atomic.Pointer[[]*segment] // sorted by base offset; the last is active
 	logStart atomic.Int64
@@ -114,6 +121,9 @@ func (p *Partition) LogStartOffset() int64 { return p.logStart.Load() }
 // LogEndOffset is the offset the next appended record will get.
 func (p *Partition) LogEndOffset() int64 { return p.logEnd.Load() }
 
+// config returns the partition's current settings.
+func (p *Partition) config() *partitionConfig { return p.settings.Load() }
+
 // HighWatermark is the offset after the last record that is as durable as
 // the topic promises; reads return only records below it.
 func (p *Partition) HighWatermark() int64 { return p.hw.Load().offset }
@@ -164,10 +174,10 @@ func (p *Partition) appendUnchecked(ctx context.Context, records []Record, opts 
 	if !opts.Durability.valid() {
 		return -1, p.errorf("%w: durability %d", ErrInvalidConfig, opts.Durability)
 	}
-	if p.cfg.cleanup.compacts() {
+	if p.config().cleanup.compacts() {
 		for i := range records {
 			if records[i].Key == nil {
-				return -1, p.errorf("%w: record %d has a null key, and topic %q is compacted (cleanup.policy=%s): compaction keeps the newest record per key, so every record needs one", ErrInvalidRecord, i, p.topic, p.cfg.cleanup)
+				return -1, p.errorf("%w: record %d has a null key, and topic %q is compacted (cleanup.policy=%s): compaction keeps the newest record per key, so every record needs one", ErrInvalidRecord, i, p.topic, p.config().cleanup)
 			}
 		}
 	}
@@ -200,8 +210,8 @@ func putBatchBuffer(buf *[]byte) {
 // whose records the caller validated, as Append stores the batch it
 // encodes, and returns the base offset the log gave it.
 func (p *Partition) appendEncoded(batch []byte, durability Durability) (int64, error) {
-	if len(batch) > p.cfg.maxBatchBytes {
-		return -1, p.errorf("%w: batch is %d bytes, max is %d", ErrRecordTooLarge, len(batch), p.cfg.maxBatchBytes)
+	if len(batch) > p.config().maxBatchBytes {
+		return -1, p.errorf("%w: batch is %d bytes, max is %d", ErrRecordTooLarge, len(batch), p.config().maxBatchBytes)
 	}
 	if !p.log.enter() {
 		return -1, ErrClosed
@@ -216,14 +226,14 @@ func (p *Partition) appendEncoded(batch []byte, durability Durability) (int64, e
 	}
 	ack := durability
 	if ack == DurabilityDefault {
-		ack = p.cfg.durability
+		ack = p.config().durability
 	}
 	switch {
 	case ack == DurabilityFsync:
 		if err := p.syncTo(end); err != nil {
 			return -1, err
 		}
-	case p.cfg.durability == DurabilityFsync:
+	case p.config().durability == DurabilityFsync:
 		p.requestSync()
 	}
 	return base, nil
@@ -298,7 +308,7 @@ func (p *Partition) write(batch []byte) (int64, *position, error) {
 	end := &position{offset: seg.nextOffset, seg: seg, pos: seg.size.Load()}
 	p.written.Store(end)
 	p.logEnd.Store(end.offset)
-	if p.cfg.durability == DurabilityOS {
+	if p.config().durability == DurabilityOS {
 		p.advanceHW(end)
 	}
 	return base, end, nil
@@ -315,10 +325,10 @@ func (p *Partition) shouldRollLocked(seg *segment, batchSize int64) bool {
 		return false
 	}
 	now := p.log.opts.Now().UnixMilli()
-	return size+batchSize > p.cfg.segmentBytes ||
-		len(seg.mu.index.offsets) >= p.cfg.maxIndexOffset ||
-		seg.nextOffset-seg.base > 1<<31-1-int64(p.cfg.maxBatchBytes) ||
-		now-seg.firstTimestamp >= p.cfg.segmentAge.Milliseconds()
+	return size+batchSize > p.config().segmentBytes ||
+		len(seg.mu.index.offsets) >= p.config().maxIndexOffset ||
+		seg.nextOffset-seg.base > 1<<31-1-int64(p.config().maxBatchBytes) ||
+		now-seg.firstTimestamp >= p.config().segmentAge.Milliseconds()
 }
 
 // rollLocked closes the active segment — fsynced, indexes written — and
@@ -338,7 +348,7 @@ func (p *Partition) rollLocked() (*segment, error) {
 	// a power loss that kept the new name and lost the old one would leave
 	// a hole in the log. Fsync topics synced the directory when they
 	// created the old segment; DurabilityOS topics did not.
-	if p.cfg.durability != DurabilityFsync {
+	if p.config().durability != DurabilityFsync {
 		if err := p.log.opts.FS.SyncDir(p.dir); err != nil {
 			return nil, err
 		}
@@ -362,8 +372,8 @@ func (p *Partition) rollLocked() (*segment, error) {
 func (p *Partition) newActiveSegment(base int64) *segment {
 	seg := newSegment(p.log.opts.FS, p.dir, base)
 	seg.mu.index = &segmentIndex{}
-	seg.builder = indexBuilder{base: base, interval: p.cfg.indexInterval, maxTs: -1}
-	seg.mapCapacity = p.cfg.segmentBytes + int64(p.cfg.maxBatchBytes)
+	seg.builder = indexBuilder{base: base, interval: p.config().indexInterval, maxTs: -1}
+	seg.mapCapacity = p.config().segmentBytes + int64(p.config().maxBatchBytes)
 	return seg
 }
 
@@ -439,8 +449,8 @@ func (p *Partition) advanceHW(end *position) {
 	}
 }
 
-// Wait blocks until the high watermark passes offset, the context ends, or
-// the Log closes.
+// Wait blocks until the high watermark passes offset, the context ends, the
+// Log closes (ErrClosed), or the topic is deleted (ErrTopicNotFound).
 func (p *Partition) Wait(ctx context.Context, offset int64) error {
 	for {
 		ch := p.hwMoved.wait()
@@ -449,6 +459,9 @@ func (p *Partition) Wait(ctx context.Context, offset int64) error {
 		}
 		if p.log.closed.Load() {
 			return ErrClosed
+		}
+		if p.deleted.Load() {
+			return p.deletedErr()
 		}
 		select {
 		case <-ch:
@@ -533,7 +546,7 @@ func (p *Partition) read(out []Record, offset int64, maxBytes int) ([]Record, er
 	defer c.close()
 	dec := decoderPool.Get().(*batchDecoder)
 	defer decoderPool.Put(dec)
-	limit := maxDecompressedBytes(p.cfg.maxBatchBytes)
+	limit := maxDecompressedBytes(p.config().maxBatchBytes)
 	for budget := int64(maxBytes); budget > 0; {
 		ok, err := c.next()
 		if err != nil || !ok {
@@ -630,6 +643,9 @@ func (p *Partition) OffsetForTime(t time.Time) (offset int64, found bool, err er
 			continue
 		}
 		if !seg.acquire() {
+			if p.deleted.Load() {
+				return -1, false, p.deletedErr()
+			}
 			// Retention deleted it or a cleaning replaced it: the records
 			// may have moved to a segment listed earlier, so start over.
 			segs, i = *p.segments.Load(), -1
@@ -645,7 +661,7 @@ func (p *Partition) OffsetForTime(t time.Time) (offset int64, found bool, err er
 }
 
 func (p *Partition) offsetForTimeIn(seg *segment, ts int64, hw *position) (int64, bool, error) {
-	idx, _, err := seg.loadIndex(p.cfg.indexInterval)
+	idx, _, err := seg.loadIndex(p.config().indexInterval)
 	if err != nil {
 		return -1, false, p.errorf("%w", err)
 	}
@@ -659,6 +675,7 @@ func (p *Partition) offsetForTimeIn(seg *segment, ts int64, hw *position) (int64
 	if ok {
 		from += int64(rel)
 	}
+	from = max(from, p.logStart.Load()) // DeleteRecords may have moved it inside seg
 	// Read whole batches from there and pick the first record not older.
 	for from < hw.offset {
 		records, err := p.read(nil, from, 1<<20)
@@ -689,7 +706,7 @@ func (p *Partition) closeActive() error {
 	if err := p.syncTo(p.written.Load()); err != nil {
 		return err
 	}
-	if p.cfg.durability != DurabilityFsync {
+	if p.config().durability != DurabilityFsync {
 		if err := p.log.opts.FS.SyncDir(p.dir); err != nil {
 			return p.errorf("sync %s: %w", p.dir, err)
 		}

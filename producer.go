@@ -3,7 +3,9 @@ package eventlog
 import (
 	"context"
 	"fmt"
+	"maps"
 	"math"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -184,8 +186,12 @@ type Producer struct {
 
 // producerTopic is a topic as a Producer knows it.
 type producerTopic struct {
-	name   string
-	queues []*partitionQueue // by partition
+	name    string
+	version int64             // the Log's topicsVersion when looked up
+	queues  []*partitionQueue // by partition
+	// retired are queues of partitions the topic no longer has (it was
+	// deleted and created again) that still held batches, for Flush.
+	retired []*partitionQueue
 }
 
 // lingering is an open batch waiting for its Linger to pass.
@@ -301,7 +307,7 @@ func (p *Producer) Flush(ctx context.Context) error {
 	var pending []*producerBatch
 	if m := p.topics.Load(); m != nil {
 		for _, t := range *m {
-			for _, q := range t.queues {
+			for _, q := range slices.Concat(t.queues, t.retired) {
 				if b := q.flush(); b != nil {
 					pending = append(pending, b)
 				}
@@ -372,8 +378,8 @@ func (p *Producer) enqueue(ctx context.Context, r *Record, fn func(RecordMetadat
 	}
 	md.Partition = id
 	q := t.queues[id]
-	if r.Key == nil && q.part.cfg.cleanup.compacts() {
-		return nil, nil, md, q.part.errorf("%w: a record without a key cannot go to compacted topic %q (cleanup.policy=%s)", ErrInvalidRecord, r.Topic, q.part.cfg.cleanup)
+	if r.Key == nil && q.part.config().cleanup.compacts() {
+		return nil, nil, md, q.part.errorf("%w: a record without a key cannot go to compacted topic %q (cleanup.policy=%s)", ErrInvalidRecord, r.Topic, q.part.config().cleanup)
 	}
 	fixed := recordFixedSize(r)
 	size := recordSizeInBatch(fixed, 0, 0)
@@ -381,7 +387,7 @@ func (p *Producer) enqueue(ctx context.Context, r *Record, fn func(RecordMetadat
 	if fn != nil || w != nil || ctx.Done() != nil {
 		held += int64(recordOverhead)
 	}
-	if limit := q.part.cfg.maxBatchBytes; batchHeaderSize+size > limit {
+	if limit := q.part.config().maxBatchBytes; batchHeaderSize+size > limit {
 		return nil, nil, md, q.part.errorf("%w: record is %d bytes as a batch, max is %d", ErrRecordTooLarge, batchHeaderSize+size, limit)
 	}
 	if held > int64(p.opts.BufferBytes) {
@@ -445,11 +451,12 @@ var recordPool = sync.Pool{New: func() any { return new(Record) }}
 // topic returns the producer's view of a topic, looking it up in the Log
 // the first time.
 func (p *Producer) topic(name string) (*producerTopic, error) {
-	if t := p.lastTopic.Load(); t != nil && t.name == name {
+	version := p.log.topicsVersion.Load()
+	if t := p.lastTopic.Load(); t != nil && t.name == name && t.version == version {
 		return t, nil
 	}
 	if m := p.topics.Load(); m != nil {
-		if t := (*m)[name]; t != nil {
+		if t := (*m)[name]; t != nil && t.version == version {
 			p.lastTopic.Store(t)
 			return t, nil
 		}
@@ -464,19 +471,41 @@ func (p *Producer) topic(name string) (*producerTopic, error) {
 	if m := p.topics.Load(); m != nil {
 		old = *m
 	}
-	if t := old[name]; t != nil {
-		return t, nil
+	prev := old[name]
+	if prev != nil && prev.version == version {
+		return prev, nil
 	}
-	t := &producerTopic{name: name, queues: make([]*partitionQueue, len(lt.partitions))}
+	// Topics changed since: a partition this topic still has keeps its
+	// queue, so that its records stay in order.
+	t := &producerTopic{name: name, version: version, queues: make([]*partitionQueue, len(lt.partitions))}
+	var reuse map[*Partition]*partitionQueue
+	if prev != nil {
+		reuse = make(map[*Partition]*partitionQueue, len(prev.queues))
+		for _, q := range prev.queues {
+			reuse[q.part] = q
+		}
+	}
 	for i, part := range lt.partitions {
+		if q := reuse[part]; q != nil {
+			t.queues[i] = q
+			delete(reuse, part)
+			continue
+		}
 		q := &partitionQueue{
 			producer: p,
 			part:     part,
-			limit:    min(p.opts.BatchBytes, part.cfg.maxBatchBytes),
+			limit:    min(p.opts.BatchBytes, part.config().maxBatchBytes),
 			noLinger: p.opts.Linger < 0,
 		}
 		q.drainFn = func(<-chan struct{}) { q.drain(nil) }
 		t.queues[i] = q
+	}
+	if prev != nil {
+		for _, q := range slices.Concat(prev.retired, slices.Collect(maps.Values(reuse))) {
+			if !q.idle() {
+				t.retired = append(t.retired, q)
+			}
+		}
 	}
 	m := make(map[string]*producerTopic, len(old)+1)
 	for k, v := range old {

@@ -159,6 +159,13 @@ func (q *partitionQueue) flush() *producerBatch {
 	return newest
 }
 
+// idle tells whether the queue holds no batch.
+func (q *partitionQueue) idle() bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.mu.open == nil && len(q.mu.ready) == 0 && q.mu.inFlight == nil
+}
+
 func (q *partitionQueue) sealLocked() {
 	q.mu.ready = append(q.mu.ready, q.mu.open)
 	q.mu.open = nil
@@ -308,7 +315,7 @@ func (q *partitionQueue) finish(b *producerBatch) []byte {
 	if c != CompressionNone {
 		out := make([]byte, batchHeaderSize, batchHeaderSize+len(batch)/2)
 		out, err := compress(out, batch[batchHeaderSize:], c)
-		if err == nil && len(out) <= q.part.cfg.maxBatchBytes {
+		if err == nil && len(out) <= q.part.config().maxBatchBytes {
 			batch = out
 		} else {
 			c = CompressionNone // the codec grew the batch past the limit
@@ -338,7 +345,7 @@ func (q *partitionQueue) decode(batch []byte) ([]Record, error) {
 		return nil, err
 	}
 	var d batchDecoder
-	return d.decode(nil, &h, batch, 0, maxDecompressedBytes(q.part.cfg.maxBatchBytes))
+	return d.decode(nil, &h, batch, 0, maxDecompressedBytes(q.part.config().maxBatchBytes))
 }
 
 // complete reports the outcome of b's records — dropped ones fail with

@@ -42,8 +42,8 @@ func (l *Log) openPartition(topicName string, id int32, cfg partitionConfig, cle
 		topic: topicName,
 		id:    id,
 		dir:   filepath.Join(l.topicDir(topicName), partitionDirName(id)),
-		cfg:   cfg,
 	}
+	p.settings.Store(&cfg)
 	p.sync.done.L = &p.sync.Mutex
 	empty := []*segment{}
 	p.segments.Store(&empty)
@@ -120,7 +120,7 @@ func (p *Partition) openSegments(clean bool) error {
 // syncDirIfDurable makes new directory entries durable on topics that
 // promise to survive power loss; on DurabilityOS topics the OS keeps them.
 func (p *Partition) syncDirIfDurable(dir string) error {
-	if p.cfg.durability != DurabilityFsync {
+	if p.config().durability != DurabilityFsync {
 		return nil
 	}
 	return p.log.opts.FS.SyncDir(dir)
@@ -161,7 +161,7 @@ func (p *Partition) recoverActive(clean bool) error {
 	}
 
 	if clean && rp.pos <= info.Size() {
-		if idx, b, next, ok := seg.readIndexFiles(data, p.cfg.indexInterval); ok {
+		if idx, b, next, ok := seg.readIndexFiles(data, p.config().indexInterval); ok {
 			seg.mu.index = idx
 			seg.builder = *b
 			finishActive(seg, data, next)

@@ -231,7 +231,7 @@ type activeRecovery struct {
 // so that a reopen costs O(bytes written since the last checkpoint), not
 // O(segment). A *CorruptError reports damage below rp.
 func (p *Partition) scanActive(seg *segment, data []byte, rp recoveryPoint) (activeRecovery, error) {
-	interval := p.cfg.indexInterval
+	interval := p.config().indexInterval
 	var a activeRecovery
 	if rp.pos > int64(len(data)) {
 		return a, &CorruptError{Path: seg.path(logExt), Pos: int64(len(data)), Offset: -1,

@@ -37,12 +37,12 @@ func (p *Partition) enforceRetention(now time.Time) error {
 	if p.err() != nil {
 		return nil // a failed partition changes nothing until reopened
 	}
-	if active := p.active(); active.size.Load() > 0 && now.UnixMilli()-active.firstTimestamp >= p.cfg.segmentAge.Milliseconds() {
+	if active := p.active(); active.size.Load() > 0 && now.UnixMilli()-active.firstTimestamp >= p.config().segmentAge.Milliseconds() {
 		if _, err := p.rollLocked(); err != nil {
 			return p.fail(err)
 		}
 	}
-	if !p.cfg.cleanup.deletes() {
+	if !p.config().cleanup.deletes() {
 		return nil
 	}
 	segs := *p.segments.Load()
@@ -57,7 +57,7 @@ func (p *Partition) enforceRetention(now time.Time) error {
 		if err != nil {
 			return err
 		}
-		tooBig := p.cfg.retentionBytes >= 0 && total-seg.size.Load() >= p.cfg.retentionBytes
+		tooBig := p.config().retentionBytes >= 0 && total-seg.size.Load() >= p.config().retentionBytes
 		if !tooOld && !tooBig {
 			break
 		}
@@ -68,6 +68,18 @@ func (p *Partition) enforceRetention(now time.Time) error {
 		return nil
 	}
 	p.logStart.Store(max(p.logStart.Load(), segs[drop].base))
+	p.log.opts.Logger.Info("eventlog: retention deleting segments", "topic", p.topic, "partition", p.id, "segments", drop, "log_start_offset", p.logStart.Load())
+	return p.dropSegmentsLocked(drop)
+}
+
+// dropSegmentsLocked unlists the first drop segments, which the log start
+// offset has passed, and leaves their unmapping and removal to their last
+// reader.
+func (p *Partition) dropSegmentsLocked(drop int) error {
+	if drop == 0 {
+		return nil
+	}
+	segs := *p.segments.Load()
 	kept := append([]*segment(nil), segs[drop:]...)
 	p.segments.Store(&kept)
 	var errs []error
@@ -77,7 +89,6 @@ func (p *Partition) enforceRetention(now time.Time) error {
 		seg.mu.Unlock()
 		errs = append(errs, seg.release())
 	}
-	p.log.opts.Logger.Info("eventlog: retention deleted segments", "topic", p.topic, "partition", p.id, "segments", drop, "log_start_offset", p.logStart.Load())
 	if err := errors.Join(errs...); err != nil {
 		return p.errorf("delete segments: %w", err)
 	}
@@ -87,12 +98,12 @@ func (p *Partition) enforceRetention(now time.Time) error {
 // olderThanRetention tells whether every record of a closed segment is past
 // the partition's time retention.
 func (p *Partition) olderThanRetention(seg *segment, now time.Time) (bool, error) {
-	if p.cfg.retention < 0 {
+	if p.config().retention < 0 {
 		return false, nil
 	}
-	if _, _, err := seg.loadIndex(p.cfg.indexInterval); err != nil {
+	if _, _, err := seg.loadIndex(p.config().indexInterval); err != nil {
 		return false, p.errorf("retention: %w", err)
 	}
 	newest := seg.maxTimestamp.Load()
-	return newest < now.Add(-p.cfg.retention).UnixMilli(), nil
+	return newest < now.Add(-p.config().retention).UnixMilli(), nil
 }

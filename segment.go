@@ -82,6 +82,7 @@ type segment struct {
 		file            File          // nil until first needed
 		index           *segmentIndex // nil until loaded
 		removeOnRelease bool
+		onFree          func() // called by the last release, after the file is closed
 	}
 
 	// indexFiles serializes the writes of the active segment's index files
@@ -135,6 +136,9 @@ func (s *segment) release() error {
 				err = errors.Join(err, rerr)
 			}
 		}
+	}
+	if s.mu.onFree != nil {
+		s.mu.onFree()
 	}
 	return err
 }

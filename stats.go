@@ -88,7 +88,7 @@ func (p *Partition) stats() PartitionStats {
 	s := PartitionStats{
 		Topic:          p.topic,
 		Partition:      p.id,
-		CleanupPolicy:  p.cfg.cleanup,
+		CleanupPolicy:  p.config().cleanup,
 		LogStartOffset: p.LogStartOffset(),
 		HighWatermark:  p.HighWatermark(),
 		LogEndOffset:   p.LogEndOffset(),
@@ -107,7 +107,7 @@ func (p *Partition) stats() PartitionStats {
 			dirty += size
 		}
 	}
-	if p.cfg.cleanup.compacts() {
+	if p.config().cleanup.compacts() {
 		s.DirtyRatio = dirtyRatio(clean, dirty)
 	}
 	return s

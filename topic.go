@@ -11,7 +11,8 @@ import (
 )
 
 // TopicConfig configures a topic. Zero fields inherit the Log's Options.
-// The configuration is stored in the topic's directory and survives reopen.
+// The configuration is stored in the topic's directory and survives reopen;
+// Log.AlterTopicConfig and Log.CreatePartitions change it.
 type TopicConfig struct {
 	// Partitions is the number of partitions (Kafka's num.partitions).
 	// Default 1.

@@ -1,0 +1,602 @@
+package eventlog
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io/fs"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"sync/atomic"
+)
+
+// Topic administration: the operations of Kafka's Admin API that remove or
+// reshape what exists. Each is crash-safe: after a crash at any point, Open
+// finds either the state before the operation or the state after it.
+//
+//   - DeleteTopic renames the topic's directory to "<topic>~deleted-<n>"
+//     (a name no topic can have), fsyncs topics/, then writes tombstones
+//     for the topic's committed offsets and removes the directory. The
+//     rename is the commit point: Open removes a marked directory it finds,
+//     after deleting the committed offsets of its topic unless a topic of
+//     that name was created since.
+//   - CreatePartitions creates the new partition directories, then
+//     replaces topic.meta. The replacement is the commit point: a crash
+//     before it leaves empty directories that Open ignores and the next
+//     CreatePartitions replaces.
+//   - AlterTopicConfig replaces topic.meta; the partitions take the new
+//     settings after it is durable.
+//   - DeleteRecords replaces the partition's log-start-offset checkpoint,
+//     then unlists the segments wholly below it, whose files go once their
+//     last reader is done. Open moves the log start offset to the
+//     checkpoint and removes the segments wholly below it.
+
+// deletedTopicMark separates a topic's name from a number in the name of
+// its directory while DeleteTopic removes it. "~" is not allowed in topic
+// names, so such a directory is never a topic's.
+const deletedTopicMark = "~deleted-"
+
+// logStartName is a partition's log start offset checkpoint, written by
+// DeleteRecords (Kafka's log-start-offset-checkpoint). Its payload is the
+// offset, an int64 big-endian; the format is version 1.
+const (
+	logStartName    = "log-start-offset"
+	logStartVersion = 1
+)
+
+// DeleteToHighWatermark, passed to DeleteRecords as the offset, deletes
+// every record below the high watermark (Kafka's -1 in DeleteRecords).
+const DeleteToHighWatermark int64 = -1
+
+// deletedErr is the error of every call on a partition of a deleted topic.
+func (p *Partition) deletedErr() error {
+	return p.errorf("%w: the topic was deleted", ErrTopicNotFound)
+}
+
+// deleted tells whether DeleteTopic is taking the topic away.
+func (t *topic) deleted() bool { return t.partitions[0].deleted.Load() }
+
+// adminTopic checks a user topic's name and returns the topic; internal
+// topics are the library's to change.
+func (l *Log) adminTopic(name string) (*topic, error) {
+	if err := validateTopicName(name, false); err != nil {
+		return nil, err
+	}
+	return l.topic(name)
+}
+
+// DeleteTopic deletes a topic with its records and the committed offsets of
+// every consumer group on it, as Kafka's DeleteTopics does. Calls on
+// Partitions of the topic, and sends of Producers to it, then fail with
+// ErrTopicNotFound; consumer groups subscribed to it rebalance without it. A
+// topic of the same name can be created afterwards; it starts empty.
+//
+// DeleteTopic returns once the deletion is durable. ctx bounds the wait
+// before the deletion starts; once started, it finishes. It waits for the
+// calls in flight on the Log, such as a Compact, so that no reader is left
+// inside the topic's files. Internal topics cannot be deleted
+// (ErrInvalidTopic). On Windows, which cannot rename directories holding
+// open files, DeleteTopic returns an error wrapping errors.ErrUnsupported.
+func (l *Log) DeleteTopic(ctx context.Context, name string) error {
+	if !compactionSupported { // the same limitation: open files cannot be renamed
+		return fmt.Errorf("eventlog: delete topic %q on %s: %w", name, runtime.GOOS, errors.ErrUnsupported)
+	}
+	// admin is taken before ops (enter), never while holding it: the grace
+	// period below waits for every holder of ops.
+	l.admin.Lock()
+	defer l.admin.Unlock()
+	if !l.enter() {
+		return ErrClosed
+	}
+	t, err := l.adminTopic(name)
+	if err == nil {
+		err = ctx.Err()
+	}
+	if err != nil {
+		l.exit()
+		return err
+	}
+	marked, err := l.markTopicDeleted(t)
+	if marked == "" {
+		l.exit()
+		return err
+	}
+	// From here on the deletion is committed: Open finishes it. The
+	// tombstones are appended outside ops, as appends enter it.
+	l.exit()
+	err = errors.Join(err, l.deleteTopicOffsets(name))
+	// Every call that started before the partitions were marked deleted
+	// ends before the topic leaves the registry: no reader of its files
+	// is left when a topic of the same name can be created.
+	l.awaitCallsInFlight()
+	if !l.enter() {
+		return err // Close released the partitions; Open removes the directory
+	}
+	defer l.exit()
+	l.mu.Lock()
+	delete(l.mu.topics, name)
+	l.topicsVersion.Add(1)
+	l.mu.Unlock()
+	l.releaseDeletedTopic(t, marked)
+	if err != nil {
+		return fmt.Errorf("eventlog: delete topic %q: the topic is gone, but not all of its deletion is durable; the next Open finishes it: %w", name, err)
+	}
+	l.opts.Logger.Info("eventlog: topic deleted", "topic", name)
+	return nil
+}
+
+// markTopicDeleted stops every writer of t and renames its directory to a
+// marked name, durably, which commits the deletion, and returns that name.
+// On failure it returns "" and t is as it was, unless the rename could be
+// neither made durable nor undone: it then returns the name and the error.
+func (l *Log) markTopicDeleted(t *topic) (string, error) {
+	fsys := l.opts.FS
+	prev := make([]*error, len(t.partitions))
+	for i, p := range t.partitions {
+		// The cleaner, retention and appends stop: the sticky failure
+		// makes each of them return at once from now on.
+		p.cleaning.run.Lock()
+		p.cleaning.swap.Lock()
+		p.appendMu.Lock()
+		prev[i] = p.failure.Load()
+		failure := p.deletedErr()
+		p.failure.Store(&failure)
+		p.deleted.Store(true)
+		p.appendMu.Unlock()
+		p.cleaning.swap.Unlock()
+		p.cleaning.run.Unlock()
+		p.hwMoved.broadcast() // wake Waits, which now fail
+	}
+	l.topicsVersion.Add(1) // groups rebalance without the topic
+	undo := func(err error) (string, error) {
+		for i, p := range t.partitions {
+			p.failure.Store(prev[i])
+			p.deleted.Store(false)
+		}
+		l.topicsVersion.Add(1)
+		return "", fmt.Errorf("eventlog: delete topic %q: %w", t.name, err)
+	}
+	dir := l.topicDir(t.name)
+	var marked string
+	for n := l.opts.Now().UnixNano(); ; n++ {
+		marked = fmt.Sprintf("%s%s%d", dir, deletedTopicMark, n)
+		if _, err := fsys.Stat(marked); errors.Is(err, fs.ErrNotExist) {
+			break
+		} else if err != nil {
+			return undo(err)
+		}
+	}
+	if err := fsys.Rename(dir, marked); err != nil {
+		return undo(err)
+	}
+	if err := fsys.SyncDir(filepath.Dir(dir)); err != nil {
+		// The rename stands but may not survive a power loss; put it
+		// back so that memory and disk agree.
+		if rerr := fsys.Rename(marked, dir); rerr != nil {
+			l.opts.Logger.Error("eventlog: delete topic: cannot undo the rename after a failed directory sync; the topic is deleted at the next Open", "topic", t.name, "err", rerr)
+			return marked, err
+		}
+		return undo(err)
+	}
+	return marked, nil
+}
+
+// releaseDeletedTopic drops the partitions' references to their segments;
+// the last release, this one unless a reader holds on, removes the marked
+// directory.
+func (l *Log) releaseDeletedTopic(t *topic, marked string) {
+	var segs []*segment
+	for _, p := range t.partitions {
+		segs = append(segs, *p.segments.Load()...)
+	}
+	var remaining atomic.Int64
+	remaining.Store(int64(len(segs)))
+	free := func() {
+		if remaining.Add(-1) == 0 {
+			l.removeDeletedTopic(marked)
+		}
+	}
+	for _, seg := range segs {
+		seg.mu.Lock()
+		seg.mu.onFree = free
+		seg.mu.Unlock()
+	}
+	for _, p := range t.partitions {
+		if err := p.release(); err != nil {
+			l.opts.Logger.Warn("eventlog: delete topic: closing segment files failed", "topic", t.name, "partition", p.id, "err", err)
+		}
+	}
+}
+
+// awaitCallsInFlight returns once every call on the Log that is in flight
+// now has returned. The caller must not be in one.
+func (l *Log) awaitCallsInFlight() {
+	l.ops.Lock()
+	_ = l.closed.Load() // the lock itself is the point: it waits for every holder
+	l.ops.Unlock()
+}
+
+// removeDeletedTopic removes the directory of a deleted topic once no
+// segment of it is in use.
+func (l *Log) removeDeletedTopic(marked string) {
+	fsys := l.opts.FS
+	if err := fsys.RemoveAll(marked); err != nil {
+		l.opts.Logger.Warn("eventlog: removing a deleted topic's files failed; Open retries", "dir", marked, "err", err)
+		return
+	}
+	// Not fsynced: a directory that comes back after a power loss is
+	// removed by Open.
+}
+
+// deleteTopicOffsets deletes, durably, every committed offset of a topic.
+func (l *Log) deleteTopicOffsets(topic string) error {
+	s, err := l.offsetStore(false)
+	if err != nil || s == nil {
+		return err
+	}
+	s.gate.Lock()
+	defer s.gate.Unlock()
+	byGroup := s.offsetsOfTopic(topic)
+	groups := make([]string, 0, len(byGroup))
+	for g := range byGroup {
+		groups = append(groups, g)
+	}
+	slices.Sort(groups)
+	for _, g := range groups {
+		updates := make([]offsetUpdate, len(byGroup[g]))
+		for i, tp := range byGroup[g] {
+			updates[i] = offsetUpdate{tp: tp, delete: true}
+		}
+		if _, err := s.writeLocked(context.Background(), g, updates, DurabilityFsync); err != nil {
+			return fmt.Errorf("eventlog: delete committed offsets of group %q on topic %q: %w", g, topic, err)
+		}
+	}
+	return nil
+}
+
+// isDeletedTopicDir tells whether a name in topics/ is a topic being
+// deleted, and returns the topic's name.
+func isDeletedTopicDir(dir string) (string, bool) {
+	name, _, ok := strings.Cut(dir, deletedTopicMark)
+	return name, ok
+}
+
+// finishDeletedTopics completes, at Open, the deletions a crash
+// interrupted: the committed offsets of a deleted topic go, unless a topic
+// of its name was created since (its deletion then completed them), and
+// the marked directory is removed.
+func (l *Log) finishDeletedTopics(dirs []string) error {
+	if len(dirs) == 0 {
+		return nil
+	}
+	for _, dir := range dirs {
+		name, _ := isDeletedTopicDir(dir)
+		if l.mu.topics[name] == nil {
+			if err := l.deleteTopicOffsets(name); err != nil {
+				return err
+			}
+		}
+		l.opts.Logger.Info("eventlog: finishing an interrupted topic deletion", "topic", name, "dir", dir)
+		if err := l.opts.FS.RemoveAll(filepath.Join(l.dir, topicsDirName, dir)); err != nil {
+			return fmt.Errorf("eventlog: finish deletion of topic %q: %w", name, err)
+		}
+	}
+	if err := l.opts.FS.SyncDir(filepath.Join(l.dir, topicsDirName)); err != nil {
+		return fmt.Errorf("eventlog: sync %s: %w", topicsDirName, err)
+	}
+	return nil
+}
+
+// CreatePartitions grows a topic to total partitions, as Kafka's
+// CreatePartitions does: partitions are only ever added (ErrInvalidConfig
+// otherwise), and the new ones start empty. Keyed records then go to
+// murmur2(key) % total, as in Kafka, so a key may land on another partition
+// than before. Producers use the new partitions from their next send, and
+// consumer groups subscribed to the topic rebalance to include them.
+// CreatePartitions returns once the change is durable.
+func (l *Log) CreatePartitions(ctx context.Context, name string, total int) error {
+	l.admin.Lock()
+	defer l.admin.Unlock()
+	if !l.enter() {
+		return ErrClosed
+	}
+	defer l.exit()
+	t, err := l.adminTopic(name)
+	if err != nil {
+		return err
+	}
+	switch have := len(t.partitions); {
+	case total <= have:
+		return fmt.Errorf("eventlog: topic %q: %w: it has %d partitions, and CreatePartitions only adds (asked for %d in all)", name, ErrInvalidConfig, have, total)
+	case total > maxPartitions:
+		return fmt.Errorf("eventlog: topic %q: %w: %d partitions is more than %d", name, ErrInvalidConfig, total, maxPartitions)
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	cfg := t.config
+	cfg.Partitions = total
+	payload, err := encodeTopicMeta(name, cfg)
+	if err != nil {
+		return err
+	}
+	fsys := l.opts.FS
+	dir := l.topicDir(name)
+	pc := cfg.resolve(&l.opts)
+	var added []*Partition
+	fail := func(err error) error {
+		for _, p := range added {
+			err = errors.Join(err, p.release(), fsys.RemoveAll(p.dir))
+		}
+		return fmt.Errorf("eventlog: topic %q: create partitions: %w", name, err)
+	}
+	for id := int32(len(t.partitions)); id < int32(total); id++ {
+		// A directory left by an interrupted CreatePartitions holds no
+		// record: none could be appended before topic.meta listed it.
+		pdir := filepath.Join(dir, partitionDirName(id))
+		err := fsys.RemoveAll(pdir)
+		if err == nil {
+			err = fsys.MkdirAll(pdir, 0o755)
+		}
+		var p *Partition
+		if err == nil {
+			p, err = l.openPartition(name, id, pc, true)
+		}
+		if err != nil {
+			return fail(err)
+		}
+		added = append(added, p)
+	}
+	// One sync of the topic directory, in writeMetaFile, makes the new
+	// partition directories and topic.meta durable together.
+	if err := writeMetaFile(fsys, filepath.Join(dir, topicMetaName), topicMetaVersion, payload, true); err != nil {
+		return fail(err)
+	}
+	grown := &topic{name: name, config: cfg, partitions: append(slices.Clip(t.partitions), added...)}
+	l.mu.Lock()
+	l.mu.topics[name] = grown
+	l.topicsVersion.Add(1)
+	l.mu.Unlock()
+	l.opts.Logger.Info("eventlog: partitions created", "topic", name, "partitions", total)
+	return nil
+}
+
+// AlterTopicConfig replaces a topic's configuration with cfg, as Kafka's
+// AlterConfigs does for a topic's retention.ms, retention.bytes,
+// segment.bytes, segment.ms, cleanup.policy, delete.retention.ms,
+// min.cleanable.dirty.ratio, min/max.compaction.lag.ms and the durability:
+// zero fields inherit the Log's Options, as in CreateTopic. Get the current
+// configuration with Log.TopicConfig, change it and pass it back.
+//
+// cfg is validated as by CreateTopic. Its Partitions must be zero or the
+// current count (CreatePartitions adds partitions), and its MaxBatchBytes
+// (max.message.bytes) the current value: producers size their batches by
+// it. The change is durable when AlterTopicConfig returns and applies to
+// the next append, roll, retention check and cleaning; records already
+// stored stay as they are.
+//
+// Switching a topic to cleanup.policy=compact (CleanupCompact or
+// CleanupCompactDelete) reads every partition, because the cleaner drops
+// records without a key, as Kafka's does: when one is found the switch is
+// refused with an error wrapping ErrInvalidConfig, and nothing changes.
+func (l *Log) AlterTopicConfig(ctx context.Context, name string, cfg TopicConfig) error {
+	l.admin.Lock()
+	defer l.admin.Unlock()
+	if !l.enter() {
+		return ErrClosed
+	}
+	defer l.exit()
+	t, err := l.adminTopic(name)
+	if err != nil {
+		return err
+	}
+	if err := cfg.validate(); err != nil {
+		return fmt.Errorf("eventlog: topic %q: %w", name, err)
+	}
+	switch {
+	case cfg.Partitions == 0:
+		cfg.Partitions = len(t.partitions)
+	case cfg.Partitions != len(t.partitions):
+		return fmt.Errorf("eventlog: topic %q: %w: Partitions %d differs from the %d the topic has (add partitions with CreatePartitions)", name, ErrInvalidConfig, cfg.Partitions, len(t.partitions))
+	}
+	if cfg.MaxBatchBytes != t.config.MaxBatchBytes {
+		return fmt.Errorf("eventlog: topic %q: %w: MaxBatchBytes (max.message.bytes) cannot be altered", name, ErrInvalidConfig)
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	payload, err := encodeTopicMeta(name, cfg)
+	if err != nil {
+		return err
+	}
+	// No cleaning runs during the change: it would read settings that
+	// may yet be undone.
+	for _, p := range t.partitions {
+		p.cleaning.run.Lock()
+		defer p.cleaning.run.Unlock()
+	}
+	old := make([]*partitionConfig, len(t.partitions))
+	for i, p := range t.partitions {
+		old[i] = p.config()
+	}
+	next := cfg.resolve(&l.opts)
+	restore := func(err error) error {
+		for i, p := range t.partitions {
+			p.setConfig(old[i])
+		}
+		return fmt.Errorf("eventlog: topic %q: alter configuration: %w", name, err)
+	}
+	if next.cleanup.compacts() && !t.config.CleanupPolicy.compacts() {
+		// Appends without a key are refused from now on; then every
+		// record already there must have one.
+		for _, p := range t.partitions {
+			p.setConfig(&next)
+		}
+		for _, p := range t.partitions {
+			if err := p.requireKeys(ctx); err != nil {
+				return restore(err)
+			}
+		}
+	}
+	if err := writeMetaFile(l.opts.FS, filepath.Join(l.topicDir(name), topicMetaName), topicMetaVersion, payload, true); err != nil {
+		return restore(err)
+	}
+	for _, p := range t.partitions {
+		p.setConfig(&next)
+		if next.durability == DurabilityOS && p.HighWatermark() < p.LogEndOffset() {
+			// What was written waits for an fsync to become visible;
+			// OS durability needs none, and no more are requested.
+			if err := p.syncTo(p.written.Load()); err != nil {
+				return fmt.Errorf("eventlog: topic %q: alter configuration: %w", name, err)
+			}
+		}
+	}
+	altered := &topic{name: name, config: cfg, partitions: t.partitions}
+	l.mu.Lock()
+	l.mu.topics[name] = altered
+	l.topicsVersion.Add(1)
+	l.mu.Unlock()
+	l.opts.Logger.Info("eventlog: topic configuration altered", "topic", name)
+	return nil
+}
+
+// setConfig replaces the partition's settings between appends and
+// retention checks, so that each sees one set.
+func (p *Partition) setConfig(c *partitionConfig) {
+	p.cleaning.swap.Lock()
+	defer p.cleaning.swap.Unlock()
+	p.appendMu.Lock()
+	defer p.appendMu.Unlock()
+	p.settings.Store(c)
+}
+
+// requireKeys fails with ErrInvalidConfig when a record of the partition
+// has a null key.
+func (p *Partition) requireKeys(ctx context.Context) error {
+	if p.HighWatermark() < p.LogEndOffset() {
+		if err := p.syncTo(p.written.Load()); err != nil {
+			return err
+		}
+	}
+	var recs []Record
+	for offset := p.LogStartOffset(); offset < p.HighWatermark(); {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		var err error
+		recs, err = p.read(recs[:0], offset, replayChunk)
+		if err != nil {
+			return err
+		}
+		if len(recs) == 0 {
+			break
+		}
+		for i := range recs {
+			if recs[i].Key == nil {
+				return p.errorf("%w: the record at offset %d has a null key, which compaction would delete (delete the records before it with DeleteRecords, or keep cleanup.policy=delete)", ErrInvalidConfig, recs[i].Offset)
+			}
+		}
+		offset = recs[len(recs)-1].Offset + 1
+		clear(recs)
+	}
+	return nil
+}
+
+// DeleteRecords deletes the records of a partition below offset, as Kafka's
+// DeleteRecords does: the log start offset moves to offset, reads below it
+// fail with ErrOffsetOutOfRange, and consumers positioned below it follow
+// their AutoOffsetReset. DeleteToHighWatermark deletes everything below the
+// high watermark. It returns the new log start offset, once durable; an
+// offset at or below the current log start offset changes nothing.
+//
+// Whole segments below the new log start offset are deleted, once their
+// last reader is done; the rest stays on disk, unreadable, until
+// retention deletes its segment. An offset past the high watermark fails
+// with ErrOffsetOutOfRange; a topic whose cleanup.policy is compact alone
+// refuses DeleteRecords, as Kafka's does (ErrInvalidConfig).
+func (l *Log) DeleteRecords(ctx context.Context, topic string, partition int32, offset int64) (int64, error) {
+	if !l.enter() {
+		return -1, ErrClosed
+	}
+	defer l.exit()
+	if _, err := l.adminTopic(topic); err != nil {
+		return -1, err
+	}
+	p, err := l.Partition(topic, partition)
+	if err != nil {
+		return -1, err
+	}
+	if err := ctx.Err(); err != nil {
+		return -1, err
+	}
+	if c := p.config().cleanup; c == CleanupCompact {
+		return -1, p.errorf("%w: cleanup.policy is %s: records of a compacted topic cannot be deleted by offset", ErrInvalidConfig, c)
+	}
+	p.cleaning.swap.Lock()
+	defer p.cleaning.swap.Unlock()
+	p.appendMu.Lock()
+	defer p.appendMu.Unlock()
+	if err := p.err(); err != nil {
+		return -1, err
+	}
+	hw := p.HighWatermark()
+	if offset == DeleteToHighWatermark {
+		offset = hw
+	}
+	if offset < 0 || offset > hw {
+		return -1, p.errorf("%w: DeleteRecords before offset %d: the high watermark is %d", ErrOffsetOutOfRange, offset, hw)
+	}
+	if start := p.logStart.Load(); offset <= start {
+		return start, nil
+	}
+	payload := binary.BigEndian.AppendUint64(nil, uint64(offset))
+	if err := writeMetaFile(l.opts.FS, filepath.Join(p.dir, logStartName), logStartVersion, payload, true); err != nil {
+		return -1, p.errorf("delete records: write %s: %w", logStartName, err)
+	}
+	p.logStart.Store(offset)
+	if err := p.dropBelowLogStartLocked(); err != nil {
+		return offset, err
+	}
+	l.opts.Logger.Info("eventlog: records deleted", "topic", topic, "partition", partition, "log_start_offset", offset)
+	return offset, nil
+}
+
+// dropBelowLogStartLocked deletes the closed segments that hold only
+// offsets below the log start offset.
+func (p *Partition) dropBelowLogStartLocked() error {
+	segs := *p.segments.Load()
+	start := p.logStart.Load()
+	drop := 0
+	for drop < len(segs)-1 && segs[drop+1].base <= start {
+		drop++
+	}
+	return p.dropSegmentsLocked(drop)
+}
+
+// loadLogStart applies the partition's log start offset checkpoint at Open.
+// A checkpoint past the log end — records lost in a power loss on a
+// DurabilityOS topic — moves the log start offset to the log end.
+func (p *Partition) loadLogStart() error {
+	path := filepath.Join(p.dir, logStartName)
+	version, payload, err := readMetaFile(p.log.opts.FS, path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err == nil && (version != logStartVersion || len(payload) != 8) {
+		err = &CorruptError{Path: path, Offset: -1, Reason: fmt.Sprintf("log start offset checkpoint of version %d with %d bytes", version, len(payload))}
+	}
+	if err != nil {
+		return p.errorf("%w", err)
+	}
+	start := min(int64(binary.BigEndian.Uint64(payload)), p.logEnd.Load())
+	if start <= p.logStart.Load() {
+		return nil
+	}
+	p.logStart.Store(start)
+	p.appendMu.Lock()
+	defer p.appendMu.Unlock()
+	return p.dropBelowLogStartLocked()
+}

@@ -1,0 +1,192 @@
+package eventlog_test
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/eventlog/eventlog"
+)
+
+// Crash tests of the administration operations: the power goes at each
+// filesystem operation of one in turn, in several crash modes; after
+// reopening (twice, losing power again in between) the log is in the state
+// from before the operation or the one after it, the latter whenever the
+// operation returned before the power went, and no half-done work is left
+// on disk.
+
+// adminCrashCase is one operation to crash: setup builds the state before
+// it, the same on every call; state summarizes what the operation changes,
+// without writing.
+type adminCrashCase struct {
+	setup func(t *testing.T, l *eventlog.Log)
+	op    func(l *eventlog.Log) error
+	state func(t *testing.T, l *eventlog.Log) string
+}
+
+var adminCrashModes = []eventlog.CrashMode{eventlog.CrashDropUnsynced, eventlog.CrashKeepAll, eventlog.CrashRandom}
+
+func (c adminCrashCase) open(t *testing.T, fsys *eventlog.MemFS) *eventlog.Log {
+	t.Helper()
+	clk := newClock() // the same names and timestamps on every run
+	l, err := eventlog.Open(powerLossDir, &eventlog.Options{FS: fsys, Now: clk.Now, SegmentBytes: 1024})
+	require.NoError(t, err)
+	return l
+}
+
+// fresh returns a MemFS holding the log after setup, and the log open.
+func (c adminCrashCase) fresh(t *testing.T) (*eventlog.MemFS, *eventlog.Log) {
+	t.Helper()
+	fsys := eventlog.NewMemFS()
+	require.NoError(t, fsys.MkdirAll(powerLossDir, 0o755))
+	require.NoError(t, fsys.SyncDir("/"))
+	l := c.open(t, fsys)
+	c.setup(t, l)
+	return fsys, l
+}
+
+// reopenedState reopens the log on fsys and returns its state, after
+// checking that Open left no marked directory behind.
+func (c adminCrashCase) reopenedState(t *testing.T, fsys *eventlog.MemFS) string {
+	t.Helper()
+	l := c.open(t, fsys)
+	defer func() { require.NoError(t, eventlog.Abandon(l)) }()
+	names, err := fsys.ReadDir(powerLossDir + "/topics")
+	require.NoError(t, err)
+	for _, name := range names {
+		assert.NotContains(t, name, "~", "Open left a half-deleted topic")
+	}
+	return c.state(t, l)
+}
+
+func runAdminCrash(t *testing.T, c adminCrashCase) {
+	fsys, l := c.fresh(t)
+	require.NoError(t, eventlog.Abandon(l))
+	before := c.reopenedState(t, fsys)
+
+	fsys, l = c.fresh(t)
+	ops := recordOps(fsys, func() { require.NoError(t, c.op(l)) })
+	require.NoError(t, l.Close())
+	after := c.reopenedState(t, fsys)
+	require.NotEqual(t, before, after, "the operation changes nothing the state shows")
+
+	for k := 1; k <= len(ops)+1; k++ {
+		name := "after it returned"
+		if k <= len(ops) {
+			name = fmt.Sprintf("at %d %v", k, ops[k-1])
+		}
+		t.Run(name, func(t *testing.T) {
+			for _, mode := range adminCrashModes {
+				fsys, l := c.fresh(t)
+				sw := newPowerSwitch(fsys, mode, uint64(k))
+				sw.arm(k)
+				err := c.op(l)
+				returned := err == nil && !sw.isDead()
+				if err != nil {
+					require.True(t, sw.isDead(), "%v: %v", mode, err)
+				}
+				_ = eventlog.Abandon(l)
+				sw.cut()
+				var verdict string
+				for reopen := range 2 {
+					sw.arm(0)
+					got := c.reopenedState(t, fsys)
+					if reopen == 0 {
+						verdict = got
+						assert.Contains(t, []string{before, after}, got, "%v: neither the old state nor the new", mode)
+						if returned {
+							assert.Equal(t, after, got, "%v: the operation returned, so its change is durable", mode)
+						}
+					} else {
+						assert.Equal(t, verdict, got, "%v: the verdict changed on the second reopen", mode)
+					}
+					sw.cut()
+				}
+				if t.Failed() {
+					t.FailNow()
+				}
+			}
+		})
+	}
+}
+
+// crashSetup makes topic "t" with 2 partitions of several segments, topic
+// "u", and committed offsets of group "g" on both.
+func crashSetup(t *testing.T, l *eventlog.Log) {
+	require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{Partitions: 2}))
+	require.NoError(t, l.CreateTopic("u", eventlog.TopicConfig{}))
+	for id := range int32(2) {
+		appendN(t, partition(t, l, "t", id), 60, eventlog.AppendOptions{})
+	}
+	appendN(t, partition(t, l, "u", 0), 5, eventlog.AppendOptions{})
+	commitFor(t, l, "g", map[eventlog.TopicPartition]int64{tp("t", 0): 30, tp("t", 1): 7, tp("u", 0): 4})
+}
+
+// logState lists topics, configurations, log start and end offsets,
+// records and group g's committed offsets.
+func logState(t *testing.T, l *eventlog.Log) string {
+	t.Helper()
+	var b strings.Builder
+	for _, name := range l.Topics() {
+		cfg, err := l.TopicConfig(name)
+		require.NoError(t, err)
+		fmt.Fprintf(&b, "topic %s %+v\n", name, cfg)
+		for id := range int32(cfg.Partitions) {
+			p := partition(t, l, name, id)
+			recs := readAll(t, p, p.LogStartOffset())
+			fmt.Fprintf(&b, "  %d: [%d, %d) %v\n", id, p.LogStartOffset(), p.LogEndOffset(), summarize(recs))
+		}
+	}
+	offsets, err := l.GroupOffsets("g")
+	require.NoError(t, err)
+	for _, o := range offsets {
+		fmt.Fprintf(&b, "g %s %d\n", o.TopicPartition, o.Committed)
+	}
+	return b.String()
+}
+
+func TestCrashDuringDeleteTopic(t *testing.T) {
+	runAdminCrash(t, adminCrashCase{
+		setup: crashSetup,
+		op:    func(l *eventlog.Log) error { return l.DeleteTopic(ctx, "t") },
+		state: logState,
+	})
+}
+
+func TestCrashDuringCreatePartitions(t *testing.T) {
+	runAdminCrash(t, adminCrashCase{
+		setup: crashSetup,
+		op:    func(l *eventlog.Log) error { return l.CreatePartitions(ctx, "t", 4) },
+		state: logState,
+	})
+}
+
+func TestCrashDuringAlterTopicConfig(t *testing.T) {
+	runAdminCrash(t, adminCrashCase{
+		setup: crashSetup,
+		op: func(l *eventlog.Log) error {
+			cfg, err := l.TopicConfig("t")
+			if err != nil {
+				return err
+			}
+			cfg.Retention, cfg.SegmentBytes, cfg.CleanupPolicy = time.Hour, 4096, eventlog.CleanupCompactDelete
+			return l.AlterTopicConfig(ctx, "t", cfg)
+		},
+		state: logState,
+	})
+}
+
+func TestCrashDuringDeleteRecords(t *testing.T) {
+	runAdminCrash(t, adminCrashCase{
+		setup: crashSetup,
+		op: func(l *eventlog.Log) error {
+			_, err := l.DeleteRecords(ctx, "t", 1, 45)
+			return err
+		},
+		state: logState,
+	})
+}

@@ -1,0 +1,497 @@
+package eventlog_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/eventlog/eventlog"
+	"github.com/eventlog/eventlog/eventlogtest"
+)
+
+// commitFor commits offsets for group as a consumer outside the group
+// (allowed while the group has no members).
+func commitFor(t *testing.T, l *eventlog.Log, group string, offsets map[eventlog.TopicPartition]int64) {
+	t.Helper()
+	c, err := l.NewConsumer(&eventlog.ConsumerOptions{GroupID: group})
+	require.NoError(t, err)
+	defer c.Close()
+	om := make(map[eventlog.TopicPartition]eventlog.OffsetAndMetadata, len(offsets))
+	for tp, o := range offsets {
+		om[tp] = eventlog.OffsetAndMetadata{Offset: o}
+	}
+	require.NoError(t, c.CommitOffsets(ctx, om))
+}
+
+func TestDeleteTopic(t *testing.T) {
+	dir := t.TempDir()
+	l := openLog(t, dir, &eventlog.Options{SegmentBytes: 1024})
+	require.NoError(t, l.CreateTopic("gone", eventlog.TopicConfig{Partitions: 2}))
+	require.NoError(t, l.CreateTopic("kept", eventlog.TopicConfig{}))
+	p := partition(t, l, "gone", 0)
+	appendN(t, p, 100, eventlog.AppendOptions{})
+	appendN(t, partition(t, l, "kept", 0), 3, eventlog.AppendOptions{})
+	commitFor(t, l, "g", map[eventlog.TopicPartition]int64{tp("gone", 0): 50, tp("gone", 1): 0, tp("kept", 0): 2})
+	prod, err := l.NewProducer(nil)
+	require.NoError(t, err)
+	defer prod.Close()
+	_, err = prod.Send(ctx, eventlog.Record{Topic: "gone", Value: []byte("x")})
+	require.NoError(t, err)
+
+	require.NoError(t, l.DeleteTopic(ctx, "gone"))
+	assert.Equal(t, []string{"kept"}, l.Topics())
+
+	// Live handles fail clearly.
+	_, err = p.Read(0, 1<<20)
+	assert.ErrorIs(t, err, eventlog.ErrTopicNotFound)
+	_, err = p.Append(ctx, []eventlog.Record{rec("k", "v")}, eventlog.AppendOptions{})
+	assert.ErrorIs(t, err, eventlog.ErrTopicNotFound)
+	_, _, err = p.OffsetForTime(time.Unix(0, 0))
+	assert.ErrorIs(t, err, eventlog.ErrTopicNotFound)
+	assert.ErrorIs(t, p.Wait(ctx, p.HighWatermark()), eventlog.ErrTopicNotFound)
+	_, err = prod.Send(ctx, eventlog.Record{Topic: "gone", Value: []byte("x")})
+	assert.ErrorIs(t, err, eventlog.ErrTopicNotFound)
+	_, err = l.Partition("gone", 0)
+	assert.ErrorIs(t, err, eventlog.ErrTopicNotFound)
+
+	// Its committed offsets went, the others stayed.
+	offsets, err := l.GroupOffsets("g")
+	require.NoError(t, err)
+	require.Len(t, offsets, 1)
+	assert.Equal(t, tp("kept", 0), offsets[0].TopicPartition)
+
+	// The same name can be used again, from scratch; the producer follows.
+	require.NoError(t, l.CreateTopic("gone", eventlog.TopicConfig{Partitions: 3}))
+	md, err := prod.Send(ctx, eventlog.Record{Topic: "gone", Key: []byte("a"), Value: []byte("new")})
+	require.NoError(t, err)
+	assert.Equal(t, int64(0), md.Offset)
+	assert.Equal(t, eventlog.KeyPartition([]byte("a"), 3), md.Partition)
+
+	require.NoError(t, l.Close())
+	l = openLog(t, dir, nil)
+	assert.Equal(t, []string{"gone", "kept"}, l.Topics())
+	cfg, err := l.TopicConfig("gone")
+	require.NoError(t, err)
+	assert.Equal(t, 3, cfg.Partitions)
+	offsets, err = l.GroupOffsets("g")
+	require.NoError(t, err)
+	assert.Len(t, offsets, 1)
+}
+
+func TestDeleteTopicWhileReading(t *testing.T) {
+	l := eventlogtest.New(t, &eventlog.Options{SegmentBytes: 1024})
+	require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{}))
+	p := partition(t, l, "t", 0)
+	appendN(t, p, 200, eventlog.AppendOptions{})
+	done := make(chan error)
+	go func() {
+		for {
+			_, err := p.Read(0, 1<<20)
+			if err != nil {
+				done <- err
+				return
+			}
+		}
+	}()
+	require.NoError(t, l.DeleteTopic(ctx, "t"))
+	assert.ErrorIs(t, <-done, eventlog.ErrTopicNotFound)
+	require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{}))
+	assert.Zero(t, partition(t, l, "t", 0).LogEndOffset())
+}
+
+func TestDeleteTopicGroupRebalances(t *testing.T) {
+	l := eventlogtest.New(t, nil)
+	require.NoError(t, l.CreateTopic("a", eventlog.TopicConfig{Partitions: 2}))
+	require.NoError(t, l.CreateTopic("b", eventlog.TopicConfig{Partitions: 2}))
+	c := groupConsumer(t, l, "g", nil)
+	require.NoError(t, c.Subscribe("a", "b"))
+	pollUntil(t, func() bool { return len(c.Assignment()) == 4 }, nil, c)
+	require.NoError(t, l.DeleteTopic(ctx, "a"))
+	pollUntil(t, func() bool { return len(c.Assignment()) == 2 }, nil, c)
+	assert.ElementsMatch(t, []eventlog.TopicPartition{tp("b", 0), tp("b", 1)}, c.Assignment())
+	// Created again, it is assigned again, from its new partitions.
+	require.NoError(t, l.CreateTopic("a", eventlog.TopicConfig{Partitions: 1}))
+	fill(t, l, "a", 1, 2)
+	var got []string
+	pollUntil(t, func() bool { return len(got) == 2 }, func(_ *eventlog.Consumer, r eventlog.Record) {
+		got = append(got, string(r.Value))
+	}, c)
+	assert.Equal(t, []string{"p0-0", "p0-1"}, got)
+}
+
+func TestCreatePartitions(t *testing.T) {
+	dir := t.TempDir()
+	l := openLog(t, dir, nil)
+	require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{Partitions: 2}))
+	prod, err := l.NewProducer(nil)
+	require.NoError(t, err)
+	defer prod.Close()
+	send := func(key string) int32 {
+		md, err := prod.Send(ctx, eventlog.Record{Topic: "t", Key: []byte(key), Value: []byte("v")})
+		require.NoError(t, err)
+		return md.Partition
+	}
+	assert.Equal(t, eventlog.KeyPartition([]byte("k7"), 2), send("k7"))
+
+	c := groupConsumer(t, l, "g", nil)
+	require.NoError(t, c.Subscribe("t"))
+	pollUntil(t, func() bool { return len(c.Assignment()) == 2 }, nil, c)
+
+	require.NoError(t, l.CreatePartitions(ctx, "t", 5))
+	cfg, err := l.TopicConfig("t")
+	require.NoError(t, err)
+	assert.Equal(t, 5, cfg.Partitions)
+	for i := range 20 {
+		key := fmt.Sprintf("k%d", i)
+		assert.Equal(t, eventlog.KeyPartition([]byte(key), 5), send(key), key)
+	}
+	pollUntil(t, func() bool { return len(c.Assignment()) == 5 }, nil, c)
+
+	require.NoError(t, l.Close())
+	l = openLog(t, dir, nil)
+	cfg, err = l.TopicConfig("t")
+	require.NoError(t, err)
+	assert.Equal(t, 5, cfg.Partitions)
+	var total int64
+	for id := range int32(5) {
+		total += partition(t, l, "t", id).LogEndOffset()
+	}
+	assert.Equal(t, int64(21), total)
+}
+
+func TestAlterTopicConfig(t *testing.T) {
+	dir := t.TempDir()
+	clk := newClock()
+	l := openLog(t, dir, &eventlog.Options{Now: clk.Now, SegmentBytes: 1024})
+	require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{}))
+	p := partition(t, l, "t", 0)
+	appendN(t, p, 100, eventlog.AppendOptions{})
+	require.NoError(t, eventlog.EnforceRetention(l))
+	assert.Zero(t, p.LogStartOffset(), "retention is off by default")
+
+	cfg, err := l.TopicConfig("t")
+	require.NoError(t, err)
+	cfg.Retention = time.Hour
+	cfg.Durability = eventlog.DurabilityOS
+	require.NoError(t, l.AlterTopicConfig(ctx, "t", cfg))
+	clk.Advance(2 * time.Hour)
+	appendN(t, p, 1, eventlog.AppendOptions{})
+	require.NoError(t, eventlog.EnforceRetention(l))
+	assert.Positive(t, p.LogStartOffset(), "the new retention applies at the next check")
+
+	require.NoError(t, l.Close())
+	l = openLog(t, dir, nil)
+	got, err := l.TopicConfig("t")
+	require.NoError(t, err)
+	assert.Equal(t, cfg, got)
+}
+
+func TestAlterTopicConfigToCompact(t *testing.T) {
+	l := eventlogtest.New(t, nil)
+	require.NoError(t, l.CreateTopic("keyed", eventlog.TopicConfig{}))
+	require.NoError(t, l.CreateTopic("mixed", eventlog.TopicConfig{}))
+	appendN(t, partition(t, l, "keyed", 0), 5, eventlog.AppendOptions{})
+	mixed := partition(t, l, "mixed", 0)
+	appendN(t, mixed, 2, eventlog.AppendOptions{})
+	_, err := mixed.Append(ctx, []eventlog.Record{{Value: []byte("no key")}}, eventlog.AppendOptions{})
+	require.NoError(t, err)
+
+	compact := eventlog.TopicConfig{CleanupPolicy: eventlog.CleanupCompact}
+	err = l.AlterTopicConfig(ctx, "mixed", compact)
+	require.ErrorIs(t, err, eventlog.ErrInvalidConfig)
+	assert.Contains(t, err.Error(), "offset 2 has a null key")
+	got, err := l.TopicConfig("mixed")
+	require.NoError(t, err)
+	assert.Equal(t, eventlog.CleanupDelete, got.CleanupPolicy, "nothing changed")
+	_, err = mixed.Append(ctx, []eventlog.Record{{Value: []byte("still fine")}}, eventlog.AppendOptions{})
+	assert.NoError(t, err)
+
+	require.NoError(t, l.AlterTopicConfig(ctx, "keyed", compact))
+	_, err = partition(t, l, "keyed", 0).Append(ctx, []eventlog.Record{{Value: []byte("no key")}}, eventlog.AppendOptions{})
+	assert.ErrorIs(t, err, eventlog.ErrInvalidRecord)
+	require.NoError(t, l.Compact(ctx, "keyed"))
+}
+
+func TestDeleteRecords(t *testing.T) {
+	dir := t.TempDir()
+	l := openLog(t, dir, &eventlog.Options{SegmentBytes: 1024})
+	require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{}))
+	p := partition(t, l, "t", 0)
+	appendN(t, p, 100, eventlog.AppendOptions{})
+
+	start, err := l.DeleteRecords(ctx, "t", 0, 42)
+	require.NoError(t, err)
+	assert.Equal(t, int64(42), start)
+	assert.Equal(t, int64(42), p.LogStartOffset())
+	_, err = p.Read(41, 1<<20)
+	assert.ErrorIs(t, err, eventlog.ErrOffsetOutOfRange)
+	recs := readAll(t, p, 42)
+	require.Len(t, recs, 58)
+	assert.Equal(t, "v42", string(recs[0].Value))
+
+	start, err = l.DeleteRecords(ctx, "t", 0, 10)
+	require.NoError(t, err)
+	assert.Equal(t, int64(42), start, "the log start offset never goes back")
+
+	// A consumer below the log start offset follows auto.offset.reset.
+	c, err := l.NewConsumer(&eventlog.ConsumerOptions{AutoOffsetReset: eventlog.OffsetResetEarliest, FetchMaxWait: time.Millisecond})
+	require.NoError(t, err)
+	defer c.Close()
+	require.NoError(t, c.Assign(tp("t", 0)))
+	require.NoError(t, c.Seek(tp("t", 0), 5))
+	polled, err := c.Poll(ctx)
+	require.NoError(t, err)
+	require.NotEmpty(t, polled)
+	assert.Equal(t, int64(42), polled[0].Offset)
+
+	require.NoError(t, l.Close())
+	l = openLog(t, dir, nil)
+	p = partition(t, l, "t", 0)
+	assert.Equal(t, int64(42), p.LogStartOffset(), "the log start offset survives reopen")
+	assert.Len(t, readAll(t, p, 42), 58)
+
+	start, err = l.DeleteRecords(ctx, "t", 0, eventlog.DeleteToHighWatermark)
+	require.NoError(t, err)
+	assert.Equal(t, int64(100), start)
+	assert.Empty(t, readAll(t, p, 100))
+	off, err := p.Append(ctx, []eventlog.Record{rec("k", "after")}, eventlog.AppendOptions{})
+	require.NoError(t, err)
+	assert.Equal(t, int64(100), off)
+}
+
+func TestDeleteRecordsRemovesSegments(t *testing.T) {
+	dir := t.TempDir()
+	l := openLog(t, dir, &eventlog.Options{SegmentBytes: 1024})
+	require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{}))
+	p := partition(t, l, "t", 0)
+	appendN(t, p, 200, eventlog.AppendOptions{})
+	before := segmentFiles(t, dir)
+	require.Greater(t, len(before), 3)
+	_, err := l.DeleteRecords(ctx, "t", 0, 150)
+	require.NoError(t, err)
+	after := segmentFiles(t, dir)
+	assert.Less(t, len(after), len(before))
+	assert.Equal(t, before[len(before)-len(after):], after, "only the oldest segments went")
+	assert.LessOrEqual(t, parseBase(t, after[0]), int64(150))
+}
+
+// parseBase returns the base offset in a segment file name.
+func parseBase(t *testing.T, name string) int64 {
+	t.Helper()
+	var base int64
+	_, err := fmt.Sscanf(name, "%020d.log", &base)
+	require.NoError(t, err)
+	return base
+}
+
+func TestTopicAdminRefusesBadInput(t *testing.T) {
+	l := eventlogtest.New(t, nil)
+	require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{Partitions: 2}))
+	require.NoError(t, l.CreateTopic("c", eventlog.TopicConfig{CleanupPolicy: eventlog.CleanupCompact}))
+	appendN(t, partition(t, l, "t", 0), 10, eventlog.AppendOptions{})
+	commitFor(t, l, "g", map[eventlog.TopicPartition]int64{tp("t", 0): 1})
+	canceled, cancel := context.WithCancel(ctx)
+	cancel()
+	deleteRecords := func(topic string, id int32, offset int64) func() error {
+		return func() error { _, err := l.DeleteRecords(ctx, topic, id, offset); return err }
+	}
+	for _, tc := range []struct {
+		name string
+		call func() error
+		want error
+	}{
+		{"delete missing topic", func() error { return l.DeleteTopic(ctx, "nope") }, eventlog.ErrTopicNotFound},
+		{"delete bad name", func() error { return l.DeleteTopic(ctx, "a/b") }, eventlog.ErrInvalidTopic},
+		{"delete internal topic", func() error { return l.DeleteTopic(ctx, "__consumer_offsets") }, eventlog.ErrInvalidTopic},
+		{"delete canceled", func() error { return l.DeleteTopic(canceled, "t") }, context.Canceled},
+		{"shrink partitions", func() error { return l.CreatePartitions(ctx, "t", 1) }, eventlog.ErrInvalidConfig},
+		{"same partitions", func() error { return l.CreatePartitions(ctx, "t", 2) }, eventlog.ErrInvalidConfig},
+		{"too many partitions", func() error { return l.CreatePartitions(ctx, "t", 1<<20) }, eventlog.ErrInvalidConfig},
+		{"partitions of missing topic", func() error { return l.CreatePartitions(ctx, "nope", 3) }, eventlog.ErrTopicNotFound},
+		{"partitions of internal topic", func() error { return l.CreatePartitions(ctx, "__consumer_offsets", 3) }, eventlog.ErrInvalidTopic},
+		{"alter negative retention", func() error {
+			return l.AlterTopicConfig(ctx, "t", eventlog.TopicConfig{Retention: -5 * time.Second})
+		}, eventlog.ErrInvalidConfig},
+		{"alter partitions", func() error { return l.AlterTopicConfig(ctx, "t", eventlog.TopicConfig{Partitions: 3}) }, eventlog.ErrInvalidConfig},
+		{"alter max batch", func() error { return l.AlterTopicConfig(ctx, "t", eventlog.TopicConfig{MaxBatchBytes: 4096}) }, eventlog.ErrInvalidConfig},
+		{"alter missing topic", func() error { return l.AlterTopicConfig(ctx, "nope", eventlog.TopicConfig{}) }, eventlog.ErrTopicNotFound},
+		{"delete records negative", deleteRecords("t", 0, -2), eventlog.ErrOffsetOutOfRange},
+		{"delete records past high watermark", deleteRecords("t", 0, 11), eventlog.ErrOffsetOutOfRange},
+		{"delete records missing partition", deleteRecords("t", 7, 1), eventlog.ErrPartitionNotFound},
+		{"delete records missing topic", deleteRecords("nope", 0, 1), eventlog.ErrTopicNotFound},
+		{"delete records compacted", deleteRecords("c", 0, 0), eventlog.ErrInvalidConfig},
+		{"delete records internal", deleteRecords("__consumer_offsets", 0, 0), eventlog.ErrInvalidTopic},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			assert.ErrorIs(t, tc.call(), tc.want)
+		})
+	}
+	cfg, err := l.TopicConfig("t")
+	require.NoError(t, err)
+	assert.Equal(t, 2, cfg.Partitions, "nothing changed")
+	assert.Zero(t, partition(t, l, "t", 0).LogStartOffset())
+
+	require.NoError(t, l.Close())
+	for name, call := range map[string]func() error{
+		"DeleteTopic":      func() error { return l.DeleteTopic(ctx, "t") },
+		"CreatePartitions": func() error { return l.CreatePartitions(ctx, "t", 4) },
+		"AlterTopicConfig": func() error { return l.AlterTopicConfig(ctx, "t", eventlog.TopicConfig{}) },
+		"DeleteRecords":    deleteRecords("t", 0, 1),
+	} {
+		assert.True(t, errors.Is(call(), eventlog.ErrClosed), name)
+	}
+}
+
+func TestDeleteTopicFailureLeavesTopic(t *testing.T) {
+	for _, op := range []eventlog.Op{eventlog.OpRename, eventlog.OpSyncDir} {
+		t.Run(op.String(), func(t *testing.T) {
+			fsys := eventlog.NewMemFS()
+			l := openLog(t, "/d", &eventlog.Options{FS: fsys})
+			require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{}))
+			p := partition(t, l, "t", 0)
+			appendN(t, p, 3, eventlog.AppendOptions{})
+			fsys.SetFault(eventlog.FailAfter(0, op, nil))
+			err := l.DeleteTopic(ctx, "t")
+			fsys.SetFault(nil)
+			require.ErrorIs(t, err, eventlog.ErrInjected)
+			assert.Equal(t, []string{"t"}, l.Topics())
+			appendN(t, p, 1, eventlog.AppendOptions{})
+			assert.Len(t, readAll(t, p, 0), 4, "the topic works as before")
+			require.NoError(t, l.DeleteTopic(ctx, "t"))
+			assert.Empty(t, l.Topics())
+		})
+	}
+}
+
+func TestOpenFinishesDeletionAfterRecreate(t *testing.T) {
+	fsys := eventlog.NewMemFS()
+	l, err := eventlog.Open("/d", &eventlog.Options{FS: fsys})
+	require.NoError(t, err)
+	require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{}))
+	fill(t, l, "t", 1, 5)
+	commitFor(t, l, "g", map[eventlog.TopicPartition]int64{tp("t", 0): 5})
+	// The files of the deleted topic stay behind, as after a crash.
+	fsys.SetFault(func(op eventlog.Op, name string) error {
+		if op == eventlog.OpRemove && strings.Contains(name, "~deleted-") {
+			return eventlog.ErrInjected
+		}
+		return nil
+	})
+	require.NoError(t, l.DeleteTopic(ctx, "t"))
+	fsys.SetFault(nil)
+	names, err := fsys.ReadDir("/d/topics")
+	require.NoError(t, err)
+	require.Len(t, names, 2, "__consumer_offsets and t~deleted-...: %v", names)
+	require.Contains(t, names[1], "~deleted-")
+
+	require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{}))
+	fill(t, l, "t", 1, 2)
+	commitFor(t, l, "g", map[eventlog.TopicPartition]int64{tp("t", 0): 1})
+	require.NoError(t, eventlog.Abandon(l))
+
+	l = openLog(t, "/d", &eventlog.Options{FS: fsys})
+	names, err = fsys.ReadDir("/d/topics")
+	require.NoError(t, err)
+	assert.Equal(t, []string{"__consumer_offsets", "t"}, names)
+	assert.Equal(t, map[eventlog.TopicPartition]int64{tp("t", 0): 1}, committed(t, l, "g"), "the new topic's offsets stay")
+	assert.Len(t, readAll(t, partition(t, l, "t", 0), 0), 2)
+}
+
+func TestDeleteTopicFailsPendingSends(t *testing.T) {
+	l := eventlogtest.New(t, nil)
+	require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{Partitions: 2}))
+	prod, err := l.NewProducer(&eventlog.ProducerOptions{Linger: time.Hour})
+	require.NoError(t, err)
+	defer prod.Close()
+	results := make(chan error, 100)
+	for i := range 100 {
+		prod.SendAsync(ctx, eventlog.Record{Topic: "t", Value: fmt.Appendf(nil, "%d", i)}, func(_ eventlog.RecordMetadata, err error) {
+			results <- err
+		})
+	}
+	require.NoError(t, l.DeleteTopic(ctx, "t"))
+	require.NoError(t, prod.Flush(ctx))
+	for range 100 {
+		assert.ErrorIs(t, <-results, eventlog.ErrTopicNotFound)
+	}
+}
+
+func TestDeleteTopicWakesConsumer(t *testing.T) {
+	l := eventlogtest.New(t, nil)
+	require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{}))
+	c, err := l.NewConsumer(&eventlog.ConsumerOptions{FetchMaxWait: time.Hour})
+	require.NoError(t, err)
+	defer c.Close()
+	require.NoError(t, c.Assign(tp("t", 0)))
+	polled := make(chan error)
+	go func() {
+		_, err := c.Poll(ctx)
+		polled <- err
+	}()
+	require.NoError(t, l.DeleteTopic(ctx, "t"))
+	assert.ErrorIs(t, <-polled, eventlog.ErrTopicNotFound)
+}
+
+func TestDeleteCompactedTopicWhileCompacting(t *testing.T) {
+	l := eventlogtest.New(t, &eventlog.Options{SegmentBytes: 1024})
+	require.NoError(t, l.CreateTopic("c", eventlog.TopicConfig{CleanupPolicy: eventlog.CleanupCompact}))
+	p := partition(t, l, "c", 0)
+	for range 5 {
+		appendN(t, p, 50, eventlog.AppendOptions{})
+	}
+	compacted := make(chan error)
+	go func() { compacted <- l.Compact(ctx, "c") }()
+	require.NoError(t, l.DeleteTopic(ctx, "c"))
+	if err := <-compacted; err != nil {
+		assert.ErrorIs(t, err, eventlog.ErrTopicNotFound)
+	}
+	require.NoError(t, l.CreateTopic("c", eventlog.TopicConfig{CleanupPolicy: eventlog.CleanupCompact}))
+	assert.Zero(t, partition(t, l, "c", 0).LogEndOffset())
+}
+
+func TestAlterTopicConfigWhileAppending(t *testing.T) {
+	l := eventlogtest.New(t, nil)
+	require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{Partitions: 2}))
+	prod, err := l.NewProducer(nil)
+	require.NoError(t, err)
+	defer prod.Close()
+	stop := make(chan struct{})
+	done := make(chan int)
+	go func() {
+		n := 0
+		for {
+			select {
+			case <-stop:
+				done <- n
+				return
+			default:
+			}
+			_, err := prod.Send(ctx, eventlog.Record{Topic: "t", Key: fmt.Appendf(nil, "k%d", n), Value: []byte("v")})
+			assert.NoError(t, err)
+			n++
+		}
+	}()
+	for i := range 20 {
+		cfg := eventlog.TopicConfig{Durability: eventlog.DurabilityOS, SegmentBytes: 4096}
+		if i%2 == 1 {
+			cfg = eventlog.TopicConfig{Durability: eventlog.DurabilityFsync, Retention: time.Hour}
+		}
+		require.NoError(t, l.AlterTopicConfig(ctx, "t", cfg))
+	}
+	require.NoError(t, l.CreatePartitions(ctx, "t", 4))
+	close(stop)
+	n := <-done
+	var total int64
+	for id := range int32(4) {
+		p := partition(t, l, "t", id)
+		assert.Equal(t, p.LogEndOffset(), p.HighWatermark(), "every acknowledged record is visible")
+		total += p.HighWatermark()
+	}
+	assert.Equal(t, int64(n), total)
+}

@@ -1,0 +1,338 @@
+package eventlog
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+)
+
+// Errors of consumer group administration.
+var (
+	// ErrGroupNotFound is returned for a group that has neither members
+	// nor committed offsets (Kafka's GROUP_ID_NOT_FOUND).
+	ErrGroupNotFound = errors.New("eventlog: consumer group not found")
+
+	// ErrGroupNotEmpty is returned by DeleteGroup and ResetGroupOffsets
+	// while the group has members (Kafka's NON_EMPTY_GROUP): close or
+	// unsubscribe them first. A static member that closed stays a member
+	// for its SessionTimeout.
+	ErrGroupNotEmpty = errors.New("eventlog: consumer group has active members")
+)
+
+// GroupState is the state of a consumer group, named as Kafka names it.
+type GroupState string
+
+// The states DescribeGroup reports.
+const (
+	// GroupEmpty: no members; the group may have committed offsets.
+	GroupEmpty GroupState = "Empty"
+	// GroupPreparingRebalance: an eager rebalance is waiting for every
+	// member to give up its partitions.
+	GroupPreparingRebalance GroupState = "PreparingRebalance"
+	// GroupCompletingRebalance: the assignment is decided, and some
+	// members have yet to give up or take up partitions.
+	GroupCompletingRebalance GroupState = "CompletingRebalance"
+	// GroupStable: every member owns exactly what it was assigned.
+	GroupStable GroupState = "Stable"
+)
+
+// GroupDescription describes a consumer group (Kafka's
+// DescribeConsumerGroups, with the offsets of ListConsumerGroupOffsets).
+type GroupDescription struct {
+	GroupID string
+	State   GroupState
+	// Generation is the group's generation, bumped by every rebalance
+	// (Kafka's generation ID).
+	Generation int32
+	// Assignor is the name of the members' assignor, "" without members
+	// (Kafka's partition assignor, the group's protocol).
+	Assignor string
+	// Members are sorted by MemberID.
+	Members []GroupMemberDescription
+	// Offsets are the group's committed offsets with their lag, as
+	// GroupOffsets returns them.
+	Offsets []GroupPartitionOffset
+}
+
+// GroupMemberDescription describes a member of a consumer group.
+type GroupMemberDescription struct {
+	MemberID string
+	// GroupInstanceID is the static member's instance ID, "" for a
+	// dynamic member (Kafka's group.instance.id).
+	GroupInstanceID string
+	// Topics are the existing topics the member subscribes to, sorted.
+	Topics []string
+	// Assignment is what the member owns now, sorted.
+	Assignment []TopicPartition
+}
+
+// ResetTarget says where ResetGroupOffsets moves committed offsets, as the
+// options of kafka-consumer-groups --reset-offsets do.
+type ResetTarget int
+
+// The targets of ResetGroupOffsets.
+const (
+	// ResetToEarliest moves to the log start offset (--to-earliest).
+	ResetToEarliest ResetTarget = iota + 1
+	// ResetToLatest moves to the high watermark (--to-latest).
+	ResetToLatest
+	// ResetToTime moves to the first record at or after
+	// ResetOffsetsSpec.Time, or to the high watermark when every record is
+	// older (--to-datetime).
+	ResetToTime
+	// ResetToOffset moves to ResetOffsetsSpec.Offset, brought into
+	// [log start offset, high watermark] (--to-offset).
+	ResetToOffset
+)
+
+// ResetOffsetsSpec says which committed offsets ResetGroupOffsets sets, and to
+// what.
+type ResetOffsetsSpec struct {
+	// Topics selects every partition of these topics (--topic name).
+	Topics []string
+	// Partitions selects these partitions too (--topic name:partition).
+	// With neither Topics nor Partitions, every partition the group has a
+	// committed offset for is selected (--all-topics).
+	Partitions []TopicPartition
+	// To is where the offsets go.
+	To ResetTarget
+	// Time is the time of ResetToTime.
+	Time time.Time
+	// Offset is the offset of ResetToOffset.
+	Offset int64
+	// DryRun returns the offsets that would be committed without
+	// committing them (the tool's default, without --execute).
+	DryRun bool
+}
+
+// DeleteGroup deletes a consumer group: its committed offsets go, durably,
+// as with Kafka's DeleteGroups. It fails with ErrGroupNotEmpty while the
+// group has members and with ErrGroupNotFound when it has no committed
+// offsets.
+func (l *Log) DeleteGroup(ctx context.Context, group string) error {
+	if err := validGroupID(group); err != nil {
+		return err
+	}
+	s, err := l.offsetStore(false)
+	if err != nil {
+		return err
+	}
+	if s == nil {
+		return fmt.Errorf("eventlog: group %q: %w", group, ErrGroupNotFound)
+	}
+	g, err := l.lockEmptyGroup(group)
+	if err != nil {
+		return err
+	}
+	defer g.mu.Unlock()
+	committed := s.groupOffsets(group)
+	if len(committed) == 0 {
+		return fmt.Errorf("eventlog: group %q: %w", group, ErrGroupNotFound)
+	}
+	updates := make([]offsetUpdate, 0, len(committed))
+	for tp := range committed {
+		updates = append(updates, offsetUpdate{tp: tp, delete: true})
+	}
+	slices.SortFunc(updates, func(a, b offsetUpdate) int { return compareTopicPartitions(a.tp, b.tp) })
+	// One batch: the offsets go all at once or not at all.
+	if _, err := s.write(ctx, group, updates, DurabilityFsync); err != nil {
+		return fmt.Errorf("eventlog: delete group %q: %w", group, err)
+	}
+	l.opts.Logger.Info("eventlog: group deleted", "group", group, "offsets", len(updates))
+	return nil
+}
+
+// lockEmptyGroup returns the group locked, so that no member joins until
+// the caller unlocks it, or ErrGroupNotEmpty.
+func (l *Log) lockEmptyGroup(id string) (*group, error) {
+	c, err := l.coordinator()
+	if err != nil {
+		return nil, err
+	}
+	g := c.group(id)
+	g.mu.Lock()
+	g.expireLocked(l.opts.Now())
+	if n := len(g.mu.members); n > 0 {
+		g.mu.Unlock()
+		return nil, fmt.Errorf("eventlog: group %q: %w: %d members", id, ErrGroupNotEmpty, n)
+	}
+	return g, nil
+}
+
+// ResetGroupOffsets sets committed offsets of a group that has no members,
+// as kafka-consumer-groups --reset-offsets does, and returns them with
+// their partitions' high watermarks and lags, sorted. The offsets are
+// committed at once, in one batch, and are durable when it returns; with
+// spec.DryRun nothing is committed. It fails with ErrGroupNotEmpty while
+// the group has members, with ErrTopicNotFound or ErrPartitionNotFound for
+// a partition that does not exist, and with ErrInvalidConfig for a bad
+// spec.
+func (l *Log) ResetGroupOffsets(ctx context.Context, group string, spec ResetOffsetsSpec) ([]GroupPartitionOffset, error) {
+	if err := validGroupID(group); err != nil {
+		return nil, err
+	}
+	switch {
+	case spec.To < ResetToEarliest || spec.To > ResetToOffset:
+		return nil, fmt.Errorf("%w: reset target %d is not ResetToEarliest, ResetToLatest, ResetToTime or ResetToOffset", ErrInvalidConfig, spec.To)
+	case spec.To == ResetToTime && spec.Time.IsZero():
+		return nil, fmt.Errorf("%w: ResetToTime without a Time", ErrInvalidConfig)
+	case spec.To == ResetToOffset && spec.Offset < 0:
+		return nil, fmt.Errorf("%w: ResetToOffset to offset %d", ErrOffsetOutOfRange, spec.Offset)
+	}
+	g, err := l.lockEmptyGroup(group)
+	if err != nil {
+		return nil, err
+	}
+	defer g.mu.Unlock()
+	s := g.coord.offsets
+	tps, err := l.resetSelection(s, group, &spec)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]GroupPartitionOffset, 0, len(tps))
+	updates := make([]offsetUpdate, 0, len(tps))
+	for _, tp := range tps {
+		p, err := l.Partition(tp.Topic, tp.Partition)
+		if err != nil {
+			return nil, fmt.Errorf("eventlog: reset offsets of group %q: %w", group, err)
+		}
+		offset, err := p.resetOffset(&spec)
+		if err != nil {
+			return nil, fmt.Errorf("eventlog: reset offsets of group %q: %w", group, err)
+		}
+		hw := p.HighWatermark()
+		out = append(out, GroupPartitionOffset{TopicPartition: tp, Committed: offset, HighWatermark: hw, Lag: max(hw-offset, 0)})
+		updates = append(updates, offsetUpdate{tp: tp, v: offsetValue{offset: offset, epoch: noLeaderEpoch}})
+	}
+	if spec.DryRun || len(updates) == 0 {
+		return out, nil
+	}
+	if _, err := s.write(ctx, group, updates, DurabilityFsync); err != nil {
+		return nil, fmt.Errorf("eventlog: reset offsets of group %q: %w", group, err)
+	}
+	now := l.opts.Now()
+	for i := range out {
+		out[i].CommitTime = time.UnixMilli(now.UnixMilli())
+	}
+	l.opts.Logger.Info("eventlog: group offsets reset", "group", group, "partitions", len(out))
+	return out, nil
+}
+
+// resetSelection returns the partitions spec selects, sorted and distinct.
+func (l *Log) resetSelection(s *offsetStore, group string, spec *ResetOffsetsSpec) ([]TopicPartition, error) {
+	var tps []TopicPartition
+	if len(spec.Topics) == 0 && len(spec.Partitions) == 0 {
+		for tp := range s.groupOffsets(group) {
+			tps = append(tps, tp)
+		}
+	}
+	for _, name := range spec.Topics {
+		t, err := l.topic(name)
+		if err != nil {
+			return nil, fmt.Errorf("eventlog: reset offsets of group %q: %w", group, err)
+		}
+		for _, p := range t.partitions {
+			tps = append(tps, TopicPartition{Topic: name, Partition: p.id})
+		}
+	}
+	tps = append(tps, spec.Partitions...)
+	slices.SortFunc(tps, compareTopicPartitions)
+	return slices.Compact(tps), nil
+}
+
+// resetOffset is where spec moves a committed offset of p.
+func (p *Partition) resetOffset(spec *ResetOffsetsSpec) (int64, error) {
+	start, hw := p.LogStartOffset(), p.HighWatermark()
+	switch spec.To {
+	case ResetToEarliest:
+		return start, nil
+	case ResetToTime:
+		offset, found, err := p.OffsetForTime(spec.Time)
+		if err != nil || !found {
+			return hw, err
+		}
+		return offset, nil
+	case ResetToOffset:
+		return min(max(spec.Offset, start), hw), nil
+	}
+	return hw, nil
+}
+
+// DescribeGroup describes a consumer group: its state, generation, members
+// and what each owns, and its committed offsets with their lag. A group
+// with neither members nor committed offsets yields ErrGroupNotFound.
+func (l *Log) DescribeGroup(group string) (GroupDescription, error) {
+	if err := validGroupID(group); err != nil {
+		return GroupDescription{}, err
+	}
+	offsets, err := l.GroupOffsets(group)
+	if err != nil {
+		return GroupDescription{}, err
+	}
+	d := GroupDescription{GroupID: group, State: GroupEmpty, Offsets: offsets}
+	l.groups.mu.Lock()
+	c := l.groups.coord
+	l.groups.mu.Unlock()
+	if c != nil {
+		c.mu.Lock()
+		g := c.groups[group]
+		c.mu.Unlock()
+		if g != nil {
+			g.describe(&d)
+		}
+	}
+	if len(d.Members) == 0 && len(d.Offsets) == 0 {
+		return GroupDescription{}, fmt.Errorf("eventlog: group %q: %w", group, ErrGroupNotFound)
+	}
+	return d, nil
+}
+
+// describe fills in the group's state and members.
+func (g *group) describe(d *GroupDescription) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.expireLocked(g.coord.log.opts.Now())
+	d.Generation = g.mu.generation
+	if len(g.mu.members) == 0 {
+		return
+	}
+	d.Assignor = g.mu.assignor.Name()
+	d.State = GroupStable
+	if g.mu.emptying {
+		d.State = GroupPreparingRebalance
+	}
+	for _, m := range g.mu.members {
+		d.Members = append(d.Members, GroupMemberDescription{
+			MemberID:        m.id,
+			GroupInstanceID: m.cfg.instanceID,
+			Topics:          slices.Clone(m.topics),
+			Assignment:      heldList(m),
+		})
+		if d.State == GroupStable && !sameKeys(m.held, m.target) {
+			d.State = GroupCompletingRebalance
+		}
+	}
+	slices.SortFunc(d.Members, func(a, b GroupMemberDescription) int {
+		switch {
+		case a.MemberID < b.MemberID:
+			return -1
+		case a.MemberID > b.MemberID:
+			return 1
+		}
+		return 0
+	})
+}
+
+func sameKeys(a, b map[TopicPartition]bool) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k := range a {
+		if !b[k] {
+			return false
+		}
+	}
+	return true
+}

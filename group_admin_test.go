@@ -1,0 +1,244 @@
+package eventlog_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/eventlog/eventlog"
+	"github.com/eventlog/eventlog/eventlogtest"
+)
+
+func committed(t *testing.T, l *eventlog.Log, group string) map[eventlog.TopicPartition]int64 {
+	t.Helper()
+	offsets, err := l.GroupOffsets(group)
+	require.NoError(t, err)
+	out := make(map[eventlog.TopicPartition]int64, len(offsets))
+	for _, o := range offsets {
+		out[o.TopicPartition] = o.Committed
+	}
+	return out
+}
+
+func TestDeleteGroup(t *testing.T) {
+	dir := t.TempDir()
+	l := openLog(t, dir, nil)
+	require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{Partitions: 2}))
+	fill(t, l, "t", 2, 5)
+	commitFor(t, l, "g", map[eventlog.TopicPartition]int64{tp("t", 0): 3, tp("t", 1): 5})
+	commitFor(t, l, "h", map[eventlog.TopicPartition]int64{tp("t", 0): 1})
+
+	c := groupConsumer(t, l, "g", nil)
+	require.NoError(t, c.Subscribe("t"))
+	pollUntil(t, func() bool { return len(c.Assignment()) == 2 }, nil, c)
+	assert.ErrorIs(t, l.DeleteGroup(ctx, "g"), eventlog.ErrGroupNotEmpty)
+	require.NoError(t, c.Close())
+
+	require.NoError(t, l.DeleteGroup(ctx, "g"))
+	assert.Empty(t, committed(t, l, "g"))
+	assert.ErrorIs(t, l.DeleteGroup(ctx, "g"), eventlog.ErrGroupNotFound)
+	_, err := l.DescribeGroup("g")
+	assert.ErrorIs(t, err, eventlog.ErrGroupNotFound)
+	groups, err := l.Groups()
+	require.NoError(t, err)
+	assert.Equal(t, []string{"h"}, groups)
+
+	// A member joining afterwards starts from auto.offset.reset.
+	c = groupConsumer(t, l, "g", nil)
+	require.NoError(t, c.Subscribe("t"))
+	var n int
+	pollUntil(t, func() bool { return n == 10 }, func(*eventlog.Consumer, eventlog.Record) { n++ }, c)
+	require.NoError(t, c.Close())
+
+	require.NoError(t, l.Close())
+	l = openLog(t, dir, nil)
+	assert.Equal(t, map[eventlog.TopicPartition]int64{tp("t", 0): 1}, committed(t, l, "h"))
+	assert.Len(t, committed(t, l, "g"), 2, "the new member committed when it closed")
+}
+
+func TestResetGroupOffsets(t *testing.T) {
+	dir := t.TempDir()
+	clk := newClock()
+	l := openLog(t, dir, &eventlog.Options{Now: clk.Now, SegmentBytes: 1024})
+	require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{Partitions: 2}))
+	require.NoError(t, l.CreateTopic("u", eventlog.TopicConfig{}))
+	for id := range int32(2) {
+		appendN(t, partition(t, l, "t", id), 10, eventlog.AppendOptions{})
+	}
+	clk.Advance(time.Hour)
+	midway := clk.Now()
+	for id := range int32(2) {
+		appendN(t, partition(t, l, "t", id), 10, eventlog.AppendOptions{})
+	}
+	appendN(t, partition(t, l, "u", 0), 4, eventlog.AppendOptions{})
+	_, err := l.DeleteRecords(ctx, "t", 1, 3)
+	require.NoError(t, err)
+	commitFor(t, l, "g", map[eventlog.TopicPartition]int64{tp("t", 0): 15, tp("t", 1): 15, tp("u", 0): 2})
+
+	plan := func(got []eventlog.GroupPartitionOffset) map[eventlog.TopicPartition]int64 {
+		out := map[eventlog.TopicPartition]int64{}
+		for _, o := range got {
+			out[o.TopicPartition] = o.Committed
+			assert.Equal(t, o.HighWatermark-o.Committed, o.Lag)
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		name string
+		spec eventlog.ResetOffsetsSpec
+		want map[eventlog.TopicPartition]int64
+	}{
+		{"earliest, all topics", eventlog.ResetOffsetsSpec{To: eventlog.ResetToEarliest},
+			map[eventlog.TopicPartition]int64{tp("t", 0): 0, tp("t", 1): 3, tp("u", 0): 0}},
+		{"latest, one topic", eventlog.ResetOffsetsSpec{To: eventlog.ResetToLatest, Topics: []string{"t"}},
+			map[eventlog.TopicPartition]int64{tp("t", 0): 20, tp("t", 1): 20}},
+		{"time", eventlog.ResetOffsetsSpec{To: eventlog.ResetToTime, Time: midway, Topics: []string{"t"}},
+			map[eventlog.TopicPartition]int64{tp("t", 0): 10, tp("t", 1): 10}},
+		{"time after every record", eventlog.ResetOffsetsSpec{To: eventlog.ResetToTime, Time: midway.Add(time.Hour), Partitions: []eventlog.TopicPartition{tp("u", 0)}},
+			map[eventlog.TopicPartition]int64{tp("u", 0): 4}},
+		{"offset, clamped", eventlog.ResetOffsetsSpec{To: eventlog.ResetToOffset, Offset: 1, Partitions: []eventlog.TopicPartition{tp("t", 0), tp("t", 1)}},
+			map[eventlog.TopicPartition]int64{tp("t", 0): 1, tp("t", 1): 3}},
+		{"offset past the end", eventlog.ResetOffsetsSpec{To: eventlog.ResetToOffset, Offset: 99, Partitions: []eventlog.TopicPartition{tp("u", 0)}},
+			map[eventlog.TopicPartition]int64{tp("u", 0): 4}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before := committed(t, l, "g")
+			dry := tc.spec
+			dry.DryRun = true
+			got, err := l.ResetGroupOffsets(ctx, "g", dry)
+			require.NoError(t, err)
+			assert.Equal(t, tc.want, plan(got))
+			assert.Equal(t, before, committed(t, l, "g"), "a dry run commits nothing")
+
+			got, err = l.ResetGroupOffsets(ctx, "g", tc.spec)
+			require.NoError(t, err)
+			assert.Equal(t, tc.want, plan(got))
+			after := committed(t, l, "g")
+			for tp, o := range tc.want {
+				assert.Equal(t, o, after[tp], "%s", tp)
+			}
+		})
+	}
+
+	// A member resumes from the reset offsets.
+	_, err = l.ResetGroupOffsets(ctx, "g", eventlog.ResetOffsetsSpec{To: eventlog.ResetToOffset, Offset: 18, Topics: []string{"t"}})
+	require.NoError(t, err)
+	require.NoError(t, l.Close())
+	l = openLog(t, dir, nil)
+	assert.Equal(t, int64(18), committed(t, l, "g")[tp("t", 0)], "the reset is durable")
+	c := groupConsumer(t, l, "g", nil)
+	require.NoError(t, c.Subscribe("t"))
+	var offsets []int64
+	pollUntil(t, func() bool { return len(offsets) == 4 }, func(_ *eventlog.Consumer, r eventlog.Record) { offsets = append(offsets, r.Offset) }, c)
+	assert.ElementsMatch(t, []int64{18, 19, 18, 19}, offsets)
+	_, err = l.ResetGroupOffsets(ctx, "g", eventlog.ResetOffsetsSpec{To: eventlog.ResetToEarliest})
+	assert.ErrorIs(t, err, eventlog.ErrGroupNotEmpty)
+}
+
+func TestDescribeGroup(t *testing.T) {
+	l := eventlogtest.New(t, nil)
+	require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{Partitions: 3}))
+	fill(t, l, "t", 3, 4)
+	a := groupConsumer(t, l, "g", func(o *eventlog.ConsumerOptions) { o.GroupInstanceID = "alpha" })
+	b := groupConsumer(t, l, "g", nil)
+	require.NoError(t, a.Subscribe("t"))
+	require.NoError(t, b.Subscribe("t"))
+	pollUntil(t, func() bool { return settled(3, a, b) }, nil, a, b)
+	require.NoError(t, a.CommitSync(ctx))
+	require.NoError(t, b.CommitSync(ctx))
+
+	d, err := l.DescribeGroup("g")
+	require.NoError(t, err)
+	assert.Equal(t, "g", d.GroupID)
+	assert.Equal(t, eventlog.GroupStable, d.State)
+	assert.Equal(t, "range", d.Assignor)
+	mdA, err := a.GroupMetadata()
+	require.NoError(t, err)
+	mdB, err := b.GroupMetadata()
+	require.NoError(t, err)
+	assert.Equal(t, mdA.GenerationID, d.Generation)
+	require.Len(t, d.Members, 2)
+	byID := map[string]eventlog.GroupMemberDescription{}
+	for _, m := range d.Members {
+		byID[m.MemberID] = m
+		assert.Equal(t, []string{"t"}, m.Topics)
+	}
+	assert.Equal(t, "alpha", byID[mdA.MemberID].GroupInstanceID)
+	assert.ElementsMatch(t, a.Assignment(), byID[mdA.MemberID].Assignment)
+	assert.ElementsMatch(t, b.Assignment(), byID[mdB.MemberID].Assignment)
+	require.Len(t, d.Offsets, 3)
+	for _, o := range d.Offsets {
+		assert.Equal(t, int64(4), o.Committed)
+		assert.Zero(t, o.Lag)
+	}
+
+	fill(t, l, "t", 3, 1)
+	require.NoError(t, a.Close())
+	require.NoError(t, b.Close())
+	d, err = l.DescribeGroup("g")
+	require.NoError(t, err)
+	assert.Equal(t, eventlog.GroupStable, d.State, "the static member stays for its session timeout")
+	assert.Len(t, d.Members, 1)
+	for _, o := range d.Offsets {
+		assert.Equal(t, int64(1), o.Lag)
+	}
+}
+
+func TestGroupAdminRefusesBadInput(t *testing.T) {
+	l := eventlogtest.New(t, nil)
+	require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{}))
+	fill(t, l, "t", 1, 3)
+	commitFor(t, l, "g", map[eventlog.TopicPartition]int64{tp("t", 0): 1})
+	reset := func(group string, spec eventlog.ResetOffsetsSpec) func() error {
+		return func() error { _, err := l.ResetGroupOffsets(ctx, group, spec); return err }
+	}
+	for _, tc := range []struct {
+		name string
+		call func() error
+		want error
+	}{
+		{"delete empty group ID", func() error { return l.DeleteGroup(ctx, "") }, eventlog.ErrInvalidConfig},
+		{"delete unknown group", func() error { return l.DeleteGroup(ctx, "nope") }, eventlog.ErrGroupNotFound},
+		{"describe empty group ID", func() error { _, err := l.DescribeGroup(""); return err }, eventlog.ErrInvalidConfig},
+		{"describe unknown group", func() error { _, err := l.DescribeGroup("nope"); return err }, eventlog.ErrGroupNotFound},
+		{"reset without target", reset("g", eventlog.ResetOffsetsSpec{}), eventlog.ErrInvalidConfig},
+		{"reset bad target", reset("g", eventlog.ResetOffsetsSpec{To: 99}), eventlog.ErrInvalidConfig},
+		{"reset to time without time", reset("g", eventlog.ResetOffsetsSpec{To: eventlog.ResetToTime}), eventlog.ErrInvalidConfig},
+		{"reset to negative offset", reset("g", eventlog.ResetOffsetsSpec{To: eventlog.ResetToOffset, Offset: -1}), eventlog.ErrOffsetOutOfRange},
+		{"reset missing topic", reset("g", eventlog.ResetOffsetsSpec{To: eventlog.ResetToLatest, Topics: []string{"nope"}}), eventlog.ErrTopicNotFound},
+		{"reset missing partition", reset("g", eventlog.ResetOffsetsSpec{To: eventlog.ResetToLatest, Partitions: []eventlog.TopicPartition{tp("t", 4)}}), eventlog.ErrPartitionNotFound},
+		{"reset empty group ID", reset("", eventlog.ResetOffsetsSpec{To: eventlog.ResetToLatest}), eventlog.ErrInvalidConfig},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			assert.ErrorIs(t, tc.call(), tc.want)
+		})
+	}
+	assert.Equal(t, map[eventlog.TopicPartition]int64{tp("t", 0): 1}, committed(t, l, "g"), "nothing changed")
+
+	require.NoError(t, l.Close())
+	assert.ErrorIs(t, l.DeleteGroup(ctx, "g"), eventlog.ErrClosed)
+	_, err := l.DescribeGroup("g")
+	assert.ErrorIs(t, err, eventlog.ErrClosed)
+	assert.ErrorIs(t, reset("g", eventlog.ResetOffsetsSpec{To: eventlog.ResetToLatest})(), eventlog.ErrClosed)
+}
+
+func TestCrashDuringDeleteGroup(t *testing.T) {
+	runAdminCrash(t, adminCrashCase{
+		setup: crashSetup,
+		op:    func(l *eventlog.Log) error { return l.DeleteGroup(ctx, "g") },
+		state: logState,
+	})
+}
+
+func TestCrashDuringResetGroupOffsets(t *testing.T) {
+	runAdminCrash(t, adminCrashCase{
+		setup: crashSetup,
+		op: func(l *eventlog.Log) error {
+			_, err := l.ResetGroupOffsets(ctx, "g", eventlog.ResetOffsetsSpec{To: eventlog.ResetToEarliest})
+			return err
+		},
+		state: logState,
+	})
+}
