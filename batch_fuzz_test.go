@@ -89,6 +89,7 @@ func checkDecode(t *testing.T, data []byte) {
 			t.Fatalf("record %d: key or value capacity exceeds its length", i)
 		}
 	}
+	checkViewsAgree(t, &h, b, got)
 	from := h.BaseOffset + int64(h.LastOffsetDelta)/2
 	tail, err := d.decode(nil, &h, b, from, fuzzLimit)
 	if err != nil {
@@ -137,3 +138,48 @@ func checkDecode(t *testing.T, data []byte) {
 
 // sameBytes compares byte slices, nil distinct from empty.
 func sameBytes(a, b []byte) bool { return (a == nil) == (b == nil) && bytes.Equal(a, b) }
+
+// checkViewsAgree walks a batch that decoded to want as the view cursor
+// does, from the start and, with skipBelow, from its middle, and requires
+// the same records.
+func checkViewsAgree(t *testing.T, h *batchHeader, b []byte, want []Record) {
+	var d batchDecoder
+	area, err := d.recordsArea(h, b, fuzzLimit)
+	if err != nil {
+		t.Fatalf("records area: %v", err)
+	}
+	for _, skip := range []int{0, len(want) / 2} {
+		var it recordIter
+		if err := it.reset(h, area); err != nil {
+			t.Fatalf("reset: %v", err)
+		}
+		if skip > 0 {
+			if err := it.skipBelow(want[skip].Offset); err != nil {
+				t.Fatalf("skip to %d: %v", want[skip].Offset, err)
+			}
+		}
+		var f recordFields
+		var v RecordView
+		for i := skip; ; i++ {
+			err := it.next(&f)
+			if err == errBatchEnd && i == len(want) {
+				break
+			}
+			if err != nil || i >= len(want) {
+				t.Fatalf("view %d of %d: %v", i, len(want), err)
+			}
+			f.fill(&v, area)
+			r := v.Clone()
+			w := want[i]
+			if r.Offset != w.Offset || !r.Timestamp.Equal(w.Timestamp) || !bytes.Equal(r.Key, w.Key) || (r.Key == nil) != (w.Key == nil) ||
+				!bytes.Equal(r.Value, w.Value) || (r.Value == nil) != (w.Value == nil) || len(r.Headers) != len(w.Headers) {
+				t.Fatalf("view %d differs from the decoded record", i)
+			}
+			for j := range w.Headers {
+				if r.Headers[j].Key != w.Headers[j].Key || !bytes.Equal(r.Headers[j].Value, w.Headers[j].Value) || (r.Headers[j].Value == nil) != (w.Headers[j].Value == nil) {
+					t.Fatalf("view %d header %d differs", i, j)
+				}
+			}
+		}
+	}
+}

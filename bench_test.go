@@ -165,17 +165,8 @@ func BenchmarkReadSequential(b *testing.B) {
 	segs, err := filepath.Glob(filepath.Join(dir, "topics", "bench", "0", "*.log"))
 	require.NoError(b, err)
 	b.Run("raw-mmap-scan", func(b *testing.B) {
-		f, err := eventlog.OSFS{}.OpenFile(segs[0], os.O_RDONLY, 0)
-		require.NoError(b, err)
-		defer f.Close()
-		info, err := f.Stat()
-		require.NoError(b, err)
-		data, unmap, err := f.(interface {
-			Mmap(int) ([]byte, func() error, error)
-		}).Mmap(int(info.Size()))
-		require.NoError(b, err)
-		defer unmap()
-		b.SetBytes(info.Size())
+		data := mmapSegment(b, segs[0])
+		b.SetBytes(int64(len(data)))
 		var sum uint64
 		for b.Loop() {
 			for i := 0; i+8 <= len(data); i += 8 {

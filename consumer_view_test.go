@@ -2,8 +2,6 @@ package eventlog_test
 
 import (
 	"fmt"
-	"os"
-	"path/filepath"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -158,19 +156,9 @@ func TestConsumerViewsAcrossCompactionGaps(t *testing.T) {
 func TestConsumerViewsCorruption(t *testing.T) {
 	dir := t.TempDir()
 	opts := &eventlog.Options{SegmentBytes: 4096}
-	l, err := eventlog.Open(dir, opts)
-	require.NoError(t, err)
-	require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{Durability: eventlog.DurabilityOS}))
-	appendN(t, partition(t, l, "t", 0), 200, eventlog.AppendOptions{})
-	require.NoError(t, l.Close())
-	logs, err := filepath.Glob(filepath.Join(dir, "topics", "t", "0", "*.log"))
-	require.NoError(t, err)
-	data, err := os.ReadFile(logs[1])
-	require.NoError(t, err)
-	data[len(data)/2] ^= 0x01
-	require.NoError(t, os.WriteFile(logs[1], data, 0o644))
+	corruptSecondSegment(t, dir, opts)
 
-	l = openLog(t, dir, opts)
+	l := openLog(t, dir, opts)
 	c := newTestConsumer(t, l, &eventlog.ConsumerOptions{AutoOffsetReset: eventlog.OffsetResetEarliest}, tpart(0))
 	good := int64(0)
 	for range 2 {

@@ -174,11 +174,14 @@ func (p *Partition) appendUnchecked(ctx context.Context, records []Record, opts 
 	if !opts.Durability.valid() {
 		return -1, p.errorf("%w: durability %d", ErrInvalidConfig, opts.Durability)
 	}
-	if p.config().cleanup.compacts() {
-		for i := range records {
-			if records[i].Key == nil {
+	keyless := false
+	for i := range records {
+		if records[i].Key == nil {
+			if p.config().cleanup.compacts() {
 				return -1, p.errorf("%w: record %d has a null key, and topic %q is compacted (cleanup.policy=%s): compaction keeps the newest record per key, so every record needs one", ErrInvalidRecord, i, p.topic, p.config().cleanup)
 			}
+			keyless = true
+			break
 		}
 	}
 	records = withTimestamps(records, p.log.opts.Now())
@@ -191,7 +194,7 @@ func (p *Partition) appendUnchecked(ctx context.Context, records []Record, opts 
 	if err != nil {
 		return -1, p.errorf("%w", err)
 	}
-	return p.appendEncoded(batch, opts.Durability)
+	return p.appendEncoded(batch, opts.Durability, keyless)
 }
 
 // batchBufferPool recycles the buffers Append encodes batches into: the
@@ -209,7 +212,10 @@ func putBatchBuffer(buf *[]byte) {
 // appendEncoded stores batch, a complete RecordBatch v2 with base offset 0
 // whose records the caller validated, as Append stores the batch it
 // encodes, and returns the base offset the log gave it.
-func (p *Partition) appendEncoded(batch []byte, durability Durability) (int64, error) {
+//
+// keyless says that a record of the batch has a null key: the write is then
+// refused if the topic became compacted since the caller checked.
+func (p *Partition) appendEncoded(batch []byte, durability Durability, keyless bool) (int64, error) {
 	if len(batch) > p.config().maxBatchBytes {
 		return -1, p.errorf("%w: batch is %d bytes, max is %d", ErrRecordTooLarge, len(batch), p.config().maxBatchBytes)
 	}
@@ -219,7 +225,7 @@ func (p *Partition) appendEncoded(batch []byte, durability Durability) (int64, e
 	defer p.log.exit()
 
 	p.writesStarted.Add(1)
-	base, end, err := p.write(batch)
+	base, end, err := p.write(batch, keyless)
 	p.writeLanded()
 	if err != nil {
 		return -1, err
@@ -269,11 +275,17 @@ func withTimestamps(records []Record, now time.Time) []Record {
 
 // write appends an encoded batch to the active segment, rolling it first if
 // needed, and returns the batch's base offset and the log end after it.
-func (p *Partition) write(batch []byte) (int64, *position, error) {
+func (p *Partition) write(batch []byte, keyless bool) (int64, *position, error) {
 	p.appendMu.Lock()
 	defer p.appendMu.Unlock()
 	if err := p.err(); err != nil {
 		return -1, nil, err
+	}
+	// AlterTopicConfig switches a topic to compaction under appendMu, after
+	// which every record it has is checked for a key; a keyless batch that
+	// was checked against the old policy must not land after that.
+	if keyless && p.config().cleanup.compacts() {
+		return -1, nil, p.errorf("%w: a record has a null key, and topic %q became compacted (cleanup.policy=%s) while it was being appended", ErrInvalidRecord, p.topic, p.config().cleanup)
 	}
 	seg := p.active()
 	if p.shouldRollLocked(seg, int64(len(batch))) {

@@ -53,6 +53,7 @@ type producerBatch struct {
 	baseTS   int64         // timestamp of the first record, in milliseconds
 	maxTS    int64
 	urgent   bool          // a Send waits: append as soon as the partition is free
+	keyless  bool          // a record has a null key (see Partition.appendEncoded)
 	waiters  int           // Sends waiting for the batch
 	done     chan struct{} // closed when every record has completed
 }
@@ -112,6 +113,7 @@ func (q *partitionQueue) add(r *Record, fixed int, reserved int64, s pendingSend
 	}
 	b.buf = appendRecord(b.buf, r, fixed, ts-b.baseTS, b.count)
 	b.count++
+	b.keyless = b.keyless || r.Key == nil
 	b.maxTS = max(b.maxTS, ts)
 	b.reserved += reserved
 	if s.wait != nil {
@@ -280,7 +282,7 @@ func (q *partitionQueue) send(b *producerBatch) {
 	var span appendSpan
 	if dropped == nil {
 		span.n = b.count
-		span.base, span.err = q.part.appendEncoded(batch, q.producer.appendOpts.Durability)
+		span.base, span.err = q.part.appendEncoded(batch, q.producer.appendOpts.Durability, b.keyless)
 	} else {
 		// Rare: decode the batch and append what is left of it.
 		records, err := q.decode(batch)

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
-	"path/filepath"
 	"runtime"
 	"sync"
 	"testing"
@@ -225,18 +224,7 @@ func TestViewsBadInput(t *testing.T) {
 func TestViewsReportCorruption(t *testing.T) {
 	dir := t.TempDir()
 	opts := &eventlog.Options{SegmentBytes: 4096}
-	l, err := eventlog.Open(dir, opts)
-	require.NoError(t, err)
-	require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{Durability: eventlog.DurabilityOS}))
-	appendN(t, partition(t, l, "t", 0), 200, eventlog.AppendOptions{})
-	require.NoError(t, l.Close())
-	logs, err := filepath.Glob(filepath.Join(dir, "topics", "t", "0", "*.log"))
-	require.NoError(t, err)
-	require.Greater(t, len(logs), 2)
-	data, err := os.ReadFile(logs[1])
-	require.NoError(t, err)
-	data[len(data)/2] ^= 0x01
-	require.NoError(t, os.WriteFile(logs[1], data, 0o644))
+	logs := corruptSecondSegment(t, dir, opts)
 
 	p := partition(t, openLog(t, dir, opts), "t", 0)
 	next := int64(0)
