@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"slices"
 	"sync"
 	"testing"
@@ -1064,25 +1062,4 @@ func TestTypedConsumer(t *testing.T) {
 	assert.ErrorContains(t, err, "deserialize key")
 
 	assert.Panics(t, func() { eventlog.NewTypedConsumer[string, string](c, nil, eventlog.StringSerde{}) })
-}
-
-// corruptSecondSegment writes 200 single-record batches with values v<i> to
-// topic "t" of a log in dir with 4 KiB segments, closes it, and flips a bit
-// in the middle of the second segment, where Open does not look. It
-// returns the segment files.
-func corruptSecondSegment(t *testing.T, dir string, opts *eventlog.Options) []string {
-	t.Helper()
-	l, err := eventlog.Open(dir, opts)
-	require.NoError(t, err)
-	require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{Durability: eventlog.DurabilityOS}))
-	appendN(t, partition(t, l, "t", 0), 200, eventlog.AppendOptions{})
-	require.NoError(t, l.Close())
-	logs, err := filepath.Glob(filepath.Join(dir, "topics", "t", "0", "*.log"))
-	require.NoError(t, err)
-	require.Greater(t, len(logs), 2)
-	data, err := os.ReadFile(logs[1])
-	require.NoError(t, err)
-	data[len(data)/2] ^= 0x01 // inside a batch in the middle of the second segment
-	require.NoError(t, os.WriteFile(logs[1], data, 0o644))
-	return logs
 }

@@ -36,50 +36,6 @@ func mmapSegment(b *testing.B, path string) []byte {
 	return data
 }
 
-// BenchmarkScan reads 1 million records from offset 0 through views, warm,
-// against a raw baseline that sums every eighth byte of an mmap of the same
-// segment file, in the same run.
-func BenchmarkScan(b *testing.B) {
-	const n = 1_000_000
-	dir := b.TempDir()
-	fillPartition(b, dir, n, 1000)
-	segs, err := filepath.Glob(filepath.Join(dir, "topics", "bench", "0", "*.log"))
-	require.NoError(b, err)
-	require.Len(b, segs, 1)
-	b.Run("raw-mmap-scan", func(b *testing.B) {
-		data := mmapSegment(b, segs[0])
-		b.SetBytes(int64(len(data)))
-		var sum uint64
-		for b.Loop() {
-			for i := 0; i+8 <= len(data); i += 8 {
-				sum += uint64(data[i])
-			}
-		}
-		reportRecords(b, b.N*n)
-		runtime.KeepAlive(sum)
-	})
-	b.Run("views", func(b *testing.B) {
-		l, p := benchLog(b, dir, eventlog.TopicConfig{})
-		defer l.Close()
-		scanViews(b, p, n) // warm: map the segment, load its index
-		b.ReportAllocs()
-		for b.Loop() {
-			got, sum := 0, 0
-			for v, err := range p.Views(0) {
-				if err != nil {
-					b.Fatal(err)
-				}
-				got++
-				sum += len(v.Key) + len(v.Value)
-			}
-			if got != n {
-				b.Fatalf("read %d records, want %d", got, n)
-			}
-		}
-		reportRecords(b, b.N*n)
-	})
-}
-
 // scanViews reads p through views from 0 and checks it saw n records.
 func scanViews(b *testing.B, p *eventlog.Partition, n int) {
 	b.Helper()
