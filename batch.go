@@ -388,8 +388,9 @@ func bytesFieldLen(b []byte) int {
 }
 
 // readVarint reads a zigzag varint from b at i and returns it with the
-// index after it, or index -1 when b holds no valid varint at i. One- and
-// two-byte varints, which are most lengths and deltas, take an inlined path.
+// index after it, or index -1 when b holds no valid varint at i. Go does not
+// inline it; the record parser reads one- and two-byte varints with
+// shortVarint first.
 func readVarint(b []byte, i int) (int64, int) {
 	if uint(i) < uint(len(b)) {
 		u := uint64(b[i])

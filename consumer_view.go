@@ -262,7 +262,7 @@ func (c *Consumer) readChunk(vc *viewCursor, chunk viewChunk, fn func(*RecordVie
 		v, err := vc.next()
 		if err != nil {
 			// The position stays before the damage, as with Poll.
-			c.endChunk(chunk, next)
+			c.movePosition(chunk, next)
 			fn(nil, err)
 			return false
 		}
@@ -270,17 +270,21 @@ func (c *Consumer) readChunk(vc *viewCursor, chunk viewChunk, fn func(*RecordVie
 		case v == nil:
 			// At the high watermark: past every batch read, gaps a
 			// cleaning left after the last record included.
-			return c.endChunk(chunk, max(next, min(vc.batches.offset, chunk.stopAt)))
+			c.movePosition(chunk, max(next, min(vc.batches.offset, chunk.stopAt)))
+			return true
 		case v.Offset >= chunk.stopAt:
-			return c.endChunk(chunk, chunk.stopAt)
+			c.movePosition(chunk, chunk.stopAt)
+			return true
 		case records == c.opts.MaxPollRecords:
-			return c.endChunk(chunk, next)
+			c.movePosition(chunk, next)
+			return true
 		}
 		if vc.batchesRead != batch {
 			// A new batch: the chunk may end here, else the position moves
 			// past the batch before its records are handed out.
 			if bytes >= int64(c.opts.MaxPartitionFetchBytes) {
-				return c.endChunk(chunk, next)
+				c.movePosition(chunk, next)
+				return true
 			}
 			batch = vc.batchesRead
 			bytes += vc.batches.h.size()
@@ -290,19 +294,20 @@ func (c *Consumer) readChunk(vc *viewCursor, chunk viewChunk, fn func(*RecordVie
 		}
 		more, consumed := fn(v, nil)
 		if !consumed {
-			c.endChunk(chunk, v.Offset)
+			c.movePosition(chunk, v.Offset)
 			return false
 		}
 		records++
 		next = v.Offset + 1
 		if !more {
-			c.endChunk(chunk, next)
+			c.movePosition(chunk, next)
 			return false
 		}
 		if c.seq.Load() != chunk.mark {
 			// The loop body moved something: plan anew, after putting the
 			// position right after this record unless the body moved it.
-			return c.endChunk(chunk, next)
+			c.movePosition(chunk, next)
+			return true
 		}
 	}
 }
@@ -320,12 +325,5 @@ func (c *Consumer) movePosition(chunk viewChunk, offset int64) bool {
 		return false
 	}
 	st.position = offset
-	return true
-}
-
-// endChunk leaves the chunk's partition positioned at offset, the first
-// record not yielded, and reports true: the iteration goes on.
-func (c *Consumer) endChunk(chunk viewChunk, offset int64) bool {
-	c.movePosition(chunk, offset)
 	return true
 }

@@ -219,15 +219,9 @@ func (it *recordIter) next(f *recordFields) error {
 	// The header count is most often the record's last byte, where
 	// shortVarint, which needs a byte after it, does not apply.
 	if p == len(rec)-1 && rec[p] == 0 {
-		f.headersAt, f.headers = p+1, 0
-		p++
+		f.headersAt, f.headers = f.end, 0
 	} else if err := it.headers(f, rec, p); err != nil {
 		return err
-	} else {
-		p = f.end
-	}
-	if p != f.end {
-		return it.failed("record length mismatch")
 	}
 	f.offset = it.baseOffset + offDelta
 	f.timestamp = it.appendTime
