@@ -104,6 +104,11 @@ type AppendOptions struct {
 	Durability Durability
 	// Compression is the codec for the batch (Kafka's compression.type).
 	Compression Compression
+	// Condition, made with IfEndOffset, stores the batch only if the
+	// partition's log end offset is the one expected; otherwise Append
+	// stores nothing and returns an *UnexpectedOffsetError carrying the
+	// actual log end offset. Default: no condition.
+	Condition EndOffsetCondition
 }
 
 var encoderPool = sync.Pool{New: func() any { return new(batchEncoder) }}
@@ -174,6 +179,9 @@ func (p *Partition) appendUnchecked(ctx context.Context, records []Record, opts 
 	if !opts.Durability.valid() {
 		return -1, p.errorf("%w: durability %d", ErrInvalidConfig, opts.Durability)
 	}
+	if err := opts.Condition.validate(p); err != nil {
+		return -1, err
+	}
 	keyless := false
 	for i := range records {
 		if records[i].Key == nil {
@@ -194,7 +202,7 @@ func (p *Partition) appendUnchecked(ctx context.Context, records []Record, opts 
 	if err != nil {
 		return -1, p.errorf("%w", err)
 	}
-	return p.appendEncoded(batch, opts.Durability, keyless)
+	return p.appendEncoded(batch, opts.Durability, appendChecks{keyless: keyless, condition: opts.Condition})
 }
 
 // batchBufferPool recycles the buffers Append encodes batches into: the
@@ -211,11 +219,9 @@ func putBatchBuffer(buf *[]byte) {
 
 // appendEncoded stores batch, a complete RecordBatch v2 with base offset 0
 // whose records the caller validated, as Append stores the batch it
-// encodes, and returns the base offset the log gave it.
-//
-// keyless says that a record of the batch has a null key: the write is then
-// refused if the topic became compacted since the caller checked.
-func (p *Partition) appendEncoded(batch []byte, durability Durability, keyless bool) (int64, error) {
+// encodes, and returns the base offset the log gave it. The write checks
+// what checks asks under the append lock.
+func (p *Partition) appendEncoded(batch []byte, durability Durability, checks appendChecks) (int64, error) {
 	if len(batch) > p.config().maxBatchBytes {
 		return -1, p.errorf("%w: batch is %d bytes, max is %d", ErrRecordTooLarge, len(batch), p.config().maxBatchBytes)
 	}
@@ -225,7 +231,7 @@ func (p *Partition) appendEncoded(batch []byte, durability Durability, keyless b
 	defer p.log.exit()
 
 	p.writesStarted.Add(1)
-	base, end, err := p.write(batch, keyless)
+	base, end, err := p.write(batch, checks)
 	p.writeLanded()
 	if err != nil {
 		return -1, err
@@ -275,7 +281,7 @@ func withTimestamps(records []Record, now time.Time) []Record {
 
 // write appends an encoded batch to the active segment, rolling it first if
 // needed, and returns the batch's base offset and the log end after it.
-func (p *Partition) write(batch []byte, keyless bool) (int64, *position, error) {
+func (p *Partition) write(batch []byte, checks appendChecks) (int64, *position, error) {
 	p.appendMu.Lock()
 	defer p.appendMu.Unlock()
 	if err := p.err(); err != nil {
@@ -284,8 +290,11 @@ func (p *Partition) write(batch []byte, keyless bool) (int64, *position, error) 
 	// AlterTopicConfig switches a topic to compaction under appendMu, after
 	// which every record it has is checked for a key; a keyless batch that
 	// was checked against the old policy must not land after that.
-	if keyless && p.config().cleanup.compacts() {
+	if checks.keyless && p.config().cleanup.compacts() {
 		return -1, nil, p.errorf("%w: a record has a null key, and topic %q became compacted (cleanup.policy=%s) while it was being appended", ErrInvalidRecord, p.topic, p.config().cleanup)
+	}
+	if err := checks.condition.check(p, p.logEnd.Load()); err != nil {
+		return -1, nil, err
 	}
 	seg := p.active()
 	if p.shouldRollLocked(seg, int64(len(batch))) {

@@ -24,7 +24,7 @@ func TestKeylessBatchRefusedOnceCompacted(t *testing.T) {
 	batch, err := enc.encode(nil, []Record{{Value: []byte("v"), Timestamp: time.UnixMilli(1)}}, CompressionNone)
 	require.NoError(t, err)
 	require.NoError(t, l.AlterTopicConfig(context.Background(), "t", TopicConfig{Durability: DurabilityOS, CleanupPolicy: CleanupCompact}))
-	_, err = p.appendEncoded(batch, DurabilityDefault, true)
+	_, err = p.appendEncoded(batch, DurabilityDefault, appendChecks{keyless: true})
 	assert.ErrorIs(t, err, ErrInvalidRecord)
 	assert.Zero(t, p.LogEndOffset(), "nothing stored")
 	assert.NoError(t, p.err(), "not a failure of the partition")

@@ -239,12 +239,34 @@ func (l *Log) NewProducer(opts *ProducerOptions) (*Producer, error) {
 // for Linger: its batch is appended as soon as its partition is free, and
 // records other goroutines send in the meantime join it.
 func (p *Producer) Send(ctx context.Context, r Record) (RecordMetadata, error) {
+	return p.send(ctx, &r, EndOffsetCondition{})
+}
+
+// SendIf is Send with a condition: r is stored only if its partition's log
+// end offset is the one cond expects — if r would get that offset — and
+// otherwise fails with an *UnexpectedOffsetError carrying the actual log end
+// offset, having stored nothing. It gives an event-sourced aggregate
+// optimistic concurrency: read the stream to its end, decide, and SendIf
+// expecting that end; a writer that lost the race reloads and retries. r
+// travels in a batch of its own, so a failed condition fails no other
+// record; choose its partition with a key or ManualPartitioner.
+func (p *Producer) SendIf(ctx context.Context, r Record, cond EndOffsetCondition) (RecordMetadata, error) {
+	if !cond.set {
+		return RecordMetadata{Topic: r.Topic, Partition: -1, Offset: -1}, fmt.Errorf("eventlog: topic %q: %w: SendIf needs a condition (IfEndOffset)", r.Topic, ErrInvalidConfig)
+	}
+	if cond.offset < 0 {
+		return RecordMetadata{Topic: r.Topic, Partition: -1, Offset: -1}, fmt.Errorf("eventlog: topic %q: %w: expected log end offset %d is negative", r.Topic, ErrInvalidConfig, cond.offset)
+	}
+	return p.send(ctx, &r, cond)
+}
+
+func (p *Producer) send(ctx context.Context, r *Record, cond EndOffsetCondition) (RecordMetadata, error) {
 	if p.opts.Acks == AcksNone {
-		_, _, md, err := p.enqueue(ctx, &r, nil, nil)
+		_, _, md, err := p.enqueue(ctx, r, nil, nil, cond)
 		return md, err
 	}
 	w := new(sendWaiter)
-	q, b, md, err := p.enqueue(ctx, &r, nil, w)
+	q, b, md, err := p.enqueue(ctx, r, nil, w, cond)
 	if err != nil {
 		return md, err
 	}
@@ -289,7 +311,7 @@ func (p *Producer) SendAsync(ctx context.Context, r Record, fn func(RecordMetada
 	if p.opts.Acks == AcksNone {
 		later = nil // fn is called now
 	}
-	_, _, md, err := p.enqueue(ctx, &r, later, nil)
+	_, _, md, err := p.enqueue(ctx, &r, later, nil, EndOffsetCondition{})
 	switch {
 	case err != nil && fn != nil:
 		fn(md, err)
@@ -352,7 +374,7 @@ var errProducerClosed = fmt.Errorf("eventlog: producer closed: %w", ErrClosed)
 // metadata returned holds what is known so far. For a Send (w set) that
 // finds no drainer running, it returns the partition's queue, and the
 // caller must drain it; otherwise it starts a drainer if one is needed.
-func (p *Producer) enqueue(ctx context.Context, r *Record, fn func(RecordMetadata, error), w *sendWaiter) (drainHere *partitionQueue, b *producerBatch, md RecordMetadata, err error) {
+func (p *Producer) enqueue(ctx context.Context, r *Record, fn func(RecordMetadata, error), w *sendWaiter, cond EndOffsetCondition) (drainHere *partitionQueue, b *producerBatch, md RecordMetadata, err error) {
 	md = RecordMetadata{Topic: r.Topic, Partition: -1, Offset: -1}
 	if err := ctx.Err(); err != nil {
 		return nil, nil, md, err
@@ -407,7 +429,7 @@ func (p *Producer) enqueue(ctx context.Context, r *Record, fn func(RecordMetadat
 	if ctx.Done() != nil {
 		s.ctx = ctx // checked again when the batch is appended
 	}
-	b, start, linger := q.add(r, fixed, held, s)
+	b, start, linger := q.add(r, fixed, held, s, cond)
 	p.sending.RUnlock()
 	switch {
 	case start && w != nil:

@@ -52,10 +52,11 @@ type producerBatch struct {
 	reserved int64         // buffer room held by the records
 	baseTS   int64         // timestamp of the first record, in milliseconds
 	maxTS    int64
-	urgent   bool          // a Send waits: append as soon as the partition is free
-	keyless  bool          // a record has a null key (see Partition.appendEncoded)
-	waiters  int           // Sends waiting for the batch
-	done     chan struct{} // closed when every record has completed
+	urgent   bool               // a Send waits: append as soon as the partition is free
+	keyless  bool               // a record has a null key (see Partition.appendEncoded)
+	cond     EndOffsetCondition // of a SendIf, whose record has the batch to itself
+	waiters  int                // Sends waiting for the batch
+	done     chan struct{}      // closed when every record has completed
 }
 
 // partitionQueue holds a Producer's batches for one partition. One
@@ -79,17 +80,18 @@ type partitionQueue struct {
 }
 
 // add appends r, whose fixed size is fixed and which holds reserved bytes
-// of buffer, to the open batch, sealing batches as they fill. It returns r's
-// batch, whether the caller must start a drainer, and whether the batch is
-// new and needs a linger deadline.
-func (q *partitionQueue) add(r *Record, fixed int, reserved int64, s pendingSend) (b *producerBatch, start, linger bool) {
+// of buffer, to the open batch, sealing batches as they fill. A record with
+// a condition gets a batch of its own. It returns r's batch, whether the
+// caller must start a drainer, and whether the batch is new and needs a
+// linger deadline.
+func (q *partitionQueue) add(r *Record, fixed int, reserved int64, s pendingSend, cond EndOffsetCondition) (b *producerBatch, start, linger bool) {
 	ts := r.Timestamp.UnixMilli()
 	q.mu.Lock()
 	b = q.mu.open
 	size := 0
 	if b != nil {
 		size = recordSizeInBatch(fixed, ts-b.baseTS, b.count)
-		if len(b.buf)+size > q.limit {
+		if len(b.buf)+size > q.limit || cond.set {
 			q.sealLocked()
 			b = nil
 		}
@@ -120,7 +122,8 @@ func (q *partitionQueue) add(r *Record, fixed int, reserved int64, s pendingSend
 		b.urgent = true
 		b.waiters++
 	}
-	if len(b.buf) >= q.limit {
+	b.cond = cond
+	if len(b.buf) >= q.limit || cond.set {
 		q.sealLocked()
 	}
 	start = q.startLocked()
@@ -282,7 +285,7 @@ func (q *partitionQueue) send(b *producerBatch) {
 	var span appendSpan
 	if dropped == nil {
 		span.n = b.count
-		span.base, span.err = q.part.appendEncoded(batch, q.producer.appendOpts.Durability, b.keyless)
+		span.base, span.err = q.part.appendEncoded(batch, q.producer.appendOpts.Durability, appendChecks{keyless: b.keyless, condition: b.cond})
 	} else {
 		// Rare: decode the batch and append what is left of it.
 		records, err := q.decode(batch)
@@ -298,7 +301,9 @@ func (q *partitionQueue) send(b *producerBatch) {
 		kept = append(kept, records[next:]...)
 		span.n = len(kept)
 		if len(kept) > 0 {
-			span.base, span.err = q.part.Append(context.Background(), kept, q.producer.appendOpts)
+			opts := q.producer.appendOpts
+			opts.Condition = b.cond
+			span.base, span.err = q.part.Append(context.Background(), kept, opts)
 		}
 	}
 	spans := q.spans[:0]
