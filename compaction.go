@@ -271,7 +271,7 @@ func (c *cleanPlan) due(force bool, minRatio float64) bool {
 // a segment went away meanwhile (retention), so that the caller tries later.
 func (p *Partition) planCleaning(now int64) (*cleanPlan, error) {
 	segs := *p.segments.Load()
-	hw := p.hw.Load().offset
+	hw := p.LastStableOffset() // never past an undecided transaction, as Kafka's cleaner
 	c := &cleanPlan{firstDirty: max(p.cleaning.firstDirty.Load(), p.logStart.Load())}
 	for i := 0; i+1 < len(segs) && segs[i+1].base <= hw; i++ {
 		if !segs[i].acquire() {
@@ -348,6 +348,9 @@ type cleanRun struct {
 	// the end, the position it started at.
 	verified map[*segment]int64
 	horizon  int64 // earliest delete horizon of a tombstone kept, -1 if none
+	// aborted are the partition's aborted transactions: their records go,
+	// and never count as a key's newest.
+	aborted []abortedTxn
 
 	bytesRead, bytesWritten, removed int64
 
@@ -388,6 +391,9 @@ func (p *Partition) cleanPass(ctx context.Context, force bool, mp **offsetMap) (
 	plan, err := p.planCleaning(r.now)
 	if plan == nil || err != nil {
 		return false, err
+	}
+	if tx := p.txns.Load(); tx != nil {
+		r.aborted = tx.abortedIn(0, plan.cleanEnd)
 	}
 	defer plan.release()
 	defer r.releaseViews()
@@ -572,7 +578,7 @@ func (r *cleanRun) buildMap(c *cleanPlan, old *offsetMap) (m *offsetMap, mapEnd 
 				return nil, 0, err
 			}
 			r.bytesRead += h.size()
-			if h.lastOffset() >= c.firstDirty && !h.isControl() {
+			if h.lastOffset() >= c.firstDirty && !h.isControl() && !abortedBatch(r.aborted, &h) {
 				area, err := r.records(&h, b)
 				if err != nil {
 					return nil, 0, r.corrupt(s, pos, h.BaseOffset, err)

@@ -346,7 +346,11 @@ func (r *cleanRun) records(h *batchHeader, b []byte) ([]byte, error) {
 // stay, as in Kafka.
 func (r *cleanRun) filterBatch(h *batchHeader, b []byte, m *offsetMap, mapEnd int64) (kept []byte, changed bool, err error) {
 	if h.isControl() {
-		return b, false, nil
+		return b, false, nil // transaction markers stay
+	}
+	if abortedBatch(r.aborted, h) {
+		r.removed += int64(h.RecordCount)
+		return nil, true, nil
 	}
 	area, err := r.records(h, b)
 	if err != nil {

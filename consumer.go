@@ -178,6 +178,13 @@ type ConsumerOptions struct {
 	// RebalanceListener, if set, is told of partitions revoked, assigned
 	// and lost; see RebalanceListener.
 	RebalanceListener RebalanceListener
+
+	// IsolationLevel says whether the consumer reads the records of
+	// transactions before they commit and after they abort (Kafka's
+	// isolation.level). Default ReadCommitted: only committed records, up
+	// to each partition's last stable offset. Reading a partition that
+	// never had a transaction costs the same either way.
+	IsolationLevel IsolationLevel
 }
 
 // withDefaults returns a validated copy of o with zero fields defaulted.
@@ -201,6 +208,8 @@ func (o *ConsumerOptions) withDefaults() (ConsumerOptions, error) {
 	switch {
 	case c.AutoOffsetReset < OffsetResetLatest || c.AutoOffsetReset > OffsetResetNone:
 		return c, fmt.Errorf("%w: AutoOffsetReset %d", ErrInvalidConfig, c.AutoOffsetReset)
+	case !c.IsolationLevel.valid():
+		return c, fmt.Errorf("%w: IsolationLevel %d", ErrInvalidConfig, c.IsolationLevel)
 	case c.FetchMinBytes < 0:
 		return c, fmt.Errorf("%w: FetchMinBytes %d is negative", ErrInvalidConfig, c.FetchMinBytes)
 	case c.MaxPollRecords < 0:

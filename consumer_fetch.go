@@ -207,7 +207,7 @@ func (c *Consumer) fetchPartitionLocked(st *fetchState, dst []Record, bytes int)
 	}
 	if c.bounded && st.stopAt == math.MaxInt64 {
 		// Assigned while ReadToEnd runs: its end is as of now.
-		st.stopAt = st.p.HighWatermark()
+		st.stopAt = st.p.endOffset(c.opts.IsolationLevel)
 	}
 	room := c.lim.records - len(dst)
 
@@ -242,9 +242,10 @@ func (c *Consumer) fetchPartitionLocked(st *fetchState, dst []Record, bytes int)
 	}
 
 	before := len(dst)
-	got, err := c.readLocked(st, dst, budget)
+	got, next, err := c.readLocked(st, dst, budget)
 	read := got[before:]
 	if len(read) == 0 {
+		s.skipTo(next)
 		return dst, bytes, err
 	}
 	// A failed read may still have returned the whole batches before the
@@ -253,7 +254,7 @@ func (c *Consumer) fetchPartitionLocked(st *fetchState, dst []Record, bytes int)
 	s.cursor = read[len(read)-1].Offset + 1
 	// The read stopped at its budget rather than at the end of the log:
 	// the partition has given this poll what it may.
-	s.spent = s.cursor < st.p.HighWatermark()
+	s.spent = s.cursor < st.p.endOffset(c.opts.IsolationLevel)
 	keep := st.below(read[:min(room, len(read))])
 	total := 0
 	for i := range read {
@@ -279,18 +280,19 @@ func (c *Consumer) fetchPartitionLocked(st *fetchState, dst []Record, bytes int)
 	return dst, bytes, err
 }
 
-// readLocked reads the partition at the poll's cursor, appending to dst.
-// When the cursor is outside the log and nothing of the partition is in the
-// result yet, it applies AutoOffsetReset and reads again.
-func (c *Consumer) readLocked(st *fetchState, dst []Record, budget int) ([]Record, error) {
+// readLocked reads the partition at the poll's cursor, appending to dst,
+// and returns the offset the read reached. When the cursor is outside the
+// log and nothing of the partition is in the result yet, it applies
+// AutoOffsetReset and reads again.
+func (c *Consumer) readLocked(st *fetchState, dst []Record, budget int) ([]Record, int64, error) {
 	s := &st.poll
 	for attempt := 0; ; attempt++ {
-		got, err := st.p.read(dst, s.cursor, budget)
+		got, next, err := st.p.readAt(dst, s.cursor, budget, c.opts.IsolationLevel)
 		if err == nil || !errors.Is(err, ErrOffsetOutOfRange) {
 			if got == nil {
 				got = dst
 			}
-			return got, err
+			return got, next, err
 		}
 		if len(got) > len(dst) {
 			clear(got[len(dst):]) // records before the segment went away
@@ -298,13 +300,13 @@ func (c *Consumer) readLocked(st *fetchState, dst []Record, budget int) ([]Recor
 		if s.delivered != st.position {
 			// Records of the partition are already in the result; the next
 			// poll starts after them and deals with the gap then.
-			return dst, nil
+			return dst, s.cursor, nil
 		}
 		if attempt == 3 {
-			return dst, err
+			return dst, s.cursor, err
 		}
 		if err := c.resetLocked(st, err); err != nil {
-			return dst, err
+			return dst, s.cursor, err
 		}
 		s.delivered, s.cursor = st.position, st.position
 	}
@@ -433,7 +435,7 @@ func (c *Consumer) setBounded(on bool) error {
 	for _, st := range c.assigned {
 		st.stopAt = math.MaxInt64
 		if on {
-			st.stopAt = st.p.HighWatermark()
+			st.stopAt = st.p.endOffset(c.opts.IsolationLevel)
 		}
 	}
 	return nil

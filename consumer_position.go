@@ -92,7 +92,7 @@ func (c *Consumer) SeekToTime(t time.Time, tps ...TopicPartition) error {
 			return err
 		}
 		if !found {
-			offset = st.p.HighWatermark()
+			offset = st.p.endOffset(c.opts.IsolationLevel)
 		}
 		offsets[i] = offset
 	}
@@ -168,7 +168,7 @@ func (c *Consumer) resolveLocked(st *fetchState) error {
 	case atBeginning:
 		st.position = st.p.LogStartOffset()
 	case atEnd:
-		st.position = st.p.HighWatermark()
+		st.position = st.p.endOffset(c.opts.IsolationLevel)
 	}
 	st.target = atPosition
 	return nil

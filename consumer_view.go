@@ -205,9 +205,9 @@ func (c *Consumer) pickChunkLocked(ctx context.Context) (viewChunk, error) {
 		}
 		if c.bounded && st.stopAt == math.MaxInt64 {
 			// Assigned while ViewsToEnd runs: its end is as of now.
-			st.stopAt = st.p.HighWatermark()
+			st.stopAt = st.p.endOffset(c.opts.IsolationLevel)
 		}
-		if st.position < min(st.stopAt, st.p.HighWatermark()) {
+		if st.position < min(st.stopAt, st.p.endOffset(c.opts.IsolationLevel)) {
 			st.dropReadAhead() // the chunk reads the log from the position
 			c.next = (idx + 1) % n
 			return viewChunk{st: st, from: st.position, stopAt: st.stopAt, mark: c.seq.Load()}, nil
@@ -247,6 +247,9 @@ func (c *Consumer) readChunk(vc *viewCursor, chunk viewChunk, fn func(*RecordVie
 		return false
 	}
 	err := vc.start(p, chunk.from)
+	if err == nil && c.opts.IsolationLevel == ReadCommitted {
+		vc.batches.readCommitted()
+	}
 	p.log.exit()
 	defer vc.close()
 	if errors.Is(err, ErrOffsetOutOfRange) {

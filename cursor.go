@@ -17,9 +17,13 @@ import (
 // the current batch may be read outside them, since the references keep
 // them alive.
 type batchCursor struct {
-	p      *Partition
-	offset int64     // the next offset wanted: batches that end below it are skipped
-	hw     *position // the end of what may be read
+	p        *Partition
+	offset   int64     // the next offset wanted: batches that end below it are skipped
+	hw       *position // the end of what may be read
+	controls bool      // yield control batches (transaction markers) too
+
+	committed bool         // read_committed: see readCommitted
+	txn       *abortFilter // for read_committed on a partition with transactions
 
 	seg     *segment // acquired; nil between segments
 	m       *mapping // acquired with seg
@@ -40,6 +44,9 @@ type batchCursor struct {
 func (c *batchCursor) next() (bool, error) {
 	c.fresh = false
 	for c.offset < c.hw.offset {
+		if c.txn != nil && c.offset >= c.txn.stable {
+			break
+		}
 		if c.seg == nil {
 			stop, err := c.enter()
 			if err != nil || stop {
@@ -58,7 +65,7 @@ func (c *batchCursor) next() (bool, error) {
 			c.close()
 			return false, err
 		}
-		if !c.h.isControl() {
+		if (!c.h.isControl() || c.controls) && (c.txn == nil || !c.txn.skip(&c.h)) {
 			return true, nil
 		}
 	}
@@ -252,6 +259,9 @@ func (vc *viewCursor) nextBatch() (bool, error) {
 	if !ok && err == nil {
 		if hw := p.hw.Load(); hw.offset > b.hw.offset {
 			b.hw = hw
+			if b.committed {
+				b.readCommitted()
+			}
 			ok, err = b.next()
 		}
 	}

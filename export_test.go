@@ -30,3 +30,48 @@ func CheckpointRecoveryPoints(l *Log) error {
 	defer l.exit()
 	return l.checkpointAll()
 }
+
+// BatchFields are the producer fields of one stored batch.
+type BatchFields struct {
+	ID            ProducerID
+	Sequence      int32
+	Records       int32
+	Transactional bool
+	Control       bool
+	BaseOffset    int64
+}
+
+// BatchProducerFields returns the producer fields of every batch of p, in
+// order, reading the segment files.
+func BatchProducerFields(t interface{ Fatalf(string, ...any) }, p *Partition) []BatchFields {
+	var out []BatchFields
+	for _, seg := range *p.segments.Load() {
+		data, err := readWholeFile(p.log.opts.FS, seg.path(logExt))
+		if err != nil {
+			t.Fatalf("read %s: %v", seg.path(logExt), err)
+		}
+		for pos := int64(0); pos < int64(len(data)); {
+			h, err := parseBatchHeader(data[pos:])
+			if err != nil {
+				t.Fatalf("batch at %d of %s: %v", pos, seg.path(logExt), err)
+			}
+			out = append(out, BatchFields{
+				ID: ProducerID{h.ProducerID, h.ProducerEpoch}, Sequence: h.BaseSequence, Records: h.RecordCount,
+				Transactional: h.Attributes&attrTransactional != 0, Control: h.isControl(), BaseOffset: h.BaseOffset,
+			})
+			pos += h.size()
+		}
+	}
+	return out
+}
+
+// AbortTimedOutTransactions runs the Log's check for transactions open
+// longer than their timeout now, as it runs every second.
+func AbortTimedOutTransactions(l *Log) {
+	l.txns.mu.Lock()
+	c := l.txns.coord
+	l.txns.mu.Unlock()
+	if c != nil {
+		c.abortTimedOut()
+	}
+}

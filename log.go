@@ -41,6 +41,7 @@ type Log struct {
 	recovery recoveryCounters
 	cleaner  cleaner    // the log cleaner's hooks and counters; see compaction.go
 	groups   groupState // consumer groups and committed offsets; see group.go
+	txns     logTxns    // producer ids and transactions; see txn_coordinator.go
 
 	syncRequests chan *Partition // partitions that want a background fsync
 	stop         chan struct{}   // closed by Close to stop the goroutines
@@ -76,6 +77,7 @@ func Open(dir string, opts *Options) (*Log, error) {
 		stop:         make(chan struct{}),
 	}
 	l.mu.topics = make(map[string]*topic)
+	l.txns.ids.init(o.FS, dir)
 	if err := l.recover(); err != nil {
 		return nil, errors.Join(err, l.releaseTopics(), lock.Close())
 	}
@@ -83,6 +85,9 @@ func Open(dir string, opts *Options) (*Log, error) {
 	go l.background()
 	go l.runCleaner()
 	go l.checkpointRecoveryPoints(l.stop)
+	if c := l.txns.coord; c != nil {
+		l.goBackground(c.run) // transaction timeouts
+	}
 	return l, nil
 }
 
@@ -148,6 +153,9 @@ func (l *Log) recover() error {
 	if err := l.loadOffsets(); err != nil {
 		return err
 	}
+	if err := l.loadTransactions(); err != nil {
+		return err
+	}
 	if err := l.finishDeletedTopics(deleted); err != nil {
 		return err
 	}
@@ -190,7 +198,10 @@ func (l *Log) openTopic(name string, clean bool) (*topic, error) {
 	for id := range int32(cfg.Partitions) {
 		p, err := l.openPartition(name, id, pc, clean)
 		if err == nil {
-			if err = p.loadLogStart(); err != nil {
+			if err = p.loadLogStart(); err == nil {
+				err = p.loadProducerState()
+			}
+			if err != nil {
 				err = errors.Join(err, p.release())
 			}
 		}

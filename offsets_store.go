@@ -34,6 +34,9 @@ type offsetStore struct {
 		// pending are commits written but not yet below the high
 		// watermark; reads apply those that got there.
 		pending []pendingCommit
+		// txnPending are the commits of open transactions, by producer
+		// id, applied when their COMMIT marker is (txn_offsets.go).
+		txnPending map[int64][]pendingCommit
 	}
 }
 
@@ -122,6 +125,9 @@ const replayChunk = 4 << 20
 
 // replay applies every record of p below its high watermark.
 func (r *replayer) replay(p *Partition) error {
+	if p.producers.history.Load() {
+		return r.replayTransactional(p)
+	}
 	var recs []Record
 	for offset := p.LogStartOffset(); offset < p.HighWatermark(); {
 		var err error
@@ -249,22 +255,9 @@ func (s *offsetStore) write(ctx context.Context, group string, updates []offsetU
 // ErrTopicNotFound or ErrPartitionNotFound; tombstones always go.
 func (s *offsetStore) writeLocked(ctx context.Context, group string, updates []offsetUpdate, d Durability) (pendingCommit, error) {
 	p := s.partitionFor(group)
-	recs := make([]Record, len(updates))
-	now := s.log.opts.Now()
-	for i, u := range updates {
-		recs[i] = Record{Key: encodeOffsetKey(nil, group, u.tp), Timestamp: now}
-		if u.delete {
-			continue
-		}
-		if part, err := s.log.Partition(u.tp.Topic, u.tp.Partition); err != nil {
-			return pendingCommit{}, fmt.Errorf("eventlog: commit %s: %w", u.tp, err)
-		} else if part.deleted.Load() {
-			return pendingCommit{}, fmt.Errorf("eventlog: commit %s: %w", u.tp, part.deletedErr())
-		}
-		if u.v.commitTime == 0 {
-			updates[i].v.commitTime = now.UnixMilli()
-		}
-		recs[i].Value = encodeOffsetValue(nil, updates[i].v)
+	recs, err := s.records(group, updates)
+	if err != nil {
+		return pendingCommit{}, err
 	}
 	base, err := p.appendUnchecked(ctx, recs, AppendOptions{Durability: d})
 	if err != nil {
@@ -276,6 +269,29 @@ func (s *offsetStore) writeLocked(ctx context.Context, group string, updates []o
 	s.mu.pending = append(s.mu.pending, pc)
 	s.applyDurableLocked()
 	return pc, nil
+}
+
+// records returns the records of a commit of updates, filling in their
+// commit time.
+func (s *offsetStore) records(group string, updates []offsetUpdate) ([]Record, error) {
+	recs := make([]Record, len(updates))
+	now := s.log.opts.Now()
+	for i, u := range updates {
+		recs[i] = Record{Key: encodeOffsetKey(nil, group, u.tp), Timestamp: now}
+		if u.delete {
+			continue
+		}
+		if part, err := s.log.Partition(u.tp.Topic, u.tp.Partition); err != nil {
+			return nil, fmt.Errorf("eventlog: commit %s: %w", u.tp, err)
+		} else if part.deleted.Load() {
+			return nil, fmt.Errorf("eventlog: commit %s: %w", u.tp, part.deletedErr())
+		}
+		if u.v.commitTime == 0 {
+			updates[i].v.commitTime = now.UnixMilli()
+		}
+		recs[i].Value = encodeOffsetValue(nil, updates[i].v)
+	}
+	return recs, nil
 }
 
 // applyDurableLocked applies the pending commits now below the high

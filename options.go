@@ -52,6 +52,8 @@ const (
 	DefaultRetentionCheckInterval = 5 * time.Minute // log.retention.check.interval.ms
 	DefaultRecoveryPointInterval  = time.Second     // log.flush.offset.checkpoint.interval.ms (Kafka: 1 minute)
 
+	DefaultProducerIDExpiration = 24 * time.Hour // producer.id.expiration.ms
+
 	DefaultCleanerBufferBytes   = 32 << 20         // log.cleaner.dedupe.buffer.size (Kafka: 128 MiB for all its cleaner threads)
 	DefaultCleanerCheckInterval = 15 * time.Second // log.cleaner.backoff.ms
 )
@@ -145,6 +147,13 @@ type Options struct {
 	// for a few more background fsyncs. Default 1 second.
 	RecoveryPointInterval time.Duration
 
+	// ProducerIDExpiration is how long a partition remembers an idempotent
+	// producer that has not written to it (Kafka's
+	// producer.id.expiration.ms): after that, a batch it appends again is
+	// no longer recognised as a repeat. A producer with an open
+	// transaction is never forgotten. Default 24 hours.
+	ProducerIDExpiration time.Duration
+
 	// Repair lets Open cut a partition at corrupt data found before its
 	// recovery point, instead of failing with *CorruptError. What is cut is
 	// first copied to a file named "<segment>.log.broken-<unix nanos>" beside
@@ -208,6 +217,9 @@ func (o *Options) withDefaults() (Options, error) {
 	if c.CleanerBufferBytes == 0 {
 		c.CleanerBufferBytes = DefaultCleanerBufferBytes
 	}
+	if c.ProducerIDExpiration == 0 {
+		c.ProducerIDExpiration = DefaultProducerIDExpiration
+	}
 	if c.CleanerCheckInterval == 0 {
 		c.CleanerCheckInterval = DefaultCleanerCheckInterval
 	}
@@ -236,6 +248,8 @@ func (o *Options) withDefaults() (Options, error) {
 		return c, fmt.Errorf("%w: CleanerBufferBytes %d is below %d", ErrInvalidConfig, c.CleanerBufferBytes, minCleanerBufferBytes)
 	case c.CleanerMaxBytesPerSecond < 0:
 		return c, fmt.Errorf("%w: CleanerMaxBytesPerSecond %d is negative", ErrInvalidConfig, c.CleanerMaxBytesPerSecond)
+	case c.ProducerIDExpiration < 0:
+		return c, fmt.Errorf("%w: ProducerIDExpiration %v is negative", ErrInvalidConfig, c.ProducerIDExpiration)
 	case c.CleanerCheckInterval < 0:
 		return c, fmt.Errorf("%w: CleanerCheckInterval %v is negative", ErrInvalidConfig, c.CleanerCheckInterval)
 	}

@@ -65,6 +65,10 @@ type Partition struct {
 	checkpoint recoveryCheckpoint
 
 	cleaning partitionCleaning // compaction state: see compaction.go
+
+	producers producerState                 // idempotent producers: see producer_state.go
+	txns      atomic.Pointer[partitionTxns] // nil until a transaction: see txn_partition.go
+	txnIndex  txnIndexWriter                // the active segment's .txnindex: see txn_index.go
 }
 
 // partitionConfig is a partition's resolved settings.
@@ -109,6 +113,20 @@ type AppendOptions struct {
 	// stores nothing and returns an *UnexpectedOffsetError carrying the
 	// actual log end offset. Default: no condition.
 	Condition EndOffsetCondition
+	// Producer makes the append idempotent (Kafka's idempotent producer):
+	// the batch carries the producer's id and epoch and Sequence as its
+	// base sequence, and if this producer appended the same batch (same
+	// epoch, base sequence and record count) before, Append stores nothing
+	// and returns the offset it got then — a retry after a timeout or a
+	// crash is not stored twice. Sequences start at 0 for each partition
+	// and epoch and go up by one per record; a batch whose Sequence does
+	// not follow the producer's last one fails with ErrOutOfOrderSequence,
+	// one of an older epoch with ErrProducerFenced. Get an id with
+	// Log.NewProducerID. Default: none.
+	Producer ProducerID
+	// Sequence is the sequence number of the batch's first record, when
+	// Producer is set (Kafka's base sequence).
+	Sequence int32
 }
 
 var encoderPool = sync.Pool{New: func() any { return new(batchEncoder) }}
@@ -182,6 +200,9 @@ func (p *Partition) appendUnchecked(ctx context.Context, records []Record, opts 
 	if err := opts.Condition.validate(p); err != nil {
 		return -1, err
 	}
+	if id := opts.Producer; id.ID != 0 && (id.ID < 0 || id.Epoch < 0 || opts.Sequence < 0) {
+		return -1, p.errorf("%w: producer %s with sequence %d: ids, epochs and sequences are never negative", ErrInvalidConfig, id, opts.Sequence)
+	}
 	keyless := false
 	for i := range records {
 		if records[i].Key == nil {
@@ -201,6 +222,9 @@ func (p *Partition) appendUnchecked(ctx context.Context, records []Record, opts 
 	*buf = batch
 	if err != nil {
 		return -1, p.errorf("%w", err)
+	}
+	if opts.Producer.ID != 0 {
+		setProducerFields(batch, opts.Producer, opts.Sequence, false)
 	}
 	return p.appendEncoded(batch, opts.Durability, appendChecks{keyless: keyless, condition: opts.Condition})
 }
@@ -293,6 +317,18 @@ func (p *Partition) write(batch []byte, checks appendChecks) (int64, *position, 
 	if checks.keyless && p.config().cleanup.compacts() {
 		return -1, nil, p.errorf("%w: a record has a null key, and topic %q became compacted (cleanup.policy=%s) while it was being appended", ErrInvalidRecord, p.topic, p.config().cleanup)
 	}
+	h, err := parseBatchHeader(batch)
+	if err != nil {
+		return -1, nil, p.errorf("encoded batch does not parse: %w", err)
+	}
+	if h.ProducerID >= 0 {
+		// Before the condition: a batch appended again answers with the
+		// offsets it got the first time, whatever came after it.
+		dupBase, dup, err := p.checkProducerLocked(&h)
+		if err != nil || dup {
+			return dupBase, p.written.Load(), err
+		}
+	}
 	if err := checks.condition.check(p, p.logEnd.Load()); err != nil {
 		return -1, nil, err
 	}
@@ -305,10 +341,7 @@ func (p *Partition) write(batch []byte, checks appendChecks) (int64, *position, 
 	}
 	base := seg.nextOffset
 	setBaseOffset(batch, base)
-	h, err := parseBatchHeader(batch)
-	if err != nil {
-		return -1, nil, p.errorf("encoded batch does not parse: %w", err)
-	}
+	h.BaseOffset = base
 	pos := seg.size.Load()
 	if _, err := seg.writer().WriteAt(batch, pos); err != nil {
 		return -1, nil, p.fail(fmt.Errorf("write %s: %w", seg.path(logExt), err))
@@ -326,6 +359,11 @@ func (p *Partition) write(batch []byte, checks appendChecks) (int64, *position, 
 	seg.maxTimestamp.Store(seg.builder.maxTs)
 	seg.nextOffset = h.lastOffset() + 1
 	seg.size.Store(pos + int64(len(batch)))
+	if h.ProducerID >= 0 {
+		if err := p.applyProducerLocked(&h, batch, false); err != nil {
+			return -1, nil, p.fail(err)
+		}
+	}
 	end := &position{offset: seg.nextOffset, seg: seg, pos: seg.size.Load()}
 	p.written.Store(end)
 	p.logEnd.Store(end.offset)
@@ -359,6 +397,9 @@ func (p *Partition) rollLocked() (*segment, error) {
 	old := p.active()
 	if err := old.writer().Sync(); err != nil {
 		return nil, fmt.Errorf("fsync %s: %w", old.path(logExt), err)
+	}
+	if err := p.closeTxnIndexLocked(); err != nil {
+		return nil, err
 	}
 	p.advanceHW(&position{offset: old.nextOffset, seg: old, pos: old.size.Load()})
 	if err := old.sealLocked(); err != nil {
@@ -560,10 +601,21 @@ func (p *Partition) Read(offset int64, maxBytes int) ([]Record, error) {
 }
 
 func (p *Partition) read(out []Record, offset int64, maxBytes int) ([]Record, error) {
+	out, _, err := p.readAt(out, offset, maxBytes, ReadUncommitted)
+	return out, err
+}
+
+// readAt is read at an isolation level; it also returns the offset the
+// read reached, past batches that held no record for it (transaction
+// markers, aborted transactions).
+func (p *Partition) readAt(out []Record, offset int64, maxBytes int, level IsolationLevel) ([]Record, int64, error) {
 	if err := p.checkReadable(offset); err != nil {
-		return nil, err
+		return nil, offset, err
 	}
 	c := batchCursor{p: p, offset: offset, hw: p.hw.Load()}
+	if level == ReadCommitted {
+		c.readCommitted()
+	}
 	defer c.close()
 	dec := decoderPool.Get().(*batchDecoder)
 	defer decoderPool.Put(dec)
@@ -571,21 +623,21 @@ func (p *Partition) read(out []Record, offset int64, maxBytes int) ([]Record, er
 	for budget := int64(maxBytes); budget > 0; {
 		ok, err := c.next()
 		if err != nil || !ok {
-			return out, err
+			return out, c.offset, err
 		}
 		if c.fresh {
 			out = slices.Grow(out, min(countRecords(c.data, c.batchPos, offset, budget), maxReadPrealloc))
 		}
 		n := len(out)
 		if out, err = dec.decode(out, &c.h, c.batch, offset, limit); err != nil {
-			return out, p.corrupt(c.seg, c.batchPos, c.h.BaseOffset, err.Error())
+			return out, c.offset, p.corrupt(c.seg, c.batchPos, c.h.BaseOffset, err.Error())
 		}
 		for i := n; i < len(out); i++ {
 			out[i].Topic, out[i].Partition = p.topic, p.id
 		}
 		budget -= c.h.size()
 	}
-	return out, nil
+	return out, c.offset, nil
 }
 
 // segmentFor returns the acquired segment holding offset, or nil when the
@@ -731,6 +783,9 @@ func (p *Partition) closeActive() error {
 		if err := p.log.opts.FS.SyncDir(p.dir); err != nil {
 			return p.errorf("sync %s: %w", p.dir, err)
 		}
+	}
+	if err := p.closeProducerStateLocked(); err != nil {
+		return p.errorf("producer state: %w", err)
 	}
 	return p.active().sealLocked()
 }

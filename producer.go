@@ -50,7 +50,11 @@ const (
 	DefaultProducerBatchBytes  = 16384                // batch.size
 	DefaultProducerLinger      = 5 * time.Millisecond // linger.ms (Kafka 4.0)
 	DefaultProducerBufferBytes = 32 << 20             // buffer.memory
+	DefaultTransactionTimeout  = time.Minute          // transaction.timeout.ms
 )
+
+// maxTransactionTimeout is Kafka's transaction.max.timeout.ms.
+const maxTransactionTimeout = 15 * time.Minute
 
 // ProducerOptions configure a Producer. A nil or zero ProducerOptions is all
 // defaults. NewProducer copies the struct; later changes to it have no
@@ -86,6 +90,32 @@ type ProducerOptions struct {
 	// they name.
 	Partitioner Partitioner
 
+	// Idempotent stamps every batch with the Producer's own producer id
+	// and per-partition sequence numbers, as Kafka's idempotent producer
+	// does (enable.idempotence), so that the partitions would recognise a
+	// batch stored twice. A Producer in the same process as its Log never
+	// resends a batch — an append fails only when its partition failed,
+	// which lasts until the Log is reopened — so, unlike Kafka's, it is
+	// off by default; a transactional Producer is always idempotent. To
+	// retry appends across a crash, use Partition.Append with
+	// AppendOptions.Producer, whose sequence numbers the application
+	// chooses. Default false.
+	Idempotent bool
+
+	// TransactionalID makes the Producer transactional (Kafka's
+	// transactional.id): its records are sent inside transactions
+	// (BeginTransaction, CommitTransaction, AbortTransaction) that
+	// read_committed consumers see all at once or not at all, together
+	// with the consumed offsets SendOffsetsToTransaction adds. A new
+	// Producer with the same ID fences the old one and aborts its open
+	// transaction. A transactional Producer is idempotent. Default: none.
+	TransactionalID string
+
+	// TransactionTimeout is how long a transaction may stay open before
+	// the Log aborts it and fences its Producer (Kafka's
+	// transaction.timeout.ms), at most 15 minutes. Default 60s.
+	TransactionTimeout time.Duration
+
 	// BufferBytes bounds the memory of the records a Producer holds that
 	// are not yet completed, counted as their encoded size plus about 50
 	// bytes for each that reports its result to a function, a Send or a
@@ -113,6 +143,9 @@ func (o *ProducerOptions) withDefaults() (ProducerOptions, error) {
 	if c.Partitioner == nil {
 		c.Partitioner = &DefaultPartitioner{StickyBytes: c.BatchBytes}
 	}
+	if c.TransactionTimeout == 0 {
+		c.TransactionTimeout = DefaultTransactionTimeout
+	}
 	switch {
 	case c.Acks < AcksAll || c.Acks > AcksNone:
 		return c, fmt.Errorf("%w: Acks %d", ErrInvalidConfig, c.Acks)
@@ -120,6 +153,10 @@ func (o *ProducerOptions) withDefaults() (ProducerOptions, error) {
 		return c, fmt.Errorf("%w: BatchBytes %d is outside [1, %d]", ErrInvalidConfig, c.BatchBytes, math.MaxInt32/2)
 	case c.BufferBytes < 0:
 		return c, fmt.Errorf("%w: BufferBytes %d is negative", ErrInvalidConfig, c.BufferBytes)
+	case len(c.TransactionalID) > maxKafkaStringLen:
+		return c, fmt.Errorf("%w: TransactionalID of %d bytes is longer than %d", ErrInvalidConfig, len(c.TransactionalID), maxKafkaStringLen)
+	case c.TransactionTimeout < time.Millisecond || c.TransactionTimeout > maxTransactionTimeout:
+		return c, fmt.Errorf("%w: TransactionTimeout %v is outside [1ms, %v]", ErrInvalidConfig, c.TransactionTimeout, maxTransactionTimeout)
 	}
 	switch c.Compression {
 	case CompressionNone, CompressionGzip, CompressionSnappy, CompressionZstd:
@@ -182,6 +219,11 @@ type Producer struct {
 	}
 
 	closeOnce sync.Once
+
+	// id is the producer id and epoch stamped on every batch: {-1, -1}
+	// unless the Producer is idempotent.
+	id  ProducerID
+	txn *producerTxn // nil unless transactional; see txn_producer.go
 }
 
 // producerTopic is a topic as a Producer knows it.
@@ -212,6 +254,23 @@ func (l *Log) NewProducer(opts *ProducerOptions) (*Producer, error) {
 		log:     l,
 		opts:    o,
 		closing: make(chan struct{}),
+		id:      ProducerID{ID: -1, Epoch: -1},
+	}
+	switch {
+	case o.TransactionalID != "":
+		if err := p.initTransactions(); err != nil {
+			return nil, err
+		}
+	case o.Idempotent:
+		if !l.enter() {
+			return nil, ErrClosed
+		}
+		id, err := l.txns.ids.allocate()
+		l.exit()
+		if err != nil {
+			return nil, err
+		}
+		p.id = ProducerID{ID: id}
 	}
 	p.appendOpts = AppendOptions{Durability: DurabilityDefault, Compression: o.Compression}
 	if o.Acks != AcksAll {
@@ -349,7 +408,8 @@ func (p *Producer) Flush(ctx context.Context) error {
 // Close flushes the records the Producer holds, waits for them to complete
 // and stops the Producer's goroutines. Later sends fail with an error
 // wrapping ErrClosed. Close is idempotent and returns nil: each record's
-// outcome goes to its Send or SendAsync.
+// outcome goes to its Send or SendAsync. A transactional Producer's open
+// transaction is aborted.
 //
 // Closing the Log first fails the records still buffered with ErrClosed;
 // Close the Producer first to store them.
@@ -361,6 +421,7 @@ func (p *Producer) Close() error {
 		p.sending.Unlock()
 		close(p.closing)
 		_ = p.Flush(context.Background())
+		p.closeTransaction()
 		<-p.linger.done
 	})
 	return nil
@@ -384,6 +445,9 @@ func (p *Producer) enqueue(ctx context.Context, r *Record, fn func(RecordMetadat
 	}
 	if p.log.closed.Load() {
 		return nil, nil, md, ErrClosed
+	}
+	if isInternalTopic(r.Topic) {
+		return nil, nil, md, fmt.Errorf("eventlog: topic %q: %w: an internal topic, written only by the library", r.Topic, ErrInvalidTopic)
 	}
 	t, err := p.topic(r.Topic)
 	if err != nil {
@@ -414,6 +478,13 @@ func (p *Producer) enqueue(ctx context.Context, r *Record, fn func(RecordMetadat
 	}
 	if held > int64(p.opts.BufferBytes) {
 		return nil, nil, md, q.part.errorf("%w: record holds %d bytes of buffer, BufferBytes is %d", ErrRecordTooLarge, held, p.opts.BufferBytes)
+	}
+	if p.txn != nil {
+		done, err := p.txn.enterSend(ctx, p, q.part)
+		if err != nil {
+			return nil, nil, md, err
+		}
+		defer done()
 	}
 	if err := p.reserve(ctx, held); err != nil {
 		return nil, nil, md, err
@@ -652,4 +723,14 @@ func (p *Producer) lingerLoop(stop <-chan struct{}) {
 			return
 		}
 	}
+}
+
+// appendDurability is the durability the Producer's appends ask for: a
+// transaction's are written to the OS, and fsynced all together when it
+// commits.
+func (p *Producer) appendDurability() Durability {
+	if p.txn != nil {
+		return DurabilityOS
+	}
+	return p.appendOpts.Durability
 }

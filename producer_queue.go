@@ -9,7 +9,6 @@ import (
 	"encoding/binary"
 	"fmt"
 	"hash/crc32"
-	"math"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -69,6 +68,7 @@ type partitionQueue struct {
 	drainFn  func(<-chan struct{})
 	spans    []appendSpan // scratch of the drainer
 	released int          // Sends the drainer's last batch completed
+	seq      int32        // base sequence of the next batch, for an idempotent Producer; the drainer's
 
 	mu struct {
 		sync.Mutex
@@ -285,7 +285,7 @@ func (q *partitionQueue) send(b *producerBatch) {
 	var span appendSpan
 	if dropped == nil {
 		span.n = b.count
-		span.base, span.err = q.part.appendEncoded(batch, q.producer.appendOpts.Durability, appendChecks{keyless: b.keyless, condition: b.cond})
+		span.base, span.err = q.part.appendEncoded(batch, q.producer.appendDurability(), appendChecks{keyless: b.keyless, condition: b.cond})
 	} else {
 		// Rare: decode the batch and append what is left of it.
 		records, err := q.decode(batch)
@@ -301,10 +301,14 @@ func (q *partitionQueue) send(b *producerBatch) {
 		kept = append(kept, records[next:]...)
 		span.n = len(kept)
 		if len(kept) > 0 {
-			opts := q.producer.appendOpts
-			opts.Condition = b.cond
-			span.base, span.err = q.part.Append(context.Background(), kept, opts)
+			span.base, span.err = q.appendRecords(kept, b)
 		}
+	}
+	if span.err != nil && q.producer.txn != nil {
+		q.producer.txn.recordFailed(span.err)
+	}
+	if span.err == nil && span.n > 0 && q.producer.id.ID >= 0 {
+		q.seq = lastSequence(q.seq, int32(span.n))
 	}
 	spans := q.spans[:0]
 	if span.n > 0 {
@@ -312,6 +316,22 @@ func (q *partitionQueue) send(b *producerBatch) {
 	}
 	q.spans = spans[:0]
 	q.complete(b, dropped, spans)
+}
+
+// appendRecords appends records, what is left of b once records whose
+// senders gave up are dropped, as one batch with b's producer fields.
+func (q *partitionQueue) appendRecords(records []Record, b *producerBatch) (int64, error) {
+	var enc batchEncoder
+	batch, err := enc.encode(nil, records, q.producer.opts.Compression)
+	if err != nil {
+		return -1, q.part.errorf("%w", err)
+	}
+	seq := int32(noSequence)
+	if q.producer.id.ID >= 0 {
+		seq = q.seq
+	}
+	setProducerFields(batch, q.producer.id, seq, q.producer.txn != nil)
+	return q.part.appendEncoded(batch, q.producer.appendDurability(), appendChecks{keyless: b.keyless, condition: b.cond})
 }
 
 // finish fills in b's header, compressing its records if asked, and
@@ -337,9 +357,11 @@ func (q *partitionQueue) finish(b *producerBatch) []byte {
 	be.PutUint32(batch[batchLastOffsetDeltaPos:], uint32(b.count-1))
 	be.PutUint64(batch[batchBaseTimestampPos:], uint64(b.baseTS))
 	be.PutUint64(batch[batchMaxTimestampPos:], uint64(b.maxTS))
-	be.PutUint64(batch[batchProducerIDPos:], math.MaxUint64)
-	be.PutUint16(batch[batchProducerEpochPos:], math.MaxUint16)
-	be.PutUint32(batch[batchBaseSequencePos:], math.MaxUint32)
+	seq := int32(noSequence)
+	if q.producer.id.ID >= 0 {
+		seq = q.seq
+	}
+	putProducerFields(batch, q.producer.id, seq, q.producer.txn != nil)
 	be.PutUint32(batch[batchRecordCountPos:], uint32(b.count))
 	be.PutUint32(batch[batchCRCPos:], crc32.Checksum(batch[batchAttributesPos:], castagnoli))
 	return batch

@@ -78,6 +78,7 @@ func (p *Partition) openSegments(clean bool) error {
 	if names, err = p.finishCleaning(names); err != nil {
 		return err
 	}
+	p.noteSnapshotFiles(names)
 	var bases []int64
 	for _, name := range names {
 		if base, ok := parseSegmentName(name, logExt); ok {

@@ -209,6 +209,10 @@ func (l *Log) checkpointAll() error {
 			l.opts.Logger.Warn("eventlog: recovery point not written", "err", err)
 			errs = append(errs, err)
 		}
+		if err := p.checkpointProducerState(); err != nil {
+			l.opts.Logger.Warn("eventlog: producer state snapshot not written", "err", err)
+			errs = append(errs, err)
+		}
 	}
 	return errors.Join(errs...)
 }

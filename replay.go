@@ -10,9 +10,11 @@ import (
 // Replay calls fn with every record of topic, as a view (see RecordView
 // for its lifetime), partition after partition, each from its log start
 // offset to its high watermark as of the call: what an event-sourced
-// service does at startup to rebuild its state. It returns fn's first
-// error, ctx's error if ctx ends, or the first read error (ErrClosed,
-// *CorruptError).
+// service does at startup to rebuild its state. It reads committed records
+// only, as a ReadCommitted consumer does: up to each partition's last
+// stable offset, without the records of aborted transactions. It returns
+// fn's first error, ctx's error if ctx ends, or the first read error
+// (ErrClosed, *CorruptError).
 //
 // Replay reads through views, allocating nothing per record. It checks
 // ctx between batches, not between records.
@@ -23,7 +25,7 @@ func (l *Log) Replay(ctx context.Context, topic string, fn func(*RecordView) err
 	}
 	ends := make([]int64, len(t.partitions))
 	for i, p := range t.partitions {
-		ends[i] = p.HighWatermark()
+		ends[i] = p.LastStableOffset()
 	}
 	var vc viewCursor
 	for i, p := range t.partitions {
@@ -40,6 +42,9 @@ func (p *Partition) replay(ctx context.Context, vc *viewCursor, end int64, fn fu
 		return ErrClosed
 	}
 	err := vc.start(p, p.LogStartOffset())
+	if err == nil {
+		vc.batches.readCommitted()
+	}
 	p.log.exit()
 	if err != nil {
 		return err

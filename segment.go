@@ -131,7 +131,7 @@ func (s *segment) release() error {
 		s.mu.file = nil
 	}
 	if s.mu.removeOnRelease {
-		for _, ext := range []string{logExt, indexExt, timeIndexExt} {
+		for _, ext := range []string{logExt, indexExt, timeIndexExt, txnIndexExt} {
 			if rerr := s.fsys.Remove(s.path(ext)); rerr != nil && !errors.Is(rerr, os.ErrNotExist) {
 				err = errors.Join(err, rerr)
 			}

@@ -1,0 +1,197 @@
+package eventlog
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"slices"
+)
+
+// The aborted-transaction index. Each segment may have a "<base>.txnindex"
+// file, Kafka's transaction index byte for byte: one 34-byte entry per
+// transaction aborted by a marker in that segment, in marker order:
+//
+//	+-------------+----------------+-----------------+----------------+------------------+
+//	| version i16 | producerId i64 | firstOffset i64 | lastOffset i64 | lastStableOffset |
+//	| = 0         |                |                 | (the marker)   | i64              |
+//	+-------------+----------------+-----------------+----------------+------------------+
+//
+// big-endian. A transactional batch of producerId in [firstOffset,
+// lastOffset] belongs to an aborted transaction: read_committed readers
+// skip it. lastStableOffset is the partition's last stable offset once the
+// abort completed. These constants are part of the format.
+//
+// The active segment's file is appended to as markers are written, and
+// fsynced before a producer-state snapshot that counts its entries is
+// written (producer_state_snapshot.go); a closed segment's was fsynced
+// when the segment rolled. Open reads every file, each entry checked; the
+// active segment's entries past the snapshot are derived again from the
+// log, and a file that does not check out makes Open rebuild the
+// partition's producer state and indexes from the log.
+const (
+	txnIndexExt       = ".txnindex"
+	txnIndexEntrySize = 34
+	txnIndexVersion   = 0
+)
+
+// abortedTxn is an aborted transaction of a partition.
+type abortedTxn struct {
+	producerID  int64
+	first, last int64 // the transaction's first offset and its marker's
+	lastStable  int64
+}
+
+func appendTxnIndexEntry(dst []byte, a abortedTxn) []byte {
+	be := binary.BigEndian
+	dst = be.AppendUint16(dst, txnIndexVersion)
+	dst = be.AppendUint64(dst, uint64(a.producerID))
+	dst = be.AppendUint64(dst, uint64(a.first))
+	dst = be.AppendUint64(dst, uint64(a.last))
+	return be.AppendUint64(dst, uint64(a.lastStable))
+}
+
+// decodeTxnIndex decodes the entries of a .txnindex file of the segment
+// covering offsets [base, end), checking each: a size that is not a whole
+// number of entries, an unknown version, offsets outside the segment or out
+// of order fail with a reason.
+func decodeTxnIndex(b []byte, base, end int64) ([]abortedTxn, error) {
+	if len(b)%txnIndexEntrySize != 0 {
+		return nil, fmt.Errorf("%d bytes is not a whole number of %d-byte entries", len(b), txnIndexEntrySize)
+	}
+	be := binary.BigEndian
+	out := make([]abortedTxn, 0, len(b)/txnIndexEntrySize)
+	prev := int64(-1)
+	for i := 0; i < len(b); i += txnIndexEntrySize {
+		e := b[i : i+txnIndexEntrySize]
+		if v := int16(be.Uint16(e)); v != txnIndexVersion {
+			return nil, fmt.Errorf("entry %d: unknown version %d", i/txnIndexEntrySize, v)
+		}
+		a := abortedTxn{
+			producerID: int64(be.Uint64(e[2:])),
+			first:      int64(be.Uint64(e[10:])),
+			last:       int64(be.Uint64(e[18:])),
+			lastStable: int64(be.Uint64(e[26:])),
+		}
+		if a.producerID < 0 || a.first < 0 || a.first > a.last || a.last < base || a.last >= end || a.last <= prev {
+			return nil, fmt.Errorf("entry %d: producer %d offsets [%d, %d] do not fit the segment [%d, %d) after offset %d", i/txnIndexEntrySize, a.producerID, a.first, a.last, base, end, prev)
+		}
+		prev = a.last
+		out = append(out, a)
+	}
+	return out, nil
+}
+
+// txnIndexWriter appends to the active segment's .txnindex. Its fields are
+// guarded by the partition's appendMu.
+type txnIndexWriter struct {
+	base    int64 // of the segment the file belongs to
+	f       File  // nil until the first entry
+	entries int   // in the file
+	dirty   bool  // written since the last fsync
+}
+
+// appendTxnIndexLocked records an aborted transaction whose marker was just
+// written to the active segment. The entry reaches the disk with the next
+// snapshot or roll, which fsync it; a crash before that derives it again
+// from the log.
+func (p *Partition) appendTxnIndexLocked(a abortedTxn) error {
+	w := &p.txnIndex
+	seg := p.active()
+	if w.f == nil || w.base != seg.base {
+		if err := p.closeTxnIndexLocked(); err != nil {
+			return err
+		}
+		f, err := p.log.opts.FS.OpenFile(seg.path(txnIndexExt), os.O_CREATE|os.O_RDWR, 0o644)
+		if err != nil {
+			return fmt.Errorf("open %s: %w", seg.path(txnIndexExt), err)
+		}
+		info, err := f.Stat()
+		if err != nil {
+			return errors.Join(err, f.Close())
+		}
+		w.f, w.base, w.entries = f, seg.base, int(info.Size()/txnIndexEntrySize)
+	}
+	if _, err := w.f.WriteAt(appendTxnIndexEntry(nil, a), int64(w.entries)*txnIndexEntrySize); err != nil {
+		return fmt.Errorf("write %s: %w", seg.path(txnIndexExt), err)
+	}
+	w.entries++
+	w.dirty = true
+	return nil
+}
+
+// syncTxnIndexLocked fsyncs the active segment's .txnindex if it was
+// written since its last fsync.
+func (p *Partition) syncTxnIndexLocked() error {
+	w := &p.txnIndex
+	if w.f == nil || !w.dirty {
+		return nil
+	}
+	if err := w.f.Sync(); err != nil {
+		return fmt.Errorf("fsync %s: %w", w.f.Name(), err)
+	}
+	w.dirty = false
+	return nil
+}
+
+// closeTxnIndexLocked fsyncs and closes the .txnindex being appended to:
+// the active segment rolls, or the partition closes.
+func (p *Partition) closeTxnIndexLocked() error {
+	w := &p.txnIndex
+	if w.f == nil {
+		return nil
+	}
+	err := p.syncTxnIndexLocked()
+	err = errors.Join(err, w.f.Close())
+	w.f = nil
+	return err
+}
+
+// activeTxnIndexEntries returns how many entries the active segment's
+// .txnindex holds, for a snapshot to count.
+func (p *Partition) activeTxnIndexEntriesLocked() int {
+	if w := &p.txnIndex; w.f != nil && w.base == p.active().base {
+		return w.entries
+	}
+	return 0
+}
+
+// readTxnIndex reads the entries of a segment's .txnindex; a missing file
+// has none.
+func readTxnIndex(fsys FS, seg *segment, end int64) ([]abortedTxn, error) {
+	b, err := readWholeFile(fsys, seg.path(txnIndexExt))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return decodeTxnIndex(b, seg.base, end)
+}
+
+// writeTxnIndex replaces a segment's .txnindex durably with entries, or
+// removes it when there are none.
+func writeTxnIndex(fsys FS, seg *segment, entries []abortedTxn) error {
+	path := seg.path(txnIndexExt)
+	if len(entries) == 0 {
+		if err := fsys.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+		return nil
+	}
+	var b []byte
+	for _, a := range entries {
+		b = appendTxnIndexEntry(b, a)
+	}
+	tmp := path + ".tmp"
+	if err := writeWholeFile(fsys, tmp, b, true); err != nil {
+		return err
+	}
+	return fsys.Rename(tmp, path)
+}
+
+// sortAborted sorts aborted transactions by marker offset.
+func sortAborted(a []abortedTxn) {
+	slices.SortFunc(a, func(x, y abortedTxn) int { return int(min(max(x.last-y.last, -1), 1)) })
+}

@@ -1,0 +1,130 @@
+package eventlog
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"time"
+)
+
+// Transaction markers are control batches, byte for byte as Kafka writes
+// them: attributes transactional and control (bits 4 and 5), the
+// producer's id and epoch, base sequence -1, and one record, uncompressed,
+// without headers:
+//
+//	key   (ControlRecordKey): +-------------+-----------+
+//	                          | version i16 | type i16  |
+//	                          | = 0         | 0 ABORT,  |
+//	                          |             | 1 COMMIT  |
+//	                          +-------------+-----------+
+//
+//	value (EndTxnMarker):     +-------------+-------------------------+
+//	                          | version i16 | coordinator epoch i32   |
+//	                          | = 0         |                         |
+//	                          +-------------+-------------------------+
+//
+// big-endian. A marker ends its producer's open transaction in the
+// partition: COMMIT makes the transaction's records readable to
+// read_committed consumers, ABORT hides them for good. Readers never see a
+// control batch. These constants are part of the format.
+const (
+	controlKeyVersion   = 0
+	controlTypeAbort    = 0
+	controlTypeCommit   = 1
+	controlKeySize      = 4
+	endTxnMarkerVersion = 0
+	endTxnMarkerSize    = 6
+)
+
+// controlMarker is a decoded transaction marker.
+type controlMarker struct {
+	commit           bool
+	coordinatorEpoch int32
+}
+
+// encodeMarker returns a transaction marker batch of producer id, with
+// base offset 0 for the log to assign.
+func encodeMarker(id ProducerID, commit bool, coordinatorEpoch int32, ts time.Time) ([]byte, error) {
+	typ := uint16(controlTypeAbort)
+	if commit {
+		typ = controlTypeCommit
+	}
+	key := binary.BigEndian.AppendUint16(binary.BigEndian.AppendUint16(nil, controlKeyVersion), typ)
+	value := binary.BigEndian.AppendUint32(binary.BigEndian.AppendUint16(nil, endTxnMarkerVersion), uint32(coordinatorEpoch))
+	var enc batchEncoder
+	batch, err := enc.encode(nil, []Record{{Key: key, Value: value, Timestamp: ts}}, CompressionNone)
+	if err != nil {
+		return nil, err
+	}
+	attrs := binary.BigEndian.Uint16(batch[batchAttributesPos:])
+	binary.BigEndian.PutUint16(batch[batchAttributesPos:], attrs|attrControl)
+	setProducerFields(batch, id, noSequence, true)
+	return batch, nil
+}
+
+// errNotMarker is the reason a control batch fails to parse as a marker.
+var errNotMarker = errors.New("control batch")
+
+// parseControlBatch reads the control record of a control batch. ok is
+// false, without an error, for control records that are not transaction
+// markers (Kafka's other control types).
+func parseControlBatch(h *batchHeader, batch []byte) (m controlMarker, ok bool, err error) {
+	if h.compression() != CompressionNone {
+		return m, false, fmt.Errorf("%w: compressed with %s", errNotMarker, h.compression())
+	}
+	if int64(len(batch)) < h.size() {
+		return m, false, fmt.Errorf("%w: %w", errNotMarker, errShortBatch)
+	}
+	var it recordIter
+	if err := it.reset(h, batch[batchHeaderSize:h.size()]); err != nil {
+		return m, false, fmt.Errorf("%w: %w", errNotMarker, err)
+	}
+	var f recordFields
+	if err := it.next(&f); err != nil {
+		return m, false, fmt.Errorf("%w: %w", errNotMarker, err)
+	}
+	return decodeMarker(subslice(it.area, f.keyAt, f.keyLen), subslice(it.area, f.valueAt, f.valueLen))
+}
+
+// decodeMarker decodes a control record's key and value.
+func decodeMarker(key, value []byte) (m controlMarker, ok bool, err error) {
+	if len(key) < controlKeySize {
+		return m, false, fmt.Errorf("%w: key of %d bytes", errNotMarker, len(key))
+	}
+	if v := int16(binary.BigEndian.Uint16(key)); v != controlKeyVersion {
+		return m, false, fmt.Errorf("%w: key version %d", errNotMarker, v)
+	}
+	switch typ := int16(binary.BigEndian.Uint16(key[2:])); typ {
+	case controlTypeAbort, controlTypeCommit:
+		m.commit = typ == controlTypeCommit
+	default:
+		return m, false, nil
+	}
+	if len(value) < endTxnMarkerSize {
+		return m, false, fmt.Errorf("%w: marker value of %d bytes", errNotMarker, len(value))
+	}
+	if v := int16(binary.BigEndian.Uint16(value)); v < 0 {
+		return m, false, fmt.Errorf("%w: marker value version %d", errNotMarker, v)
+	}
+	m.coordinatorEpoch = int32(binary.BigEndian.Uint32(value[2:]))
+	return m, true, nil
+}
+
+// putProducerFields writes a producer id, epoch and base sequence, and the
+// transactional attribute, into an encoded batch header; the checksum is
+// the caller's to update.
+func putProducerFields(batch []byte, id ProducerID, seq int32, transactional bool) {
+	be := binary.BigEndian
+	be.PutUint64(batch[batchProducerIDPos:], uint64(id.ID))
+	be.PutUint16(batch[batchProducerEpochPos:], uint16(id.Epoch))
+	be.PutUint32(batch[batchBaseSequencePos:], uint32(seq))
+	if transactional {
+		be.PutUint16(batch[batchAttributesPos:], be.Uint16(batch[batchAttributesPos:])|attrTransactional)
+	}
+}
+
+// putBatchCRC recomputes the checksum of a complete encoded batch.
+func putBatchCRC(batch []byte) {
+	binary.BigEndian.PutUint32(batch[batchCRCPos:], crc32.Checksum(batch[batchAttributesPos:], castagnoli))
+}

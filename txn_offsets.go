@@ -1,0 +1,183 @@
+package eventlog
+
+import "fmt"
+
+// Offsets committed in a transaction (Producer.SendOffsetsToTransaction)
+// are written to __consumer_offsets as Kafka's group coordinator writes
+// them: in a transactional batch of the producer's id and epoch. They are
+// pending until the transaction's marker reaches the partition: a COMMIT
+// makes them the group's committed offsets, ordered at the marker's
+// offset, an ABORT drops them. Open replays the topic the same way.
+
+// writeTxn writes the updates of one group as a transactional batch of
+// producer id, pending until the transaction ends. The caller has added
+// the group's partition of __consumer_offsets to the transaction.
+func (s *offsetStore) writeTxn(group string, updates []offsetUpdate, id ProducerID) error {
+	s.gate.RLock()
+	defer s.gate.RUnlock()
+	p := s.partitionFor(group)
+	recs, err := s.records(group, updates)
+	if err != nil {
+		return err
+	}
+	var enc batchEncoder
+	batch, err := enc.encode(nil, recs, CompressionNone)
+	if err != nil {
+		return p.errorf("%w", err)
+	}
+	setProducerFields(batch, id, noSequence, true)
+	base, err := p.appendEncoded(batch, DurabilityOS, appendChecks{})
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.mu.txnPending == nil {
+		s.mu.txnPending = make(map[int64][]pendingCommit)
+	}
+	s.mu.txnPending[id.ID] = append(s.mu.txnPending[id.ID], pendingCommit{part: p, base: base, end: base + int64(len(recs)), group: group, values: updates})
+	return nil
+}
+
+// completeTxn applies or drops the commits of producer id's transaction,
+// whose marker was written at offset marker.
+func (s *offsetStore) completeTxn(id int64, commit bool, marker int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	pcs := s.mu.txnPending[id]
+	delete(s.mu.txnPending, id)
+	if commit {
+		for _, pc := range pcs {
+			// Applied once the marker is durable, in the log's order at
+			// the marker, as Kafka applies them.
+			pc.base, pc.end = marker, marker+1
+			s.mu.pending = append(s.mu.pending, pc)
+		}
+	}
+	s.applyDurableLocked()
+}
+
+// unstable reports whether tp of group has an offset commit in an open
+// transaction: a consumer that starts from the group's committed offset
+// waits for it to be decided (Kafka's requireStable).
+func (s *offsetStore) unstable(group string, tp TopicPartition) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, pcs := range s.mu.txnPending {
+		for _, pc := range pcs {
+			if pc.group != group {
+				continue
+			}
+			for _, u := range pc.values {
+				if u.tp == tp {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
+
+// replayTransactional is replay for a partition of __consumer_offsets that
+// holds transactional commits: each batch's records are applied when it is
+// read, except a transaction's, which wait for its marker.
+func (r *replayer) replayTransactional(p *Partition) error {
+	c := batchCursor{p: p, offset: p.LogStartOffset(), hw: p.hw.Load(), controls: true}
+	defer c.close()
+	var dec batchDecoder
+	start, limit := p.LogStartOffset(), maxDecompressedBytes(p.config().maxBatchBytes)
+	open := make(map[int64][]Record)
+	for {
+		ok, err := c.next()
+		if err != nil {
+			return fmt.Errorf("eventlog: replay committed offsets: %w", err)
+		}
+		if !ok {
+			break
+		}
+		h := &c.h
+		if h.isControl() {
+			m, ok, err := parseControlBatch(h, c.batch)
+			if err != nil {
+				return p.corrupt(c.seg, c.batchPos, h.BaseOffset, "replay committed offsets: "+err.Error())
+			}
+			recs := open[h.ProducerID]
+			delete(open, h.ProducerID)
+			if !ok || !m.commit {
+				continue
+			}
+			for i := range recs {
+				recs[i].Offset = h.BaseOffset // ordered at the marker
+				if err := r.apply(&recs[i]); err != nil {
+					return p.errorf("replay committed offsets: offset %d: %w", h.BaseOffset, err)
+				}
+			}
+			continue
+		}
+		recs, err := dec.decode(nil, h, c.batch, start, limit)
+		if err != nil {
+			return p.corrupt(c.seg, c.batchPos, h.BaseOffset, err.Error())
+		}
+		if h.Attributes&attrTransactional != 0 {
+			open[h.ProducerID] = append(open[h.ProducerID], recs...)
+			continue
+		}
+		for i := range recs {
+			if err := r.apply(&recs[i]); err != nil {
+				return p.errorf("replay committed offsets: offset %d: %w", recs[i].Offset, err)
+			}
+		}
+	}
+	// Transactions still open: pending, for the recovery of transactions
+	// to commit or abort.
+	for id, recs := range open {
+		for _, rec := range recs {
+			group, tp, ok, err := decodeOffsetKey(rec.Key)
+			if err != nil || !ok {
+				continue
+			}
+			u := offsetUpdate{tp: tp, delete: rec.Value == nil}
+			if !u.delete {
+				if u.v, err = decodeOffsetValue(rec.Value); err != nil {
+					return p.errorf("replay committed offsets: offset %d: %w", rec.Offset, err)
+				}
+			}
+			if r.s.mu.txnPending == nil {
+				r.s.mu.txnPending = make(map[int64][]pendingCommit)
+			}
+			r.s.mu.txnPending[id] = append(r.s.mu.txnPending[id], pendingCommit{part: p, base: rec.Offset, end: rec.Offset + 1, group: group, values: []offsetUpdate{u}})
+		}
+	}
+	return nil
+}
+
+// checkTxnCommit checks that a transactional offset commit of tps comes
+// from a member of the group's current generation that owns them, as
+// Kafka's TxnOffsetCommit does; a consumer that assigns partitions by
+// hand (generation -1) may commit only while the group has no members.
+func (g *group) checkTxnCommit(md GroupMetadata, tps []TopicPartition) error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.expireLocked(g.coord.log.opts.Now())
+	if md.GenerationID < 0 {
+		if len(g.mu.members) > 0 {
+			return fmt.Errorf("eventlog: group %q: %w: the group has members, and the offsets come from none of them", g.id, ErrCommitFailed)
+		}
+		return nil
+	}
+	m := g.mu.members[md.MemberID]
+	switch {
+	case m == nil:
+		return fmt.Errorf("eventlog: group %q: %w: member %q is not in the group", g.id, ErrCommitFailed, md.MemberID)
+	case m.removed != nil:
+		return fmt.Errorf("eventlog: group %q member %s: %w", g.id, m.id, m.removed)
+	case m.generation != md.GenerationID:
+		return fmt.Errorf("eventlog: group %q member %s: %w: generation %d is not the member's %d", g.id, m.id, ErrCommitFailed, md.GenerationID, m.generation)
+	}
+	for _, tp := range tps {
+		if !m.held[tp] {
+			return fmt.Errorf("eventlog: group %q member %s generation %d: %s: %w", g.id, m.id, m.generation, tp, ErrCommitFailed)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,298 @@
+package eventlog
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"sync/atomic"
+)
+
+// ErrTransactionAborted is returned by CommitTransaction when the
+// transaction could not commit — a record of it failed to be stored — and
+// was aborted instead (Kafka's TransactionAbortedException).
+var ErrTransactionAborted = errors.New("eventlog: transaction aborted")
+
+// producerTxn is a transactional Producer's side of its transactions.
+type producerTxn struct {
+	id    string // the TransactionalID
+	coord *txnCoordinator
+
+	// mu is held for reading by each send in a transaction, from its check
+	// to its record entering a batch, and for writing by the calls that
+	// begin and end transactions, so that an end waits for the sends in
+	// flight and no send slips in after it flushed.
+	mu struct {
+		sync.RWMutex
+		open bool // a transaction is open
+	}
+	// fatal is the error that ended the Producer: fenced by a newer
+	// Producer of its ID, or by a timeout.
+	fatal atomic.Pointer[error]
+	// failed is the first error a record of the open transaction met.
+	failed atomic.Pointer[error]
+
+	// added are the partitions of the open transaction.
+	added struct {
+		sync.RWMutex
+		parts map[*Partition]bool
+	}
+}
+
+// initTransactions gives a new transactional Producer its producer id and
+// epoch from the coordinator, fencing older Producers of its ID (Kafka's
+// initTransactions).
+func (p *Producer) initTransactions() error {
+	coord, err := p.log.txnCoordinator()
+	if err != nil {
+		return err
+	}
+	if !p.log.enter() {
+		return ErrClosed
+	}
+	defer p.log.exit()
+	id, err := coord.initProducer(context.Background(), p.opts.TransactionalID, p.opts.TransactionTimeout)
+	if err != nil {
+		return err
+	}
+	p.id = id
+	p.txn = &producerTxn{id: p.opts.TransactionalID, coord: coord}
+	return nil
+}
+
+// transaction returns the Producer's transaction state, or an error when
+// it is not transactional or was fenced.
+func (p *Producer) transaction(what string) (*producerTxn, error) {
+	t := p.txn
+	if t == nil {
+		return nil, fmt.Errorf("eventlog: %s: %w: the producer has no TransactionalID", what, ErrTransactionState)
+	}
+	if err := t.fatal.Load(); err != nil {
+		return nil, *err
+	}
+	if p.closedFast.Load() {
+		return nil, errProducerClosed
+	}
+	return t, nil
+}
+
+// noteFatal remembers a fencing, which ends the Producer.
+func (t *producerTxn) noteFatal(err error) error {
+	if errors.Is(err, ErrProducerFenced) {
+		t.fatal.CompareAndSwap(nil, &err)
+	}
+	return err
+}
+
+// BeginTransaction opens a transaction (Kafka's beginTransaction): the
+// records sent until CommitTransaction or AbortTransaction belong to it.
+// It fails with ErrTransactionState while a transaction is open, or for a
+// Producer without a TransactionalID, and with ErrProducerFenced once a
+// newer Producer of its ID started or a transaction of it timed out.
+func (p *Producer) BeginTransaction() error {
+	t, err := p.transaction("begin transaction")
+	if err != nil {
+		return err
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.mu.open {
+		return fmt.Errorf("eventlog: transactional id %q: begin transaction: %w: a transaction is open", t.id, ErrTransactionState)
+	}
+	t.mu.open = true
+	t.failed.Store(nil)
+	t.added.Lock()
+	t.added.parts = make(map[*Partition]bool)
+	t.added.Unlock()
+	return nil
+}
+
+// enterSend admits a record to part into the open transaction, adding the
+// partition to it first if needed. On success the caller holds the
+// transaction open until it calls the returned function, once the record
+// is in its batch.
+func (t *producerTxn) enterSend(ctx context.Context, p *Producer, part *Partition) (func(), error) {
+	if err := t.fatal.Load(); err != nil {
+		return nil, *err
+	}
+	t.mu.RLock()
+	if !t.mu.open {
+		t.mu.RUnlock()
+		return nil, fmt.Errorf("eventlog: transactional id %q: send: %w: no transaction is open (BeginTransaction)", t.id, ErrTransactionState)
+	}
+	if err := t.addPartition(ctx, p, part); err != nil {
+		t.mu.RUnlock()
+		return nil, err
+	}
+	return t.mu.RUnlock, nil
+}
+
+// addPartition adds part to the open transaction; it returns once the
+// coordinator has it durably.
+func (t *producerTxn) addPartition(ctx context.Context, p *Producer, part *Partition) error {
+	t.added.RLock()
+	ok := t.added.parts[part]
+	t.added.RUnlock()
+	if ok {
+		return nil
+	}
+	t.added.Lock()
+	defer t.added.Unlock()
+	if t.added.parts[part] {
+		return nil
+	}
+	if !p.log.enter() {
+		return ErrClosed
+	}
+	defer p.log.exit()
+	if err := t.coord.addPartitions(ctx, t.id, p.id, []TopicPartition{{part.topic, part.id}}); err != nil {
+		return t.noteFatal(err)
+	}
+	t.added.parts[part] = true
+	return nil
+}
+
+// recordFailed makes the open transaction abort at its commit: one of its
+// records was not stored.
+func (t *producerTxn) recordFailed(err error) {
+	t.noteFatal(err)
+	t.failed.CompareAndSwap(nil, &err)
+}
+
+// CommitTransaction commits the open transaction (Kafka's
+// commitTransaction): it appends every record sent in it, makes them and
+// the offsets added with SendOffsetsToTransaction durable, and writes the
+// COMMIT markers that make them visible to read_committed consumers, all
+// at once. When it returns, the transaction is committed, and survives any
+// crash; if it fails, the transaction either stays open (ctx ended before
+// it was decided: commit or abort again) or, after a crash, is aborted by
+// the next Open unless the commit was decided. A transaction one of whose
+// records failed is aborted instead, and CommitTransaction returns an
+// error wrapping ErrTransactionAborted and the record's error.
+func (p *Producer) CommitTransaction(ctx context.Context) error {
+	return p.endTransaction(ctx, true)
+}
+
+// AbortTransaction aborts the open transaction (Kafka's
+// abortTransaction): its records are appended and then hidden for good by
+// ABORT markers, and the offsets it added are dropped.
+func (p *Producer) AbortTransaction(ctx context.Context) error {
+	return p.endTransaction(ctx, false)
+}
+
+func (p *Producer) endTransaction(ctx context.Context, commit bool) error {
+	what := "abort transaction"
+	if commit {
+		what = "commit transaction"
+	}
+	t, err := p.transaction(what)
+	if err != nil {
+		return err
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return p.endTransactionLocked(ctx, t, what, commit)
+}
+
+func (p *Producer) endTransactionLocked(ctx context.Context, t *producerTxn, what string, commit bool) error {
+	if !t.mu.open {
+		return fmt.Errorf("eventlog: transactional id %q: %s: %w: no transaction is open", t.id, what, ErrTransactionState)
+	}
+	if err := p.Flush(ctx); err != nil {
+		return err
+	}
+	var cause error
+	if failed := t.failed.Load(); failed != nil && commit {
+		commit, cause = false, *failed
+	}
+	if !p.log.enter() {
+		return ErrClosed
+	}
+	err := t.coord.endTransaction(ctx, t.id, p.id, commit)
+	p.log.exit()
+	if err != nil {
+		return t.noteFatal(err)
+	}
+	t.mu.open = false
+	if cause != nil {
+		return fmt.Errorf("eventlog: transactional id %q: %w: a record of it was not stored: %w", t.id, ErrTransactionAborted, cause)
+	}
+	return nil
+}
+
+// SendOffsetsToTransaction adds consumed offsets to the open transaction
+// (Kafka's sendOffsetsToTransaction): they become group's committed
+// offsets if and when the transaction commits, and never if it aborts, so
+// that a consume-transform-produce loop moves its input and its output
+// together. Each offset is the next record to consume from its partition,
+// as CommitOffsets takes it. group is the consumer's GroupMetadata: the
+// commit is refused with ErrCommitFailed unless the consumer is still a
+// member of the group's current generation owning those partitions (or,
+// for a consumer assigning partitions by hand, the group has no members),
+// so that a zombie cannot commit over its successor.
+func (p *Producer) SendOffsetsToTransaction(ctx context.Context, offsets map[TopicPartition]OffsetAndMetadata, group GroupMetadata) error {
+	t, err := p.transaction("send offsets to transaction")
+	if err != nil {
+		return err
+	}
+	if err := validGroupID(group.GroupID); err != nil {
+		return err
+	}
+	updates := make([]offsetUpdate, 0, len(offsets))
+	tps := make([]TopicPartition, 0, len(offsets))
+	for tp, om := range offsets {
+		part, err := p.log.Partition(tp.Topic, tp.Partition)
+		if err != nil {
+			return fmt.Errorf("eventlog: send offsets %s: %w", tp, err)
+		}
+		switch hw := part.HighWatermark(); {
+		case om.Offset < 0 || om.Offset > hw:
+			return fmt.Errorf("eventlog: send offsets %s: %w: offset %d is outside [0, %d]", tp, ErrOffsetOutOfRange, om.Offset, hw)
+		case len(om.Metadata) > MaxOffsetMetadataBytes:
+			return fmt.Errorf("eventlog: send offsets %s: %w: metadata of %d bytes is longer than %d (offset.metadata.max.bytes)", tp, ErrInvalidRecord, len(om.Metadata), MaxOffsetMetadataBytes)
+		}
+		tps = append(tps, tp)
+		updates = append(updates, offsetUpdate{tp: tp, v: offsetValue{offset: om.Offset, epoch: noLeaderEpoch, metadata: om.Metadata}})
+	}
+	if len(updates) == 0 {
+		return nil
+	}
+	slices.SortFunc(updates, func(a, b offsetUpdate) int { return compareTopicPartitions(a.tp, b.tp) })
+	gc, err := p.log.coordinator()
+	if err != nil {
+		return err
+	}
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	if !t.mu.open {
+		return fmt.Errorf("eventlog: transactional id %q: send offsets to transaction: %w: no transaction is open (BeginTransaction)", t.id, ErrTransactionState)
+	}
+	if err := gc.group(group.GroupID).checkTxnCommit(group, tps); err != nil {
+		return err
+	}
+	if err := t.addPartition(ctx, p, gc.offsets.partitionFor(group.GroupID)); err != nil {
+		return err
+	}
+	if !p.log.enter() {
+		return ErrClosed
+	}
+	defer p.log.exit()
+	return t.noteFatal(gc.offsets.writeTxn(group.GroupID, updates, p.id))
+}
+
+// closeTransaction aborts the transaction a closing Producer left open.
+func (p *Producer) closeTransaction() {
+	t := p.txn
+	if t == nil || t.fatal.Load() != nil {
+		return
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if !t.mu.open {
+		return
+	}
+	if err := p.endTransactionLocked(context.Background(), t, "abort transaction at close", false); err != nil {
+		p.log.opts.Logger.Warn("eventlog: abort of the transaction of a closing producer failed", "transactional_id", t.id, "err", err)
+	}
+}

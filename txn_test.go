@@ -1,0 +1,285 @@
+package eventlog_test
+
+import (
+	"fmt"
+	"sort"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/eventlog/eventlog"
+)
+
+// txnLog opens a log with two topics for transaction tests.
+func txnLog(t *testing.T, dir string, opts *eventlog.Options) *eventlog.Log {
+	t.Helper()
+	l := openLog(t, dir, opts)
+	for _, name := range []string{"in", "out"} {
+		if _, err := l.TopicConfig(name); err != nil {
+			require.NoError(t, l.CreateTopic(name, eventlog.TopicConfig{Partitions: 2}))
+		}
+	}
+	return l
+}
+
+func txnProducer(t *testing.T, l *eventlog.Log, id string) *eventlog.Producer {
+	t.Helper()
+	p, err := l.NewProducer(&eventlog.ProducerOptions{TransactionalID: id, Partitioner: eventlog.ManualPartitioner{}, Linger: -1})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = p.Close() })
+	return p
+}
+
+// consume reads every record of the topic's partitions at the isolation
+// level, from the start to the end as of now.
+func consume(t *testing.T, l *eventlog.Log, level eventlog.IsolationLevel, topic string) []string {
+	t.Helper()
+	c, err := l.NewConsumer(&eventlog.ConsumerOptions{IsolationLevel: level, FetchMaxWait: -1})
+	require.NoError(t, err)
+	defer c.Close()
+	cfg, err := l.TopicConfig(topic)
+	require.NoError(t, err)
+	var tps []eventlog.TopicPartition
+	for i := range cfg.Partitions {
+		tps = append(tps, eventlog.TopicPartition{Topic: topic, Partition: int32(i)})
+	}
+	require.NoError(t, c.Assign(tps...))
+	require.NoError(t, c.SeekToBeginning())
+	var out []string
+	for r, err := range c.ReadToEnd(ctx) {
+		require.NoError(t, err)
+		out = append(out, string(r.Value))
+	}
+	sort.Strings(out)
+	return out
+}
+
+func send(t *testing.T, p *eventlog.Producer, topic string, part int32, value string) {
+	t.Helper()
+	_, err := p.Send(ctx, eventlog.Record{Topic: topic, Partition: part, Key: []byte("k"), Value: []byte(value)})
+	require.NoError(t, err)
+}
+
+func TestTransactionCommitAndAbort(t *testing.T) {
+	l := txnLog(t, t.TempDir(), nil)
+	plain, err := l.NewProducer(&eventlog.ProducerOptions{Partitioner: eventlog.ManualPartitioner{}})
+	require.NoError(t, err)
+	defer plain.Close()
+	send(t, plain, "out", 0, "plain-before")
+
+	p := txnProducer(t, l, "tx")
+	require.NoError(t, p.BeginTransaction())
+	send(t, p, "out", 0, "a1")
+	send(t, p, "out", 1, "a2")
+	send(t, p, "in", 0, "a3")
+	send(t, plain, "out", 0, "plain-during")
+
+	// A transaction's records are fsynced at its commit; until then they
+	// reach read_uncommitted readers with the Log's background fsync.
+	require.NoError(t, partition(t, l, "out", 1).Wait(ctx, 0))
+	out0 := partition(t, l, "out", 0)
+	assert.Equal(t, int64(1), out0.LastStableOffset(), "the open transaction holds the last stable offset at its first record")
+	assert.Equal(t, []string{"plain-before"}, consume(t, l, eventlog.ReadCommitted, "out"), "nothing after an open transaction is read committed")
+	assert.Equal(t, []string{"a1", "a2", "plain-before", "plain-during"}, consume(t, l, eventlog.ReadUncommitted, "out"))
+
+	require.NoError(t, p.CommitTransaction(ctx))
+	assert.Equal(t, out0.HighWatermark(), out0.LastStableOffset())
+	assert.Equal(t, []string{"a1", "a2", "plain-before", "plain-during"}, consume(t, l, eventlog.ReadCommitted, "out"))
+	assert.Equal(t, []string{"a3"}, consume(t, l, eventlog.ReadCommitted, "in"))
+
+	require.NoError(t, p.BeginTransaction())
+	send(t, p, "out", 0, "b1")
+	send(t, p, "out", 1, "b2")
+	require.NoError(t, p.AbortTransaction(ctx))
+	assert.Equal(t, []string{"a1", "a2", "plain-before", "plain-during"}, consume(t, l, eventlog.ReadCommitted, "out"), "aborted records are never read committed")
+	assert.Equal(t, []string{"a1", "a2", "b1", "b2", "plain-before", "plain-during"}, consume(t, l, eventlog.ReadUncommitted, "out"))
+	assert.Equal(t, out0.HighWatermark(), out0.LastStableOffset())
+
+	// Markers are control batches, read by nobody: Partition.Read skips
+	// them, as it skips nothing else.
+	recs := readAll(t, out0, 0)
+	assert.Equal(t, []string{"plain-before", "a1", "plain-during", "b1"}, valueStrings(recs))
+
+	// Replay reads committed.
+	var replayed []string
+	require.NoError(t, l.Replay(ctx, "out", func(v *eventlog.RecordView) error {
+		replayed = append(replayed, string(v.Value))
+		return nil
+	}))
+	sort.Strings(replayed)
+	assert.Equal(t, []string{"a1", "a2", "plain-before", "plain-during"}, replayed)
+}
+
+func TestTransactionStateErrors(t *testing.T) {
+	l := txnLog(t, t.TempDir(), nil)
+	p := txnProducer(t, l, "tx")
+	_, err := p.Send(ctx, eventlog.Record{Topic: "out", Value: []byte("x")})
+	assert.ErrorIs(t, err, eventlog.ErrTransactionState, "a send outside a transaction")
+	assert.ErrorIs(t, p.CommitTransaction(ctx), eventlog.ErrTransactionState)
+	assert.ErrorIs(t, p.AbortTransaction(ctx), eventlog.ErrTransactionState)
+	require.NoError(t, p.BeginTransaction())
+	assert.ErrorIs(t, p.BeginTransaction(), eventlog.ErrTransactionState)
+	require.NoError(t, p.CommitTransaction(ctx), "an empty transaction commits")
+
+	plain, err := l.NewProducer(nil)
+	require.NoError(t, err)
+	defer plain.Close()
+	assert.ErrorIs(t, plain.BeginTransaction(), eventlog.ErrTransactionState)
+
+	_, err = l.NewProducer(&eventlog.ProducerOptions{TransactionalID: "x", TransactionTimeout: time.Hour})
+	assert.ErrorIs(t, err, eventlog.ErrInvalidConfig)
+	_, err = p.Send(ctx, eventlog.Record{Topic: "__transaction_state", Key: []byte("k"), Value: []byte("x")})
+	assert.ErrorIs(t, err, eventlog.ErrInvalidTopic, "internal topics are the library's")
+}
+
+// TestTransactionFencing: a new Producer with the same transactional ID
+// aborts the old one's open transaction and fences it.
+func TestTransactionFencing(t *testing.T) {
+	l := txnLog(t, t.TempDir(), nil)
+	old := txnProducer(t, l, "tx")
+	require.NoError(t, old.BeginTransaction())
+	send(t, old, "out", 0, "zombie")
+
+	fresh := txnProducer(t, l, "tx")
+	_, err := old.Send(ctx, eventlog.Record{Topic: "out", Partition: 0, Key: []byte("k"), Value: []byte("late")})
+	require.Error(t, err)
+	err = old.CommitTransaction(ctx)
+	assert.ErrorIs(t, err, eventlog.ErrProducerFenced)
+	assert.ErrorIs(t, old.BeginTransaction(), eventlog.ErrProducerFenced, "fenced for good")
+
+	require.NoError(t, fresh.BeginTransaction())
+	send(t, fresh, "out", 1, "fresh")
+	require.NoError(t, fresh.CommitTransaction(ctx))
+	assert.Equal(t, []string{"fresh"}, consume(t, l, eventlog.ReadCommitted, "out"))
+	assert.Contains(t, consume(t, l, eventlog.ReadUncommitted, "out"), "zombie")
+	assert.NotContains(t, consume(t, l, eventlog.ReadUncommitted, "out"), "late", "the old epoch is refused by the partition")
+}
+
+func TestTransactionTimeout(t *testing.T) {
+	clock := newFakeClock()
+	l := txnLog(t, t.TempDir(), &eventlog.Options{Now: clock.Now})
+	p, err := l.NewProducer(&eventlog.ProducerOptions{TransactionalID: "tx", TransactionTimeout: time.Minute, Partitioner: eventlog.ManualPartitioner{}, Linger: -1})
+	require.NoError(t, err)
+	defer p.Close()
+	require.NoError(t, p.BeginTransaction())
+	send(t, p, "out", 0, "slow")
+	clock.Advance(30 * time.Second)
+	eventlog.AbortTimedOutTransactions(l)
+	assert.Equal(t, int64(0), partition(t, l, "out", 0).LastStableOffset(), "not yet timed out")
+
+	clock.Advance(90 * time.Second)
+	eventlog.AbortTimedOutTransactions(l)
+	out0 := partition(t, l, "out", 0)
+	assert.Equal(t, out0.HighWatermark(), out0.LastStableOffset(), "the timed out transaction was aborted")
+	assert.Empty(t, consume(t, l, eventlog.ReadCommitted, "out"))
+	assert.ErrorIs(t, p.CommitTransaction(ctx), eventlog.ErrProducerFenced)
+}
+
+// TestTransactionAbortedOnReopen: a transaction open when the process
+// died is aborted by the next Open; a committed one stays.
+func TestTransactionAbortedOnReopen(t *testing.T) {
+	dir := t.TempDir()
+	l, err := eventlog.Open(dir, nil)
+	require.NoError(t, err)
+	require.NoError(t, l.CreateTopic("out", eventlog.TopicConfig{Partitions: 2}))
+	p, err := l.NewProducer(&eventlog.ProducerOptions{TransactionalID: "tx", Partitioner: eventlog.ManualPartitioner{}, Linger: -1})
+	require.NoError(t, err)
+	require.NoError(t, p.BeginTransaction())
+	send(t, p, "out", 0, "committed")
+	require.NoError(t, p.CommitTransaction(ctx))
+	require.NoError(t, p.BeginTransaction())
+	send(t, p, "out", 1, "open")
+	require.NoError(t, eventlog.Abandon(l))
+
+	l = openLog(t, dir, nil)
+	out1 := partition(t, l, "out", 1)
+	assert.Equal(t, out1.HighWatermark(), out1.LastStableOffset())
+	assert.Equal(t, []string{"committed"}, consume(t, l, eventlog.ReadCommitted, "out"))
+
+	// The transactional ID lives on, with a new epoch.
+	p2 := txnProducer(t, l, "tx")
+	require.NoError(t, p2.BeginTransaction())
+	send(t, p2, "out", 1, "again")
+	require.NoError(t, p2.CommitTransaction(ctx))
+	assert.Equal(t, []string{"again", "committed"}, consume(t, l, eventlog.ReadCommitted, "out"))
+	require.NoError(t, l.Close())
+
+	l = openLog(t, dir, nil)
+	assert.Equal(t, []string{"again", "committed"}, consume(t, l, eventlog.ReadCommitted, "out"), "after a clean reopen too")
+}
+
+// TestSendOffsetsToTransaction: offsets added to a transaction are the
+// group's committed offsets once it commits, and never if it aborts.
+func TestSendOffsetsToTransaction(t *testing.T) {
+	dir := t.TempDir()
+	l := txnLog(t, dir, nil)
+	in := eventlog.TopicPartition{Topic: "in", Partition: 0}
+	plain, err := l.NewProducer(&eventlog.ProducerOptions{Partitioner: eventlog.ManualPartitioner{}})
+	require.NoError(t, err)
+	defer plain.Close()
+	for i := range 10 {
+		send(t, plain, "in", 0, fmt.Sprint("in", i))
+	}
+	c, err := l.NewConsumer(&eventlog.ConsumerOptions{GroupID: "g", DisableAutoCommit: true, FetchMaxWait: -1})
+	require.NoError(t, err)
+	defer c.Close()
+	require.NoError(t, c.Subscribe("in"))
+	_, err = c.Poll(ctx)
+	require.NoError(t, err)
+	md, err := c.GroupMetadata()
+	require.NoError(t, err)
+	require.GreaterOrEqual(t, md.GenerationID, int32(0))
+
+	p := txnProducer(t, l, "tx")
+	committed := func() int64 {
+		got, err := l.GroupOffsets("g")
+		require.NoError(t, err)
+		for _, o := range got {
+			if o.TopicPartition == in {
+				return o.Committed
+			}
+		}
+		return -1
+	}
+
+	require.NoError(t, p.BeginTransaction())
+	send(t, p, "out", 0, "o1")
+	require.NoError(t, p.SendOffsetsToTransaction(ctx, map[eventlog.TopicPartition]eventlog.OffsetAndMetadata{in: {Offset: 4}}, md))
+	assert.Equal(t, int64(-1), committed(), "pending until the commit")
+	require.NoError(t, p.CommitTransaction(ctx))
+	assert.Equal(t, int64(4), committed())
+
+	require.NoError(t, p.BeginTransaction())
+	require.NoError(t, p.SendOffsetsToTransaction(ctx, map[eventlog.TopicPartition]eventlog.OffsetAndMetadata{in: {Offset: 9}}, md))
+	require.NoError(t, p.AbortTransaction(ctx))
+	assert.Equal(t, int64(4), committed(), "an aborted transaction commits no offset")
+
+	require.NoError(t, p.BeginTransaction())
+	stale := md
+	stale.GenerationID++
+	err = p.SendOffsetsToTransaction(ctx, map[eventlog.TopicPartition]eventlog.OffsetAndMetadata{in: {Offset: 9}}, stale)
+	assert.ErrorIs(t, err, eventlog.ErrCommitFailed, "another generation's offsets")
+	other := md
+	other.MemberID = "nobody"
+	err = p.SendOffsetsToTransaction(ctx, map[eventlog.TopicPartition]eventlog.OffsetAndMetadata{in: {Offset: 9}}, other)
+	assert.ErrorIs(t, err, eventlog.ErrCommitFailed)
+	err = p.SendOffsetsToTransaction(ctx, map[eventlog.TopicPartition]eventlog.OffsetAndMetadata{in: {Offset: 99}}, md)
+	assert.ErrorIs(t, err, eventlog.ErrOffsetOutOfRange)
+	require.NoError(t, p.SendOffsetsToTransaction(ctx, map[eventlog.TopicPartition]eventlog.OffsetAndMetadata{in: {Offset: 7, Metadata: "m"}}, md))
+	require.NoError(t, p.CommitTransaction(ctx))
+	assert.Equal(t, int64(7), committed())
+
+	// Open replays the transactional commits the same way.
+	require.NoError(t, c.Close())
+	require.NoError(t, p.Close())
+	require.NoError(t, plain.Close())
+	require.NoError(t, l.Close())
+	l = openLog(t, dir, nil)
+	got, err := l.GroupOffsets("g")
+	require.NoError(t, err)
+	require.Len(t, got, 1)
+	assert.Equal(t, int64(7), got[0].Committed)
+	assert.Equal(t, "m", got[0].Metadata)
+}
