@@ -195,7 +195,9 @@ func (c *Consumer) fetchPartitionLocked(st *fetchState, dst []Record, bytes int)
 	if !s.started {
 		if st.target != atPosition {
 			s.resolvedFrom = st.target
-			if err := c.resolveLocked(st); err != nil {
+			if err := c.resolveLocked(st); errors.Is(err, ErrUnstableOffsetCommit) {
+				return dst, bytes, nil // nothing from it until the transaction ends
+			} else if err != nil {
 				return dst, bytes, err
 			}
 		}

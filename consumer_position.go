@@ -151,6 +151,9 @@ func (c *Consumer) Position(tp TopicPartition) (int64, error) {
 func (c *Consumer) resolveLocked(st *fetchState) error {
 	t := st.target
 	if t == atReset {
+		if err := c.stableLocked(st.tp); err != nil {
+			return err
+		}
 		if offset, ok := c.committedPositionLocked(st.tp); ok {
 			st.position, st.target = offset, atPosition
 			return nil

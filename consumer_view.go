@@ -200,7 +200,9 @@ func (c *Consumer) pickChunkLocked(ctx context.Context) (viewChunk, error) {
 		if st.paused {
 			continue
 		}
-		if err := c.positionLocked(st); err != nil {
+		if err := c.positionLocked(st); errors.Is(err, ErrUnstableOffsetCommit) {
+			continue // nothing from it until the transaction ends
+		} else if err != nil {
 			return viewChunk{}, err
 		}
 		if c.bounded && st.stopAt == math.MaxInt64 {

@@ -421,6 +421,7 @@ func (p *Partition) loadFromSnapshot(snap *producerSnapshot) error {
 			}
 		}
 	}
+	p.txnIndex.base, p.txnIndex.entries = active.base, kept
 	if len(b) > kept*txnIndexEntrySize || len(derived) > 0 {
 		if err := p.resetActiveTxnIndex(active, kept, derived); err != nil {
 			return p.errorf("%w", err)

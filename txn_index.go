@@ -86,9 +86,9 @@ func decodeTxnIndex(b []byte, base, end int64) ([]abortedTxn, error) {
 // txnIndexWriter appends to the active segment's .txnindex. Its fields are
 // guarded by the partition's appendMu.
 type txnIndexWriter struct {
-	base    int64 // of the segment the file belongs to
-	f       File  // nil until the first entry
-	entries int   // in the file
+	base    int64 // of the segment entries counts for
+	entries int   // of that segment's file, as Open found it or appends made it
+	f       File  // the file, opened at the first append
 	dirty   bool  // written since the last fsync
 }
 
@@ -99,19 +99,18 @@ type txnIndexWriter struct {
 func (p *Partition) appendTxnIndexLocked(a abortedTxn) error {
 	w := &p.txnIndex
 	seg := p.active()
-	if w.f == nil || w.base != seg.base {
+	if w.base != seg.base {
 		if err := p.closeTxnIndexLocked(); err != nil {
 			return err
 		}
+		w.base, w.entries = seg.base, 0
+	}
+	if w.f == nil {
 		f, err := p.log.opts.FS.OpenFile(seg.path(txnIndexExt), os.O_CREATE|os.O_RDWR, 0o644)
 		if err != nil {
 			return fmt.Errorf("open %s: %w", seg.path(txnIndexExt), err)
 		}
-		info, err := f.Stat()
-		if err != nil {
-			return errors.Join(err, f.Close())
-		}
-		w.f, w.base, w.entries = f, seg.base, int(info.Size()/txnIndexEntrySize)
+		w.f = f
 	}
 	if _, err := w.f.WriteAt(appendTxnIndexEntry(nil, a), int64(w.entries)*txnIndexEntrySize); err != nil {
 		return fmt.Errorf("write %s: %w", seg.path(txnIndexExt), err)
@@ -151,7 +150,7 @@ func (p *Partition) closeTxnIndexLocked() error {
 // activeTxnIndexEntries returns how many entries the active segment's
 // .txnindex holds, for a snapshot to count.
 func (p *Partition) activeTxnIndexEntriesLocked() int {
-	if w := &p.txnIndex; w.f != nil && w.base == p.active().base {
+	if w := &p.txnIndex; w.base == p.active().base {
 		return w.entries
 	}
 	return 0

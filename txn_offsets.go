@@ -1,6 +1,9 @@
 package eventlog
 
-import "fmt"
+import (
+	"errors"
+	"fmt"
+)
 
 // Offsets committed in a transaction (Producer.SendOffsetsToTransaction)
 // are written to __consumer_offsets as Kafka's group coordinator writes
@@ -180,4 +183,26 @@ func (g *group) checkTxnCommit(md GroupMetadata, tps []TopicPartition) error {
 		}
 	}
 	return nil
+}
+
+// ErrUnstableOffsetCommit is returned by Consumer.Position for a partition
+// whose group has an offset commit in a transaction not yet decided
+// (Kafka's UNSTABLE_OFFSET_COMMIT): where the consumer starts depends on
+// how the transaction ends. Poll and the iterators wait for it instead,
+// reading the partition once the transaction is decided.
+var ErrUnstableOffsetCommit = errors.New("eventlog: the group's committed offset is pending in an open transaction")
+
+// stableLocked fails with ErrUnstableOffsetCommit while the consumer's
+// group has an offset commit of tp in an open transaction, so that the
+// consumer does not start before the offset the transaction commits
+// (Kafka's requireStable).
+func (c *Consumer) stableLocked(tp TopicPartition) error {
+	if c.opts.GroupID == "" {
+		return nil
+	}
+	s, err := c.log.offsetStore(false)
+	if err != nil || s == nil || !s.unstable(c.opts.GroupID, tp) {
+		return nil
+	}
+	return fmt.Errorf("eventlog: group %q %s: %w", c.opts.GroupID, tp, ErrUnstableOffsetCommit)
 }
