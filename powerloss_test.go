@@ -633,3 +633,10 @@ func TestPowerLossReorderedWriteback(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, data[:cut], kept, "every whole batch before the hole is kept")
 }
+
+// opsSeen returns how many operations the switch saw since it was armed.
+func (s *powerSwitch) opsSeen() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.ops
+}

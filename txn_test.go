@@ -283,3 +283,37 @@ func TestSendOffsetsToTransaction(t *testing.T) {
 	assert.Equal(t, int64(7), got[0].Committed)
 	assert.Equal(t, "m", got[0].Metadata)
 }
+
+// TestConsumerWaitsForPendingOffsets: a consumer of a group whose offset is
+// pending in an open transaction does not start before the transaction
+// decides where it starts (Kafka's requireStable).
+func TestConsumerWaitsForPendingOffsets(t *testing.T) {
+	l := txnLog(t, t.TempDir(), nil)
+	in := eventlog.TopicPartition{Topic: "in", Partition: 0}
+	plain, err := l.NewProducer(&eventlog.ProducerOptions{Partitioner: eventlog.ManualPartitioner{}})
+	require.NoError(t, err)
+	defer plain.Close()
+	for i := range 6 {
+		send(t, plain, "in", 0, fmt.Sprint("in", i))
+	}
+	p := txnProducer(t, l, "tx")
+	require.NoError(t, p.BeginTransaction())
+	require.NoError(t, p.SendOffsetsToTransaction(ctx, map[eventlog.TopicPartition]eventlog.OffsetAndMetadata{in: {Offset: 4}},
+		eventlog.GroupMetadata{GroupID: "g", GenerationID: -1}))
+
+	c, err := l.NewConsumer(&eventlog.ConsumerOptions{GroupID: "g", AutoOffsetReset: eventlog.OffsetResetEarliest, FetchMaxWait: -1})
+	require.NoError(t, err)
+	defer c.Close()
+	require.NoError(t, c.Assign(in))
+	_, err = c.Position(in)
+	require.ErrorIs(t, err, eventlog.ErrUnstableOffsetCommit)
+	recs, err := c.Poll(ctx)
+	require.NoError(t, err)
+	assert.Empty(t, recs, "nothing until the transaction is decided")
+
+	require.NoError(t, p.CommitTransaction(ctx))
+	recs, err = c.Poll(ctx)
+	require.NoError(t, err)
+	require.NotEmpty(t, recs)
+	assert.Equal(t, int64(4), recs[0].Offset, "from the offset the transaction committed")
+}
