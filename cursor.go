@@ -17,9 +17,10 @@ import (
 // the current batch may be read outside them, since the references keep
 // them alive.
 type batchCursor struct {
-	p      *Partition
-	offset int64     // the next offset wanted: batches that end below it are skipped
-	hw     *position // the end of what may be read
+	p       *Partition
+	offset  int64     // the next offset wanted: batches that end below it are skipped
+	hw      *position // the end of what may be read
+	control bool      // next stops at control batches too (raw reads)
 
 	seg     *segment // acquired; nil between segments
 	m       *mapping // acquired with seg
@@ -33,7 +34,8 @@ type batchCursor struct {
 	batchPos int64
 }
 
-// next moves to the next batch of records, skipping control batches. It
+// next moves to the next batch of records, skipping control batches unless
+// control is set. It
 // returns false, having let go of its segment, when it reaches the high
 // watermark or a batch that a concurrent cleaning moved past the
 // watermark this cursor knows.
@@ -58,7 +60,7 @@ func (c *batchCursor) next() (bool, error) {
 			c.close()
 			return false, err
 		}
-		if !c.h.isControl() {
+		if c.control || !c.h.isControl() {
 			return true, nil
 		}
 	}
