@@ -1,0 +1,2 @@
+// Package kafkaserver makes an eventlog.Log reachable by Kafka clients.
+package kafkaserver
