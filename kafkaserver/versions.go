@@ -13,6 +13,10 @@ const (
 	apiVersionsKey      int16 = 18
 	saslHandshakeKey    int16 = 17
 	saslAuthenticateKey int16 = 36
+
+	// apiVersionsMax is the highest ApiVersions version served: v4 and
+	// v5 answer as v3 does.
+	apiVersionsMax = 5
 )
 
 // api is a request kind the server answers, with the versions it handles.
@@ -27,12 +31,12 @@ type api struct {
 // The package documentation has the same table; keep them together.
 func supportedAPIs() []api {
 	return []api{
-		{0, 3, 11, (*conn).handleProduce},        // RecordBatch v2 only; v12 (KIP-890) and v13 (topic IDs) not
-		{1, 4, 12, (*conn).handleFetch},          // v13+ address topics by ID, which the log does not have
-		{2, 1, 6, (*conn).handleListOffsets},     // v7 (max timestamp) not
-		{3, 1, 12, (*conn).handleMetadata},       // topic IDs are zero
-		{8, 2, 8, (*conn).handleOffsetCommit},    // v9 is KIP-848's consumer protocol
-		{9, 1, 8, (*conn).handleOffsetFetch},     // v8 batches groups
+		{0, 3, 11, (*conn).handleProduce},         // RecordBatch v2 only; v12 (KIP-890) and v13 (topic IDs) not
+		{1, 4, 12, (*conn).handleFetch},           // v13+ address topics by ID, which the log does not have
+		{2, 1, 6, (*conn).handleListOffsets},      // v7 (max timestamp) not
+		{3, 1, 12, (*conn).handleMetadata},        // topic IDs are zero
+		{8, 2, 8, (*conn).handleOffsetCommit},     // v9 is KIP-848's consumer protocol
+		{9, 1, 8, (*conn).handleOffsetFetch},      // v8 batches groups
 		{10, 0, 4, (*conn).handleFindCoordinator}, // v4 batches keys
 		{11, 0, 9, (*conn).handleJoinGroup},
 		{12, 0, 4, (*conn).handleHeartbeat},
@@ -41,7 +45,7 @@ func supportedAPIs() []api {
 		{15, 0, 5, (*conn).handleDescribeGroups},
 		{16, 0, 4, (*conn).handleListGroups},
 		{17, 1, 1, (*conn).handleSASLHandshake}, // v0's unframed tokens not
-		{18, 0, 3, nil},                         // ApiVersions: handled before dispatch
+		{18, 0, apiVersionsMax, nil},            // handled before dispatch
 		{19, 0, 6, (*conn).handleCreateTopics},  // v7 returns topic IDs
 		{20, 0, 5, (*conn).handleDeleteTopics},  // v6 deletes by topic ID
 		{21, 0, 2, (*conn).handleDeleteRecords},
@@ -67,7 +71,7 @@ func lookupAPI(key int16) (api, bool) {
 // versions, so that the client can retry with one of them (KIP-511).
 func (c *conn) handleAPIVersions(req *request) kmsg.Response {
 	resp := kmsg.NewPtrApiVersionsResponse()
-	if req.version > 3 {
+	if req.version > apiVersionsMax {
 		req.version = 0
 		resp.ErrorCode = kerr.UnsupportedVersion.Code
 	}
