@@ -29,8 +29,10 @@ import (
 // requests are answered in order, as Kafka answers them.
 
 // maxRetainedBuffer is the largest read or write buffer a connection keeps
-// between requests.
-const maxRetainedBuffer = 4 << 20
+// between requests: enough for a fetch of kgo's default 1 MiB from each of
+// a few partitions, which would otherwise allocate and clear its response
+// buffer every time.
+const maxRetainedBuffer = 16 << 20
 
 // conn is one client connection.
 type conn struct {
