@@ -2,6 +2,7 @@ package kafkaserver_test
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
 	"net"
 	"testing"
@@ -12,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // Benchmarks of kgo against the listener and, in the same run, against
@@ -154,4 +156,70 @@ func BenchmarkKgoProduceAcks1(b *testing.B) {
 			}
 		})
 	}
+}
+
+// BenchmarkKgoFetchRequests reads every batch of the topic per iteration
+// with kgo's raw request API — Fetch requests and responses, decoded by
+// kmsg, without parsing records — so that the broker's share of a
+// consume, which record decoding hides in BenchmarkKgoConsume, shows.
+func BenchmarkKgoFetchRequests(b *testing.B) {
+	records := benchRecordSet()
+	for _, be := range backends() {
+		b.Run(be.name, func(b *testing.B) {
+			addr, stop := be.start(b)
+			defer stop()
+			prod := producer(b, addr)
+			produceAll(b, prod, records)
+			prod.Close()
+			cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
+			require.NoError(b, err)
+			defer cl.Close()
+			ctx := context.Background()
+			// kfake serves Fetch v13+, which names topics by ID.
+			md := kmsg.NewPtrMetadataRequest()
+			mt := kmsg.NewMetadataRequestTopic()
+			mt.Topic = kmsg.StringPtr(benchTopic)
+			md.Topics = append(md.Topics, mt)
+			mdResp, err := md.RequestWith(ctx, cl)
+			require.NoError(b, err)
+			topicID := mdResp.Topics[0].TopicID
+			b.SetBytes(int64(benchRecords * benchValueSize))
+			b.ResetTimer()
+			for range b.N {
+				offsets := make([]int64, benchPartitions)
+				for done := false; !done; {
+					req := kmsg.NewPtrFetchRequest()
+					req.ReplicaID, req.MaxBytes, req.MinBytes, req.MaxWaitMillis = -1, 50<<20, 1, 0
+					rt := kmsg.NewFetchRequestTopic()
+					rt.Topic, rt.TopicID = benchTopic, topicID
+					for id := range int32(benchPartitions) {
+						rp := kmsg.NewFetchRequestTopicPartition()
+						rp.Partition, rp.FetchOffset, rp.PartitionMaxBytes, rp.CurrentLeaderEpoch = id, offsets[id], 1<<20, -1
+						rt.Partitions = append(rt.Partitions, rp)
+					}
+					req.Topics = []kmsg.FetchRequestTopic{rt}
+					resp, err := req.RequestWith(ctx, cl)
+					require.NoError(b, err)
+					done = true
+					for _, p := range resp.Topics[0].Partitions {
+						require.Zero(b, p.ErrorCode)
+						offsets[p.Partition] = nextOffset(p.RecordBatches, offsets[p.Partition])
+						done = done && offsets[p.Partition] >= p.HighWatermark
+					}
+				}
+			}
+		})
+	}
+}
+
+// nextOffset returns the offset after the last batch of b, or from when b
+// is empty.
+func nextOffset(b []byte, from int64) int64 {
+	for len(b) >= 27 {
+		base := int64(binary.BigEndian.Uint64(b))
+		length := int(binary.BigEndian.Uint32(b[8:]))
+		from = base + int64(binary.BigEndian.Uint32(b[23:])) + 1
+		b = b[min(12+length, len(b)):]
+	}
+	return from
 }

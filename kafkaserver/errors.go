@@ -16,6 +16,8 @@ func errorCode(err error) int16 {
 	switch {
 	case err == nil:
 		return 0
+	case errors.Is(err, errUnknownLeaderEpoch):
+		return kerr.UnknownLeaderEpoch.Code
 	case errors.Is(err, eventlog.ErrTopicNotFound), errors.Is(err, eventlog.ErrPartitionNotFound):
 		return kerr.UnknownTopicOrPartition.Code
 	case errors.Is(err, eventlog.ErrOffsetOutOfRange):

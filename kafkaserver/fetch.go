@@ -146,12 +146,7 @@ func (c *conn) handleListOffsets(req *request) (kmsg.Response, error) {
 			rp := kmsg.NewListOffsetsResponseTopicPartition()
 			rp.Partition = tp.Partition
 			rp.Offset, rp.Timestamp, rp.LeaderEpoch = -1, -1, 0
-			if err := c.listOffset(&rp, t.Topic, tp); err != nil {
-				rp.ErrorCode = errorCode(err)
-				if errors.Is(err, errUnknownLeaderEpoch) {
-					rp.ErrorCode = kerr.UnknownLeaderEpoch.Code
-				}
-			}
+			rp.ErrorCode = errorCode(c.listOffset(&rp, t.Topic, tp))
 			rt.Partitions = append(rt.Partitions, rp)
 		}
 		resp.Topics = append(resp.Topics, rt)
