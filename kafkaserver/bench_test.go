@@ -106,17 +106,23 @@ func producer(b *testing.B, addr string) *kgo.Client {
 	return cl
 }
 
+// loaded starts be with records produced into it.
+func loaded(b *testing.B, be backend, records []*kgo.Record) (string, func()) {
+	addr, stop := be.start(b)
+	prod := producer(b, addr)
+	produceAll(b, prod, records)
+	prod.Close()
+	return addr, stop
+}
+
 // BenchmarkKgoConsume reads benchRecords records with a fresh kgo
 // consumer per iteration.
 func BenchmarkKgoConsume(b *testing.B) {
 	records := benchRecordSet()
 	for _, be := range backends() {
 		b.Run(be.name, func(b *testing.B) {
-			addr, stop := be.start(b)
+			addr, stop := loaded(b, be, records)
 			defer stop()
-			prod := producer(b, addr)
-			produceAll(b, prod, records)
-			prod.Close()
 			b.SetBytes(int64(benchRecords * benchValueSize))
 			b.ResetTimer()
 			for range b.N {
@@ -166,11 +172,8 @@ func BenchmarkKgoFetchRequests(b *testing.B) {
 	records := benchRecordSet()
 	for _, be := range backends() {
 		b.Run(be.name, func(b *testing.B) {
-			addr, stop := be.start(b)
+			addr, stop := loaded(b, be, records)
 			defer stop()
-			prod := producer(b, addr)
-			produceAll(b, prod, records)
-			prod.Close()
 			cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
 			require.NoError(b, err)
 			defer cl.Close()

@@ -513,49 +513,62 @@ func (c *conn) fetchCommitted(group string, topics map[string][]int32, all bool)
 	return out, nil
 }
 
+// eachTopic walks offsets, sorted by topic, calling topic at the first of
+// each topic and partition for every one.
+func eachTopic(offsets []committedOffset, topic func(string), partition func(committedOffset)) {
+	for i, o := range offsets {
+		if i == 0 || offsets[i-1].tp.Topic != o.tp.Topic {
+			topic(o.tp.Topic)
+		}
+		partition(o)
+	}
+}
+
+// requestedTopics collects the partitions an OffsetFetch asks for.
+func requestedTopics[T any](topics []T, of func(T) (string, []int32)) map[string][]int32 {
+	out := make(map[string][]int32)
+	for _, t := range topics {
+		name, ps := of(t)
+		out[name] = append(out[name], ps...)
+	}
+	return out
+}
+
 func (c *conn) handleOffsetFetch(req *request) (kmsg.Response, error) {
 	r := req.kreq.(*kmsg.OffsetFetchRequest)
 	resp := r.ResponseKind().(*kmsg.OffsetFetchResponse)
 	if r.Version < 8 {
-		topics := make(map[string][]int32)
-		for _, t := range r.Topics {
-			topics[t.Topic] = append(topics[t.Topic], t.Partitions...)
-		}
+		topics := requestedTopics(r.Topics, func(t kmsg.OffsetFetchRequestTopic) (string, []int32) { return t.Topic, t.Partitions })
 		offsets, err := c.fetchCommitted(r.Group, topics, r.Topics == nil)
 		resp.ErrorCode = errorCode(err)
-		for _, o := range offsets {
-			if n := len(resp.Topics); n == 0 || resp.Topics[n-1].Topic != o.tp.Topic {
-				t := kmsg.NewOffsetFetchResponseTopic()
-				t.Topic = o.tp.Topic
-				resp.Topics = append(resp.Topics, t)
-			}
+		eachTopic(offsets, func(name string) {
+			t := kmsg.NewOffsetFetchResponseTopic()
+			t.Topic = name
+			resp.Topics = append(resp.Topics, t)
+		}, func(o committedOffset) {
 			p := kmsg.NewOffsetFetchResponseTopicPartition()
 			p.Partition, p.Offset, p.LeaderEpoch, p.Metadata = o.tp.Partition, o.offset, -1, &o.metadata
 			t := &resp.Topics[len(resp.Topics)-1]
 			t.Partitions = append(t.Partitions, p)
-		}
+		})
 		return resp, nil
 	}
 	for _, g := range r.Groups {
-		topics := make(map[string][]int32)
-		for _, t := range g.Topics {
-			topics[t.Topic] = append(topics[t.Topic], t.Partitions...)
-		}
+		topics := requestedTopics(g.Topics, func(t kmsg.OffsetFetchRequestGroupTopic) (string, []int32) { return t.Topic, t.Partitions })
 		rg := kmsg.NewOffsetFetchResponseGroup()
 		rg.Group = g.Group
 		offsets, err := c.fetchCommitted(g.Group, topics, g.Topics == nil)
 		rg.ErrorCode = errorCode(err)
-		for _, o := range offsets {
-			if n := len(rg.Topics); n == 0 || rg.Topics[n-1].Topic != o.tp.Topic {
-				t := kmsg.NewOffsetFetchResponseGroupTopic()
-				t.Topic = o.tp.Topic
-				rg.Topics = append(rg.Topics, t)
-			}
+		eachTopic(offsets, func(name string) {
+			t := kmsg.NewOffsetFetchResponseGroupTopic()
+			t.Topic = name
+			rg.Topics = append(rg.Topics, t)
+		}, func(o committedOffset) {
 			p := kmsg.NewOffsetFetchResponseGroupTopicPartition()
 			p.Partition, p.Offset, p.LeaderEpoch, p.Metadata = o.tp.Partition, o.offset, -1, &o.metadata
 			t := &rg.Topics[len(rg.Topics)-1]
 			t.Partitions = append(t.Partitions, p)
-		}
+		})
 		resp.Groups = append(resp.Groups, rg)
 	}
 	return resp, nil

@@ -181,15 +181,10 @@ func isLoopback(host string) bool {
 // own until Close or Shutdown, which close ln; it then returns
 // ErrServerClosed. Serve may be called for several listeners.
 func (s *Server) Serve(ln net.Listener) error {
-	s.mu.Lock()
-	if s.mu.closed {
-		s.mu.Unlock()
+	if !s.enroll(func() { s.mu.listeners[ln] = struct{}{} }) {
 		_ = ln.Close()
 		return ErrServerClosed
 	}
-	s.mu.listeners[ln] = struct{}{}
-	s.wg.Add(1)
-	s.mu.Unlock()
 	defer s.wg.Done()
 	defer func() {
 		s.mu.Lock()
@@ -220,17 +215,25 @@ func (s *Server) Serve(ln net.Listener) error {
 		}
 		backoff = 0
 		c := newConn(s, nc)
-		s.mu.Lock()
-		if s.mu.closed {
-			s.mu.Unlock()
+		if !s.enroll(func() { s.mu.conns[c] = struct{}{} }) {
 			_ = nc.Close()
 			return ErrServerClosed
 		}
-		s.mu.conns[c] = struct{}{}
-		s.wg.Add(1)
-		s.mu.Unlock()
 		go c.serve()
 	}
+}
+
+// enroll registers, with add, a goroutine about to start, for Close to
+// wait for; it reports false once the server is closed.
+func (s *Server) enroll(add func()) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.mu.closed {
+		return false
+	}
+	add()
+	s.wg.Add(1)
+	return true
 }
 
 func (s *Server) closing() bool {
