@@ -1,13 +1,17 @@
 package eventlog_test
 
 import (
+	"bytes"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"runtime"
+	"sync"
 	"testing"
 	"testing/synctest"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -181,4 +185,86 @@ func TestViewsReadAheadAndClose(t *testing.T) {
 		require.ErrorIs(t, err, eventlog.ErrClosed)
 		assert.Equal(t, readAheadBatchRecords, seen, "the batch being read stays readable")
 	})
+}
+
+// TestReadAheadDuringRetentionAndCompaction scans segments long enough for
+// verifiers, from several goroutines, while retention deletes segments and
+// compaction swaps them: no scan faults or sees a wrong byte, and once
+// the scans end and the Log is closed every file is closed.
+func TestReadAheadDuringRetentionAndCompaction(t *testing.T) {
+	withTwoCores(t)
+	for _, policy := range []eventlog.CleanupPolicy{eventlog.CleanupDelete, eventlog.CleanupCompact} {
+		t.Run(policy.String(), func(t *testing.T) {
+			before := openFileCount(t)
+			clk := newClock()
+			l, err := eventlog.Open(t.TempDir(), &eventlog.Options{Now: clk.Now, SegmentBytes: 3 << 20})
+			require.NoError(t, err)
+			require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{
+				Durability: eventlog.DurabilityOS, Retention: time.Minute, CleanupPolicy: policy, MinCleanableDirtyRatio: 0.01,
+			}))
+			p := partition(t, l, "t", 0)
+			scan := func() error {
+				last := int64(-1)
+				for v, err := range p.Views(p.LogStartOffset()) {
+					if err != nil {
+						return err
+					}
+					if v.Offset <= last || !bytes.Equal(v.Value, readAheadValue(v.Offset)) {
+						return fmt.Errorf("offset %d after %d has the wrong value", v.Offset, last)
+					}
+					last = v.Offset
+				}
+				return nil
+			}
+			var scanners sync.WaitGroup
+			stop := make(chan struct{})
+			failures := make(chan error, 3)
+			for range 3 {
+				scanners.Add(1)
+				go func() {
+					defer scanners.Done()
+					for {
+						select {
+						case <-stop:
+							return
+						default:
+						}
+						if err := scan(); err != nil && !errors.Is(err, eventlog.ErrOffsetOutOfRange) {
+							failures <- err
+							return
+						}
+					}
+				}()
+			}
+			for i := range 300 {
+				records := make([]eventlog.Record, 50)
+				for j := range records {
+					records[j] = eventlog.Record{Key: fmt.Appendf(nil, "k%d", (i*50+j)%5000), Value: readAheadValue(p.LogEndOffset() + int64(j))}
+				}
+				_, err := p.Append(ctx, records, eventlog.AppendOptions{})
+				require.NoError(t, err)
+				clk.Advance(time.Second)
+				if i%30 == 29 {
+					if policy == eventlog.CleanupCompact {
+						require.NoError(t, l.Compact(ctx, "t"))
+					} else {
+						require.NoError(t, eventlog.EnforceRetention(l))
+					}
+				}
+			}
+			close(stop)
+			scanners.Wait()
+			close(failures)
+			for err := range failures {
+				t.Error(err)
+			}
+			if policy == eventlog.CleanupDelete {
+				assert.Positive(t, p.LogStartOffset(), "retention ran")
+			}
+			require.NoError(t, l.Close())
+			if before >= 0 {
+				assert.Equal(t, before, openFileCount(t), "every file is closed")
+			}
+		})
+	}
 }
