@@ -37,10 +37,9 @@ type batchCursor struct {
 }
 
 // next moves to the next batch of records, skipping control batches unless
-// control is set. It
-// returns false, having let go of its segment, when it reaches the high
-// watermark or a batch that a concurrent cleaning moved past the
-// watermark this cursor knows.
+// control is set. It returns false, having let go of its segment, when it
+// reaches the high watermark or a batch that a concurrent cleaning moved
+// past the watermark this cursor knows.
 func (c *batchCursor) next() (bool, error) {
 	c.fresh = false
 	for c.offset < c.hw.offset {
