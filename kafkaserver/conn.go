@@ -36,12 +36,13 @@ const maxRetainedBuffer = 16 << 20
 
 // conn is one client connection.
 type conn struct {
-	s  *Server
-	nc net.Conn
+	s   *Server
+	raw net.Conn // as accepted; closed by close, from any goroutine
 
 	closeOnce sync.Once
 
 	// Owned by the connection's goroutine.
+	nc            net.Conn // raw, or the TLS connection over it
 	r             *bufio.Reader
 	in, out       []byte
 	authenticated bool   // SASL done, or not required
@@ -51,18 +52,18 @@ type conn struct {
 }
 
 func newConn(s *Server, nc net.Conn) *conn {
-	return &conn{s: s, nc: nc, authenticated: s.opts.SASLPlain == nil}
+	return &conn{s: s, raw: nc, nc: nc, authenticated: s.opts.SASLPlain == nil}
 }
 
 // close closes the network connection, unblocking its goroutine.
 func (c *conn) close() {
-	c.closeOnce.Do(func() { _ = c.nc.Close() })
+	c.closeOnce.Do(func() { _ = c.raw.Close() })
 }
 
 // stopReading makes a connection waiting for its next request stop, and
 // one handling a request stop after answering it.
 func (c *conn) stopReading() {
-	_ = c.nc.SetReadDeadline(time.Now())
+	_ = c.raw.SetReadDeadline(time.Now())
 }
 
 // request is one decoded request.
@@ -92,7 +93,7 @@ func (c *conn) serve() {
 	defer c.s.wg.Done()
 	defer c.s.forget(c)
 	defer c.close()
-	log := c.s.opts.Logger.With("remote", c.nc.RemoteAddr().String())
+	log := c.s.opts.Logger.With("remote", c.raw.RemoteAddr().String())
 	if cfg := c.s.opts.TLSConfig; cfg != nil {
 		tc := tls.Server(c.nc, cfg)
 		c.nc = tc
