@@ -124,20 +124,29 @@ func TestGroupSharedWithInProcessConsumer(t *testing.T) {
 			pollCtx, stopPolling := context.WithCancel(ctx)
 			errs := make(chan error, 1)
 			go pollLocal(pollCtx, local, a, errs)
-			defer func() {
-				stopPolling()
-				require.NoError(t, <-errs)
-				require.NoError(t, local.Close())
-			}()
+			var stopped bool
+			stopLocal := func() {
+				if !stopped {
+					stopped = true
+					stopPolling()
+					require.NoError(t, <-errs)
+					require.NoError(t, local.Close())
+				}
+			}
+			defer stopLocal()
 			a.waitFor(t, ctx, 4, 0)
 
-			remote, err := kgo.NewClient(kgo.SeedBrokers(f.addr), kgo.ConsumerGroup("g"), kgo.ConsumeTopics("events"),
-				kgo.Balancers(tc.balancer), kgo.HeartbeatInterval(50*time.Millisecond),
-				kgo.OnPartitionsAssigned(func(_ context.Context, _ *kgo.Client, m map[string][]int32) { a.setRemote(m, true) }),
-				kgo.OnPartitionsRevoked(func(_ context.Context, _ *kgo.Client, m map[string][]int32) { a.setRemote(m, false) }),
-				kgo.OnPartitionsLost(func(_ context.Context, _ *kgo.Client, m map[string][]int32) { a.setRemote(m, false) }),
-			)
-			require.NoError(t, err)
+			newRemote := func() *kgo.Client {
+				remote, err := kgo.NewClient(kgo.SeedBrokers(f.addr), kgo.ConsumerGroup("g"), kgo.ConsumeTopics("events"),
+					kgo.Balancers(tc.balancer), kgo.HeartbeatInterval(50*time.Millisecond),
+					kgo.OnPartitionsAssigned(func(_ context.Context, _ *kgo.Client, m map[string][]int32) { a.setRemote(m, true) }),
+					kgo.OnPartitionsRevoked(func(_ context.Context, _ *kgo.Client, m map[string][]int32) { a.setRemote(m, false) }),
+					kgo.OnPartitionsLost(func(_ context.Context, _ *kgo.Client, m map[string][]int32) { a.setRemote(m, false) }),
+				)
+				require.NoError(t, err)
+				return remote
+			}
+			remote := newRemote()
 			// The two members split the four partitions.
 			a.waitFor(t, ctx, 2, 2)
 
@@ -156,6 +165,15 @@ func TestGroupSharedWithInProcessConsumer(t *testing.T) {
 			remote.Close()
 			a.setRemote(map[string][]int32{"events": {0, 1, 2, 3}}, false)
 			a.waitFor(t, ctx, 4, 0)
+
+			// A remote member again, and then the in-process one leaves:
+			// the remote one takes all.
+			remote = newRemote()
+			defer remote.Close()
+			a.waitFor(t, ctx, 2, 2)
+			stopLocal()
+			a.setLocal(nil)
+			a.waitFor(t, ctx, 0, 4)
 		})
 	}
 }
