@@ -101,7 +101,8 @@
 //   - OffsetCommit takes offsets between 0 and the high watermark only, and
 //     from a group member only for partitions it holds (others answer
 //     ILLEGAL_GENERATION); a commit without a member ID (generation -1)
-//     is taken only while the group has no members. A JoinGroup of a new
+//     is taken only while the group has no members (else
+//     UNKNOWN_MEMBER_ID, as in Kafka). A JoinGroup of a new
 //     member answers without the MEMBER_ID_REQUIRED round trip. Under the
 //     cooperative protocol, partitions freed by other members reach a
 //     remote member at its next heartbeat, not in the same round.

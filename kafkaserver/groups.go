@@ -434,6 +434,10 @@ func (c *conn) handleOffsetCommit(req *request) (kmsg.Response, error) {
 		err = fmt.Errorf("%w: empty group ID", eventlog.ErrInvalidConfig)
 	case r.MemberID == "" && r.Generation < 0:
 		err = c.s.log.CommitGroupOffsets(req.ctx, r.Group, offsets)
+		if errors.Is(err, eventlog.ErrCommitFailed) {
+			// As Kafka answers a commit from outside a group with members.
+			err = fmt.Errorf("group %q has members: %w", r.Group, eventlog.ErrUnknownMember)
+		}
 	default:
 		if m := c.s.members.get(r.Group, r.MemberID); m == nil {
 			err = fmt.Errorf("group %q member %q: %w", r.Group, r.MemberID, eventlog.ErrUnknownMember)

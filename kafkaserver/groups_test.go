@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -217,7 +218,7 @@ func TestGroupCommitsAndOffsetFetch(t *testing.T) {
 	commit.Add(kadm.Offset{Topic: "events", Partition: 0, At: 1})
 	resp, err := adm.CommitOffsets(ctx, "committers", commit)
 	require.NoError(t, err)
-	require.Error(t, resp.Error())
+	require.ErrorIs(t, resp.Error(), kerr.UnknownMemberID)
 	cons.Close()
 	resp, err = adm.CommitOffsets(ctx, "committers", commit)
 	require.NoError(t, err)
