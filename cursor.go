@@ -17,10 +17,10 @@ import (
 // the current batch may be read outside them, since the references keep
 // them alive.
 type batchCursor struct {
-	p        *Partition
-	offset   int64     // the next offset wanted: batches that end below it are skipped
-	hw       *position // the end of what may be read
-	controls bool      // yield control batches (transaction markers) too
+	p       *Partition
+	offset  int64     // the next offset wanted: batches that end below it are skipped
+	hw      *position // the end of what may be read
+	control bool      // next stops at control batches too (raw reads, transaction markers)
 
 	committed bool         // read_committed: see readCommitted
 	txn       *abortFilter // for read_committed on a partition with transactions
@@ -35,12 +35,14 @@ type batchCursor struct {
 	h        batchHeader // the current batch
 	batch    []byte
 	batchPos int64
+
+	ahead *readAhead // nil: no read-ahead verification (see readahead.go)
 }
 
-// next moves to the next batch of records, skipping control batches. It
-// returns false, having let go of its segment, when it reaches the high
-// watermark or a batch that a concurrent cleaning moved past the
-// watermark this cursor knows.
+// next moves to the next batch of records, skipping control batches unless
+// control is set. It returns false, having let go of its segment, when it
+// reaches the high watermark or a batch that a concurrent cleaning moved
+// past the watermark this cursor knows.
 func (c *batchCursor) next() (bool, error) {
 	c.fresh = false
 	for c.offset < c.hw.offset {
@@ -65,7 +67,7 @@ func (c *batchCursor) next() (bool, error) {
 			c.close()
 			return false, err
 		}
-		if (!c.h.isControl() || c.controls) && (c.txn == nil || !c.txn.skip(&c.h)) {
+		if (c.control || !c.h.isControl()) && (c.txn == nil || !c.txn.skip(&c.h)) {
 			return true, nil
 		}
 	}
@@ -79,7 +81,10 @@ func (c *batchCursor) next() (bool, error) {
 // but past this one, into seg.
 func (c *batchCursor) step() (bool, error) {
 	p, seg := c.p, c.seg
-	h, b, err := batchAt(c.data, c.pos)
+	h, err := batchHeaderAt(c.data, c.pos)
+	if err == nil && !c.ahead.checked(c.pos, c.pos+h.size()) {
+		err = verifyBatchCRC(c.data[c.pos:])
+	}
 	if err != nil {
 		return false, p.corrupt(seg, c.pos, c.offset, err.Error())
 	}
@@ -93,9 +98,10 @@ func (c *batchCursor) step() (bool, error) {
 		reason := fmt.Sprintf("batch at offsets [%d, %d] does not fit between offset %d and the high watermark %d", h.BaseOffset, h.lastOffset(), c.offset, c.hw.offset)
 		return false, p.corrupt(seg, c.pos, c.offset, reason)
 	}
-	c.h, c.batch, c.batchPos = h, b, c.pos
+	c.h, c.batch, c.batchPos = h, c.data[c.pos:c.pos+h.size()], c.pos
 	c.pos += h.size()
 	c.offset = h.lastOffset() + 1
+	c.ahead.moved(c.batchPos, c.pos)
 	return true, nil
 }
 
@@ -139,6 +145,9 @@ func (c *batchCursor) enter() (stop bool, err error) {
 	c.seg, c.m, c.data = seg, m, m.data[:limit]
 	c.pos = skipBatchesBelow(c.data, seg.startPosition(idx, c.data, c.offset), c.offset)
 	c.entered, c.fresh = c.offset, true
+	if c.ahead != nil {
+		c.ahead.enter(p.log, seg, m, c.data, c.pos)
+	}
 	return false, nil
 }
 
@@ -157,6 +166,7 @@ func (c *batchCursor) leave() (stop bool) {
 		}
 	}
 	progressed := c.offset > c.entered
+	c.ahead.stop()
 	c.close()
 	return !progressed && listed
 }
@@ -198,6 +208,7 @@ type viewCursor struct {
 	fields  recordFields
 	view    RecordView
 	poison  poisoner
+	ahead   readAhead
 
 	batchesRead int // counts the batches entered, so a caller can tell a new one
 }
@@ -208,7 +219,7 @@ func (vc *viewCursor) start(p *Partition, offset int64) error {
 	if err := p.checkReadable(offset); err != nil {
 		return err
 	}
-	vc.batches = batchCursor{p: p, offset: offset, hw: p.hw.Load()}
+	vc.batches = batchCursor{p: p, offset: offset, hw: p.hw.Load(), ahead: &vc.ahead}
 	vc.from = offset
 	vc.view = RecordView{Topic: p.topic, Partition: p.id}
 	vc.poison.on = p.log.opts.PoisonViews
@@ -288,6 +299,13 @@ func (vc *viewCursor) nextBatch() (bool, error) {
 
 // close lets go of what the cursor holds; the last view expires.
 func (vc *viewCursor) close() {
+	vc.ahead.stop()
+	vc.pause()
+}
+
+// pause is close for a reader that may go on where it stopped: its
+// read-ahead verifier, if any, keeps its place.
+func (vc *viewCursor) pause() {
 	vc.poison.expire()
 	vc.batches.close()
 	vc.records, vc.area = recordIter{}, nil
@@ -310,7 +328,9 @@ func (vc *viewCursor) close() {
 // and ends when offset lies outside the log (ErrOffsetOutOfRange), when
 // the Log closes (ErrClosed), or at damaged data (*CorruptError).
 //
-// Each batch's CRC is checked once, when the loop reaches it. While the
+// Each batch's CRC is checked once per loop, before any of its records is
+// yielded; in a long scan mostly on another core, a little ahead of the
+// loop (see "Reading in place" in the package documentation). While the
 // loop runs it holds the segment it reads mapped: retention, compaction
 // and Close go ahead, and the files they drop are unmapped and closed when
 // the loop moves on or ends.

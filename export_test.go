@@ -75,3 +75,7 @@ func AbortTimedOutTransactions(l *Log) {
 		c.abortTimedOut()
 	}
 }
+
+// ReadAheadBatches counts the batches whose CRC a read-ahead verifier
+// checked for a view scan that has ended.
+func ReadAheadBatches(l *Log) int64 { return l.readAheadBatches.Load() }

@@ -85,7 +85,7 @@ func (s *offsetStore) unstable(group string, tp TopicPartition) bool {
 // holds transactional commits: each batch's records are applied when it is
 // read, except a transaction's, which wait for its marker.
 func (r *replayer) replayTransactional(p *Partition) error {
-	c := batchCursor{p: p, offset: p.LogStartOffset(), hw: p.hw.Load(), controls: true}
+	c := batchCursor{p: p, offset: p.LogStartOffset(), hw: p.hw.Load(), control: true}
 	defer c.close()
 	var dec batchDecoder
 	start, limit := p.LogStartOffset(), maxDecompressedBytes(p.config().maxBatchBytes)
