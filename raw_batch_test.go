@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/binary"
 	"hash/crc32"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -21,6 +22,9 @@ var rawCRC = crc32.MakeTable(crc32.Castagnoli)
 // producedBatch encodes records as a Kafka producer does, with kmsg (an
 // independent codec): base offset 0, leader epoch -1, the given codec
 // (0 or gzip) and attributes.
+// producedBatchProducers numbers the producers of producedBatch.
+var producedBatchProducers atomic.Int64
+
 func producedBatch(t *testing.T, n int, codec int16, keyless bool) []byte {
 	t.Helper()
 	var records []byte
@@ -45,7 +49,9 @@ func producedBatch(t *testing.T, n int, codec int16, keyless bool) []byte {
 	b := kmsg.RecordBatch{
 		PartitionLeaderEpoch: -1, Magic: 2, Attributes: codec, LastOffsetDelta: int32(n - 1),
 		FirstTimestamp: base, MaxTimestamp: base + int64(n-1),
-		ProducerID: 7, ProducerEpoch: 1, FirstSequence: 0, NumRecords: int32(n), Records: records,
+		// A producer of its own for each batch: the same producer and
+		// sequence twice would be one batch retried, stored once.
+		ProducerID: producedBatchProducers.Add(1), ProducerEpoch: 1, FirstSequence: 0, NumRecords: int32(n), Records: records,
 	}
 	raw := b.AppendTo(nil)
 	binary.BigEndian.PutUint32(raw[8:], uint32(len(raw)-12))
@@ -242,4 +248,26 @@ func TestWatchHighWatermark(t *testing.T) {
 		t.Fatal("told after stop")
 	default:
 	}
+}
+
+// TestAppendBatchRetried: a Kafka client's batch sent again (a retry after
+// a timeout) is answered with the offset it got, not stored twice; one out
+// of sequence is refused.
+func TestAppendBatchRetried(t *testing.T) {
+	l := eventlogtest.NewTopic(t, "t", eventlog.TopicConfig{Partitions: 1})
+	p, err := l.Partition("t", 0)
+	require.NoError(t, err)
+	ctx := context.Background()
+	b := producedBatch(t, 3, 0, false)
+	first, err := p.AppendBatch(ctx, b, eventlog.AppendOptions{})
+	require.NoError(t, err)
+	again, err := p.AppendBatch(ctx, b, eventlog.AppendOptions{})
+	require.NoError(t, err)
+	assert.Equal(t, first, again)
+	assert.Equal(t, int64(3), p.LogEndOffset())
+
+	gap := bytes.Clone(b)
+	binary.BigEndian.PutUint32(gap[53:], 7) // base sequence 7, after 0-2
+	_, err = p.AppendBatch(ctx, reCRC(gap), eventlog.AppendOptions{})
+	assert.ErrorIs(t, err, eventlog.ErrOutOfOrderSequence)
 }
