@@ -170,11 +170,13 @@ func TestIdempotentCrashChild(t *testing.T) {
 	}
 }
 
+// EVENTLOG_TXN_CRASH_KILLS sets how many times the child is killed
+// (default 20).
 func TestIdempotentCrashKill(t *testing.T) {
 	if testing.Short() {
 		t.Skip("spawns child processes")
 	}
-	kills := envInt(t, "EVENTLOG_CRASH_KILLS", 20)
+	kills := envInt(t, "EVENTLOG_TXN_CRASH_KILLS", 20)
 	dir := t.TempDir()
 	w := &idemWriter{acked: map[int]int64{}}
 	for iter := range kills {

@@ -172,10 +172,13 @@ func readCommitted(t *testing.T, l *eventlog.Log, tp eventlog.TopicPartition) ma
 // transaction's life, in every crash mode, and then at random ones, during
 // recovery too.
 //
-// EVENTLOG_TXN_POWERLOSS_ITERATIONS sets the random rounds per crash mode
-// (default 6); the sweep over every operation always runs.
+// EVENTLOG_TXN_POWERLOSS_ITERATIONS sets the runs from scratch per crash
+// mode, each cut about ten times (default 20, some 15 seconds under -race
+// on two cores); the sweep over every operation always runs. The long run:
+//
+//	EVENTLOG_TXN_POWERLOSS_ITERATIONS=2000 go test -run '^TestTransactionPowerLoss$' -timeout 0 .
 func TestTransactionPowerLoss(t *testing.T) {
-	rounds := envInt(t, "EVENTLOG_TXN_POWERLOSS_ITERATIONS", 6)
+	rounds := envInt(t, "EVENTLOG_TXN_POWERLOSS_ITERATIONS", 20)
 	for _, mode := range powerLossModes {
 		t.Run(mode.String(), func(t *testing.T) {
 			// A log whose first transaction is done, and the operations a
@@ -209,6 +212,7 @@ func TestTransactionPowerLoss(t *testing.T) {
 			assert.Positive(t, outcomes[2])
 			assert.Positive(t, outcomes[4])
 			// Random rounds from the start, until the input is consumed.
+			sessions, finished := 0, 0
 			for seed := range uint64(rounds) {
 				r := newPowerLossRun(t, mode, eventlog.DurabilityFsync, 100+seed)
 				eoOptions(r)
@@ -216,8 +220,13 @@ func TestTransactionPowerLoss(t *testing.T) {
 				for round := 0; round < 40 && acked < eoInputs; round++ {
 					eoSession(t, r, 1+r.rng.IntN(3*ops), 0, &acked)
 					acked = eoReopen(t, r, acked)
+					sessions++
+				}
+				if acked == eoInputs {
+					finished++
 				}
 			}
+			t.Logf("%d random power cuts; %d of %d runs consumed all their input", sessions, finished, rounds)
 		})
 	}
 }
@@ -305,11 +314,13 @@ func TestTransactionCrashChild(t *testing.T) {
 	select {}
 }
 
+// EVENTLOG_TXN_CRASH_KILLS sets how many times the child is killed
+// (default 20).
 func TestTransactionCrashKill(t *testing.T) {
 	if testing.Short() {
 		t.Skip("spawns child processes")
 	}
-	kills := envInt(t, "EVENTLOG_CRASH_KILLS", 20)
+	kills := envInt(t, "EVENTLOG_TXN_CRASH_KILLS", 20)
 	dir := t.TempDir()
 	var acked int64
 	for iter := 0; iter < kills; iter++ {
