@@ -1,0 +1,75 @@
+package eventlog_test
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/eventlog/eventlog"
+)
+
+// TestCompactTransactions: the cleaner drops the records of aborted
+// transactions — a newer aborted value never wins over a committed one —
+// keeps the transaction markers, and never cleans past the last stable
+// offset.
+func TestCompactTransactions(t *testing.T) {
+	l := openLog(t, t.TempDir(), &eventlog.Options{SegmentBytes: 1024})
+	require.NoError(t, l.CreateTopic("t", compactTopic))
+	p := partition(t, l, "t", 0)
+	prod := txnProducer(t, l, "tx")
+	sendKV := func(key, value string) {
+		_, err := prod.Send(ctx, eventlog.Record{Topic: "t", Key: []byte(key), Value: []byte(value)})
+		require.NoError(t, err)
+	}
+	require.NoError(t, prod.BeginTransaction())
+	sendKV("a", "committed")
+	sendKV("b", "committed")
+	require.NoError(t, prod.CommitTransaction(ctx))
+	require.NoError(t, prod.BeginTransaction())
+	sendKV("a", "aborted")
+	require.NoError(t, prod.AbortTransaction(ctx))
+	for i := range 60 {
+		putKV(t, p, fmt.Sprint("filler", i%5), []byte("xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"))
+	}
+	// An open transaction: nothing from its first record on is cleaned.
+	require.NoError(t, prod.BeginTransaction())
+	sendKV("b", "open")
+	open := p.LastStableOffset()
+	for i := range 60 {
+		putKV(t, p, fmt.Sprint("filler", i%5), []byte("yyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyy"))
+	}
+	require.NoError(t, l.Compact(ctx, "t"))
+
+	latest, err := l.ReplayLatest(ctx, "t")
+	require.NoError(t, err)
+	assert.Equal(t, "committed", string(latest["a"]), "the aborted newer value does not win")
+	all := readAll(t, p, 0)
+	values := valueStrings(all)
+	assert.NotContains(t, values, "aborted", "aborted records are cleaned away")
+	assert.Contains(t, values, "open")
+	fillersBefore, fillersAfter := 0, 0
+	for _, r := range all {
+		switch {
+		case r.Offset > open && string(r.Value) == "yyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyy":
+			fillersAfter++
+		case r.Offset < open && string(r.Value) == "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx":
+			fillersBefore++
+		}
+	}
+	assert.Less(t, fillersBefore, 60, "what lies before the open transaction is cleaned")
+	assert.Equal(t, 60, fillersAfter, "nothing after the last stable offset is cleaned")
+	markers := 0
+	for _, b := range eventlog.BatchProducerFields(t, p) {
+		if b.Control {
+			markers++
+		}
+	}
+	assert.Equal(t, 2, markers, "the markers stay")
+
+	require.NoError(t, prod.CommitTransaction(ctx))
+	latest, err = l.ReplayLatest(ctx, "t")
+	require.NoError(t, err)
+	assert.Equal(t, "open", string(latest["b"]))
+}
