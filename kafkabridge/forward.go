@@ -112,9 +112,13 @@ type forwardProgress struct {
 	next int64
 	// uncommitted counts acknowledged records since the last commit.
 	uncommitted int
-	// failed is set when a record failed: later acknowledgements no longer
+	// failed is set when a record failed, and failedAt is the lowest
+	// offset that failed: acknowledgements of records after it no longer
 	// move next, since a record before them is missing on the cluster.
-	failed bool
+	// (A record too large for a batch fails before it is buffered, ahead
+	// of the acknowledgements of records sent before it.)
+	failed   bool
+	failedAt int64
 }
 
 func (f *Forward) start() (*forwardRun, error) {
@@ -260,12 +264,14 @@ func (r *forwardRun) acknowledge(tp eventlog.TopicPartition, offset int64, kr *k
 	}
 	switch {
 	case err != nil:
-		if !p.failed && r.mu.err == nil {
-			r.mu.err = fmt.Errorf("kafkabridge: forward: topic %q partition %d offset %d to remote topic %q: %w",
-				tp.Topic, tp.Partition, offset, kr.Topic, err)
+		if !p.failed || offset < p.failedAt {
+			p.failed, p.failedAt = true, offset
+			if r.mu.err == nil {
+				r.mu.err = fmt.Errorf("kafkabridge: forward: topic %q partition %d offset %d to remote topic %q: %w",
+					tp.Topic, tp.Partition, offset, kr.Topic, err)
+			}
 		}
-		p.failed = true
-	case !p.failed:
+	case !p.failed || offset < p.failedAt:
 		p.next = offset + 1
 		p.uncommitted++
 		r.mu.ackedUncommitted++
