@@ -222,3 +222,72 @@ func bridgeGoroutines() []string {
 	}
 	return out
 }
+
+// produceRemote sends recs to topic with kgo's default partitioner (Kafka's)
+// and returns them with the partition and offset the cluster gave them.
+func produceRemote(t testing.TB, c *kfake.Cluster, topic string, recs []eventlog.Record) []eventlog.Record {
+	t.Helper()
+	cl := newClient(t, c, kgo.DefaultProduceTopic(topic))
+	defer cl.Close()
+	krs := make([]*kgo.Record, len(recs))
+	for i, r := range recs {
+		krs[i] = &kgo.Record{Key: r.Key, Value: r.Value, Timestamp: r.Timestamp}
+		for _, h := range r.Headers {
+			krs[i].Headers = append(krs[i].Headers, kgo.RecordHeader{Key: h.Key, Value: h.Value})
+		}
+	}
+	require.NoError(t, cl.ProduceSync(testContext(t), krs...).FirstErr())
+	out := make([]eventlog.Record, len(recs))
+	for i, r := range recs {
+		r.Topic, r.Partition, r.Offset = topic, krs[i].Partition, krs[i].Offset
+		out[i] = r
+	}
+	return out
+}
+
+// readLocal waits until every partition of topic holds the records counts
+// asks for, and returns all records below the high watermarks.
+func readLocal(t testing.TB, l *eventlog.Log, topic string, counts map[int32]int) map[int32][]eventlog.Record {
+	t.Helper()
+	ctx := testContext(t)
+	got := make(map[int32][]eventlog.Record)
+	for p, n := range counts {
+		part, err := l.Partition(topic, p)
+		require.NoError(t, err)
+		for part.HighWatermark()-part.LogStartOffset() < int64(n) {
+			require.NoError(t, part.Wait(ctx, part.HighWatermark()), "local %s/%d", topic, p)
+		}
+		for off := part.LogStartOffset(); off < part.HighWatermark(); {
+			recs, err := part.Read(off, 1<<20)
+			require.NoError(t, err)
+			got[p] = append(got[p], recs...)
+			off = recs[len(recs)-1].Offset + 1
+		}
+	}
+	return got
+}
+
+// countByPartition counts records per partition.
+func countByPartition(recs []eventlog.Record) map[int32]int {
+	m := make(map[int32]int)
+	for _, r := range recs {
+		m[r.Partition]++
+	}
+	return m
+}
+
+// assertSameLocal checks that a local record carries what was sent.
+func assertSameLocal(t testing.TB, want, got eventlog.Record, msgAndArgs ...any) {
+	t.Helper()
+	assertSameRecord(t, want, &kgo.Record{Key: got.Key, Value: got.Value, Timestamp: got.Timestamp, Headers: toKgoHeaders(got.Headers)}, msgAndArgs...)
+}
+
+func toKgoHeaders(hs []eventlog.Header) []kgo.RecordHeader {
+	var out []kgo.RecordHeader
+	for _, h := range hs {
+		out = append(out, kgo.RecordHeader{Key: h.Key, Value: h.Value})
+	}
+	return out
+}
+
+func itoa(n int64) string { return fmt.Sprint(n) }
