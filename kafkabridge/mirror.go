@@ -107,21 +107,34 @@ type mirrorPartition struct {
 	skipped    int
 }
 
-// progressMetadata is the committed metadata naming the remote position.
-func progressMetadata(remote string, next int64) string {
-	return remote + "@" + strconv.FormatInt(next, 10)
+// progressMetadata is the committed metadata of a partition's progress:
+// the remote topic, the remote offset after the last record mirrored, and
+// the local offset after it, which is also the commit's offset. The local
+// offset is repeated so that a commit lowered at Open — eventlog lowers a
+// committed offset past the log end, after a power loss took records of a
+// DurabilityOS topic — shows how many mirrored records were lost.
+func progressMetadata(remote string, remoteNext, localNext int64) string {
+	return remote + "@" + strconv.FormatInt(remoteNext, 10) + " " + strconv.FormatInt(localNext, 10)
 }
 
-func parseProgressMetadata(s string) (remote string, next int64, err error) {
+func parseProgressMetadata(s string) (remote string, remoteNext, localNext int64, err error) {
 	i := strings.LastIndexByte(s, '@')
 	if i < 0 {
-		return "", 0, fmt.Errorf("no '@'")
+		return "", 0, 0, fmt.Errorf("no '@'")
 	}
-	next, err = strconv.ParseInt(s[i+1:], 10, 64)
-	if err != nil || next < 0 {
-		return "", 0, fmt.Errorf("bad offset %q", s[i+1:])
+	rs, ls, ok := strings.Cut(s[i+1:], " ")
+	if !ok {
+		return "", 0, 0, fmt.Errorf("no local offset")
 	}
-	return s[:i], next, nil
+	remoteNext, err = strconv.ParseInt(rs, 10, 64)
+	if err != nil || remoteNext < 0 {
+		return "", 0, 0, fmt.Errorf("bad remote offset %q", rs)
+	}
+	localNext, err = strconv.ParseInt(ls, 10, 64)
+	if err != nil || localNext < 0 {
+		return "", 0, 0, fmt.Errorf("bad local offset %q", ls)
+	}
+	return s[:i], remoteNext, localNext, nil
 }
 
 // prepare looks up the remote topics, makes sure the local ones can take
@@ -218,7 +231,7 @@ func (r *mirrorRun) partitionProgress(tp eventlog.TopicPartition, remote string,
 		start = kgo.NewOffset().AtEnd()
 	}
 	if c, ok := committed[tp]; ok {
-		from, next, err := parseProgressMetadata(c.Metadata)
+		from, next, localNext, err := parseProgressMetadata(c.Metadata)
 		switch {
 		case err != nil:
 			return nil, start, fmt.Errorf("kafkabridge: mirror: local topic %q partition %d: group %q committed metadata %q, not a mirror's progress: %v: %w",
@@ -226,6 +239,14 @@ func (r *mirrorRun) partitionProgress(tp eventlog.TopicPartition, remote string,
 		case from != remote:
 			return nil, start, fmt.Errorf("kafkabridge: mirror: local topic %q partition %d was mirrored from remote topic %q, not %q (use another GroupID): %w",
 				tp.Topic, tp.Partition, from, remote, eventlog.ErrInvalidConfig)
+		}
+		if lost := localNext - c.Offset; lost > 0 {
+			// Each of the lost records took at least one remote offset, so
+			// starting this many offsets earlier loses none of them; the
+			// records before them are mirrored again.
+			next = max(0, next-lost)
+			r.logger.Warn("mirrored records were lost locally (a power loss on a DurabilityOS topic?): mirroring again from an earlier remote offset",
+				"topic", tp.Topic, "partition", tp.Partition, "lost", lost, "remote_offset", next)
 		}
 		st.localNext, st.remoteNext = c.Offset, next
 		start = kgo.NewOffset().At(next)
@@ -374,9 +395,7 @@ func (r *mirrorRun) appendBatch(ctx context.Context, st *mirrorPartition, tp eve
 		// not matched stay, and the new ones follow them.
 		st.verifyNext, st.pending = st.verifyEnd, nil
 	}
-	// Fsynced whatever the topic's durability: the commit that follows
-	// names these records, and must not outlive them.
-	first, err := st.local.Append(ctx, batch, eventlog.AppendOptions{Durability: eventlog.DurabilityFsync})
+	first, err := st.local.Append(ctx, batch, eventlog.AppendOptions{})
 	if err != nil {
 		return fmt.Errorf("kafkabridge: mirror: appending %d records of remote topic %q partition %d to local topic %q: %w",
 			len(batch), st.remote, tp.Partition, tp.Topic, err)
@@ -391,7 +410,7 @@ func (r *mirrorRun) commit(ctx context.Context) error {
 	offsets := make(map[eventlog.TopicPartition]eventlog.OffsetAndMetadata)
 	for tp, st := range r.parts {
 		if st.dirty {
-			offsets[tp] = eventlog.OffsetAndMetadata{Offset: st.localNext, Metadata: progressMetadata(st.remote, st.remoteNext)}
+			offsets[tp] = eventlog.OffsetAndMetadata{Offset: st.localNext, Metadata: progressMetadata(st.remote, st.remoteNext, st.localNext)}
 		}
 	}
 	if len(offsets) == 0 {

@@ -48,9 +48,10 @@ func TestMirrorEndToEnd(t *testing.T) {
 	require.Len(t, offsets, 3)
 	for _, o := range offsets {
 		assert.Equal(t, o.HighWatermark, o.Committed, "%s", o.TopicPartition)
-		remote, next, err := kafkabridge.ParseProgressMetadata(o.Metadata)
+		remote, next, local, err := kafkabridge.ParseProgressMetadata(o.Metadata)
 		require.NoError(t, err)
 		assert.Equal(t, "orders", remote)
+		assert.Equal(t, o.Committed, local)
 		assert.Equal(t, int64(len(byPartition(sent)[o.Partition])), next, "remote offset after the last record")
 	}
 	assert.Empty(t, bridgeGoroutines(), "goroutines left after Run returned")
@@ -89,13 +90,13 @@ func TestMirrorResumes(t *testing.T) {
 
 // rewindProgress commits a Mirror's progress of one partition back to
 // (local, remote), as a crash between an append and its commit leaves it.
-func rewindProgress(t *testing.T, l *eventlog.Log, topic string, local, remote int64) {
+func rewindProgress(t *testing.T, l *eventlog.Log, topic string, local, remote, metadataLocal int64) {
 	t.Helper()
 	c, err := l.NewConsumer(&eventlog.ConsumerOptions{GroupID: kafkabridge.DefaultMirrorGroupID})
 	require.NoError(t, err)
 	defer c.Close()
 	require.NoError(t, c.CommitOffsets(testContext(t), map[eventlog.TopicPartition]eventlog.OffsetAndMetadata{
-		{Topic: topic, Partition: 0}: {Offset: local, Metadata: topic + "@" + itoa(remote)},
+		{Topic: topic, Partition: 0}: {Offset: local, Metadata: topic + "@" + itoa(remote) + " " + itoa(metadataLocal)},
 	}))
 }
 
@@ -115,7 +116,7 @@ func TestMirrorVerifiesUncommittedTail(t *testing.T) {
 	readLocal(t, l, "events", map[int32]int{0: 50})
 	require.NoError(t, stop())
 
-	rewindProgress(t, l, "events", 20, 20)
+	rewindProgress(t, l, "events", 20, 20, 20)
 	more := produceRemote(t, c, "events", sampleRecords("events", 10, time.UnixMilli(5_000)))
 	m, err = kafkabridge.NewMirror(l, opts)
 	require.NoError(t, err)
@@ -204,4 +205,41 @@ func TestMirrorOptionsErrors(t *testing.T) {
 	}
 	_, err := kafkabridge.NewMirror(nil, nil)
 	require.ErrorIs(t, err, eventlog.ErrInvalidConfig)
+}
+
+// TestMirrorLoweredCommit commits progress whose offset is below the local
+// offset its metadata names, as Open leaves it after a power loss took
+// mirrored records of a DurabilityOS topic: the Mirror starts as many remote
+// offsets earlier, so none is lost, and here, the records being still
+// there, matches them instead of appending them again.
+func TestMirrorLoweredCommit(t *testing.T) {
+	c := newCluster(t, 1, "events")
+	sent := produceRemote(t, c, "events", sampleRecords("events", 50, time.UnixMilli(1_000)))
+	l := newLog(t)
+	require.NoError(t, l.CreateTopic("events", eventlog.TopicConfig{Partitions: 1}))
+	opts := &kafkabridge.MirrorOptions{Brokers: c.ListenAddrs(), Topics: []string{"events"}}
+	m, err := kafkabridge.NewMirror(l, opts)
+	require.NoError(t, err)
+	stop := runBridge(t, m.Run)
+	readLocal(t, l, "events", map[int32]int{0: 50})
+	require.NoError(t, stop())
+
+	rewindProgress(t, l, "events", 30, 50, 50)
+	more := produceRemote(t, c, "events", sampleRecords("events", 5, time.UnixMilli(5_000)))
+	m, err = kafkabridge.NewMirror(l, opts)
+	require.NoError(t, err)
+	commits := make(chan map[eventlog.TopicPartition]eventlog.OffsetAndMetadata, 100)
+	kafkabridge.SetMirrorCommitHook(m, func(o map[eventlog.TopicPartition]eventlog.OffsetAndMetadata) { commits <- o })
+	stop = runBridge(t, m.Run)
+	for o := range commits {
+		if o[eventlog.TopicPartition{Topic: "events"}].Offset == 55 {
+			break
+		}
+	}
+	require.NoError(t, stop())
+	got := readLocal(t, l, "events", map[int32]int{0: 55})
+	require.Len(t, got[0], 55)
+	for i, r := range append(sent, more...) {
+		assertSameLocal(t, r, got[0][i], "record %d", i)
+	}
 }
