@@ -99,6 +99,8 @@ type forwardRun struct {
 		parts map[eventlog.TopicPartition]*forwardProgress
 		// ackedUncommitted counts records acknowledged and not committed.
 		ackedUncommitted int
+		// inFlight counts records sent and not yet acknowledged or failed.
+		inFlight int
 		// err is the first failure: a record the cluster refused, or a
 		// remote topic that cannot take a local one.
 		err error
@@ -154,7 +156,7 @@ func (f *Forward) start() (*forwardRun, error) {
 		acked:       make(chan struct{}, 1),
 		remoteNames: make(map[string]string),
 		checked:     make(map[string]int),
-		maxPoll:     max(1, min(eventlog.DefaultMaxPollRecords, o.MaxUncommitted/4)),
+		maxPoll:     max(1, min(4*eventlog.DefaultMaxPollRecords, o.MaxUncommitted/4)),
 		lastCommit:  time.Now(),
 	}
 	r.mu.parts = make(map[eventlog.TopicPartition]*forwardProgress)
@@ -168,7 +170,6 @@ func (f *Forward) start() (*forwardRun, error) {
 		GroupID:           o.GroupID,
 		AutoOffsetReset:   reset,
 		DisableAutoCommit: true,
-		FetchMaxWait:      min(o.CommitInterval, eventlog.DefaultFetchMaxWait),
 		MaxPollRecords:    r.maxPoll,
 		RebalanceListener: r,
 	})
@@ -215,7 +216,7 @@ func (r *forwardRun) loop(ctx context.Context) error {
 			}
 			continue
 		}
-		records, err := r.consumer.Poll(ctx)
+		records, err := r.poll(ctx)
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil
@@ -226,37 +227,67 @@ func (r *forwardRun) loop(ctx context.Context) error {
 			// A topic just assigned cannot be forwarded: send nothing more.
 			return err
 		}
+		r.mu.Lock()
+		r.mu.inFlight += len(records)
+		r.mu.Unlock()
+		sent := make([]kgo.Record, len(records))
 		for i := range records {
-			r.send(&records[i])
+			r.send(&records[i], &sent[i])
 		}
 	}
 }
 
-// send hands one record to the Kafka client.
-func (r *forwardRun) send(rec *eventlog.Record) {
+// poll polls the local consumer. While acknowledged records wait for their
+// commit, it returns in time for it: at the end of CommitInterval, or at once
+// when an acknowledgement wakes the consumer up (see acknowledge).
+func (r *forwardRun) poll(ctx context.Context) ([]eventlog.Record, error) {
+	r.mu.Lock()
+	waiting := r.mu.ackedUncommitted > 0
+	r.mu.Unlock()
+	pollCtx := ctx
+	if waiting {
+		var cancel context.CancelFunc
+		pollCtx, cancel = context.WithDeadline(ctx, r.lastCommit.Add(r.f.opts.CommitInterval))
+		defer cancel()
+	}
+	records, err := r.consumer.Poll(pollCtx)
+	if err != nil && ctx.Err() == nil && (errors.Is(err, eventlog.ErrWakeup) || pollCtx.Err() != nil) {
+		return nil, nil // time to commit
+	}
+	return records, err
+}
+
+// send hands one record to the Kafka client, as kr (one of a slab made per
+// poll, so that records cost the garbage collector less).
+func (r *forwardRun) send(rec *eventlog.Record, kr *kgo.Record) {
 	remote, ok := r.remoteNames[rec.Topic]
 	if !ok {
 		remote = r.f.opts.RemoteTopic(rec.Topic)
 		r.remoteNames[rec.Topic] = remote
 	}
-	tp := eventlog.TopicPartition{Topic: rec.Topic, Partition: rec.Partition}
-	offset := rec.Offset
 	r.uncommitted++
-	r.client.Produce(r.produceCtx, &kgo.Record{
+	*kr = kgo.Record{
 		Topic:     remote,
 		Partition: rec.Partition,
 		Key:       rec.Key,
 		Value:     rec.Value,
 		Headers:   toKafkaHeaders(rec.Headers),
 		Timestamp: rec.Timestamp,
-	}, func(kr *kgo.Record, err error) { r.acknowledge(tp, offset, kr, err) })
+	}
+	r.client.Produce(r.produceCtx, kr, func(kr *kgo.Record, err error) { r.acknowledge(rec, kr, err) })
 }
 
-// acknowledge records the cluster's answer for the record at offset of tp.
+// acknowledge records the cluster's answer for the local record rec.
 // The Kafka client calls it on its own goroutine, in the order the records
 // of a partition were sent.
-func (r *forwardRun) acknowledge(tp eventlog.TopicPartition, offset int64, kr *kgo.Record, err error) {
+func (r *forwardRun) acknowledge(rec *eventlog.Record, kr *kgo.Record, err error) {
+	tp := eventlog.TopicPartition{Topic: rec.Topic, Partition: rec.Partition}
+	offset := rec.Offset
 	r.mu.Lock()
+	r.mu.inFlight--
+	// The first acknowledgement after a commit, and the one that empties
+	// the pipeline, wake the loop up if it waits in Poll: a commit is due.
+	wake := r.mu.inFlight == 0
 	p := r.mu.parts[tp]
 	if p == nil {
 		p = &forwardProgress{}
@@ -275,8 +306,12 @@ func (r *forwardRun) acknowledge(tp eventlog.TopicPartition, offset int64, kr *k
 		p.next = offset + 1
 		p.uncommitted++
 		r.mu.ackedUncommitted++
+		wake = wake || r.mu.ackedUncommitted == 1
 	}
 	r.mu.Unlock()
+	if wake {
+		r.consumer.Wakeup()
+	}
 	select {
 	case r.acked <- struct{}{}:
 	default:
@@ -297,13 +332,14 @@ func (r *forwardRun) fail(err error) {
 	}
 }
 
-// maybeCommit commits when CommitInterval passed since the last commit or
-// half of MaxUncommitted is acknowledged and waiting.
+// maybeCommit commits acknowledged records when CommitInterval passed since
+// the last commit, when half of MaxUncommitted is acknowledged and waiting,
+// or when nothing sent waits for the cluster any more.
 func (r *forwardRun) maybeCommit(ctx context.Context) error {
 	r.mu.Lock()
-	waiting := r.mu.ackedUncommitted
+	waiting, drained := r.mu.ackedUncommitted, r.mu.inFlight == 0
 	r.mu.Unlock()
-	if waiting == 0 || (waiting < r.f.opts.MaxUncommitted/2 && time.Since(r.lastCommit) < r.f.opts.CommitInterval) {
+	if waiting == 0 || (!drained && waiting < r.f.opts.MaxUncommitted/2 && time.Since(r.lastCommit) < r.f.opts.CommitInterval) {
 		return nil
 	}
 	return r.commit(ctx)

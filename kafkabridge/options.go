@@ -15,7 +15,7 @@ const (
 	DefaultForwardGroupID  = "kafkabridge-forward"
 	DefaultMirrorGroupID   = "kafkabridge-mirror"
 	DefaultMaxUncommitted  = 10000
-	DefaultCommitInterval  = time.Second
+	DefaultCommitInterval  = 100 * time.Millisecond
 	DefaultShutdownTimeout = 30 * time.Second
 )
 
@@ -90,10 +90,11 @@ type ForwardOptions struct {
 	// buffered-record limit.
 	MaxUncommitted int
 
-	// CommitInterval is how often acknowledged progress is committed to the
-	// local group (Kafka's auto.commit.interval.ms). Progress is also
-	// committed as soon as half of MaxUncommitted is acknowledged, before a
-	// rebalance takes partitions away, and at shutdown. Default 1s.
+	// CommitInterval is the longest an acknowledged record waits for its
+	// commit to the local group (Kafka's auto.commit.interval.ms). Progress
+	// is also committed as soon as half of MaxUncommitted is acknowledged,
+	// before a rebalance takes partitions away, and at shutdown. Default
+	// 100ms.
 	CommitInterval time.Duration
 
 	// ShutdownTimeout bounds how long Run, once its context ends, waits for
