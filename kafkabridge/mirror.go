@@ -81,7 +81,7 @@ func (m *Mirror) Run(ctx context.Context) error {
 type mirrorRun struct {
 	m        *Mirror
 	logger   *slog.Logger
-	consumer *eventlog.Consumer // commits and reads the progress; no subscription
+	consumer *eventlog.Consumer                           // commits and reads the progress; no subscription
 	parts    map[eventlog.TopicPartition]*mirrorPartition // by local partition
 	byRemote map[string]string                            // remote topic -> local topic
 }
