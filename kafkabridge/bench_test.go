@@ -22,8 +22,9 @@ const (
 // sent to kfake twice, back to back: by kgo straight from memory (the
 // baseline: "direct-rec/s"), and by a Forward reading them from a local
 // topic ("forward-rec/s"), each into a fresh remote topic, with the same
-// producer settings (idempotent, acks=all, kgo's default linger and batch
-// size, records keeping their partition). The Forward's time runs from Run
+// producer settings (idempotent, acks=all, no linger, kgo's default batch
+// size and a buffer of DefaultMaxUncommitted records, records keeping their
+// partition). The Forward's time runs from Run
 // to its commit of the last record. "ratio" is forward over direct for the
 // iteration. 100,000 records of a 16-byte key and a 100-byte value, over 4
 // partitions. Run it with a fixed -benchtime (3x) and -count.
@@ -40,7 +41,9 @@ func BenchmarkForwardThroughput(b *testing.B) {
 		p := int32(i % benchPartitions)
 		recs[i] = eventlog.Record{Topic: "bench", Partition: p, Key: []byte(fmt.Sprintf("key-%012d", i)), Value: make([]byte, 100)}
 	}
-	p, err := l.NewProducer(&eventlog.ProducerOptions{Partitioner: eventlog.ManualPartitioner{}, BatchBytes: 1 << 20})
+	// Batches of the default size, 16 KiB (about 130 records), as a
+	// service's producer writes them.
+	p, err := l.NewProducer(&eventlog.ProducerOptions{Partitioner: eventlog.ManualPartitioner{}})
 	require.NoError(b, err)
 	ctx := context.Background()
 	for _, r := range recs {
@@ -78,7 +81,8 @@ func BenchmarkForwardThroughput(b *testing.B) {
 
 func benchDirect(b *testing.B, brokers []string, krs []*kgo.Record) time.Duration {
 	start := time.Now()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.MaxBufferedRecords(kafkabridge.DefaultMaxUncommitted))
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.RecordPartitioner(kgo.ManualPartitioner()),
+		kgo.MaxBufferedRecords(kafkabridge.DefaultMaxUncommitted), kgo.ProducerLinger(0))
 	require.NoError(b, err)
 	defer cl.Close()
 	ctx := context.Background()

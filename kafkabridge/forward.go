@@ -134,9 +134,7 @@ func (f *Forward) start() (*forwardRun, error) {
 		kgo.ProducerBatchCompression(codec),
 		kgo.WithLogger(kgoLogger{o.Logger}),
 	)
-	if o.Linger > 0 {
-		kopts = append(kopts, kgo.ProducerLinger(o.Linger))
-	}
+	kopts = append(kopts, kgo.ProducerLinger(o.Linger))
 	if o.BatchBytes > 0 {
 		kopts = append(kopts, kgo.ProducerBatchMaxBytes(int32(min(o.BatchBytes, 1<<30))))
 	}
@@ -209,7 +207,7 @@ func (r *forwardRun) loop(ctx context.Context) error {
 		}
 		if r.uncommitted+r.maxPoll > o.MaxUncommitted {
 			// Wait for the cluster: what it acknowledges is committed at
-			// the top of the loop once half of MaxUncommitted is.
+			// the top of the loop once a poll's worth is.
 			select {
 			case <-r.acked:
 			case <-ctx.Done():
@@ -333,13 +331,14 @@ func (r *forwardRun) fail(err error) {
 }
 
 // maybeCommit commits acknowledged records when CommitInterval passed since
-// the last commit, when half of MaxUncommitted is acknowledged and waiting,
-// or when nothing sent waits for the cluster any more.
+// the last commit, when a poll's worth (a quarter of MaxUncommitted) is
+// acknowledged and waiting, or when nothing sent awaits the cluster any
+// more.
 func (r *forwardRun) maybeCommit(ctx context.Context) error {
 	r.mu.Lock()
 	waiting, drained := r.mu.ackedUncommitted, r.mu.inFlight == 0
 	r.mu.Unlock()
-	if waiting == 0 || (!drained && waiting < r.f.opts.MaxUncommitted/2 && time.Since(r.lastCommit) < r.f.opts.CommitInterval) {
+	if waiting == 0 || (!drained && waiting < r.maxPoll && time.Since(r.lastCommit) < r.f.opts.CommitInterval) {
 		return nil
 	}
 	return r.commit(ctx)

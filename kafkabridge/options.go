@@ -70,7 +70,11 @@ type ForwardOptions struct {
 	StartAtEnd bool
 
 	// Linger is how long a partition's batch waits for more records before
-	// it is sent (Kafka's linger.ms). Default: franz-go's, 10ms.
+	// it is sent (Kafka's linger.ms). Default 0: a batch goes as soon as
+	// a request can take it, and the records read while requests are in
+	// flight (up to five per broker) make the next batches. The Forward
+	// reads records in bursts, so waiting for more rarely fills a batch
+	// further; it only delays the acknowledgements that commits wait for.
 	Linger time.Duration
 
 	// BatchBytes is the largest batch the producer sends (Kafka's
@@ -92,9 +96,9 @@ type ForwardOptions struct {
 
 	// CommitInterval is the longest an acknowledged record waits for its
 	// commit to the local group (Kafka's auto.commit.interval.ms). Progress
-	// is also committed as soon as half of MaxUncommitted is acknowledged,
-	// before a rebalance takes partitions away, and at shutdown. Default
-	// 100ms.
+	// is also committed as soon as a quarter of MaxUncommitted is
+	// acknowledged, when nothing sent awaits the cluster any more, before a
+	// rebalance takes partitions away, and at shutdown. Default 100ms.
 	CommitInterval time.Duration
 
 	// ShutdownTimeout bounds how long Run, once its context ends, waits for
