@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -84,12 +85,18 @@ type forwardRun struct {
 
 	// acked is signalled, without blocking, by every acknowledgement.
 	acked chan struct{}
+	// inFlight counts records sent and not yet acknowledged or failed.
+	inFlight atomic.Int64
+	// failed is set with mu.err, for the read loop to check cheaply.
+	failed atomic.Bool
 
 	// The fields below belong to the goroutine running Run.
 	remoteNames map[string]string // local topic -> remote topic
 	checked     map[string]int    // local topic -> partition count checked against the cluster
 	uncommitted int               // records sent and not yet committed
-	maxPoll     int               // records one Poll may return
+	maxPoll     int               // records one read may send
+	slab        []outgoing        // records to hand out, allocated in bulk
+	block       []byte            // copies of keys, values and headers, allocated in bulk
 	lastCommit  time.Time
 	closing     bool
 
@@ -99,8 +106,6 @@ type forwardRun struct {
 		parts map[eventlog.TopicPartition]*forwardProgress
 		// ackedUncommitted counts records acknowledged and not committed.
 		ackedUncommitted int
-		// inFlight counts records sent and not yet acknowledged or failed.
-		inFlight int
 		// err is the first failure: a record the cluster refused, or a
 		// remote topic that cannot take a local one.
 		err error
@@ -205,7 +210,7 @@ func (r *forwardRun) loop(ctx context.Context) error {
 			}
 			return err
 		}
-		if r.uncommitted+r.maxPoll > o.MaxUncommitted {
+		if r.uncommitted >= o.MaxUncommitted {
 			// Wait for the cluster: what it acknowledges is committed at
 			// the top of the loop once a poll's worth is.
 			select {
@@ -214,78 +219,115 @@ func (r *forwardRun) loop(ctx context.Context) error {
 			}
 			continue
 		}
-		records, err := r.poll(ctx)
-		if err != nil {
+		if err := r.read(ctx); err != nil {
 			if ctx.Err() != nil {
 				return nil
 			}
 			return fmt.Errorf("kafkabridge: forward: reading local topics: %w", err)
 		}
-		if err := r.failure(); err != nil {
-			// A topic just assigned cannot be forwarded: send nothing more.
-			return err
-		}
-		r.mu.Lock()
-		r.mu.inFlight += len(records)
-		r.mu.Unlock()
-		sent := make([]kgo.Record, len(records))
-		for i := range records {
-			r.send(&records[i], &sent[i])
-		}
 	}
 }
 
-// poll polls the local consumer. While acknowledged records wait for their
-// commit, it returns in time for it: at the end of CommitInterval, or at once
-// when an acknowledgement wakes the consumer up (see acknowledge).
-func (r *forwardRun) poll(ctx context.Context) ([]eventlog.Record, error) {
+// read sends records of the local topics to the cluster until MaxUncommitted
+// are uncommitted, a commit is due, or a failure stops it. While acknowledged
+// records wait for their commit, it returns in time for it: at the end of
+// CommitInterval, or at once when an acknowledgement wakes the consumer up
+// (see acknowledge). It reads records in place and copies them into shared
+// blocks, so that a record costs the garbage collector little.
+func (r *forwardRun) read(ctx context.Context) error {
+	o := &r.f.opts
 	r.mu.Lock()
 	waiting := r.mu.ackedUncommitted > 0
 	r.mu.Unlock()
-	pollCtx := ctx
+	readCtx := ctx
 	if waiting {
 		var cancel context.CancelFunc
-		pollCtx, cancel = context.WithDeadline(ctx, r.lastCommit.Add(r.f.opts.CommitInterval))
+		readCtx, cancel = context.WithDeadline(ctx, r.lastCommit.Add(o.CommitInterval))
 		defer cancel()
 	}
-	records, err := r.consumer.Poll(pollCtx)
-	if err != nil && ctx.Err() == nil && (errors.Is(err, eventlog.ErrWakeup) || pollCtx.Err() != nil) {
-		return nil, nil // time to commit
+	read := 0
+	for v, err := range r.consumer.Views(readCtx) {
+		if err != nil {
+			if ctx.Err() == nil && (errors.Is(err, eventlog.ErrWakeup) || readCtx.Err() != nil) {
+				return nil // time to commit
+			}
+			return err
+		}
+		if r.failed.Load() {
+			return nil // a topic just assigned cannot be forwarded: send nothing more
+		}
+		r.send(v)
+		read++
+		if r.uncommitted >= o.MaxUncommitted || read >= r.maxPoll {
+			return nil
+		}
 	}
-	return records, err
+	return nil
 }
 
-// send hands one record to the Kafka client, as kr (one of a slab made per
-// poll, so that records cost the garbage collector less).
-func (r *forwardRun) send(rec *eventlog.Record, kr *kgo.Record) {
-	remote, ok := r.remoteNames[rec.Topic]
+// outgoing is a record handed to the Kafka client, with the local record it
+// stands for.
+type outgoing struct {
+	record kgo.Record
+	tp     eventlog.TopicPartition
+	offset int64
+}
+
+// send copies a record and hands it to the Kafka client.
+func (r *forwardRun) send(v *eventlog.RecordView) {
+	remote, ok := r.remoteNames[v.Topic]
 	if !ok {
-		remote = r.f.opts.RemoteTopic(rec.Topic)
-		r.remoteNames[rec.Topic] = remote
+		remote = r.f.opts.RemoteTopic(v.Topic)
+		r.remoteNames[v.Topic] = remote
+	}
+	if len(r.slab) == 0 {
+		r.slab = make([]outgoing, 256)
+	}
+	out := &r.slab[0]
+	r.slab = r.slab[1:]
+	out.tp = eventlog.TopicPartition{Topic: v.Topic, Partition: v.Partition}
+	out.offset = v.Offset
+	out.record = kgo.Record{
+		Topic:     remote,
+		Partition: v.Partition,
+		Key:       r.copyBytes(v.Key),
+		Value:     r.copyBytes(v.Value),
+		Timestamp: v.Timestamp(),
+	}
+	if n := v.HeaderCount(); n > 0 {
+		out.record.Headers = make([]kgo.RecordHeader, 0, n)
+		for k, hv := range v.Headers() {
+			out.record.Headers = append(out.record.Headers, kgo.RecordHeader{Key: strings.Clone(k), Value: r.copyBytes(hv)})
+		}
 	}
 	r.uncommitted++
-	*kr = kgo.Record{
-		Topic:     remote,
-		Partition: rec.Partition,
-		Key:       rec.Key,
-		Value:     rec.Value,
-		Headers:   toKafkaHeaders(rec.Headers),
-		Timestamp: rec.Timestamp,
-	}
-	r.client.Produce(r.produceCtx, kr, func(kr *kgo.Record, err error) { r.acknowledge(rec, kr, err) })
+	r.inFlight.Add(1)
+	r.client.Produce(r.produceCtx, &out.record, func(_ *kgo.Record, err error) { r.acknowledge(out, err) })
 }
 
-// acknowledge records the cluster's answer for the local record rec.
-// The Kafka client calls it on its own goroutine, in the order the records
-// of a partition were sent.
-func (r *forwardRun) acknowledge(rec *eventlog.Record, kr *kgo.Record, err error) {
-	tp := eventlog.TopicPartition{Topic: rec.Topic, Partition: rec.Partition}
-	offset := rec.Offset
+// copyBytes copies b into the current block of copies, keeping nil nil and
+// empty empty. A block is freed once no record refers to it.
+func (r *forwardRun) copyBytes(b []byte) []byte {
+	if b == nil {
+		return nil
+	}
+	if len(b) > cap(r.block)-len(r.block) {
+		r.block = make([]byte, 0, max(64<<10, len(b)))
+	}
+	start := len(r.block)
+	r.block = append(r.block, b...)
+	return r.block[start:len(r.block):len(r.block)]
+}
+
+// acknowledge records the cluster's answer for a record sent. The Kafka
+// client calls it on its own goroutine, in the order the records of a
+// partition were sent.
+func (r *forwardRun) acknowledge(out *outgoing, err error) {
+	tp, offset := out.tp, out.offset
+	// The acknowledgement that empties the pipeline, and the first after a
+	// commit, wake the loop up if it waits for records: a commit is due.
+	wake := r.inFlight.Add(-1) == 0
 	r.mu.Lock()
-	r.mu.inFlight--
-	// The first acknowledgement after a commit, and the one that empties
-	// the pipeline, wake the loop up if it waits in Poll: a commit is due.
-	wake := r.mu.inFlight == 0
 	p := r.mu.parts[tp]
 	if p == nil {
 		p = &forwardProgress{}
@@ -295,9 +337,10 @@ func (r *forwardRun) acknowledge(rec *eventlog.Record, kr *kgo.Record, err error
 	case err != nil:
 		if !p.failed || offset < p.failedAt {
 			p.failed, p.failedAt = true, offset
+			r.failed.Store(true)
 			if r.mu.err == nil {
 				r.mu.err = fmt.Errorf("kafkabridge: forward: topic %q partition %d offset %d to remote topic %q: %w",
-					tp.Topic, tp.Partition, offset, kr.Topic, err)
+					tp.Topic, tp.Partition, offset, out.record.Topic, err)
 			}
 		}
 	case !p.failed || offset < p.failedAt:
@@ -325,6 +368,7 @@ func (r *forwardRun) failure() error {
 func (r *forwardRun) fail(err error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.failed.Store(true)
 	if r.mu.err == nil {
 		r.mu.err = err
 	}
@@ -336,8 +380,9 @@ func (r *forwardRun) fail(err error) {
 // more.
 func (r *forwardRun) maybeCommit(ctx context.Context) error {
 	r.mu.Lock()
-	waiting, drained := r.mu.ackedUncommitted, r.mu.inFlight == 0
+	waiting := r.mu.ackedUncommitted
 	r.mu.Unlock()
+	drained := r.inFlight.Load() == 0
 	if waiting == 0 || (!drained && waiting < r.maxPoll && time.Since(r.lastCommit) < r.f.opts.CommitInterval) {
 		return nil
 	}

@@ -118,18 +118,6 @@ func discardLogger() *slog.Logger {
 	return slog.New(slog.DiscardHandler)
 }
 
-// toKafkaHeaders converts a record's headers, keeping nil values null.
-func toKafkaHeaders(hs []eventlog.Header) []kgo.RecordHeader {
-	if len(hs) == 0 {
-		return nil
-	}
-	out := make([]kgo.RecordHeader, len(hs))
-	for i, h := range hs {
-		out[i] = kgo.RecordHeader{Key: h.Key, Value: h.Value}
-	}
-	return out
-}
-
 // fromKafkaHeaders converts a Kafka record's headers, keeping nil values
 // null.
 func fromKafkaHeaders(hs []kgo.RecordHeader) []eventlog.Header {
