@@ -67,19 +67,11 @@ func TestMirrorResumes(t *testing.T) {
 	require.NoError(t, l.CreateTopic("events", eventlog.TopicConfig{Partitions: 2}))
 	opts := &kafkabridge.MirrorOptions{Brokers: c.ListenAddrs(), Topics: []string{"events"}}
 
-	m, err := kafkabridge.NewMirror(l, opts)
-	require.NoError(t, err)
-	stop := runBridge(t, m.Run)
-	readLocal(t, l, "events", countByPartition(first))
-	require.NoError(t, stop())
+	mirrorOnce(t, l, opts, "events", countByPartition(first))
 
 	second := produceRemote(t, c, "events", sampleRecords("events", 60, time.UnixMilli(9_000)))
 	all := append(first, second...)
-	m, err = kafkabridge.NewMirror(l, opts)
-	require.NoError(t, err)
-	stop = runBridge(t, m.Run)
-	got := readLocal(t, l, "events", countByPartition(all))
-	require.NoError(t, stop())
+	got := mirrorOnce(t, l, opts, "events", countByPartition(all))
 	for p, recs := range byPartition(all) {
 		require.Len(t, got[p], len(recs), "partition %d: nothing twice", p)
 		for i, r := range recs {
@@ -110,19 +102,11 @@ func TestMirrorVerifiesUncommittedTail(t *testing.T) {
 	l := newLog(t)
 	require.NoError(t, l.CreateTopic("events", eventlog.TopicConfig{Partitions: 1}))
 	opts := &kafkabridge.MirrorOptions{Brokers: c.ListenAddrs(), Topics: []string{"events"}}
-	m, err := kafkabridge.NewMirror(l, opts)
-	require.NoError(t, err)
-	stop := runBridge(t, m.Run)
-	readLocal(t, l, "events", map[int32]int{0: 50})
-	require.NoError(t, stop())
+	mirrorOnce(t, l, opts, "events", map[int32]int{0: 50})
 
 	rewindProgress(t, l, "events", 20, 20, 20)
 	more := produceRemote(t, c, "events", sampleRecords("events", 10, time.UnixMilli(5_000)))
-	m, err = kafkabridge.NewMirror(l, opts)
-	require.NoError(t, err)
-	stop = runBridge(t, m.Run)
-	got := readLocal(t, l, "events", map[int32]int{0: 60})
-	require.NoError(t, stop())
+	got := mirrorOnce(t, l, opts, "events", map[int32]int{0: 60})
 	require.Len(t, got[0], 60, "the 30 records after the rewound commit are not appended again")
 	for i, r := range append(sent, more...) {
 		assertSameLocal(t, r, got[0][i], "record %d", i)
@@ -138,11 +122,7 @@ func TestMirrorTailThatDiffers(t *testing.T) {
 	require.NoError(t, l.CreateTopic("events", eventlog.TopicConfig{Partitions: 1}))
 	opts := &kafkabridge.MirrorOptions{Brokers: c.ListenAddrs(), Topics: []string{"events"}}
 	first := produceRemote(t, c, "events", sampleRecords("events", 10, time.UnixMilli(1_000)))
-	m, err := kafkabridge.NewMirror(l, opts)
-	require.NoError(t, err)
-	stop := runBridge(t, m.Run)
-	readLocal(t, l, "events", map[int32]int{0: 10})
-	require.NoError(t, stop())
+	mirrorOnce(t, l, opts, "events", map[int32]int{0: 10})
 
 	p, err := l.Partition("events", 0)
 	require.NoError(t, err)
@@ -150,11 +130,7 @@ func TestMirrorTailThatDiffers(t *testing.T) {
 	require.NoError(t, err)
 	second := produceRemote(t, c, "events", sampleRecords("events", 5, time.UnixMilli(9_000)))
 
-	m, err = kafkabridge.NewMirror(l, opts)
-	require.NoError(t, err)
-	stop = runBridge(t, m.Run)
-	got := readLocal(t, l, "events", map[int32]int{0: 16})
-	require.NoError(t, stop())
+	got := mirrorOnce(t, l, opts, "events", map[int32]int{0: 16})
 	assert.Equal(t, "written locally", string(got[0][10].Value))
 	for i, r := range second {
 		assertSameLocal(t, r, got[0][11+i], "record %d", i)
@@ -218,19 +194,15 @@ func TestMirrorLoweredCommit(t *testing.T) {
 	l := newLog(t)
 	require.NoError(t, l.CreateTopic("events", eventlog.TopicConfig{Partitions: 1}))
 	opts := &kafkabridge.MirrorOptions{Brokers: c.ListenAddrs(), Topics: []string{"events"}}
-	m, err := kafkabridge.NewMirror(l, opts)
-	require.NoError(t, err)
-	stop := runBridge(t, m.Run)
-	readLocal(t, l, "events", map[int32]int{0: 50})
-	require.NoError(t, stop())
+	mirrorOnce(t, l, opts, "events", map[int32]int{0: 50})
 
 	rewindProgress(t, l, "events", 30, 50, 50)
 	more := produceRemote(t, c, "events", sampleRecords("events", 5, time.UnixMilli(5_000)))
-	m, err = kafkabridge.NewMirror(l, opts)
+	m, err := kafkabridge.NewMirror(l, opts)
 	require.NoError(t, err)
 	commits := make(chan map[eventlog.TopicPartition]eventlog.OffsetAndMetadata, 100)
 	kafkabridge.SetMirrorCommitHook(m, func(o map[eventlog.TopicPartition]eventlog.OffsetAndMetadata) { commits <- o })
-	stop = runBridge(t, m.Run)
+	stop := runBridge(t, m.Run)
 	for o := range commits {
 		if o[eventlog.TopicPartition{Topic: "events"}].Offset == 55 {
 			break
@@ -242,4 +214,16 @@ func TestMirrorLoweredCommit(t *testing.T) {
 	for i, r := range append(sent, more...) {
 		assertSameLocal(t, r, got[0][i], "record %d", i)
 	}
+}
+
+// mirrorOnce runs a Mirror until topic holds counts records per partition,
+// stops it, and returns the local records.
+func mirrorOnce(t *testing.T, l *eventlog.Log, opts *kafkabridge.MirrorOptions, topic string, counts map[int32]int) map[int32][]eventlog.Record {
+	t.Helper()
+	m, err := kafkabridge.NewMirror(l, opts)
+	require.NoError(t, err)
+	stop := runBridge(t, m.Run)
+	got := readLocal(t, l, topic, counts)
+	require.NoError(t, stop())
+	return got
 }
