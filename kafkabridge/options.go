@@ -12,11 +12,11 @@ import (
 
 // Defaults applied to zero fields of ForwardOptions and MirrorOptions.
 const (
-	DefaultForwardGroupID  = "kafkabridge-forward"
-	DefaultMirrorGroupID   = "kafkabridge-mirror"
-	DefaultMaxUncommitted  = 10000
-	DefaultCommitInterval  = 100 * time.Millisecond
-	DefaultShutdownTimeout = 30 * time.Second
+	DefaultForwardGroupID  = "kafkabridge-forward"  // group.id of a Forward
+	DefaultMirrorGroupID   = "kafkabridge-mirror"   // group.id holding a Mirror's progress
+	DefaultMaxUncommitted  = 10000                  // records sent and not yet committed
+	DefaultCommitInterval  = 100 * time.Millisecond // auto.commit.interval.ms (Kafka: 5s)
+	DefaultShutdownTimeout = 30 * time.Second       // the producer's close timeout
 )
 
 // ForwardOptions configure a Forward. NewForward copies the struct; later
@@ -41,8 +41,9 @@ type ForwardOptions struct {
 	// as topics are created (internal topics never match).
 	TopicPattern *regexp.Regexp
 
-	// RemoteTopic names the remote topic a local topic is forwarded to.
-	// Default: the same name.
+	// RemoteTopic names the remote topic a local topic is forwarded to, as
+	// MirrorMaker's replication.policy.class names its targets. Default:
+	// the same name.
 	RemoteTopic func(local string) string
 
 	// CreateTopics makes the Forward create a remote topic that does not
@@ -90,8 +91,9 @@ type ForwardOptions struct {
 	// MaxUncommitted is the most records the Forward has sent that are not
 	// yet committed locally; it stops reading until the cluster
 	// acknowledges and commits catch up. It bounds the records sent again
-	// after a crash. Default 10000; it is also the Kafka client's
-	// buffered-record limit.
+	// after a crash. Default 10000; it is also the Kafka client's limit of
+	// buffered records (kgo's MaxBufferedRecords, the record count form of
+	// Kafka's buffer.memory).
 	MaxUncommitted int
 
 	// CommitInterval is the longest an acknowledged record waits for its
@@ -102,7 +104,8 @@ type ForwardOptions struct {
 	CommitInterval time.Duration
 
 	// ShutdownTimeout bounds how long Run, once its context ends, waits for
-	// the cluster to acknowledge the records sent. Default 30s.
+	// the cluster to acknowledge the records sent (the timeout of Kafka's
+	// producer close). Default 30s.
 	ShutdownTimeout time.Duration
 
 	// Logger receives the bridge's log lines and the Kafka client's.
@@ -126,8 +129,9 @@ type MirrorOptions struct {
 	// Topics are the remote topics to mirror. Required.
 	Topics []string
 
-	// LocalTopic names the local topic a remote topic is mirrored into.
-	// Default: the same name. A missing local topic is created with as
+	// LocalTopic names the local topic a remote topic is mirrored into, as
+	// MirrorMaker's replication.policy.class names its targets. Default:
+	// the same name. A missing local topic is created with as
 	// many partitions as the remote one; an existing one needs at least
 	// as many.
 	LocalTopic func(remote string) string
