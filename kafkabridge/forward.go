@@ -390,12 +390,16 @@ func (r *forwardRun) maybeCommit(ctx context.Context) error {
 }
 
 // commit commits what the cluster acknowledged of the partitions the
-// consumer owns. Acknowledgements of partitions it no longer owns are
-// dropped: their new owner starts from their last commit.
+// consumer owns. Acknowledgements of partitions it no longer owns, or whose
+// topic was deleted, are dropped: their new owner starts from their last
+// commit.
 func (r *forwardRun) commit(ctx context.Context) error {
 	owned := make(map[eventlog.TopicPartition]bool)
 	for _, tp := range r.consumer.Assignment() {
-		owned[tp] = true
+		// A topic deleted meanwhile has nothing left to commit to.
+		if _, err := r.f.log.TopicConfig(tp.Topic); err == nil {
+			owned[tp] = true
+		}
 	}
 	offsets := make(map[eventlog.TopicPartition]eventlog.OffsetAndMetadata)
 	counts := make(map[eventlog.TopicPartition]int)

@@ -259,3 +259,27 @@ func TestForwardOptionsErrors(t *testing.T) {
 	require.NoError(t, err)
 	require.ErrorIs(t, f.Run(testContext(t)), eventlog.ErrInvalidConfig, "idempotent writes are what keeps order across retries")
 }
+
+// TestForwardTopicDeleted deletes a forwarded topic while the Forward runs:
+// the group gives its partitions up, and the other topics go on.
+func TestForwardTopicDeleted(t *testing.T) {
+	c := newCluster(t, 1)
+	l := newLog(t)
+	for _, name := range []string{"outbox.a", "outbox.b"} {
+		require.NoError(t, l.CreateTopic(name, eventlog.TopicConfig{Partitions: 1}))
+	}
+	a := produceLocal(t, l, sampleRecords("outbox.a", 20, time.UnixMilli(1_000)))
+	produceLocal(t, l, sampleRecords("outbox.b", 20, time.UnixMilli(1_000)))
+	f, err := kafkabridge.NewForward(l, &kafkabridge.ForwardOptions{
+		Brokers: c.ListenAddrs(), TopicPattern: regexp.MustCompile(`^outbox\.`), CreateTopics: true,
+	})
+	require.NoError(t, err)
+	stop := runBridge(t, f.Run)
+	consumeRemote(t, c, "outbox.b", 1, 20)
+
+	require.NoError(t, l.DeleteTopic(testContext(t), "outbox.b"))
+	more := produceLocal(t, l, sampleRecords("outbox.a", 10, time.UnixMilli(9_000)))
+	got := consumeRemote(t, c, "outbox.a", 1, len(a)+len(more))
+	require.NoError(t, stop(), "a deleted topic does not stop the Forward")
+	assert.Len(t, got[0], len(a)+len(more))
+}
