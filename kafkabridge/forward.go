@@ -469,7 +469,11 @@ func (r *forwardRun) shutdown() error {
 // partitions assigned; it implements eventlog.RebalanceListener and is no
 // part of the API.
 func (r *forwardRun) OnPartitionsAssigned(ctx context.Context, _ *eventlog.Consumer, partitions []eventlog.TopicPartition) {
-	if err := r.checkTopics(ctx, partitions); err != nil {
+	// Not cut short by the read's deadline: the records of these
+	// partitions are sent only once their topics are checked.
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.f.opts.ShutdownTimeout)
+	defer cancel()
+	if err := r.checkTopics(cctx, partitions); err != nil {
 		r.fail(err)
 	}
 }

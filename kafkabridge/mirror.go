@@ -67,6 +67,8 @@ func (m *Mirror) Run(ctx context.Context) error {
 	starts, err := r.prepare(ctx)
 	if err == nil {
 		err = r.loop(ctx, starts)
+	} else if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+		err = nil // stopped while starting: a clean shutdown
 	}
 	if r.consumer != nil {
 		if cerr := r.consumer.Close(); cerr != nil {
