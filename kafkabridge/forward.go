@@ -212,7 +212,7 @@ func (r *forwardRun) loop(ctx context.Context) error {
 		}
 		if r.uncommitted >= o.MaxUncommitted {
 			// Wait for the cluster: what it acknowledges is committed at
-			// the top of the loop once a poll's worth is.
+			// the top of the loop once a read's worth is.
 			select {
 			case <-r.acked:
 			case <-ctx.Done():
@@ -375,9 +375,8 @@ func (r *forwardRun) fail(err error) {
 }
 
 // maybeCommit commits acknowledged records when CommitInterval passed since
-// the last commit, when a poll's worth (a quarter of MaxUncommitted) is
-// acknowledged and waiting, or when nothing sent awaits the cluster any
-// more.
+// the last commit, when a read's worth (maxPoll) is acknowledged and
+// waiting, or when nothing sent awaits the cluster any more.
 func (r *forwardRun) maybeCommit(ctx context.Context) error {
 	r.mu.Lock()
 	waiting := r.mu.ackedUncommitted

@@ -98,9 +98,10 @@ type ForwardOptions struct {
 
 	// CommitInterval is the longest an acknowledged record waits for its
 	// commit to the local group (Kafka's auto.commit.interval.ms). Progress
-	// is also committed as soon as a quarter of MaxUncommitted is
-	// acknowledged, when nothing sent awaits the cluster any more, before a
-	// rebalance takes partitions away, and at shutdown. Default 100ms.
+	// is also committed as soon as 2,000 records (a quarter of
+	// MaxUncommitted, if that is less) are acknowledged, when nothing sent
+	// awaits the cluster any more, before a rebalance takes partitions
+	// away, and at shutdown. Default 100ms.
 	CommitInterval time.Duration
 
 	// ShutdownTimeout bounds how long Run, once its context ends, waits for
