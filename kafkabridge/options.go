@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	"regexp"
+	"slices"
 	"time"
 
 	"github.com/eventlog/eventlog"
@@ -203,9 +204,7 @@ func (o *ForwardOptions) validate() error {
 	if o.Logger == nil {
 		o.Logger = discardLogger()
 	}
-	o.Topics = append([]string(nil), o.Topics...)
-	o.Brokers = append([]string(nil), o.Brokers...)
-	o.ClientOptions = append([]kgo.Opt(nil), o.ClientOptions...)
+	o.Topics, o.Brokers, o.ClientOptions = slices.Clone(o.Topics), slices.Clone(o.Brokers), slices.Clone(o.ClientOptions)
 	return nil
 }
 
@@ -240,8 +239,6 @@ func (o *MirrorOptions) validate() error {
 	if o.Logger == nil {
 		o.Logger = discardLogger()
 	}
-	o.Topics = append([]string(nil), o.Topics...)
-	o.Brokers = append([]string(nil), o.Brokers...)
-	o.ClientOptions = append([]kgo.Opt(nil), o.ClientOptions...)
+	o.Topics, o.Brokers, o.ClientOptions = slices.Clone(o.Topics), slices.Clone(o.Brokers), slices.Clone(o.ClientOptions)
 	return nil
 }
