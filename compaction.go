@@ -38,8 +38,11 @@ import (
 // timestamp deltas are re-encoded against it, so record timestamps do not
 // change). A later cleaning at or after the horizon drops the tombstones.
 //
+// Transactions: the records of aborted transactions are dropped and never
+// enter the key map; transaction markers are kept as they are.
+//
 // What never gets cleaned: the active segment, anything at or above the
-// high watermark, and (min.compaction.lag.ms) segments holding records
+// high watermark or the last stable offset (an undecided transaction), and (min.compaction.lag.ms) segments holding records
 // younger than the lag, together with everything after them.
 
 // CleanupPolicy says what happens to a topic's old records (Kafka's

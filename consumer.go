@@ -66,8 +66,10 @@ func compareTopicPartitions(a, b TopicPartition) int {
 type OffsetReset int8
 
 const (
-	// OffsetResetLatest starts at the high watermark: only records appended
-	// from now on are read. It is Kafka's default, and the zero value.
+	// OffsetResetLatest starts at the end — the high watermark, or the
+	// last stable offset for a ReadCommitted consumer: only records
+	// appended from now on are read. It is Kafka's default, and the zero
+	// value.
 	OffsetResetLatest OffsetReset = iota
 	// OffsetResetEarliest starts at the log start offset: every record
 	// still stored is read.

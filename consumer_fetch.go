@@ -410,8 +410,9 @@ func (c *Consumer) Records(ctx context.Context) iter.Seq2[Record, error] {
 }
 
 // ReadToEnd returns an iterator like Records that stops, without an error,
-// once it has yielded every record below each partition's high watermark
-// as of the start of the loop: it reads what is there and does not wait
+// once it has yielded every record below each partition's end as of the
+// start of the loop — its high watermark, or its last stable offset for a
+// ReadCommitted consumer: it reads what is there and does not wait
 // for more. Positions are then at those ends, so a loop over
 // Records can tail from there. It is the way to rebuild state from a topic
 // before serving:

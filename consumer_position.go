@@ -51,7 +51,8 @@ func (c *Consumer) SeekToBeginning(tps ...TopicPartition) error {
 }
 
 // SeekToEnd makes tps — all assigned partitions if none are given — read
-// from their high watermark, skipping every record stored so far. The offset
+// from their end, skipping every record stored so far: the high watermark,
+// or the last stable offset for a ReadCommitted consumer. The offset
 // is looked up when next needed (by Poll or Position), as in Kafka.
 func (c *Consumer) SeekToEnd(tps ...TopicPartition) error {
 	return c.seekTo(atEnd, tps)

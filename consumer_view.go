@@ -57,7 +57,7 @@ func (c *Consumer) Views(ctx context.Context) iter.Seq2[*RecordView, error] {
 }
 
 // ViewsToEnd is ReadToEnd with views: it yields every record below each
-// partition's high watermark as of the start of the loop, then stops, with
+// partition's end (see ReadToEnd) as of the start of the loop, then stops, with
 // positions at those ends. It is the fast way to rebuild state before
 // serving:
 //

@@ -35,14 +35,22 @@
 //	                                      .../recovery.meta (recovery point)
 //	                                      .../cleaner.meta (compacted topics)
 //	                                      .../log-start-offset (after DeleteRecords)
+//	                                      .../<offset>.snapshot (producer state)
+//	                                      .../<base>.txnindex (aborted transactions)
 //	<dir>/topics/<topic>~deleted-<n>/...   a topic being deleted; Open removes it
 //	<dir>/topics/__consumer_offsets/0/...   committed offsets of consumer groups
+//	<dir>/topics/__transaction_state/0/... transactional IDs and their state
+//	<dir>/producer-ids.meta                the next block of producer ids
 //
 // A .log file is a sequence of Kafka RecordBatch v2 batches (magic 2, CRC-32C,
 // varint records), byte for byte as Kafka writes them, optionally compressed
 // per batch with gzip, snappy or zstd. The .index and .timeindex files are
 // Kafka's sparse offset and time indexes; they carry no authority and are
-// rebuilt from the log whenever they are missing or inconsistent. Metadata
+// rebuilt from the log whenever they are missing or inconsistent. The
+// .txnindex files are Kafka's aborted-transaction indexes, and the
+// .snapshot files checkpoint what a partition knows of its idempotent
+// producers (see Idempotent producers); a partition that never had one
+// has neither, and Open reads nothing for it. Metadata
 // files carry a version and a checksum and are replaced atomically.
 //
 // # Durability
@@ -125,6 +133,102 @@
 // Record.Partition. The core record is bytes; TypedProducer and
 // TypedConsumer add Serializers and Deserializers (strings, Kafka's
 // big-endian integers, JSON, or your own).
+//
+// # Conditional appends
+//
+// An event-sourced aggregate needs to append an event only if nobody
+// appended to its stream since it read it, as EventStoreDB's expected
+// revision and NATS JetStream's expected last sequence do. An append with
+// AppendOptions.Condition set to IfEndOffset(n) — or Producer.SendIf — is
+// stored only if the partition's log end offset is n, that is if its first
+// record gets offset n; otherwise it stores nothing and fails with an
+// *UnexpectedOffsetError (errors.Is ErrUnexpectedOffset) carrying the
+// actual end, so that the writer reloads, decides again and retries. The
+// condition is decided under the partition's append lock, after every
+// append ahead of it took its offsets: of concurrent writers expecting the
+// same end, exactly one wins; a refused append costs the group commit of
+// the others nothing. A stream is a partition: give each aggregate a topic
+// (or a partition) of its own, since any append to the partition moves its
+// end. examples/aggregate shows the load-decide-append loop.
+//
+// # Idempotent producers
+//
+// A batch appended with AppendOptions.Producer carries Kafka's producer
+// id, epoch and base sequence (AppendOptions.Sequence). Each partition
+// remembers, per producer, the sequences and offsets of its last five
+// batches, so that the same batch appended again — a retry after a timeout
+// or a crash, when the caller cannot know whether the first attempt was
+// stored — is answered with the offsets it got the first time and not
+// stored twice; a batch whose sequence does not follow the last one fails
+// with ErrOutOfOrderSequence, one of an older epoch with
+// ErrProducerFenced. Log.NewProducerID hands out ids that no producer of
+// the directory ever had (reserved on disk a block at a time); an
+// application keeps its id and numbers its batches from its own state, so
+// that after a restart it appends again exactly what it may have appended
+// before. Partition.AppendBatch applies the same checks to a Kafka
+// client's batches.
+//
+// What a partition knows of its producers survives reopening: a
+// ".snapshot" file is written before the first batch with a producer id,
+// then by the background checkpointer when it changed
+// (RecoveryPointInterval) and at Close; Open loads the newest one at or
+// below the log end (removing, durably, those past it) and reads the batch
+// headers after it. A producer idle longer than Options.ProducerIDExpiration
+// (Kafka's producer.id.expiration.ms, a day by default) is forgotten, and
+// then any sequence starts it again. ProducerOptions.Idempotent makes a
+// Producer stamp its batches so, though it never resends one itself (see
+// its documentation); a transactional Producer always does.
+//
+// # Transactions
+//
+// A Producer with a ProducerOptions.TransactionalID sends its records in
+// transactions, as Kafka's does: BeginTransaction, Send and SendAsync to
+// any topics and partitions, SendOffsetsToTransaction to commit a consumer
+// group's offsets with the output, then CommitTransaction or
+// AbortTransaction. A committed transaction is visible to read_committed
+// readers all at once; an aborted one never is. This is what a
+// consume-transform-produce worker needs for exactly-once output
+// (examples/exactlyonce): its output and its input position are stored
+// together or not at all.
+//
+// The transaction coordinator keeps each transactional ID's state —
+// Kafka's Empty, Ongoing, PrepareCommit, PrepareAbort, CompleteCommit and
+// CompleteAbort — in the internal topic __transaction_state, in Kafka's
+// record layout. A partition joins a transaction durably before any of
+// its records is written; a commit fsyncs the transaction's records, then
+// its PrepareCommit decision, then writes a COMMIT control batch (a
+// marker, byte for byte Kafka's) to every partition of the transaction,
+// fsynced, then CompleteCommit. Open finishes a prepared transaction and
+// aborts an open one (its Producer died with the process), so that after a
+// crash at any point a transaction is all there or not at all. A
+// transaction open longer than ProducerOptions.TransactionTimeout (Kafka's
+// transaction.timeout.ms, a minute by default) is aborted by the Log. A new
+// Producer with the same TransactionalID aborts its predecessor's open
+// transaction and fences it: the old Producer's calls, and its batches at
+// any partition of that transaction, fail with ErrProducerFenced.
+// Inside a transaction a Send returns once its record is written; the
+// commit makes them all durable together, whatever the topics'
+// durability, so a 1000-record transaction costs a handful of fsyncs.
+// Offsets added with SendOffsetsToTransaction are pending until the
+// transaction ends: a consumer of the group that would start from them
+// waits (Position returns ErrUnstableOffsetCommit meanwhile).
+//
+// # Isolation
+//
+// ConsumerOptions.IsolationLevel is Kafka's isolation.level. ReadCommitted,
+// the default — Kafka's default is read_uncommitted, but an in-process log
+// has no reason to hand out what an abort will take back — reads up to each
+// partition's last stable offset (Partition.LastStableOffset: the first
+// record of its oldest transaction not yet decided, or the high watermark)
+// and skips the records of aborted transactions. ReadUncommitted reads to
+// the high watermark, the records of open and aborted transactions
+// included. No reader ever sees a control batch. Log.Replay and
+// ReplayLatest read committed; Partition.Read and Partition.Views, the
+// low-level reads, read uncommitted. A partition keeps its aborted
+// transactions in memory, loaded from its .txnindex files, so a
+// read_committed read knows, before reading a batch, whether to skip it;
+// a partition that never had a transaction pays one pointer check per
+// read for all this, and reads at the same speed at both levels.
 //
 // # Consumers
 //
@@ -212,8 +316,12 @@
 // reader from the start within that time learns of the delete, and then goes
 // with its key. Every record needs a key; Append refuses those without.
 //
-// The log cleaner rewrites closed segments below the high watermark, never
-// the active one, and merges the small ones it leaves. Offsets never change:
+// The log cleaner rewrites closed segments below the high watermark and the
+// last stable offset, never the active one, and merges the small ones it
+// leaves. As Kafka's, it removes the records of aborted transactions
+// (which never count as a key's newest value); unlike Kafka's, it keeps
+// every transaction marker, which costs a small batch per transaction and
+// partition. Offsets never change:
 // removed records leave gaps, and a read from an offset that is gone starts
 // at the next record. A background goroutine cleans a partition when its
 // dirty ratio (bytes written since its last cleaning, over its closed
