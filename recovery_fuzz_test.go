@@ -94,6 +94,30 @@ var buildFuzzLog = sync.OnceValues(func() (*fuzzLog, error) {
 	if err := l.Close(); err != nil {
 		return nil, err
 	}
+	if f.files, err = memFSFiles(fsys); err != nil {
+		return nil, err
+	}
+	for p := range f.files {
+		if strings.HasSuffix(p, logExt) {
+			f.segs = append(f.segs, p)
+		}
+	}
+	slices.Sort(f.segs)
+	if len(f.segs) < 3 {
+		return nil, fmt.Errorf("want 3 segments or more, have %v", f.segs)
+	}
+	return f, nil
+})
+
+func fuzzLogFor(tb testing.TB) *fuzzLog {
+	f, err := buildFuzzLog()
+	require.NoError(tb, err)
+	return f
+}
+
+// memFSFiles returns every file of fsys but LOCK, by path.
+func memFSFiles(fsys *MemFS) (map[string][]byte, error) {
+	files := map[string][]byte{}
 	var walk func(dir string) error
 	walk = func(dir string) error {
 		names, err := fsys.ReadDir(dir)
@@ -112,36 +136,27 @@ var buildFuzzLog = sync.OnceValues(func() (*fuzzLog, error) {
 					return err
 				}
 			case name != lockFileName:
-				if f.files[p], err = fsys.ReadFile(p); err != nil {
+				if files[p], err = fsys.ReadFile(p); err != nil {
 					return err
-				}
-				if strings.HasSuffix(name, logExt) {
-					f.segs = append(f.segs, p)
 				}
 			}
 		}
 		return nil
 	}
-	if err := walk("/"); err != nil {
-		return nil, err
-	}
-	if len(f.segs) < 3 {
-		return nil, fmt.Errorf("want 3 segments or more, have %v", f.segs)
-	}
-	return f, nil
-})
-
-func fuzzLogFor(tb testing.TB) *fuzzLog {
-	f, err := buildFuzzLog()
-	require.NoError(tb, err)
-	return f
+	return files, walk("/")
 }
 
 // install writes the log's files into a fresh MemFS, replaced by those in
 // replace (nil content: the file is left out).
 func (f *fuzzLog) install(tb testing.TB, replace map[string][]byte) *MemFS {
+	return installFiles(tb, f.files, replace)
+}
+
+// installFiles writes files into a fresh MemFS, replaced by those in
+// replace (nil content: the file is left out).
+func installFiles(tb testing.TB, files, replace map[string][]byte) *MemFS {
 	fsys := NewMemFS()
-	for p, data := range f.files {
+	for p, data := range files {
 		if r, ok := replace[p]; ok {
 			if r == nil {
 				continue
@@ -152,7 +167,7 @@ func (f *fuzzLog) install(tb testing.TB, replace map[string][]byte) *MemFS {
 		require.NoError(tb, fsys.WriteFile(p, data, 0o644))
 	}
 	for p, data := range replace {
-		if _, ok := f.files[p]; !ok && data != nil {
+		if _, ok := files[p]; !ok && data != nil {
 			require.NoError(tb, fsys.WriteFile(p, data, 0o644))
 		}
 	}

@@ -89,44 +89,21 @@ var buildTxnFuzzLog = sync.OnceValues(func() (*txnFuzzLog, error) {
 	if err := Abandon(l); err != nil {
 		return nil, err
 	}
-	f := &txnFuzzLog{files: map[string][]byte{}}
-	var walk func(dir string) error
-	walk = func(dir string) error {
-		names, err := fsys.ReadDir(dir)
-		if err != nil {
-			return err
-		}
-		for _, name := range names {
-			p := path.Join(dir, name)
-			info, err := fsys.Stat(p)
-			if err != nil {
-				return err
-			}
-			if info.IsDir() {
-				if err := walk(p); err != nil {
-					return err
-				}
-				continue
-			}
-			if name == lockFileName {
-				continue
-			}
-			if f.files[p], err = fsys.ReadFile(p); err != nil {
-				return err
-			}
-			if strings.Contains(p, "/f/0/") {
-				switch {
-				case strings.HasSuffix(name, logExt) && p > f.lastLog:
-					f.lastLog = p
-				case strings.HasSuffix(name, snapshotExt) && p > f.snap:
-					f.snap = p
-				}
-			}
-		}
-		return nil
-	}
-	if err := walk("/"); err != nil {
+	files, err := memFSFiles(fsys)
+	if err != nil {
 		return nil, err
+	}
+	f := &txnFuzzLog{files: files}
+	for p := range files {
+		name := path.Base(p)
+		if strings.Contains(p, "/f/0/") {
+			switch {
+			case strings.HasSuffix(name, logExt) && p > f.lastLog:
+				f.lastLog = p
+			case strings.HasSuffix(name, snapshotExt) && p > f.snap:
+				f.snap = p
+			}
+		}
 	}
 	f.index = strings.TrimSuffix(f.lastLog, logExt) + txnIndexExt
 	if f.snap == "" {
@@ -191,20 +168,7 @@ func (f *txnFuzzLog) fsys(tb testing.TB) *MemFS { return f.install(tb, nil) }
 // install writes the log's files into a fresh MemFS, replaced by those in
 // replace.
 func (f *txnFuzzLog) install(tb testing.TB, replace map[string][]byte) *MemFS {
-	fsys := NewMemFS()
-	for p, data := range f.files {
-		if r, ok := replace[p]; ok {
-			data = r
-		}
-		require.NoError(tb, fsys.MkdirAll(path.Dir(p), 0o755))
-		require.NoError(tb, fsys.WriteFile(p, data, 0o644))
-	}
-	for p, data := range replace {
-		if _, ok := f.files[p]; !ok {
-			require.NoError(tb, fsys.WriteFile(p, data, 0o644))
-		}
-	}
-	return fsys
+	return installFiles(tb, f.files, replace)
 }
 
 // readTxnFuzzLog opens the log, checks the isolation invariants and
