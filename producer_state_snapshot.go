@@ -285,14 +285,19 @@ func (p *Partition) pruneSnapshotsLocked() error {
 // closeProducerStateLocked writes the snapshot at the log end that lets the
 // next Open skip the replay, for a clean Close.
 func (p *Partition) closeProducerStateLocked() error {
-	if !p.producers.history.Load() {
+	s := &p.producers
+	if !s.history.Load() {
 		return nil
+	}
+	s.files.Lock()
+	defer s.files.Unlock()
+	end := p.logEnd.Load()
+	if n := len(s.files.offsets); !s.changed && n > 0 && s.files.offsets[n-1] == end {
+		return p.closeTxnIndexLocked() // the newest snapshot is at the log end already
 	}
 	snap, err := p.captureProducersLocked()
 	if err == nil {
-		p.producers.files.Lock()
 		err = p.writeSnapshotFilesLocked(snap)
-		p.producers.files.Unlock()
 	}
 	return errors.Join(err, p.closeTxnIndexLocked())
 }

@@ -66,14 +66,20 @@ func (p *Partition) endTransactionLocked(producerID, first, marker int64, commit
 	tx.mu.Lock()
 	defer tx.mu.Unlock()
 	lso := marker + 1
-	for i := range tx.mu.unstable {
-		u := &tx.mu.unstable[i]
+	hw := p.HighWatermark()
+	kept := tx.mu.unstable[:0]
+	for _, u := range tx.mu.unstable {
 		if u.producerID == producerID && u.first == first && u.marker < 0 {
 			u.marker = marker
+		} else if u.marker >= 0 && u.marker < hw {
+			continue // decided, and durable: no reader waits for it
 		} else if u.marker < 0 || u.marker > marker {
 			lso = min(lso, u.first)
 		}
+		kept = append(kept, u)
 	}
+	clear(tx.mu.unstable[len(kept):])
+	tx.mu.unstable = kept
 	if commit {
 		return abortedTxn{}, false
 	}
