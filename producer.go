@@ -108,7 +108,12 @@ type ProducerOptions struct {
 	// read_committed consumers see all at once or not at all, together
 	// with the consumed offsets SendOffsetsToTransaction adds. A new
 	// Producer with the same ID fences the old one and aborts its open
-	// transaction. A transactional Producer is idempotent. Default: none.
+	// transaction. A transactional Producer is idempotent, and sends only
+	// inside transactions. Inside one, Send returns once its record is
+	// written to the OS, whatever Acks says: CommitTransaction makes the
+	// transaction's records durable all together. NewProducer takes part
+	// in the transaction protocol (it fsyncs the ID's new epoch). Default:
+	// none.
 	TransactionalID string
 
 	// TransactionTimeout is how long a transaction may stay open before

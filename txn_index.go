@@ -1,6 +1,7 @@
 package eventlog
 
 import (
+	"cmp"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -192,5 +193,5 @@ func writeTxnIndex(fsys FS, seg *segment, entries []abortedTxn) error {
 
 // sortAborted sorts aborted transactions by marker offset.
 func sortAborted(a []abortedTxn) {
-	slices.SortFunc(a, func(x, y abortedTxn) int { return int(min(max(x.last-y.last, -1), 1)) })
+	slices.SortFunc(a, func(x, y abortedTxn) int { return cmp.Compare(x.last, y.last) })
 }
