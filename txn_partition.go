@@ -24,7 +24,7 @@ type partitionTxns struct {
 	mu struct {
 		sync.Mutex
 		// unstable are the transactions that hold the last stable offset
-		// back, by first offset.
+		// back.
 		unstable []unstableTxn
 		// aborted are the aborted transactions, by marker offset.
 		aborted []abortedTxn
