@@ -23,8 +23,8 @@ import (
 // last one is refused with ErrOutOfOrderSequence. A batch of an epoch
 // older than the partition has seen is refused with ErrProducerFenced.
 type ProducerID struct {
-	ID    int64
-	Epoch int16
+	ID    int64 // Kafka's producerId; 0 is none
+	Epoch int16 // Kafka's producerEpoch: a newer one fences the older
 }
 
 // String formats the id as "id/epoch".

@@ -222,7 +222,7 @@ func (p *Producer) endTransactionLocked(ctx context.Context, t *producerTxn, wha
 }
 
 // SendOffsetsToTransaction adds consumed offsets to the open transaction
-// (Kafka's sendOffsetsToTransaction): they become group's committed
+// (Kafka's sendOffsetsToTransaction): they become the group's committed
 // offsets if and when the transaction commits, and never if it aborts, so
 // that a consume-transform-produce loop moves its input and its output
 // together. Each offset is the next record to consume from its partition,
