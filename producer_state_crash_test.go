@@ -8,7 +8,9 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -76,8 +78,10 @@ func (w *idemWriter) check(t *testing.T, p *eventlog.Partition) {
 	}
 }
 
+// EVENTLOG_IDEM_POWERLOSS_ITERATIONS sets the seeds per crash mode, each
+// losing power six times (default 6).
 func TestIdempotentRetryPowerLoss(t *testing.T) {
-	iterations := envInt(t, "EVENTLOG_POWERLOSS_ITERATIONS", 12)
+	iterations := envInt(t, "EVENTLOG_IDEM_POWERLOSS_ITERATIONS", 6)
 	for _, mode := range powerLossModes {
 		t.Run(mode.String(), func(t *testing.T) {
 			for seed := range uint64(iterations) {
@@ -171,12 +175,12 @@ func TestIdempotentCrashChild(t *testing.T) {
 }
 
 // EVENTLOG_TXN_CRASH_KILLS sets how many times the child is killed
-// (default 20).
+// (default 10).
 func TestIdempotentCrashKill(t *testing.T) {
 	if testing.Short() {
 		t.Skip("spawns child processes")
 	}
-	kills := envInt(t, "EVENTLOG_TXN_CRASH_KILLS", 20)
+	kills := envInt(t, "EVENTLOG_TXN_CRASH_KILLS", 10)
 	dir := t.TempDir()
 	w := &idemWriter{acked: map[int]int64{}}
 	for iter := range kills {
@@ -184,7 +188,7 @@ func TestIdempotentCrashKill(t *testing.T) {
 		for n := max(w.next-3, 0); n < w.next; n++ {
 			fmt.Fprintf(&state, "%d:%d ", n, w.acked[n])
 		}
-		stderr := killChildDrained(t, "TestIdempotentCrashChild", idemChildEnv+"="+dir+";"+state.String(), 1+iter%40, func(line string) {
+		stderr := killChildDrained(t, "TestIdempotentCrashChild", idemChildEnv+"="+dir+";"+state.String(), 1+iter%15, func(line string) {
 			n, off, ok := strings.Cut(line, ":")
 			require.True(t, ok, "child output %q", line)
 			ni, err := strconv.Atoi(n)
@@ -219,6 +223,17 @@ func killChildDrained(t *testing.T, child, env string, lines int, onLine func(st
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	require.NoError(t, cmd.Start())
+	// A child that hangs before printing enough fails the test rather
+	// than blocking it forever.
+	var hung atomic.Bool
+	watchdog := time.AfterFunc(5*time.Minute, func() {
+		hung.Store(true)
+		_ = cmd.Process.Kill()
+	})
+	defer func() {
+		watchdog.Stop()
+		require.False(t, hung.Load(), "the child printed fewer than %d lines in 5 minutes", lines)
+	}()
 	scanner := bufio.NewScanner(stdout)
 	killed := false
 	for n := 0; scanner.Scan(); n++ {
