@@ -82,7 +82,7 @@ func (w *idemWriter) check(t *testing.T, p *eventlog.Partition) {
 // losing power six times (default 6).
 func TestIdempotentRetryPowerLoss(t *testing.T) {
 	iterations := envInt(t, "EVENTLOG_IDEM_POWERLOSS_ITERATIONS", 6)
-	for _, mode := range powerLossModes {
+	for _, mode := range txnPowerLossModes {
 		t.Run(mode.String(), func(t *testing.T) {
 			for seed := range uint64(iterations) {
 				r := newPowerLossRun(t, mode, eventlog.DurabilityFsync, seed)

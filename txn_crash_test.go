@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -179,7 +180,7 @@ func readCommitted(t *testing.T, l *eventlog.Log, tp eventlog.TopicPartition) ma
 //	EVENTLOG_TXN_POWERLOSS_ITERATIONS=2000 go test -run '^TestTransactionPowerLoss$' -timeout 0 .
 func TestTransactionPowerLoss(t *testing.T) {
 	rounds := envInt(t, "EVENTLOG_TXN_POWERLOSS_ITERATIONS", 20)
-	for _, mode := range powerLossModes {
+	for _, mode := range txnPowerLossModes {
 		t.Run(mode.String(), func(t *testing.T) {
 			// A log whose first transaction is done, and the operations a
 			// session with one more takes: Open, the Producer's init, the
@@ -230,6 +231,11 @@ func TestTransactionPowerLoss(t *testing.T) {
 		})
 	}
 }
+
+// txnPowerLossModes are the crash modes of the transaction and
+// idempotence power-loss tests: every mode, out-of-order write-back
+// included.
+var txnPowerLossModes = append(slices.Clone(powerLossModes), eventlog.CrashReorder)
 
 // eoOptions makes a run's log roll often and leave the timing of
 // checkpoints to the test.
