@@ -47,12 +47,12 @@ func benchRecordSet() []*kgo.Record {
 // backend is a broker to benchmark: its address, and how to stop it.
 type backend struct {
 	name  string
-	start func(b *testing.B) (addr string, stop func())
+	start func(tb testing.TB) (addr string, stop func())
 }
 
 func backends() []backend {
 	return []backend{
-		{"eventlog", func(b *testing.B) (string, func()) {
+		{"eventlog", func(b testing.TB) (string, func()) {
 			l, err := eventlog.Open(b.TempDir(), &eventlog.Options{Durability: eventlog.DurabilityOS})
 			require.NoError(b, err)
 			require.NoError(b, l.CreateTopic(benchTopic, eventlog.TopicConfig{Partitions: benchPartitions}))
@@ -68,7 +68,7 @@ func backends() []backend {
 				require.NoError(b, l.Close())
 			}
 		}},
-		{"kfake", func(b *testing.B) (string, func()) {
+		{"kfake", func(b testing.TB) (string, func()) {
 			c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(benchPartitions, benchTopic))
 			require.NoError(b, err)
 			return c.ListenAddrs()[0], c.Close
@@ -77,7 +77,7 @@ func backends() []backend {
 }
 
 // produceAll produces records with acks=1 and waits for all of them.
-func produceAll(b *testing.B, cl *kgo.Client, records []*kgo.Record) {
+func produceAll(tb testing.TB, cl *kgo.Client, records []*kgo.Record) {
 	ctx := context.Background()
 	errs := make(chan error, 1)
 	for _, r := range records {
@@ -91,56 +91,79 @@ func produceAll(b *testing.B, cl *kgo.Client, records []*kgo.Record) {
 			}
 		})
 	}
-	require.NoError(b, cl.Flush(ctx))
+	require.NoError(tb, cl.Flush(ctx))
 	select {
 	case err := <-errs:
-		b.Fatal(err)
+		tb.Fatal(err)
 	default:
 	}
 }
 
-func producer(b *testing.B, addr string) *kgo.Client {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.RequiredAcks(kgo.LeaderAck()), kgo.DisableIdempotentWrite(),
-		kgo.ProducerBatchCompression(kgo.NoCompression()), kgo.MaxBufferedRecords(benchRecords))
-	require.NoError(b, err)
+func producer(tb testing.TB, addr string, opts ...kgo.Opt) *kgo.Client {
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(addr), kgo.RequiredAcks(kgo.LeaderAck()), kgo.DisableIdempotentWrite(),
+		kgo.ProducerBatchCompression(kgo.NoCompression()), kgo.MaxBufferedRecords(benchRecords)}, opts...)...)
+	require.NoError(tb, err)
 	return cl
 }
 
-// loaded starts be with records produced into it.
-func loaded(b *testing.B, be backend, records []*kgo.Record) (string, func()) {
-	addr, stop := be.start(b)
-	prod := producer(b, addr)
-	produceAll(b, prod, records)
+// loaded starts be holding the benchmark's records in batches of up to
+// batchBytes. The producer buffers them all before it sends any (manual
+// flushing), so it cuts the same batches for every backend, whatever the
+// timing; and the records are garbage once loaded, so that the garbage
+// collector of a consume benchmark does not mark them again and again.
+func loaded(tb testing.TB, be backend, batchBytes int32) (string, func()) {
+	addr, stop := be.start(tb)
+	prod := producer(tb, addr, kgo.ManualFlushing(), kgo.ProducerBatchMaxBytes(batchBytes))
+	produceAll(tb, prod, benchRecordSet())
 	prod.Close()
 	return addr, stop
+}
+
+// benchBatchSizes are the batch sizes the records are stored in for the
+// consume benchmarks: the Java producer's default (batch.size) and kgo's
+// (ProducerBatchMaxBytes, Kafka's default max.message.bytes).
+var benchBatchSizes = []struct {
+	name  string
+	bytes int32
+}{
+	{"batch=16KiB", 16 << 10},
+	{"batch=1MB", 1_000_012},
 }
 
 // BenchmarkKgoConsume reads benchRecords records with a fresh kgo
 // consumer per iteration.
 func BenchmarkKgoConsume(b *testing.B) {
-	records := benchRecordSet()
-	for _, be := range backends() {
-		b.Run(be.name, func(b *testing.B) {
-			addr, stop := loaded(b, be, records)
-			defer stop()
-			b.SetBytes(int64(benchRecords * benchValueSize))
-			b.ResetTimer()
-			for range b.N {
-				// A short max wait: the fetch kgo has in flight when the
-				// records run out must not hold up its Close.
-				cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.ConsumeTopics(benchTopic),
-					kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(20*time.Millisecond))
-				require.NoError(b, err)
-				for n := 0; n < benchRecords; {
-					fs := cl.PollFetches(context.Background())
-					if err := fs.Err(); err != nil {
-						b.Fatal(err)
+	for _, size := range benchBatchSizes {
+		b.Run(size.name, func(b *testing.B) {
+			for _, be := range backends() {
+				b.Run(be.name, func(b *testing.B) {
+					addr, stop := loaded(b, be, size.bytes)
+					defer stop()
+					b.SetBytes(int64(benchRecords * benchValueSize))
+					b.ResetTimer()
+					for range b.N {
+						consumeAll(b, addr)
 					}
-					n += fs.NumRecords()
-				}
-				cl.Close()
+				})
 			}
 		})
+	}
+}
+
+// consumeAll reads the benchmark's records with a new kgo consumer, with
+// kgo's defaults but for a short max wait: the fetch kgo has in flight
+// when the records run out must not hold up its Close.
+func consumeAll(tb testing.TB, addr string) {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.ConsumeTopics(benchTopic),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(20*time.Millisecond))
+	require.NoError(tb, err)
+	defer cl.Close()
+	for n := 0; n < benchRecords; {
+		fs := cl.PollFetches(context.Background())
+		if err := fs.Err(); err != nil {
+			tb.Fatal(err)
+		}
+		n += fs.NumRecords()
 	}
 }
 
@@ -169,10 +192,9 @@ func BenchmarkKgoProduceAcks1(b *testing.B) {
 // kmsg, without parsing records — so that the broker's share of a
 // consume, which record decoding hides in BenchmarkKgoConsume, shows.
 func BenchmarkKgoFetchRequests(b *testing.B) {
-	records := benchRecordSet()
 	for _, be := range backends() {
 		b.Run(be.name, func(b *testing.B) {
-			addr, stop := loaded(b, be, records)
+			addr, stop := loaded(b, be, benchBatchSizes[0].bytes)
 			defer stop()
 			cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
 			require.NoError(b, err)
