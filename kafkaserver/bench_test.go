@@ -17,12 +17,11 @@ import (
 )
 
 // Benchmarks of kgo against the listener and, in the same run, against
-// franz-go's kfake cluster (one broker, in memory), with the same records.
-// Sub-benchmarks alternate, so with -count the two are interleaved:
-//
-//	go test -run '^$' -bench 'Kgo' -count 6 ./kafkaserver
-//
-// The machine's other load lands on both alike.
+// franz-go's kfake cluster (one broker, in memory), with the same records
+// in the same batches. Sub-benchmarks alternate, so each run of the test
+// binary is a round with a listener/kfake ratio of its own; BENCHMARKS.md
+// has the commands (a prebuilt binary under real-time priority, several
+// rounds, medians of the per-round ratios).
 
 const (
 	benchTopic      = "bench"
@@ -50,30 +49,44 @@ type backend struct {
 	start func(tb testing.TB) (addr string, stop func())
 }
 
+// backends are the listener and kfake.
 func backends() []backend {
-	return []backend{
-		{"eventlog", func(b testing.TB) (string, func()) {
-			l, err := eventlog.Open(b.TempDir(), &eventlog.Options{Durability: eventlog.DurabilityOS})
-			require.NoError(b, err)
-			require.NoError(b, l.CreateTopic(benchTopic, eventlog.TopicConfig{Partitions: benchPartitions}))
-			srv, err := kafkaserver.New(l, nil)
-			require.NoError(b, err)
-			ln, err := net.Listen("tcp", "127.0.0.1:0")
-			require.NoError(b, err)
-			served := make(chan error, 1)
-			go func() { served <- srv.Serve(ln) }()
-			return ln.Addr().String(), func() {
-				require.NoError(b, srv.Close())
-				<-served
-				require.NoError(b, l.Close())
-			}
-		}},
-		{"kfake", func(b testing.TB) (string, func()) {
-			c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(benchPartitions, benchTopic))
-			require.NoError(b, err)
-			return c.ListenAddrs()[0], c.Close
-		}},
-	}
+	return []backend{listener("eventlog", nil), kfakeBackend()}
+}
+
+// fetchBackends are backends and, last, the listener checking the CRC of
+// every batch it serves.
+func fetchBackends() []backend {
+	return append(backends(), listener("eventlog-checkcrcs", &kafkaserver.Options{CheckFetchCRCs: true}))
+}
+
+// listener is a Log served by a Server with opts.
+func listener(name string, opts *kafkaserver.Options) backend {
+	return backend{name, func(tb testing.TB) (string, func()) {
+		l, err := eventlog.Open(tb.TempDir(), &eventlog.Options{Durability: eventlog.DurabilityOS})
+		require.NoError(tb, err)
+		require.NoError(tb, l.CreateTopic(benchTopic, eventlog.TopicConfig{Partitions: benchPartitions}))
+		srv, err := kafkaserver.New(l, opts)
+		require.NoError(tb, err)
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		require.NoError(tb, err)
+		served := make(chan error, 1)
+		go func() { served <- srv.Serve(ln) }()
+		return ln.Addr().String(), func() {
+			require.NoError(tb, srv.Close())
+			<-served
+			require.NoError(tb, l.Close())
+		}
+	}}
+}
+
+// kfake is franz-go's kfake cluster, one broker.
+func kfakeBackend() backend {
+	return backend{"kfake", func(tb testing.TB) (string, func()) {
+		c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(benchPartitions, benchTopic))
+		require.NoError(tb, err)
+		return c.ListenAddrs()[0], c.Close
+	}}
 }
 
 // produceAll produces records with acks=1 and waits for all of them.
@@ -135,7 +148,7 @@ var benchBatchSizes = []struct {
 func BenchmarkKgoConsume(b *testing.B) {
 	for _, size := range benchBatchSizes {
 		b.Run(size.name, func(b *testing.B) {
-			for _, be := range backends() {
+			for _, be := range fetchBackends() {
 				b.Run(be.name, func(b *testing.B) {
 					addr, stop := loaded(b, be, size.bytes)
 					defer stop()
@@ -192,7 +205,7 @@ func BenchmarkKgoProduceAcks1(b *testing.B) {
 // kmsg, without parsing records — so that the broker's share of a
 // consume, which record decoding hides in BenchmarkKgoConsume, shows.
 func BenchmarkKgoFetchRequests(b *testing.B) {
-	for _, be := range backends() {
+	for _, be := range fetchBackends() {
 		b.Run(be.name, func(b *testing.B) {
 			addr, stop := loaded(b, be, benchBatchSizes[0].bytes)
 			defer stop()

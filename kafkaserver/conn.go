@@ -227,7 +227,8 @@ func retained(buf []byte) []byte {
 }
 
 // handle answers one request. A nil response means none is sent (a
-// produce with acks=0); an error closes the connection.
+// produce with acks=0) unless req.fetch was set (a Fetch); an error closes
+// the connection.
 func (c *conn) handle(req *request) (kmsg.Response, error) {
 	if !c.authenticated && req.key != apiVersionsKey && req.key != saslHandshakeKey && req.key != saslAuthenticateKey {
 		return nil, fmt.Errorf("%s before SASL authentication", kmsg.NameForKey(req.key))
