@@ -154,7 +154,8 @@ func (p *Partition) recoverActive(clean bool) error {
 		return p.errorf("%w", err)
 	}
 	data := m.data[:info.Size()]
-	rp, err := p.recoveryPointOf(seg)
+	persisted, ok := p.readRecoveryPoint()
+	rp, err := p.recoveryPointOf(seg, persisted, ok)
 	if err != nil {
 		m.release()
 		return err
@@ -214,13 +215,13 @@ func (p *Partition) recoverActive(clean bool) error {
 }
 
 // recoveryPointOf returns the recovery point within the active segment
-// seg: the persisted one if it is in seg, else seg's start (a point in an
-// earlier segment says nothing about seg, which was created after that
-// segment was fsynced). A persisted point in a later segment means a
-// durable segment is missing: corruption, unless Options.Repair.
-func (p *Partition) recoveryPointOf(seg *segment) (recoveryPoint, error) {
+// seg, given the persisted one, rp (ok is false when there is none): rp if
+// it is in seg, else seg's start (a point in an earlier segment says
+// nothing about seg, which was created after that segment was fsynced). A
+// persisted point in a later segment means a durable segment is missing:
+// corruption, unless Options.Repair.
+func (p *Partition) recoveryPointOf(seg *segment, rp recoveryPoint, ok bool) (recoveryPoint, error) {
 	start := recoveryPoint{base: seg.base, offset: seg.base}
-	rp, ok := p.readRecoveryPoint()
 	switch {
 	case !ok || rp.base < seg.base:
 		return start, nil
