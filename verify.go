@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/crc32"
+	"io"
 	"io/fs"
 	"math"
 	"os"
@@ -148,7 +150,8 @@ type verifier struct {
 	progress func(done, total int64)
 	done     int64 // bytes of segment files checked
 	total    int64
-	reported int64 // done at the last progress call
+	reported int64  // done at the last progress call
+	buf      []byte // the window of segmentReader, reused
 }
 
 // verifyPartition is a partition to check, with its directory listed.
@@ -304,12 +307,8 @@ func (v *verifier) segment(s *verifySegment, next int64) (int64, error) {
 	if err != nil {
 		return -1, fmt.Errorf("eventlog: verify %s: %w", s.path, err)
 	}
-	data, unmap, err := mapForScan(f, info.Size())
-	if err != nil {
-		return -1, fmt.Errorf("eventlog: verify %s: %w", s.path, err)
-	}
-	defer unmap()
-	v.report.Bytes += int64(len(data))
+	size := info.Size()
+	v.report.Bytes += size
 	switch {
 	case next < 0:
 	case next > s.base:
@@ -319,12 +318,15 @@ func (v *verifier) segment(s *verifySegment, next int64) (int64, error) {
 	}
 	next = s.base
 	dense := !s.gaps || s.active // the active segment is never cleaned
-	ix := v.loadIndexes(s, int64(len(data)))
+	ix := v.loadIndexes(s)
+	r := v.reader(f, size)
 	start := v.done
 	pos := int64(0)
-	for pos < int64(len(data)) {
-		h, _, err := batchAt(data, pos)
+	for pos < size {
+		h, err := r.batch(pos)
 		switch {
+		case errors.Is(err, errVerifyIO):
+			return -1, fmt.Errorf("eventlog: verify %s: %w", s.path, err)
 		case err != nil:
 		case dense && h.BaseOffset != next:
 			err = fmt.Errorf("batch base offset %d is not the expected %d", h.BaseOffset, next)
@@ -338,7 +340,7 @@ func (v *verifier) segment(s *verifySegment, next int64) (int64, error) {
 				v.problem(ProblemCorrupt, s.path, pos, next, "%v; the rest of the segment is not checked", err)
 				next = -1
 			}
-			v.done = start + int64(len(data))
+			v.done = start + size
 			return next, nil
 		}
 		ix.batch(v, s, pos, &h)
@@ -356,8 +358,78 @@ func (v *verifier) segment(s *verifySegment, next int64) (int64, error) {
 	if s.active && s.rpPos > pos {
 		v.problem(ProblemCorrupt, s.path, pos, next, "the segment ends at byte %d, but its first %d bytes were fsynced (the recovery point)", pos, s.rpPos)
 	}
-	v.done = start + int64(len(data))
+	v.done = start + size
 	return next, v.tick()
+}
+
+// errVerifyIO marks a read that failed, as opposed to bytes that are wrong.
+var errVerifyIO = errors.New("read failed")
+
+// segmentReader reads a segment file through a window that it moves
+// forward: Verify reads each byte once, in order, and reading it into a
+// buffer that stays in the CPU's cache is several times faster than
+// mapping the file, whose first touch of each page costs a fault.
+type segmentReader struct {
+	f     File
+	size  int64
+	buf   []byte // the window's bytes
+	start int64  // file position of buf[0]
+	n     int    // valid bytes in buf
+}
+
+// reader returns a segmentReader over f, of size bytes, reusing the
+// verifier's buffer.
+func (v *verifier) reader(f File, size int64) *segmentReader {
+	if v.buf == nil {
+		v.buf = make([]byte, 4<<20)
+	}
+	return &segmentReader{f: f, size: size, buf: v.buf}
+}
+
+// window returns the bytes of [pos, pos+n) that are in the file, at most
+// a buffer's worth, reading them if the window does not hold them.
+func (r *segmentReader) window(pos, n int64) ([]byte, error) {
+	n = min(n, r.size-pos, int64(len(r.buf)))
+	if pos < r.start || pos+n > r.start+int64(r.n) {
+		r.start = pos
+		m, err := r.f.ReadAt(r.buf[:min(int64(len(r.buf)), r.size-pos)], pos)
+		r.n = m
+		if err != nil && !errors.Is(err, io.EOF) {
+			return nil, fmt.Errorf("%w: %w", errVerifyIO, err)
+		}
+	}
+	from := pos - r.start
+	return r.buf[from : from+min(n, int64(r.n)-from)], nil
+}
+
+// batch reads the batch at pos: its header, and its CRC-32C checked over
+// the bytes it covers, however many windows they span.
+func (r *segmentReader) batch(pos int64) (batchHeader, error) {
+	b, err := r.window(pos, batchHeaderSize)
+	if err != nil {
+		return batchHeader{}, err
+	}
+	h, err := parseBatchHeader(b)
+	if err != nil {
+		return h, err
+	}
+	end := pos + h.size()
+	if end > r.size {
+		return h, errShortBatch
+	}
+	crc := uint32(0)
+	for at := pos + batchAttributesPos; at < end; {
+		b, err := r.window(at, end-at)
+		if err != nil {
+			return h, err
+		}
+		crc = crc32.Update(crc, castagnoli, b)
+		at += int64(len(b))
+	}
+	if crc != h.CRC {
+		return h, errCRCMismatch
+	}
+	return h, nil
 }
 
 // tick reports progress and checks the context.
@@ -382,7 +454,7 @@ type indexCheck struct {
 
 // loadIndexes reads a segment's index files; a segment without them is
 // fine (it is small, or its index is rebuilt on first read).
-func (v *verifier) loadIndexes(s *verifySegment, size int64) *indexCheck {
+func (v *verifier) loadIndexes(s *verifySegment) *indexCheck {
 	ix := &indexCheck{maxTs: -1, failed: true}
 	stem, ok := strings.CutSuffix(s.path, logExt)
 	if !ok {
@@ -418,19 +490,18 @@ func (ix *indexCheck) batch(v *verifier, s *verifySegment, pos int64, h *batchHe
 	}
 	ix.maxTs = max(ix.maxTs, h.MaxTimestamp)
 	ix.lastRel = uint32(h.BaseOffset - s.base)
-	indexPath := s.path[:len(s.path)-len(logExt)] + indexExt
+	stem := strings.TrimSuffix(s.path, logExt)
 	for ; ix.nextOff < len(ix.offsets) && int64(ix.offsets[ix.nextOff].pos) <= pos; ix.nextOff++ {
 		e := ix.offsets[ix.nextOff]
 		if int64(e.pos) < pos || s.base+int64(e.rel) != h.BaseOffset {
-			ix.fail(v, indexPath, int64(ix.nextOff)*offsetEntrySize, "entry %d names offset %d at byte %d of the log, which is not where a batch with that offset starts", ix.nextOff, s.base+int64(e.rel), e.pos)
+			ix.fail(v, stem+indexExt, int64(ix.nextOff)*offsetEntrySize, "entry %d names offset %d at byte %d of the log, which is not where a batch with that offset starts", ix.nextOff, s.base+int64(e.rel), e.pos)
 			return
 		}
 	}
-	timePath := s.path[:len(s.path)-len(logExt)] + timeIndexExt
 	for ; ix.nextTs < len(ix.times) && s.base+int64(ix.times[ix.nextTs].rel) <= h.BaseOffset; ix.nextTs++ {
 		e := ix.times[ix.nextTs]
 		if s.base+int64(e.rel) != h.BaseOffset || e.maxTimestamp != ix.maxTs {
-			ix.fail(v, timePath, int64(ix.nextTs)*timeEntrySize, "entry %d says the largest timestamp up to offset %d is %d, which does not match the log (%d at the batch at offset %d)", ix.nextTs, s.base+int64(e.rel), e.maxTimestamp, ix.maxTs, h.BaseOffset)
+			ix.fail(v, stem+timeIndexExt, int64(ix.nextTs)*timeEntrySize, "entry %d says the largest timestamp up to offset %d is %d, which does not match the log (%d at the batch at offset %d)", ix.nextTs, s.base+int64(e.rel), e.maxTimestamp, ix.maxTs, h.BaseOffset)
 			return
 		}
 	}
@@ -444,7 +515,7 @@ func (ix *indexCheck) finish(v *verifier, s *verifySegment, end int64) {
 		// may lag or run past what is readable.
 		return
 	}
-	base := s.path[:len(s.path)-len(logExt)]
+	base := strings.TrimSuffix(s.path, logExt)
 	if ix.nextOff < len(ix.offsets) {
 		e := ix.offsets[ix.nextOff]
 		where := "inside the last batch"
