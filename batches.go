@@ -13,13 +13,13 @@ type BatchInfo struct {
 	Pos  int64  // byte position of the batch in Path
 	Size int64  // bytes of the batch, header included
 
-	BaseOffset int64
-	LastOffset int64
-	Records    int // the record count of the header
+	BaseOffset int64 // offset of the first record
+	LastOffset int64 // offset of the last record (a cleaning may leave gaps)
+	Records    int   // the record count of the header
 	// FirstTimestamp is the batch's base timestamp, zero when the field
 	// holds DeleteHorizon instead.
 	FirstTimestamp time.Time
-	MaxTimestamp   time.Time
+	MaxTimestamp   time.Time // the largest timestamp of its records
 	// DeleteHorizon is when the cleaner may drop the batch's tombstones,
 	// once a compaction set it; zero otherwise.
 	DeleteHorizon time.Time
@@ -27,14 +27,14 @@ type BatchInfo struct {
 	// rather than the producer's create time.
 	LogAppendTime bool
 
-	Compression   Compression
-	CRC           uint32 // CRC-32C of the batch, verified when read
-	LeaderEpoch   int32
-	ProducerID    int64 // -1 without an idempotent or transactional producer
-	ProducerEpoch int16
-	BaseSequence  int32
-	Transactional bool
-	Control       bool // a control batch (transaction marker)
+	Compression   Compression // the codec of its records
+	CRC           uint32      // CRC-32C of the batch, verified when read
+	LeaderEpoch   int32       // Kafka's partition leader epoch, 0 here
+	ProducerID    int64       // -1 without an idempotent or transactional producer
+	ProducerEpoch int16       // -1 without one
+	BaseSequence  int32       // the producer's sequence number of the first record, -1 without one
+	Transactional bool        // written in a transaction
+	Control       bool        // a control batch (transaction marker)
 }
 
 func newBatchInfo(path string, pos int64, h *batchHeader) BatchInfo {

@@ -323,7 +323,9 @@
 // which a read-only Log never reads, and retention and compaction remove
 // or replace whole files, whose contents stay readable to whoever has them
 // open — but Options.Repair cuts damaged bytes that may have been read, so
-// stop readers before repairing a log.
+// stop readers before repairing a log. On Windows, where a file another
+// process has open may not be removable, the writer's retention can fail to
+// delete a segment that a read-only Log holds open.
 //
 // # Concurrency
 //

@@ -63,10 +63,10 @@ func (k ProblemKind) String() string {
 // position where it starts.
 type Problem struct {
 	Kind   ProblemKind
-	Path   string
-	Pos    int64
-	Offset int64 // the log offset expected at Pos, -1 when unknown
-	Reason string
+	Path   string // the damaged file
+	Pos    int64  // byte position in Path where the problem starts
+	Offset int64  // the log offset expected at Pos, -1 when unknown
+	Reason string // what is wrong, e.g. "crc mismatch"
 }
 
 // String describes the problem on one line.
@@ -79,12 +79,12 @@ func (p Problem) String() string {
 
 // VerifyReport is what Verify checked and found.
 type VerifyReport struct {
-	Topics     int
-	Partitions int
-	Segments   int
+	Topics     int   // topics with readable metadata
+	Partitions int   // their partitions with a directory
+	Segments   int   // segment files checked
 	Batches    int64 // batches checked, up to the first problem of each segment
 	Records    int64 // records in those batches, by their headers
-	Bytes      int64 // bytes of segment files read
+	Bytes      int64 // bytes of the segment files
 	// Problems are in the order found: by topic, partition and position.
 	Problems []Problem
 }
