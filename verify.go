@@ -107,7 +107,7 @@ func (r *VerifyReport) Corrupt() bool {
 // A batch that fails a check ends the check of its segment: what follows
 // cannot be trusted to start where the damaged batch says it ends.
 func Verify(ctx context.Context, dir string, opts *VerifyOptions) (*VerifyReport, error) {
-	v := verifier{ctx: ctx, fsys: OSFS{}, report: &VerifyReport{}}
+	v := verifyRun{ctx: ctx, fsys: OSFS{}, report: &VerifyReport{}}
 	if opts != nil {
 		if opts.FS != nil {
 			v.fsys = opts.FS
@@ -142,8 +142,8 @@ func Verify(ctx context.Context, dir string, opts *VerifyOptions) (*VerifyReport
 	return v.report, nil
 }
 
-// verifier is the state of one Verify.
-type verifier struct {
+// verifyRun is the state of one Verify.
+type verifyRun struct {
 	ctx      context.Context
 	fsys     FS
 	report   *VerifyReport
@@ -161,13 +161,13 @@ type verifyPartition struct {
 	names   []string
 }
 
-func (v *verifier) problem(kind ProblemKind, path string, pos, offset int64, format string, args ...any) {
+func (v *verifyRun) problem(kind ProblemKind, path string, pos, offset int64, format string, args ...any) {
 	v.report.Problems = append(v.report.Problems, Problem{Kind: kind, Path: path, Pos: pos, Offset: offset, Reason: fmt.Sprintf(format, args...)})
 }
 
 // topic checks a topic's metadata and returns its partitions, adding the
 // sizes of their segment files to the total.
-func (v *verifier) topic(dir string) ([]verifyPartition, error) {
+func (v *verifyRun) topic(dir string) ([]verifyPartition, error) {
 	metaPath := filepath.Join(dir, topicMetaName)
 	version, payload, err := readMetaFile(v.fsys, metaPath)
 	var cfg TopicConfig
@@ -224,7 +224,7 @@ func isCleanedOutput(name string) bool {
 }
 
 // partition checks the metadata and segments of one partition.
-func (v *verifier) partition(p verifyPartition) error {
+func (v *verifyRun) partition(p verifyPartition) error {
 	has := func(name string) bool { return slices.Contains(p.names, name) }
 	var swap []swapGroup
 	if p.compact {
@@ -297,7 +297,7 @@ type verifySegment struct {
 // segment checks one segment file, which should start at offset next (-1:
 // unknown), and returns the offset after its last batch (-1 if damage
 // made it unknown).
-func (v *verifier) segment(s *verifySegment, next int64) (int64, error) {
+func (v *verifyRun) segment(s *verifySegment, next int64) (int64, error) {
 	f, err := v.fsys.OpenFile(s.path, os.O_RDONLY, 0)
 	if err != nil {
 		return -1, fmt.Errorf("eventlog: verify %s: %w", s.path, err)
@@ -319,7 +319,7 @@ func (v *verifier) segment(s *verifySegment, next int64) (int64, error) {
 	next = s.base
 	dense := !s.gaps || s.active // the active segment is never cleaned
 	ix := v.loadIndexes(s)
-	r := v.reader(f, size)
+	r := v.windowOver(f, size)
 	start := v.done
 	pos := int64(0)
 	for pos < size {
@@ -377,9 +377,9 @@ type segmentReader struct {
 	n     int    // valid bytes in buf
 }
 
-// reader returns a segmentReader over f, of size bytes, reusing the
-// verifier's buffer.
-func (v *verifier) reader(f File, size int64) *segmentReader {
+// windowOver returns a segmentReader over f, of size bytes, reusing the
+// verifyRun's buffer.
+func (v *verifyRun) windowOver(f File, size int64) *segmentReader {
 	if v.buf == nil {
 		v.buf = make([]byte, 4<<20)
 	}
@@ -433,7 +433,7 @@ func (r *segmentReader) batch(pos int64) (batchHeader, error) {
 }
 
 // tick reports progress and checks the context.
-func (v *verifier) tick() error {
+func (v *verifyRun) tick() error {
 	v.reported = v.done
 	if v.progress != nil {
 		v.progress(v.done, v.total)
@@ -454,7 +454,7 @@ type indexCheck struct {
 
 // loadIndexes reads a segment's index files; a segment without them is
 // fine (it is small, or its index is rebuilt on first read).
-func (v *verifier) loadIndexes(s *verifySegment) *indexCheck {
+func (v *verifyRun) loadIndexes(s *verifySegment) *indexCheck {
 	ix := &indexCheck{maxTs: -1, failed: true}
 	stem, ok := strings.CutSuffix(s.path, logExt)
 	if !ok {
@@ -484,7 +484,7 @@ func (v *verifier) loadIndexes(s *verifySegment) *indexCheck {
 }
 
 // batch checks the index entries that name the batch h at pos.
-func (ix *indexCheck) batch(v *verifier, s *verifySegment, pos int64, h *batchHeader) {
+func (ix *indexCheck) batch(v *verifyRun, s *verifySegment, pos int64, h *batchHeader) {
 	if ix.failed {
 		return
 	}
@@ -509,7 +509,7 @@ func (ix *indexCheck) batch(v *verifier, s *verifySegment, pos int64, h *batchHe
 
 // finish checks, once the batches up to end are read, the entries past
 // them and, for a closed segment, the time index's last entry.
-func (ix *indexCheck) finish(v *verifier, s *verifySegment, end int64) {
+func (ix *indexCheck) finish(v *verifyRun, s *verifySegment, end int64) {
 	if ix.failed || s.active {
 		// The active segment's indexes are written every checkpoint and
 		// may lag or run past what is readable.
@@ -534,7 +534,7 @@ func (ix *indexCheck) finish(v *verifier, s *verifySegment, end int64) {
 	}
 }
 
-func (ix *indexCheck) fail(v *verifier, path string, pos int64, format string, args ...any) {
+func (ix *indexCheck) fail(v *verifyRun, path string, pos int64, format string, args ...any) {
 	ix.failed = true
 	v.problem(ProblemIndex, path, pos, -1, format+"; it is rebuilt when next needed", args...)
 }
