@@ -23,14 +23,7 @@ import (
 // openPartitionReadOnly opens a partition of a read-only Log. Until its
 // directory holds a segment, it is empty, with a segment that has no file.
 func (l *Log) openPartitionReadOnly(topicName string, id int32, cfg partitionConfig, clean bool) (*Partition, error) {
-	p := &Partition{
-		log:   l,
-		topic: topicName,
-		id:    id,
-		dir:   filepath.Join(l.topicDir(topicName), partitionDirName(id)),
-	}
-	p.settings.Store(&cfg)
-	p.sync.done.L = &p.sync.Mutex
+	p := l.newPartition(topicName, id, cfg)
 	refused := p.errorf("%w", ErrReadOnly)
 	p.failure.Store(&refused)
 	empty := newSegment(l.opts.FS, p.dir, 0)

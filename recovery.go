@@ -37,14 +37,7 @@ import (
 
 // openPartition opens (or, in an empty directory, creates) a partition.
 func (l *Log) openPartition(topicName string, id int32, cfg partitionConfig, clean bool) (*Partition, error) {
-	p := &Partition{
-		log:   l,
-		topic: topicName,
-		id:    id,
-		dir:   filepath.Join(l.topicDir(topicName), partitionDirName(id)),
-	}
-	p.settings.Store(&cfg)
-	p.sync.done.L = &p.sync.Mutex
+	p := l.newPartition(topicName, id, cfg)
 	empty := []*segment{}
 	p.segments.Store(&empty)
 	if err := p.openSegments(clean); err != nil {
@@ -59,6 +52,19 @@ func (l *Log) openPartition(topicName string, id int32, cfg partitionConfig, cle
 	p.logEnd.Store(end.offset)
 	p.logStart.Store((*p.segments.Load())[0].base)
 	return p, nil
+}
+
+// newPartition returns a partition handle with no segments.
+func (l *Log) newPartition(topicName string, id int32, cfg partitionConfig) *Partition {
+	p := &Partition{
+		log:   l,
+		topic: topicName,
+		id:    id,
+		dir:   filepath.Join(l.topicDir(topicName), partitionDirName(id)),
+	}
+	p.settings.Store(&cfg)
+	p.sync.done.L = &p.sync.Mutex
+	return p
 }
 
 func (p *Partition) openSegments(clean bool) error {

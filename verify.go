@@ -229,23 +229,15 @@ func (v *verifyRun) partition(p verifyPartition) error {
 	var swap []swapGroup
 	if p.compact {
 		meta, err := readCleanerMeta(v.fsys, p.dir)
-		var ce *CorruptError
-		switch {
-		case errors.As(err, &ce):
-			v.problem(ProblemCorrupt, ce.Path, ce.Pos, -1, "%s", ce.Reason)
-		case err != nil:
-			return fmt.Errorf("eventlog: verify %s: %w", p.dir, err)
+		if err := v.metadata(p.dir, err); err != nil {
+			return err
 		}
 		swap = meta.Swap
 	}
 	if has(logStartName) {
 		_, _, err := readLogStart(v.fsys, p.dir)
-		var ce *CorruptError
-		switch {
-		case errors.As(err, &ce):
-			v.problem(ProblemCorrupt, ce.Path, ce.Pos, -1, "%s", ce.Reason)
-		case err != nil:
-			return fmt.Errorf("eventlog: verify %s: %w", p.dir, err)
+		if err := v.metadata(p.dir, err); err != nil {
+			return err
 		}
 	}
 	rp := recoveryPoint{base: -1}
@@ -281,6 +273,20 @@ func (v *verifyRun) partition(p verifyPartition) error {
 			return err
 		}
 		v.report.Segments++
+	}
+	return nil
+}
+
+// metadata reports err, from reading a metadata file of the partition in
+// dir, as a problem if it is damage, and returns it if it kept the file
+// from being read.
+func (v *verifyRun) metadata(dir string, err error) error {
+	var ce *CorruptError
+	switch {
+	case errors.As(err, &ce):
+		v.problem(ProblemCorrupt, ce.Path, ce.Pos, -1, "%s", ce.Reason)
+	case err != nil:
+		return fmt.Errorf("eventlog: verify %s: %w", dir, err)
 	}
 	return nil
 }

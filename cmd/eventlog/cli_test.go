@@ -452,13 +452,8 @@ func TestTailFollow(t *testing.T) {
 	if runtime.GOOS == "windows" {
 		t.Skip("sends os.Interrupt")
 	}
-	dir := fixture(t)
-	w, err := eventlog.Open(dir, &eventlog.Options{SegmentBytes: 1024})
-	require.NoError(t, err)
-	defer w.Close()
-	c, cancel := context.WithTimeout(ctx, time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(c, cliBinary, "--dir", dir, "tail", "orders", "-f", "-n", "1", "--interval", "5ms", "--json")
+	dir, w, c := followFixture(t)
+	cmd := exec.CommandContext(c, cliBinary, append([]string{"--dir", dir}, followArgs...)...)
 	cmd.Env = withoutEnv("EVENTLOG_DIR")
 	stdout, err := cmd.StdoutPipe()
 	require.NoError(t, err)
@@ -481,18 +476,13 @@ func TestTailFollow(t *testing.T) {
 // TestTailFollowInProcess is TestTailFollow with the command run in the
 // test's process, so that under -race the detector watches its goroutines.
 func TestTailFollowInProcess(t *testing.T) {
-	dir := fixture(t)
-	w, err := eventlog.Open(dir, &eventlog.Options{SegmentBytes: 1024})
-	require.NoError(t, err)
-	defer w.Close()
-	c, cancel := context.WithTimeout(ctx, time.Minute)
-	defer cancel()
+	dir, w, c := followFixture(t)
 	follow, stop := context.WithCancel(c)
 	pr, pw := io.Pipe()
 	var stderr bytes.Buffer
 	code := make(chan int, 1)
 	go func() {
-		code <- run(follow, []string{"--dir", dir, "tail", "orders", "-f", "-n", "1", "--interval", "5ms", "--json"}, strings.NewReader(""), pw, &stderr)
+		code <- run(follow, append([]string{"--dir", dir}, followArgs...), strings.NewReader(""), pw, &stderr)
 		pw.Close()
 	}()
 	rest := followAppends(t, c, w, pr)
@@ -501,6 +491,22 @@ func TestTailFollowInProcess(t *testing.T) {
 	}
 	assert.Equal(t, exitOK, <-code)
 	assert.Empty(t, stderr.String())
+}
+
+// followArgs follow the fixture's orders, looking for appends every 5ms.
+var followArgs = []string{"tail", "orders", "-f", "-n", "1", "--interval", "5ms", "--json"}
+
+// followFixture returns a fixture, a Log writing it, and a context that
+// ends the test after a minute.
+func followFixture(t *testing.T) (string, *eventlog.Log, context.Context) {
+	t.Helper()
+	dir := fixture(t)
+	w, err := eventlog.Open(dir, &eventlog.Options{SegmentBytes: 1024})
+	require.NoError(t, err)
+	t.Cleanup(func() { assert.NoError(t, w.Close()) })
+	c, cancel := context.WithTimeout(ctx, time.Minute)
+	t.Cleanup(cancel)
+	return dir, w, c
 }
 
 // followAppends reads what tail -f -n 1 --json prints on out while it
