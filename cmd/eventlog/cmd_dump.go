@@ -128,8 +128,12 @@ compression, CRC, producer fields. --records adds each batch's records
 				}
 				total += min(p.HighWatermark()-starts[i], max)
 			}
+			unit := "records"
+			if batches {
+				total, unit = 0, "batches" // how many is not known up front
+			}
 			d := dumper{printer: printer, out: out, asJSON: a.json, max: max,
-				progress: a.newProgress("dump", "records", total, true)}
+				progress: a.newProgress("dump", unit, total, true)}
 			defer d.progress.done()
 			for i, p := range parts {
 				if batches {

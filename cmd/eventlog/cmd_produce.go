@@ -32,6 +32,9 @@ has a null key. Keyed records go to the partition Kafka's partitioner picks.`,
 		Args: args(1, 1),
 		RunE: a.runE(func(cmd *cobra.Command, names []string) (err error) {
 			topic := names[0]
+			if partition < -1 {
+				return usageError("--partition %d is negative", partition)
+			}
 			var hs []eventlog.Header
 			for _, h := range headers {
 				k, v, ok := strings.Cut(h, "=")

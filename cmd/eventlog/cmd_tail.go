@@ -31,6 +31,9 @@ it is whole.`,
 			if interval <= 0 {
 				return usageError("--interval %v is not positive", interval)
 			}
+			if last < 0 {
+				return usageError("--lines %d is negative", last)
+			}
 			printer, err := rf.printer(a.stdout, a.json)
 			if err != nil {
 				return err
