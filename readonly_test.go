@@ -238,6 +238,10 @@ func TestReadOnlyRefusesEveryWrite(t *testing.T) {
 		"NewProducer":       second(r.NewProducer(nil)),
 		"ResetGroupOffsets": second(r.ResetGroupOffsets(ctx, "g", eventlog.ResetOffsetsSpec{To: eventlog.ResetToEarliest})),
 	}
+	asyncErr := make(chan error, 1)
+	cons.CommitAsync(map[eventlog.TopicPartition]eventlog.OffsetAndMetadata{{Topic: "t"}: {Offset: 1}},
+		func(_ map[eventlog.TopicPartition]eventlog.OffsetAndMetadata, err error) { asyncErr <- err })
+	refused["CommitAsync"] = <-asyncErr
 	for call, err := range refused {
 		assert.ErrorIs(t, err, eventlog.ErrReadOnly, call)
 		assert.Contains(t, fmt.Sprint(err), "read-only", call)
