@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -44,6 +45,20 @@ func (f *recordFlags) printer(w io.Writer, asJSON bool) (*recordPrinter, error) 
 		}
 	}
 	return newRecordPrinter(w, asJSON, keys, values), nil
+}
+
+// openPartitions opens the log read-only and returns it, for the caller
+// to close, with the partitions of topic the flags select.
+func (f *recordFlags) openPartitions(a *app, topic string) (*eventlog.Log, []*eventlog.Partition, error) {
+	l, err := a.openReadOnly()
+	if err != nil {
+		return nil, nil, err
+	}
+	parts, err := f.partitions(l, topic)
+	if err != nil {
+		return nil, nil, errors.Join(err, l.Close())
+	}
+	return l, parts, nil
 }
 
 // partitions returns the partitions of topic the flags select.
@@ -111,15 +126,11 @@ compression, CRC, producer fields. --records adds each batch's records
 			if max <= 0 {
 				max = math.MaxInt64
 			}
-			l, err := a.openReadOnly()
+			l, parts, err := rf.openPartitions(a, names[0])
 			if err != nil {
 				return err
 			}
 			defer closeLog(l, &err)
-			parts, err := rf.partitions(l, names[0])
-			if err != nil {
-				return err
-			}
 			starts := make([]int64, len(parts))
 			var total int64
 			for i, p := range parts {

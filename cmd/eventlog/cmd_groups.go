@@ -17,12 +17,7 @@ func (a *app) groupsCommand() *cobra.Command {
 		Use:   "groups",
 		Short: "List consumer groups with their committed partitions and total lag",
 		Args:  args(0, 0),
-		RunE: a.runE(func(cmd *cobra.Command, _ []string) (err error) {
-			l, err := a.openReadOnly()
-			if err != nil {
-				return err
-			}
-			defer closeLog(l, &err)
+		RunE: a.readOnlyE(func(cmd *cobra.Command, _ []string, l *eventlog.Log) error {
 			groups, err := describeGroups(l, nil)
 			if err != nil {
 				return err
@@ -56,12 +51,7 @@ Members and their assignment live in the process that runs the group, so
 this command shows them only when that process is this one, which it never
 is: the MEMBER column says "-". Committed offsets are read from the log.`,
 		Args: args(0, -1),
-		RunE: a.runE(func(cmd *cobra.Command, names []string) (err error) {
-			l, err := a.openReadOnly()
-			if err != nil {
-				return err
-			}
-			defer closeLog(l, &err)
+		RunE: a.readOnlyE(func(cmd *cobra.Command, names []string, l *eventlog.Log) error {
 			groups, err := describeGroups(l, names)
 			if err != nil {
 				return err

@@ -4,6 +4,8 @@ import (
 	"fmt"
 
 	"github.com/spf13/cobra"
+
+	"github.com/eventlog/eventlog"
 )
 
 func (a *app) statsCommand() *cobra.Command {
@@ -16,12 +18,7 @@ included, its offsets, segments, bytes and, for compacted topics, dirty
 ratio (the share of its closed segments' bytes written since the last
 cleaning).`,
 		Args: args(0, 0),
-		RunE: a.runE(func(cmd *cobra.Command, _ []string) (err error) {
-			l, err := a.openReadOnly()
-			if err != nil {
-				return err
-			}
-			defer closeLog(l, &err)
+		RunE: a.readOnlyE(func(cmd *cobra.Command, _ []string, l *eventlog.Log) error {
 			topics, err := describeTopics(l, nil, true)
 			if err != nil {
 				return err

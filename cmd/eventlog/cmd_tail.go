@@ -38,15 +38,11 @@ it is whole.`,
 			if err != nil {
 				return err
 			}
-			l, err := a.openReadOnly()
+			l, parts, err := rf.openPartitions(a, names[0])
 			if err != nil {
 				return err
 			}
 			defer closeLog(l, &err)
-			parts, err := rf.partitions(l, names[0])
-			if err != nil {
-				return err
-			}
 			starts := make(map[eventlog.TopicPartition]int64, len(parts))
 			for _, p := range parts {
 				starts[eventlog.TopicPartition{Topic: p.Topic(), Partition: p.ID()}] = max(p.LogStartOffset(), p.HighWatermark()-last)

@@ -18,12 +18,7 @@ func (a *app) topicsCommand() *cobra.Command {
 		Use:   "topics",
 		Short: "List topics with their partitions, sizes and cleanup policy",
 		Args:  args(0, 0),
-		RunE: a.runE(func(cmd *cobra.Command, _ []string) (err error) {
-			l, err := a.openReadOnly()
-			if err != nil {
-				return err
-			}
-			defer closeLog(l, &err)
+		RunE: a.readOnlyE(func(cmd *cobra.Command, _ []string, l *eventlog.Log) error {
 			topics, err := describeTopics(l, nil, internal)
 			if err != nil {
 				return err
@@ -54,12 +49,7 @@ func (a *app) topicsDescribeCommand() *cobra.Command {
 		Use:   "describe [TOPIC...]",
 		Short: "Describe topics: configuration, and offsets and sizes per partition",
 		Args:  args(0, -1),
-		RunE: a.runE(func(cmd *cobra.Command, names []string) (err error) {
-			l, err := a.openReadOnly()
-			if err != nil {
-				return err
-			}
-			defer closeLog(l, &err)
+		RunE: a.readOnlyE(func(cmd *cobra.Command, names []string, l *eventlog.Log) error {
 			topics, err := describeTopics(l, names, internal)
 			if err != nil {
 				return err

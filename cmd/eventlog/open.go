@@ -6,6 +6,8 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/spf13/cobra"
+
 	"github.com/eventlog/eventlog"
 )
 
@@ -13,6 +15,19 @@ import (
 // lock, so that they work while another process writes it.
 func (a *app) openReadOnly() (*eventlog.Log, error) {
 	return eventlog.Open(a.dir, &eventlog.Options{ReadOnly: true})
+}
+
+// readOnlyE is runE for a command that only reads: fn gets the log opened
+// read-only, and it is closed after.
+func (a *app) readOnlyE(fn func(cmd *cobra.Command, args []string, l *eventlog.Log) error) func(*cobra.Command, []string) error {
+	return a.runE(func(cmd *cobra.Command, args []string) (err error) {
+		l, err := a.openReadOnly()
+		if err != nil {
+			return err
+		}
+		defer closeLog(l, &err)
+		return fn(cmd, args, l)
+	})
 }
 
 // openWritable opens the log for a command that writes. The directory
