@@ -303,11 +303,12 @@
 // and a torn tail, or the batch a live writer is writing, is simply not
 // readable yet rather than cut; damage before a recovery point fails Open
 // with a *CorruptError, as it does for a writer. Every call that would
-// write — CreateTopic, Append, NewProducer, Subscribe, commits, Compact,
-// the administration calls, a ResetGroupOffsets that is not a dry run —
-// fails with an error wrapping ErrReadOnly. Consumers Assign and read; one
+// write — CreateTopic, Append and AppendBatch, NewProducer, Subscribe,
+// JoinGroupExternal, commits, Compact, the administration calls, a
+// ResetGroupOffsets that is not a dry run — fails with an error wrapping
+// ErrReadOnly. Consumers Assign and read; one
 // with a GroupID starts at the group's committed offsets, and
-// GroupOffsets, DescribeGroup and Groups read them from
+// GroupOffsets, CommittedOffsets, DescribeGroup and Groups read them from
 // __consumer_offsets. Members live in the process that runs them, so a
 // read-only Log sees none.
 //

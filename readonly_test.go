@@ -1,8 +1,10 @@
 package eventlog_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -238,6 +240,13 @@ func TestReadOnlyRefusesEveryWrite(t *testing.T) {
 		"NewProducer":       second(r.NewProducer(nil)),
 		"ResetGroupOffsets": second(r.ResetGroupOffsets(ctx, "g", eventlog.ResetOffsetsSpec{To: eventlog.ResetToEarliest})),
 	}
+	batches, release, err := p.ReadBatches(0, 1<<20)
+	require.NoError(t, err)
+	first := batches[:12+binary.BigEndian.Uint32(batches[8:])] // one whole batch, as a client sends it
+	refused["AppendBatch"] = second(p.AppendBatch(ctx, bytes.Clone(first), eventlog.AppendOptions{}))
+	release()
+	refused["JoinGroupExternal"] = second(r.JoinGroupExternal("g", eventlog.ExternalMemberConfig{Assignors: []eventlog.Assignor{eventlog.RangeAssignor{}}}))
+	refused["CommitGroupOffsets"] = r.CommitGroupOffsets(ctx, "g", map[eventlog.TopicPartition]eventlog.OffsetAndMetadata{{Topic: "t"}: {Offset: 1}})
 	asyncErr := make(chan error, 1)
 	cons.CommitAsync(map[eventlog.TopicPartition]eventlog.OffsetAndMetadata{{Topic: "t"}: {Offset: 1}},
 		func(_ map[eventlog.TopicPartition]eventlog.OffsetAndMetadata, err error) { asyncErr <- err })
@@ -257,6 +266,9 @@ func TestReadOnlyRefusesEveryWrite(t *testing.T) {
 	require.Len(t, d.Offsets, 1)
 	assert.Equal(t, int64(2), d.Offsets[0].Committed)
 	assert.Equal(t, int64(1), d.Offsets[0].Lag)
+	committed, err := r.CommittedOffsets("g", []eventlog.TopicPartition{{Topic: "t"}})
+	require.NoError(t, err)
+	assert.Equal(t, int64(2), committed[eventlog.TopicPartition{Topic: "t"}].Offset)
 	plan, err := r.ResetGroupOffsets(ctx, "g", eventlog.ResetOffsetsSpec{To: eventlog.ResetToEarliest, DryRun: true})
 	require.NoError(t, err)
 	require.Len(t, plan, 1)
