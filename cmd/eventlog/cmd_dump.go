@@ -89,7 +89,7 @@ func (a *app) dumpCommand() *cobra.Command {
 		rf       recordFlags
 		offset   int64
 		fromTime string
-		max      int64
+		limit    int64
 		batches  bool
 		records  bool
 	)
@@ -123,8 +123,8 @@ compression, CRC, producer fields. --records adds each batch's records
 				}
 				from.set = true
 			}
-			if max <= 0 {
-				max = math.MaxInt64
+			if limit <= 0 {
+				limit = math.MaxInt64
 			}
 			l, parts, err := rf.openPartitions(a, names[0])
 			if err != nil {
@@ -137,13 +137,13 @@ compression, CRC, producer fields. --records adds each batch's records
 				if starts[i], err = startOffset(p, cmd.Flags().Changed("offset"), offset, from); err != nil {
 					return err
 				}
-				total += min(p.HighWatermark()-starts[i], max)
+				total += min(p.HighWatermark()-starts[i], limit)
 			}
 			unit := "records"
 			if batches {
 				total, unit = 0, "batches" // how many is not known up front
 			}
-			d := dumper{printer: printer, out: out, asJSON: a.json, max: max,
+			d := dumper{printer: printer, out: out, asJSON: a.json, max: limit,
 				progress: a.newProgress("dump", unit, total, true)}
 			defer d.progress.done()
 			for i, p := range parts {
@@ -164,7 +164,7 @@ compression, CRC, producer fields. --records adds each batch's records
 	rf.register(f)
 	f.Int64Var(&offset, "offset", 0, "start at this offset (default: the log start offset)")
 	f.StringVar(&fromTime, "from-time", "", "start at the first record at or after this time (RFC 3339 or Unix milliseconds)")
-	f.Int64VarP(&max, "max", "n", 0, "print at most this many records, or batches, per partition (default: all)")
+	f.Int64VarP(&limit, "max", "n", 0, "print at most this many records, or batches, per partition (default: all)")
 	f.BoolVar(&batches, "batches", false, "print batch headers, as kafka-dump-log does")
 	f.BoolVar(&records, "records", false, "with --batches, print the records of each batch too")
 	return cmd
