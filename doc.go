@@ -321,10 +321,10 @@
 // tail -f does, every 250ms by default).
 //
 // Verify checks a log directory without opening it — every batch's CRC,
-// offsets, the active segments against their recovery points, every
-// index entry — and returns what it found with file and byte position;
-// Partition.Batches walks the stored batches with their headers. Both are
-// for tools such as cmd/eventlog.
+// offsets, the active segments against their recovery points, the closed
+// segments' index entries — and returns what it found with file and byte
+// position; Partition.Batches walks the stored batches with their headers.
+// Both are for tools such as cmd/eventlog.
 //
 // Caveat: a read-only Log maps segment files that another process owns.
 // Nothing that process does under normal operation can pull mapped bytes

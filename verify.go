@@ -139,7 +139,7 @@ func Verify(ctx context.Context, dir string, opts *VerifyOptions) (*VerifyReport
 	}
 	v.report.Partitions = len(parts)
 	if v.progress != nil {
-		v.progress(v.done, v.total)
+		v.progress(v.total, v.total) // a live log's files may have changed size since they were summed
 	}
 	return v.report, nil
 }
@@ -156,11 +156,10 @@ type verifyRun struct {
 	buf      []byte // the window of segmentReader, reused
 }
 
-// verifyPartition is a partition to check, with its directory listed.
+// verifyPartition is a partition to check.
 type verifyPartition struct {
 	dir     string
 	compact bool // cleanup.policy compacts
-	names   []string
 }
 
 func (v *verifyRun) problem(kind ProblemKind, path string, pos, offset int64, format string, args ...any) {
@@ -212,7 +211,7 @@ func (v *verifyRun) topic(dir string) ([]verifyPartition, error) {
 				}
 			}
 		}
-		parts = append(parts, verifyPartition{dir: pdir, compact: cfg.CleanupPolicy.compacts(), names: names})
+		parts = append(parts, verifyPartition{dir: pdir, compact: cfg.CleanupPolicy.compacts()})
 	}
 	return parts, nil
 }
@@ -227,7 +226,18 @@ func isCleanedOutput(name string) bool {
 
 // partition checks the metadata and segments of one partition.
 func (v *verifyRun) partition(p verifyPartition) error {
-	has := func(name string) bool { return slices.Contains(p.names, name) }
+	// The recovery point first, then the listing: a live writer may roll
+	// its active segment meanwhile, and a point persisted after the
+	// listing could lie in a segment the listing missed.
+	rp := v.recoveryPoint(p.dir)
+	names, err := v.fsys.ReadDir(p.dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil // deleted since the topic was listed
+	}
+	if err != nil {
+		return fmt.Errorf("eventlog: verify %s: %w", p.dir, err)
+	}
+	has := func(name string) bool { return slices.Contains(names, name) }
 	var swap []swapGroup
 	if p.compact {
 		meta, err := readCleanerMeta(v.fsys, p.dir)
@@ -242,19 +252,7 @@ func (v *verifyRun) partition(p verifyPartition) error {
 			return err
 		}
 	}
-	rp := recoveryPoint{base: -1}
-	if has(recoveryPointName) {
-		path := filepath.Join(p.dir, recoveryPointName)
-		version, payload, err := readMetaFile(v.fsys, path)
-		if err == nil {
-			rp, err = decodeRecoveryPoint(path, version, payload)
-		}
-		if err != nil {
-			v.problem(ProblemIndex, path, 0, -1, "unreadable recovery point, which Open ignores (it then checks the whole active segment): %v", err)
-			rp = recoveryPoint{base: -1}
-		}
-	}
-	bases, paths := segmentFiles(p.dir, p.names, swap)
+	bases, paths := segmentFiles(p.dir, names, swap)
 	// A partition ever compacted has a cleaner checkpoint; only then may
 	// its offsets have gaps (a topic may stop compacting later).
 	gaps := has(cleanerMetaName)
@@ -277,6 +275,25 @@ func (v *verifyRun) partition(p verifyPartition) error {
 		v.report.Segments++
 	}
 	return nil
+}
+
+// recoveryPoint reads the recovery point of the partition in dir; its
+// base is -1 when there is none to use.
+func (v *verifyRun) recoveryPoint(dir string) recoveryPoint {
+	path := filepath.Join(dir, recoveryPointName)
+	version, payload, err := readMetaFile(v.fsys, path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return recoveryPoint{base: -1}
+	}
+	rp := recoveryPoint{base: -1}
+	if err == nil {
+		rp, err = decodeRecoveryPoint(path, version, payload)
+	}
+	if err != nil {
+		v.problem(ProblemIndex, path, 0, -1, "unreadable recovery point, which Open ignores (it then checks the whole active segment): %v", err)
+		return recoveryPoint{base: -1}
+	}
+	return rp
 }
 
 // metadata reports err, from reading a metadata file of the partition in
@@ -307,6 +324,9 @@ type verifySegment struct {
 // made it unknown).
 func (v *verifyRun) segment(s *verifySegment, next int64) (int64, error) {
 	f, err := v.fsys.OpenFile(s.path, os.O_RDONLY, 0)
+	if errors.Is(err, fs.ErrNotExist) && !s.active {
+		return -1, nil // retention or a cleaning removed it since the listing
+	}
 	if err != nil {
 		return -1, fmt.Errorf("eventlog: verify %s: %w", s.path, err)
 	}

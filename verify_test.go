@@ -267,3 +267,38 @@ func TestBatches(t *testing.T) {
 	require.ErrorAs(t, err, &ce)
 	assert.Equal(t, logs[1], ce.Path)
 }
+
+// Verify of a log a writer is appending to — rolling segments, persisting
+// recovery points and index files meanwhile — finds nothing wrong but,
+// possibly, the batch being written.
+func TestVerifyWhileWriting(t *testing.T) {
+	dir := t.TempDir()
+	l := openLog(t, dir, &eventlog.Options{SegmentBytes: 2048, IndexIntervalBytes: 128, RecoveryPointInterval: time.Millisecond})
+	require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{Durability: eventlog.DurabilityOS}))
+	p := partition(t, l, "t", 0)
+	stop := make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				done <- nil
+				return
+			default:
+			}
+			if _, err := p.Append(ctx, []eventlog.Record{rec("k", fmt.Sprintf("value %d", i))}, eventlog.AppendOptions{}); err != nil {
+				done <- err
+				return
+			}
+		}
+	}()
+	for range 30 {
+		r := verify(t, dir)
+		for _, pr := range r.Problems {
+			assert.Equal(t, eventlog.ProblemTornTail, pr.Kind, "%v", pr)
+		}
+	}
+	close(stop)
+	require.NoError(t, <-done)
+	assert.Greater(t, p.LogEndOffset(), int64(0))
+}

@@ -17,7 +17,8 @@ func (a *app) verifyCommand() *cobra.Command {
 		Long: `Check the whole log without opening it for writing: every topic's metadata,
 every batch of every segment (it parses, its CRC-32C matches, its offsets
 follow), the active segments against their recovery points, and every
-index entry. Each problem prints with its file and byte position:
+index entry of the closed segments. Each problem prints with its file and
+byte position:
 
   corrupt    damage no crash explains; reads or Open fail on it (exit code 3)
   torn-tail  the incomplete end of an active segment that a crash left, or
