@@ -205,11 +205,34 @@ func verifyBatchCRC(b []byte) error {
 	if int64(len(b)) < size {
 		return errShortBatch
 	}
-	if crc32.Checksum(b[batchAttributesPos:size], castagnoli) != binary.BigEndian.Uint32(b[batchCRCPos:]) {
+	if crc32c(b, batchAttributesPos, int(size)) != binary.BigEndian.Uint32(b[batchCRCPos:]) {
 		return errCRCMismatch
 	}
 	return nil
 }
+
+// crc32c returns the CRC-32C of b[from:to]. It sums crcChunk bytes at a
+// time and asks the CPU to prefetch the chunk after the one being summed,
+// up to crcChunk bytes past to when b goes on (the next batch of a
+// segment): the CRC instruction keeps too few loads in flight to pull a
+// large batch from memory at the memory's speed by itself, and prefetching
+// doubles its speed on a segment that is not in the CPU's caches.
+func crc32c(b []byte, from, to int) uint32 {
+	var crc uint32
+	if to-from >= crcChunk {
+		prefetch(b[from:min(from+crcChunk, len(b))])
+	}
+	for ; to-from > crcChunk; from += crcChunk {
+		prefetch(b[from+crcChunk : min(from+2*crcChunk, len(b))])
+		crc = crc32.Update(crc, castagnoli, b[from:from+crcChunk])
+	}
+	return crc32.Update(crc, castagnoli, b[from:to])
+}
+
+// crcChunk is how many bytes crc32c sums between prefetches: large enough
+// for crc32's three-way interleaved loop (4,032 bytes), and ahead of it by
+// about the time a load from memory takes.
+const crcChunk = 4 << 10
 
 // setBaseOffset writes the base offset into an encoded batch (bytes 0..8,
 // outside the CRC).

@@ -248,7 +248,7 @@ func (c *Consumer) readChunk(vc *viewCursor, chunk viewChunk, fn func(*RecordVie
 	}
 	err := vc.start(p, chunk.from)
 	p.log.exit()
-	defer vc.close()
+	defer vc.pause() // eachView closes it
 	if errors.Is(err, ErrOffsetOutOfRange) {
 		return true // retention overtook the position: the next plan resets it
 	}

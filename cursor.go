@@ -31,6 +31,8 @@ type batchCursor struct {
 	h        batchHeader // the current batch
 	batch    []byte
 	batchPos int64
+
+	ahead *readAhead // nil: no read-ahead verification (see readahead.go)
 }
 
 // next moves to the next batch of records, skipping control batches. It
@@ -72,7 +74,10 @@ func (c *batchCursor) next() (bool, error) {
 // but past this one, into seg.
 func (c *batchCursor) step() (bool, error) {
 	p, seg := c.p, c.seg
-	h, b, err := batchAt(c.data, c.pos)
+	h, err := batchHeaderAt(c.data, c.pos)
+	if err == nil && !c.ahead.checked(c.pos, c.pos+h.size()) {
+		err = verifyBatchCRC(c.data[c.pos:])
+	}
 	if err != nil {
 		return false, p.corrupt(seg, c.pos, c.offset, err.Error())
 	}
@@ -86,9 +91,10 @@ func (c *batchCursor) step() (bool, error) {
 		reason := fmt.Sprintf("batch at offsets [%d, %d] does not fit between offset %d and the high watermark %d", h.BaseOffset, h.lastOffset(), c.offset, c.hw.offset)
 		return false, p.corrupt(seg, c.pos, c.offset, reason)
 	}
-	c.h, c.batch, c.batchPos = h, b, c.pos
+	c.h, c.batch, c.batchPos = h, c.data[c.pos:c.pos+h.size()], c.pos
 	c.pos += h.size()
 	c.offset = h.lastOffset() + 1
+	c.ahead.moved(c.batchPos, c.pos)
 	return true, nil
 }
 
@@ -132,6 +138,9 @@ func (c *batchCursor) enter() (stop bool, err error) {
 	c.seg, c.m, c.data = seg, m, m.data[:limit]
 	c.pos = skipBatchesBelow(c.data, seg.startPosition(idx, c.data, c.offset), c.offset)
 	c.entered, c.fresh = c.offset, true
+	if c.ahead != nil {
+		c.ahead.enter(p.log, seg, m, c.data, c.pos)
+	}
 	return false, nil
 }
 
@@ -150,6 +159,7 @@ func (c *batchCursor) leave() (stop bool) {
 		}
 	}
 	progressed := c.offset > c.entered
+	c.ahead.stop()
 	c.close()
 	return !progressed && listed
 }
@@ -191,6 +201,7 @@ type viewCursor struct {
 	fields  recordFields
 	view    RecordView
 	poison  poisoner
+	ahead   readAhead
 
 	batchesRead int // counts the batches entered, so a caller can tell a new one
 }
@@ -201,7 +212,7 @@ func (vc *viewCursor) start(p *Partition, offset int64) error {
 	if err := p.checkReadable(offset); err != nil {
 		return err
 	}
-	vc.batches = batchCursor{p: p, offset: offset, hw: p.hw.Load()}
+	vc.batches = batchCursor{p: p, offset: offset, hw: p.hw.Load(), ahead: &vc.ahead}
 	vc.from = offset
 	vc.view = RecordView{Topic: p.topic, Partition: p.id}
 	vc.poison.on = p.log.opts.PoisonViews
@@ -278,6 +289,13 @@ func (vc *viewCursor) nextBatch() (bool, error) {
 
 // close lets go of what the cursor holds; the last view expires.
 func (vc *viewCursor) close() {
+	vc.ahead.stop()
+	vc.pause()
+}
+
+// pause is close for a reader that may go on where it stopped: its
+// read-ahead verifier, if any, keeps its place.
+func (vc *viewCursor) pause() {
 	vc.poison.expire()
 	vc.batches.close()
 	vc.records, vc.area = recordIter{}, nil
@@ -300,7 +318,9 @@ func (vc *viewCursor) close() {
 // and ends when offset lies outside the log (ErrOffsetOutOfRange), when
 // the Log closes (ErrClosed), or at damaged data (*CorruptError).
 //
-// Each batch's CRC is checked once, when the loop reaches it. While the
+// Each batch's CRC is checked once per loop, before any of its records is
+// yielded; in a long scan mostly on another core, a little ahead of the
+// loop (see "Reading in place" in the package documentation). While the
 // loop runs it holds the segment it reads mapped: retention, compaction
 // and Close go ahead, and the files they drop are unmapped and closed when
 // the loop moves on or ends.

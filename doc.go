@@ -243,9 +243,16 @@
 //     copies that are overwritten with 0xDB when it expires, so that code
 //     breaking the rule fails its tests instead of reading stale bytes.
 //
-// Each batch's CRC-32C is checked once, when a loop first reaches it;
-// records are decoded as they are yielded, and records before the wanted
-// offset in the first batch are skipped without being decoded. A loop holds
+// Each batch's CRC-32C is checked once per loop, before any of its records
+// is yielded; records are decoded as they are yielded, and records before
+// the wanted offset in the first batch are skipped without being decoded.
+// A loop that has at least 1 MiB of a segment ahead of it has the CRCs
+// checked on another core (read-ahead verification): a goroutine of the Log
+// walks the same batches at most 4 MiB ahead of the loop, and the loop
+// skips the check of each batch the goroutine has vouched for and checks
+// the others itself, so a busy machine slows nothing down. There is one
+// such goroutine per core beyond the first (GOMAXPROCS - 1), shared by all
+// loops; with GOMAXPROCS=1 loops check every batch themselves. A loop holds
 // a reference to the segment it reads, so retention, a compaction swap or
 // Close may drop the segment meanwhile: its mapping and file are released
 // when the loop moves on or ends. A loop that outlives Close ends with

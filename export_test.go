@@ -30,3 +30,7 @@ func CheckpointRecoveryPoints(l *Log) error {
 	defer l.exit()
 	return l.checkpointAll()
 }
+
+// ReadAheadBatches counts the batches whose CRC a read-ahead verifier
+// checked for a view scan that has ended.
+func ReadAheadBatches(l *Log) int64 { return l.readAheadBatches.Load() }

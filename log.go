@@ -42,11 +42,13 @@ type Log struct {
 	cleaner  cleaner    // the log cleaner's hooks and counters; see compaction.go
 	groups   groupState // consumer groups and committed offsets; see group.go
 
-	syncRequests chan *Partition // partitions that want a background fsync
-	stop         chan struct{}   // closed by Close to stop the goroutines
-	wg           sync.WaitGroup  // the Log's goroutines
-	closeOnce    sync.Once
-	closeErr     error
+	verifiers        atomic.Int32    // read-ahead verifiers running; see readahead.go
+	readAheadBatches atomic.Int64    // batches whose CRC a verifier checked for a reader
+	syncRequests     chan *Partition // partitions that want a background fsync
+	stop             chan struct{}   // closed by Close to stop the goroutines
+	wg               sync.WaitGroup  // the Log's goroutines
+	closeOnce        sync.Once
+	closeErr         error
 }
 
 // Open opens the log in dir, creating the directory if needed, and recovers

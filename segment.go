@@ -233,22 +233,28 @@ func (s *segment) remap(need int64) (*mapping, error) {
 // batchAt returns the complete, checksum-verified batch starting at pos in
 // data. A batch that runs past the end of data yields errShortBatch.
 func batchAt(data []byte, pos int64) (batchHeader, []byte, error) {
-	if pos+batchHeaderSize > int64(len(data)) {
-		return batchHeader{}, nil, errShortBatch
-	}
-	h, err := parseBatchHeader(data[pos:])
+	h, err := batchHeaderAt(data, pos)
 	if err != nil {
 		return h, nil, err
 	}
-	end := pos + h.size()
-	if end > int64(len(data)) {
-		return h, nil, errShortBatch
-	}
-	b := data[pos:end]
-	if err := verifyBatchCRC(b); err != nil {
+	// The CRC check may prefetch the bytes that follow the batch.
+	if err := verifyBatchCRC(data[pos:]); err != nil {
 		return h, nil, err
 	}
-	return h, b, nil
+	return h, data[pos : pos+h.size()], nil
+}
+
+// batchHeaderAt is batchAt without the CRC check: it parses the header of
+// the batch at pos and checks that the batch fits in data.
+func batchHeaderAt(data []byte, pos int64) (batchHeader, error) {
+	if pos+batchHeaderSize > int64(len(data)) {
+		return batchHeader{}, errShortBatch
+	}
+	h, err := parseBatchHeader(data[pos:])
+	if err == nil && pos+h.size() > int64(len(data)) {
+		err = errShortBatch
+	}
+	return h, err
 }
 
 // indexBuilder grows a segment's indexes as batches are appended or

@@ -313,10 +313,7 @@ func (f *recordFields) fill(v *RecordView, area []byte) {
 	v.Offset, v.timestamp = f.offset, f.timestamp
 	v.Key = subslice(area, f.keyAt, f.keyLen)
 	v.Value = subslice(area, f.valueAt, f.valueLen)
-	v.headers, v.headerCount = nil, f.headers
-	if f.headers > 0 {
-		v.headers = area[f.headersAt:f.end:f.end]
-	}
+	v.headers, v.headerCount = area[f.headersAt:f.end:f.end], f.headers
 }
 
 // subslice returns the n bytes of b at i, capped, or nil when n is -1.

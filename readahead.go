@@ -1,0 +1,219 @@
+package eventlog
+
+import (
+	"encoding/binary"
+	"runtime"
+	"sync/atomic"
+)
+
+// Read-ahead verification: the batches a long scan is about to reach are
+// CRC-checked on another core, a little ahead of the goroutine reading them.
+//
+// A view scan that enters a segment with at least readAheadMinBytes left to
+// read starts a verifier, when the Log has a core to spare for one: a
+// goroutine of the Log that walks the same batches from the same position,
+// checks each one's CRC, and publishes how far it got. The reader skips the
+// CRC of a batch the verifier has checked and checks it itself otherwise, so
+// a verifier that falls behind (its core is busy) costs the reader only a
+// look at an atomic; the verifier then jumps to where the reader is. It
+// stays at most readAheadWindow bytes ahead, so that the bytes it pulled
+// into the shared cache are still there when the reader arrives, and waits
+// for the reader otherwise.
+//
+// Both walk one chain of batches: the verifier starts where the reader
+// starts and only ever jumps to a position the reader published, and the
+// reader trusts it only at positions on that chain. Every batch of the chain
+// below the verifier's progress has therefore been checked during this scan,
+// by the verifier or by the reader itself. A verifier stops at the first
+// batch that fails its check, and the reader, checking that batch itself,
+// reports the damage.
+
+const (
+	// readAheadMinBytes is the least a scan must have left to read in a
+	// segment for a verifier to be worth a goroutine.
+	readAheadMinBytes = 1 << 20
+	// readAheadWindow bounds how far ahead of the reader a verifier runs.
+	readAheadWindow = 4 << 20
+)
+
+// verifier checks the CRCs of a segment's batches ahead of a reader. The
+// reader owns it through a readAhead; the goroutine running it holds its
+// own references to the segment and its mapping, which release drops when
+// it ends.
+type verifier struct {
+	seg     *segment
+	data    []byte // the readable bytes of seg
+	start   int64  // where the reader started
+	release func()
+
+	checked atomic.Int64 // the chain's batches before this position have good CRCs
+	reader  atomic.Int64 // where the reader's next batch starts
+	done    atomic.Bool  // the reader is gone: stop
+	parked  atomic.Bool  // the verifier waits for the reader
+	wake    chan struct{}
+}
+
+// run checks batches until the reader is done, the segment's readable
+// bytes end, a batch fails its check, or the Log stops.
+func (v *verifier) run(stop <-chan struct{}) {
+	defer v.release()
+	pos := v.start
+	for !v.done.Load() {
+		reader := v.reader.Load()
+		pos = max(pos, reader)
+		if pos >= int64(len(v.data)) {
+			return
+		}
+		if pos-reader > readAheadWindow {
+			v.parked.Store(true)
+			// The reader wakes a parked verifier once it comes within
+			// half the window; looking again after parking closes the gap
+			// in which it could have done so unseen.
+			if pos-v.reader.Load() > readAheadWindow/2 && !v.done.Load() {
+				select {
+				case <-v.wake:
+				case <-stop:
+					return
+				}
+			}
+			v.parked.Store(false)
+			continue
+		}
+		if verifyBatchCRC(v.data[pos:]) != nil {
+			return // the reader finds the damage itself
+		}
+		pos += batchOverhead + int64(int32(binary.BigEndian.Uint32(v.data[pos+batchLengthPos:])))
+		v.checked.Store(pos)
+	}
+}
+
+// readAhead is a reader's side of read-ahead verification: the verifier it
+// started, if any, and what it knows of it. The reader publishes its
+// position and reads the verifier's progress only now and then, so that
+// the two cores do not pass a cache line back and forth at every batch.
+type readAhead struct {
+	v         *verifier
+	l         *Log
+	batchPos  int64 // where the reader's last batch starts
+	next      int64 // where its next batch starts
+	published int64 // the position last stored in v.reader
+	known     int64 // v.checked when last read
+	skipped   int64 // batches whose CRC the verifier checked for the reader
+}
+
+// readAheadStride is how far the reader moves between publishing its
+// position.
+const readAheadStride = 64 << 10
+
+// enter is called when the reader enters seg at pos, with data the bytes
+// it may read. It keeps the verifier it has if that one walks seg and pos is
+// on its chain; otherwise it ends it, and starts one if the scan is long
+// and the Log has a core to spare.
+func (ra *readAhead) enter(l *Log, seg *segment, m *mapping, data []byte, pos int64) {
+	if v := ra.v; v != nil {
+		if v.seg == seg && (pos == ra.batchPos || pos == ra.next) {
+			ra.publish(pos)
+			return
+		}
+		ra.stop()
+	}
+	if int64(len(data))-pos < readAheadMinBytes || !l.reserveVerifier() {
+		return
+	}
+	if !seg.acquire() {
+		l.verifiers.Add(-1)
+		return
+	}
+	if !m.refs.tryAcquire() {
+		_ = seg.release()
+		l.verifiers.Add(-1)
+		return
+	}
+	v := newVerifier(seg, data, pos, func() {
+		m.release()
+		_ = seg.release()
+	})
+	*ra = readAhead{v: v, l: l, batchPos: pos, next: pos, published: pos, known: pos}
+	// The reader is between Log.enter and Log.exit, so Close has not begun
+	// to wait for the Log's goroutines.
+	l.wg.Add(1)
+	go func() {
+		defer l.wg.Done()
+		defer l.verifiers.Add(-1)
+		v.run(l.stop)
+	}()
+}
+
+// checked reports whether the verifier has checked the batch at pos, which
+// ends at end. pos must be on the verifier's chain.
+func (ra *readAhead) checked(pos, end int64) bool {
+	if ra == nil || ra.v == nil || pos < ra.v.start {
+		return false
+	}
+	if end > ra.known {
+		ra.known = ra.v.checked.Load()
+		if end > ra.known {
+			return false
+		}
+	}
+	ra.skipped++
+	return true
+}
+
+// moved tells the verifier that the reader read the batch at pos and goes
+// on at next.
+func (ra *readAhead) moved(pos, next int64) {
+	if ra == nil || ra.v == nil {
+		return
+	}
+	ra.batchPos, ra.next = pos, next
+	if next-ra.published >= readAheadStride {
+		ra.publish(next)
+	}
+}
+
+// publish stores the reader's position, and wakes the verifier if it waits
+// for the reader to come closer.
+func (ra *readAhead) publish(pos int64) {
+	v := ra.v
+	v.reader.Store(pos)
+	ra.published = pos
+	if v.parked.Load() && v.checked.Load()-pos <= readAheadWindow/2 {
+		v.nudge()
+	}
+}
+
+// stop ends the verifier, if any.
+func (ra *readAhead) stop() {
+	if ra == nil || ra.v == nil {
+		return
+	}
+	ra.v.done.Store(true)
+	ra.v.nudge()
+	ra.l.readAheadBatches.Add(ra.skipped)
+	*ra = readAhead{}
+}
+
+func newVerifier(seg *segment, data []byte, start int64, release func()) *verifier {
+	v := &verifier{seg: seg, data: data, start: start, release: release, wake: make(chan struct{}, 1)}
+	v.checked.Store(start)
+	v.reader.Store(start)
+	return v
+}
+
+func (v *verifier) nudge() {
+	select {
+	case v.wake <- struct{}{}:
+	default:
+	}
+}
+
+// reserveVerifier takes one of the Log's verifier slots: one per core but
+// the reader's own.
+func (l *Log) reserveVerifier() bool {
+	if l.verifiers.Add(1) <= int32(runtime.GOMAXPROCS(0)-1) {
+		return true
+	}
+	l.verifiers.Add(-1)
+	return false
+}

@@ -1,0 +1,184 @@
+package eventlog_test
+
+import (
+	"encoding/binary"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"testing"
+	"testing/synctest"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/eventlog/eventlog"
+)
+
+// Long view scans have their batches' CRCs checked ahead of them on
+// another core (readahead.go). These tests scan segments of about 12 MiB,
+// three times the verifier's window, so that it starts, waits for the
+// reader and goes on. Inside a synctest bubble, synctest.Wait lets the
+// verifier run as far ahead as it will before the reader goes on.
+
+const (
+	readAheadBatches      = 120
+	readAheadBatchRecords = 100
+)
+
+// withTwoCores makes sure the Log has a core to spare for a verifier.
+func withTwoCores(t *testing.T) {
+	if n := runtime.GOMAXPROCS(0); n < 2 {
+		runtime.GOMAXPROCS(2)
+		t.Cleanup(func() { runtime.GOMAXPROCS(n) })
+	}
+}
+
+// readAheadValue is the value of the record at offset: about 1 KiB that
+// starts with the offset.
+func readAheadValue(offset int64) []byte {
+	v := make([]byte, 1000)
+	copy(v, fmt.Sprintf("%d;", offset))
+	return v
+}
+
+// fillForReadAhead writes readAheadBatches batches of readAheadBatchRecords
+// records to partition 0 of topic "t".
+func fillForReadAhead(t *testing.T, l *eventlog.Log) *eventlog.Partition {
+	t.Helper()
+	require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{Durability: eventlog.DurabilityOS}))
+	p := partition(t, l, "t", 0)
+	for range readAheadBatches {
+		records := make([]eventlog.Record, readAheadBatchRecords)
+		for j := range records {
+			records[j] = eventlog.Record{Key: []byte("k"), Value: readAheadValue(p.LogEndOffset() + int64(j))}
+		}
+		_, err := p.Append(ctx, records, eventlog.AppendOptions{})
+		require.NoError(t, err)
+	}
+	return p
+}
+
+// batchStarts returns where each batch of a segment file starts.
+func batchStarts(t *testing.T, path string) []int64 {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	require.NoError(t, err)
+	var starts []int64
+	for pos := int64(0); pos < int64(len(data)); pos += 12 + int64(binary.BigEndian.Uint32(data[pos+8:])) {
+		starts = append(starts, pos)
+	}
+	return starts
+}
+
+// scanChecked reads p through views from 0, pausing at the first record
+// until every goroutine of the bubble waits, and checks each record. It
+// returns how many records it saw and the error that ended the scan.
+func scanChecked(t *testing.T, p *eventlog.Partition) (int64, error) {
+	next := int64(0)
+	for v, err := range p.Views(0) {
+		if err != nil {
+			return next, err
+		}
+		if next == 0 {
+			synctest.Wait()
+		}
+		require.Equal(t, next, v.Offset)
+		require.Equal(t, readAheadValue(next), v.Value)
+		next++
+	}
+	return next, nil
+}
+
+func TestViewsReadAhead(t *testing.T) {
+	withTwoCores(t)
+	synctest.Test(t, func(t *testing.T) {
+		l := openLog(t, t.TempDir(), nil)
+		p := fillForReadAhead(t, l)
+
+		n, err := scanChecked(t, p)
+		require.NoError(t, err)
+		assert.Equal(t, int64(readAheadBatches*readAheadBatchRecords), n)
+		// At least the window's worth of batches, checked while the
+		// reader waited at its first record, were left to the verifier.
+		skipped := eventlog.ReadAheadBatches(l)
+		assert.GreaterOrEqual(t, skipped, int64(35))
+
+		// A consumer reads in chunks of MaxPollRecords; its verifier
+		// keeps its place from one chunk to the next.
+		c := newTestConsumer(t, l, &eventlog.ConsumerOptions{AutoOffsetReset: eventlog.OffsetResetEarliest}, eventlog.TopicPartition{Topic: "t", Partition: 0})
+		next := int64(0)
+		for v, err := range c.ViewsToEnd(ctx) {
+			require.NoError(t, err)
+			if next == 0 {
+				synctest.Wait()
+			}
+			require.Equal(t, next, v.Offset)
+			require.Equal(t, readAheadValue(next), v.Value)
+			next++
+		}
+		assert.Equal(t, int64(readAheadBatches*readAheadBatchRecords), next)
+		assert.GreaterOrEqual(t, eventlog.ReadAheadBatches(l)-skipped, int64(35))
+	})
+}
+
+// TestViewsReadAheadReportsDamage damages one batch of a closed log's
+// segment, where Open does not look, before the verifier's window ends,
+// at its end and past it: the scan yields every record before the damaged
+// batch, then reports it.
+func TestViewsReadAheadReportsDamage(t *testing.T) {
+	withTwoCores(t)
+	for _, bad := range []int{0, 5, 40, 110} {
+		t.Run(fmt.Sprint("batch=", bad), func(t *testing.T) {
+			dir := t.TempDir()
+			l := openLog(t, dir, nil)
+			fillForReadAhead(t, l)
+			require.NoError(t, l.Close())
+			segs, err := filepath.Glob(filepath.Join(dir, "topics", "t", "0", "*.log"))
+			require.NoError(t, err)
+			require.Len(t, segs, 1)
+			starts := batchStarts(t, segs[0])
+			require.Len(t, starts, readAheadBatches)
+			f, err := os.OpenFile(segs[0], os.O_RDWR, 0)
+			require.NoError(t, err)
+			_, err = f.WriteAt([]byte{0xFF}, starts[bad]+200) // in the records, under the CRC
+			require.NoError(t, err)
+			require.NoError(t, f.Close())
+
+			synctest.Test(t, func(t *testing.T) {
+				l := openLog(t, dir, nil)
+				n, err := scanChecked(t, partition(t, l, "t", 0))
+				assert.Equal(t, int64(bad*readAheadBatchRecords), n)
+				var ce *eventlog.CorruptError
+				require.ErrorAs(t, err, &ce)
+				assert.Equal(t, segs[0], ce.Path)
+				assert.Equal(t, starts[bad], ce.Pos)
+			})
+		})
+	}
+}
+
+// TestViewsReadAheadAndClose closes the Log while a scan waits in its loop
+// body and its verifier waits for it: Close returns, the verifier is gone,
+// and the scan ends with ErrClosed at its next batch.
+func TestViewsReadAheadAndClose(t *testing.T) {
+	withTwoCores(t)
+	synctest.Test(t, func(t *testing.T) {
+		l := openLog(t, t.TempDir(), nil)
+		p := fillForReadAhead(t, l)
+		var err error
+		seen := 0
+		for _, err = range p.Views(0) {
+			if err != nil {
+				break
+			}
+			if seen == 0 {
+				synctest.Wait()
+				require.NoError(t, l.Close())
+			}
+			seen++
+		}
+		require.ErrorIs(t, err, eventlog.ErrClosed)
+		assert.Equal(t, readAheadBatchRecords, seen, "the batch being read stays readable")
+	})
+}
