@@ -330,3 +330,21 @@ func TestCollectorInvalidUTF8GroupIDs(t *testing.T) {
 	assert.Equal(t, 3.0, value(t, families, "eventlog_group_lag", "group", "g\uFFFD"), "the first, sorted: g\\xfe, committed 2")
 	assert.Equal(t, 2.0, value(t, families, "eventlog_group_lag", "group", "ok"))
 }
+
+// A Collector of a closed Log still answers, with what Stats reports of it:
+// no partitions and no committed offsets, and the Log's own counters.
+func TestCollectAfterClose(t *testing.T) {
+	l := testLog(t)
+	reg := prometheus.NewPedanticRegistry()
+	require.NoError(t, reg.Register(eventlogprom.NewCollector(l, nil)))
+	require.NoError(t, l.Close())
+	families := scrape(t, reg)
+	st := l.Stats()
+	assert.Empty(t, st.Partitions)
+	assert.NotContains(t, families, "eventlog_partition_high_watermark")
+	assert.NotContains(t, families, "eventlog_group_committed_offset")
+	assert.Len(t, families["eventlog_group_members"].GetMetric(), len(st.Groups))
+	assert.Equal(t, st.Recovery.Duration.Seconds(), value(t, families, "eventlog_recovery_duration_seconds"))
+	assert.Equal(t, float64(st.Cleaner.MapBytes), value(t, families, "eventlog_cleaner_map_max_bytes"))
+	assert.Positive(t, value(t, families, "eventlog_cleaner_map_max_bytes"))
+}
