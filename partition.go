@@ -224,9 +224,9 @@ func (p *Partition) appendEncoded(batch []byte, durability Durability, keyless b
 		return -1, ErrClosed
 	}
 	defer p.log.exit()
-	start := monotonicNow()
 
-	p.writesStarted.Add(1)
+	n := p.writesStarted.Add(1)
+	start, timed := p.appendStart(durability, n)
 	base, end, err := p.write(batch, keyless)
 	p.writeLanded()
 	if err != nil {
@@ -244,7 +244,7 @@ func (p *Partition) appendEncoded(batch []byte, durability Durability, keyless b
 	case p.config().durability == DurabilityFsync:
 		p.requestSync()
 	}
-	p.metrics.appendLatency.since(start)
+	p.appendDone(start, timed)
 	return base, nil
 }
 

@@ -34,7 +34,7 @@
 //	metric                               instrument      unit          meaning
 //	eventlog.partition.appended.records  counter         {record}      records appended (Append, producers, commits to internal topics)
 //	eventlog.partition.appended.size     counter         By            bytes of the record batches appended
-//	eventlog.partition.append.duration   histogram       s             from the partition getting an encoded batch to acknowledging it, fsync wait included (HistogramProducer)
+//	eventlog.partition.append.duration   histogram       s             from the partition getting an encoded batch to acknowledging it, fsync wait included; one in 8 appends acknowledged on the write to the OS (HistogramProducer)
 //	eventlog.partition.fsync.duration    histogram       s             fsyncs of the segment files: group commits, background fsyncs, segment rolls (HistogramProducer)
 //	eventlog.partition.high_watermark    gauge           {offset}      offset after the last record readers may see
 //	eventlog.partition.log_start_offset  gauge           {offset}      first offset still stored

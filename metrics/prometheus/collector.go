@@ -64,7 +64,7 @@ func NewCollector(l *eventlog.Log, opts *Options) *Collector {
 	pl, gl, ol := []string{"topic", "partition"}, []string{"group"}, []string{"group", "topic", "partition"}
 	c.appendedRecords = d("partition_appended_records_total", "Records appended to the partition since the log was opened.", pl)
 	c.appendedBytes = d("partition_appended_bytes_total", "Bytes of record batches appended to the partition since the log was opened.", pl)
-	c.appendDuration = d("partition_append_duration_seconds", "Time from the partition getting an encoded batch to acknowledging it, fsync wait included.", pl)
+	c.appendDuration = d("partition_append_duration_seconds", "Time from the partition getting an encoded batch to acknowledging it, fsync wait included; of the appends acknowledged on the write to the OS, one in 8.", pl)
 	c.fsyncDuration = d("partition_fsync_duration_seconds", "Time the fsyncs of the partition's segment files took.", pl)
 	c.highWatermark = d("partition_high_watermark", "Offset after the last record readers may see: the end of what is as durable as the topic promises.", pl)
 	c.logStart = d("partition_log_start_offset", "First offset still stored in the partition.", pl)

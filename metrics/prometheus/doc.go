@@ -25,7 +25,7 @@
 //	metric                                           type       meaning
 //	eventlog_partition_appended_records_total        counter    records appended (Append, producers, commits to internal topics)
 //	eventlog_partition_appended_bytes_total          counter    bytes of the record batches appended
-//	eventlog_partition_append_duration_seconds       histogram  from the partition getting an encoded batch to acknowledging it, fsync wait included
+//	eventlog_partition_append_duration_seconds       histogram  from the partition getting an encoded batch to acknowledging it, fsync wait included (appends acknowledged on the write to the OS: one in 8)
 //	eventlog_partition_fsync_duration_seconds        histogram  fsyncs of the segment files: group commits, background fsyncs, segment rolls
 //	eventlog_partition_high_watermark                gauge      offset after the last record readers may see
 //	eventlog_partition_log_start_offset              gauge      first offset still stored
