@@ -447,23 +447,10 @@ func (c *Consumer) commitLocked(ctx context.Context, offsets map[TopicPartition]
 	if len(offsets) == 0 {
 		return pendingCommit{}, nil
 	}
-	updates := make([]offsetUpdate, 0, len(offsets))
-	tps := make([]TopicPartition, 0, len(offsets))
-	for tp, om := range offsets {
-		p, err := c.log.Partition(tp.Topic, tp.Partition)
-		if err != nil {
-			return pendingCommit{}, fmt.Errorf("eventlog: commit %s: %w", tp, err)
-		}
-		switch hw := p.HighWatermark(); {
-		case om.Offset < 0 || om.Offset > hw:
-			return pendingCommit{}, fmt.Errorf("eventlog: commit %s: %w: offset %d is outside [0, %d]", tp, ErrOffsetOutOfRange, om.Offset, hw)
-		case len(om.Metadata) > MaxOffsetMetadataBytes:
-			return pendingCommit{}, fmt.Errorf("eventlog: commit %s: %w: metadata of %d bytes is longer than %d (offset.metadata.max.bytes)", tp, ErrInvalidRecord, len(om.Metadata), MaxOffsetMetadataBytes)
-		}
-		tps = append(tps, tp)
-		updates = append(updates, offsetUpdate{tp: tp, v: offsetValue{offset: om.Offset, epoch: noLeaderEpoch, metadata: om.Metadata}})
+	updates, tps, err := c.log.offsetUpdates(offsets)
+	if err != nil {
+		return pendingCommit{}, err
 	}
-	slices.SortFunc(updates, func(a, b offsetUpdate) int { return compareTopicPartitions(a.tp, b.tp) })
 	gm := &c.group
 	if err := g.beginCommit(gm.m, tps); err != nil {
 		return pendingCommit{}, err
@@ -615,4 +602,29 @@ func (c *Consumer) committedPositionLocked(tp TopicPartition) (int64, bool) {
 	}
 	om, ok := s.committed(c.opts.GroupID, []TopicPartition{tp})[tp]
 	return om.Offset, ok
+}
+
+// offsetUpdates checks offsets to commit — each partition exists, each
+// offset lies in [0, high watermark], each metadata is short enough — and
+// returns them as updates sorted by partition, with their partitions.
+func (l *Log) offsetUpdates(offsets map[TopicPartition]OffsetAndMetadata) ([]offsetUpdate, []TopicPartition, error) {
+	updates := make([]offsetUpdate, 0, len(offsets))
+	tps := make([]TopicPartition, 0, len(offsets))
+	for tp, om := range offsets {
+		p, err := l.Partition(tp.Topic, tp.Partition)
+		if err != nil {
+			return nil, nil, fmt.Errorf("eventlog: commit %s: %w", tp, err)
+		}
+		switch hw := p.HighWatermark(); {
+		case om.Offset < 0 || om.Offset > hw:
+			return nil, nil, fmt.Errorf("eventlog: commit %s: %w: offset %d is outside [0, %d]", tp, ErrOffsetOutOfRange, om.Offset, hw)
+		case len(om.Metadata) > MaxOffsetMetadataBytes:
+			return nil, nil, fmt.Errorf("eventlog: commit %s: %w: metadata of %d bytes is longer than %d (offset.metadata.max.bytes)", tp, ErrInvalidRecord, len(om.Metadata), MaxOffsetMetadataBytes)
+		}
+		tps = append(tps, tp)
+		updates = append(updates, offsetUpdate{tp: tp, v: offsetValue{offset: om.Offset, epoch: noLeaderEpoch, metadata: om.Metadata}})
+	}
+	slices.SortFunc(updates, func(a, b offsetUpdate) int { return compareTopicPartitions(a.tp, b.tp) })
+	slices.SortFunc(tps, compareTopicPartitions)
+	return updates, tps, nil
 }

@@ -17,9 +17,10 @@ import (
 // the current batch may be read outside them, since the references keep
 // them alive.
 type batchCursor struct {
-	p      *Partition
-	offset int64     // the next offset wanted: batches that end below it are skipped
-	hw     *position // the end of what may be read
+	p       *Partition
+	offset  int64     // the next offset wanted: batches that end below it are skipped
+	hw      *position // the end of what may be read
+	control bool      // next stops at control batches too (raw reads)
 
 	seg     *segment // acquired; nil between segments
 	m       *mapping // acquired with seg
@@ -35,10 +36,10 @@ type batchCursor struct {
 	ahead *readAhead // nil: no read-ahead verification (see readahead.go)
 }
 
-// next moves to the next batch of records, skipping control batches. It
-// returns false, having let go of its segment, when it reaches the high
-// watermark or a batch that a concurrent cleaning moved past the
-// watermark this cursor knows.
+// next moves to the next batch of records, skipping control batches unless
+// control is set. It returns false, having let go of its segment, when it
+// reaches the high watermark or a batch that a concurrent cleaning moved
+// past the watermark this cursor knows.
 func (c *batchCursor) next() (bool, error) {
 	c.fresh = false
 	for c.offset < c.hw.offset {
@@ -60,7 +61,7 @@ func (c *batchCursor) next() (bool, error) {
 			c.close()
 			return false, err
 		}
-		if !c.h.isControl() {
+		if c.control || !c.h.isControl() {
 			return true, nil
 		}
 	}

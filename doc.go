@@ -246,9 +246,10 @@
 // Each batch's CRC-32C is checked once per loop, before any of its records
 // is yielded; records are decoded as they are yielded, and records before
 // the wanted offset in the first batch are skipped without being decoded.
-// A loop that has at least 1 MiB of a segment ahead of it has the CRCs
-// checked on another core (read-ahead verification): a goroutine of the Log
-// walks the same batches at most 4 MiB ahead of the loop, and the loop
+// A loop that has read 256 KiB of a segment and has at least 1 MiB more
+// of it ahead has the CRCs checked on another core (read-ahead
+// verification): a goroutine of the Log walks the same batches at most
+// 4 MiB ahead of the loop, and the loop
 // skips the check of each batch the goroutine has vouched for and checks
 // the others itself, so a busy machine slows nothing down. There is one
 // such goroutine per core beyond the first (GOMAXPROCS - 1), shared by all

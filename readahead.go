@@ -9,10 +9,13 @@ import (
 // Read-ahead verification: the batches a long scan is about to reach are
 // CRC-checked on another core, a little ahead of the goroutine reading them.
 //
-// A view scan that enters a segment with at least readAheadMinBytes left to
-// read starts a verifier, when the Log has a core to spare for one: a
-// goroutine of the Log that walks the same batches from the same position,
-// checks each one's CRC, and publishes how far it got. The reader skips the
+// A view scan that has read readAheadAfter bytes of a segment, and has at
+// least readAheadMinBytes more to read there, starts a verifier, when the
+// Log has a core to spare for one: a goroutine of the Log that walks the
+// same batches from the reader's position, checks each one's CRC, and
+// publishes how far it got. (Starting only once a scan has shown it is
+// long keeps short reads, such as reads of one record, from paying for a
+// goroutine.) The reader skips the
 // CRC of a batch the verifier has checked and checks it itself otherwise, so
 // a verifier that falls behind (its core is busy) costs the reader only a
 // look at an atomic; the verifier then jumps to where the reader is. It
@@ -29,6 +32,9 @@ import (
 // reports the damage.
 
 const (
+	// readAheadAfter is how much of a segment a scan reads before it
+	// starts a verifier.
+	readAheadAfter = 256 << 10
 	// readAheadMinBytes is the least a scan must have left to read in a
 	// segment for a verifier to be worth a goroutine.
 	readAheadMinBytes = 1 << 20
@@ -87,15 +93,26 @@ func (v *verifier) run(stop <-chan struct{}) {
 	}
 }
 
-// readAhead is a reader's side of read-ahead verification: the verifier it
-// started, if any, and what it knows of it. The reader publishes its
-// position and reads the verifier's progress only now and then, so that
-// the two cores do not pass a cache line back and forth at every batch.
+// readAhead is a reader's side of read-ahead verification: where the
+// reader is, the verifier it started, if any, and what it knows of it. The
+// reader publishes its position and reads the verifier's progress only now
+// and then, so that the two cores do not pass a cache line back and forth
+// at every batch.
 type readAhead struct {
+	l *Log
+	// The segment the reader is in, its mapping and the bytes it may read.
+	// The reader holds references to them while it is in the segment;
+	// between the chunks of a Consumer, these stay as they were so that
+	// the next chunk can tell it goes on where the last one stopped.
+	seg  *segment
+	m    *mapping
+	data []byte
+
+	batchPos int64 // where the reader's last batch starts
+	next     int64 // where its next batch starts
+	read     int64 // bytes the reader read in seg along one chain
+
 	v         *verifier
-	l         *Log
-	batchPos  int64 // where the reader's last batch starts
-	next      int64 // where its next batch starts
 	published int64 // the position last stored in v.reader
 	known     int64 // v.checked when last read
 	skipped   int64 // batches whose CRC the verifier checked for the reader
@@ -106,20 +123,48 @@ type readAhead struct {
 const readAheadStride = 64 << 10
 
 // enter is called when the reader enters seg at pos, with data the bytes
-// it may read. It keeps the verifier it has if that one walks seg and pos is
-// on its chain; otherwise it ends it, and starts one if the scan is long
-// and the Log has a core to spare.
+// it may read. It keeps the reader's place, and the verifier if any, when
+// the reader goes on along the chain it was reading; otherwise it starts
+// afresh.
 func (ra *readAhead) enter(l *Log, seg *segment, m *mapping, data []byte, pos int64) {
-	if v := ra.v; v != nil {
-		if v.seg == seg && (pos == ra.batchPos || pos == ra.next) {
+	if seg == ra.seg && (pos == ra.batchPos || pos == ra.next) {
+		ra.m, ra.data = m, data
+		if ra.v != nil {
 			ra.publish(pos)
-			return
 		}
-		ra.stop()
-	}
-	if int64(len(data))-pos < readAheadMinBytes || !l.reserveVerifier() {
 		return
 	}
+	ra.stop()
+	*ra = readAhead{l: l, seg: seg, m: m, data: data, batchPos: pos, next: pos}
+}
+
+// moved tells the read-ahead that the reader read the batch at pos and goes
+// on at next. It starts a verifier once the scan is long enough.
+func (ra *readAhead) moved(pos, next int64) {
+	if ra == nil {
+		return
+	}
+	ra.batchPos, ra.next = pos, next
+	ra.read += next - pos
+	switch {
+	case ra.v != nil:
+		if next-ra.published >= readAheadStride {
+			ra.publish(next)
+		}
+	case ra.read >= readAheadAfter && int64(len(ra.data))-next >= readAheadMinBytes:
+		ra.start()
+	}
+}
+
+// start starts a verifier at the reader's next batch, if the Log has a
+// core to spare. The reader is in ra.seg, between Log.enter and Log.exit.
+func (ra *readAhead) start() {
+	l, seg, m := ra.l, ra.seg, ra.m
+	ra.read = 0 // if no verifier starts, try again after as much again
+	if !l.reserveVerifier() {
+		return
+	}
+	// The reader's own references keep both alive, so these succeed.
 	if !seg.acquire() {
 		l.verifiers.Add(-1)
 		return
@@ -129,13 +174,13 @@ func (ra *readAhead) enter(l *Log, seg *segment, m *mapping, data []byte, pos in
 		l.verifiers.Add(-1)
 		return
 	}
-	v := newVerifier(seg, data, pos, func() {
+	v := newVerifier(seg, ra.data, ra.next, func() {
 		m.release()
 		_ = seg.release()
 	})
-	*ra = readAhead{v: v, l: l, batchPos: pos, next: pos, published: pos, known: pos}
-	// The reader is between Log.enter and Log.exit, so Close has not begun
-	// to wait for the Log's goroutines.
+	ra.v, ra.published, ra.known = v, ra.next, ra.next
+	// Close has not begun to wait for the Log's goroutines: the reader
+	// is between Log.enter and Log.exit.
 	l.wg.Add(1)
 	go func() {
 		defer l.wg.Done()
@@ -160,18 +205,6 @@ func (ra *readAhead) checked(pos, end int64) bool {
 	return true
 }
 
-// moved tells the verifier that the reader read the batch at pos and goes
-// on at next.
-func (ra *readAhead) moved(pos, next int64) {
-	if ra == nil || ra.v == nil {
-		return
-	}
-	ra.batchPos, ra.next = pos, next
-	if next-ra.published >= readAheadStride {
-		ra.publish(next)
-	}
-}
-
 // publish stores the reader's position, and wakes the verifier if it waits
 // for the reader to come closer.
 func (ra *readAhead) publish(pos int64) {
@@ -183,14 +216,16 @@ func (ra *readAhead) publish(pos int64) {
 	}
 }
 
-// stop ends the verifier, if any.
+// stop ends the verifier, if any, and forgets where the reader is.
 func (ra *readAhead) stop() {
-	if ra == nil || ra.v == nil {
+	if ra == nil {
 		return
 	}
-	ra.v.done.Store(true)
-	ra.v.nudge()
-	ra.l.readAheadBatches.Add(ra.skipped)
+	if v := ra.v; v != nil {
+		v.done.Store(true)
+		v.nudge()
+		ra.l.readAheadBatches.Add(ra.skipped)
+	}
 	*ra = readAhead{}
 }
 

@@ -2,6 +2,7 @@ package eventlog
 
 import (
 	"fmt"
+	"hash/crc32"
 	"sync/atomic"
 	"testing"
 	"testing/synctest"
@@ -127,4 +128,21 @@ func TestVerifierWaitsForTheReader(t *testing.T) {
 		close(stop)
 		<-done
 	})
+}
+
+// TestCRC32CInChunks checks the chunked, prefetching CRC against the
+// standard library's over lengths around the chunk size, from offsets
+// inside buffers that go on past the summed bytes.
+func TestCRC32CInChunks(t *testing.T) {
+	buf := make([]byte, 5*crcChunk+100)
+	for i := range buf {
+		buf[i] = byte(i * 7)
+	}
+	for _, from := range []int{0, 1, 21} {
+		for _, n := range []int{0, 1, crcChunk - 1, crcChunk, crcChunk + 1, 2 * crcChunk, 3*crcChunk + 5, 5 * crcChunk} {
+			want := crc32.Checksum(buf[from:from+n], castagnoli)
+			assert.Equal(t, want, crc32c(buf, from, from+n), "from %d, %d bytes", from, n)
+			assert.Equal(t, want, crc32c(buf[:from+n], from, from+n), "from %d, %d bytes, ending the buffer", from, n)
+		}
+	}
 }

@@ -1,13 +1,17 @@
 package eventlog_test
 
 import (
+	"bytes"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"runtime"
+	"sync"
 	"testing"
 	"testing/synctest"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -18,12 +22,15 @@ import (
 // Long view scans have their batches' CRCs checked ahead of them on
 // another core (readahead.go). These tests scan segments of about 12 MiB,
 // three times the verifier's window, so that it starts, waits for the
-// reader and goes on. Inside a synctest bubble, synctest.Wait lets the
-// verifier run as far ahead as it will before the reader goes on.
+// reader and goes on. A scan starts its verifier once it has read 256 KiB;
+// inside a synctest bubble, the scan then pauses at pauseAt, the first
+// record of the fifth batch, and synctest.Wait lets the verifier run as far
+// ahead as it will before the scan goes on.
 
 const (
 	readAheadBatches      = 120
 	readAheadBatchRecords = 100
+	pauseAt               = 4 * readAheadBatchRecords
 )
 
 // withTwoCores makes sure the Log has a core to spare for a verifier.
@@ -71,8 +78,8 @@ func batchStarts(t *testing.T, path string) []int64 {
 	return starts
 }
 
-// scanChecked reads p through views from 0, pausing at the first record
-// until every goroutine of the bubble waits, and checks each record. It
+// scanChecked reads p through views from 0, pausing at pauseAt until
+// every goroutine of the bubble waits, and checks each record. It
 // returns how many records it saw and the error that ended the scan.
 func scanChecked(t *testing.T, p *eventlog.Partition) (int64, error) {
 	next := int64(0)
@@ -80,7 +87,7 @@ func scanChecked(t *testing.T, p *eventlog.Partition) (int64, error) {
 		if err != nil {
 			return next, err
 		}
-		if next == 0 {
+		if next == pauseAt {
 			synctest.Wait()
 		}
 		require.Equal(t, next, v.Offset)
@@ -100,7 +107,7 @@ func TestViewsReadAhead(t *testing.T) {
 		require.NoError(t, err)
 		assert.Equal(t, int64(readAheadBatches*readAheadBatchRecords), n)
 		// At least the window's worth of batches, checked while the
-		// reader waited at its first record, were left to the verifier.
+		// reader waited, were left to the verifier.
 		skipped := eventlog.ReadAheadBatches(l)
 		assert.GreaterOrEqual(t, skipped, int64(35))
 
@@ -110,7 +117,7 @@ func TestViewsReadAhead(t *testing.T) {
 		next := int64(0)
 		for v, err := range c.ViewsToEnd(ctx) {
 			require.NoError(t, err)
-			if next == 0 {
+			if next == pauseAt {
 				synctest.Wait()
 			}
 			require.Equal(t, next, v.Offset)
@@ -123,12 +130,12 @@ func TestViewsReadAhead(t *testing.T) {
 }
 
 // TestViewsReadAheadReportsDamage damages one batch of a closed log's
-// segment, where Open does not look, before the verifier's window ends,
-// at its end and past it: the scan yields every record before the damaged
-// batch, then reports it.
+// segment, where Open does not look: before the verifier starts, where it
+// starts, inside its window while the scan pauses, and past the window:
+// the scan yields every record before the damaged batch, then reports it.
 func TestViewsReadAheadReportsDamage(t *testing.T) {
 	withTwoCores(t)
-	for _, bad := range []int{0, 5, 40, 110} {
+	for _, bad := range []int{0, 3, 6, 40, 110} {
 		t.Run(fmt.Sprint("batch=", bad), func(t *testing.T) {
 			dir := t.TempDir()
 			l := openLog(t, dir, nil)
@@ -172,13 +179,95 @@ func TestViewsReadAheadAndClose(t *testing.T) {
 			if err != nil {
 				break
 			}
-			if seen == 0 {
+			if seen == pauseAt {
 				synctest.Wait()
 				require.NoError(t, l.Close())
 			}
 			seen++
 		}
 		require.ErrorIs(t, err, eventlog.ErrClosed)
-		assert.Equal(t, readAheadBatchRecords, seen, "the batch being read stays readable")
+		assert.Equal(t, pauseAt+readAheadBatchRecords, seen, "the batch being read stays readable")
 	})
+}
+
+// TestReadAheadDuringRetentionAndCompaction scans segments long enough for
+// verifiers, from several goroutines, while retention deletes segments and
+// compaction swaps them: no scan faults or sees a wrong byte, and once
+// the scans end and the Log is closed every file is closed.
+func TestReadAheadDuringRetentionAndCompaction(t *testing.T) {
+	withTwoCores(t)
+	for _, policy := range []eventlog.CleanupPolicy{eventlog.CleanupDelete, eventlog.CleanupCompact} {
+		t.Run(policy.String(), func(t *testing.T) {
+			before := openFileCount(t)
+			clk := newClock()
+			l, err := eventlog.Open(t.TempDir(), &eventlog.Options{Now: clk.Now, SegmentBytes: 3 << 20})
+			require.NoError(t, err)
+			require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{
+				Durability: eventlog.DurabilityOS, Retention: time.Minute, CleanupPolicy: policy, MinCleanableDirtyRatio: 0.01,
+			}))
+			p := partition(t, l, "t", 0)
+			scan := func() error {
+				last := int64(-1)
+				for v, err := range p.Views(p.LogStartOffset()) {
+					if err != nil {
+						return err
+					}
+					if v.Offset <= last || !bytes.Equal(v.Value, readAheadValue(v.Offset)) {
+						return fmt.Errorf("offset %d after %d has the wrong value", v.Offset, last)
+					}
+					last = v.Offset
+				}
+				return nil
+			}
+			var scanners sync.WaitGroup
+			stop := make(chan struct{})
+			failures := make(chan error, 3)
+			for range 3 {
+				scanners.Add(1)
+				go func() {
+					defer scanners.Done()
+					for {
+						select {
+						case <-stop:
+							return
+						default:
+						}
+						if err := scan(); err != nil && !errors.Is(err, eventlog.ErrOffsetOutOfRange) {
+							failures <- err
+							return
+						}
+					}
+				}()
+			}
+			for i := range 300 {
+				records := make([]eventlog.Record, 50)
+				for j := range records {
+					records[j] = eventlog.Record{Key: fmt.Appendf(nil, "k%d", (i*50+j)%5000), Value: readAheadValue(p.LogEndOffset() + int64(j))}
+				}
+				_, err := p.Append(ctx, records, eventlog.AppendOptions{})
+				require.NoError(t, err)
+				clk.Advance(time.Second)
+				if i%30 == 29 {
+					if policy == eventlog.CleanupCompact {
+						require.NoError(t, l.Compact(ctx, "t"))
+					} else {
+						require.NoError(t, eventlog.EnforceRetention(l))
+					}
+				}
+			}
+			close(stop)
+			scanners.Wait()
+			close(failures)
+			for err := range failures {
+				t.Error(err)
+			}
+			if policy == eventlog.CleanupDelete {
+				assert.Positive(t, p.LogStartOffset(), "retention ran")
+			}
+			require.NoError(t, l.Close())
+			if before >= 0 {
+				assert.Equal(t, before, openFileCount(t), "every file is closed")
+			}
+		})
+	}
 }

@@ -1,0 +1,350 @@
+package eventlog
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+)
+
+// Errors of external group members.
+var (
+	// ErrUnknownMember is returned for a group member that is no longer in
+	// its group: it left, was evicted for going silent, or was fenced by a
+	// static member with its instance ID (Kafka's UNKNOWN_MEMBER_ID).
+	ErrUnknownMember = errors.New("eventlog: unknown group member")
+
+	// ErrIllegalGeneration is returned for a call that names a group
+	// generation the member is not in (Kafka's ILLEGAL_GENERATION).
+	ErrIllegalGeneration = errors.New("eventlog: illegal group generation")
+)
+
+// External members
+//
+// An ExternalMember is a member of a consumer group whose consumer runs
+// outside the process — a Kafka client connected through kafkaserver — and
+// shares the group with in-process Consumers. The coordinator treats it
+// like any member: the group's assignor, run by the coordinator, gives it
+// its target; it is granted partitions nobody else holds; only it may
+// commit what it holds. What differs is how it learns and acts, which
+// follows Kafka's classic group protocol, with the coordinator as the
+// group leader:
+//
+//   - JoinGroup: Log.JoinGroupExternal adds it, Rejoin takes it back in
+//     (releasing what its client revoked), and AwaitRebalance waits until
+//     an eager rebalance has an assignment, then tells the generation.
+//   - SyncGroup: Sync returns what it is granted of its target.
+//   - Heartbeat: tells it to rejoin when there is news — a new generation,
+//     partitions granted, partitions to give up.
+//   - LeaveGroup: Leave.
+//
+// It is evicted when no call of it arrives within its session timeout,
+// except while it waits in AwaitRebalance.
+
+// ExternalMemberConfig describes an external group member.
+type ExternalMemberConfig struct {
+	// InstanceID makes the member static (Kafka's group.instance.id): a
+	// member joining with the instance ID of another takes its place, and
+	// the other is fenced.
+	InstanceID string
+	// Topics are the topics the member subscribes to; those that do not
+	// exist are assigned once created.
+	Topics []string
+	// Assignors are the strategies the member's client supports, in order
+	// of preference (Kafka's partition.assignment.strategy). A group with
+	// members keeps its assignor: the member joins if one of these has the
+	// same Name. An empty group takes the first.
+	Assignors []Assignor
+	// SessionTimeout is how long the member stays in the group without a
+	// call (Kafka's session.timeout.ms). Default DefaultSessionTimeout.
+	SessionTimeout time.Duration
+}
+
+// ExternalMember is a consumer group member whose consumer runs outside
+// the process; see ExternalMemberConfig. It is safe for concurrent use.
+type ExternalMember struct {
+	g    *group
+	m    *member
+	wake chan struct{} // buffer 1: the coordinator has news
+
+	// synced is the generation of the last Sync; guarded by g.mu.
+	synced int32
+}
+
+// JoinGroupExternal adds an external member to a consumer group, starting
+// a rebalance (or, for a static member whose instance ID is known, taking
+// the previous member's place). It fails with ErrInvalidConfig when none of
+// cfg.Assignors matches the group's (Kafka's INCONSISTENT_GROUP_PROTOCOL).
+func (l *Log) JoinGroupExternal(group string, cfg ExternalMemberConfig) (*ExternalMember, error) {
+	if err := validGroupID(group); err != nil {
+		return nil, err
+	}
+	switch {
+	case len(cfg.Assignors) == 0:
+		return nil, fmt.Errorf("%w: group %q: an external member with no assignor", ErrInvalidConfig, group)
+	case cfg.SessionTimeout < 0:
+		return nil, fmt.Errorf("%w: SessionTimeout %v is negative", ErrInvalidConfig, cfg.SessionTimeout)
+	case cfg.SessionTimeout == 0:
+		cfg.SessionTimeout = DefaultSessionTimeout
+	}
+	for _, name := range cfg.Topics {
+		if err := validateTopicName(name, false); err != nil {
+			return nil, err
+		}
+	}
+	c, err := l.coordinator()
+	if err != nil {
+		return nil, err
+	}
+	g := c.group(group)
+	x := &ExternalMember{g: g, wake: make(chan struct{}, 1), synced: -1}
+	m, err := g.join(memberConfig{
+		instanceID:      cfg.InstanceID,
+		topics:          slices.Clone(cfg.Topics),
+		assignor:        g.pickAssignor(cfg.Assignors),
+		sessionTimeout:  cfg.SessionTimeout,
+		maxPollInterval: cfg.SessionTimeout,
+		wake:            x.wake,
+	})
+	if err != nil {
+		return nil, err
+	}
+	x.m = m
+	return x, nil
+}
+
+// pickAssignor returns the group's assignor when one of candidates has its
+// name, or else the first candidate, for join to accept or refuse.
+func (g *group) pickAssignor(candidates []Assignor) Assignor {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if len(g.mu.members) > 0 {
+		for _, a := range candidates {
+			if a.Name() == g.mu.assignor.Name() {
+				return g.mu.assignor
+			}
+		}
+	}
+	return candidates[0]
+}
+
+// ID returns the member ID the coordinator gave the member.
+func (x *ExternalMember) ID() string { return x.m.id }
+
+// Assignor returns the group's assignor, which the member joined with.
+func (x *ExternalMember) Assignor() Assignor { return x.m.cfg.assignor }
+
+// checkLocked evicts the expired members of the group and fails when x is
+// one of them, or otherwise no longer in the group.
+func (x *ExternalMember) checkLocked(now time.Time) error {
+	x.g.expireLocked(now)
+	if m := x.m; m.removed != nil {
+		return fmt.Errorf("eventlog: group %q member %s: %w: %w", x.g.id, m.id, ErrUnknownMember, m.removed)
+	}
+	return nil
+}
+
+// checkGenerationLocked accepts the generation of the member's last Sync or
+// its current one; a member learns of a new generation only when it
+// rejoins, and may commit and heartbeat in the old one until then.
+func (x *ExternalMember) checkGenerationLocked(generation int32) error {
+	if generation != x.synced && generation != x.m.generation {
+		return fmt.Errorf("eventlog: group %q member %s: %w: %d, the member is in generation %d", x.g.id, x.m.id, ErrIllegalGeneration, generation, x.m.generation)
+	}
+	return nil
+}
+
+// Rejoin takes the member back into the group (a JoinGroup of a known
+// member): its subscription becomes topics, rebalancing the group if that
+// changes what it subscribes to, and it releases every partition it holds
+// that is not in owned, which its client has revoked. Under the eager
+// protocol a client revokes everything before it rejoins; under the
+// cooperative one it keeps what it still owns.
+func (x *ExternalMember) Rejoin(topics []string, owned []TopicPartition) error {
+	for _, name := range topics {
+		if err := validateTopicName(name, false); err != nil {
+			return err
+		}
+	}
+	g, m := x.g, x.m
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	now := g.coord.log.opts.Now()
+	if err := x.checkLocked(now); err != nil {
+		return err
+	}
+	m.lastPoll = now
+	var revoked []TopicPartition
+	for tp := range m.held {
+		if !slices.Contains(owned, tp) {
+			revoked = append(revoked, tp)
+		}
+	}
+	g.releaseLocked(m, revoked)
+	m.cfg.topics = slices.Clone(topics)
+	if resolved := g.resolveTopics(&m.cfg); !slices.Equal(resolved, m.topics) {
+		m.topics = resolved
+		g.rebalanceLocked()
+	}
+	g.progressLocked()
+	return nil
+}
+
+// AwaitRebalance waits until the group has an assignment for the member —
+// until an eager rebalance in progress has every member's partitions back
+// and ran the assignor — and returns the member's generation. When ctx
+// ends first it returns the generation the member is in with ctx's error.
+// The member is not evicted while it waits.
+func (x *ExternalMember) AwaitRebalance(ctx context.Context) (int32, error) {
+	g, m := x.g, x.m
+	defer func() {
+		g.mu.Lock()
+		m.inPoll, m.lastPoll = false, g.coord.log.opts.Now()
+		g.mu.Unlock()
+	}()
+	for {
+		g.mu.Lock()
+		err := x.checkLocked(g.coord.log.opts.Now())
+		settled, generation := !g.mu.emptying, m.generation
+		m.inPoll = err == nil
+		g.mu.Unlock()
+		if err != nil || settled {
+			return generation, err
+		}
+		select {
+		case <-x.wake:
+		case <-ctx.Done():
+			return generation, ctx.Err()
+		}
+	}
+}
+
+// Sync returns what the member owns in generation (a SyncGroup): the part
+// of its target it has been granted, sorted. Partitions of its target
+// still held by others come later: Heartbeat tells it to rejoin once they
+// are granted. It fails with ErrIllegalGeneration when generation is not
+// the member's.
+func (x *ExternalMember) Sync(generation int32) ([]TopicPartition, error) {
+	g, m := x.g, x.m
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	now := g.coord.log.opts.Now()
+	if err := x.checkLocked(now); err != nil {
+		return nil, err
+	}
+	if generation != m.generation {
+		return nil, fmt.Errorf("eventlog: group %q member %s: %w: %d, the group is in generation %d", g.id, m.id, ErrIllegalGeneration, generation, m.generation)
+	}
+	m.lastPoll, m.news, x.synced = now, false, generation
+	var out []TopicPartition
+	for tp := range m.held {
+		if m.target[tp] {
+			out = append(out, tp)
+		}
+	}
+	slices.SortFunc(out, compareTopicPartitions)
+	return out, nil
+}
+
+// Heartbeat keeps the member in the group and reports whether it must
+// rejoin (Kafka's REBALANCE_IN_PROGRESS): a new generation began, it was
+// granted partitions, or it holds partitions it must give up.
+func (x *ExternalMember) Heartbeat(generation int32) (rejoin bool, err error) {
+	g, m := x.g, x.m
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	now := g.coord.log.opts.Now()
+	if err := x.checkLocked(now); err != nil {
+		return false, err
+	}
+	if err := x.checkGenerationLocked(generation); err != nil {
+		return false, err
+	}
+	m.lastPoll = now
+	g.refreshTopicsLocked()
+	if m.news || m.generation != x.synced {
+		return true, nil
+	}
+	for tp := range m.held {
+		if !m.target[tp] {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// Commit commits offsets for the member's group, as a Consumer's
+// CommitOffsets does, and returns once they are as durable as the Log
+// promises. Only partitions the member holds can be committed; others fail
+// with ErrCommitFailed, and then nothing is committed.
+func (x *ExternalMember) Commit(ctx context.Context, generation int32, offsets map[TopicPartition]OffsetAndMetadata) error {
+	g, m := x.g, x.m
+	g.mu.Lock()
+	err := x.checkLocked(g.coord.log.opts.Now())
+	if err == nil {
+		err = x.checkGenerationLocked(generation)
+	}
+	if err == nil {
+		m.lastPoll = g.coord.log.opts.Now()
+	}
+	g.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	return g.commit(ctx, m, offsets)
+}
+
+// Leave takes the member out of its group, which rebalances without it.
+func (x *ExternalMember) Leave() { x.g.leave(x.m) }
+
+// commit checks and writes offsets of the group for m, or for no member.
+func (g *group) commit(ctx context.Context, m *member, offsets map[TopicPartition]OffsetAndMetadata) error {
+	if len(offsets) == 0 {
+		return nil
+	}
+	updates, tps, err := g.coord.log.offsetUpdates(offsets)
+	if err != nil {
+		return err
+	}
+	if err := g.beginCommit(m, tps); err != nil {
+		return err
+	}
+	defer g.endCommit(m)
+	_, err = g.coord.offsets.write(ctx, g.id, updates, DurabilityDefault)
+	return err
+}
+
+// CommitGroupOffsets commits offsets for a consumer group from outside its
+// membership — Kafka's OffsetCommit with no member ID, as admin tools and
+// consumers that assign partitions by hand send it — and returns once they
+// are durable. As in Kafka, the group must have no members: otherwise it
+// fails with ErrCommitFailed.
+func (l *Log) CommitGroupOffsets(ctx context.Context, group string, offsets map[TopicPartition]OffsetAndMetadata) error {
+	if err := validGroupID(group); err != nil {
+		return err
+	}
+	c, err := l.coordinator()
+	if err != nil {
+		return err
+	}
+	return c.group(group).commit(ctx, nil, offsets)
+}
+
+// CommittedOffsets returns a group's committed offsets of tps; partitions
+// without one are absent. Commits written but not yet durable, such as a
+// Consumer's automatic ones, are made durable first, so that a member that
+// takes over a partition reads its previous owner's last commit.
+func (l *Log) CommittedOffsets(group string, tps []TopicPartition) (map[TopicPartition]OffsetAndMetadata, error) {
+	if err := validGroupID(group); err != nil {
+		return nil, err
+	}
+	s, err := l.offsetStore(false)
+	if err != nil || s == nil {
+		return map[TopicPartition]OffsetAndMetadata{}, err
+	}
+	if err := s.flush(group); err != nil {
+		return nil, err
+	}
+	return s.committed(group, tps), nil
+}

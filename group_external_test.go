@@ -1,0 +1,152 @@
+package eventlog_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/eventlog/eventlog"
+	"github.com/eventlog/eventlog/eventlogtest"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// owning returns a condition: c owns n partitions.
+func owning(c *eventlog.Consumer, n int) func() bool {
+	return func() bool { return len(c.Assignment()) == n }
+}
+
+func TestExternalMemberSharesAGroup(t *testing.T) {
+	clk := newClock()
+	l := eventlogtest.New(t, &eventlog.Options{Now: clk.Now})
+	require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{Partitions: 4}))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for id := range int32(4) {
+		p, err := l.Partition("t", id)
+		require.NoError(t, err)
+		for range 10 {
+			_, err := p.Append(ctx, []eventlog.Record{{Value: []byte("v")}}, eventlog.AppendOptions{})
+			require.NoError(t, err)
+		}
+	}
+	local, err := l.NewConsumer(&eventlog.ConsumerOptions{GroupID: "g", FetchMaxWait: time.Millisecond})
+	require.NoError(t, err)
+	defer local.Close()
+	require.NoError(t, local.Subscribe("t"))
+	pollUntil(t, owning(local, 4), nil, local)
+
+	_, err = l.JoinGroupExternal("g", eventlog.ExternalMemberConfig{Topics: []string{"t"}, Assignors: []eventlog.Assignor{eventlog.RoundRobinAssignor{}}})
+	require.ErrorIs(t, err, eventlog.ErrInvalidConfig, "the group uses range")
+
+	x, err := l.JoinGroupExternal("g", eventlog.ExternalMemberConfig{
+		Topics:         []string{"t"},
+		Assignors:      []eventlog.Assignor{eventlog.RoundRobinAssignor{}, eventlog.RangeAssignor{}},
+		SessionTimeout: 10 * time.Second,
+	})
+	require.NoError(t, err)
+	assert.Equal(t, "range", x.Assignor().Name())
+	// An eager rebalance: the external member's join waits until the
+	// in-process member gave its partitions back.
+	type joined struct {
+		gen int32
+		err error
+	}
+	done := make(chan joined, 1)
+	go func() {
+		gen, err := x.AwaitRebalance(ctx)
+		done <- joined{gen, err}
+	}()
+	pollUntil(t, owning(local, 2), nil, local)
+	j := <-done
+	require.NoError(t, j.err)
+	tps, err := x.Sync(j.gen)
+	require.NoError(t, err)
+	require.Len(t, tps, 2)
+	for _, tp := range local.Assignment() {
+		assert.NotContains(t, tps, tp, "each partition has one owner")
+	}
+	rejoin, err := x.Heartbeat(j.gen)
+	require.NoError(t, err)
+	assert.False(t, rejoin)
+
+	// Generations and ownership are checked.
+	_, err = x.Sync(j.gen + 7)
+	require.ErrorIs(t, err, eventlog.ErrIllegalGeneration)
+	_, err = x.Heartbeat(j.gen + 7)
+	require.ErrorIs(t, err, eventlog.ErrIllegalGeneration)
+	require.NoError(t, x.Commit(ctx, j.gen, map[eventlog.TopicPartition]eventlog.OffsetAndMetadata{tps[0]: {Offset: 5, Metadata: "m"}}))
+	notMine := local.Assignment()[0]
+	require.ErrorIs(t, x.Commit(ctx, j.gen, map[eventlog.TopicPartition]eventlog.OffsetAndMetadata{notMine: {Offset: 1}}), eventlog.ErrCommitFailed)
+	require.ErrorIs(t, l.CommitGroupOffsets(ctx, "g", map[eventlog.TopicPartition]eventlog.OffsetAndMetadata{tps[0]: {Offset: 1}}), eventlog.ErrCommitFailed,
+		"commits from outside the group wait until it is empty")
+	committed, err := l.CommittedOffsets("g", tps)
+	require.NoError(t, err)
+	assert.Equal(t, eventlog.OffsetAndMetadata{Offset: 5, Metadata: "m"}, committed[tps[0]])
+
+	d, err := l.DescribeGroup("g")
+	require.NoError(t, err)
+	assert.Len(t, d.Members, 2)
+
+	// Silent past its session timeout, the external member is evicted
+	// and the in-process one takes everything back.
+	clk.Advance(11 * time.Second)
+	_, err = x.Heartbeat(j.gen)
+	require.ErrorIs(t, err, eventlog.ErrUnknownMember)
+	require.ErrorIs(t, x.Commit(ctx, j.gen, nil), eventlog.ErrUnknownMember)
+	pollUntil(t, owning(local, 4), nil, local)
+}
+
+func TestExternalMemberRejoinAndLeave(t *testing.T) {
+	l := eventlogtest.NewTopic(t, "t", eventlog.TopicConfig{Partitions: 2})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cfg := eventlog.ExternalMemberConfig{Topics: []string{"t"}, Assignors: []eventlog.Assignor{eventlog.CooperativeStickyAssignor{}}}
+	a, err := l.JoinGroupExternal("g", cfg)
+	require.NoError(t, err)
+	genA, err := a.AwaitRebalance(ctx)
+	require.NoError(t, err)
+	tps, err := a.Sync(genA)
+	require.NoError(t, err)
+	require.Len(t, tps, 2)
+
+	// A second member: cooperative, so a's partitions move only once a
+	// gives one up, which its heartbeat tells it to do.
+	b, err := l.JoinGroupExternal("g", cfg)
+	require.NoError(t, err)
+	genB, err := b.AwaitRebalance(ctx)
+	require.NoError(t, err)
+	tpsB, err := b.Sync(genB)
+	require.NoError(t, err)
+	assert.Empty(t, tpsB, "a still holds both")
+	rejoin, err := a.Heartbeat(genA)
+	require.NoError(t, err)
+	require.True(t, rejoin)
+	genA, err = a.AwaitRebalance(ctx)
+	require.NoError(t, err)
+	keep, err := a.Sync(genA)
+	require.NoError(t, err)
+	require.Len(t, keep, 1)
+	require.NoError(t, a.Rejoin([]string{"t"}, keep)) // gives the other back
+	rejoin, err = b.Heartbeat(genB)
+	require.NoError(t, err)
+	require.True(t, rejoin, "b is granted its partition")
+	genB, err = b.AwaitRebalance(ctx)
+	require.NoError(t, err)
+	tpsB, err = b.Sync(genB)
+	require.NoError(t, err)
+	require.Len(t, tpsB, 1)
+	assert.NotEqual(t, keep[0], tpsB[0])
+
+	b.Leave()
+	_, err = b.Heartbeat(genB)
+	require.ErrorIs(t, err, eventlog.ErrUnknownMember)
+	rejoin, err = a.Heartbeat(genA)
+	require.NoError(t, err)
+	require.True(t, rejoin)
+	genA, err = a.AwaitRebalance(ctx)
+	require.NoError(t, err)
+	tps, err = a.Sync(genA)
+	require.NoError(t, err)
+	assert.Len(t, tps, 2)
+}

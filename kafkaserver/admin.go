@@ -1,0 +1,274 @@
+package kafkaserver
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/eventlog/eventlog"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// Metadata, coordinators and topic administration.
+
+func (c *conn) broker() kmsg.MetadataResponseBroker {
+	b := kmsg.NewMetadataResponseBroker()
+	b.NodeID = c.s.opts.NodeID
+	b.Host, b.Port = c.s.advertised(c.nc.LocalAddr())
+	return b
+}
+
+func (c *conn) handleMetadata(req *request) (kmsg.Response, error) {
+	r := req.kreq.(*kmsg.MetadataRequest)
+	resp := r.ResponseKind().(*kmsg.MetadataResponse)
+	resp.Brokers = []kmsg.MetadataResponseBroker{c.broker()}
+	resp.ClusterID = &c.s.opts.ClusterID
+	resp.ControllerID = c.s.opts.NodeID
+	var names []string
+	if r.Topics == nil {
+		names = c.s.log.Topics()
+	} else {
+		for _, t := range r.Topics {
+			if t.Topic != nil {
+				names = append(names, *t.Topic)
+			}
+		}
+	}
+	for _, name := range names {
+		t := kmsg.NewMetadataResponseTopic()
+		t.Topic = &name
+		cfg, err := c.s.log.TopicConfig(name)
+		if err != nil && r.AllowAutoTopicCreation && c.s.opts.AutoCreateTopics && r.Topics != nil {
+			if err = c.s.log.CreateTopic(name, eventlog.TopicConfig{}); err == nil {
+				cfg, err = c.s.log.TopicConfig(name)
+			}
+		}
+		if err != nil {
+			t.ErrorCode = errorCode(err)
+			resp.Topics = append(resp.Topics, t)
+			continue
+		}
+		for id := range int32(cfg.Partitions) {
+			p := kmsg.NewMetadataResponseTopicPartition()
+			p.Partition, p.Leader, p.LeaderEpoch = id, c.s.opts.NodeID, 0
+			p.Replicas = []int32{c.s.opts.NodeID}
+			p.ISR = []int32{c.s.opts.NodeID}
+			t.Partitions = append(t.Partitions, p)
+		}
+		resp.Topics = append(resp.Topics, t)
+	}
+	return resp, nil
+}
+
+// Coordinator types of FindCoordinator.
+const (
+	coordinatorGroup       = 0
+	coordinatorTransaction = 1
+)
+
+func (c *conn) handleFindCoordinator(req *request) (kmsg.Response, error) {
+	r := req.kreq.(*kmsg.FindCoordinatorRequest)
+	resp := r.ResponseKind().(*kmsg.FindCoordinatorResponse)
+	host, port := c.s.advertised(c.nc.LocalAddr())
+	find := func(key string) (int16, *string) {
+		switch r.CoordinatorType {
+		case coordinatorGroup:
+			return 0, nil
+		case coordinatorTransaction:
+			return kerr.UnsupportedForMessageFormat.Code, errorMessage(fmt.Errorf("transactional ID %q: transactions are not supported by this listener", key))
+		}
+		return kerr.InvalidRequest.Code, errorMessage(fmt.Errorf("coordinator type %d is not a group (0) or transaction (1) coordinator", r.CoordinatorType))
+	}
+	if r.Version < 4 {
+		resp.ErrorCode, resp.ErrorMessage = find(r.CoordinatorKey)
+		resp.NodeID, resp.Host, resp.Port = c.s.opts.NodeID, host, port
+		return resp, nil
+	}
+	for _, key := range r.CoordinatorKeys {
+		co := kmsg.NewFindCoordinatorResponseCoordinator()
+		co.Key = key
+		co.ErrorCode, co.ErrorMessage = find(key)
+		co.NodeID, co.Host, co.Port = c.s.opts.NodeID, host, port
+		resp.Coordinators = append(resp.Coordinators, co)
+	}
+	return resp, nil
+}
+
+func (c *conn) handleCreateTopics(req *request) (kmsg.Response, error) {
+	r := req.kreq.(*kmsg.CreateTopicsRequest)
+	resp := r.ResponseKind().(*kmsg.CreateTopicsResponse)
+	for _, t := range r.Topics {
+		rt := kmsg.NewCreateTopicsResponseTopic()
+		rt.Topic = t.Topic
+		cfg, code, err := topicConfig(&t)
+		if err == nil && !r.ValidateOnly {
+			err = c.s.log.CreateTopic(t.Topic, cfg)
+			code = errorCode(err)
+		}
+		if err != nil {
+			rt.ErrorCode, rt.ErrorMessage = code, errorMessage(err)
+		} else {
+			rt.NumPartitions, rt.ReplicationFactor = int32(cfg.Partitions), 1
+		}
+		resp.Topics = append(resp.Topics, rt)
+	}
+	return resp, nil
+}
+
+// topicConfig turns a CreateTopics topic into a TopicConfig, or names what
+// is wrong with it.
+func topicConfig(t *kmsg.CreateTopicsRequestTopic) (eventlog.TopicConfig, int16, error) {
+	cfg := eventlog.TopicConfig{Partitions: int(t.NumPartitions)}
+	switch {
+	case t.NumPartitions == -1:
+		cfg.Partitions = 1
+	case t.NumPartitions <= 0:
+		return cfg, kerr.InvalidPartitions.Code, fmt.Errorf("topic %q: %d partitions", t.Topic, t.NumPartitions)
+	case t.ReplicationFactor != -1 && t.ReplicationFactor != 1:
+		return cfg, kerr.InvalidReplicationFactor.Code, fmt.Errorf("topic %q: replication factor %d: this listener has one broker", t.Topic, t.ReplicationFactor)
+	case len(t.ReplicaAssignment) > 0:
+		return cfg, kerr.InvalidReplicaAssignment.Code, fmt.Errorf("topic %q: replica assignments are not supported", t.Topic)
+	}
+	for _, kv := range t.Configs {
+		if kv.Value == nil {
+			continue // the default
+		}
+		if err := setTopicConfig(&cfg, kv.Name, *kv.Value); err != nil {
+			return cfg, kerr.InvalidConfig.Code, fmt.Errorf("topic %q: %w", t.Topic, err)
+		}
+	}
+	return cfg, 0, nil
+}
+
+// setTopicConfig applies one Kafka topic setting.
+func setTopicConfig(cfg *eventlog.TopicConfig, name, value string) error {
+	bad := func(err error) error { return fmt.Errorf("config %s=%q: %w", name, value, err) }
+	ms := func() (time.Duration, error) {
+		n, err := strconv.ParseInt(value, 10, 64)
+		if err != nil {
+			return 0, bad(err)
+		}
+		if n < 0 {
+			return eventlog.RetainForever, nil
+		}
+		return time.Duration(n) * time.Millisecond, nil
+	}
+	integer := func() (int64, error) {
+		n, err := strconv.ParseInt(value, 10, 64)
+		if err != nil {
+			return 0, bad(err)
+		}
+		return n, nil
+	}
+	var err error
+	switch name {
+	case "cleanup.policy":
+		switch strings.ReplaceAll(value, " ", "") {
+		case "delete":
+			cfg.CleanupPolicy = eventlog.CleanupDelete
+		case "compact":
+			cfg.CleanupPolicy = eventlog.CleanupCompact
+		case "compact,delete", "delete,compact":
+			cfg.CleanupPolicy = eventlog.CleanupCompactDelete
+		default:
+			return bad(fmt.Errorf("not delete, compact or compact,delete"))
+		}
+	case "retention.ms":
+		cfg.Retention, err = ms()
+	case "retention.bytes":
+		cfg.RetentionBytes, err = integer()
+	case "segment.bytes":
+		cfg.SegmentBytes, err = integer()
+	case "segment.ms":
+		cfg.SegmentAge, err = ms()
+	case "max.message.bytes":
+		var n int64
+		n, err = integer()
+		cfg.MaxBatchBytes = int(n)
+	case "delete.retention.ms":
+		cfg.DeleteRetention, err = ms()
+	case "min.compaction.lag.ms":
+		cfg.MinCompactionLag, err = ms()
+	case "max.compaction.lag.ms":
+		cfg.MaxCompactionLag, err = ms()
+	case "min.cleanable.dirty.ratio":
+		cfg.MinCleanableDirtyRatio, err = strconv.ParseFloat(value, 64)
+		if err != nil {
+			err = bad(err)
+		}
+	case "flush.messages":
+		// Kafka fsyncs every flush.messages records; 1 is an fsync per
+		// append, the log's DurabilityFsync.
+		var n int64
+		if n, err = integer(); err == nil {
+			cfg.Durability = eventlog.DurabilityOS
+			if n <= 1 {
+				cfg.Durability = eventlog.DurabilityFsync
+			}
+		}
+	default:
+		return fmt.Errorf("config %s is not supported (supported: cleanup.policy, retention.ms, retention.bytes, segment.bytes, segment.ms, max.message.bytes, delete.retention.ms, min.compaction.lag.ms, max.compaction.lag.ms, min.cleanable.dirty.ratio, flush.messages)", name)
+	}
+	return err
+}
+
+func (c *conn) handleDeleteTopics(req *request) (kmsg.Response, error) {
+	r := req.kreq.(*kmsg.DeleteTopicsRequest)
+	resp := r.ResponseKind().(*kmsg.DeleteTopicsResponse)
+	for _, name := range r.TopicNames {
+		t := kmsg.NewDeleteTopicsResponseTopic()
+		t.Topic = &name
+		if err := c.s.log.DeleteTopic(req.ctx, name); err != nil {
+			t.ErrorCode, t.ErrorMessage = errorCode(err), errorMessage(err)
+		}
+		resp.Topics = append(resp.Topics, t)
+	}
+	return resp, nil
+}
+
+func (c *conn) handleCreatePartitions(req *request) (kmsg.Response, error) {
+	r := req.kreq.(*kmsg.CreatePartitionsRequest)
+	resp := r.ResponseKind().(*kmsg.CreatePartitionsResponse)
+	for _, t := range r.Topics {
+		rt := kmsg.NewCreatePartitionsResponseTopic()
+		rt.Topic = t.Topic
+		var err error
+		code := int16(0)
+		switch cfg, cerr := c.s.log.TopicConfig(t.Topic); {
+		case cerr != nil:
+			err, code = cerr, errorCode(cerr)
+		case int(t.Count) <= cfg.Partitions:
+			err, code = fmt.Errorf("topic %q has %d partitions, asked for %d", t.Topic, cfg.Partitions, t.Count), kerr.InvalidPartitions.Code
+		case len(t.Assignment) > 0:
+			err, code = fmt.Errorf("topic %q: replica assignments are not supported", t.Topic), kerr.InvalidReplicaAssignment.Code
+		case !r.ValidateOnly:
+			err = c.s.log.CreatePartitions(req.ctx, t.Topic, int(t.Count))
+			code = errorCode(err)
+		}
+		if err != nil {
+			rt.ErrorCode, rt.ErrorMessage = code, errorMessage(err)
+		}
+		resp.Topics = append(resp.Topics, rt)
+	}
+	return resp, nil
+}
+
+func (c *conn) handleDeleteRecords(req *request) (kmsg.Response, error) {
+	r := req.kreq.(*kmsg.DeleteRecordsRequest)
+	resp := r.ResponseKind().(*kmsg.DeleteRecordsResponse)
+	for _, t := range r.Topics {
+		rt := kmsg.NewDeleteRecordsResponseTopic()
+		rt.Topic = t.Topic
+		for _, p := range t.Partitions {
+			rp := kmsg.NewDeleteRecordsResponseTopicPartition()
+			rp.Partition = p.Partition
+			start, err := c.s.log.DeleteRecords(req.ctx, t.Topic, p.Partition, p.Offset)
+			rp.LowWatermark, rp.ErrorCode = start, errorCode(err)
+			rt.Partitions = append(rt.Partitions, rp)
+		}
+		resp.Topics = append(resp.Topics, rt)
+	}
+	return resp, nil
+}

@@ -1,0 +1,222 @@
+package kafkaserver
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kbin"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// Framing (Kafka's wire protocol, every integer big endian):
+//
+//	request:  size int32 | api key int16 | api version int16 | correlation id int32 |
+//	          client id nullable string (int16 length) | [tagged fields, flexible versions] |
+//	          body (kmsg)
+//	response: size int32 | correlation id int32 | [tagged fields, flexible versions
+//	          except ApiVersions] | body (kmsg)
+//
+// A connection is served by one goroutine that reads a request, handles
+// it and writes its response before reading the next, so pipelined
+// requests are answered in order, as Kafka answers them.
+
+// maxRetainedBuffer is the largest read or write buffer a connection keeps
+// between requests: enough for a fetch of kgo's default 1 MiB from each of
+// a few partitions, which would otherwise allocate and clear its response
+// buffer every time.
+const maxRetainedBuffer = 16 << 20
+
+// conn is one client connection.
+type conn struct {
+	s   *Server
+	raw net.Conn // as accepted; closed by close, from any goroutine
+
+	closeOnce sync.Once
+
+	// Owned by the connection's goroutine.
+	nc            net.Conn // raw, or the TLS connection over it
+	r             *bufio.Reader
+	in, out       []byte
+	authenticated bool   // SASL done, or not required
+	mechanism     string // chosen by SaslHandshake
+	user          string // authenticated SASL user
+	closeAfter    bool   // close once the response is written
+}
+
+func newConn(s *Server, nc net.Conn) *conn {
+	return &conn{s: s, raw: nc, nc: nc, authenticated: s.opts.SASLPlain == nil}
+}
+
+// close closes the network connection, unblocking its goroutine.
+func (c *conn) close() {
+	c.closeOnce.Do(func() { _ = c.raw.Close() })
+}
+
+// stopReading makes a connection waiting for its next request stop, and
+// one handling a request stop after answering it.
+func (c *conn) stopReading() {
+	_ = c.raw.SetReadDeadline(time.Now())
+}
+
+// request is one decoded request.
+type request struct {
+	ctx         context.Context
+	key         int16
+	version     int16
+	correlation int32
+	clientID    string
+	kreq        kmsg.Request
+	release     []func() // run once the response is written: read batches
+}
+
+// onDone arranges for fn to run once the response has been written.
+func (r *request) onDone(fn func()) { r.release = append(r.release, fn) }
+
+// releaseAll runs what onDone arranged.
+func (r *request) releaseAll() {
+	for _, fn := range r.release {
+		fn()
+	}
+	r.release = r.release[:0]
+}
+
+// serve runs the connection until the client goes or the server closes.
+func (c *conn) serve() {
+	defer c.s.wg.Done()
+	defer c.s.forget(c)
+	defer c.close()
+	log := c.s.opts.Logger.With("remote", c.raw.RemoteAddr().String())
+	if cfg := c.s.opts.TLSConfig; cfg != nil {
+		tc := tls.Server(c.nc, cfg)
+		c.nc = tc
+		ctx, cancel := context.WithTimeout(c.s.ctx, handshakeTimeout)
+		err := tc.HandshakeContext(ctx)
+		cancel()
+		if err != nil {
+			log.Info("kafkaserver: TLS handshake failed", "err", err)
+			return
+		}
+	}
+	c.r = bufio.NewReaderSize(c.nc, 64<<10)
+	for {
+		req, err := c.readRequest()
+		if err != nil {
+			if !errors.Is(err, io.EOF) && !c.s.closing() {
+				log.Info("kafkaserver: closing connection", "err", err)
+			}
+			return
+		}
+		resp, err := c.handle(req)
+		if err != nil {
+			req.releaseAll()
+			log.Info("kafkaserver: closing connection", "client", req.clientID, "api", kmsg.NameForKey(req.key), "version", req.version, "err", err)
+			return
+		}
+		if resp != nil {
+			err = c.writeResponse(req, resp)
+		}
+		req.releaseAll()
+		if err != nil {
+			if !c.s.closing() {
+				log.Info("kafkaserver: write failed", "err", err)
+			}
+			return
+		}
+		if c.closeAfter {
+			return // the client was told why; Kafka closes too
+		}
+	}
+}
+
+// readRequest reads and decodes the next request.
+func (c *conn) readRequest() (*request, error) {
+	var size [4]byte
+	if _, err := io.ReadFull(c.r, size[:]); err != nil {
+		return nil, err
+	}
+	n := int32(binary.BigEndian.Uint32(size[:]))
+	if n < 8 || int64(n) > int64(c.s.opts.MaxRequestBytes) {
+		return nil, fmt.Errorf("request of %d bytes is outside [8, %d] (socket.request.max.bytes)", n, c.s.opts.MaxRequestBytes)
+	}
+	if cap(c.in) < int(n) || cap(c.in) > maxRetainedBuffer {
+		c.in = make([]byte, n)
+	}
+	body := c.in[:n]
+	if _, err := io.ReadFull(c.r, body); err != nil {
+		return nil, fmt.Errorf("request of %d bytes cut short: %w", n, err)
+	}
+	r := kbin.Reader{Src: body}
+	req := &request{ctx: c.s.ctx, key: r.Int16(), version: r.Int16(), correlation: r.Int32()}
+	if id := r.NullableString(); id != nil {
+		req.clientID = *id
+	}
+	if !r.Ok() {
+		return nil, errors.New("request header cut short")
+	}
+	req.kreq = kmsg.RequestForKey(req.key)
+	if req.kreq == nil {
+		return nil, fmt.Errorf("unknown API key %d", req.key)
+	}
+	if req.version < 0 || req.version > req.kreq.MaxVersion() {
+		if req.key == apiVersionsKey {
+			// Answered with UNSUPPORTED_VERSION and what is supported
+			// (KIP-511), whatever the body holds.
+			return req, nil
+		}
+		return nil, fmt.Errorf("%s version %d is not a version of the protocol", kmsg.NameForKey(req.key), req.version)
+	}
+	req.kreq.SetVersion(req.version)
+	if req.kreq.IsFlexible() {
+		kmsg.SkipTags(&r)
+		if !r.Ok() {
+			return nil, errors.New("request header tags cut short")
+		}
+	}
+	if err := req.kreq.ReadFrom(r.Src); err != nil {
+		return nil, fmt.Errorf("%s v%d: %w", kmsg.NameForKey(req.key), req.version, err)
+	}
+	return req, nil
+}
+
+// writeResponse frames and writes resp.
+func (c *conn) writeResponse(req *request, resp kmsg.Response) error {
+	resp.SetVersion(req.version)
+	out := append(c.out[:0], 0, 0, 0, 0)
+	out = binary.BigEndian.AppendUint32(out, uint32(req.correlation))
+	if resp.IsFlexible() && req.key != apiVersionsKey {
+		out = append(out, 0) // no header tags
+	}
+	out = resp.AppendTo(out)
+	binary.BigEndian.PutUint32(out, uint32(len(out)-4))
+	_, err := c.nc.Write(out)
+	if cap(out) <= maxRetainedBuffer {
+		c.out = out[:0]
+	} else {
+		c.out = nil
+	}
+	return err
+}
+
+// handle answers one request. A nil response means none is sent (a
+// produce with acks=0); an error closes the connection.
+func (c *conn) handle(req *request) (kmsg.Response, error) {
+	if !c.authenticated && req.key != apiVersionsKey && req.key != saslHandshakeKey && req.key != saslAuthenticateKey {
+		return nil, fmt.Errorf("%s before SASL authentication", kmsg.NameForKey(req.key))
+	}
+	if req.key == apiVersionsKey {
+		return c.handleAPIVersions(req), nil
+	}
+	a, ok := lookupAPI(req.key)
+	if !ok || req.version < a.min || req.version > a.max {
+		return unsupported(req)
+	}
+	return a.handle(c, req)
+}

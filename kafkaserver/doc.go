@@ -1,0 +1,124 @@
+// Package kafkaserver makes an eventlog.Log reachable by any Kafka client —
+// franz-go, the Java client, librdkafka, kcat — for debugging, tooling and
+// local development. A host process that embeds the Log starts a Server on
+// a net.Listener; clients see a one-broker cluster whose topics, records
+// and consumer groups are the Log's own.
+//
+//	l, err := eventlog.Open(dir, nil)
+//	...
+//	srv, err := kafkaserver.New(l, nil)
+//	go srv.ListenAndServe("127.0.0.1:9092") // loopback unless AllowNonLoopback
+//	...
+//	srv.Close() // or Shutdown(ctx); then l.Close()
+//
+//	$ kcat -b 127.0.0.1:9092 -t orders -C
+//
+// # What it serves
+//
+// Fetch serves the stored RecordBatch bytes as they are, read in place
+// from the segments' mappings (eventlog.Partition.ReadBatches) and copied
+// once into the response; Produce stores the batch the client encoded,
+// compression included, without re-encoding its records
+// (eventlog.Partition.AppendBatch). Records the library wrote and records a
+// client produced are one and the same to both sides.
+//
+// Consumer groups are the Log's: a remote member joins the in-process
+// coordinator as an eventlog.ExternalMember, so in-process Consumers and
+// remote clients share a group and split its partitions. The coordinator
+// computes every assignment with the library's assignor for the group's
+// protocol (range, roundrobin, sticky, cooperative-sticky) and is the
+// group's leader: every remote member is a follower that receives its
+// assignment in SyncGroup. groups.go describes the protocol in full.
+//
+// Produce acks map to the log's durability: acks=-1 (all) answers once the
+// batch is as durable as its topic promises — fsynced on a DurabilityFsync
+// topic, the default; acks=1 once it is written to the operating system
+// (it survives the process crashing, and on a fsync topic becomes
+// readable after the Log's background fsync); acks=0 does as acks=1 and
+// sends no answer, closing the connection when a batch fails, as Kafka
+// does.
+//
+// # APIs and versions
+//
+// ApiVersions advertises exactly these; other APIs and versions are
+// answered with UNSUPPORTED_VERSION where the response has a top-level
+// error code, and otherwise by closing the connection, as Kafka does.
+//
+//	API               key  versions  notes
+//	Produce             0  3-11      RecordBatch v2; no transactions
+//	Fetch               1  4-12      no fetch sessions (session ID 0: full fetches)
+//	ListOffsets         2  1-6       earliest, latest, by timestamp
+//	Metadata            3  1-12      one broker; topic IDs are zero
+//	OffsetCommit        8  2-8
+//	OffsetFetch         9  1-8
+//	FindCoordinator    10  0-4       group coordinators only
+//	JoinGroup          11  0-9       protocol type "consumer"
+//	Heartbeat          12  0-4
+//	LeaveGroup         13  0-5
+//	SyncGroup          14  0-5
+//	DescribeGroups     15  0-5
+//	ListGroups         16  0-4
+//	SaslHandshake      17  1         PLAIN; advertised only with Options.SASLPlain
+//	ApiVersions        18  0-5
+//	CreateTopics       19  0-6
+//	DeleteTopics       20  0-5       by name
+//	DeleteRecords      21  0-2
+//	InitProducerId     22  0-4       idempotent producers; no transactional IDs
+//	SaslAuthenticate   36  0-2
+//	CreatePartitions   37  0-3
+//	DeleteGroups       42  0-2
+//
+// # Differences from a Kafka broker
+//
+//   - One broker, no replication: replication factor 1 (or -1) only,
+//     leader epoch 0, no OffsetForLeaderEpoch, no rack-aware fetching.
+//   - No fetch sessions (KIP-227): every fetch is a full one. No
+//     transactions: transactional produces, transactional InitProducerId and
+//     transaction coordinators answer UNSUPPORTED_FOR_MESSAGE_FORMAT (the
+//     code Kafka gave for brokers without transactions); read_committed
+//     reads what read_uncommitted does.
+//   - Idempotent producers get producer IDs (growing from the time the
+//     server started) and their batches are stored with their producer
+//     fields, but sequence numbers are not checked: a retried batch can be
+//     stored twice. Deduplication belongs to the Log (issue 12).
+//   - lz4 batches, which the Log does not read, are decompressed and
+//     stored uncompressed (the records themselves unchanged); max.message.bytes
+//     then applies to the decompressed batch.
+//   - No topic IDs (Fetch v13+, Produce v13+, Metadata topic IDs are zero),
+//     no DescribeConfigs or AlterConfigs, no ACLs: an authenticated client
+//     may do anything. Internal topics such as __consumer_offsets are not
+//     listed in Metadata, and clients cannot write them.
+//   - Topics are not created automatically unless Options.AutoCreateTopics
+//     (Kafka's auto.create.topics.enable defaults to true). CreateTopics
+//     takes cleanup.policy, retention.ms, retention.bytes, segment.bytes,
+//     segment.ms, max.message.bytes, delete.retention.ms,
+//     min.compaction.lag.ms, max.compaction.lag.ms, min.cleanable.dirty.ratio
+//     and flush.messages (1: DurabilityFsync, more: DurabilityOS); others are
+//     refused with INVALID_CONFIG.
+//   - Produced batches must use CreateTime; the broker corrects a wrong
+//     max timestamp as Kafka does. A compacted topic refuses keyless records
+//     with INVALID_RECORD, as Kafka does.
+//   - OffsetCommit takes offsets between 0 and the high watermark only, and
+//     from a group member only for partitions it holds (others answer
+//     ILLEGAL_GENERATION); a commit without a member ID (generation -1)
+//     is taken only while the group has no members (else
+//     UNKNOWN_MEMBER_ID, as in Kafka). A JoinGroup of a new
+//     member answers without the MEMBER_ID_REQUIRED round trip. Under the
+//     cooperative protocol, partitions freed by other members reach a
+//     remote member at its next heartbeat, not in the same round.
+//   - DescribeGroups shows in-process members with client ID "in-process".
+//     Groups have only the "consumer" protocol type.
+//   - SASL/PLAIN only (SaslHandshake v1 framing); no SCRAM, GSSAPI or
+//     OAUTHBEARER. TLS through crypto/tls, mutual TLS through its
+//     ClientAuth.
+//
+// # Concurrency and lifetime
+//
+// Each connection is served by one goroutine owned by the Server, which
+// answers pipelined requests in order. A fetch waiting for min bytes holds
+// no mapping while it waits, and releases what it read once its response
+// is written. Close and Shutdown stop accepting, end every connection and
+// wait for every goroutine of the Server; the remote members of its
+// clients leave their groups. The Server does not own the Log: close the
+// Server first, then the Log.
+package kafkaserver

@@ -1,0 +1,579 @@
+package kafkaserver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/eventlog/eventlog"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// Consumer groups
+//
+// Remote members join the Log's in-process group coordinator as
+// eventlog.ExternalMembers, so that they share groups with in-process
+// Consumers. The coordinator computes every assignment itself, with the
+// library's assignor named by the group's protocol, and is the group
+// leader: JoinGroup names a leader ID no member has (leaderID), so every
+// remote member is a follower and receives its assignment in SyncGroup.
+//
+//   - Protocols: "range", "roundrobin", "sticky" and "cooperative-sticky"
+//     map to RangeAssignor, RoundRobinAssignor, StickyAssignor and
+//     CooperativeStickyAssignor. A member lists protocols in order of
+//     preference: an empty group takes the first the library knows; a
+//     group with members keeps its assignor, and a member none of whose
+//     protocols is that one gets INCONSISTENT_GROUP_PROTOCOL. The group's
+//     protocol type must be "consumer".
+//   - JoinGroup of a new member answers at once with its member ID (no
+//     MEMBER_ID_REQUIRED round trip). Under an eager protocol it waits,
+//     up to the rebalance timeout, until every member gave its partitions
+//     back and the assignor ran. A member rejoining releases what its
+//     subscription metadata no longer claims as owned (everything, for an
+//     eager client).
+//   - SyncGroup returns the partitions of the member's assignment it has
+//     been granted; under the cooperative protocol, partitions another
+//     member still holds come later: Heartbeat answers
+//     REBALANCE_IN_PROGRESS once they are granted, or when a new
+//     generation begins or the member holds partitions it must give up,
+//     and the member rejoins.
+//   - A member that sends nothing for its session timeout is evicted
+//     (except while it waits in JoinGroup). Calls naming a member the
+//     group no longer has get UNKNOWN_MEMBER_ID; a generation it is not in,
+//     ILLEGAL_GENERATION. Commits need no particular generation, but only
+//     of partitions the member holds.
+//   - Close and Shutdown of the server make its remote members leave.
+
+// leaderID is the group leader every JoinGroup names: the coordinator.
+const leaderID = "eventlog-coordinator"
+
+// consumerProtocolType is the only group protocol type served.
+const consumerProtocolType = "consumer"
+
+// assignorFor maps a Kafka assignment protocol name to the library's
+// assignor.
+func assignorFor(name string) (eventlog.Assignor, bool) {
+	switch name {
+	case "range":
+		return eventlog.RangeAssignor{}, true
+	case "roundrobin":
+		return eventlog.RoundRobinAssignor{}, true
+	case "sticky":
+		return eventlog.StickyAssignor{}, true
+	case "cooperative-sticky":
+		return eventlog.CooperativeStickyAssignor{}, true
+	}
+	return nil, false
+}
+
+// remoteMember is a group member joined through this server.
+type remoteMember struct {
+	x          *eventlog.ExternalMember
+	clientID   string
+	clientHost string
+	instanceID string
+	metadata   []byte // the subscription of its protocol, as sent
+}
+
+type memberKey struct{ group, id string }
+
+// memberRegistry finds the members joined through the server by group and
+// member ID.
+type memberRegistry struct {
+	mu      sync.Mutex // guards members
+	members map[memberKey]*remoteMember
+}
+
+func (r *memberRegistry) init() { r.members = make(map[memberKey]*remoteMember) }
+
+func (r *memberRegistry) get(group, id string) *remoteMember {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.members[memberKey{group, id}]
+}
+
+func (r *memberRegistry) put(group string, m *remoteMember) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.members[memberKey{group, m.x.ID()}] = m
+}
+
+func (r *memberRegistry) remove(group, id string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.members, memberKey{group, id})
+}
+
+// byInstance finds a group's member by static instance ID.
+func (r *memberRegistry) byInstance(group, instance string) *remoteMember {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for k, m := range r.members {
+		if k.group == group && m.instanceID == instance {
+			return m
+		}
+	}
+	return nil
+}
+
+// leaveAll takes every member out of its group.
+func (r *memberRegistry) leaveAll() {
+	r.mu.Lock()
+	members := r.members
+	r.members = make(map[memberKey]*remoteMember)
+	r.mu.Unlock()
+	for _, m := range members {
+		m.x.Leave()
+	}
+}
+
+// forgetIfGone drops a member the coordinator no longer has.
+func (c *conn) forgetIfGone(group, id string, err error) {
+	if errors.Is(err, eventlog.ErrUnknownMember) {
+		c.s.members.remove(group, id)
+	}
+}
+
+func ms(n int32) time.Duration { return time.Duration(n) * time.Millisecond }
+
+func (c *conn) handleJoinGroup(req *request) (kmsg.Response, error) {
+	r := req.kreq.(*kmsg.JoinGroupRequest)
+	resp := r.ResponseKind().(*kmsg.JoinGroupResponse)
+	resp.Generation, resp.LeaderID, resp.MemberID = -1, leaderID, r.MemberID
+	fail := func(code int16, err error) (kmsg.Response, error) {
+		resp.ErrorCode = code
+		if err != nil && code == kerr.UnknownServerError.Code {
+			c.s.opts.Logger.Warn("kafkaserver: join group failed", "group", r.Group, "err", err)
+		}
+		return resp, nil
+	}
+	if r.Group == "" {
+		return fail(kerr.InvalidGroupID.Code, nil)
+	}
+	if r.ProtocolType != consumerProtocolType || len(r.Protocols) == 0 {
+		return fail(kerr.InconsistentGroupProtocol.Code, nil)
+	}
+	if r.SessionTimeoutMillis <= 0 {
+		return fail(kerr.InvalidSessionTimeout.Code, nil)
+	}
+	rebalance := ms(r.RebalanceTimeoutMillis)
+	if r.Version == 0 || rebalance <= 0 {
+		rebalance = ms(r.SessionTimeoutMillis)
+	}
+	var (
+		assignors []eventlog.Assignor
+		metadata  = map[string][]byte{}
+	)
+	for _, p := range r.Protocols {
+		if a, ok := assignorFor(p.Name); ok {
+			assignors = append(assignors, a)
+			metadata[p.Name] = slices.Clone(p.Metadata)
+		}
+	}
+	if len(assignors) == 0 {
+		return fail(kerr.InconsistentGroupProtocol.Code, nil)
+	}
+	// The subscription is the same in every protocol's metadata; the
+	// owned partitions are read from the protocol chosen below.
+	var sub kmsg.ConsumerMemberMetadata
+	if err := sub.ReadFrom(metadata[assignors[0].Name()]); err != nil {
+		return fail(kerr.InconsistentGroupProtocol.Code, nil)
+	}
+	var instance string
+	if r.InstanceID != nil {
+		instance = *r.InstanceID
+	}
+	var m *remoteMember
+	if r.MemberID == "" {
+		x, err := c.s.log.JoinGroupExternal(r.Group, eventlog.ExternalMemberConfig{
+			InstanceID:     instance,
+			Topics:         sub.Topics,
+			Assignors:      assignors,
+			SessionTimeout: ms(r.SessionTimeoutMillis),
+		})
+		if errors.Is(err, eventlog.ErrInvalidConfig) {
+			return fail(kerr.InconsistentGroupProtocol.Code, err)
+		} else if err != nil {
+			return fail(errorCode(err), err)
+		}
+		host, _, _ := net.SplitHostPort(c.nc.RemoteAddr().String())
+		m = &remoteMember{x: x, clientID: req.clientID, clientHost: "/" + host, instanceID: instance}
+		c.s.members.put(r.Group, m)
+	} else {
+		if m = c.s.members.get(r.Group, r.MemberID); m == nil {
+			return fail(kerr.UnknownMemberID.Code, nil)
+		}
+		chosen := m.x.Assignor().Name()
+		if _, ok := metadata[chosen]; !ok {
+			return fail(kerr.InconsistentGroupProtocol.Code, nil)
+		}
+		if err := sub.ReadFrom(metadata[chosen]); err != nil {
+			return fail(kerr.InconsistentGroupProtocol.Code, nil)
+		}
+		var owned []eventlog.TopicPartition
+		for _, t := range sub.OwnedPartitions {
+			for _, p := range t.Partitions {
+				owned = append(owned, eventlog.TopicPartition{Topic: t.Topic, Partition: p})
+			}
+		}
+		if err := m.x.Rejoin(sub.Topics, owned); err != nil {
+			c.forgetIfGone(r.Group, r.MemberID, err)
+			return fail(errorCode(err), err)
+		}
+	}
+	m.metadata = metadata[m.x.Assignor().Name()]
+	ctx, cancel := context.WithTimeout(req.ctx, rebalance)
+	generation, err := m.x.AwaitRebalance(ctx)
+	cancel()
+	if err != nil && ctx.Err() == nil {
+		c.forgetIfGone(r.Group, m.x.ID(), err)
+		return fail(errorCode(err), err)
+	}
+	// A rebalance that did not finish in time leaves the member in the
+	// generation it has; Heartbeat calls it back once there is news.
+	protocol, protocolType := m.x.Assignor().Name(), consumerProtocolType
+	resp.Generation, resp.MemberID = generation, m.x.ID()
+	resp.Protocol, resp.ProtocolType = &protocol, &protocolType
+	return resp, nil
+}
+
+func (c *conn) handleSyncGroup(req *request) (kmsg.Response, error) {
+	r := req.kreq.(*kmsg.SyncGroupRequest)
+	resp := r.ResponseKind().(*kmsg.SyncGroupResponse)
+	m := c.s.members.get(r.Group, r.MemberID)
+	if m == nil {
+		resp.ErrorCode = kerr.UnknownMemberID.Code
+		return resp, nil
+	}
+	tps, err := m.x.Sync(r.Generation)
+	if err != nil {
+		c.forgetIfGone(r.Group, r.MemberID, err)
+		resp.ErrorCode = errorCode(err)
+		return resp, nil
+	}
+	protocol, protocolType := m.x.Assignor().Name(), consumerProtocolType
+	resp.Protocol, resp.ProtocolType = &protocol, &protocolType
+	resp.MemberAssignment = encodeAssignment(tps)
+	return resp, nil
+}
+
+// encodeAssignment encodes partitions as Kafka's consumer protocol
+// assignment (version 0, which every client reads).
+func encodeAssignment(tps []eventlog.TopicPartition) []byte {
+	a := kmsg.NewConsumerMemberAssignment()
+	for _, tp := range tps {
+		if n := len(a.Topics); n == 0 || a.Topics[n-1].Topic != tp.Topic {
+			t := kmsg.NewConsumerMemberAssignmentTopic()
+			t.Topic = tp.Topic
+			a.Topics = append(a.Topics, t)
+		}
+		t := &a.Topics[len(a.Topics)-1]
+		t.Partitions = append(t.Partitions, tp.Partition)
+	}
+	return a.AppendTo(nil)
+}
+
+func (c *conn) handleHeartbeat(req *request) (kmsg.Response, error) {
+	r := req.kreq.(*kmsg.HeartbeatRequest)
+	resp := r.ResponseKind().(*kmsg.HeartbeatResponse)
+	m := c.s.members.get(r.Group, r.MemberID)
+	if m == nil {
+		resp.ErrorCode = kerr.UnknownMemberID.Code
+		return resp, nil
+	}
+	rejoin, err := m.x.Heartbeat(r.Generation)
+	switch {
+	case err != nil:
+		c.forgetIfGone(r.Group, r.MemberID, err)
+		resp.ErrorCode = errorCode(err)
+	case rejoin:
+		resp.ErrorCode = kerr.RebalanceInProgress.Code
+	}
+	return resp, nil
+}
+
+func (c *conn) handleLeaveGroup(req *request) (kmsg.Response, error) {
+	r := req.kreq.(*kmsg.LeaveGroupRequest)
+	resp := r.ResponseKind().(*kmsg.LeaveGroupResponse)
+	leave := func(id string, instance *string) int16 {
+		var m *remoteMember
+		switch {
+		case id != "":
+			m = c.s.members.get(r.Group, id)
+		case instance != nil:
+			m = c.s.members.byInstance(r.Group, *instance)
+		}
+		if m == nil {
+			return kerr.UnknownMemberID.Code
+		}
+		m.x.Leave()
+		c.s.members.remove(r.Group, m.x.ID())
+		return 0
+	}
+	if r.Version < 3 {
+		resp.ErrorCode = leave(r.MemberID, nil)
+		return resp, nil
+	}
+	for _, lm := range r.Members {
+		rm := kmsg.NewLeaveGroupResponseMember()
+		rm.MemberID, rm.InstanceID = lm.MemberID, lm.InstanceID
+		rm.ErrorCode = leave(lm.MemberID, lm.InstanceID)
+		resp.Members = append(resp.Members, rm)
+	}
+	return resp, nil
+}
+
+// describeMember returns what DescribeGroups says of a member: the client
+// of a remote one, "in-process" for a Consumer of the host.
+func (c *conn) describeMember(group string, md eventlog.GroupMemberDescription) kmsg.DescribeGroupsResponseGroupMember {
+	dm := kmsg.NewDescribeGroupsResponseGroupMember()
+	dm.MemberID = md.MemberID
+	if md.GroupInstanceID != "" {
+		dm.InstanceID = &md.GroupInstanceID
+	}
+	if m := c.s.members.get(group, md.MemberID); m != nil {
+		dm.ClientID, dm.ClientHost, dm.ProtocolMetadata = m.clientID, m.clientHost, m.metadata
+	} else {
+		dm.ClientID, dm.ClientHost = "in-process", "in-process"
+		sub := kmsg.NewConsumerMemberMetadata()
+		sub.Topics = md.Topics
+		dm.ProtocolMetadata = sub.AppendTo(nil)
+	}
+	dm.MemberAssignment = encodeAssignment(md.Assignment)
+	return dm
+}
+
+func (c *conn) handleDescribeGroups(req *request) (kmsg.Response, error) {
+	r := req.kreq.(*kmsg.DescribeGroupsRequest)
+	resp := r.ResponseKind().(*kmsg.DescribeGroupsResponse)
+	for _, id := range r.Groups {
+		g := kmsg.NewDescribeGroupsResponseGroup()
+		g.Group = id
+		d, err := c.s.log.DescribeGroup(id)
+		switch {
+		case errors.Is(err, eventlog.ErrGroupNotFound):
+			g.State = "Dead" // as Kafka describes a group it does not know
+		case err != nil:
+			g.ErrorCode, g.ErrorMessage = errorCode(err), errorMessage(err)
+		default:
+			g.State, g.ProtocolType, g.Protocol = string(d.State), consumerProtocolType, d.Assignor
+			for _, md := range d.Members {
+				g.Members = append(g.Members, c.describeMember(id, md))
+			}
+		}
+		resp.Groups = append(resp.Groups, g)
+	}
+	return resp, nil
+}
+
+func (c *conn) handleListGroups(req *request) (kmsg.Response, error) {
+	r := req.kreq.(*kmsg.ListGroupsRequest)
+	resp := r.ResponseKind().(*kmsg.ListGroupsResponse)
+	names, err := c.s.log.Groups()
+	if err != nil {
+		resp.ErrorCode = errorCode(err)
+		return resp, nil
+	}
+	for _, name := range names {
+		d, err := c.s.log.DescribeGroup(name)
+		if err != nil {
+			continue // gone meanwhile
+		}
+		if len(r.StatesFilter) > 0 && !slices.ContainsFunc(r.StatesFilter, func(s string) bool { return strings.EqualFold(s, string(d.State)) }) {
+			continue
+		}
+		g := kmsg.NewListGroupsResponseGroup()
+		g.Group, g.ProtocolType, g.GroupState, g.GroupType = name, consumerProtocolType, string(d.State), "classic"
+		resp.Groups = append(resp.Groups, g)
+	}
+	return resp, nil
+}
+
+func (c *conn) handleDeleteGroups(req *request) (kmsg.Response, error) {
+	r := req.kreq.(*kmsg.DeleteGroupsRequest)
+	resp := r.ResponseKind().(*kmsg.DeleteGroupsResponse)
+	for _, id := range r.Groups {
+		g := kmsg.NewDeleteGroupsResponseGroup()
+		g.Group = id
+		if err := c.s.log.DeleteGroup(req.ctx, id); err != nil {
+			g.ErrorCode, g.ErrorMessage = errorCode(err), errorMessage(err)
+		}
+		resp.Groups = append(resp.Groups, g)
+	}
+	return resp, nil
+}
+
+func (c *conn) handleOffsetCommit(req *request) (kmsg.Response, error) {
+	r := req.kreq.(*kmsg.OffsetCommitRequest)
+	resp := r.ResponseKind().(*kmsg.OffsetCommitResponse)
+	offsets := make(map[eventlog.TopicPartition]eventlog.OffsetAndMetadata)
+	codes := make(map[eventlog.TopicPartition]int16)
+	for _, t := range r.Topics {
+		for _, p := range t.Partitions {
+			tp := eventlog.TopicPartition{Topic: t.Topic, Partition: p.Partition}
+			if _, err := c.s.log.Partition(t.Topic, p.Partition); err != nil {
+				codes[tp] = errorCode(err)
+				continue
+			}
+			om := eventlog.OffsetAndMetadata{Offset: p.Offset}
+			if p.Metadata != nil {
+				om.Metadata = *p.Metadata
+			}
+			offsets[tp] = om
+		}
+	}
+	var err error
+	switch {
+	case r.Group == "":
+		err = fmt.Errorf("%w: empty group ID", eventlog.ErrInvalidConfig)
+	case r.MemberID == "" && r.Generation < 0:
+		err = c.s.log.CommitGroupOffsets(req.ctx, r.Group, offsets)
+		if errors.Is(err, eventlog.ErrCommitFailed) {
+			// As Kafka answers a commit from outside a group with members.
+			err = fmt.Errorf("group %q has members: %w", r.Group, eventlog.ErrUnknownMember)
+		}
+	default:
+		if m := c.s.members.get(r.Group, r.MemberID); m == nil {
+			err = fmt.Errorf("group %q member %q: %w", r.Group, r.MemberID, eventlog.ErrUnknownMember)
+		} else {
+			err = m.x.Commit(req.ctx, r.Generation, offsets)
+			c.forgetIfGone(r.Group, r.MemberID, err)
+		}
+	}
+	code := errorCode(err)
+	if r.Group == "" {
+		code = kerr.InvalidGroupID.Code
+	}
+	if code == kerr.UnknownServerError.Code {
+		c.s.opts.Logger.Warn("kafkaserver: offset commit failed", "group", r.Group, "err", err)
+	}
+	for _, t := range r.Topics {
+		rt := kmsg.NewOffsetCommitResponseTopic()
+		rt.Topic = t.Topic
+		for _, p := range t.Partitions {
+			rp := kmsg.NewOffsetCommitResponseTopicPartition()
+			rp.Partition = p.Partition
+			rp.ErrorCode = code
+			if own, ok := codes[eventlog.TopicPartition{Topic: t.Topic, Partition: p.Partition}]; ok {
+				rp.ErrorCode = own
+			}
+			rt.Partitions = append(rt.Partitions, rp)
+		}
+		resp.Topics = append(resp.Topics, rt)
+	}
+	return resp, nil
+}
+
+// committedOffset is one answer of OffsetFetch.
+type committedOffset struct {
+	tp       eventlog.TopicPartition
+	offset   int64 // -1: none
+	metadata string
+}
+
+// fetchCommitted returns a group's committed offsets of the topics'
+// partitions, or of every partition it has one for when topics is nil.
+func (c *conn) fetchCommitted(group string, topics map[string][]int32, all bool) ([]committedOffset, error) {
+	var out []committedOffset
+	if all {
+		offsets, err := c.s.log.GroupOffsets(group)
+		for _, o := range offsets {
+			out = append(out, committedOffset{tp: o.TopicPartition, offset: o.Committed, metadata: o.Metadata})
+		}
+		return out, err
+	}
+	var tps []eventlog.TopicPartition
+	for topic, ps := range topics {
+		for _, p := range ps {
+			tps = append(tps, eventlog.TopicPartition{Topic: topic, Partition: p})
+		}
+	}
+	committed, err := c.s.log.CommittedOffsets(group, tps)
+	if err != nil {
+		return nil, err
+	}
+	for _, tp := range tps {
+		co := committedOffset{tp: tp, offset: -1}
+		if om, ok := committed[tp]; ok {
+			co.offset, co.metadata = om.Offset, om.Metadata
+		}
+		out = append(out, co)
+	}
+	slices.SortFunc(out, func(a, b committedOffset) int {
+		if a.tp.Topic != b.tp.Topic {
+			if a.tp.Topic < b.tp.Topic {
+				return -1
+			}
+			return 1
+		}
+		return int(a.tp.Partition) - int(b.tp.Partition)
+	})
+	return out, nil
+}
+
+// eachTopic walks offsets, sorted by topic, calling topic at the first of
+// each topic and partition for every one.
+func eachTopic(offsets []committedOffset, topic func(string), partition func(committedOffset)) {
+	for i, o := range offsets {
+		if i == 0 || offsets[i-1].tp.Topic != o.tp.Topic {
+			topic(o.tp.Topic)
+		}
+		partition(o)
+	}
+}
+
+// requestedTopics collects the partitions an OffsetFetch asks for.
+func requestedTopics[T any](topics []T, of func(T) (string, []int32)) map[string][]int32 {
+	out := make(map[string][]int32)
+	for _, t := range topics {
+		name, ps := of(t)
+		out[name] = append(out[name], ps...)
+	}
+	return out
+}
+
+func (c *conn) handleOffsetFetch(req *request) (kmsg.Response, error) {
+	r := req.kreq.(*kmsg.OffsetFetchRequest)
+	resp := r.ResponseKind().(*kmsg.OffsetFetchResponse)
+	if r.Version < 8 {
+		topics := requestedTopics(r.Topics, func(t kmsg.OffsetFetchRequestTopic) (string, []int32) { return t.Topic, t.Partitions })
+		offsets, err := c.fetchCommitted(r.Group, topics, r.Topics == nil)
+		resp.ErrorCode = errorCode(err)
+		eachTopic(offsets, func(name string) {
+			t := kmsg.NewOffsetFetchResponseTopic()
+			t.Topic = name
+			resp.Topics = append(resp.Topics, t)
+		}, func(o committedOffset) {
+			p := kmsg.NewOffsetFetchResponseTopicPartition()
+			p.Partition, p.Offset, p.LeaderEpoch, p.Metadata = o.tp.Partition, o.offset, -1, &o.metadata
+			t := &resp.Topics[len(resp.Topics)-1]
+			t.Partitions = append(t.Partitions, p)
+		})
+		return resp, nil
+	}
+	for _, g := range r.Groups {
+		topics := requestedTopics(g.Topics, func(t kmsg.OffsetFetchRequestGroupTopic) (string, []int32) { return t.Topic, t.Partitions })
+		rg := kmsg.NewOffsetFetchResponseGroup()
+		rg.Group = g.Group
+		offsets, err := c.fetchCommitted(g.Group, topics, g.Topics == nil)
+		rg.ErrorCode = errorCode(err)
+		eachTopic(offsets, func(name string) {
+			t := kmsg.NewOffsetFetchResponseGroupTopic()
+			t.Topic = name
+			rg.Topics = append(rg.Topics, t)
+		}, func(o committedOffset) {
+			p := kmsg.NewOffsetFetchResponseGroupTopicPartition()
+			p.Partition, p.Offset, p.LeaderEpoch, p.Metadata = o.tp.Partition, o.offset, -1, &o.metadata
+			t := &rg.Topics[len(rg.Topics)-1]
+			t.Partitions = append(t.Partitions, p)
+		})
+		resp.Groups = append(resp.Groups, rg)
+	}
+	return resp, nil
+}

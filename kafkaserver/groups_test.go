@@ -1,0 +1,235 @@
+package kafkaserver_test
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/eventlog/eventlog"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// assignments tracks what each side of a mixed group owns, and wakes the
+// test whenever that changes.
+type assignments struct {
+	mu      sync.Mutex
+	local   []eventlog.TopicPartition
+	remote  map[int32]bool
+	changed chan struct{}
+}
+
+func newAssignments() *assignments {
+	return &assignments{remote: map[int32]bool{}, changed: make(chan struct{}, 1)}
+}
+
+func (a *assignments) poke() {
+	select {
+	case a.changed <- struct{}{}:
+	default:
+	}
+}
+
+func (a *assignments) setLocal(tps []eventlog.TopicPartition) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if !slices.Equal(a.local, tps) {
+		a.local = slices.Clone(tps)
+		a.poke()
+	}
+}
+
+func (a *assignments) setRemote(m map[string][]int32, owned bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for _, ps := range m {
+		for _, p := range ps {
+			a.remote[p] = owned
+		}
+	}
+	a.poke()
+}
+
+// waitFor waits until the local side owns local partitions and the remote
+// side remote ones, of the topic's n, each owned once.
+func (a *assignments) waitFor(t *testing.T, ctx context.Context, local, remote int) {
+	t.Helper()
+	for {
+		a.mu.Lock()
+		owner := map[int32]int{}
+		for _, tp := range a.local {
+			owner[tp.Partition]++
+		}
+		var r int
+		for p, owned := range a.remote {
+			if owned {
+				owner[p]++
+				r++
+			}
+		}
+		once := true
+		for _, n := range owner {
+			once = once && n == 1
+		}
+		ok := len(a.local) == local && r == remote && once
+		state := []any{a.local, a.remote}
+		a.mu.Unlock()
+		if ok {
+			return
+		}
+		select {
+		case <-a.changed:
+		case <-ctx.Done():
+			t.Fatalf("want %d local and %d remote partitions, have %v", local, remote, state)
+		}
+	}
+}
+
+// pollLocal polls c until ctx ends, reporting its assignment.
+func pollLocal(ctx context.Context, c *eventlog.Consumer, a *assignments, errs chan<- error) {
+	for ctx.Err() == nil {
+		if _, err := c.Poll(ctx); err != nil && ctx.Err() == nil {
+			errs <- err
+			return
+		}
+		a.setLocal(c.Assignment())
+	}
+	errs <- nil
+}
+
+func TestGroupSharedWithInProcessConsumer(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		assignor eventlog.Assignor
+		balancer kgo.GroupBalancer
+	}{
+		{"cooperative-sticky", eventlog.CooperativeStickyAssignor{}, kgo.CooperativeStickyBalancer()},
+		{"range", eventlog.RangeAssignor{}, kgo.RangeBalancer()},
+		{"roundrobin", eventlog.RoundRobinAssignor{}, kgo.RoundRobinBalancer()},
+		{"sticky", eventlog.StickyAssignor{}, kgo.StickyBalancer()},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t, map[string]eventlog.TopicConfig{"events": {Partitions: 4}})
+			ctx := testContext(t)
+			a := newAssignments()
+
+			local, err := f.log.NewConsumer(&eventlog.ConsumerOptions{GroupID: "g", Assignor: tc.assignor, FetchMaxWait: 20 * time.Millisecond})
+			require.NoError(t, err)
+			require.NoError(t, local.Subscribe("events"))
+			pollCtx, stopPolling := context.WithCancel(ctx)
+			errs := make(chan error, 1)
+			go pollLocal(pollCtx, local, a, errs)
+			var stopped bool
+			stopLocal := func() {
+				if !stopped {
+					stopped = true
+					stopPolling()
+					require.NoError(t, <-errs)
+					require.NoError(t, local.Close())
+				}
+			}
+			defer stopLocal()
+			a.waitFor(t, ctx, 4, 0)
+
+			newRemote := func() *kgo.Client {
+				remote, err := kgo.NewClient(kgo.SeedBrokers(f.addr), kgo.ConsumerGroup("g"), kgo.ConsumeTopics("events"),
+					kgo.Balancers(tc.balancer), kgo.HeartbeatInterval(50*time.Millisecond),
+					kgo.OnPartitionsAssigned(func(_ context.Context, _ *kgo.Client, m map[string][]int32) { a.setRemote(m, true) }),
+					kgo.OnPartitionsRevoked(func(_ context.Context, _ *kgo.Client, m map[string][]int32) { a.setRemote(m, false) }),
+					kgo.OnPartitionsLost(func(_ context.Context, _ *kgo.Client, m map[string][]int32) { a.setRemote(m, false) }),
+				)
+				require.NoError(t, err)
+				return remote
+			}
+			remote := newRemote()
+			// The two members split the four partitions.
+			a.waitFor(t, ctx, 2, 2)
+
+			// Both see one group with two members.
+			d, err := f.log.DescribeGroup("g")
+			require.NoError(t, err)
+			assert.Len(t, d.Members, 2)
+			assert.Equal(t, tc.assignor.Name(), d.Assignor)
+			adm := kadm.NewClient(f.client(t))
+			described, err := adm.DescribeGroups(ctx, "g")
+			require.NoError(t, err)
+			assert.Len(t, described["g"].Members, 2)
+			assert.Equal(t, tc.assignor.Name(), described["g"].Protocol)
+
+			// The remote member leaves: the in-process one takes all.
+			remote.Close()
+			a.setRemote(map[string][]int32{"events": {0, 1, 2, 3}}, false)
+			a.waitFor(t, ctx, 4, 0)
+
+			// A remote member again, and then the in-process one leaves:
+			// the remote one takes all.
+			remote = newRemote()
+			defer remote.Close()
+			a.waitFor(t, ctx, 2, 2)
+			stopLocal()
+			a.setLocal(nil)
+			a.waitFor(t, ctx, 0, 4)
+		})
+	}
+}
+
+func TestGroupCommitsAndOffsetFetch(t *testing.T) {
+	f := newFixture(t, map[string]eventlog.TopicConfig{"events": {Partitions: 2}})
+	ctx := testContext(t)
+	prod := f.client(t, kgo.DefaultProduceTopic("events"))
+	require.NoError(t, prod.ProduceSync(ctx, testRecords("events", 20)...).FirstErr())
+
+	cons := f.client(t, kgo.ConsumerGroup("committers"), kgo.ConsumeTopics("events"), kgo.DisableAutoCommit(),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.HeartbeatInterval(50*time.Millisecond))
+	got := consume(t, ctx, cons, 20)
+	require.Len(t, got, 20)
+	require.NoError(t, cons.CommitRecords(ctx, got...))
+
+	offsets, err := f.log.GroupOffsets("committers")
+	require.NoError(t, err)
+	var total int64
+	for _, o := range offsets {
+		total += o.Committed
+		assert.Zero(t, o.Lag)
+	}
+	assert.EqualValues(t, 20, total)
+
+	adm := kadm.NewClient(f.client(t))
+	fetched, err := adm.FetchOffsets(ctx, "committers")
+	require.NoError(t, err)
+	require.NoError(t, fetched.Error())
+	var fetchedTotal int64
+	fetched.Each(func(o kadm.OffsetResponse) { fetchedTotal += o.At })
+	assert.EqualValues(t, 20, fetchedTotal)
+
+	groups, err := adm.ListGroups(ctx)
+	require.NoError(t, err)
+	assert.Contains(t, groups.Groups(), "committers")
+
+	// An admin commit is refused while the group has members, and taken
+	// once it has none.
+	var commit kadm.Offsets
+	commit.Add(kadm.Offset{Topic: "events", Partition: 0, At: 1})
+	resp, err := adm.CommitOffsets(ctx, "committers", commit)
+	require.NoError(t, err)
+	require.ErrorIs(t, resp.Error(), kerr.UnknownMemberID)
+	cons.Close()
+	resp, err = adm.CommitOffsets(ctx, "committers", commit)
+	require.NoError(t, err)
+	require.NoError(t, resp.Error())
+	committed, err := f.log.CommittedOffsets("committers", []eventlog.TopicPartition{{Topic: "events", Partition: 0}})
+	require.NoError(t, err)
+	assert.EqualValues(t, 1, committed[eventlog.TopicPartition{Topic: "events", Partition: 0}].Offset)
+
+	deleted, err := adm.DeleteGroups(ctx, "committers")
+	require.NoError(t, err)
+	require.NoError(t, deleted.Error())
+	_, err = f.log.DescribeGroup("committers")
+	require.True(t, errors.Is(err, eventlog.ErrGroupNotFound), "%v", err)
+}

@@ -1,0 +1,174 @@
+package kafkaserver
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"math"
+	"time"
+
+	"github.com/eventlog/eventlog"
+	"github.com/pierrec/lz4/v4"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// Produce acks and the log's durability:
+//
+//	acks=-1 (all)  DurabilityDefault: answered once the batch is as durable
+//	               as its topic promises — fsynced on a DurabilityFsync
+//	               topic, written to the OS on a DurabilityOS one.
+//	acks=1         DurabilityOS: answered once the batch is written to the
+//	               OS. It survives the process crashing; on a fsync topic
+//	               it becomes readable after the background fsync.
+//	acks=0         as acks=1, and not answered. A failed batch closes the
+//	               connection, as Kafka does, which is how the client
+//	               learns of it.
+
+// RecordBatch header positions the lz4 conversion rewrites.
+const (
+	batchHeaderSize    = 61
+	batchLengthPos     = 8
+	batchCRCPos        = 17
+	batchAttributesPos = 21
+	codecLZ4           = 3
+	codecMask          = 0x07
+)
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+func (c *conn) handleProduce(req *request) (kmsg.Response, error) {
+	r := req.kreq.(*kmsg.ProduceRequest)
+	resp := r.ResponseKind().(*kmsg.ProduceResponse)
+	var durability eventlog.Durability
+	fail := int16(0)
+	var failure error
+	switch r.Acks {
+	case -1:
+		durability = eventlog.DurabilityDefault
+	case 0, 1:
+		durability = eventlog.DurabilityOS
+	default:
+		fail, failure = kerr.InvalidRequiredAcks.Code, fmt.Errorf("acks %d is not -1, 0 or 1", r.Acks)
+	}
+	if r.TransactionID != nil && *r.TransactionID != "" {
+		fail, failure = kerr.UnsupportedForMessageFormat.Code, fmt.Errorf("transactional ID %q: transactions are not supported by this listener", *r.TransactionID)
+	}
+	ctx := req.ctx
+	if r.TimeoutMillis > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, time.Duration(r.TimeoutMillis)*time.Millisecond)
+		defer cancel()
+	}
+	failed := false
+	for _, t := range r.Topics {
+		rt := kmsg.NewProduceResponseTopic()
+		rt.Topic = t.Topic
+		for _, tp := range t.Partitions {
+			rp := kmsg.NewProduceResponseTopicPartition()
+			rp.Partition, rp.BaseOffset, rp.LogAppendTime, rp.LogStartOffset = tp.Partition, -1, -1, -1
+			err := failure
+			if err == nil {
+				rp.BaseOffset, rp.LogStartOffset, err = c.appendBatch(ctx, t.Topic, tp.Partition, tp.Records, durability)
+			}
+			if err != nil {
+				failed = true
+				rp.ErrorCode, rp.ErrorMessage = fail, errorMessage(err)
+				if fail == 0 {
+					rp.ErrorCode = errorCode(err)
+				}
+				if rp.ErrorCode == kerr.UnknownServerError.Code {
+					c.s.opts.Logger.Warn("kafkaserver: produce failed", "topic", t.Topic, "partition", tp.Partition, "err", err)
+				}
+			}
+			rt.Partitions = append(rt.Partitions, rp)
+		}
+		resp.Topics = append(resp.Topics, rt)
+	}
+	if r.Acks == 0 {
+		c.closeAfter = failed
+		return nil, nil
+	}
+	return resp, nil
+}
+
+// appendBatch stores one produced batch and returns its base offset and
+// the partition's log start offset.
+func (c *conn) appendBatch(ctx context.Context, topic string, partition int32, batch []byte, d eventlog.Durability) (int64, int64, error) {
+	p, err := c.s.log.Partition(topic, partition)
+	if err != nil {
+		return -1, -1, err
+	}
+	if len(batch) > batchAttributesPos+2 && binary.BigEndian.Uint16(batch[batchAttributesPos:])&codecMask == codecLZ4 {
+		cfg, err := c.s.log.TopicConfig(topic)
+		if err != nil {
+			return -1, -1, err
+		}
+		if batch, err = decompressLZ4(batch, maxDecompressed(cfg.MaxBatchBytes)); err != nil {
+			return -1, -1, fmt.Errorf("topic %q partition %d: %w: lz4 batch: %w", topic, partition, eventlog.ErrInvalidRecord, err)
+		}
+	}
+	base, err := p.AppendBatch(ctx, batch, eventlog.AppendOptions{Durability: d})
+	return base, p.LogStartOffset(), err
+}
+
+// maxDecompressed bounds an lz4 batch's records after decompression.
+func maxDecompressed(maxBatchBytes int) int {
+	if maxBatchBytes == 0 {
+		maxBatchBytes = eventlog.DefaultMaxBatchBytes
+	}
+	return maxBatchBytes
+}
+
+// decompressLZ4 returns batch, an lz4-compressed RecordBatch v2, with its
+// records decompressed and its CRC recomputed: the log does not read lz4,
+// so such batches are stored uncompressed. The records themselves are
+// not re-encoded. The batch's CRC is checked first, so that damage is not
+// laundered into a valid checksum.
+func decompressLZ4(batch []byte, limit int) ([]byte, error) {
+	if len(batch) < batchHeaderSize {
+		return nil, fmt.Errorf("%d bytes, shorter than the header", len(batch))
+	}
+	length := int64(int32(binary.BigEndian.Uint32(batch[batchLengthPos:])))
+	if length+12 != int64(len(batch)) {
+		return nil, fmt.Errorf("length field says %d bytes, the batch has %d", length+12, len(batch))
+	}
+	if crc32.Checksum(batch[batchAttributesPos:], castagnoli) != binary.BigEndian.Uint32(batch[batchCRCPos:]) {
+		return nil, fmt.Errorf("crc mismatch: %w", eventlog.ErrCorrupt)
+	}
+	out := bytes.NewBuffer(make([]byte, 0, 4*len(batch)))
+	out.Write(batch[:batchHeaderSize])
+	n, err := io.Copy(out, io.LimitReader(lz4.NewReader(bytes.NewReader(batch[batchHeaderSize:])), int64(limit)+1))
+	if err != nil {
+		return nil, err
+	}
+	if n > int64(limit) || out.Len()-12 > math.MaxInt32 {
+		return nil, fmt.Errorf("records decompress to more than %d bytes (max.message.bytes): %w", limit, eventlog.ErrRecordTooLarge)
+	}
+	b := out.Bytes()
+	binary.BigEndian.PutUint32(b[batchLengthPos:], uint32(len(b)-12))
+	attrs := binary.BigEndian.Uint16(b[batchAttributesPos:]) &^ codecMask
+	binary.BigEndian.PutUint16(b[batchAttributesPos:], attrs)
+	binary.BigEndian.PutUint32(b[batchCRCPos:], crc32.Checksum(b[batchAttributesPos:], castagnoli))
+	return b, nil
+}
+
+func (c *conn) handleInitProducerID(req *request) (kmsg.Response, error) {
+	r := req.kreq.(*kmsg.InitProducerIDRequest)
+	resp := r.ResponseKind().(*kmsg.InitProducerIDResponse)
+	if r.TransactionalID != nil && *r.TransactionalID != "" {
+		resp.ErrorCode = kerr.UnsupportedForMessageFormat.Code
+		resp.ProducerID, resp.ProducerEpoch = -1, -1
+		return resp, nil
+	}
+	// An idempotent producer bumping its epoch (KIP-360) keeps its ID.
+	if r.ProducerID >= 0 && r.ProducerEpoch >= 0 && r.ProducerEpoch < math.MaxInt16 {
+		resp.ProducerID, resp.ProducerEpoch = r.ProducerID, r.ProducerEpoch+1
+		return resp, nil
+	}
+	resp.ProducerID, resp.ProducerEpoch = c.s.producers.Add(1), 0
+	return resp, nil
+}

@@ -1,0 +1,212 @@
+package kafkaserver_test
+
+import (
+	"bytes"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/eventlog/eventlog"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// testRecords covers what a record can hold: null and empty keys and
+// values, headers with null and empty values.
+func testRecords(topic string, n int) []*kgo.Record {
+	var out []*kgo.Record
+	for i := range n {
+		r := &kgo.Record{Topic: topic, Key: []byte(fmt.Sprintf("key-%d", i)), Value: bytes.Repeat([]byte{byte(i)}, i%300)}
+		switch i % 5 {
+		case 1:
+			r.Key = nil
+		case 2:
+			r.Value = nil
+		case 3:
+			r.Key, r.Value = []byte{}, []byte{}
+		case 4:
+			r.Headers = []kgo.RecordHeader{{Key: "h1", Value: []byte("v1")}, {Key: "null", Value: nil}, {Key: "", Value: []byte{}}}
+		}
+		r.Timestamp = time.UnixMilli(1_700_000_000_000 + int64(i))
+		out = append(out, r)
+	}
+	return out
+}
+
+// sameRecord checks that a consumed record equals a produced one, nulls
+// and all.
+func sameRecord(t *testing.T, want, got *kgo.Record) {
+	t.Helper()
+	assert.Equal(t, want.Key == nil, got.Key == nil, "null key of offset %d", got.Offset)
+	assert.Equal(t, want.Value == nil, got.Value == nil, "null value of offset %d", got.Offset)
+	assert.Equal(t, string(want.Key), string(got.Key))
+	assert.Equal(t, want.Value, got.Value)
+	assert.Equal(t, want.Timestamp.UnixMilli(), got.Timestamp.UnixMilli())
+	require.Len(t, got.Headers, len(want.Headers))
+	for i := range want.Headers {
+		assert.Equal(t, want.Headers[i].Key, got.Headers[i].Key)
+		assert.Equal(t, want.Headers[i].Value == nil, got.Headers[i].Value == nil)
+		assert.Equal(t, string(want.Headers[i].Value), string(got.Headers[i].Value))
+	}
+}
+
+func TestProduceConsumeEveryCodec(t *testing.T) {
+	codecs := map[string]kgo.CompressionCodec{
+		"none": kgo.NoCompression(), "gzip": kgo.GzipCompression(), "snappy": kgo.SnappyCompression(),
+		"lz4": kgo.Lz4Compression(), "zstd": kgo.ZstdCompression(),
+	}
+	topics := map[string]eventlog.TopicConfig{}
+	for name := range codecs {
+		topics[name] = eventlog.TopicConfig{Partitions: 1}
+	}
+	f := newFixture(t, topics)
+	for name, codec := range codecs {
+		t.Run(name, func(t *testing.T) {
+			ctx := testContext(t)
+			prod := f.client(t, kgo.ProducerBatchCompression(codec), kgo.DefaultProduceTopic(name))
+			want := testRecords(name, 50)
+			require.NoError(t, prod.ProduceSync(ctx, want...).FirstErr())
+
+			cons := f.client(t, kgo.ConsumeTopics(name), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+			got := consume(t, ctx, cons, len(want))
+			require.Len(t, got, len(want))
+			for i := range want {
+				assert.Equal(t, int64(i), got[i].Offset)
+				sameRecord(t, want[i], got[i])
+			}
+
+			// The library reads what kgo wrote.
+			p, err := f.log.Partition(name, 0)
+			require.NoError(t, err)
+			recs, err := p.Read(0, 10<<20)
+			require.NoError(t, err)
+			require.Len(t, recs, len(want))
+			for i, r := range recs {
+				assert.Equal(t, want[i].Key == nil, r.Key == nil)
+				assert.Equal(t, string(want[i].Key), string(r.Key))
+				assert.Equal(t, want[i].Value, r.Value)
+				assert.Len(t, r.Headers, len(want[i].Headers))
+			}
+		})
+	}
+}
+
+func TestLibraryRecordsReadByKgoAndBack(t *testing.T) {
+	f := newFixture(t, map[string]eventlog.TopicConfig{"orders": {Partitions: 3}})
+	ctx := testContext(t)
+	prod, err := f.log.NewProducer(&eventlog.ProducerOptions{Compression: eventlog.CompressionZstd})
+	require.NoError(t, err)
+	var want []eventlog.Record
+	for i := range 300 {
+		r := eventlog.Record{Topic: "orders", Key: []byte(fmt.Sprintf("k%d", i%17)), Value: []byte(fmt.Sprintf("value %d", i)),
+			Timestamp: time.UnixMilli(1_600_000_000_000 + int64(i)), Headers: []eventlog.Header{{Key: "n", Value: []byte{byte(i)}}}}
+		if i%10 == 0 {
+			r.Value = nil
+		}
+		md, err := prod.Send(ctx, r)
+		require.NoError(t, err)
+		r.Partition, r.Offset = md.Partition, md.Offset
+		want = append(want, r)
+	}
+	require.NoError(t, prod.Close())
+
+	cons := f.client(t, kgo.ConsumeTopics("orders"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	got := consume(t, ctx, cons, len(want))
+	byPos := map[[2]int64]*kgo.Record{}
+	for _, r := range got {
+		byPos[[2]int64{int64(r.Partition), r.Offset}] = r
+	}
+	for _, w := range want {
+		g := byPos[[2]int64{int64(w.Partition), w.Offset}]
+		require.NotNil(t, g, "record %d of partition %d", w.Offset, w.Partition)
+		assert.Equal(t, w.Key, g.Key)
+		assert.Equal(t, w.Value == nil, g.Value == nil)
+		assert.Equal(t, w.Value, g.Value)
+		assert.Equal(t, w.Timestamp.UnixMilli(), g.Timestamp.UnixMilli())
+		require.Len(t, g.Headers, 1)
+		assert.Equal(t, w.Headers[0].Value, g.Headers[0].Value)
+	}
+
+	// And back: what kgo read, produced again through the listener, reads
+	// the same through the library.
+	require.NoError(t, f.log.CreateTopic("copy", eventlog.TopicConfig{Partitions: 1}))
+	out := f.client(t, kgo.DefaultProduceTopic("copy"), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	for _, w := range want {
+		r := &kgo.Record{Key: w.Key, Value: w.Value, Timestamp: w.Timestamp, Headers: []kgo.RecordHeader{{Key: "n", Value: w.Headers[0].Value}}}
+		require.NoError(t, out.ProduceSync(ctx, r).FirstErr())
+	}
+	p, err := f.log.Partition("copy", 0)
+	require.NoError(t, err)
+	back, err := p.Read(0, 10<<20)
+	require.NoError(t, err)
+	require.Len(t, back, len(want))
+	for i, r := range back {
+		assert.Equal(t, want[i].Key, r.Key)
+		assert.Equal(t, want[i].Value, r.Value)
+		assert.Equal(t, want[i].Timestamp.UnixMilli(), r.Timestamp.UnixMilli())
+		assert.Equal(t, want[i].Headers, r.Headers)
+	}
+}
+
+func TestAcks(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		acks kgo.Acks
+		dur  eventlog.Durability
+	}{
+		{"all-fsync", kgo.AllISRAcks(), eventlog.DurabilityFsync},
+		{"all-os", kgo.AllISRAcks(), eventlog.DurabilityOS},
+		{"leader", kgo.LeaderAck(), eventlog.DurabilityFsync},
+		{"none", kgo.NoAck(), eventlog.DurabilityFsync},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t, map[string]eventlog.TopicConfig{"t": {Partitions: 2, Durability: tc.dur}})
+			ctx := testContext(t)
+			opts := []kgo.Opt{kgo.RequiredAcks(tc.acks), kgo.DefaultProduceTopic("t")}
+			if tc.acks != kgo.AllISRAcks() {
+				opts = append(opts, kgo.DisableIdempotentWrite())
+			}
+			prod := f.client(t, opts...)
+			want := testRecords("t", 40)
+			require.NoError(t, prod.ProduceSync(ctx, want...).FirstErr())
+			// Every record becomes readable: with acks=0 and acks=1 once
+			// written (and, on an fsync topic, fsynced in the background).
+			cons := f.client(t, kgo.ConsumeTopics("t"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+			got := consume(t, ctx, cons, len(want))
+			assert.Len(t, got, len(want))
+			if tc.acks == kgo.AllISRAcks() {
+				// acks=all answered after the topic's durability: the
+				// records were below the high watermark already.
+				var total int64
+				for id := range int32(2) {
+					p, err := f.log.Partition("t", id)
+					require.NoError(t, err)
+					total += p.HighWatermark()
+				}
+				assert.EqualValues(t, len(want), total)
+			}
+		})
+	}
+}
+
+func TestProduceErrors(t *testing.T) {
+	f := newFixture(t, map[string]eventlog.TopicConfig{
+		"compacted": {Partitions: 1, CleanupPolicy: eventlog.CleanupCompact},
+		"small":     {Partitions: 1, MaxBatchBytes: 1024},
+	})
+	ctx := testContext(t)
+	cl := f.client(t, kgo.RecordRetries(0), kgo.DisableIdempotentWrite(), kgo.ProducerBatchCompression(kgo.NoCompression()))
+
+	err := cl.ProduceSync(ctx, &kgo.Record{Topic: "compacted", Value: []byte("no key")}).FirstErr()
+	require.ErrorIs(t, err, kerr.InvalidRecord)
+	require.NoError(t, cl.ProduceSync(ctx, &kgo.Record{Topic: "compacted", Key: []byte("k"), Value: []byte("v")}).FirstErr())
+
+	err = cl.ProduceSync(ctx, &kgo.Record{Topic: "small", Value: bytes.Repeat([]byte("x"), 4096)}).FirstErr()
+	require.ErrorIs(t, err, kerr.MessageTooLarge)
+
+	strict := f.client(t, kgo.UnknownTopicRetries(0), kgo.DisableIdempotentWrite())
+	err = strict.ProduceSync(ctx, &kgo.Record{Topic: "missing", Value: []byte("v")}).FirstErr()
+	require.ErrorIs(t, err, kerr.UnknownTopicOrPartition)
+}

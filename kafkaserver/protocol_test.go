@@ -1,0 +1,377 @@
+package kafkaserver_test
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"io"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/eventlog/eventlog"
+	"github.com/eventlog/eventlog/kafkaserver"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// rawConn speaks the protocol by hand, to send what clients would not.
+type rawConn struct {
+	t    *testing.T
+	c    net.Conn
+	corr int32
+}
+
+func dialRaw(t *testing.T, addr string) *rawConn {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = c.Close() })
+	require.NoError(t, c.SetDeadline(time.Now().Add(testTimeout)))
+	return &rawConn{t: t, c: c}
+}
+
+// send frames req at its version.
+func (r *rawConn) send(req kmsg.Request) {
+	r.t.Helper()
+	r.corr++
+	b := []byte{0, 0, 0, 0}
+	b = binary.BigEndian.AppendUint16(b, uint16(req.Key()))
+	b = binary.BigEndian.AppendUint16(b, uint16(req.GetVersion()))
+	b = binary.BigEndian.AppendUint32(b, uint32(r.corr))
+	b = binary.BigEndian.AppendUint16(b, 4)
+	b = append(b, "test"...)
+	if req.IsFlexible() {
+		b = append(b, 0)
+	}
+	b = req.AppendTo(b)
+	binary.BigEndian.PutUint32(b, uint32(len(b)-4))
+	r.sendBytes(b)
+}
+
+func (r *rawConn) sendBytes(b []byte) {
+	r.t.Helper()
+	_, err := r.c.Write(b)
+	require.NoError(r.t, err)
+}
+
+// receive reads the response to the last request into resp.
+func (r *rawConn) receive(resp kmsg.Response) {
+	r.t.Helper()
+	var size [4]byte
+	_, err := io.ReadFull(r.c, size[:])
+	require.NoError(r.t, err)
+	body := make([]byte, binary.BigEndian.Uint32(size[:]))
+	_, err = io.ReadFull(r.c, body)
+	require.NoError(r.t, err)
+	require.Equal(r.t, r.corr, int32(binary.BigEndian.Uint32(body)))
+	body = body[4:]
+	if resp.IsFlexible() && resp.Key() != 18 {
+		require.Equal(r.t, byte(0), body[0], "header tags")
+		body = body[1:]
+	}
+	require.NoError(r.t, resp.ReadFrom(body))
+}
+
+// roundTrip sends req and reads its response.
+func (r *rawConn) roundTrip(req kmsg.Request) kmsg.Response {
+	r.t.Helper()
+	r.send(req)
+	resp := req.ResponseKind()
+	r.receive(resp)
+	return resp
+}
+
+// closed checks that the server closed the connection.
+func (r *rawConn) closed() {
+	r.t.Helper()
+	_, err := r.c.Read(make([]byte, 1))
+	require.True(r.t, errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) || isReset(err), "read after a refused request: %v", err)
+}
+
+func isReset(err error) bool {
+	var op *net.OpError
+	return errors.As(err, &op)
+}
+
+func TestApiVersions(t *testing.T) {
+	f := newFixture(t, nil)
+	r := dialRaw(t, f.addr)
+	req := kmsg.NewPtrApiVersionsRequest()
+	req.SetVersion(3)
+	resp := r.roundTrip(req).(*kmsg.ApiVersionsResponse)
+	require.Zero(t, resp.ErrorCode)
+	versions := map[int16][2]int16{}
+	for _, k := range resp.ApiKeys {
+		versions[k.ApiKey] = [2]int16{k.MinVersion, k.MaxVersion}
+	}
+	assert.Equal(t, [2]int16{4, 12}, versions[1], "fetch")
+	assert.Equal(t, [2]int16{3, 11}, versions[0], "produce")
+	assert.NotContains(t, versions, int16(17), "no SASL without Options.SASLPlain")
+
+	// A version the server does not know: answered in v0 with
+	// UNSUPPORTED_VERSION and the supported versions (KIP-511).
+	b := []byte{0, 0, 0, 0, 0, 18, 0, 99, 0, 0, 0, 7, 0, 1, 'x'}
+	binary.BigEndian.PutUint32(b, uint32(len(b)-4))
+	r.sendBytes(b)
+	r.corr = 7
+	old := kmsg.NewPtrApiVersionsResponse()
+	old.SetVersion(0)
+	r.receive(old)
+	assert.Equal(t, kerr.UnsupportedVersion.Code, old.ErrorCode)
+	assert.NotEmpty(t, old.ApiKeys)
+}
+
+func TestMalformedRequests(t *testing.T) {
+	f := newFixture(t, map[string]eventlog.TopicConfig{"t": {Partitions: 1}})
+	frame := func(body []byte) []byte {
+		return append(binary.BigEndian.AppendUint32(nil, uint32(len(body))), body...)
+	}
+	for name, b := range map[string][]byte{
+		"oversized":    binary.BigEndian.AppendUint32(nil, 200<<20),
+		"negative":     binary.BigEndian.AppendUint32(nil, 0xFFFFFFF0),
+		"short header": frame([]byte{0, 3, 0}),
+		"unknown key":  frame([]byte{0x7f, 0, 0, 0, 0, 0, 0, 1, 0, 0}),
+		"bad version":  frame([]byte{0, 3, 0x7f, 0, 0, 0, 0, 1, 0, 0}),
+		"cut body":     frame([]byte{0, 0, 0, 9, 0, 0, 0, 1, 0, 0, 0, 0xff, 0xff}),
+	} {
+		t.Run(name, func(t *testing.T) {
+			r := dialRaw(t, f.addr)
+			r.sendBytes(b)
+			r.closed()
+		})
+	}
+	t.Run("unsupported version with an error code", func(t *testing.T) {
+		r := dialRaw(t, f.addr)
+		req := kmsg.NewPtrListGroupsRequest()
+		req.SetVersion(5) // served up to v4
+		resp := r.roundTrip(req).(*kmsg.ListGroupsResponse)
+		assert.Equal(t, kerr.UnsupportedVersion.Code, resp.ErrorCode)
+	})
+	t.Run("unsupported API without an error code", func(t *testing.T) {
+		r := dialRaw(t, f.addr)
+		req := kmsg.NewPtrDescribeConfigsRequest()
+		req.SetVersion(1)
+		r.send(req)
+		r.closed()
+	})
+	t.Run("corrupt batch", func(t *testing.T) {
+		r := dialRaw(t, f.addr)
+		batch := kmsg.RecordBatch{Magic: 2, LastOffsetDelta: 0, NumRecords: 1, ProducerID: -1, ProducerEpoch: -1, FirstSequence: -1}
+		rec := kmsg.Record{Key: []byte("k"), Value: []byte("v")}
+		batch.Records = rec.AppendTo(nil)
+		raw := batch.AppendTo(nil)
+		binary.BigEndian.PutUint32(raw[8:], uint32(len(raw)-12))
+		raw[len(raw)-1] ^= 0xff // the CRC (zero here anyway) cannot match
+		req := kmsg.NewPtrProduceRequest()
+		req.SetVersion(9)
+		req.Acks = -1
+		tp := kmsg.NewProduceRequestTopicPartition()
+		tp.Records = raw
+		rt := kmsg.NewProduceRequestTopic()
+		rt.Topic, rt.Partitions = "t", []kmsg.ProduceRequestTopicPartition{tp}
+		req.Topics = append(req.Topics, rt)
+		resp := r.roundTrip(req).(*kmsg.ProduceResponse)
+		assert.Equal(t, kerr.CorruptMessage.Code, resp.Topics[0].Partitions[0].ErrorCode)
+		require.NotNil(t, resp.Topics[0].Partitions[0].ErrorMessage)
+		p, err := f.log.Partition("t", 0)
+		require.NoError(t, err)
+		assert.Zero(t, p.LogEndOffset(), "nothing stored")
+	})
+	// The server goes on serving.
+	ctx := testContext(t)
+	cl := f.client(t, kgo.DefaultProduceTopic("t"))
+	require.NoError(t, cl.ProduceSync(ctx, &kgo.Record{Value: []byte("still here")}).FirstErr())
+}
+
+func TestFetchLimitsAndWaits(t *testing.T) {
+	f := newFixture(t, map[string]eventlog.TopicConfig{"t": {Partitions: 2}})
+	ctx := testContext(t)
+	p0, err := f.log.Partition("t", 0)
+	require.NoError(t, err)
+	for i := range 10 {
+		_, err := p0.Append(ctx, []eventlog.Record{{Value: make([]byte, 1000), Key: []byte{byte(i)}}}, eventlog.AppendOptions{})
+		require.NoError(t, err)
+	}
+	fetch := func(offset int64, partMax, maxBytes, minBytes, waitMs int32) *kmsg.FetchResponse {
+		r := dialRaw(t, f.addr)
+		req := kmsg.NewPtrFetchRequest()
+		req.SetVersion(12)
+		req.ReplicaID, req.MaxBytes, req.MinBytes, req.MaxWaitMillis = -1, maxBytes, minBytes, waitMs
+		rt := kmsg.NewFetchRequestTopic()
+		rt.Topic = "t"
+		for id := range int32(2) {
+			rp := kmsg.NewFetchRequestTopicPartition()
+			rp.Partition, rp.FetchOffset, rp.PartitionMaxBytes, rp.CurrentLeaderEpoch = id, offset, partMax, -1
+			if id == 1 {
+				rp.FetchOffset = 0
+			}
+			rt.Partitions = append(rt.Partitions, rp)
+		}
+		req.Topics = []kmsg.FetchRequestTopic{rt}
+		return r.roundTrip(req).(*kmsg.FetchResponse)
+	}
+	batches := func(b []byte) int {
+		n := 0
+		for len(b) >= 12 {
+			b = b[12+binary.BigEndian.Uint32(b[8:]):]
+			n++
+		}
+		return n
+	}
+
+	resp := fetch(0, 1<<20, 50<<20, 1, 0)
+	part := resp.Topics[0].Partitions[0]
+	assert.EqualValues(t, 10, part.HighWatermark)
+	assert.EqualValues(t, 0, part.LogStartOffset)
+	assert.Equal(t, 10, batches(part.RecordBatches))
+
+	// Partition max bytes: whole batches only, but at least one.
+	assert.Equal(t, 2, batches(fetch(0, 2500, 50<<20, 1, 0).Topics[0].Partitions[0].RecordBatches))
+	assert.Equal(t, 1, batches(fetch(0, 10, 50<<20, 1, 0).Topics[0].Partitions[0].RecordBatches))
+	// Response max bytes.
+	assert.Equal(t, 3, batches(fetch(0, 1<<20, 3500, 1, 0).Topics[0].Partitions[0].RecordBatches))
+	// From the middle: the batch holding the offset.
+	mid := fetch(5, 1<<20, 50<<20, 1, 0).Topics[0].Partitions[0].RecordBatches
+	require.Equal(t, 5, batches(mid))
+	assert.EqualValues(t, 5, binary.BigEndian.Uint64(mid))
+	// Out of range.
+	assert.Equal(t, kerr.OffsetOutOfRange.Code, fetch(11, 1<<20, 50<<20, 1, 0).Topics[0].Partitions[0].ErrorCode)
+
+	// Min bytes: a fetch at the end waits for its max wait, then answers
+	// empty...
+	start := time.Now()
+	empty := fetch(10, 1<<20, 50<<20, 1, 100)
+	assert.GreaterOrEqual(t, time.Since(start), 100*time.Millisecond)
+	assert.Empty(t, empty.Topics[0].Partitions[0].RecordBatches)
+
+	// ...and one waiting when records arrive answers with them at once.
+	p1, err := f.log.Partition("t", 1)
+	require.NoError(t, err)
+	done := make(chan *kmsg.FetchResponse, 1)
+	r := dialRaw(t, f.addr)
+	req := kmsg.NewPtrFetchRequest()
+	req.SetVersion(11)
+	req.ReplicaID, req.MaxBytes, req.MinBytes, req.MaxWaitMillis = -1, 1<<20, 1, int32(testTimeout/time.Millisecond)
+	rt := kmsg.NewFetchRequestTopic()
+	rt.Topic = "t"
+	rp := kmsg.NewFetchRequestTopicPartition()
+	rp.Partition, rp.FetchOffset, rp.PartitionMaxBytes = 1, 0, 1<<20
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = []kmsg.FetchRequestTopic{rt}
+	r.send(req)
+	go func() {
+		resp := kmsg.NewPtrFetchResponse()
+		resp.SetVersion(11)
+		r.receive(resp)
+		done <- resp
+	}()
+	_, err = p1.Append(ctx, []eventlog.Record{{Value: []byte("wake up")}}, eventlog.AppendOptions{})
+	require.NoError(t, err)
+	select {
+	case resp := <-done:
+		assert.Equal(t, 1, batches(resp.Topics[0].Partitions[0].RecordBatches))
+	case <-ctx.Done():
+		t.Fatal("a waiting fetch was not woken by an append")
+	}
+}
+
+func TestListOffsetsByTime(t *testing.T) {
+	f := newFixture(t, map[string]eventlog.TopicConfig{"t": {Partitions: 1}})
+	ctx := testContext(t)
+	cl := f.client(t, kgo.DefaultProduceTopic("t"))
+	base := time.UnixMilli(1_700_000_000_000)
+	for i := range 100 {
+		require.NoError(t, cl.ProduceSync(ctx, &kgo.Record{Value: []byte("v"), Timestamp: base.Add(time.Duration(i) * time.Second)}).FirstErr())
+	}
+	adm := kadm.NewClient(cl)
+	at, err := adm.ListOffsetsAfterMilli(ctx, base.Add(50*time.Second).UnixMilli()-1, "t")
+	require.NoError(t, err)
+	o, ok := at.Lookup("t", 0)
+	require.True(t, ok)
+	require.NoError(t, o.Err)
+	assert.EqualValues(t, 50, o.Offset)
+	assert.Equal(t, base.Add(50*time.Second).UnixMilli(), o.Timestamp)
+
+	end, err := adm.ListEndOffsets(ctx, "t")
+	require.NoError(t, err)
+	o, _ = end.Lookup("t", 0)
+	assert.EqualValues(t, 100, o.Offset)
+	startOffsets, err := adm.ListStartOffsets(ctx, "t")
+	require.NoError(t, err)
+	o, _ = startOffsets.Lookup("t", 0)
+	assert.EqualValues(t, 0, o.Offset)
+
+	// A consumer starting at a time.
+	cons := f.client(t, kgo.ConsumeTopics("t"), kgo.ConsumeResetOffset(kgo.NewOffset().AfterMilli(base.Add(90*time.Second).UnixMilli())))
+	got := consume(t, ctx, cons, 10)
+	assert.EqualValues(t, 90, got[0].Offset)
+}
+
+func TestTopicAdministration(t *testing.T) {
+	f := newFixture(t, nil)
+	ctx := testContext(t)
+	adm := kadm.NewClient(f.client(t))
+	created, err := adm.CreateTopic(ctx, 3, 1, map[string]*string{"cleanup.policy": ptr("compact"), "retention.ms": ptr("-1")}, "made")
+	require.NoError(t, err)
+	require.NoError(t, created.Err)
+	cfg, err := f.log.TopicConfig("made")
+	require.NoError(t, err)
+	assert.Equal(t, 3, cfg.Partitions)
+	assert.Equal(t, eventlog.CleanupCompact, cfg.CleanupPolicy)
+
+	_, err = adm.CreateTopic(ctx, 1, 1, nil, "made")
+	assert.ErrorIs(t, err, kerr.TopicAlreadyExists)
+	_, err = adm.CreateTopic(ctx, 1, 3, nil, "replicated")
+	assert.ErrorIs(t, err, kerr.InvalidReplicationFactor)
+	_, err = adm.CreateTopic(ctx, 1, 1, map[string]*string{"no.such.setting": ptr("1")}, "odd")
+	assert.ErrorIs(t, err, kerr.InvalidConfig)
+
+	grown, err := adm.CreatePartitions(ctx, 2, "made")
+	require.NoError(t, err)
+	require.NoError(t, grown.Error())
+	cfg, err = f.log.TopicConfig("made")
+	require.NoError(t, err)
+	assert.Equal(t, 5, cfg.Partitions)
+
+	topics, err := adm.ListTopics(ctx)
+	require.NoError(t, err)
+	assert.True(t, topics.Has("made"))
+
+	deleted, err := adm.DeleteTopics(ctx, "made")
+	require.NoError(t, err)
+	require.NoError(t, deleted.Error())
+	_, err = f.log.TopicConfig("made")
+	assert.ErrorIs(t, err, eventlog.ErrTopicNotFound)
+}
+
+func ptr(s string) *string { return &s }
+
+func TestCloseEndsConnectionsAndWaits(t *testing.T) {
+	l := newFixture(t, nil).log
+	f := serve(t, l, nil)
+	conns := []*rawConn{dialRaw(t, f.addr), dialRaw(t, f.addr)}
+	// One connection is mid-request: half a frame sent.
+	conns[1].sendBytes([]byte{0, 0, 0, 100, 0})
+	// Wait until the server has accepted both.
+	for _, r := range conns {
+		req := kmsg.NewPtrApiVersionsRequest()
+		if r == conns[1] {
+			continue
+		}
+		r.roundTrip(req)
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	require.NoError(t, f.srv.Shutdown(shutdownCtx))
+	for _, r := range conns {
+		r.closed()
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	require.ErrorIs(t, f.srv.Serve(ln), kafkaserver.ErrServerClosed, "a closed server serves no more")
+}

@@ -1,0 +1,103 @@
+package kafkaserver
+
+import (
+	"fmt"
+	"reflect"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// API keys the connection code refers to.
+const (
+	apiVersionsKey      int16 = 18
+	saslHandshakeKey    int16 = 17
+	saslAuthenticateKey int16 = 36
+
+	// apiVersionsMax is the highest ApiVersions version served: v4 and
+	// v5 answer as v3 does.
+	apiVersionsMax = 5
+)
+
+// api is a request kind the server answers, with the versions it handles.
+type api struct {
+	key      int16
+	min, max int16
+	handle   func(*conn, *request) (kmsg.Response, error)
+}
+
+// supportedAPIs lists, by key, what ApiVersions advertises and what the
+// server answers. Versions outside these ranges get UNSUPPORTED_VERSION.
+// The package documentation has the same table; keep them together.
+func supportedAPIs() []api {
+	return []api{
+		{0, 3, 11, (*conn).handleProduce},         // RecordBatch v2 only; v12 (KIP-890) and v13 (topic IDs) not
+		{1, 4, 12, (*conn).handleFetch},           // v13+ address topics by ID, which the log does not have
+		{2, 1, 6, (*conn).handleListOffsets},      // v7 (max timestamp) not
+		{3, 1, 12, (*conn).handleMetadata},        // topic IDs are zero
+		{8, 2, 8, (*conn).handleOffsetCommit},     // v9 is KIP-848's consumer protocol
+		{9, 1, 8, (*conn).handleOffsetFetch},      // v8 batches groups
+		{10, 0, 4, (*conn).handleFindCoordinator}, // v4 batches keys
+		{11, 0, 9, (*conn).handleJoinGroup},
+		{12, 0, 4, (*conn).handleHeartbeat},
+		{13, 0, 5, (*conn).handleLeaveGroup},
+		{14, 0, 5, (*conn).handleSyncGroup},
+		{15, 0, 5, (*conn).handleDescribeGroups},
+		{16, 0, 4, (*conn).handleListGroups},
+		{17, 1, 1, (*conn).handleSASLHandshake}, // v0's unframed tokens not
+		{18, 0, apiVersionsMax, nil},            // handled before dispatch
+		{19, 0, 6, (*conn).handleCreateTopics},  // v7 returns topic IDs
+		{20, 0, 5, (*conn).handleDeleteTopics},  // v6 deletes by topic ID
+		{21, 0, 2, (*conn).handleDeleteRecords},
+		{22, 0, 4, (*conn).handleInitProducerID},
+		{36, 0, 2, (*conn).handleSASLAuthenticate},
+		{37, 0, 3, (*conn).handleCreatePartitions},
+		{42, 0, 2, (*conn).handleDeleteGroups},
+	}
+}
+
+// lookupAPI returns the supported API of a key.
+func lookupAPI(key int16) (api, bool) {
+	for _, a := range supportedAPIs() {
+		if a.key == key {
+			return a, true
+		}
+	}
+	return api{}, false
+}
+
+// handleAPIVersions answers ApiVersions. A version it does not know is
+// answered in version 0 with UNSUPPORTED_VERSION and the supported
+// versions, so that the client can retry with one of them (KIP-511).
+func (c *conn) handleAPIVersions(req *request) kmsg.Response {
+	resp := kmsg.NewPtrApiVersionsResponse()
+	if req.version > apiVersionsMax {
+		req.version = 0
+		resp.ErrorCode = kerr.UnsupportedVersion.Code
+	}
+	for _, a := range supportedAPIs() {
+		if a.key == saslHandshakeKey || a.key == saslAuthenticateKey {
+			if c.s.opts.SASLPlain == nil {
+				continue
+			}
+		}
+		k := kmsg.NewApiVersionsResponseApiKey()
+		k.ApiKey, k.MinVersion, k.MaxVersion = a.key, a.min, a.max
+		resp.ApiKeys = append(resp.ApiKeys, k)
+	}
+	return resp
+}
+
+// unsupported answers a request of a kind or version the server does not
+// handle: with UNSUPPORTED_VERSION in the response's top-level error code
+// where the response has one. A response without one has no place to say
+// it, so the connection is closed, as Kafka closes it.
+func unsupported(req *request) (kmsg.Response, error) {
+	resp := req.kreq.ResponseKind()
+	resp.SetVersion(req.version)
+	if f := reflect.ValueOf(resp).Elem().FieldByName("ErrorCode"); f.IsValid() && f.Kind() == reflect.Int16 && f.CanSet() {
+		f.SetInt(int64(kerr.UnsupportedVersion.Code))
+		return resp, nil
+	}
+	return nil, fmt.Errorf("%s version %d is not supported", kmsg.NameForKey(req.key), req.version)
+}

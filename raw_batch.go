@@ -1,0 +1,198 @@
+package eventlog
+
+import (
+	"context"
+	"encoding/binary"
+	"hash/crc32"
+)
+
+// Raw batches: the stored bytes of record batches, read and written as a
+// Kafka broker moves them, for protocol bridges such as the kafkaserver
+// sub-module. A fetch serves what the segments hold without decoding it;
+// a produce stores what the client encoded without re-encoding it.
+
+// AppendBatch stores batch, one Kafka RecordBatch v2 as a Kafka producer
+// encodes it, and returns the offset the log gave its first record; the
+// others follow densely. The records are stored as the client encoded
+// them, compression included: the log only assigns the base offset, sets
+// the partition leader epoch to 0 and, when the header's max timestamp is
+// not the largest record timestamp, corrects it and the CRC, as a Kafka
+// broker does. The caller's batch is not modified.
+//
+// The batch is checked first, as a Kafka broker checks a produced batch:
+// its length field must cover exactly len(batch), its magic be 2 and its
+// CRC-32C match (a mismatch wraps ErrInvalidRecord and ErrCorrupt); it
+// must hold at least one record, with offset deltas 0, 1, ... and record
+// count equal to lastOffsetDelta+1; its codec must be one the library
+// reads (lz4 fails with ErrUnsupportedCompression); and it must be neither
+// a control batch nor transactional, use CreateTime, and decode cleanly.
+// Then the rules of Append apply: a batch larger than the topic's
+// MaxBatchBytes fails with ErrRecordTooLarge, a record without a key on a
+// compacted topic with ErrInvalidRecord, and an internal topic refuses
+// it. The producer ID, epoch and base sequence are stored as they are.
+//
+// opts.Durability says when AppendBatch returns, as for Append;
+// opts.Compression is ignored, since the batch names its own codec.
+func (p *Partition) AppendBatch(ctx context.Context, batch []byte, opts AppendOptions) (int64, error) {
+	if isInternalTopic(p.topic) {
+		return -1, p.errorf("%w: %q is an internal topic, written only by the library", ErrInvalidTopic, p.topic)
+	}
+	if err := ctx.Err(); err != nil {
+		return -1, err
+	}
+	if !opts.Durability.valid() {
+		return -1, p.errorf("%w: durability %d", ErrInvalidConfig, opts.Durability)
+	}
+	if limit := p.config().maxBatchBytes; len(batch) > limit {
+		return -1, p.errorf("%w: batch is %d bytes, max is %d", ErrRecordTooLarge, len(batch), limit)
+	}
+	buf := batchBufferPool.Get().(*[]byte)
+	defer putBatchBuffer(buf)
+	b := append((*buf)[:0], batch...)
+	*buf = b
+	keyless, err := p.checkProducedBatch(b)
+	if err != nil {
+		return -1, err
+	}
+	return p.appendEncoded(b, opts.Durability, keyless)
+}
+
+// checkProducedBatch validates a client's batch for AppendBatch and
+// prepares its header for the log. It reports whether a record has a null
+// key.
+func (p *Partition) checkProducedBatch(b []byte) (keyless bool, err error) {
+	invalid := func(format string, args ...any) error {
+		return p.errorf("%w: produced batch: "+format, append([]any{ErrInvalidRecord}, args...)...)
+	}
+	if len(b) < batchHeaderSize {
+		return false, invalid("%d bytes, shorter than the %d-byte header", len(b), batchHeaderSize)
+	}
+	h, err := parseBatchHeader(b)
+	if err != nil {
+		return false, invalid("%v", err)
+	}
+	switch {
+	case h.size() != int64(len(b)):
+		return false, invalid("length field says %d bytes, the batch has %d", h.size(), len(b))
+	case verifyBatchCRC(b) != nil:
+		return false, p.errorf("%w: produced batch: %w: crc mismatch", ErrInvalidRecord, ErrCorrupt)
+	case h.isControl():
+		return false, invalid("control batches are written by the log, not by producers")
+	case h.Attributes&attrTransactional != 0:
+		return false, invalid("transactional batches are not supported")
+	case h.Attributes&(attrLogAppendTime|attrDeleteHorizon) != 0:
+		return false, invalid("attributes %#x: a producer sends CreateTime batches without a delete horizon", h.Attributes)
+	case h.RecordCount == 0:
+		return false, invalid("no records")
+	case int64(h.RecordCount) != int64(h.LastOffsetDelta)+1:
+		return false, invalid("record count %d does not match last offset delta %d", h.RecordCount, h.LastOffsetDelta)
+	}
+	switch c := h.compression(); c {
+	case CompressionNone, CompressionGzip, CompressionSnappy, CompressionZstd:
+	default:
+		return false, p.errorf("%w: produced batch: %s (%d)", ErrUnsupportedCompression, c, c)
+	}
+	dec := decoderPool.Get().(*batchDecoder)
+	defer decoderPool.Put(dec)
+	defer dec.trim()
+	area, err := dec.recordsArea(&h, b, maxDecompressedBytes(p.config().maxBatchBytes))
+	if err != nil {
+		return false, invalid("%w", err)
+	}
+	var it recordIter
+	if err := it.reset(&h, area); err != nil {
+		return false, invalid("%v", err)
+	}
+	compacted := p.config().cleanup.compacts()
+	maxTS := int64(-1)
+	for i := 0; ; i++ {
+		var f recordFields
+		if err := it.next(&f); err == errBatchEnd {
+			break
+		} else if err != nil {
+			return false, invalid("%v", err)
+		}
+		if f.keyLen < 0 {
+			if compacted {
+				return false, p.errorf("%w: record %d has a null key, and topic %q is compacted (cleanup.policy=%s): compaction keeps the newest record per key, so every record needs one", ErrInvalidRecord, i, p.topic, p.config().cleanup)
+			}
+			keyless = true
+		}
+		maxTS = max(maxTS, f.timestamp)
+	}
+	be := binary.BigEndian
+	be.PutUint32(b[batchLeaderEpochPos:], 0)
+	if maxTS != h.MaxTimestamp {
+		be.PutUint64(b[batchMaxTimestampPos:], uint64(maxTS))
+		be.PutUint32(b[batchCRCPos:], crc32.Checksum(b[batchAttributesPos:], castagnoli))
+	}
+	return keyless, nil
+}
+
+// ReadBatches returns the stored bytes of whole record batches of the
+// partition, read in place from the segment's mapping: the batch holding
+// offset (which may start below it, as in Kafka) and those after it in the
+// same segment, up to maxBytes in all, but always the first batch however
+// large. Every batch is below the high watermark and has had its CRC-32C
+// checked. Control batches are included. At the high watermark there is
+// nothing to read: batches is empty and the error nil. Reading below the
+// log start offset or past the log end offset returns
+// ErrOffsetOutOfRange; damaged data returns a *CorruptError.
+//
+// The bytes are a read-only mapping: never write into them. They stay
+// valid until release is called, however the partition changes meanwhile
+// (retention, compaction, DeleteTopic, Close); call release exactly once,
+// even when batches is empty or an error is returned. A read stops at the
+// end of a segment, as Kafka's does; the next read goes on from there.
+func (p *Partition) ReadBatches(offset int64, maxBytes int) (batches []byte, release func(), err error) {
+	release = func() {}
+	if maxBytes <= 0 {
+		return nil, release, p.errorf("%w: read of %d bytes", ErrInvalidConfig, maxBytes)
+	}
+	if !p.log.enter() {
+		return nil, release, ErrClosed
+	}
+	defer p.log.exit()
+	if err := p.checkReadable(offset); err != nil {
+		return nil, release, err
+	}
+	c := batchCursor{p: p, offset: offset, hw: p.hw.Load(), control: true}
+	defer c.close()
+	if ok, err := c.next(); err != nil || !ok {
+		return nil, release, err
+	}
+	// References of our own, so that the bytes outlive the cursor.
+	seg, m := c.seg, c.m
+	if !seg.acquire() {
+		return nil, release, p.errorf("segment %s released while read", seg.path(logExt))
+	}
+	m.refs.tryAcquire() // cannot fail: the cursor holds one
+	release = func() {
+		m.release()
+		_ = seg.release()
+	}
+	data := c.data
+	start, end := c.batchPos, c.batchPos+c.h.size()
+	for end+batchHeaderSize <= int64(len(data)) {
+		next := end + batchOverhead + int64(int32(binary.BigEndian.Uint32(data[end+batchLengthPos:])))
+		if next-start > int64(maxBytes) {
+			break
+		}
+		// Damage after the first batch is reported by the read that
+		// starts at it.
+		if ok, err := c.next(); err != nil || !ok || c.seg != seg || c.batchPos != end {
+			break
+		}
+		end = c.batchPos + c.h.size()
+	}
+	return data[start:end:end], release, nil
+}
+
+// WatchHighWatermark makes every move of the partition's high watermark —
+// and the Log's Close, and the deletion of the topic — send on ch without
+// blocking, until stop is called; ch should have a buffer of one. It lets
+// one goroutine wait for any of several partitions, as a Kafka fetch with
+// min bytes does; Wait is the simpler call for one.
+func (p *Partition) WatchHighWatermark(ch chan<- struct{}) (stop func()) {
+	return p.watch(ch)
+}

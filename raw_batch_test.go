@@ -1,0 +1,245 @@
+package eventlog_test
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"encoding/binary"
+	"hash/crc32"
+	"testing"
+	"time"
+
+	"github.com/eventlog/eventlog"
+	"github.com/eventlog/eventlog/eventlogtest"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+var rawCRC = crc32.MakeTable(crc32.Castagnoli)
+
+// producedBatch encodes records as a Kafka producer does, with kmsg (an
+// independent codec): base offset 0, leader epoch -1, the given codec
+// (0 or gzip) and attributes.
+func producedBatch(t *testing.T, n int, codec int16, keyless bool) []byte {
+	t.Helper()
+	var records []byte
+	base := int64(1_700_000_000_000)
+	for i := range n {
+		r := kmsg.Record{OffsetDelta: int32(i), TimestampDelta64: int64(i), Key: []byte{'k', byte(i)}, Value: []byte{'v', byte(i)},
+			Headers: []kmsg.Header{{Key: "h", Value: []byte{byte(i)}}}}
+		if keyless {
+			r.Key = nil
+		}
+		r.Length = int32(len(r.AppendTo(nil)) - 1) // a one-byte length varint
+		records = r.AppendTo(records)
+	}
+	if codec == 1 {
+		var buf bytes.Buffer
+		w := gzip.NewWriter(&buf)
+		_, err := w.Write(records)
+		require.NoError(t, err)
+		require.NoError(t, w.Close())
+		records = buf.Bytes()
+	}
+	b := kmsg.RecordBatch{
+		PartitionLeaderEpoch: -1, Magic: 2, Attributes: codec, LastOffsetDelta: int32(n - 1),
+		FirstTimestamp: base, MaxTimestamp: base + int64(n-1),
+		ProducerID: 7, ProducerEpoch: 1, FirstSequence: 0, NumRecords: int32(n), Records: records,
+	}
+	raw := b.AppendTo(nil)
+	binary.BigEndian.PutUint32(raw[8:], uint32(len(raw)-12))
+	return reCRC(raw)
+}
+
+// reCRC sets a batch's CRC to match its bytes.
+func reCRC(b []byte) []byte {
+	binary.BigEndian.PutUint32(b[17:], crc32.Checksum(b[21:], rawCRC))
+	return b
+}
+
+func TestAppendBatchStoresTheClientsBytes(t *testing.T) {
+	l := eventlogtest.NewTopic(t, "t", eventlog.TopicConfig{Partitions: 1})
+	p, err := l.Partition("t", 0)
+	require.NoError(t, err)
+	ctx := context.Background()
+	for _, codec := range []int16{0, 1} {
+		batch := producedBatch(t, 5, codec, false)
+		kept := bytes.Clone(batch)
+		base, err := p.AppendBatch(ctx, batch, eventlog.AppendOptions{})
+		require.NoError(t, err)
+		assert.Equal(t, kept, batch, "the caller's batch is not modified")
+		recs, err := p.Read(base, 1<<20)
+		require.NoError(t, err)
+		require.Len(t, recs, 5)
+		for i, r := range recs {
+			assert.Equal(t, base+int64(i), r.Offset)
+			assert.Equal(t, []byte{'k', byte(i)}, r.Key)
+			assert.Equal(t, []byte{'v', byte(i)}, r.Value)
+			assert.Equal(t, []eventlog.Header{{Key: "h", Value: []byte{byte(i)}}}, r.Headers)
+			assert.Equal(t, time.UnixMilli(1_700_000_000_000+int64(i)), r.Timestamp)
+		}
+
+		// The stored batch is the client's, but for the base offset and
+		// the leader epoch, which lie outside the CRC.
+		stored, release, err := p.ReadBatches(base, 1<<20)
+		require.NoError(t, err)
+		require.Len(t, stored, len(kept))
+		assert.EqualValues(t, base, binary.BigEndian.Uint64(stored))
+		assert.Zero(t, binary.BigEndian.Uint32(stored[12:]))
+		assert.Equal(t, kept[16:], stored[16:])
+		release()
+	}
+}
+
+func TestAppendBatchRefuses(t *testing.T) {
+	l := eventlogtest.New(t, nil)
+	require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{Partitions: 1, MaxBatchBytes: 4096}))
+	require.NoError(t, l.CreateTopic("compacted", eventlog.TopicConfig{Partitions: 1, CleanupPolicy: eventlog.CleanupCompact}))
+	p, err := l.Partition("t", 0)
+	require.NoError(t, err)
+	pc, err := l.Partition("compacted", 0)
+	require.NoError(t, err)
+	ctx := context.Background()
+	attrs := func(a uint16) []byte {
+		b := producedBatch(t, 2, 0, false)
+		binary.BigEndian.PutUint16(b[21:], a)
+		return reCRC(b)
+	}
+	for name, tc := range map[string]struct {
+		p     *eventlog.Partition
+		batch []byte
+		want  error
+	}{
+		"crc":           {p, func() []byte { b := producedBatch(t, 2, 0, false); b[len(b)-1] ^= 1; return b }(), eventlog.ErrCorrupt},
+		"short":         {p, producedBatch(t, 2, 0, false)[:40], eventlog.ErrInvalidRecord},
+		"length":        {p, append(producedBatch(t, 2, 0, false), 0), eventlog.ErrInvalidRecord},
+		"magic":         {p, func() []byte { b := producedBatch(t, 2, 0, false); b[16] = 1; return b }(), eventlog.ErrInvalidRecord},
+		"lz4":           {p, attrs(3), eventlog.ErrUnsupportedCompression},
+		"transactional": {p, attrs(0x10), eventlog.ErrInvalidRecord},
+		"control":       {p, attrs(0x20), eventlog.ErrInvalidRecord},
+		"log append":    {p, attrs(0x08), eventlog.ErrInvalidRecord},
+		"too large":     {p, producedBatch(t, 400, 0, false), eventlog.ErrRecordTooLarge},
+		"count": {p, func() []byte {
+			b := producedBatch(t, 2, 0, false)
+			binary.BigEndian.PutUint32(b[57:], 1)
+			return reCRC(b)
+		}(), eventlog.ErrInvalidRecord},
+		"keyless compacted": {pc, producedBatch(t, 2, 0, true), eventlog.ErrInvalidRecord},
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, err := tc.p.AppendBatch(ctx, tc.batch, eventlog.AppendOptions{})
+			require.ErrorIs(t, err, tc.want)
+			assert.Contains(t, err.Error(), tc.p.Topic())
+			assert.Zero(t, tc.p.LogEndOffset(), "nothing stored")
+		})
+	}
+	_, err = p.AppendBatch(ctx, producedBatch(t, 2, 0, true), eventlog.AppendOptions{})
+	require.NoError(t, err, "keyless records on a topic that does not compact")
+}
+
+func TestAppendBatchCorrectsMaxTimestamp(t *testing.T) {
+	l := eventlogtest.NewTopic(t, "t", eventlog.TopicConfig{Partitions: 1})
+	p, err := l.Partition("t", 0)
+	require.NoError(t, err)
+	b := producedBatch(t, 3, 0, false)
+	binary.BigEndian.PutUint64(b[35:], 5) // a max timestamp below the records'
+	_, err = p.AppendBatch(context.Background(), reCRC(b), eventlog.AppendOptions{})
+	require.NoError(t, err)
+	stored, release, err := p.ReadBatches(0, 1<<20)
+	require.NoError(t, err)
+	defer release()
+	var rb kmsg.RecordBatch
+	require.NoError(t, rb.ReadFrom(stored))
+	assert.Equal(t, int64(1_700_000_000_002), rb.MaxTimestamp)
+	assert.Equal(t, crc32.Checksum(stored[21:], rawCRC), uint32(rb.CRC))
+	off, found, err := p.OffsetForTime(time.UnixMilli(1_700_000_000_001))
+	require.NoError(t, err)
+	require.True(t, found)
+	assert.EqualValues(t, 1, off)
+}
+
+func TestReadBatches(t *testing.T) {
+	l := eventlogtest.New(t, nil)
+	require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{Partitions: 1, SegmentBytes: 1024}))
+	p, err := l.Partition("t", 0)
+	require.NoError(t, err)
+	ctx := context.Background()
+	var sizes []int
+	for range 12 {
+		b := producedBatch(t, 3, 0, false)
+		_, err := p.AppendBatch(ctx, b, eventlog.AppendOptions{})
+		require.NoError(t, err)
+		sizes = append(sizes, len(b))
+	}
+	count := func(b []byte) (bases []int64) {
+		for len(b) > 0 {
+			bases = append(bases, int64(binary.BigEndian.Uint64(b)))
+			b = b[12+binary.BigEndian.Uint32(b[8:]):]
+		}
+		return bases
+	}
+	read := func(offset int64, maxBytes int) []int64 {
+		b, release, err := p.ReadBatches(offset, maxBytes)
+		require.NoError(t, err)
+		defer release()
+		return count(b)
+	}
+	// A read stops at its segment's end (1 KiB here) and at maxBytes,
+	// always with whole batches, and at least one.
+	all := read(0, 1<<20)
+	require.NotEmpty(t, all)
+	assert.Less(t, len(all), 12, "one segment at a time")
+	assert.Equal(t, []int64{0, 3}, read(0, 2*sizes[0]))
+	assert.Equal(t, []int64{0}, read(0, 1))
+	assert.Equal(t, []int64{3}, read(4, 1), "the batch holding the offset")
+	// Every offset is reached, segment after segment.
+	next := int64(0)
+	for next < p.HighWatermark() {
+		bases := read(next, 1<<20)
+		require.NotEmpty(t, bases)
+		assert.Equal(t, next, bases[0])
+		next = bases[len(bases)-1] + 3
+	}
+	assert.Empty(t, read(p.HighWatermark(), 1<<20), "nothing at the high watermark")
+	_, release, err := p.ReadBatches(p.LogEndOffset()+1, 1<<20)
+	release()
+	require.ErrorIs(t, err, eventlog.ErrOffsetOutOfRange)
+
+	// The bytes outlive the Log until released.
+	b, release, err := p.ReadBatches(0, 1<<20)
+	require.NoError(t, err)
+	want := bytes.Clone(b)
+	require.NoError(t, l.Close())
+	assert.Equal(t, want, b)
+	release()
+	_, release, err = p.ReadBatches(0, 1<<20)
+	release()
+	require.ErrorIs(t, err, eventlog.ErrClosed)
+}
+
+func TestWatchHighWatermark(t *testing.T) {
+	l := eventlogtest.NewTopic(t, "t", eventlog.TopicConfig{Partitions: 2})
+	p0, err := l.Partition("t", 0)
+	require.NoError(t, err)
+	p1, err := l.Partition("t", 1)
+	require.NoError(t, err)
+	ch := make(chan struct{}, 1)
+	stop0, stop1 := p0.WatchHighWatermark(ch), p1.WatchHighWatermark(ch)
+	_, err = p1.Append(context.Background(), []eventlog.Record{{Value: []byte("v")}}, eventlog.AppendOptions{})
+	require.NoError(t, err)
+	select {
+	case <-ch:
+	default:
+		t.Fatal("an append moved the high watermark and did not tell")
+	}
+	stop0()
+	stop1()
+	_, err = p0.Append(context.Background(), []eventlog.Record{{Value: []byte("v")}}, eventlog.AppendOptions{})
+	require.NoError(t, err)
+	select {
+	case <-ch:
+		t.Fatal("told after stop")
+	default:
+	}
+}
