@@ -1,0 +1,551 @@
+package kafkabridge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/eventlog/eventlog"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// Forward replicates local topics to a Kafka cluster: the outbox direction.
+// It is a member of a local consumer group (ForwardOptions.GroupID) that
+// reads the topics, sends every record to the partition of the same number
+// of the remote topic, and commits a partition's offset only after the
+// cluster acknowledged every record before it. Make one with NewForward and
+// run it with Run.
+type Forward struct {
+	log  *eventlog.Log
+	opts ForwardOptions
+	ran  atomic.Bool
+
+	// onCommit, set by tests through export_test.go, hears of every commit
+	// that succeeded, on the goroutine running Run.
+	onCommit func(map[eventlog.TopicPartition]eventlog.OffsetAndMetadata)
+}
+
+// NewForward returns a Forward from l to the cluster opts describes. It
+// checks the options and connects nowhere yet; Run does the work.
+func NewForward(l *eventlog.Log, opts *ForwardOptions) (*Forward, error) {
+	if l == nil {
+		return nil, fmt.Errorf("kafkabridge: NewForward without a Log: %w", eventlog.ErrInvalidConfig)
+	}
+	if opts == nil {
+		opts = &ForwardOptions{}
+	}
+	o := *opts
+	if err := o.validate(); err != nil {
+		return nil, err
+	}
+	return &Forward{log: l, opts: o}, nil
+}
+
+// Run forwards records until ctx ends or the bridge fails, and then shuts
+// down: it waits, at most ShutdownTimeout, for the cluster to acknowledge
+// what was sent, commits that progress, leaves the consumer group and closes
+// the Kafka client, so that no goroutine of the bridge outlives Run. It
+// returns nil after a clean shutdown that ctx ending started, and otherwise
+// the error that stopped it: a record the cluster refused, a remote topic
+// missing or with fewer partitions (ErrPartitionMismatch), an error of the
+// local Log, or a shutdown that timed out. Records sent but not committed
+// are sent again by the next Run.
+func (f *Forward) Run(ctx context.Context) error {
+	if !f.ran.CompareAndSwap(false, true) {
+		return ErrAlreadyRun
+	}
+	r, err := f.start()
+	if err != nil {
+		return err
+	}
+	loopErr := r.loop(ctx)
+	return errors.Join(loopErr, r.shutdown())
+}
+
+// forwardRun is the state of one Run.
+type forwardRun struct {
+	f      *Forward
+	logger *slog.Logger
+	client *kgo.Client
+
+	// consumer reads the local topics. It is used by the goroutine running
+	// Run only (the rebalance listener runs there too, inside Poll).
+	consumer *eventlog.Consumer
+
+	// produceCtx is the context of every record sent: it ends only when
+	// Run has finished waiting for acknowledgements, so that ctx ending
+	// does not fail records that are about to be acknowledged.
+	produceCtx    context.Context
+	cancelProduce context.CancelFunc
+
+	// acked is signalled, without blocking, by every acknowledgement.
+	acked chan struct{}
+	// inFlight counts records sent and not yet acknowledged or failed.
+	inFlight atomic.Int64
+	// failed is set with mu.err, for the read loop to check cheaply.
+	failed atomic.Bool
+
+	// The fields below belong to the goroutine running Run.
+	remoteNames map[string]string // local topic -> remote topic
+	checked     map[string]int    // local topic -> partition count checked against the cluster
+	uncommitted int               // records sent and not yet committed
+	maxPoll     int               // records one read may send
+	slab        []outgoing        // records to hand out, allocated in bulk
+	block       []byte            // copies of keys, values and headers, allocated in bulk
+	lastCommit  time.Time
+	closing     bool
+
+	mu struct {
+		sync.Mutex
+		// parts holds, per local partition, what the cluster acknowledged.
+		parts map[eventlog.TopicPartition]*forwardProgress
+		// ackedUncommitted counts records acknowledged and not committed.
+		ackedUncommitted int
+		// err is the first failure: a record the cluster refused, or a
+		// remote topic that cannot take a local one.
+		err error
+	}
+}
+
+// forwardProgress is what the cluster acknowledged of one local partition.
+type forwardProgress struct {
+	// next is the offset after the last record acknowledged with every
+	// record sent before it.
+	next int64
+	// uncommitted counts acknowledged records since the last commit.
+	uncommitted int
+	// failed is set when a record failed, and failedAt is the lowest
+	// offset that failed: acknowledgements of records after it no longer
+	// move next, since a record before them is missing on the cluster.
+	// (A record too large for a batch fails before it is buffered, ahead
+	// of the acknowledgements of records sent before it.)
+	failed   bool
+	failedAt int64
+}
+
+func (f *Forward) start() (*forwardRun, error) {
+	o := &f.opts
+	codec, _ := compressionCodec(o.Compression) // checked by validate
+	kopts := append(append([]kgo.Opt(nil), o.ClientOptions...),
+		kgo.SeedBrokers(o.Brokers...),
+		kgo.RecordPartitioner(kgo.ManualPartitioner()),
+		kgo.RequiredAcks(kgo.AllISRAcks()),
+		kgo.MaxBufferedRecords(o.MaxUncommitted),
+		kgo.ProducerBatchCompression(codec),
+		kgo.WithLogger(kgoLogger{o.Logger}),
+	)
+	kopts = append(kopts, kgo.ProducerLinger(o.Linger))
+	if o.BatchBytes > 0 {
+		kopts = append(kopts, kgo.ProducerBatchMaxBytes(int32(min(o.BatchBytes, 1<<30))))
+	}
+	client, err := kgo.NewClient(kopts...)
+	if err != nil {
+		return nil, fmt.Errorf("kafkabridge: forward: Kafka client: %w", err)
+	}
+	if disabled, _ := client.OptValue(kgo.DisableIdempotentWrite).(bool); disabled {
+		client.Close()
+		return nil, fmt.Errorf("kafkabridge: forward: ClientOptions disable idempotent writes, without which retries reorder and duplicate records: %w", eventlog.ErrInvalidConfig)
+	}
+
+	r := &forwardRun{
+		f:           f,
+		logger:      o.Logger.With("bridge", "forward", "group", o.GroupID),
+		client:      client,
+		acked:       make(chan struct{}, 1),
+		remoteNames: make(map[string]string),
+		checked:     make(map[string]int),
+		maxPoll:     max(1, min(4*eventlog.DefaultMaxPollRecords, o.MaxUncommitted/4)),
+		lastCommit:  time.Now(),
+	}
+	r.mu.parts = make(map[eventlog.TopicPartition]*forwardProgress)
+	r.produceCtx, r.cancelProduce = context.WithCancel(context.Background())
+
+	reset := eventlog.OffsetResetEarliest
+	if o.StartAtEnd {
+		reset = eventlog.OffsetResetLatest
+	}
+	r.consumer, err = f.log.NewConsumer(&eventlog.ConsumerOptions{
+		GroupID:           o.GroupID,
+		AutoOffsetReset:   reset,
+		DisableAutoCommit: true,
+		MaxPollRecords:    r.maxPoll,
+		RebalanceListener: r,
+	})
+	if err == nil {
+		if o.TopicPattern != nil {
+			err = r.consumer.SubscribePattern(o.TopicPattern)
+		} else {
+			err = r.consumer.Subscribe(o.Topics...)
+		}
+	}
+	if err != nil {
+		if r.consumer != nil {
+			r.consumer.Close()
+		}
+		r.cancelProduce()
+		client.Close()
+		return nil, fmt.Errorf("kafkabridge: forward: local consumer group %q: %w", o.GroupID, err)
+	}
+	return r, nil
+}
+
+// loop reads and sends records until ctx ends (nil) or something fails.
+func (r *forwardRun) loop(ctx context.Context) error {
+	o := &r.f.opts
+	for {
+		if err := r.failure(); err != nil {
+			return err
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
+		if err := r.maybeCommit(ctx); err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+		if r.uncommitted >= o.MaxUncommitted {
+			// Wait for the cluster: what it acknowledges is committed at
+			// the top of the loop once a read's worth is.
+			select {
+			case <-r.acked:
+			case <-ctx.Done():
+			}
+			continue
+		}
+		if err := r.read(ctx); err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("kafkabridge: forward: reading local topics: %w", err)
+		}
+	}
+}
+
+// read sends records of the local topics to the cluster until MaxUncommitted
+// are uncommitted, a commit is due, or a failure stops it. While acknowledged
+// records wait for their commit, it returns in time for it: at the end of
+// CommitInterval, or at once when an acknowledgement wakes the consumer up
+// (see acknowledge). It reads records in place and copies them into shared
+// blocks, so that a record costs the garbage collector little.
+func (r *forwardRun) read(ctx context.Context) error {
+	o := &r.f.opts
+	r.mu.Lock()
+	waiting := r.mu.ackedUncommitted > 0
+	r.mu.Unlock()
+	readCtx := ctx
+	if waiting {
+		var cancel context.CancelFunc
+		readCtx, cancel = context.WithDeadline(ctx, r.lastCommit.Add(o.CommitInterval))
+		defer cancel()
+	}
+	read := 0
+	for v, err := range r.consumer.Views(readCtx) {
+		if err != nil {
+			if ctx.Err() == nil && (errors.Is(err, eventlog.ErrWakeup) || readCtx.Err() != nil) {
+				return nil // time to commit
+			}
+			return err
+		}
+		if r.failed.Load() {
+			return nil // a topic just assigned cannot be forwarded: send nothing more
+		}
+		r.send(v)
+		read++
+		if r.uncommitted >= o.MaxUncommitted || read >= r.maxPoll {
+			return nil
+		}
+	}
+	return nil
+}
+
+// outgoing is a record handed to the Kafka client, with the local record it
+// stands for.
+type outgoing struct {
+	record kgo.Record
+	tp     eventlog.TopicPartition
+	offset int64
+}
+
+// send copies a record and hands it to the Kafka client.
+func (r *forwardRun) send(v *eventlog.RecordView) {
+	remote, ok := r.remoteNames[v.Topic]
+	if !ok {
+		remote = r.f.opts.RemoteTopic(v.Topic)
+		r.remoteNames[v.Topic] = remote
+	}
+	if len(r.slab) == 0 {
+		r.slab = make([]outgoing, 256)
+	}
+	out := &r.slab[0]
+	r.slab = r.slab[1:]
+	out.tp = eventlog.TopicPartition{Topic: v.Topic, Partition: v.Partition}
+	out.offset = v.Offset
+	out.record = kgo.Record{
+		Topic:     remote,
+		Partition: v.Partition,
+		Key:       r.copyBytes(v.Key),
+		Value:     r.copyBytes(v.Value),
+		Timestamp: v.Timestamp(),
+	}
+	if n := v.HeaderCount(); n > 0 {
+		out.record.Headers = make([]kgo.RecordHeader, 0, n)
+		for k, hv := range v.Headers() {
+			out.record.Headers = append(out.record.Headers, kgo.RecordHeader{Key: strings.Clone(k), Value: r.copyBytes(hv)})
+		}
+	}
+	r.uncommitted++
+	r.inFlight.Add(1)
+	r.client.Produce(r.produceCtx, &out.record, func(_ *kgo.Record, err error) { r.acknowledge(out, err) })
+}
+
+// copyBytes copies b into the current block of copies, keeping nil nil and
+// empty empty. A block is freed once no record refers to it.
+func (r *forwardRun) copyBytes(b []byte) []byte {
+	if b == nil {
+		return nil
+	}
+	if len(b) > cap(r.block)-len(r.block) {
+		r.block = make([]byte, 0, max(64<<10, len(b)))
+	}
+	start := len(r.block)
+	r.block = append(r.block, b...)
+	return r.block[start:len(r.block):len(r.block)]
+}
+
+// acknowledge records the cluster's answer for a record sent. The Kafka
+// client calls it on its own goroutine, in the order the records of a
+// partition were sent.
+func (r *forwardRun) acknowledge(out *outgoing, err error) {
+	tp, offset := out.tp, out.offset
+	// The acknowledgement that empties the pipeline, and the first after a
+	// commit, wake the loop up if it waits for records: a commit is due.
+	wake := r.inFlight.Add(-1) == 0
+	r.mu.Lock()
+	p := r.mu.parts[tp]
+	if p == nil {
+		p = &forwardProgress{}
+		r.mu.parts[tp] = p
+	}
+	switch {
+	case err != nil:
+		if !p.failed || offset < p.failedAt {
+			p.failed, p.failedAt = true, offset
+			r.failed.Store(true)
+			if r.mu.err == nil {
+				r.mu.err = fmt.Errorf("kafkabridge: forward: topic %q partition %d offset %d to remote topic %q: %w",
+					tp.Topic, tp.Partition, offset, out.record.Topic, err)
+			}
+		}
+	case !p.failed || offset < p.failedAt:
+		p.next = offset + 1
+		p.uncommitted++
+		r.mu.ackedUncommitted++
+		wake = wake || r.mu.ackedUncommitted == 1
+	}
+	r.mu.Unlock()
+	if wake {
+		r.consumer.Wakeup()
+	}
+	select {
+	case r.acked <- struct{}{}:
+	default:
+	}
+}
+
+func (r *forwardRun) failure() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.mu.err
+}
+
+func (r *forwardRun) fail(err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.failed.Store(true)
+	if r.mu.err == nil {
+		r.mu.err = err
+	}
+}
+
+// maybeCommit commits acknowledged records when CommitInterval passed since
+// the last commit, when a read's worth (maxPoll) is acknowledged and
+// waiting, or when nothing sent awaits the cluster any more.
+func (r *forwardRun) maybeCommit(ctx context.Context) error {
+	r.mu.Lock()
+	waiting := r.mu.ackedUncommitted
+	r.mu.Unlock()
+	drained := r.inFlight.Load() == 0
+	if waiting == 0 || (!drained && waiting < r.maxPoll && time.Since(r.lastCommit) < r.f.opts.CommitInterval) {
+		return nil
+	}
+	return r.commit(ctx)
+}
+
+// commit commits what the cluster acknowledged of the partitions the
+// consumer owns. Acknowledgements of partitions it no longer owns, or whose
+// topic was deleted, are dropped: their new owner starts from their last
+// commit.
+func (r *forwardRun) commit(ctx context.Context) error {
+	owned := make(map[eventlog.TopicPartition]bool)
+	for _, tp := range r.consumer.Assignment() {
+		// A topic deleted meanwhile has nothing left to commit to.
+		if _, err := r.f.log.TopicConfig(tp.Topic); err == nil {
+			owned[tp] = true
+		}
+	}
+	offsets := make(map[eventlog.TopicPartition]eventlog.OffsetAndMetadata)
+	counts := make(map[eventlog.TopicPartition]int)
+	dropped := 0
+	r.mu.Lock()
+	for tp, p := range r.mu.parts {
+		if p.uncommitted == 0 {
+			continue
+		}
+		if !owned[tp] {
+			dropped += p.uncommitted
+			r.mu.ackedUncommitted -= p.uncommitted
+			p.uncommitted = 0
+			continue
+		}
+		offsets[tp] = eventlog.OffsetAndMetadata{Offset: p.next}
+		counts[tp] = p.uncommitted
+	}
+	r.mu.Unlock()
+	r.uncommitted -= dropped
+	r.lastCommit = time.Now()
+	if len(offsets) == 0 {
+		return nil
+	}
+	if err := r.consumer.CommitOffsets(ctx, offsets); err != nil {
+		return fmt.Errorf("kafkabridge: forward: committing progress to local group %q: %w", r.f.opts.GroupID, err)
+	}
+	committed := 0
+	r.mu.Lock()
+	for tp, n := range counts {
+		r.mu.parts[tp].uncommitted -= n
+		committed += n
+	}
+	r.mu.ackedUncommitted -= committed
+	r.mu.Unlock()
+	r.uncommitted -= committed
+	r.logger.Debug("committed", "partitions", len(offsets), "records", committed)
+	if r.f.onCommit != nil {
+		r.f.onCommit(offsets)
+	}
+	return nil
+}
+
+// shutdown waits for the cluster's acknowledgements, commits them and
+// releases the consumer and the client.
+func (r *forwardRun) shutdown() error {
+	r.closing = true
+	ctx, cancel := context.WithTimeout(context.Background(), r.f.opts.ShutdownTimeout)
+	defer cancel()
+	var errs []error
+	if err := r.client.Flush(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("kafkabridge: forward: the cluster did not acknowledge every record within %v: %w", r.f.opts.ShutdownTimeout, err))
+	}
+	if err := r.commit(ctx); err != nil {
+		errs = append(errs, err)
+	}
+	if err := r.consumer.Close(); err != nil {
+		errs = append(errs, fmt.Errorf("kafkabridge: forward: closing the local consumer: %w", err))
+	}
+	r.cancelProduce()
+	r.client.Close()
+	r.logger.Info("stopped")
+	return errors.Join(errs...)
+}
+
+// OnPartitionsAssigned checks that the cluster can take the topics of the
+// partitions assigned; it implements eventlog.RebalanceListener and is no
+// part of the API.
+func (r *forwardRun) OnPartitionsAssigned(ctx context.Context, _ *eventlog.Consumer, partitions []eventlog.TopicPartition) {
+	// Not cut short by the read's deadline: the records of these
+	// partitions are sent only once their topics are checked.
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.f.opts.ShutdownTimeout)
+	defer cancel()
+	if err := r.checkTopics(cctx, partitions); err != nil {
+		r.fail(err)
+	}
+}
+
+// OnPartitionsRevoked waits for the cluster to acknowledge what was sent
+// and commits it, so that the partitions' next owner does not send it
+// again; it implements eventlog.RebalanceListener.
+func (r *forwardRun) OnPartitionsRevoked(ctx context.Context, _ *eventlog.Consumer, partitions []eventlog.TopicPartition) {
+	if r.closing || len(partitions) == 0 {
+		return
+	}
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.f.opts.ShutdownTimeout)
+	defer cancel()
+	if err := r.client.Flush(fctx); err != nil {
+		r.fail(fmt.Errorf("kafkabridge: forward: the cluster did not acknowledge every record within %v before a rebalance: %w", r.f.opts.ShutdownTimeout, err))
+	}
+	if err := r.commit(fctx); err != nil {
+		r.fail(err)
+	}
+}
+
+// OnPartitionsLost logs partitions taken away without a chance to commit;
+// it implements eventlog.RebalanceListener.
+func (r *forwardRun) OnPartitionsLost(_ context.Context, _ *eventlog.Consumer, partitions []eventlog.TopicPartition) {
+	r.logger.Warn("partitions lost: their records since the last commit will be sent again", "partitions", partitions)
+}
+
+// checkTopics makes sure every topic of partitions has a remote topic with
+// at least as many partitions, creating it if CreateTopics allows.
+func (r *forwardRun) checkTopics(ctx context.Context, partitions []eventlog.TopicPartition) error {
+	o := &r.f.opts
+	local := make(map[string]int)
+	for _, tp := range partitions {
+		if _, ok := local[tp.Topic]; ok {
+			continue
+		}
+		cfg, err := r.f.log.TopicConfig(tp.Topic)
+		if err != nil {
+			return fmt.Errorf("kafkabridge: forward: local topic %q: %w", tp.Topic, err)
+		}
+		if r.checked[tp.Topic] != cfg.Partitions {
+			local[tp.Topic] = cfg.Partitions
+		}
+	}
+	if len(local) == 0 {
+		return nil
+	}
+	var remotes []string
+	for t := range local {
+		remotes = append(remotes, o.RemoteTopic(t))
+	}
+	counts, err := remotePartitions(ctx, r.client, remotes)
+	if err != nil {
+		return err
+	}
+	for t, n := range local {
+		remote := o.RemoteTopic(t)
+		got, ok := counts[remote]
+		switch {
+		case !ok && !o.CreateTopics:
+			return fmt.Errorf("kafkabridge: forward: local topic %q goes to remote topic %q: %w (set ForwardOptions.CreateTopics to create it)", t, remote, ErrRemoteTopicMissing)
+		case !ok:
+			if err := createRemoteTopic(ctx, r.client, remote, n, o.ReplicationFactor); err != nil {
+				return err
+			}
+			r.logger.Info("created remote topic", "topic", remote, "partitions", n)
+		case got < n:
+			return fmt.Errorf("kafkabridge: forward: local topic %q has %d partitions and remote topic %q only %d: %w", t, n, remote, got, ErrPartitionMismatch)
+		case got > n:
+			r.logger.Warn("remote topic has more partitions than the local one: records keep their partition numbers, so keyed records are not where Kafka's partitioner would put them for the remote count",
+				"topic", t, "remote_topic", remote, "partitions", n, "remote_partitions", got)
+		}
+		r.checked[t] = n
+	}
+	return nil
+}

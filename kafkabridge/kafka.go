@@ -1,0 +1,132 @@
+package kafkabridge
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+
+	"github.com/eventlog/eventlog"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// remotePartitions returns the partition count of each of topics on the
+// cluster; a topic that does not exist is absent from the result.
+func remotePartitions(ctx context.Context, client *kgo.Client, topics []string) (map[string]int, error) {
+	req := kmsg.NewPtrMetadataRequest()
+	for _, t := range topics {
+		rt := kmsg.NewMetadataRequestTopic()
+		rt.Topic = kmsg.StringPtr(t)
+		req.Topics = append(req.Topics, rt)
+	}
+	resp, err := req.RequestWith(ctx, client)
+	if err != nil {
+		return nil, fmt.Errorf("kafkabridge: metadata of remote topics %q: %w", topics, err)
+	}
+	counts := make(map[string]int, len(topics))
+	for _, t := range resp.Topics {
+		name := ""
+		if t.Topic != nil {
+			name = *t.Topic
+		}
+		switch err := kerr.ErrorForCode(t.ErrorCode); {
+		case err == nil:
+			counts[name] = len(t.Partitions)
+		case err == kerr.UnknownTopicOrPartition:
+		default:
+			return nil, fmt.Errorf("kafkabridge: metadata of remote topic %q: %w", name, err)
+		}
+	}
+	return counts, nil
+}
+
+// createRemoteTopic creates topic on the cluster with the given partition
+// count and the broker's default replication factor. A topic that exists
+// already (another bridge created it meanwhile) is not an error.
+func createRemoteTopic(ctx context.Context, client *kgo.Client, topic string, partitions int, replication int16) error {
+	req := kmsg.NewPtrCreateTopicsRequest()
+	rt := kmsg.NewCreateTopicsRequestTopic()
+	rt.Topic = topic
+	rt.NumPartitions = int32(partitions)
+	rt.ReplicationFactor = replication
+	req.Topics = append(req.Topics, rt)
+	resp, err := req.RequestWith(ctx, client)
+	if err != nil {
+		return fmt.Errorf("kafkabridge: create remote topic %q: %w", topic, err)
+	}
+	for _, t := range resp.Topics {
+		if err := kerr.ErrorForCode(t.ErrorCode); err != nil && err != kerr.TopicAlreadyExists {
+			return fmt.Errorf("kafkabridge: create remote topic %q with %d partitions: %w", topic, partitions, err)
+		}
+	}
+	return nil
+}
+
+// compressionCodec maps eventlog's compression.type to kgo's.
+func compressionCodec(c eventlog.Compression) (kgo.CompressionCodec, error) {
+	switch c {
+	case eventlog.CompressionNone:
+		return kgo.NoCompression(), nil
+	case eventlog.CompressionGzip:
+		return kgo.GzipCompression(), nil
+	case eventlog.CompressionSnappy:
+		return kgo.SnappyCompression(), nil
+	case eventlog.CompressionLZ4:
+		return kgo.Lz4Compression(), nil
+	case eventlog.CompressionZstd:
+		return kgo.ZstdCompression(), nil
+	}
+	return kgo.CompressionCodec{}, fmt.Errorf("kafkabridge: compression %d: %w", c, eventlog.ErrUnsupportedCompression)
+}
+
+// kgoLogger passes the client's log lines to a *slog.Logger.
+type kgoLogger struct{ l *slog.Logger }
+
+// Level reports the most detailed level the slog handler wants.
+func (k kgoLogger) Level() kgo.LogLevel {
+	ctx := context.Background()
+	switch {
+	case k.l.Enabled(ctx, slog.LevelDebug):
+		return kgo.LogLevelDebug
+	case k.l.Enabled(ctx, slog.LevelInfo):
+		return kgo.LogLevelInfo
+	case k.l.Enabled(ctx, slog.LevelWarn):
+		return kgo.LogLevelWarn
+	case k.l.Enabled(ctx, slog.LevelError):
+		return kgo.LogLevelError
+	}
+	return kgo.LogLevelNone
+}
+
+// Log writes one line of the client's.
+func (k kgoLogger) Log(level kgo.LogLevel, msg string, keyvals ...any) {
+	l := slog.LevelDebug
+	switch level {
+	case kgo.LogLevelError:
+		l = slog.LevelError
+	case kgo.LogLevelWarn:
+		l = slog.LevelWarn
+	case kgo.LogLevelInfo:
+		l = slog.LevelInfo
+	}
+	k.l.Log(context.Background(), l, "kgo: "+msg, keyvals...)
+}
+
+// discardLogger is the default: the library never prints.
+func discardLogger() *slog.Logger {
+	return slog.New(slog.DiscardHandler)
+}
+
+// fromKafkaHeaders converts a Kafka record's headers, keeping nil values
+// null.
+func fromKafkaHeaders(hs []kgo.RecordHeader) []eventlog.Header {
+	if len(hs) == 0 {
+		return nil
+	}
+	out := make([]eventlog.Header, len(hs))
+	for i, h := range hs {
+		out[i] = eventlog.Header{Key: h.Key, Value: h.Value}
+	}
+	return out
+}

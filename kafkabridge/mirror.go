@@ -1,0 +1,460 @@
+package kafkabridge
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"sync/atomic"
+
+	"github.com/eventlog/eventlog"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// Mirror copies Kafka topics into local topics: the reverse direction.
+// Each remote partition goes to the local partition of the same number,
+// records in the order of their remote offsets, with their keys, values,
+// headers and timestamps. Its progress is stored in the local Log (see the
+// package documentation), so that a Mirror run again resumes where the last
+// one stopped. Make one with NewMirror and run it with Run. Run one Mirror
+// per GroupID at a time, and let nothing else write to its local topics.
+type Mirror struct {
+	log  *eventlog.Log
+	opts MirrorOptions
+	ran  atomic.Bool
+
+	// onCommit, set by tests through export_test.go, hears of every commit
+	// that succeeded, on the goroutine running Run.
+	onCommit func(map[eventlog.TopicPartition]eventlog.OffsetAndMetadata)
+}
+
+// NewMirror returns a Mirror from the cluster opts describes into l. It
+// checks the options and connects nowhere yet; Run does the work.
+func NewMirror(l *eventlog.Log, opts *MirrorOptions) (*Mirror, error) {
+	if l == nil {
+		return nil, fmt.Errorf("kafkabridge: NewMirror without a Log: %w", eventlog.ErrInvalidConfig)
+	}
+	if opts == nil {
+		opts = &MirrorOptions{}
+	}
+	o := *opts
+	if err := o.validate(); err != nil {
+		return nil, err
+	}
+	return &Mirror{log: l, opts: o}, nil
+}
+
+// Run mirrors records until ctx ends or the bridge fails. It first looks up
+// the remote topics, creates missing local topics, and reads the stored
+// progress; then it fetches, appends each partition's records as a batch,
+// and commits the progress of the partitions a fetch touched. When ctx ends,
+// what was appended is committed, and the consumer and the Kafka client are
+// closed, so that no goroutine of the bridge outlives Run. It returns nil
+// after a clean shutdown that ctx ending started, and otherwise the error
+// that stopped it.
+func (m *Mirror) Run(ctx context.Context) error {
+	if !m.ran.CompareAndSwap(false, true) {
+		return ErrAlreadyRun
+	}
+	r := &mirrorRun{
+		m:      m,
+		logger: m.opts.Logger.With("bridge", "mirror", "group", m.opts.GroupID),
+		parts:  make(map[eventlog.TopicPartition]*mirrorPartition),
+	}
+	starts, err := r.prepare(ctx)
+	if err == nil {
+		err = r.loop(ctx, starts)
+	} else if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+		err = nil // stopped while starting: a clean shutdown
+	}
+	if r.consumer != nil {
+		if cerr := r.consumer.Close(); cerr != nil {
+			err = errors.Join(err, fmt.Errorf("kafkabridge: mirror: closing the local consumer: %w", cerr))
+		}
+	}
+	r.logger.Info("stopped")
+	return err
+}
+
+// mirrorRun is the state of one Run, owned by the goroutine running it.
+type mirrorRun struct {
+	m        *Mirror
+	logger   *slog.Logger
+	consumer *eventlog.Consumer                           // commits and reads the progress; no subscription
+	parts    map[eventlog.TopicPartition]*mirrorPartition // by local partition
+	byRemote map[string]string                            // remote topic -> local topic
+}
+
+// mirrorPartition is the progress of one partition.
+type mirrorPartition struct {
+	remote     string
+	local      *eventlog.Partition
+	batchBytes int // the local topic's MaxBatchBytes, less room for framing
+
+	localNext  int64 // the offset after the last record mirrored
+	remoteNext int64 // the remote offset after the last record mirrored
+	dirty      bool  // moved since the last commit
+
+	// While verifying, records after the last commit are compared with
+	// what the cluster sends again: the last Run appended them and stopped
+	// before committing. Each remote record equal to the next of them
+	// is skipped rather than appended again. verifyEnd is the local high
+	// watermark at the start; pending holds local records read ahead.
+	verifyNext int64
+	verifyEnd  int64
+	pending    []eventlog.Record
+	skipped    int
+}
+
+// progressMetadata is the committed metadata of a partition's progress:
+// the remote topic, the remote offset after the last record mirrored, and
+// the local offset after it, which is also the commit's offset. The local
+// offset is repeated so that a commit lowered at Open — eventlog lowers a
+// committed offset past the log end, after a power loss took records of a
+// DurabilityOS topic — shows how many mirrored records were lost.
+func progressMetadata(remote string, remoteNext, localNext int64) string {
+	return remote + "@" + strconv.FormatInt(remoteNext, 10) + " " + strconv.FormatInt(localNext, 10)
+}
+
+func parseProgressMetadata(s string) (remote string, remoteNext, localNext int64, err error) {
+	i := strings.LastIndexByte(s, '@')
+	if i < 0 {
+		return "", 0, 0, fmt.Errorf("no '@'")
+	}
+	rs, ls, ok := strings.Cut(s[i+1:], " ")
+	if !ok {
+		return "", 0, 0, fmt.Errorf("no local offset")
+	}
+	remoteNext, err = strconv.ParseInt(rs, 10, 64)
+	if err != nil || remoteNext < 0 {
+		return "", 0, 0, fmt.Errorf("bad remote offset %q", rs)
+	}
+	localNext, err = strconv.ParseInt(ls, 10, 64)
+	if err != nil || localNext < 0 {
+		return "", 0, 0, fmt.Errorf("bad local offset %q", ls)
+	}
+	return s[:i], remoteNext, localNext, nil
+}
+
+// prepare looks up the remote topics, makes sure the local ones can take
+// them, and reads the stored progress. It returns where each remote
+// partition starts.
+func (r *mirrorRun) prepare(ctx context.Context) (map[string]map[int32]kgo.Offset, error) {
+	o := &r.m.opts
+	meta, err := kgo.NewClient(append(append([]kgo.Opt(nil), o.ClientOptions...),
+		kgo.SeedBrokers(o.Brokers...), kgo.WithLogger(kgoLogger{o.Logger}))...)
+	if err != nil {
+		return nil, fmt.Errorf("kafkabridge: mirror: Kafka client: %w", err)
+	}
+	counts, err := remotePartitions(ctx, meta, o.Topics)
+	meta.Close()
+	if err != nil {
+		return nil, err
+	}
+
+	r.consumer, err = r.m.log.NewConsumer(&eventlog.ConsumerOptions{GroupID: o.GroupID, DisableAutoCommit: true})
+	if err != nil {
+		return nil, fmt.Errorf("kafkabridge: mirror: local consumer group %q: %w", o.GroupID, err)
+	}
+	r.byRemote = make(map[string]string, len(o.Topics))
+	starts := make(map[string]map[int32]kgo.Offset, len(o.Topics))
+	for _, remote := range o.Topics {
+		n, ok := counts[remote]
+		if !ok {
+			return nil, fmt.Errorf("kafkabridge: mirror: remote topic %q: %w", remote, ErrRemoteTopicMissing)
+		}
+		local := o.LocalTopic(remote)
+		r.byRemote[remote] = local
+		cfg, err := r.localTopic(local, n)
+		if err != nil {
+			return nil, err
+		}
+		tps := make([]eventlog.TopicPartition, n)
+		for p := range tps {
+			tps[p] = eventlog.TopicPartition{Topic: local, Partition: int32(p)}
+		}
+		committed, err := r.consumer.Committed(ctx, tps...)
+		if err != nil {
+			return nil, fmt.Errorf("kafkabridge: mirror: progress of local topic %q in group %q: %w", local, o.GroupID, err)
+		}
+		starts[remote] = make(map[int32]kgo.Offset, n)
+		for _, tp := range tps {
+			st, start, err := r.partitionProgress(tp, remote, committed, cfg)
+			if err != nil {
+				return nil, err
+			}
+			r.parts[tp] = st
+			starts[remote][tp.Partition] = start
+		}
+	}
+	return starts, nil
+}
+
+// localTopic returns the configuration of the local topic, creating it
+// with partitions partitions if it does not exist.
+func (r *mirrorRun) localTopic(local string, partitions int) (eventlog.TopicConfig, error) {
+	cfg, err := r.m.log.TopicConfig(local)
+	if errors.Is(err, eventlog.ErrTopicNotFound) {
+		err = r.m.log.CreateTopic(local, eventlog.TopicConfig{Partitions: partitions})
+		if err == nil || errors.Is(err, eventlog.ErrTopicExists) {
+			r.logger.Info("created local topic", "topic", local, "partitions", partitions)
+			cfg, err = r.m.log.TopicConfig(local)
+		}
+	}
+	if err != nil {
+		return cfg, fmt.Errorf("kafkabridge: mirror: local topic %q: %w", local, err)
+	}
+	if cfg.Partitions < partitions {
+		return cfg, fmt.Errorf("kafkabridge: mirror: remote topic has %d partitions and local topic %q only %d: %w",
+			partitions, local, cfg.Partitions, ErrPartitionMismatch)
+	}
+	return cfg, nil
+}
+
+// partitionProgress reads one partition's stored progress and sets up the
+// verification of what was appended after it.
+func (r *mirrorRun) partitionProgress(tp eventlog.TopicPartition, remote string, committed map[eventlog.TopicPartition]eventlog.OffsetAndMetadata, cfg eventlog.TopicConfig) (*mirrorPartition, kgo.Offset, error) {
+	part, err := r.m.log.Partition(tp.Topic, tp.Partition)
+	if err != nil {
+		return nil, kgo.Offset{}, fmt.Errorf("kafkabridge: mirror: %w", err)
+	}
+	st := &mirrorPartition{
+		remote:     remote,
+		local:      part,
+		batchBytes: cfg.MaxBatchBytes - 1024,
+		localNext:  part.LogStartOffset(),
+		verifyEnd:  part.HighWatermark(),
+	}
+	start := kgo.NewOffset().AtStart()
+	if r.m.opts.StartAtEnd {
+		start = kgo.NewOffset().AtEnd()
+	}
+	if c, ok := committed[tp]; ok {
+		from, next, localNext, err := parseProgressMetadata(c.Metadata)
+		switch {
+		case err != nil:
+			return nil, start, fmt.Errorf("kafkabridge: mirror: local topic %q partition %d: group %q committed metadata %q, not a mirror's progress: %v: %w",
+				tp.Topic, tp.Partition, r.m.opts.GroupID, c.Metadata, err, eventlog.ErrInvalidConfig)
+		case from != remote:
+			return nil, start, fmt.Errorf("kafkabridge: mirror: local topic %q partition %d was mirrored from remote topic %q, not %q (use another GroupID): %w",
+				tp.Topic, tp.Partition, from, remote, eventlog.ErrInvalidConfig)
+		}
+		if lost := localNext - c.Offset; lost > 0 {
+			// Each of the lost records took at least one remote offset, so
+			// starting this many offsets earlier loses none of them; the
+			// records before them are mirrored again.
+			next = max(0, next-lost)
+			r.logger.Warn("mirrored records were lost locally (a power loss on a DurabilityOS topic?): mirroring again from an earlier remote offset",
+				"topic", tp.Topic, "partition", tp.Partition, "lost", lost, "remote_offset", next)
+		}
+		st.localNext, st.remoteNext = c.Offset, next
+		start = kgo.NewOffset().At(next)
+	} else if r.m.opts.StartAtEnd {
+		// No earlier Run to verify against: the remote end is new data.
+		st.verifyEnd = st.localNext
+	}
+	st.verifyNext = st.localNext
+	if st.verifyEnd > st.verifyNext {
+		r.logger.Info("verifying records appended after the last commit", "topic", tp.Topic, "partition", tp.Partition,
+			"from", st.verifyNext, "to", st.verifyEnd)
+	}
+	return st, start, nil
+}
+
+// loop fetches and appends until ctx ends (nil) or something fails.
+func (r *mirrorRun) loop(ctx context.Context, starts map[string]map[int32]kgo.Offset) error {
+	o := &r.m.opts
+	reset := kgo.NewOffset().AtStart()
+	if o.StartAtEnd {
+		reset = kgo.NewOffset().AtEnd()
+	}
+	kopts := append(append([]kgo.Opt(nil), o.ClientOptions...),
+		kgo.SeedBrokers(o.Brokers...),
+		kgo.WithLogger(kgoLogger{o.Logger}),
+		kgo.ConsumePartitions(starts),
+		kgo.ConsumeResetOffset(reset),
+		kgo.FetchMaxPartitionBytes(int32(min(o.MaxPartitionFetchBytes, 1<<30))),
+	)
+	if o.ReadCommitted {
+		kopts = append(kopts, kgo.FetchIsolationLevel(kgo.ReadCommitted()))
+	}
+	client, err := kgo.NewClient(kopts...)
+	if err != nil {
+		return fmt.Errorf("kafkabridge: mirror: Kafka client: %w", err)
+	}
+	defer client.Close()
+	// Appends and commits are not cut short by ctx ending: what was
+	// fetched is stored and committed whole, or not touched.
+	store := context.WithoutCancel(ctx)
+	for {
+		fetches := client.PollFetches(ctx)
+		if ctx.Err() != nil || fetches.IsClientClosed() {
+			return nil
+		}
+		var fetchErr error
+		fetches.EachError(func(topic string, partition int32, err error) {
+			var loss *kgo.ErrDataLoss
+			switch {
+			case errors.As(err, &loss):
+				r.logger.Warn("remote records were lost before they were mirrored", "topic", topic, "partition", partition, "error", err)
+			case fetchErr == nil:
+				fetchErr = fmt.Errorf("kafkabridge: mirror: fetching remote topic %q partition %d: %w", topic, partition, err)
+			}
+		})
+		if fetchErr != nil {
+			return fetchErr
+		}
+		var appendErr error
+		fetches.EachPartition(func(fp kgo.FetchTopicPartition) {
+			if appendErr == nil && len(fp.Records) > 0 {
+				appendErr = r.mirror(store, fp.Topic, fp.Partition, fp.Records)
+			}
+		})
+		if err := r.commit(store); err != nil {
+			return errors.Join(appendErr, err)
+		}
+		if appendErr != nil {
+			return appendErr
+		}
+	}
+}
+
+// mirror appends the records of one remote partition, skipping those that
+// the last Run appended without committing.
+func (r *mirrorRun) mirror(ctx context.Context, remote string, partition int32, records []*kgo.Record) error {
+	tp := eventlog.TopicPartition{Topic: r.byRemote[remote], Partition: partition}
+	st := r.parts[tp]
+	batch := make([]eventlog.Record, 0, len(records))
+	size := 0
+	for _, kr := range records {
+		if kr.Offset < st.remoteNext {
+			continue // fetched again after a reset; already mirrored
+		}
+		rec := eventlog.Record{Key: kr.Key, Value: kr.Value, Headers: fromKafkaHeaders(kr.Headers), Timestamp: kr.Timestamp}
+		if len(batch) == 0 && st.verifyNext < st.verifyEnd {
+			ok, err := r.verify(st, tp, &rec)
+			if err != nil {
+				return err
+			}
+			if ok {
+				st.remoteNext = kr.Offset + 1
+				st.dirty = true
+				continue
+			}
+		}
+		n := recordSize(&rec)
+		if len(batch) > 0 && size+n > st.batchBytes {
+			if err := r.appendBatch(ctx, st, tp, batch); err != nil {
+				return err
+			}
+			batch, size = batch[:0], 0
+		}
+		batch = append(batch, rec)
+		size += n
+		st.remoteNext = kr.Offset + 1
+	}
+	return r.appendBatch(ctx, st, tp, batch)
+}
+
+// verify reports whether rec equals the next local record after the last
+// commit, and moves past it if so. The first difference ends the
+// verification: from there on every remote record is appended.
+func (r *mirrorRun) verify(st *mirrorPartition, tp eventlog.TopicPartition, rec *eventlog.Record) (bool, error) {
+	if len(st.pending) == 0 {
+		recs, err := st.local.Read(st.verifyNext, 1<<20)
+		if err != nil {
+			return false, fmt.Errorf("kafkabridge: mirror: reading back local topic %q partition %d at offset %d: %w", tp.Topic, tp.Partition, st.verifyNext, err)
+		}
+		st.pending = recs
+	}
+	if len(st.pending) == 0 || st.pending[0].Offset >= st.verifyEnd || !sameRecord(&st.pending[0], rec) {
+		r.logger.Info("remote records differ from those appended after the last commit: appending from here on",
+			"topic", tp.Topic, "partition", tp.Partition, "offset", st.verifyNext, "matched", st.skipped)
+		st.verifyNext, st.pending = st.verifyEnd, nil
+		return false, nil
+	}
+	local := &st.pending[0]
+	st.localNext = local.Offset + 1
+	st.verifyNext = local.Offset + 1
+	st.pending = st.pending[1:]
+	st.skipped++
+	if st.verifyNext >= st.verifyEnd {
+		r.logger.Info("records appended after the last commit match the remote ones", "topic", tp.Topic, "partition", tp.Partition, "records", st.skipped)
+		st.pending = nil
+	}
+	return true, nil
+}
+
+func (r *mirrorRun) appendBatch(ctx context.Context, st *mirrorPartition, tp eventlog.TopicPartition, batch []eventlog.Record) error {
+	if len(batch) == 0 {
+		return nil
+	}
+	if st.verifyNext < st.verifyEnd {
+		// Appending ends the verification: the records after the commit
+		// not matched stay, and the new ones follow them.
+		st.verifyNext, st.pending = st.verifyEnd, nil
+	}
+	first, err := st.local.Append(ctx, batch, eventlog.AppendOptions{})
+	if err != nil {
+		return fmt.Errorf("kafkabridge: mirror: appending %d records of remote topic %q partition %d to local topic %q: %w",
+			len(batch), st.remote, tp.Partition, tp.Topic, err)
+	}
+	st.localNext = first + int64(len(batch))
+	st.dirty = true
+	return nil
+}
+
+// commit stores the progress of the partitions that moved, in one commit.
+func (r *mirrorRun) commit(ctx context.Context) error {
+	offsets := make(map[eventlog.TopicPartition]eventlog.OffsetAndMetadata)
+	for tp, st := range r.parts {
+		if st.dirty {
+			offsets[tp] = eventlog.OffsetAndMetadata{Offset: st.localNext, Metadata: progressMetadata(st.remote, st.remoteNext, st.localNext)}
+		}
+	}
+	if len(offsets) == 0 {
+		return nil
+	}
+	if err := r.consumer.CommitOffsets(ctx, offsets); err != nil {
+		return fmt.Errorf("kafkabridge: mirror: committing progress to local group %q: %w", r.m.opts.GroupID, err)
+	}
+	for tp := range offsets {
+		r.parts[tp].dirty = false
+	}
+	if r.m.onCommit != nil {
+		r.m.onCommit(offsets)
+	}
+	return nil
+}
+
+// recordSize estimates the bytes a record takes in a batch.
+func recordSize(r *eventlog.Record) int {
+	n := len(r.Key) + len(r.Value) + 24
+	for _, h := range r.Headers {
+		n += len(h.Key) + len(h.Value) + 10
+	}
+	return n
+}
+
+// sameRecord reports whether a local record holds what a remote one does:
+// key, value and header values with null distinct from empty, and the
+// timestamp to the millisecond.
+func sameRecord(a, b *eventlog.Record) bool {
+	if !sameBytes(a.Key, b.Key) || !sameBytes(a.Value, b.Value) ||
+		a.Timestamp.UnixMilli() != b.Timestamp.UnixMilli() || len(a.Headers) != len(b.Headers) {
+		return false
+	}
+	for i := range a.Headers {
+		if a.Headers[i].Key != b.Headers[i].Key || !sameBytes(a.Headers[i].Value, b.Headers[i].Value) {
+			return false
+		}
+	}
+	return true
+}
+
+func sameBytes(a, b []byte) bool {
+	return (a == nil) == (b == nil) && bytes.Equal(a, b)
+}

@@ -1,0 +1,229 @@
+package kafkabridge_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/eventlog/eventlog"
+	"github.com/eventlog/eventlog/kafkabridge"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// TestMirrorEndToEnd mirrors a remote topic into a renamed local one it
+// creates, and checks partitions, order, keys, values, headers and
+// timestamps, the progress committed, and that no goroutine is left.
+func TestMirrorEndToEnd(t *testing.T) {
+	const n = 400
+	c := newCluster(t, 3, "orders")
+	sent := produceRemote(t, c, "orders", sampleRecords("orders", n, time.UnixMilli(1_700_000_000_000)))
+	l := newLog(t)
+
+	m, err := kafkabridge.NewMirror(l, &kafkabridge.MirrorOptions{
+		Brokers:    c.ListenAddrs(),
+		Topics:     []string{"orders"},
+		LocalTopic: func(remote string) string { return "mirror." + remote },
+	})
+	require.NoError(t, err)
+	commits := make(chan map[eventlog.TopicPartition]eventlog.OffsetAndMetadata, 100)
+	kafkabridge.SetMirrorCommitHook(m, func(o map[eventlog.TopicPartition]eventlog.OffsetAndMetadata) { commits <- o })
+	stop := runBridge(t, m.Run)
+	<-commits // the local topic exists once something is committed
+	got := readLocal(t, l, "mirror.orders", countByPartition(sent))
+	require.NoError(t, stop())
+
+	cfg, err := l.TopicConfig("mirror.orders")
+	require.NoError(t, err)
+	assert.Equal(t, 3, cfg.Partitions, "created with the remote partition count")
+	for p, recs := range byPartition(sent) {
+		require.Len(t, got[p], len(recs), "partition %d", p)
+		for i, r := range recs {
+			assertSameLocal(t, r, got[p][i], "partition %d record %d", p, i)
+		}
+	}
+
+	offsets, err := l.GroupOffsets(kafkabridge.DefaultMirrorGroupID)
+	require.NoError(t, err)
+	require.Len(t, offsets, 3)
+	for _, o := range offsets {
+		assert.Equal(t, o.HighWatermark, o.Committed, "%s", o.TopicPartition)
+		remote, next, local, err := kafkabridge.ParseProgressMetadata(o.Metadata)
+		require.NoError(t, err)
+		assert.Equal(t, "orders", remote)
+		assert.Equal(t, o.Committed, local)
+		assert.Equal(t, int64(len(byPartition(sent)[o.Partition])), next, "remote offset after the last record")
+	}
+	assert.Empty(t, bridgeGoroutines(), "goroutines left after Run returned")
+	require.ErrorIs(t, m.Run(context.Background()), kafkabridge.ErrAlreadyRun)
+}
+
+// TestMirrorResumes runs a Mirror twice; the second mirrors only what was
+// produced in between.
+func TestMirrorResumes(t *testing.T) {
+	c := newCluster(t, 2, "events")
+	first := produceRemote(t, c, "events", sampleRecords("events", 100, time.UnixMilli(1_000)))
+	l := newLog(t)
+	require.NoError(t, l.CreateTopic("events", eventlog.TopicConfig{Partitions: 2}))
+	opts := &kafkabridge.MirrorOptions{Brokers: c.ListenAddrs(), Topics: []string{"events"}}
+
+	mirrorOnce(t, l, opts, "events", countByPartition(first))
+
+	second := produceRemote(t, c, "events", sampleRecords("events", 60, time.UnixMilli(9_000)))
+	all := append(first, second...)
+	got := mirrorOnce(t, l, opts, "events", countByPartition(all))
+	for p, recs := range byPartition(all) {
+		require.Len(t, got[p], len(recs), "partition %d: nothing twice", p)
+		for i, r := range recs {
+			assertSameLocal(t, r, got[p][i], "partition %d record %d", p, i)
+		}
+	}
+}
+
+// rewindProgress commits a Mirror's progress of one partition back to
+// (local, remote), as a crash between an append and its commit leaves it.
+func rewindProgress(t *testing.T, l *eventlog.Log, topic string, local, remote, metadataLocal int64) {
+	t.Helper()
+	c, err := l.NewConsumer(&eventlog.ConsumerOptions{GroupID: kafkabridge.DefaultMirrorGroupID})
+	require.NoError(t, err)
+	defer c.Close()
+	require.NoError(t, c.CommitOffsets(testContext(t), map[eventlog.TopicPartition]eventlog.OffsetAndMetadata{
+		{Topic: topic, Partition: 0}: {Offset: local, Metadata: topic + "@" + itoa(remote) + " " + itoa(metadataLocal)},
+	}))
+}
+
+// TestMirrorVerifiesUncommittedTail rewinds the committed progress as a crash
+// after an append and before its commit would, and checks that the next Run
+// matches the records after the commit with the remote ones rather than
+// appending them again.
+func TestMirrorVerifiesUncommittedTail(t *testing.T) {
+	c := newCluster(t, 1, "events")
+	sent := produceRemote(t, c, "events", sampleRecords("events", 50, time.UnixMilli(1_000)))
+	l := newLog(t)
+	require.NoError(t, l.CreateTopic("events", eventlog.TopicConfig{Partitions: 1}))
+	opts := &kafkabridge.MirrorOptions{Brokers: c.ListenAddrs(), Topics: []string{"events"}}
+	mirrorOnce(t, l, opts, "events", map[int32]int{0: 50})
+
+	rewindProgress(t, l, "events", 20, 20, 20)
+	more := produceRemote(t, c, "events", sampleRecords("events", 10, time.UnixMilli(5_000)))
+	got := mirrorOnce(t, l, opts, "events", map[int32]int{0: 60})
+	require.Len(t, got[0], 60, "the 30 records after the rewound commit are not appended again")
+	for i, r := range append(sent, more...) {
+		assertSameLocal(t, r, got[0][i], "record %d", i)
+	}
+}
+
+// TestMirrorTailThatDiffers appends a record of its own after the Mirror's
+// commit: it does not match the remote records, so the Mirror appends them
+// all after it. Nothing remote is lost.
+func TestMirrorTailThatDiffers(t *testing.T) {
+	c := newCluster(t, 1, "events")
+	l := newLog(t)
+	require.NoError(t, l.CreateTopic("events", eventlog.TopicConfig{Partitions: 1}))
+	opts := &kafkabridge.MirrorOptions{Brokers: c.ListenAddrs(), Topics: []string{"events"}}
+	first := produceRemote(t, c, "events", sampleRecords("events", 10, time.UnixMilli(1_000)))
+	mirrorOnce(t, l, opts, "events", map[int32]int{0: 10})
+
+	p, err := l.Partition("events", 0)
+	require.NoError(t, err)
+	_, err = p.Append(testContext(t), []eventlog.Record{{Value: []byte("written locally")}}, eventlog.AppendOptions{})
+	require.NoError(t, err)
+	second := produceRemote(t, c, "events", sampleRecords("events", 5, time.UnixMilli(9_000)))
+
+	got := mirrorOnce(t, l, opts, "events", map[int32]int{0: 16})
+	assert.Equal(t, "written locally", string(got[0][10].Value))
+	for i, r := range second {
+		assertSameLocal(t, r, got[0][11+i], "record %d", i)
+	}
+	assert.Len(t, first, 10)
+}
+
+// TestMirrorRefusesFewerLocalPartitions stops with ErrPartitionMismatch when
+// the local topic cannot hold every remote partition.
+func TestMirrorRefusesFewerLocalPartitions(t *testing.T) {
+	c := newCluster(t, 4, "orders")
+	l := newLog(t)
+	require.NoError(t, l.CreateTopic("orders", eventlog.TopicConfig{Partitions: 2}))
+	m, err := kafkabridge.NewMirror(l, &kafkabridge.MirrorOptions{Brokers: c.ListenAddrs(), Topics: []string{"orders"}})
+	require.NoError(t, err)
+	err = m.Run(testContext(t))
+	require.ErrorIs(t, err, kafkabridge.ErrPartitionMismatch)
+	assert.Contains(t, err.Error(), `remote topic has 4 partitions and local topic "orders" only 2`)
+}
+
+// TestMirrorMissingRemoteTopic stops with ErrRemoteTopicMissing.
+func TestMirrorMissingRemoteTopic(t *testing.T) {
+	c := newCluster(t, 1)
+	m, err := kafkabridge.NewMirror(newLog(t), &kafkabridge.MirrorOptions{Brokers: c.ListenAddrs(), Topics: []string{"nope"}})
+	require.NoError(t, err)
+	err = m.Run(testContext(t))
+	require.ErrorIs(t, err, kafkabridge.ErrRemoteTopicMissing)
+	assert.Contains(t, err.Error(), `"nope"`)
+}
+
+// TestMirrorOptionsErrors checks that bad options are refused with errors
+// naming what is wrong.
+func TestMirrorOptionsErrors(t *testing.T) {
+	l := newLog(t)
+	for _, tc := range []struct {
+		opts kafkabridge.MirrorOptions
+		want string
+	}{
+		{kafkabridge.MirrorOptions{Topics: []string{"a"}}, "Brokers is empty"},
+		{kafkabridge.MirrorOptions{Brokers: []string{"x:1"}}, "Topics is empty"},
+		{kafkabridge.MirrorOptions{Brokers: []string{"x:1"}, Topics: []string{"a", "a"}}, `names "a" twice`},
+		{kafkabridge.MirrorOptions{Brokers: []string{"x:1"}, Topics: []string{""}}, "empty name"},
+		{kafkabridge.MirrorOptions{Brokers: []string{"x:1"}, Topics: []string{"a"}, MaxPartitionFetchBytes: -1}, "negative"},
+	} {
+		_, err := kafkabridge.NewMirror(l, &tc.opts)
+		require.Error(t, err, tc.want)
+		assert.Contains(t, err.Error(), tc.want)
+	}
+	_, err := kafkabridge.NewMirror(nil, nil)
+	require.ErrorIs(t, err, eventlog.ErrInvalidConfig)
+}
+
+// TestMirrorLoweredCommit commits progress whose offset is below the local
+// offset its metadata names, as Open leaves it after a power loss took
+// mirrored records of a DurabilityOS topic: the Mirror starts as many remote
+// offsets earlier, so none is lost, and here, the records being still
+// there, matches them instead of appending them again.
+func TestMirrorLoweredCommit(t *testing.T) {
+	c := newCluster(t, 1, "events")
+	sent := produceRemote(t, c, "events", sampleRecords("events", 50, time.UnixMilli(1_000)))
+	l := newLog(t)
+	require.NoError(t, l.CreateTopic("events", eventlog.TopicConfig{Partitions: 1}))
+	opts := &kafkabridge.MirrorOptions{Brokers: c.ListenAddrs(), Topics: []string{"events"}}
+	mirrorOnce(t, l, opts, "events", map[int32]int{0: 50})
+
+	rewindProgress(t, l, "events", 30, 50, 50)
+	more := produceRemote(t, c, "events", sampleRecords("events", 5, time.UnixMilli(5_000)))
+	m, err := kafkabridge.NewMirror(l, opts)
+	require.NoError(t, err)
+	commits := make(chan map[eventlog.TopicPartition]eventlog.OffsetAndMetadata, 100)
+	kafkabridge.SetMirrorCommitHook(m, func(o map[eventlog.TopicPartition]eventlog.OffsetAndMetadata) { commits <- o })
+	stop := runBridge(t, m.Run)
+	for o := range commits {
+		if o[eventlog.TopicPartition{Topic: "events"}].Offset == 55 {
+			break
+		}
+	}
+	require.NoError(t, stop())
+	got := readLocal(t, l, "events", map[int32]int{0: 55})
+	require.Len(t, got[0], 55)
+	for i, r := range append(sent, more...) {
+		assertSameLocal(t, r, got[0][i], "record %d", i)
+	}
+}
+
+// mirrorOnce runs a Mirror until topic holds counts records per partition,
+// stops it, and returns the local records.
+func mirrorOnce(t *testing.T, l *eventlog.Log, opts *kafkabridge.MirrorOptions, topic string, counts map[int32]int) map[int32][]eventlog.Record {
+	t.Helper()
+	m, err := kafkabridge.NewMirror(l, opts)
+	require.NoError(t, err)
+	stop := runBridge(t, m.Run)
+	got := readLocal(t, l, topic, counts)
+	require.NoError(t, stop())
+	return got
+}
