@@ -290,6 +290,21 @@
 // for the calls in flight on the Log, so no reader is inside the topic's
 // files when its name can be reused.
 //
+// # Statistics and metrics
+//
+// Log.Stats returns a snapshot, taken without I/O, of what a monitor
+// watches. Per partition: the log start offset, high watermark and log
+// end offset, segments and their bytes, the records and bytes appended
+// since Open, how long appends and fsyncs took (LatencyHistogram: fixed
+// exponential buckets that the append path only adds to), the dirty ratio
+// and the cleaner's work. Per consumer group: state, members, generation,
+// rebalances, committed offsets and lag. For the Log: the cleaner's totals
+// and Recovery. Two modules of their own export it, so that this one needs
+// no metrics library: github.com/eventlog/eventlog/metrics/prometheus, a
+// Prometheus collector, and github.com/eventlog/eventlog/metrics/otel,
+// OpenTelemetry instruments; examples/metrics is a service that serves
+// /metrics.
+//
 // # Read-only mode
 //
 // Options.ReadOnly opens a log to look at it without changing it, for

@@ -250,6 +250,7 @@ type group struct {
 	mu struct {
 		sync.Mutex
 		generation int32
+		rebalances int64    // assignments made since Open, for Stats
 		assignor   Assignor // of the first member; later ones must match
 		members    map[string]*member
 		instances  map[string]*member // static members by instance ID
@@ -526,6 +527,7 @@ func (g *group) assignTargetsLocked() {
 	assignment := g.mu.assignor.Assign(members, partitions)
 	g.mu.partitions = shapes
 	g.mu.generation++
+	g.mu.rebalances++
 	taken := make(map[TopicPartition]bool)
 	for _, id := range ids {
 		m := g.mu.members[id]

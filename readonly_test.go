@@ -108,9 +108,7 @@ func TestReadOnlyWhileAWriterHoldsTheLog(t *testing.T) {
 	assert.Equal(t, cfg, rcfg)
 	_, err = r.Partition("t", 2)
 	require.NoError(t, err)
-	var ws, rs []eventlog.PartitionStats
-	ws, rs = w.Stats().Partitions, r.Stats().Partitions
-	assert.Equal(t, ws, rs, "the reader sees the same segments, offsets and sizes")
+	assert.Equal(t, onDisk(w.Stats()), onDisk(r.Stats()), "the reader sees the same segments, offsets and sizes")
 
 	// A deleted topic goes; handles on it fail as on the writer.
 	ru := partition(t, r, "u", 0)
@@ -127,6 +125,18 @@ func TestReadOnlyWhileAWriterHoldsTheLog(t *testing.T) {
 	require.NoError(t, w.Close())
 	w2 := openLog(t, dir, nil)
 	assert.Equal(t, int64(80), partition(t, w2, "t", 0).HighWatermark())
+}
+
+// onDisk keeps of the partitions' stats what the directory says — not
+// what the process that took them did since Open.
+func onDisk(s eventlog.Stats) []eventlog.PartitionStats {
+	out := make([]eventlog.PartitionStats, len(s.Partitions))
+	for i, p := range s.Partitions {
+		out[i] = eventlog.PartitionStats{Topic: p.Topic, Partition: p.Partition, CleanupPolicy: p.CleanupPolicy,
+			LogStartOffset: p.LogStartOffset, HighWatermark: p.HighWatermark, LogEndOffset: p.LogEndOffset,
+			Segments: p.Segments, Bytes: p.Bytes, DirtyRatio: p.DirtyRatio}
+	}
+	return out
 }
 
 func TestReadOnlyFollowsRetentionDeleteRecordsAndCompaction(t *testing.T) {
@@ -160,7 +170,7 @@ func TestReadOnlyFollowsRetentionDeleteRecordsAndCompaction(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, before, after, "compaction keeps the newest value per key")
 	assert.Equal(t, partitionValues(t, cp), partitionValues(t, rc), "the reader reads the cleaned segments")
-	assert.Equal(t, w.Stats().Partitions, r.Stats().Partitions)
+	assert.Equal(t, onDisk(w.Stats()), onDisk(r.Stats()))
 }
 
 // A compaction swap that a crash stopped after its commit is read as Open

@@ -423,7 +423,7 @@ func (s *segment) readIndexFiles(data []byte, interval int64) (idx *segmentIndex
 	}
 	b.maxTs = max(b.maxTs, idx.maxTimestamp())
 	if len(data) > 0 {
-		if len(times) == 0 || times[len(times)-1] != (timeEntry{maxTimestamp: b.maxTs, rel: b.lastRel}) {
+		if n := len(idx.times); n == 0 || idx.times[n-1] != (timeEntry{maxTimestamp: b.maxTs, rel: b.lastRel}) {
 			return nil, nil, 0, false
 		}
 	}
