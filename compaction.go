@@ -142,6 +142,9 @@ type partitionCleaning struct {
 // When ctx ends or the Log closes, the cleaning in progress stops and leaves
 // the partition as it was.
 func (l *Log) Compact(ctx context.Context, topic string) error {
+	if err := l.refuseWrite("compact topic %q", topic); err != nil {
+		return err
+	}
 	if !l.enter() {
 		return ErrClosed
 	}

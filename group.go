@@ -100,6 +100,9 @@ type coordinator struct {
 
 // coordinator returns the Log's group coordinator, starting it on first use.
 func (l *Log) coordinator() (*coordinator, error) {
+	if err := l.refuseWrite("run consumer groups, which commit offsets"); err != nil {
+		return nil, err
+	}
 	s, err := l.offsetStore(true)
 	if err != nil {
 		return nil, err

@@ -77,6 +77,11 @@ type segment struct {
 
 	w File // the active segment's writable file; nil for segments opened read-only
 
+	// logPath, when set, is the .log file's path in place of the usual
+	// one: a read-only Log reads the output of a compaction swap that is
+	// not finished under its temporary name (see readonly.go).
+	logPath string
+
 	mu struct {
 		sync.RWMutex
 		file            File          // nil until first needed
@@ -109,6 +114,9 @@ func newSegment(fsys FS, dir string, base int64) *segment {
 }
 
 func (s *segment) path(ext string) string {
+	if ext == logExt && s.logPath != "" {
+		return s.logPath
+	}
 	return filepath.Join(s.dir, segmentFileName(s.base, ext))
 }
 
