@@ -93,7 +93,7 @@ func openOffsetStore(l *Log, t *topic) (*offsetStore, error) {
 	s := newOffsetStore(l, t, int(min(records, 1<<20)))
 	r := replayer{s: s, ends: make(map[string][]int64), past: make(map[string]bool)}
 	for _, p := range s.parts {
-		if err := r.replay(p); err != nil {
+		if err := r.replay(p, p.LogStartOffset(), p.HighWatermark()); err != nil {
 			return nil, err
 		}
 	}
@@ -120,10 +120,10 @@ type replayer struct {
 // replayChunk is how many bytes of batches replay reads at a time.
 const replayChunk = 4 << 20
 
-// replay applies every record of p below its high watermark.
-func (r *replayer) replay(p *Partition) error {
+// replay applies the records of p from offset from up to offset to.
+func (r *replayer) replay(p *Partition, from, to int64) error {
 	var recs []Record
-	for offset := p.LogStartOffset(); offset < p.HighWatermark(); {
+	for offset := from; offset < to; {
 		var err error
 		recs, err = p.read(recs[:0], offset, replayChunk)
 		if err != nil {
