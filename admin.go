@@ -81,6 +81,9 @@ func (l *Log) adminTopic(name string) (*topic, error) {
 // (ErrInvalidTopic). On Windows, which cannot rename directories holding
 // open files, DeleteTopic returns an error wrapping errors.ErrUnsupported.
 func (l *Log) DeleteTopic(ctx context.Context, name string) error {
+	if err := l.refuseWrite("delete topic %q", name); err != nil {
+		return err
+	}
 	if !compactionSupported { // the same limitation: open files cannot be renamed
 		return fmt.Errorf("eventlog: delete topic %q on %s: %w", name, runtime.GOOS, errors.ErrUnsupported)
 	}
@@ -298,6 +301,9 @@ func (l *Log) finishDeletedTopics(dirs []string) error {
 // consumer groups subscribed to the topic rebalance to include them.
 // CreatePartitions returns once the change is durable.
 func (l *Log) CreatePartitions(ctx context.Context, name string, total int) error {
+	if err := l.refuseWrite("create partitions of topic %q", name); err != nil {
+		return err
+	}
 	l.admin.Lock()
 	defer l.admin.Unlock()
 	if !l.enter() {
@@ -383,6 +389,9 @@ func (l *Log) CreatePartitions(ctx context.Context, name string, total int) erro
 // records without a key, as Kafka's does: when one is found the switch is
 // refused with an error wrapping ErrInvalidConfig, and nothing changes.
 func (l *Log) AlterTopicConfig(ctx context.Context, name string, cfg TopicConfig) error {
+	if err := l.refuseWrite("alter the configuration of topic %q", name); err != nil {
+		return err
+	}
 	l.admin.Lock()
 	defer l.admin.Unlock()
 	if !l.enter() {
@@ -518,6 +527,9 @@ func (p *Partition) requireKeys(ctx context.Context) error {
 // with ErrOffsetOutOfRange; a topic whose cleanup.policy is compact alone
 // refuses DeleteRecords, as Kafka's does (ErrInvalidConfig).
 func (l *Log) DeleteRecords(ctx context.Context, topic string, partition int32, offset int64) (int64, error) {
+	if err := l.refuseWrite("delete records of topic %q partition %d", topic, partition); err != nil {
+		return -1, err
+	}
 	if !l.enter() {
 		return -1, ErrClosed
 	}
@@ -580,18 +592,14 @@ func (p *Partition) dropBelowLogStartLocked() error {
 // A checkpoint past the log end — records lost in a power loss on a
 // DurabilityOS topic — moves the log start offset to the log end.
 func (p *Partition) loadLogStart() error {
-	path := filepath.Join(p.dir, logStartName)
-	version, payload, err := readMetaFile(p.log.opts.FS, path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil
-	}
-	if err == nil && (version != logStartVersion || len(payload) != 8) {
-		err = &CorruptError{Path: path, Offset: -1, Reason: fmt.Sprintf("log start offset checkpoint of version %d with %d bytes", version, len(payload))}
-	}
+	start, ok, err := readLogStart(p.log.opts.FS, p.dir)
 	if err != nil {
 		return p.errorf("%w", err)
 	}
-	start := min(int64(binary.BigEndian.Uint64(payload)), p.logEnd.Load())
+	if !ok {
+		return nil
+	}
+	start = min(start, p.logEnd.Load())
 	if start <= p.logStart.Load() {
 		return nil
 	}
@@ -599,4 +607,21 @@ func (p *Partition) loadLogStart() error {
 	p.appendMu.Lock()
 	defer p.appendMu.Unlock()
 	return p.dropBelowLogStartLocked()
+}
+
+// readLogStart reads the log start offset checkpoint of the partition in
+// dir; ok is false when there is none.
+func readLogStart(fsys FS, dir string) (start int64, ok bool, err error) {
+	path := filepath.Join(dir, logStartName)
+	version, payload, err := readMetaFile(fsys, path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return 0, false, nil
+	}
+	if err == nil && (version != logStartVersion || len(payload) != 8) {
+		err = &CorruptError{Path: path, Offset: -1, Reason: fmt.Sprintf("log start offset checkpoint of version %d with %d bytes", version, len(payload))}
+	}
+	if err != nil {
+		return 0, false, err
+	}
+	return int64(binary.BigEndian.Uint64(payload)), true, nil
 }

@@ -119,7 +119,7 @@ type cleaner struct {
 
 	bucket tokenBucket // Options.CleanerMaxBytesPerSecond, for all partitions
 
-	runs, bytesRead, bytesWritten, recordsRemoved, maxMapBytes atomic.Int64
+	cleanerCounters // of every partition, for Stats.Cleaner
 }
 
 // partitionCleaning is a partition's compaction state.
@@ -145,6 +145,9 @@ type partitionCleaning struct {
 // When ctx ends or the Log closes, the cleaning in progress stops and leaves
 // the partition as it was.
 func (l *Log) Compact(ctx context.Context, topic string) error {
+	if err := l.refuseWrite("compact topic %q", topic); err != nil {
+		return err
+	}
 	if !l.enter() {
 		return ErrClosed
 	}
@@ -408,9 +411,6 @@ func (p *Partition) cleanPass(ctx context.Context, force bool, mp **offsetMap) (
 		return false, err
 	}
 	*mp = m
-	for peak := l.cleaner.maxMapBytes.Load(); int64(m.peak) > peak && !l.cleaner.maxMapBytes.CompareAndSwap(peak, int64(m.peak)); {
-		peak = l.cleaner.maxMapBytes.Load()
-	}
 
 	// Rewrite from the start through the segment holding mapEnd-1.
 	n := sort.Search(len(plan.segs), func(i int) bool { return plan.segs[i].base >= mapEnd })
@@ -424,10 +424,8 @@ func (p *Partition) cleanPass(ctx context.Context, force bool, mp **offsetMap) (
 	} else if err != nil {
 		return false, err
 	}
-	l.cleaner.runs.Add(1)
-	l.cleaner.bytesRead.Add(r.bytesRead)
-	l.cleaner.bytesWritten.Add(r.bytesWritten)
-	l.cleaner.recordsRemoved.Add(r.removed)
+	l.cleaner.cleaned(r.bytesRead, r.bytesWritten, r.removed, int64(m.peak))
+	p.metrics.cleaner.cleaned(r.bytesRead, r.bytesWritten, r.removed, int64(m.peak))
 	l.opts.Logger.Info("eventlog: cleaned partition", "topic", p.topic, "partition", p.id,
 		"segments", n, "outputs", len(outs), "first_dirty_offset", mapEnd, "records_removed", r.removed,
 		"bytes_read", r.bytesRead, "bytes_written", r.bytesWritten, "map_bytes", m.peak, "duration", time.Since(start))

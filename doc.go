@@ -398,6 +398,67 @@
 // for the calls in flight on the Log, so no reader is inside the topic's
 // files when its name can be reused.
 //
+// # Statistics and metrics
+//
+// Log.Stats returns a snapshot, taken without I/O, of what a monitor
+// watches. Per partition: the log start offset, high watermark and log
+// end offset, segments and their bytes, the records and bytes appended
+// since Open, how long appends and fsyncs took (LatencyHistogram: fixed
+// exponential buckets that the append path only adds to), the dirty ratio
+// and the cleaner's work. Per consumer group: state, members, generation,
+// rebalances, committed offsets and lag. For the Log: the cleaner's totals
+// and Recovery. Two modules of their own export it, so that this one needs
+// no metrics library: github.com/eventlog/eventlog/metrics/prometheus, a
+// Prometheus collector, and github.com/eventlog/eventlog/metrics/otel,
+// OpenTelemetry instruments; examples/metrics is a service that serves
+// /metrics.
+//
+// # Read-only mode
+//
+// Options.ReadOnly opens a log to look at it without changing it, for
+// tools and for a second process that reads what a service writes. A
+// read-only Log takes no lock, so it opens while another process has the
+// log open for writing, and it creates, writes, truncates, renames and
+// removes nothing: not the lock file, not the clean-shutdown marker, not a
+// recovery point, not an index it had to rebuild (it rebuilds in memory).
+// It starts no goroutine. It reads what Open would recover, without
+// recovering it: an active segment is readable up to its last valid batch,
+// and a torn tail, or the batch a live writer is writing, is simply not
+// readable yet rather than cut; damage before a recovery point fails Open
+// with a *CorruptError, as it does for a writer. Every call that would
+// write — CreateTopic, Append and AppendBatch, NewProducer, Subscribe,
+// JoinGroupExternal, commits, Compact, the administration calls, a
+// ResetGroupOffsets that is not a dry run — fails with an error wrapping
+// ErrReadOnly. Consumers Assign and read; one
+// with a GroupID starts at the group's committed offsets, and
+// GroupOffsets, CommittedOffsets, DescribeGroup and Groups read them from
+// __consumer_offsets. Members live in the process that runs them, so a
+// read-only Log sees none.
+//
+// A read-only Log sees what others did to the directory since Open only
+// when Log.Refresh is called: it lists the directory again and scans what
+// was appended — new batches, rolled and deleted segments, compactions,
+// new, deleted and grown topics, new committed offsets — and moves high
+// watermarks, which wakes Partition.Wait and Consumer.Poll. A tool
+// following a log calls Refresh on a ticker (the eventlog command's
+// tail -f does, every 250ms by default).
+//
+// Verify checks a log directory without opening it — every batch's CRC,
+// offsets, the active segments against their recovery points, the closed
+// segments' index entries — and returns what it found with file and byte
+// position; Partition.Batches walks the stored batches with their headers.
+// Both are for tools such as cmd/eventlog.
+//
+// Caveat: a read-only Log maps segment files that another process owns.
+// Nothing that process does under normal operation can pull mapped bytes
+// from under it — recovery cuts only bytes past the last valid batch,
+// which a read-only Log never reads, and retention and compaction remove
+// or replace whole files, whose contents stay readable to whoever has them
+// open — but Options.Repair cuts damaged bytes that may have been read, so
+// stop readers before repairing a log. On Windows, where a file another
+// process has open may not be removable, the writer's retention can fail to
+// delete a segment that a read-only Log holds open.
+//
 // # Concurrency
 //
 // A Log and its Partitions are safe for concurrent use. Appends to one

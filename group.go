@@ -100,6 +100,9 @@ type coordinator struct {
 
 // coordinator returns the Log's group coordinator, starting it on first use.
 func (l *Log) coordinator() (*coordinator, error) {
+	if err := l.refuseWrite("run consumer groups, which commit offsets"); err != nil {
+		return nil, err
+	}
 	s, err := l.offsetStore(true)
 	if err != nil {
 		return nil, err
@@ -247,6 +250,7 @@ type group struct {
 	mu struct {
 		sync.Mutex
 		generation int32
+		rebalances int64    // assignments made since Open, for Stats
 		assignor   Assignor // of the first member; later ones must match
 		members    map[string]*member
 		instances  map[string]*member // static members by instance ID
@@ -523,6 +527,7 @@ func (g *group) assignTargetsLocked() {
 	assignment := g.mu.assignor.Assign(members, partitions)
 	g.mu.partitions = shapes
 	g.mu.generation++
+	g.mu.rebalances++
 	taken := make(map[TopicPartition]bool)
 	for _, id := range ids {
 		m := g.mu.members[id]

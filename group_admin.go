@@ -115,6 +115,9 @@ func (l *Log) DeleteGroup(ctx context.Context, group string) error {
 	if err := validGroupID(group); err != nil {
 		return err
 	}
+	if err := l.refuseWrite("delete group %q", group); err != nil {
+		return err
+	}
 	s, err := l.offsetStore(false)
 	if err != nil {
 		return err
@@ -168,7 +171,8 @@ func (l *Log) lockEmptyGroup(id string) (*group, error) {
 // spec.DryRun nothing is committed. It fails with ErrGroupNotEmpty while
 // the group has members, with ErrTopicNotFound or ErrPartitionNotFound for
 // a partition that does not exist, and with ErrInvalidConfig for a bad
-// spec.
+// spec. On a read-only Log only a dry run is allowed, and it cannot tell
+// whether another process runs members of the group.
 func (l *Log) ResetGroupOffsets(ctx context.Context, group string, spec ResetOffsetsSpec) ([]GroupPartitionOffset, error) {
 	if err := validGroupID(group); err != nil {
 		return nil, err
@@ -181,33 +185,28 @@ func (l *Log) ResetGroupOffsets(ctx context.Context, group string, spec ResetOff
 	case spec.To == ResetToOffset && spec.Offset < 0:
 		return nil, fmt.Errorf("%w: ResetToOffset to offset %d", ErrOffsetOutOfRange, spec.Offset)
 	}
+	if l.opts.ReadOnly {
+		if !spec.DryRun {
+			return nil, l.refuseWrite("reset offsets of group %q (a dry run can)", group)
+		}
+		// Members live in the process that runs them: a read-only Log
+		// cannot see them, and only plans.
+		s, err := l.offsetStore(false)
+		if err != nil {
+			return nil, err
+		}
+		out, _, err := l.planReset(s, group, &spec)
+		return out, err
+	}
 	g, err := l.lockEmptyGroup(group)
 	if err != nil {
 		return nil, err
 	}
 	defer g.mu.Unlock()
 	s := g.coord.offsets
-	tps, err := l.resetSelection(s, group, &spec)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]GroupPartitionOffset, 0, len(tps))
-	updates := make([]offsetUpdate, 0, len(tps))
-	for _, tp := range tps {
-		p, err := l.Partition(tp.Topic, tp.Partition)
-		if err != nil {
-			return nil, fmt.Errorf("eventlog: reset offsets of group %q: %w", group, err)
-		}
-		offset, err := p.resetOffset(&spec)
-		if err != nil {
-			return nil, fmt.Errorf("eventlog: reset offsets of group %q: %w", group, err)
-		}
-		hw := p.HighWatermark()
-		out = append(out, GroupPartitionOffset{TopicPartition: tp, Committed: offset, HighWatermark: hw, Lag: max(hw-offset, 0)})
-		updates = append(updates, offsetUpdate{tp: tp, v: offsetValue{offset: offset, epoch: noLeaderEpoch}})
-	}
-	if spec.DryRun || len(updates) == 0 {
-		return out, nil
+	out, updates, err := l.planReset(s, group, &spec)
+	if err != nil || spec.DryRun || len(updates) == 0 {
+		return out, err
 	}
 	if _, err := s.write(ctx, group, updates, DurabilityFsync); err != nil {
 		return nil, fmt.Errorf("eventlog: reset offsets of group %q: %w", group, err)
@@ -220,10 +219,36 @@ func (l *Log) ResetGroupOffsets(ctx context.Context, group string, spec ResetOff
 	return out, nil
 }
 
+// planReset returns the offsets spec sets, with their partitions' high
+// watermarks and lags, and the updates that commit them. s may be nil
+// when no group has committed yet.
+func (l *Log) planReset(s *offsetStore, group string, spec *ResetOffsetsSpec) ([]GroupPartitionOffset, []offsetUpdate, error) {
+	tps, err := l.resetSelection(s, group, spec)
+	if err != nil {
+		return nil, nil, err
+	}
+	out := make([]GroupPartitionOffset, 0, len(tps))
+	updates := make([]offsetUpdate, 0, len(tps))
+	for _, tp := range tps {
+		p, err := l.Partition(tp.Topic, tp.Partition)
+		if err != nil {
+			return nil, nil, fmt.Errorf("eventlog: reset offsets of group %q: %w", group, err)
+		}
+		offset, err := p.resetOffset(spec)
+		if err != nil {
+			return nil, nil, fmt.Errorf("eventlog: reset offsets of group %q: %w", group, err)
+		}
+		hw := p.HighWatermark()
+		out = append(out, GroupPartitionOffset{TopicPartition: tp, Committed: offset, HighWatermark: hw, Lag: max(hw-offset, 0)})
+		updates = append(updates, offsetUpdate{tp: tp, v: offsetValue{offset: offset, epoch: noLeaderEpoch}})
+	}
+	return out, updates, nil
+}
+
 // resetSelection returns the partitions spec selects, sorted and distinct.
 func (l *Log) resetSelection(s *offsetStore, group string, spec *ResetOffsetsSpec) ([]TopicPartition, error) {
 	var tps []TopicPartition
-	if len(spec.Topics) == 0 && len(spec.Partitions) == 0 {
+	if len(spec.Topics) == 0 && len(spec.Partitions) == 0 && s != nil {
 		for tp := range s.groupOffsets(group) {
 			tps = append(tps, tp)
 		}

@@ -43,6 +43,8 @@ type Log struct {
 	groups   groupState // consumer groups and committed offsets; see group.go
 	txns     logTxns    // producer ids and transactions; see txn_coordinator.go
 
+	readOnly readOnlyState // with Options.ReadOnly; see readonly.go
+
 	verifiers        atomic.Int32    // read-ahead verifiers running; see readahead.go
 	readAheadBatches atomic.Int64    // batches whose CRC a verifier checked for a reader
 	syncRequests     chan *Partition // partitions that want a background fsync
@@ -55,7 +57,9 @@ type Log struct {
 // Open opens the log in dir, creating the directory if needed, and recovers
 // it after a crash. A nil opts means defaults. A second Open of the same
 // directory, in this process or another, fails with ErrLocked until the first
-// Log is closed.
+// Log is closed. With Options.ReadOnly, Open takes no lock, creates and
+// recovers nothing, and fails if dir holds no log; any number of read-only
+// Logs may read a directory that one Log has open for writing.
 func Open(dir string, opts *Options) (*Log, error) {
 	o, err := opts.withDefaults()
 	if err != nil {
@@ -63,6 +67,9 @@ func Open(dir string, opts *Options) (*Log, error) {
 	}
 	if dir == "" {
 		return nil, fmt.Errorf("%w: empty directory name", ErrInvalidConfig)
+	}
+	if o.ReadOnly {
+		return openReadOnly(dir, o)
 	}
 	if err := mkdirAllDurable(o.FS, filepath.Join(dir, topicsDirName)); err != nil {
 		return nil, fmt.Errorf("eventlog: open %s: %w", dir, err)
@@ -176,7 +183,7 @@ func (l *Log) openTopic(name string, clean bool) (*topic, error) {
 		// CreateTopic writes topic.meta before any append can happen, so an
 		// incomplete topic holds no records; one that does lost its
 		// metadata some other way, and its records are not ours to delete.
-		if path, ok := l.firstRecordFile(dir); ok {
+		if path, ok := firstRecordFile(l.opts.FS, dir); ok {
 			return nil, fmt.Errorf("eventlog: topic %q: %w", name, &CorruptError{Path: metaPath, Offset: -1, Reason: fmt.Sprintf("topic.meta is missing but %s holds records", path)})
 		}
 		l.opts.Logger.Warn("eventlog: removing incomplete topic directory", "dir", dir)
@@ -217,16 +224,16 @@ func (l *Log) openTopic(name string, clean bool) (*topic, error) {
 
 // firstRecordFile returns a non-empty segment file under a topic directory,
 // if there is one.
-func (l *Log) firstRecordFile(dir string) (string, bool) {
-	parts, _ := l.opts.FS.ReadDir(dir)
+func firstRecordFile(fsys FS, dir string) (string, bool) {
+	parts, _ := fsys.ReadDir(dir)
 	for _, part := range parts {
-		names, _ := l.opts.FS.ReadDir(filepath.Join(dir, part))
+		names, _ := fsys.ReadDir(filepath.Join(dir, part))
 		for _, name := range names {
 			if !strings.HasSuffix(name, logExt) {
 				continue
 			}
 			path := filepath.Join(dir, part, name)
-			if info, err := l.opts.FS.Stat(path); err == nil && info.Size() > 0 {
+			if info, err := fsys.Stat(path); err == nil && info.Size() > 0 {
 				return path, true
 			}
 		}
@@ -242,6 +249,9 @@ func (l *Log) CreateTopic(name string, cfg TopicConfig) error {
 
 func (l *Log) createTopic(name string, cfg TopicConfig, internal bool) error {
 	if err := validateTopicName(name, internal); err != nil {
+		return err
+	}
+	if err := l.refuseWrite("create topic %q", name); err != nil {
 		return err
 	}
 	if err := cfg.validate(); err != nil {
@@ -420,6 +430,9 @@ func (l *Log) Close() error {
 func (l *Log) close() error {
 	l.shutdown()
 	defer l.ops.Unlock()
+	if l.opts.ReadOnly {
+		return l.releaseTopics() // nothing was written, nothing to flush
+	}
 
 	var errs []error
 	l.forEachPartition(func(p *Partition) {

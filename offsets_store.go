@@ -96,7 +96,7 @@ func openOffsetStore(l *Log, t *topic) (*offsetStore, error) {
 	s := newOffsetStore(l, t, int(min(records, 1<<20)))
 	r := replayer{s: s, ends: make(map[string][]int64), past: make(map[string]bool)}
 	for _, p := range s.parts {
-		if err := r.replay(p); err != nil {
+		if err := r.replay(p, p.LogStartOffset(), p.HighWatermark()); err != nil {
 			return nil, err
 		}
 	}
@@ -123,13 +123,16 @@ type replayer struct {
 // replayChunk is how many bytes of batches replay reads at a time.
 const replayChunk = 4 << 20
 
-// replay applies every record of p below its high watermark.
-func (r *replayer) replay(p *Partition) error {
+// replay applies the records of p from offset from up to offset to. A
+// partition that holds transactional commits is replayed whole, up to its
+// high watermark (which is to in every caller): a transaction's records
+// wait for its marker, which may come after from.
+func (r *replayer) replay(p *Partition, from, to int64) error {
 	if p.producers.history.Load() {
 		return r.replayTransactional(p)
 	}
 	var recs []Record
-	for offset := p.LogStartOffset(); offset < p.HighWatermark(); {
+	for offset := from; offset < to; {
 		var err error
 		recs, err = p.read(recs[:0], offset, replayChunk)
 		if err != nil {

@@ -161,6 +161,18 @@ type Options struct {
 	// or without Repair.
 	Repair bool
 
+	// ReadOnly opens the log to read it without changing anything: no
+	// file or directory is created, written, truncated, renamed or
+	// removed, and the directory lock is not taken, so that a tool can
+	// read a log that another process has open for writing. Damage the
+	// writer's recovery would cut (a torn tail, or a batch being written)
+	// ends what is readable instead. Every call that would write fails
+	// with an error wrapping ErrReadOnly; Log.Refresh picks up what other
+	// processes appended since Open. See "Read-only mode" in the package
+	// documentation. Kafka has no such setting: its tools read segment
+	// files directly (kafka-dump-log). Incompatible with Repair.
+	ReadOnly bool
+
 	// PoisonViews makes misuse of RecordView lifetimes show, for tests:
 	// each view gets a copy of its bytes, overwritten with 0xDB when the
 	// view expires, so that a key or value kept past its loop step reads
@@ -252,6 +264,8 @@ func (o *Options) withDefaults() (Options, error) {
 		return c, fmt.Errorf("%w: ProducerIDExpiration %v is negative", ErrInvalidConfig, c.ProducerIDExpiration)
 	case c.CleanerCheckInterval < 0:
 		return c, fmt.Errorf("%w: CleanerCheckInterval %v is negative", ErrInvalidConfig, c.CleanerCheckInterval)
+	case c.ReadOnly && c.Repair:
+		return c, fmt.Errorf("%w: Repair writes, and ReadOnly forbids it", ErrInvalidConfig)
 	}
 	return c, nil
 }

@@ -65,6 +65,7 @@ type Partition struct {
 	checkpoint recoveryCheckpoint
 
 	cleaning partitionCleaning // compaction state: see compaction.go
+	metrics  partitionMetrics  // counters and latencies for Stats: see stats.go
 
 	producers producerState                 // idempotent producers: see producer_state.go
 	txns      atomic.Pointer[partitionTxns] // nil until a transaction: see txn_partition.go
@@ -254,7 +255,8 @@ func (p *Partition) appendEncoded(batch []byte, durability Durability, checks ap
 	}
 	defer p.log.exit()
 
-	p.writesStarted.Add(1)
+	n := p.writesStarted.Add(1)
+	start, timed := p.appendStart(durability, n)
 	base, end, err := p.write(batch, checks)
 	p.writeLanded()
 	if err != nil {
@@ -272,6 +274,7 @@ func (p *Partition) appendEncoded(batch []byte, durability Durability, checks ap
 	case p.config().durability == DurabilityFsync:
 		p.requestSync()
 	}
+	p.appendDone(start, timed)
 	return base, nil
 }
 
@@ -367,6 +370,7 @@ func (p *Partition) write(batch []byte, checks appendChecks) (int64, *position, 
 	end := &position{offset: seg.nextOffset, seg: seg, pos: seg.size.Load()}
 	p.written.Store(end)
 	p.logEnd.Store(end.offset)
+	p.metrics.appended(h.RecordCount, len(batch))
 	if p.config().durability == DurabilityOS {
 		p.advanceHW(end)
 	}
@@ -395,7 +399,7 @@ func (p *Partition) shouldRollLocked(seg *segment, batchSize int64) bool {
 // the new one exists, recovery only ever needs to scan the last segment.
 func (p *Partition) rollLocked() (*segment, error) {
 	old := p.active()
-	if err := old.writer().Sync(); err != nil {
+	if err := p.syncFile(old.writer()); err != nil {
 		return nil, fmt.Errorf("fsync %s: %w", old.path(logExt), err)
 	}
 	if err := p.closeTxnIndexLocked(); err != nil {
@@ -468,7 +472,7 @@ func (p *Partition) syncTo(end *position) error {
 	var err error
 	// A segment that a cleaning replaced since was fsynced when it closed.
 	if w.seg.acquire() {
-		err = w.seg.writer().Sync()
+		err = p.syncFile(w.seg.writer())
 		_ = w.seg.release()
 	}
 	p.sync.Lock()

@@ -251,6 +251,9 @@ type lingering struct {
 // NewProducer returns a Producer that sends to the topics of l. A nil opts
 // means defaults.
 func (l *Log) NewProducer(opts *ProducerOptions) (*Producer, error) {
+	if err := l.refuseWrite("produce"); err != nil {
+		return nil, err
+	}
 	o, err := opts.withDefaults()
 	if err != nil {
 		return nil, err

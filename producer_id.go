@@ -92,6 +92,9 @@ func (l *Log) NewProducerID(ctx context.Context) (ProducerID, error) {
 	if err := ctx.Err(); err != nil {
 		return ProducerID{}, err
 	}
+	if err := l.refuseWrite("allocate a producer id"); err != nil {
+		return ProducerID{}, err
+	}
 	if !l.enter() {
 		return ProducerID{}, ErrClosed
 	}

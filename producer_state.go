@@ -41,6 +41,10 @@ type producerState struct {
 	producers map[int64]*producerEntry
 	changed   bool // since the last snapshot was captured
 
+	// replayedTo is, in a read-only Log, the offset below which the
+	// producer batches are applied (see refreshProducersReadOnly).
+	replayedTo int64
+
 	// files serializes the writing and pruning of snapshot files.
 	files struct {
 		sync.Mutex

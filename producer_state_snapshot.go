@@ -412,7 +412,7 @@ func (p *Partition) loadFromSnapshot(snap *producerSnapshot) error {
 	if len(aborted) > 0 {
 		p.txnsLocked().mu.aborted = aborted
 	}
-	if err := p.replayProducers(snap.offset); err != nil {
+	if err := p.replayProducers(snap.offset, p.logEnd.Load()); err != nil {
 		return err
 	}
 	// The active segment's .txnindex: the entries the snapshot counts, then
@@ -483,12 +483,12 @@ func (p *Partition) dropIdleTxns() {
 }
 
 // replayProducers applies every batch with a producer id from offset from
-// to the log end, reading only batch headers and the records of markers.
-// Batches it uses have their checksum verified.
-func (p *Partition) replayProducers(from int64) error {
+// to offset to, the end of the last segment, reading only batch headers and
+// the records of markers. Batches it uses have their checksum verified.
+func (p *Partition) replayProducers(from, to int64) error {
 	segs := *p.segments.Load()
 	for i, seg := range segs {
-		end := p.logEnd.Load()
+		end := to
 		if i+1 < len(segs) {
 			end = segs[i+1].base
 		}
@@ -547,7 +547,7 @@ func (p *Partition) rebuildProducerState(why string) error {
 	p.log.opts.Logger.Warn("eventlog: rebuilding producer state from the log", "dir", p.dir, "reason", why)
 	p.producers.producers = nil
 	p.txns.Store(nil)
-	if err := p.replayProducers(p.logStart.Load()); err != nil {
+	if err := p.replayProducers(p.logStart.Load(), p.logEnd.Load()); err != nil {
 		return err
 	}
 	var aborted []abortedTxn

@@ -155,6 +155,11 @@ func (p *Partition) checkProducedBatch(b []byte) (keyless bool, err error) {
 // even when batches is empty or an error is returned. A read stops at the
 // end of a segment, as Kafka's does; the next read goes on from there.
 func (p *Partition) ReadBatches(offset int64, maxBytes int) (batches []byte, release func(), err error) {
+	return p.readBatches(offset, maxBytes, true)
+}
+
+// readBatches is ReadBatches, checking CRCs if checkCRC is set.
+func (p *Partition) readBatches(offset int64, maxBytes int, checkCRC bool) (batches []byte, release func(), err error) {
 	release = func() {}
 	if maxBytes <= 0 {
 		return nil, release, p.errorf("%w: read of %d bytes", ErrInvalidConfig, maxBytes)
@@ -166,7 +171,7 @@ func (p *Partition) ReadBatches(offset int64, maxBytes int) (batches []byte, rel
 	if err := p.checkReadable(offset); err != nil {
 		return nil, release, err
 	}
-	c := batchCursor{p: p, offset: offset, hw: p.hw.Load(), control: true}
+	c := batchCursor{p: p, offset: offset, hw: p.hw.Load(), control: true, noCRC: !checkCRC}
 	defer c.close()
 	if ok, err := c.next(); err != nil || !ok {
 		return nil, release, err

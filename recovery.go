@@ -37,14 +37,7 @@ import (
 
 // openPartition opens (or, in an empty directory, creates) a partition.
 func (l *Log) openPartition(topicName string, id int32, cfg partitionConfig, clean bool) (*Partition, error) {
-	p := &Partition{
-		log:   l,
-		topic: topicName,
-		id:    id,
-		dir:   filepath.Join(l.topicDir(topicName), partitionDirName(id)),
-	}
-	p.settings.Store(&cfg)
-	p.sync.done.L = &p.sync.Mutex
+	p := l.newPartition(topicName, id, cfg)
 	empty := []*segment{}
 	p.segments.Store(&empty)
 	if err := p.openSegments(clean); err != nil {
@@ -59,6 +52,19 @@ func (l *Log) openPartition(topicName string, id int32, cfg partitionConfig, cle
 	p.logEnd.Store(end.offset)
 	p.logStart.Store((*p.segments.Load())[0].base)
 	return p, nil
+}
+
+// newPartition returns a partition handle with no segments.
+func (l *Log) newPartition(topicName string, id int32, cfg partitionConfig) *Partition {
+	p := &Partition{
+		log:   l,
+		topic: topicName,
+		id:    id,
+		dir:   filepath.Join(l.topicDir(topicName), partitionDirName(id)),
+	}
+	p.settings.Store(&cfg)
+	p.sync.done.L = &p.sync.Mutex
+	return p
 }
 
 func (p *Partition) openSegments(clean bool) error {
@@ -155,7 +161,8 @@ func (p *Partition) recoverActive(clean bool) error {
 		return p.errorf("%w", err)
 	}
 	data := m.data[:info.Size()]
-	rp, err := p.recoveryPointOf(seg)
+	persisted, ok := p.readRecoveryPoint()
+	rp, err := p.recoveryPointOf(seg, persisted, ok)
 	if err != nil {
 		m.release()
 		return err
@@ -215,13 +222,13 @@ func (p *Partition) recoverActive(clean bool) error {
 }
 
 // recoveryPointOf returns the recovery point within the active segment
-// seg: the persisted one if it is in seg, else seg's start (a point in an
-// earlier segment says nothing about seg, which was created after that
-// segment was fsynced). A persisted point in a later segment means a
-// durable segment is missing: corruption, unless Options.Repair.
-func (p *Partition) recoveryPointOf(seg *segment) (recoveryPoint, error) {
+// seg, given the persisted one, rp (ok is false when there is none): rp if
+// it is in seg, else seg's start (a point in an earlier segment says
+// nothing about seg, which was created after that segment was fsynced). A
+// persisted point in a later segment means a durable segment is missing:
+// corruption, unless Options.Repair.
+func (p *Partition) recoveryPointOf(seg *segment, rp recoveryPoint, ok bool) (recoveryPoint, error) {
 	start := recoveryPoint{base: seg.base, offset: seg.base}
-	rp, ok := p.readRecoveryPoint()
 	switch {
 	case !ok || rp.base < seg.base:
 		return start, nil

@@ -206,6 +206,23 @@ func TestIndexesRebuilt(t *testing.T) {
 	}
 }
 
+// A segment smaller than one index interval has no index files; a clean
+// reopen takes that as it is instead of rebuilding (and writing) indexes.
+func TestSmallSegmentWithoutIndexFilesIsNotRebuilt(t *testing.T) {
+	dir := t.TempDir()
+	l := openLog(t, dir, nil)
+	require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{}))
+	appendN(t, partition(t, l, "t", 0), 3, eventlog.AppendOptions{Durability: eventlog.DurabilityOS})
+	require.NoError(t, l.Close())
+	idx, err := filepath.Glob(filepath.Join(dir, "topics", "t", "0", "*.index"))
+	require.NoError(t, err)
+	require.Empty(t, idx, "no index files for a segment under one interval")
+
+	l = openLog(t, dir, nil)
+	checkDense(t, partition(t, l, "t", 0), 3)
+	assert.Zero(t, l.Recovery().IndexesRebuilt)
+}
+
 // A topic directory that lost its topic.meta but holds records is reported,
 // not removed as the remains of an interrupted CreateTopic.
 func TestMissingTopicMetaWithRecordsIsNotDeleted(t *testing.T) {

@@ -77,6 +77,11 @@ type segment struct {
 
 	w File // the active segment's writable file; nil for segments opened read-only
 
+	// logPath, when set, is the .log file's path in place of the usual
+	// one: a read-only Log reads the output of a compaction swap that is
+	// not finished under its temporary name (see readonly.go).
+	logPath string
+
 	mu struct {
 		sync.RWMutex
 		file            File          // nil until first needed
@@ -109,6 +114,9 @@ func newSegment(fsys FS, dir string, base int64) *segment {
 }
 
 func (s *segment) path(ext string) string {
+	if ext == logExt && s.logPath != "" {
+		return s.logPath
+	}
 	return filepath.Join(s.dir, segmentFileName(s.base, ext))
 }
 
@@ -415,7 +423,7 @@ func (s *segment) readIndexFiles(data []byte, interval int64) (idx *segmentIndex
 	}
 	b.maxTs = max(b.maxTs, idx.maxTimestamp())
 	if len(data) > 0 {
-		if len(times) == 0 || times[len(times)-1] != (timeEntry{maxTimestamp: b.maxTs, rel: b.lastRel}) {
+		if n := len(idx.times); n == 0 || idx.times[n-1] != (timeEntry{maxTimestamp: b.maxTs, rel: b.lastRel}) {
 			return nil, nil, 0, false
 		}
 	}

@@ -132,7 +132,11 @@ func (r *replayer) replayTransactional(p *Partition) error {
 		}
 	}
 	// Transactions still open: pending, for the recovery of transactions
-	// to commit or abort.
+	// to commit or abort. A read-only Log recovers nothing, and replays
+	// again at each Refresh.
+	if p.log.opts.ReadOnly {
+		return nil
+	}
 	for id, recs := range open {
 		for _, rec := range recs {
 			group, tp, ok, err := decodeOffsetKey(rec.Key)

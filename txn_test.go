@@ -317,3 +317,28 @@ func TestConsumerWaitsForPendingOffsets(t *testing.T) {
 	require.NotEmpty(t, recs)
 	assert.Equal(t, int64(4), recs[0].Offset, "from the offset the transaction committed")
 }
+
+// A read-only Log reads committed as a writer's consumers do: an open
+// transaction holds its readers at the last stable offset, aborted records
+// never reach them, and a commit shows after Refresh.
+func TestTransactionsReadOnly(t *testing.T) {
+	dir := t.TempDir()
+	w := txnLog(t, dir, nil)
+	p := txnProducer(t, w, "tx")
+	require.NoError(t, p.BeginTransaction())
+	send(t, p, "out", 0, "aborted")
+	require.NoError(t, p.AbortTransaction(ctx))
+	require.NoError(t, p.BeginTransaction())
+	send(t, p, "out", 0, "committed")
+	require.NoError(t, p.CommitTransaction(ctx))
+	require.NoError(t, p.BeginTransaction())
+	send(t, p, "out", 0, "open")
+
+	r := openReadOnly(t, dir)
+	assert.Equal(t, []string{"committed"}, consume(t, r, eventlog.ReadCommitted, "out"))
+	assert.Equal(t, []string{"aborted", "committed", "open"}, consume(t, r, eventlog.ReadUncommitted, "out"))
+
+	require.NoError(t, p.CommitTransaction(ctx))
+	require.NoError(t, r.Refresh())
+	assert.Equal(t, []string{"committed", "open"}, consume(t, r, eventlog.ReadCommitted, "out"))
+}

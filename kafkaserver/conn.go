@@ -29,9 +29,9 @@ import (
 // requests are answered in order, as Kafka answers them.
 
 // maxRetainedBuffer is the largest read or write buffer a connection keeps
-// between requests: enough for a fetch of kgo's default 1 MiB from each of
-// a few partitions, which would otherwise allocate and clear its response
-// buffer every time.
+// between requests: enough for produce requests of a few MiB, and for a
+// fetch over TLS of kgo's default 1 MiB from each of a few partitions,
+// which would otherwise allocate and clear a buffer every time.
 const maxRetainedBuffer = 16 << 20
 
 // conn is one client connection.
@@ -45,10 +45,15 @@ type conn struct {
 	nc            net.Conn // raw, or the TLS connection over it
 	r             *bufio.Reader
 	in, out       []byte
-	authenticated bool   // SASL done, or not required
-	mechanism     string // chosen by SaslHandshake
-	user          string // authenticated SASL user
-	closeAfter    bool   // close once the response is written
+	req           request       // the request being handled
+	fetch         fetchResponse // reused by every Fetch
+	splices       []splice      // of the Fetch response being written
+	iovecs        net.Buffers   // of the Fetch response being written over TCP
+	gathered      []byte        // the Fetch response being written over TLS
+	authenticated bool          // SASL done, or not required
+	mechanism     string        // chosen by SaslHandshake
+	user          string        // authenticated SASL user
+	closeAfter    bool          // close once the response is written
 }
 
 func newConn(s *Server, nc net.Conn) *conn {
@@ -75,6 +80,11 @@ type request struct {
 	clientID    string
 	kreq        kmsg.Request
 	release     []func() // run once the response is written: read batches
+
+	// fetch, set by a Fetch, is the response to write instead of a
+	// kmsg.Response: its record batches are read in place, and release
+	// lets go of them once it is written.
+	fetch *fetchResponse
 }
 
 // onDone arranges for fn to run once the response has been written.
@@ -85,6 +95,7 @@ func (r *request) releaseAll() {
 	for _, fn := range r.release {
 		fn()
 	}
+	clear(r.release)
 	r.release = r.release[:0]
 }
 
@@ -120,7 +131,11 @@ func (c *conn) serve() {
 			log.Info("kafkaserver: closing connection", "client", req.clientID, "api", kmsg.NameForKey(req.key), "version", req.version, "err", err)
 			return
 		}
-		if resp != nil {
+		switch {
+		case req.fetch != nil:
+			err = c.writeFetch(req, req.fetch)
+			req.fetch.reset(0)
+		case resp != nil:
 			err = c.writeResponse(req, resp)
 		}
 		req.releaseAll()
@@ -154,7 +169,8 @@ func (c *conn) readRequest() (*request, error) {
 		return nil, fmt.Errorf("request of %d bytes cut short: %w", n, err)
 	}
 	r := kbin.Reader{Src: body}
-	req := &request{ctx: c.s.ctx, key: r.Int16(), version: r.Int16(), correlation: r.Int32()}
+	req := &c.req
+	*req = request{ctx: c.s.ctx, key: r.Int16(), version: r.Int16(), correlation: r.Int32(), release: req.release}
 	if id := r.NullableString(); id != nil {
 		req.clientID = *id
 	}
@@ -197,16 +213,22 @@ func (c *conn) writeResponse(req *request, resp kmsg.Response) error {
 	out = resp.AppendTo(out)
 	binary.BigEndian.PutUint32(out, uint32(len(out)-4))
 	_, err := c.nc.Write(out)
-	if cap(out) <= maxRetainedBuffer {
-		c.out = out[:0]
-	} else {
-		c.out = nil
-	}
+	c.out = retained(out)
 	return err
 }
 
+// retained returns buf emptied, to be used again, or nil if it is larger
+// than a connection keeps.
+func retained(buf []byte) []byte {
+	if cap(buf) > maxRetainedBuffer {
+		return nil
+	}
+	return buf[:0]
+}
+
 // handle answers one request. A nil response means none is sent (a
-// produce with acks=0); an error closes the connection.
+// produce with acks=0) unless req.fetch was set (a Fetch); an error closes
+// the connection.
 func (c *conn) handle(req *request) (kmsg.Response, error) {
 	if !c.authenticated && req.key != apiVersionsKey && req.key != saslHandshakeKey && req.key != saslAuthenticateKey {
 		return nil, fmt.Errorf("%s before SASL authentication", kmsg.NameForKey(req.key))
@@ -214,7 +236,7 @@ func (c *conn) handle(req *request) (kmsg.Response, error) {
 	if req.key == apiVersionsKey {
 		return c.handleAPIVersions(req), nil
 	}
-	a, ok := lookupAPI(req.key)
+	a, ok := c.s.api(req.key)
 	if !ok || req.version < a.min || req.version > a.max {
 		return unsupported(req)
 	}

@@ -16,11 +16,23 @@
 // # What it serves
 //
 // Fetch serves the stored RecordBatch bytes as they are, read in place
-// from the segments' mappings (eventlog.Partition.ReadBatches) and copied
-// once into the response; Produce stores the batch the client encoded,
-// compression included, without re-encoding its records
+// from the segments' mappings (eventlog.Partition.ReadBatchesUnchecked) and
+// written to the socket from there, with one writev per response: the
+// server never copies them (over TLS they are copied once, into what TLS
+// encrypts). A fetch reads on across segments, as much as its partition
+// max bytes and max bytes allow. Produce stores the batch the client
+// encoded, compression included, without re-encoding its records
 // (eventlog.Partition.AppendBatch). Records the library wrote and records a
 // client produced are one and the same to both sides.
+//
+// Like a Kafka broker, Fetch does not check the CRCs of the batches it
+// serves — checking would cost a pass over every byte — and leaves that to
+// the consumer, which checks what it receives (check.crcs; franz-go and
+// the Java client do by default): damage inside a batch reaches the
+// client, which reports it as a fetch error. Damage to a batch's header
+// (its length, offsets or magic) is still found, answered with
+// KAFKA_STORAGE_ERROR and logged, and the Log's own reads check every CRC.
+// Options.CheckFetchCRCs makes Fetch check them too.
 //
 // Consumer groups are the Log's: a remote member joins the in-process
 // coordinator as an eventlog.ExternalMember, so in-process Consumers and
@@ -72,7 +84,8 @@
 //
 //   - One broker, no replication: replication factor 1 (or -1) only,
 //     leader epoch 0, no OffsetForLeaderEpoch, no rack-aware fetching.
-//   - No fetch sessions (KIP-227): every fetch is a full one. No
+//   - No fetch sessions (KIP-227): every fetch is a full one. A fetch
+//     does not stop at the end of a segment, as Kafka's does. No
 //     transactions: transactional produces, transactional InitProducerId and
 //     transaction coordinators answer UNSUPPORTED_FOR_MESSAGE_FORMAT (the
 //     code Kafka gave for brokers without transactions); read_committed
@@ -117,7 +130,9 @@
 // Each connection is served by one goroutine owned by the Server, which
 // answers pipelined requests in order. A fetch waiting for min bytes holds
 // no mapping while it waits, and releases what it read once its response
-// is written. Close and Shutdown stop accepting, end every connection and
+// is written or given up (the connection closed): until then the segments
+// it reads stay mapped, and their files on disk, whatever retention,
+// DeleteRecords or DeleteTopic do to the partition meanwhile. Close and Shutdown stop accepting, end every connection and
 // wait for every goroutine of the Server; the remote members of its
 // clients leave their groups. The Server does not own the Log: close the
 // Server first, then the Log.

@@ -1,6 +1,7 @@
 package kafkaserver
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math"
@@ -12,25 +13,32 @@ import (
 )
 
 // Fetch serves the stored batch bytes, read in place from the segments'
-// mappings and copied once, into the response. A fetch with min bytes
-// waits on the partitions' high watermarks, up to its max wait.
+// mappings and written to the socket from there (fetch_response.go). A
+// fetch with min bytes waits on the partitions' high watermarks, up to its
+// max wait.
+
+// maxFetchResponseBytes bounds the record bytes of one Fetch response, so
+// that its size fits the int32 of the framing whatever the request asks.
+const maxFetchResponseBytes = 1 << 30
 
 func (c *conn) handleFetch(req *request) (kmsg.Response, error) {
 	r := req.kreq.(*kmsg.FetchRequest)
-	resp := r.ResponseKind().(*kmsg.FetchResponse)
+	resp := &c.fetch
+	resp.reset(req.version)
+	req.fetch = resp
 	if r.Version >= 7 && r.SessionID != 0 {
 		// No session is ever created (every answer says session 0), so
 		// the client's is unknown: it falls back to full fetches.
-		resp.ErrorCode = kerr.FetchSessionIDNotFound.Code
-		return resp, nil
+		resp.errorCode = kerr.FetchSessionIDNotFound.Code
+		return nil, nil
 	}
 	if r.ReplicaID >= 0 {
-		resp.ErrorCode = kerr.InvalidRequest.Code // only consumers fetch here
-		return resp, nil
+		resp.errorCode = kerr.InvalidRequest.Code // only consumers fetch here
+		return nil, nil
 	}
 	maxBytes := int64(r.MaxBytes)
-	if r.Version < 3 || maxBytes <= 0 {
-		maxBytes = math.MaxInt32
+	if maxBytes <= 0 || maxBytes > maxFetchResponseBytes {
+		maxBytes = maxFetchResponseBytes
 	}
 	deadline := time.Now().Add(time.Duration(max(r.MaxWaitMillis, 0)) * time.Millisecond)
 
@@ -50,12 +58,12 @@ func (c *conn) handleFetch(req *request) (kmsg.Response, error) {
 	for {
 		total, final := c.fillFetch(req, r, resp, maxBytes)
 		if final || total >= int64(r.MinBytes) || !time.Now().Before(deadline) || req.ctx.Err() != nil {
-			return resp, nil
+			return nil, nil
 		}
 		// Too little: give back what was read, wait for any partition's
 		// high watermark to move, and read again.
+		resp.reset(req.version)
 		req.releaseAll()
-		resp.Topics = resp.Topics[:0]
 		if wake == nil {
 			wake = make(chan struct{}, 1)
 			for _, t := range r.Topics {
@@ -78,35 +86,30 @@ func (c *conn) handleFetch(req *request) (kmsg.Response, error) {
 
 // fillFetch reads every partition of the fetch into resp and returns the
 // bytes read; final reports an error that ends the wait, as in Kafka.
-func (c *conn) fillFetch(req *request, r *kmsg.FetchRequest, resp *kmsg.FetchResponse, maxBytes int64) (total int64, final bool) {
+func (c *conn) fillFetch(req *request, r *kmsg.FetchRequest, resp *fetchResponse, maxBytes int64) (total int64, final bool) {
 	for _, t := range r.Topics {
-		rt := kmsg.NewFetchResponseTopic()
-		rt.Topic = t.Topic
+		rt := resp.addTopic(t.Topic)
 		for _, tp := range t.Partitions {
-			rp := kmsg.NewFetchResponseTopicPartition()
-			rp.Partition = tp.Partition
-			rp.RecordBatches = []byte{} // never null: some clients reject it
-			rp.PreferredReadReplica = -1
-			err := c.fetchPartition(req, &rp, t.Topic, tp, maxBytes-total, total == 0)
+			rp := rt.addPartition(tp.Partition)
+			err := c.fetchPartition(req, rp, t.Topic, tp, maxBytes-total, total == 0)
 			if err != nil {
-				rp.ErrorCode = errorCode(err)
+				rp.errorCode = errorCode(err)
 				final = true
-				if rp.ErrorCode == kerr.UnknownServerError.Code || rp.ErrorCode == kerr.KafkaStorageError.Code {
+				if rp.errorCode == kerr.UnknownServerError.Code || rp.errorCode == kerr.KafkaStorageError.Code {
 					c.s.opts.Logger.Warn("kafkaserver: fetch failed", "topic", t.Topic, "partition", tp.Partition, "offset", tp.FetchOffset, "err", err)
 				}
 			}
-			total += int64(len(rp.RecordBatches))
-			rt.Partitions = append(rt.Partitions, rp)
+			total += rp.size
 		}
-		resp.Topics = append(resp.Topics, rt)
 	}
 	return total, final
 }
 
-// fetchPartition fills in one partition of a fetch. The first batch of
-// the response is served whatever its size, so that a consumer always
-// makes progress; after that, only batches within budget.
-func (c *conn) fetchPartition(req *request, rp *kmsg.FetchResponseTopicPartition, topic string, tp kmsg.FetchRequestTopicPartition, budget int64, first bool) error {
+// fetchPartition fills in one partition of a fetch: whole batches from the
+// fetch offset on, across segments, as many as its partition max bytes
+// and the response's budget allow. The first batch of the response is
+// served whatever its size, so that a consumer always makes progress.
+func (c *conn) fetchPartition(req *request, rp *fetchPartition, topic string, tp kmsg.FetchRequestTopicPartition, budget int64, first bool) error {
 	p, err := c.s.log.Partition(topic, tp.Partition)
 	if err != nil {
 		return err
@@ -114,22 +117,59 @@ func (c *conn) fetchPartition(req *request, rp *kmsg.FetchResponseTopicPartition
 	if tp.CurrentLeaderEpoch > 0 {
 		return fmt.Errorf("leader epoch %d: %w", tp.CurrentLeaderEpoch, errUnknownLeaderEpoch)
 	}
-	hw := p.HighWatermark()
-	rp.HighWatermark, rp.LastStableOffset, rp.LogStartOffset = hw, hw, p.LogStartOffset()
+	// The high watermark is read after the batches, so that none of them
+	// lies past the one reported.
+	defer func() {
+		hw := p.HighWatermark()
+		rp.highWatermark, rp.lastStableOffset, rp.logStartOffset = hw, hw, p.LogStartOffset()
+	}()
 	limit := min(int64(tp.PartitionMaxBytes), budget)
-	if limit <= 0 && !first {
-		return nil
+	for offset := tp.FetchOffset; ; {
+		left := limit - rp.size
+		if left <= 0 && !first {
+			return nil
+		}
+		batches, release, err := c.readBatches(p, offset, int(max(min(left, math.MaxInt32), 1)))
+		req.onDone(release)
+		if err != nil {
+			if rp.size > 0 {
+				// The next fetch, starting where this one ends, reports
+				// it.
+				return nil
+			}
+			return err
+		}
+		if len(batches) == 0 {
+			return nil // the high watermark
+		}
+		if !first && int64(len(batches)) > left {
+			return nil // a first batch larger than what is left: the next fetch
+		}
+		rp.batches = append(rp.batches, batches)
+		rp.size += int64(len(batches))
+		first = false
+		offset = nextOffset(batches)
 	}
-	batches, release, err := p.ReadBatches(tp.FetchOffset, int(max(min(limit, math.MaxInt32), 1)))
-	req.onDone(release)
-	if err != nil {
-		return err
+}
+
+// readBatches reads stored batches, checking their CRCs if the options say
+// so.
+func (c *conn) readBatches(p *eventlog.Partition, offset int64, maxBytes int) ([]byte, func(), error) {
+	if c.s.opts.CheckFetchCRCs {
+		return p.ReadBatches(offset, maxBytes)
 	}
-	if !first && int64(len(batches)) > limit {
-		return nil // a first batch larger than what is left: the next fetch
+	return p.ReadBatchesUnchecked(offset, maxBytes)
+}
+
+// nextOffset returns the offset after the last of the whole batches b.
+func nextOffset(b []byte) int64 {
+	var next int64
+	for len(b) >= batchHeaderSize {
+		base := int64(binary.BigEndian.Uint64(b))
+		next = base + int64(int32(binary.BigEndian.Uint32(b[batchLastOffsetDeltaPos:]))) + 1
+		b = b[batchLogOverhead+int(binary.BigEndian.Uint32(b[batchLengthPos:])):]
 	}
-	rp.RecordBatches = batches
-	return nil
+	return next
 }
 
 // errUnknownLeaderEpoch answers a fetch or list that names a leader epoch

@@ -29,9 +29,15 @@ type fixture struct {
 // ends, checking that Serve returned ErrServerClosed.
 func serve(t *testing.T, l *eventlog.Log, opts *kafkaserver.Options) *fixture {
 	t.Helper()
-	srv, err := kafkaserver.New(l, opts)
-	require.NoError(t, err)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	return serveOn(t, ln, l, opts)
+}
+
+// serveOn is serve on a listener of the test's.
+func serveOn(t *testing.T, ln net.Listener, l *eventlog.Log, opts *kafkaserver.Options) *fixture {
+	t.Helper()
+	srv, err := kafkaserver.New(l, opts)
 	require.NoError(t, err)
 	f := &fixture{log: l, srv: srv, addr: ln.Addr().String(), served: make(chan error, 1)}
 	go func() { f.served <- srv.Serve(ln) }()

@@ -28,14 +28,17 @@ import (
 //	               connection, as Kafka does, which is how the client
 //	               learns of it.
 
-// RecordBatch header positions the lz4 conversion rewrites.
+// RecordBatch header positions the lz4 conversion rewrites and a fetch
+// reads.
 const (
-	batchHeaderSize    = 61
-	batchLengthPos     = 8
-	batchCRCPos        = 17
-	batchAttributesPos = 21
-	codecLZ4           = 3
-	codecMask          = 0x07
+	batchHeaderSize         = 61
+	batchLengthPos          = 8
+	batchLogOverhead        = 12 // base offset and length: what the length leaves out
+	batchCRCPos             = 17
+	batchAttributesPos      = 21
+	batchLastOffsetDeltaPos = 23
+	codecLZ4                = 3
+	codecMask               = 0x07
 )
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)

@@ -62,11 +62,23 @@ func (r *rawConn) sendBytes(b []byte) {
 // receive reads the response to the last request into resp.
 func (r *rawConn) receive(resp kmsg.Response) {
 	r.t.Helper()
+	r.receiveBody(r.receiveSize(), resp)
+}
+
+// receiveSize reads the size of the next response.
+func (r *rawConn) receiveSize() uint32 {
+	r.t.Helper()
 	var size [4]byte
 	_, err := io.ReadFull(r.c, size[:])
 	require.NoError(r.t, err)
-	body := make([]byte, binary.BigEndian.Uint32(size[:]))
-	_, err = io.ReadFull(r.c, body)
+	return binary.BigEndian.Uint32(size[:])
+}
+
+// receiveBody reads the rest of a response of size bytes into resp.
+func (r *rawConn) receiveBody(size uint32, resp kmsg.Response) {
+	r.t.Helper()
+	body := make([]byte, size)
+	_, err := io.ReadFull(r.c, body)
 	require.NoError(r.t, err)
 	require.Equal(r.t, r.corr, int32(binary.BigEndian.Uint32(body)))
 	body = body[4:]

@@ -9,6 +9,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"errors"
+	"fmt"
 	"math/big"
 	"net"
 	"testing"
@@ -74,6 +75,21 @@ func TestTLSAndSASLPlain(t *testing.T) {
 	require.NoError(t, good.ProduceSync(ctx, &kgo.Record{Value: []byte("secret")}).FirstErr())
 	got := consume(t, ctx, good, 1)
 	assert.Equal(t, "secret", string(got[0].Value))
+	// Fetch responses over TLS are gathered from the mapping, not written
+	// from it: many batches, all intact.
+	var more []*kgo.Record
+	for i := range 300 {
+		more = append(more, &kgo.Record{Value: fmt.Appendf(nil, "secret %d", i)})
+		if i%7 == 0 {
+			require.NoError(t, good.ProduceSync(ctx, more...).FirstErr())
+			more = more[:0]
+		}
+	}
+	require.NoError(t, good.ProduceSync(ctx, more...).FirstErr())
+	got = consume(t, ctx, good, 300)
+	for i, rec := range got {
+		assert.Equal(t, fmt.Sprintf("secret %d", i), string(rec.Value))
+	}
 
 	bad := f.client(t, kgo.DialTLSConfig(clientTLS), kgo.SASL(plain.Auth{User: "alice", Pass: "wrong"}.AsMechanism()))
 	err := bad.Ping(ctx)

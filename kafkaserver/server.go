@@ -76,6 +76,14 @@ type Options struct {
 	// ClusterID is the cluster ID reported in Metadata. Default
 	// "eventlog".
 	ClusterID string
+
+	// CheckFetchCRCs makes Fetch check the CRC-32C of every batch it
+	// serves, and answer a damaged one with KAFKA_STORAGE_ERROR and a
+	// log line. By default it does not, as a Kafka broker does not (Kafka
+	// has no broker setting for it): the consumer checks what it receives
+	// (its check.crcs, on by default in the Java client and franz-go, off
+	// in librdkafka). Checking costs a pass over every byte served.
+	CheckFetchCRCs bool
 }
 
 // Server makes an eventlog.Log reachable by Kafka clients. It answers the
@@ -85,6 +93,7 @@ type Options struct {
 type Server struct {
 	log  *eventlog.Log
 	opts Options
+	apis []api // supportedAPIs()
 
 	// ctx ends at Close or Shutdown: requests waiting (a fetch for min
 	// bytes, a JoinGroup for a rebalance) answer with what they have.
@@ -134,7 +143,7 @@ func New(l *eventlog.Log, opts *Options) (*Server, error) {
 			return nil, fmt.Errorf("kafkaserver: AdvertisedAddr: %w", err)
 		}
 	}
-	s := &Server{log: l, opts: o}
+	s := &Server{log: l, opts: o, apis: supportedAPIs()}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.mu.listeners = make(map[net.Listener]struct{})
 	s.mu.conns = make(map[*conn]struct{})

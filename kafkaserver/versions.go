@@ -31,13 +31,13 @@ type api struct {
 // The package documentation has the same table; keep them together.
 func supportedAPIs() []api {
 	return []api{
-		{0, 3, 11, (*conn).handleProduce},         // RecordBatch v2 only; v12 (KIP-890) and v13 (topic IDs) not
-		{1, 4, 12, (*conn).handleFetch},           // v13+ address topics by ID, which the log does not have
-		{2, 1, 6, (*conn).handleListOffsets},      // v7 (max timestamp) not
-		{3, 1, 12, (*conn).handleMetadata},        // topic IDs are zero
-		{8, 2, 8, (*conn).handleOffsetCommit},     // v9 is KIP-848's consumer protocol
-		{9, 1, 8, (*conn).handleOffsetFetch},      // v8 batches groups
-		{10, 0, 4, (*conn).handleFindCoordinator}, // v4 batches keys
+		{0, 3, 11, (*conn).handleProduce},                          // RecordBatch v2 only; v12 (KIP-890) and v13 (topic IDs) not
+		{1, fetchMinVersion, fetchMaxVersion, (*conn).handleFetch}, // v13+ address topics by ID, which the log does not have
+		{2, 1, 6, (*conn).handleListOffsets},                       // v7 (max timestamp) not
+		{3, 1, 12, (*conn).handleMetadata},                         // topic IDs are zero
+		{8, 2, 8, (*conn).handleOffsetCommit},                      // v9 is KIP-848's consumer protocol
+		{9, 1, 8, (*conn).handleOffsetFetch},                       // v8 batches groups
+		{10, 0, 4, (*conn).handleFindCoordinator},                  // v4 batches keys
 		{11, 0, 9, (*conn).handleJoinGroup},
 		{12, 0, 4, (*conn).handleHeartbeat},
 		{13, 0, 5, (*conn).handleLeaveGroup},
@@ -56,9 +56,9 @@ func supportedAPIs() []api {
 	}
 }
 
-// lookupAPI returns the supported API of a key.
-func lookupAPI(key int16) (api, bool) {
-	for _, a := range supportedAPIs() {
+// api returns the supported API of a key.
+func (s *Server) api(key int16) (api, bool) {
+	for _, a := range s.apis {
 		if a.key == key {
 			return a, true
 		}
@@ -75,7 +75,7 @@ func (c *conn) handleAPIVersions(req *request) kmsg.Response {
 		req.version = 0
 		resp.ErrorCode = kerr.UnsupportedVersion.Code
 	}
-	for _, a := range supportedAPIs() {
+	for _, a := range c.s.apis {
 		if a.key == saslHandshakeKey || a.key == saslAuthenticateKey {
 			if c.s.opts.SASLPlain == nil {
 				continue

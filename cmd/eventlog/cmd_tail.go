@@ -1,0 +1,129 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/eventlog/eventlog"
+)
+
+func (a *app) tailCommand() *cobra.Command {
+	var (
+		rf       recordFlags
+		last     int64
+		follow   bool
+		interval time.Duration
+	)
+	cmd := &cobra.Command{
+		Use:   "tail TOPIC",
+		Short: "Print the last records of a topic, and with -f the records appended after",
+		Long: `Print the last records of each partition of a topic; with -f, go on printing
+the records other processes append, until interrupted (Ctrl-C, exit code 0).
+
+The log is opened read-only and looked at again every --interval: what a
+writer appended shows within that time. A batch being written shows once
+it is whole.`,
+		Args: args(1, 1),
+		RunE: a.runE(func(cmd *cobra.Command, names []string) (err error) {
+			if interval <= 0 {
+				return usageError("--interval %v is not positive", interval)
+			}
+			if last < 0 {
+				return usageError("--lines %d is negative", last)
+			}
+			printer, err := rf.printer(a.stdout, a.json)
+			if err != nil {
+				return err
+			}
+			l, parts, err := rf.openPartitions(a, names[0])
+			if err != nil {
+				return err
+			}
+			defer closeLog(l, &err)
+			starts := make(map[eventlog.TopicPartition]int64, len(parts))
+			for _, p := range parts {
+				starts[eventlog.TopicPartition{Topic: p.Topic(), Partition: p.ID()}] = max(p.LogStartOffset(), p.HighWatermark()-last)
+			}
+			if !follow {
+				d := dumper{printer: printer, out: a.stdout, max: last}
+				for _, p := range parts {
+					if err := d.records(p, starts[eventlog.TopicPartition{Topic: p.Topic(), Partition: p.ID()}]); err != nil {
+						return err
+					}
+				}
+				return nil
+			}
+			return a.follow(cmd.Context(), l, starts, printer, interval)
+		}),
+	}
+	f := cmd.Flags()
+	rf.register(f)
+	f.Int64VarP(&last, "lines", "n", 10, "print the last N records of each partition first")
+	f.BoolVarP(&follow, "follow", "f", false, "go on printing records as they are appended")
+	f.DurationVar(&interval, "interval", 250*time.Millisecond, "with -f, how often to look for new records")
+	return cmd
+}
+
+// follow prints the records of the partitions from the given offsets on,
+// refreshing the read-only log every interval, until ctx ends.
+func (a *app) follow(ctx context.Context, l *eventlog.Log, starts map[eventlog.TopicPartition]int64, printer *recordPrinter, interval time.Duration) error {
+	cons, err := l.NewConsumer(&eventlog.ConsumerOptions{FetchMaxWait: time.Hour})
+	if err != nil {
+		return err
+	}
+	defer cons.Close()
+	tps := make([]eventlog.TopicPartition, 0, len(starts))
+	for tp := range starts {
+		tps = append(tps, tp)
+	}
+	if err := cons.Assign(tps...); err != nil {
+		return err
+	}
+	for tp, offset := range starts {
+		if err := cons.Seek(tp, offset); err != nil {
+			return err
+		}
+	}
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	refreshed := make(chan struct{})
+	go func() {
+		defer close(refreshed)
+		tick := time.NewTicker(interval)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+				if err := l.Refresh(); err != nil {
+					cancel(err)
+					return
+				}
+			}
+		}
+	}()
+	defer func() { cancel(nil); <-refreshed }()
+	var rec outRecord
+	for {
+		recs, err := cons.Poll(ctx)
+		if err != nil {
+			if cause := context.Cause(ctx); ctx.Err() != nil {
+				if errors.Is(cause, context.Canceled) {
+					return nil // interrupted: the normal way to stop following
+				}
+				return cause
+			}
+			return err
+		}
+		for i := range recs {
+			rec = fromRecord(&recs[i])
+			if err := printer.print(&rec); err != nil {
+				return err
+			}
+		}
+	}
+}

@@ -1,0 +1,234 @@
+package main
+
+import (
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/eventlog/eventlog"
+)
+
+func (a *app) topicsCommand() *cobra.Command {
+	var internal bool
+	cmd := &cobra.Command{
+		Use:   "topics",
+		Short: "List topics with their partitions, sizes and cleanup policy",
+		Args:  args(0, 0),
+		RunE: a.readOnlyE(func(cmd *cobra.Command, _ []string, l *eventlog.Log) error {
+			topics, err := describeTopics(l, nil, internal)
+			if err != nil {
+				return err
+			}
+			if a.json {
+				return printJSON(a.stdout, topics)
+			}
+			t := newTable(a.stdout, "TOPIC", "PARTITIONS", "SEGMENTS", "BYTES", "CLEANUP")
+			for _, d := range topics {
+				segments, bytes := 0, int64(0)
+				for _, p := range d.Partitions {
+					segments += p.Segments
+					bytes += p.Bytes
+				}
+				t.row(d.Name, len(d.Partitions), segments, bytes, d.Config["cleanup.policy"])
+			}
+			return t.flush()
+		}),
+	}
+	cmd.Flags().BoolVar(&internal, "internal", false, "include internal topics (__consumer_offsets)")
+	cmd.AddCommand(a.topicsDescribeCommand(), a.topicsCreateCommand())
+	return cmd
+}
+
+func (a *app) topicsDescribeCommand() *cobra.Command {
+	var internal bool
+	cmd := &cobra.Command{
+		Use:   "describe [TOPIC...]",
+		Short: "Describe topics: configuration, and offsets and sizes per partition",
+		Args:  args(0, -1),
+		RunE: a.readOnlyE(func(cmd *cobra.Command, names []string, l *eventlog.Log) error {
+			topics, err := describeTopics(l, names, internal)
+			if err != nil {
+				return err
+			}
+			if a.json {
+				return printJSON(a.stdout, topics)
+			}
+			for i, d := range topics {
+				if i > 0 {
+					fmt.Fprintln(a.stdout)
+				}
+				fmt.Fprintf(a.stdout, "topic %s: %s\n", d.Name, formatConfig(d.Config))
+				t := newTable(a.stdout, "PARTITION", "LOG-START", "HIGH-WATERMARK", "LOG-END", "SEGMENTS", "BYTES")
+				for _, p := range d.Partitions {
+					t.row(p.Partition, p.LogStartOffset, p.HighWatermark, p.LogEndOffset, p.Segments, p.Bytes)
+				}
+				if err := t.flush(); err != nil {
+					return err
+				}
+			}
+			return nil
+		}),
+	}
+	cmd.Flags().BoolVar(&internal, "internal", false, "with no TOPIC, include internal topics (__consumer_offsets)")
+	return cmd
+}
+
+func (a *app) topicsCreateCommand() *cobra.Command {
+	var (
+		partitions     int
+		cleanup        string
+		durability     string
+		retention      time.Duration
+		retentionBytes int64
+		segmentBytes   int64
+	)
+	cmd := &cobra.Command{
+		Use:   "create TOPIC",
+		Short: "Create a topic (and the log, if the directory holds none)",
+		Args:  args(1, 1),
+		RunE: a.runE(func(cmd *cobra.Command, names []string) (err error) {
+			cfg := eventlog.TopicConfig{Partitions: partitions, Retention: retention, RetentionBytes: retentionBytes, SegmentBytes: segmentBytes}
+			switch cleanup {
+			case "delete":
+			case "compact":
+				cfg.CleanupPolicy = eventlog.CleanupCompact
+			case "compact,delete":
+				cfg.CleanupPolicy = eventlog.CleanupCompactDelete
+			default:
+				return usageError("--cleanup-policy %q is not delete, compact or compact,delete", cleanup)
+			}
+			switch durability {
+			case "":
+			case "fsync":
+				cfg.Durability = eventlog.DurabilityFsync
+			case "os":
+				cfg.Durability = eventlog.DurabilityOS
+			default:
+				return usageError("--durability %q is not fsync or os", durability)
+			}
+			l, err := a.openWritable(true, nil)
+			if err != nil {
+				return err
+			}
+			defer closeLog(l, &err)
+			if err := l.CreateTopic(names[0], cfg); err != nil {
+				return err
+			}
+			topics, err := describeTopics(l, names, false)
+			if err != nil {
+				return err
+			}
+			if a.json {
+				return printJSON(a.stdout, topics)
+			}
+			fmt.Fprintf(a.stdout, "created topic %s: %s\n", names[0], formatConfig(topics[0].Config))
+			return nil
+		}),
+	}
+	f := cmd.Flags()
+	f.IntVarP(&partitions, "partitions", "p", 1, "number of partitions")
+	f.StringVar(&cleanup, "cleanup-policy", "delete", "delete, compact or compact,delete (cleanup.policy)")
+	f.StringVar(&durability, "durability", "", "fsync or os (default: the log's, fsync)")
+	f.DurationVar(&retention, "retention", 0, "how long closed segments are kept, e.g. 168h (retention.ms; default forever)")
+	f.Int64Var(&retentionBytes, "retention-bytes", 0, "size cap of each partition (retention.bytes; default none)")
+	f.Int64Var(&segmentBytes, "segment-bytes", 0, "segment size (segment.bytes; default 1 GiB)")
+	return cmd
+}
+
+// topicDescription is a topic as the topics commands print it.
+type topicDescription struct {
+	Name       string                 `json:"name"`
+	Internal   bool                   `json:"internal"`
+	Config     map[string]string      `json:"config"`
+	Partitions []partitionDescription `json:"partitions"`
+}
+
+type partitionDescription struct {
+	Partition      int32   `json:"partition"`
+	LogStartOffset int64   `json:"log_start_offset"`
+	HighWatermark  int64   `json:"high_watermark"`
+	LogEndOffset   int64   `json:"log_end_offset"`
+	Segments       int     `json:"segments"`
+	Bytes          int64   `json:"bytes"`
+	DirtyRatio     float64 `json:"dirty_ratio"`
+}
+
+// describeTopics describes the named topics, or all of them (internal
+// ones too with internal), sorted.
+func describeTopics(l *eventlog.Log, names []string, internal bool) ([]topicDescription, error) {
+	stats := l.Stats().Partitions
+	if len(names) == 0 {
+		for _, s := range stats {
+			if (internal || !strings.HasPrefix(s.Topic, "__")) && !slices.Contains(names, s.Topic) {
+				names = append(names, s.Topic)
+			}
+		}
+	}
+	out := make([]topicDescription, 0, len(names))
+	for _, name := range names {
+		cfg, err := l.TopicConfig(name)
+		if err != nil {
+			return nil, err
+		}
+		d := topicDescription{Name: name, Internal: strings.HasPrefix(name, "__"), Config: configMap(cfg)}
+		for _, s := range stats {
+			if s.Topic == name {
+				d.Partitions = append(d.Partitions, partitionDescription{Partition: s.Partition, LogStartOffset: s.LogStartOffset,
+					HighWatermark: s.HighWatermark, LogEndOffset: s.LogEndOffset, Segments: s.Segments, Bytes: s.Bytes, DirtyRatio: s.DirtyRatio})
+			}
+		}
+		out = append(out, d)
+	}
+	return out, nil
+}
+
+// configMap names a topic's settings as Kafka does; zero fields, which
+// inherit the log's defaults, are left out.
+func configMap(c eventlog.TopicConfig) map[string]string {
+	m := map[string]string{
+		"partitions":     strconv.Itoa(c.Partitions),
+		"cleanup.policy": c.CleanupPolicy.String(),
+	}
+	set := func(key string, v int64) {
+		if v != 0 {
+			m[key] = strconv.FormatInt(v, 10)
+		}
+	}
+	if c.Durability != eventlog.DurabilityDefault {
+		m["durability"] = c.Durability.String()
+	}
+	set("segment.bytes", c.SegmentBytes)
+	set("segment.ms", c.SegmentAge.Milliseconds())
+	set("max.message.bytes", int64(c.MaxBatchBytes))
+	set("retention.ms", durationMs(c.Retention))
+	set("retention.bytes", c.RetentionBytes)
+	set("delete.retention.ms", c.DeleteRetention.Milliseconds())
+	set("min.compaction.lag.ms", c.MinCompactionLag.Milliseconds())
+	set("max.compaction.lag.ms", c.MaxCompactionLag.Milliseconds())
+	if c.MinCleanableDirtyRatio != 0 {
+		m["min.cleanable.dirty.ratio"] = strconv.FormatFloat(c.MinCleanableDirtyRatio, 'g', -1, 64)
+	}
+	return m
+}
+
+// formatConfig prints a config map as key=value pairs, partitions and
+// cleanup.policy first, the rest sorted.
+func formatConfig(m map[string]string) string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		if k != "partitions" && k != "cleanup.policy" {
+			keys = append(keys, k)
+		}
+	}
+	slices.Sort(keys)
+	keys = append([]string{"partitions", "cleanup.policy"}, keys...)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = k + "=" + m[k]
+	}
+	return strings.Join(parts, " ")
+}

@@ -1,0 +1,57 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/spf13/cobra"
+
+	"github.com/eventlog/eventlog"
+)
+
+// openReadOnly opens the log for the commands that only read: without the
+// lock, so that they work while another process writes it.
+func (a *app) openReadOnly() (*eventlog.Log, error) {
+	return eventlog.Open(a.dir, &eventlog.Options{ReadOnly: true})
+}
+
+// readOnlyE is runE for a command that only reads: fn gets the log opened
+// read-only, and it is closed after.
+func (a *app) readOnlyE(fn func(cmd *cobra.Command, args []string, l *eventlog.Log) error) func(*cobra.Command, []string) error {
+	return a.runE(func(cmd *cobra.Command, args []string) (err error) {
+		l, err := a.openReadOnly()
+		if err != nil {
+			return err
+		}
+		defer closeLog(l, &err)
+		return fn(cmd, args, l)
+	})
+}
+
+// openWritable opens the log for a command that writes. The directory
+// must hold a log already unless create is set: a mistyped --dir must not
+// become a new, empty log. A log held by another process is refused with
+// exit code 4.
+func (a *app) openWritable(create bool, opts *eventlog.Options) (*eventlog.Log, error) {
+	if !create {
+		// The topics directory is part of the documented layout.
+		if _, err := os.Stat(filepath.Join(a.dir, "topics")); err != nil {
+			return nil, fmt.Errorf("%s holds no eventlog log: %w", a.dir, err)
+		}
+	}
+	l, err := eventlog.Open(a.dir, opts)
+	if errors.Is(err, eventlog.ErrLocked) {
+		return nil, &codeError{code: exitLocked, err: fmt.Errorf(
+			"%s is held by another process, which has the log open for writing: stop it first (commands that only read work meanwhile)", a.dir)}
+	}
+	return l, err
+}
+
+// closeLog closes l, keeping the first error.
+func closeLog(l *eventlog.Log, err *error) {
+	if cerr := l.Close(); *err == nil && cerr != nil {
+		*err = cerr
+	}
+}

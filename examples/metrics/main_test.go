@@ -1,0 +1,86 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"testing"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/eventlog/eventlog"
+)
+
+// sum adds up the values of a counter or gauge family whose series have
+// the label name=value.
+func sum(t *testing.T, families map[string]*dto.MetricFamily, family, name, value string) float64 {
+	t.Helper()
+	f, ok := families[family]
+	require.True(t, ok, "no %s", family)
+	total := 0.0
+	for _, m := range f.GetMetric() {
+		for _, lp := range m.GetLabel() {
+			if lp.GetName() == name && lp.GetValue() == value {
+				total += m.GetCounter().GetValue() + m.GetGauge().GetValue()
+			}
+		}
+	}
+	return total
+}
+
+// -once end to end: the service produces and consumes in the background,
+// serves /metrics over HTTP and prints a scrape that tells what it did.
+func TestOnce(t *testing.T) {
+	dir := t.TempDir()
+	var out bytes.Buffer
+	require.NoError(t, run(context.Background(), config{dir: dir, addr: "127.0.0.1:0", once: true, records: 500}, &out))
+
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := parser.TextToMetricFamilies(&out)
+	require.NoError(t, err)
+	assert.Equal(t, 500.0, sum(t, families, "eventlog_partition_appended_records_total", "topic", topic))
+	assert.Equal(t, 500.0, sum(t, families, "eventlog_partition_high_watermark", "topic", topic))
+	assert.Equal(t, 500.0, sum(t, families, "eventlog_group_committed_offset", "group", group), "everything consumed was committed")
+	assert.Zero(t, sum(t, families, "eventlog_group_lag", "group", group))
+	assert.Contains(t, families, "go_goroutines", "the service's other collectors are served too")
+
+	// The log it left behind holds what the scrape said.
+	l, err := eventlog.Open(dir, nil)
+	require.NoError(t, err)
+	defer l.Close()
+	offsets, err := l.GroupOffsets(group)
+	require.NoError(t, err)
+	require.Len(t, offsets, 3)
+	var committed int64
+	for _, o := range offsets {
+		committed += o.Committed
+		assert.Zero(t, o.Lag)
+	}
+	assert.Equal(t, int64(500), committed)
+}
+
+// Serving: /metrics answers while the producer and consumer run, and the
+// service stops cleanly when its context ends.
+func TestServeUntilCanceled(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	addr := make(chan string, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, config{addr: "127.0.0.1:0", interval: 1, listening: func(a string) { addr <- a }}, nil)
+	}()
+	url := "http://" + <-addr + "/metrics"
+	var out bytes.Buffer
+	require.NoError(t, scrape(ctx, url, &out))
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := parser.TextToMetricFamilies(&out)
+	require.NoError(t, err)
+	assert.Contains(t, families, "eventlog_partition_high_watermark")
+	assert.Contains(t, families, "eventlog_recovery_clean_shutdown")
+	cancel()
+	require.NoError(t, <-done)
+	assert.Error(t, scrape(context.Background(), url, &out), "nothing serves after the stop")
+}

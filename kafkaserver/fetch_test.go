@@ -1,0 +1,361 @@
+package kafkaserver_test
+
+import (
+	"context"
+	"encoding/binary"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/eventlog/eventlog"
+	"github.com/eventlog/eventlog/kafkaserver"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// fetchRequest asks for partitions of topic, each from its offset in
+// offsets, with the given limits and no wait.
+func fetchRequest(version int16, topic string, offsets map[int32]int64, partMax, maxBytes int32) *kmsg.FetchRequest {
+	req := kmsg.NewPtrFetchRequest()
+	req.SetVersion(version)
+	req.ReplicaID, req.MaxBytes, req.MinBytes, req.MaxWaitMillis = -1, maxBytes, 1, 0
+	rt := kmsg.NewFetchRequestTopic()
+	rt.Topic = topic
+	for id := range int32(len(offsets)) {
+		rp := kmsg.NewFetchRequestTopicPartition()
+		rp.Partition, rp.FetchOffset, rp.PartitionMaxBytes, rp.CurrentLeaderEpoch = id, offsets[id], partMax, -1
+		rt.Partitions = append(rt.Partitions, rp)
+	}
+	req.Topics = []kmsg.FetchRequestTopic{rt}
+	return req
+}
+
+// storedBatches returns a copy of the stored batches of p from offset to
+// the high watermark, every segment's.
+func storedBatches(t *testing.T, p *eventlog.Partition, offset int64) []byte {
+	t.Helper()
+	var out []byte
+	for offset < p.HighWatermark() {
+		b, release, err := p.ReadBatches(offset, 1<<30)
+		require.NoError(t, err)
+		out = append(out, b...)
+		offset = nextOffset(b, offset)
+		release()
+	}
+	return out
+}
+
+// batchSizes returns the sizes of the whole batches of b.
+func batchSizes(b []byte) []int {
+	var sizes []int
+	for len(b) >= 12 {
+		n := 12 + int(binary.BigEndian.Uint32(b[8:]))
+		sizes = append(sizes, n)
+		b = b[n:]
+	}
+	return sizes
+}
+
+func sum(sizes []int) int32 {
+	var n int32
+	for _, s := range sizes {
+		n += int32(s)
+	}
+	return n
+}
+
+// appendBatches appends n batches of one record with a value of size
+// bytes.
+func appendBatches(t *testing.T, p *eventlog.Partition, n, size int) {
+	t.Helper()
+	for i := range n {
+		v := make([]byte, size)
+		v[0] = byte(i)
+		_, err := p.Append(context.Background(), []eventlog.Record{{Key: []byte{byte(i)}, Value: v}}, eventlog.AppendOptions{})
+		require.NoError(t, err)
+	}
+}
+
+// TestFetchEveryVersion fetches a partition spread over several segments,
+// and an empty one, in every version the server advertises, on one
+// connection: one fetch serves every segment's batches, byte for byte.
+func TestFetchEveryVersion(t *testing.T) {
+	f := newFixture(t, map[string]eventlog.TopicConfig{"t": {Partitions: 2, SegmentBytes: 4096}})
+	p0, err := f.log.Partition("t", 0)
+	require.NoError(t, err)
+	appendBatches(t, p0, 40, 300)
+	require.Greater(t, f.log.Stats().Partitions[0].Segments, 2)
+	want := storedBatches(t, p0, 0)
+
+	r := dialRaw(t, f.addr)
+	for version := int16(4); version <= 12; version++ {
+		resp := r.roundTrip(fetchRequest(version, "t", map[int32]int64{0: 0, 1: 0}, 1<<20, 50<<20)).(*kmsg.FetchResponse)
+		require.Zero(t, resp.ErrorCode)
+		require.Len(t, resp.Topics, 1)
+		require.Len(t, resp.Topics[0].Partitions, 2)
+		full, empty := resp.Topics[0].Partitions[0], resp.Topics[0].Partitions[1]
+		assert.Zero(t, full.ErrorCode, "v%d", version)
+		assert.EqualValues(t, 40, full.HighWatermark, "v%d", version)
+		assert.EqualValues(t, 40, full.LastStableOffset, "v%d", version)
+		assert.Equal(t, want, full.RecordBatches, "v%d: every segment's batches as stored", version)
+		assert.Zero(t, empty.ErrorCode, "v%d", version)
+		assert.Zero(t, empty.HighWatermark, "v%d", version)
+		assert.NotNil(t, empty.RecordBatches, "v%d: empty, not null", version)
+		assert.Empty(t, empty.RecordBatches, "v%d", version)
+	}
+}
+
+// TestFetchAcrossSegmentsLimits checks the limits of a fetch whose
+// batches span segments: whole batches only, within the partition's max
+// bytes and the response's.
+func TestFetchAcrossSegmentsLimits(t *testing.T) {
+	f := newFixture(t, map[string]eventlog.TopicConfig{"t": {Partitions: 2, SegmentBytes: 4096}})
+	ctx := testContext(t)
+	p0, err := f.log.Partition("t", 0)
+	require.NoError(t, err)
+	appendBatches(t, p0, 40, 300)
+	p1, err := f.log.Partition("t", 1)
+	require.NoError(t, err)
+	appendBatches(t, p1, 5, 300)
+	all := storedBatches(t, p0, 0)
+	sizes := batchSizes(all)
+	require.Len(t, sizes, 40)
+	perSegment := 4096 / sizes[0]
+	k := perSegment*2 + 3 // well into the third segment
+	upTo := sum(sizes[:k])
+
+	r := dialRaw(t, f.addr)
+	fetch := func(offsets map[int32]int64, partMax, maxBytes int32) []kmsg.FetchResponseTopicPartition {
+		return r.roundTrip(fetchRequest(12, "t", offsets, partMax, maxBytes)).(*kmsg.FetchResponse).Topics[0].Partitions
+	}
+	// Partition max bytes, one byte short of batch k+1.
+	got := fetch(map[int32]int64{0: 0}, upTo+int32(sizes[k])-1, 50<<20)[0].RecordBatches
+	assert.Equal(t, all[:upTo], got)
+	// Response max bytes: the first partition takes it all, the second
+	// gets nothing (not even a first batch).
+	parts := fetch(map[int32]int64{0: 0, 1: 0}, 1<<20, upTo)
+	assert.Equal(t, all[:upTo], parts[0].RecordBatches)
+	assert.Empty(t, parts[1].RecordBatches)
+	assert.EqualValues(t, 5, parts[1].HighWatermark)
+	// From the middle of a segment: from the batch holding the offset.
+	from := int64(perSegment + 1)
+	assert.Equal(t, storedBatches(t, p0, from), fetch(map[int32]int64{0: from}, 1<<20, 50<<20)[0].RecordBatches)
+	// A first batch larger than the limits is served whole, alone.
+	got = fetch(map[int32]int64{0: 0}, 1, 1)[0].RecordBatches
+	assert.Equal(t, all[:sizes[0]], got)
+
+	// kgo reads it all, with limits that cut fetches at every few batches.
+	cl := f.client(t, kgo.ConsumeTopics("t"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxPartitionBytes(1000))
+	recs := consume(t, ctx, cl, 45)
+	perPartition := map[int32]int{}
+	for _, rec := range recs {
+		assert.EqualValues(t, perPartition[rec.Partition], rec.Offset)
+		perPartition[rec.Partition]++
+	}
+	assert.Equal(t, map[int32]int{0: 40, 1: 5}, perPartition)
+}
+
+// signal is a slog.Handler that reports when a message is logged.
+type signal struct {
+	msg string
+	ch  chan struct{}
+}
+
+func newSignal(msg string) *signal { return &signal{msg: msg, ch: make(chan struct{}, 1)} }
+
+func (s *signal) Enabled(context.Context, slog.Level) bool { return true }
+func (s *signal) WithAttrs([]slog.Attr) slog.Handler       { return s }
+func (s *signal) WithGroup(string) slog.Handler            { return s }
+func (s *signal) Handle(_ context.Context, r slog.Record) error {
+	if r.Message == s.msg {
+		select {
+		case s.ch <- struct{}{}:
+		default:
+		}
+	}
+	return nil
+}
+
+// wait waits for the message.
+func (s *signal) wait(t *testing.T) {
+	t.Helper()
+	select {
+	case <-s.ch:
+	case <-time.After(testTimeout):
+		t.Fatalf("%q was not logged", s.msg)
+	}
+}
+
+// smallBuffers makes the send buffer of every accepted connection small,
+// so that a large response cannot be written before the client reads it.
+type smallBuffers struct{ net.Listener }
+
+func (l smallBuffers) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if tc, ok := c.(*net.TCPConn); ok {
+		_ = tc.SetWriteBuffer(64 << 10)
+	}
+	return c, err
+}
+
+// clock is a test's time, moved by hand.
+type clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *clock) advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+// TestFetchResponseOutlivesItsSegments deletes the segments a Fetch
+// response is being written from, by retention and by DeleteRecords, and
+// closes the connection in the middle of a response: the response goes
+// out intact, and each segment's file is removed once the response is
+// written or abandoned, not before.
+func TestFetchResponseOutlivesItsSegments(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		// remove deletes the segments below the active one while the
+		// response is being written.
+		remove func(t *testing.T, l *eventlog.Log, c *clock, deleting *signal)
+		// closeMidWrite closes the connection instead of reading the
+		// response.
+		closeMidWrite bool
+	}{
+		{"retention", func(t *testing.T, _ *eventlog.Log, c *clock, deleting *signal) {
+			c.advance(2 * time.Hour)
+			deleting.wait(t)
+		}, false},
+		{"DeleteRecords", deleteRecords, false},
+		{"connection closed", deleteRecords, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			c := &clock{now: time.UnixMilli(1_700_000_000_000)}
+			deleting := newSignal("eventlog: retention deleting segments")
+			l, err := eventlog.Open(dir, &eventlog.Options{Durability: eventlog.DurabilityOS, Now: c.Now,
+				RetentionCheckInterval: time.Millisecond, Logger: slog.New(deleting)})
+			require.NoError(t, err)
+			t.Cleanup(func() { _ = l.Close() })
+			require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{Partitions: 1, SegmentBytes: 256 << 10, Retention: time.Hour}))
+			p, err := l.Partition("t", 0)
+			require.NoError(t, err)
+			appendBatches(t, p, 128, 32<<10)
+			want := storedBatches(t, p, 0)
+			first := filepath.Join(dir, "topics", "t", "0", "00000000000000000000.log")
+			require.FileExists(t, first)
+
+			writeFailed := newSignal("kafkaserver: write failed")
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			require.NoError(t, err)
+			f := serveOn(t, smallBuffers{ln}, l, &kafkaserver.Options{Logger: slog.New(writeFailed)})
+			r := dialRaw(t, f.addr)
+			require.NoError(t, r.c.(*net.TCPConn).SetReadBuffer(256<<10))
+			r.send(fetchRequest(12, "t", map[int32]int64{0: 0}, 8<<20, 8<<20))
+			size := r.receiveSize()
+			require.Greater(t, int(size), len(want), "the response is being written")
+
+			tc.remove(t, l, c, deleting)
+			require.Positive(t, p.LogStartOffset())
+			assert.FileExists(t, first, "the response being written holds its segments")
+
+			if tc.closeMidWrite {
+				require.NoError(t, r.c.Close())
+				writeFailed.wait(t) // logged once the response is given up
+				assert.NoFileExists(t, first, "an abandoned response lets go of its segments")
+				return
+			}
+			resp := kmsg.NewPtrFetchResponse()
+			resp.SetVersion(12)
+			r.receiveBody(size, resp)
+			assert.Equal(t, want, resp.Topics[0].Partitions[0].RecordBatches, "intact")
+			api := kmsg.NewPtrApiVersionsRequest()
+			api.SetVersion(3)
+			r.roundTrip(api) // the response before it was written and let go
+			if tc.name == "retention" {
+				// Retention removes what nothing holds once it is done,
+				// which Close waits for.
+				require.NoError(t, f.srv.Close())
+				require.NoError(t, l.Close())
+			}
+			assert.NoFileExists(t, first, "a written response lets go of its segments")
+		})
+	}
+}
+
+func deleteRecords(t *testing.T, l *eventlog.Log, _ *clock, _ *signal) {
+	t.Helper()
+	_, err := l.DeleteRecords(context.Background(), "t", 0, eventlog.DeleteToHighWatermark)
+	require.NoError(t, err)
+}
+
+// TestFetchDamagedBatch serves a batch whose records were damaged on disk:
+// by default as it is stored, for the client to find the damage, as a
+// Kafka broker does; with Options.CheckFetchCRCs as KAFKA_STORAGE_ERROR.
+func TestFetchDamagedBatch(t *testing.T) {
+	dir := t.TempDir()
+	l, err := eventlog.Open(dir, &eventlog.Options{Durability: eventlog.DurabilityOS})
+	require.NoError(t, err)
+	require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{Partitions: 1, SegmentBytes: 16 << 10}))
+	p, err := l.Partition("t", 0)
+	require.NoError(t, err)
+	appendBatches(t, p, 200, 100)
+	require.NoError(t, l.Close())
+	// The first batch of the first segment, sealed and below its last
+	// index entry: neither Open nor loading the index scans it.
+	first := filepath.Join(dir, "topics", "t", "0", "00000000000000000000.log")
+	data, err := os.ReadFile(first)
+	require.NoError(t, err)
+	data[70] ^= 0x40 // in the first record
+	require.NoError(t, os.WriteFile(first, data, 0o644))
+	l, err = eventlog.Open(dir, &eventlog.Options{Durability: eventlog.DurabilityOS})
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, l.Close()) })
+	p, err = l.Partition("t", 0)
+	require.NoError(t, err)
+	ctx := testContext(t)
+
+	t.Run("default", func(t *testing.T) {
+		f := serve(t, l, nil)
+		resp := dialRaw(t, f.addr).roundTrip(fetchRequest(12, "t", map[int32]int64{0: 0}, 1<<20, 50<<20)).(*kmsg.FetchResponse)
+		part := resp.Topics[0].Partitions[0]
+		require.Zero(t, part.ErrorCode)
+		require.Greater(t, len(part.RecordBatches), len(data))
+		assert.Equal(t, data, part.RecordBatches[:len(data)], "as stored, damage included")
+		cl := f.client(t, kgo.ConsumeTopics("t"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+		errs := cl.PollFetches(ctx).Errors()
+		require.NotEmpty(t, errs, "kgo checks the CRC")
+		assert.ErrorContains(t, errs[0].Err, "crc")
+	})
+	t.Run("CheckFetchCRCs", func(t *testing.T) {
+		failed := newSignal("kafkaserver: fetch failed")
+		f := serve(t, l, &kafkaserver.Options{CheckFetchCRCs: true, Logger: slog.New(failed)})
+		r := dialRaw(t, f.addr)
+		resp := r.roundTrip(fetchRequest(12, "t", map[int32]int64{0: 0}, 1<<20, 50<<20)).(*kmsg.FetchResponse)
+		part := resp.Topics[0].Partitions[0]
+		assert.Equal(t, kerr.KafkaStorageError.Code, part.ErrorCode)
+		assert.Empty(t, part.RecordBatches)
+		failed.wait(t)
+		// Past the damage, the rest is served.
+		resp = r.roundTrip(fetchRequest(12, "t", map[int32]int64{0: 1}, 1<<20, 50<<20)).(*kmsg.FetchResponse)
+		part = resp.Topics[0].Partitions[0]
+		require.Zero(t, part.ErrorCode)
+		assert.Equal(t, storedBatches(t, p, 1), part.RecordBatches)
+	})
+}

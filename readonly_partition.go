@@ -1,0 +1,435 @@
+package eventlog
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"path/filepath"
+	"slices"
+	"strings"
+)
+
+// The partitions of a read-only Log (see readonly.go). A partition's
+// segments are reconciled with its directory at every refresh: closed
+// segments are listed with their file sizes (a compaction replaces a file
+// by a smaller one under the same name: the old file stays readable by
+// whoever has it open, and the new one gets a new segment), the last one
+// is the active segment, opened at once and read up to its last valid
+// batch, and the high watermark is its end. The Log's own appender state
+// of the active segment (index builder, next offset) is what a refresh
+// scans from when the segment grows.
+
+// openPartitionReadOnly opens a partition of a read-only Log. Until its
+// directory holds a segment, it is empty, with a segment that has no file.
+func (l *Log) openPartitionReadOnly(topicName string, id int32, cfg partitionConfig, clean bool) (*Partition, error) {
+	p := l.newPartition(topicName, id, cfg)
+	refused := p.errorf("%w", ErrReadOnly)
+	p.failure.Store(&refused)
+	empty := newSegment(l.opts.FS, p.dir, 0)
+	segs := []*segment{empty}
+	p.segments.Store(&segs)
+	p.publishEnd(&position{seg: empty})
+	if err := p.refreshReadOnly(clean); err != nil {
+		return nil, errors.Join(err, p.release())
+	}
+	return p, nil
+}
+
+// refreshReadOnly reconciles the partition with its directory. A file
+// that goes between the listing and its opening (a retention or a
+// compaction in another process) makes it list again.
+func (p *Partition) refreshReadOnly(clean bool) error {
+	var err error
+	for range 3 {
+		if err = p.refreshSegments(clean); !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+	}
+	return err
+}
+
+// segmentListing is a partition directory's segments by base offset, as
+// Open would list them.
+type segmentListing struct {
+	bases   []int64
+	paths   map[int64]string // .log file of each base
+	cleaner cleanerMeta
+	seen    dirListing
+}
+
+// listSegments lists the partition's segments. A compaction swap that is
+// committed but not finished is read as Open would finish it (see
+// compaction_swap.go): the output "<B>.log.cleaned", if it was not renamed
+// yet, stands for "<B>.log", and the segments it replaces are left out.
+// exists is false when the directory is not there.
+func (p *Partition) listSegments() (l segmentListing, exists bool, err error) {
+	fsys := p.log.opts.FS
+	names, err := fsys.ReadDir(p.dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return l, false, nil
+	}
+	if err != nil {
+		return l, false, p.errorf("list segments: %w", err)
+	}
+	l.seen.names = strings.Join(names, "/")
+	l.cleaner = cleanerMeta{Horizon: -1}
+	if p.config().cleanup.compacts() {
+		if l.cleaner, err = readCleanerMeta(fsys, p.dir); err != nil {
+			return l, true, p.errorf("%w", err)
+		}
+		l.seen.cleaner = fmt.Sprint(l.cleaner)
+	}
+	l.bases, l.paths = segmentFiles(p.dir, names, l.cleaner.Swap)
+	return l, true, nil
+}
+
+// segmentFiles returns the bases and .log paths of the segments among the
+// names of a partition directory, with the committed swap groups applied.
+func segmentFiles(dir string, names []string, swap []swapGroup) ([]int64, map[int64]string) {
+	have := make(map[string]bool, len(names))
+	for _, name := range names {
+		have[name] = true
+	}
+	paths := make(map[int64]string)
+	var bases []int64
+	for _, name := range names {
+		base, ok := parseSegmentName(name, logExt)
+		if !ok {
+			continue
+		}
+		path := filepath.Join(dir, name)
+		replaced := false
+		for _, g := range swap {
+			switch {
+			case base > g.Base && base < g.End:
+				replaced = true
+			case base == g.Base && have[name+cleanedExt]:
+				path += cleanedExt
+			}
+		}
+		if !replaced {
+			bases = append(bases, base)
+			paths[base] = path
+		}
+	}
+	slices.Sort(bases)
+	return bases, paths
+}
+
+// refreshSegments is one reconciliation of the segments with the
+// directory. The caller holds the Log's readOnly.mu.
+func (p *Partition) refreshSegments(clean bool) error {
+	ls, exists, err := p.listSegments()
+	if err != nil || !exists || len(ls.bases) == 0 {
+		return err // a partition being created has no segment yet
+	}
+	active := p.active()
+	last := ls.bases[len(ls.bases)-1]
+	if active.opened() && last < active.base {
+		// The active segment never goes while its partition lives, and
+		// no later one came: this directory is another partition's.
+		return errTopicReplaced
+	}
+	sameActive := active.opened() && last == active.base && active.path(logExt) == ls.paths[last]
+	var rp recoveryPoint
+	var haveRP bool
+	if !sameActive {
+		// A new active segment is checked against the recovery point,
+		// which must be read before the directory is listed: a point
+		// persisted after the listing may lie in a segment it missed.
+		rp, haveRP = p.readRecoveryPoint()
+		if ls, _, err = p.listSegments(); err != nil || len(ls.bases) == 0 {
+			return err
+		}
+		last = ls.bases[len(ls.bases)-1]
+		sameActive = active.opened() && last == active.base && active.path(logExt) == ls.paths[last]
+	}
+	return p.reconcile(ls, sameActive, rp, haveRP, clean)
+}
+
+// reconcile makes the segment list match ls, scans the active segment and
+// publishes the partition's new end.
+func (p *Partition) reconcile(ls segmentListing, sameActive bool, rp recoveryPoint, haveRP, clean bool) error {
+	l := p.log
+	fsys := l.opts.FS
+	cur := *p.segments.Load()
+	active := cur[len(cur)-1]
+	var fresh []*segment // made here, released if this fails
+	fail := func(err error) error {
+		for _, s := range fresh {
+			err = errors.Join(err, s.release())
+		}
+		return err
+	}
+	next := slices.Clone(cur)
+	if !sameActive || l.readOnly.listings[p] != ls.seen {
+		byBase := make(map[int64]*segment, len(cur))
+		for _, s := range cur[:len(cur)-1] {
+			byBase[s.base] = s
+		}
+		next = next[:0]
+		for i, base := range ls.bases {
+			path := ls.paths[base]
+			if i == len(ls.bases)-1 && sameActive {
+				next = append(next, active)
+				break
+			}
+			var size int64
+			if i < len(ls.bases)-1 {
+				info, err := fsys.Stat(path)
+				if err != nil {
+					return fail(p.errorf("%w", err))
+				}
+				size = info.Size()
+				if old := byBase[base]; old != nil && old.path(logExt) == path && old.size.Load() == size {
+					next = append(next, old)
+					continue
+				}
+			}
+			seg := newSegment(fsys, p.dir, base)
+			if path != seg.path(logExt) {
+				seg.logPath = path
+			}
+			seg.size.Store(size)
+			fresh = append(fresh, seg)
+			next = append(next, seg)
+			if seg.logPath != "" && i < len(ls.bases)-1 {
+				// Hold the unfinished swap's output open before the
+				// writer renames it.
+				if err := seg.openForReading(); err != nil {
+					return fail(err)
+				}
+			}
+		}
+	}
+	end := next[len(next)-1]
+	var err error
+	if sameActive {
+		err = p.extendActive(end)
+	} else {
+		err = p.openActiveReadOnly(end, rp, haveRP, clean)
+	}
+	if err != nil {
+		return fail(err)
+	}
+	start := max(next[0].base, p.logStart.Load())
+	if checkpoint, ok, err := readLogStart(fsys, p.dir); err != nil {
+		return fail(p.errorf("%w", err))
+	} else if ok {
+		start = max(start, min(checkpoint, end.nextOffset))
+	}
+	drop := 0
+	for drop < len(next)-1 && next[drop+1].base <= start {
+		drop++
+	}
+	next = next[drop:]
+	if !slices.Equal(next, cur) {
+		p.segments.Store(&next)
+		for _, s := range append(cur, fresh...) {
+			if !slices.Contains(next, s) {
+				_ = s.release() // files of a read-only Log are only closed
+			}
+		}
+	}
+	if err := p.refreshProducersReadOnly(ls, end.nextOffset); err != nil {
+		return err
+	}
+	l.readOnly.listings[p] = ls.seen
+	p.cleaning.firstDirty.Store(ls.cleaner.FirstDirty)
+	p.cleaning.horizon.Store(ls.cleaner.Horizon)
+	p.logStart.Store(start)
+	p.publishEnd(&position{offset: end.nextOffset, seg: end, pos: end.size.Load()})
+	return nil
+}
+
+// publishEnd makes end the partition's log end and high watermark, waking
+// the readers waiting for records when it moved forward.
+func (p *Partition) publishEnd(end *position) {
+	p.written.Store(end)
+	p.durable.Store(end)
+	p.logEnd.Store(end.offset)
+	prev := p.hw.Swap(end)
+	if prev != nil && end.offset > prev.offset {
+		p.hwMoved.broadcast()
+	}
+}
+
+// opened tells whether the segment's .log file is open.
+func (s *segment) opened() bool {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.mu.file != nil
+}
+
+// openForReading opens the segment's .log file now rather than at its
+// first read.
+func (s *segment) openForReading() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, err := s.fileLocked()
+	return err
+}
+
+// openActiveReadOnly opens the active segment of a read-only partition and
+// reads it as Open recovers it, up to its last valid batch, without
+// cutting what follows. rp is the persisted recovery point (haveRP false
+// when there is none), and clean says that the log was closed cleanly.
+func (p *Partition) openActiveReadOnly(seg *segment, rp recoveryPoint, haveRP, clean bool) error {
+	rp, err := p.recoveryPointOf(seg, rp, haveRP)
+	if err != nil {
+		return err
+	}
+	if err := seg.openForReading(); err != nil {
+		return p.errorf("open active segment: %w", err)
+	}
+	seg.mu.RLock()
+	f := seg.mu.file
+	seg.mu.RUnlock()
+	info, err := f.Stat()
+	if err != nil {
+		return p.errorf("%w", err)
+	}
+	data, unmap, err := mapForScan(f, info.Size())
+	if err != nil {
+		return p.errorf("%w", err)
+	}
+	defer unmap()
+	interval := p.config().indexInterval
+	if clean && rp.pos <= int64(len(data)) {
+		if idx, b, next, ok := seg.readIndexFiles(data, interval); ok {
+			p.setActiveState(seg, idx, b, data, next)
+			return nil
+		}
+	}
+	p.log.recovery.segmentsScanned.Add(1)
+	a, err := p.scanActive(seg, data, rp)
+	if err != nil {
+		return p.errorf("%w", err)
+	}
+	p.log.recovery.bytesScanned.Add(a.scanned)
+	if !a.fromIndex {
+		p.log.recovery.indexesRebuilt.Add(1)
+	}
+	if a.r.err != nil {
+		p.log.opts.Logger.Debug("eventlog: active segment readable up to its last valid batch", "path", seg.path(logExt),
+			"pos", a.r.end, "bytes_after", int64(len(data))-a.r.end, "reason", a.r.err)
+	}
+	p.setActiveState(seg, a.idx, a.b, data[:a.r.end], a.r.nextOffset)
+	return nil
+}
+
+// setActiveState sets what a read-only Log knows of its active segment:
+// the indexes and builder state of its valid bytes, data, after which the
+// next offset is next.
+func (p *Partition) setActiveState(seg *segment, idx *segmentIndex, b *indexBuilder, data []byte, next int64) {
+	seg.mu.Lock()
+	seg.mu.index = idx
+	seg.mu.Unlock()
+	seg.builder = *b
+	finishActive(seg, data, next)
+	seg.size.Store(int64(len(data)))
+}
+
+// extendActive takes in the batches appended to the active segment since
+// the last refresh, up to the last valid one.
+func (p *Partition) extendActive(seg *segment) error {
+	seg.mu.RLock()
+	f := seg.mu.file
+	seg.mu.RUnlock()
+	for attempt := 0; ; attempt++ {
+		// The name first, then the open file: if they are one file, the
+		// second is at least as large, however fast the writer appends.
+		named, err := p.log.opts.FS.Stat(seg.path(logExt))
+		if err != nil {
+			return p.errorf("%w", err)
+		}
+		info, err := f.Stat()
+		if err != nil {
+			return p.errorf("%w", err)
+		}
+		from := seg.size.Load()
+		if info.Size() < named.Size() || named.Size() < from {
+			// Another file by that name, or this one cut below what was
+			// read: the partition is not the one the Log has open.
+			return errTopicReplaced
+		}
+		if info.Size() == from {
+			return nil
+		}
+		data, unmap, err := mapForScan(f, info.Size())
+		if err != nil {
+			return p.errorf("%w", err)
+		}
+		seg.mu.Lock()
+		r := scanDense(data, from, seg.nextOffset, &seg.builder, seg.mu.index)
+		seg.mu.Unlock()
+		unmap()
+		seg.nextOffset = r.nextOffset
+		seg.maxTimestamp.Store(seg.builder.maxTs)
+		seg.size.Store(r.end)
+		if r.err == nil {
+			return nil
+		}
+		// The batch at r.end is incomplete or damaged: being written, torn
+		// by a crash, or corrupt if an fsync covered it, which only the
+		// recovery point, read after the scan, can tell.
+		rp, ok := p.readRecoveryPoint()
+		if !ok || rp.base != seg.base || rp.pos <= r.end {
+			return nil
+		}
+		if attempt > 0 {
+			return p.errorf("%w", &CorruptError{Path: seg.path(logExt), Pos: r.end, Offset: r.nextOffset,
+				Reason: fmt.Sprintf("%v; this is before the recovery point at byte %d, which was fsynced, so no crash explains it", r.err, rp.pos)})
+		}
+		// The writer finished that batch before it fsynced it: scan again.
+	}
+}
+
+// mapForScan returns the first size bytes of f, mapped if f can be, and a
+// function that releases them.
+func mapForScan(f File, size int64) ([]byte, func(), error) {
+	if m, ok := f.(mmapper); ok {
+		data, unmap, err := m.Mmap(int(size))
+		if err != nil {
+			return nil, nil, err
+		}
+		return data, func() { _ = unmap() }, nil
+	}
+	data := make([]byte, size)
+	n, err := f.ReadAt(data, 0)
+	if err != nil && !errors.Is(err, io.EOF) {
+		return nil, nil, err
+	}
+	return data[:n], func() {}, nil
+}
+
+// refreshProducersReadOnly applies the batches with a producer id below
+// offset end that the last refresh had not, so that the transactions are
+// known (the last stable offset, the aborted ones) before end is
+// published. A partition without producer history (no snapshot file in its
+// listing) is skipped. The read-only Log reads no snapshot: it would have
+// to repair the active segment's .txnindex, which only the writer may, and
+// the headers of the batches say all it needs. What retention or
+// compaction removes later leaves nothing wrong behind: transactions below
+// the log start hold nothing back, and a cleaned segment keeps the markers
+// of the aborted records it still holds.
+func (p *Partition) refreshProducersReadOnly(ls segmentListing, end int64) error {
+	s := &p.producers
+	if !s.history.Load() {
+		if !strings.Contains(ls.seen.names, snapshotExt) {
+			return nil
+		}
+		s.history.Store(true)
+		s.replayedTo = p.logStart.Load()
+	}
+	from := max(s.replayedTo, p.logStart.Load())
+	if from >= end {
+		return nil
+	}
+	if err := p.replayProducers(from, end); err != nil {
+		return err
+	}
+	s.replayedTo = end
+	return nil
+}
