@@ -136,3 +136,28 @@ func (tx *partitionTxns) abortedIn(from, to int64) []abortedTxn {
 	sort.Slice(out, func(i, j int) bool { return out[i].first < out[j].first })
 	return out
 }
+
+// AbortedTransaction is an aborted transaction of a partition, as a Kafka
+// fetch response lists it: a read_committed client skips the batches of
+// ProducerID from FirstOffset up to the ABORT marker at MarkerOffset.
+type AbortedTransaction struct {
+	ProducerID   int64
+	FirstOffset  int64
+	MarkerOffset int64
+}
+
+// AbortedTransactions returns, ordered by first offset, the aborted
+// transactions that may have batches in offsets [from, to): what a Kafka
+// broker answers a read_committed fetch of those offsets with. A partition
+// that never had a transaction has none (nil).
+func (p *Partition) AbortedTransactions(from, to int64) []AbortedTransaction {
+	tx := p.txns.Load()
+	if tx == nil {
+		return nil
+	}
+	var out []AbortedTransaction
+	for _, a := range tx.abortedIn(from, to) {
+		out = append(out, AbortedTransaction{ProducerID: a.producerID, FirstOffset: a.first, MarkerOffset: a.last})
+	}
+	return out
+}

@@ -86,14 +86,21 @@
 //     leader epoch 0, no OffsetForLeaderEpoch, no rack-aware fetching.
 //   - No fetch sessions (KIP-227): every fetch is a full one. A fetch
 //     does not stop at the end of a segment, as Kafka's does. No
-//     transactions: transactional produces, transactional InitProducerId and
-//     transaction coordinators answer UNSUPPORTED_FOR_MESSAGE_FORMAT (the
-//     code Kafka gave for brokers without transactions); read_committed
-//     reads what read_uncommitted does.
-//   - Idempotent producers get producer IDs (growing from the time the
-//     server started) and their batches are stored with their producer
-//     fields, but sequence numbers are not checked: a retried batch can be
-//     stored twice. Deduplication belongs to the Log (issue 12).
+//     transactions for clients: transactional produces, transactional
+//     InitProducerId and transaction coordinators answer
+//     UNSUPPORTED_FOR_MESSAGE_FORMAT (the code Kafka gave for brokers
+//     without transactions). The transactions of the host process's own
+//     transactional Producers are served as Kafka serves them: a
+//     read_committed fetch stops at the last stable offset and lists the
+//     aborted transactions of what it returns, which the client skips, and
+//     a read_committed ListOffsets answers the last stable offset as the
+//     latest.
+//   - Idempotent producers get producer IDs from the Log
+//     (Log.NewProducerID: durable, never handed out twice), and the Log
+//     checks their sequence numbers as Kafka's broker does: a retried
+//     batch is answered with the offset it was stored at, not stored
+//     twice; a gap answers OUT_OF_ORDER_SEQUENCE_NUMBER, an old epoch
+//     INVALID_PRODUCER_EPOCH.
 //   - lz4 batches, which the Log does not read, are decompressed and
 //     stored uncompressed (the records themselves unchanged); max.message.bytes
 //     then applies to the decompressed batch.

@@ -48,6 +48,10 @@ func errorCode(err error) int16 {
 		return kerr.UnknownMemberID.Code
 	case errors.Is(err, eventlog.ErrIllegalGeneration), errors.Is(err, eventlog.ErrCommitFailed):
 		return kerr.IllegalGeneration.Code
+	case errors.Is(err, eventlog.ErrOutOfOrderSequence):
+		return kerr.OutOfOrderSequenceNumber.Code
+	case errors.Is(err, eventlog.ErrProducerFenced):
+		return kerr.InvalidProducerEpoch.Code
 	case errors.Is(err, eventlog.ErrClosed):
 		return kerr.KafkaStorageError.Code
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):

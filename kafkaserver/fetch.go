@@ -91,7 +91,7 @@ func (c *conn) fillFetch(req *request, r *kmsg.FetchRequest, resp *fetchResponse
 		rt := resp.addTopic(t.Topic)
 		for _, tp := range t.Partitions {
 			rp := rt.addPartition(tp.Partition)
-			err := c.fetchPartition(req, rp, t.Topic, tp, maxBytes-total, total == 0)
+			err := c.fetchPartition(req, rp, t.Topic, tp, r.IsolationLevel == readCommitted, maxBytes-total, total == 0)
 			if err != nil {
 				rp.errorCode = errorCode(err)
 				final = true
@@ -105,11 +105,17 @@ func (c *conn) fillFetch(req *request, r *kmsg.FetchRequest, resp *fetchResponse
 	return total, final
 }
 
+// readCommitted is the isolation level of a read_committed fetch.
+const readCommitted = 1
+
 // fetchPartition fills in one partition of a fetch: whole batches from the
 // fetch offset on, across segments, as many as its partition max bytes
 // and the response's budget allow. The first batch of the response is
-// served whatever its size, so that a consumer always makes progress.
-func (c *conn) fetchPartition(req *request, rp *fetchPartition, topic string, tp kmsg.FetchRequestTopicPartition, budget int64, first bool) error {
+// served whatever its size, so that a consumer always makes progress. A
+// read_committed fetch (committed) stops at the last stable offset and
+// lists the aborted transactions of what it serves, whose batches the
+// client skips, as Kafka's broker does.
+func (c *conn) fetchPartition(req *request, rp *fetchPartition, topic string, tp kmsg.FetchRequestTopicPartition, committed bool, budget int64, first bool) error {
 	p, err := c.s.log.Partition(topic, tp.Partition)
 	if err != nil {
 		return err
@@ -117,20 +123,30 @@ func (c *conn) fetchPartition(req *request, rp *fetchPartition, topic string, tp
 	if tp.CurrentLeaderEpoch > 0 {
 		return fmt.Errorf("leader epoch %d: %w", tp.CurrentLeaderEpoch, errUnknownLeaderEpoch)
 	}
+	end := int64(math.MaxInt64) // where reading stops
+	if committed {
+		end = p.LastStableOffset()
+	}
+	offset := tp.FetchOffset
 	// The high watermark is read after the batches, so that none of them
-	// lies past the one reported.
+	// lies past the one reported; the last stable offset is the one
+	// reading stopped at.
 	defer func() {
 		hw := p.HighWatermark()
-		rp.highWatermark, rp.lastStableOffset, rp.logStartOffset = hw, hw, p.LogStartOffset()
+		rp.highWatermark, rp.lastStableOffset, rp.logStartOffset = hw, min(end, hw), p.LogStartOffset()
+		if committed && offset > tp.FetchOffset {
+			rp.aborted = p.AbortedTransactions(tp.FetchOffset, offset)
+		}
 	}()
 	limit := min(int64(tp.PartitionMaxBytes), budget)
-	for offset := tp.FetchOffset; ; {
+	for offset < end {
 		left := limit - rp.size
 		if left <= 0 && !first {
 			return nil
 		}
 		batches, release, err := c.readBatches(p, offset, int(max(min(left, math.MaxInt32), 1)))
 		req.onDone(release)
+		batches = batchesBelow(batches, end)
 		if err != nil {
 			if rp.size > 0 {
 				// The next fetch, starting where this one ends, reports
@@ -150,6 +166,16 @@ func (c *conn) fetchPartition(req *request, rp *fetchPartition, topic string, tp
 		first = false
 		offset = nextOffset(batches)
 	}
+	return nil
+}
+
+// batchesBelow returns the whole batches of b that start below offset end.
+func batchesBelow(b []byte, end int64) []byte {
+	n := 0
+	for n+batchHeaderSize <= len(b) && int64(binary.BigEndian.Uint64(b[n:])) < end {
+		n += batchLogOverhead + int(binary.BigEndian.Uint32(b[n+batchLengthPos:]))
+	}
+	return b[:n]
 }
 
 // readBatches reads stored batches, checking their CRCs if the options say
@@ -186,7 +212,7 @@ func (c *conn) handleListOffsets(req *request) (kmsg.Response, error) {
 			rp := kmsg.NewListOffsetsResponseTopicPartition()
 			rp.Partition = tp.Partition
 			rp.Offset, rp.Timestamp, rp.LeaderEpoch = -1, -1, 0
-			rp.ErrorCode = errorCode(c.listOffset(&rp, t.Topic, tp))
+			rp.ErrorCode = errorCode(c.listOffset(&rp, t.Topic, tp, r.IsolationLevel == readCommitted))
 			rt.Partitions = append(rt.Partitions, rp)
 		}
 		resp.Topics = append(resp.Topics, rt)
@@ -200,7 +226,9 @@ const (
 	listEarliest = -2
 )
 
-func (c *conn) listOffset(rp *kmsg.ListOffsetsResponseTopicPartition, topic string, tp kmsg.ListOffsetsRequestTopicPartition) error {
+// listOffset answers one partition of a ListOffsets; the latest offset
+// of a read_committed one (committed) is the last stable offset.
+func (c *conn) listOffset(rp *kmsg.ListOffsetsResponseTopicPartition, topic string, tp kmsg.ListOffsetsRequestTopicPartition, committed bool) error {
 	p, err := c.s.log.Partition(topic, tp.Partition)
 	if err != nil {
 		return err
@@ -209,6 +237,8 @@ func (c *conn) listOffset(rp *kmsg.ListOffsetsResponseTopicPartition, topic stri
 		return errUnknownLeaderEpoch
 	}
 	switch {
+	case tp.Timestamp == listLatest && committed:
+		rp.Offset = p.LastStableOffset()
 	case tp.Timestamp == listLatest:
 		rp.Offset = p.HighWatermark()
 	case tp.Timestamp == listEarliest:

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"net"
 
+	"github.com/eventlog/eventlog"
 	"github.com/twmb/franz-go/pkg/kbin"
 )
 
@@ -21,9 +22,10 @@ import (
 //	topic:           name string | partitions array | [v12: tagged fields]
 //	partition:       partition int32 | error code int16 | high watermark int64 |
 //	                 last stable offset int64 | [v5+: log start offset int64] |
-//	                 aborted transactions nullable array (always null) |
+//	                 aborted transactions nullable array (null when none) |
 //	                 [v11+: preferred read replica int32] |
 //	                 record batches nullable bytes | [v12: tagged fields]
+//	aborted txn:     producer id int64 | first offset int64 | [v12: tagged fields]
 //	                 [v12: tagged fields of the body]
 //
 // Non-flexible versions give arrays an int32 length, strings an int16
@@ -63,6 +65,9 @@ type fetchPartition struct {
 	// after the other as the partition's record batches.
 	batches [][]byte
 	size    int64 // of batches, in all
+	// aborted are the aborted transactions of the batches served to a
+	// read_committed fetch.
+	aborted []eventlog.AbortedTransaction
 }
 
 // reset empties r for a response of version to reuse, dropping its
@@ -148,7 +153,7 @@ func (r *fetchResponse) frame(dst []byte, correlation int32, splices []splice) (
 			if r.version >= 5 {
 				dst = be.AppendUint64(dst, uint64(p.logStartOffset))
 			}
-			dst = appendNull(dst, flexible) // aborted transactions
+			dst = appendAborted(dst, p.aborted, flexible)
 			if r.version >= 11 {
 				dst = be.AppendUint32(dst, 0xffffffff) // preferred read replica -1
 			}
@@ -178,6 +183,23 @@ func appendLength(dst []byte, n int, flexible bool) []byte {
 		return kbin.AppendUvarint(dst, uint32(n)+1)
 	}
 	return binary.BigEndian.AppendUint32(dst, uint32(n))
+}
+
+// appendAborted appends the aborted transactions of a partition, null
+// when there are none.
+func appendAborted(dst []byte, aborted []eventlog.AbortedTransaction, flexible bool) []byte {
+	if len(aborted) == 0 {
+		return appendNull(dst, flexible)
+	}
+	dst = appendLength(dst, len(aborted), flexible)
+	for _, a := range aborted {
+		dst = binary.BigEndian.AppendUint64(dst, uint64(a.ProducerID))
+		dst = binary.BigEndian.AppendUint64(dst, uint64(a.FirstOffset))
+		if flexible {
+			dst = append(dst, 0) // no tagged fields
+		}
+	}
+	return dst
 }
 
 // appendNull appends a null array.

@@ -172,6 +172,15 @@ func (c *conn) handleInitProducerID(req *request) (kmsg.Response, error) {
 		resp.ProducerID, resp.ProducerEpoch = r.ProducerID, r.ProducerEpoch+1
 		return resp, nil
 	}
-	resp.ProducerID, resp.ProducerEpoch = c.s.producers.Add(1), 0
+	// The Log's ids are durable and never handed out twice, so that its
+	// partitions, which check every producer's sequences, never take a
+	// new producer for an old one.
+	id, err := c.s.log.NewProducerID(req.ctx)
+	if err != nil {
+		resp.ErrorCode = errorCode(err)
+		resp.ProducerID, resp.ProducerEpoch = -1, -1
+		return resp, nil
+	}
+	resp.ProducerID, resp.ProducerEpoch = id.ID, id.Epoch
 	return resp, nil
 }

@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"net"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/eventlog/eventlog"
@@ -101,8 +100,7 @@ type Server struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // Serve loops and connections
 
-	members   memberRegistry // external group members; see groups.go
-	producers atomic.Int64   // the last producer ID handed out
+	members memberRegistry // external group members; see groups.go
 
 	mu struct {
 		sync.Mutex
@@ -148,9 +146,6 @@ func New(l *eventlog.Log, opts *Options) (*Server, error) {
 	s.mu.listeners = make(map[net.Listener]struct{})
 	s.mu.conns = make(map[*conn]struct{})
 	s.members.init()
-	// Producer IDs grow from the time the server started, so that a
-	// restarted server does not hand out an ID again.
-	s.producers.Store(time.Now().UnixMilli() << 10)
 	return s, nil
 }
 

@@ -1,0 +1,160 @@
+package kafkaserver_test
+
+import (
+	"encoding/binary"
+	"hash/crc32"
+	"testing"
+
+	"github.com/eventlog/eventlog"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// TestReadCommittedFetch serves the transactions of an in-process
+// transactional Producer to kgo consumers: read_committed ones never see
+// aborted records, nor those of a transaction still open, until it
+// commits; read_uncommitted ones see every record.
+func TestReadCommittedFetch(t *testing.T) {
+	f := newFixture(t, map[string]eventlog.TopicConfig{"t": {Partitions: 1}})
+	ctx := testContext(t)
+	txp, err := f.log.NewProducer(&eventlog.ProducerOptions{TransactionalID: "tx", Partitioner: eventlog.ManualPartitioner{}, Linger: -1})
+	require.NoError(t, err)
+	defer txp.Close()
+	plain, err := f.log.NewProducer(&eventlog.ProducerOptions{Partitioner: eventlog.ManualPartitioner{}, Linger: -1})
+	require.NoError(t, err)
+	defer plain.Close()
+	send := func(p *eventlog.Producer, value string) int64 {
+		md, err := p.Send(ctx, eventlog.Record{Topic: "t", Key: []byte("k"), Value: []byte(value)})
+		require.NoError(t, err)
+		return md.Offset
+	}
+	txn := func(commit bool, values ...string) (first int64) {
+		require.NoError(t, txp.BeginTransaction())
+		for i, v := range values {
+			if off := send(txp, v); i == 0 {
+				first = off
+			}
+		}
+		if commit {
+			require.NoError(t, txp.CommitTransaction(ctx))
+		} else {
+			require.NoError(t, txp.AbortTransaction(ctx))
+		}
+		return first
+	}
+	txn(true, "c1", "c2")
+	abortedAt := txn(false, "a1", "a2")
+	send(plain, "p1")
+	txn(true, "c3")
+	require.NoError(t, txp.BeginTransaction())
+	openAt := send(txp, "o1")
+
+	p, err := f.log.Partition("t", 0)
+	require.NoError(t, err)
+	require.Equal(t, openAt, p.LastStableOffset())
+
+	values := func(recs []*kgo.Record) []string {
+		var out []string
+		for _, r := range recs {
+			out = append(out, string(r.Value))
+		}
+		return out
+	}
+	committed := f.client(t, kgo.ConsumeTopics("t"), kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.FetchMaxWait(50e6))
+	assert.Equal(t, []string{"c1", "c2", "p1", "c3"}, values(consume(t, ctx, committed, 4)))
+	uncommitted := f.client(t, kgo.ConsumeTopics("t"), kgo.FetchMaxWait(50e6))
+	assert.Equal(t, []string{"c1", "c2", "a1", "a2", "p1", "c3", "o1"}, values(consume(t, ctx, uncommitted, 7)))
+
+	// What the broker says, at every version: the last stable offset, and
+	// the aborted transaction of the records served.
+	var producerID int64 = -1
+	batches := storedBatches(t, p, 0)
+	for b := batches; len(b) > 0; b = b[12+binary.BigEndian.Uint32(b[8:]):] {
+		if int64(binary.BigEndian.Uint64(b)) == abortedAt {
+			producerID = int64(binary.BigEndian.Uint64(b[43:]))
+		}
+	}
+	require.GreaterOrEqual(t, producerID, int64(0), "the aborted transaction's first batch")
+	r := dialRaw(t, f.addr)
+	for version := int16(4); version <= 12; version++ {
+		req := fetchRequest(version, "t", map[int32]int64{0: 0}, 1<<20, 1<<20)
+		req.IsolationLevel = 1
+		resp := r.roundTrip(req).(*kmsg.FetchResponse)
+		rp := resp.Topics[0].Partitions[0]
+		require.Zero(t, rp.ErrorCode, "v%d", version)
+		assert.Equal(t, openAt, rp.LastStableOffset, "v%d", version)
+		assert.Equal(t, p.HighWatermark(), rp.HighWatermark, "v%d", version)
+		require.Len(t, rp.AbortedTransactions, 1, "v%d", version)
+		assert.Equal(t, producerID, rp.AbortedTransactions[0].ProducerID, "v%d", version)
+		assert.Equal(t, abortedAt, rp.AbortedTransactions[0].FirstOffset, "v%d", version)
+		assert.Equal(t, storedBatchesBelow(batches, openAt), rp.RecordBatches, "v%d: the batches below the last stable offset, as stored", version)
+
+		list := kmsg.NewPtrListOffsetsRequest()
+		listVersion := 2 + (version-4)%5 // 2 to 6: those with an isolation level the server has
+		list.SetVersion(listVersion)
+		list.ReplicaID, list.IsolationLevel = -1, 1
+		lt := kmsg.NewListOffsetsRequestTopic()
+		lt.Topic = "t"
+		lp := kmsg.NewListOffsetsRequestTopicPartition()
+		lp.Timestamp, lp.CurrentLeaderEpoch = -1, -1
+		lt.Partitions = []kmsg.ListOffsetsRequestTopicPartition{lp}
+		list.Topics = []kmsg.ListOffsetsRequestTopic{lt}
+		lr := r.roundTrip(list).(*kmsg.ListOffsetsResponse)
+		assert.Equal(t, openAt, lr.Topics[0].Partitions[0].Offset, "ListOffsets v%d read_committed latest", listVersion)
+	}
+
+	require.NoError(t, txp.CommitTransaction(ctx))
+	assert.Equal(t, []string{"o1"}, values(consume(t, ctx, committed, 1)))
+}
+
+// storedBatchesBelow returns the whole batches of b that start below end.
+func storedBatchesBelow(b []byte, end int64) []byte {
+	n := 0
+	for n < len(b) && int64(binary.BigEndian.Uint64(b[n:])) < end {
+		n += 12 + int(binary.BigEndian.Uint32(b[n+8:]))
+	}
+	return b[:n]
+}
+
+// TestIdempotentProduce checks that the Log deduplicates a batch that an
+// idempotent producer sends again, and refuses a sequence gap, whatever
+// the client.
+func TestIdempotentProduce(t *testing.T) {
+	f := newFixture(t, map[string]eventlog.TopicConfig{"t": {Partitions: 1}})
+	ctx := testContext(t)
+	cl := f.client(t, kgo.DefaultProduceTopic("t"), kgo.ProducerBatchCompression(kgo.NoCompression()))
+	require.NoError(t, cl.ProduceSync(ctx, &kgo.Record{Value: []byte("once")}).FirstErr())
+	p, err := f.log.Partition("t", 0)
+	require.NoError(t, err)
+	stored := storedBatches(t, p, 0)
+	require.Len(t, batchSizes(stored), 1)
+	require.GreaterOrEqual(t, int64(binary.BigEndian.Uint64(stored[43:])), int64(0), "kgo's producer id from InitProducerId")
+
+	produce := func(batch []byte) kmsg.ProduceResponseTopicPartition {
+		req := kmsg.NewPtrProduceRequest()
+		req.SetVersion(9)
+		req.Acks = -1
+		tp := kmsg.NewProduceRequestTopicPartition()
+		tp.Records = batch
+		rt := kmsg.NewProduceRequestTopic()
+		rt.Topic, rt.Partitions = "t", []kmsg.ProduceRequestTopicPartition{tp}
+		req.Topics = append(req.Topics, rt)
+		return dialRaw(t, f.addr).roundTrip(req).(*kmsg.ProduceResponse).Topics[0].Partitions[0]
+	}
+	retry := append([]byte(nil), stored...)
+	binary.BigEndian.PutUint64(retry, 0) // as a client sends it; the CRC does not cover it
+	resp := produce(retry)
+	assert.Zero(t, resp.ErrorCode)
+	assert.Zero(t, resp.BaseOffset, "the retried batch is answered with the offset it was stored at")
+	assert.EqualValues(t, 1, p.HighWatermark(), "and not stored twice")
+
+	gap := append([]byte(nil), retry...)
+	binary.BigEndian.PutUint32(gap[53:], 5) // base sequence 5 after 0
+	binary.BigEndian.PutUint32(gap[17:], crc32.Checksum(gap[21:], crc32.MakeTable(crc32.Castagnoli)))
+	resp = produce(gap)
+	assert.Equal(t, kerr.OutOfOrderSequenceNumber.Code, resp.ErrorCode)
+	assert.EqualValues(t, 1, p.HighWatermark())
+}
