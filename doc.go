@@ -229,6 +229,11 @@
 // read_committed read knows, before reading a batch, whether to skip it;
 // a partition that never had a transaction pays one pointer check per
 // read for all this, and reads at the same speed at both levels.
+// Partition.AbortedTransactions lists them for a range of offsets, as a
+// Kafka broker lists them in a fetch response (the kafkaserver sub-module
+// serves read_committed fetches so). A Log opened with Options.ReadOnly
+// reads committed too: it learns the transactions from the batch headers
+// of the partitions that have producers, at Open and at each Refresh.
 //
 // # Consumers
 //

@@ -102,6 +102,15 @@ func TestTransactionCommitAndAbort(t *testing.T) {
 	recs := readAll(t, out0, 0)
 	assert.Equal(t, []string{"plain-before", "a1", "plain-during", "b1"}, valueStrings(recs))
 
+	// The aborted transaction, as a Kafka fetch response lists it.
+	aborted := out0.AbortedTransactions(0, out0.HighWatermark())
+	require.Len(t, aborted, 1)
+	assert.Equal(t, recs[3].Offset, aborted[0].FirstOffset)
+	assert.Greater(t, aborted[0].MarkerOffset, recs[3].Offset)
+	assert.Equal(t, aborted, out0.AbortedTransactions(recs[3].Offset, recs[3].Offset+1))
+	assert.Empty(t, out0.AbortedTransactions(0, recs[3].Offset), "nothing aborted below it")
+	assert.Empty(t, out0.AbortedTransactions(aborted[0].MarkerOffset+1, out0.HighWatermark()+1), "nothing aborted after its marker")
+
 	// Replay reads committed.
 	var replayed []string
 	require.NoError(t, l.Replay(ctx, "out", func(v *eventlog.RecordView) error {
