@@ -269,6 +269,8 @@ func (c *Consumer) joinLocked() error {
 	gm := &c.group
 	m, err := gm.g.join(memberConfig{
 		instanceID:      c.opts.GroupInstanceID,
+		clientID:        inProcessClient,
+		clientHost:      inProcessClient,
 		topics:          gm.topics,
 		pattern:         gm.pattern,
 		assignor:        c.opts.Assignor,

@@ -297,6 +297,22 @@
 // — is lowered to the log end at Open, durably, so that a consumer does not
 // skip the records appended after the crash. Applications can read internal
 // topics (names starting with "__") but not write them.
+//
+// Members live in the process that runs them, so the coordinator also
+// writes each group's membership to __consumer_offsets, as Kafka's
+// GroupMetadata record: when a generation completes (every member owns
+// what it was assigned) and when the group becomes empty, with every
+// member's ID, instance ID, client, timeouts, subscription and assignment
+// in Kafka's consumer protocol encoding. The write is handed to the OS
+// without waiting for an fsync, so that rebalances are not slowed; a
+// failed write is logged, and the next rebalance writes again. Open and a
+// read-only Log's Refresh read the records back, and Log.DescribeGroup
+// describes a group from the last one when no member of it joined in this
+// process: a read-only Log (the eventlog command) sees the members and
+// assignment of a group another process runs, as of its last rebalance
+// (GroupDescription.Stored, StoredAt). Members of a process that crashed
+// stay listed until a new member joins, as Kafka lists them until their
+// session expires. A group's generations continue across reopens.
 // Administration below describes DescribeGroup, ResetGroupOffsets and
 // DeleteGroup.
 //
@@ -392,8 +408,9 @@
 // the groups. Log.ResetGroupOffsets moves committed offsets to the
 // earliest or latest offset, a time or an offset, or only plans it
 // (kafka-consumer-groups --reset-offsets, with or without --execute), and
-// Log.DeleteGroup deletes a group's offsets; both refuse with
-// ErrGroupNotEmpty while the group has members.
+// Log.DeleteGroup deletes a group's offsets and stored membership (with a
+// tombstone, as Kafka does); both refuse with ErrGroupNotEmpty while the
+// group has members.
 //
 // Each operation is durable when it returns and crash-safe: after a crash
 // Open finds the state before it or the state after it. A topic deletion

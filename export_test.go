@@ -79,3 +79,21 @@ func AbortTimedOutTransactions(l *Log) {
 // ReadAheadBatches counts the batches whose CRC a read-ahead verifier
 // checked for a view scan that has ended.
 func ReadAheadBatches(l *Log) int64 { return l.readAheadBatches.Load() }
+
+// WriteGroupMetadata waits until the metadata snapshots of group taken so
+// far are written to __consumer_offsets, writing the pending one if no
+// call is writing it.
+func WriteGroupMetadata(l *Log, group string) {
+	l.groups.mu.Lock()
+	c := l.groups.coord
+	l.groups.mu.Unlock()
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	g := c.groups[group]
+	c.mu.Unlock()
+	if g != nil {
+		g.writeMetadata()
+	}
+}

@@ -130,6 +130,7 @@ func (c *coordinator) group(id string) *group {
 		g.mu.members = make(map[string]*member)
 		g.mu.instances = make(map[string]*member)
 		g.mu.holder = make(map[TopicPartition]*member)
+		g.mu.generation = c.offsets.storedGeneration(id)
 		c.groups[id] = g
 	}
 	return g
@@ -201,7 +202,7 @@ func (c *coordinator) expire() (next time.Time, ok bool) {
 				next, ok = d, true
 			}
 		}
-		g.mu.Unlock()
+		g.unlock()
 	}
 	return next, ok
 }
@@ -221,8 +222,9 @@ func (c *coordinator) groupNames() []string {
 	return names
 }
 
-// Groups lists the consumer groups that have committed offsets or members,
-// sorted.
+// Groups lists the consumer groups that have committed offsets, members,
+// or stored metadata (see GroupDescription), sorted. A group emptied by
+// its last member leaving is listed until DeleteGroup, as in Kafka.
 func (l *Log) Groups() ([]string, error) {
 	var names []string
 	s, err := l.offsetStore(false)
@@ -247,6 +249,13 @@ type group struct {
 	id    string
 	coord *coordinator
 
+	// metaWrite orders the writes of the group's metadata (and
+	// DeleteGroup's tombstone of it); it is taken before mu.
+	metaWrite sync.Mutex
+	// metaPending is set while mu.metadata waits to be written, so that
+	// unlock checks it without the lock.
+	metaPending atomic.Bool
+
 	mu struct {
 		sync.Mutex
 		generation int32
@@ -267,12 +276,23 @@ type group struct {
 		topicsVersion int64
 		partitions    map[string]topicShape
 		nextID        int
+		// joined is set once a member joined in this process: from then
+		// on the group is described live rather than from its stored
+		// metadata.
+		joined bool
+		// metaDirty is set when the membership or generation changed
+		// since the metadata was last snapshot; metadata is the snapshot
+		// waiting to be written (group_metadata.go).
+		metaDirty bool
+		metadata  *groupMetadata
 	}
 }
 
 // memberConfig is what a consumer brings to its group.
 type memberConfig struct {
 	instanceID      string
+	clientID        string // Kafka's client.id; inProcessClient for a Consumer
+	clientHost      string
 	topics          []string       // subscribed by name
 	pattern         *regexp.Regexp // or by pattern
 	assignor        Assignor
@@ -329,7 +349,7 @@ func (m *member) notify() {
 // one without a rebalance.
 func (g *group) join(cfg memberConfig) (*member, error) {
 	g.mu.Lock()
-	defer g.mu.Unlock()
+	defer g.unlock()
 	now := g.coord.log.opts.Now()
 	g.expireLocked(now)
 	if len(g.mu.members) == 0 {
@@ -339,6 +359,8 @@ func (g *group) join(cfg memberConfig) (*member, error) {
 			ErrInvalidConfig, g.id, g.mu.assignor.Name(), cfg.assignor.Name())
 	}
 	g.mu.nextID++
+	g.mu.joined = true
+	g.markMetadataLocked()
 	prefix := "consumer"
 	if cfg.instanceID != "" {
 		prefix = cfg.instanceID
@@ -448,7 +470,7 @@ func (g *group) refreshTopicsLocked() {
 // change.
 func (g *group) resubscribe(m *member, topics []string, pattern *regexp.Regexp) {
 	g.mu.Lock()
-	defer g.mu.Unlock()
+	defer g.unlock()
 	if m.removed != nil {
 		return
 	}
@@ -528,6 +550,7 @@ func (g *group) assignTargetsLocked() {
 	g.mu.partitions = shapes
 	g.mu.generation++
 	g.mu.rebalances++
+	g.markMetadataLocked()
 	taken := make(map[TopicPartition]bool)
 	for _, id := range ids {
 		m := g.mu.members[id]
@@ -589,6 +612,7 @@ func (g *group) grantLocked() {
 			m.notify()
 		}
 	}
+	g.snapshotMetadataLocked()
 }
 
 // releaseLocked takes partitions away from a member. Those of a removed
@@ -621,6 +645,10 @@ func (g *group) removeLocked(m *member, why error) {
 	g.releaseLocked(m, heldList(m))
 	clear(m.target)
 	m.notify()
+	g.markMetadataLocked()
+	if len(g.mu.members) == 0 {
+		g.snapshotMetadataLocked()
+	}
 }
 
 func heldList(m *member) []TopicPartition {
@@ -662,7 +690,7 @@ type syncResult struct {
 // assignment when there is news. ok is false when there is none.
 func (g *group) sync(m *member) (res syncResult, ok bool, err error) {
 	g.mu.Lock()
-	defer g.mu.Unlock()
+	defer g.unlock()
 	now := g.coord.log.opts.Now()
 	g.expireLocked(now)
 	if m.removed != nil {
@@ -691,7 +719,7 @@ func (g *group) sync(m *member) (res syncResult, ok bool, err error) {
 // starts.
 func (g *group) pollDone(m *member) {
 	g.mu.Lock()
-	defer g.mu.Unlock()
+	defer g.unlock()
 	if m.removed == nil {
 		m.inPoll, m.lastPoll = false, g.coord.log.opts.Now()
 		g.coord.wakeTimerFor(m.lastPoll.Add(m.cfg.maxPollInterval))
@@ -704,7 +732,7 @@ func (g *group) release(m *member, tps []TopicPartition) {
 		return
 	}
 	g.mu.Lock()
-	defer g.mu.Unlock()
+	defer g.unlock()
 	g.releaseLocked(m, tps)
 	g.progressLocked()
 }
@@ -713,7 +741,7 @@ func (g *group) release(m *member, tps []TopicPartition) {
 // Unsubscribe. A static member's Close departs instead.
 func (g *group) leave(m *member) {
 	g.mu.Lock()
-	defer g.mu.Unlock()
+	defer g.unlock()
 	if m.removed != nil {
 		return
 	}
@@ -726,7 +754,7 @@ func (g *group) leave(m *member) {
 // wait for a consumer with the same instance ID for SessionTimeout.
 func (g *group) depart(m *member) {
 	g.mu.Lock()
-	defer g.mu.Unlock()
+	defer g.unlock()
 	if m.removed != nil {
 		return
 	}
@@ -743,7 +771,7 @@ func (g *group) depart(m *member) {
 // (m == nil) may commit only while the group has no members, as in Kafka.
 func (g *group) beginCommit(m *member, tps []TopicPartition) error {
 	g.mu.Lock()
-	defer g.mu.Unlock()
+	defer g.unlock()
 	g.expireLocked(g.coord.log.opts.Now())
 	if m == nil {
 		if len(g.mu.members) > 0 {
@@ -770,7 +798,7 @@ func (g *group) endCommit(m *member) {
 		return
 	}
 	g.mu.Lock()
-	defer g.mu.Unlock()
+	defer g.unlock()
 	m.inflight--
 	if m.inflight == 0 && m.removed != nil && len(m.held) > 0 {
 		g.releaseLocked(m, heldList(m))
@@ -787,7 +815,7 @@ type groupSnapshot struct {
 
 func (g *group) snapshot() groupSnapshot {
 	g.mu.Lock()
-	defer g.mu.Unlock()
+	defer g.unlock()
 	s := groupSnapshot{generation: g.mu.generation, owners: make(map[TopicPartition]string)}
 	for tp, m := range g.mu.holder {
 		s.owners[tp] = m.id

@@ -10,8 +10,8 @@ import (
 
 // Errors of consumer group administration.
 var (
-	// ErrGroupNotFound is returned for a group that has neither members
-	// nor committed offsets (Kafka's GROUP_ID_NOT_FOUND).
+	// ErrGroupNotFound is returned for a group that has neither members,
+	// committed offsets nor stored metadata (Kafka's GROUP_ID_NOT_FOUND).
 	ErrGroupNotFound = errors.New("eventlog: consumer group not found")
 
 	// ErrGroupNotEmpty is returned by DeleteGroup and ResetGroupOffsets
@@ -40,6 +40,15 @@ const (
 
 // GroupDescription describes a consumer group (Kafka's
 // DescribeConsumerGroups, with the offsets of ListConsumerGroupOffsets).
+//
+// A group whose members run in this process is described as it is now.
+// Any other — every group on a read-only Log, and on a writer a group no
+// member joined since Open — is described from the metadata that the
+// process running it last wrote to __consumer_offsets, when a rebalance
+// completed or its last member left: Stored is set, StoredAt says when,
+// and State is GroupStable with members, GroupEmpty without. Members of a
+// process that crashed stay listed, as Kafka lists them until their
+// session expires.
 type GroupDescription struct {
 	GroupID string
 	State   GroupState
@@ -54,6 +63,13 @@ type GroupDescription struct {
 	// Offsets are the group's committed offsets with their lag, as
 	// GroupOffsets returns them.
 	Offsets []GroupPartitionOffset
+	// Stored tells that State, Generation, Assignor and Members come from
+	// the group's stored metadata rather than from members running in
+	// this process.
+	Stored bool
+	// StoredAt is when the stored metadata was written (Kafka's current
+	// state timestamp); zero when not Stored.
+	StoredAt time.Time
 }
 
 // GroupMemberDescription describes a member of a consumer group.
@@ -62,6 +78,11 @@ type GroupMemberDescription struct {
 	// GroupInstanceID is the static member's instance ID, "" for a
 	// dynamic member (Kafka's group.instance.id).
 	GroupInstanceID string
+	// ClientID and ClientHost identify the member's client (Kafka's
+	// client.id, and the address it connected from): those an
+	// ExternalMember gave, "in-process" for a Consumer of the Log.
+	ClientID   string
+	ClientHost string
 	// Topics are the existing topics the member subscribes to, sorted.
 	Topics []string
 	// Assignment is what the member owns now, sorted.
@@ -107,10 +128,10 @@ type ResetOffsetsSpec struct {
 	DryRun bool
 }
 
-// DeleteGroup deletes a consumer group: its committed offsets go, durably,
-// as with Kafka's DeleteGroups. It fails with ErrGroupNotEmpty while the
-// group has members and with ErrGroupNotFound when it has no committed
-// offsets.
+// DeleteGroup deletes a consumer group: its committed offsets and its
+// stored metadata go, durably, as with Kafka's DeleteGroups. It fails with
+// ErrGroupNotEmpty while the group has members and with ErrGroupNotFound
+// when it has neither committed offsets nor stored metadata.
 func (l *Log) DeleteGroup(ctx context.Context, group string) error {
 	if err := validGroupID(group); err != nil {
 		return err
@@ -125,25 +146,46 @@ func (l *Log) DeleteGroup(ctx context.Context, group string) error {
 	if s == nil {
 		return fmt.Errorf("eventlog: group %q: %w", group, ErrGroupNotFound)
 	}
-	g, err := l.lockEmptyGroup(group)
+	c, err := l.coordinator()
 	if err != nil {
 		return err
 	}
+	g := c.group(group)
+	err = g.delete(ctx, s)
+	if g.metaPending.Load() {
+		g.writeMetadata() // evictions emptied the group, which is not deleted
+	}
+	return err
+}
+
+// delete is DeleteGroup. It holds metaWrite, so that no metadata of the
+// group is written after the tombstone; and so it unlocks mu itself, not
+// with unlock, which may write metadata.
+func (g *group) delete(ctx context.Context, s *offsetStore) error {
+	g.metaWrite.Lock()
+	defer g.metaWrite.Unlock()
+	g.mu.Lock()
 	defer g.mu.Unlock()
-	committed := s.groupOffsets(group)
-	if len(committed) == 0 {
-		return fmt.Errorf("eventlog: group %q: %w", group, ErrGroupNotFound)
+	g.expireLocked(g.coord.log.opts.Now())
+	if n := len(g.mu.members); n > 0 {
+		return fmt.Errorf("eventlog: group %q: %w: %d members", g.id, ErrGroupNotEmpty, n)
+	}
+	committed := s.groupOffsets(g.id)
+	if _, stored := s.storedMetadata(g.id); !stored && g.mu.metadata == nil && len(committed) == 0 {
+		return fmt.Errorf("eventlog: group %q: %w", g.id, ErrGroupNotFound)
 	}
 	updates := make([]offsetUpdate, 0, len(committed))
 	for tp := range committed {
 		updates = append(updates, offsetUpdate{tp: tp, delete: true})
 	}
 	slices.SortFunc(updates, func(a, b offsetUpdate) int { return compareTopicPartitions(a.tp, b.tp) })
-	// One batch: the offsets go all at once or not at all.
-	if _, err := s.write(ctx, group, updates, DurabilityFsync); err != nil {
-		return fmt.Errorf("eventlog: delete group %q: %w", group, err)
+	// One batch: the offsets and the metadata go all at once or not at all.
+	if err := s.deleteGroup(ctx, g.id, updates); err != nil {
+		return fmt.Errorf("eventlog: delete group %q: %w", g.id, err)
 	}
-	l.opts.Logger.Info("eventlog: group deleted", "group", group, "offsets", len(updates))
+	g.mu.metadata, g.mu.metaDirty = nil, false
+	g.metaPending.Store(false)
+	g.coord.log.opts.Logger.Info("eventlog: group deleted", "group", g.id, "offsets", len(updates))
 	return nil
 }
 
@@ -158,7 +200,7 @@ func (l *Log) lockEmptyGroup(id string) (*group, error) {
 	g.mu.Lock()
 	g.expireLocked(l.opts.Now())
 	if n := len(g.mu.members); n > 0 {
-		g.mu.Unlock()
+		g.unlock()
 		return nil, fmt.Errorf("eventlog: group %q: %w: %d members", id, ErrGroupNotEmpty, n)
 	}
 	return g, nil
@@ -202,7 +244,7 @@ func (l *Log) ResetGroupOffsets(ctx context.Context, group string, spec ResetOff
 	if err != nil {
 		return nil, err
 	}
-	defer g.mu.Unlock()
+	defer g.unlock()
 	s := g.coord.offsets
 	out, updates, err := l.planReset(s, group, &spec)
 	if err != nil || spec.DryRun || len(updates) == 0 {
@@ -286,8 +328,10 @@ func (p *Partition) resetOffset(spec *ResetOffsetsSpec) (int64, error) {
 }
 
 // DescribeGroup describes a consumer group: its state, generation, members
-// and what each owns, and its committed offsets with their lag. A group
-// with neither members nor committed offsets yields ErrGroupNotFound.
+// and what each owns, and its committed offsets with their lag; see
+// GroupDescription for groups whose members run in another process. A
+// group with neither members, committed offsets nor stored metadata yields
+// ErrGroupNotFound.
 func (l *Log) DescribeGroup(group string) (GroupDescription, error) {
 	if err := validGroupID(group); err != nil {
 		return GroupDescription{}, err
@@ -297,31 +341,49 @@ func (l *Log) DescribeGroup(group string) (GroupDescription, error) {
 		return GroupDescription{}, err
 	}
 	d := GroupDescription{GroupID: group, State: GroupEmpty, Offsets: offsets}
+	s, err := l.offsetStore(false)
+	if err != nil {
+		return GroupDescription{}, err
+	}
 	l.groups.mu.Lock()
 	c := l.groups.coord
 	l.groups.mu.Unlock()
+	live := false
 	if c != nil {
 		c.mu.Lock()
 		g := c.groups[group]
 		c.mu.Unlock()
 		if g != nil {
-			g.describe(&d)
+			live = g.describe(&d)
 		}
 	}
-	if len(d.Members) == 0 && len(d.Offsets) == 0 {
+	stored := false
+	if s != nil {
+		_, stored = s.storedMetadata(group)
+		if !live {
+			if err := s.describeStored(&d); err != nil {
+				return GroupDescription{}, err
+			}
+		}
+	}
+	if len(d.Members) == 0 && len(d.Offsets) == 0 && !stored {
 		return GroupDescription{}, fmt.Errorf("eventlog: group %q: %w", group, ErrGroupNotFound)
 	}
 	return d, nil
 }
 
-// describe fills in the group's state and members.
-func (g *group) describe(d *GroupDescription) {
+// describe fills in the group's state and members, and reports whether a
+// member joined in this process: otherwise it fills in nothing.
+func (g *group) describe(d *GroupDescription) bool {
 	g.mu.Lock()
-	defer g.mu.Unlock()
+	defer g.unlock()
+	if !g.mu.joined {
+		return false
+	}
 	g.expireLocked(g.coord.log.opts.Now())
 	d.Generation = g.mu.generation
 	if len(g.mu.members) == 0 {
-		return
+		return true
 	}
 	d.Assignor = g.mu.assignor.Name()
 	d.State = GroupStable
@@ -332,6 +394,8 @@ func (g *group) describe(d *GroupDescription) {
 		d.Members = append(d.Members, GroupMemberDescription{
 			MemberID:        m.id,
 			GroupInstanceID: m.cfg.instanceID,
+			ClientID:        m.cfg.clientID,
+			ClientHost:      m.cfg.clientHost,
 			Topics:          slices.Clone(m.topics),
 			Assignment:      heldList(m),
 		})
@@ -339,15 +403,8 @@ func (g *group) describe(d *GroupDescription) {
 			d.State = GroupCompletingRebalance
 		}
 	}
-	slices.SortFunc(d.Members, func(a, b GroupMemberDescription) int {
-		switch {
-		case a.MemberID < b.MemberID:
-			return -1
-		case a.MemberID > b.MemberID:
-			return 1
-		}
-		return 0
-	})
+	sortMembers(d.Members)
+	return true
 }
 
 func sameKeys(a, b map[TopicPartition]bool) bool {

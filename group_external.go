@@ -59,6 +59,11 @@ type ExternalMemberConfig struct {
 	// SessionTimeout is how long the member stays in the group without a
 	// call (Kafka's session.timeout.ms). Default DefaultSessionTimeout.
 	SessionTimeout time.Duration
+	// ClientID and ClientHost identify the member's client in
+	// DescribeGroup and in the group's stored metadata (Kafka's client.id,
+	// and the address the client connected from, such as "/10.0.0.7").
+	ClientID   string
+	ClientHost string
 }
 
 // ExternalMember is a consumer group member whose consumer runs outside
@@ -101,6 +106,8 @@ func (l *Log) JoinGroupExternal(group string, cfg ExternalMemberConfig) (*Extern
 	x := &ExternalMember{g: g, wake: make(chan struct{}, 1), synced: -1}
 	m, err := g.join(memberConfig{
 		instanceID:      cfg.InstanceID,
+		clientID:        cfg.ClientID,
+		clientHost:      cfg.ClientHost,
 		topics:          slices.Clone(cfg.Topics),
 		assignor:        g.pickAssignor(cfg.Assignors),
 		sessionTimeout:  cfg.SessionTimeout,
@@ -118,7 +125,7 @@ func (l *Log) JoinGroupExternal(group string, cfg ExternalMemberConfig) (*Extern
 // name, or else the first candidate, for join to accept or refuse.
 func (g *group) pickAssignor(candidates []Assignor) Assignor {
 	g.mu.Lock()
-	defer g.mu.Unlock()
+	defer g.unlock()
 	if len(g.mu.members) > 0 {
 		for _, a := range candidates {
 			if a.Name() == g.mu.assignor.Name() {
@@ -169,7 +176,7 @@ func (x *ExternalMember) Rejoin(topics []string, owned []TopicPartition) error {
 	}
 	g, m := x.g, x.m
 	g.mu.Lock()
-	defer g.mu.Unlock()
+	defer g.unlock()
 	now := g.coord.log.opts.Now()
 	if err := x.checkLocked(now); err != nil {
 		return err
@@ -201,14 +208,14 @@ func (x *ExternalMember) AwaitRebalance(ctx context.Context) (int32, error) {
 	defer func() {
 		g.mu.Lock()
 		m.inPoll, m.lastPoll = false, g.coord.log.opts.Now()
-		g.mu.Unlock()
+		g.unlock()
 	}()
 	for {
 		g.mu.Lock()
 		err := x.checkLocked(g.coord.log.opts.Now())
 		settled, generation := !g.mu.emptying, m.generation
 		m.inPoll = err == nil
-		g.mu.Unlock()
+		g.unlock()
 		if err != nil || settled {
 			return generation, err
 		}
@@ -228,7 +235,7 @@ func (x *ExternalMember) AwaitRebalance(ctx context.Context) (int32, error) {
 func (x *ExternalMember) Sync(generation int32) ([]TopicPartition, error) {
 	g, m := x.g, x.m
 	g.mu.Lock()
-	defer g.mu.Unlock()
+	defer g.unlock()
 	now := g.coord.log.opts.Now()
 	if err := x.checkLocked(now); err != nil {
 		return nil, err
@@ -253,7 +260,7 @@ func (x *ExternalMember) Sync(generation int32) ([]TopicPartition, error) {
 func (x *ExternalMember) Heartbeat(generation int32) (rejoin bool, err error) {
 	g, m := x.g, x.m
 	g.mu.Lock()
-	defer g.mu.Unlock()
+	defer g.unlock()
 	now := g.coord.log.opts.Now()
 	if err := x.checkLocked(now); err != nil {
 		return false, err
@@ -288,7 +295,7 @@ func (x *ExternalMember) Commit(ctx context.Context, generation int32, offsets m
 	if err == nil {
 		m.lastPoll = g.coord.log.opts.Now()
 	}
-	g.mu.Unlock()
+	g.unlock()
 	if err != nil {
 		return err
 	}

@@ -238,12 +238,19 @@ func runGroupStress(t *testing.T, assignor eventlog.Assignor, steps int, seed ui
 	t.Logf("%d commits, %d rejected, %d clock jumps, %d (generation, partition) owners", h.commits, h.rejected, h.evictions, len(h.owners))
 	h.mu.Unlock()
 
-	// Committed offsets never went backwards: read the commits back in
-	// log order, with an independent decoder.
+	// Committed offsets never went backwards, and the group metadata
+	// written at each completed generation has generations that never go
+	// backwards and no partition owned twice: read the records back in log
+	// order, with an independent decoder.
 	p, err := l.Partition("__consumer_offsets", 0)
 	require.NoError(t, err)
 	last := map[eventlog.TopicPartition]int64{}
+	var generation int32
 	for _, r := range readAll(t, p, 0) {
+		if r.Key[1] == 2 {
+			checkGroupMetadataRecord(t, r, &generation)
+			continue
+		}
 		var k kmsg.OffsetCommitKey
 		require.NoError(t, k.ReadFrom(r.Key))
 		var v kmsg.OffsetCommitValue
@@ -304,6 +311,32 @@ func runGroupStress(t *testing.T, assignor eventlog.Assignor, steps int, seed ui
 				}
 			}
 			require.Empty(t, missing, "%s: records never delivered to any member", tp)
+		}
+	}
+}
+
+// checkGroupMetadataRecord checks a GroupMetadata record of the stress
+// test's group with kmsg: its generation is not below the last one's, and
+// no partition is assigned to two members.
+func checkGroupMetadataRecord(t *testing.T, r eventlog.Record, generation *int32) {
+	t.Helper()
+	var k kmsg.GroupMetadataKey
+	require.NoError(t, k.ReadFrom(r.Key))
+	assert.Equal(t, "g", k.Group)
+	var v kmsg.GroupMetadataValue
+	require.NoError(t, v.ReadFrom(r.Value))
+	require.GreaterOrEqual(t, v.Generation, *generation, "generation went backwards at offset %d", r.Offset)
+	*generation = v.Generation
+	owner := map[eventlog.TopicPartition]string{}
+	for _, m := range v.Members {
+		var a kmsg.ConsumerMemberAssignment
+		require.NoError(t, a.ReadFrom(m.Assignment))
+		for _, at := range a.Topics {
+			for _, id := range at.Partitions {
+				tp := eventlog.TopicPartition{Topic: at.Topic, Partition: id}
+				require.NotContains(t, owner, tp, "generation %d assigns %s twice", v.Generation, tp)
+				owner[tp] = m.MemberID
+			}
 		}
 	}
 }

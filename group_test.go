@@ -14,6 +14,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/eventlog/eventlog"
 	"github.com/eventlog/eventlog/eventlogtest"
@@ -373,7 +374,12 @@ func TestInternalTopicsAreReadOnly(t *testing.T) {
 	assert.Equal(t, []string{"t"}, l.Topics(), "internal topics are not listed")
 	recs, err := p.Read(0, 1<<20)
 	require.NoError(t, err)
-	assert.Len(t, recs, 1, "internal topics can be read")
+	require.Len(t, recs, 2, "internal topics can be read")
+	var meta kmsg.GroupMetadataKey
+	require.NoError(t, meta.ReadFrom(recs[0].Key), "the group's metadata, at its first generation")
+	var commit kmsg.OffsetCommitKey
+	require.NoError(t, commit.ReadFrom(recs[1].Key), "the commit")
+	assert.Equal(t, "g", commit.Group)
 }
 
 func TestGroupPatternSubscriptionPicksUpNewTopics(t *testing.T) {

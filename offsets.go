@@ -24,10 +24,10 @@ import (
 //	       +-----------+--------+--------------+----------+--------------+
 //
 // Integers are big-endian; a string is an int16 byte length followed by
-// that many bytes of UTF-8. Key types 0 and 1 are offset commits (others,
-// such as Kafka's group metadata, type 2, are skipped); values of versions
-// 0 to 3 are read. A null value (tombstone) deletes the offset. These
-// constants are part of the format.
+// that many bytes of UTF-8. Key types 0 and 1 are offset commits; type 2
+// is a group's metadata (group_metadata_codec.go), and other types are
+// skipped. Values of versions 0 to 3 are read. A null value (tombstone)
+// deletes the offset. These constants are part of the format.
 const (
 	offsetsTopicName = "__consumer_offsets"
 

@@ -37,6 +37,9 @@ type offsetStore struct {
 		// txnPending are the commits of open transactions, by producer
 		// id, applied when their COMMIT marker is (txn_offsets.go).
 		txnPending map[int64][]pendingCommit
+		// groupMetadata is each group's last metadata record
+		// (group_metadata.go).
+		groupMetadata map[string]storedGroupMetadata
 	}
 }
 
@@ -82,6 +85,7 @@ func parseOffsetID(id string) (group string, tp TopicPartition) {
 func newOffsetStore(l *Log, t *topic, size int) *offsetStore {
 	s := &offsetStore{log: l, parts: t.partitions}
 	s.mu.committed = make(map[string]committedOffset, size)
+	s.mu.groupMetadata = make(map[string]storedGroupMetadata)
 	return s
 }
 
@@ -156,6 +160,10 @@ func (r *replayer) replay(p *Partition, from, to int64) error {
 // key wins. A key or value that does not decode fails Open: skipping it
 // could move a committed offset back.
 func (r *replayer) apply(rec *Record) error {
+	if isGroupMetadataKey(rec.Key) {
+		r.applyGroupMetadata(rec)
+		return nil
+	}
 	group, tp, ok, err := decodeOffsetKeyLike(rec.Key, r.group, r.topic)
 	if err != nil || !ok {
 		return err
@@ -257,11 +265,18 @@ func (s *offsetStore) write(ctx context.Context, group string, updates []offsetU
 // that does not exist, or whose topic is being deleted, fails with
 // ErrTopicNotFound or ErrPartitionNotFound; tombstones always go.
 func (s *offsetStore) writeLocked(ctx context.Context, group string, updates []offsetUpdate, d Durability) (pendingCommit, error) {
-	p := s.partitionFor(group)
 	recs, err := s.records(group, updates)
 	if err != nil {
 		return pendingCommit{}, err
 	}
+	return s.appendLocked(ctx, group, recs, updates, d)
+}
+
+// appendLocked appends the records of a commit of updates (and, after
+// them, any other records of the group), and applies the updates once
+// durable. The caller holds gate.
+func (s *offsetStore) appendLocked(ctx context.Context, group string, recs []Record, updates []offsetUpdate, d Durability) (pendingCommit, error) {
+	p := s.partitionFor(group)
 	base, err := p.appendUnchecked(ctx, recs, AppendOptions{Durability: d})
 	if err != nil {
 		return pendingCommit{}, err
@@ -384,7 +399,8 @@ func (s *offsetStore) groupOffsets(group string) map[TopicPartition]committedOff
 	return out
 }
 
-// groupNames returns the groups that have committed offsets.
+// groupNames returns the groups that have committed offsets or stored
+// metadata.
 func (s *offsetStore) groupNames() []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -393,6 +409,9 @@ func (s *offsetStore) groupNames() []string {
 	for id := range s.mu.committed {
 		n := int(id[0])<<8 | int(id[1])
 		seen[id[2:2+n]] = true
+	}
+	for group := range s.mu.groupMetadata {
+		seen[group] = true
 	}
 	names := make([]string, 0, len(seen))
 	for name := range seen {
@@ -418,4 +437,23 @@ func (s *offsetStore) offsetsOfTopic(topic string) map[string][]TopicPartition {
 		slices.SortFunc(tps, compareTopicPartitions)
 	}
 	return out
+}
+
+// deleteGroup writes, in one fsynced batch, the tombstones of updates and
+// of the group's metadata, and forgets the metadata.
+func (s *offsetStore) deleteGroup(ctx context.Context, group string, updates []offsetUpdate) error {
+	s.gate.RLock()
+	defer s.gate.RUnlock()
+	recs, err := s.records(group, updates)
+	if err != nil {
+		return err
+	}
+	recs = append(recs, Record{Key: encodeGroupMetadataKey(nil, group)})
+	if _, err := s.appendLocked(ctx, group, recs, updates, DurabilityFsync); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.mu.groupMetadata, group)
+	return nil
 }

@@ -164,7 +164,7 @@ func (r *replayer) replayTransactional(p *Partition) error {
 // hand (generation -1) may commit only while the group has no members.
 func (g *group) checkTxnCommit(md GroupMetadata, tps []TopicPartition) error {
 	g.mu.Lock()
-	defer g.mu.Unlock()
+	defer g.unlock()
 	g.expireLocked(g.coord.log.opts.Now())
 	if md.GenerationID < 0 {
 		if len(g.mu.members) > 0 {

@@ -191,18 +191,20 @@ func (c *conn) handleJoinGroup(req *request) (kmsg.Response, error) {
 	}
 	var m *remoteMember
 	if r.MemberID == "" {
+		host, _, _ := net.SplitHostPort(c.nc.RemoteAddr().String())
 		x, err := c.s.log.JoinGroupExternal(r.Group, eventlog.ExternalMemberConfig{
 			InstanceID:     instance,
 			Topics:         sub.Topics,
 			Assignors:      assignors,
 			SessionTimeout: ms(r.SessionTimeoutMillis),
+			ClientID:       req.clientID,
+			ClientHost:     "/" + host,
 		})
 		if errors.Is(err, eventlog.ErrInvalidConfig) {
 			return fail(kerr.InconsistentGroupProtocol.Code, err)
 		} else if err != nil {
 			return fail(errorCode(err), err)
 		}
-		host, _, _ := net.SplitHostPort(c.nc.RemoteAddr().String())
 		m = &remoteMember{x: x, clientID: req.clientID, clientHost: "/" + host, instanceID: instance}
 		c.s.members.put(r.Group, m)
 	} else {
@@ -330,7 +332,8 @@ func (c *conn) handleLeaveGroup(req *request) (kmsg.Response, error) {
 }
 
 // describeMember returns what DescribeGroups says of a member: the client
-// of a remote one, "in-process" for a Consumer of the host.
+// of a remote one, with the subscription it sent; the client the Log
+// describes ("in-process" for a Consumer of the host) for others.
 func (c *conn) describeMember(group string, md eventlog.GroupMemberDescription) kmsg.DescribeGroupsResponseGroupMember {
 	dm := kmsg.NewDescribeGroupsResponseGroupMember()
 	dm.MemberID = md.MemberID
@@ -340,7 +343,7 @@ func (c *conn) describeMember(group string, md eventlog.GroupMemberDescription) 
 	if m := c.s.members.get(group, md.MemberID); m != nil {
 		dm.ClientID, dm.ClientHost, dm.ProtocolMetadata = m.clientID, m.clientHost, m.metadata
 	} else {
-		dm.ClientID, dm.ClientHost = "in-process", "in-process"
+		dm.ClientID, dm.ClientHost = md.ClientID, md.ClientHost
 		sub := kmsg.NewConsumerMemberMetadata()
 		sub.Topics = md.Topics
 		dm.ProtocolMetadata = sub.AppendTo(nil)

@@ -348,6 +348,56 @@ func TestLogHeldByAnotherProcess(t *testing.T) {
 	})
 }
 
+// groups describe shows the members of a group that another process runs,
+// and what each is assigned, as that process last stored them: after each
+// rebalance, and once the group is empty.
+func TestGroupMembersOfAnotherProcess(t *testing.T) {
+	dir := fixture(t)
+	w, err := eventlog.Open(dir, &eventlog.Options{Now: func() time.Time { return fixedTime }, SegmentBytes: 1024,
+		RecoveryPointInterval: time.Hour, Durability: eventlog.DurabilityOS})
+	require.NoError(t, err)
+	defer w.Close()
+	member := func() *eventlog.Consumer {
+		c, err := w.NewConsumer(&eventlog.ConsumerOptions{GroupID: "shipping", DisableAutoCommit: true, FetchMaxWait: time.Millisecond})
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = c.Close() })
+		require.NoError(t, c.Subscribe("orders"))
+		return c
+	}
+	a, b := member(), member()
+	pollUntil(t, func() bool { return len(a.Assignment()) == 1 && len(b.Assignment()) == 1 }, a, b)
+	require.NoError(t, a.CommitOffsets(ctx, map[eventlog.TopicPartition]eventlog.OffsetAndMetadata{
+		a.Assignment()[0]: {Offset: 2},
+	}))
+	runGolden(t, dir, map[string]goldenCase{
+		"members-groups":        {args: []string{"groups"}},
+		"members-describe":      {args: []string{"groups", "describe", "shipping"}},
+		"members-describe-json": {args: []string{"groups", "describe", "shipping", "--json"}},
+	})
+
+	require.NoError(t, b.Close())
+	pollUntil(t, func() bool { return len(a.Assignment()) == 2 }, a)
+	args := []string{"groups", "describe", "shipping"}
+	golden(t, "members-describe-rebalanced", dir, args, runCLI(t, dir, "", args...))
+	require.NoError(t, a.Close())
+	golden(t, "members-describe-empty", dir, args, runCLI(t, dir, "", args...))
+}
+
+// pollUntil polls each consumer in turn until cond holds.
+func pollUntil(t *testing.T, cond func() bool, consumers ...*eventlog.Consumer) {
+	t.Helper()
+	for range 1000 {
+		if cond() {
+			return
+		}
+		for _, c := range consumers {
+			_, err := c.Poll(ctx)
+			require.NoError(t, err)
+		}
+	}
+	require.FailNow(t, "the group did not settle")
+}
+
 // Damaged logs: verify names the file and byte and exits with 3; reads stop
 // at damage; repair cuts what Options.Repair cuts.
 func TestDamagedLogs(t *testing.T) {

@@ -2,20 +2,17 @@ package main
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/eventlog/eventlog"
 )
 
-// Members of a consumer group live in the process that runs them: this
-// command, another process, sees a group's committed offsets (the records
-// of __consumer_offsets) but not its members or their assignment.
-
 func (a *app) groupsCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "groups",
-		Short: "List consumer groups with their committed partitions and total lag",
+		Short: "List consumer groups with their state, members, committed partitions and total lag",
 		Args:  args(0, 0),
 		RunE: a.readOnlyE(func(cmd *cobra.Command, _ []string, l *eventlog.Log) error {
 			groups, err := describeGroups(l, nil)
@@ -25,13 +22,13 @@ func (a *app) groupsCommand() *cobra.Command {
 			if a.json {
 				return printJSON(a.stdout, groups)
 			}
-			t := newTable(a.stdout, "GROUP", "PARTITIONS", "LAG")
+			t := newTable(a.stdout, "GROUP", "STATE", "MEMBERS", "PARTITIONS", "LAG")
 			for _, g := range groups {
 				var lag int64
 				for _, o := range g.Offsets {
 					lag += o.Lag
 				}
-				t.row(g.Group, len(g.Offsets), lag)
+				t.row(g.Group, g.State, len(g.Members), len(g.Offsets), lag)
 			}
 			return t.flush()
 		}),
@@ -43,13 +40,17 @@ func (a *app) groupsCommand() *cobra.Command {
 func (a *app) groupsDescribeCommand() *cobra.Command {
 	return &cobra.Command{
 		Use:   "describe [GROUP...]",
-		Short: "Describe consumer groups: committed offset, high watermark and lag per partition",
-		Long: `Describe consumer groups: committed offset, high watermark and lag per
-partition, as kafka-consumer-groups --describe does.
+		Short: "Describe consumer groups: state, members and their assignment, and per partition the committed offset, high watermark and lag",
+		Long: `Describe consumer groups, as kafka-consumer-groups --describe does: the
+group's state, generation and assignor; its members, with their client and
+the partitions assigned to them; and per partition the committed offset,
+high watermark, lag and the member it is assigned to.
 
-Members and their assignment live in the process that runs the group, so
-this command shows them only when that process is this one, which it never
-is: the MEMBER column says "-". Committed offsets are read from the log.`,
+Members run in the process that uses the group. This command reads what
+that process wrote to __consumer_offsets when the group last completed a
+rebalance or became empty, and says when ("stored at"). Members of a
+process that crashed stay listed, as Kafka lists them until their session
+expires.`,
 		Args: args(0, -1),
 		RunE: a.readOnlyE(func(cmd *cobra.Command, names []string, l *eventlog.Log) error {
 			groups, err := describeGroups(l, names)
@@ -59,26 +60,100 @@ is: the MEMBER column says "-". Committed offsets are read from the log.`,
 			if a.json {
 				return printJSON(a.stdout, groups)
 			}
-			t := newTable(a.stdout, "GROUP", "TOPIC", "PARTITION", "COMMITTED", "HIGH-WATERMARK", "LAG", "COMMIT-TIME", "MEMBER")
-			for _, g := range groups {
-				for _, o := range g.Offsets {
-					hw := fmt.Sprint(o.HighWatermark)
-					if o.HighWatermark < 0 {
-						hw = "-" // the topic is gone
-					}
-					t.row(g.Group, o.Topic, o.Partition, o.Committed, hw, o.Lag, o.CommitTime, memberOf(g, o.Topic, o.Partition))
+			for i, g := range groups {
+				if i > 0 {
+					fmt.Fprintln(a.stdout)
+				}
+				if err := a.printGroup(l, g); err != nil {
+					return err
 				}
 			}
-			return t.flush()
+			return nil
 		}),
 	}
 }
 
+// printGroup prints a group's description: a summary line, its members,
+// and its partitions, those committed and those assigned.
+func (a *app) printGroup(l *eventlog.Log, g groupDescription) error {
+	summary := []string{g.State}
+	if g.Generation > 0 {
+		summary = append(summary, fmt.Sprintf("generation %d", g.Generation))
+	}
+	if g.Assignor != "" {
+		summary = append(summary, "assignor "+g.Assignor)
+	}
+	switch len(g.Members) {
+	case 0:
+		summary = append(summary, "no members")
+	case 1:
+		summary = append(summary, "1 member")
+	default:
+		summary = append(summary, fmt.Sprintf("%d members", len(g.Members)))
+	}
+	if g.StoredAt != "" {
+		summary = append(summary, "stored at "+g.StoredAt)
+	}
+	fmt.Fprintf(a.stdout, "group %s: %s\n", g.Group, strings.Join(summary, ", "))
+	owner := make(map[string]string)
+	if len(g.Members) > 0 {
+		t := newTable(a.stdout, "MEMBER", "INSTANCE", "CLIENT-ID", "CLIENT-HOST", "ASSIGNMENT")
+		for _, m := range g.Members {
+			t.row(m.MemberID, orDash(m.GroupInstanceID), orDash(m.ClientID), orDash(m.ClientHost), orDash(strings.Join(m.Assignment, ",")))
+			for _, tp := range m.Assignment {
+				owner[tp] = m.MemberID
+			}
+		}
+		if err := t.flush(); err != nil {
+			return err
+		}
+	}
+	t := newTable(a.stdout, "TOPIC", "PARTITION", "COMMITTED", "HIGH-WATERMARK", "LAG", "COMMIT-TIME", "MEMBER")
+	listed := make(map[string]bool)
+	for _, o := range g.Offsets {
+		hw := fmt.Sprint(o.HighWatermark)
+		if o.HighWatermark < 0 {
+			hw = "-" // the topic is gone
+		}
+		tp := eventlog.TopicPartition{Topic: o.Topic, Partition: o.Partition}.String()
+		listed[tp] = true
+		t.row(o.Topic, o.Partition, o.Committed, hw, o.Lag, o.CommitTime, orDash(owner[tp]))
+	}
+	// Assigned partitions the group has not committed yet.
+	for _, m := range g.Members {
+		for i, tp := range m.Assignment {
+			if listed[tp] {
+				continue
+			}
+			p := m.partitions[i]
+			hw := "-"
+			if part, err := l.Partition(p.Topic, p.Partition); err == nil {
+				hw = fmt.Sprint(part.HighWatermark())
+			}
+			t.row(p.Topic, p.Partition, "-", hw, "-", "-", m.MemberID)
+		}
+	}
+	return t.flush()
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
 // groupDescription is a group as the groups commands print it.
 type groupDescription struct {
-	Group   string              `json:"group"`
-	Offsets []groupOffset       `json:"offsets"`
-	Members []memberDescription `json:"members"`
+	Group      string `json:"group"`
+	State      string `json:"state"`
+	Generation int32  `json:"generation"`
+	Assignor   string `json:"assignor,omitempty"`
+	// StoredAt is when the process running the group wrote what is
+	// described; "" when it wrote nothing.
+	StoredAt string              `json:"stored_at,omitempty"`
+	Members  []memberDescription `json:"members"`
+	Offsets  []groupOffset       `json:"offsets"`
 }
 
 type groupOffset struct {
@@ -94,7 +169,12 @@ type groupOffset struct {
 type memberDescription struct {
 	MemberID        string   `json:"member_id"`
 	GroupInstanceID string   `json:"group_instance_id,omitempty"`
+	ClientID        string   `json:"client_id"`
+	ClientHost      string   `json:"client_host"`
+	Topics          []string `json:"topics"`
 	Assignment      []string `json:"assignment"`
+
+	partitions []eventlog.TopicPartition // Assignment, unformatted
 }
 
 // describeGroups describes the named groups, or all of them.
@@ -111,13 +191,21 @@ func describeGroups(l *eventlog.Log, names []string) ([]groupDescription, error)
 		if err != nil {
 			return nil, err
 		}
-		g := groupDescription{Group: name, Offsets: []groupOffset{}, Members: []memberDescription{}}
+		g := groupDescription{Group: name, State: string(d.State), Generation: d.Generation, Assignor: d.Assignor,
+			Offsets: []groupOffset{}, Members: []memberDescription{}}
+		if d.Stored && !d.StoredAt.IsZero() {
+			g.StoredAt = formatTime(d.StoredAt)
+		}
 		for _, o := range d.Offsets {
 			g.Offsets = append(g.Offsets, groupOffset{Topic: o.Topic, Partition: o.Partition, Committed: o.Committed,
 				HighWatermark: o.HighWatermark, Lag: o.Lag, CommitTime: formatTime(o.CommitTime), Metadata: o.Metadata})
 		}
 		for _, m := range d.Members {
-			md := memberDescription{MemberID: m.MemberID, GroupInstanceID: m.GroupInstanceID, Assignment: []string{}}
+			md := memberDescription{MemberID: m.MemberID, GroupInstanceID: m.GroupInstanceID, ClientID: m.ClientID,
+				ClientHost: m.ClientHost, Topics: m.Topics, Assignment: []string{}, partitions: m.Assignment}
+			if md.Topics == nil {
+				md.Topics = []string{}
+			}
 			for _, tp := range m.Assignment {
 				md.Assignment = append(md.Assignment, tp.String())
 			}
@@ -126,17 +214,4 @@ func describeGroups(l *eventlog.Log, names []string) ([]groupDescription, error)
 		out = append(out, g)
 	}
 	return out, nil
-}
-
-// memberOf returns the member that owns a partition, or "-".
-func memberOf(g groupDescription, topic string, partition int32) string {
-	tp := eventlog.TopicPartition{Topic: topic, Partition: partition}.String()
-	for _, m := range g.Members {
-		for _, a := range m.Assignment {
-			if a == tp {
-				return m.MemberID
-			}
-		}
-	}
-	return "-"
 }
