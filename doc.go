@@ -303,9 +303,11 @@
 // GroupMetadata record: when a generation completes (every member owns
 // what it was assigned) and when the group becomes empty, with every
 // member's ID, instance ID, client, timeouts, subscription and assignment
-// in Kafka's consumer protocol encoding. The write is handed to the OS
-// without waiting for an fsync, so that rebalances are not slowed; a
-// failed write is logged, and the next rebalance writes again. Open and a
+// in Kafka's consumer protocol encoding. It is written in the background
+// shortly after the rebalance (at once when a member leaves, before the
+// group's next commit, and at Close), handed to the OS without waiting for
+// an fsync, so that rebalances are not slowed; a failed write is logged,
+// and the next rebalance writes again. Open and a
 // read-only Log's Refresh read the records back, and Log.DescribeGroup
 // describes a group from the last one when no member of it joined in this
 // process: a read-only Log (the eventlog command) sees the members and

@@ -151,18 +151,29 @@ func (c *coordinator) wakeTimer() {
 	}
 }
 
-// run evicts members past their deadlines until the Log closes. Members
-// calling the coordinator evict too, so a clock injected through
-// Options.Now takes effect at the next call even if no timer fires.
+// metadataLinger is how long the coordinator's goroutine waits before it
+// writes the groups' metadata snapshots (group_metadata.go): the write does
+// not compete with the end of the rebalance that took the snapshot, and
+// the snapshots of rebalances in quick succession are written once, the
+// last.
+const metadataLinger = 20 * time.Millisecond
+
+// run evicts members past their deadlines, and writes the groups' metadata
+// snapshots, until the Log closes. Members calling the coordinator evict
+// too, so a clock injected through Options.Now takes effect at the next
+// call even if no timer fires.
 func (c *coordinator) run(stop <-chan struct{}) {
-	var timer *time.Timer
+	var timer, linger *time.Timer
 	defer func() {
-		if timer != nil {
-			timer.Stop()
+		for _, t := range []*time.Timer{timer, linger} {
+			if t != nil {
+				t.Stop()
+			}
 		}
 	}()
+	var lingering <-chan time.Time // set while a linger runs
 	for {
-		next, ok := c.expire()
+		next, ok, pending := c.expire()
 		var fire <-chan time.Time
 		c.armed.Store(0)
 		if ok {
@@ -175,9 +186,20 @@ func (c *coordinator) run(stop <-chan struct{}) {
 			}
 			fire = timer.C
 		}
+		if pending && lingering == nil {
+			if linger == nil {
+				linger = time.NewTimer(metadataLinger)
+			} else {
+				linger.Reset(metadataLinger)
+			}
+			lingering = linger.C
+		}
 		select {
 		case <-fire:
 		case <-c.poke:
+		case <-lingering:
+			lingering = nil
+			c.writeMetadata()
 		case <-stop:
 			return
 		}
@@ -185,16 +207,10 @@ func (c *coordinator) run(stop <-chan struct{}) {
 }
 
 // expire evicts the expired members of every group and returns the next
-// deadline.
-func (c *coordinator) expire() (next time.Time, ok bool) {
-	c.mu.Lock()
-	groups := make([]*group, 0, len(c.groups))
-	for _, g := range c.groups {
-		groups = append(groups, g)
-	}
-	c.mu.Unlock()
+// deadline, and whether a group has a metadata snapshot to write.
+func (c *coordinator) expire() (next time.Time, ok, pending bool) {
 	now := c.log.opts.Now()
-	for _, g := range groups {
+	for _, g := range c.groupList() {
 		g.mu.Lock()
 		g.expireLocked(now)
 		for _, m := range g.mu.members {
@@ -202,9 +218,21 @@ func (c *coordinator) expire() (next time.Time, ok bool) {
 				next, ok = d, true
 			}
 		}
-		g.unlock()
+		g.mu.Unlock()
+		pending = pending || g.metaPending.Load()
 	}
-	return next, ok
+	return next, ok, pending
+}
+
+// groupList returns the groups.
+func (c *coordinator) groupList() []*group {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	groups := make([]*group, 0, len(c.groups))
+	for _, g := range c.groups {
+		groups = append(groups, g)
+	}
+	return groups
 }
 
 // groupNames lists the groups with members.
@@ -284,7 +312,7 @@ type group struct {
 		// since the metadata was last snapshot; metadata is the snapshot
 		// waiting to be written (group_metadata.go).
 		metaDirty bool
-		metadata  *groupMetadata
+		metadata  *metadataSnapshot
 	}
 }
 
@@ -741,7 +769,7 @@ func (g *group) release(m *member, tps []TopicPartition) {
 // Unsubscribe. A static member's Close departs instead.
 func (g *group) leave(m *member) {
 	g.mu.Lock()
-	defer g.unlock()
+	defer g.unlockAndWrite()
 	if m.removed != nil {
 		return
 	}
@@ -769,9 +797,11 @@ func (g *group) depart(m *member) {
 // beginCommit checks that the member holds every partition it commits,
 // and counts the commit as in flight. A consumer with manual assignment
 // (m == nil) may commit only while the group has no members, as in Kafka.
+// The group's metadata snapshot, if one waits, is written first, so that
+// the metadata of a generation comes before the offsets committed in it.
 func (g *group) beginCommit(m *member, tps []TopicPartition) error {
 	g.mu.Lock()
-	defer g.unlock()
+	defer g.unlockAndWrite()
 	g.expireLocked(g.coord.log.opts.Now())
 	if m == nil {
 		if len(g.mu.members) > 0 {
@@ -815,7 +845,7 @@ type groupSnapshot struct {
 
 func (g *group) snapshot() groupSnapshot {
 	g.mu.Lock()
-	defer g.unlock()
+	defer g.mu.Unlock()
 	s := groupSnapshot{generation: g.mu.generation, owners: make(map[TopicPartition]string)}
 	for tp, m := range g.mu.holder {
 		s.owners[tp] = m.id

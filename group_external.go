@@ -125,7 +125,7 @@ func (l *Log) JoinGroupExternal(group string, cfg ExternalMemberConfig) (*Extern
 // name, or else the first candidate, for join to accept or refuse.
 func (g *group) pickAssignor(candidates []Assignor) Assignor {
 	g.mu.Lock()
-	defer g.unlock()
+	defer g.mu.Unlock()
 	if len(g.mu.members) > 0 {
 		for _, a := range candidates {
 			if a.Name() == g.mu.assignor.Name() {

@@ -25,15 +25,24 @@ import (
 //   - a tombstone when DeleteGroup deletes the group.
 //
 // A change marks the group dirty; the first call that finds the group
-// complete and dirty takes a snapshot under the group's lock, and the call
-// writes it after unlocking (group.unlock), so that no lock is held across
-// the write. The write is as a Consumer's automatic commits are: handed to
-// the OS at once, so that it survives the process crashing, and fsynced by
-// the Log's background sync on an fsync topic; no rebalance waits for an
-// fsync. Snapshots are written in the order they are taken, one group at a
-// time (group.metaWrite), so the last record of a group is its latest
-// state. A failed write is logged and dropped: the next completed
-// generation writes again, and committed offsets do not depend on it.
+// complete and dirty takes a snapshot under the group's lock, and no lock
+// is held across its write. The coordinator's goroutine writes it
+// metadataLinger later, so that no member waits for the write and the
+// write does not compete with the rest of the rebalance. Three calls write
+// it at once instead: a member leaving (the group may have become empty,
+// and Close is often followed by the process ending), a commit of the
+// group (the metadata of a generation comes before the offsets committed
+// in it), and Log.Close (for the snapshots still waiting).
+//
+// The write is as a Consumer's automatic commits are: handed to the OS,
+// so that it survives the process crashing, and fsynced by the Log's
+// background sync on an fsync topic. A partition changing owner waits for
+// the commits of its old owner to be durable, not for the metadata
+// (offsetStore.flush). Snapshots are written in the order they are taken,
+// one group at a time (group.metaWrite), and a newer one replaces one not
+// yet written, so the last record of a group is its latest state. A failed
+// write is logged and dropped: the next completed generation writes again,
+// and committed offsets do not depend on it.
 //
 // Open and a read-only Log's Refresh replay the records into the offset
 // store, the last of a group winning; DescribeGroup describes a group from
@@ -56,6 +65,22 @@ type storedGroupMetadata struct {
 // changed: its metadata is written once the generation completes.
 func (g *group) markMetadataLocked() { g.mu.metaDirty = true }
 
+// metadataSnapshot is a group's metadata as snapshotMetadataLocked takes
+// it, under the group's lock, and the writer encodes it, without.
+type metadataSnapshot struct {
+	generation int32
+	assignor   string // "" without members
+	stateTime  int64  // unix milliseconds
+	members    []memberSnapshot
+}
+
+type memberSnapshot struct {
+	id, instanceID, clientID, clientHost string
+	rebalanceTimeout, sessionTimeout     time.Duration
+	topics                               []string // the member's, which are replaced, never changed
+	target                               []TopicPartition
+}
+
 // snapshotMetadataLocked takes a snapshot of the group's metadata for
 // writing when it changed and the generation is complete: no eager
 // rebalance is waiting for revocations, and every member holds exactly its
@@ -70,33 +95,65 @@ func (g *group) snapshotMetadataLocked() {
 		}
 	}
 	g.mu.metaDirty = false
-	md := &groupMetadata{protocolType: consumerProtocolType, generation: g.mu.generation, stateTime: g.coord.log.opts.Now().UnixMilli()}
+	snap := &metadataSnapshot{generation: g.mu.generation, stateTime: g.coord.log.opts.Now().UnixMilli()}
 	if len(g.mu.members) > 0 {
-		md.protocol = g.mu.assignor.Name()
+		snap.assignor = g.mu.assignor.Name()
+		snap.members = make([]memberSnapshot, 0, len(g.mu.members))
 		for _, m := range g.mu.members {
 			target := make([]TopicPartition, 0, len(m.target))
 			for tp := range m.target {
 				target = append(target, tp)
 			}
-			slices.SortFunc(target, compareTopicPartitions)
-			md.members = append(md.members, groupMetadataMember{
-				memberID:         m.id,
-				instanceID:       m.cfg.instanceID,
-				clientID:         m.cfg.clientID,
-				clientHost:       m.cfg.clientHost,
-				rebalanceTimeout: millis32(m.cfg.maxPollInterval),
-				sessionTimeout:   millis32(m.cfg.sessionTimeout),
-				subscription:     encodeSubscription(m.topics),
-				assignment:       encodeAssignment(target),
-			})
+			snap.members = append(snap.members, memberSnapshot{id: m.id, instanceID: m.cfg.instanceID,
+				clientID: m.cfg.clientID, clientHost: m.cfg.clientHost, rebalanceTimeout: m.cfg.maxPollInterval,
+				sessionTimeout: m.cfg.sessionTimeout, topics: m.topics, target: target})
 		}
-		slices.SortFunc(md.members, func(a, b groupMetadataMember) int { return strings.Compare(a.memberID, b.memberID) })
+	}
+	g.mu.metadata = snap
+	g.metaPending.Store(true)
+}
+
+// metadata returns the GroupMetadataValue of the snapshot.
+func (snap *metadataSnapshot) metadata() *groupMetadata {
+	md := &groupMetadata{protocolType: consumerProtocolType, generation: snap.generation, protocol: snap.assignor, stateTime: snap.stateTime}
+	for _, m := range snap.members {
+		slices.SortFunc(m.target, compareTopicPartitions)
+		md.members = append(md.members, groupMetadataMember{
+			memberID:         m.id,
+			instanceID:       m.instanceID,
+			clientID:         m.clientID,
+			clientHost:       m.clientHost,
+			rebalanceTimeout: millis32(m.rebalanceTimeout),
+			sessionTimeout:   millis32(m.sessionTimeout),
+			subscription:     encodeSubscription(m.topics),
+			assignment:       encodeAssignment(m.target),
+		})
+	}
+	slices.SortFunc(md.members, func(a, b groupMetadataMember) int { return strings.Compare(a.memberID, b.memberID) })
+	if len(md.members) > 0 {
 		// The coordinator leads every group; Kafka names the member whose
 		// client ran the assignor. The first member stands in.
 		md.leader = md.members[0].memberID
 	}
-	g.mu.metadata = md
-	g.metaPending.Store(true)
+	return md
+}
+
+// flushGroupMetadata writes the metadata snapshots still waiting for the
+// coordinator's goroutine; Close calls it before stopping the goroutine.
+func (l *Log) flushGroupMetadata() {
+	l.groups.mu.Lock()
+	c := l.groups.coord
+	l.groups.mu.Unlock()
+	if c != nil {
+		c.writeMetadata()
+	}
+}
+
+// writeMetadata writes the metadata snapshots of every group.
+func (c *coordinator) writeMetadata() {
+	for _, g := range c.groupList() {
+		g.writePendingMetadata()
+	}
 }
 
 // millis32 is d in milliseconds as Kafka's int32 timeouts hold it.
@@ -104,28 +161,44 @@ func millis32(d time.Duration) int32 {
 	return int32(min(d.Milliseconds(), math.MaxInt32))
 }
 
-// unlock unlocks the group, then writes the metadata snapshot taken while
-// it was locked, if any. Every method that locks the group unlocks it
-// with unlock: any of them may complete a generation or empty the group.
+// unlock unlocks the group and, when a snapshot of its metadata was taken
+// meanwhile, wakes the coordinator's goroutine to write it. Every method
+// that may change the group unlocks it with unlock: any change, an
+// eviction included, may complete a generation or empty the group.
 func (g *group) unlock() {
 	g.mu.Unlock()
+	if g.metaPending.Load() {
+		g.coord.wakeTimer()
+	}
+}
+
+// unlockAndWrite is unlock writing the snapshot itself.
+func (g *group) unlockAndWrite() {
+	g.mu.Unlock()
+	g.writePendingMetadata()
+}
+
+// writePendingMetadata writes the group's metadata snapshot, if one waits.
+func (g *group) writePendingMetadata() {
 	if g.metaPending.Load() {
 		g.writeMetadata()
 	}
 }
 
-// writeMetadata writes the group's pending metadata snapshot.
+// writeMetadata writes the group's pending metadata snapshot, or waits
+// for the call writing it.
 func (g *group) writeMetadata() {
 	g.metaWrite.Lock()
 	defer g.metaWrite.Unlock()
 	g.mu.Lock()
-	md := g.mu.metadata
+	snap := g.mu.metadata
 	g.mu.metadata = nil
 	g.metaPending.Store(false)
 	g.mu.Unlock()
-	if md == nil {
+	if snap == nil {
 		return // written by another call
 	}
+	md := snap.metadata()
 	l := g.coord.log
 	switch err := g.coord.offsets.writeGroupMetadata(g.id, md); {
 	case errors.Is(err, ErrClosed):

@@ -175,6 +175,7 @@ func TestDeleteGroupWritesMetadataTombstone(t *testing.T) {
 	c := groupConsumer(t, l, "g", func(o *eventlog.ConsumerOptions) { o.DisableAutoCommit = true })
 	require.NoError(t, c.Subscribe("t"))
 	pollUntil(t, func() bool { return settled(1, c) }, nil, c)
+	eventlog.WriteGroupMetadata(l, "g") // else Close's snapshot replaces it
 	require.NoError(t, c.Close())
 	groups, err := l.Groups()
 	require.NoError(t, err)
@@ -210,6 +211,7 @@ func TestGroupMetadataOfExternalMembers(t *testing.T) {
 	owned, err := x.Sync(generation)
 	require.NoError(t, err)
 	require.Len(t, owned, 3)
+	eventlog.WriteGroupMetadata(w, "g")
 
 	ro := openLog(t, dir, &eventlog.Options{ReadOnly: true})
 	d := describe(t, ro, "g")
@@ -233,15 +235,17 @@ func TestGroupMetadataSurvivesCompaction(t *testing.T) {
 	a := groupConsumer(t, l, "g", patient)
 	require.NoError(t, a.Subscribe("t"))
 	pollUntil(t, func() bool { return settled(2, a) }, nil, a)
+	eventlog.WriteGroupMetadata(l, "g")
 	for range 5 { // rebalances, each in a segment of its own
 		clk.Advance(2 * time.Hour)
 		b := groupConsumer(t, l, "g", patient)
 		require.NoError(t, b.Subscribe("t"))
 		pollUntil(t, func() bool { return settled(2, a, b) }, nil, a, b)
+		eventlog.WriteGroupMetadata(l, "g")
 		require.NoError(t, b.Close())
 		pollUntil(t, func() bool { return settled(2, a) }, nil, a)
+		eventlog.WriteGroupMetadata(l, "g")
 	}
-	eventlog.WriteGroupMetadata(l, "g")
 	before := len(groupMetadataRecords(t, l))
 	require.Equal(t, 11, before)
 	want := describe(t, l, "g")

@@ -428,6 +428,9 @@ func (l *Log) Close() error {
 }
 
 func (l *Log) close() error {
+	if !l.opts.ReadOnly {
+		l.flushGroupMetadata() // while appends still work
+	}
 	l.shutdown()
 	defer l.ops.Unlock()
 	if l.opts.ReadOnly {

@@ -342,13 +342,15 @@ func (s *offsetStore) applyDurableLocked() {
 	s.mu.pending = kept
 }
 
-// flush makes everything written to the group's __consumer_offsets
-// partition durable and applies it. A partition changing owner calls it
+// flush makes the commits written to the group's __consumer_offsets
+// partition durable and applies them. A partition changing owner calls it
 // first, so that the new owner sees every commit of the old one, including
-// asynchronous ones not yet fsynced.
+// asynchronous ones not yet fsynced. Other records there, such as the
+// group metadata a rebalance just wrote, are left to the background fsync:
+// the new owner does not wait for them.
 func (s *offsetStore) flush(group string) error {
 	p := s.partitionFor(group)
-	if p.HighWatermark() < p.LogEndOffset() {
+	if s.commitsAwaitSync(p) {
 		if !s.log.enter() {
 			return ErrClosed
 		}
@@ -362,6 +364,21 @@ func (s *offsetStore) flush(group string) error {
 	defer s.mu.Unlock()
 	s.applyDurableLocked()
 	return nil
+}
+
+// commitsAwaitSync reports whether a commit written to p is not durable
+// yet. A commit of a member is pending from before its partitions can be
+// granted to another (beginCommit and endCommit count it in flight).
+func (s *offsetStore) commitsAwaitSync(p *Partition) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	hw := p.HighWatermark()
+	for i := range s.mu.pending {
+		if pc := &s.mu.pending[i]; pc.part == p && pc.end > hw {
+			return true
+		}
+	}
+	return false
 }
 
 // committed returns the group's committed offsets of tps; partitions
