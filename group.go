@@ -92,7 +92,10 @@ type coordinator struct {
 	log     *Log
 	offsets *offsetStore
 	poke    chan struct{} // buffer 1: a deadline may have moved earlier
-	armed   atomic.Int64  // unix nanos the timer fires at; 0: not armed
+	// metaPoke (buffer 1) tells that a group has a metadata snapshot to
+	// write.
+	metaPoke chan struct{}
+	armed    atomic.Int64 // unix nanos the timer fires at; 0: not armed
 
 	mu     sync.Mutex // guards groups
 	groups map[string]*group
@@ -112,7 +115,7 @@ func (l *Log) coordinator() (*coordinator, error) {
 	if c := l.groups.coord; c != nil {
 		return c, nil
 	}
-	c := &coordinator{log: l, offsets: s, poke: make(chan struct{}, 1), groups: make(map[string]*group)}
+	c := &coordinator{log: l, offsets: s, poke: make(chan struct{}, 1), metaPoke: make(chan struct{}, 1), groups: make(map[string]*group)}
 	if !l.goBackground(c.run) {
 		return nil, ErrClosed
 	}
@@ -171,34 +174,46 @@ func (c *coordinator) run(stop <-chan struct{}) {
 			}
 		}
 	}()
-	var lingering <-chan time.Time // set while a linger runs
-	for {
-		next, ok, pending := c.expire()
-		var fire <-chan time.Time
-		c.armed.Store(0)
-		if ok {
-			c.armed.Store(next.UnixNano())
-			d := max(next.Sub(c.log.opts.Now()), 0)
-			if timer == nil {
-				timer = time.NewTimer(d)
-			} else {
-				timer.Reset(d)
-			}
-			fire = timer.C
+	var fire, lingering <-chan time.Time // set while the timer, the linger run
+	lingerFor := func() {
+		if lingering != nil {
+			return
 		}
-		if pending && lingering == nil {
-			if linger == nil {
-				linger = time.NewTimer(metadataLinger)
-			} else {
-				linger.Reset(metadataLinger)
+		if linger == nil {
+			linger = time.NewTimer(metadataLinger)
+		} else {
+			linger.Reset(metadataLinger)
+		}
+		lingering = linger.C
+	}
+	for expire := true; ; expire = true {
+		if expire {
+			next, ok, pending := c.expire()
+			fire = nil
+			c.armed.Store(0)
+			if ok {
+				c.armed.Store(next.UnixNano())
+				d := max(next.Sub(c.log.opts.Now()), 0)
+				if timer == nil {
+					timer = time.NewTimer(d)
+				} else {
+					timer.Reset(d)
+				}
+				fire = timer.C
 			}
-			lingering = linger.C
+			if pending {
+				lingerFor()
+			}
 		}
 		select {
 		case <-fire:
 		case <-c.poke:
+		case <-c.metaPoke:
+			// Only a snapshot to write: the deadlines are as they were.
+			expire = false
+			lingerFor()
 		case <-lingering:
-			lingering = nil
+			expire, lingering = false, nil
 			c.writeMetadata()
 		case <-stop:
 			return

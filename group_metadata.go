@@ -168,7 +168,10 @@ func millis32(d time.Duration) int32 {
 func (g *group) unlock() {
 	g.mu.Unlock()
 	if g.metaPending.Load() {
-		g.coord.wakeTimer()
+		select {
+		case g.coord.metaPoke <- struct{}{}:
+		default:
+		}
 	}
 }
 
