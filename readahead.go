@@ -24,12 +24,23 @@ import (
 // for the reader otherwise.
 //
 // Both walk one chain of batches: the verifier starts where the reader
-// starts and only ever jumps to a position the reader published, and the
-// reader trusts it only at positions on that chain. Every batch of the chain
-// below the verifier's progress has therefore been checked during this scan,
-// by the verifier or by the reader itself. A verifier stops at the first
-// batch that fails its check, and the reader, checking that batch itself,
-// reports the damage.
+// starts and only ever moves to a position the reader published, or on
+// from one along the chain, and the reader trusts it only at positions on
+// that chain. Every batch of the chain from the reader's position up to the
+// verifier's progress has therefore been checked during this scan, by the
+// verifier or by the reader itself. A verifier stops at the first batch
+// that fails its check, and the reader, checking that batch itself, reports
+// the damage.
+//
+// A verifier also parses ahead (readahead_parse.go): it tables the records
+// of the uncompressed batches it checked, and a batch with a table has
+// been checked. A reader that caught up with the verifier (it reached a
+// batch without a table) says so; the verifier then leaves it the batches
+// of the next readAheadLead bytes and goes on after them, so that the
+// reader, fast on tables and slower on the batches it parses itself, and
+// the verifier share the scan instead of both working on the same batch.
+// The verifier vouches for CRCs again once the reader is past the batches
+// it left.
 
 const (
 	// readAheadAfter is how much of a segment a scan reads before it
