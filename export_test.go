@@ -79,3 +79,7 @@ func AbortTimedOutTransactions(l *Log) {
 // ReadAheadBatches counts the batches whose CRC a read-ahead verifier
 // checked for a view scan that has ended.
 func ReadAheadBatches(l *Log) int64 { return l.readAheadBatches.Load() }
+
+// ParsedAheadBatches counts the batches a view scan that has ended read
+// from the tables of its read-ahead verifier.
+func ParsedAheadBatches(l *Log) int64 { return l.readAheadParsed.Load() }
