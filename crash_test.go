@@ -44,26 +44,35 @@ func validCrashValue(v []byte) bool {
 	return err == nil && uint32(sum) == crc32.ChecksumIEEE(v[:i])
 }
 
-func TestCrashChild(t *testing.T) {
-	dir := os.Getenv(crashChildEnv)
-	if dir == "" {
-		t.Skip("run by TestCrashKill")
-	}
+// crashChildPartition opens the log in dir with crashOptions, as a crash
+// test's child does, and returns partition 0 of topic, created if need
+// be; it exits with status 3 on failure.
+func crashChildPartition(dir, topic string) *eventlog.Partition {
 	l, err := eventlog.Open(dir, crashOptions)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "open:", err)
 		os.Exit(3)
 	}
-	if _, err := l.TopicConfig("crash"); err != nil {
-		if err := l.CreateTopic("crash", eventlog.TopicConfig{}); err != nil {
+	if _, err := l.TopicConfig(topic); err != nil {
+		if err := l.CreateTopic(topic, eventlog.TopicConfig{}); err != nil {
 			fmt.Fprintln(os.Stderr, "create:", err)
 			os.Exit(3)
 		}
 	}
-	p, err := l.Partition("crash", 0)
+	p, err := l.Partition(topic, 0)
 	if err != nil {
+		fmt.Fprintln(os.Stderr, "partition:", err)
 		os.Exit(3)
 	}
+	return p
+}
+
+func TestCrashChild(t *testing.T) {
+	dir := os.Getenv(crashChildEnv)
+	if dir == "" {
+		t.Skip("run by TestCrashKill")
+	}
+	p := crashChildPartition(dir, "crash")
 	out := bufio.NewWriter(os.Stdout)
 	var mu sync.Mutex
 	seed := uint64(os.Getpid())

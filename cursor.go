@@ -207,9 +207,14 @@ type viewCursor struct {
 	records recordIter
 	area    []byte // records area of the current batch
 	fields  recordFields
-	view    RecordView
-	poison  poisoner
-	ahead   readAhead
+	// parsed is what is left of the current batch's table, when the
+	// read-ahead verifier parsed the batch (see readahead_parse.go);
+	// its records are used instead of records'.
+	parsed   []parsedRecord
+	baseTime int64 // of the current batch, for parsed
+	view     RecordView
+	poison   poisoner
+	ahead    readAhead
 
 	batchesRead int // counts the batches entered, so a caller can tell a new one
 }
@@ -236,6 +241,15 @@ func (vc *viewCursor) next() (*RecordView, error) {
 		vc.poison.expire()
 	}
 	for {
+		if len(vc.parsed) > 0 {
+			vc.parsed[0].fill(&vc.view, vc.area, vc.batches.h.BaseOffset, vc.baseTime)
+			vc.parsed = vc.parsed[1:]
+			vc.from = vc.view.Offset + 1
+			if vc.poison.on {
+				vc.poison.copy(&vc.view)
+			}
+			return &vc.view, nil
+		}
 		err := vc.records.next(&vc.fields)
 		if err == nil {
 			if vc.fields.offset < vc.from {
@@ -263,6 +277,7 @@ func (vc *viewCursor) next() (*RecordView, error) {
 func (vc *viewCursor) nextBatch() (bool, error) {
 	b := &vc.batches
 	p := b.p
+	vc.parsed = nil
 	if !p.log.enter() {
 		b.close()
 		return false, ErrClosed
@@ -280,6 +295,13 @@ func (vc *viewCursor) nextBatch() (bool, error) {
 	p.log.exit()
 	if !ok || err != nil {
 		return false, err
+	}
+	if ra := &vc.ahead; ra.table != nil && ra.tablePos == b.batchPos && b.h.BaseOffset >= vc.from {
+		// The verifier parsed the batch (and checked it is uncompressed).
+		vc.parsed, vc.area, vc.baseTime = ra.table, b.batch[batchHeaderSize:], b.h.BaseTimestamp
+		vc.records = recordIter{}
+		vc.batchesRead++
+		return true, nil
 	}
 	vc.area, err = vc.dec.recordsArea(&b.h, b.batch, maxDecompressedBytes(p.config().maxBatchBytes))
 	if err == nil {
@@ -309,7 +331,7 @@ func (vc *viewCursor) close() {
 func (vc *viewCursor) pause() {
 	vc.poison.expire()
 	vc.batches.close()
-	vc.records, vc.area = recordIter{}, nil
+	vc.records, vc.area, vc.parsed = recordIter{}, nil, nil
 	vc.dec.trim()
 }
 

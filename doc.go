@@ -382,7 +382,11 @@
 // verification): a goroutine of the Log walks the same batches at most
 // 4 MiB ahead of the loop, and the loop
 // skips the check of each batch the goroutine has vouched for and checks
-// the others itself, so a busy machine slows nothing down. There is one
+// the others itself, so a busy machine slows nothing down. The goroutine
+// also parses the records of the uncompressed batches it checks into a
+// table, from which the loop makes its views without decoding them; when
+// the loop catches up with it, it leaves the loop the next batches and
+// parses further on, so that the two cores share the work. There is one
 // such goroutine per core beyond the first (GOMAXPROCS - 1), shared by all
 // loops; with GOMAXPROCS=1 loops check every batch themselves. A loop holds
 // a reference to the segment it reads, so retention, a compaction swap or

@@ -97,3 +97,7 @@ func WriteGroupMetadata(l *Log, group string) {
 		g.writeMetadata()
 	}
 }
+
+// ParsedAheadBatches counts the batches a view scan that has ended read
+// from the tables of its read-ahead verifier.
+func ParsedAheadBatches(l *Log) int64 { return l.readAheadParsed.Load() }

@@ -47,6 +47,8 @@ type Log struct {
 
 	verifiers        atomic.Int32    // read-ahead verifiers running; see readahead.go
 	readAheadBatches atomic.Int64    // batches whose CRC a verifier checked for a reader
+	readAheadParsed  atomic.Int64    // batches a reader read from its verifier's tables
+	parseTables      sync.Pool       // *parseTables of verifiers that ended; see readahead_parse.go
 	syncRequests     chan *Partition // partitions that want a background fsync
 	stop             chan struct{}   // closed by Close to stop the goroutines
 	wg               sync.WaitGroup  // the Log's goroutines

@@ -141,21 +141,7 @@ func TestIdempotentCrashChild(t *testing.T) {
 		w.acked[ni] = o
 		w.next = max(w.next, ni+1)
 	}
-	l, err := eventlog.Open(dir, crashOptions)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "open:", err)
-		os.Exit(3)
-	}
-	if _, err := l.TopicConfig("idem"); err != nil {
-		if err := l.CreateTopic("idem", eventlog.TopicConfig{}); err != nil {
-			fmt.Fprintln(os.Stderr, "create:", err)
-			os.Exit(3)
-		}
-	}
-	p, err := l.Partition("idem", 0)
-	if err != nil {
-		os.Exit(3)
-	}
+	p := crashChildPartition(dir, "idem")
 	id := eventlog.ProducerID{ID: idemProducer}
 	for n := max(w.next-3, 0); n < w.next; n++ {
 		off, err := p.Append(ctx, idemBatch(n), eventlog.AppendOptions{Producer: id, Sequence: int32(2 * n)})

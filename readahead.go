@@ -24,12 +24,23 @@ import (
 // for the reader otherwise.
 //
 // Both walk one chain of batches: the verifier starts where the reader
-// starts and only ever jumps to a position the reader published, and the
-// reader trusts it only at positions on that chain. Every batch of the chain
-// below the verifier's progress has therefore been checked during this scan,
-// by the verifier or by the reader itself. A verifier stops at the first
-// batch that fails its check, and the reader, checking that batch itself,
-// reports the damage.
+// starts and only ever moves to a position the reader published, or on
+// from one along the chain, and the reader trusts it only at positions on
+// that chain. Every batch of the chain from the reader's position up to the
+// verifier's progress has therefore been checked during this scan, by the
+// verifier or by the reader itself. A verifier stops at the first batch
+// that fails its check, and the reader, checking that batch itself, reports
+// the damage.
+//
+// A verifier also parses ahead (readahead_parse.go): it tables the records
+// of the uncompressed batches it checked, and a batch with a table has
+// been checked. A reader that caught up with the verifier (it reached a
+// batch without a table) says so; the verifier then leaves it the batches
+// of the next readAheadLead bytes and goes on after them, so that the
+// reader, fast on tables and slower on the batches it parses itself, and
+// the verifier share the scan instead of both working on the same batch.
+// The verifier vouches for CRCs again once the reader is past the batches
+// it left.
 
 const (
 	// readAheadAfter is how much of a segment a scan reads before it
@@ -40,6 +51,12 @@ const (
 	readAheadMinBytes = 1 << 20
 	// readAheadWindow bounds how far ahead of the reader a verifier runs.
 	readAheadWindow = 4 << 20
+	// readAheadLead is how far a verifier that parses ahead moves on
+	// when the reader catches up with it.
+	readAheadLead = 256 << 10
+	// readAheadCaughtUp is how far the reader moves between publishing
+	// its position while it reads batches that have no table.
+	readAheadCaughtUp = 4 << 10
 )
 
 // verifier checks the CRCs of a segment's batches ahead of a reader. The
@@ -51,12 +68,17 @@ type verifier struct {
 	data    []byte // the readable bytes of seg
 	start   int64  // where the reader started
 	release func()
+	tables  *parseTables // nil: check CRCs only (see readahead_parse.go)
 
-	checked atomic.Int64 // the chain's batches before this position have good CRCs
-	reader  atomic.Int64 // where the reader's next batch starts
-	done    atomic.Bool  // the reader is gone: stop
-	parked  atomic.Bool  // the verifier waits for the reader
-	wake    chan struct{}
+	checked atomic.Int64 // the chain's batches from the reader's position to this one have good CRCs
+	at      atomic.Int64 // where the verifier parked
+	// caughtUp is where the reader's next batch starts when it last
+	// read one without a table from the verifier; -1 before.
+	caughtUp atomic.Int64
+	reader   atomic.Int64 // where the reader's next batch starts
+	done     atomic.Bool  // the reader is gone: stop
+	parked   atomic.Bool  // the verifier waits for the reader
+	wake     chan struct{}
 }
 
 // run checks batches until the reader is done, the segment's readable
@@ -64,13 +86,22 @@ type verifier struct {
 func (v *verifier) run(stop <-chan struct{}) {
 	defer v.release()
 	pos := v.start
+	gapEnd := pos // the end of the batches last left to the reader
 	for !v.done.Load() {
 		reader := v.reader.Load()
+		if c := v.caughtUp.Load(); c >= pos && v.tables != nil {
+			// The reader caught up and reads batches without tables
+			// itself; the verifier leaves it the next ones too and parses
+			// further on, where it is not in the way.
+			pos = v.skip(c, readAheadLead)
+			gapEnd = pos
+		}
 		pos = max(pos, reader)
 		if pos >= int64(len(v.data)) {
 			return
 		}
 		if pos-reader > readAheadWindow {
+			v.at.Store(pos)
 			v.parked.Store(true)
 			// The reader wakes a parked verifier once it comes within
 			// half the window; looking again after parking closes the gap
@@ -88,9 +119,32 @@ func (v *verifier) run(stop <-chan struct{}) {
 		if verifyBatchCRC(v.data[pos:]) != nil {
 			return // the reader finds the damage itself
 		}
+		if v.tables != nil {
+			v.tables.add(v.data, pos, &v.caughtUp)
+		}
 		pos += batchOverhead + int64(int32(binary.BigEndian.Uint32(v.data[pos+batchLengthPos:])))
-		v.checked.Store(pos)
+		if reader >= gapEnd {
+			// The batches the verifier left to the reader lie behind
+			// it: from where it is, the verifier checked every batch.
+			v.checked.Store(pos)
+		}
 	}
+}
+
+// skip walks the chain from pos over at least n bytes of batches, or to a
+// batch whose length is wrong, reading only their lengths, and returns
+// where it stopped.
+func (v *verifier) skip(pos, n int64) int64 {
+	end := pos + n
+	for pos < end && pos+batchHeaderSize <= int64(len(v.data)) {
+		length := int64(int32(binary.BigEndian.Uint32(v.data[pos+batchLengthPos:])))
+		next := pos + batchOverhead + length
+		if length < batchHeaderSize-batchOverhead || next > int64(len(v.data)) {
+			break
+		}
+		pos = next
+	}
+	return pos
 }
 
 // readAhead is a reader's side of read-ahead verification: where the
@@ -116,6 +170,18 @@ type readAhead struct {
 	published int64 // the position last stored in v.reader
 	known     int64 // v.checked when last read
 	skipped   int64 // batches whose CRC the verifier checked for the reader
+
+	// The verifier's tables of parsed records, and the reader's place in
+	// their ring (see readahead_parse.go).
+	tables    *parseTables
+	nextTable int64          // the next batch of the ring to look at
+	tabled    int64          // tables.tabled when last read
+	inUse     int64          // the batch of the ring the reader reads, or read last
+	table     []parsedRecord // the table of the batch the reader checked last, if any
+	tablePos  int64          // where that batch starts
+	caughtUp  int64          // the position last stored in v.caughtUp
+	// parsedBatches counts the batches read from tables.
+	parsedBatches int64
 }
 
 // readAheadStride is how far the reader moves between publishing its
@@ -148,6 +214,10 @@ func (ra *readAhead) moved(pos, next int64) {
 	ra.read += next - pos
 	switch {
 	case ra.v != nil:
+		if ra.table == nil && ra.tables != nil && next-ra.caughtUp >= readAheadCaughtUp {
+			ra.v.caughtUp.Store(next)
+			ra.caughtUp = next
+		}
 		if next-ra.published >= readAheadStride {
 			ra.publish(next)
 		}
@@ -174,11 +244,14 @@ func (ra *readAhead) start() {
 		l.verifiers.Add(-1)
 		return
 	}
+	tables := l.newParseTables()
 	v := newVerifier(seg, ra.data, ra.next, func() {
+		tables.release(l)
 		m.release()
 		_ = seg.release()
 	})
-	ra.v, ra.published, ra.known = v, ra.next, ra.next
+	v.tables = tables
+	ra.v, ra.published, ra.known, ra.tables = v, ra.next, ra.next, tables
 	// Close has not begun to wait for the Log's goroutines: the reader
 	// is between Log.enter and Log.exit.
 	l.wg.Add(1)
@@ -195,6 +268,14 @@ func (ra *readAhead) checked(pos, end int64) bool {
 	if ra == nil || ra.v == nil || pos < ra.v.start {
 		return false
 	}
+	if ra.tables != nil {
+		if ra.table = ra.parsed(pos); ra.table != nil {
+			ra.tablePos = pos
+			ra.skipped++
+			ra.parsedBatches++
+			return true
+		}
+	}
 	if end > ra.known {
 		ra.known = ra.v.checked.Load()
 		if end > ra.known {
@@ -209,9 +290,12 @@ func (ra *readAhead) checked(pos, end int64) bool {
 // for the reader to come closer.
 func (ra *readAhead) publish(pos int64) {
 	v := ra.v
+	if ra.tables != nil {
+		ra.tables.oldest.Store(ra.inUse)
+	}
 	v.reader.Store(pos)
 	ra.published = pos
-	if v.parked.Load() && v.checked.Load()-pos <= readAheadWindow/2 {
+	if v.parked.Load() && v.at.Load()-pos <= readAheadWindow/2 {
 		v.nudge()
 	}
 }
@@ -225,6 +309,10 @@ func (ra *readAhead) stop() {
 		v.done.Store(true)
 		v.nudge()
 		ra.l.readAheadBatches.Add(ra.skipped)
+		ra.l.readAheadParsed.Add(ra.parsedBatches)
+	}
+	if ra.tables != nil {
+		ra.tables.release(ra.l)
 	}
 	*ra = readAhead{}
 }
@@ -233,6 +321,7 @@ func newVerifier(seg *segment, data []byte, start int64, release func()) *verifi
 	v := &verifier{seg: seg, data: data, start: start, release: release, wake: make(chan struct{}, 1)}
 	v.checked.Store(start)
 	v.reader.Store(start)
+	v.caughtUp.Store(-1)
 	return v
 }
 

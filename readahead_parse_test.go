@@ -1,0 +1,69 @@
+package eventlog_test
+
+import (
+	"fmt"
+	"iter"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/eventlog/eventlog"
+)
+
+// TestViewsParsedAhead scans a segment of records of every shape (null
+// keys, tombstones, headers, a null header value) long enough for a
+// verifier that parses ahead: the views it builds from the verifier's
+// tables equal the records Read decodes, byte for byte, from a partition
+// view scan and from a consumer's.
+func TestViewsParsedAhead(t *testing.T) {
+	withTwoCores(t)
+	synctest.Test(t, func(t *testing.T) {
+		l := openLog(t, t.TempDir(), nil)
+		require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{Durability: eventlog.DurabilityOS}))
+		p := partition(t, l, "t", 0)
+		for range readAheadBatches {
+			records := make([]eventlog.Record, readAheadBatchRecords)
+			for j := range records {
+				offset := p.LogEndOffset() + int64(j)
+				r := eventlog.Record{Key: fmt.Appendf(nil, "k%d", offset), Value: readAheadValue(offset), Timestamp: time.UnixMilli(1_700_000_000_000 + int64(j)*1000)}
+				switch offset % 4 {
+				case 0:
+					r.Key = nil
+				case 1:
+					r.Value = nil
+				case 2:
+					r.Headers = []eventlog.Header{{Key: "h", Value: []byte("v")}, {Key: "null", Value: nil}}
+				}
+				records[j] = r
+			}
+			_, err := p.Append(ctx, records, eventlog.AppendOptions{})
+			require.NoError(t, err)
+		}
+		want, err := p.Read(0, 1<<30)
+		require.NoError(t, err)
+		require.Len(t, want, readAheadBatches*readAheadBatchRecords)
+
+		check := func(views iter.Seq2[*eventlog.RecordView, error]) {
+			next := 0
+			for v, err := range views {
+				require.NoError(t, err)
+				if next == pauseAt {
+					synctest.Wait() // the verifier parses a window ahead
+				}
+				require.Equal(t, want[next], v.Clone(), "offset %d", next)
+				next++
+			}
+			assert.Equal(t, len(want), next)
+		}
+		check(p.Views(0))
+		parsed := eventlog.ParsedAheadBatches(l)
+		assert.GreaterOrEqual(t, parsed, int64(35), "the window's batches were read from tables")
+
+		c := newTestConsumer(t, l, &eventlog.ConsumerOptions{AutoOffsetReset: eventlog.OffsetResetEarliest}, eventlog.TopicPartition{Topic: "t", Partition: 0})
+		check(c.ViewsToEnd(ctx))
+		assert.GreaterOrEqual(t, eventlog.ParsedAheadBatches(l)-parsed, int64(35))
+	})
+}
