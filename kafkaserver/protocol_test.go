@@ -99,6 +99,20 @@ func (r *rawConn) roundTrip(req kmsg.Request) kmsg.Response {
 }
 
 // closed checks that the server closed the connection.
+// produce sends one Produce request (v9, acks all) of records to
+// partition 0 of topic and returns that partition's answer.
+func (r *rawConn) produce(topic string, records []byte) kmsg.ProduceResponseTopicPartition {
+	req := kmsg.NewPtrProduceRequest()
+	req.SetVersion(9)
+	req.Acks = -1
+	tp := kmsg.NewProduceRequestTopicPartition()
+	tp.Records = records
+	rt := kmsg.NewProduceRequestTopic()
+	rt.Topic, rt.Partitions = topic, []kmsg.ProduceRequestTopicPartition{tp}
+	req.Topics = append(req.Topics, rt)
+	return r.roundTrip(req).(*kmsg.ProduceResponse).Topics[0].Partitions[0]
+}
+
 func (r *rawConn) closed() {
 	r.t.Helper()
 	_, err := r.c.Read(make([]byte, 1))
@@ -179,17 +193,9 @@ func TestMalformedRequests(t *testing.T) {
 		raw := batch.AppendTo(nil)
 		binary.BigEndian.PutUint32(raw[8:], uint32(len(raw)-12))
 		raw[len(raw)-1] ^= 0xff // the CRC (zero here anyway) cannot match
-		req := kmsg.NewPtrProduceRequest()
-		req.SetVersion(9)
-		req.Acks = -1
-		tp := kmsg.NewProduceRequestTopicPartition()
-		tp.Records = raw
-		rt := kmsg.NewProduceRequestTopic()
-		rt.Topic, rt.Partitions = "t", []kmsg.ProduceRequestTopicPartition{tp}
-		req.Topics = append(req.Topics, rt)
-		resp := r.roundTrip(req).(*kmsg.ProduceResponse)
-		assert.Equal(t, kerr.CorruptMessage.Code, resp.Topics[0].Partitions[0].ErrorCode)
-		require.NotNil(t, resp.Topics[0].Partitions[0].ErrorMessage)
+		resp := r.produce("t", raw)
+		assert.Equal(t, kerr.CorruptMessage.Code, resp.ErrorCode)
+		require.NotNil(t, resp.ErrorMessage)
 		p, err := f.log.Partition("t", 0)
 		require.NoError(t, err)
 		assert.Zero(t, p.LogEndOffset(), "nothing stored")

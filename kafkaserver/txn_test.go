@@ -134,15 +134,7 @@ func TestIdempotentProduce(t *testing.T) {
 	require.GreaterOrEqual(t, int64(binary.BigEndian.Uint64(stored[43:])), int64(0), "kgo's producer id from InitProducerId")
 
 	produce := func(batch []byte) kmsg.ProduceResponseTopicPartition {
-		req := kmsg.NewPtrProduceRequest()
-		req.SetVersion(9)
-		req.Acks = -1
-		tp := kmsg.NewProduceRequestTopicPartition()
-		tp.Records = batch
-		rt := kmsg.NewProduceRequestTopic()
-		rt.Topic, rt.Partitions = "t", []kmsg.ProduceRequestTopicPartition{tp}
-		req.Topics = append(req.Topics, rt)
-		return dialRaw(t, f.addr).roundTrip(req).(*kmsg.ProduceResponse).Topics[0].Partitions[0]
+		return dialRaw(t, f.addr).produce("t", batch)
 	}
 	retry := append([]byte(nil), stored...)
 	binary.BigEndian.PutUint64(retry, 0) // as a client sends it; the CRC does not cover it
