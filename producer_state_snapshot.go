@@ -526,7 +526,11 @@ func (p *Partition) replaySegment(seg *segment, data []byte, from int64) error {
 		if err != nil {
 			return p.corrupt(seg, pos, from, "producer state replay: "+err.Error())
 		}
-		if h.ProducerID >= 0 && h.lastOffset() >= from {
+		// A read-only Log needs the transactions only, not the
+		// sequences of idempotent producers: it skips their other
+		// batches, and their checksums.
+		skip := p.log.opts.ReadOnly && h.Attributes&attrTransactional == 0 && !h.isControl()
+		if h.ProducerID >= 0 && h.lastOffset() >= from && !skip {
 			b := data[pos : pos+h.size()]
 			if err := verifyBatchCRC(b); err != nil {
 				return p.corrupt(seg, pos, h.BaseOffset, "producer state replay: "+err.Error())
