@@ -146,7 +146,9 @@ func (c *conn) fetchPartition(req *request, rp *fetchPartition, topic string, tp
 		}
 		batches, release, err := c.readBatches(p, offset, int(max(min(left, math.MaxInt32), 1)))
 		req.onDone(release)
-		batches = batchesBelow(batches, end)
+		if committed {
+			batches = batchesBelow(batches, end)
+		}
 		if err != nil {
 			if rp.size > 0 {
 				// The next fetch, starting where this one ends, reports
