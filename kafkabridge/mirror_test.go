@@ -9,6 +9,7 @@ import (
 	"github.com/eventlog/eventlog/kafkabridge"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/twmb/franz-go/pkg/kfake"
 )
 
 // TestMirrorEndToEnd mirrors a remote topic into a renamed local one it
@@ -61,13 +62,7 @@ func TestMirrorEndToEnd(t *testing.T) {
 // TestMirrorResumes runs a Mirror twice; the second mirrors only what was
 // produced in between.
 func TestMirrorResumes(t *testing.T) {
-	c := newCluster(t, 2, "events")
-	first := produceRemote(t, c, "events", sampleRecords("events", 100, time.UnixMilli(1_000)))
-	l := newLog(t)
-	require.NoError(t, l.CreateTopic("events", eventlog.TopicConfig{Partitions: 2}))
-	opts := &kafkabridge.MirrorOptions{Brokers: c.ListenAddrs(), Topics: []string{"events"}}
-
-	mirrorOnce(t, l, opts, "events", countByPartition(first))
+	c, l, opts, first := mirroredEvents(t, 2, 100)
 
 	second := produceRemote(t, c, "events", sampleRecords("events", 60, time.UnixMilli(9_000)))
 	all := append(first, second...)
@@ -97,12 +92,7 @@ func rewindProgress(t *testing.T, l *eventlog.Log, topic string, local, remote, 
 // matches the records after the commit with the remote ones rather than
 // appending them again.
 func TestMirrorVerifiesUncommittedTail(t *testing.T) {
-	c := newCluster(t, 1, "events")
-	sent := produceRemote(t, c, "events", sampleRecords("events", 50, time.UnixMilli(1_000)))
-	l := newLog(t)
-	require.NoError(t, l.CreateTopic("events", eventlog.TopicConfig{Partitions: 1}))
-	opts := &kafkabridge.MirrorOptions{Brokers: c.ListenAddrs(), Topics: []string{"events"}}
-	mirrorOnce(t, l, opts, "events", map[int32]int{0: 50})
+	c, l, opts, sent := mirroredEvents(t, 1, 50)
 
 	rewindProgress(t, l, "events", 20, 20, 20)
 	more := produceRemote(t, c, "events", sampleRecords("events", 10, time.UnixMilli(5_000)))
@@ -189,12 +179,7 @@ func TestMirrorOptionsErrors(t *testing.T) {
 // offsets earlier, so none is lost, and here, the records being still
 // there, matches them instead of appending them again.
 func TestMirrorLoweredCommit(t *testing.T) {
-	c := newCluster(t, 1, "events")
-	sent := produceRemote(t, c, "events", sampleRecords("events", 50, time.UnixMilli(1_000)))
-	l := newLog(t)
-	require.NoError(t, l.CreateTopic("events", eventlog.TopicConfig{Partitions: 1}))
-	opts := &kafkabridge.MirrorOptions{Brokers: c.ListenAddrs(), Topics: []string{"events"}}
-	mirrorOnce(t, l, opts, "events", map[int32]int{0: 50})
+	c, l, opts, sent := mirroredEvents(t, 1, 50)
 
 	rewindProgress(t, l, "events", 30, 50, 50)
 	more := produceRemote(t, c, "events", sampleRecords("events", 5, time.UnixMilli(5_000)))
@@ -217,6 +202,21 @@ func TestMirrorLoweredCommit(t *testing.T) {
 }
 
 // mirrorOnce runs a Mirror until topic holds counts records per partition,
+// mirroredEvents produces n records to a remote topic "events" of
+// partitions partitions, mirrors them into a fresh Log with a topic of the
+// same shape, and returns the cluster, the Log, the Mirror's options and the
+// records sent.
+func mirroredEvents(t *testing.T, partitions int32, n int) (*kfake.Cluster, *eventlog.Log, *kafkabridge.MirrorOptions, []eventlog.Record) {
+	t.Helper()
+	c := newCluster(t, partitions, "events")
+	sent := produceRemote(t, c, "events", sampleRecords("events", n, time.UnixMilli(1_000)))
+	l := newLog(t)
+	require.NoError(t, l.CreateTopic("events", eventlog.TopicConfig{Partitions: int(partitions)}))
+	opts := &kafkabridge.MirrorOptions{Brokers: c.ListenAddrs(), Topics: []string{"events"}}
+	mirrorOnce(t, l, opts, "events", countByPartition(sent))
+	return c, l, opts, sent
+}
+
 // stops it, and returns the local records.
 func mirrorOnce(t *testing.T, l *eventlog.Log, opts *kafkabridge.MirrorOptions, topic string, counts map[int32]int) map[int32][]eventlog.Record {
 	t.Helper()
