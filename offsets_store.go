@@ -128,10 +128,13 @@ type replayer struct {
 const replayChunk = 4 << 20
 
 // replay applies the records of p from offset from up to offset to. A
-// partition that holds transactional commits is replayed whole, up to its
-// high watermark (which is to in every caller): a transaction's records
-// wait for its marker, which may come after from.
+// partition that holds transactional commits and has records there is
+// replayed whole, up to its high watermark (which is to in every caller):
+// a transaction's records wait for its marker, which may come after from.
 func (r *replayer) replay(p *Partition, from, to int64) error {
+	if from >= to {
+		return nil // nothing new since a read-only Log's last refresh
+	}
 	if p.producers.history.Load() {
 		return r.replayTransactional(p)
 	}
