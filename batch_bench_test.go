@@ -3,6 +3,7 @@ package eventlog
 import (
 	"fmt"
 	"math/rand/v2"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -103,4 +104,58 @@ func BenchmarkDecodeBatch(b *testing.B) {
 			reportBatchRecords(b, len(records))
 		})
 	}
+}
+
+// BenchmarkReadSteps times, per record, the steps a view scan takes on a
+// batch of the reference workload that is in the CPU's caches: checking
+// its CRC, parsing its records (recordIter, as the reader does for a batch
+// without a table), and parsing them into a table (what the read-ahead
+// verifier does after the CRC). BENCHMARKS.md adds these up against
+// bbolt's cost per record.
+func BenchmarkReadSteps(b *testing.B) {
+	var e batchEncoder
+	batch, err := e.encode(nil, batchBenchRecords(1000, 16, 100), CompressionNone)
+	if err != nil {
+		b.Fatal(err)
+	}
+	h, err := parseBatchHeader(batch)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("crc", func(b *testing.B) {
+		for b.Loop() {
+			if err := verifyBatchCRC(batch); err != nil {
+				b.Fatal(err)
+			}
+		}
+		reportBatchRecords(b, int(h.RecordCount))
+	})
+	b.Run("parse", func(b *testing.B) {
+		var it recordIter
+		var f recordFields
+		for b.Loop() {
+			if err := it.reset(&h, batch[batchHeaderSize:]); err != nil {
+				b.Fatal(err)
+			}
+			for err = it.next(&f); err == nil; err = it.next(&f) {
+			}
+			if err != errBatchEnd {
+				b.Fatal(err)
+			}
+		}
+		reportBatchRecords(b, int(h.RecordCount))
+	})
+	b.Run("table", func(b *testing.B) {
+		var t parseTables
+		var caughtUp atomic.Int64
+		for b.Loop() {
+			t.tabled.Store(0)
+			t.head = 0
+			t.add(batch, 0, &caughtUp)
+			if t.tabled.Load() != 1 {
+				b.Fatal("the batch was not tabled")
+			}
+		}
+		reportBatchRecords(b, int(h.RecordCount))
+	})
 }
