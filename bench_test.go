@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/eventlog/eventlog"
+	"github.com/eventlog/eventlog/eventlogtest"
 )
 
 // Benchmarks for the storage core. Records have 16-byte keys and 100-byte
@@ -309,10 +310,19 @@ func BenchmarkTempDirLifecycle(b *testing.B) {
 		slices.Sort(lat)
 		b.ReportMetric(float64(lat[len(lat)/2].Nanoseconds()), "p50-ns")
 	})
-	for _, d := range []eventlog.Durability{eventlog.DurabilityFsync, eventlog.DurabilityOS} {
-		b.Run("durability="+d.String(), func(b *testing.B) {
+	cases := []struct {
+		name string
+		opts *eventlog.Options
+	}{
+		{"durability=fsync", &eventlog.Options{Durability: eventlog.DurabilityFsync}},
+		{"durability=os", &eventlog.Options{Durability: eventlog.DurabilityOS}},
+		// What eventlogtest.New opens: OS durability, no fsync at all.
+		{"eventlogtest", &eventlog.Options{Durability: eventlog.DurabilityOS, FS: eventlogtest.NoSyncFS()}},
+	}
+	for _, c := range cases {
+		b.Run(c.name, func(b *testing.B) {
 			root := b.TempDir()
-			opts := &eventlog.Options{Durability: d}
+			opts := c.opts
 			var lat []time.Duration
 			i := 0
 			for b.Loop() {

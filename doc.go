@@ -23,7 +23,10 @@
 //     that yielded it: what Partition.Views, Consumer.Views and Log.Replay
 //     hand out, so that a replay allocates nothing per record.
 //
-// The eventlogtest package gives unit tests a throwaway Log in one line.
+// The eventlogtest package gives unit tests a throwaway Log in one line,
+// in t.TempDir(), without fsyncs, closed when the test ends. Close, of any
+// Log, ends every goroutine the Log started and closes and unmaps its
+// files, once the iterators still reading its segments end.
 //
 // # On-disk layout
 //

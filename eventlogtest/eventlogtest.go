@@ -6,21 +6,27 @@
 //	}
 //
 // The Log lives in t.TempDir(), acknowledges appends once they are written to
-// the OS (no fsync: a test does not need to survive power loss), poisons
+// the OS and never fsyncs (a test does not need to survive power loss: see
+// NoSyncFS), poisons
 // expired record views (Options.PoisonViews), so that code keeping a
 // RecordView's bytes past its loop step fails its tests, and is closed by
 // t.Cleanup, which fails the test if Close reports an error.
 package eventlogtest
 
 import (
+	"io/fs"
 	"testing"
 
 	"github.com/eventlog/eventlog"
 )
 
 // New opens a Log in a fresh t.TempDir(). opts may be nil; a nil
-// opts.Durability becomes eventlog.DurabilityOS, and PoisonViews is always
-// on. The Log is closed when the test ends.
+// opts.Durability becomes eventlog.DurabilityOS, a nil opts.FS becomes
+// NoSyncFS(), and PoisonViews is always on. The Log is closed when the test
+// ends.
+//
+// Pass opts.FS = eventlog.OSFS{} for a Log that fsyncs as in production,
+// or an eventlog.MemFS to crash-test code.
 func New(t testing.TB, opts *eventlog.Options) *eventlog.Log {
 	t.Helper()
 	var o eventlog.Options
@@ -29,6 +35,9 @@ func New(t testing.TB, opts *eventlog.Options) *eventlog.Log {
 	}
 	if o.Durability == eventlog.DurabilityDefault {
 		o.Durability = eventlog.DurabilityOS
+	}
+	if o.FS == nil {
+		o.FS = NoSyncFS()
 	}
 	o.PoisonViews = true
 	l, err := eventlog.Open(t.TempDir(), &o)
@@ -52,4 +61,44 @@ func NewTopic(t testing.TB, name string, cfg eventlog.TopicConfig) *eventlog.Log
 		t.Fatalf("eventlogtest: create topic %q: %v", name, err)
 	}
 	return l
+}
+
+// NoSyncFS returns the operating system's filesystem (eventlog.OSFS) with
+// fsync turned off: File.Sync and FS.SyncDir return at once. Everything else
+// is the OS's, files are memory-mapped for reads as in production, and a
+// crash of the process loses nothing, since every write still reaches the
+// OS; a power loss or an OS crash may lose anything. It is what makes
+// New's open, append and close take about a millisecond instead of the
+// several fsyncs a real log pays for creating its files durably. Never use
+// it for data you keep.
+func NoSyncFS() eventlog.FS { return noSyncFS{eventlog.OSFS{}} }
+
+type noSyncFS struct{ eventlog.FS }
+
+func (f noSyncFS) OpenFile(name string, flag int, perm fs.FileMode) (eventlog.File, error) {
+	file, err := f.FS.OpenFile(name, flag, perm)
+	if err != nil {
+		return nil, err
+	}
+	if m, ok := file.(mapper); ok {
+		return noSyncMappedFile{noSyncFile{file}, m}, nil
+	}
+	return noSyncFile{file}, nil
+}
+
+func (noSyncFS) SyncDir(string) error { return nil }
+
+type noSyncFile struct{ eventlog.File }
+
+func (noSyncFile) Sync() error { return nil }
+
+// mapper is the optional method of an eventlog.File that gives the Log
+// zero-copy reads (see eventlog.File); a wrapped file keeps it.
+type mapper interface {
+	Mmap(size int) (data []byte, unmap func() error, err error)
+}
+
+type noSyncMappedFile struct {
+	noSyncFile
+	mapper
 }

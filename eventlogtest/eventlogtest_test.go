@@ -2,6 +2,8 @@ package eventlogtest_test
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -31,4 +33,57 @@ func TestNewClosesAtCleanup(t *testing.T) {
 		require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{}))
 	})
 	assert.ErrorIs(t, l.CreateTopic("u", eventlog.TopicConfig{}), eventlog.ErrClosed, "closed when the subtest ended")
+}
+
+// TestNoSyncFS checks that a Log on NoSyncFS keeps what it was given across
+// a reopen, on NoSyncFS and on the OS's own filesystem, and that its
+// segment files are still mapped for reads.
+func TestNoSyncFS(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	l, err := eventlog.Open(dir, &eventlog.Options{FS: eventlogtest.NoSyncFS()})
+	require.NoError(t, err)
+	require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{}))
+	p, err := l.Partition("t", 0)
+	require.NoError(t, err)
+	_, err = p.Append(ctx, []eventlog.Record{{Key: []byte("k"), Value: []byte("v1")}, {Value: []byte("v2")}}, eventlog.AppendOptions{})
+	require.NoError(t, err, "DurabilityFsync appends are acknowledged without fsync")
+	require.NoError(t, l.Close())
+
+	for _, fsys := range []eventlog.FS{eventlogtest.NoSyncFS(), eventlog.OSFS{}} {
+		l, err := eventlog.Open(dir, &eventlog.Options{FS: fsys})
+		require.NoError(t, err)
+		p, err := l.Partition("t", 0)
+		require.NoError(t, err)
+		var values []string
+		for v, err := range p.Views(0) {
+			require.NoError(t, err)
+			values = append(values, string(v.Value))
+		}
+		assert.Equal(t, []string{"v1", "v2"}, values)
+		require.NoError(t, l.Close())
+	}
+}
+
+// TestNoSyncFSSkipsSync checks that Sync and SyncDir do not reach the OS:
+// the OS would fail SyncDir on a directory that does not exist.
+func TestNoSyncFSSkipsSync(t *testing.T) {
+	fsys := eventlogtest.NoSyncFS()
+	assert.NoError(t, fsys.SyncDir(filepath.Join(t.TempDir(), "missing")))
+	assert.Error(t, eventlog.OSFS{}.SyncDir(filepath.Join(t.TempDir(), "missing")), "the OS's SyncDir fails there")
+	f, err := fsys.OpenFile(filepath.Join(t.TempDir(), "f"), os.O_CREATE|os.O_RDWR, 0o644)
+	require.NoError(t, err)
+	_, err = f.Write([]byte("data"))
+	require.NoError(t, err)
+	assert.NoError(t, f.Sync())
+	type mapped interface {
+		Mmap(int) ([]byte, func() error, error)
+	}
+	osFile, err := eventlog.OSFS{}.OpenFile(f.Name(), os.O_RDONLY, 0)
+	require.NoError(t, err)
+	_, osMapped := osFile.(mapped)
+	_, isMapped := f.(mapped)
+	assert.Equal(t, osMapped, isMapped, "a wrapped file maps as the OS's does")
+	require.NoError(t, osFile.Close())
+	require.NoError(t, f.Close())
 }
