@@ -51,9 +51,12 @@
 // Kafka's sparse offset and time indexes; they carry no authority and are
 // rebuilt from the log whenever they are missing or inconsistent. The
 // .txnindex files are Kafka's aborted-transaction indexes, and the
-// .snapshot files checkpoint what a partition knows of its idempotent
-// producers (see Idempotent producers); a partition that never had one
-// has neither, and Open reads nothing for it. Metadata
+// .snapshot files are Kafka's producer snapshots (ProducerSnapshot
+// version 1), which checkpoint what a partition knows of its idempotent
+// producers (see Idempotent producers): an entry for each of a producer's
+// last five batches, the last of which is what a broker loads, and a first
+// entry, for producer id -1, about the .txnindex. A partition that never
+// had a producer has neither, and Open reads nothing for it. Metadata
 // files carry a version and a checksum and are replaced atomically.
 //
 // # Durability

@@ -41,8 +41,14 @@ func encodeMeta(version uint16, payload []byte) []byte {
 // envelope. With durable false it only renames the file into place: the
 // content is the OS's to persist, which suits files whose loss is harmless.
 func writeMetaFile(fsys FS, path string, version uint16, payload []byte, durable bool) error {
+	return replaceFile(fsys, path, encodeMeta(version, payload), durable)
+}
+
+// replaceFile atomically replaces path with data, as writeMetaFile does,
+// for files in a format of their own (Kafka's producer snapshots).
+func replaceFile(fsys FS, path string, data []byte, durable bool) error {
 	tmp := path + ".tmp"
-	if err := writeWholeFile(fsys, tmp, encodeMeta(version, payload), durable); err != nil {
+	if err := writeWholeFile(fsys, tmp, data, durable); err != nil {
 		return err
 	}
 	if err := fsys.Rename(tmp, path); err != nil {

@@ -1,9 +1,13 @@
 package eventlog
 
 import (
+	"bytes"
 	"context"
+	"encoding/binary"
 	"fmt"
+	"hash/crc32"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -28,19 +32,14 @@ func goldenSnapshot() *producerSnapshot {
 	}
 }
 
-// TestProducerSnapshotGolden pins the format of a producer-state snapshot,
-// envelope included (regenerate with go test -run Golden -update).
+// TestProducerSnapshotGolden pins the format of a producer-state snapshot
+// (regenerate with go test -run Golden -update).
 func TestProducerSnapshotGolden(t *testing.T) {
 	snap := goldenSnapshot()
-	file := encodeMeta(snapshotVersion, encodeProducerSnapshot(snap))
+	file := encodeProducerSnapshot(snap)
 	want := golden(t, "meta/producer_snapshot", file)
 	assert.Equal(t, want, file)
-
-	fsys := NewMemFS()
-	require.NoError(t, fsys.WriteFile("x.snapshot", want, 0o644))
-	version, payload, err := readMetaFile(fsys, "x.snapshot")
-	require.NoError(t, err)
-	got, err := decodeProducerSnapshot("x.snapshot", version, payload)
+	got, err := decodeProducerSnapshot("x.snapshot", snap.offset, want)
 	require.NoError(t, err)
 	assert.Equal(t, snap, got)
 
@@ -49,25 +48,90 @@ func TestProducerSnapshotGolden(t *testing.T) {
 		mutate(s)
 		return encodeProducerSnapshot(s)
 	}
+	entry := func(i int) []byte { return file[snapshotHeaderSize+i*snapshotEntrySize:][:snapshotEntrySize] }
 	for name, b := range map[string][]byte{
-		"truncated":         payload[:len(payload)-3],
-		"trailing":          append(append([]byte(nil), payload...), 0),
-		"negative offset":   bad(func(s *producerSnapshot) { s.offset = -1 }),
-		"txn segment past":  bad(func(s *producerSnapshot) { s.txnSegment = 6000 }),
-		"open txn past":     bad(func(s *producerSnapshot) { s.producers[7].txnFirst = 5000 }),
-		"batch past":        bad(func(s *producerSnapshot) { s.producers[7].batches[0].lastOffset = 5000 }),
-		"negative producer": bad(func(s *producerSnapshot) { s.producers[-2] = &producerEntry{txnFirst: -1} }),
-		"negative sequence": bad(func(s *producerSnapshot) { s.producers[7].batches[0].firstSeq = -4 }),
-		"offsets out of order": bad(func(s *producerSnapshot) {
-			s.producers[7].batches[0].firstOffset = 4999
-			s.producers[7].batches[0].lastOffset = 4990
+		"truncated":         file[:len(file)-3],
+		"trailing":          append(bytes.Clone(file), 0),
+		"no entries":        sealSnapshot(make([]byte, 4)),
+		"no txnindex entry": sealSnapshot(append(binary.BigEndian.AppendUint32(nil, 1), entry(1)...)),
+		"producers out of order": sealSnapshot(slices.Concat(binary.BigEndian.AppendUint32(nil, 4),
+			entry(0), entry(3), entry(1), entry(2))),
+		"txn segment past":     bad(func(s *producerSnapshot) { s.txnSegment = 6000 }),
+		"open txn past":        bad(func(s *producerSnapshot) { s.producers[7].txnFirst = 5000 }),
+		"batch past":           bad(func(s *producerSnapshot) { s.producers[7].batches[0].lastOffset = 5000 }),
+		"negative producer":    bad(func(s *producerSnapshot) { s.producers[-2] = &producerEntry{txnFirst: -1} }),
+		"negative sequence":    bad(func(s *producerSnapshot) { s.producers[7].batches[0].lastSeq = -4 }),
+		"six batches":          bad(func(s *producerSnapshot) { s.producers[1<<40].batches = sixBatches() }),
+		"offsets out of order": bad(func(s *producerSnapshot) { s.producers[7].batches[0].firstOffset = 5001 }),
+		"batches out of order": bad(func(s *producerSnapshot) {
+			b := s.producers[1<<40].batches
+			b[0], b[1] = b[1], b[0]
 		}),
 	} {
-		_, err := decodeProducerSnapshot("x.snapshot", snapshotVersion, b)
+		_, err := decodeProducerSnapshot("x.snapshot", 5000, b)
 		assert.ErrorIs(t, err, ErrCorrupt, name)
 	}
-	_, err = decodeProducerSnapshot("x.snapshot", snapshotVersion+1, payload)
+	_, err = decodeProducerSnapshot("x.snapshot", -1, file)
+	assert.ErrorIs(t, err, ErrCorrupt, "negative offset")
+	_, err = decodeProducerSnapshot("x.snapshot", 4000, file)
+	assert.ErrorIs(t, err, ErrCorrupt, "batches past the offset in its name")
+	version2 := bytes.Clone(file)
+	version2[1] = 2
+	_, err = decodeProducerSnapshot("x.snapshot", 5000, version2)
 	assert.ErrorIs(t, err, ErrCorrupt, "unknown version")
+}
+
+// TestProducerSnapshotLayout reads a snapshot as a Kafka broker does:
+// version 1, a CRC-32C of the rest, then 46-byte entries, where the last
+// entry of a producer is what the broker loads.
+func TestProducerSnapshotLayout(t *testing.T) {
+	snap := goldenSnapshot()
+	b := encodeProducerSnapshot(snap)
+	be := binary.BigEndian
+	require.Equal(t, uint16(1), be.Uint16(b))
+	require.Equal(t, crc32.Checksum(b[6:], crc32.MakeTable(crc32.Castagnoli)), be.Uint32(b[2:]))
+	n := int(be.Uint32(b[6:]))
+	require.Len(t, b, snapshotHeaderSize+n*snapshotEntrySize)
+	type brokerEntry struct {
+		epoch                 int16
+		lastSeq               int32
+		lastOffset            int64
+		offsetDelta           int32
+		timestamp             int64
+		coordinatorEpoch      int32
+		currentTxnFirstOffset int64
+	}
+	loaded := map[int64]brokerEntry{}
+	for i := range n {
+		e := b[snapshotHeaderSize+i*snapshotEntrySize:]
+		loaded[int64(be.Uint64(e))] = brokerEntry{
+			epoch: int16(be.Uint16(e[8:])), lastSeq: int32(be.Uint32(e[10:])), lastOffset: int64(be.Uint64(e[14:])),
+			offsetDelta: int32(be.Uint32(e[22:])), timestamp: int64(be.Uint64(e[26:])),
+			coordinatorEpoch: int32(be.Uint32(e[34:])), currentTxnFirstOffset: int64(be.Uint64(e[38:])),
+		}
+	}
+	assert.Equal(t, map[int64]brokerEntry{
+		-1: {epoch: -1, lastSeq: 2, lastOffset: 4096, coordinatorEpoch: -1, currentTxnFirstOffset: -1},
+		7: {epoch: 3, lastSeq: 9, lastOffset: 4999, offsetDelta: 9, timestamp: 1_700_000_000_123, coordinatorEpoch: 1,
+			currentTxnFirstOffset: 4990},
+		1 << 40: {epoch: 0, lastSeq: 4, lastOffset: 22, offsetDelta: 4, timestamp: 1_700_000_000_000, currentTxnFirstOffset: -1},
+	}, loaded, "a broker's view: the last entry of each producer, with its last timestamp")
+}
+
+func sixBatches() []sequencedBatch {
+	var b []sequencedBatch
+	for i := range int64(6) {
+		b = append(b, sequencedBatch{firstSeq: int32(i), lastSeq: int32(i), firstOffset: i, lastOffset: i, timestamp: i})
+	}
+	return b
+}
+
+// sealSnapshot returns a snapshot file of the entries count and entries
+// in body: version 1 and their CRC before them.
+func sealSnapshot(body []byte) []byte {
+	b := binary.BigEndian.AppendUint16(nil, snapshotVersion)
+	b = binary.BigEndian.AppendUint32(b, crc32.Checksum(body, castagnoli))
+	return append(b, body...)
 }
 
 // TestProducerIDsGolden pins the format of producer-ids.meta.
@@ -91,17 +155,18 @@ func TestProducerIDsGolden(t *testing.T) {
 }
 
 func FuzzProducerSnapshot(f *testing.F) {
-	f.Add(encodeProducerSnapshot(goldenSnapshot()))
-	f.Add(encodeProducerSnapshot(&producerSnapshot{}))
-	f.Fuzz(func(t *testing.T, payload []byte) {
-		s, err := decodeProducerSnapshot("f.snapshot", snapshotVersion, payload)
+	f.Add(encodeProducerSnapshot(goldenSnapshot())[6:])
+	f.Add(encodeProducerSnapshot(&producerSnapshot{offset: 5000})[6:])
+	f.Fuzz(func(t *testing.T, body []byte) {
+		file := sealSnapshot(body) // the CRC is right: the decoder's checks are fuzzed
+		s, err := decodeProducerSnapshot("f.snapshot", 5000, file)
 		if err != nil {
 			require.ErrorIs(t, err, ErrCorrupt)
 			return
 		}
 		// What decodes encodes back to the same bytes: nothing is dropped
 		// or invented on the way.
-		assert.Equal(t, payload, encodeProducerSnapshot(s))
+		assert.Equal(t, file, encodeProducerSnapshot(s))
 	})
 }
 

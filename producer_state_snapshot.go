@@ -4,7 +4,9 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"io/fs"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -12,31 +14,38 @@ import (
 
 // Producer-state snapshots. A partition's producer state (producer_state.go)
 // is checkpointed, as Kafka checkpoints it, in "<offset>.snapshot" files
-// beside the segments: the state as of that log offset. A snapshot is a
-// metadata file (see metafile.go) whose payload is
+// beside the segments: the state as of that log offset. A snapshot is
+// Kafka's producer snapshot (ProducerSnapshot version 1, which
+// kafka-dump-log and a broker read), all big-endian:
 //
-//	+------------+----------------+----------------+---------------+
-//	| offset i64 | txn segment    | txn entries    | producers i32 |
-//	|            | base i64       | i32            |               |
-//	+------------+----------------+----------------+---------------+
+//	+-------------+------------+-------------+
+//	| version i16 | crc u32    | entries i32 |
+//	| = 1         | CRC-32C of what follows  |
+//	+-------------+------------+-------------+
 //
-// then for each producer
+// then each entry, 46 bytes:
 //
-//	+----------+---------+-------------+-----------+-----------------+---------+
-//	| id i64   | epoch   | coordinator | last      | open txn first  | batches |
-//	|          | i16     | epoch i32   | ts i64 ms | offset i64 (-1) | u8 <= 5 |
-//	+----------+---------+-------------+-----------+-----------------+---------+
+//	+--------+-------+----------+---------+--------+----------+-------------+--------------+
+//	| id i64 | epoch | last seq | last    | offset | time-    | coordinator | open txn     |
+//	|        | i16   | i32      | offset  | delta  | stamp    | epoch i32   | first offset |
+//	|        |       | (-1)     | i64 (-1)| i32    | i64 ms   |             | i64 (-1)     |
+//	+--------+-------+----------+---------+--------+----------+-------------+--------------+
 //
-// and for each of its last batches, oldest first
+// Kafka writes one entry per producer, for its last batch. This library
+// remembers a producer's last five batches, as a broker does in memory,
+// and writes an entry for each, oldest first and the producer's entries
+// together, so that a broker, where a later entry of a producer replaces an
+// earlier one, loads the last; a producer without batches has one entry
+// with sequence and offset -1. An entry's timestamp is its batch's; when
+// the producer's last timestamp (a transaction marker's) is later than its
+// last batch's, a last entry repeats the last batch with that timestamp.
 //
-//	+--------------+-------------+------------------+-----------------+-----------+
-//	| first seq i32| last seq i32| first offset i64 | last offset i64 | max ts i64|
-//	+--------------+-------------+------------------+-----------------+-----------+
-//
-// all big-endian. "txn entries" counts the entries of the .txnindex of the
-// segment at "txn segment base" that the state includes: that file is
-// fsynced before the snapshot is written. These constants are part of the
-// format.
+// The first entry, for producer id -1 (which Kafka never assigns, and which
+// a broker drops at once as expired: its timestamp is 0), records what
+// this library needs of the active segment's .txnindex: the segment's base
+// offset (as the last offset) and how many of its entries the state
+// includes (as the last sequence); that file is fsynced before the
+// snapshot is written.
 //
 // The rules that keep Open cheap and right:
 //
@@ -58,26 +67,55 @@ const (
 	snapshotExt     = ".snapshot"
 	snapshotVersion = 1
 
-	snapshotHeaderSize   = 24
-	snapshotProducerSize = 31
-	snapshotBatchSize    = 32
+	snapshotHeaderSize = 10
+	snapshotEntrySize  = 46
+	// snapshotTxnIndexID is the producer id of the entry about the
+	// .txnindex.
+	snapshotTxnIndexID = -1
 )
 
 // producerSnapshot is a decoded snapshot.
 type producerSnapshot struct {
-	offset     int64
+	offset     int64 // from the file name
 	txnSegment int64
 	txnEntries int
 	producers  map[int64]*producerEntry
 }
 
+// snapshotEntry is one entry of a snapshot file.
+type snapshotEntry struct {
+	id               int64
+	epoch            int16
+	lastSeq          int32
+	lastOffset       int64
+	offsetDelta      int32
+	timestamp        int64
+	coordinatorEpoch int32
+	txnFirst         int64
+}
+
+func (e *snapshotEntry) append(b []byte) []byte {
+	be := binary.BigEndian
+	b = be.AppendUint64(b, uint64(e.id))
+	b = be.AppendUint16(b, uint16(e.epoch))
+	b = be.AppendUint32(b, uint32(e.lastSeq))
+	b = be.AppendUint64(b, uint64(e.lastOffset))
+	b = be.AppendUint32(b, uint32(e.offsetDelta))
+	b = be.AppendUint64(b, uint64(e.timestamp))
+	b = be.AppendUint32(b, uint32(e.coordinatorEpoch))
+	return be.AppendUint64(b, uint64(e.txnFirst))
+}
+
+// encodeProducerSnapshot returns the snapshot file's bytes.
 func encodeProducerSnapshot(s *producerSnapshot) []byte {
 	be := binary.BigEndian
-	b := make([]byte, 0, snapshotHeaderSize+len(s.producers)*(snapshotProducerSize+producerBatchesKept*snapshotBatchSize))
-	b = be.AppendUint64(b, uint64(s.offset))
-	b = be.AppendUint64(b, uint64(s.txnSegment))
-	b = be.AppendUint32(b, uint32(s.txnEntries))
-	b = be.AppendUint32(b, uint32(len(s.producers)))
+	b := make([]byte, snapshotHeaderSize, snapshotHeaderSize+(1+len(s.producers)*(producerBatchesKept+1))*snapshotEntrySize)
+	be.PutUint16(b, snapshotVersion)
+	entries := 1
+	b = (&snapshotEntry{
+		id: snapshotTxnIndexID, epoch: -1, lastSeq: int32(s.txnEntries), lastOffset: s.txnSegment,
+		coordinatorEpoch: -1, txnFirst: -1,
+	}).append(b)
 	ids := make([]int64, 0, len(s.producers))
 	for id := range s.producers {
 		ids = append(ids, id)
@@ -85,72 +123,109 @@ func encodeProducerSnapshot(s *producerSnapshot) []byte {
 	slices.Sort(ids)
 	for _, id := range ids {
 		e := s.producers[id]
-		b = be.AppendUint64(b, uint64(id))
-		b = be.AppendUint16(b, uint16(e.epoch))
-		b = be.AppendUint32(b, uint32(e.coordinatorEpoch))
-		b = be.AppendUint64(b, uint64(e.lastTimestamp))
-		b = be.AppendUint64(b, uint64(e.txnFirst))
-		b = append(b, byte(len(e.batches)))
+		entry := snapshotEntry{id: id, epoch: e.epoch, lastSeq: noSequence, lastOffset: -1,
+			timestamp: e.lastTimestamp, coordinatorEpoch: e.coordinatorEpoch, txnFirst: e.txnFirst}
 		for _, sb := range e.batches {
-			b = be.AppendUint32(b, uint32(sb.firstSeq))
-			b = be.AppendUint32(b, uint32(sb.lastSeq))
-			b = be.AppendUint64(b, uint64(sb.firstOffset))
-			b = be.AppendUint64(b, uint64(sb.lastOffset))
-			b = be.AppendUint64(b, uint64(sb.timestamp))
+			entry.lastSeq, entry.lastOffset = sb.lastSeq, sb.lastOffset
+			entry.offsetDelta, entry.timestamp = int32(sb.lastOffset-sb.firstOffset), sb.timestamp
+			b = entry.append(b)
+			entries++
+		}
+		if len(e.batches) == 0 || entry.timestamp != e.lastTimestamp {
+			entry.timestamp = e.lastTimestamp
+			b = entry.append(b)
+			entries++
 		}
 	}
+	be.PutUint32(b[6:], uint32(entries))
+	be.PutUint32(b[2:], crc32.Checksum(b[6:], castagnoli))
 	return b
 }
 
-// decodeProducerSnapshot decodes and checks a snapshot payload.
-func decodeProducerSnapshot(path string, version uint16, payload []byte) (*producerSnapshot, error) {
+// decodeProducerSnapshot decodes and checks the snapshot file b, named
+// for offset.
+func decodeProducerSnapshot(path string, offset int64, b []byte) (*producerSnapshot, error) {
 	corrupt := func(format string, args ...any) error {
 		return &CorruptError{Path: path, Offset: -1, Reason: "producer state snapshot: " + fmt.Sprintf(format, args...)}
 	}
-	if version != snapshotVersion {
-		return nil, corrupt("unknown version %d", version)
+	if len(b) < snapshotHeaderSize {
+		return nil, corrupt("%d bytes are too short", len(b))
 	}
-	r := kafkaReader{b: payload}
-	s := &producerSnapshot{offset: r.int64(), txnSegment: r.int64(), txnEntries: int(r.int32())}
+	be := binary.BigEndian
+	if v := int16(be.Uint16(b)); v != snapshotVersion {
+		return nil, corrupt("unknown version %d", v)
+	}
+	if crc32.Checksum(b[6:], castagnoli) != be.Uint32(b[2:]) {
+		return nil, corrupt("checksum mismatch")
+	}
+	r := kafkaReader{b: b[6:]}
 	n := int(r.int32())
-	if r.err != nil {
-		return nil, corrupt("%v", r.err)
+	if n < 1 || n != len(r.b)/snapshotEntrySize || len(r.b)%snapshotEntrySize != 0 {
+		return nil, corrupt("%d entries in %d bytes", n, len(r.b))
 	}
-	if s.offset < 0 || s.txnSegment < 0 || s.txnSegment > s.offset || s.txnEntries < 0 || n < 0 || n > len(r.b)/snapshotProducerSize {
-		return nil, corrupt("impossible header: offset %d, txn segment %d, %d txn entries, %d producers", s.offset, s.txnSegment, s.txnEntries, n)
+	next := func() snapshotEntry {
+		return snapshotEntry{id: r.int64(), epoch: r.int16(), lastSeq: r.int32(), lastOffset: r.int64(),
+			offsetDelta: r.int32(), timestamp: r.int64(), coordinatorEpoch: r.int32(), txnFirst: r.int64()}
 	}
-	s.producers = make(map[int64]*producerEntry, n)
-	prev := int64(-1)
-	for i := range n {
-		id := r.int64()
-		e := &producerEntry{epoch: r.int16(), coordinatorEpoch: r.int32(), lastTimestamp: r.int64(), txnFirst: r.int64()}
-		k := 0
-		if b := r.take(1); b != nil {
-			k = int(b[0])
+	txn := next()
+	s := &producerSnapshot{offset: offset, txnSegment: txn.lastOffset, txnEntries: int(txn.lastSeq)}
+	if txn != (snapshotEntry{id: snapshotTxnIndexID, epoch: -1, lastSeq: txn.lastSeq, lastOffset: txn.lastOffset, coordinatorEpoch: -1, txnFirst: -1}) ||
+		s.offset < 0 || s.txnSegment < 0 || s.txnSegment > s.offset || s.txnEntries < 0 {
+		return nil, corrupt("no .txnindex entry first, or an impossible one: producer %d, offset %d, txn segment %d, %d txn entries", txn.id, s.offset, s.txnSegment, s.txnEntries)
+	}
+	s.producers = make(map[int64]*producerEntry, n-1)
+	var e *producerEntry
+	var first snapshotEntry // e's first entry
+	done := false           // e's entries are complete
+	for range n - 1 {
+		entry := next()
+		if e == nil || entry.id != first.id {
+			if e != nil && entry.id < first.id || entry.id < 0 || entry.txnFirst < -1 || entry.txnFirst >= s.offset {
+				return nil, corrupt("impossible entry: producer %d after %d, open transaction at %d", entry.id, first.id, entry.txnFirst)
+			}
+			e = &producerEntry{epoch: entry.epoch, coordinatorEpoch: entry.coordinatorEpoch, txnFirst: entry.txnFirst}
+			s.producers[entry.id] = e
+			first, done = entry, false
+		} else if done || entry.epoch != first.epoch || entry.coordinatorEpoch != first.coordinatorEpoch || entry.txnFirst != first.txnFirst {
+			return nil, corrupt("producer %d: entries that disagree, or follow its last", entry.id)
 		}
-		if r.err != nil {
-			return nil, corrupt("producer %d: %v", i, r.err)
-		}
-		if id <= prev || e.txnFirst < -1 || e.txnFirst >= s.offset || k > producerBatchesKept {
-			return nil, corrupt("producer %d: impossible entry: id %d after %d, open transaction at %d, %d batches", i, id, prev, e.txnFirst, k)
-		}
-		prev = id
-		for j := range k {
-			sb := sequencedBatch{firstSeq: r.int32(), lastSeq: r.int32(), firstOffset: r.int64(), lastOffset: r.int64(), timestamp: r.int64()}
-			if r.err == nil && (sb.firstSeq < 0 || sb.lastSeq < 0 || sb.firstOffset < 0 || sb.firstOffset > sb.lastOffset || sb.lastOffset >= s.offset) {
-				return nil, corrupt("producer %d batch %d: impossible sequences [%d, %d] at offsets [%d, %d]", id, j, sb.firstSeq, sb.lastSeq, sb.firstOffset, sb.lastOffset)
+		e.lastTimestamp = entry.timestamp
+		k := len(e.batches)
+		switch {
+		case entry.lastOffset < 0:
+			// A producer without batches: its only entry.
+			if entry.lastSeq != noSequence || entry.lastOffset != -1 || entry.offsetDelta != 0 || k > 0 {
+				return nil, corrupt("producer %d: an entry without a batch among its batches", entry.id)
+			}
+			done = true
+		case k > 0 && e.batches[k-1].lastOffset == entry.lastOffset:
+			// The producer's last timestamp, later than its last batch's.
+			if b := e.batches[k-1]; b.lastSeq != entry.lastSeq || b.lastOffset-b.firstOffset != int64(entry.offsetDelta) || entry.timestamp <= b.timestamp {
+				return nil, corrupt("producer %d: a last entry that does not repeat its last batch", entry.id)
+			}
+			done = true
+		default:
+			sb := sequencedBatch{
+				firstSeq: firstSequence(entry.lastSeq, entry.offsetDelta), lastSeq: entry.lastSeq,
+				firstOffset: entry.lastOffset - int64(entry.offsetDelta), lastOffset: entry.lastOffset, timestamp: entry.timestamp,
+			}
+			if sb.lastSeq < 0 || entry.offsetDelta < 0 || sb.firstOffset < 0 || sb.lastOffset >= s.offset || k == producerBatchesKept ||
+				k > 0 && sb.firstOffset <= e.batches[k-1].lastOffset {
+				return nil, corrupt("producer %d: impossible batch %d: sequences up to %d at offsets [%d, %d]", entry.id, k, sb.lastSeq, sb.firstOffset, sb.lastOffset)
 			}
 			e.batches = append(e.batches, sb)
 		}
-		if r.err != nil {
-			return nil, corrupt("producer %d: %v", id, r.err)
-		}
-		s.producers[id] = e
-	}
-	if err := r.done(); err != nil {
-		return nil, corrupt("%v", err)
 	}
 	return s, nil
+}
+
+// firstSequence returns the base sequence of a batch whose last sequence
+// is last and whose records span delta offsets: lastSequence's inverse.
+func firstSequence(last, delta int32) int32 {
+	if last < delta {
+		return last + (math.MaxInt32 - delta) + 1
+	}
+	return last - delta
 }
 
 func (p *Partition) snapshotPath(offset int64) string {
@@ -198,7 +273,7 @@ func (p *Partition) captureProducersLocked() (*producerSnapshot, error) {
 // producers.files.
 func (p *Partition) writeSnapshotFilesLocked(snap *producerSnapshot) error {
 	path := p.snapshotPath(snap.offset)
-	if err := writeMetaFile(p.log.opts.FS, path, snapshotVersion, encodeProducerSnapshot(snap), true); err != nil {
+	if err := replaceFile(p.log.opts.FS, path, encodeProducerSnapshot(snap), true); err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	f := &p.producers.files
@@ -352,9 +427,9 @@ func (p *Partition) loadProducerState() error {
 	var snap *producerSnapshot
 	for i := len(offsets) - 1; i >= 0 && snap == nil; i-- {
 		path := p.snapshotPath(offsets[i])
-		version, payload, err := readMetaFile(fsys, path)
+		b, err := readWholeFile(fsys, path)
 		if err == nil {
-			snap, err = decodeProducerSnapshot(path, version, payload)
+			snap, err = decodeProducerSnapshot(path, offsets[i], b)
 		}
 		if err != nil {
 			p.log.opts.Logger.Warn("eventlog: ignoring unreadable producer state snapshot", "path", path, "err", err)
