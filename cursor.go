@@ -147,7 +147,7 @@ func (c *batchCursor) enter() (stop bool, err error) {
 	c.pos = skipBatchesBelow(c.data, seg.startPosition(idx, c.data, c.offset), c.offset)
 	c.entered, c.fresh = c.offset, true
 	if c.ahead != nil {
-		c.ahead.enter(p.log, seg, m, c.data, c.pos)
+		c.ahead.enter(p.log, seg, m, c.data, c.pos, maxDecompressedBytes(p.config().maxBatchBytes))
 	}
 	return false, nil
 }
@@ -297,8 +297,11 @@ func (vc *viewCursor) nextBatch() (bool, error) {
 		return false, err
 	}
 	if ra := &vc.ahead; ra.table != nil && ra.tablePos == b.batchPos && b.h.BaseOffset >= vc.from {
-		// The verifier parsed the batch (and checked it is uncompressed).
+		// The verifier parsed the batch, and decompressed it if need be.
 		vc.parsed, vc.area, vc.baseTime = ra.table, b.batch[batchHeaderSize:], b.h.BaseTimestamp
+		if ra.tableArea != nil {
+			vc.area = ra.tableArea
+		}
 		vc.records = recordIter{}
 		vc.batchesRead++
 		return true, nil

@@ -389,8 +389,10 @@
 // 4 MiB ahead of the loop, and the loop
 // skips the check of each batch the goroutine has vouched for and checks
 // the others itself, so a busy machine slows nothing down. The goroutine
-// also parses the records of the uncompressed batches it checks into a
-// table, from which the loop makes its views without decoding them; when
+// also parses the records of the batches it checks into a table, from
+// which the loop makes its views without decoding them, and decompresses
+// compressed batches for the loop first (holding at most 8 MiB of them
+// ahead), so that a compressed topic's decompression runs on both cores; when
 // the loop catches up with it, it leaves the loop the next batches and
 // parses further on, so that the two cores share the work. There is one
 // such goroutine per core beyond the first (GOMAXPROCS - 1), shared by all

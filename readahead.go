@@ -33,8 +33,10 @@ import (
 // the damage.
 //
 // A verifier also parses ahead (readahead_parse.go): it tables the records
-// of the uncompressed batches it checked, and a batch with a table has
-// been checked. A reader that caught up with the verifier (it reached a
+// of the batches it checked, decompressing compressed ones first, and a
+// batch with a table has been checked. When its tables have no room left
+// until the reader moves on, it waits for the reader rather than run
+// ahead without them. A reader that caught up with the verifier (it reached a
 // batch without a table) says so; the verifier then leaves it the batches
 // of the next readAheadLead bytes and goes on after them, so that the
 // reader, fast on tables and slower on the batches it parses itself, and
@@ -78,6 +80,7 @@ type verifier struct {
 	reader   atomic.Int64 // where the reader's next batch starts
 	done     atomic.Bool  // the reader is gone: stop
 	parked   atomic.Bool  // the verifier waits for the reader
+	full     atomic.Bool  // it waits for room in its tables
 	wake     chan struct{}
 }
 
@@ -119,8 +122,13 @@ func (v *verifier) run(stop <-chan struct{}) {
 		if verifyBatchCRC(v.data[pos:]) != nil {
 			return // the reader finds the damage itself
 		}
-		if v.tables != nil {
-			v.tables.add(v.data, pos, &v.caughtUp)
+		if v.tables != nil && v.tables.add(v.data, pos, &v.caughtUp) {
+			// No room for the batch's table until the reader moves on:
+			// wait for it rather than run ahead without tables.
+			if !v.waitForRoom(stop) {
+				return
+			}
+			continue
 		}
 		pos += batchOverhead + int64(int32(binary.BigEndian.Uint32(v.data[pos+batchLengthPos:])))
 		if reader >= gapEnd {
@@ -129,6 +137,26 @@ func (v *verifier) run(stop <-chan struct{}) {
 			v.checked.Store(pos)
 		}
 	}
+}
+
+// waitForRoom parks the verifier until the reader publishes that it moved
+// on, freeing tables; false means the Log stops.
+func (v *verifier) waitForRoom(stop <-chan struct{}) bool {
+	oldest := v.tables.oldest.Load()
+	v.full.Store(true)
+	v.parked.Store(true)
+	defer v.parked.Store(false)
+	defer v.full.Store(false)
+	// Looking again after parking closes the gap in which the reader
+	// could have published unseen, as for the window.
+	if v.tables.oldest.Load() == oldest && !v.done.Load() {
+		select {
+		case <-v.wake:
+		case <-stop:
+			return false
+		}
+	}
+	return true
 }
 
 // skip walks the chain from pos over at least n bytes of batches, or to a
@@ -162,6 +190,8 @@ type readAhead struct {
 	m    *mapping
 	data []byte
 
+	decompressLimit int // the most a batch of the partition may decompress to
+
 	batchPos int64 // where the reader's last batch starts
 	next     int64 // where its next batch starts
 	read     int64 // bytes the reader read in seg along one chain
@@ -178,6 +208,7 @@ type readAhead struct {
 	tabled    int64          // tables.tabled when last read
 	inUse     int64          // the batch of the ring the reader reads, or read last
 	table     []parsedRecord // the table of the batch the reader checked last, if any
+	tableArea []byte         // its decompressed records area; nil: uncompressed
 	tablePos  int64          // where that batch starts
 	caughtUp  int64          // the position last stored in v.caughtUp
 	// parsedBatches counts the batches read from tables.
@@ -192,7 +223,7 @@ const readAheadStride = 64 << 10
 // it may read. It keeps the reader's place, and the verifier if any, when
 // the reader goes on along the chain it was reading; otherwise it starts
 // afresh.
-func (ra *readAhead) enter(l *Log, seg *segment, m *mapping, data []byte, pos int64) {
+func (ra *readAhead) enter(l *Log, seg *segment, m *mapping, data []byte, pos int64, decompressLimit int) {
 	if seg == ra.seg && (pos == ra.batchPos || pos == ra.next) {
 		ra.m, ra.data = m, data
 		if ra.v != nil {
@@ -201,7 +232,7 @@ func (ra *readAhead) enter(l *Log, seg *segment, m *mapping, data []byte, pos in
 		return
 	}
 	ra.stop()
-	*ra = readAhead{l: l, seg: seg, m: m, data: data, batchPos: pos, next: pos}
+	*ra = readAhead{l: l, seg: seg, m: m, data: data, batchPos: pos, next: pos, decompressLimit: decompressLimit}
 }
 
 // moved tells the read-ahead that the reader read the batch at pos and goes
@@ -245,6 +276,7 @@ func (ra *readAhead) start() {
 		return
 	}
 	tables := l.newParseTables()
+	tables.limit = ra.decompressLimit
 	v := newVerifier(seg, ra.data, ra.next, func() {
 		tables.release(l)
 		m.release()
@@ -269,7 +301,7 @@ func (ra *readAhead) checked(pos, end int64) bool {
 		return false
 	}
 	if ra.tables != nil {
-		if ra.table = ra.parsed(pos); ra.table != nil {
+		if ra.table, ra.tableArea = ra.parsed(pos); ra.table != nil {
 			ra.tablePos = pos
 			ra.skipped++
 			ra.parsedBatches++
@@ -295,7 +327,7 @@ func (ra *readAhead) publish(pos int64) {
 	}
 	v.reader.Store(pos)
 	ra.published = pos
-	if v.parked.Load() && v.at.Load()-pos <= readAheadWindow/2 {
+	if v.parked.Load() && (v.full.Load() || v.at.Load()-pos <= readAheadWindow/2) {
 		v.nudge()
 	}
 }

@@ -2,11 +2,14 @@ package eventlog
 
 import "sync/atomic"
 
-// Parse-ahead: a verifier that has checked an uncompressed batch's CRC also
-// parses its records, from the bytes it just pulled into its core's cache,
-// into a table of where each record's parts lie; the reader, reaching a
-// batch that has a table, builds its views from the table instead of
-// parsing the varint framing itself (see readahead.go for the verifier).
+// Parse-ahead: a verifier that has checked a batch's CRC also parses its
+// records, from the bytes it just pulled into its core's cache, into a
+// table of where each record's parts lie; the reader, reaching a batch that
+// has a table, builds its views from the table instead of parsing the
+// varint framing itself (see readahead.go for the verifier). A compressed
+// batch is decompressed first, into a buffer that goes with its table: the
+// decompression, most of the cost of reading a compressed batch, then runs
+// on the verifier's core too.
 //
 // The tables live in a ring owned by the verifier and its reader together:
 // the verifier appends a batch's records, then the batch's entry in a ring
@@ -27,6 +30,9 @@ const (
 	// parseAheadLook is how many records the verifier parses between
 	// looks at whether the reader took the batch.
 	parseAheadLook = 128
+	// parseAheadAreaBytes bounds the decompressed batches a verifier
+	// holds for its reader; past it, the reader decompresses itself.
+	parseAheadAreaBytes = 8 << 20
 )
 
 // parsedRecord is where one record's parts lie in its batch's records
@@ -61,10 +67,20 @@ type parseTables struct {
 	tabled atomic.Int64 // batches written: those below are complete
 	oldest atomic.Int64 // the reader's oldest batch that may be in use
 
+	// areas holds, by batch, the decompressed records area of a compressed
+	// batch tabled (nil for an uncompressed one, read from the mapping).
+	// Written by the verifier before it publishes the batch, like its
+	// table; given back to spare once the reader is past the batch.
+	areas [parsedBatchesCap][]byte
+
 	// The verifier's own.
-	head   int64 // where the next batch's records go
-	it     recordIter
-	fields recordFields
+	head      int64 // where the next batch's records go
+	it        recordIter
+	fields    recordFields
+	limit     int      // the most a batch may decompress to
+	spare     [][]byte // buffers for decompressing into
+	areaBytes int      // capacity of the buffers in areas
+	reclaimed int64    // batches below this gave their buffers back
 }
 
 // newParseTables takes a ring from l's pool, or makes one, for a verifier
@@ -77,7 +93,7 @@ func (l *Log) newParseTables() *parseTables {
 	t.refs.Store(2)
 	t.tabled.Store(0)
 	t.oldest.Store(0)
-	t.head = 0
+	t.head, t.reclaimed = 0, 0
 	return t
 }
 
@@ -85,25 +101,81 @@ func (l *Log) newParseTables() *parseTables {
 func (t *parseTables) release(l *Log) {
 	if t.refs.Add(-1) == 0 {
 		t.it, t.fields = recordIter{}, recordFields{}
+		clear(t.areas[:])
+		t.spare, t.areaBytes = nil, 0
 		l.parseTables.Put(t)
 	}
 }
 
 // add tables the records of the batch at pos of data, whose CRC the
-// verifier has checked, if it is uncompressed, parses, and fits in the
-// room the reader left. It gives up, now and then looking at caughtUp,
-// once the reader has taken the batch itself.
-func (t *parseTables) add(data []byte, pos int64, caughtUp *atomic.Int64) {
+// verifier has checked, if it decompresses, parses, and fits in the room
+// the reader left. It gives up, now and then looking at caughtUp, once the
+// reader has taken the batch itself. It reports full when the batch would
+// fit once the reader has moved on.
+func (t *parseTables) add(data []byte, pos int64, caughtUp *atomic.Int64) (full bool) {
 	h, err := parseBatchHeader(data[pos:])
 	n := int64(h.RecordCount)
-	if err != nil || h.compression() != CompressionNone || h.isControl() || n == 0 || n > parsedRecordsCap {
-		return
+	if err != nil || h.isControl() || n == 0 || n > parsedRecordsCap {
+		return false
 	}
 	d := t.tabled.Load()
 	oldest := t.oldest.Load()
 	if d-oldest >= parsedBatchesCap {
-		return
+		return true
 	}
+	t.reclaim(oldest)
+	area := data[pos+batchHeaderSize : pos+h.size()]
+	c := h.compression()
+	if c == CompressionNone {
+		tabled, full := t.table(&h, area, pos, d, oldest, caughtUp)
+		if tabled {
+			t.tabled.Store(d + 1)
+		}
+		return full
+	}
+	if t.areaBytes >= parseAheadAreaBytes && d > oldest {
+		return true
+	}
+	var buf []byte
+	if k := len(t.spare); k > 0 {
+		buf, t.spare = t.spare[k-1], t.spare[:k-1]
+	}
+	if area, err = decompress(buf[:0], area, c, t.limit); err != nil {
+		t.spare = append(t.spare, area[:0])
+		return false
+	}
+	tabled, full := t.table(&h, area, pos, d, oldest, caughtUp)
+	if !tabled {
+		t.spare = append(t.spare, area[:0])
+		return full
+	}
+	t.areas[d%parsedBatchesCap] = area
+	t.areaBytes += cap(area)
+	t.tabled.Store(d + 1)
+	return false
+}
+
+// reclaim gives back to spare the buffers of the batches below oldest,
+// which the reader is past.
+func (t *parseTables) reclaim(oldest int64) {
+	for ; t.reclaimed < oldest; t.reclaimed++ {
+		i := t.reclaimed % parsedBatchesCap
+		if b := t.areas[i]; b != nil {
+			t.areas[i] = nil
+			t.areaBytes -= cap(b)
+			if cap(b) <= maxRetainedScratch {
+				t.spare = append(t.spare, b[:0])
+			}
+		}
+	}
+}
+
+// table parses the records area of the batch h heads, at pos, into the
+// ring as batch d, leaving the tables from batch oldest on alone, and
+// reports whether it did, or else whether the ring was full; the caller
+// publishes the table.
+func (t *parseTables) table(h *batchHeader, area []byte, pos, d, oldest int64, caughtUp *atomic.Int64) (tabled, full bool) {
+	n := int64(h.RecordCount)
 	first := t.head
 	if r := first % parsedRecordsCap; r+n > parsedRecordsCap {
 		first += parsedRecordsCap - r // a table does not wrap
@@ -113,23 +185,23 @@ func (t *parseTables) add(data []byte, pos int64, caughtUp *atomic.Int64) {
 		inUse = t.batches[oldest%parsedBatchesCap].first
 	}
 	if first+n-inUse > parsedRecordsCap {
-		return
+		return false, oldest < d
 	}
-	if t.it.reset(&h, data[pos+batchHeaderSize:pos+h.size()]) != nil {
-		return
+	if t.it.reset(h, area) != nil {
+		return false, false
 	}
 	recs := t.records[first%parsedRecordsCap:][:n]
 	f := &t.fields
 	for i := range recs {
 		if i%parseAheadLook == 0 && caughtUp.Load() > pos {
-			return
+			return false, false
 		}
 		if t.it.next(f) != nil {
-			return
+			return false, false
 		}
 		ts := f.timestamp - h.BaseTimestamp
 		if ts != int64(int32(ts)) {
-			return
+			return false, false
 		}
 		r := &recs[i]
 		r.offsetDelta, r.tsDelta = int32(f.offset-h.BaseOffset), int32(ts)
@@ -141,38 +213,42 @@ func (t *parseTables) add(data []byte, pos int64, caughtUp *atomic.Int64) {
 		}
 	}
 	if t.it.next(f) != errBatchEnd {
-		return
+		return false, false
 	}
 	t.batches[d%parsedBatchesCap] = parsedBatch{pos: pos, first: first, count: n}
 	t.head = first + n
-	t.tabled.Store(d + 1)
+	return true, false
 }
 
 // parsed returns the table of the batch at pos, which the reader is about
-// to read, or nil when the verifier has not tabled it. The table stays
-// valid until the read-ahead stops.
-func (ra *readAhead) parsed(pos int64) []parsedRecord {
+// to read, and its decompressed records area if it is compressed, or a nil
+// table when the verifier has not tabled it. Both stay valid until the
+// reader publishes a later batch as its oldest in use.
+func (ra *readAhead) parsed(pos int64) ([]parsedRecord, []byte) {
 	t := ra.tables
 	if t == nil {
-		return nil
+		return nil, nil
 	}
 	for {
 		if ra.nextTable == ra.tabled {
 			if ra.tabled = t.tabled.Load(); ra.nextTable == ra.tabled {
-				return nil
+				ra.inUse = ra.nextTable // the tables before are done with
+				return nil, nil
 			}
 		}
-		b := &t.batches[ra.nextTable%parsedBatchesCap]
+		i := ra.nextTable % parsedBatchesCap
+		b := &t.batches[i]
 		switch {
 		case b.pos < pos: // a batch the reader did not read through views
 			ra.nextTable++
 		case b.pos > pos: // the verifier jumped over pos
-			return nil
+			ra.inUse = ra.nextTable
+			return nil, nil
 		default:
 			ra.inUse = ra.nextTable
 			ra.nextTable++
 			first := b.first % parsedRecordsCap
-			return t.records[first : first+b.count : first+b.count]
+			return t.records[first : first+b.count : first+b.count], t.areas[i]
 		}
 	}
 }

@@ -1,6 +1,7 @@
 package eventlog
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
 	"sync/atomic"
@@ -39,7 +40,14 @@ func parseAheadSegment(t *testing.T) (data []byte, starts []int64, tabled []bool
 		varied[i] = r
 	}
 	add(encodeBatch(t, varied, CompressionNone), true)
-	add(encodeBatch(t, varied, CompressionSnappy), false) // the reader decompresses it
+	for _, c := range []Compression{CompressionSnappy, CompressionZstd, CompressionGzip} {
+		add(encodeBatch(t, varied, c), true) // decompressed by the verifier
+	}
+	// A good CRC over a compressed records area that does not decompress.
+	garbled := encodeBatch(t, varied, CompressionZstd)
+	garbled[batchHeaderSize+8] ^= 0xff
+	binary.BigEndian.PutUint32(garbled[batchCRCPos:], crc32c(garbled, batchAttributesPos, len(garbled)))
+	add(garbled, false)
 	add(encodeBatch(t, varied[:1], CompressionNone), true)
 	// Timestamps further apart than an int32 of milliseconds.
 	far := []Record{{Value: []byte("a"), Timestamp: testTime}, {Value: []byte("b"), Timestamp: testTime.AddDate(0, 2, 0)}}
@@ -63,12 +71,13 @@ func TestParseAheadTablesMatchTheParser(t *testing.T) {
 	l := &Log{}
 	v := newVerifier(nil, data, 0, func() {})
 	v.tables = l.newParseTables()
+	v.tables.limit = maxDecompressedBytes(DefaultMaxBatchBytes)
 	v.run(make(chan struct{}))
 	assert.Equal(t, int64(len(data)), v.checked.Load())
 
 	ra := readAhead{v: v, l: l, tables: v.tables}
 	for i, pos := range starts {
-		table := ra.parsed(pos)
+		table, decompressed := ra.parsed(pos)
 		if !tabled[i] {
 			assert.Nil(t, table, "batch %d", i)
 			continue
@@ -76,7 +85,15 @@ func TestParseAheadTablesMatchTheParser(t *testing.T) {
 		require.NotNil(t, table, "batch %d", i)
 		h, err := parseBatchHeader(data[pos:])
 		require.NoError(t, err)
-		area := data[pos+batchHeaderSize : pos+h.size()]
+		var dec batchDecoder
+		area, err := dec.recordsArea(&h, data[pos:pos+h.size()], v.tables.limit)
+		require.NoError(t, err)
+		if h.compression() == CompressionNone {
+			assert.Nil(t, decompressed, "batch %d is read from the segment", i)
+		} else {
+			require.Equal(t, area, decompressed, "batch %d decompressed by the verifier", i)
+			area = decompressed
+		}
 		var it recordIter
 		require.NoError(t, it.reset(&h, area))
 		require.Len(t, table, int(h.RecordCount))
@@ -127,7 +144,7 @@ func TestParseAheadLeavesTablesInUse(t *testing.T) {
 
 	ra := readAhead{tables: tables}
 	for i := range int64(7) {
-		table := ra.parsed(i * size)
+		table, _ := ra.parsed(i * size)
 		require.Len(t, table, 10_000)
 		if i == 0 {
 			continue // overwritten
@@ -188,5 +205,112 @@ func TestParseAheadLeavesBatchesToTheReader(t *testing.T) {
 		assert.Greater(t, v.checked.Load(), starts[i], "past the batches left, the CRCs are vouched for again")
 		ra.stop()
 		<-done
+	})
+}
+
+// TestParseAheadLeavesAreasInUse: the verifier decompresses compressed
+// batches for its reader up to parseAheadAreaBytes, never reuses the
+// buffer of a batch the reader may still read, and reuses it once the
+// reader has moved past.
+func TestParseAheadLeavesAreasInUse(t *testing.T) {
+	recs := make([]Record, 1000)
+	for i := range recs {
+		recs[i] = Record{Value: bytes.Repeat([]byte{byte(i)}, 1000), Timestamp: testTime}
+	}
+	batch := encodeBatch(t, recs, CompressionZstd)
+	size := int64(len(batch))
+	var data []byte
+	for range 12 {
+		data = append(data, batch...)
+	}
+	l := &Log{}
+	tables := l.newParseTables()
+	tables.limit = maxDecompressedBytes(DefaultMaxBatchBytes)
+	var none atomic.Int64 // the reader took no batch
+	none.Store(-1)
+	for pos := int64(0); pos < 12*size; pos += size {
+		tables.add(data, pos, &none)
+	}
+	held := tables.tabled.Load()
+	require.Positive(t, held)
+	assert.Less(t, held, int64(12), "tabling stops at the bound on decompressed bytes")
+	assert.GreaterOrEqual(t, tables.areaBytes, parseAheadAreaBytes)
+	first := bytes.Clone(tables.areas[0])
+	want, err := (&batchDecoder{}).recordsArea(mustHeader(t, batch), batch, tables.limit)
+	require.NoError(t, err)
+	require.Equal(t, want, first)
+
+	tables.add(data, held*size, &none)
+	assert.Equal(t, held, tables.tabled.Load(), "nothing more while the reader holds the first batch")
+	givenBack := []*byte{&tables.areas[0][0], &tables.areas[1][0]}
+	tables.oldest.Store(2) // the reader is at the third batch
+	tables.add(data, held*size, &none)
+	require.Equal(t, held+1, tables.tabled.Load(), "the buffers of the first two came back")
+	reused := &tables.areas[held%parsedBatchesCap][0]
+	assert.True(t, reused == givenBack[0] || reused == givenBack[1], "the new batch reuses a buffer given back")
+	assert.Nil(t, tables.areas[0], "given back")
+	assert.Equal(t, want, tables.areas[2], "the batch the reader is at is untouched")
+	assert.Equal(t, want, tables.areas[held%parsedBatchesCap])
+	tables.release(l)
+	tables.release(l)
+}
+
+func mustHeader(t *testing.T, b []byte) *batchHeader {
+	t.Helper()
+	h, err := parseBatchHeader(b)
+	require.NoError(t, err)
+	return &h
+}
+
+// TestVerifierWaitsForRoom: a verifier whose decompressed batches fill
+// its bound waits for the reader instead of running ahead without
+// tables, so that every batch of a long compressed scan reaches the
+// reader decompressed, and it ends when the reader does.
+func TestVerifierWaitsForRoom(t *testing.T) {
+	recs := make([]Record, 1000)
+	for i := range recs {
+		recs[i] = Record{Value: bytes.Repeat([]byte{byte(i)}, 1000), Timestamp: testTime}
+	}
+	batch := encodeBatch(t, recs, CompressionZstd)
+	const batches = 30
+	size := int64(len(batch))
+	var data []byte
+	for i := range batches {
+		b := bytes.Clone(batch)
+		setBaseOffset(b, int64(i*len(recs)))
+		data = append(data, b...)
+	}
+	want, err := (&batchDecoder{}).recordsArea(mustHeader(t, batch), batch, maxDecompressedBytes(DefaultMaxBatchBytes))
+	require.NoError(t, err)
+
+	synctest.Test(t, func(t *testing.T) {
+		l := &Log{}
+		v := newVerifier(nil, data, 0, func() {})
+		v.tables = l.newParseTables()
+		v.tables.limit = maxDecompressedBytes(DefaultMaxBatchBytes)
+		ended := make(chan struct{})
+		go func() {
+			defer close(ended)
+			v.run(make(chan struct{}))
+		}()
+		synctest.Wait()
+		require.True(t, v.full.Load(), "the verifier waits for room")
+		assert.Less(t, v.tables.tabled.Load(), int64(batches))
+
+		ra := readAhead{v: v, l: l, tables: v.tables}
+		for i := range int64(batches) {
+			table, area := ra.parsed(i * size)
+			require.Len(t, table, len(recs), "batch %d has a table", i)
+			require.Equal(t, want, area, "batch %d", i)
+			ra.publish((i + 1) * size)
+			synctest.Wait()
+		}
+		ra.stop()
+		synctest.Wait()
+		select {
+		case <-ended:
+		default:
+			t.Fatal("the verifier did not end with its reader")
+		}
 	})
 }

@@ -1,8 +1,10 @@
 package eventlog_test
 
 import (
+	"encoding/binary"
 	"fmt"
 	"iter"
+	"math/rand/v2"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -15,11 +17,19 @@ import (
 
 // TestViewsParsedAhead scans a segment of records of every shape (null
 // keys, tombstones, headers, a null header value) long enough for a
-// verifier that parses ahead: the views it builds from the verifier's
+// verifier that parses ahead, uncompressed and with each codec (the
+// verifier then decompresses too): the views it builds from the verifier's
 // tables equal the records Read decodes, byte for byte, from a partition
 // view scan and from a consumer's.
 func TestViewsParsedAhead(t *testing.T) {
+	for _, codec := range []eventlog.Compression{eventlog.CompressionNone, eventlog.CompressionSnappy, eventlog.CompressionZstd, eventlog.CompressionGzip} {
+		t.Run(codec.String(), func(t *testing.T) { testViewsParsedAhead(t, codec) })
+	}
+}
+
+func testViewsParsedAhead(t *testing.T, codec eventlog.Compression) {
 	withTwoCores(t)
+	rng := rand.New(rand.NewPCG(1, 2))
 	synctest.Test(t, func(t *testing.T) {
 		l := openLog(t, t.TempDir(), nil)
 		require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{Durability: eventlog.DurabilityOS}))
@@ -28,7 +38,15 @@ func TestViewsParsedAhead(t *testing.T) {
 			records := make([]eventlog.Record, readAheadBatchRecords)
 			for j := range records {
 				offset := p.LogEndOffset() + int64(j)
-				r := eventlog.Record{Key: fmt.Appendf(nil, "k%d", offset), Value: readAheadValue(offset), Timestamp: time.UnixMilli(1_700_000_000_000 + int64(j)*1000)}
+				value := readAheadValue(offset)
+				if codec != eventlog.CompressionNone {
+					// Half random: the compressed segment stays long
+					// enough for a verifier.
+					for i := 0; i < len(value)/2; i += 8 {
+						binary.LittleEndian.PutUint64(value[i:], rng.Uint64())
+					}
+				}
+				r := eventlog.Record{Key: fmt.Appendf(nil, "k%d", offset), Value: value, Timestamp: time.UnixMilli(1_700_000_000_000 + int64(j)*1000)}
 				switch offset % 4 {
 				case 0:
 					r.Key = nil
@@ -39,18 +57,24 @@ func TestViewsParsedAhead(t *testing.T) {
 				}
 				records[j] = r
 			}
-			_, err := p.Append(ctx, records, eventlog.AppendOptions{})
+			_, err := p.Append(ctx, records, eventlog.AppendOptions{Compression: codec})
 			require.NoError(t, err)
 		}
 		want, err := p.Read(0, 1<<30)
 		require.NoError(t, err)
 		require.Len(t, want, readAheadBatches*readAheadBatchRecords)
 
+		// Pause once the verifier has started: compressed batches are
+		// shorter, so it starts later.
+		pause := pauseAt
+		if codec != eventlog.CompressionNone {
+			pause = 10 * readAheadBatchRecords
+		}
 		check := func(views iter.Seq2[*eventlog.RecordView, error]) {
 			next := 0
 			for v, err := range views {
 				require.NoError(t, err)
-				if next == pauseAt {
+				if next == pause {
 					synctest.Wait() // the verifier parses a window ahead
 				}
 				require.Equal(t, want[next], v.Clone(), "offset %d", next)

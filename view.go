@@ -10,8 +10,8 @@ import (
 )
 
 // RecordView is a record read in place: its Key, Value and headers point
-// into the mapped segment file, or, for a compressed batch, into a buffer
-// that the read reuses for the next batch. Reading through views allocates
+// into the mapped segment file, or, for a compressed batch, into a
+// decompression buffer that the read reuses once it has moved on. Reading through views allocates
 // nothing per record; it is the fast way to replay a topic.
 //
 // # Lifetime
