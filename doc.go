@@ -523,6 +523,12 @@
 // or rename files that are open: Log.Compact returns an error wrapping
 // errors.ErrUnsupported there, and compacted topics keep every record.
 //
+// Codec state (gzip and zstd coders) is pooled process-wide. A zstd coder
+// holds channels, and under testing/synctest a coder first made inside a
+// bubble, by a test that writes or reads zstd batches there, belongs to
+// that bubble: used later outside it, the runtime stops the test binary.
+// Tests run in synctest bubbles should use another codec for their topics.
+//
 // All file access goes through Options.FS. MemFS is an in-memory FS that can
 // simulate power loss — unsynced data dropped, torn, zero-filled, or written
 // back out of order page by page with directory changes kept or lost one by
