@@ -9,6 +9,7 @@ import (
 	"math"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/s2"
@@ -89,15 +90,19 @@ func compress(dst, src []byte, c Compression) ([]byte, error) {
 		return appendXerial(dst, src), nil
 	case CompressionZstd:
 		enc, _ := zstdEncoders.Get().(*zstd.Encoder)
+		pool := true
 		if enc == nil {
 			var err error
 			enc, err = zstd.NewWriter(nil, zstd.WithEncoderConcurrency(1), zstd.WithEncoderLevel(zstd.SpeedDefault))
 			if err != nil {
 				return dst, fmt.Errorf("zstd: %w", err)
 			}
+			pool = !inSynctestBubble()
 		}
 		dst = enc.EncodeAll(src, dst)
-		zstdEncoders.Put(enc)
+		if pool {
+			zstdEncoders.Put(enc)
+		}
 		return dst, nil
 	case CompressionNone:
 		return append(dst, src...), nil
@@ -289,9 +294,22 @@ func appendSnappyBlock(dst, block []byte) ([]byte, error) {
 // zstdDecompressor is a pooled zstd decoder and the size limit it was last
 // configured with.
 type zstdDecompressor struct {
-	d     *zstd.Decoder
-	limit uint64
+	d       *zstd.Decoder
+	limit   uint64
+	bubbled bool // made in a synctest bubble: not to be pooled
 }
+
+// synctestEpochEnd is a year after the time testing/synctest starts a
+// bubble's clock at (midnight UTC, 2000-01-01), which only moves on as the
+// bubble's goroutines sleep.
+var synctestEpochEnd = time.Date(2001, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// inSynctestBubble reports whether the calling goroutine runs, as far as
+// its clock tells, in a testing/synctest bubble. A zstd coder holds
+// channels, which belong to the bubble they were made in: the runtime
+// stops the program when one is used outside it. The codec pools are
+// process-wide, so a coder made in a bubble is used once and dropped.
+func inSynctestBubble() bool { return time.Now().Before(synctestEpochEnd) }
 
 // unzstd appends the zstd frames in src to dst. The decoder refuses to
 // produce more than max(limit, zstdMinLimit) bytes; the result is then
@@ -304,14 +322,16 @@ func unzstd(dst, src []byte, limit int) ([]byte, error) {
 		if err != nil {
 			return dst, fmt.Errorf("zstd: %w", err)
 		}
-		zd = &zstdDecompressor{d: d, limit: decLimit}
+		zd = &zstdDecompressor{d: d, limit: decLimit, bubbled: inSynctestBubble()}
 	} else if zd.limit != decLimit {
 		if err := zd.d.ResetWithOptions(nil, zstd.WithDecoderMaxMemory(decLimit)); err != nil {
 			return dst, fmt.Errorf("zstd: %w", err)
 		}
 		zd.limit = decLimit
 	}
-	defer zstdDecoders.Put(zd)
+	if !zd.bubbled {
+		defer zstdDecoders.Put(zd)
+	}
 
 	start := len(dst)
 	out, err := zd.d.DecodeAll(src, dst)

@@ -524,10 +524,10 @@
 // errors.ErrUnsupported there, and compacted topics keep every record.
 //
 // Codec state (gzip and zstd coders) is pooled process-wide. A zstd coder
-// holds channels, and under testing/synctest a coder first made inside a
-// bubble, by a test that writes or reads zstd batches there, belongs to
-// that bubble: used later outside it, the runtime stops the test binary.
-// Tests run in synctest bubbles should use another codec for their topics.
+// holds channels, which under testing/synctest belong to the bubble that
+// made them; the library tells a bubble by its clock (which starts in the
+// year 2000) and does not pool the coders made there, so tests may use
+// zstd topics inside bubbles and out.
 //
 // All file access goes through Options.FS. MemFS is an in-memory FS that can
 // simulate power loss — unsynced data dropped, torn, zero-filled, or written

@@ -271,7 +271,7 @@ func TestVerifierWaitsForRoom(t *testing.T) {
 	for i := range recs {
 		recs[i] = Record{Value: bytes.Repeat([]byte{byte(i)}, 1000), Timestamp: testTime}
 	}
-	batch := encodeBatch(t, recs, CompressionGzip) // no zstd in a synctest bubble: see TestViewsParsedAhead
+	batch := encodeBatch(t, recs, CompressionZstd)
 	const batches = 30
 	size := int64(len(batch))
 	var data []byte

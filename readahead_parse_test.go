@@ -20,12 +20,9 @@ import (
 // verifier that parses ahead, uncompressed and with each codec (the
 // verifier then decompresses too): the views it builds from the verifier's
 // tables equal the records Read decodes, byte for byte, from a partition
-// view scan and from a consumer's. (Not zstd: its decoders, pooled across
-// tests, hold channels, which must not be made inside a synctest bubble
-// and used outside; the verifier's zstd tables are checked in
-// TestParseAheadTablesMatchTheParser.)
+// view scan and from a consumer's.
 func TestViewsParsedAhead(t *testing.T) {
-	for _, codec := range []eventlog.Compression{eventlog.CompressionNone, eventlog.CompressionSnappy, eventlog.CompressionGzip} {
+	for _, codec := range []eventlog.Compression{eventlog.CompressionNone, eventlog.CompressionSnappy, eventlog.CompressionZstd, eventlog.CompressionGzip} {
 		t.Run(codec.String(), func(t *testing.T) { testViewsParsedAhead(t, codec) })
 	}
 }
