@@ -92,29 +92,20 @@ func TestProducerSnapshotLayout(t *testing.T) {
 	require.Equal(t, crc32.Checksum(b[6:], crc32.MakeTable(crc32.Castagnoli)), be.Uint32(b[2:]))
 	n := int(be.Uint32(b[6:]))
 	require.Len(t, b, snapshotHeaderSize+n*snapshotEntrySize)
-	type brokerEntry struct {
-		epoch                 int16
-		lastSeq               int32
-		lastOffset            int64
-		offsetDelta           int32
-		timestamp             int64
-		coordinatorEpoch      int32
-		currentTxnFirstOffset int64
-	}
-	loaded := map[int64]brokerEntry{}
+	loaded := map[int64]snapshotEntry{} // read at Kafka's field offsets
 	for i := range n {
 		e := b[snapshotHeaderSize+i*snapshotEntrySize:]
-		loaded[int64(be.Uint64(e))] = brokerEntry{
-			epoch: int16(be.Uint16(e[8:])), lastSeq: int32(be.Uint32(e[10:])), lastOffset: int64(be.Uint64(e[14:])),
+		loaded[int64(be.Uint64(e))] = snapshotEntry{
+			id: int64(be.Uint64(e)), epoch: int16(be.Uint16(e[8:])), lastSeq: int32(be.Uint32(e[10:])), lastOffset: int64(be.Uint64(e[14:])),
 			offsetDelta: int32(be.Uint32(e[22:])), timestamp: int64(be.Uint64(e[26:])),
-			coordinatorEpoch: int32(be.Uint32(e[34:])), currentTxnFirstOffset: int64(be.Uint64(e[38:])),
+			coordinatorEpoch: int32(be.Uint32(e[34:])), txnFirst: int64(be.Uint64(e[38:])),
 		}
 	}
-	assert.Equal(t, map[int64]brokerEntry{
-		-1: {epoch: -1, lastSeq: 2, lastOffset: 4096, coordinatorEpoch: -1, currentTxnFirstOffset: -1},
-		7: {epoch: 3, lastSeq: 9, lastOffset: 4999, offsetDelta: 9, timestamp: 1_700_000_000_123, coordinatorEpoch: 1,
-			currentTxnFirstOffset: 4990},
-		1 << 40: {epoch: 0, lastSeq: 4, lastOffset: 22, offsetDelta: 4, timestamp: 1_700_000_000_000, currentTxnFirstOffset: -1},
+	assert.Equal(t, map[int64]snapshotEntry{
+		-1: {id: -1, epoch: -1, lastSeq: 2, lastOffset: 4096, coordinatorEpoch: -1, txnFirst: -1},
+		7: {id: 7, epoch: 3, lastSeq: 9, lastOffset: 4999, offsetDelta: 9, timestamp: 1_700_000_000_123, coordinatorEpoch: 1,
+			txnFirst: 4990},
+		1 << 40: {id: 1 << 40, epoch: 0, lastSeq: 4, lastOffset: 22, offsetDelta: 4, timestamp: 1_700_000_000_000, txnFirst: -1},
 	}, loaded, "a broker's view: the last entry of each producer, with its last timestamp")
 }
 
