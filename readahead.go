@@ -206,7 +206,7 @@ type readAhead struct {
 	tables    *parseTables
 	nextTable int64          // the next batch of the ring to look at
 	tabled    int64          // tables.tabled when last read
-	inUse     int64          // the batch of the ring the reader reads, or read last
+	inUse     int64          // the oldest batch of the ring the reader may still read
 	table     []parsedRecord // the table of the batch the reader checked last, if any
 	tableArea []byte         // its decompressed records area; nil: uncompressed
 	tablePos  int64          // where that batch starts

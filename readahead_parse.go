@@ -125,34 +125,32 @@ func (t *parseTables) add(data []byte, pos int64, caughtUp *atomic.Int64) (full 
 	}
 	t.reclaim(oldest)
 	area := data[pos+batchHeaderSize : pos+h.size()]
-	c := h.compression()
-	if c == CompressionNone {
-		tabled, full := t.table(&h, area, pos, d, oldest, caughtUp)
-		if tabled {
-			t.tabled.Store(d + 1)
+	compressed := h.compression() != CompressionNone
+	if compressed {
+		if t.areaBytes >= parseAheadAreaBytes && d > oldest {
+			return true
 		}
-		return full
-	}
-	if t.areaBytes >= parseAheadAreaBytes && d > oldest {
-		return true
-	}
-	var buf []byte
-	if k := len(t.spare); k > 0 {
-		buf, t.spare = t.spare[k-1], t.spare[:k-1]
-	}
-	if area, err = decompress(buf[:0], area, c, t.limit); err != nil {
-		t.spare = append(t.spare, area[:0])
-		return false
+		var buf []byte
+		if k := len(t.spare); k > 0 {
+			buf, t.spare = t.spare[k-1], t.spare[:k-1]
+		}
+		if area, err = decompress(buf[:0], area, h.compression(), t.limit); err != nil {
+			t.spare = append(t.spare, area[:0])
+			return false
+		}
 	}
 	tabled, full := t.table(&h, area, pos, d, oldest, caughtUp)
-	if !tabled {
+	switch {
+	case !tabled && compressed:
 		t.spare = append(t.spare, area[:0])
-		return full
+	case compressed:
+		t.areas[d%parsedBatchesCap] = area
+		t.areaBytes += cap(area)
 	}
-	t.areas[d%parsedBatchesCap] = area
-	t.areaBytes += cap(area)
-	t.tabled.Store(d + 1)
-	return false
+	if tabled {
+		t.tabled.Store(d + 1)
+	}
+	return full
 }
 
 // reclaim gives back to spare the buffers of the batches below oldest,
