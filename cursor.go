@@ -200,6 +200,15 @@ func (p *Partition) checkReadable(offset int64) error {
 
 // viewCursor yields a partition's records one by one as views into the
 // batch its batchCursor holds (or into the decompressed copy of it).
+//
+// It tables the batches the read-ahead verifier did not a chunk at a time,
+// the first chunk of a batch small so that a read of one record parses
+// few.
+const (
+	viewFirstChunk   = 8
+	viewChunkRecords = 64 // 2 KiB of table
+)
+
 type viewCursor struct {
 	batches batchCursor
 	from    int64 // the next offset to yield
@@ -207,14 +216,19 @@ type viewCursor struct {
 	records recordIter
 	area    []byte // records area of the current batch
 	fields  recordFields
-	// parsed is what is left of the current batch's table, when the
-	// read-ahead verifier parsed the batch (see readahead_parse.go);
-	// its records are used instead of records'.
+	// parsed is what is left of the current batch's table
+	// (record_table.go): the read-ahead verifier's, when it parsed the
+	// batch (readahead_parse.go), or else the chunk of records the cursor
+	// tabled itself into own. Views are filled from it while it lasts.
 	parsed   []parsedRecord
-	baseTime int64 // of the current batch, for parsed
-	view     RecordView
-	poison   poisoner
-	ahead    readAhead
+	timeBase int64 // of the current batch, for parsed
+	own      [viewChunkRecords]parsedRecord
+	// chunk is how many records the cursor tables next; 0: it reads the
+	// rest of the batch record by record with records.next.
+	chunk  int
+	view   RecordView
+	poison poisoner
+	ahead  readAhead
 
 	batchesRead int // counts the batches entered, so a caller can tell a new one
 }
@@ -242,7 +256,7 @@ func (vc *viewCursor) next() (*RecordView, error) {
 	}
 	for {
 		if len(vc.parsed) > 0 {
-			vc.parsed[0].fill(&vc.view, vc.area, vc.batches.h.BaseOffset, vc.baseTime)
+			vc.parsed[0].fill(&vc.view, vc.area, vc.batches.h.BaseOffset, vc.timeBase)
 			vc.parsed = vc.parsed[1:]
 			vc.from = vc.view.Offset + 1
 			if vc.poison.on {
@@ -250,8 +264,20 @@ func (vc *viewCursor) next() (*RecordView, error) {
 			}
 			return &vc.view, nil
 		}
-		err := vc.records.next(&vc.fields)
-		if err == nil {
+		var err error
+		if vc.chunk > 0 {
+			var n int
+			n, err = vc.records.table(vc.own[:vc.chunk], &vc.fields, vc.timeBase)
+			vc.chunk = len(vc.own)
+			if n > 0 {
+				vc.parsed = vc.own[:n] // an error comes again after them
+				continue
+			}
+			if err == errNotTabled {
+				vc.chunk = 0
+				continue
+			}
+		} else if err = vc.records.next(&vc.fields); err == nil {
 			if vc.fields.offset < vc.from {
 				continue // below the start, in the first batch
 			}
@@ -298,11 +324,11 @@ func (vc *viewCursor) nextBatch() (bool, error) {
 	}
 	if ra := &vc.ahead; ra.table != nil && ra.tablePos == b.batchPos && b.h.BaseOffset >= vc.from {
 		// The verifier parsed the batch, and decompressed it if need be.
-		vc.parsed, vc.area, vc.baseTime = ra.table, b.batch[batchHeaderSize:], b.h.BaseTimestamp
+		vc.parsed, vc.area, vc.timeBase = ra.table, b.batch[batchHeaderSize:], b.h.timeBase()
 		if ra.tableArea != nil {
 			vc.area = ra.tableArea
 		}
-		vc.records = recordIter{}
+		vc.records, vc.chunk = recordIter{}, 0
 		vc.batchesRead++
 		return true, nil
 	}
@@ -319,6 +345,7 @@ func (vc *viewCursor) nextBatch() (bool, error) {
 		b.close()
 		return false, err
 	}
+	vc.timeBase, vc.chunk = b.h.timeBase(), viewFirstChunk
 	vc.batchesRead++
 	return true, nil
 }
@@ -334,7 +361,7 @@ func (vc *viewCursor) close() {
 func (vc *viewCursor) pause() {
 	vc.poison.expire()
 	vc.batches.close()
-	vc.records, vc.area, vc.parsed = recordIter{}, nil, nil
+	vc.records, vc.area, vc.parsed, vc.chunk = recordIter{}, nil, nil, 0
 	vc.dec.trim()
 }
 

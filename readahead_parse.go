@@ -35,22 +35,6 @@ const (
 	parseAheadAreaBytes = 8 << 20
 )
 
-// parsedRecord is where one record's parts lie in its batch's records
-// area, as recordIter found them, in 32 bytes.
-type parsedRecord struct {
-	offsetDelta int32
-	tsDelta     int32 // timestamp - the batch's base timestamp
-	keyAt       int32
-	keyLen      int32 // -1: null
-	valueAt     int32
-	valueLen    int32 // -1: null
-	// headersAt is where the headers start, after their count, for a
-	// record without headers; for one with headers, ^ where the count
-	// starts.
-	headersAt int32
-	end       int32 // after the record
-}
-
 // parsedBatch is a batch tabled in the ring.
 type parsedBatch struct {
 	pos   int64 // where the batch starts in the segment
@@ -189,28 +173,15 @@ func (t *parseTables) table(h *batchHeader, area []byte, pos, d, oldest int64, c
 		return false, false
 	}
 	recs := t.records[first%parsedRecordsCap:][:n]
-	f := &t.fields
-	for i := range recs {
-		if i%parseAheadLook == 0 && caughtUp.Load() > pos {
+	for i := 0; i < len(recs); i += parseAheadLook {
+		if caughtUp.Load() > pos {
 			return false, false
 		}
-		if t.it.next(f) != nil {
+		if k, _ := t.it.table(recs[i:min(i+parseAheadLook, len(recs))], &t.fields, h.timeBase()); k < min(parseAheadLook, len(recs)-i) {
 			return false, false
-		}
-		ts := f.timestamp - h.BaseTimestamp
-		if ts != int64(int32(ts)) {
-			return false, false
-		}
-		r := &recs[i]
-		r.offsetDelta, r.tsDelta = int32(f.offset-h.BaseOffset), int32(ts)
-		r.keyAt, r.keyLen = int32(f.keyAt), int32(f.keyLen)
-		r.valueAt, r.valueLen = int32(f.valueAt), int32(f.valueLen)
-		r.headersAt, r.end = int32(f.headersAt), int32(f.end)
-		if f.headers > 0 {
-			r.headersAt = ^int32(f.valueAt + max(f.valueLen, 0))
 		}
 	}
-	if t.it.next(f) != errBatchEnd {
+	if t.it.next(&t.fields) != errBatchEnd {
 		return false, false
 	}
 	t.batches[d%parsedBatchesCap] = parsedBatch{pos: pos, first: first, count: n}
@@ -249,19 +220,4 @@ func (ra *readAhead) parsed(pos int64) ([]parsedRecord, []byte) {
 			return t.records[first : first+b.count : first+b.count], t.areas[i]
 		}
 	}
-}
-
-// fill points v at the record r of area, the records area of an
-// uncompressed batch with base offset and base timestamp base and baseTime.
-func (r *parsedRecord) fill(v *RecordView, area []byte, base, baseTime int64) {
-	v.Offset, v.timestamp = base+int64(r.offsetDelta), baseTime+int64(r.tsDelta)
-	v.Key = subslice(area, int(r.keyAt), int(r.keyLen))
-	v.Value = subslice(area, int(r.valueAt), int(r.valueLen))
-	end := int(r.end)
-	if r.headersAt >= 0 {
-		v.headers, v.headerCount = area[r.headersAt:end:end], 0
-		return
-	}
-	n, p := readVarint(area, int(^r.headersAt)) // checked by the verifier
-	v.headers, v.headerCount = area[p:end:end], int(n)
 }
