@@ -219,8 +219,9 @@ type viewCursor struct {
 	// parsed is what is left of the current batch's table
 	// (record_table.go): the read-ahead verifier's, when it parsed the
 	// batch (readahead_parse.go), or else the chunk of records the cursor
-	// tabled itself into own. Views are filled from it while it lasts.
+	// tabled itself into own. Views are filled from it, from at on.
 	parsed   []parsedRecord
+	at       int
 	timeBase int64 // of the current batch, for parsed
 	own      [viewChunkRecords]parsedRecord
 	// chunk is how many records the cursor tables next; 0: it reads the
@@ -255,9 +256,9 @@ func (vc *viewCursor) next() (*RecordView, error) {
 		vc.poison.expire()
 	}
 	for {
-		if len(vc.parsed) > 0 {
-			vc.parsed[0].fill(&vc.view, vc.area, vc.batches.h.BaseOffset, vc.timeBase)
-			vc.parsed = vc.parsed[1:]
+		if vc.at < len(vc.parsed) {
+			vc.parsed[vc.at].fill(&vc.view, vc.area, vc.batches.h.BaseOffset, vc.timeBase)
+			vc.at++
 			vc.from = vc.view.Offset + 1
 			if vc.poison.on {
 				vc.poison.copy(&vc.view)
@@ -267,10 +268,10 @@ func (vc *viewCursor) next() (*RecordView, error) {
 		var err error
 		if vc.chunk > 0 {
 			var n int
-			n, err = vc.records.table(vc.own[:vc.chunk], &vc.fields, vc.timeBase)
+			n, err = vc.records.table(vc.own[:vc.chunk], &vc.fields, vc.timeBase, false)
 			vc.chunk = len(vc.own)
 			if n > 0 {
-				vc.parsed = vc.own[:n] // an error comes again after them
+				vc.parsed, vc.at = vc.own[:n], 0 // an error comes again after them
 				continue
 			}
 			if err == errNotTabled {
@@ -303,7 +304,7 @@ func (vc *viewCursor) next() (*RecordView, error) {
 func (vc *viewCursor) nextBatch() (bool, error) {
 	b := &vc.batches
 	p := b.p
-	vc.parsed = nil
+	vc.parsed, vc.at = nil, 0
 	if !p.log.enter() {
 		b.close()
 		return false, ErrClosed
@@ -361,7 +362,7 @@ func (vc *viewCursor) close() {
 func (vc *viewCursor) pause() {
 	vc.poison.expire()
 	vc.batches.close()
-	vc.records, vc.area, vc.parsed, vc.chunk = recordIter{}, nil, nil, 0
+	vc.records, vc.area, vc.parsed, vc.at, vc.chunk = recordIter{}, nil, nil, 0, 0
 	vc.dec.trim()
 }
 

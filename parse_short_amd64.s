@@ -10,178 +10,220 @@
 // three bytes, an offset delta not above prevDelta or above lastDelta,
 // headers, fields that do not end exactly at the record's end, or fewer
 // than 16 bytes left in area. It reads area only below len(area), and
-// writes recs only below len(recs): the n entries it returns, and parts of
-// the one after them. The caller parses the record it stopped
-// at with recordIter.next, which decodes anything or names the damage.
+// writes recs only below n, the number of records it returns. The caller
+// parses the record it stopped at with recordIter.next, which decodes
+// anything or names the damage.
+//
+// With streaming set it writes the table with non-temporal stores, which
+// bypass its core's caches: a table that another core reads next (the
+// read-ahead verifier's) then reaches it from memory, at the memory's
+// speed, instead of line by line from this core's cache, and this core
+// need not take each line back from the reader's before writing it.
 //
 // Registers: SI area, DX len(area), BX p, DI the next entry of recs, CX
-// len(recs), R8 prevDelta, R9 lastDelta, R15 records tabled; R12 and R14
-// walk the record, R13 is its end; AX, R10 and R11 hold the fields.
+// streaming, R8 prevDelta, R15 records tabled; R12 and R14 walk the
+// record, R13 is its end. An entry is written as four quadwords: R10
+// (offset delta, timestamp delta), R9 (key at, key length), AX (value at,
+// value length) and R14 (end, twice: headers at and end).
 
-// func parseShortRecords(area []byte, p int, recs []parsedRecord, prevDelta, lastDelta int64) (n, end int, prev int64)
-TEXT ·parseShortRecords(SB), NOSPLIT, $0-96
-	MOVQ area_base+0(FP), SI
-	MOVQ area_len+8(FP), DX
-	MOVQ p+24(FP), BX
-	MOVQ recs_base+32(FP), DI
-	MOVQ recs_len+40(FP), CX
-	MOVQ prevDelta+56(FP), R8
-	MOVQ lastDelta+64(FP), R9
-	XORQ R15, R15
+// func parseShortRecords(area []byte, p int, recs []parsedRecord, prevDelta, lastDelta int64, streaming bool) (n, end int, prev int64)
+TEXT ·parseShortRecords(SB), NOSPLIT, $0-104
+	MOVQ      area_base+0(FP), SI
+	MOVQ      area_len+8(FP), DX
+	MOVQ      p+24(FP), BX
+	MOVQ      recs_base+32(FP), DI
+	MOVQ      prevDelta+56(FP), R8
+	MOVBQZX   streaming+72(FP), CX
+	XORQ      R15, R15
 
 loop:
-	CMPQ R15, CX
+	CMPQ R15, recs_len+40(FP)
 	JAE  done
 	MOVQ DX, AX
 	SUBQ BX, AX
 	CMPQ AX, $16
 	JLT  done
 
-	// record length: one or two bytes, even (not negative)
+	// Record length: one or two bytes, not negative.
 	MOVBLZX (SI)(BX*1), AX
-	LEAQ 1(BX), R12
-	TESTL $0x80, AX
-	JZ   len1
+	LEAQ    1(BX), R12
+	TESTL   $0x80, AX
+	JZ      len1
 	MOVBLZX 1(SI)(BX*1), R10
-	TESTL $0x80, R10
-	JNZ  done
-	ANDL $0x7f, AX
-	SHLL $7, R10
-	ORL  R10, AX
-	INCQ R12
+	TESTL   $0x80, R10
+	JNZ     done
+	ANDL    $0x7f, AX
+	SHLL    $7, R10
+	ORL     R10, AX
+	INCQ    R12
+
 len1:
 	TESTL $1, AX
-	JNZ  done
-	SHRL $1, AX
-	CMPL AX, $6
-	JLT  done
-	LEAQ (R12)(AX*1), R13 // end of the record
-	CMPQ R13, DX
-	JGT  done
-	INCQ R12 // attributes
+	JNZ   done
+	SHRL  $1, AX
+	CMPL  AX, $6
+	JLT   done
+	LEAQ  (R12)(AX*1), R13 // the record's end
+	CMPQ  R13, DX
+	JGT   done
+	INCQ  R12              // past the attributes
 
-	// timestamp delta: one to three bytes, zigzag
+	// Timestamp delta: one to three bytes, zigzag, into R10.
 	MOVBLZX (SI)(R12*1), R10
-	INCQ R12
-	TESTL $0x80, R10
-	JZ   ts1
-	ANDL $0x7f, R10
+	INCQ    R12
+	TESTL   $0x80, R10
+	JZ      ts1
+	ANDL    $0x7f, R10
 	MOVBLZX (SI)(R12*1), AX
-	INCQ R12
-	MOVL AX, R11
-	ANDL $0x7f, R11
-	SHLL $7, R11
-	ORL  R11, R10
-	TESTL $0x80, AX
-	JZ   ts1
+	INCQ    R12
+	MOVL    AX, R11
+	ANDL    $0x7f, R11
+	SHLL    $7, R11
+	ORL     R11, R10
+	TESTL   $0x80, AX
+	JZ      ts1
 	MOVBLZX (SI)(R12*1), AX
-	INCQ R12
-	TESTL $0x80, AX
-	JNZ  done
-	SHLL $14, AX
-	ORL  AX, R10
+	INCQ    R12
+	TESTL   $0x80, AX
+	JNZ     done
+	SHLL    $14, AX
+	ORL     AX, R10
+
 ts1:
 	MOVL R10, R11
 	SHRL $1, R10
 	ANDL $1, R11
 	NEGL R11
-	XORL R11, R10 // timestamp delta
+	XORL R11, R10
 
-	// offset delta: one or two bytes, even, above prevDelta, at most lastDelta
+	// Offset delta: one or two bytes, above prevDelta, at most lastDelta,
+	// into R11.
 	MOVBLZX (SI)(R12*1), R11
-	INCQ R12
-	TESTL $0x80, R11
-	JZ   off1
-	ANDL $0x7f, R11
+	INCQ    R12
+	TESTL   $0x80, R11
+	JZ      off1
+	ANDL    $0x7f, R11
 	MOVBLZX (SI)(R12*1), AX
-	INCQ R12
-	TESTL $0x80, AX
-	JNZ  done
-	SHLL $7, AX
-	ORL  AX, R11
+	INCQ    R12
+	TESTL   $0x80, AX
+	JNZ     done
+	SHLL    $7, AX
+	ORL     AX, R11
+
 off1:
 	TESTL $1, R11
-	JNZ  done
-	SHRL $1, R11
-	CMPQ R11, R8
-	JLE  done
-	CMPQ R11, R9
-	JGT  done
+	JNZ   done
+	SHRL  $1, R11
+	CMPQ  R11, R8
+	JLE   done
+	CMPQ  R11, lastDelta+64(FP)
+	JGT   done
 
-	// key length: one or two bytes, even or 1 (null)
+	// Key length: one or two bytes; 1 is -1, a null key.
 	MOVBLZX (SI)(R12*1), AX
-	INCQ R12
-	TESTL $0x80, AX
-	JZ   key1
-	ANDL $0x7f, AX
+	INCQ    R12
+	TESTL   $0x80, AX
+	JZ      key1
+	ANDL    $0x7f, AX
 	MOVBLZX (SI)(R12*1), R14
-	INCQ R12
-	TESTL $0x80, R14
-	JNZ  done
-	SHLL $7, R14
-	ORL  R14, AX
+	INCQ    R12
+	TESTL   $0x80, R14
+	JNZ     done
+	SHLL    $7, R14
+	ORL     R14, AX
+
 key1:
-	MOVL R12, 8(DI)  // keyAt
-	MOVQ R12, R14     // where the value length starts
-	CMPL AX, $1
-	JEQ  keynull
+	MOVQ  R12, R14 // where the value length starts
+	CMPL  AX, $1
+	JEQ   keynull
 	TESTL $1, AX
-	JNZ  done
-	SHRL $1, AX
-	MOVL AX, 12(DI)  // keyLen
-	ADDQ AX, R14
-	JMP  keydone
+	JNZ   done
+	SHRL  $1, AX
+	ADDQ  AX, R14
+	JMP   keydone
+
 keynull:
-	MOVL $-1, 12(DI)
+	MOVL $-1, AX
+
 keydone:
+	MOVQ AX, R9
+	SHLQ $32, R9
+	ORQ  R12, R9
 	LEAQ 2(R14), AX
 	CMPQ AX, R13
 	JGT  done
 
-	// value length: one or two bytes, even or 1 (null)
-	MOVBLZX (SI)(R14*1), AX
-	INCQ R14
-	TESTL $0x80, AX
-	JZ   val1
-	ANDL $0x7f, AX
-	MOVBLZX (SI)(R14*1), R12
-	INCQ R14
-	TESTL $0x80, R12
-	JNZ  done
-	SHLL $7, R12
-	ORL  R12, AX
+	// Value length: one or two bytes; 1 is -1, a null value.
+	MOVQ    R14, R12
+	MOVBLZX (SI)(R12*1), AX
+	INCQ    R12
+	TESTL   $0x80, AX
+	JZ      val1
+	ANDL    $0x7f, AX
+	MOVBLZX (SI)(R12*1), R14
+	INCQ    R12
+	TESTL   $0x80, R14
+	JNZ     done
+	SHLL    $7, R14
+	ORL     R14, AX
+
 val1:
-	MOVL R14, 16(DI)  // valueAt
-	CMPL AX, $1
-	JEQ  valnull
+	MOVQ  R12, R14 // where the value starts
+	CMPL  AX, $1
+	JEQ   valnull
 	TESTL $1, AX
-	JNZ  done
-	SHRL $1, AX
-	MOVL AX, 20(DI)  // valueLen
-	ADDQ AX, R14
-	JMP  valdone
+	JNZ   done
+	SHRL  $1, AX
+	ADDQ  AX, R12
+	JMP   valdone
+
 valnull:
-	MOVL $-1, 20(DI)
+	MOVL $-1, AX
+
 valdone:
-	// no headers: a count of 0 is the record's last byte
-	LEAQ 1(R14), AX
-	CMPQ AX, R13
+	SHLQ $32, AX
+	ORQ  R14, AX
+
+	// No headers: a count of 0 is the record's last byte.
+	LEAQ 1(R12), R14
+	CMPQ R14, R13
 	JNE  done
-	CMPB (SI)(R14*1), $0
+	CMPB (SI)(R12*1), $0
 	JNE  done
 
-	MOVL R11, 0(DI)  // offsetDelta
-	MOVL R10, 4(DI)  // tsDelta
-	MOVL R13, 24(DI) // headersAt
-	MOVL R13, 28(DI) // end
-	MOVQ R13, BX
 	MOVQ R11, R8
+	SHLQ $32, R10
+	ORQ  R11, R10
+	MOVQ R13, R14
+	SHLQ $32, R14
+	ORQ  R13, R14
+	TESTQ CX, CX
+	JNZ   stream
+	MOVQ  R10, 0(DI)
+	MOVQ  R9, 8(DI)
+	MOVQ  AX, 16(DI)
+	MOVQ  R14, 24(DI)
+	JMP   next
+
+stream:
+	MOVNTIQ R10, 0(DI)
+	MOVNTIQ R9, 8(DI)
+	MOVNTIQ AX, 16(DI)
+	MOVNTIQ R14, 24(DI)
+
+next:
+	MOVQ R13, BX
 	INCQ R15
 	ADDQ $32, DI
 	JMP  loop
 
 done:
-	MOVQ R15, n+72(FP)
-	MOVQ BX, end+80(FP)
-	MOVQ R8, prev+88(FP)
+	TESTQ CX, CX
+	JZ    out
+	SFENCE // the stores are seen before the table is published
+
+out:
+	MOVQ R15, n+80(FP)
+	MOVQ BX, end+88(FP)
+	MOVQ R8, prev+96(FP)
 	RET

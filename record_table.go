@@ -49,8 +49,9 @@ func (h *batchHeader) timeBase() int64 {
 // holds or the batch has left, and returns how many. It stops early with
 // the error recordIter.next returns (errBatchEnd once no record is left, or
 // the batch's damage), or with errNotTabled, leaving the record it could
-// not table for next. timeBase is the batch header's.
-func (it *recordIter) table(recs []parsedRecord, f *recordFields, timeBase int64) (int, error) {
+// not table for next. timeBase is the batch header's. streaming is for a
+// table another core reads (see parseShortRecords).
+func (it *recordIter) table(recs []parsedRecord, f *recordFields, timeBase int64, streaming bool) (int, error) {
 	recs = recs[:min(len(recs), it.count-it.index)]
 	if len(recs) == 0 {
 		return 0, it.next(f)
@@ -60,7 +61,7 @@ func (it *recordIter) table(recs []parsedRecord, f *recordFields, timeBase int64
 	}
 	i := 0
 	for {
-		n, end, prev := parseShortRecords(it.area, it.p, recs[i:], it.prevDelta, it.lastDelta)
+		n, end, prev := parseShortRecords(it.area, it.p, recs[i:], it.prevDelta, it.lastDelta, streaming)
 		if it.appendTime >= 0 {
 			for j := i; j < i+n; j++ {
 				recs[j].tsDelta = 0 // every record has the batch's time
@@ -100,11 +101,16 @@ func (r *parsedRecord) fill(v *RecordView, area []byte, base, timeBase int64) {
 	v.Offset, v.timestamp = base+int64(r.offsetDelta), timeBase+int64(r.tsDelta)
 	v.Key = subslice(area, int(r.keyAt), int(r.keyLen))
 	v.Value = subslice(area, int(r.valueAt), int(r.valueLen))
-	end := int(r.end)
-	if r.headersAt >= 0 {
-		v.headers, v.headerCount = area[r.headersAt:end:end], 0
-		return
+	if r.headersAt < 0 {
+		r.fillHeaders(v, area)
+	} else if v.headerCount != 0 {
+		v.headers, v.headerCount = nil, 0
 	}
+}
+
+// fillHeaders points v at the headers of r, a record that has some.
+func (r *parsedRecord) fillHeaders(v *RecordView, area []byte) {
 	n, p := readVarint(area, int(^r.headersAt)) // checked when tabled
+	end := int(r.end)
 	v.headers, v.headerCount = area[p:end:end], int(n)
 }

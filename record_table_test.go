@@ -50,7 +50,7 @@ func tableAll(h *batchHeader, area []byte, chunk int) ([]tabledRecord, error) {
 	recs := make([]parsedRecord, chunk)
 	var v RecordView
 	for {
-		n, err := it.table(recs, &f, h.timeBase())
+		n, err := it.table(recs, &f, h.timeBase(), chunk%2 == 0)
 		for _, r := range recs[:n] {
 			r.fill(&v, area, h.BaseOffset, h.timeBase())
 			headersAt := int(r.headersAt)
@@ -191,7 +191,7 @@ func TestFastParserTakesCommonRecords(t *testing.T) {
 		h, err := parseBatchHeader(b)
 		require.NoError(t, err)
 		recs := make([]parsedRecord, h.RecordCount)
-		n, _, _ := parseShortRecords(b[batchHeaderSize:], 0, recs, -1, int64(h.LastOffsetDelta))
+		n, _, _ := parseShortRecords(b[batchHeaderSize:], 0, recs, -1, int64(h.LastOffsetDelta), false)
 		if whole {
 			assert.Equal(t, int(h.RecordCount), n, name)
 		} else {

@@ -37,7 +37,7 @@ type RecordView struct {
 	Value     []byte // nil for a tombstone (null value)
 
 	timestamp   int64  // ms
-	headers     []byte // the encoded headers, after their count
+	headers     []byte // the encoded headers, after their count; nil without headers
 	headerCount int
 }
 
@@ -313,7 +313,10 @@ func (f *recordFields) fill(v *RecordView, area []byte) {
 	v.Offset, v.timestamp = f.offset, f.timestamp
 	v.Key = subslice(area, f.keyAt, f.keyLen)
 	v.Value = subslice(area, f.valueAt, f.valueLen)
-	v.headers, v.headerCount = area[f.headersAt:f.end:f.end], f.headers
+	v.headers, v.headerCount = nil, f.headers
+	if f.headers > 0 {
+		v.headers = area[f.headersAt:f.end:f.end]
+	}
 }
 
 // subslice returns the n bytes of b at i, capped, or nil when n is -1.
