@@ -224,14 +224,15 @@ func crc32c(b []byte, from, to int) uint32 {
 	}
 	for ; to-from > crcChunk; from += crcChunk {
 		prefetch(b[from+crcChunk : min(from+2*crcChunk, len(b))])
-		crc = crc32.Update(crc, castagnoli, b[from:from+crcChunk])
+		crc = crc32cUpdate(crc, b[from:from+crcChunk])
 	}
-	return crc32.Update(crc, castagnoli, b[from:to])
+	return crc32cUpdate(crc, b[from:to])
 }
 
 // crcChunk is how many bytes crc32c sums between prefetches: large enough
-// for crc32's three-way interleaved loop (4,032 bytes), and ahead of it by
-// about the time a load from memory takes.
+// for crc32's three-way interleaved loop (4,032 bytes) and for folding
+// (crc32c_amd64.go), and ahead of them by about the time a load from
+// memory takes.
 const crcChunk = 4 << 10
 
 // setBaseOffset writes the base offset into an encoded batch (bytes 0..8,
@@ -324,7 +325,7 @@ func (e *batchEncoder) encode(dst []byte, records []Record, c Compression) ([]by
 	be.PutUint16(b[batchProducerEpochPos:], math.MaxUint16)
 	be.PutUint32(b[batchBaseSequencePos:], math.MaxUint32)
 	be.PutUint32(b[batchRecordCountPos:], uint32(len(records)))
-	be.PutUint32(b[batchCRCPos:], crc32.Checksum(b[batchAttributesPos:], castagnoli))
+	be.PutUint32(b[batchCRCPos:], crc32cUpdate(0, b[batchAttributesPos:]))
 	return dst, nil
 }
 

@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash/crc32"
 	"math"
 	"os"
 )
@@ -452,6 +451,6 @@ func (r *cleanRun) rebuild(h *batchHeader, b, area []byte, horizon int64) ([]byt
 	be.PutUint64(out[batchBaseTimestampPos:], uint64(newBase))
 	be.PutUint64(out[batchMaxTimestampPos:], uint64(maxTS))
 	be.PutUint32(out[batchRecordCountPos:], uint32(len(r.kept)))
-	be.PutUint32(out[batchCRCPos:], crc32.Checksum(out[batchAttributesPos:], castagnoli))
+	be.PutUint32(out[batchCRCPos:], crc32cUpdate(0, out[batchAttributesPos:]))
 	return out, nil
 }

@@ -381,8 +381,12 @@
 //     breaking the rule fails its tests instead of reading stale bytes.
 //
 // Each batch's CRC-32C is checked once per loop, before any of its records
-// is yielded; records are decoded as they are yielded, and records before
-// the wanted offset in the first batch are skipped without being decoded.
+// is yielded; records are parsed a few at a time as they are yielded (8,
+// then 64 at a time, into a table the views are made from), and records
+// before the wanted offset in the first batch are skipped without being
+// decoded. On amd64 an assembly parser takes the common records (lengths
+// of up to two varint bytes, no headers) and the Go parser the rest; the
+// purego build tag turns the assembly off.
 // A loop that has read 256 KiB of a segment and has at least 1 MiB more
 // of it ahead has the CRCs checked on another core (read-ahead
 // verification): a goroutine of the Log walks the same batches at most

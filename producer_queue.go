@@ -8,7 +8,6 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
-	"hash/crc32"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -363,7 +362,7 @@ func (q *partitionQueue) finish(b *producerBatch) []byte {
 	}
 	putProducerFields(batch, q.producer.id, seq, q.producer.txn != nil)
 	be.PutUint32(batch[batchRecordCountPos:], uint32(b.count))
-	be.PutUint32(batch[batchCRCPos:], crc32.Checksum(batch[batchAttributesPos:], castagnoli))
+	be.PutUint32(batch[batchCRCPos:], crc32cUpdate(0, batch[batchAttributesPos:]))
 	return batch
 }
 

@@ -3,7 +3,6 @@ package eventlog
 import (
 	"context"
 	"encoding/binary"
-	"hash/crc32"
 )
 
 // Raw batches: the stored bytes of record batches, read and written as a
@@ -134,7 +133,7 @@ func (p *Partition) checkProducedBatch(b []byte) (keyless bool, err error) {
 	be.PutUint32(b[batchLeaderEpochPos:], 0)
 	if maxTS != h.MaxTimestamp {
 		be.PutUint64(b[batchMaxTimestampPos:], uint64(maxTS))
-		be.PutUint32(b[batchCRCPos:], crc32.Checksum(b[batchAttributesPos:], castagnoli))
+		be.PutUint32(b[batchCRCPos:], crc32cUpdate(0, b[batchAttributesPos:]))
 	}
 	return keyless, nil
 }
