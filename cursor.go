@@ -209,6 +209,10 @@ const (
 	viewChunkRecords = 64 // 2 KiB of table
 )
 
+// recordChunk is a view cursor's own table of records, pooled on the Log so
+// that a short read does not allocate and clear one.
+type recordChunk [viewChunkRecords]parsedRecord
+
 type viewCursor struct {
 	batches batchCursor
 	from    int64 // the next offset to yield
@@ -222,8 +226,8 @@ type viewCursor struct {
 	// tabled itself into own. Views are filled from it, from at on.
 	parsed   []parsedRecord
 	at       int
-	timeBase int64 // of the current batch, for parsed
-	own      [viewChunkRecords]parsedRecord
+	timeBase int64        // of the current batch, for parsed
+	own      *recordChunk // from the Log's pool while the cursor reads
 	// chunk is how many records the cursor tables next; 0: it reads the
 	// rest of the batch record by record with records.next.
 	chunk  int
@@ -267,6 +271,9 @@ func (vc *viewCursor) next() (*RecordView, error) {
 		}
 		var err error
 		if vc.chunk > 0 {
+			if vc.own == nil {
+				vc.own = vc.newChunk()
+			}
 			var n int
 			n, err = vc.records.table(vc.own[:vc.chunk], &vc.fields, vc.timeBase, false)
 			vc.chunk = len(vc.own)
@@ -351,6 +358,14 @@ func (vc *viewCursor) nextBatch() (bool, error) {
 	return true, nil
 }
 
+// newChunk takes a table of records from the Log's pool, or makes one.
+func (vc *viewCursor) newChunk() *recordChunk {
+	if c, ok := vc.batches.p.log.recordChunks.Get().(*recordChunk); ok {
+		return c
+	}
+	return new(recordChunk)
+}
+
 // close lets go of what the cursor holds; the last view expires.
 func (vc *viewCursor) close() {
 	vc.ahead.stop()
@@ -363,6 +378,10 @@ func (vc *viewCursor) pause() {
 	vc.poison.expire()
 	vc.batches.close()
 	vc.records, vc.area, vc.parsed, vc.at, vc.chunk = recordIter{}, nil, nil, 0, 0
+	if vc.own != nil {
+		vc.batches.p.log.recordChunks.Put(vc.own)
+		vc.own = nil
+	}
 	vc.dec.trim()
 }
 

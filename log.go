@@ -49,6 +49,7 @@ type Log struct {
 	readAheadBatches atomic.Int64    // batches whose CRC a verifier checked for a reader
 	readAheadParsed  atomic.Int64    // batches a reader read from its verifier's tables
 	parseTables      sync.Pool       // *parseTables of verifiers that ended; see readahead_parse.go
+	recordChunks     sync.Pool       // *recordChunk of view cursors that ended; see cursor.go
 	syncRequests     chan *Partition // partitions that want a background fsync
 	stop             chan struct{}   // closed by Close to stop the goroutines
 	wg               sync.WaitGroup  // the Log's goroutines
