@@ -3,7 +3,6 @@ package eventlog
 import (
 	"fmt"
 	"math/rand/v2"
-	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -147,11 +146,11 @@ func BenchmarkReadSteps(b *testing.B) {
 	})
 	b.Run("table", func(b *testing.B) {
 		var t parseTables
-		var caughtUp atomic.Int64
+		var reader readerProgress
 		for b.Loop() {
 			t.tabled.Store(0)
 			t.head = 0
-			t.add(batch, 0, &caughtUp)
+			t.add(batch, 0, &reader)
 			if t.tabled.Load() != 1 {
 				b.Fatal("the batch was not tabled")
 			}

@@ -59,6 +59,9 @@ const (
 	// readAheadCaughtUp is how far the reader moves between publishing
 	// its position while it reads batches that have no table.
 	readAheadCaughtUp = 4 << 10
+	// readAheadSpin bounds how many times a reader looks whether the
+	// verifier finished the batch it waits for: tens of microseconds.
+	readAheadSpin = 1 << 16
 )
 
 // verifier checks the CRCs of a segment's batches ahead of a reader. The
@@ -72,11 +75,10 @@ type verifier struct {
 	release func()
 	tables  *parseTables // nil: check CRCs only (see readahead_parse.go)
 
-	checked atomic.Int64 // the chain's batches from the reader's position to this one have good CRCs
-	at      atomic.Int64 // where the verifier parked
-	// caughtUp is where the reader's next batch starts when it last
-	// read one without a table from the verifier; -1 before.
-	caughtUp atomic.Int64
+	checked  atomic.Int64 // the chain's batches from the reader's position to this one have good CRCs
+	at       atomic.Int64 // where the verifier parked
+	working  atomic.Int64 // the batch the verifier checks and tables; -1: none
+	progress readerProgress
 	reader   atomic.Int64 // where the reader's next batch starts
 	done     atomic.Bool  // the reader is gone: stop
 	parked   atomic.Bool  // the verifier waits for the reader
@@ -88,11 +90,12 @@ type verifier struct {
 // bytes end, a batch fails its check, or the Log stops.
 func (v *verifier) run(stop <-chan struct{}) {
 	defer v.release()
+	defer v.working.Store(-1)
 	pos := v.start
 	gapEnd := pos // the end of the batches last left to the reader
 	for !v.done.Load() {
 		reader := v.reader.Load()
-		if c := v.caughtUp.Load(); c >= pos && v.tables != nil {
+		if c := v.progress.caughtUp.Load(); c >= pos && v.tables != nil {
 			// The reader caught up and reads batches without tables
 			// itself; the verifier leaves it the next ones too and parses
 			// further on, where it is not in the way.
@@ -104,6 +107,7 @@ func (v *verifier) run(stop <-chan struct{}) {
 			return
 		}
 		if pos-reader > readAheadWindow {
+			v.working.Store(-1)
 			v.at.Store(pos)
 			v.parked.Store(true)
 			// The reader wakes a parked verifier once it comes within
@@ -119,12 +123,14 @@ func (v *verifier) run(stop <-chan struct{}) {
 			v.parked.Store(false)
 			continue
 		}
+		v.working.Store(pos)
 		if verifyBatchCRC(v.data[pos:]) != nil {
 			return // the reader finds the damage itself
 		}
-		if v.tables != nil && v.tables.add(v.data, pos, &v.caughtUp) {
+		if v.tables != nil && v.tables.add(v.data, pos, &v.progress) {
 			// No room for the batch's table until the reader moves on:
 			// wait for it rather than run ahead without tables.
+			v.working.Store(-1)
 			if !v.waitForRoom(stop) {
 				return
 			}
@@ -210,7 +216,7 @@ type readAhead struct {
 	table     []parsedRecord // the table of the batch the reader checked last, if any
 	tableArea []byte         // its decompressed records area; nil: uncompressed
 	tablePos  int64          // where that batch starts
-	caughtUp  int64          // the position last stored in v.caughtUp
+	caughtUp  int64          // the position last stored in v.progress.caughtUp
 	// parsedBatches counts the batches read from tables.
 	parsedBatches int64
 }
@@ -246,7 +252,7 @@ func (ra *readAhead) moved(pos, next int64) {
 	switch {
 	case ra.v != nil:
 		if ra.table == nil && ra.tables != nil && next-ra.caughtUp >= readAheadCaughtUp {
-			ra.v.caughtUp.Store(next)
+			ra.v.progress.caughtUp.Store(next)
 			ra.caughtUp = next
 		}
 		if next-ra.published >= readAheadStride {
@@ -301,7 +307,12 @@ func (ra *readAhead) checked(pos, end int64) bool {
 		return false
 	}
 	if ra.tables != nil {
-		if ra.table, ra.tableArea = ra.parsed(pos); ra.table != nil {
+		ra.table, ra.tableArea = ra.parsed(pos)
+		if ra.table == nil && ra.v.working.Load() == pos {
+			ra.waitForTable(pos, end)
+			ra.table, ra.tableArea = ra.parsed(pos)
+		}
+		if ra.table != nil {
 			ra.tablePos = pos
 			ra.skipped++
 			ra.parsedBatches++
@@ -316,6 +327,24 @@ func (ra *readAhead) checked(pos, end int64) bool {
 	}
 	ra.skipped++
 	return true
+}
+
+// waitForTable waits for the verifier to finish the batch at pos, which
+// ends at end and which the verifier is checking and tabling: parsing the
+// batch too would cost the reader more than waiting for the rest of the
+// verifier's work on it, which would then be lost. The reader has caught up
+// and says so, so that the verifier leaves it the batches after. It waits
+// at most readAheadSpin looks, in case the verifier's goroutine is not
+// running.
+func (ra *readAhead) waitForTable(pos, end int64) {
+	v, t := ra.v, ra.tables
+	v.progress.waiting.Store(pos)
+	v.progress.caughtUp.Store(end)
+	ra.caughtUp = end
+	tabled := t.tabled.Load()
+	for i := 0; i < readAheadSpin && v.working.Load() == pos && t.tabled.Load() == tabled; i++ {
+	}
+	v.progress.waiting.Store(-1)
 }
 
 // publish stores the reader's position, and wakes the verifier if it waits
@@ -353,7 +382,9 @@ func newVerifier(seg *segment, data []byte, start int64, release func()) *verifi
 	v := &verifier{seg: seg, data: data, start: start, release: release, wake: make(chan struct{}, 1)}
 	v.checked.Store(start)
 	v.reader.Store(start)
-	v.caughtUp.Store(-1)
+	v.progress.caughtUp.Store(-1)
+	v.progress.waiting.Store(-1)
+	v.working.Store(-1)
 	return v
 }
 

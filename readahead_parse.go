@@ -91,12 +91,27 @@ func (t *parseTables) release(l *Log) {
 	}
 }
 
+// readerProgress is what a reader tells its verifier of where it is.
+type readerProgress struct {
+	// caughtUp is where the reader's next batch starts when it last
+	// caught up with the verifier: it read a batch without a table, or
+	// waits for one; -1 before.
+	caughtUp atomic.Int64
+	waiting  atomic.Int64 // the batch whose table the reader waits for; -1: none
+}
+
+// passed reports whether the reader went past the batch at pos without
+// its table, and reads it itself.
+func (r *readerProgress) passed(pos int64) bool {
+	return r.caughtUp.Load() > pos && r.waiting.Load() != pos
+}
+
 // add tables the records of the batch at pos of data, whose CRC the
 // verifier has checked, if it decompresses, parses, and fits in the room
-// the reader left. It gives up, now and then looking at caughtUp, once the
-// reader has taken the batch itself. It reports full when the batch would
-// fit once the reader has moved on.
-func (t *parseTables) add(data []byte, pos int64, caughtUp *atomic.Int64) (full bool) {
+// the reader left. It gives up, now and then looking at the reader's
+// progress, once the reader has taken the batch itself. It reports full
+// when the batch would fit once the reader has moved on.
+func (t *parseTables) add(data []byte, pos int64, reader *readerProgress) (full bool) {
 	h, err := parseBatchHeader(data[pos:])
 	n := int64(h.RecordCount)
 	if err != nil || h.isControl() || n == 0 || n > parsedRecordsCap {
@@ -123,7 +138,7 @@ func (t *parseTables) add(data []byte, pos int64, caughtUp *atomic.Int64) (full 
 			return false
 		}
 	}
-	tabled, full := t.table(&h, area, pos, d, oldest, caughtUp)
+	tabled, full := t.table(&h, area, pos, d, oldest, reader)
 	switch {
 	case !tabled && compressed:
 		t.spare = append(t.spare, area[:0])
@@ -156,7 +171,7 @@ func (t *parseTables) reclaim(oldest int64) {
 // ring as batch d, leaving the tables from batch oldest on alone, and
 // reports whether it did, or else whether the ring was full; the caller
 // publishes the table.
-func (t *parseTables) table(h *batchHeader, area []byte, pos, d, oldest int64, caughtUp *atomic.Int64) (tabled, full bool) {
+func (t *parseTables) table(h *batchHeader, area []byte, pos, d, oldest int64, reader *readerProgress) (tabled, full bool) {
 	n := int64(h.RecordCount)
 	first := t.head
 	if r := first % parsedRecordsCap; r+n > parsedRecordsCap {
@@ -174,7 +189,7 @@ func (t *parseTables) table(h *batchHeader, area []byte, pos, d, oldest int64, c
 	}
 	recs := t.records[first%parsedRecordsCap:][:n]
 	for i := 0; i < len(recs); i += parseAheadLook {
-		if caughtUp.Load() > pos {
+		if reader.passed(pos) {
 			return false, false
 		}
 		if k, _ := t.it.table(recs[i:min(i+parseAheadLook, len(recs))], &t.fields, h.timeBase(), true); k < min(parseAheadLook, len(recs)-i) {

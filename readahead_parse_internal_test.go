@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
-	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -129,8 +128,9 @@ func TestParseAheadLeavesTablesInUse(t *testing.T) {
 	size := int64(len(batch))
 	l := &Log{}
 	tables := l.newParseTables()
-	var none atomic.Int64 // the reader took no batch
-	none.Store(-1)
+	var none readerProgress // the reader took no batch
+	none.caughtUp.Store(-1)
+	none.waiting.Store(-1)
 	for i := range int64(6) {
 		tables.add(data, i*size, &none)
 	}
@@ -226,8 +226,9 @@ func TestParseAheadLeavesAreasInUse(t *testing.T) {
 	l := &Log{}
 	tables := l.newParseTables()
 	tables.limit = maxDecompressedBytes(DefaultMaxBatchBytes)
-	var none atomic.Int64 // the reader took no batch
-	none.Store(-1)
+	var none readerProgress // the reader took no batch
+	none.caughtUp.Store(-1)
+	none.waiting.Store(-1)
 	for pos := int64(0); pos < 12*size; pos += size {
 		tables.add(data, pos, &none)
 	}
