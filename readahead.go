@@ -59,10 +59,12 @@ const (
 	// readAheadCaughtUp is how far the reader moves between publishing
 	// its position while it reads batches that have no table.
 	readAheadCaughtUp = 4 << 10
-	// readAheadSpin bounds how many times a reader looks whether the
-	// verifier finished the batch it waits for: tens of microseconds.
-	readAheadSpin = 1 << 16
 )
+
+// readAheadSpin bounds how many times a reader looks whether the verifier
+// finished the batch it waits for: tens of microseconds. (A variable, for
+// a test that must not give up.)
+var readAheadSpin = 1 << 16
 
 // verifier checks the CRCs of a segment's batches ahead of a reader. The
 // reader owns it through a readAhead; the goroutine running it holds its

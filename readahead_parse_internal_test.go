@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"math"
+	"runtime"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -314,4 +316,40 @@ func TestVerifierWaitsForRoom(t *testing.T) {
 			t.Fatal("the verifier did not end with its reader")
 		}
 	})
+}
+
+// TestReaderWaitsForTheBatchTheVerifierIsOn has the reader reach the very
+// batch the verifier is tabling: it waits for the table instead of parsing
+// the batch too, the verifier does not give the batch up, and the reader
+// says it caught up so that the verifier leaves it the batches after.
+func TestReaderWaitsForTheBatchTheVerifierIsOn(t *testing.T) {
+	spin := readAheadSpin
+	readAheadSpin = math.MaxInt // however slowly the goroutine below runs
+	t.Cleanup(func() { readAheadSpin = spin })
+	data, starts := segmentBytes(t, 8)
+	l := &Log{}
+	v := newVerifier(nil, data, 0, func() {})
+	v.tables = l.newParseTables()
+	ra := readAhead{v: v, l: l, tables: v.tables}
+	v.working.Store(starts[0]) // the verifier is on the first batch
+	tabled := make(chan bool)
+	go func() {
+		for v.progress.waiting.Load() != starts[0] {
+			runtime.Gosched() // until the reader waits
+		}
+		assert.False(t, v.progress.passed(starts[0]), "the reader waits for the batch: it did not pass it")
+		v.tables.add(data, starts[0], &v.progress)
+		tabled <- v.tables.tabled.Load() == 1
+	}()
+	require.True(t, ra.checked(starts[0], starts[1]))
+	require.True(t, <-tabled, "the verifier tabled the batch the reader waited for")
+	assert.NotNil(t, ra.table, "the reader read the batch from its table")
+	assert.Equal(t, starts[1], v.progress.caughtUp.Load(), "the verifier leaves the reader the batches after")
+	assert.Equal(t, int64(-1), v.progress.waiting.Load())
+
+	// A batch the verifier is not on: no wait, no table.
+	v.working.Store(starts[2])
+	assert.False(t, ra.checked(starts[1], starts[2]))
+	assert.Nil(t, ra.table)
+	ra.stop()
 }
