@@ -8,8 +8,10 @@
 // length, offset delta, key length or value length of more than two bytes
 // or negative (a null key or value is fine), a timestamp delta of more than
 // three bytes, an offset delta not above prevDelta or above lastDelta,
-// headers, fields that do not end exactly at the record's end, or fewer
-// than 16 bytes left in area. It reads area only below len(area), and
+// more than 63 headers, a header key longer than 63 bytes or value longer
+// than 8191,
+// fields that do not end exactly at the record's end, or fewer than 16
+// bytes left in area. It reads area only below len(area), and
 // writes recs only below n, the number of records it returns. The caller
 // parses the record it stopped at with recordIter.next, which decodes
 // anything or names the damage.
@@ -24,7 +26,7 @@
 // streaming, R8 prevDelta, R15 records tabled; R12 and R14 walk the
 // record, R13 is its end. An entry is written as four quadwords: R10
 // (offset delta, timestamp delta), R9 (key at, key length), AX (value at,
-// value length) and R14 (end, twice: headers at and end).
+// value length) and R14 (headers at, end).
 
 // func parseShortRecords(area []byte, p int, recs []parsedRecord, prevDelta, lastDelta int64, streaming bool) (n, end int, prev int64)
 TEXT ·parseShortRecords(SB), NOSPLIT, $0-104
@@ -118,6 +120,8 @@ off1:
 	JLE   done
 	CMPQ  R11, lastDelta+64(FP)
 	JGT   done
+	SHLQ  $32, R10
+	ORQ   R11, R10 // the entry's first quadword
 
 	// Key length: one or two bytes; 1 is -1, a null key.
 	MOVBLZX (SI)(R12*1), AX
@@ -184,19 +188,76 @@ valdone:
 	SHLQ $32, AX
 	ORQ  R14, AX
 
-	// No headers: a count of 0 is the record's last byte.
-	LEAQ 1(R12), R14
-	CMPQ R14, R13
-	JNE  done
-	CMPB (SI)(R12*1), $0
-	JNE  done
+	// Header count: one byte in the record.
+	CMPQ    R12, R13
+	JGE     done
+	MOVBLZX (SI)(R12*1), R14
+	TESTL   R14, R14
+	JNZ     headers
+	LEAQ    1(R12), R14 // no headers: the count is the record's last byte
+	CMPQ    R14, R13
+	JNE     done
+	MOVQ    R13, R14
+	SHLQ    $32, R14
+	ORQ     R13, R14
+	JMP     store
 
-	MOVQ R11, R8
-	SHLQ $32, R10
-	ORQ  R11, R10
-	MOVQ R13, R14
-	SHLQ $32, R14
-	ORQ  R13, R14
+headers:
+	// Up to 63 headers, each a key of up to 63 bytes and a value of up to
+	// 8191, ending at the record's end.
+	TESTL $0x81, R14
+	JNZ   done
+	SHRL  $1, R14
+	MOVQ  R12, DX // where the count is; len(area) is back at store
+	INCQ  R12
+
+hloop:
+	CMPQ    R12, R13
+	JGE     done
+	MOVBLZX (SI)(R12*1), R11 // key length
+	TESTL   $0x81, R11
+	JNZ     done
+	SHRL    $1, R11
+	LEAQ    1(R12)(R11*1), R12
+	CMPQ    R12, R13
+	JGE     done
+	MOVBLZX (SI)(R12*1), R11 // value length, one or two bytes; 1 is -1, a null value
+	INCQ    R12
+	TESTL   $0x80, R11
+	JZ      hval1
+	CMPQ    R12, R13
+	JGE     done
+	MOVBLZX (SI)(R12*1), CX // streaming is back at store and done
+	INCQ    R12
+	TESTL   $0x80, CX
+	JNZ     done
+	ANDL    $0x7f, R11
+	SHLL    $7, CX
+	ORL     CX, R11
+
+hval1:
+	CMPL    R11, $1
+	JEQ     hnext
+	TESTL   $1, R11
+	JNZ     done
+	SHRL    $1, R11
+	ADDQ    R11, R12
+
+hnext:
+	DECL R14
+	JNZ  hloop
+	CMPQ R12, R13
+	JNE  done
+	MOVL DX, R14
+	NOTL R14 // headers at: ^ where the count is
+	MOVQ R13, R11
+	SHLQ $32, R11
+	ORQ  R11, R14
+
+store:
+	MOVQ    area_len+8(FP), DX
+	MOVBQZX streaming+72(FP), CX
+	MOVL  R10, R8 // the offset delta
 	TESTQ CX, CX
 	JNZ   stream
 	MOVQ  R10, 0(DI)
@@ -218,7 +279,8 @@ next:
 	JMP  loop
 
 done:
-	TESTQ CX, CX
+	MOVBQZX streaming+72(FP), CX
+	TESTQ   CX, CX
 	JZ    out
 	SFENCE // the stores are seen before the table is published
 

@@ -59,17 +59,22 @@ func (it *recordIter) table(recs []parsedRecord, f *recordFields, timeBase int64
 	if len(it.area) > math.MaxInt32 {
 		return 0, errNotTabled // positions do not fit in a table
 	}
-	i := 0
+	i, fast := 0, true
 	for {
-		n, end, prev := parseShortRecords(it.area, it.p, recs[i:], it.prevDelta, it.lastDelta, streaming)
-		if it.appendTime >= 0 {
-			for j := i; j < i+n; j++ {
-				recs[j].tsDelta = 0 // every record has the batch's time
+		if fast {
+			n, end, prev := parseShortRecords(it.area, it.p, recs[i:], it.prevDelta, it.lastDelta, streaming)
+			if it.appendTime >= 0 {
+				for j := i; j < i+n; j++ {
+					recs[j].tsDelta = 0 // every record has the batch's time
+				}
 			}
+			it.p, it.prevDelta = end, prev
+			it.index += n
+			i += n
+			// Stopped at once: the records that follow are likely to be
+			// of the same shape, which next tables without the call.
+			fast = n > 0
 		}
-		it.p, it.prevDelta = end, prev
-		it.index += n
-		i += n
 		if i == len(recs) {
 			return i, nil
 		}

@@ -115,6 +115,16 @@ func recordTableBatches(t testing.TB) map[string][]byte {
 			r.Headers = []Header{{Key: "trace", Value: []byte("1")}, {Key: "", Value: nil}}
 		}
 	}), CompressionNone)
+	batches["header lengths at varint edges"] = encodeBatch(t, records(10, func(i int, r *Record) {
+		sizes := []int{0, 63, 64, 8191, 8192}
+		r.Headers = []Header{{Key: string(bytes.Repeat([]byte{'h'}, sizes[i%5])), Value: bytes.Repeat([]byte{'v'}, sizes[(i/2)%5])}}
+	}), CompressionNone)
+	batches["many headers"] = encodeBatch(t, records(3, func(i int, r *Record) {
+		r.Headers = make([]Header, 62+i) // 63 is the most a one-byte count holds
+		for j := range r.Headers {
+			r.Headers[j] = Header{Key: "k", Value: []byte{byte(j)}}
+		}
+	}), CompressionNone)
 	batches["two-byte offset deltas"] = encodeBatch(t, records(300, nil), CompressionNone)
 	batches["three-byte offset deltas"] = encodeBatch(t, records(8300, func(i int, r *Record) { r.Key, r.Value = nil, nil }), CompressionNone)
 	batches["timestamps an int32 apart"] = encodeBatch(t, records(4, func(i int, r *Record) {
@@ -186,7 +196,7 @@ func TestFastParserTakesCommonRecords(t *testing.T) {
 		t.Skip("no fast parser on " + runtime.GOARCH + " or with the purego tag")
 	}
 	batches := recordTableBatches(t)
-	for name, whole := range map[string]bool{"reference": true, "nulls and empties": true, "two-byte offset deltas": true, "headers": false, "three-byte offset deltas": false} {
+	for name, whole := range map[string]bool{"reference": true, "nulls and empties": true, "two-byte offset deltas": true, "headers": true, "many headers": false, "header lengths at varint edges": false, "three-byte offset deltas": false} {
 		b := batches[name]
 		h, err := parseBatchHeader(b)
 		require.NoError(t, err)

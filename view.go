@@ -145,7 +145,7 @@ var errBatchEnd = errors.New("end of batch")
 // decompression.
 func (it *recordIter) reset(h *batchHeader, area []byte) error {
 	count := int(h.RecordCount)
-	if count > len(area)/minRecordSize {
+	if count < 0 || count > len(area)/minRecordSize {
 		return fmt.Errorf("record count %d does not fit in %d bytes of records", count, len(area))
 	}
 	*it = recordIter{
