@@ -107,10 +107,11 @@ func BenchmarkDecodeBatch(b *testing.B) {
 
 // BenchmarkReadSteps times, per record, the steps a view scan takes on a
 // batch of the reference workload that is in the CPU's caches: checking
-// its CRC, parsing its records (recordIter, as the reader does for a batch
-// without a table), and parsing them into a table (what the read-ahead
-// verifier does after the CRC). BENCHMARKS.md adds these up against
-// bbolt's cost per record.
+// its CRC, parsing its records with recordIter.next alone (the general
+// parser), tabling them 64 at a time as the view cursor does for a batch
+// without a verifier's table, and tabling them as the read-ahead verifier
+// does after the CRC (for another core, past this one's caches).
+// BENCHMARKS.md adds these up against bbolt's cost per record.
 func BenchmarkReadSteps(b *testing.B) {
 	var e batchEncoder
 	batch, err := e.encode(nil, batchBenchRecords(1000, 16, 100), CompressionNone)
@@ -137,6 +138,25 @@ func BenchmarkReadSteps(b *testing.B) {
 				b.Fatal(err)
 			}
 			for err = it.next(&f); err == nil; err = it.next(&f) {
+			}
+			if err != errBatchEnd {
+				b.Fatal(err)
+			}
+		}
+		reportBatchRecords(b, int(h.RecordCount))
+	})
+	b.Run("chunks", func(b *testing.B) {
+		var it recordIter
+		var f recordFields
+		var chunk recordChunk
+		for b.Loop() {
+			if err := it.reset(&h, batch[batchHeaderSize:]); err != nil {
+				b.Fatal(err)
+			}
+			for {
+				if _, err = it.table(chunk[:], &f, h.timeBase(), false); err != nil {
+					break
+				}
 			}
 			if err != errBatchEnd {
 				b.Fatal(err)
