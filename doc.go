@@ -385,9 +385,10 @@
 // then 64 at a time, into a table the views are made from), and records
 // before the wanted offset in the first batch are skipped without being
 // decoded. On amd64 an assembly parser takes the common records (lengths
-// of up to two varint bytes, no headers) and the Go parser the rest; the
-// purego build tag turns the assembly off.
-// A loop that has read 256 KiB of a segment and has at least 1 MiB more
+// of up to two varint bytes, up to 63 headers) and the Go parser the rest,
+// and CRCs are folded with AVX-512 carry-less multiplication where the CPU
+// has it (hash/crc32 otherwise); the purego build tag turns the assembly
+// off. A loop that has read 256 KiB of a segment and has at least 1 MiB more
 // of it ahead has the CRCs checked on another core (read-ahead
 // verification): a goroutine of the Log walks the same batches at most
 // 4 MiB ahead of the loop, and the loop
@@ -396,9 +397,10 @@
 // also parses the records of the batches it checks into a table, from
 // which the loop makes its views without decoding them, and decompresses
 // compressed batches for the loop first (holding at most 8 MiB of them
-// ahead), so that a compressed topic's decompression runs on both cores; when
-// the loop catches up with it, it leaves the loop the next batches and
-// parses further on, so that the two cores share the work. There is one
+// ahead), so that a compressed topic's decompression runs on both cores. A
+// loop that catches up with it waits for the batch the goroutine is on
+// rather than parse it too, and the goroutine then leaves the loop the next
+// batches and parses further on, so that the two cores share the work. There is one
 // such goroutine per core beyond the first (GOMAXPROCS - 1), shared by all
 // loops; with GOMAXPROCS=1 loops check every batch themselves. A loop holds
 // a reference to the segment it reads, so retention, a compaction swap or
