@@ -198,12 +198,9 @@ func (p *Partition) checkReadable(offset int64) error {
 	return nil
 }
 
-// viewCursor yields a partition's records one by one as views into the
-// batch its batchCursor holds (or into the decompressed copy of it).
-//
-// It tables the batches the read-ahead verifier did not a chunk at a time,
-// the first chunk of a batch small so that a read of one record parses
-// few.
+// A view cursor tables the batches the read-ahead verifier did not a chunk
+// at a time, the first chunk of a batch small so that a read of one record
+// parses few.
 const (
 	viewFirstChunk   = 8
 	viewChunkRecords = 64 // 2 KiB of table
@@ -213,6 +210,8 @@ const (
 // that a short read does not allocate and clear one.
 type recordChunk [viewChunkRecords]parsedRecord
 
+// viewCursor yields a partition's records one by one as views into the
+// batch its batchCursor holds (or into the decompressed copy of it).
 type viewCursor struct {
 	batches batchCursor
 	from    int64 // the next offset to yield

@@ -37,10 +37,12 @@ import (
 // batch with a table has been checked. When its tables have no room left
 // until the reader moves on, it waits for the reader rather than run
 // ahead without them. A reader that caught up with the verifier (it reached a
-// batch without a table) says so; the verifier then leaves it the batches
-// of the next readAheadLead bytes and goes on after them, so that the
-// reader, fast on tables and slower on the batches it parses itself, and
-// the verifier share the scan instead of both working on the same batch.
+// batch without a table) says so, after waiting for the table if the
+// verifier is on that very batch (working); the verifier then leaves it
+// the batches of the next readAheadLead bytes and goes on after them, so
+// that the reader, fast on tables and slower on the batches it parses
+// itself, and the verifier share the scan instead of both working on the
+// same batch.
 // The verifier vouches for CRCs again once the reader is past the batches
 // it left.
 
