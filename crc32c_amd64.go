@@ -30,10 +30,15 @@ type foldKeys struct {
 	lanes   [8]uint64 // lanes 0, 1 and 2 of 64 bytes into lane 3, and lane 3's zeros
 }
 
-var castagnoliKeys = foldKeys{
-	step256: foldKey(256),
-	step64:  foldKey(64),
-	lanes:   [8]uint64{foldKey(48)[0], foldKey(48)[1], foldKey(32)[0], foldKey(32)[1], foldKey(16)[0], foldKey(16)[1]},
+var castagnoliKeys = newFoldKeys()
+
+func newFoldKeys() foldKeys {
+	k := foldKeys{step256: foldKey(256), step64: foldKey(64)}
+	for i, n := range []int{48, 32, 16} {
+		key := foldKey(n)
+		copy(k.lanes[2*i:], key[:])
+	}
+	return k
 }
 
 // foldKey returns the keys of a step of n bytes.

@@ -333,9 +333,16 @@ func TestReaderWaitsForTheBatchTheVerifierIsOn(t *testing.T) {
 	ra := readAhead{v: v, l: l, tables: v.tables}
 	v.working.Store(starts[0]) // the verifier is on the first batch
 	tabled := make(chan bool)
+	stop := make(chan struct{}) // a reader that does not wait ends the test first
+	defer close(stop)
 	go func() {
 		for v.progress.waiting.Load() != starts[0] {
-			runtime.Gosched() // until the reader waits
+			select {
+			case <-stop:
+				return
+			default:
+				runtime.Gosched() // until the reader waits
+			}
 		}
 		assert.False(t, v.progress.passed(starts[0]), "the reader waits for the batch: it did not pass it")
 		v.tables.add(data, starts[0], &v.progress)
