@@ -339,14 +339,14 @@ func (ra *readAhead) checked(pos, end int64) bool {
 // verifier's work on it, which would then be lost. The reader has caught up
 // and says so, so that the verifier leaves it the batches after. It waits
 // at most readAheadSpin looks, in case the verifier's goroutine is not
-// running.
+// running. It waits for a table beyond the ones parsed last saw: one the
+// verifier publishes at any moment after that look ends the wait.
 func (ra *readAhead) waitForTable(pos, end int64) {
 	v, t := ra.v, ra.tables
 	v.progress.waiting.Store(pos)
 	v.progress.caughtUp.Store(end)
 	ra.caughtUp = end
-	tabled := t.tabled.Load()
-	for i := 0; i < readAheadSpin && v.working.Load() == pos && t.tabled.Load() == tabled; i++ {
+	for i := 0; i < readAheadSpin && v.working.Load() == pos && t.tabled.Load() == ra.tabled; i++ {
 	}
 	v.progress.waiting.Store(-1)
 }
