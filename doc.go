@@ -56,7 +56,11 @@
 // producers (see Idempotent producers): an entry for each of a producer's
 // last five batches, the last of which is what a broker loads, and a first
 // entry, for producer id -1, about the .txnindex. A partition that never
-// had a producer has neither, and Open reads nothing for it. Metadata
+// had a producer has neither, and Open reads nothing for it. Open rebuilds
+// these from the log too when they do not check out. None of these files is
+// read whole when it is larger than a sound one can be (an index, more
+// than an entry per batch of its segment; a snapshot, more than an entry
+// per offset below its own): a damaged file cannot exhaust memory. Metadata
 // files carry a version and a checksum and are replaced atomically.
 //
 // # Durability

@@ -1,6 +1,9 @@
 package eventlog
 
-import "errors"
+import (
+	"errors"
+	"math"
+)
 
 // Abandon drops l as a crashed process would: the lock and the files are
 // released, nothing is flushed, no clean-shutdown marker is written. The
@@ -46,7 +49,7 @@ type BatchFields struct {
 func BatchProducerFields(t interface{ Fatalf(string, ...any) }, p *Partition) []BatchFields {
 	var out []BatchFields
 	for _, seg := range *p.segments.Load() {
-		data, err := readWholeFile(p.log.opts.FS, seg.path(logExt))
+		data, err := readWholeFile(p.log.opts.FS, seg.path(logExt), math.MaxInt64)
 		if err != nil {
 			t.Fatalf("read %s: %v", seg.path(logExt), err)
 		}

@@ -74,6 +74,14 @@ const (
 	snapshotTxnIndexID = -1
 )
 
+// snapshotLimit is the most bytes a snapshot at offset holds: an entry a
+// batch below offset, each ending at an offset of its own, and the
+// .txnindex entry.
+func snapshotLimit(offset int64) int64 {
+	entries := min(max(offset, 0), 1<<40) + 2 // 1<<40: no file is that large
+	return snapshotHeaderSize + entries*snapshotEntrySize
+}
+
 // producerSnapshot is a decoded snapshot.
 type producerSnapshot struct {
 	offset     int64 // from the file name
@@ -427,7 +435,7 @@ func (p *Partition) loadProducerState() error {
 	var snap *producerSnapshot
 	for i := len(offsets) - 1; i >= 0 && snap == nil; i-- {
 		path := p.snapshotPath(offsets[i])
-		b, err := readWholeFile(fsys, path)
+		b, err := readWholeFile(fsys, path, snapshotLimit(offsets[i]))
 		if err == nil {
 			snap, err = decodeProducerSnapshot(path, offsets[i], b)
 		}
@@ -467,8 +475,11 @@ func (p *Partition) loadFromSnapshot(snap *producerSnapshot) error {
 	if snap.txnSegment == active.base {
 		kept = snap.txnEntries
 	}
-	b, err := readWholeFile(p.log.opts.FS, active.path(txnIndexExt))
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+	b, err := readWholeFile(p.log.opts.FS, active.path(txnIndexExt), txnIndexLimit(active.base, p.logEnd.Load()))
+	switch {
+	case errors.Is(err, errFileTooLarge):
+		return &CorruptError{Path: active.path(txnIndexExt), Offset: -1, Reason: err.Error()}
+	case err != nil && !errors.Is(err, fs.ErrNotExist):
 		return p.errorf("%w", err)
 	}
 	if len(b) < kept*txnIndexEntrySize {

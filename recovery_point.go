@@ -243,7 +243,7 @@ func (p *Partition) scanActive(seg *segment, data []byte, rp recoveryPoint) (act
 	}
 	below := data[:rp.pos]
 	if rp.pos > 0 {
-		a.idx, a.b, a.fromIndex = seg.resumeFromIndex(below, rp, interval)
+		a.idx, a.b, a.fromIndex = seg.resumeFromIndex(below, int64(len(data)), rp, interval)
 	}
 	if !a.fromIndex {
 		a.idx = &segmentIndex{}
@@ -271,10 +271,10 @@ func (p *Partition) scanActive(seg *segment, data []byte, rp recoveryPoint) (act
 // recovery point from the segment's index files, scanning only the batches
 // after the last entry before it. ok is false when the files cannot be
 // trusted for that (missing, damaged, or not matching the log); the caller
-// then scans from the start.
-func (s *segment) resumeFromIndex(below []byte, rp recoveryPoint, interval int64) (*segmentIndex, *indexBuilder, bool) {
-	offBytes, err1 := readWholeFile(s.fsys, s.path(indexExt))
-	timeBytes, err2 := readWholeFile(s.fsys, s.path(timeIndexExt))
+// then scans from the start. segmentBytes is the segment's whole size.
+func (s *segment) resumeFromIndex(below []byte, segmentBytes int64, rp recoveryPoint, interval int64) (*segmentIndex, *indexBuilder, bool) {
+	offBytes, err1 := readWholeFile(s.fsys, s.path(indexExt), indexFileLimit(segmentBytes, offsetEntrySize))
+	timeBytes, err2 := readWholeFile(s.fsys, s.path(timeIndexExt), indexFileLimit(segmentBytes, timeEntrySize))
 	if err1 != nil || err2 != nil {
 		return nil, nil, false
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"math"
 	"os"
 	"path/filepath"
 	"sync"
@@ -384,8 +385,9 @@ func (s *segment) loadIndex(interval int64) (idx *segmentIndex, rebuilt bool, er
 // and the time index must end with the segment's largest timestamp at its
 // last batch. It reports false when the indexes must be rebuilt.
 func (s *segment) readIndexFiles(data []byte, interval int64) (idx *segmentIndex, b *indexBuilder, next int64, ok bool) {
-	offBytes, err1 := readWholeFile(s.fsys, s.path(indexExt))
-	timeBytes, err2 := readWholeFile(s.fsys, s.path(timeIndexExt))
+	size := int64(len(data))
+	offBytes, err1 := readWholeFile(s.fsys, s.path(indexExt), indexFileLimit(size, offsetEntrySize))
+	timeBytes, err2 := readWholeFile(s.fsys, s.path(timeIndexExt), indexFileLimit(size, timeEntrySize))
 	// A segment with no index entries has no index files (see sealLocked);
 	// the checks below confirm it is that small.
 	noFiles := errors.Is(err1, fs.ErrNotExist) && errors.Is(err2, fs.ErrNotExist)
@@ -463,13 +465,38 @@ func (s *segment) writeIndexFiles(idx *segmentIndex) error {
 	return nil
 }
 
-func readWholeFile(fsys FS, path string) ([]byte, error) {
+// errFileTooLarge reports a file larger than its kind can be: damaged, or
+// not the Log's, and too large to read whole safely.
+var errFileTooLarge = errors.New("file too large")
+
+// readWholeFile reads the file at path, which holds at most limit bytes
+// when it is sound. A larger one is not read: it fails with
+// errFileTooLarge, so that a damaged file cannot exhaust memory.
+func readWholeFile(fsys FS, path string, limit int64) ([]byte, error) {
 	f, err := fsys.OpenFile(path, os.O_RDONLY, 0)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	return io.ReadAll(f)
+	info, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if info.Size() > limit {
+		return nil, fmt.Errorf("%s: %d bytes, more than the %d a sound one holds: %w", path, info.Size(), limit, errFileTooLarge)
+	}
+	b, err := io.ReadAll(io.LimitReader(f, min(limit, math.MaxInt64-1)+1))
+	if err == nil && int64(len(b)) > limit { // it grew since Stat
+		return nil, fmt.Errorf("%s: more than the %d bytes a sound one holds: %w", path, limit, errFileTooLarge)
+	}
+	return b, err
+}
+
+// indexFileLimit is the most bytes an index file of entrySize-byte entries
+// holds for a segment of segmentBytes: at most an entry a batch, and a
+// closing one.
+func indexFileLimit(segmentBytes int64, entrySize int) int64 {
+	return (segmentBytes/batchHeaderSize + 1) * int64(entrySize)
 }
 
 // writer returns the file appends go to. Only a segment that was active in

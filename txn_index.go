@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math"
 	"os"
 	"slices"
 )
@@ -51,6 +52,12 @@ func appendTxnIndexEntry(dst []byte, a abortedTxn) []byte {
 	dst = be.AppendUint64(dst, uint64(a.first))
 	dst = be.AppendUint64(dst, uint64(a.last))
 	return be.AppendUint64(dst, uint64(a.lastStable))
+}
+
+// txnIndexLimit is the most bytes the .txnindex of a segment of offsets
+// [base, end) holds: an entry an abort marker, each at an offset of its own.
+func txnIndexLimit(base, end int64) int64 {
+	return min(max(end-base, 0), math.MaxInt64/txnIndexEntrySize) * txnIndexEntrySize
 }
 
 // decodeTxnIndex decodes the entries of a .txnindex file of the segment
@@ -160,7 +167,7 @@ func (p *Partition) activeTxnIndexEntriesLocked() int {
 // readTxnIndex reads the entries of a segment's .txnindex; a missing file
 // has none.
 func readTxnIndex(fsys FS, seg *segment, end int64) ([]abortedTxn, error) {
-	b, err := readWholeFile(fsys, seg.path(txnIndexExt))
+	b, err := readWholeFile(fsys, seg.path(txnIndexExt), txnIndexLimit(seg.base, end))
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}

@@ -2,6 +2,7 @@ package eventlog
 
 import (
 	"context"
+	"math"
 	"testing"
 	"time"
 
@@ -128,7 +129,7 @@ func TestKmsgReadsTransactionsOnDisk(t *testing.T) {
 	}
 	part, err := l.Partition("t", 0)
 	require.NoError(t, err)
-	data, err := readWholeFile(l.opts.FS, part.active().path(logExt))
+	data, err := readWholeFile(l.opts.FS, part.active().path(logExt), math.MaxInt64)
 	require.NoError(t, err)
 	var types []kmsg.ControlRecordKeyType
 	var seqs []int32

@@ -5,7 +5,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"path"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -173,7 +175,12 @@ func (f *txnFuzzLog) install(tb testing.TB, replace map[string][]byte) *MemFS {
 // readTxnFuzzLog opens the log, checks the isolation invariants and
 // returns what read_committed reads.
 func readTxnFuzzLog(t *testing.T, fsys *MemFS) ([]string, error) {
-	l, err := Open(fuzzLogDir, fuzzOptions(fsys, false))
+	return readTxnLog(t, fsys, fuzzLogDir)
+}
+
+// readTxnLog is readTxnFuzzLog for the log in dir of fsys.
+func readTxnLog(t *testing.T, fsys FS, dir string) ([]string, error) {
+	l, err := Open(dir, fuzzOptions(fsys, false))
 	if err != nil {
 		return nil, err
 	}
@@ -240,5 +247,46 @@ func TestTransactionFuzzLog(t *testing.T) {
 		got, err := readTxnFuzzLog(t, base.install(t, replace))
 		require.NoError(t, err, name)
 		assert.Equal(t, committed, got, name)
+	}
+}
+
+// TestOversizedProducerStateIsNotRead: a snapshot or .txnindex far larger
+// than its kind can be (sparse, so it takes no disk) is not read, which
+// would take more memory than the machine has: Open rebuilds the producer
+// state from the log, to the same result.
+func TestOversizedProducerStateIsNotRead(t *testing.T) {
+	base, err := buildTxnFuzzLog()
+	require.NoError(t, err)
+	want, err := readTxnFuzzLog(t, base.fsys(t))
+	require.NoError(t, err)
+	var sealed []string
+	for p := range base.files {
+		if strings.HasSuffix(p, txnIndexExt) && p != base.index {
+			sealed = append(sealed, p)
+		}
+	}
+	require.NotEmpty(t, sealed, "sealed segments with aborted transactions")
+	for name, huge := range map[string][]string{
+		"snapshot":        {base.snap},
+		"sealed txnindex": sealed,
+		"active txnindex": {base.index},
+	} {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			for p, data := range base.files {
+				p = filepath.Join(dir, filepath.FromSlash(p))
+				require.NoError(t, os.MkdirAll(filepath.Dir(p), 0o755))
+				require.NoError(t, os.WriteFile(p, data, 0o644))
+			}
+			for _, p := range huge {
+				f, err := os.OpenFile(filepath.Join(dir, filepath.FromSlash(p)), os.O_WRONLY|os.O_CREATE, 0o644)
+				require.NoError(t, err)
+				require.NoError(t, f.Truncate(64<<30))
+				require.NoError(t, f.Close())
+			}
+			got, err := readTxnLog(t, OSFS{}, filepath.Join(dir, fuzzLogDir))
+			require.NoError(t, err)
+			assert.Equal(t, want, got)
+		})
 	}
 }

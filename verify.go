@@ -346,7 +346,7 @@ func (v *verifyRun) segment(s *verifySegment, next int64) (int64, error) {
 	}
 	next = s.base
 	dense := !s.gaps || s.active // the active segment is never cleaned
-	ix := v.loadIndexes(s)
+	ix := v.loadIndexes(s, size)
 	r := v.windowOver(f, size)
 	start := v.done
 	pos := int64(0)
@@ -482,15 +482,15 @@ type indexCheck struct {
 
 // loadIndexes reads a closed segment's index files; a segment without
 // them is fine (it is small, or its index is rebuilt on first read).
-func (v *verifyRun) loadIndexes(s *verifySegment) *indexCheck {
+func (v *verifyRun) loadIndexes(s *verifySegment, size int64) *indexCheck {
 	ix := &indexCheck{maxTs: -1, failed: true}
 	stem, ok := strings.CutSuffix(s.path, logExt)
 	if !ok || s.active {
 		return ix // an unfinished swap's output has no index yet; see Verify for the active segment
 	}
 	offPath, timePath := stem+indexExt, stem+timeIndexExt
-	offBytes, err1 := readWholeFile(v.fsys, offPath)
-	timeBytes, err2 := readWholeFile(v.fsys, timePath)
+	offBytes, err1 := readWholeFile(v.fsys, offPath, indexFileLimit(size, offsetEntrySize))
+	timeBytes, err2 := readWholeFile(v.fsys, timePath, indexFileLimit(size, timeEntrySize))
 	if errors.Is(err1, fs.ErrNotExist) && errors.Is(err2, fs.ErrNotExist) {
 		return ix
 	}

@@ -97,6 +97,13 @@ func TestVerifyFindsDamage(t *testing.T) {
 			require.NoError(t, os.WriteFile(index, data, 0o644))
 			return found{eventlog.ProblemIndex, filepath.Base(index), int64(len(data) - 8)}
 		},
+		"oversized index": func(t *testing.T, dir string) found {
+			logs := closedLog(t, dir, &eventlog.Options{SegmentBytes: 4096, IndexIntervalBytes: 100}, 200)
+			index := strings.TrimSuffix(logs[0], ".log") + ".index"
+			// More entries than a 4 KiB segment has batches: not read.
+			require.NoError(t, os.Truncate(index, 1<<20))
+			return found{eventlog.ProblemIndex, filepath.Base(index), 0}
+		},
 		"damaged topic.meta": func(t *testing.T, dir string) found {
 			crashedLog(t, dir, nil, 3)
 			meta := filepath.Join(dir, "topics", "t", "topic.meta")
