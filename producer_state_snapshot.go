@@ -475,11 +475,13 @@ func (p *Partition) loadFromSnapshot(snap *producerSnapshot) error {
 	if snap.txnSegment == active.base {
 		kept = snap.txnEntries
 	}
-	b, err := readWholeFile(p.log.opts.FS, active.path(txnIndexExt), txnIndexLimit(active.base, p.logEnd.Load()))
-	switch {
-	case errors.Is(err, errFileTooLarge):
-		return &CorruptError{Path: active.path(txnIndexExt), Offset: -1, Reason: err.Error()}
-	case err != nil && !errors.Is(err, fs.ErrNotExist):
+	if int64(kept)*txnIndexEntrySize > txnIndexLimit(active.base, snap.offset) {
+		return &CorruptError{Path: active.path(txnIndexExt), Offset: -1, Reason: fmt.Sprintf("the snapshot at offset %d counts %d entries, more than offsets %d to %d can have", snap.offset, kept, active.base, snap.offset)}
+	}
+	// Only the entries the snapshot counts are read, and whether there are
+	// more: those the replay finds again.
+	b, err := readFilePrefix(p.log.opts.FS, active.path(txnIndexExt), int64(kept)*txnIndexEntrySize+1)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return p.errorf("%w", err)
 	}
 	if len(b) < kept*txnIndexEntrySize {

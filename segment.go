@@ -470,26 +470,25 @@ func (s *segment) writeIndexFiles(idx *segmentIndex) error {
 var errFileTooLarge = errors.New("file too large")
 
 // readWholeFile reads the file at path, which holds at most limit bytes
-// when it is sound. A larger one is not read: it fails with
+// when it is sound. A larger one is not read past limit: it fails with
 // errFileTooLarge, so that a damaged file cannot exhaust memory.
 func readWholeFile(fsys FS, path string, limit int64) ([]byte, error) {
+	b, err := readFilePrefix(fsys, path, min(limit, math.MaxInt64-1)+1)
+	if err == nil && int64(len(b)) > limit {
+		return nil, fmt.Errorf("%s: more than the %d bytes a sound one holds: %w", path, limit, errFileTooLarge)
+	}
+	return b, err
+}
+
+// readFilePrefix reads the first n bytes of the file at path, or all of a
+// shorter one.
+func readFilePrefix(fsys FS, path string, n int64) ([]byte, error) {
 	f, err := fsys.OpenFile(path, os.O_RDONLY, 0)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	info, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	if info.Size() > limit {
-		return nil, fmt.Errorf("%s: %d bytes, more than the %d a sound one holds: %w", path, info.Size(), limit, errFileTooLarge)
-	}
-	b, err := io.ReadAll(io.LimitReader(f, min(limit, math.MaxInt64-1)+1))
-	if err == nil && int64(len(b)) > limit { // it grew since Stat
-		return nil, fmt.Errorf("%s: more than the %d bytes a sound one holds: %w", path, limit, errFileTooLarge)
-	}
-	return b, err
+	return io.ReadAll(io.LimitReader(f, n))
 }
 
 // indexFileLimit is the most bytes an index file of entrySize-byte entries
