@@ -257,7 +257,18 @@ func (v *verifyRun) partition(p verifyPartition) error {
 	// its offsets have gaps (a topic may stop compacting later).
 	gaps := has(cleanerMetaName)
 	next := int64(-1) // offset after the last segment checked, -1 when unknown
-	for i, base := range bases {
+	for i := 0; i < len(bases); i++ {
+		base := bases[i]
+		if next >= 0 && next < base && !gaps {
+			// A directory a writer adds segments to may be listed without
+			// one it created meanwhile, and with a later one (the order of
+			// a listing is the file system's, not the names'): the
+			// segment that starts where the last one ended is there now.
+			if missing := filepath.Join(p.dir, segmentFileName(next, logExt)); v.exists(missing) {
+				bases = slices.Insert(bases, i, next)
+				paths[next], base = missing, next
+			}
+		}
 		seg := verifySegment{path: paths[base], base: base, active: i == len(bases)-1, gaps: gaps, rpPos: -1}
 		if seg.active {
 			switch {
@@ -275,6 +286,12 @@ func (v *verifyRun) partition(p verifyPartition) error {
 		v.report.Segments++
 	}
 	return nil
+}
+
+// exists reports whether there is a file at path.
+func (v *verifyRun) exists(path string) bool {
+	_, err := v.fsys.Stat(path)
+	return err == nil
 }
 
 // recoveryPoint reads the recovery point of the partition in dir; its

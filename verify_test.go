@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -308,4 +309,40 @@ func TestVerifyWhileWriting(t *testing.T) {
 	close(stop)
 	require.NoError(t, <-done)
 	assert.Greater(t, p.LogEndOffset(), int64(0))
+}
+
+// listingMissesFS lists directories without the file named hide, as a
+// listing taken while a writer creates that file and a later one may.
+type listingMissesFS struct {
+	eventlog.FS
+	hide string
+}
+
+func (f listingMissesFS) ReadDir(name string) ([]string, error) {
+	names, err := f.FS.ReadDir(name)
+	return slices.DeleteFunc(names, func(n string) bool { return n == f.hide }), err
+}
+
+// TestVerifyListingMissesASegment: a segment the listing missed, though a
+// later one is listed, is checked where the one before ends, not reported
+// as a hole in the log; a segment that really is gone still is.
+func TestVerifyListingMissesASegment(t *testing.T) {
+	dir := t.TempDir()
+	logs := closedLog(t, dir, &eventlog.Options{SegmentBytes: 4096}, 200)
+	require.Greater(t, len(logs), 3)
+	whole := verify(t, dir)
+	require.Empty(t, whole.Problems)
+
+	hide := filepath.Base(logs[1])
+	r, err := eventlog.Verify(ctx, dir, &eventlog.VerifyOptions{FS: listingMissesFS{FS: eventlog.OSFS{}, hide: hide}})
+	require.NoError(t, err)
+	assert.Empty(t, r.Problems)
+	assert.Equal(t, whole.Segments, r.Segments)
+	assert.Equal(t, whole.Records, r.Records)
+
+	require.NoError(t, os.Remove(logs[1]))
+	r = verify(t, dir)
+	require.NotEmpty(t, r.Problems)
+	assert.Equal(t, eventlog.ProblemCorrupt, r.Problems[0].Kind)
+	assert.Equal(t, logs[2], r.Problems[0].Path)
 }
