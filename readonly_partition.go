@@ -65,7 +65,7 @@ type segmentListing struct {
 // exists is false when the directory is not there.
 func (p *Partition) listSegments() (l segmentListing, exists bool, err error) {
 	fsys := p.log.opts.FS
-	names, err := fsys.ReadDir(p.dir)
+	names, err := listStable(fsys, p.dir)
 	if errors.Is(err, fs.ErrNotExist) {
 		return l, false, nil
 	}
@@ -82,6 +82,27 @@ func (p *Partition) listSegments() (l segmentListing, exists bool, err error) {
 	}
 	l.bases, l.paths = segmentFiles(p.dir, names, l.cleaner.Swap)
 	return l, true, nil
+}
+
+// listStable lists dir until two listings agree, at most a few times. A
+// directory a writer adds segments to may be listed without one it created
+// meanwhile, yet with a later one (a listing's order is the file system's,
+// not the names'), and a reader would skip the records of the one it
+// missed. A second listing shows every file created during the first:
+// when the two agree, the first missed none.
+func listStable(fsys FS, dir string) ([]string, error) {
+	names, err := fsys.ReadDir(dir)
+	for i := 0; err == nil && i < 4; i++ {
+		again, err := fsys.ReadDir(dir)
+		if err != nil {
+			return nil, err
+		}
+		if slices.Equal(again, names) {
+			break
+		}
+		names = again
+	}
+	return names, err
 }
 
 // segmentFiles returns the bases and .log paths of the segments among the

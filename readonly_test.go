@@ -11,7 +11,9 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -572,4 +574,52 @@ func TestReadOnlyGroupOffsetsRefresh(t *testing.T) {
 	groups, err = r.Groups()
 	require.NoError(t, err)
 	assert.Equal(t, []string{"a"}, groups)
+}
+
+// listingMissesOnceFS lists a directory without the file named hide once
+// miss is set, as a listing taken while a writer creates that file and a
+// later one may.
+type listingMissesOnceFS struct {
+	eventlog.FS
+	hide string
+	miss *atomic.Bool
+}
+
+func (f listingMissesOnceFS) ReadDir(name string) ([]string, error) {
+	names, err := f.FS.ReadDir(name)
+	if slices.Contains(names, f.hide) && f.miss.CompareAndSwap(true, false) {
+		names = slices.DeleteFunc(names, func(n string) bool { return n == f.hide })
+	}
+	return names, err
+}
+
+// TestReadOnlyListingMissesASegment: a listing that misses a segment though
+// it shows a later one is not taken as the log: the read-only Log lists
+// again, and reads every record, at Open and at a Refresh.
+func TestReadOnlyListingMissesASegment(t *testing.T) {
+	dir := t.TempDir()
+	logs := closedLog(t, dir, &eventlog.Options{SegmentBytes: 4096}, 200)
+	require.Greater(t, len(logs), 3)
+	fsys := listingMissesOnceFS{FS: eventlog.OSFS{}, hide: filepath.Base(logs[1]), miss: new(atomic.Bool)}
+	fsys.miss.Store(true)
+	l, err := eventlog.Open(dir, &eventlog.Options{ReadOnly: true, FS: fsys})
+	require.NoError(t, err)
+	defer func() { assert.NoError(t, l.Close()) }()
+	require.False(t, fsys.miss.Load(), "a listing missed the segment at Open")
+	readAll := func() {
+		var offsets []int64
+		for v, err := range partition(t, l, "t", 0).Views(0) {
+			require.NoError(t, err)
+			offsets = append(offsets, v.Offset)
+		}
+		require.Len(t, offsets, 200)
+		for i, off := range offsets {
+			require.Equal(t, int64(i), off)
+		}
+	}
+	readAll()
+	fsys.miss.Store(true)
+	require.NoError(t, l.Refresh())
+	require.False(t, fsys.miss.Load(), "a listing missed the segment at the Refresh")
+	readAll()
 }
