@@ -260,10 +260,9 @@ func (v *verifyRun) partition(p verifyPartition) error {
 	for i := 0; i < len(bases); i++ {
 		base := bases[i]
 		if next >= 0 && next < base && !gaps {
-			// A directory a writer adds segments to may be listed without
-			// one it created meanwhile, and with a later one (the order of
-			// a listing is the file system's, not the names'): the
-			// segment that starts where the last one ended is there now.
+			// The listing of a live directory may miss a segment yet show
+			// a later one (see listStable): the segment that starts where
+			// the last one ended is there now.
 			if missing := filepath.Join(p.dir, segmentFileName(next, logExt)); v.exists(missing) {
 				bases = slices.Insert(bases, i, next)
 				paths[next], base = missing, next
