@@ -576,18 +576,18 @@ func TestReadOnlyGroupOffsetsRefresh(t *testing.T) {
 	assert.Equal(t, []string{"a"}, groups)
 }
 
-// listingMissesOnceFS lists a directory without the file named hide once
-// miss is set, as a listing taken while a writer creates that file and a
-// later one may.
-type listingMissesOnceFS struct {
+// listingMissesFS lists directories without the file named hide, as many
+// times as misses says, as a listing taken while a writer creates that file
+// and a later one may.
+type listingMissesFS struct {
 	eventlog.FS
-	hide string
-	miss *atomic.Bool
+	hide   string
+	misses *atomic.Int64
 }
 
-func (f listingMissesOnceFS) ReadDir(name string) ([]string, error) {
+func (f listingMissesFS) ReadDir(name string) ([]string, error) {
 	names, err := f.FS.ReadDir(name)
-	if slices.Contains(names, f.hide) && f.miss.CompareAndSwap(true, false) {
+	if slices.Contains(names, f.hide) && f.misses.Add(-1) >= 0 {
 		names = slices.DeleteFunc(names, func(n string) bool { return n == f.hide })
 	}
 	return names, err
@@ -600,12 +600,12 @@ func TestReadOnlyListingMissesASegment(t *testing.T) {
 	dir := t.TempDir()
 	logs := closedLog(t, dir, &eventlog.Options{SegmentBytes: 4096}, 200)
 	require.Greater(t, len(logs), 3)
-	fsys := listingMissesOnceFS{FS: eventlog.OSFS{}, hide: filepath.Base(logs[1]), miss: new(atomic.Bool)}
-	fsys.miss.Store(true)
+	fsys := listingMissesFS{FS: eventlog.OSFS{}, hide: filepath.Base(logs[1]), misses: new(atomic.Int64)}
+	fsys.misses.Store(1)
 	l, err := eventlog.Open(dir, &eventlog.Options{ReadOnly: true, FS: fsys})
 	require.NoError(t, err)
 	defer func() { assert.NoError(t, l.Close()) }()
-	require.False(t, fsys.miss.Load(), "a listing missed the segment at Open")
+	require.Negative(t, fsys.misses.Load(), "a listing at Open missed the segment, and one after did not")
 	readAll := func() {
 		var offsets []int64
 		for v, err := range partition(t, l, "t", 0).Views(0) {
@@ -618,8 +618,8 @@ func TestReadOnlyListingMissesASegment(t *testing.T) {
 		}
 	}
 	readAll()
-	fsys.miss.Store(true)
+	fsys.misses.Store(1)
 	require.NoError(t, l.Refresh())
-	require.False(t, fsys.miss.Load(), "a listing missed the segment at the Refresh")
+	require.Negative(t, fsys.misses.Load(), "a listing at the Refresh missed the segment, and one after did not")
 	readAll()
 }

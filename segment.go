@@ -465,17 +465,13 @@ func (s *segment) writeIndexFiles(idx *segmentIndex) error {
 	return nil
 }
 
-// errFileTooLarge reports a file larger than its kind can be: damaged, or
-// not the Log's, and too large to read whole safely.
-var errFileTooLarge = errors.New("file too large")
-
 // readWholeFile reads the file at path, which holds at most limit bytes
-// when it is sound. A larger one is not read past limit: it fails with
-// errFileTooLarge, so that a damaged file cannot exhaust memory.
+// when it is sound. A larger one is not read past limit, and fails: a
+// damaged file cannot exhaust memory.
 func readWholeFile(fsys FS, path string, limit int64) ([]byte, error) {
 	b, err := readFilePrefix(fsys, path, min(limit, math.MaxInt64-1)+1)
 	if err == nil && int64(len(b)) > limit {
-		return nil, fmt.Errorf("%s: more than the %d bytes a sound one holds: %w", path, limit, errFileTooLarge)
+		return nil, fmt.Errorf("%s: more than the %d bytes a sound one holds", path, limit)
 	}
 	return b, err
 }

@@ -4,10 +4,11 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -311,18 +312,6 @@ func TestVerifyWhileWriting(t *testing.T) {
 	assert.Greater(t, p.LogEndOffset(), int64(0))
 }
 
-// listingMissesFS lists directories without the file named hide, as a
-// listing taken while a writer creates that file and a later one may.
-type listingMissesFS struct {
-	eventlog.FS
-	hide string
-}
-
-func (f listingMissesFS) ReadDir(name string) ([]string, error) {
-	names, err := f.FS.ReadDir(name)
-	return slices.DeleteFunc(names, func(n string) bool { return n == f.hide }), err
-}
-
 // TestVerifyListingMissesASegment: a segment the listing missed, though a
 // later one is listed, is checked where the one before ends, not reported
 // as a hole in the log; a segment that really is gone still is.
@@ -334,7 +323,9 @@ func TestVerifyListingMissesASegment(t *testing.T) {
 	require.Empty(t, whole.Problems)
 
 	hide := filepath.Base(logs[1])
-	r, err := eventlog.Verify(ctx, dir, &eventlog.VerifyOptions{FS: listingMissesFS{FS: eventlog.OSFS{}, hide: hide}})
+	misses := new(atomic.Int64)
+	misses.Store(math.MaxInt64) // every listing
+	r, err := eventlog.Verify(ctx, dir, &eventlog.VerifyOptions{FS: listingMissesFS{FS: eventlog.OSFS{}, hide: hide, misses: misses}})
 	require.NoError(t, err)
 	assert.Empty(t, r.Problems)
 	assert.Equal(t, whole.Segments, r.Segments)

@@ -246,15 +246,13 @@ func (r *forwardRun) read(ctx context.Context) error {
 		defer cancel()
 	}
 	read := 0
-	var deleted error
 	for v, err := range r.consumer.Views(readCtx) {
 		if err != nil {
 			if ctx.Err() == nil && (errors.Is(err, eventlog.ErrWakeup) || readCtx.Err() != nil) {
 				return nil // time to commit
 			}
 			if errors.Is(err, eventlog.ErrTopicNotFound) {
-				deleted = err
-				break
+				return r.pauseDeleted(err)
 			}
 			return err
 		}
@@ -266,9 +264,6 @@ func (r *forwardRun) read(ctx context.Context) error {
 		if r.uncommitted >= o.MaxUncommitted || read >= r.maxPoll {
 			return nil
 		}
-	}
-	if deleted != nil {
-		return r.pauseDeleted(deleted)
 	}
 	return nil
 }
