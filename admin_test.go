@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"iter"
 	"strings"
 	"testing"
 	"time"
@@ -123,6 +124,146 @@ func TestDeleteTopicGroupRebalances(t *testing.T) {
 		got = append(got, string(r.Value))
 	}, c)
 	assert.Equal(t, []string{"p0-0", "p0-1"}, got)
+}
+
+// partitionsOf is seq with each record replaced by its partition.
+func partitionsOf[R any](seq iter.Seq2[R, error], partition func(R) eventlog.TopicPartition) iter.Seq2[eventlog.TopicPartition, error] {
+	return func(yield func(eventlog.TopicPartition, error) bool) {
+		for r, err := range seq {
+			if err != nil {
+				yield(eventlog.TopicPartition{}, err)
+				return
+			}
+			if !yield(partition(r), nil) {
+				return
+			}
+		}
+	}
+}
+
+// A topic deleted while a subscribed consumer reads it does not fail the
+// read, as with Kafka: the consumer skips its partitions, goes on with the
+// others, and its group takes them away.
+func TestDeleteTopicUnderSubscribedConsumer(t *testing.T) {
+	iterators := map[string]func(*eventlog.Consumer) iter.Seq2[eventlog.TopicPartition, error]{
+		"Views": func(c *eventlog.Consumer) iter.Seq2[eventlog.TopicPartition, error] {
+			return partitionsOf(c.Views(ctx), func(v *eventlog.RecordView) eventlog.TopicPartition { return tp(v.Topic, v.Partition) })
+		},
+		"Records": func(c *eventlog.Consumer) iter.Seq2[eventlog.TopicPartition, error] {
+			return partitionsOf(c.Records(ctx), func(r eventlog.Record) eventlog.TopicPartition { return tp(r.Topic, r.Partition) })
+		},
+	}
+	for name, records := range iterators {
+		t.Run(name, func(t *testing.T) {
+			// Small segments: the read of "a" has to move on to a segment
+			// that is gone.
+			l := eventlogtest.New(t, &eventlog.Options{SegmentBytes: 1024})
+			require.NoError(t, l.CreateTopic("a", eventlog.TopicConfig{}))
+			require.NoError(t, l.CreateTopic("b", eventlog.TopicConfig{}))
+			c := groupConsumer(t, l, "g", nil)
+			require.NoError(t, c.Subscribe("a", "b"))
+			pollUntil(t, func() bool { return len(c.Assignment()) == 2 }, nil, c)
+			appendN(t, partition(t, l, "a", 0), 200, eventlog.AppendOptions{})
+			fill(t, l, "b", 1, 5)
+
+			got := map[string]int{}
+			for tp, err := range records(c) {
+				require.NoError(t, err)
+				if got[tp.Topic]++; tp.Topic == "a" && got["a"] == 1 {
+					require.NoError(t, l.DeleteTopic(ctx, "a"))
+				}
+				if got["b"] == 5 {
+					break
+				}
+			}
+			assert.Less(t, got["a"], 200, "the read of the deleted topic stopped")
+			pollUntil(t, func() bool { return len(c.Assignment()) == 1 }, nil, c)
+			assert.Equal(t, []eventlog.TopicPartition{tp("b", 0)}, c.Assignment())
+		})
+	}
+	t.Run("assigned", func(t *testing.T) {
+		// A consumer that assigned itself the partition is told.
+		l := eventlogtest.New(t, &eventlog.Options{SegmentBytes: 1024})
+		require.NoError(t, l.CreateTopic("a", eventlog.TopicConfig{}))
+		appendN(t, partition(t, l, "a", 0), 200, eventlog.AppendOptions{})
+		c, err := l.NewConsumer(&eventlog.ConsumerOptions{AutoOffsetReset: eventlog.OffsetResetEarliest, FetchMaxWait: -1})
+		require.NoError(t, err)
+		defer c.Close()
+		require.NoError(t, c.Assign(tp("a", 0)))
+		read := 0
+		for _, err := range c.Views(ctx) {
+			if err != nil {
+				assert.ErrorIs(t, err, eventlog.ErrTopicNotFound)
+				break
+			}
+			if read++; read == 1 {
+				require.NoError(t, l.DeleteTopic(ctx, "a"))
+			}
+		}
+		assert.Less(t, read, 200)
+	})
+}
+
+// The automatic commit before the rebalance that a topic's deletion brings
+// leaves the deleted topic out, so the other partitions' positions are
+// committed and nothing is read twice.
+func TestDeleteTopicCommitsTheOtherPositions(t *testing.T) {
+	l := eventlogtest.New(t, nil)
+	require.NoError(t, l.CreateTopic("a", eventlog.TopicConfig{}))
+	require.NoError(t, l.CreateTopic("b", eventlog.TopicConfig{}))
+	c := groupConsumer(t, l, "g", nil)
+	require.NoError(t, c.Subscribe("a", "b"))
+	pollUntil(t, func() bool { return len(c.Assignment()) == 2 }, nil, c)
+	fill(t, l, "a", 1, 5)
+	fill(t, l, "b", 1, 5)
+	read := map[string]int{}
+	count := func(_ *eventlog.Consumer, r eventlog.Record) { read[r.Topic]++ }
+	pollUntil(t, func() bool { return read["a"] == 5 && read["b"] == 5 }, count, c)
+
+	require.NoError(t, l.DeleteTopic(ctx, "a"))
+	pollUntil(t, func() bool { return len(c.Assignment()) == 1 }, count, c)
+	committed, err := c.Committed(ctx, tp("b", 0))
+	require.NoError(t, err)
+	assert.Equal(t, int64(5), committed[tp("b", 0)].Offset)
+	recs, err := c.Poll(ctx)
+	require.NoError(t, err)
+	assert.Empty(t, recs)
+	assert.Equal(t, 5, read["b"], "no record of b read twice")
+}
+
+// Polls racing a topic's deletion never fail for a subscribed consumer.
+func TestDeleteTopicWhileSubscribedConsumerPolls(t *testing.T) {
+	l := eventlogtest.New(t, &eventlog.Options{SegmentBytes: 1024})
+	require.NoError(t, l.CreateTopic("a", eventlog.TopicConfig{Partitions: 2}))
+	require.NoError(t, l.CreateTopic("b", eventlog.TopicConfig{}))
+	c := groupConsumer(t, l, "g", func(o *eventlog.ConsumerOptions) { o.MaxPollRecords = 7 })
+	require.NoError(t, c.Subscribe("a", "b"))
+	pollUntil(t, func() bool { return len(c.Assignment()) == 3 }, nil, c)
+	for id := range int32(2) {
+		appendN(t, partition(t, l, "a", id), 300, eventlog.AppendOptions{})
+	}
+	fill(t, l, "b", 1, 50)
+	deleted := make(chan error, 1)
+	started := make(chan struct{})
+	go func() {
+		<-started
+		deleted <- l.DeleteTopic(ctx, "a")
+	}()
+	fromB := 0
+	for first := true; fromB < 50 || len(c.Assignment()) != 1; first = false {
+		recs, err := c.Poll(ctx)
+		require.NoError(t, err)
+		for _, r := range recs {
+			if r.Topic == "b" {
+				fromB++
+			}
+		}
+		if first {
+			close(started)
+		}
+	}
+	require.NoError(t, <-deleted)
+	assert.Equal(t, 50, fromB)
 }
 
 func TestCreatePartitions(t *testing.T) {

@@ -547,6 +547,10 @@ func (c *Consumer) statesLocked(tps []TopicPartition) ([]*fetchState, error) {
 // after gathering records, it returns those and the next poll returns the
 // error; the partition's position stays before the failure, so the error
 // comes back until the cause is gone or the application seeks elsewhere.
+// A deleted topic is one, for a consumer that assigned itself its
+// partitions (ErrTopicNotFound); a subscribed consumer skips the
+// partitions of a topic deleted under it until its group takes them away
+// at its next rebalance, as Kafka's does, and leaves them out of commits.
 func (c *Consumer) Poll(ctx context.Context) ([]Record, error) {
 	if err := c.acquire(); err != nil {
 		return nil, err

@@ -161,13 +161,16 @@ func (c *Consumer) fetchLocked(dst []Record, bytes, last int) (_ []Record, _, _ 
 	for i := 0; i < n && len(dst) < c.lim.records; i++ {
 		idx := (c.next + i) % n
 		st := c.assigned[idx]
-		if st.paused {
+		if st.paused || c.leaving(st) {
 			continue
 		}
 		active++
 		before := len(dst)
 		var err error
 		dst, bytes, err = c.fetchPartitionLocked(st, dst, bytes)
+		if err != nil && c.leaving(st) {
+			err = nil // deleted while read: what was read before stands
+		}
 		if len(dst) > before {
 			last = idx
 		}

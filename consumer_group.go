@@ -215,6 +215,15 @@ func (c *Consumer) GroupMetadata() (GroupMetadata, error) {
 	return md, nil
 }
 
+// leaving reports whether st is a partition of a topic deleted under a
+// subscribed consumer, which its group takes away at its next rebalance,
+// as Kafka's does: until then the consumer reads the other partitions and
+// skips it, as if paused, where a consumer that assigned itself partitions
+// fails with ErrTopicNotFound.
+func (c *Consumer) leaving(st *fetchState) bool {
+	return c.group.subscribed && st.p.deleted.Load()
+}
+
 // groupPollLocked is a subscribed consumer's part of Poll: it joins the
 // group, commits automatically, and applies what the coordinator decided,
 // running the listener.
@@ -402,11 +411,12 @@ func (c *Consumer) callListener(fn func(RebalanceListener)) {
 
 // positionsLocked returns the positions of the assigned partitions that
 // have one; with changed, only those that moved since this consumer last
-// committed them.
+// committed them. A deleted topic's partitions, which the group is taking
+// away, are left out: their offsets went with the topic.
 func (c *Consumer) positionsLocked(changed bool) map[TopicPartition]OffsetAndMetadata {
 	out := make(map[TopicPartition]OffsetAndMetadata, len(c.assigned))
 	for _, st := range c.assigned {
-		if st.target != atPosition {
+		if st.target != atPosition || c.leaving(st) {
 			continue
 		}
 		if last, ok := c.group.committed[st.tp]; changed && ok && last == st.position {

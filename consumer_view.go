@@ -197,7 +197,7 @@ func (c *Consumer) pickChunkLocked(ctx context.Context) (viewChunk, error) {
 	for i := range n {
 		idx := (c.next + i) % n
 		st := c.assigned[idx]
-		if st.paused {
+		if st.paused || c.leaving(st) {
 			continue
 		}
 		if err := c.positionLocked(st); errors.Is(err, ErrUnstableOffsetCommit) {
@@ -254,8 +254,10 @@ func (c *Consumer) readChunk(vc *viewCursor, chunk viewChunk, fn func(*RecordVie
 	}
 	p.log.exit()
 	defer vc.pause() // eachView closes it
-	if errors.Is(err, ErrOffsetOutOfRange) {
-		return true // retention overtook the position: the next plan resets it
+	if errors.Is(err, ErrOffsetOutOfRange) || err != nil && c.leaving(st) {
+		// Retention overtook the position, and the next plan resets it; or
+		// the topic is gone, and the next plan skips it.
+		return true
 	}
 	if err != nil {
 		fn(nil, err)
@@ -265,6 +267,9 @@ func (c *Consumer) readChunk(vc *viewCursor, chunk viewChunk, fn func(*RecordVie
 	next := chunk.from // the offset after the last record yielded
 	for {
 		v, err := vc.next()
+		if err != nil && c.leaving(st) {
+			return true // the topic is gone: the next plan skips it
+		}
 		if err != nil {
 			// The position stays before the damage, as with Poll.
 			c.movePosition(chunk, next)

@@ -31,9 +31,9 @@
 // them), or until the bridge fails; it returns nil after a clean shutdown,
 // the error otherwise. No goroutine of the bridge outlives Run. A Forward or
 // Mirror runs once; a new one resumes from the progress the last one stored.
-// A local topic deleted while a Forward reads it does not stop it: its
-// partitions are paused until the group gives them up, and the other topics
-// go on. TLS, SASL and other client settings go in ClientOptions as kgo options.
+// A local topic deleted while a Forward reads it does not stop it: as any
+// subscribed consumer, its consumer skips the topic's partitions until the
+// group takes them away, and the other topics go on. TLS, SASL and other client settings go in ClientOptions as kgo options.
 //
 // # Forward: delivery guarantees
 //

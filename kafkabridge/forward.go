@@ -251,9 +251,6 @@ func (r *forwardRun) read(ctx context.Context) error {
 			if ctx.Err() == nil && (errors.Is(err, eventlog.ErrWakeup) || readCtx.Err() != nil) {
 				return nil // time to commit
 			}
-			if errors.Is(err, eventlog.ErrTopicNotFound) {
-				return r.pauseDeleted(err)
-			}
 			return err
 		}
 		if r.failed.Load() {
@@ -265,27 +262,6 @@ func (r *forwardRun) read(ctx context.Context) error {
 			return nil
 		}
 	}
-	return nil
-}
-
-// pauseDeleted answers err, a read that found a topic deleted: it pauses the
-// assigned partitions whose topic is gone, so that reading goes on with the
-// others until the group, which rebalances when a topic it reads goes,
-// takes them away. If the group already did, there is nothing to pause.
-func (r *forwardRun) pauseDeleted(err error) error {
-	var gone []eventlog.TopicPartition
-	for _, tp := range r.consumer.Assignment() {
-		if _, err := r.f.log.TopicConfig(tp.Topic); errors.Is(err, eventlog.ErrTopicNotFound) {
-			gone = append(gone, tp)
-		}
-	}
-	if len(gone) == 0 {
-		return nil
-	}
-	if perr := r.consumer.Pause(gone...); perr != nil && !errors.Is(perr, eventlog.ErrNotAssigned) {
-		return errors.Join(err, perr)
-	}
-	r.logger.Info("local topic deleted: its partitions are paused until the group takes them away", "partitions", gone)
 	return nil
 }
 
