@@ -311,7 +311,7 @@ func (vc *viewCursor) nextBatch() (bool, error) {
 	b := &vc.batches
 	p := b.p
 	vc.parsed, vc.at = nil, 0
-	vc.from = max(vc.from, b.offset) // past every record of the batch read
+	vc.from = b.offset // the next offset wanted: past every record of the batch read
 	if !p.log.enter() {
 		b.close()
 		return false, ErrClosed
