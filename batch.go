@@ -268,9 +268,7 @@ func (e *batchEncoder) encode(dst []byte, records []Record, c Compression) ([]by
 	if len(records) > math.MaxInt32 {
 		return dst, fmt.Errorf("%w: %d records in one batch", ErrRecordTooLarge, len(records))
 	}
-	switch c {
-	case CompressionNone, CompressionGzip, CompressionSnappy, CompressionZstd:
-	default:
+	if !c.supported() {
 		return dst, fmt.Errorf("%w: %s (%d)", ErrUnsupportedCompression, c, c)
 	}
 

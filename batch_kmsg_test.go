@@ -16,6 +16,7 @@ import (
 	"github.com/klauspost/compress/s2"
 	"github.com/klauspost/compress/snappy/xerial"
 	"github.com/klauspost/compress/zstd"
+	"github.com/pierrec/lz4/v4"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -24,7 +25,8 @@ import (
 // Interop tests against github.com/twmb/franz-go/pkg/kmsg, an independent
 // Kafka codec: what we write, kmsg reads field for field, and what kmsg
 // writes, we read. Compression on the kmsg side goes straight through
-// klauspost/compress, not through compression.go.
+// klauspost/compress and pierrec/lz4's frame reader and writer, not
+// through our code.
 
 // kmsgCRCTable is the test's own CRC-32C table.
 var kmsgCRCTable = crc32.MakeTable(crc32.Castagnoli)
@@ -50,6 +52,10 @@ func kmsgDecompress(t *testing.T, c Compression, src []byte) []byte {
 		require.NoError(t, err)
 		defer d.Close()
 		out, err := d.DecodeAll(src, nil)
+		require.NoError(t, err)
+		return out
+	case CompressionLZ4:
+		out, err := io.ReadAll(lz4.NewReader(bytes.NewReader(src)))
 		require.NoError(t, err)
 		return out
 	}
@@ -81,6 +87,13 @@ func kmsgCompress(t *testing.T, c Compression, raw bool, src []byte) []byte {
 		require.NoError(t, err)
 		defer e.Close()
 		return e.EncodeAll(src, nil)
+	case CompressionLZ4:
+		var buf bytes.Buffer
+		w := lz4.NewWriter(&buf) // franz-go's settings: 4 MiB blocks, content checksum
+		_, err := w.Write(src)
+		require.NoError(t, err)
+		require.NoError(t, w.Close())
+		return buf.Bytes()
 	}
 	t.Fatalf("codec %s", c)
 	return nil
@@ -245,6 +258,7 @@ func TestKmsgBatchesReadByUs(t *testing.T) {
 		"gzip":              {c: CompressionGzip},
 		"snappy xerial":     {c: CompressionSnappy},
 		"snappy raw block":  {c: CompressionSnappy, rawSnappy: true},
+		"lz4":               {c: CompressionLZ4},
 		"zstd":              {c: CompressionZstd},
 		"transactional":     {c: CompressionNone, attrs: attrTransactional},
 		"log append time":   {c: CompressionZstd, attrs: attrLogAppendTime},

@@ -19,7 +19,7 @@ import (
 // White-box tests of the RecordBatch v2 codec (batch.go, compression.go).
 
 // testCodecs are the codecs the encoder writes.
-var testCodecs = []Compression{CompressionNone, CompressionGzip, CompressionSnappy, CompressionZstd}
+var testCodecs = []Compression{CompressionNone, CompressionGzip, CompressionSnappy, CompressionLZ4, CompressionZstd}
 
 // testTime is the timestamp test records start at.
 var testTime = time.UnixMilli(1_700_000_000_000)
@@ -221,7 +221,6 @@ func TestBatchEncodeErrors(t *testing.T) {
 	}{
 		{"empty", nil, CompressionNone, ErrInvalidRecord},
 		{"zero timestamp", []Record{{Timestamp: testTime}, {Value: []byte("v")}}, CompressionNone, ErrInvalidRecord},
-		{"lz4", one, CompressionLZ4, ErrUnsupportedCompression},
 		{"unknown codec", one, Compression(7), ErrUnsupportedCompression},
 		{"negative codec", one, Compression(-1), ErrUnsupportedCompression},
 	}
@@ -481,7 +480,7 @@ func TestBatchDecodeHeaderInconsistentWithBytes(t *testing.T) {
 	_, err = d.decode(nil, &bad, b, 0, testLimit)
 	assert.ErrorContains(t, err, "does not fit")
 	bad = h
-	bad.Attributes = int16(CompressionLZ4)
+	bad.Attributes = 5
 	_, err = d.decode(nil, &bad, b, 0, testLimit)
 	assert.ErrorIs(t, err, ErrUnsupportedCompression)
 	bad.Attributes = 6

@@ -43,7 +43,7 @@ func buildCrashLog(t *testing.T, fsys *eventlog.MemFS) (*eventlog.Log, *eventlog
 	require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{CleanupPolicy: eventlog.CleanupCompact, DeleteRetention: time.Minute}))
 	p := partition(t, l, "t", 0)
 	rng := rand.New(rand.NewPCG(5, 6))
-	codecs := []eventlog.Compression{eventlog.CompressionNone, eventlog.CompressionGzip, eventlog.CompressionSnappy, eventlog.CompressionZstd}
+	codecs := eventlog.Codecs
 	write := func(n int) {
 		for i := range n {
 			batch := make([]eventlog.Record, 1+rng.IntN(4))

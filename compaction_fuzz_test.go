@@ -11,7 +11,7 @@ import (
 // of the input's records, at the same offsets and timestamps.
 func FuzzCompactFilterBatch(f *testing.F) {
 	ts := time.UnixMilli(1_700_000_000_000)
-	for _, c := range []Compression{CompressionNone, CompressionGzip, CompressionSnappy, CompressionZstd} {
+	for _, c := range testCodecs {
 		var enc batchEncoder
 		b, err := enc.encode(nil, []Record{
 			{Key: []byte("a"), Value: []byte("1"), Timestamp: ts},

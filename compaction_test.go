@@ -1,12 +1,10 @@
 package eventlog_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/binary"
 	"fmt"
 	"hash/crc32"
-	"io"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -19,9 +17,6 @@ import (
 	"testing/synctest"
 	"time"
 
-	"github.com/klauspost/compress/gzip"
-	"github.com/klauspost/compress/snappy/xerial"
-	"github.com/klauspost/compress/zstd"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -672,7 +667,7 @@ func TestCompactedSegmentsDecodeWithKmsg(t *testing.T) {
 	cfg.DeleteRetention = time.Hour
 	require.NoError(t, l.CreateTopic("t", cfg))
 	p := partition(t, l, "t", 0)
-	codecs := []eventlog.Compression{eventlog.CompressionNone, eventlog.CompressionGzip, eventlog.CompressionSnappy, eventlog.CompressionZstd}
+	codecs := eventlog.Codecs
 	rng := rand.New(rand.NewPCG(3, 4))
 	written := map[int64]eventlog.Record{}
 	for b := range 120 {
@@ -718,7 +713,7 @@ func TestCompactedSegmentsDecodeWithKmsg(t *testing.T) {
 				horizons++
 				assert.Equal(t, horizon, rb.FirstTimestamp, "a horizon batch's base timestamp is its delete horizon")
 			}
-			area := kmsgRecordsArea(t, int8(rb.Attributes&7), rb.Records)
+			area := eventlog.DecompressIndependently(t, eventlog.Compression(rb.Attributes&7), rb.Records)
 			for i := 0; i < int(rb.NumRecords); i++ {
 				n, w := binary.Varint(area)
 				var kr kmsg.Record
@@ -745,34 +740,6 @@ func TestCompactedSegmentsDecodeWithKmsg(t *testing.T) {
 		require.Equal(t, string(ours[i].Value), string(theirs[i].Value))
 		require.Equal(t, ours[i].Headers, theirs[i].Headers)
 	}
-}
-
-// kmsgRecordsArea decompresses a records area without our code.
-func kmsgRecordsArea(t *testing.T, codec int8, src []byte) []byte {
-	t.Helper()
-	var out []byte
-	var err error
-	switch codec {
-	case 0:
-		return src
-	case 1:
-		var r *gzip.Reader
-		if r, err = gzip.NewReader(bytes.NewReader(src)); err == nil {
-			out, err = io.ReadAll(r)
-		}
-	case 2:
-		out, err = xerial.Decode(src)
-	case 4:
-		var d *zstd.Decoder
-		if d, err = zstd.NewReader(nil); err == nil {
-			out, err = d.DecodeAll(src, nil)
-			d.Close()
-		}
-	default:
-		err = fmt.Errorf("codec %d", codec)
-	}
-	require.NoError(t, err)
-	return out
 }
 
 // compactModel is what a compacted partition must hold: every record ever
@@ -842,7 +809,7 @@ func runCompactModel(t *testing.T, seed uint64) {
 	require.NoError(t, l.CreateTopic("t", cfg))
 	defer func() { _ = l.Close() }()
 	m := &compactModel{written: map[int64]eventlog.Record{}, newest: map[string]int64{}, firstSeen: map[int64]int64{}, retention: cfg.DeleteRetention}
-	codecs := []eventlog.Compression{eventlog.CompressionNone, eventlog.CompressionGzip, eventlog.CompressionSnappy, eventlog.CompressionZstd}
+	codecs := eventlog.Codecs
 	keys := 5 + rng.IntN(40)
 
 	compact := func() {

@@ -33,11 +33,11 @@ import (
 //     single raw snappy block without framing, which some non-Java
 //     clients (librdkafka, franz-go) write; Kafka's Java reader accepts
 //     both as well.
+//   - lz4: one LZ4 frame of 64 KiB blocks (compression_lz4.go).
 //   - zstd: one zstd frame at the default level (Kafka's level 3).
-//   - lz4 is recognised but returns ErrUnsupportedCompression.
 //
-// The compressed bytes depend on the klauspost/compress version; only
-// their decompressed content is part of the format.
+// The compressed bytes depend on the versions of klauspost/compress and
+// pierrec/lz4; only their decompressed content is part of the format.
 
 // xerialHeader starts snappy data in xerial framing: the magic, then
 // version 1 and minimum compatible version 1 (snappy-java rejects lower).
@@ -88,6 +88,8 @@ func compress(dst, src []byte, c Compression) ([]byte, error) {
 		return out, nil
 	case CompressionSnappy:
 		return appendXerial(dst, src), nil
+	case CompressionLZ4:
+		return appendLZ4(dst, src), nil
 	case CompressionZstd:
 		enc, _ := zstdEncoders.Get().(*zstd.Encoder)
 		pool := true
@@ -123,6 +125,8 @@ func decompress(dst, src []byte, c Compression, limit int) ([]byte, error) {
 			return unxerial(dst, src[len(xerialHeader):], limit)
 		}
 		return unsnappy(dst, src, limit)
+	case CompressionLZ4:
+		return unlz4(dst, src, limit)
 	case CompressionZstd:
 		return unzstd(dst, src, limit)
 	case CompressionNone:

@@ -47,7 +47,7 @@
 //
 // A .log file is a sequence of Kafka RecordBatch v2 batches (magic 2, CRC-32C,
 // varint records), byte for byte as Kafka writes them, optionally compressed
-// per batch with gzip, snappy or zstd. The .index and .timeindex files are
+// per batch with gzip, snappy, lz4 or zstd. The .index and .timeindex files are
 // Kafka's sparse offset and time indexes; they carry no authority and are
 // rebuilt from the log whenever they are missing or inconsistent. The
 // .txnindex files are Kafka's aborted-transaction indexes, and the
@@ -536,7 +536,7 @@
 // or rename files that are open: Log.Compact returns an error wrapping
 // errors.ErrUnsupported there, and compacted topics keep every record.
 //
-// Codec state (gzip and zstd coders) is pooled process-wide. A zstd coder
+// Codec state (gzip, lz4 and zstd coders) is pooled process-wide. A zstd coder
 // holds channels, which under testing/synctest belong to the bubble that
 // made them; the library tells a bubble by its clock (which starts in the
 // year 2000) and does not pool the coders made there, so tests may use

@@ -51,7 +51,8 @@ var (
 	ErrCorrupt = errors.New("eventlog: corrupt data")
 
 	// ErrUnsupportedCompression is returned for a compression codec the
-	// library cannot encode or decode (such as lz4).
+	// library does not know: Kafka numbers none, gzip, snappy, lz4 and
+	// zstd 0 to 4.
 	ErrUnsupportedCompression = errors.New("eventlog: unsupported compression codec")
 )
 

@@ -17,6 +17,13 @@ func Abandon(l *Log) error {
 	return l.closeErr
 }
 
+// Codecs are the compression codecs the library writes and reads.
+var Codecs = testCodecs
+
+// DecompressIndependently decompresses a records area with the codec
+// libraries alone, not through compression.go.
+var DecompressIndependently = kmsgDecompress
+
 // EnforceRetention runs the background retention check now.
 func EnforceRetention(l *Log) error { return l.enforceRetention() }
 

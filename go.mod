@@ -5,6 +5,7 @@ go 1.25.0
 require (
 	github.com/cespare/xxhash/v2 v2.3.0
 	github.com/klauspost/compress v1.20.4
+	github.com/pierrec/lz4/v4 v4.1.33
 	github.com/stretchr/testify v1.11.1
 	github.com/twmb/franz-go/pkg/kmsg v1.14.0
 	golang.org/x/sys v0.47.0

@@ -141,7 +141,7 @@ func TestTopicConfigSurvivesReopen(t *testing.T) {
 }
 
 func TestAppendReadRoundTrip(t *testing.T) {
-	for _, c := range []eventlog.Compression{eventlog.CompressionNone, eventlog.CompressionGzip, eventlog.CompressionSnappy, eventlog.CompressionZstd} {
+	for _, c := range eventlog.Codecs {
 		t.Run(c.String(), func(t *testing.T) {
 			l := openLog(t, t.TempDir(), nil)
 			require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{Partitions: 2}))
@@ -231,7 +231,7 @@ func TestBadAppends(t *testing.T) {
 	assert.ErrorIs(t, err, eventlog.ErrRecordTooLarge)
 	_, err = p.Append(ctx, nil, eventlog.AppendOptions{})
 	assert.ErrorIs(t, err, eventlog.ErrInvalidRecord)
-	_, err = p.Append(ctx, []eventlog.Record{rec("a", "b")}, eventlog.AppendOptions{Compression: eventlog.CompressionLZ4})
+	_, err = p.Append(ctx, []eventlog.Record{rec("a", "b")}, eventlog.AppendOptions{Compression: 5})
 	assert.ErrorIs(t, err, eventlog.ErrUnsupportedCompression)
 	_, err = p.Append(ctx, []eventlog.Record{rec("a", "b")}, eventlog.AppendOptions{Durability: 42})
 	assert.ErrorIs(t, err, eventlog.ErrInvalidConfig)

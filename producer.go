@@ -163,9 +163,7 @@ func (o *ProducerOptions) withDefaults() (ProducerOptions, error) {
 	case c.TransactionTimeout < time.Millisecond || c.TransactionTimeout > maxTransactionTimeout:
 		return c, fmt.Errorf("%w: TransactionTimeout %v is outside [1ms, %v]", ErrInvalidConfig, c.TransactionTimeout, maxTransactionTimeout)
 	}
-	switch c.Compression {
-	case CompressionNone, CompressionGzip, CompressionSnappy, CompressionZstd:
-	default:
+	if !c.Compression.supported() {
 		return c, fmt.Errorf("%w: %w: Compression %s (%d)", ErrInvalidConfig, ErrUnsupportedCompression, c.Compression, c.Compression)
 	}
 	return c, nil

@@ -588,7 +588,7 @@ func TestProducerInvalidOptions(t *testing.T) {
 		"acks":        {Acks: 7},
 		"batch bytes": {BatchBytes: -1},
 		"buffer":      {BufferBytes: -1},
-		"lz4":         {Compression: eventlog.CompressionLZ4},
+		"codec 5":     {Compression: 5},
 		"codec":       {Compression: 9},
 	} {
 		_, err := l.NewProducer(&opts)

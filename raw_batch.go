@@ -22,8 +22,8 @@ import (
 // its length field must cover exactly len(batch), its magic be 2 and its
 // CRC-32C match (a mismatch wraps ErrInvalidRecord and ErrCorrupt); it
 // must hold at least one record, with offset deltas 0, 1, ... and record
-// count equal to lastOffsetDelta+1; its codec must be one the library
-// reads (lz4 fails with ErrUnsupportedCompression); and it must be neither
+// count equal to lastOffsetDelta+1; its codec must be one of Kafka's five
+// (others fail with ErrUnsupportedCompression); and it must be neither
 // a control batch nor transactional, use CreateTime, and decode cleanly.
 // Then the rules of Append apply: a batch larger than the topic's
 // MaxBatchBytes fails with ErrRecordTooLarge, a record without a key on a
@@ -96,9 +96,7 @@ func (p *Partition) checkProducedBatch(b []byte) (keyless bool, err error) {
 	case int64(h.RecordCount) != int64(h.LastOffsetDelta)+1:
 		return false, invalid("record count %d does not match last offset delta %d", h.RecordCount, h.LastOffsetDelta)
 	}
-	switch c := h.compression(); c {
-	case CompressionNone, CompressionGzip, CompressionSnappy, CompressionZstd:
-	default:
+	if c := h.compression(); !c.supported() {
 		return false, p.errorf("%w: produced batch: %s (%d)", ErrUnsupportedCompression, c, c)
 	}
 	dec := decoderPool.Get().(*batchDecoder)

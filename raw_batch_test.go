@@ -121,7 +121,7 @@ func TestAppendBatchRefuses(t *testing.T) {
 		"short":         {p, producedBatch(t, 2, 0, false)[:40], eventlog.ErrInvalidRecord},
 		"length":        {p, append(producedBatch(t, 2, 0, false), 0), eventlog.ErrInvalidRecord},
 		"magic":         {p, func() []byte { b := producedBatch(t, 2, 0, false); b[16] = 1; return b }(), eventlog.ErrInvalidRecord},
-		"lz4":           {p, attrs(3), eventlog.ErrUnsupportedCompression},
+		"codec 5":       {p, attrs(5), eventlog.ErrUnsupportedCompression},
 		"transactional": {p, attrs(0x10), eventlog.ErrInvalidRecord},
 		"control":       {p, attrs(0x20), eventlog.ErrInvalidRecord},
 		"log append":    {p, attrs(0x08), eventlog.ErrInvalidRecord},

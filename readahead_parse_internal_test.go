@@ -41,7 +41,7 @@ func parseAheadSegment(t *testing.T) (data []byte, starts []int64, tabled []bool
 		varied[i] = r
 	}
 	add(encodeBatch(t, varied, CompressionNone), true)
-	for _, c := range []Compression{CompressionSnappy, CompressionZstd, CompressionGzip} {
+	for _, c := range testCodecs[1:] {
 		add(encodeBatch(t, varied, c), true) // decompressed by the verifier
 	}
 	// A good CRC over a compressed records area that does not decompress.

@@ -22,7 +22,7 @@ import (
 // tables equal the records Read decodes, byte for byte, from a partition
 // view scan and from a consumer's.
 func TestViewsParsedAhead(t *testing.T) {
-	for _, codec := range []eventlog.Compression{eventlog.CompressionNone, eventlog.CompressionSnappy, eventlog.CompressionZstd, eventlog.CompressionGzip} {
+	for _, codec := range eventlog.Codecs {
 		t.Run(codec.String(), func(t *testing.T) { testViewsParsedAhead(t, codec) })
 	}
 }

@@ -34,9 +34,14 @@ const (
 	CompressionNone   Compression = 0
 	CompressionGzip   Compression = 1
 	CompressionSnappy Compression = 2
-	CompressionLZ4    Compression = 3 // recognised, not supported: returns ErrUnsupportedCompression
+	CompressionLZ4    Compression = 3
 	CompressionZstd   Compression = 4
 )
+
+// supported reports whether the library writes and reads c.
+func (c Compression) supported() bool {
+	return c >= CompressionNone && c <= CompressionZstd
+}
 
 // String returns Kafka's name for the codec.
 func (c Compression) String() string {

@@ -37,7 +37,7 @@ func randomBytes(rng *rand.Rand, max int) []byte {
 // with null and empty keys, values and header values, to p.
 func randomRecords(t *testing.T, rng *rand.Rand, p *eventlog.Partition, n int, keyed bool) {
 	t.Helper()
-	codecs := []eventlog.Compression{eventlog.CompressionNone, eventlog.CompressionGzip, eventlog.CompressionSnappy, eventlog.CompressionZstd}
+	codecs := eventlog.Codecs
 	ts := time.UnixMilli(1_700_000_000_000)
 	for n > 0 {
 		batch := make([]eventlog.Record, min(n, 1+rng.IntN(40)))

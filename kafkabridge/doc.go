@@ -141,9 +141,8 @@
 //     puts them (eventlog's or Kafka's, each uniform sticky); the bridge then
 //     keeps their partition numbers.
 //   - Batches are rebuilt: the Forward compresses with
-//     ForwardOptions.Compression (lz4 included, which eventlog itself cannot
-//     store), the Mirror appends uncompressed batches of at most the local
-//     topic's MaxBatchBytes.
+//     ForwardOptions.Compression, the Mirror appends uncompressed batches
+//     of at most the local topic's MaxBatchBytes.
 //   - Transactions: a Mirror reads read_uncommitted by default, as Kafka
 //     consumers do, so records of aborted transactions are mirrored; set
 //     ReadCommitted to skip them. Markers are never mirrored.

@@ -85,8 +85,7 @@ type ForwardOptions struct {
 	BatchBytes int
 
 	// Compression is the codec of the batches sent (Kafka's
-	// compression.type). Default CompressionNone. Unlike eventlog's own,
-	// the Kafka client supports CompressionLZ4.
+	// compression.type). Default CompressionNone.
 	Compression eventlog.Compression
 
 	// MaxUncommitted is the most records the Forward has sent that are not

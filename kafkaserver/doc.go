@@ -101,9 +101,6 @@
 //     batch is answered with the offset it was stored at, not stored
 //     twice; a gap answers OUT_OF_ORDER_SEQUENCE_NUMBER, an old epoch
 //     INVALID_PRODUCER_EPOCH.
-//   - lz4 batches, which the Log does not read, are decompressed and
-//     stored uncompressed (the records themselves unchanged); max.message.bytes
-//     then applies to the decompressed batch.
 //   - No topic IDs (Fetch v13+, Produce v13+, Metadata topic IDs are zero),
 //     no DescribeConfigs or AlterConfigs, no ACLs: an authenticated client
 //     may do anything. Internal topics such as __consumer_offsets are not

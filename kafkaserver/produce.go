@@ -1,17 +1,12 @@
 package kafkaserver
 
 import (
-	"bytes"
 	"context"
-	"encoding/binary"
 	"fmt"
-	"hash/crc32"
-	"io"
 	"math"
 	"time"
 
 	"github.com/eventlog/eventlog"
-	"github.com/pierrec/lz4/v4"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -28,20 +23,13 @@ import (
 //	               connection, as Kafka does, which is how the client
 //	               learns of it.
 
-// RecordBatch header positions the lz4 conversion rewrites and a fetch
-// reads.
+// RecordBatch header positions a fetch reads.
 const (
 	batchHeaderSize         = 61
 	batchLengthPos          = 8
 	batchLogOverhead        = 12 // base offset and length: what the length leaves out
-	batchCRCPos             = 17
-	batchAttributesPos      = 21
 	batchLastOffsetDeltaPos = 23
-	codecLZ4                = 3
-	codecMask               = 0x07
 )
-
-var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 func (c *conn) handleProduce(req *request) (kmsg.Response, error) {
 	r := req.kreq.(*kmsg.ProduceRequest)
@@ -105,58 +93,8 @@ func (c *conn) appendBatch(ctx context.Context, topic string, partition int32, b
 	if err != nil {
 		return -1, -1, err
 	}
-	if len(batch) > batchAttributesPos+2 && binary.BigEndian.Uint16(batch[batchAttributesPos:])&codecMask == codecLZ4 {
-		cfg, err := c.s.log.TopicConfig(topic)
-		if err != nil {
-			return -1, -1, err
-		}
-		if batch, err = decompressLZ4(batch, maxDecompressed(cfg.MaxBatchBytes)); err != nil {
-			return -1, -1, fmt.Errorf("topic %q partition %d: %w: lz4 batch: %w", topic, partition, eventlog.ErrInvalidRecord, err)
-		}
-	}
 	base, err := p.AppendBatch(ctx, batch, eventlog.AppendOptions{Durability: d})
 	return base, p.LogStartOffset(), err
-}
-
-// maxDecompressed bounds an lz4 batch's records after decompression.
-func maxDecompressed(maxBatchBytes int) int {
-	if maxBatchBytes == 0 {
-		maxBatchBytes = eventlog.DefaultMaxBatchBytes
-	}
-	return maxBatchBytes
-}
-
-// decompressLZ4 returns batch, an lz4-compressed RecordBatch v2, with its
-// records decompressed and its CRC recomputed: the log does not read lz4,
-// so such batches are stored uncompressed. The records themselves are
-// not re-encoded. The batch's CRC is checked first, so that damage is not
-// laundered into a valid checksum.
-func decompressLZ4(batch []byte, limit int) ([]byte, error) {
-	if len(batch) < batchHeaderSize {
-		return nil, fmt.Errorf("%d bytes, shorter than the header", len(batch))
-	}
-	length := int64(int32(binary.BigEndian.Uint32(batch[batchLengthPos:])))
-	if length+12 != int64(len(batch)) {
-		return nil, fmt.Errorf("length field says %d bytes, the batch has %d", length+12, len(batch))
-	}
-	if crc32.Checksum(batch[batchAttributesPos:], castagnoli) != binary.BigEndian.Uint32(batch[batchCRCPos:]) {
-		return nil, fmt.Errorf("crc mismatch: %w", eventlog.ErrCorrupt)
-	}
-	out := bytes.NewBuffer(make([]byte, 0, 4*len(batch)))
-	out.Write(batch[:batchHeaderSize])
-	n, err := io.Copy(out, io.LimitReader(lz4.NewReader(bytes.NewReader(batch[batchHeaderSize:])), int64(limit)+1))
-	if err != nil {
-		return nil, err
-	}
-	if n > int64(limit) || out.Len()-12 > math.MaxInt32 {
-		return nil, fmt.Errorf("records decompress to more than %d bytes (max.message.bytes): %w", limit, eventlog.ErrRecordTooLarge)
-	}
-	b := out.Bytes()
-	binary.BigEndian.PutUint32(b[batchLengthPos:], uint32(len(b)-12))
-	attrs := binary.BigEndian.Uint16(b[batchAttributesPos:]) &^ codecMask
-	binary.BigEndian.PutUint16(b[batchAttributesPos:], attrs)
-	binary.BigEndian.PutUint32(b[batchCRCPos:], crc32.Checksum(b[batchAttributesPos:], castagnoli))
-	return b, nil
 }
 
 func (c *conn) handleInitProducerID(req *request) (kmsg.Response, error) {

@@ -83,6 +83,10 @@ func TestProduceConsumeEveryCodec(t *testing.T) {
 			recs, err := p.Read(0, 10<<20)
 			require.NoError(t, err)
 			require.Len(t, recs, len(want))
+			for b, err := range p.Batches(0) {
+				require.NoError(t, err)
+				assert.Equal(t, name, b.Compression.String(), "stored as produced")
+			}
 			for i, r := range recs {
 				assert.Equal(t, want[i].Key == nil, r.Key == nil)
 				assert.Equal(t, string(want[i].Key), string(r.Key))

@@ -270,6 +270,7 @@ func TestUsageErrors(t *testing.T) {
 		"usage-reset-no-target":  {args: []string{"reset-offsets", "--group", "billing"}},
 		"usage-reset-two-target": {args: []string{"reset-offsets", "--group", "billing", "--to-earliest", "--to-latest"}},
 		"usage-bad-header":       {args: []string{"produce", "orders", "-H", "novalue"}},
+		"usage-bad-compression":  {args: []string{"produce", "orders", "--compression", "brotli"}},
 	})
 	r := runCLI(t, "", "", "topics")
 	golden(t, "usage-no-dir", "", []string{"topics"}, r)
@@ -294,6 +295,16 @@ func TestWriteCommands(t *testing.T) {
 		golden(t, "produce-partition", dir, args, runCLI(t, dir, "one\ntwo\n", args...))
 		batches := []string{"dump", "orders", "-p", "1", "--batches", "--offset", "3"}
 		golden(t, "produce-partition-batches", dir, batches, runCLI(t, dir, "", batches...))
+	})
+	t.Run("produce lz4", func(t *testing.T) {
+		dir := fixture(t)
+		r := runCLI(t, dir, "one\ntwo\n", "produce", "orders", "-p", "1", "--compression", "lz4")
+		require.Equal(t, exitOK, r.code, r.stderr)
+		r = runCLI(t, dir, "", "dump", "orders", "-p", "1", "--batches", "--records", "--offset", "3", "--json")
+		require.Equal(t, exitOK, r.code, r.stderr)
+		assert.Contains(t, r.stdout, `"compression":"lz4"`)
+		assert.Contains(t, r.stdout, `"value":"one"},{"topic":"orders","partition":1,"offset":4,`)
+		assert.Contains(t, r.stdout, `"value":"two"}`)
 	})
 	t.Run("reset offsets", func(t *testing.T) {
 		dir := fixture(t)

@@ -49,17 +49,14 @@ has a null key. Keyed records go to the partition Kafka's partitioner picks.`,
 					return usageError("--timestamp: %v", err)
 				}
 			}
-			opts := &eventlog.ProducerOptions{}
-			switch compression {
-			case "none":
-			case "gzip":
-				opts.Compression = eventlog.CompressionGzip
-			case "snappy":
-				opts.Compression = eventlog.CompressionSnappy
-			case "zstd":
-				opts.Compression = eventlog.CompressionZstd
-			default:
-				return usageError("--compression %q is not none, gzip, snappy or zstd", compression)
+			opts := &eventlog.ProducerOptions{Compression: -1}
+			for c := eventlog.CompressionNone; c <= eventlog.CompressionZstd; c++ {
+				if c.String() == compression {
+					opts.Compression = c
+				}
+			}
+			if opts.Compression < 0 {
+				return usageError("--compression %q is not none, gzip, snappy, lz4 or zstd", compression)
 			}
 			if partition >= 0 {
 				opts.Partitioner = eventlog.ManualPartitioner{}
@@ -97,7 +94,7 @@ has a null key. Keyed records go to the partition Kafka's partitioner picks.`,
 	f.StringArrayVarP(&headers, "header", "H", nil, "add a header key=value to every record (repeatable)")
 	f.Int32VarP(&partition, "partition", "p", -1, "append to this partition (default: by key, else spread)")
 	f.StringVar(&timestamp, "timestamp", "", "the records' timestamp, RFC 3339 or Unix milliseconds (default: now)")
-	f.StringVar(&compression, "compression", "none", "batch compression: none, gzip, snappy or zstd")
+	f.StringVar(&compression, "compression", "none", "batch compression: none, gzip, snappy, lz4 or zstd")
 	return cmd
 }
 
