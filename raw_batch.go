@@ -3,6 +3,7 @@ package eventlog
 import (
 	"context"
 	"encoding/binary"
+	"sync"
 )
 
 // Raw batches: the stored bytes of record batches, read and written as a
@@ -148,8 +149,9 @@ func (p *Partition) checkProducedBatch(b []byte) (keyless bool, err error) {
 //
 // The bytes are a read-only mapping: never write into them. They stay
 // valid until release is called, however the partition changes meanwhile
-// (retention, compaction, DeleteTopic, Close); call release exactly once,
-// even when batches is empty or an error is returned. A read stops at the
+// (retention, compaction, DeleteTopic, Close); call release when done,
+// even when batches is empty or an error is returned (calls after the
+// first do nothing). A read stops at the
 // end of a segment, as Kafka's does; the next read goes on from there.
 func (p *Partition) ReadBatches(offset int64, maxBytes int) (batches []byte, release func(), err error) {
 	return p.readBatches(offset, maxBytes, true)
@@ -179,10 +181,12 @@ func (p *Partition) readBatches(offset int64, maxBytes int, checkCRC bool) (batc
 		return nil, release, p.errorf("segment %s released while read", seg.path(logExt))
 	}
 	m.refs.tryAcquire() // cannot fail: the cursor holds one
-	release = func() {
+	// Idempotent: a second call must not drop references it does not
+	// hold, which would unmap the segment under every other reader.
+	release = sync.OnceFunc(func() {
 		m.release()
 		_ = seg.release()
-	}
+	})
 	data := c.data
 	start, end := c.batchPos, c.batchPos+c.h.size()
 	for end+batchHeaderSize <= int64(len(data)) {

@@ -224,6 +224,31 @@ func TestReadBatches(t *testing.T) {
 	require.ErrorIs(t, err, eventlog.ErrClosed)
 }
 
+// A release called twice, by mistake, must not drop references that other
+// readers hold: once, it unmapped the active segment, and reads spun, the
+// next append failed the partition and Close hung.
+func TestReadBatchesReleaseTwice(t *testing.T) {
+	l := eventlogtest.New(t, nil)
+	require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{}))
+	p, err := l.Partition("t", 0)
+	require.NoError(t, err)
+	ctx := context.Background()
+	_, err = p.Append(ctx, []eventlog.Record{{Value: []byte("x")}}, eventlog.AppendOptions{})
+	require.NoError(t, err)
+	for _, read := range []func(int64, int) ([]byte, func(), error){p.ReadBatches, p.ReadBatchesUnchecked} {
+		_, release, err := read(0, 1<<20)
+		require.NoError(t, err)
+		release()
+		release()
+	}
+	recs, err := p.Read(0, 100)
+	require.NoError(t, err)
+	assert.Len(t, recs, 1)
+	_, err = p.Append(ctx, []eventlog.Record{{Value: []byte("y")}}, eventlog.AppendOptions{})
+	require.NoError(t, err)
+	require.NoError(t, l.Close())
+}
+
 func TestWatchHighWatermark(t *testing.T) {
 	l := eventlogtest.NewTopic(t, "t", eventlog.TopicConfig{Partitions: 2})
 	p0, err := l.Partition("t", 0)
