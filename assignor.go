@@ -2,6 +2,8 @@ package eventlog
 
 import (
 	"cmp"
+	"errors"
+	"fmt"
 	"slices"
 )
 
@@ -52,6 +54,20 @@ type Assignor interface {
 	// drops assignments that break these rules. A partition left out of
 	// every member's list stays unconsumed until the next rebalance.
 	Assign(members []AssignorMember, partitions map[string]int32) map[string][]TopicPartition
+}
+
+// checkAssignor reports what makes a unusable: nil, or a name that is
+// empty or too long for Kafka's protocol name.
+func checkAssignor(a Assignor) error {
+	switch {
+	case a == nil:
+		return errors.New("is nil")
+	case a.Name() == "":
+		return errors.New("has an empty Name")
+	case len(a.Name()) > maxKafkaStringLen:
+		return fmt.Errorf("has a Name of %d bytes, longer than %d", len(a.Name()), maxKafkaStringLen)
+	}
+	return nil
 }
 
 // AssignorMember is one member of a group as an Assignor sees it.

@@ -66,6 +66,9 @@ func (o *ConsumerOptions) groupDefaults() error {
 	if o.Assignor == nil {
 		o.Assignor = RangeAssignor{}
 	}
+	if err := checkAssignor(o.Assignor); err != nil {
+		return fmt.Errorf("%w: Assignor %w", ErrInvalidConfig, err)
+	}
 	switch {
 	case o.GroupID != "" && validGroupID(o.GroupID) != nil:
 		return validGroupID(o.GroupID)

@@ -93,6 +93,11 @@ func (l *Log) JoinGroupExternal(group string, cfg ExternalMemberConfig) (*Extern
 	case cfg.SessionTimeout == 0:
 		cfg.SessionTimeout = DefaultSessionTimeout
 	}
+	for i, a := range cfg.Assignors {
+		if err := checkAssignor(a); err != nil {
+			return nil, fmt.Errorf("%w: group %q: Assignors[%d] %w", ErrInvalidConfig, group, i, err)
+		}
+	}
 	for _, name := range cfg.Topics {
 		if err := validateTopicName(name, false); err != nil {
 			return nil, err

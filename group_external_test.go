@@ -150,3 +150,27 @@ func TestExternalMemberRejoinAndLeave(t *testing.T) {
 	require.NoError(t, err)
 	assert.Len(t, tps, 2)
 }
+
+// unnamedAssignor is an Assignor without a name, which the group protocol
+// cannot carry.
+type unnamedAssignor struct{ eventlog.RangeAssignor }
+
+func (unnamedAssignor) Name() string { return "" }
+
+// A nil or unnamed assignor is refused where it is given, instead of
+// panicking later in the group's rebalance, its description and Log.Stats.
+func TestAssignorsMustBeUsable(t *testing.T) {
+	l := eventlogtest.NewTopic(t, "t", eventlog.TopicConfig{})
+	for name, a := range map[string]eventlog.Assignor{"is nil": nil, "has an empty Name": unnamedAssignor{}} {
+		_, err := l.JoinGroupExternal("g", eventlog.ExternalMemberConfig{Topics: []string{"t"}, Assignors: []eventlog.Assignor{eventlog.RangeAssignor{}, a}})
+		require.ErrorIs(t, err, eventlog.ErrInvalidConfig)
+		assert.ErrorContains(t, err, "Assignors[1] "+name)
+	}
+	_, err := l.NewConsumer(&eventlog.ConsumerOptions{GroupID: "g", Assignor: unnamedAssignor{}})
+	require.ErrorIs(t, err, eventlog.ErrInvalidConfig)
+	assert.ErrorContains(t, err, "Assignor has an empty Name")
+
+	_, err = l.DescribeGroup("g")
+	assert.ErrorIs(t, err, eventlog.ErrGroupNotFound, "nothing joined")
+	assert.NotPanics(t, func() { l.Stats() })
+}
