@@ -96,11 +96,13 @@
 //     a read_committed ListOffsets answers the last stable offset as the
 //     latest.
 //   - Idempotent producers get producer IDs from the Log
-//     (Log.NewProducerID: durable, never handed out twice), and the Log
-//     checks their sequence numbers as Kafka's broker does: a retried
-//     batch is answered with the offset it was stored at, not stored
-//     twice; a gap answers OUT_OF_ORDER_SEQUENCE_NUMBER, an old epoch
-//     INVALID_PRODUCER_EPOCH.
+//     (Log.NewProducerID: durable, never handed out twice): every
+//     InitProducerId gets a new one in epoch 0, as in Kafka, whatever ID
+//     and epoch it names (producers bump their epochs themselves,
+//     KIP-360). The Log checks their sequence numbers as Kafka's broker
+//     does: a retried batch is answered with the offset it was stored
+//     at, not stored twice; a gap answers OUT_OF_ORDER_SEQUENCE_NUMBER,
+//     an old epoch INVALID_PRODUCER_EPOCH.
 //   - No topic IDs (Fetch v13+, Produce v13+, Metadata topic IDs are zero),
 //     no DescribeConfigs or AlterConfigs, no ACLs: an authenticated client
 //     may do anything. Internal topics such as __consumer_offsets are not
