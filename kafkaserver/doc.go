@@ -20,10 +20,14 @@
 // written to the socket from there, with one writev per response: the
 // server never copies them (over TLS they are copied once, into what TLS
 // encrypts). A fetch reads on across segments, as much as its partition
-// max bytes and max bytes allow. Produce stores the batch the client
-// encoded, compression included, without re-encoding its records
-// (eventlog.Partition.AppendBatch). Records the library wrote and records a
-// client produced are one and the same to both sides.
+// max bytes and max bytes allow, and never more than Options.FetchMaxBytes
+// (Kafka's fetch.max.bytes, 55 MiB), which also stands for a max bytes of
+// 0 or less; a partition the request names more than once is answered
+// once, with what its last mention asks, as Kafka answers it. Produce
+// stores the batch the client encoded, compression included, without
+// re-encoding its records (eventlog.Partition.AppendBatch). Records the
+// library wrote and records a client produced are one and the same to both
+// sides.
 //
 // Like a Kafka broker, Fetch does not check the CRCs of the batches it
 // serves — checking would cost a pass over every byte — and leaves that to
