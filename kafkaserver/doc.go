@@ -117,7 +117,12 @@
 //     segment.ms, max.message.bytes, delete.retention.ms,
 //     min.compaction.lag.ms, max.compaction.lag.ms, min.cleanable.dirty.ratio
 //     and flush.messages (1: DurabilityFsync, more: DurabilityOS); others are
-//     refused with INVALID_CONFIG.
+//     refused with INVALID_CONFIG, as are values below Kafka's minimum of
+//     each. Milliseconds beyond what a time.Duration holds (292 years; Kafka
+//     takes up to Long.MAX_VALUE) mean as long as can be, and no limit for
+//     retention.ms and max.compaction.lag.ms. A 0 for retention.ms,
+//     retention.bytes or delete.retention.ms becomes 1 ms or 1 byte, which
+//     keeps as little as Kafka's 0 does, rather than the Log's default.
 //   - Produced batches must use CreateTime; the broker corrects a wrong
 //     max timestamp as Kafka does. A compacted topic refuses keyless records
 //     with INVALID_RECORD, as Kafka does.

@@ -4,8 +4,11 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
+	"math"
 	"net"
+	"strconv"
 	"testing"
 	"time"
 
@@ -368,6 +371,74 @@ func TestTopicAdministration(t *testing.T) {
 }
 
 func ptr(s string) *string { return &s }
+
+// TestTopicConfigValues checks what CreateTopics makes of Kafka's
+// millisecond and byte settings: -1 and values too large for a
+// time.Duration mean "no limit" or "as long as can be", never a
+// wrap-around to a short time, and 0 means what it means to Kafka, not the
+// Log's default; values Kafka refuses are refused with INVALID_CONFIG.
+func TestTopicConfigValues(t *testing.T) {
+	f := newFixture(t, nil)
+	ctx := testContext(t)
+	adm := kadm.NewClient(f.client(t))
+	const (
+		longMax = "9223372036854775807" // Kafka's Long.MAX_VALUE
+		wraps   = "18446744073710"      // times 1e6 ns wraps to 448µs
+		fits    = 9223372036854         // the most milliseconds a time.Duration holds
+	)
+	longest := time.Duration(fits) * time.Millisecond
+	for i, tc := range []struct {
+		name, value string
+		want        eventlog.TopicConfig // Partitions 1 implied
+		refused     bool
+	}{
+		{"retention.ms", "604800000", eventlog.TopicConfig{Retention: 7 * 24 * time.Hour}, false},
+		{"retention.ms", "-1", eventlog.TopicConfig{Retention: eventlog.RetainForever}, false},
+		{"retention.ms", wraps, eventlog.TopicConfig{Retention: eventlog.RetainForever}, false},
+		{"retention.ms", longMax, eventlog.TopicConfig{Retention: eventlog.RetainForever}, false},
+		{"retention.ms", strconv.FormatInt(fits, 10), eventlog.TopicConfig{Retention: longest}, false},
+		{"retention.ms", "0", eventlog.TopicConfig{Retention: time.Millisecond}, false},
+		{"retention.ms", "-2", eventlog.TopicConfig{}, true},
+		{"segment.ms", wraps, eventlog.TopicConfig{SegmentAge: longest}, false},
+		{"segment.ms", longMax, eventlog.TopicConfig{SegmentAge: longest}, false},
+		{"segment.ms", "3600000", eventlog.TopicConfig{SegmentAge: time.Hour}, false},
+		{"segment.ms", "0", eventlog.TopicConfig{}, true},
+		{"segment.ms", "-1", eventlog.TopicConfig{}, true},
+		{"delete.retention.ms", wraps, eventlog.TopicConfig{DeleteRetention: longest}, false},
+		{"delete.retention.ms", "0", eventlog.TopicConfig{DeleteRetention: time.Millisecond}, false},
+		{"delete.retention.ms", "-1", eventlog.TopicConfig{}, true},
+		{"min.compaction.lag.ms", longMax, eventlog.TopicConfig{MinCompactionLag: longest}, false},
+		{"min.compaction.lag.ms", "-1", eventlog.TopicConfig{}, true},
+		{"max.compaction.lag.ms", longMax, eventlog.TopicConfig{}, false}, // Kafka's default: no limit
+		{"max.compaction.lag.ms", wraps, eventlog.TopicConfig{}, false},
+		{"max.compaction.lag.ms", "60000", eventlog.TopicConfig{MaxCompactionLag: time.Minute}, false},
+		{"max.compaction.lag.ms", "0", eventlog.TopicConfig{}, true},
+		{"retention.bytes", "-1", eventlog.TopicConfig{RetentionBytes: -1}, false},
+		{"retention.bytes", "-5", eventlog.TopicConfig{RetentionBytes: -1}, false},
+		{"retention.bytes", longMax, eventlog.TopicConfig{RetentionBytes: math.MaxInt64}, false},
+		{"retention.bytes", "0", eventlog.TopicConfig{RetentionBytes: 1}, false},
+		{"segment.bytes", "1048576", eventlog.TopicConfig{SegmentBytes: 1 << 20}, false},
+		{"segment.bytes", "4294968320", eventlog.TopicConfig{}, true}, // 2^32 + 1024: not an int
+		{"segment.bytes", "0", eventlog.TopicConfig{}, true},
+		{"max.message.bytes", "4294968320", eventlog.TopicConfig{}, true},
+		{"max.message.bytes", "0", eventlog.TopicConfig{}, true},
+	} {
+		topic := fmt.Sprintf("t%d", i)
+		what := tc.name + "=" + tc.value
+		resp, err := adm.CreateTopic(ctx, 1, 1, map[string]*string{tc.name: ptr(tc.value)}, topic)
+		if tc.refused {
+			assert.ErrorIs(t, err, kerr.InvalidConfig, what)
+			continue
+		}
+		if !assert.NoError(t, err, what) || !assert.NoError(t, resp.Err, what) {
+			continue
+		}
+		got, err := f.log.TopicConfig(topic)
+		require.NoError(t, err, what)
+		tc.want.Partitions = 1
+		assert.Equal(t, tc.want, got, what)
+	}
+}
 
 func TestCloseEndsConnectionsAndWaits(t *testing.T) {
 	l := newFixture(t, nil).log
