@@ -172,7 +172,9 @@ func (c *conn) fetchPartition(req *request, rp *fetchPartition, topic string, tp
 		}
 	}()
 	limit := min(int64(tp.PartitionMaxBytes), budget)
-	for offset < end {
+	// The first read is made whatever the offset, so that one past the
+	// high watermark is reported out of range, the largest one too.
+	for {
 		left := limit - rp.size
 		if left <= 0 && !first {
 			return nil
@@ -199,9 +201,10 @@ func (c *conn) fetchPartition(req *request, rp *fetchPartition, topic string, tp
 		rp.batches = append(rp.batches, batches)
 		rp.size += int64(len(batches))
 		first = false
-		offset = nextOffset(batches)
+		if offset = nextOffset(batches); offset >= end {
+			return nil
+		}
 	}
-	return nil
 }
 
 // batchesBelow returns the whole batches of b that start below offset end.

@@ -472,3 +472,30 @@ func TestFetchDuplicatesAndMaxBytes(t *testing.T) {
 		assert.Error(t, err, "FetchMaxBytes %d", bad)
 	}
 }
+
+// TestFetchOffsetOutOfRange checks that a fetch from past the high
+// watermark answers OFFSET_OUT_OF_RANGE at every isolation level, from
+// the largest offset too, and one from the high watermark answers nothing
+// without an error.
+func TestFetchOffsetOutOfRange(t *testing.T) {
+	f := newFixture(t, map[string]eventlog.TopicConfig{"t": {Partitions: 1}})
+	p, err := f.log.Partition("t", 0)
+	require.NoError(t, err)
+	appendBatches(t, p, 10, 10)
+	r := dialRaw(t, f.addr)
+	for _, isolation := range []int8{0, 1} {
+		for offset, want := range map[int64]int16{
+			10:            0,
+			11:            kerr.OffsetOutOfRange.Code,
+			1 << 40:       kerr.OffsetOutOfRange.Code,
+			math.MaxInt64: kerr.OffsetOutOfRange.Code,
+			-1:            kerr.OffsetOutOfRange.Code,
+		} {
+			req := fetchRequest(12, "t", map[int32]int64{0: offset}, 1<<20, 1<<20)
+			req.IsolationLevel = isolation
+			part := r.roundTrip(req).(*kmsg.FetchResponse).Topics[0].Partitions[0]
+			assert.Equal(t, want, part.ErrorCode, "isolation level %d, offset %d", isolation, offset)
+			assert.Empty(t, part.RecordBatches, "isolation level %d, offset %d", isolation, offset)
+		}
+	}
+}
