@@ -258,11 +258,20 @@ func (c *conn) handleListOffsets(req *request) (kmsg.Response, error) {
 	return resp, nil
 }
 
-// Special timestamps of ListOffsets.
+// Special timestamps of ListOffsets. Other negative timestamps are times,
+// before every record, as Kafka takes them.
 const (
-	listLatest   = -1
-	listEarliest = -2
+	listLatest        = -1
+	listEarliest      = -2
+	listMaxTimestamp  = -3 // KIP-734, ListOffsets v7
+	listEarliestLocal = -4 // KIP-405, v8: nothing is tiered, so the earliest
+	listLatestTiered  = -5 // KIP-1005, v9: nothing is tiered, so none
 )
+
+// errMaxTimestamp answers a ListOffsets for the max timestamp, which
+// needs a version not served: finding the record with the largest
+// timestamp would read every batch header of the partition.
+var errMaxTimestamp = errors.New("the max timestamp (-3) needs ListOffsets v7, which this listener does not serve")
 
 // listOffset answers one partition of a ListOffsets; the latest offset
 // of a read_committed one (committed) is the last stable offset.
@@ -279,9 +288,14 @@ func (c *conn) listOffset(rp *kmsg.ListOffsetsResponseTopicPartition, topic stri
 		rp.Offset = p.LastStableOffset()
 	case tp.Timestamp == listLatest:
 		rp.Offset = p.HighWatermark()
-	case tp.Timestamp == listEarliest:
+	case tp.Timestamp == listEarliest, tp.Timestamp == listEarliestLocal:
 		rp.Offset = p.LogStartOffset()
-	case tp.Timestamp >= 0:
+	case tp.Timestamp == listLatestTiered:
+		// Offset and timestamp -1, as Kafka answers without tiered
+		// storage.
+	case tp.Timestamp == listMaxTimestamp:
+		return errMaxTimestamp
+	default:
 		offset, found, err := p.OffsetForTime(time.UnixMilli(tp.Timestamp))
 		if err != nil || !found {
 			return err // none: offset and timestamp -1, as in Kafka
@@ -295,8 +309,6 @@ func (c *conn) listOffset(rp *kmsg.ListOffsetsResponseTopicPartition, topic stri
 				}
 			}
 		}
-	default:
-		return fmt.Errorf("%w: timestamp %d is not a time, latest (-1) or earliest (-2)", eventlog.ErrInvalidConfig, tp.Timestamp)
 	}
 	return nil
 }

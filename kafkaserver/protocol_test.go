@@ -333,6 +333,58 @@ func TestListOffsetsByTime(t *testing.T) {
 	assert.EqualValues(t, 90, got[0].Offset)
 }
 
+// TestListOffsetsSpecialTimestamps checks the answers to the special
+// timestamps of ListOffsets beyond latest (-1) and earliest (-2): earliest
+// local (-4, KIP-405) is the earliest, as nothing is tiered; latest tiered
+// (-5) is none (-1); max timestamp (-3, KIP-734) needs ListOffsets v7,
+// which is not served, and answers UNSUPPORTED_VERSION; other negative
+// timestamps are times before every record, as Kafka takes them: the
+// first record.
+func TestListOffsetsSpecialTimestamps(t *testing.T) {
+	f := newFixture(t, map[string]eventlog.TopicConfig{"t": {Partitions: 1}})
+	ctx := testContext(t)
+	p, err := f.log.Partition("t", 0)
+	require.NoError(t, err)
+	base := time.UnixMilli(1_700_000_000_000)
+	for i := range 10 {
+		_, err := p.Append(ctx, []eventlog.Record{{Value: []byte("v"), Timestamp: base.Add(time.Duration(i) * time.Second)}}, eventlog.AppendOptions{})
+		require.NoError(t, err)
+	}
+	_, err = f.log.DeleteRecords(ctx, "t", 0, 3)
+	require.NoError(t, err)
+
+	r := dialRaw(t, f.addr)
+	for _, tc := range []struct {
+		timestamp int64
+		code      int16
+		offset    int64
+		at        int64 // the answer's timestamp
+	}{
+		{-1, 0, 10, -1},
+		{-2, 0, 3, -1},
+		{-3, kerr.UnsupportedVersion.Code, -1, -1},
+		{-4, 0, 3, -1},
+		{-5, 0, -1, -1},
+		{-6, 0, 3, base.Add(3 * time.Second).UnixMilli()},
+		{math.MinInt64, 0, 3, base.Add(3 * time.Second).UnixMilli()},
+		{base.Add(5 * time.Second).UnixMilli(), 0, 5, base.Add(5 * time.Second).UnixMilli()},
+	} {
+		req := kmsg.NewPtrListOffsetsRequest()
+		req.SetVersion(6)
+		req.ReplicaID = -1
+		rt := kmsg.NewListOffsetsRequestTopic()
+		rt.Topic = "t"
+		rp := kmsg.NewListOffsetsRequestTopicPartition()
+		rp.Partition, rp.Timestamp = 0, tc.timestamp
+		rt.Partitions = append(rt.Partitions, rp)
+		req.Topics = append(req.Topics, rt)
+		got := r.roundTrip(req).(*kmsg.ListOffsetsResponse).Topics[0].Partitions[0]
+		assert.Equal(t, tc.code, got.ErrorCode, "timestamp %d", tc.timestamp)
+		assert.Equal(t, tc.offset, got.Offset, "timestamp %d", tc.timestamp)
+		assert.Equal(t, tc.at, got.Timestamp, "timestamp %d", tc.timestamp)
+	}
+}
+
 func TestTopicAdministration(t *testing.T) {
 	f := newFixture(t, nil)
 	ctx := testContext(t)
