@@ -1,6 +1,7 @@
 package kafkaserver
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"strconv"
@@ -41,9 +42,13 @@ func (c *conn) handleMetadata(req *request) (kmsg.Response, error) {
 		t := kmsg.NewMetadataResponseTopic()
 		t.Topic = &name
 		cfg, err := c.s.log.TopicConfig(name)
-		if err != nil && r.AllowAutoTopicCreation && c.s.opts.AutoCreateTopics && r.Topics != nil {
-			if err = c.s.log.CreateTopic(name, eventlog.TopicConfig{}); err == nil {
-				cfg, err = c.s.log.TopicConfig(name)
+		if errors.Is(err, eventlog.ErrTopicNotFound) {
+			if nameErr := checkTopicName(name); nameErr != nil {
+				err = nameErr
+			} else if r.AllowAutoTopicCreation && c.s.opts.AutoCreateTopics && r.Topics != nil {
+				if err = c.s.log.CreateTopic(name, eventlog.TopicConfig{}); err == nil {
+					cfg, err = c.s.log.TopicConfig(name)
+				}
 			}
 		}
 		if err != nil {
@@ -61,6 +66,28 @@ func (c *conn) handleMetadata(req *request) (kmsg.Response, error) {
 		resp.Topics = append(resp.Topics, t)
 	}
 	return resp, nil
+}
+
+// checkTopicName applies Kafka's rules for topic names (its
+// Topic.validate): 1 to 249 characters of [a-zA-Z0-9._-], not "." or "..".
+// A name no topic can have is answered with INVALID_TOPIC_EXCEPTION, as
+// Kafka answers it, not as a topic that does not exist.
+func checkTopicName(name string) error {
+	bad := func(why string) error { return fmt.Errorf("%w %q: %s", eventlog.ErrInvalidTopic, name, why) }
+	switch {
+	case name == "":
+		return bad("empty")
+	case len(name) > eventlog.MaxTopicNameLength:
+		return bad(fmt.Sprintf("longer than %d characters", eventlog.MaxTopicNameLength))
+	case name == "." || name == "..":
+		return bad(`"." and ".." are not topic names`)
+	}
+	for _, c := range name {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
+			return bad(fmt.Sprintf("character %q is not one of [a-zA-Z0-9._-]", c))
+		}
+	}
+	return nil
 }
 
 // Coordinator types of FindCoordinator.

@@ -9,10 +9,12 @@ import (
 	"math"
 	"net"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/eventlog/eventlog"
+	"github.com/eventlog/eventlog/eventlogtest"
 	"github.com/eventlog/eventlog/kafkaserver"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -383,6 +385,43 @@ func TestListOffsetsSpecialTimestamps(t *testing.T) {
 		assert.Equal(t, tc.offset, got.Offset, "timestamp %d", tc.timestamp)
 		assert.Equal(t, tc.at, got.Timestamp, "timestamp %d", tc.timestamp)
 	}
+}
+
+// TestMetadataInvalidTopicNames checks that Metadata answers a name that
+// cannot be a topic's with INVALID_TOPIC_EXCEPTION, as Kafka does, and a
+// valid one of no topic with UNKNOWN_TOPIC_OR_PARTITION, with topic
+// creation allowed or not.
+func TestMetadataInvalidTopicNames(t *testing.T) {
+	l := eventlogtest.New(t, nil)
+	require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{Partitions: 1}))
+	invalid := []string{"", "a/b", ".", "..", "a b", "é", strings.Repeat("a", 250)}
+	for _, auto := range []bool{false, true} {
+		f := serve(t, l, &kafkaserver.Options{AutoCreateTopics: auto})
+		req := kmsg.NewPtrMetadataRequest()
+		req.SetVersion(12)
+		req.AllowAutoTopicCreation = auto
+		for _, name := range append([]string{"t", "missing." + strconv.FormatBool(auto)}, invalid...) {
+			rt := kmsg.NewMetadataRequestTopic()
+			rt.Topic = ptr(name)
+			req.Topics = append(req.Topics, rt)
+		}
+		resp := dialRaw(t, f.addr).roundTrip(req).(*kmsg.MetadataResponse)
+		codes := map[string]int16{}
+		for _, rt := range resp.Topics {
+			require.NotNil(t, rt.Topic)
+			codes[*rt.Topic] = rt.ErrorCode
+		}
+		assert.Zero(t, codes["t"], "auto create %v", auto)
+		missing := kerr.UnknownTopicOrPartition.Code
+		if auto {
+			missing = 0 // created
+		}
+		assert.Equal(t, missing, codes["missing."+strconv.FormatBool(auto)], "auto create %v", auto)
+		for _, name := range invalid {
+			assert.Equal(t, kerr.InvalidTopicException.Code, codes[name], "auto create %v: %q", auto, name)
+		}
+	}
+	assert.Equal(t, []string{"missing.true", "t"}, l.Topics())
 }
 
 func TestTopicAdministration(t *testing.T) {
