@@ -1,7 +1,9 @@
 package kafkaserver
 
 import (
+	"errors"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -40,9 +42,13 @@ func (c *conn) handleMetadata(req *request) (kmsg.Response, error) {
 		t := kmsg.NewMetadataResponseTopic()
 		t.Topic = &name
 		cfg, err := c.s.log.TopicConfig(name)
-		if err != nil && r.AllowAutoTopicCreation && c.s.opts.AutoCreateTopics && r.Topics != nil {
-			if err = c.s.log.CreateTopic(name, eventlog.TopicConfig{}); err == nil {
-				cfg, err = c.s.log.TopicConfig(name)
+		if errors.Is(err, eventlog.ErrTopicNotFound) {
+			if nameErr := checkTopicName(name); nameErr != nil {
+				err = nameErr
+			} else if r.AllowAutoTopicCreation && c.s.opts.AutoCreateTopics && r.Topics != nil {
+				if err = c.s.log.CreateTopic(name, eventlog.TopicConfig{}); err == nil {
+					cfg, err = c.s.log.TopicConfig(name)
+				}
 			}
 		}
 		if err != nil {
@@ -60,6 +66,28 @@ func (c *conn) handleMetadata(req *request) (kmsg.Response, error) {
 		resp.Topics = append(resp.Topics, t)
 	}
 	return resp, nil
+}
+
+// checkTopicName applies Kafka's rules for topic names (its
+// Topic.validate): 1 to 249 characters of [a-zA-Z0-9._-], not "." or "..".
+// A name no topic can have is answered with INVALID_TOPIC_EXCEPTION, as
+// Kafka answers it, not as a topic that does not exist.
+func checkTopicName(name string) error {
+	bad := func(why string) error { return fmt.Errorf("%w %q: %s", eventlog.ErrInvalidTopic, name, why) }
+	switch {
+	case name == "":
+		return bad("empty")
+	case len(name) > eventlog.MaxTopicNameLength:
+		return bad(fmt.Sprintf("longer than %d characters", eventlog.MaxTopicNameLength))
+	case name == "." || name == "..":
+		return bad(`"." and ".." are not topic names`)
+	}
+	for _, c := range name {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
+			return bad(fmt.Sprintf("character %q is not one of [a-zA-Z0-9._-]", c))
+		}
+	}
+	return nil
 }
 
 // Coordinator types of FindCoordinator.
@@ -142,25 +170,35 @@ func topicConfig(t *kmsg.CreateTopicsRequestTopic) (eventlog.TopicConfig, int16,
 	return cfg, 0, nil
 }
 
-// setTopicConfig applies one Kafka topic setting.
+// longestMs is the most milliseconds a time.Duration holds. Kafka's
+// millisecond settings go up to Long.MAX_VALUE: longer ones mean "as long
+// as can be", or "no limit" where the setting has one, never what a
+// Duration wraps around to.
+const longestMs = math.MaxInt64 / int64(time.Millisecond)
+
+// setTopicConfig applies one Kafka topic setting, with Kafka's bounds (a
+// LONG or INT of at least Kafka's minimum). Where the TopicConfig's zero
+// means the Log's default, Kafka's 0 becomes the nearest value that does
+// not.
 func setTopicConfig(cfg *eventlog.TopicConfig, name, value string) error {
 	bad := func(err error) error { return fmt.Errorf("config %s=%q: %w", name, value, err) }
-	ms := func() (time.Duration, error) {
-		n, err := strconv.ParseInt(value, 10, 64)
-		if err != nil {
+	// integer parses a setting of bits bits (Kafka's LONG or INT) of at
+	// least least.
+	integer := func(bits int, least int64) (int64, error) {
+		n, err := strconv.ParseInt(value, 10, bits)
+		switch {
+		case err != nil:
 			return 0, bad(err)
-		}
-		if n < 0 {
-			return eventlog.RetainForever, nil
-		}
-		return time.Duration(n) * time.Millisecond, nil
-	}
-	integer := func() (int64, error) {
-		n, err := strconv.ParseInt(value, 10, 64)
-		if err != nil {
-			return 0, bad(err)
+		case n < least:
+			return 0, bad(fmt.Errorf("below %d", least))
 		}
 		return n, nil
+	}
+	// duration parses milliseconds of at least least, a Duration holding
+	// them or the longest one.
+	duration := func(least int64) (time.Duration, error) {
+		n, err := integer(64, least)
+		return time.Duration(min(n, longestMs)) * time.Millisecond, err
 	}
 	var err error
 	switch name {
@@ -176,23 +214,58 @@ func setTopicConfig(cfg *eventlog.TopicConfig, name, value string) error {
 			return bad(fmt.Errorf("not delete, compact or compact,delete"))
 		}
 	case "retention.ms":
-		cfg.Retention, err = ms()
+		n, err := integer(64, -1)
+		switch {
+		case err != nil:
+			return err
+		case n == -1 || n > longestMs:
+			cfg.Retention = eventlog.RetainForever
+		case n == 0:
+			cfg.Retention = time.Millisecond // no closed segment is kept
+		default:
+			cfg.Retention = time.Duration(n) * time.Millisecond
+		}
 	case "retention.bytes":
-		cfg.RetentionBytes, err = integer()
+		// Any negative value is no cap, as in Kafka.
+		n, err := integer(64, math.MinInt64)
+		switch {
+		case err != nil:
+			return err
+		case n < 0:
+			cfg.RetentionBytes = -1
+		case n == 0:
+			cfg.RetentionBytes = 1 // no closed segment is kept
+		default:
+			cfg.RetentionBytes = n
+		}
 	case "segment.bytes":
-		cfg.SegmentBytes, err = integer()
+		// The Log's least is 1 KiB.
+		cfg.SegmentBytes, err = integer(32, 14)
 	case "segment.ms":
-		cfg.SegmentAge, err = ms()
+		cfg.SegmentAge, err = duration(1)
 	case "max.message.bytes":
+		// Kafka's least is 0, which no batch fits; the Log takes none
+		// smaller than a batch header.
 		var n int64
-		n, err = integer()
+		n, err = integer(32, 1)
 		cfg.MaxBatchBytes = int(n)
 	case "delete.retention.ms":
-		cfg.DeleteRetention, err = ms()
+		cfg.DeleteRetention, err = duration(0)
+		if err == nil && cfg.DeleteRetention == 0 {
+			cfg.DeleteRetention = time.Millisecond // tombstones go at the next cleaning
+		}
 	case "min.compaction.lag.ms":
-		cfg.MinCompactionLag, err = ms()
+		cfg.MinCompactionLag, err = duration(0)
 	case "max.compaction.lag.ms":
-		cfg.MaxCompactionLag, err = ms()
+		n, err := integer(64, 1)
+		switch {
+		case err != nil:
+			return err
+		case n > longestMs:
+			cfg.MaxCompactionLag = 0 // no limit, Kafka's default Long.MAX_VALUE
+		default:
+			cfg.MaxCompactionLag = time.Duration(n) * time.Millisecond
+		}
 	case "min.cleanable.dirty.ratio":
 		cfg.MinCleanableDirtyRatio, err = strconv.ParseFloat(value, 64)
 		if err != nil {
@@ -202,7 +275,7 @@ func setTopicConfig(cfg *eventlog.TopicConfig, name, value string) error {
 		// Kafka fsyncs every flush.messages records; 1 is an fsync per
 		// append, the log's DurabilityFsync.
 		var n int64
-		if n, err = integer(); err == nil {
+		if n, err = integer(64, math.MinInt64); err == nil {
 			cfg.Durability = eventlog.DurabilityOS
 			if n <= 1 {
 				cfg.Durability = eventlog.DurabilityFsync

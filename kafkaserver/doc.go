@@ -20,10 +20,14 @@
 // written to the socket from there, with one writev per response: the
 // server never copies them (over TLS they are copied once, into what TLS
 // encrypts). A fetch reads on across segments, as much as its partition
-// max bytes and max bytes allow. Produce stores the batch the client
-// encoded, compression included, without re-encoding its records
-// (eventlog.Partition.AppendBatch). Records the library wrote and records a
-// client produced are one and the same to both sides.
+// max bytes and max bytes allow, and never more than Options.FetchMaxBytes
+// (Kafka's fetch.max.bytes, 55 MiB), which also stands for a max bytes of
+// 0 or less; a partition the request names more than once is answered
+// once, with what its last mention asks, as Kafka answers it. Produce
+// stores the batch the client encoded, compression included, without
+// re-encoding its records (eventlog.Partition.AppendBatch). Records the
+// library wrote and records a client produced are one and the same to both
+// sides.
 //
 // Like a Kafka broker, Fetch does not check the CRCs of the batches it
 // serves — checking would cost a pass over every byte — and leaves that to
@@ -59,7 +63,7 @@
 //	API               key  versions  notes
 //	Produce             0  3-11      RecordBatch v2; no transactions
 //	Fetch               1  4-12      no fetch sessions (session ID 0: full fetches)
-//	ListOffsets         2  1-6       earliest, latest, by timestamp
+//	ListOffsets         2  1-6       earliest, latest, by timestamp; max timestamp (-3): UNSUPPORTED_VERSION
 //	Metadata            3  1-12      one broker; topic IDs are zero
 //	OffsetCommit        8  2-8
 //	OffsetFetch         9  1-8
@@ -96,11 +100,13 @@
 //     a read_committed ListOffsets answers the last stable offset as the
 //     latest.
 //   - Idempotent producers get producer IDs from the Log
-//     (Log.NewProducerID: durable, never handed out twice), and the Log
-//     checks their sequence numbers as Kafka's broker does: a retried
-//     batch is answered with the offset it was stored at, not stored
-//     twice; a gap answers OUT_OF_ORDER_SEQUENCE_NUMBER, an old epoch
-//     INVALID_PRODUCER_EPOCH.
+//     (Log.NewProducerID: durable, never handed out twice): every
+//     InitProducerId gets a new one in epoch 0, as in Kafka, whatever ID
+//     and epoch it names (producers bump their epochs themselves,
+//     KIP-360). The Log checks their sequence numbers as Kafka's broker
+//     does: a retried batch is answered with the offset it was stored
+//     at, not stored twice; a gap answers OUT_OF_ORDER_SEQUENCE_NUMBER,
+//     an old epoch INVALID_PRODUCER_EPOCH.
 //   - No topic IDs (Fetch v13+, Produce v13+, Metadata topic IDs are zero),
 //     no DescribeConfigs or AlterConfigs, no ACLs: an authenticated client
 //     may do anything. Internal topics such as __consumer_offsets are not
@@ -111,7 +117,12 @@
 //     segment.ms, max.message.bytes, delete.retention.ms,
 //     min.compaction.lag.ms, max.compaction.lag.ms, min.cleanable.dirty.ratio
 //     and flush.messages (1: DurabilityFsync, more: DurabilityOS); others are
-//     refused with INVALID_CONFIG.
+//     refused with INVALID_CONFIG, as are values below Kafka's minimum of
+//     each. Milliseconds beyond what a time.Duration holds (292 years; Kafka
+//     takes up to Long.MAX_VALUE) mean as long as can be, and no limit for
+//     retention.ms and max.compaction.lag.ms. A 0 for retention.ms,
+//     retention.bytes or delete.retention.ms becomes 1 ms or 1 byte, which
+//     keeps as little as Kafka's 0 does, rather than the Log's default.
 //   - Produced batches must use CreateTime; the broker corrects a wrong
 //     max timestamp as Kafka does. A compacted topic refuses keyless records
 //     with INVALID_RECORD, as Kafka does.

@@ -17,8 +17,8 @@ import (
 // fetch with min bytes waits on the partitions' high watermarks, up to its
 // max wait.
 
-// maxFetchResponseBytes bounds the record bytes of one Fetch response, so
-// that its size fits the int32 of the framing whatever the request asks.
+// maxFetchResponseBytes bounds Options.FetchMaxBytes, so that a
+// response's size fits the int32 of the framing.
 const maxFetchResponseBytes = 1 << 30
 
 func (c *conn) handleFetch(req *request) (kmsg.Response, error) {
@@ -37,9 +37,10 @@ func (c *conn) handleFetch(req *request) (kmsg.Response, error) {
 		return nil, nil
 	}
 	maxBytes := int64(r.MaxBytes)
-	if maxBytes <= 0 || maxBytes > maxFetchResponseBytes {
-		maxBytes = maxFetchResponseBytes
+	if maxBytes <= 0 || maxBytes > int64(c.s.opts.FetchMaxBytes) {
+		maxBytes = int64(c.s.opts.FetchMaxBytes)
 	}
+	targets := fetchTargets(r)
 	deadline := time.Now().Add(time.Duration(max(r.MaxWaitMillis, 0)) * time.Millisecond)
 
 	var (
@@ -56,7 +57,7 @@ func (c *conn) handleFetch(req *request) (kmsg.Response, error) {
 		}
 	}()
 	for {
-		total, final := c.fillFetch(req, r, resp, maxBytes)
+		total, final := c.fillFetch(req, targets, r.IsolationLevel == readCommitted, resp, maxBytes)
 		if final || total >= int64(r.MinBytes) || !time.Now().Before(deadline) || req.ctx.Err() != nil {
 			return nil, nil
 		}
@@ -66,11 +67,9 @@ func (c *conn) handleFetch(req *request) (kmsg.Response, error) {
 		req.releaseAll()
 		if wake == nil {
 			wake = make(chan struct{}, 1)
-			for _, t := range r.Topics {
-				for _, tp := range t.Partitions {
-					if p, err := c.s.log.Partition(t.Topic, tp.Partition); err == nil {
-						stops = append(stops, p.WatchHighWatermark(wake))
-					}
+			for _, tg := range targets {
+				if p, err := c.s.log.Partition(tg.topic, tg.Partition); err == nil {
+					stops = append(stops, p.WatchHighWatermark(wake))
 				}
 			}
 			timer = time.NewTimer(time.Until(deadline))
@@ -84,23 +83,57 @@ func (c *conn) handleFetch(req *request) (kmsg.Response, error) {
 	}
 }
 
+// fetchTarget is a partition a Fetch asks for, with what it asks of it.
+type fetchTarget struct {
+	topic string
+	kmsg.FetchRequestTopicPartition
+}
+
+// fetchTargets returns the partitions r asks for, each once, as Kafka's
+// broker reads them into a map: in the place of its first mention, with
+// the offset and limits of its last. Clients name a partition once; a
+// request naming one many times is not read, nor answered, many times.
+func fetchTargets(r *kmsg.FetchRequest) []fetchTarget {
+	n := 0
+	for _, t := range r.Topics {
+		n += len(t.Partitions)
+	}
+	targets := make([]fetchTarget, 0, n)
+	index := make(map[eventlog.TopicPartition]int, n)
+	for _, t := range r.Topics {
+		for _, tp := range t.Partitions {
+			key := eventlog.TopicPartition{Topic: t.Topic, Partition: tp.Partition}
+			if i, ok := index[key]; ok {
+				targets[i].FetchRequestTopicPartition = tp
+				continue
+			}
+			index[key] = len(targets)
+			targets = append(targets, fetchTarget{t.Topic, tp})
+		}
+	}
+	return targets
+}
+
 // fillFetch reads every partition of the fetch into resp and returns the
 // bytes read; final reports an error that ends the wait, as in Kafka.
-func (c *conn) fillFetch(req *request, r *kmsg.FetchRequest, resp *fetchResponse, maxBytes int64) (total int64, final bool) {
-	for _, t := range r.Topics {
-		rt := resp.addTopic(t.Topic)
-		for _, tp := range t.Partitions {
-			rp := rt.addPartition(tp.Partition)
-			err := c.fetchPartition(req, rp, t.Topic, tp, r.IsolationLevel == readCommitted, maxBytes-total, total == 0)
-			if err != nil {
-				rp.errorCode = errorCode(err)
-				final = true
-				if rp.errorCode == kerr.UnknownServerError.Code || rp.errorCode == kerr.KafkaStorageError.Code {
-					c.s.opts.Logger.Warn("kafkaserver: fetch failed", "topic", t.Topic, "partition", tp.Partition, "offset", tp.FetchOffset, "err", err)
-				}
-			}
-			total += rp.size
+// Partitions of one topic named apart, with others between them, are
+// answered apart, as Kafka answers them.
+func (c *conn) fillFetch(req *request, targets []fetchTarget, committed bool, resp *fetchResponse, maxBytes int64) (total int64, final bool) {
+	var rt *fetchTopic
+	for _, tg := range targets {
+		if rt == nil || rt.name != tg.topic {
+			rt = resp.addTopic(tg.topic)
 		}
+		rp := rt.addPartition(tg.Partition)
+		err := c.fetchPartition(req, rp, tg.topic, tg.FetchRequestTopicPartition, committed, maxBytes-total, total == 0)
+		if err != nil {
+			rp.errorCode = errorCode(err)
+			final = true
+			if rp.errorCode == kerr.UnknownServerError.Code || rp.errorCode == kerr.KafkaStorageError.Code {
+				c.s.opts.Logger.Warn("kafkaserver: fetch failed", "topic", tg.topic, "partition", tg.Partition, "offset", tg.FetchOffset, "err", err)
+			}
+		}
+		total += rp.size
 	}
 	return total, final
 }
@@ -139,7 +172,9 @@ func (c *conn) fetchPartition(req *request, rp *fetchPartition, topic string, tp
 		}
 	}()
 	limit := min(int64(tp.PartitionMaxBytes), budget)
-	for offset < end {
+	// The first read is made whatever the offset, so that one past the
+	// high watermark is reported out of range, the largest one too.
+	for {
 		left := limit - rp.size
 		if left <= 0 && !first {
 			return nil
@@ -166,9 +201,10 @@ func (c *conn) fetchPartition(req *request, rp *fetchPartition, topic string, tp
 		rp.batches = append(rp.batches, batches)
 		rp.size += int64(len(batches))
 		first = false
-		offset = nextOffset(batches)
+		if offset = nextOffset(batches); offset >= end {
+			return nil
+		}
 	}
-	return nil
 }
 
 // batchesBelow returns the whole batches of b that start below offset end.
@@ -222,11 +258,20 @@ func (c *conn) handleListOffsets(req *request) (kmsg.Response, error) {
 	return resp, nil
 }
 
-// Special timestamps of ListOffsets.
+// Special timestamps of ListOffsets. Other negative timestamps are times,
+// before every record, as Kafka takes them.
 const (
-	listLatest   = -1
-	listEarliest = -2
+	listLatest        = -1
+	listEarliest      = -2
+	listMaxTimestamp  = -3 // KIP-734, ListOffsets v7
+	listEarliestLocal = -4 // KIP-405, v8: nothing is tiered, so the earliest
+	listLatestTiered  = -5 // KIP-1005, v9: nothing is tiered, so none
 )
+
+// errMaxTimestamp answers a ListOffsets for the max timestamp, which
+// needs a version not served: finding the record with the largest
+// timestamp would read every batch header of the partition.
+var errMaxTimestamp = errors.New("the max timestamp (-3) needs ListOffsets v7, which this listener does not serve")
 
 // listOffset answers one partition of a ListOffsets; the latest offset
 // of a read_committed one (committed) is the last stable offset.
@@ -243,9 +288,14 @@ func (c *conn) listOffset(rp *kmsg.ListOffsetsResponseTopicPartition, topic stri
 		rp.Offset = p.LastStableOffset()
 	case tp.Timestamp == listLatest:
 		rp.Offset = p.HighWatermark()
-	case tp.Timestamp == listEarliest:
+	case tp.Timestamp == listEarliest, tp.Timestamp == listEarliestLocal:
 		rp.Offset = p.LogStartOffset()
-	case tp.Timestamp >= 0:
+	case tp.Timestamp == listLatestTiered:
+		// Offset and timestamp -1, as Kafka answers without tiered
+		// storage.
+	case tp.Timestamp == listMaxTimestamp:
+		return errMaxTimestamp
+	default:
 		offset, found, err := p.OffsetForTime(time.UnixMilli(tp.Timestamp))
 		if err != nil || !found {
 			return err // none: offset and timestamp -1, as in Kafka
@@ -259,8 +309,6 @@ func (c *conn) listOffset(rp *kmsg.ListOffsetsResponseTopicPartition, topic stri
 				}
 			}
 		}
-	default:
-		return fmt.Errorf("%w: timestamp %d is not a time, latest (-1) or earliest (-2)", eventlog.ErrInvalidConfig, tp.Timestamp)
 	}
 	return nil
 }

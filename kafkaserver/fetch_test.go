@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"log/slog"
+	"math"
 	"net"
 	"os"
 	"path/filepath"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/eventlog/eventlog"
+	"github.com/eventlog/eventlog/eventlogtest"
 	"github.com/eventlog/eventlog/kafkaserver"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -358,4 +360,142 @@ func TestFetchDamagedBatch(t *testing.T) {
 		require.Zero(t, part.ErrorCode)
 		assert.Equal(t, storedBatches(t, p, 1), part.RecordBatches)
 	})
+}
+
+// fetchMentions is a Fetch (v11, no wait) of the partitions mentions
+// names, in order, repeats included, each with its offset and partition
+// max bytes.
+func fetchMentions(maxBytes int32, mentions ...fetchMention) *kmsg.FetchRequest {
+	req := kmsg.NewPtrFetchRequest()
+	req.SetVersion(11)
+	req.ReplicaID, req.MaxBytes, req.MinBytes, req.MaxWaitMillis = -1, maxBytes, 1, 0
+	for _, m := range mentions {
+		if n := len(req.Topics); n == 0 || req.Topics[n-1].Topic != m.topic {
+			rt := kmsg.NewFetchRequestTopic()
+			rt.Topic = m.topic
+			req.Topics = append(req.Topics, rt)
+		}
+		rt := &req.Topics[len(req.Topics)-1]
+		rp := kmsg.NewFetchRequestTopicPartition()
+		rp.Partition, rp.FetchOffset, rp.PartitionMaxBytes = m.partition, m.offset, m.partMax
+		rt.Partitions = append(rt.Partitions, rp)
+	}
+	return req
+}
+
+type fetchMention struct {
+	topic     string
+	partition int32
+	offset    int64
+	partMax   int32
+}
+
+// TestFetchDuplicatesAndMaxBytes checks that a Fetch naming a partition
+// more than once answers it once, as Kafka's broker does, whose request's
+// partitions are a map: in the place of the first mention, with the
+// offset and limits of the last. And that a response's max bytes of 0 or
+// less, or above Options.FetchMaxBytes, is capped to it (Kafka's
+// fetch.max.bytes), so that a request of a few hundred bytes cannot ask
+// for a response of a GiB.
+func TestFetchDuplicatesAndMaxBytes(t *testing.T) {
+	const maxBytes = 8 << 10
+	l := eventlogtest.New(t, nil)
+	require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{Partitions: 2}))
+	require.NoError(t, l.CreateTopic("u", eventlog.TopicConfig{Partitions: 1}))
+	f := serve(t, l, &kafkaserver.Options{FetchMaxBytes: maxBytes})
+	p0, err := l.Partition("t", 0)
+	require.NoError(t, err)
+	appendBatches(t, p0, 40, 1000)
+	all := storedBatches(t, p0, 0)
+	sizes := batchSizes(all)
+	fit := 0 // the whole batches that fit in maxBytes
+	for fit < len(sizes) && sum(sizes[:fit+1]) <= maxBytes {
+		fit++
+	}
+	require.Less(t, fit, len(sizes), "more stored than a response may hold")
+	for _, id := range []struct {
+		topic string
+		p     int32
+	}{{"t", 1}, {"u", 0}} {
+		p, err := l.Partition(id.topic, id.p)
+		require.NoError(t, err)
+		appendBatches(t, p, 3, 100)
+	}
+
+	r := dialRaw(t, f.addr)
+	for _, requested := range []int32{0, -1, maxBytes + 1, math.MaxInt32} {
+		var mentions []fetchMention
+		for range 50 {
+			mentions = append(mentions, fetchMention{"t", 0, 0, 1 << 30})
+		}
+		r.send(fetchMentions(requested, mentions...))
+		size := r.receiveSize()
+		assert.LessOrEqual(t, size, uint32(maxBytes+200), "max bytes %d: response size", requested)
+		resp := kmsg.NewPtrFetchResponse()
+		resp.SetVersion(11)
+		r.receiveBody(size, resp)
+		require.Len(t, resp.Topics, 1, "max bytes %d", requested)
+		require.Len(t, resp.Topics[0].Partitions, 1, "max bytes %d: partition 0 once", requested)
+		assert.Equal(t, all[:sum(sizes[:fit])], resp.Topics[0].Partitions[0].RecordBatches, "max bytes %d", requested)
+	}
+
+	// Mentions spread over the request, of a topic listed twice: each
+	// partition once, where it was first named, with what it was last
+	// asked.
+	resp := r.roundTrip(fetchMentions(maxBytes,
+		fetchMention{"t", 0, 0, 1 << 20},
+		fetchMention{"t", 1, 0, 1 << 20},
+		fetchMention{"u", 0, 0, 1 << 20},
+		fetchMention{"t", 0, 38, 1 << 20},
+		fetchMention{"u", 0, 1, 1 << 20},
+		fetchMention{"t", 0, 39, 1 << 20},
+	)).(*kmsg.FetchResponse)
+	type answer struct {
+		topic     string
+		partition int32
+		first     int64 // base offset of the first batch
+		batches   int
+	}
+	var got []answer
+	for _, rt := range resp.Topics {
+		for _, rp := range rt.Partitions {
+			require.Zero(t, rp.ErrorCode)
+			require.NotEmpty(t, rp.RecordBatches)
+			got = append(got, answer{rt.Topic, rp.Partition, int64(binary.BigEndian.Uint64(rp.RecordBatches)), len(batchSizes(rp.RecordBatches))})
+		}
+	}
+	assert.Equal(t, []answer{{"t", 0, 39, 1}, {"t", 1, 0, 3}, {"u", 0, 1, 2}}, got)
+	assert.Len(t, resp.Topics, 2, "t, then u")
+
+	for _, bad := range []int{-1, 1<<30 + 1} {
+		_, err := kafkaserver.New(l, &kafkaserver.Options{FetchMaxBytes: bad})
+		assert.Error(t, err, "FetchMaxBytes %d", bad)
+	}
+}
+
+// TestFetchOffsetOutOfRange checks that a fetch from past the high
+// watermark answers OFFSET_OUT_OF_RANGE at every isolation level, from
+// the largest offset too, and one from the high watermark answers nothing
+// without an error.
+func TestFetchOffsetOutOfRange(t *testing.T) {
+	f := newFixture(t, map[string]eventlog.TopicConfig{"t": {Partitions: 1}})
+	p, err := f.log.Partition("t", 0)
+	require.NoError(t, err)
+	appendBatches(t, p, 10, 10)
+	r := dialRaw(t, f.addr)
+	for _, isolation := range []int8{0, 1} {
+		for offset, want := range map[int64]int16{
+			10:            0,
+			11:            kerr.OffsetOutOfRange.Code,
+			1 << 40:       kerr.OffsetOutOfRange.Code,
+			math.MaxInt64: kerr.OffsetOutOfRange.Code,
+			-1:            kerr.OffsetOutOfRange.Code,
+		} {
+			req := fetchRequest(12, "t", map[int32]int64{0: offset}, 1<<20, 1<<20)
+			req.IsolationLevel = isolation
+			part := r.roundTrip(req).(*kmsg.FetchResponse).Topics[0].Partitions[0]
+			assert.Equal(t, want, part.ErrorCode, "isolation level %d, offset %d", isolation, offset)
+			assert.Empty(t, part.RecordBatches, "isolation level %d, offset %d", isolation, offset)
+		}
+	}
 }

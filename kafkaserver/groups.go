@@ -44,7 +44,10 @@ import (
 //     generation begins or the member holds partitions it must give up,
 //     and the member rejoins.
 //   - A member that sends nothing for its session timeout is evicted
-//     (except while it waits in JoinGroup). Calls naming a member the
+//     (except while it waits in JoinGroup). JoinGroup takes session
+//     timeouts between Options.GroupMinSessionTimeout and
+//     GroupMaxSessionTimeout (Kafka's defaults, 6 s and 30 min) and
+//     answers others with INVALID_SESSION_TIMEOUT, as Kafka does. Calls naming a member the
 //     group no longer has get UNKNOWN_MEMBER_ID; a generation it is not in,
 //     ILLEGAL_GENERATION. Commits need no particular generation, but only
 //     of partitions the member holds.
@@ -159,7 +162,7 @@ func (c *conn) handleJoinGroup(req *request) (kmsg.Response, error) {
 	if r.ProtocolType != consumerProtocolType || len(r.Protocols) == 0 {
 		return fail(kerr.InconsistentGroupProtocol.Code, nil)
 	}
-	if r.SessionTimeoutMillis <= 0 {
+	if session := ms(r.SessionTimeoutMillis); session < c.s.opts.GroupMinSessionTimeout || session > c.s.opts.GroupMaxSessionTimeout {
 		return fail(kerr.InvalidSessionTimeout.Code, nil)
 	}
 	rebalance := ms(r.RebalanceTimeoutMillis)

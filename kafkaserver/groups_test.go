@@ -3,17 +3,22 @@ package kafkaserver_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"math"
 	"slices"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/eventlog/eventlog"
+	"github.com/eventlog/eventlog/eventlogtest"
+	"github.com/eventlog/eventlog/kafkaserver"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // assignments tracks what each side of a mixed group owns, and wakes the
@@ -232,4 +237,57 @@ func TestGroupCommitsAndOffsetFetch(t *testing.T) {
 	require.NoError(t, deleted.Error())
 	_, err = f.log.DescribeGroup("committers")
 	require.True(t, errors.Is(err, eventlog.ErrGroupNotFound), "%v", err)
+}
+
+// TestJoinGroupSessionTimeoutBounds checks that JoinGroup refuses session
+// timeouts outside the server's bounds with INVALID_SESSION_TIMEOUT, as
+// Kafka does with group.min.session.timeout.ms and
+// group.max.session.timeout.ms (6 s and 30 min by default): a member that
+// died with a session timeout of weeks would hold its partitions as long.
+func TestJoinGroupSessionTimeoutBounds(t *testing.T) {
+	l := eventlogtest.New(t, nil)
+	require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{Partitions: 1}))
+	groups := 0
+	// join joins a group of its own as a new member and returns the
+	// answer's error code.
+	join := func(t *testing.T, addr string, sessionMs int32) int16 {
+		groups++
+		req := kmsg.NewPtrJoinGroupRequest()
+		req.SetVersion(5)
+		req.Group, req.ProtocolType = fmt.Sprintf("g%d", groups), "consumer"
+		req.SessionTimeoutMillis, req.RebalanceTimeoutMillis = sessionMs, int32(testTimeout/time.Millisecond)
+		sub := kmsg.NewConsumerMemberMetadata()
+		sub.Topics = []string{"t"}
+		p := kmsg.NewJoinGroupRequestProtocol()
+		p.Name, p.Metadata = "range", sub.AppendTo(nil)
+		req.Protocols = append(req.Protocols, p)
+		return dialRaw(t, addr).roundTrip(req).(*kmsg.JoinGroupResponse).ErrorCode
+	}
+	t.Run("defaults", func(t *testing.T) {
+		f := serve(t, l, nil)
+		for _, ms := range []int32{math.MinInt32, -1, 0, 5999, 1_800_001, math.MaxInt32} {
+			assert.Equal(t, kerr.InvalidSessionTimeout.Code, join(t, f.addr, ms), "session timeout %d ms", ms)
+		}
+		for _, ms := range []int32{6000, 45_000, 1_800_000} {
+			assert.Zero(t, join(t, f.addr, ms), "session timeout %d ms", ms)
+		}
+	})
+	t.Run("options", func(t *testing.T) {
+		f := serve(t, l, &kafkaserver.Options{GroupMinSessionTimeout: 100 * time.Millisecond, GroupMaxSessionTimeout: 2 * time.Second})
+		for _, ms := range []int32{99, 2001} {
+			assert.Equal(t, kerr.InvalidSessionTimeout.Code, join(t, f.addr, ms), "session timeout %d ms", ms)
+		}
+		for _, ms := range []int32{100, 2000} {
+			assert.Zero(t, join(t, f.addr, ms), "session timeout %d ms", ms)
+		}
+		for _, bad := range []kafkaserver.Options{
+			{GroupMinSessionTimeout: -time.Second},
+			{GroupMaxSessionTimeout: -time.Second},
+			{GroupMinSessionTimeout: time.Hour}, // above the default max
+			{GroupMinSessionTimeout: 2 * time.Second, GroupMaxSessionTimeout: time.Second},
+		} {
+			_, err := kafkaserver.New(l, &bad)
+			assert.Error(t, err, "%+v", bad)
+		}
+	})
 }

@@ -3,7 +3,6 @@ package kafkaserver
 import (
 	"context"
 	"fmt"
-	"math"
 	"time"
 
 	"github.com/eventlog/eventlog"
@@ -105,11 +104,13 @@ func (c *conn) handleInitProducerID(req *request) (kmsg.Response, error) {
 		resp.ProducerID, resp.ProducerEpoch = -1, -1
 		return resp, nil
 	}
-	// An idempotent producer bumping its epoch (KIP-360) keeps its ID.
-	if r.ProducerID >= 0 && r.ProducerEpoch >= 0 && r.ProducerEpoch < math.MaxInt16 {
-		resp.ProducerID, resp.ProducerEpoch = r.ProducerID, r.ProducerEpoch+1
-		return resp, nil
-	}
+	// Without a transactional ID, Kafka's broker answers every request
+	// with a new producer ID in epoch 0, whatever ID and epoch it names:
+	// nothing proves the client owns them, and taking them would let it
+	// fence another producer, or claim an ID not yet issued and fence the
+	// producer it goes to. An idempotent producer bumps its epoch itself
+	// (KIP-360) and asks here only when its epoch runs out.
+	//
 	// The Log's ids are durable and never handed out twice, so that its
 	// partitions, which check every producer's sequences, never take a
 	// new producer for an old one.

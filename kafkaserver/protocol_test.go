@@ -4,12 +4,17 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
+	"math"
 	"net"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/eventlog/eventlog"
+	"github.com/eventlog/eventlog/eventlogtest"
 	"github.com/eventlog/eventlog/kafkaserver"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -330,6 +335,95 @@ func TestListOffsetsByTime(t *testing.T) {
 	assert.EqualValues(t, 90, got[0].Offset)
 }
 
+// TestListOffsetsSpecialTimestamps checks the answers to the special
+// timestamps of ListOffsets beyond latest (-1) and earliest (-2): earliest
+// local (-4, KIP-405) is the earliest, as nothing is tiered; latest tiered
+// (-5) is none (-1); max timestamp (-3, KIP-734) needs ListOffsets v7,
+// which is not served, and answers UNSUPPORTED_VERSION; other negative
+// timestamps are times before every record, as Kafka takes them: the
+// first record.
+func TestListOffsetsSpecialTimestamps(t *testing.T) {
+	f := newFixture(t, map[string]eventlog.TopicConfig{"t": {Partitions: 1}})
+	ctx := testContext(t)
+	p, err := f.log.Partition("t", 0)
+	require.NoError(t, err)
+	base := time.UnixMilli(1_700_000_000_000)
+	for i := range 10 {
+		_, err := p.Append(ctx, []eventlog.Record{{Value: []byte("v"), Timestamp: base.Add(time.Duration(i) * time.Second)}}, eventlog.AppendOptions{})
+		require.NoError(t, err)
+	}
+	_, err = f.log.DeleteRecords(ctx, "t", 0, 3)
+	require.NoError(t, err)
+
+	r := dialRaw(t, f.addr)
+	for _, tc := range []struct {
+		timestamp int64
+		code      int16
+		offset    int64
+		at        int64 // the answer's timestamp
+	}{
+		{-1, 0, 10, -1},
+		{-2, 0, 3, -1},
+		{-3, kerr.UnsupportedVersion.Code, -1, -1},
+		{-4, 0, 3, -1},
+		{-5, 0, -1, -1},
+		{-6, 0, 3, base.Add(3 * time.Second).UnixMilli()},
+		{math.MinInt64, 0, 3, base.Add(3 * time.Second).UnixMilli()},
+		{base.Add(5 * time.Second).UnixMilli(), 0, 5, base.Add(5 * time.Second).UnixMilli()},
+	} {
+		req := kmsg.NewPtrListOffsetsRequest()
+		req.SetVersion(6)
+		req.ReplicaID = -1
+		rt := kmsg.NewListOffsetsRequestTopic()
+		rt.Topic = "t"
+		rp := kmsg.NewListOffsetsRequestTopicPartition()
+		rp.Partition, rp.Timestamp = 0, tc.timestamp
+		rt.Partitions = append(rt.Partitions, rp)
+		req.Topics = append(req.Topics, rt)
+		got := r.roundTrip(req).(*kmsg.ListOffsetsResponse).Topics[0].Partitions[0]
+		assert.Equal(t, tc.code, got.ErrorCode, "timestamp %d", tc.timestamp)
+		assert.Equal(t, tc.offset, got.Offset, "timestamp %d", tc.timestamp)
+		assert.Equal(t, tc.at, got.Timestamp, "timestamp %d", tc.timestamp)
+	}
+}
+
+// TestMetadataInvalidTopicNames checks that Metadata answers a name that
+// cannot be a topic's with INVALID_TOPIC_EXCEPTION, as Kafka does, and a
+// valid one of no topic with UNKNOWN_TOPIC_OR_PARTITION, with topic
+// creation allowed or not.
+func TestMetadataInvalidTopicNames(t *testing.T) {
+	l := eventlogtest.New(t, nil)
+	require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{Partitions: 1}))
+	invalid := []string{"", "a/b", ".", "..", "a b", "é", strings.Repeat("a", 250)}
+	for _, auto := range []bool{false, true} {
+		f := serve(t, l, &kafkaserver.Options{AutoCreateTopics: auto})
+		req := kmsg.NewPtrMetadataRequest()
+		req.SetVersion(12)
+		req.AllowAutoTopicCreation = auto
+		for _, name := range append([]string{"t", "missing." + strconv.FormatBool(auto)}, invalid...) {
+			rt := kmsg.NewMetadataRequestTopic()
+			rt.Topic = ptr(name)
+			req.Topics = append(req.Topics, rt)
+		}
+		resp := dialRaw(t, f.addr).roundTrip(req).(*kmsg.MetadataResponse)
+		codes := map[string]int16{}
+		for _, rt := range resp.Topics {
+			require.NotNil(t, rt.Topic)
+			codes[*rt.Topic] = rt.ErrorCode
+		}
+		assert.Zero(t, codes["t"], "auto create %v", auto)
+		missing := kerr.UnknownTopicOrPartition.Code
+		if auto {
+			missing = 0 // created
+		}
+		assert.Equal(t, missing, codes["missing."+strconv.FormatBool(auto)], "auto create %v", auto)
+		for _, name := range invalid {
+			assert.Equal(t, kerr.InvalidTopicException.Code, codes[name], "auto create %v: %q", auto, name)
+		}
+	}
+	assert.Equal(t, []string{"missing.true", "t"}, l.Topics())
+}
+
 func TestTopicAdministration(t *testing.T) {
 	f := newFixture(t, nil)
 	ctx := testContext(t)
@@ -368,6 +462,74 @@ func TestTopicAdministration(t *testing.T) {
 }
 
 func ptr(s string) *string { return &s }
+
+// TestTopicConfigValues checks what CreateTopics makes of Kafka's
+// millisecond and byte settings: -1 and values too large for a
+// time.Duration mean "no limit" or "as long as can be", never a
+// wrap-around to a short time, and 0 means what it means to Kafka, not the
+// Log's default; values Kafka refuses are refused with INVALID_CONFIG.
+func TestTopicConfigValues(t *testing.T) {
+	f := newFixture(t, nil)
+	ctx := testContext(t)
+	adm := kadm.NewClient(f.client(t))
+	const (
+		longMax = "9223372036854775807" // Kafka's Long.MAX_VALUE
+		wraps   = "18446744073710"      // times 1e6 ns wraps to 448µs
+		fits    = 9223372036854         // the most milliseconds a time.Duration holds
+	)
+	longest := time.Duration(fits) * time.Millisecond
+	for i, tc := range []struct {
+		name, value string
+		want        eventlog.TopicConfig // Partitions 1 implied
+		refused     bool
+	}{
+		{"retention.ms", "604800000", eventlog.TopicConfig{Retention: 7 * 24 * time.Hour}, false},
+		{"retention.ms", "-1", eventlog.TopicConfig{Retention: eventlog.RetainForever}, false},
+		{"retention.ms", wraps, eventlog.TopicConfig{Retention: eventlog.RetainForever}, false},
+		{"retention.ms", longMax, eventlog.TopicConfig{Retention: eventlog.RetainForever}, false},
+		{"retention.ms", strconv.FormatInt(fits, 10), eventlog.TopicConfig{Retention: longest}, false},
+		{"retention.ms", "0", eventlog.TopicConfig{Retention: time.Millisecond}, false},
+		{"retention.ms", "-2", eventlog.TopicConfig{}, true},
+		{"segment.ms", wraps, eventlog.TopicConfig{SegmentAge: longest}, false},
+		{"segment.ms", longMax, eventlog.TopicConfig{SegmentAge: longest}, false},
+		{"segment.ms", "3600000", eventlog.TopicConfig{SegmentAge: time.Hour}, false},
+		{"segment.ms", "0", eventlog.TopicConfig{}, true},
+		{"segment.ms", "-1", eventlog.TopicConfig{}, true},
+		{"delete.retention.ms", wraps, eventlog.TopicConfig{DeleteRetention: longest}, false},
+		{"delete.retention.ms", "0", eventlog.TopicConfig{DeleteRetention: time.Millisecond}, false},
+		{"delete.retention.ms", "-1", eventlog.TopicConfig{}, true},
+		{"min.compaction.lag.ms", longMax, eventlog.TopicConfig{MinCompactionLag: longest}, false},
+		{"min.compaction.lag.ms", "-1", eventlog.TopicConfig{}, true},
+		{"max.compaction.lag.ms", longMax, eventlog.TopicConfig{}, false}, // Kafka's default: no limit
+		{"max.compaction.lag.ms", wraps, eventlog.TopicConfig{}, false},
+		{"max.compaction.lag.ms", "60000", eventlog.TopicConfig{MaxCompactionLag: time.Minute}, false},
+		{"max.compaction.lag.ms", "0", eventlog.TopicConfig{}, true},
+		{"retention.bytes", "-1", eventlog.TopicConfig{RetentionBytes: -1}, false},
+		{"retention.bytes", "-5", eventlog.TopicConfig{RetentionBytes: -1}, false},
+		{"retention.bytes", longMax, eventlog.TopicConfig{RetentionBytes: math.MaxInt64}, false},
+		{"retention.bytes", "0", eventlog.TopicConfig{RetentionBytes: 1}, false},
+		{"segment.bytes", "1048576", eventlog.TopicConfig{SegmentBytes: 1 << 20}, false},
+		{"segment.bytes", "4294968320", eventlog.TopicConfig{}, true}, // 2^32 + 1024: not an int
+		{"segment.bytes", "0", eventlog.TopicConfig{}, true},
+		{"max.message.bytes", "4294968320", eventlog.TopicConfig{}, true},
+		{"max.message.bytes", "0", eventlog.TopicConfig{}, true},
+	} {
+		topic := fmt.Sprintf("t%d", i)
+		what := tc.name + "=" + tc.value
+		resp, err := adm.CreateTopic(ctx, 1, 1, map[string]*string{tc.name: ptr(tc.value)}, topic)
+		if tc.refused {
+			assert.ErrorIs(t, err, kerr.InvalidConfig, what)
+			continue
+		}
+		if !assert.NoError(t, err, what) || !assert.NoError(t, resp.Err, what) {
+			continue
+		}
+		got, err := f.log.TopicConfig(topic)
+		require.NoError(t, err, what)
+		tc.want.Partitions = 1
+		assert.Equal(t, tc.want, got, what)
+	}
+}
 
 func TestCloseEndsConnectionsAndWaits(t *testing.T) {
 	l := newFixture(t, nil).log

@@ -25,8 +25,15 @@ var ErrNotLoopback = errors.New("kafkaserver: refusing to listen on a non-loopba
 // Defaults of Options.
 const (
 	DefaultMaxRequestBytes = 100 << 20 // socket.request.max.bytes
+	DefaultFetchMaxBytes   = 55 << 20  // fetch.max.bytes (57671680)
 	DefaultClusterID       = "eventlog"
 	handshakeTimeout       = 10 * time.Second
+)
+
+// Defaults of Options: Kafka's bounds of group session timeouts.
+const (
+	DefaultGroupMinSessionTimeout = 6 * time.Second  // group.min.session.timeout.ms
+	DefaultGroupMaxSessionTimeout = 30 * time.Minute // group.max.session.timeout.ms
 )
 
 // Options configure a Server. A nil or zero Options is all defaults: no TLS,
@@ -75,6 +82,22 @@ type Options struct {
 	// ClusterID is the cluster ID reported in Metadata. Default
 	// "eventlog".
 	ClusterID string
+
+	// FetchMaxBytes caps the record bytes of a Fetch response, whatever
+	// max bytes the request asks for (Kafka's fetch.max.bytes); a request
+	// asking for none (0 or less) gets this much. As in Kafka, the first
+	// batch of a response is served whole even if it is larger. Default
+	// 55 MiB; at most 1 GiB.
+	FetchMaxBytes int
+
+	// GroupMinSessionTimeout and GroupMaxSessionTimeout bound the session
+	// timeout a JoinGroup may ask for; others are answered with
+	// INVALID_SESSION_TIMEOUT (Kafka's group.min.session.timeout.ms and
+	// group.max.session.timeout.ms). A member that stops sending holds its
+	// partitions for its session timeout. Default 6 seconds and 30
+	// minutes.
+	GroupMinSessionTimeout time.Duration
+	GroupMaxSessionTimeout time.Duration
 
 	// CheckFetchCRCs makes Fetch check the CRC-32C of every batch it
 	// serves, and answer a damaged one with KAFKA_STORAGE_ERROR and a
@@ -128,9 +151,22 @@ func New(l *eventlog.Log, opts *Options) (*Server, error) {
 	if o.ClusterID == "" {
 		o.ClusterID = DefaultClusterID
 	}
+	if o.FetchMaxBytes == 0 {
+		o.FetchMaxBytes = DefaultFetchMaxBytes
+	}
+	if o.GroupMinSessionTimeout == 0 {
+		o.GroupMinSessionTimeout = DefaultGroupMinSessionTimeout
+	}
+	if o.GroupMaxSessionTimeout == 0 {
+		o.GroupMaxSessionTimeout = DefaultGroupMaxSessionTimeout
+	}
 	switch {
 	case o.MaxRequestBytes < 0:
 		return nil, fmt.Errorf("kafkaserver: MaxRequestBytes %d is negative", o.MaxRequestBytes)
+	case o.FetchMaxBytes < 0 || o.FetchMaxBytes > maxFetchResponseBytes:
+		return nil, fmt.Errorf("kafkaserver: FetchMaxBytes %d is outside [1, %d]", o.FetchMaxBytes, maxFetchResponseBytes)
+	case o.GroupMinSessionTimeout < 0 || o.GroupMinSessionTimeout > o.GroupMaxSessionTimeout:
+		return nil, fmt.Errorf("kafkaserver: GroupMinSessionTimeout %v is negative or above GroupMaxSessionTimeout %v", o.GroupMinSessionTimeout, o.GroupMaxSessionTimeout)
 	case o.NodeID < 0:
 		return nil, fmt.Errorf("kafkaserver: NodeID %d is negative", o.NodeID)
 	case o.TLSConfig != nil && len(o.TLSConfig.Certificates) == 0 && o.TLSConfig.GetCertificate == nil && o.TLSConfig.GetConfigForClient == nil:

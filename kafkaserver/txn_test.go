@@ -150,3 +150,53 @@ func TestIdempotentProduce(t *testing.T) {
 	assert.Equal(t, kerr.OutOfOrderSequenceNumber.Code, resp.ErrorCode)
 	assert.EqualValues(t, 1, p.HighWatermark())
 }
+
+// TestInitProducerIDIssuesNewIDs checks that InitProducerId without a
+// transactional ID answers a producer ID never handed out before, in epoch
+// 0, whatever ID and epoch the request names, as Kafka's broker does: a
+// client can neither take over another producer's ID nor claim one not
+// yet issued, which would fence the producer it is issued to next.
+// Idempotent producers bump their epoch themselves (KIP-360).
+func TestInitProducerIDIssuesNewIDs(t *testing.T) {
+	f := newFixture(t, map[string]eventlog.TopicConfig{"t": {Partitions: 1}})
+	r := dialRaw(t, f.addr)
+	initProducerID := func(id int64, epoch int16) *kmsg.InitProducerIDResponse {
+		req := kmsg.NewPtrInitProducerIDRequest()
+		req.SetVersion(4)
+		req.ProducerID, req.ProducerEpoch = id, epoch
+		return r.roundTrip(req).(*kmsg.InitProducerIDResponse)
+	}
+	first := initProducerID(-1, -1)
+	require.Zero(t, first.ErrorCode)
+	require.GreaterOrEqual(t, first.ProducerID, int64(0))
+	require.Zero(t, first.ProducerEpoch)
+
+	issued := map[int64]bool{first.ProducerID: true}
+	for _, claim := range []struct {
+		id    int64
+		epoch int16
+	}{
+		{first.ProducerID, 0},     // another producer's, bumped
+		{first.ProducerID, 41},    // another producer's, far ahead
+		{first.ProducerID + 1, 0}, // not issued yet
+		{first.ProducerID + 2, 5},
+		{-1, -1}, // a new producer, after the claims
+		{-1, -1},
+	} {
+		resp := initProducerID(claim.id, claim.epoch)
+		require.Zero(t, resp.ErrorCode, "claiming %d/%d", claim.id, claim.epoch)
+		assert.False(t, issued[resp.ProducerID], "claiming %d/%d answered producer ID %d, issued before", claim.id, claim.epoch, resp.ProducerID)
+		assert.Zero(t, resp.ProducerEpoch, "claiming %d/%d", claim.id, claim.epoch)
+		issued[resp.ProducerID] = true
+	}
+
+	// kgo's idempotent producer works as before.
+	ctx := testContext(t)
+	cl := f.client(t, kgo.DefaultProduceTopic("t"))
+	require.NoError(t, cl.ProduceSync(ctx, &kgo.Record{Value: []byte("a")}, &kgo.Record{Value: []byte("b")}).FirstErr())
+	p, err := f.log.Partition("t", 0)
+	require.NoError(t, err)
+	stored := storedBatches(t, p, 0)
+	require.NotEmpty(t, stored)
+	assert.False(t, issued[int64(binary.BigEndian.Uint64(stored[43:]))], "kgo got a producer ID of its own")
+}
