@@ -57,7 +57,8 @@
 // last five batches, the last of which is what a broker loads, and a first
 // entry, for producer id -1, about the .txnindex. A partition that never
 // had a producer has neither, and Open reads nothing for it. Open rebuilds
-// these from the log too when they do not check out. None of these files is
+// these from the log too when they do not check out, or when the snapshots
+// are gone (see Idempotent producers). None of these files is
 // read whole when it is larger than a sound one can be (an index, more
 // than an entry per batch of its segment; a snapshot, more than an entry
 // per offset below its own): a damaged file cannot exhaust memory. Metadata
@@ -183,7 +184,20 @@
 // then by the background checkpointer when it changed
 // (RecoveryPointInterval) and at Close; Open loads the newest one at or
 // below the log end (removing, durably, those past it) and reads the batch
-// headers after it. A producer idle longer than Options.ProducerIDExpiration
+// headers after it. When none is left — the files were deleted, or a cut
+// of Options.Repair left them past the log end — Open rebuilds the
+// producer state and the .txnindex files from the whole log, as Kafka
+// does, if anything shows the partition had producers: snapshots Repair
+// removed, a .txnindex file, or a batch with a producer id among the last
+// of the active segment. Reading the whole log of every partition without
+// a snapshot would make each Open cost the size of the log, so a partition
+// whose snapshots were deleted, that never had an aborted transaction and
+// whose producers wrote only before the active segment's last few KiB
+// looks like one that never had a producer. A closed segment's .txnindex
+// that is deleted or emptied is not noticed either (its aborted
+// transactions would show to read_committed readers): deleting the
+// partition's .snapshot files as well makes Open rebuild every .txnindex
+// from the log, as long as one of those signs remains. A producer idle longer than Options.ProducerIDExpiration
 // (Kafka's producer.id.expiration.ms, a day by default) is forgotten, and
 // then any sequence starts it again. ProducerOptions.Idempotent makes a
 // Producer stamp its batches so, though it never resends one itself (see

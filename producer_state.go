@@ -49,6 +49,8 @@ type producerState struct {
 	files struct {
 		sync.Mutex
 		offsets []int64 // of the snapshot files, ascending
+		// txnIndexes is set when Open found a .txnindex file.
+		txnIndexes bool
 	}
 }
 

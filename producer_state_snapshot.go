@@ -52,13 +52,16 @@ import (
 //   - A partition has no snapshot until the first batch with a producer id
 //     is about to be written: then an empty one is written durably at the
 //     log end, before that batch. No snapshot therefore means no producer
-//     batch, and Open reads nothing.
+//     batch, and Open reads next to nothing — unless the snapshots were
+//     lost, which Open looks for where it costs nothing
+//     (lostProducerHistory) and then rebuilds from the whole log.
 //   - The checkpointer writes a snapshot of a partition whose state changed
 //     (or whose newest snapshot lies before its active segment) at the log
 //     end, each RecoveryPointInterval; Close writes one at the log end.
 //   - Open deletes, durably, the snapshots past the log end — a crash took
 //     the records they describe — and loads the newest of the others, then
-//     replays the batch headers after it. A snapshot is never pruned unless
+//     replays the batch headers after it; when a cut of Options.Repair
+//     left none, it rebuilds from the whole log. A snapshot is never pruned unless
 //     a newer one lies below the durable end (the recovery point or the
 //     active segment's base), which no crash can cut.
 //   - A snapshot or .txnindex that does not check out makes Open rebuild the
@@ -386,13 +389,17 @@ func (p *Partition) closeProducerStateLocked() error {
 }
 
 // noteSnapshotFiles records the snapshot files found among the names of
-// the partition's directory.
+// the partition's directory, and whether any .txnindex file is.
 func (p *Partition) noteSnapshotFiles(names []string) {
 	f := &p.producers.files
 	f.offsets = f.offsets[:0]
+	f.txnIndexes = false
 	for _, name := range names {
 		if off, ok := parseSegmentName(name, snapshotExt); ok {
 			f.offsets = append(f.offsets, off)
+		}
+		if _, ok := parseSegmentName(name, txnIndexExt); ok {
+			f.txnIndexes = true
 		}
 	}
 	slices.Sort(f.offsets)
@@ -404,9 +411,6 @@ func (p *Partition) noteSnapshotFiles(names []string) {
 func (p *Partition) loadProducerState() error {
 	s := &p.producers
 	offsets := s.files.offsets
-	if len(offsets) == 0 {
-		return nil
-	}
 	fsys := p.log.opts.FS
 	end := p.logEnd.Load()
 	removed := false
@@ -428,8 +432,12 @@ func (p *Partition) loadProducerState() error {
 	}
 	s.files.offsets = offsets
 	if len(offsets) == 0 {
-		// Every producer batch was after the log end: none is left.
-		return nil
+		why := p.lostProducerHistory(removed)
+		if why == "" {
+			return nil // no producer batch: nothing to load
+		}
+		s.history.Store(true)
+		return p.rebuildProducerState(why)
 	}
 	s.history.Store(true)
 	var snap *producerSnapshot
@@ -454,6 +462,61 @@ func (p *Partition) loadProducerState() error {
 		return err
 	}
 	return nil
+}
+
+// lostProducerHistory returns why a partition without a snapshot at or
+// below its log end must have its producer state rebuilt from the log, or
+// "" when it has no producer batch. Without snapshots the log alone knows,
+// and reading it all would make every Open of a partition that never had a
+// producer cost the size of its log; so Open looks only where the loss
+// shows for nothing or next to nothing:
+//
+//   - snapshots removed because a cut of Options.Repair left them past the
+//     log end: the cut went below the recovery point, and the batches they
+//     describe may lie before it. (A crash cuts only after the recovery
+//     point, which the newest snapshot kept is at or below: when it takes
+//     every snapshot it takes every producer batch.)
+//   - a .txnindex file: an aborted transaction.
+//   - a batch with a producer id among the last ones of the active segment,
+//     from its last offset index entry on (at most an index interval of
+//     bytes and a batch).
+//
+// A partition whose snapshots were all deleted and whose producer batches
+// lie only further back, with no aborted transaction, looks like one that
+// never had a producer.
+func (p *Partition) lostProducerHistory(removed bool) string {
+	switch {
+	case removed && p.log.opts.Repair:
+		return "producer state snapshots past the repaired log end removed"
+	case p.producers.files.txnIndexes:
+		return "no producer state snapshot, but .txnindex files"
+	}
+	active := p.active()
+	size := active.size.Load()
+	if size == 0 {
+		return ""
+	}
+	idx, _, err := active.loadIndex(p.config().indexInterval)
+	if err != nil {
+		return "" // a read reports it
+	}
+	m, err := active.viewFor(size)
+	if err != nil {
+		return ""
+	}
+	defer m.release()
+	data := m.data[:size]
+	for pos := active.startPosition(idx, data, p.logEnd.Load()-1); pos < size; {
+		h, err := parseBatchHeader(data[pos:])
+		if err != nil {
+			return ""
+		}
+		if h.ProducerID >= 0 {
+			return "no producer state snapshot, but batches with a producer id"
+		}
+		pos += h.size()
+	}
+	return ""
 }
 
 // loadFromSnapshot loads snap, the aborted transactions of the .txnindex

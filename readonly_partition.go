@@ -429,7 +429,8 @@ func mapForScan(f File, size int64) ([]byte, func(), error) {
 // offset end that the last refresh had not, so that the transactions are
 // known (the last stable offset, the aborted ones) before end is
 // published. A partition without producer history (no snapshot file in its
-// listing) is skipped. The read-only Log reads no snapshot: it would have
+// listing, nor a .txnindex one, which a writer's Open rebuilds snapshots
+// from) is skipped. The read-only Log reads no snapshot: it would have
 // to repair the active segment's .txnindex, which only the writer may, and
 // the headers of the batches say all it needs. What retention or
 // compaction removes later leaves nothing wrong behind: transactions below
@@ -438,7 +439,7 @@ func mapForScan(f File, size int64) ([]byte, func(), error) {
 func (p *Partition) refreshProducersReadOnly(ls segmentListing, end int64) error {
 	s := &p.producers
 	if !s.history.Load() {
-		if !strings.Contains(ls.seen.names, snapshotExt) {
+		if !strings.Contains(ls.seen.names, snapshotExt) && !strings.Contains(ls.seen.names, txnIndexExt) {
 			return nil
 		}
 		s.history.Store(true)

@@ -31,7 +31,10 @@ import (
 // when the segment rolled. Open reads every file, each entry checked; the
 // active segment's entries past the snapshot are derived again from the
 // log, and a file that does not check out makes Open rebuild the
-// partition's producer state and indexes from the log.
+// partition's producer state and indexes from the log. A closed segment's
+// missing or empty file cannot be told at Open from one without aborts
+// without reading the segment: it is rebuilt only with the rest, when the
+// snapshots are gone too (lostProducerHistory).
 const (
 	txnIndexExt       = ".txnindex"
 	txnIndexEntrySize = 34
