@@ -405,6 +405,7 @@ func (l *Log) AlterTopicConfig(ctx context.Context, name string, cfg TopicConfig
 	if err := cfg.validate(); err != nil {
 		return fmt.Errorf("eventlog: topic %q: %w", name, err)
 	}
+	cfg = cfg.inMilliseconds()
 	switch {
 	case cfg.Partitions == 0:
 		cfg.Partitions = len(t.partitions)

@@ -260,6 +260,7 @@ func (l *Log) createTopic(name string, cfg TopicConfig, internal bool) error {
 	if err := cfg.validate(); err != nil {
 		return fmt.Errorf("eventlog: topic %q: %w", name, err)
 	}
+	cfg = cfg.inMilliseconds()
 	if cfg.Partitions == 0 {
 		cfg.Partitions = 1
 	}

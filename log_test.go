@@ -140,6 +140,33 @@ func TestTopicConfigSurvivesReopen(t *testing.T) {
 	assert.NoError(t, err)
 }
 
+// Durations are kept in whole milliseconds, as the metadata file stores
+// them: a fraction rounds up, so that what a topic has before a reopen it
+// has after, and a value under a millisecond does not come back as 0,
+// "inherit" (which, for Retention, kept everything).
+func TestTopicConfigDurationsInMilliseconds(t *testing.T) {
+	dir := t.TempDir()
+	l, err := eventlog.Open(dir, nil)
+	require.NoError(t, err)
+	cfg := eventlog.TopicConfig{SegmentAge: 900 * time.Microsecond, Retention: 500 * time.Microsecond, CleanupPolicy: eventlog.CleanupCompactDelete,
+		DeleteRetention: 10 * time.Microsecond, MinCompactionLag: 1500 * time.Microsecond, MaxCompactionLag: 2 * time.Millisecond}
+	require.NoError(t, l.CreateTopic("t", cfg))
+	want := eventlog.TopicConfig{Partitions: 1, SegmentAge: time.Millisecond, Retention: time.Millisecond, CleanupPolicy: eventlog.CleanupCompactDelete,
+		DeleteRetention: time.Millisecond, MinCompactionLag: 2 * time.Millisecond, MaxCompactionLag: 2 * time.Millisecond}
+	got, err := l.TopicConfig("t")
+	require.NoError(t, err)
+	assert.Equal(t, want, got, "before reopen")
+	cfg.Retention = 1001 * time.Microsecond
+	require.NoError(t, l.AlterTopicConfig(context.Background(), "t", cfg))
+	want.Retention = 2 * time.Millisecond
+	require.NoError(t, l.Close())
+
+	l = openLog(t, dir, nil)
+	got, err = l.TopicConfig("t")
+	require.NoError(t, err)
+	assert.Equal(t, want, got, "after reopen")
+}
+
 func TestAppendReadRoundTrip(t *testing.T) {
 	for _, c := range eventlog.Codecs {
 		t.Run(c.String(), func(t *testing.T) {

@@ -12,7 +12,9 @@ import (
 
 // TopicConfig configures a topic. Zero fields inherit the Log's Options.
 // The configuration is stored in the topic's directory and survives reopen;
-// Log.AlterTopicConfig and Log.CreatePartitions change it.
+// Log.AlterTopicConfig and Log.CreatePartitions change it. Durations are
+// kept in whole milliseconds, as Kafka's settings are: a fraction of a
+// millisecond rounds up.
 type TopicConfig struct {
 	// Partitions is the number of partitions (Kafka's num.partitions).
 	// Default 1.
@@ -57,6 +59,19 @@ type TopicConfig struct {
 	// its dirty ratio, and its active segment closes at that age (Kafka's
 	// max.compaction.lag.ms). Zero means no limit, the default.
 	MaxCompactionLag time.Duration
+}
+
+// inMilliseconds returns c with its positive durations rounded up to whole
+// milliseconds, which is what the topic's metadata file keeps: a value
+// under a millisecond would otherwise be stored as 0 and come back from a
+// reopen as "inherit".
+func (c TopicConfig) inMilliseconds() TopicConfig {
+	for _, d := range []*time.Duration{&c.SegmentAge, &c.Retention, &c.DeleteRetention, &c.MinCompactionLag, &c.MaxCompactionLag} {
+		if *d > 0 && *d%time.Millisecond != 0 && *d < math.MaxInt64-time.Millisecond {
+			*d = *d - *d%time.Millisecond + time.Millisecond
+		}
+	}
+	return c
 }
 
 // MaxTopicNameLength is Kafka's limit on topic names.
@@ -225,9 +240,14 @@ func durationMs(d time.Duration) int64 {
 	return d.Milliseconds()
 }
 
+// msDuration converts Kafka's milliseconds back, -1 to RetainForever and
+// a count too large for a Duration to the largest one.
 func msDuration(ms int64) time.Duration {
-	if ms < 0 {
+	switch {
+	case ms < 0:
 		return RetainForever
+	case ms > math.MaxInt64/int64(time.Millisecond):
+		return math.MaxInt64 / time.Millisecond * time.Millisecond
 	}
 	return time.Duration(ms) * time.Millisecond
 }
@@ -247,15 +267,15 @@ func decodeTopicMeta(path string, version uint16, payload []byte) (string, Topic
 		Partitions:     m.Partitions,
 		Durability:     Durability(m.Durability),
 		SegmentBytes:   m.SegmentBytes,
-		SegmentAge:     time.Duration(m.SegmentAgeMs) * time.Millisecond,
+		SegmentAge:     msDuration(max(m.SegmentAgeMs, 0)),
 		MaxBatchBytes:  m.MaxBatchBytes,
 		Retention:      msDuration(m.RetentionMs),
 		RetentionBytes: m.RetentionSize,
 
-		DeleteRetention:        time.Duration(m.DeleteRetentionMs) * time.Millisecond,
+		DeleteRetention:        msDuration(max(m.DeleteRetentionMs, 0)),
 		MinCleanableDirtyRatio: m.MinCleanableDirtyRatio,
-		MinCompactionLag:       time.Duration(m.MinCompactionLagMs) * time.Millisecond,
-		MaxCompactionLag:       time.Duration(m.MaxCompactionLagMs) * time.Millisecond,
+		MinCompactionLag:       msDuration(max(m.MinCompactionLagMs, 0)),
+		MaxCompactionLag:       msDuration(max(m.MaxCompactionLagMs, 0)),
 	}
 	if m.CleanupPolicy != "" {
 		var ok bool
