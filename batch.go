@@ -249,6 +249,14 @@ type batchEncoder struct {
 	buf []byte // records before compression
 }
 
+// Record timestamps are milliseconds since 1970 in an int64, as Kafka's
+// are. Keeping them within ±2^62 ms (4.6 million centuries) keeps the
+// difference of any two, which a batch stores, within an int64 too.
+var (
+	minRecordTime = time.UnixMilli(-1 << 62)
+	maxRecordTime = time.UnixMilli(1<<62 - 1)
+)
+
 // encode appends to dst one complete RecordBatch v2 holding records, and
 // returns the extended slice. The batch has base offset 0 (the log assigns
 // it with setBaseOffset), partition leader epoch 0, no producer id, epoch or
@@ -257,7 +265,8 @@ type batchEncoder struct {
 // the largest. Offset deltas are 0..n-1; Record.Offset, Topic and Partition
 // of the inputs are ignored. Every record's Timestamp must be set.
 //
-// It fails with ErrInvalidRecord for an empty batch or a zero timestamp,
+// It fails with ErrInvalidRecord for an empty batch or a zero timestamp
+// or one out of range,
 // ErrUnsupportedCompression for a codec it cannot write, and
 // ErrRecordTooLarge when the batch overflows Kafka's 32-bit lengths. On
 // error dst is returned unchanged.
@@ -279,6 +288,9 @@ func (e *batchEncoder) encode(dst []byte, records []Record, c Compression) ([]by
 		r := &records[i]
 		if r.Timestamp.IsZero() {
 			return dst, fmt.Errorf("%w: record %d has no timestamp", ErrInvalidRecord, i)
+		}
+		if r.Timestamp.Before(minRecordTime) || r.Timestamp.After(maxRecordTime) {
+			return dst, fmt.Errorf("%w: record %d has timestamp %v, outside Kafka's milliseconds since 1970 (±2^62)", ErrInvalidRecord, i, r.Timestamp)
 		}
 		maxTS = max(maxTS, r.Timestamp.UnixMilli())
 		estimate += len(r.Key) + len(r.Value) + 16

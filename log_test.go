@@ -226,6 +226,27 @@ func TestAppendStampsZeroTimestampsWithoutTouchingCaller(t *testing.T) {
 	assert.Equal(t, now.UnixMilli(), out[0].Timestamp.UnixMilli())
 }
 
+// A timestamp whose milliseconds do not fit Kafka's int64 is refused,
+// instead of being stored wrapped around (year 1.1e9 read back as year
+// -27399002).
+func TestAppendRefusesTimestampsOutOfRange(t *testing.T) {
+	l := openLog(t, t.TempDir(), nil)
+	require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{}))
+	p := partition(t, l, "t", 0)
+	for _, ts := range []time.Time{time.Unix(1<<55, 0), time.Unix(-(1 << 55), 0)} {
+		_, err := p.Append(ctx, []eventlog.Record{{Value: []byte("v"), Timestamp: ts}}, eventlog.AppendOptions{})
+		require.ErrorIs(t, err, eventlog.ErrInvalidRecord, ts.String())
+		assert.ErrorContains(t, err, "outside Kafka's milliseconds")
+	}
+	far := time.UnixMilli(1 << 61)
+	_, err := p.Append(ctx, []eventlog.Record{{Value: []byte("v"), Timestamp: far}}, eventlog.AppendOptions{})
+	require.NoError(t, err)
+	recs, err := p.Read(0, 100)
+	require.NoError(t, err)
+	require.Len(t, recs, 1)
+	assert.True(t, far.Equal(recs[0].Timestamp), "%v read back as %v", far, recs[0].Timestamp)
+}
+
 func TestReadBounds(t *testing.T) {
 	l := openLog(t, t.TempDir(), nil)
 	require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{}))
