@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"sync"
 	"time"
 
@@ -31,8 +32,24 @@ import (
 // maxRetainedBuffer is the largest read or write buffer a connection keeps
 // between requests: enough for produce requests of a few MiB, and for a
 // fetch over TLS of kgo's default 1 MiB from each of a few partitions,
-// which would otherwise allocate and clear a buffer every time.
+// which would otherwise allocate and clear a buffer every time. A larger
+// one is let go once its request is answered.
 const maxRetainedBuffer = 16 << 20
+
+// minReadGrowth is the least a request's read buffer grows by. It grows
+// as the request's bytes arrive, not to the size the request claims, so
+// that a client that claims 100 MiB and sends a few bytes costs a few
+// bytes.
+const minReadGrowth = 64 << 10
+
+// maxUnauthenticatedRequestBytes bounds the requests of a connection that
+// has yet to authenticate with SASL (Kafka's sasl.server.max.receive.size
+// and its default), so that anyone who can connect cannot make the server
+// read MaxRequestBytes.
+const maxUnauthenticatedRequestBytes = 512 << 10
+
+// errIdle ends a connection that sent no request for Options.IdleTimeout.
+var errIdle = errors.New("idle for longer than connections.max.idle.ms")
 
 // conn is one client connection.
 type conn struct {
@@ -69,6 +86,20 @@ func (c *conn) close() {
 // one handling a request stop after answering it.
 func (c *conn) stopReading() {
 	_ = c.raw.SetReadDeadline(time.Now())
+}
+
+// setReadTimeout makes the connection's reads fail after d from now, or
+// never for d <= 0. It reports false once the server is closing: the
+// deadline stopReading set may have been replaced, and the connection is
+// to end.
+func (c *conn) setReadTimeout(d time.Duration) bool {
+	var deadline time.Time
+	if d > 0 {
+		deadline = time.Now().Add(d)
+	}
+	_ = c.nc.SetReadDeadline(deadline)
+	// Close and Shutdown cancel the server's context before stopReading.
+	return c.s.ctx.Err() == nil
 }
 
 // request is one decoded request.
@@ -118,9 +149,16 @@ func (c *conn) serve() {
 	}
 	c.r = bufio.NewReaderSize(c.nc, 64<<10)
 	for {
+		if !c.setReadTimeout(c.s.opts.IdleTimeout) {
+			return
+		}
 		req, err := c.readRequest()
 		if err != nil {
-			if !errors.Is(err, io.EOF) && !c.s.closing() {
+			switch {
+			case errors.Is(err, io.EOF) || c.s.closing():
+			case errors.Is(err, errIdle):
+				log.Debug("kafkaserver: closing idle connection")
+			default:
 				log.Info("kafkaserver: closing connection", "err", err)
 			}
 			return
@@ -139,6 +177,7 @@ func (c *conn) serve() {
 			err = c.writeResponse(req, resp)
 		}
 		req.releaseAll()
+		c.forgetRequest()
 		if err != nil {
 			if !c.s.closing() {
 				log.Info("kafkaserver: write failed", "err", err)
@@ -151,21 +190,38 @@ func (c *conn) serve() {
 	}
 }
 
-// readRequest reads and decodes the next request.
+// forgetRequest drops the connection's references to the request it
+// answered — its decoded form points into the read buffer — and lets go
+// of a read buffer larger than a connection keeps.
+func (c *conn) forgetRequest() {
+	c.req = request{release: c.req.release}
+	if cap(c.in) > maxRetainedBuffer {
+		c.in = nil
+	}
+}
+
+// readRequest reads and decodes the next request. The request must arrive
+// in full within Options.IdleTimeout of its size.
 func (c *conn) readRequest() (*request, error) {
 	var size [4]byte
 	if _, err := io.ReadFull(c.r, size[:]); err != nil {
+		if errors.Is(err, os.ErrDeadlineExceeded) && c.s.ctx.Err() == nil {
+			return nil, errIdle
+		}
 		return nil, err
 	}
 	n := int32(binary.BigEndian.Uint32(size[:]))
-	if n < 8 || int64(n) > int64(c.s.opts.MaxRequestBytes) {
+	switch {
+	case n < 8 || int64(n) > int64(c.s.opts.MaxRequestBytes):
 		return nil, fmt.Errorf("request of %d bytes is outside [8, %d] (socket.request.max.bytes)", n, c.s.opts.MaxRequestBytes)
+	case !c.authenticated && n > maxUnauthenticatedRequestBytes:
+		return nil, fmt.Errorf("request of %d bytes before SASL authentication is larger than %d (sasl.server.max.receive.size)", n, maxUnauthenticatedRequestBytes)
 	}
-	if cap(c.in) < int(n) || cap(c.in) > maxRetainedBuffer {
-		c.in = make([]byte, n)
+	if !c.setReadTimeout(c.s.opts.IdleTimeout) {
+		return nil, ErrServerClosed
 	}
-	body := c.in[:n]
-	if _, err := io.ReadFull(c.r, body); err != nil {
+	body, err := c.readBody(int(n))
+	if err != nil {
 		return nil, fmt.Errorf("request of %d bytes cut short: %w", n, err)
 	}
 	r := kbin.Reader{Src: body}
@@ -200,6 +256,27 @@ func (c *conn) readRequest() (*request, error) {
 		return nil, fmt.Errorf("%s v%d: %w", kmsg.NameForKey(req.key), req.version, err)
 	}
 	return req, nil
+}
+
+// readBody reads the n bytes of a request into c.in, growing it, by
+// doubling, as the bytes arrive.
+func (c *conn) readBody(n int) ([]byte, error) {
+	buf := c.in[:0]
+	for len(buf) < n {
+		if len(buf) == cap(buf) {
+			grown := make([]byte, len(buf), min(n, max(2*cap(buf), minReadGrowth)))
+			copy(grown, buf)
+			buf = grown
+		}
+		read, err := io.ReadFull(c.r, buf[len(buf):min(n, cap(buf))])
+		buf = buf[:len(buf)+read]
+		if err != nil {
+			c.in = buf[:0]
+			return nil, err
+		}
+	}
+	c.in = buf
+	return buf, nil
 }
 
 // writeResponse frames and writes resp.

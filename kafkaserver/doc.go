@@ -129,15 +129,35 @@
 //     OAUTHBEARER. TLS through crypto/tls, mutual TLS through its
 //     ClientAuth.
 //
+// # Connections and their cost
+//
+// A client costs the server what it sends and what it asks for, for as
+// long as it is connected, and no more:
+//
+//   - A request is read into a buffer that grows as its bytes arrive, not
+//     to the size the request claims; a buffer larger than 16 MiB is let
+//     go as soon as its request is answered. A request larger than
+//     Options.MaxRequestBytes (socket.request.max.bytes, 100 MiB) closes
+//     the connection, and so does one larger than 512 KiB before the
+//     connection has authenticated with SASL, as in Kafka
+//     (sasl.server.max.receive.size).
+//   - A connection that sends no request for Options.IdleTimeout
+//     (connections.max.idle.ms, 10 minutes), or takes longer than that to
+//     send the rest of a request it began, is closed. A request being
+//     handled does not count as idle: a fetch may wait as long as its max
+//     wait says.
+//
 // # Concurrency and lifetime
 //
 // Each connection is served by one goroutine owned by the Server, which
-// answers pipelined requests in order. A fetch waiting for min bytes holds
-// no mapping while it waits, and releases what it read once its response
-// is written or given up (the connection closed): until then the segments
-// it reads stay mapped, and their files on disk, whatever retention,
-// DeleteRecords or DeleteTopic do to the partition meanwhile. Close and Shutdown stop accepting, end every connection and
-// wait for every goroutine of the Server; the remote members of its
-// clients leave their groups. The Server does not own the Log: close the
-// Server first, then the Log.
+// answers pipelined requests in order.
+// A fetch waiting for min bytes holds no mapping while it waits, and
+// releases what it read once its response is written or given up (the
+// connection closed): until then the
+// segments it reads stay mapped, and their files on disk, whatever
+// retention, DeleteRecords or DeleteTopic do to the partition meanwhile.
+// Close and Shutdown stop accepting, end every connection and wait for
+// every goroutine of the Server; the remote members of its clients leave
+// their groups. The Server does not own the Log: close the Server first,
+// then the Log.
 package kafkaserver

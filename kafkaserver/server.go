@@ -24,7 +24,8 @@ var ErrNotLoopback = errors.New("kafkaserver: refusing to listen on a non-loopba
 
 // Defaults of Options.
 const (
-	DefaultMaxRequestBytes = 100 << 20 // socket.request.max.bytes
+	DefaultMaxRequestBytes = 100 << 20        // socket.request.max.bytes
+	DefaultIdleTimeout     = 10 * time.Minute // connections.max.idle.ms
 	DefaultClusterID       = "eventlog"
 	handshakeTimeout       = 10 * time.Second
 )
@@ -67,6 +68,13 @@ type Options struct {
 	// closes the connection (Kafka's socket.request.max.bytes). Default
 	// 100 MiB.
 	MaxRequestBytes int
+
+	// IdleTimeout closes a connection that sends no request for this
+	// long, and one that takes longer than this to send a request it has
+	// begun (Kafka's connections.max.idle.ms). A request being handled,
+	// such as a fetch waiting for records, does not count as idle.
+	// Default 10 minutes; negative: never.
+	IdleTimeout time.Duration
 
 	// NodeID is the broker ID the server reports (Kafka's node.id).
 	// Default 0.
@@ -124,6 +132,9 @@ func New(l *eventlog.Log, opts *Options) (*Server, error) {
 	}
 	if o.MaxRequestBytes == 0 {
 		o.MaxRequestBytes = DefaultMaxRequestBytes
+	}
+	if o.IdleTimeout == 0 {
+		o.IdleTimeout = DefaultIdleTimeout
 	}
 	if o.ClusterID == "" {
 		o.ClusterID = DefaultClusterID
