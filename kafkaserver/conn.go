@@ -58,6 +58,12 @@ type conn struct {
 
 	closeOnce sync.Once
 
+	// ctx is the context of the connection's requests: it ends when the
+	// server closes, when the connection does, and when the client goes
+	// away while a request waits (watchClient).
+	ctx    context.Context
+	cancel context.CancelFunc
+
 	// Owned by the connection's goroutine.
 	nc            net.Conn // raw, or the TLS connection over it
 	r             *bufio.Reader
@@ -71,10 +77,18 @@ type conn struct {
 	mechanism     string        // chosen by SaslHandshake
 	user          string        // authenticated SASL user
 	closeAfter    bool          // close once the response is written
+
+	// watch, while a request waits, is closed when the goroutine
+	// watching for the client to go away ends; clientGone is set before
+	// if it saw the client go.
+	watch      chan struct{}
+	clientGone bool
 }
 
 func newConn(s *Server, nc net.Conn) *conn {
-	return &conn{s: s, raw: nc, nc: nc, authenticated: s.opts.SASLPlain == nil}
+	c := &conn{s: s, raw: nc, nc: nc, authenticated: s.opts.SASLPlain == nil}
+	c.ctx, c.cancel = context.WithCancel(s.ctx)
+	return c
 }
 
 // close closes the network connection, unblocking its goroutine.
@@ -100,6 +114,42 @@ func (c *conn) setReadTimeout(d time.Duration) bool {
 	_ = c.nc.SetReadDeadline(deadline)
 	// Close and Shutdown cancel the server's context before stopReading.
 	return c.s.ctx.Err() == nil
+}
+
+// watchClient ends the request being handled, by cancelling its context,
+// if the client closes the connection meanwhile, as Kafka forgets the
+// requests of a closed connection. A handler calls it before it waits —
+// for records, for a rebalance — and the connection's goroutine stops the
+// watch (endWatch) once the request is handled. A client that sends
+// another request first (pipelining) is not watched any further.
+func (c *conn) watchClient() {
+	if c.watch != nil {
+		return
+	}
+	if !c.setReadTimeout(0) { // the wait may outlast the idle timeout
+		return // the request's context has ended
+	}
+	done := make(chan struct{})
+	c.watch = done
+	go func() {
+		defer close(done)
+		// Peek does not consume: what arrives is the next request's.
+		_, err := c.r.Peek(1)
+		if err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
+			c.clientGone = true
+			c.cancel()
+		}
+	}()
+}
+
+// endWatch stops watchClient's goroutine and waits for it.
+func (c *conn) endWatch() {
+	if c.watch == nil {
+		return
+	}
+	_ = c.nc.SetReadDeadline(time.Unix(1, 0)) // in the past: Peek returns
+	<-c.watch
+	c.watch = nil
 }
 
 // request is one decoded request.
@@ -134,12 +184,13 @@ func (r *request) releaseAll() {
 func (c *conn) serve() {
 	defer c.s.wg.Done()
 	defer c.s.forget(c)
+	defer c.cancel()
 	defer c.close()
 	log := c.s.opts.Logger.With("remote", c.raw.RemoteAddr().String())
 	if cfg := c.s.opts.TLSConfig; cfg != nil {
 		tc := tls.Server(c.nc, cfg)
 		c.nc = tc
-		ctx, cancel := context.WithTimeout(c.s.ctx, handshakeTimeout)
+		ctx, cancel := context.WithTimeout(c.ctx, handshakeTimeout)
 		err := tc.HandshakeContext(ctx)
 		cancel()
 		if err != nil {
@@ -164,9 +215,21 @@ func (c *conn) serve() {
 			return
 		}
 		resp, err := c.handle(req)
+		c.endWatch()
 		if err != nil {
 			req.releaseAll()
 			log.Info("kafkaserver: closing connection", "client", req.clientID, "api", kmsg.NameForKey(req.key), "version", req.version, "err", err)
+			return
+		}
+		if c.clientGone {
+			if req.fetch != nil {
+				req.fetch.reset(0)
+			}
+			req.releaseAll()
+			if c.s.closing() {
+				return
+			}
+			log.Debug("kafkaserver: client went away during a request", "client", req.clientID, "api", kmsg.NameForKey(req.key))
 			return
 		}
 		switch {
@@ -226,7 +289,7 @@ func (c *conn) readRequest() (*request, error) {
 	}
 	r := kbin.Reader{Src: body}
 	req := &c.req
-	*req = request{ctx: c.s.ctx, key: r.Int16(), version: r.Int16(), correlation: r.Int32(), release: req.release}
+	*req = request{ctx: c.ctx, key: r.Int16(), version: r.Int16(), correlation: r.Int32(), release: req.release}
 	if id := r.NullableString(); id != nil {
 		req.clientID = *id
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"math"
 	"os"
 	"runtime"
 	"syscall"
@@ -130,4 +131,40 @@ func TestIdleTimeout(t *testing.T) {
 		assert.Empty(t, resp.Topics[0].Partitions[0].RecordBatches)
 		r.roundTrip(kmsg.NewPtrApiVersionsRequest())
 	})
+}
+
+// TestWaitingFetchEndsWithItsConnection closes the connection of a fetch
+// that would wait 24 days for records: the server stops waiting.
+func TestWaitingFetchEndsWithItsConnection(t *testing.T) {
+	gone := newSignal("kafkaserver: client went away during a request")
+	l := eventlogtest.New(t, nil)
+	require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{Partitions: 1}))
+	f := serve(t, l, &kafkaserver.Options{Logger: slog.New(gone)})
+	r := dialRaw(t, f.addr)
+	req := fetchRequest(12, "t", map[int32]int64{0: 0}, 1<<20, 1<<20)
+	req.MaxWaitMillis = math.MaxInt32
+	r.send(req)
+	require.NoError(t, r.c.Close())
+	gone.wait(t)
+}
+
+// TestWaitingFetchPipelined sends a request behind a fetch that waits: it
+// is answered after the fetch, intact.
+func TestWaitingFetchPipelined(t *testing.T) {
+	f := newFixture(t, map[string]eventlog.TopicConfig{"t": {Partitions: 1}})
+	r := dialRaw(t, f.addr)
+	fetch := fetchRequest(12, "t", map[int32]int64{0: 0}, 1<<20, 1<<20)
+	fetch.MaxWaitMillis = 200
+	r.send(fetch)
+	api := kmsg.NewPtrApiVersionsRequest()
+	api.SetVersion(3)
+	r.send(api)
+	r.corr-- // the fetch's response comes first
+	resp := fetch.ResponseKind()
+	r.receive(resp)
+	assert.Empty(t, resp.(*kmsg.FetchResponse).Topics[0].Partitions[0].RecordBatches)
+	r.corr++
+	apiResp := api.ResponseKind()
+	r.receive(apiResp)
+	assert.NotEmpty(t, apiResp.(*kmsg.ApiVersionsResponse).ApiKeys)
 }

@@ -146,11 +146,16 @@
 //     send the rest of a request it began, is closed. A request being
 //     handled does not count as idle: a fetch may wait as long as its max
 //     wait says.
+//   - A request that waits — a fetch for min bytes, a JoinGroup for a
+//     rebalance — ends when its client closes the connection, as in
+//     Kafka; unless the client sent another request behind it, which the
+//     server reads only once it has answered the first.
 //
 // # Concurrency and lifetime
 //
 // Each connection is served by one goroutine owned by the Server, which
-// answers pipelined requests in order.
+// answers pipelined requests in order; while a request waits, a second
+// one watches for the client to close the connection.
 // A fetch waiting for min bytes holds no mapping while it waits, and
 // releases what it read once its response is written or given up (the
 // connection closed): until then the

@@ -231,6 +231,7 @@ func (c *conn) handleJoinGroup(req *request) (kmsg.Response, error) {
 	}
 	m.metadata = metadata[m.x.Assignor().Name()]
 	ctx, cancel := context.WithTimeout(req.ctx, rebalance)
+	c.watchClient()
 	generation, err := m.x.AwaitRebalance(ctx)
 	cancel()
 	if err != nil && ctx.Err() == nil {
