@@ -116,6 +116,14 @@ func (c *conn) setReadTimeout(d time.Duration) bool {
 	return c.s.ctx.Err() == nil
 }
 
+// setWriteTimeout makes the connection's writes fail after
+// Options.WriteTimeout from now.
+func (c *conn) setWriteTimeout() {
+	if d := c.s.opts.WriteTimeout; d > 0 {
+		_ = c.nc.SetWriteDeadline(time.Now().Add(d))
+	}
+}
+
 // watchClient ends the request being handled, by cancelling its context,
 // if the client closes the connection meanwhile, as Kafka forgets the
 // requests of a closed connection. A handler calls it before it waits —
@@ -232,6 +240,7 @@ func (c *conn) serve() {
 			log.Debug("kafkaserver: client went away during a request", "client", req.clientID, "api", kmsg.NameForKey(req.key))
 			return
 		}
+		c.setWriteTimeout()
 		switch {
 		case req.fetch != nil:
 			err = c.writeFetch(req, req.fetch)

@@ -6,7 +6,9 @@ import (
 	"io"
 	"log/slog"
 	"math"
+	"net"
 	"os"
+	"path/filepath"
 	"runtime"
 	"syscall"
 	"testing"
@@ -167,4 +169,48 @@ func TestWaitingFetchPipelined(t *testing.T) {
 	apiResp := api.ResponseKind()
 	r.receive(apiResp)
 	assert.NotEmpty(t, apiResp.(*kmsg.ApiVersionsResponse).ApiKeys)
+}
+
+// TestUnreadResponseTimesOut sends a fetch whose response outgrows the
+// sockets' buffers and reads none of it: after WriteTimeout the server
+// gives the response up, closes the connection and lets go of the
+// segments it read, which DeleteRecords deleted meanwhile; Shutdown does
+// not wait longer.
+func TestUnreadResponseTimesOut(t *testing.T) {
+	for _, shutdown := range []bool{false, true} {
+		name := "write timeout"
+		if shutdown {
+			name = "shutdown"
+		}
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			l, err := eventlog.Open(dir, &eventlog.Options{Durability: eventlog.DurabilityOS})
+			require.NoError(t, err)
+			t.Cleanup(func() { _ = l.Close() })
+			require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{Partitions: 1, SegmentBytes: 256 << 10}))
+			p, err := l.Partition("t", 0)
+			require.NoError(t, err)
+			appendBatches(t, p, 128, 32<<10)
+			first := filepath.Join(dir, "topics", "t", "0", "00000000000000000000.log")
+			require.FileExists(t, first)
+
+			writeFailed := newSignal("kafkaserver: write failed")
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			require.NoError(t, err)
+			f := serveOn(t, smallBuffers{ln}, l, &kafkaserver.Options{Logger: slog.New(writeFailed), WriteTimeout: 500 * time.Millisecond})
+			r := dialRaw(t, f.addr)
+			require.NoError(t, r.c.(*net.TCPConn).SetReadBuffer(256<<10))
+			r.send(fetchRequest(12, "t", map[int32]int64{0: 0}, 8<<20, 8<<20))
+			r.receiveSize() // the response is being written; nothing more is read
+			deleteRecords(t, l, nil, nil)
+
+			if shutdown {
+				require.NoError(t, f.srv.Shutdown(testContext(t)))
+			} else {
+				writeFailed.wait(t)
+			}
+			assert.NoFileExists(t, first, "the response given up lets go of its segments")
+			closedByServer(t, r)
+		})
+	}
 }

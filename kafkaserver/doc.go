@@ -150,6 +150,9 @@
 //     rebalance — ends when its client closes the connection, as in
 //     Kafka; unless the client sent another request behind it, which the
 //     server reads only once it has answered the first.
+//   - A client that takes longer than Options.WriteTimeout (30 seconds)
+//     to read a response is disconnected, and the response lets go of
+//     its segments.
 //
 // # Concurrency and lifetime
 //
@@ -158,7 +161,7 @@
 // one watches for the client to close the connection.
 // A fetch waiting for min bytes holds no mapping while it waits, and
 // releases what it read once its response is written or given up (the
-// connection closed): until then the
+// connection closed, or Options.WriteTimeout passed): until then the
 // segments it reads stay mapped, and their files on disk, whatever
 // retention, DeleteRecords or DeleteTopic do to the partition meanwhile.
 // Close and Shutdown stop accepting, end every connection and wait for

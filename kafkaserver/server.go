@@ -26,6 +26,7 @@ var ErrNotLoopback = errors.New("kafkaserver: refusing to listen on a non-loopba
 const (
 	DefaultMaxRequestBytes = 100 << 20        // socket.request.max.bytes
 	DefaultIdleTimeout     = 10 * time.Minute // connections.max.idle.ms
+	DefaultWriteTimeout    = 30 * time.Second // clients' request.timeout.ms
 	DefaultClusterID       = "eventlog"
 	handshakeTimeout       = 10 * time.Second
 )
@@ -75,6 +76,14 @@ type Options struct {
 	// such as a fetch waiting for records, does not count as idle.
 	// Default 10 minutes; negative: never.
 	IdleTimeout time.Duration
+
+	// WriteTimeout closes a connection whose client takes longer than this
+	// to read a response. Until the response is written or given up, it
+	// holds its memory and the segments it reads from, even those that
+	// retention or DeleteRecords removed. Default 30 seconds, the
+	// request.timeout.ms after which Kafka clients give up on a response
+	// themselves; negative: never.
+	WriteTimeout time.Duration
 
 	// NodeID is the broker ID the server reports (Kafka's node.id).
 	// Default 0.
@@ -135,6 +144,9 @@ func New(l *eventlog.Log, opts *Options) (*Server, error) {
 	}
 	if o.IdleTimeout == 0 {
 		o.IdleTimeout = DefaultIdleTimeout
+	}
+	if o.WriteTimeout == 0 {
+		o.WriteTimeout = DefaultWriteTimeout
 	}
 	if o.ClusterID == "" {
 		o.ClusterID = DefaultClusterID
