@@ -153,12 +153,18 @@
 //   - A client that takes longer than Options.WriteTimeout (30 seconds)
 //     to read a response is disconnected, and the response lets go of
 //     its segments.
+//   - A remote group member, and the subscription it sent, user data
+//     included, is forgotten once it leaves its group, whichever way:
+//     at once for LeaveGroup and for a static member replaced by one with
+//     its instance ID, within a second for one evicted when its session
+//     timed out.
 //
 // # Concurrency and lifetime
 //
 // Each connection is served by one goroutine owned by the Server, which
 // answers pipelined requests in order; while a request waits, a second
-// one watches for the client to close the connection.
+// one watches for the client to close the connection. From the first
+// JoinGroup on, one more looks for remote members gone from their groups.
 // A fetch waiting for min bytes holds no mapping while it waits, and
 // releases what it read once its response is written or given up (the
 // connection closed, or Options.WriteTimeout passed): until then the

@@ -122,6 +122,7 @@ type Server struct {
 	mu struct {
 		sync.Mutex
 		closed    bool // Close or Shutdown began
+		sweeping  bool // the member registry's sweep runs; see members.go
 		listeners map[net.Listener]struct{}
 		conns     map[*conn]struct{}
 	}
