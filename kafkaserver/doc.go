@@ -140,15 +140,49 @@
 //     OAUTHBEARER. TLS through crypto/tls, mutual TLS through its
 //     ClientAuth.
 //
+// # Connections and their cost
+//
+// A client costs the server what it sends and what it asks for, for as
+// long as it is connected, and no more:
+//
+//   - A request is read into a buffer that grows as its bytes arrive, not
+//     to the size the request claims; a buffer larger than 16 MiB is let
+//     go as soon as its request is answered. A request larger than
+//     Options.MaxRequestBytes (socket.request.max.bytes, 100 MiB) closes
+//     the connection, and so does one larger than 512 KiB before the
+//     connection has authenticated with SASL, as in Kafka
+//     (sasl.server.max.receive.size).
+//   - A connection that sends no request for Options.IdleTimeout
+//     (connections.max.idle.ms, 10 minutes), or takes longer than that to
+//     send the rest of a request it began, is closed. A request being
+//     handled does not count as idle: a fetch may wait as long as its max
+//     wait says.
+//   - A request that waits — a fetch for min bytes, a JoinGroup for a
+//     rebalance — ends when its client closes the connection, as in
+//     Kafka; unless the client sent another request behind it, which the
+//     server reads only once it has answered the first.
+//   - A client that takes longer than Options.WriteTimeout (30 seconds)
+//     to read a response is disconnected, and the response lets go of
+//     its segments.
+//   - A remote group member, and the subscription it sent, user data
+//     included, is forgotten once it leaves its group, whichever way:
+//     at once for LeaveGroup and for a static member replaced by one with
+//     its instance ID, within a second for one evicted when its session
+//     timed out.
+//
 // # Concurrency and lifetime
 //
 // Each connection is served by one goroutine owned by the Server, which
-// answers pipelined requests in order. A fetch waiting for min bytes holds
-// no mapping while it waits, and releases what it read once its response
-// is written or given up (the connection closed): until then the segments
-// it reads stay mapped, and their files on disk, whatever retention,
-// DeleteRecords or DeleteTopic do to the partition meanwhile. Close and Shutdown stop accepting, end every connection and
-// wait for every goroutine of the Server; the remote members of its
-// clients leave their groups. The Server does not own the Log: close the
-// Server first, then the Log.
+// answers pipelined requests in order; while a request waits, a second
+// one watches for the client to close the connection. From the first
+// JoinGroup on, one more looks for remote members gone from their groups.
+// A fetch waiting for min bytes holds no mapping while it waits, and
+// releases what it read once its response is written or given up (the
+// connection closed, or Options.WriteTimeout passed): until then the
+// segments it reads stay mapped, and their files on disk, whatever
+// retention, DeleteRecords or DeleteTopic do to the partition meanwhile.
+// Close and Shutdown stop accepting, end every connection and wait for
+// every goroutine of the Server; the remote members of its clients leave
+// their groups. The Server does not own the Log: close the Server first,
+// then the Log.
 package kafkaserver

@@ -73,6 +73,7 @@ func (c *conn) handleFetch(req *request) (kmsg.Response, error) {
 				}
 			}
 			timer = time.NewTimer(time.Until(deadline))
+			c.watchClient()
 			continue // a move between the read and the watch is not missed
 		}
 		select {

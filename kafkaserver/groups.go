@@ -7,7 +7,6 @@ import (
 	"net"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/eventlog/eventlog"
@@ -73,67 +72,6 @@ func assignorFor(name string) (eventlog.Assignor, bool) {
 		return eventlog.CooperativeStickyAssignor{}, true
 	}
 	return nil, false
-}
-
-// remoteMember is a group member joined through this server.
-type remoteMember struct {
-	x          *eventlog.ExternalMember
-	clientID   string
-	clientHost string
-	instanceID string
-	metadata   []byte // the subscription of its protocol, as sent
-}
-
-type memberKey struct{ group, id string }
-
-// memberRegistry finds the members joined through the server by group and
-// member ID.
-type memberRegistry struct {
-	mu      sync.Mutex // guards members
-	members map[memberKey]*remoteMember
-}
-
-func (r *memberRegistry) init() { r.members = make(map[memberKey]*remoteMember) }
-
-func (r *memberRegistry) get(group, id string) *remoteMember {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.members[memberKey{group, id}]
-}
-
-func (r *memberRegistry) put(group string, m *remoteMember) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.members[memberKey{group, m.x.ID()}] = m
-}
-
-func (r *memberRegistry) remove(group, id string) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	delete(r.members, memberKey{group, id})
-}
-
-// byInstance finds a group's member by static instance ID.
-func (r *memberRegistry) byInstance(group, instance string) *remoteMember {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	for k, m := range r.members {
-		if k.group == group && m.instanceID == instance {
-			return m
-		}
-	}
-	return nil
-}
-
-// leaveAll takes every member out of its group.
-func (r *memberRegistry) leaveAll() {
-	r.mu.Lock()
-	members := r.members
-	r.members = make(map[memberKey]*remoteMember)
-	r.mu.Unlock()
-	for _, m := range members {
-		m.x.Leave()
-	}
 }
 
 // forgetIfGone drops a member the coordinator no longer has.
@@ -210,6 +148,7 @@ func (c *conn) handleJoinGroup(req *request) (kmsg.Response, error) {
 		}
 		m = &remoteMember{x: x, clientID: req.clientID, clientHost: "/" + host, instanceID: instance}
 		c.s.members.put(r.Group, m)
+		c.s.sweepMembers()
 	} else {
 		if m = c.s.members.get(r.Group, r.MemberID); m == nil {
 			return fail(kerr.UnknownMemberID.Code, nil)
@@ -234,6 +173,7 @@ func (c *conn) handleJoinGroup(req *request) (kmsg.Response, error) {
 	}
 	m.metadata = metadata[m.x.Assignor().Name()]
 	ctx, cancel := context.WithTimeout(req.ctx, rebalance)
+	c.watchClient()
 	generation, err := m.x.AwaitRebalance(ctx)
 	cancel()
 	if err != nil && ctx.Err() == nil {

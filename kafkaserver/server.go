@@ -24,8 +24,10 @@ var ErrNotLoopback = errors.New("kafkaserver: refusing to listen on a non-loopba
 
 // Defaults of Options.
 const (
-	DefaultMaxRequestBytes = 100 << 20 // socket.request.max.bytes
-	DefaultFetchMaxBytes   = 55 << 20  // fetch.max.bytes (57671680)
+	DefaultMaxRequestBytes = 100 << 20        // socket.request.max.bytes
+	DefaultFetchMaxBytes   = 55 << 20         // fetch.max.bytes (57671680)
+	DefaultIdleTimeout     = 10 * time.Minute // connections.max.idle.ms
+	DefaultWriteTimeout    = 30 * time.Second // clients' request.timeout.ms
 	DefaultClusterID       = "eventlog"
 	handshakeTimeout       = 10 * time.Second
 )
@@ -74,6 +76,21 @@ type Options struct {
 	// closes the connection (Kafka's socket.request.max.bytes). Default
 	// 100 MiB.
 	MaxRequestBytes int
+
+	// IdleTimeout closes a connection that sends no request for this
+	// long, and one that takes longer than this to send a request it has
+	// begun (Kafka's connections.max.idle.ms). A request being handled,
+	// such as a fetch waiting for records, does not count as idle.
+	// Default 10 minutes; negative: never.
+	IdleTimeout time.Duration
+
+	// WriteTimeout closes a connection whose client takes longer than this
+	// to read a response. Until the response is written or given up, it
+	// holds its memory and the segments it reads from, even those that
+	// retention or DeleteRecords removed. Default 30 seconds, the
+	// request.timeout.ms after which Kafka clients give up on a response
+	// themselves; negative: never.
+	WriteTimeout time.Duration
 
 	// NodeID is the broker ID the server reports (Kafka's node.id).
 	// Default 0.
@@ -128,6 +145,7 @@ type Server struct {
 	mu struct {
 		sync.Mutex
 		closed    bool // Close or Shutdown began
+		sweeping  bool // the member registry's sweep runs; see members.go
 		listeners map[net.Listener]struct{}
 		conns     map[*conn]struct{}
 	}
@@ -147,6 +165,12 @@ func New(l *eventlog.Log, opts *Options) (*Server, error) {
 	}
 	if o.MaxRequestBytes == 0 {
 		o.MaxRequestBytes = DefaultMaxRequestBytes
+	}
+	if o.IdleTimeout == 0 {
+		o.IdleTimeout = DefaultIdleTimeout
+	}
+	if o.WriteTimeout == 0 {
+		o.WriteTimeout = DefaultWriteTimeout
 	}
 	if o.ClusterID == "" {
 		o.ClusterID = DefaultClusterID
