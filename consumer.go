@@ -270,6 +270,10 @@ type Consumer struct {
 	closing chan struct{} // closed by Close
 	closed  atomic.Bool
 	once    sync.Once
+	// closeOnRelease is set, under the use lock, by a Close from a
+	// RebalanceListener: the call running the listener closes the
+	// consumer as it releases the lock.
+	closeOnRelease bool
 
 	wakeups atomic.Int64 // times a blocked Poll woke because of an append
 
@@ -360,30 +364,49 @@ func (c *Consumer) release() {
 		c.group.reentered--
 		return
 	}
+	if c.closeOnRelease {
+		c.closeOnRelease = false
+		c.closeLocked()
+	}
 	c.use.Unlock()
 }
 
 // Close releases the consumer: a Poll in progress returns an error wrapping
 // ErrClosed, and so does every later call. Close is safe from any goroutine
-// and idempotent. It closes nothing of the Log.
+// and idempotent, and waits for a call in progress; called from a
+// RebalanceListener, it returns at once, and the consumer closes as the call
+// running the listener returns. It closes nothing of the Log.
 func (c *Consumer) Close() error {
 	c.once.Do(func() {
 		c.closed.Store(true)
 		close(c.closing)
-		c.use.Lock() // wait for the call in progress
+		if !c.use.TryLock() {
+			if c.group.inListener.Load() {
+				// A RebalanceListener's call, under the lock of the call
+				// running it, which closes the consumer as it returns.
+				c.closeOnRelease = true
+				return
+			}
+			c.use.Lock() // wait for the call in progress
+		}
 		defer c.use.Unlock()
-		c.closeGroupLocked()
-		for _, st := range c.assigned {
-			st.stopWatching()
-		}
-		c.assigned, c.byTP = nil, nil
-		if c.timer != nil {
-			c.timer.Stop()
-		}
-		c.seq.Add(1)
-		c.view.Store(&consumerView{})
+		c.closeLocked()
 	})
 	return nil
+}
+
+// closeLocked releases what the consumer holds.
+func (c *Consumer) closeLocked() {
+	c.closeGroupLocked()
+	for _, st := range c.assigned {
+		st.stopWatching()
+	}
+	c.assigned, c.byTP = nil, nil
+	if c.timer != nil {
+		c.timer.Stop()
+	}
+	c.seq.Add(1)
+	c.view.Store(&consumerView{})
 }
 
 // pollScratch is Poll into the scratch buffer.
@@ -427,6 +450,9 @@ func (c *Consumer) Assign(partitions ...TopicPartition) error {
 		return err
 	}
 	defer c.release()
+	if err := c.notInListener("assign"); err != nil {
+		return err
+	}
 	if c.group.subscribed {
 		return fmt.Errorf("eventlog: assign: %w: the consumer is subscribed", ErrSubscriptionConflict)
 	}

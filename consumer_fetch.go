@@ -64,6 +64,9 @@ func (c *Consumer) pollLimits() pollLimits {
 // pollLocked appends the next records to dst, waiting for FetchMinBytes as
 // lim says, and commits the positions.
 func (c *Consumer) pollLocked(ctx context.Context, dst []Record, lim pollLimits) ([]Record, error) {
+	if err := c.notInListener("poll"); err != nil {
+		return nil, err
+	}
 	select {
 	case <-c.wakeup:
 		return nil, ErrWakeup

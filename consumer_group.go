@@ -21,7 +21,10 @@ const (
 // RebalanceListener is told when the partitions of a subscribed consumer
 // change (Kafka's ConsumerRebalanceListener). Its methods run on the
 // consumer's goroutine, inside Poll (or Close, or Unsubscribe), and may call
-// the consumer — commit, seek, read positions — but not Poll or Close.
+// the consumer — commit, seek, read positions, Close. Calls that would poll
+// or change the subscription or assignment (Poll and the read iterators,
+// Subscribe, Unsubscribe, Assign) fail there with an error wrapping
+// ErrConcurrentUse.
 // Assignments change only between polls: records a Poll returns all come
 // from partitions the consumer owned for the whole of that Poll.
 type RebalanceListener interface {
@@ -162,6 +165,9 @@ func (c *Consumer) subscribe(topics []string, pattern *regexp.Regexp) error {
 		return err
 	}
 	defer c.release()
+	if err := c.notInListener("subscribe"); err != nil {
+		return err
+	}
 	if len(topics) == 0 && pattern == nil {
 		return c.unsubscribeLocked(context.Background())
 	}
@@ -192,6 +198,9 @@ func (c *Consumer) Unsubscribe() error {
 		return err
 	}
 	defer c.release()
+	if err := c.notInListener("unsubscribe"); err != nil {
+		return err
+	}
 	return c.unsubscribeLocked(context.Background())
 }
 
@@ -231,6 +240,9 @@ func (c *Consumer) leaving(st *fetchState) bool {
 // group, commits automatically, and applies what the coordinator decided,
 // running the listener.
 func (c *Consumer) groupPollLocked(ctx context.Context) error {
+	if err := c.notInListener("poll"); err != nil {
+		return err
+	}
 	gm := &c.group
 	c.runCommitCallbacksLocked()
 	if !gm.subscribed {
@@ -400,6 +412,16 @@ func (c *Consumer) closeGroupLocked() {
 	if err := c.leaveGroupLocked(context.Background(), true); err != nil {
 		c.log.opts.Logger.Warn("eventlog: commit at consumer close failed", "group", c.opts.GroupID, "err", err)
 	}
+}
+
+// notInListener refuses call, one that would poll the group or change the
+// subscription, from a RebalanceListener or commit callback, which runs in
+// the middle of a poll.
+func (c *Consumer) notInListener(call string) error {
+	if c.group.inListener.Load() {
+		return fmt.Errorf("eventlog: %s from a RebalanceListener or commit callback: %w", call, ErrConcurrentUse)
+	}
+	return nil
 }
 
 // callListener runs fn with the listener, letting it call the consumer.

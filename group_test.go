@@ -734,3 +734,44 @@ func TestCommittedOffsetsSurviveCompaction(t *testing.T) {
 	assert.Equal(t, int64(100), offsets[1].Committed)
 	assert.Equal(t, "49", offsets[1].Metadata)
 }
+
+// A RebalanceListener that calls what would poll or change the
+// subscription gets an error instead of a panic later in the Poll around
+// it; one that closes the consumer closes it as that Poll returns, instead
+// of deadlocking.
+func TestListenerCallsThatWouldRebalance(t *testing.T) {
+	l := eventlogtest.NewTopic(t, "a", eventlog.TopicConfig{Partitions: 2})
+	fill(t, l, "a", 2, 1)
+	var errs []error
+	rec := &recorder{onAssigned: func(ctx context.Context, c *eventlog.Consumer, tps []eventlog.TopicPartition) {
+		_, err := c.Poll(ctx)
+		errs = append(errs, err)
+		errs = append(errs, c.Unsubscribe(), c.Subscribe("a"), c.Assign(eventlog.TopicPartition{Topic: "a"}))
+		for _, err := range c.Records(ctx) {
+			errs = append(errs, err)
+			break
+		}
+	}}
+	c := groupConsumer(t, l, "g", func(o *eventlog.ConsumerOptions) { o.RebalanceListener = rec })
+	require.NoError(t, c.Subscribe("a"))
+	recs, err := c.Poll(ctx)
+	require.NoError(t, err)
+	assert.Len(t, recs, 2, "the Poll goes on with its partitions")
+	require.Len(t, errs, 5)
+	for _, err := range errs {
+		assert.ErrorIs(t, err, eventlog.ErrConcurrentUse)
+		assert.ErrorContains(t, err, "from a RebalanceListener")
+	}
+
+	closing := &recorder{onAssigned: func(_ context.Context, c *eventlog.Consumer, _ []eventlog.TopicPartition) {
+		assert.NoError(t, c.Close())
+	}}
+	c = groupConsumer(t, l, "h", func(o *eventlog.ConsumerOptions) { o.RebalanceListener = closing })
+	require.NoError(t, c.Subscribe("a"))
+	recs, err = c.Poll(ctx)
+	require.NoError(t, err, "the Poll running the listener completes")
+	assert.Len(t, recs, 2)
+	_, err = c.Poll(ctx)
+	assert.ErrorIs(t, err, eventlog.ErrClosed, "closed once the Poll returned")
+	require.NoError(t, c.Close())
+}
