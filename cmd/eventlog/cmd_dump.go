@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -143,7 +144,7 @@ compression, CRC, producer fields. --records adds each batch's records
 			if batches {
 				total, unit = 0, "batches" // how many is not known up front
 			}
-			d := dumper{printer: printer, out: out, asJSON: a.json, max: limit,
+			d := dumper{ctx: cmd.Context(), printer: printer, out: out, asJSON: a.json, max: limit,
 				progress: a.newProgress("dump", unit, total, true)}
 			defer d.progress.done()
 			for i, p := range parts {
@@ -193,6 +194,7 @@ func startOffset(p *eventlog.Partition, hasOffset bool, offset int64, from timeF
 
 // dumper prints partitions for dump.
 type dumper struct {
+	ctx      context.Context // Ctrl-C ends it: the dump stops at the next record
 	printer  *recordPrinter
 	out      io.Writer
 	asJSON   bool
@@ -211,6 +213,9 @@ func (d *dumper) records(p *eventlog.Partition, offset int64) error {
 		}
 		if n == d.max {
 			break
+		}
+		if err := d.ctx.Err(); err != nil {
+			return err
 		}
 		n++
 		d.rec.fromView(v)
@@ -260,6 +265,9 @@ func (d *dumper) batches(p *eventlog.Partition, offset int64, records bool) erro
 		}
 		if n == d.max {
 			break
+		}
+		if err := d.ctx.Err(); err != nil {
+			return err
 		}
 		n++
 		var recs []outRecord

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"strings"
 
@@ -48,10 +49,11 @@ the log open first.`,
 				}
 			}
 			if !yes {
-				fmt.Fprintf(a.stderr, "Repair the log in %s, cutting what is damaged (copies are kept)? [y/N] ", a.dir)
-				answer, _ := bufio.NewReader(a.stdin).ReadString('\n')
-				fmt.Fprintln(a.stderr)
-				if a := strings.ToLower(strings.TrimSpace(answer)); a != "y" && a != "yes" {
+				ok, err := a.confirm(cmd.Context(), fmt.Sprintf("Repair the log in %s, cutting what is damaged (copies are kept)?", a.dir))
+				if err != nil {
+					return err
+				}
+				if !ok {
 					return fmt.Errorf("repair not confirmed: nothing changed")
 				}
 			}
@@ -95,4 +97,26 @@ type jsonRepair struct {
 	BytesCut int64         `json:"bytes_cut"`
 	Copies   []string      `json:"copies"`
 	After    []jsonProblem `json:"problems_after"`
+}
+
+// confirm asks question on stderr and reads the answer from stdin: true for
+// y or yes. Ctrl-C (the end of ctx) stops the wait with ctx's error.
+func (a *app) confirm(ctx context.Context, question string) (bool, error) {
+	fmt.Fprintf(a.stderr, "%s [y/N] ", question)
+	// A read of standard input cannot be interrupted: on Ctrl-C the
+	// command goes on without the goroutine, which ends with the process.
+	answer := make(chan string, 1)
+	go func() {
+		s, _ := bufio.NewReader(a.stdin).ReadString('\n')
+		answer <- s
+	}()
+	select {
+	case <-ctx.Done():
+		fmt.Fprintln(a.stderr)
+		return false, ctx.Err()
+	case s := <-answer:
+		fmt.Fprintln(a.stderr)
+		s = strings.ToLower(strings.TrimSpace(s))
+		return s == "y" || s == "yes", nil
+	}
 }

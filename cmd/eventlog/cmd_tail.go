@@ -48,7 +48,7 @@ it is whole.`,
 				starts[eventlog.TopicPartition{Topic: p.Topic(), Partition: p.ID()}] = max(p.LogStartOffset(), p.HighWatermark()-last)
 			}
 			if !follow {
-				d := dumper{printer: printer, out: a.stdout, max: last}
+				d := dumper{ctx: cmd.Context(), printer: printer, out: a.stdout, max: last}
 				for _, p := range parts {
 					if err := d.records(p, starts[eventlog.TopicPartition{Topic: p.Topic(), Partition: p.ID()}]); err != nil {
 						return err
