@@ -277,6 +277,29 @@ func TestUsageErrors(t *testing.T) {
 	assert.Equal(t, exitUsage, r.code)
 }
 
+// Settings and names that the library refuses are mistakes on the command
+// line too: exit code 2, with the library's reason. The cases run one
+// after the other: each takes the log's lock.
+func TestUsageErrorsLibraryRefuses(t *testing.T) {
+	dir := fixture(t)
+	topics := runCLI(t, dir, "", "topics")
+	for _, c := range []struct {
+		name string
+		args []string
+	}{
+		{"usage-create-partitions", []string{"topics", "create", "t2", "-p", "-1"}},
+		{"usage-create-segment-bytes", []string{"topics", "create", "t2", "--segment-bytes", "1"}},
+		{"usage-create-retention", []string{"topics", "create", "t2", "--retention", "-1s"}},
+		{"usage-create-retention-bytes", []string{"topics", "create", "t2", "--retention-bytes", "-5"}},
+		{"usage-create-topic-name", []string{"topics", "create", "a/b"}},
+	} {
+		r := runCLI(t, dir, "", c.args...)
+		golden(t, c.name, dir, c.args, r)
+		assert.Equal(t, exitUsage, r.code, c.name)
+	}
+	assert.Equal(t, topics, runCLI(t, dir, "", "topics"), "no topic was created")
+}
+
 // Commands that write, on a log nobody else holds.
 func TestWriteCommands(t *testing.T) {
 	t.Run("produce", func(t *testing.T) {

@@ -82,7 +82,7 @@ log's lock, and is refused while the group has members.`,
 			defer closeLog(l, &err)
 			offsets, err := l.ResetGroupOffsets(cmd.Context(), group, spec)
 			if err != nil {
-				return err
+				return argumentError(err)
 			}
 			if a.json {
 				out := jsonReset{Group: group, Executed: execute, Offsets: []jsonResetOffset{}}

@@ -116,7 +116,7 @@ func (a *app) topicsCreateCommand() *cobra.Command {
 			}
 			defer closeLog(l, &err)
 			if err := l.CreateTopic(names[0], cfg); err != nil {
-				return err
+				return argumentError(err)
 			}
 			topics, err := describeTopics(l, names, false)
 			if err != nil {

@@ -136,6 +136,18 @@ Exit codes: 0 success, 1 error, 2 usage error, 3 corruption found,
 	return root
 }
 
+// argumentError marks err as a mistake on the command line when the
+// library refused an argument as such: a setting (ErrInvalidConfig) or a
+// topic name (ErrInvalidTopic). For the commands whose flags and arguments
+// the library checks; not for compact, whose ErrInvalidConfig (a topic
+// that does not compact) is about the log, not the command line.
+func argumentError(err error) error {
+	if errors.Is(err, eventlog.ErrInvalidConfig) || errors.Is(err, eventlog.ErrInvalidTopic) {
+		return &codeError{code: exitUsage, err: err}
+	}
+	return err
+}
+
 // errInterrupted ends a command that Ctrl-C stopped.
 var errInterrupted = &codeError{code: exitInterrupted, err: errors.New("interrupted")}
 
