@@ -271,6 +271,13 @@ func TestUsageErrors(t *testing.T) {
 		"usage-reset-two-target": {args: []string{"reset-offsets", "--group", "billing", "--to-earliest", "--to-latest"}},
 		"usage-bad-header":       {args: []string{"produce", "orders", "-H", "novalue"}},
 		"usage-bad-compression":  {args: []string{"produce", "orders", "--compression", "brotli"}},
+		// Values that were once taken for "all" or the default.
+		"usage-dump-partition":       {args: []string{"dump", "orders", "-p", "-2"}},
+		"usage-tail-partition":       {args: []string{"tail", "orders", "-p", "-5"}},
+		"usage-dump-max":             {args: []string{"dump", "orders", "-n", "-5"}},
+		"usage-dump-offset":          {args: []string{"dump", "orders", "--offset", "-5"}},
+		"usage-create-no-partitions": {args: []string{"topics", "create", "t1", "-p", "0"}},
+		"usage-tail-interval":        {args: []string{"tail", "orders", "-f", "--interval", "1ns"}},
 	})
 	r := runCLI(t, "", "", "topics")
 	golden(t, "usage-no-dir", "", []string{"topics"}, r)
@@ -593,8 +600,8 @@ func TestTailFollowInProcess(t *testing.T) {
 	assert.Empty(t, stderr.String())
 }
 
-// followArgs follow the fixture's orders, looking for appends every 5ms.
-var followArgs = []string{"tail", "orders", "-f", "-n", "1", "--interval", "5ms", "--json"}
+// followArgs follow the fixture's orders, looking for appends every 10ms.
+var followArgs = []string{"tail", "orders", "-f", "-n", "1", "--interval", "10ms", "--json"}
 
 // followFixture returns a fixture, a Log writing it, and a context that
 // ends the test after a minute.

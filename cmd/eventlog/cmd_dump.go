@@ -22,14 +22,18 @@ type recordFlags struct {
 }
 
 func (f *recordFlags) register(fs *pflag.FlagSet) {
-	fs.Int32VarP(&f.partition, "partition", "p", -1, "only this partition (default: all, in order)")
+	fs.Int32VarP(&f.partition, "partition", "p", -1, "only this partition (-1: all, in order)")
 	fs.StringVar(&f.encoding, "encoding", "utf8", "how keys, values and header values print: utf8, hex or base64")
 	fs.StringVar(&f.keyEnc, "key-encoding", "", "how keys print (default: --encoding)")
 	fs.StringVar(&f.valueEnc, "value-encoding", "", "how values and header values print (default: --encoding)")
 }
 
-// printer returns the record printer the flags ask for.
+// printer returns the record printer the flags ask for, or a usage error
+// for flags that are wrong.
 func (f *recordFlags) printer(w io.Writer, asJSON bool) (*recordPrinter, error) {
+	if f.partition < -1 {
+		return nil, usageError("--partition %d is negative: give a partition, or -1 for all", f.partition)
+	}
 	enc, err := parseEncoding(f.encoding)
 	if err != nil {
 		return nil, err
@@ -112,6 +116,12 @@ compression, CRC, producer fields. --records adds each batch's records
 			if records && !batches {
 				return usageError("--records goes with --batches")
 			}
+			if offset < 0 {
+				return usageError("--offset %d is negative", offset)
+			}
+			if limit < 0 {
+				return usageError("--max %d is negative", limit)
+			}
 			out := bufio.NewWriterSize(a.stdout, 64<<10)
 			printer, err := rf.printer(out, a.json)
 			if err != nil {
@@ -124,7 +134,7 @@ compression, CRC, producer fields. --records adds each batch's records
 				}
 				from.set = true
 			}
-			if limit <= 0 {
+			if limit == 0 {
 				limit = math.MaxInt64
 			}
 			l, parts, err := rf.openPartitions(a, names[0])
@@ -165,7 +175,7 @@ compression, CRC, producer fields. --records adds each batch's records
 	rf.register(f)
 	f.Int64Var(&offset, "offset", 0, "start at this offset (default: the log start offset)")
 	f.StringVar(&fromTime, "from-time", "", "start at the first record at or after this time (RFC 3339 or Unix milliseconds)")
-	f.Int64VarP(&limit, "max", "n", 0, "print at most this many records, or batches, per partition (default: all)")
+	f.Int64VarP(&limit, "max", "n", 0, "print at most this many records, or batches, per partition (0: all)")
 	f.BoolVar(&batches, "batches", false, "print batch headers, as kafka-dump-log does")
 	f.BoolVar(&records, "records", false, "with --batches, print the records of each batch too")
 	return cmd
