@@ -251,6 +251,7 @@ func TestReadCommands(t *testing.T) {
 		"stats-json":              {args: []string{"stats", "--json"}},
 		"reset-offsets-dry-run":   {args: []string{"reset-offsets", "--group", "billing", "--to-datetime", "2024-01-02T03:10:00Z"}},
 		"reset-offsets-partition": {args: []string{"reset-offsets", "-g", "billing", "-t", "orders:1", "--to-offset", "99", "--json"}},
+		"reset-offsets-negative":  {args: []string{"reset-offsets", "-g", "billing", "-t", "orders:1", "--to-offset", "-5"}},
 		"error-no-topic":          {args: []string{"dump", "nosuch"}},
 		"error-offset-range":      {args: []string{"dump", "orders", "--offset", "1000"}},
 		"error-no-group":          {args: []string{"groups", "describe", "nosuch"}},
@@ -429,6 +430,62 @@ func TestGroupMembersOfAnotherProcess(t *testing.T) {
 	golden(t, "members-describe-rebalanced", dir, args, runCLI(t, dir, "", args...))
 	require.NoError(t, a.Close()) // writes the group's metadata: it is empty
 	golden(t, "members-describe-empty", dir, args, runCLI(t, dir, "", args...))
+}
+
+// reset-offsets --execute commits while groups describe lists members
+// that a process stored before it crashed: only the members of a running
+// process count, and the lock keeps any other process out.
+func TestResetOffsetsAfterCrash(t *testing.T) {
+	dir := fixture(t)
+	w, err := eventlog.Open(dir, &eventlog.Options{Now: func() time.Time { return fixedTime }, SegmentBytes: 1024,
+		RecoveryPointInterval: time.Hour, Durability: eventlog.DurabilityOS})
+	require.NoError(t, err)
+	defer w.Close()
+	c, err := w.NewConsumer(&eventlog.ConsumerOptions{GroupID: "shipping", DisableAutoCommit: true, FetchMaxWait: time.Millisecond})
+	require.NoError(t, err)
+	defer c.Close()
+	require.NoError(t, c.Subscribe("orders"))
+	pollUntil(t, func() bool { return len(c.Assignment()) == 2 }, c)
+	// A commit stores the rebalance before it.
+	require.NoError(t, c.CommitOffsets(ctx, map[eventlog.TopicPartition]eventlog.OffsetAndMetadata{
+		{Topic: "orders", Partition: 0}: {Offset: 20},
+	}))
+	// A copy of the directory now is what a crash would leave.
+	crashed := t.TempDir()
+	copyDir(t, dir, crashed)
+
+	r := runCLI(t, crashed, "", "groups", "describe", "shipping")
+	require.Equal(t, exitOK, r.code, r.stderr)
+	require.Contains(t, r.stdout, "1 member", "the member the crashed process stored is listed")
+	r = runCLI(t, crashed, "", "reset-offsets", "-g", "shipping", "--to-earliest", "--execute")
+	require.Equal(t, exitOK, r.code, r.stderr)
+	assert.Regexp(t, `shipping +orders +0 +0 `, r.stdout)
+	r = runCLI(t, crashed, "", "groups", "describe", "shipping", "--json")
+	require.Equal(t, exitOK, r.code, r.stderr)
+	assert.Contains(t, r.stdout, `"committed": 0,`)
+}
+
+// copyDir copies the regular files of the tree src into dst.
+func copyDir(t *testing.T, src, dst string) {
+	t.Helper()
+	require.NoError(t, filepath.WalkDir(src, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(src, path)
+		if err != nil {
+			return err
+		}
+		target := filepath.Join(dst, rel)
+		if d.IsDir() {
+			return os.MkdirAll(target, 0o755)
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(target, data, 0o644)
+	}))
 }
 
 // pollUntil polls each consumer in turn until cond holds.
