@@ -369,6 +369,54 @@ func TestWriteCommands(t *testing.T) {
 	})
 }
 
+// Output that cannot be written fails every command with exit code 1 and
+// the reason, even where all of it would fit in a buffer.
+func TestOutputWriteError(t *testing.T) {
+	full, err := os.OpenFile("/dev/full", os.O_WRONLY, 0)
+	if err != nil {
+		t.Skip("no /dev/full:", err)
+	}
+	defer full.Close()
+	dir := fixture(t)
+	// One after the other: some take the log's lock.
+	for _, c := range []struct {
+		args  []string
+		stdin string
+	}{
+		{args: []string{"topics"}},
+		{args: []string{"topics", "describe", "orders"}},
+		{args: []string{"topics", "create", "t9"}},
+		{args: []string{"groups"}},
+		{args: []string{"groups", "describe", "billing"}},
+		{args: []string{"dump", "orders"}},
+		{args: []string{"dump", "orders", "--batches"}},
+		{args: []string{"tail", "orders"}},
+		{args: []string{"produce", "orders"}, stdin: "x\n"},
+		{args: []string{"produce", "orders", "--json"}, stdin: "x\n"},
+		{args: []string{"verify"}},
+		{args: []string{"verify", "--json"}},
+		{args: []string{"stats"}},
+		{args: []string{"reset-offsets", "-g", "billing", "--to-latest"}},
+		{args: []string{"repair", "--yes"}},
+		{args: []string{"compact"}},
+		{args: []string{"compact", "--json"}},
+	} {
+		name := strings.Join(c.args, " ")
+		cmd := exec.Command(cliBinary, append([]string{"--dir", dir}, c.args...)...)
+		cmd.Env = withoutEnv("EVENTLOG_DIR")
+		cmd.Stdin = strings.NewReader(c.stdin)
+		cmd.Stdout = full
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		if err := cmd.Run(); err != nil {
+			var exit *exec.ExitError
+			require.ErrorAs(t, err, &exit, name)
+		}
+		assert.Equal(t, exitError, cmd.ProcessState.ExitCode(), "%s: %s", name, stderr.String())
+		assert.Contains(t, stderr.String(), "no space left on device", name)
+	}
+}
+
 // While a process holds the log open for writing, commands that read work
 // and commands that write refuse with exit code 4.
 func TestLogHeldByAnotherProcess(t *testing.T) {
