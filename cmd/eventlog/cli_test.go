@@ -438,6 +438,21 @@ func TestLogHeldByAnotherProcess(t *testing.T) {
 	})
 }
 
+// repair finds the log held before it asks to repair it.
+func TestRepairHeldByAnotherProcess(t *testing.T) {
+	dir := fixture(t)
+	w, err := eventlog.Open(dir, &eventlog.Options{Now: func() time.Time { return fixedTime }})
+	require.NoError(t, err)
+	defer w.Close()
+	// Something to repair: what a writer is writing looks like a torn tail.
+	logs := segments(t, dir, "orders", 1)
+	appendTo(t, logs[len(logs)-1], bytes.Repeat([]byte{0x5a}, 100))
+	r := runCLI(t, dir, "y\n", "repair")
+	golden(t, "held-repair-prompt", dir, []string{"repair"}, r)
+	assert.Equal(t, exitLocked, r.code)
+	assert.NotContains(t, r.stderr, "[y/N]")
+}
+
 // groups describe shows the members of a group that another process runs,
 // and what each is assigned, as that process last stored them: after each
 // rebalance, and once the group is empty.

@@ -28,7 +28,8 @@ library's Options.Repair, after asking for confirmation (--yes skips it):
 Damage in closed segments is not cut: Open never reads them, and reads keep
 failing on it. The log is verified again afterwards; the exit code is 3 if
 corruption remains. Repair needs the log's lock: stop the process that has
-the log open first.`,
+the log open first (while another process holds it, repair says so before
+asking, with exit code 4).`,
 		Args: args(0, 0),
 		RunE: a.runE(func(cmd *cobra.Command, _ []string) (err error) {
 			before, err := a.verify(cmd.Context())
@@ -49,6 +50,9 @@ the log open first.`,
 				}
 			}
 			if !yes {
+				if err := a.checkNotHeld(); err != nil {
+					return err
+				}
 				ok, err := a.confirm(cmd.Context(), fmt.Sprintf("Repair the log in %s, cutting what is damaged (copies are kept)?", a.dir))
 				if err != nil {
 					return err
