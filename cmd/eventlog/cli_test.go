@@ -251,6 +251,7 @@ func TestReadCommands(t *testing.T) {
 		"stats-json":              {args: []string{"stats", "--json"}},
 		"reset-offsets-dry-run":   {args: []string{"reset-offsets", "--group", "billing", "--to-datetime", "2024-01-02T03:10:00Z"}},
 		"reset-offsets-partition": {args: []string{"reset-offsets", "-g", "billing", "-t", "orders:1", "--to-offset", "99", "--json"}},
+		"reset-offsets-negative":  {args: []string{"reset-offsets", "-g", "billing", "-t", "orders:1", "--to-offset", "-5"}},
 		"error-no-topic":          {args: []string{"dump", "nosuch"}},
 		"error-offset-range":      {args: []string{"dump", "orders", "--offset", "1000"}},
 		"error-no-group":          {args: []string{"groups", "describe", "nosuch"}},
@@ -271,10 +272,40 @@ func TestUsageErrors(t *testing.T) {
 		"usage-reset-two-target": {args: []string{"reset-offsets", "--group", "billing", "--to-earliest", "--to-latest"}},
 		"usage-bad-header":       {args: []string{"produce", "orders", "-H", "novalue"}},
 		"usage-bad-compression":  {args: []string{"produce", "orders", "--compression", "brotli"}},
+		// Values that were once taken for "all" or the default.
+		"usage-dump-partition":       {args: []string{"dump", "orders", "-p", "-2"}},
+		"usage-tail-partition":       {args: []string{"tail", "orders", "-p", "-5"}},
+		"usage-dump-max":             {args: []string{"dump", "orders", "-n", "-5"}},
+		"usage-dump-offset":          {args: []string{"dump", "orders", "--offset", "-5"}},
+		"usage-create-no-partitions": {args: []string{"topics", "create", "t1", "-p", "0"}},
+		"usage-tail-interval":        {args: []string{"tail", "orders", "-f", "--interval", "1ns"}},
 	})
 	r := runCLI(t, "", "", "topics")
 	golden(t, "usage-no-dir", "", []string{"topics"}, r)
 	assert.Equal(t, exitUsage, r.code)
+}
+
+// Settings and names that the library refuses are mistakes on the command
+// line too: exit code 2, with the library's reason. The cases run one
+// after the other: each takes the log's lock.
+func TestUsageErrorsLibraryRefuses(t *testing.T) {
+	dir := fixture(t)
+	topics := runCLI(t, dir, "", "topics")
+	for _, c := range []struct {
+		name string
+		args []string
+	}{
+		{"usage-create-partitions", []string{"topics", "create", "t2", "-p", "-1"}},
+		{"usage-create-segment-bytes", []string{"topics", "create", "t2", "--segment-bytes", "1"}},
+		{"usage-create-retention", []string{"topics", "create", "t2", "--retention", "-1s"}},
+		{"usage-create-retention-bytes", []string{"topics", "create", "t2", "--retention-bytes", "-5"}},
+		{"usage-create-topic-name", []string{"topics", "create", "a/b"}},
+	} {
+		r := runCLI(t, dir, "", c.args...)
+		golden(t, c.name, dir, c.args, r)
+		assert.Equal(t, exitUsage, r.code, c.name)
+	}
+	assert.Equal(t, topics, runCLI(t, dir, "", "topics"), "no topic was created")
 }
 
 // Commands that write, on a log nobody else holds.
@@ -338,6 +369,54 @@ func TestWriteCommands(t *testing.T) {
 	})
 }
 
+// Output that cannot be written fails every command with exit code 1 and
+// the reason, even where all of it would fit in a buffer.
+func TestOutputWriteError(t *testing.T) {
+	full, err := os.OpenFile("/dev/full", os.O_WRONLY, 0)
+	if err != nil {
+		t.Skip("no /dev/full:", err)
+	}
+	defer full.Close()
+	dir := fixture(t)
+	// One after the other: some take the log's lock.
+	for _, c := range []struct {
+		args  []string
+		stdin string
+	}{
+		{args: []string{"topics"}},
+		{args: []string{"topics", "describe", "orders"}},
+		{args: []string{"topics", "create", "t9"}},
+		{args: []string{"groups"}},
+		{args: []string{"groups", "describe", "billing"}},
+		{args: []string{"dump", "orders"}},
+		{args: []string{"dump", "orders", "--batches"}},
+		{args: []string{"tail", "orders"}},
+		{args: []string{"produce", "orders"}, stdin: "x\n"},
+		{args: []string{"produce", "orders", "--json"}, stdin: "x\n"},
+		{args: []string{"verify"}},
+		{args: []string{"verify", "--json"}},
+		{args: []string{"stats"}},
+		{args: []string{"reset-offsets", "-g", "billing", "--to-latest"}},
+		{args: []string{"repair", "--yes"}},
+		{args: []string{"compact"}},
+		{args: []string{"compact", "--json"}},
+	} {
+		name := strings.Join(c.args, " ")
+		cmd := exec.Command(cliBinary, append([]string{"--dir", dir}, c.args...)...)
+		cmd.Env = withoutEnv("EVENTLOG_DIR")
+		cmd.Stdin = strings.NewReader(c.stdin)
+		cmd.Stdout = full
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		if err := cmd.Run(); err != nil {
+			var exit *exec.ExitError
+			require.ErrorAs(t, err, &exit, name)
+		}
+		assert.Equal(t, exitError, cmd.ProcessState.ExitCode(), "%s: %s", name, stderr.String())
+		assert.Contains(t, stderr.String(), "no space left on device", name)
+	}
+}
+
 // While a process holds the log open for writing, commands that read work
 // and commands that write refuse with exit code 4.
 func TestLogHeldByAnotherProcess(t *testing.T) {
@@ -357,6 +436,21 @@ func TestLogHeldByAnotherProcess(t *testing.T) {
 		"held-reset-offsets":    {args: []string{"reset-offsets", "-g", "billing", "--to-latest", "--execute"}},
 		"held-reset-offsets-dr": {args: []string{"reset-offsets", "-g", "billing", "--to-latest"}},
 	})
+}
+
+// repair finds the log held before it asks to repair it.
+func TestRepairHeldByAnotherProcess(t *testing.T) {
+	dir := fixture(t)
+	w, err := eventlog.Open(dir, &eventlog.Options{Now: func() time.Time { return fixedTime }})
+	require.NoError(t, err)
+	defer w.Close()
+	// Something to repair: what a writer is writing looks like a torn tail.
+	logs := segments(t, dir, "orders", 1)
+	appendTo(t, logs[len(logs)-1], bytes.Repeat([]byte{0x5a}, 100))
+	r := runCLI(t, dir, "y\n", "repair")
+	golden(t, "held-repair-prompt", dir, []string{"repair"}, r)
+	assert.Equal(t, exitLocked, r.code)
+	assert.NotContains(t, r.stderr, "[y/N]")
 }
 
 // groups describe shows the members of a group that another process runs,
@@ -399,6 +493,62 @@ func TestGroupMembersOfAnotherProcess(t *testing.T) {
 	golden(t, "members-describe-rebalanced", dir, args, runCLI(t, dir, "", args...))
 	require.NoError(t, a.Close()) // writes the group's metadata: it is empty
 	golden(t, "members-describe-empty", dir, args, runCLI(t, dir, "", args...))
+}
+
+// reset-offsets --execute commits while groups describe lists members
+// that a process stored before it crashed: only the members of a running
+// process count, and the lock keeps any other process out.
+func TestResetOffsetsAfterCrash(t *testing.T) {
+	dir := fixture(t)
+	w, err := eventlog.Open(dir, &eventlog.Options{Now: func() time.Time { return fixedTime }, SegmentBytes: 1024,
+		RecoveryPointInterval: time.Hour, Durability: eventlog.DurabilityOS})
+	require.NoError(t, err)
+	defer w.Close()
+	c, err := w.NewConsumer(&eventlog.ConsumerOptions{GroupID: "shipping", DisableAutoCommit: true, FetchMaxWait: time.Millisecond})
+	require.NoError(t, err)
+	defer c.Close()
+	require.NoError(t, c.Subscribe("orders"))
+	pollUntil(t, func() bool { return len(c.Assignment()) == 2 }, c)
+	// A commit stores the rebalance before it.
+	require.NoError(t, c.CommitOffsets(ctx, map[eventlog.TopicPartition]eventlog.OffsetAndMetadata{
+		{Topic: "orders", Partition: 0}: {Offset: 20},
+	}))
+	// A copy of the directory now is what a crash would leave.
+	crashed := t.TempDir()
+	copyDir(t, dir, crashed)
+
+	r := runCLI(t, crashed, "", "groups", "describe", "shipping")
+	require.Equal(t, exitOK, r.code, r.stderr)
+	require.Contains(t, r.stdout, "1 member", "the member the crashed process stored is listed")
+	r = runCLI(t, crashed, "", "reset-offsets", "-g", "shipping", "--to-earliest", "--execute")
+	require.Equal(t, exitOK, r.code, r.stderr)
+	assert.Regexp(t, `shipping +orders +0 +0 `, r.stdout)
+	r = runCLI(t, crashed, "", "groups", "describe", "shipping", "--json")
+	require.Equal(t, exitOK, r.code, r.stderr)
+	assert.Contains(t, r.stdout, `"committed": 0,`)
+}
+
+// copyDir copies the regular files of the tree src into dst.
+func copyDir(t *testing.T, src, dst string) {
+	t.Helper()
+	require.NoError(t, filepath.WalkDir(src, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(src, path)
+		if err != nil {
+			return err
+		}
+		target := filepath.Join(dst, rel)
+		if d.IsDir() {
+			return os.MkdirAll(target, 0o755)
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(target, data, 0o644)
+	}))
 }
 
 // pollUntil polls each consumer in turn until cond holds.
@@ -570,8 +720,8 @@ func TestTailFollowInProcess(t *testing.T) {
 	assert.Empty(t, stderr.String())
 }
 
-// followArgs follow the fixture's orders, looking for appends every 5ms.
-var followArgs = []string{"tail", "orders", "-f", "-n", "1", "--interval", "5ms", "--json"}
+// followArgs follow the fixture's orders, looking for appends every 10ms.
+var followArgs = []string{"tail", "orders", "-f", "-n", "1", "--interval", "10ms", "--json"}
 
 // followFixture returns a fixture, a Log writing it, and a context that
 // ends the test after a minute.

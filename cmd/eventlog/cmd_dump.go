@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -21,14 +22,18 @@ type recordFlags struct {
 }
 
 func (f *recordFlags) register(fs *pflag.FlagSet) {
-	fs.Int32VarP(&f.partition, "partition", "p", -1, "only this partition (default: all, in order)")
+	fs.Int32VarP(&f.partition, "partition", "p", -1, "only this partition (-1: all, in order)")
 	fs.StringVar(&f.encoding, "encoding", "utf8", "how keys, values and header values print: utf8, hex or base64")
 	fs.StringVar(&f.keyEnc, "key-encoding", "", "how keys print (default: --encoding)")
 	fs.StringVar(&f.valueEnc, "value-encoding", "", "how values and header values print (default: --encoding)")
 }
 
-// printer returns the record printer the flags ask for.
+// printer returns the record printer the flags ask for, or a usage error
+// for flags that are wrong.
 func (f *recordFlags) printer(w io.Writer, asJSON bool) (*recordPrinter, error) {
+	if f.partition < -1 {
+		return nil, usageError("--partition %d is negative: give a partition, or -1 for all", f.partition)
+	}
 	enc, err := parseEncoding(f.encoding)
 	if err != nil {
 		return nil, err
@@ -111,6 +116,12 @@ compression, CRC, producer fields. --records adds each batch's records
 			if records && !batches {
 				return usageError("--records goes with --batches")
 			}
+			if offset < 0 {
+				return usageError("--offset %d is negative", offset)
+			}
+			if limit < 0 {
+				return usageError("--max %d is negative", limit)
+			}
 			out := bufio.NewWriterSize(a.stdout, 64<<10)
 			printer, err := rf.printer(out, a.json)
 			if err != nil {
@@ -123,7 +134,7 @@ compression, CRC, producer fields. --records adds each batch's records
 				}
 				from.set = true
 			}
-			if limit <= 0 {
+			if limit == 0 {
 				limit = math.MaxInt64
 			}
 			l, parts, err := rf.openPartitions(a, names[0])
@@ -143,7 +154,7 @@ compression, CRC, producer fields. --records adds each batch's records
 			if batches {
 				total, unit = 0, "batches" // how many is not known up front
 			}
-			d := dumper{printer: printer, out: out, asJSON: a.json, max: limit,
+			d := dumper{ctx: cmd.Context(), printer: printer, out: out, asJSON: a.json, max: limit,
 				progress: a.newProgress("dump", unit, total, true)}
 			defer d.progress.done()
 			for i, p := range parts {
@@ -164,7 +175,7 @@ compression, CRC, producer fields. --records adds each batch's records
 	rf.register(f)
 	f.Int64Var(&offset, "offset", 0, "start at this offset (default: the log start offset)")
 	f.StringVar(&fromTime, "from-time", "", "start at the first record at or after this time (RFC 3339 or Unix milliseconds)")
-	f.Int64VarP(&limit, "max", "n", 0, "print at most this many records, or batches, per partition (default: all)")
+	f.Int64VarP(&limit, "max", "n", 0, "print at most this many records, or batches, per partition (0: all)")
 	f.BoolVar(&batches, "batches", false, "print batch headers, as kafka-dump-log does")
 	f.BoolVar(&records, "records", false, "with --batches, print the records of each batch too")
 	return cmd
@@ -193,6 +204,7 @@ func startOffset(p *eventlog.Partition, hasOffset bool, offset int64, from timeF
 
 // dumper prints partitions for dump.
 type dumper struct {
+	ctx      context.Context // Ctrl-C ends it: the dump stops at the next record
 	printer  *recordPrinter
 	out      io.Writer
 	asJSON   bool
@@ -211,6 +223,9 @@ func (d *dumper) records(p *eventlog.Partition, offset int64) error {
 		}
 		if n == d.max {
 			break
+		}
+		if err := d.ctx.Err(); err != nil {
+			return err
 		}
 		n++
 		d.rec.fromView(v)
@@ -260,6 +275,9 @@ func (d *dumper) batches(p *eventlog.Partition, offset int64, records bool) erro
 		}
 		if n == d.max {
 			break
+		}
+		if err := d.ctx.Err(); err != nil {
+			return err
 		}
 		n++
 		var recs []outRecord

@@ -189,7 +189,7 @@ func describeGroups(l *eventlog.Log, names []string) ([]groupDescription, error)
 	for _, name := range names {
 		d, err := l.DescribeGroup(name)
 		if err != nil {
-			return nil, err
+			return nil, argumentError(err)
 		}
 		g := groupDescription{Group: name, State: string(d.State), Generation: d.Generation, Assignor: d.Assignor,
 			Offsets: []groupOffset{}, Members: []memberDescription{}}

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -28,7 +29,10 @@ func (a *app) produceCommand() *cobra.Command {
 		Long: `Append the lines of standard input to a topic, one record per line, as
 kcat -P does. With --key-separator, a line's key is what comes before the
 first separator and its value what follows; a line without the separator
-has a null key. Keyed records go to the partition Kafka's partitioner picks.`,
+has a null key. Keyed records go to the partition Kafka's partitioner picks.
+
+Ctrl-C stops the reading: the lines read before it are stored, none after,
+and the exit code is 130.`,
 		Args: args(1, 1),
 		RunE: a.runE(func(cmd *cobra.Command, names []string) (err error) {
 			topic := names[0]
@@ -77,9 +81,13 @@ has a null key. Keyed records go to the partition Kafka's partitioner picks.`,
 			if err != nil {
 				return err
 			}
-			n, err := produceLines(cmd, prod, bufio.NewReaderSize(a.stdin, 64<<10), eventlog.Record{
+			n, err := produceLines(cmd.Context(), prod, a.stdin, eventlog.Record{
 				Topic: topic, Partition: partition, Timestamp: rt.Timestamp, Headers: hs}, keySep)
-			if err = errors.Join(err, prod.Close()); err != nil {
+			if err = errors.Join(err, prod.Close()); errors.Is(err, errInterrupted) {
+				return &codeError{code: exitInterrupted, err: fmt.Errorf(
+					"interrupted: stored the %d records read before it; the rest of the input was not read", n)}
+			}
+			if err != nil {
 				return fmt.Errorf("after %d records: %w", n, err)
 			}
 			if a.json {
@@ -99,9 +107,13 @@ has a null key. Keyed records go to the partition Kafka's partitioner picks.`,
 }
 
 // produceLines sends each line of r as a record made from template and
-// returns how many the log stored; the first failure stops it.
-func produceLines(cmd *cobra.Command, prod *eventlog.Producer, r *bufio.Reader, template eventlog.Record, keySep string) (int64, error) {
-	ctx := cmd.Context()
+// returns how many the log stored; the first failure stops it. Ctrl-C (the
+// end of ctx) stops the reading: the lines read before it are stored, and
+// the error is errInterrupted.
+func produceLines(ctx context.Context, prod *eventlog.Producer, r io.Reader, template eventlog.Record, keySep string) (int64, error) {
+	// The records are sent with a context that Ctrl-C does not end, so
+	// that what was read before it is stored rather than dropped halfway.
+	send := context.WithoutCancel(ctx)
 	var (
 		mu     sync.Mutex
 		stored int64
@@ -116,34 +128,89 @@ func produceLines(cmd *cobra.Command, prod *eventlog.Producer, r *bufio.Reader, 
 			stored++
 		}
 	}
+	// A read of standard input cannot be interrupted, so the lines are
+	// read on a goroutine of their own: on Ctrl-C the command goes on
+	// without it, and it ends with the process, or with stop once it has
+	// read.
+	chunks, readErr, stop := make(chan [][]byte), make(chan error, 1), make(chan struct{})
+	defer close(stop)
+	go func() { readErr <- readLines(bufio.NewReaderSize(r, 64<<10), chunks, stop) }()
+	var (
+		err         error
+		interrupted bool
+	)
+read:
 	for {
-		line, err := r.ReadBytes('\n')
-		if len(line) > 0 {
-			line = bytes.TrimSuffix(bytes.TrimSuffix(line, []byte("\n")), []byte("\r"))
-			rec := template
-			rec.Value = line
-			if keySep != "" {
-				if k, v, ok := bytes.Cut(line, []byte(keySep)); ok {
-					rec.Key, rec.Value = k, v
+		select {
+		case <-ctx.Done():
+			interrupted = true
+			break read
+		case err = <-readErr: // after the last chunk: chunks is unbuffered
+			break read
+		case chunk := <-chunks:
+			for _, line := range chunk {
+				rec := template
+				rec.Value = line
+				if keySep != "" {
+					if k, v, ok := bytes.Cut(line, []byte(keySep)); ok {
+						rec.Key, rec.Value = k, v
+					}
 				}
+				prod.SendAsync(send, rec, done)
 			}
-			prod.SendAsync(ctx, rec, done)
-		}
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return stored, err
-		}
-		mu.Lock()
-		stop := failed != nil
-		mu.Unlock()
-		if stop {
-			break
+			mu.Lock()
+			stop := failed != nil
+			mu.Unlock()
+			if stop {
+				break read
+			}
 		}
 	}
-	err := prod.Flush(ctx)
+	flushErr := prod.Flush(send)
 	mu.Lock()
 	defer mu.Unlock()
-	return stored, errors.Join(failed, err)
+	if err = errors.Join(err, failed, flushErr); err == nil && interrupted {
+		err = errInterrupted
+	}
+	return stored, err
+}
+
+// readLines sends the lines of r, without their line ends, on chunks: as
+// many as r holds already, at most 1024 at a time. It returns r's error, nil
+// at its end, or nil when stop is closed.
+func readLines(r *bufio.Reader, chunks chan<- [][]byte, stop <-chan struct{}) error {
+	for {
+		var (
+			chunk [][]byte
+			err   error
+		)
+		for len(chunk) < 1024 {
+			var line []byte
+			line, err = r.ReadBytes('\n')
+			if len(line) > 0 {
+				chunk = append(chunk, bytes.TrimSuffix(bytes.TrimSuffix(line, []byte("\n")), []byte("\r")))
+			}
+			if err != nil {
+				break
+			}
+			// Only what is buffered: a read that blocks would hold back
+			// the lines read so far.
+			if buffered, _ := r.Peek(r.Buffered()); bytes.IndexByte(buffered, '\n') < 0 {
+				break
+			}
+		}
+		if len(chunk) > 0 {
+			select {
+			case chunks <- chunk:
+			case <-stop:
+				return nil
+			}
+		}
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"strings"
 
@@ -27,7 +28,8 @@ library's Options.Repair, after asking for confirmation (--yes skips it):
 Damage in closed segments is not cut: Open never reads them, and reads keep
 failing on it. The log is verified again afterwards; the exit code is 3 if
 corruption remains. Repair needs the log's lock: stop the process that has
-the log open first.`,
+the log open first (while another process holds it, repair says so before
+asking, with exit code 4).`,
 		Args: args(0, 0),
 		RunE: a.runE(func(cmd *cobra.Command, _ []string) (err error) {
 			before, err := a.verify(cmd.Context())
@@ -48,10 +50,14 @@ the log open first.`,
 				}
 			}
 			if !yes {
-				fmt.Fprintf(a.stderr, "Repair the log in %s, cutting what is damaged (copies are kept)? [y/N] ", a.dir)
-				answer, _ := bufio.NewReader(a.stdin).ReadString('\n')
-				fmt.Fprintln(a.stderr)
-				if a := strings.ToLower(strings.TrimSpace(answer)); a != "y" && a != "yes" {
+				if err := a.checkNotHeld(); err != nil {
+					return err
+				}
+				ok, err := a.confirm(cmd.Context(), fmt.Sprintf("Repair the log in %s, cutting what is damaged (copies are kept)?", a.dir))
+				if err != nil {
+					return err
+				}
+				if !ok {
 					return fmt.Errorf("repair not confirmed: nothing changed")
 				}
 			}
@@ -95,4 +101,26 @@ type jsonRepair struct {
 	BytesCut int64         `json:"bytes_cut"`
 	Copies   []string      `json:"copies"`
 	After    []jsonProblem `json:"problems_after"`
+}
+
+// confirm asks question on stderr and reads the answer from stdin: true for
+// y or yes. Ctrl-C (the end of ctx) stops the wait with ctx's error.
+func (a *app) confirm(ctx context.Context, question string) (bool, error) {
+	fmt.Fprintf(a.stderr, "%s [y/N] ", question)
+	// A read of standard input cannot be interrupted: on Ctrl-C the
+	// command goes on without the goroutine, which ends with the process.
+	answer := make(chan string, 1)
+	go func() {
+		s, _ := bufio.NewReader(a.stdin).ReadString('\n')
+		answer <- s
+	}()
+	select {
+	case <-ctx.Done():
+		fmt.Fprintln(a.stderr)
+		return false, ctx.Err()
+	case s := <-answer:
+		fmt.Fprintln(a.stderr)
+		s = strings.ToLower(strings.TrimSpace(s))
+		return s == "y" || s == "yes", nil
+	}
 }

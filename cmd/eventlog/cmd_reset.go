@@ -25,20 +25,28 @@ func (a *app) resetOffsetsCommand() *cobra.Command {
 		Long: `Move a consumer group's committed offsets, as kafka-consumer-groups
 --reset-offsets does: to the log start (--to-earliest), the high watermark
 (--to-latest), the first record at or after a time (--to-datetime), or an
-offset (--to-offset, brought into the partition's range).
+offset (--to-offset, brought into the partition's range: below the log
+start, negative ones included, is the log start; above the high watermark
+is the high watermark).
 
 --topic selects every partition of a topic, or TOPIC:PARTITION one; without
 it, every partition the group has a committed offset for.
 
 Without --execute this is a dry run: it prints the offsets it would commit,
-reading the log read-only. With --execute it commits them, which needs the
-log's lock, and is refused while the group has members.`,
+reading the log read-only, whatever members the group has. With --execute
+it commits them, which needs the log's lock: stop the process that has the
+log open, and with it the group's members, first. Members live in that
+process: those that 'groups describe' still lists afterwards are what it
+stored before it crashed or stopped, and do not stop the reset.`,
 		Args: args(0, 0),
 		RunE: a.runE(func(cmd *cobra.Command, _ []string) (err error) {
 			if group == "" {
 				return usageError("--group is required")
 			}
-			spec := eventlog.ResetOffsetsSpec{DryRun: !execute, Offset: toOffset}
+			// The library refuses a negative offset; the help promises
+			// that it is brought into range as one past the end is, and 0
+			// is brought to the log start.
+			spec := eventlog.ResetOffsetsSpec{DryRun: !execute, Offset: max(toOffset, 0)}
 			targets := 0
 			if earliest {
 				spec.To, targets = eventlog.ResetToEarliest, targets+1
@@ -82,7 +90,7 @@ log's lock, and is refused while the group has members.`,
 			defer closeLog(l, &err)
 			offsets, err := l.ResetGroupOffsets(cmd.Context(), group, spec)
 			if err != nil {
-				return err
+				return argumentError(err)
 			}
 			if a.json {
 				out := jsonReset{Group: group, Executed: execute, Offsets: []jsonResetOffset{}}

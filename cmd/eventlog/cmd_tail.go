@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -28,8 +29,8 @@ writer appended shows within that time. A batch being written shows once
 it is whole.`,
 		Args: args(1, 1),
 		RunE: a.runE(func(cmd *cobra.Command, names []string) (err error) {
-			if interval <= 0 {
-				return usageError("--interval %v is not positive", interval)
+			if interval < minInterval {
+				return usageError("--interval %v is below %v", interval, minInterval)
 			}
 			if last < 0 {
 				return usageError("--lines %d is negative", last)
@@ -48,7 +49,7 @@ it is whole.`,
 				starts[eventlog.TopicPartition{Topic: p.Topic(), Partition: p.ID()}] = max(p.LogStartOffset(), p.HighWatermark()-last)
 			}
 			if !follow {
-				d := dumper{printer: printer, out: a.stdout, max: last}
+				d := dumper{ctx: cmd.Context(), printer: printer, out: a.stdout, max: last}
 				for _, p := range parts {
 					if err := d.records(p, starts[eventlog.TopicPartition{Topic: p.Topic(), Partition: p.ID()}]); err != nil {
 						return err
@@ -63,9 +64,14 @@ it is whole.`,
 	rf.register(f)
 	f.Int64VarP(&last, "lines", "n", 10, "print the last N records of each partition first")
 	f.BoolVarP(&follow, "follow", "f", false, "go on printing records as they are appended")
-	f.DurationVar(&interval, "interval", 250*time.Millisecond, "with -f, how often to look for new records")
+	f.DurationVar(&interval, "interval", 250*time.Millisecond, fmt.Sprintf("with -f, how often to look for new records (at least %v)", minInterval))
 	return cmd
 }
+
+// minInterval is the shortest --interval: each look lists the partitions'
+// directories, and more often would keep a core busy for nothing a person
+// could see.
+const minInterval = 10 * time.Millisecond
 
 // follow prints the records of the partitions from the given offsets on,
 // refreshing the read-only log every interval, until ctx ends.

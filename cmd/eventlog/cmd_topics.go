@@ -91,6 +91,11 @@ func (a *app) topicsCreateCommand() *cobra.Command {
 		Short: "Create a topic (and the log, if the directory holds none)",
 		Args:  args(1, 1),
 		RunE: a.runE(func(cmd *cobra.Command, names []string) (err error) {
+			// The library takes 0 for its default, 1; here 1 is the
+			// flag's default, and 0 a mistake.
+			if partitions == 0 {
+				return usageError("--partitions 0: a topic has at least 1")
+			}
 			cfg := eventlog.TopicConfig{Partitions: partitions, Retention: retention, RetentionBytes: retentionBytes, SegmentBytes: segmentBytes}
 			switch cleanup {
 			case "delete":
@@ -116,7 +121,7 @@ func (a *app) topicsCreateCommand() *cobra.Command {
 			}
 			defer closeLog(l, &err)
 			if err := l.CreateTopic(names[0], cfg); err != nil {
-				return err
+				return argumentError(err)
 			}
 			topics, err := describeTopics(l, names, false)
 			if err != nil {

@@ -9,7 +9,8 @@
 // the log's lock and refuse while another process holds it.
 //
 // Exit codes: 0 success, 1 error, 2 usage error, 3 verify (or repair)
-// found corruption, 4 the log is held by another process. See README.md.
+// found corruption, 4 the log is held by another process, 130 interrupted
+// (Ctrl-C). See README.md.
 package main
 
 import (
@@ -33,6 +34,9 @@ const (
 	exitUsage   = 2
 	exitCorrupt = 3 // verify or repair found corruption
 	exitLocked  = 4 // a write command found the log held by another process
+	// exitInterrupted is what a shell reports for a command killed by
+	// SIGINT (128+2); eventlog returns it after stopping on its own.
+	exitInterrupted = 130
 )
 
 // codeError is an error with the exit code it calls for.
@@ -50,7 +54,11 @@ func usageError(format string, args ...any) error {
 }
 
 func main() {
+	// The first Ctrl-C ends ctx: the command stops and closes the log. A
+	// second one kills the process, for whatever does not stop promptly
+	// (opening a large log, a stuck disk).
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	context.AfterFunc(ctx, stop)
 	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
 	stop()
 	os.Exit(code)
@@ -58,13 +66,17 @@ func main() {
 
 // run runs the command line args and returns the exit code.
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	a := &app{stdin: stdin, stdout: stdout, stderr: stderr}
+	out := &stickyWriter{w: stdout}
+	a := &app{stdin: stdin, stdout: out, stderr: stderr}
 	root := a.rootCommand()
 	root.SetArgs(args)
 	root.SetIn(stdin)
-	root.SetOut(stdout)
+	root.SetOut(out)
 	root.SetErr(stderr)
 	cmd, err := root.ExecuteContextC(ctx)
+	if err == nil && out.err != nil {
+		err = &codeError{code: exitError, err: out.err}
+	}
 	if err == nil {
 		return exitOK
 	}
@@ -106,7 +118,7 @@ process has it open for writing. Commands that write refuse while another
 process holds it (exit code 4).
 
 Exit codes: 0 success, 1 error, 2 usage error, 3 corruption found,
-4 log held by another process.`,
+4 log held by another process, 130 interrupted (Ctrl-C; tail -f exits 0).`,
 		SilenceErrors: true,
 		SilenceUsage:  true,
 	}
@@ -128,8 +140,24 @@ Exit codes: 0 success, 1 error, 2 usage error, 3 corruption found,
 	return root
 }
 
+// argumentError marks err as a mistake on the command line when the
+// library refused an argument as such: a setting (ErrInvalidConfig) or a
+// topic name (ErrInvalidTopic). For the commands whose flags and arguments
+// the library checks; not for compact, whose ErrInvalidConfig (a topic
+// that does not compact) is about the log, not the command line.
+func argumentError(err error) error {
+	if errors.Is(err, eventlog.ErrInvalidConfig) || errors.Is(err, eventlog.ErrInvalidTopic) {
+		return &codeError{code: exitUsage, err: err}
+	}
+	return err
+}
+
+// errInterrupted ends a command that Ctrl-C stopped.
+var errInterrupted = &codeError{code: exitInterrupted, err: errors.New("interrupted")}
+
 // runE adapts a command's body: it checks that a directory was given, and
-// marks the body's errors as errors rather than usage mistakes.
+// marks the body's errors as errors rather than usage mistakes, or as the
+// interruption they are when Ctrl-C ended the command's context.
 func (a *app) runE(fn func(cmd *cobra.Command, args []string) error) func(*cobra.Command, []string) error {
 	return func(cmd *cobra.Command, args []string) error {
 		if a.dir == "" {
@@ -137,7 +165,11 @@ func (a *app) runE(fn func(cmd *cobra.Command, args []string) error) func(*cobra
 		}
 		err := fn(cmd, args)
 		var ee *codeError
-		if err != nil && !errors.As(err, &ee) {
+		switch {
+		case err == nil || errors.As(err, &ee):
+		case errors.Is(err, context.Canceled) && cmd.Context().Err() != nil:
+			err = errInterrupted
+		default:
 			err = &codeError{code: exitError, err: err}
 		}
 		return err

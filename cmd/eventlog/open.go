@@ -43,10 +43,30 @@ func (a *app) openWritable(create bool, opts *eventlog.Options) (*eventlog.Log, 
 	}
 	l, err := eventlog.Open(a.dir, opts)
 	if errors.Is(err, eventlog.ErrLocked) {
-		return nil, &codeError{code: exitLocked, err: fmt.Errorf(
-			"%s is held by another process, which has the log open for writing: stop it first (commands that only read work meanwhile)", a.dir)}
+		return nil, a.heldError()
 	}
 	return l, err
+}
+
+// checkNotHeld fails with exit code 4 while another process holds the
+// log's lock, taking it and letting it go at once, so that a command that
+// would otherwise ask before opening the log does not ask in vain. Should
+// another process take the lock in between, openWritable still refuses.
+func (a *app) checkNotHeld() error {
+	// The lock file is part of the documented layout.
+	lock, err := eventlog.OSFS{}.Lock(filepath.Join(a.dir, "LOCK"))
+	if errors.Is(err, eventlog.ErrLocked) {
+		return a.heldError()
+	}
+	if err != nil {
+		return err
+	}
+	return lock.Close()
+}
+
+func (a *app) heldError() error {
+	return &codeError{code: exitLocked, err: fmt.Errorf(
+		"%s is held by another process, which has the log open for writing: stop it first (commands that only read work meanwhile)", a.dir)}
 }
 
 // closeLog closes l, keeping the first error.

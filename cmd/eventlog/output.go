@@ -15,6 +15,26 @@ import (
 	"github.com/eventlog/eventlog"
 )
 
+// stickyWriter writes to w until a write fails, and then returns that
+// error for every later write, as bufio.Writer does: run checks err once
+// the command is done, so that output that could not be written (a full
+// disk, a closed pipe) fails the command even where a Fprintf's error is
+// not looked at. It is not safe for concurrent use: the commands write
+// their output from one goroutine.
+type stickyWriter struct {
+	w   io.Writer
+	err error
+}
+
+func (s *stickyWriter) Write(p []byte) (int, error) {
+	if s.err != nil {
+		return 0, s.err
+	}
+	n, err := s.w.Write(p)
+	s.err = err
+	return n, err
+}
+
 // timeLayout is how times are printed: UTC, RFC 3339 with milliseconds,
 // Kafka's precision.
 const timeLayout = "2006-01-02T15:04:05.000Z07:00"

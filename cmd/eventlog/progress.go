@@ -34,6 +34,9 @@ func (a *app) newProgress(label, unit string, total int64, printsToStdout bool) 
 }
 
 func isTerminal(w io.Writer) bool {
+	if s, ok := w.(*stickyWriter); ok {
+		w = s.w
+	}
 	f, ok := w.(*os.File)
 	return ok && term.IsTerminal(int(f.Fd()))
 }
