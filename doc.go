@@ -115,13 +115,17 @@
 // lag the truth, which only means more is checked and cut; it never runs
 // ahead, since it is recorded only after the fsync that covers it.
 //
-// After a clean Close nothing is scanned. Bytes of the active segment below
-// the last index entry before the recovery point are not read at Open but,
-// like closed segments, checked on every read: damage there is returned to
-// the reader as a *CorruptError, never served and never cut. Reopening thus
-// costs the bytes written since the last recovery point, not the size of
-// the log. Recovery is idempotent: a crash during recovery recovers the
-// same way.
+// After a clean Close nothing is scanned, and since Close fsynced every
+// byte, all of an active segment counts as below its recovery point: damage
+// Open finds there (after the last index entry, which is all it checks) is
+// corruption too. Bytes of the active segment below the last index entry
+// before the recovery point are not read at Open but, like closed
+// segments, checked on every read: damage there is returned to the reader
+// as a *CorruptError, never served and never cut. With Options.Repair,
+// Open reads every active segment whole, so that it finds such damage and
+// cuts it. Reopening thus costs the bytes written since the last recovery
+// point, not the size of the log. Recovery is idempotent: a crash during
+// recovery recovers the same way.
 //
 // # Producers
 //

@@ -245,3 +245,49 @@ func TestMissingTopicMetaWithRecordsIsNotDeleted(t *testing.T) {
 	_, err = os.Stat(filepath.Join(dir, "topics", "t", "0", "00000000000000000000.log"))
 	assert.NoError(t, err, "the records are still there")
 }
+
+// flipBit flips bit 7 of the byte at pos of a file (pos < 0 counts from the
+// end) and returns the file's contents after the flip.
+func flipBit(t *testing.T, path string, pos int) []byte {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	require.NoError(t, err)
+	if pos < 0 {
+		pos += len(data)
+	}
+	require.True(t, pos >= 0 && pos < len(data))
+	data[pos] ^= 0x80
+	require.NoError(t, os.WriteFile(path, data, 0o644))
+	return data
+}
+
+// Close fsyncs every byte of an active segment, so after a clean shutdown
+// damage anywhere in it is corruption, not a torn tail, even where the
+// index files cannot vouch for it.
+func TestCleanShutdownDamageIsCorruption(t *testing.T) {
+	dir := t.TempDir()
+	l, err := eventlog.Open(dir, nil)
+	require.NoError(t, err)
+	require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{}))
+	appendN(t, partition(t, l, "t", 0), 60, eventlog.AppendOptions{})
+	require.NoError(t, l.Close())
+	seg := filepath.Join(dir, "topics", "t", "0", "00000000000000000000.log")
+	data := flipBit(t, seg, -20) // in the last batch, after the last index entry
+
+	_, err = eventlog.Open(dir, nil)
+	var ce *eventlog.CorruptError
+	require.ErrorAs(t, err, &ce)
+	assert.Equal(t, seg, ce.Path)
+	after, err := os.ReadFile(seg)
+	require.NoError(t, err)
+	assert.Equal(t, data, after, "a refused Open changes nothing")
+
+	l = openLog(t, dir, &eventlog.Options{Repair: true})
+	rs := l.Recovery()
+	require.Len(t, rs.Repaired, 1)
+	kept, err := os.ReadFile(rs.Repaired[0])
+	require.NoError(t, err)
+	assert.Equal(t, data[ce.Pos:], kept, "the copy holds exactly what was cut")
+	assert.Equal(t, int64(len(kept)), rs.BytesTruncated)
+	checkDense(t, partition(t, l, "t", 0), 59)
+}
