@@ -125,7 +125,9 @@
 // Open reads every active segment whole, so that it finds such damage and
 // cuts it. Reopening thus costs the bytes written since the last recovery
 // point, not the size of the log. Recovery is idempotent: a crash during
-// recovery recovers the same way.
+// recovery recovers the same way. An Open that fails leaves the
+// clean-shutdown marker in place, so that the next Open finds the same
+// damage rather than taking it for a torn tail.
 //
 // # Producers
 //

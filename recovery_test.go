@@ -291,3 +291,49 @@ func TestCleanShutdownDamageIsCorruption(t *testing.T) {
 	assert.Equal(t, int64(len(kept)), rs.BytesTruncated)
 	checkDense(t, partition(t, l, "t", 0), 59)
 }
+
+// An Open that fails leaves the clean-shutdown marker where it was, so
+// that the next Open finds the same damage rather than cutting it as a
+// torn tail; only Repair cuts it, keeping a copy.
+func TestFailedOpenKeepsCleanShutdownMarker(t *testing.T) {
+	dir := t.TempDir()
+	l, err := eventlog.Open(dir, nil)
+	require.NoError(t, err)
+	require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{}))
+	appendN(t, partition(t, l, "t", 0), 100, eventlog.AppendOptions{})
+	tp := eventlog.TopicPartition{Topic: "t", Partition: 0}
+	for i := range 100 {
+		require.NoError(t, l.CommitGroupOffsets(ctx, "g", map[eventlog.TopicPartition]eventlog.OffsetAndMetadata{tp: {Offset: int64(i + 1)}}))
+	}
+	require.NoError(t, l.Close())
+	seg := filepath.Join(dir, "topics", "__consumer_offsets", "0", "00000000000000000000.log")
+	info, err := os.Stat(seg)
+	require.NoError(t, err)
+	data := flipBit(t, seg, int(info.Size()/2))
+
+	var first *eventlog.CorruptError
+	for i := range 2 {
+		_, err = eventlog.Open(dir, nil)
+		var ce *eventlog.CorruptError
+		require.ErrorAs(t, err, &ce, "Open %d", i+1)
+		if first == nil {
+			first = ce
+		}
+		assert.Equal(t, *first, *ce, "Open %d", i+1)
+		assert.FileExists(t, filepath.Join(dir, "CLEAN_SHUTDOWN"))
+		after, err := os.ReadFile(seg)
+		require.NoError(t, err)
+		assert.Equal(t, data, after, "a refused Open changes nothing")
+	}
+
+	l = openLog(t, dir, &eventlog.Options{Repair: true})
+	rs := l.Recovery()
+	require.Len(t, rs.Repaired, 1)
+	kept, err := os.ReadFile(rs.Repaired[0])
+	require.NoError(t, err)
+	assert.Equal(t, data[first.Pos:], kept, "the copy holds exactly what was cut")
+	committed, err := l.CommittedOffsets("g", []eventlog.TopicPartition{tp})
+	require.NoError(t, err)
+	assert.Less(t, committed[tp].Offset, int64(100), "the commits in the cut part are gone")
+	assert.Positive(t, committed[tp].Offset, "the commits before the damage are kept")
+}
