@@ -45,6 +45,10 @@
 //	<dir>/topics/__transaction_state/0/... transactional IDs and their state
 //	<dir>/producer-ids.meta                the next block of producer ids
 //
+// Every directory under <dir>/topics is a topic; an entry there that is not
+// a directory, such as a .DS_Store, is ignored and left alone, as Kafka
+// ignores stray files in its log directories.
+//
 // A .log file is a sequence of Kafka RecordBatch v2 batches (magic 2, CRC-32C,
 // varint records), byte for byte as Kafka writes them, optionally compressed
 // per batch with gzip, snappy, lz4 or zstd. The .index and .timeindex files are

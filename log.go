@@ -201,6 +201,9 @@ func (l *Log) openTopic(name string, clean bool) (*topic, error) {
 	dir := l.topicDir(name)
 	metaPath := filepath.Join(dir, topicMetaName)
 	version, payload, err := readMetaFile(l.opts.FS, metaPath)
+	if err != nil && isStrayFile(l.opts.FS, dir) {
+		return nil, nil
+	}
 	if errors.Is(err, os.ErrNotExist) {
 		// CreateTopic writes topic.meta before any append can happen, so an
 		// incomplete topic holds no records; one that does lost its

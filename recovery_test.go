@@ -337,3 +337,48 @@ func TestFailedOpenKeepsCleanShutdownMarker(t *testing.T) {
 	assert.Less(t, committed[tp].Offset, int64(100), "the commits in the cut part are gone")
 	assert.Positive(t, committed[tp].Offset, "the commits before the damage are kept")
 }
+
+// Entries of topics/ that are not directories, such as the .DS_Store a
+// file manager leaves, are not topics: every way of opening a log, and
+// Verify, ignores them and leaves them alone.
+func TestStrayFileInTopicsIsIgnored(t *testing.T) {
+	dir := t.TempDir()
+	l, err := eventlog.Open(dir, nil)
+	require.NoError(t, err)
+	require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{}))
+	appendN(t, partition(t, l, "t", 0), 3, eventlog.AppendOptions{})
+	require.NoError(t, l.Close())
+	stray := filepath.Join(dir, "topics", ".DS_Store")
+	require.NoError(t, os.WriteFile(stray, []byte("not a topic"), 0o644))
+
+	for _, c := range []struct {
+		name    string
+		opts    *eventlog.Options
+		crashed bool // open without the clean-shutdown marker
+	}{
+		{"clean", nil, false},
+		{"crashed", nil, true},
+		{"Repair", &eventlog.Options{Repair: true}, true},
+		{"ReadOnly", &eventlog.Options{ReadOnly: true}, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			if c.crashed {
+				require.NoError(t, os.Remove(filepath.Join(dir, "CLEAN_SHUTDOWN")))
+			}
+			l, err := eventlog.Open(dir, c.opts)
+			require.NoError(t, err)
+			assert.Equal(t, []string{"t"}, l.Topics())
+			checkDense(t, partition(t, l, "t", 0), 3)
+			if c.opts != nil && c.opts.ReadOnly {
+				require.NoError(t, l.Refresh())
+				assert.Equal(t, []string{"t"}, l.Topics())
+			}
+			require.NoError(t, l.Close())
+			assert.FileExists(t, stray)
+		})
+	}
+	report, err := eventlog.Verify(ctx, dir, nil)
+	require.NoError(t, err)
+	assert.Empty(t, report.Problems)
+	assert.Equal(t, 1, report.Topics)
+}
