@@ -7,8 +7,10 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -381,4 +383,43 @@ func TestStrayFileInTopicsIsIgnored(t *testing.T) {
 	require.NoError(t, err)
 	assert.Empty(t, report.Problems)
 	assert.Equal(t, 1, report.Topics)
+}
+
+// Damage in one segment fails only the time searches that need it: an
+// answer that lies before it is found.
+func TestOffsetForTimeBeforeDamage(t *testing.T) {
+	opts := &eventlog.Options{SegmentBytes: 1024}
+	dir := t.TempDir()
+	l, err := eventlog.Open(dir, opts)
+	require.NoError(t, err)
+	require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{}))
+	p := partition(t, l, "t", 0)
+	base := time.UnixMilli(1_700_000_000_000)
+	at := func(i int) time.Time { return base.Add(time.Duration(i) * time.Second) }
+	for i := range 100 {
+		r := rec("k", fmt.Sprint(i))
+		r.Timestamp = at(i)
+		_, err := p.Append(ctx, []eventlog.Record{r}, eventlog.AppendOptions{})
+		require.NoError(t, err)
+	}
+	require.NoError(t, l.Close())
+	logs, err := filepath.Glob(filepath.Join(dir, "topics", "t", "0", "*.log"))
+	require.NoError(t, err)
+	require.Greater(t, len(logs), 3)
+	appendBytes(t, logs[1], []byte{0, 0, 1})
+	first, err := strconv.ParseInt(strings.TrimSuffix(filepath.Base(logs[2]), ".log"), 10, 64)
+	require.NoError(t, err)
+
+	l = openLog(t, dir, opts)
+	p = partition(t, l, "t", 0)
+	for _, i := range []int{0, 1, 5} {
+		off, found, err := p.OffsetForTime(at(i))
+		require.NoError(t, err, "record %d", i)
+		assert.True(t, found)
+		assert.Equal(t, int64(i), off)
+	}
+	_, _, err = p.OffsetForTime(at(int(first)))
+	var ce *eventlog.CorruptError
+	require.ErrorAs(t, err, &ce, "the search for a record after the damage needs the damaged segment")
+	assert.Equal(t, logs[1], ce.Path)
 }
