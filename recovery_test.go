@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -422,4 +423,42 @@ func TestOffsetForTimeBeforeDamage(t *testing.T) {
 	var ce *eventlog.CorruptError
 	require.ErrorAs(t, err, &ce, "the search for a record after the damage needs the damaged segment")
 	assert.Equal(t, logs[1], ce.Path)
+}
+
+// An index file that cannot be written (a directory took its name) fails
+// Close, which still releases everything; each Open rebuilds the index
+// from the log, which is scanned because no clean-shutdown marker vouches
+// for it.
+func TestCloseWithUnwritableIndex(t *testing.T) {
+	dir := t.TempDir()
+	l, err := eventlog.Open(dir, nil)
+	require.NoError(t, err)
+	require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{}))
+	appendN(t, partition(t, l, "t", 0), 200, eventlog.AppendOptions{})
+	require.NoError(t, l.Close())
+	index := filepath.Join(dir, "topics", "t", "0", "00000000000000000000.index")
+	require.NoError(t, os.Remove(index))
+	require.NoError(t, os.MkdirAll(filepath.Join(index, "x"), 0o755))
+
+	openFiles := func() int {
+		if runtime.GOOS != "linux" {
+			return 0
+		}
+		fds, err := os.ReadDir("/proc/self/fd")
+		require.NoError(t, err)
+		return len(fds)
+	}
+	before := openFiles()
+	for range 2 {
+		l, err := eventlog.Open(dir, nil)
+		require.NoError(t, err, "the lock is released and the index is not needed")
+		assert.Equal(t, 1, l.Recovery().IndexesRebuilt)
+		checkDense(t, partition(t, l, "t", 0), 200)
+		err = l.Close()
+		require.Error(t, err)
+		assert.ErrorContains(t, err, index)
+		assert.Equal(t, err, l.Close(), "later calls return the first one's result")
+		assert.Equal(t, before, openFiles(), "file descriptors after Close")
+		assert.NoFileExists(t, filepath.Join(dir, "CLEAN_SHUTDOWN"))
+	}
 }
