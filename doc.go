@@ -45,6 +45,10 @@
 //	<dir>/topics/__transaction_state/0/... transactional IDs and their state
 //	<dir>/producer-ids.meta                the next block of producer ids
 //
+// Every directory under <dir>/topics is a topic; an entry there that is not
+// a directory, such as a .DS_Store, is ignored and left alone, as Kafka
+// ignores stray files in its log directories.
+//
 // A .log file is a sequence of Kafka RecordBatch v2 batches (magic 2, CRC-32C,
 // varint records), byte for byte as Kafka writes them, optionally compressed
 // per batch with gzip, snappy, lz4 or zstd. The .index and .timeindex files are
@@ -116,13 +120,19 @@
 // lag the truth, which only means more is checked and cut; it never runs
 // ahead, since it is recorded only after the fsync that covers it.
 //
-// After a clean Close nothing is scanned. Bytes of the active segment below
-// the last index entry before the recovery point are not read at Open but,
-// like closed segments, checked on every read: damage there is returned to
-// the reader as a *CorruptError, never served and never cut. Reopening thus
-// costs the bytes written since the last recovery point, not the size of
-// the log. Recovery is idempotent: a crash during recovery recovers the
-// same way.
+// After a clean Close nothing is scanned, and since Close fsynced every
+// byte, all of an active segment counts as below its recovery point: damage
+// Open finds there (after the last index entry, which is all it checks) is
+// corruption too. Bytes of the active segment below the last index entry
+// before the recovery point are not read at Open but, like closed
+// segments, checked on every read: damage there is returned to the reader
+// as a *CorruptError, never served and never cut. With Options.Repair,
+// Open reads every active segment whole, so that it finds such damage and
+// cuts it. Reopening thus costs the bytes written since the last recovery
+// point, not the size of the log. Recovery is idempotent: a crash during
+// recovery recovers the same way. An Open that fails leaves the
+// clean-shutdown marker in place, so that the next Open finds the same
+// damage rather than taking it for a torn tail.
 //
 // # Producers
 //

@@ -153,6 +153,24 @@ func (l *Log) recover() error {
 			l.mu.topics[name] = t
 		}
 	}
+	// The marker stays until Open has read everything it replays, and goes,
+	// durably, before anything is appended. An Open that fails on damage
+	// thus leaves it, and the next Open fails the same way, instead of
+	// scanning from a recovery point that may lag and cutting the damage as
+	// a torn tail. This is crash-safe: until here Open changed segment files
+	// only by fsynced cuts and finished swaps, which are right with or
+	// without the marker, so a crash leaves a directory that recovers the
+	// same way; from the first append on a crash may tear bytes, so the
+	// marker must be gone and the next Open scans. Removing the marker
+	// first and putting it back when Open fails would not be: a crash in
+	// between loses it.
+	lowerOffsets, err := l.loadOffsets()
+	if err != nil {
+		return err
+	}
+	if err := l.loadTransactions(); err != nil {
+		return err
+	}
 	if !errors.Is(markerErr, os.ErrNotExist) {
 		if err := fsys.Remove(markerPath); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return fmt.Errorf("eventlog: remove clean-shutdown marker: %w", err)
@@ -161,11 +179,12 @@ func (l *Log) recover() error {
 			return fmt.Errorf("eventlog: sync %s: %w", l.dir, err)
 		}
 	}
-	// After the marker is gone: replaying may append corrections.
-	if err := l.loadOffsets(); err != nil {
-		return err
+	if lowerOffsets != nil {
+		if err := lowerOffsets.lowerPastLogEnd(); err != nil {
+			return err
+		}
 	}
-	if err := l.loadTransactions(); err != nil {
+	if err := l.finishTransactions(); err != nil {
 		return err
 	}
 	if err := l.finishDeletedTopics(deleted); err != nil {
@@ -182,6 +201,9 @@ func (l *Log) openTopic(name string, clean bool) (*topic, error) {
 	dir := l.topicDir(name)
 	metaPath := filepath.Join(dir, topicMetaName)
 	version, payload, err := readMetaFile(l.opts.FS, metaPath)
+	if err != nil && isStrayFile(l.opts.FS, dir) {
+		return nil, nil
+	}
 	if errors.Is(err, os.ErrNotExist) {
 		// CreateTopic writes topic.meta before any append can happen, so an
 		// incomplete topic holds no records; one that does lost its

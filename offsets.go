@@ -309,16 +309,18 @@ func (l *Log) offsetStore(create bool) (*offsetStore, error) {
 	return l.groups.offsets, nil
 }
 
-// loadOffsets replays __consumer_offsets at Open, if it exists.
-func (l *Log) loadOffsets() error {
+// loadOffsets replays __consumer_offsets at Open, if it exists, reading
+// only. The replayer it returns (nil if there is nothing to replay) has the
+// corrections to write once Open may append: see lowerPastLogEnd.
+func (l *Log) loadOffsets() (*replayer, error) {
 	t := l.mu.topics[offsetsTopicName]
 	if t == nil {
-		return nil
+		return nil, nil
 	}
-	s, err := openOffsetStore(l, t)
+	s, r, err := openOffsetStore(l, t)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	l.groups.offsets = s
-	return nil
+	return r, nil
 }

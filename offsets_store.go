@@ -90,8 +90,9 @@ func newOffsetStore(l *Log, t *topic, size int) *offsetStore {
 }
 
 // openOffsetStore opens the store on an existing __consumer_offsets and
-// replays it; Open calls it, before anything is appended.
-func openOffsetStore(l *Log, t *topic) (*offsetStore, error) {
+// replays it, writing nothing; Open calls it before anything is appended,
+// and the replayer's lowerPastLogEnd once it may append.
+func openOffsetStore(l *Log, t *topic) (*offsetStore, *replayer, error) {
 	var records int64
 	for _, p := range t.partitions {
 		records += p.HighWatermark() - p.LogStartOffset()
@@ -101,13 +102,10 @@ func openOffsetStore(l *Log, t *topic) (*offsetStore, error) {
 	r := replayer{s: s, ends: make(map[string][]int64), past: make(map[string]bool)}
 	for _, p := range s.parts {
 		if err := r.replay(p, p.LogStartOffset(), p.HighWatermark()); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
-	if err := r.lowerPastLogEnd(); err != nil {
-		return nil, err
-	}
-	return s, nil
+	return s, &r, nil
 }
 
 // replayer applies the records of __consumer_offsets to an offsetStore at

@@ -158,7 +158,10 @@ type Options struct {
 	// recovery point, instead of failing with *CorruptError. What is cut is
 	// first copied to a file named "<segment>.log.broken-<unix nanos>" beside
 	// the segment. Torn tails after the recovery point are always cut, with
-	// or without Repair.
+	// or without Repair. With Repair, Open reads every partition's active
+	// segment whole, not from its last index entry, so that it finds damage
+	// that a replay of __consumer_offsets or __transaction_state would
+	// otherwise fail on at every Open.
 	Repair bool
 
 	// ReadOnly opens the log to read it without changing anything: no

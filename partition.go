@@ -754,15 +754,17 @@ func (p *Partition) offsetForTimeIn(seg *segment, ts int64, hw *position) (int64
 	}
 	from = max(from, p.logStart.Load()) // DeleteRecords may have moved it inside seg
 	// Read whole batches from there and pick the first record not older.
+	// A read that fails on damage still returns the records before it: if
+	// the answer is among them, the damage does not matter to it.
 	for from < hw.offset {
 		records, err := p.read(nil, from, 1<<20)
-		if err != nil || len(records) == 0 {
-			return -1, false, err
-		}
 		for _, r := range records {
 			if r.Timestamp.UnixMilli() >= ts {
 				return r.Offset, true, nil
 			}
+		}
+		if err != nil || len(records) == 0 {
+			return -1, false, err
 		}
 		from = records[len(records)-1].Offset + 1
 	}

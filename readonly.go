@@ -171,6 +171,9 @@ func (l *Log) refreshTopic(name string, atOpen bool) error {
 	dir := l.topicDir(name)
 	metaPath := filepath.Join(dir, topicMetaName)
 	version, payload, err := readMetaFile(l.opts.FS, metaPath)
+	if err != nil && isStrayFile(l.opts.FS, dir) {
+		return nil
+	}
 	if errors.Is(err, fs.ErrNotExist) {
 		if t != nil { // deleted, and a topic of its name is being created
 			l.dropTopicReadOnly(name)

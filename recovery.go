@@ -17,17 +17,19 @@ import (
 //
 // After a clean shutdown (the CLEAN_SHUTDOWN marker exists) even that scan is
 // skipped: the last segment's indexes are loaded and only the batches after
-// the last index entry are checked. Otherwise the last segment is checked
-// against the partition's recovery point (see recovery_point.go): from the
-// last index entry before it, the batches must be intact up to it — damage
-// there is corruption, and Open fails with a *CorruptError unless
-// Options.Repair is set, in which case the rest of the segment is copied to a
+// the last index entry are checked; Close fsynced the whole segment, so
+// damage there is corruption. Otherwise the last segment is checked against
+// the partition's recovery point (see recovery_point.go): from the last
+// index entry before it, the batches must be intact up to it — damage there
+// is corruption, and Open fails with a *CorruptError unless Options.Repair
+// is set, in which case the rest of the segment is copied to a
 // ".broken-<nanos>" file and then cut — and after it the first batch that is
 // incomplete, fails its checksum or is out of sequence ends the segment,
 // which is cut there and reported, whatever follows.
 //
 // Closed segments, and the active segment's bytes before the last index
-// entry before the recovery point, are not read at Open: their indexes are
+// entry before the recovery point, are not read at Open (with Repair, the
+// active segment is read whole): their indexes are
 // loaded, checked and if need be rebuilt on their first read, and their
 // checksums are verified on every read, so damage there is returned to the
 // reader as a *CorruptError. Cutting is the only change recovery makes, and
@@ -169,14 +171,23 @@ func (p *Partition) recoverActive(clean bool) error {
 	}
 
 	if clean && rp.pos <= info.Size() {
-		if idx, b, next, ok := seg.readIndexFiles(data, p.config().indexInterval); ok {
+		// Close fsynced the whole segment: all of it is below the
+		// recovery point, wherever the persisted one lags, and damage
+		// anywhere in it is corruption. Where its offsets end is what the
+		// scan finds.
+		rp = recoveryPoint{base: seg.base, pos: info.Size(), offset: -1}
+		if p.log.opts.Repair {
+			// Nothing vouches for bytes the indexes let Open skip; the
+			// scan with Repair reads them all.
+		} else if idx, b, next, ok := seg.readIndexFiles(data, p.config().indexInterval); ok {
 			seg.mu.index = idx
 			seg.builder = *b
 			finishActive(seg, data, next)
 			m.release()
 			return nil
+		} else {
+			p.log.opts.Logger.Warn("eventlog: indexes of active segment inconsistent after clean shutdown, scanning", "path", seg.path(logExt))
 		}
-		p.log.opts.Logger.Warn("eventlog: indexes of active segment inconsistent after clean shutdown, scanning", "path", seg.path(logExt))
 	}
 	p.log.recovery.segmentsScanned.Add(1)
 	a, err := p.scanActive(seg, data, rp)

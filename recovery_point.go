@@ -233,7 +233,11 @@ type activeRecovery struct {
 // bad batch ends the segment. Below rp it resumes from the index files the
 // checkpointer wrote, scanning only from the last index entry before rp,
 // so that a reopen costs O(bytes written since the last checkpoint), not
-// O(segment). A *CorruptError reports damage below rp.
+// O(segment). A *CorruptError reports damage below rp. An rp.offset of -1
+// means that the offset at rp is not known (after a clean shutdown rp is the
+// end of the segment): the bytes below it are scanned. With Options.Repair
+// they are scanned too, so that Repair finds damage anywhere in the
+// segment, not only after the last index entry.
 func (p *Partition) scanActive(seg *segment, data []byte, rp recoveryPoint) (activeRecovery, error) {
 	interval := p.config().indexInterval
 	var a activeRecovery
@@ -242,28 +246,36 @@ func (p *Partition) scanActive(seg *segment, data []byte, rp recoveryPoint) (act
 			Reason: fmt.Sprintf("the segment is %d bytes, but its first %d bytes were fsynced (recovery point at offset %d)", len(data), rp.pos, rp.offset)}
 	}
 	below := data[:rp.pos]
-	if rp.pos > 0 {
+	next := max(rp.offset, seg.base)
+	if rp.pos > 0 && rp.offset >= 0 && !p.log.opts.Repair {
 		a.idx, a.b, a.fromIndex = seg.resumeFromIndex(below, int64(len(data)), rp, interval)
 	}
 	if !a.fromIndex {
 		a.idx = &segmentIndex{}
 		a.b = &indexBuilder{base: seg.base, interval: interval, maxTs: -1}
 		r := scanDense(below, 0, seg.base, a.b, a.idx)
-		if r.err == nil && r.nextOffset != rp.offset && rp.pos > 0 {
+		if r.err == nil && r.nextOffset != rp.offset && rp.pos > 0 && rp.offset >= 0 {
 			r.err = fmt.Errorf("the batches before the recovery point end at offset %d, not %d", r.nextOffset, rp.offset)
 			r.end = rp.pos
 		}
 		if r.err != nil {
 			a.r = r
+			where := fmt.Sprintf("this is before the recovery point at byte %d, which was fsynced", rp.pos)
+			if rp.offset < 0 {
+				where = "the segment was fsynced whole by a clean Close"
+			}
 			return a, &CorruptError{Path: seg.path(logExt), Pos: r.end, Offset: r.nextOffset,
-				Reason: fmt.Sprintf("%v; this is before the recovery point at byte %d, which was fsynced, so no crash explains it (open with Options.Repair to cut it)", r.err, rp.pos)}
+				Reason: fmt.Sprintf("%v; %s, so no crash explains it (open with Options.Repair to cut it)", r.err, where)}
+		}
+		if rp.pos > 0 {
+			next = r.nextOffset
 		}
 	}
 	a.scanned = int64(len(data))
 	if a.fromIndex {
 		a.scanned -= int64(a.idx.offsets[len(a.idx.offsets)-1].pos)
 	}
-	a.r = scanDense(data, rp.pos, max(rp.offset, seg.base), a.b, a.idx)
+	a.r = scanDense(data, rp.pos, next, a.b, a.idx)
 	return a, nil
 }
 

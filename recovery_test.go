@@ -7,8 +7,11 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"runtime"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -244,4 +247,218 @@ func TestMissingTopicMetaWithRecordsIsNotDeleted(t *testing.T) {
 	assert.Equal(t, meta, ce.Path)
 	_, err = os.Stat(filepath.Join(dir, "topics", "t", "0", "00000000000000000000.log"))
 	assert.NoError(t, err, "the records are still there")
+}
+
+// flipBit flips bit 7 of the byte at pos of a file (pos < 0 counts from the
+// end) and returns the file's contents after the flip.
+func flipBit(t *testing.T, path string, pos int) []byte {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	require.NoError(t, err)
+	if pos < 0 {
+		pos += len(data)
+	}
+	require.True(t, pos >= 0 && pos < len(data))
+	data[pos] ^= 0x80
+	require.NoError(t, os.WriteFile(path, data, 0o644))
+	return data
+}
+
+// Close fsyncs every byte of an active segment, so after a clean shutdown
+// damage anywhere in it is corruption, not a torn tail, even where the
+// index files cannot vouch for it.
+func TestCleanShutdownDamageIsCorruption(t *testing.T) {
+	dir := t.TempDir()
+	l, err := eventlog.Open(dir, nil)
+	require.NoError(t, err)
+	require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{}))
+	appendN(t, partition(t, l, "t", 0), 60, eventlog.AppendOptions{})
+	require.NoError(t, l.Close())
+	seg := filepath.Join(dir, "topics", "t", "0", "00000000000000000000.log")
+	data := flipBit(t, seg, -20) // in the last batch, after the last index entry
+
+	_, err = eventlog.Open(dir, nil)
+	var ce *eventlog.CorruptError
+	require.ErrorAs(t, err, &ce)
+	assert.Equal(t, seg, ce.Path)
+	after, err := os.ReadFile(seg)
+	require.NoError(t, err)
+	assert.Equal(t, data, after, "a refused Open changes nothing")
+
+	l = openLog(t, dir, &eventlog.Options{Repair: true})
+	rs := l.Recovery()
+	require.Len(t, rs.Repaired, 1)
+	kept, err := os.ReadFile(rs.Repaired[0])
+	require.NoError(t, err)
+	assert.Equal(t, data[ce.Pos:], kept, "the copy holds exactly what was cut")
+	assert.Equal(t, int64(len(kept)), rs.BytesTruncated)
+	checkDense(t, partition(t, l, "t", 0), 59)
+}
+
+// An Open that fails leaves the clean-shutdown marker where it was, so
+// that the next Open finds the same damage rather than cutting it as a
+// torn tail; only Repair cuts it, keeping a copy.
+func TestFailedOpenKeepsCleanShutdownMarker(t *testing.T) {
+	dir := t.TempDir()
+	l, err := eventlog.Open(dir, nil)
+	require.NoError(t, err)
+	require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{}))
+	appendN(t, partition(t, l, "t", 0), 100, eventlog.AppendOptions{})
+	tp := eventlog.TopicPartition{Topic: "t", Partition: 0}
+	for i := range 100 {
+		require.NoError(t, l.CommitGroupOffsets(ctx, "g", map[eventlog.TopicPartition]eventlog.OffsetAndMetadata{tp: {Offset: int64(i + 1)}}))
+	}
+	require.NoError(t, l.Close())
+	seg := filepath.Join(dir, "topics", "__consumer_offsets", "0", "00000000000000000000.log")
+	info, err := os.Stat(seg)
+	require.NoError(t, err)
+	data := flipBit(t, seg, int(info.Size()/2))
+
+	var first *eventlog.CorruptError
+	for i := range 2 {
+		_, err = eventlog.Open(dir, nil)
+		var ce *eventlog.CorruptError
+		require.ErrorAs(t, err, &ce, "Open %d", i+1)
+		if first == nil {
+			first = ce
+		}
+		assert.Equal(t, *first, *ce, "Open %d", i+1)
+		assert.FileExists(t, filepath.Join(dir, "CLEAN_SHUTDOWN"))
+		after, err := os.ReadFile(seg)
+		require.NoError(t, err)
+		assert.Equal(t, data, after, "a refused Open changes nothing")
+	}
+
+	l = openLog(t, dir, &eventlog.Options{Repair: true})
+	rs := l.Recovery()
+	require.Len(t, rs.Repaired, 1)
+	kept, err := os.ReadFile(rs.Repaired[0])
+	require.NoError(t, err)
+	assert.Equal(t, data[first.Pos:], kept, "the copy holds exactly what was cut")
+	committed, err := l.CommittedOffsets("g", []eventlog.TopicPartition{tp})
+	require.NoError(t, err)
+	assert.Less(t, committed[tp].Offset, int64(100), "the commits in the cut part are gone")
+	assert.Positive(t, committed[tp].Offset, "the commits before the damage are kept")
+}
+
+// Entries of topics/ that are not directories, such as the .DS_Store a
+// file manager leaves, are not topics: every way of opening a log, and
+// Verify, ignores them and leaves them alone.
+func TestStrayFileInTopicsIsIgnored(t *testing.T) {
+	dir := t.TempDir()
+	l, err := eventlog.Open(dir, nil)
+	require.NoError(t, err)
+	require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{}))
+	appendN(t, partition(t, l, "t", 0), 3, eventlog.AppendOptions{})
+	require.NoError(t, l.Close())
+	stray := filepath.Join(dir, "topics", ".DS_Store")
+	require.NoError(t, os.WriteFile(stray, []byte("not a topic"), 0o644))
+
+	for _, c := range []struct {
+		name    string
+		opts    *eventlog.Options
+		crashed bool // open without the clean-shutdown marker
+	}{
+		{"clean", nil, false},
+		{"crashed", nil, true},
+		{"Repair", &eventlog.Options{Repair: true}, true},
+		{"ReadOnly", &eventlog.Options{ReadOnly: true}, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			if c.crashed {
+				require.NoError(t, os.Remove(filepath.Join(dir, "CLEAN_SHUTDOWN")))
+			}
+			l, err := eventlog.Open(dir, c.opts)
+			require.NoError(t, err)
+			assert.Equal(t, []string{"t"}, l.Topics())
+			checkDense(t, partition(t, l, "t", 0), 3)
+			if c.opts != nil && c.opts.ReadOnly {
+				require.NoError(t, l.Refresh())
+				assert.Equal(t, []string{"t"}, l.Topics())
+			}
+			require.NoError(t, l.Close())
+			assert.FileExists(t, stray)
+		})
+	}
+	report, err := eventlog.Verify(ctx, dir, nil)
+	require.NoError(t, err)
+	assert.Empty(t, report.Problems)
+	assert.Equal(t, 1, report.Topics)
+}
+
+// Damage in one segment fails only the time searches that need it: an
+// answer that lies before it is found.
+func TestOffsetForTimeBeforeDamage(t *testing.T) {
+	opts := &eventlog.Options{SegmentBytes: 1024}
+	dir := t.TempDir()
+	l, err := eventlog.Open(dir, opts)
+	require.NoError(t, err)
+	require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{}))
+	p := partition(t, l, "t", 0)
+	base := time.UnixMilli(1_700_000_000_000)
+	at := func(i int) time.Time { return base.Add(time.Duration(i) * time.Second) }
+	for i := range 100 {
+		r := rec("k", fmt.Sprint(i))
+		r.Timestamp = at(i)
+		_, err := p.Append(ctx, []eventlog.Record{r}, eventlog.AppendOptions{})
+		require.NoError(t, err)
+	}
+	require.NoError(t, l.Close())
+	logs, err := filepath.Glob(filepath.Join(dir, "topics", "t", "0", "*.log"))
+	require.NoError(t, err)
+	require.Greater(t, len(logs), 3)
+	appendBytes(t, logs[1], []byte{0, 0, 1})
+	first, err := strconv.ParseInt(strings.TrimSuffix(filepath.Base(logs[2]), ".log"), 10, 64)
+	require.NoError(t, err)
+
+	l = openLog(t, dir, opts)
+	p = partition(t, l, "t", 0)
+	for _, i := range []int{0, 1, 5} {
+		off, found, err := p.OffsetForTime(at(i))
+		require.NoError(t, err, "record %d", i)
+		assert.True(t, found)
+		assert.Equal(t, int64(i), off)
+	}
+	_, _, err = p.OffsetForTime(at(int(first)))
+	var ce *eventlog.CorruptError
+	require.ErrorAs(t, err, &ce, "the search for a record after the damage needs the damaged segment")
+	assert.Equal(t, logs[1], ce.Path)
+}
+
+// An index file that cannot be written (a directory took its name) fails
+// Close, which still releases everything; each Open rebuilds the index
+// from the log, which is scanned because no clean-shutdown marker vouches
+// for it.
+func TestCloseWithUnwritableIndex(t *testing.T) {
+	dir := t.TempDir()
+	l, err := eventlog.Open(dir, nil)
+	require.NoError(t, err)
+	require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{}))
+	appendN(t, partition(t, l, "t", 0), 200, eventlog.AppendOptions{})
+	require.NoError(t, l.Close())
+	index := filepath.Join(dir, "topics", "t", "0", "00000000000000000000.index")
+	require.NoError(t, os.Remove(index))
+	require.NoError(t, os.MkdirAll(filepath.Join(index, "x"), 0o755))
+
+	openFiles := func() int {
+		if runtime.GOOS != "linux" {
+			return 0
+		}
+		fds, err := os.ReadDir("/proc/self/fd")
+		require.NoError(t, err)
+		return len(fds)
+	}
+	before := openFiles()
+	for range 2 {
+		l, err := eventlog.Open(dir, nil)
+		require.NoError(t, err, "the lock is released and the index is not needed")
+		assert.Equal(t, 1, l.Recovery().IndexesRebuilt)
+		checkDense(t, partition(t, l, "t", 0), 200)
+		err = l.Close()
+		require.Error(t, err)
+		assert.ErrorContains(t, err, index)
+		assert.Equal(t, err, l.Close(), "later calls return the first one's result")
+		assert.Equal(t, before, openFiles(), "file descriptors after Close")
+		assert.NoFileExists(t, filepath.Join(dir, "CLEAN_SHUTDOWN"))
+	}
 }

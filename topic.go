@@ -307,3 +307,13 @@ const (
 func partitionDirName(id int32) string { return strconv.Itoa(int(id)) }
 
 func (l *Log) topicDir(name string) string { return filepath.Join(l.dir, topicsDirName, name) }
+
+// isStrayFile reports whether the entry of topics/ at path is there but is
+// not a directory, such as the .DS_Store a file manager leaves: not a topic,
+// so it is ignored, as Kafka ignores stray files in its log directories.
+// Callers ask only when the entry's topic.meta cannot be read, so that a
+// sound log pays nothing for it.
+func isStrayFile(fsys FS, path string) bool {
+	info, err := fsys.Stat(path)
+	return err == nil && !info.IsDir()
+}

@@ -7,10 +7,8 @@ import (
 )
 
 // loadTransactions replays __transaction_state at Open, after the
-// committed offsets, and finishes the transactions a crash interrupted: a
-// prepared one gets its markers, an open one — whose Producer died with
-// the process — is aborted. Then every open transaction no state lists is
-// aborted (see txn_coordinator.go).
+// committed offsets, reading only; finishTransactions then writes what
+// the replay calls for.
 func (l *Log) loadTransactions() error {
 	if t := l.mu.topics[txnStateTopicName]; t != nil {
 		c := &txnCoordinator{log: l, part: t.partitions[0], txns: make(map[string]*txnMeta)}
@@ -18,6 +16,16 @@ func (l *Log) loadTransactions() error {
 			return err
 		}
 		l.txns.coord = c
+	}
+	return nil
+}
+
+// finishTransactions finishes, at Open, the transactions a crash
+// interrupted: a prepared one gets its markers, an open one — whose
+// Producer died with the process — is aborted. Then every open
+// transaction no state lists is aborted (see txn_coordinator.go).
+func (l *Log) finishTransactions() error {
+	if c := l.txns.coord; c != nil {
 		ids := make([]string, 0, len(c.txns))
 		for id := range c.txns {
 			ids = append(ids, id)

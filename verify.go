@@ -180,6 +180,8 @@ func (v *verifyRun) topic(dir string) ([]verifyPartition, error) {
 	}
 	var ce *CorruptError
 	switch {
+	case err != nil && isStrayFile(v.fsys, dir):
+		return nil, nil
 	case errors.Is(err, fs.ErrNotExist):
 		// A creation that crashed, which Open removes, unless it holds
 		// records: then the metadata was lost.
