@@ -472,8 +472,8 @@ func (l *Log) close() error {
 	// The marker vouches for data already fsynced above, so it needs no
 	// fsync of its own: if a power loss takes it, the next Open scans.
 	// Recovery points are not written here: they cost a file creation per
-	// partition, which is most of what a short-lived log pays to close, and
-	// the next Log's checkpointer writes them within RecoveryPointInterval.
+	// partition, which is most of what a short-lived log pays to close; the
+	// next Open writes those that lag (persistCleanRecoveryPoint).
 	if errors.Join(errs...) == nil {
 		errs = append(errs, writeMetaFile(l.opts.FS, filepath.Join(l.dir, cleanMarkerName), 1, nil, false))
 	}

@@ -184,7 +184,7 @@ func (p *Partition) recoverActive(clean bool) error {
 			seg.builder = *b
 			finishActive(seg, data, next)
 			m.release()
-			return nil
+			return p.persistCleanRecoveryPoint(seg)
 		} else {
 			p.log.opts.Logger.Warn("eventlog: indexes of active segment inconsistent after clean shutdown, scanning", "path", seg.path(logExt))
 		}
@@ -229,6 +229,28 @@ func (p *Partition) recoverActive(clean bool) error {
 	if err := f.Sync(); err != nil { // what readers will see must be durable
 		return p.errorf("fsync %s: %w", seg.path(logExt), err)
 	}
+	if clean && a.r.end == info.Size() {
+		return p.persistCleanRecoveryPoint(seg)
+	}
+	return nil
+}
+
+// persistCleanRecoveryPoint writes the recovery point a clean shutdown
+// vouches for, the active segment's end, unless recovery.meta holds it
+// already, as a Close leaves it. One that lags or does not match the
+// segment (written by an older version, or over files since replaced)
+// would make a crash later in this session treat fsynced bytes as a torn
+// tail, or refuse them.
+func (p *Partition) persistCleanRecoveryPoint(seg *segment) error {
+	end := recoveryPoint{base: seg.base, pos: seg.size.Load(), offset: seg.nextOffset}
+	if end.pos == 0 || end == p.checkpoint.persisted {
+		return nil
+	}
+	path := filepath.Join(p.dir, recoveryPointName)
+	if err := writeMetaFile(p.log.opts.FS, path, recoveryPointVersion, encodeRecoveryPoint(end), true); err != nil {
+		return p.errorf("write recovery point: %w", err)
+	}
+	p.checkpoint.persisted = end
 	return nil
 }
 

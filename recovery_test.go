@@ -295,6 +295,53 @@ func TestCleanShutdownDamageIsCorruption(t *testing.T) {
 	checkDense(t, partition(t, l, "t", 0), 59)
 }
 
+// A clean Open writes the recovery point the shutdown vouched for, when the
+// persisted one lags (Close leaves it to the checkpointer, which a short
+// session never runs): a crash later in the session then finds damage in
+// the bytes the last Close fsynced as corruption, instead of cutting them
+// as a torn tail without a copy.
+func TestCleanOpenPersistsTheRecoveryPoint(t *testing.T) {
+	dir := t.TempDir()
+	opts := &eventlog.Options{RecoveryPointInterval: time.Hour}
+	l, err := eventlog.Open(dir, opts)
+	require.NoError(t, err)
+	require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{}))
+	appendN(t, partition(t, l, "t", 0), 60, eventlog.AppendOptions{})
+	require.NoError(t, l.Close())
+	rp := filepath.Join(dir, "topics", "t", "0", "recovery.meta")
+	_, err = os.Stat(rp)
+	require.ErrorIs(t, err, os.ErrNotExist, "the session was too short for a checkpoint")
+
+	l, err = eventlog.Open(dir, opts)
+	require.NoError(t, err)
+	_, err = os.Stat(rp)
+	require.NoError(t, err, "the clean Open wrote it")
+	require.NoError(t, eventlog.Abandon(l)) // a crash before any checkpoint
+	seg := filepath.Join(dir, "topics", "t", "0", "00000000000000000000.log")
+	data := flipBit(t, seg, -20) // in the last batch, which the crashed Open scans
+
+	_, err = eventlog.Open(dir, opts)
+	var ce *eventlog.CorruptError
+	require.ErrorAs(t, err, &ce, "fsynced bytes are not a torn tail")
+	after, err := os.ReadFile(seg)
+	require.NoError(t, err)
+	assert.Equal(t, data, after, "a refused Open changes nothing")
+
+	l = openLog(t, dir, &eventlog.Options{Repair: true, RecoveryPointInterval: time.Hour})
+	checkDense(t, partition(t, l, "t", 0), int(ce.Offset))
+	require.NoError(t, l.Close())
+
+	// Once written, the point is current: the next clean Open writes
+	// nothing.
+	require.NoError(t, openLog(t, dir, opts).Close())
+	written, err := os.Stat(rp)
+	require.NoError(t, err)
+	l = openLog(t, dir, opts)
+	again, err := os.Stat(rp)
+	require.NoError(t, err)
+	assert.Equal(t, written.ModTime(), again.ModTime())
+}
+
 // An Open that fails leaves the clean-shutdown marker where it was, so
 // that the next Open finds the same damage rather than cutting it as a
 // torn tail; only Repair cuts it, keeping a copy.
