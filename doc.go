@@ -123,6 +123,15 @@
 // the log. Recovery is idempotent: a crash during recovery recovers the
 // same way.
 //
+// The internal topics, __consumer_offsets and __transaction_state, are
+// the exception: Open replays them whole, so damage anywhere in them fails
+// Open with a *CorruptError. With Options.Repair, Open checks every batch
+// of every segment of theirs and cuts at the first damaged one: the
+// commits and transaction states after it are lost, those before it kept.
+// What is cut is kept: the rest of the damaged segment as a copy, the
+// later segments under their names with ".broken-<unix nanos>" appended.
+// Log.Recovery lists every copy kept.
+//
 // # Producers
 //
 // Log.NewProducer makes a Producer, safe for concurrent use. Send returns

@@ -153,6 +153,11 @@ func (l *Log) recover() error {
 			l.mu.topics[name] = t
 		}
 	}
+	if clean {
+		if err := l.checkpointInternalTopics(); err != nil {
+			return err
+		}
+	}
 	if !errors.Is(markerErr, os.ErrNotExist) {
 		if err := fsys.Remove(markerPath); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return fmt.Errorf("eventlog: remove clean-shutdown marker: %w", err)

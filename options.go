@@ -158,7 +158,9 @@ type Options struct {
 	// recovery point, instead of failing with *CorruptError. What is cut is
 	// first copied to a file named "<segment>.log.broken-<unix nanos>" beside
 	// the segment. Torn tails after the recovery point are always cut, with
-	// or without Repair.
+	// or without Repair. The internal topics, which Open replays whole, are
+	// checked whole, and cut at damage anywhere. Log.Recovery lists the
+	// copies kept; see Recovery in the package documentation.
 	Repair bool
 
 	// ReadOnly opens the log to read it without changing anything: no

@@ -92,6 +92,11 @@ func (p *Partition) openSegments(clean bool) error {
 		}
 	}
 	sort.Slice(bases, func(i, j int) bool { return bases[i] < bases[j] })
+	if p.repairsWhole() {
+		if bases, err = p.repairClosedSegments(bases); err != nil {
+			return err
+		}
+	}
 
 	var segs []*segment
 	for i, base := range bases {
@@ -168,7 +173,8 @@ func (p *Partition) recoverActive(clean bool) error {
 		return err
 	}
 
-	if clean && rp.pos <= info.Size() {
+	whole := p.repairsWhole()
+	if clean && !whole && rp.pos <= info.Size() {
 		if idx, b, next, ok := seg.readIndexFiles(data, p.config().indexInterval); ok {
 			seg.mu.index = idx
 			seg.builder = *b
@@ -179,7 +185,12 @@ func (p *Partition) recoverActive(clean bool) error {
 		p.log.opts.Logger.Warn("eventlog: indexes of active segment inconsistent after clean shutdown, scanning", "path", seg.path(logExt))
 	}
 	p.log.recovery.segmentsScanned.Add(1)
-	a, err := p.scanActive(seg, data, rp)
+	var a activeRecovery
+	if whole {
+		a, err = p.scanActiveWhole(seg, data, rp, clean)
+	} else {
+		a, err = p.scanActive(seg, data, rp)
+	}
 	var ce *CorruptError
 	if errors.As(err, &ce) && p.log.opts.Repair {
 		// Cut at the first damage, wherever it is, keeping a copy.

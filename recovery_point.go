@@ -217,6 +217,29 @@ func (l *Log) checkpointAll() error {
 	return errors.Join(errs...)
 }
 
+// checkpointInternalTopics persists the recovery points of the internal
+// topics' partitions, at their ends, after a clean shutdown and before
+// Open removes the marker that says all of them is durable. Open replays
+// those topics whole, and the replay can find damage and fail Open after
+// the marker is gone; the next Open must still know that the damage is
+// corruption, which it refuses or, with Options.Repair, cuts keeping a
+// copy, rather than a torn tail after a lagging point, which it would cut
+// without either. User topics are not replayed at Open; theirs is left to
+// the checkpointer, as it costs a file a partition.
+func (l *Log) checkpointInternalTopics() error {
+	for name, t := range l.mu.topics {
+		if !isInternalTopic(name) {
+			continue
+		}
+		for _, p := range t.partitions {
+			if err := p.checkpointRecoveryPoint(); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
 // activeRecovery is what the scan of an active segment after a crash found.
 type activeRecovery struct {
 	idx *segmentIndex
