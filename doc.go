@@ -130,6 +130,8 @@
 // commits and transaction states after it are lost, those before it kept.
 // What is cut is kept: the rest of the damaged segment as a copy, the
 // later segments under their names with ".broken-<unix nanos>" appended.
+// Damaged metadata files that Open refuses are repaired too, and set aside
+// the same way: a cleaner.meta, which only saves the cleaner work.
 // Log.Recovery lists every copy kept.
 //
 // # Producers

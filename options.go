@@ -159,8 +159,9 @@ type Options struct {
 	// first copied to a file named "<segment>.log.broken-<unix nanos>" beside
 	// the segment. Torn tails after the recovery point are always cut, with
 	// or without Repair. The internal topics, which Open replays whole, are
-	// checked whole, and cut at damage anywhere. Log.Recovery lists the
-	// copies kept; see Recovery in the package documentation.
+	// checked whole, and cut at damage anywhere; damaged partition metadata
+	// files are repaired too. Log.Recovery lists the copies kept; see
+	// Recovery in the package documentation.
 	Repair bool
 
 	// ReadOnly opens the log to read it without changing anything: no

@@ -268,3 +268,23 @@ func (p *Partition) scanActiveWhole(seg *segment, data []byte, rp recoveryPoint,
 	return a, &CorruptError{Path: seg.path(logExt), Pos: a.r.end, Offset: a.r.nextOffset,
 		Reason: fmt.Sprintf("%v; %s, so no crash explains it", a.r.err, why)}
 }
+
+// setAside, for Options.Repair, renames the damaged file name of the
+// partition's directory to "<name>.broken-<unix nanos>", durably, and
+// reports the copy. why is the damage found.
+func (p *Partition) setAside(name string, why error) error {
+	fsys := p.log.opts.FS
+	path := filepath.Join(p.dir, name)
+	broken := fmt.Sprintf("%s.broken-%d", path, time.Now().UnixNano())
+	if err := fsys.Rename(path, broken); err != nil {
+		return p.errorf("repair %s: %w", path, err)
+	}
+	if err := fsys.SyncDir(p.dir); err != nil {
+		return p.errorf("repair %s: %w", path, err)
+	}
+	p.log.recovery.mu.Lock()
+	p.log.recovery.repaired = append(p.log.recovery.repaired, broken)
+	p.log.recovery.mu.Unlock()
+	p.log.opts.Logger.Warn("eventlog: setting a damaged file aside", "path", path, "copy", broken, "err", why)
+	return nil
+}

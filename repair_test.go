@@ -208,3 +208,41 @@ func TestRepairTransactionState(t *testing.T) {
 	assert.Empty(t, l.Recovery().Repaired)
 	assert.Contains(t, consume(t, l, eventlog.ReadCommitted, "out"), "after")
 }
+
+// A damaged cleaner.meta: Repair sets it aside, so that the next Open
+// does not refuse it again, and the partition is compacted again.
+func TestRepairCleanerMeta(t *testing.T) {
+	dir := t.TempDir()
+	opts := &eventlog.Options{SegmentBytes: 1024}
+	l := openLog(t, dir, opts)
+	require.NoError(t, l.CreateTopic("c", eventlog.TopicConfig{CleanupPolicy: eventlog.CleanupCompact}))
+	p := partition(t, l, "c", 0)
+	for i := range 100 {
+		_, err := p.Append(ctx, []eventlog.Record{rec(fmt.Sprintf("k%d", i%5), fmt.Sprintf("v%d", i))}, eventlog.AppendOptions{})
+		require.NoError(t, err)
+	}
+	require.NoError(t, l.Compact(ctx, "c"))
+	compacted := valueStrings(readAll(t, p, 0))
+	require.Less(t, len(compacted), 100)
+	require.NoError(t, l.Close())
+
+	meta := filepath.Join(dir, "topics", "c", "0", "cleaner.meta")
+	require.FileExists(t, meta)
+	require.NoError(t, os.WriteFile(meta, nil, 0o644))
+	requireRefused(t, dir, opts, meta)
+
+	repair := *opts
+	repair.Repair = true
+	l = openLog(t, dir, &repair)
+	rs := l.Recovery()
+	require.Len(t, rs.Repaired, 1)
+	assert.True(t, strings.HasPrefix(rs.Repaired[0], meta+".broken-"), rs.Repaired[0])
+	assert.Equal(t, compacted, valueStrings(readAll(t, partition(t, l, "c", 0), 0)))
+	require.NoError(t, l.Compact(ctx, "c"))
+	require.NoError(t, l.Close())
+
+	l = openLog(t, dir, opts)
+	assert.Empty(t, l.Recovery().Repaired)
+	assert.Equal(t, compacted, valueStrings(readAll(t, partition(t, l, "c", 0), 0)))
+	require.FileExists(t, meta, "the cleaning wrote a new one")
+}
