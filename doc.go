@@ -131,8 +131,12 @@
 // What is cut is kept: the rest of the damaged segment as a copy, the
 // later segments under their names with ".broken-<unix nanos>" appended.
 // Damaged metadata files that Open refuses are repaired too, and set aside
-// the same way: a cleaner.meta, which only saves the cleaner work.
-// Log.Recovery lists every copy kept.
+// the same way: a cleaner.meta, which only saves the cleaner work, and a
+// log-start-offset. Its offset is lost, and the log starts again at its
+// first segment, as Kafka's does without the checkpoint: the records of
+// that segment that DeleteRecords had removed are readable again (call it
+// again to remove them). Starting later would remove records nobody
+// deleted. Log.Recovery lists every copy kept.
 //
 // # Producers
 //

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -245,4 +246,46 @@ func TestRepairCleanerMeta(t *testing.T) {
 	assert.Empty(t, l.Recovery().Repaired)
 	assert.Equal(t, compacted, valueStrings(readAll(t, partition(t, l, "c", 0), 0)))
 	require.FileExists(t, meta, "the cleaning wrote a new one")
+}
+
+// A damaged log-start-offset: Repair starts the log at its first
+// segment, as Kafka does without the checkpoint, and sets the file aside.
+func TestRepairLogStartOffset(t *testing.T) {
+	dir := t.TempDir()
+	opts := &eventlog.Options{SegmentBytes: 1024}
+	l := openLog(t, dir, opts)
+	require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{}))
+	p := partition(t, l, "t", 0)
+	appendN(t, p, 100, eventlog.AppendOptions{})
+	_, err := l.DeleteRecords(ctx, "t", 0, 50)
+	require.NoError(t, err)
+	require.NoError(t, l.Close())
+
+	partDir := filepath.Join(dir, "topics", "t", "0")
+	segs, err := filepath.Glob(filepath.Join(partDir, "*.log"))
+	require.NoError(t, err)
+	require.Greater(t, len(segs), 2)
+	first, err := strconv.ParseInt(strings.TrimSuffix(filepath.Base(segs[0]), ".log"), 10, 64)
+	require.NoError(t, err)
+	require.Less(t, first, int64(50), "the first segment holds the log start")
+	require.Positive(t, first, "DeleteRecords removed the segments below it")
+
+	path := filepath.Join(partDir, "log-start-offset")
+	require.NoError(t, os.WriteFile(path, []byte("garbage"), 0o644))
+	requireRefused(t, dir, opts, path)
+
+	repair := *opts
+	repair.Repair = true
+	l = openLog(t, dir, &repair)
+	rs := l.Recovery()
+	require.Len(t, rs.Repaired, 1)
+	assert.True(t, strings.HasPrefix(rs.Repaired[0], path+".broken-"), rs.Repaired[0])
+	p = partition(t, l, "t", 0)
+	assert.Equal(t, first, p.LogStartOffset(), "the records of the first segment are back")
+	assert.Len(t, readAll(t, p, first), 100-int(first))
+	require.NoError(t, l.Close())
+
+	l = openLog(t, dir, opts)
+	assert.Empty(t, l.Recovery().Repaired)
+	assert.Equal(t, first, partition(t, l, "t", 0).LogStartOffset())
 }
