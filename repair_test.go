@@ -289,3 +289,20 @@ func TestRepairLogStartOffset(t *testing.T) {
 	assert.Empty(t, l.Recovery().Repaired)
 	assert.Equal(t, first, partition(t, l, "t", 0).LogStartOffset())
 }
+
+// A metadata file grown past the size a sound one can have is reported
+// with its size, not with how much of it was read.
+func TestMetaFileTooLargeReportsItsSize(t *testing.T) {
+	dir := t.TempDir()
+	l := openLog(t, dir, nil)
+	require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{}))
+	require.NoError(t, l.Close())
+
+	path := filepath.Join(dir, "topics", "t", "topic.meta")
+	require.NoError(t, os.Truncate(path, 4_194_370))
+	_, err := eventlog.Open(dir, nil)
+	var ce *eventlog.CorruptError
+	require.ErrorAs(t, err, &ce)
+	assert.Equal(t, path, ce.Path)
+	assert.Contains(t, ce.Reason, "file size 4194370")
+}
