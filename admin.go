@@ -594,6 +594,23 @@ func (p *Partition) dropBelowLogStartLocked() error {
 // DurabilityOS topic — moves the log start offset to the log end.
 func (p *Partition) loadLogStart() error {
 	start, ok, err := readLogStart(p.log.opts.FS, p.dir)
+	if err != nil && p.log.opts.Repair && errors.Is(err, ErrCorrupt) {
+		// The offset is lost. DeleteRecords removed every segment wholly
+		// below it, so it lay in the first segment left: the log starts
+		// at that segment's base again, as in Kafka without its
+		// checkpoint, and the records of that segment that DeleteRecords
+		// had removed are readable again. Guessing a later start instead
+		// would remove records nobody deleted, which no repair may do;
+		// DeleteRecords can remove them again. The file goes, with a copy.
+		segs := *p.segments.Load()
+		upTo := p.logEnd.Load()
+		if len(segs) > 1 {
+			upTo = segs[1].base
+		}
+		p.log.opts.Logger.Warn("eventlog: log start offset lost: records that DeleteRecords removed may be readable again",
+			"dir", p.dir, "log_start", segs[0].base, "below", upTo, "err", err)
+		return p.setAside(logStartName, err)
+	}
 	if err != nil {
 		return p.errorf("%w", err)
 	}

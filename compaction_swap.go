@@ -46,10 +46,17 @@ import (
 // relies on it — outputs before the commit, cleaner.meta's temporary file
 // before its rename — so a power loss only decides which of the
 // directory's unsynced changes survive, and Open's redo is idempotent for
-// any subset of them. A damaged cleaner.meta, which was fsynced, is
-// corruption: Open refuses it unless Options.Repair. A failure after the commit fails the partition (appends return
-// the error until the Log is reopened) and Open finishes the swap; a failure
-// before it removes the outputs and leaves the partition as it was.
+// any subset of them. A failure after the commit fails the partition
+// (appends return the error until the Log is reopened) and Open finishes
+// the swap; a failure before it removes the outputs and leaves the
+// partition as it was.
+//
+// A damaged cleaner.meta, which was fsynced, is corruption: Open refuses
+// it unless Options.Repair, which sets it aside, and any "*.cleaned" file
+// with it, as "<name>.broken-<nanos>". Its checkpoint is only an
+// optimisation: the next cleaning starts from the log start. Whether it
+// listed a committed swap is unknown, so the segments are kept as they
+// are, and the outputs as copies.
 //
 // Readers are not disturbed: the cleaning keeps every old segment mapped,
 // with its index loaded, from before step 4, so a reader that took an old
@@ -335,14 +342,21 @@ func (p *Partition) finishCleaning(names []string) ([]string, error) {
 	}
 	fsys := p.log.opts.FS
 	meta, err := readCleanerMeta(fsys, p.dir)
-	if err != nil {
+	damaged := err != nil
+	if damaged {
 		if !p.log.opts.Repair || !errors.Is(err, ErrCorrupt) {
 			return nil, p.errorf("%w", err)
 		}
-		p.log.opts.Logger.Warn("eventlog: ignoring damaged cleaner checkpoint", "dir", p.dir, "err", err)
+		// Its checkpoint is an optimisation: without it the next
+		// cleaning starts from the log start, and finds what it needs
+		// again. The file goes, so that the next Open does not refuse it
+		// again; its copy is kept.
 		meta = cleanerMeta{Horizon: -1}
+		if err := p.setAside(cleanerMetaName, err); err != nil {
+			return nil, err
+		}
 	}
-	changed := false
+	changed := damaged
 	if len(meta.Swap) > 0 {
 		err := p.applySwap(meta.Swap, names, nil)
 		if err == nil {
@@ -359,11 +373,20 @@ func (p *Partition) finishCleaning(names []string) ([]string, error) {
 		changed = true
 	}
 	for _, name := range names {
-		if strings.HasSuffix(name, cleanedExt) {
-			if err := fsys.Remove(filepath.Join(p.dir, name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
-				return nil, p.errorf("remove unfinished cleaning: %w", err)
+		if !strings.HasSuffix(name, cleanedExt) {
+			continue
+		}
+		changed = true
+		if damaged {
+			// The swap the damaged file may have listed as committed
+			// could have removed old segments already: keep its outputs.
+			if err := p.setAside(name, errors.New("the output of a cleaning that a damaged cleaner.meta may have committed")); err != nil {
+				return nil, err
 			}
-			changed = true
+			continue
+		}
+		if err := fsys.Remove(filepath.Join(p.dir, name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return nil, p.errorf("remove unfinished cleaning: %w", err)
 		}
 	}
 	if changed {

@@ -134,6 +134,21 @@
 // clean-shutdown marker in place, so that the next Open finds the same
 // damage rather than taking it for a torn tail.
 //
+// The internal topics, __consumer_offsets and __transaction_state, are
+// the exception: Open replays them whole, so damage anywhere in them fails
+// Open with a *CorruptError. With Options.Repair, Open checks every batch
+// of every segment of theirs and cuts at the first damaged one: the
+// commits and transaction states after it are lost, those before it kept.
+// What is cut is kept: the rest of the damaged segment as a copy, the
+// later segments under their names with ".broken-<unix nanos>" appended.
+// Damaged metadata files that Open refuses are repaired too, and set aside
+// the same way: a cleaner.meta, which only saves the cleaner work, and a
+// log-start-offset. Its offset is lost, and the log starts again at its
+// first segment, as Kafka's does without the checkpoint: the records of
+// that segment that DeleteRecords had removed are readable again (call it
+// again to remove them). Starting later would remove records nobody
+// deleted. Log.Recovery lists every copy kept.
+//
 // # Producers
 //
 // Log.NewProducer makes a Producer, safe for concurrent use. Send returns

@@ -98,7 +98,15 @@ func readMetaFile(fsys FS, path string) (version uint16, payload []byte, err err
 	}
 	n := binary.BigEndian.Uint32(buf[6:])
 	if n > metaMaxPayload || int(n) != len(buf)-metaHeaderSize-4 {
-		return 0, nil, corrupt(fmt.Sprintf("payload length %d does not match file size %d", n, len(buf)))
+		size := fmt.Sprint(len(buf))
+		if len(buf) > metaHeaderSize+metaMaxPayload+4 {
+			// Not read past the limit: its size is the file's.
+			size = fmt.Sprintf("more than %d", len(buf)-1)
+			if info, err := f.Stat(); err == nil {
+				size = fmt.Sprint(info.Size())
+			}
+		}
+		return 0, nil, corrupt(fmt.Sprintf("payload length %d does not match file size %s", n, size))
 	}
 	body := buf[:len(buf)-4]
 	if crc32.Checksum(body, castagnoli) != binary.BigEndian.Uint32(buf[len(buf)-4:]) {

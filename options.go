@@ -159,9 +159,11 @@ type Options struct {
 	// first copied to a file named "<segment>.log.broken-<unix nanos>" beside
 	// the segment. Torn tails after the recovery point are always cut, with
 	// or without Repair. With Repair, Open reads every partition's active
-	// segment whole, not from its last index entry, so that it finds damage
-	// that a replay of __consumer_offsets or __transaction_state would
-	// otherwise fail on at every Open.
+	// segment whole, not from its last index entry, and the internal
+	// topics, which Open replays whole, are checked whole and cut at damage
+	// anywhere; damaged partition metadata files are set aside too.
+	// Log.Recovery lists the copies kept; see Recovery in the package
+	// documentation.
 	Repair bool
 
 	// ReadOnly opens the log to read it without changing anything: no

@@ -94,6 +94,11 @@ func (p *Partition) openSegments(clean bool) error {
 		}
 	}
 	sort.Slice(bases, func(i, j int) bool { return bases[i] < bases[j] })
+	if p.repairsWhole() {
+		if bases, err = p.repairClosedSegments(bases); err != nil {
+			return err
+		}
+	}
 
 	var segs []*segment
 	for i, base := range bases {
@@ -170,6 +175,7 @@ func (p *Partition) recoverActive(clean bool) error {
 		return err
 	}
 
+	whole := p.repairsWhole()
 	if clean && rp.pos <= info.Size() {
 		// Close fsynced the whole segment: all of it is below the
 		// recovery point, wherever the persisted one lags, and damage
@@ -190,7 +196,12 @@ func (p *Partition) recoverActive(clean bool) error {
 		}
 	}
 	p.log.recovery.segmentsScanned.Add(1)
-	a, err := p.scanActive(seg, data, rp)
+	var a activeRecovery
+	if whole {
+		a, err = p.scanActiveWhole(seg, data, rp, clean)
+	} else {
+		a, err = p.scanActive(seg, data, rp)
+	}
 	var ce *CorruptError
 	if errors.As(err, &ce) && p.log.opts.Repair {
 		// Cut at the first damage, wherever it is, keeping a copy.
