@@ -285,14 +285,22 @@ func TestCleanShutdownDamageIsCorruption(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, data, after, "a refused Open changes nothing")
 
-	l = openLog(t, dir, &eventlog.Options{Repair: true})
+	l = repairKeepingCopy(t, dir, data[ce.Pos:])
+	assert.Equal(t, int64(len(data)-int(ce.Pos)), l.Recovery().BytesTruncated)
+	checkDense(t, partition(t, l, "t", 0), 59)
+}
+
+// repairKeepingCopy opens dir with Options.Repair and checks that it cut
+// one segment, keeping a copy of exactly the bytes cut.
+func repairKeepingCopy(t *testing.T, dir string, cut []byte) *eventlog.Log {
+	t.Helper()
+	l := openLog(t, dir, &eventlog.Options{Repair: true})
 	rs := l.Recovery()
 	require.Len(t, rs.Repaired, 1)
 	kept, err := os.ReadFile(rs.Repaired[0])
 	require.NoError(t, err)
-	assert.Equal(t, data[ce.Pos:], kept, "the copy holds exactly what was cut")
-	assert.Equal(t, int64(len(kept)), rs.BytesTruncated)
-	checkDense(t, partition(t, l, "t", 0), 59)
+	assert.Equal(t, cut, kept, "the copy holds exactly what was cut")
+	return l
 }
 
 // A clean Open writes the recovery point the shutdown vouched for, when the
@@ -376,12 +384,7 @@ func TestFailedOpenKeepsCleanShutdownMarker(t *testing.T) {
 		assert.Equal(t, data, after, "a refused Open changes nothing")
 	}
 
-	l = openLog(t, dir, &eventlog.Options{Repair: true})
-	rs := l.Recovery()
-	require.Len(t, rs.Repaired, 1)
-	kept, err := os.ReadFile(rs.Repaired[0])
-	require.NoError(t, err)
-	assert.Equal(t, data[first.Pos:], kept, "the copy holds exactly what was cut")
+	l = repairKeepingCopy(t, dir, data[first.Pos:])
 	committed, err := l.CommittedOffsets("g", []eventlog.TopicPartition{tp})
 	require.NoError(t, err)
 	assert.Less(t, committed[tp].Offset, int64(100), "the commits in the cut part are gone")

@@ -28,33 +28,20 @@ func TestInterrupt(t *testing.T) {
 	if runtime.GOOS == "windows" {
 		t.Skip("sends os.Interrupt")
 	}
-	t.Run("dump", func(t *testing.T) {
-		dir := bigFixture(t)
-		p := startCLI(t, dir, "dump", "big")
-		lines := p.interruptAfterFirstLine(t)
-		r := p.wait(t)
-		assert.Equal(t, exitInterrupted, r.code)
-		assert.Equal(t, "eventlog: interrupted\n", r.stderr)
-		assert.Less(t, lines, bigRecords, "the dump stopped before the end")
-	})
-	t.Run("dump batches", func(t *testing.T) {
-		dir := bigFixture(t)
-		p := startCLI(t, dir, "dump", "big", "--batches", "--records")
-		lines := p.interruptAfterFirstLine(t)
-		r := p.wait(t)
-		assert.Equal(t, exitInterrupted, r.code)
-		assert.Equal(t, "eventlog: interrupted\n", r.stderr)
-		assert.Less(t, lines, bigRecords, "the dump stopped before the end")
-	})
-	t.Run("tail", func(t *testing.T) {
-		dir := bigFixture(t)
-		p := startCLI(t, dir, "tail", "big", "-n", "1000000")
-		lines := p.interruptAfterFirstLine(t)
-		r := p.wait(t)
-		assert.Equal(t, exitInterrupted, r.code)
-		assert.Equal(t, "eventlog: interrupted\n", r.stderr)
-		assert.Less(t, lines, bigRecords, "tail stopped before the end")
-	})
+	for name, args := range map[string][]string{
+		"dump":         {"dump", "big"},
+		"dump batches": {"dump", "big", "--batches", "--records"},
+		"tail":         {"tail", "big", "-n", "1000000"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			p := startCLI(t, bigFixture(t), args...)
+			lines := p.interruptAfterFirstLine(t)
+			r := p.wait(t)
+			assert.Equal(t, exitInterrupted, r.code)
+			assert.Equal(t, "eventlog: interrupted\n", r.stderr)
+			assert.Less(t, lines, bigRecords, "it stopped before the end")
+		})
+	}
 	t.Run("produce", func(t *testing.T) {
 		dir := fixture(t)
 		// A tail -f shows when produce has stored a line: it prints the
