@@ -270,10 +270,6 @@ type Consumer struct {
 	closing chan struct{} // closed by Close
 	closed  atomic.Bool
 	once    sync.Once
-	// closeOnRelease is set, under the use lock, by a Close from a
-	// RebalanceListener: the call running the listener closes the
-	// consumer as it releases the lock.
-	closeOnRelease bool
 
 	wakeups atomic.Int64 // times a blocked Poll woke because of an append
 
@@ -364,31 +360,18 @@ func (c *Consumer) release() {
 		c.group.reentered--
 		return
 	}
-	if c.closeOnRelease {
-		c.closeOnRelease = false
-		c.closeLocked()
-	}
 	c.use.Unlock()
 }
 
 // Close releases the consumer: a Poll in progress returns an error wrapping
 // ErrClosed, and so does every later call. Close is safe from any goroutine
-// and idempotent, and waits for a call in progress; called from a
-// RebalanceListener, it returns at once, and the consumer closes as the call
-// running the listener returns. It closes nothing of the Log.
+// and idempotent, and waits for a call in progress (so a RebalanceListener
+// must not call it). It closes nothing of the Log.
 func (c *Consumer) Close() error {
 	c.once.Do(func() {
 		c.closed.Store(true)
 		close(c.closing)
-		if !c.use.TryLock() {
-			if c.group.inListener.Load() {
-				// A RebalanceListener's call, under the lock of the call
-				// running it, which closes the consumer as it returns.
-				c.closeOnRelease = true
-				return
-			}
-			c.use.Lock() // wait for the call in progress
-		}
+		c.use.Lock() // wait for the call in progress
 		defer c.use.Unlock()
 		c.closeLocked()
 	})

@@ -21,10 +21,10 @@ const (
 // RebalanceListener is told when the partitions of a subscribed consumer
 // change (Kafka's ConsumerRebalanceListener). Its methods run on the
 // consumer's goroutine, inside Poll (or Close, or Unsubscribe), and may call
-// the consumer — commit, seek, read positions, Close. Calls that would poll
-// or change the subscription or assignment (Poll and the read iterators,
-// Subscribe, Unsubscribe, Assign) fail there with an error wrapping
-// ErrConcurrentUse.
+// the consumer — commit, seek, read positions — but not Close, which waits
+// for the Poll around it. Calls that would poll or change the subscription
+// or assignment (Poll and the read iterators, Subscribe, Unsubscribe,
+// Assign) fail there with an error wrapping ErrConcurrentUse.
 // Assignments change only between polls: records a Poll returns all come
 // from partitions the consumer owned for the whole of that Poll.
 type RebalanceListener interface {

@@ -737,8 +737,7 @@ func TestCommittedOffsetsSurviveCompaction(t *testing.T) {
 
 // A RebalanceListener that calls what would poll or change the
 // subscription gets an error instead of a panic later in the Poll around
-// it; one that closes the consumer closes it as that Poll returns, instead
-// of deadlocking.
+// it.
 func TestListenerCallsThatWouldRebalance(t *testing.T) {
 	l := eventlogtest.NewTopic(t, "a", eventlog.TopicConfig{Partitions: 2})
 	fill(t, l, "a", 2, 1)
@@ -762,16 +761,4 @@ func TestListenerCallsThatWouldRebalance(t *testing.T) {
 		assert.ErrorIs(t, err, eventlog.ErrConcurrentUse)
 		assert.ErrorContains(t, err, "from a RebalanceListener")
 	}
-
-	closing := &recorder{onAssigned: func(_ context.Context, c *eventlog.Consumer, _ []eventlog.TopicPartition) {
-		assert.NoError(t, c.Close())
-	}}
-	c = groupConsumer(t, l, "h", func(o *eventlog.ConsumerOptions) { o.RebalanceListener = closing })
-	require.NoError(t, c.Subscribe("a"))
-	recs, err = c.Poll(ctx)
-	require.NoError(t, err, "the Poll running the listener completes")
-	assert.Len(t, recs, 2)
-	_, err = c.Poll(ctx)
-	assert.ErrorIs(t, err, eventlog.ErrClosed, "closed once the Poll returned")
-	require.NoError(t, c.Close())
 }
