@@ -175,7 +175,6 @@ func (p *Partition) recoverActive(clean bool) error {
 		return err
 	}
 
-	whole := p.repairsWhole()
 	if clean && rp.pos <= info.Size() {
 		// Close fsynced the whole segment: all of it is below the
 		// recovery point, wherever the persisted one lags, and damage
@@ -196,12 +195,7 @@ func (p *Partition) recoverActive(clean bool) error {
 		}
 	}
 	p.log.recovery.segmentsScanned.Add(1)
-	var a activeRecovery
-	if whole {
-		a, err = p.scanActiveWhole(seg, data, rp, clean)
-	} else {
-		a, err = p.scanActive(seg, data, rp)
-	}
+	a, err := p.scanActive(seg, data, rp)
 	var ce *CorruptError
 	if errors.As(err, &ce) && p.log.opts.Repair {
 		// Cut at the first damage, wherever it is, keeping a copy.

@@ -13,7 +13,7 @@ import (
 // Repair of the internal topics. Open replays __consumer_offsets and
 // __transaction_state whole, so damage anywhere in them — in a closed
 // segment, or in the active one below the last index entry, which
-// recovery does not read — fails Open, where in a user topic it would only
+// recovery reads only with Repair — fails Open, where in a user topic it would only
 // fail the reads of those bytes. With Options.Repair, Open therefore
 // checks every batch of every segment of an internal topic before
 // replaying it (the replay reads them all anyway) and cuts the partition
@@ -21,8 +21,8 @@ import (
 // are lost, those before it kept, as a cut anywhere else keeps what comes
 // before the damage.
 //
-// Damage in the active segment is cut as recoverActive cuts it (see
-// keepBroken). Damage in a closed segment S is cut by cutClosed, which
+// Damage in the active segment is cut as recoverActive cuts it: with
+// Repair, scanActive reads it whole (see keepBroken). Damage in a closed segment S is cut by cutClosed, which
 // keeps a copy of everything it takes away and orders its steps so that a
 // crash at any point leaves either the damage, which the next Open with
 // Repair cuts again, or the finished cut:
@@ -246,27 +246,6 @@ func (p *Partition) cutProducerState(bases []int64, i int, end int64, keepSegmen
 	}
 	p.producers.files.offsets = offsets
 	return fsys.SyncDir(p.dir)
-}
-
-// scanActiveWhole is scanActive for a partition whose every batch Open
-// checks (see repairsWhole): it also scans the active segment from its
-// start, not only from the last index entry before the recovery point rp.
-// After a clean shutdown, which fsynced the whole segment, damage anywhere
-// is corruption; after a crash, only damage before rp is.
-func (p *Partition) scanActiveWhole(seg *segment, data []byte, rp recoveryPoint, clean bool) (activeRecovery, error) {
-	if a, err := p.scanActive(seg, data, rp); err != nil {
-		return a, err
-	}
-	a, _ := p.scanActive(seg, data, recoveryPoint{base: seg.base, offset: seg.base})
-	if a.r.err == nil || (!clean && a.r.end >= rp.pos) {
-		return a, nil
-	}
-	why := "the segment was closed cleanly, so all of it was fsynced"
-	if !clean {
-		why = fmt.Sprintf("this is before the recovery point at byte %d, which was fsynced", rp.pos)
-	}
-	return a, &CorruptError{Path: seg.path(logExt), Pos: a.r.end, Offset: a.r.nextOffset,
-		Reason: fmt.Sprintf("%v; %s, so no crash explains it", a.r.err, why)}
 }
 
 // setAside, for Options.Repair, renames the damaged file name of the
