@@ -189,7 +189,8 @@ func (p *Partition) recoverActive(clean bool) error {
 			seg.builder = *b
 			finishActive(seg, data, next)
 			m.release()
-			return p.persistCleanRecoveryPoint(seg)
+			p.persistCleanRecoveryPoint(seg)
+			return nil
 		} else {
 			p.log.opts.Logger.Warn("eventlog: indexes of active segment inconsistent after clean shutdown, scanning", "path", seg.path(logExt))
 		}
@@ -235,7 +236,7 @@ func (p *Partition) recoverActive(clean bool) error {
 		return p.errorf("fsync %s: %w", seg.path(logExt), err)
 	}
 	if clean && a.r.end == info.Size() {
-		return p.persistCleanRecoveryPoint(seg)
+		p.persistCleanRecoveryPoint(seg)
 	}
 	return nil
 }
@@ -245,18 +246,19 @@ func (p *Partition) recoverActive(clean bool) error {
 // already, as a Close leaves it. One that lags or does not match the
 // segment (written by an older version, or over files since replaced)
 // would make a crash later in this session treat fsynced bytes as a torn
-// tail, or refuse them.
-func (p *Partition) persistCleanRecoveryPoint(seg *segment) error {
+// tail, or refuse them. Failing to write it (a full disk) only leaves the
+// point lagging, as it was: Open goes on.
+func (p *Partition) persistCleanRecoveryPoint(seg *segment) {
 	end := recoveryPoint{base: seg.base, pos: seg.size.Load(), offset: seg.nextOffset}
 	if end.pos == 0 || end == p.checkpoint.persisted {
-		return nil
+		return
 	}
 	path := filepath.Join(p.dir, recoveryPointName)
 	if err := writeMetaFile(p.log.opts.FS, path, recoveryPointVersion, encodeRecoveryPoint(end), true); err != nil {
-		return p.errorf("write recovery point: %w", err)
+		p.log.opts.Logger.Warn("eventlog: recovery point not written", "path", path, "err", err)
+		return
 	}
 	p.checkpoint.persisted = end
-	return nil
 }
 
 // recoveryPointOf returns the recovery point within the active segment
