@@ -232,12 +232,7 @@ func TestRepairCleanerMeta(t *testing.T) {
 	require.NoError(t, os.WriteFile(meta, nil, 0o644))
 	requireRefused(t, dir, opts, meta)
 
-	repair := *opts
-	repair.Repair = true
-	l = openLog(t, dir, &repair)
-	rs := l.Recovery()
-	require.Len(t, rs.Repaired, 1)
-	assert.True(t, strings.HasPrefix(rs.Repaired[0], meta+".broken-"), rs.Repaired[0])
+	l = repairSettingAside(t, dir, opts, meta)
 	assert.Equal(t, compacted, valueStrings(readAll(t, partition(t, l, "c", 0), 0)))
 	require.NoError(t, l.Compact(ctx, "c"))
 	require.NoError(t, l.Close())
@@ -274,12 +269,7 @@ func TestRepairLogStartOffset(t *testing.T) {
 	require.NoError(t, os.WriteFile(path, []byte("garbage"), 0o644))
 	requireRefused(t, dir, opts, path)
 
-	repair := *opts
-	repair.Repair = true
-	l = openLog(t, dir, &repair)
-	rs := l.Recovery()
-	require.Len(t, rs.Repaired, 1)
-	assert.True(t, strings.HasPrefix(rs.Repaired[0], path+".broken-"), rs.Repaired[0])
+	l = repairSettingAside(t, dir, opts, path)
 	p = partition(t, l, "t", 0)
 	assert.Equal(t, first, p.LogStartOffset(), "the records of the first segment are back")
 	assert.Len(t, readAll(t, p, first), 100-int(first))
@@ -305,4 +295,17 @@ func TestMetaFileTooLargeReportsItsSize(t *testing.T) {
 	require.ErrorAs(t, err, &ce)
 	assert.Equal(t, path, ce.Path)
 	assert.Contains(t, ce.Reason, "file size 4194370")
+}
+
+// repairSettingAside opens dir with opts and Repair, and checks that it
+// set the damaged file at path aside, and nothing else.
+func repairSettingAside(t *testing.T, dir string, opts *eventlog.Options, path string) *eventlog.Log {
+	t.Helper()
+	repair := *opts
+	repair.Repair = true
+	l := openLog(t, dir, &repair)
+	rs := l.Recovery()
+	require.Len(t, rs.Repaired, 1)
+	assert.True(t, strings.HasPrefix(rs.Repaired[0], path+".broken-"), rs.Repaired[0])
+	return l
 }
