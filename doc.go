@@ -123,7 +123,9 @@
 // After a clean Close nothing is scanned, and since Close fsynced every
 // byte, all of an active segment counts as below its recovery point: damage
 // Open finds there (after the last index entry, which is all it checks) is
-// corruption too. Bytes of the active segment below the last index entry
+// corruption too, and Open writes that recovery point where the persisted
+// one lags, so that a crash later in the session still counts those bytes
+// as durable. Bytes of the active segment below the last index entry
 // before the recovery point are not read at Open but, like closed
 // segments, checked on every read: damage there is returned to the reader
 // as a *CorruptError, never served and never cut. With Options.Repair,
