@@ -232,16 +232,11 @@ func TestSmallSegmentWithoutIndexFilesIsNotRebuilt(t *testing.T) {
 // A topic directory that lost its topic.meta but holds records is reported,
 // not removed as the remains of an interrupted CreateTopic.
 func TestMissingTopicMetaWithRecordsIsNotDeleted(t *testing.T) {
-	dir := t.TempDir()
-	l, err := eventlog.Open(dir, nil)
-	require.NoError(t, err)
-	require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{}))
-	appendN(t, partition(t, l, "t", 0), 3, eventlog.AppendOptions{})
-	require.NoError(t, l.Close())
+	dir := closedLogOf(t, 3)
 	meta := filepath.Join(dir, "topics", "t", "topic.meta")
 	require.NoError(t, os.Remove(meta))
 
-	_, err = eventlog.Open(dir, nil)
+	_, err := eventlog.Open(dir, nil)
 	var ce *eventlog.CorruptError
 	require.ErrorAs(t, err, &ce)
 	assert.Equal(t, meta, ce.Path)
@@ -268,16 +263,11 @@ func flipBit(t *testing.T, path string, pos int) []byte {
 // damage anywhere in it is corruption, not a torn tail, even where the
 // index files cannot vouch for it.
 func TestCleanShutdownDamageIsCorruption(t *testing.T) {
-	dir := t.TempDir()
-	l, err := eventlog.Open(dir, nil)
-	require.NoError(t, err)
-	require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{}))
-	appendN(t, partition(t, l, "t", 0), 60, eventlog.AppendOptions{})
-	require.NoError(t, l.Close())
+	dir := closedLogOf(t, 60)
 	seg := filepath.Join(dir, "topics", "t", "0", "00000000000000000000.log")
 	data := flipBit(t, seg, -20) // in the last batch, after the last index entry
 
-	_, err = eventlog.Open(dir, nil)
+	_, err := eventlog.Open(dir, nil)
 	var ce *eventlog.CorruptError
 	require.ErrorAs(t, err, &ce)
 	assert.Equal(t, seg, ce.Path)
@@ -285,7 +275,7 @@ func TestCleanShutdownDamageIsCorruption(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, data, after, "a refused Open changes nothing")
 
-	l = repairKeepingCopy(t, dir, data[ce.Pos:])
+	l := repairKeepingCopy(t, dir, data[ce.Pos:])
 	assert.Equal(t, int64(len(data)-int(ce.Pos)), l.Recovery().BytesTruncated)
 	checkDense(t, partition(t, l, "t", 0), 59)
 }
@@ -395,12 +385,7 @@ func TestFailedOpenKeepsCleanShutdownMarker(t *testing.T) {
 // file manager leaves, are not topics: every way of opening a log, and
 // Verify, ignores them and leaves them alone.
 func TestStrayFileInTopicsIsIgnored(t *testing.T) {
-	dir := t.TempDir()
-	l, err := eventlog.Open(dir, nil)
-	require.NoError(t, err)
-	require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{}))
-	appendN(t, partition(t, l, "t", 0), 3, eventlog.AppendOptions{})
-	require.NoError(t, l.Close())
+	dir := closedLogOf(t, 3)
 	stray := filepath.Join(dir, "topics", ".DS_Store")
 	require.NoError(t, os.WriteFile(stray, []byte("not a topic"), 0o644))
 
@@ -480,12 +465,7 @@ func TestOffsetForTimeBeforeDamage(t *testing.T) {
 // from the log, which is scanned because no clean-shutdown marker vouches
 // for it.
 func TestCloseWithUnwritableIndex(t *testing.T) {
-	dir := t.TempDir()
-	l, err := eventlog.Open(dir, nil)
-	require.NoError(t, err)
-	require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{}))
-	appendN(t, partition(t, l, "t", 0), 200, eventlog.AppendOptions{})
-	require.NoError(t, l.Close())
+	dir := closedLogOf(t, 200)
 	index := filepath.Join(dir, "topics", "t", "0", "00000000000000000000.index")
 	require.NoError(t, os.Remove(index))
 	require.NoError(t, os.MkdirAll(filepath.Join(index, "x"), 0o755))
@@ -511,4 +491,16 @@ func TestCloseWithUnwritableIndex(t *testing.T) {
 		assert.Equal(t, before, openFiles(), "file descriptors after Close")
 		assert.NoFileExists(t, filepath.Join(dir, "CLEAN_SHUTDOWN"))
 	}
+}
+
+// closedLogOf returns the directory of a log closed cleanly with n records
+// in partition 0 of topic "t".
+func closedLogOf(t *testing.T, n int) string {
+	t.Helper()
+	dir := t.TempDir()
+	l := openLog(t, dir, nil)
+	require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{}))
+	appendN(t, partition(t, l, "t", 0), n, eventlog.AppendOptions{})
+	require.NoError(t, l.Close())
+	return dir
 }
