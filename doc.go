@@ -149,7 +149,10 @@
 // first segment, as Kafka's does without the checkpoint: the records of
 // that segment that DeleteRecords had removed are readable again (call it
 // again to remove them). Starting later would remove records nobody
-// deleted. Log.Recovery lists every copy kept.
+// deleted. A damaged producer-ids.meta, which without Repair fails every
+// producer id allocation with a *CorruptError (Open does not read it), is
+// set aside too, and ids start again above those in use, as when the file
+// is lost (see Idempotent producers). Log.Recovery lists every copy kept.
 //
 // # Producers
 //
@@ -204,7 +207,12 @@
 // application keeps its id and numbers its batches from its own state, so
 // that after a restart it appends again exactly what it may have appended
 // before. Partition.AppendBatch applies the same checks to a Kafka
-// client's batches.
+// client's batches. When producer-ids.meta is lost, the ids start above
+// every id the partitions' producer state and __transaction_state hold,
+// and the Log logs a warning: no partition takes a new producer for an
+// old one. Only ids handed out but never used in an append or a
+// transaction, or forgotten by every partition (ProducerIDExpiration),
+// may be handed out again: an application that kept one then shares it.
 //
 // What a partition knows of its producers survives reopening: a
 // ".snapshot" file is written before the first batch with a producer id,

@@ -111,3 +111,7 @@ func WriteGroupMetadata(l *Log, group string) {
 // ParsedAheadBatches counts the batches a view scan that has ended read
 // from the tables of its read-ahead verifier.
 func ParsedAheadBatches(l *Log) int64 { return l.readAheadParsed.Load() }
+
+// ProducerIDOf returns the producer id and epoch an idempotent or
+// transactional Producer was given.
+func ProducerIDOf(p *Producer) ProducerID { return p.id }

@@ -89,7 +89,7 @@ func Open(dir string, opts *Options) (*Log, error) {
 		stop:         make(chan struct{}),
 	}
 	l.mu.topics = make(map[string]*topic)
-	l.txns.ids.init(o.FS, dir)
+	l.txns.ids.init(l)
 	if err := l.recover(); err != nil {
 		return nil, errors.Join(err, l.releaseTopics(), lock.Close())
 	}
@@ -169,6 +169,9 @@ func (l *Log) recover() error {
 		return err
 	}
 	if err := l.loadTransactions(); err != nil {
+		return err
+	}
+	if err := l.repairProducerIDs(); err != nil {
 		return err
 	}
 	if !errors.Is(markerErr, os.ErrNotExist) {

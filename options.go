@@ -161,7 +161,8 @@ type Options struct {
 	// or without Repair. With Repair, Open reads every partition's active
 	// segment whole, not from its last index entry, and the internal
 	// topics, which Open replays whole, are checked whole and cut at damage
-	// anywhere; damaged partition metadata files are set aside too.
+	// anywhere; damaged partition metadata files and a damaged
+	// producer-ids.meta are set aside too.
 	// Log.Recovery lists the copies kept; see Recovery in the package
 	// documentation.
 	Repair bool

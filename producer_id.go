@@ -66,16 +66,38 @@ var (
 //	+-------------------------+
 //
 // big-endian. These constants are part of the format.
+//
+// A directory that lost the file (deleted by hand, or, with
+// Options.Repair, set aside because it was damaged) must not start again
+// at 1: the partitions remember the sequences and epochs of the producers
+// that wrote to them, and would take a new producer given an old id for
+// the old one, refusing its batches as out of order or, worse, answering
+// them as duplicates without storing them. So the allocator then starts
+// above every id the Log knows of: those in the producer state of its
+// partitions, which Open loads for all of them, internal topics included,
+// and those in __transaction_state, which Open replays. That costs a look
+// at what is in memory, not a read of the logs. What it cannot know are
+// ids handed out but never used in an append or a transaction, and ids of
+// producers every partition has forgotten (ProducerIDExpiration): no
+// partition remembers them, but one may go to a new producer while an
+// application still keeps it.
 const (
 	producerIDsName    = "producer-ids.meta"
 	producerIDsVersion = 1
 	producerIDBlock    = 1000
 )
 
+var errProducerIDsExhausted = errors.New("eventlog: producer ids exhausted")
+
 // producerIDs allocates producer ids durably.
 type producerIDs struct {
-	fsys FS
+	log  *Log // to find the ids in use when the file is lost
 	path string
+
+	// inTxnState is the highest producer id of __transaction_state as
+	// Open replayed it, set before any allocation. Later ids there come
+	// from this allocator.
+	inTxnState int64
 
 	mu        sync.Mutex
 	next, end int64 // ids in [next, end) are reserved and unused; guarded by mu
@@ -118,11 +140,11 @@ func (a *producerIDs) allocate() (int64, error) {
 	}
 	if a.next == a.end {
 		if a.end > math.MaxInt64-producerIDBlock {
-			return 0, errors.New("eventlog: producer ids exhausted")
+			return 0, errProducerIDsExhausted
 		}
 		end := a.end + producerIDBlock
 		payload := binary.BigEndian.AppendUint64(nil, uint64(end))
-		if err := writeMetaFile(a.fsys, a.path, producerIDsVersion, payload, true); err != nil {
+		if err := writeMetaFile(a.log.opts.FS, a.path, producerIDsVersion, payload, true); err != nil {
 			return 0, fmt.Errorf("eventlog: reserve producer ids: %w", err)
 		}
 		a.end = end
@@ -132,23 +154,73 @@ func (a *producerIDs) allocate() (int64, error) {
 	return id, nil
 }
 
-// loadLocked reads the next block start; ids start at 1 in a new directory.
+// loadLocked reads the next block start; ids start at 1 in a new
+// directory, and above the ids in use in one that lost the file.
 func (a *producerIDs) loadLocked() error {
-	version, payload, err := readMetaFile(a.fsys, a.path)
+	next, err := readProducerIDs(a.log.opts.FS, a.path)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
-		a.next, a.end = 1, 1
+		next = 1
+		if inUse := a.log.highestProducerIDInUse(); inUse > 0 {
+			if inUse == math.MaxInt64 {
+				return errProducerIDsExhausted
+			}
+			next = inUse + 1
+			a.log.opts.Logger.Warn("eventlog: producer ids file missing while producer ids are in use: starting above them",
+				"path", a.path, "next", next)
+		}
 	case err != nil:
 		return fmt.Errorf("eventlog: producer ids: %w", err)
-	default:
-		next, err := decodeProducerIDs(a.path, version, payload)
-		if err != nil {
-			return fmt.Errorf("eventlog: producer ids: %w", err)
-		}
-		a.next, a.end = next, next
 	}
+	a.next, a.end = next, next
 	a.loaded = true
 	return nil
+}
+
+// highestProducerIDInUse returns the highest producer id that the
+// partitions' producer state or __transaction_state holds, or 0. Every
+// partition of the Log is open, with its producer state loaded, from Open
+// on; a topic created later starts without producers.
+func (l *Log) highestProducerIDInUse() int64 {
+	var parts []*Partition
+	l.forEachPartition(func(p *Partition) {
+		if p.producers.history.Load() { // else it never had a producer
+			parts = append(parts, p)
+		}
+	})
+	highest := l.txns.ids.inTxnState
+	for _, p := range parts {
+		p.appendMu.Lock()
+		for id := range p.producers.producers {
+			highest = max(highest, id)
+		}
+		p.appendMu.Unlock()
+	}
+	return highest
+}
+
+// readProducerIDs reads the next block start from the file at path.
+func readProducerIDs(fsys FS, path string) (int64, error) {
+	version, payload, err := readMetaFile(fsys, path)
+	if err != nil {
+		return 0, err
+	}
+	return decodeProducerIDs(path, version, payload)
+}
+
+// repairProducerIDs, with Options.Repair, sets a damaged producer-ids.meta
+// aside at Open: the ids then start above those in use, as when the file
+// is lost. Without Repair the first allocation fails with the
+// *CorruptError.
+func (l *Log) repairProducerIDs() error {
+	if !l.opts.Repair {
+		return nil
+	}
+	_, err := readProducerIDs(l.opts.FS, l.txns.ids.path)
+	if !errors.Is(err, ErrCorrupt) {
+		return nil // sound, missing, or unreadable, which the first allocation reports
+	}
+	return l.setAside(l.dir, producerIDsName, err)
 }
 
 // decodeProducerIDs decodes the payload of producer-ids.meta.
@@ -165,6 +237,6 @@ func decodeProducerIDs(path string, version uint16, payload []byte) (int64, erro
 
 // init points the allocator at the Log's directory; the file is read on
 // the first allocation.
-func (a *producerIDs) init(fsys FS, dir string) {
-	a.fsys, a.path = fsys, filepath.Join(dir, producerIDsName)
+func (a *producerIDs) init(l *Log) {
+	a.log, a.path = l, filepath.Join(l.dir, producerIDsName)
 }

@@ -128,10 +128,10 @@ func sealSnapshot(body []byte) []byte {
 // TestProducerIDsGolden pins the format of producer-ids.meta.
 func TestProducerIDsGolden(t *testing.T) {
 	fsys := NewMemFS()
-	var a producerIDs
-	a.init(fsys, "/d")
-	require.NoError(t, fsys.MkdirAll("/d", 0o755))
-	id, err := a.allocate()
+	l, err := Open("/d", &Options{FS: fsys})
+	require.NoError(t, err)
+	defer l.Close()
+	id, err := l.txns.ids.allocate()
 	require.NoError(t, err)
 	assert.Equal(t, int64(1), id)
 	file, err := fsys.ReadFile("/d/producer-ids.meta")

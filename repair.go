@@ -252,18 +252,27 @@ func (p *Partition) cutProducerState(bases []int64, i int, end int64, keepSegmen
 // partition's directory to "<name>.broken-<unix nanos>", durably, and
 // reports the copy. why is the damage found.
 func (p *Partition) setAside(name string, why error) error {
-	fsys := p.log.opts.FS
-	path := filepath.Join(p.dir, name)
+	if err := p.log.setAside(p.dir, name, why); err != nil {
+		return p.errorf("%w", err)
+	}
+	return nil
+}
+
+// setAside renames the damaged file name of dir, the Log's directory or
+// one under it, as Partition.setAside does.
+func (l *Log) setAside(dir, name string, why error) error {
+	fsys := l.opts.FS
+	path := filepath.Join(dir, name)
 	broken := fmt.Sprintf("%s.broken-%d", path, time.Now().UnixNano())
 	if err := fsys.Rename(path, broken); err != nil {
-		return p.errorf("repair %s: %w", path, err)
+		return fmt.Errorf("repair %s: %w", path, err)
 	}
-	if err := fsys.SyncDir(p.dir); err != nil {
-		return p.errorf("repair %s: %w", path, err)
+	if err := fsys.SyncDir(dir); err != nil {
+		return fmt.Errorf("repair %s: %w", path, err)
 	}
-	p.log.recovery.mu.Lock()
-	p.log.recovery.repaired = append(p.log.recovery.repaired, broken)
-	p.log.recovery.mu.Unlock()
-	p.log.opts.Logger.Warn("eventlog: setting a damaged file aside", "path", path, "copy", broken, "err", why)
+	l.recovery.mu.Lock()
+	l.recovery.repaired = append(l.recovery.repaired, broken)
+	l.recovery.mu.Unlock()
+	l.opts.Logger.Warn("eventlog: setting a damaged file aside", "path", path, "copy", broken, "err", why)
 	return nil
 }

@@ -15,6 +15,9 @@ func (l *Log) loadTransactions() error {
 		if err := c.replay(); err != nil {
 			return err
 		}
+		for _, m := range c.txns {
+			l.txns.ids.inTxnState = max(l.txns.ids.inTxnState, m.rec.producer.ID)
+		}
 		l.txns.coord = c
 	}
 	return nil

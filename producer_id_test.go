@@ -1,0 +1,129 @@
+package eventlog_test
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/eventlog/eventlog"
+)
+
+// Producer ids in a directory whose producer-ids.meta is lost or damaged:
+// the allocator starts above every id the Log knows, so that no id goes to
+// a second producer that the partitions would take for the first.
+
+// producersThatWrote writes to topic "t" with an idempotent Producer and a
+// transactional one, then starts a second transactional Producer that
+// writes nothing, so that the highest id, which it returns, is known only
+// to __transaction_state.
+func producersThatWrote(t *testing.T, l *eventlog.Log) int64 {
+	t.Helper()
+	require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{}))
+	idem, err := l.NewProducer(&eventlog.ProducerOptions{Idempotent: true, Partitioner: eventlog.ManualPartitioner{}, Linger: -1})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = idem.Close() })
+	send(t, idem, "t", 0, "idempotent")
+	txn := txnProducer(t, l, "tx")
+	require.NoError(t, txn.BeginTransaction())
+	send(t, txn, "t", 0, "transactional")
+	require.NoError(t, txn.CommitTransaction(ctx))
+	idle := eventlog.ProducerIDOf(txnProducer(t, l, "idle")).ID
+	require.Greater(t, idle, eventlog.ProducerIDOf(idem).ID)
+	require.Greater(t, idle, eventlog.ProducerIDOf(txn).ID)
+	return idle
+}
+
+// assertIDsAbove checks that every way of getting a producer id gives one
+// above highest, and that a new idempotent Producer's records are stored,
+// not answered as an older producer's duplicates.
+func assertIDsAbove(t *testing.T, l *eventlog.Log, highest int64) {
+	t.Helper()
+	id, err := l.NewProducerID(ctx)
+	require.NoError(t, err)
+	assert.Greater(t, id.ID, highest, "NewProducerID")
+
+	idem, err := l.NewProducer(&eventlog.ProducerOptions{Idempotent: true, Partitioner: eventlog.ManualPartitioner{}, Linger: -1})
+	require.NoError(t, err)
+	defer idem.Close()
+	assert.Greater(t, eventlog.ProducerIDOf(idem).ID, highest, "an idempotent Producer")
+	send(t, idem, "t", 0, "idempotent after")
+
+	txn := txnProducer(t, l, "new")
+	assert.Greater(t, eventlog.ProducerIDOf(txn).ID, highest, "a transactional Producer")
+	require.NoError(t, txn.BeginTransaction())
+	send(t, txn, "t", 0, "transactional after")
+	require.NoError(t, txn.CommitTransaction(ctx))
+
+	assert.Equal(t, []string{"idempotent", "idempotent after", "transactional", "transactional after"},
+		consume(t, l, eventlog.ReadCommitted, "t"))
+}
+
+// TestProducerIDsFileLost: with producer-ids.meta deleted, after a clean
+// Close or a crash, ids start above those in use, with a warning that
+// names the file and the first id; a new directory starts at 1 without one.
+func TestProducerIDsFileLost(t *testing.T) {
+	for _, crash := range []bool{false, true} {
+		t.Run(fmt.Sprintf("crash=%v", crash), func(t *testing.T) {
+			dir := t.TempDir()
+			var logged prodLogBuffer
+			opts := &eventlog.Options{Logger: slog.New(slog.NewTextHandler(&logged, nil))}
+			l := openLog(t, dir, opts)
+			id, err := l.NewProducerID(ctx)
+			require.NoError(t, err)
+			assert.Equal(t, int64(1), id.ID, "a new directory starts at 1")
+			highest := producersThatWrote(t, l)
+			if crash {
+				require.NoError(t, eventlog.Abandon(l))
+			} else {
+				require.NoError(t, l.Close())
+			}
+			assert.NotContains(t, logged.String(), "producer ids file missing")
+
+			path := filepath.Join(dir, "producer-ids.meta")
+			require.NoError(t, os.Remove(path))
+			l = openLog(t, dir, opts)
+			assertIDsAbove(t, l, highest)
+			assert.Contains(t, logged.String(), "producer ids file missing")
+			assert.Contains(t, logged.String(), path)
+			assert.Contains(t, logged.String(), fmt.Sprintf("next=%d", highest+1))
+			require.NoError(t, l.Close())
+			assert.FileExists(t, path, "the block is reserved again")
+		})
+	}
+}
+
+// TestProducerIDsFileDamaged: a damaged producer-ids.meta fails every
+// allocation with a *CorruptError naming it; Repair sets it aside, and
+// ids start above those in use.
+func TestProducerIDsFileDamaged(t *testing.T) {
+	dir := t.TempDir()
+	l := openLog(t, dir, nil)
+	highest := producersThatWrote(t, l)
+	require.NoError(t, l.Close())
+
+	path := filepath.Join(dir, "producer-ids.meta")
+	require.NoError(t, os.WriteFile(path, []byte("garbage"), 0o644))
+	l = openLog(t, dir, nil)
+	var ce *eventlog.CorruptError
+	_, err := l.NewProducerID(ctx)
+	require.ErrorAs(t, err, &ce)
+	assert.Equal(t, path, ce.Path)
+	_, err = l.NewProducer(&eventlog.ProducerOptions{Idempotent: true})
+	assert.ErrorAs(t, err, &ce, "the error stays")
+	require.NoError(t, l.Close())
+
+	l = repairSettingAside(t, dir, &eventlog.Options{}, path)
+	assertIDsAbove(t, l, highest)
+	require.NoError(t, l.Close())
+
+	l = openLog(t, dir, nil)
+	assert.Empty(t, l.Recovery().Repaired)
+	id, err := l.NewProducerID(ctx)
+	require.NoError(t, err)
+	assert.Greater(t, id.ID, highest)
+}
