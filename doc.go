@@ -207,7 +207,8 @@
 // application keeps its id and numbers its batches from its own state, so
 // that after a restart it appends again exactly what it may have appended
 // before. Partition.AppendBatch applies the same checks to a Kafka
-// client's batches. When producer-ids.meta is lost, the ids start above
+// client's batches. When producer-ids.meta is lost, or lags (restored from an old copy),
+// the ids start above
 // every id the partitions' producer state and __transaction_state hold,
 // and the Log logs a warning: no partition takes a new producer for an
 // old one. Only ids handed out but never used in an append or a

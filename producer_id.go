@@ -68,19 +68,20 @@ var (
 // big-endian. These constants are part of the format.
 //
 // A directory that lost the file (deleted by hand, or, with
-// Options.Repair, set aside because it was damaged) must not start again
-// at 1: the partitions remember the sequences and epochs of the producers
-// that wrote to them, and would take a new producer given an old id for
-// the old one, refusing its batches as out of order or, worse, answering
-// them as duplicates without storing them. So the allocator then starts
-// above every id the Log knows of: those in the producer state of its
-// partitions, which Open loads for all of them, internal topics included,
-// and those in __transaction_state, which Open replays. That costs a look
-// at what is in memory, not a read of the logs. What it cannot know are
-// ids handed out but never used in an append or a transaction, and ids of
-// producers every partition has forgotten (ProducerIDExpiration): no
-// partition remembers them, but one may go to a new producer while an
-// application still keeps it.
+// Options.Repair, set aside because it was damaged), or whose file lags
+// behind the ids in use (restored from an old copy), must not hand ids
+// out again: the partitions remember the sequences and epochs of the
+// producers that wrote to them, and would take a new producer given an old
+// id for the old one, refusing its batches as out of order or, worse,
+// answering them as duplicates without storing them. So the allocator
+// starts above every id the Log knows of: those in the producer state of
+// its partitions, which Open loads for all of them, internal topics
+// included, and those in __transaction_state, which Open replays. That
+// costs a look at what is in memory, once, not a read of the logs. What it
+// cannot know are ids handed out but never used in an append or a
+// transaction, and ids of producers every partition has forgotten
+// (ProducerIDExpiration): no partition remembers them, but one may go to a
+// new producer while an application still keeps it.
 const (
 	producerIDsName    = "producer-ids.meta"
 	producerIDsVersion = 1
@@ -155,22 +156,27 @@ func (a *producerIDs) allocate() (int64, error) {
 }
 
 // loadLocked reads the next block start; ids start at 1 in a new
-// directory, and above the ids in use in one that lost the file.
+// directory, and above the ids in use in one that lost the file or whose
+// file lags behind them (restored from an old copy, say).
 func (a *producerIDs) loadLocked() error {
 	next, err := readProducerIDs(a.log.opts.FS, a.path)
+	missing := errors.Is(err, fs.ErrNotExist)
 	switch {
-	case errors.Is(err, fs.ErrNotExist):
+	case missing:
 		next = 1
-		if inUse := a.log.highestProducerIDInUse(); inUse > 0 {
-			if inUse == math.MaxInt64 {
-				return errProducerIDsExhausted
-			}
-			next = inUse + 1
-			a.log.opts.Logger.Warn("eventlog: producer ids file missing while producer ids are in use: starting above them",
-				"path", a.path, "next", next)
-		}
 	case err != nil:
 		return fmt.Errorf("eventlog: producer ids: %w", err)
+	}
+	if inUse := a.log.highestProducerIDInUse(); inUse >= next {
+		if inUse == math.MaxInt64 {
+			return errProducerIDsExhausted
+		}
+		next = inUse + 1
+		why := "eventlog: producer ids file behind the producer ids in use: starting above them"
+		if missing {
+			why = "eventlog: producer ids file missing while producer ids are in use: starting above them"
+		}
+		a.log.opts.Logger.Warn(why, "path", a.path, "next", next)
 	}
 	a.next, a.end = next, next
 	a.loaded = true

@@ -127,3 +127,32 @@ func TestProducerIDsFileDamaged(t *testing.T) {
 	require.NoError(t, err)
 	assert.Greater(t, id.ID, highest)
 }
+
+// TestProducerIDsFileRestoredFromOldCopy: a producer-ids.meta older than
+// the ids in use (put back from a backup, say) does not hand them out
+// again either.
+func TestProducerIDsFileRestoredFromOldCopy(t *testing.T) {
+	dir := t.TempDir()
+	var logged prodLogBuffer
+	opts := &eventlog.Options{Logger: slog.New(slog.NewTextHandler(&logged, nil))}
+	l := openLog(t, dir, opts)
+	_, err := l.NewProducerID(ctx)
+	require.NoError(t, err)
+	path := filepath.Join(dir, "producer-ids.meta")
+	old, err := os.ReadFile(path) // the first block reserved
+	require.NoError(t, err)
+	for range 1000 { // use it up: the next producers' ids lie in the second
+		_, err := l.NewProducerID(ctx)
+		require.NoError(t, err)
+	}
+	highest := producersThatWrote(t, l)
+	require.Greater(t, highest, int64(1000))
+	require.NoError(t, l.Close())
+
+	require.NoError(t, os.WriteFile(path, old, 0o644))
+	l = openLog(t, dir, opts)
+	assertIDsAbove(t, l, highest)
+	assert.Contains(t, logged.String(), "producer ids file behind the producer ids in use")
+	assert.Contains(t, logged.String(), fmt.Sprintf("next=%d", highest+1))
+	require.NoError(t, l.Close())
+}
