@@ -207,11 +207,10 @@
 // application keeps its id and numbers its batches from its own state, so
 // that after a restart it appends again exactly what it may have appended
 // before. Partition.AppendBatch applies the same checks to a Kafka
-// client's batches. When producer-ids.meta is lost, or lags (restored from an old copy),
-// the ids start above
-// every id the partitions' producer state and __transaction_state hold,
-// and the Log logs a warning: no partition takes a new producer for an
-// old one. Only ids handed out but never used in an append or a
+// client's batches. When producer-ids.meta is lost, or lags behind the
+// ids in use (restored from an old copy), the ids start above every id
+// the partitions' producer state and __transaction_state hold, and the
+// Log logs a warning: no partition takes a new producer for an old one. Only ids handed out but never used in an append or a
 // transaction, or forgotten by every partition (ProducerIDExpiration),
 // may be handed out again: an application that kept one then shares it.
 //
