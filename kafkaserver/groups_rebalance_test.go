@@ -1,12 +1,14 @@
 package kafkaserver_test
 
 import (
+	"log/slog"
 	"slices"
 	"testing"
 	"time"
 
 	"github.com/eventlog/eventlog"
 	"github.com/eventlog/eventlog/eventlogtest"
+	"github.com/eventlog/eventlog/kafkaserver"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -183,4 +185,43 @@ func TestMemberThatDoesNotRejoinIsRemoved(t *testing.T) {
 			assert.Equal(t, a.id, d.Members[0].MemberID)
 		})
 	}
+}
+
+// TestWaitingJoinGroupEndsWithItsConnection closes the connection of a new
+// member whose JoinGroup waits for a rebalance, with a rebalance timeout of
+// 24 days: the JoinGroup ends with it, and the member, no longer waiting,
+// is evicted once its session times out, as a member that stopped
+// heartbeating is. The group then rebalances without it.
+func TestWaitingJoinGroupEndsWithItsConnection(t *testing.T) {
+	const session = 10 * time.Second // B's
+	clk := &clock{now: time.UnixMilli(1_700_000_000_000)}
+	l := eventlogtest.New(t, &eventlog.Options{Now: clk.Now})
+	require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{Partitions: 2}))
+	gone := newSignal("kafkaserver: client went away during a request")
+	f := serve(t, l, &kafkaserver.Options{Logger: slog.New(gone)})
+
+	a := newRawMember(t, f.addr, "range", 3*session, testTimeout)
+	require.Zero(t, a.join())
+	a.settle()
+	require.Equal(t, []int32{0, 1}, a.owned)
+
+	// B's JoinGroup waits for A to give its partitions back.
+	b := newRawMember(t, f.addr, "range", session, time.Duration(1<<31-1)*time.Millisecond)
+	b.sendJoin()
+	require.NoError(t, b.r.c.Close())
+	gone.wait(t)
+	d, err := l.DescribeGroup("g")
+	require.NoError(t, err)
+	assert.Len(t, d.Members, 2, "B is in the group until its session times out")
+
+	clk.advance(session)
+	require.Equal(t, kerr.RebalanceInProgress.Code, a.heartbeat())
+	require.Zero(t, a.join())
+	a.settle()
+	assert.Equal(t, []int32{0, 1}, a.owned, "B was evicted, and the rebalance completed without it")
+	d, err = l.DescribeGroup("g")
+	require.NoError(t, err)
+	require.Len(t, d.Members, 1)
+	assert.Equal(t, a.id, d.Members[0].MemberID)
+	assert.Equal(t, eventlog.GroupStable, d.State)
 }
