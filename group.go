@@ -42,6 +42,9 @@ var (
 var (
 	errEvicted error = &chainedError{msg: "eventlog: member was evicted from its group (no poll within max.poll.interval, or its static membership expired)", err: ErrCommitFailed}
 	errLeft    error = &chainedError{msg: "eventlog: member left its group", err: ErrCommitFailed}
+	// errMissedRebalance is why an external member that did not rejoin a
+	// rebalance within its rebalance timeout was removed.
+	errMissedRebalance error = &chainedError{msg: "eventlog: member was removed from its group for not rejoining a rebalance within its rebalance timeout", err: ErrCommitFailed}
 )
 
 // How a group works
@@ -72,6 +75,15 @@ var (
 //     consuming what stays theirs; a partition that moves is revoked by its
 //     holder at that holder's next poll and granted to its new owner right
 //     after, in the same generation.
+//
+// An external member (group_external.go) learns of a rebalance from a
+// Heartbeat and acts on it when it rejoins, as a Kafka client does. It must
+// rejoin within its rebalance timeout of the rebalance's start, or it is
+// removed, as Kafka removes it, so that the rebalance completes without
+// it: otherwise a member that heartbeats but never rejoins would hold its
+// partitions, and an eager rebalance would wait, for as long as it kept
+// heartbeating. A Consumer needs no such deadline: it rebalances inside Poll,
+// and MaxPollInterval bounds the time between its polls.
 //
 // A member that commits while the coordinator evicts it may still be
 // writing its commit when the partition is granted elsewhere; the coordinator
@@ -341,7 +353,10 @@ type memberConfig struct {
 	assignor        Assignor
 	sessionTimeout  time.Duration
 	maxPollInterval time.Duration
-	wake            chan struct{} // buffer 1: the member has news
+	// rebalanceTimeout is how long an external member has to rejoin once
+	// a rebalance starts; 0 for a Consumer, which rebalances in Poll.
+	rebalanceTimeout time.Duration
+	wake             chan struct{} // buffer 1: the member has news
 }
 
 // member is a consumer's membership in a group. Its fields are guarded by
@@ -358,13 +373,17 @@ type member struct {
 
 	inPoll   bool      // in Poll: never evicted for not polling
 	lastPoll time.Time // when the last Poll returned, or the member joined
+	// rejoinBy is when an external member is removed unless it rejoins:
+	// its rebalance timeout after the start of a rebalance it has not
+	// rejoined; zero when there is none.
+	rejoinBy time.Time
 	departed time.Time // a static member's Close; zero while active
 	inflight int       // commits between their check and their application
 	removed  error     // why the member is no longer in the group
 }
 
 // deadline is when the member is evicted unless it polls (or, once
-// departed, returns).
+// departed, returns; or, while it has a rebalance to rejoin, rejoins).
 func (m *member) deadline() (time.Time, bool) {
 	switch {
 	case m.removed != nil:
@@ -374,7 +393,11 @@ func (m *member) deadline() (time.Time, bool) {
 	case m.inPoll:
 		return time.Time{}, false
 	}
-	return m.lastPoll.Add(m.cfg.maxPollInterval), true
+	d := m.lastPoll.Add(m.cfg.maxPollInterval)
+	if !m.rejoinBy.IsZero() && m.rejoinBy.Before(d) {
+		d = m.rejoinBy
+	}
+	return d, true
 }
 
 func (m *member) notify() {
@@ -430,6 +453,7 @@ func (g *group) join(cfg memberConfig) (*member, error) {
 			m.notify() // of its generation, even with nothing to own
 			if !slices.Equal(old.topics, m.topics) {
 				g.rebalanceLocked()
+				m.rejoinBy = time.Time{} // it is joining
 			}
 			g.grantLocked()
 			g.coord.wakeTimer()
@@ -439,6 +463,7 @@ func (g *group) join(cfg memberConfig) (*member, error) {
 	}
 	g.coord.wakeTimer()
 	g.rebalanceLocked()
+	m.rejoinBy = time.Time{} // it is joining
 	return m, nil
 }
 
@@ -524,11 +549,13 @@ func (g *group) resubscribe(m *member, topics []string, pattern *regexp.Regexp) 
 	}
 }
 
-// rebalanceLocked starts a rebalance: a new generation.
+// rebalanceLocked starts a rebalance: a new generation. A caller that
+// rebalances for a member joining clears that member's rejoinBy after.
 func (g *group) rebalanceLocked() {
 	if g.mu.assignor == nil || len(g.mu.members) == 0 {
 		return
 	}
+	g.awaitRejoinsLocked()
 	if g.mu.assignor.Protocol() == RebalanceEager {
 		// Everyone gives up everything first; assignTargetsLocked runs
 		// once nobody holds a partition.
@@ -541,6 +568,23 @@ func (g *group) rebalanceLocked() {
 		return
 	}
 	g.assignTargetsLocked()
+}
+
+// awaitRejoinsLocked gives every external member that is not waiting in a
+// rejoin its rebalance timeout to rejoin. One already late keeps its
+// deadline: it has yet to rejoin the rebalance that set it.
+func (g *group) awaitRejoinsLocked() {
+	var now time.Time
+	for _, m := range g.mu.members {
+		if m.cfg.rebalanceTimeout <= 0 || m.inPoll || !m.rejoinBy.IsZero() {
+			continue
+		}
+		if now.IsZero() {
+			now = g.coord.log.opts.Now()
+		}
+		m.rejoinBy = now.Add(m.cfg.rebalanceTimeout)
+		g.coord.wakeTimerFor(m.rejoinBy)
+	}
 }
 
 // progressLocked finishes an eager rebalance once no member holds a
@@ -707,12 +751,20 @@ func heldList(m *member) []TopicPartition {
 func (g *group) expireLocked(now time.Time) {
 	evicted := false
 	for _, m := range g.mu.members {
-		if d, ok := m.deadline(); ok && !now.Before(d) {
+		d, ok := m.deadline()
+		switch {
+		case !ok || now.Before(d):
+			continue
+		case d.Equal(m.rejoinBy):
+			g.coord.log.opts.Logger.Info("eventlog: group member removed for not rejoining a rebalance within its rebalance timeout",
+				"group", g.id, "member", m.id, "instance", m.cfg.instanceID, "rebalance_timeout", m.cfg.rebalanceTimeout)
+			g.removeLocked(m, errMissedRebalance)
+		default:
 			g.coord.log.opts.Logger.Info("eventlog: group member evicted", "group", g.id, "member", m.id,
 				"instance", m.cfg.instanceID, "departed", !m.departed.IsZero())
 			g.removeLocked(m, errEvicted)
-			evicted = true
 		}
+		evicted = true
 	}
 	if evicted {
 		g.rebalanceLocked()

@@ -40,7 +40,10 @@ var (
 //   - LeaveGroup: Leave.
 //
 // It is evicted when no call of it arrives within its session timeout,
-// except while it waits in AwaitRebalance.
+// except while it waits in AwaitRebalance. Once a rebalance starts, it must
+// also rejoin (Rejoin or AwaitRebalance) within its rebalance timeout, or
+// it is removed, however often it heartbeats, and the rebalance completes
+// without it, as in Kafka.
 
 // ExternalMemberConfig describes an external group member.
 type ExternalMemberConfig struct {
@@ -59,6 +62,11 @@ type ExternalMemberConfig struct {
 	// SessionTimeout is how long the member stays in the group without a
 	// call (Kafka's session.timeout.ms). Default DefaultSessionTimeout.
 	SessionTimeout time.Duration
+	// RebalanceTimeout is how long the member has to rejoin once a
+	// rebalance starts before it is removed from the group (the rebalance
+	// timeout of Kafka's JoinGroup, which clients set to their
+	// max.poll.interval.ms). Default SessionTimeout.
+	RebalanceTimeout time.Duration
 	// ClientID and ClientHost identify the member's client in
 	// DescribeGroup and in the group's stored metadata (Kafka's client.id,
 	// and the address the client connected from, such as "/10.0.0.7").
@@ -93,6 +101,12 @@ func (l *Log) JoinGroupExternal(group string, cfg ExternalMemberConfig) (*Extern
 	case cfg.SessionTimeout == 0:
 		cfg.SessionTimeout = DefaultSessionTimeout
 	}
+	switch {
+	case cfg.RebalanceTimeout < 0:
+		return nil, fmt.Errorf("%w: RebalanceTimeout %v is negative", ErrInvalidConfig, cfg.RebalanceTimeout)
+	case cfg.RebalanceTimeout == 0:
+		cfg.RebalanceTimeout = cfg.SessionTimeout
+	}
 	for i, a := range cfg.Assignors {
 		if err := checkAssignor(a); err != nil {
 			return nil, fmt.Errorf("%w: group %q: Assignors[%d] %w", ErrInvalidConfig, group, i, err)
@@ -110,14 +124,15 @@ func (l *Log) JoinGroupExternal(group string, cfg ExternalMemberConfig) (*Extern
 	g := c.group(group)
 	x := &ExternalMember{g: g, wake: make(chan struct{}, 1), synced: -1}
 	m, err := g.join(memberConfig{
-		instanceID:      cfg.InstanceID,
-		clientID:        cfg.ClientID,
-		clientHost:      cfg.ClientHost,
-		topics:          slices.Clone(cfg.Topics),
-		assignor:        g.pickAssignor(cfg.Assignors),
-		sessionTimeout:  cfg.SessionTimeout,
-		maxPollInterval: cfg.SessionTimeout,
-		wake:            x.wake,
+		instanceID:       cfg.InstanceID,
+		clientID:         cfg.ClientID,
+		clientHost:       cfg.ClientHost,
+		topics:           slices.Clone(cfg.Topics),
+		assignor:         g.pickAssignor(cfg.Assignors),
+		sessionTimeout:   cfg.SessionTimeout,
+		maxPollInterval:  cfg.SessionTimeout, // any call keeps it in the group
+		rebalanceTimeout: cfg.RebalanceTimeout,
+		wake:             x.wake,
 	})
 	if err != nil {
 		return nil, err
@@ -199,6 +214,7 @@ func (x *ExternalMember) Rejoin(topics []string, owned []TopicPartition) error {
 		m.topics = resolved
 		g.rebalanceLocked()
 	}
+	m.rejoinBy = time.Time{}
 	g.progressLocked()
 	return nil
 }
@@ -207,7 +223,8 @@ func (x *ExternalMember) Rejoin(topics []string, owned []TopicPartition) error {
 // until an eager rebalance in progress has every member's partitions back
 // and ran the assignor — and returns the member's generation. When ctx
 // ends first it returns the generation the member is in with ctx's error.
-// The member is not evicted while it waits.
+// The member is not evicted while it waits, and has rejoined every
+// rebalance that starts meanwhile.
 func (x *ExternalMember) AwaitRebalance(ctx context.Context) (int32, error) {
 	g, m := x.g, x.m
 	defer func() {
@@ -220,6 +237,9 @@ func (x *ExternalMember) AwaitRebalance(ctx context.Context) (int32, error) {
 		err := x.checkLocked(g.coord.log.opts.Now())
 		settled, generation := !g.mu.emptying, m.generation
 		m.inPoll = err == nil
+		if m.inPoll {
+			m.rejoinBy = time.Time{}
+		}
 		g.unlock()
 		if err != nil || settled {
 			return generation, err
@@ -261,7 +281,9 @@ func (x *ExternalMember) Sync(generation int32) ([]TopicPartition, error) {
 
 // Heartbeat keeps the member in the group and reports whether it must
 // rejoin (Kafka's REBALANCE_IN_PROGRESS): a new generation began, it was
-// granted partitions, or it holds partitions it must give up.
+// granted partitions, or it holds partitions it must give up. It does not
+// keep a member that does not rejoin a rebalance in the group past its
+// RebalanceTimeout.
 func (x *ExternalMember) Heartbeat(generation int32) (rejoin bool, err error) {
 	g, m := x.g, x.m
 	g.mu.Lock()

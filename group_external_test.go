@@ -174,3 +174,75 @@ func TestAssignorsMustBeUsable(t *testing.T) {
 	assert.ErrorIs(t, err, eventlog.ErrGroupNotFound, "nothing joined")
 	assert.NotPanics(t, func() { l.Stats() })
 }
+
+// TestExternalMemberMustRejoinWithinRebalanceTimeout: an external member
+// that heartbeats but does not rejoin a rebalance is removed once its
+// RebalanceTimeout has passed since the rebalance began, and the rebalance
+// completes without it; an in-process Consumer that has not polled as
+// long stays, its MaxPollInterval being what bounds it.
+func TestExternalMemberMustRejoinWithinRebalanceTimeout(t *testing.T) {
+	clk := newClock()
+	l := eventlogtest.New(t, &eventlog.Options{Now: clk.Now})
+	require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{Partitions: 2}))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cfg := eventlog.ExternalMemberConfig{Topics: []string{"t"}, Assignors: []eventlog.Assignor{eventlog.RangeAssignor{}}, SessionTimeout: 30 * time.Second}
+	bad := cfg
+	bad.RebalanceTimeout = -time.Second
+	_, err := l.JoinGroupExternal("g", bad)
+	require.ErrorIs(t, err, eventlog.ErrInvalidConfig)
+
+	local := groupConsumer(t, l, "g", func(o *eventlog.ConsumerOptions) { o.MaxPollInterval = time.Minute })
+	require.NoError(t, local.Subscribe("t"))
+	pollUntil(t, owning(local, 2), nil, local)
+	late := cfg
+	late.RebalanceTimeout = 5 * time.Second
+	x, err := l.JoinGroupExternal("g", late)
+	require.NoError(t, err)
+	joined := make(chan int32, 1)
+	go func() {
+		gen, err := x.AwaitRebalance(ctx)
+		assert.NoError(t, err)
+		joined <- gen
+	}()
+	pollUntil(t, owning(local, 1), nil, local)
+	genX := <-joined
+	tps, err := x.Sync(genX)
+	require.NoError(t, err)
+	require.Len(t, tps, 1)
+
+	// A third member joins, which begins a rebalance. x heartbeats, and is
+	// told to rejoin, but does not; the in-process member does not poll.
+	y, err := l.JoinGroupExternal("g", cfg)
+	require.NoError(t, err)
+	clk.Advance(3 * time.Second)
+	rejoin, err := x.Heartbeat(genX)
+	require.NoError(t, err)
+	require.True(t, rejoin)
+	clk.Advance(3 * time.Second)
+	_, err = x.Heartbeat(genX)
+	require.ErrorIs(t, err, eventlog.ErrUnknownMember, "x did not rejoin within its rebalance timeout")
+
+	// The rebalance completes with the two others, once the in-process
+	// member gave its partition back at its next poll.
+	go func() {
+		gen, err := y.AwaitRebalance(ctx)
+		assert.NoError(t, err)
+		joined <- gen
+	}()
+	genY := int32(-1)
+	pollUntil(t, func() bool {
+		select {
+		case genY = <-joined:
+		default:
+		}
+		return genY >= 0 && len(local.Assignment()) == 1
+	}, nil, local)
+	tps, err = y.Sync(genY)
+	require.NoError(t, err)
+	require.Len(t, tps, 1)
+	assert.NotEqual(t, local.Assignment()[0], tps[0])
+	d, err := l.DescribeGroup("g")
+	require.NoError(t, err)
+	assert.Len(t, d.Members, 2)
+}

@@ -104,8 +104,12 @@ func (g *group) snapshotMetadataLocked() {
 			for tp := range m.target {
 				target = append(target, tp)
 			}
+			rebalance := m.cfg.rebalanceTimeout
+			if rebalance == 0 {
+				rebalance = m.cfg.maxPollInterval // a Consumer's, as Kafka's consumer sends it
+			}
 			snap.members = append(snap.members, memberSnapshot{id: m.id, instanceID: m.cfg.instanceID,
-				clientID: m.cfg.clientID, clientHost: m.cfg.clientHost, rebalanceTimeout: m.cfg.maxPollInterval,
+				clientID: m.cfg.clientID, clientHost: m.cfg.clientHost, rebalanceTimeout: rebalance,
 				sessionTimeout: m.cfg.sessionTimeout, topics: m.topics, target: target})
 		}
 	}

@@ -43,7 +43,14 @@ import (
 //     generation begins or the member holds partitions it must give up,
 //     and the member rejoins.
 //   - A member that sends nothing for its session timeout is evicted
-//     (except while it waits in JoinGroup). JoinGroup takes session
+//     (except while it waits in JoinGroup). Once a rebalance begins, a
+//     member that does not send JoinGroup within its rebalance timeout
+//     (the one its first JoinGroup gave) is removed, however often it
+//     heartbeats, and the rebalance completes without it, as in Kafka.
+//     Kafka gives every member the group's largest rebalance timeout, and
+//     keeps a late static member; here a static member is removed too,
+//     since it would hold its partitions, and an eager rebalance wait for
+//     them, for as long as it heartbeats. JoinGroup takes session
 //     timeouts between Options.GroupMinSessionTimeout and
 //     GroupMaxSessionTimeout (Kafka's defaults, 6 s and 30 min) and
 //     answers others with INVALID_SESSION_TIMEOUT, as Kafka does. Calls naming a member the
@@ -134,12 +141,13 @@ func (c *conn) handleJoinGroup(req *request) (kmsg.Response, error) {
 	if r.MemberID == "" {
 		host, _, _ := net.SplitHostPort(c.nc.RemoteAddr().String())
 		x, err := c.s.log.JoinGroupExternal(r.Group, eventlog.ExternalMemberConfig{
-			InstanceID:     instance,
-			Topics:         sub.Topics,
-			Assignors:      assignors,
-			SessionTimeout: ms(r.SessionTimeoutMillis),
-			ClientID:       req.clientID,
-			ClientHost:     "/" + host,
+			InstanceID:       instance,
+			Topics:           sub.Topics,
+			Assignors:        assignors,
+			SessionTimeout:   ms(r.SessionTimeoutMillis),
+			RebalanceTimeout: rebalance,
+			ClientID:         req.clientID,
+			ClientHost:       "/" + host,
 		})
 		if errors.Is(err, eventlog.ErrInvalidConfig) {
 			return fail(kerr.InconsistentGroupProtocol.Code, err)
