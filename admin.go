@@ -349,7 +349,7 @@ func (l *Log) CreatePartitions(ctx context.Context, name string, total int) erro
 		}
 		var p *Partition
 		if err == nil {
-			p, err = l.openPartition(name, id, pc, true)
+			p, err = l.openPartition(name, id, pc, newPartition)
 		}
 		if err != nil {
 			return fail(err)

@@ -154,6 +154,30 @@
 // set aside too, and ids start again above those in use, as when the file
 // is lost (see Idempotent producers). Log.Recovery lists every copy kept.
 //
+// A segment's .log file that is missing — deleted by hand or lost with a
+// damaged file system — is noticed where the partition's other files show
+// records past the last .log file left, or show records in a partition
+// that has none: the recovery point in a later segment, index files
+// (.index, .timeindex, .txnindex) of a later segment, and, in a partition
+// without any .log file, a recovery.meta, log-start-offset, cleaner.meta or
+// producer snapshot, or the clean-shutdown marker (Close leaves a segment
+// in every partition). Open then fails with a *CorruptError naming the
+// missing segment, or the partition's directory when nothing says which.
+// With Options.Repair, Open logs what was lost and goes on: the partition
+// restarts, in a new empty segment, at the highest offset those files and
+// the producer snapshots show it reached, so that no offset they show was
+// handed out is handed out again, and the records of the segments left stay
+// readable. The lost segments' index files are set aside like damaged
+// files, and the producer state is rebuilt from the records left. Open
+// reads no segment to find this, so a loss that left no such trace goes
+// unnoticed: a lost segment between two others (compaction leaves such gaps
+// too) or before the first (retention and DeleteRecords remove those), and
+// a last segment lost before its first recovery point checkpoint or index
+// file, as a segment rolled moments before a crash may be; offsets past
+// what the files show may then be handed out again. Verify also reports a
+// recovery point in a missing segment and, outside compacted topics, a
+// segment missing between two others.
+//
 // # Producers
 //
 // Log.NewProducer makes a Producer, safe for concurrent use. Send returns

@@ -232,8 +232,12 @@ func (l *Log) openTopic(name string, clean bool) (*topic, error) {
 	}
 	t := &topic{name: name, config: cfg}
 	pc := cfg.resolve(&l.opts)
+	how := afterCrash
+	if clean {
+		how = afterCleanShutdown
+	}
 	for id := range int32(cfg.Partitions) {
-		p, err := l.openPartition(name, id, pc, clean)
+		p, err := l.openPartition(name, id, pc, how)
 		if err == nil {
 			if err = p.loadLogStart(); err == nil {
 				err = p.loadProducerState()
@@ -321,7 +325,7 @@ func (l *Log) createTopic(name string, cfg TopicConfig, internal bool) error {
 		err := fsys.MkdirAll(filepath.Join(dir, partitionDirName(id)), 0o755)
 		var p *Partition
 		if err == nil {
-			p, err = l.openPartition(name, id, pc, true)
+			p, err = l.openPartition(name, id, pc, newPartition)
 		}
 		if err != nil {
 			return errors.Join(fmt.Errorf("eventlog: create topic %q: %w", name, err), t.release(), fsys.RemoveAll(dir))

@@ -162,7 +162,8 @@ type Options struct {
 	// segment whole, not from its last index entry, and the internal
 	// topics, which Open replays whole, are checked whole and cut at damage
 	// anywhere; damaged partition metadata files and a damaged
-	// producer-ids.meta are set aside too.
+	// producer-ids.meta are set aside too, and a partition whose files show
+	// that segment files are missing restarts past the offsets they held.
 	// Log.Recovery lists the copies kept; see Recovery in the package
 	// documentation.
 	Repair bool

@@ -410,20 +410,12 @@ func (p *Partition) rollLocked() (*segment, error) {
 		// Indexes carry no authority; a missing one is rebuilt on first use.
 		p.log.opts.Logger.Warn("eventlog: writing segment indexes failed", "topic", p.topic, "partition", p.id, "err", err)
 	}
-	// The old segment's name must be durable before the new one's can be:
-	// a power loss that kept the new name and lost the old one would leave
-	// a hole in the log. Fsync topics synced the directory when they
-	// created the old segment; DurabilityOS topics did not.
-	if p.config().durability != DurabilityFsync {
-		if err := p.log.opts.FS.SyncDir(p.dir); err != nil {
-			return nil, err
-		}
-	}
-	seg := p.newActiveSegment(old.nextOffset)
-	if _, err := seg.openWritable(true); err != nil {
-		return nil, err
-	}
-	if err := p.syncDirIfDurable(p.dir); err != nil {
+	// The old segment's name is durable before the new one's can be, as
+	// every segment's is from its creation (see createActiveSegment): a
+	// power loss that kept the new name and lost the old one would leave a
+	// hole in the log.
+	seg, err := p.createActiveSegment(old.nextOffset)
+	if err != nil {
 		return nil, err
 	}
 	segs := *p.segments.Load()
@@ -431,6 +423,25 @@ func (p *Partition) rollLocked() (*segment, error) {
 	copy(next, segs)
 	next = append(next, seg)
 	p.segments.Store(&next)
+	return seg, nil
+}
+
+// createActiveSegment creates the empty segment at base that appends go to
+// next. Its name is made durable at once, whatever the topic's durability,
+// before any other file of the partition can be created: so a power loss
+// that keeps any file of a partition keeps a .log file of it too, and a
+// partition whose other files outlive every .log file lost them some other
+// way (see recovery_missing.go). On DurabilityOS topics that costs no more
+// than before: a roll synced the directory anyway, before creating the new
+// segment, to make the old one's name durable.
+func (p *Partition) createActiveSegment(base int64) (*segment, error) {
+	seg := p.newActiveSegment(base)
+	if _, err := seg.openWritable(true); err != nil {
+		return nil, err
+	}
+	if err := p.log.opts.FS.SyncDir(p.dir); err != nil {
+		return nil, errors.Join(err, seg.release())
+	}
 	return seg, nil
 }
 

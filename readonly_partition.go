@@ -297,10 +297,12 @@ func (s *segment) openForReading() error {
 // cutting what follows. rp is the persisted recovery point (haveRP false
 // when there is none), and clean says that the log was closed cleanly.
 func (p *Partition) openActiveReadOnly(seg *segment, rp recoveryPoint, haveRP, clean bool) error {
-	rp, err := p.recoveryPointOf(seg, rp, haveRP)
-	if err != nil {
-		return err
+	if haveRP && rp.base > seg.base {
+		// A later segment is missing: Open would refuse it too.
+		lost := p.findLostSegments(nil, []int64{seg.base}, rp, haveRP, false)
+		return p.errorf("%w", lost.corrupt())
 	}
+	rp = recoveryPointOf(seg, rp, haveRP)
 	if err := seg.openForReading(); err != nil {
 		return p.errorf("open active segment: %w", err)
 	}

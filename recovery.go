@@ -35,14 +35,31 @@ import (
 // reader as a *CorruptError. Cutting is the only change recovery makes, and
 // it is idempotent: a crash during recovery recovers the same way. Before
 // any of this, a compacted partition finishes or undoes a cleaning a crash
-// interrupted (see compaction_swap.go).
+// interrupted (see compaction_swap.go), and a partition whose files show
+// segments missing is refused, or with Repair goes on without them (see
+// recovery_missing.go).
+
+// partitionOpening is what Open may assume of the files of a partition it
+// opens.
+type partitionOpening int
+
+const (
+	// newPartition: CreateTopic or CreatePartitions made its directory,
+	// empty, just now.
+	newPartition partitionOpening = iota
+	// afterCrash: the Log was not closed cleanly.
+	afterCrash
+	// afterCleanShutdown: the Log was closed cleanly, and Close fsynced
+	// every partition's active segment.
+	afterCleanShutdown
+)
 
 // openPartition opens (or, in an empty directory, creates) a partition.
-func (l *Log) openPartition(topicName string, id int32, cfg partitionConfig, clean bool) (*Partition, error) {
+func (l *Log) openPartition(topicName string, id int32, cfg partitionConfig, how partitionOpening) (*Partition, error) {
 	p := l.newPartition(topicName, id, cfg)
 	empty := []*segment{}
 	p.segments.Store(&empty)
-	if err := p.openSegments(clean); err != nil {
+	if err := p.openSegments(how); err != nil {
 		return nil, errors.Join(err, p.release())
 	}
 	active := p.active()
@@ -69,18 +86,11 @@ func (l *Log) newPartition(topicName string, id int32, cfg partitionConfig) *Par
 	return p
 }
 
-func (p *Partition) openSegments(clean bool) error {
+func (p *Partition) openSegments(how partitionOpening) error {
 	fsys := p.log.opts.FS
 	names, err := fsys.ReadDir(p.dir)
-	if errors.Is(err, fs.ErrNotExist) {
-		// Lost in a crash during CreateTopic, before any append: recreate.
-		if err := fsys.MkdirAll(p.dir, 0o755); err != nil {
-			return p.errorf("create directory: %w", err)
-		}
-		if err := p.syncDirIfDurable(filepath.Dir(p.dir)); err != nil {
-			return p.errorf("create directory: %w", err)
-		}
-	} else if err != nil {
+	dirMissing := errors.Is(err, fs.ErrNotExist)
+	if err != nil && !dirMissing {
 		return p.errorf("list segments: %w", err)
 	}
 	if names, err = p.finishCleaning(names); err != nil {
@@ -94,10 +104,31 @@ func (p *Partition) openSegments(clean bool) error {
 		}
 	}
 	sort.Slice(bases, func(i, j int) bool { return bases[i] < bases[j] })
+	persisted, hasPoint := p.readRecoveryPoint()
+	lost := p.findLostSegments(names, bases, persisted, hasPoint, how == afterCleanShutdown)
+	if lost != nil && !p.log.opts.Repair {
+		return p.errorf("%w", lost.corrupt())
+	}
+	if dirMissing {
+		// Lost in a crash during CreateTopic, before any append: recreate.
+		if err := fsys.MkdirAll(p.dir, 0o755); err != nil {
+			return p.errorf("create directory: %w", err)
+		}
+		if err := p.syncDirIfDurable(filepath.Dir(p.dir)); err != nil {
+			return p.errorf("create directory: %w", err)
+		}
+	}
+	if lost != nil {
+		if bases, err = p.restartAfterLostSegments(lost, bases); err != nil {
+			return err
+		}
+		persisted, hasPoint = p.checkpoint.persisted, true
+	}
 	if p.repairsWhole() {
 		if bases, err = p.repairClosedSegments(bases); err != nil {
 			return err
 		}
+		persisted, hasPoint = p.readRecoveryPoint() // a cut lowers it
 	}
 
 	var segs []*segment
@@ -117,18 +148,15 @@ func (p *Partition) openSegments(clean bool) error {
 		seg.size.Store(info.Size())
 	}
 	if len(segs) == 0 {
-		seg := p.newActiveSegment(0)
-		if _, err := seg.openWritable(true); err != nil {
-			return p.errorf("create first segment: %w", err)
-		}
-		if err := p.syncDirIfDurable(p.dir); err != nil {
+		seg, err := p.createActiveSegment(0)
+		if err != nil {
 			return p.errorf("create first segment: %w", err)
 		}
 		segs = []*segment{seg}
 		p.segments.Store(&segs)
 		return nil
 	}
-	return p.recoverActive(clean)
+	return p.recoverActive(how == afterCleanShutdown, persisted, hasPoint)
 }
 
 // syncDirIfDurable makes new directory entries durable on topics that
@@ -151,8 +179,9 @@ func parseSegmentName(name, ext string) (int64, bool) {
 	return base, err == nil && base >= 0
 }
 
-// recoverActive opens the last segment for appending and finds its end.
-func (p *Partition) recoverActive(clean bool) error {
+// recoverActive opens the last segment for appending and finds its end;
+// persisted is the partition's recovery point if hasPoint.
+func (p *Partition) recoverActive(clean bool, persisted recoveryPoint, hasPoint bool) error {
 	seg := p.active()
 	f, err := seg.openWritable(false)
 	if err != nil {
@@ -168,12 +197,7 @@ func (p *Partition) recoverActive(clean bool) error {
 		return p.errorf("%w", err)
 	}
 	data := m.data[:info.Size()]
-	persisted, ok := p.readRecoveryPoint()
-	rp, err := p.recoveryPointOf(seg, persisted, ok)
-	if err != nil {
-		m.release()
-		return err
-	}
+	rp := recoveryPointOf(seg, persisted, hasPoint)
 
 	if clean && rp.pos <= info.Size() {
 		// Close fsynced the whole segment: all of it is below the
@@ -264,22 +288,14 @@ func (p *Partition) persistCleanRecoveryPoint(seg *segment) {
 // recoveryPointOf returns the recovery point within the active segment
 // seg, given the persisted one, rp (ok is false when there is none): rp if
 // it is in seg, else seg's start (a point in an earlier segment says
-// nothing about seg, which was created after that segment was fsynced). A
-// persisted point in a later segment means a durable segment is missing:
-// corruption, unless Options.Repair.
-func (p *Partition) recoveryPointOf(seg *segment, rp recoveryPoint, ok bool) (recoveryPoint, error) {
-	start := recoveryPoint{base: seg.base, offset: seg.base}
-	switch {
-	case !ok || rp.base < seg.base:
-		return start, nil
-	case rp.base > seg.base && p.log.opts.Repair:
-		p.log.opts.Logger.Warn("eventlog: ignoring recovery point in a missing segment", "dir", p.dir, "segment", rp.base)
-		return start, nil
-	case rp.base > seg.base:
-		path := filepath.Join(p.dir, segmentFileName(rp.base, logExt))
-		return start, p.errorf("%w", &CorruptError{Path: path, Offset: rp.offset, Reason: fmt.Sprintf("the recovery point is in this segment, which is missing, at byte %d (open with Options.Repair to go on without it)", rp.pos)})
+// nothing about seg, which was created after that segment was fsynced).
+// One in a later segment never gets here: it shows that segment missing
+// (see recovery_missing.go).
+func recoveryPointOf(seg *segment, rp recoveryPoint, ok bool) recoveryPoint {
+	if !ok || rp.base != seg.base {
+		return recoveryPoint{base: seg.base, offset: seg.base}
 	}
-	return rp, nil
+	return rp
 }
 
 // finishActive sets the appender state of a recovered active segment whose

@@ -113,11 +113,16 @@ func (p *Partition) cutClosed(bases []int64, i int, data []byte, r scanResult, c
 		kept = append(kept, brokenName(bases[j]))
 	}
 	for j := len(bases) - 1; j > c; j-- {
+		// Its other files go first, durably: left behind without their
+		// .log, they would show the segment lost (see recovery_missing.go).
 		seg := newSegment(fsys, p.dir, bases[j])
-		if err := fsys.Rename(seg.path(logExt), brokenName(bases[j])); err != nil {
+		if err := removeDerivedFiles(seg, true); err != nil {
 			return fail(err)
 		}
-		if err := removeDerivedFiles(seg, true); err != nil {
+		if err := fsys.SyncDir(p.dir); err != nil {
+			return fail(err)
+		}
+		if err := fsys.Rename(seg.path(logExt), brokenName(bases[j])); err != nil {
 			return fail(err)
 		}
 	}
