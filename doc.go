@@ -174,9 +174,10 @@
 // too) or before the first (retention and DeleteRecords remove those), and
 // a last segment lost before its first recovery point checkpoint or index
 // file, as a segment rolled moments before a crash may be; offsets past
-// what the files show may then be handed out again. Verify also reports a
-// recovery point in a missing segment and, outside compacted topics, a
-// segment missing between two others.
+// what the files show may then be handed out again. A read-only Log fails
+// with the same *CorruptError, and Verify reports it as a corrupt problem;
+// Verify also reports, outside compacted topics, a segment missing between
+// two others.
 //
 // # Producers
 //
@@ -546,8 +547,9 @@
 // It starts no goroutine. It reads what Open would recover, without
 // recovering it: an active segment is readable up to its last valid batch,
 // and a torn tail, or the batch a live writer is writing, is simply not
-// readable yet rather than cut; damage before a recovery point fails Open
-// with a *CorruptError, as it does for a writer. Every call that would
+// readable yet rather than cut; damage before a recovery point, and files
+// that show segment files missing, fail Open with a *CorruptError, as they
+// do for a writer. Every call that would
 // write — CreateTopic, Append and AppendBatch, NewProducer, Subscribe,
 // JoinGroupExternal, commits, Compact, the administration calls, a
 // ResetGroupOffsets that is not a dry run — fails with an error wrapping
@@ -567,9 +569,10 @@
 //
 // Verify checks a log directory without opening it — every batch's CRC,
 // offsets, the active segments against their recovery points, the closed
-// segments' index entries — and returns what it found with file and byte
-// position; Partition.Batches walks the stored batches with their headers.
-// Both are for tools such as cmd/eventlog.
+// segments' index entries, files that show segment files missing — and
+// returns what it found with file and byte position; Partition.Batches
+// walks the stored batches with their headers. Both are for tools such as
+// cmd/eventlog.
 //
 // Caveat: a read-only Log maps segment files that another process owns.
 // Nothing that process does under normal operation can pull mapped bytes

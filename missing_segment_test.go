@@ -337,6 +337,12 @@ func TestOpenEmptyPartitions(t *testing.T) {
 				if crashed {
 					require.NoError(t, os.RemoveAll(filepath.Join(dir, "CLEAN_SHUTDOWN")))
 				}
+				assert.Empty(t, verify(t, dir).Problems, "Verify agrees with Open")
+				r, err := eventlog.Open(dir, &eventlog.Options{ReadOnly: true})
+				require.NoError(t, err, "a read-only Log agrees with Open")
+				assert.Equal(t, next, partition(t, r, "t", 0).HighWatermark())
+				require.NoError(t, r.Close())
+
 				l := openLog(t, dir, opts)
 				assert.Empty(t, l.Recovery().Repaired)
 				p := partition(t, l, "t", 0)
@@ -348,6 +354,67 @@ func TestOpenEmptyPartitions(t *testing.T) {
 				require.Len(t, readAll(t, p, next), 1)
 			})
 		}
+	}
+}
+
+// Verify and a read-only Log judge lost segment files as Open does: Verify
+// reports the *CorruptError Open fails with, and a read-only Log fails with
+// it, where a partition without its .log files would otherwise look empty
+// or shorter. Neither changes anything.
+func TestVerifyAndReadOnlySeeLostSegments(t *testing.T) {
+	seg0 := func(dir string) string { return filepath.Join(partitionDir(dir), "00000000000000000000.log") }
+	cases := map[string]func(t *testing.T, dir string) (path string){
+		"only segment, after a crash": func(t *testing.T, dir string) string {
+			crashedLog(t, dir, nil, 50)
+			removeSegments(t, seg0(dir))
+			return seg0(dir)
+		},
+		"only segment, after a clean close": func(t *testing.T, dir string) string {
+			closedLog(t, dir, &eventlog.Options{IndexIntervalBytes: 100}, 50)
+			removeSegments(t, seg0(dir))
+			require.NotEmpty(t, globPartition(t, dir, ".index"))
+			return seg0(dir)
+		},
+		"only segment, after a clean close, nothing else left": func(t *testing.T, dir string) string {
+			closedLog(t, dir, nil, 1)
+			removeSegments(t, seg0(dir))
+			for _, ext := range []string{".index", ".timeindex"} {
+				require.NoError(t, os.RemoveAll(filepath.Join(partitionDir(dir), "00000000000000000000"+ext)))
+			}
+			return partitionDir(dir)
+		},
+		"last of several segments, after a clean close": func(t *testing.T, dir string) string {
+			logs := closedLog(t, dir, &eventlog.Options{SegmentBytes: 4096, IndexIntervalBytes: 100}, 200)
+			require.Greater(t, len(logs), 2)
+			last := logs[len(logs)-1]
+			removeSegments(t, last)
+			require.FileExists(t, strings.TrimSuffix(last, ".log")+".index")
+			return last
+		},
+	}
+	for name, damage := range cases {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			path := damage(t, dir)
+			state := dirState(t, dir)
+
+			_, err := eventlog.Open(dir, nil)
+			var want *eventlog.CorruptError
+			require.ErrorAs(t, err, &want)
+			require.Equal(t, path, want.Path)
+
+			r := verify(t, dir)
+			assert.True(t, r.Corrupt())
+			if assert.Len(t, r.Problems, 1, "%v", r.Problems) {
+				assert.Equal(t, eventlog.Problem{Kind: eventlog.ProblemCorrupt, Path: path, Offset: want.Offset, Reason: want.Reason}, r.Problems[0])
+			}
+
+			_, err = eventlog.Open(dir, &eventlog.Options{ReadOnly: true})
+			var got *eventlog.CorruptError
+			require.ErrorAs(t, err, &got)
+			assert.Equal(t, want, got)
+			assert.Equal(t, state, dirState(t, dir), "Verify and a read-only Log change nothing")
+		})
 	}
 }
 

@@ -21,7 +21,9 @@ import (
 // scans from when the segment grows.
 
 // openPartitionReadOnly opens a partition of a read-only Log. Until its
-// directory holds a segment, it is empty, with a segment that has no file.
+// directory holds a segment, it is empty, with a segment that has no file,
+// unless its files show that it lost its segments: then, as Open, it fails
+// with a *CorruptError.
 func (l *Log) openPartitionReadOnly(topicName string, id int32, cfg partitionConfig, clean bool) (*Partition, error) {
 	p := l.newPartition(topicName, id, cfg)
 	refused := p.errorf("%w", ErrReadOnly)
@@ -52,6 +54,7 @@ func (p *Partition) refreshReadOnly(clean bool) error {
 // segmentListing is a partition directory's segments by base offset, as
 // Open would list them.
 type segmentListing struct {
+	names   []string
 	bases   []int64
 	paths   map[int64]string // .log file of each base
 	cleaner cleanerMeta
@@ -72,6 +75,7 @@ func (p *Partition) listSegments() (l segmentListing, exists bool, err error) {
 	if err != nil {
 		return l, false, p.errorf("list segments: %w", err)
 	}
+	l.names = names
 	l.seen.names = strings.Join(names, "/")
 	l.cleaner = cleanerMeta{Horizon: -1}
 	if p.config().cleanup.compacts() {
@@ -142,8 +146,11 @@ func segmentFiles(dir string, names []string, swap []swapGroup) ([]int64, map[in
 // directory. The caller holds the Log's readOnly.mu.
 func (p *Partition) refreshSegments(clean bool) error {
 	ls, exists, err := p.listSegments()
-	if err != nil || !exists || len(ls.bases) == 0 {
-		return err // a partition being created has no segment yet
+	if err != nil || !exists {
+		return err
+	}
+	if len(ls.bases) == 0 {
+		return p.refuseLostSegments(clean) // a partition being created has no segment yet
 	}
 	active := p.active()
 	last := ls.bases[len(ls.bases)-1]
@@ -163,10 +170,32 @@ func (p *Partition) refreshSegments(clean bool) error {
 		if ls, _, err = p.listSegments(); err != nil || len(ls.bases) == 0 {
 			return err
 		}
+		if lost := p.findLostSegments(ls.names, ls.bases, rp, haveRP, false); lost != nil {
+			return p.errorf("%w", lost.corrupt()) // as Open refuses it
+		}
 		last = ls.bases[len(ls.bases)-1]
 		sameActive = active.opened() && last == active.base && active.path(logExt) == ls.paths[last]
 	}
 	return p.reconcile(ls, sameActive, rp, haveRP, clean)
+}
+
+// refuseLostSegments returns the *CorruptError Open fails with if the
+// files of the partition, which has no segment, show that it held records;
+// nil if it is only being created. clean says that the Log was closed
+// cleanly when it was opened.
+func (p *Partition) refuseLostSegments(clean bool) error {
+	// The recovery point before the listing, as for a new active segment:
+	// one persisted after it lies in a segment the listing did not show.
+	rp, haveRP := p.readRecoveryPoint()
+	ls, exists, err := p.listSegments()
+	if err != nil || !exists || len(ls.bases) > 0 {
+		return err // the next refresh takes the new segment in
+	}
+	clean = clean && closedCleanly(p.log.opts.FS, p.log.dir)
+	if lost := p.findLostSegments(ls.names, nil, rp, haveRP, clean); lost != nil {
+		return p.errorf("%w", lost.corrupt())
+	}
+	return nil
 }
 
 // reconcile makes the segment list match ls, scans the active segment and
@@ -297,11 +326,6 @@ func (s *segment) openForReading() error {
 // cutting what follows. rp is the persisted recovery point (haveRP false
 // when there is none), and clean says that the log was closed cleanly.
 func (p *Partition) openActiveReadOnly(seg *segment, rp recoveryPoint, haveRP, clean bool) error {
-	if haveRP && rp.base > seg.base {
-		// A later segment is missing: Open would refuse it too.
-		lost := p.findLostSegments(nil, []int64{seg.base}, rp, haveRP, false)
-		return p.errorf("%w", lost.corrupt())
-	}
 	rp = recoveryPointOf(seg, rp, haveRP)
 	if err := seg.openForReading(); err != nil {
 		return p.errorf("open active segment: %w", err)

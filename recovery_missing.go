@@ -35,7 +35,9 @@ import (
 // partition has, is never removed.
 //
 // Any of these fails Open with a *CorruptError naming the first missing
-// segment, or the partition's directory when nothing says which. With
+// segment, or the partition's directory when nothing says which. A
+// read-only Log fails with the same error, and Verify reports it as a
+// ProblemCorrupt: they look with the same function. With
 // Options.Repair, Open goes on without the lost records: it logs what shows
 // them lost and restarts the partition, in a new empty segment, at the
 // highest offset these files, the producer snapshots and log-start-offset
@@ -78,18 +80,26 @@ type lostSegments struct {
 	restart int64
 }
 
-// findLostSegments looks for segments missing from a partition whose
-// directory listing is names and whose .log files have the sorted base
-// offsets bases; persisted is its recovery point if hasPoint, and
-// closedCleanly says whether the Log was closed cleanly. It returns nil
-// when nothing shows a record lost. It reads files only when something
-// does.
+// findLostSegments looks for segments missing from the partition, as
+// lostSegmentsIn does, with the partition's filesystem and settings.
 func (p *Partition) findLostSegments(names []string, bases []int64, persisted recoveryPoint, hasPoint, closedCleanly bool) *lostSegments {
+	cfg := p.config()
+	return lostSegmentsIn(p.log.opts.FS, p.dir, cfg.segmentBytes+int64(cfg.maxBatchBytes), names, bases, persisted, hasPoint, closedCleanly)
+}
+
+// lostSegmentsIn looks for segments missing from the partition in dir,
+// whose directory listing is names and whose .log files have the sorted
+// base offsets bases; segmentBytes is the most a segment of the partition
+// can hold, persisted is its recovery point if hasPoint, and closedCleanly
+// says whether the Log was closed cleanly. It returns nil when nothing
+// shows a record lost. It reads files only when something does, and
+// changes nothing: Open, a read-only Log and Verify all judge with it.
+func lostSegmentsIn(fsys FS, dir string, segmentBytes int64, names []string, bases []int64, persisted recoveryPoint, hasPoint, closedCleanly bool) *lostSegments {
 	last := int64(-1) // base of the last .log
 	if len(bases) > 0 {
 		last = bases[len(bases)-1]
 	}
-	lost := &lostSegments{path: p.dir, base: -1}
+	lost := &lostSegments{path: dir, base: -1}
 	seen := make(map[int64]bool)
 	missing := func(base int64) {
 		if !seen[base] {
@@ -98,7 +108,7 @@ func (p *Partition) findLostSegments(names []string, bases []int64, persisted re
 		}
 		if lost.base < 0 || base < lost.base {
 			lost.base = base
-			lost.path = filepath.Join(p.dir, segmentFileName(base, logExt))
+			lost.path = filepath.Join(dir, segmentFileName(base, logExt))
 		}
 	}
 	if hasPoint && persisted.base > last {
@@ -134,7 +144,7 @@ func (p *Partition) findLostSegments(names []string, bases []int64, persisted re
 	if len(lost.evidence) == 0 {
 		return nil
 	}
-	lost.restart = p.offsetReached(lost, persisted, hasPoint)
+	lost.restart = offsetReached(fsys, dir, segmentBytes, names, lost, persisted, hasPoint)
 	return lost
 }
 
@@ -150,10 +160,9 @@ func left(names []string) string {
 	return strings.Join(names, ", ") + " are left"
 }
 
-// offsetReached returns the highest offset that the files of a partition
-// that lost segments show its log reached.
-func (p *Partition) offsetReached(lost *lostSegments, persisted recoveryPoint, hasPoint bool) int64 {
-	fsys := p.log.opts.FS
+// offsetReached returns the highest offset that the files of the partition
+// in dir, which lost segments, show its log reached.
+func offsetReached(fsys FS, dir string, segmentBytes int64, names []string, lost *lostSegments, persisted recoveryPoint, hasPoint bool) int64 {
 	reached := int64(0)
 	if hasPoint {
 		reached = persisted.offset
@@ -161,14 +170,13 @@ func (p *Partition) offsetReached(lost *lostSegments, persisted recoveryPoint, h
 	// A segment's index entries name batches it held. Their size is not
 	// known, so the file is read only up to what a segment of the
 	// partition's size can have.
-	segmentBytes := p.config().segmentBytes + int64(p.config().maxBatchBytes)
 	for _, name := range lost.leftovers {
 		base, ok := parseSegmentName(name, filepath.Ext(name))
 		if !ok {
 			continue
 		}
 		reached = max(reached, base+1) // only a segment with records has them
-		path := filepath.Join(p.dir, name)
+		path := filepath.Join(dir, name)
 		switch filepath.Ext(name) {
 		case indexExt:
 			b, err := readWholeFile(fsys, path, indexFileLimit(segmentBytes, offsetEntrySize))
@@ -184,13 +192,15 @@ func (p *Partition) offsetReached(lost *lostSegments, persisted recoveryPoint, h
 	}
 	// A producer snapshot is taken at the log end; log-start-offset and
 	// the cleaner's first dirty offset are at most the log end.
-	if offsets := p.producers.files.offsets; len(offsets) > 0 {
-		reached = max(reached, offsets[len(offsets)-1])
+	for _, name := range names {
+		if off, ok := parseSegmentName(name, snapshotExt); ok {
+			reached = max(reached, off)
+		}
 	}
-	if start, ok, err := readLogStart(fsys, p.dir); err == nil && ok {
+	if start, ok, err := readLogStart(fsys, dir); err == nil && ok {
 		reached = max(reached, start)
 	}
-	if meta, err := readCleanerMeta(fsys, p.dir); err == nil {
+	if meta, err := readCleanerMeta(fsys, dir); err == nil {
 		reached = max(reached, meta.FirstDirty)
 	}
 	return reached
@@ -249,4 +259,13 @@ func (p *Partition) restartAfterLostSegments(lost *lostSegments, bases []int64) 
 		return nil, fail(err)
 	}
 	return after, nil
+}
+
+// closedCleanly reports whether the log in dir has its clean-shutdown
+// marker. A reader that holds no lock reads it after listing a partition
+// without segments: a writer's Open removes it before it creates anything,
+// so while it is there the listing was not of a partition being created.
+func closedCleanly(fsys FS, dir string) bool {
+	_, _, err := readMetaFile(fsys, filepath.Join(dir, cleanMarkerName))
+	return err == nil
 }

@@ -32,8 +32,9 @@ const (
 	// ProblemCorrupt is damage that no crash explains: a batch that fails
 	// its checksum, does not parse, or is out of sequence in a closed
 	// segment or before the active segment's recovery point; offsets
-	// missing or repeated between segments; a damaged metadata file. Open
-	// refuses it, or reads return a *CorruptError when they reach it.
+	// missing or repeated between segments; segment files missing; a
+	// damaged metadata file. Open refuses it, or reads return a
+	// *CorruptError when they reach it.
 	ProblemCorrupt ProblemKind = iota + 1
 	// ProblemTornTail is an incomplete or damaged end of the active
 	// segment after its recovery point: what a crash leaves, which the
@@ -99,17 +100,18 @@ func (r *VerifyReport) Corrupt() bool {
 // topic's metadata; every batch of every segment — it parses, its CRC-32C
 // matches, its offsets follow the batch before (densely, unless the
 // partition was ever compacted) and the segments follow one another; the
-// active segment against its recovery point, as Open judges it; and every
-// offset and time index entry of the closed segments against the batch it
-// names (an active segment's indexes are rewritten in place while a Log
-// writes it, and lag its log by design, so they are not checked). It changes
-// nothing. The error is for what kept it from checking (ctx ended, an I/O
+// active segment against its recovery point, as Open judges it; the files
+// that show segment files missing, which Open refuses (see
+// Options.Repair); and every offset and time index entry of the closed
+// segments against the batch it names (an active segment's indexes are
+// rewritten in place while a Log writes it, and lag its log by design, so
+// they are not checked). It changes nothing. The error is for what kept it from checking (ctx ended, an I/O
 // error); what it found wrong is in the report.
 //
 // A batch that fails a check ends the check of its segment: what follows
 // cannot be trusted to start where the damaged batch says it ends.
 func Verify(ctx context.Context, dir string, opts *VerifyOptions) (*VerifyReport, error) {
-	v := verifyRun{ctx: ctx, fsys: OSFS{}, report: &VerifyReport{}}
+	v := verifyRun{ctx: ctx, dir: dir, fsys: OSFS{}, report: &VerifyReport{}}
 	if opts != nil {
 		if opts.FS != nil {
 			v.fsys = opts.FS
@@ -147,6 +149,7 @@ func Verify(ctx context.Context, dir string, opts *VerifyOptions) (*VerifyReport
 // verifyRun is the state of one Verify.
 type verifyRun struct {
 	ctx      context.Context
+	dir      string // the log's
 	fsys     FS
 	report   *VerifyReport
 	progress func(done, total int64)
@@ -158,8 +161,9 @@ type verifyRun struct {
 
 // verifyPartition is a partition to check.
 type verifyPartition struct {
-	dir     string
-	compact bool // cleanup.policy compacts
+	dir          string
+	compact      bool  // cleanup.policy compacts
+	segmentBytes int64 // the most a segment can hold
 }
 
 func (v *verifyRun) problem(kind ProblemKind, path string, pos, offset int64, format string, args ...any) {
@@ -196,6 +200,11 @@ func (v *verifyRun) topic(dir string) ([]verifyPartition, error) {
 		return nil, fmt.Errorf("eventlog: verify %s: %w", dir, err)
 	}
 	v.report.Topics++
+	// Verify has no Options: a topic's settings that it does not override
+	// are the defaults, as the segment size only bounds what is read of
+	// the index files of a lost segment.
+	defaults, _ := (&Options{}).withDefaults()
+	pc := cfg.resolve(&defaults)
 	var parts []verifyPartition
 	for id := range int32(cfg.Partitions) {
 		pdir := filepath.Join(dir, partitionDirName(id))
@@ -213,7 +222,7 @@ func (v *verifyRun) topic(dir string) ([]verifyPartition, error) {
 				}
 			}
 		}
-		parts = append(parts, verifyPartition{dir: pdir, compact: cfg.CleanupPolicy.compacts()})
+		parts = append(parts, verifyPartition{dir: pdir, compact: cfg.CleanupPolicy.compacts(), segmentBytes: pc.segmentBytes + int64(pc.maxBatchBytes)})
 	}
 	return parts, nil
 }
@@ -230,9 +239,11 @@ func isCleanedOutput(name string) bool {
 func (v *verifyRun) partition(p verifyPartition) error {
 	// The recovery point first, then the listing: a live writer may roll
 	// its active segment meanwhile, and a point persisted after the
-	// listing could lie in a segment the listing missed.
+	// listing could lie in a segment the listing missed. A stable listing
+	// shows a new segment's .log along with its index files, so that they
+	// are not taken for those of a missing segment.
 	rp := v.recoveryPoint(p.dir)
-	names, err := v.fsys.ReadDir(p.dir)
+	names, err := listStable(v.fsys, p.dir)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil // deleted since the topic was listed
 	}
@@ -255,6 +266,12 @@ func (v *verifyRun) partition(p verifyPartition) error {
 		}
 	}
 	bases, paths := segmentFiles(p.dir, names, swap)
+	// Segments missing at the end, or all of them, as Open finds them.
+	clean := len(bases) == 0 && closedCleanly(v.fsys, v.dir)
+	if lost := lostSegmentsIn(v.fsys, p.dir, p.segmentBytes, names, bases, rp, rp.base >= 0, clean); lost != nil {
+		ce := lost.corrupt()
+		v.problem(ProblemCorrupt, ce.Path, 0, ce.Offset, "%s", ce.Reason)
+	}
 	// A partition ever compacted has a cleaner checkpoint; only then may
 	// its offsets have gaps (a topic may stop compacting later).
 	gaps := has(cleanerMetaName)
@@ -271,14 +288,8 @@ func (v *verifyRun) partition(p verifyPartition) error {
 			}
 		}
 		seg := verifySegment{path: paths[base], base: base, active: i == len(bases)-1, gaps: gaps, rpPos: -1}
-		if seg.active {
-			switch {
-			case rp.base == base:
-				seg.rpPos = rp.pos
-			case rp.base > base:
-				v.problem(ProblemCorrupt, filepath.Join(p.dir, segmentFileName(rp.base, logExt)), rp.pos, rp.offset,
-					"the recovery point is in this segment, which is missing (Options.Repair goes on without it)")
-			}
+		if seg.active && rp.base == base {
+			seg.rpPos = rp.pos
 		}
 		var err error
 		if next, err = v.segment(&seg, next); err != nil {

@@ -601,6 +601,17 @@ func TestDamagedLogs(t *testing.T) {
 		args := []string{"repair", "--yes"}
 		golden(t, "torn-tail-repair", dir, args, runCLI(t, dir, "", args...))
 	})
+	t.Run("lost segment", func(t *testing.T) {
+		dir := fixture(t)
+		for _, path := range segments(t, dir, "orders", 0) {
+			require.NoError(t, os.Remove(path))
+		}
+		before := dirState(t, dir)
+		runGolden(t, dir, map[string]goldenCase{
+			"lost-segment-verify": {args: []string{"verify"}},
+		})
+		assert.Equal(t, before, dirState(t, dir))
+	})
 	t.Run("damage before the recovery point", func(t *testing.T) {
 		dir := crashedFixture(t)
 		logs := segments(t, dir, "orders", 0)
