@@ -105,8 +105,9 @@ func (r *VerifyReport) Corrupt() bool {
 // Options.Repair); and every offset and time index entry of the closed
 // segments against the batch it names (an active segment's indexes are
 // rewritten in place while a Log writes it, and lag its log by design, so
-// they are not checked). It changes nothing. The error is for what kept it from checking (ctx ended, an I/O
-// error); what it found wrong is in the report.
+// they are not checked). It changes nothing. The error is for what kept it
+// from checking (ctx ended, an I/O error); what it found wrong is in the
+// report.
 //
 // A batch that fails a check ends the check of its segment: what follows
 // cannot be trusted to start where the damaged batch says it ends.
