@@ -163,7 +163,8 @@
 // producer snapshot, or the clean-shutdown marker (Close leaves a segment
 // in every partition). Open then fails with a *CorruptError naming the
 // missing segment, or the partition's directory when nothing says which.
-// With Options.Repair, Open logs what was lost and goes on: the partition
+// With Options.Repair, Open logs what was lost, reports it in
+// Log.Recovery().LostSegments, and goes on: the partition
 // restarts, in a new empty segment, at the highest offset those files and
 // the producer snapshots show it reached, so that no offset they show was
 // handed out is handed out again, and the records of the segments left stay

@@ -552,6 +552,12 @@ type RecoveryStats struct {
 	IndexesRebuilt int
 	// Repaired lists the copies kept of corrupt data cut with Options.Repair.
 	Repaired []string
+	// LostSegments describes each partition that Options.Repair restarted
+	// because its files showed segment files missing (see Options.Repair):
+	// the first missing file, or the partition's directory, and the offset
+	// the partition went on at. The records below that offset that were in
+	// the missing files are gone.
+	LostSegments []string
 	// Duration is how long Open took to recover.
 	Duration time.Duration
 }
@@ -566,6 +572,7 @@ type recoveryCounters struct {
 	duration        time.Duration
 	mu              sync.Mutex
 	repaired        []string
+	lostSegments    []string
 }
 
 // Recovery reports what Open did.
@@ -580,6 +587,7 @@ func (l *Log) Recovery() RecoveryStats {
 		BytesTruncated:  r.bytesTruncated.Load(),
 		IndexesRebuilt:  int(r.indexesRebuilt.Load()),
 		Repaired:        append([]string(nil), r.repaired...),
+		LostSegments:    append([]string(nil), r.lostSegments...),
 		Duration:        r.duration,
 	}
 }

@@ -90,6 +90,7 @@ func requireRestarted(t *testing.T, dir string, opts *eventlog.Options, kept int
 
 	l = openLog(t, dir, opts)
 	assert.Empty(t, l.Recovery().Repaired)
+	assert.Empty(t, l.Recovery().LostSegments)
 	p = partition(t, l, "t", 0)
 	recs = readAll(t, p, p.LogStartOffset())
 	require.Len(t, recs, kept+1)
@@ -99,6 +100,15 @@ func requireRestarted(t *testing.T, dir string, opts *eventlog.Options, kept int
 	require.NoError(t, err)
 	assert.Equal(t, restart+1, off)
 	return restart
+}
+
+// requireLostReported checks that Repair reported one partition of dir
+// restarted past lost segments.
+func requireLostReported(t *testing.T, rs eventlog.RecoveryStats, dir string) {
+	t.Helper()
+	require.Len(t, rs.LostSegments, 1)
+	assert.Contains(t, rs.LostSegments[0], partitionDir(dir))
+	assert.Contains(t, rs.LostSegments[0], ": going on at offset ")
 }
 
 // requireSetAside checks that Repair set aside exactly the files at paths,
@@ -197,6 +207,7 @@ func TestOpenRefusesLostOnlySegment(t *testing.T) {
 			repair.Repair = true
 			l := openLog(t, dir, &repair)
 			requireSetAside(t, l.Recovery(), leftovers)
+			requireLostReported(t, l.Recovery(), dir)
 			require.NoError(t, l.Close())
 			requireRestarted(t, dir, opts, 0, floor)
 		})
@@ -262,6 +273,7 @@ func TestOpenRefusesLostSegments(t *testing.T) {
 			repair.Repair = true
 			l := openLog(t, dir, &repair)
 			requireSetAside(t, l.Recovery(), leftovers)
+			requireLostReported(t, l.Recovery(), dir)
 			require.NoError(t, l.Close())
 			// The last index entry of the last segment is at most an
 			// interval of 100 bytes, two batches, before its end.
@@ -432,6 +444,10 @@ func TestOpenRefusesLostPartitionDirectory(t *testing.T) {
 		assert.Contains(t, ce.Reason, "Options.Repair")
 		assert.NoDirExists(t, partitionDir(dir), "a refused Open changes nothing")
 	}
+	l, err := eventlog.Open(dir, &eventlog.Options{Repair: true})
+	require.NoError(t, err)
+	requireLostReported(t, l.Recovery(), dir)
+	require.NoError(t, l.Close())
 	requireRestarted(t, dir, &eventlog.Options{}, 0, 0)
 }
 

@@ -230,6 +230,9 @@ func (p *Partition) restartAfterLostSegments(lost *lostSegments, bases []int64) 
 	corrupt := lost.corrupt()
 	p.log.opts.Logger.Warn("eventlog: segments missing: going on without their records", "dir", p.dir,
 		"missing", lost.path, "evidence", strings.Join(lost.evidence, "; "), "restart_offset", restart)
+	p.log.recovery.mu.Lock()
+	p.log.recovery.lostSegments = append(p.log.recovery.lostSegments, fmt.Sprintf("%s: going on at offset %d", lost.path, restart))
+	p.log.recovery.mu.Unlock()
 	fail := func(err error) error { return p.errorf("repair %s: %w", lost.path, err) }
 
 	point := recoveryPoint{base: restart, offset: restart}

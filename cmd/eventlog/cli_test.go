@@ -611,6 +611,10 @@ func TestDamagedLogs(t *testing.T) {
 			"lost-segment-verify": {args: []string{"verify"}},
 		})
 		assert.Equal(t, before, dirState(t, dir))
+		args := []string{"repair", "--yes"}
+		r := runCLI(t, dir, "", args...)
+		golden(t, "lost-segment-repair", dir, args, r)
+		assert.Equal(t, 0, r.code, "nothing is left to repair")
 	})
 	t.Run("damage before the recovery point", func(t *testing.T) {
 		dir := crashedFixture(t)

@@ -75,12 +75,16 @@ asking, with exit code 4).`,
 			}
 			out.Repaired, out.BytesCut, out.After = true, rs.BytesTruncated, jsonProblems(after.Problems)
 			out.Copies = append(out.Copies, rs.Repaired...)
+			out.LostSegments = rs.LostSegments
 			if a.json {
 				err = printJSON(a.stdout, out)
 			} else {
 				fmt.Fprintf(a.stdout, "repaired: cut %d bytes\n", rs.BytesTruncated)
 				for _, c := range rs.Repaired {
 					fmt.Fprintf(a.stdout, "kept a copy of what was cut: %s\n", c)
+				}
+				for _, lost := range rs.LostSegments {
+					fmt.Fprintf(a.stdout, "segment files missing, their records lost: %s\n", lost)
 				}
 				printReport(a.stdout, after)
 			}
@@ -100,7 +104,9 @@ type jsonRepair struct {
 	Repaired bool          `json:"repaired"`
 	BytesCut int64         `json:"bytes_cut"`
 	Copies   []string      `json:"copies"`
-	After    []jsonProblem `json:"problems_after"`
+	// LostSegments: partitions restarted past missing segment files.
+	LostSegments []string      `json:"lost_segments,omitempty"`
+	After        []jsonProblem `json:"problems_after"`
 }
 
 // confirm asks question on stderr and reads the answer from stdin: true for
