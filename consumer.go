@@ -1,12 +1,15 @@
 package eventlog
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"math"
+	"runtime"
 	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -230,7 +233,9 @@ func (o *ConsumerOptions) withDefaults() (ConsumerOptions, error) {
 // A Consumer is meant for one goroutine at a time, like Kafka's. A call made
 // while another is still running fails with ErrConcurrentUse rather than
 // corrupting the consumer. Wakeup, Assignment, Paused and Close are safe from
-// any goroutine: Wakeup to interrupt a blocked Poll, Close to end it.
+// any goroutine: Wakeup to interrupt a blocked Poll, Close to end it. A
+// RebalanceListener or commit callback may call the consumer from the
+// goroutine it runs on; a call from another goroutine meanwhile fails.
 //
 // Records returned are copies owned by the caller (see Record). A Consumer
 // holds no goroutine and no file; an idle one blocked in Poll uses no CPU
@@ -337,9 +342,10 @@ func (l *Log) NewConsumer(opts *ConsumerOptions) (*Consumer, error) {
 // acquire takes the use lock for a call of the consumer's user.
 func (c *Consumer) acquire() error {
 	if !c.use.TryLock() {
-		if c.group.inListener.Load() {
+		if id := c.group.listener.Load(); id != 0 && id == goroutineID() {
 			// A rebalance listener or commit callback calling back, on
-			// the goroutine that holds the lock.
+			// the goroutine that holds the lock. Another goroutine calling
+			// meanwhile is concurrent use like any other.
 			c.group.reentered++
 			return nil
 		}
@@ -362,6 +368,27 @@ func (c *Consumer) release() {
 	}
 	c.use.Unlock()
 }
+
+// goroutineID returns the calling goroutine's number, which Go keeps to
+// itself but for the first line of a stack trace ("goroutine 18
+// [running]:"). It costs a microsecond or so, and is asked only around
+// listeners: when one is called, and when a call finds the consumer busy
+// while one runs. Should a Go release write traces differently, every
+// goroutine gets unknownGoroutine, and a call made while a listener runs is
+// taken for the listener's own, as if from its goroutine.
+func goroutineID() uint64 {
+	var buf [64]byte
+	trace, ok := bytes.CutPrefix(buf[:runtime.Stack(buf[:], false)], []byte("goroutine "))
+	number, _, found := bytes.Cut(trace, []byte(" "))
+	id, err := strconv.ParseUint(string(number), 10, 64)
+	if !ok || !found || err != nil || id == 0 {
+		return unknownGoroutine
+	}
+	return id
+}
+
+// unknownGoroutine is goroutineID's answer when a trace has no number.
+const unknownGoroutine = math.MaxUint64
 
 // Close releases the consumer: a Poll in progress returns an error wrapping
 // ErrClosed, and so does every later call. Close is safe from any goroutine

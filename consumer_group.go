@@ -90,7 +90,7 @@ func (o *ConsumerOptions) groupDefaults() error {
 }
 
 // groupMember is a consumer's side of its group. Its fields are guarded by
-// the consumer's use lock, except inListener.
+// the consumer's use lock, except listener.
 type groupMember struct {
 	g          *group // nil until the first group operation
 	subscribed bool
@@ -105,11 +105,12 @@ type groupMember struct {
 	committed      map[TopicPartition]int64 // positions this consumer last committed
 	async          []asyncCommit            // commits whose callback has not run
 
-	// inListener is set while a RebalanceListener or commit callback
-	// runs; its calls of the consumer re-enter the use lock held by the
-	// Poll around it, and reentered counts them.
-	inListener atomic.Bool
-	reentered  int
+	// listener is the goroutine (goroutineID) that runs a
+	// RebalanceListener or commit callback, 0 while none runs; its calls
+	// of the consumer re-enter the use lock held by the Poll around it,
+	// and reentered counts them.
+	listener  atomic.Uint64
+	reentered int
 }
 
 // asyncCommit is a CommitAsync whose callback has not run yet.
@@ -418,7 +419,7 @@ func (c *Consumer) closeGroupLocked() {
 // subscription, from a RebalanceListener or commit callback, which runs in
 // the middle of a poll.
 func (c *Consumer) notInListener(call string) error {
-	if c.group.inListener.Load() {
+	if c.group.listener.Load() != 0 { // and the caller holds the use lock: the listener's goroutine
 		return fmt.Errorf("eventlog: %s from a RebalanceListener or commit callback: %w", call, ErrConcurrentUse)
 	}
 	return nil
@@ -429,8 +430,8 @@ func (c *Consumer) callListener(fn func(RebalanceListener)) {
 	if c.opts.RebalanceListener == nil {
 		return
 	}
-	c.group.inListener.Store(true)
-	defer c.group.inListener.Store(false)
+	c.group.listener.Store(goroutineID())
+	defer c.group.listener.Store(0)
 	fn(c.opts.RebalanceListener)
 }
 
@@ -576,9 +577,9 @@ func (c *Consumer) runCommitCallbacksLocked() {
 		done := gm.async[0]
 		gm.async = gm.async[1:]
 		if done.callback != nil {
-			gm.inListener.Store(true)
+			gm.listener.Store(goroutineID())
 			done.callback(done.offsets, done.err)
-			gm.inListener.Store(false)
+			gm.listener.Store(0)
 		}
 	}
 	gm.async = nil

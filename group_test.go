@@ -735,6 +735,70 @@ func TestCommittedOffsetsSurviveCompaction(t *testing.T) {
 	assert.Equal(t, "49", offsets[1].Metadata)
 }
 
+// While a RebalanceListener or commit callback runs, it may call the
+// consumer, but another goroutine may not: its calls are concurrent use, as
+// at any other time, and not taken for the listener's.
+func TestOtherGoroutineWhileListenerRuns(t *testing.T) {
+	l := eventlogtest.NewTopic(t, "a", eventlog.TopicConfig{Partitions: 2})
+	fill(t, l, "a", 2, 1)
+	tp := eventlog.TopicPartition{Topic: "a"}
+	running, resume := make(chan struct{}), make(chan struct{})
+	var fromListener []error
+	rec := &recorder{onAssigned: func(ctx context.Context, c *eventlog.Consumer, tps []eventlog.TopicPartition) {
+		close(running)
+		<-resume
+		_, err := c.Position(tp)
+		fromListener = append(fromListener, err, c.Seek(tp, 1))
+	}}
+	c := groupConsumer(t, l, "g", func(o *eventlog.ConsumerOptions) { o.RebalanceListener = rec })
+	require.NoError(t, c.Subscribe("a"))
+	polled := make(chan error)
+	go func() {
+		_, err := c.Poll(ctx)
+		polled <- err
+	}()
+	<-running
+	checkRefused := func(t *testing.T) {
+		t.Helper()
+		_, err := c.Poll(ctx)
+		assert.ErrorIs(t, err, eventlog.ErrConcurrentUse)
+		assert.NotContains(t, err.Error(), "RebalanceListener", "not the listener's call")
+		assert.ErrorIs(t, c.Seek(tp, 0), eventlog.ErrConcurrentUse)
+		_, err = c.Position(tp)
+		assert.ErrorIs(t, err, eventlog.ErrConcurrentUse)
+		assert.ErrorIs(t, c.CommitSync(ctx), eventlog.ErrConcurrentUse)
+		assert.ErrorIs(t, c.Pause(tp), eventlog.ErrConcurrentUse)
+	}
+	checkRefused(t)
+	close(resume)
+	require.NoError(t, <-polled)
+	assert.Equal(t, []error{nil, nil}, fromListener, "the listener's own calls go through")
+	pos, err := c.Position(tp)
+	require.NoError(t, err)
+	assert.Equal(t, int64(1), pos, "the listener's Seek")
+	assert.Empty(t, c.Paused(), "the other goroutine's Pause did not happen")
+
+	// A commit callback likewise, here run by the CommitAsync itself.
+	running, resume = make(chan struct{}), make(chan struct{})
+	var fromCallback []error
+	go func() {
+		c.CommitAsync(nil, func(_ map[eventlog.TopicPartition]eventlog.OffsetAndMetadata, err error) {
+			close(running)
+			<-resume
+			fromCallback = append(fromCallback, err, c.Seek(tp, 0))
+		})
+		polled <- nil
+	}()
+	<-running
+	checkRefused(t)
+	close(resume)
+	<-polled
+	assert.Equal(t, []error{nil, nil}, fromCallback, "the commit and the callback's Seek")
+	pos, err = c.Position(tp)
+	require.NoError(t, err)
+	assert.Equal(t, int64(0), pos, "the callback's Seek")
+}
+
 // A RebalanceListener that calls what would poll or change the
 // subscription gets an error instead of a panic later in the Poll around
 // it.
