@@ -27,7 +27,7 @@ type fixture struct {
 
 // serve starts a Server for l on 127.0.0.1 and closes it when the test
 // ends, checking that Serve returned ErrServerClosed.
-func serve(t *testing.T, l *eventlog.Log, opts *kafkaserver.Options) *fixture {
+func serve(t testing.TB, l *eventlog.Log, opts *kafkaserver.Options) *fixture {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
@@ -35,7 +35,7 @@ func serve(t *testing.T, l *eventlog.Log, opts *kafkaserver.Options) *fixture {
 }
 
 // serveOn is serve on a listener of the test's.
-func serveOn(t *testing.T, ln net.Listener, l *eventlog.Log, opts *kafkaserver.Options) *fixture {
+func serveOn(t testing.TB, ln net.Listener, l *eventlog.Log, opts *kafkaserver.Options) *fixture {
 	t.Helper()
 	srv, err := kafkaserver.New(l, opts)
 	require.NoError(t, err)
