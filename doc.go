@@ -334,8 +334,9 @@
 // watermarks as they were when it started, which is how a cache is rebuilt.
 // Views and ViewsToEnd are the same loops over RecordViews; Records and
 // ReadToEnd clone the views they are built on. Damaged data is reported at
-// every poll, never skipped. A Consumer is for
-// one goroutine at a time; Wakeup and Close are safe from any.
+// every poll, never skipped. A Consumer is for one goroutine at a time
+// (a call while another runs fails with ErrConcurrentUse); Wakeup and
+// Close are safe from any.
 //
 // # Consumer groups
 //
@@ -350,8 +351,10 @@
 // the member's own goroutine, inside Poll: OnPartitionsRevoked while the
 // member still owns what it gives up (the place to commit),
 // OnPartitionsAssigned after, OnPartitionsLost when an evicted member learns
-// that its partitions went to others. A Poll returns records of one
-// assignment: the assignment changes only while Poll holds no records.
+// that its partitions went to others. A listener may call the consumer (to
+// commit, seek) from that goroutine, not from others. A Poll returns
+// records of one assignment: the assignment changes only while Poll holds
+// no records.
 //
 // ConsumerOptions.Assignor chooses who owns what. RangeAssignor (the
 // default), RoundRobinAssignor and StickyAssignor rebalance eagerly: every
