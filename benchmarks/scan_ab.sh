@@ -8,8 +8,9 @@
 # path eventlogbase and a benchmark that fills a log of each and a bbolt
 # file with 1 million records (16-byte keys, 100-byte values, as
 # BenchmarkScanVsBbolt does), then scans them from the start in rotation
-# with the `lengths` body (adding up key and value lengths), timing every
-# scan. It reports each one's median time per scan, and the branch's and
+# with one of BenchmarkScanVsBbolt's loop bodies, timing every scan:
+# `lengths` (adding up key and value lengths) unless SCAN_AB_BODY=hash
+# (hashing every key and value). It reports each one's median time per scan, and the branch's and
 # the base's throughput relative to bbolt's (x-bbolt) and the branch's
 # relative to the base's (x-base), by medians. BENCHMARKS.md (issue 8)
 # quotes it.
@@ -20,6 +21,11 @@
 # SCAN_AB_RUN='chrt -f 50' to keep other work on the machine from
 # preempting it.
 set -euo pipefail
+case ${SCAN_AB_BODY:=lengths} in
+  lengths) add='sum += uint64(len(k) + len(v))' ;;
+  hash) add='sum += maphash.Bytes(seed, k) ^ maphash.Bytes(seed, v)' ;;
+  *) echo "SCAN_AB_BODY=$SCAN_AB_BODY: want lengths or hash" >&2; exit 2 ;;
+esac
 root=$(git -C "$(dirname "$0")" rev-parse --show-toplevel)
 rev=${1:-main}
 shift || true
@@ -58,6 +64,7 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"hash/maphash"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -147,7 +154,9 @@ func BenchmarkScanAB(b *testing.B) {
 	}
 
 	var sum uint64
-	add := func(k, v []byte) { sum += uint64(len(k) + len(v)) }
+	seed := maphash.MakeSeed()
+	_ = seed                                  // used by the hash body only
+	add := func(k, v []byte) { ADD_BODY }     // SCAN_AB_BODY's, put in by the script
 	scans := []func() error{
 		func() error { // the branch
 			for v, err := range p.Views(0) {
@@ -177,7 +186,7 @@ func BenchmarkScanAB(b *testing.B) {
 			})
 		},
 	}
-	want := uint64(n * (16 + 100))
+	var want uint64 // what the first scan saw; every other must see the same
 	times := make([][]time.Duration, len(scans))
 	for i := 0; b.Loop(); i++ {
 		for k := range scans {
@@ -188,8 +197,11 @@ func BenchmarkScanAB(b *testing.B) {
 				b.Fatal(err)
 			}
 			times[k] = append(times[k], time.Since(s))
-			if sum != want {
-				b.Fatalf("scan %d saw %d bytes of keys and values, want %d", k, sum, want)
+			if want == 0 {
+				want = sum
+			}
+			if sum != want || sum == 0 {
+				b.Fatalf("scan %d summed its keys and values to %d, the first scan to %d", k, sum, want)
 			}
 		}
 	}
@@ -203,7 +215,9 @@ func BenchmarkScanAB(b *testing.B) {
 	b.ReportMetric(baseline/branch, "x-base")
 }
 EOF
+sed -i "s|ADD_BODY|$add|" "$work/ab_test.go"
 cd "$work"
+gofmt -w ab_test.go
 go mod tidy >/dev/null
 go test -c -o scanab.test .
 ${SCAN_AB_RUN:-} ./scanab.test -test.run '^$' -test.bench ScanAB "${@:--test.benchtime=30x}"
