@@ -430,8 +430,8 @@ func (c *Consumer) callListener(fn func(RebalanceListener)) {
 	if c.opts.RebalanceListener == nil {
 		return
 	}
-	c.group.listener.Store(goroutineID())
-	defer c.group.listener.Store(0)
+	outer := c.group.listener.Swap(goroutineID())
+	defer c.group.listener.Store(outer)
 	fn(c.opts.RebalanceListener)
 }
 
@@ -577,9 +577,10 @@ func (c *Consumer) runCommitCallbacksLocked() {
 		done := gm.async[0]
 		gm.async = gm.async[1:]
 		if done.callback != nil {
-			gm.listener.Store(goroutineID())
+			// A callback may run inside a listener, which goes on after it.
+			outer := gm.listener.Swap(goroutineID())
 			done.callback(done.offsets, done.err)
-			gm.listener.Store(0)
+			gm.listener.Store(outer)
 		}
 	}
 	gm.async = nil

@@ -799,6 +799,29 @@ func TestOtherGoroutineWhileListenerRuns(t *testing.T) {
 	assert.Equal(t, int64(0), pos, "the callback's Seek")
 }
 
+// A commit callback run inside a RebalanceListener (by its CommitAsync)
+// leaves the listener free to go on calling the consumer.
+func TestCommitCallbackInsideListener(t *testing.T) {
+	l := eventlogtest.NewTopic(t, "a", eventlog.TopicConfig{Partitions: 1})
+	fill(t, l, "a", 1, 3)
+	tp := eventlog.TopicPartition{Topic: "a"}
+	var errs []error
+	rec := &recorder{onAssigned: func(ctx context.Context, c *eventlog.Consumer, tps []eventlog.TopicPartition) {
+		c.CommitAsync(map[eventlog.TopicPartition]eventlog.OffsetAndMetadata{tp: {Offset: 1}},
+			func(_ map[eventlog.TopicPartition]eventlog.OffsetAndMetadata, err error) {
+				errs = append(errs, err, c.Seek(tp, 1))
+			})
+		errs = append(errs, c.Seek(tp, 2))
+	}}
+	c := groupConsumer(t, l, "g", func(o *eventlog.ConsumerOptions) { o.RebalanceListener = rec })
+	require.NoError(t, c.Subscribe("a"))
+	recs, err := c.Poll(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, []error{nil, nil, nil}, errs, "the commit, the callback's Seek, then the listener's")
+	require.NotEmpty(t, recs)
+	assert.Equal(t, int64(2), recs[0].Offset, "the listener's Seek")
+}
+
 // A RebalanceListener that calls what would poll or change the
 // subscription gets an error instead of a panic later in the Poll around
 // it.
