@@ -392,9 +392,14 @@ const unknownGoroutine = math.MaxUint64
 
 // Close releases the consumer: a Poll in progress returns an error wrapping
 // ErrClosed, and so does every later call. Close is safe from any goroutine
-// and idempotent, and waits for a call in progress (so a RebalanceListener
-// must not call it). It closes nothing of the Log.
+// and idempotent, and waits for a call in progress. A RebalanceListener or
+// commit callback, which runs inside such a call, cannot wait for it: Close
+// from one returns an error wrapping ErrConcurrentUse and closes nothing.
+// Close closes nothing of the Log.
 func (c *Consumer) Close() error {
+	if id := c.group.listener.Load(); id != 0 && id != unknownGoroutine && id == goroutineID() {
+		return fmt.Errorf("eventlog: Close from a RebalanceListener or commit callback, which would wait for the Poll around it: %w", ErrConcurrentUse)
+	}
 	c.once.Do(func() {
 		c.closed.Store(true)
 		close(c.closing)

@@ -822,6 +822,34 @@ func TestCommitCallbackInsideListener(t *testing.T) {
 	assert.Equal(t, int64(2), recs[0].Offset, "the listener's Seek")
 }
 
+// Close from a RebalanceListener or commit callback, which would wait
+// forever for the Poll around it, is refused; the consumer goes on, and
+// closes later.
+func TestCloseFromListener(t *testing.T) {
+	l := eventlogtest.NewTopic(t, "a", eventlog.TopicConfig{Partitions: 1})
+	fill(t, l, "a", 1, 3)
+	var errs []error
+	rec := &recorder{onAssigned: func(ctx context.Context, c *eventlog.Consumer, tps []eventlog.TopicPartition) {
+		errs = append(errs, c.Close())
+		c.CommitAsync(nil, func(map[eventlog.TopicPartition]eventlog.OffsetAndMetadata, error) {
+			errs = append(errs, c.Close())
+		})
+	}}
+	c := groupConsumer(t, l, "g", func(o *eventlog.ConsumerOptions) { o.RebalanceListener = rec })
+	require.NoError(t, c.Subscribe("a"))
+	recs, err := c.Poll(ctx)
+	require.NoError(t, err)
+	assert.Len(t, recs, 3)
+	require.Len(t, errs, 2)
+	for _, err := range errs {
+		assert.ErrorIs(t, err, eventlog.ErrConcurrentUse)
+		assert.ErrorContains(t, err, "Close from a RebalanceListener")
+	}
+	require.NoError(t, c.Close())
+	_, err = c.Poll(ctx)
+	assert.ErrorIs(t, err, eventlog.ErrClosed)
+}
+
 // A RebalanceListener that calls what would poll or change the
 // subscription gets an error instead of a panic later in the Poll around
 // it.
