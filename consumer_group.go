@@ -430,9 +430,16 @@ func (c *Consumer) callListener(fn func(RebalanceListener)) {
 	if c.opts.RebalanceListener == nil {
 		return
 	}
+	c.asListener(func() { fn(c.opts.RebalanceListener) })
+}
+
+// asListener runs fn, a RebalanceListener's or commit callback's call,
+// letting it call the consumer from this goroutine. A commit callback may
+// run inside a listener, which goes on after it.
+func (c *Consumer) asListener(fn func()) {
 	outer := c.group.listener.Swap(goroutineID())
 	defer c.group.listener.Store(outer)
-	fn(c.opts.RebalanceListener)
+	fn()
 }
 
 // positionsLocked returns the positions of the assigned partitions that
@@ -577,10 +584,7 @@ func (c *Consumer) runCommitCallbacksLocked() {
 		done := gm.async[0]
 		gm.async = gm.async[1:]
 		if done.callback != nil {
-			// A callback may run inside a listener, which goes on after it.
-			outer := gm.listener.Swap(goroutineID())
-			done.callback(done.offsets, done.err)
-			gm.listener.Store(outer)
+			c.asListener(func() { done.callback(done.offsets, done.err) })
 		}
 	}
 	gm.async = nil
