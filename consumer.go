@@ -371,9 +371,9 @@ func (c *Consumer) release() {
 
 // goroutineID returns the calling goroutine's number, which Go keeps to
 // itself but for the first line of a stack trace ("goroutine 18
-// [running]:"). It costs a microsecond or so, and is asked only around
-// listeners: when one is called, and when a call finds the consumer busy
-// while one runs. Should a Go release write traces differently, every
+// [running]:"). It costs a few microseconds, more on a deep stack, and is
+// asked only around listeners and commit callbacks: when one is called,
+// and when a call finds the consumer busy while one runs. Should a Go release write traces differently, every
 // goroutine gets unknownGoroutine, and a call made while a listener runs is
 // taken for the listener's own, as if from its goroutine.
 func goroutineID() uint64 {
