@@ -119,22 +119,6 @@ func seedRequest(key, version int16) kmsg.Request {
 	return req
 }
 
-// appendRequestFrame appends a request frame: its size, the header up to
-// the client ID, and body, which holds the header's tagged fields if the
-// version has them.
-func appendRequestFrame(b []byte, key, version int16, correlation int32, body []byte) []byte {
-	size := len(b)
-	b = append(b, 0, 0, 0, 0)
-	b = binary.BigEndian.AppendUint16(b, uint16(key))
-	b = binary.BigEndian.AppendUint16(b, uint16(version))
-	b = binary.BigEndian.AppendUint32(b, uint32(correlation))
-	b = binary.BigEndian.AppendUint16(b, 4)
-	b = append(b, "fuzz"...)
-	b = append(b, body...)
-	binary.BigEndian.PutUint32(b[size:], uint32(len(b)-size-4))
-	return b
-}
-
 // readUntilCorrelation reads responses until the one to the request with
 // correlation ID id.
 func readUntilCorrelation(c net.Conn, id int32) error {
@@ -157,21 +141,7 @@ func readUntilCorrelation(c net.Conn, id int32) error {
 // apiVersions asks the server at addr what it answers.
 func apiVersions(tb testing.TB, addr string) *kmsg.ApiVersionsResponse {
 	tb.Helper()
-	c, err := net.Dial("tcp", addr)
-	require.NoError(tb, err)
-	defer c.Close()
-	require.NoError(tb, c.SetDeadline(time.Now().Add(testTimeout)))
-	_, err = c.Write(appendRequestFrame(nil, 18, 0, 7, nil))
-	require.NoError(tb, err)
-	var head [8]byte
-	_, err = io.ReadFull(c, head[:])
-	require.NoError(tb, err)
-	require.Equal(tb, int32(7), int32(binary.BigEndian.Uint32(head[4:])), "correlation ID")
-	body := make([]byte, binary.BigEndian.Uint32(head[:4])-4)
-	_, err = io.ReadFull(c, body)
-	require.NoError(tb, err)
-	resp := kmsg.NewPtrApiVersionsResponse()
-	require.NoError(tb, resp.ReadFrom(body))
+	resp := dialRaw(tb, addr).roundTrip(kmsg.NewPtrApiVersionsRequest()).(*kmsg.ApiVersionsResponse)
 	require.Zero(tb, resp.ErrorCode)
 	return resp
 }

@@ -26,12 +26,12 @@ import (
 
 // rawConn speaks the protocol by hand, to send what clients would not.
 type rawConn struct {
-	t    *testing.T
+	t    testing.TB
 	c    net.Conn
 	corr int32
 }
 
-func dialRaw(t *testing.T, addr string) *rawConn {
+func dialRaw(t testing.TB, addr string) *rawConn {
 	t.Helper()
 	c, err := net.Dial("tcp", addr)
 	require.NoError(t, err)
@@ -44,18 +44,27 @@ func dialRaw(t *testing.T, addr string) *rawConn {
 func (r *rawConn) send(req kmsg.Request) {
 	r.t.Helper()
 	r.corr++
-	b := []byte{0, 0, 0, 0}
-	b = binary.BigEndian.AppendUint16(b, uint16(req.Key()))
-	b = binary.BigEndian.AppendUint16(b, uint16(req.GetVersion()))
-	b = binary.BigEndian.AppendUint32(b, uint32(r.corr))
+	var body []byte
+	if req.IsFlexible() {
+		body = append(body, 0) // no header tags
+	}
+	r.sendBytes(appendRequestFrame(nil, req.Key(), req.GetVersion(), r.corr, req.AppendTo(body)))
+}
+
+// appendRequestFrame appends a request frame: its size, the header up to
+// the client ID, and body, which holds the header's tagged fields if the
+// version has them.
+func appendRequestFrame(b []byte, key, version int16, correlation int32, body []byte) []byte {
+	size := len(b)
+	b = append(b, 0, 0, 0, 0)
+	b = binary.BigEndian.AppendUint16(b, uint16(key))
+	b = binary.BigEndian.AppendUint16(b, uint16(version))
+	b = binary.BigEndian.AppendUint32(b, uint32(correlation))
 	b = binary.BigEndian.AppendUint16(b, 4)
 	b = append(b, "test"...)
-	if req.IsFlexible() {
-		b = append(b, 0)
-	}
-	b = req.AppendTo(b)
-	binary.BigEndian.PutUint32(b, uint32(len(b)-4))
-	r.sendBytes(b)
+	b = append(b, body...)
+	binary.BigEndian.PutUint32(b[size:], uint32(len(b)-size-4))
+	return b
 }
 
 func (r *rawConn) sendBytes(b []byte) {
