@@ -342,7 +342,7 @@ func (l *Log) NewConsumer(opts *ConsumerOptions) (*Consumer, error) {
 // acquire takes the use lock for a call of the consumer's user.
 func (c *Consumer) acquire() error {
 	if !c.use.TryLock() {
-		if id := c.group.listener.Load(); id != 0 && id == goroutineID() {
+		if c.group.calledFromListener() {
 			// A rebalance listener or commit callback calling back, on
 			// the goroutine that holds the lock. Another goroutine calling
 			// meanwhile is concurrent use like any other.
@@ -373,9 +373,10 @@ func (c *Consumer) release() {
 // itself but for the first line of a stack trace ("goroutine 18
 // [running]:"). It costs a few microseconds, more on a deep stack, and is
 // asked only around listeners and commit callbacks: when one is called,
-// and when a call finds the consumer busy while one runs. Should a Go release write traces differently, every
-// goroutine gets unknownGoroutine, and a call made while a listener runs is
-// taken for the listener's own, as if from its goroutine.
+// and when a call finds the consumer busy while one runs. Should a Go
+// release write traces differently, every goroutine gets
+// unknownGoroutine, and a call made while a listener runs is taken for the
+// listener's own, as if from its goroutine.
 func goroutineID() uint64 {
 	var buf [64]byte
 	trace, ok := bytes.CutPrefix(buf[:runtime.Stack(buf[:], false)], []byte("goroutine "))
@@ -397,7 +398,7 @@ const unknownGoroutine = math.MaxUint64
 // from one returns an error wrapping ErrConcurrentUse and closes nothing.
 // Close closes nothing of the Log.
 func (c *Consumer) Close() error {
-	if id := c.group.listener.Load(); id != 0 && id != unknownGoroutine && id == goroutineID() {
+	if c.group.listener.Load() != unknownGoroutine && c.group.calledFromListener() {
 		return fmt.Errorf("eventlog: Close from a RebalanceListener or commit callback, which would wait for the Poll around it: %w", ErrConcurrentUse)
 	}
 	c.once.Do(func() {

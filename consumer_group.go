@@ -433,6 +433,13 @@ func (c *Consumer) callListener(fn func(RebalanceListener)) {
 	c.asListener(func() { fn(c.opts.RebalanceListener) })
 }
 
+// calledFromListener reports whether the caller is the goroutine running
+// a RebalanceListener or commit callback.
+func (gm *groupMember) calledFromListener() bool {
+	id := gm.listener.Load()
+	return id != 0 && id == goroutineID()
+}
+
 // asListener runs fn, a RebalanceListener's or commit callback's call,
 // letting it call the consumer from this goroutine. A commit callback may
 // run inside a listener, which goes on after it.
