@@ -44,11 +44,17 @@ func dialRaw(t testing.TB, addr string) *rawConn {
 func (r *rawConn) send(req kmsg.Request) {
 	r.t.Helper()
 	r.corr++
-	var body []byte
+	r.sendBytes(appendRequestFrame(nil, req.Key(), req.GetVersion(), r.corr, requestBody(req)))
+}
+
+// requestBody is what follows the client ID in req's frame: the header's
+// tagged fields if its version has them (none), then req.
+func requestBody(req kmsg.Request) []byte {
+	var b []byte
 	if req.IsFlexible() {
-		body = append(body, 0) // no header tags
+		b = append(b, 0)
 	}
-	r.sendBytes(appendRequestFrame(nil, req.Key(), req.GetVersion(), r.corr, req.AppendTo(body)))
+	return req.AppendTo(b)
 }
 
 // appendRequestFrame appends a request frame: its size, the header up to
