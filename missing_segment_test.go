@@ -139,10 +139,7 @@ func TestOpenRefusesLostOnlySegment(t *testing.T) {
 			return seg0(dir), 50
 		}},
 		"index files left": {func(t *testing.T, dir string, opts *eventlog.Options) (string, int64) {
-			l := openLog(t, dir, opts)
-			require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{}))
-			appendN(t, partition(t, l, "t", 0), 50, eventlog.AppendOptions{})
-			require.NoError(t, l.Close())
+			closedLog(t, dir, opts, 50)
 			removeSegments(t, seg0(dir))
 			require.NoError(t, os.Remove(filepath.Join(dir, "CLEAN_SHUTDOWN")))
 			require.NoFileExists(t, filepath.Join(partitionDir(dir), "recovery.meta"))
@@ -152,10 +149,7 @@ func TestOpenRefusesLostOnlySegment(t *testing.T) {
 			return seg0(dir), 47
 		}},
 		"closed cleanly, nothing else left": {func(t *testing.T, dir string, opts *eventlog.Options) (string, int64) {
-			l := openLog(t, dir, opts)
-			require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{}))
-			appendN(t, partition(t, l, "t", 0), 1, eventlog.AppendOptions{})
-			require.NoError(t, l.Close())
+			closedLog(t, dir, opts, 1)
 			removeSegments(t, seg0(dir))
 			entries, err := os.ReadDir(partitionDir(dir))
 			require.NoError(t, err)
@@ -236,10 +230,7 @@ func TestOpenRefusesLostSegments(t *testing.T) {
 			if c.crashed {
 				crashedLog(t, dir, opts, 200)
 			} else {
-				l := openLog(t, dir, opts)
-				require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{}))
-				appendN(t, partition(t, l, "t", 0), 200, eventlog.AppendOptions{})
-				require.NoError(t, l.Close())
+				closedLog(t, dir, opts, 200)
 				require.NoFileExists(t, filepath.Join(partitionDir(dir), "recovery.meta"))
 			}
 			logs := globPartition(t, dir, ".log")
@@ -293,9 +284,7 @@ func fileExists(path string) bool {
 func TestOpenEmptyPartitions(t *testing.T) {
 	cases := map[string]func(t *testing.T, dir string, opts *eventlog.Options) (next int64){
 		"new, closed cleanly": func(t *testing.T, dir string, opts *eventlog.Options) int64 {
-			l := openLog(t, dir, opts)
-			require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{}))
-			require.NoError(t, l.Close())
+			closedLog(t, dir, opts, 0)
 			return 0
 		},
 		"new, crashed": func(t *testing.T, dir string, opts *eventlog.Options) int64 {
