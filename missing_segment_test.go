@@ -64,6 +64,20 @@ func requireLostRefused(t *testing.T, dir string, opts *eventlog.Options, path s
 	}
 }
 
+// requireRefusedThenRepaired checks that Open refuses dir over path
+// (requireLostRefused), then opens it with Options.Repair, checks that the
+// repair set leftovers aside and reported the lost segments, and closes it.
+func requireRefusedThenRepaired(t *testing.T, dir string, opts *eventlog.Options, path string, leftovers []string) {
+	t.Helper()
+	requireLostRefused(t, dir, opts, path)
+	repair := *opts
+	repair.Repair = true
+	l := openLog(t, dir, &repair)
+	requireSetAside(t, l.Recovery(), leftovers)
+	requireLostReported(t, l.Recovery(), dir)
+	require.NoError(t, l.Close())
+}
+
 // requireRestarted opens dir with Options.Repair and checks that partition
 // 0 of "t" holds exactly the records before kept (values v0 on, dense)
 // and then goes on at an offset not below floor; that appends get offsets
@@ -195,14 +209,7 @@ func TestOpenRefusesLostOnlySegment(t *testing.T) {
 			opts := &eventlog.Options{IndexIntervalBytes: 100, RecoveryPointInterval: time.Hour}
 			path, floor := c.damage(t, dir, opts)
 			leftovers := append(globPartition(t, dir, ".index"), globPartition(t, dir, ".timeindex")...)
-			requireLostRefused(t, dir, opts, path)
-
-			repair := *opts
-			repair.Repair = true
-			l := openLog(t, dir, &repair)
-			requireSetAside(t, l.Recovery(), leftovers)
-			requireLostReported(t, l.Recovery(), dir)
-			require.NoError(t, l.Close())
+			requireRefusedThenRepaired(t, dir, opts, path, leftovers)
 			requireRestarted(t, dir, opts, 0, floor)
 		})
 	}
@@ -259,13 +266,7 @@ func TestOpenRefusesLostSegments(t *testing.T) {
 			}
 			require.NotEmpty(t, leftovers)
 
-			requireLostRefused(t, dir, opts, lost[0])
-			repair := *opts
-			repair.Repair = true
-			l := openLog(t, dir, &repair)
-			requireSetAside(t, l.Recovery(), leftovers)
-			requireLostReported(t, l.Recovery(), dir)
-			require.NoError(t, l.Close())
+			requireRefusedThenRepaired(t, dir, opts, lost[0], leftovers)
 			// The last index entry of the last segment is at most an
 			// interval of 100 bytes, two batches, before its end.
 			requireRestarted(t, dir, opts, kept, 197)
