@@ -35,9 +35,16 @@ var (
 
 	// ErrConcurrentUse is returned when two goroutines call a Consumer at the
 	// same time (Kafka's ConcurrentModificationException). Only Wakeup,
-	// Assignment, Paused and Close may be called from any goroutine.
-	ErrConcurrentUse = errors.New("eventlog: consumer called from two goroutines at once")
+	// Assignment, Paused and Close may be called from any goroutine. Errors
+	// wrapping it also refuse a call that would wait for its own caller: one
+	// from a RebalanceListener or commit callback that would wait for the
+	// Poll around it, and one from a Producer's SendAsync function that
+	// would wait for appends while the function holds them up.
+	ErrConcurrentUse = errors.New("eventlog: concurrent use")
 )
+
+// errConsumerBusy is returned by a call while another is running.
+var errConsumerBusy = fmt.Errorf("eventlog: consumer called from two goroutines at once: %w", ErrConcurrentUse)
 
 // errConsumerClosed is returned by calls on a closed Consumer.
 var errConsumerClosed error = &chainedError{msg: "eventlog: consumer is closed", err: ErrClosed}
@@ -352,7 +359,7 @@ func (c *Consumer) acquire() error {
 		if c.closed.Load() {
 			return errConsumerClosed
 		}
-		return ErrConcurrentUse
+		return errConsumerBusy
 	}
 	if c.closed.Load() {
 		c.use.Unlock()

@@ -189,7 +189,10 @@
 // AcksNone once it is buffered. SendAsync calls a function with the result
 // instead, exactly once per record and in offset order per partition, or
 // forgets it when the function is nil; Flush waits for everything sent so
-// far, and Close flushes. Records bound for one partition are encoded into
+// far, and Close flushes. The function runs while the partition's later
+// batches wait for it, so the calls from it that would wait for appends
+// (Send, Flush, Close, ending a transaction, Log.Close) fail at once with
+// ErrConcurrentUse instead of waiting for it for ever. Records bound for one partition are encoded into
 // one batch — one RecordBatch on disk — until BatchBytes or Linger is
 // reached; records that arrive while their partition's previous batch is
 // being appended go together in the next one, so concurrent Sends share

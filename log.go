@@ -51,6 +51,7 @@ type Log struct {
 	parseTables      sync.Pool       // *parseTables of verifiers that ended; see readahead_parse.go
 	recordChunks     sync.Pool       // *recordChunk of view cursors that ended; see cursor.go
 	syncRequests     chan *Partition // partitions that want a background fsync
+	callbacks        atomic.Int32    // goroutines running Producers' SendAsync functions; see producer_callback.go
 	stop             chan struct{}   // closed by Close to stop the goroutines
 	wg               sync.WaitGroup  // the Log's goroutines
 	closeOnce        sync.Once
@@ -454,8 +455,14 @@ func (l *Log) background() {
 // Close flushes and closes every partition, stops the Log's goroutines and
 // releases the directory. It waits for calls in flight. When every partition
 // closed cleanly it leaves a marker so that the next Open skips recovery.
-// Close is idempotent; later calls return the first call's result.
+// Close is idempotent; later calls return the first call's result. Close
+// from a Producer's SendAsync function, which may run on one of the Log's
+// goroutines that Close waits for, returns an error wrapping
+// ErrConcurrentUse and closes nothing.
 func (l *Log) Close() error {
+	if l.calledFromCallback() {
+		return errFromCallback("Log.Close")
+	}
 	l.closeOnce.Do(func() { l.closeErr = l.close() })
 	return l.closeErr
 }

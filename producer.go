@@ -296,7 +296,8 @@ func (l *Log) NewProducer(opts *ProducerOptions) (*Producer, error) {
 // asks: with AcksAll, once consumers can read it. It returns where the
 // record was stored, or why it was not: an error wrapping ErrTopicNotFound,
 // ErrPartitionNotFound, ErrRecordTooLarge, ErrInvalidRecord (a record
-// without a key for a compacted topic) or ErrClosed, an error from the Log's
+// without a key for a compacted topic), ErrClosed or ErrConcurrentUse (a
+// Send from a SendAsync function, see there), an error from the Log's
 // storage, or ctx.Err(). A zero r.Timestamp is set to the send time.
 //
 // ctx bounds the wait for buffer room and for the result. When Send returns
@@ -329,6 +330,9 @@ func (p *Producer) send(ctx context.Context, r *Record, cond EndOffsetCondition)
 	if p.opts.Acks == AcksNone {
 		_, _, md, err := p.enqueue(ctx, r, nil, nil, cond)
 		return md, err
+	}
+	if p.log.calledFromCallback() {
+		return RecordMetadata{Topic: r.Topic, Partition: -1, Offset: -1}, errFromCallback("Send")
 	}
 	w := new(sendWaiter)
 	q, b, md, err := p.enqueue(ctx, r, nil, w, cond)
@@ -369,8 +373,15 @@ func (p *Producer) send(ctx context.Context, r *Record, cond EndOffsetCondition)
 // whose ctx ends while it waits in a batch is not stored and completes with
 // ctx.Err().
 //
-// fn must not block for long, since it delays the records after it, and
-// must not call Send, Flush or Close, which would wait for fn itself.
+// fn must not block for long, since it delays the records after it. Calls
+// from fn that would wait for appends — Send (unless Acks is AcksNone),
+// SendIf, Flush, Close, CommitTransaction and AbortTransaction of any
+// Producer, and Log.Close — could wait for fn itself, so they fail at once
+// with an error wrapping ErrConcurrentUse. So do a SendAsync from fn that
+// finds the buffer full (its own fn gets the error) and, while a
+// CommitTransaction or AbortTransaction waits for fn, the calls into that
+// transaction (SendAsync, SendOffsetsToTransaction, BeginTransaction). A
+// SendAsync from fn that finds room works as anywhere else.
 func (p *Producer) SendAsync(ctx context.Context, r Record, fn func(RecordMetadata, error)) {
 	later := fn
 	if p.opts.Acks == AcksNone {
@@ -389,8 +400,18 @@ func (p *Producer) SendAsync(ctx context.Context, r Record, fn func(RecordMetada
 
 // Flush appends every batch that holds a record sent before the call,
 // without waiting for Linger, and returns once all those records completed
-// and their functions returned, or ctx ended.
+// and their functions returned, or ctx ended. Flush from a SendAsync
+// function, which would wait for the function itself, returns an error
+// wrapping ErrConcurrentUse.
 func (p *Producer) Flush(ctx context.Context) error {
+	if p.log.calledFromCallback() {
+		return errFromCallback("Flush")
+	}
+	return p.flush(ctx)
+}
+
+// flush is Flush for the Producer's own goroutines.
+func (p *Producer) flush(ctx context.Context) error {
 	var pending []*producerBatch
 	if m := p.topics.Load(); m != nil {
 		for _, t := range *m {
@@ -415,18 +436,23 @@ func (p *Producer) Flush(ctx context.Context) error {
 // and stops the Producer's goroutines. Later sends fail with an error
 // wrapping ErrClosed. Close is idempotent and returns nil: each record's
 // outcome goes to its Send or SendAsync. A transactional Producer's open
-// transaction is aborted.
+// transaction is aborted. Close from a SendAsync function, which would wait
+// for the function itself, returns an error wrapping ErrConcurrentUse and
+// closes nothing.
 //
 // Closing the Log first fails the records still buffered with ErrClosed;
 // Close the Producer first to store them.
 func (p *Producer) Close() error {
+	if p.log.calledFromCallback() {
+		return errFromCallback("Close")
+	}
 	p.closeOnce.Do(func() {
 		p.sending.Lock()
 		p.closed = true
 		p.closedFast.Store(true)
 		p.sending.Unlock()
 		close(p.closing)
-		_ = p.Flush(context.Background())
+		_ = p.flush(context.Background())
 		p.closeTransaction()
 		<-p.linger.done
 	})
@@ -634,6 +660,10 @@ func (p *Producer) reserve(ctx context.Context, n int64) error {
 		}
 		freed := b.freed
 		b.mu.Unlock()
+		if p.log.calledFromCallback() {
+			// The room may be held by the batches behind the function.
+			return errFromCallback("a send waiting for buffer room")
+		}
 		select {
 		case <-freed:
 		case <-ctx.Done():
@@ -725,7 +755,7 @@ func (p *Producer) lingerLoop(stop <-chan struct{}) {
 			return
 		case <-stop:
 			timer.Stop()
-			_ = p.Flush(context.Background())
+			_ = p.flush(context.Background())
 			return
 		}
 	}

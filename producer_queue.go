@@ -44,17 +44,18 @@ func (s *pendingSend) needed() bool { return s.ctx != nil || s.fn != nil || s.wa
 // producerBatch is one RecordBatch of a partition being built: its records
 // are encoded into buf as they are sent, after room for the header.
 type producerBatch struct {
-	buf      []byte        // header space, then the encoded records
-	count    int           // records in buf
-	sends    []pendingSend // by record index, for the records that need one
-	reserved int64         // buffer room held by the records
-	baseTS   int64         // timestamp of the first record, in milliseconds
-	maxTS    int64
-	urgent   bool               // a Send waits: append as soon as the partition is free
-	keyless  bool               // a record has a null key (see Partition.appendEncoded)
-	cond     EndOffsetCondition // of a SendIf, whose record has the batch to itself
-	waiters  int                // Sends waiting for the batch
-	done     chan struct{}      // closed when every record has completed
+	buf       []byte        // header space, then the encoded records
+	count     int           // records in buf
+	sends     []pendingSend // by record index, for the records that need one
+	reserved  int64         // buffer room held by the records
+	baseTS    int64         // timestamp of the first record, in milliseconds
+	maxTS     int64
+	urgent    bool               // a Send waits: append as soon as the partition is free
+	callbacks bool               // a record has a SendAsync function
+	keyless   bool               // a record has a null key (see Partition.appendEncoded)
+	cond      EndOffsetCondition // of a SendIf, whose record has the batch to itself
+	waiters   int                // Sends waiting for the batch
+	done      chan struct{}      // closed when every record has completed
 }
 
 // partitionQueue holds a Producer's batches for one partition. One
@@ -107,6 +108,7 @@ func (q *partitionQueue) add(r *Record, fixed int, reserved int64, s pendingSend
 		b.buf = b.buf[:batchHeaderSize]
 		q.mu.open = b
 	}
+	b.callbacks = b.callbacks || s.fn != nil
 	if s.needed() {
 		s.index = int32(b.count)
 		s.ts = ts
@@ -390,6 +392,10 @@ func (q *partitionQueue) complete(b *producerBatch, dropped []int32, spans []app
 			failed += sp.n
 		}
 	}
+	if b.callbacks {
+		q.producer.log.enterCallbacks()
+		defer q.producer.log.exitCallbacks()
+	}
 	span, spanStart, skipped := 0, 0, 0
 	for i := range b.sends {
 		s := &b.sends[i]
@@ -426,7 +432,7 @@ func (q *partitionQueue) complete(b *producerBatch, dropped []int32, spans []app
 			Timestamp: time.UnixMilli(s.ts),
 		}
 		if s.fn != nil {
-			s.fn(md, err)
+			runCallback(s.fn, md, err)
 		} else {
 			s.wait.md, s.wait.err = md, err
 		}

@@ -77,6 +77,32 @@ func (p *Producer) transaction(what string) (*producerTxn, error) {
 	return t, nil
 }
 
+// lock takes mu for writing. From a SendAsync function it does not wait:
+// the holder may be a transaction's end, whose flush waits for the
+// function.
+func (t *producerTxn) lock(p *Producer, what string) error {
+	if !p.log.calledFromCallback() {
+		t.mu.Lock()
+		return nil
+	}
+	if !t.mu.TryLock() {
+		return errFromCallback(what + " while a transaction ends")
+	}
+	return nil
+}
+
+// rlock takes mu for reading, as lock takes it for writing.
+func (t *producerTxn) rlock(p *Producer, what string) error {
+	if !p.log.calledFromCallback() {
+		t.mu.RLock()
+		return nil
+	}
+	if !t.mu.TryRLock() {
+		return errFromCallback(what + " while a transaction ends")
+	}
+	return nil
+}
+
 // noteFatal remembers a fencing, which ends the Producer.
 func (t *producerTxn) noteFatal(err error) error {
 	if errors.Is(err, ErrProducerFenced) {
@@ -95,7 +121,9 @@ func (p *Producer) BeginTransaction() error {
 	if err != nil {
 		return err
 	}
-	t.mu.Lock()
+	if err := t.lock(p, "begin transaction"); err != nil {
+		return err
+	}
 	defer t.mu.Unlock()
 	if t.mu.open {
 		return fmt.Errorf("eventlog: transactional id %q: begin transaction: %w: a transaction is open", t.id, ErrTransactionState)
@@ -116,7 +144,9 @@ func (t *producerTxn) enterSend(ctx context.Context, p *Producer, part *Partitio
 	if err := t.fatal.Load(); err != nil {
 		return nil, *err
 	}
-	t.mu.RLock()
+	if err := t.rlock(p, "send"); err != nil {
+		return nil, err
+	}
 	if !t.mu.open {
 		t.mu.RUnlock()
 		return nil, fmt.Errorf("eventlog: transactional id %q: send: %w: no transaction is open (BeginTransaction)", t.id, ErrTransactionState)
@@ -189,6 +219,9 @@ func (p *Producer) endTransaction(ctx context.Context, commit bool) error {
 	t, err := p.transaction(what)
 	if err != nil {
 		return err
+	}
+	if p.log.calledFromCallback() {
+		return errFromCallback(what) // its flush would wait for the function
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -263,7 +296,9 @@ func (p *Producer) SendOffsetsToTransaction(ctx context.Context, offsets map[Top
 	if err != nil {
 		return err
 	}
-	t.mu.RLock()
+	if err := t.rlock(p, "send offsets to transaction"); err != nil {
+		return err
+	}
 	defer t.mu.RUnlock()
 	if !t.mu.open {
 		return fmt.Errorf("eventlog: transactional id %q: send offsets to transaction: %w: no transaction is open (BeginTransaction)", t.id, ErrTransactionState)
