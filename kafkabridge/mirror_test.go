@@ -2,6 +2,8 @@ package kafkabridge_test
 
 import (
 	"context"
+	"errors"
+	"slices"
 	"testing"
 	"time"
 
@@ -164,13 +166,29 @@ func TestMirrorOptionsErrors(t *testing.T) {
 		{kafkabridge.MirrorOptions{Brokers: []string{"x:1"}, Topics: []string{"a", "a"}}, `names "a" twice`},
 		{kafkabridge.MirrorOptions{Brokers: []string{"x:1"}, Topics: []string{""}}, "empty name"},
 		{kafkabridge.MirrorOptions{Brokers: []string{"x:1"}, Topics: []string{"a"}, MaxPartitionFetchBytes: -1}, "negative"},
+		{kafkabridge.MirrorOptions{Brokers: []string{"x:1"}, Topics: []string{"a"}, LocalTopic: func(string) string { return "" }},
+			`names no local topic for remote topic "a"`},
+		{kafkabridge.MirrorOptions{Brokers: []string{"x:1"}, Topics: []string{"a", "b", "c"}, LocalTopic: oneLocalTopicFor("a", "c")},
+			`mirrors both remote topics "a" and "c" into local topic "all"`},
 	} {
 		_, err := kafkabridge.NewMirror(l, &tc.opts)
 		require.Error(t, err, tc.want)
 		assert.Contains(t, err.Error(), tc.want)
+		assert.True(t, errors.Is(err, eventlog.ErrInvalidConfig) || errors.Is(err, eventlog.ErrInvalidTopic), err.Error())
 	}
 	_, err := kafkabridge.NewMirror(nil, nil)
 	require.ErrorIs(t, err, eventlog.ErrInvalidConfig)
+}
+
+// oneLocalTopicFor is a MirrorOptions.LocalTopic that mirrors the remote
+// topics named into one local topic, "all", and the others into their own.
+func oneLocalTopicFor(remotes ...string) func(string) string {
+	return func(remote string) string {
+		if slices.Contains(remotes, remote) {
+			return "all"
+		}
+		return remote
+	}
 }
 
 // TestMirrorLoweredCommit commits progress whose offset is below the local

@@ -134,7 +134,8 @@ type MirrorOptions struct {
 	// MirrorMaker's replication.policy.class names its targets. Default:
 	// the same name. A missing local topic is created with as
 	// many partitions as the remote one; an existing one needs at least
-	// as many.
+	// as many. Each remote topic needs a local topic of its own:
+	// NewMirror refuses a LocalTopic that maps two of Topics to one name.
 	LocalTopic func(remote string) string
 
 	// GroupID is the local consumer group that holds the Mirror's progress
@@ -231,6 +232,21 @@ func (o *MirrorOptions) validate() error {
 	}
 	if o.LocalTopic == nil {
 		o.LocalTopic = func(remote string) string { return remote }
+	}
+	// A local partition holds the progress of one remote partition: two
+	// remote topics mirrored into one local topic would share it, and the
+	// Mirror would skip the records of one as if it had mirrored them.
+	mirroredFrom := make(map[string]string, len(o.Topics))
+	for _, remote := range o.Topics {
+		local := o.LocalTopic(remote)
+		if local == "" {
+			return fmt.Errorf("kafkabridge: MirrorOptions.LocalTopic names no local topic for remote topic %q: %w", remote, eventlog.ErrInvalidTopic)
+		}
+		if other, ok := mirroredFrom[local]; ok {
+			return fmt.Errorf("kafkabridge: MirrorOptions.LocalTopic mirrors both remote topics %q and %q into local topic %q; each remote topic needs a local topic of its own: %w",
+				other, remote, local, eventlog.ErrInvalidConfig)
+		}
+		mirroredFrom[local] = remote
 	}
 	if o.MaxPartitionFetchBytes == 0 {
 		o.MaxPartitionFetchBytes = eventlog.DefaultMaxPartitionFetchBytes
