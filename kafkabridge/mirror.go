@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -54,7 +55,9 @@ func NewMirror(l *eventlog.Log, opts *MirrorOptions) (*Mirror, error) {
 // what was appended is committed, and the consumer and the Kafka client are
 // closed, so that no goroutine of the bridge outlives Run. It returns nil
 // after a clean shutdown that ctx ending started, and otherwise the error
-// that stopped it.
+// that stopped it; closing the Log or deleting a local topic stops it at
+// once, with an error wrapping eventlog.ErrClosed or
+// eventlog.ErrTopicNotFound, even while it waits for remote records.
 func (m *Mirror) Run(ctx context.Context) error {
 	if !m.ran.CompareAndSwap(false, true) {
 		return ErrAlreadyRun
@@ -289,10 +292,18 @@ func (r *mirrorRun) loop(ctx context.Context, starts map[string]map[int32]kgo.Of
 	// Appends and commits are not cut short by ctx ending: what was
 	// fetched is stored and committed whole, or not touched.
 	store := context.WithoutCancel(ctx)
+	// A fetch waits for remote records; the Log closing or a local topic
+	// being deleted meanwhile ends it, rather than leaving Run waiting on a
+	// Log it can no longer write to.
+	pollCtx, stopWatch := r.watchLocal(ctx)
+	defer stopWatch()
 	for {
-		fetches := client.PollFetches(ctx)
+		fetches := client.PollFetches(pollCtx)
 		if ctx.Err() != nil || fetches.IsClientClosed() {
 			return nil
+		}
+		if pollCtx.Err() != nil {
+			return context.Cause(pollCtx)
 		}
 		var fetchErr error
 		fetches.EachError(func(topic string, partition int32, err error) {
@@ -319,6 +330,53 @@ func (r *mirrorRun) loop(ctx context.Context, starts map[string]map[int32]kgo.Of
 		if appendErr != nil {
 			return appendErr
 		}
+	}
+}
+
+// watchLocal returns a context that ends with ctx, or, with an error as
+// its cause, when the Log closes or a local topic is deleted; stop ends the
+// watch and waits for its goroutine.
+func (r *mirrorRun) watchLocal(ctx context.Context) (_ context.Context, stop func()) {
+	wctx, cancel := context.WithCancelCause(ctx)
+	// Each local topic's partition 0 stands for the topic: Close and
+	// DeleteTopic wake the watchers of every partition.
+	var probes []*mirrorPartition
+	signal := make(chan struct{}, 1)
+	var unwatch []func()
+	for tp, st := range r.parts {
+		if tp.Partition == 0 {
+			probes = append(probes, st)
+			unwatch = append(unwatch, st.local.WatchHighWatermark(signal))
+		}
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		// A context that has ended makes Wait report, without waiting,
+		// why the partition can no longer be waited on.
+		probe, probeCancel := context.WithCancel(context.Background())
+		probeCancel()
+		for {
+			for _, st := range probes {
+				err := st.local.Wait(probe, math.MaxInt64)
+				if err != nil && !errors.Is(err, context.Canceled) {
+					cancel(fmt.Errorf("kafkabridge: mirror: local topic %q, the mirror of remote topic %q: %w", st.local.Topic(), st.remote, err))
+					return
+				}
+			}
+			select {
+			case <-signal:
+			case <-wctx.Done():
+				return
+			}
+		}
+	}()
+	return wctx, func() {
+		for _, u := range unwatch {
+			u()
+		}
+		cancel(nil)
+		<-done
 	}
 }
 

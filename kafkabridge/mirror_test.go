@@ -245,3 +245,39 @@ func mirrorOnce(t *testing.T, l *eventlog.Log, opts *kafkabridge.MirrorOptions, 
 	require.NoError(t, stop())
 	return got
 }
+
+// TestMirrorStopsWhenLocalGoesAway closes the Log, or deletes the local
+// topic, under a Mirror that has caught up and waits for remote records:
+// Run returns at once with an error naming the local topic, rather than
+// waiting on a Log it can no longer write to, and leaves no goroutine.
+func TestMirrorStopsWhenLocalGoesAway(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		remove func(*eventlog.Log) error
+		want   error
+	}{
+		{"log closed", func(l *eventlog.Log) error { return l.Close() }, eventlog.ErrClosed},
+		{"topic deleted", func(l *eventlog.Log) error { return l.DeleteTopic(testContext(t), "events") }, eventlog.ErrTopicNotFound},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := newCluster(t, 2, "events")
+			produceRemote(t, c, "events", sampleRecords("events", 10, time.UnixMilli(1_000)))
+			l := newLog(t)
+			m, err := kafkabridge.NewMirror(l, &kafkabridge.MirrorOptions{Brokers: c.ListenAddrs(), Topics: []string{"events"}})
+			require.NoError(t, err)
+			commits := make(chan map[eventlog.TopicPartition]eventlog.OffsetAndMetadata, 100)
+			kafkabridge.SetMirrorCommitHook(m, func(o map[eventlog.TopicPartition]eventlog.OffsetAndMetadata) { commits <- o })
+			done := make(chan error, 1)
+			// Without the Log or topic to stop it, Run would return nil once
+			// this context ends.
+			go func() { done <- m.Run(testContext(t)) }()
+			<-commits
+
+			require.NoError(t, tc.remove(l))
+			err = <-done
+			require.ErrorIs(t, err, tc.want)
+			assert.Contains(t, err.Error(), `local topic "events", the mirror of remote topic "events"`)
+			assert.Empty(t, bridgeGoroutines(), "goroutines left after Run returned")
+		})
+	}
+}
