@@ -78,7 +78,8 @@
 // # Mirror: delivery guarantees and the duplicate window
 //
 // A Mirror consumes the remote partitions directly (no Kafka group) and
-// appends each fetched partition's records as one batch to the local
+// appends each fetched partition's records as one batch (several where
+// they exceed the local MaxBatchBytes) to the local
 // partition of the same number, at the local topic's durability, with their
 // keys, values, headers and timestamps. After each fetch it commits, in one
 // commit to the local group MirrorOptions.GroupID, the progress of every

@@ -95,7 +95,7 @@ type mirrorRun struct {
 type mirrorPartition struct {
 	remote     string
 	local      *eventlog.Partition
-	batchBytes int // the local topic's MaxBatchBytes, less room for framing
+	batchBytes int // the records' estimated bytes (recordSize) an append may take
 
 	localNext  int64 // the offset after the last record mirrored
 	remoteNext int64 // the remote offset after the last record mirrored
@@ -227,7 +227,7 @@ func (r *mirrorRun) partitionProgress(tp eventlog.TopicPartition, remote string,
 	st := &mirrorPartition{
 		remote:     remote,
 		local:      part,
-		batchBytes: cfg.MaxBatchBytes - 1024,
+		batchBytes: batchBytes(cfg),
 		localNext:  part.LogStartOffset(),
 		verifyEnd:  part.HighWatermark(),
 	}
@@ -446,6 +446,20 @@ func (r *mirrorRun) verify(st *mirrorPartition, tp eventlog.TopicPartition, rec 
 	return true, nil
 }
 
+// batchBytes is how many bytes of records, as recordSize estimates them,
+// the Mirror puts in one append to a local topic: its MaxBatchBytes, or the
+// Log's default when the topic has none of its own, less room for the
+// batch's framing and the estimate's error.
+func batchBytes(cfg eventlog.TopicConfig) int {
+	limit := cfg.MaxBatchBytes
+	if limit == 0 {
+		// The Log's Options.MaxBatchBytes may be smaller than this; an
+		// append it refuses is split (see appendBatch).
+		limit = eventlog.DefaultMaxBatchBytes
+	}
+	return limit - min(1024, limit/4)
+}
+
 func (r *mirrorRun) appendBatch(ctx context.Context, st *mirrorPartition, tp eventlog.TopicPartition, batch []eventlog.Record) error {
 	if len(batch) == 0 {
 		return nil
@@ -456,6 +470,16 @@ func (r *mirrorRun) appendBatch(ctx context.Context, st *mirrorPartition, tp eve
 		st.verifyNext, st.pending = st.verifyEnd, nil
 	}
 	first, err := st.local.Append(ctx, batch, eventlog.AppendOptions{})
+	if errors.Is(err, eventlog.ErrRecordTooLarge) && len(batch) > 1 {
+		// Larger than the local partition takes (a Log-wide MaxBatchBytes
+		// the Mirror cannot see, or an estimate short of the encoding):
+		// nothing was written, so append it in two halves, in order.
+		half := len(batch) / 2
+		if err := r.appendBatch(ctx, st, tp, batch[:half]); err != nil {
+			return err
+		}
+		return r.appendBatch(ctx, st, tp, batch[half:])
+	}
 	if err != nil {
 		return fmt.Errorf("kafkabridge: mirror: appending %d records of remote topic %q partition %d to local topic %q: %w",
 			len(batch), st.remote, tp.Partition, tp.Topic, err)

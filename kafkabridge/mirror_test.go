@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/eventlog/eventlog"
+	"github.com/eventlog/eventlog/eventlogtest"
 	"github.com/eventlog/eventlog/kafkabridge"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -278,6 +279,73 @@ func TestMirrorStopsWhenLocalGoesAway(t *testing.T) {
 			require.ErrorIs(t, err, tc.want)
 			assert.Contains(t, err.Error(), `local topic "events", the mirror of remote topic "events"`)
 			assert.Empty(t, bridgeGoroutines(), "goroutines left after Run returned")
+		})
+	}
+}
+
+// TestMirrorAppendsFetchesAsBatches checks that a Mirror appends each
+// fetched partition's records as one batch, as the package documentation
+// says, into a topic with the Log's default MaxBatchBytes, and splits a
+// fetch into batches that fit a Log whose MaxBatchBytes is smaller.
+func TestMirrorAppendsFetchesAsBatches(t *testing.T) {
+	for _, tc := range []struct {
+		name          string
+		maxBatchBytes int // the Log's
+	}{
+		{"default", 0},
+		{"small log-wide limit", 1024},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			const n = 400
+			c := newCluster(t, 1, "events")
+			sent := produceRemote(t, c, "events", sampleRecords("events", n, time.UnixMilli(1_000)))
+			l := eventlogtest.New(t, &eventlog.Options{MaxBatchBytes: tc.maxBatchBytes})
+			require.NoError(t, l.CreateTopic("events", eventlog.TopicConfig{}))
+			m, err := kafkabridge.NewMirror(l, &kafkabridge.MirrorOptions{Brokers: c.ListenAddrs(), Topics: []string{"events"}})
+			require.NoError(t, err)
+			fetches := 0
+			caughtUp := make(chan struct{})
+			kafkabridge.SetMirrorCommitHook(m, func(o map[eventlog.TopicPartition]eventlog.OffsetAndMetadata) {
+				fetches++ // one commit per fetch that moved the partition
+				if o[eventlog.TopicPartition{Topic: "events"}].Offset == n {
+					close(caughtUp)
+				}
+			})
+			ctx, cancel := context.WithCancel(testContext(t))
+			defer cancel()
+			done := make(chan error, 1)
+			go func() { done <- m.Run(ctx) }()
+			select {
+			case <-caughtUp:
+				cancel()
+				require.NoError(t, <-done)
+			case err := <-done:
+				require.NoError(t, err, "Run stopped before mirroring every record")
+				require.Fail(t, "Run stopped before mirroring every record")
+			}
+
+			got := readLocal(t, l, "events", map[int32]int{0: n})
+			require.Len(t, got[0], n)
+			for i, r := range sent {
+				assertSameLocal(t, r, got[0][i], "record %d", i)
+			}
+			p, err := l.Partition("events", 0)
+			require.NoError(t, err)
+			batches := 0
+			for b, err := range p.Batches(0) {
+				require.NoError(t, err)
+				batches++
+				if tc.maxBatchBytes > 0 {
+					assert.LessOrEqual(t, b.Size, int64(tc.maxBatchBytes))
+				}
+			}
+			if tc.maxBatchBytes == 0 {
+				assert.Equal(t, fetches, batches, "one batch per fetch, not one per record")
+			} else {
+				// 400 records of about 40 bytes need more than 16 batches
+				// of 1 KiB, and splitting in halves packs them at least half full.
+				assert.Less(t, batches, n/4, "batches of many records")
+			}
 		})
 	}
 }

@@ -155,8 +155,8 @@ type MirrorOptions struct {
 
 	// MaxPartitionFetchBytes bounds the bytes one fetch returns for a
 	// partition (Kafka's max.partition.fetch.bytes); each partition's
-	// part of a fetch is appended locally as one batch, so it must fit
-	// the local topic's MaxBatchBytes. Default 1 MiB.
+	// part of a fetch is appended locally as one batch, or as several
+	// where it exceeds the local MaxBatchBytes. Default 1 MiB.
 	MaxPartitionFetchBytes int
 
 	// Logger receives the bridge's log lines and the Kafka client's.
