@@ -13,14 +13,24 @@
 //	...
 //	exporter, err := otlpmetrichttp.New(ctx) // or any exporter
 //	reader := sdkmetric.NewPeriodicReader(exporter,
-//		sdkmetric.WithProducer(eventlogotel.NewHistogramProducer(l)))
+//		sdkmetric.WithProducer(eventlogotel.NewHistogramProducer(l, nil)))
 //	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
-//	reg, err := eventlogotel.Register(l, mp)
+//	reg, err := eventlogotel.Register(l, mp, nil)
 //	...
 //	defer reg.Unregister()
 //
 // Nothing runs between collections: the cost is one Stats snapshot per
 // collection.
+//
+// To export several Logs through one MeterProvider, give each, in Register
+// and in its HistogramProducer, Options.Attributes that tell them apart:
+//
+//	opts := &eventlogotel.Options{Attributes: []attribute.KeyValue{attribute.String("log", "orders")}}
+//	reg, err := eventlogotel.Register(orders, mp, opts)
+//
+// Without them the Logs' series would be the same ones, which the SDK
+// merges; Register refuses such a second registration with
+// ErrAlreadyRegistered.
 //
 // # Metrics
 //

@@ -3,11 +3,16 @@ package eventlogotel
 import (
 	"context"
 	"errors"
+	"fmt"
+	"reflect"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/metric/embedded"
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 
 	"github.com/eventlog/eventlog"
@@ -26,6 +31,106 @@ var (
 	// groupStateKey says which state eventlog.group.state reports on.
 	groupStateKey = attribute.Key("eventlog.group.state")
 )
+
+// Options tune Register and NewHistogramProducer. A nil *Options is all
+// defaults.
+type Options struct {
+	// Attributes are added to every data point: to tell apart several
+	// Logs exporting through one MeterProvider, for example
+	// attribute.String("log", "orders"). Their keys must differ from those
+	// of the metrics' own attributes.
+	Attributes []attribute.KeyValue
+}
+
+// ErrAlreadyRegistered is returned by Register for a MeterProvider that
+// already observes a Log, through a Registration not yet unregistered,
+// with the same Options.Attributes: the two would report the same
+// series, which the SDK merges (adding counters, keeping one gauge).
+var ErrAlreadyRegistered = errors.New("eventlogotel: a Log is already registered with this MeterProvider and the same Options.Attributes")
+
+// ownKeys are the attribute keys of the metrics themselves, which
+// Options.Attributes may not use.
+var ownKeys = []attribute.Key{topicKey, partitionKey, groupKey, groupStateKey, semconv.DiskIODirectionKey}
+
+// extraAttributes checks and returns opts' attributes.
+func extraAttributes(opts *Options) ([]attribute.KeyValue, error) {
+	if opts == nil {
+		return nil, nil
+	}
+	seen := make(map[attribute.Key]bool, len(opts.Attributes))
+	for _, kv := range opts.Attributes {
+		switch {
+		case !kv.Valid():
+			return nil, fmt.Errorf("eventlogotel: Options.Attributes holds an invalid attribute %q (empty key or no value)", kv.Key)
+		case slices.Contains(ownKeys, kv.Key):
+			return nil, fmt.Errorf("eventlogotel: Options.Attributes uses key %q, an attribute of the metrics themselves", kv.Key)
+		case seen[kv.Key]:
+			return nil, fmt.Errorf("eventlogotel: Options.Attributes holds key %q twice", kv.Key)
+		}
+		seen[kv.Key] = true
+	}
+	return slices.Clone(opts.Attributes), nil
+}
+
+// withExtra returns the attribute set of kv and extra.
+func withExtra(extra []attribute.KeyValue, kv ...attribute.KeyValue) attribute.Set {
+	return attribute.NewSet(append(kv, extra...)...)
+}
+
+// registrations holds the (MeterProvider, Options.Attributes) pairs
+// observed by Registrations not yet unregistered, so that Register can
+// refuse a second Log whose series would merge with the first's. It is the
+// package's only mutable state: the SDK keeps no record of what callbacks
+// observe that Register could ask instead.
+var registrations struct {
+	sync.Mutex
+	live map[registrationKey]bool
+}
+
+type registrationKey struct {
+	mp    metric.MeterProvider
+	attrs attribute.Distinct
+}
+
+// claim records key as observed; it fails if it is already. A
+// MeterProvider of a type that cannot be a map key is not tracked.
+func claim(mp metric.MeterProvider, attrs attribute.Set) (release func(), err error) {
+	if !reflect.TypeOf(mp).Comparable() {
+		return func() {}, nil
+	}
+	key := registrationKey{mp, attrs.Equivalent()}
+	registrations.Lock()
+	defer registrations.Unlock()
+	if registrations.live[key] {
+		return nil, fmt.Errorf("%w %v: give each Log distinct Options.Attributes, such as attribute.String(\"log\", name)", ErrAlreadyRegistered, attrs.ToSlice())
+	}
+	if registrations.live == nil {
+		registrations.live = make(map[registrationKey]bool)
+	}
+	registrations.live[key] = true
+	return func() {
+		registrations.Lock()
+		defer registrations.Unlock()
+		delete(registrations.live, key)
+	}, nil
+}
+
+// registration releases its claim when unregistered.
+type registration struct {
+	embedded.Registration
+	callback metric.Registration
+	release  func()
+	once     sync.Once
+}
+
+// Unregister stops observing the Log.
+func (r *registration) Unregister() error {
+	if err := r.callback.Unregister(); err != nil {
+		return err
+	}
+	r.once.Do(r.release)
+	return nil
+}
 
 // instruments are the asynchronous instruments Register creates.
 type instruments struct {
@@ -48,6 +153,8 @@ type instruments struct {
 	observables []metric.Observable // all of the above
 	groupStates []eventlog.GroupState
 	stateAttrs  map[eventlog.GroupState]attribute.KeyValue
+	extra       []attribute.KeyValue     // Options.Attributes
+	logAttrs    metric.MeasurementOption // extra alone, for the Log-wide metrics
 }
 
 // Register creates asynchronous instruments for l's counters and gauges on
@@ -55,12 +162,20 @@ type instruments struct {
 // Log.Stats snapshot per collection; it starts no goroutine. The latency
 // histograms are not among them: see HistogramProducer. Unregister the
 // returned Registration to stop observing l, before or after closing it.
-func Register(l *eventlog.Log, mp metric.MeterProvider) (metric.Registration, error) {
+//
+// To export several Logs through one MeterProvider, give each distinct
+// Options.Attributes; Register refuses, with ErrAlreadyRegistered, a
+// second registration whose series would be those of the first.
+func Register(l *eventlog.Log, mp metric.MeterProvider, opts *Options) (metric.Registration, error) {
 	if l == nil || mp == nil {
 		return nil, errors.New("eventlogotel: Register needs a Log and a MeterProvider")
 	}
+	extra, err := extraAttributes(opts)
+	if err != nil {
+		return nil, err
+	}
 	m := mp.Meter(ScopeName)
-	in := &instruments{}
+	in := &instruments{extra: extra, logAttrs: metric.WithAttributeSet(withExtra(extra))}
 	var errs []error
 	i64c := func(name, unit, desc string) metric.Int64ObservableCounter {
 		x, err := m.Int64ObservableCounter(name, metric.WithUnit(unit), metric.WithDescription(desc))
@@ -119,10 +234,19 @@ func Register(l *eventlog.Log, mp metric.MeterProvider) (metric.Registration, er
 	for _, s := range in.groupStates {
 		in.stateAttrs[s] = groupStateKey.String(string(s))
 	}
-	return m.RegisterCallback(func(_ context.Context, o metric.Observer) error {
+	release, err := claim(mp, withExtra(extra))
+	if err != nil {
+		return nil, err
+	}
+	callback, err := m.RegisterCallback(func(_ context.Context, o metric.Observer) error {
 		in.observe(o, l.Stats())
 		return nil
 	}, in.observables...)
+	if err != nil {
+		release()
+		return nil, err
+	}
+	return &registration{callback: callback, release: release}, nil
 }
 
 // observe reports a snapshot.
@@ -130,7 +254,7 @@ func (in *instruments) observe(o metric.Observer, st eventlog.Stats) {
 	for i := range st.Partitions {
 		p := &st.Partitions[i]
 		topic, part := topicKey.String(p.Topic), partitionKey.String(strconv.FormatInt(int64(p.Partition), 10))
-		attrs := metric.WithAttributeSet(attribute.NewSet(topic, part))
+		attrs := metric.WithAttributeSet(withExtra(in.extra, topic, part))
 		o.ObserveInt64(in.appendedRecords, p.AppendedRecords, attrs)
 		o.ObserveInt64(in.appendedSize, p.AppendedBytes, attrs)
 		o.ObserveInt64(in.highWatermark, p.HighWatermark, attrs)
@@ -144,11 +268,11 @@ func (in *instruments) observe(o metric.Observer, st eventlog.Stats) {
 		}
 		o.ObserveFloat64(in.dirtyRatio, p.DirtyRatio, attrs)
 		o.ObserveInt64(in.cleanerRuns, p.Cleaner.Runs, attrs)
-		o.ObserveInt64(in.cleanerIO, p.Cleaner.BytesRead, metric.WithAttributes(topic, part, semconv.DiskIODirectionRead))
-		o.ObserveInt64(in.cleanerIO, p.Cleaner.BytesWritten, metric.WithAttributes(topic, part, semconv.DiskIODirectionWrite))
+		o.ObserveInt64(in.cleanerIO, p.Cleaner.BytesRead, metric.WithAttributeSet(withExtra(in.extra, topic, part, semconv.DiskIODirectionRead)))
+		o.ObserveInt64(in.cleanerIO, p.Cleaner.BytesWritten, metric.WithAttributeSet(withExtra(in.extra, topic, part, semconv.DiskIODirectionWrite)))
 		o.ObserveInt64(in.cleanerRemoved, p.Cleaner.RecordsRemoved, attrs)
 	}
-	o.ObserveInt64(in.cleanerMapMax, st.Cleaner.MapBytes)
+	o.ObserveInt64(in.cleanerMapMax, st.Cleaner.MapBytes, in.logAttrs)
 	seen := make(map[string]bool, len(st.Groups))
 	for i := range st.Groups {
 		g := &st.Groups[i]
@@ -161,7 +285,7 @@ func (in *instruments) observe(o metric.Observer, st eventlog.Stats) {
 		}
 		seen[id] = true
 		group := groupKey.String(id)
-		attrs := metric.WithAttributeSet(attribute.NewSet(group))
+		attrs := metric.WithAttributeSet(withExtra(in.extra, group))
 		o.ObserveInt64(in.groupMembers, int64(g.Members), attrs)
 		o.ObserveInt64(in.groupGeneration, int64(g.Generation), attrs)
 		o.ObserveInt64(in.groupRebalances, g.Rebalances, attrs)
@@ -170,10 +294,10 @@ func (in *instruments) observe(o metric.Observer, st eventlog.Stats) {
 			if g.State == s {
 				v = 1
 			}
-			o.ObserveInt64(in.groupState, v, metric.WithAttributes(group, in.stateAttrs[s]))
+			o.ObserveInt64(in.groupState, v, metric.WithAttributeSet(withExtra(in.extra, group, in.stateAttrs[s])))
 		}
 		for _, off := range g.Offsets {
-			attrs := metric.WithAttributeSet(attribute.NewSet(group, topicKey.String(off.Topic), partitionKey.String(strconv.FormatInt(int64(off.Partition), 10))))
+			attrs := metric.WithAttributeSet(withExtra(in.extra, group, topicKey.String(off.Topic), partitionKey.String(strconv.FormatInt(int64(off.Partition), 10))))
 			o.ObserveInt64(in.groupCommitted, off.Committed, attrs)
 			if off.HighWatermark >= 0 { // the topic exists
 				o.ObserveInt64(in.groupLag, off.Lag, attrs)
@@ -185,11 +309,11 @@ func (in *instruments) observe(o metric.Observer, st eventlog.Stats) {
 	if r.CleanShutdown {
 		clean = 1
 	}
-	o.ObserveInt64(in.recoveryClean, clean)
-	o.ObserveInt64(in.recoverySegments, int64(r.SegmentsScanned))
-	o.ObserveInt64(in.recoveryScanned, r.BytesScanned)
-	o.ObserveInt64(in.recoveryTruncated, r.BytesTruncated)
-	o.ObserveInt64(in.recoveryIndexes, int64(r.IndexesRebuilt))
-	o.ObserveInt64(in.recoveryRepaired, int64(len(r.Repaired)))
-	o.ObserveFloat64(in.recoveryDuration, r.Duration.Seconds())
+	o.ObserveInt64(in.recoveryClean, clean, in.logAttrs)
+	o.ObserveInt64(in.recoverySegments, int64(r.SegmentsScanned), in.logAttrs)
+	o.ObserveInt64(in.recoveryScanned, r.BytesScanned, in.logAttrs)
+	o.ObserveInt64(in.recoveryTruncated, r.BytesTruncated, in.logAttrs)
+	o.ObserveInt64(in.recoveryIndexes, int64(r.IndexesRebuilt), in.logAttrs)
+	o.ObserveInt64(in.recoveryRepaired, int64(len(r.Repaired)), in.logAttrs)
+	o.ObserveFloat64(in.recoveryDuration, r.Duration.Seconds(), in.logAttrs)
 }

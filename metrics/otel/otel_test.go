@@ -25,9 +25,9 @@ var ctx = context.Background()
 // provider read by a manual reader, the SDK's in-memory reader.
 func setup(t *testing.T, l *eventlog.Log) (*sdkmetric.ManualReader, func()) {
 	t.Helper()
-	reader := sdkmetric.NewManualReader(sdkmetric.WithProducer(eventlogotel.NewHistogramProducer(l)))
+	reader := sdkmetric.NewManualReader(sdkmetric.WithProducer(eventlogotel.NewHistogramProducer(l, nil)))
 	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
-	reg, err := eventlogotel.Register(l, mp)
+	reg, err := eventlogotel.Register(l, mp, nil)
 	require.NoError(t, err)
 	return reader, func() { require.NoError(t, reg.Unregister()) }
 }
@@ -309,6 +309,98 @@ func TestHistogramProducerExact(t *testing.T) {
 }
 
 func TestRegisterRefusesNil(t *testing.T) {
-	_, err := eventlogotel.Register(nil, sdkmetric.NewMeterProvider())
+	_, err := eventlogotel.Register(nil, sdkmetric.NewMeterProvider(), nil)
 	assert.ErrorContains(t, err, "needs a Log")
+}
+
+// TestTwoLogsOneMeterProvider exports two Logs with a topic of the same
+// name through one MeterProvider: Options.Attributes keep their series
+// apart, and a registration whose series would merge with another's is
+// refused until that one is unregistered.
+func TestTwoLogsOneMeterProvider(t *testing.T) {
+	var logs []*eventlog.Log
+	for i := range 2 {
+		l, err := eventlog.Open(t.TempDir(), nil)
+		require.NoError(t, err)
+		defer l.Close()
+		require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{}))
+		appendN(t, partition(t, l, "t", 0), i+1)
+		logs = append(logs, l)
+	}
+	names := []string{"a", "b"}
+	var producers []sdkmetric.ManualReaderOption
+	for i, l := range logs {
+		producers = append(producers, sdkmetric.WithProducer(eventlogotel.NewHistogramProducer(l, &eventlogotel.Options{
+			Attributes: []attribute.KeyValue{attribute.String("log", names[i])},
+		})))
+	}
+	reader := sdkmetric.NewManualReader(producers...)
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
+	for i, l := range logs {
+		reg, err := eventlogotel.Register(l, mp, &eventlogotel.Options{Attributes: []attribute.KeyValue{attribute.String("log", names[i])}})
+		require.NoError(t, err)
+		defer func() { assert.NoError(t, reg.Unregister()) }()
+	}
+
+	var rm metricdata.ResourceMetrics
+	require.NoError(t, reader.Collect(ctx, &rm))
+	ms := map[string]metricdata.Metrics{}
+	var appends []metricdata.HistogramDataPoint[float64]
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			ms[m.Name] = m
+			if h, ok := m.Data.(metricdata.Histogram[float64]); ok && m.Name == "eventlog.partition.append.duration" {
+				appends = append(appends, h.DataPoints...)
+			}
+		}
+	}
+	for i, name := range names {
+		set := attrs("log", name, "messaging.destination.name", "t", "messaging.destination.partition.id", "0")
+		assert.Equal(t, float64(i+1), point(t, ms, "eventlog.partition.appended.records", "counter", "{record}", set), "log %s", name)
+		assert.Equal(t, float64(i+1), point(t, ms, "eventlog.partition.high_watermark", "gauge", "{offset}", set), "log %s", name)
+		assert.Positive(t, point(t, ms, "eventlog.recovery.duration", "gauge", "s", attrs("log", name)), "log %s", name)
+		found := false
+		for _, p := range appends {
+			found = found || p.Attributes.Equals(&set)
+		}
+		assert.True(t, found, "log %s has its append latency histogram", name)
+	}
+
+	_, err := eventlogotel.Register(logs[0], mp, &eventlogotel.Options{Attributes: []attribute.KeyValue{attribute.String("log", "b")}})
+	require.ErrorIs(t, err, eventlogotel.ErrAlreadyRegistered, "its series would be log b's")
+	assert.ErrorContains(t, err, `give each Log distinct Options.Attributes`)
+
+	other := sdkmetric.NewMeterProvider()
+	first, err := eventlogotel.Register(logs[0], other, nil)
+	require.NoError(t, err)
+	_, err = eventlogotel.Register(logs[1], other, nil)
+	require.ErrorIs(t, err, eventlogotel.ErrAlreadyRegistered, "two Logs without Attributes")
+	require.NoError(t, first.Unregister())
+	second, err := eventlogotel.Register(logs[1], other, nil)
+	require.NoError(t, err, "free again once the first is unregistered")
+	require.NoError(t, second.Unregister())
+}
+
+// TestOptionsErrors checks that Attributes that would clash with the
+// metrics' own are refused, by Register and by the histogram producer.
+func TestOptionsErrors(t *testing.T) {
+	l, err := eventlog.Open(t.TempDir(), nil)
+	require.NoError(t, err)
+	defer l.Close()
+	for _, tc := range []struct {
+		attrs []attribute.KeyValue
+		want  string
+	}{
+		{[]attribute.KeyValue{attribute.String("messaging.destination.name", "x")}, `key "messaging.destination.name", an attribute of the metrics themselves`},
+		{[]attribute.KeyValue{attribute.String("", "x")}, "invalid attribute"},
+		{[]attribute.KeyValue{attribute.String("log", "x"), attribute.String("log", "y")}, `key "log" twice`},
+	} {
+		opts := &eventlogotel.Options{Attributes: tc.attrs}
+		_, err := eventlogotel.Register(l, sdkmetric.NewMeterProvider(), opts)
+		assert.ErrorContains(t, err, tc.want)
+		_, err = eventlogotel.NewHistogramProducer(l, opts).Produce(ctx)
+		assert.ErrorContains(t, err, tc.want)
+	}
+	_, err = eventlogotel.NewHistogramProducer(nil, nil).Produce(ctx)
+	assert.ErrorContains(t, err, "needs a Log", "an error, not a panic")
 }

@@ -2,6 +2,7 @@ package eventlogotel
 
 import (
 	"context"
+	"errors"
 	"strconv"
 	"time"
 
@@ -37,13 +38,23 @@ type HistogramProducer struct {
 	log    *eventlog.Log
 	start  time.Time
 	bounds []float64
+	extra  []attribute.KeyValue // Options.Attributes
+	err    error                // why the producer cannot produce
 }
 
 var _ sdkmetric.Producer = (*HistogramProducer)(nil)
 
-// NewHistogramProducer returns a producer of l's latency histograms.
-func NewHistogramProducer(l *eventlog.Log) *HistogramProducer {
-	p := &HistogramProducer{log: l, start: time.Now()}
+// NewHistogramProducer returns a producer of l's latency histograms, with
+// opts' Attributes on every data point, as Register adds them. Give each
+// Log's producer the Attributes given to Register for that Log.
+//
+// A nil Log or invalid Options make every Produce return the error.
+func NewHistogramProducer(l *eventlog.Log, opts *Options) *HistogramProducer {
+	extra, err := extraAttributes(opts)
+	if err == nil && l == nil {
+		err = errors.New("eventlogotel: NewHistogramProducer needs a Log")
+	}
+	p := &HistogramProducer{log: l, start: time.Now(), extra: extra, err: err}
 	for _, b := range eventlog.LatencyBucketBounds() {
 		p.bounds = append(p.bounds, b.Seconds())
 	}
@@ -53,13 +64,16 @@ func NewHistogramProducer(l *eventlog.Log) *HistogramProducer {
 // Produce returns the histograms of a Log.Stats snapshot, one data point
 // per partition of each. It is safe for concurrent use.
 func (p *HistogramProducer) Produce(context.Context) ([]metricdata.ScopeMetrics, error) {
+	if p.err != nil {
+		return nil, p.err
+	}
 	st := p.log.Stats()
 	now := time.Now()
 	appends := make([]metricdata.HistogramDataPoint[float64], 0, len(st.Partitions))
 	fsyncs := make([]metricdata.HistogramDataPoint[float64], 0, len(st.Partitions))
 	for i := range st.Partitions {
 		s := &st.Partitions[i]
-		attrs := attribute.NewSet(topicKey.String(s.Topic), partitionKey.String(strconv.FormatInt(int64(s.Partition), 10)))
+		attrs := withExtra(p.extra, topicKey.String(s.Topic), partitionKey.String(strconv.FormatInt(int64(s.Partition), 10)))
 		appends = append(appends, p.point(attrs, now, &s.AppendLatency))
 		fsyncs = append(fsyncs, p.point(attrs, now, &s.FsyncLatency))
 	}
