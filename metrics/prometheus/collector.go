@@ -1,6 +1,7 @@
 package eventlogprom
 
 import (
+	"errors"
 	"strconv"
 	"strings"
 
@@ -24,6 +25,9 @@ type Options struct {
 type Collector struct {
 	log    *eventlog.Log
 	bounds []float64 // upper bounds of the latency buckets, in seconds
+	// noLog, for a Collector made without a Log, makes registering it fail
+	// and every scrape report why.
+	noLog *prometheus.Desc
 
 	appendedRecords, appendedBytes         *prometheus.Desc
 	appendDuration, fsyncDuration          *prometheus.Desc
@@ -55,6 +59,9 @@ func NewCollector(l *eventlog.Log, opts *Options) *Collector {
 		cl = opts.ConstLabels
 	}
 	c := &Collector{log: l}
+	if l == nil {
+		c.noLog = prometheus.NewInvalidDesc(errors.New("eventlogprom: NewCollector was given a nil *eventlog.Log"))
+	}
 	for _, b := range eventlog.LatencyBucketBounds() {
 		c.bounds = append(c.bounds, b.Seconds())
 	}
@@ -107,6 +114,10 @@ func (c *Collector) descs() []*prometheus.Desc {
 
 // Describe sends the descriptors of every metric the Collector exports.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
+	if c.noLog != nil {
+		ch <- c.noLog
+		return
+	}
 	for _, d := range c.descs() {
 		ch <- d
 	}
@@ -114,6 +125,10 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 
 // Collect takes a Log.Stats snapshot and sends its metrics.
 func (c *Collector) Collect(ch chan<- prometheus.Metric) {
+	if c.noLog != nil {
+		ch <- prometheus.NewInvalidMetric(c.noLog, c.noLog.Err())
+		return
+	}
 	st := c.log.Stats()
 	e := emitter{ch: ch}
 	for i := range st.Partitions {

@@ -348,3 +348,18 @@ func TestCollectAfterClose(t *testing.T) {
 	assert.Equal(t, float64(st.Cleaner.MapBytes), value(t, families, "eventlog_cleaner_map_max_bytes"))
 	assert.Positive(t, value(t, families, "eventlog_cleaner_map_max_bytes"))
 }
+
+// A Collector made without a Log is refused by the registry, and a scrape
+// of one used unregistered reports why, rather than a nil dereference.
+func TestCollectorWithoutLog(t *testing.T) {
+	c := eventlogprom.NewCollector(nil, nil)
+	err := prometheus.NewPedanticRegistry().Register(c)
+	assert.ErrorContains(t, err, "eventlogprom: NewCollector was given a nil *eventlog.Log")
+
+	ch := make(chan prometheus.Metric, 10)
+	c.Collect(ch)
+	close(ch)
+	require.Len(t, ch, 1)
+	var m dto.Metric
+	assert.ErrorContains(t, (<-ch).Write(&m), "nil *eventlog.Log")
+}
