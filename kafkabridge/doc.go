@@ -33,7 +33,10 @@
 // Mirror runs once; a new one resumes from the progress the last one stored.
 // A local topic deleted while a Forward reads it does not stop it: as any
 // subscribed consumer, its consumer skips the topic's partitions until the
-// group takes them away, and the other topics go on. TLS, SASL and other client settings go in ClientOptions as kgo options.
+// group takes them away, and the other topics go on. A topic created again
+// under the deleted one's name is forwarded from its start: progress in the
+// deleted topic is never committed to the new one. TLS, SASL and other
+// client settings go in ClientOptions as kgo options.
 //
 // # Forward: delivery guarantees
 //

@@ -8,6 +8,12 @@ func SetForwardCommitHook(f *Forward, fn func(map[eventlog.TopicPartition]eventl
 	f.onCommit = fn
 }
 
+// SetForwardBeforeCommitHook makes f call fn before every commit that has
+// acknowledged records to commit, on the goroutine running Run.
+func SetForwardBeforeCommitHook(f *Forward, fn func()) {
+	f.beforeCommit = fn
+}
+
 // SetMirrorCommitHook makes m call fn after every commit that succeeded, on
 // the goroutine running Run.
 func SetMirrorCommitHook(m *Mirror, fn func(map[eventlog.TopicPartition]eventlog.OffsetAndMetadata)) {

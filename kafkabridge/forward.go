@@ -28,6 +28,9 @@ type Forward struct {
 	// onCommit, set by tests through export_test.go, hears of every commit
 	// that succeeded, on the goroutine running Run.
 	onCommit func(map[eventlog.TopicPartition]eventlog.OffsetAndMetadata)
+	// beforeCommit, set by tests, runs before a commit of acknowledged
+	// records, on the goroutine running Run.
+	beforeCommit func()
 }
 
 // NewForward returns a Forward from l to the cluster opts describes. It
@@ -99,17 +102,28 @@ type forwardRun struct {
 	block       []byte            // copies of keys, values and headers, allocated in bulk
 	lastCommit  time.Time
 	closing     bool
+	// assigned are the partitions the consumer was last given, as they
+	// were then: a topic deleted and created again is another partition.
+	assigned map[eventlog.TopicPartition]*eventlog.Partition
 
 	mu struct {
 		sync.Mutex
 		// parts holds, per local partition, what the cluster acknowledged.
-		parts map[eventlog.TopicPartition]*forwardProgress
+		parts map[partitionIncarnation]*forwardProgress
 		// ackedUncommitted counts records acknowledged and not committed.
 		ackedUncommitted int
 		// err is the first failure: a record the cluster refused, or a
 		// remote topic that cannot take a local one.
 		err error
 	}
+}
+
+// partitionIncarnation is a local partition, told apart from the
+// partition of the same number of an earlier topic of the same name, which
+// was deleted: progress in one is no progress in the other.
+type partitionIncarnation struct {
+	tp   eventlog.TopicPartition
+	part *eventlog.Partition
 }
 
 // forwardProgress is what the cluster acknowledged of one local partition.
@@ -162,7 +176,8 @@ func (f *Forward) start() (*forwardRun, error) {
 		maxPoll:     max(1, min(4*eventlog.DefaultMaxPollRecords, o.MaxUncommitted/4)),
 		lastCommit:  time.Now(),
 	}
-	r.mu.parts = make(map[eventlog.TopicPartition]*forwardProgress)
+	r.mu.parts = make(map[partitionIncarnation]*forwardProgress)
+	r.assigned = make(map[eventlog.TopicPartition]*eventlog.Partition)
 	r.produceCtx, r.cancelProduce = context.WithCancel(context.Background())
 
 	reset := eventlog.OffsetResetEarliest
@@ -269,7 +284,7 @@ func (r *forwardRun) read(ctx context.Context) error {
 // stands for.
 type outgoing struct {
 	record kgo.Record
-	tp     eventlog.TopicPartition
+	from   partitionIncarnation
 	offset int64
 }
 
@@ -285,7 +300,8 @@ func (r *forwardRun) send(v *eventlog.RecordView) {
 	}
 	out := &r.slab[0]
 	r.slab = r.slab[1:]
-	out.tp = eventlog.TopicPartition{Topic: v.Topic, Partition: v.Partition}
+	tp := eventlog.TopicPartition{Topic: v.Topic, Partition: v.Partition}
+	out.from = partitionIncarnation{tp, r.assigned[tp]} // nil if unknown: its progress is never committed
 	out.offset = v.Offset
 	out.record = kgo.Record{
 		Topic:     remote,
@@ -323,15 +339,15 @@ func (r *forwardRun) copyBytes(b []byte) []byte {
 // client calls it on its own goroutine, in the order the records of a
 // partition were sent.
 func (r *forwardRun) acknowledge(out *outgoing, err error) {
-	tp, offset := out.tp, out.offset
+	tp, offset := out.from.tp, out.offset
 	// The acknowledgement that empties the pipeline, and the first after a
 	// commit, wake the loop up if it waits for records: a commit is due.
 	wake := r.inFlight.Add(-1) == 0
 	r.mu.Lock()
-	p := r.mu.parts[tp]
+	p := r.mu.parts[out.from]
 	if p == nil {
 		p = &forwardProgress{}
-		r.mu.parts[tp] = p
+		r.mu.parts[out.from] = p
 	}
 	switch {
 	case err != nil:
@@ -390,32 +406,41 @@ func (r *forwardRun) maybeCommit(ctx context.Context) error {
 
 // commit commits what the cluster acknowledged of the partitions the
 // consumer owns. Acknowledgements of partitions it no longer owns, or whose
-// topic was deleted, are dropped: their new owner starts from their last
-// commit.
+// topic was deleted (even if a topic of the same name was created since),
+// are dropped: their new owner starts from their last commit.
 func (r *forwardRun) commit(ctx context.Context) error {
-	owned := make(map[eventlog.TopicPartition]bool)
+	if r.f.beforeCommit != nil {
+		r.mu.Lock()
+		waiting := r.mu.ackedUncommitted
+		r.mu.Unlock()
+		if waiting > 0 {
+			r.f.beforeCommit()
+		}
+	}
+	owned := make(map[partitionIncarnation]bool)
 	for _, tp := range r.consumer.Assignment() {
-		// A topic deleted meanwhile has nothing left to commit to.
-		if _, err := r.f.log.TopicConfig(tp.Topic); err == nil {
-			owned[tp] = true
+		// A topic deleted meanwhile has nothing left to commit to, and one
+		// created again under its name is another partition.
+		if part, err := r.f.log.Partition(tp.Topic, tp.Partition); err == nil {
+			owned[partitionIncarnation{tp, part}] = true
 		}
 	}
 	offsets := make(map[eventlog.TopicPartition]eventlog.OffsetAndMetadata)
-	counts := make(map[eventlog.TopicPartition]int)
+	counts := make(map[partitionIncarnation]int)
 	dropped := 0
 	r.mu.Lock()
-	for tp, p := range r.mu.parts {
+	for from, p := range r.mu.parts {
 		if p.uncommitted == 0 {
 			continue
 		}
-		if !owned[tp] {
+		if !owned[from] {
 			dropped += p.uncommitted
 			r.mu.ackedUncommitted -= p.uncommitted
 			p.uncommitted = 0
 			continue
 		}
-		offsets[tp] = eventlog.OffsetAndMetadata{Offset: p.next}
-		counts[tp] = p.uncommitted
+		offsets[from.tp] = eventlog.OffsetAndMetadata{Offset: p.next}
+		counts[from] = p.uncommitted
 	}
 	r.mu.Unlock()
 	r.uncommitted -= dropped
@@ -428,8 +453,8 @@ func (r *forwardRun) commit(ctx context.Context) error {
 	}
 	committed := 0
 	r.mu.Lock()
-	for tp, n := range counts {
-		r.mu.parts[tp].uncommitted -= n
+	for from, n := range counts {
+		r.mu.parts[from].uncommitted -= n
 		committed += n
 	}
 	r.mu.ackedUncommitted -= committed
@@ -468,6 +493,11 @@ func (r *forwardRun) shutdown() error {
 // partitions assigned; it implements eventlog.RebalanceListener and is no
 // part of the API.
 func (r *forwardRun) OnPartitionsAssigned(ctx context.Context, _ *eventlog.Consumer, partitions []eventlog.TopicPartition) {
+	for _, tp := range partitions {
+		if part, err := r.f.log.Partition(tp.Topic, tp.Partition); err == nil {
+			r.assigned[tp] = part
+		}
+	}
 	// Not cut short by the read's deadline: the records of these
 	// partitions are sent only once their topics are checked.
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.f.opts.ShutdownTimeout)
@@ -484,6 +514,7 @@ func (r *forwardRun) OnPartitionsRevoked(ctx context.Context, _ *eventlog.Consum
 	if r.closing || len(partitions) == 0 {
 		return
 	}
+	defer r.unassign(partitions)
 	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.f.opts.ShutdownTimeout)
 	defer cancel()
 	if err := r.client.Flush(fctx); err != nil {
@@ -498,6 +529,14 @@ func (r *forwardRun) OnPartitionsRevoked(ctx context.Context, _ *eventlog.Consum
 // it implements eventlog.RebalanceListener.
 func (r *forwardRun) OnPartitionsLost(_ context.Context, _ *eventlog.Consumer, partitions []eventlog.TopicPartition) {
 	r.logger.Warn("partitions lost: their records since the last commit will be sent again", "partitions", partitions)
+	r.unassign(partitions)
+}
+
+// unassign forgets partitions the consumer no longer owns.
+func (r *forwardRun) unassign(partitions []eventlog.TopicPartition) {
+	for _, tp := range partitions {
+		delete(r.assigned, tp)
+	}
 }
 
 // checkTopics makes sure every topic of partitions has a remote topic with

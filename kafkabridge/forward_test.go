@@ -283,3 +283,37 @@ func TestForwardTopicDeleted(t *testing.T) {
 	require.NoError(t, stop(), "a deleted topic does not stop the Forward")
 	assert.Len(t, got[0], len(a)+len(more))
 }
+
+// TestForwardTopicRecreated deletes a forwarded topic and creates it again
+// under the same name between the cluster's acknowledgement of its records
+// and their commit. The progress acknowledged belongs to the topic that is
+// gone: committed to the new topic, it would make the Forward skip the new
+// topic's first records. Every record of both topics must arrive.
+func TestForwardTopicRecreated(t *testing.T) {
+	c := newCluster(t, 1, "events")
+	l := newLog(t)
+	require.NoError(t, l.CreateTopic("events", eventlog.TopicConfig{Partitions: 1}))
+	old := produceLocal(t, l, sampleRecords("events", 5, time.UnixMilli(1_000)))
+	f, err := kafkabridge.NewForward(l, &kafkabridge.ForwardOptions{Brokers: c.ListenAddrs(), Topics: []string{"events"}})
+	require.NoError(t, err)
+	var recreated []eventlog.Record
+	kafkabridge.SetForwardBeforeCommitHook(f, func() {
+		if recreated != nil {
+			return
+		}
+		require.NoError(t, l.DeleteTopic(testContext(t), "events"))
+		require.NoError(t, l.CreateTopic("events", eventlog.TopicConfig{Partitions: 1}))
+		recreated = produceLocal(t, l, sampleRecords("events", 10, time.UnixMilli(9_000)))
+	})
+	stop := runBridge(t, f.Run)
+	got := consumeRemote(t, c, "events", 1, len(old)+10)
+	require.NoError(t, stop())
+	require.Len(t, got[0], len(old)+len(recreated))
+	for i, r := range append(old, recreated...) {
+		assert.Equal(t, string(r.Value), string(got[0][i].Value), "remote record %d", i)
+	}
+	offsets, err := l.GroupOffsets(kafkabridge.DefaultForwardGroupID)
+	require.NoError(t, err)
+	require.Len(t, offsets, 1)
+	assert.Equal(t, int64(len(recreated)), offsets[0].Committed, "the new topic's progress, committed at shutdown")
+}
