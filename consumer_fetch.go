@@ -452,24 +452,31 @@ func (c *Consumer) setBounded(on bool) error {
 
 // unpoll gives back records that a poll returned but an iterator did not
 // yield: a partition whose position is still where that poll left it goes
-// back to its first such record.
+// back to its first such record. A poll that waited for FetchMinBytes can
+// return a partition's records in several runs, with other partitions'
+// between them, so the records are taken per partition, not per run.
 func (c *Consumer) unpoll(rest []Record) {
 	if len(rest) == 0 || c.acquire() != nil {
 		return
 	}
 	defer c.release()
-	for i := 0; i < len(rest); {
+	type span struct{ first, last int64 }
+	spans := make(map[TopicPartition]span)
+	for i := range rest {
 		tp := TopicPartition{rest[i].Topic, rest[i].Partition}
-		j := i + 1
-		for j < len(rest) && rest[j].Partition == tp.Partition && rest[j].Topic == tp.Topic {
-			j++
+		s, ok := spans[tp]
+		if !ok {
+			s.first = rest[i].Offset
 		}
+		s.last = rest[i].Offset
+		spans[tp] = s
+	}
+	for tp, s := range spans {
 		st := c.byTP[tp]
-		if st != nil && st.target == atPosition && st.movedAt <= c.pollMark && st.position == rest[j-1].Offset+1 {
-			st.position = rest[i].Offset
+		if st != nil && st.target == atPosition && st.movedAt <= c.pollMark && st.position == s.last+1 {
+			st.position = s.first
 			st.dropReadAhead()
 		}
-		i = j
 	}
 	clear(rest)
 }
