@@ -280,6 +280,7 @@ type Consumer struct {
 	notify  chan struct{} // buffer 1: a watched high watermark moved or the Log closes
 	wakeup  chan struct{} // buffer 1: a Wakeup not yet delivered
 	closing chan struct{} // closed by Close
+	taking  atomic.Bool   // a TypedConsumer's Poll decodes its records (runTake)
 	closed  atomic.Bool
 	once    sync.Once
 
@@ -400,13 +401,17 @@ const unknownGoroutine = math.MaxUint64
 
 // Close releases the consumer: a Poll in progress returns an error wrapping
 // ErrClosed, and so does every later call. Close is safe from any goroutine
-// and idempotent, and waits for a call in progress. A RebalanceListener or
-// commit callback, which runs inside such a call, cannot wait for it: Close
-// from one returns an error wrapping ErrConcurrentUse and closes nothing.
+// and idempotent, and waits for a call in progress. A RebalanceListener,
+// commit callback or TypedConsumer's Deserializer, which runs inside such
+// a call, cannot wait for it: Close from one returns an error wrapping
+// ErrConcurrentUse and closes nothing.
 // Close closes nothing of the Log.
 func (c *Consumer) Close() error {
 	if c.group.listener.Load() != unknownGoroutine && c.group.calledFromListener() {
 		return fmt.Errorf("eventlog: Close from a RebalanceListener or commit callback, which would wait for the Poll around it: %w", ErrConcurrentUse)
+	}
+	if c.taking.Load() && onStack(runTakeEntry) {
+		return fmt.Errorf("eventlog: Close from a Deserializer, which would wait for the Poll around it: %w", ErrConcurrentUse)
 	}
 	c.once.Do(func() {
 		c.closed.Store(true)
@@ -433,7 +438,7 @@ func (c *Consumer) closeLocked() {
 }
 
 // pollScratch is Poll into the scratch buffer.
-func (c *Consumer) pollScratch(ctx context.Context) ([]Record, error) {
+func (c *Consumer) pollScratch(ctx context.Context, take func([]Record) int) ([]Record, error) {
 	var buf []Record
 	if p := c.scratch.Swap(nil); p != nil {
 		buf = *p
@@ -442,8 +447,27 @@ func (c *Consumer) pollScratch(ctx context.Context) ([]Record, error) {
 		return nil, err
 	}
 	defer c.release()
-	return c.pollLocked(ctx, buf, c.pollLimits())
+	recs, err := c.pollLocked(ctx, buf, c.pollLimits())
+	if err == nil && len(recs) > 0 {
+		if n := runTake(c, take, recs); n < len(recs) {
+			c.unpollLocked(recs[n:])
+		}
+	}
+	return recs, err
 }
+
+// runTake calls take, a TypedConsumer's decoding, with the records of a
+// poll, and returns how many it took. It is never inlined, so that a Close
+// from a Deserializer finds its frame (see reentry.go).
+//
+//go:noinline
+func runTake(c *Consumer, take func([]Record) int, recs []Record) int {
+	c.taking.Store(true)
+	defer c.taking.Store(false)
+	return take(recs)
+}
+
+var runTakeEntry = funcEntry(runTake)
 
 func (c *Consumer) giveScratch(recs []Record) {
 	clear(recs) // let go of the records' bytes

@@ -450,16 +450,12 @@ func (c *Consumer) setBounded(on bool) error {
 	return nil
 }
 
-// unpoll gives back records that a poll returned but an iterator did not
-// yield: a partition whose position is still where that poll left it goes
+// unpollLocked gives back records that a poll returned but its caller did
+// not take: a partition whose position is still where that poll left it goes
 // back to its first such record. A poll that waited for FetchMinBytes can
 // return a partition's records in several runs, with other partitions'
 // between them, so the records are taken per partition, not per run.
-func (c *Consumer) unpoll(rest []Record) {
-	if len(rest) == 0 || c.acquire() != nil {
-		return
-	}
-	defer c.release()
+func (c *Consumer) unpollLocked(rest []Record) {
 	type span struct{ first, last int64 }
 	spans := make(map[TopicPartition]span)
 	for i := range rest {

@@ -115,3 +115,7 @@ func ParsedAheadBatches(l *Log) int64 { return l.readAheadParsed.Load() }
 // ProducerIDOf returns the producer id and epoch an idempotent or
 // transactional Producer was given.
 func ProducerIDOf(p *Producer) ProducerID { return p.id }
+
+// ConsumerClosing returns the channel that c's Close closes first, before
+// it waits for the call in progress.
+func ConsumerClosing(c *Consumer) <-chan struct{} { return c.closing }

@@ -6,11 +6,7 @@ package eventlog
 // Close, a transaction's end, Log.Close) would wait for itself; such calls
 // find out they run inside one and fail instead.
 
-import (
-	"fmt"
-	"reflect"
-	"runtime"
-)
+import "fmt"
 
 // runCallback calls a SendAsync function. It is never inlined, so that its
 // frame is on the stack of the goroutine while fn runs, where
@@ -21,8 +17,7 @@ func runCallback(fn func(RecordMetadata, error), md RecordMetadata, err error) {
 	fn(md, err)
 }
 
-// runCallbackEntry is the address of runCallback's first instruction.
-var runCallbackEntry = runtime.FuncForPC(reflect.ValueOf(runCallback).Pointer()).Entry()
+var runCallbackEntry = funcEntry(runCallback)
 
 // enterCallbacks and exitCallbacks count the goroutines running a batch's
 // SendAsync functions, so that the calls that may wait walk their stack
@@ -35,22 +30,7 @@ func (l *Log) exitCallbacks()  { l.callbacks.Add(-1) }
 // (0.5 µs, 2 µs thirty frames deep) while any goroutine runs such
 // functions, and an atomic load otherwise.
 func (l *Log) calledFromCallback() bool {
-	if l.callbacks.Load() == 0 {
-		return false
-	}
-	var pcs [64]uintptr
-	for skip := 2; ; skip += len(pcs) {
-		n := runtime.Callers(skip, pcs[:])
-		for _, pc := range pcs[:n] {
-			// pc is a return address; pc-1 is inside the calling function.
-			if f := runtime.FuncForPC(pc - 1); f != nil && f.Entry() == runCallbackEntry {
-				return true
-			}
-		}
-		if n < len(pcs) {
-			return false
-		}
-	}
+	return l.callbacks.Load() != 0 && onStack(runCallbackEntry)
 }
 
 // errFromCallback is the error of a call that would wait for the

@@ -54,28 +54,34 @@ func NewTypedConsumer[K, V any](c *Consumer, keys Deserializer[K], values Deseri
 
 // Poll is Consumer.Poll with deserialized records. A record that fails to
 // deserialize ends the result before it; the next Poll then returns a
-// *DeserializationError for it, and no position moves past it.
+// *DeserializationError for it, and no position moves past it. The
+// deserializers run inside the Poll: a Close from one returns an error
+// wrapping ErrConcurrentUse, and other calls of the consumer from one fail
+// with ErrConcurrentUse.
 func (tc *TypedConsumer[K, V]) Poll(ctx context.Context) ([]TypedRecord[K, V], error) {
-	c := tc.c
-	recs, err := c.pollScratch(ctx)
-	defer c.giveScratch(recs)
-	if err != nil {
-		return nil, err
-	}
 	var out []TypedRecord[K, V]
-	for i := range recs {
-		r, err := tc.decode(&recs[i])
-		if err != nil {
-			c.unpoll(recs[i:])
-			if i > 0 {
-				return out, nil
+	var decodeErr error
+	// The records are decoded before the consumer is released, and those
+	// after a failure given back, so that no call in between (a Close from
+	// another goroutine, which commits) sees a position past them.
+	recs, err := tc.c.pollScratch(ctx, func(recs []Record) int {
+		out = make([]TypedRecord[K, V], 0, len(recs))
+		for i := range recs {
+			r, err := tc.decode(&recs[i])
+			if err != nil {
+				decodeErr = err
+				return i
 			}
-			return nil, err
+			out = append(out, r)
 		}
-		if out == nil {
-			out = make([]TypedRecord[K, V], 0, len(recs))
-		}
-		out = append(out, r)
+		return len(recs)
+	})
+	tc.c.giveScratch(recs)
+	switch {
+	case err != nil:
+		return nil, err
+	case decodeErr != nil && len(out) == 0:
+		return nil, decodeErr
 	}
 	return out, nil
 }

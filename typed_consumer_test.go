@@ -1,6 +1,7 @@
 package eventlog_test
 
 import (
+	"fmt"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -68,3 +69,75 @@ func TestTypedConsumerPollKeepsPositionAcrossPasses(t *testing.T) {
 		assert.Equal(t, int64(0), de.Offset)
 	})
 }
+
+// closingDeserializer decodes values of four bytes; on any other value it
+// closes the consumer from another goroutine, waits until that Close has
+// begun, and fails.
+type closingDeserializer struct {
+	c      *eventlog.Consumer
+	closed chan error // Close's result
+}
+
+func (d closingDeserializer) Deserialize(_ string, data []byte) (int32, error) {
+	if len(data) == 4 {
+		return int32(data[3]), nil
+	}
+	go func() { d.closed <- d.c.Close() }()
+	<-eventlog.ConsumerClosing(d.c)
+	return 0, fmt.Errorf("value of %d bytes", len(data))
+}
+
+// A Close from another goroutine while a typed Poll decodes waits for the
+// Poll, which gives back the record that failed before the Close commits:
+// the group's committed offset stays at that record, so a restart reports
+// it again instead of skipping it. Before, Poll released the consumer
+// between polling and giving records back, and the Close committed the
+// position past them.
+func TestTypedConsumerCloseDuringDecode(t *testing.T) {
+	l := consumerLog(t, 1, nil)
+	_, err := partition(t, l, "t", 0).Append(ctx, []eventlog.Record{
+		{Value: []byte{0, 0, 0, 1}}, {Value: []byte("bad")}, {Value: []byte{0, 0, 0, 3}},
+	}, eventlog.AppendOptions{})
+	require.NoError(t, err)
+	c := groupConsumer(t, l, "g", nil)
+	require.NoError(t, c.Subscribe("t"))
+	d := closingDeserializer{c: c, closed: make(chan error, 1)}
+	tc := eventlog.NewTypedConsumer(c, eventlog.BytesSerde{}, eventlog.Deserializer[int32](d))
+
+	recs, err := tc.Poll(ctx)
+	require.NoError(t, err)
+	require.Len(t, recs, 1, "the records before the one that failed")
+	assert.Equal(t, int32(1), recs[0].Value)
+	require.NoError(t, <-d.closed)
+
+	offsets, err := l.GroupOffsets("g")
+	require.NoError(t, err)
+	require.Len(t, offsets, 1)
+	assert.Equal(t, int64(1), offsets[0].Committed, "Close committed the position at the record that failed")
+}
+
+// A Deserializer that closes its consumer itself, inside the Poll, gets an
+// error instead of waiting for the Poll around it for ever.
+func TestTypedConsumerCloseFromDeserializer(t *testing.T) {
+	l := consumerLog(t, 1, nil)
+	_, err := partition(t, l, "t", 0).Append(ctx, []eventlog.Record{{Value: []byte("x")}}, eventlog.AppendOptions{})
+	require.NoError(t, err)
+	c := newTestConsumer(t, l, &eventlog.ConsumerOptions{AutoOffsetReset: eventlog.OffsetResetEarliest})
+	require.NoError(t, c.Assign(eventlog.TopicPartition{Topic: "t"}))
+	var closeErr error
+	tc := eventlog.NewTypedConsumer(c, eventlog.BytesSerde{}, deserializerFunc(func([]byte) ([]byte, error) {
+		closeErr = c.Close()
+		return nil, nil
+	}))
+	recs, err := tc.Poll(ctx)
+	require.NoError(t, err)
+	assert.Len(t, recs, 1)
+	require.ErrorIs(t, closeErr, eventlog.ErrConcurrentUse)
+	assert.ErrorContains(t, closeErr, "Close from a Deserializer")
+	require.NoError(t, c.Close(), "the consumer was not closed, and closes now")
+}
+
+// deserializerFunc is a Deserializer of []byte from a function.
+type deserializerFunc func([]byte) ([]byte, error)
+
+func (f deserializerFunc) Deserialize(_ string, data []byte) ([]byte, error) { return f(data) }
