@@ -460,7 +460,7 @@ func (p *Producer) Close() error {
 }
 
 // errProducerClosed is returned for records sent after Close.
-var errProducerClosed = fmt.Errorf("eventlog: producer closed: %w", ErrClosed)
+var errProducerClosed error = &chainedError{msg: "eventlog: producer is closed", err: ErrClosed}
 
 // enqueue puts r into its partition's open batch and returns the batch.
 // fn or w, if set, receive the result when the batch completes. The

@@ -510,6 +510,7 @@ func TestProducerErrors(t *testing.T) {
 		require.NoError(t, q.Close(), "Close is idempotent")
 		_, err = q.Send(ctx, eventlog.Record{Topic: "t"})
 		assert.ErrorIs(t, err, eventlog.ErrClosed)
+		assert.EqualError(t, err, "eventlog: producer is closed", "the Producer, not the Log, which is open")
 		_, err = prodAsyncNow(t, q, ctx, eventlog.Record{Topic: "t"})
 		assert.ErrorIs(t, err, eventlog.ErrClosed)
 		assert.NoError(t, q.Flush(ctx))
