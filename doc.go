@@ -338,8 +338,8 @@
 // Views and ViewsToEnd are the same loops over RecordViews; Records and
 // ReadToEnd clone the views they are built on. Damaged data is reported at
 // every poll, never skipped. A Consumer is for one goroutine at a time
-// (a call while another runs fails with ErrConcurrentUse); Wakeup and
-// Close are safe from any.
+// (a call while another runs fails with ErrConcurrentUse); Wakeup, Close,
+// Assignment and Paused are safe from any.
 //
 // # Consumer groups
 //
