@@ -207,7 +207,7 @@ func (l *Log) cleanDue() {
 		if p.err() != nil {
 			continue
 		}
-		if err := p.clean(context.Background(), false, &m); err != nil && !errors.Is(err, ErrClosed) {
+		if err := p.clean(context.Background(), false, &m); err != nil && !errors.Is(err, ErrClosed) && !errors.Is(err, ErrInvalidConfig) {
 			l.opts.Logger.Warn("eventlog: cleaning failed", "topic", p.topic, "partition", p.id, "err", err)
 		}
 	}
@@ -219,6 +219,12 @@ func (l *Log) cleanDue() {
 func (p *Partition) clean(ctx context.Context, force bool, m **offsetMap) error {
 	p.cleaning.run.Lock()
 	defer p.cleaning.run.Unlock()
+	// The caller saw a compacted topic before it took the lock; since
+	// then AlterTopicConfig may have switched it to delete, or refused
+	// a switch to compact whose settings it tried while it checked.
+	if c := p.config().cleanup; !c.compacts() {
+		return p.errorf("%w: cleanup.policy is %s, not compact", ErrInvalidConfig, c)
+	}
 	for {
 		if err := p.err(); err != nil {
 			return err
