@@ -441,9 +441,13 @@ func (l *Log) AlterTopicConfig(ctx context.Context, name string, cfg TopicConfig
 	}
 	if next.cleanup.compacts() && !t.config.CleanupPolicy.compacts() {
 		// Appends without a key are refused from now on; then every
-		// record already there must have one.
-		for _, p := range t.partitions {
-			p.setConfig(&next)
+		// record already there must have one. Meanwhile the partitions
+		// keep their settings, retention included, but for the policy:
+		// what the check may yet refuse must not apply.
+		for i, p := range t.partitions {
+			checking := *old[i]
+			checking.cleanup = CleanupCompactDelete // the old policy deletes
+			p.setConfig(&checking)
 		}
 		for _, p := range t.partitions {
 			if err := p.requireKeys(ctx); err != nil {

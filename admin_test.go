@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"iter"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -635,4 +636,62 @@ func TestAlterTopicConfigWhileAppending(t *testing.T) {
 		total += p.HighWatermark()
 	}
 	assert.Equal(t, int64(n), total)
+}
+
+// A switch to compaction that AlterTopicConfig refuses, because a record
+// has no key, changes nothing, even when retention runs while it reads the
+// partition: the retention it asked for never applies.
+func TestAlterTopicConfigRefusedAppliesNoRetention(t *testing.T) {
+	fsys := eventlog.NewMemFS()
+	clk := newClock()
+	opts := &eventlog.Options{FS: fsys, Now: clk.Now, SegmentBytes: 1024}
+	l := openLog(t, "/d", opts)
+	require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{}))
+	p := partition(t, l, "t", 0)
+	appendN(t, p, 60, eventlog.AppendOptions{}) // several closed segments
+	clk.Advance(2 * time.Hour)
+	young := p.LogEndOffset()
+	appendN(t, p, 60, eventlog.AppendOptions{})
+	_, err := p.Append(ctx, []eventlog.Record{{Value: []byte("no key")}}, eventlog.AppendOptions{})
+	require.NoError(t, err)
+	total := p.LogEndOffset()
+	require.NoError(t, l.Close())
+
+	// The second segment holding only young records: retention reads the
+	// segments up to the first one holding a young record, not past it.
+	names, err := fsys.ReadDir("/d/topics/t/0")
+	require.NoError(t, err)
+	youngSegment := ""
+	for _, name := range names {
+		if strings.HasSuffix(name, ".log") && parseBase(t, name) > young && youngSegment == "" {
+			youngSegment = name
+		}
+	}
+	require.NotEmpty(t, youngSegment)
+
+	// Reopened, nothing is mapped: the check maps each segment as it reads
+	// it, and stops at that one until retention has run.
+	reached, resume := make(chan struct{}), make(chan struct{})
+	var once atomic.Bool
+	fsys.SetFault(func(op eventlog.Op, name string) error {
+		if (op == eventlog.OpMmap || op == eventlog.OpRead) && strings.HasSuffix(name, youngSegment) && once.CompareAndSwap(false, true) {
+			close(reached)
+			<-resume
+		}
+		return nil
+	})
+	l = openLog(t, "/d", opts)
+	p = partition(t, l, "t", 0)
+	altered := make(chan error)
+	go func() {
+		altered <- l.AlterTopicConfig(ctx, "t", eventlog.TopicConfig{CleanupPolicy: eventlog.CleanupCompactDelete, Retention: time.Hour})
+	}()
+	<-reached
+	require.NoError(t, eventlog.EnforceRetention(l))
+	close(resume)
+	require.ErrorIs(t, <-altered, eventlog.ErrInvalidConfig)
+	fsys.SetFault(nil)
+
+	assert.Zero(t, p.LogStartOffset(), "nothing deleted")
+	assert.Len(t, readAll(t, p, 0), int(total))
 }
