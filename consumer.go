@@ -437,7 +437,10 @@ func (c *Consumer) closeLocked() {
 	c.view.Store(&consumerView{})
 }
 
-// pollScratch is Poll into the scratch buffer.
+// pollScratch is Poll into the scratch buffer, for a TypedConsumer. take
+// runs before the consumer is released and returns how many of the records
+// it took; the others are given back, so that no call in between sees the
+// positions past them.
 func (c *Consumer) pollScratch(ctx context.Context, take func([]Record) int) ([]Record, error) {
 	var buf []Record
 	if p := c.scratch.Swap(nil); p != nil {
