@@ -37,9 +37,10 @@ var (
 	// same time (Kafka's ConcurrentModificationException). Only Wakeup,
 	// Assignment, Paused and Close may be called from any goroutine. Errors
 	// wrapping it also refuse a call that would wait for its own caller: one
-	// from a RebalanceListener or commit callback that would wait for the
-	// Poll around it, and one from a Producer's SendAsync function that
-	// would wait for appends while the function holds them up.
+	// from a RebalanceListener, commit callback or TypedConsumer's
+	// Deserializer that would wait for the Poll around it, and one from a
+	// Producer's SendAsync function that would wait for appends while the
+	// function holds them up.
 	ErrConcurrentUse = errors.New("eventlog: concurrent use")
 )
 

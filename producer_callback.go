@@ -19,16 +19,11 @@ func runCallback(fn func(RecordMetadata, error), md RecordMetadata, err error) {
 
 var runCallbackEntry = funcEntry(runCallback)
 
-// enterCallbacks and exitCallbacks count the goroutines running a batch's
-// SendAsync functions, so that the calls that may wait walk their stack
-// only while one runs.
-func (l *Log) enterCallbacks() { l.callbacks.Add(1) }
-func (l *Log) exitCallbacks()  { l.callbacks.Add(-1) }
-
 // calledFromCallback reports whether the calling goroutine is inside a
 // SendAsync function of one of l's Producers. It costs a walk of the stack
 // (0.5 µs, 2 µs thirty frames deep) while any goroutine runs such
-// functions, and an atomic load otherwise.
+// functions (l.callbacks counts them, per batch), and an atomic load
+// otherwise.
 func (l *Log) calledFromCallback() bool {
 	return l.callbacks.Load() != 0 && onStack(runCallbackEntry)
 }

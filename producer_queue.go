@@ -392,9 +392,9 @@ func (q *partitionQueue) complete(b *producerBatch, dropped []int32, spans []app
 			failed += sp.n
 		}
 	}
-	if b.callbacks {
-		q.producer.log.enterCallbacks()
-		defer q.producer.log.exitCallbacks()
+	if b.callbacks { // see calledFromCallback
+		q.producer.log.callbacks.Add(1)
+		defer q.producer.log.callbacks.Add(-1)
 	}
 	span, spanStart, skipped := 0, 0, 0
 	for i := range b.sends {
