@@ -275,7 +275,7 @@ func (vc *viewCursor) next() (*RecordView, error) {
 				vc.own = vc.newChunk()
 			}
 			var n int
-			n, err = vc.records.table(vc.own[:vc.chunk], &vc.fields, vc.timeBase, false)
+			n, err = vc.records.table(vc.own[:vc.chunk], &vc.fields, vc.timeBase)
 			vc.chunk = len(vc.own)
 			if n > 0 {
 				vc.parsed, vc.at = vc.own[:n], 0 // an error comes again after them

@@ -9,8 +9,7 @@ const fastParser = true
 // short, up to len(recs) of them, stopping at the first that is not (see
 // parse_short_amd64.s for what short means). It returns how many it
 // tabled, where the next record starts and that record's predecessor's
-// offset delta. Every position must fit in an int32. With streaming set,
-// it writes recs past its core's caches, for another core to read.
+// offset delta. Every position must fit in an int32.
 //
 //go:noescape
-func parseShortRecords(area []byte, p int, recs []parsedRecord, prevDelta, lastDelta int64, streaming bool) (n, end int, prev int64)
+func parseShortRecords(area []byte, p int, recs []parsedRecord, prevDelta, lastDelta int64) (n, end int, prev int64)

@@ -16,26 +16,26 @@
 // parses the record it stopped at with recordIter.next, which decodes
 // anything or names the damage.
 //
-// With streaming set it writes the table with non-temporal stores, which
-// bypass its core's caches: a table that another core reads next (the
-// read-ahead verifier's) then reaches it from memory, at the memory's
-// speed, instead of line by line from this core's cache, and this core
-// need not take each line back from the reader's before writing it.
+// It writes the table with plain stores, also when another core reads it
+// next (the read-ahead verifier's tables): the reader then takes each line
+// from this core's cache. Non-temporal stores, used before, sent each line
+// to memory and the reader fetched it back from there; on a machine whose
+// memory is slow to reach that made a scan 1.25 times slower
+// (BENCHMARKS.md).
 //
-// Registers: SI area, DX len(area), BX p, DI the next entry of recs, CX
-// streaming, R8 prevDelta, R15 records tabled; R12 and R14 walk the
+// Registers: SI area, DX len(area), BX p, DI the next entry of recs, R8
+// prevDelta, R15 records tabled; R12 and R14 walk the
 // record, R13 is its end. An entry is written as four quadwords: R10
 // (offset delta, timestamp delta), R9 (key at, key length), AX (value at,
 // value length) and R14 (headers at, end).
 
-// func parseShortRecords(area []byte, p int, recs []parsedRecord, prevDelta, lastDelta int64, streaming bool) (n, end int, prev int64)
-TEXT ·parseShortRecords(SB), NOSPLIT, $0-104
+// func parseShortRecords(area []byte, p int, recs []parsedRecord, prevDelta, lastDelta int64) (n, end int, prev int64)
+TEXT ·parseShortRecords(SB), NOSPLIT, $0-96
 	MOVQ      area_base+0(FP), SI
 	MOVQ      area_len+8(FP), DX
 	MOVQ      p+24(FP), BX
 	MOVQ      recs_base+32(FP), DI
 	MOVQ      prevDelta+56(FP), R8
-	MOVBQZX   streaming+72(FP), CX
 	XORQ      R15, R15
 
 loop:
@@ -227,7 +227,7 @@ hloop:
 	JZ      hval1
 	CMPQ    R12, R13
 	JGE     done
-	MOVBLZX (SI)(R12*1), CX // streaming is back at store and done
+	MOVBLZX (SI)(R12*1), CX
 	INCQ    R12
 	TESTL   $0x80, CX
 	JNZ     done
@@ -255,22 +255,12 @@ hnext:
 	ORQ  R11, R14
 
 store:
-	MOVQ    area_len+8(FP), DX
-	MOVBQZX streaming+72(FP), CX
-	MOVL  R10, R8 // the offset delta
-	TESTQ CX, CX
-	JNZ   stream
-	MOVQ  R10, 0(DI)
-	MOVQ  R9, 8(DI)
-	MOVQ  AX, 16(DI)
-	MOVQ  R14, 24(DI)
-	JMP   next
-
-stream:
-	MOVNTIQ R10, 0(DI)
-	MOVNTIQ R9, 8(DI)
-	MOVNTIQ AX, 16(DI)
-	MOVNTIQ R14, 24(DI)
+	MOVQ area_len+8(FP), DX
+	MOVL R10, R8 // the offset delta
+	MOVQ R10, 0(DI)
+	MOVQ R9, 8(DI)
+	MOVQ AX, 16(DI)
+	MOVQ R14, 24(DI)
 
 next:
 	MOVQ R13, BX
@@ -279,13 +269,7 @@ next:
 	JMP  loop
 
 done:
-	MOVBQZX streaming+72(FP), CX
-	TESTQ   CX, CX
-	JZ    out
-	SFENCE // the stores are seen before the table is published
-
-out:
-	MOVQ R15, n+80(FP)
-	MOVQ BX, end+88(FP)
-	MOVQ R8, prev+96(FP)
+	MOVQ R15, n+72(FP)
+	MOVQ BX, end+80(FP)
+	MOVQ R8, prev+88(FP)
 	RET

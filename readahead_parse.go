@@ -192,7 +192,7 @@ func (t *parseTables) table(h *batchHeader, area []byte, pos, d, oldest int64, r
 		if reader.passed(pos) {
 			return false, false
 		}
-		if k, _ := t.it.table(recs[i:min(i+parseAheadLook, len(recs))], &t.fields, h.timeBase(), true); k < min(parseAheadLook, len(recs)-i) {
+		if k, _ := t.it.table(recs[i:min(i+parseAheadLook, len(recs))], &t.fields, h.timeBase()); k < min(parseAheadLook, len(recs)-i) {
 			return false, false
 		}
 	}

@@ -49,9 +49,8 @@ func (h *batchHeader) timeBase() int64 {
 // holds or the batch has left, and returns how many. It stops early with
 // the error recordIter.next returns (errBatchEnd once no record is left, or
 // the batch's damage), or with errNotTabled, leaving the record it could
-// not table for next. timeBase is the batch header's. streaming is for a
-// table another core reads (see parseShortRecords).
-func (it *recordIter) table(recs []parsedRecord, f *recordFields, timeBase int64, streaming bool) (int, error) {
+// not table for next. timeBase is the batch header's.
+func (it *recordIter) table(recs []parsedRecord, f *recordFields, timeBase int64) (int, error) {
 	recs = recs[:min(len(recs), it.count-it.index)]
 	if len(recs) == 0 {
 		return 0, it.next(f)
@@ -62,7 +61,7 @@ func (it *recordIter) table(recs []parsedRecord, f *recordFields, timeBase int64
 	i, fast := 0, true
 	for {
 		if fast {
-			n, end, prev := parseShortRecords(it.area, it.p, recs[i:], it.prevDelta, it.lastDelta, streaming)
+			n, end, prev := parseShortRecords(it.area, it.p, recs[i:], it.prevDelta, it.lastDelta)
 			if it.appendTime >= 0 {
 				for j := i; j < i+n; j++ {
 					recs[j].tsDelta = 0 // every record has the batch's time

@@ -50,7 +50,7 @@ func tableAll(h *batchHeader, area []byte, chunk int) ([]tabledRecord, error) {
 	recs := make([]parsedRecord, chunk)
 	var v RecordView
 	for {
-		n, err := it.table(recs, &f, h.timeBase(), chunk%2 == 0)
+		n, err := it.table(recs, &f, h.timeBase())
 		for _, r := range recs[:n] {
 			r.fill(&v, area, h.BaseOffset, h.timeBase())
 			headersAt := int(r.headersAt)
@@ -201,7 +201,7 @@ func TestFastParserTakesCommonRecords(t *testing.T) {
 		h, err := parseBatchHeader(b)
 		require.NoError(t, err)
 		recs := make([]parsedRecord, h.RecordCount)
-		n, _, _ := parseShortRecords(b[batchHeaderSize:], 0, recs, -1, int64(h.LastOffsetDelta), false)
+		n, _, _ := parseShortRecords(b[batchHeaderSize:], 0, recs, -1, int64(h.LastOffsetDelta))
 		if whole {
 			assert.Equal(t, int(h.RecordCount), n, name)
 		} else {
