@@ -29,6 +29,9 @@ type Log struct {
 	mu struct {
 		sync.RWMutex
 		topics map[string]*topic
+		// creating holds the names of the topics a CreateTopic is making
+		// on disk, which it does without holding mu.
+		creating map[string]bool
 	}
 
 	// admin serializes the operations of admin.go. It is taken before
@@ -298,20 +301,58 @@ func (l *Log) createTopic(name string, cfg TopicConfig, internal bool) error {
 		return ErrClosed
 	}
 	defer l.exit()
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	for existing := range l.mu.topics {
-		if strings.EqualFold(existing, name) {
-			if existing == name {
-				return fmt.Errorf("%w: %q", ErrTopicExists, name)
-			}
-			return fmt.Errorf("%w: %q differs from existing topic %q only in case, which collides on case-insensitive filesystems", ErrTopicExists, name, existing)
-		}
-	}
 	payload, err := encodeTopicMeta(name, cfg)
 	if err != nil {
 		return err
 	}
+	if err := l.reserveTopicName(name); err != nil {
+		return err
+	}
+	t, err := l.makeTopic(name, cfg, payload)
+	l.mu.Lock()
+	delete(l.mu.creating, name)
+	if err == nil {
+		l.mu.topics[name] = t
+		l.topicsVersion.Add(1)
+	}
+	l.mu.Unlock()
+	return err
+}
+
+// reserveTopicName claims name for a topic that CreateTopic is about to
+// make, so that the topic map's lock need not be held while it is made
+// (its fsyncs would stall every topic lookup): it fails if a topic of that
+// name, or of a name that differs from it only in case, exists or is being
+// made.
+func (l *Log) reserveTopicName(name string) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	taken := func(existing string) error {
+		if existing == name {
+			return fmt.Errorf("%w: %q", ErrTopicExists, name)
+		}
+		return fmt.Errorf("%w: %q differs from existing topic %q only in case, which collides on case-insensitive filesystems", ErrTopicExists, name, existing)
+	}
+	for existing := range l.mu.topics {
+		if strings.EqualFold(existing, name) {
+			return taken(existing)
+		}
+	}
+	for existing := range l.mu.creating {
+		if strings.EqualFold(existing, name) {
+			return taken(existing)
+		}
+	}
+	if l.mu.creating == nil {
+		l.mu.creating = make(map[string]bool)
+	}
+	l.mu.creating[name] = true
+	return nil
+}
+
+// makeTopic makes the files of a new topic, durably, and returns it; on
+// failure it leaves none of them.
+func (l *Log) makeTopic(name string, cfg TopicConfig, payload []byte) (*topic, error) {
 	// Partition directories and their first segments come first, topic.meta
 	// last; one sync of the topic directory then makes the partition
 	// directories and topic.meta durable together. A crash before topic.meta
@@ -329,23 +370,21 @@ func (l *Log) createTopic(name string, cfg TopicConfig, internal bool) error {
 			p, err = l.openPartition(name, id, pc, newPartition)
 		}
 		if err != nil {
-			return errors.Join(fmt.Errorf("eventlog: create topic %q: %w", name, err), t.release(), fsys.RemoveAll(dir))
+			return nil, errors.Join(fmt.Errorf("eventlog: create topic %q: %w", name, err), t.release(), fsys.RemoveAll(dir))
 		}
 		t.partitions = append(t.partitions, p)
 	}
 	// topic.meta is written durably whatever the topic's durability: a
 	// rename that reaches the disk before the file's bytes would leave a
 	// damaged topic.meta, and Open refuses those.
-	err = writeMetaFile(fsys, filepath.Join(dir, topicMetaName), topicMetaVersion, payload, true)
+	err := writeMetaFile(fsys, filepath.Join(dir, topicMetaName), topicMetaVersion, payload, true)
 	if err == nil {
 		err = fsys.SyncDir(filepath.Dir(dir))
 	}
 	if err != nil {
-		return errors.Join(fmt.Errorf("eventlog: create topic %q: %w", name, err), t.release(), fsys.RemoveAll(dir))
+		return nil, errors.Join(fmt.Errorf("eventlog: create topic %q: %w", name, err), t.release(), fsys.RemoveAll(dir))
 	}
-	l.mu.topics[name] = t
-	l.topicsVersion.Add(1)
-	return nil
+	return t, nil
 }
 
 // Topics lists the user topics, sorted.

@@ -123,6 +123,67 @@ func TestTopicNames(t *testing.T) {
 	assert.ErrorIs(t, err, eventlog.ErrPartitionNotFound)
 }
 
+// CreateTopic makes its topic's files, fsyncs included, without holding
+// the lock every topic lookup takes: while it waits for the disk, the other
+// topics stay usable, and its name stays taken.
+func TestCreateTopicDoesNotStallLookups(t *testing.T) {
+	fsys := eventlog.NewMemFS()
+	l := openLog(t, "/d", &eventlog.Options{FS: fsys})
+	require.NoError(t, l.CreateTopic("other", eventlog.TopicConfig{}))
+	reached, resume := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	fsys.SetFault(func(op eventlog.Op, name string) error {
+		if op == eventlog.OpSync && strings.Contains(name, "/slow/") {
+			once.Do(func() { close(reached); <-resume })
+		}
+		return nil
+	})
+	created := make(chan error)
+	go func() { created <- l.CreateTopic("slow", eventlog.TopicConfig{Partitions: 2}) }()
+	<-reached
+
+	p, err := l.Partition("other", 0)
+	require.NoError(t, err)
+	_, err = p.Append(ctx, []eventlog.Record{{Value: []byte("v")}}, eventlog.AppendOptions{})
+	assert.NoError(t, err)
+	assert.Equal(t, []string{"other"}, l.Topics())
+	_, err = l.Partition("slow", 0)
+	assert.ErrorIs(t, err, eventlog.ErrTopicNotFound, "not there until made")
+	assert.ErrorIs(t, l.CreateTopic("slow", eventlog.TopicConfig{}), eventlog.ErrTopicExists)
+	err = l.CreateTopic("SLOW", eventlog.TopicConfig{})
+	assert.ErrorIs(t, err, eventlog.ErrTopicExists)
+	assert.ErrorContains(t, err, "only in case")
+	assert.ErrorIs(t, l.DeleteTopic(ctx, "slow"), eventlog.ErrTopicNotFound)
+
+	close(resume)
+	require.NoError(t, <-created)
+	fsys.SetFault(nil)
+	assert.Equal(t, []string{"other", "slow"}, l.Topics())
+	p, err = l.Partition("slow", 1)
+	require.NoError(t, err)
+	_, err = p.Append(ctx, []eventlog.Record{{Value: []byte("v")}}, eventlog.AppendOptions{})
+	assert.NoError(t, err)
+}
+
+// A CreateTopic that fails leaves no files, and its name free.
+func TestCreateTopicFailureFreesName(t *testing.T) {
+	fsys := eventlog.NewMemFS()
+	l := openLog(t, "/d", &eventlog.Options{FS: fsys})
+	fsys.SetFault(func(op eventlog.Op, name string) error {
+		if op == eventlog.OpSyncDir {
+			return eventlog.ErrInjected
+		}
+		return nil
+	})
+	require.ErrorIs(t, l.CreateTopic("t", eventlog.TopicConfig{}), eventlog.ErrInjected)
+	fsys.SetFault(nil)
+	assert.Empty(t, l.Topics())
+	_, err := fsys.Stat("/d/topics/t")
+	assert.ErrorIs(t, err, os.ErrNotExist)
+	require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{}))
+	assert.Equal(t, []string{"t"}, l.Topics())
+}
+
 func TestTopicConfigSurvivesReopen(t *testing.T) {
 	dir := t.TempDir()
 	l, err := eventlog.Open(dir, nil)
