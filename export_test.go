@@ -3,6 +3,7 @@ package eventlog
 import (
 	"errors"
 	"math"
+	"slices"
 )
 
 // Abandon drops l as a crashed process would: the lock and the files are
@@ -119,3 +120,22 @@ func ProducerIDOf(p *Producer) ProducerID { return p.id }
 // ConsumerClosing returns the channel that c's Close closes first, before
 // it waits for the call in progress.
 func ConsumerClosing(c *Consumer) <-chan struct{} { return c.closing }
+
+// CoordinatorGroups returns the names of the groups the coordinator holds
+// in memory, sorted; nil before it starts.
+func CoordinatorGroups(l *Log) []string {
+	l.groups.mu.Lock()
+	c := l.groups.coord
+	l.groups.mu.Unlock()
+	if c == nil {
+		return nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	names := make([]string, 0, len(c.groups))
+	for id := range c.groups {
+		names = append(names, id)
+	}
+	slices.Sort(names)
+	return names
+}

@@ -109,7 +109,7 @@ type coordinator struct {
 	metaPoke chan struct{}
 	armed    atomic.Int64 // unix nanos the timer fires at; 0: not armed
 
-	mu     sync.Mutex // guards groups
+	mu     sync.Mutex // guards groups, and kept and borrowed of each group
 	groups map[string]*group
 }
 
@@ -135,10 +135,44 @@ func (l *Log) coordinator() (*coordinator, error) {
 	return c, nil
 }
 
-// group returns the group named id, creating it.
+// group returns the group named id, creating it. The group stays in
+// memory from then on: the caller may keep it, as a Consumer does to join
+// it.
 func (c *coordinator) group(id string) *group {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	g := c.groupLocked(id)
+	g.kept = true
+	return g
+}
+
+// borrowGroup returns the group named id, creating it, for an
+// administrative call, which gives it back with returnGroup after it
+// unlocked the group: until then the group's mu keeps members out, which
+// a new group of the same name would not. A group that only such calls
+// used leaves memory when the last one gives it back, so that naming
+// groups that do not exist leaves nothing behind; one that group returned
+// stays, so that a name never has two groups.
+func (c *coordinator) borrowGroup(id string) *group {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	g := c.groupLocked(id)
+	g.borrowed++
+	return g
+}
+
+// returnGroup gives back a group that borrowGroup returned.
+func (c *coordinator) returnGroup(g *group) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	g.borrowed--
+	if g.borrowed == 0 && !g.kept {
+		delete(c.groups, g.id)
+	}
+}
+
+// groupLocked returns the group named id, creating it; c.mu is held.
+func (c *coordinator) groupLocked(id string) *group {
 	g := c.groups[id]
 	if g == nil {
 		g = &group{id: id, coord: c}
@@ -303,6 +337,13 @@ func (l *Log) Groups() ([]string, error) {
 type group struct {
 	id    string
 	coord *coordinator
+
+	// kept is set once coordinator.group returned the group: whoever
+	// holds it may join it, so it stays in the coordinator's map.
+	// borrowed counts the administrative calls using it (borrowGroup).
+	// Both are guarded by coord.mu.
+	kept     bool
+	borrowed int
 
 	// metaWrite orders the writes of the group's metadata (and
 	// DeleteGroup's tombstone of it); it is taken before mu.

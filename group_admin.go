@@ -150,7 +150,8 @@ func (l *Log) DeleteGroup(ctx context.Context, group string) error {
 	if err != nil {
 		return err
 	}
-	g := c.group(group)
+	g := c.borrowGroup(group)
+	defer c.returnGroup(g)
 	err = g.delete(ctx, s)
 	if g.metaPending.Load() {
 		g.writeMetadata() // evictions emptied the group, which is not deleted
@@ -189,18 +190,20 @@ func (g *group) delete(ctx context.Context, s *offsetStore) error {
 	return nil
 }
 
-// lockEmptyGroup returns the group locked, so that no member joins until
-// the caller unlocks it, or ErrGroupNotEmpty.
+// lockEmptyGroup returns the group borrowed and locked, so that no member
+// joins until the caller unlocks it (and then returns it), or
+// ErrGroupNotEmpty.
 func (l *Log) lockEmptyGroup(id string) (*group, error) {
 	c, err := l.coordinator()
 	if err != nil {
 		return nil, err
 	}
-	g := c.group(id)
+	g := c.borrowGroup(id)
 	g.mu.Lock()
 	g.expireLocked(l.opts.Now())
 	if n := len(g.mu.members); n > 0 {
 		g.unlock()
+		c.returnGroup(g)
 		return nil, fmt.Errorf("eventlog: group %q: %w: %d members", id, ErrGroupNotEmpty, n)
 	}
 	return g, nil
@@ -244,6 +247,7 @@ func (l *Log) ResetGroupOffsets(ctx context.Context, group string, spec ResetOff
 	if err != nil {
 		return nil, err
 	}
+	defer g.coord.returnGroup(g)
 	defer g.unlock()
 	s := g.coord.offsets
 	out, updates, err := l.planReset(s, group, &spec)

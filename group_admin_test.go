@@ -1,6 +1,7 @@
 package eventlog_test
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -135,6 +136,54 @@ func TestResetGroupOffsets(t *testing.T) {
 	assert.ElementsMatch(t, []int64{18, 19, 18, 19}, offsets)
 	_, err = l.ResetGroupOffsets(ctx, "g", eventlog.ResetOffsetsSpec{To: eventlog.ResetToEarliest})
 	assert.ErrorIs(t, err, eventlog.ErrGroupNotEmpty)
+}
+
+func TestGroupAdminForgetsUnknownGroups(t *testing.T) {
+	l := eventlogtest.New(t, nil)
+	require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{}))
+	fill(t, l, "t", 1, 3)
+	commitFor(t, l, "g", map[eventlog.TopicPartition]int64{tp("t", 0): 1})
+	before := eventlog.CoordinatorGroups(l)
+	require.Equal(t, []string{"g"}, before)
+
+	for i := range 100 {
+		name := fmt.Sprintf("unknown-%d", i)
+		assert.ErrorIs(t, l.DeleteGroup(ctx, name), eventlog.ErrGroupNotFound)
+		_, err := l.ResetGroupOffsets(ctx, name, eventlog.ResetOffsetsSpec{To: eventlog.ResetToEarliest, Topics: []string{"t"}, DryRun: true})
+		assert.NoError(t, err)
+		_, err = l.ResetGroupOffsets(ctx, name, eventlog.ResetOffsetsSpec{To: eventlog.ResetToEarliest})
+		assert.NoError(t, err, "no committed offsets: nothing to reset")
+		_, err = l.ResetGroupOffsets(ctx, name, eventlog.ResetOffsetsSpec{To: eventlog.ResetToEarliest, Topics: []string{"nope"}})
+		assert.ErrorIs(t, err, eventlog.ErrTopicNotFound)
+	}
+	assert.Equal(t, before, eventlog.CoordinatorGroups(l), "the coordinator holds entries for groups it was only asked about")
+	groups, err := l.Groups()
+	require.NoError(t, err)
+	assert.Equal(t, []string{"g"}, groups)
+
+	// A group of one of those names, made by a reset and deleted, leaves
+	// nothing either; a member joining it afterwards works as in any group.
+	_, err = l.ResetGroupOffsets(ctx, "unknown-0", eventlog.ResetOffsetsSpec{To: eventlog.ResetToOffset, Offset: 2, Topics: []string{"t"}})
+	require.NoError(t, err)
+	assert.Equal(t, map[eventlog.TopicPartition]int64{tp("t", 0): 2}, committed(t, l, "unknown-0"))
+	require.NoError(t, l.DeleteGroup(ctx, "unknown-0"))
+	assert.Equal(t, before, eventlog.CoordinatorGroups(l))
+	_, err = l.ResetGroupOffsets(ctx, "unknown-0", eventlog.ResetOffsetsSpec{To: eventlog.ResetToOffset, Offset: 2, Topics: []string{"t"}})
+	require.NoError(t, err)
+	c := groupConsumer(t, l, "unknown-0", nil)
+	require.NoError(t, c.Subscribe("t"))
+	var offsets []int64
+	pollUntil(t, func() bool { return len(offsets) == 1 }, func(_ *eventlog.Consumer, r eventlog.Record) { offsets = append(offsets, r.Offset) }, c)
+	assert.Equal(t, []int64{2}, offsets, "the member starts at the reset offset")
+	_, err = l.ResetGroupOffsets(ctx, "unknown-0", eventlog.ResetOffsetsSpec{To: eventlog.ResetToEarliest})
+	assert.ErrorIs(t, err, eventlog.ErrGroupNotEmpty)
+	assert.ErrorIs(t, l.DeleteGroup(ctx, "unknown-0"), eventlog.ErrGroupNotEmpty)
+	d, err := l.DescribeGroup("unknown-0")
+	require.NoError(t, err)
+	assert.Equal(t, eventlog.GroupStable, d.State)
+	assert.Len(t, d.Members, 1)
+	require.NoError(t, c.Close())
+	require.NoError(t, l.DeleteGroup(ctx, "unknown-0"))
 }
 
 func TestDescribeGroup(t *testing.T) {

@@ -102,3 +102,40 @@ func TestCooperativeRebalanceRevokesOnlyWhatMoves(t *testing.T) {
 	assert.Len(t, b.held, 2)
 	assert.Equal(t, gen, b.generation, "in the same generation")
 }
+
+func TestBorrowedGroupStaysWhileAnyoneHoldsIt(t *testing.T) {
+	l, _ := testGroup(t, 1, RangeAssignor{})
+	c, err := l.coordinator()
+	require.NoError(t, err)
+	has := func(id string) bool {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return c.groups[id] != nil
+	}
+
+	// Two administrative calls share a group; it goes when both are done.
+	a, b := c.borrowGroup("x"), c.borrowGroup("x")
+	require.Same(t, a, b)
+	c.returnGroup(a)
+	assert.True(t, has("x"), "gone while a call still uses it")
+	c.returnGroup(b)
+	assert.False(t, has("x"))
+
+	// A consumer takes the group, not having joined yet, while a reset
+	// holds it locked: the reset gives it back, and the group stays, so
+	// the consumer joins the group that later members and calls find.
+	r := c.borrowGroup("y")
+	r.mu.Lock()
+	k := c.group("y")
+	require.Same(t, r, k)
+	r.unlock()
+	c.returnGroup(r)
+	require.True(t, has("y"), "a consumer holds the group")
+	m := testMember(t, k, RangeAssignor{})
+	settle(k, m)
+	assert.Same(t, k, c.group("y"))
+	d := c.borrowGroup("y")
+	assert.Same(t, k, d)
+	c.returnGroup(d)
+	assert.True(t, has("y"))
+}
