@@ -155,11 +155,25 @@ func TestGroupAdminForgetsUnknownGroups(t *testing.T) {
 		assert.NoError(t, err, "no committed offsets: nothing to reset")
 		_, err = l.ResetGroupOffsets(ctx, name, eventlog.ResetOffsetsSpec{To: eventlog.ResetToEarliest, Topics: []string{"nope"}})
 		assert.ErrorIs(t, err, eventlog.ErrTopicNotFound)
+		assert.ErrorIs(t, l.CommitGroupOffsets(ctx, name, map[eventlog.TopicPartition]eventlog.OffsetAndMetadata{tp("nope", 0): {Offset: 1}}), eventlog.ErrTopicNotFound)
 	}
 	assert.Equal(t, before, eventlog.CoordinatorGroups(l), "the coordinator holds entries for groups it was only asked about")
 	groups, err := l.Groups()
 	require.NoError(t, err)
 	assert.Equal(t, []string{"g"}, groups)
+
+	// Commits from outside a group, as Kafka's OffsetCommit without a
+	// member sends them, make it a group with committed offsets, and leave
+	// no entry in memory either.
+	for i := range 10 {
+		offsets := map[eventlog.TopicPartition]eventlog.OffsetAndMetadata{tp("t", 0): {Offset: int64(i % 4)}}
+		assert.NoError(t, l.CommitGroupOffsets(ctx, fmt.Sprintf("outside-%d", i), offsets))
+	}
+	assert.Equal(t, before, eventlog.CoordinatorGroups(l))
+	assert.Equal(t, map[eventlog.TopicPartition]int64{tp("t", 0): 3}, committed(t, l, "outside-7"))
+	groups, err = l.Groups()
+	require.NoError(t, err)
+	assert.Len(t, groups, 11)
 
 	// A group of one of those names, made by a reset and deleted, leaves
 	// nothing either; a member joining it afterwards works as in any group.

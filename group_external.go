@@ -362,7 +362,9 @@ func (l *Log) CommitGroupOffsets(ctx context.Context, group string, offsets map[
 	if err != nil {
 		return err
 	}
-	return c.group(group).commit(ctx, nil, offsets)
+	g := c.borrowGroup(group)
+	defer c.returnGroup(g)
+	return g.commit(ctx, nil, offsets)
 }
 
 // CommittedOffsets returns a group's committed offsets of tps; partitions
