@@ -549,8 +549,8 @@ func (l *Log) DeleteRecords(ctx context.Context, topic string, partition int32, 
 	if err := ctx.Err(); err != nil {
 		return -1, err
 	}
-	if c := p.config().cleanup; c == CleanupCompact {
-		return -1, p.errorf("%w: cleanup.policy is %s: records of a compacted topic cannot be deleted by offset", ErrInvalidConfig, c)
+	if hook := l.deleteRecordsHook.Load(); hook != nil {
+		(*hook)()
 	}
 	p.cleaning.swap.Lock()
 	defer p.cleaning.swap.Unlock()
@@ -558,6 +558,11 @@ func (l *Log) DeleteRecords(ctx context.Context, topic string, partition int32, 
 	defer p.appendMu.Unlock()
 	if err := p.err(); err != nil {
 		return -1, err
+	}
+	// Checked under the locks that setConfig holds, so that AlterTopicConfig
+	// cannot switch the topic to compact alone before the records go.
+	if c := p.config().cleanup; c == CleanupCompact {
+		return -1, p.errorf("%w: cleanup.policy is %s: records of a compacted topic cannot be deleted by offset", ErrInvalidConfig, c)
 	}
 	hw := p.HighWatermark()
 	if offset == DeleteToHighWatermark {

@@ -423,6 +423,27 @@ func TestDeleteRecordsRemovesSegments(t *testing.T) {
 	assert.LessOrEqual(t, parseBase(t, after[0]), int64(150))
 }
 
+// A switch to cleanup.policy=compact that AlterTopicConfig completes while
+// DeleteRecords is on its way to the partition's locks is seen by
+// DeleteRecords, which refuses, as on any compact-only topic.
+func TestDeleteRecordsRefusedAfterConcurrentSwitchToCompact(t *testing.T) {
+	l := eventlogtest.New(t, nil)
+	require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{}))
+	p := partition(t, l, "t", 0)
+	appendN(t, p, 10, eventlog.AppendOptions{})
+
+	var altered error
+	eventlog.SetDeleteRecordsHook(l, func() {
+		altered = l.AlterTopicConfig(ctx, "t", eventlog.TopicConfig{CleanupPolicy: eventlog.CleanupCompact})
+	})
+	_, err := l.DeleteRecords(ctx, "t", 0, 5)
+	eventlog.SetDeleteRecordsHook(l, nil)
+	require.NoError(t, altered)
+	assert.ErrorIs(t, err, eventlog.ErrInvalidConfig)
+	assert.Zero(t, p.LogStartOffset(), "nothing deleted")
+	assert.Len(t, readAll(t, p, 0), 10)
+}
+
 // parseBase returns the base offset in a segment file name.
 func parseBase(t *testing.T, name string) int64 {
 	t.Helper()

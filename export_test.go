@@ -139,3 +139,13 @@ func CoordinatorGroups(l *Log) []string {
 	slices.Sort(names)
 	return names
 }
+
+// SetDeleteRecordsHook makes DeleteRecords on l call fn before it takes the
+// partition's locks; nil removes it.
+func SetDeleteRecordsHook(l *Log, fn func()) {
+	if fn == nil {
+		l.deleteRecordsHook.Store(nil)
+		return
+	}
+	l.deleteRecordsHook.Store(&fn)
+}

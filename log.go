@@ -37,6 +37,9 @@ type Log struct {
 	// admin serializes the operations of admin.go. It is taken before
 	// ops, never while holding it.
 	admin sync.Mutex
+	// deleteRecordsHook, when set, is called by DeleteRecords before it
+	// takes the partition's locks. Tests only.
+	deleteRecordsHook atomic.Pointer[func()]
 	// topicsVersion counts the changes to the registry of topics, so that
 	// the views producers and groups keep of it can tell they are stale.
 	topicsVersion atomic.Int64
