@@ -488,7 +488,8 @@ func (p *Partition) setConfig(c *partitionConfig) {
 }
 
 // requireKeys fails with ErrInvalidConfig when a record of the partition
-// has a null key.
+// has a null key. Records that DeleteRecords or retention delete while it
+// reads need no key: it goes on from the new log start offset.
 func (p *Partition) requireKeys(ctx context.Context) error {
 	if p.HighWatermark() < p.LogEndOffset() {
 		if err := p.syncTo(p.written.Load()); err != nil {
@@ -502,6 +503,10 @@ func (p *Partition) requireKeys(ctx context.Context) error {
 		}
 		var err error
 		recs, err = p.read(recs[:0], offset, replayChunk)
+		if start := p.LogStartOffset(); errors.Is(err, ErrOffsetOutOfRange) && offset < start {
+			offset = start
+			continue
+		}
 		if err != nil {
 			return err
 		}

@@ -716,3 +716,57 @@ func TestAlterTopicConfigRefusedAppliesNoRetention(t *testing.T) {
 	assert.Zero(t, p.LogStartOffset(), "nothing deleted")
 	assert.Len(t, readAll(t, p, 0), int(total))
 }
+
+// Records that DeleteRecords deletes while AlterTopicConfig checks their
+// keys need none: the check goes on from the new log start offset instead
+// of failing to read below it.
+func TestAlterTopicConfigToCompactWhileRecordsAreDeleted(t *testing.T) {
+	fsys := eventlog.NewMemFS()
+	opts := &eventlog.Options{FS: fsys, SegmentBytes: 1024}
+	l := openLog(t, "/d", opts)
+	require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{}))
+	appendN(t, partition(t, l, "t", 0), 30, eventlog.AppendOptions{}) // several closed segments
+	require.NoError(t, l.Close())
+
+	// Reopened, no index is loaded: the check's first read loads the first
+	// segment's, and stops there until the records are deleted. (Stopping
+	// in its mmap instead would hold the segment, which DeleteRecords
+	// drops.)
+	l = openLog(t, "/d", opts)
+	p := partition(t, l, "t", 0)
+	reached, resume := pauseFSAt(fsys, eventlog.OpOpen, fmt.Sprintf("%020d.index", 0))
+	altered := make(chan error)
+	go func() {
+		altered <- l.AlterTopicConfig(ctx, "t", eventlog.TopicConfig{CleanupPolicy: eventlog.CleanupCompact})
+	}()
+	<-reached
+	// The read ends at the high watermark it started with, which the log
+	// start offset then lies past.
+	_, err := p.Append(ctx, []eventlog.Record{rec("k", "after")}, eventlog.AppendOptions{})
+	require.NoError(t, err)
+	start, err := l.DeleteRecords(ctx, "t", 0, eventlog.DeleteToHighWatermark)
+	require.NoError(t, err)
+	require.Equal(t, int64(31), start)
+	close(resume)
+	assert.NoError(t, <-altered)
+	fsys.SetFault(nil)
+
+	got, err := l.TopicConfig("t")
+	require.NoError(t, err)
+	assert.Equal(t, eventlog.CleanupCompact, got.CleanupPolicy)
+}
+
+// pauseFSAt makes the first op of fsys on a file whose name ends with suffix
+// close reached, then wait until resume is closed.
+func pauseFSAt(fsys *eventlog.MemFS, op eventlog.Op, suffix string) (reached, resume chan struct{}) {
+	reached, resume = make(chan struct{}), make(chan struct{})
+	var once atomic.Bool
+	fsys.SetFault(func(o eventlog.Op, name string) error {
+		if o == op && strings.HasSuffix(name, suffix) && once.CompareAndSwap(false, true) {
+			close(reached)
+			<-resume
+		}
+		return nil
+	})
+	return reached, resume
+}
