@@ -75,9 +75,13 @@ func (l *Log) adminTopic(name string) (*topic, error) {
 // topic of the same name can be created afterwards; it starts empty.
 //
 // DeleteTopic returns once the deletion is durable. ctx bounds the wait
-// before the deletion starts; once started, it finishes. It waits for the
-// calls in flight on the Log, such as a Compact, so that no reader is left
-// inside the topic's files. Internal topics cannot be deleted
+// before the deletion starts: for another topic administration call in
+// progress, such as an AlterTopicConfig reading the topic's records, and
+// for a cleaning of the topic in progress. When ctx ends first,
+// DeleteTopic returns an error wrapping ctx's and the topic is as it was.
+// Once started, the deletion finishes: it waits for the calls in flight on
+// the Log, such as a Compact, so that no reader is left inside the topic's
+// files. Internal topics cannot be deleted
 // (ErrInvalidTopic). On Windows, which cannot rename directories holding
 // open files, DeleteTopic returns an error wrapping errors.ErrUnsupported.
 func (l *Log) DeleteTopic(ctx context.Context, name string) error {
@@ -89,7 +93,9 @@ func (l *Log) DeleteTopic(ctx context.Context, name string) error {
 	}
 	// admin is taken before ops (enter), never while holding it: the grace
 	// period below waits for every holder of ops.
-	l.admin.Lock()
+	if err := l.admin.lockCtx(ctx); err != nil {
+		return fmt.Errorf("eventlog: delete topic %q: waiting for another topic administration call: %w", name, err)
+	}
 	defer l.admin.Unlock()
 	if !l.enter() {
 		return ErrClosed
@@ -102,7 +108,7 @@ func (l *Log) DeleteTopic(ctx context.Context, name string) error {
 		l.exit()
 		return err
 	}
-	marked, err := l.markTopicDeleted(t)
+	marked, err := l.markTopicDeleted(ctx, t)
 	if marked == "" {
 		l.exit()
 		return err
@@ -133,15 +139,24 @@ func (l *Log) DeleteTopic(ctx context.Context, name string) error {
 
 // markTopicDeleted stops every writer of t and renames its directory to a
 // marked name, durably, which commits the deletion, and returns that name.
-// On failure it returns "" and t is as it was, unless the rename could be
-// neither made durable nor undone: it then returns the name and the error.
-func (l *Log) markTopicDeleted(t *topic) (string, error) {
+// On failure, ctx ending while it waits for a cleaning included, it
+// returns "" and t is as it was, unless the rename could be neither made
+// durable nor undone: it then returns the name and the error.
+func (l *Log) markTopicDeleted(ctx context.Context, t *topic) (string, error) {
 	fsys := l.opts.FS
+	// Every cleaning lock first, so that giving up on one marks nothing.
+	for i, p := range t.partitions {
+		if err := p.cleaning.run.lockCtx(ctx); err != nil {
+			for _, locked := range t.partitions[:i] {
+				locked.cleaning.run.Unlock()
+			}
+			return "", p.errorf("delete topic: waiting for the cleaning in progress: %w", err)
+		}
+	}
 	prev := make([]*error, len(t.partitions))
 	for i, p := range t.partitions {
 		// The cleaner, retention and appends stop: the sticky failure
 		// makes each of them return at once from now on.
-		p.cleaning.run.Lock()
 		p.cleaning.swap.Lock()
 		p.appendMu.Lock()
 		prev[i] = p.failure.Load()

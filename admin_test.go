@@ -756,6 +756,102 @@ func TestAlterTopicConfigToCompactWhileRecordsAreDeleted(t *testing.T) {
 	assert.Equal(t, eventlog.CleanupCompact, got.CleanupPolicy)
 }
 
+// DeleteTopic gives up when its ctx ends while it waits for another
+// administration call or for a cleaning of the topic, and leaves the topic
+// as it was.
+func TestDeleteTopicHeedsContextWhileWaiting(t *testing.T) {
+	t.Run("behind a key check", func(t *testing.T) {
+		fsys := eventlog.NewMemFS()
+		opts := &eventlog.Options{FS: fsys, SegmentBytes: 1024}
+		l := openLog(t, "/d", opts)
+		require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{}))
+		appendN(t, partition(t, l, "t", 0), 30, eventlog.AppendOptions{})
+		require.NoError(t, l.Close())
+
+		// Reopened, the key check of a switch to compaction loads the first
+		// segment's index, and stops there holding the administration lock.
+		l = openLog(t, "/d", opts)
+		reached, resume := pauseFSAt(fsys, eventlog.OpOpen, fmt.Sprintf("%020d.index", 0))
+		altered := make(chan error)
+		go func() {
+			altered <- l.AlterTopicConfig(ctx, "t", eventlog.TopicConfig{CleanupPolicy: eventlog.CleanupCompact})
+		}()
+		<-reached
+		deleteCtx, cancel := context.WithCancel(ctx)
+		deleted := make(chan error)
+		go func() { deleted <- l.DeleteTopic(deleteCtx, "t") }()
+		cancel()
+		err := <-deleted // before the key check goes on
+		assert.ErrorIs(t, err, context.Canceled)
+		assert.ErrorContains(t, err, `topic "t"`)
+		close(resume)
+		require.NoError(t, <-altered)
+		fsys.SetFault(nil)
+
+		assert.Len(t, readAll(t, partition(t, l, "t", 0), 0), 30)
+		assertTopicKept(t, l)
+	})
+
+	t.Run("behind a cleaning", func(t *testing.T) {
+		l := eventlogtest.New(t, &eventlog.Options{SegmentBytes: 1024})
+		require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{CleanupPolicy: eventlog.CleanupCompact}))
+		p := partition(t, l, "t", 0)
+		for i := range 60 {
+			_, err := p.Append(ctx, []eventlog.Record{rec(fmt.Sprintf("k%d", i%3), fmt.Sprintf("v%d", i))}, eventlog.AppendOptions{})
+			require.NoError(t, err)
+		}
+		reached, resume := make(chan struct{}), make(chan struct{})
+		var once atomic.Bool
+		eventlog.SetCleanerFailpoint(l, func(string) error {
+			if once.CompareAndSwap(false, true) {
+				close(reached)
+				<-resume
+			}
+			return nil
+		})
+		compacted := make(chan error)
+		go func() { compacted <- l.Compact(ctx, "t") }()
+		<-reached
+
+		// ctx ends right after DeleteTopic, holding the administration
+		// lock, checked it: it then waits for the cleaning.
+		deleteCtx, cancel := context.WithCancel(ctx)
+		err := l.DeleteTopic(cancelAfterCheck{deleteCtx, cancel}, "t")
+		assert.ErrorIs(t, err, context.Canceled)
+		assert.ErrorContains(t, err, `topic "t" partition 0`)
+		close(resume)
+		require.NoError(t, <-compacted)
+		eventlog.SetCleanerFailpoint(l, nil)
+
+		recs := readAll(t, p, 0)
+		require.NotEmpty(t, recs)
+		assert.Equal(t, "v59", string(recs[len(recs)-1].Value))
+		assertTopicKept(t, l)
+	})
+}
+
+// cancelAfterCheck is a context that its first Err call cancels, after
+// reporting it live: a deadline that passes right after a check.
+type cancelAfterCheck struct {
+	context.Context
+	cancel context.CancelFunc
+}
+
+func (c cancelAfterCheck) Err() error {
+	err := c.Context.Err()
+	c.cancel()
+	return err
+}
+
+// assertTopicKept checks that topic "t", which a DeleteTopic gave up on,
+// still works: it takes appends, and can be deleted then.
+func assertTopicKept(t *testing.T, l *eventlog.Log) {
+	t.Helper()
+	_, err := partition(t, l, "t", 0).Append(ctx, []eventlog.Record{rec("k", "after")}, eventlog.AppendOptions{})
+	assert.NoError(t, err)
+	assert.NoError(t, l.DeleteTopic(ctx, "t"), "no lock is left held")
+}
+
 // pauseFSAt makes the first op of fsys on a file whose name ends with suffix
 // close reached, then wait until resume is closed.
 func pauseFSAt(fsys *eventlog.MemFS, op eventlog.Op, suffix string) (reached, resume chan struct{}) {

@@ -125,8 +125,9 @@ type cleaner struct {
 // partitionCleaning is a partition's compaction state.
 type partitionCleaning struct {
 	// run is held for a whole cleaning: one at a time per partition,
-	// whether Compact or the background cleaner started it.
-	run sync.Mutex
+	// whether Compact or the background cleaner started it. DeleteTopic
+	// gives up waiting for it when its ctx ends.
+	run ctxMutex
 	// swap is held while a cleaning replaces segments and while retention
 	// deletes them, so that the two never change the same files at once.
 	// It is taken before appendMu.

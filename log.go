@@ -1,6 +1,7 @@
 package eventlog
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -35,8 +36,9 @@ type Log struct {
 	}
 
 	// admin serializes the operations of admin.go. It is taken before
-	// ops, never while holding it.
-	admin sync.Mutex
+	// ops, never while holding it. DeleteTopic gives up waiting for it
+	// when its ctx ends.
+	admin ctxMutex
 	// deleteRecordsHook, when set, is called by DeleteRecords before it
 	// takes the partition's locks. Tests only.
 	deleteRecordsHook atomic.Pointer[func()]
@@ -92,6 +94,7 @@ func Open(dir string, opts *Options) (*Log, error) {
 		dir:          dir,
 		opts:         o,
 		lock:         lock,
+		admin:        make(ctxMutex, 1),
 		syncRequests: make(chan *Partition, 64),
 		stop:         make(chan struct{}),
 	}
@@ -450,6 +453,23 @@ func (l *Log) enter() bool {
 }
 
 func (l *Log) exit() { l.ops.RUnlock() }
+
+// ctxMutex is a mutex that a caller can give up waiting for when a context
+// ends. Make one with make(ctxMutex, 1).
+type ctxMutex chan struct{}
+
+func (m ctxMutex) Lock()   { m <- struct{}{} }
+func (m ctxMutex) Unlock() { <-m }
+
+// lockCtx locks m, or returns ctx's error if ctx ends first.
+func (m ctxMutex) lockCtx(ctx context.Context) error {
+	select {
+	case m <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
 
 func (l *Log) requestSync(p *Partition) {
 	select {
