@@ -94,7 +94,6 @@ func Open(dir string, opts *Options) (*Log, error) {
 		dir:          dir,
 		opts:         o,
 		lock:         lock,
-		admin:        make(ctxMutex, 1),
 		syncRequests: make(chan *Partition, 64),
 		stop:         make(chan struct{}),
 	}
@@ -455,16 +454,31 @@ func (l *Log) enter() bool {
 func (l *Log) exit() { l.ops.RUnlock() }
 
 // ctxMutex is a mutex that a caller can give up waiting for when a context
-// ends. Make one with make(ctxMutex, 1).
-type ctxMutex chan struct{}
+// ends. Its zero value is unlocked.
+type ctxMutex struct {
+	once   sync.Once
+	locked chan struct{} // holds a token while the mutex is locked
+}
 
-func (m ctxMutex) Lock()   { m <- struct{}{} }
-func (m ctxMutex) Unlock() { <-m }
+func (m *ctxMutex) tokens() chan struct{} {
+	m.once.Do(func() { m.locked = make(chan struct{}, 1) })
+	return m.locked
+}
+
+func (m *ctxMutex) Lock() { m.tokens() <- struct{}{} }
+
+func (m *ctxMutex) Unlock() {
+	select {
+	case <-m.tokens():
+	default:
+		panic("eventlog: unlock of an unlocked ctxMutex")
+	}
+}
 
 // lockCtx locks m, or returns ctx's error if ctx ends first.
-func (m ctxMutex) lockCtx(ctx context.Context) error {
+func (m *ctxMutex) lockCtx(ctx context.Context) error {
 	select {
-	case m <- struct{}{}:
+	case m.tokens() <- struct{}{}:
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()

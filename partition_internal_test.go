@@ -66,3 +66,19 @@ func TestIndexFilesStayWithinTheirLimit(t *testing.T) {
 		}
 	}
 }
+
+// A ctxMutex works from its zero value, and a wait for it ends with its
+// context.
+func TestCtxMutex(t *testing.T) {
+	var m ctxMutex
+	m.Lock()
+	ctx, cancel := context.WithCancel(context.Background())
+	waited := make(chan error)
+	go func() { waited <- m.lockCtx(ctx) }()
+	cancel()
+	assert.ErrorIs(t, <-waited, context.Canceled)
+	m.Unlock()
+	require.NoError(t, m.lockCtx(context.Background()))
+	m.Unlock()
+	assert.Panics(t, m.Unlock, "unlock of an unlocked mutex")
+}

@@ -86,7 +86,7 @@ func openReadOnly(dir string, o Options) (*Log, error) {
 	if _, err := o.FS.Stat(filepath.Join(dir, topicsDirName)); err != nil {
 		return nil, fmt.Errorf("eventlog: open %s read-only: not a log directory: %w", dir, err)
 	}
-	l := &Log{dir: dir, opts: o, admin: make(ctxMutex, 1), stop: make(chan struct{})}
+	l := &Log{dir: dir, opts: o, stop: make(chan struct{})}
 	l.mu.topics = make(map[string]*topic)
 	l.readOnly.replayed = make(map[*Partition]int64)
 	l.readOnly.listings = make(map[*Partition]dirListing)

@@ -83,7 +83,6 @@ func (l *Log) newPartition(topicName string, id int32, cfg partitionConfig) *Par
 	}
 	p.settings.Store(&cfg)
 	p.sync.done.L = &p.sync.Mutex
-	p.cleaning.run = make(ctxMutex, 1)
 	return p
 }
 
