@@ -93,8 +93,8 @@ func (l *Log) DeleteTopic(ctx context.Context, name string) error {
 	}
 	// admin is taken before ops (enter), never while holding it: the grace
 	// period below waits for every holder of ops.
-	if err := l.admin.lockCtx(ctx); err != nil {
-		return fmt.Errorf("eventlog: delete topic %q: waiting for another topic administration call: %w", name, err)
+	if err := l.lockAdmin(ctx, "delete", name); err != nil {
+		return err
 	}
 	defer l.admin.Unlock()
 	if !l.enter() {
@@ -137,6 +137,32 @@ func (l *Log) DeleteTopic(ctx context.Context, name string) error {
 	return nil
 }
 
+// lockAdmin takes l.admin for a call on topic, or returns an error wrapping
+// ctx's, naming the call, if ctx ends while it waits for another
+// administration call.
+func (l *Log) lockAdmin(ctx context.Context, call, topic string) error {
+	if err := l.admin.lockCtx(ctx); err != nil {
+		return fmt.Errorf("eventlog: %s topic %q: waiting for another topic administration call: %w", call, topic, err)
+	}
+	return nil
+}
+
+// lockCleanings takes the cleaning lock of each of t's partitions, so that
+// no cleaning runs, or, if ctx ends while it waits for a cleaning in
+// progress, releases those it took and returns an error wrapping ctx's,
+// naming the partition and call.
+func (t *topic) lockCleanings(ctx context.Context, call string) error {
+	for i, p := range t.partitions {
+		if err := p.cleaning.run.lockCtx(ctx); err != nil {
+			for _, locked := range t.partitions[:i] {
+				locked.cleaning.run.Unlock()
+			}
+			return p.errorf("%s: waiting for the cleaning in progress: %w", call, err)
+		}
+	}
+	return nil
+}
+
 // markTopicDeleted stops every writer of t and renames its directory to a
 // marked name, durably, which commits the deletion, and returns that name.
 // On failure, ctx ending while it waits for a cleaning included, it
@@ -145,13 +171,8 @@ func (l *Log) DeleteTopic(ctx context.Context, name string) error {
 func (l *Log) markTopicDeleted(ctx context.Context, t *topic) (string, error) {
 	fsys := l.opts.FS
 	// Every cleaning lock first, so that giving up on one marks nothing.
-	for i, p := range t.partitions {
-		if err := p.cleaning.run.lockCtx(ctx); err != nil {
-			for _, locked := range t.partitions[:i] {
-				locked.cleaning.run.Unlock()
-			}
-			return "", p.errorf("delete topic: waiting for the cleaning in progress: %w", err)
-		}
+	if err := t.lockCleanings(ctx, "delete topic"); err != nil {
+		return "", err
 	}
 	prev := make([]*error, len(t.partitions))
 	for i, p := range t.partitions {
@@ -314,12 +335,17 @@ func (l *Log) finishDeletedTopics(dirs []string) error {
 // murmur2(key) % total, as in Kafka, so a key may land on another partition
 // than before. Producers use the new partitions from their next send, and
 // consumer groups subscribed to the topic rebalance to include them.
-// CreatePartitions returns once the change is durable.
+// CreatePartitions returns once the change is durable. ctx bounds its wait
+// for another topic administration call in progress, such as an
+// AlterTopicConfig reading a topic's records: when ctx ends first, it
+// returns an error wrapping ctx's and changes nothing.
 func (l *Log) CreatePartitions(ctx context.Context, name string, total int) error {
 	if err := l.refuseWrite("create partitions of topic %q", name); err != nil {
 		return err
 	}
-	l.admin.Lock()
+	if err := l.lockAdmin(ctx, "create partitions of", name); err != nil {
+		return err
+	}
 	defer l.admin.Unlock()
 	if !l.enter() {
 		return ErrClosed
@@ -403,11 +429,18 @@ func (l *Log) CreatePartitions(ctx context.Context, name string, total int) erro
 // CleanupCompactDelete) reads every partition, because the cleaner drops
 // records without a key, as Kafka's does: when one is found the switch is
 // refused with an error wrapping ErrInvalidConfig, and nothing changes.
+//
+// ctx bounds the waits for another topic administration call in progress
+// and for a cleaning of the topic in progress, and the key check: when it
+// ends first, AlterTopicConfig returns an error wrapping ctx's and nothing
+// changes.
 func (l *Log) AlterTopicConfig(ctx context.Context, name string, cfg TopicConfig) error {
 	if err := l.refuseWrite("alter the configuration of topic %q", name); err != nil {
 		return err
 	}
-	l.admin.Lock()
+	if err := l.lockAdmin(ctx, "alter the configuration of", name); err != nil {
+		return err
+	}
 	defer l.admin.Unlock()
 	if !l.enter() {
 		return ErrClosed
@@ -439,10 +472,14 @@ func (l *Log) AlterTopicConfig(ctx context.Context, name string, cfg TopicConfig
 	}
 	// No cleaning runs during the change: it would read settings that
 	// may yet be undone.
-	for _, p := range t.partitions {
-		p.cleaning.run.Lock()
-		defer p.cleaning.run.Unlock()
+	if err := t.lockCleanings(ctx, "alter configuration"); err != nil {
+		return err
 	}
+	defer func() {
+		for _, p := range t.partitions {
+			p.cleaning.run.Unlock()
+		}
+	}()
 	old := make([]*partitionConfig, len(t.partitions))
 	for i, p := range t.partitions {
 		old[i] = p.config()

@@ -756,78 +756,99 @@ func TestAlterTopicConfigToCompactWhileRecordsAreDeleted(t *testing.T) {
 	assert.Equal(t, eventlog.CleanupCompact, got.CleanupPolicy)
 }
 
-// DeleteTopic gives up when its ctx ends while it waits for another
-// administration call or for a cleaning of the topic, and leaves the topic
-// as it was.
-func TestDeleteTopicHeedsContextWhileWaiting(t *testing.T) {
-	t.Run("behind a key check", func(t *testing.T) {
-		fsys := eventlog.NewMemFS()
-		opts := &eventlog.Options{FS: fsys, SegmentBytes: 1024}
-		l := openLog(t, "/d", opts)
-		require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{}))
-		appendN(t, partition(t, l, "t", 0), 30, eventlog.AppendOptions{})
-		require.NoError(t, l.Close())
+// The administration calls give up waiting for another one, or for a
+// cleaning of their topic, when their ctx ends, and change nothing.
+func TestAdminCallsHeedContextWhileWaiting(t *testing.T) {
+	calls := map[string]struct {
+		call     func(context.Context, *eventlog.Log) error
+		cleaning bool // waits for a cleaning of the topic too
+	}{
+		"DeleteTopic": {func(ctx context.Context, l *eventlog.Log) error { return l.DeleteTopic(ctx, "t") }, true},
+		"AlterTopicConfig": {func(ctx context.Context, l *eventlog.Log) error {
+			return l.AlterTopicConfig(ctx, "t", eventlog.TopicConfig{CleanupPolicy: eventlog.CleanupCompact, Retention: time.Hour})
+		}, true},
+		"CreatePartitions": {func(ctx context.Context, l *eventlog.Log) error { return l.CreatePartitions(ctx, "t", 2) }, false},
+	}
+	for name, c := range calls {
+		t.Run(name+" behind a key check", func(t *testing.T) {
+			fsys := eventlog.NewMemFS()
+			opts := &eventlog.Options{FS: fsys, SegmentBytes: 1024}
+			l := openLog(t, "/d", opts)
+			require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{}))
+			appendN(t, partition(t, l, "t", 0), 30, eventlog.AppendOptions{})
+			require.NoError(t, l.Close())
 
-		// Reopened, the key check of a switch to compaction loads the first
-		// segment's index, and stops there holding the administration lock.
-		l = openLog(t, "/d", opts)
-		reached, resume := pauseFSAt(fsys, eventlog.OpOpen, fmt.Sprintf("%020d.index", 0))
-		altered := make(chan error)
-		go func() {
-			altered <- l.AlterTopicConfig(ctx, "t", eventlog.TopicConfig{CleanupPolicy: eventlog.CleanupCompact})
-		}()
-		<-reached
-		deleteCtx, cancel := context.WithCancel(ctx)
-		deleted := make(chan error)
-		go func() { deleted <- l.DeleteTopic(deleteCtx, "t") }()
-		cancel()
-		err := <-deleted // before the key check goes on
-		assert.ErrorIs(t, err, context.Canceled)
-		assert.ErrorContains(t, err, `topic "t"`)
-		close(resume)
-		require.NoError(t, <-altered)
-		fsys.SetFault(nil)
+			// Reopened, the key check of a switch to compaction loads the
+			// first segment's index, and stops there holding the
+			// administration lock.
+			l = openLog(t, "/d", opts)
+			reached, resume := pauseFSAt(fsys, eventlog.OpOpen, fmt.Sprintf("%020d.index", 0))
+			altered := make(chan error)
+			go func() {
+				altered <- l.AlterTopicConfig(ctx, "t", eventlog.TopicConfig{CleanupPolicy: eventlog.CleanupCompact})
+			}()
+			<-reached
+			callCtx, cancel := context.WithCancel(ctx)
+			called := make(chan error)
+			go func() { called <- c.call(callCtx, l) }()
+			cancel()
+			err := <-called // before the key check goes on
+			assert.ErrorIs(t, err, context.Canceled)
+			assert.ErrorContains(t, err, `topic "t": waiting for another topic administration call`)
+			close(resume)
+			require.NoError(t, <-altered)
+			fsys.SetFault(nil)
 
-		assert.Len(t, readAll(t, partition(t, l, "t", 0), 0), 30)
-		assertTopicKept(t, l)
-	})
-
-	t.Run("behind a cleaning", func(t *testing.T) {
-		l := eventlogtest.New(t, &eventlog.Options{SegmentBytes: 1024})
-		require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{CleanupPolicy: eventlog.CleanupCompact}))
-		p := partition(t, l, "t", 0)
-		for i := range 60 {
-			_, err := p.Append(ctx, []eventlog.Record{rec(fmt.Sprintf("k%d", i%3), fmt.Sprintf("v%d", i))}, eventlog.AppendOptions{})
+			assert.Len(t, readAll(t, partition(t, l, "t", 0), 0), 30)
+			cfg, err := l.TopicConfig("t")
 			require.NoError(t, err)
-		}
-		reached, resume := make(chan struct{}), make(chan struct{})
-		var once atomic.Bool
-		eventlog.SetCleanerFailpoint(l, func(string) error {
-			if once.CompareAndSwap(false, true) {
-				close(reached)
-				<-resume
-			}
-			return nil
+			assert.Equal(t, eventlog.TopicConfig{Partitions: 1, CleanupPolicy: eventlog.CleanupCompact}, cfg, "as the key check's call left it")
+			assertTopicKept(t, l)
 		})
-		compacted := make(chan error)
-		go func() { compacted <- l.Compact(ctx, "t") }()
-		<-reached
+		if !c.cleaning {
+			continue
+		}
+		t.Run(name+" behind a cleaning", func(t *testing.T) {
+			l := eventlogtest.New(t, &eventlog.Options{SegmentBytes: 1024})
+			require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{CleanupPolicy: eventlog.CleanupCompact}))
+			p := partition(t, l, "t", 0)
+			for i := range 60 {
+				_, err := p.Append(ctx, []eventlog.Record{rec(fmt.Sprintf("k%d", i%3), fmt.Sprintf("v%d", i))}, eventlog.AppendOptions{})
+				require.NoError(t, err)
+			}
+			reached, resume := make(chan struct{}), make(chan struct{})
+			var once atomic.Bool
+			eventlog.SetCleanerFailpoint(l, func(string) error {
+				if once.CompareAndSwap(false, true) {
+					close(reached)
+					<-resume
+				}
+				return nil
+			})
+			compacted := make(chan error)
+			go func() { compacted <- l.Compact(ctx, "t") }()
+			<-reached
 
-		// ctx ends right after DeleteTopic, holding the administration
-		// lock, checked it: it then waits for the cleaning.
-		deleteCtx, cancel := context.WithCancel(ctx)
-		err := l.DeleteTopic(cancelAfterCheck{deleteCtx, cancel}, "t")
-		assert.ErrorIs(t, err, context.Canceled)
-		assert.ErrorContains(t, err, `topic "t" partition 0`)
-		close(resume)
-		require.NoError(t, <-compacted)
-		eventlog.SetCleanerFailpoint(l, nil)
+			// ctx ends right after the call, holding the administration
+			// lock, checked it: it then waits for the cleaning.
+			callCtx, cancel := context.WithCancel(ctx)
+			err := c.call(cancelAfterCheck{callCtx, cancel}, l)
+			assert.ErrorIs(t, err, context.Canceled)
+			assert.ErrorContains(t, err, `topic "t" partition 0`)
+			assert.ErrorContains(t, err, "waiting for the cleaning in progress")
+			close(resume)
+			require.NoError(t, <-compacted)
+			eventlog.SetCleanerFailpoint(l, nil)
 
-		recs := readAll(t, p, 0)
-		require.NotEmpty(t, recs)
-		assert.Equal(t, "v59", string(recs[len(recs)-1].Value))
-		assertTopicKept(t, l)
-	})
+			recs := readAll(t, p, 0)
+			require.NotEmpty(t, recs)
+			assert.Equal(t, "v59", string(recs[len(recs)-1].Value))
+			cfg, err := l.TopicConfig("t")
+			require.NoError(t, err)
+			assert.Equal(t, eventlog.TopicConfig{Partitions: 1, CleanupPolicy: eventlog.CleanupCompact}, cfg)
+			assertTopicKept(t, l)
+		})
+	}
 }
 
 // cancelAfterCheck is a context that its first Err call cancels, after
