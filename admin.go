@@ -80,10 +80,12 @@ func (l *Log) adminTopic(name string) (*topic, error) {
 // for a cleaning of the topic in progress. When ctx ends first,
 // DeleteTopic returns an error wrapping ctx's and the topic is as it was.
 // Once started, the deletion finishes: it waits for the calls in flight on
-// the Log, such as a Compact, so that no reader is left inside the topic's
-// files. Internal topics cannot be deleted
-// (ErrInvalidTopic). On Windows, which cannot rename directories holding
-// open files, DeleteTopic returns an error wrapping errors.ErrUnsupported.
+// the Log, such as reads and appends, so that no reader is left inside the
+// topic's files; a Compact of another topic, which may run long, goes on
+// meanwhile, and holds no other call back. Internal topics cannot be
+// deleted (ErrInvalidTopic). On Windows, which cannot rename directories
+// holding open files, DeleteTopic returns an error wrapping
+// errors.ErrUnsupported.
 func (l *Log) DeleteTopic(ctx context.Context, name string) error {
 	if err := l.refuseWrite("delete topic %q", name); err != nil {
 		return err
@@ -119,7 +121,9 @@ func (l *Log) DeleteTopic(ctx context.Context, name string) error {
 	err = errors.Join(err, l.deleteTopicOffsets(name))
 	// Every call that started before the partitions were marked deleted
 	// ends before the topic leaves the registry: no reader of its files
-	// is left when a topic of the same name can be created.
+	// is left when a topic of the same name can be created. (Cleanings,
+	// which are not waited for here, took the cleaning locks
+	// markTopicDeleted waited for, and find the partitions failed.)
 	l.awaitCallsInFlight()
 	if !l.enter() {
 		return err // Close released the partitions; Open removes the directory

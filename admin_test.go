@@ -887,3 +887,87 @@ func pauseFSAt(fsys *eventlog.MemFS, op eventlog.Op, suffix string) (reached, re
 	})
 	return reached, resume
 }
+
+// A Compact, which may run long, holds no other call back: while it
+// cleans, a DeleteTopic of another topic completes, and appends and reads
+// go on. Close stops it.
+func TestCompactHoldsNoCallBack(t *testing.T) {
+	l := eventlogtest.New(t, &eventlog.Options{SegmentBytes: 1024})
+	require.NoError(t, l.CreateTopic("compacted", eventlog.TopicConfig{CleanupPolicy: eventlog.CleanupCompact}))
+	require.NoError(t, l.CreateTopic("doomed", eventlog.TopicConfig{}))
+	require.NoError(t, l.CreateTopic("busy", eventlog.TopicConfig{}))
+	p := partition(t, l, "compacted", 0)
+	for i := range 60 {
+		_, err := p.Append(ctx, []eventlog.Record{rec(fmt.Sprintf("k%d", i%3), fmt.Sprintf("v%d", i))}, eventlog.AppendOptions{})
+		require.NoError(t, err)
+	}
+	reached, resume := make(chan struct{}), make(chan struct{})
+	var once atomic.Bool
+	eventlog.SetCleanerFailpoint(l, func(string) error {
+		if once.CompareAndSwap(false, true) {
+			close(reached)
+			<-resume
+		}
+		return nil
+	})
+	compacted := make(chan error)
+	go func() { compacted <- l.Compact(ctx, "compacted") }()
+	<-reached
+
+	require.NoError(t, l.DeleteTopic(ctx, "doomed"))
+	busy := partition(t, l, "busy", 0)
+	appendN(t, busy, 3, eventlog.AppendOptions{})
+	assert.Len(t, readAll(t, busy, 0), 3)
+	assert.Equal(t, []string{"busy", "compacted"}, l.Topics())
+
+	close(resume)
+	require.NoError(t, <-compacted)
+	recs := readAll(t, p, 0)
+	require.NotEmpty(t, recs)
+	assert.Equal(t, "v59", string(recs[len(recs)-1].Value))
+}
+
+// A DeleteTopic of the topic a Compact is cleaning waits for the cleaning
+// in progress, and the Compact stops at the next partition it reaches after
+// the deletion: a topic of the same name made afterwards starts empty,
+// untouched by it.
+func TestDeleteTopicDuringItsCompact(t *testing.T) {
+	l := eventlogtest.New(t, &eventlog.Options{SegmentBytes: 1024})
+	require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{Partitions: 2, CleanupPolicy: eventlog.CleanupCompact}))
+	for id := range int32(2) {
+		p := partition(t, l, "t", id)
+		for i := range 60 {
+			_, err := p.Append(ctx, []eventlog.Record{rec(fmt.Sprintf("k%d", i%3), fmt.Sprintf("v%d", i))}, eventlog.AppendOptions{})
+			require.NoError(t, err)
+		}
+	}
+	reached, resume := make(chan struct{}), make(chan struct{})
+	var once atomic.Bool
+	eventlog.SetCleanerFailpoint(l, func(string) error {
+		if once.CompareAndSwap(false, true) {
+			close(reached)
+			<-resume
+		}
+		return nil
+	})
+	compacted := make(chan error)
+	go func() { compacted <- l.Compact(ctx, "t") }()
+	<-reached
+	deleted := make(chan error)
+	go func() { deleted <- l.DeleteTopic(ctx, "t") }()
+	close(resume)
+	require.NoError(t, <-deleted)
+	// The Compact finished the partitions it reached before the deletion.
+	if err := <-compacted; err != nil {
+		assert.ErrorIs(t, err, eventlog.ErrTopicNotFound)
+	}
+
+	require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{Partitions: 2, CleanupPolicy: eventlog.CleanupCompact}))
+	for id := range int32(2) {
+		p := partition(t, l, "t", id)
+		assert.Empty(t, readAll(t, p, 0))
+		_, err := p.Append(ctx, []eventlog.Record{rec("k", "new")}, eventlog.AppendOptions{})
+		require.NoError(t, err)
+	}
+	require.NoError(t, l.Compact(ctx, "t"))
+}

@@ -149,10 +149,12 @@ func (l *Log) Compact(ctx context.Context, topic string) error {
 	if err := l.refuseWrite("compact topic %q", topic); err != nil {
 		return err
 	}
-	if !l.enter() {
+	// A cleaning can take long, and stops once Close begins. A DeleteTopic
+	// of this topic waits for it by its cleaning locks.
+	if !l.enterLong() {
 		return ErrClosed
 	}
-	defer l.exit()
+	defer l.exitLong()
 	t, err := l.topic(topic)
 	if err != nil {
 		return err

@@ -497,17 +497,31 @@ func (l *Log) requestSync(p *Partition) {
 // fn may call the Log until then; its calls fail with ErrClosed once Close
 // began. It reports false, without running fn, when the Log is closed.
 func (l *Log) goBackground(fn func(stop <-chan struct{})) bool {
+	if !l.enterLong() {
+		return false
+	}
+	go func() {
+		defer l.exitLong()
+		fn(l.stop)
+	}()
+	return true
+}
+
+// enterLong registers a long call, such as a Compact, which must stop by
+// itself once Close begins: Close waits for it as for the Log's goroutines,
+// after the calls in flight. awaitCallsInFlight does not wait for it, so
+// that a DeleteTopic does not hold back every new call on the Log until it
+// ends. It fails once the Log is closed; exitLong ends the call.
+func (l *Log) enterLong() bool {
 	if !l.enter() {
 		return false
 	}
 	defer l.exit()
 	l.wg.Add(1)
-	go func() {
-		defer l.wg.Done()
-		fn(l.stop)
-	}()
 	return true
 }
+
+func (l *Log) exitLong() { l.wg.Done() }
 
 // background runs the Log's deferred work until Close.
 func (l *Log) background() {
