@@ -103,8 +103,8 @@ func (l *Log) DeleteTopic(ctx context.Context, name string) error {
 		return ErrClosed
 	}
 	t, err := l.adminTopic(name)
-	if err == nil {
-		err = ctx.Err()
+	if err == nil && ctx.Err() != nil {
+		err = fmt.Errorf("eventlog: delete topic %q: %w", name, ctx.Err())
 	}
 	if err != nil {
 		l.exit()
@@ -366,7 +366,7 @@ func (l *Log) CreatePartitions(ctx context.Context, name string, total int) erro
 		return fmt.Errorf("eventlog: topic %q: %w: %d partitions is more than %d", name, ErrInvalidConfig, total, maxPartitions)
 	}
 	if err := ctx.Err(); err != nil {
-		return err
+		return fmt.Errorf("eventlog: create partitions of topic %q: %w", name, err)
 	}
 	cfg := t.config
 	cfg.Partitions = total
@@ -468,7 +468,7 @@ func (l *Log) AlterTopicConfig(ctx context.Context, name string, cfg TopicConfig
 		return fmt.Errorf("eventlog: topic %q: %w: MaxBatchBytes (max.message.bytes) cannot be altered", name, ErrInvalidConfig)
 	}
 	if err := ctx.Err(); err != nil {
-		return err
+		return fmt.Errorf("eventlog: alter the configuration of topic %q: %w", name, err)
 	}
 	payload, err := encodeTopicMeta(name, cfg)
 	if err != nil {
@@ -608,7 +608,7 @@ func (l *Log) DeleteRecords(ctx context.Context, topic string, partition int32, 
 		return -1, err
 	}
 	if err := ctx.Err(); err != nil {
-		return -1, err
+		return -1, p.errorf("delete records: %w", err)
 	}
 	if hook := l.deleteRecordsHook.Load(); hook != nil {
 		(*hook)()

@@ -971,3 +971,27 @@ func TestDeleteTopicDuringItsCompact(t *testing.T) {
 	}
 	require.NoError(t, l.Compact(ctx, "t"))
 }
+
+// An administration call given an ended ctx says which topic it was for,
+// and changes nothing.
+func TestAdminCallsWithEndedContextNameTheirTopic(t *testing.T) {
+	l := eventlogtest.New(t, nil)
+	require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{}))
+	appendN(t, partition(t, l, "t", 0), 3, eventlog.AppendOptions{})
+	ended, cancel := context.WithCancel(ctx)
+	cancel()
+	_, deleteRecordsErr := l.DeleteRecords(ended, "t", 0, 2)
+	for name, err := range map[string]error{
+		"DeleteTopic":      l.DeleteTopic(ended, "t"),
+		"CreatePartitions": l.CreatePartitions(ended, "t", 2),
+		"AlterTopicConfig": l.AlterTopicConfig(ended, "t", eventlog.TopicConfig{Retention: time.Hour}),
+		"DeleteRecords":    deleteRecordsErr,
+	} {
+		assert.ErrorIs(t, err, context.Canceled, name)
+		assert.ErrorContains(t, err, `topic "t"`, name)
+	}
+	cfg, err := l.TopicConfig("t")
+	require.NoError(t, err)
+	assert.Equal(t, eventlog.TopicConfig{Partitions: 1}, cfg)
+	assert.Len(t, readAll(t, partition(t, l, "t", 0), 0), 3)
+}
