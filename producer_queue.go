@@ -270,6 +270,7 @@ type appendSpan struct {
 // send appends b and completes its records.
 func (q *partitionQueue) send(b *producerBatch) {
 	var dropped []int32 // indexes of the records whose sender gave up
+	var gaveUp error    // the context error of the first of them
 	for i := range b.sends {
 		s := &b.sends[i]
 		gone := false
@@ -280,7 +281,15 @@ func (q *partitionQueue) send(b *producerBatch) {
 		}
 		if gone {
 			dropped = append(dropped, s.index)
+			if gaveUp == nil {
+				gaveUp = s.ctx.Err()
+			}
 		}
+	}
+	if gaveUp != nil && q.producer.txn != nil {
+		// The transaction must not commit without the record, whether or
+		// not anybody listens for its outcome.
+		q.producer.txn.recordFailed(q.part.errorf("its sender gave up: %w", gaveUp))
 	}
 	batch := q.finish(b)
 	var span appendSpan

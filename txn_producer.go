@@ -198,8 +198,9 @@ func (t *producerTxn) recordFailed(err error) {
 // crash; if it fails, the transaction either stays open (ctx ended before
 // it was decided: commit or abort again) or, after a crash, is aborted by
 // the next Open unless the commit was decided. A transaction one of whose
-// records failed is aborted instead, and CommitTransaction returns an
-// error wrapping ErrTransactionAborted and the record's error.
+// records failed — a record whose ctx ended while it waited in its batch
+// included — is aborted instead, and CommitTransaction returns an error
+// wrapping ErrTransactionAborted and the record's error.
 func (p *Producer) CommitTransaction(ctx context.Context) error {
 	return p.endTransaction(ctx, true)
 }

@@ -1,6 +1,7 @@
 package eventlog_test
 
 import (
+	"context"
 	"fmt"
 	"sort"
 	"testing"
@@ -164,6 +165,33 @@ func TestTransactionFencing(t *testing.T) {
 	assert.Equal(t, []string{"fresh"}, consume(t, l, eventlog.ReadCommitted, "out"))
 	assert.Contains(t, consume(t, l, eventlog.ReadUncommitted, "out"), "zombie")
 	assert.NotContains(t, consume(t, l, eventlog.ReadUncommitted, "out"), "late", "the old epoch is refused by the partition")
+}
+
+// TestTransactionAbortsOnDroppedRecord: a record buffered in a
+// transaction whose context ends before its batch is appended is not
+// stored, so the transaction must not commit without it, even when
+// nobody listened for the record's outcome.
+func TestTransactionAbortsOnDroppedRecord(t *testing.T) {
+	l := txnLog(t, t.TempDir(), nil)
+	p, err := l.NewProducer(&eventlog.ProducerOptions{TransactionalID: "tx", Partitioner: eventlog.ManualPartitioner{}, Linger: time.Hour})
+	require.NoError(t, err)
+	defer p.Close()
+	require.NoError(t, p.BeginTransaction())
+	send(t, p, "out", 1, "stored")
+	sendCtx, cancel := context.WithCancel(ctx)
+	p.SendAsync(sendCtx, eventlog.Record{Topic: "out", Partition: 0, Key: []byte("k"), Value: []byte("dropped")}, nil)
+	cancel() // while the record lingers in its batch
+
+	err = p.CommitTransaction(ctx)
+	assert.ErrorIs(t, err, eventlog.ErrTransactionAborted)
+	assert.ErrorIs(t, err, context.Canceled)
+	assert.ErrorContains(t, err, `topic "out" partition 0`)
+	assert.Empty(t, consume(t, l, eventlog.ReadCommitted, "out"), "nothing of the transaction is read committed")
+
+	require.NoError(t, p.BeginTransaction(), "the next transaction starts afresh")
+	send(t, p, "out", 0, "next")
+	require.NoError(t, p.CommitTransaction(ctx))
+	assert.Equal(t, []string{"next"}, consume(t, l, eventlog.ReadCommitted, "out"))
 }
 
 func TestTransactionTimeout(t *testing.T) {
