@@ -304,7 +304,7 @@ func (l *Log) writeMarkers(pid ProducerID, tps []TopicPartition, commit bool) er
 		}
 		if tp.Topic == offsetsTopicName {
 			if s, _ := l.offsetStore(false); s != nil {
-				s.completeTxn(pid.ID, commit, base)
+				s.completeTxn(pid.ID, p, commit, base)
 			}
 		}
 		written = append(written, p)

@@ -42,20 +42,29 @@ func (s *offsetStore) writeTxn(group string, updates []offsetUpdate, id Producer
 	return nil
 }
 
-// completeTxn applies or drops the commits of producer id's transaction,
-// whose marker was written at offset marker.
-func (s *offsetStore) completeTxn(id int64, commit bool, marker int64) {
+// completeTxn applies or drops the commits in part of producer id's
+// transaction, whose marker was written there at offset marker. Its
+// commits in other partitions of __consumer_offsets wait for their own
+// markers.
+func (s *offsetStore) completeTxn(id int64, part *Partition, commit bool, marker int64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	pcs := s.mu.txnPending[id]
-	delete(s.mu.txnPending, id)
-	if commit {
-		for _, pc := range pcs {
+	var others []pendingCommit
+	for _, pc := range s.mu.txnPending[id] {
+		switch {
+		case pc.part != part:
+			others = append(others, pc)
+		case commit:
 			// Applied once the marker is durable, in the log's order at
 			// the marker, as Kafka applies them.
 			pc.base, pc.end = marker, marker+1
 			s.mu.pending = append(s.mu.pending, pc)
 		}
+	}
+	if others == nil {
+		delete(s.mu.txnPending, id)
+	} else {
+		s.mu.txnPending[id] = others
 	}
 	s.applyDurableLocked()
 }
