@@ -274,7 +274,9 @@
 // any topics and partitions, SendOffsetsToTransaction to commit a consumer
 // group's offsets with the output, then CommitTransaction or
 // AbortTransaction. A committed transaction is visible to read_committed
-// readers all at once; an aborted one never is. This is what a
+// readers whole in each partition, from the moment that partition's COMMIT
+// marker is written (the markers go to the partitions one after another,
+// as in Kafka); an aborted one never is. This is what a
 // consume-transform-produce worker needs for exactly-once output
 // (examples/exactlyonce): its output and its input position are stored
 // together or not at all.

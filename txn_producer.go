@@ -193,11 +193,12 @@ func (t *producerTxn) recordFailed(err error) {
 // CommitTransaction commits the open transaction (Kafka's
 // commitTransaction): it appends every record sent in it, makes them and
 // the offsets added with SendOffsetsToTransaction durable, and writes the
-// COMMIT markers that make them visible to read_committed consumers, all
-// at once. When it returns, the transaction is committed, and survives any
-// crash; if it fails, the transaction either stays open (ctx ended before
-// it was decided: commit or abort again) or, after a crash, is aborted by
-// the next Open unless the commit was decided. A transaction one of whose
+// COMMIT markers that make them visible to read_committed consumers, each
+// partition's records at once as its marker lands. When it returns, the
+// transaction is committed everywhere, and survives any crash; if it
+// fails, the transaction either stays open (ctx ended before it was
+// decided: commit or abort again) or, after a crash, is aborted by the
+// next Open unless the commit was decided. A transaction one of whose
 // records failed — a record whose ctx ended while it waited in its batch
 // included — is aborted instead, and CommitTransaction returns an error
 // wrapping ErrTransactionAborted and the record's error.
