@@ -98,7 +98,7 @@ func (c *Consumer) eachView(ctx context.Context, toEnd bool, fn func(*RecordView
 	var vc viewCursor
 	defer vc.close()
 	for {
-		chunk, err := c.planChunk(ctx, toEnd)
+		chunk, err := c.planChunk(ctx, toEnd, &vc.ahead)
 		if err != nil {
 			fn(nil, err)
 			return
@@ -114,8 +114,11 @@ func (c *Consumer) eachView(ctx context.Context, toEnd bool, fn func(*RecordView
 
 // planChunk picks the partition to read next, waiting for records as Poll
 // does unless toEnd or FetchMaxWait is negative; then it returns an empty
-// chunk when there is nothing to read.
-func (c *Consumer) planChunk(ctx context.Context, toEnd bool) (viewChunk, error) {
+// chunk when there is nothing to read. Before it waits it stops ahead, the
+// read-ahead verifier kept from the last chunk: a wait may last long, and
+// the verifier holds its segment, which retention, compaction or
+// DeleteTopic may have dropped meanwhile, mapped and open.
+func (c *Consumer) planChunk(ctx context.Context, toEnd bool, ahead *readAhead) (viewChunk, error) {
 	if err := c.acquire(); err != nil {
 		return viewChunk{}, err
 	}
@@ -146,6 +149,7 @@ func (c *Consumer) planChunk(ctx context.Context, toEnd bool) (viewChunk, error)
 		if toEnd || c.opts.FetchMaxWait < 0 {
 			return viewChunk{}, nil
 		}
+		ahead.stop()
 		if !timing {
 			timing = true
 			if c.timer == nil {

@@ -271,3 +271,55 @@ func TestReadAheadDuringRetentionAndCompaction(t *testing.T) {
 		})
 	}
 }
+
+// TestConsumerViewsReadAheadEndsWhileWaiting: a consumer's verifier keeps
+// its place from one chunk to the next, but not while the consumer waits
+// for records: a partition paused from the loop body, and whose topic is
+// then deleted, has its files removed while the loop waits on the other
+// partitions.
+func TestConsumerViewsReadAheadEndsWhileWaiting(t *testing.T) {
+	withTwoCores(t)
+	synctest.Test(t, func(t *testing.T) {
+		dir := t.TempDir()
+		l := openLog(t, dir, nil)
+		fillForReadAhead(t, l)
+		require.NoError(t, l.CreateTopic("idle", eventlog.TopicConfig{Durability: eventlog.DurabilityOS}))
+		read, idle := eventlog.TopicPartition{Topic: "t"}, eventlog.TopicPartition{Topic: "idle"}
+		c := newTestConsumer(t, l, &eventlog.ConsumerOptions{AutoOffsetReset: eventlog.OffsetResetEarliest, FetchMaxWait: time.Hour}, read, idle)
+		paused := make(chan struct{})
+		done := make(chan error, 1)
+		go func() {
+			seen := 0
+			for v, err := range c.Views(ctx) {
+				if err != nil || v.Topic == idle.Topic {
+					done <- err
+					return
+				}
+				switch seen++; seen {
+				case pauseAt:
+					synctest.Wait() // the verifier runs ahead until it waits for the reader
+				case pauseAt + 6*readAheadBatchRecords: // past batches the verifier tabled
+					assert.NoError(t, c.Pause(read))
+					close(paused)
+				}
+			}
+		}()
+		<-paused
+		synctest.Wait() // the loop waits for records of idle
+		require.NoError(t, l.DeleteTopic(ctx, "t"))
+		synctest.Wait()
+		topics, err := os.ReadDir(filepath.Join(dir, "topics"))
+		require.NoError(t, err)
+		var names []string
+		for _, e := range topics {
+			names = append(names, e.Name())
+		}
+		assert.Equal(t, []string{"idle"}, names, "the deleted topic's files are removed while the consumer waits")
+
+		_, err = partition(t, l, "idle", 0).Append(ctx, []eventlog.Record{{Value: []byte("x")}}, eventlog.AppendOptions{})
+		require.NoError(t, err)
+		require.NoError(t, <-done)
+		synctest.Wait() // the loop has ended
+		assert.Positive(t, eventlog.ReadAheadBatches(l), "a verifier ran")
+	})
+}
