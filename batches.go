@@ -140,7 +140,7 @@ func (b *batchWalk) enter(first bool) error {
 	}
 	if err != nil {
 		_ = seg.release()
-		return p.errorf("%w", err)
+		return p.segmentErr(err)
 	}
 	b.seg, b.data = seg, b.m.data[:limit]
 	b.pos = skipBatchesBelow(b.data, seg.startPosition(idx, b.data, b.offset), b.offset)

@@ -133,7 +133,7 @@ func (c *batchCursor) enter() (stop bool, err error) {
 	idx, rebuilt, err := seg.loadIndex(p.config().indexInterval)
 	if err != nil {
 		_ = seg.release()
-		return true, p.errorf("%w", err)
+		return true, p.segmentErr(err)
 	}
 	if rebuilt {
 		p.log.recovery.indexesRebuilt.Add(1)
@@ -141,7 +141,7 @@ func (c *batchCursor) enter() (stop bool, err error) {
 	m, err := seg.viewFor(limit)
 	if err != nil {
 		_ = seg.release()
-		return true, p.errorf("%w", err)
+		return true, p.segmentErr(err)
 	}
 	c.seg, c.m, c.data = seg, m, m.data[:limit]
 	c.pos = skipBatchesBelow(c.data, seg.startPosition(idx, c.data, c.offset), c.offset)
@@ -179,6 +179,18 @@ func (c *batchCursor) close() {
 		_ = c.seg.release()
 		c.seg, c.m, c.data, c.batch = nil, nil, nil, nil
 	}
+}
+
+// segmentErr is the error of a read that could not open, index or map a
+// segment. DeleteTopic renames the topic's directory before it lets go of
+// the segments, and closed segments are opened on their first read: a read
+// that comes to one in between finds its files gone from their names, and
+// fails as every read of a deleted topic does.
+func (p *Partition) segmentErr(err error) error {
+	if p.deleted.Load() {
+		return p.deletedErr()
+	}
+	return p.errorf("%w", err)
 }
 
 // corrupt reports damage at pos of seg, where offset was wanted.

@@ -751,7 +751,7 @@ func (p *Partition) OffsetForTime(t time.Time) (offset int64, found bool, err er
 func (p *Partition) offsetForTimeIn(seg *segment, ts int64, hw *position) (int64, bool, error) {
 	idx, _, err := seg.loadIndex(p.config().indexInterval)
 	if err != nil {
-		return -1, false, p.errorf("%w", err)
+		return -1, false, p.segmentErr(err)
 	}
 	if seg.maxTimestamp.Load() < ts {
 		return -1, false, nil

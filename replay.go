@@ -158,7 +158,7 @@ func (p *Partition) recordsEstimate() (int, error) {
 		}
 		_ = seg.release()
 		if err != nil {
-			return n, p.errorf("%w", err)
+			return n, p.segmentErr(err)
 		}
 	}
 	// A damaged header may claim any count; the offsets bound the records.

@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"iter"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -396,4 +398,57 @@ func corruptSecondSegment(t *testing.T, dir string, opts *eventlog.Options) []st
 	data[len(data)/2] ^= 0x01 // inside a batch in the middle of the second segment
 	require.NoError(t, os.WriteFile(logs[1], data, 0o644))
 	return logs
+}
+
+// renameHookFS calls hook after each successful Rename.
+type renameHookFS struct {
+	eventlog.FS
+	hook func(oldname, newname string)
+}
+
+func (f renameHookFS) Rename(oldname, newname string) error {
+	err := f.FS.Rename(oldname, newname)
+	if err == nil {
+		f.hook(oldname, newname)
+	}
+	return err
+}
+
+// TestViewsIntoASegmentOfADeletedTopic: DeleteTopic renames the topic's
+// directory before it drops the partitions' segments. A scan that moves
+// on, in between, to a segment whose file it has not opened yet (closed
+// segments are opened on their first read) must end with
+// ErrTopicNotFound, as every read of a deleted topic does, not with the
+// error of opening a file that is no longer there.
+func TestViewsIntoASegmentOfADeletedTopic(t *testing.T) {
+	dir := t.TempDir()
+	l := openLog(t, dir, &eventlog.Options{SegmentBytes: 1024})
+	require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{Durability: eventlog.DurabilityOS}))
+	appendN(t, partition(t, l, "t", 0), 100, eventlog.AppendOptions{})
+	require.NoError(t, l.Close())
+
+	renamed, proceed := make(chan struct{}), make(chan struct{})
+	fsys := renameHookFS{FS: eventlog.OSFS{}, hook: func(_, newname string) {
+		if strings.Contains(newname, "~deleted-") {
+			close(renamed)
+			<-proceed
+		}
+	}}
+	l = openLog(t, dir, &eventlog.Options{FS: fsys, SegmentBytes: 1024})
+	p := partition(t, l, "t", 0)
+	next, stop := iter.Pull2(p.Views(0))
+	defer stop()
+	v, err, ok := next()
+	require.True(t, ok)
+	require.NoError(t, err)
+	require.Zero(t, v.Offset)
+	deleted := make(chan error, 1)
+	go func() { deleted <- l.DeleteTopic(ctx, "t") }()
+	<-renamed // the directory is renamed; the segments are still listed
+	for ok && err == nil {
+		_, err, ok = next()
+	}
+	close(proceed)
+	assert.ErrorIs(t, err, eventlog.ErrTopicNotFound, "the scan ends with ErrTopicNotFound")
+	require.NoError(t, <-deleted)
 }
