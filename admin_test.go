@@ -812,22 +812,8 @@ func TestAdminCallsHeedContextWhileWaiting(t *testing.T) {
 			l := eventlogtest.New(t, &eventlog.Options{SegmentBytes: 1024})
 			require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{CleanupPolicy: eventlog.CleanupCompact}))
 			p := partition(t, l, "t", 0)
-			for i := range 60 {
-				_, err := p.Append(ctx, []eventlog.Record{rec(fmt.Sprintf("k%d", i%3), fmt.Sprintf("v%d", i))}, eventlog.AppendOptions{})
-				require.NoError(t, err)
-			}
-			reached, resume := make(chan struct{}), make(chan struct{})
-			var once atomic.Bool
-			eventlog.SetCleanerFailpoint(l, func(string) error {
-				if once.CompareAndSwap(false, true) {
-					close(reached)
-					<-resume
-				}
-				return nil
-			})
-			compacted := make(chan error)
-			go func() { compacted <- l.Compact(ctx, "t") }()
-			<-reached
+			appendKeyed(t, p, 60)
+			compacted, resume := pauseCompact(t, l, "t")
 
 			// ctx ends right after the call, holding the administration
 			// lock, checked it: it then waits for the cleaning.
@@ -897,22 +883,8 @@ func TestCompactHoldsNoCallBack(t *testing.T) {
 	require.NoError(t, l.CreateTopic("doomed", eventlog.TopicConfig{}))
 	require.NoError(t, l.CreateTopic("busy", eventlog.TopicConfig{}))
 	p := partition(t, l, "compacted", 0)
-	for i := range 60 {
-		_, err := p.Append(ctx, []eventlog.Record{rec(fmt.Sprintf("k%d", i%3), fmt.Sprintf("v%d", i))}, eventlog.AppendOptions{})
-		require.NoError(t, err)
-	}
-	reached, resume := make(chan struct{}), make(chan struct{})
-	var once atomic.Bool
-	eventlog.SetCleanerFailpoint(l, func(string) error {
-		if once.CompareAndSwap(false, true) {
-			close(reached)
-			<-resume
-		}
-		return nil
-	})
-	compacted := make(chan error)
-	go func() { compacted <- l.Compact(ctx, "compacted") }()
-	<-reached
+	appendKeyed(t, p, 60)
+	compacted, resume := pauseCompact(t, l, "compacted")
 
 	require.NoError(t, l.DeleteTopic(ctx, "doomed"))
 	busy := partition(t, l, "busy", 0)
@@ -935,24 +907,9 @@ func TestDeleteTopicDuringItsCompact(t *testing.T) {
 	l := eventlogtest.New(t, &eventlog.Options{SegmentBytes: 1024})
 	require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{Partitions: 2, CleanupPolicy: eventlog.CleanupCompact}))
 	for id := range int32(2) {
-		p := partition(t, l, "t", id)
-		for i := range 60 {
-			_, err := p.Append(ctx, []eventlog.Record{rec(fmt.Sprintf("k%d", i%3), fmt.Sprintf("v%d", i))}, eventlog.AppendOptions{})
-			require.NoError(t, err)
-		}
+		appendKeyed(t, partition(t, l, "t", id), 60)
 	}
-	reached, resume := make(chan struct{}), make(chan struct{})
-	var once atomic.Bool
-	eventlog.SetCleanerFailpoint(l, func(string) error {
-		if once.CompareAndSwap(false, true) {
-			close(reached)
-			<-resume
-		}
-		return nil
-	})
-	compacted := make(chan error)
-	go func() { compacted <- l.Compact(ctx, "t") }()
-	<-reached
+	compacted, resume := pauseCompact(t, l, "t")
 	deleted := make(chan error)
 	go func() { deleted <- l.DeleteTopic(ctx, "t") }()
 	close(resume)
@@ -994,4 +951,34 @@ func TestAdminCallsWithEndedContextNameTheirTopic(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, eventlog.TopicConfig{Partitions: 1}, cfg)
 	assert.Len(t, readAll(t, partition(t, l, "t", 0), 0), 3)
+}
+
+// appendKeyed appends n records, one a batch, with keys k0, k1, k2 in turn
+// and values v0, v1, ...: several segments of 1 KiB for a cleaning.
+func appendKeyed(t *testing.T, p *eventlog.Partition, n int) {
+	t.Helper()
+	for i := range n {
+		_, err := p.Append(ctx, []eventlog.Record{rec(fmt.Sprintf("k%d", i%3), fmt.Sprintf("v%d", i))}, eventlog.AppendOptions{})
+		require.NoError(t, err)
+	}
+}
+
+// pauseCompact starts a Compact of topic and returns once its cleaning is
+// paused, holding the partition's cleaning lock, with the channel its
+// result comes on and the one to close to let it go on.
+func pauseCompact(t *testing.T, l *eventlog.Log, topic string) (compacted <-chan error, resume chan struct{}) {
+	t.Helper()
+	reached, resume := make(chan struct{}), make(chan struct{})
+	var once atomic.Bool
+	eventlog.SetCleanerFailpoint(l, func(string) error {
+		if once.CompareAndSwap(false, true) {
+			close(reached)
+			<-resume
+		}
+		return nil
+	})
+	result := make(chan error)
+	go func() { result <- l.Compact(ctx, topic) }()
+	<-reached
+	return result, resume
 }
