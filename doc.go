@@ -301,7 +301,11 @@
 // durability, so a 1000-record transaction costs a handful of fsyncs.
 // Offsets added with SendOffsetsToTransaction are pending until the
 // transaction ends: a consumer of the group that would start from them
-// waits (Position returns ErrUnstableOffsetCommit meanwhile).
+// waits (Position returns ErrUnstableOffsetCommit meanwhile). A record of
+// the transaction that is not stored — refused by Send or SendAsync (an
+// unknown topic, a record too large, an ended ctx), or failed when its
+// batch was written — makes CommitTransaction abort it instead, as Kafka's
+// producer does, whether or not the caller looked at the record's error.
 //
 // # Isolation
 //

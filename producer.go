@@ -469,6 +469,13 @@ var errProducerClosed error = &chainedError{msg: "eventlog: producer is closed",
 // caller must drain it; otherwise it starts a drainer if one is needed.
 func (p *Producer) enqueue(ctx context.Context, r *Record, fn func(RecordMetadata, error), w *sendWaiter, cond EndOffsetCondition) (drainHere *partitionQueue, b *producerBatch, md RecordMetadata, err error) {
 	md = RecordMetadata{Topic: r.Topic, Partition: -1, Offset: -1}
+	if p.txn != nil {
+		defer func() {
+			if err != nil {
+				p.txn.refused(p, err)
+			}
+		}()
+	}
 	if err := ctx.Err(); err != nil {
 		return nil, nil, md, err
 	}

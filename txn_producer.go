@@ -190,6 +190,27 @@ func (t *producerTxn) recordFailed(err error) {
 	t.failed.CompareAndSwap(nil, &err)
 }
 
+// refused makes the open transaction abort at its commit when a send into
+// it was refused at the call: the record was meant for the transaction and
+// is not stored, and Kafka's producer too puts its transaction in an
+// abortable error state then. Refusals that say nothing of a record of the
+// transaction (none is open, the Producer is closed or fenced) leave it
+// alone.
+func (t *producerTxn) refused(p *Producer, err error) {
+	for _, state := range []error{ErrTransactionState, ErrClosed, ErrProducerFenced} {
+		if errors.Is(err, state) {
+			return
+		}
+	}
+	if t.rlock(p, "send") != nil {
+		return // a call from a SendAsync function while the transaction ends
+	}
+	defer t.mu.RUnlock()
+	if t.mu.open {
+		t.recordFailed(err)
+	}
+}
+
 // CommitTransaction commits the open transaction (Kafka's
 // commitTransaction): it appends every record sent in it, makes them and
 // the offsets added with SendOffsetsToTransaction durable, and writes the
@@ -199,9 +220,10 @@ func (t *producerTxn) recordFailed(err error) {
 // fails, the transaction either stays open (ctx ended before it was
 // decided: commit or abort again) or, after a crash, is aborted by the
 // next Open unless the commit was decided. A transaction one of whose
-// records failed — a record whose ctx ended while it waited in its batch
-// included — is aborted instead, and CommitTransaction returns an error
-// wrapping ErrTransactionAborted and the record's error.
+// records failed — refused by Send or SendAsync, or not stored, a record
+// whose ctx ended while it waited in its batch included — is aborted
+// instead, and CommitTransaction returns an error wrapping
+// ErrTransactionAborted and the record's error.
 func (p *Producer) CommitTransaction(ctx context.Context) error {
 	return p.endTransaction(ctx, true)
 }

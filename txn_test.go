@@ -194,6 +194,53 @@ func TestTransactionAbortsOnDroppedRecord(t *testing.T) {
 	assert.Equal(t, []string{"next"}, consume(t, l, eventlog.ReadCommitted, "out"))
 }
 
+// A record that Send or SendAsync refuses at the call, inside a
+// transaction, was meant for it and is not stored: the transaction aborts
+// at its commit, as Kafka's does, whether or not the caller looked at the
+// error. Refusals that are not about a record of the transaction leave the
+// next one alone.
+func TestTransactionAbortsOnRefusedRecord(t *testing.T) {
+	l := txnLog(t, t.TempDir(), nil)
+	p, err := l.NewProducer(&eventlog.ProducerOptions{TransactionalID: "tx", Partitioner: eventlog.ManualPartitioner{}, Linger: time.Hour})
+	require.NoError(t, err)
+	defer p.Close()
+	ended, cancel := context.WithCancel(ctx)
+	cancel()
+	refusals := map[string]func() error{
+		"unknown topic": func() error {
+			_, err := p.Send(ctx, eventlog.Record{Topic: "nope", Value: []byte("v")})
+			return err
+		},
+		"unknown partition, SendAsync without a function": func() error {
+			p.SendAsync(ctx, eventlog.Record{Topic: "out", Partition: 7, Value: []byte("v")}, nil)
+			return nil
+		},
+		"too large": func() error {
+			_, err := p.Send(ctx, eventlog.Record{Topic: "out", Value: make([]byte, eventlog.DefaultMaxBatchBytes)})
+			return err
+		},
+		"ended ctx": func() error {
+			_, err := p.Send(ended, eventlog.Record{Topic: "out", Value: []byte("v")})
+			return err
+		},
+	}
+	for name, refuse := range refusals {
+		_, err := p.Send(ctx, eventlog.Record{Topic: "out", Value: []byte("outside")})
+		require.ErrorIs(t, err, eventlog.ErrTransactionState, "no transaction is open")
+		require.NoError(t, p.BeginTransaction(), name)
+		send(t, p, "out", 0, "stored")
+		_ = refuse() // as a caller that ignores the error would
+		err = p.CommitTransaction(ctx)
+		assert.ErrorIs(t, err, eventlog.ErrTransactionAborted, name)
+		assert.Empty(t, consume(t, l, eventlog.ReadCommitted, "out"), name)
+	}
+
+	require.NoError(t, p.BeginTransaction(), "the next transaction starts afresh")
+	send(t, p, "out", 1, "next")
+	require.NoError(t, p.CommitTransaction(ctx))
+	assert.Equal(t, []string{"next"}, consume(t, l, eventlog.ReadCommitted, "out"))
+}
+
 func TestTransactionTimeout(t *testing.T) {
 	clock := newFakeClock()
 	l := txnLog(t, t.TempDir(), &eventlog.Options{Now: clock.Now})
