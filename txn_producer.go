@@ -114,8 +114,13 @@ func (t *producerTxn) noteFatal(err error) error {
 // BeginTransaction opens a transaction (Kafka's beginTransaction): the
 // records sent until CommitTransaction or AbortTransaction belong to it.
 // It fails with ErrTransactionState while a transaction is open, or for a
-// Producer without a TransactionalID, and with ErrProducerFenced once a
-// newer Producer of its ID started or a transaction of it timed out.
+// Producer without a TransactionalID, and with ErrProducerFenced once the
+// Producer learned that it is fenced: a newer Producer of its ID started,
+// or a transaction of it timed out. (A Producer learns that its open
+// transaction timed out at its next call that reaches the coordinator:
+// CommitTransaction, AbortTransaction, SendOffsetsToTransaction or a send
+// to a partition new to the transaction. Until then, as in Kafka,
+// BeginTransaction finds the transaction still open.)
 func (p *Producer) BeginTransaction() error {
 	t, err := p.transaction("begin transaction")
 	if err != nil {
