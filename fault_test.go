@@ -623,3 +623,25 @@ func TestFaultGroupCommit(t *testing.T) {
 		})
 	}
 }
+
+// A failed mmap of a segment is reported naming the operation and the file
+// once, not once by the file system and again by the segment.
+func TestFaultMmapNamesTheFileOnce(t *testing.T) {
+	fsys := eventlog.NewMemFS()
+	opts := &eventlog.Options{FS: fsys, SegmentBytes: 1024}
+	l := openLog(t, "/d", opts)
+	require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{}))
+	appendN(t, partition(t, l, "t", 0), 30, eventlog.AppendOptions{}) // a closed segment first
+	require.NoError(t, l.Close())
+
+	// Reopened, the closed segment is mapped at its first read.
+	l = openLog(t, "/d", opts)
+	fsys.SetFault(failNth(1, onLog(eventlog.OpMmap)))
+	_, err := partition(t, l, "t", 0).Read(0, 1<<20)
+	fsys.SetFault(nil)
+	require.ErrorIs(t, err, eventlog.ErrInjected)
+	assert.Equal(t, 1, strings.Count(err.Error(), "mmap"), err.Error())
+	assert.Contains(t, err.Error(), `topic "t" partition 0`)
+	assert.Contains(t, err.Error(), "00000000000000000000.log")
+	assert.Len(t, readAll(t, partition(t, l, "t", 0), 0), 30, "the next read maps the segment")
+}

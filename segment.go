@@ -224,7 +224,7 @@ func (s *segment) remap(need int64) (*mapping, error) {
 			m.data, m.unmap, err = mm.Mmap(int(size))
 		}
 		if err != nil {
-			return nil, fmt.Errorf("eventlog: mmap %s: %w", s.path(logExt), err)
+			return nil, mmapError(s.path(logExt), err)
 		}
 	} else {
 		m.data = make([]byte, size)
@@ -237,6 +237,17 @@ func (s *segment) remap(need int64) (*mapping, error) {
 		old.release()
 	}
 	return m, nil
+}
+
+// mmapError is the error of a failed mmap of path: err as it is when it
+// names the operation and the file already, as the FS's own files' errors
+// do (*fs.PathError), and wrapped with them otherwise.
+func mmapError(path string, err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) && pe.Op == "mmap" {
+		return fmt.Errorf("eventlog: %w", err)
+	}
+	return fmt.Errorf("eventlog: mmap %s: %w", path, err)
 }
 
 // batchAt returns the complete, checksum-verified batch starting at pos in
