@@ -280,13 +280,17 @@ func (p *Partition) publish(outs []*cleanedSegment) {
 func (p *Partition) applySwap(groups []swapGroup, names []string, fp func(string) error) error {
 	fsys := p.log.opts.FS
 	for _, name := range names {
-		for _, ext := range []string{logExt, indexExt, timeIndexExt} {
+		for _, ext := range []string{logExt, indexExt, timeIndexExt, txnIndexExt} {
 			base, ok := parseSegmentName(name, ext)
 			if !ok {
 				continue
 			}
 			for _, g := range groups {
-				if base >= g.Base && base < g.End && (ext != logExt || base != g.Base) {
+				// The group's first segment keeps its name, and with it
+				// its index of aborted transactions; the merged ones' go.
+				// The offset and time indexes are rebuilt.
+				kept := base == g.Base && (ext == logExt || ext == txnIndexExt)
+				if base >= g.Base && base < g.End && !kept {
 					if err := fsys.Remove(filepath.Join(p.dir, name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 						return err
 					}

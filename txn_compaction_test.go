@@ -2,6 +2,8 @@ package eventlog_test
 
 import (
 	"fmt"
+	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -72,4 +74,42 @@ func TestCompactTransactions(t *testing.T) {
 	latest, err = l.ReplayLatest(ctx, "t")
 	require.NoError(t, err)
 	assert.Equal(t, "open", string(latest["b"]))
+}
+
+// A cleaning that merges segments removes the merged segments' aborted
+// transaction indexes with their other files: none is left without its
+// segment.
+func TestCompactRemovesMergedTxnIndexes(t *testing.T) {
+	dir := t.TempDir()
+	l := openLog(t, dir, &eventlog.Options{SegmentBytes: 1024})
+	require.NoError(t, l.CreateTopic("t", compactTopic))
+	p := partition(t, l, "t", 0)
+	prod := txnProducer(t, l, "tx")
+	for i := range 6 { // an aborted transaction in each of several segments
+		require.NoError(t, prod.BeginTransaction())
+		_, err := prod.Send(ctx, eventlog.Record{Topic: "t", Key: []byte("a"), Value: []byte("aborted")})
+		require.NoError(t, err)
+		require.NoError(t, prod.AbortTransaction(ctx))
+		for j := range 20 {
+			putKV(t, p, fmt.Sprint("filler", j%3), []byte(fmt.Sprintf("%02d-xxxxxxxxxxxxxxxxxxxxxxxxxxxxxx", i)))
+		}
+	}
+	partDir := filepath.Join(dir, "topics", "t", "0")
+	txnIndexes := func() []string {
+		names, err := filepath.Glob(filepath.Join(partDir, "*.txnindex"))
+		require.NoError(t, err)
+		return names
+	}
+	require.Greater(t, len(txnIndexes()), 2, "several segments hold aborted transactions")
+	segmentsBefore, err := filepath.Glob(filepath.Join(partDir, "*.log"))
+	require.NoError(t, err)
+	require.NoError(t, l.Compact(ctx, "t"))
+	segmentsAfter, err := filepath.Glob(filepath.Join(partDir, "*.log"))
+	require.NoError(t, err)
+	require.Less(t, len(segmentsAfter), len(segmentsBefore), "the cleaning merged segments")
+
+	for _, name := range txnIndexes() {
+		assert.FileExists(t, strings.TrimSuffix(name, ".txnindex")+".log", "a transaction index without its segment")
+	}
+	assert.NotContains(t, valueStrings(readAll(t, p, 0)), "aborted")
 }
