@@ -36,8 +36,8 @@ type Log struct {
 	}
 
 	// admin serializes the operations of admin.go. It is taken before
-	// ops, never while holding it. DeleteTopic gives up waiting for it
-	// when its ctx ends.
+	// ops, never while holding it. The calls that take it give up waiting
+	// for it when their ctx ends (lockAdmin).
 	admin ctxMutex
 	// deleteRecordsHook, when set, is called by DeleteRecords before it
 	// takes the partition's locks. Tests only.
