@@ -126,7 +126,8 @@ type cleaner struct {
 type partitionCleaning struct {
 	// run is held for a whole cleaning: one at a time per partition,
 	// whether Compact or the background cleaner started it. DeleteTopic
-	// gives up waiting for it when its ctx ends.
+	// and AlterTopicConfig give up waiting for it when their ctx ends
+	// (topic.lockCleanings).
 	run ctxMutex
 	// swap is held while a cleaning replaces segments and while retention
 	// deletes them, so that the two never change the same files at once.
