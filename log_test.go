@@ -456,6 +456,61 @@ func TestOffsetForTime(t *testing.T) {
 	assert.Equal(t, int64(0), off)
 }
 
+// DeleteRecords that moves the log start offset past where an OffsetForTime
+// is scanning does not fail the lookup: it goes on from the new log start
+// offset, and never answers below it.
+func TestOffsetForTimeOvertakenByDeleteRecords(t *testing.T) {
+	fsys := eventlog.NewMemFS()
+	l := openLog(t, "/d", &eventlog.Options{FS: fsys})
+	require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{Durability: eventlog.DurabilityOS}))
+	p := partition(t, l, "t", 0)
+	// 30 records of 64 KiB: a lookup reads them in several reads of 1 MiB.
+	// Only offsets 0 and 25 are as new as the time looked up.
+	target := time.UnixMilli(1_700_000_000_000)
+	for i := range 30 {
+		r := eventlog.Record{Key: []byte("k"), Value: make([]byte, 64<<10), Timestamp: target.Add(-time.Hour)}
+		if i == 0 || i == 25 {
+			r.Timestamp = target
+		}
+		_, err := p.Append(ctx, []eventlog.Record{r}, eventlog.AppendOptions{})
+		require.NoError(t, err)
+	}
+	_, err := l.DeleteRecords(ctx, "t", 0, 1)
+	require.NoError(t, err)
+
+	// The lookup's first read stops at its mapping of the segment while
+	// DeleteRecords moves the log start offset past what that read returns.
+	mapping, proceed := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	fsys.SetFault(func(op eventlog.Op, name string) error {
+		if op == eventlog.OpMmap {
+			once.Do(func() {
+				close(mapping)
+				<-proceed
+			})
+		}
+		return nil
+	})
+	type result struct {
+		offset int64
+		found  bool
+		err    error
+	}
+	done := make(chan result)
+	go func() {
+		off, found, err := p.OffsetForTime(target)
+		done <- result{off, found, err}
+	}()
+	<-mapping
+	_, err = l.DeleteRecords(ctx, "t", 0, 20)
+	require.NoError(t, err)
+	close(proceed)
+	got := <-done
+	require.NoError(t, got.err)
+	assert.True(t, got.found)
+	assert.Equal(t, int64(25), got.offset)
+}
+
 func TestWait(t *testing.T) {
 	l, err := eventlog.Open(t.TempDir(), nil)
 	require.NoError(t, err)

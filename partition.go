@@ -714,9 +714,9 @@ const maxReadPrealloc = 1 << 20
 // that a damaged or hostile file cannot exhaust memory.
 func maxDecompressedBytes(maxBatchBytes int) int { return max(64*maxBatchBytes, 64<<20) }
 
-// OffsetForTime returns the first offset below the high watermark whose
-// record has a timestamp at or after t, as Kafka's ListOffsets does. found is
-// false when every record is older than t.
+// OffsetForTime returns the first offset from the log start offset up to the
+// high watermark whose record has a timestamp at or after t, as Kafka's
+// ListOffsets does. found is false when every record is older than t.
 func (p *Partition) OffsetForTime(t time.Time) (offset int64, found bool, err error) {
 	if !p.log.enter() {
 		return -1, false, ErrClosed
@@ -769,6 +769,10 @@ func (p *Partition) offsetForTimeIn(seg *segment, ts int64, hw *position) (int64
 	// the answer is among them, the damage does not matter to it.
 	for from < hw.offset {
 		records, err := p.read(nil, from, 1<<20)
+		if start := p.logStart.Load(); errors.Is(err, ErrOffsetOutOfRange) && from < start {
+			from = start // DeleteRecords or retention overtook the scan
+			continue
+		}
 		for _, r := range records {
 			if r.Timestamp.UnixMilli() >= ts {
 				return r.Offset, true, nil
