@@ -456,6 +456,26 @@ func TestOffsetForTime(t *testing.T) {
 	assert.Equal(t, int64(0), off)
 }
 
+// Times too far from 1970 for milliseconds in an int64 are still before or
+// after every record: the lookup does not wrap around.
+func TestOffsetForTimeBeyondMillisecondRange(t *testing.T) {
+	l := openLog(t, t.TempDir(), nil)
+	require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{Durability: eventlog.DurabilityOS}))
+	p := partition(t, l, "t", 0)
+	appendN(t, p, 3, eventlog.AppendOptions{})
+	_, err := l.DeleteRecords(ctx, "t", 0, 1)
+	require.NoError(t, err)
+
+	off, found, err := p.OffsetForTime(time.Unix(-1<<54, 0))
+	require.NoError(t, err)
+	assert.True(t, found, "every record is after the year -570 million")
+	assert.Equal(t, int64(1), off, "the first record after the log start offset")
+
+	_, found, err = p.OffsetForTime(time.Unix(1<<54, 0))
+	require.NoError(t, err)
+	assert.False(t, found, "every record is before the year 570 million")
+}
+
 // DeleteRecords that moves the log start offset past where an OffsetForTime
 // is scanning does not fail the lookup: it goes on from the new log start
 // offset, and never answers below it.

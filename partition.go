@@ -722,7 +722,15 @@ func (p *Partition) OffsetForTime(t time.Time) (offset int64, found bool, err er
 		return -1, false, ErrClosed
 	}
 	defer p.log.exit()
+	// Every record's time lies in [minRecordTime, maxRecordTime] (see
+	// encode); beyond, t.UnixMilli would overflow.
 	ts := t.UnixMilli()
+	switch {
+	case t.Before(minRecordTime):
+		ts = minRecordTime.UnixMilli()
+	case t.After(maxRecordTime):
+		ts = maxRecordTime.UnixMilli() + 1 // after every record
+	}
 	hw := p.hw.Load()
 	segs := *p.segments.Load()
 	for i := 0; i < len(segs); i++ {
