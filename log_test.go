@@ -426,6 +426,29 @@ func TestSegmentsRollByAge(t *testing.T) {
 	assert.Len(t, logs, 2)
 }
 
+// A segment's age counts from when its first record was appended, not from
+// the record's timestamp; after a reopen, from the timestamp.
+func TestSegmentAgeCountsFromFirstAppend(t *testing.T) {
+	dir := t.TempDir()
+	clk := newClock()
+	opts := &eventlog.Options{Now: clk.Now, SegmentAge: time.Hour}
+	l := openLog(t, dir, opts)
+	require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{Durability: eventlog.DurabilityOS}))
+	p := partition(t, l, "t", 0)
+	old := rec("k", "old")
+	old.Timestamp = clk.Now().Add(-2 * time.Hour)
+	_, err := p.Append(ctx, []eventlog.Record{old}, eventlog.AppendOptions{})
+	require.NoError(t, err)
+	appendN(t, p, 1, eventlog.AppendOptions{})
+	require.NoError(t, eventlog.EnforceRetention(l))
+	assert.Equal(t, []string{"00000000000000000000.log"}, segmentFiles(t, dir), "appended just now")
+
+	require.NoError(t, l.Close())
+	l = openLog(t, dir, opts)
+	appendN(t, partition(t, l, "t", 0), 1, eventlog.AppendOptions{})
+	assert.Equal(t, []string{"00000000000000000000.log", "00000000000000000002.log"}, segmentFiles(t, dir), "first stamped two hours ago")
+}
+
 func TestOffsetForTime(t *testing.T) {
 	l := openLog(t, t.TempDir(), &eventlog.Options{SegmentBytes: 2048, IndexIntervalBytes: 128})
 	require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{Durability: eventlog.DurabilityOS}))

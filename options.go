@@ -85,8 +85,13 @@ type Options struct {
 	SegmentBytes int64
 
 	// SegmentAge is the age after which a non-empty active segment is closed
-	// on the next append (Kafka's segment.ms), measured from the first
-	// record's timestamp. Default 7 days.
+	// on the next append or retention check (Kafka's segment.ms). The age
+	// counts from when the segment's first record was appended, by Now,
+	// whatever the records' timestamps; for the active segment found at
+	// Open, from its first batch's timestamp, so that records stamped in
+	// the past close it at the next chance. (Kafka compares the timestamps
+	// of the records being appended with the first batch's.) Default 7
+	// days.
 	SegmentAge time.Duration
 
 	// IndexIntervalBytes is how many bytes of log lie between two entries of
