@@ -40,7 +40,7 @@ import (
 const deletedTopicMark = "~deleted-"
 
 // logStartName is a partition's log start offset checkpoint, written by
-// DeleteRecords (Kafka's log-start-offset-checkpoint). Its payload is the
+// DeleteRecords and retention (Kafka's log-start-offset-checkpoint). Its payload is the
 // offset, an int64 big-endian; the format is version 1.
 const (
 	logStartName    = "log-start-offset"
@@ -635,16 +635,27 @@ func (l *Log) DeleteRecords(ctx context.Context, topic string, partition int32, 
 	if start := p.logStart.Load(); offset <= start {
 		return start, nil
 	}
-	payload := binary.BigEndian.AppendUint64(nil, uint64(offset))
-	if err := writeMetaFile(l.opts.FS, filepath.Join(p.dir, logStartName), logStartVersion, payload, true); err != nil {
-		return -1, p.errorf("delete records: write %s: %w", logStartName, err)
+	if err := p.persistLogStart(offset); err != nil {
+		return -1, p.errorf("delete records: %w", err)
 	}
-	p.logStart.Store(offset)
 	if err := p.dropBelowLogStartLocked(); err != nil {
 		return offset, err
 	}
 	l.opts.Logger.Info("eventlog: records deleted", "topic", topic, "partition", partition, "log_start_offset", offset)
 	return offset, nil
+}
+
+// persistLogStart makes offset the partition's log start offset, durably
+// first: Open applies the checkpoint, so that segments below it that a
+// power loss brings back, or that a reader still held when a crash came,
+// are dropped again rather than read.
+func (p *Partition) persistLogStart(offset int64) error {
+	payload := binary.BigEndian.AppendUint64(nil, uint64(offset))
+	if err := writeMetaFile(p.log.opts.FS, filepath.Join(p.dir, logStartName), logStartVersion, payload, true); err != nil {
+		return fmt.Errorf("write %s: %w", logStartName, err)
+	}
+	p.logStart.Store(offset)
+	return nil
 }
 
 // dropBelowLogStartLocked deletes the closed segments that hold only
@@ -665,8 +676,8 @@ func (p *Partition) dropBelowLogStartLocked() error {
 func (p *Partition) loadLogStart() error {
 	start, ok, err := readLogStart(p.log.opts.FS, p.dir)
 	if err != nil && p.log.opts.Repair && errors.Is(err, ErrCorrupt) {
-		// The offset is lost. DeleteRecords removed every segment wholly
-		// below it, so it lay in the first segment left: the log starts
+		// The offset is lost. DeleteRecords and retention removed every
+		// segment wholly below it, so it lay in the first segment left: the log starts
 		// at that segment's base again, as in Kafka without its
 		// checkpoint, and the records of that segment that DeleteRecords
 		// had removed are readable again. Guessing a later start instead

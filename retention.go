@@ -67,7 +67,11 @@ func (p *Partition) enforceRetention(now time.Time) error {
 	if drop == 0 {
 		return nil
 	}
-	p.logStart.Store(max(p.logStart.Load(), segs[drop].base))
+	if start := segs[drop].base; start > p.logStart.Load() {
+		if err := p.persistLogStart(start); err != nil {
+			return p.errorf("retention: %w", err)
+		}
+	}
 	p.log.opts.Logger.Info("eventlog: retention deleting segments", "topic", p.topic, "partition", p.id, "segments", drop, "log_start_offset", p.logStart.Load())
 	return p.dropSegmentsLocked(drop)
 }

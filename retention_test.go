@@ -3,6 +3,7 @@ package eventlog_test
 import (
 	"errors"
 	"fmt"
+	"iter"
 	"os"
 	"path/filepath"
 	"sync"
@@ -209,4 +210,42 @@ func TestRetentionRunsInBackground(t *testing.T) {
 		synctest.Wait()
 		assert.Equal(t, int64(3), p.LogStartOffset())
 	})
+}
+
+// Records that retention deleted stay deleted after a power loss, even if
+// the removal of their files did not reach the disk, or a reader still held
+// their segment when the power went: the log start offset is durable
+// before the segments go, and Open drops what lies below it.
+func TestRetentionSurvivesPowerLoss(t *testing.T) {
+	fsys := eventlog.NewMemFS()
+	opts := &eventlog.Options{FS: fsys, SegmentBytes: 1024}
+	l, err := eventlog.Open("/d", opts)
+	require.NoError(t, err)
+	require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{RetentionBytes: 2000}))
+	p := partition(t, l, "t", 0)
+	appendN(t, p, 60, eventlog.AppendOptions{})
+	// A reader holds the first segment while retention drops it.
+	next, stop := iter.Pull2(p.Views(0))
+	v, err, ok := next()
+	require.True(t, ok)
+	require.NoError(t, err)
+	require.Zero(t, v.Offset)
+	require.NoError(t, eventlog.EnforceRetention(l))
+	start := p.LogStartOffset()
+	require.Greater(t, start, int64(14), "more than the held segment went")
+	fsys.Crash(eventlog.CrashOptions{Mode: eventlog.CrashDropUnsynced})
+	// The process before the power loss is gone: what it held it never
+	// lets go of, until the test ends.
+	defer func(old *eventlog.Log) { stop(); _ = old.Close() }(l)
+
+	l = openLog(t, "/d", opts)
+	p = partition(t, l, "t", 0)
+	assert.Equal(t, start, p.LogStartOffset())
+	assert.Empty(t, l.Recovery().LostSegments)
+	_, err = p.Read(0, 1<<20)
+	assert.ErrorIs(t, err, eventlog.ErrOffsetOutOfRange)
+	recs := readAll(t, p, start)
+	require.NotEmpty(t, recs)
+	assert.Equal(t, start, recs[0].Offset)
+	assert.Equal(t, int64(59), recs[len(recs)-1].Offset)
 }
