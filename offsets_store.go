@@ -439,7 +439,9 @@ func (s *offsetStore) groupNames() []string {
 }
 
 // offsetsOfTopic returns the partitions of topic that each group has a
-// committed offset for, sorted.
+// committed offset for, or a commit not durable yet, sorted. The latter
+// count: such a commit is applied once durable, and tombstones written
+// after it must delete it then.
 func (s *offsetStore) offsetsOfTopic(topic string) map[string][]TopicPartition {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -451,8 +453,16 @@ func (s *offsetStore) offsetsOfTopic(topic string) map[string][]TopicPartition {
 			out[group] = append(out[group], tp)
 		}
 	}
-	for _, tps := range out {
+	for _, pc := range s.mu.pending {
+		for _, u := range pc.values {
+			if u.tp.Topic == topic && !u.delete {
+				out[pc.group] = append(out[pc.group], u.tp)
+			}
+		}
+	}
+	for group, tps := range out {
 		slices.SortFunc(tps, compareTopicPartitions)
+		out[group] = slices.Compact(tps)
 	}
 	return out
 }
