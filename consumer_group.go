@@ -335,8 +335,13 @@ func (c *Consumer) applyAssignmentLocked(ctx context.Context, res syncResult) er
 	}
 	var added []TopicPartition
 	for _, tp := range res.assignment {
-		if c.byTP[tp] == nil {
+		switch st := c.byTP[tp]; {
+		case st == nil:
 			added = append(added, tp)
+		case st.p.deleted.Load():
+			// Kept across its topic's deletion and creation: the new
+			// topic's partition, of which nothing is committed yet.
+			delete(gm.committed, tp)
 		}
 	}
 	if len(added) > 0 {

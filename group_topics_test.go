@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/eventlog/eventlog"
+	"github.com/eventlog/eventlog/eventlogtest"
 )
 
 // Consumer groups while their topics are deleted and created again.
@@ -61,4 +62,43 @@ func TestDeleteTopicDeletesCommitsNotYetDurable(t *testing.T) {
 		require.NotEmpty(t, recs)
 		assert.Equal(t, int64(0), recs[0].Offset, "the new topic is read from its start")
 	})
+}
+
+func TestCooperativeMemberCommitsTopicCreatedAgain(t *testing.T) {
+	// A cooperative member that holds a partition of a topic deleted and
+	// created again between two of its polls keeps the partition: the new
+	// topic's. Its automatic commits must not take the position it
+	// committed of the old topic for one of the new: at Close it commits
+	// where it is, and the next member starts there.
+	l := eventlogtest.NewTopic(t, "t", eventlog.TopicConfig{})
+	fill(t, l, "t", 1, 10)
+	coop := func(o *eventlog.ConsumerOptions) { o.Assignor = eventlog.CooperativeStickyAssignor{} }
+	a := groupConsumer(t, l, "g", coop)
+	require.NoError(t, a.Subscribe("t"))
+	n := 0
+	pollUntil(t, func() bool { return n == 10 }, func(*eventlog.Consumer, eventlog.Record) { n++ }, a)
+	require.NoError(t, a.CommitSync(ctx))
+
+	require.NoError(t, l.DeleteTopic(ctx, "t"))
+	require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{}))
+	fill(t, l, "t", 1, 10)
+	n = 0
+	pollUntil(t, func() bool { return n == 10 }, func(*eventlog.Consumer, eventlog.Record) { n++ }, a)
+	require.Equal(t, []eventlog.TopicPartition{tp("t", 0)}, a.Assignment())
+	fill(t, l, "t", 1, 5)
+	require.NoError(t, a.Close())
+	offsets, err := l.GroupOffsets("g")
+	require.NoError(t, err)
+	if assert.Len(t, offsets, 1, "Close committed the position in the new topic") {
+		assert.Equal(t, int64(10), offsets[0].Committed)
+	}
+
+	b := groupConsumer(t, l, "g", func(o *eventlog.ConsumerOptions) {
+		coop(o)
+		o.AutoOffsetReset = eventlog.OffsetResetLatest
+	})
+	require.NoError(t, b.Subscribe("t"))
+	var first []int64
+	pollUntil(t, func() bool { return len(first) > 0 }, func(_ *eventlog.Consumer, r eventlog.Record) { first = append(first, r.Offset) }, b)
+	assert.Equal(t, int64(10), first[0], "b starts where a left off")
 }
