@@ -523,10 +523,16 @@ func (c *Consumer) assignLocked(partitions []TopicPartition) error {
 		st := c.byTP[tp]
 		if st == nil || st.p.deleted.Load() { // a topic deleted and created again is new
 			p, err := c.log.Partition(tp.Topic, tp.Partition)
-			if err != nil {
+			switch {
+			case err == nil:
+				st = &fetchState{tp: tp, p: p, target: atReset, movedAt: seq, stopAt: math.MaxInt64}
+			case !c.group.subscribed:
 				return fmt.Errorf("eventlog: assign %s: %w", tp, err)
+			case st == nil:
+				// Deleted since the group assigned it, which takes it
+				// away at its next rebalance: nothing to read meanwhile.
+				continue
 			}
-			st = &fetchState{tp: tp, p: p, target: atReset, movedAt: seq, stopAt: math.MaxInt64}
 		}
 		states = append(states, st)
 		byTP[tp] = st

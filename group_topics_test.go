@@ -1,6 +1,8 @@
 package eventlog_test
 
 import (
+	"context"
+	"slices"
 	"strings"
 	"testing"
 	"testing/synctest"
@@ -101,4 +103,44 @@ func TestCooperativeMemberCommitsTopicCreatedAgain(t *testing.T) {
 	var first []int64
 	pollUntil(t, func() bool { return len(first) > 0 }, func(_ *eventlog.Consumer, r eventlog.Record) { first = append(first, r.Offset) }, b)
 	assert.Equal(t, int64(10), first[0], "b starts where a left off")
+}
+
+func TestTopicDeletedDuringRebalance(t *testing.T) {
+	// A topic deleted while a member applies a rebalance — here from its
+	// OnPartitionsRevoked, as another goroutine could at any time — is not
+	// the member's error: it skips the topic's partitions until the group
+	// takes them away, and the partitions it revoked go to their new owner.
+	l := eventlogtest.NewTopic(t, "t", eventlog.TopicConfig{Partitions: 2})
+	require.NoError(t, l.CreateTopic("u", eventlog.TopicConfig{}))
+	deleted := false
+	ra := &recorder{onRevoked: func(context.Context, *eventlog.Consumer, []eventlog.TopicPartition) {
+		if !deleted {
+			deleted = true
+			assert.NoError(t, l.DeleteTopic(ctx, "u"))
+		}
+	}}
+	coop := func(r *recorder) func(*eventlog.ConsumerOptions) {
+		return func(o *eventlog.ConsumerOptions) {
+			o.Assignor = eventlog.CooperativeStickyAssignor{}
+			o.RebalanceListener = r
+		}
+	}
+	a := groupConsumer(t, l, "g", coop(ra))
+	require.NoError(t, a.Subscribe("t", "u"))
+	pollUntil(t, func() bool { return len(a.Assignment()) == 3 }, nil, a)
+
+	b := groupConsumer(t, l, "g", coop(&recorder{}))
+	require.NoError(t, b.Subscribe("t"))
+	_, err := b.Poll(ctx) // joins
+	require.NoError(t, err)
+	_, err = a.Poll(ctx) // revokes a partition of t, keeps u-0, which goes meanwhile
+	require.NoError(t, err)
+	require.True(t, deleted)
+	pollUntil(t, func() bool { return settled(2, a, b) && len(b.Assignment()) == 1 }, nil, a, b)
+	assert.Len(t, a.Assignment(), 1)
+	events := ra.take()
+	revokedT1 := slices.DeleteFunc(slices.Clone(events), func(e string) bool {
+		return !strings.HasPrefix(e, "revoked") || !strings.Contains(e, "t-1")
+	})
+	assert.Len(t, revokedT1, 1, "t-1 is revoked once: %v", events)
 }
