@@ -37,7 +37,7 @@
 //	                                      .../<base>.index, <base>.timeindex
 //	                                      .../recovery.meta (recovery point)
 //	                                      .../cleaner.meta (compacted topics)
-//	                                      .../log-start-offset (after DeleteRecords)
+//	                                      .../log-start-offset (after DeleteRecords or retention)
 //	                                      .../<offset>.snapshot (producer state)
 //	                                      .../<base>.txnindex (aborted transactions)
 //	<dir>/topics/<topic>~deleted-<n>/...   a topic being deleted; Open removes it
