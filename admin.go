@@ -545,7 +545,7 @@ func (p *Partition) setConfig(c *partitionConfig) {
 
 // requireKeys fails with ErrInvalidConfig when a record of the partition
 // has a null key. Records that DeleteRecords or retention delete while it
-// reads need no key: it goes on from the new log start offset.
+// reads need no key (readPastDeleted).
 func (p *Partition) requireKeys(ctx context.Context) error {
 	if p.HighWatermark() < p.LogEndOffset() {
 		if err := p.syncTo(p.written.Load()); err != nil {
@@ -558,11 +558,7 @@ func (p *Partition) requireKeys(ctx context.Context) error {
 			return err
 		}
 		var err error
-		recs, err = p.read(recs[:0], offset, replayChunk)
-		if start := p.LogStartOffset(); errors.Is(err, ErrOffsetOutOfRange) && offset < start {
-			offset = start
-			continue
-		}
+		recs, err = p.readPastDeleted(recs[:0], offset, replayChunk)
 		if err != nil {
 			return err
 		}

@@ -615,6 +615,21 @@ func (p *Partition) Read(offset int64, maxBytes int) ([]Record, error) {
 	return p.read(nil, offset, maxBytes)
 }
 
+// readPastDeleted is read for a scan of the partition, which DeleteRecords
+// or retention may overtake: once the log start offset has passed offset,
+// it reads from the log start offset instead of failing with
+// ErrOffsetOutOfRange, as the records it skips are gone.
+func (p *Partition) readPastDeleted(out []Record, offset int64, maxBytes int) ([]Record, error) {
+	for {
+		recs, err := p.read(out, offset, maxBytes)
+		if start := p.logStart.Load(); errors.Is(err, ErrOffsetOutOfRange) && offset < start {
+			offset = start
+			continue
+		}
+		return recs, err
+	}
+}
+
 func (p *Partition) read(out []Record, offset int64, maxBytes int) ([]Record, error) {
 	out, _, err := p.readAt(out, offset, maxBytes, ReadUncommitted)
 	return out, err
@@ -776,11 +791,7 @@ func (p *Partition) offsetForTimeIn(seg *segment, ts int64, hw *position) (int64
 	// A read that fails on damage still returns the records before it: if
 	// the answer is among them, the damage does not matter to it.
 	for from < hw.offset {
-		records, err := p.read(nil, from, 1<<20)
-		if start := p.logStart.Load(); errors.Is(err, ErrOffsetOutOfRange) && from < start {
-			from = start // DeleteRecords or retention overtook the scan
-			continue
-		}
+		records, err := p.readPastDeleted(nil, from, 1<<20)
 		for _, r := range records {
 			if r.Timestamp.UnixMilli() >= ts {
 				return r.Offset, true, nil
