@@ -128,10 +128,16 @@ func (v *verifier) run(stop <-chan struct{}) {
 			continue
 		}
 		v.working.Store(pos)
-		if verifyBatchCRC(v.data[pos:]) != nil {
+		good, full := true, false
+		if v.tables != nil {
+			good, full = v.tables.add(v.data, pos, &v.progress)
+		} else {
+			good = verifyBatchCRC(v.data[pos:]) == nil
+		}
+		if !good {
 			return // the reader finds the damage itself
 		}
-		if v.tables != nil && v.tables.add(v.data, pos, &v.progress) {
+		if full {
 			// No room for the batch's table until the reader moves on:
 			// wait for it rather than run ahead without tables.
 			v.working.Store(-1)

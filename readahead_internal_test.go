@@ -33,33 +33,50 @@ func segmentBytes(t *testing.T, n int) ([]byte, []int64) {
 
 // TestVerifierStopsAtDamage runs a verifier on the reader's goroutine, with
 // the reader standing still at the start: it checks batches up to the
-// window's end, or up to the first damaged one, and no further.
+// window's end, or up to the first damaged one, and no further. One that
+// parses ahead, summing a batch's CRC a stretch at a time between runs of
+// records, publishes no table for the damaged batch, wherever in it the
+// damage lies.
 func TestVerifierStopsAtDamage(t *testing.T) {
 	data, starts := segmentBytes(t, 40) // about 4 MiB: less than the window
 	require.Less(t, len(data), readAheadWindow)
-	for _, bad := range []int{-1, 0, 1, 17, 39} {
-		t.Run(fmt.Sprint("bad=", bad), func(t *testing.T) {
-			data := append([]byte(nil), data...)
-			want := int64(len(data))
-			if bad >= 0 {
-				data[starts[bad]+batchHeaderSize+10] ^= 1
-				want = starts[bad]
-			}
-			var released atomic.Int32
-			v := newVerifier(nil, data, 0, func() { released.Add(1) })
-			v.run(make(chan struct{}))
-			assert.Equal(t, want, v.checked.Load())
-			assert.Equal(t, int32(1), released.Load(), "the verifier lets go of the segment once")
-
-			ra := readAhead{v: v, l: &Log{}}
-			for i, start := range starts {
-				end := int64(len(data))
-				if i+1 < len(starts) {
-					end = starts[i+1]
+	batchSize := int(starts[1] - starts[0])
+	for _, parse := range []bool{false, true} {
+		for _, bad := range []int{-1, 0, 1, 17, 39} {
+			for _, at := range []int{batchHeaderSize + 10, batchSize / 2, batchSize - 1} {
+				if bad < 0 && at != batchSize-1 {
+					continue // one run without damage is enough
 				}
-				assert.Equal(t, bad < 0 || i < bad, ra.checked(start, end), "batch %d", i)
+				t.Run(fmt.Sprintf("parse=%t/bad=%d/at=%d", parse, bad, at), func(t *testing.T) {
+					data := append([]byte(nil), data...)
+					want, tables := int64(len(data)), int64(len(starts))
+					if bad >= 0 {
+						data[starts[bad]+int64(at)] ^= 1
+						want, tables = starts[bad], int64(bad)
+					}
+					var released atomic.Int32
+					v := newVerifier(nil, data, 0, func() { released.Add(1) })
+					if parse {
+						v.tables = (&Log{}).newParseTables()
+					}
+					v.run(make(chan struct{}))
+					assert.Equal(t, want, v.checked.Load())
+					assert.Equal(t, int32(1), released.Load(), "the verifier lets go of the segment once")
+					if parse {
+						assert.Equal(t, tables, v.tables.tabled.Load(), "tables published")
+					}
+
+					ra := readAhead{v: v, l: &Log{}}
+					for i, start := range starts {
+						end := int64(len(data))
+						if i+1 < len(starts) {
+							end = starts[i+1]
+						}
+						assert.Equal(t, bad < 0 || i < bad, ra.checked(start, end), "batch %d", i)
+					}
+				})
 			}
-		})
+		}
 	}
 }
 
@@ -132,7 +149,8 @@ func TestVerifierWaitsForTheReader(t *testing.T) {
 
 // TestCRC32CInChunks checks the chunked, prefetching CRC against the
 // standard library's over lengths around the chunk size, from offsets
-// inside buffers that go on past the summed bytes.
+// inside buffers that go on past the summed bytes, summed at once and a
+// stretch at a time.
 func TestCRC32CInChunks(t *testing.T) {
 	buf := make([]byte, 5*crcChunk+100)
 	for i := range buf {
@@ -143,6 +161,14 @@ func TestCRC32CInChunks(t *testing.T) {
 			want := crc32.Checksum(buf[from:from+n], castagnoli)
 			assert.Equal(t, want, crc32c(buf, from, from+n), "from %d, %d bytes", from, n)
 			assert.Equal(t, want, crc32c(buf[:from+n], from, from+n), "from %d, %d bytes, ending the buffer", from, n)
+			for _, stretch := range []int{1, 100, crcChunk - 1, crcChunk + 3} {
+				run := newCRCRun(buf, from, from+n)
+				for to := from; to < from+n; {
+					to += stretch
+					run.sumTo(to) // past the run's end on the last
+				}
+				assert.Equal(t, want, run.crc, "from %d, %d bytes, in stretches of %d", from, n, stretch)
+			}
 		}
 	}
 }
