@@ -109,6 +109,9 @@ func WriteGroupMetadata(l *Log, group string) {
 	}
 }
 
+// RunningVerifiers counts the read-ahead verifiers running.
+func RunningVerifiers(l *Log) int32 { return l.verifiers.Load() }
+
 // ParsedAheadBatches counts the batches a view scan that has ended read
 // from the tables of its read-ahead verifier.
 func ParsedAheadBatches(l *Log) int64 { return l.readAheadParsed.Load() }

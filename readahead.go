@@ -238,9 +238,13 @@ const readAheadStride = 64 << 10
 // enter is called when the reader enters seg at pos, with data the bytes
 // it may read. It keeps the reader's place, and the verifier if any, when
 // the reader goes on along the chain it was reading; otherwise it starts
-// afresh.
+// afresh. A verifier stops at the end of the bytes it was given: when a
+// reader that goes on (a Consumer's next chunk) finds the active segment
+// grown by readAheadMinBytes or more since its verifier started, it starts
+// a new one, which goes on to the new end, in its place.
 func (ra *readAhead) enter(l *Log, seg *segment, m *mapping, data []byte, pos int64, decompressLimit int) {
-	if seg == ra.seg && (pos == ra.batchPos || pos == ra.next) {
+	goesOn := seg == ra.seg && (pos == ra.batchPos || pos == ra.next)
+	if goesOn && (ra.v == nil || int64(len(data)-len(ra.v.data)) < readAheadMinBytes) {
 		ra.m, ra.data = m, data
 		if ra.v != nil {
 			ra.publish(pos)
@@ -249,6 +253,9 @@ func (ra *readAhead) enter(l *Log, seg *segment, m *mapping, data []byte, pos in
 	}
 	ra.stop()
 	*ra = readAhead{l: l, seg: seg, m: m, data: data, batchPos: pos, next: pos, decompressLimit: decompressLimit}
+	if goesOn && int64(len(data))-pos >= readAheadMinBytes {
+		ra.start() // the reader had a verifier: its scan is long
+	}
 }
 
 // moved tells the read-ahead that the reader read the batch at pos and goes

@@ -50,10 +50,12 @@ func readAheadValue(offset int64) []byte {
 }
 
 // fillForReadAhead writes readAheadBatches batches of readAheadBatchRecords
-// records to partition 0 of topic "t".
+// records to partition 0 of topic "t", creating the topic on first use.
 func fillForReadAhead(t *testing.T, l *eventlog.Log) *eventlog.Partition {
 	t.Helper()
-	require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{Durability: eventlog.DurabilityOS}))
+	if _, err := l.Partition("t", 0); err != nil {
+		require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{Durability: eventlog.DurabilityOS}))
+	}
 	p := partition(t, l, "t", 0)
 	for range readAheadBatches {
 		records := make([]eventlog.Record, readAheadBatchRecords)
@@ -277,6 +279,41 @@ func TestReadAheadDuringRetentionAndCompaction(t *testing.T) {
 // for records: a partition paused from the loop body, and whose topic is
 // then deleted, has its files removed while the loop waits on the other
 // partitions.
+// TestConsumerReadAheadFollowsAGrowingSegment reads on with a consumer
+// while the active segment grows between two of its chunks: a verifier,
+// which stops at the end of the bytes it was given, checks the new bytes
+// ahead of the reader too.
+func TestConsumerReadAheadFollowsAGrowingSegment(t *testing.T) {
+	withTwoCores(t)
+	synctest.Test(t, func(t *testing.T) {
+		l := openLog(t, t.TempDir(), nil)
+		fillForReadAhead(t, l)
+		// Chunks of one batch each, so that the second part starts a chunk.
+		c := newTestConsumer(t, l, &eventlog.ConsumerOptions{AutoOffsetReset: eventlog.OffsetResetEarliest, MaxPollRecords: readAheadBatchRecords}, eventlog.TopicPartition{Topic: "t"})
+		first := int64(readAheadBatches * readAheadBatchRecords)
+		next := int64(0)
+		for v, err := range c.Views(ctx) {
+			require.NoError(t, err)
+			require.Equal(t, next, v.Offset)
+			require.Equal(t, readAheadValue(next), v.Value)
+			next++
+			switch next {
+			case first:
+				synctest.Wait() // the verifier reaches the end of what it was given
+				assert.Zero(t, eventlog.RunningVerifiers(l))
+				fillForReadAhead(t, l)
+			case first + pauseAt:
+				synctest.Wait() // a verifier runs ahead until it waits for the reader
+				assert.Equal(t, int32(1), eventlog.RunningVerifiers(l), "a verifier checks the new bytes")
+			}
+			if next == 2*first {
+				break
+			}
+		}
+		assert.Equal(t, 2*first, next)
+	})
+}
+
 func TestConsumerViewsReadAheadEndsWhileWaiting(t *testing.T) {
 	withTwoCores(t)
 	synctest.Test(t, func(t *testing.T) {
