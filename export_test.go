@@ -2,6 +2,7 @@ package eventlog
 
 import (
 	"errors"
+	"fmt"
 	"math"
 	"slices"
 )
@@ -151,4 +152,19 @@ func SetDeleteRecordsHook(l *Log, fn func()) {
 		return
 	}
 	l.deleteRecordsHook.Store(&fn)
+}
+
+// SegmentLockFree reports whether nothing holds the lock of p's listed
+// segment at base, which appends, rolls, retention and DeleteRecords take.
+func SegmentLockFree(p *Partition, base int64) bool {
+	for _, seg := range *p.segments.Load() {
+		if seg.base == base {
+			if !seg.mu.TryLock() {
+				return false
+			}
+			seg.mu.Unlock()
+			return true
+		}
+	}
+	panic(fmt.Sprintf("no segment at %d", base))
 }

@@ -91,6 +91,13 @@ type segment struct {
 		onFree          func() // called by the last release, after the file is closed
 	}
 
+	// remapping serializes remap, so that readers that need more of the
+	// segment at once map it once. It is held across the mmap, which can
+	// be slow; mu is not, as appends, rolls, retention and DeleteRecords
+	// take mu while holding the partition's locks. Nothing takes
+	// remapping while holding mu.
+	remapping sync.Mutex
+
 	// indexFiles serializes the writes of the active segment's index files
 	// by its seal and by recovery point checkpoints (recovery_point.go);
 	// sealed is set once the seal wrote them whole.
@@ -199,13 +206,19 @@ func (s *segment) viewFor(need int64) (*mapping, error) {
 	return s.remap(need)
 }
 
+// remap maps the segment anew, at least its first need bytes, and
+// installs the mapping in place of the old one, which its last reader
+// unmaps. The caller holds a segment reference, so the file stays open
+// while it is mapped without mu held.
 func (s *segment) remap(need int64) (*mapping, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.remapping.Lock()
+	defer s.remapping.Unlock()
 	if m := s.view.Load(); m != nil && int64(len(m.data)) >= need && m.refs.tryAcquire() {
-		return m, nil
+		return m, nil // another reader mapped it meanwhile
 	}
+	s.mu.Lock()
 	f, err := s.fileLocked()
+	s.mu.Unlock()
 	if err != nil {
 		return nil, err
 	}
