@@ -62,7 +62,10 @@ const (
 const RetainForever time.Duration = -1
 
 // Options configure a Log. A nil or zero Options is all defaults. Open copies
-// the struct; later changes to it have no effect.
+// the struct; later changes to it have no effect. SegmentAge and Retention
+// are kept in whole milliseconds, as Kafka's segment.ms and retention.ms
+// are and as TopicConfig's durations are: a fraction of a millisecond
+// rounds up.
 type Options struct {
 	// FS is the filesystem the Log uses. Default: OSFS{}.
 	FS FS
@@ -229,6 +232,8 @@ func (o *Options) withDefaults() (Options, error) {
 	if c.Retention == 0 {
 		c.Retention = RetainForever
 	}
+	// As TopicConfig's, which override them (see TopicConfig.inMilliseconds).
+	c.SegmentAge, c.Retention = ceilMillisecond(c.SegmentAge), ceilMillisecond(c.Retention)
 	if c.RetentionBytes == 0 {
 		c.RetentionBytes = -1
 	}

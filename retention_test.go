@@ -249,3 +249,42 @@ func TestRetentionSurvivesPowerLoss(t *testing.T) {
 	assert.Equal(t, start, recs[0].Offset)
 	assert.Equal(t, int64(59), recs[len(recs)-1].Offset)
 }
+
+// Options.SegmentAge and Options.Retention are kept in whole milliseconds,
+// a fraction rounding up, as TopicConfig's durations are: a topic that
+// inherits them ages as one that sets the same values, under a clock
+// between two milliseconds too.
+func TestOptionsDurationsInMilliseconds(t *testing.T) {
+	clk := newClock()
+	clk.Advance(500 * time.Microsecond)
+	l := openLog(t, "/d", &eventlog.Options{FS: eventlog.NewMemFS(), Now: clk.Now, Durability: eventlog.DurabilityOS,
+		SegmentAge: 900 * time.Microsecond, Retention: 1500 * time.Microsecond})
+	topics := []string{"inherits", "sets"}
+	require.NoError(t, l.CreateTopic("inherits", eventlog.TopicConfig{}))
+	require.NoError(t, l.CreateTopic("sets", eventlog.TopicConfig{SegmentAge: 900 * time.Microsecond, Retention: 1500 * time.Microsecond}))
+	appendToEach := func() {
+		for _, topic := range topics {
+			appendN(t, partition(t, l, topic, 0), 1, eventlog.AppendOptions{})
+		}
+	}
+	check := func(when string, segments int, logStart int64) {
+		t.Helper()
+		for _, topic := range topics {
+			s := partitionStats(t, l, topic)
+			assert.Equal(t, segments, s.Segments, "%s, %s: segments", topic, when)
+			assert.Equal(t, logStart, s.LogStartOffset, "%s, %s: log start offset", topic, when)
+		}
+	}
+
+	appendToEach()
+	appendToEach()
+	check("two appends at once", 1, 0) // a segment.ms of 1, not 0
+	clk.Advance(2 * time.Millisecond)
+	appendToEach()
+	check("2 ms later", 2, 0)
+	require.NoError(t, eventlog.EnforceRetention(l))
+	check("retention 2 ms after the first records", 2, 0) // a retention.ms of 2, not 1.5
+	clk.Advance(2 * time.Millisecond)
+	require.NoError(t, eventlog.EnforceRetention(l))
+	check("retention 4 ms after the first records", 2, 2)
+}

@@ -67,11 +67,19 @@ type TopicConfig struct {
 // reopen as "inherit".
 func (c TopicConfig) inMilliseconds() TopicConfig {
 	for _, d := range []*time.Duration{&c.SegmentAge, &c.Retention, &c.DeleteRetention, &c.MinCompactionLag, &c.MaxCompactionLag} {
-		if *d > 0 && *d%time.Millisecond != 0 && *d < math.MaxInt64-time.Millisecond {
-			*d = *d - *d%time.Millisecond + time.Millisecond
-		}
+		*d = ceilMillisecond(*d)
 	}
 	return c
+}
+
+// ceilMillisecond rounds a positive d up to whole milliseconds, Kafka's
+// unit for its durations; a negative one, such as RetainForever, and one
+// too close to the largest Duration are left as they are.
+func ceilMillisecond(d time.Duration) time.Duration {
+	if d > 0 && d%time.Millisecond != 0 && d < math.MaxInt64-time.Millisecond {
+		return d - d%time.Millisecond + time.Millisecond
+	}
+	return d
 }
 
 // MaxTopicNameLength is Kafka's limit on topic names.
