@@ -88,7 +88,9 @@ type Options struct {
 	SegmentBytes int64
 
 	// SegmentAge is the age after which a non-empty active segment is closed
-	// on the next append or retention check (Kafka's segment.ms). The age
+	// on the next append or retention check (Kafka's segment.ms): once its
+	// age, in whole milliseconds, exceeds SegmentAge, as in Kafka, so that
+	// a segment exactly SegmentAge old stays open. The age
 	// counts from when the segment's first record was appended, by Now,
 	// whatever the records' timestamps; for the active segment found at
 	// Open, from its first batch's timestamp, so that records stamped in

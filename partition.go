@@ -387,11 +387,18 @@ func (p *Partition) shouldRollLocked(seg *segment, batchSize int64) bool {
 	if size == 0 {
 		return false
 	}
-	now := p.log.opts.Now().UnixMilli()
 	return size+batchSize > p.config().segmentBytes ||
 		len(seg.mu.index.offsets) >= p.config().maxIndexOffset ||
 		seg.nextOffset-seg.base > 1<<31-1-int64(p.config().maxBatchBytes) ||
-		now-seg.firstTimestamp >= p.config().segmentAge.Milliseconds()
+		p.agedLocked(seg, p.log.opts.Now())
+}
+
+// agedLocked tells whether the active segment seg, not empty, is older
+// than SegmentAge at now. As in Kafka's LogSegment.shouldRoll, the age
+// must exceed segment.ms: a segment exactly that old stays open. The
+// partition's append lock must be held.
+func (p *Partition) agedLocked(seg *segment, now time.Time) bool {
+	return now.UnixMilli()-seg.firstTimestamp > p.config().segmentAge.Milliseconds()
 }
 
 // rollLocked closes the active segment — fsynced, indexes written — and

@@ -37,7 +37,7 @@ func (p *Partition) enforceRetention(now time.Time) error {
 	if p.err() != nil {
 		return nil // a failed partition changes nothing until reopened
 	}
-	if active := p.active(); active.size.Load() > 0 && now.UnixMilli()-active.firstTimestamp >= p.config().segmentAge.Milliseconds() {
+	if active := p.active(); active.size.Load() > 0 && p.agedLocked(active, now) {
 		if _, err := p.rollLocked(); err != nil {
 			return p.fail(err)
 		}

@@ -288,3 +288,28 @@ func TestOptionsDurationsInMilliseconds(t *testing.T) {
 	require.NoError(t, eventlog.EnforceRetention(l))
 	check("retention 4 ms after the first records", 2, 2)
 }
+
+// A segment rolls by age once it is older than SegmentAge, not as soon as
+// it is that old, as in Kafka (LogSegment.shouldRoll: the time waited
+// exceeds segment.ms): at the next append, and at a retention check.
+func TestSegmentRollsPastSegmentAge(t *testing.T) {
+	clk := newClock()
+	l := openLog(t, "/d", &eventlog.Options{FS: eventlog.NewMemFS(), Now: clk.Now, SegmentAge: time.Hour, Durability: eventlog.DurabilityOS})
+	require.NoError(t, l.CreateTopic("appended", eventlog.TopicConfig{}))
+	require.NoError(t, l.CreateTopic("quiet", eventlog.TopicConfig{}))
+	appended, quiet := partition(t, l, "appended", 0), partition(t, l, "quiet", 0)
+	appendN(t, appended, 1, eventlog.AppendOptions{})
+	appendN(t, quiet, 1, eventlog.AppendOptions{})
+
+	clk.Advance(time.Hour)
+	appendN(t, appended, 1, eventlog.AppendOptions{})
+	require.NoError(t, eventlog.EnforceRetention(l))
+	assert.Equal(t, 1, partitionStats(t, l, "appended").Segments, "an append to a segment exactly SegmentAge old")
+	assert.Equal(t, 1, partitionStats(t, l, "quiet").Segments, "a retention check of a segment exactly SegmentAge old")
+
+	clk.Advance(time.Millisecond)
+	appendN(t, appended, 1, eventlog.AppendOptions{})
+	require.NoError(t, eventlog.EnforceRetention(l))
+	assert.Equal(t, 2, partitionStats(t, l, "appended").Segments, "an append to a segment older than SegmentAge")
+	assert.Equal(t, 2, partitionStats(t, l, "quiet").Segments, "a retention check of a segment older than SegmentAge")
+}

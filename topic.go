@@ -56,8 +56,9 @@ type TopicConfig struct {
 	MinCompactionLag time.Duration
 	// MaxCompactionLag is the most time a record stays uncompacted: a
 	// partition whose oldest uncleaned record is older is cleaned whatever
-	// its dirty ratio, and its active segment closes at that age (Kafka's
-	// max.compaction.lag.ms). Zero means no limit, the default.
+	// its dirty ratio, and its active segment closes once past that age,
+	// as past SegmentAge (Kafka's max.compaction.lag.ms). Zero means no
+	// limit, the default.
 	MaxCompactionLag time.Duration
 }
 
