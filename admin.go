@@ -433,6 +433,8 @@ func (l *Log) CreatePartitions(ctx context.Context, name string, total int) erro
 // CleanupCompactDelete) reads every partition, because the cleaner drops
 // records without a key, as Kafka's does: when one is found the switch is
 // refused with an error wrapping ErrInvalidConfig, and nothing changes.
+// A record that DeleteRecords or retention deletes while the check runs,
+// even one it has read, refuses nothing.
 //
 // ctx bounds the waits for another topic administration call in progress
 // and for a cleaning of the topic in progress, and the key check: when it
@@ -545,7 +547,7 @@ func (p *Partition) setConfig(c *partitionConfig) {
 
 // requireKeys fails with ErrInvalidConfig when a record of the partition
 // has a null key. Records that DeleteRecords or retention delete while it
-// reads need no key (readPastDeleted).
+// reads need no key, those it has read already included.
 func (p *Partition) requireKeys(ctx context.Context) error {
 	if p.HighWatermark() < p.LogEndOffset() {
 		if err := p.syncTo(p.written.Load()); err != nil {
@@ -566,7 +568,10 @@ func (p *Partition) requireKeys(ctx context.Context) error {
 			break
 		}
 		for i := range recs {
-			if recs[i].Key == nil {
+			// A record that DeleteRecords or retention deleted since it
+			// was read needs no key; the next read goes on from the new
+			// log start (readPastDeleted).
+			if recs[i].Key == nil && recs[i].Offset >= p.LogStartOffset() {
 				return p.errorf("%w: the record at offset %d has a null key, which compaction would delete (delete the records before it with DeleteRecords, or keep cleanup.policy=delete)", ErrInvalidConfig, recs[i].Offset)
 			}
 		}
