@@ -69,10 +69,12 @@ func (l *Log) adminTopic(name string) (*topic, error) {
 }
 
 // DeleteTopic deletes a topic with its records and the committed offsets of
-// every consumer group on it, as Kafka's DeleteTopics does. Calls on
-// Partitions of the topic, and sends of Producers to it, then fail with
-// ErrTopicNotFound; consumer groups subscribed to it rebalance without it. A
-// topic of the same name can be created afterwards; it starts empty.
+// every consumer group on it, as Kafka's DeleteTopics does; offsets of it
+// sent to a transaction still open go too, and the transaction commits
+// without them. Calls on Partitions of the topic, and sends of Producers
+// to it, then fail with ErrTopicNotFound; consumer groups subscribed to it
+// rebalance without it. A topic of the same name can be created
+// afterwards; it starts empty, with no committed offset for any group.
 //
 // DeleteTopic returns once the deletion is durable. ctx bounds the wait
 // before the deletion starts: for another topic administration call in

@@ -503,8 +503,9 @@
 //
 // The Log has the operations of Kafka's Admin API that remove or reshape
 // what exists. Log.DeleteTopic deletes a topic, its records and its
-// committed offsets; handles on it (Partition, Producer sends, polls of a
-// Consumer that assigned itself its partitions) then fail with
+// committed offsets, those pending in an open transaction included (the
+// transaction commits without them); handles on it (Partition, Producer
+// sends, polls of a Consumer that assigned itself its partitions) then fail with
 // ErrTopicNotFound, and the name can be used again. A Consumer subscribed
 // to it, as with Kafka, skips its partitions until its group takes them
 // away at the next rebalance, and leaves them out of its commits.

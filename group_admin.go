@@ -129,9 +129,11 @@ type ResetOffsetsSpec struct {
 }
 
 // DeleteGroup deletes a consumer group: its committed offsets and its
-// stored metadata go, durably, as with Kafka's DeleteGroups. It fails with
-// ErrGroupNotEmpty while the group has members and with ErrGroupNotFound
-// when it has neither committed offsets nor stored metadata.
+// stored metadata go, durably, as with Kafka's DeleteGroups, and so do the
+// offsets of the same partitions sent to a transaction still open, which
+// then commits without them. It fails with ErrGroupNotEmpty while the
+// group has members and with ErrGroupNotFound when it has neither
+// committed offsets nor stored metadata.
 func (l *Log) DeleteGroup(ctx context.Context, group string) error {
 	if err := validGroupID(group); err != nil {
 		return err

@@ -2,6 +2,7 @@ package eventlog_test
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -143,4 +144,58 @@ func TestTopicDeletedDuringRebalance(t *testing.T) {
 		return !strings.HasPrefix(e, "revoked") || !strings.Contains(e, "t-1")
 	})
 	assert.Len(t, revokedT1, 1, "t-1 is revoked once: %v", events)
+}
+
+func TestDeleteTopicDeletesOffsetsOfOpenTransaction(t *testing.T) {
+	// Offsets sent to a transaction wait for its marker. Those of a topic
+	// deleted while the transaction is open must not become, at the
+	// marker, the committed offsets of the topic created next under the
+	// same name, neither now nor after a reopen, which replays the
+	// marker after DeleteTopic's tombstones; nor keep a consumer of the new
+	// topic waiting for the transaction. The transaction's offsets of
+	// other topics are committed as usual.
+	dir := t.TempDir()
+	l := txnLog(t, dir, nil)
+	require.NoError(t, l.CreateTopic("keep", eventlog.TopicConfig{}))
+	fill(t, l, "in", 2, 10)
+	fill(t, l, "keep", 1, 10)
+	p := txnProducer(t, l, "tx")
+	require.NoError(t, p.BeginTransaction())
+	send(t, p, "out", 0, "o")
+	require.NoError(t, p.SendOffsetsToTransaction(ctx, map[eventlog.TopicPartition]eventlog.OffsetAndMetadata{
+		tp("in", 0): {Offset: 4}, tp("in", 1): {Offset: 6}, tp("keep", 0): {Offset: 3},
+	}, eventlog.GroupMetadata{GroupID: "g", GenerationID: -1}))
+	require.NoError(t, l.DeleteTopic(ctx, "in"))
+	require.NoError(t, l.CreateTopic("in", eventlog.TopicConfig{Partitions: 2}))
+	fill(t, l, "in", 2, 10)
+	c := groupConsumer(t, l, "g", nil)
+	require.NoError(t, c.Assign(tp("in", 0)))
+	if pos, err := c.Position(tp("in", 0)); assert.NoError(t, err, "the new topic's offset is not pending in the transaction") {
+		assert.Equal(t, int64(0), pos)
+	}
+	require.NoError(t, c.Close())
+	require.NoError(t, p.CommitTransaction(ctx))
+
+	check := func(l *eventlog.Log, when string) {
+		t.Helper()
+		offsets, err := l.GroupOffsets("g")
+		require.NoError(t, err)
+		var got []string
+		for _, o := range offsets {
+			got = append(got, fmt.Sprintf("%s=%d", o.TopicPartition, o.Committed))
+		}
+		assert.Equal(t, []string{fmt.Sprintf("%s=3", tp("keep", 0))}, got, "%s: the group's committed offsets", when)
+		c := groupConsumer(t, l, "g", func(o *eventlog.ConsumerOptions) { o.DisableAutoCommit = true })
+		require.NoError(t, c.Assign(tp("in", 0)))
+		recs, err := c.Poll(ctx)
+		require.NoError(t, err)
+		if assert.NotEmpty(t, recs, when) {
+			assert.Equal(t, int64(0), recs[0].Offset, "%s: the new topic is read from its start", when)
+		}
+		require.NoError(t, c.Close())
+	}
+	check(l, "before reopening")
+	require.NoError(t, p.Close())
+	require.NoError(t, l.Close())
+	check(openLog(t, dir, nil), "after reopening")
 }

@@ -20,8 +20,9 @@ type offsetStore struct {
 
 	// gate is held for reading by commits, from their check that the
 	// partitions exist to their append, and for writing by the deletions
-	// of DeleteTopic, so that no commit of a deleted topic lands after
-	// the tombstones that delete its offsets.
+	// of DeleteTopic and DeleteGroup, so that no commit of a deleted topic
+	// lands after the tombstones that delete its offsets, and no commit of
+	// a transaction between their dropTxnCommits and their tombstones.
 	gate sync.RWMutex
 
 	mu struct {
@@ -275,9 +276,11 @@ func (s *offsetStore) writeLocked(ctx context.Context, group string, updates []o
 
 // appendLocked appends the records of a commit of updates (and, after
 // them, any other records of the group), and applies the updates once
-// durable. The caller holds gate.
+// durable. The caller holds gate, for writing if updates delete offsets
+// (see dropTxnCommits).
 func (s *offsetStore) appendLocked(ctx context.Context, group string, recs []Record, updates []offsetUpdate, d Durability) (pendingCommit, error) {
 	p := s.partitionFor(group)
+	s.dropTxnCommits(group, updates)
 	base, err := p.appendUnchecked(ctx, recs, AppendOptions{Durability: d})
 	if err != nil {
 		return pendingCommit{}, err
@@ -439,9 +442,10 @@ func (s *offsetStore) groupNames() []string {
 }
 
 // offsetsOfTopic returns the partitions of topic that each group has a
-// committed offset for, or a commit not durable yet, sorted. The latter
-// count: such a commit is applied once durable, and tombstones written
-// after it must delete it then.
+// committed offset for, a commit not durable yet, or a commit in an open
+// transaction, sorted. The latter two count: such a commit is applied once
+// durable or at its transaction's marker, and tombstones written after it
+// must delete it then.
 func (s *offsetStore) offsetsOfTopic(topic string) map[string][]TopicPartition {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -453,12 +457,18 @@ func (s *offsetStore) offsetsOfTopic(topic string) map[string][]TopicPartition {
 			out[group] = append(out[group], tp)
 		}
 	}
-	for _, pc := range s.mu.pending {
-		for _, u := range pc.values {
-			if u.tp.Topic == topic && !u.delete {
-				out[pc.group] = append(out[pc.group], u.tp)
+	add := func(pcs []pendingCommit) {
+		for _, pc := range pcs {
+			for _, u := range pc.values {
+				if u.tp.Topic == topic && !u.delete {
+					out[pc.group] = append(out[pc.group], u.tp)
+				}
 			}
 		}
+	}
+	add(s.mu.pending)
+	for _, pcs := range s.mu.txnPending {
+		add(pcs)
 	}
 	for group, tps := range out {
 		slices.SortFunc(tps, compareTopicPartitions)
@@ -470,8 +480,8 @@ func (s *offsetStore) offsetsOfTopic(topic string) map[string][]TopicPartition {
 // deleteGroup writes, in one fsynced batch, the tombstones of updates and
 // of the group's metadata, and forgets the metadata.
 func (s *offsetStore) deleteGroup(ctx context.Context, group string, updates []offsetUpdate) error {
-	s.gate.RLock()
-	defer s.gate.RUnlock()
+	s.gate.Lock() // for dropTxnCommits
+	defer s.gate.Unlock()
 	recs, err := s.records(group, updates)
 	if err != nil {
 		return err

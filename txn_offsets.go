@@ -1,8 +1,10 @@
 package eventlog
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"slices"
 )
 
 // Offsets committed in a transaction (Producer.SendOffsetsToTransaction)
@@ -11,6 +13,13 @@ import (
 // pending until the transaction's marker reaches the partition: a COMMIT
 // makes them the group's committed offsets, ordered at the marker's
 // offset, an ABORT drops them. Open replays the topic the same way.
+//
+// A deletion of committed offsets (DeleteTopic, DeleteGroup) takes the
+// pending ones of the same partitions with it, as Kafka's coordinator does
+// (GroupMetadata.removeOffsets): their tombstones come after them in the
+// log, but the marker may come after the tombstones, and must not bring
+// the deleted offsets back, for a topic created again under the same name
+// above all. Open's replay drops them at the tombstone the same way.
 
 // writeTxn writes the updates of one group as a transactional batch of
 // producer id, pending until the transaction ends. The caller has added
@@ -40,6 +49,47 @@ func (s *offsetStore) writeTxn(group string, updates []offsetUpdate, id Producer
 	}
 	s.mu.txnPending[id.ID] = append(s.mu.txnPending[id.ID], pendingCommit{part: p, base: base, end: base + int64(len(recs)), group: group, values: updates})
 	return nil
+}
+
+// dropTxnCommits drops, from the commits of open transactions, those of
+// group's partitions that updates delete, before their tombstones are
+// written. The caller holds gate for writing, so that no commit of a
+// transaction is written in between: every one dropped is before the
+// tombstones in the log, where the replay drops it too. A marker written
+// before the tombstones but completed after this finds nothing to apply;
+// the replay applies the commit at the marker and deletes it at the
+// tombstone, which ends the same.
+func (s *offsetStore) dropTxnCommits(group string, updates []offsetUpdate) {
+	var deleted map[TopicPartition]bool
+	for _, u := range updates {
+		if u.delete {
+			if deleted == nil {
+				deleted = make(map[TopicPartition]bool)
+			}
+			deleted[u.tp] = true
+		}
+	}
+	if deleted == nil {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for id, pcs := range s.mu.txnPending {
+		var kept []pendingCommit
+		for _, pc := range pcs {
+			if pc.group == group {
+				pc.values = slices.DeleteFunc(slices.Clone(pc.values), func(u offsetUpdate) bool { return deleted[u.tp] })
+			}
+			if len(pc.values) > 0 {
+				kept = append(kept, pc)
+			}
+		}
+		if kept == nil {
+			delete(s.mu.txnPending, id)
+		} else {
+			s.mu.txnPending[id] = kept
+		}
+	}
 }
 
 // completeTxn applies or drops the commits in part of producer id's
@@ -138,6 +188,9 @@ func (r *replayer) replayTransactional(p *Partition) error {
 			if err := r.apply(&recs[i]); err != nil {
 				return p.errorf("replay committed offsets: offset %d: %w", recs[i].Offset, err)
 			}
+			if recs[i].Value == nil && len(open) > 0 {
+				dropOpenCommits(open, recs[i].Key)
+			}
 		}
 	}
 	// Transactions still open: pending, for the recovery of transactions
@@ -165,6 +218,20 @@ func (r *replayer) replayTransactional(p *Partition) error {
 		}
 	}
 	return nil
+}
+
+// dropOpenCommits drops the commits of the offset whose tombstone has key
+// from the records of the open transactions: see dropTxnCommits.
+func dropOpenCommits(open map[int64][]Record, key []byte) {
+	if len(key) < 2 || isGroupMetadataKey(key) {
+		return
+	}
+	for id, recs := range open {
+		open[id] = slices.DeleteFunc(recs, func(rec Record) bool {
+			// The same group, topic and partition, whatever the key's version.
+			return len(rec.Key) >= 2 && !isGroupMetadataKey(rec.Key) && bytes.Equal(rec.Key[2:], key[2:])
+		})
+	}
 }
 
 // checkTxnCommit checks that a transactional offset commit of tps comes
