@@ -35,9 +35,11 @@ type RebalanceListener interface {
 	// Close and Unsubscribe revoke everything.
 	OnPartitionsRevoked(ctx context.Context, c *Consumer, partitions []TopicPartition)
 	// OnPartitionsAssigned is called after every rebalance with the
-	// partitions the consumer gained (possibly none). Their positions
-	// are the group's committed offsets, or follow AutoOffsetReset; the
-	// listener may Seek.
+	// partitions the consumer gained (possibly none): those it reads from
+	// now on, as Assignment lists them, without a partition of a topic
+	// deleted since the group assigned it. Their positions are the
+	// group's committed offsets, or follow AutoOffsetReset; the listener
+	// may Seek.
 	OnPartitionsAssigned(ctx context.Context, c *Consumer, partitions []TopicPartition)
 	// OnPartitionsLost is called when the consumer learns that it was
 	// evicted from the group — it did not poll within MaxPollInterval —
@@ -354,6 +356,10 @@ func (c *Consumer) applyAssignmentLocked(ctx context.Context, res syncResult) er
 	if err := c.assignLocked(res.assignment); err != nil {
 		return err
 	}
+	// A partition of a topic deleted since the sync is skipped: the
+	// listener hears only of what the consumer will read, as Assignment
+	// lists it, and no OnPartitionsRevoked will tell of the rest.
+	added = slices.DeleteFunc(added, func(tp TopicPartition) bool { return c.byTP[tp] == nil })
 	for _, tp := range revoked {
 		delete(gm.committed, tp)
 	}

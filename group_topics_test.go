@@ -106,6 +106,26 @@ func TestCooperativeMemberCommitsTopicCreatedAgain(t *testing.T) {
 	assert.Equal(t, int64(10), first[0], "b starts where a left off")
 }
 
+// cooperative makes a consumer use the cooperative-sticky assignor and
+// tell r of its rebalances.
+func cooperative(r *recorder) func(*eventlog.ConsumerOptions) {
+	return func(o *eventlog.ConsumerOptions) {
+		o.Assignor = eventlog.CooperativeStickyAssignor{}
+		o.RebalanceListener = r
+	}
+}
+
+// deleteAtFirstRevocation is an OnPartitionsRevoked that deletes topic the
+// first time it runs, and then sets *deleted.
+func deleteAtFirstRevocation(t *testing.T, l *eventlog.Log, topic string, deleted *bool) func(context.Context, *eventlog.Consumer, []eventlog.TopicPartition) {
+	return func(context.Context, *eventlog.Consumer, []eventlog.TopicPartition) {
+		if !*deleted {
+			*deleted = true
+			assert.NoError(t, l.DeleteTopic(ctx, topic))
+		}
+	}
+}
+
 func TestTopicDeletedDuringRebalance(t *testing.T) {
 	// A topic deleted while a member applies a rebalance — here from its
 	// OnPartitionsRevoked, as another goroutine could at any time — is not
@@ -113,24 +133,13 @@ func TestTopicDeletedDuringRebalance(t *testing.T) {
 	// takes them away, and the partitions it revoked go to their new owner.
 	l := eventlogtest.NewTopic(t, "t", eventlog.TopicConfig{Partitions: 2})
 	require.NoError(t, l.CreateTopic("u", eventlog.TopicConfig{}))
-	deleted := false
-	ra := &recorder{onRevoked: func(context.Context, *eventlog.Consumer, []eventlog.TopicPartition) {
-		if !deleted {
-			deleted = true
-			assert.NoError(t, l.DeleteTopic(ctx, "u"))
-		}
-	}}
-	coop := func(r *recorder) func(*eventlog.ConsumerOptions) {
-		return func(o *eventlog.ConsumerOptions) {
-			o.Assignor = eventlog.CooperativeStickyAssignor{}
-			o.RebalanceListener = r
-		}
-	}
-	a := groupConsumer(t, l, "g", coop(ra))
+	var deleted bool
+	ra := &recorder{onRevoked: deleteAtFirstRevocation(t, l, "u", &deleted)}
+	a := groupConsumer(t, l, "g", cooperative(ra))
 	require.NoError(t, a.Subscribe("t", "u"))
 	pollUntil(t, func() bool { return len(a.Assignment()) == 3 }, nil, a)
 
-	b := groupConsumer(t, l, "g", coop(&recorder{}))
+	b := groupConsumer(t, l, "g", cooperative(&recorder{}))
 	require.NoError(t, b.Subscribe("t"))
 	_, err := b.Poll(ctx) // joins
 	require.NoError(t, err)
@@ -198,4 +207,44 @@ func TestDeleteTopicDeletesOffsetsOfOpenTransaction(t *testing.T) {
 	require.NoError(t, p.Close())
 	require.NoError(t, l.Close())
 	check(openLog(t, dir, nil), "after reopening")
+}
+
+func TestAssignedListenerLeavesOutDeletedTopic(t *testing.T) {
+	// A partition granted to a member whose topic is deleted before the
+	// member applies the grant — here from its OnPartitionsRevoked of the
+	// same rebalance — is skipped: OnPartitionsAssigned must not list it,
+	// since the consumer never reads it and no OnPartitionsRevoked will
+	// ever tell of it. The listener's partitions are in Assignment.
+	l := eventlogtest.NewTopic(t, "t", eventlog.TopicConfig{Partitions: 2})
+	var deleted bool
+	ra := &recorder{
+		onRevoked: deleteAtFirstRevocation(t, l, "u", &deleted),
+		onAssigned: func(_ context.Context, c *eventlog.Consumer, tps []eventlog.TopicPartition) {
+			assert.Subset(t, c.Assignment(), tps, "the partitions the listener is told of are assigned")
+		},
+	}
+	a := groupConsumer(t, l, "g", cooperative(ra))
+	require.NoError(t, a.Subscribe("t", "u"))
+	pollUntil(t, func() bool { return len(a.Assignment()) == 2 }, nil, a)
+	ra.take()
+
+	// u appears and b joins: a is granted u-0 at once, and must give b a
+	// partition of t, all in a's next Poll.
+	require.NoError(t, l.CreateTopic("u", eventlog.TopicConfig{}))
+	b := groupConsumer(t, l, "g", cooperative(&recorder{}))
+	require.NoError(t, b.Subscribe("t"))
+	_, err := b.Poll(ctx) // joins
+	require.NoError(t, err)
+	_, err = a.Poll(ctx) // revokes a partition of t, deleting u, then applies the grant of u-0
+	require.NoError(t, err)
+	require.True(t, deleted, "a revoked a partition")
+	events := ra.take()
+	for _, e := range events {
+		assert.NotContains(t, e, "u-0", "a never reads u-0: %v", events)
+	}
+	pollUntil(t, func() bool { return settled(2, a, b) }, nil, a, b)
+	assert.NotContains(t, a.Assignment(), tp("u", 0))
+	for _, e := range ra.take() {
+		assert.NotContains(t, e, "u-0", "nor is told of it later")
+	}
 }
