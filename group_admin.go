@@ -215,7 +215,7 @@ func (l *Log) lockEmptyGroup(id string) (*group, error) {
 // as kafka-consumer-groups --reset-offsets does, and returns them with
 // their partitions' high watermarks and lags, sorted. The offsets are
 // committed at once, in one batch, and are durable when it returns; with
-// spec.DryRun nothing is committed. It fails with ErrGroupNotEmpty while
+// spec.DryRun nothing is committed, and nothing on disk changes. It fails with ErrGroupNotEmpty while
 // the group has members, with ErrTopicNotFound or ErrPartitionNotFound for
 // a partition that does not exist, and with ErrInvalidConfig for a bad
 // spec. On a read-only Log only a dry run is allowed, and it cannot tell
@@ -232,18 +232,23 @@ func (l *Log) ResetGroupOffsets(ctx context.Context, group string, spec ResetOff
 	case spec.To == ResetToOffset && spec.Offset < 0:
 		return nil, fmt.Errorf("%w: ResetToOffset to offset %d", ErrOffsetOutOfRange, spec.Offset)
 	}
-	if l.opts.ReadOnly {
-		if !spec.DryRun {
-			return nil, l.refuseWrite("reset offsets of group %q (a dry run can)", group)
-		}
-		// Members live in the process that runs them: a read-only Log
-		// cannot see them, and only plans.
+	if l.opts.ReadOnly && !spec.DryRun {
+		return nil, l.refuseWrite("reset offsets of group %q (a dry run can)", group)
+	}
+	if spec.DryRun {
 		s, err := l.offsetStore(false)
 		if err != nil {
 			return nil, err
 		}
-		out, _, err := l.planReset(s, group, &spec)
-		return out, err
+		// Members live in the process that runs them: a read-only Log
+		// cannot see them, and only plans. A Log without
+		// __consumer_offsets has neither members nor committed offsets
+		// (the coordinator creates the topic before any member joins),
+		// and a plan does not create it.
+		if l.opts.ReadOnly || s == nil {
+			out, _, err := l.planReset(s, group, &spec)
+			return out, err
+		}
 	}
 	g, err := l.lockEmptyGroup(group)
 	if err != nil {

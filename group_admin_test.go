@@ -162,6 +162,34 @@ func TestResetGroupOffsets(t *testing.T) {
 	assert.ErrorIs(t, err, eventlog.ErrGroupNotEmpty)
 }
 
+func TestResetGroupOffsetsDryRunWritesNothing(t *testing.T) {
+	// A dry run only plans. On a Log where no group committed yet, it must
+	// not create __consumer_offsets for it, nor change anything else on
+	// disk, and its plan is the same.
+	dir := t.TempDir()
+	l := openLog(t, dir, &eventlog.Options{RecoveryPointInterval: time.Hour}) // no checkpoint meanwhile
+	require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{Partitions: 2}))
+	fill(t, l, "t", 2, 5)
+	before := dirState(t, dir)
+
+	plan, err := l.ResetGroupOffsets(ctx, "g", eventlog.ResetOffsetsSpec{To: eventlog.ResetToOffset, Offset: 3, Topics: []string{"t"}, DryRun: true})
+	require.NoError(t, err)
+	assert.Equal(t, []eventlog.GroupPartitionOffset{
+		{TopicPartition: tp("t", 0), Committed: 3, HighWatermark: 5, Lag: 2},
+		{TopicPartition: tp("t", 1), Committed: 3, HighWatermark: 5, Lag: 2},
+	}, plan)
+	plan, err = l.ResetGroupOffsets(ctx, "g", eventlog.ResetOffsetsSpec{To: eventlog.ResetToEarliest, DryRun: true})
+	require.NoError(t, err)
+	assert.Empty(t, plan, "no committed offsets: nothing selected")
+	_, err = l.ResetGroupOffsets(ctx, "g", eventlog.ResetOffsetsSpec{To: eventlog.ResetToEarliest, Topics: []string{"nope"}, DryRun: true})
+	assert.ErrorIs(t, err, eventlog.ErrTopicNotFound)
+
+	assert.Equal(t, before, dirState(t, dir), "a dry run changes nothing on disk")
+	_, err = l.TopicConfig("__consumer_offsets")
+	assert.ErrorIs(t, err, eventlog.ErrTopicNotFound)
+	assert.Empty(t, committed(t, l, "g"))
+}
+
 func TestGroupAdminForgetsUnknownGroups(t *testing.T) {
 	l := eventlogtest.New(t, nil)
 	require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{}))
