@@ -505,8 +505,8 @@
 // what exists. Log.DeleteTopic deletes a topic, its records and its
 // committed offsets, those pending in an open transaction included (the
 // transaction commits without them); handles on it (Partition, Producer
-// sends, polls of a Consumer that assigned itself its partitions) then fail with
-// ErrTopicNotFound, and the name can be used again. A Consumer subscribed
+// sends, polls of a Consumer that assigned itself its partitions) then
+// fail with ErrTopicNotFound, and the name can be used again. A Consumer subscribed
 // to it, as with Kafka, skips its partitions until its group takes them
 // away at the next rebalance, and leaves them out of its commits.
 // Log.CreatePartitions adds partitions: keyed records then go to

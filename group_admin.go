@@ -215,10 +215,10 @@ func (l *Log) lockEmptyGroup(id string) (*group, error) {
 // as kafka-consumer-groups --reset-offsets does, and returns them with
 // their partitions' high watermarks and lags, sorted. The offsets are
 // committed at once, in one batch, and are durable when it returns; with
-// spec.DryRun nothing is committed, and nothing on disk changes. It fails with ErrGroupNotEmpty while
-// the group has members, with ErrTopicNotFound or ErrPartitionNotFound for
-// a partition that does not exist, and with ErrInvalidConfig for a bad
-// spec. On a read-only Log only a dry run is allowed, and it cannot tell
+// spec.DryRun nothing is committed, and nothing on disk changes. It fails
+// with ErrGroupNotEmpty while the group has members, with ErrTopicNotFound
+// or ErrPartitionNotFound for a partition that does not exist, and with
+// ErrInvalidConfig for a bad spec. On a read-only Log only a dry run is allowed, and it cannot tell
 // whether another process runs members of the group.
 func (l *Log) ResetGroupOffsets(ctx context.Context, group string, spec ResetOffsetsSpec) ([]GroupPartitionOffset, error) {
 	if err := validGroupID(group); err != nil {
