@@ -218,12 +218,15 @@ func verifyBatchCRC(b []byte) error {
 // large batch from memory at the memory's speed by itself, and prefetching
 // doubles its speed on a segment that is not in the CPU's caches.
 func crc32c(b []byte, from, to int) uint32 {
-	if to-from < crcChunk {
-		return crc32cUpdate(0, b[from:to]) // a small batch, without the calls
+	var crc uint32
+	if to-from >= crcChunk {
+		prefetch(b[from:min(from+crcChunk, len(b))])
 	}
-	c := newCRCRun(b, from, to)
-	c.sumTo(to)
-	return c.crc
+	for ; to-from > crcChunk; from += crcChunk {
+		prefetch(b[from+crcChunk : min(from+2*crcChunk, len(b))])
+		crc = crc32cUpdate(crc, b[from:from+crcChunk])
+	}
+	return crc32cUpdate(crc, b[from:to])
 }
 
 // crcChunk is how many bytes crc32c sums between prefetches: large enough
@@ -231,37 +234,6 @@ func crc32c(b []byte, from, to int) uint32 {
 // (crc32c_amd64.go), and ahead of them by about the time a load from
 // memory takes.
 const crcChunk = 4 << 10
-
-// crcRun is crc32c of b[from:to] summed a stretch at a time, for a
-// verifier that parses each stretch's records while the CRC has just
-// brought them into its core's first-level cache (readahead_parse.go). It
-// prefetches as crc32c does, across the stretches, up to to.
-type crcRun struct {
-	b       []byte
-	at, end int // summed below at, up to end
-	crc     uint32
-}
-
-// newCRCRun starts a run over b[from:to].
-func newCRCRun(b []byte, from, to int) crcRun {
-	if to-from >= crcChunk {
-		prefetch(b[from:min(from+crcChunk, len(b))])
-	}
-	return crcRun{b: b, at: from, end: to}
-}
-
-// sumTo sums the run up to to, or its end if that comes first.
-func (c *crcRun) sumTo(to int) {
-	to = min(to, c.end)
-	for c.at < to {
-		n := min(crcChunk, to-c.at)
-		if c.end-c.at > crcChunk {
-			prefetch(c.b[c.at+crcChunk : min(c.at+2*crcChunk, len(c.b))])
-		}
-		c.crc = crc32cUpdate(c.crc, c.b[c.at:c.at+n])
-		c.at += n
-	}
-}
 
 // setBaseOffset writes the base offset into an encoded batch (bytes 0..8,
 // outside the CRC).

@@ -128,16 +128,10 @@ func (v *verifier) run(stop <-chan struct{}) {
 			continue
 		}
 		v.working.Store(pos)
-		good, full := true, false
-		if v.tables != nil {
-			good, full = v.tables.add(v.data, pos, &v.progress)
-		} else {
-			good = verifyBatchCRC(v.data[pos:]) == nil
-		}
-		if !good {
+		if verifyBatchCRC(v.data[pos:]) != nil {
 			return // the reader finds the damage itself
 		}
-		if full {
+		if v.tables != nil && v.tables.add(v.data, pos, &v.progress) {
 			// No room for the batch's table until the reader moves on:
 			// wait for it rather than run ahead without tables.
 			v.working.Store(-1)

@@ -30,10 +30,6 @@ const (
 	// parseAheadLook is how many records the verifier parses between
 	// looks at whether the reader took the batch.
 	parseAheadLook = 128
-	// parseAheadStretch is about how many bytes of an uncompressed batch
-	// the verifier sums the CRC of before parsing their records: well
-	// within a core's first-level cache.
-	parseAheadStretch = 8 << 10
 	// parseAheadAreaBytes bounds the decompressed batches a verifier
 	// holds for its reader; past it, the reader decompresses itself.
 	parseAheadAreaBytes = 8 << 20
@@ -110,70 +106,50 @@ func (r *readerProgress) passed(pos int64) bool {
 	return r.caughtUp.Load() > pos && r.waiting.Load() != pos
 }
 
-// add checks the CRC of the batch at pos of data and tables its records,
-// if it decompresses, parses, and fits in the room the reader left. It
-// gives up tabling, now and then looking at the reader's progress, once
-// the reader has taken the batch itself. It reports good when the batch
-// passed its check; and full, having checked nothing, when the batch would
-// fit once the reader has moved on.
-//
-// An uncompressed batch is checked a stretch at a time, each stretch's
-// records tabled right after its CRC, while the CRC has just brought their
-// bytes into the core's first-level cache; its table is published only
-// once the whole batch has passed.
-func (t *parseTables) add(data []byte, pos int64, reader *readerProgress) (good, full bool) {
-	b := data[pos:]
-	h, err := parseBatchHeader(b)
+// add tables the records of the batch at pos of data, whose CRC the
+// verifier has checked, if it decompresses, parses, and fits in the room
+// the reader left. It gives up, now and then looking at the reader's
+// progress, once the reader has taken the batch itself. It reports full
+// when the batch would fit once the reader has moved on.
+func (t *parseTables) add(data []byte, pos int64, reader *readerProgress) (full bool) {
+	h, err := parseBatchHeader(data[pos:])
 	n := int64(h.RecordCount)
-	if err != nil || h.isControl() || n == 0 || n > parsedRecordsCap || h.size() > int64(len(b)) {
-		return verifyBatchCRC(b) == nil, false
+	if err != nil || h.isControl() || n == 0 || n > parsedRecordsCap {
+		return false
 	}
 	d := t.tabled.Load()
 	oldest := t.oldest.Load()
 	if d-oldest >= parsedBatchesCap {
-		return true, true
+		return true
 	}
 	t.reclaim(oldest)
-	size := int(h.size())
-	area := b[batchHeaderSize:size]
-	if h.compression() == CompressionNone {
-		crc := newCRCRun(b, batchAttributesPos, size)
-		tabled, full := t.table(&h, area, pos, d, oldest, reader, &crc)
-		if full {
-			return true, true
+	area := data[pos+batchHeaderSize : pos+h.size()]
+	compressed := h.compression() != CompressionNone
+	if compressed {
+		if t.areaBytes >= parseAheadAreaBytes && d > oldest {
+			return true
 		}
-		crc.sumTo(size)
-		if crc.crc != h.CRC {
-			return false, false
+		var buf []byte
+		if k := len(t.spare); k > 0 {
+			buf, t.spare = t.spare[k-1], t.spare[:k-1]
 		}
-		if tabled {
-			t.tabled.Store(d + 1)
+		if area, err = decompress(buf[:0], area, h.compression(), t.limit); err != nil {
+			t.spare = append(t.spare, area[:0])
+			return false
 		}
-		return true, false
 	}
-	if t.areaBytes >= parseAheadAreaBytes && d > oldest {
-		return true, true
-	}
-	if verifyBatchCRC(b) != nil {
-		return false, false
-	}
-	var buf []byte
-	if k := len(t.spare); k > 0 {
-		buf, t.spare = t.spare[k-1], t.spare[:k-1]
-	}
-	if area, err = decompress(buf[:0], area, h.compression(), t.limit); err != nil {
+	tabled, full := t.table(&h, area, pos, d, oldest, reader)
+	switch {
+	case !tabled && compressed:
 		t.spare = append(t.spare, area[:0])
-		return true, false
+	case compressed:
+		t.areas[d%parsedBatchesCap] = area
+		t.areaBytes += cap(area)
 	}
-	tabled, full := t.table(&h, area, pos, d, oldest, reader, nil)
-	if !tabled {
-		t.spare = append(t.spare, area[:0])
-		return true, full
+	if tabled {
+		t.tabled.Store(d + 1)
 	}
-	t.areas[d%parsedBatchesCap] = area
-	t.areaBytes += cap(area)
-	t.tabled.Store(d + 1)
-	return true, false
+	return full
 }
 
 // reclaim gives back to spare the buffers of the batches below oldest,
@@ -194,9 +170,8 @@ func (t *parseTables) reclaim(oldest int64) {
 // table parses the records area of the batch h heads, at pos, into the
 // ring as batch d, leaving the tables from batch oldest on alone, and
 // reports whether it did, or else whether the ring was full; the caller
-// publishes the table. With crc, the run of the batch's CRC, it sums the
-// CRC over each run of records before parsing them (see add).
-func (t *parseTables) table(h *batchHeader, area []byte, pos, d, oldest int64, reader *readerProgress, crc *crcRun) (tabled, full bool) {
+// publishes the table.
+func (t *parseTables) table(h *batchHeader, area []byte, pos, d, oldest int64, reader *readerProgress) (tabled, full bool) {
 	n := int64(h.RecordCount)
 	first := t.head
 	if r := first % parsedRecordsCap; r+n > parsedRecordsCap {
@@ -213,21 +188,11 @@ func (t *parseTables) table(h *batchHeader, area []byte, pos, d, oldest int64, r
 		return false, false
 	}
 	recs := t.records[first%parsedRecordsCap:][:n]
-	look := parseAheadLook
-	if crc != nil {
-		// Runs of about parseAheadStretch bytes, by the batch's average
-		// record.
-		look = int(min(max(parseAheadStretch*n/int64(len(area)), 1), parseAheadLook))
-	}
-	for i := 0; i < len(recs); i += look {
+	for i := 0; i < len(recs); i += parseAheadLook {
 		if reader.passed(pos) {
 			return false, false
 		}
-		k := min(look, len(recs)-i)
-		if crc != nil {
-			crc.sumTo(batchHeaderSize + t.it.p + k*len(area)/len(recs) + crcChunk)
-		}
-		if got, _ := t.it.table(recs[i:i+k], &t.fields, h.timeBase()); got < k {
+		if k, _ := t.it.table(recs[i:min(i+parseAheadLook, len(recs))], &t.fields, h.timeBase()); k < min(parseAheadLook, len(recs)-i) {
 			return false, false
 		}
 	}
