@@ -82,4 +82,8 @@ type appendChecks struct {
 	keyless bool
 	// condition is the batch's EndOffsetCondition.
 	condition EndOffsetCondition
+	// transactionalID is the transactional ID of the batch's producer,
+	// when the writer knows it, for the partition's errors to name: the
+	// batch itself carries only the producer id and epoch.
+	transactionalID string
 }

@@ -327,7 +327,7 @@ func (p *Partition) write(batch []byte, checks appendChecks) (int64, *position, 
 	if h.ProducerID >= 0 {
 		// Before the condition: a batch appended again answers with the
 		// offsets it got the first time, whatever came after it.
-		dupBase, dup, err := p.checkProducerLocked(&h)
+		dupBase, dup, err := p.checkProducerLocked(&h, checks.transactionalID)
 		if err != nil || dup {
 			return dupBase, p.written.Load(), err
 		}

@@ -31,7 +31,10 @@ type ProducerID struct {
 func (id ProducerID) String() string { return fmt.Sprintf("%d/%d", id.ID, id.Epoch) }
 
 // Errors of idempotent and transactional producers. Like the other
-// sentinels they come wrapped with the topic, partition and producer.
+// sentinels they come wrapped with the topic, partition and producer, and
+// the transactional ID where the writer of the batch knows it (a
+// Producer's batches and the transaction coordinator's; not
+// Partition.Append's).
 var (
 	// ErrOutOfOrderSequence is returned for a batch whose base sequence
 	// does not follow the last one its producer appended to the partition

@@ -295,7 +295,7 @@ func (q *partitionQueue) send(b *producerBatch) {
 	var span appendSpan
 	if dropped == nil {
 		span.n = b.count
-		span.base, span.err = q.part.appendEncoded(batch, q.producer.appendDurability(), appendChecks{keyless: b.keyless, condition: b.cond})
+		span.base, span.err = q.part.appendEncoded(batch, q.producer.appendDurability(), q.checks(b))
 	} else {
 		// Rare: decode the batch and append what is left of it.
 		records, err := q.decode(batch)
@@ -341,7 +341,12 @@ func (q *partitionQueue) appendRecords(records []Record, b *producerBatch) (int6
 		seq = q.seq
 	}
 	setProducerFields(batch, q.producer.id, seq, q.producer.txn != nil)
-	return q.part.appendEncoded(batch, q.producer.appendDurability(), appendChecks{keyless: b.keyless, condition: b.cond})
+	return q.part.appendEncoded(batch, q.producer.appendDurability(), q.checks(b))
+}
+
+// checks returns what the partition checks b's batch for.
+func (q *partitionQueue) checks(b *producerBatch) appendChecks {
+	return appendChecks{keyless: b.keyless, condition: b.cond, transactionalID: q.producer.opts.TransactionalID}
 }
 
 // finish fills in b's header, compressing its records if asked, and

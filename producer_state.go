@@ -98,9 +98,10 @@ func inSequence(last, next int32) bool {
 // checkProducerLocked checks a batch with a producer id before it is
 // written, under the append lock. A batch the producer already appended
 // returns dup with the offset it got then; a fenced epoch or a sequence out
-// of order fails. The first such batch of a partition first writes the
-// empty snapshot that marks where producer batches begin.
-func (p *Partition) checkProducerLocked(h *batchHeader) (dupBase int64, dup bool, err error) {
+// of order fails. txnID, when known, is the producer's transactional ID,
+// for the errors to name. The first such batch of a partition first writes
+// the empty snapshot that marks where producer batches begin.
+func (p *Partition) checkProducerLocked(h *batchHeader, txnID string) (dupBase int64, dup bool, err error) {
 	s := &p.producers
 	e := s.producers[h.ProducerID]
 	if e == nil {
@@ -115,7 +116,11 @@ func (p *Partition) checkProducerLocked(h *batchHeader) (dupBase int64, dup bool
 	}
 	id := ProducerID{h.ProducerID, h.ProducerEpoch}
 	if h.ProducerEpoch < e.epoch {
-		return -1, false, p.errorf("producer %s: %w: the partition has seen epoch %d", id, ErrProducerFenced, e.epoch)
+		of := ""
+		if txnID != "" {
+			of = fmt.Sprintf(" of transactional id %q", txnID)
+		}
+		return -1, false, p.errorf("producer %s%s: %w: the partition has seen epoch %d", id, of, ErrProducerFenced, e.epoch)
 	}
 	if h.isControl() {
 		return -1, false, nil

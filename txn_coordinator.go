@@ -266,7 +266,7 @@ func (c *txnCoordinator) abortLocked(ctx context.Context, m *txnMeta, why string
 // its completion.
 func (c *txnCoordinator) completeLocked(ctx context.Context, m *txnMeta) error {
 	commit := m.rec.state == txnPrepareCommit
-	if err := c.log.writeMarkers(m.rec.producer, m.rec.partitions, commit); err != nil {
+	if err := c.log.writeMarkers(m.rec.producer, m.id, m.rec.partitions, commit); err != nil {
 		return fmt.Errorf("eventlog: transactional id %q: write markers: %w", m.id, err)
 	}
 	rec := m.rec
@@ -277,10 +277,11 @@ func (c *txnCoordinator) completeLocked(ctx context.Context, m *txnMeta) error {
 	return c.writeLocked(ctx, m, rec, DurabilityOS)
 }
 
-// writeMarkers writes a COMMIT or ABORT marker of producer pid to each
-// partition and returns once all are fsynced. A partition whose topic was
-// deleted meanwhile has nothing left to mark.
-func (l *Log) writeMarkers(pid ProducerID, tps []TopicPartition, commit bool) error {
+// writeMarkers writes a COMMIT or ABORT marker of producer pid, of
+// transactional ID txnID ("" when unknown), to each partition and returns
+// once all are fsynced. A partition whose topic was deleted meanwhile has
+// nothing left to mark.
+func (l *Log) writeMarkers(pid ProducerID, txnID string, tps []TopicPartition, commit bool) error {
 	now := l.opts.Now()
 	var written []*Partition
 	for _, tp := range tps {
@@ -295,7 +296,7 @@ func (l *Log) writeMarkers(pid ProducerID, tps []TopicPartition, commit bool) er
 		if err != nil {
 			return err
 		}
-		base, err := p.appendEncoded(batch, DurabilityOS, appendChecks{})
+		base, err := p.appendEncoded(batch, DurabilityOS, appendChecks{transactionalID: txnID})
 		if err != nil {
 			if p.deleted.Load() {
 				continue

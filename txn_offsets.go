@@ -24,7 +24,7 @@ import (
 // writeTxn writes the updates of one group as a transactional batch of
 // producer id, pending until the transaction ends. The caller has added
 // the group's partition of __consumer_offsets to the transaction.
-func (s *offsetStore) writeTxn(group string, updates []offsetUpdate, id ProducerID) error {
+func (s *offsetStore) writeTxn(group string, updates []offsetUpdate, id ProducerID, txnID string) error {
 	s.gate.RLock()
 	defer s.gate.RUnlock()
 	p := s.partitionFor(group)
@@ -38,7 +38,7 @@ func (s *offsetStore) writeTxn(group string, updates []offsetUpdate, id Producer
 		return p.errorf("%w", err)
 	}
 	setProducerFields(batch, id, noSequence, true)
-	base, err := p.appendEncoded(batch, DurabilityOS, appendChecks{})
+	base, err := p.appendEncoded(batch, DurabilityOS, appendChecks{transactionalID: txnID})
 	if err != nil {
 		return err
 	}

@@ -342,7 +342,7 @@ func (p *Producer) SendOffsetsToTransaction(ctx context.Context, offsets map[Top
 		return ErrClosed
 	}
 	defer p.log.exit()
-	return t.noteFatal(gc.offsets.writeTxn(group.GroupID, updates, p.id))
+	return t.noteFatal(gc.offsets.writeTxn(group.GroupID, updates, p.id, t.id))
 }
 
 // closeTransaction aborts the transaction a closing Producer left open.

@@ -123,7 +123,7 @@ func (l *Log) abortOrphanTransactions() error {
 	})
 	for _, o := range orphans {
 		l.opts.Logger.Warn("eventlog: aborting a transaction no coordinator state lists", "topic", o.tp.Topic, "partition", o.tp.Partition, "producer", o.pid.String())
-		if err := l.writeMarkers(o.pid, []TopicPartition{o.tp}, false); err != nil {
+		if err := l.writeMarkers(o.pid, "", []TopicPartition{o.tp}, false); err != nil {
 			return fmt.Errorf("eventlog: abort orphan transaction of producer %s in %s: %w", o.pid, o.tp, err)
 		}
 	}

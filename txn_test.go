@@ -145,7 +145,8 @@ func TestTransactionStateErrors(t *testing.T) {
 }
 
 // TestTransactionFencing: a new Producer with the same transactional ID
-// aborts the old one's open transaction and fences it.
+// aborts the old one's open transaction and fences it. The partition that
+// refuses the old one's late batch names its transactional ID.
 func TestTransactionFencing(t *testing.T) {
 	l := txnLog(t, t.TempDir(), nil)
 	old := txnProducer(t, l, "tx")
@@ -154,7 +155,9 @@ func TestTransactionFencing(t *testing.T) {
 
 	fresh := txnProducer(t, l, "tx")
 	_, err := old.Send(ctx, eventlog.Record{Topic: "out", Partition: 0, Key: []byte("k"), Value: []byte("late")})
-	require.Error(t, err)
+	require.ErrorIs(t, err, eventlog.ErrProducerFenced)
+	assert.ErrorContains(t, err, `topic "out" partition 0: producer `)
+	assert.ErrorContains(t, err, ` of transactional id "tx": `)
 	err = old.CommitTransaction(ctx)
 	assert.ErrorIs(t, err, eventlog.ErrProducerFenced)
 	assert.ErrorIs(t, old.BeginTransaction(), eventlog.ErrProducerFenced, "fenced for good")
