@@ -42,6 +42,13 @@ import (
 // TransactionTimeout is aborted by the Log, and its Producer fenced. Each
 // abort that fences bumps the producer epoch, and writes its markers with
 // the new one, so that a partition refuses the old Producer's late writes.
+//
+// Calls into the coordinator register with the Log as long calls
+// (enterLong), not as calls in flight (enter): the appends they make enter
+// the Log themselves, and a read lock of Log.ops taken a second time waits
+// for a Close that came in between and waits in turn for the first one.
+// Close waits for a long call after the calls in flight; the call's
+// appends then fail with ErrClosed, and it ends.
 
 // txnTimeoutCheckInterval is how often the Log looks for transactions open
 // longer than their timeout (Kafka's
@@ -354,10 +361,10 @@ func (c *txnCoordinator) run(stop <-chan struct{}) {
 // timeout. A transaction busy with an operation is left for the next
 // check.
 func (c *txnCoordinator) abortTimedOut() {
-	if !c.log.enter() {
+	if !c.log.enterLong() {
 		return
 	}
-	defer c.log.exit()
+	defer c.log.exitLong()
 	c.mu.Lock()
 	metas := make([]*txnMeta, 0, len(c.txns))
 	for _, m := range c.txns {

@@ -48,10 +48,10 @@ func (p *Producer) initTransactions() error {
 	if err != nil {
 		return err
 	}
-	if !p.log.enter() {
+	if !p.log.enterLong() { // see txn_coordinator.go
 		return ErrClosed
 	}
-	defer p.log.exit()
+	defer p.log.exitLong()
 	id, err := coord.initProducer(context.Background(), p.opts.TransactionalID, p.opts.TransactionTimeout)
 	if err != nil {
 		return err
@@ -177,10 +177,10 @@ func (t *producerTxn) addPartition(ctx context.Context, p *Producer, part *Parti
 	if t.added.parts[part] {
 		return nil
 	}
-	if !p.log.enter() {
+	if !p.log.enterLong() { // see txn_coordinator.go
 		return ErrClosed
 	}
-	defer p.log.exit()
+	defer p.log.exitLong()
 	if err := t.coord.addPartitions(ctx, t.id, p.id, []TopicPartition{{part.topic, part.id}}); err != nil {
 		return t.noteFatal(err)
 	}
@@ -268,11 +268,11 @@ func (p *Producer) endTransactionLocked(ctx context.Context, t *producerTxn, wha
 	if failed := t.failed.Load(); failed != nil && commit {
 		commit, cause = false, *failed
 	}
-	if !p.log.enter() {
+	if !p.log.enterLong() { // see txn_coordinator.go
 		return ErrClosed
 	}
 	err := t.coord.endTransaction(ctx, t.id, p.id, commit)
-	p.log.exit()
+	p.log.exitLong()
 	if err != nil {
 		return t.noteFatal(err)
 	}
@@ -338,10 +338,10 @@ func (p *Producer) SendOffsetsToTransaction(ctx context.Context, offsets map[Top
 	if err := t.addPartition(ctx, p, gc.offsets.partitionFor(group.GroupID)); err != nil {
 		return err
 	}
-	if !p.log.enter() {
+	if !p.log.enterLong() { // see txn_coordinator.go
 		return ErrClosed
 	}
-	defer p.log.exit()
+	defer p.log.exitLong()
 	return t.noteFatal(gc.offsets.writeTxn(group.GroupID, updates, p.id, t.id))
 }
 

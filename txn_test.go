@@ -3,7 +3,10 @@ package eventlog_test
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"sort"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -428,4 +431,64 @@ func TestTransactionsReadOnly(t *testing.T) {
 	require.NoError(t, p.CommitTransaction(ctx))
 	require.NoError(t, r.Refresh())
 	assert.Equal(t, []string{"committed", "open"}, consume(t, r, eventlog.ReadCommitted, "out"))
+}
+
+// TestLogCloseDuringCommit: a Close that comes while CommitTransaction is
+// in the coordinator, here fsyncing the transaction's records before its
+// decision, waits for it; the commit then fails with ErrClosed, and the
+// next Open aborts the transaction. Neither call hangs.
+func TestLogCloseDuringCommit(t *testing.T) {
+	fsys := eventlog.NewMemFS()
+	opts := &eventlog.Options{FS: fsys}
+	l, err := eventlog.Open("/data", opts)
+	require.NoError(t, err)
+	require.NoError(t, l.CreateTopic("out", eventlog.TopicConfig{Durability: eventlog.DurabilityOS}))
+	p, err := l.NewProducer(&eventlog.ProducerOptions{TransactionalID: "tx", Partitioner: eventlog.ManualPartitioner{}, Linger: -1})
+	require.NoError(t, err)
+	require.NoError(t, p.BeginTransaction())
+	send(t, p, "out", 0, "x")
+
+	paused, resume := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	fsys.SetFault(func(op eventlog.Op, name string) error {
+		if op == eventlog.OpSync && strings.Contains(name, "/out/0/") {
+			once.Do(func() {
+				close(paused)
+				<-resume
+			})
+		}
+		return nil
+	})
+	committed := make(chan error, 1)
+	go func() { committed <- p.CommitTransaction(ctx) }()
+	<-paused
+	closed := make(chan error, 1)
+	go func() { closed <- l.Close() }()
+	awaitCloseWaiting(t)
+	close(resume)
+
+	assert.ErrorIs(t, <-committed, eventlog.ErrClosed)
+	require.NoError(t, <-closed)
+	require.NoError(t, p.Close())
+	fsys.SetFault(nil)
+	l = openLog(t, "/data", opts)
+	assert.Empty(t, consume(t, l, eventlog.ReadCommitted, "out"), "undecided, so aborted")
+	assert.Equal(t, []string{"x"}, consume(t, l, eventlog.ReadUncommitted, "out"))
+}
+
+// awaitCloseWaiting returns once a Log's Close waits for the calls it
+// must outlast: those in flight, or the long ones and the Log's
+// goroutines.
+func awaitCloseWaiting(t *testing.T) {
+	t.Helper()
+	for range 1_000_000 {
+		for _, g := range goroutineStacks() {
+			if strings.Contains(g, "eventlog.(*Log).shutdown") &&
+				(strings.Contains(g, "sync.(*RWMutex).Lock") || strings.Contains(g, "sync.(*WaitGroup).Wait")) {
+				return
+			}
+		}
+		runtime.Gosched()
+	}
+	require.FailNow(t, "Close never waited")
 }
