@@ -307,6 +307,22 @@
 // batch was written — makes CommitTransaction abort it instead, as Kafka's
 // producer does, whether or not the caller looked at the record's error.
 //
+// A transaction's outcome is decided once its PrepareCommit or
+// PrepareAbort is durable, and from then on the coordinator owns the rest,
+// as Kafka's does. A partition that cannot take its marker does not stop
+// the others from getting theirs; CommitTransaction (or AbortTransaction)
+// then returns an error wrapping ErrTransactionIncomplete, and the Log
+// writes what is missing itself, trying every second, or at the next Open
+// if it is closed first. The outcome stands and nothing of the
+// transaction is lost meanwhile, but a partition without its marker holds
+// read_committed readers before the transaction's first record there, and
+// offsets whose __consumer_offsets partition lacks its marker stay
+// pending. The Producer takes only the same end call again, which returns
+// once the transaction is complete; its Close leaves the transaction to
+// the Log. A partition that failed on a write or fsync (see Durability)
+// takes no append, its marker included, until the Log is reopened: the
+// transactions it holds complete at that Open.
+//
 // # Isolation
 //
 // ConsumerOptions.IsolationLevel is Kafka's isolation.level. ReadCommitted,

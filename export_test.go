@@ -80,11 +80,23 @@ func BatchProducerFields(t interface{ Fatalf(string, ...any) }, p *Partition) []
 // AbortTimedOutTransactions runs the Log's check for transactions open
 // longer than their timeout now, as it runs every second.
 func AbortTimedOutTransactions(l *Log) {
-	l.txns.mu.Lock()
-	c := l.txns.coord
-	l.txns.mu.Unlock()
-	if c != nil {
+	if c := coordinatorOf(l); c != nil {
 		c.abortTimedOut()
+	}
+}
+
+// coordinatorOf returns l's transaction coordinator, nil before it starts.
+func coordinatorOf(l *Log) *txnCoordinator {
+	l.txns.mu.Lock()
+	defer l.txns.mu.Unlock()
+	return l.txns.coord
+}
+
+// RetryIncompleteTransactions runs the Log's retry of the transactions
+// decided but incomplete now, as it runs every second.
+func RetryIncompleteTransactions(l *Log) {
+	if c := coordinatorOf(l); c != nil {
+		c.retryIncomplete()
 	}
 }
 

@@ -32,15 +32,22 @@ func TestCloseLeavesNothingBehind(t *testing.T) {
 	dir := t.TempDir()
 	useLog(t, dir)
 
+	assertNoGoroutinesLeft(t, before)
+	assert.Empty(t, openFilesUnder(t, dir), "files still open or mapped after Close")
+}
+
+// assertNoGoroutinesLeft checks that no goroutine of the library started
+// since before is still running.
+func assertNoGoroutinesLeft(t *testing.T, before map[string]bool) {
+	t.Helper()
 	var leaked []string
 	for range 10_000 { // goroutines that called wg.Done may still be returning
 		if leaked = newGoroutines(before); len(leaked) == 0 {
-			break
+			return
 		}
 		runtime.Gosched()
 	}
 	assert.Empty(t, leaked, "goroutines still running after Close")
-	assert.Empty(t, openFilesUnder(t, dir), "files still open or mapped after Close")
 }
 
 // useLog exercises a log in dir and closes it.

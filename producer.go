@@ -112,8 +112,9 @@ type ProducerOptions struct {
 	// inside transactions. Inside one, Send returns once its record is
 	// written to the OS, whatever Acks says: CommitTransaction makes the
 	// transaction's records durable all together. NewProducer takes part
-	// in the transaction protocol (it fsyncs the ID's new epoch). Default:
-	// none.
+	// in the transaction protocol (it fsyncs the ID's new epoch, and first
+	// completes the old Producer's decided transaction, failing with
+	// ErrTransactionIncomplete if it cannot). Default: none.
 	TransactionalID string
 
 	// TransactionTimeout is how long a transaction may stay open before

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 	"sync"
@@ -33,6 +34,16 @@ import (
 //     since redoing step 3 is harmless (a marker for a producer without an
 //     open transaction changes nothing).
 //
+// Once step 2 is durable the outcome is fixed, and the coordinator owns
+// steps 3 and 4, as Kafka's does: a partition whose marker fails does not
+// stop the others from getting theirs, and a transaction left incomplete
+// is kept, with the partitions that have their marker, and tried again
+// every txnCheckInterval until its markers and completion are written.
+// Its Producer's calls fail with ErrTransactionIncomplete or
+// ErrTransactionState meanwhile (txn_producer.go). A partition that failed
+// on a write or fsync refuses every append until the Log is reopened, its
+// marker included; the next Open finishes the transaction then.
+//
 // Open replays __transaction_state and finishes what a crash interrupted:
 // a prepared transaction gets its markers again; an Ongoing one — its
 // Producer died with the process — is aborted. A partition left with an
@@ -50,10 +61,11 @@ import (
 // Close waits for a long call after the calls in flight; the call's
 // appends then fail with ErrClosed, and it ends.
 
-// txnTimeoutCheckInterval is how often the Log looks for transactions open
-// longer than their timeout (Kafka's
-// transaction.abort.timed.out.transaction.cleanup.interval.ms is 10s).
-const txnTimeoutCheckInterval = time.Second
+// txnCheckInterval is how often the Log looks for transactions open longer
+// than their timeout (Kafka's
+// transaction.abort.timed.out.transaction.cleanup.interval.ms is 10s), and
+// retries the completion of those decided but incomplete.
+const txnCheckInterval = time.Second
 
 // logTxns is the Log's part in idempotent and transactional producers.
 type logTxns struct {
@@ -70,15 +82,26 @@ type txnCoordinator struct {
 
 	mu   sync.Mutex
 	txns map[string]*txnMeta // by transactional ID; guarded by mu
+	// incomplete are the transactions decided, whose markers or
+	// completion failed to be written: the Log retries them. Guarded by
+	// mu.
+	incomplete map[*txnMeta]bool
 }
 
 // txnMeta is one transactional ID's state.
 type txnMeta struct {
 	id string
-	// op serializes the operations on the ID — its Producer's and the
-	// Log's timeouts — and guards rec.
+	// op serializes the operations on the ID — its Producer's, the Log's
+	// timeouts and retries — and guards the fields below.
 	op  sync.Mutex
 	rec txnRecord
+	// marked are the partitions of a decided transaction whose marker is
+	// written and fsynced, kept when an attempt to complete it fails so
+	// that a retry marks only the others.
+	marked map[TopicPartition]bool
+	// failures counts the failed attempts to complete the decided
+	// transaction.
+	failures int
 }
 
 // txnCoordinator returns the Log's transaction coordinator, creating
@@ -154,7 +177,7 @@ func (c *txnCoordinator) initProducer(ctx context.Context, id string, timeout ti
 	defer m.op.Unlock()
 	switch m.rec.state {
 	case txnPrepareCommit, txnPrepareAbort:
-		if err := c.completeLocked(ctx, m); err != nil {
+		if err := c.completeLocked(m); err != nil {
 			return ProducerID{}, err
 		}
 	case txnOngoing:
@@ -215,7 +238,11 @@ func (c *txnCoordinator) addPartitions(ctx context.Context, id string, pid Produ
 }
 
 // endTransaction commits or aborts the open transaction of pid. A
-// transaction that added no partition has nothing to end.
+// transaction that added no partition has nothing to end. Once the
+// decision is durable, ctx no longer matters, and a failure leaves the
+// transaction to the Log's retries, with an error wrapping
+// ErrTransactionIncomplete; a call for the same outcome then tries again
+// at once.
 func (c *txnCoordinator) endTransaction(ctx context.Context, id string, pid ProducerID, commit bool) error {
 	m := c.meta(id)
 	m.op.Lock()
@@ -229,9 +256,9 @@ func (c *txnCoordinator) endTransaction(ctx context.Context, id string, pid Prod
 	case txnOngoing:
 	case txnPrepareCommit, txnPrepareAbort:
 		if (m.rec.state == txnPrepareCommit) != commit {
-			return fmt.Errorf("eventlog: transactional id %q: %w: the transaction is in state %s", id, ErrTransactionState, m.rec.state)
+			return fmt.Errorf("eventlog: transactional id %q: %w: the transaction is in state %s, its outcome decided", id, ErrTransactionState, m.rec.state)
 		}
-		return c.completeLocked(ctx, m) // a retry of one that failed midway
+		return c.completeLocked(m) // a retry of one that failed midway
 	default:
 		return fmt.Errorf("eventlog: transactional id %q: %w: state %s", id, ErrTransactionState, m.rec.state)
 	}
@@ -248,7 +275,7 @@ func (c *txnCoordinator) endTransaction(ctx context.Context, id string, pid Prod
 	if err := c.writeLocked(ctx, m, rec, DurabilityFsync); err != nil {
 		return err
 	}
-	return c.completeLocked(ctx, m)
+	return c.completeLocked(m)
 }
 
 // abortLocked aborts m's open transaction with a new epoch, which fences
@@ -266,63 +293,133 @@ func (c *txnCoordinator) abortLocked(ctx context.Context, m *txnMeta, why string
 		return err
 	}
 	c.log.opts.Logger.Info("eventlog: aborting transaction", "transactional_id", m.id, "producer", m.rec.producer.String(), "partitions", len(rec.partitions), "reason", why)
-	return c.completeLocked(ctx, m)
+	return c.completeLocked(m)
 }
 
-// completeLocked writes the markers of m's prepared transaction and then
-// its completion.
-func (c *txnCoordinator) completeLocked(ctx context.Context, m *txnMeta) error {
+// completeLocked writes the markers of m's decided transaction that are
+// not written yet, and then its completion. The outcome is durable, so
+// this is the coordinator's work, not bound to any caller's context. If it
+// fails, the transaction is left to the Log's retries and the error wraps
+// ErrTransactionIncomplete.
+func (c *txnCoordinator) completeLocked(m *txnMeta) error {
 	commit := m.rec.state == txnPrepareCommit
-	if err := c.log.writeMarkers(m.rec.producer, m.id, m.rec.partitions, commit); err != nil {
-		return fmt.Errorf("eventlog: transactional id %q: write markers: %w", m.id, err)
+	var todo []TopicPartition
+	for _, tp := range m.rec.partitions {
+		if !m.marked[tp] {
+			todo = append(todo, tp)
+		}
 	}
-	rec := m.rec
-	rec.state, rec.partitions, rec.start = txnCompleteAbort, nil, -1
-	if commit {
-		rec.state = txnCompleteCommit
+	marked, err := c.log.writeMarkers(m.rec.producer, m.id, todo, commit)
+	for _, tp := range marked {
+		if m.marked == nil {
+			m.marked = make(map[TopicPartition]bool)
+		}
+		m.marked[tp] = true
 	}
-	return c.writeLocked(ctx, m, rec, DurabilityOS)
+	if err == nil {
+		rec := m.rec
+		rec.state, rec.partitions, rec.start = txnCompleteAbort, nil, -1
+		if commit {
+			rec.state = txnCompleteCommit
+		}
+		err = c.writeLocked(context.Background(), m, rec, DurabilityOS)
+	}
+	if err != nil {
+		return c.incompleteLocked(m, len(todo)-len(marked), err)
+	}
+	if m.failures > 0 {
+		c.log.opts.Logger.Info("eventlog: completed a transaction after failed attempts", "transactional_id", m.id, "state", m.rec.state.String(), "failed_attempts", m.failures)
+	}
+	m.marked, m.failures = nil, 0
+	c.mu.Lock()
+	delete(c.incomplete, m)
+	c.mu.Unlock()
+	return nil
+}
+
+// incompleteLocked leaves m's decided transaction, still missing the
+// markers of some partitions or only its completion, to the Log's
+// retries, and returns the error for the call that tried.
+func (c *txnCoordinator) incompleteLocked(m *txnMeta, missing int, err error) error {
+	outcome := "commit"
+	if m.rec.state == txnPrepareAbort {
+		outcome = "abort"
+	}
+	if m.failures == 0 {
+		c.log.opts.Logger.Warn("eventlog: a decided transaction is incomplete; the Log retries it, and the next Open finishes it", "transactional_id", m.id, "outcome", outcome, "missing_markers", missing, "err", err)
+	} else {
+		c.log.opts.Logger.Debug("eventlog: a retry of an incomplete transaction failed", "transactional_id", m.id, "outcome", outcome, "missing_markers", missing, "err", err)
+	}
+	m.failures++
+	c.mu.Lock()
+	if c.incomplete == nil {
+		c.incomplete = make(map[*txnMeta]bool)
+	}
+	c.incomplete[m] = true
+	c.mu.Unlock()
+	what := fmt.Sprintf("%d of its partitions lack their marker", missing)
+	if missing == 0 {
+		what = "its completion is not stored"
+	}
+	return fmt.Errorf("eventlog: transactional id %q: %w: its %s is decided, but %s; the Log retries: %w", m.id, ErrTransactionIncomplete, outcome, what, err)
 }
 
 // writeMarkers writes a COMMIT or ABORT marker of producer pid, of
-// transactional ID txnID ("" when unknown), to each partition and returns
-// once all are fsynced. A partition whose topic was deleted meanwhile has
-// nothing left to mark.
-func (l *Log) writeMarkers(pid ProducerID, txnID string, tps []TopicPartition, commit bool) error {
+// transactional ID txnID ("" when unknown), to each partition, going on
+// past those that fail, and fsyncs them. It returns the partitions that
+// have their marker, durably — a partition whose topic was deleted
+// meanwhile has nothing left to mark, and counts — and the failures,
+// joined.
+func (l *Log) writeMarkers(pid ProducerID, txnID string, tps []TopicPartition, commit bool) ([]TopicPartition, error) {
 	now := l.opts.Now()
-	var written []*Partition
+	var marked []TopicPartition
+	var errs []error
+	type write struct {
+		tp TopicPartition
+		p  *Partition
+	}
+	var written []write
 	for _, tp := range tps {
 		p, err := l.Partition(tp.Topic, tp.Partition)
 		if errors.Is(err, ErrTopicNotFound) || errors.Is(err, ErrPartitionNotFound) {
+			marked = append(marked, tp)
 			continue
 		}
 		if err != nil {
-			return err
+			errs = append(errs, err)
+			break // the Log is closing: no partition takes a marker now
 		}
 		batch, err := encodeMarker(pid, commit, 0, now)
 		if err != nil {
-			return err
+			return marked, err
 		}
 		base, err := p.appendEncoded(batch, DurabilityOS, appendChecks{transactionalID: txnID})
 		if err != nil {
 			if p.deleted.Load() {
+				marked = append(marked, tp)
 				continue
 			}
-			return err
+			errs = append(errs, err)
+			if errors.Is(err, ErrClosed) {
+				break
+			}
+			continue
 		}
 		if tp.Topic == offsetsTopicName {
 			if s, _ := l.offsetStore(false); s != nil {
 				s.completeTxn(pid.ID, p, commit, base)
 			}
 		}
-		written = append(written, p)
+		written = append(written, write{tp, p})
 	}
-	for _, p := range written {
-		if err := p.syncTo(p.written.Load()); err != nil {
-			return err
+	for _, w := range written {
+		if err := w.p.syncTo(w.p.written.Load()); err != nil {
+			errs = append(errs, err)
+			continue
 		}
+		marked = append(marked, w.tp)
 	}
-	return nil
+	return marked, errors.Join(errs...)
 }
 
 // syncPartitions fsyncs everything written to the partitions.
@@ -342,45 +439,66 @@ func (c *txnCoordinator) syncPartitions(tps []TopicPartition) error {
 	return nil
 }
 
-// run aborts the transactions open longer than their timeout, every
-// txnTimeoutCheckInterval, until the Log closes.
+// run aborts the transactions open longer than their timeout and retries
+// the completion of those decided but incomplete, every txnCheckInterval,
+// until the Log closes.
 func (c *txnCoordinator) run(stop <-chan struct{}) {
-	tick := time.NewTicker(txnTimeoutCheckInterval)
+	tick := time.NewTicker(txnCheckInterval)
 	defer tick.Stop()
 	for {
 		select {
 		case <-tick.C:
 			c.abortTimedOut()
+			c.retryIncomplete()
 		case <-stop:
 			return
 		}
 	}
 }
 
-// abortTimedOut aborts, and fences, every transaction open longer than its
-// timeout. A transaction busy with an operation is left for the next
-// check.
-func (c *txnCoordinator) abortTimedOut() {
-	if !c.log.enterLong() {
-		return
-	}
-	defer c.log.exitLong()
-	c.mu.Lock()
-	metas := make([]*txnMeta, 0, len(c.txns))
-	for _, m := range c.txns {
-		metas = append(metas, m)
-	}
-	c.mu.Unlock()
-	now := c.log.opts.Now().UnixMilli()
-	for _, m := range metas {
-		if !m.op.TryLock() {
-			continue
+// retryIncomplete tries again to complete each transaction decided but
+// incomplete.
+func (c *txnCoordinator) retryIncomplete() {
+	c.forEachIdle(func() []*txnMeta { return slices.Collect(maps.Keys(c.incomplete)) }, func(m *txnMeta) {
+		switch m.rec.state {
+		case txnPrepareCommit, txnPrepareAbort:
+			_ = c.completeLocked(m) // a failure is logged, and retried
+		default:
+			c.mu.Lock()
+			delete(c.incomplete, m)
+			c.mu.Unlock()
 		}
+	})
+}
+
+// abortTimedOut aborts, and fences, every transaction open longer than its
+// timeout.
+func (c *txnCoordinator) abortTimedOut() {
+	now := c.log.opts.Now().UnixMilli()
+	c.forEachIdle(func() []*txnMeta { return slices.Collect(maps.Values(c.txns)) }, func(m *txnMeta) {
 		if m.rec.state == txnOngoing && now-m.rec.start > m.rec.timeout.Milliseconds() {
 			if err := c.abortLocked(context.Background(), m, "transaction.timeout.ms passed"); err != nil {
 				c.log.opts.Logger.Warn("eventlog: abort of a timed out transaction failed", "transactional_id", m.id, "err", err)
 			}
 		}
-		m.op.Unlock()
+	})
+}
+
+// forEachIdle calls fn, holding m.op, for each m of those pick returns
+// under c.mu, unless the Log is closed. Those busy with an operation — a
+// Producer's call, say — are left for the next round.
+func (c *txnCoordinator) forEachIdle(pick func() []*txnMeta, fn func(m *txnMeta)) {
+	if !c.log.enterLong() {
+		return
+	}
+	defer c.log.exitLong()
+	c.mu.Lock()
+	metas := pick()
+	c.mu.Unlock()
+	for _, m := range metas {
+		if m.op.TryLock() {
+			fn(m)
+			m.op.Unlock()
+		}
 	}
 }

@@ -14,6 +14,23 @@ import (
 // was aborted instead (Kafka's TransactionAbortedException).
 var ErrTransactionAborted = errors.New("eventlog: transaction aborted")
 
+// ErrTransactionIncomplete is returned by CommitTransaction and
+// AbortTransaction when the transaction's outcome is decided, durably, but
+// not yet written everywhere: a partition refused its marker, or the
+// coordinator could not store the completion. The outcome no longer
+// changes, and nothing of the transaction is lost: the Log goes on writing
+// what is missing, as Kafka's transaction coordinator does, every second,
+// and the next Open finishes it if the Log closes first. A partition that
+// failed on a write or fsync takes its marker only then, as it takes no
+// append until the Log is reopened. Meanwhile the partitions that have
+// their marker show the outcome to read_committed readers, the others hold
+// their last stable offset before the transaction's first record, and the
+// Producer can only call the same end again, which tries at once and
+// returns nil once the transaction is complete. NewProducer with the
+// transactional ID returns it too while it cannot complete the
+// transaction.
+var ErrTransactionIncomplete = errors.New("eventlog: transaction decided but incomplete")
+
 // producerTxn is a transactional Producer's side of its transactions.
 type producerTxn struct {
 	id    string // the TransactionalID
@@ -26,6 +43,10 @@ type producerTxn struct {
 	mu struct {
 		sync.RWMutex
 		open bool // a transaction is open
+		// decided is set while the open transaction's outcome is decided
+		// but the transaction incomplete (ErrTransactionIncomplete), and
+		// commit is that outcome: only an end call for it may be made.
+		decided, commit bool
 	}
 	// fatal is the error that ended the Producer: fenced by a newer
 	// Producer of its ID, or by a timeout.
@@ -113,8 +134,10 @@ func (t *producerTxn) noteFatal(err error) error {
 
 // BeginTransaction opens a transaction (Kafka's beginTransaction): the
 // records sent until CommitTransaction or AbortTransaction belong to it.
-// It fails with ErrTransactionState while a transaction is open, or for a
-// Producer without a TransactionalID, and with ErrProducerFenced once the
+// It fails with ErrTransactionState while a transaction is open — one
+// whose end failed with ErrTransactionIncomplete included, until that end
+// is called again and returns — or for a Producer without a
+// TransactionalID, and with ErrProducerFenced once the
 // Producer learned that it is fenced: a newer Producer of its ID started,
 // or a transaction of it timed out. (A Producer learns that its open
 // transaction timed out at its next call that reaches the coordinator:
@@ -130,6 +153,9 @@ func (p *Producer) BeginTransaction() error {
 		return err
 	}
 	defer t.mu.Unlock()
+	if t.mu.decided {
+		return t.decidedError("begin transaction")
+	}
 	if t.mu.open {
 		return fmt.Errorf("eventlog: transactional id %q: begin transaction: %w: a transaction is open", t.id, ErrTransactionState)
 	}
@@ -152,15 +178,37 @@ func (t *producerTxn) enterSend(ctx context.Context, p *Producer, part *Partitio
 	if err := t.rlock(p, "send"); err != nil {
 		return nil, err
 	}
-	if !t.mu.open {
+	if err := t.sendableLocked("send"); err != nil {
 		t.mu.RUnlock()
-		return nil, fmt.Errorf("eventlog: transactional id %q: send: %w: no transaction is open (BeginTransaction)", t.id, ErrTransactionState)
+		return nil, err
 	}
 	if err := t.addPartition(ctx, p, part); err != nil {
 		t.mu.RUnlock()
 		return nil, err
 	}
 	return t.mu.RUnlock, nil
+}
+
+// sendableLocked refuses records and offsets unless a transaction is open
+// and its end is not decided yet. The caller holds mu.
+func (t *producerTxn) sendableLocked(what string) error {
+	if !t.mu.open {
+		return fmt.Errorf("eventlog: transactional id %q: %s: %w: no transaction is open (BeginTransaction)", t.id, what, ErrTransactionState)
+	}
+	if t.mu.decided {
+		return t.decidedError(what)
+	}
+	return nil
+}
+
+// decidedError is the error of a call that the open transaction's decided
+// outcome rules out. The caller holds mu.
+func (t *producerTxn) decidedError(what string) error {
+	verb, call := "abort", "AbortTransaction"
+	if t.mu.commit {
+		verb, call = "commit", "CommitTransaction"
+	}
+	return fmt.Errorf("eventlog: transactional id %q: %s: %w: the transaction's %s is decided but incomplete; call %s again", t.id, what, ErrTransactionState, verb, call)
 }
 
 // addPartition adds part to the open transaction; it returns once the
@@ -220,22 +268,31 @@ func (t *producerTxn) refused(p *Producer, err error) {
 // commitTransaction): it appends every record sent in it, makes them and
 // the offsets added with SendOffsetsToTransaction durable, and writes the
 // COMMIT markers that make them visible to read_committed consumers, each
-// partition's records at once as its marker lands. When it returns, the
-// transaction is committed everywhere, and survives any crash; if it
-// fails, the transaction either stays open (ctx ended before it was
-// decided: commit or abort again) or, after a crash, is aborted by the
-// next Open unless the commit was decided. A transaction one of whose
-// records failed — refused by Send or SendAsync, or not stored, a record
-// whose ctx ended while it waited in its batch included — is aborted
-// instead, and CommitTransaction returns an error wrapping
-// ErrTransactionAborted and the record's error.
+// partition's records at once as its marker lands. When it returns nil, the
+// transaction is committed everywhere, and survives any crash. If it
+// fails before the commit is decided (ctx ended, say), the transaction
+// stays open: commit or abort it again; a crash then aborts it. If it
+// fails after — the error wraps ErrTransactionIncomplete — the transaction
+// commits whatever happens: the Log writes the missing markers, and the
+// only call the Producer takes is CommitTransaction again, which returns
+// nil once the transaction is complete. A transaction one of whose records
+// failed — refused by Send or SendAsync, or not stored, a record whose ctx
+// ended while it waited in its batch included — is aborted instead, and
+// CommitTransaction returns an error wrapping ErrTransactionAborted and
+// the record's error (and ErrTransactionIncomplete while the abort is not
+// complete).
 func (p *Producer) CommitTransaction(ctx context.Context) error {
 	return p.endTransaction(ctx, true)
 }
 
 // AbortTransaction aborts the open transaction (Kafka's
 // abortTransaction): its records are appended and then hidden for good by
-// ABORT markers, and the offsets it added are dropped.
+// ABORT markers, and the offsets it added are dropped. Its failures are
+// CommitTransaction's: an error wrapping ErrTransactionIncomplete means
+// that the abort is decided and the Log completes it; call
+// AbortTransaction again to learn when it has. After a CommitTransaction
+// that failed with ErrTransactionIncomplete, AbortTransaction fails with
+// ErrTransactionState: the commit is decided.
 func (p *Producer) AbortTransaction(ctx context.Context) error {
 	return p.endTransaction(ctx, false)
 }
@@ -261,26 +318,38 @@ func (p *Producer) endTransactionLocked(ctx context.Context, t *producerTxn, wha
 	if !t.mu.open {
 		return fmt.Errorf("eventlog: transactional id %q: %s: %w: no transaction is open", t.id, what, ErrTransactionState)
 	}
-	if err := p.Flush(ctx); err != nil {
-		return err
+	if !t.mu.decided { // else a retry: nothing was sent since the decision
+		if err := p.Flush(ctx); err != nil {
+			return err
+		}
 	}
 	var cause error
 	if failed := t.failed.Load(); failed != nil && commit {
 		commit, cause = false, *failed
+	}
+	if t.mu.decided && commit != t.mu.commit {
+		return t.decidedError(what)
 	}
 	if !p.log.enterLong() { // see txn_coordinator.go
 		return ErrClosed
 	}
 	err := t.coord.endTransaction(ctx, t.id, p.id, commit)
 	p.log.exitLong()
-	if err != nil {
+	if errors.Is(err, ErrTransactionIncomplete) {
+		t.mu.decided, t.mu.commit = true, commit
+	} else if err != nil {
 		return t.noteFatal(err)
+	} else {
+		t.mu.open, t.mu.decided = false, false
 	}
-	t.mu.open = false
-	if cause != nil {
-		return fmt.Errorf("eventlog: transactional id %q: %w: a record of it was not stored: %w", t.id, ErrTransactionAborted, cause)
+	if cause == nil {
+		return err
 	}
-	return nil
+	aborted := fmt.Errorf("eventlog: transactional id %q: %w: a record of it was not stored: %w", t.id, ErrTransactionAborted, cause)
+	if err != nil {
+		return fmt.Errorf("%w; %w", aborted, err)
+	}
+	return aborted
 }
 
 // SendOffsetsToTransaction adds consumed offsets to the open transaction
@@ -329,8 +398,8 @@ func (p *Producer) SendOffsetsToTransaction(ctx context.Context, offsets map[Top
 		return err
 	}
 	defer t.mu.RUnlock()
-	if !t.mu.open {
-		return fmt.Errorf("eventlog: transactional id %q: send offsets to transaction: %w: no transaction is open (BeginTransaction)", t.id, ErrTransactionState)
+	if err := t.sendableLocked("send offsets to transaction"); err != nil {
+		return err
 	}
 	if err := gc.group(group.GroupID).checkTxnCommit(group, tps); err != nil {
 		return err
@@ -345,7 +414,8 @@ func (p *Producer) SendOffsetsToTransaction(ctx context.Context, offsets map[Top
 	return t.noteFatal(gc.offsets.writeTxn(group.GroupID, updates, p.id, t.id))
 }
 
-// closeTransaction aborts the transaction a closing Producer left open.
+// closeTransaction aborts the transaction a closing Producer left open,
+// unless its outcome is decided already: then the Log completes it.
 func (p *Producer) closeTransaction() {
 	t := p.txn
 	if t == nil || t.fatal.Load() != nil {
@@ -354,6 +424,10 @@ func (p *Producer) closeTransaction() {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if !t.mu.open {
+		return
+	}
+	if t.mu.decided {
+		p.log.opts.Logger.Info("eventlog: a closing producer leaves its incomplete transaction to the Log", "transactional_id", t.id, "commit", t.mu.commit)
 		return
 	}
 	if err := p.endTransactionLocked(context.Background(), t, "abort transaction at close", false); err != nil {

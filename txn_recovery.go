@@ -40,7 +40,7 @@ func (l *Log) finishTransactions() error {
 			switch m.rec.state {
 			case txnPrepareCommit, txnPrepareAbort:
 				l.opts.Logger.Info("eventlog: finishing a transaction a crash interrupted", "transactional_id", id, "state", m.rec.state.String())
-				err = c.completeLocked(context.Background(), m)
+				err = c.completeLocked(m)
 			case txnOngoing:
 				err = c.abortLocked(context.Background(), m, "its producer did not survive the restart")
 			}
@@ -123,7 +123,7 @@ func (l *Log) abortOrphanTransactions() error {
 	})
 	for _, o := range orphans {
 		l.opts.Logger.Warn("eventlog: aborting a transaction no coordinator state lists", "topic", o.tp.Topic, "partition", o.tp.Partition, "producer", o.pid.String())
-		if err := l.writeMarkers(o.pid, "", []TopicPartition{o.tp}, false); err != nil {
+		if _, err := l.writeMarkers(o.pid, "", []TopicPartition{o.tp}, false); err != nil {
 			return fmt.Errorf("eventlog: abort orphan transaction of producer %s in %s: %w", o.pid, o.tp, err)
 		}
 	}

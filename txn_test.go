@@ -323,16 +323,7 @@ func TestSendOffsetsToTransaction(t *testing.T) {
 	require.GreaterOrEqual(t, md.GenerationID, int32(0))
 
 	p := txnProducer(t, l, "tx")
-	committed := func() int64 {
-		got, err := l.GroupOffsets("g")
-		require.NoError(t, err)
-		for _, o := range got {
-			if o.TopicPartition == in {
-				return o.Committed
-			}
-		}
-		return -1
-	}
+	committed := func() int64 { return committedOffset(t, l, in) }
 
 	require.NoError(t, p.BeginTransaction())
 	send(t, p, "out", 0, "o1")
