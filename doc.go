@@ -530,7 +530,9 @@
 // the new partitions up. Log.AlterTopicConfig replaces a topic's settings
 // (retention, segment size, cleanup policy, durability, compaction lags);
 // a switch to compaction is refused while a record has no key, which the
-// cleaner would drop. Log.DeleteRecords moves a partition's log start
+// cleaner would drop. A topic's largest batch (max.message.bytes) cannot
+// be altered; Partition.MaxBatchBytes reports the one in effect, the
+// topic's own or the Log's. Log.DeleteRecords moves a partition's log start
 // offset forward (Kafka's DeleteRecords); it is kept in a checkpoint file
 // next to the segments.
 //

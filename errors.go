@@ -39,8 +39,9 @@ var (
 	// or past the log end offset.
 	ErrOffsetOutOfRange = errors.New("eventlog: offset out of range")
 
-	// ErrRecordTooLarge is returned when a record or batch exceeds
-	// Options.MaxBatchBytes (Kafka's max.message.bytes).
+	// ErrRecordTooLarge is returned when a record or batch exceeds its
+	// partition's MaxBatchBytes (Kafka's max.message.bytes): the topic's
+	// TopicConfig.MaxBatchBytes, or Options.MaxBatchBytes.
 	ErrRecordTooLarge = errors.New("eventlog: record too large")
 
 	// ErrInvalidRecord is returned for a record the log refuses to store, such

@@ -331,6 +331,85 @@ func TestReadBounds(t *testing.T) {
 	assert.Len(t, recs, 1, "at least one batch is returned even if larger than maxBytes")
 }
 
+// A Partition's MaxBatchBytes is the largest batch an append to it takes:
+// Options.MaxBatchBytes, or its default, for a topic without one of its
+// own, and the topic's otherwise, through AlterTopicConfig,
+// CreatePartitions and a reopen with another Log-wide value.
+func TestPartitionMaxBatchBytes(t *testing.T) {
+	t.Run("default", func(t *testing.T) {
+		l := openLog(t, t.TempDir(), nil)
+		require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{}))
+		p := partition(t, l, "t", 0)
+		assert.Equal(t, eventlog.DefaultMaxBatchBytes, p.MaxBatchBytes())
+		assertLargestBatch(t, p)
+	})
+
+	dir := t.TempDir()
+	l := openLog(t, dir, &eventlog.Options{MaxBatchBytes: 4096})
+	require.NoError(t, l.CreateTopic("inherits", eventlog.TopicConfig{}))
+	require.NoError(t, l.CreateTopic("own", eventlog.TopicConfig{MaxBatchBytes: 2048}))
+	cfg, err := l.TopicConfig("inherits")
+	require.NoError(t, err)
+	assert.Zero(t, cfg.MaxBatchBytes, "the topic's configuration holds its own setting only")
+	want := map[string]int{"inherits": 4096, "own": 2048}
+	check := func(l *eventlog.Log, when string) {
+		t.Helper()
+		for topic, n := range want {
+			p := partition(t, l, topic, 0)
+			assert.Equal(t, n, p.MaxBatchBytes(), "%s, topic %q", when, topic)
+			assertLargestBatch(t, p)
+		}
+	}
+	check(l, "created")
+
+	for topic := range want {
+		cfg, err := l.TopicConfig(topic)
+		require.NoError(t, err)
+		cfg.Retention, cfg.SegmentBytes = time.Hour, 1<<20
+		require.NoError(t, l.AlterTopicConfig(ctx, topic, cfg))
+	}
+	check(l, "altered")
+	require.NoError(t, l.CreatePartitions(ctx, "inherits", 2))
+	added := partition(t, l, "inherits", 1)
+	assert.Equal(t, 4096, added.MaxBatchBytes(), "a partition added")
+	assertLargestBatch(t, added)
+
+	require.NoError(t, l.Close())
+	l = openLog(t, dir, &eventlog.Options{MaxBatchBytes: 6000})
+	want["inherits"] = 6000
+	check(l, "reopened with another Log-wide value")
+}
+
+// assertLargestBatch checks that p stores a batch of exactly its
+// MaxBatchBytes and refuses one a byte larger.
+func assertLargestBatch(t *testing.T, p *eventlog.Partition) {
+	t.Helper()
+	limit := p.MaxBatchBytes()
+	batchOf := func(valueBytes int) (size int64, err error) {
+		off, err := p.Append(ctx, []eventlog.Record{{Value: make([]byte, valueBytes)}}, eventlog.AppendOptions{})
+		if err != nil {
+			return 0, err
+		}
+		for b, err := range p.Batches(off) {
+			require.NoError(t, err)
+			return b.Size, nil
+		}
+		require.Fail(t, "no batch at the offset appended")
+		return 0, nil
+	}
+	// A one-record batch grows byte for byte with its value, its varints
+	// being as wide for values this close.
+	probe := limit - 100
+	size, err := batchOf(probe)
+	require.NoError(t, err)
+	fits := probe + limit - int(size)
+	size, err = batchOf(fits)
+	require.NoError(t, err, "a batch of MaxBatchBytes")
+	require.Equal(t, int64(limit), size)
+	_, err = batchOf(fits + 1)
+	assert.ErrorIs(t, err, eventlog.ErrRecordTooLarge, "a batch one byte larger")
+}
+
 func TestBadAppends(t *testing.T) {
 	l := openLog(t, t.TempDir(), &eventlog.Options{MaxBatchBytes: 1000})
 	require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{}))

@@ -110,8 +110,10 @@ type Options struct {
 	SegmentIndexBytes int
 
 	// MaxBatchBytes is the largest record batch, as stored, that an append
-	// accepts (Kafka's max.message.bytes). Larger appends fail with
-	// ErrRecordTooLarge. Default 1 MiB + 12 bytes.
+	// accepts (Kafka's max.message.bytes), for topics whose TopicConfig
+	// sets none. Larger appends fail with ErrRecordTooLarge.
+	// Partition.MaxBatchBytes reports the value in effect for a partition.
+	// Default 1 MiB + 12 bytes.
 	MaxBatchBytes int
 
 	// Retention is how long closed segments are kept, counted from their

@@ -152,6 +152,16 @@ func (p *Partition) config() *partitionConfig { return p.settings.Load() }
 // the topic promises; reads return only records below it.
 func (p *Partition) HighWatermark() int64 { return p.hw.Load().offset }
 
+// MaxBatchBytes is the largest record batch, as stored (its 61-byte header
+// included), that an append to the partition accepts; a larger one fails
+// with ErrRecordTooLarge. It is Kafka's max.message.bytes as the topic
+// has it in effect: its TopicConfig.MaxBatchBytes, or the Log's
+// Options.MaxBatchBytes when the topic has none of its own (then
+// Log.TopicConfig reports 0). Code that builds its own batches sizes them
+// by it. AlterTopicConfig cannot change it; a reopen with another
+// Options.MaxBatchBytes changes it for the topics that inherit it.
+func (p *Partition) MaxBatchBytes() int { return p.config().maxBatchBytes }
+
 func (p *Partition) errorf(format string, args ...any) error {
 	return fmt.Errorf("eventlog: topic %q partition %d: "+format, append([]any{p.topic, p.id}, args...)...)
 }

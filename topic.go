@@ -26,7 +26,8 @@ type TopicConfig struct {
 	// SegmentAge overrides Options.SegmentAge (Kafka's segment.ms).
 	SegmentAge time.Duration
 	// MaxBatchBytes overrides Options.MaxBatchBytes (Kafka's
-	// max.message.bytes).
+	// max.message.bytes). Partition.MaxBatchBytes reports the value in
+	// effect, this one or the Log's.
 	MaxBatchBytes int
 	// Retention overrides Options.Retention (Kafka's retention.ms);
 	// RetainForever keeps everything.
