@@ -82,12 +82,13 @@
 //
 // A Mirror consumes the remote partitions directly (no Kafka group) and
 // appends each fetched partition's records as one batch (several where
-// they exceed the local MaxBatchBytes) to the local
-// partition of the same number, at the local topic's durability, with their
-// keys, values, headers and timestamps. After each fetch it commits, in one
-// commit to the local group MirrorOptions.GroupID, the progress of every
-// partition that moved: the commit's offset is the local offset after the
-// last record mirrored, and its metadata the remote position,
+// they exceed the local partition's Partition.MaxBatchBytes, each filled
+// up to it) to the local partition of the same number, at the local
+// topic's durability, with their keys, values, headers and timestamps.
+// After each fetch it commits, in one commit to the local group
+// MirrorOptions.GroupID, the progress of every partition that moved: the
+// commit's offset is the local offset after the last record mirrored, and
+// its metadata the remote position,
 // "<remote topic>@<remote offset after the last record> <local offset>".
 // Log.GroupOffsets shows it; the lag of that group is zero once the
 // Mirror has caught up. A Run resumes each remote partition at the stored
@@ -146,7 +147,8 @@
 //     keeps their partition numbers.
 //   - Batches are rebuilt: the Forward compresses with
 //     ForwardOptions.Compression, the Mirror appends uncompressed batches
-//     of at most the local topic's MaxBatchBytes.
+//     of at most the local partition's MaxBatchBytes (the topic's
+//     max.message.bytes, or the Log's).
 //   - Transactions: a Mirror reads read_uncommitted by default, as Kafka
 //     consumers do, so records of aborted transactions are mirrored; set
 //     ReadCommitted to skip them. Markers are never mirrored.

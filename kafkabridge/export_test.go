@@ -20,6 +20,18 @@ func SetMirrorCommitHook(m *Mirror, fn func(map[eventlog.TopicPartition]eventlog
 	m.onCommit = fn
 }
 
+// SetMirrorAppendHook makes m call fn after every local append with the
+// number of records it held and its error, on the goroutine running Run.
+func SetMirrorAppendHook(m *Mirror, fn func(records int, err error)) {
+	m.onAppend = fn
+}
+
 // ParseProgressMetadata exposes the format of a Mirror's committed
 // metadata.
 var ParseProgressMetadata = parseProgressMetadata
+
+// RecordBytes and BatchHeaderBytes expose how the Mirror sizes a local
+// batch.
+var RecordBytes = recordBytes
+
+const BatchHeaderBytes = batchHeaderBytes

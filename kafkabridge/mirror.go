@@ -3,6 +3,7 @@ package kafkabridge
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -30,6 +31,10 @@ type Mirror struct {
 	// onCommit, set by tests through export_test.go, hears of every commit
 	// that succeeded, on the goroutine running Run.
 	onCommit func(map[eventlog.TopicPartition]eventlog.OffsetAndMetadata)
+	// onAppend, set by tests through export_test.go, hears of every local
+	// append, the records it held and its error, on the goroutine running
+	// Run.
+	onAppend func(records int, err error)
 }
 
 // NewMirror returns a Mirror from the cluster opts describes into l. It
@@ -95,7 +100,7 @@ type mirrorRun struct {
 type mirrorPartition struct {
 	remote     string
 	local      *eventlog.Partition
-	batchBytes int // the records' estimated bytes (recordSize) an append may take
+	batchBytes int // the bytes of records (recordBytes) an append may take
 
 	localNext  int64 // the offset after the last record mirrored
 	remoteNext int64 // the remote offset after the last record mirrored
@@ -171,8 +176,7 @@ func (r *mirrorRun) prepare(ctx context.Context) (map[string]map[int32]kgo.Offse
 		}
 		local := o.LocalTopic(remote)
 		r.byRemote[remote] = local
-		cfg, err := r.localTopic(local, n)
-		if err != nil {
+		if err := r.localTopic(local, n); err != nil {
 			return nil, err
 		}
 		tps := make([]eventlog.TopicPartition, n)
@@ -185,7 +189,7 @@ func (r *mirrorRun) prepare(ctx context.Context) (map[string]map[int32]kgo.Offse
 		}
 		starts[remote] = make(map[int32]kgo.Offset, n)
 		for _, tp := range tps {
-			st, start, err := r.partitionProgress(tp, remote, committed, cfg)
+			st, start, err := r.partitionProgress(tp, remote, committed)
 			if err != nil {
 				return nil, err
 			}
@@ -196,9 +200,9 @@ func (r *mirrorRun) prepare(ctx context.Context) (map[string]map[int32]kgo.Offse
 	return starts, nil
 }
 
-// localTopic returns the configuration of the local topic, creating it
-// with partitions partitions if it does not exist.
-func (r *mirrorRun) localTopic(local string, partitions int) (eventlog.TopicConfig, error) {
+// localTopic checks that the local topic has at least partitions
+// partitions, creating it with that many if it does not exist.
+func (r *mirrorRun) localTopic(local string, partitions int) error {
 	cfg, err := r.m.log.TopicConfig(local)
 	if errors.Is(err, eventlog.ErrTopicNotFound) {
 		err = r.m.log.CreateTopic(local, eventlog.TopicConfig{Partitions: partitions})
@@ -208,18 +212,18 @@ func (r *mirrorRun) localTopic(local string, partitions int) (eventlog.TopicConf
 		}
 	}
 	if err != nil {
-		return cfg, fmt.Errorf("kafkabridge: mirror: local topic %q: %w", local, err)
+		return fmt.Errorf("kafkabridge: mirror: local topic %q: %w", local, err)
 	}
 	if cfg.Partitions < partitions {
-		return cfg, fmt.Errorf("kafkabridge: mirror: remote topic has %d partitions and local topic %q only %d: %w",
+		return fmt.Errorf("kafkabridge: mirror: remote topic has %d partitions and local topic %q only %d: %w",
 			partitions, local, cfg.Partitions, ErrPartitionMismatch)
 	}
-	return cfg, nil
+	return nil
 }
 
 // partitionProgress reads one partition's stored progress and sets up the
 // verification of what was appended after it.
-func (r *mirrorRun) partitionProgress(tp eventlog.TopicPartition, remote string, committed map[eventlog.TopicPartition]eventlog.OffsetAndMetadata, cfg eventlog.TopicConfig) (*mirrorPartition, kgo.Offset, error) {
+func (r *mirrorRun) partitionProgress(tp eventlog.TopicPartition, remote string, committed map[eventlog.TopicPartition]eventlog.OffsetAndMetadata) (*mirrorPartition, kgo.Offset, error) {
 	part, err := r.m.log.Partition(tp.Topic, tp.Partition)
 	if err != nil {
 		return nil, kgo.Offset{}, fmt.Errorf("kafkabridge: mirror: %w", err)
@@ -227,7 +231,7 @@ func (r *mirrorRun) partitionProgress(tp eventlog.TopicPartition, remote string,
 	st := &mirrorPartition{
 		remote:     remote,
 		local:      part,
-		batchBytes: batchBytes(cfg),
+		batchBytes: part.MaxBatchBytes() - batchHeaderBytes,
 		localNext:  part.LogStartOffset(),
 		verifyEnd:  part.HighWatermark(),
 	}
@@ -403,12 +407,13 @@ func (r *mirrorRun) mirror(ctx context.Context, remote string, partition int32, 
 				continue
 			}
 		}
-		n := recordSize(&rec)
+		n := recordBytes(&rec, batch)
 		if len(batch) > 0 && size+n > st.batchBytes {
 			if err := r.appendBatch(ctx, st, tp, batch); err != nil {
 				return err
 			}
 			batch, size = batch[:0], 0
+			n = recordBytes(&rec, batch) // the first of the next batch
 		}
 		batch = append(batch, rec)
 		size += n
@@ -446,20 +451,6 @@ func (r *mirrorRun) verify(st *mirrorPartition, tp eventlog.TopicPartition, rec 
 	return true, nil
 }
 
-// batchBytes is how many bytes of records, as recordSize estimates them,
-// the Mirror puts in one append to a local topic: its MaxBatchBytes, or the
-// Log's default when the topic has none of its own, less room for the
-// batch's framing and the estimate's error.
-func batchBytes(cfg eventlog.TopicConfig) int {
-	limit := cfg.MaxBatchBytes
-	if limit == 0 {
-		// The Log's Options.MaxBatchBytes may be smaller than this; an
-		// append it refuses is split (see appendBatch).
-		limit = eventlog.DefaultMaxBatchBytes
-	}
-	return limit - min(1024, limit/4)
-}
-
 func (r *mirrorRun) appendBatch(ctx context.Context, st *mirrorPartition, tp eventlog.TopicPartition, batch []eventlog.Record) error {
 	if len(batch) == 0 {
 		return nil
@@ -470,15 +461,8 @@ func (r *mirrorRun) appendBatch(ctx context.Context, st *mirrorPartition, tp eve
 		st.verifyNext, st.pending = st.verifyEnd, nil
 	}
 	first, err := st.local.Append(ctx, batch, eventlog.AppendOptions{})
-	if errors.Is(err, eventlog.ErrRecordTooLarge) && len(batch) > 1 {
-		// Larger than the local partition takes (a Log-wide MaxBatchBytes
-		// the Mirror cannot see, or an estimate short of the encoding):
-		// nothing was written, so append it in two halves, in order.
-		half := len(batch) / 2
-		if err := r.appendBatch(ctx, st, tp, batch[:half]); err != nil {
-			return err
-		}
-		return r.appendBatch(ctx, st, tp, batch[half:])
+	if r.m.onAppend != nil {
+		r.m.onAppend(len(batch), err)
 	}
 	if err != nil {
 		return fmt.Errorf("kafkabridge: mirror: appending %d records of remote topic %q partition %d to local topic %q: %w",
@@ -512,13 +496,45 @@ func (r *mirrorRun) commit(ctx context.Context) error {
 	return nil
 }
 
-// recordSize estimates the bytes a record takes in a batch.
-func recordSize(r *eventlog.Record) int {
-	n := len(r.Key) + len(r.Value) + 24
-	for _, h := range r.Headers {
-		n += len(h.Key) + len(h.Value) + 10
+// batchHeaderBytes is the size of the header of a Kafka record batch (v2),
+// the format eventlog stores: what an append takes besides its records.
+const batchHeaderBytes = 61
+
+// recordBytes is the size of rec in Kafka's record format (v2),
+// uncompressed, as the record after batch: its offset delta is len(batch)
+// and its timestamp delta counts from the first record's. A local append
+// of batch takes batchHeaderBytes plus the sum of its records' sizes, so
+// that batches fill the local partition's MaxBatchBytes exactly.
+func recordBytes(rec *eventlog.Record, batch []eventlog.Record) int {
+	base := rec.Timestamp
+	if len(batch) > 0 {
+		base = batch[0].Timestamp
 	}
-	return n
+	n := 1 + // attributes
+		varintBytes(rec.Timestamp.UnixMilli()-base.UnixMilli()) +
+		varintBytes(int64(len(batch))) +
+		bytesFieldBytes(rec.Key) + bytesFieldBytes(rec.Value) +
+		varintBytes(int64(len(rec.Headers)))
+	for _, h := range rec.Headers {
+		n += varintBytes(int64(len(h.Key))) + len(h.Key) + bytesFieldBytes(h.Value)
+	}
+	return varintBytes(int64(n)) + n // the record's length, then the record
+}
+
+// varintBytes is the size of v as a zigzag varint, which Kafka's record
+// format and encoding/binary share.
+func varintBytes(v int64) int {
+	var buf [binary.MaxVarintLen64]byte
+	return binary.PutVarint(buf[:], v)
+}
+
+// bytesFieldBytes is the size of b as a field of a record: its length as a
+// varint, -1 for null, then its bytes.
+func bytesFieldBytes(b []byte) int {
+	if b == nil {
+		return varintBytes(-1)
+	}
+	return varintBytes(int64(len(b))) + len(b)
 }
 
 // sameRecord reports whether a local record holds what a remote one does:

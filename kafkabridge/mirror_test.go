@@ -1,8 +1,10 @@
 package kafkabridge_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"math/rand/v2"
 	"slices"
 	"testing"
 	"time"
@@ -303,26 +305,7 @@ func TestMirrorAppendsFetchesAsBatches(t *testing.T) {
 			require.NoError(t, l.CreateTopic("events", eventlog.TopicConfig{}))
 			m, err := kafkabridge.NewMirror(l, &kafkabridge.MirrorOptions{Brokers: c.ListenAddrs(), Topics: []string{"events"}})
 			require.NoError(t, err)
-			fetches := 0
-			caughtUp := make(chan struct{})
-			kafkabridge.SetMirrorCommitHook(m, func(o map[eventlog.TopicPartition]eventlog.OffsetAndMetadata) {
-				fetches++ // one commit per fetch that moved the partition
-				if o[eventlog.TopicPartition{Topic: "events"}].Offset == n {
-					close(caughtUp)
-				}
-			})
-			ctx, cancel := context.WithCancel(testContext(t))
-			defer cancel()
-			done := make(chan error, 1)
-			go func() { done <- m.Run(ctx) }()
-			select {
-			case <-caughtUp:
-				cancel()
-				require.NoError(t, <-done)
-			case err := <-done:
-				require.NoError(t, err, "Run stopped before mirroring every record")
-				require.Fail(t, "Run stopped before mirroring every record")
-			}
+			fetches := runMirrorTo(t, m, "events", n)
 
 			got := readLocal(t, l, "events", map[int32]int{0: n})
 			require.Len(t, got[0], n)
@@ -343,9 +326,151 @@ func TestMirrorAppendsFetchesAsBatches(t *testing.T) {
 				assert.Equal(t, fetches, batches, "one batch per fetch, not one per record")
 			} else {
 				// 400 records of about 40 bytes need more than 16 batches
-				// of 1 KiB, and splitting in halves packs them at least half full.
+				// of 1 KiB, each filled up to the limit.
 				assert.Less(t, batches, n/4, "batches of many records")
 			}
 		})
+	}
+}
+
+// runMirrorTo runs m until it has committed the mirror of n records of
+// partition 0 of topic, then stops it, and returns the commits it made
+// until then: one per fetch that moved the partition.
+func runMirrorTo(t *testing.T, m *kafkabridge.Mirror, topic string, n int) (fetches int) {
+	t.Helper()
+	caughtUp := make(chan struct{})
+	kafkabridge.SetMirrorCommitHook(m, func(o map[eventlog.TopicPartition]eventlog.OffsetAndMetadata) {
+		fetches++
+		if o[eventlog.TopicPartition{Topic: topic}].Offset == int64(n) {
+			close(caughtUp)
+		}
+	})
+	ctx, cancel := context.WithCancel(testContext(t))
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- m.Run(ctx) }()
+	select {
+	case <-caughtUp:
+		cancel()
+		require.NoError(t, <-done)
+	case err := <-done:
+		require.NoError(t, err, "Run stopped before mirroring every record")
+		require.Fail(t, "Run stopped before mirroring every record")
+	}
+	return fetches
+}
+
+// TestMirrorSizesBatchesByTheLocalLimit mirrors records into local batches
+// that reach the local partition's MaxBatchBytes exactly, whether the Log
+// or the topic sets it, and has no append refused as too large.
+func TestMirrorSizesBatchesByTheLocalLimit(t *testing.T) {
+	// A record of a 200-byte value, no key and no headers, with timestamp
+	// and offset deltas under 64, encodes to 209 bytes (a 2-byte length,
+	// then 1+1+1 for attributes and deltas, 1 for the null key, 2+200 for
+	// the value, 1 for the header count): ten fill a batch of this many
+	// bytes with its 61-byte header. A record of a 2081-byte value takes
+	// 2090, so that a batch of it alone is as large.
+	const (
+		limit          = 61 + 10*209
+		perBatch       = 10
+		small          = 95
+		bigValue       = 2081
+		minimumBatches = (small+perBatch-1)/perBatch + 1
+	)
+	base := time.UnixMilli(1_700_000_000_000)
+	recs := make([]eventlog.Record, small+1)
+	for i := range small {
+		recs[i] = eventlog.Record{Value: bytes.Repeat([]byte{byte('a' + i%26)}, 200), Timestamp: base.Add(time.Duration(i) * time.Millisecond)}
+	}
+	recs[small] = eventlog.Record{Value: bytes.Repeat([]byte{'z'}, bigValue), Timestamp: base.Add(time.Second)}
+
+	for _, tc := range []struct {
+		name  string
+		opts  *eventlog.Options
+		topic eventlog.TopicConfig
+	}{
+		{"log-wide limit", &eventlog.Options{MaxBatchBytes: limit}, eventlog.TopicConfig{}},
+		{"topic's own limit", nil, eventlog.TopicConfig{MaxBatchBytes: limit}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := newCluster(t, 1, "events")
+			sent := produceRemote(t, c, "events", recs)
+			l := eventlogtest.New(t, tc.opts)
+			require.NoError(t, l.CreateTopic("events", tc.topic))
+			m, err := kafkabridge.NewMirror(l, &kafkabridge.MirrorOptions{Brokers: c.ListenAddrs(), Topics: []string{"events"}})
+			require.NoError(t, err)
+			var refused []int // records of each append refused as too large
+			kafkabridge.SetMirrorAppendHook(m, func(records int, err error) {
+				if errors.Is(err, eventlog.ErrRecordTooLarge) {
+					refused = append(refused, records)
+				}
+			})
+			fetches := runMirrorTo(t, m, "events", len(recs))
+
+			assert.Empty(t, refused, "appends refused as too large, by their records")
+			got := readLocal(t, l, "events", map[int32]int{0: len(recs)})
+			require.Len(t, got[0], len(recs))
+			for i, r := range sent {
+				assertSameLocal(t, r, got[0][i], "record %d", i)
+			}
+			p, err := l.Partition("events", 0)
+			require.NoError(t, err)
+			require.Equal(t, limit, p.MaxBatchBytes())
+			batches := 0
+			for b, err := range p.Batches(0) {
+				require.NoError(t, err)
+				batches++
+				assert.LessOrEqual(t, b.Size, int64(limit), "batch at %d", b.BaseOffset)
+				if b.Records == perBatch || b.BaseOffset == small {
+					assert.Equal(t, int64(limit), b.Size, "a full batch at %d", b.BaseOffset)
+				}
+			}
+			// Each fetch but the last may end in a batch that is not full.
+			assert.LessOrEqual(t, batches, minimumBatches+fetches-1, "batches as full as the limit lets them be, over %d fetches", fetches)
+		})
+	}
+}
+
+// TestMirrorRecordBytes checks the sizes by which a Mirror fills its local
+// batches against the size eventlog stores each batch at, for records of
+// every shape a remote one can take: null and empty keys and values,
+// headers, varint lengths of one to three bytes, offset deltas past 63,
+// and timestamps far apart, before the first record's too.
+func TestMirrorRecordBytes(t *testing.T) {
+	l := eventlogtest.New(t, &eventlog.Options{MaxBatchBytes: 16 << 20})
+	require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{}))
+	p, err := l.Partition("t", 0)
+	require.NoError(t, err)
+	rng := rand.New(rand.NewPCG(1, 2))
+	field := func() []byte {
+		switch rng.IntN(10) {
+		case 0:
+			return nil
+		case 1:
+			return []byte{}
+		case 2:
+			return make([]byte, 8000+rng.IntN(400)) // around the 3-byte varint length
+		}
+		return make([]byte, rng.IntN(200))
+	}
+	base := time.UnixMilli(1_700_000_000_000)
+	for range 100 {
+		batch := make([]eventlog.Record, 1+rng.IntN(150))
+		size := kafkabridge.BatchHeaderBytes
+		for i := range batch {
+			r := eventlog.Record{Key: field(), Value: field(), Timestamp: base.Add(time.Duration(rng.Int64N(1<<40)-1<<39) * time.Millisecond)}
+			for range rng.IntN(3) {
+				r.Headers = append(r.Headers, eventlog.Header{Key: string(make([]byte, rng.IntN(100))), Value: field()})
+			}
+			size += kafkabridge.RecordBytes(&r, batch[:i])
+			batch[i] = r
+		}
+		off, err := p.Append(testContext(t), batch, eventlog.AppendOptions{})
+		require.NoError(t, err)
+		for b, err := range p.Batches(off) {
+			require.NoError(t, err)
+			require.Equal(t, int64(size), b.Size, "a batch of %d records", len(batch))
+			break
+		}
 	}
 }

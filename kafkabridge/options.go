@@ -156,7 +156,7 @@ type MirrorOptions struct {
 	// MaxPartitionFetchBytes bounds the bytes one fetch returns for a
 	// partition (Kafka's max.partition.fetch.bytes); each partition's
 	// part of a fetch is appended locally as one batch, or as several
-	// where it exceeds the local MaxBatchBytes. Default 1 MiB.
+	// where it exceeds the local partition's MaxBatchBytes. Default 1 MiB.
 	MaxPartitionFetchBytes int
 
 	// Logger receives the bridge's log lines and the Kafka client's.
