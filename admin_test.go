@@ -771,17 +771,10 @@ func TestAdminCallsHeedContextWhileWaiting(t *testing.T) {
 	}
 	for name, c := range calls {
 		t.Run(name+" behind a key check", func(t *testing.T) {
-			fsys := eventlog.NewMemFS()
-			opts := &eventlog.Options{FS: fsys, SegmentBytes: 1024}
-			l := openLog(t, "/d", opts)
-			require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{}))
-			appendN(t, partition(t, l, "t", 0), 30, eventlog.AppendOptions{})
-			require.NoError(t, l.Close())
-
 			// Reopened, the key check of a switch to compaction loads the
 			// first segment's index, and stops there holding the
 			// administration lock.
-			l = openLog(t, "/d", opts)
+			fsys, l := reopenedSegmentedLog(t)
 			reached, resume := pauseFSAt(fsys, eventlog.OpOpen, fmt.Sprintf("%020d.index", 0))
 			altered := make(chan error)
 			go func() {

@@ -619,11 +619,11 @@
 // # Concurrency
 //
 // A Log and its Partitions are safe for concurrent use. Appends to one
-// partition are serialized; reads never block appends: a read maps a
-// segment holding no lock that appends, rolls, retention or DeleteRecords
-// wait for, so a slow mmap holds up only the reads that need it. Close
-// waits for calls in flight, wakes blocked Waits, and then fails every
-// later call with ErrClosed.
+// partition are serialized; reads never block appends: a read opens and
+// maps a segment holding no lock that appends, rolls, retention or
+// DeleteRecords wait for, so a slow open or mmap holds up only the reads
+// that need it. Close waits for calls in flight, wakes blocked Waits, and
+// then fails every later call with ErrClosed.
 //
 // # Caveats
 //

@@ -315,9 +315,7 @@ func (s *segment) opened() bool {
 // openForReading opens the segment's .log file now rather than at its
 // first read.
 func (s *segment) openForReading() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	_, err := s.fileLocked()
+	_, err := s.file()
 	return err
 }
 

@@ -22,11 +22,43 @@ func TestSlowMmapHoldsUpNoAppend(t *testing.T) {
 	fsys := eventlog.NewMemFS()
 	l := openLog(t, "/d", &eventlog.Options{FS: fsys, SegmentBytes: 1024})
 	require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{}))
-	p := partition(t, l, "t", 0)
-	appendN(t, p, 30, eventlog.AppendOptions{}) // several closed segments, none mapped yet
+	appendN(t, partition(t, l, "t", 0), 30, eventlog.AppendOptions{}) // several closed segments, none mapped yet
+	assertSlowReadHoldsUpNoAppend(t, fsys, l, eventlog.OpMmap)
+}
 
+// A read's open of a closed segment's file, however slow, holds up no
+// append either: it too runs without the segment's lock. The segments of
+// a reopened Log are opened on their first read.
+func TestSlowOpenHoldsUpNoAppend(t *testing.T) {
+	fsys, l := reopenedSegmentedLog(t)
+	assertSlowReadHoldsUpNoAppend(t, fsys, l, eventlog.OpOpen)
+}
+
+// reopenedSegmentedLog returns a Log on a MemFS at "/d" whose topic "t"
+// holds 30 records in segments of 1 KiB, closed and opened again: none of
+// its closed segments' files is open yet.
+func reopenedSegmentedLog(t *testing.T) (*eventlog.MemFS, *eventlog.Log) {
+	t.Helper()
+	fsys := eventlog.NewMemFS()
+	opts := &eventlog.Options{FS: fsys, SegmentBytes: 1024}
+	l := openLog(t, "/d", opts)
+	require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{}))
+	appendN(t, partition(t, l, "t", 0), 30, eventlog.AppendOptions{})
+	require.NoError(t, l.Close())
+	return fsys, openLog(t, "/d", opts)
+}
+
+// assertSlowReadHoldsUpNoAppend pauses a read of the first record of
+// topic "t" of l, 30 records in segments of 1 KiB, at op on the first
+// segment's .log file, and checks that meanwhile nothing holds that
+// segment's lock and that DeleteRecords of the segment and appends that
+// roll go through; then that the read returns its record and the dropped
+// segment's file goes.
+func assertSlowReadHoldsUpNoAppend(t *testing.T, fsys *eventlog.MemFS, l *eventlog.Log, op eventlog.Op) {
+	t.Helper()
+	p := partition(t, l, "t", 0)
 	first := fmt.Sprintf("/d/topics/t/0/%020d.log", 0)
-	reached, resume := pauseFSAt(fsys, eventlog.OpMmap, first)
+	reached, resume := pauseFSAt(fsys, op, first)
 	var once sync.Once
 	release := func() { once.Do(func() { close(resume) }) }
 	t.Cleanup(release) // before the Log's Close, which waits for the read
@@ -40,9 +72,9 @@ func TestSlowMmapHoldsUpNoAppend(t *testing.T) {
 		read <- result{recs, err}
 	}()
 	<-reached
-	require.True(t, eventlog.SegmentLockFree(p, 0), "the segment's lock is held while it is mapped")
+	require.True(t, eventlog.SegmentLockFree(p, 0), "the segment's lock is held during its %v", op)
 
-	// The segment being mapped is dropped, and appends go on and roll.
+	// The segment being read is dropped, and appends go on and roll.
 	start, err := l.DeleteRecords(ctx, "t", 0, eventlog.DeleteToHighWatermark)
 	require.NoError(t, err)
 	require.Equal(t, int64(30), start)

@@ -92,10 +92,10 @@ type segment struct {
 	}
 
 	// remapping serializes remap, so that readers that need more of the
-	// segment at once map it once. It is held across the mmap, which can
-	// be slow; mu is not, as appends, rolls, retention and DeleteRecords
-	// take mu while holding the partition's locks. Nothing takes
-	// remapping while holding mu.
+	// segment at once open and map it once. It is held across the open
+	// and the mmap, which can be slow; mu is not, as appends, rolls,
+	// retention and DeleteRecords take mu while holding the partition's
+	// locks. Nothing takes remapping while holding mu.
 	remapping sync.Mutex
 
 	// indexFiles serializes the writes of the active segment's index files
@@ -159,17 +159,35 @@ func (s *segment) release() error {
 	return err
 }
 
-// fileLocked opens the .log file on first use. Closed segments are opened
-// read-only; the active one is opened by createSegment or openActive.
-func (s *segment) fileLocked() (File, error) {
-	if s.mu.file == nil {
-		f, err := s.fsys.OpenFile(s.path(logExt), os.O_RDONLY, 0)
-		if err != nil {
-			return nil, err
-		}
+// file returns the .log file, opening it on first use. Closed segments are
+// opened read-only; the active one has the file openWritable opened, for
+// appends and reads. The open runs without mu held, as it may be slow and mu is
+// taken under the partition's locks; if another caller installed a file
+// meanwhile, the one opened here is closed and that one returned. The
+// caller holds a segment reference or has not published the segment, so
+// the file installed stays open until the last release.
+func (s *segment) file() (File, error) {
+	s.mu.RLock()
+	f := s.mu.file
+	s.mu.RUnlock()
+	if f != nil {
+		return f, nil
+	}
+	f, err := s.fsys.OpenFile(s.path(logExt), os.O_RDONLY, 0)
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	installed := s.mu.file
+	if installed == nil {
 		s.mu.file = f
 	}
-	return s.mu.file, nil
+	s.mu.Unlock()
+	if installed != nil {
+		_ = f.Close() // read-only and never read: nothing to report
+		return installed, nil
+	}
+	return f, nil
 }
 
 // openWritable opens the .log file for appending, creating it if create is
@@ -208,17 +226,15 @@ func (s *segment) viewFor(need int64) (*mapping, error) {
 
 // remap maps the segment anew, at least its first need bytes, and
 // installs the mapping in place of the old one, which its last reader
-// unmaps. The caller holds a segment reference, so the file stays open
-// while it is mapped without mu held.
+// unmaps. The caller holds a segment reference, so the file that file
+// returns stays open while it is mapped without mu held.
 func (s *segment) remap(need int64) (*mapping, error) {
 	s.remapping.Lock()
 	defer s.remapping.Unlock()
 	if m := s.view.Load(); m != nil && int64(len(m.data)) >= need && m.refs.tryAcquire() {
 		return m, nil // another reader mapped it meanwhile
 	}
-	s.mu.Lock()
-	f, err := s.fileLocked()
-	s.mu.Unlock()
+	f, err := s.file()
 	if err != nil {
 		return nil, err
 	}
