@@ -83,6 +83,12 @@ type segment struct {
 	// not finished under its temporary name (see readonly.go).
 	logPath string
 
+	// mapCapacity is how far past EOF a segment made active in this
+	// process may be mapped; 0 for one opened closed. newActiveSegment
+	// sets it before the segment is published and nothing changes it, so
+	// remap reads it with no lock.
+	mapCapacity int64
+
 	mu struct {
 		sync.RWMutex
 		file            File          // nil until first needed
@@ -111,7 +117,6 @@ type segment struct {
 	builder        indexBuilder
 	nextOffset     int64 // offset the next appended record gets
 	firstTimestamp int64 // when the first batch was appended (ms), -1 if empty; SegmentAge counts from it
-	mapCapacity    int64 // how far past EOF the active segment may be mapped
 }
 
 func newSegment(fsys FS, dir string, base int64) *segment {
