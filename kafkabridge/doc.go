@@ -109,6 +109,10 @@
 // Mirror restarts that many remote offsets earlier (each record took at
 // least one), so none is lost.
 //
+// A remote record larger than the local partition's MaxBatchBytes on its
+// own stops the Run with an error wrapping eventlog.ErrRecordTooLarge; the
+// records before it are committed, and the next Run starts at it.
+//
 // Remote records deleted before they are mirrored (retention faster than the
 // Mirror) are lost to it: kgo resets to the remote log start (or end, with
 // StartAtEnd), and the Mirror logs the loss. Partitions added to a remote

@@ -391,6 +391,7 @@ func (r *mirrorRun) mirror(ctx context.Context, remote string, partition int32, 
 	st := r.parts[tp]
 	batch := make([]eventlog.Record, 0, len(records))
 	size := 0
+	next := st.remoteNext // the remote offset after the last record of batch
 	for _, kr := range records {
 		if kr.Offset < st.remoteNext {
 			continue // fetched again after a reset; already mirrored
@@ -409,7 +410,7 @@ func (r *mirrorRun) mirror(ctx context.Context, remote string, partition int32, 
 		}
 		n := recordBytes(&rec, batch)
 		if len(batch) > 0 && size+n > st.batchBytes {
-			if err := r.appendBatch(ctx, st, tp, batch); err != nil {
+			if err := r.appendBatch(ctx, st, tp, batch, next); err != nil {
 				return err
 			}
 			batch, size = batch[:0], 0
@@ -417,9 +418,9 @@ func (r *mirrorRun) mirror(ctx context.Context, remote string, partition int32, 
 		}
 		batch = append(batch, rec)
 		size += n
-		st.remoteNext = kr.Offset + 1
+		next = kr.Offset + 1
 	}
-	return r.appendBatch(ctx, st, tp, batch)
+	return r.appendBatch(ctx, st, tp, batch, next)
 }
 
 // verify reports whether rec equals the next local record after the last
@@ -451,7 +452,11 @@ func (r *mirrorRun) verify(st *mirrorPartition, tp eventlog.TopicPartition, rec 
 	return true, nil
 }
 
-func (r *mirrorRun) appendBatch(ctx context.Context, st *mirrorPartition, tp eventlog.TopicPartition, batch []eventlog.Record) error {
+// appendBatch appends batch, the remote records up to remoteNext, to the
+// local partition, and moves the partition's progress past them once they
+// are stored: a failed append leaves it before them, for the commit that
+// follows.
+func (r *mirrorRun) appendBatch(ctx context.Context, st *mirrorPartition, tp eventlog.TopicPartition, batch []eventlog.Record, remoteNext int64) error {
 	if len(batch) == 0 {
 		return nil
 	}
@@ -468,7 +473,7 @@ func (r *mirrorRun) appendBatch(ctx context.Context, st *mirrorPartition, tp eve
 		return fmt.Errorf("kafkabridge: mirror: appending %d records of remote topic %q partition %d to local topic %q: %w",
 			len(batch), st.remote, tp.Partition, tp.Topic, err)
 	}
-	st.localNext = first + int64(len(batch))
+	st.localNext, st.remoteNext = first+int64(len(batch)), remoteNext
 	st.dirty = true
 	return nil
 }

@@ -474,3 +474,41 @@ func TestMirrorRecordBytes(t *testing.T) {
 		}
 	}
 }
+
+// TestMirrorStopsAtARecordTooLarge mirrors a remote record too large for
+// the local partition: Run stops with ErrRecordTooLarge, and the progress
+// it commits ends before that record, so that a Run on a Log that takes it
+// mirrors it rather than going on after it.
+func TestMirrorStopsAtARecordTooLarge(t *testing.T) {
+	const before, after = 20, 5
+	c := newCluster(t, 1, "events")
+	recs := sampleRecords("events", before+1+after, time.UnixMilli(1_000))
+	recs[before].Value = bytes.Repeat([]byte{'x'}, 2000)
+	sent := produceRemote(t, c, "events", recs)
+	dir := t.TempDir()
+	l, err := eventlog.Open(dir, &eventlog.Options{MaxBatchBytes: 1024, Durability: eventlog.DurabilityOS})
+	require.NoError(t, err)
+	defer func() { _ = l.Close() }()
+	opts := &kafkabridge.MirrorOptions{Brokers: c.ListenAddrs(), Topics: []string{"events"}}
+	m, err := kafkabridge.NewMirror(l, opts)
+	require.NoError(t, err)
+	err = m.Run(testContext(t))
+	require.ErrorIs(t, err, eventlog.ErrRecordTooLarge)
+
+	offsets, err := l.GroupOffsets(kafkabridge.DefaultMirrorGroupID)
+	require.NoError(t, err)
+	require.Len(t, offsets, 1)
+	_, remoteNext, localNext, err := kafkabridge.ParseProgressMetadata(offsets[0].Metadata)
+	require.NoError(t, err)
+	assert.Equal(t, int64(before), localNext, "the records before the large one are mirrored")
+	require.Equal(t, int64(before), remoteNext, "the progress goes on at the large record")
+
+	require.NoError(t, l.Close())
+	l, err = eventlog.Open(dir, &eventlog.Options{MaxBatchBytes: 4096, Durability: eventlog.DurabilityOS})
+	require.NoError(t, err)
+	got := mirrorOnce(t, l, opts, "events", map[int32]int{0: len(sent)})
+	require.Len(t, got[0], len(sent))
+	for i, r := range sent {
+		assertSameLocal(t, r, got[0][i], "record %d", i)
+	}
+}
