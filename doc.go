@@ -301,7 +301,14 @@
 // durability, so a 1000-record transaction costs a handful of fsyncs.
 // Offsets added with SendOffsetsToTransaction are pending until the
 // transaction ends: a consumer of the group that would start from them
-// waits (Position returns ErrUnstableOffsetCommit meanwhile). A record of
+// waits (Position returns ErrUnstableOffsetCommit meanwhile). As in Kafka,
+// a group's commits of a partition are ordered by their records in
+// __consumer_offsets, not by the transaction's marker: an offset
+// committed otherwise (CommitSync, CommitGroupOffsets) after
+// SendOffsetsToTransaction, while the transaction is open, stays the
+// committed offset when the transaction commits — which is also the
+// record compaction of __consumer_offsets keeps. Mixing the two kinds of
+// commit for one group and partition is best avoided. A record of
 // the transaction that is not stored — refused by Send or SendAsync (an
 // unknown topic, a record too large, an ended ctx), or failed when its
 // batch was written — makes CommitTransaction abort it instead, as Kafka's

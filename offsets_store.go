@@ -56,7 +56,7 @@ type committedOffset struct {
 type pendingCommit struct {
 	part   *Partition
 	base   int64 // offset of the batch's first record
-	end    int64 // offset after its last record
+	end    int64 // offset after its last record, or after its transaction's marker: durable from there
 	group  string
 	values []offsetUpdate
 }
@@ -330,8 +330,11 @@ func (s *offsetStore) applyDurableLocked() {
 		for j, u := range pc.values {
 			id = appendOffsetID(id[:0], pc.group, u.tp)
 			c := committedOffset{offset: u.v.offset, metadata: u.v.metadata, commitTime: u.v.commitTime, at: pc.base + int64(j)}
-			// Commits racing on one key (which ownership rules out) are
-			// applied in log order all the same.
+			// The commit whose record is last in the log wins, as in
+			// Kafka's coordinator and in the cleaned log: a transaction's,
+			// applied at its marker, loses to a commit written after its
+			// record; commits racing on one key (which ownership rules
+			// out otherwise) are applied in log order all the same.
 			old, ok := s.mu.committed[string(id)]
 			switch {
 			case ok && old.at > c.at:

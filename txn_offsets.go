@@ -10,9 +10,16 @@ import (
 // Offsets committed in a transaction (Producer.SendOffsetsToTransaction)
 // are written to __consumer_offsets as Kafka's group coordinator writes
 // them: in a transactional batch of the producer's id and epoch. They are
-// pending until the transaction's marker reaches the partition: a COMMIT
-// makes them the group's committed offsets, ordered at the marker's
-// offset, an ABORT drops them. Open replays the topic the same way.
+// pending until the transaction's marker reaches the partition: an ABORT
+// drops them, a COMMIT makes each the group's committed offset unless
+// that comes from a record written after its own, a plain commit made
+// while the transaction was open. Records, not markers, order the commits
+// of an offset, as in Kafka's coordinator (OffsetMetadataManager's
+// replayEndTransactionMarker compares record offsets; the older
+// GroupMetadata.completePendingTxnOffsetCommit compares batch offsets,
+// which order the commits of one offset the same): the log cleaner keeps
+// an offset's last record, and Open must find what was in memory whether
+// or not the cleaner ran. Open replays the topic the same way.
 //
 // A deletion of committed offsets (DeleteTopic, DeleteGroup) takes the
 // pending ones of the same partitions with it, as Kafka's coordinator does
@@ -47,7 +54,12 @@ func (s *offsetStore) writeTxn(group string, updates []offsetUpdate, id Producer
 	if s.mu.txnPending == nil {
 		s.mu.txnPending = make(map[int64][]pendingCommit)
 	}
-	s.mu.txnPending[id.ID] = append(s.mu.txnPending[id.ID], pendingCommit{part: p, base: base, end: base + int64(len(recs)), group: group, values: updates})
+	// A commit per record, each ordered by its own offset, which
+	// dropTxnCommits may drop alone.
+	for i, u := range updates {
+		at := base + int64(i)
+		s.mu.txnPending[id.ID] = append(s.mu.txnPending[id.ID], pendingCommit{part: p, base: at, end: at + 1, group: group, values: []offsetUpdate{u}})
+	}
 	return nil
 }
 
@@ -105,9 +117,9 @@ func (s *offsetStore) completeTxn(id int64, part *Partition, commit bool, marker
 		case pc.part != part:
 			others = append(others, pc)
 		case commit:
-			// Applied once the marker is durable, in the log's order at
-			// the marker, as Kafka applies them.
-			pc.base, pc.end = marker, marker+1
+			// Applied once the marker is durable, still ordered by its
+			// record: applyDurableLocked keeps a commit written after it.
+			pc.end = marker + 1
 			s.mu.pending = append(s.mu.pending, pc)
 		}
 	}
@@ -169,9 +181,8 @@ func (r *replayer) replayTransactional(p *Partition) error {
 				continue
 			}
 			for i := range recs {
-				recs[i].Offset = h.BaseOffset // ordered at the marker
-				if err := r.apply(&recs[i]); err != nil {
-					return p.errorf("replay committed offsets: offset %d: %w", h.BaseOffset, err)
+				if err := r.applyCommitted(&recs[i]); err != nil {
+					return p.errorf("replay committed offsets: offset %d: %w", recs[i].Offset, err)
 				}
 			}
 			continue
@@ -218,6 +229,18 @@ func (r *replayer) replayTransactional(p *Partition) error {
 		}
 	}
 	return nil
+}
+
+// applyCommitted applies a record of a transaction at its COMMIT marker,
+// unless its offset was committed since by a later record, which wins, as
+// it does in memory (applyDurableLocked) and in the cleaned log.
+func (r *replayer) applyCommitted(rec *Record) error {
+	if len(rec.Key) >= 2 && !isGroupMetadataKey(rec.Key) {
+		if c, ok := r.s.mu.committed[string(rec.Key[2:])]; ok && c.at > rec.Offset {
+			return nil
+		}
+	}
+	return r.apply(rec)
 }
 
 // dropOpenCommits drops the commits of the offset whose tombstone has key
