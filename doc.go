@@ -548,8 +548,9 @@
 // the groups. Log.ResetGroupOffsets moves committed offsets to the
 // earliest or latest offset, a time or an offset, or only plans it
 // (kafka-consumer-groups --reset-offsets, with or without --execute), and
-// Log.DeleteGroup deletes a group's offsets and stored membership (with a
-// tombstone, as Kafka does); both refuse with ErrGroupNotEmpty while the
+// Log.DeleteGroup deletes a group's offsets, those pending in an open
+// transaction included, and its stored membership (with tombstones, as
+// Kafka does); both refuse with ErrGroupNotEmpty while the
 // group has members.
 //
 // Each operation is durable when it returns and crash-safe: after a crash

@@ -129,11 +129,11 @@ type ResetOffsetsSpec struct {
 }
 
 // DeleteGroup deletes a consumer group: its committed offsets and its
-// stored metadata go, durably, as with Kafka's DeleteGroups, and so do the
-// offsets of the same partitions sent to a transaction still open, which
-// then commits without them. It fails with ErrGroupNotEmpty while the
-// group has members and with ErrGroupNotFound when it has neither
-// committed offsets nor stored metadata.
+// stored metadata go, durably, as with Kafka's DeleteGroups, and so do its
+// offsets sent to a transaction still open, which then commits without
+// them. It fails with ErrGroupNotEmpty while the group has members and
+// with ErrGroupNotFound when it has no offsets, committed or pending, nor
+// stored metadata.
 func (l *Log) DeleteGroup(ctx context.Context, group string) error {
 	if err := validGroupID(group); err != nil {
 		return err
@@ -173,22 +173,17 @@ func (g *group) delete(ctx context.Context, s *offsetStore) error {
 	if n := len(g.mu.members); n > 0 {
 		return fmt.Errorf("eventlog: group %q: %w: %d members", g.id, ErrGroupNotEmpty, n)
 	}
-	committed := s.groupOffsets(g.id)
-	if _, stored := s.storedMetadata(g.id); !stored && g.mu.metadata == nil && len(committed) == 0 {
+	if _, stored := s.storedMetadata(g.id); !stored && g.mu.metadata == nil && len(s.offsetsOfGroup(g.id)) == 0 {
 		return fmt.Errorf("eventlog: group %q: %w", g.id, ErrGroupNotFound)
 	}
-	updates := make([]offsetUpdate, 0, len(committed))
-	for tp := range committed {
-		updates = append(updates, offsetUpdate{tp: tp, delete: true})
-	}
-	slices.SortFunc(updates, func(a, b offsetUpdate) int { return compareTopicPartitions(a.tp, b.tp) })
 	// One batch: the offsets and the metadata go all at once or not at all.
-	if err := s.deleteGroup(ctx, g.id, updates); err != nil {
+	n, err := s.deleteGroup(ctx, g.id)
+	if err != nil {
 		return fmt.Errorf("eventlog: delete group %q: %w", g.id, err)
 	}
 	g.mu.metadata, g.mu.metaDirty = nil, false
 	g.metaPending.Store(false)
-	g.coord.log.opts.Logger.Info("eventlog: group deleted", "group", g.id, "offsets", len(updates))
+	g.coord.log.opts.Logger.Info("eventlog: group deleted", "group", g.id, "offsets", n)
 	return nil
 }
 

@@ -60,27 +60,41 @@ func TestDeleteGroup(t *testing.T) {
 }
 
 func TestDeleteGroupDeletesOffsetsOfOpenTransaction(t *testing.T) {
-	// A deleted offset that is also pending in an open transaction goes
-	// with the transaction's commit too, as with Kafka's DeleteGroups: the
-	// marker, after the tombstone, does not bring it back, neither now nor
-	// after a reopen.
-	dir := t.TempDir()
-	l := txnLog(t, dir, nil)
-	fill(t, l, "in", 2, 10)
-	commitFor(t, l, "g", map[eventlog.TopicPartition]int64{tp("in", 0): 2})
-	p := txnProducer(t, l, "tx")
-	require.NoError(t, p.BeginTransaction())
-	send(t, p, "out", 0, "o")
-	require.NoError(t, p.SendOffsetsToTransaction(ctx, map[eventlog.TopicPartition]eventlog.OffsetAndMetadata{tp("in", 0): {Offset: 4}},
-		eventlog.GroupMetadata{GroupID: "g", GenerationID: -1}))
-	require.NoError(t, l.DeleteGroup(ctx, "g"))
-	require.NoError(t, p.CommitTransaction(ctx))
-	assert.Empty(t, committed(t, l, "g"))
+	// An offset pending in an open transaction goes with the group, as with
+	// Kafka's DeleteGroups, whether or not the group has a committed offset
+	// of its partition, or any committed offset at all: the marker, after
+	// the tombstone, does not bring it back, neither now nor after a
+	// reopen.
+	for _, c := range []struct {
+		name      string
+		committed map[eventlog.TopicPartition]int64
+	}{
+		{"committed too", map[eventlog.TopicPartition]int64{tp("in", 0): 2}},
+		{"another partition committed", map[eventlog.TopicPartition]int64{tp("in", 1): 2}},
+		{"only pending", nil},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			dir := t.TempDir()
+			l := txnLog(t, dir, nil)
+			fill(t, l, "in", 2, 10)
+			if c.committed != nil {
+				commitFor(t, l, "g", c.committed)
+			}
+			p := txnProducer(t, l, "tx")
+			require.NoError(t, p.BeginTransaction())
+			send(t, p, "out", 0, "o")
+			require.NoError(t, p.SendOffsetsToTransaction(ctx, map[eventlog.TopicPartition]eventlog.OffsetAndMetadata{tp("in", 0): {Offset: 4}},
+				eventlog.GroupMetadata{GroupID: "g", GenerationID: -1}))
+			require.NoError(t, l.DeleteGroup(ctx, "g"))
+			require.NoError(t, p.CommitTransaction(ctx))
+			assert.Empty(t, committed(t, l, "g"))
 
-	require.NoError(t, p.Close())
-	require.NoError(t, l.Close())
-	l = openLog(t, dir, nil)
-	assert.Empty(t, committed(t, l, "g"), "after reopening")
+			require.NoError(t, p.Close())
+			require.NoError(t, l.Close())
+			l = openLog(t, dir, nil)
+			assert.Empty(t, committed(t, l, "g"), "after reopening")
+		})
+	}
 }
 
 func TestResetGroupOffsets(t *testing.T) {

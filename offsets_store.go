@@ -450,20 +450,32 @@ func (s *offsetStore) groupNames() []string {
 // durable or at its transaction's marker, and tombstones written after it
 // must delete it then.
 func (s *offsetStore) offsetsOfTopic(topic string) map[string][]TopicPartition {
+	return s.offsetsWhere(func(_ string, tp TopicPartition) bool { return tp.Topic == topic })
+}
+
+// offsetsOfGroup returns the partitions group has an offset of, as
+// offsetsOfTopic counts them, sorted.
+func (s *offsetStore) offsetsOfGroup(group string) []TopicPartition {
+	return s.offsetsWhere(func(g string, _ TopicPartition) bool { return g == group })[group]
+}
+
+// offsetsWhere returns, by group, the partitions that keep accepts and
+// that the group has a committed offset for, a commit not durable yet, or
+// a commit in an open transaction, sorted.
+func (s *offsetStore) offsetsWhere(keep func(group string, tp TopicPartition) bool) map[string][]TopicPartition {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.applyDurableLocked()
 	out := make(map[string][]TopicPartition)
 	for id := range s.mu.committed {
-		group, tp := parseOffsetID(id)
-		if tp.Topic == topic {
+		if group, tp := parseOffsetID(id); keep(group, tp) {
 			out[group] = append(out[group], tp)
 		}
 	}
 	add := func(pcs []pendingCommit) {
 		for _, pc := range pcs {
 			for _, u := range pc.values {
-				if u.tp.Topic == topic && !u.delete {
+				if !u.delete && keep(pc.group, u.tp) {
 					out[pc.group] = append(out[pc.group], u.tp)
 				}
 			}
@@ -480,21 +492,28 @@ func (s *offsetStore) offsetsOfTopic(topic string) map[string][]TopicPartition {
 	return out
 }
 
-// deleteGroup writes, in one fsynced batch, the tombstones of updates and
-// of the group's metadata, and forgets the metadata.
-func (s *offsetStore) deleteGroup(ctx context.Context, group string, updates []offsetUpdate) error {
-	s.gate.Lock() // for dropTxnCommits
+// deleteGroup writes, in one fsynced batch, the tombstones of the group's
+// offsets — committed, not durable yet, or in an open transaction, as
+// Kafka's coordinator deletes them all — and of its metadata, and forgets
+// the metadata. It returns how many offsets it deleted.
+func (s *offsetStore) deleteGroup(ctx context.Context, group string) (int, error) {
+	s.gate.Lock() // no commit lands between the look and the tombstones; and for dropTxnCommits
 	defer s.gate.Unlock()
+	tps := s.offsetsOfGroup(group)
+	updates := make([]offsetUpdate, len(tps))
+	for i, tp := range tps {
+		updates[i] = offsetUpdate{tp: tp, delete: true}
+	}
 	recs, err := s.records(group, updates)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	recs = append(recs, Record{Key: encodeGroupMetadataKey(nil, group)})
 	if _, err := s.appendLocked(ctx, group, recs, updates, DurabilityFsync); err != nil {
-		return err
+		return 0, err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	delete(s.mu.groupMetadata, group)
-	return nil
+	return len(updates), nil
 }
