@@ -82,8 +82,12 @@ var (
 // removed, as Kafka removes it, so that the rebalance completes without
 // it: otherwise a member that heartbeats but never rejoins would hold its
 // partitions, and an eager rebalance would wait, for as long as it kept
-// heartbeating. A Consumer needs no such deadline: it rebalances inside Poll,
-// and MaxPollInterval bounds the time between its polls.
+// heartbeating. The second phase of a cooperative rebalance is bounded the
+// same way, as Kafka bounds every JoinGroup round: a member whose sync
+// left it partitions to give up must rejoin without them, and one granted
+// a partition must rejoin to learn of it, each within its rebalance
+// timeout of being told. A Consumer needs no such deadline: it rebalances
+// inside Poll, and MaxPollInterval bounds the time between its polls.
 //
 // A member that commits while the coordinator evicts it may still be
 // writing its commit when the partition is granted elsewhere; the coordinator
@@ -416,7 +420,8 @@ type member struct {
 	lastPoll time.Time // when the last Poll returned, or the member joined
 	// rejoinBy is when an external member is removed unless it rejoins:
 	// its rebalance timeout after the start of a rebalance it has not
-	// rejoined; zero when there is none.
+	// rejoined, or after it was told to rejoin for the second phase of a
+	// cooperative one; zero when there is none.
 	rejoinBy time.Time
 	departed time.Time // a static member's Close; zero while active
 	inflight int       // commits between their check and their application
@@ -494,9 +499,9 @@ func (g *group) join(cfg memberConfig) (*member, error) {
 			m.notify() // of its generation, even with nothing to own
 			if !slices.Equal(old.topics, m.topics) {
 				g.rebalanceLocked()
-				m.rejoinBy = time.Time{} // it is joining
 			}
 			g.grantLocked()
+			m.rejoinBy = time.Time{} // it is joining
 			g.coord.wakeTimer()
 			return m, nil
 		}
@@ -612,20 +617,22 @@ func (g *group) rebalanceLocked() {
 }
 
 // awaitRejoinsLocked gives every external member that is not waiting in a
+// rejoin its rebalance timeout to rejoin.
+func (g *group) awaitRejoinsLocked() {
+	for _, m := range g.mu.members {
+		g.awaitRejoinLocked(m)
+	}
+}
+
+// awaitRejoinLocked gives an external member that is not waiting in a
 // rejoin its rebalance timeout to rejoin. One already late keeps its
 // deadline: it has yet to rejoin the rebalance that set it.
-func (g *group) awaitRejoinsLocked() {
-	var now time.Time
-	for _, m := range g.mu.members {
-		if m.cfg.rebalanceTimeout <= 0 || m.inPoll || !m.rejoinBy.IsZero() {
-			continue
-		}
-		if now.IsZero() {
-			now = g.coord.log.opts.Now()
-		}
-		m.rejoinBy = now.Add(m.cfg.rebalanceTimeout)
-		g.coord.wakeTimerFor(m.rejoinBy)
+func (g *group) awaitRejoinLocked(m *member) {
+	if m.cfg.rebalanceTimeout <= 0 || m.inPoll || !m.rejoinBy.IsZero() || m.removed != nil {
+		return
 	}
+	m.rejoinBy = g.coord.log.opts.Now().Add(m.cfg.rebalanceTimeout)
+	g.coord.wakeTimerFor(m.rejoinBy)
 }
 
 // progressLocked finishes an eager rebalance once no member holds a
@@ -723,7 +730,10 @@ func (g *group) updateLocked(m *member) {
 	m.notify()
 }
 
-// grantLocked grants every targeted partition that nobody holds.
+// grantLocked grants every targeted partition that nobody holds. An
+// external member learns of what it was granted when it rejoins, which its
+// rebalance timeout bounds: under the cooperative protocol, that rejoin is
+// the second phase of the rebalance.
 func (g *group) grantLocked() {
 	if g.mu.emptying {
 		return
@@ -738,6 +748,7 @@ func (g *group) grantLocked() {
 		}
 		if granted {
 			m.notify()
+			g.awaitRejoinLocked(m)
 		}
 	}
 	g.snapshotMetadataLocked()

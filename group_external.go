@@ -43,7 +43,9 @@ var (
 // except while it waits in AwaitRebalance. Once a rebalance starts, it must
 // also rejoin (Rejoin or AwaitRebalance) within its rebalance timeout, or
 // it is removed, however often it heartbeats, and the rebalance completes
-// without it, as in Kafka.
+// without it, as in Kafka. The same holds for the rejoins of a cooperative
+// rebalance's second phase: of a member that Sync told to give partitions
+// up, from that Sync, and of one granted partitions, from the grant.
 
 // ExternalMemberConfig describes an external group member.
 type ExternalMemberConfig struct {
@@ -63,7 +65,8 @@ type ExternalMemberConfig struct {
 	// call (Kafka's session.timeout.ms). Default DefaultSessionTimeout.
 	SessionTimeout time.Duration
 	// RebalanceTimeout is how long the member has to rejoin once a
-	// rebalance starts before it is removed from the group (the rebalance
+	// rebalance starts, or once told to rejoin in the second phase of a
+	// cooperative one, before it is removed from the group (the rebalance
 	// timeout of Kafka's JoinGroup, which clients set to their
 	// max.poll.interval.ms). Default SessionTimeout.
 	RebalanceTimeout time.Duration
@@ -214,8 +217,10 @@ func (x *ExternalMember) Rejoin(topics []string, owned []TopicPartition) error {
 		m.topics = resolved
 		g.rebalanceLocked()
 	}
-	m.rejoinBy = time.Time{}
 	g.progressLocked()
+	// It has rejoined: what it was granted meanwhile, even just now, it
+	// learns at its sync.
+	m.rejoinBy = time.Time{}
 	return nil
 }
 
@@ -270,10 +275,18 @@ func (x *ExternalMember) Sync(generation int32) ([]TopicPartition, error) {
 	}
 	m.lastPoll, m.news, x.synced = now, false, generation
 	var out []TopicPartition
+	giveUp := false
 	for tp := range m.held {
 		if m.target[tp] {
 			out = append(out, tp)
+		} else {
+			giveUp = true
 		}
+	}
+	if giveUp {
+		// It gives them up by rejoining without them, which begins the
+		// second phase of a cooperative rebalance: bounded as a join is.
+		g.awaitRejoinLocked(m)
 	}
 	slices.SortFunc(out, compareTopicPartitions)
 	return out, nil

@@ -16,6 +16,81 @@ func owning(c *eventlog.Consumer, n int) func() bool {
 	return func() bool { return len(c.Assignment()) == n }
 }
 
+// externalGroup opens a Log on an injected clock with topic "t" of the
+// given partitions, and returns with it a context that bounds the test's
+// waits and the configuration of an external member of "t" with the
+// assignor, a session timeout of 30 s and the rebalance timeout.
+func externalGroup(t *testing.T, partitions int, a eventlog.Assignor, rebalance time.Duration) (*eventlog.Log, *clock, context.Context, eventlog.ExternalMemberConfig) {
+	t.Helper()
+	clk := newClock()
+	l := eventlogtest.New(t, &eventlog.Options{Now: clk.Now})
+	require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{Partitions: partitions}))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Cleanup(cancel)
+	cfg := eventlog.ExternalMemberConfig{
+		Topics:           []string{"t"},
+		Assignors:        []eventlog.Assignor{a},
+		SessionTimeout:   30 * time.Second,
+		RebalanceTimeout: rebalance,
+	}
+	return l, clk, ctx, cfg
+}
+
+// joinExternal joins an external member to group "g" and ends its join
+// (awaitAndSync).
+func joinExternal(t *testing.T, ctx context.Context, l *eventlog.Log, cfg eventlog.ExternalMemberConfig) (*eventlog.ExternalMember, int32, []eventlog.TopicPartition) {
+	t.Helper()
+	x, err := l.JoinGroupExternal("g", cfg)
+	require.NoError(t, err)
+	gen, tps := awaitAndSync(t, ctx, x)
+	return x, gen, tps
+}
+
+// awaitAndSync ends an external member's join: it waits for the rebalance
+// and syncs the generation that returns, and returns both.
+func awaitAndSync(t *testing.T, ctx context.Context, x *eventlog.ExternalMember) (int32, []eventlog.TopicPartition) {
+	t.Helper()
+	gen, err := x.AwaitRebalance(ctx)
+	require.NoError(t, err)
+	tps, err := x.Sync(gen)
+	require.NoError(t, err)
+	return gen, tps
+}
+
+// awaitWhilePolling waits in AwaitRebalance for each of xs while local
+// polls, which an eager rebalance needs to get local's partitions back,
+// until every wait returned and local owns n partitions; it returns the
+// generations the waits returned, in the order of xs.
+func awaitWhilePolling(t *testing.T, ctx context.Context, local *eventlog.Consumer, n int, xs ...*eventlog.ExternalMember) []int32 {
+	t.Helper()
+	type joined struct {
+		i   int
+		gen int32
+	}
+	done := make(chan joined, len(xs))
+	for i, x := range xs {
+		go func() {
+			gen, err := x.AwaitRebalance(ctx)
+			assert.NoError(t, err)
+			done <- joined{i, gen}
+		}()
+	}
+	gens, left := make([]int32, len(xs)), len(xs)
+	pollUntil(t, func() bool {
+		for {
+			select {
+			case j := <-done:
+				gens[j.i] = j.gen
+				left--
+				continue
+			default:
+			}
+			return left == 0 && len(local.Assignment()) == n
+		}
+	}, nil, local)
+	return gens
+}
+
 func TestExternalMemberSharesAGroup(t *testing.T) {
 	clk := newClock()
 	l := eventlogtest.New(t, &eventlog.Options{Now: clk.Now})
@@ -181,12 +256,7 @@ func TestAssignorsMustBeUsable(t *testing.T) {
 // completes without it; an in-process Consumer that has not polled as
 // long stays, its MaxPollInterval being what bounds it.
 func TestExternalMemberMustRejoinWithinRebalanceTimeout(t *testing.T) {
-	clk := newClock()
-	l := eventlogtest.New(t, &eventlog.Options{Now: clk.Now})
-	require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{Partitions: 2}))
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	cfg := eventlog.ExternalMemberConfig{Topics: []string{"t"}, Assignors: []eventlog.Assignor{eventlog.RangeAssignor{}}, SessionTimeout: 30 * time.Second}
+	l, clk, ctx, cfg := externalGroup(t, 2, eventlog.RangeAssignor{}, 0)
 	bad := cfg
 	bad.RebalanceTimeout = -time.Second
 	_, err := l.JoinGroupExternal("g", bad)
@@ -199,14 +269,7 @@ func TestExternalMemberMustRejoinWithinRebalanceTimeout(t *testing.T) {
 	late.RebalanceTimeout = 5 * time.Second
 	x, err := l.JoinGroupExternal("g", late)
 	require.NoError(t, err)
-	joined := make(chan int32, 1)
-	go func() {
-		gen, err := x.AwaitRebalance(ctx)
-		assert.NoError(t, err)
-		joined <- gen
-	}()
-	pollUntil(t, owning(local, 1), nil, local)
-	genX := <-joined
+	genX := awaitWhilePolling(t, ctx, local, 1, x)[0]
 	tps, err := x.Sync(genX)
 	require.NoError(t, err)
 	require.Len(t, tps, 1)
@@ -225,19 +288,7 @@ func TestExternalMemberMustRejoinWithinRebalanceTimeout(t *testing.T) {
 
 	// The rebalance completes with the two others, once the in-process
 	// member gave its partition back at its next poll.
-	go func() {
-		gen, err := y.AwaitRebalance(ctx)
-		assert.NoError(t, err)
-		joined <- gen
-	}()
-	genY := int32(-1)
-	pollUntil(t, func() bool {
-		select {
-		case genY = <-joined:
-		default:
-		}
-		return genY >= 0 && len(local.Assignment()) == 1
-	}, nil, local)
+	genY := awaitWhilePolling(t, ctx, local, 1, y)[0]
 	tps, err = y.Sync(genY)
 	require.NoError(t, err)
 	require.Len(t, tps, 1)
@@ -245,4 +296,56 @@ func TestExternalMemberMustRejoinWithinRebalanceTimeout(t *testing.T) {
 	d, err := l.DescribeGroup("g")
 	require.NoError(t, err)
 	assert.Len(t, d.Members, 2)
+}
+
+// TestCooperativeSecondPhaseIsBoundedByRebalanceTimeout: under the
+// cooperative protocol a partition moves in two phases: its holder rejoins,
+// learns at its sync that it must give the partition up, and rejoins again
+// without it; the partition is then granted to its new owner, which rejoins
+// to learn of it. Either rejoin of the second phase is bounded by the
+// member's RebalanceTimeout, as Kafka bounds every JoinGroup phase: a
+// member that heartbeats but does not rejoin is removed, and the group
+// rebalances without it, instead of holding the partition for as long as it
+// heartbeats.
+func TestCooperativeSecondPhaseIsBoundedByRebalanceTimeout(t *testing.T) {
+	for _, late := range []string{"giver", "taker"} {
+		t.Run(late, func(t *testing.T) {
+			l, clk, ctx, cfg := externalGroup(t, 2, eventlog.CooperativeStickyAssignor{}, 10*time.Second)
+			a, genA, tpsA := joinExternal(t, ctx, l, cfg)
+			require.Len(t, tpsA, 2)
+
+			// The first phase: b joins, a rejoins and learns that it keeps
+			// one partition.
+			b, genB, tpsB := joinExternal(t, ctx, l, cfg)
+			require.Empty(t, tpsB, "a still holds both")
+			rejoin, err := a.Heartbeat(genA)
+			require.NoError(t, err)
+			require.True(t, rejoin)
+			genA, keep := awaitAndSync(t, ctx, a)
+			require.Len(t, keep, 1)
+
+			// The second phase: the late member heartbeats, is told to
+			// rejoin, and does not.
+			stays, gone, genStays, genGone, owned := b, a, genB, genA, tpsB
+			if late == "taker" {
+				require.NoError(t, a.Rejoin([]string{"t"}, keep)) // gives the other back; b is granted it
+				stays, gone, genStays, genGone, owned = a, b, genA, genB, keep
+			}
+			clk.Advance(6 * time.Second)
+			rejoin, err = gone.Heartbeat(genGone)
+			require.NoError(t, err)
+			require.True(t, rejoin)
+			clk.Advance(6 * time.Second)
+			_, err = gone.Heartbeat(genGone)
+			require.ErrorIs(t, err, eventlog.ErrUnknownMember, "the %s did not rejoin within its rebalance timeout", late)
+
+			// The group rebalances without it: the other member gets both.
+			rejoin, err = stays.Heartbeat(genStays)
+			require.NoError(t, err)
+			require.True(t, rejoin)
+			require.NoError(t, stays.Rejoin([]string{"t"}, owned))
+			_, tps := awaitAndSync(t, ctx, stays)
+			assert.Len(t, tps, 2)
+		})
+	}
 }

@@ -46,7 +46,10 @@ import (
 //     (except while it waits in JoinGroup). Once a rebalance begins, a
 //     member that does not send JoinGroup within its rebalance timeout
 //     (the one its first JoinGroup gave) is removed, however often it
-//     heartbeats, and the rebalance completes without it, as in Kafka.
+//     heartbeats, and the rebalance completes without it, as in Kafka; so
+//     is a member that does not rejoin in the second phase of a
+//     cooperative rebalance, once SyncGroup told it to give partitions up
+//     or Heartbeat that it was granted some.
 //     Kafka gives every member the group's largest rebalance timeout, and
 //     keeps a late static member; here a static member is removed too,
 //     since it would hold its partitions, and an eager rebalance wait for
