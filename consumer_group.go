@@ -364,6 +364,14 @@ func (c *Consumer) applyAssignmentLocked(ctx context.Context, res syncResult) er
 		delete(gm.committed, tp)
 	}
 	gm.g.release(gm.m, res.revoke)
+	if res.rebalancing {
+		// An eager rebalance is under way: the consumer gave everything
+		// up and hears of its assignment once the rebalance has one, not
+		// of an empty one in the generation ending, which it may not have
+		// applied yet; as a Kafka consumer whose SyncGroup is answered
+		// REBALANCE_IN_PROGRESS rejoins without onPartitionsAssigned.
+		return nil
+	}
 	newGeneration := res.generation != gm.generation
 	gm.generation = res.generation
 	if newGeneration || len(added) > 0 {

@@ -831,6 +831,10 @@ type syncResult struct {
 	assignment []TopicPartition
 	// revoke is what it must give up: held, outside its target.
 	revoke []TopicPartition
+	// rebalancing is set while an eager rebalance is under way: there is
+	// no assignment yet, only revocations, and generation is the one
+	// ending.
+	rebalancing bool
 }
 
 // sync is a member's poll: it marks the member as polling and returns its
@@ -849,7 +853,7 @@ func (g *group) sync(m *member) (res syncResult, ok bool, err error) {
 		return res, false, nil
 	}
 	m.news = false
-	res.generation = m.generation
+	res.generation, res.rebalancing = m.generation, g.mu.emptying
 	for tp := range m.held {
 		if m.target[tp] {
 			res.assignment = append(res.assignment, tp)

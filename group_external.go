@@ -18,6 +18,12 @@ var (
 	// ErrIllegalGeneration is returned for a call that names a group
 	// generation the member is not in (Kafka's ILLEGAL_GENERATION).
 	ErrIllegalGeneration = errors.New("eventlog: illegal group generation")
+
+	// ErrRebalanceInProgress is returned by ExternalMember.Sync while an
+	// eager rebalance is under way, which has no assignment yet: the
+	// member must rejoin, and sync the generation its rejoin returns
+	// (Kafka's REBALANCE_IN_PROGRESS).
+	ErrRebalanceInProgress = errors.New("eventlog: group rebalance in progress")
 )
 
 // External members
@@ -34,7 +40,8 @@ var (
 //   - JoinGroup: Log.JoinGroupExternal adds it, Rejoin takes it back in
 //     (releasing what its client revoked), and AwaitRebalance waits until
 //     an eager rebalance has an assignment, then tells the generation.
-//   - SyncGroup: Sync returns what it is granted of its target.
+//   - SyncGroup: Sync returns what it is granted of its target, or, while
+//     an eager rebalance is under way, ErrRebalanceInProgress.
 //   - Heartbeat: tells it to rejoin when there is news — a new generation,
 //     partitions granted, partitions to give up.
 //   - LeaveGroup: Leave.
@@ -261,7 +268,10 @@ func (x *ExternalMember) AwaitRebalance(ctx context.Context) (int32, error) {
 // of its target it has been granted, sorted. Partitions of its target
 // still held by others come later: Heartbeat tells it to rejoin once they
 // are granted. It fails with ErrIllegalGeneration when generation is not
-// the member's.
+// the member's, and otherwise with ErrRebalanceInProgress while an eager
+// rebalance is under way — the member has not rejoined it, or its
+// AwaitRebalance ended first — as Kafka's coordinator answers a SyncGroup
+// in those cases.
 func (x *ExternalMember) Sync(generation int32) ([]TopicPartition, error) {
 	g, m := x.g, x.m
 	g.mu.Lock()
@@ -272,6 +282,11 @@ func (x *ExternalMember) Sync(generation int32) ([]TopicPartition, error) {
 	}
 	if generation != m.generation {
 		return nil, fmt.Errorf("eventlog: group %q member %s: %w: %d, the group is in generation %d", g.id, m.id, ErrIllegalGeneration, generation, m.generation)
+	}
+	if g.mu.emptying {
+		// Its target is empty until the assignor runs: an answer now
+		// would be an empty assignment in a generation that is ending.
+		return nil, fmt.Errorf("eventlog: group %q member %s generation %d: %w: rejoin", g.id, m.id, generation, ErrRebalanceInProgress)
 	}
 	m.lastPoll, m.news, x.synced = now, false, generation
 	var out []TopicPartition

@@ -349,3 +349,34 @@ func TestCooperativeSecondPhaseIsBoundedByRebalanceTimeout(t *testing.T) {
 		})
 	}
 }
+
+// TestExternalSyncDuringEagerRebalance: an external member that syncs
+// while an eager rebalance is under way, without having rejoined it, is
+// answered ErrRebalanceInProgress, as Kafka answers REBALANCE_IN_PROGRESS,
+// so that it rejoins, and not with an empty assignment in the generation
+// before. A generation it is not in is still ErrIllegalGeneration, which
+// Kafka checks first.
+func TestExternalSyncDuringEagerRebalance(t *testing.T) {
+	l := eventlogtest.NewTopic(t, "t", eventlog.TopicConfig{Partitions: 2})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cfg := eventlog.ExternalMemberConfig{Topics: []string{"t"}, Assignors: []eventlog.Assignor{eventlog.RangeAssignor{}}}
+	x, genX, tps := joinExternal(t, ctx, l, cfg)
+	require.Len(t, tps, 2)
+
+	// y joins: x is to give everything back, and has not rejoined.
+	y, err := l.JoinGroupExternal("g", cfg)
+	require.NoError(t, err)
+	tps, err = x.Sync(genX)
+	require.ErrorIs(t, err, eventlog.ErrRebalanceInProgress, "x synced %v in the generation before", tps)
+	_, err = x.Sync(genX - 1)
+	require.ErrorIs(t, err, eventlog.ErrIllegalGeneration)
+
+	// It rejoins, and the rebalance completes.
+	require.NoError(t, x.Rejoin([]string{"t"}, nil))
+	genX, tpsX := awaitAndSync(t, ctx, x)
+	genY, tpsY := awaitAndSync(t, ctx, y)
+	assert.Equal(t, genX, genY)
+	assert.Len(t, tpsX, 1)
+	assert.Len(t, tpsY, 1)
+}

@@ -50,6 +50,8 @@ func errorCode(err error) int16 {
 		return kerr.UnknownMemberID.Code
 	case errors.Is(err, eventlog.ErrIllegalGeneration), errors.Is(err, eventlog.ErrCommitFailed):
 		return kerr.IllegalGeneration.Code
+	case errors.Is(err, eventlog.ErrRebalanceInProgress):
+		return kerr.RebalanceInProgress.Code
 	case errors.Is(err, eventlog.ErrOutOfOrderSequence):
 		return kerr.OutOfOrderSequenceNumber.Code
 	case errors.Is(err, eventlog.ErrProducerFenced):

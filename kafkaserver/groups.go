@@ -41,7 +41,10 @@ import (
 //     member still holds come later: Heartbeat answers
 //     REBALANCE_IN_PROGRESS once they are granted, or when a new
 //     generation begins or the member holds partitions it must give up,
-//     and the member rejoins.
+//     and the member rejoins. While an eager rebalance is under way, which
+//     has no assignment yet, SyncGroup answers REBALANCE_IN_PROGRESS (a
+//     generation the member is not in, ILLEGAL_GENERATION), as Kafka's
+//     does, and the member rejoins.
 //   - A member that sends nothing for its session timeout is evicted
 //     (except while it waits in JoinGroup). Once a rebalance begins, a
 //     member that does not send JoinGroup within its rebalance timeout
@@ -192,7 +195,9 @@ func (c *conn) handleJoinGroup(req *request) (kmsg.Response, error) {
 		return fail(errorCode(err), err)
 	}
 	// A rebalance that did not finish in time leaves the member in the
-	// generation it has; Heartbeat calls it back once there is news.
+	// generation it has: its SyncGroup is answered REBALANCE_IN_PROGRESS
+	// while the rebalance lasts, and Heartbeat calls it back once there is
+	// news.
 	protocol, protocolType := m.x.Assignor().Name(), consumerProtocolType
 	resp.Generation, resp.MemberID = generation, m.x.ID()
 	resp.Protocol, resp.ProtocolType = &protocol, &protocolType

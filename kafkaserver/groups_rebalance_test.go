@@ -123,6 +123,21 @@ func (m *rawMember) settle() {
 	}
 }
 
+// splitTopic joins a and b, then creates topic "t" with two partitions
+// and settles them: a owns partition 0, b partition 1. They join before
+// "t" exists, so that nobody holds a partition and the joins are answered
+// at once (an eager join waits for partitions to come back).
+func splitTopic(t *testing.T, l *eventlog.Log, a, b *rawMember) {
+	t.Helper()
+	require.Zero(t, a.join())
+	require.Zero(t, b.join())
+	require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{Partitions: 2}))
+	a.settle()
+	b.settle()
+	require.Equal(t, []int32{0}, a.owned)
+	require.Equal(t, []int32{1}, b.owned)
+}
+
 // TestMemberThatDoesNotRejoinIsRemoved: a member that keeps heartbeating
 // but does not rejoin a rebalance is removed once its rebalance timeout has
 // passed since the rebalance began, as in Kafka, although its session
@@ -144,20 +159,11 @@ func TestMemberThatDoesNotRejoinIsRemoved(t *testing.T) {
 			f := serve(t, l, nil)
 			ctx := testContext(t)
 
-			// A and B join before "t" exists: nobody holds a partition,
-			// so the joins are answered at once (an eager join waits for
-			// partitions to come back), and they split "t" once it is
-			// created. A's rebalance timeout bounds its JoinGroup's wait
-			// in real time, and is the test's.
+			// A's rebalance timeout bounds its JoinGroup's wait in real
+			// time, and is the test's.
 			a := newRawMember(t, f.addr, protocol, session, testTimeout)
 			b := newRawMember(t, f.addr, protocol, session, rebalance)
-			require.Zero(t, a.join())
-			require.Zero(t, b.join())
-			require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{Partitions: 2}))
-			a.settle()
-			b.settle()
-			require.Equal(t, []int32{0}, a.owned)
-			require.Equal(t, []int32{1}, b.owned)
+			splitTopic(t, l, a, b)
 
 			// "t" gains partitions. B's next heartbeat notices, which
 			// begins the rebalance now; B ignores it.
@@ -224,4 +230,39 @@ func TestWaitingJoinGroupEndsWithItsConnection(t *testing.T) {
 	require.Len(t, d.Members, 1)
 	assert.Equal(t, a.id, d.Members[0].MemberID)
 	assert.Equal(t, eventlog.GroupStable, d.State)
+}
+
+// TestSyncGroupDuringEagerRebalance: the SyncGroup of a member that has
+// not rejoined an eager rebalance under way is answered
+// REBALANCE_IN_PROGRESS, as Kafka answers it, so that the member rejoins,
+// and one naming a generation the member is not in ILLEGAL_GENERATION;
+// not with an empty assignment.
+func TestSyncGroupDuringEagerRebalance(t *testing.T) {
+	l := eventlogtest.New(t, nil)
+	f := serve(t, l, nil)
+	ctx := testContext(t)
+	a := newRawMember(t, f.addr, "range", 30*time.Second, testTimeout)
+	b := newRawMember(t, f.addr, "range", 30*time.Second, testTimeout)
+	splitTopic(t, l, a, b)
+
+	// "t" gains partitions; B's heartbeat begins the rebalance, and B
+	// syncs instead of rejoining.
+	require.NoError(t, l.CreatePartitions(ctx, "t", 4))
+	require.Equal(t, kerr.RebalanceInProgress.Code, b.heartbeat())
+	code := b.sync()
+	assert.Equal(t, kerr.RebalanceInProgress.Code, code, "%v; assignment %v", kerr.ErrorForCode(code), b.owned)
+	b.generation--
+	code = b.sync()
+	assert.Equal(t, kerr.IllegalGeneration.Code, code, "%v", kerr.ErrorForCode(code))
+	b.generation++
+
+	// Both rejoin, and the rebalance completes.
+	a.sendJoin()
+	b.sendJoin()
+	require.Zero(t, a.joined())
+	require.Zero(t, b.joined())
+	a.settle()
+	b.settle()
+	assert.Equal(t, []int32{0, 1}, a.owned)
+	assert.Equal(t, []int32{2, 3}, b.owned)
 }
