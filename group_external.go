@@ -308,9 +308,11 @@ func (x *ExternalMember) Sync(generation int32) ([]TopicPartition, error) {
 }
 
 // Heartbeat keeps the member in the group and reports whether it must
-// rejoin (Kafka's REBALANCE_IN_PROGRESS): a new generation began, it was
-// granted partitions, or it holds partitions it must give up. It does not
-// keep a member that does not rejoin a rebalance in the group past its
+// rejoin (Kafka's REBALANCE_IN_PROGRESS): a rebalance it has not rejoined
+// began — even an eager one that still waits for others' partitions, to a
+// member with none to give up — a new generation began, it was granted
+// partitions, or it holds partitions it must give up. It does not keep a
+// member that does not rejoin a rebalance in the group past its
 // RebalanceTimeout.
 func (x *ExternalMember) Heartbeat(generation int32) (rejoin bool, err error) {
 	g, m := x.g, x.m
@@ -325,7 +327,9 @@ func (x *ExternalMember) Heartbeat(generation int32) (rejoin bool, err error) {
 	}
 	m.lastPoll = now
 	g.refreshTopicsLocked()
-	if m.news || m.generation != x.synced {
+	if m.news || m.generation != x.synced || !m.rejoinBy.IsZero() {
+		// A member with a rejoin deadline is told of it, so that it
+		// is not removed for a rejoin nobody asked of it.
 		return true, nil
 	}
 	for tp := range m.held {

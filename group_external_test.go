@@ -380,3 +380,43 @@ func TestExternalSyncDuringEagerRebalance(t *testing.T) {
 	assert.Len(t, tpsX, 1)
 	assert.Len(t, tpsY, 1)
 }
+
+// TestExternalHeartbeatDuringEagerRebalance: while an eager rebalance waits
+// for partitions to come back, the heartbeat of an external member that
+// holds none, and so has nothing to give up, still tells it to rejoin, as
+// Kafka's answers REBALANCE_IN_PROGRESS to every member of a group
+// preparing a rebalance; before, it was not told, and its rebalance timeout
+// removed it however often it heartbeat.
+func TestExternalHeartbeatDuringEagerRebalance(t *testing.T) {
+	l, clk, ctx, cfg := externalGroup(t, 1, eventlog.RangeAssignor{}, 5*time.Second)
+	local := groupConsumer(t, l, "g", func(o *eventlog.ConsumerOptions) { o.MaxPollInterval = time.Minute })
+	require.NoError(t, local.Subscribe("t"))
+	pollUntil(t, owning(local, 1), nil, local)
+	x, err := l.JoinGroupExternal("g", cfg)
+	require.NoError(t, err)
+	genX := awaitWhilePolling(t, ctx, local, 1, x)[0]
+	tps, err := x.Sync(genX)
+	require.NoError(t, err)
+	require.Empty(t, tps, "one partition, which the first member keeps")
+	rejoin, err := x.Heartbeat(genX)
+	require.NoError(t, err)
+	require.False(t, rejoin)
+
+	// y joins: the rebalance waits for the in-process member, which does
+	// not poll, to give its partition back.
+	y, err := l.JoinGroupExternal("g", cfg)
+	require.NoError(t, err)
+	clk.Advance(3 * time.Second)
+	rejoin, err = x.Heartbeat(genX)
+	require.NoError(t, err)
+	require.True(t, rejoin, "x is told to rejoin although it has nothing to give up")
+	require.NoError(t, x.Rejoin([]string{"t"}, nil))
+	clk.Advance(3 * time.Second)
+	gens := awaitWhilePolling(t, ctx, local, 1, x, y)
+	assert.Equal(t, gens[0], gens[1])
+	_, err = x.Sync(gens[0])
+	assert.NoError(t, err, "x rejoined in time, and is in the group")
+	d, err := l.DescribeGroup("g")
+	require.NoError(t, err)
+	assert.Len(t, d.Members, 3)
+}

@@ -39,9 +39,10 @@ import (
 //   - SyncGroup returns the partitions of the member's assignment it has
 //     been granted; under the cooperative protocol, partitions another
 //     member still holds come later: Heartbeat answers
-//     REBALANCE_IN_PROGRESS once they are granted, or when a new
-//     generation begins or the member holds partitions it must give up,
-//     and the member rejoins. While an eager rebalance is under way, which
+//     REBALANCE_IN_PROGRESS once they are granted, when a rebalance the
+//     member has not rejoined is under way (even an eager one that waits
+//     for others' partitions, to a member with none), or when it holds
+//     partitions it must give up, and the member rejoins. While an eager rebalance is under way, which
 //     has no assignment yet, SyncGroup answers REBALANCE_IN_PROGRESS (a
 //     generation the member is not in, ILLEGAL_GENERATION), as Kafka's
 //     does, and the member rejoins.
