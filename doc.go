@@ -235,13 +235,17 @@
 // the directory ever had (reserved on disk a block at a time); an
 // application keeps its id and numbers its batches from its own state, so
 // that after a restart it appends again exactly what it may have appended
-// before. Partition.AppendBatch applies the same checks to a Kafka
-// client's batches. When producer-ids.meta is lost, or lags behind the
-// ids in use (restored from an old copy), the ids start above every id
-// the partitions' producer state and __transaction_state hold, and the
-// Log logs a warning: no partition takes a new producer for an old one. Only ids handed out but never used in an append or a
-// transaction, or forgotten by every partition (ProducerIDExpiration),
-// may be handed out again: an application that kept one then shares it.
+// before. Partition.AppendBatch applies the same checks to a Kafka client's
+// batches. A block of ids is fsynced before any of its ids is handed out, so
+// a crash never makes producer-ids.meta lag. When it is lost, or lags behind
+// the ids in use (restored from an old copy), the ids start above every id
+// the partitions' producer state and __transaction_state hold, and above any
+// id a partition takes a first batch of later (a producer that kept its id
+// across the restart, appending again), and the Log logs a warning: no
+// partition takes a new producer for an old one. Only ids handed out and
+// kept but not yet used in an append or a transaction, or forgotten by every
+// partition (ProducerIDExpiration), may be handed out again: an application
+// that kept one then shares it.
 //
 // What a partition knows of its producers survives reopening: a
 // ".snapshot" file is written before the first batch with a producer id,

@@ -9,6 +9,7 @@ import (
 	"math"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 )
 
 // ProducerID identifies an idempotent producer to the partitions it writes:
@@ -80,11 +81,15 @@ var (
 // starts above every id the Log knows of: those in the producer state of
 // its partitions, which Open loads for all of them, internal topics
 // included, and those in __transaction_state, which Open replays. That
-// costs a look at what is in memory, once, not a read of the logs. What it
-// cannot know are ids handed out but never used in an append or a
-// transaction, and ids of producers every partition has forgotten
-// (ProducerIDExpiration): no partition remembers them, but one may go to a
-// new producer while an application still keeps it.
+// costs a look at what is in memory, once, not a read of the logs. An id
+// it did not hand out that a partition first sees later — a producer that
+// kept its id across the restart and appends again only now, its earlier
+// appends lost in the crash or never made — moves the allocator above it
+// too (noteAppended), so that no new producer gets the id of one that
+// writes. What it cannot know are ids handed out and kept, but not
+// appended with yet, and ids of producers every partition has forgotten
+// (ProducerIDExpiration): no partition remembers them, but one may go to
+// a new producer while an application still keeps it.
 const (
 	producerIDsName    = "producer-ids.meta"
 	producerIDsVersion = 1
@@ -102,6 +107,10 @@ type producerIDs struct {
 	// Open replayed it, set before any allocation. Later ids there come
 	// from this allocator.
 	inTxnState int64
+
+	// appended is the highest producer id a partition took a first batch
+	// of since Open (noteAppended), for allocate to skip.
+	appended atomic.Int64
 
 	mu        sync.Mutex
 	next, end int64 // ids in [next, end) are reserved and unused; guarded by mu
@@ -142,11 +151,20 @@ func (a *producerIDs) allocate() (int64, error) {
 			return 0, err
 		}
 	}
-	if a.next == a.end {
-		if a.end > math.MaxInt64-producerIDBlock {
+	if seen := a.appended.Load(); seen >= a.next {
+		// Not one of ours: a producer from before Open, which the file
+		// does not cover (see above), wrote since the ids were loaded.
+		if seen == math.MaxInt64 {
 			return 0, errProducerIDsExhausted
 		}
-		end := a.end + producerIDBlock
+		a.next = seen + 1
+		a.log.opts.Logger.Warn("eventlog: producer id in use above the ids reserved: starting above it", "path", a.path, "id", seen, "next", a.next)
+	}
+	if a.next >= a.end {
+		if a.next > math.MaxInt64-producerIDBlock {
+			return 0, errProducerIDsExhausted
+		}
+		end := a.next + producerIDBlock
 		payload := binary.BigEndian.AppendUint64(nil, uint64(end))
 		if err := writeMetaFile(a.log.opts.FS, a.path, producerIDsVersion, payload, true); err != nil {
 			return 0, fmt.Errorf("eventlog: reserve producer ids: %w", err)
@@ -184,6 +202,19 @@ func (a *producerIDs) loadLocked() error {
 	a.next, a.end = next, next
 	a.loaded = true
 	return nil
+}
+
+// noteAppended tells the allocator that a partition took the first batch
+// of producer id, one it did not know, so that allocate never hands the id
+// out. Called once per producer a partition learns of, under its append
+// lock, it costs an atomic load, and a swap for a new highest id.
+func (a *producerIDs) noteAppended(id int64) {
+	for {
+		seen := a.appended.Load()
+		if id <= seen || a.appended.CompareAndSwap(seen, id) {
+			return
+		}
+	}
 }
 
 // highestProducerIDInUse returns the highest producer id that the

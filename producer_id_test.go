@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -155,4 +156,121 @@ func TestProducerIDsFileRestoredFromOldCopy(t *testing.T) {
 	assert.Contains(t, logged.String(), "producer ids file behind the producer ids in use")
 	assert.Contains(t, logged.String(), fmt.Sprintf("next=%d", highest+1))
 	require.NoError(t, l.Close())
+}
+
+// TestProducerIDsSkipIDsAppendedAfterLoading: with producer-ids.meta
+// behind (restored from an old copy) or lost, the allocator starts above
+// the ids the partitions know when it loads; an application that kept an
+// id from before the crash and appends with it only afterwards must not
+// have it handed to a new producer too, whose first batch the partition
+// would take for the kept producer's and drop as a duplicate.
+func TestProducerIDsSkipIDsAppendedAfterLoading(t *testing.T) {
+	for _, file := range []string{"restored", "lost"} {
+		t.Run(file, func(t *testing.T) {
+			fsys := eventlog.NewMemFS()
+			require.NoError(t, fsys.MkdirAll(powerLossDir, 0o755))
+			require.NoError(t, fsys.SyncDir("/"))
+			sw := newPowerSwitch(fsys, eventlog.CrashDropUnsynced, 1)
+			opts := &eventlog.Options{FS: fsys}
+			l, err := eventlog.Open(powerLossDir, opts)
+			require.NoError(t, err)
+			require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{Durability: eventlog.DurabilityOS}))
+			p := partition(t, l, "t", 0)
+			_, err = l.NewProducerID(ctx)
+			require.NoError(t, err)
+			path := powerLossDir + "/producer-ids.meta"
+			old, err := fsys.ReadFile(path) // the first block reserved
+			require.NoError(t, err)
+			var kept eventlog.ProducerID
+			for range 1500 { // into the second block
+				kept, err = l.NewProducerID(ctx)
+				require.NoError(t, err)
+			}
+			_, err = p.Append(ctx, []eventlog.Record{{Value: []byte("kept")}}, eventlog.AppendOptions{Producer: kept})
+			require.NoError(t, err)
+
+			// The power goes before the append is synced; the file goes
+			// back to its old copy, or is lost.
+			sw.cut()
+			_ = eventlog.Abandon(l)
+			sw.arm(0)
+			if file == "restored" {
+				require.NoError(t, fsys.WriteFile(path, old, 0o644))
+			} else {
+				require.NoError(t, fsys.Remove(path))
+			}
+			l = openLog(t, powerLossDir, opts)
+			require.Empty(t, consume(t, l, eventlog.ReadUncommitted, "t"), "the power loss took the append")
+			first, err := l.NewProducerID(ctx)
+			require.NoError(t, err)
+			require.Less(t, first.ID, kept.ID, "nothing shows the kept id yet")
+
+			// The application appends again what it may have appended
+			// before, with the id it kept; then new producers come.
+			p = partition(t, l, "t", 0)
+			_, err = p.Append(ctx, []eventlog.Record{{Value: []byte("kept")}}, eventlog.AppendOptions{Producer: kept})
+			require.NoError(t, err)
+			id := first
+			for id.ID < kept.ID {
+				id, err = l.NewProducerID(ctx)
+				require.NoError(t, err)
+			}
+			assert.NotEqual(t, kept.ID, id.ID, "the kept id was handed out again")
+			_, err = p.Append(ctx, []eventlog.Record{{Value: []byte("new")}}, eventlog.AppendOptions{Producer: id})
+			require.NoError(t, err)
+			assert.Equal(t, []string{"kept", "new"}, consume(t, l, eventlog.ReadUncommitted, "t"))
+		})
+	}
+}
+
+// TestProducerIDsPowerLossDuringReservation: a block of ids is durable
+// before any id of it is handed out, as Kafka's controller commits a block
+// before a broker hands out its ids, so that a power loss alone never
+// leaves producer-ids.meta behind an id handed out: cut at any operation of
+// the allocation that reserves the next block, in every crash mode, the
+// reopened Log hands out none of the ids it handed out before.
+func TestProducerIDsPowerLossDuringReservation(t *testing.T) {
+	for _, mode := range append(slices.Clone(powerLossModes), eventlog.CrashReorder) {
+		t.Run(mode.String(), func(t *testing.T) {
+			for crashAt := 1; ; crashAt++ {
+				fsys := eventlog.NewMemFS()
+				require.NoError(t, fsys.MkdirAll(powerLossDir, 0o755))
+				require.NoError(t, fsys.SyncDir("/"))
+				sw := newPowerSwitch(fsys, mode, uint64(crashAt))
+				opts := &eventlog.Options{FS: fsys}
+				l, err := eventlog.Open(powerLossDir, opts)
+				require.NoError(t, err)
+				handed := make(map[int64]bool)
+				for range 1000 { // the first block, used up
+					id, err := l.NewProducerID(ctx)
+					require.NoError(t, err)
+					handed[id.ID] = true
+				}
+				sw.arm(crashAt)
+				id, err := l.NewProducerID(ctx) // reserves the second block
+				if err == nil {
+					handed[id.ID] = true
+				} else {
+					require.True(t, sw.isDead() && isPowerLoss(err), "failed with the power on: %v", err)
+				}
+				finished := !sw.isDead()
+				sw.cut()
+				_ = eventlog.Abandon(l)
+				sw.arm(0)
+
+				l, err = eventlog.Open(powerLossDir, opts)
+				require.NoError(t, err)
+				for range 3 {
+					id, err := l.NewProducerID(ctx)
+					require.NoError(t, err)
+					require.False(t, handed[id.ID], "id %d handed out again after the power went at operation %d", id.ID, crashAt)
+				}
+				require.NoError(t, l.Close())
+				if finished {
+					require.Greater(t, crashAt, 1, "the reservation takes operations")
+					break
+				}
+			}
+		})
+	}
 }

@@ -188,6 +188,7 @@ func (p *Partition) applyProducerLocked(h *batchHeader, batch []byte, replay boo
 	if e == nil {
 		e = &producerEntry{epoch: h.ProducerEpoch, txnFirst: -1}
 		s.producers[h.ProducerID] = e
+		p.log.txns.ids.noteAppended(h.ProducerID)
 	}
 	s.changed = true
 	if h.ProducerEpoch != e.epoch {
