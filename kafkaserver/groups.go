@@ -42,10 +42,10 @@ import (
 //     REBALANCE_IN_PROGRESS once they are granted, when a rebalance the
 //     member has not rejoined is under way (even an eager one that waits
 //     for others' partitions, to a member with none), or when it holds
-//     partitions it must give up, and the member rejoins. While an eager rebalance is under way, which
-//     has no assignment yet, SyncGroup answers REBALANCE_IN_PROGRESS (a
-//     generation the member is not in, ILLEGAL_GENERATION), as Kafka's
-//     does, and the member rejoins.
+//     partitions it must give up, and the member rejoins. While an eager
+//     rebalance is under way, which has no assignment yet, SyncGroup
+//     answers REBALANCE_IN_PROGRESS (a generation the member is not in,
+//     ILLEGAL_GENERATION), as Kafka's does, and the member rejoins.
 //   - A member that sends nothing for its session timeout is evicted
 //     (except while it waits in JoinGroup). Once a rebalance begins, a
 //     member that does not send JoinGroup within its rebalance timeout
