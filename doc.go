@@ -315,8 +315,9 @@
 // commit for one group and partition is best avoided. A record of
 // the transaction that is not stored — refused by Send or SendAsync (an
 // unknown topic, a record too large, an ended ctx), or failed when its
-// batch was written — makes CommitTransaction abort it instead, as Kafka's
-// producer does, whether or not the caller looked at the record's error.
+// batch was written — or offsets that SendOffsetsToTransaction refused
+// make CommitTransaction abort it instead, as Kafka's producer does,
+// whether or not the caller looked at the error.
 //
 // A transaction's outcome is decided once its PrepareCommit or
 // PrepareAbort is durable, and from then on the coordinator owns the rest,

@@ -237,18 +237,18 @@ func (t *producerTxn) addPartition(ctx context.Context, p *Producer, part *Parti
 }
 
 // recordFailed makes the open transaction abort at its commit: one of its
-// records was not stored.
+// records, or offsets sent to it, were not stored.
 func (t *producerTxn) recordFailed(err error) {
 	t.noteFatal(err)
 	t.failed.CompareAndSwap(nil, &err)
 }
 
-// refused makes the open transaction abort at its commit when a send into
-// it was refused at the call: the record was meant for the transaction and
-// is not stored, and Kafka's producer too puts its transaction in an
-// abortable error state then. Refusals that say nothing of a record of the
-// transaction (none is open, the Producer is closed or fenced) leave it
-// alone.
+// refused makes the open transaction abort at its commit when a send of a
+// record or of offsets into it was refused at the call: they were meant
+// for the transaction and are not stored, and Kafka's producer too puts
+// its transaction in an abortable error state then. Refusals that say
+// nothing of what the transaction holds (none is open, the Producer is
+// closed or fenced) leave it alone.
 func (t *producerTxn) refused(p *Producer, err error) {
 	for _, state := range []error{ErrTransactionState, ErrClosed, ErrProducerFenced} {
 		if errors.Is(err, state) {
@@ -277,9 +277,10 @@ func (t *producerTxn) refused(p *Producer, err error) {
 // only call the Producer takes is CommitTransaction again, which returns
 // nil once the transaction is complete. A transaction one of whose records
 // failed — refused by Send or SendAsync, or not stored, a record whose ctx
-// ended while it waited in its batch included — is aborted instead, and
+// ended while it waited in its batch included — or whose offsets
+// SendOffsetsToTransaction refused is aborted instead, and
 // CommitTransaction returns an error wrapping ErrTransactionAborted and
-// the record's error (and ErrTransactionIncomplete while the abort is not
+// the failure (and ErrTransactionIncomplete while the abort is not
 // complete).
 func (p *Producer) CommitTransaction(ctx context.Context) error {
 	return p.endTransaction(ctx, true)
@@ -345,7 +346,7 @@ func (p *Producer) endTransactionLocked(ctx context.Context, t *producerTxn, wha
 	if cause == nil {
 		return err
 	}
-	aborted := fmt.Errorf("eventlog: transactional id %q: %w: a record of it was not stored: %w", t.id, ErrTransactionAborted, cause)
+	aborted := fmt.Errorf("eventlog: transactional id %q: %w: a record or offsets sent to it were not stored: %w", t.id, ErrTransactionAborted, cause)
 	if err != nil {
 		return fmt.Errorf("%w; %w", aborted, err)
 	}
@@ -361,12 +362,26 @@ func (p *Producer) endTransactionLocked(ctx context.Context, t *producerTxn, wha
 // commit is refused with ErrCommitFailed unless the consumer is still a
 // member of the group's current generation owning those partitions (or,
 // for a consumer assigning partitions by hand, the group has no members),
-// so that a zombie cannot commit over its successor.
+// so that a zombie cannot commit over its successor. Offsets refused while
+// a transaction is open make CommitTransaction abort it, as a refused
+// record does: the caller meant them for the transaction, which must not
+// commit its output without them (Kafka's producer enters an abortable
+// error state then).
 func (p *Producer) SendOffsetsToTransaction(ctx context.Context, offsets map[TopicPartition]OffsetAndMetadata, group GroupMetadata) error {
 	t, err := p.transaction("send offsets to transaction")
 	if err != nil {
 		return err
 	}
+	if err := p.sendOffsets(ctx, t, offsets, group); err != nil {
+		t.refused(p, err)
+		return err
+	}
+	return nil
+}
+
+// sendOffsets is SendOffsetsToTransaction, given the Producer's
+// transaction.
+func (p *Producer) sendOffsets(ctx context.Context, t *producerTxn, offsets map[TopicPartition]OffsetAndMetadata, group GroupMetadata) error {
 	if err := validGroupID(group.GroupID); err != nil {
 		return err
 	}

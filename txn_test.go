@@ -201,9 +201,9 @@ func TestTransactionAbortsOnDroppedRecord(t *testing.T) {
 }
 
 // A record that Send or SendAsync refuses at the call, inside a
-// transaction, was meant for it and is not stored: the transaction aborts
-// at its commit, as Kafka's does, whether or not the caller looked at the
-// error. Refusals that are not about a record of the transaction leave the
+// transaction, or offsets that SendOffsetsToTransaction refuses, were meant
+// for it and are not stored: the transaction aborts at its commit, as
+// Kafka's does, whether or not the caller looked at the error. Refusals that are not about a record of the transaction leave the
 // next one alone.
 func TestTransactionAbortsOnRefusedRecord(t *testing.T) {
 	l := txnLog(t, t.TempDir(), nil)
@@ -229,6 +229,14 @@ func TestTransactionAbortsOnRefusedRecord(t *testing.T) {
 			_, err := p.Send(ended, eventlog.Record{Topic: "out", Value: []byte("v")})
 			return err
 		},
+		"offsets out of range": func() error {
+			return p.SendOffsetsToTransaction(ctx, map[eventlog.TopicPartition]eventlog.OffsetAndMetadata{tp("out", 0): {Offset: 1000}},
+				eventlog.GroupMetadata{GroupID: "g", GenerationID: -1})
+		},
+		"offsets of an unknown topic": func() error {
+			return p.SendOffsetsToTransaction(ctx, map[eventlog.TopicPartition]eventlog.OffsetAndMetadata{tp("nope", 0): {Offset: 0}},
+				eventlog.GroupMetadata{GroupID: "g", GenerationID: -1})
+		},
 	}
 	for name, refuse := range refusals {
 		_, err := p.Send(ctx, eventlog.Record{Topic: "out", Value: []byte("outside")})
@@ -245,6 +253,7 @@ func TestTransactionAbortsOnRefusedRecord(t *testing.T) {
 	send(t, p, "out", 1, "next")
 	require.NoError(t, p.CommitTransaction(ctx))
 	assert.Equal(t, []string{"next"}, consume(t, l, eventlog.ReadCommitted, "out"))
+	assert.Empty(t, committed(t, l, "g"), "no offsets were committed")
 }
 
 func TestTransactionTimeout(t *testing.T) {
@@ -348,6 +357,13 @@ func TestSendOffsetsToTransaction(t *testing.T) {
 	assert.ErrorIs(t, err, eventlog.ErrCommitFailed)
 	err = p.SendOffsetsToTransaction(ctx, map[eventlog.TopicPartition]eventlog.OffsetAndMetadata{in: {Offset: 99}}, md)
 	assert.ErrorIs(t, err, eventlog.ErrOffsetOutOfRange)
+	// Offsets refused make the transaction abort, as in Kafka, though good
+	// ones follow.
+	require.NoError(t, p.SendOffsetsToTransaction(ctx, map[eventlog.TopicPartition]eventlog.OffsetAndMetadata{in: {Offset: 8}}, md))
+	assert.ErrorIs(t, p.CommitTransaction(ctx), eventlog.ErrTransactionAborted)
+	assert.Equal(t, int64(4), committed())
+
+	require.NoError(t, p.BeginTransaction())
 	require.NoError(t, p.SendOffsetsToTransaction(ctx, map[eventlog.TopicPartition]eventlog.OffsetAndMetadata{in: {Offset: 7, Metadata: "m"}}, md))
 	require.NoError(t, p.CommitTransaction(ctx))
 	assert.Equal(t, int64(7), committed())
