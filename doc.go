@@ -180,6 +180,23 @@
 // Verify also reports, outside compacted topics, a segment missing between
 // two others.
 //
+// A .log file the partition did not write — copied in by hand or by a
+// tool, or brought back by a restore from an older backup — whose base
+// offset lies inside the offsets of the segment before it would, as the
+// last file, become the active segment and hide the records of the real
+// one from that offset on. A partition never creates a segment below the
+// end of the one before, so Open checks that each segment created since
+// the one its recovery point is in starts at or past the end of the one
+// before it, reading only the ends of those (usually none: the recovery
+// point is in the last segment but for a while after a roll). An overlap
+// fails Open with a *CorruptError naming both files and the offsets they
+// share, as Kafka refuses a log with overlapping segments. With
+// Options.Repair, Open sets the later file aside, with its index files,
+// as "<name>.broken-<unix nanos>", and goes on with the records before
+// it; Log.Recovery lists the copy. A read-only Log refuses the same way,
+// and Verify reports an overlap between any two segments, which Open does
+// not look for among older, closed segments.
+//
 // # Producers
 //
 // Log.NewProducer makes a Producer, safe for concurrent use. Send returns

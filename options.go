@@ -174,8 +174,9 @@ type Options struct {
 	// segment whole, not from its last index entry, and the internal
 	// topics, which Open replays whole, are checked whole and cut at damage
 	// anywhere; damaged partition metadata files and a damaged
-	// producer-ids.meta are set aside too, and a partition whose files show
-	// that segment files are missing restarts past the offsets they held.
+	// producer-ids.meta are set aside too, a partition whose files show
+	// that segment files are missing restarts past the offsets they held,
+	// and a segment file that overlaps the one before it is set aside.
 	// Log.Recovery lists the copies kept; see Recovery in the package
 	// documentation.
 	Repair bool

@@ -173,6 +173,14 @@ func (p *Partition) refreshSegments(clean bool) error {
 		if lost := p.findLostSegments(ls.names, ls.bases, rp, haveRP, false); lost != nil {
 			return p.errorf("%w", lost.corrupt()) // as Open refuses it
 		}
+		pathOf := func(base int64) string { return ls.paths[base] }
+		stray, _, err := findStraySegment(p.log.opts.FS, p.dir, ls.bases, pathOf, rp, haveRP, p.config().indexInterval)
+		if err != nil {
+			return p.errorf("%w", err) // a file gone since the listing: list again
+		}
+		if stray != nil {
+			return p.errorf("%w", stray.corrupt()) // as Open refuses it
+		}
 		last = ls.bases[len(ls.bases)-1]
 		sameActive = active.opened() && last == active.base && active.path(logExt) == ls.paths[last]
 	}

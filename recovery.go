@@ -35,9 +35,11 @@ import (
 // reader as a *CorruptError. Cutting is the only change recovery makes, and
 // it is idempotent: a crash during recovery recovers the same way. Before
 // any of this, a compacted partition finishes or undoes a cleaning a crash
-// interrupted (see compaction_swap.go), and a partition whose files show
+// interrupted (see compaction_swap.go), a partition whose files show
 // segments missing is refused, or with Repair goes on without them (see
-// recovery_missing.go).
+// recovery_missing.go), and one with a segment file that does not follow
+// the one before it is refused, or with Repair goes on without that file
+// (see recovery_stray.go).
 
 // partitionOpening is what Open may assume of the files of a partition it
 // opens.
@@ -123,6 +125,9 @@ func (p *Partition) openSegments(how partitionOpening) error {
 			return err
 		}
 		persisted, hasPoint = p.checkpoint.persisted, true
+	}
+	if bases, err = p.checkStraySegments(names, bases, persisted, hasPoint); err != nil {
+		return err
 	}
 	if p.repairsWhole() {
 		if bases, err = p.repairClosedSegments(bases); err != nil {

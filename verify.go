@@ -289,6 +289,9 @@ func (v *verifyRun) partition(p verifyPartition) error {
 			}
 		}
 		seg := verifySegment{path: paths[base], base: base, active: i == len(bases)-1, gaps: gaps, rpPos: -1}
+		if i > 0 {
+			seg.before = filepath.Base(paths[bases[i-1]])
+		}
 		if seg.active && rp.base == base {
 			seg.rpPos = rp.pos
 		}
@@ -344,6 +347,7 @@ func (v *verifyRun) metadata(dir string, err error) error {
 type verifySegment struct {
 	path   string
 	base   int64
+	before string // the name of the segment file before, "" for the first
 	active bool
 	gaps   bool  // offsets may have gaps (compaction)
 	rpPos  int64 // the recovery point's position in the active segment, -1 for its start
@@ -370,7 +374,7 @@ func (v *verifyRun) segment(s *verifySegment, next int64) (int64, error) {
 	switch {
 	case next < 0:
 	case next > s.base:
-		v.problem(ProblemCorrupt, s.path, 0, next, "the segment starts at offset %d, below the end of the segment before (%d)", s.base, next)
+		v.problem(ProblemCorrupt, s.path, 0, next, "the segment starts at offset %d, inside %s before it, whose records run to offset %d: two segment files hold offsets %d to %d", s.base, s.before, next-1, s.base, next-1)
 	case next < s.base && !s.gaps:
 		v.problem(ProblemCorrupt, s.path, 0, next, "offsets %d to %d are missing between this segment and the one before", next, s.base-1)
 	}
