@@ -181,21 +181,26 @@
 // two others.
 //
 // A .log file the partition did not write — copied in by hand or by a
-// tool, or brought back by a restore from an older backup — whose base
-// offset lies inside the offsets of the segment before it would, as the
-// last file, become the active segment and hide the records of the real
-// one from that offset on. A partition never creates a segment below the
-// end of the one before, so Open checks that each segment created since
-// the one its recovery point is in starts at or past the end of the one
-// before it, reading only the ends of those (usually none: the recovery
-// point is in the last segment but for a while after a roll). An overlap
-// fails Open with a *CorruptError naming both files and the offsets they
-// share, as Kafka refuses a log with overlapping segments. With
-// Options.Repair, Open sets the later file aside, with its index files,
-// as "<name>.broken-<unix nanos>", and goes on with the records before
-// it; Log.Recovery lists the copy. A read-only Log refuses the same way,
-// and Verify reports an overlap between any two segments, which Open does
-// not look for among older, closed segments.
+// tool, or brought back by a restore from an older backup — would, as the
+// last file, become the active segment: one whose base offset lies inside
+// the offsets of the segment before it would hide the records of the real
+// one from that offset on, and one whose base offset lies past the log
+// end would move the log end there, or past its own records. A partition
+// creates each segment where the one before it ends (or, after a repair
+// of lost segments, past it with the recovery point in it), so Open
+// checks that each segment created since the one its recovery point is in
+// starts where the one before it ends, reading only the ends of those
+// (usually none: the recovery point is in the last segment but for a
+// while after a roll). An overlap, or offsets never written between two
+// segments of a partition that was never compacted, fails Open with a
+// *CorruptError naming both files and the offsets, as Kafka refuses a log
+// with overlapping segments. With Options.Repair, Open sets the later
+// file aside, with its index files, as "<name>.broken-<unix nanos>", and
+// goes on with the records before it; Log.Recovery lists the copy. A
+// read-only Log refuses the same way, and Verify reports an overlap
+// between any two segments, and offsets missing between them outside
+// compacted topics, which Open does not look for among older, closed
+// segments.
 //
 // # Producers
 //

@@ -176,7 +176,8 @@ type Options struct {
 	// anywhere; damaged partition metadata files and a damaged
 	// producer-ids.meta are set aside too, a partition whose files show
 	// that segment files are missing restarts past the offsets they held,
-	// and a segment file that overlaps the one before it is set aside.
+	// and a segment file that overlaps the one before it, or starts past
+	// its end, is set aside.
 	// Log.Recovery lists the copies kept; see Recovery in the package
 	// documentation.
 	Repair bool

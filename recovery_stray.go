@@ -13,34 +13,43 @@ import (
 // tool, or brought back by a restore from an older backup — changes the
 // log it opens: one whose base offset lies inside the active segment's
 // offsets becomes the active segment, hiding the records of the real one
-// from that offset on and giving their offsets to new appends.
+// from that offset on and giving their offsets to new appends; one whose
+// base offset lies past the log end moves the log end there, or past its
+// records, which readers are then served as the partition's.
 //
-// A partition creates a segment only at or past the end of the one before
-// (a roll fsyncs the old segment, then creates the new one at its next
-// offset), so no segment may start below the end of the one before it.
-// Open checks this for the segments created since the one the recovery
-// point lies in: it reads the end of each of them but the last — from its
-// last index entry, so at most an index interval and a batch of each, or
-// whole when its index does not check out — and compares it with the next
-// base offset. Usually the recovery point is in the last segment and
-// nothing is read; it lags after a roll, until the next checkpoint, and
-// after a session that ended before its first.
+// A partition creates a segment only at the end of the one before (a roll
+// fsyncs the old segment, then creates the new one at its next offset), or,
+// when Options.Repair restarts a partition that lost segments, past it,
+// after persisting the recovery point in the new one. So each segment
+// created since the one the recovery point lies in must start where the one
+// before it ends. Open checks this: it reads the end of each of those
+// segments but the last — from its last index entry, so at most an index
+// interval and a batch of each, or whole when its index does not check out
+// — and compares it with the next base offset. Usually the recovery point
+// is in the last segment and nothing is read; it lags after a roll, until
+// the next checkpoint, and after a session that ended before its first.
 //
 // A segment that starts below the end of the one before overlaps it: two
-// files hold the same offsets. Open fails with a *CorruptError naming both
-// files and the offsets, as Kafka refuses a log with overlapping segments:
-// which file holds the true records is for a person to judge. With
+// files hold the same offsets. One that starts past it leaves offsets that
+// were never written, unless the partition may have gaps between segments:
+// when its topic compacts, or it ever was compacted (it has a cleaner
+// checkpoint), since the cleaner drops whole batches, a segment's last ones
+// included. Either fails Open with a *CorruptError naming both files and
+// the offsets, as Kafka refuses a log with overlapping segments: which
+// file holds the true records is for a person to judge. With
 // Options.Repair, Open sets the later file aside, with its index files, as
-// "<name>.broken-<unix nanos>", and goes on with the segments before it: a
-// stray's base offset lies inside the segment it overlaps, so the later
-// file is the stray unless the earlier one is (a stray that overlaps the
-// segment after it is found by reading closed segments, which Open does
-// not). A read-only Log refuses the same way, and Verify, which reads every
-// segment, reports overlaps wherever they are.
+// "<name>.broken-<unix nanos>", and goes on with the segments before it:
+// the recovery point vouches for the earlier one or one before it, and a
+// stray's base offset lies inside the segment it overlaps, or past the
+// log end. A read-only Log refuses the same way, and Verify, which reads
+// every segment, reports both wherever they are (gaps outside compacted
+// topics only).
 //
-// Not looked for, since finding it would mean reading closed segments at
+// Not looked for, since finding them would mean reading closed segments at
 // Open: a stray file inside or between the closed segments before the one
-// the recovery point is in.
+// the recovery point is in; nor a gap in a partition that may have gaps,
+// or after a segment damaged before its end, whose end is then not known
+// (reads report the damage).
 
 // straySegment is a segment file that does not follow the one before it.
 type straySegment struct {
@@ -60,18 +69,26 @@ func (s *straySegment) corrupt() *CorruptError {
 	}
 	what := fmt.Sprintf("the segment starts at offset %d, inside %s before it, %s: two segment files hold offsets %d to %d",
 		s.base, filepath.Base(s.before), runs, s.base, s.end-1)
+	if s.base > s.end {
+		if s.end == s.beforeBase {
+			runs = "which holds no record"
+		}
+		what = fmt.Sprintf("the segment starts at offset %d, past the end of %s before it, %s: offsets %d to %d were never written, as a segment starts where the one before it ends",
+			s.base, filepath.Base(s.before), runs, s.end, s.base-1)
+	}
 	return &CorruptError{Path: s.path, Offset: s.end,
-		Reason: what + "; one of them does not belong to the log (copied in by hand or by a tool, or restored from an older backup?): move it out of the directory, or open with Options.Repair to set this one aside and go on with the records before it"}
+		Reason: what + "; one of the two files does not belong to the log (copied in by hand or by a tool, or restored from an older backup?): move it out of the directory, or open with Options.Repair to set this one aside and go on with the records before it"}
 }
 
 // findStraySegment looks, among the segments of a partition with the sorted
 // base offsets bases, whose .log files pathOf names, for the first one that
 // does not follow the segment before it, from the segment that persisted
-// (the recovery point, if hasPoint) lies in on. interval is the
-// partition's index interval. It returns the stray segment and its index
+// (the recovery point, if hasPoint) lies in on. gaps says that the
+// partition may have offsets missing between segments (see mayHaveGaps),
+// interval is its index interval. It returns the stray segment and its index
 // in bases, or nil; an error is what kept it from reading a segment. It
 // changes nothing: Open and a read-only Log judge with it.
-func findStraySegment(fsys FS, dir string, bases []int64, pathOf func(int64) string, persisted recoveryPoint, hasPoint bool, interval int64) (*straySegment, int, error) {
+func findStraySegment(fsys FS, dir string, bases []int64, pathOf func(int64) string, persisted recoveryPoint, hasPoint, gaps bool, interval int64) (*straySegment, int, error) {
 	from := len(bases) - 2
 	if i, ok := slices.BinarySearch(bases, persisted.base); ok && hasPoint {
 		from = i
@@ -82,7 +99,9 @@ func findStraySegment(fsys FS, dir string, bases []int64, pathOf func(int64) str
 		if err != nil {
 			return nil, 0, err
 		}
-		if end > next {
+		// A damaged segment's end is not known: only an overlap of what
+		// comes before the damage tells.
+		if end > next || end < next && !gaps && damaged == nil {
 			return &straySegment{path: pathOf(next), base: next, before: before, beforeBase: bases[i], end: end, damaged: damaged}, i + 1, nil
 		}
 	}
@@ -91,9 +110,10 @@ func findStraySegment(fsys FS, dir string, bases []int64, pathOf func(int64) str
 
 // segmentEnd returns the offset after the last batch of the closed segment
 // at base, whose .log file is path, reading it from its last index entry
-// when its index checks out and whole otherwise. damaged is why a whole
-// read stopped before the end of the file: the end is then the offset
-// after the last batch before that.
+// when its index checks out and whole otherwise, each batch checked as
+// recovery checks it. damaged is why a whole read stopped before the end
+// of the file: the end is then the offset after the last batch before
+// that, and the segment may hold more.
 func segmentEnd(fsys FS, dir string, base int64, path string, interval int64) (end int64, damaged, err error) {
 	info, err := fsys.Stat(path)
 	if err != nil {
@@ -121,6 +141,13 @@ func segmentEnd(fsys FS, dir string, base int64, path string, interval int64) (e
 	return r.nextOffset, r.err, nil
 }
 
+// mayHaveGaps reports whether a partition whose directory lists names may
+// have offsets missing between its segments: its topic compacts, or it
+// was ever compacted (it has a cleaner checkpoint).
+func (p *Partition) mayHaveGaps(names []string) bool {
+	return p.config().cleanup.compacts() || slices.Contains(names, cleanerMetaName)
+}
+
 // checkStraySegments refuses, at Open, a segment file of the partition that
 // does not follow the one before it (see the top of this file), or with
 // Options.Repair sets each such file aside. names is the listing of the
@@ -130,7 +157,7 @@ func segmentEnd(fsys FS, dir string, base int64, path string, interval int64) (e
 func (p *Partition) checkStraySegments(names []string, bases []int64, persisted recoveryPoint, hasPoint bool) ([]int64, error) {
 	pathOf := func(base int64) string { return filepath.Join(p.dir, segmentFileName(base, logExt)) }
 	for {
-		stray, at, err := findStraySegment(p.log.opts.FS, p.dir, bases, pathOf, persisted, hasPoint, p.config().indexInterval)
+		stray, at, err := findStraySegment(p.log.opts.FS, p.dir, bases, pathOf, persisted, hasPoint, p.mayHaveGaps(names), p.config().indexInterval)
 		if err != nil {
 			return nil, p.errorf("%w", err)
 		}

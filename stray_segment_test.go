@@ -173,3 +173,74 @@ func TestOpenRefusesSegmentInsideLastOfSeveral(t *testing.T) {
 	requireStrayRefused(t, dir, opts, path, last, fmt.Sprintf("offsets %d to 199", baseOf(t, path)))
 	requireStraySetAside(t, dir, opts, path, 200)
 }
+
+// A segment file whose base offset lies past the log end would, as the
+// last file, move the log end there, or past its records: offsets never
+// written would be skipped, and its records served as the partition's.
+func TestOpenRefusesSegmentPastEnd(t *testing.T) {
+	cases := map[string]struct {
+		crashed bool
+		segment int64 // SegmentBytes
+		base    int64 // the stray's base offset
+		copied  bool  // it holds a copy of the first segment's records
+	}{
+		"empty, closed cleanly":             {base: 500},
+		"a copy of the records, crashed":    {crashed: true, base: 1000, copied: true},
+		"one offset past the end, crashed":  {crashed: true, base: 201},
+		"after several segments, closed":    {segment: 4096, base: 300, copied: true},
+		"after several segments, crashed":   {crashed: true, segment: 4096, base: 300},
+		"one offset past the end, closed":   {base: 201, copied: true},
+		"a copy of the records, far beyond": {base: 1 << 40, copied: true},
+	}
+	for name, c := range cases {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			opts := &eventlog.Options{SegmentBytes: c.segment, IndexIntervalBytes: 100, RecoveryPointInterval: time.Hour}
+			if c.crashed {
+				crashedLog(t, dir, opts, 200)
+			} else {
+				closedLog(t, dir, opts, 200)
+			}
+			logs := globPartition(t, dir, ".log")
+			require.Equal(t, c.segment > 0, len(logs) > 2)
+			path := segmentPath(dir, c.base)
+			if c.copied {
+				writeShifted(t, logs[0], path, c.base)
+			} else {
+				require.NoError(t, os.WriteFile(path, nil, 0o644))
+			}
+			requireStrayRefused(t, dir, opts, path, logs[len(logs)-1], fmt.Sprintf("offsets 200 to %d were never written", c.base-1))
+			requireStraySetAside(t, dir, opts, path, 200)
+		})
+	}
+}
+
+// A segment damaged before its end, in a session that left the recovery
+// point before the last segment, is not taken for one that ends early:
+// the last segment is no stray, and Open opens the log, whose reads report
+// the damage.
+func TestOpenKeepsSegmentAfterDamagedOne(t *testing.T) {
+	dir := t.TempDir()
+	opts := &eventlog.Options{SegmentBytes: 4096, IndexIntervalBytes: 100, RecoveryPointInterval: time.Hour}
+	logs := closedLog(t, dir, opts, 200)
+	require.Greater(t, len(logs), 2)
+	require.NoFileExists(t, filepath.Join(partitionDir(dir), "recovery.meta"))
+	before := logs[len(logs)-2]
+	data := mustRead(t, before)
+	data[len(data)-3] ^= 0xff // in the last batch's value
+	require.NoError(t, os.WriteFile(before, data, 0o644))
+
+	l := openLog(t, dir, opts)
+	p := partition(t, l, "t", 0)
+	assert.Equal(t, int64(200), p.LogEndOffset())
+	last := baseOf(t, logs[len(logs)-1])
+	recs := readAll(t, p, last)
+	assert.Len(t, recs, 200-int(last))
+	_, err := p.Read(last-1, 1<<20)
+	var ce *eventlog.CorruptError
+	require.ErrorAs(t, err, &ce)
+	assert.Equal(t, before, ce.Path)
+	off, err := p.Append(ctx, []eventlog.Record{rec("k", "v200")}, eventlog.AppendOptions{})
+	require.NoError(t, err)
+	assert.Equal(t, int64(200), off)
+}

@@ -376,7 +376,7 @@ func (v *verifyRun) segment(s *verifySegment, next int64) (int64, error) {
 	case next > s.base:
 		v.problem(ProblemCorrupt, s.path, 0, next, "the segment starts at offset %d, inside %s before it, whose records run to offset %d: two segment files hold offsets %d to %d", s.base, s.before, next-1, s.base, next-1)
 	case next < s.base && !s.gaps:
-		v.problem(ProblemCorrupt, s.path, 0, next, "offsets %d to %d are missing between this segment and the one before", next, s.base-1)
+		v.problem(ProblemCorrupt, s.path, 0, next, "offsets %d to %d are missing between this segment and %s before it, which ends at offset %d", next, s.base-1, s.before, next)
 	}
 	next = s.base
 	dense := !s.gaps || s.active // the active segment is never cleaned
