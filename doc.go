@@ -54,15 +54,19 @@
 // per batch with gzip, snappy, lz4 or zstd. The .index and .timeindex files are
 // Kafka's sparse offset and time indexes; they carry no authority and are
 // rebuilt from the log whenever they are missing or inconsistent. The
-// .txnindex files are Kafka's aborted-transaction indexes, and the
+// .txnindex files are Kafka's aborted-transaction indexes — unlike Kafka,
+// which writes one at a segment's first abort, every closed segment of a
+// partition with producers has one, empty without aborts, so that a lost
+// one shows — and the
 // .snapshot files are Kafka's producer snapshots (ProducerSnapshot
 // version 1), which checkpoint what a partition knows of its idempotent
 // producers (see Idempotent producers): an entry for each of a producer's
 // last five batches, the last of which is what a broker loads, and a first
 // entry, for producer id -1, about the .txnindex. A partition that never
 // had a producer has neither, and Open reads nothing for it. Open rebuilds
-// these from the log too when they do not check out, or when the snapshots
-// are gone (see Idempotent producers). None of these files is
+// these from the log too when they do not check out, when a closed
+// segment's .txnindex is missing, or when the snapshots are gone (see
+// Idempotent producers). None of these files is
 // read whole when it is larger than a sound one can be (an index, more
 // than an entry per batch of its segment; a snapshot, more than an entry
 // per offset below its own): a damaged file cannot exhaust memory. Metadata
@@ -278,16 +282,22 @@
 // of Options.Repair left them past the log end — Open rebuilds the
 // producer state and the .txnindex files from the whole log, as Kafka
 // does, if anything shows the partition had producers: snapshots Repair
-// removed, a .txnindex file, or a batch with a producer id among the last
-// of the active segment. Reading the whole log of every partition without
-// a snapshot would make each Open cost the size of the log, so a partition
-// whose snapshots were deleted, that never had an aborted transaction and
-// whose producers wrote only before the active segment's last few KiB
-// looks like one that never had a producer. A closed segment's .txnindex
-// that is deleted or emptied is not noticed either (its aborted
-// transactions would show to read_committed readers): deleting the
-// partition's .snapshot files as well makes Open rebuild every .txnindex
-// from the log, as long as one of those signs remains. A producer idle longer than Options.ProducerIDExpiration
+// removed, a .txnindex file (every closed segment of a partition with
+// producers has one), or a batch with a producer id among the last of the
+// active segment. Reading the whole log of every partition without a
+// snapshot would make each Open cost the size of the log, so a partition
+// whose snapshots were deleted, that has only its active segment (or lost
+// the .txnindex files too), no aborted transaction in it, and whose
+// producers wrote only before its last few KiB looks like one that never
+// had a producer. A closed segment's .txnindex deleted while the snapshots
+// are there makes Open rebuild the producer state and the .txnindex files
+// from the log too, as one that does not check out does: without it the
+// segment's aborted transactions would show to read_committed readers.
+// One emptied or cut short cannot be told from one with fewer aborts
+// without reading the segment; deleting it has Open rebuild it. (A log
+// written by a version of this package that made .txnindex files only for
+// aborts has them rebuilt so once.) A producer idle longer than
+// Options.ProducerIDExpiration
 // (Kafka's producer.id.expiration.ms, a day by default) is forgotten, and
 // then any sequence starts it again. ProducerOptions.Idempotent makes a
 // Producer stamp its batches so, though it never resends one itself (see

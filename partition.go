@@ -422,6 +422,13 @@ func (p *Partition) rollLocked() (*segment, error) {
 	if err := p.closeTxnIndexLocked(); err != nil {
 		return nil, err
 	}
+	if p.producers.history.Load() {
+		// Made durable by the directory fsync that creates the new
+		// segment. Failing to leaves it missing: the next Open rebuilds it.
+		if err := createTxnIndex(p.log.opts.FS, old); err != nil {
+			p.log.opts.Logger.Warn("eventlog: creating a segment's .txnindex failed", "topic", p.topic, "partition", p.id, "err", err)
+		}
+	}
 	p.advanceHW(&position{offset: old.nextOffset, seg: old, pos: old.size.Load()})
 	if err := old.sealLocked(); err != nil {
 		// Indexes carry no authority; a missing one is rebuilt on first use.

@@ -2,6 +2,7 @@ package eventlog_test
 
 import (
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"sort"
@@ -135,6 +136,141 @@ func TestTxnIndexAndSnapshotsDeleted(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestTxnIndexDeletedWithSnapshots: a closed segment's .txnindex deleted
+// while the partition's .snapshot files are still there is rebuilt at
+// Open, so that read_committed readers still skip the aborted records of
+// that segment.
+func TestTxnIndexDeletedWithSnapshots(t *testing.T) {
+	cases := map[string]struct {
+		all     bool // every closed segment's .txnindex, not only the first
+		crashed bool // the Log was abandoned, not closed
+	}{
+		"one, closed cleanly": {},
+		"every one, closed":   {all: true},
+		"one, after a crash":  {crashed: true},
+		"every one, crashed":  {all: true, crashed: true},
+	}
+	for name, c := range cases {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			l := openLog(t, dir, nil)
+			committed := abortedTxnTopic(t, l)
+			if c.crashed {
+				require.NoError(t, eventlog.CheckpointRecoveryPoints(l))
+				require.NoError(t, eventlog.Abandon(l))
+			} else {
+				require.NoError(t, l.Close())
+			}
+
+			partDir := filepath.Join(dir, "topics", "t", "0")
+			logs, err := filepath.Glob(filepath.Join(partDir, "*.log"))
+			require.NoError(t, err)
+			require.Greater(t, len(logs), 2)
+			contents := map[string][]byte{}
+			for _, seg := range logs[:len(logs)-1] {
+				path := strings.TrimSuffix(seg, ".log") + ".txnindex"
+				if b, err := os.ReadFile(path); err == nil && len(b) > 0 {
+					contents[path] = b
+				}
+			}
+			require.NotEmpty(t, contents, "closed segments with aborted transactions")
+			deleted := 0
+			for path := range contents {
+				if c.all || deleted == 0 {
+					require.NoError(t, os.Remove(path))
+					deleted++
+				}
+			}
+			require.NotEmpty(t, globPartitionOf(t, partDir, ".snapshot"), "the snapshots stay")
+
+			l = openLog(t, dir, nil)
+			assert.Equal(t, committed, replayValues(t, l, "t"), "Replay")
+			assert.Equal(t, committed, consume(t, l, eventlog.ReadCommitted, "t"), "a read_committed consumer")
+			p := partition(t, l, "t", 0)
+			assert.Len(t, p.AbortedTransactions(0, p.LogEndOffset()), 10)
+			for path, b := range contents {
+				got, err := os.ReadFile(path)
+				if assert.NoError(t, err, "rebuilt") {
+					assert.Equal(t, b, got, path)
+				}
+			}
+			require.NoError(t, l.Close())
+			l = openLog(t, dir, nil)
+			assert.Equal(t, committed, replayValues(t, l, "t"), "after the rebuild")
+		})
+	}
+}
+
+// TestTxnIndexOfEveryClosedSegment: once a partition has producers, each
+// of its closed segments has a .txnindex, empty when nothing was aborted
+// in it — those closed before its first producer batch too — so that
+// Open, which rebuilds one that is missing, has nothing to rebuild in a
+// sound log.
+func TestTxnIndexOfEveryClosedSegment(t *testing.T) {
+	dir := t.TempDir()
+	var logged prodLogBuffer
+	opts := &eventlog.Options{Logger: slog.New(slog.NewTextHandler(&logged, nil))}
+	l := openLog(t, dir, opts)
+	require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{SegmentBytes: 1024}))
+	p := partition(t, l, "t", 0)
+	plain := func(n int) {
+		for i := range n {
+			_, err := p.Append(ctx, []eventlog.Record{rec("k", strings.Repeat("x", 50)+fmt.Sprint(i))}, eventlog.AppendOptions{})
+			require.NoError(t, err)
+		}
+	}
+	partDir := filepath.Join(dir, "topics", "t", "0")
+	closedWithout := func() []string {
+		t.Helper()
+		logs := globPartitionOf(t, partDir, ".log")
+		require.Greater(t, len(logs), 2)
+		var without []string
+		for _, seg := range logs[:len(logs)-1] {
+			if _, err := os.Stat(strings.TrimSuffix(seg, ".log") + ".txnindex"); err != nil {
+				without = append(without, seg)
+			}
+		}
+		return without
+	}
+	plain(50)
+	assert.Empty(t, globPartitionOf(t, partDir, ".txnindex"), "no producer, no .txnindex")
+
+	id, err := l.NewProducerID(ctx)
+	require.NoError(t, err)
+	_, err = idemAppend(p, id, 0, "idem", 1)
+	require.NoError(t, err)
+	assert.Empty(t, closedWithout(), "the segments closed before the first producer batch")
+	plain(50)
+	assert.Empty(t, closedWithout(), "the segments closed since")
+	for _, path := range globPartitionOf(t, partDir, ".txnindex") {
+		info, err := os.Stat(path)
+		require.NoError(t, err)
+		assert.Zero(t, info.Size(), "no abort: %s", path)
+	}
+	require.NoError(t, l.Close())
+
+	l = openLog(t, dir, opts)
+	require.NoError(t, l.Close())
+	assert.NotContains(t, logged.String(), "rebuilding producer state")
+
+	indexes := globPartitionOf(t, partDir, ".txnindex")
+	require.NoError(t, os.Remove(indexes[1]))
+	l = openLog(t, dir, opts)
+	require.NoError(t, l.Close())
+	assert.Contains(t, logged.String(), "rebuilding producer state")
+	assert.Contains(t, logged.String(), indexes[1])
+	assert.FileExists(t, indexes[1], "rebuilt")
+}
+
+// globPartitionOf lists the files of the partition directory partDir whose
+// names end with ext.
+func globPartitionOf(t *testing.T, partDir, ext string) []string {
+	t.Helper()
+	paths, err := filepath.Glob(filepath.Join(partDir, "*"+ext))
+	require.NoError(t, err)
+	return paths
 }
 
 // TestIdempotentSnapshotsDeleted: an idempotent producer's retry after the

@@ -295,8 +295,13 @@ func (p *Partition) writeSnapshotFilesLocked(snap *producerSnapshot) error {
 }
 
 // startProducerHistoryLocked writes the empty snapshot at the log end that
-// must precede the partition's first batch with a producer id.
+// must precede the partition's first batch with a producer id, after an
+// empty .txnindex for each closed segment that has none (see
+// txn_index.go).
 func (p *Partition) startProducerHistoryLocked() error {
+	if err := p.createClosedTxnIndexes(); err != nil {
+		return p.errorf("producer state: %w", err)
+	}
 	p.producers.files.Lock()
 	defer p.producers.files.Unlock()
 	snap := &producerSnapshot{offset: p.logEnd.Load(), txnSegment: p.active().base}
@@ -305,6 +310,31 @@ func (p *Partition) startProducerHistoryLocked() error {
 	}
 	p.producers.history.Store(true)
 	return nil
+}
+
+// createClosedTxnIndexes creates, durably, an empty .txnindex for each
+// closed segment that has none, for a partition whose producer history
+// starts. A cleaning may remove a merged segment's files meanwhile, and
+// leave the one made for it behind, without its .log, inside the offsets of
+// the segment it went into: nothing reads it there, and nothing counts it
+// as a segment lost.
+func (p *Partition) createClosedTxnIndexes() error {
+	fsys := p.log.opts.FS
+	segs := *p.segments.Load()
+	created := false
+	for _, seg := range segs[:len(segs)-1] {
+		if _, err := fsys.Stat(seg.path(txnIndexExt)); !errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err := createTxnIndex(fsys, seg); err != nil {
+			return fmt.Errorf("create %s: %w", seg.path(txnIndexExt), err)
+		}
+		created = true
+	}
+	if !created {
+		return nil
+	}
+	return fsys.SyncDir(p.dir)
 }
 
 // checkpointProducerState writes a snapshot of a partition with producers
@@ -457,7 +487,7 @@ func (p *Partition) loadProducerState() error {
 	if err := p.loadFromSnapshot(snap); err != nil {
 		var ce *CorruptError
 		if errors.As(err, &ce) && ce.Path != "" && filepath.Ext(ce.Path) == txnIndexExt {
-			return p.rebuildProducerState(err.Error())
+			return p.rebuildProducerState(ce.Path + ": " + ce.Reason)
 		}
 		return err
 	}
@@ -476,13 +506,16 @@ func (p *Partition) loadProducerState() error {
 //     describe may lie before it. (A crash cuts only after the recovery
 //     point, which the newest snapshot kept is at or below: when it takes
 //     every snapshot it takes every producer batch.)
-//   - a .txnindex file: an aborted transaction.
+//   - a .txnindex file: every closed segment of a partition with producer
+//     history has one (see txn_index.go), as has an active segment with an
+//     aborted transaction.
 //   - a batch with a producer id among the last ones of the active segment,
 //     from its last offset index entry on (at most an index interval of
 //     bytes and a batch).
 //
-// A partition whose snapshots were all deleted and whose producer batches
-// lie only further back, with no aborted transaction, looks like one that
+// A partition whose snapshots were all deleted, with no closed segment
+// (or none with its .txnindex left), no aborted transaction, and producer
+// batches only further back in the active segment, looks like one that
 // never had a producer.
 func (p *Partition) lostProducerHistory(removed bool) string {
 	switch {
@@ -529,6 +562,9 @@ func (p *Partition) loadFromSnapshot(snap *producerSnapshot) error {
 	var aborted []abortedTxn
 	for i, seg := range segs[:len(segs)-1] {
 		entries, err := readTxnIndex(p.log.opts.FS, seg, segs[i+1].base)
+		if errors.Is(err, fs.ErrNotExist) {
+			return &CorruptError{Path: seg.path(txnIndexExt), Offset: -1, Reason: "missing: every closed segment of a partition with producers has one, empty when no transaction was aborted in it (see txn_index.go)"}
+		}
 		if err != nil {
 			return &CorruptError{Path: seg.path(txnIndexExt), Offset: -1, Reason: err.Error()}
 		}

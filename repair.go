@@ -214,7 +214,9 @@ func (p *Partition) cutProducerState(bases []int64, i int, end int64, keepSegmen
 	if keepSegment {
 		seg := newSegment(fsys, p.dir, bases[i])
 		entries, err := readTxnIndex(fsys, seg, bases[i+1])
-		if err == nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			err = nil // Open rebuilds it (see txn_index.go)
+		} else if err == nil {
 			n := 0
 			for n < len(entries) && entries[n].last < end {
 				n++

@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"io/fs"
 	"math"
 	"os"
 	"slices"
@@ -31,10 +30,22 @@ import (
 // when the segment rolled. Open reads every file, each entry checked; the
 // active segment's entries past the snapshot are derived again from the
 // log, and a file that does not check out makes Open rebuild the
-// partition's producer state and indexes from the log. A closed segment's
-// missing or empty file cannot be told at Open from one without aborts
-// without reading the segment: it is rebuilt only with the rest, when the
-// snapshots are gone too (lostProducerHistory).
+// partition's producer state and indexes from the log.
+//
+// Kafka creates the file of a segment at its first abort. Here every
+// closed segment of a partition with producer history (a snapshot) has
+// one, empty when no transaction was aborted in it: a roll creates it
+// where the segment had none, and the partition's first batch with a
+// producer id creates one for each closed segment it has then (none of
+// them holds such a batch), before the snapshot that starts the history
+// is written. So a closed segment's file that is missing at Open was lost
+// — deleted by hand, or by a restore — and Open rebuilds the producer
+// state and indexes from the log, as for a file that does not check out,
+// rather than let read_committed readers and the cleaner take that
+// segment's aborted records for committed ones. (A log written before
+// this rule has them rebuilt so once.) A file emptied or cut short
+// cannot be told at Open from one with fewer aborts without reading the
+// segment.
 const (
 	txnIndexExt       = ".txnindex"
 	txnIndexEntrySize = 34
@@ -168,28 +179,19 @@ func (p *Partition) activeTxnIndexEntriesLocked() int {
 }
 
 // readTxnIndex reads the entries of a segment's .txnindex; a missing file
-// has none.
+// fails with an error wrapping fs.ErrNotExist.
 func readTxnIndex(fsys FS, seg *segment, end int64) ([]abortedTxn, error) {
 	b, err := readWholeFile(fsys, seg.path(txnIndexExt), txnIndexLimit(seg.base, end))
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
-	}
 	if err != nil {
 		return nil, err
 	}
 	return decodeTxnIndex(b, seg.base, end)
 }
 
-// writeTxnIndex replaces a segment's .txnindex durably with entries, or
-// removes it when there are none.
+// writeTxnIndex replaces a closed segment's .txnindex durably with entries,
+// empty when there are none.
 func writeTxnIndex(fsys FS, seg *segment, entries []abortedTxn) error {
 	path := seg.path(txnIndexExt)
-	if len(entries) == 0 {
-		if err := fsys.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return err
-		}
-		return nil
-	}
 	var b []byte
 	for _, a := range entries {
 		b = appendTxnIndexEntry(b, a)
@@ -199,6 +201,17 @@ func writeTxnIndex(fsys FS, seg *segment, entries []abortedTxn) error {
 		return err
 	}
 	return fsys.Rename(tmp, path)
+}
+
+// createTxnIndex creates the empty .txnindex of a closed segment of a
+// partition with producer history, unless it has one. Its name becomes
+// durable with the next fsync of the directory.
+func createTxnIndex(fsys FS, seg *segment) error {
+	f, err := fsys.OpenFile(seg.path(txnIndexExt), os.O_CREATE|os.O_WRONLY, 0o644)
+	if err != nil {
+		return err
+	}
+	return f.Close()
 }
 
 // sortAborted sorts aborted transactions by marker offset.
