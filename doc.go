@@ -294,7 +294,8 @@
 // from the log too, as one that does not check out does: without it the
 // segment's aborted transactions would show to read_committed readers.
 // One emptied or cut short cannot be told from one with fewer aborts
-// without reading the segment; deleting it has Open rebuild it. (A log
+// without reading the segment: Verify reports it, and deleting it has Open
+// rebuild it. (A log
 // written by a version of this package that made .txnindex files only for
 // aborts has them rebuilt so once.) A producer idle longer than
 // Options.ProducerIDExpiration
@@ -646,7 +647,8 @@
 //
 // Verify checks a log directory without opening it — every batch's CRC,
 // offsets, the active segments against their recovery points, the closed
-// segments' index entries, files that show segment files missing — and
+// segments' index entries and .txnindex files, files that show segment
+// files missing — and
 // returns what it found with file and byte position; Partition.Batches
 // walks the stored batches with their headers. Both are for tools such as
 // cmd/eventlog.

@@ -111,5 +111,10 @@ func TestCompactRemovesMergedTxnIndexes(t *testing.T) {
 	for _, name := range txnIndexes() {
 		assert.FileExists(t, strings.TrimSuffix(name, ".txnindex")+".log", "a transaction index without its segment")
 	}
+	for _, seg := range segmentsAfter[:len(segmentsAfter)-1] {
+		assert.FileExists(t, strings.TrimSuffix(seg, ".log")+".txnindex", "a closed segment without its transaction index")
+	}
 	assert.NotContains(t, valueStrings(readAll(t, p, 0)), "aborted")
+	require.NoError(t, l.Close())
+	assert.Empty(t, verify(t, dir).Problems, "the merged segments' aborts went with their records")
 }

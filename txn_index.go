@@ -45,7 +45,7 @@ import (
 // segment's aborted records for committed ones. (A log written before
 // this rule has them rebuilt so once.) A file emptied or cut short
 // cannot be told at Open from one with fewer aborts without reading the
-// segment.
+// segment; Verify, which reads it, reports it (verify_txn.go).
 const (
 	txnIndexExt       = ".txnindex"
 	txnIndexEntrySize = 34

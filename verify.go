@@ -43,7 +43,12 @@ const (
 	ProblemTornTail
 	// ProblemIndex is an index file, or the recovery point checkpoint,
 	// that does not match the log. They carry no authority: an index is
-	// rebuilt, and the checkpoint ignored, when next needed.
+	// rebuilt, and the checkpoint ignored, when next needed. The exception
+	// is a closed segment's .txnindex that is there and well formed but
+	// lacks an aborted transaction of the segment, or lists one the
+	// segment does not hold: Open reads it as it is, so read_committed
+	// readers see aborted records or miss committed ones, until the file
+	// is deleted and Open rebuilds it.
 	ProblemIndex
 )
 
@@ -102,12 +107,13 @@ func (r *VerifyReport) Corrupt() bool {
 // partition was ever compacted) and the segments follow one another; the
 // active segment against its recovery point, as Open judges it; the files
 // that show segment files missing, which Open refuses (see
-// Options.Repair); and every offset and time index entry of the closed
-// segments against the batch it names (an active segment's indexes are
-// rewritten in place while a Log writes it, and lag its log by design, so
-// they are not checked). It changes nothing. The error is for what kept it
-// from checking (ctx ended, an I/O error); what it found wrong is in the
-// report.
+// Options.Repair); every offset and time index entry of the closed
+// segments against the batch it names; and the .txnindex of each closed
+// segment against the transaction markers in it (an active segment's
+// indexes are rewritten in place while a Log writes it, and lag its log by
+// design, so they are not checked). It changes nothing. The error is for
+// what kept it from checking (ctx ended, an I/O error); what it found
+// wrong is in the report.
 //
 // A batch that fails a check ends the check of its segment: what follows
 // cannot be trusted to start where the damaged batch says it ends.
@@ -276,6 +282,7 @@ func (v *verifyRun) partition(p verifyPartition) error {
 	// A partition ever compacted has a cleaner checkpoint; only then may
 	// its offsets have gaps (a topic may stop compacting later).
 	gaps := has(cleanerMetaName)
+	txns := &verifyTxns{}
 	next := int64(-1) // offset after the last segment checked, -1 when unknown
 	for i := 0; i < len(bases); i++ {
 		base := bases[i]
@@ -288,7 +295,7 @@ func (v *verifyRun) partition(p verifyPartition) error {
 				paths[next], base = missing, next
 			}
 		}
-		seg := verifySegment{path: paths[base], base: base, active: i == len(bases)-1, gaps: gaps, rpPos: -1}
+		seg := verifySegment{path: paths[base], base: base, active: i == len(bases)-1, gaps: gaps, rpPos: -1, txns: txns}
 		if i > 0 {
 			seg.before = filepath.Base(paths[bases[i-1]])
 		}
@@ -351,6 +358,7 @@ type verifySegment struct {
 	active bool
 	gaps   bool  // offsets may have gaps (compaction)
 	rpPos  int64 // the recovery point's position in the active segment, -1 for its start
+	txns   *verifyTxns
 }
 
 // segment checks one segment file, which should start at offset next (-1:
@@ -359,7 +367,8 @@ type verifySegment struct {
 func (v *verifyRun) segment(s *verifySegment, next int64) (int64, error) {
 	f, err := v.fsys.OpenFile(s.path, os.O_RDONLY, 0)
 	if errors.Is(err, fs.ErrNotExist) && !s.active {
-		return -1, nil // retention or a cleaning removed it since the listing
+		s.txns.damaged() // its transactions are not followed
+		return -1, nil   // retention or a cleaning removed it since the listing
 	}
 	if err != nil {
 		return -1, fmt.Errorf("eventlog: verify %s: %w", s.path, err)
@@ -396,6 +405,7 @@ func (v *verifyRun) segment(s *verifySegment, next int64) (int64, error) {
 			err = fmt.Errorf("batch base offset %d is below the expected %d", h.BaseOffset, next)
 		}
 		if err != nil {
+			s.txns.damaged()
 			if s.active && pos >= max(s.rpPos, 0) {
 				v.problem(ProblemTornTail, s.path, pos, next, "%v, after the recovery point at byte %d: a crash left it (the next Open that may write cuts it), or a writer is writing it", err, max(s.rpPos, 0))
 			} else {
@@ -406,6 +416,7 @@ func (v *verifyRun) segment(s *verifySegment, next int64) (int64, error) {
 			return next, nil
 		}
 		ix.batch(v, s, pos, &h)
+		s.txns.batch(r, pos, &h)
 		v.report.Batches++
 		v.report.Records += int64(h.RecordCount)
 		next = h.lastOffset() + 1
@@ -417,6 +428,7 @@ func (v *verifyRun) segment(s *verifySegment, next int64) (int64, error) {
 		}
 	}
 	ix.finish(v, s, pos)
+	s.txns.finish(v, s, next)
 	if s.active && s.rpPos > pos {
 		v.problem(ProblemCorrupt, s.path, pos, next, "the segment ends at byte %d, but its first %d bytes were fsynced (the recovery point)", pos, s.rpPos)
 	}

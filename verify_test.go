@@ -337,3 +337,93 @@ func TestVerifyListingMissesASegment(t *testing.T) {
 	assert.Equal(t, eventlog.ProblemCorrupt, r.Problems[0].Kind)
 	assert.Equal(t, logs[2], r.Problems[0].Path)
 }
+
+// TestVerifyTxnIndex: Verify checks each closed segment's .txnindex
+// against the ABORT markers it reads: a file deleted, emptied, or naming a
+// commit or the wrong first offset is an index problem at that file, which
+// deleting the file and opening the log repairs.
+func TestVerifyTxnIndex(t *testing.T) {
+	// damage changes the file at path, whose entries are given, of the
+	// segment at base; it returns the words the reason must hold.
+	cases := map[string]func(t *testing.T, path string, base int64, entries [][]byte) string{
+		"deleted": func(t *testing.T, path string, _ int64, _ [][]byte) string {
+			require.NoError(t, os.Remove(path))
+			return "missing, but the segment ends"
+		},
+		"emptied": func(t *testing.T, path string, _ int64, _ [][]byte) string {
+			require.NoError(t, os.Truncate(path, 0))
+			return "are not listed"
+		},
+		"lists a commit": func(t *testing.T, path string, base int64, entries [][]byte) string {
+			// The transaction before an aborted one committed, with its
+			// marker two offsets before the abort's.
+			last := int64(binary.BigEndian.Uint64(entries[len(entries)-1][18:]))
+			require.GreaterOrEqual(t, last-2, base)
+			commit := append([]byte(nil), entries[len(entries)-1]...)
+			binary.BigEndian.PutUint64(commit[10:], uint64(last-3))
+			binary.BigEndian.PutUint64(commit[18:], uint64(last-2))
+			var b []byte
+			for _, e := range entries[:len(entries)-1] {
+				b = append(b, e...)
+			}
+			b = append(append(b, commit...), entries[len(entries)-1]...)
+			require.NoError(t, os.WriteFile(path, b, 0o644))
+			return "where the segment holds no ABORT marker of that producer"
+		},
+		"a wrong first offset": func(t *testing.T, path string, _ int64, entries [][]byte) string {
+			e := entries[len(entries)-1]
+			binary.BigEndian.PutUint64(e[10:], binary.BigEndian.Uint64(e[10:])+1)
+			var b []byte
+			for _, e := range entries {
+				b = append(b, e...)
+			}
+			require.NoError(t, os.WriteFile(path, b, 0o644))
+			return "began at offset"
+		},
+	}
+	for name, damage := range cases {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			l := openLog(t, dir, nil)
+			committed := abortedTxnTopic(t, l)
+			require.NoError(t, l.Close())
+			r := verify(t, dir)
+			require.Empty(t, r.Problems, "a sound log")
+
+			// The last closed segment whose file lists an abort.
+			logs := globPartition(t, dir, ".log")
+			var path string
+			var base int64
+			var entries [][]byte
+			for _, seg := range logs[:len(logs)-1] {
+				p := strings.TrimSuffix(seg, ".log") + ".txnindex"
+				if b, err := os.ReadFile(p); err == nil && len(b) > 0 {
+					path, base, entries = p, baseOf(t, seg), nil
+					for i := 0; i < len(b); i += 34 {
+						entries = append(entries, b[i:i+34])
+					}
+				}
+			}
+			require.NotEmpty(t, path)
+			words := damage(t, path, base, entries)
+
+			r = verify(t, dir)
+			assert.False(t, r.Corrupt())
+			if assert.Len(t, r.Problems, 1, "%v", r.Problems) {
+				p := r.Problems[0]
+				assert.Equal(t, eventlog.ProblemIndex, p.Kind)
+				assert.Equal(t, path, p.Path)
+				assert.Contains(t, p.Reason, words)
+				assert.Contains(t, p.Reason, "read_committed readers")
+			}
+
+			if fileExists(path) {
+				require.NoError(t, os.Remove(path))
+			}
+			l = openLog(t, dir, nil)
+			assert.Equal(t, committed, replayValues(t, l, "t"))
+			require.NoError(t, l.Close())
+			assert.Empty(t, verify(t, dir).Problems, "rebuilt")
+		})
+	}
+}

@@ -17,14 +17,16 @@ func (a *app) verifyCommand() *cobra.Command {
 		Long: `Check the whole log without opening it for writing: every topic's metadata,
 every batch of every segment (it parses, its CRC-32C matches, its offsets
 follow), the active segments against their recovery points, and every
-index entry of the closed segments. Each problem prints with its file and
-byte position:
+index entry and .txnindex file of the closed segments. Each problem prints
+with its file and byte position:
 
   corrupt    damage no crash explains; reads or Open fail on it (exit code 3)
   torn-tail  the incomplete end of an active segment that a crash left, or
              that a writer is writing now; the next Open for writing cuts it
   index      an index or checkpoint that does not match the log; it is
-             rebuilt when next needed
+             rebuilt when next needed, but for a .txnindex that lacks an
+             abort or lists one too many: delete it, and the next Open for
+             writing rebuilds it
 
 It works while another process has the log open.`,
 		Args: args(0, 0),

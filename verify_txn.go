@@ -1,0 +1,166 @@
+package eventlog
+
+import (
+	"errors"
+	"io/fs"
+	"slices"
+	"strings"
+)
+
+// Verify's check of the closed segments' .txnindex files. It follows the
+// transactions through the batches it reads anyway, as the partition's
+// replay does (applyProducerLocked): a producer's transaction begins at its
+// first transactional batch after its last marker, and an ABORT marker
+// that ends one is an aborted transaction the marker's segment must list.
+// Open reads the files, not the log, so a file that lacks an abort lets
+// read_committed readers and the cleaner take its records for committed
+// ones, and one that lists an abort the log does not hold hides committed
+// records; Open notices neither when the file is there and well formed.
+//
+// What cannot be told is not reported: an ABORT marker with no
+// transactional batch of its producer since that producer's marker before
+// it — the records were removed by a cleaning, or lay before the first
+// segment — is not expected to be listed, and a transaction's first offset
+// is compared only when the producer's marker before it was seen (one that
+// began before the first segment, which retention or DeleteRecords
+// removed, began where Verify cannot see). The active segment's file lags
+// its log by design and is not checked.
+
+// verifyTxns follows the transactions of one partition.
+type verifyTxns struct {
+	// open maps a producer to the first offset of its open transaction.
+	open map[int64]int64
+	// known holds the producers whose markers were seen: the first offset
+	// of their next transaction is known.
+	known map[int64]bool
+	// aborted are the aborts that the segment being read must list; markers
+	// are all of its ABORT markers, listed or not.
+	aborted []verifyAbort
+	markers []verifyAbort
+	// broken is set once a batch could not be read: what follows cannot
+	// be attributed.
+	broken bool
+}
+
+// verifyAbort is an ABORT marker of a producer; first is the first offset
+// of its transaction, -1 when unknown.
+type verifyAbort struct {
+	producerID, first, marker int64
+}
+
+// batch follows the batch h at pos, read through r.
+func (t *verifyTxns) batch(r *segmentReader, pos int64, h *batchHeader) {
+	if h.ProducerID < 0 || t.broken {
+		return
+	}
+	if t.open == nil {
+		t.open, t.known = make(map[int64]int64), make(map[int64]bool)
+	}
+	if !h.isControl() {
+		if _, ok := t.open[h.ProducerID]; !ok && h.Attributes&attrTransactional != 0 {
+			first := h.BaseOffset
+			if !t.known[h.ProducerID] {
+				first = -1
+			}
+			t.open[h.ProducerID] = first
+		}
+		return
+	}
+	b, err := r.window(pos, h.size())
+	var m controlMarker
+	ok := false
+	if err == nil {
+		m, ok, err = parseControlBatch(h, b)
+	}
+	if err != nil {
+		t.broken = true // a control record Open's replay refuses too
+		return
+	}
+	if !ok {
+		return
+	}
+	first, open := t.open[h.ProducerID]
+	delete(t.open, h.ProducerID)
+	t.known[h.ProducerID] = true
+	if m.commit {
+		return
+	}
+	a := verifyAbort{producerID: h.ProducerID, first: first, marker: h.BaseOffset}
+	t.markers = append(t.markers, a)
+	if open {
+		t.aborted = append(t.aborted, a)
+	}
+}
+
+// damaged notes that the rest of a segment was not read.
+func (t *verifyTxns) damaged() { t.broken = true }
+
+// finish checks the .txnindex of the closed segment s, whose batches end
+// at offset end, against the aborts read from it, and starts the next
+// segment.
+func (t *verifyTxns) finish(v *verifyRun, s *verifySegment, end int64) {
+	aborted, markers := t.aborted, t.markers
+	t.aborted, t.markers = nil, nil
+	if t.broken || s.active {
+		return
+	}
+	stem, ok := strings.CutSuffix(s.path, logExt)
+	if !ok {
+		return // an unfinished swap's output, whose file is the old segment's
+	}
+	path := stem + txnIndexExt
+	b, err := readWholeFile(v.fsys, path, txnIndexLimit(s.base, end))
+	var entries []abortedTxn
+	if err == nil {
+		entries, err = decodeTxnIndex(b, s.base, end)
+	}
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		// A live log's retention or cleaning removes a segment's .log
+		// before its .txnindex: a segment gone since it was read is no
+		// problem.
+		if len(aborted) > 0 && v.exists(s.path) {
+			a := aborted[0]
+			v.problem(ProblemIndex, path, 0, -1, "missing, but the segment ends %d aborted transactions (the first by producer %d, with the marker at offset %d): read_committed readers would see their records; Open rebuilds the file where the partition's snapshots or other .txnindex files show it has producers",
+				len(aborted), a.producerID, a.marker)
+		}
+		return
+	case err != nil:
+		v.problem(ProblemIndex, path, 0, -1, "malformed: %v; Open rebuilds it", err)
+		return
+	}
+	const remedy = "; Open reads the file as it is: delete it, and Open rebuilds it from the log"
+	listed := func(a verifyAbort) int {
+		return slices.IndexFunc(entries, func(e abortedTxn) bool { return e.producerID == a.producerID && e.last == a.marker })
+	}
+	var lacking []verifyAbort
+	for _, a := range aborted {
+		i := listed(a)
+		if i < 0 {
+			lacking = append(lacking, a)
+			continue
+		}
+		if e := entries[i]; a.first >= 0 && e.first != a.first {
+			v.problem(ProblemIndex, path, int64(i)*txnIndexEntrySize, -1, "entry %d says the transaction of producer %d aborted at offset %d began at offset %d, but it began at offset %d: read_committed readers get the wrong records"+remedy,
+				i, e.producerID, e.last, e.first, a.first)
+			return
+		}
+	}
+	if len(lacking) > 0 {
+		a := lacking[0]
+		at := 0 // where its entry belongs
+		for at < len(entries) && entries[at].last < a.marker {
+			at++
+		}
+		v.problem(ProblemIndex, path, int64(at)*txnIndexEntrySize, -1, "%d aborted transactions of the segment are not listed (the first by producer %d, with the marker at offset %d): read_committed readers see their records"+remedy,
+			len(lacking), a.producerID, a.marker)
+		return
+	}
+	for i, e := range entries {
+		if !slices.ContainsFunc(markers, func(a verifyAbort) bool { return a.producerID == e.producerID && a.marker == e.last }) {
+			v.problem(ProblemIndex, path, int64(i)*txnIndexEntrySize, -1, "entry %d lists an abort by producer %d at offset %d, where the segment holds no ABORT marker of that producer: read_committed readers skip the records it covers"+remedy,
+				i, e.producerID, e.last)
+			return
+		}
+	}
+}
