@@ -159,14 +159,24 @@ func TestOpenRefusesSegmentInsideActive(t *testing.T) {
 	}
 }
 
-// The same inside the last of several segments, after a session that ended
-// before any recovery point checkpoint, so that recovery.meta, if any,
-// lies in an earlier segment.
-func TestOpenRefusesSegmentInsideLastOfSeveral(t *testing.T) {
-	dir := t.TempDir()
+// severalSegments writes 200 records to partition 0 of "t" in dir, in
+// segments of 4 KiB, in a session that ends cleanly before any recovery
+// point checkpoint, so that no recovery.meta lies in the last segment. It
+// returns the options and the segment files.
+func severalSegments(t *testing.T, dir string) (*eventlog.Options, []string) {
+	t.Helper()
 	opts := &eventlog.Options{SegmentBytes: 4096, IndexIntervalBytes: 100, RecoveryPointInterval: time.Hour}
 	logs := closedLog(t, dir, opts, 200)
 	require.Greater(t, len(logs), 2)
+	require.NoFileExists(t, filepath.Join(partitionDir(dir), "recovery.meta"))
+	return opts, logs
+}
+
+// The same inside the last of several segments, after a session that
+// left the recovery point outside it.
+func TestOpenRefusesSegmentInsideLastOfSeveral(t *testing.T) {
+	dir := t.TempDir()
+	opts, logs := severalSegments(t, dir)
 	last := logs[len(logs)-1]
 	path := segmentPath(dir, baseOf(t, last)+3)
 	writeShifted(t, last, path, 3)
@@ -221,10 +231,7 @@ func TestOpenRefusesSegmentPastEnd(t *testing.T) {
 // the damage.
 func TestOpenKeepsSegmentAfterDamagedOne(t *testing.T) {
 	dir := t.TempDir()
-	opts := &eventlog.Options{SegmentBytes: 4096, IndexIntervalBytes: 100, RecoveryPointInterval: time.Hour}
-	logs := closedLog(t, dir, opts, 200)
-	require.Greater(t, len(logs), 2)
-	require.NoFileExists(t, filepath.Join(partitionDir(dir), "recovery.meta"))
+	opts, logs := severalSegments(t, dir)
 	before := logs[len(logs)-2]
 	data := mustRead(t, before)
 	data[len(data)-3] ^= 0xff // in the last batch's value
