@@ -49,28 +49,27 @@
 // a directory, such as a .DS_Store, is ignored and left alone, as Kafka
 // ignores stray files in its log directories.
 //
-// A .log file is a sequence of Kafka RecordBatch v2 batches (magic 2, CRC-32C,
-// varint records), byte for byte as Kafka writes them, optionally compressed
-// per batch with gzip, snappy, lz4 or zstd. The .index and .timeindex files are
-// Kafka's sparse offset and time indexes; they carry no authority and are
-// rebuilt from the log whenever they are missing or inconsistent. The
-// .txnindex files are Kafka's aborted-transaction indexes — unlike Kafka,
-// which writes one at a segment's first abort, every closed segment of a
-// partition with producers has one, empty without aborts, so that a lost
-// one shows — and the
-// .snapshot files are Kafka's producer snapshots (ProducerSnapshot
-// version 1), which checkpoint what a partition knows of its idempotent
-// producers (see Idempotent producers): an entry for each of a producer's
-// last five batches, the last of which is what a broker loads, and a first
-// entry, for producer id -1, about the .txnindex. A partition that never
-// had a producer has neither, and Open reads nothing for it. Open rebuilds
-// these from the log too when they do not check out, when a closed
-// segment's .txnindex is missing, or when the snapshots are gone (see
-// Idempotent producers). None of these files is
-// read whole when it is larger than a sound one can be (an index, more
-// than an entry per batch of its segment; a snapshot, more than an entry
-// per offset below its own): a damaged file cannot exhaust memory. Metadata
-// files carry a version and a checksum and are replaced atomically.
+// A .log file is a sequence of Kafka RecordBatch v2 batches (magic 2,
+// CRC-32C, varint records), byte for byte as Kafka writes them, optionally
+// compressed per batch with gzip, snappy, lz4 or zstd. The .index and
+// .timeindex files are Kafka's sparse offset and time indexes; they carry no
+// authority and are rebuilt from the log whenever they are missing or
+// inconsistent. The .txnindex files are Kafka's aborted-transaction indexes
+// — unlike Kafka, which writes one at a segment's first abort, every closed
+// segment of a partition with producers has one, empty without aborts, so
+// that a lost one shows — and the .snapshot files are Kafka's producer
+// snapshots (ProducerSnapshot version 1), which checkpoint what a partition
+// knows of its idempotent producers (see Idempotent producers): an entry for
+// each of a producer's last five batches, the last of which is what a broker
+// loads, and a first entry, for producer id -1, about the .txnindex. A
+// partition that never had a producer has neither, and Open reads nothing
+// for it. Open rebuilds these from the log too when they do not check out,
+// when a closed segment's .txnindex is missing, or when the snapshots are
+// gone (see Idempotent producers). None of these files is read whole when it
+// is larger than a sound one can be (an index, more than an entry per batch
+// of its segment; a snapshot, more than an entry per offset below its own):
+// a damaged file cannot exhaust memory. Metadata files carry a version and a
+// checksum and are replaced atomically.
 //
 // # Durability
 //
@@ -273,36 +272,34 @@
 // partition (ProducerIDExpiration), may be handed out again: an application
 // that kept one then shares it.
 //
-// What a partition knows of its producers survives reopening: a
-// ".snapshot" file is written before the first batch with a producer id,
-// then by the background checkpointer when it changed
-// (RecoveryPointInterval) and at Close; Open loads the newest one at or
-// below the log end (removing, durably, those past it) and reads the batch
-// headers after it. When none is left — the files were deleted, or a cut
-// of Options.Repair left them past the log end — Open rebuilds the
-// producer state and the .txnindex files from the whole log, as Kafka
-// does, if anything shows the partition had producers: snapshots Repair
-// removed, a .txnindex file (every closed segment of a partition with
-// producers has one), or a batch with a producer id among the last of the
-// active segment. Reading the whole log of every partition without a
-// snapshot would make each Open cost the size of the log, so a partition
-// whose snapshots were deleted, that has only its active segment (or lost
-// the .txnindex files too), no aborted transaction in it, and whose
-// producers wrote only before its last few KiB looks like one that never
-// had a producer. A closed segment's .txnindex deleted while the snapshots
-// are there makes Open rebuild the producer state and the .txnindex files
-// from the log too, as one that does not check out does: without it the
-// segment's aborted transactions would show to read_committed readers.
-// One emptied or cut short cannot be told from one with fewer aborts
-// without reading the segment: Verify reports it, and deleting it has Open
-// rebuild it. (A log
-// written by a version of this package that made .txnindex files only for
-// aborts has them rebuilt so once.) A producer idle longer than
-// Options.ProducerIDExpiration
-// (Kafka's producer.id.expiration.ms, a day by default) is forgotten, and
-// then any sequence starts it again. ProducerOptions.Idempotent makes a
-// Producer stamp its batches so, though it never resends one itself (see
-// its documentation); a transactional Producer always does.
+// What a partition knows of its producers survives reopening: a ".snapshot"
+// file is written before the first batch with a producer id, then by the
+// background checkpointer when it changed (RecoveryPointInterval) and at
+// Close; Open loads the newest one at or below the log end (removing,
+// durably, those past it) and reads the batch headers after it. When none is
+// left — the files were deleted, or a cut of Options.Repair left them past
+// the log end — Open rebuilds the producer state and the .txnindex files
+// from the whole log, as Kafka does, if anything shows the partition had
+// producers: snapshots Repair removed, a .txnindex file (every closed
+// segment of a partition with producers has one), or a batch with a producer
+// id among the last of the active segment. Reading the whole log of every
+// partition without a snapshot would make each Open cost the size of the
+// log, so a partition whose snapshots were deleted, that has only its active
+// segment (or lost the .txnindex files too), no aborted transaction in it,
+// and whose producers wrote only before its last few KiB looks like one that
+// never had a producer. A closed segment's .txnindex deleted while the
+// snapshots are there makes Open rebuild the producer state and the
+// .txnindex files from the log too, as one that does not check out does:
+// without it the segment's aborted transactions would show to read_committed
+// readers. One emptied or cut short cannot be told from one with fewer
+// aborts without reading the segment: Verify reports it, and deleting it has
+// Open rebuild it. (A log written by a version of this package that made
+// .txnindex files only for aborts has them rebuilt so once.) A producer idle
+// longer than Options.ProducerIDExpiration (Kafka's
+// producer.id.expiration.ms, a day by default) is forgotten, and then any
+// sequence starts it again. ProducerOptions.Idempotent makes a Producer
+// stamp its batches so, though it never resends one itself (see its
+// documentation); a transactional Producer always does.
 //
 // # Transactions
 //
@@ -647,11 +644,10 @@
 //
 // Verify checks a log directory without opening it — every batch's CRC,
 // offsets, the active segments against their recovery points, the closed
-// segments' index entries and .txnindex files, files that show segment
-// files missing — and
-// returns what it found with file and byte position; Partition.Batches
-// walks the stored batches with their headers. Both are for tools such as
-// cmd/eventlog.
+// segments' index entries and .txnindex files, files that show segment files
+// missing — and returns what it found with file and byte position;
+// Partition.Batches walks the stored batches with their headers. Both are
+// for tools such as cmd/eventlog.
 //
 // Caveat: a read-only Log maps segment files that another process owns.
 // Nothing that process does under normal operation can pull mapped bytes
