@@ -423,6 +423,9 @@ type member struct {
 	// rejoined, or after it was told to rejoin for the second phase of a
 	// cooperative one; zero when there is none.
 	rejoinBy time.Time
+	// syncBy is when an external member whose join ended is removed
+	// unless it syncs (Kafka's pending-sync timeout): zero when synced.
+	syncBy   time.Time
 	departed time.Time // a static member's Close; zero while active
 	inflight int       // commits between their check and their application
 	removed  error     // why the member is no longer in the group
@@ -440,8 +443,10 @@ func (m *member) deadline() (time.Time, bool) {
 		return time.Time{}, false
 	}
 	d := m.lastPoll.Add(m.cfg.maxPollInterval)
-	if !m.rejoinBy.IsZero() && m.rejoinBy.Before(d) {
-		d = m.rejoinBy
+	for _, by := range []time.Time{m.rejoinBy, m.syncBy} {
+		if !by.IsZero() && by.Before(d) {
+			d = by
+		}
 	}
 	return d, true
 }
@@ -811,6 +816,10 @@ func (g *group) expireLocked(now time.Time) {
 			g.coord.log.opts.Logger.Info("eventlog: group member removed for not rejoining a rebalance within its rebalance timeout",
 				"group", g.id, "member", m.id, "instance", m.cfg.instanceID, "rebalance_timeout", m.cfg.rebalanceTimeout)
 			g.removeLocked(m, errMissedRebalance)
+		case d.Equal(m.syncBy):
+			g.coord.log.opts.Logger.Info("eventlog: group member removed for not syncing within its rebalance timeout",
+				"group", g.id, "member", m.id, "instance", m.cfg.instanceID, "rebalance_timeout", m.cfg.rebalanceTimeout)
+			g.removeLocked(m, errMissedSync)
 		default:
 			g.coord.log.opts.Logger.Info("eventlog: group member evicted", "group", g.id, "member", m.id,
 				"instance", m.cfg.instanceID, "departed", !m.departed.IsZero())

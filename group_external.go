@@ -24,6 +24,10 @@ var (
 	// member must rejoin, and sync the generation its rejoin returns
 	// (Kafka's REBALANCE_IN_PROGRESS).
 	ErrRebalanceInProgress = errors.New("eventlog: group rebalance in progress")
+
+	// errMissedSync is why an external member that did not sync within
+	// its rebalance timeout of its join ending was removed.
+	errMissedSync error = &chainedError{msg: "eventlog: member was removed from its group for not syncing within its rebalance timeout of its join", err: ErrCommitFailed}
 )
 
 // External members
@@ -52,7 +56,10 @@ var (
 // it is removed, however often it heartbeats, and the rebalance completes
 // without it, as in Kafka. The same holds for the rejoins of a cooperative
 // rebalance's second phase: of a member that Sync told to give partitions
-// up, from that Sync, and of one granted partitions, from the grant.
+// up, from that Sync, and of one granted partitions, from the grant. And
+// once AwaitRebalance returned its generation, it must Sync within its
+// rebalance timeout, or it is removed, as Kafka removes a member pending
+// its sync: otherwise it would hold the partitions granted to it unread.
 
 // ExternalMemberConfig describes an external group member.
 type ExternalMemberConfig struct {
@@ -73,7 +80,8 @@ type ExternalMemberConfig struct {
 	SessionTimeout time.Duration
 	// RebalanceTimeout is how long the member has to rejoin once a
 	// rebalance starts, or once told to rejoin in the second phase of a
-	// cooperative one, before it is removed from the group (the rebalance
+	// cooperative one, and to sync once its join ended, before it is
+	// removed from the group (the rebalance
 	// timeout of Kafka's JoinGroup, which clients set to their
 	// max.poll.interval.ms). Default SessionTimeout.
 	RebalanceTimeout time.Duration
@@ -252,6 +260,12 @@ func (x *ExternalMember) AwaitRebalance(ctx context.Context) (int32, error) {
 		if m.inPoll {
 			m.rejoinBy = time.Time{}
 		}
+		if err == nil && settled && m.cfg.rebalanceTimeout > 0 {
+			// Its join ended: it must sync within its rebalance timeout,
+			// as Kafka removes a member still pending its sync then.
+			m.syncBy = g.coord.log.opts.Now().Add(m.cfg.rebalanceTimeout)
+			g.coord.wakeTimerFor(m.syncBy)
+		}
 		g.unlock()
 		if err != nil || settled {
 			return generation, err
@@ -288,7 +302,7 @@ func (x *ExternalMember) Sync(generation int32) ([]TopicPartition, error) {
 		// would be an empty assignment in a generation that is ending.
 		return nil, fmt.Errorf("eventlog: group %q member %s generation %d: %w: rejoin", g.id, m.id, generation, ErrRebalanceInProgress)
 	}
-	m.lastPoll, m.news, x.synced = now, false, generation
+	m.lastPoll, m.news, x.synced, m.syncBy = now, false, generation, time.Time{}
 	var out []TopicPartition
 	giveUp := false
 	for tp := range m.held {

@@ -298,6 +298,46 @@ func TestExternalMemberMustRejoinWithinRebalanceTimeout(t *testing.T) {
 	assert.Len(t, d.Members, 2)
 }
 
+// TestExternalMemberMustSyncWithinRebalanceTimeout: a member whose join
+// ended must sync within its rebalance timeout, as Kafka removes a member
+// still pending its sync then: one that heartbeats but never syncs would
+// hold the partitions granted to it unread. One that syncs in time stays.
+func TestExternalMemberMustSyncWithinRebalanceTimeout(t *testing.T) {
+	l, clk, ctx, cfg := externalGroup(t, 2, eventlog.RangeAssignor{}, 10*time.Second)
+	a, genA, tpsA := joinExternal(t, ctx, l, cfg)
+	require.Len(t, tpsA, 2)
+
+	// b joins: a rejoins in time, and both joins end; b never syncs.
+	b, err := l.JoinGroupExternal("g", cfg)
+	require.NoError(t, err)
+	rejoin, err := a.Heartbeat(genA)
+	require.NoError(t, err)
+	require.True(t, rejoin)
+	require.NoError(t, a.Rejoin([]string{"t"}, nil))
+	genB, err := b.AwaitRebalance(ctx)
+	require.NoError(t, err)
+	genA, tpsA = awaitAndSync(t, ctx, a)
+	require.Equal(t, genB, genA)
+	require.Len(t, tpsA, 1)
+
+	clk.Advance(6 * time.Second)
+	_, err = b.Heartbeat(genB)
+	require.NoError(t, err, "within its rebalance timeout")
+	_, err = a.Heartbeat(genA)
+	require.NoError(t, err)
+	clk.Advance(6 * time.Second)
+	_, err = b.Heartbeat(genB)
+	require.ErrorIs(t, err, eventlog.ErrUnknownMember, "b did not sync within its rebalance timeout")
+	_, err = a.Heartbeat(genA)
+	require.NoError(t, err, "a synced: it stays")
+
+	// The group rebalances without b, and a, rejoining as an eager client
+	// does (owning nothing), gets b's partition too.
+	require.NoError(t, a.Rejoin([]string{"t"}, nil))
+	_, tpsA = awaitAndSync(t, ctx, a)
+	assert.Len(t, tpsA, 2)
+}
+
 // TestCooperativeSecondPhaseIsBoundedByRebalanceTimeout: under the
 // cooperative protocol a partition moves in two phases: its holder rejoins,
 // learns at its sync that it must give the partition up, and rejoins again

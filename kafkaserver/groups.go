@@ -53,7 +53,9 @@ import (
 //     heartbeats, and the rebalance completes without it, as in Kafka; so
 //     is a member that does not rejoin in the second phase of a
 //     cooperative rebalance, once SyncGroup told it to give partitions up
-//     or Heartbeat that it was granted some.
+//     or Heartbeat that it was granted some, and one that does not send
+//     SyncGroup within it once its JoinGroup was answered (Kafka's
+//     pending-sync timeout).
 //     Kafka gives every member the group's largest rebalance timeout, and
 //     keeps a late static member; here a static member is removed too,
 //     since it would hold its partitions, and an eager rebalance wait for
