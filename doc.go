@@ -665,7 +665,9 @@
 // partition are serialized; reads never block appends: a read opens and
 // maps a segment holding no lock that appends, rolls, retention or
 // DeleteRecords wait for, so a slow open or mmap holds up only the reads
-// that need it. Close waits for calls in flight, wakes blocked Waits, and
+// that need it. Retention too loads the indexes of the segments it judges
+// by age before it takes the partition's locks, so a slow index load holds
+// up no append. Close waits for calls in flight, wakes blocked Waits, and
 // then fails every later call with ErrClosed.
 //
 // # Caveats

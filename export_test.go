@@ -180,3 +180,13 @@ func SegmentLockFree(p *Partition, base int64) bool {
 	}
 	panic(fmt.Sprintf("no segment at %d", base))
 }
+
+// AppendLockFree reports whether nothing holds p's append lock, which every
+// append takes.
+func AppendLockFree(p *Partition) bool {
+	if !p.appendMu.TryLock() {
+		return false
+	}
+	p.appendMu.Unlock()
+	return true
+}

@@ -2,6 +2,7 @@ package eventlog
 
 import (
 	"context"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -81,4 +82,50 @@ func TestCtxMutex(t *testing.T) {
 	require.NoError(t, m.lockCtx(context.Background()))
 	m.Unlock()
 	assert.Panics(t, m.Unlock, "unlock of an unlocked mutex")
+}
+
+// TestRetentionLoadsNoIndexUnderTheLocks: retention under the partition's
+// locks reads no index file and deletes nothing while a segment it must
+// judge has no index loaded; it returns that segment, and enforceRetention
+// loads it without the locks and deletes the segments past retention.
+func TestRetentionLoadsNoIndexUnderTheLocks(t *testing.T) {
+	fsys := NewMemFS()
+	opts := &Options{FS: fsys, SegmentBytes: 1024, IndexIntervalBytes: 256, Now: func() time.Time { return testTime }}
+	l, err := Open("/log", opts)
+	require.NoError(t, err)
+	require.NoError(t, l.CreateTopic("t", TopicConfig{Retention: time.Hour}))
+	p, err := l.Partition("t", 0)
+	require.NoError(t, err)
+	for range 30 {
+		_, err := p.Append(context.Background(), []Record{{Value: []byte("0123456789")}}, AppendOptions{})
+		require.NoError(t, err)
+	}
+	require.NoError(t, l.Close())
+	l, err = Open("/log", opts) // no closed segment's index is loaded yet
+	require.NoError(t, err)
+	defer l.Close()
+	p, err = l.Partition("t", 0)
+	require.NoError(t, err)
+	segs := *p.segments.Load()
+	require.Greater(t, len(segs), 2)
+	later := testTime.Add(2 * time.Hour)
+
+	fsys.SetFault(func(op Op, name string) error {
+		if op == OpOpen && filepath.Ext(name) != logExt {
+			return ErrInjected // no index file is read
+		}
+		return nil
+	})
+	unloaded, err := p.applyRetention(later)
+	require.NoError(t, err)
+	assert.Same(t, segs[0], unloaded)
+	assert.Zero(t, p.LogStartOffset(), "nothing deleted")
+	fsys.SetFault(nil)
+
+	require.NoError(t, p.enforceRetention(later))
+	active := segs[len(segs)-1]
+	assert.Equal(t, active.base, p.LogStartOffset(), "every closed segment deleted")
+	for _, seg := range segs[:len(segs)-1] {
+		assert.True(t, seg.indexLoaded(), "segment %d judged on its newest timestamp", seg.base)
+	}
 }

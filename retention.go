@@ -29,51 +29,108 @@ func (l *Log) enforceRetention() error {
 
 // enforceRetention rolls an aged active segment and deletes the closed
 // segments that retention no longer keeps.
+//
+// Whether a closed segment is past the time retention depends on its newest
+// timestamp, which its index holds; a segment not read since Open has its
+// index loaded first, from its files or rebuilt by scanning the segment. That
+// I/O runs before the partition's locks are taken, so no append waits for it.
+// Under the locks the segments are examined again: one whose index is still
+// not loaded, listed meanwhile, sends retention back to load it. A failed
+// load deletes nothing, but an aged active segment is rolled all the same.
 func (p *Partition) enforceRetention(now time.Time) error {
+	for {
+		loadErr := p.loadRetentionIndexes(now)
+		unloaded, err := p.applyRetention(now)
+		if unloaded == nil || err != nil {
+			return err
+		}
+		if loadErr != nil {
+			return loadErr
+		}
+	}
+}
+
+// loadRetentionIndexes loads, holding none of the partition's locks, the
+// indexes of the closed segments whose newest timestamp retention needs to
+// look at. A segment dropped meanwhile is skipped: applyRetention will not
+// find it listed.
+func (p *Partition) loadRetentionIndexes(now time.Time) error {
+	if p.err() != nil || !p.config().cleanup.deletes() {
+		return nil
+	}
+	segs := *p.segments.Load()
+	for {
+		_, seg := p.retentionDrops(segs, now)
+		if seg == nil || !seg.acquire() {
+			return nil
+		}
+		_, _, err := seg.loadIndex(p.config().indexInterval)
+		err = errors.Join(err, seg.release())
+		if err != nil {
+			return p.errorf("retention: %w", err)
+		}
+	}
+}
+
+// applyRetention is enforceRetention under the partition's locks. It
+// returns a listed segment whose index retention needs and finds not loaded,
+// having deleted nothing; the caller loads it and calls again.
+func (p *Partition) applyRetention(now time.Time) (unloaded *segment, err error) {
 	p.cleaning.swap.Lock() // not while a cleaning swaps segments
 	defer p.cleaning.swap.Unlock()
 	p.appendMu.Lock()
 	defer p.appendMu.Unlock()
 	if p.err() != nil {
-		return nil // a failed partition changes nothing until reopened
+		return nil, nil // a failed partition changes nothing until reopened
 	}
 	if active := p.active(); active.size.Load() > 0 && p.agedLocked(active, now) {
 		if _, err := p.rollLocked(); err != nil {
-			return p.fail(err)
+			return nil, p.fail(err)
 		}
 	}
 	if !p.config().cleanup.deletes() {
-		return nil
+		return nil, nil
 	}
 	segs := *p.segments.Load()
-	closed := segs[:len(segs)-1]
+	drop, unloaded := p.retentionDrops(segs, now)
+	if unloaded != nil || drop == 0 {
+		return unloaded, nil
+	}
+	if start := segs[drop].base; start > p.logStart.Load() {
+		if err := p.persistLogStart(start); err != nil {
+			return nil, p.errorf("retention: %w", err)
+		}
+	}
+	p.log.opts.Logger.Info("eventlog: retention deleting segments", "topic", p.topic, "partition", p.id, "segments", drop, "log_start_offset", p.logStart.Load())
+	return nil, p.dropSegmentsLocked(drop)
+}
+
+// retentionDrops counts the closed segments at the front of segs that
+// retention deletes at now: those past the time retention, and the oldest
+// while the partition is larger than the size retention. It stops at the
+// first segment whose index it needs and finds not loaded, and returns it.
+func (p *Partition) retentionDrops(segs []*segment, now time.Time) (drop int, unloaded *segment) {
+	cfg := p.config()
 	var total int64
 	for _, seg := range segs {
 		total += seg.size.Load()
 	}
-	drop := 0
-	for _, seg := range closed {
-		tooOld, err := p.olderThanRetention(seg, now)
-		if err != nil {
-			return err
+	for _, seg := range segs[:len(segs)-1] {
+		tooOld := false
+		if cfg.retention >= 0 {
+			if !seg.indexLoaded() {
+				return drop, seg
+			}
+			tooOld = seg.maxTimestamp.Load() < now.Add(-cfg.retention).UnixMilli()
 		}
-		tooBig := p.config().retentionBytes >= 0 && total-seg.size.Load() >= p.config().retentionBytes
+		tooBig := cfg.retentionBytes >= 0 && total-seg.size.Load() >= cfg.retentionBytes
 		if !tooOld && !tooBig {
 			break
 		}
 		total -= seg.size.Load()
 		drop++
 	}
-	if drop == 0 {
-		return nil
-	}
-	if start := segs[drop].base; start > p.logStart.Load() {
-		if err := p.persistLogStart(start); err != nil {
-			return p.errorf("retention: %w", err)
-		}
-	}
-	p.log.opts.Logger.Info("eventlog: retention deleting segments", "topic", p.topic, "partition", p.id, "segments", drop, "log_start_offset", p.logStart.Load())
-	return p.dropSegmentsLocked(drop)
+	return drop, nil
 }
 
 // dropSegmentsLocked unlists the first drop segments, which the log start
@@ -97,17 +154,4 @@ func (p *Partition) dropSegmentsLocked(drop int) error {
 		return p.errorf("delete segments: %w", err)
 	}
 	return nil
-}
-
-// olderThanRetention tells whether every record of a closed segment is past
-// the partition's time retention.
-func (p *Partition) olderThanRetention(seg *segment, now time.Time) (bool, error) {
-	if p.config().retention < 0 {
-		return false, nil
-	}
-	if _, _, err := seg.loadIndex(p.config().indexInterval); err != nil {
-		return false, p.errorf("retention: %w", err)
-	}
-	newest := seg.maxTimestamp.Load()
-	return newest < now.Add(-p.config().retention).UnixMilli(), nil
 }

@@ -6,6 +6,7 @@ import (
 	"iter"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -312,4 +313,67 @@ func TestSegmentRollsPastSegmentAge(t *testing.T) {
 	require.NoError(t, eventlog.EnforceRetention(l))
 	assert.Equal(t, 2, partitionStats(t, l, "appended").Segments, "an append to a segment older than SegmentAge")
 	assert.Equal(t, 2, partitionStats(t, l, "quiet").Segments, "a retention check of a segment older than SegmentAge")
+}
+
+// Retention's load of a closed segment's indexes, however slow, holds up no
+// append: it runs before retention takes the partition's locks, which
+// appends and DeleteRecords take too. Retention then deletes what it would
+// have, from the segments listed once it has the locks: here
+// DeleteRecords dropped the segment it was loading meanwhile.
+func TestSlowRetentionIndexLoadHoldsUpNoAppend(t *testing.T) {
+	fsys := eventlog.NewMemFS()
+	clk := newClock()
+	opts := &eventlog.Options{FS: fsys, Now: clk.Now, SegmentBytes: 1024, IndexIntervalBytes: 256}
+	l := openLog(t, "/d", opts)
+	require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{Retention: time.Hour}))
+	appendN(t, partition(t, l, "t", 0), 30, eventlog.AppendOptions{})
+	require.NoError(t, l.Close())
+	l = openLog(t, "/d", opts) // no closed segment's index is loaded yet
+	p := partition(t, l, "t", 0)
+	bases := segmentBases(t, fsys, "/d/topics/t/0")
+	require.Greater(t, len(bases), 2)
+	active := bases[len(bases)-1]
+	clk.Advance(2 * time.Hour) // every record so far is past retention
+
+	first := fmt.Sprintf("/d/topics/t/0/%020d.index", 0)
+	reached, resume := pauseFSAt(fsys, eventlog.OpOpen, first)
+	var once sync.Once
+	release := func() { once.Do(func() { close(resume) }) }
+	t.Cleanup(release) // before the Log's Close, which waits for retention
+	retained := make(chan error, 1)
+	go func() { retained <- eventlog.EnforceRetention(l) }()
+	<-reached
+	require.True(t, eventlog.AppendLockFree(p), "the append lock is held while retention loads an index")
+
+	// Appends go on, and DeleteRecords drops the segment being loaded.
+	appendN(t, p, 5, eventlog.AppendOptions{})
+	start, err := l.DeleteRecords(ctx, "t", 0, bases[1])
+	require.NoError(t, err)
+	require.Equal(t, bases[1], start)
+
+	release()
+	require.NoError(t, <-retained)
+	assert.Equal(t, active, p.LogStartOffset(), "every closed segment is deleted, the active one kept")
+	assert.Equal(t, int64(35), p.HighWatermark())
+	fsys.SetFault(nil)
+	assert.Equal(t, []int64{active}, segmentBases(t, fsys, "/d/topics/t/0"), "the deleted segments' files are gone")
+	recs := readAll(t, p, active)
+	require.NotEmpty(t, recs)
+	assert.Equal(t, active, recs[0].Offset)
+	assert.Equal(t, int64(34), recs[len(recs)-1].Offset)
+}
+
+// segmentBases lists the base offsets of the .log files in dir of fsys.
+func segmentBases(t *testing.T, fsys *eventlog.MemFS, dir string) []int64 {
+	t.Helper()
+	names, err := fsys.ReadDir(dir)
+	require.NoError(t, err)
+	var bases []int64
+	for _, name := range names {
+		var base int64
+		if n, _ := fmt.Sscanf(name, "%020d.log", &base); n == 1 && strings.HasSuffix(name, ".log") {
+			bases = append(bases, base)
+		}
+	}
+	return bases
 }

@@ -424,6 +424,14 @@ func (s *segment) loadIndex(interval int64) (idx *segmentIndex, rebuilt bool, er
 	return s.mu.index, rebuilt, nil
 }
 
+// indexLoaded reports whether the segment's indexes are in memory, so that
+// loadIndex returns them, and maxTimestamp is known, with no I/O.
+func (s *segment) indexLoaded() bool {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.mu.index != nil
+}
+
 // readIndexFiles reads a segment's index files and checks them against the
 // log: the last offset entry must point at a batch with its offset, no batch
 // may start more than one index interval after it (else the index is short),
