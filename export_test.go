@@ -1,6 +1,7 @@
 package eventlog
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math"
@@ -189,4 +190,23 @@ func AppendLockFree(p *Partition) bool {
 	}
 	p.appendMu.Unlock()
 	return true
+}
+
+// StoreTransactionalIDEpoch stores the state of transactional ID id as
+// that of a new producer id at epoch, as if epoch+1 Producers of the ID
+// had started, so that a test can start the next one near the last epoch.
+func StoreTransactionalIDEpoch(l *Log, id string, epoch int16) error {
+	c, err := l.txnCoordinator()
+	if err != nil {
+		return err
+	}
+	pid, err := l.txns.ids.allocate()
+	if err != nil {
+		return err
+	}
+	m := c.meta(id)
+	m.op.Lock()
+	defer m.op.Unlock()
+	rec := txnRecord{producer: ProducerID{ID: pid, Epoch: epoch}, timeout: DefaultTransactionTimeout, state: txnEmpty, start: -1}
+	return c.writeLocked(context.Background(), m, rec, DurabilityFsync)
 }

@@ -52,7 +52,11 @@ import (
 // does not stay stuck. A transaction open longer than its
 // TransactionTimeout is aborted by the Log, and its Producer fenced. Each
 // abort that fences bumps the producer epoch, and writes its markers with
-// the new one, so that a partition refuses the old Producer's late writes.
+// the new one, so that a partition refuses the old Producer's late writes;
+// at the last epoch a Producer is given, math.MaxInt16-1, the bump is to
+// math.MaxInt16, kept for that, and the ID's next Producer gets a new
+// producer id (Kafka's prepareFenceProducerEpoch and producer id
+// rotation).
 //
 // Calls into the coordinator register with the Log as long calls
 // (enterLong), not as calls in flight (enter): the appends they make enter
@@ -159,7 +163,9 @@ func (c *txnCoordinator) writeLocked(ctx context.Context, m *txnMeta, rec txnRec
 }
 
 // nextEpoch returns the producer id and epoch that fence id: the next
-// epoch, or a new producer id once the epochs are used up.
+// epoch, or a new producer id once the epochs are used up. The epochs a
+// Producer is given stop at math.MaxInt16-1, as Kafka's do, keeping
+// math.MaxInt16 for abortLocked to fence the last one with.
 func (c *txnCoordinator) nextEpoch(id ProducerID) (ProducerID, error) {
 	if id.ID >= 0 && id.Epoch < math.MaxInt16-1 {
 		return ProducerID{ID: id.ID, Epoch: id.Epoch + 1}, nil
@@ -279,13 +285,15 @@ func (c *txnCoordinator) endTransaction(ctx context.Context, id string, pid Prod
 }
 
 // abortLocked aborts m's open transaction with a new epoch, which fences
-// the Producer that opened it.
+// the Producer that opened it: the coordinator refuses its calls, and the
+// markers, written with the new epoch, make the partitions refuse its late
+// batches. A Producer is never given an epoch past math.MaxInt16-1
+// (nextEpoch), so that one is always left for this, as in Kafka: a
+// Producer at the last epoch is fenced with math.MaxInt16, and the next
+// Producer of the ID gets a new producer id.
 func (c *txnCoordinator) abortLocked(ctx context.Context, m *txnMeta, why string) error {
 	rec := m.rec
-	if rec.producer.Epoch < math.MaxInt16-1 {
-		// Markers with the new epoch make the partitions refuse the old
-		// Producer's late writes. (At the last epoch the id is replaced on
-		// the next init instead.)
+	if rec.producer.Epoch < math.MaxInt16 { // else fenced already: no Producer has it
 		rec.producer.Epoch++
 	}
 	rec.state = txnPrepareAbort
