@@ -637,10 +637,12 @@
 // A read-only Log sees what others did to the directory since Open only
 // when Log.Refresh is called: it lists the directory again and scans what
 // was appended — new batches, rolled and deleted segments, compactions,
-// new, deleted and grown topics, new committed offsets — and moves high
-// watermarks, which wakes Partition.Wait and Consumer.Poll. A tool
-// following a log calls Refresh on a ticker (the eventlog command's
-// tail -f does, every 250ms by default).
+// new, deleted and grown topics, new and deleted committed offsets, as a
+// fresh Open would see them even when the cleaner removed a deletion's
+// tombstone since the last Refresh — and moves high watermarks, which
+// wakes Partition.Wait and Consumer.Poll. A tool following a log calls
+// Refresh on a ticker (the eventlog command's tail -f does, every 250ms by
+// default).
 //
 // Verify checks a log directory without opening it — every batch's CRC,
 // offsets, the active segments against their recovery points, the closed

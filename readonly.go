@@ -55,11 +55,19 @@ var ErrReadOnly = errors.New("eventlog: log is opened read-only")
 type readOnlyState struct {
 	// mu serializes refreshes and guards the maps below.
 	mu sync.Mutex
-	// replayed is, for each __consumer_offsets partition, the offset up to
-	// which its records were applied to the offset store.
-	replayed map[*Partition]int64
+	// replayed is, for each __consumer_offsets partition, how far its
+	// records were applied to the offset store (see refreshOffsets).
+	replayed map[*Partition]offsetsReplay
 	// listings is each partition's directory as the last refresh saw it.
 	listings map[*Partition]dirListing
+}
+
+// offsetsReplay is how far a refresh applied a __consumer_offsets
+// partition to the offset store: up to offset to, from start, the log
+// start offset then, with the log cleaner's first dirty offset then
+// cleaned.
+type offsetsReplay struct {
+	to, start, cleaned int64
 }
 
 // dirListing is what a refresh saw of a partition's directory: when the
@@ -88,7 +96,7 @@ func openReadOnly(dir string, o Options) (*Log, error) {
 	}
 	l := &Log{dir: dir, opts: o, stop: make(chan struct{})}
 	l.mu.topics = make(map[string]*topic)
-	l.readOnly.replayed = make(map[*Partition]int64)
+	l.readOnly.replayed = make(map[*Partition]offsetsReplay)
 	l.readOnly.listings = make(map[*Partition]dirListing)
 	_, _, markerErr := readMetaFile(o.FS, filepath.Join(dir, cleanMarkerName))
 	l.recovery.clean = markerErr == nil
@@ -285,7 +293,18 @@ func (l *Log) dropTopicReadOnly(name string) {
 
 // refreshOffsets applies the records appended to __consumer_offsets since
 // the last refresh to the offset store, making the store when the topic
-// appears.
+// appears, so that the store is what a fresh Open would replay.
+//
+// A partition is replayed from where the last refresh ended unless that
+// could leave in the store an offset that a fresh Open would not have: its
+// entries are then dropped and it is replayed whole, as Open replays it.
+// That is so when the writer's log cleaner cleaned records appended since
+// the last refresh (its first dirty offset moved): it may have removed a
+// tombstone, past its delete retention, that this Log never saw, together
+// with the record it deleted. It is so too when the log start offset
+// moved, and for a partition with transactional commits, which is
+// replayed whole whenever it has new records anyway (a transaction's
+// records wait for its marker).
 func (l *Log) refreshOffsets() error {
 	t, err := l.topic(offsetsTopicName)
 	if err != nil {
@@ -302,14 +321,20 @@ func (l *Log) refreshOffsets() error {
 	s.mu.Lock()
 	var err2 error
 	for _, p := range s.parts {
-		from, to := max(l.readOnly.replayed[p], p.LogStartOffset()), p.HighWatermark()
+		last := l.readOnly.replayed[p]
+		start, to, cleaned := p.LogStartOffset(), p.HighWatermark(), p.cleaning.firstDirty.Load()
+		from := max(last.to, start)
+		if !fresh && (start != last.start || from < to && (cleaned != last.cleaned || p.producers.history.Load())) {
+			s.forgetPartitionLocked(p)
+			from = start
+		}
 		if fresh {
-			from = p.LogStartOffset()
+			from = start
 		}
 		if err2 = r.replay(p, from, to); err2 != nil {
 			break
 		}
-		l.readOnly.replayed[p] = to
+		l.readOnly.replayed[p] = offsetsReplay{to: to, start: start, cleaned: cleaned}
 	}
 	s.mu.Unlock()
 	if err2 != nil {
@@ -321,4 +346,28 @@ func (l *Log) refreshOffsets() error {
 		l.groups.mu.Unlock()
 	}
 	return nil
+}
+
+// forgetPartitionLocked drops from a read-only Log's store the committed
+// offsets and group metadata that partition p of __consumer_offsets holds,
+// those of the groups that partitionFor maps to p, for p to be replayed
+// whole. A read-only Log keeps no pending commits.
+func (s *offsetStore) forgetPartitionLocked(p *Partition) {
+	inP := make(map[string]bool) // by group
+	for id := range s.mu.committed {
+		group, _ := parseOffsetID(id)
+		in, ok := inP[group]
+		if !ok {
+			in = s.partitionFor(group) == p
+			inP[group] = in
+		}
+		if in {
+			delete(s.mu.committed, id)
+		}
+	}
+	for group := range s.mu.groupMetadata {
+		if s.partitionFor(group) == p {
+			delete(s.mu.groupMetadata, group)
+		}
+	}
 }
