@@ -1,0 +1,255 @@
+package eventlog
+
+import (
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// The group coordinator: the Log's registry of consumer groups, and the
+// goroutine that evicts members past their deadlines and writes groups'
+// metadata (see group.go for how a group works).
+
+// groupState is the Log's consumer-group state: the committed offsets and
+// the coordinator, each made on first use (the offsets at Open when
+// __consumer_offsets exists).
+type groupState struct {
+	mu      sync.Mutex // guards offsets and coord
+	offsets *offsetStore
+	coord   *coordinator
+}
+
+// coordinator runs the consumer groups of one Log.
+type coordinator struct {
+	log     *Log
+	offsets *offsetStore
+	poke    chan struct{} // buffer 1: a deadline may have moved earlier
+	// metaPoke (buffer 1) tells that a group has a metadata snapshot to
+	// write.
+	metaPoke chan struct{}
+	armed    atomic.Int64 // unix nanos the timer fires at; 0: not armed
+
+	mu     sync.Mutex // guards groups, and kept and borrowed of each group
+	groups map[string]*group
+}
+
+// coordinator returns the Log's group coordinator, starting it on first use.
+func (l *Log) coordinator() (*coordinator, error) {
+	if err := l.refuseWrite("run consumer groups, which commit offsets"); err != nil {
+		return nil, err
+	}
+	s, err := l.offsetStore(true)
+	if err != nil {
+		return nil, err
+	}
+	l.groups.mu.Lock()
+	defer l.groups.mu.Unlock()
+	if c := l.groups.coord; c != nil {
+		return c, nil
+	}
+	c := &coordinator{log: l, offsets: s, poke: make(chan struct{}, 1), metaPoke: make(chan struct{}, 1), groups: make(map[string]*group)}
+	if !l.goBackground(c.run) {
+		return nil, ErrClosed
+	}
+	l.groups.coord = c
+	return c, nil
+}
+
+// group returns the group named id, creating it. The group stays in
+// memory from then on: the caller may keep it, as a Consumer does to join
+// it.
+func (c *coordinator) group(id string) *group {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	g := c.groupLocked(id)
+	g.kept = true
+	return g
+}
+
+// borrowGroup returns the group named id, creating it, for an
+// administrative call, which gives it back with returnGroup after it
+// unlocked the group: until then the group's mu keeps members out, which
+// a new group of the same name would not. A group that only such calls
+// used leaves memory when the last one gives it back, so that naming
+// groups that do not exist leaves nothing behind; one that group returned
+// stays, so that a name never has two groups.
+func (c *coordinator) borrowGroup(id string) *group {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	g := c.groupLocked(id)
+	g.borrowed++
+	return g
+}
+
+// returnGroup gives back a group that borrowGroup returned.
+func (c *coordinator) returnGroup(g *group) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	g.borrowed--
+	if g.borrowed == 0 && !g.kept {
+		delete(c.groups, g.id)
+	}
+}
+
+// groupLocked returns the group named id, creating it; c.mu is held.
+func (c *coordinator) groupLocked(id string) *group {
+	g := c.groups[id]
+	if g == nil {
+		g = &group{id: id, coord: c}
+		g.mu.members = make(map[string]*member)
+		g.mu.instances = make(map[string]*member)
+		g.mu.holder = make(map[TopicPartition]*member)
+		g.mu.generation = c.offsets.storedGeneration(id)
+		c.groups[id] = g
+	}
+	return g
+}
+
+// wakeTimerFor pokes the timer when deadline is before the one it is armed
+// for: the deadline of a member that polls moves later, and needs none.
+func (c *coordinator) wakeTimerFor(deadline time.Time) {
+	if at := c.armed.Load(); at == 0 || deadline.UnixNano() < at {
+		c.wakeTimer()
+	}
+}
+
+func (c *coordinator) wakeTimer() {
+	select {
+	case c.poke <- struct{}{}:
+	default:
+	}
+}
+
+// metadataLinger is how long the coordinator's goroutine waits before it
+// writes the groups' metadata snapshots (group_metadata.go): the write does
+// not compete with the end of the rebalance that took the snapshot, and
+// the snapshots of rebalances in quick succession are written once, the
+// last.
+const metadataLinger = 20 * time.Millisecond
+
+// run evicts members past their deadlines, and writes the groups' metadata
+// snapshots, until the Log closes. Members calling the coordinator evict
+// too, so a clock injected through Options.Now takes effect at the next
+// call even if no timer fires.
+func (c *coordinator) run(stop <-chan struct{}) {
+	var timer, linger *time.Timer
+	defer func() {
+		for _, t := range []*time.Timer{timer, linger} {
+			if t != nil {
+				t.Stop()
+			}
+		}
+	}()
+	var fire, lingering <-chan time.Time // set while the timer, the linger run
+	lingerFor := func() {
+		if lingering != nil {
+			return
+		}
+		if linger == nil {
+			linger = time.NewTimer(metadataLinger)
+		} else {
+			linger.Reset(metadataLinger)
+		}
+		lingering = linger.C
+	}
+	for expire := true; ; expire = true {
+		if expire {
+			next, ok, pending := c.expire()
+			fire = nil
+			c.armed.Store(0)
+			if ok {
+				c.armed.Store(next.UnixNano())
+				d := max(next.Sub(c.log.opts.Now()), 0)
+				if timer == nil {
+					timer = time.NewTimer(d)
+				} else {
+					timer.Reset(d)
+				}
+				fire = timer.C
+			}
+			if pending {
+				lingerFor()
+			}
+		}
+		select {
+		case <-fire:
+		case <-c.poke:
+		case <-c.metaPoke:
+			// Only a snapshot to write: the deadlines are as they were.
+			expire = false
+			lingerFor()
+		case <-lingering:
+			expire, lingering = false, nil
+			c.writeMetadata()
+		case <-stop:
+			return
+		}
+	}
+}
+
+// expire evicts the expired members of every group and returns the next
+// deadline, and whether a group has a metadata snapshot to write.
+func (c *coordinator) expire() (next time.Time, ok, pending bool) {
+	now := c.log.opts.Now()
+	for _, g := range c.groupList() {
+		g.mu.Lock()
+		g.expireLocked(now)
+		for _, m := range g.mu.members {
+			if d, has := m.deadline(); has && (!ok || d.Before(next)) {
+				next, ok = d, true
+			}
+		}
+		g.mu.Unlock()
+		pending = pending || g.metaPending.Load()
+	}
+	return next, ok, pending
+}
+
+// groupList returns the groups.
+func (c *coordinator) groupList() []*group {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	groups := make([]*group, 0, len(c.groups))
+	for _, g := range c.groups {
+		groups = append(groups, g)
+	}
+	return groups
+}
+
+// groupNames lists the groups with members.
+func (c *coordinator) groupNames() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var names []string
+	for id, g := range c.groups {
+		g.mu.Lock()
+		if len(g.mu.members) > 0 {
+			names = append(names, id)
+		}
+		g.mu.Unlock()
+	}
+	return names
+}
+
+// Groups lists the consumer groups that have committed offsets, members,
+// or stored metadata (see GroupDescription), sorted. A group emptied by
+// its last member leaving is listed until DeleteGroup, as in Kafka.
+func (l *Log) Groups() ([]string, error) {
+	var names []string
+	s, err := l.offsetStore(false)
+	if err != nil {
+		return nil, err
+	}
+	if s != nil {
+		names = s.groupNames()
+	}
+	l.groups.mu.Lock()
+	c := l.groups.coord
+	l.groups.mu.Unlock()
+	if c != nil {
+		names = append(names, c.groupNames()...)
+	}
+	slices.Sort(names)
+	return slices.Compact(names), nil
+}
