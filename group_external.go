@@ -234,8 +234,8 @@ func (x *ExternalMember) Rejoin(topics []string, owned []TopicPartition) error {
 	}
 	g.progressLocked()
 	// It has rejoined: what it was granted meanwhile, even just now, it
-	// learns at its sync.
-	m.rejoinBy = time.Time{}
+	// learns at its sync; a sync its last join awaited is moot.
+	m.rejoinBy, m.syncBy = time.Time{}, time.Time{}
 	return nil
 }
 
