@@ -616,36 +616,47 @@ func (l *Log) DeleteRecords(ctx context.Context, topic string, partition int32, 
 	if hook := l.deleteRecordsHook.Load(); hook != nil {
 		(*hook)()
 	}
+	start, dropped, err := p.deleteRecords(offset)
+	if rerr := p.releaseDropped(dropped); rerr != nil {
+		return start, rerr
+	}
+	if err != nil {
+		return start, err
+	}
+	l.opts.Logger.Info("eventlog: records deleted", "topic", topic, "partition", partition, "log_start_offset", start)
+	return start, nil
+}
+
+// deleteRecords is DeleteRecords under the partition's locks: it moves the
+// log start offset to offset and unlists the segments below it, which it
+// returns for releaseDropped.
+func (p *Partition) deleteRecords(offset int64) (start int64, dropped []*segment, err error) {
 	p.cleaning.swap.Lock()
 	defer p.cleaning.swap.Unlock()
 	p.appendMu.Lock()
 	defer p.appendMu.Unlock()
 	if err := p.err(); err != nil {
-		return -1, err
+		return -1, nil, err
 	}
 	// Checked under the locks that setConfig holds, so that AlterTopicConfig
 	// cannot switch the topic to compact alone before the records go.
 	if c := p.config().cleanup; c == CleanupCompact {
-		return -1, p.errorf("%w: cleanup.policy is %s: records of a compacted topic cannot be deleted by offset", ErrInvalidConfig, c)
+		return -1, nil, p.errorf("%w: cleanup.policy is %s: records of a compacted topic cannot be deleted by offset", ErrInvalidConfig, c)
 	}
 	hw := p.HighWatermark()
 	if offset == DeleteToHighWatermark {
 		offset = hw
 	}
 	if offset < 0 || offset > hw {
-		return -1, p.errorf("%w: DeleteRecords before offset %d: the high watermark is %d", ErrOffsetOutOfRange, offset, hw)
+		return -1, nil, p.errorf("%w: DeleteRecords before offset %d: the high watermark is %d", ErrOffsetOutOfRange, offset, hw)
 	}
 	if start := p.logStart.Load(); offset <= start {
-		return start, nil
+		return start, nil, nil
 	}
 	if err := p.persistLogStart(offset); err != nil {
-		return -1, p.errorf("delete records: %w", err)
+		return -1, nil, p.errorf("delete records: %w", err)
 	}
-	if err := p.dropBelowLogStartLocked(); err != nil {
-		return offset, err
-	}
-	l.opts.Logger.Info("eventlog: records deleted", "topic", topic, "partition", partition, "log_start_offset", offset)
-	return offset, nil
+	return offset, p.dropBelowLogStartLocked(), nil
 }
 
 // persistLogStart makes offset the partition's log start offset, durably
@@ -661,9 +672,9 @@ func (p *Partition) persistLogStart(offset int64) error {
 	return nil
 }
 
-// dropBelowLogStartLocked deletes the closed segments that hold only
-// offsets below the log start offset.
-func (p *Partition) dropBelowLogStartLocked() error {
+// dropBelowLogStartLocked unlists the closed segments that hold only
+// offsets below the log start offset and returns them for releaseDropped.
+func (p *Partition) dropBelowLogStartLocked() []*segment {
 	segs := *p.segments.Load()
 	start := p.logStart.Load()
 	drop := 0
@@ -707,8 +718,9 @@ func (p *Partition) loadLogStart() error {
 	}
 	p.logStart.Store(start)
 	p.appendMu.Lock()
-	defer p.appendMu.Unlock()
-	return p.dropBelowLogStartLocked()
+	dropped := p.dropBelowLogStartLocked()
+	p.appendMu.Unlock()
+	return p.releaseDropped(dropped)
 }
 
 // readLogStart reads the log start offset checkpoint of the partition in

@@ -669,7 +669,12 @@
 // DeleteRecords wait for, so a slow open or mmap holds up only the reads
 // that need it. Retention too loads the indexes of the segments it judges
 // by age before it takes the partition's locks, so a slow index load holds
-// up no append. Close waits for calls in flight, wakes blocked Waits, and
+// up no append. A segment that retention, DeleteRecords or a compaction
+// drops has its file closed and, for the first two, its files removed by
+// its last holder, holding none of those locks either: retention and
+// DeleteRecords let go of the partition's locks before they release the
+// segments they drop, so a slow close or removal (a slow disk, a network
+// filesystem) holds up no append; the call returns once it is done. Close waits for calls in flight, wakes blocked Waits, and
 // then fails every later call with ErrClosed.
 //
 // # Caveats

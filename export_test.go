@@ -169,14 +169,21 @@ func SetDeleteRecordsHook(l *Log, fn func()) {
 
 // SegmentLockFree reports whether nothing holds the lock of p's listed
 // segment at base, which appends, rolls, retention and DeleteRecords take.
-func SegmentLockFree(p *Partition, base int64) bool {
+func SegmentLockFree(p *Partition, base int64) bool { return SegmentLockCheck(p, base)() }
+
+// SegmentLockCheck returns a check of whether nothing holds the lock of
+// p's segment listed now at base, which keeps checking that segment once
+// it is dropped.
+func SegmentLockCheck(p *Partition, base int64) func() bool {
 	for _, seg := range *p.segments.Load() {
 		if seg.base == base {
-			if !seg.mu.TryLock() {
-				return false
+			return func() bool {
+				if !seg.mu.TryLock() {
+					return false
+				}
+				seg.mu.Unlock()
+				return true
 			}
-			seg.mu.Unlock()
-			return true
 		}
 	}
 	panic(fmt.Sprintf("no segment at %d", base))

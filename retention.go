@@ -16,7 +16,8 @@ import (
 // Deleting a segment first advances the log start offset, then unlists the
 // segment, and leaves the unmapping and file removal to its last reader, so
 // a read in progress finishes on intact bytes and a later one gets
-// ErrOffsetOutOfRange.
+// ErrOffsetOutOfRange. The partition's own reference is dropped after its
+// locks are let go, so that a slow removal holds up no append.
 
 // enforceRetention applies retention to every partition.
 func (l *Log) enforceRetention() error {
@@ -72,37 +73,47 @@ func (p *Partition) loadRetentionIndexes(now time.Time) error {
 	}
 }
 
-// applyRetention is enforceRetention under the partition's locks. It
-// returns a listed segment whose index retention needs and finds not loaded,
-// having deleted nothing; the caller loads it and calls again.
+// applyRetention is enforceRetention under the partition's locks, but for
+// the release of the segments it drops, which may remove their files and
+// runs once the locks are let go. It returns a listed segment whose index
+// retention needs and finds not loaded, having deleted nothing; the caller
+// loads it and calls again.
 func (p *Partition) applyRetention(now time.Time) (unloaded *segment, err error) {
+	unloaded, dropped, err := p.unlistRetired(now)
+	return unloaded, errors.Join(err, p.releaseDropped(dropped))
+}
+
+// unlistRetired rolls an aged active segment and unlists the closed
+// segments that retention no longer keeps, under the partition's locks, and
+// returns them for releaseDropped.
+func (p *Partition) unlistRetired(now time.Time) (unloaded *segment, dropped []*segment, err error) {
 	p.cleaning.swap.Lock() // not while a cleaning swaps segments
 	defer p.cleaning.swap.Unlock()
 	p.appendMu.Lock()
 	defer p.appendMu.Unlock()
 	if p.err() != nil {
-		return nil, nil // a failed partition changes nothing until reopened
+		return nil, nil, nil // a failed partition changes nothing until reopened
 	}
 	if active := p.active(); active.size.Load() > 0 && p.agedLocked(active, now) {
 		if _, err := p.rollLocked(); err != nil {
-			return nil, p.fail(err)
+			return nil, nil, p.fail(err)
 		}
 	}
 	if !p.config().cleanup.deletes() {
-		return nil, nil
+		return nil, nil, nil
 	}
 	segs := *p.segments.Load()
 	drop, unloaded := p.retentionDrops(segs, now)
 	if unloaded != nil || drop == 0 {
-		return unloaded, nil
+		return unloaded, nil, nil
 	}
 	if start := segs[drop].base; start > p.logStart.Load() {
 		if err := p.persistLogStart(start); err != nil {
-			return nil, p.errorf("retention: %w", err)
+			return nil, nil, p.errorf("retention: %w", err)
 		}
 	}
 	p.log.opts.Logger.Info("eventlog: retention deleting segments", "topic", p.topic, "partition", p.id, "segments", drop, "log_start_offset", p.logStart.Load())
-	return nil, p.dropSegmentsLocked(drop)
+	return nil, p.dropSegmentsLocked(drop), nil
 }
 
 // retentionDrops counts the closed segments at the front of segs that
@@ -134,20 +145,32 @@ func (p *Partition) retentionDrops(segs []*segment, now time.Time) (drop int, un
 }
 
 // dropSegmentsLocked unlists the first drop segments, which the log start
-// offset has passed, and leaves their unmapping and removal to their last
-// reader.
-func (p *Partition) dropSegmentsLocked(drop int) error {
+// offset has passed, marks them to be removed by their last release, and
+// returns them. The caller passes them to releaseDropped once it has let go
+// of the partition's locks: the partition's release may be their last,
+// which closes and removes their files, and appends must not wait for that.
+func (p *Partition) dropSegmentsLocked(drop int) []*segment {
 	if drop == 0 {
 		return nil
 	}
 	segs := *p.segments.Load()
 	kept := append([]*segment(nil), segs[drop:]...)
 	p.segments.Store(&kept)
-	var errs []error
 	for _, seg := range segs[:drop] {
 		seg.mu.Lock()
 		seg.mu.removeOnRelease = true
 		seg.mu.Unlock()
+	}
+	return segs[:drop:drop]
+}
+
+// releaseDropped drops the partition's references to the segments that
+// dropSegmentsLocked returned; the last reader of each, this call unless a
+// reader holds on, closes and removes its files. The partition's locks
+// must not be held.
+func (p *Partition) releaseDropped(dropped []*segment) error {
+	var errs []error
+	for _, seg := range dropped {
 		errs = append(errs, seg.release())
 	}
 	if err := errors.Join(errs...); err != nil {

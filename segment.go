@@ -136,7 +136,12 @@ func (s *segment) path(ext string) string {
 // acquire takes a reader's reference; it fails once the segment is gone.
 func (s *segment) acquire() bool { return s.refs.tryAcquire() }
 
-// release drops a reference; the last one frees the segment.
+// release drops a reference; the last one frees the segment: it closes the
+// file and, if the segment was dropped, removes its files, then calls
+// onFree. What to close and whether to remove is taken under mu, the I/O
+// done after: mu is taken under the partition's locks, and a slow close or
+// removal must hold up nothing. As the last holder runs it once, the files
+// go once, and no one touches the file it closes.
 func (s *segment) release() error {
 	if !s.refs.drop() {
 		return nil
@@ -145,21 +150,22 @@ func (s *segment) release() error {
 		m.release()
 	}
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	f, remove, onFree := s.mu.file, s.mu.removeOnRelease, s.mu.onFree
+	s.mu.file = nil
+	s.mu.Unlock()
 	var err error
-	if s.mu.file != nil {
-		err = s.mu.file.Close()
-		s.mu.file = nil
+	if f != nil {
+		err = f.Close()
 	}
-	if s.mu.removeOnRelease {
+	if remove {
 		for _, ext := range []string{logExt, indexExt, timeIndexExt, txnIndexExt} {
 			if rerr := s.fsys.Remove(s.path(ext)); rerr != nil && !errors.Is(rerr, os.ErrNotExist) {
 				err = errors.Join(err, rerr)
 			}
 		}
 	}
-	if s.mu.onFree != nil {
-		s.mu.onFree()
+	if onFree != nil {
+		onFree()
 	}
 	return err
 }
