@@ -107,7 +107,8 @@ a time, as text lines or (with --json) JSON lines.
 With --batches, print each stored RecordBatch's header instead, as
 kafka-dump-log does: file and byte position, offsets, count, timestamps,
 compression, CRC, producer fields. --records adds each batch's records
-(kafka-dump-log's --print-data-log).`,
+(kafka-dump-log's --print-data-log), but for those before the log start
+in the batch that holds it, which DeleteRecords deleted.`,
 		Args: args(1, 1),
 		RunE: a.runE(func(cmd *cobra.Command, names []string) (err error) {
 			if cmd.Flags().Changed("offset") && fromTime != "" {
@@ -304,10 +305,12 @@ func (d *dumper) batches(p *eventlog.Partition, offset int64, records bool) erro
 	return nil
 }
 
-// batchRecords returns copies of the records of batch b.
+// batchRecords returns copies of the records of batch b: those from the
+// log start on, for DeleteRecords can move the log start inside a batch,
+// and the records before it are deleted, and no longer read.
 func batchRecords(p *eventlog.Partition, b *eventlog.BatchInfo) ([]outRecord, error) {
 	var out []outRecord
-	for v, err := range p.Views(b.BaseOffset) {
+	for v, err := range p.Views(max(b.BaseOffset, p.LogStartOffset())) {
 		if err != nil {
 			return nil, err
 		}
