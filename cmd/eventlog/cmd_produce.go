@@ -9,6 +9,7 @@ import (
 	"io"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/spf13/cobra"
 
@@ -30,6 +31,10 @@ func (a *app) produceCommand() *cobra.Command {
 kcat -P does. With --key-separator, a line's key is what comes before the
 first separator and its value what follows; a line without the separator
 has a null key. Keyed records go to the partition Kafka's partitioner picks.
+
+A line the log refuses (a record larger than max.message.bytes) stops the
+command with exit code 1: the lines before it are stored, none after, and
+the message says how many were stored.
 
 Ctrl-C stops the reading: the lines read before it are stored, none after,
 and the exit code is 130.`,
@@ -107,7 +112,10 @@ and the exit code is 130.`,
 }
 
 // produceLines sends each line of r as a record made from template and
-// returns how many the log stored; the first failure stops it. Ctrl-C (the
+// returns how many the log stored. The first failure stops it: no line is
+// sent once a send has failed, so that a line the log refuses (a record
+// too large) is the last one tried, and the lines after it are not stored
+// without it. Ctrl-C (the
 // end of ctx) stops the reading: the lines read before it are stored, and
 // the error is errInterrupted.
 func produceLines(ctx context.Context, prod *eventlog.Producer, r io.Reader, template eventlog.Record, keySep string) (int64, error) {
@@ -118,12 +126,17 @@ func produceLines(ctx context.Context, prod *eventlog.Producer, r io.Reader, tem
 		mu     sync.Mutex
 		stored int64
 		failed error
+		// hasFailed is failed != nil, read before each send without mu.
+		// A send the Producer refuses (a record too large) calls done
+		// before SendAsync returns, so the next line sees it.
+		hasFailed atomic.Bool
 	)
 	done := func(_ eventlog.RecordMetadata, err error) {
 		mu.Lock()
 		defer mu.Unlock()
 		if err != nil {
 			failed = errors.Join(failed, err)
+			hasFailed.Store(true)
 		} else {
 			stored++
 		}
@@ -149,6 +162,9 @@ read:
 			break read
 		case chunk := <-chunks:
 			for _, line := range chunk {
+				if hasFailed.Load() {
+					break read
+				}
 				rec := template
 				rec.Value = line
 				if keySep != "" {
@@ -158,10 +174,7 @@ read:
 				}
 				prod.SendAsync(send, rec, done)
 			}
-			mu.Lock()
-			stop := failed != nil
-			mu.Unlock()
-			if stop {
+			if hasFailed.Load() {
 				break read
 			}
 		}
