@@ -23,6 +23,8 @@ func (a *app) tailCommand() *cobra.Command {
 		Short: "Print the last records of a topic, and with -f the records appended after",
 		Long: `Print the last records of each partition of a topic; with -f, go on printing
 the records other processes append, until interrupted (Ctrl-C, exit code 0).
+The last N are records, not offsets: an offset that holds none (a
+transaction's marker, a record compaction removed) does not count.
 
 The log is opened read-only and looked at again every --interval: what a
 writer appended shows within that time. A batch being written shows once
@@ -46,7 +48,11 @@ it is whole.`,
 			defer closeLog(l, &err)
 			starts := make(map[eventlog.TopicPartition]int64, len(parts))
 			for _, p := range parts {
-				starts[eventlog.TopicPartition{Topic: p.Topic(), Partition: p.ID()}] = max(p.LogStartOffset(), p.HighWatermark()-last)
+				start, err := tailStart(cmd.Context(), p, last)
+				if err != nil {
+					return err
+				}
+				starts[eventlog.TopicPartition{Topic: p.Topic(), Partition: p.ID()}] = start
 			}
 			if !follow {
 				d := dumper{ctx: cmd.Context(), printer: printer, out: a.stdout, max: last}
@@ -66,6 +72,75 @@ it is whole.`,
 	f.BoolVarP(&follow, "follow", "f", false, "go on printing records as they are appended")
 	f.DurationVar(&interval, "interval", 250*time.Millisecond, fmt.Sprintf("with -f, how often to look for new records (at least %v)", minInterval))
 	return cmd
+}
+
+// tailStart returns the offset of the first of the last n records of p
+// below its high watermark, or the log start if p holds fewer. Offsets
+// need not hold a record — a transaction's marker takes one, and
+// compaction leaves gaps — so it counts records, not offsets: in the last
+// n offsets first, and then in twice as many each time, until it has n
+// records or reaches the log start.
+func tailStart(ctx context.Context, p *eventlog.Partition, n int64) (int64, error) {
+	hw, span := p.HighWatermark(), p.HighWatermark()-p.LogStartOffset()
+	if n == 0 || span <= 0 {
+		return hw, nil
+	}
+	for window := min(n, span); ; {
+		from := hw - window
+		count, err := countRecords(ctx, p, from, hw)
+		if err != nil {
+			return 0, err
+		}
+		switch {
+		case count > n:
+			return recordAfter(ctx, p, from, count-n)
+		case count == n || window == span:
+			return from, nil
+		case window > span/2:
+			window = span
+		default:
+			window *= 2
+		}
+	}
+}
+
+// countRecords counts the records of p in [from, to).
+func countRecords(ctx context.Context, p *eventlog.Partition, from, to int64) (int64, error) {
+	var count int64
+	for v, err := range p.Views(from) {
+		if err != nil {
+			return 0, err
+		}
+		if v.Offset >= to {
+			break
+		}
+		if count++; count%1024 == 0 {
+			if err := ctx.Err(); err != nil {
+				return 0, err
+			}
+		}
+	}
+	return count, nil
+}
+
+// recordAfter returns the offset of the record of p that follows the
+// first skip records from offset from.
+func recordAfter(ctx context.Context, p *eventlog.Partition, from, skip int64) (int64, error) {
+	var seen int64
+	for v, err := range p.Views(from) {
+		if err != nil {
+			return 0, err
+		}
+		if seen == skip {
+			return v.Offset, nil
+		}
+		if seen++; seen%1024 == 0 {
+			if err := ctx.Err(); err != nil {
+				return 0, err
+			}
+		}
+	}
+	return p.HighWatermark(), nil
 }
 
 // minInterval is the shortest --interval: each look lists the partitions'
