@@ -102,7 +102,9 @@ func (a *app) dumpCommand() *cobra.Command {
 		Use:   "dump TOPIC",
 		Short: "Print the records of a topic, or how its batches are stored",
 		Long: `Print the records of a topic's partitions, from the log start, an offset or
-a time, as text lines or (with --json) JSON lines.
+a time, as text lines or (with --json) JSON lines: every record the log
+holds, those of aborted transactions and of transactions still open
+included (read_uncommitted).
 
 With --batches, print each stored RecordBatch's header instead, as
 kafka-dump-log does: file and byte position, offsets, count, timestamps,

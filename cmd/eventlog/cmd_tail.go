@@ -25,6 +25,8 @@ func (a *app) tailCommand() *cobra.Command {
 the records other processes append, until interrupted (Ctrl-C, exit code 0).
 The last N are records, not offsets: an offset that holds none (a
 transaction's marker, a record compaction removed) does not count.
+As dump does, it prints every record the log holds, those of aborted
+transactions and of transactions still open included (read_uncommitted).
 
 The log is opened read-only and looked at again every --interval: what a
 writer appended shows within that time. A batch being written shows once
@@ -151,7 +153,10 @@ const minInterval = 10 * time.Millisecond
 // follow prints the records of the partitions from the given offsets on,
 // refreshing the read-only log every interval, until ctx ends.
 func (a *app) follow(ctx context.Context, l *eventlog.Log, starts map[eventlog.TopicPartition]int64, printer *recordPrinter, interval time.Duration) error {
-	cons, err := l.NewConsumer(&eventlog.ConsumerOptions{FetchMaxWait: time.Hour})
+	// Read uncommitted, as dump and tail without -f read: every record
+	// the log holds, those of aborted transactions and of transactions
+	// still open included.
+	cons, err := l.NewConsumer(&eventlog.ConsumerOptions{FetchMaxWait: time.Hour, IsolationLevel: eventlog.ReadUncommitted})
 	if err != nil {
 		return err
 	}

@@ -106,6 +106,14 @@ func TestTailIsEndOfDumpCompacted(t *testing.T) {
 // tail -f -n N starts with the last N records too.
 func TestTailFollowLastRecordsNotOffsets(t *testing.T) {
 	dir := txnFixture(t)
+	assert.Equal(t, []string{`t/0 offset=4 time=2024-01-02T03:04:05.000Z key=null value="c"`}, followFirstLines(t, dir, 1, "t", "-n", "1"))
+}
+
+// followFirstLines runs tail -f with args in the test's process, and
+// returns the first n lines it prints; then it interrupts it, and checks
+// that it ended as it should.
+func followFirstLines(t *testing.T, dir string, n int, args ...string) []string {
+	t.Helper()
 	c, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
 	follow, stop := context.WithCancel(c)
@@ -113,10 +121,11 @@ func TestTailFollowLastRecordsNotOffsets(t *testing.T) {
 	var stderr bytes.Buffer
 	code := make(chan int, 1)
 	go func() {
-		code <- run(follow, []string{"--dir", dir, "tail", "t", "-f", "-n", "1", "--interval", "10ms"}, strings.NewReader(""), pw, &stderr)
+		args := append([]string{"--dir", dir, "tail", "-f", "--interval", "10ms"}, args...)
+		code <- run(follow, args, strings.NewReader(""), pw, &stderr)
 		pw.Close()
 	}()
-	lines := make(chan string, 10)
+	lines := make(chan string, 100)
 	go func() {
 		defer close(lines)
 		sc := bufio.NewScanner(pr)
@@ -124,15 +133,32 @@ func TestTailFollowLastRecordsNotOffsets(t *testing.T) {
 			lines <- sc.Text()
 		}
 	}()
-	select {
-	case l := <-lines:
-		assert.Equal(t, `t/0 offset=4 time=2024-01-02T03:04:05.000Z key=null value="c"`, l)
-	case <-c.Done():
-		assert.Fail(t, "tail -f printed no line")
+	var got []string
+	for len(got) < n {
+		select {
+		case l := <-lines:
+			got = append(got, l)
+		case <-c.Done():
+			assert.Fail(t, "tail -f printed too few lines", "%q", got)
+			n = 0
+		}
 	}
 	stop()
 	for range lines {
 	}
 	assert.Equal(t, exitOK, <-code)
 	assert.Empty(t, stderr.String())
+	return got
+}
+
+// tail -f prints the records tail prints: every record the log holds, those
+// of aborted transactions included, as dump prints them.
+func TestTailFollowPrintsWhatTailPrints(t *testing.T) {
+	dir := txnFixture(t)
+	r := runCLI(t, dir, "", "tail", "t", "-n", "3")
+	require.Equal(t, exitOK, r.code, r.stderr)
+	want := strings.Split(strings.TrimSuffix(r.stdout, "\n"), "\n")
+	require.Len(t, want, 3)
+	assert.Contains(t, want[1], `value="b"`, "the record of the aborted transaction")
+	assert.Equal(t, want, followFirstLines(t, dir, 3, "t", "-n", "3"))
 }
