@@ -23,7 +23,7 @@ cleaning).`,
 			if err != nil {
 				return err
 			}
-			s := jsonStats{CleanShutdown: l.Recovery().CleanShutdown, Topics: len(topics)}
+			s := jsonStats{CleanShutdown: l.Recovery().CleanShutdown, Topics: len(topics), PartitionStats: []jsonPartitionStats{}}
 			for _, t := range topics {
 				for _, p := range t.Partitions {
 					s.Partitions++
