@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"math"
 	"time"
 
@@ -157,7 +158,7 @@ in the batch that holds it, which DeleteRecords deleted.`,
 			if batches {
 				total, unit = 0, "batches" // how many is not known up front
 			}
-			d := dumper{ctx: cmd.Context(), printer: printer, out: out, asJSON: a.json, max: limit,
+			d := dumper{log: l, ctx: cmd.Context(), printer: printer, out: out, asJSON: a.json, max: limit,
 				progress: a.newProgress("dump", unit, total, true)}
 			defer d.progress.done()
 			for i, p := range parts {
@@ -207,6 +208,7 @@ func startOffset(p *eventlog.Partition, hasOffset bool, offset int64, from timeF
 
 // dumper prints partitions for dump.
 type dumper struct {
+	log      *eventlog.Log   // read-only: refreshed when a segment file is gone
 	ctx      context.Context // Ctrl-C ends it: the dump stops at the next record
 	printer  *recordPrinter
 	out      io.Writer
@@ -219,27 +221,62 @@ type dumper struct {
 
 // records prints the records of p from offset.
 func (d *dumper) records(p *eventlog.Partition, offset int64) error {
-	n := int64(0)
-	for v, err := range p.Views(offset) {
+	n, retried := int64(0), int64(-1)
+	for {
+		err := d.recordsFrom(p, &offset, &n)
+		if err == nil {
+			return nil
+		}
+		if offset, err = retryGone(d.log, p, err, offset, &retried); err != nil {
+			return err
+		}
+	}
+}
+
+// recordsFrom prints the records of p from *offset, moving *offset past
+// each one printed and counting it in *n, until d.max are printed.
+func (d *dumper) recordsFrom(p *eventlog.Partition, offset, n *int64) error {
+	for v, err := range p.Views(*offset) {
 		if err != nil {
 			return err
 		}
-		if n == d.max {
+		if *n == d.max {
 			break
 		}
 		if err := d.ctx.Err(); err != nil {
 			return err
 		}
-		n++
+		*n++
 		d.rec.fromView(v)
 		if err := d.printer.print(&d.rec); err != nil {
 			return err
 		}
+		*offset = v.Offset + 1
 		if d.printed++; d.printed%1024 == 0 {
 			d.progress.update(d.printed)
 		}
 	}
 	return nil
+}
+
+// retryGone decides whether a read of p from offset that failed with err
+// goes on, and from where. A read-only Log opens a segment file when it
+// first reads it; the process writing the log may have deleted the file
+// since the Log listed it — retention and DeleteRecords delete whole
+// segments, a compaction swap replaces them — and the read fails with
+// fs.ErrNotExist. Then l is refreshed, which lists the segments again,
+// and the read goes on from offset, or from the new log start if the
+// records there are gone. An offset is retried once: *retried is the last
+// one retried.
+func retryGone(l *eventlog.Log, p *eventlog.Partition, err error, offset int64, retried *int64) (int64, error) {
+	if !errors.Is(err, fs.ErrNotExist) || l == nil || *retried == offset {
+		return 0, err
+	}
+	*retried = offset
+	if rerr := l.Refresh(); rerr != nil {
+		return 0, errors.Join(err, rerr)
+	}
+	return max(offset, p.LogStartOffset()), nil
 }
 
 // jsonBatch is a batch header in JSON.
@@ -271,35 +308,51 @@ type jsonBatch struct {
 // with their records if records is set.
 func (d *dumper) batches(p *eventlog.Partition, offset int64, records bool) error {
 	path := ""
-	n := int64(0)
-	for b, err := range p.Batches(offset) {
+	n, retried := int64(0), int64(-1)
+	for {
+		err := d.batchesFrom(p, &offset, &n, &path, records)
+		if err == nil {
+			return nil
+		}
+		if offset, err = retryGone(d.log, p, err, offset, &retried); err != nil {
+			return err
+		}
+	}
+}
+
+// batchesFrom prints the batches of p from the one holding *offset,
+// moving *offset past each one printed and counting it in *n, until d.max
+// are printed. *path is the file of the last batch printed.
+func (d *dumper) batchesFrom(p *eventlog.Partition, offset, n *int64, path *string, records bool) error {
+	for b, err := range p.Batches(*offset) {
 		if err != nil {
 			return err
 		}
-		if n == d.max {
+		if *n == d.max {
 			break
 		}
 		if err := d.ctx.Err(); err != nil {
 			return err
 		}
-		n++
 		var recs []outRecord
 		if records {
 			if recs, err = batchRecords(p, &b); err != nil {
 				return err
 			}
 		}
+		*n++
 		if d.asJSON {
 			if err := d.printer.enc.Encode(d.jsonBatch(p, &b, recs)); err != nil {
 				return err
 			}
 		} else {
-			if b.Path != path {
-				path = b.Path
-				fmt.Fprintf(d.out, "Dumping %s\n", path)
+			if b.Path != *path {
+				*path = b.Path
+				fmt.Fprintf(d.out, "Dumping %s\n", b.Path)
 			}
 			d.printBatch(&b, recs)
 		}
+		*offset = b.LastOffset + 1
 		if d.printed++; d.printed%64 == 0 {
 			d.progress.update(d.printed)
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -50,14 +51,14 @@ it is whole.`,
 			defer closeLog(l, &err)
 			starts := make(map[eventlog.TopicPartition]int64, len(parts))
 			for _, p := range parts {
-				start, err := tailStart(cmd.Context(), p, last)
+				start, err := tailStart(cmd.Context(), l, p, last)
 				if err != nil {
 					return err
 				}
 				starts[eventlog.TopicPartition{Topic: p.Topic(), Partition: p.ID()}] = start
 			}
 			if !follow {
-				d := dumper{ctx: cmd.Context(), printer: printer, out: a.stdout, max: last}
+				d := dumper{log: l, ctx: cmd.Context(), printer: printer, out: a.stdout, max: last}
 				for _, p := range parts {
 					if err := d.records(p, starts[eventlog.TopicPartition{Topic: p.Topic(), Partition: p.ID()}]); err != nil {
 						return err
@@ -76,13 +77,27 @@ it is whole.`,
 	return cmd
 }
 
-// tailStart returns the offset of the first of the last n records of p
-// below its high watermark, or the log start if p holds fewer. Offsets
-// need not hold a record — a transaction's marker takes one, and
-// compaction leaves gaps — so it counts records, not offsets: in the last
-// n offsets first, and then in twice as many each time, until it has n
-// records or reaches the log start.
-func tailStart(ctx context.Context, p *eventlog.Partition, n int64) (int64, error) {
+// tailStart returns the offset of the first of the last n records of p,
+// a partition of the read-only Log l, below its high watermark, or the log
+// start if p holds fewer. A segment file that the writer deleted since l
+// listed it makes it refresh l and count again, once (see retryGone).
+func tailStart(ctx context.Context, l *eventlog.Log, p *eventlog.Partition, n int64) (int64, error) {
+	start, err := lastRecordsStart(ctx, p, n)
+	if errors.Is(err, fs.ErrNotExist) {
+		if rerr := l.Refresh(); rerr != nil {
+			return 0, errors.Join(err, rerr)
+		}
+		start, err = lastRecordsStart(ctx, p, n)
+	}
+	return start, err
+}
+
+// lastRecordsStart is tailStart without the retry. Offsets need not hold a
+// record — a transaction's marker takes one, and compaction leaves gaps —
+// so it counts records, not offsets: in the last n offsets first, and then
+// in twice as many each time, until it has n records or reaches the log
+// start.
+func lastRecordsStart(ctx context.Context, p *eventlog.Partition, n int64) (int64, error) {
 	hw, span := p.HighWatermark(), p.HighWatermark()-p.LogStartOffset()
 	if n == 0 || span <= 0 {
 		return hw, nil
@@ -155,8 +170,11 @@ const minInterval = 10 * time.Millisecond
 func (a *app) follow(ctx context.Context, l *eventlog.Log, starts map[eventlog.TopicPartition]int64, printer *recordPrinter, interval time.Duration) error {
 	// Read uncommitted, as dump and tail without -f read: every record
 	// the log holds, those of aborted transactions and of transactions
-	// still open included.
-	cons, err := l.NewConsumer(&eventlog.ConsumerOptions{FetchMaxWait: time.Hour, IsolationLevel: eventlog.ReadUncommitted})
+	// still open included. A position that the writer's retention or
+	// DeleteRecords left below the log start goes on from the log start,
+	// the first record still there, not from the end.
+	cons, err := l.NewConsumer(&eventlog.ConsumerOptions{FetchMaxWait: time.Hour, IsolationLevel: eventlog.ReadUncommitted,
+		AutoOffsetReset: eventlog.OffsetResetEarliest})
 	if err != nil {
 		return err
 	}
@@ -193,7 +211,10 @@ func (a *app) follow(ctx context.Context, l *eventlog.Log, starts map[eventlog.T
 		}
 	}()
 	defer func() { cancel(nil); <-refreshed }()
-	var rec outRecord
+	var (
+		rec     outRecord
+		retried bool
+	)
 	for {
 		recs, err := cons.Poll(ctx)
 		if err != nil {
@@ -203,8 +224,18 @@ func (a *app) follow(ctx context.Context, l *eventlog.Log, starts map[eventlog.T
 				}
 				return cause
 			}
+			// A segment file the writer deleted since the last refresh
+			// (see retryGone): refresh, and poll again, once.
+			if errors.Is(err, fs.ErrNotExist) && !retried {
+				retried = true
+				if rerr := l.Refresh(); rerr != nil {
+					return errors.Join(err, rerr)
+				}
+				continue
+			}
 			return err
 		}
+		retried = false
 		for i := range recs {
 			rec = fromRecord(&recs[i])
 			if err := printer.print(&rec); err != nil {
