@@ -149,7 +149,7 @@ in the batch that holds it, which DeleteRecords deleted.`,
 			starts := make([]int64, len(parts))
 			var total int64
 			for i, p := range parts {
-				if starts[i], err = startOffset(p, cmd.Flags().Changed("offset"), offset, from); err != nil {
+				if starts[i], err = startOffset(l, p, cmd.Flags().Changed("offset"), offset, from); err != nil {
 					return err
 				}
 				total += min(p.HighWatermark()-starts[i], limit)
@@ -191,13 +191,21 @@ type timeFlag struct {
 	set bool
 }
 
-// startOffset is where a dump of p starts.
-func startOffset(p *eventlog.Partition, hasOffset bool, offset int64, from timeFlag) (int64, error) {
+// startOffset is where a dump of p, a partition of the read-only Log l,
+// starts.
+func startOffset(l *eventlog.Log, p *eventlog.Partition, hasOffset bool, offset int64, from timeFlag) (int64, error) {
 	switch {
 	case hasOffset:
 		return offset, nil
 	case from.set:
-		o, found, err := p.OffsetForTime(from.t)
+		var (
+			o     int64
+			found bool
+		)
+		err := againIfGone(l, func() (err error) {
+			o, found, err = p.OffsetForTime(from.t)
+			return err
+		})
 		if err != nil || !found {
 			return p.HighWatermark(), err
 		}

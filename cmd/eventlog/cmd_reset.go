@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"strconv"
 	"strings"
@@ -88,7 +89,7 @@ stored before it crashed or stopped, and do not stop the reset.`,
 				return err
 			}
 			defer closeLog(l, &err)
-			offsets, err := l.ResetGroupOffsets(cmd.Context(), group, spec)
+			offsets, err := resetOffsets(cmd.Context(), l, group, spec)
 			if err != nil {
 				return argumentError(err)
 			}
@@ -136,4 +137,18 @@ type jsonResetOffset struct {
 	Offset        int64  `json:"new_offset"`
 	HighWatermark int64  `json:"high_watermark"`
 	Lag           int64  `json:"lag"`
+}
+
+// resetOffsets is l.ResetGroupOffsets; a dry run, on a read-only Log, goes
+// on past segment files that the process writing the log deletes
+// meanwhile (see againIfGone).
+func resetOffsets(ctx context.Context, l *eventlog.Log, group string, spec eventlog.ResetOffsetsSpec) (offsets []eventlog.GroupPartitionOffset, err error) {
+	if !spec.DryRun {
+		return l.ResetGroupOffsets(ctx, group, spec)
+	}
+	err = againIfGone(l, func() error {
+		offsets, err = l.ResetGroupOffsets(ctx, group, spec)
+		return err
+	})
+	return offsets, err
 }

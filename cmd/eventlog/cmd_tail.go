@@ -81,14 +81,11 @@ it is whole.`,
 // a partition of the read-only Log l, below its high watermark, or the log
 // start if p holds fewer. A segment file that the writer deleted since l
 // listed it makes it refresh l and count again, once (see retryGone).
-func tailStart(ctx context.Context, l *eventlog.Log, p *eventlog.Partition, n int64) (int64, error) {
-	start, err := lastRecordsStart(ctx, p, n)
-	if errors.Is(err, fs.ErrNotExist) {
-		if rerr := l.Refresh(); rerr != nil {
-			return 0, errors.Join(err, rerr)
-		}
+func tailStart(ctx context.Context, l *eventlog.Log, p *eventlog.Partition, n int64) (start int64, err error) {
+	err = againIfGone(l, func() error {
 		start, err = lastRecordsStart(ctx, p, n)
-	}
+		return err
+	})
 	return start, err
 }
 

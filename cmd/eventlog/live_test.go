@@ -112,3 +112,21 @@ func TestTailStartSegmentDeletedByWriter(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, int64(20), start, "the log start: the writer deleted the records before it")
 }
+
+// The lookups by time of dump --from-time and of a dry-run reset-offsets
+// --to-datetime go on after a segment file the writer deleted.
+func TestLookupByTimeSegmentDeletedByWriter(t *testing.T) {
+	t.Run("dump", func(t *testing.T) {
+		ro := goneFixture(t)
+		start, err := startOffset(ro, partitionOf(t, ro, "t", 0), false, 0, timeFlag{t: fixedTime, set: true})
+		require.NoError(t, err)
+		assert.Equal(t, int64(20), start)
+	})
+	t.Run("reset-offsets", func(t *testing.T) {
+		ro := goneFixture(t)
+		offsets, err := resetOffsets(ctx, ro, "g", eventlog.ResetOffsetsSpec{DryRun: true, To: eventlog.ResetToTime, Time: fixedTime, Topics: []string{"t"}})
+		require.NoError(t, err)
+		require.Len(t, offsets, 1)
+		assert.Equal(t, int64(20), offsets[0].Committed)
+	})
+}

@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 
@@ -74,4 +75,18 @@ func closeLog(l *eventlog.Log, err *error) {
 	if cerr := l.Close(); *err == nil && cerr != nil {
 		*err = cerr
 	}
+}
+
+// againIfGone runs fn, and once more after refreshing l if it failed on a
+// segment file that the process writing the log deleted since the
+// read-only Log l listed it (see retryGone).
+func againIfGone(l *eventlog.Log, fn func() error) error {
+	err := fn()
+	if !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	if rerr := l.Refresh(); rerr != nil {
+		return errors.Join(err, rerr)
+	}
+	return fn()
 }
