@@ -28,7 +28,7 @@ func (a *app) groupsCommand() *cobra.Command {
 				for _, o := range g.Offsets {
 					lag += o.Lag
 				}
-				t.row(g.Group, g.State, len(g.Members), len(g.Offsets), lag)
+				t.row(name(g.Group), g.State, len(g.Members), len(g.Offsets), lag)
 			}
 			return t.flush()
 		}),
@@ -81,7 +81,7 @@ func (a *app) printGroup(l *eventlog.Log, g groupDescription) error {
 		summary = append(summary, fmt.Sprintf("generation %d", g.Generation))
 	}
 	if g.Assignor != "" {
-		summary = append(summary, "assignor "+g.Assignor)
+		summary = append(summary, "assignor "+name(g.Assignor))
 	}
 	switch len(g.Members) {
 	case 0:
@@ -94,12 +94,13 @@ func (a *app) printGroup(l *eventlog.Log, g groupDescription) error {
 	if g.StoredAt != "" {
 		summary = append(summary, "stored at "+g.StoredAt)
 	}
-	fmt.Fprintf(a.stdout, "group %s: %s\n", g.Group, strings.Join(summary, ", "))
+	fmt.Fprintf(a.stdout, "group %s: %s\n", name(g.Group), strings.Join(summary, ", "))
 	owner := make(map[string]string)
 	if len(g.Members) > 0 {
 		t := newTable(a.stdout, "MEMBER", "INSTANCE", "CLIENT-ID", "CLIENT-HOST", "ASSIGNMENT")
 		for _, m := range g.Members {
-			t.row(m.MemberID, orDash(m.GroupInstanceID), orDash(m.ClientID), orDash(m.ClientHost), orDash(strings.Join(m.Assignment, ",")))
+			t.row(name(m.MemberID), orDash(name(m.GroupInstanceID)), orDash(name(m.ClientID)), orDash(name(m.ClientHost)),
+				orDash(strings.Join(m.Assignment, ",")))
 			for _, tp := range m.Assignment {
 				owner[tp] = m.MemberID
 			}
@@ -117,7 +118,7 @@ func (a *app) printGroup(l *eventlog.Log, g groupDescription) error {
 		}
 		tp := eventlog.TopicPartition{Topic: o.Topic, Partition: o.Partition}.String()
 		listed[tp] = true
-		t.row(o.Topic, o.Partition, o.Committed, hw, o.Lag, o.CommitTime, orDash(owner[tp]))
+		t.row(o.Topic, o.Partition, o.Committed, hw, o.Lag, o.CommitTime, orDash(name(owner[tp])))
 	}
 	// Assigned partitions the group has not committed yet.
 	for _, m := range g.Members {
@@ -130,7 +131,7 @@ func (a *app) printGroup(l *eventlog.Log, g groupDescription) error {
 			if part, err := l.Partition(p.Topic, p.Partition); err == nil {
 				hw = fmt.Sprint(part.HighWatermark())
 			}
-			t.row(p.Topic, p.Partition, "-", hw, "-", "-", m.MemberID)
+			t.row(p.Topic, p.Partition, "-", hw, "-", "-", name(m.MemberID))
 		}
 	}
 	return t.flush()

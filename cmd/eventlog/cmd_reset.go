@@ -102,7 +102,7 @@ stored before it crashed or stopped, and do not stop the reset.`,
 			}
 			t := newTable(a.stdout, "GROUP", "TOPIC", "PARTITION", "NEW-OFFSET", "HIGH-WATERMARK", "LAG")
 			for _, o := range offsets {
-				t.row(group, o.Topic, o.Partition, o.Committed, o.HighWatermark, o.Lag)
+				t.row(name(group), o.Topic, o.Partition, o.Committed, o.HighWatermark, o.Lag)
 			}
 			if err := t.flush(); err != nil {
 				return err

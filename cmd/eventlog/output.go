@@ -10,6 +10,7 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/eventlog/eventlog"
@@ -51,6 +52,24 @@ func parseTime(s string) (time.Time, error) {
 		return time.Time{}, fmt.Errorf("time %q is neither RFC 3339 (2006-01-02T15:04:05Z) nor Unix milliseconds", s)
 	}
 	return t, nil
+}
+
+// name returns an identifier that may be any string — a group, member,
+// client, host or assignor name — for text output: as it is when each of
+// its characters is printable, else quoted as a Go string, as keys and
+// values are, so that a newline, a tab, an escape sequence or a byte that
+// is not UTF-8 stays visible and on its line, and cannot disturb a table
+// (0xff is text/tabwriter's escape character).
+func name(s string) string {
+	if strings.HasPrefix(s, `"`) {
+		return strconv.Quote(s)
+	}
+	for _, r := range s {
+		if r == utf8.RuneError || !unicode.IsPrint(r) {
+			return strconv.Quote(s)
+		}
+	}
+	return s
 }
 
 // encoding turns keys, values and header values into text.
