@@ -53,9 +53,15 @@ func (a *app) openWritable(create bool, opts *eventlog.Options) (*eventlog.Log, 
 // log's lock, taking it and letting it go at once, so that a command that
 // would otherwise ask before opening the log does not ask in vain. Should
 // another process take the lock in between, openWritable still refuses.
+// Without a lock file nobody holds the lock, and none is created: the
+// answer may be no, which must leave the directory as it was.
 func (a *app) checkNotHeld() error {
 	// The lock file is part of the documented layout.
-	lock, err := eventlog.OSFS{}.Lock(filepath.Join(a.dir, "LOCK"))
+	path := filepath.Join(a.dir, "LOCK")
+	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	lock, err := eventlog.OSFS{}.Lock(path)
 	if errors.Is(err, eventlog.ErrLocked) {
 		return a.heldError()
 	}
