@@ -339,6 +339,11 @@ func (c *conn) handleDeleteRecords(req *request) (kmsg.Response, error) {
 			rp.Partition = p.Partition
 			start, err := c.s.log.DeleteRecords(req.ctx, t.Topic, p.Partition, p.Offset)
 			rp.LowWatermark, rp.ErrorCode = start, errorCode(err)
+			if errors.Is(err, eventlog.ErrInvalidConfig) {
+				// The Log refuses a topic whose cleanup.policy is compact
+				// alone, which Kafka answers with POLICY_VIOLATION.
+				rp.ErrorCode = kerr.PolicyViolation.Code
+			}
 			rt.Partitions = append(rt.Partitions, rp)
 		}
 		resp.Topics = append(resp.Topics, rt)
