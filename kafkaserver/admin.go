@@ -46,9 +46,7 @@ func (c *conn) handleMetadata(req *request) (kmsg.Response, error) {
 			if nameErr := checkTopicName(name); nameErr != nil {
 				err = nameErr
 			} else if r.AllowAutoTopicCreation && c.s.opts.AutoCreateTopics && r.Topics != nil {
-				if err = c.s.log.CreateTopic(name, eventlog.TopicConfig{}); err == nil {
-					cfg, err = c.s.log.TopicConfig(name)
-				}
+				cfg, err = c.autoCreateTopic(name)
 			}
 		}
 		if err != nil {
@@ -66,6 +64,35 @@ func (c *conn) handleMetadata(req *request) (kmsg.Response, error) {
 		resp.Topics = append(resp.Topics, t)
 	}
 	return resp, nil
+}
+
+// errTopicBeingCreated answers Metadata for a topic that another request
+// is creating: LEADER_NOT_AVAILABLE, which clients retry, as Kafka answers
+// a topic it is creating.
+var errTopicBeingCreated = errors.New("the topic is being created")
+
+// autoCreateTopic creates a topic that a Metadata request names, with the
+// Log's defaults, and returns its config. A topic that another request
+// created first is answered as it is, and one it is still creating with
+// errTopicBeingCreated: Kafka never answers a Metadata with
+// TOPIC_ALREADY_EXISTS, which clients take as the topic's failure. A name
+// that differs from an existing topic's only in case, which the Log
+// refuses, is an invalid one.
+func (c *conn) autoCreateTopic(name string) (eventlog.TopicConfig, error) {
+	err := c.s.log.CreateTopic(name, eventlog.TopicConfig{})
+	if err != nil && !errors.Is(err, eventlog.ErrTopicExists) {
+		return eventlog.TopicConfig{}, err
+	}
+	cfg, cerr := c.s.log.TopicConfig(name)
+	if err == nil || !errors.Is(cerr, eventlog.ErrTopicNotFound) {
+		return cfg, cerr
+	}
+	for _, existing := range c.s.log.Topics() {
+		if strings.EqualFold(existing, name) {
+			return cfg, fmt.Errorf("%w: %w", eventlog.ErrInvalidTopic, err)
+		}
+	}
+	return cfg, fmt.Errorf("topic %q: %w", name, errTopicBeingCreated)
 }
 
 // checkTopicName applies Kafka's rules for topic names (its

@@ -1,14 +1,20 @@
 package kafkaserver_test
 
 import (
+	"io/fs"
+	"path/filepath"
+	"sync"
 	"testing"
 
 	"github.com/eventlog/eventlog"
+	"github.com/eventlog/eventlog/eventlogtest"
+	"github.com/eventlog/eventlog/kafkaserver"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // TestDeleteRecordsPolicy checks DeleteRecords' answers as Kafka gives
@@ -41,4 +47,76 @@ func TestDeleteRecordsPolicy(t *testing.T) {
 	r := del("both", -1)
 	require.NoError(t, r.Err)
 	assert.EqualValues(t, 2, r.LowWatermark)
+}
+
+// gatedFS holds up the creation of the first directory of topic "gated"
+// until release is closed, and closes entered once it is held.
+type gatedFS struct {
+	eventlog.FS
+	once    sync.Once
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (g *gatedFS) MkdirAll(name string, perm fs.FileMode) error {
+	if filepath.Base(filepath.Dir(name)) == "gated" {
+		g.once.Do(func() {
+			close(g.entered)
+			<-g.release
+		})
+	}
+	return g.FS.MkdirAll(name, perm)
+}
+
+// TestMetadataAutoCreateConcurrent checks the answers to Metadata for a
+// topic that another request is creating, with auto-creation on: not
+// TOPIC_ALREADY_EXISTS, which Kafka never answers a Metadata with and
+// which clients take as a fatal error of the topic, but
+// LEADER_NOT_AVAILABLE, which they retry, as Kafka answers a topic it is
+// creating; and the topic once it is created. A name that differs from an
+// existing topic's only in case, which the Log refuses, is answered
+// INVALID_TOPIC_EXCEPTION.
+func TestMetadataAutoCreateConcurrent(t *testing.T) {
+	gate := &gatedFS{FS: eventlog.OSFS{}, entered: make(chan struct{}), release: make(chan struct{})}
+	l := eventlogtest.New(t, &eventlog.Options{FS: gate})
+	require.NoError(t, l.CreateTopic("Orders", eventlog.TopicConfig{Partitions: 1}))
+	f := serve(t, l, &kafkaserver.Options{AutoCreateTopics: true})
+	ctx := testContext(t)
+	metadata := func(cl *kgo.Client, topic string) kmsg.MetadataResponseTopic {
+		req := kmsg.NewPtrMetadataRequest()
+		req.AllowAutoTopicCreation = true
+		rt := kmsg.NewMetadataRequestTopic()
+		rt.Topic = kmsg.StringPtr(topic)
+		req.Topics = append(req.Topics, rt)
+		resp, err := req.RequestWith(ctx, cl)
+		require.NoError(t, err)
+		require.Len(t, resp.Topics, 1)
+		return resp.Topics[0]
+	}
+
+	first := make(chan kmsg.MetadataResponseTopic, 1)
+	creator := f.client(t)
+	go func() { first <- metadata(creator, "gated") }()
+	select {
+	case <-gate.entered:
+	case <-ctx.Done():
+		t.Fatal("the first Metadata did not begin creating the topic")
+	}
+	second := metadata(f.client(t), "gated")
+	close(gate.release)
+	assert.Equal(t, kerr.LeaderNotAvailable.Code, second.ErrorCode, "a topic being created: %v", kerr.ErrorForCode(second.ErrorCode))
+	select {
+	case got := <-first:
+		assert.Zero(t, got.ErrorCode)
+		assert.Len(t, got.Partitions, 1)
+	case <-ctx.Done():
+		t.Fatal("the creating Metadata was not answered")
+	}
+	again := metadata(f.client(t), "gated")
+	assert.Zero(t, again.ErrorCode)
+	assert.Len(t, again.Partitions, 1)
+
+	collides := metadata(f.client(t), "orders")
+	assert.Equal(t, kerr.InvalidTopicException.Code, collides.ErrorCode, "%v", kerr.ErrorForCode(collides.ErrorCode))
+	assert.Equal(t, []string{"Orders", "gated"}, l.Topics())
 }

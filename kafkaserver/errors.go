@@ -18,6 +18,8 @@ func errorCode(err error) int16 {
 		return 0
 	case errors.Is(err, errUnknownLeaderEpoch):
 		return kerr.UnknownLeaderEpoch.Code
+	case errors.Is(err, errTopicBeingCreated):
+		return kerr.LeaderNotAvailable.Code
 	case errors.Is(err, errMaxTimestamp):
 		return kerr.UnsupportedVersion.Code
 	case errors.Is(err, eventlog.ErrTopicNotFound), errors.Is(err, eventlog.ErrPartitionNotFound):
