@@ -288,6 +288,30 @@ func (l *Log) CreateTopic(name string, cfg TopicConfig) error {
 	return l.createTopic(name, cfg, false)
 }
 
+// ValidateCreateTopic returns the error CreateTopic would return for name
+// and cfg — an invalid name or configuration, a topic of that name or of
+// one that differs from it only in case — without creating anything, as
+// Kafka's CreateTopics does with validate-only. A topic created meanwhile
+// can still make CreateTopic fail with ErrTopicExists.
+func (l *Log) ValidateCreateTopic(name string, cfg TopicConfig) error {
+	if err := validateTopicName(name, false); err != nil {
+		return err
+	}
+	if err := l.refuseWrite("create topic %q", name); err != nil {
+		return err
+	}
+	if err := cfg.validate(); err != nil {
+		return fmt.Errorf("eventlog: topic %q: %w", name, err)
+	}
+	if !l.enter() {
+		return ErrClosed
+	}
+	defer l.exit()
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return l.topicNameTakenLocked(name)
+}
+
 func (l *Log) createTopic(name string, cfg TopicConfig, internal bool) error {
 	if err := validateTopicName(name, internal); err != nil {
 		return err
@@ -332,6 +356,20 @@ func (l *Log) createTopic(name string, cfg TopicConfig, internal bool) error {
 func (l *Log) reserveTopicName(name string) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if err := l.topicNameTakenLocked(name); err != nil {
+		return err
+	}
+	if l.mu.creating == nil {
+		l.mu.creating = make(map[string]bool)
+	}
+	l.mu.creating[name] = true
+	return nil
+}
+
+// topicNameTakenLocked returns ErrTopicExists if a topic of name, or of a
+// name that differs from it only in case, exists or is being created. l.mu
+// is held, for reading at least.
+func (l *Log) topicNameTakenLocked(name string) error {
 	taken := func(existing string) error {
 		if existing == name {
 			return fmt.Errorf("%w: %q", ErrTopicExists, name)
@@ -348,10 +386,6 @@ func (l *Log) reserveTopicName(name string) error {
 			return taken(existing)
 		}
 	}
-	if l.mu.creating == nil {
-		l.mu.creating = make(map[string]bool)
-	}
-	l.mu.creating[name] = true
 	return nil
 }
 

@@ -106,14 +106,21 @@ func TestInvalidOptions(t *testing.T) {
 func TestTopicNames(t *testing.T) {
 	l := openLog(t, t.TempDir(), nil)
 	for _, name := range []string{"", ".", "..", "a/b", `a\b`, "a b", "é", "__internal", strings.Repeat("x", 250)} {
+		assert.ErrorIs(t, l.ValidateCreateTopic(name, eventlog.TopicConfig{}), eventlog.ErrInvalidTopic, "%q", name)
 		assert.ErrorIs(t, l.CreateTopic(name, eventlog.TopicConfig{}), eventlog.ErrInvalidTopic, "%q", name)
 	}
 	for _, name := range []string{"orders", "a.b_c-d", "_one", strings.Repeat("x", 249)} {
+		assert.NoError(t, l.ValidateCreateTopic(name, eventlog.TopicConfig{}), "%q", name)
 		assert.NoError(t, l.CreateTopic(name, eventlog.TopicConfig{}), "%q", name)
 	}
 	assert.ErrorIs(t, l.CreateTopic("orders", eventlog.TopicConfig{}), eventlog.ErrTopicExists)
 	assert.ErrorIs(t, l.CreateTopic("Orders", eventlog.TopicConfig{}), eventlog.ErrTopicExists, "case-insensitive collision")
 	assert.ErrorIs(t, l.CreateTopic("neg", eventlog.TopicConfig{Partitions: -1}), eventlog.ErrInvalidConfig)
+	assert.ErrorIs(t, l.ValidateCreateTopic("orders", eventlog.TopicConfig{}), eventlog.ErrTopicExists)
+	assert.ErrorIs(t, l.ValidateCreateTopic("Orders", eventlog.TopicConfig{}), eventlog.ErrTopicExists, "case-insensitive collision")
+	assert.ErrorIs(t, l.ValidateCreateTopic("neg", eventlog.TopicConfig{Partitions: -1}), eventlog.ErrInvalidConfig)
+	assert.NoError(t, l.ValidateCreateTopic("fresh", eventlog.TopicConfig{}))
+	assert.NotContains(t, l.Topics(), "fresh", "validation creates nothing")
 
 	_, err := l.Partition("missing", 0)
 	assert.ErrorIs(t, err, eventlog.ErrTopicNotFound)

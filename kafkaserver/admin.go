@@ -158,7 +158,13 @@ func (c *conn) handleCreateTopics(req *request) (kmsg.Response, error) {
 		rt := kmsg.NewCreateTopicsResponseTopic()
 		rt.Topic = t.Topic
 		cfg, code, err := topicConfig(&t)
-		if err == nil && !r.ValidateOnly {
+		switch {
+		case err != nil:
+		case r.ValidateOnly:
+			// Answered as the creation would be, as Kafka answers it.
+			err = c.s.log.ValidateCreateTopic(t.Topic, cfg)
+			code = errorCode(err)
+		default:
 			err = c.s.log.CreateTopic(t.Topic, cfg)
 			code = errorCode(err)
 		}

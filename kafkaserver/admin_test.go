@@ -1,6 +1,7 @@
 package kafkaserver_test
 
 import (
+	"fmt"
 	"io/fs"
 	"path/filepath"
 	"sync"
@@ -119,4 +120,51 @@ func TestMetadataAutoCreateConcurrent(t *testing.T) {
 	collides := metadata(f.client(t), "orders")
 	assert.Equal(t, kerr.InvalidTopicException.Code, collides.ErrorCode, "%v", kerr.ErrorForCode(collides.ErrorCode))
 	assert.Equal(t, []string{"Orders", "gated"}, l.Topics())
+}
+
+// TestCreateTopicsValidateOnly checks that CreateTopics with validate-only
+// answers each topic as the same request without it does — a topic that
+// exists, a name Kafka or the Log refuses, settings the Log refuses — and
+// creates nothing, as Kafka's validate-only does (kadm's
+// ValidateCreateTopics, kafka-topics.sh --validate-only).
+func TestCreateTopicsValidateOnly(t *testing.T) {
+	f := newFixture(t, map[string]eventlog.TopicConfig{"taken": {Partitions: 1}})
+	ctx := testContext(t)
+	adm := kadm.NewClient(f.client(t))
+	for i, tc := range []struct {
+		topic      string
+		partitions int32
+		configs    map[string]*string
+		want       error
+	}{
+		{"taken", 1, nil, kerr.TopicAlreadyExists},
+		{"Taken", 1, nil, kerr.TopicAlreadyExists}, // differs only in case
+		{"a b", 1, nil, kerr.InvalidTopicException},
+		{"__internal", 1, nil, kerr.InvalidTopicException},
+		{"small-segments", 1, map[string]*string{"segment.bytes": ptr("100")}, kerr.InvalidConfig},
+		{"dirty", 1, map[string]*string{"min.cleanable.dirty.ratio": ptr("2")}, kerr.InvalidConfig},
+		{"lags", 1, map[string]*string{"min.compaction.lag.ms": ptr("60000"), "max.compaction.lag.ms": ptr("1000")}, kerr.InvalidConfig},
+		{"fine", 3, map[string]*string{"cleanup.policy": ptr("compact")}, nil},
+	} {
+		what := fmt.Sprintf("case %d: topic %q", i, tc.topic)
+		validated, err := adm.ValidateCreateTopics(ctx, tc.partitions, 1, tc.configs, tc.topic)
+		require.NoError(t, err, what)
+		v, ok := validated[tc.topic]
+		require.True(t, ok, what)
+		if tc.want == nil {
+			require.NoError(t, v.Err, what)
+			assert.Equal(t, tc.partitions, v.NumPartitions, what)
+			_, err := f.log.TopicConfig(tc.topic)
+			assert.ErrorIs(t, err, eventlog.ErrTopicNotFound, "%s: validate-only created it", what)
+		} else {
+			assert.ErrorIs(t, v.Err, tc.want, "validate-only: %s", what)
+		}
+		created, err := adm.CreateTopics(ctx, tc.partitions, 1, tc.configs, tc.topic)
+		require.NoError(t, err, what)
+		if tc.want == nil {
+			assert.NoError(t, created[tc.topic].Err, what)
+		} else {
+			assert.ErrorIs(t, created[tc.topic].Err, tc.want, "create: %s", what)
+		}
+	}
 }
