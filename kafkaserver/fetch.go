@@ -274,8 +274,9 @@ const (
 // timestamp would read every batch header of the partition.
 var errMaxTimestamp = errors.New("the max timestamp (-3) needs ListOffsets v7, which this listener does not serve")
 
-// listOffset answers one partition of a ListOffsets; the latest offset
-// of a read_committed one (committed) is the last stable offset.
+// listOffset answers one partition of a ListOffsets; for a read_committed
+// one (committed), the latest offset is the last stable offset, and a
+// search by time finds none at or past it.
 func (c *conn) listOffset(rp *kmsg.ListOffsetsResponseTopicPartition, topic string, tp kmsg.ListOffsetsRequestTopicPartition, committed bool) error {
 	p, err := c.s.log.Partition(topic, tp.Partition)
 	if err != nil {
@@ -300,6 +301,12 @@ func (c *conn) listOffset(rp *kmsg.ListOffsetsResponseTopicPartition, topic stri
 		offset, found, err := p.OffsetForTime(time.UnixMilli(tp.Timestamp))
 		if err != nil || !found {
 			return err // none: offset and timestamp -1, as in Kafka
+		}
+		if committed && offset >= p.LastStableOffset() {
+			// As Kafka answers: only offsets a read_committed fetch
+			// can reach are found. The last stable offset only grows,
+			// so reading it after the search misses none.
+			return nil
 		}
 		rp.Offset = offset
 		// Kafka answers with the found record's timestamp too.

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"hash/crc32"
 	"testing"
+	"time"
 
 	"github.com/eventlog/eventlog"
 	"github.com/stretchr/testify/assert"
@@ -199,4 +200,56 @@ func TestInitProducerIDIssuesNewIDs(t *testing.T) {
 	stored := storedBatches(t, p, 0)
 	require.NotEmpty(t, stored)
 	assert.False(t, issued[int64(binary.BigEndian.Uint64(stored[43:]))], "kgo got a producer ID of its own")
+}
+
+// TestListOffsetsByTimeReadCommitted checks that a read_committed
+// ListOffsets by timestamp finds only offsets below the last stable
+// offset, as Kafka's does (those a read_committed consumer can fetch):
+// the record of a transaction still open is not found (offset -1) until
+// the transaction commits; a read_uncommitted one finds it.
+func TestListOffsetsByTimeReadCommitted(t *testing.T) {
+	f := newFixture(t, map[string]eventlog.TopicConfig{"t": {Partitions: 1}})
+	ctx := testContext(t)
+	txp, err := f.log.NewProducer(&eventlog.ProducerOptions{TransactionalID: "tx", Partitioner: eventlog.ManualPartitioner{}, Linger: -1})
+	require.NoError(t, err)
+	defer txp.Close()
+	base := time.UnixMilli(1_700_000_000_000)
+	send := func(at time.Duration) int64 {
+		md, err := txp.Send(ctx, eventlog.Record{Topic: "t", Key: []byte("k"), Value: []byte("v"), Timestamp: base.Add(at)})
+		require.NoError(t, err)
+		return md.Offset
+	}
+	require.NoError(t, txp.BeginTransaction())
+	send(0)
+	require.NoError(t, txp.CommitTransaction(ctx))
+	require.NoError(t, txp.BeginTransaction())
+	openAt := send(time.Minute)
+
+	cl := f.client(t)
+	list := func(isolation int8) kmsg.ListOffsetsResponseTopicPartition {
+		req := kmsg.NewPtrListOffsetsRequest()
+		req.IsolationLevel = isolation
+		rt := kmsg.NewListOffsetsRequestTopic()
+		rt.Topic = "t"
+		rp := kmsg.NewListOffsetsRequestTopicPartition()
+		rp.Timestamp = base.Add(time.Second).UnixMilli()
+		rt.Partitions = append(rt.Partitions, rp)
+		req.Topics = append(req.Topics, rt)
+		resp, err := req.RequestWith(ctx, cl)
+		require.NoError(t, err)
+		got := resp.Topics[0].Partitions[0]
+		require.Zero(t, got.ErrorCode)
+		return got
+	}
+	got := list(1)
+	assert.EqualValues(t, -1, got.Offset, "read_committed: the open transaction's record is past the last stable offset")
+	assert.EqualValues(t, -1, got.Timestamp)
+	got = list(0)
+	assert.Equal(t, openAt, got.Offset, "read_uncommitted")
+	assert.Equal(t, base.Add(time.Minute).UnixMilli(), got.Timestamp)
+
+	require.NoError(t, txp.CommitTransaction(ctx))
+	got = list(1)
+	assert.Equal(t, openAt, got.Offset, "read_committed, once committed")
+	assert.Equal(t, base.Add(time.Minute).UnixMilli(), got.Timestamp)
 }
