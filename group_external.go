@@ -413,6 +413,17 @@ func (l *Log) CommitGroupOffsets(ctx context.Context, group string, offsets map[
 	return g.commit(ctx, nil, offsets)
 }
 
+// OffsetCommitPending reports whether group has an offset commit of tp in
+// a transaction still open (Producer.SendOffsetsToTransaction), which may
+// change the group's committed offset of tp when the transaction ends. A
+// consumer that starts from the committed offset waits until it is decided,
+// as a Consumer does (ErrUnstableOffsetCommit) and as Kafka's OffsetFetch
+// with requireStable has it.
+func (l *Log) OffsetCommitPending(group string, tp TopicPartition) bool {
+	s, err := l.offsetStore(false)
+	return err == nil && s != nil && s.unstable(group, tp)
+}
+
 // CommittedOffsets returns a group's committed offsets of tps; partitions
 // without one are absent. Commits written but not yet durable, such as a
 // Consumer's automatic ones, are made durable first, so that a member that

@@ -338,8 +338,11 @@ func TestSendOffsetsToTransaction(t *testing.T) {
 	send(t, p, "out", 0, "o1")
 	require.NoError(t, p.SendOffsetsToTransaction(ctx, map[eventlog.TopicPartition]eventlog.OffsetAndMetadata{in: {Offset: 4}}, md))
 	assert.Equal(t, int64(-1), committed(), "pending until the commit")
+	assert.True(t, l.OffsetCommitPending("g", in))
+	assert.False(t, l.OffsetCommitPending("other", in))
 	require.NoError(t, p.CommitTransaction(ctx))
 	assert.Equal(t, int64(4), committed())
+	assert.False(t, l.OffsetCommitPending("g", in))
 
 	require.NoError(t, p.BeginTransaction())
 	require.NoError(t, p.SendOffsetsToTransaction(ctx, map[eventlog.TopicPartition]eventlog.OffsetAndMetadata{in: {Offset: 9}}, md))

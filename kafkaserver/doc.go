@@ -98,7 +98,9 @@
 //     read_committed fetch stops at the last stable offset and lists the
 //     aborted transactions of what it returns, which the client skips, and
 //     a read_committed ListOffsets answers the last stable offset as the
-//     latest, and by time finds only offsets below it.
+//     latest, and by time finds only offsets below it. An OffsetFetch
+//     that requires stable offsets is answered UNSTABLE_OFFSET_COMMIT for
+//     a partition whose group has offsets in a transaction still open.
 //   - Idempotent producers get producer IDs from the Log
 //     (Log.NewProducerID: durable, never handed out twice): every
 //     InitProducerId gets a new one in epoch 0, as in Kafka, whatever ID

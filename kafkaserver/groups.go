@@ -437,14 +437,19 @@ func (c *conn) handleOffsetCommit(req *request) (kmsg.Response, error) {
 
 // committedOffset is one answer of OffsetFetch.
 type committedOffset struct {
-	tp       eventlog.TopicPartition
-	offset   int64 // -1: none
-	metadata string
+	tp        eventlog.TopicPartition
+	offset    int64 // -1: none
+	metadata  string
+	errorCode int16
 }
 
 // fetchCommitted returns a group's committed offsets of the topics'
 // partitions, or of every partition it has one for when topics is nil.
-func (c *conn) fetchCommitted(group string, topics map[string][]int32, all bool) ([]committedOffset, error) {
+// With requireStable, a partition with an offset commit in a transaction
+// still open is answered UNSTABLE_OFFSET_COMMIT, without an offset, as
+// Kafka answers it: the client asks again once the transaction is
+// decided.
+func (c *conn) fetchCommitted(group string, topics map[string][]int32, all, requireStable bool) ([]committedOffset, error) {
 	var out []committedOffset
 	if all {
 		offsets, err := c.s.log.GroupOffsets(group)
@@ -467,6 +472,9 @@ func (c *conn) fetchCommitted(group string, topics map[string][]int32, all bool)
 		co := committedOffset{tp: tp, offset: -1}
 		if om, ok := committed[tp]; ok {
 			co.offset, co.metadata = om.Offset, om.Metadata
+		}
+		if requireStable && c.s.log.OffsetCommitPending(group, tp) {
+			co.offset, co.metadata, co.errorCode = -1, "", kerr.UnstableOffsetCommit.Code
 		}
 		out = append(out, co)
 	}
@@ -508,7 +516,7 @@ func (c *conn) handleOffsetFetch(req *request) (kmsg.Response, error) {
 	resp := r.ResponseKind().(*kmsg.OffsetFetchResponse)
 	if r.Version < 8 {
 		topics := requestedTopics(r.Topics, func(t kmsg.OffsetFetchRequestTopic) (string, []int32) { return t.Topic, t.Partitions })
-		offsets, err := c.fetchCommitted(r.Group, topics, r.Topics == nil)
+		offsets, err := c.fetchCommitted(r.Group, topics, r.Topics == nil, r.RequireStable)
 		resp.ErrorCode = errorCode(err)
 		eachTopic(offsets, func(name string) {
 			t := kmsg.NewOffsetFetchResponseTopic()
@@ -517,6 +525,7 @@ func (c *conn) handleOffsetFetch(req *request) (kmsg.Response, error) {
 		}, func(o committedOffset) {
 			p := kmsg.NewOffsetFetchResponseTopicPartition()
 			p.Partition, p.Offset, p.LeaderEpoch, p.Metadata = o.tp.Partition, o.offset, -1, &o.metadata
+			p.ErrorCode = o.errorCode
 			t := &resp.Topics[len(resp.Topics)-1]
 			t.Partitions = append(t.Partitions, p)
 		})
@@ -526,7 +535,7 @@ func (c *conn) handleOffsetFetch(req *request) (kmsg.Response, error) {
 		topics := requestedTopics(g.Topics, func(t kmsg.OffsetFetchRequestGroupTopic) (string, []int32) { return t.Topic, t.Partitions })
 		rg := kmsg.NewOffsetFetchResponseGroup()
 		rg.Group = g.Group
-		offsets, err := c.fetchCommitted(g.Group, topics, g.Topics == nil)
+		offsets, err := c.fetchCommitted(g.Group, topics, g.Topics == nil, r.RequireStable)
 		rg.ErrorCode = errorCode(err)
 		eachTopic(offsets, func(name string) {
 			t := kmsg.NewOffsetFetchResponseGroupTopic()
@@ -535,6 +544,7 @@ func (c *conn) handleOffsetFetch(req *request) (kmsg.Response, error) {
 		}, func(o committedOffset) {
 			p := kmsg.NewOffsetFetchResponseGroupTopicPartition()
 			p.Partition, p.Offset, p.LeaderEpoch, p.Metadata = o.tp.Partition, o.offset, -1, &o.metadata
+			p.ErrorCode = o.errorCode
 			t := &rg.Topics[len(rg.Topics)-1]
 			t.Partitions = append(t.Partitions, p)
 		})

@@ -253,3 +253,79 @@ func TestListOffsetsByTimeReadCommitted(t *testing.T) {
 	assert.Equal(t, openAt, got.Offset, "read_committed, once committed")
 	assert.Equal(t, base.Add(time.Minute).UnixMilli(), got.Timestamp)
 }
+
+// TestOffsetFetchRequireStable checks that OffsetFetch with require
+// stable (v7+: Kafka's Java consumer sends it when read_committed, kgo with
+// RequireStableFetchOffsets) answers UNSTABLE_OFFSET_COMMIT for a
+// partition whose group has an offset commit in a transaction still open,
+// as Kafka does, so that a consumer taking the partition over waits for
+// the offset the transaction commits instead of starting from the one
+// before and reading again what the transaction consumed; and the offset
+// once the transaction commits. Without require stable, the committed
+// offset is answered at once.
+func TestOffsetFetchRequireStable(t *testing.T) {
+	f := newFixture(t, map[string]eventlog.TopicConfig{"in": {Partitions: 2}, "out": {Partitions: 1}})
+	ctx := testContext(t)
+	in0 := eventlog.TopicPartition{Topic: "in", Partition: 0}
+	require.NoError(t, f.log.CommitGroupOffsets(ctx, "g", map[eventlog.TopicPartition]eventlog.OffsetAndMetadata{in0: {Offset: 0}}))
+	p0, err := f.log.Partition("in", 0)
+	require.NoError(t, err)
+	for range 5 {
+		_, err := p0.Append(ctx, []eventlog.Record{{Value: []byte("v")}}, eventlog.AppendOptions{})
+		require.NoError(t, err)
+	}
+	txp, err := f.log.NewProducer(&eventlog.ProducerOptions{TransactionalID: "tx", Partitioner: eventlog.ManualPartitioner{}, Linger: -1})
+	require.NoError(t, err)
+	defer txp.Close()
+	require.NoError(t, txp.BeginTransaction())
+	_, err = txp.Send(ctx, eventlog.Record{Topic: "out", Value: []byte("o")})
+	require.NoError(t, err)
+	require.NoError(t, txp.SendOffsetsToTransaction(ctx, map[eventlog.TopicPartition]eventlog.OffsetAndMetadata{in0: {Offset: 5}},
+		eventlog.GroupMetadata{GroupID: "g", GenerationID: -1}))
+
+	cl := f.client(t)
+	fetch := func(requireStable bool) map[int32]kmsg.OffsetFetchResponseGroupTopicPartition {
+		req := kmsg.NewPtrOffsetFetchRequest()
+		req.RequireStable = requireStable
+		rg := kmsg.NewOffsetFetchRequestGroup()
+		rg.Group = "g"
+		rt := kmsg.NewOffsetFetchRequestGroupTopic()
+		rt.Topic, rt.Partitions = "in", []int32{0, 1}
+		rg.Topics = append(rg.Topics, rt)
+		req.Groups = append(req.Groups, rg)
+		resp, err := req.RequestWith(ctx, cl)
+		require.NoError(t, err)
+		require.Len(t, resp.Groups, 1)
+		require.Zero(t, resp.Groups[0].ErrorCode)
+		out := map[int32]kmsg.OffsetFetchResponseGroupTopicPartition{}
+		for _, rt := range resp.Groups[0].Topics {
+			for _, rp := range rt.Partitions {
+				out[rp.Partition] = rp
+			}
+		}
+		return out
+	}
+	got := fetch(true)
+	assert.Equal(t, kerr.UnstableOffsetCommit.Code, got[0].ErrorCode, "%v", kerr.ErrorForCode(got[0].ErrorCode))
+	assert.EqualValues(t, -1, got[0].Offset)
+	assert.Zero(t, got[1].ErrorCode, "no commit pending")
+	assert.EqualValues(t, -1, got[1].Offset)
+	got = fetch(false)
+	assert.Zero(t, got[0].ErrorCode)
+	assert.EqualValues(t, 0, got[0].Offset, "without require stable: the committed offset")
+	v7 := kmsg.NewPtrOffsetFetchRequest()
+	v7.SetVersion(7) // one group, not batched
+	v7.Group, v7.RequireStable = "g", true
+	v7t := kmsg.NewOffsetFetchRequestTopic()
+	v7t.Topic, v7t.Partitions = "in", []int32{0}
+	v7.Topics = append(v7.Topics, v7t)
+	v7resp := dialRaw(t, f.addr).roundTrip(v7).(*kmsg.OffsetFetchResponse)
+	require.Len(t, v7resp.Topics, 1)
+	require.Len(t, v7resp.Topics[0].Partitions, 1)
+	assert.Equal(t, kerr.UnstableOffsetCommit.Code, v7resp.Topics[0].Partitions[0].ErrorCode, "v7")
+
+	require.NoError(t, txp.CommitTransaction(ctx))
+	got = fetch(true)
+	assert.Zero(t, got[0].ErrorCode)
+	assert.EqualValues(t, 5, got[0].Offset)
+}
