@@ -63,9 +63,10 @@ import (
 //     timeouts between Options.GroupMinSessionTimeout and
 //     GroupMaxSessionTimeout (Kafka's defaults, 6 s and 30 min) and
 //     answers others with INVALID_SESSION_TIMEOUT, as Kafka does. Calls naming a member the
-//     group no longer has get UNKNOWN_MEMBER_ID; a generation it is not in,
-//     ILLEGAL_GENERATION. Commits need no particular generation, but only
-//     of partitions the member holds.
+//     group no longer has get UNKNOWN_MEMBER_ID, or FENCED_INSTANCE_ID
+//     when they name a group instance ID another member now has; a
+//     generation it is not in, ILLEGAL_GENERATION. Commits need no
+//     particular generation, but only of partitions the member holds.
 //   - Close and Shutdown of the server make its remote members leave.
 
 // leaderID is the group leader every JoinGroup names: the coordinator.
@@ -88,6 +89,26 @@ func assignorFor(name string) (eventlog.Assignor, bool) {
 		return eventlog.CooperativeStickyAssignor{}, true
 	}
 	return nil, false
+}
+
+// memberGone is the error of a call naming a member the server does not
+// have: ErrFencedInstanceID if the call names a group instance ID that
+// another member of the group now has, as Kafka's coordinator answers a
+// static member another took the place of, and ErrUnknownMember
+// otherwise. A client told it is unknown rejoins with its instance ID and
+// fences the member that replaced it, which then does the same in turn;
+// one told it is fenced stops.
+func (c *conn) memberGone(group, memberID string, instance *string) error {
+	if instance != nil && *instance != "" {
+		if d, err := c.s.log.DescribeGroup(group); err == nil {
+			for _, md := range d.Members {
+				if md.GroupInstanceID == *instance && md.MemberID != memberID {
+					return fmt.Errorf("group %q member %q: instance %q is member %q: %w", group, memberID, *instance, md.MemberID, eventlog.ErrFencedInstanceID)
+				}
+			}
+		}
+	}
+	return fmt.Errorf("group %q member %q: %w", group, memberID, eventlog.ErrUnknownMember)
 }
 
 // forgetIfGone drops a member the coordinator no longer has.
@@ -168,7 +189,7 @@ func (c *conn) handleJoinGroup(req *request) (kmsg.Response, error) {
 		c.s.sweepMembers()
 	} else {
 		if m = c.s.members.get(r.Group, r.MemberID); m == nil {
-			return fail(kerr.UnknownMemberID.Code, nil)
+			return fail(errorCode(c.memberGone(r.Group, r.MemberID, r.InstanceID)), nil)
 		}
 		chosen := m.x.Assignor().Name()
 		if _, ok := metadata[chosen]; !ok {
@@ -212,7 +233,7 @@ func (c *conn) handleSyncGroup(req *request) (kmsg.Response, error) {
 	resp := r.ResponseKind().(*kmsg.SyncGroupResponse)
 	m := c.s.members.get(r.Group, r.MemberID)
 	if m == nil {
-		resp.ErrorCode = kerr.UnknownMemberID.Code
+		resp.ErrorCode = errorCode(c.memberGone(r.Group, r.MemberID, r.InstanceID))
 		return resp, nil
 	}
 	tps, err := m.x.Sync(r.Generation)
@@ -248,7 +269,7 @@ func (c *conn) handleHeartbeat(req *request) (kmsg.Response, error) {
 	resp := r.ResponseKind().(*kmsg.HeartbeatResponse)
 	m := c.s.members.get(r.Group, r.MemberID)
 	if m == nil {
-		resp.ErrorCode = kerr.UnknownMemberID.Code
+		resp.ErrorCode = errorCode(c.memberGone(r.Group, r.MemberID, r.InstanceID))
 		return resp, nil
 	}
 	rejoin, err := m.x.Heartbeat(r.Generation)
@@ -274,6 +295,9 @@ func (c *conn) handleLeaveGroup(req *request) (kmsg.Response, error) {
 			m = c.s.members.byInstance(r.Group, *instance)
 		}
 		if m == nil {
+			if id != "" {
+				return errorCode(c.memberGone(r.Group, id, instance))
+			}
 			return kerr.UnknownMemberID.Code
 		}
 		m.x.Leave()
@@ -405,7 +429,7 @@ func (c *conn) handleOffsetCommit(req *request) (kmsg.Response, error) {
 		}
 	default:
 		if m := c.s.members.get(r.Group, r.MemberID); m == nil {
-			err = fmt.Errorf("group %q member %q: %w", r.Group, r.MemberID, eventlog.ErrUnknownMember)
+			err = c.memberGone(r.Group, r.MemberID, r.InstanceID)
 		} else {
 			err = m.x.Commit(req.ctx, r.Generation, offsets)
 			c.forgetIfGone(r.Group, r.MemberID, err)

@@ -10,6 +10,7 @@ import (
 	"github.com/eventlog/eventlog/kafkaserver"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -62,4 +63,70 @@ func TestRemoteMembersForgottenOnceGone(t *testing.T) {
 	second := joinGroup(t, r, "static", &instance, nil)
 	require.NotEqual(t, first, second)
 	assert.Equal(t, 1, kafkaserver.RemoteMembers(f.srv), "the fenced member is forgotten")
+}
+
+// TestFencedStaticMember checks the answers to a static member that
+// another member with its group instance ID took the place of: Heartbeat,
+// SyncGroup, OffsetCommit, LeaveGroup and JoinGroup naming its old member
+// ID and its instance ID get FENCED_INSTANCE_ID, as Kafka's coordinator
+// answers them, not UNKNOWN_MEMBER_ID. A client told it is unknown
+// rejoins with its instance ID and fences the member that replaced it,
+// which then does the same: the two take the group from each other in
+// turn (kgo does not rejoin on FENCED_INSTANCE_ID for that reason). A
+// dynamic member the group does not have still gets UNKNOWN_MEMBER_ID.
+func TestFencedStaticMember(t *testing.T) {
+	f := newFixture(t, map[string]eventlog.TopicConfig{"t": {Partitions: 1}})
+	instance := "billing-1"
+	r := dialRaw(t, f.addr)
+	old := joinGroup(t, r, "static", &instance, nil)
+	joinGroup(t, r, "static", &instance, nil)
+
+	hb := kmsg.NewPtrHeartbeatRequest()
+	hb.SetVersion(4)
+	hb.Group, hb.MemberID, hb.InstanceID, hb.Generation = "static", old, &instance, 1
+	assert.Equal(t, kerr.FencedInstanceID.Code, r.roundTrip(hb).(*kmsg.HeartbeatResponse).ErrorCode, "Heartbeat")
+
+	sync := kmsg.NewPtrSyncGroupRequest()
+	sync.SetVersion(5)
+	sync.Group, sync.MemberID, sync.InstanceID, sync.Generation = "static", old, &instance, 1
+	sync.ProtocolType, sync.Protocol = kmsg.StringPtr("consumer"), kmsg.StringPtr("range")
+	assert.Equal(t, kerr.FencedInstanceID.Code, r.roundTrip(sync).(*kmsg.SyncGroupResponse).ErrorCode, "SyncGroup")
+
+	commit := kmsg.NewPtrOffsetCommitRequest()
+	commit.SetVersion(8)
+	commit.Group, commit.MemberID, commit.InstanceID, commit.Generation = "static", old, &instance, 1
+	ct := kmsg.NewOffsetCommitRequestTopic()
+	ct.Topic = "t"
+	cp := kmsg.NewOffsetCommitRequestTopicPartition()
+	ct.Partitions = append(ct.Partitions, cp)
+	commit.Topics = append(commit.Topics, ct)
+	committed := r.roundTrip(commit).(*kmsg.OffsetCommitResponse)
+	assert.Equal(t, kerr.FencedInstanceID.Code, committed.Topics[0].Partitions[0].ErrorCode, "OffsetCommit")
+
+	sub := kmsg.NewConsumerMemberMetadata()
+	sub.Topics = []string{"t"}
+	proto := kmsg.NewJoinGroupRequestProtocol()
+	proto.Name, proto.Metadata = "range", sub.AppendTo(nil)
+	join := kmsg.NewPtrJoinGroupRequest()
+	join.SetVersion(5)
+	join.Group, join.MemberID, join.InstanceID, join.ProtocolType = "static", old, &instance, "consumer"
+	join.SessionTimeoutMillis, join.RebalanceTimeoutMillis = 10_000, 10_000
+	join.Protocols = []kmsg.JoinGroupRequestProtocol{proto}
+	assert.Equal(t, kerr.FencedInstanceID.Code, r.roundTrip(join).(*kmsg.JoinGroupResponse).ErrorCode, "JoinGroup")
+
+	leave := kmsg.NewPtrLeaveGroupRequest()
+	leave.SetVersion(4)
+	leave.Group = "static"
+	lm := kmsg.NewLeaveGroupRequestMember()
+	lm.MemberID, lm.InstanceID = old, &instance
+	leave.Members = append(leave.Members, lm)
+	left := r.roundTrip(leave).(*kmsg.LeaveGroupResponse)
+	require.Len(t, left.Members, 1)
+	assert.Equal(t, kerr.FencedInstanceID.Code, left.Members[0].ErrorCode, "LeaveGroup")
+	d, err := f.log.DescribeGroup("static")
+	require.NoError(t, err)
+	assert.Len(t, d.Members, 1, "the member that took the place stays")
+
+	hb.MemberID, hb.InstanceID = "nobody", nil
+	assert.Equal(t, kerr.UnknownMemberID.Code, r.roundTrip(hb).(*kmsg.HeartbeatResponse).ErrorCode, "a dynamic member the group does not have")
 }
