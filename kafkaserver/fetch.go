@@ -178,6 +178,13 @@ func (c *conn) fetchPartition(req *request, rp *fetchPartition, topic string, tp
 	for {
 		left := limit - rp.size
 		if left <= 0 && !first {
+			if rp.size == 0 {
+				// Nothing is read, but an offset out of range is
+				// reported all the same, as Kafka checks every
+				// partition's: the client resets it now, not once the
+				// partition comes first in a fetch.
+				return checkFetchOffset(p, offset)
+			}
 			return nil
 		}
 		batches, release, err := c.readBatches(p, offset, int(max(min(left, math.MaxInt32), 1)))
@@ -206,6 +213,15 @@ func (c *conn) fetchPartition(req *request, rp *fetchPartition, topic string, tp
 			return nil
 		}
 	}
+}
+
+// checkFetchOffset fails with ErrOffsetOutOfRange for an offset a read
+// would: below the log start offset or past the log end offset.
+func checkFetchOffset(p *eventlog.Partition, offset int64) error {
+	if start, end := p.LogStartOffset(), p.LogEndOffset(); offset < start || offset > end {
+		return fmt.Errorf("offset %d is outside [%d, %d]: %w", offset, start, end, eventlog.ErrOffsetOutOfRange)
+	}
+	return nil
 }
 
 // batchesBelow returns the whole batches of b that start below offset end.

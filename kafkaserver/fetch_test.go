@@ -499,3 +499,37 @@ func TestFetchOffsetOutOfRange(t *testing.T) {
 		}
 	}
 }
+
+// TestFetchOffsetOutOfRangeAfterBudget checks that a partition fetched
+// from an offset out of range answers OFFSET_OUT_OF_RANGE, with its log
+// start offset, even when the partitions before it took the whole
+// response's max bytes, as Kafka checks every partition's offset: the
+// consumer learns of it, and resets, at once, not only once it fetches
+// that partition first.
+func TestFetchOffsetOutOfRangeAfterBudget(t *testing.T) {
+	f := newFixture(t, map[string]eventlog.TopicConfig{"t": {Partitions: 3}})
+	ctx := testContext(t)
+	for id := range int32(3) {
+		p, err := f.log.Partition("t", id)
+		require.NoError(t, err)
+		appendBatches(t, p, 10, 1000)
+	}
+	_, err := f.log.DeleteRecords(ctx, "t", 2, 5)
+	require.NoError(t, err)
+	cl := f.client(t)
+	// Partition 0 takes the whole budget, and more: its first batch is
+	// served whole. 1 is past its end, 2 below its
+	// start.
+	req := fetchRequest(12, "t", map[int32]int64{0: 0, 1: 11, 2: 0}, 1<<20, 500)
+	resp, err := req.RequestWith(ctx, cl)
+	require.NoError(t, err)
+	parts := resp.Topics[0].Partitions
+	require.Len(t, parts, 3)
+	assert.Zero(t, parts[0].ErrorCode)
+	assert.NotEmpty(t, parts[0].RecordBatches)
+	assert.Equal(t, kerr.OffsetOutOfRange.Code, parts[1].ErrorCode, "past the end: %v", kerr.ErrorForCode(parts[1].ErrorCode))
+	assert.Equal(t, kerr.OffsetOutOfRange.Code, parts[2].ErrorCode, "below the start: %v", kerr.ErrorForCode(parts[2].ErrorCode))
+	assert.EqualValues(t, 5, parts[2].LogStartOffset)
+	assert.Empty(t, parts[1].RecordBatches)
+	assert.Empty(t, parts[2].RecordBatches)
+}
