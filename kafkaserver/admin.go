@@ -308,9 +308,9 @@ func setTopicConfig(cfg *eventlog.TopicConfig, name, value string) error {
 		// Kafka fsyncs every flush.messages records; 1 is an fsync per
 		// append, the log's DurabilityFsync.
 		var n int64
-		if n, err = integer(64, math.MinInt64); err == nil {
+		if n, err = integer(64, 1); err == nil {
 			cfg.Durability = eventlog.DurabilityOS
-			if n <= 1 {
+			if n == 1 {
 				cfg.Durability = eventlog.DurabilityFsync
 			}
 		}

@@ -528,6 +528,10 @@ func TestTopicConfigValues(t *testing.T) {
 		{"segment.bytes", "0", eventlog.TopicConfig{}, true},
 		{"max.message.bytes", "4294968320", eventlog.TopicConfig{}, true},
 		{"max.message.bytes", "0", eventlog.TopicConfig{}, true},
+		{"flush.messages", "1", eventlog.TopicConfig{Durability: eventlog.DurabilityFsync}, false},
+		{"flush.messages", longMax, eventlog.TopicConfig{Durability: eventlog.DurabilityOS}, false},
+		{"flush.messages", "0", eventlog.TopicConfig{}, true}, // Kafka's least is 1
+		{"flush.messages", "-1", eventlog.TopicConfig{}, true},
 	} {
 		topic := fmt.Sprintf("t%d", i)
 		what := tc.name + "=" + tc.value
