@@ -314,8 +314,26 @@ func setTopicConfig(cfg *eventlog.TopicConfig, name, value string) error {
 				cfg.Durability = eventlog.DurabilityFsync
 			}
 		}
+	// Three settings with one value the Log can honour, taken so that
+	// tools that send them at creation (Kafka Streams, Terraform
+	// providers) can create their topics here.
+	case "message.timestamp.type":
+		// Produced batches keep their producers' timestamps.
+		if value != "CreateTime" {
+			return bad(errors.New("only CreateTime: the log keeps the timestamps producers give"))
+		}
+	case "compression.type":
+		// Batches are stored as the producer compressed them.
+		if value != "producer" {
+			return bad(errors.New("only producer: the log stores batches as the producer compressed them"))
+		}
+	case "min.insync.replicas":
+		var n int64
+		if n, err = integer(32, 1); err == nil && n != 1 {
+			return bad(errors.New("above 1: a partition here has one replica"))
+		}
 	default:
-		return fmt.Errorf("config %s is not supported (supported: cleanup.policy, retention.ms, retention.bytes, segment.bytes, segment.ms, max.message.bytes, delete.retention.ms, min.compaction.lag.ms, max.compaction.lag.ms, min.cleanable.dirty.ratio, flush.messages)", name)
+		return fmt.Errorf("config %s is not supported (supported: cleanup.policy, retention.ms, retention.bytes, segment.bytes, segment.ms, max.message.bytes, delete.retention.ms, min.compaction.lag.ms, max.compaction.lag.ms, min.cleanable.dirty.ratio, flush.messages; message.timestamp.type=CreateTime, compression.type=producer and min.insync.replicas=1)", name)
 	}
 	return err
 }

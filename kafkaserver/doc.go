@@ -118,7 +118,9 @@
 //     takes cleanup.policy, retention.ms, retention.bytes, segment.bytes,
 //     segment.ms, max.message.bytes, delete.retention.ms,
 //     min.compaction.lag.ms, max.compaction.lag.ms, min.cleanable.dirty.ratio
-//     and flush.messages (1: DurabilityFsync, more: DurabilityOS); others are
+//     and flush.messages (1: DurabilityFsync, more: DurabilityOS), and
+//     message.timestamp.type, compression.type and min.insync.replicas at
+//     the one value the Log honours (CreateTime, producer, 1); others are
 //     refused with INVALID_CONFIG, as are values below Kafka's minimum of
 //     each. Milliseconds beyond what a time.Duration holds (292 years; Kafka
 //     takes up to Long.MAX_VALUE) mean as long as can be, and no limit for

@@ -532,6 +532,13 @@ func TestTopicConfigValues(t *testing.T) {
 		{"flush.messages", longMax, eventlog.TopicConfig{Durability: eventlog.DurabilityOS}, false},
 		{"flush.messages", "0", eventlog.TopicConfig{}, true}, // Kafka's least is 1
 		{"flush.messages", "-1", eventlog.TopicConfig{}, true},
+		{"message.timestamp.type", "CreateTime", eventlog.TopicConfig{}, false},
+		{"message.timestamp.type", "LogAppendTime", eventlog.TopicConfig{}, true},
+		{"compression.type", "producer", eventlog.TopicConfig{}, false},
+		{"compression.type", "zstd", eventlog.TopicConfig{}, true},
+		{"min.insync.replicas", "1", eventlog.TopicConfig{}, false},
+		{"min.insync.replicas", "2", eventlog.TopicConfig{}, true},
+		{"min.insync.replicas", "0", eventlog.TopicConfig{}, true},
 	} {
 		topic := fmt.Sprintf("t%d", i)
 		what := tc.name + "=" + tc.value
