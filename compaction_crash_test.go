@@ -356,3 +356,30 @@ func TestCompactKill(t *testing.T) {
 	}
 	t.Logf("%d kills, %d keys verified", kills, len(newest))
 }
+
+// A swap that failed after its commit is finished by the next Open even
+// when the topic was switched to cleanup.policy=delete in between: the
+// merged segments' files are gone by then, and only the outputs hold their
+// records.
+func TestCompactFailedSwapFinishedAfterPolicyChange(t *testing.T) {
+	before, after, _ := referenceClean(t)
+	fsys := eventlog.NewMemFS()
+	l, opts := buildCrashLog(t, fsys)
+	eventlog.SetCleanerFailpoint(l, func(s string) error {
+		if s == "removed" {
+			return eventlog.ErrInjected
+		}
+		return nil
+	})
+	require.ErrorIs(t, l.Compact(ctx, "t"), eventlog.ErrInjected)
+	eventlog.SetCleanerFailpoint(l, nil)
+	require.NoError(t, l.AlterTopicConfig(ctx, "t", eventlog.TopicConfig{CleanupPolicy: eventlog.CleanupDelete}))
+	_ = l.Close()
+
+	l, err := eventlog.Open("/data", opts)
+	require.NoError(t, err)
+	defer func() { assert.NoError(t, l.Close()) }()
+	got := readAll(t, partition(t, l, "t", 0), 0)
+	assert.True(t, equalRecords(after, got), "%d records, want the %d the cleaning kept (%d before it)", len(got), len(after), len(before))
+	checkSegmentFiles(t, fsys)
+}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -340,9 +341,16 @@ func removeCleaned(fsys FS, dir string, outs []*cleanedSegment) error {
 // finishCleaning runs at Open, before the segments are listed: it finishes a
 // committed swap, removes the outputs of a cleaning that did not commit, and
 // loads the checkpoint. It returns the directory's names as they are then.
+//
+// It goes by the files, not by the topic's policy: a swap that failed after
+// its commit leaves the topic open to AlterTopicConfig, and one switched to
+// cleanup.policy=delete still needs its swap finished, or the merged
+// segments, whose files are gone, lose their records.
 func (p *Partition) finishCleaning(names []string) ([]string, error) {
-	if !p.config().cleanup.compacts() {
-		return names, nil
+	if !slices.ContainsFunc(names, func(name string) bool {
+		return name == cleanerMetaName || strings.HasSuffix(name, cleanedExt)
+	}) {
+		return names, nil // never cleaned: nothing to read
 	}
 	fsys := p.log.opts.FS
 	meta, err := readCleanerMeta(fsys, p.dir)
