@@ -41,6 +41,14 @@ import (
 // Transactions: the records of aborted transactions are dropped and never
 // enter the key map; transaction markers are kept as they are.
 //
+// Producer state: a batch none of whose records stay still stays, as
+// Kafka's empty batch (header only), when it is the last batch with a
+// sequence of a producer the partition remembers, unless it belongs to an
+// aborted transaction: Open rebuilds producer state from the batches after
+// its newest snapshot, which may predate the cleaning, or from the whole
+// log when the snapshots are unreadable, and the header holds the
+// producer's epoch and last sequence.
+//
 // What never gets cleaned: the active segment, anything at or above the
 // high watermark or the last stable offset (an undecided transaction), and (min.compaction.lag.ms) segments holding records
 // younger than the lag, together with everything after them.
@@ -338,6 +346,25 @@ func (p *Partition) planCleaning(now int64) (*cleanPlan, error) {
 	return c, nil
 }
 
+// lastProducerBatches returns, for each producer the partition remembers,
+// the last offset of its last batch with a sequence. A producer that
+// appends meanwhile only makes a later batch its last: the one returned
+// may then stay for nothing, never go when needed.
+func (p *Partition) lastProducerBatches() map[int64]int64 {
+	if !p.producers.history.Load() {
+		return nil // no batch with a producer id
+	}
+	p.appendMu.Lock()
+	defer p.appendMu.Unlock()
+	last := make(map[int64]int64, len(p.producers.producers))
+	for id, e := range p.producers.producers {
+		if n := len(e.batches); n > 0 {
+			last[id] = e.batches[n-1].lastOffset
+		}
+	}
+	return last
+}
+
 // firstBatchTimestamp returns the largest timestamp of a segment's first
 // batch, or -1 for an empty segment.
 func firstBatchTimestamp(s *segment) (int64, error) {
@@ -367,6 +394,10 @@ type cleanRun struct {
 	// aborted are the partition's aborted transactions: their records go,
 	// and never count as a key's newest.
 	aborted []abortedTxn
+	// producers maps the id of each producer the partition remembers to
+	// the last offset of its last batch with a sequence: that batch stays,
+	// if only as an empty batch (cleanRun.dropBatch).
+	producers map[int64]int64
 
 	bytesRead, bytesWritten, removed int64
 
@@ -411,6 +442,7 @@ func (p *Partition) cleanPass(ctx context.Context, force bool, mp **offsetMap) (
 	if tx := p.txns.Load(); tx != nil {
 		r.aborted = tx.abortedIn(0, plan.cleanEnd)
 	}
+	r.producers = p.lastProducerBatches()
 	defer plan.release()
 	defer r.releaseViews()
 	if !plan.due(force, p.config().minDirtyRatio) {

@@ -348,6 +348,10 @@ func (r *cleanRun) filterBatch(h *batchHeader, b []byte, m *offsetMap, mapEnd in
 		return b, false, nil // transaction markers stay
 	}
 	if abortedBatch(r.aborted, h) {
+		// Gone even when it is its producer's last: a transactional
+		// producer starts a new epoch, at sequence 0, whenever it is
+		// made again, and its markers, which stay, carry its epoch.
+		// (Merged segments' .txnindex files go with such batches.)
 		r.removed += int64(h.RecordCount)
 		return nil, true, nil
 	}
@@ -393,13 +397,41 @@ func (r *cleanRun) filterBatch(h *batchHeader, b []byte, m *offsetMap, mapEnd in
 		r.horizon = horizon
 	}
 	switch {
+	case len(r.kept) == 0:
+		return r.dropBatch(h, b)
 	case len(r.kept) == int(h.RecordCount) && (hasHorizon || !tombstones):
 		return b, false, nil
-	case len(r.kept) == 0:
-		return nil, true, nil
 	}
 	out, err := r.rebuild(h, b, area, horizon)
 	return out, true, err
+}
+
+// dropBatch is filterBatch's answer for a batch none of whose records stay:
+// no batch, unless it is the last batch of a producer the partition
+// remembers. That one stays, emptied of its records, as in Kafka: its
+// header carries the producer's epoch and last sequence, which producer
+// state rebuilt from the log after a crash needs, so that a retry of the
+// batch is recognised rather than stored again.
+func (r *cleanRun) dropBatch(h *batchHeader, b []byte) (kept []byte, changed bool, err error) {
+	if last, ok := r.producers[h.ProducerID]; !ok || h.ProducerID < 0 || last != h.lastOffset() {
+		return nil, true, nil
+	}
+	if h.RecordCount == 0 {
+		return b, false, nil // emptied by an earlier cleaning
+	}
+	// Kafka's empty batch: no records, no compression, and both
+	// timestamps the batch's largest.
+	out := append(r.out[:0], b[:batchHeaderSize]...)
+	r.out = out
+	be := binary.BigEndian
+	attrs := uint16(h.Attributes) &^ (attrCompressionMask | attrDeleteHorizon)
+	be.PutUint32(out[batchLengthPos:], uint32(batchHeaderSize-batchOverhead))
+	be.PutUint16(out[batchAttributesPos:], attrs)
+	be.PutUint64(out[batchBaseTimestampPos:], uint64(h.MaxTimestamp))
+	be.PutUint64(out[batchMaxTimestampPos:], uint64(h.MaxTimestamp))
+	be.PutUint32(out[batchRecordCountPos:], 0)
+	be.PutUint32(out[batchCRCPos:], crc32cUpdate(0, out[batchAttributesPos:]))
+	return out, true, nil
 }
 
 // rebuild encodes a batch of the records in r.kept, keeping the original's

@@ -40,8 +40,9 @@ type batchCursor struct {
 	ahead *readAhead // nil: no read-ahead verification (see readahead.go)
 }
 
-// next moves to the next batch of records, skipping control batches unless
-// control is set. It returns false, having let go of its segment, when it
+// next moves to the next batch of records, skipping control batches, and
+// the empty batches a cleaning keeps for producer state, unless control is
+// set. It returns false, having let go of its segment, when it
 // reaches the high watermark or a batch that a concurrent cleaning moved
 // past the watermark this cursor knows.
 func (c *batchCursor) next() (bool, error) {
@@ -68,7 +69,7 @@ func (c *batchCursor) next() (bool, error) {
 			c.close()
 			return false, err
 		}
-		if (c.control || !c.h.isControl()) && (c.txn == nil || !c.txn.skip(&c.h)) {
+		if (c.control || !c.h.isControl() && c.h.RecordCount > 0) && (c.txn == nil || !c.txn.skip(&c.h)) {
 			return true, nil
 		}
 	}

@@ -499,7 +499,11 @@
 // leaves. As Kafka's, it removes the records of aborted transactions
 // (which never count as a key's newest value); unlike Kafka's, it keeps
 // every transaction marker, which costs a small batch per transaction and
-// partition. Offsets never change:
+// partition. As Kafka's, it keeps the last batch of each idempotent or
+// transactional producer the partition remembers (but for an aborted one),
+// emptied of its records when none stays, so that after a crash a retry of
+// that batch is still recognised (AppendOptions.Producer); readers skip
+// such empty batches as they skip markers. Offsets never change:
 // removed records leave gaps, and a read from an offset that is gone starts
 // at the next record. A background goroutine cleans a partition when its
 // dirty ratio (bytes written since its last cleaning, over its closed

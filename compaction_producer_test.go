@@ -1,0 +1,158 @@
+package eventlog_test
+
+import (
+	"encoding/binary"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/eventlog/eventlog"
+)
+
+// The cleaner keeps the last batch of each producer, emptied of its records
+// if none stays, as Kafka's does: producer state rebuilt from the log after
+// a crash still knows the producer's last sequence, so that a retry of its
+// last batch is recognised and not stored twice.
+func TestCompactKeepsProducersLastBatch(t *testing.T) {
+	fsys := eventlog.NewMemFS()
+	require.NoError(t, fsys.MkdirAll("/data", 0o755))
+	require.NoError(t, fsys.SyncDir("/"))
+	opts := &eventlog.Options{FS: fsys, Now: newClock().Now, SegmentBytes: 1024,
+		RecoveryPointInterval: time.Hour, CleanerCheckInterval: time.Hour}
+	l, err := eventlog.Open("/data", opts)
+	require.NoError(t, err)
+	require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{CleanupPolicy: eventlog.CleanupCompact}))
+	p := partition(t, l, "t", 0)
+	id, err := l.NewProducerID(ctx)
+	require.NoError(t, err)
+	retry := func(p *eventlog.Partition) (int64, error) {
+		return p.Append(ctx, []eventlog.Record{{Key: []byte("a"), Value: []byte("once")}},
+			eventlog.AppendOptions{Producer: id, Sequence: 0})
+	}
+	first, err := retry(p)
+	require.NoError(t, err)
+	for i := range 60 { // supersede it, and roll segments past it
+		putKV(t, p, fmt.Sprint("k", i%3), []byte("xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"))
+	}
+	putKV(t, p, "a", []byte("newer"))
+	for i := range 60 {
+		putKV(t, p, fmt.Sprint("k", i%3), []byte("xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"))
+	}
+	require.NoError(t, l.Compact(ctx, "t"))
+	require.NotContains(t, valueStrings(readAll(t, p, 0)), "once", "the producer's record is cleaned away")
+	end := p.LogEndOffset()
+
+	// A crash before the checkpointer writes a snapshot after the
+	// producer's batch: Open replays the log from the last one.
+	fsys.Crash(eventlog.CrashOptions{Mode: eventlog.CrashKeepAll})
+	_ = eventlog.Abandon(l)
+	l, err = eventlog.Open("/data", opts)
+	require.NoError(t, err)
+	defer func() { assert.NoError(t, l.Close()) }()
+	p = partition(t, l, "t", 0)
+	require.Equal(t, end, p.LogEndOffset())
+
+	off, err := retry(p)
+	require.NoError(t, err)
+	assert.Equal(t, first, off, "the retry is recognised as the batch appended before")
+	assert.Equal(t, end, p.LogEndOffset(), "the retry is not stored twice")
+	assert.NotContains(t, valueStrings(readAll(t, p, 0)), "once")
+}
+
+// The empty batch a cleaning keeps for a producer reads as no records
+// everywhere — consumers, Replay, Verify, an independent Kafka decoder —
+// and goes once the producer's last batch is a later one.
+func TestCompactProducersEmptyBatch(t *testing.T) {
+	dir := t.TempDir()
+	l := openLog(t, dir, &eventlog.Options{SegmentBytes: 1024})
+	require.NoError(t, l.CreateTopic("t", compactTopic))
+	p := partition(t, l, "t", 0)
+	id, err := l.NewProducerID(ctx)
+	require.NoError(t, err)
+	first, err := p.Append(ctx, []eventlog.Record{{Key: []byte("a"), Value: []byte("old")}, {Key: []byte("b"), Value: []byte("old")}},
+		eventlog.AppendOptions{Producer: id, Sequence: 0, Compression: eventlog.CompressionZstd})
+	require.NoError(t, err)
+	fill := func() {
+		putKV(t, p, "a", []byte("new"))
+		putKV(t, p, "b", []byte("new"))
+		for i := range 60 {
+			putKV(t, p, fmt.Sprint("k", i%3), []byte("xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"))
+		}
+	}
+	fill()
+	require.NoError(t, l.Compact(ctx, "t"))
+	producerBatches := func() []eventlog.BatchFields {
+		var out []eventlog.BatchFields
+		for _, b := range eventlog.BatchProducerFields(t, p) {
+			if b.ID == id {
+				out = append(out, b)
+			}
+		}
+		return out
+	}
+	require.Equal(t, []eventlog.BatchFields{{ID: id, Sequence: 0, BaseOffset: first}}, producerBatches(), "an empty batch stays")
+	recs := readAll(t, p, 0)
+	assert.NotContains(t, valueStrings(recs), "old")
+	got, err := p.Read(first, 1)
+	require.NoError(t, err)
+	require.NotEmpty(t, got, "a read at the empty batch goes on past it")
+	for _, r := range recs {
+		if r.Offset > first {
+			assert.Equal(t, r, got[0])
+			break
+		}
+	}
+	c, err := l.NewConsumer(&eventlog.ConsumerOptions{FetchMaxWait: -1, MaxPollRecords: 1})
+	require.NoError(t, err)
+	defer c.Close()
+	tp := eventlog.TopicPartition{Topic: "t"}
+	require.NoError(t, c.Assign(tp))
+	require.NoError(t, c.Seek(tp, first))
+	polled, err := c.Poll(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, got[:1], polled, "a consumer at the empty batch goes on past it")
+	latest, err := l.ReplayLatest(ctx, "t")
+	require.NoError(t, err)
+	assert.Equal(t, "new", string(latest["a"]))
+	require.NoError(t, l.Compact(ctx, "t"))
+	assert.Len(t, producerBatches(), 1, "a second cleaning keeps it")
+	assert.Equal(t, recs, readAll(t, p, 0))
+
+	// The producer appends again: its earlier batch may go.
+	_, err = p.Append(ctx, []eventlog.Record{{Key: []byte("c"), Value: []byte("old")}}, eventlog.AppendOptions{Producer: id, Sequence: 2})
+	require.NoError(t, err)
+	putKV(t, p, "c", []byte("new"))
+	fill()
+	require.NoError(t, l.Compact(ctx, "t"))
+	batches := producerBatches()
+	require.Len(t, batches, 1)
+	assert.Equal(t, int32(2), batches[0].Sequence, "only the producer's last batch stays")
+	assert.Zero(t, batches[0].Records)
+
+	require.NoError(t, l.Close())
+	assert.Empty(t, verify(t, dir).Problems)
+	empty := 0
+	for _, name := range segmentFiles(t, dir) {
+		data, err := os.ReadFile(filepath.Join(dir, "topics", "t", "0", name))
+		require.NoError(t, err)
+		for len(data) > 0 {
+			size := 12 + int(binary.BigEndian.Uint32(data[8:]))
+			var rb kmsg.RecordBatch
+			require.NoError(t, rb.ReadFrom(data[:size]))
+			if rb.NumRecords == 0 {
+				empty++
+				assert.Equal(t, id.ID, rb.ProducerID)
+				assert.Zero(t, rb.Attributes&0x47, "no compression, no delete horizon")
+				assert.Empty(t, rb.Records)
+			}
+			data = data[size:]
+		}
+	}
+	assert.Equal(t, 1, empty)
+}
