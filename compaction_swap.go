@@ -411,6 +411,28 @@ func (p *Partition) finishCleaning(names []string) ([]string, error) {
 	return names, nil
 }
 
+// lowerFirstDirty runs at Open once the log end is known. A cut of
+// Options.Repair may have taken the log below the first dirty offset of
+// cleaner.meta; the offsets from the log end on are handed out again, and
+// the records they get must be dirty, or no cleaning would compare them with
+// the older records of their keys: a tombstone among them would go at its
+// delete horizon and leave its key's older value behind. The checkpoint is
+// lowered to the log end, durably, before anything is appended.
+func (p *Partition) lowerFirstDirty() error {
+	end := p.logEnd.Load()
+	if p.cleaning.firstDirty.Load() <= end {
+		return nil
+	}
+	meta := cleanerMeta{FirstDirty: end, Horizon: p.cleaning.horizon.Load()}
+	if err := writeCleanerMeta(p.log.opts.FS, p.dir, meta); err != nil {
+		return p.errorf("lower the cleaner's first dirty offset to the log end %d: %w", end, err)
+	}
+	p.log.opts.Logger.Warn("eventlog: the log ends below the cleaner's first dirty offset: lowered to the log end",
+		"topic", p.topic, "partition", p.id, "log_end_offset", end)
+	p.cleaning.firstDirty.Store(end)
+	return nil
+}
+
 // listed reports whether s is in the partition's segment list: a reader that
 // finished a segment a cleaning has replaced goes on in the new list at the
 // same offset.

@@ -72,6 +72,9 @@ func (l *Log) openPartition(topicName string, id int32, cfg partitionConfig, how
 	p.sync.offset = end.offset
 	p.logEnd.Store(end.offset)
 	p.logStart.Store((*p.segments.Load())[0].base)
+	if err := p.lowerFirstDirty(); err != nil {
+		return nil, errors.Join(err, p.release())
+	}
 	return p, nil
 }
 
