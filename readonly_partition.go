@@ -78,7 +78,9 @@ func (p *Partition) listSegments() (l segmentListing, exists bool, err error) {
 	l.names = names
 	l.seen.names = strings.Join(names, "/")
 	l.cleaner = cleanerMeta{Horizon: -1}
-	if p.config().cleanup.compacts() {
+	// By the file, not the policy, as finishCleaning: a topic switched to
+	// delete after a swap failed past its commit still has it to finish.
+	if slices.Contains(names, cleanerMetaName) {
 		if l.cleaner, err = readCleanerMeta(fsys, p.dir); err != nil {
 			return l, true, p.errorf("%w", err)
 		}

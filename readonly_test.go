@@ -222,6 +222,38 @@ func TestReadOnlyReadsAnUnfinishedSwap(t *testing.T) {
 	}
 }
 
+// A swap that failed after its commit is read as Open finishes it even
+// once the topic was switched to cleanup.policy=delete.
+func TestReadOnlyReadsAnUnfinishedSwapAfterPolicyChange(t *testing.T) {
+	dir := t.TempDir()
+	opts := &eventlog.Options{SegmentBytes: 1024, CleanerCheckInterval: time.Hour}
+	w, err := eventlog.Open(dir, opts)
+	require.NoError(t, err)
+	require.NoError(t, w.CreateTopic("c", eventlog.TopicConfig{CleanupPolicy: eventlog.CleanupCompact}))
+	cp := partition(t, w, "c", 0)
+	for i := range 200 {
+		putKV(t, cp, fmt.Sprintf("k%d", i%10), []byte(fmt.Sprintf("v%d", i)))
+	}
+	eventlog.SetCleanerFailpoint(w, func(s string) error {
+		if s == "removed" {
+			return errors.New("injected")
+		}
+		return nil
+	})
+	require.Error(t, w.Compact(ctx, "c"))
+	require.NoError(t, w.AlterTopicConfig(ctx, "c", eventlog.TopicConfig{CleanupPolicy: eventlog.CleanupDelete}))
+	require.NoError(t, eventlog.Abandon(w))
+
+	r := openReadOnly(t, dir)
+	got := partitionValues(t, partition(t, r, "c", 0))
+	require.NoError(t, r.Close())
+	report := verify(t, dir)
+	assert.Empty(t, report.Problems)
+	assert.Equal(t, int64(len(got)), report.Records, "Verify reads the swap as Open finishes it")
+	w2 := openLog(t, dir, opts)
+	assert.Equal(t, partitionValues(t, partition(t, w2, "c", 0)), got)
+}
+
 func TestReadOnlyRefusesEveryWrite(t *testing.T) {
 	dir := t.TempDir()
 	w := openLog(t, dir, nil)

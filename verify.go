@@ -169,7 +169,6 @@ type verifyRun struct {
 // verifyPartition is a partition to check.
 type verifyPartition struct {
 	dir          string
-	compact      bool  // cleanup.policy compacts
 	segmentBytes int64 // the most a segment can hold
 }
 
@@ -229,7 +228,7 @@ func (v *verifyRun) topic(dir string) ([]verifyPartition, error) {
 				}
 			}
 		}
-		parts = append(parts, verifyPartition{dir: pdir, compact: cfg.CleanupPolicy.compacts(), segmentBytes: pc.segmentBytes + int64(pc.maxBatchBytes)})
+		parts = append(parts, verifyPartition{dir: pdir, segmentBytes: pc.segmentBytes + int64(pc.maxBatchBytes)})
 	}
 	return parts, nil
 }
@@ -259,7 +258,9 @@ func (v *verifyRun) partition(p verifyPartition) error {
 	}
 	has := func(name string) bool { return slices.Contains(names, name) }
 	var swap []swapGroup
-	if p.compact {
+	// By the file, not the policy, as Open: a topic switched to delete
+	// after a swap failed past its commit still has it to finish.
+	if has(cleanerMetaName) {
 		meta, err := readCleanerMeta(v.fsys, p.dir)
 		if err := v.metadata(p.dir, err); err != nil {
 			return err
