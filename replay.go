@@ -76,22 +76,25 @@ func (p *Partition) replay(ctx context.Context, vc *viewCursor, end int64, fn fu
 // values are copies the caller owns, carved from shared 8 KiB blocks: a
 // block is freed once nothing refers to it.
 //
-// The map is made with room for the records of the topic, counted from the
-// batch headers, so that it does not grow while it is filled.
+// The map is made with room for the records of the topic's cleaned
+// sections, where a key appears once at most, counted from the batch
+// headers, so that for a compacted topic it hardly grows while it is
+// filled; the records after them may be many per key, and room for each
+// would stay, unused, as long as the map.
 func (l *Log) ReplayLatest(ctx context.Context, topic string) (map[string][]byte, error) {
 	t, err := l.topic(topic)
 	if err != nil {
 		return nil, fmt.Errorf("eventlog: replay: %w", err)
 	}
-	n := 0
+	clean, dirty := 0, 0
 	for _, p := range t.partitions {
-		c, err := p.recordsEstimate()
+		c, d, err := p.recordsEstimate()
 		if err != nil {
 			return nil, err
 		}
-		n += c
+		clean, dirty = clean+c, dirty+d
 	}
-	latest := make(map[string][]byte, n)
+	latest := make(map[string][]byte, clean+min(dirty, replayLatestDirtyRoom))
 	var copies slab
 	err = l.Replay(ctx, topic, func(v *RecordView) error {
 		switch {
@@ -137,30 +140,43 @@ func (s *slab) keyValue(key, value []byte) (string, []byte) {
 	return unsafe.String(unsafe.SliceData(buf), len(key)), buf[len(key):len(buf):len(buf)]
 }
 
+// replayLatestDirtyRoom is the most room ReplayLatest makes in advance for
+// the records after the cleaned sections.
+const replayLatestDirtyRoom = 4096
+
 // recordsEstimate counts the records of the partition from its batch
 // headers, without decoding or checking the batches: an estimate, for
-// sizing. Damage it cannot read past ends the count of its segment there.
-func (p *Partition) recordsEstimate() (int, error) {
+// sizing. clean counts those of the segments below the first dirty offset,
+// where a cleaning left one record per key at most, dirty the others.
+// Damage it cannot read past ends the count of its segment there.
+func (p *Partition) recordsEstimate() (clean, dirty int, err error) {
 	if !p.log.enter() {
-		return 0, ErrClosed
+		return 0, 0, ErrClosed
 	}
 	defer p.log.exit()
-	n := 0
-	for _, seg := range *p.segments.Load() {
+	segs := *p.segments.Load()
+	firstDirty := p.cleaning.firstDirty.Load()
+	for i, seg := range segs {
 		if !seg.acquire() {
 			continue // dropped since: its records are counted elsewhere, or gone
 		}
 		size := seg.size.Load()
 		m, err := seg.viewFor(size)
 		if err == nil {
-			n += countRecords(m.data[:size], 0, 0, math.MaxInt64)
+			n := countRecords(m.data[:size], 0, 0, math.MaxInt64)
+			if i+1 < len(segs) && segs[i+1].base <= firstDirty {
+				clean += n
+			} else {
+				dirty += n
+			}
 			m.release()
 		}
 		_ = seg.release()
 		if err != nil {
-			return n, p.segmentErr(err)
+			return clean, dirty, p.segmentErr(err)
 		}
 	}
 	// A damaged header may claim any count; the offsets bound the records.
-	return int(min(int64(n), max(p.HighWatermark()-p.LogStartOffset(), 0))), nil
+	bound := max(p.HighWatermark()-p.LogStartOffset(), 0)
+	return int(min(int64(clean), bound)), int(min(int64(dirty), bound)), nil
 }

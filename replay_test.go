@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"runtime"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -89,4 +90,34 @@ func TestReplay(t *testing.T) {
 	assert.ErrorIs(t, err, eventlog.ErrTopicNotFound)
 	require.NoError(t, l.Close())
 	assert.ErrorIs(t, l.Replay(ctx, "t", func(*eventlog.RecordView) error { return nil }), eventlog.ErrClosed)
+}
+
+// ReplayLatest of a topic holding many records per key, one not compacted
+// or not yet cleaned, returns a map sized for its keys, not for its
+// records: the room made for records that only replace values would stay
+// allocated, unused, for as long as the caller keeps the map.
+func TestReplayLatestOfManyUpdatesKeepsLittle(t *testing.T) {
+	l := openLog(t, t.TempDir(), &eventlog.Options{SegmentBytes: 1 << 20})
+	require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{Durability: eventlog.DurabilityOS}))
+	p := partition(t, l, "t", 0)
+	const records, keys = 200_000, 10
+	batch := make([]eventlog.Record, 1000)
+	for i := 0; i < records; i += len(batch) {
+		for j := range batch {
+			batch[j] = eventlog.Record{Key: []byte(fmt.Sprint("k", (i+j)%keys)), Value: []byte("v")}
+		}
+		_, err := p.Append(ctx, batch, eventlog.AppendOptions{})
+		require.NoError(t, err)
+	}
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	latest, err := l.ReplayLatest(ctx, "t")
+	require.NoError(t, err)
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	require.Len(t, latest, keys)
+	kept := int64(after.HeapAlloc) - int64(before.HeapAlloc)
+	assert.Less(t, kept, int64(1<<20), "bytes the map of %d keys keeps", keys)
+	runtime.KeepAlive(latest)
 }
