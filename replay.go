@@ -74,7 +74,11 @@ func (p *Partition) replay(ctx context.Context, vc *viewCursor, end int64, fn fu
 // record is a tombstone (null value) is absent; records with a null key
 // have no key to be the newest of and are skipped. The map's keys and
 // values are copies the caller owns, carved from shared 8 KiB blocks: a
-// block is freed once nothing refers to it.
+// block is freed once nothing refers to it. Where keys were updated many
+// times, the blocks would mostly hold replaced values that a newer one
+// beside them keeps alive: once they hold half as much again as the map
+// refers to, the replay copies the map's keys and values anew and lets
+// them go.
 //
 // The map is made with room for the records of the topic's cleaned
 // sections, where a key appears once at most, counted from the batch
@@ -96,19 +100,31 @@ func (l *Log) ReplayLatest(ctx context.Context, topic string) (map[string][]byte
 	}
 	latest := make(map[string][]byte, clean+min(dirty, replayLatestDirtyRoom))
 	var copies slab
+	check := slabShedFloor
+	stale := false // a value was replaced or deleted: the blocks may hold it
 	err = l.Replay(ctx, topic, func(v *RecordView) error {
+		n := len(latest)
 		switch {
 		case v.Key == nil:
 		case v.Value == nil:
 			delete(latest, string(v.Key))
+			stale = stale || len(latest) < n
 		default:
 			key, value := copies.keyValue(v.Key, v.Value)
 			latest[key] = value
+			stale = stale || len(latest) == n
+			if stale && copies.carved >= check {
+				latest = copies.shed(latest)
+				check = max(2*copies.carved, slabShedFloor)
+			}
 		}
 		return nil
 	})
 	if err != nil {
 		return nil, err
+	}
+	if stale {
+		latest = copies.shed(latest)
 	}
 	return latest, nil
 }
@@ -116,8 +132,49 @@ func (l *Log) ReplayLatest(ctx context.Context, topic string) (map[string][]byte
 // slab hands out copies of keys and values carved from shared blocks, so
 // that a replay allocates once per block rather than once per record. A
 // block stays alive while any copy carved from it does: at most
-// slabBlockSize bytes are kept for a value that outlives its neighbours.
-type slab struct{ block []byte }
+// slabBlockSize bytes are kept for a value that outlives its neighbours,
+// until shed copies the values that stay anew.
+type slab struct {
+	block  []byte
+	carved int // bytes of the copies carved from blocks since the slab began
+}
+
+// slabShedFloor is the fewest bytes carved before shed is worth its pass
+// over the map.
+const slabShedFloor = 1 << 20
+
+// shed returns latest, or, when the slab's blocks hold more than half as
+// much again as the keys and values of latest they hold, a copy of latest
+// whose keys and values are carved anew, from a slab that replaces s, so
+// that the old blocks, and the replaced values in them, are let go. It
+// costs a pass over latest, and the copy what the copies hold: checked
+// each time the slab doubles, it keeps a replay linear in what it reads.
+func (s *slab) shed(latest map[string][]byte) map[string][]byte {
+	inBlocks := 0
+	for k, v := range latest {
+		if carvable(k, v) {
+			inBlocks += len(k) + len(v)
+		}
+	}
+	if s.carved <= inBlocks+inBlocks/2 {
+		return latest
+	}
+	fresh := make(map[string][]byte, len(latest))
+	*s = slab{}
+	for k, v := range latest {
+		if carvable(k, v) {
+			k, v = s.keyValue(unsafe.Slice(unsafe.StringData(k), len(k)), v)
+		}
+		fresh[k] = v
+	}
+	return fresh
+}
+
+// carvable reports whether keyValue carves a copy of key and value from a
+// block, rather than allocating it alone.
+func carvable[K string | []byte](key K, value []byte) bool {
+	return len(key)+len(value) <= slabBlockSize/4
+}
 
 // slabBlockSize is small enough that a replaced value pins little, and
 // large enough to hold dozens of typical records.
@@ -127,10 +184,11 @@ const slabBlockSize = 8 << 10
 // capped, so that appending to it cannot overwrite its neighbours.
 func (s *slab) keyValue(key, value []byte) (string, []byte) {
 	n := len(key) + len(value)
-	if n > slabBlockSize/4 {
+	if !carvable(key, value) {
 		buf := append(key[:len(key):len(key)], value...) // no zeroing, unlike make and copy
 		return unsafe.String(unsafe.SliceData(buf), len(key)), buf[len(key):len(buf):len(buf)]
 	}
+	s.carved += n
 	if len(s.block)+n > cap(s.block) {
 		s.block = make([]byte, 0, slabBlockSize)
 	}

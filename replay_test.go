@@ -121,3 +121,38 @@ func TestReplayLatestOfManyUpdatesKeepsLittle(t *testing.T) {
 	assert.Less(t, kept, int64(1<<20), "bytes the map of %d keys keeps", keys)
 	runtime.KeepAlive(latest)
 }
+
+// ReplayLatest of a topic whose keys were updated many times keeps about
+// the bytes of the newest values: the copies of values replaced since are
+// let go, even where they shared a block with a value that stays.
+func TestReplayLatestKeepsTheNewestValuesOnly(t *testing.T) {
+	l := openLog(t, t.TempDir(), &eventlog.Options{SegmentBytes: 1 << 20})
+	require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{Durability: eventlog.DurabilityOS}))
+	p := partition(t, l, "t", 0)
+	const records, keys = 200_000, 20_000
+	value := make([]byte, 100)
+	rng := rand.New(rand.NewPCG(1, 2))
+	batch := make([]eventlog.Record, 1000)
+	for i := 0; i < records; i += len(batch) {
+		for j := range batch {
+			batch[j] = eventlog.Record{Key: []byte(fmt.Sprint("k", rng.IntN(keys))), Value: value}
+		}
+		_, err := p.Append(ctx, batch, eventlog.AppendOptions{})
+		require.NoError(t, err)
+	}
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	latest, err := l.ReplayLatest(ctx, "t")
+	require.NoError(t, err)
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	live := 0
+	for k, v := range latest {
+		live += len(k) + len(v)
+	}
+	kept := int64(after.HeapAlloc) - int64(before.HeapAlloc)
+	t.Logf("%d keys, %d bytes of keys and values, %d bytes kept", len(latest), live, kept)
+	assert.Less(t, kept, int64(3*live), "bytes kept for the newest values")
+	runtime.KeepAlive(latest)
+}
