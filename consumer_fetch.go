@@ -241,7 +241,9 @@ func (c *Consumer) fetchPartitionLocked(st *fetchState, dst []Record, bytes int)
 	if budget <= 0 {
 		s.spent = true
 	}
-	if room == 0 || s.spent || s.cursor >= st.stopAt {
+	// A stopAt of math.MaxInt64 is no stop: a cursor there, after a Seek to
+	// math.MaxInt64, is past the end like any other, and the read resets it.
+	if room == 0 || s.spent || st.stopAt != math.MaxInt64 && s.cursor >= st.stopAt {
 		return dst, bytes, nil
 	}
 	if st.avgBytes > 0 && room < budget/st.avgBytes {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"sync"
 	"testing"
@@ -377,6 +378,27 @@ func TestConsumerAutoOffsetReset(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestConsumerSeekToLargestOffset seeks to math.MaxInt64, a position past
+// the end like any other: Poll, as the iterators, applies AutoOffsetReset to
+// it rather than waiting for a record at that offset.
+func TestConsumerSeekToLargestOffset(t *testing.T) {
+	l := consumerLog(t, 1, nil)
+	produce(t, l, 0, 3, "v")
+	c := newTestConsumer(t, l, noWait, tpart(0))
+	require.NoError(t, c.Seek(tpart(0), math.MaxInt64))
+	recs, err := c.Poll(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"0/0:v0", "0/1:v1", "0/2:v2"}, polled(recs), "reset to the earliest offset")
+
+	require.NoError(t, c.Seek(tpart(0), math.MaxInt64))
+	var got []eventlog.Record
+	for r, err := range c.Records(ctx) {
+		require.NoError(t, err)
+		got = append(got, r)
+	}
+	assert.Equal(t, []string{"0/0:v0", "0/1:v1", "0/2:v2"}, polled(got), "reset to the earliest offset")
 }
 
 // TestConsumerResetAfterRetention positions consumers on records that
