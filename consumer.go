@@ -176,7 +176,9 @@ type ConsumerOptions struct {
 	// Kafka's default: on. With it on, Poll commits the positions after
 	// the records the previous Poll returned, every AutoCommitInterval,
 	// without waiting for durability; before partitions are revoked and at
-	// Close it commits and waits.
+	// Close it commits and waits. As with Kafka, it needs a GroupID, and a
+	// consumer that assigns its partitions by hand commits them so too
+	// (such a commit fails, and is logged, while the group has members).
 	DisableAutoCommit bool
 
 	// AutoCommitInterval is how often Poll commits automatically (Kafka's
@@ -345,6 +347,7 @@ func (l *Log) NewConsumer(opts *ConsumerOptions) (*Consumer, error) {
 		closing: make(chan struct{}),
 	}
 	c.view.Store(&consumerView{})
+	c.group.lastAutoCommit = l.opts.Now() // the automatic commit's clock starts now, as Kafka's
 	return c, nil
 }
 

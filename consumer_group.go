@@ -249,6 +249,7 @@ func (c *Consumer) groupPollLocked(ctx context.Context) error {
 	gm := &c.group
 	c.runCommitCallbacksLocked()
 	if !gm.subscribed {
+		c.autoCommitLocked(ctx) // by hand, partitions are committed too
 		return nil
 	}
 	if gm.fenced != nil {
@@ -426,6 +427,13 @@ func (c *Consumer) leaveGroupLocked(ctx context.Context, closing bool) error {
 // closeGroupLocked is Close's part for groups.
 func (c *Consumer) closeGroupLocked() {
 	gm := &c.group
+	if !gm.subscribed && c.autoCommits() {
+		// A consumer that assigned its partitions by hand commits at Close
+		// too; a member does as it leaves.
+		if _, err := c.commitLocked(context.Background(), c.positionsLocked(true), DurabilityDefault); err != nil {
+			c.log.opts.Logger.Warn("eventlog: commit at consumer close failed", "group", c.opts.GroupID, "err", err)
+		}
+	}
 	if gm.g == nil {
 		return
 	}
@@ -491,7 +499,7 @@ func (c *Consumer) positionsLocked(changed bool) map[TopicPartition]OffsetAndMet
 func (c *Consumer) autoCommitLocked(ctx context.Context) {
 	gm := &c.group
 	now := c.log.opts.Now()
-	if c.opts.DisableAutoCommit || gm.m == nil || now.Sub(gm.lastAutoCommit) < c.opts.AutoCommitInterval {
+	if !c.autoCommits() || gm.subscribed && gm.m == nil || now.Sub(gm.lastAutoCommit) < c.opts.AutoCommitInterval {
 		return
 	}
 	gm.lastAutoCommit = now
@@ -502,6 +510,14 @@ func (c *Consumer) autoCommitLocked(ctx context.Context) {
 	if _, err := c.commitLocked(ctx, offsets, DurabilityOS); err != nil {
 		c.log.opts.Logger.Warn("eventlog: automatic commit failed", "group", c.opts.GroupID, "err", err)
 	}
+}
+
+// autoCommits reports whether the consumer commits automatically: it has a
+// group and automatic commits are on, whether it subscribed or assigned its
+// partitions by hand, as with Kafka's enable.auto.commit. A read-only Log
+// takes no commit.
+func (c *Consumer) autoCommits() bool {
+	return c.opts.GroupID != "" && !c.opts.DisableAutoCommit && !c.log.opts.ReadOnly
 }
 
 // commitLocked checks and writes offsets for the consumer's group. With

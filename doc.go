@@ -439,8 +439,10 @@
 // with ErrCommitFailed, so a member evicted while busy cannot overwrite its
 // successor's progress. A member that gets a partition starts at the group's
 // committed offset, or where AutoOffsetReset says if there is none: what was
-// consumed but not committed is consumed again (at least once).
-// Log.GroupOffsets reports each committed offset and its lag.
+// consumed but not committed is consumed again (at least once). A consumer
+// with a GroupID that assigns its partitions by hand commits them the same
+// ways, automatic commits included, as Kafka's does, while the group has no
+// members. Log.GroupOffsets reports each committed offset and its lag.
 //
 // Committed offsets are records of the internal, compacted topic
 // __consumer_offsets, in Kafka's own key and value layout, as durable as the

@@ -505,6 +505,60 @@ func TestGroupAutoCommitInterval(t *testing.T) {
 	})
 }
 
+// TestAssignedConsumerCommitsAutomatically: a consumer with a GroupID that
+// assigns its partitions by hand commits automatically too, as Kafka's does
+// (enable.auto.commit does not depend on subscribing): every
+// AutoCommitInterval in Poll, and at Close.
+func TestAssignedConsumerCommitsAutomatically(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		l := eventlogtest.NewTopic(t, "t", eventlog.TopicConfig{})
+		defer l.Close()
+		fill(t, l, "t", 1, 100)
+		c := groupConsumer(t, l, "g", func(o *eventlog.ConsumerOptions) {
+			o.AutoCommitInterval = 10 * time.Second
+			o.MaxPollRecords = 10
+		})
+		require.NoError(t, c.Assign(tp("t", 0)))
+		committed := func() int64 {
+			offsets, err := l.GroupOffsets("g")
+			require.NoError(t, err)
+			if len(offsets) == 0 {
+				return -1
+			}
+			return offsets[0].Committed
+		}
+		for range 3 {
+			_, err := c.Poll(ctx)
+			require.NoError(t, err)
+		}
+		assert.Equal(t, int64(-1), committed(), "nothing before the interval")
+		time.Sleep(10 * time.Second)
+		pos, err := c.Position(tp("t", 0))
+		require.NoError(t, err)
+		_, err = c.Poll(ctx)
+		require.NoError(t, err)
+		assert.Equal(t, pos, committed(), "the poll after the interval commits what the previous poll returned")
+		_, err = c.Poll(ctx)
+		require.NoError(t, err)
+		pos, err = c.Position(tp("t", 0))
+		require.NoError(t, err)
+		require.NoError(t, c.Close())
+		assert.Equal(t, pos, committed(), "Close commits")
+
+		manual := groupConsumer(t, l, "h", func(o *eventlog.ConsumerOptions) { o.DisableAutoCommit = true })
+		require.NoError(t, manual.Assign(tp("t", 0)))
+		_, err = manual.Poll(ctx)
+		require.NoError(t, err)
+		time.Sleep(10 * time.Second)
+		_, err = manual.Poll(ctx)
+		require.NoError(t, err)
+		require.NoError(t, manual.Close())
+		offsets, err := l.GroupOffsets("h")
+		require.NoError(t, err)
+		assert.Empty(t, offsets, "DisableAutoCommit commits nothing")
+	})
+}
+
 func TestGroupStaticMemberReturnsWithoutRebalance(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		l := eventlogtest.NewTopic(t, "t", eventlog.TopicConfig{Partitions: 4})

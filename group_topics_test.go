@@ -177,7 +177,7 @@ func TestDeleteTopicDeletesOffsetsOfOpenTransaction(t *testing.T) {
 	require.NoError(t, l.DeleteTopic(ctx, "in"))
 	require.NoError(t, l.CreateTopic("in", eventlog.TopicConfig{Partitions: 2}))
 	fill(t, l, "in", 2, 10)
-	c := groupConsumer(t, l, "g", nil)
+	c := groupConsumer(t, l, "g", func(o *eventlog.ConsumerOptions) { o.DisableAutoCommit = true })
 	require.NoError(t, c.Assign(tp("in", 0)))
 	if pos, err := c.Position(tp("in", 0)); assert.NoError(t, err, "the new topic's offset is not pending in the transaction") {
 		assert.Equal(t, int64(0), pos)
