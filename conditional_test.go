@@ -182,3 +182,26 @@ func TestProducerSendIf(t *testing.T) {
 	_, err = prod.SendIf(ctx, eventlog.Record{Topic: "stream", Partition: 1}, eventlog.IfEndOffset(-2))
 	assert.ErrorIs(t, err, eventlog.ErrInvalidConfig)
 }
+
+// TestProducerSendIfAcksNone: SendIf reports whether its condition held
+// whatever Acks says. With AcksNone it waits until the record is written,
+// rather than returning nil at once and dropping a refused condition into
+// the log, where the writer would take its lost race for a win.
+func TestProducerSendIfAcksNone(t *testing.T) {
+	l := openLog(t, t.TempDir(), &eventlog.Options{Durability: eventlog.DurabilityOS})
+	require.NoError(t, l.CreateTopic("stream", eventlog.TopicConfig{}))
+	prod, err := l.NewProducer(&eventlog.ProducerOptions{Acks: eventlog.AcksNone})
+	require.NoError(t, err)
+	defer prod.Close()
+
+	md, err := prod.SendIf(ctx, eventlog.Record{Topic: "stream", Value: []byte("first")}, eventlog.IfEndOffset(0))
+	require.NoError(t, err)
+	assert.Equal(t, int64(0), md.Offset, "the offset the condition was met at")
+
+	_, err = prod.SendIf(ctx, eventlog.Record{Topic: "stream", Value: []byte("late")}, eventlog.IfEndOffset(0))
+	var ue *eventlog.UnexpectedOffsetError
+	require.ErrorAs(t, err, &ue)
+	assert.Equal(t, eventlog.UnexpectedOffsetError{Topic: "stream", Partition: 0, Expected: 0, Actual: 1}, *ue)
+	require.NoError(t, prod.Flush(ctx))
+	assert.Equal(t, []string{"first"}, valueStrings(readAll(t, partition(t, l, "stream", 0), 0)))
+}

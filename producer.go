@@ -28,7 +28,8 @@ const (
 	// AcksNone completes a record as soon as the Producer has buffered it,
 	// with Offset -1, as Kafka reports for acks=0. The record is then written
 	// as with AcksLeader, but a failure to write it is only logged. Kafka's
-	// acks=0.
+	// acks=0. A SendIf, whose caller needs to know whether its condition
+	// held, still waits for the write, as with AcksLeader.
 	AcksNone
 )
 
@@ -316,7 +317,9 @@ func (p *Producer) Send(ctx context.Context, r Record) (RecordMetadata, error) {
 // optimistic concurrency: read the stream to its end, decide, and SendIf
 // expecting that end; a writer that lost the race reloads and retries. r
 // travels in a batch of its own, so a failed condition fails no other
-// record; choose its partition with a key or ManualPartitioner.
+// record; choose its partition with a key or ManualPartitioner. SendIf
+// waits for the outcome whatever Acks says: with AcksNone, until the
+// record is written to the OS, as with AcksLeader.
 func (p *Producer) SendIf(ctx context.Context, r Record, cond EndOffsetCondition) (RecordMetadata, error) {
 	if !cond.set {
 		return RecordMetadata{Topic: r.Topic, Partition: -1, Offset: -1}, fmt.Errorf("eventlog: topic %q: %w: SendIf needs a condition (IfEndOffset)", r.Topic, ErrInvalidConfig)
@@ -328,7 +331,7 @@ func (p *Producer) SendIf(ctx context.Context, r Record, cond EndOffsetCondition
 }
 
 func (p *Producer) send(ctx context.Context, r *Record, cond EndOffsetCondition) (RecordMetadata, error) {
-	if p.opts.Acks == AcksNone {
+	if p.opts.Acks == AcksNone && !cond.set {
 		_, _, md, err := p.enqueue(ctx, r, nil, nil, cond)
 		return md, err
 	}
