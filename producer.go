@@ -375,7 +375,8 @@ func (p *Producer) send(ctx context.Context, r *Record, cond EndOffsetCondition)
 // large, closed Producer, ended ctx — and every record with AcksNone, has
 // fn called on the calling goroutine before SendAsync returns. A record
 // whose ctx ends while it waits in a batch is not stored and completes with
-// ctx.Err().
+// ctx.Err() — except with AcksNone, where it completed once buffered, and
+// ctx bounds only the wait for buffer room.
 //
 // fn must not block for long, since it delays the records after it. Calls
 // from fn that would wait for appends — Send (unless Acks is AcksNone),
@@ -513,7 +514,12 @@ func (p *Producer) enqueue(ctx context.Context, r *Record, fn func(RecordMetadat
 	fixed := recordFixedSize(r)
 	size := recordSizeInBatch(fixed, 0, 0)
 	held := int64(size)
-	if fn != nil || w != nil || ctx.Done() != nil {
+	// ctx can drop the record from its batch while somebody still waits
+	// for its outcome. With AcksNone a record without a waiter is
+	// acknowledged once buffered, which ends what its ctx bounds: it must
+	// not be dropped after that.
+	watchCtx := ctx.Done() != nil && (w != nil || p.opts.Acks != AcksNone)
+	if fn != nil || w != nil || watchCtx {
 		held += int64(recordOverhead)
 	}
 	if limit := q.part.config().maxBatchBytes; batchHeaderSize+size > limit {
@@ -540,7 +546,7 @@ func (p *Producer) enqueue(ctx context.Context, r *Record, fn func(RecordMetadat
 		return nil, nil, md, errProducerClosed
 	}
 	s := pendingSend{fn: fn, wait: w}
-	if ctx.Done() != nil {
+	if watchCtx {
 		s.ctx = ctx // checked again when the batch is appended
 	}
 	b, start, linger := q.add(r, fixed, held, s, cond)

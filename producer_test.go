@@ -422,6 +422,24 @@ func TestProducerAcks(t *testing.T) {
 		require.NoError(t, p.Flush(ctx))
 		assert.Equal(t, int64(2), partition(t, l, "t", 0).LogEndOffset(), "written; readable after the Log's background fsync")
 	})
+	t.Run("none stores what it acknowledged when the context ends", func(t *testing.T) {
+		// Send and SendAsync with AcksNone report success once the record
+		// is buffered: the context, which bounds only that wait, must not
+		// drop the record afterwards — the request context of a handler
+		// that returned, say.
+		dir := t.TempDir()
+		l := prodLog(t, dir, nil, "t", eventlog.TopicConfig{Durability: eventlog.DurabilityOS})
+		p := prodNew(t, l, &eventlog.ProducerOptions{Acks: eventlog.AcksNone, Linger: time.Hour})
+		c, cancel := context.WithCancel(ctx)
+		_, err := p.Send(c, prodRecord("t", 0))
+		require.NoError(t, err)
+		md, err := prodAsyncNow(t, p, c, prodRecord("t", 1))
+		require.NoError(t, err)
+		assert.Equal(t, int64(-1), md.Offset)
+		cancel()
+		require.NoError(t, p.Flush(ctx))
+		assert.Equal(t, []string{"v0", "v1"}, valueStrings(readAll(t, partition(t, l, "t", 0), 0)), "both acknowledged records are stored")
+	})
 	assert.Equal(t, "all", eventlog.AcksAll.String())
 	assert.Equal(t, "1", eventlog.AcksLeader.String())
 	assert.Equal(t, "0", eventlog.AcksNone.String())
