@@ -5,6 +5,7 @@ package eventlog
 // drains a queue's sealed batches into Partition.appendEncoded.
 
 import (
+	"cmp"
 	"context"
 	"encoding/binary"
 	"fmt"
@@ -411,6 +412,7 @@ func (q *partitionQueue) complete(b *producerBatch, dropped []int32, spans []app
 		defer q.producer.log.callbacks.Add(-1)
 	}
 	span, spanStart, skipped := 0, 0, 0
+	unsent, unsentErr := 0, error(nil) // fire-and-forget records dropped
 	for i := range b.sends {
 		s := &b.sends[i]
 		for skipped < len(dropped) && dropped[skipped] < s.index {
@@ -420,7 +422,11 @@ func (q *partitionQueue) complete(b *producerBatch, dropped []int32, spans []app
 		offset := int64(-1)
 		if skipped < len(dropped) && dropped[skipped] == s.index {
 			if s.fn == nil {
-				continue // Send returned ctx.Err() already, or nobody listens
+				if s.wait == nil { // nobody listens: logged below
+					unsent++
+					unsentErr = cmp.Or(unsentErr, s.ctx.Err())
+				}
+				continue // Send returned ctx.Err() already
 			}
 			err = s.ctx.Err()
 		} else {
@@ -459,6 +465,9 @@ func (q *partitionQueue) complete(b *producerBatch, dropped []int32, spans []app
 			}
 		}
 		q.producer.log.opts.Logger.Warn("eventlog: records lost", "topic", q.part.topic, "partition", q.part.id, "records", failed, "err", err)
+	}
+	if unsent > 0 {
+		q.producer.log.opts.Logger.Warn("eventlog: records not sent", "topic", q.part.topic, "partition", q.part.id, "records", unsent, "err", unsentErr)
 	}
 	if cap(b.buf) <= maxPooledBatch {
 		batchBuffersPool.Put(&batchBuffers{buf: b.buf[:0], sends: b.sends[:0]})

@@ -637,6 +637,23 @@ func TestProducerContextEndsWhileBuffered(t *testing.T) {
 	assert.Equal(t, "k1", string(recs[0].Key))
 }
 
+// TestProducerFireAndForgetContextEndsIsLogged: a fire-and-forget record
+// dropped from its batch because its context ended is a failure like any
+// other, and SendAsync promises that those of a nil function are logged.
+func TestProducerFireAndForgetContextEndsIsLogged(t *testing.T) {
+	var logged prodLogBuffer
+	l := prodLog(t, t.TempDir(), &eventlog.Options{Logger: slog.New(slog.NewTextHandler(&logged, nil))}, "t", eventlog.TopicConfig{})
+	p := prodNew(t, l, &eventlog.ProducerOptions{Linger: time.Hour})
+	c, cancel := context.WithCancel(ctx)
+	p.SendAsync(c, prodRecord("t", 0), nil)
+	p.SendAsync(ctx, prodRecord("t", 1), nil)
+	cancel()
+	require.NoError(t, p.Flush(ctx))
+	assert.Equal(t, int64(1), partition(t, l, "t", 0).LogEndOffset(), "the record whose context ended was not stored")
+	assert.Contains(t, logged.String(), "records not sent")
+	assert.Contains(t, logged.String(), "context canceled")
+}
+
 // prodBlocker is a callback that blocks its partition's drainer until
 // released, so that a test can hold records in the Producer's buffer.
 type prodBlocker struct {
