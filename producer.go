@@ -29,7 +29,8 @@ const (
 	// with Offset -1, as Kafka reports for acks=0. The record is then written
 	// as with AcksLeader, but a failure to write it is only logged. Kafka's
 	// acks=0. A SendIf, whose caller needs to know whether its condition
-	// held, still waits for the write, as with AcksLeader.
+	// held, and a Send inside a transaction still wait for the write, as
+	// with AcksLeader.
 	AcksNone
 )
 
@@ -331,7 +332,7 @@ func (p *Producer) SendIf(ctx context.Context, r Record, cond EndOffsetCondition
 }
 
 func (p *Producer) send(ctx context.Context, r *Record, cond EndOffsetCondition) (RecordMetadata, error) {
-	if p.opts.Acks == AcksNone && !cond.set {
+	if p.opts.Acks == AcksNone && !cond.set && p.txn == nil {
 		_, _, md, err := p.enqueue(ctx, r, nil, nil, cond)
 		return md, err
 	}
@@ -379,14 +380,15 @@ func (p *Producer) send(ctx context.Context, r *Record, cond EndOffsetCondition)
 // ctx bounds only the wait for buffer room.
 //
 // fn must not block for long, since it delays the records after it. Calls
-// from fn that would wait for appends — Send (unless Acks is AcksNone),
-// SendIf, Flush, Close, CommitTransaction and AbortTransaction of any
-// Producer, and Log.Close — could wait for fn itself, so they fail at once
-// with an error wrapping ErrConcurrentUse. So do a SendAsync from fn that
-// finds the buffer full (its own fn gets the error) and, while a
-// CommitTransaction or AbortTransaction waits for fn, the calls into that
-// transaction (SendAsync, SendOffsetsToTransaction, BeginTransaction). A
-// SendAsync from fn that finds room works as anywhere else.
+// from fn that would wait for appends — Send (unless Acks is AcksNone,
+// outside a transaction), SendIf, Flush, Close, CommitTransaction and
+// AbortTransaction of any Producer, and Log.Close — could wait for fn
+// itself, so they fail at once with an error wrapping ErrConcurrentUse.
+// So do a SendAsync from fn that finds the buffer full (its own fn gets
+// the error) and, while a CommitTransaction or AbortTransaction waits for
+// fn, the calls into that transaction (SendAsync,
+// SendOffsetsToTransaction, BeginTransaction). A SendAsync from fn that
+// finds room works as anywhere else.
 func (p *Producer) SendAsync(ctx context.Context, r Record, fn func(RecordMetadata, error)) {
 	later := fn
 	if p.opts.Acks == AcksNone {

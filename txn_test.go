@@ -502,3 +502,22 @@ func awaitCloseWaiting(t *testing.T) {
 	}
 	require.FailNow(t, "Close never waited")
 }
+
+// TestTransactionSendWaitsWhateverAcks: inside a transaction Send returns
+// once its record is written, whatever Acks says, as TransactionalID
+// promises; with AcksNone too, where it used to return at once, without
+// the offset and without the error of a record that then failed.
+func TestTransactionSendWaitsWhateverAcks(t *testing.T) {
+	l := txnLog(t, t.TempDir(), nil)
+	p, err := l.NewProducer(&eventlog.ProducerOptions{TransactionalID: "tx", Acks: eventlog.AcksNone, Partitioner: eventlog.ManualPartitioner{}, Linger: time.Hour})
+	require.NoError(t, err)
+	defer p.Close()
+	require.NoError(t, p.BeginTransaction())
+	md, err := p.Send(ctx, eventlog.Record{Topic: "out", Partition: 1, Key: []byte("k"), Value: []byte("v")})
+	require.NoError(t, err)
+	assert.Equal(t, int64(0), md.Offset, "written, at its offset")
+	part := partition(t, l, "out", 1)
+	assert.Equal(t, int64(1), part.LogEndOffset(), "written before Send returned")
+	require.NoError(t, p.CommitTransaction(ctx))
+	assert.Equal(t, []string{"v"}, consume(t, l, eventlog.ReadCommitted, "out"))
+}
