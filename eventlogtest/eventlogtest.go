@@ -5,11 +5,11 @@
 //		...
 //	}
 //
-// The Log lives in t.TempDir(), acknowledges appends once they are written to
-// the OS and never fsyncs (a test does not need to survive power loss: see
-// NoSyncFS), poisons
-// expired record views (Options.PoisonViews), so that code keeping a
-// RecordView's bytes past its loop step fails its tests, and is closed by
+// The Log lives in t.TempDir(); unless given a filesystem of its own (see
+// New), it acknowledges appends once they are written to the OS and never
+// fsyncs (a test does not need to survive power loss: see NoSyncFS). It
+// poisons expired record views (Options.PoisonViews), so that code keeping
+// a RecordView's bytes past its loop step fails its tests, and is closed by
 // t.Cleanup, which fails the test if Close reports an error.
 package eventlogtest
 
@@ -20,24 +20,25 @@ import (
 	"github.com/eventlog/eventlog"
 )
 
-// New opens a Log in a fresh t.TempDir(). opts may be nil; a nil
-// opts.Durability becomes eventlog.DurabilityOS, a nil opts.FS becomes
-// NoSyncFS(), and PoisonViews is always on. The Log is closed when the test
-// ends.
+// New opens a Log in a fresh t.TempDir(). opts may be nil; a nil opts.FS
+// becomes NoSyncFS(), and then a zero opts.Durability becomes
+// eventlog.DurabilityOS, since nothing is fsynced anyway; PoisonViews is
+// always on. The Log is closed when the test ends.
 //
 // Pass opts.FS = eventlog.OSFS{} for a Log that fsyncs as in production,
-// or an eventlog.MemFS to crash-test code.
+// or an eventlog.MemFS to crash-test code: with an FS of its own, the Log
+// keeps the durability opts ask for, by default eventlog.DurabilityFsync.
 func New(t testing.TB, opts *eventlog.Options) *eventlog.Log {
 	t.Helper()
 	var o eventlog.Options
 	if opts != nil {
 		o = *opts
 	}
-	if o.Durability == eventlog.DurabilityDefault {
-		o.Durability = eventlog.DurabilityOS
-	}
 	if o.FS == nil {
 		o.FS = NoSyncFS()
+		if o.Durability == eventlog.DurabilityDefault {
+			o.Durability = eventlog.DurabilityOS
+		}
 	}
 	o.PoisonViews = true
 	l, err := eventlog.Open(t.TempDir(), &o)

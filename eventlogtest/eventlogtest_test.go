@@ -2,8 +2,10 @@ package eventlogtest_test
 
 import (
 	"context"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -86,4 +88,45 @@ func TestNoSyncFSSkipsSync(t *testing.T) {
 	assert.Equal(t, osMapped, isMapped, "a wrapped file maps as the OS's does")
 	require.NoError(t, osFile.Close())
 	require.NoError(t, f.Close())
+}
+
+// TestNewWithFSKeepsTheLogsDurability: New turns fsyncs off only where it
+// picks the FS itself. A Log given an FS — OSFS "for a Log that fsyncs as
+// in production", or a MemFS to crash-test code — keeps the Log's default
+// durability, so that an append is acknowledged once fsynced, as in
+// production.
+func TestNewWithFSKeepsTheLogsDurability(t *testing.T) {
+	var syncs atomic.Int64
+	l := eventlogtest.New(t, &eventlog.Options{FS: syncCountingFS{eventlog.OSFS{}, &syncs}})
+	require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{}))
+	p, err := l.Partition("t", 0)
+	require.NoError(t, err)
+	before := syncs.Load()
+	_, err = p.Append(context.Background(), []eventlog.Record{{Key: []byte("k"), Value: []byte("v")}}, eventlog.AppendOptions{})
+	require.NoError(t, err)
+	assert.Greater(t, syncs.Load(), before, "the append was acknowledged once fsynced")
+}
+
+// syncCountingFS counts the fsyncs of the files it opens.
+type syncCountingFS struct {
+	eventlog.FS
+	syncs *atomic.Int64
+}
+
+func (f syncCountingFS) OpenFile(name string, flag int, perm fs.FileMode) (eventlog.File, error) {
+	file, err := f.FS.OpenFile(name, flag, perm)
+	if err != nil {
+		return nil, err
+	}
+	return syncCountingFile{file, f.syncs}, nil
+}
+
+type syncCountingFile struct {
+	eventlog.File
+	syncs *atomic.Int64
+}
+
+func (f syncCountingFile) Sync() error {
+	f.syncs.Add(1)
+	return f.File.Sync()
 }
