@@ -74,9 +74,10 @@ func (c *Consumer) seekTo(t target, tps []TopicPartition) error {
 }
 
 // SeekToTime makes tps — all assigned partitions if none are given — read
-// from the first record whose timestamp is at or after t, or from the high
-// watermark where every record is older. It is OffsetsForTimes followed by
-// Seek.
+// from the first record whose timestamp is at or after t, or from the end
+// where every record is older: the high watermark, or the last stable
+// offset for a ReadCommitted consumer, as SeekToEnd. It is
+// OffsetsForTimes followed by Seek.
 func (c *Consumer) SeekToTime(t time.Time, tps ...TopicPartition) error {
 	if err := c.acquire(); err != nil {
 		return err
