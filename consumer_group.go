@@ -663,7 +663,12 @@ func (c *Consumer) Committed(ctx context.Context, tps ...TopicPartition) (map[To
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	g, err := c.groupLocked()
+	if c.opts.GroupID == "" {
+		return nil, ErrNoGroupID
+	}
+	// The offset store, not the group's coordinator, which a read-only Log
+	// refuses to run: this only reads.
+	s, err := c.log.offsetStore(false)
 	if err != nil {
 		return nil, err
 	}
@@ -672,7 +677,10 @@ func (c *Consumer) Committed(ctx context.Context, tps ...TopicPartition) (map[To
 			tps = append(tps, st.tp)
 		}
 	}
-	return g.coord.offsets.committed(c.opts.GroupID, tps), nil
+	if s == nil { // no __consumer_offsets yet: nothing committed
+		return map[TopicPartition]OffsetAndMetadata{}, nil
+	}
+	return s.committed(c.opts.GroupID, tps), nil
 }
 
 // committedPositionLocked returns the group's committed offset of tp, for

@@ -77,3 +77,33 @@ func TestReadOnlyRefreshForgetsCleanedTombstones(t *testing.T) {
 		})
 	}
 }
+
+// TestReadOnlyConsumerCommitted: Consumer.Committed only reads, and on a
+// read-only Log reads the committed offsets the writer left, as
+// Log.CommittedOffsets does, rather than failing with ErrReadOnly as a
+// commit does.
+func TestReadOnlyConsumerCommitted(t *testing.T) {
+	dir := t.TempDir()
+	w := openLog(t, dir, nil)
+	require.NoError(t, w.CreateTopic("t", eventlog.TopicConfig{Partitions: 2}))
+	appendN(t, partition(t, w, "t", 1), 10, eventlog.AppendOptions{})
+	commitOffsets(t, w, "a", map[eventlog.TopicPartition]int64{{Topic: "t", Partition: 1}: 4})
+	r := openReadOnly(t, dir)
+	c, err := r.NewConsumer(&eventlog.ConsumerOptions{GroupID: "a"})
+	require.NoError(t, err)
+	defer c.Close()
+	require.NoError(t, c.Assign(tp("t", 0), tp("t", 1)))
+	got, err := c.Committed(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, map[eventlog.TopicPartition]eventlog.OffsetAndMetadata{tp("t", 1): {Offset: 4}}, got)
+	assert.ErrorIs(t, c.CommitSync(ctx), eventlog.ErrReadOnly, "a commit writes")
+
+	other := t.TempDir()
+	require.NoError(t, openLog(t, other, nil).CreateTopic("t", eventlog.TopicConfig{}))
+	empty, err := openReadOnly(t, other).NewConsumer(&eventlog.ConsumerOptions{GroupID: "a"})
+	require.NoError(t, err)
+	defer empty.Close()
+	got, err = empty.Committed(ctx, tp("t", 0))
+	require.NoError(t, err, "a log without __consumer_offsets has no offset committed")
+	assert.Empty(t, got)
+}
