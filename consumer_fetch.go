@@ -429,7 +429,11 @@ func (c *Consumer) Records(ctx context.Context) iter.Seq2[Record, error] {
 //	for r, err := range c.ReadToEnd(ctx) { ... }
 //
 // A partition without a position starts where AutoOffsetReset says; with
-// the default, OffsetResetLatest, that is its end, so nothing is read.
+// the default, OffsetResetLatest, that is its end, so nothing is read. One
+// that starts at its group's committed offset while that offset is pending
+// in an open transaction is waited for, as Poll waits for it; with a
+// negative FetchMaxWait the loop ends instead with an error wrapping
+// ErrUnstableOffsetCommit, once the other partitions are read.
 func (c *Consumer) ReadToEnd(ctx context.Context) iter.Seq2[Record, error] {
 	return func(yield func(Record, error) bool) {
 		c.each(ctx, true, func(r Record, err error) (bool, bool) { return yield(r, err), true })

@@ -1,6 +1,7 @@
 package eventlog
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -142,11 +143,16 @@ func (c *Consumer) planChunk(ctx context.Context, toEnd bool, ahead *readAhead) 
 		if err := ctx.Err(); err != nil {
 			return viewChunk{}, err
 		}
-		chunk, err := c.pickChunkLocked(ctx)
+		chunk, unstable, err := c.pickChunkLocked(ctx)
 		if err != nil || chunk.st != nil {
 			return chunk, err
 		}
-		if toEnd || c.opts.FetchMaxWait < 0 {
+		switch {
+		case toEnd && unstable != nil && c.opts.FetchMaxWait < 0:
+			// A partition's records are still to be read, from an offset
+			// a transaction decides: reported, since no wait is allowed.
+			return viewChunk{}, unstable
+		case toEnd && unstable == nil || c.opts.FetchMaxWait < 0:
 			return viewChunk{}, nil
 		}
 		ahead.stop()
@@ -178,14 +184,16 @@ func (c *Consumer) planChunk(ctx context.Context, toEnd bool, ahead *readAhead) 
 
 // pickChunkLocked makes one pass over the partitions, as a poll does, and
 // returns a chunk of the first, from where the last chunk ended, that has
-// records past its position.
-func (c *Consumer) pickChunkLocked(ctx context.Context) (viewChunk, error) {
+// records past its position. With no chunk, unstable is the error of a
+// partition passed over because its committed offset, where it starts, is
+// pending in an open transaction.
+func (c *Consumer) pickChunkLocked(ctx context.Context) (_ viewChunk, unstable, _ error) {
 	defer c.groupPollDone()
 	if err := c.groupPollLocked(ctx); err != nil {
-		return viewChunk{}, err
+		return viewChunk{}, nil, err
 	}
 	if len(c.assigned) == 0 && !c.group.subscribed {
-		return viewChunk{}, fmt.Errorf("eventlog: poll: no partitions assigned: %w", ErrNotAssigned)
+		return viewChunk{}, nil, fmt.Errorf("eventlog: poll: no partitions assigned: %w", ErrNotAssigned)
 	}
 	// Drain first: an append after this point sends again, so a wait
 	// cannot miss it, and one before it is seen by the pass.
@@ -194,7 +202,7 @@ func (c *Consumer) pickChunkLocked(ctx context.Context) (viewChunk, error) {
 	default:
 	}
 	if !c.log.enter() {
-		return viewChunk{}, ErrClosed
+		return viewChunk{}, nil, ErrClosed
 	}
 	defer c.log.exit()
 	n := len(c.assigned)
@@ -205,9 +213,10 @@ func (c *Consumer) pickChunkLocked(ctx context.Context) (viewChunk, error) {
 			continue
 		}
 		if err := c.positionLocked(st); errors.Is(err, ErrUnstableOffsetCommit) {
+			unstable = cmp.Or(unstable, err)
 			continue // nothing from it until the transaction ends
 		} else if err != nil {
-			return viewChunk{}, err
+			return viewChunk{}, nil, err
 		}
 		if c.bounded && st.stopAt == math.MaxInt64 {
 			// Assigned while ViewsToEnd runs: its end is as of now.
@@ -216,10 +225,10 @@ func (c *Consumer) pickChunkLocked(ctx context.Context) (viewChunk, error) {
 		if st.position < min(st.stopAt, st.p.endOffset(c.opts.IsolationLevel)) {
 			st.dropReadAhead() // the chunk reads the log from the position
 			c.next = (idx + 1) % n
-			return viewChunk{st: st, from: st.position, stopAt: st.stopAt, mark: c.seq.Load()}, nil
+			return viewChunk{st: st, from: st.position, stopAt: st.stopAt, mark: c.seq.Load()}, nil, nil
 		}
 	}
-	return viewChunk{}, nil
+	return viewChunk{}, unstable, nil
 }
 
 // positionLocked gives st a position inside the log: the one it has, or

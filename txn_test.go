@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/stretchr/testify/assert"
@@ -416,6 +417,66 @@ func TestConsumerWaitsForPendingOffsets(t *testing.T) {
 	require.NoError(t, err)
 	require.NotEmpty(t, recs)
 	assert.Equal(t, int64(4), recs[0].Offset, "from the offset the transaction committed")
+}
+
+// TestReadToEndWaitsForPendingOffsets: ReadToEnd yields every record below
+// each partition's end, so a partition whose start, the group's committed
+// offset, is pending in an open transaction is waited for, as Poll and
+// Records wait, rather than left unread by a loop that ends without an
+// error.
+func TestReadToEndWaitsForPendingOffsets(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		l := txnLog(t, t.TempDir(), &eventlog.Options{Durability: eventlog.DurabilityOS})
+		in := eventlog.TopicPartition{Topic: "in", Partition: 0}
+		fill(t, l, "in", 1, 6)
+		p := txnProducer(t, l, "tx")
+		require.NoError(t, p.BeginTransaction())
+		require.NoError(t, p.SendOffsetsToTransaction(ctx, map[eventlog.TopicPartition]eventlog.OffsetAndMetadata{in: {Offset: 4}},
+			eventlog.GroupMetadata{GroupID: "g", GenerationID: -1}))
+
+		c, err := l.NewConsumer(&eventlog.ConsumerOptions{GroupID: "g", DisableAutoCommit: true, AutoOffsetReset: eventlog.OffsetResetEarliest})
+		require.NoError(t, err)
+		defer c.Close()
+		require.NoError(t, c.Assign(in))
+		var got []int64
+		var loopErr error
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			for r, err := range c.ReadToEnd(ctx) {
+				if err != nil {
+					loopErr = err
+					return
+				}
+				got = append(got, r.Offset)
+			}
+		}()
+		synctest.Wait()
+		select {
+		case <-done:
+			require.Fail(t, "ReadToEnd ended before the transaction did", "read %v, err %v", got, loopErr)
+		default:
+		}
+		require.NoError(t, p.CommitTransaction(ctx))
+		<-done
+		require.NoError(t, loopErr)
+		assert.Equal(t, []int64{4, 5}, got, "from the offset the transaction committed to the end")
+
+		// Without a wait (a negative FetchMaxWait), the partition is
+		// reported rather than skipped.
+		require.NoError(t, p.BeginTransaction())
+		require.NoError(t, p.SendOffsetsToTransaction(ctx, map[eventlog.TopicPartition]eventlog.OffsetAndMetadata{in: {Offset: 5}},
+			eventlog.GroupMetadata{GroupID: "g", GenerationID: -1}))
+		now, err := l.NewConsumer(&eventlog.ConsumerOptions{GroupID: "g", DisableAutoCommit: true, FetchMaxWait: -1})
+		require.NoError(t, err)
+		defer now.Close()
+		require.NoError(t, now.Assign(in))
+		for _, err := range now.ReadToEnd(ctx) {
+			loopErr = err
+		}
+		assert.ErrorIs(t, loopErr, eventlog.ErrUnstableOffsetCommit)
+		require.NoError(t, p.AbortTransaction(ctx))
+	})
 }
 
 // A read-only Log reads committed as a writer's consumers do: an open
