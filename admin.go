@@ -685,8 +685,10 @@ func (p *Partition) dropBelowLogStartLocked() []*segment {
 }
 
 // loadLogStart applies the partition's log start offset checkpoint at Open.
-// A checkpoint past the log end — records lost in a power loss on a
-// DurabilityOS topic — moves the log start offset to the log end.
+// A checkpoint past the log end — records that DeleteRecords deleted and
+// a power loss then took away on a DurabilityOS topic — moves the log
+// start offset to the log end, and is lowered there, durably, before any
+// append can reuse the offsets lost.
 func (p *Partition) loadLogStart() error {
 	start, ok, err := readLogStart(p.log.opts.FS, p.dir)
 	if err != nil && p.log.opts.Repair && errors.Is(err, ErrCorrupt) {
@@ -712,7 +714,16 @@ func (p *Partition) loadLogStart() error {
 	if !ok {
 		return nil
 	}
-	start = min(start, p.logEnd.Load())
+	if end := p.logEnd.Load(); start > end {
+		// The records up to the checkpoint are gone and their offsets go
+		// to the next appends; a checkpoint left past them would delete
+		// those appends at the next Open. It is lowered before any.
+		p.log.opts.Logger.Warn("eventlog: log start offset past the log end: records below it were lost", "dir", p.dir, "log_start", start, "log_end", end)
+		start = end
+		if err := p.persistLogStart(start); err != nil {
+			return p.errorf("lower the log start offset to the log end: %w", err)
+		}
+	}
 	if start <= p.logStart.Load() {
 		return nil
 	}
