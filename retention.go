@@ -37,7 +37,9 @@ func (l *Log) enforceRetention() error {
 // I/O runs before the partition's locks are taken, so no append waits for it.
 // Under the locks the segments are examined again: one whose index is still
 // not loaded, listed meanwhile, sends retention back to load it. A failed
-// load deletes nothing, but an aged active segment is rolled all the same.
+// load deletes nothing by age from that segment on, but the size retention,
+// which needs no index, deletes what it would, and an aged active segment is
+// rolled all the same.
 func (p *Partition) enforceRetention(now time.Time) error {
 	for {
 		loadErr := p.loadRetentionIndexes(now)
@@ -119,7 +121,9 @@ func (p *Partition) unlistRetired(now time.Time) (unloaded *segment, dropped []*
 // retentionDrops counts the closed segments at the front of segs that
 // retention deletes at now: those past the time retention, and the oldest
 // while the partition is larger than the size retention. It stops at the
-// first segment whose index it needs and finds not loaded, and returns it.
+// first segment whose index it needs — to judge its age, which a segment
+// the size retention deletes does not need — and finds not loaded, and
+// returns it.
 func (p *Partition) retentionDrops(segs []*segment, now time.Time) (drop int, unloaded *segment) {
 	cfg := p.config()
 	var total int64
@@ -127,14 +131,17 @@ func (p *Partition) retentionDrops(segs []*segment, now time.Time) (drop int, un
 		total += seg.size.Load()
 	}
 	for _, seg := range segs[:len(segs)-1] {
+		// The size cap first: it needs no index, so a segment it deletes
+		// is not read, and one whose index cannot be loaded (damaged
+		// bytes) holds up neither its own deletion nor the later ones'.
+		tooBig := cfg.retentionBytes >= 0 && total-seg.size.Load() >= cfg.retentionBytes
 		tooOld := false
-		if cfg.retention >= 0 {
+		if !tooBig && cfg.retention >= 0 {
 			if !seg.indexLoaded() {
 				return drop, seg
 			}
 			tooOld = seg.maxTimestamp.Load() < now.Add(-cfg.retention).UnixMilli()
 		}
-		tooBig := cfg.retentionBytes >= 0 && total-seg.size.Load() >= cfg.retentionBytes
 		if !tooOld && !tooBig {
 			break
 		}

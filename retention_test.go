@@ -377,3 +377,39 @@ func segmentBases(t *testing.T, fsys *eventlog.MemFS, dir string) []int64 {
 	}
 	return bases
 }
+
+// A closed segment whose bytes are damaged, so that its index cannot be
+// rebuilt, holds up no size retention: retention.bytes needs no timestamp,
+// and deletes the segment, damage and all, as it deletes any that the cap
+// leaves no room for, and the ones after it too. (Time retention, which
+// cannot know how new the damaged segment's records are, would keep it.)
+func TestRetentionBySizePastDamagedSegment(t *testing.T) {
+	fsys := eventlog.NewMemFS()
+	clk := newClock()
+	opts := &eventlog.Options{FS: fsys, Now: clk.Now, SegmentBytes: 1024}
+	l := openLog(t, "/d", opts)
+	require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{Retention: 24 * time.Hour, RetentionBytes: 2048}))
+	appendN(t, partition(t, l, "t", 0), 100, eventlog.AppendOptions{})
+	require.NoError(t, l.Close())
+	bases := segmentBases(t, fsys, "/d/topics/t/0")
+	require.Greater(t, len(bases), 4)
+
+	// The first segment's last bytes are garbled and its index files gone.
+	first := fmt.Sprintf("/d/topics/t/0/%020d", bases[0])
+	for _, ext := range []string{".index", ".timeindex"} {
+		if err := fsys.Remove(first + ext); err != nil {
+			require.ErrorIs(t, err, os.ErrNotExist)
+		}
+	}
+	data, err := fsys.ReadFile(first + ".log")
+	require.NoError(t, err)
+	data[len(data)-3] ^= 0xff
+	require.NoError(t, fsys.WriteFile(first+".log", data, 0o644))
+
+	l = openLog(t, "/d", opts)
+	p := partition(t, l, "t", 0)
+	require.NoError(t, eventlog.EnforceRetention(l))
+	assert.NotContains(t, segmentBases(t, fsys, "/d/topics/t/0"), bases[0], "the damaged segment is deleted")
+	assert.Greater(t, p.LogStartOffset(), bases[1], "the segments beyond the cap are deleted, the damaged one first")
+	assert.LessOrEqual(t, partitionStats(t, l, "t").Bytes, int64(2048+1024), "at most one segment over the cap")
+}
