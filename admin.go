@@ -591,10 +591,12 @@ func (p *Partition) requireKeys(ctx context.Context) error {
 // offset at or below the current log start offset changes nothing.
 //
 // Whole segments below the new log start offset are deleted, once their
-// last reader is done; the rest stays on disk, unreadable, until
-// retention deletes its segment. An offset past the high watermark fails
-// with ErrOffsetOutOfRange; a topic whose cleanup.policy is compact alone
-// refuses DeleteRecords, as Kafka's does (ErrInvalidConfig).
+// last reader is done; the rest stays on disk, unreadable, in the segment
+// the offset falls in, which the retention check deletes once it is closed
+// and wholly below the log start offset, as Kafka's does, or sooner as
+// retention.ms and retention.bytes say. An offset past the high watermark
+// fails with ErrOffsetOutOfRange; a topic whose cleanup.policy is compact
+// alone refuses DeleteRecords, as Kafka's does (ErrInvalidConfig).
 func (l *Log) DeleteRecords(ctx context.Context, topic string, partition int32, offset int64) (int64, error) {
 	if err := l.refuseWrite("delete records of topic %q partition %d", topic, partition); err != nil {
 		return -1, err

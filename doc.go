@@ -480,11 +480,13 @@
 // Options.Retention and RetentionBytes (per topic in TopicConfig) delete
 // whole closed segments older than the retention or beyond the size cap;
 // the log start offset moves past them and a consumer positioned below it
-// follows AutoOffsetReset. The default keeps everything: unlike Kafka's
-// seven days, eventlog deletes nothing nobody asked it to. The Log checks
-// every RetentionCheckInterval and then also closes active segments older
-// than SegmentAge, so quiet topics age out too. A reader inside a segment
-// being deleted finishes on intact bytes.
+// follows AutoOffsetReset. The same check deletes, whatever the settings,
+// a closed segment wholly below the log start offset, which DeleteRecords
+// left because it was active then. The default keeps everything: unlike
+// Kafka's seven days, eventlog deletes nothing nobody asked it to. The Log
+// checks every RetentionCheckInterval and then also closes active segments
+// older than SegmentAge, so quiet topics age out too. A reader inside a
+// segment being deleted finishes on intact bytes.
 //
 // # Compaction
 //

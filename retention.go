@@ -7,7 +7,9 @@ import (
 
 // Retention (cleanup.policy=delete) removes whole closed segments from the
 // front of a partition: those whose newest record is older than Retention,
-// and the oldest ones while the partition is larger than RetentionBytes. The
+// the oldest ones while the partition is larger than RetentionBytes, and
+// those wholly below the log start offset (DeleteRecords deletes those at
+// once, but for the active segment, which it leaves to a roll). The
 // active segment is never deleted, so the same check also closes an active
 // segment older than SegmentAge: otherwise a quiet topic would never age out.
 // On a compact,delete topic retention applies too; on a compact-only topic
@@ -119,30 +121,36 @@ func (p *Partition) unlistRetired(now time.Time) (unloaded *segment, dropped []*
 }
 
 // retentionDrops counts the closed segments at the front of segs that
-// retention deletes at now: those past the time retention, and the oldest
-// while the partition is larger than the size retention. It stops at the
+// retention deletes at now: those wholly below the log start offset, those
+// past the time retention, and the oldest while the partition is larger
+// than the size retention. It stops at the
 // first segment whose index it needs — to judge its age, which a segment
-// the size retention deletes does not need — and finds not loaded, and
-// returns it.
+// below the log start offset or over the size cap does not need — and
+// finds not loaded, and returns it.
 func (p *Partition) retentionDrops(segs []*segment, now time.Time) (drop int, unloaded *segment) {
 	cfg := p.config()
 	var total int64
 	for _, seg := range segs {
 		total += seg.size.Load()
 	}
-	for _, seg := range segs[:len(segs)-1] {
-		// The size cap first: it needs no index, so a segment it deletes
-		// is not read, and one whose index cannot be loaded (damaged
-		// bytes) holds up neither its own deletion nor the later ones'.
+	start := p.logStart.Load()
+	for i, seg := range segs[:len(segs)-1] {
+		// A segment the log start offset passed, which DeleteRecords
+		// left while it was active, goes whatever its age and size, as
+		// in Kafka. Then the size cap: neither needs an index, so a
+		// segment they delete is not read, and one whose index cannot be
+		// loaded (damaged bytes) holds up neither its own deletion nor
+		// the later ones'.
+		passed := segs[i+1].base <= start
 		tooBig := cfg.retentionBytes >= 0 && total-seg.size.Load() >= cfg.retentionBytes
 		tooOld := false
-		if !tooBig && cfg.retention >= 0 {
+		if !passed && !tooBig && cfg.retention >= 0 {
 			if !seg.indexLoaded() {
 				return drop, seg
 			}
 			tooOld = seg.maxTimestamp.Load() < now.Add(-cfg.retention).UnixMilli()
 		}
-		if !tooOld && !tooBig {
+		if !passed && !tooBig && !tooOld {
 			break
 		}
 		total -= seg.size.Load()

@@ -413,3 +413,28 @@ func TestRetentionBySizePastDamagedSegment(t *testing.T) {
 	assert.Greater(t, p.LogStartOffset(), bases[1], "the segments beyond the cap are deleted, the damaged one first")
 	assert.LessOrEqual(t, partitionStats(t, l, "t").Bytes, int64(2048+1024), "at most one segment over the cap")
 }
+
+// A closed segment whose records all lie below the log start offset is
+// deleted by the next retention check, as Kafka's retention deletes the
+// segments the log start offset passed, whatever retention.ms and
+// retention.bytes say: here DeleteRecords moved the log start offset past
+// the active segment's records, which a roll then closed.
+func TestRetentionDeletesSegmentsBelowLogStart(t *testing.T) {
+	fsys := eventlog.NewMemFS()
+	l := openLog(t, "/d", &eventlog.Options{FS: fsys, SegmentBytes: 1024})
+	require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{}))
+	p := partition(t, l, "t", 0)
+	appendN(t, p, 5, eventlog.AppendOptions{})
+	start, err := l.DeleteRecords(ctx, "t", 0, eventlog.DeleteToHighWatermark)
+	require.NoError(t, err)
+	require.Equal(t, int64(5), start)
+	_, err = p.Append(ctx, []eventlog.Record{{Key: []byte("k"), Value: make([]byte, 1000)}}, eventlog.AppendOptions{}) // rolls
+	require.NoError(t, err)
+	bases := segmentBases(t, fsys, "/d/topics/t/0")
+	require.Equal(t, []int64{0, start}, bases, "the first segment holds no record at or past the log start offset")
+
+	require.NoError(t, eventlog.EnforceRetention(l))
+	assert.Equal(t, []int64{start}, segmentBases(t, fsys, "/d/topics/t/0"), "the segment below the log start offset is deleted")
+	assert.Equal(t, start, p.LogStartOffset())
+	assert.Len(t, readAll(t, p, start), 1)
+}
