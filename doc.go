@@ -197,9 +197,12 @@
 // while after a roll). An overlap, or offsets never written between two
 // segments of a partition that was never compacted, fails Open with a
 // *CorruptError naming both files and the offsets, as Kafka refuses a log
-// with overlapping segments. With Options.Repair, Open sets the later
-// file aside, with its index files, as "<name>.broken-<unix nanos>", and
-// goes on with the records before it; Log.Recovery lists the copy. A
+// with overlapping segments. (A segment wholly below the log start offset,
+// which Open drops, is exempt: a power loss can bring back the file of one
+// that retention or DeleteRecords removed, with a gap after it.) With
+// Options.Repair, Open sets the later file aside, with its index files, as
+// "<name>.broken-<unix nanos>", and goes on with the records before it;
+// Log.Recovery lists the copy. A
 // read-only Log refuses the same way, and Verify reports an overlap
 // between any two segments, and offsets missing between them outside
 // compacted topics, which Open does not look for among older, closed

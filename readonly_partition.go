@@ -176,7 +176,8 @@ func (p *Partition) refreshSegments(clean bool) error {
 			return p.errorf("%w", lost.corrupt()) // as Open refuses it
 		}
 		pathOf := func(base int64) string { return ls.paths[base] }
-		stray, _, err := findStraySegment(p.log.opts.FS, p.dir, ls.bases, pathOf, rp, haveRP, p.mayHaveGaps(ls.names), p.config().indexInterval)
+		skip := belowLogStart(p.log.opts.FS, p.dir, ls.names, ls.bases) // reconcile drops them
+		stray, _, err := findStraySegment(p.log.opts.FS, p.dir, ls.bases[skip:], pathOf, rp, haveRP, p.mayHaveGaps(ls.names), p.config().indexInterval)
 		if err != nil {
 			return p.errorf("%w", err) // a file gone since the listing: list again
 		}

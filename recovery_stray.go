@@ -49,7 +49,9 @@ import (
 // Open: a stray file inside or between the closed segments before the one
 // the recovery point is in; nor a gap in a partition that may have gaps,
 // or after a segment damaged before its end, whose end is then not known
-// (reads report the damage).
+// (reads report the damage). Nor after a segment wholly below the log
+// start offset, which Open drops: a power loss can bring one back with a
+// gap after it (see belowLogStart).
 
 // straySegment is a segment file that does not follow the one before it.
 type straySegment struct {
@@ -141,6 +143,31 @@ func segmentEnd(fsys FS, dir string, base int64, path string, interval int64) (e
 	return r.nextOffset, r.err, nil
 }
 
+// belowLogStart returns how many of the segments with the sorted base
+// offsets bases, of the partition in dir, lie wholly below its log start
+// offset checkpoint: all but the last whose next segment starts at or
+// below it. Open drops those (see loadLogStart), so they are not checked
+// for strays: retention and DeleteRecords remove the files of the segments
+// they drop without syncing the directory, and a power loss may keep the
+// removal of a later one and lose that of an earlier, which then seems to
+// be followed by a gap. names is the listing of dir: it reads the
+// checkpoint only when there is one and more than one segment. It returns
+// 0 when there is no checkpoint to read; loadLogStart reports a damaged one.
+func belowLogStart(fsys FS, dir string, names []string, bases []int64) int {
+	if len(bases) < 2 || !slices.Contains(names, logStartName) {
+		return 0
+	}
+	start, ok, err := readLogStart(fsys, dir)
+	if err != nil || !ok {
+		return 0
+	}
+	n := 0
+	for n < len(bases)-1 && bases[n+1] <= start {
+		n++
+	}
+	return n
+}
+
 // mayHaveGaps reports whether a partition whose directory lists names may
 // have offsets missing between its segments: its topic compacts, or it
 // was ever compacted (it has a cleaner checkpoint).
@@ -156,8 +183,10 @@ func (p *Partition) mayHaveGaps(names []string) bool {
 // the segments left.
 func (p *Partition) checkStraySegments(names []string, bases []int64, persisted recoveryPoint, hasPoint bool) ([]int64, error) {
 	pathOf := func(base int64) string { return filepath.Join(p.dir, segmentFileName(base, logExt)) }
+	skip := belowLogStart(p.log.opts.FS, p.dir, names, bases)
 	for {
-		stray, at, err := findStraySegment(p.log.opts.FS, p.dir, bases, pathOf, persisted, hasPoint, p.mayHaveGaps(names), p.config().indexInterval)
+		stray, at, err := findStraySegment(p.log.opts.FS, p.dir, bases[skip:], pathOf, persisted, hasPoint, p.mayHaveGaps(names), p.config().indexInterval)
+		at += skip
 		if err != nil {
 			return nil, p.errorf("%w", err)
 		}

@@ -267,8 +267,11 @@ func (v *verifyRun) partition(p verifyPartition) error {
 		}
 		swap = meta.Swap
 	}
+	var logStart int64
+	var hasStart bool
 	if has(logStartName) {
-		_, _, err := readLogStart(v.fsys, p.dir)
+		var err error
+		logStart, hasStart, err = readLogStart(v.fsys, p.dir)
 		if err := v.metadata(p.dir, err); err != nil {
 			return err
 		}
@@ -287,6 +290,12 @@ func (v *verifyRun) partition(p verifyPartition) error {
 	next := int64(-1) // offset after the last segment checked, -1 when unknown
 	for i := 0; i < len(bases); i++ {
 		base := bases[i]
+		if hasStart && base <= logStart {
+			// The segment before lies wholly below the log start offset:
+			// Open drops it, and it need not meet this one (see
+			// belowLogStart).
+			next = -1
+		}
 		if next >= 0 && next < base && !gaps {
 			// The listing of a live directory may miss a segment yet show
 			// a later one (see listStable): the segment that starts where
