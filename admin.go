@@ -196,10 +196,17 @@ func (l *Log) markTopicDeleted(ctx context.Context, t *topic) (string, error) {
 		p.hwMoved.broadcast() // wake Waits, which now fail
 	}
 	l.topicsVersion.Add(1) // groups rebalance without the topic
+	// The files of segments dropped earlier, which a reader may still
+	// hold, are no longer removed by name: after the rename the names
+	// may be a new topic's. They go with the renamed directory.
+	for _, p := range t.partitions {
+		p.removals.setMoved(true)
+	}
 	undo := func(err error) (string, error) {
 		for i, p := range t.partitions {
 			p.failure.Store(prev[i])
 			p.deleted.Store(false)
+			p.removals.setMoved(false) // those skipped meanwhile Open drops
 		}
 		l.topicsVersion.Add(1)
 		return "", fmt.Errorf("eventlog: delete topic %q: %w", t.name, err)

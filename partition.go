@@ -29,6 +29,9 @@ type Partition struct {
 	// deleted is set once DeleteTopic has taken the partition's topic
 	// away: every later call fails with ErrTopicNotFound.
 	deleted atomic.Bool
+	// removals guards the removal of dropped segments' files against
+	// DeleteTopic's rename of the directory (see dirRemovals).
+	removals dirRemovals
 
 	segments atomic.Pointer[[]*segment] // sorted by base offset; the last is active
 	logStart atomic.Int64

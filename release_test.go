@@ -3,6 +3,7 @@ package eventlog_test
 import (
 	"fmt"
 	"io/fs"
+	"iter"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -173,4 +174,36 @@ func pauseFSOps(t *testing.T, fsys *eventlog.MemFS, path string, ops ...eventlog
 		return nil
 	})
 	return pauses
+}
+
+// A segment that retention dropped while a view loop held it has its files
+// removed when the loop lets go of it, by their names; if DeleteTopic took
+// its topic away meanwhile and CreateTopic made a topic of the same name,
+// those names are the new topic's files, which must not go.
+func TestDroppedSegmentOfDeletedTopicSparesRecreatedTopic(t *testing.T) {
+	fsys := eventlog.NewMemFS()
+	opts := &eventlog.Options{FS: fsys, SegmentBytes: 1024}
+	l := openLog(t, "/d", opts)
+	require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{RetentionBytes: 2000}))
+	p := partition(t, l, "t", 0)
+	appendN(t, p, 60, eventlog.AppendOptions{})
+	// A view loop holds the first segment while retention drops it.
+	next, stop := iter.Pull2(p.Views(0))
+	v, err, ok := next()
+	require.True(t, ok)
+	require.NoError(t, err)
+	require.Zero(t, v.Offset)
+	require.NoError(t, eventlog.EnforceRetention(l))
+	require.Positive(t, p.LogStartOffset())
+
+	require.NoError(t, l.DeleteTopic(ctx, "t"))
+	require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{}))
+	p = partition(t, l, "t", 0)
+	appendN(t, p, 5, eventlog.AppendOptions{})
+	stop() // the loop lets go of the dropped segment
+
+	assert.Equal(t, []int64{0}, segmentBases(t, fsys, "/d/topics/t/0"), "the new topic's segment is there")
+	require.NoError(t, l.Close())
+	l = openLog(t, "/d", opts)
+	assert.Len(t, readAll(t, partition(t, l, "t", 0), 0), 5, "the new topic's records survive reopening")
 }

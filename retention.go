@@ -173,7 +173,7 @@ func (p *Partition) dropSegmentsLocked(drop int) []*segment {
 	p.segments.Store(&kept)
 	for _, seg := range segs[:drop] {
 		seg.mu.Lock()
-		seg.mu.removeOnRelease = true
+		seg.mu.removeOnRelease, seg.mu.removal = true, &p.removals
 		seg.mu.Unlock()
 	}
 	return segs[:drop:drop]

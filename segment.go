@@ -94,7 +94,10 @@ type segment struct {
 		file            File          // nil until first needed
 		index           *segmentIndex // nil until loaded
 		removeOnRelease bool
-		onFree          func() // called by the last release, after the file is closed
+		// removal, with removeOnRelease, is the partition's guard of the
+		// directory the files are removed from (see dirRemovals).
+		removal *dirRemovals
+		onFree  func() // called by the last release, after the file is closed
 	}
 
 	// remapping serializes remap, so that readers that need more of the
@@ -150,7 +153,7 @@ func (s *segment) release() error {
 		m.release()
 	}
 	s.mu.Lock()
-	f, remove, onFree := s.mu.file, s.mu.removeOnRelease, s.mu.onFree
+	f, remove, removal, onFree := s.mu.file, s.mu.removeOnRelease, s.mu.removal, s.mu.onFree
 	s.mu.file = nil
 	s.mu.Unlock()
 	var err error
@@ -158,16 +161,53 @@ func (s *segment) release() error {
 		err = f.Close()
 	}
 	if remove {
-		for _, ext := range []string{logExt, indexExt, timeIndexExt, txnIndexExt} {
-			if rerr := s.fsys.Remove(s.path(ext)); rerr != nil && !errors.Is(rerr, os.ErrNotExist) {
-				err = errors.Join(err, rerr)
-			}
-		}
+		err = errors.Join(err, s.removeFiles(removal))
 	}
 	if onFree != nil {
 		onFree()
 	}
 	return err
+}
+
+// removeFiles removes the segment's files, unless removal (nil for none)
+// says their directory was moved away: the names are then another's.
+func (s *segment) removeFiles(removal *dirRemovals) error {
+	if removal != nil {
+		removal.mu.RLock()
+		defer removal.mu.RUnlock()
+		if removal.mu.moved {
+			return nil
+		}
+	}
+	var err error
+	for _, ext := range []string{logExt, indexExt, timeIndexExt, txnIndexExt} {
+		if rerr := s.fsys.Remove(s.path(ext)); rerr != nil && !errors.Is(rerr, os.ErrNotExist) {
+			err = errors.Join(err, rerr)
+		}
+	}
+	return err
+}
+
+// dirRemovals guards a partition's directory, from which the last release
+// of a segment that retention or DeleteRecords dropped removes its files by
+// name, against DeleteTopic, which renames the directory away: a removal
+// after that would remove, under the same names, the files of a topic
+// created since under the old name. A removal holds mu shared; DeleteTopic
+// sets moved holding it, so that removals either end before the rename or
+// remove nothing (the files go with the renamed directory).
+type dirRemovals struct {
+	mu struct {
+		sync.RWMutex
+		moved bool
+	}
+}
+
+// setMoved records whether the directory is moved away, once the
+// removals in progress are done.
+func (d *dirRemovals) setMoved(moved bool) {
+	d.mu.Lock()
+	d.mu.moved = moved
+	d.mu.Unlock()
 }
 
 // file returns the .log file, opening it on first use. Closed segments are
