@@ -680,7 +680,9 @@
 // DeleteRecords wait for, so a slow open or mmap holds up only the reads
 // that need it. Retention too loads the indexes of the segments it judges
 // by age before it takes the partition's locks, so a slow index load holds
-// up no append. A segment that retention, DeleteRecords or a compaction
+// up no append, and it holds no lock of the topic registry, so its I/O
+// holds up no CreateTopic or topic lookup (a DeleteTopic waits for it, as
+// for every call in flight). A segment that retention, DeleteRecords or a compaction
 // drops has its file closed and, for the first two, its files removed by
 // its last holder, holding none of those locks either: retention and
 // DeleteRecords let go of the partition's locks before they release the

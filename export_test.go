@@ -217,3 +217,13 @@ func StoreTransactionalIDEpoch(l *Log, id string, epoch int16) error {
 	rec := txnRecord{producer: ProducerID{ID: pid, Epoch: epoch}, timeout: DefaultTransactionTimeout, state: txnEmpty, start: -1}
 	return c.writeLocked(context.Background(), m, rec, DurabilityFsync)
 }
+
+// TopicRegistryFree reports whether nothing holds the lock of l's topic
+// registry, which CreateTopic and DeleteTopic take to change it.
+func TopicRegistryFree(l *Log) bool {
+	if !l.mu.TryLock() {
+		return false
+	}
+	l.mu.Unlock()
+	return true
+}

@@ -21,12 +21,24 @@ import (
 // ErrOffsetOutOfRange. The partition's own reference is dropped after its
 // locks are let go, so that a slow removal holds up no append.
 
-// enforceRetention applies retention to every partition.
+// enforceRetention applies retention to every partition. Not under the
+// topic registry's lock, which CreateTopic and DeleteTopic take to change
+// it: retention loads indexes, fsyncs and removes files, and a topic lookup
+// queued behind them would wait for all of that. Each partition's retention
+// is a call in flight on the Log instead, which DeleteTopic waits for
+// before the topic's name can be used again (retention writes the index
+// files it rebuilds by name) and Close before it closes the files.
 func (l *Log) enforceRetention() error {
+	var parts []*Partition
+	l.forEachPartition(func(p *Partition) { parts = append(parts, p) })
 	var errs []error
-	l.forEachPartition(func(p *Partition) {
+	for _, p := range parts {
+		if !l.enter() {
+			break
+		}
 		errs = append(errs, p.enforceRetention(l.opts.Now()))
-	})
+		l.exit()
+	}
 	return errors.Join(errs...)
 }
 

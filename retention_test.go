@@ -438,3 +438,33 @@ func TestRetentionDeletesSegmentsBelowLogStart(t *testing.T) {
 	assert.Equal(t, start, p.LogStartOffset())
 	assert.Len(t, readAll(t, p, start), 1)
 }
+
+// Retention holds no lock of the topic registry while it works on a
+// partition: a slow index load (or fsync, or file removal) of retention
+// holds up no CreateTopic, and no topic lookup queued behind one.
+func TestSlowRetentionHoldsUpNoTopicAdministration(t *testing.T) {
+	fsys := eventlog.NewMemFS()
+	clk := newClock()
+	opts := &eventlog.Options{FS: fsys, Now: clk.Now, SegmentBytes: 1024, IndexIntervalBytes: 256}
+	l := openLog(t, "/d", opts)
+	require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{Retention: time.Hour}))
+	appendN(t, partition(t, l, "t", 0), 30, eventlog.AppendOptions{})
+	require.NoError(t, l.Close())
+	l = openLog(t, "/d", opts) // no closed segment's index is loaded yet
+	clk.Advance(2 * time.Hour)
+
+	reached, resume := pauseFSAt(fsys, eventlog.OpOpen, fmt.Sprintf("%020d.index", 0))
+	var once sync.Once
+	release := func() { once.Do(func() { close(resume) }) }
+	t.Cleanup(release) // before the Log's Close, which waits for retention
+	retained := make(chan error, 1)
+	go func() { retained <- eventlog.EnforceRetention(l) }()
+	<-reached
+	require.True(t, eventlog.TopicRegistryFree(l), "the topic registry is locked while retention loads an index")
+	require.NoError(t, l.CreateTopic("other", eventlog.TopicConfig{}))
+	appendN(t, partition(t, l, "other", 0), 1, eventlog.AppendOptions{})
+
+	release()
+	require.NoError(t, <-retained)
+	assert.Positive(t, partition(t, l, "t", 0).LogStartOffset(), "retention went on")
+}
