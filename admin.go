@@ -436,7 +436,10 @@ func (l *Log) CreatePartitions(ctx context.Context, name string, total int) erro
 // (max.message.bytes) the current value: producers size their batches by
 // it. The change is durable when AlterTopicConfig returns and applies to
 // the next append, roll, retention check and cleaning; records already
-// stored stay as they are.
+// stored stay as they are. Once durable it applies to every partition,
+// one that failed on a write or fsync included; an error after that (a
+// switch to DurabilityOS whose fsync of the records written before it
+// fails) says that the configuration is altered.
 //
 // Switching a topic to cleanup.policy=compact (CleanupCompact or
 // CleanupCompactDelete) reads every partition, because the cleaner drops
@@ -525,15 +528,10 @@ func (l *Log) AlterTopicConfig(ctx context.Context, name string, cfg TopicConfig
 	if err := writeMetaFile(l.opts.FS, filepath.Join(l.topicDir(name), topicMetaName), topicMetaVersion, payload, true); err != nil {
 		return restore(err)
 	}
+	// From here on the change stands, as topic.meta holds it: every
+	// partition and the registry take it, whatever fails after.
 	for _, p := range t.partitions {
 		p.setConfig(&next)
-		if next.durability == DurabilityOS && p.HighWatermark() < p.LogEndOffset() {
-			// What was written waits for an fsync to become visible;
-			// OS durability needs none, and no more are requested.
-			if err := p.syncTo(p.written.Load()); err != nil {
-				return fmt.Errorf("eventlog: topic %q: alter configuration: %w", name, err)
-			}
-		}
 	}
 	altered := &topic{name: name, config: cfg, partitions: t.partitions}
 	l.mu.Lock()
@@ -541,6 +539,20 @@ func (l *Log) AlterTopicConfig(ctx context.Context, name string, cfg TopicConfig
 	l.topicsVersion.Add(1)
 	l.mu.Unlock()
 	l.opts.Logger.Info("eventlog: topic configuration altered", "topic", name)
+	var errs []error
+	for _, p := range t.partitions {
+		// What was written waits for an fsync to become visible; OS
+		// durability needs none, and no more are requested. A partition
+		// that failed shows it at the next Open, as it would have.
+		if next.durability == DurabilityOS && p.HighWatermark() < p.LogEndOffset() && p.err() == nil {
+			if err := p.syncTo(p.written.Load()); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("eventlog: topic %q: the configuration is altered, but records written before it could not be made visible: %w", name, err)
+	}
 	return nil
 }
 
