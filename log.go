@@ -294,14 +294,8 @@ func (l *Log) CreateTopic(name string, cfg TopicConfig) error {
 // Kafka's CreateTopics does with validate-only. A topic created meanwhile
 // can still make CreateTopic fail with ErrTopicExists.
 func (l *Log) ValidateCreateTopic(name string, cfg TopicConfig) error {
-	if err := validateTopicName(name, false); err != nil {
+	if err := l.checkCreateTopic(name, cfg, false); err != nil {
 		return err
-	}
-	if err := l.refuseWrite("create topic %q", name); err != nil {
-		return err
-	}
-	if err := cfg.validate(); err != nil {
-		return fmt.Errorf("eventlog: topic %q: %w", name, err)
 	}
 	if !l.enter() {
 		return ErrClosed
@@ -312,7 +306,10 @@ func (l *Log) ValidateCreateTopic(name string, cfg TopicConfig) error {
 	return l.topicNameTakenLocked(name)
 }
 
-func (l *Log) createTopic(name string, cfg TopicConfig, internal bool) error {
+// checkCreateTopic checks what a creation of topic name with cfg checks
+// before it looks at the topics there are: the name, a read-only Log, and
+// cfg.
+func (l *Log) checkCreateTopic(name string, cfg TopicConfig, internal bool) error {
 	if err := validateTopicName(name, internal); err != nil {
 		return err
 	}
@@ -321,6 +318,13 @@ func (l *Log) createTopic(name string, cfg TopicConfig, internal bool) error {
 	}
 	if err := cfg.validate(); err != nil {
 		return fmt.Errorf("eventlog: topic %q: %w", name, err)
+	}
+	return nil
+}
+
+func (l *Log) createTopic(name string, cfg TopicConfig, internal bool) error {
+	if err := l.checkCreateTopic(name, cfg, internal); err != nil {
+		return err
 	}
 	cfg = cfg.inMilliseconds()
 	if cfg.Partitions == 0 {
