@@ -267,3 +267,61 @@ func TestGroupCommitsSurvivePowerLoss(t *testing.T) {
 		})
 	}
 }
+
+// On a Log whose Durability is DurabilityOS, __consumer_offsets takes
+// commits without an fsync too. A power loss that takes a topic's unsynced
+// records but keeps the group's commit of them — a disk persists files in
+// any order — leaves the committed offset past the log end, and Open lowers
+// it to the log end. The lowering must be durable before anything is
+// appended: records appended after the crash and fsynced, never consumed,
+// must not be skipped when a later power loss takes an unsynced lowering
+// and keeps them.
+func TestCommittedOffsetLoweredDurablyOnOSLog(t *testing.T) {
+	fsys := eventlog.NewMemFS()
+	opts := &eventlog.Options{FS: fsys, Durability: eventlog.DurabilityOS}
+	l, err := eventlog.Open("/data", opts)
+	require.NoError(t, err)
+	require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{}))
+	fill(t, l, "t", 1, 10)
+	c := groupConsumer(t, l, "g", nil)
+	require.NoError(t, c.Subscribe("t"))
+	n := 0
+	pollUntil(t, func() bool { return n == 10 }, func(*eventlog.Consumer, eventlog.Record) { n++ }, c)
+	require.NoError(t, c.CommitSync(ctx))
+	// The disk persisted the commit, not the records.
+	dir := "/data/topics/__consumer_offsets/0"
+	names, err := fsys.ReadDir(dir)
+	require.NoError(t, err)
+	for _, name := range names {
+		f, err := fsys.OpenFile(dir+"/"+name, os.O_RDWR, 0)
+		require.NoError(t, err)
+		require.NoError(t, f.Sync())
+		require.NoError(t, f.Close())
+	}
+	fsys.Crash(eventlog.CrashOptions{Mode: eventlog.CrashDropUnsynced})
+	_ = eventlog.Abandon(l)
+
+	l, err = eventlog.Open("/data", opts)
+	require.NoError(t, err)
+	p := partition(t, l, "t", 0)
+	require.Equal(t, int64(0), p.LogEndOffset(), "the records were lost")
+	offsets, err := l.GroupOffsets("g")
+	require.NoError(t, err)
+	require.Len(t, offsets, 1)
+	require.Equal(t, int64(0), offsets[0].Committed, "lowered to the log end")
+	for i := range 15 {
+		_, err := p.Append(ctx, []eventlog.Record{{Value: fmt.Appendf(nil, "new-%d", i)}}, eventlog.AppendOptions{Durability: eventlog.DurabilityFsync})
+		require.NoError(t, err)
+	}
+	fsys.Crash(eventlog.CrashOptions{Mode: eventlog.CrashDropUnsynced})
+	_ = eventlog.Abandon(l)
+
+	l, err = eventlog.Open("/data", opts)
+	require.NoError(t, err)
+	defer l.Close()
+	require.Equal(t, int64(15), partition(t, l, "t", 0).LogEndOffset(), "the fsynced records survived")
+	offsets, err = l.GroupOffsets("g")
+	require.NoError(t, err)
+	require.Len(t, offsets, 1)
+	assert.Equal(t, int64(0), offsets[0].Committed, "the lowering was durable: the records appended since are not skipped")
+}

@@ -218,8 +218,10 @@ func (r *replayer) logEnds(topic string) []int64 {
 // next records appended will take those offsets again, and a consumer
 // resuming past them would skip them. The correction is written, not only
 // applied, because once new records fill the gap the stored offset would
-// look valid again at the next Open. Offsets of topics that no longer exist
-// are kept as they are.
+// look valid again at the next Open. For the same reason it is fsynced
+// whatever the Log's durability: on a DurabilityOS Log a correction only
+// written could be lost in a power loss that keeps the records appended
+// after it. Offsets of topics that no longer exist are kept as they are.
 func (r *replayer) lowerPastLogEnd() error {
 	ids := make([]string, 0, len(r.past))
 	for id := range r.past {
@@ -233,7 +235,7 @@ func (r *replayer) lowerPastLogEnd() error {
 		r.s.log.opts.Logger.Warn("eventlog: committed offset past the log end, lowered to it",
 			"group", group, "topic", tp.Topic, "partition", tp.Partition, "committed", c.offset, "log_end", end)
 		v := offsetValue{offset: end, epoch: noLeaderEpoch, metadata: c.metadata, commitTime: c.commitTime}
-		if _, err := r.s.write(context.Background(), group, []offsetUpdate{{tp: tp, v: v}}, DurabilityDefault); err != nil {
+		if _, err := r.s.write(context.Background(), group, []offsetUpdate{{tp: tp, v: v}}, DurabilityFsync); err != nil {
 			return fmt.Errorf("eventlog: lower committed offset of group %q %s: %w", group, tp, err)
 		}
 	}
