@@ -2,6 +2,8 @@ package eventlog_test
 
 import (
 	"fmt"
+	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -189,4 +191,57 @@ func TestCrashDuringDeleteRecords(t *testing.T) {
 		},
 		state: logState,
 	})
+}
+
+// A power loss during CreateTopic, with the disk persisting directory
+// changes out of order, can keep topic.meta and lose a partition's
+// directory; Open makes it again, empty. On a DurabilityOS topic too, its
+// name must then be durable: the records a clean Close fsynced there must
+// survive a power loss, as every partition's do.
+func TestPartitionDirectoryRemadeAtOpenIsDurable(t *testing.T) {
+	const topicDir = "/d/topics/t"
+	cfg := eventlog.TopicConfig{Partitions: 2, Durability: eventlog.DurabilityOS}
+	found := false
+	for seed := uint64(0); seed < 64 && !found; seed++ {
+		fsys := eventlog.NewMemFS()
+		require.NoError(t, fsys.MkdirAll("/d", 0o755))
+		require.NoError(t, fsys.SyncDir("/"))
+		l, err := eventlog.Open("/d", &eventlog.Options{FS: fsys})
+		require.NoError(t, err)
+		// Power is lost as CreateTopic syncs the topic's directory.
+		rng := rand.New(rand.NewPCG(seed, 3))
+		dead := false
+		fsys.SetFault(func(op eventlog.Op, name string) error {
+			if !dead && op == eventlog.OpSyncDir && strings.HasSuffix(name, "topics/t") {
+				fsys.Crash(eventlog.CrashOptions{Mode: eventlog.CrashReorder, Rand: rng})
+				dead = true
+			}
+			if dead {
+				return eventlog.ErrInjected // the machine is down
+			}
+			return nil
+		})
+		require.Error(t, l.CreateTopic("t", cfg))
+		fsys.SetFault(nil)
+		_ = eventlog.Abandon(l)
+		names, _ := fsys.ReadDir(topicDir)
+		if !slices.Contains(names, "topic.meta") || slices.Contains(names, "0") {
+			continue // not the outcome this test is about
+		}
+		found = true
+
+		l, err = eventlog.Open("/d", &eventlog.Options{FS: fsys})
+		require.NoError(t, err, "seed %d", seed)
+		p := partition(t, l, "t", 0)
+		appendValues(t, p, "a", "b", "c")
+		require.NoError(t, l.Close(), "seed %d", seed)
+		fsys.Crash(eventlog.CrashOptions{Mode: eventlog.CrashDropUnsynced})
+
+		l, err = eventlog.Open("/d", &eventlog.Options{FS: fsys})
+		require.NoError(t, err, "seed %d: a clean Close made every partition durable", seed)
+		recs := readAll(t, partition(t, l, "t", 0), 0)
+		require.NoError(t, l.Close())
+		require.Len(t, recs, 3, "seed %d: the records a clean Close made durable survive", seed)
+	}
+	require.True(t, found, "no seed lost the partition directory and kept topic.meta")
 }

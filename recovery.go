@@ -115,11 +115,15 @@ func (p *Partition) openSegments(how partitionOpening) error {
 		return p.errorf("%w", lost.corrupt())
 	}
 	if dirMissing {
-		// Lost in a crash during CreateTopic, before any append: recreate.
+		// Lost in a crash during CreateTopic, before any append: recreate,
+		// durably whatever the topic's durability, as the segment made in
+		// it is (see createActiveSegment): the records an fsync covers
+		// there, a clean Close's included, must not go with a name the
+		// disk never got.
 		if err := fsys.MkdirAll(p.dir, 0o755); err != nil {
 			return p.errorf("create directory: %w", err)
 		}
-		if err := p.syncDirIfDurable(filepath.Dir(p.dir)); err != nil {
+		if err := fsys.SyncDir(filepath.Dir(p.dir)); err != nil {
 			return p.errorf("create directory: %w", err)
 		}
 	}
@@ -165,15 +169,6 @@ func (p *Partition) openSegments(how partitionOpening) error {
 		return nil
 	}
 	return p.recoverActive(how == afterCleanShutdown, persisted, hasPoint)
-}
-
-// syncDirIfDurable makes new directory entries durable on topics that
-// promise to survive power loss; on DurabilityOS topics the OS keeps them.
-func (p *Partition) syncDirIfDurable(dir string) error {
-	if p.config().durability != DurabilityFsync {
-		return nil
-	}
-	return p.log.opts.FS.SyncDir(dir)
 }
 
 // parseSegmentName returns the base offset of a file named
