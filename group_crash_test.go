@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -324,4 +325,65 @@ func TestCommittedOffsetLoweredDurablyOnOSLog(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, offsets, 1)
 	assert.Equal(t, int64(0), offsets[0].Committed, "the lowering was durable: the records appended since are not skipped")
+}
+
+// Offsets committed in a transaction become the group's committed offsets
+// when Open finishes the transaction, if a crash came after its decision:
+// past the log end of a partition whose records a power loss took (a
+// DurabilityOS topic), they must be lowered to it as every committed offset
+// is, durably, or the records appended after the crash would be skipped.
+func TestTransactionCommittedOffsetPastLogEndLowered(t *testing.T) {
+	fsys := eventlog.NewMemFS()
+	opts := &eventlog.Options{FS: fsys}
+	l, err := eventlog.Open("/data", opts)
+	require.NoError(t, err)
+	require.NoError(t, l.CreateTopic("in", eventlog.TopicConfig{Durability: eventlog.DurabilityOS}))
+	fill(t, l, "in", 1, 10)
+	p, err := l.NewProducer(&eventlog.ProducerOptions{TransactionalID: "tx"})
+	require.NoError(t, err)
+	require.NoError(t, p.BeginTransaction())
+	require.NoError(t, p.SendOffsetsToTransaction(ctx, map[eventlog.TopicPartition]eventlog.OffsetAndMetadata{tp("in", 0): {Offset: 10}},
+		eventlog.GroupMetadata{GroupID: "g", GenerationID: -1}))
+	// The power goes once the decision is durable, before the markers.
+	decided, dead := false, false
+	fsys.SetFault(func(op eventlog.Op, name string) error {
+		switch {
+		case dead:
+			return eventlog.ErrInjected
+		case op == eventlog.OpSync && strings.Contains(name, "__transaction_state"):
+			decided = true
+		case op == eventlog.OpWrite && decided && strings.Contains(name, "__consumer_offsets"):
+			fsys.Crash(eventlog.CrashOptions{Mode: eventlog.CrashDropUnsynced})
+			dead = true
+			return eventlog.ErrInjected
+		}
+		return nil
+	})
+	require.Error(t, p.CommitTransaction(ctx))
+	_ = eventlog.Abandon(l)
+	fsys.SetFault(nil)
+	require.True(t, dead, "the power went before the marker")
+
+	l, err = eventlog.Open("/data", opts)
+	require.NoError(t, err)
+	in := partition(t, l, "in", 0)
+	require.Equal(t, int64(0), in.LogEndOffset(), "the records were lost")
+	offsets, err := l.GroupOffsets("g")
+	require.NoError(t, err)
+	require.Len(t, offsets, 1)
+	assert.Equal(t, int64(0), offsets[0].Committed, "the transaction's offset is lowered to the log end")
+	for i := range 15 {
+		_, err := in.Append(ctx, []eventlog.Record{{Value: fmt.Appendf(nil, "new-%d", i)}}, eventlog.AppendOptions{Durability: eventlog.DurabilityFsync})
+		require.NoError(t, err)
+	}
+	fsys.Crash(eventlog.CrashOptions{Mode: eventlog.CrashDropUnsynced})
+	_ = eventlog.Abandon(l)
+
+	l, err = eventlog.Open("/data", opts)
+	require.NoError(t, err)
+	defer l.Close()
+	offsets, err = l.GroupOffsets("g")
+	require.NoError(t, err)
+	require.Len(t, offsets, 1)
+	assert.Equal(t, int64(0), offsets[0].Committed, "the records appended since are not skipped")
 }

@@ -192,12 +192,15 @@ func (l *Log) recover() error {
 		}
 	}
 	if lowerOffsets != nil {
-		if err := lowerOffsets.lowerPastLogEnd(); err != nil {
-			return err
-		}
+		lowerOffsets.notePendingPastLogEnd()
 	}
 	if err := l.finishTransactions(); err != nil {
 		return err
+	}
+	if lowerOffsets != nil {
+		if err := lowerOffsets.lowerPastLogEnd(); err != nil {
+			return err
+		}
 	}
 	if err := l.finishDeletedTopics(deleted); err != nil {
 		return err

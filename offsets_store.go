@@ -211,9 +211,32 @@ func (r *replayer) logEnds(topic string) []int64 {
 	return ends
 }
 
+// notePendingPastLogEnd adds to the offsets lowerPastLogEnd checks those
+// of transactions still pending after the replay that point past their
+// partition's log end: Open finishes a transaction a crash interrupted
+// after its decision, and its offsets then become committed ones. It runs
+// at Open before the transactions are finished.
+func (r *replayer) notePendingPastLogEnd() {
+	s := r.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var id []byte
+	for _, pcs := range s.mu.txnPending {
+		for _, pc := range pcs {
+			for _, u := range pc.values {
+				ends := r.logEnds(u.tp.Topic)
+				if !u.delete && u.tp.Partition >= 0 && int(u.tp.Partition) < len(ends) && u.v.offset > ends[u.tp.Partition] {
+					id = appendOffsetID(id[:0], pc.group, u.tp)
+					r.past[string(id)] = true
+				}
+			}
+		}
+	}
+}
+
 // lowerPastLogEnd lowers, durably, every committed offset that points past
-// its partition's log end to that log end. It runs at Open, before any
-// append. Such an offset means that records the group consumed were lost in
+// its partition's log end to that log end. It runs at Open, once the
+// transactions a crash interrupted are finished, before any other append. Such an offset means that records the group consumed were lost in
 // a crash (a topic acknowledging at DurabilityOS, then a power loss): the
 // next records appended will take those offsets again, and a consumer
 // resuming past them would skip them. The correction is written, not only
@@ -228,10 +251,20 @@ func (r *replayer) lowerPastLogEnd() error {
 		ids = append(ids, id)
 	}
 	slices.Sort(ids)
+	// The commits of the transactions just finished, once their markers
+	// are durable, are committed offsets now.
+	r.s.mu.Lock()
+	r.s.applyDurableLocked()
+	r.s.mu.Unlock()
 	for _, id := range ids {
 		group, tp := parseOffsetID(id)
-		c := r.s.mu.committed[id]
+		r.s.mu.Lock()
+		c, ok := r.s.mu.committed[id]
+		r.s.mu.Unlock()
 		end := r.ends[tp.Topic][tp.Partition]
+		if !ok || c.offset <= end {
+			continue // a transaction's offsets, aborted or committed lower
+		}
 		r.s.log.opts.Logger.Warn("eventlog: committed offset past the log end, lowered to it",
 			"group", group, "topic", tp.Topic, "partition", tp.Partition, "committed", c.offset, "log_end", end)
 		v := offsetValue{offset: end, epoch: noLeaderEpoch, metadata: c.metadata, commitTime: c.commitTime}
