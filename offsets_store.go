@@ -236,8 +236,9 @@ func (r *replayer) notePendingPastLogEnd() {
 
 // lowerPastLogEnd lowers, durably, every committed offset that points past
 // its partition's log end to that log end. It runs at Open, once the
-// transactions a crash interrupted are finished, before any other append. Such an offset means that records the group consumed were lost in
-// a crash (a topic acknowledging at DurabilityOS, then a power loss): the
+// transactions a crash interrupted are finished, before any other append.
+// Such an offset means that records the group consumed were lost in a
+// crash (a topic acknowledging at DurabilityOS, then a power loss): the
 // next records appended will take those offsets again, and a consumer
 // resuming past them would skip them. The correction is written, not only
 // applied, because once new records fill the gap the stored offset would
