@@ -24,8 +24,10 @@ import (
 // CRC-32C match (a mismatch wraps ErrInvalidRecord and ErrCorrupt); it
 // must hold at least one record, with offset deltas 0, 1, ... and record
 // count equal to lastOffsetDelta+1; its codec must be one of Kafka's five
-// (others fail with ErrUnsupportedCompression); and it must be neither
-// a control batch nor transactional, use CreateTime, and decode cleanly.
+// (others fail with ErrUnsupportedCompression); it must be neither a
+// control batch nor transactional, use CreateTime, and decode cleanly;
+// and a batch with a producer ID must carry a base sequence (not
+// negative).
 // Then the rules of Append apply: a batch larger than the topic's
 // MaxBatchBytes fails with ErrRecordTooLarge, a record without a key on a
 // compacted topic with ErrInvalidRecord, and an internal topic refuses
@@ -96,6 +98,10 @@ func (p *Partition) checkProducedBatch(b []byte) (keyless bool, err error) {
 		return false, invalid("no records")
 	case int64(h.RecordCount) != int64(h.LastOffsetDelta)+1:
 		return false, invalid("record count %d does not match last offset delta %d", h.RecordCount, h.LastOffsetDelta)
+	case h.ProducerID >= 0 && h.BaseSequence < 0:
+		// Kafka's LogValidator refuses it too: a batch without a
+		// sequence cannot be recognised when it is sent again.
+		return false, invalid("producer id %d with base sequence %d: an idempotent producer's batches carry a sequence", h.ProducerID, h.BaseSequence)
 	}
 	if c := h.compression(); !c.supported() {
 		return false, p.errorf("%w: produced batch: %s (%d)", ErrUnsupportedCompression, c, c)

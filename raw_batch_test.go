@@ -296,3 +296,26 @@ func TestAppendBatchRetried(t *testing.T) {
 	_, err = p.AppendBatch(ctx, reCRC(gap), eventlog.AppendOptions{})
 	assert.ErrorIs(t, err, eventlog.ErrOutOfOrderSequence)
 }
+
+// TestAppendBatchRefusesProducerIDWithoutSequence: a batch with a producer
+// id but no base sequence is refused, as Kafka's LogValidator refuses it
+// ("Invalid sequence number"): it could never be recognised when retried,
+// so a retry would store its records twice.
+func TestAppendBatchRefusesProducerIDWithoutSequence(t *testing.T) {
+	l := eventlogtest.NewTopic(t, "t", eventlog.TopicConfig{Partitions: 1})
+	p, err := l.Partition("t", 0)
+	require.NoError(t, err)
+	ctx := context.Background()
+	known := producedBatch(t, 1, 0, false)
+	_, err = p.AppendBatch(ctx, known, eventlog.AppendOptions{})
+	require.NoError(t, err)
+	for _, seq := range []uint32{0xffffffff, 0xfffffff9} { // -1, -7
+		for name, b := range map[string][]byte{"new producer": producedBatch(t, 2, 0, false), "known producer": bytes.Clone(known)} {
+			binary.BigEndian.PutUint32(b[53:], seq)
+			_, err := p.AppendBatch(ctx, reCRC(b), eventlog.AppendOptions{})
+			require.ErrorIs(t, err, eventlog.ErrInvalidRecord, "%s, sequence %d", name, int32(seq))
+			assert.Contains(t, err.Error(), "sequence")
+			assert.Equal(t, int64(1), p.LogEndOffset(), "nothing stored")
+		}
+	}
+}
