@@ -247,6 +247,9 @@ func setBaseOffset(batch []byte, base int64) {
 // ready to use.
 type batchEncoder struct {
 	buf []byte // records before compression
+	// recordsBytes is the size of the last encoded batch's records before
+	// compression: what a read of it decompresses.
+	recordsBytes int
 }
 
 // Record timestamps are milliseconds since 1970 in an int64, as Kafka's
@@ -302,8 +305,10 @@ func (e *batchEncoder) encode(dst []byte, records []Record, c Compression) ([]by
 		dst = slices.Grow(dst, estimate)
 		dst = dst[:start+batchHeaderSize]
 		dst, err = appendRecords(dst, records, baseTS)
+		e.recordsBytes = len(dst) - start - batchHeaderSize
 	} else {
 		e.buf, err = appendRecords(e.buf[:0], records, baseTS)
+		e.recordsBytes = len(e.buf)
 		if err == nil {
 			dst = slices.Grow(dst, batchHeaderSize+len(e.buf)/2)
 			dst = dst[:start+batchHeaderSize]

@@ -161,8 +161,10 @@ func (p *Partition) HighWatermark() int64 { return p.hw.Load().offset }
 // has it in effect: its TopicConfig.MaxBatchBytes, or the Log's
 // Options.MaxBatchBytes when the topic has none of its own (then
 // Log.TopicConfig reports 0). Code that builds its own batches sizes them
-// by it. AlterTopicConfig cannot change it; a reopen with another
-// Options.MaxBatchBytes changes it for the topics that inherit it.
+// by it. A compressed batch must also hold at most 64 times as many bytes
+// of records before compression (64 MiB at least): a read decompresses no
+// more of one batch. AlterTopicConfig cannot change it; a reopen with
+// another Options.MaxBatchBytes changes it for the topics that inherit it.
 func (p *Partition) MaxBatchBytes() int { return p.config().maxBatchBytes }
 
 func (p *Partition) errorf(format string, args ...any) error {
@@ -236,6 +238,11 @@ func (p *Partition) appendUnchecked(ctx context.Context, records []Record, opts 
 	*buf = batch
 	if err != nil {
 		return -1, p.errorf("%w", err)
+	}
+	// A read refuses to decompress more than this of one batch, as
+	// AppendBatch does: stored, the batch could never be read back.
+	if limit := maxDecompressedBytes(p.config().maxBatchBytes); opts.Compression != CompressionNone && enc.recordsBytes > limit {
+		return -1, p.errorf("%w: records are %d bytes before %s compression, max is %d", ErrRecordTooLarge, enc.recordsBytes, opts.Compression, limit)
 	}
 	if opts.Producer.ID != 0 {
 		setProducerFields(batch, opts.Producer, opts.Sequence, false)
