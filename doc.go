@@ -67,7 +67,7 @@
 // when a closed segment's .txnindex is missing, or when the snapshots are
 // gone (see Idempotent producers). None of these files is read whole when it
 // is larger than a sound one can be (an index, more than an entry per batch
-// of its segment; a snapshot, more than an entry per offset below its own):
+// of its segment; a snapshot, more than two entries per offset below its own):
 // a damaged file cannot exhaust memory. Metadata files carry a version and a
 // checksum and are replaced atomically.
 //

@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -385,4 +386,32 @@ func TestPartitionWithoutProducersReadsNothing(t *testing.T) {
 	matches, err := filepath.Glob(filepath.Join(dir, "topics", "t", "0", "*.snapshot"))
 	require.NoError(t, err)
 	assert.Empty(t, matches)
+}
+
+// TestSnapshotOfManyProducersIsRead: a snapshot holds, besides an entry
+// per batch, an entry for each producer whose newest time is not its last
+// batch's (records with timestamps going backwards, or appended long after
+// their timestamps): Open reads it rather than take it for a damaged file
+// too large for its offset, ignore it and rebuild the state from the log.
+func TestSnapshotOfManyProducersIsRead(t *testing.T) {
+	now := time.UnixMilli(1_700_000_000_000)
+	dir := t.TempDir()
+	var logged prodLogBuffer
+	opts := &eventlog.Options{Now: func() time.Time { return now }, Logger: slog.New(slog.NewTextHandler(&logged, nil))}
+	l := openLog(t, dir, opts)
+	require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{}))
+	p := partition(t, l, "t", 0)
+	for range 4 {
+		id, err := l.NewProducerID(ctx)
+		require.NoError(t, err)
+		for seq, ts := range []time.Time{now, now.Add(-time.Minute)} { // going backwards
+			r := eventlog.Record{Key: []byte("k"), Value: []byte("v"), Timestamp: ts}
+			_, err := p.Append(ctx, []eventlog.Record{r}, eventlog.AppendOptions{Producer: id, Sequence: int32(seq)})
+			require.NoError(t, err)
+		}
+	}
+	require.NoError(t, l.Close())
+	openLog(t, dir, opts)
+	assert.NotContains(t, logged.String(), "ignoring unreadable producer state snapshot")
+	assert.NotContains(t, logged.String(), "rebuilding producer state")
 }

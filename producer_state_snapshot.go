@@ -78,10 +78,11 @@ const (
 )
 
 // snapshotLimit is the most bytes a snapshot at offset holds: an entry a
-// batch below offset, each ending at an offset of its own, and the
-// .txnindex entry.
+// batch below offset, each ending at an offset of its own; at most one more
+// per producer, each of which appended below offset (its newest time, when
+// that is not its last batch's); and the .txnindex entry.
 func snapshotLimit(offset int64) int64 {
-	entries := min(max(offset, 0), 1<<40) + 2 // 1<<40: no file is that large
+	entries := 2*min(max(offset, 0), 1<<40) + 1 // 1<<40: no file is that large
 	return snapshotHeaderSize + entries*snapshotEntrySize
 }
 
