@@ -162,8 +162,13 @@ type Options struct {
 	// ProducerIDExpiration is how long a partition remembers an idempotent
 	// producer that has not written to it (Kafka's
 	// producer.id.expiration.ms): after that, a batch it appends again is
-	// no longer recognised as a repeat. A producer with an open
-	// transaction is never forgotten. Default 24 hours.
+	// no longer recognised as a repeat. It counts from the producer's last
+	// append (from the Open that replayed it, after a crash), or from the
+	// newest timestamp of its records if that is later; unlike Kafka, which
+	// counts from the records' timestamps alone, so that records appended
+	// with old timestamps do not make their producer forgotten at once. A
+	// producer with an open transaction is never forgotten. Default 24
+	// hours.
 	ProducerIDExpiration time.Duration
 
 	// Repair lets Open cut a partition at corrupt data found before its

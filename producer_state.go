@@ -58,7 +58,7 @@ type producerState struct {
 type producerEntry struct {
 	epoch            int16
 	coordinatorEpoch int32 // of its last transaction marker
-	lastTimestamp    int64 // max timestamp of its last batch, ms
+	lastTimestamp    int64 // when it last appended, or its batches' max timestamp if later, ms
 	txnFirst         int64 // first offset of its open transaction here; -1: none
 	batches          []sequencedBatch
 }
@@ -195,7 +195,12 @@ func (p *Partition) applyProducerLocked(h *batchHeader, batch []byte, replay boo
 		e.epoch = h.ProducerEpoch
 		e.batches = e.batches[:0]
 	}
-	e.lastTimestamp = max(e.lastTimestamp, h.MaxTimestamp)
+	// Expiry counts from the append, not from the records' own times,
+	// which may be long past (old events imported with their times): a
+	// producer that just appended must not be forgotten at the next
+	// checkpoint, or its retry would be stored twice. A replay at Open
+	// cannot know when a batch was appended, so it counts from now.
+	e.lastTimestamp = max(e.lastTimestamp, h.MaxTimestamp, p.log.opts.Now().UnixMilli())
 	if h.isControl() {
 		e.coordinatorEpoch = marker.coordinatorEpoch
 		if e.txnFirst < 0 {

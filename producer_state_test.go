@@ -250,3 +250,43 @@ func TestIdempotentProducer(t *testing.T) {
 		assert.Equal(t, int32(15), next)
 	}
 }
+
+// TestProducerExpirationCountsFromTheAppend: a producer is forgotten
+// ProducerIDExpiration after its last append, not after the timestamps its
+// records carry: an application appending old events with their original
+// times (an import, a replay from another store) keeps its retries
+// recognised, instead of having them stored twice once a checkpoint runs.
+func TestProducerExpirationCountsFromTheAppend(t *testing.T) {
+	now := time.UnixMilli(1_700_000_000_000)
+	clock := func() time.Time { return now }
+	dir := t.TempDir()
+	opts := &eventlog.Options{Now: clock, ProducerIDExpiration: time.Hour}
+	l := openLog(t, dir, opts)
+	require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{}))
+	p := partition(t, l, "t", 0)
+	id, err := l.NewProducerID(ctx)
+	require.NoError(t, err)
+	old := []eventlog.Record{{Key: []byte("k"), Value: []byte("from last year"), Timestamp: now.AddDate(-1, 0, 0)}}
+	_, err = p.Append(ctx, old, eventlog.AppendOptions{Producer: id})
+	require.NoError(t, err)
+
+	require.NoError(t, eventlog.CheckpointRecoveryPoints(l))
+	off, err := p.Append(ctx, old, eventlog.AppendOptions{Producer: id})
+	require.NoError(t, err)
+	assert.Zero(t, off, "a retry right after the append is recognised")
+	assert.Equal(t, int64(1), p.LogEndOffset(), "and not stored again")
+
+	require.NoError(t, l.Close())
+	l = openLog(t, dir, opts)
+	p = partition(t, l, "t", 0)
+	require.NoError(t, eventlog.CheckpointRecoveryPoints(l))
+	off, err = p.Append(ctx, old, eventlog.AppendOptions{Producer: id})
+	require.NoError(t, err)
+	assert.Zero(t, off, "after a reopen too")
+	assert.Equal(t, int64(1), p.LogEndOffset())
+
+	now = now.Add(2 * time.Hour)
+	require.NoError(t, eventlog.CheckpointRecoveryPoints(l))
+	_, err = idemAppend(p, id, 7, "after", 1)
+	assert.NoError(t, err, "idle longer than the expiration: forgotten, any sequence starts it again")
+}
