@@ -116,7 +116,10 @@
 // Remote records deleted before they are mirrored (retention faster than the
 // Mirror) are lost to it: kgo resets to the remote log start (or end, with
 // StartAtEnd), and the Mirror logs the loss. Partitions added to a remote
-// topic are mirrored from the next Run. Let nothing else write to a
+// topic are mirrored from the next Run, which adds them to the local topic
+// as MirrorMaker does to its target (a local topic the Mirror has not yet
+// mirrored into, and that has fewer partitions than the remote one, stops
+// it with ErrPartitionMismatch instead). Let nothing else write to a
 // Mirror's local topics, and run one Mirror per GroupID at a time.
 //
 // # The same semantics on both sides, and where they differ

@@ -8,7 +8,8 @@ var (
 	// their partition numbers across the bridge, so partition N needs a
 	// partition N on the other side. Add partitions there (Kafka's
 	// kafka-topics --alter --partitions, or eventlog's Log.CreatePartitions)
-	// and start the bridge again.
+	// and start the bridge again. (A Mirror adds them itself to a local
+	// topic it has mirrored into before.)
 	ErrPartitionMismatch = errors.New("kafkabridge: partition counts do not match")
 
 	// ErrRemoteTopicMissing is returned by a Forward when a remote topic does

@@ -176,16 +176,22 @@ func (r *mirrorRun) prepare(ctx context.Context) (map[string]map[int32]kgo.Offse
 		}
 		local := o.LocalTopic(remote)
 		r.byRemote[remote] = local
-		if err := r.localTopic(local, n); err != nil {
+		have, err := r.localTopic(local, n)
+		if err != nil {
 			return nil, err
 		}
 		tps := make([]eventlog.TopicPartition, n)
 		for p := range tps {
 			tps[p] = eventlog.TopicPartition{Topic: local, Partition: int32(p)}
 		}
-		committed, err := r.consumer.Committed(ctx, tps...)
+		committed, err := r.consumer.Committed(ctx, tps[:min(have, n)]...)
 		if err != nil {
 			return nil, fmt.Errorf("kafkabridge: mirror: progress of local topic %q in group %q: %w", local, o.GroupID, err)
+		}
+		if have < n {
+			if err := r.growLocalTopic(ctx, local, remote, have, n, committed); err != nil {
+				return nil, err
+			}
 		}
 		starts[remote] = make(map[int32]kgo.Offset, n)
 		for _, tp := range tps {
@@ -200,9 +206,9 @@ func (r *mirrorRun) prepare(ctx context.Context) (map[string]map[int32]kgo.Offse
 	return starts, nil
 }
 
-// localTopic checks that the local topic has at least partitions
-// partitions, creating it with that many if it does not exist.
-func (r *mirrorRun) localTopic(local string, partitions int) error {
+// localTopic makes sure the local topic exists, creating it with
+// partitions partitions if it does not, and returns its partition count.
+func (r *mirrorRun) localTopic(local string, partitions int) (int, error) {
 	cfg, err := r.m.log.TopicConfig(local)
 	if errors.Is(err, eventlog.ErrTopicNotFound) {
 		err = r.m.log.CreateTopic(local, eventlog.TopicConfig{Partitions: partitions})
@@ -212,12 +218,33 @@ func (r *mirrorRun) localTopic(local string, partitions int) error {
 		}
 	}
 	if err != nil {
-		return fmt.Errorf("kafkabridge: mirror: local topic %q: %w", local, err)
+		return 0, fmt.Errorf("kafkabridge: mirror: local topic %q: %w", local, err)
 	}
-	if cfg.Partitions < partitions {
+	return cfg.Partitions, nil
+}
+
+// growLocalTopic adds to a local topic with fewer partitions than its remote
+// topic the partitions it lacks, if the Mirror has mirrored remote into it
+// (committed holds its progress): the remote topic gained them since. A
+// local topic it has not mirrored into is not its to change, and stops it
+// with ErrPartitionMismatch.
+func (r *mirrorRun) growLocalTopic(ctx context.Context, local, remote string, have, want int, committed map[eventlog.TopicPartition]eventlog.OffsetAndMetadata) error {
+	ours := false
+	for _, c := range committed {
+		if from, _, _, err := parseProgressMetadata(c.Metadata); err == nil && from == remote {
+			ours = true
+		}
+	}
+	if !ours {
 		return fmt.Errorf("kafkabridge: mirror: remote topic has %d partitions and local topic %q only %d: %w",
-			partitions, local, cfg.Partitions, ErrPartitionMismatch)
+			want, local, have, ErrPartitionMismatch)
 	}
+	if err := r.m.log.CreatePartitions(ctx, local, want); err != nil {
+		return fmt.Errorf("kafkabridge: mirror: adding to local topic %q the partitions remote topic %q gained (%d to %d): %w",
+			local, remote, have, want, err)
+	}
+	r.logger.Info("added the partitions the remote topic gained to the local topic", "topic", local, "remote_topic", remote,
+		"partitions", have, "remote_partitions", want)
 	return nil
 }
 

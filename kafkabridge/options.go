@@ -134,7 +134,8 @@ type MirrorOptions struct {
 	// MirrorMaker's replication.policy.class names its targets. Default:
 	// the same name. A missing local topic is created with as
 	// many partitions as the remote one; an existing one needs at least
-	// as many. Each remote topic needs a local topic of its own:
+	// as many, unless the Mirror has mirrored into it already: then it
+	// adds the partitions the remote topic gained. Each remote topic needs a local topic of its own:
 	// NewMirror refuses a LocalTopic that maps two of Topics to one name.
 	LocalTopic func(remote string) string
 
