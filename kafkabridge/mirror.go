@@ -8,11 +8,13 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
 
 	"github.com/eventlog/eventlog"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -157,8 +159,8 @@ func (r *mirrorRun) prepare(ctx context.Context) (map[string]map[int32]kgo.Offse
 	if err != nil {
 		return nil, fmt.Errorf("kafkabridge: mirror: Kafka client: %w", err)
 	}
+	defer meta.Close()
 	counts, err := remotePartitions(ctx, meta, o.Topics)
-	meta.Close()
 	if err != nil {
 		return nil, err
 	}
@@ -169,6 +171,7 @@ func (r *mirrorRun) prepare(ctx context.Context) (map[string]map[int32]kgo.Offse
 	}
 	r.byRemote = make(map[string]string, len(o.Topics))
 	starts := make(map[string]map[int32]kgo.Offset, len(o.Topics))
+	var atEnd []eventlog.TopicPartition // local partitions without progress that start at the remote end
 	for _, remote := range o.Topics {
 		n, ok := counts[remote]
 		if !ok {
@@ -201,9 +204,62 @@ func (r *mirrorRun) prepare(ctx context.Context) (map[string]map[int32]kgo.Offse
 			}
 			r.parts[tp] = st
 			starts[remote][tp.Partition] = start
+			if _, ok := committed[tp]; !ok && o.StartAtEnd {
+				atEnd = append(atEnd, tp)
+			}
 		}
 	}
+	if err := r.settleEnds(ctx, meta, atEnd, starts); err != nil {
+		return nil, err
+	}
 	return starts, nil
+}
+
+// settleEnds resolves the remote end where each of parts, partitions
+// without stored progress, starts (StartAtEnd), and commits it as their
+// progress before anything is mirrored, as a Kafka consumer with
+// auto.offset.reset=latest commits the position it reset to. Without it,
+// a partition that stays quiet during a Run would start at the end again on
+// the next Run, and lose what was produced to it in between. The end is
+// the last stable offset with ReadCommitted, as Kafka's ListOffsets gives
+// a read_committed consumer.
+func (r *mirrorRun) settleEnds(ctx context.Context, meta *kgo.Client, parts []eventlog.TopicPartition, starts map[string]map[int32]kgo.Offset) error {
+	if len(parts) == 0 {
+		return nil
+	}
+	var remotes []string
+	for _, tp := range parts {
+		if remote := r.parts[tp].remote; !slices.Contains(remotes, remote) {
+			remotes = append(remotes, remote)
+		}
+	}
+	adm := kadm.NewClient(meta)
+	list := adm.ListEndOffsets
+	if r.m.opts.ReadCommitted {
+		list = adm.ListCommittedOffsets
+	}
+	ends, err := list(ctx, remotes...)
+	if err != nil {
+		return fmt.Errorf("kafkabridge: mirror: end offsets of remote topics %q: %w", remotes, err)
+	}
+	for _, tp := range parts {
+		st := r.parts[tp]
+		end, ok := ends.Lookup(st.remote, tp.Partition)
+		switch {
+		case !ok:
+			return fmt.Errorf("kafkabridge: mirror: end offset of remote topic %q partition %d: not listed", st.remote, tp.Partition)
+		case end.Err != nil:
+			return fmt.Errorf("kafkabridge: mirror: end offset of remote topic %q partition %d: %w", st.remote, tp.Partition, end.Err)
+		}
+		starts[st.remote][tp.Partition] = kgo.NewOffset().At(end.Offset)
+		// Records already in the local topic are none of this remote
+		// partition's: mirrored records go after them.
+		st.remoteNext = end.Offset
+		st.localNext = st.local.HighWatermark()
+		st.verifyNext, st.verifyEnd = st.localNext, st.localNext
+		st.dirty = true
+	}
+	return r.commit(ctx)
 }
 
 // localTopic makes sure the local topic exists, creating it with

@@ -2,6 +2,7 @@ package kafkabridge_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -82,4 +83,72 @@ func runUntilCommitted(t *testing.T, m *kafkabridge.Mirror, topic string, counts
 	}
 	cancel()
 	require.NoError(t, <-done)
+}
+
+// TestMirrorStartAtEndResumes runs a StartAtEnd Mirror of a quiet remote
+// partition, stops it, and produces while it is stopped: the next Run
+// mirrors those records. The first Run started at the remote end; a Kafka
+// consumer with auto.offset.reset=latest commits that position and resumes
+// there, where a Mirror that stored no progress of the quiet partition
+// would start at the end again and lose what was produced in between.
+func TestMirrorStartAtEndResumes(t *testing.T) {
+	c := newCluster(t, 2, "events")
+	produceRemote(t, c, "events", sampleRecords("events", 20, time.UnixMilli(1_000))) // before: not mirrored
+	l := newLog(t)
+	opts := &kafkabridge.MirrorOptions{Brokers: c.ListenAddrs(), Topics: []string{"events"}, StartAtEnd: true}
+
+	m, err := kafkabridge.NewMirror(l, opts)
+	require.NoError(t, err)
+	commits := make(chan map[eventlog.TopicPartition]eventlog.OffsetAndMetadata, 100)
+	kafkabridge.SetMirrorCommitHook(m, func(o map[eventlog.TopicPartition]eventlog.OffsetAndMetadata) { commits <- o })
+	stop := runBridge(t, m.Run)
+	// A record to partition 0 only: partition 1 stays quiet during the Run.
+	cl := newClient(t, c, kgo.DefaultProduceTopic("events"), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	var p0 int64 = -1
+	for p0 < 0 {
+		require.NoError(t, cl.ProduceSync(testContext(t), &kgo.Record{Partition: 0, Value: []byte("during")}).FirstErr())
+		// Wait for its commit, or find that the Mirror started after it.
+		o := <-commits
+		if c, ok := o[eventlog.TopicPartition{Topic: "events", Partition: 0}]; ok && c.Offset > 0 {
+			p0 = c.Offset
+		}
+	}
+	require.NoError(t, stop())
+
+	var while []eventlog.Record
+	for i, r := range sampleRecords("events", 6, time.UnixMilli(9_000)) {
+		r.Value = []byte(fmt.Sprintf("while stopped %d", i))
+		kr := &kgo.Record{Partition: int32(i % 2), Value: r.Value, Timestamp: r.Timestamp}
+		require.NoError(t, cl.ProduceSync(testContext(t), kr).FirstErr())
+		r.Partition = kr.Partition
+		while = append(while, r)
+	}
+	m, err = kafkabridge.NewMirror(l, opts)
+	require.NoError(t, err)
+	commits = make(chan map[eventlog.TopicPartition]eventlog.OffsetAndMetadata, 100)
+	kafkabridge.SetMirrorCommitHook(m, func(o map[eventlog.TopicPartition]eventlog.OffsetAndMetadata) { commits <- o })
+	stop = runBridge(t, m.Run)
+	// Send a marker to each partition until partition 1 moves: partition
+	// 0's are mirrored from its stored progress, so a commit follows each
+	// round; partition 1's once its start is settled.
+	for moved := false; !moved; {
+		for p := range int32(2) {
+			require.NoError(t, cl.ProduceSync(testContext(t), &kgo.Record{Partition: p, Value: []byte("marker")}).FirstErr())
+		}
+		o := <-commits
+		_, moved = o[eventlog.TopicPartition{Topic: "events", Partition: 1}]
+	}
+	require.NoError(t, stop())
+	part, err := l.Partition("events", 1)
+	require.NoError(t, err)
+	got, err := part.Read(0, 1<<20)
+	require.NoError(t, err)
+	var values []string
+	for _, r := range got {
+		values = append(values, string(r.Value))
+	}
+	for i, r := range byPartition(while)[1] {
+		require.Greater(t, len(values), i, "partition 1: %q", values)
+		require.Equal(t, string(r.Value), values[i], "partition 1 record %d, produced while the Mirror was stopped: %q", i, values)
+	}
 }

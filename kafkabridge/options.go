@@ -145,8 +145,11 @@ type MirrorOptions struct {
 
 	// StartAtEnd makes a partition without stored progress start at the
 	// remote end, mirroring only records produced from then on (Kafka's
-	// auto.offset.reset=latest). Default: from the remote log start
-	// (auto.offset.reset=earliest).
+	// auto.offset.reset=latest). Run stores that position as the
+	// partition's progress before it mirrors anything, as a Kafka consumer
+	// commits the position it reset to, so that the next Run resumes there
+	// even if nothing was produced in between. Default: from the remote
+	// log start (auto.offset.reset=earliest).
 	StartAtEnd bool
 
 	// ReadCommitted mirrors only records of committed transactions
