@@ -115,7 +115,14 @@
 //
 // Remote records deleted before they are mirrored (retention faster than the
 // Mirror) are lost to it: kgo resets to the remote log start (or end, with
-// StartAtEnd), and the Mirror logs the loss. Partitions added to a remote
+// StartAtEnd), and the Mirror logs the loss. A remote partition whose end
+// went below the Mirror's progress (its topic deleted and created again, or
+// records the cluster lost) is reset by kgo the same way, and the Mirror,
+// with a warning, mirrors its records from there: they are new ones, not
+// the ones it mirrored at those offsets (records the cluster kept are then
+// mirrored twice). A topic created again that already holds more records
+// than the progress when the Mirror resumes is not detected: its records
+// below the progress are not mirrored. Partitions added to a remote
 // topic are mirrored from the next Run, which adds them to the local topic
 // as MirrorMaker does to its target (a local topic the Mirror has not yet
 // mirrored into, and that has fewer partitions than the remote one, stops

@@ -477,7 +477,15 @@ func (r *mirrorRun) mirror(ctx context.Context, remote string, partition int32, 
 	next := st.remoteNext // the remote offset after the last record of batch
 	for _, kr := range records {
 		if kr.Offset < st.remoteNext {
-			continue // fetched again after a reset; already mirrored
+			// kgo returns no record below the offset it fetches from
+			// unless it reset the partition because that offset was past
+			// the remote end: the topic was deleted and created again, or
+			// the cluster lost records (an unclean leader election). The
+			// records at these offsets now are not the ones mirrored:
+			// mirror them rather than lose them.
+			r.logger.Warn("remote partition went back below the mirrored progress (topic created again, or records lost by the cluster): mirroring it from where the client reset it to",
+				"topic", remote, "partition", partition, "remote_offset", kr.Offset, "progress", st.remoteNext)
+			st.remoteNext = kr.Offset
 		}
 		rec := eventlog.Record{Key: kr.Key, Value: kr.Value, Headers: fromKafkaHeaders(kr.Headers), Timestamp: kr.Timestamp}
 		if len(batch) == 0 && st.verifyNext < st.verifyEnd {

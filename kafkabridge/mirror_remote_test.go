@@ -152,3 +152,60 @@ func TestMirrorStartAtEndResumes(t *testing.T) {
 		require.Equal(t, string(r.Value), values[i], "partition 1 record %d, produced while the Mirror was stopped: %q", i, values)
 	}
 }
+
+// bufferedHook signals each record kgo buffers for the application.
+type bufferedHook chan *kgo.Record
+
+func (h bufferedHook) OnFetchRecordBuffered(r *kgo.Record) { h <- r }
+
+// TestMirrorRemoteTopicRecreated deletes a mirrored remote topic and creates
+// it again between two Runs: its offsets start over, below the stored
+// progress, and kgo resets to the start of the new topic. Its records are
+// new, and the Mirror must mirror them, not skip those below the old
+// progress as if it had mirrored them already.
+func TestMirrorRemoteTopicRecreated(t *testing.T) {
+	c, l, opts, first := mirroredEvents(t, 1, 10)
+
+	adm := kadm.NewClient(newClient(t, c))
+	deleted, err := adm.DeleteTopics(testContext(t), "events")
+	require.NoError(t, err)
+	require.NoError(t, deleted.Error())
+	created, err := adm.CreateTopic(testContext(t), 1, 1, nil, "events")
+	require.NoError(t, err)
+	require.NoError(t, created.Err)
+	before := produceRemote(t, c, "events", sampleRecords("events", 5, time.UnixMilli(9_000)))
+
+	buffered := make(bufferedHook, 1000)
+	runOpts := *opts
+	runOpts.ClientOptions = []kgo.Opt{kgo.WithHooks(buffered)}
+	m, err := kafkabridge.NewMirror(l, &runOpts)
+	require.NoError(t, err)
+	commits := make(chan map[eventlog.TopicPartition]eventlog.OffsetAndMetadata, 100)
+	kafkabridge.SetMirrorCommitHook(m, func(o map[eventlog.TopicPartition]eventlog.OffsetAndMetadata) { commits <- o })
+	stop := runBridge(t, m.Run)
+	// Past the reset: kgo handed the new topic's records to the Mirror.
+	for r := <-buffered; r.Offset < int64(len(before))-1; r = <-buffered {
+	}
+	after := produceRemote(t, c, "events", sampleRecords("events", 10, time.UnixMilli(19_000)))
+	end := after[len(after)-1].Offset + 1
+	for done := false; !done; {
+		o := <-commits
+		_, remoteNext, _, err := kafkabridge.ParseProgressMetadata(o[eventlog.TopicPartition{Topic: "events"}].Metadata)
+		require.NoError(t, err)
+		done = remoteNext == end
+	}
+	require.NoError(t, stop())
+
+	want := append(append(first, before...), after...)
+	part, err := l.Partition("events", 0)
+	require.NoError(t, err)
+	got, err := part.Read(0, 1<<20)
+	require.NoError(t, err)
+	values := func(recs []eventlog.Record) (out []string) {
+		for _, r := range recs {
+			out = append(out, string(r.Value))
+		}
+		return out
+	}
+	require.Equal(t, values(want), values(got), "the old topic's records, then every record of the new one")
+}
