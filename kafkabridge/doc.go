@@ -70,7 +70,10 @@
 //   - A record the cluster refuses (too large for the remote topic, not
 //     authorized, ...) stops the Forward with an error naming its local
 //     topic, partition and offset; the records before it are committed,
-//     it and those after it are not.
+//     it and those after it are not. Batches are capped by the remote
+//     topic's max.message.bytes, so that a record too large for it is
+//     refused alone, and records that fit are never refused for sharing
+//     a batch too large.
 //
 // What is committed on the local side is, as for any group, only as durable
 // as the Log: on a DurabilityOS Log a power loss may take commits back (more

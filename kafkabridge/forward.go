@@ -5,12 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/eventlog/eventlog"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -92,6 +95,9 @@ type forwardRun struct {
 	inFlight atomic.Int64
 	// failed is set with mu.err, for the read loop to check cheaply.
 	failed atomic.Bool
+	// limits holds each remote topic's max.message.bytes (int32), as
+	// checkTopics found it, for the Kafka client to size its batches by.
+	limits *sync.Map
 
 	// The fields below belong to the goroutine running Run.
 	remoteNames map[string]string // local topic -> remote topic
@@ -145,6 +151,11 @@ type forwardProgress struct {
 func (f *Forward) start() (*forwardRun, error) {
 	o := &f.opts
 	codec, _ := compressionCodec(o.Compression) // checked by validate
+	batchBytes := int32(defaultBatchBytes)
+	if o.BatchBytes > 0 {
+		batchBytes = int32(min(o.BatchBytes, 1<<30))
+	}
+	limits := new(sync.Map)
 	kopts := append(append([]kgo.Opt(nil), o.ClientOptions...),
 		kgo.SeedBrokers(o.Brokers...),
 		kgo.RecordPartitioner(kgo.ManualPartitioner()),
@@ -152,11 +163,18 @@ func (f *Forward) start() (*forwardRun, error) {
 		kgo.MaxBufferedRecords(o.MaxUncommitted),
 		kgo.ProducerBatchCompression(codec),
 		kgo.WithLogger(kgoLogger{o.Logger}),
+		kgo.ProducerLinger(o.Linger),
+		// A batch larger than the remote topic's max.message.bytes is
+		// refused whole, the records before a large one with it. Capped by
+		// the topic's limit, batches are not, and the client refuses a
+		// record too large on its own, alone, before sending it.
+		kgo.ProducerBatchMaxBytesFn(func(topic string) int32 {
+			if limit, ok := limits.Load(topic); ok {
+				return max(512, min(batchBytes, limit.(int32)))
+			}
+			return batchBytes
+		}),
 	)
-	kopts = append(kopts, kgo.ProducerLinger(o.Linger))
-	if o.BatchBytes > 0 {
-		kopts = append(kopts, kgo.ProducerBatchMaxBytes(int32(min(o.BatchBytes, 1<<30))))
-	}
 	client, err := kgo.NewClient(kopts...)
 	if err != nil {
 		return nil, fmt.Errorf("kafkabridge: forward: Kafka client: %w", err)
@@ -175,6 +193,7 @@ func (f *Forward) start() (*forwardRun, error) {
 		checked:     make(map[string]int),
 		maxPoll:     max(1, min(4*eventlog.DefaultMaxPollRecords, o.MaxUncommitted/4)),
 		lastCommit:  time.Now(),
+		limits:      limits,
 	}
 	r.mu.parts = make(map[partitionIncarnation]*forwardProgress)
 	r.assigned = make(map[eventlog.TopicPartition]*eventlog.Partition)
@@ -355,6 +374,9 @@ func (r *forwardRun) acknowledge(out *outgoing, err error) {
 			p.failed, p.failedAt = true, offset
 			r.failed.Store(true)
 			if r.mu.err == nil {
+				if limit, ok := r.limits.Load(out.record.Topic); ok && errors.Is(err, kerr.MessageTooLarge) {
+					err = fmt.Errorf("%w; the remote topic's max.message.bytes is %d", err, limit)
+				}
 				r.mu.err = fmt.Errorf("kafkabridge: forward: topic %q partition %d offset %d to remote topic %q: %w",
 					tp.Topic, tp.Partition, offset, out.record.Topic, err)
 			}
@@ -586,5 +608,31 @@ func (r *forwardRun) checkTopics(ctx context.Context, partitions []eventlog.Topi
 		}
 		r.checked[t] = n
 	}
+	r.readLimits(ctx, remotes)
 	return nil
+}
+
+// readLimits reads the max.message.bytes of the remote topics into
+// r.limits. A cluster that does not tell (DescribeConfigs not authorized)
+// leaves the batches at BatchBytes, with a warning.
+func (r *forwardRun) readLimits(ctx context.Context, remotes []string) {
+	configs, err := kadm.NewClient(r.client).DescribeTopicConfigs(ctx, remotes...)
+	if err != nil {
+		r.logger.Warn("cannot read the max.message.bytes of remote topics: batches are sized by BatchBytes only", "topics", remotes, "error", err)
+		return
+	}
+	for _, rc := range configs {
+		if rc.Err != nil {
+			r.logger.Warn("cannot read the max.message.bytes of a remote topic: batches are sized by BatchBytes only", "topic", rc.Name, "error", rc.Err)
+			continue
+		}
+		for _, c := range rc.Configs {
+			if c.Key != "max.message.bytes" {
+				continue
+			}
+			if limit, err := strconv.ParseInt(c.MaybeValue(), 10, 32); err == nil && limit > 0 {
+				r.limits.Store(rc.Name, int32(limit))
+			}
+		}
+	}
 }

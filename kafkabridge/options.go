@@ -18,6 +18,10 @@ const (
 	DefaultMaxUncommitted  = 10000                  // records sent and not yet committed
 	DefaultCommitInterval  = 100 * time.Millisecond // auto.commit.interval.ms (Kafka: 5s)
 	DefaultShutdownTimeout = 30 * time.Second       // the producer's close timeout
+
+	// defaultBatchBytes is franz-go's default batch size: Kafka's
+	// max.message.bytes default.
+	defaultBatchBytes = 1000012
 )
 
 // ForwardOptions configure a Forward. NewForward copies the struct; later
@@ -81,7 +85,11 @@ type ForwardOptions struct {
 
 	// BatchBytes is the largest batch the producer sends (Kafka's
 	// batch.size, and the cap max.message.bytes puts on it). Default:
-	// franz-go's, 1000012 bytes, Kafka's max.message.bytes default.
+	// franz-go's, 1000012 bytes, Kafka's max.message.bytes default. The
+	// batches to a remote topic whose max.message.bytes is lower are
+	// capped by it, as the Forward reads it from the cluster when it
+	// starts forwarding the topic (DescribeConfigs; if the cluster does
+	// not allow it, the Forward logs a warning and uses BatchBytes).
 	BatchBytes int
 
 	// Compression is the codec of the batches sent (Kafka's
