@@ -526,7 +526,50 @@ func (r *forwardRun) OnPartitionsAssigned(ctx context.Context, _ *eventlog.Consu
 	defer cancel()
 	if err := r.checkTopics(cctx, partitions); err != nil {
 		r.fail(err)
+		return
 	}
+	if r.f.opts.StartAtEnd {
+		if err := r.settleEnds(cctx, partitions); err != nil {
+			r.fail(err)
+		}
+	}
+}
+
+// settleEnds commits, as their progress, the positions that partitions
+// without committed progress start at, their high watermarks
+// (StartAtEnd), as a Kafka consumer with auto.offset.reset=latest commits
+// the position it reset to. Without it, a partition that stays quiet
+// during a Run would start at its end again on the next Run, and the
+// records appended to it in between would never be forwarded.
+func (r *forwardRun) settleEnds(ctx context.Context, partitions []eventlog.TopicPartition) error {
+	committed, err := r.consumer.Committed(ctx, partitions...)
+	if err != nil {
+		return fmt.Errorf("kafkabridge: forward: progress in local group %q: %w", r.f.opts.GroupID, err)
+	}
+	offsets := make(map[eventlog.TopicPartition]eventlog.OffsetAndMetadata)
+	for _, tp := range partitions {
+		if _, ok := committed[tp]; ok {
+			continue
+		}
+		position, err := r.consumer.Position(tp)
+		switch {
+		case errors.Is(err, eventlog.ErrTopicNotFound):
+			continue // deleted meanwhile: the group takes it away
+		case err != nil:
+			return fmt.Errorf("kafkabridge: forward: position of local topic %q partition %d: %w", tp.Topic, tp.Partition, err)
+		}
+		offsets[tp] = eventlog.OffsetAndMetadata{Offset: position}
+	}
+	if len(offsets) == 0 {
+		return nil
+	}
+	if err := r.consumer.CommitOffsets(ctx, offsets); err != nil {
+		return fmt.Errorf("kafkabridge: forward: committing where partitions start to local group %q: %w", r.f.opts.GroupID, err)
+	}
+	if r.f.onCommit != nil {
+		r.f.onCommit(offsets)
+	}
+	return nil
 }
 
 // OnPartitionsRevoked waits for the cluster to acknowledge what was sent

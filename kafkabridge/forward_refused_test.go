@@ -3,6 +3,8 @@ package kafkabridge_test
 import (
 	"bytes"
 	"context"
+	"fmt"
+	"runtime"
 	"testing"
 	"time"
 
@@ -95,4 +97,68 @@ func TestForwardBatchesFitTheRemoteTopic(t *testing.T) {
 	cancel()
 	require.NoError(t, <-done)
 	assert.Equal(t, map[int32]int64{0: n}, remoteEnds(t, c, "orders", 1))
+}
+
+// TestForwardStartAtEndResumes runs a StartAtEnd Forward while one local
+// partition stays quiet, stops it, and appends to that partition while it
+// is stopped: the next Run forwards those records. A Kafka consumer with
+// auto.offset.reset=latest commits the position it reset to; a Forward
+// that commits only acknowledged records left the quiet partition without
+// progress, to start at its end again and skip what came in between.
+func TestForwardStartAtEndResumes(t *testing.T) {
+	c := newCluster(t, 2, "events")
+	l := newLog(t)
+	require.NoError(t, l.CreateTopic("events", eventlog.TopicConfig{Partitions: 2}))
+	parts := make([]*eventlog.Partition, 2)
+	for i := range parts {
+		p, err := l.Partition("events", int32(i))
+		require.NoError(t, err)
+		parts[i] = p
+		_, err = p.Append(testContext(t), []eventlog.Record{{Value: []byte("before")}}, eventlog.AppendOptions{})
+		require.NoError(t, err)
+	}
+	appendTo := func(p int, value string) {
+		_, err := parts[p].Append(testContext(t), []eventlog.Record{{Value: []byte(value)}}, eventlog.AppendOptions{})
+		require.NoError(t, err)
+	}
+	opts := &kafkabridge.ForwardOptions{Brokers: c.ListenAddrs(), Topics: []string{"events"}, StartAtEnd: true}
+	// runUntil runs a Forward, appending markers to each of markTo, until
+	// it commits partition until at offset at least. A marker appended
+	// before the Forward settled its start is not forwarded, so markers go
+	// on until such a commit comes.
+	runUntil := func(until int32, least int64, markTo ...int) {
+		f, err := kafkabridge.NewForward(l, opts)
+		require.NoError(t, err)
+		commits := make(chan map[eventlog.TopicPartition]eventlog.OffsetAndMetadata, 100)
+		kafkabridge.SetForwardCommitHook(f, func(o map[eventlog.TopicPartition]eventlog.OffsetAndMetadata) { commits <- o })
+		stop := runBridge(t, f.Run)
+		for moved := false; !moved; {
+			for _, p := range markTo {
+				appendTo(p, "marker")
+			}
+			select {
+			case o := <-commits:
+				c, ok := o[eventlog.TopicPartition{Topic: "events", Partition: until}]
+				moved = ok && c.Offset >= least
+			default:
+				runtime.Gosched()
+			}
+		}
+		require.NoError(t, stop())
+	}
+	runUntil(0, 2, 0) // a marker of partition 0 forwarded; partition 1 stays quiet
+
+	for i := range 3 {
+		appendTo(1, fmt.Sprintf("while stopped %d", i))
+	}
+	runUntil(1, 5, 0, 1) // "before", the three, and a marker
+
+	ends := remoteEnds(t, c, "events", 2)
+	got := consumeRemote(t, c, "events", 2, int(ends[0]+ends[1]))
+	var values []string
+	for _, r := range got[1] {
+		values = append(values, string(r.Value))
+	}
+	require.GreaterOrEqual(t, len(values), 3, "remote partition 1: %q", values)
+	assert.Equal(t, []string{"while stopped 0", "while stopped 1", "while stopped 2"}, values[:3], "remote partition 1 starts with %q", values[:min(5, len(values))])
 }

@@ -70,7 +70,10 @@ type ForwardOptions struct {
 
 	// StartAtEnd makes a partition without committed progress start at its
 	// high watermark, forwarding only records appended from then on
-	// (Kafka's auto.offset.reset=latest). Default: from the log start
+	// (Kafka's auto.offset.reset=latest). The Forward commits that
+	// position as soon as it is given the partition, as a Kafka consumer
+	// commits the position it reset to, so that the next Run resumes there
+	// even if nothing was forwarded in between. Default: from the log start
 	// offset (auto.offset.reset=earliest), since an outbox forwards
 	// everything.
 	StartAtEnd bool
