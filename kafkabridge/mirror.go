@@ -107,6 +107,10 @@ type mirrorPartition struct {
 	localNext  int64 // the offset after the last record mirrored
 	remoteNext int64 // the remote offset after the last record mirrored
 	dirty      bool  // moved since the last commit
+	// positioned is set once remoteNext is where the Mirror stands, stored
+	// or reached, rather than 0 for a partition it has not started: only
+	// then are remote records from a later offset on a loss.
+	positioned bool
 
 	// While verifying, records after the last commit are compared with
 	// what the cluster sends again: the last Run appended them and stopped
@@ -258,6 +262,7 @@ func (r *mirrorRun) settleEnds(ctx context.Context, meta *kgo.Client, parts []ev
 		st.localNext = st.local.HighWatermark()
 		st.verifyNext, st.verifyEnd = st.localNext, st.localNext
 		st.dirty = true
+		st.positioned = true
 	}
 	return r.commit(ctx)
 }
@@ -341,6 +346,7 @@ func (r *mirrorRun) partitionProgress(tp eventlog.TopicPartition, remote string,
 				"topic", tp.Topic, "partition", tp.Partition, "lost", lost, "remote_offset", next)
 		}
 		st.localNext, st.remoteNext = c.Offset, next
+		st.positioned = true
 		start = kgo.NewOffset().At(next)
 	} else if r.m.opts.StartAtEnd {
 		// No earlier Run to verify against: the remote end is new data.
@@ -408,7 +414,7 @@ func (r *mirrorRun) loop(ctx context.Context, starts map[string]map[int32]kgo.Of
 		var appendErr error
 		fetches.EachPartition(func(fp kgo.FetchTopicPartition) {
 			if appendErr == nil && len(fp.Records) > 0 {
-				appendErr = r.mirror(store, fp.Topic, fp.Partition, fp.Records)
+				appendErr = r.mirror(store, fp.Topic, fp.Partition, fp.LogStartOffset, fp.Records)
 			}
 		})
 		if err := r.commit(store); err != nil {
@@ -468,10 +474,19 @@ func (r *mirrorRun) watchLocal(ctx context.Context) (_ context.Context, stop fun
 }
 
 // mirror appends the records of one remote partition, skipping those that
-// the last Run appended without committing.
-func (r *mirrorRun) mirror(ctx context.Context, remote string, partition int32, records []*kgo.Record) error {
+// the last Run appended without committing. logStart is the remote log
+// start offset the fetch reported.
+func (r *mirrorRun) mirror(ctx context.Context, remote string, partition int32, logStart int64, records []*kgo.Record) error {
 	tp := eventlog.TopicPartition{Topic: r.byRemote[remote], Partition: partition}
 	st := r.parts[tp]
+	if first := records[0].Offset; st.positioned && first > st.remoteNext && logStart > st.remoteNext {
+		// The remote log start passed the Mirror's position (retention,
+		// DeleteRecords), while it ran or between two Runs, and kgo reset
+		// it to the log start (or the end, with StartAtEnd).
+		r.logger.Warn("remote records were lost before they were mirrored: deleted from the remote partition before the Mirror read them",
+			"topic", remote, "partition", partition, "from", st.remoteNext, "to", first, "remote_log_start", logStart)
+	}
+	st.positioned = true
 	batch := make([]eventlog.Record, 0, len(records))
 	size := 0
 	next := st.remoteNext // the remote offset after the last record of batch

@@ -1,13 +1,18 @@
 package kafkabridge_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/eventlog/eventlog"
 	"github.com/eventlog/eventlog/kafkabridge"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -208,4 +213,56 @@ func TestMirrorRemoteTopicRecreated(t *testing.T) {
 		return out
 	}
 	require.Equal(t, values(want), values(got), "the old topic's records, then every record of the new one")
+}
+
+// syncBuffer is a bytes.Buffer that a Logger may write from several
+// goroutines.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// TestMirrorLogsRecordsDeletedWhileStopped deletes remote records the
+// Mirror has not mirrored yet while it is stopped: they are lost to it, and
+// the package documentation says that the Mirror logs the loss, whether it
+// happens while it runs or between two Runs.
+func TestMirrorLogsRecordsDeletedWhileStopped(t *testing.T) {
+	c, l, opts, _ := mirroredEvents(t, 1, 10)
+	produceRemote(t, c, "events", sampleRecords("events", 10, time.UnixMilli(9_000))) // offsets 10 to 19
+	deleteFrom := kadm.Offsets{}
+	deleteFrom.AddOffset("events", 0, 15, -1)
+	deleted, err := kadm.NewClient(newClient(t, c)).DeleteRecords(testContext(t), deleteFrom)
+	require.NoError(t, err)
+	require.NoError(t, deleted.Error())
+
+	var logs syncBuffer
+	runOpts := *opts
+	runOpts.Logger = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	m, err := kafkabridge.NewMirror(l, &runOpts)
+	require.NoError(t, err)
+	fetches := runMirrorTo(t, m, "events", 15)
+	require.Positive(t, fetches)
+
+	var warned []string
+	for line := range strings.Lines(logs.String()) {
+		if strings.Contains(line, "bridge=mirror") {
+			warned = append(warned, line)
+		}
+	}
+	require.Len(t, warned, 1, "the Mirror's warnings:\n%s", logs.String())
+	assert.Contains(t, warned[0], "remote records were lost before they were mirrored")
+	assert.Contains(t, warned[0], "topic=events partition=0")
+	assert.Contains(t, warned[0], "from=10 to=15")
 }
