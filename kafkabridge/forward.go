@@ -98,10 +98,13 @@ type forwardRun struct {
 	// limits holds each remote topic's max.message.bytes (int32), as
 	// checkTopics found it, for the Kafka client to size its batches by.
 	limits *sync.Map
+	// batchBytes is the client's batch cap where no limit is known.
+	batchBytes int32
 
 	// The fields below belong to the goroutine running Run.
 	remoteNames map[string]string // local topic -> remote topic
 	checked     map[string]int    // local topic -> partition count checked against the cluster
+	largest     map[string]int    // remote topic -> the largest batch it is sent, once its limit is read
 	uncommitted int               // records sent and not yet committed
 	maxPoll     int               // records one read may send
 	slab        []outgoing        // records to hand out, allocated in bulk
@@ -169,10 +172,8 @@ func (f *Forward) start() (*forwardRun, error) {
 		// the topic's limit, batches are not, and the client refuses a
 		// record too large on its own, alone, before sending it.
 		kgo.ProducerBatchMaxBytesFn(func(topic string) int32 {
-			if limit, ok := limits.Load(topic); ok {
-				return max(512, min(batchBytes, limit.(int32)))
-			}
-			return batchBytes
+			limit, ok := limits.Load(topic)
+			return batchCap(batchBytes, limit, ok)
 		}),
 	)
 	client, err := kgo.NewClient(kopts...)
@@ -194,6 +195,8 @@ func (f *Forward) start() (*forwardRun, error) {
 		maxPoll:     max(1, min(4*eventlog.DefaultMaxPollRecords, o.MaxUncommitted/4)),
 		lastCommit:  time.Now(),
 		limits:      limits,
+		batchBytes:  batchBytes,
+		largest:     make(map[string]int),
 	}
 	r.mu.parts = make(map[partitionIncarnation]*forwardProgress)
 	r.assigned = make(map[eventlog.TopicPartition]*eventlog.Partition)
@@ -337,7 +340,49 @@ func (r *forwardRun) send(v *eventlog.RecordView) {
 	}
 	r.uncommitted++
 	r.inFlight.Add(1)
+	largest, ok := r.largest[remote]
+	if !ok {
+		largest = int(r.batchBytes) - batchPrefixBytes
+	}
+	if size := batchHeaderBytes + kafkaRecordBytes(&out.record); size > largest {
+		// The client would refuse it too, but only once the records after
+		// it are on their way: they would be written after a gap. Refused
+		// here, it stops the reading before them.
+		r.acknowledge(out, fmt.Errorf("%w: a batch of it alone takes %d bytes, more than the %d a batch to the remote topic may (its max.message.bytes, or BatchBytes): %w",
+			errTooLargeAlone, size, largest, kerr.MessageTooLarge))
+		return
+	}
 	r.client.Produce(r.produceCtx, &out.record, func(_ *kgo.Record, err error) { r.acknowledge(out, err) })
+}
+
+// errTooLargeAlone is the error of a record refused before it is sent.
+var errTooLargeAlone = errors.New("record too large for the remote topic")
+
+// batchPrefixBytes is what the Kafka client counts in a batch's size
+// besides the batch itself: the length of the records field of the produce
+// request.
+const batchPrefixBytes = 4
+
+// batchCap is the batch size the Kafka client is given for a remote topic:
+// batchBytes, or less where the topic's max.message.bytes (limit, if known)
+// is lower, so that no batch the client builds exceeds it.
+func batchCap(batchBytes int32, limit any, known bool) int32 {
+	if !known {
+		return batchBytes
+	}
+	return max(512, min(batchBytes, limit.(int32)+batchPrefixBytes))
+}
+
+// kafkaRecordBytes is the size of r as the first record of a batch, in
+// Kafka's record format (v2), as recordBytes sizes a local record.
+func kafkaRecordBytes(r *kgo.Record) int {
+	n := 1 + 1 + 1 + // attributes, timestamp and offset deltas of 0
+		bytesFieldBytes(r.Key) + bytesFieldBytes(r.Value) +
+		varintBytes(int64(len(r.Headers)))
+	for _, h := range r.Headers {
+		n += varintBytes(int64(len(h.Key))) + len(h.Key) + bytesFieldBytes(h.Value)
+	}
+	return varintBytes(int64(n)) + n
 }
 
 // copyBytes copies b into the current block of copies, keeping nil nil and
@@ -374,7 +419,7 @@ func (r *forwardRun) acknowledge(out *outgoing, err error) {
 			p.failed, p.failedAt = true, offset
 			r.failed.Store(true)
 			if r.mu.err == nil {
-				if limit, ok := r.limits.Load(out.record.Topic); ok && errors.Is(err, kerr.MessageTooLarge) {
+				if limit, ok := r.limits.Load(out.record.Topic); ok && errors.Is(err, kerr.MessageTooLarge) && !errors.Is(err, errTooLargeAlone) {
 					err = fmt.Errorf("%w; the remote topic's max.message.bytes is %d", err, limit)
 				}
 				r.mu.err = fmt.Errorf("kafkabridge: forward: topic %q partition %d offset %d to remote topic %q: %w",
@@ -675,6 +720,7 @@ func (r *forwardRun) readLimits(ctx context.Context, remotes []string) {
 			}
 			if limit, err := strconv.ParseInt(c.MaybeValue(), 10, 32); err == nil && limit > 0 {
 				r.limits.Store(rc.Name, int32(limit))
+				r.largest[rc.Name] = int(batchCap(r.batchBytes, int32(limit), true)) - batchPrefixBytes
 			}
 		}
 	}

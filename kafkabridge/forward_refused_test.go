@@ -51,6 +51,8 @@ func TestForwardRecordTooLargeForRemoteTopic(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, offsets, 1)
 	assert.Equal(t, int64(large), offsets[0].Committed, "the records before the refused one are committed")
+	assert.Equal(t, map[int32]int64{0: large}, remoteEnds(t, c, "orders", 1),
+		"the remote partition holds the records before the refused one, and none after it: they would follow a gap")
 }
 
 // TestForwardBatchesFitTheRemoteTopic forwards small records to a remote
@@ -161,4 +163,31 @@ func TestForwardStartAtEndResumes(t *testing.T) {
 	}
 	require.GreaterOrEqual(t, len(values), 3, "remote partition 1: %q", values)
 	assert.Equal(t, []string{"while stopped 0", "while stopped 1", "while stopped 2"}, values[:3], "remote partition 1 starts with %q", values[:min(5, len(values))])
+}
+
+// TestForwardRecordAtTheRemoteLimit forwards a record whose batch is exactly
+// as large as the remote topic's max.message.bytes, then one a byte larger:
+// the first is sent, the second refused, naming its offset.
+func TestForwardRecordAtTheRemoteLimit(t *testing.T) {
+	c := newCluster(t, 1)
+	_, err := kadm.NewClient(newClient(t, c)).CreateTopic(testContext(t), 1, 1, map[string]*string{"max.message.bytes": kmsg.StringPtr("4000")}, "orders")
+	require.NoError(t, err)
+	l := newLog(t)
+	require.NoError(t, l.CreateTopic("orders", eventlog.TopicConfig{Partitions: 1}))
+	p, err := l.Partition("orders", 0)
+	require.NoError(t, err)
+	// A record without key and headers and with a value of 3930 bytes
+	// takes 3939 bytes (2 for its length, 3937 for attributes, deltas, the
+	// null key, the value's 2-byte length and the value, and the header
+	// count): 4000 with the 61-byte batch header.
+	for _, n := range []int{3930, 3931} {
+		_, err = p.Append(testContext(t), []eventlog.Record{{Value: bytes.Repeat([]byte{'v'}, n)}}, eventlog.AppendOptions{})
+		require.NoError(t, err)
+	}
+	f, err := kafkabridge.NewForward(l, &kafkabridge.ForwardOptions{Brokers: c.ListenAddrs(), Topics: []string{"orders"}})
+	require.NoError(t, err)
+	err = f.Run(testContext(t))
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), `topic "orders" partition 0 offset 1 to remote topic "orders": record too large for the remote topic: a batch of it alone takes 4001 bytes`)
+	assert.Equal(t, map[int32]int64{0: 1}, remoteEnds(t, c, "orders", 1), "the record at the limit is sent")
 }

@@ -92,7 +92,10 @@ type ForwardOptions struct {
 	// batches to a remote topic whose max.message.bytes is lower are
 	// capped by it, as the Forward reads it from the cluster when it
 	// starts forwarding the topic (DescribeConfigs; if the cluster does
-	// not allow it, the Forward logs a warning and uses BatchBytes).
+	// not allow it, the Forward logs a warning and uses BatchBytes). Both
+	// bound batches uncompressed, as franz-go measures them: a record
+	// larger than either on its own stops the Forward even where
+	// Compression would have brought its batch below the limit.
 	BatchBytes int
 
 	// Compression is the codec of the batches sent (Kafka's
