@@ -200,15 +200,20 @@ func (r *mirrorRun) prepare(ctx context.Context) (map[string]map[int32]kgo.Offse
 				return nil, err
 			}
 		}
+		// With StartAtEnd, the first Run stores where every partition
+		// starts (settleEnds): a partition without progress in a topic
+		// with some was added to the remote topic since, and every record
+		// of it is one produced after the mirroring began.
+		fromEnd := o.StartAtEnd && len(committed) == 0
 		starts[remote] = make(map[int32]kgo.Offset, n)
 		for _, tp := range tps {
-			st, start, err := r.partitionProgress(tp, remote, committed)
+			st, start, err := r.partitionProgress(tp, remote, committed, fromEnd)
 			if err != nil {
 				return nil, err
 			}
 			r.parts[tp] = st
 			starts[remote][tp.Partition] = start
-			if _, ok := committed[tp]; !ok && o.StartAtEnd {
+			if _, ok := committed[tp]; !ok && fromEnd {
 				atEnd = append(atEnd, tp)
 			}
 		}
@@ -311,7 +316,9 @@ func (r *mirrorRun) growLocalTopic(ctx context.Context, local, remote string, ha
 
 // partitionProgress reads one partition's stored progress and sets up the
 // verification of what was appended after it.
-func (r *mirrorRun) partitionProgress(tp eventlog.TopicPartition, remote string, committed map[eventlog.TopicPartition]eventlog.OffsetAndMetadata) (*mirrorPartition, kgo.Offset, error) {
+// Without progress, it starts at the remote end if fromEnd, and at the
+// remote start otherwise.
+func (r *mirrorRun) partitionProgress(tp eventlog.TopicPartition, remote string, committed map[eventlog.TopicPartition]eventlog.OffsetAndMetadata, fromEnd bool) (*mirrorPartition, kgo.Offset, error) {
 	part, err := r.m.log.Partition(tp.Topic, tp.Partition)
 	if err != nil {
 		return nil, kgo.Offset{}, fmt.Errorf("kafkabridge: mirror: %w", err)
@@ -324,7 +331,7 @@ func (r *mirrorRun) partitionProgress(tp eventlog.TopicPartition, remote string,
 		verifyEnd:  part.HighWatermark(),
 	}
 	start := kgo.NewOffset().AtStart()
-	if r.m.opts.StartAtEnd {
+	if fromEnd {
 		start = kgo.NewOffset().AtEnd()
 	}
 	if c, ok := committed[tp]; ok {
@@ -348,7 +355,7 @@ func (r *mirrorRun) partitionProgress(tp eventlog.TopicPartition, remote string,
 		st.localNext, st.remoteNext = c.Offset, next
 		st.positioned = true
 		start = kgo.NewOffset().At(next)
-	} else if r.m.opts.StartAtEnd {
+	} else if fromEnd {
 		// No earlier Run to verify against: the remote end is new data.
 		st.verifyEnd = st.localNext
 	}

@@ -266,3 +266,36 @@ func TestMirrorLogsRecordsDeletedWhileStopped(t *testing.T) {
 	assert.Contains(t, warned[0], "topic=events partition=0")
 	assert.Contains(t, warned[0], "from=10 to=15")
 }
+
+// TestMirrorStartAtEndMirrorsAddedPartitions adds a partition to a remote
+// topic that a StartAtEnd Mirror mirrors, and produces to it while the
+// Mirror is stopped: the next Run mirrors the new partition from its start,
+// since every record of it was produced after the mirroring began, rather
+// than from its end as a partition never mirrored, which loses them.
+func TestMirrorStartAtEndMirrorsAddedPartitions(t *testing.T) {
+	c, l, opts, _ := mirroredEvents(t, 2, 40)
+	opts.StartAtEnd = true
+
+	resp, err := kadm.NewClient(newClient(t, c)).CreatePartitions(testContext(t), 1, "events")
+	require.NoError(t, err)
+	require.NoError(t, resp.Error())
+	cl := newClient(t, c, kgo.DefaultProduceTopic("events"), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	for i := range 10 {
+		require.NoError(t, cl.ProduceSync(testContext(t), &kgo.Record{Partition: 2, Value: []byte(fmt.Sprint("new ", i))}).FirstErr())
+	}
+
+	m, err := kafkabridge.NewMirror(l, opts)
+	require.NoError(t, err)
+	commits := make(chan map[eventlog.TopicPartition]eventlog.OffsetAndMetadata, 100)
+	kafkabridge.SetMirrorCommitHook(m, func(o map[eventlog.TopicPartition]eventlog.OffsetAndMetadata) { commits <- o })
+	stop := runBridge(t, m.Run)
+	var first eventlog.OffsetAndMetadata
+	for ok := false; !ok; {
+		first, ok = (<-commits)[eventlog.TopicPartition{Topic: "events", Partition: 2}]
+	}
+	require.NoError(t, stop())
+	_, remoteNext, _, err := kafkabridge.ParseProgressMetadata(first.Metadata)
+	require.NoError(t, err)
+	assert.Equal(t, int64(10), first.Offset, "the first progress of the new partition is past its 10 records, mirrored")
+	assert.Equal(t, int64(10), remoteNext)
+}

@@ -162,8 +162,10 @@ type MirrorOptions struct {
 	// auto.offset.reset=latest). Run stores that position as the
 	// partition's progress before it mirrors anything, as a Kafka consumer
 	// commits the position it reset to, so that the next Run resumes there
-	// even if nothing was produced in between. Default: from the remote
-	// log start (auto.offset.reset=earliest).
+	// even if nothing was produced in between. Partitions the remote topic
+	// gains later hold only records produced after the mirroring began,
+	// and are mirrored from their start. Default: from the remote log
+	// start (auto.offset.reset=earliest).
 	StartAtEnd bool
 
 	// ReadCommitted mirrors only records of committed transactions
