@@ -583,7 +583,8 @@ func (r *forwardRun) OnPartitionsAssigned(ctx context.Context, _ *eventlog.Consu
 // settleEnds commits, as their progress, the positions that partitions
 // without committed progress start at, their high watermarks
 // (StartAtEnd), as a Kafka consumer with auto.offset.reset=latest commits
-// the position it reset to. Without it, a partition that stays quiet
+// the position it reset to, or their log start for partitions added to a
+// topic already forwarded. Without it, a partition that stays quiet
 // during a Run would start at its end again on the next Run, and the
 // records appended to it in between would never be forwarded.
 func (r *forwardRun) settleEnds(ctx context.Context, partitions []eventlog.TopicPartition) error {
@@ -591,10 +592,43 @@ func (r *forwardRun) settleEnds(ctx context.Context, partitions []eventlog.Topic
 	if err != nil {
 		return fmt.Errorf("kafkabridge: forward: progress in local group %q: %w", r.f.opts.GroupID, err)
 	}
+	// A partition without progress in a topic with some was added to the
+	// topic after the forwarding began (by this member or another): every
+	// record of it was appended since, and it starts at its beginning.
+	forwarded := make(map[string]bool)
+	for tp := range committed {
+		forwarded[tp.Topic] = true
+	}
+	for _, tp := range partitions {
+		if _, ok := forwarded[tp.Topic]; ok {
+			continue
+		}
+		cfg, err := r.f.log.TopicConfig(tp.Topic)
+		if err != nil {
+			continue // deleted meanwhile: the group takes it away
+		}
+		all := make([]eventlog.TopicPartition, cfg.Partitions)
+		for p := range all {
+			all[p] = eventlog.TopicPartition{Topic: tp.Topic, Partition: int32(p)}
+		}
+		c, err := r.consumer.Committed(ctx, all...)
+		if err != nil {
+			return fmt.Errorf("kafkabridge: forward: progress of local topic %q in local group %q: %w", tp.Topic, r.f.opts.GroupID, err)
+		}
+		forwarded[tp.Topic] = len(c) > 0
+	}
 	offsets := make(map[eventlog.TopicPartition]eventlog.OffsetAndMetadata)
 	for _, tp := range partitions {
 		if _, ok := committed[tp]; ok {
 			continue
+		}
+		if forwarded[tp.Topic] {
+			if err := r.consumer.SeekToBeginning(tp); err != nil {
+				if errors.Is(err, eventlog.ErrTopicNotFound) {
+					continue
+				}
+				return fmt.Errorf("kafkabridge: forward: local topic %q partition %d, added since the forwarding began: %w", tp.Topic, tp.Partition, err)
+			}
 		}
 		position, err := r.consumer.Position(tp)
 		switch {

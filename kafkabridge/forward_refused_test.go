@@ -191,3 +191,39 @@ func TestForwardRecordAtTheRemoteLimit(t *testing.T) {
 	assert.Contains(t, err.Error(), `topic "orders" partition 0 offset 1 to remote topic "orders": record too large for the remote topic: a batch of it alone takes 4001 bytes`)
 	assert.Equal(t, map[int32]int64{0: 1}, remoteEnds(t, c, "orders", 1), "the record at the limit is sent")
 }
+
+// TestForwardStartAtEndForwardsAddedPartitions adds a partition to a local
+// topic that a StartAtEnd Forward forwards, and appends to it while the
+// Forward is stopped: the next Run forwards the new partition from its
+// start, since every record of it was appended after the forwarding began.
+func TestForwardStartAtEndForwardsAddedPartitions(t *testing.T) {
+	c := newCluster(t, 3, "events")
+	l := newLog(t)
+	require.NoError(t, l.CreateTopic("events", eventlog.TopicConfig{Partitions: 2}))
+	opts := &kafkabridge.ForwardOptions{Brokers: c.ListenAddrs(), Topics: []string{"events"}, StartAtEnd: true}
+	// runUntil runs a Forward until it commits partition p at offset at
+	// least.
+	runUntil := func(p int32, least int64) {
+		f, err := kafkabridge.NewForward(l, opts)
+		require.NoError(t, err)
+		commits := make(chan map[eventlog.TopicPartition]eventlog.OffsetAndMetadata, 100)
+		kafkabridge.SetForwardCommitHook(f, func(o map[eventlog.TopicPartition]eventlog.OffsetAndMetadata) { commits <- o })
+		stop := runBridge(t, f.Run)
+		for done := false; !done; {
+			c, ok := (<-commits)[eventlog.TopicPartition{Topic: "events", Partition: p}]
+			done = ok && c.Offset >= least
+		}
+		require.NoError(t, stop())
+	}
+	runUntil(0, 0) // where the partitions start is stored
+
+	require.NoError(t, l.CreatePartitions(testContext(t), "events", 3))
+	p2, err := l.Partition("events", 2)
+	require.NoError(t, err)
+	for i := range 3 {
+		_, err := p2.Append(testContext(t), []eventlog.Record{{Value: []byte(fmt.Sprint("new ", i))}}, eventlog.AppendOptions{})
+		require.NoError(t, err)
+	}
+	runUntil(2, 3)
+	assert.Equal(t, int64(3), remoteEnds(t, c, "events", 3)[2], "the records of the new partition are forwarded")
+}

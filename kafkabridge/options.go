@@ -73,7 +73,9 @@ type ForwardOptions struct {
 	// (Kafka's auto.offset.reset=latest). The Forward commits that
 	// position as soon as it is given the partition, as a Kafka consumer
 	// commits the position it reset to, so that the next Run resumes there
-	// even if nothing was forwarded in between. Default: from the log start
+	// even if nothing was forwarded in between. Partitions a topic gains
+	// later hold only records appended after the forwarding began, and
+	// are forwarded from their start. Default: from the log start
 	// offset (auto.offset.reset=earliest), since an outbox forwards
 	// everything.
 	StartAtEnd bool
