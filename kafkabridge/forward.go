@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -98,8 +99,9 @@ type forwardRun struct {
 	// limits holds each remote topic's max.message.bytes (int32), as
 	// checkTopics found it, for the Kafka client to size its batches by.
 	limits *sync.Map
-	// batchBytes is the client's batch cap where no limit is known.
-	batchBytes int32
+	// batchBytes is the client's batch cap of a topic whose limit is not
+	// known: BatchBytes, or what ClientOptions set.
+	batchBytes func(topic string) int32
 
 	// The fields below belong to the goroutine running Run.
 	remoteNames map[string]string // local topic -> remote topic
@@ -154,9 +156,9 @@ type forwardProgress struct {
 func (f *Forward) start() (*forwardRun, error) {
 	o := &f.opts
 	codec, _ := compressionCodec(o.Compression) // checked by validate
-	batchBytes := int32(defaultBatchBytes)
-	if o.BatchBytes > 0 {
-		batchBytes = int32(min(o.BatchBytes, 1<<30))
+	batchBytes, err := baseBatchBytes(o)
+	if err != nil {
+		return nil, err
 	}
 	limits := new(sync.Map)
 	kopts := append(append([]kgo.Opt(nil), o.ClientOptions...),
@@ -173,7 +175,7 @@ func (f *Forward) start() (*forwardRun, error) {
 		// record too large on its own, alone, before sending it.
 		kgo.ProducerBatchMaxBytesFn(func(topic string) int32 {
 			limit, ok := limits.Load(topic)
-			return batchCap(batchBytes, limit, ok)
+			return batchCap(batchBytes(topic), limit, ok)
 		}),
 	)
 	client, err := kgo.NewClient(kopts...)
@@ -342,7 +344,8 @@ func (r *forwardRun) send(v *eventlog.RecordView) {
 	r.inFlight.Add(1)
 	largest, ok := r.largest[remote]
 	if !ok {
-		largest = int(r.batchBytes) - batchPrefixBytes
+		largest = int(r.batchBytes(remote)) - batchPrefixBytes
+		r.largest[remote] = largest
 	}
 	if size := batchHeaderBytes + kafkaRecordBytes(&out.record); size > largest {
 		// The client would refuse it too, but only once the records after
@@ -353,6 +356,29 @@ func (r *forwardRun) send(v *eventlog.RecordView) {
 		return
 	}
 	r.client.Produce(r.produceCtx, &out.record, func(_ *kgo.Record, err error) { r.acknowledge(out, err) })
+}
+
+// baseBatchBytes returns the batch cap of the Forward's client before any
+// remote topic's limit: BatchBytes if set, otherwise what ClientOptions
+// set (kgo.ProducerBatchMaxBytes or ProducerBatchMaxBytesFn), read from a
+// client made of them alone, or franz-go's default.
+func baseBatchBytes(o *ForwardOptions) (func(string) int32, error) {
+	if o.BatchBytes > 0 {
+		b := int32(min(o.BatchBytes, 1<<30))
+		return func(string) int32 { return b }, nil
+	}
+	if len(o.ClientOptions) == 0 {
+		return func(string) int32 { return defaultBatchBytes }, nil
+	}
+	probe, err := kgo.NewClient(append(slices.Clone(o.ClientOptions), kgo.SeedBrokers(o.Brokers...))...)
+	if err != nil {
+		return nil, fmt.Errorf("kafkabridge: forward: Kafka client: %w", err)
+	}
+	defer probe.Close()
+	if fn, ok := probe.OptValue(kgo.ProducerBatchMaxBytesFn).(func(string) int32); ok && fn != nil {
+		return fn, nil
+	}
+	return func(string) int32 { return defaultBatchBytes }, nil
 }
 
 // errTooLargeAlone is the error of a record refused before it is sent.
@@ -754,7 +780,7 @@ func (r *forwardRun) readLimits(ctx context.Context, remotes []string) {
 			}
 			if limit, err := strconv.ParseInt(c.MaybeValue(), 10, 32); err == nil && limit > 0 {
 				r.limits.Store(rc.Name, int32(limit))
-				r.largest[rc.Name] = int(batchCap(r.batchBytes, int32(limit), true)) - batchPrefixBytes
+				r.largest[rc.Name] = int(batchCap(r.batchBytes(rc.Name), int32(limit), true)) - batchPrefixBytes
 			}
 		}
 	}

@@ -9,10 +9,12 @@ import (
 	"time"
 
 	"github.com/eventlog/eventlog"
+	"github.com/eventlog/eventlog/eventlogtest"
 	"github.com/eventlog/eventlog/kafkabridge"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -226,4 +228,43 @@ func TestForwardStartAtEndForwardsAddedPartitions(t *testing.T) {
 	}
 	runUntil(2, 3)
 	assert.Equal(t, int64(3), remoteEnds(t, c, "events", 3)[2], "the records of the new partition are forwarded")
+}
+
+// TestForwardKeepsTheClientBatchSize forwards a record larger than
+// franz-go's default batch size with the batch size raised through
+// ClientOptions, as kgo lets a client do, to a remote topic that takes it:
+// the Forward's own sizing by the remote topic's limit keeps the client's.
+func TestForwardKeepsTheClientBatchSize(t *testing.T) {
+	c := newCluster(t, 1)
+	_, err := kadm.NewClient(newClient(t, c)).CreateTopic(testContext(t), 1, 1, map[string]*string{"max.message.bytes": kmsg.StringPtr("3000000")}, "orders")
+	require.NoError(t, err)
+	l := eventlogtest.New(t, &eventlog.Options{MaxBatchBytes: 4 << 20})
+	require.NoError(t, l.CreateTopic("orders", eventlog.TopicConfig{Partitions: 1}))
+	p, err := l.Partition("orders", 0)
+	require.NoError(t, err)
+	_, err = p.Append(testContext(t), []eventlog.Record{{Value: bytes.Repeat([]byte{'v'}, 1500000)}}, eventlog.AppendOptions{})
+	require.NoError(t, err)
+
+	f, err := kafkabridge.NewForward(l, &kafkabridge.ForwardOptions{
+		Brokers: c.ListenAddrs(), Topics: []string{"orders"},
+		ClientOptions: []kgo.Opt{kgo.ProducerBatchMaxBytes(2 << 20), kgo.BrokerMaxWriteBytes(8 << 20)},
+	})
+	require.NoError(t, err)
+	committed := make(chan int64, 10)
+	kafkabridge.SetForwardCommitHook(f, func(o map[eventlog.TopicPartition]eventlog.OffsetAndMetadata) {
+		committed <- o[eventlog.TopicPartition{Topic: "orders"}].Offset
+	})
+	ctx, cancel := context.WithCancel(testContext(t))
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- f.Run(ctx) }()
+	select {
+	case <-committed:
+	case err := <-done:
+		require.NoError(t, err, "Run stopped before forwarding the record")
+		require.Fail(t, "Run stopped before forwarding the record")
+	}
+	cancel()
+	require.NoError(t, <-done)
+	assert.Equal(t, map[int32]int64{0: 1}, remoteEnds(t, c, "orders", 1))
 }

@@ -89,8 +89,9 @@ type ForwardOptions struct {
 	Linger time.Duration
 
 	// BatchBytes is the largest batch the producer sends (Kafka's
-	// batch.size, and the cap max.message.bytes puts on it). Default:
-	// franz-go's, 1000012 bytes, Kafka's max.message.bytes default. The
+	// batch.size, and the cap max.message.bytes puts on it). Default: what
+	// ClientOptions set (kgo.ProducerBatchMaxBytes), or franz-go's, 1000012
+	// bytes, Kafka's max.message.bytes default. The
 	// batches to a remote topic whose max.message.bytes is lower are
 	// capped by it, as the Forward reads it from the cluster when it
 	// starts forwarding the topic (DescribeConfigs; if the cluster does
