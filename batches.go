@@ -79,6 +79,7 @@ func (p *Partition) Batches(offset int64) iter.Seq2[BatchInfo, error] {
 				if b.done {
 					return
 				}
+				offset = b.offset
 				continue // the segment went meanwhile: look again
 			}
 			more, next := b.walk(yield)
@@ -140,7 +141,12 @@ func (b *batchWalk) enter(first bool) error {
 	}
 	if err != nil {
 		_ = seg.release()
-		return p.segmentErr(err)
+		again, err := p.relistGone(seg, err)
+		if again { // listed again (see relistGone): look again
+			b.offset = max(b.offset, p.logStart.Load())
+			return nil
+		}
+		return err
 	}
 	b.seg, b.data = seg, b.m.data[:limit]
 	b.pos = skipBatchesBelow(b.data, seg.startPosition(idx, b.data, b.offset), b.offset)

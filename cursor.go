@@ -132,23 +132,42 @@ func (c *batchCursor) enter() (stop bool, err error) {
 		limit = c.hw.pos
 	}
 	idx, rebuilt, err := seg.loadIndex(p.config().indexInterval)
+	var m *mapping
+	if err == nil {
+		if rebuilt {
+			p.log.recovery.indexesRebuilt.Add(1)
+		}
+		m, err = seg.viewFor(limit)
+	}
 	if err != nil {
 		_ = seg.release()
-		return true, p.segmentErr(err)
-	}
-	if rebuilt {
-		p.log.recovery.indexesRebuilt.Add(1)
-	}
-	m, err := seg.viewFor(limit)
-	if err != nil {
-		_ = seg.release()
-		return true, p.segmentErr(err)
+		return c.relisted(seg, err)
 	}
 	c.seg, c.m, c.data = seg, m, m.data[:limit]
 	c.pos = skipBatchesBelow(c.data, seg.startPosition(idx, c.data, c.offset), c.offset)
 	c.entered, c.fresh = c.offset, true
 	if c.ahead != nil {
 		c.ahead.enter(p.log, seg, m, c.data, c.pos, maxDecompressedBytes(p.config().maxBatchBytes))
+	}
+	return false, nil
+}
+
+// relisted handles a segment that could not be opened, indexed or mapped
+// (see relistGone): on a read-only Log whose writer removed or replaced
+// the file, the cursor goes on in the partition as listed again, from the
+// log start if its offset is gone, and up to the new high watermark.
+func (c *batchCursor) relisted(seg *segment, err error) (stop bool, _ error) {
+	p := c.p
+	again, err := p.relistGone(seg, err)
+	if !again {
+		return true, err
+	}
+	c.offset = max(c.offset, p.logStart.Load())
+	if hw := p.hw.Load(); hw.offset > c.hw.offset {
+		c.hw = hw
+		if c.committed {
+			c.readCommitted()
+		}
 	}
 	return false, nil
 }

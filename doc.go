@@ -653,7 +653,11 @@
 // tombstone since the last Refresh — and moves high watermarks, which
 // wakes Partition.Wait and Consumer.Poll. A tool following a log calls
 // Refresh on a ticker (the eventlog command's tail -f does, every 250ms by
-// default).
+// default). A read that meets a segment file the writer removed since the
+// last listing — retention, DeleteRecords, a compaction swap — needs no
+// Refresh: it lists that partition again and goes on in what the listing
+// shows, from the log start if the records it was at are gone, as a
+// writable Log's reader goes on when a segment is dropped under it.
 //
 // Verify checks a log directory without opening it — every batch's CRC,
 // offsets, the active segments against their recovery points, the closed

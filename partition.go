@@ -32,6 +32,15 @@ type Partition struct {
 	// removals guards the removal of dropped segments' files against
 	// DeleteTopic's rename of the directory (see dirRemovals).
 	removals dirRemovals
+	// refreshing serializes the reconciliations of a read-only Log's
+	// partition with its directory — a Refresh's, and a read's that found
+	// a segment file gone (see readonly_partition.go) — and guards
+	// listing, the directory as the last one saw it. It is taken after
+	// the Log's readOnly.mu, never before.
+	refreshing struct {
+		sync.Mutex
+		listing dirListing
+	}
 
 	segments atomic.Pointer[[]*segment] // sorted by base offset; the last is active
 	logStart atomic.Int64
@@ -798,6 +807,12 @@ func (p *Partition) OffsetForTime(t time.Time) (offset int64, found bool, err er
 		}
 		offset, found, err = p.offsetForTimeIn(seg, ts, hw)
 		_ = seg.release()
+		if err == errLookAgain {
+			// A read-only Log listed the partition again (see
+			// relistGone): start over in the new listing.
+			hw, segs, i = p.hw.Load(), *p.segments.Load(), -1
+			continue
+		}
 		if err != nil || found {
 			return offset, found, err
 		}
@@ -805,10 +820,17 @@ func (p *Partition) OffsetForTime(t time.Time) (offset int64, found bool, err er
 	return -1, false, nil
 }
 
+// errLookAgain is offsetForTimeIn's report that the partition was listed
+// again.
+var errLookAgain = errors.New("eventlog: segments listed again")
+
 func (p *Partition) offsetForTimeIn(seg *segment, ts int64, hw *position) (int64, bool, error) {
 	idx, _, err := seg.loadIndex(p.config().indexInterval)
 	if err != nil {
-		return -1, false, p.segmentErr(err)
+		if again, err := p.relistGone(seg, err); !again {
+			return -1, false, err
+		}
+		return -1, false, errLookAgain
 	}
 	if seg.maxTimestamp.Load() < ts {
 		return -1, false, nil

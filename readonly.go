@@ -33,6 +33,12 @@ import (
 //     partitions, changed configurations and new committed offsets. A
 //     Refresh moves high watermarks and so wakes Partition.Wait and
 //     consumers blocked in Poll, which is how a tool follows a log.
+//   - Closed segments are opened at their first read, not at the
+//     listing. A read that finds a segment's file gone since (retention,
+//     DeleteRecords, a compaction swap in the writer) lists that
+//     partition again and goes on in the new listing (see relistGone),
+//     as a writable Log's reader goes on when a segment is dropped under
+//     it, rather than fail with the file's absence.
 //
 // Why an explicit Refresh rather than a watcher: a change notification
 // (inotify and kin) needs a platform API outside the core's dependencies
@@ -53,13 +59,13 @@ var ErrReadOnly = errors.New("eventlog: log is opened read-only")
 
 // readOnlyState is what a read-only Log keeps between refreshes.
 type readOnlyState struct {
-	// mu serializes refreshes and guards the maps below.
+	// mu serializes refreshes and guards replayed. A read that finds a
+	// segment file gone lists its partition again holding only the
+	// partition's refreshing lock, as a refresh may be the reader.
 	mu sync.Mutex
 	// replayed is, for each __consumer_offsets partition, how far its
 	// records were applied to the offset store (see refreshOffsets).
 	replayed map[*Partition]offsetsReplay
-	// listings is each partition's directory as the last refresh saw it.
-	listings map[*Partition]dirListing
 }
 
 // offsetsReplay is how far a refresh applied a __consumer_offsets
@@ -97,7 +103,6 @@ func openReadOnly(dir string, o Options) (*Log, error) {
 	l := &Log{dir: dir, opts: o, stop: make(chan struct{})}
 	l.mu.topics = make(map[string]*topic)
 	l.readOnly.replayed = make(map[*Partition]offsetsReplay)
-	l.readOnly.listings = make(map[*Partition]dirListing)
 	_, _, markerErr := readMetaFile(o.FS, filepath.Join(dir, cleanMarkerName))
 	l.recovery.clean = markerErr == nil
 	if err := l.refresh(true); err != nil {
@@ -281,10 +286,13 @@ func (l *Log) dropTopicReadOnly(name string) {
 	}
 	l.topicsVersion.Add(1)
 	for _, p := range t.partitions {
+		// Under the partition's refreshing lock, so that no read lists
+		// it again once its segments are released.
+		p.refreshing.Lock()
 		p.deleted.Store(true)
+		p.refreshing.Unlock()
 		p.hwMoved.broadcast()
 		delete(l.readOnly.replayed, p)
-		delete(l.readOnly.listings, p)
 		if err := p.release(); err != nil {
 			l.opts.Logger.Warn("eventlog: releasing a deleted topic's files failed", "topic", name, "err", err)
 		}

@@ -40,8 +40,14 @@ func (l *Log) openPartitionReadOnly(topicName string, id int32, cfg partitionCon
 
 // refreshReadOnly reconciles the partition with its directory. A file
 // that goes between the listing and its opening (a retention or a
-// compaction in another process) makes it list again.
+// compaction in another process) makes it list again. A partition whose
+// topic a refresh dropped is left as it is.
 func (p *Partition) refreshReadOnly(clean bool) error {
+	p.refreshing.Lock()
+	defer p.refreshing.Unlock()
+	if p.deleted.Load() {
+		return nil
+	}
 	var err error
 	for range 3 {
 		if err = p.refreshSegments(clean); !errors.Is(err, fs.ErrNotExist) {
@@ -145,7 +151,7 @@ func segmentFiles(dir string, names []string, swap []swapGroup) ([]int64, map[in
 }
 
 // refreshSegments is one reconciliation of the segments with the
-// directory. The caller holds the Log's readOnly.mu.
+// directory. The caller holds p.refreshing.
 func (p *Partition) refreshSegments(clean bool) error {
 	ls, exists, err := p.listSegments()
 	if err != nil || !exists {
@@ -224,7 +230,7 @@ func (p *Partition) reconcile(ls segmentListing, sameActive bool, rp recoveryPoi
 		return err
 	}
 	next := slices.Clone(cur)
-	if !sameActive || l.readOnly.listings[p] != ls.seen {
+	if !sameActive || p.refreshing.listing != ls.seen {
 		byBase := make(map[int64]*segment, len(cur))
 		for _, s := range cur[:len(cur)-1] {
 			byBase[s.base] = s
@@ -236,14 +242,13 @@ func (p *Partition) reconcile(ls segmentListing, sameActive bool, rp recoveryPoi
 				next = append(next, active)
 				break
 			}
-			var size int64
+			var info fs.FileInfo
 			if i < len(ls.bases)-1 {
-				info, err := fsys.Stat(path)
-				if err != nil {
+				var err error
+				if info, err = fsys.Stat(path); err != nil {
 					return fail(p.errorf("%w", err))
 				}
-				size = info.Size()
-				if old := byBase[base]; old != nil && old.path(logExt) == path && old.size.Load() == size {
+				if old := byBase[base]; old != nil && old.path(logExt) == path && old.size.Load() == info.Size() {
 					next = append(next, old)
 					continue
 				}
@@ -252,7 +257,9 @@ func (p *Partition) reconcile(ls segmentListing, sameActive bool, rp recoveryPoi
 			if path != seg.path(logExt) {
 				seg.logPath = path
 			}
-			seg.size.Store(size)
+			if info != nil {
+				seg.size.Store(info.Size())
+			}
 			fresh = append(fresh, seg)
 			next = append(next, seg)
 			if seg.logPath != "" && i < len(ls.bases)-1 {
@@ -296,12 +303,48 @@ func (p *Partition) reconcile(ls segmentListing, sameActive bool, rp recoveryPoi
 	if err := p.refreshProducersReadOnly(ls, end.nextOffset); err != nil {
 		return err
 	}
-	l.readOnly.listings[p] = ls.seen
+	p.refreshing.listing = ls.seen
 	p.cleaning.firstDirty.Store(ls.cleaner.FirstDirty)
 	p.cleaning.horizon.Store(ls.cleaner.Horizon)
 	p.logStart.Store(start)
 	p.publishEnd(&position{offset: end.nextOffset, seg: end, pos: end.size.Load()})
 	return nil
+}
+
+// relistGone is what a read of a read-only Log does when it could not
+// open, index or map seg, one of the segments it listed, with err (it has
+// let go of seg). Another process may have removed the file since the
+// listing — retention, DeleteRecords, a compaction swap —, as a writable
+// Log's reader finds a segment dropped under it. If err says so
+// (fs.ErrNotExist), it lists the partition's directory again, as a
+// Refresh does, and reports again when seg is no longer listed: the read
+// then looks for its offset in the new listing, or goes on from the new
+// log start if the records are gone. Otherwise it returns the error the
+// read fails with: the topic's, when its directory went with a
+// DeleteTopic, and err's else.
+//
+// It takes no lock of the Log, only the partition's refreshing lock, so
+// that a read by a Refresh (of __consumer_offsets) may call it too.
+func (p *Partition) relistGone(seg *segment, err error) (again bool, _ error) {
+	if !p.log.opts.ReadOnly || !errors.Is(err, fs.ErrNotExist) {
+		return false, p.segmentErr(err)
+	}
+	if p.listed(seg) {
+		rerr := p.refreshReadOnly(false)
+		if _, serr := p.log.opts.FS.Stat(p.dir); errors.Is(rerr, errTopicReplaced) || errors.Is(serr, fs.ErrNotExist) {
+			return false, p.deletedErr()
+		}
+		if rerr != nil {
+			return false, errors.Join(p.segmentErr(err), rerr)
+		}
+	}
+	if p.deleted.Load() {
+		return false, p.deletedErr()
+	}
+	if p.listed(seg) {
+		return false, p.segmentErr(err) // not what the listing shows
+	}
+	return true, nil
 }
 
 // publishEnd makes end the partition's log end and high watermark, waking

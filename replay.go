@@ -231,7 +231,11 @@ func (p *Partition) recordsEstimate() (clean, dirty int, err error) {
 		}
 		_ = seg.release()
 		if err != nil {
-			return clean, dirty, p.segmentErr(err)
+			if again, err := p.relistGone(seg, err); !again {
+				return clean, dirty, err
+			}
+			// Listed again (see relistGone): an estimate may miss the
+			// records of a replacement.
 		}
 	}
 	// A damaged header may claim any count; the offsets bound the records.

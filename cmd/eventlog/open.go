@@ -85,10 +85,13 @@ func closeLog(l *eventlog.Log, err *error) {
 
 // againIfGone runs fn, and once more after refreshing l if it failed on a
 // segment file that the process writing the log deleted since the
-// read-only Log l listed it (see retryGone).
+// read-only Log l listed it (see retryGone), or on offsets it deleted: a
+// read that meets a deleted file lists its partition again and goes on,
+// and the offsets that fn worked out before may then be below the new log
+// start (ErrOffsetOutOfRange).
 func againIfGone(l *eventlog.Log, fn func() error) error {
 	err := fn()
-	if !errors.Is(err, fs.ErrNotExist) {
+	if !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, eventlog.ErrOffsetOutOfRange) {
 		return err
 	}
 	if rerr := l.Refresh(); rerr != nil {
