@@ -2,8 +2,10 @@ package eventlog_test
 
 import (
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -99,4 +101,108 @@ func TestReadOnlyReadOfADeletedTopic(t *testing.T) {
 	_, err := rp.Read(0, 1<<20)
 	assert.ErrorIs(t, err, eventlog.ErrTopicNotFound)
 	assert.NotErrorIs(t, err, os.ErrNotExist)
+}
+
+// A compaction swap replaces the segments a read-only Log listed: some
+// under their own names, by smaller files, others gone. A read before the
+// next Refresh reads the cleaned segments, each record once.
+func TestReadOnlyReadsPastACompactionSwap(t *testing.T) {
+	dir := t.TempDir()
+	w := openLog(t, dir, &eventlog.Options{SegmentBytes: 1024, CleanerCheckInterval: time.Hour})
+	require.NoError(t, w.CreateTopic("c", eventlog.TopicConfig{CleanupPolicy: eventlog.CleanupCompact}))
+	cp := partition(t, w, "c", 0)
+	for i := range 200 {
+		putKV(t, cp, fmt.Sprintf("k%d", i%10), []byte(fmt.Sprintf("v%d", i)))
+	}
+	r := openReadOnly(t, dir)
+	rc := partition(t, r, "c", 0)
+	require.NoError(t, w.Compact(ctx, "c"))
+
+	var offsets []int64
+	for v, err := range rc.Views(0) {
+		require.NoError(t, err)
+		offsets = append(offsets, v.Offset)
+	}
+	var want []int64
+	for v, err := range cp.Views(0) {
+		require.NoError(t, err)
+		want = append(want, v.Offset)
+	}
+	assert.Equal(t, want, offsets)
+	latest, err := r.ReplayLatest(ctx, "c")
+	require.NoError(t, err)
+	wantLatest, err := w.ReplayLatest(ctx, "c")
+	require.NoError(t, err)
+	assert.Equal(t, wantLatest, latest)
+}
+
+// compactOnOpenFS, once armed, calls compact when path is next opened,
+// before opening it: the writer's cleaner swapping the segment a
+// read-only Log is about to read.
+type compactOnOpenFS struct {
+	eventlog.FS
+	path    string // set before armed
+	compact func()
+	armed   atomic.Bool
+	fired   atomic.Bool
+}
+
+func (f *compactOnOpenFS) OpenFile(name string, flag int, perm fs.FileMode) (eventlog.File, error) {
+	if f.armed.Load() && name == f.path && f.armed.CompareAndSwap(true, false) {
+		f.compact()
+		f.fired.Store(true)
+	}
+	return f.FS.OpenFile(name, flag, perm)
+}
+
+// TestReadOnlyReplaysOffsetsThroughACompaction: the writer's cleaner
+// compacts __consumer_offsets while a read-only Log, at Open or at a
+// Refresh, replays the committed offsets from the segments it has just
+// listed; the replay goes on in the cleaned segments.
+func TestReadOnlyReplaysOffsetsThroughACompaction(t *testing.T) {
+	for _, at := range []string{"Open", "Refresh"} {
+		t.Run(at, func(t *testing.T) {
+			dir := t.TempDir()
+			clk := newFakeClock()
+			w := openLog(t, dir, &eventlog.Options{Now: clk.Now, SegmentAge: time.Hour, CleanerCheckInterval: time.Hour})
+			require.NoError(t, w.CreateTopic("in", eventlog.TopicConfig{}))
+			fill(t, w, "in", 1, 10)
+			fsys := &compactOnOpenFS{FS: eventlog.OSFS{}, compact: func() { assert.NoError(t, w.Compact(ctx, "__consumer_offsets")) }}
+			open := func() *eventlog.Log {
+				r, err := eventlog.Open(dir, &eventlog.Options{ReadOnly: true, FS: fsys})
+				require.NoError(t, err)
+				t.Cleanup(func() { assert.NoError(t, r.Close()) })
+				return r
+			}
+			var r *eventlog.Log
+			if at == "Refresh" {
+				r = open()
+			}
+			// Each commit but the second rolls the segment before it: the
+			// first segments of the group's partition are closed and hold
+			// dirty records.
+			for i := range 6 {
+				if i != 1 {
+					clk.Advance(2 * time.Hour)
+				}
+				commitOffsets(t, w, "g", map[eventlog.TopicPartition]int64{tp("in", 0): int64(i + 1)})
+			}
+			first, err := filepath.Glob(filepath.Join(dir, "topics", "__consumer_offsets", "*", fmt.Sprintf("%020d.log", 0)))
+			require.NoError(t, err)
+			for _, path := range first {
+				if logs, _ := filepath.Glob(filepath.Join(filepath.Dir(path), "*.log")); len(logs) > 2 {
+					fsys.path = path
+				}
+			}
+			require.NotEmpty(t, fsys.path, "the group's partition has rolled")
+			fsys.armed.Store(true)
+			if at == "Open" {
+				r = open()
+			} else {
+				require.NoError(t, r.Refresh())
+			}
+			require.True(t, fsys.fired.Load(), "the cleaner ran while the replay read the partition")
+			assert.Equal(t, int64(6), committedOffset(t, r, tp("in", 0)))
+		})
+	}
 }

@@ -248,7 +248,7 @@ func (p *Partition) reconcile(ls segmentListing, sameActive bool, rp recoveryPoi
 				if info, err = fsys.Stat(path); err != nil {
 					return fail(p.errorf("%w", err))
 				}
-				if old := byBase[base]; old != nil && old.path(logExt) == path && old.size.Load() == info.Size() {
+				if old := byBase[base]; old != nil && old.path(logExt) == path && sameFile(old.listed, info) {
 					next = append(next, old)
 					continue
 				}
@@ -258,6 +258,7 @@ func (p *Partition) reconcile(ls segmentListing, sameActive bool, rp recoveryPoi
 				seg.logPath = path
 			}
 			if info != nil {
+				seg.listed = info
 				seg.size.Store(info.Size())
 			}
 			fresh = append(fresh, seg)
@@ -314,7 +315,8 @@ func (p *Partition) reconcile(ls segmentListing, sameActive bool, rp recoveryPoi
 // relistGone is what a read of a read-only Log does when it could not
 // open, index or map seg, one of the segments it listed, with err (it has
 // let go of seg). Another process may have removed the file since the
-// listing — retention, DeleteRecords, a compaction swap —, as a writable
+// listing — retention, DeleteRecords, DeleteTopic — or put another file
+// in its place — a compaction swap (see checkListed) —, as a writable
 // Log's reader finds a segment dropped under it. If err says so
 // (fs.ErrNotExist), it lists the partition's directory again, as a
 // Refresh does, and reports again when seg is no longer listed: the read
@@ -346,6 +348,33 @@ func (p *Partition) relistGone(seg *segment, err error) (again bool, _ error) {
 	}
 	return true, nil
 }
+
+// sameFile tells whether two infos of a closed segment's file describe
+// the same file. A closed segment's file never changes; another by its
+// name, which a compaction swap renames over it, is told by its size or
+// its modification time.
+func sameFile(a, b fs.FileInfo) bool {
+	return a != nil && b != nil && a.Size() == b.Size() && a.ModTime().Equal(b.ModTime())
+}
+
+// checkListed checks that f, just opened by the name of a closed segment
+// of a read-only Log, is the file that was listed: a compaction swap may
+// have renamed another over it since, which holds other batches at other
+// positions. It fails with an error wrapping fs.ErrNotExist otherwise, as
+// the listed file is gone, so that the read lists the directory again.
+func (s *segment) checkListed(f File) error {
+	info, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	if !sameFile(s.listed, info) {
+		return &fs.PathError{Op: "open", Path: s.path(logExt), Err: errReplacedSinceListed}
+	}
+	return nil
+}
+
+// errReplacedSinceListed is checkListed's error.
+var errReplacedSinceListed = fmt.Errorf("%w: replaced by another file since the directory was listed", fs.ErrNotExist)
 
 // publishEnd makes end the partition's log end and high watermark, waking
 // the readers waiting for records when it moved forward.

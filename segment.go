@@ -83,6 +83,11 @@ type segment struct {
 	// not finished under its temporary name (see readonly.go).
 	logPath string
 
+	// listed is, for a closed segment of a read-only Log, its .log file
+	// as the listing saw it, which file checks the file it opens against
+	// (see checkListed); nil otherwise.
+	listed fs.FileInfo
+
 	// mapCapacity is how far past EOF a segment made active in this
 	// process may be mapped; 0 for one opened closed. newActiveSegment
 	// sets it before the segment is published and nothing changes it, so
@@ -227,6 +232,11 @@ func (s *segment) file() (File, error) {
 	f, err := s.fsys.OpenFile(s.path(logExt), os.O_RDONLY, 0)
 	if err != nil {
 		return nil, err
+	}
+	if s.listed != nil {
+		if err := s.checkListed(f); err != nil {
+			return nil, errors.Join(err, f.Close())
+		}
 	}
 	s.mu.Lock()
 	installed := s.mu.file
