@@ -669,10 +669,12 @@
 // Caveat: a read-only Log maps segment files that another process owns.
 // Nothing that process does under normal operation can pull mapped bytes
 // from under it — recovery cuts only bytes past the last valid batch,
-// which a read-only Log never reads, and retention and compaction remove
-// or replace whole files, whose contents stay readable to whoever has them
-// open — but Options.Repair cuts damaged bytes that may have been read, so
-// stop readers before repairing a log. On Windows, where a file another
+// which a read-only Log never hands out (an Open or Refresh scanning them
+// when they are cut lists the directory again, rather than fault), and
+// retention and compaction remove or replace whole files, whose contents
+// stay readable to whoever has them open — but Options.Repair cuts
+// damaged bytes that may have been read, so stop readers before repairing
+// a log. On Windows, where a file another
 // process has open may not be removable, the writer's retention can fail to
 // delete a segment that a read-only Log holds open.
 //

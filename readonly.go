@@ -49,7 +49,9 @@ import (
 // Damage a read-only Log cannot guard against: a mapped segment that
 // another process truncates below what was read. Only Options.Repair of
 // damage before a recovery point does that (recovery cuts only bytes past
-// the last valid batch, which a read-only Log never reads), so do not
+// the last valid batch, which a read-only Log never hands out; a scan
+// that is reading them to find that batch when they go lists again, see
+// scanMapped), so do not
 // repair a log that a read-only Log is reading.
 
 // ErrReadOnly is returned by every call that would change a Log opened

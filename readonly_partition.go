@@ -6,6 +6,7 @@ import (
 	"io"
 	"io/fs"
 	"path/filepath"
+	"runtime/debug"
 	"slices"
 	"strings"
 )
@@ -40,7 +41,8 @@ func (l *Log) openPartitionReadOnly(topicName string, id int32, cfg partitionCon
 
 // refreshReadOnly reconciles the partition with its directory. A file
 // that goes between the listing and its opening (a retention or a
-// compaction in another process) makes it list again. A partition whose
+// compaction in another process), or that is cut short under a scan (see
+// scanMapped), makes it list again. A partition whose
 // topic a refresh dropped is left as it is.
 func (p *Partition) refreshReadOnly(clean bool) error {
 	p.refreshing.Lock()
@@ -50,7 +52,7 @@ func (p *Partition) refreshReadOnly(clean bool) error {
 	}
 	var err error
 	for range 3 {
-		if err = p.refreshSegments(clean); !errors.Is(err, fs.ErrNotExist) {
+		if err = p.refreshSegments(clean); !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, errFileCut) {
 			return err
 		}
 	}
@@ -424,17 +426,29 @@ func (p *Partition) openActiveReadOnly(seg *segment, rp recoveryPoint, haveRP, c
 	}
 	defer unmap()
 	interval := p.config().indexInterval
-	if clean && rp.pos <= int64(len(data)) {
-		if idx, b, next, ok := seg.readIndexFiles(data, interval); ok {
-			p.setActiveState(seg, idx, b, data, next)
-			return nil
+	var (
+		a         activeRecovery
+		fromFiles bool
+		scanErr   error
+	)
+	err = scanMapped(seg.path(logExt), func() {
+		if clean && rp.pos <= int64(len(data)) {
+			var next int64
+			if a.idx, a.b, next, fromFiles = seg.readIndexFiles(data, interval); fromFiles {
+				a.r = scanResult{end: int64(len(data)), nextOffset: next}
+				return
+			}
 		}
-	}
-	p.log.recovery.segmentsScanned.Add(1)
-	a, err := p.scanActive(seg, data, rp)
-	if err != nil {
+		a, scanErr = p.scanActive(seg, data, rp)
+	})
+	if err = errors.Join(err, scanErr); err != nil {
 		return p.errorf("%w", err)
 	}
+	if fromFiles {
+		p.setActiveState(seg, a.idx, a.b, data, a.r.nextOffset)
+		return nil
+	}
+	p.log.recovery.segmentsScanned.Add(1)
 	p.log.recovery.bytesScanned.Add(a.scanned)
 	if !a.fromIndex {
 		p.log.recovery.indexesRebuilt.Add(1)
@@ -489,10 +503,20 @@ func (p *Partition) extendActive(seg *segment) error {
 		if err != nil {
 			return p.errorf("%w", err)
 		}
+		var r scanResult
 		seg.mu.Lock()
-		r := scanDense(data, from, seg.nextOffset, &seg.builder, seg.mu.index)
+		idx, builder := seg.mu.index, seg.builder
+		offsets, times := len(idx.offsets), len(idx.times)
+		err = scanMapped(seg.path(logExt), func() { r = scanDense(data, from, seg.nextOffset, &seg.builder, idx) })
+		if err != nil { // nothing of this scan is kept
+			seg.builder = builder
+			idx.offsets, idx.times = idx.offsets[:offsets], idx.times[:times]
+		}
 		seg.mu.Unlock()
 		unmap()
+		if err != nil {
+			return p.errorf("%w", err)
+		}
 		seg.nextOffset = r.nextOffset
 		seg.maxTimestamp.Store(seg.builder.maxTs)
 		seg.size.Store(r.end)
@@ -512,6 +536,32 @@ func (p *Partition) extendActive(seg *segment) error {
 		}
 		// The writer finished that batch before it fsynced it: scan again.
 	}
+}
+
+// errFileCut is the error of a scan of a mapped file that another process
+// cut short under it (see scanMapped).
+var errFileCut = errors.New("file cut short while it was read")
+
+// scanMapped runs scan, which reads the mapping of a file that another
+// process may cut short meanwhile: the writer's Open cuts a torn tail off
+// the active segment, which a read-only Log's scan reads to find where
+// its valid batches end. Reading a mapped page wholly past the end of its
+// file raises SIGBUS, which would kill the process; scanMapped turns that
+// fault into an error wrapping errFileCut, after which the refresh lists
+// again. (The bytes of the valid batches, which readers are handed, are
+// never cut; only Options.Repair cuts below them.)
+func scanMapped(path string, scan func()) (err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if r := recover(); r != nil {
+			if _, fault := r.(interface{ Addr() uintptr }); !fault {
+				panic(r)
+			}
+			err = &fs.PathError{Op: "read", Path: path, Err: errFileCut}
+		}
+	}()
+	scan()
+	return nil
 }
 
 // mapForScan returns the first size bytes of f, mapped if f can be, and a
