@@ -206,3 +206,27 @@ func TestReadOnlyReplaysOffsetsThroughACompaction(t *testing.T) {
 		})
 	}
 }
+
+// A topic deleted and created again between two Refreshes, with as many
+// bytes written to it as before, is read anew: the read-only Log does not
+// go on reading the deleted topic's file, which it holds open, for the new
+// one by the same name.
+func TestReadOnlyRefreshSeesATopicRecreatedAtTheSameSize(t *testing.T) {
+	dir := t.TempDir()
+	w := openLog(t, dir, nil)
+	write := func(values ...string) {
+		require.NoError(t, w.CreateTopic("t", eventlog.TopicConfig{}))
+		p := partition(t, w, "t", 0)
+		for _, v := range values {
+			_, err := p.Append(ctx, []eventlog.Record{{Value: []byte(v), Timestamp: time.UnixMilli(1000)}}, eventlog.AppendOptions{})
+			require.NoError(t, err)
+		}
+	}
+	write("a", "b", "c")
+	r := openReadOnly(t, dir)
+	require.Equal(t, []string{"a", "b", "c"}, partitionValues(t, partition(t, r, "t", 0)))
+	require.NoError(t, w.DeleteTopic(ctx, "t"))
+	write("x", "y", "z")
+	require.NoError(t, r.Refresh())
+	assert.Equal(t, []string{"x", "y", "z"}, partitionValues(t, partition(t, r, "t", 0)))
+}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"os"
 	"path/filepath"
 	"runtime/debug"
 	"slices"
@@ -491,7 +492,7 @@ func (p *Partition) extendActive(seg *segment) error {
 			return p.errorf("%w", err)
 		}
 		from := seg.size.Load()
-		if info.Size() < named.Size() || named.Size() < from {
+		if otherFile(named, info) || info.Size() < named.Size() || named.Size() < from {
 			// Another file by that name, or this one cut below what was
 			// read: the partition is not the one the Log has open.
 			return errTopicReplaced
@@ -562,6 +563,18 @@ func scanMapped(path string, scan func()) (err error) {
 	}()
 	scan()
 	return nil
+}
+
+// otherFile tells whether named, a file's info by its name, and open, the
+// info of an open file, are known to be two files: by their identity
+// (device and inode, or Windows' file index) where os.SameFile can compare
+// them, as OSFS's. A topic deleted and created again holds, under the same
+// name, another active segment, which may have grown to just the size of
+// the one the read-only Log holds open. Infos os.SameFile cannot compare
+// (MemFS's, another FS's), which it finds unlike even themselves, tell
+// nothing, and the sizes are left to tell.
+func otherFile(named, open fs.FileInfo) bool {
+	return os.SameFile(named, named) && os.SameFile(open, open) && !os.SameFile(named, open)
 }
 
 // mapForScan returns the first size bytes of f, mapped if f can be, and a
