@@ -167,6 +167,16 @@ func SetDeleteRecordsHook(l *Log, fn func()) {
 	l.deleteRecordsHook.Store(&fn)
 }
 
+// SetTxnOffsetsHook makes SendOffsetsToTransaction on l call fn once its
+// batch is appended to __consumer_offsets; nil removes it.
+func SetTxnOffsetsHook(l *Log, fn func()) {
+	if fn == nil {
+		l.txnOffsetsHook.Store(nil)
+		return
+	}
+	l.txnOffsetsHook.Store(&fn)
+}
+
 // SegmentLockFree reports whether nothing holds the lock of p's listed
 // segment at base, which appends, rolls, retention and DeleteRecords take.
 func SegmentLockFree(p *Partition, base int64) bool { return SegmentLockCheck(p, base)() }

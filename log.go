@@ -42,6 +42,9 @@ type Log struct {
 	// deleteRecordsHook, when set, is called by DeleteRecords before it
 	// takes the partition's locks. Tests only.
 	deleteRecordsHook atomic.Pointer[func()]
+	// txnOffsetsHook, when set, is called by SendOffsetsToTransaction
+	// once its batch is appended to __consumer_offsets. Tests only.
+	txnOffsetsHook atomic.Pointer[func()]
 	// topicsVersion counts the changes to the registry of topics, so that
 	// the views producers and groups keep of it can tell they are stale.
 	topicsVersion atomic.Int64

@@ -38,6 +38,8 @@ type offsetStore struct {
 		// txnPending are the commits of open transactions, by producer
 		// id, applied when their COMMIT marker is (txn_offsets.go).
 		txnPending map[int64][]pendingCommit
+		// txnWrites counts the calls of writeTxn, naming each.
+		txnWrites uint64
 		// groupMetadata is each group's last metadata record
 		// (group_metadata.go).
 		groupMetadata map[string]storedGroupMetadata
@@ -59,6 +61,9 @@ type pendingCommit struct {
 	end    int64 // offset after its last record, or after its transaction's marker: durable from there
 	group  string
 	values []offsetUpdate
+	// txnWrite, for a commit of a transaction, names the writeTxn call
+	// appending its batch; 0 once the batch has its offset.
+	txnWrite uint64
 }
 
 type offsetUpdate struct {

@@ -31,6 +31,17 @@ import (
 // writeTxn writes the updates of one group as a transactional batch of
 // producer id, pending until the transaction ends. The caller has added
 // the group's partition of __consumer_offsets to the transaction.
+//
+// The commits are pending before the batch is appended, not once it is:
+// the Log may abort the transaction — it timed out, or a new Producer of
+// its ID fenced it — with a marker that lands right after the batch, and
+// that marker must find them to drop them, as Open's replay drops them.
+// Registered only after the append, they stayed pending past the marker,
+// holding the group's consumers of their partitions
+// (ErrUnstableOffsetCommit) until the Log was reopened, and the producer
+// id's next transaction committed them with its own. A marker that comes
+// while the batch is being appended (see completeTxn) is an abort that
+// fences it, or follows it: either way the commits go.
 func (s *offsetStore) writeTxn(group string, updates []offsetUpdate, id ProducerID, txnID string) error {
 	s.gate.RLock()
 	defer s.gate.RUnlock()
@@ -45,22 +56,45 @@ func (s *offsetStore) writeTxn(group string, updates []offsetUpdate, id Producer
 		return p.errorf("%w", err)
 	}
 	setProducerFields(batch, id, noSequence, true)
-	base, err := p.appendEncoded(batch, DurabilityOS, appendChecks{transactionalID: txnID})
-	if err != nil {
-		return err
-	}
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.mu.txnWrites++
+	write := s.mu.txnWrites
 	if s.mu.txnPending == nil {
 		s.mu.txnPending = make(map[int64][]pendingCommit)
 	}
 	// A commit per record, each ordered by its own offset, which
-	// dropTxnCommits may drop alone.
+	// dropTxnCommits may drop alone; base and end are the record's index
+	// until the batch has its offset.
 	for i, u := range updates {
-		at := base + int64(i)
-		s.mu.txnPending[id.ID] = append(s.mu.txnPending[id.ID], pendingCommit{part: p, base: at, end: at + 1, group: group, values: []offsetUpdate{u}})
+		s.mu.txnPending[id.ID] = append(s.mu.txnPending[id.ID], pendingCommit{part: p, base: int64(i), end: int64(i) + 1, group: group, values: []offsetUpdate{u}, txnWrite: write})
 	}
-	return nil
+	s.mu.Unlock()
+	base, err := p.appendEncoded(batch, DurabilityOS, appendChecks{transactionalID: txnID})
+	if err == nil {
+		if hook := s.log.txnOffsetsHook.Load(); hook != nil {
+			(*hook)()
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	pcs := s.mu.txnPending[id.ID]
+	kept := pcs[:0]
+	for _, pc := range pcs {
+		if pc.txnWrite == write {
+			if err != nil {
+				continue // not stored
+			}
+			pc.base, pc.end, pc.txnWrite = base+pc.base, base+pc.end, 0
+		}
+		kept = append(kept, pc)
+	}
+	clear(pcs[len(kept):])
+	if len(kept) == 0 {
+		delete(s.mu.txnPending, id.ID)
+	} else {
+		s.mu.txnPending[id.ID] = kept
+	}
+	return err
 }
 
 // dropTxnCommits drops, from the commits of open transactions, those of
@@ -115,6 +149,14 @@ func (s *offsetStore) completeTxn(id int64, part *Partition, commit bool, marker
 	for _, pc := range s.mu.txnPending[id] {
 		switch {
 		case pc.part != part:
+			others = append(others, pc)
+		case pc.txnWrite != 0 && commit:
+			// Its batch is being appended (writeTxn), so after this
+			// marker: a COMMIT is written only once the Producer's sends
+			// have returned, and a batch it has not sent yet goes to its
+			// next transaction. (An ABORT drops it with the others: an
+			// abort that the Producer did not ask for fences its epoch,
+			// so the batch is either before the marker or refused.)
 			others = append(others, pc)
 		case commit:
 			// Applied once the marker is durable, still ordered by its
