@@ -177,6 +177,29 @@ func SetTxnOffsetsHook(l *Log, fn func()) {
 	l.txnOffsetsHook.Store(&fn)
 }
 
+// TransactionEndWaiting reports whether a CommitTransaction or
+// AbortTransaction of p waits for the calls inside its transaction.
+func TransactionEndWaiting(p *Producer) bool {
+	if p.txn.mu.TryRLock() {
+		p.txn.mu.RUnlock()
+		return false
+	}
+	return true
+}
+
+// TransactionCallsInFlight reports whether a call inside p's transaction
+// (or the end of it) is in progress.
+func TransactionCallsInFlight(p *Producer) bool {
+	if p.txn.mu.TryLock() {
+		p.txn.mu.Unlock()
+		return false
+	}
+	return true
+}
+
+// PartitionDeleted reports whether p's topic is being deleted, or was.
+func PartitionDeleted(p *Partition) bool { return p.deleted.Load() }
+
 // SegmentLockFree reports whether nothing holds the lock of p's listed
 // segment at base, which appends, rolls, retention and DeleteRecords take.
 func SegmentLockFree(p *Partition, base int64) bool { return SegmentLockCheck(p, base)() }

@@ -476,9 +476,10 @@ var errProducerClosed error = &chainedError{msg: "eventlog: producer is closed",
 // caller must drain it; otherwise it starts a drainer if one is needed.
 func (p *Producer) enqueue(ctx context.Context, r *Record, fn func(RecordMetadata, error), w *sendWaiter, cond EndOffsetCondition) (drainHere *partitionQueue, b *producerBatch, md RecordMetadata, err error) {
 	md = RecordMetadata{Topic: r.Topic, Partition: -1, Offset: -1}
+	admitted := false // into the open transaction, which then waits for this call
 	if p.txn != nil {
 		defer func() {
-			if err != nil {
+			if err != nil && !admitted {
 				p.txn.refused(p, err)
 			}
 		}()
@@ -531,11 +532,19 @@ func (p *Producer) enqueue(ctx context.Context, r *Record, fn func(RecordMetadat
 		return nil, nil, md, q.part.errorf("%w: record holds %d bytes of buffer, BufferBytes is %d", ErrRecordTooLarge, held, p.opts.BufferBytes)
 	}
 	if p.txn != nil {
-		done, err := p.txn.enterSend(ctx, p, q.part)
-		if err != nil {
-			return nil, nil, md, err
+		done, sendErr := p.txn.enterSend(ctx, p, q.part)
+		if sendErr != nil {
+			return nil, nil, md, sendErr
 		}
-		defer done()
+		admitted = true
+		defer func() {
+			// Before the transaction's end, which may be waiting for this
+			// call, can go on without the record.
+			if err != nil {
+				p.txn.refusedLocked(err)
+			}
+			done()
+		}()
 	}
 	if err := p.reserve(ctx, held); err != nil {
 		return nil, nil, md, err

@@ -250,18 +250,36 @@ func (t *producerTxn) recordFailed(err error) {
 // nothing of what the transaction holds (none is open, the Producer is
 // closed or fenced) leave it alone.
 func (t *producerTxn) refused(p *Producer, err error) {
-	for _, state := range []error{ErrTransactionState, ErrClosed, ErrProducerFenced} {
-		if errors.Is(err, state) {
-			return
-		}
+	if !refusesRecord(err) {
+		return
 	}
 	if t.rlock(p, "send") != nil {
 		return // a call from a SendAsync function while the transaction ends
 	}
 	defer t.mu.RUnlock()
-	if t.mu.open {
+	t.refusedLocked(err)
+}
+
+// refusedLocked is refused for a caller holding mu. A send admitted into
+// the open transaction (enterSend) that fails after all must call it
+// before it lets mu go: a CommitTransaction waiting for mu would otherwise
+// commit the transaction without the record, and the failure would then
+// abort the next one.
+func (t *producerTxn) refusedLocked(err error) {
+	if refusesRecord(err) && t.mu.open {
 		t.recordFailed(err)
 	}
+}
+
+// refusesRecord reports whether err, failing a send into a transaction,
+// refuses a record or offsets meant for it (see refused).
+func refusesRecord(err error) bool {
+	for _, state := range []error{ErrTransactionState, ErrClosed, ErrProducerFenced} {
+		if errors.Is(err, state) {
+			return false
+		}
+	}
+	return true
 }
 
 // CommitTransaction commits the open transaction (Kafka's
@@ -372,16 +390,21 @@ func (p *Producer) SendOffsetsToTransaction(ctx context.Context, offsets map[Top
 	if err != nil {
 		return err
 	}
-	if err := p.sendOffsets(ctx, t, offsets, group); err != nil {
-		t.refused(p, err)
+	admitted := false // into the open transaction, which then waits for this call
+	if err := p.sendOffsets(ctx, t, offsets, group, &admitted); err != nil {
+		if !admitted {
+			t.refused(p, err)
+		}
 		return err
 	}
 	return nil
 }
 
 // sendOffsets is SendOffsetsToTransaction, given the Producer's
-// transaction.
-func (p *Producer) sendOffsets(ctx context.Context, t *producerTxn, offsets map[TopicPartition]OffsetAndMetadata, group GroupMetadata) error {
+// transaction. It sets admitted once the open transaction waits for it,
+// and then notes its own failure (refusedLocked), before the transaction
+// can end without the offsets.
+func (p *Producer) sendOffsets(ctx context.Context, t *producerTxn, offsets map[TopicPartition]OffsetAndMetadata, group GroupMetadata, admitted *bool) (err error) {
 	if err := validGroupID(group.GroupID); err != nil {
 		return err
 	}
@@ -412,7 +435,13 @@ func (p *Producer) sendOffsets(ctx context.Context, t *producerTxn, offsets map[
 	if err := t.rlock(p, "send offsets to transaction"); err != nil {
 		return err
 	}
-	defer t.mu.RUnlock()
+	*admitted = true
+	defer func() {
+		if err != nil {
+			t.refusedLocked(err)
+		}
+		t.mu.RUnlock()
+	}()
 	if err := t.sendableLocked("send offsets to transaction"); err != nil {
 		return err
 	}

@@ -1,7 +1,10 @@
 package eventlog_test
 
 import (
+	"context"
 	"fmt"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -87,4 +90,103 @@ func TestTxnOffsetsAbortedWhileWritten(t *testing.T) {
 			assert.Equal(t, want, committed(t, l, "g"), "after a reopen")
 		})
 	}
+}
+
+// waitFor polls cond until it holds, failing the test after a while.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for start := time.Now(); !cond(); time.Sleep(time.Millisecond) {
+		if time.Since(start) > 10*time.Second {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+	}
+}
+
+// TestTransactionAbortsOnSendRefusedWhileCommitWaits: a Send admitted into
+// the open transaction — here waiting for buffer room — holds its end
+// back, and when it fails after all (its ctx ends) the transaction must
+// not commit without its record. The failure was noted only after the
+// Send let the waiting CommitTransaction in, which then committed the
+// transaction without it, and returned nil.
+func TestTransactionAbortsOnSendRefusedWhileCommitWaits(t *testing.T) {
+	l := txnLog(t, t.TempDir(), nil)
+	p, err := l.NewProducer(&eventlog.ProducerOptions{TransactionalID: "tx", Partitioner: eventlog.ManualPartitioner{}, Linger: time.Hour, BufferBytes: 4096})
+	require.NoError(t, err)
+	defer p.Close()
+	require.NoError(t, p.BeginTransaction())
+	value := make([]byte, 1200)
+	for range 3 {
+		p.SendAsync(ctx, eventlog.Record{Topic: "out", Partition: 0, Key: []byte("k"), Value: value}, nil)
+	}
+	sendCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	sent := make(chan error, 1)
+	go func() {
+		_, err := p.Send(sendCtx, eventlog.Record{Topic: "out", Partition: 1, Key: []byte("k"), Value: value})
+		sent <- err
+	}()
+	waitFor(t, "the Send to wait for buffer room", func() bool {
+		select {
+		case err := <-sent:
+			t.Fatalf("the Send returned %v", err)
+		default:
+		}
+		return eventlog.TransactionCallsInFlight(p)
+	})
+	committed := make(chan error, 1)
+	go func() { committed <- p.CommitTransaction(ctx) }()
+	waitFor(t, "the commit to wait for the Send", func() bool { return eventlog.TransactionEndWaiting(p) })
+	cancel()
+	require.ErrorIs(t, <-sent, context.Canceled)
+	err = <-committed
+	assert.ErrorIs(t, err, eventlog.ErrTransactionAborted, "a record of the transaction was not stored")
+	assert.ErrorIs(t, err, context.Canceled)
+	assert.Len(t, consume(t, l, eventlog.ReadCommitted, "out"), 0)
+}
+
+// TestTransactionAbortsOnOffsetsRefusedWhileCommitWaits:
+// SendOffsetsToTransaction's offsets that are refused once the call is
+// inside the transaction — here their topic was deleted while the call
+// added __consumer_offsets to the transaction — make it abort, even when
+// CommitTransaction was waiting for the call.
+func TestTransactionAbortsOnOffsetsRefusedWhileCommitWaits(t *testing.T) {
+	fsys := eventlog.NewMemFS()
+	l, err := eventlog.Open("/data", &eventlog.Options{FS: fsys})
+	require.NoError(t, err)
+	defer l.Close()
+	for _, name := range []string{"in", "out"} {
+		require.NoError(t, l.CreateTopic(name, eventlog.TopicConfig{Partitions: 1}))
+	}
+	_, err = partition(t, l, "in", 0).Append(ctx, []eventlog.Record{rec("k", "v")}, eventlog.AppendOptions{})
+	require.NoError(t, err)
+	in0 := partition(t, l, "in", 0)
+	p := txnProducer(t, l, "tx")
+	require.NoError(t, p.BeginTransaction())
+	send(t, p, "out", 0, "o")
+
+	committed := make(chan error, 1)
+	var once sync.Once
+	fsys.SetFault(func(op eventlog.Op, name string) error {
+		if op == eventlog.OpSync && strings.Contains(name, "__transaction_state") {
+			once.Do(func() {
+				// SendOffsetsToTransaction adds __consumer_offsets to the
+				// transaction.
+				go func() { committed <- p.CommitTransaction(ctx) }()
+				waitFor(t, "the commit to wait for the offsets", func() bool { return eventlog.TransactionEndWaiting(p) })
+				// DeleteTopic waits for this call to end, after it marks
+				// the topic deleted.
+				go func() { assert.NoError(t, l.DeleteTopic(ctx, "in")) }()
+				waitFor(t, "the deletion", func() bool { return eventlog.PartitionDeleted(in0) })
+			})
+		}
+		return nil
+	})
+	err = p.SendOffsetsToTransaction(ctx, map[eventlog.TopicPartition]eventlog.OffsetAndMetadata{{Topic: "in", Partition: 0}: {Offset: 1}},
+		eventlog.GroupMetadata{GroupID: "g", GenerationID: -1})
+	require.ErrorIs(t, err, eventlog.ErrTopicNotFound)
+	err = <-committed
+	fsys.SetFault(nil)
+	assert.ErrorIs(t, err, eventlog.ErrTransactionAborted, "offsets of the transaction were not stored")
+	assert.ErrorIs(t, err, eventlog.ErrTopicNotFound)
+	assert.Empty(t, consume(t, l, eventlog.ReadCommitted, "out"))
 }
