@@ -375,9 +375,9 @@ func (c *txnCoordinator) incompleteLocked(m *txnMeta, missing int, err error) er
 // writeMarkers writes a COMMIT or ABORT marker of producer pid, of
 // transactional ID txnID ("" when unknown), to each partition, going on
 // past those that fail, and fsyncs them. It returns the partitions that
-// have their marker, durably — a partition whose topic was deleted
-// meanwhile has nothing left to mark, and counts — and the failures,
-// joined.
+// have their marker, durably — a partition whose topic is deleted has
+// nothing left to mark, and counts, once the topic is gone from the Log —
+// and the failures, joined.
 func (l *Log) writeMarkers(pid ProducerID, txnID string, tps []TopicPartition, commit bool) ([]TopicPartition, error) {
 	now := l.opts.Now()
 	var marked []TopicPartition
@@ -403,10 +403,11 @@ func (l *Log) writeMarkers(pid ProducerID, txnID string, tps []TopicPartition, c
 		}
 		base, err := p.appendEncoded(batch, DurabilityOS, appendChecks{transactionalID: txnID})
 		if err != nil {
-			if p.deleted.Load() {
-				marked = append(marked, tp)
-				continue
-			}
+			// A partition whose topic is being deleted refuses the
+			// marker, and is not marked: the deletion may yet fail and
+			// put the topic back, with the transaction's records and
+			// without the marker (the next Open would abort them as an
+			// orphan). A retry finds the topic gone, or takes the marker.
 			errs = append(errs, err)
 			if errors.Is(err, ErrClosed) {
 				break
