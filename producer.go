@@ -476,10 +476,12 @@ var errProducerClosed error = &chainedError{msg: "eventlog: producer is closed",
 // caller must drain it; otherwise it starts a drainer if one is needed.
 func (p *Producer) enqueue(ctx context.Context, r *Record, fn func(RecordMetadata, error), w *sendWaiter, cond EndOffsetCondition) (drainHere *partitionQueue, b *producerBatch, md RecordMetadata, err error) {
 	md = RecordMetadata{Topic: r.Topic, Partition: -1, Offset: -1}
-	admitted := false // into the open transaction, which then waits for this call
+	// noted is set once a refusal of r is noted in the open transaction
+	// (see refusedLocked): from enterSend on, which holds it open.
+	noted := false
 	if p.txn != nil {
 		defer func() {
-			if err != nil && !admitted {
+			if err != nil && !noted {
 				p.txn.refused(p, err)
 			}
 		}()
@@ -533,10 +535,10 @@ func (p *Producer) enqueue(ctx context.Context, r *Record, fn func(RecordMetadat
 	}
 	if p.txn != nil {
 		done, sendErr := p.txn.enterSend(ctx, p, q.part)
+		noted = true
 		if sendErr != nil {
 			return nil, nil, md, sendErr
 		}
-		admitted = true
 		defer func() {
 			// Before the transaction's end, which may be waiting for this
 			// call, can go on without the record.

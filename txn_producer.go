@@ -170,7 +170,9 @@ func (p *Producer) BeginTransaction() error {
 // enterSend admits a record to part into the open transaction, adding the
 // partition to it first if needed. On success the caller holds the
 // transaction open until it calls the returned function, once the record
-// is in its batch.
+// is in its batch. A failure to add the partition refuses the record
+// inside the transaction (refusedLocked), before an end waiting for this
+// call can go on without it; the caller has nothing more to note.
 func (t *producerTxn) enterSend(ctx context.Context, p *Producer, part *Partition) (func(), error) {
 	if err := t.fatal.Load(); err != nil {
 		return nil, *err
@@ -183,6 +185,7 @@ func (t *producerTxn) enterSend(ctx context.Context, p *Producer, part *Partitio
 		return nil, err
 	}
 	if err := t.addPartition(ctx, p, part); err != nil {
+		t.refusedLocked(err)
 		t.mu.RUnlock()
 		return nil, err
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -260,4 +261,70 @@ func TestCommitDuringDeleteTopic(t *testing.T) {
 			check("after a reopen")
 		})
 	}
+}
+
+// TestTransactionAbortsOnPartitionAddRefusedWhileCommitWaits: a Send whose
+// partition could not be added to the transaction — its ctx ended while
+// another Send added a partition — refuses its record inside the
+// transaction, so the transaction aborts, even when CommitTransaction was
+// waiting for the Send.
+func TestTransactionAbortsOnPartitionAddRefusedWhileCommitWaits(t *testing.T) {
+	fsys := eventlog.NewMemFS()
+	l, err := eventlog.Open("/data", &eventlog.Options{FS: fsys})
+	require.NoError(t, err)
+	defer l.Close()
+	require.NoError(t, l.CreateTopic("out", eventlog.TopicConfig{Partitions: 2}))
+	p := txnProducer(t, l, "tx")
+	require.NoError(t, p.BeginTransaction())
+
+	adding, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	fsys.SetFault(func(op eventlog.Op, name string) error {
+		if op == eventlog.OpSync && strings.Contains(name, "__transaction_state") && strings.HasSuffix(name, ".log") {
+			once.Do(func() {
+				close(adding)
+				<-release
+			})
+		}
+		return nil
+	})
+	first := make(chan error, 1)
+	go func() {
+		_, err := p.Send(ctx, eventlog.Record{Topic: "out", Partition: 0, Key: []byte("k"), Value: []byte("a")})
+		first <- err
+	}()
+	<-adding // out-0 is being added, holding the transaction's additions
+	sendCtx, cancel := context.WithCancel(ctx)
+	second := make(chan error, 1)
+	go func() {
+		_, err := p.Send(sendCtx, eventlog.Record{Topic: "out", Partition: 1, Key: []byte("k"), Value: []byte("b")})
+		second <- err
+	}()
+	waitFor(t, "the second Send to wait for the first's addition", func() bool {
+		return goroutineWaits("(*producerTxn).addPartition", "sync.(*RWMutex).")
+	})
+	committed := make(chan error, 1)
+	go func() { committed <- p.CommitTransaction(ctx) }()
+	waitFor(t, "the commit to wait for the Sends", func() bool { return eventlog.TransactionEndWaiting(p) })
+	cancel()
+	close(release)
+	fsys.SetFault(nil)
+	require.NoError(t, <-first)
+	require.ErrorIs(t, <-second, context.Canceled)
+	err = <-committed
+	assert.ErrorIs(t, err, eventlog.ErrTransactionAborted, "a record of the transaction was not stored")
+	assert.ErrorIs(t, err, context.Canceled)
+	assert.Empty(t, consume(t, l, eventlog.ReadCommitted, "out"))
+}
+
+// goroutineWaits reports whether a goroutine is blocked in the call named
+// wait, made from the function named in.
+func goroutineWaits(in, wait string) bool {
+	buf := make([]byte, 1<<20)
+	for _, g := range strings.Split(string(buf[:runtime.Stack(buf, true)]), "\n\n") {
+		if i := strings.Index(g, wait); i >= 0 && strings.Contains(g[i:], in) {
+			return true
+		}
+	}
+	return false
 }
