@@ -71,7 +71,11 @@ func (l *Log) adminTopic(name string) (*topic, error) {
 // DeleteTopic deletes a topic with its records and the committed offsets of
 // every consumer group on it, as Kafka's DeleteTopics does; offsets of it
 // sent to a transaction still open go too, and the transaction commits
-// without them. Calls on Partitions of the topic, and sends of Producers
+// without them. A transaction with records in the topic that ends while
+// the deletion is under way may end with ErrTransactionIncomplete: the
+// topic's partitions refuse their markers, and the transaction completes
+// once the topic is gone (or back, if the deletion fails). Calls on
+// Partitions of the topic, and sends of Producers
 // to it, then fail with ErrTopicNotFound; consumer groups subscribed to it
 // rebalance without it. A topic of the same name can be created
 // afterwards; it starts empty, with no committed offset for any group.
