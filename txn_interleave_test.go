@@ -1,5 +1,8 @@
 package eventlog_test
 
+// Transactions whose calls interleave with a commit waiting for them, the
+// Log's aborts, and topic deletions.
+
 import (
 	"context"
 	"errors"
