@@ -138,9 +138,11 @@ func decompress(dst, src []byte, c Compression, limit int) ([]byte, error) {
 	return dst, fmt.Errorf("%w: %s (%d)", ErrUnsupportedCompression, c, c)
 }
 
-// tooLarge is the error for a batch that decompresses past the limit.
+// tooLarge is the error for a batch that decompresses past the limit. It
+// says where the limit comes from: a batch stored while the partition's
+// max batch bytes was larger reads again once it is raised.
 func tooLarge(c Compression, limit int) error {
-	return fmt.Errorf("%w: %s batch decompresses to more than %d bytes", ErrRecordTooLarge, c, limit)
+	return fmt.Errorf("%w: %s batch decompresses to more than %d bytes, the partition's limit (64 times its max batch bytes, Options.MaxBatchBytes or max.message.bytes, and 64 MiB at least)", ErrRecordTooLarge, c, limit)
 }
 
 // gzipCompressor is a pooled gzip writer with the sink it writes to.
