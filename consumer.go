@@ -373,6 +373,20 @@ func (c *Consumer) acquire() error {
 	return nil
 }
 
+// acquireOpen is acquire for a call that answers from the Log: after
+// Log.Close it fails with ErrClosed, as every call on a handle of a closed
+// Log does, rather than answer from what the consumer last knew of it.
+func (c *Consumer) acquireOpen() error {
+	if err := c.acquire(); err != nil {
+		return err
+	}
+	if c.log.closed.Load() {
+		c.release()
+		return ErrClosed
+	}
+	return nil
+}
+
 func (c *Consumer) release() {
 	if c.group.reentered > 0 {
 		c.group.reentered--
@@ -638,7 +652,7 @@ func (c *Consumer) statesLocked(tps []TopicPartition) ([]*fetchState, error) {
 // partitions of a topic deleted under it until its group takes them away
 // at its next rebalance, as Kafka's does, and leaves them out of commits.
 func (c *Consumer) Poll(ctx context.Context) ([]Record, error) {
-	if err := c.acquire(); err != nil {
+	if err := c.acquireOpen(); err != nil {
 		return nil, err
 	}
 	defer c.release()

@@ -197,7 +197,7 @@ func (c *Consumer) subscribe(topics []string, pattern *regexp.Regexp) error {
 // rebalances without this consumer. The consumer may then Assign or
 // Subscribe again.
 func (c *Consumer) Unsubscribe() error {
-	if err := c.acquire(); err != nil {
+	if err := c.acquireOpen(); err != nil {
 		return err
 	}
 	defer c.release()
@@ -219,7 +219,7 @@ func (c *Consumer) unsubscribeLocked(ctx context.Context) error {
 
 // GroupMetadata returns the consumer's group, member ID and generation.
 func (c *Consumer) GroupMetadata() (GroupMetadata, error) {
-	if err := c.acquire(); err != nil {
+	if err := c.acquireOpen(); err != nil {
 		return GroupMetadata{}, err
 	}
 	defer c.release()

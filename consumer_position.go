@@ -27,7 +27,7 @@ func (st *fetchState) dropReadAhead() {
 // AutoOffsetReset to it, as Kafka does. A negative offset is an error
 // wrapping ErrOffsetOutOfRange.
 func (c *Consumer) Seek(tp TopicPartition, offset int64) error {
-	if err := c.acquire(); err != nil {
+	if err := c.acquireOpen(); err != nil {
 		return err
 	}
 	defer c.release()
@@ -59,7 +59,7 @@ func (c *Consumer) SeekToEnd(tps ...TopicPartition) error {
 }
 
 func (c *Consumer) seekTo(t target, tps []TopicPartition) error {
-	if err := c.acquire(); err != nil {
+	if err := c.acquireOpen(); err != nil {
 		return err
 	}
 	defer c.release()
@@ -135,7 +135,7 @@ func (c *Consumer) OffsetsForTimes(times map[TopicPartition]time.Time) (map[Topi
 // A partition without a position gets one first, by AutoOffsetReset, as
 // Kafka's position does; with OffsetResetNone that fails with ErrNoOffset.
 func (c *Consumer) Position(tp TopicPartition) (int64, error) {
-	if err := c.acquire(); err != nil {
+	if err := c.acquireOpen(); err != nil {
 		return -1, err
 	}
 	defer c.release()
@@ -193,7 +193,7 @@ func (c *Consumer) Resume(tps ...TopicPartition) error {
 }
 
 func (c *Consumer) setPaused(tps []TopicPartition, paused bool) error {
-	if err := c.acquire(); err != nil {
+	if err := c.acquireOpen(); err != nil {
 		return err
 	}
 	defer c.release()

@@ -500,10 +500,27 @@ func TestConsumerBadCalls(t *testing.T) {
 func TestConsumerAfterLogClose(t *testing.T) {
 	l := consumerLog(t, 2, nil)
 	c := newTestConsumer(t, l, noWait, tpart(0))
+	unassigned := newTestConsumer(t, l, nil)
+	grouped := newTestConsumer(t, l, &eventlog.ConsumerOptions{GroupID: "g"}, tpart(0))
 	require.NoError(t, l.Close())
 	_, err := c.Poll(ctx)
 	assert.ErrorIs(t, err, eventlog.ErrClosed)
 	assert.ErrorIs(t, c.Assign(tpart(0), tpart(1)), eventlog.ErrClosed)
+	// Every call that answers from the Log fails, as errors.go promises
+	// of every call on a handle of a closed Log.
+	_, err = unassigned.Poll(ctx)
+	assert.ErrorIs(t, err, eventlog.ErrClosed, "Poll without partitions")
+	assert.ErrorIs(t, c.Seek(tpart(0), 0), eventlog.ErrClosed, "Seek")
+	assert.ErrorIs(t, c.SeekToBeginning(), eventlog.ErrClosed, "SeekToBeginning")
+	assert.ErrorIs(t, c.SeekToEnd(), eventlog.ErrClosed, "SeekToEnd")
+	_, err = c.Position(tpart(0))
+	assert.ErrorIs(t, err, eventlog.ErrClosed, "Position")
+	assert.ErrorIs(t, c.Pause(tpart(0)), eventlog.ErrClosed, "Pause")
+	assert.ErrorIs(t, c.Resume(tpart(0)), eventlog.ErrClosed, "Resume")
+	assert.ErrorIs(t, grouped.Unsubscribe(), eventlog.ErrClosed, "Unsubscribe")
+	_, err = grouped.GroupMetadata()
+	assert.ErrorIs(t, err, eventlog.ErrClosed, "GroupMetadata")
+	assert.Equal(t, []eventlog.TopicPartition{tpart(0)}, c.Assignment(), "safe from any goroutine, and unchanged")
 	assert.NoError(t, c.Close())
 }
 
