@@ -713,9 +713,10 @@
 // size (SegmentBytes plus MaxBatchBytes) to avoid remapping while it grows;
 // this costs address space, not memory. On Windows, where directories cannot
 // be fsynced, new files are durable only once the filesystem commits its
-// metadata. Compaction is not available on Windows, which refuses to remove
-// or rename files that are open: Log.Compact returns an error wrapping
-// errors.ErrUnsupported there, and compacted topics keep every record.
+// metadata. Compaction and topic deletion are not available on Windows,
+// which refuses to remove or rename files that are open: Log.Compact and
+// Log.DeleteTopic return an error wrapping errors.ErrUnsupported there, and
+// compacted topics keep every record.
 //
 // Codec state (gzip, lz4 and zstd coders) is pooled process-wide. A zstd coder
 // holds channels, which under testing/synctest belong to the bubble that
