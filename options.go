@@ -84,7 +84,8 @@ type Options struct {
 
 	// SegmentBytes is the size at which a partition's active segment is
 	// closed and a new one started (Kafka's segment.bytes). Default 1 GiB;
-	// at most 2 GiB.
+	// at least 1 KiB and at most 2 GiB less one byte (math.MaxInt32, as
+	// Kafka's segment.bytes, an int).
 	SegmentBytes int64
 
 	// SegmentAge is the age after which a non-empty active segment is closed
