@@ -396,12 +396,15 @@
 // offset of the next record to return: Seek, SeekToBeginning, SeekToEnd and
 // SeekToTime set it; without one, or when it fell outside the log (retention
 // deleted it, or it is past the end), ConsumerOptions.AutoOffsetReset
-// decides: the high watermark (latest, Kafka's default), the log start
-// offset (earliest) or an error (none). Poll blocks until FetchMinBytes of
+// decides: the end (latest, Kafka's default), the log start offset
+// (earliest) or an error (none). A partition's end, for a consumer, is its
+// last stable offset at ReadCommitted, the default, and its high watermark
+// at ReadUncommitted (see Isolation). Poll blocks until FetchMinBytes of
 // records are there, FetchMaxWait passes, its context ends, or Wakeup is
 // called (ErrWakeup); it is woken by appends, so an idle consumer uses no
-// CPU. Records ranges over what Poll returns; ReadToEnd stops at the high
-// watermarks as they were when it started, which is how a cache is rebuilt.
+// CPU. Records ranges over what Poll returns; ReadToEnd stops at the
+// partitions' ends as they were when it started, which is how a cache is
+// rebuilt.
 // Views and ViewsToEnd are the same loops over RecordViews; Records and
 // ReadToEnd clone the views they are built on. Damaged data is reported at
 // every poll, never skipped. A Consumer is for one goroutine at a time
