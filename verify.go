@@ -44,9 +44,10 @@ const (
 	// ProblemIndex is an index file, or the recovery point checkpoint,
 	// that does not match the log. They carry no authority: an index is
 	// rebuilt, and the checkpoint ignored, when next needed. The exception
-	// is a closed segment's .txnindex that is there and well formed but
-	// lacks an aborted transaction of the segment, or lists one the
-	// segment does not hold: Open reads it as it is, so read_committed
+	// is a .txnindex of a closed segment (or of the active segment of a
+	// cleanly closed log) that is there and well formed but lacks an
+	// aborted transaction of the segment, or lists one the segment does
+	// not hold: Open reads it as it is, so read_committed
 	// readers see aborted records or miss committed ones, until the file
 	// is deleted and Open rebuilds it.
 	ProblemIndex
@@ -111,7 +112,8 @@ func (r *VerifyReport) Corrupt() bool {
 // segments against the batch it names; and the .txnindex of each closed
 // segment against the transaction markers in it (an active segment's
 // indexes are rewritten in place while a Log writes it, and lag its log by
-// design, so they are not checked). It changes nothing. The error is for
+// design, so they are not checked, but for its .txnindex when the log was
+// closed cleanly, which Open then trusts as it is). It changes nothing. The error is for
 // what kept it from checking (ctx ended, an I/O error); what it found
 // wrong is in the report.
 //
@@ -312,6 +314,7 @@ func (v *verifyRun) partition(p verifyPartition) error {
 		if seg.active && rp.base == base {
 			seg.rpPos = rp.pos
 		}
+		seg.closed = seg.active && closedCleanly(v.fsys, v.dir)
 		var err error
 		if next, err = v.segment(&seg, next); err != nil {
 			return err
@@ -369,6 +372,9 @@ type verifySegment struct {
 	gaps   bool  // offsets may have gaps (compaction)
 	rpPos  int64 // the recovery point's position in the active segment, -1 for its start
 	txns   *verifyTxns
+	// closed is set for the active segment of a log closed cleanly as its
+	// check began: its .txnindex is then complete, as Open trusts it.
+	closed bool
 }
 
 // segment checks one segment file, which should start at offset next (-1:

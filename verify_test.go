@@ -427,3 +427,57 @@ func TestVerifyTxnIndex(t *testing.T) {
 		})
 	}
 }
+
+// The .txnindex of a cleanly closed log's active segment is complete, as
+// Open trusts it: a damaged entry that still decodes, here one zeroed to
+// list an abort at the segment's first offset, makes read_committed
+// readers skip committed records and see aborted ones, and Verify must
+// report it.
+func TestVerifyActiveTxnIndexOfClosedLog(t *testing.T) {
+	dir := t.TempDir()
+	l := openLog(t, dir, nil)
+	require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{}))
+	pr := txnProducer(t, l, "tx")
+	var committed []string
+	for i := range 6 {
+		require.NoError(t, pr.BeginTransaction())
+		v := fmt.Sprintf("v%d", i)
+		send(t, pr, "t", 0, v)
+		if i%3 == 2 {
+			require.NoError(t, pr.AbortTransaction(ctx))
+			continue
+		}
+		require.NoError(t, pr.CommitTransaction(ctx))
+		committed = append(committed, v)
+	}
+	require.NoError(t, pr.Close())
+	require.NoError(t, l.Close())
+	require.Empty(t, verify(t, dir).Problems, "a sound log")
+
+	logs := globPartition(t, dir, ".log")
+	require.Len(t, logs, 1, "one segment, the active one")
+	path := strings.TrimSuffix(logs[0], ".log") + ".txnindex"
+	b := mustRead(t, path)
+	require.Len(t, b, 2*34, "two aborts")
+	clear(b[10:34]) // the first entry's first, last and last stable offsets
+	require.NoError(t, os.WriteFile(path, b, 0o644))
+
+	r := verify(t, dir)
+	if assert.Len(t, r.Problems, 1, "%v", r.Problems) {
+		p := r.Problems[0]
+		assert.Equal(t, eventlog.ProblemIndex, p.Kind)
+		assert.Equal(t, path, p.Path)
+		assert.Contains(t, p.Reason, "read_committed readers")
+	}
+	l = openLog(t, dir, nil)
+	assert.NotEqual(t, committed, replayValues(t, l, "t"), "Open trusts the file")
+	require.NoError(t, l.Close())
+
+	// What the report says to do.
+	require.Contains(t, r.Problems[0].Reason, "delete it, and Open rebuilds it")
+	require.NoError(t, os.Remove(path))
+	l = openLog(t, dir, nil)
+	assert.Equal(t, committed, replayValues(t, l, "t"))
+	require.NoError(t, l.Close())
+	assert.Empty(t, verify(t, dir).Problems, "rebuilt")
+}

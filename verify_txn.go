@@ -24,7 +24,10 @@ import (
 // is compared only when the producer's marker before it was seen (one that
 // began before the first segment, which retention or DeleteRecords
 // removed, began where Verify cannot see). The active segment's file lags
-// its log by design and is not checked.
+// its log by design and is checked only when the log was closed cleanly:
+// Close completes it, and Open trusts it then as it trusts a closed
+// segment's. Should a Log open the directory meanwhile (Open removes the
+// clean-shutdown marker before any append), the check is dropped.
 
 // verifyTxns follows the transactions of one partition.
 type verifyTxns struct {
@@ -101,7 +104,7 @@ func (t *verifyTxns) damaged() { t.broken = true }
 func (t *verifyTxns) finish(v *verifyRun, s *verifySegment, end int64) {
 	aborted, markers := t.aborted, t.markers
 	t.aborted, t.markers = nil, nil
-	if t.broken || s.active {
+	if t.broken || s.active && !s.closed {
 		return
 	}
 	stem, ok := strings.CutSuffix(s.path, logExt)
@@ -113,6 +116,9 @@ func (t *verifyTxns) finish(v *verifyRun, s *verifySegment, end int64) {
 	var entries []abortedTxn
 	if err == nil {
 		entries, err = decodeTxnIndex(b, s.base, end)
+	}
+	if s.active && !closedCleanly(v.fsys, v.dir) {
+		return // a Log opened the directory since the check began
 	}
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
