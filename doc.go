@@ -665,8 +665,8 @@
 // Verify checks a log directory without opening it — every batch's CRC,
 // offsets, the active segments against their recovery points, the closed
 // segments' index entries and .txnindex files (and the active segments'
-// .txnindex files of a cleanly closed log), files that show segment files
-// missing — and returns what it found with file and byte position;
+// .txnindex files of a cleanly closed log), producer-ids.meta, files that
+// show segment files missing — and returns what it found with file and byte position;
 // Partition.Batches walks the stored batches with their headers. Both are
 // for tools such as cmd/eventlog.
 //

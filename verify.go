@@ -106,16 +106,17 @@ func (r *VerifyReport) Corrupt() bool {
 // topic's metadata; every batch of every segment — it parses, its CRC-32C
 // matches, its offsets follow the batch before (densely, unless the
 // partition was ever compacted) and the segments follow one another; the
-// active segment against its recovery point, as Open judges it; the files
-// that show segment files missing, which Open refuses (see
-// Options.Repair); every offset and time index entry of the closed
-// segments against the batch it names; and the .txnindex of each closed
-// segment against the transaction markers in it (an active segment's
-// indexes are rewritten in place while a Log writes it, and lag its log by
-// design, so they are not checked, but for its .txnindex when the log was
-// closed cleanly, which Open then trusts as it is). It changes nothing. The error is for
-// what kept it from checking (ctx ended, an I/O error); what it found
-// wrong is in the report.
+// active segment against its recovery point, as Open judges it;
+// producer-ids.meta, which Open does not read; the files that show
+// segment files missing, which Open refuses (see Options.Repair); every
+// offset and time index entry of the closed segments against the batch it
+// names; and the .txnindex of each closed segment against the transaction
+// markers in it (an active segment's indexes are rewritten in place while
+// a Log writes it, and lag its log by design, so they are not checked,
+// but for its .txnindex when the log was closed cleanly, which Open then
+// trusts as it is). It changes nothing. The error is for what kept it
+// from checking (ctx ended, an I/O error); what it found wrong is in the
+// report.
 //
 // A batch that fails a check ends the check of its segment: what follows
 // cannot be trusted to start where the damaged batch says it ends.
@@ -147,6 +148,16 @@ func Verify(ctx context.Context, dir string, opts *VerifyOptions) (*VerifyReport
 		if err := v.partition(p); err != nil {
 			return nil, err
 		}
+	}
+	// Open does not read producer-ids.meta: damage there fails every
+	// producer id allocation instead.
+	_, err = readProducerIDs(v.fsys, filepath.Join(dir, producerIDsName))
+	var ce *CorruptError
+	switch {
+	case errors.As(err, &ce):
+		v.problem(ProblemCorrupt, ce.Path, ce.Pos, -1, "%s; every producer id allocation fails until Open with Options.Repair sets the file aside", ce.Reason)
+	case err != nil && !errors.Is(err, fs.ErrNotExist):
+		return nil, fmt.Errorf("eventlog: verify %s: %w", dir, err)
 	}
 	v.report.Partitions = len(parts)
 	if v.progress != nil {

@@ -481,3 +481,33 @@ func TestVerifyActiveTxnIndexOfClosedLog(t *testing.T) {
 	require.NoError(t, l.Close())
 	assert.Empty(t, verify(t, dir).Problems, "rebuilt")
 }
+
+// A damaged producer-ids.meta, which Open does not read, fails every
+// producer id allocation with a *CorruptError: Verify must report it.
+func TestVerifyProducerIDsFile(t *testing.T) {
+	dir := t.TempDir()
+	l := openLog(t, dir, nil)
+	require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{}))
+	pr := txnProducer(t, l, "tx")
+	require.NoError(t, pr.Close())
+	require.NoError(t, l.Close())
+	require.Empty(t, verify(t, dir).Problems, "a sound log")
+
+	path := filepath.Join(dir, "producer-ids.meta")
+	b := mustRead(t, path)
+	b[len(b)-1] ^= 1
+	require.NoError(t, os.WriteFile(path, b, 0o644))
+
+	r := verify(t, dir)
+	assert.True(t, r.Corrupt())
+	if assert.Len(t, r.Problems, 1, "%v", r.Problems) {
+		assert.Equal(t, path, r.Problems[0].Path)
+		assert.NotEmpty(t, r.Problems[0].Reason)
+	}
+
+	l = openLog(t, dir, nil)
+	_, err := l.NewProducer(&eventlog.ProducerOptions{TransactionalID: "tx2"})
+	var ce *eventlog.CorruptError
+	require.ErrorAs(t, err, &ce, "what Verify reported")
+	assert.Equal(t, path, ce.Path)
+}
