@@ -183,6 +183,7 @@ type verifyRun struct {
 type verifyPartition struct {
 	dir          string
 	segmentBytes int64 // the most a segment can hold
+	compacts     bool  // its topic's cleanup policy compacts
 }
 
 func (v *verifyRun) problem(kind ProblemKind, path string, pos, offset int64, format string, args ...any) {
@@ -241,7 +242,7 @@ func (v *verifyRun) topic(dir string) ([]verifyPartition, error) {
 				}
 			}
 		}
-		parts = append(parts, verifyPartition{dir: pdir, segmentBytes: pc.segmentBytes + int64(pc.maxBatchBytes)})
+		parts = append(parts, verifyPartition{dir: pdir, segmentBytes: pc.segmentBytes + int64(pc.maxBatchBytes), compacts: pc.cleanup.compacts()})
 	}
 	return parts, nil
 }
@@ -296,9 +297,11 @@ func (v *verifyRun) partition(p verifyPartition) error {
 		ce := lost.corrupt()
 		v.problem(ProblemCorrupt, ce.Path, 0, ce.Offset, "%s", ce.Reason)
 	}
-	// A partition ever compacted has a cleaner checkpoint; only then may
-	// its offsets have gaps (a topic may stop compacting later).
-	gaps := has(cleanerMetaName)
+	// Offsets may have gaps where the topic compacts, or where the
+	// partition was ever compacted, which leaves a cleaner checkpoint (a
+	// topic may stop compacting later), as Open judges (mayHaveGaps): the
+	// checkpoint only saves the cleaner work, and may be lost.
+	gaps := p.compacts || has(cleanerMetaName)
 	txns := &verifyTxns{}
 	next := int64(-1) // offset after the last segment checked, -1 when unknown
 	for i := 0; i < len(bases); i++ {

@@ -511,3 +511,25 @@ func TestVerifyProducerIDsFile(t *testing.T) {
 	require.ErrorAs(t, err, &ce, "what Verify reported")
 	assert.Equal(t, path, ce.Path)
 }
+
+// A compacted topic's offsets have gaps, whether or not its cleaner.meta,
+// which only saves the cleaner work, is still there: Open reads the
+// partition without it, and Verify must not call its segments corrupt.
+func TestVerifyCompactedWithoutCleanerMeta(t *testing.T) {
+	dir := t.TempDir()
+	l := openLog(t, dir, &eventlog.Options{SegmentBytes: 1024})
+	require.NoError(t, l.CreateTopic("c", eventlog.TopicConfig{CleanupPolicy: eventlog.CleanupCompact}))
+	cp := partition(t, l, "c", 0)
+	for i := range 60 {
+		putKV(t, cp, fmt.Sprintf("k%d", i%5), []byte(fmt.Sprintf("v%d", i)))
+	}
+	require.NoError(t, l.Compact(ctx, "c"))
+	want := readAll(t, cp, 0)
+	require.NoError(t, l.Close())
+	require.Empty(t, verify(t, dir).Problems, "a sound log")
+
+	require.NoError(t, os.Remove(filepath.Join(dir, "topics", "c", "0", "cleaner.meta")))
+	assert.Empty(t, verify(t, dir).Problems)
+	l = openLog(t, dir, &eventlog.Options{SegmentBytes: 1024})
+	assert.Equal(t, want, readAll(t, partition(t, l, "c", 0), 0), "Open reads it all")
+}
