@@ -35,7 +35,10 @@ import (
 //     up to the rebalance timeout, until every member gave its partitions
 //     back and the assignor ran. A member rejoining releases what its
 //     subscription metadata no longer claims as owned (everything, for an
-//     eager client).
+//     eager client). A new dynamic member whose client goes away before
+//     its JoinGroup is answered leaves: it never learned its member ID
+//     (Kafka's MEMBER_ID_REQUIRED round trip, KIP-394, avoids such
+//     members).
 //   - SyncGroup returns the partitions of the member's assignment it has
 //     been granted; under the cooperative protocol, partitions another
 //     member still holds come later: Heartbeat answers
@@ -217,6 +220,18 @@ func (c *conn) handleJoinGroup(req *request) (kmsg.Response, error) {
 	if err != nil && ctx.Err() == nil {
 		c.forgetIfGone(r.Group, m.x.ID(), err)
 		return fail(errorCode(err), err)
+	}
+	if r.MemberID == "" && instance == "" && req.ctx.Err() != nil {
+		// The client went away (or the server is closing) before it
+		// learned its member ID: nobody can heartbeat, sync or leave as
+		// this member, which would otherwise own partitions nobody
+		// consumes until its session timed out. Kafka avoids such
+		// members by answering a new member MEMBER_ID_REQUIRED first
+		// (KIP-394). A static member stays: its client comes back with
+		// its instance ID.
+		m.x.Leave()
+		c.s.members.remove(r.Group, m.x.ID())
+		return fail(kerr.UnknownMemberID.Code, nil)
 	}
 	// A rebalance that did not finish in time leaves the member in the
 	// generation it has: its SyncGroup is answered REBALANCE_IN_PROGRESS

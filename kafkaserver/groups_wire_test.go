@@ -566,3 +566,70 @@ func TestWireGroupMixedMembersJoinAndLeaveInTurns(t *testing.T) {
 		})
 	}
 }
+
+// joinWritten is a kgo hook that tells when a JoinGroup was written.
+type joinWritten chan struct{}
+
+func (j joinWritten) OnBrokerWrite(_ kgo.BrokerMetadata, key int16, _ int, _, _ time.Duration, err error) {
+	if key == 11 && err == nil {
+		select {
+		case j <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// A new member whose client dies while its JoinGroup waits never
+// learned its member ID: it cannot leave, and must not stay in the group,
+// owning partitions nobody consumes until its session times out.
+func TestWireGroupJoinAbandonedByNewMember(t *testing.T) {
+	f := newFixture(t, map[string]eventlog.TopicConfig{"t": {Partitions: 4}})
+	ctx := testContext(t)
+	produceN(t, ctx, f.client(t, kgo.RecordPartitioner(kgo.ManualPartitioner())), 4, 10)
+	g := newWireGroup(t, f.addr, kgo.RangeBalancer())
+
+	// a owns everything, and holds on to it: it polled, and does not
+	// allow a rebalance, so that b's JoinGroup waits.
+	a, err := kgo.NewClient(kgo.SeedBrokers(f.addr), kgo.ConsumerGroup("g"), kgo.ConsumeTopics("t"),
+		kgo.Balancers(kgo.RangeBalancer()), kgo.HeartbeatInterval(50*time.Millisecond),
+		kgo.BlockRebalanceOnPoll(), kgo.DisableAutoCommit(),
+		kgo.OnPartitionsAssigned(func(_ context.Context, _ *kgo.Client, m map[string][]int32) { g.own("a", m, true) }),
+		kgo.OnPartitionsRevoked(func(_ context.Context, _ *kgo.Client, m map[string][]int32) { g.own("a", m, false) }),
+	)
+	require.NoError(t, err)
+	defer a.Close()
+	g.waitOwned(ctx, 4, "a")
+	require.NotEmpty(t, a.PollFetches(ctx).Records())
+
+	written := make(joinWritten, 1)
+	var dialer cuttableDialer
+	b, err := kgo.NewClient(kgo.SeedBrokers(f.addr), kgo.ConsumerGroup("g"), kgo.ConsumeTopics("t"),
+		kgo.Balancers(kgo.RangeBalancer()), kgo.SessionTimeout(time.Minute), kgo.WithHooks(written), kgo.Dialer(dialer.dial))
+	require.NoError(t, err)
+	select {
+	case <-written:
+	case <-ctx.Done():
+		t.Fatal("b sent no JoinGroup")
+	}
+	dialer.kill() // b dies while its JoinGroup waits for a
+	b.Close()
+
+	// a gives its partitions up and rejoins: b is gone, a gets all.
+	pollCtx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for pollCtx.Err() == nil {
+			a.AllowRebalance()
+			a.PollFetches(pollCtx)
+		}
+	}()
+	defer func() { stop(); <-done; a.AllowRebalance() }()
+	waitCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	g.waitEvents(waitCtx, "a", 3) // assigned, revoked, assigned again
+	g.waitOwned(waitCtx, 4, "a")
+	d, err := f.log.DescribeGroup("g")
+	require.NoError(t, err)
+	assert.Len(t, d.Members, 1)
+}
