@@ -135,7 +135,9 @@
 //     ILLEGAL_GENERATION); a commit without a member ID (generation -1)
 //     is taken only while the group has no members (else
 //     UNKNOWN_MEMBER_ID, as in Kafka). A JoinGroup of a new
-//     member answers without the MEMBER_ID_REQUIRED round trip. Under the
+//     member answers without the MEMBER_ID_REQUIRED round trip; a new
+//     (dynamic) member whose client goes away before that answer leaves
+//     the group, as it never learned its member ID. Under the
 //     cooperative protocol, partitions freed by other members reach a
 //     remote member at its next heartbeat, not in the same round.
 //   - DescribeGroups shows in-process members with client ID "in-process".
