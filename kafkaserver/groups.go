@@ -212,7 +212,7 @@ func (c *conn) handleJoinGroup(req *request) (kmsg.Response, error) {
 			return fail(errorCode(err), err)
 		}
 	}
-	m.metadata = metadata[m.x.Assignor().Name()]
+	c.s.members.setSubscription(m, metadata[m.x.Assignor().Name()])
 	ctx, cancel := context.WithTimeout(req.ctx, rebalance)
 	c.watchClient()
 	generation, err := m.x.AwaitRebalance(ctx)
@@ -342,7 +342,7 @@ func (c *conn) describeMember(group string, md eventlog.GroupMemberDescription) 
 		dm.InstanceID = &md.GroupInstanceID
 	}
 	if m := c.s.members.get(group, md.MemberID); m != nil {
-		dm.ClientID, dm.ClientHost, dm.ProtocolMetadata = m.clientID, m.clientHost, m.metadata
+		dm.ClientID, dm.ClientHost, dm.ProtocolMetadata = m.clientID, m.clientHost, c.s.members.subscription(m)
 	} else {
 		dm.ClientID, dm.ClientHost = md.ClientID, md.ClientHost
 		sub := kmsg.NewConsumerMemberMetadata()

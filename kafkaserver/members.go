@@ -31,7 +31,7 @@ type remoteMember struct {
 	clientID   string
 	clientHost string
 	instanceID string
-	metadata   []byte // the subscription of its protocol, as sent
+	metadata   []byte // the subscription of its protocol, as sent; under memberRegistry.mu
 	added      uint64 // memberRegistry's count of puts when it was put
 }
 
@@ -46,6 +46,21 @@ type memberRegistry struct {
 }
 
 func (r *memberRegistry) init() { r.mu.groups = make(map[string]map[string]*remoteMember) }
+
+// subscription returns the subscription m sent in its last JoinGroup.
+func (r *memberRegistry) subscription(m *remoteMember) []byte {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return m.metadata
+}
+
+// setSubscription records the subscription m sent in a JoinGroup, which
+// DescribeGroups, on another connection, reads.
+func (r *memberRegistry) setSubscription(m *remoteMember, metadata []byte) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	m.metadata = metadata
+}
 
 func (r *memberRegistry) get(group, id string) *remoteMember {
 	r.mu.Lock()
