@@ -180,6 +180,42 @@ func (g *wireGroup) waitReceived(ctx context.Context, n int) {
 	}
 }
 
+// wireMember is a member of a wireGroup test: its name, and how to start
+// it, which returns how to stop it.
+type wireMember struct {
+	name  string
+	start func() (stop func())
+}
+
+// inTurns starts the three members one after another and stops them in the
+// same order. After each change every one of the partitions must have one
+// owner among the members running and the records must keep coming; at the
+// end each of the total records must have been received exactly once.
+func (g *wireGroup) inTurns(t *testing.T, ctx context.Context, partitions, total int, first, second, third wireMember) {
+	t.Helper()
+	stopFirst := first.start()
+	g.waitOwned(ctx, partitions, first.name)
+	g.waitReceived(ctx, total/24)
+	stopSecond := second.start()
+	g.waitOwned(ctx, partitions, first.name, second.name)
+	g.waitReceived(ctx, total/6)
+	stopThird := third.start()
+	g.waitOwned(ctx, partitions, first.name, second.name, third.name)
+	g.waitReceived(ctx, total/3)
+	stopFirst()
+	g.waitOwned(ctx, partitions, second.name, third.name)
+	g.waitReceived(ctx, total/2)
+	stopSecond()
+	g.waitOwned(ctx, partitions, third.name)
+	g.waitReceived(ctx, total)
+	stopThird()
+
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	assert.Empty(t, g.dups)
+	assert.Len(t, g.seen, total)
+}
+
 func produceN(t *testing.T, ctx context.Context, cl *kgo.Client, partitions, perPartition int) {
 	t.Helper()
 	for i := 0; i < perPartition; i++ {
@@ -211,27 +247,10 @@ func TestWireGroupMembersJoinAndLeaveInTurns(t *testing.T) {
 			produceN(t, ctx, f.client(t, kgo.RecordPartitioner(kgo.ManualPartitioner())), partitions, per)
 			g := newWireGroup(t, f.addr, tc.balancer)
 
-			stopA := g.start(ctx, "a")
-			g.waitOwned(ctx, partitions, "a")
-			g.waitReceived(ctx, 50)
-			stopB := g.start(ctx, "b")
-			g.waitOwned(ctx, partitions, "a", "b")
-			g.waitReceived(ctx, 200)
-			stopC := g.start(ctx, "c")
-			g.waitOwned(ctx, partitions, "a", "b", "c")
-			g.waitReceived(ctx, 400)
-			stopA()
-			g.waitOwned(ctx, partitions, "b", "c")
-			g.waitReceived(ctx, 600)
-			stopB()
-			g.waitOwned(ctx, partitions, "c")
-			g.waitReceived(ctx, partitions*per)
-			stopC()
-
-			g.mu.Lock()
-			defer g.mu.Unlock()
-			assert.Empty(t, g.dups)
-			assert.Len(t, g.seen, partitions*per)
+			remote := func(name string) wireMember {
+				return wireMember{name, func() func() { return g.start(ctx, name) }}
+			}
+			g.inTurns(t, ctx, partitions, partitions*per, remote("a"), remote("b"), remote("c"))
 		})
 	}
 }
@@ -456,27 +475,11 @@ func TestWireGroupMixedMembersJoinAndLeaveInTurns(t *testing.T) {
 			produceN(t, ctx, f.client(t, kgo.RecordPartitioner(kgo.ManualPartitioner())), partitions, per)
 			g := newWireGroup(t, f.addr, tc.balancer)
 
-			stopA := g.start(ctx, "a")
-			g.waitOwned(ctx, partitions, "a")
-			g.waitReceived(ctx, 50)
-			stopL := g.startLocal(ctx, f.log, "local", tc.assignor)
-			g.waitOwned(ctx, partitions, "a", "local")
-			g.waitReceived(ctx, 200)
-			stopB := g.start(ctx, "b")
-			g.waitOwned(ctx, partitions, "a", "local", "b")
-			g.waitReceived(ctx, 400)
-			stopA()
-			g.waitOwned(ctx, partitions, "local", "b")
-			g.waitReceived(ctx, 600)
-			stopL()
-			g.waitOwned(ctx, partitions, "b")
-			g.waitReceived(ctx, partitions*per)
-			stopB()
-
-			g.mu.Lock()
-			defer g.mu.Unlock()
-			assert.Empty(t, g.dups)
-			assert.Len(t, g.seen, partitions*per)
+			remote := func(name string) wireMember {
+				return wireMember{name, func() func() { return g.start(ctx, name) }}
+			}
+			local := wireMember{"local", func() func() { return g.startLocal(ctx, f.log, "local", tc.assignor) }}
+			g.inTurns(t, ctx, partitions, partitions*per, remote("a"), local, remote("b"))
 		})
 	}
 }
