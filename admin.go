@@ -372,11 +372,8 @@ func (l *Log) CreatePartitions(ctx context.Context, name string, total int) erro
 	if err != nil {
 		return err
 	}
-	switch have := len(t.partitions); {
-	case total <= have:
-		return fmt.Errorf("eventlog: topic %q: %w: it has %d partitions, and CreatePartitions only adds (asked for %d in all)", name, ErrInvalidConfig, have, total)
-	case total > maxPartitions:
-		return fmt.Errorf("eventlog: topic %q: %w: %d partitions is more than %d", name, ErrInvalidConfig, total, maxPartitions)
+	if err := checkPartitionCount(t, total); err != nil {
+		return err
 	}
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("eventlog: create partitions of topic %q: %w", name, err)
@@ -425,6 +422,38 @@ func (l *Log) CreatePartitions(ctx context.Context, name string, total int) erro
 	l.topicsVersion.Add(1)
 	l.mu.Unlock()
 	l.opts.Logger.Info("eventlog: partitions created", "topic", name, "partitions", total)
+	return nil
+}
+
+// ValidateCreatePartitions returns the error CreatePartitions would return
+// for name and total — a read-only Log, no such topic, an internal topic, a
+// total that adds no partition or passes the limit of 65,536 — without
+// changing anything, as Kafka's CreatePartitions does with validate-only.
+// Another call can still change the topic before a CreatePartitions.
+func (l *Log) ValidateCreatePartitions(name string, total int) error {
+	if err := l.refuseWrite("create partitions of topic %q", name); err != nil {
+		return err
+	}
+	if !l.enter() {
+		return ErrClosed
+	}
+	defer l.exit()
+	t, err := l.adminTopic(name)
+	if err != nil {
+		return err
+	}
+	return checkPartitionCount(t, total)
+}
+
+// checkPartitionCount checks that total partitions of t adds some and
+// stays within the limit.
+func checkPartitionCount(t *topic, total int) error {
+	switch have := len(t.partitions); {
+	case total <= have:
+		return fmt.Errorf("eventlog: topic %q: %w: it has %d partitions, and CreatePartitions only adds (asked for %d in all)", t.name, ErrInvalidConfig, have, total)
+	case total > maxPartitions:
+		return fmt.Errorf("eventlog: topic %q: %w: %d partitions is more than %d", t.name, ErrInvalidConfig, total, maxPartitions)
+	}
 	return nil
 }
 

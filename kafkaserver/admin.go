@@ -154,11 +154,17 @@ func (c *conn) handleFindCoordinator(req *request) (kmsg.Response, error) {
 func (c *conn) handleCreateTopics(req *request) (kmsg.Response, error) {
 	r := req.kreq.(*kmsg.CreateTopicsRequest)
 	resp := r.ResponseKind().(*kmsg.CreateTopicsResponse)
+	dups := duplicates(r.Topics, func(t kmsg.CreateTopicsRequestTopic) string { return t.Topic })
 	for _, t := range r.Topics {
 		rt := kmsg.NewCreateTopicsResponseTopic()
 		rt.Topic = t.Topic
 		cfg, code, err := topicConfig(&t)
 		switch {
+		case dups[t.Topic] > 1:
+			dups[t.Topic] = -1
+			code, err = kerr.InvalidRequest.Code, errDuplicateTopic(t.Topic)
+		case dups[t.Topic] < 0:
+			continue // answered once
 		case err != nil:
 		case r.ValidateOnly:
 			// Answered as the creation would be, as Kafka answers it.
@@ -176,6 +182,21 @@ func (c *conn) handleCreateTopics(req *request) (kmsg.Response, error) {
 		resp.Topics = append(resp.Topics, rt)
 	}
 	return resp, nil
+}
+
+// duplicates counts the topics of a request by name. Kafka refuses every
+// topic named more than once in a CreateTopics or CreatePartitions request,
+// with one answer for it, and acts on none of them.
+func duplicates[T any](topics []T, name func(T) string) map[string]int {
+	n := make(map[string]int, len(topics))
+	for _, t := range topics {
+		n[name(t)]++
+	}
+	return n
+}
+
+func errDuplicateTopic(name string) error {
+	return fmt.Errorf("topic %q is named more than once in the request", name)
 }
 
 // topicConfig turns a CreateTopics topic into a TopicConfig, or names what
@@ -355,21 +376,26 @@ func (c *conn) handleDeleteTopics(req *request) (kmsg.Response, error) {
 func (c *conn) handleCreatePartitions(req *request) (kmsg.Response, error) {
 	r := req.kreq.(*kmsg.CreatePartitionsRequest)
 	resp := r.ResponseKind().(*kmsg.CreatePartitionsResponse)
+	dups := duplicates(r.Topics, func(t kmsg.CreatePartitionsRequestTopic) string { return t.Topic })
 	for _, t := range r.Topics {
 		rt := kmsg.NewCreatePartitionsResponseTopic()
 		rt.Topic = t.Topic
 		var err error
 		code := int16(0)
-		switch cfg, cerr := c.s.log.TopicConfig(t.Topic); {
-		case cerr != nil:
-			err, code = cerr, errorCode(cerr)
-		case int(t.Count) <= cfg.Partitions:
-			err, code = fmt.Errorf("topic %q has %d partitions, asked for %d", t.Topic, cfg.Partitions, t.Count), kerr.InvalidPartitions.Code
+		switch {
+		case dups[t.Topic] > 1:
+			dups[t.Topic] = -1
+			code, err = kerr.InvalidRequest.Code, errDuplicateTopic(t.Topic)
+		case dups[t.Topic] < 0:
+			continue // answered once
 		case len(t.Assignment) > 0:
 			err, code = fmt.Errorf("topic %q: replica assignments are not supported", t.Topic), kerr.InvalidReplicaAssignment.Code
-		case !r.ValidateOnly:
+		case r.ValidateOnly:
+			err = c.s.log.ValidateCreatePartitions(t.Topic, int(t.Count))
+			code = createPartitionsErrorCode(err)
+		default:
 			err = c.s.log.CreatePartitions(req.ctx, t.Topic, int(t.Count))
-			code = errorCode(err)
+			code = createPartitionsErrorCode(err)
 		}
 		if err != nil {
 			rt.ErrorCode, rt.ErrorMessage = code, errorMessage(err)
@@ -377,6 +403,16 @@ func (c *conn) handleCreatePartitions(req *request) (kmsg.Response, error) {
 		resp.Topics = append(resp.Topics, rt)
 	}
 	return resp, nil
+}
+
+// createPartitionsErrorCode is errorCode, but with INVALID_PARTITIONS for
+// a count the Log refuses (one that adds none, or too many), as Kafka
+// answers.
+func createPartitionsErrorCode(err error) int16 {
+	if errors.Is(err, eventlog.ErrInvalidConfig) {
+		return kerr.InvalidPartitions.Code
+	}
+	return errorCode(err)
 }
 
 func (c *conn) handleDeleteRecords(req *request) (kmsg.Response, error) {

@@ -168,3 +168,93 @@ func TestCreateTopicsValidateOnly(t *testing.T) {
 		}
 	}
 }
+
+// TestCreatePartitionsValidateOnly checks that CreatePartitions with
+// validate-only answers each topic as the same request without it does — a
+// count that adds nothing, one past the limit of 65,536, an unknown or
+// internal topic — and grows nothing, as Kafka's validate-only does.
+func TestCreatePartitionsValidateOnly(t *testing.T) {
+	f := newFixture(t, map[string]eventlog.TopicConfig{"t": {Partitions: 2}})
+	ctx := testContext(t)
+	cl := f.client(t)
+	for i, tc := range []struct {
+		topic string
+		count int32
+		want  error
+	}{
+		{"t", 2, kerr.InvalidPartitions},
+		{"t", 1 << 17, kerr.InvalidPartitions},
+		{"missing", 3, kerr.UnknownTopicOrPartition},
+		{"__consumer_offsets", 100, kerr.InvalidTopicException},
+		{"t", 3, nil},
+	} {
+		what := fmt.Sprintf("case %d: topic %q to %d", i, tc.topic, tc.count)
+		for _, validateOnly := range []bool{true, false} {
+			req := kmsg.NewPtrCreatePartitionsRequest()
+			req.ValidateOnly = validateOnly
+			rt := kmsg.NewCreatePartitionsRequestTopic()
+			rt.Topic, rt.Count = tc.topic, tc.count
+			req.Topics = append(req.Topics, rt)
+			resp, err := req.RequestWith(ctx, cl)
+			require.NoError(t, err, what)
+			require.Len(t, resp.Topics, 1, what)
+			got := kerr.ErrorForCode(resp.Topics[0].ErrorCode)
+			if tc.want == nil {
+				assert.NoError(t, got, "%s, validate-only %v", what, validateOnly)
+			} else {
+				assert.ErrorIs(t, got, tc.want, "%s, validate-only %v", what, validateOnly)
+			}
+			cfg, err := f.log.TopicConfig("t")
+			require.NoError(t, err)
+			if validateOnly || tc.want != nil {
+				assert.Equal(t, 2, cfg.Partitions, "%s, validate-only %v: grown", what, validateOnly)
+			}
+		}
+	}
+}
+
+// TestCreateTopicsAndPartitionsNameATopicTwice checks that a topic named
+// twice in one CreateTopics or CreatePartitions request gets one answer,
+// INVALID_REQUEST, and is neither created nor grown, as Kafka answers; the
+// request's other topics are acted on.
+func TestCreateTopicsAndPartitionsNameATopicTwice(t *testing.T) {
+	f := newFixture(t, map[string]eventlog.TopicConfig{"grow": {Partitions: 1}, "other": {Partitions: 1}})
+	ctx := testContext(t)
+	cl := f.client(t)
+
+	create := kmsg.NewPtrCreateTopicsRequest()
+	for _, name := range []string{"twice", "once", "twice"} {
+		rt := kmsg.NewCreateTopicsRequestTopic()
+		rt.Topic, rt.NumPartitions, rt.ReplicationFactor = name, 1, 1
+		create.Topics = append(create.Topics, rt)
+	}
+	created, err := create.RequestWith(ctx, cl)
+	require.NoError(t, err)
+	codes := map[string][]int16{}
+	for _, rt := range created.Topics {
+		codes[rt.Topic] = append(codes[rt.Topic], rt.ErrorCode)
+	}
+	assert.Equal(t, map[string][]int16{"twice": {kerr.InvalidRequest.Code}, "once": {0}}, codes)
+	_, err = f.log.TopicConfig("twice")
+	assert.ErrorIs(t, err, eventlog.ErrTopicNotFound, "a topic named twice was created")
+
+	grow := kmsg.NewPtrCreatePartitionsRequest()
+	for _, name := range []string{"grow", "other", "grow"} {
+		rt := kmsg.NewCreatePartitionsRequestTopic()
+		rt.Topic, rt.Count = name, 3
+		grow.Topics = append(grow.Topics, rt)
+	}
+	grown, err := grow.RequestWith(ctx, cl)
+	require.NoError(t, err)
+	codes = map[string][]int16{}
+	for _, rt := range grown.Topics {
+		codes[rt.Topic] = append(codes[rt.Topic], rt.ErrorCode)
+	}
+	assert.Equal(t, map[string][]int16{"grow": {kerr.InvalidRequest.Code}, "other": {0}}, codes)
+	cfg, err := f.log.TopicConfig("grow")
+	require.NoError(t, err)
+	assert.Equal(t, 1, cfg.Partitions, "a topic named twice was grown")
+	cfg, err = f.log.TopicConfig("other")
+	require.NoError(t, err)
+	assert.Equal(t, 3, cfg.Partitions)
+}
