@@ -163,11 +163,15 @@ func (c *conn) fetchPartition(req *request, rp *fetchPartition, topic string, tp
 	}
 	offset := tp.FetchOffset
 	// The high watermark is read after the batches, so that none of them
-	// lies past the one reported; the last stable offset is the one
-	// reading stopped at.
+	// lies past the one reported; the last stable offset is the one a
+	// read_committed fetch stopped at, and for read_uncommitted the
+	// partition's, as Kafka reports it at either isolation level.
 	defer func() {
-		hw := p.HighWatermark()
-		rp.highWatermark, rp.lastStableOffset, rp.logStartOffset = hw, min(end, hw), p.LogStartOffset()
+		hw, lso := p.HighWatermark(), end
+		if !committed {
+			lso = p.LastStableOffset()
+		}
+		rp.highWatermark, rp.lastStableOffset, rp.logStartOffset = hw, min(lso, hw), p.LogStartOffset()
 		if committed && offset > tp.FetchOffset {
 			rp.aborted = p.AbortedTransactions(tp.FetchOffset, offset)
 		}

@@ -93,6 +93,15 @@ func TestReadCommittedFetch(t *testing.T) {
 		assert.Equal(t, abortedAt, rp.AbortedTransactions[0].FirstOffset, "v%d", version)
 		assert.Equal(t, storedBatchesBelow(batches, openAt), rp.RecordBatches, "v%d: the batches below the last stable offset, as stored", version)
 
+		// read_uncommitted: every batch, and the same last stable offset,
+		// as Kafka reports it at either isolation level.
+		req.IsolationLevel = 0
+		resp = r.roundTrip(req).(*kmsg.FetchResponse)
+		rp = resp.Topics[0].Partitions[0]
+		require.Zero(t, rp.ErrorCode, "v%d read_uncommitted", version)
+		assert.Equal(t, openAt, rp.LastStableOffset, "v%d read_uncommitted", version)
+		assert.Equal(t, batches, rp.RecordBatches, "v%d read_uncommitted", version)
+
 		list := kmsg.NewPtrListOffsetsRequest()
 		listVersion := 2 + (version-4)%5 // 2 to 6: those with an isolation level the server has
 		list.SetVersion(listVersion)
