@@ -146,13 +146,20 @@ func ignoreCanceled(err error) error {
 }
 
 // produce sends n records, or with n < 0 one every interval until ctx
-// ends, and returns once they are stored.
+// ends, and returns once the records it sent are stored (or failed).
+//
+// The records are sent with a context that ctx ending does not cancel: ctx
+// stops the sending, and a record already sent, which may still wait in
+// its batch for the producer's linger, is stored all the same. Sent with
+// ctx itself, it would complete with ctx's error instead, unstored, and a
+// service stopping would lose the records it sent last.
 func produce(ctx context.Context, l *eventlog.Log, n int, interval time.Duration) (err error) {
 	p, err := l.NewProducer(nil)
 	if err != nil {
 		return err
 	}
 	defer func() { err = errors.Join(err, p.Close()) }()
+	sendCtx := context.WithoutCancel(ctx)
 	var mu sync.Mutex
 	var failed error // the first send that failed
 	done := func(_ eventlog.RecordMetadata, err error) {
@@ -168,15 +175,16 @@ func produce(ctx context.Context, l *eventlog.Log, n int, interval time.Duration
 		defer t.Stop()
 		tick = t.C
 	}
-	for i := 0; n < 0 || i < n; i++ {
+send:
+	for i := 0; (n < 0 || i < n) && ctx.Err() == nil; i++ {
 		if tick != nil {
 			select {
 			case <-tick:
 			case <-ctx.Done():
-				return ctx.Err()
+				break send
 			}
 		}
-		p.SendAsync(ctx, eventlog.Record{
+		p.SendAsync(sendCtx, eventlog.Record{
 			Topic: topic,
 			Key:   fmt.Appendf(nil, "customer-%d", i%17),
 			Value: fmt.Appendf(nil, `{"order":%d,"cents":%d}`, i, 100+i%900),
@@ -185,13 +193,16 @@ func produce(ctx context.Context, l *eventlog.Log, n int, interval time.Duration
 		err := failed
 		mu.Unlock()
 		if err != nil {
-			return err
+			break
 		}
 	}
-	err = p.Flush(ctx)
+	err = p.Flush(sendCtx)
 	mu.Lock()
 	defer mu.Unlock()
-	return errors.Join(err, failed)
+	if err := errors.Join(err, failed); err != nil {
+		return err
+	}
+	return ctx.Err()
 }
 
 // consume reads the topic in the group, committing automatically, until

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"testing"
+	"testing/synctest"
+	"time"
 
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
@@ -83,4 +85,31 @@ func TestServeUntilCanceled(t *testing.T) {
 	cancel()
 	require.NoError(t, <-done)
 	assert.Error(t, scrape(context.Background(), url, &out), "nothing serves after the stop")
+}
+
+// A record the service sent before it was stopped is stored: the stop
+// ends the producing, not the records sent. Here the third record still
+// waits in its batch (the producer's 5ms linger) when the stop comes.
+func TestStopStoresWhatWasSent(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		l, err := eventlog.Open("/log", &eventlog.Options{FS: eventlog.NewMemFS()})
+		require.NoError(t, err)
+		defer l.Close()
+		require.NoError(t, l.CreateTopic(topic, eventlog.TopicConfig{Partitions: 3}))
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		produced := make(chan error, 1)
+		go func() { produced <- produce(ctx, l, -1, time.Second) }()
+		time.Sleep(3*time.Second + time.Millisecond) // three ticks, three records sent
+		synctest.Wait()
+		cancel()
+		assert.ErrorIs(t, <-produced, context.Canceled, "the stop, which work does not report")
+		var stored int64
+		for i := range int32(3) {
+			p, err := l.Partition(topic, i)
+			require.NoError(t, err)
+			stored += p.HighWatermark()
+		}
+		assert.Equal(t, int64(3), stored, "every record sent before the stop is stored")
+	})
 }
