@@ -93,9 +93,12 @@ type registrationKey struct {
 }
 
 // claim records key as observed; it fails if it is already. A
-// MeterProvider of a type that cannot be a map key is not tracked.
+// MeterProvider that cannot be a map key is not tracked: one whose type is
+// not comparable, and one whose type is but whose value holds one that is
+// not (a struct wrapping, in an interface field, a provider with a slice),
+// which as a key would panic.
 func claim(mp metric.MeterProvider, attrs attribute.Set) (release func(), err error) {
-	if !reflect.TypeOf(mp).Comparable() {
+	if !reflect.ValueOf(mp).Comparable() {
 		return func() {}, nil
 	}
 	key := registrationKey{mp, attrs.Equivalent()}
@@ -165,7 +168,9 @@ type instruments struct {
 //
 // To export several Logs through one MeterProvider, give each distinct
 // Options.Attributes; Register refuses, with ErrAlreadyRegistered, a
-// second registration whose series would be those of the first.
+// second registration whose series would be those of the first. (It can
+// tell only for a MeterProvider that can be compared with ==, as the SDK's
+// can; one that cannot, such as a struct holding a slice, is not checked.)
 func Register(l *eventlog.Log, mp metric.MeterProvider, opts *Options) (metric.Registration, error) {
 	if l == nil || mp == nil {
 		return nil, errors.New("eventlogotel: Register needs a Log and a MeterProvider")
