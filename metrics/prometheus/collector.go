@@ -13,7 +13,10 @@ import (
 // Options tune a Collector. A nil *Options is all defaults.
 type Options struct {
 	// ConstLabels are added to every metric: to tell apart several Logs
-	// registered with one registry, for example {"log": "orders"}.
+	// registered with one registry, for example {"log": "orders"}. Their
+	// names must differ from those of the metrics' own labels (topic,
+	// partition, group, state, and le of the histograms' buckets), or
+	// registering the Collector fails.
 	ConstLabels prometheus.Labels
 }
 
@@ -25,9 +28,10 @@ type Options struct {
 type Collector struct {
 	log    *eventlog.Log
 	bounds []float64 // upper bounds of the latency buckets, in seconds
-	// noLog, for a Collector made without a Log, makes registering it fail
-	// and every scrape report why.
-	noLog *prometheus.Desc
+	// invalid, for a Collector made without a Log or with a constant
+	// label the histograms cannot have, makes registering it fail and
+	// every scrape report why.
+	invalid *prometheus.Desc
 
 	appendedRecords, appendedBytes         *prometheus.Desc
 	appendDuration, fsyncDuration          *prometheus.Desc
@@ -59,8 +63,14 @@ func NewCollector(l *eventlog.Log, opts *Options) *Collector {
 		cl = opts.ConstLabels
 	}
 	c := &Collector{log: l}
-	if l == nil {
-		c.noLog = prometheus.NewInvalidDesc(errors.New("eventlogprom: NewCollector was given a nil *eventlog.Log"))
+	_, le := cl["le"]
+	switch {
+	case l == nil:
+		c.invalid = prometheus.NewInvalidDesc(errors.New("eventlogprom: NewCollector was given a nil *eventlog.Log"))
+	case le:
+		// The registry checks constant labels against variable ones, but
+		// not against the le of a constant histogram's buckets.
+		c.invalid = prometheus.NewInvalidDesc(errors.New(`eventlogprom: Options.ConstLabels uses "le", the label of the latency histograms' buckets`))
 	}
 	for _, b := range eventlog.LatencyBucketBounds() {
 		c.bounds = append(c.bounds, b.Seconds())
@@ -114,8 +124,8 @@ func (c *Collector) descs() []*prometheus.Desc {
 
 // Describe sends the descriptors of every metric the Collector exports.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
-	if c.noLog != nil {
-		ch <- c.noLog
+	if c.invalid != nil {
+		ch <- c.invalid
 		return
 	}
 	for _, d := range c.descs() {
@@ -125,8 +135,8 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 
 // Collect takes a Log.Stats snapshot and sends its metrics.
 func (c *Collector) Collect(ch chan<- prometheus.Metric) {
-	if c.noLog != nil {
-		ch <- prometheus.NewInvalidMetric(c.noLog, c.noLog.Err())
+	if c.invalid != nil {
+		ch <- prometheus.NewInvalidMetric(c.invalid, c.invalid.Err())
 		return
 	}
 	st := c.log.Stats()

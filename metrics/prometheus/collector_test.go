@@ -363,3 +363,20 @@ func TestCollectorWithoutLog(t *testing.T) {
 	var m dto.Metric
 	assert.ErrorContains(t, (<-ch).Write(&m), "nil *eventlog.Log")
 }
+
+// A constant label "le" would sit beside the bucket label of the latency
+// histograms, making every scrape an exposition with a label twice, which
+// Prometheus rejects whole: registering such a Collector fails instead,
+// as it does for any other constant label that clashes with the metrics'
+// own.
+func TestCollectorConstLabelLe(t *testing.T) {
+	l, err := eventlog.Open(t.TempDir(), nil)
+	require.NoError(t, err)
+	defer l.Close()
+	require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{}))
+	for _, name := range []string{"le", "topic"} {
+		err := prometheus.NewPedanticRegistry().Register(eventlogprom.NewCollector(l, &eventlogprom.Options{ConstLabels: prometheus.Labels{name: "x"}}))
+		assert.ErrorContains(t, err, name, "constant label %q", name)
+	}
+	require.NoError(t, prometheus.NewPedanticRegistry().Register(eventlogprom.NewCollector(l, &eventlogprom.Options{ConstLabels: prometheus.Labels{"log": "x"}})))
+}
