@@ -1,6 +1,7 @@
 package eventlog
 
 import (
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -15,6 +16,11 @@ type GroupStats struct {
 	// counts until its SessionTimeout passes.
 	Members int
 	// Generation is the group's generation (Kafka's generation ID).
+	//
+	// Of a group that no member joined since Open, State, Members and
+	// Generation are, as DescribeGroup reports them, those of the
+	// metadata stored for it: by the process running it, for a read-only
+	// Log, or by the one before, whose generations the group goes on from.
 	Generation int32
 	// Rebalances counts the rebalances the group completed since Open:
 	// the assignments it made, each of which began a generation.
@@ -27,7 +33,10 @@ type GroupStats struct {
 }
 
 // groupStats describes the groups with members or committed offsets, with
-// the high watermarks of parts.
+// the high watermarks of parts. As DescribeGroup, it describes a group
+// that no member joined since Open by the metadata stored for it: that of
+// the process running it, for a read-only Log, or of the last one, whose
+// generation the group goes on from.
 func (l *Log) groupStats(parts []PartitionStats) []GroupStats {
 	byID := make(map[string]*GroupStats)
 	get := func(id string) *GroupStats {
@@ -39,7 +48,11 @@ func (l *Log) groupStats(parts []PartitionStats) []GroupStats {
 		return g
 	}
 	// A Log that closed meanwhile has no offsets, and no groups to report.
-	if s, err := l.offsetStore(false); err == nil && s != nil {
+	s, err := l.offsetStore(false)
+	if err != nil {
+		s = nil
+	}
+	if s != nil {
 		hw := make(map[TopicPartition]int64, len(parts))
 		for i := range parts {
 			hw[TopicPartition{Topic: parts[i].Topic, Partition: parts[i].Partition}] = parts[i].HighWatermark
@@ -54,6 +67,7 @@ func (l *Log) groupStats(parts []PartitionStats) []GroupStats {
 			g.Offsets = append(g.Offsets, o)
 		})
 	}
+	live := make(map[string]bool)
 	l.groups.mu.Lock()
 	c := l.groups.coord
 	l.groups.mu.Unlock()
@@ -66,15 +80,34 @@ func (l *Log) groupStats(parts []PartitionStats) []GroupStats {
 		c.mu.Unlock()
 		for _, g := range groups {
 			d := GroupDescription{State: GroupEmpty}
-			g.describe(&d)
+			if !g.describe(&d) {
+				continue // described by its stored metadata, below
+			}
+			live[g.id] = true
 			g.mu.Lock()
 			rebalances := g.mu.rebalances
 			g.mu.Unlock()
 			if len(d.Members) == 0 && byID[g.id] == nil {
 				continue // as Groups: neither members nor offsets
 			}
-			s := get(g.id)
-			s.State, s.Members, s.Generation, s.Rebalances = d.State, len(d.Members), d.Generation, rebalances
+			gs := get(g.id)
+			gs.State, gs.Members, gs.Generation, gs.Rebalances = d.State, len(d.Members), d.Generation, rebalances
+		}
+	}
+	if s != nil {
+		for id, stored := range s.storedGroups() {
+			if live[id] {
+				continue
+			}
+			md, err := stored.decode(id)
+			if err != nil || len(md.members) == 0 && byID[id] == nil {
+				continue // DescribeGroup reports the error; Stats has no place for it
+			}
+			g := get(id)
+			g.Members, g.Generation = len(md.members), md.generation
+			if len(md.members) > 0 {
+				g.State = GroupStable
+			}
 		}
 	}
 	out := make([]GroupStats, 0, len(byID))
@@ -84,6 +117,13 @@ func (l *Log) groupStats(parts []PartitionStats) []GroupStats {
 	}
 	slices.SortFunc(out, func(a, b GroupStats) int { return strings.Compare(a.GroupID, b.GroupID) })
 	return out
+}
+
+// storedGroups returns the stored metadata of every group that has some.
+func (s *offsetStore) storedGroups() map[string]storedGroupMetadata {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return maps.Clone(s.mu.groupMetadata)
 }
 
 // eachOffset calls fn with every committed offset, under the store's lock:

@@ -299,3 +299,50 @@ func TestStatsGroups(t *testing.T) {
 	assert.Equal(t, int64(3), g.Rebalances, "leaving an empty group is no rebalance")
 	assert.Len(t, g.Offsets, 3)
 }
+
+// A group no member joined since Open is reported as DescribeGroup
+// describes it, from the metadata that the process running it stored: by a
+// read-only Log following a writer whose member is live (a group with
+// members, none of which committed), and by the writer reopened after the
+// member left, where the group's generation goes on from the stored one.
+func TestStatsGroupsStored(t *testing.T) {
+	dir := t.TempDir()
+	w := openLog(t, dir, &eventlog.Options{Durability: eventlog.DurabilityOS})
+	require.NoError(t, w.CreateTopic("t", eventlog.TopicConfig{Partitions: 2}))
+	fill(t, w, "t", 2, 3)
+	a := groupConsumer(t, w, "g", nil)
+	require.NoError(t, a.Subscribe("t"))
+	pollUntil(t, func() bool { return settled(2, a) }, nil, a)
+	eventlog.WriteGroupMetadata(w, "g")
+
+	ro := openLog(t, dir, &eventlog.Options{ReadOnly: true})
+	d := describe(t, ro, "g")
+	require.True(t, d.Stored)
+	require.Len(t, d.Members, 1)
+	require.Empty(t, d.Offsets)
+	assertStatsAsDescribed(t, ro, d)
+
+	require.NoError(t, a.Close()) // commits as it leaves
+	require.NoError(t, w.Close())
+	w = openLog(t, dir, nil)
+	d = describe(t, w, "g")
+	require.True(t, d.Stored)
+	require.Positive(t, d.Generation)
+	require.NotEmpty(t, d.Offsets)
+	assertStatsAsDescribed(t, w, d)
+}
+
+// assertStatsAsDescribed checks that l.Stats reports its one group, which
+// no member joined since Open, as d describes it.
+func assertStatsAsDescribed(t *testing.T, l *eventlog.Log, d eventlog.GroupDescription) {
+	t.Helper()
+	st := l.Stats()
+	require.Len(t, st.Groups, 1)
+	g := st.Groups[0]
+	assert.Equal(t, d.GroupID, g.GroupID)
+	assert.Equal(t, d.State, g.State)
+	assert.Equal(t, len(d.Members), g.Members)
+	assert.Equal(t, d.Generation, g.Generation)
+	assert.ElementsMatch(t, d.Offsets, g.Offsets)
+	assert.Zero(t, g.Rebalances, "none since Open")
+}
