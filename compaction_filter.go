@@ -329,7 +329,7 @@ func (r *cleanRun) records(h *batchHeader, b []byte) ([]byte, error) {
 	raw := b[batchHeaderSize:h.size()]
 	if c := h.compression(); c != CompressionNone {
 		var err error
-		r.raw, err = decompress(r.raw[:0], raw, c, maxDecompressedBytes(r.p.config().maxBatchBytes))
+		r.raw, err = decompress(r.raw[:0], raw, c, maxReadDecompressedBytes(r.p.config().maxBatchBytes))
 		if cap(r.raw) > maxRetainedScratch {
 			defer func() { r.raw = nil }()
 		}

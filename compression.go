@@ -139,10 +139,11 @@ func decompress(dst, src []byte, c Compression, limit int) ([]byte, error) {
 }
 
 // tooLarge is the error for a batch that decompresses past the limit. It
-// says where the limit comes from: a batch stored while the partition's
-// max batch bytes was larger reads again once it is raised.
+// says where the limit comes from (see Partition.MaxBatchBytes): an append
+// accepts no batch that a read would refuse, so a read refuses only a
+// batch the log did not write.
 func tooLarge(c Compression, limit int) error {
-	return fmt.Errorf("%w: %s batch decompresses to more than %d bytes, the partition's limit (64 times its max batch bytes, Options.MaxBatchBytes or max.message.bytes, and 64 MiB at least)", ErrRecordTooLarge, c, limit)
+	return fmt.Errorf("%w: %s batch decompresses to more than %d bytes, the limit for one batch (64 times the partition's max batch bytes, Options.MaxBatchBytes or max.message.bytes, 64 MiB at least and 1 GiB at most, for an append; 1 GiB at least for a read)", ErrRecordTooLarge, c, limit)
 }
 
 // gzipCompressor is a pooled gzip writer with the sink it writes to.

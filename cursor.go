@@ -147,7 +147,7 @@ func (c *batchCursor) enter() (stop bool, err error) {
 	c.pos = skipBatchesBelow(c.data, seg.startPosition(idx, c.data, c.offset), c.offset)
 	c.entered, c.fresh = c.offset, true
 	if c.ahead != nil {
-		c.ahead.enter(p.log, seg, m, c.data, c.pos, maxDecompressedBytes(p.config().maxBatchBytes))
+		c.ahead.enter(p.log, seg, m, c.data, c.pos, maxReadDecompressedBytes(p.config().maxBatchBytes))
 	}
 	return false, nil
 }
@@ -372,7 +372,7 @@ func (vc *viewCursor) nextBatch() (bool, error) {
 		vc.batchesRead++
 		return true, nil
 	}
-	vc.area, err = vc.dec.recordsArea(&b.h, b.batch, maxDecompressedBytes(p.config().maxBatchBytes))
+	vc.area, err = vc.dec.recordsArea(&b.h, b.batch, maxReadDecompressedBytes(p.config().maxBatchBytes))
 	if err == nil {
 		err = vc.records.reset(&b.h, vc.area)
 	}

@@ -588,7 +588,9 @@
 // a switch to compaction is refused while a record has no key, which the
 // cleaner would drop. A topic's largest batch (max.message.bytes) cannot
 // be altered; Partition.MaxBatchBytes reports the one in effect, the
-// topic's own or the Log's. Log.DeleteRecords moves a partition's log start
+// topic's own or the Log's. A reopen with a lower Options.MaxBatchBytes
+// lowers it for the topics that inherit it, for appends only: batches
+// already stored stay readable. Log.DeleteRecords moves a partition's log start
 // offset forward (Kafka's DeleteRecords); it is kept in a checkpoint file
 // next to the segments.
 //

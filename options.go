@@ -112,9 +112,13 @@ type Options struct {
 
 	// MaxBatchBytes is the largest record batch, as stored, that an append
 	// accepts (Kafka's max.message.bytes), for topics whose TopicConfig
-	// sets none. Larger appends fail with ErrRecordTooLarge.
+	// sets none. Larger appends fail with ErrRecordTooLarge, as do
+	// compressed batches whose records exceed 64 times this before
+	// compression (64 MiB at least, 1 GiB at most).
 	// Partition.MaxBatchBytes reports the value in effect for a partition.
-	// Default 1 MiB + 12 bytes.
+	// Lowering it at a reopen limits appends only: batches stored under a
+	// higher value stay readable, since a read decompresses up to 1 GiB of
+	// a batch whatever this says. Default 1 MiB + 12 bytes.
 	MaxBatchBytes int
 
 	// Retention is how long closed segments are kept, counted from their

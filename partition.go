@@ -171,9 +171,12 @@ func (p *Partition) HighWatermark() int64 { return p.hw.Load().offset }
 // Options.MaxBatchBytes when the topic has none of its own (then
 // Log.TopicConfig reports 0). Code that builds its own batches sizes them
 // by it. A compressed batch must also hold at most 64 times as many bytes
-// of records before compression (64 MiB at least): a read decompresses no
-// more of one batch. AlterTopicConfig cannot change it; a reopen with
-// another Options.MaxBatchBytes changes it for the topics that inherit it.
+// of records before compression (64 MiB at least, 1 GiB at most).
+// AlterTopicConfig cannot change it; a reopen with another
+// Options.MaxBatchBytes changes it for the topics that inherit it, and
+// for their appends only: a read decompresses up to 1 GiB of a batch
+// (more when 64 times MaxBatchBytes is more), so batches stored while the
+// limit was higher stay readable after it is lowered.
 func (p *Partition) MaxBatchBytes() int { return p.config().maxBatchBytes }
 
 func (p *Partition) errorf(format string, args ...any) error {
@@ -250,7 +253,7 @@ func (p *Partition) appendUnchecked(ctx context.Context, records []Record, opts 
 	}
 	// A read refuses to decompress more than this of one batch, as
 	// AppendBatch does: stored, the batch could never be read back.
-	if limit := maxDecompressedBytes(p.config().maxBatchBytes); opts.Compression != CompressionNone && enc.recordsBytes > limit {
+	if limit := maxAppendDecompressedBytes(p.config().maxBatchBytes); opts.Compression != CompressionNone && enc.recordsBytes > limit {
 		return -1, p.errorf("%w: records are %d bytes before %s compression, max is %d", ErrRecordTooLarge, enc.recordsBytes, opts.Compression, limit)
 	}
 	if opts.Producer.ID != 0 {
@@ -692,7 +695,7 @@ func (p *Partition) readAt(out []Record, offset int64, maxBytes int, level Isola
 	defer c.close()
 	dec := decoderPool.Get().(*batchDecoder)
 	defer decoderPool.Put(dec)
-	limit := maxDecompressedBytes(p.config().maxBatchBytes)
+	limit := maxReadDecompressedBytes(p.config().maxBatchBytes)
 	for budget := int64(maxBytes); budget > 0; {
 		ok, err := c.next()
 		if err != nil || !ok {
@@ -768,9 +771,30 @@ func countRecords(data []byte, pos, offset, budget int64) int {
 // which trusts headers not yet verified.
 const maxReadPrealloc = 1 << 20
 
-// maxDecompressedBytes bounds what one compressed batch may expand to, so
-// that a damaged or hostile file cannot exhaust memory.
-func maxDecompressedBytes(maxBatchBytes int) int { return max(64*maxBatchBytes, 64<<20) }
+// maxAppendDecompressedBytes bounds what the records of one compressed
+// batch may expand to for an append to accept it: 64 times the
+// partition's max batch bytes, at least 64 MiB and at most
+// minReadDecompressedBytes, so that every batch the log accepts reads back
+// whatever MaxBatchBytes is later.
+func maxAppendDecompressedBytes(maxBatchBytes int) int {
+	return int(min(max(64*int64(maxBatchBytes), 64<<20), minReadDecompressedBytes))
+}
+
+// maxReadDecompressedBytes bounds what a read decompresses of one batch, so
+// that a hostile file cannot exhaust memory (a damaged one fails its CRC
+// before it is decompressed). It does not fall with the partition's max
+// batch bytes: a batch stored and acknowledged while Options.MaxBatchBytes
+// was higher must stay readable after a reopen with a lower one. It is
+// minReadDecompressedBytes, above anything an append accepts, or 64 times
+// the max batch bytes when that is more, for batches stored by versions
+// whose appends accepted that much.
+func maxReadDecompressedBytes(maxBatchBytes int) int {
+	return int(min(max(64*int64(maxBatchBytes), minReadDecompressedBytes), maxDecompressLimit))
+}
+
+// minReadDecompressedBytes is the least maxReadDecompressedBytes returns,
+// and the most maxAppendDecompressedBytes does.
+const minReadDecompressedBytes = 1 << 30
 
 // OffsetForTime returns the first offset from the log start offset up to the
 // high watermark whose record has a timestamp at or after t, as Kafka's

@@ -390,7 +390,7 @@ func (q *partitionQueue) decode(batch []byte) ([]Record, error) {
 		return nil, err
 	}
 	var d batchDecoder
-	return d.decode(nil, &h, batch, 0, maxDecompressedBytes(q.part.config().maxBatchBytes))
+	return d.decode(nil, &h, batch, 0, maxReadDecompressedBytes(q.part.config().maxBatchBytes))
 }
 
 // complete reports the outcome of b's records — dropped ones fail with

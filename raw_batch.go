@@ -109,7 +109,7 @@ func (p *Partition) checkProducedBatch(b []byte) (keyless bool, err error) {
 	dec := decoderPool.Get().(*batchDecoder)
 	defer decoderPool.Put(dec)
 	defer dec.trim()
-	area, err := dec.recordsArea(&h, b, maxDecompressedBytes(p.config().maxBatchBytes))
+	area, err := dec.recordsArea(&h, b, maxAppendDecompressedBytes(p.config().maxBatchBytes))
 	if err != nil {
 		return false, invalid("%w", err)
 	}

@@ -72,7 +72,7 @@ func TestParseAheadTablesMatchTheParser(t *testing.T) {
 	l := &Log{}
 	v := newVerifier(nil, data, 0, func() {})
 	v.tables = l.newParseTables()
-	v.tables.limit = maxDecompressedBytes(DefaultMaxBatchBytes)
+	v.tables.limit = maxReadDecompressedBytes(DefaultMaxBatchBytes)
 	v.run(make(chan struct{}))
 	assert.Equal(t, int64(len(data)), v.checked.Load())
 
@@ -227,7 +227,7 @@ func TestParseAheadLeavesAreasInUse(t *testing.T) {
 	}
 	l := &Log{}
 	tables := l.newParseTables()
-	tables.limit = maxDecompressedBytes(DefaultMaxBatchBytes)
+	tables.limit = maxReadDecompressedBytes(DefaultMaxBatchBytes)
 	var none readerProgress // the reader took no batch
 	none.caughtUp.Store(-1)
 	none.waiting.Store(-1)
@@ -283,14 +283,14 @@ func TestVerifierWaitsForRoom(t *testing.T) {
 		setBaseOffset(b, int64(i*len(recs)))
 		data = append(data, b...)
 	}
-	want, err := (&batchDecoder{}).recordsArea(mustHeader(t, batch), batch, maxDecompressedBytes(DefaultMaxBatchBytes))
+	want, err := (&batchDecoder{}).recordsArea(mustHeader(t, batch), batch, maxReadDecompressedBytes(DefaultMaxBatchBytes))
 	require.NoError(t, err)
 
 	synctest.Test(t, func(t *testing.T) {
 		l := &Log{}
 		v := newVerifier(nil, data, 0, func() {})
 		v.tables = l.newParseTables()
-		v.tables.limit = maxDecompressedBytes(DefaultMaxBatchBytes)
+		v.tables.limit = maxReadDecompressedBytes(DefaultMaxBatchBytes)
 		ended := make(chan struct{})
 		go func() {
 			defer close(ended)

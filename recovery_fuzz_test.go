@@ -304,7 +304,7 @@ func checkRecovery(t *testing.T, base *fuzzLog, logData, index, timeIndex []byte
 			break
 		}
 		if !h.isControl() && !undecodable {
-			if want, err = dec.decode(want, &h, b, 0, maxDecompressedBytes(DefaultMaxBatchBytes)); err != nil {
+			if want, err = dec.decode(want, &h, b, 0, maxReadDecompressedBytes(DefaultMaxBatchBytes)); err != nil {
 				undecodable = true // reads stop here with a *CorruptError
 			}
 		}

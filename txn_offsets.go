@@ -201,7 +201,7 @@ func (r *replayer) replayTransactional(p *Partition) error {
 	c := batchCursor{p: p, offset: p.LogStartOffset(), hw: p.hw.Load(), control: true}
 	defer c.close()
 	var dec batchDecoder
-	start, limit := p.LogStartOffset(), maxDecompressedBytes(p.config().maxBatchBytes)
+	start, limit := p.LogStartOffset(), maxReadDecompressedBytes(p.config().maxBatchBytes)
 	open := make(map[int64][]Record)
 	for {
 		ok, err := c.next()
