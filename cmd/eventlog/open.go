@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -35,6 +36,10 @@ func (a *app) readOnlyE(fn func(cmd *cobra.Command, args []string, l *eventlog.L
 // must hold a log already unless create is set: a mistyped --dir must not
 // become a new, empty log. A log held by another process is refused with
 // exit code 4.
+//
+// The Options a service opens the log with are not stored in it, so opts
+// holds the library's defaults but for what the command sets, except
+// that idempotent producers are never forgotten (see keepProducers).
 func (a *app) openWritable(create bool, opts *eventlog.Options) (*eventlog.Log, error) {
 	if !create {
 		// The topics directory is part of the documented layout.
@@ -42,7 +47,14 @@ func (a *app) openWritable(create bool, opts *eventlog.Options) (*eventlog.Log, 
 			return nil, fmt.Errorf("%s holds no eventlog log: %w", a.dir, err)
 		}
 	}
-	l, err := eventlog.Open(a.dir, opts)
+	o := eventlog.Options{}
+	if opts != nil {
+		o = *opts
+	}
+	if o.ProducerIDExpiration == 0 {
+		o.ProducerIDExpiration = keepProducers
+	}
+	l, err := eventlog.Open(a.dir, &o)
 	if errors.Is(err, eventlog.ErrLocked) {
 		return nil, a.heldError()
 	}
@@ -70,6 +82,16 @@ func (a *app) checkNotHeld() error {
 	}
 	return lock.Close()
 }
+
+// keepProducers is the ProducerIDExpiration of the commands that write.
+// A Log forgets the producers idle longer than it, in a snapshot that the
+// next Open reads and when the cleaner drops their last batches; the
+// library's default, 24 hours, would make a command that runs past a
+// checkpoint (a second) forget producers that a service with a longer
+// expiration still counts on to recognise a retry as a repeat. Keeping
+// them is right whatever the service's setting: the service forgets them
+// when it reopens the log, on its own schedule.
+const keepProducers = 100 * 365 * 24 * time.Hour
 
 func (a *app) heldError() error {
 	return &codeError{code: exitLocked, err: fmt.Errorf(

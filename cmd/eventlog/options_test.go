@@ -1,0 +1,66 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/eventlog/eventlog"
+)
+
+// TestWriteCommandKeepsIdleProducers: a command that writes and runs past
+// a checkpoint of the log it opened (here produce, reading standard input
+// for two seconds) does not forget the idempotent producers that the
+// service, with a longer ProducerIDExpiration than the library's default
+// of 24 hours, still remembers: a retry of such a producer's last batch
+// after the service reopens the log is recognised as a repeat, not stored
+// twice. The tool cannot know the service's Options; keeping producers is
+// the answer that is right for every service.
+func TestWriteCommandKeepsIdleProducers(t *testing.T) {
+	dir := t.TempDir()
+	// A week before the clock of synctest's bubble starts (2000-01-01).
+	written := time.Date(1999, 12, 25, 0, 0, 0, 0, time.UTC)
+	serviceOpts := func(now time.Time) *eventlog.Options {
+		return &eventlog.Options{Now: func() time.Time { return now }, ProducerIDExpiration: 30 * 24 * time.Hour}
+	}
+	l, err := eventlog.Open(dir, serviceOpts(written))
+	require.NoError(t, err)
+	require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{}))
+	id, err := l.NewProducerID(ctx)
+	require.NoError(t, err)
+	batch := []eventlog.Record{{Key: []byte("k"), Value: []byte("v")}}
+	first, err := partitionOf(t, l, "t", 0).Append(ctx, batch, eventlog.AppendOptions{Producer: id})
+	require.NoError(t, err)
+	require.NoError(t, l.Close())
+
+	synctest.Test(t, func(t *testing.T) {
+		pr, pw := io.Pipe()
+		var stdout, stderr bytes.Buffer
+		code := make(chan int, 1)
+		go func() {
+			code <- run(context.Background(), []string{"--dir", dir, "produce", "t", "-p", "0"}, pr, &stdout, &stderr)
+		}()
+		// The write returns once produce, with the log open, reads it.
+		_, err := io.WriteString(pw, "line\n")
+		require.NoError(t, err)
+		time.Sleep(2 * time.Second) // the bubble's clock: past the log's checkpoints, at once
+		require.NoError(t, pw.Close())
+		require.Equal(t, exitOK, <-code, stderr.String())
+	})
+
+	l, err = eventlog.Open(dir, serviceOpts(written.Add(8*24*time.Hour)))
+	require.NoError(t, err)
+	defer l.Close()
+	p := partitionOf(t, l, "t", 0)
+	require.Equal(t, int64(2), p.LogEndOffset(), "the fixture's record and the line")
+	again, err := p.Append(ctx, batch, eventlog.AppendOptions{Producer: id})
+	require.NoError(t, err)
+	assert.Equal(t, first, again, "the producer's retry is recognised as a repeat")
+	assert.Equal(t, int64(2), p.LogEndOffset(), "and not stored twice")
+}
