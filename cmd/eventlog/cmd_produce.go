@@ -23,6 +23,7 @@ func (a *app) produceCommand() *cobra.Command {
 		partition   int32
 		timestamp   string
 		compression string
+		maxBytes    int
 	)
 	cmd := &cobra.Command{
 		Use:   "produce TOPIC",
@@ -34,7 +35,10 @@ has a null key. Keyed records go to the partition Kafka's partitioner picks.
 
 A line the log refuses (a record larger than max.message.bytes) stops the
 command with exit code 1: the lines before it are stored, none after, and
-the message says how many were stored.
+the message says how many were stored. A topic without a max.message.bytes
+of its own takes the one of the Options the log is opened with, which the
+log does not store: --max-message-bytes sets it as your service does
+(Options.MaxBatchBytes), the library's default being 1 MiB + 12 bytes.
 
 Ctrl-C stops the reading: the lines read before it are stored, none after,
 and the exit code is 130.`,
@@ -70,7 +74,13 @@ and the exit code is 130.`,
 			if partition >= 0 {
 				opts.Partitioner = eventlog.ManualPartitioner{}
 			}
-			l, err := a.openWritable(false, nil)
+			if maxBytes < 0 {
+				return usageError("--max-message-bytes %d is negative", maxBytes)
+			}
+			l, err := a.openWritable(false, &eventlog.Options{MaxBatchBytes: maxBytes})
+			if maxBytes != 0 && errors.Is(err, eventlog.ErrInvalidConfig) {
+				return usageError("--max-message-bytes: %v", err)
+			}
 			if err != nil {
 				return err
 			}
@@ -108,6 +118,7 @@ and the exit code is 130.`,
 	f.Int32VarP(&partition, "partition", "p", -1, "append to this partition (default: by key, else spread)")
 	f.StringVar(&timestamp, "timestamp", "", "the records' timestamp, RFC 3339 or Unix milliseconds (default: now)")
 	f.StringVar(&compression, "compression", "none", "batch compression: none, gzip, snappy, lz4 or zstd")
+	f.IntVar(&maxBytes, "max-message-bytes", 0, "largest batch for a topic without its own max.message.bytes: your service's Options.MaxBatchBytes (default: the library's, 1048588)")
 	return cmd
 }
 

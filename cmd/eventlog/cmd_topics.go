@@ -89,7 +89,12 @@ func (a *app) topicsCreateCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "create TOPIC",
 		Short: "Create a topic (and the log, if the directory holds none)",
-		Args:  args(1, 1),
+		Long: `Create a topic, and the log if the directory holds none. The settings
+given are stored with the topic and override the Options that the log is
+opened with. One left unset is not stored: the topic inherits it from the
+Options of the process that opens the log (your service), and the
+library's default applies where they set none.`,
+		Args: args(1, 1),
 		RunE: a.runE(func(cmd *cobra.Command, names []string) (err error) {
 			// The library takes 0 for its default, 1; here 1 is the
 			// flag's default, and 0 a mistake.
@@ -137,10 +142,10 @@ func (a *app) topicsCreateCommand() *cobra.Command {
 	f := cmd.Flags()
 	f.IntVarP(&partitions, "partitions", "p", 1, "number of partitions")
 	f.StringVar(&cleanup, "cleanup-policy", "delete", "delete, compact or compact,delete (cleanup.policy)")
-	f.StringVar(&durability, "durability", "", "fsync or os (default: the log's, fsync)")
-	f.DurationVar(&retention, "retention", 0, "how long closed segments are kept, e.g. 168h (retention.ms; default forever)")
-	f.Int64Var(&retentionBytes, "retention-bytes", 0, "size cap of each partition (retention.bytes; default none)")
-	f.Int64Var(&segmentBytes, "segment-bytes", 0, "segment size (segment.bytes; default 1 GiB)")
+	f.StringVar(&durability, "durability", "", "fsync or os (default: inherited from the Options the log is opened with, fsync unless they set another)")
+	f.DurationVar(&retention, "retention", 0, "how long closed segments are kept, e.g. 168h (retention.ms; default: inherited from the Options the log is opened with, forever unless they set a retention)")
+	f.Int64Var(&retentionBytes, "retention-bytes", 0, "size cap of each partition (retention.bytes; default: inherited from the Options the log is opened with, none unless they set one)")
+	f.Int64Var(&segmentBytes, "segment-bytes", 0, "segment size (segment.bytes; default: inherited from the Options the log is opened with, 1 GiB unless they set another)")
 	return cmd
 }
 
