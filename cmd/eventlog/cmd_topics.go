@@ -88,8 +88,10 @@ func (a *app) topicsCreateCommand() *cobra.Command {
 	)
 	cmd := &cobra.Command{
 		Use:   "create TOPIC",
-		Short: "Create a topic (and the log, if the directory holds none)",
-		Long: `Create a topic, and the log if the directory holds none. The settings
+		Short: "Create a topic (and the log, in a new or empty directory)",
+		Long: `Create a topic, and the log if the directory is new or empty (one that
+holds other files but no log is refused, so that a mistyped --dir does not
+get a log mixed into it). The settings
 given are stored with the topic and override the Options that the log is
 opened with. One left unset is not stored: the topic inherits it from the
 Options of the process that opens the log (your service), and the

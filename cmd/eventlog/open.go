@@ -41,11 +41,8 @@ func (a *app) readOnlyE(fn func(cmd *cobra.Command, args []string, l *eventlog.L
 // holds the library's defaults but for what the command sets, except
 // that idempotent producers are never forgotten (see keepProducers).
 func (a *app) openWritable(create bool, opts *eventlog.Options) (*eventlog.Log, error) {
-	if !create {
-		// The topics directory is part of the documented layout.
-		if _, err := os.Stat(filepath.Join(a.dir, "topics")); err != nil {
-			return nil, fmt.Errorf("%s holds no eventlog log: %w", a.dir, err)
-		}
+	if err := a.checkLogDir(create); err != nil {
+		return nil, err
 	}
 	o := eventlog.Options{}
 	if opts != nil {
@@ -59,6 +56,25 @@ func (a *app) openWritable(create bool, opts *eventlog.Options) (*eventlog.Log, 
 		return nil, a.heldError()
 	}
 	return l, err
+}
+
+// checkLogDir fails unless the directory holds a log. With create, a
+// new or empty directory will do too, where Open makes a new log; not one
+// that holds other files: a mistyped --dir (a topic's directory, a home
+// directory) must not get a log mixed into it.
+func (a *app) checkLogDir(create bool) error {
+	// The topics directory is part of the documented layout.
+	_, err := os.Stat(filepath.Join(a.dir, "topics"))
+	if err == nil {
+		return nil
+	}
+	if !create {
+		return fmt.Errorf("%s holds no eventlog log: %w", a.dir, err)
+	}
+	if entries, err := os.ReadDir(a.dir); err == nil && len(entries) > 0 {
+		return fmt.Errorf("%s holds no eventlog log but is not empty: topics create makes a new log only in a new or empty directory", a.dir)
+	}
+	return nil // missing, or an error that Open reports
 }
 
 // checkNotHeld fails with exit code 4 while another process holds the
