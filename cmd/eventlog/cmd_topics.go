@@ -91,7 +91,7 @@ func (a *app) topicsCreateCommand() *cobra.Command {
 		Short: "Create a topic (and the log, in a new or empty directory)",
 		Long: `Create a topic, and the log if the directory is new or empty (one that
 holds other files but no log is refused, so that a mistyped --dir does not
-get a log mixed into it). The settings
+get a log mixed into it); a topic refused leaves no new log. The settings
 given are stored with the topic and override the Options that the log is
 opened with. One left unset is not stored: the topic inherits it from the
 Options of the process that opens the log (your service), and the
@@ -121,6 +121,11 @@ library's default applies where they set none.`,
 				cfg.Durability = eventlog.DurabilityOS
 			default:
 				return usageError("--durability %q is not fsync or os", durability)
+			}
+			if err := a.checkLogDir(false); err != nil {
+				if err := validateNewTopic(names[0], cfg); err != nil {
+					return argumentError(err)
+				}
 			}
 			l, err := a.openWritable(true, nil)
 			if err != nil {

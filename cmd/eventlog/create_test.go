@@ -1,6 +1,7 @@
 package main
 
 import (
+	"io/fs"
 	"maps"
 	"os"
 	"path/filepath"
@@ -10,6 +11,28 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
+
+// topics create refused for a bad argument creates no log either: the
+// directory stays as it was, missing or empty.
+func TestTopicsCreateRefusedLeavesNoLog(t *testing.T) {
+	missing := filepath.Join(t.TempDir(), "new")
+	r := runCLI(t, missing, "", "topics", "create", "t", "-p", "-1")
+	assert.Equal(t, exitUsage, r.code, r.stderr)
+	assert.Contains(t, r.stderr, "Partitions -1 is outside")
+	_, err := os.Stat(missing)
+	assert.ErrorIs(t, err, fs.ErrNotExist, "no log is created for a refused topic")
+
+	empty := t.TempDir()
+	r = runCLI(t, empty, "", "topics", "create", "a/b")
+	assert.Equal(t, exitUsage, r.code, r.stderr)
+	entries, err := os.ReadDir(empty)
+	require.NoError(t, err)
+	assert.Empty(t, entries, "no log is created for a refused topic")
+
+	r = runCLI(t, empty, "", "topics", "create", "t")
+	assert.Equal(t, exitOK, r.code, r.stderr)
+	assert.DirExists(t, filepath.Join(empty, "topics"), "an empty directory takes a new log")
+}
 
 // topics create makes a new log only in a new or empty directory: one that
 // holds other files, a mistyped --dir such as a log's topic directory or a

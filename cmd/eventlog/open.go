@@ -77,6 +77,18 @@ func (a *app) checkLogDir(create bool) error {
 	return nil // missing, or an error that Open reports
 }
 
+// validateNewTopic checks name and cfg as CreateTopic would, on a Log in
+// memory, so that a topic refused in a directory that holds no log leaves
+// no new, empty log behind.
+func validateNewTopic(name string, cfg eventlog.TopicConfig) (err error) {
+	l, err := eventlog.Open("/", &eventlog.Options{FS: eventlog.NewMemFS()})
+	if err != nil {
+		return err
+	}
+	defer closeLog(l, &err)
+	return l.ValidateCreateTopic(name, cfg)
+}
+
 // checkNotHeld fails with exit code 4 while another process holds the
 // log's lock, taking it and letting it go at once, so that a command that
 // would otherwise ask before opening the log does not ask in vain. Should
