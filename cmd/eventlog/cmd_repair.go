@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -26,7 +27,8 @@ library's Options.Repair, after asking for confirmation (--yes skips it):
   - a damaged compaction checkpoint is ignored.
 
 Damage in closed segments is not cut: Open never reads them, and reads keep
-failing on it. The log is verified again afterwards; the exit code is 3 if
+failing on it. Damage that Open refuses even with Options.Repair (a
+topic's topic.meta) ends the command with exit code 3. The log is verified again afterwards; the exit code is 3 if
 corruption remains. Repair needs the log's lock: stop the process that has
 the log open first (while another process holds it, repair says so before
 asking, with exit code 4).`,
@@ -62,6 +64,10 @@ asking, with exit code 4).`,
 				}
 			}
 			l, err := a.openWritable(false, &eventlog.Options{Repair: true})
+			if errors.Is(err, eventlog.ErrCorrupt) {
+				// Not exit code 1, whose advice is to run repair.
+				return &codeError{code: exitCorrupt, err: fmt.Errorf("repair cannot cut this damage, which Open refuses even with Options.Repair: %w", err)}
+			}
 			if err != nil {
 				return err
 			}
