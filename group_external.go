@@ -101,6 +101,11 @@ type ExternalMember struct {
 
 	// synced is the generation of the last Sync; guarded by g.mu.
 	synced int32
+	// claimed is what the member held once its last Rejoin gave back what
+	// its client revoked: the partitions its client says it still owns
+	// (none for a new member). What it is granted after that, its client
+	// learns of only at its Sync. Guarded by g.mu.
+	claimed map[TopicPartition]bool
 }
 
 // JoinGroupExternal adds an external member to a consumer group, starting
@@ -227,6 +232,10 @@ func (x *ExternalMember) Rejoin(topics []string, owned []TopicPartition) error {
 		}
 	}
 	g.releaseLocked(m, revoked)
+	x.claimed = make(map[TopicPartition]bool, len(m.held))
+	for tp := range m.held {
+		x.claimed[tp] = true
+	}
 	m.cfg.topics = slices.Clone(topics)
 	if resolved := g.resolveTopics(&m.cfg); !slices.Equal(resolved, m.topics) {
 		m.topics = resolved
@@ -244,7 +253,10 @@ func (x *ExternalMember) Rejoin(topics []string, owned []TopicPartition) error {
 // and ran the assignor — and returns the member's generation. When ctx
 // ends first it returns the generation the member is in with ctx's error.
 // The member is not evicted while it waits, and has rejoined every
-// rebalance that starts meanwhile.
+// rebalance that starts meanwhile. What it was granted since its join
+// began, which its client has not learned of, it gives back to an eager
+// rebalance: only its own Sync could tell its client, so the rebalance
+// would otherwise wait for it, and it for the rebalance.
 func (x *ExternalMember) AwaitRebalance(ctx context.Context) (int32, error) {
 	g, m := x.g, x.m
 	defer func() {
@@ -255,6 +267,9 @@ func (x *ExternalMember) AwaitRebalance(ctx context.Context) (int32, error) {
 	for {
 		g.mu.Lock()
 		err := x.checkLocked(g.coord.log.opts.Now())
+		if err == nil && g.mu.emptying {
+			x.releaseUnclaimedLocked()
+		}
 		settled, generation := !g.mu.emptying, m.generation
 		m.inPoll = err == nil
 		if m.inPoll {
@@ -275,6 +290,22 @@ func (x *ExternalMember) AwaitRebalance(ctx context.Context) (int32, error) {
 		case <-ctx.Done():
 			return generation, ctx.Err()
 		}
+	}
+}
+
+// releaseUnclaimedLocked gives back what the member holds that its client
+// did not claim when its join began, which may finish the eager rebalance
+// under way.
+func (x *ExternalMember) releaseUnclaimedLocked() {
+	var unclaimed []TopicPartition
+	for tp := range x.m.held {
+		if !x.claimed[tp] {
+			unclaimed = append(unclaimed, tp)
+		}
+	}
+	if len(unclaimed) > 0 {
+		x.g.releaseLocked(x.m, unclaimed)
+		x.g.progressLocked()
 	}
 }
 

@@ -460,3 +460,59 @@ func TestExternalHeartbeatDuringEagerRebalance(t *testing.T) {
 	require.NoError(t, err)
 	assert.Len(t, d.Members, 3)
 }
+
+// TestExternalAwaitGivesBackWhatItsClientNeverLearned: an external member
+// granted partitions while its join is under way — by the rebalance its own
+// join completed, before its AwaitRebalance began — whose group starts an
+// eager rebalance before it syncs, gives them back in AwaitRebalance. Its
+// client never learned of them (only its Sync tells it), so nobody else
+// could release them: the rebalance waited for the member, and the member,
+// in AwaitRebalance, for the rebalance, until its rebalance timeout ended
+// the join (a minute for a kgo client, which then rejoined). A context
+// that is already done shows that AwaitRebalance no longer waits.
+func TestExternalAwaitGivesBackWhatItsClientNeverLearned(t *testing.T) {
+	cfg := eventlog.ExternalMemberConfig{Topics: []string{"t"}, Assignors: []eventlog.Assignor{eventlog.RangeAssignor{}}}
+	done, cancel := context.WithCancel(context.Background())
+	cancel()
+	t.Run("new member", func(t *testing.T) {
+		l := eventlogtest.NewTopic(t, "t", eventlog.TopicConfig{Partitions: 2})
+		// x's join completes a rebalance at once, granting x both
+		// partitions; y joins before x's AwaitRebalance.
+		x, err := l.JoinGroupExternal("g", cfg)
+		require.NoError(t, err)
+		y, err := l.JoinGroupExternal("g", cfg)
+		require.NoError(t, err)
+		genX, err := x.AwaitRebalance(done)
+		require.NoError(t, err, "x's join waits for the partitions granted to x")
+		genY, err := y.AwaitRebalance(done)
+		require.NoError(t, err)
+		assert.Equal(t, genX, genY)
+		tpsX, err := x.Sync(genX)
+		require.NoError(t, err)
+		tpsY, err := y.Sync(genY)
+		require.NoError(t, err)
+		assert.Len(t, tpsX, 1)
+		assert.Len(t, tpsY, 1)
+	})
+	t.Run("rejoining member", func(t *testing.T) {
+		l := eventlogtest.NewTopic(t, "t", eventlog.TopicConfig{Partitions: 2})
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		x, _, tps := joinExternal(t, ctx, l, cfg)
+		require.Len(t, tps, 2)
+		// y joins; x rejoins without its partitions, which completes the
+		// rebalance and grants x one of them; y syncs and leaves before
+		// x's AwaitRebalance, which starts another.
+		y, err := l.JoinGroupExternal("g", cfg)
+		require.NoError(t, err)
+		require.NoError(t, x.Rejoin([]string{"t"}, nil))
+		_, tpsY := awaitAndSync(t, ctx, y)
+		require.Len(t, tpsY, 1)
+		y.Leave()
+		genX, err := x.AwaitRebalance(done)
+		require.NoError(t, err, "x's join waits for the partition granted to x")
+		tps, err = x.Sync(genX)
+		require.NoError(t, err)
+		assert.Len(t, tps, 2)
+	})
+}
