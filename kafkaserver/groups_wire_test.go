@@ -550,3 +550,89 @@ func TestWireGroupJoinAbandonedByNewMember(t *testing.T) {
 	require.NoError(t, err)
 	assert.Len(t, d.Members, 1)
 }
+
+func TestWireGroupTopicsCreatedAndDeleted(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		balancer kgo.GroupBalancer
+	}{
+		{"range", kgo.RangeBalancer()},
+		{"cooperative-sticky", kgo.CooperativeStickyBalancer()},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t, map[string]eventlog.TopicConfig{"t": {Partitions: 2}})
+			ctx := testContext(t)
+			owners := map[string]map[string]bool{} // "topic/p" -> members
+			var mu sync.Mutex
+			changed := make(chan struct{}, 1)
+			track := func(name string, owned bool) func(context.Context, *kgo.Client, map[string][]int32) {
+				return func(_ context.Context, _ *kgo.Client, m map[string][]int32) {
+					mu.Lock()
+					defer mu.Unlock()
+					for topic, ps := range m {
+						for _, p := range ps {
+							k := fmt.Sprintf("%s/%d", topic, p)
+							if owners[k] == nil {
+								owners[k] = map[string]bool{}
+							}
+							if owned {
+								owners[k][name] = true
+							} else {
+								delete(owners[k], name)
+							}
+						}
+					}
+					select {
+					case changed <- struct{}{}:
+					default:
+					}
+				}
+			}
+			wait := func(want ...string) {
+				t.Helper()
+				for {
+					mu.Lock()
+					ok := true
+					var have []string
+					for k, m := range owners {
+						if len(m) > 0 {
+							have = append(have, k)
+						}
+						if len(m) > 1 {
+							ok = false
+						}
+					}
+					for _, k := range want {
+						ok = ok && len(owners[k]) == 1
+					}
+					ok = ok && len(have) == len(want)
+					state := fmt.Sprint(owners)
+					mu.Unlock()
+					if ok {
+						return
+					}
+					select {
+					case <-changed:
+					case <-ctx.Done():
+						t.Fatalf("want %v owned once, have %s", want, state)
+					}
+				}
+			}
+			for _, name := range []string{"a", "b"} {
+				f.client(t, kgo.ConsumerGroup("g"), kgo.ConsumeRegex(), kgo.ConsumeTopics("^t.*"),
+					kgo.Balancers(tc.balancer), kgo.HeartbeatInterval(50*time.Millisecond),
+					kgo.MetadataMaxAge(100*time.Millisecond), kgo.MetadataMinAge(10*time.Millisecond),
+					kgo.OnPartitionsAssigned(track(name, true)), kgo.OnPartitionsRevoked(track(name, false)),
+					kgo.OnPartitionsLost(track(name, false)))
+			}
+			wait("t/0", "t/1")
+			adm := kadm.NewClient(f.client(t))
+			_, err := adm.CreateTopic(ctx, 2, 1, nil, "t2")
+			require.NoError(t, err)
+			wait("t/0", "t/1", "t2/0", "t2/1")
+			_, err = adm.DeleteTopics(ctx, "t")
+			require.NoError(t, err)
+			wait("t2/0", "t2/1")
+		})
+	}
+}
