@@ -412,7 +412,10 @@ func TestWireGroupAdminRemovesStaticMember(t *testing.T) {
 // startLocal starts an in-process Consumer of the group, recorded as name.
 func (g *wireGroup) startLocal(ctx context.Context, l *eventlog.Log, name string, a eventlog.Assignor) (stop func()) {
 	g.t.Helper()
-	c, err := l.NewConsumer(&eventlog.ConsumerOptions{GroupID: "g", Assignor: a, FetchMaxWait: 20 * time.Millisecond, MaxPollRecords: 5})
+	// Earliest, as kgo's default: a partition nobody committed yet is
+	// read from its start, not (Kafka's default) its end.
+	c, err := l.NewConsumer(&eventlog.ConsumerOptions{GroupID: "g", Assignor: a, FetchMaxWait: 20 * time.Millisecond, MaxPollRecords: 5,
+		AutoOffsetReset: eventlog.OffsetResetEarliest})
 	require.NoError(g.t, err)
 	require.NoError(g.t, c.Subscribe("t"))
 	pollCtx, cancel := context.WithCancel(ctx)
