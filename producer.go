@@ -346,9 +346,16 @@ func (p *Producer) send(ctx context.Context, r *Record, cond EndOffsetCondition)
 	}
 	if q != nil {
 		// No drainer was running: rather than start one and wait for it,
-		// append the partition's batches up to this one here.
-		q.drain(b)
-		return w.md, w.err
+		// append the partition's batches up to this one here — unless
+		// batches of other records lie ahead of this one and ctx can end,
+		// which must bound the wait for them: a goroutine of the Log
+		// appends those, and this Send waits below, as when a drainer was
+		// running.
+		if ctx.Done() == nil || q.firstInLine(b) {
+			q.drain(b)
+			return w.md, w.err
+		}
+		q.startDrain()
 	}
 	select {
 	case <-b.done:
@@ -369,8 +376,9 @@ func (p *Producer) send(ctx context.Context, r *Record, cond EndOffsetCondition)
 //
 // fn runs after the record's batch is appended, without any lock of the
 // Producer held, on the goroutine appending the partition's batches: one of
-// the Log's, or one calling Send for the same partition, which appends the
-// batches ahead of its own rather than wait for another goroutine to. Per
+// the Log's, or one calling Send for the same partition, which appends its
+// own batch — and, when its ctx cannot end, the batches ahead of it —
+// rather than wait for another goroutine to. Per
 // partition, the functions run one at a time in the order of the records'
 // offsets. A record that fails before it is buffered — unknown topic, too
 // large, closed Producer, ended ctx — and every record with AcksNone, has

@@ -166,6 +166,18 @@ func (q *partitionQueue) flush() *producerBatch {
 	return newest
 }
 
+// firstInLine tells whether b is the next batch to append. Only the
+// drainer may ask: nobody else takes batches from the queue, so the answer
+// holds until it does.
+func (q *partitionQueue) firstInLine(b *producerBatch) bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if len(q.mu.ready) > 0 {
+		return q.mu.ready[0] == b
+	}
+	return q.mu.open == b
+}
+
 // idle tells whether the queue holds no batch.
 func (q *partitionQueue) idle() bool {
 	q.mu.Lock()
