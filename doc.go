@@ -214,7 +214,8 @@
 // once the record is as durable as ProducerOptions.Acks asks: AcksAll, the
 // default, once it is below the high watermark — as durable as its topic
 // promises, fsynced by default; AcksLeader once it is written to the OS;
-// AcksNone once it is buffered. SendAsync calls a function with the result
+// AcksNone once it is buffered (inside a transaction, once written to the
+// OS, whatever Acks says). SendAsync calls a function with the result
 // instead, exactly once per record and in offset order per partition, or
 // forgets it when the function is nil; Flush waits for everything sent so
 // far, and Close flushes. The function runs while the partition's later

@@ -29,8 +29,9 @@ const (
 	// with Offset -1, as Kafka reports for acks=0. The record is then written
 	// as with AcksLeader, but a failure to write it is only logged. Kafka's
 	// acks=0. A SendIf, whose caller needs to know whether its condition
-	// held, and a Send inside a transaction still wait for the write, as
-	// with AcksLeader.
+	// held, and a Send or SendAsync inside a transaction still wait for
+	// the write, as with AcksLeader (Kafka refuses acks=0 for a
+	// transactional producer).
 	AcksNone
 )
 
@@ -111,8 +112,9 @@ type ProducerOptions struct {
 	// with the consumed offsets SendOffsetsToTransaction adds. A new
 	// Producer with the same ID fences the old one and aborts its open
 	// transaction. A transactional Producer is idempotent, and sends only
-	// inside transactions. Inside one, Send returns once its record is
-	// written to the OS, whatever Acks says: CommitTransaction makes the
+	// inside transactions. Inside one, Send returns, and a SendAsync
+	// function is called, once its record is written to the OS, whatever
+	// Acks says: CommitTransaction makes the
 	// transaction's records durable all together. NewProducer takes part
 	// in the transaction protocol (it fsyncs the ID's new epoch, and first
 	// completes the old Producer's decided transaction, failing with
@@ -332,7 +334,7 @@ func (p *Producer) SendIf(ctx context.Context, r Record, cond EndOffsetCondition
 }
 
 func (p *Producer) send(ctx context.Context, r *Record, cond EndOffsetCondition) (RecordMetadata, error) {
-	if p.opts.Acks == AcksNone && !cond.set && p.txn == nil {
+	if p.acksOnBuffer() && !cond.set {
 		_, _, md, err := p.enqueue(ctx, r, nil, nil, cond)
 		return md, err
 	}
@@ -381,10 +383,12 @@ func (p *Producer) send(ctx context.Context, r *Record, cond EndOffsetCondition)
 // rather than wait for another goroutine to. Per
 // partition, the functions run one at a time in the order of the records'
 // offsets. A record that fails before it is buffered — unknown topic, too
-// large, closed Producer, ended ctx — and every record with AcksNone, has
-// fn called on the calling goroutine before SendAsync returns. A record
+// large, closed Producer, ended ctx — and every record with AcksNone
+// outside a transaction, has fn called on the calling goroutine before
+// SendAsync returns. A record
 // whose ctx ends while it waits in a batch is not stored and completes with
-// ctx.Err() — except with AcksNone, where it completed once buffered, and
+// ctx.Err() — except with AcksNone outside a transaction, where it
+// completed once buffered, and
 // ctx bounds only the wait for buffer room.
 //
 // fn must not block for long, since it delays the records after it. Calls
@@ -399,7 +403,7 @@ func (p *Producer) send(ctx context.Context, r *Record, cond EndOffsetCondition)
 // finds room works as anywhere else.
 func (p *Producer) SendAsync(ctx context.Context, r Record, fn func(RecordMetadata, error)) {
 	later := fn
-	if p.opts.Acks == AcksNone {
+	if p.acksOnBuffer() {
 		later = nil // fn is called now
 	}
 	_, _, md, err := p.enqueue(ctx, &r, later, nil, EndOffsetCondition{})
@@ -408,9 +412,16 @@ func (p *Producer) SendAsync(ctx context.Context, r Record, fn func(RecordMetada
 		fn(md, err)
 	case err != nil:
 		p.log.opts.Logger.Warn("eventlog: record not sent", "topic", r.Topic, "err", err)
-	case p.opts.Acks == AcksNone && fn != nil:
+	case later == nil && fn != nil:
 		fn(md, nil)
 	}
+}
+
+// acksOnBuffer tells whether a record completes once buffered: with
+// AcksNone, outside a transaction, whose records complete once written
+// whatever Acks says.
+func (p *Producer) acksOnBuffer() bool {
+	return p.opts.Acks == AcksNone && p.txn == nil
 }
 
 // Flush appends every batch that holds a record sent before the call,
@@ -529,9 +540,9 @@ func (p *Producer) enqueue(ctx context.Context, r *Record, fn func(RecordMetadat
 	held := int64(size)
 	// ctx can drop the record from its batch while somebody still waits
 	// for its outcome. With AcksNone a record without a waiter is
-	// acknowledged once buffered, which ends what its ctx bounds: it must
-	// not be dropped after that.
-	watchCtx := ctx.Done() != nil && (w != nil || p.opts.Acks != AcksNone)
+	// acknowledged once buffered (outside a transaction), which ends what
+	// its ctx bounds: it must not be dropped after that.
+	watchCtx := ctx.Done() != nil && (w != nil || !p.acksOnBuffer())
 	if fn != nil || w != nil || watchCtx {
 		held += int64(recordOverhead)
 	}

@@ -582,3 +582,39 @@ func TestTransactionSendWaitsWhateverAcks(t *testing.T) {
 	require.NoError(t, p.CommitTransaction(ctx))
 	assert.Equal(t, []string{"v"}, consume(t, l, eventlog.ReadCommitted, "out"))
 }
+
+// TestTransactionSendAsyncWaitsWhateverAcks: inside a transaction a
+// SendAsync function, like Send, learns of its record once it is written,
+// whatever Acks says. With AcksNone it was called at once, with Offset -1
+// and no error, for a record whose write could still fail and abort the
+// transaction.
+func TestTransactionSendAsyncWaitsWhateverAcks(t *testing.T) {
+	l := txnLog(t, t.TempDir(), nil)
+	p, err := l.NewProducer(&eventlog.ProducerOptions{TransactionalID: "tx", Acks: eventlog.AcksNone, Partitioner: eventlog.ManualPartitioner{}, Linger: time.Hour})
+	require.NoError(t, err)
+	defer p.Close()
+	require.NoError(t, p.BeginTransaction())
+	type result struct {
+		md  eventlog.RecordMetadata
+		err error
+	}
+	results := make(chan result, 1)
+	p.SendAsync(ctx, eventlog.Record{Topic: "out", Partition: 1, Key: []byte("k"), Value: []byte("v")}, func(md eventlog.RecordMetadata, err error) {
+		results <- result{md, err}
+	})
+	select {
+	case r := <-results:
+		assert.Fail(t, "the function was called before the record was written", "offset %d, err %v", r.md.Offset, r.err)
+	default:
+	}
+	require.NoError(t, p.Flush(ctx))
+	select {
+	case r := <-results:
+		assert.NoError(t, r.err)
+		assert.Equal(t, int64(0), r.md.Offset, "written, at its offset")
+	default:
+		assert.Fail(t, "Flush returned before the function was called")
+	}
+	require.NoError(t, p.CommitTransaction(ctx))
+	assert.Equal(t, []string{"v"}, consume(t, l, eventlog.ReadCommitted, "out"))
+}
