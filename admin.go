@@ -97,7 +97,7 @@ func (l *Log) DeleteTopic(ctx context.Context, name string) error {
 		return err
 	}
 	if !compactionSupported { // the same limitation: open files cannot be renamed
-		return fmt.Errorf("eventlog: delete topic %q on %s: %w", name, runtime.GOOS, errors.ErrUnsupported)
+		return errorf("eventlog: delete topic %q on %s: %w", name, runtime.GOOS, errors.ErrUnsupported)
 	}
 	// admin is taken before ops (enter), never while holding it: the grace
 	// period below waits for every holder of ops.
@@ -110,7 +110,7 @@ func (l *Log) DeleteTopic(ctx context.Context, name string) error {
 	}
 	t, err := l.adminTopic(name)
 	if err == nil && ctx.Err() != nil {
-		err = fmt.Errorf("eventlog: delete topic %q: %w", name, ctx.Err())
+		err = errorf("eventlog: delete topic %q: %w", name, ctx.Err())
 	}
 	if err != nil {
 		l.exit()
@@ -141,7 +141,7 @@ func (l *Log) DeleteTopic(ctx context.Context, name string) error {
 	l.mu.Unlock()
 	l.releaseDeletedTopic(t, marked)
 	if err != nil {
-		return fmt.Errorf("eventlog: delete topic %q: the topic is gone, but not all of its deletion is durable; the next Open finishes it: %w", name, err)
+		return errorf("eventlog: delete topic %q: the topic is gone, but not all of its deletion is durable; the next Open finishes it: %w", name, err)
 	}
 	l.opts.Logger.Info("eventlog: topic deleted", "topic", name)
 	return nil
@@ -152,7 +152,7 @@ func (l *Log) DeleteTopic(ctx context.Context, name string) error {
 // administration call.
 func (l *Log) lockAdmin(ctx context.Context, call, topic string) error {
 	if err := l.admin.lockCtx(ctx); err != nil {
-		return fmt.Errorf("eventlog: %s topic %q: waiting for another topic administration call: %w", call, topic, err)
+		return errorf("eventlog: %s topic %q: waiting for another topic administration call: %w", call, topic, err)
 	}
 	return nil
 }
@@ -213,7 +213,7 @@ func (l *Log) markTopicDeleted(ctx context.Context, t *topic) (string, error) {
 			p.removals.setMoved(false) // those skipped meanwhile Open drops
 		}
 		l.topicsVersion.Add(1)
-		return "", fmt.Errorf("eventlog: delete topic %q: %w", t.name, err)
+		return "", errorf("eventlog: delete topic %q: %w", t.name, err)
 	}
 	dir := l.topicDir(t.name)
 	var marked string
@@ -307,7 +307,7 @@ func (l *Log) deleteTopicOffsets(topic string) error {
 			updates[i] = offsetUpdate{tp: tp, delete: true}
 		}
 		if _, err := s.writeLocked(context.Background(), g, updates, DurabilityFsync); err != nil {
-			return fmt.Errorf("eventlog: delete committed offsets of group %q on topic %q: %w", g, topic, err)
+			return errorf("eventlog: delete committed offsets of group %q on topic %q: %w", g, topic, err)
 		}
 	}
 	return nil
@@ -337,11 +337,11 @@ func (l *Log) finishDeletedTopics(dirs []string) error {
 		}
 		l.opts.Logger.Info("eventlog: finishing an interrupted topic deletion", "topic", name, "dir", dir)
 		if err := l.opts.FS.RemoveAll(filepath.Join(l.dir, topicsDirName, dir)); err != nil {
-			return fmt.Errorf("eventlog: finish deletion of topic %q: %w", name, err)
+			return errorf("eventlog: finish deletion of topic %q: %w", name, err)
 		}
 	}
 	if err := l.opts.FS.SyncDir(filepath.Join(l.dir, topicsDirName)); err != nil {
-		return fmt.Errorf("eventlog: sync %s: %w", topicsDirName, err)
+		return errorf("eventlog: sync %s: %w", topicsDirName, err)
 	}
 	return nil
 }
@@ -376,7 +376,7 @@ func (l *Log) CreatePartitions(ctx context.Context, name string, total int) erro
 		return err
 	}
 	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("eventlog: create partitions of topic %q: %w", name, err)
+		return errorf("eventlog: create partitions of topic %q: %w", name, err)
 	}
 	cfg := t.config
 	cfg.Partitions = total
@@ -392,7 +392,7 @@ func (l *Log) CreatePartitions(ctx context.Context, name string, total int) erro
 		for _, p := range added {
 			err = errors.Join(err, p.release(), fsys.RemoveAll(p.dir))
 		}
-		return fmt.Errorf("eventlog: topic %q: create partitions: %w", name, err)
+		return errorf("eventlog: topic %q: create partitions: %w", name, err)
 	}
 	for id := int32(len(t.partitions)); id < int32(total); id++ {
 		// A directory left by an interrupted CreatePartitions holds no
@@ -450,9 +450,9 @@ func (l *Log) ValidateCreatePartitions(name string, total int) error {
 func checkPartitionCount(t *topic, total int) error {
 	switch have := len(t.partitions); {
 	case total <= have:
-		return fmt.Errorf("eventlog: topic %q: %w: it has %d partitions, and CreatePartitions only adds (asked for %d in all)", t.name, ErrInvalidConfig, have, total)
+		return errorf("eventlog: topic %q: %w: it has %d partitions, and CreatePartitions only adds (asked for %d in all)", t.name, ErrInvalidConfig, have, total)
 	case total > maxPartitions:
-		return fmt.Errorf("eventlog: topic %q: %w: %d partitions is more than %d", t.name, ErrInvalidConfig, total, maxPartitions)
+		return errorf("eventlog: topic %q: %w: %d partitions is more than %d", t.name, ErrInvalidConfig, total, maxPartitions)
 	}
 	return nil
 }
@@ -502,20 +502,20 @@ func (l *Log) AlterTopicConfig(ctx context.Context, name string, cfg TopicConfig
 		return err
 	}
 	if err := cfg.validate(); err != nil {
-		return fmt.Errorf("eventlog: topic %q: %w", name, err)
+		return errorf("eventlog: topic %q: %w", name, err)
 	}
 	cfg = cfg.inMilliseconds()
 	switch {
 	case cfg.Partitions == 0:
 		cfg.Partitions = len(t.partitions)
 	case cfg.Partitions != len(t.partitions):
-		return fmt.Errorf("eventlog: topic %q: %w: Partitions %d differs from the %d the topic has (add partitions with CreatePartitions)", name, ErrInvalidConfig, cfg.Partitions, len(t.partitions))
+		return errorf("eventlog: topic %q: %w: Partitions %d differs from the %d the topic has (add partitions with CreatePartitions)", name, ErrInvalidConfig, cfg.Partitions, len(t.partitions))
 	}
 	if cfg.MaxBatchBytes != t.config.MaxBatchBytes {
-		return fmt.Errorf("eventlog: topic %q: %w: MaxBatchBytes (max.message.bytes) cannot be altered", name, ErrInvalidConfig)
+		return errorf("eventlog: topic %q: %w: MaxBatchBytes (max.message.bytes) cannot be altered", name, ErrInvalidConfig)
 	}
 	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("eventlog: alter the configuration of topic %q: %w", name, err)
+		return errorf("eventlog: alter the configuration of topic %q: %w", name, err)
 	}
 	payload, err := encodeTopicMeta(name, cfg)
 	if err != nil {
@@ -540,7 +540,7 @@ func (l *Log) AlterTopicConfig(ctx context.Context, name string, cfg TopicConfig
 		for i, p := range t.partitions {
 			p.setConfig(old[i])
 		}
-		return fmt.Errorf("eventlog: topic %q: alter configuration: %w", name, err)
+		return errorf("eventlog: topic %q: alter configuration: %w", name, err)
 	}
 	if next.cleanup.compacts() && !t.config.CleanupPolicy.compacts() {
 		// Appends without a key are refused from now on; then every
@@ -584,7 +584,7 @@ func (l *Log) AlterTopicConfig(ctx context.Context, name string, cfg TopicConfig
 		}
 	}
 	if err := errors.Join(errs...); err != nil {
-		return fmt.Errorf("eventlog: topic %q: the configuration is altered, but records written before it could not be made visible: %w", name, err)
+		return errorf("eventlog: topic %q: the configuration is altered, but records written before it could not be made visible: %w", name, err)
 	}
 	return nil
 }

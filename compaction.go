@@ -169,10 +169,10 @@ func (l *Log) Compact(ctx context.Context, topic string) error {
 		return err
 	}
 	if !t.config.CleanupPolicy.compacts() {
-		return fmt.Errorf("eventlog: topic %q: %w: cleanup.policy is %s, not compact", topic, ErrInvalidConfig, t.config.CleanupPolicy)
+		return errorf("eventlog: topic %q: %w: cleanup.policy is %s, not compact", topic, ErrInvalidConfig, t.config.CleanupPolicy)
 	}
 	if !compactionSupported {
-		return fmt.Errorf("eventlog: topic %q: compaction on %s: %w", topic, runtime.GOOS, errors.ErrUnsupported)
+		return errorf("eventlog: topic %q: compaction on %s: %w", topic, runtime.GOOS, errors.ErrUnsupported)
 	}
 	var m *offsetMap
 	for _, p := range t.partitions {

@@ -45,7 +45,7 @@ var (
 )
 
 // errConsumerBusy is returned by a call while another is running.
-var errConsumerBusy = fmt.Errorf("eventlog: consumer called from two goroutines at once: %w", ErrConcurrentUse)
+var errConsumerBusy = errorf("eventlog: consumer called from two goroutines at once: %w", ErrConcurrentUse)
 
 // errConsumerClosed is returned by calls on a closed Consumer.
 var errConsumerClosed error = &chainedError{msg: "eventlog: consumer is closed", err: ErrClosed}
@@ -426,10 +426,10 @@ const unknownGoroutine = math.MaxUint64
 // Close closes nothing of the Log.
 func (c *Consumer) Close() error {
 	if c.group.listener.Load() != unknownGoroutine && c.group.calledFromListener() {
-		return fmt.Errorf("eventlog: Close from a RebalanceListener or commit callback, which would wait for the Poll around it: %w", ErrConcurrentUse)
+		return errorf("eventlog: Close from a RebalanceListener or commit callback, which would wait for the Poll around it: %w", ErrConcurrentUse)
 	}
 	if c.taking.Load() && onStack(runTakeEntry) {
-		return fmt.Errorf("eventlog: Close from a Deserializer, which would wait for the Poll around it: %w", ErrConcurrentUse)
+		return errorf("eventlog: Close from a Deserializer, which would wait for the Poll around it: %w", ErrConcurrentUse)
 	}
 	c.once.Do(func() {
 		c.closed.Store(true)
@@ -522,7 +522,7 @@ func (c *Consumer) Assign(partitions ...TopicPartition) error {
 		return err
 	}
 	if c.group.subscribed {
-		return fmt.Errorf("eventlog: assign: %w: the consumer is subscribed", ErrSubscriptionConflict)
+		return errorf("eventlog: assign: %w: the consumer is subscribed", ErrSubscriptionConflict)
 	}
 	return c.assignLocked(partitions)
 }
@@ -544,7 +544,7 @@ func (c *Consumer) assignLocked(partitions []TopicPartition) error {
 			case err == nil:
 				st = &fetchState{tp: tp, p: p, target: atReset, movedAt: seq, stopAt: math.MaxInt64}
 			case !c.group.subscribed:
-				return fmt.Errorf("eventlog: assign %s: %w", tp, err)
+				return errorf("eventlog: assign %s: %w", tp, err)
 			case st == nil:
 				// Deleted since the group assigned it, which takes it
 				// away at its next rebalance: nothing to read meanwhile.
@@ -604,7 +604,7 @@ func (c *Consumer) Paused() []TopicPartition {
 func (c *Consumer) stateLocked(tp TopicPartition) (*fetchState, error) {
 	st := c.byTP[tp]
 	if st == nil {
-		return nil, fmt.Errorf("eventlog: topic %q partition %d: %w", tp.Topic, tp.Partition, ErrNotAssigned)
+		return nil, errorf("eventlog: topic %q partition %d: %w", tp.Topic, tp.Partition, ErrNotAssigned)
 	}
 	return st, nil
 }

@@ -84,7 +84,7 @@ func (c *Consumer) pollLocked(ctx context.Context, dst []Record, lim pollLimits)
 		return nil, err
 	}
 	if len(c.assigned) == 0 && !c.group.subscribed {
-		return nil, fmt.Errorf("eventlog: poll: no partitions assigned: %w", ErrNotAssigned)
+		return nil, errorf("eventlog: poll: no partitions assigned: %w", ErrNotAssigned)
 	}
 	c.lim = lim
 	wait := lim.wait

@@ -265,7 +265,7 @@ func (c *Consumer) groupPollLocked(ctx context.Context) error {
 		res, ok, err := gm.g.sync(gm.m)
 		switch {
 		case errors.Is(err, ErrFencedInstanceID):
-			gm.fenced = fmt.Errorf("eventlog: group %q instance %q: %w", c.opts.GroupID, c.opts.GroupInstanceID, err)
+			gm.fenced = errorf("eventlog: group %q instance %q: %w", c.opts.GroupID, c.opts.GroupInstanceID, err)
 			c.losePartitionsLocked(ctx)
 			return gm.fenced
 		case err != nil:
@@ -447,7 +447,7 @@ func (c *Consumer) closeGroupLocked() {
 // the middle of a poll.
 func (c *Consumer) notInListener(call string) error {
 	if c.group.listener.Load() != 0 { // and the caller holds the use lock: the listener's goroutine
-		return fmt.Errorf("eventlog: %s from a RebalanceListener or commit callback: %w", call, ErrConcurrentUse)
+		return errorf("eventlog: %s from a RebalanceListener or commit callback: %w", call, ErrConcurrentUse)
 	}
 	return nil
 }
@@ -706,13 +706,13 @@ func (l *Log) offsetUpdates(offsets map[TopicPartition]OffsetAndMetadata) ([]off
 	for tp, om := range offsets {
 		p, err := l.Partition(tp.Topic, tp.Partition)
 		if err != nil {
-			return nil, nil, fmt.Errorf("eventlog: commit %s: %w", tp, err)
+			return nil, nil, errorf("eventlog: commit %s: %w", tp, err)
 		}
 		switch hw := p.HighWatermark(); {
 		case om.Offset < 0 || om.Offset > hw:
-			return nil, nil, fmt.Errorf("eventlog: commit %s: %w: offset %d is outside [0, %d]", tp, ErrOffsetOutOfRange, om.Offset, hw)
+			return nil, nil, errorf("eventlog: commit %s: %w: offset %d is outside [0, %d]", tp, ErrOffsetOutOfRange, om.Offset, hw)
 		case len(om.Metadata) > MaxOffsetMetadataBytes:
-			return nil, nil, fmt.Errorf("eventlog: commit %s: %w: metadata of %d bytes is longer than %d (offset.metadata.max.bytes)", tp, ErrInvalidRecord, len(om.Metadata), MaxOffsetMetadataBytes)
+			return nil, nil, errorf("eventlog: commit %s: %w: metadata of %d bytes is longer than %d (offset.metadata.max.bytes)", tp, ErrInvalidRecord, len(om.Metadata), MaxOffsetMetadataBytes)
 		}
 		tps = append(tps, tp)
 		updates = append(updates, offsetUpdate{tp: tp, v: offsetValue{offset: om.Offset, epoch: noLeaderEpoch, metadata: om.Metadata}})

@@ -1,7 +1,6 @@
 package eventlog
 
 import (
-	"fmt"
 	"time"
 )
 
@@ -36,7 +35,7 @@ func (c *Consumer) Seek(tp TopicPartition, offset int64) error {
 		return err
 	}
 	if offset < 0 {
-		return fmt.Errorf("eventlog: topic %q partition %d: seek to %d: %w: offsets are never negative", tp.Topic, tp.Partition, offset, ErrOffsetOutOfRange)
+		return errorf("eventlog: topic %q partition %d: seek to %d: %w: offsets are never negative", tp.Topic, tp.Partition, offset, ErrOffsetOutOfRange)
 	}
 	c.moveLocked(st, atPosition, offset)
 	return nil
@@ -166,7 +165,7 @@ func (c *Consumer) resolveLocked(st *fetchState) error {
 		case OffsetResetLatest:
 			t = atEnd
 		default:
-			return fmt.Errorf("eventlog: topic %q partition %d: %w", st.tp.Topic, st.tp.Partition, ErrNoOffset)
+			return errorf("eventlog: topic %q partition %d: %w", st.tp.Topic, st.tp.Partition, ErrNoOffset)
 		}
 	}
 	switch t {

@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"context"
 	"errors"
-	"fmt"
 	"iter"
 	"math"
 	"time"
@@ -193,7 +192,7 @@ func (c *Consumer) pickChunkLocked(ctx context.Context) (_ viewChunk, unstable, 
 		return viewChunk{}, nil, err
 	}
 	if len(c.assigned) == 0 && !c.group.subscribed {
-		return viewChunk{}, nil, fmt.Errorf("eventlog: poll: no partitions assigned: %w", ErrNotAssigned)
+		return viewChunk{}, nil, errorf("eventlog: poll: no partitions assigned: %w", ErrNotAssigned)
 	}
 	// Drain first: an append after this point sends again, so a wait
 	// cannot miss it, and one before it is seen by the pass.

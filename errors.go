@@ -3,6 +3,7 @@ package eventlog
 import (
 	"errors"
 	"fmt"
+	"strings"
 )
 
 // Sentinel errors. Every error the library returns that stems from one of these
@@ -78,3 +79,34 @@ func (e *CorruptError) Error() string {
 
 // Unwrap makes errors.Is(err, ErrCorrupt) true.
 func (e *CorruptError) Unwrap() error { return ErrCorrupt }
+
+// errorf is fmt.Errorf for the library's errors, whose text starts with
+// "eventlog: ". The errors they wrap — the sentinels, the errors of the
+// layers below — start so too, and errorf leaves that prefix out of the
+// message, so that an error names the package once however many layers
+// wrapped it: `eventlog: topic "t" partition 0: record too large: ...`,
+// not `eventlog: topic "t" partition 0: eventlog: record too large: ...`.
+// errors.Is and errors.As see what fmt.Errorf's error wraps.
+func errorf(format string, args ...any) error {
+	err := fmt.Errorf(format, args...)
+	msg := err.Error()
+	if once := prefixOnce(msg); once != msg {
+		return &prefixedError{msg: once, err: err}
+	}
+	return err
+}
+
+// prefixOnce drops the "eventlog: " of the errors that msg quotes after
+// its own.
+func prefixOnce(msg string) string {
+	return strings.ReplaceAll(msg, ": eventlog: ", ": ")
+}
+
+// prefixedError is an error of errorf whose message prefixOnce shortened.
+type prefixedError struct {
+	msg string
+	err error // what fmt.Errorf made, for Unwrap
+}
+
+func (e *prefixedError) Error() string { return e.msg }
+func (e *prefixedError) Unwrap() error { return e.err }

@@ -694,16 +694,16 @@ func (g *group) beginCommit(m *member, tps []TopicPartition) error {
 	g.expireLocked(g.coord.log.opts.Now())
 	if m == nil {
 		if len(g.mu.members) > 0 {
-			return fmt.Errorf("eventlog: group %q: %w: the group has members, and this consumer is not one (it assigns partitions by hand, or has not joined yet)", g.id, ErrCommitFailed)
+			return errorf("eventlog: group %q: %w: the group has members, and this consumer is not one (it assigns partitions by hand, or has not joined yet)", g.id, ErrCommitFailed)
 		}
 		return nil
 	}
 	if m.removed != nil {
-		return fmt.Errorf("eventlog: group %q member %s: %w", g.id, m.id, m.removed)
+		return errorf("eventlog: group %q member %s: %w", g.id, m.id, m.removed)
 	}
 	for _, tp := range tps {
 		if !m.held[tp] {
-			return fmt.Errorf("eventlog: group %q member %s generation %d: %s: %w", g.id, m.id, m.generation, tp, ErrCommitFailed)
+			return errorf("eventlog: group %q member %s generation %d: %s: %w", g.id, m.id, m.generation, tp, ErrCommitFailed)
 		}
 	}
 	m.inflight++

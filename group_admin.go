@@ -146,7 +146,7 @@ func (l *Log) DeleteGroup(ctx context.Context, group string) error {
 		return err
 	}
 	if s == nil {
-		return fmt.Errorf("eventlog: group %q: %w", group, ErrGroupNotFound)
+		return errorf("eventlog: group %q: %w", group, ErrGroupNotFound)
 	}
 	c, err := l.coordinator()
 	if err != nil {
@@ -171,15 +171,15 @@ func (g *group) delete(ctx context.Context, s *offsetStore) error {
 	defer g.mu.Unlock()
 	g.expireLocked(g.coord.log.opts.Now())
 	if n := len(g.mu.members); n > 0 {
-		return fmt.Errorf("eventlog: group %q: %w: %d members", g.id, ErrGroupNotEmpty, n)
+		return errorf("eventlog: group %q: %w: %d members", g.id, ErrGroupNotEmpty, n)
 	}
 	if _, stored := s.storedMetadata(g.id); !stored && g.mu.metadata == nil && len(s.offsetsOfGroup(g.id)) == 0 {
-		return fmt.Errorf("eventlog: group %q: %w", g.id, ErrGroupNotFound)
+		return errorf("eventlog: group %q: %w", g.id, ErrGroupNotFound)
 	}
 	// One batch: the offsets and the metadata go all at once or not at all.
 	n, err := s.deleteGroup(ctx, g.id)
 	if err != nil {
-		return fmt.Errorf("eventlog: delete group %q: %w", g.id, err)
+		return errorf("eventlog: delete group %q: %w", g.id, err)
 	}
 	g.mu.metadata, g.mu.metaDirty = nil, false
 	g.metaPending.Store(false)
@@ -201,7 +201,7 @@ func (l *Log) lockEmptyGroup(id string) (*group, error) {
 	if n := len(g.mu.members); n > 0 {
 		g.unlock()
 		c.returnGroup(g)
-		return nil, fmt.Errorf("eventlog: group %q: %w: %d members", id, ErrGroupNotEmpty, n)
+		return nil, errorf("eventlog: group %q: %w: %d members", id, ErrGroupNotEmpty, n)
 	}
 	return g, nil
 }
@@ -257,7 +257,7 @@ func (l *Log) ResetGroupOffsets(ctx context.Context, group string, spec ResetOff
 		return out, err
 	}
 	if _, err := s.write(ctx, group, updates, DurabilityFsync); err != nil {
-		return nil, fmt.Errorf("eventlog: reset offsets of group %q: %w", group, err)
+		return nil, errorf("eventlog: reset offsets of group %q: %w", group, err)
 	}
 	now := l.opts.Now()
 	for i := range out {
@@ -280,11 +280,11 @@ func (l *Log) planReset(s *offsetStore, group string, spec *ResetOffsetsSpec) ([
 	for _, tp := range tps {
 		p, err := l.Partition(tp.Topic, tp.Partition)
 		if err != nil {
-			return nil, nil, fmt.Errorf("eventlog: reset offsets of group %q: %w", group, err)
+			return nil, nil, errorf("eventlog: reset offsets of group %q: %w", group, err)
 		}
 		offset, err := p.resetOffset(spec)
 		if err != nil {
-			return nil, nil, fmt.Errorf("eventlog: reset offsets of group %q: %w", group, err)
+			return nil, nil, errorf("eventlog: reset offsets of group %q: %w", group, err)
 		}
 		hw := p.HighWatermark()
 		out = append(out, GroupPartitionOffset{TopicPartition: tp, Committed: offset, HighWatermark: hw, Lag: max(hw-offset, 0)})
@@ -304,7 +304,7 @@ func (l *Log) resetSelection(s *offsetStore, group string, spec *ResetOffsetsSpe
 	for _, name := range spec.Topics {
 		t, err := l.topic(name)
 		if err != nil {
-			return nil, fmt.Errorf("eventlog: reset offsets of group %q: %w", group, err)
+			return nil, errorf("eventlog: reset offsets of group %q: %w", group, err)
 		}
 		for _, p := range t.partitions {
 			tps = append(tps, TopicPartition{Topic: name, Partition: p.id})
@@ -373,7 +373,7 @@ func (l *Log) DescribeGroup(group string) (GroupDescription, error) {
 		}
 	}
 	if len(d.Members) == 0 && len(d.Offsets) == 0 && !stored {
-		return GroupDescription{}, fmt.Errorf("eventlog: group %q: %w", group, ErrGroupNotFound)
+		return GroupDescription{}, errorf("eventlog: group %q: %w", group, ErrGroupNotFound)
 	}
 	return d, nil
 }

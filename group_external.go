@@ -190,7 +190,7 @@ func (x *ExternalMember) Assignor() Assignor { return x.m.cfg.assignor }
 func (x *ExternalMember) checkLocked(now time.Time) error {
 	x.g.expireLocked(now)
 	if m := x.m; m.removed != nil {
-		return fmt.Errorf("eventlog: group %q member %s: %w: %w", x.g.id, m.id, ErrUnknownMember, m.removed)
+		return errorf("eventlog: group %q member %s: %w: %w", x.g.id, m.id, ErrUnknownMember, m.removed)
 	}
 	return nil
 }
@@ -200,7 +200,7 @@ func (x *ExternalMember) checkLocked(now time.Time) error {
 // rejoins, and may commit and heartbeat in the old one until then.
 func (x *ExternalMember) checkGenerationLocked(generation int32) error {
 	if generation != x.synced && generation != x.m.generation {
-		return fmt.Errorf("eventlog: group %q member %s: %w: %d, the member is in generation %d", x.g.id, x.m.id, ErrIllegalGeneration, generation, x.m.generation)
+		return errorf("eventlog: group %q member %s: %w: %d, the member is in generation %d", x.g.id, x.m.id, ErrIllegalGeneration, generation, x.m.generation)
 	}
 	return nil
 }
@@ -326,12 +326,12 @@ func (x *ExternalMember) Sync(generation int32) ([]TopicPartition, error) {
 		return nil, err
 	}
 	if generation != m.generation {
-		return nil, fmt.Errorf("eventlog: group %q member %s: %w: %d, the group is in generation %d", g.id, m.id, ErrIllegalGeneration, generation, m.generation)
+		return nil, errorf("eventlog: group %q member %s: %w: %d, the group is in generation %d", g.id, m.id, ErrIllegalGeneration, generation, m.generation)
 	}
 	if g.mu.emptying {
 		// Its target is empty until the assignor runs: an answer now
 		// would be an empty assignment in a generation that is ending.
-		return nil, fmt.Errorf("eventlog: group %q member %s generation %d: %w: rejoin", g.id, m.id, generation, ErrRebalanceInProgress)
+		return nil, errorf("eventlog: group %q member %s generation %d: %w: rejoin", g.id, m.id, generation, ErrRebalanceInProgress)
 	}
 	m.lastPoll, m.news, x.synced, m.syncBy = now, false, generation, time.Time{}
 	var out []TopicPartition

@@ -3,7 +3,6 @@ package eventlog
 import (
 	"context"
 	"errors"
-	"fmt"
 	"math"
 	"slices"
 	"strings"
@@ -259,7 +258,7 @@ func (r *replayer) applyGroupMetadata(rec *Record) {
 func (md storedGroupMetadata) decode(group string) (groupMetadata, error) {
 	v, err := decodeGroupMetadataValue(md.value)
 	if err != nil {
-		return v, fmt.Errorf("eventlog: group %q: stored metadata at %s offset %d: %w", group, offsetsTopicName, md.at, err)
+		return v, errorf("eventlog: group %q: stored metadata at %s offset %d: %w", group, offsetsTopicName, md.at, err)
 	}
 	return v, nil
 }
@@ -308,7 +307,7 @@ func (s *offsetStore) describeStored(d *GroupDescription) error {
 				continue
 			}
 		}
-		return fmt.Errorf("eventlog: group %q: stored metadata at %s offset %d: member %s: %w", d.GroupID, offsetsTopicName, stored.at, m.memberID, err)
+		return errorf("eventlog: group %q: stored metadata at %s offset %d: member %s: %w", d.GroupID, offsetsTopicName, stored.at, m.memberID, err)
 	}
 	sortMembers(d.Members)
 	return nil

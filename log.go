@@ -87,11 +87,11 @@ func Open(dir string, opts *Options) (*Log, error) {
 		return openReadOnly(dir, o)
 	}
 	if err := mkdirAllDurable(o.FS, filepath.Join(dir, topicsDirName)); err != nil {
-		return nil, fmt.Errorf("eventlog: open %s: %w", dir, err)
+		return nil, errorf("eventlog: open %s: %w", dir, err)
 	}
 	lock, err := o.FS.Lock(filepath.Join(dir, lockFileName))
 	if err != nil {
-		return nil, fmt.Errorf("eventlog: open %s: %w", dir, err)
+		return nil, errorf("eventlog: open %s: %w", dir, err)
 	}
 	l := &Log{
 		dir:          dir,
@@ -149,7 +149,7 @@ func (l *Log) recover() error {
 	topicsDir := filepath.Join(l.dir, topicsDirName)
 	names, err := fsys.ReadDir(topicsDir)
 	if err != nil {
-		return fmt.Errorf("eventlog: open %s: %w", l.dir, err)
+		return errorf("eventlog: open %s: %w", l.dir, err)
 	}
 	var deleted []string
 	for _, name := range names {
@@ -188,10 +188,10 @@ func (l *Log) recover() error {
 	}
 	if !errors.Is(markerErr, os.ErrNotExist) {
 		if err := fsys.Remove(markerPath); err != nil && !errors.Is(err, os.ErrNotExist) {
-			return fmt.Errorf("eventlog: remove clean-shutdown marker: %w", err)
+			return errorf("eventlog: remove clean-shutdown marker: %w", err)
 		}
 		if err := fsys.SyncDir(l.dir); err != nil {
-			return fmt.Errorf("eventlog: sync %s: %w", l.dir, err)
+			return errorf("eventlog: sync %s: %w", l.dir, err)
 		}
 	}
 	if lowerOffsets != nil {
@@ -227,23 +227,23 @@ func (l *Log) openTopic(name string, clean bool) (*topic, error) {
 		// incomplete topic holds no records; one that does lost its
 		// metadata some other way, and its records are not ours to delete.
 		if path, ok := firstRecordFile(l.opts.FS, dir); ok {
-			return nil, fmt.Errorf("eventlog: topic %q: %w", name, &CorruptError{Path: metaPath, Offset: -1, Reason: fmt.Sprintf("topic.meta is missing but %s holds records", path)})
+			return nil, errorf("eventlog: topic %q: %w", name, &CorruptError{Path: metaPath, Offset: -1, Reason: fmt.Sprintf("topic.meta is missing but %s holds records", path)})
 		}
 		l.opts.Logger.Warn("eventlog: removing incomplete topic directory", "dir", dir)
 		if err := l.opts.FS.RemoveAll(dir); err != nil {
-			return nil, fmt.Errorf("eventlog: remove incomplete topic %s: %w", dir, err)
+			return nil, errorf("eventlog: remove incomplete topic %s: %w", dir, err)
 		}
 		return nil, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("eventlog: topic %q: %w", name, err)
+		return nil, errorf("eventlog: topic %q: %w", name, err)
 	}
 	storedName, cfg, err := decodeTopicMeta(metaPath, version, payload)
 	if err != nil {
-		return nil, fmt.Errorf("eventlog: topic %q: %w", name, err)
+		return nil, errorf("eventlog: topic %q: %w", name, err)
 	}
 	if storedName != name {
-		return nil, fmt.Errorf("eventlog: topic %q: %w", name, &CorruptError{Path: metaPath, Offset: -1, Reason: fmt.Sprintf("metadata names topic %q", storedName)})
+		return nil, errorf("eventlog: topic %q: %w", name, &CorruptError{Path: metaPath, Offset: -1, Reason: fmt.Sprintf("metadata names topic %q", storedName)})
 	}
 	t := &topic{name: name, config: cfg}
 	pc := cfg.resolve(&l.opts)
@@ -323,7 +323,7 @@ func (l *Log) checkCreateTopic(name string, cfg TopicConfig, internal bool) erro
 		return err
 	}
 	if err := cfg.validate(); err != nil {
-		return fmt.Errorf("eventlog: topic %q: %w", name, err)
+		return errorf("eventlog: topic %q: %w", name, err)
 	}
 	return nil
 }
@@ -419,7 +419,7 @@ func (l *Log) makeTopic(name string, cfg TopicConfig, payload []byte) (*topic, e
 			p, err = l.openPartition(name, id, pc, newPartition)
 		}
 		if err != nil {
-			return nil, errors.Join(fmt.Errorf("eventlog: create topic %q: %w", name, err), t.release(), fsys.RemoveAll(dir))
+			return nil, errors.Join(errorf("eventlog: create topic %q: %w", name, err), t.release(), fsys.RemoveAll(dir))
 		}
 		t.partitions = append(t.partitions, p)
 	}
@@ -431,7 +431,7 @@ func (l *Log) makeTopic(name string, cfg TopicConfig, payload []byte) (*topic, e
 		err = fsys.SyncDir(filepath.Dir(dir))
 	}
 	if err != nil {
-		return nil, errors.Join(fmt.Errorf("eventlog: create topic %q: %w", name, err), t.release(), fsys.RemoveAll(dir))
+		return nil, errors.Join(errorf("eventlog: create topic %q: %w", name, err), t.release(), fsys.RemoveAll(dir))
 	}
 	return t, nil
 }
@@ -467,7 +467,7 @@ func (l *Log) Partition(topicName string, id int32) (*Partition, error) {
 		return nil, err
 	}
 	if id < 0 || int(id) >= len(t.partitions) {
-		return nil, fmt.Errorf("eventlog: topic %q: %w: partition %d, topic has %d", topicName, ErrPartitionNotFound, id, len(t.partitions))
+		return nil, errorf("eventlog: topic %q: %w: partition %d, topic has %d", topicName, ErrPartitionNotFound, id, len(t.partitions))
 	}
 	return t.partitions[id], nil
 }

@@ -299,7 +299,7 @@ func (l *Log) offsetStore(create bool) (*offsetStore, error) {
 	// record per committed offset, in 100 MiB segments.
 	cfg := TopicConfig{Partitions: offsetsTopicPartitions, SegmentBytes: offsetsSegmentBytes, CleanupPolicy: CleanupCompact}
 	if err := l.createTopic(offsetsTopicName, cfg, true); err != nil && !errors.Is(err, ErrTopicExists) {
-		return nil, fmt.Errorf("eventlog: create %s: %w", offsetsTopicName, err)
+		return nil, errorf("eventlog: create %s: %w", offsetsTopicName, err)
 	}
 	t, err := l.topic(offsetsTopicName)
 	if err != nil {

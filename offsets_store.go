@@ -3,7 +3,6 @@ package eventlog
 import (
 	"context"
 	"encoding/binary"
-	"fmt"
 	"math"
 	"slices"
 	"sync"
@@ -147,7 +146,7 @@ func (r *replayer) replay(p *Partition, from, to int64) error {
 		var err error
 		recs, err = p.read(recs[:0], offset, replayChunk)
 		if err != nil {
-			return fmt.Errorf("eventlog: replay committed offsets: %w", err)
+			return errorf("eventlog: replay committed offsets: %w", err)
 		}
 		if len(recs) == 0 {
 			break
@@ -275,7 +274,7 @@ func (r *replayer) lowerPastLogEnd() error {
 			"group", group, "topic", tp.Topic, "partition", tp.Partition, "committed", c.offset, "log_end", end)
 		v := offsetValue{offset: end, epoch: noLeaderEpoch, metadata: c.metadata, commitTime: c.commitTime}
 		if _, err := r.s.write(context.Background(), group, []offsetUpdate{{tp: tp, v: v}}, DurabilityFsync); err != nil {
-			return fmt.Errorf("eventlog: lower committed offset of group %q %s: %w", group, tp, err)
+			return errorf("eventlog: lower committed offset of group %q %s: %w", group, tp, err)
 		}
 	}
 	return nil
@@ -345,9 +344,9 @@ func (s *offsetStore) records(group string, updates []offsetUpdate) ([]Record, e
 			continue
 		}
 		if part, err := s.log.Partition(u.tp.Topic, u.tp.Partition); err != nil {
-			return nil, fmt.Errorf("eventlog: commit %s: %w", u.tp, err)
+			return nil, errorf("eventlog: commit %s: %w", u.tp, err)
 		} else if part.deleted.Load() {
-			return nil, fmt.Errorf("eventlog: commit %s: %w", u.tp, part.deletedErr())
+			return nil, errorf("eventlog: commit %s: %w", u.tp, part.deletedErr())
 		}
 		if u.v.commitTime == 0 {
 			updates[i].v.commitTime = now.UnixMilli()

@@ -180,7 +180,7 @@ func (p *Partition) HighWatermark() int64 { return p.hw.Load().offset }
 func (p *Partition) MaxBatchBytes() int { return p.config().maxBatchBytes }
 
 func (p *Partition) errorf(format string, args ...any) error {
-	return fmt.Errorf("eventlog: topic %q partition %d: "+format, append([]any{p.topic, p.id}, args...)...)
+	return errorf("eventlog: topic %q partition %d: "+format, append([]any{p.topic, p.id}, args...)...)
 }
 
 // err returns the sticky failure, if any.

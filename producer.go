@@ -169,7 +169,7 @@ func (o *ProducerOptions) withDefaults() (ProducerOptions, error) {
 		return c, fmt.Errorf("%w: TransactionTimeout %v is outside [1ms, %v]", ErrInvalidConfig, c.TransactionTimeout, maxTransactionTimeout)
 	}
 	if !c.Compression.supported() {
-		return c, fmt.Errorf("%w: %w: Compression %s (%d)", ErrInvalidConfig, ErrUnsupportedCompression, c.Compression, c.Compression)
+		return c, errorf("%w: %w: Compression %s (%d)", ErrInvalidConfig, ErrUnsupportedCompression, c.Compression, c.Compression)
 	}
 	return c, nil
 }
@@ -325,10 +325,10 @@ func (p *Producer) Send(ctx context.Context, r Record) (RecordMetadata, error) {
 // record is written to the OS, as with AcksLeader.
 func (p *Producer) SendIf(ctx context.Context, r Record, cond EndOffsetCondition) (RecordMetadata, error) {
 	if !cond.set {
-		return RecordMetadata{Topic: r.Topic, Partition: -1, Offset: -1}, fmt.Errorf("eventlog: topic %q: %w: SendIf needs a condition (IfEndOffset)", r.Topic, ErrInvalidConfig)
+		return RecordMetadata{Topic: r.Topic, Partition: -1, Offset: -1}, errorf("eventlog: topic %q: %w: SendIf needs a condition (IfEndOffset)", r.Topic, ErrInvalidConfig)
 	}
 	if cond.offset < 0 {
-		return RecordMetadata{Topic: r.Topic, Partition: -1, Offset: -1}, fmt.Errorf("eventlog: topic %q: %w: expected log end offset %d is negative", r.Topic, ErrInvalidConfig, cond.offset)
+		return RecordMetadata{Topic: r.Topic, Partition: -1, Offset: -1}, errorf("eventlog: topic %q: %w: expected log end offset %d is negative", r.Topic, ErrInvalidConfig, cond.offset)
 	}
 	return p.send(ctx, &r, cond)
 }
@@ -515,7 +515,7 @@ func (p *Producer) enqueue(ctx context.Context, r *Record, fn func(RecordMetadat
 		return nil, nil, md, ErrClosed
 	}
 	if isInternalTopic(r.Topic) {
-		return nil, nil, md, fmt.Errorf("eventlog: topic %q: %w: an internal topic, written only by the library", r.Topic, ErrInvalidTopic)
+		return nil, nil, md, errorf("eventlog: topic %q: %w: an internal topic, written only by the library", r.Topic, ErrInvalidTopic)
 	}
 	t, err := p.topic(r.Topic)
 	if err != nil {
@@ -528,7 +528,7 @@ func (p *Producer) enqueue(ctx context.Context, r *Record, fn func(RecordMetadat
 	n := len(t.queues)
 	id := p.partition(r, n)
 	if id < 0 || int(id) >= n {
-		return nil, nil, md, fmt.Errorf("eventlog: topic %q: %w: the partitioner chose partition %d, topic has %d", r.Topic, ErrPartitionNotFound, id, n)
+		return nil, nil, md, errorf("eventlog: topic %q: %w: the partitioner chose partition %d, topic has %d", r.Topic, ErrPartitionNotFound, id, n)
 	}
 	md.Partition = id
 	q := t.queues[id]

@@ -6,8 +6,6 @@ package eventlog
 // Close, a transaction's end, Log.Close) would wait for itself; such calls
 // find out they run inside one and fail instead.
 
-import "fmt"
-
 // runCallback calls a SendAsync function. It is never inlined, so that its
 // frame is on the stack of the goroutine while fn runs, where
 // calledFromCallback looks for it.
@@ -31,5 +29,5 @@ func (l *Log) calledFromCallback() bool {
 // errFromCallback is the error of a call that would wait for the
 // SendAsync function it is called from.
 func errFromCallback(call string) error {
-	return fmt.Errorf("eventlog: %s from a SendAsync function, which would wait for appends the function holds up: %w", call, ErrConcurrentUse)
+	return errorf("eventlog: %s from a SendAsync function, which would wait for appends the function holds up: %w", call, ErrConcurrentUse)
 }

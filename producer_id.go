@@ -167,7 +167,7 @@ func (a *producerIDs) allocate() (int64, error) {
 		end := a.next + producerIDBlock
 		payload := binary.BigEndian.AppendUint64(nil, uint64(end))
 		if err := writeMetaFile(a.log.opts.FS, a.path, producerIDsVersion, payload, true); err != nil {
-			return 0, fmt.Errorf("eventlog: reserve producer ids: %w", err)
+			return 0, errorf("eventlog: reserve producer ids: %w", err)
 		}
 		a.end = end
 	}
@@ -186,7 +186,7 @@ func (a *producerIDs) loadLocked() error {
 	case missing:
 		next = 1
 	case err != nil:
-		return fmt.Errorf("eventlog: producer ids: %w", err)
+		return errorf("eventlog: producer ids: %w", err)
 	}
 	if inUse := a.log.highestProducerIDInUse(); inUse >= next {
 		if inUse == math.MaxInt64 {

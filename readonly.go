@@ -100,7 +100,7 @@ func openReadOnly(dir string, o Options) (*Log, error) {
 	start := time.Now()
 	o.FS = readOnlyFS{fs: o.FS}
 	if _, err := o.FS.Stat(filepath.Join(dir, topicsDirName)); err != nil {
-		return nil, fmt.Errorf("eventlog: open %s read-only: not a log directory: %w", dir, err)
+		return nil, errorf("eventlog: open %s read-only: not a log directory: %w", dir, err)
 	}
 	l := &Log{dir: dir, opts: o, stop: make(chan struct{})}
 	l.mu.topics = make(map[string]*topic)
@@ -144,7 +144,7 @@ func (l *Log) refresh(atOpen bool) error {
 	defer l.readOnly.mu.Unlock()
 	names, err := l.opts.FS.ReadDir(filepath.Join(l.dir, topicsDirName))
 	if err != nil {
-		return fmt.Errorf("eventlog: refresh %s: %w", l.dir, err)
+		return errorf("eventlog: refresh %s: %w", l.dir, err)
 	}
 	present := make(map[string]bool, len(names))
 	var errs []error
@@ -196,19 +196,19 @@ func (l *Log) refreshTopic(name string, atOpen bool) error {
 		// A topic being created, or the remains of a creation that
 		// crashed, which Open removes unless it holds records.
 		if path, ok := firstRecordFile(l.opts.FS, dir); ok && atOpen {
-			return fmt.Errorf("eventlog: topic %q: %w", name, &CorruptError{Path: metaPath, Offset: -1, Reason: fmt.Sprintf("topic.meta is missing but %s holds records", path)})
+			return errorf("eventlog: topic %q: %w", name, &CorruptError{Path: metaPath, Offset: -1, Reason: fmt.Sprintf("topic.meta is missing but %s holds records", path)})
 		}
 		return nil
 	}
 	if err != nil {
-		return fmt.Errorf("eventlog: topic %q: %w", name, err)
+		return errorf("eventlog: topic %q: %w", name, err)
 	}
 	storedName, cfg, err := decodeTopicMeta(metaPath, version, payload)
 	if err != nil {
-		return fmt.Errorf("eventlog: topic %q: %w", name, err)
+		return errorf("eventlog: topic %q: %w", name, err)
 	}
 	if storedName != name {
-		return fmt.Errorf("eventlog: topic %q: %w", name, &CorruptError{Path: metaPath, Offset: -1, Reason: fmt.Sprintf("metadata names topic %q", storedName)})
+		return errorf("eventlog: topic %q: %w", name, &CorruptError{Path: metaPath, Offset: -1, Reason: fmt.Sprintf("metadata names topic %q", storedName)})
 	}
 	if t == nil {
 		return l.openTopicReadOnly(name, cfg, atOpen && l.recovery.clean)

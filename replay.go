@@ -2,7 +2,6 @@ package eventlog
 
 import (
 	"context"
-	"fmt"
 	"math"
 	"unsafe"
 )
@@ -21,7 +20,7 @@ import (
 func (l *Log) Replay(ctx context.Context, topic string, fn func(*RecordView) error) error {
 	t, err := l.topic(topic)
 	if err != nil {
-		return fmt.Errorf("eventlog: replay: %w", err)
+		return errorf("eventlog: replay: %w", err)
 	}
 	ends := make([]int64, len(t.partitions))
 	for i, p := range t.partitions {
@@ -88,7 +87,7 @@ func (p *Partition) replay(ctx context.Context, vc *viewCursor, end int64, fn fu
 func (l *Log) ReplayLatest(ctx context.Context, topic string) (map[string][]byte, error) {
 	t, err := l.topic(topic)
 	if err != nil {
-		return nil, fmt.Errorf("eventlog: replay: %w", err)
+		return nil, errorf("eventlog: replay: %w", err)
 	}
 	clean, dirty := 0, 0
 	for _, p := range t.partitions {

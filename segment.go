@@ -301,7 +301,7 @@ func (s *segment) remap(need int64) (*mapping, error) {
 	}
 	size := s.size.Load()
 	if need > size {
-		return nil, fmt.Errorf("eventlog: read of %d bytes past the end (%d) of %s", need, size, s.path(logExt))
+		return nil, errorf("eventlog: read of %d bytes past the end (%d) of %s", need, size, s.path(logExt))
 	}
 	m := &mapping{}
 	if mm, ok := f.(mmapper); ok {
@@ -319,7 +319,7 @@ func (s *segment) remap(need int64) (*mapping, error) {
 	} else {
 		m.data = make([]byte, size)
 		if _, err := f.ReadAt(m.data, 0); err != nil && !errors.Is(err, io.EOF) {
-			return nil, fmt.Errorf("eventlog: read %s: %w", s.path(logExt), err)
+			return nil, errorf("eventlog: read %s: %w", s.path(logExt), err)
 		}
 	}
 	m.refs.n.Store(2) // the segment's and the caller's
@@ -335,9 +335,9 @@ func (s *segment) remap(need int64) (*mapping, error) {
 func mmapError(path string, err error) error {
 	var pe *fs.PathError
 	if errors.As(err, &pe) && pe.Op == "mmap" {
-		return fmt.Errorf("eventlog: %w", err)
+		return errorf("eventlog: %w", err)
 	}
-	return fmt.Errorf("eventlog: mmap %s: %w", path, err)
+	return errorf("eventlog: mmap %s: %w", path, err)
 }
 
 // batchAt returns the complete, checksum-verified batch starting at pos in

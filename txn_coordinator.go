@@ -124,7 +124,7 @@ func (l *Log) txnCoordinator() (*txnCoordinator, error) {
 	// power loss for transactions to be all or nothing.
 	cfg := TopicConfig{Partitions: 1, SegmentBytes: txnStateSegmentBytes, CleanupPolicy: CleanupCompact, Durability: DurabilityFsync}
 	if err := l.createTopic(txnStateTopicName, cfg, true); err != nil && !errors.Is(err, ErrTopicExists) {
-		return nil, fmt.Errorf("eventlog: create %s: %w", txnStateTopicName, err)
+		return nil, errorf("eventlog: create %s: %w", txnStateTopicName, err)
 	}
 	t, err := l.topic(txnStateTopicName)
 	if err != nil {
@@ -156,7 +156,7 @@ func (c *txnCoordinator) writeLocked(ctx context.Context, m *txnMeta, rec txnRec
 	rec.lastUpdate = c.log.opts.Now().UnixMilli()
 	r := Record{Key: encodeTxnKey(nil, m.id), Value: encodeTxnValue(nil, &rec), Timestamp: time.UnixMilli(rec.lastUpdate)}
 	if _, err := c.part.appendUnchecked(ctx, []Record{r}, AppendOptions{Durability: d}); err != nil {
-		return fmt.Errorf("eventlog: transactional id %q: store state %s: %w", m.id, rec.state, err)
+		return errorf("eventlog: transactional id %q: store state %s: %w", m.id, rec.state, err)
 	}
 	m.rec = rec
 	return nil
@@ -206,7 +206,7 @@ func (c *txnCoordinator) initProducer(ctx context.Context, id string, timeout ti
 // current producer.
 func (m *txnMeta) checkProducerLocked(pid ProducerID) error {
 	if pid != m.rec.producer {
-		return fmt.Errorf("eventlog: transactional id %q: producer %s: %w: the current producer is %s", m.id, pid, ErrProducerFenced, m.rec.producer)
+		return errorf("eventlog: transactional id %q: producer %s: %w: the current producer is %s", m.id, pid, ErrProducerFenced, m.rec.producer)
 	}
 	return nil
 }
@@ -227,7 +227,7 @@ func (c *txnCoordinator) addPartitions(ctx context.Context, id string, pid Produ
 		rec.state, rec.partitions, rec.start = txnOngoing, nil, c.log.opts.Now().UnixMilli()
 	case txnOngoing:
 	default:
-		return fmt.Errorf("eventlog: transactional id %q: %w: cannot add partitions in state %s", id, ErrTransactionState, rec.state)
+		return errorf("eventlog: transactional id %q: %w: cannot add partitions in state %s", id, ErrTransactionState, rec.state)
 	}
 	added := slices.Clone(rec.partitions)
 	for _, tp := range tps {
@@ -262,11 +262,11 @@ func (c *txnCoordinator) endTransaction(ctx context.Context, id string, pid Prod
 	case txnOngoing:
 	case txnPrepareCommit, txnPrepareAbort:
 		if (m.rec.state == txnPrepareCommit) != commit {
-			return fmt.Errorf("eventlog: transactional id %q: %w: the transaction is in state %s, its outcome decided", id, ErrTransactionState, m.rec.state)
+			return errorf("eventlog: transactional id %q: %w: the transaction is in state %s, its outcome decided", id, ErrTransactionState, m.rec.state)
 		}
 		return c.completeLocked(m) // a retry of one that failed midway
 	default:
-		return fmt.Errorf("eventlog: transactional id %q: %w: state %s", id, ErrTransactionState, m.rec.state)
+		return errorf("eventlog: transactional id %q: %w: state %s", id, ErrTransactionState, m.rec.state)
 	}
 	rec := m.rec
 	rec.state = txnPrepareAbort
@@ -369,7 +369,7 @@ func (c *txnCoordinator) incompleteLocked(m *txnMeta, missing int, err error) er
 	if missing == 0 {
 		what = "its completion is not stored"
 	}
-	return fmt.Errorf("eventlog: transactional id %q: %w: its %s is decided, but %s; the Log retries: %w", m.id, ErrTransactionIncomplete, outcome, what, err)
+	return errorf("eventlog: transactional id %q: %w: its %s is decided, but %s; the Log retries: %w", m.id, ErrTransactionIncomplete, outcome, what, err)
 }
 
 // writeMarkers writes a COMMIT or ABORT marker of producer pid, of

@@ -3,7 +3,6 @@ package eventlog
 import (
 	"bytes"
 	"errors"
-	"fmt"
 	"slices"
 )
 
@@ -206,7 +205,7 @@ func (r *replayer) replayTransactional(p *Partition) error {
 	for {
 		ok, err := c.next()
 		if err != nil {
-			return fmt.Errorf("eventlog: replay committed offsets: %w", err)
+			return errorf("eventlog: replay committed offsets: %w", err)
 		}
 		if !ok {
 			break
@@ -309,22 +308,22 @@ func (g *group) checkTxnCommit(md GroupMetadata, tps []TopicPartition) error {
 	g.expireLocked(g.coord.log.opts.Now())
 	if md.GenerationID < 0 {
 		if len(g.mu.members) > 0 {
-			return fmt.Errorf("eventlog: group %q: %w: the group has members, and the offsets come from none of them", g.id, ErrCommitFailed)
+			return errorf("eventlog: group %q: %w: the group has members, and the offsets come from none of them", g.id, ErrCommitFailed)
 		}
 		return nil
 	}
 	m := g.mu.members[md.MemberID]
 	switch {
 	case m == nil:
-		return fmt.Errorf("eventlog: group %q: %w: member %q is not in the group", g.id, ErrCommitFailed, md.MemberID)
+		return errorf("eventlog: group %q: %w: member %q is not in the group", g.id, ErrCommitFailed, md.MemberID)
 	case m.removed != nil:
-		return fmt.Errorf("eventlog: group %q member %s: %w", g.id, m.id, m.removed)
+		return errorf("eventlog: group %q member %s: %w", g.id, m.id, m.removed)
 	case m.generation != md.GenerationID:
-		return fmt.Errorf("eventlog: group %q member %s: %w: generation %d is not the member's %d", g.id, m.id, ErrCommitFailed, md.GenerationID, m.generation)
+		return errorf("eventlog: group %q member %s: %w: generation %d is not the member's %d", g.id, m.id, ErrCommitFailed, md.GenerationID, m.generation)
 	}
 	for _, tp := range tps {
 		if !m.held[tp] {
-			return fmt.Errorf("eventlog: group %q member %s generation %d: %s: %w", g.id, m.id, m.generation, tp, ErrCommitFailed)
+			return errorf("eventlog: group %q member %s generation %d: %s: %w", g.id, m.id, m.generation, tp, ErrCommitFailed)
 		}
 	}
 	return nil
@@ -349,5 +348,5 @@ func (c *Consumer) stableLocked(tp TopicPartition) error {
 	if err != nil || s == nil || !s.unstable(c.opts.GroupID, tp) {
 		return nil
 	}
-	return fmt.Errorf("eventlog: group %q %s: %w", c.opts.GroupID, tp, ErrUnstableOffsetCommit)
+	return errorf("eventlog: group %q %s: %w", c.opts.GroupID, tp, ErrUnstableOffsetCommit)
 }

@@ -87,7 +87,7 @@ func (p *Producer) initTransactions() error {
 func (p *Producer) transaction(what string) (*producerTxn, error) {
 	t := p.txn
 	if t == nil {
-		return nil, fmt.Errorf("eventlog: %s: %w: the producer has no TransactionalID", what, ErrTransactionState)
+		return nil, errorf("eventlog: %s: %w: the producer has no TransactionalID", what, ErrTransactionState)
 	}
 	if err := t.fatal.Load(); err != nil {
 		return nil, *err
@@ -157,7 +157,7 @@ func (p *Producer) BeginTransaction() error {
 		return t.decidedError("begin transaction")
 	}
 	if t.mu.open {
-		return fmt.Errorf("eventlog: transactional id %q: begin transaction: %w: a transaction is open", t.id, ErrTransactionState)
+		return errorf("eventlog: transactional id %q: begin transaction: %w: a transaction is open", t.id, ErrTransactionState)
 	}
 	t.mu.open = true
 	t.failed.Store(nil)
@@ -196,7 +196,7 @@ func (t *producerTxn) enterSend(ctx context.Context, p *Producer, part *Partitio
 // and its end is not decided yet. The caller holds mu.
 func (t *producerTxn) sendableLocked(what string) error {
 	if !t.mu.open {
-		return fmt.Errorf("eventlog: transactional id %q: %s: %w: no transaction is open (BeginTransaction)", t.id, what, ErrTransactionState)
+		return errorf("eventlog: transactional id %q: %s: %w: no transaction is open (BeginTransaction)", t.id, what, ErrTransactionState)
 	}
 	if t.mu.decided {
 		return t.decidedError(what)
@@ -211,7 +211,7 @@ func (t *producerTxn) decidedError(what string) error {
 	if t.mu.commit {
 		verb, call = "commit", "CommitTransaction"
 	}
-	return fmt.Errorf("eventlog: transactional id %q: %s: %w: the transaction's %s is decided but incomplete; call %s again", t.id, what, ErrTransactionState, verb, call)
+	return errorf("eventlog: transactional id %q: %s: %w: the transaction's %s is decided but incomplete; call %s again", t.id, what, ErrTransactionState, verb, call)
 }
 
 // addPartition adds part to the open transaction; it returns once the
@@ -338,7 +338,7 @@ func (p *Producer) endTransaction(ctx context.Context, commit bool) error {
 
 func (p *Producer) endTransactionLocked(ctx context.Context, t *producerTxn, what string, commit bool) error {
 	if !t.mu.open {
-		return fmt.Errorf("eventlog: transactional id %q: %s: %w: no transaction is open", t.id, what, ErrTransactionState)
+		return errorf("eventlog: transactional id %q: %s: %w: no transaction is open", t.id, what, ErrTransactionState)
 	}
 	if !t.mu.decided { // else a retry: nothing was sent since the decision
 		if err := p.Flush(ctx); err != nil {
@@ -367,7 +367,7 @@ func (p *Producer) endTransactionLocked(ctx context.Context, t *producerTxn, wha
 	if cause == nil {
 		return err
 	}
-	aborted := fmt.Errorf("eventlog: transactional id %q: %w: a record or offsets sent to it were not stored: %w", t.id, ErrTransactionAborted, cause)
+	aborted := errorf("eventlog: transactional id %q: %w: a record or offsets sent to it were not stored: %w", t.id, ErrTransactionAborted, cause)
 	if err != nil {
 		return fmt.Errorf("%w; %w", aborted, err)
 	}
@@ -416,13 +416,13 @@ func (p *Producer) sendOffsets(ctx context.Context, t *producerTxn, offsets map[
 	for tp, om := range offsets {
 		part, err := p.log.Partition(tp.Topic, tp.Partition)
 		if err != nil {
-			return fmt.Errorf("eventlog: send offsets %s: %w", tp, err)
+			return errorf("eventlog: send offsets %s: %w", tp, err)
 		}
 		switch hw := part.HighWatermark(); {
 		case om.Offset < 0 || om.Offset > hw:
-			return fmt.Errorf("eventlog: send offsets %s: %w: offset %d is outside [0, %d]", tp, ErrOffsetOutOfRange, om.Offset, hw)
+			return errorf("eventlog: send offsets %s: %w: offset %d is outside [0, %d]", tp, ErrOffsetOutOfRange, om.Offset, hw)
 		case len(om.Metadata) > MaxOffsetMetadataBytes:
-			return fmt.Errorf("eventlog: send offsets %s: %w: metadata of %d bytes is longer than %d (offset.metadata.max.bytes)", tp, ErrInvalidRecord, len(om.Metadata), MaxOffsetMetadataBytes)
+			return errorf("eventlog: send offsets %s: %w: metadata of %d bytes is longer than %d (offset.metadata.max.bytes)", tp, ErrInvalidRecord, len(om.Metadata), MaxOffsetMetadataBytes)
 		}
 		tps = append(tps, tp)
 		updates = append(updates, offsetUpdate{tp: tp, v: offsetValue{offset: om.Offset, epoch: noLeaderEpoch, metadata: om.Metadata}})

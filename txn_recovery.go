@@ -2,7 +2,6 @@ package eventlog
 
 import (
 	"context"
-	"fmt"
 	"slices"
 )
 
@@ -59,7 +58,7 @@ func (c *txnCoordinator) replay() error {
 	for offset := p.LogStartOffset(); offset < p.HighWatermark(); {
 		var err error
 		if recs, err = p.read(recs[:0], offset, replayChunk); err != nil {
-			return fmt.Errorf("eventlog: replay transaction state: %w", err)
+			return errorf("eventlog: replay transaction state: %w", err)
 		}
 		if len(recs) == 0 {
 			break
@@ -124,7 +123,7 @@ func (l *Log) abortOrphanTransactions() error {
 	for _, o := range orphans {
 		l.opts.Logger.Warn("eventlog: aborting a transaction no coordinator state lists", "topic", o.tp.Topic, "partition", o.tp.Partition, "producer", o.pid.String())
 		if _, err := l.writeMarkers(o.pid, "", []TopicPartition{o.tp}, false); err != nil {
-			return fmt.Errorf("eventlog: abort orphan transaction of producer %s in %s: %w", o.pid, o.tp, err)
+			return errorf("eventlog: abort orphan transaction of producer %s in %s: %w", o.pid, o.tp, err)
 		}
 	}
 	return nil

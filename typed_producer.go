@@ -2,7 +2,6 @@ package eventlog
 
 import (
 	"context"
-	"fmt"
 )
 
 // TypedProducer sends TypedRecords through a Producer, turning their keys
@@ -56,11 +55,11 @@ func (tp *TypedProducer[K, V]) SendAsync(ctx context.Context, r TypedRecord[K, V
 func (tp *TypedProducer[K, V]) record(r *TypedRecord[K, V]) (Record, error) {
 	key, err := tp.keys.Serialize(r.Topic, r.Key)
 	if err != nil {
-		return Record{}, fmt.Errorf("eventlog: topic %q: %w: key: %w", r.Topic, ErrSerialization, err)
+		return Record{}, errorf("eventlog: topic %q: %w: key: %w", r.Topic, ErrSerialization, err)
 	}
 	value, err := tp.values.Serialize(r.Topic, r.Value)
 	if err != nil {
-		return Record{}, fmt.Errorf("eventlog: topic %q: %w: value: %w", r.Topic, ErrSerialization, err)
+		return Record{}, errorf("eventlog: topic %q: %w: value: %w", r.Topic, ErrSerialization, err)
 	}
 	return Record{
 		Topic:     r.Topic,

@@ -131,7 +131,7 @@ func Verify(ctx context.Context, dir string, opts *VerifyOptions) (*VerifyReport
 	v.fsys = readOnlyFS{fs: v.fsys}
 	names, err := v.fsys.ReadDir(filepath.Join(dir, topicsDirName))
 	if err != nil {
-		return nil, fmt.Errorf("eventlog: verify %s: not a log directory: %w", dir, err)
+		return nil, errorf("eventlog: verify %s: not a log directory: %w", dir, err)
 	}
 	var parts []verifyPartition
 	for _, name := range names {
@@ -157,7 +157,7 @@ func Verify(ctx context.Context, dir string, opts *VerifyOptions) (*VerifyReport
 	case errors.As(err, &ce):
 		v.problem(ProblemCorrupt, ce.Path, ce.Pos, -1, "%s; every producer id allocation fails until Open with Options.Repair sets the file aside", ce.Reason)
 	case err != nil && !errors.Is(err, fs.ErrNotExist):
-		return nil, fmt.Errorf("eventlog: verify %s: %w", dir, err)
+		return nil, errorf("eventlog: verify %s: %w", dir, err)
 	}
 	v.report.Partitions = len(parts)
 	if v.progress != nil {
@@ -217,7 +217,7 @@ func (v *verifyRun) topic(dir string) ([]verifyPartition, error) {
 		v.problem(ProblemCorrupt, ce.Path, ce.Pos, -1, "%s", ce.Reason)
 		return nil, nil
 	case err != nil:
-		return nil, fmt.Errorf("eventlog: verify %s: %w", dir, err)
+		return nil, errorf("eventlog: verify %s: %w", dir, err)
 	}
 	v.report.Topics++
 	// Verify has no Options: a topic's settings that it does not override
@@ -233,7 +233,7 @@ func (v *verifyRun) topic(dir string) ([]verifyPartition, error) {
 			continue // lost in a crash before any append; Open recreates it
 		}
 		if err != nil {
-			return nil, fmt.Errorf("eventlog: verify %s: %w", pdir, err)
+			return nil, errorf("eventlog: verify %s: %w", pdir, err)
 		}
 		for _, name := range names {
 			if _, ok := parseSegmentName(name, logExt); ok || isCleanedOutput(name) {
@@ -268,7 +268,7 @@ func (v *verifyRun) partition(p verifyPartition) error {
 		return nil // deleted since the topic was listed
 	}
 	if err != nil {
-		return fmt.Errorf("eventlog: verify %s: %w", p.dir, err)
+		return errorf("eventlog: verify %s: %w", p.dir, err)
 	}
 	has := func(name string) bool { return slices.Contains(names, name) }
 	var swap []swapGroup
@@ -372,7 +372,7 @@ func (v *verifyRun) metadata(dir string, err error) error {
 	case errors.As(err, &ce):
 		v.problem(ProblemCorrupt, ce.Path, ce.Pos, -1, "%s", ce.Reason)
 	case err != nil:
-		return fmt.Errorf("eventlog: verify %s: %w", dir, err)
+		return errorf("eventlog: verify %s: %w", dir, err)
 	}
 	return nil
 }
@@ -401,12 +401,12 @@ func (v *verifyRun) segment(s *verifySegment, next int64) (int64, error) {
 		return -1, nil   // retention or a cleaning removed it since the listing
 	}
 	if err != nil {
-		return -1, fmt.Errorf("eventlog: verify %s: %w", s.path, err)
+		return -1, errorf("eventlog: verify %s: %w", s.path, err)
 	}
 	defer f.Close()
 	info, err := f.Stat()
 	if err != nil {
-		return -1, fmt.Errorf("eventlog: verify %s: %w", s.path, err)
+		return -1, errorf("eventlog: verify %s: %w", s.path, err)
 	}
 	size := info.Size()
 	v.report.Bytes += size
@@ -427,7 +427,7 @@ func (v *verifyRun) segment(s *verifySegment, next int64) (int64, error) {
 		h, err := r.batch(pos)
 		switch {
 		case errors.Is(err, errVerifyIO):
-			return -1, fmt.Errorf("eventlog: verify %s: %w", s.path, err)
+			return -1, errorf("eventlog: verify %s: %w", s.path, err)
 		case err != nil:
 		case dense && h.BaseOffset != next:
 			err = fmt.Errorf("batch base offset %d is not the expected %d", h.BaseOffset, next)
