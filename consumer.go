@@ -514,7 +514,7 @@ func (c *Consumer) Wakeup() {
 // If a partition does not exist, Assign returns an error wrapping
 // ErrTopicNotFound or ErrPartitionNotFound and changes nothing.
 func (c *Consumer) Assign(partitions ...TopicPartition) error {
-	if err := c.acquire(); err != nil {
+	if err := c.acquireOpen(); err != nil {
 		return err
 	}
 	defer c.release()

@@ -78,7 +78,7 @@ func (c *Consumer) seekTo(t target, tps []TopicPartition) error {
 // offset for a ReadCommitted consumer, as SeekToEnd. It is
 // OffsetsForTimes followed by Seek.
 func (c *Consumer) SeekToTime(t time.Time, tps ...TopicPartition) error {
-	if err := c.acquire(); err != nil {
+	if err := c.acquireOpen(); err != nil {
 		return err
 	}
 	defer c.release()
@@ -109,7 +109,7 @@ func (c *Consumer) SeekToTime(t time.Time, tps ...TopicPartition) error {
 // the result, where Kafka returns null. The partitions need not be
 // assigned.
 func (c *Consumer) OffsetsForTimes(times map[TopicPartition]time.Time) (map[TopicPartition]int64, error) {
-	if err := c.acquire(); err != nil {
+	if err := c.acquireOpen(); err != nil {
 		return nil, err
 	}
 	defer c.release()
