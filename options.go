@@ -74,8 +74,16 @@ type Options struct {
 	// partitions). Default: discard.
 	Logger *slog.Logger
 
-	// Now tells the time for record timestamps and segment ages.
-	// Default: time.Now.
+	// Now tells the time of day: record timestamps, and the ages and
+	// deadlines judged by them — segment ages, retention, compaction
+	// lags, producer id expiry, transaction and session timeouts,
+	// automatic commits — which a clock injected here moves at the next
+	// call or check that looks. Waits are measured on the real clock
+	// (time.Now and timers): a Producer's Linger, a Consumer's
+	// FetchMaxWait, the intervals of the Log's background checks, so that
+	// an injected clock that stands still holds no batch or poll back for
+	// ever; a test controls those with testing/synctest, whose bubble
+	// fakes time.Now and timers alike. Default: time.Now.
 	Now func() time.Time
 
 	// Durability is the default for topics that do not set their own.

@@ -80,7 +80,8 @@ type ProducerOptions struct {
 	// wait (linger.ms=0). Default 5ms. Whatever the Linger, records that
 	// arrive while their partition's previous batch is being appended wait
 	// for that append and then go together, and a batch holding a record of
-	// a synchronous Send does not wait for Linger.
+	// a synchronous Send does not wait for Linger. Linger is waited on
+	// the real clock, not Options.Now (see there).
 	Linger time.Duration
 
 	// Compression is the codec of every batch (Kafka's compression.type).
