@@ -302,7 +302,8 @@ func (l *Log) NewProducer(opts *ProducerOptions) (*Producer, error) {
 // asks: with AcksAll, once consumers can read it. It returns where the
 // record was stored, or why it was not: an error wrapping ErrTopicNotFound,
 // ErrPartitionNotFound, ErrRecordTooLarge, ErrInvalidRecord (a record
-// without a key for a compacted topic), ErrClosed or ErrConcurrentUse (a
+// without a key for a compacted topic, or with a timestamp outside Kafka's
+// milliseconds since 1970), ErrClosed or ErrConcurrentUse (a
 // Send from a SendAsync function, see there), an error from the Log's
 // storage, or ctx.Err(). A zero r.Timestamp is set to the send time.
 //
@@ -524,6 +525,10 @@ func (p *Producer) enqueue(ctx context.Context, r *Record, fn func(RecordMetadat
 	}
 	if r.Timestamp.IsZero() {
 		r.Timestamp = p.log.opts.Now()
+	} else if r.Timestamp.Before(minRecordTime) || r.Timestamp.After(maxRecordTime) {
+		// As Partition.Append refuses it: UnixMilli would overflow, or
+		// the batch's timestamp deltas.
+		return nil, nil, md, errorf("eventlog: topic %q: %w: timestamp %v is outside Kafka's milliseconds since 1970 (±2^62)", r.Topic, ErrInvalidRecord, r.Timestamp)
 	}
 	md.Timestamp = time.UnixMilli(r.Timestamp.UnixMilli())
 	n := len(t.queues)

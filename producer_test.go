@@ -494,6 +494,12 @@ func TestProducerErrors(t *testing.T) {
 		{"negative partition", ctx, eventlog.Record{Topic: "t", Partition: -1, Value: []byte("x")}, eventlog.ErrPartitionNotFound},
 		{"record too large for the topic", ctx, eventlog.Record{Topic: "t", Value: make([]byte, 1024)}, eventlog.ErrRecordTooLarge},
 		{"context ended", prodCanceledContext(), eventlog.Record{Topic: "t", Value: []byte("x")}, context.Canceled},
+		// Partition.Append refuses what Kafka's int64 milliseconds cannot
+		// hold (within ±2^62, so that a batch's deltas cannot overflow);
+		// so does a Producer, rather than store another timestamp.
+		{"timestamp too late", ctx, eventlog.Record{Topic: "t", Timestamp: time.UnixMilli(1 << 62), Value: []byte("x")}, eventlog.ErrInvalidRecord},
+		{"timestamp past milliseconds", ctx, eventlog.Record{Topic: "t", Timestamp: time.Unix(1<<62, 0), Value: []byte("x")}, eventlog.ErrInvalidRecord},
+		{"timestamp too early", ctx, eventlog.Record{Topic: "t", Timestamp: time.UnixMilli(-1<<62 - 1), Value: []byte("x")}, eventlog.ErrInvalidRecord},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
