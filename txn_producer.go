@@ -83,7 +83,7 @@ func (p *Producer) initTransactions() error {
 }
 
 // transaction returns the Producer's transaction state, or an error when
-// it is not transactional or was fenced.
+// it is not transactional, was fenced, or it or its Log is closed.
 func (p *Producer) transaction(what string) (*producerTxn, error) {
 	t := p.txn
 	if t == nil {
@@ -94,6 +94,9 @@ func (p *Producer) transaction(what string) (*producerTxn, error) {
 	}
 	if p.closedFast.Load() {
 		return nil, errProducerClosed
+	}
+	if p.log.closed.Load() {
+		return nil, ErrClosed
 	}
 	return t, nil
 }
