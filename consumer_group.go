@@ -164,7 +164,7 @@ func (c *Consumer) SubscribePattern(pattern *regexp.Regexp) error {
 }
 
 func (c *Consumer) subscribe(topics []string, pattern *regexp.Regexp) error {
-	if err := c.acquire(); err != nil {
+	if err := c.acquireOpen(); err != nil {
 		return err
 	}
 	defer c.release()

@@ -527,16 +527,19 @@ func TestConsumerAfterLogClose(t *testing.T) {
 // TestConsumerAssignAfterLogClose: the calls that fail with ErrClosed
 // after Log.Close do so whatever their arguments, rather than only when
 // they need the Log: an Assign that keeps or drops partitions changed the
-// assignment of a closed Log's consumer, and an OffsetsForTimes or
-// SeekToTime of no partitions answered.
+// assignment of a closed Log's consumer, an OffsetsForTimes or SeekToTime
+// of no partitions answered, and a Subscribe to none unsubscribed.
 func TestConsumerAssignAfterLogClose(t *testing.T) {
 	l := consumerLog(t, 2, nil)
 	c := newTestConsumer(t, l, noWait, tpart(0), tpart(1))
+	subscribed := newTestConsumer(t, l, &eventlog.ConsumerOptions{GroupID: "g"})
+	require.NoError(t, subscribed.Subscribe("t"))
 	require.NoError(t, l.Close())
 	assert.ErrorIs(t, c.Assign(tpart(0)), eventlog.ErrClosed, "Assign of a partition already assigned")
 	assert.ErrorIs(t, c.Assign(), eventlog.ErrClosed, "Assign of none")
 	_, err := c.OffsetsForTimes(nil)
 	assert.ErrorIs(t, err, eventlog.ErrClosed, "OffsetsForTimes of none")
+	assert.ErrorIs(t, subscribed.Subscribe(), eventlog.ErrClosed, "Subscribe to none, which unsubscribes")
 	assert.Equal(t, []eventlog.TopicPartition{tpart(0), tpart(1)}, c.Assignment(), "unchanged")
 }
 
