@@ -91,7 +91,8 @@ type ProducerOptions struct {
 	// Partitioner chooses each record's partition (Kafka's
 	// partitioner.class). Default: a DefaultPartitioner whose StickyBytes is
 	// BatchBytes. Use ManualPartitioner to send records to the partition
-	// they name.
+	// they name. A nil *DefaultPartitioner, *RoundRobinPartitioner or
+	// PartitionerFunc is an error wrapping ErrInvalidConfig.
 	Partitioner Partitioner
 
 	// Idempotent stamps every batch with the Producer's own producer id
@@ -169,10 +170,28 @@ func (o *ProducerOptions) withDefaults() (ProducerOptions, error) {
 	case c.TransactionTimeout < time.Millisecond || c.TransactionTimeout > maxTransactionTimeout:
 		return c, fmt.Errorf("%w: TransactionTimeout %v is outside [1ms, %v]", ErrInvalidConfig, c.TransactionTimeout, maxTransactionTimeout)
 	}
+	if nilPartitioner(c.Partitioner) {
+		return c, fmt.Errorf("%w: Partitioner is a nil %T", ErrInvalidConfig, c.Partitioner)
+	}
 	if !c.Compression.supported() {
 		return c, errorf("%w: %w: Compression %s (%d)", ErrInvalidConfig, ErrUnsupportedCompression, c.Compression, c.Compression)
 	}
 	return c, nil
+}
+
+// nilPartitioner tells whether p is a nil of one of the library's
+// Partitioner types, whose Partition would panic at a send. (A nil
+// pointer of a user's type may be a valid Partitioner.)
+func nilPartitioner(p Partitioner) bool {
+	switch pt := p.(type) {
+	case *DefaultPartitioner:
+		return pt == nil
+	case *RoundRobinPartitioner:
+		return pt == nil
+	case PartitionerFunc:
+		return pt == nil
+	}
+	return false
 }
 
 // RecordMetadata tells where a sent record was stored. Offset is -1 when

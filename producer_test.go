@@ -615,6 +615,11 @@ func TestProducerInvalidOptions(t *testing.T) {
 		"buffer":      {BufferBytes: -1},
 		"codec 5":     {Compression: 5},
 		"codec":       {Compression: 9},
+		// Nil partitioners of the library's types would panic at the
+		// first send.
+		"nil default partitioner":     {Partitioner: (*eventlog.DefaultPartitioner)(nil)},
+		"nil round-robin partitioner": {Partitioner: (*eventlog.RoundRobinPartitioner)(nil)},
+		"nil partitioner func":        {Partitioner: eventlog.PartitionerFunc(nil)},
 	} {
 		_, err := l.NewProducer(&opts)
 		assert.ErrorIs(t, err, eventlog.ErrInvalidConfig, name)
