@@ -262,7 +262,9 @@ func (g *group) join(cfg memberConfig) (*member, error) {
 			if !slices.Equal(old.topics, m.topics) {
 				g.rebalanceLocked()
 			}
-			g.grantLocked()
+			// The old one's partitions are free: an eager rebalance that
+			// waited for them completes, and they go to the new one.
+			g.progressLocked()
 			m.rejoinBy = time.Time{} // it is joining
 			g.coord.wakeTimer()
 			return m, nil
