@@ -82,8 +82,9 @@ type AssignorMember struct {
 	Topics []string
 	// Owned are the partitions the member owns going into the rebalance,
 	// sorted. Sticky assignors keep as many of them where they are as
-	// balance allows. Under the eager protocol they have been revoked
-	// already, but an assignor may still use them as a hint.
+	// balance allows. Under the eager protocol they are those it owned
+	// when the rebalance began, which it has revoked since, as Kafka's
+	// eager sticky assignor reads each member's last assignment.
 	Owned []TopicPartition
 }
 

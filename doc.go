@@ -432,7 +432,8 @@
 //
 // ConsumerOptions.Assignor chooses who owns what. RangeAssignor (the
 // default), RoundRobinAssignor and StickyAssignor rebalance eagerly: every
-// member gives up everything, then gets its share. CooperativeStickyAssignor
+// member gives up everything, then gets its share (with StickyAssignor, as
+// much of what it had as balance allows). CooperativeStickyAssignor
 // rebalances incrementally: members go on consuming what stays theirs, and
 // only the partitions that move are revoked. A static member (one with a
 // GroupInstanceID) that closes keeps its partitions for SessionTimeout; a

@@ -172,6 +172,10 @@ type member struct {
 	target     map[TopicPartition]bool // what the member is to own
 	generation int32                   // of the target
 	news       bool                    // target or holdings changed since the member's last sync
+	// revoked is, during an eager rebalance, what the member held when
+	// the rebalance began: the assignor sees it as what the member owns,
+	// as Kafka's eager sticky assignor sees a member's last assignment.
+	revoked []TopicPartition
 
 	inPoll   bool      // in Poll: never evicted for not polling
 	lastPoll time.Time // when the last Poll returned, or the member joined
@@ -257,6 +261,7 @@ func (g *group) join(cfg memberConfig) (*member, error) {
 			for tp := range old.target {
 				m.target[tp] = true
 			}
+			m.revoked = old.revoked
 			g.removeLocked(old, ErrFencedInstanceID)
 			m.notify() // of its generation, even with nothing to own
 			if !slices.Equal(old.topics, m.topics) {
@@ -369,11 +374,14 @@ func (g *group) rebalanceLocked() {
 	if g.mu.assignor.Protocol() == RebalanceEager {
 		// Everyone gives up everything first; assignTargetsLocked runs
 		// once nobody holds a partition.
-		g.mu.emptying = true
 		for _, m := range g.mu.members {
+			if !g.mu.emptying {
+				m.revoked = heldList(m)
+			}
 			clear(m.target)
 			g.updateLocked(m)
 		}
+		g.mu.emptying = true
 		g.progressLocked()
 		return
 	}
@@ -429,11 +437,10 @@ func (g *group) assignTargetsLocked() {
 	shapes := make(map[string]topicShape)
 	for i, id := range ids {
 		m := g.mu.members[id]
-		owned := make([]TopicPartition, 0, len(m.held))
-		for tp := range m.held {
-			owned = append(owned, tp)
+		owned := heldList(m)
+		if g.mu.assignor.Protocol() == RebalanceEager {
+			owned, m.revoked = m.revoked, nil
 		}
-		slices.SortFunc(owned, compareTopicPartitions)
 		members[i] = AssignorMember{MemberID: id, InstanceID: m.cfg.instanceID, Topics: slices.Clone(m.topics), Owned: owned}
 		for _, name := range m.topics {
 			if _, ok := partitions[name]; ok {
