@@ -52,8 +52,8 @@ type RebalanceListener interface {
 // ConsumerGroupMetadata).
 type GroupMetadata struct {
 	GroupID         string
-	GenerationID    int32 // -1 while not a member
-	MemberID        string
+	GenerationID    int32  // -1 while not a member
+	MemberID        string // unique to this membership, as ExternalMember.ID
 	GroupInstanceID string
 }
 

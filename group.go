@@ -244,7 +244,7 @@ func (g *group) join(cfg memberConfig) (*member, error) {
 		prefix = cfg.instanceID
 	}
 	m := &member{
-		id:         fmt.Sprintf("%s-%06d", prefix, g.mu.nextID),
+		id:         fmt.Sprintf("%s-%06d-%s", prefix, g.mu.nextID, g.coord.incarnation),
 		cfg:        cfg,
 		held:       make(map[TopicPartition]bool),
 		target:     make(map[TopicPartition]bool),

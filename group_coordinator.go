@@ -2,6 +2,7 @@ package eventlog
 
 import (
 	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -29,6 +30,12 @@ type coordinator struct {
 	// write.
 	metaPoke chan struct{}
 	armed    atomic.Int64 // unix nanos the timer fires at; 0: not armed
+	// incarnation ends the IDs of the members it names, so that no Log
+	// opened on the directory later, in this process or another, gives
+	// an ID again: the time it started, in nanoseconds, base 36. Kafka's
+	// end in a UUID for the same reason: a client that held an ID before
+	// a restart and rejoins with it must not be taken for another member.
+	incarnation string
 
 	mu     sync.Mutex // guards groups, and kept and borrowed of each group
 	groups map[string]*group
@@ -48,7 +55,8 @@ func (l *Log) coordinator() (*coordinator, error) {
 	if c := l.groups.coord; c != nil {
 		return c, nil
 	}
-	c := &coordinator{log: l, offsets: s, poke: make(chan struct{}, 1), metaPoke: make(chan struct{}, 1), groups: make(map[string]*group)}
+	c := &coordinator{log: l, offsets: s, poke: make(chan struct{}, 1), metaPoke: make(chan struct{}, 1), groups: make(map[string]*group),
+		incarnation: strconv.FormatInt(l.opts.Now().UnixNano(), 36)}
 	if !l.goBackground(c.run) {
 		return nil, ErrClosed
 	}

@@ -179,7 +179,10 @@ func (g *group) pickAssignor(candidates []Assignor) Assignor {
 	return candidates[0]
 }
 
-// ID returns the member ID the coordinator gave the member.
+// ID returns the member ID the coordinator gave the member. No other
+// membership has it, in this Log or in one opened on its directory later,
+// as Kafka's end in a UUID: a client that rejoins with the ID it held
+// before a restart is not taken for another member.
 func (x *ExternalMember) ID() string { return x.m.id }
 
 // Assignor returns the group's assignor, which the member joined with.

@@ -2,6 +2,7 @@ package eventlog_test
 
 import (
 	"testing"
+	"time"
 
 	"github.com/eventlog/eventlog"
 	"github.com/stretchr/testify/assert"
@@ -42,4 +43,41 @@ func TestStaticMemberReplacedDuringEagerRebalance(t *testing.T) {
 	assert.Equal(t, genX, genY)
 	assert.Len(t, tpsX, 1)
 	assert.Len(t, tpsY, 1)
+}
+
+// TestMemberIDsAreNotReusedAfterReopen: a member ID names one membership
+// for good, as Kafka's, which end in a UUID: the Log opened again on the
+// directory, or another process, gives its members new ones. Before, every
+// Log numbered its members from 1, so a Kafka client that held
+// "consumer-000001" before the server restarted, and rejoined with it, was
+// taken for the member the new server had given that ID, and two clients
+// consumed its partitions.
+func TestMemberIDsAreNotReusedAfterReopen(t *testing.T) {
+	dir := t.TempDir()
+	clk := newClock()
+	cfg := eventlog.ExternalMemberConfig{Topics: []string{"t"}, Assignors: []eventlog.Assignor{eventlog.RangeAssignor{}}}
+	seen := map[string]bool{}
+	for i := range 2 {
+		l, err := eventlog.Open(dir, &eventlog.Options{Now: clk.Now})
+		require.NoError(t, err)
+		if i == 0 {
+			require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{}))
+		}
+		x, err := l.JoinGroupExternal("g", cfg)
+		require.NoError(t, err)
+		c, err := l.NewConsumer(&eventlog.ConsumerOptions{GroupID: "g", FetchMaxWait: time.Millisecond})
+		require.NoError(t, err)
+		require.NoError(t, c.Subscribe("t"))
+		_, err = c.Poll(ctx)
+		require.NoError(t, err)
+		md, err := c.GroupMetadata()
+		require.NoError(t, err)
+		for _, id := range []string{x.ID(), md.MemberID} {
+			assert.False(t, seen[id], "member ID %q given again after the Log was opened again", id)
+			seen[id] = true
+		}
+		require.NoError(t, c.Close())
+		require.NoError(t, l.Close())
+		clk.Advance(time.Second)
+	}
 }
