@@ -94,6 +94,8 @@ type ExternalMemberConfig struct {
 
 // ExternalMember is a consumer group member whose consumer runs outside
 // the process; see ExternalMemberConfig. It is safe for concurrent use.
+// Once its Log is closed, its calls fail with ErrClosed, an AwaitRebalance
+// in progress included.
 type ExternalMember struct {
 	g    *group
 	m    *member
@@ -189,8 +191,12 @@ func (x *ExternalMember) ID() string { return x.m.id }
 func (x *ExternalMember) Assignor() Assignor { return x.m.cfg.assignor }
 
 // checkLocked evicts the expired members of the group and fails when x is
-// one of them, or otherwise no longer in the group.
+// one of them, or otherwise no longer in the group, or when the Log is
+// closed.
 func (x *ExternalMember) checkLocked(now time.Time) error {
+	if x.g.coord.log.closed.Load() {
+		return ErrClosed
+	}
 	x.g.expireLocked(now)
 	if m := x.m; m.removed != nil {
 		return errorf("eventlog: group %q member %s: %w: %w", x.g.id, m.id, ErrUnknownMember, m.removed)
@@ -292,6 +298,8 @@ func (x *ExternalMember) AwaitRebalance(ctx context.Context) (int32, error) {
 		case <-x.wake:
 		case <-ctx.Done():
 			return generation, ctx.Err()
+		case <-g.coord.log.stop:
+			return generation, ErrClosed
 		}
 	}
 }

@@ -516,3 +516,28 @@ func TestExternalAwaitGivesBackWhatItsClientNeverLearned(t *testing.T) {
 		assert.Len(t, tps, 2)
 	})
 }
+
+// TestExternalMemberOfClosedLog: an external member waiting in
+// AwaitRebalance when its Log closes returns ErrClosed, as a Consumer's
+// Poll does, and so do its later calls; before, the wait went on until its
+// ctx ended, for ever with none, although nothing could end the rebalance.
+func TestExternalMemberOfClosedLog(t *testing.T) {
+	l, _, ctx, cfg := externalGroup(t, 1, eventlog.RangeAssignor{}, 0)
+	x, gen, tps := joinExternal(t, ctx, l, cfg)
+	require.Len(t, tps, 1)
+	// y joins: the rebalance waits for x, which does not rejoin.
+	y, err := l.JoinGroupExternal("g", cfg)
+	require.NoError(t, err)
+	waited := make(chan error, 1)
+	go func() {
+		_, err := y.AwaitRebalance(ctx)
+		waited <- err
+	}()
+	require.NoError(t, l.Close())
+	assert.ErrorIs(t, <-waited, eventlog.ErrClosed)
+	_, err = x.Heartbeat(gen)
+	assert.ErrorIs(t, err, eventlog.ErrClosed)
+	_, err = x.Sync(gen)
+	assert.ErrorIs(t, err, eventlog.ErrClosed)
+	assert.ErrorIs(t, x.Rejoin([]string{"t"}, nil), eventlog.ErrClosed)
+}
