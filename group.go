@@ -368,6 +368,9 @@ func (g *group) resubscribe(m *member, topics []string, pattern *regexp.Regexp) 
 // rebalances for a member joining clears that member's rejoinBy after.
 func (g *group) rebalanceLocked() {
 	if g.mu.assignor == nil || len(g.mu.members) == 0 {
+		// Nobody to rebalance; an eager rebalance under way, emptied
+		// by evictions, completes, and the group is stored as empty.
+		g.progressLocked()
 		return
 	}
 	g.awaitRejoinsLocked()

@@ -1,6 +1,7 @@
 package eventlog_test
 
 import (
+	"context"
 	"testing"
 	"time"
 
@@ -9,7 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// Tests of static membership (group instance IDs).
+// Tests of group membership: static members, member IDs, evictions.
 
 // TestStaticMemberReplacedDuringEagerRebalance: a static member whose
 // client restarts and joins again with its instance ID while an eager
@@ -80,4 +81,38 @@ func TestMemberIDsAreNotReusedAfterReopen(t *testing.T) {
 		require.NoError(t, l.Close())
 		clk.Advance(time.Second)
 	}
+}
+
+// TestGroupEmptiedByEvictionsMidRebalanceStoresItsEmptiness: members
+// evicted while an eager rebalance waits for their partitions leave the
+// group empty, and the group's metadata says so, as when they leave, so
+// that another process does not describe the evicted members as the
+// group's. Before, the rebalance stayed under way in the empty group, and
+// an empty group under way was not taken for complete: its metadata was
+// never written, and the last generation's members stayed described.
+func TestGroupEmptiedByEvictionsMidRebalanceStoresItsEmptiness(t *testing.T) {
+	dir := t.TempDir()
+	clk := newClock()
+	l := openLog(t, dir, &eventlog.Options{Now: clk.Now})
+	require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{}))
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	cfg := eventlog.ExternalMemberConfig{Topics: []string{"t"}, Assignors: []eventlog.Assignor{eventlog.RangeAssignor{}},
+		SessionTimeout: 10 * time.Second}
+	_, _, tps := joinExternal(t, ctx, l, cfg)
+	require.Len(t, tps, 1)
+	eventlog.WriteGroupMetadata(l, "g")
+	// y joins, and the rebalance waits for x; neither calls again.
+	_, err := l.JoinGroupExternal("g", cfg)
+	require.NoError(t, err)
+	clk.Advance(time.Minute)
+	d := describe(t, l, "g")
+	require.Empty(t, d.Members, "both evicted")
+	eventlog.WriteGroupMetadata(l, "g")
+
+	ro := openLog(t, dir, &eventlog.Options{ReadOnly: true})
+	stored := describe(t, ro, "g")
+	assert.True(t, stored.Stored)
+	assert.Equal(t, eventlog.GroupEmpty, stored.State)
+	assert.Empty(t, stored.Members)
 }
