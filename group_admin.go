@@ -17,7 +17,9 @@ var (
 	// ErrGroupNotEmpty is returned by DeleteGroup and ResetGroupOffsets
 	// while the group has members (Kafka's NON_EMPTY_GROUP): close or
 	// unsubscribe them first. A static member that closed stays a member
-	// for its SessionTimeout.
+	// for its SessionTimeout. So does, for the moment it takes, a commit
+	// of a member evicted meanwhile that is still being written, which
+	// would otherwise land after them and undo them.
 	ErrGroupNotEmpty = errors.New("eventlog: consumer group has active members")
 )
 
@@ -170,8 +172,8 @@ func (g *group) delete(ctx context.Context, s *offsetStore) error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.expireLocked(g.coord.log.opts.Now())
-	if n := len(g.mu.members); n > 0 {
-		return errorf("eventlog: group %q: %w: %d members", g.id, ErrGroupNotEmpty, n)
+	if err := g.notEmptyLocked(); err != nil {
+		return err
 	}
 	if _, stored := s.storedMetadata(g.id); !stored && g.mu.metadata == nil && len(s.offsetsOfGroup(g.id)) == 0 {
 		return errorf("eventlog: group %q: %w", g.id, ErrGroupNotFound)
@@ -198,12 +200,25 @@ func (l *Log) lockEmptyGroup(id string) (*group, error) {
 	g := c.borrowGroup(id)
 	g.mu.Lock()
 	g.expireLocked(l.opts.Now())
-	if n := len(g.mu.members); n > 0 {
+	if err := g.notEmptyLocked(); err != nil {
 		g.unlock()
 		c.returnGroup(g)
-		return nil, errorf("eventlog: group %q: %w: %d members", id, ErrGroupNotEmpty, n)
+		return nil, err
 	}
 	return g, nil
+}
+
+// notEmptyLocked returns ErrGroupNotEmpty while the group has members, or
+// a removed member's commit in flight, which still holds its partitions
+// (see releaseLocked).
+func (g *group) notEmptyLocked() error {
+	if n := len(g.mu.members); n > 0 {
+		return errorf("eventlog: group %q: %w: %d members", g.id, ErrGroupNotEmpty, n)
+	}
+	if len(g.mu.holder) > 0 {
+		return errorf("eventlog: group %q: %w: a commit of a member evicted meanwhile is still being written", g.id, ErrGroupNotEmpty)
+	}
+	return nil
 }
 
 // ResetGroupOffsets sets committed offsets of a group that has no members,

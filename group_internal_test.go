@@ -139,3 +139,30 @@ func TestBorrowedGroupStaysWhileAnyoneHoldsIt(t *testing.T) {
 	c.returnGroup(d)
 	assert.True(t, has("y"))
 }
+
+// A member evicted while it commits is out of the group, but its commit is
+// still to be written: ResetGroupOffsets and DeleteGroup, which the group
+// being empty lets through, refuse until the commit is written, rather
+// than have it land after them and undo them.
+func TestEvictedMembersCommitInFlightHoldsOffAdministration(t *testing.T) {
+	l, g := testGroup(t, 1, RangeAssignor{})
+	a := testMember(t, g, RangeAssignor{})
+	settle(g, a)
+	p := TopicPartition{"t", 0}
+	require.True(t, a.held[p])
+	_, err := g.coord.offsets.write(t.Context(), "g", []offsetUpdate{{tp: p, v: offsetValue{epoch: noLeaderEpoch}}}, DurabilityFsync)
+	require.NoError(t, err)
+
+	require.NoError(t, g.beginCommit(a, []TopicPartition{p}))
+	g.mu.Lock()
+	g.removeLocked(a, errEvicted) // the timer evicts a mid-commit
+	g.rebalanceLocked()
+	g.mu.Unlock()
+	_, err = l.ResetGroupOffsets(t.Context(), "g", ResetOffsetsSpec{To: ResetToLatest, Partitions: []TopicPartition{p}})
+	assert.ErrorIs(t, err, ErrGroupNotEmpty, "a reset the commit in flight would undo")
+	assert.ErrorIs(t, l.DeleteGroup(t.Context(), "g"), ErrGroupNotEmpty, "a deletion the commit in flight would undo")
+	g.endCommit(a)
+	_, err = l.ResetGroupOffsets(t.Context(), "g", ResetOffsetsSpec{To: ResetToLatest, Partitions: []TopicPartition{p}})
+	assert.NoError(t, err)
+	assert.NoError(t, l.DeleteGroup(t.Context(), "g"))
+}
