@@ -347,14 +347,19 @@ func (c *Consumer) applyAssignmentLocked(ctx context.Context, res syncResult) er
 			delete(gm.committed, tp)
 		}
 	}
+	assignment := res.assignment
+	var flushErr error
 	if len(added) > 0 {
 		// The previous owners' last commits, even asynchronous ones,
-		// are read before the positions are.
-		if err := gm.g.coord.offsets.flush(c.opts.GroupID); err != nil {
-			return err
+		// are read before the positions are. Without them the consumer
+		// could start before where they left off: it takes up nothing
+		// new, gives up what it revoked all the same, and hears of the
+		// rest again at its next poll.
+		if flushErr = gm.g.coord.offsets.flush(c.opts.GroupID); flushErr != nil {
+			assignment = slices.DeleteFunc(slices.Clone(assignment), func(tp TopicPartition) bool { return slices.Contains(added, tp) })
 		}
 	}
-	if err := c.assignLocked(res.assignment); err != nil {
+	if err := c.assignLocked(assignment); err != nil {
 		return err
 	}
 	// A partition of a topic deleted since the sync is skipped: the
@@ -365,6 +370,10 @@ func (c *Consumer) applyAssignmentLocked(ctx context.Context, res syncResult) er
 		delete(gm.committed, tp)
 	}
 	gm.g.release(gm.m, res.revoke)
+	if flushErr != nil {
+		gm.g.renotify(gm.m)
+		return flushErr
+	}
 	if res.rebalancing {
 		// An eager rebalance is under way: the consumer gave everything
 		// up and hears of its assignment once the rebalance has one, not

@@ -644,6 +644,16 @@ func (g *group) sync(m *member) (res syncResult, ok bool, err error) {
 	return res, true, nil
 }
 
+// renotify tells a member again of its assignment, which it could not
+// take up.
+func (g *group) renotify(m *member) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if m.removed == nil {
+		m.notify()
+	}
+}
+
 // pollDone marks the end of a member's Poll: the max.poll.interval clock
 // starts.
 func (g *group) pollDone(m *member) {
