@@ -64,15 +64,49 @@ func (x *segmentIndex) lookup(rel uint32) (entry offsetEntry, ok bool) {
 	return x.offsets[i-1], true
 }
 
-// lookupTime returns the relative offset from which to scan for the first
-// record with a timestamp at or after ts: the batch of the last entry whose
-// running maximum is still below ts (every earlier batch is older than ts).
-func (x *segmentIndex) lookupTime(ts int64) (rel uint32, ok bool) {
+// lookupTime returns the time entry from whose batch to scan for the first
+// record with a timestamp at or after ts: the last entry whose running
+// maximum is still below ts (every batch up to its own is older than ts).
+// The entry is only as good as the file it came from: see timeEntryHolds.
+func (x *segmentIndex) lookupTime(ts int64) (k int, ok bool) {
 	i := sort.Search(len(x.times), func(i int) bool { return x.times[i].maxTimestamp >= ts })
-	if i == 0 {
-		return 0, false
+	return i - 1, i > 0
+}
+
+// timeEntryHolds reports whether time entry k agrees with data, the log of
+// the segment at base, as far as the batches since the offset entry before
+// it tell. The builder adds a time entry at every offset entry where the
+// running maximum rose, so at the offset entry before entry k's batch the
+// maximum is entry k-1's (-1 before any), and entry k's must be that
+// raised by the batches from there to its own. That reads the headers of
+// about an index interval of batches, which a lookup can afford, and
+// catches any one damaged entry: one whose maximum is too low, or whose
+// offset is too high, would send a lookup past records it should find.
+func (x *segmentIndex) timeEntryHolds(k int, data []byte, base int64) bool {
+	e := x.times[k]
+	running := int64(-1)
+	if k > 0 {
+		running = x.times[k-1].maxTimestamp
 	}
-	return x.times[i-1].rel, true
+	i := sort.Search(len(x.offsets), func(i int) bool { return x.offsets[i].rel >= e.rel })
+	pos, from := int64(0), base
+	if i > 0 {
+		pos, from = int64(x.offsets[i-1].pos), base+int64(x.offsets[i-1].rel)
+	} else if k > 0 {
+		return false // entry k-1 is not at an offset entry
+	}
+	to := base + int64(e.rel)
+	for first := i > 0; ; first = false {
+		h, err := batchHeaderAt(data, pos)
+		if err != nil || first && h.BaseOffset != from || h.BaseOffset > to {
+			return false
+		}
+		running = max(running, h.MaxTimestamp)
+		if h.BaseOffset == to {
+			return running == e.maxTimestamp
+		}
+		pos += h.size()
+	}
 }
 
 // maxTimestamp is the largest timestamp recorded by the time index, or -1.
@@ -155,4 +189,45 @@ func decodeTimeIndex(b []byte, lastRel uint32) ([]timeEntry, bool) {
 		entries[i] = e
 	}
 	return entries, true
+}
+
+// startForTime returns the offset in the segment from which a read finds
+// its first record stamped ts or later, as its index idx tells, or its base
+// when no entry helps. The time entry it relies on is checked first (see
+// timeEntryHolds). One that does not hold has a closed segment's index
+// rebuilt, which rebuilt reports, and looked up again; the active
+// segment's index, which its appender owns, is not rebuilt, and the read
+// starts at the segment's base, as it does when the rebuild fails (the
+// read then meets the damage that made it fail).
+func (s *segment) startForTime(idx *segmentIndex, ts, interval int64, active bool) (from int64, rebuilt bool, err error) {
+	for {
+		s.mu.RLock()
+		x := segmentIndex{offsets: idx.offsets, times: idx.times}
+		s.mu.RUnlock()
+		k, ok := x.lookupTime(ts)
+		if !ok {
+			return s.base, rebuilt, nil
+		}
+		from = s.base + int64(x.times[k].rel)
+		if rebuilt {
+			return from, true, nil // built from the log just now
+		}
+		size := s.size.Load()
+		m, err := s.viewFor(size)
+		if err != nil {
+			return -1, false, err
+		}
+		holds := x.timeEntryHolds(k, m.data[:size], s.base)
+		m.release()
+		if holds {
+			return from, false, nil
+		}
+		if active {
+			return s.base, false, nil
+		}
+		if idx, err = s.rebuildIndex(interval); err != nil {
+			return s.base, false, nil
+		}
+		rebuilt = true
+	}
 }

@@ -859,12 +859,16 @@ func (p *Partition) offsetForTimeIn(seg *segment, ts int64, hw *position) (int64
 	if seg.maxTimestamp.Load() < ts {
 		return -1, false, nil
 	}
-	seg.mu.RLock()
-	rel, ok := idx.lookupTime(ts)
-	seg.mu.RUnlock()
-	from := seg.base
-	if ok {
-		from += int64(rel)
+	from, rebuilt, err := seg.startForTime(idx, ts, p.config().indexInterval, seg == p.active())
+	if err != nil {
+		if again, err := p.relistGone(seg, err); !again {
+			return -1, false, err
+		}
+		return -1, false, errLookAgain
+	}
+	if rebuilt {
+		p.log.recovery.indexesRebuilt.Add(1)
+		p.log.opts.Logger.Warn("eventlog: a time index did not match its log and was rebuilt", "path", seg.path(timeIndexExt))
 	}
 	from = max(from, p.logStart.Load()) // DeleteRecords may have moved it inside seg
 	// Read whole batches from there and pick the first record not older.

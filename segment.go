@@ -451,6 +451,23 @@ func (s *segment) loadIndex(interval int64) (idx *segmentIndex, rebuilt bool, er
 	if idx != nil {
 		return idx, false, nil
 	}
+	return s.indexFromLog(interval, true)
+}
+
+// rebuildIndex replaces the loaded index of a closed segment, which a
+// lookup found not matching the log, with one rebuilt from the log, and
+// writes its files anew. Readers holding the old one may go on with it:
+// indexes carry no authority, and every use of an entry checks it.
+func (s *segment) rebuildIndex(interval int64) (*segmentIndex, error) {
+	idx, _, err := s.indexFromLog(interval, false)
+	return idx, err
+}
+
+// indexFromLog loads the segment's indexes from its files, if fromFiles is
+// set and they match the log, or else rebuilds them by scanning the log,
+// and installs them: only where none is loaded, unless fromFiles is unset
+// (a rebuild replaces the loaded index).
+func (s *segment) indexFromLog(interval int64, fromFiles bool) (idx *segmentIndex, rebuilt bool, err error) {
 	size := s.size.Load()
 	m, err := s.viewFor(size)
 	if err != nil {
@@ -458,7 +475,11 @@ func (s *segment) loadIndex(interval int64) (idx *segmentIndex, rebuilt bool, er
 	}
 	defer m.release()
 	data := m.data[:size]
-	idx, b, _, ok := s.readIndexFiles(data, interval)
+	var b *indexBuilder
+	ok := false
+	if fromFiles {
+		idx, b, _, ok = s.readIndexFiles(data, interval)
+	}
 	if !ok {
 		idx = &segmentIndex{}
 		b = &indexBuilder{base: s.base, interval: interval, maxTs: -1}
@@ -474,7 +495,7 @@ func (s *segment) loadIndex(interval int64) (idx *segmentIndex, rebuilt bool, er
 	s.maxTimestamp.Store(b.maxTs)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.mu.index == nil {
+	if s.mu.index == nil || !fromFiles {
 		s.mu.index = idx
 	}
 	return s.mu.index, rebuilt, nil

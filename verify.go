@@ -43,7 +43,10 @@ const (
 	ProblemTornTail
 	// ProblemIndex is an index file, or the recovery point checkpoint,
 	// that does not match the log. They carry no authority: an index is
-	// rebuilt, and the checkpoint ignored, when next needed. The exception
+	// rebuilt when next loaded if its end does not match the log, and
+	// every lookup checks the entry it relies on, goes by the log if it
+	// does not match, and rebuilds a time index; the checkpoint is ignored
+	// where it does not match. The exception
 	// is a .txnindex of a closed segment (or of the active segment of a
 	// cleanly closed log) that is there and well formed but lacks an
 	// aborted transaction of the segment, or lists one the segment does
@@ -598,14 +601,14 @@ func (ix *indexCheck) batch(v *verifyRun, s *verifySegment, pos int64, h *batchH
 	for ; ix.nextOff < len(ix.offsets) && int64(ix.offsets[ix.nextOff].pos) <= pos; ix.nextOff++ {
 		e := ix.offsets[ix.nextOff]
 		if int64(e.pos) < pos || s.base+int64(e.rel) != h.BaseOffset {
-			ix.fail(v, stem+indexExt, int64(ix.nextOff)*offsetEntrySize, "entry %d names offset %d at byte %d of the log, which is not where a batch with that offset starts", ix.nextOff, s.base+int64(e.rel), e.pos)
+			ix.fail(v, stem+indexExt, int64(ix.nextOff)*offsetEntrySize, "entry %d names offset %d at byte %d of the log, which is not where a batch with that offset starts; a read that looks it up finds that out and reads the segment from its start", ix.nextOff, s.base+int64(e.rel), e.pos)
 			return
 		}
 	}
 	for ; ix.nextTs < len(ix.times) && s.base+int64(ix.times[ix.nextTs].rel) <= h.BaseOffset; ix.nextTs++ {
 		e := ix.times[ix.nextTs]
 		if s.base+int64(e.rel) != h.BaseOffset || e.maxTimestamp != ix.maxTs {
-			ix.fail(v, stem+timeIndexExt, int64(ix.nextTs)*timeEntrySize, "entry %d says the largest timestamp up to offset %d is %d, which does not match the log (%d at the batch at offset %d)", ix.nextTs, s.base+int64(e.rel), e.maxTimestamp, ix.maxTs, h.BaseOffset)
+			ix.fail(v, stem+timeIndexExt, int64(ix.nextTs)*timeEntrySize, "entry %d says the largest timestamp up to offset %d is %d, which does not match the log (%d at the batch at offset %d); a lookup by time that relies on it finds that out and rebuilds the index", ix.nextTs, s.base+int64(e.rel), e.maxTimestamp, ix.maxTs, h.BaseOffset)
 			return
 		}
 	}
@@ -624,19 +627,19 @@ func (ix *indexCheck) finish(v *verifyRun, s *verifySegment, end int64) {
 		if int64(e.pos) >= end {
 			where = fmt.Sprintf("past the last batch (the log ends at byte %d)", end)
 		}
-		ix.fail(v, base+indexExt, int64(ix.nextOff)*offsetEntrySize, "entry %d names offset %d at byte %d, %s", ix.nextOff, s.base+int64(e.rel), e.pos, where)
+		ix.fail(v, base+indexExt, int64(ix.nextOff)*offsetEntrySize, "entry %d names offset %d at byte %d, %s; it is rebuilt when next loaded", ix.nextOff, s.base+int64(e.rel), e.pos, where)
 		return
 	}
 	if ix.nextTs < len(ix.times) {
-		ix.fail(v, base+timeIndexExt, int64(ix.nextTs)*timeEntrySize, "entry %d names offset %d, past the last batch", ix.nextTs, s.base+int64(ix.times[ix.nextTs].rel))
+		ix.fail(v, base+timeIndexExt, int64(ix.nextTs)*timeEntrySize, "entry %d names offset %d, past the last batch; it is rebuilt when next loaded", ix.nextTs, s.base+int64(ix.times[ix.nextTs].rel))
 		return
 	}
 	if n := len(ix.times); end > 0 && (n == 0 || ix.times[n-1] != (timeEntry{maxTimestamp: ix.maxTs, rel: ix.lastRel})) {
-		ix.fail(v, base+timeIndexExt, int64(n)*timeEntrySize, "the last entry is not the segment's largest timestamp (%d) at its last batch (offset %d)", ix.maxTs, s.base+int64(ix.lastRel))
+		ix.fail(v, base+timeIndexExt, int64(n)*timeEntrySize, "the last entry is not the segment's largest timestamp (%d) at its last batch (offset %d); it is rebuilt when next loaded", ix.maxTs, s.base+int64(ix.lastRel))
 	}
 }
 
 func (ix *indexCheck) fail(v *verifyRun, path string, pos int64, format string, args ...any) {
 	ix.failed = true
-	v.problem(ProblemIndex, path, pos, -1, format+"; it is rebuilt when next needed", args...)
+	v.problem(ProblemIndex, path, pos, -1, format, args...)
 }

@@ -23,8 +23,8 @@ with its file and byte position:
   corrupt    damage no crash explains; reads or Open fail on it (exit code 3)
   torn-tail  the incomplete end of an active segment that a crash left, or
              that a writer is writing now; the next Open for writing cuts it
-  index      an index or checkpoint that does not match the log; it is
-             rebuilt when next needed, but for a .txnindex that lacks an
+  index      an index or checkpoint that does not match the log; readers
+             check it and go by the log, but for a .txnindex that lacks an
              abort or lists one too many: delete it, and the next Open for
              writing rebuilds it
 

@@ -1,0 +1,104 @@
+package eventlog_test
+
+import (
+	"encoding/binary"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/eventlog/eventlog"
+)
+
+// appendStamped appends n single-record batches to p, the i-th stamped
+// t0 plus i times step, and returns their timestamps by offset.
+func appendStamped(t *testing.T, p *eventlog.Partition, n int, t0 time.Time, step time.Duration) []time.Time {
+	t.Helper()
+	stamps := make([]time.Time, n)
+	for i := range n {
+		stamps[i] = t0.Add(time.Duration(i) * step)
+		off, err := p.Append(ctx, []eventlog.Record{{Key: []byte(fmt.Sprintf("k%d", i)), Value: []byte(fmt.Sprintf("v%d", i)), Timestamp: stamps[i]}}, eventlog.AppendOptions{})
+		require.NoError(t, err)
+		require.Equal(t, int64(i), off)
+	}
+	return stamps
+}
+
+// A closed segment's .timeindex with a bit flipped in a middle entry, which
+// keeps the entries in order, is not believed: OffsetForTime checks the
+// entry it relies on against the batches it covers, finds the first record
+// at or after the time asked for, not a later one, and rebuilds the index,
+// as Verify says.
+func TestOffsetForTimeDistrustsDamagedTimeIndexEntry(t *testing.T) {
+	fsys := eventlog.NewMemFS()
+	clk := newClock()
+	opts := &eventlog.Options{FS: fsys, Now: clk.Now, SegmentBytes: 4096, IndexIntervalBytes: 256}
+	l := openLog(t, "/d", opts)
+	require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{}))
+	t0 := clk.Now()
+	stamps := appendStamped(t, partition(t, l, "t", 0), 200, t0, 10*time.Millisecond)
+	require.NoError(t, l.Close())
+	bases := segmentBases(t, fsys, "/d/topics/t/0")
+	require.Greater(t, len(bases), 1)
+
+	// Lower a middle entry's timestamp by flipping one of its bits, keeping
+	// it above the entry before, so that the entries stay in order.
+	path := fmt.Sprintf("/d/topics/t/0/%020d.timeindex", bases[0])
+	good, err := fsys.ReadFile(path)
+	require.NoError(t, err)
+	require.GreaterOrEqual(t, len(good)/12, 4, "entries to damage")
+	entry := func(b []byte, i int) (int64, uint32) {
+		return int64(binary.BigEndian.Uint64(b[i*12:])), binary.BigEndian.Uint32(b[i*12+8:])
+	}
+	var k, bit int
+	var prevMax, maxTs int64
+	var rel uint32
+	for k = 1; k < len(good)/12-1 && bit == 0; k++ {
+		prevMax, _ = entry(good, k-1)
+		maxTs, rel = entry(good, k)
+		for b := 62; b > 0 && bit == 0; b-- {
+			if maxTs&(1<<b) != 0 && maxTs-1<<b > prevMax {
+				bit = b
+			}
+		}
+	}
+	k--
+	require.Positive(t, bit, "a middle entry with a bit whose flip keeps the entries in order")
+	damaged := append([]byte(nil), good...)
+	binary.BigEndian.PutUint64(damaged[k*12:], uint64(maxTs-1<<bit))
+	require.NoError(t, fsys.WriteFile(path, damaged, 0o644))
+
+	report, err := eventlog.Verify(ctx, "/d", &eventlog.VerifyOptions{FS: fsys})
+	require.NoError(t, err)
+	require.Len(t, report.Problems, 1)
+	require.Equal(t, eventlog.ProblemIndex, report.Problems[0].Kind)
+	assert.Contains(t, report.Problems[0].Reason, "rebuilds the index")
+
+	l = openLog(t, "/d", opts)
+	p := partition(t, l, "t", 0)
+	// Asked for a time between the damaged maximum and the true one, the
+	// index sends the lookup past the answer, to entry k's batch.
+	ts := time.UnixMilli(maxTs - 1<<bit + 1)
+	want := int64(slices.IndexFunc(stamps, func(s time.Time) bool { return !s.Before(ts) }))
+	require.Less(t, want, bases[0]+int64(rel))
+	off, found, err := p.OffsetForTime(ts)
+	require.NoError(t, err)
+	assert.True(t, found)
+	assert.Equal(t, want, off, "OffsetForTime(%d) skips no record", ts.UnixMilli())
+
+	rebuilt, err := fsys.ReadFile(path)
+	require.NoError(t, err)
+	assert.Equal(t, good, rebuilt, "the time index is rebuilt")
+	report, err = eventlog.Verify(ctx, "/d", &eventlog.VerifyOptions{FS: fsys})
+	require.NoError(t, err)
+	assert.Empty(t, report.Problems, "as Verify said")
+	for i, s := range stamps {
+		off, found, err := p.OffsetForTime(s)
+		require.NoError(t, err)
+		require.True(t, found)
+		require.Equal(t, int64(i), off, "OffsetForTime(%d)", s.UnixMilli())
+	}
+}
