@@ -132,7 +132,7 @@ func (b *batchWalk) enter(first bool) error {
 	if seg == b.hw.seg {
 		limit = b.hw.pos
 	}
-	idx, rebuilt, err := seg.loadIndex(p.config().indexInterval)
+	idx, rebuilt, err := seg.readIndex(p.config().indexInterval)
 	if err == nil {
 		if rebuilt {
 			p.log.recovery.indexesRebuilt.Add(1)

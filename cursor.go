@@ -131,7 +131,7 @@ func (c *batchCursor) enter() (stop bool, err error) {
 	if seg == c.hw.seg {
 		limit = c.hw.pos
 	}
-	idx, rebuilt, err := seg.loadIndex(p.config().indexInterval)
+	idx, rebuilt, err := seg.readIndex(p.config().indexInterval)
 	var m *mapping
 	if err == nil {
 		if rebuilt {

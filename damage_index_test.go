@@ -3,6 +3,7 @@ package eventlog_test
 import (
 	"encoding/binary"
 	"fmt"
+	"os"
 	"slices"
 	"testing"
 	"time"
@@ -101,4 +102,56 @@ func TestOffsetForTimeDistrustsDamagedTimeIndexEntry(t *testing.T) {
 		require.True(t, found)
 		require.Equal(t, int64(i), off, "OffsetForTime(%d)", s.UnixMilli())
 	}
+}
+
+// damageLastBatch removes the index files of the closed segment at base of
+// topic t, partition 0, and flips a byte near the end of its log, in its
+// last batch, so that the index cannot be rebuilt. It returns the log's
+// path.
+func damageLastBatch(t *testing.T, fsys *eventlog.MemFS, base int64) string {
+	t.Helper()
+	stem := fmt.Sprintf("/d/topics/t/0/%020d", base)
+	for _, ext := range []string{".index", ".timeindex"} {
+		if err := fsys.Remove(stem + ext); err != nil {
+			require.ErrorIs(t, err, os.ErrNotExist)
+		}
+	}
+	data, err := fsys.ReadFile(stem + ".log")
+	require.NoError(t, err)
+	data[len(data)-3] ^= 0xff
+	require.NoError(t, fsys.WriteFile(stem+".log", data, 0o644))
+	return stem + ".log"
+}
+
+// A closed segment whose index files are missing and whose last batch is
+// damaged serves the records before the damage; a read fails only when it
+// reaches the damage, with an error naming the file.
+func TestReadBeforeDamageWithoutIndex(t *testing.T) {
+	fsys := eventlog.NewMemFS()
+	opts := &eventlog.Options{FS: fsys, SegmentBytes: 1024, IndexIntervalBytes: 128}
+	l := openLog(t, "/d", opts)
+	require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{}))
+	appendN(t, partition(t, l, "t", 0), 50, eventlog.AppendOptions{})
+	require.NoError(t, l.Close())
+	bases := segmentBases(t, fsys, "/d/topics/t/0")
+	require.Greater(t, len(bases), 2)
+	path := damageLastBatch(t, fsys, bases[1])
+
+	l = openLog(t, "/d", opts)
+	p := partition(t, l, "t", 0)
+	damagedAt := bases[2] - 1 // a single-record batch
+	for off := bases[1]; off < damagedAt; off++ {
+		recs, err := p.Read(off, 1)
+		require.NoError(t, err, "read at %d, before the damage", off)
+		require.NotEmpty(t, recs)
+		assert.Equal(t, off, recs[0].Offset)
+		assert.Equal(t, fmt.Sprintf("v%d", off), string(recs[0].Value))
+	}
+	_, err := p.Read(damagedAt, 1)
+	var ce *eventlog.CorruptError
+	require.ErrorAs(t, err, &ce)
+	assert.Equal(t, path, ce.Path)
+	recs, err := p.Read(bases[2], 1)
+	require.NoError(t, err, "the segment after")
+	assert.Equal(t, bases[2], recs[0].Offset)
 }

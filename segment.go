@@ -96,8 +96,12 @@ type segment struct {
 
 	mu struct {
 		sync.RWMutex
-		file            File          // nil until first needed
-		index           *segmentIndex // nil until loaded
+		file  File          // nil until first needed
+		index *segmentIndex // nil until loaded
+		// indexErr, for a closed segment whose log is damaged, is the
+		// *CorruptError the rebuild of its index met; index then covers
+		// the batches before the damage (see readIndex).
+		indexErr        error
 		removeOnRelease bool
 		// removal, with removeOnRelease, is the partition's guard of the
 		// directory the files are removed from (see dirRemovals).
@@ -446,12 +450,25 @@ func scan(data []byte, pos, expected int64, b *indexBuilder, x *segmentIndex) sc
 // inconsistent. rebuilt reports whether it had to rebuild.
 func (s *segment) loadIndex(interval int64) (idx *segmentIndex, rebuilt bool, err error) {
 	s.mu.RLock()
-	idx = s.mu.index
+	idx, err = s.mu.index, s.mu.indexErr
 	s.mu.RUnlock()
 	if idx != nil {
-		return idx, false, nil
+		return idx, false, err
 	}
 	return s.indexFromLog(interval, true)
+}
+
+// readIndex is loadIndex for a read, which may go as far as damage in a
+// closed segment's log: for such a segment it returns, with no error, the
+// index of the batches before the damage, and the read fails where it
+// meets the damage, as it does when the segment's index files are there.
+// A read of the records before the damage succeeds.
+func (s *segment) readIndex(interval int64) (idx *segmentIndex, rebuilt bool, err error) {
+	idx, rebuilt, err = s.loadIndex(interval)
+	if idx != nil {
+		err = nil
+	}
+	return idx, rebuilt, err
 }
 
 // rebuildIndex replaces the loaded index of a closed segment, which a
@@ -485,7 +502,17 @@ func (s *segment) indexFromLog(interval int64, fromFiles bool) (idx *segmentInde
 		b = &indexBuilder{base: s.base, interval: interval, maxTs: -1}
 		r := scan(data, 0, s.base, b, idx)
 		if r.err != nil {
-			return nil, false, &CorruptError{Path: s.path(logExt), Pos: r.end, Offset: r.nextOffset, Reason: r.err.Error()}
+			err := &CorruptError{Path: s.path(logExt), Pos: r.end, Offset: r.nextOffset, Reason: r.err.Error()}
+			if !fromFiles {
+				return nil, false, err
+			}
+			// Keep what the scan indexed, for reads before the damage.
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			if s.mu.index == nil {
+				s.mu.index, s.mu.indexErr = idx, err
+			}
+			return s.mu.index, true, s.mu.indexErr
 		}
 		b.seal(idx)
 		rebuilt = true
@@ -502,11 +529,12 @@ func (s *segment) indexFromLog(interval int64, fromFiles bool) (idx *segmentInde
 }
 
 // indexLoaded reports whether the segment's indexes are in memory, so that
-// loadIndex returns them, and maxTimestamp is known, with no I/O.
+// loadIndex returns them, and maxTimestamp is known, with no I/O. For a
+// segment whose log is damaged it is false: loadIndex fails.
 func (s *segment) indexLoaded() bool {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	return s.mu.index != nil
+	return s.mu.index != nil && s.mu.indexErr == nil
 }
 
 // readIndexFiles reads a segment's index files and checks them against the
