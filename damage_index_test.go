@@ -155,3 +155,37 @@ func TestReadBeforeDamageWithoutIndex(t *testing.T) {
 	require.NoError(t, err, "the segment after")
 	assert.Equal(t, bases[2], recs[0].Offset)
 }
+
+// Time retention judges a closed segment whose index cannot be rebuilt (its
+// log is damaged, its index files gone) by the timestamps it holds, the
+// damaged batch's included: it deletes the segment, and those after it, once
+// they are past retention, and not before.
+func TestRetentionByAgePastDamagedSegment(t *testing.T) {
+	fsys := eventlog.NewMemFS()
+	clk := newClock()
+	opts := &eventlog.Options{FS: fsys, Now: clk.Now, SegmentBytes: 1024}
+	l := openLog(t, "/d", opts)
+	require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{Retention: time.Hour}))
+	p := partition(t, l, "t", 0)
+	appendN(t, p, 30, eventlog.AppendOptions{})
+	// A segment of its own, as it fills one, stamped later than the rest.
+	big, err := p.Append(ctx, []eventlog.Record{{Value: make([]byte, 900), Timestamp: clk.Now().Add(2 * time.Hour)}}, eventlog.AppendOptions{})
+	require.NoError(t, err)
+	appendN(t, p, 30, eventlog.AppendOptions{})
+	require.NoError(t, l.Close())
+	bases := segmentBases(t, fsys, "/d/topics/t/0")
+	require.Contains(t, bases, big)
+	require.Contains(t, bases, big+1)
+	require.Greater(t, bases[len(bases)-1], big+1)
+	damageLastBatch(t, fsys, bases[0])
+	damageLastBatch(t, fsys, big)
+
+	l = openLog(t, "/d", opts)
+	p = partition(t, l, "t", 0)
+	clk.Advance(90 * time.Minute)
+	require.NoError(t, eventlog.EnforceRetention(l))
+	assert.Equal(t, big, p.LogStartOffset(), "the segments before the recent one are deleted, the damaged one first")
+	clk.Advance(2 * time.Hour)
+	require.NoError(t, eventlog.EnforceRetention(l))
+	assert.Equal(t, bases[len(bases)-1], p.LogStartOffset(), "every closed segment is past retention")
+}

@@ -2,6 +2,7 @@ package eventlog
 
 import (
 	"errors"
+	"slices"
 	"time"
 )
 
@@ -50,10 +51,13 @@ func (l *Log) enforceRetention() error {
 // index loaded first, from its files or rebuilt by scanning the segment. That
 // I/O runs before the partition's locks are taken, so no append waits for it.
 // Under the locks the segments are examined again: one whose index is still
-// not loaded, listed meanwhile, sends retention back to load it. A failed
-// load deletes nothing by age from that segment on, but the size retention,
-// which needs no index, deletes what it would, and an aged active segment is
-// rolled all the same.
+// not loaded, listed meanwhile, sends retention back to load it. A load
+// that meets damage in the segment's log has retention look at the bytes
+// past the damage for the newest timestamp they may hold (judgeDamage); if
+// they can hold any, or the load fails otherwise, nothing is deleted by age
+// from that segment on, and every check returns the error, but the size
+// retention, which needs no index, deletes what it would, and an aged
+// active segment is rolled all the same.
 func (p *Partition) enforceRetention(now time.Time) error {
 	for {
 		loadErr := p.loadRetentionIndexes(now)
@@ -77,11 +81,20 @@ func (p *Partition) loadRetentionIndexes(now time.Time) error {
 	}
 	segs := *p.segments.Load()
 	for {
-		_, seg := p.retentionDrops(segs, now)
+		_, seg, _ := p.retentionDrops(segs, now)
 		if seg == nil || !seg.acquire() {
 			return nil
 		}
 		_, _, err := seg.loadIndex(p.config().indexInterval)
+		if ce := (*CorruptError)(nil); errors.As(err, &ce) {
+			// The segment is listed before another: retentionDrops
+			// never returns the last.
+			next := segs[slices.Index(segs, seg)+1].base
+			err = seg.judgeDamage(next, maxReadDecompressedBytes(p.config().maxBatchBytes))
+			if newest, judged, hidden := seg.newestForRetention(); judged && hidden == nil {
+				p.log.opts.Logger.Warn("eventlog: retention judges a damaged segment by the timestamps it holds past the damage too", "path", seg.path(logExt), "newest", newest, "damage", ce)
+			}
+		}
 		err = errors.Join(err, seg.release())
 		if err != nil {
 			return p.errorf("retention: %w", err)
@@ -119,9 +132,12 @@ func (p *Partition) unlistRetired(now time.Time) (unloaded *segment, dropped []*
 		return nil, nil, nil
 	}
 	segs := *p.segments.Load()
-	drop, unloaded := p.retentionDrops(segs, now)
+	drop, unloaded, hidden := p.retentionDrops(segs, now)
+	if hidden != nil {
+		err = p.errorf("retention: the newest timestamp of a damaged segment is unknown, so it and the segments after it are kept (open with Options.Repair to cut the damage): %w", hidden)
+	}
 	if unloaded != nil || drop == 0 {
-		return unloaded, nil, nil
+		return unloaded, nil, err
 	}
 	if start := segs[drop].base; start > p.logStart.Load() {
 		if err := p.persistLogStart(start); err != nil {
@@ -129,7 +145,7 @@ func (p *Partition) unlistRetired(now time.Time) (unloaded *segment, dropped []*
 		}
 	}
 	p.log.opts.Logger.Info("eventlog: retention deleting segments", "topic", p.topic, "partition", p.id, "segments", drop, "log_start_offset", p.logStart.Load())
-	return nil, p.dropSegmentsLocked(drop), nil
+	return nil, p.dropSegmentsLocked(drop), err
 }
 
 // retentionDrops counts the closed segments at the front of segs that
@@ -138,8 +154,9 @@ func (p *Partition) unlistRetired(now time.Time) (unloaded *segment, dropped []*
 // than the size retention. It stops at the
 // first segment whose index it needs — to judge its age, which a segment
 // below the log start offset or over the size cap does not need — and
-// finds not loaded, and returns it.
-func (p *Partition) retentionDrops(segs []*segment, now time.Time) (drop int, unloaded *segment) {
+// finds not loaded, and returns it; and at the first whose age it cannot
+// judge, as damage hides its newest timestamp, and returns the damage.
+func (p *Partition) retentionDrops(segs []*segment, now time.Time) (drop int, unloaded *segment, hidden error) {
 	cfg := p.config()
 	var total int64
 	for _, seg := range segs {
@@ -157,10 +174,14 @@ func (p *Partition) retentionDrops(segs []*segment, now time.Time) (drop int, un
 		tooBig := cfg.retentionBytes >= 0 && total-seg.size.Load() >= cfg.retentionBytes
 		tooOld := false
 		if !passed && !tooBig && cfg.retention >= 0 {
-			if !seg.indexLoaded() {
-				return drop, seg
+			newest, judged, hidden := seg.newestForRetention()
+			if !judged {
+				return drop, seg, nil
 			}
-			tooOld = seg.maxTimestamp.Load() < now.Add(-cfg.retention).UnixMilli()
+			if hidden != nil {
+				return drop, nil, hidden
+			}
+			tooOld = newest < now.Add(-cfg.retention).UnixMilli()
 		}
 		if !passed && !tooBig && !tooOld {
 			break
@@ -168,7 +189,106 @@ func (p *Partition) retentionDrops(segs []*segment, now time.Time) (drop int, un
 		total -= seg.size.Load()
 		drop++
 	}
-	return drop, nil
+	return drop, nil, nil
+}
+
+// newestForRetention returns the newest record timestamp of the segment,
+// by which time retention judges it. judged is false when retention must
+// load the index first (loadIndex, and judgeDamage if that meets damage),
+// and hidden is the damage of a segment whose newest timestamp it could
+// not find.
+func (s *segment) newestForRetention() (newest int64, judged bool, hidden error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	d := &s.mu.damage
+	switch {
+	case s.mu.index == nil:
+		return -1, false, nil
+	case s.mu.indexErr == nil:
+		return s.maxTimestamp.Load(), true, nil
+	case !d.judged:
+		return -1, false, nil
+	case !d.bounded:
+		return -1, true, s.mu.indexErr
+	}
+	return d.newest, true, nil
+}
+
+// judgeDamage looks, for time retention, at the bytes of a closed segment
+// from the damage its index rebuild met on, for the newest timestamp they
+// may hold (see newestPastDamage). nextBase is the base offset of the
+// segment after it. Nothing is done for a segment with no damage or one
+// judged already.
+func (s *segment) judgeDamage(nextBase int64, maxDecompressed int) error {
+	s.mu.RLock()
+	damaged, d := s.mu.indexErr != nil, s.mu.damage
+	s.mu.RUnlock()
+	if !damaged || d.judged {
+		return nil
+	}
+	size := s.size.Load()
+	m, err := s.viewFor(size)
+	if err != nil {
+		return err
+	}
+	newest, bounded := newestPastDamage(m.data[:size], d.pos, d.newest, nextBase, maxDecompressed)
+	m.release()
+	s.mu.Lock()
+	s.mu.damage.newest, s.mu.damage.bounded, s.mu.damage.judged = newest, bounded, true
+	s.mu.Unlock()
+	return nil
+}
+
+// newestPastDamage returns the newest timestamp that data, the log of a
+// closed segment, may hold, given newest, that of its batches before pos,
+// where a scan met damage; bounded is false when some bytes from pos on
+// could hold records of any time. Readers cannot get the records from pos
+// on, but they are data, which time retention deletes only once they are
+// past retention; so it walks the rest of the file by the batch headers:
+//
+//   - A batch whose checksum matches counts by its header's MaxTimestamp.
+//   - A damaged batch counts by the largest of its header's timestamps
+//     and those of its records, where they decode: one damaged field (a
+//     bit flip) leaves either the header's timestamps or the records
+//     whole, and the larger of both is then at least the batch's newest.
+//     (Under LogAppendTime a damaged MaxTimestamp leaves the records'
+//     creation times, which precede the append time by the producer's
+//     delay.)
+//   - A batch cut short by the end of the file counts by its header, if
+//     it is the segment's last (it ends where the next segment starts):
+//     its lost bytes hold nothing to keep; else a damaged length may hide
+//     more batches after it, and the rest is unknown.
+//   - What is left when no header parses, if it is shorter than a header
+//     or all zeros, holds no batch; anything else is unknown.
+func newestPastDamage(data []byte, pos, newest, nextBase int64, maxDecompressed int) (_ int64, bounded bool) {
+	var d batchDecoder
+	for pos < int64(len(data)) {
+		rest := data[pos:]
+		h, err := parseBatchHeader(rest)
+		switch {
+		case err != nil && (len(rest) < batchHeaderSize || !slices.ContainsFunc(rest, func(b byte) bool { return b != 0 })):
+			return newest, true
+		case err != nil:
+			return newest, false
+		case h.size() > int64(len(rest)):
+			if h.lastOffset()+1 != nextBase {
+				return newest, false
+			}
+			return max(newest, h.MaxTimestamp, h.BaseTimestamp), true
+		}
+		batch := rest[:h.size()]
+		newest = max(newest, h.MaxTimestamp)
+		if verifyBatchCRC(batch) != nil {
+			newest = max(newest, h.BaseTimestamp)
+			if recs, err := d.decode(nil, &h, batch, 0, maxDecompressed); err == nil {
+				for _, r := range recs {
+					newest = max(newest, r.Timestamp.UnixMilli())
+				}
+			}
+		}
+		pos += h.size()
+	}
+	return newest, true
 }
 
 // dropSegmentsLocked unlists the first drop segments, which the log start

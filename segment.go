@@ -100,8 +100,17 @@ type segment struct {
 		index *segmentIndex // nil until loaded
 		// indexErr, for a closed segment whose log is damaged, is the
 		// *CorruptError the rebuild of its index met; index then covers
-		// the batches before the damage (see readIndex).
-		indexErr        error
+		// the batches before the damage (see readIndex), and damage says
+		// what retention may go by (see judgeDamage).
+		indexErr error
+		damage   struct {
+			pos    int64 // where the scan met the damage
+			newest int64 // the newest timestamp of the batches before pos, -1 if none
+			judged bool  // retention looked past pos
+			// bounded is set when newest bounds every timestamp of the
+			// file, as judgeDamage found: time retention may go by it.
+			bounded bool
+		}
 		removeOnRelease bool
 		// removal, with removeOnRelease, is the partition's guard of the
 		// directory the files are removed from (see dirRemovals).
@@ -511,6 +520,7 @@ func (s *segment) indexFromLog(interval int64, fromFiles bool) (idx *segmentInde
 			defer s.mu.Unlock()
 			if s.mu.index == nil {
 				s.mu.index, s.mu.indexErr = idx, err
+				s.mu.damage.pos, s.mu.damage.newest = r.end, b.maxTs
 			}
 			return s.mu.index, true, s.mu.indexErr
 		}
