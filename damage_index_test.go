@@ -189,3 +189,157 @@ func TestRetentionByAgePastDamagedSegment(t *testing.T) {
 	require.NoError(t, eventlog.EnforceRetention(l))
 	assert.Equal(t, bases[len(bases)-1], p.LogStartOffset(), "every closed segment is past retention")
 }
+
+// The index files of an active segment that went on after clean shutdowns
+// hold the closing time entry of each session in the middle, at a batch
+// with no offset entry; they match the log, and Open trusts them.
+func TestActiveSegmentIndexTrustedAcrossCleanRestarts(t *testing.T) {
+	fsys := eventlog.NewMemFS()
+	clk := newClock()
+	opts := &eventlog.Options{FS: fsys, Now: clk.Now, IndexIntervalBytes: 128}
+	for i := range 4 {
+		l := openLog(t, "/d", opts)
+		if i == 0 {
+			require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{}))
+		}
+		assert.Zero(t, l.Recovery().SegmentsScanned, "open %d", i)
+		assert.Zero(t, l.Recovery().IndexesRebuilt, "open %d", i)
+		for range 17 { // the second session ends between index entries
+			clk.Advance(time.Second)
+			appendN(t, partition(t, l, "t", 0), 1, eventlog.AppendOptions{})
+		}
+		require.NoError(t, l.Close())
+	}
+	require.Len(t, segmentBases(t, fsys, "/d/topics/t/0"), 1)
+}
+
+// A closed segment's .timeindex whose last entry, the segment's newest
+// timestamp, has a bit flipped that lowers it, keeping the entries in order,
+// is not believed: retention, which deletes the segment by that timestamp,
+// would delete records not yet past retention. Here the segment's newest
+// record is in the interval before its last batch, which is at an index
+// entry, so that nothing but that entry records it.
+func TestRetentionDistrustsDamagedLastTimeIndexEntry(t *testing.T) {
+	value := make([]byte, 100)
+	stamped := func(ts time.Time) []eventlog.Record {
+		return []eventlog.Record{{Key: []byte("k"), Value: value, Timestamp: ts}}
+	}
+	// The size of a batch, to lay out the segment: seven batches, with
+	// index entries at the fourth and the seventh, the last.
+	fsys := eventlog.NewMemFS()
+	probe := openLog(t, "/probe", &eventlog.Options{FS: fsys})
+	require.NoError(t, probe.CreateTopic("t", eventlog.TopicConfig{}))
+	_, err := partition(t, probe, "t", 0).Append(ctx, stamped(time.Now()), eventlog.AppendOptions{})
+	require.NoError(t, err)
+	require.NoError(t, probe.Close())
+	b, err := fsys.ReadFile("/probe/topics/t/0/00000000000000000000.log")
+	require.NoError(t, err)
+	size := int64(len(b))
+
+	clk := newClock()
+	t0 := clk.Now()
+	opts := &eventlog.Options{FS: fsys, Now: clk.Now, SegmentBytes: 7 * size, IndexIntervalBytes: int(3 * size)}
+	l := openLog(t, "/d", opts)
+	require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{Retention: time.Hour}))
+	p := partition(t, l, "t", 0)
+	for i := range 14 {
+		ts := t0
+		if i == 4 {
+			ts = t0.Add(2 * time.Hour)
+		}
+		_, err := p.Append(ctx, stamped(ts), eventlog.AppendOptions{})
+		require.NoError(t, err)
+	}
+	require.NoError(t, l.Close())
+	require.Equal(t, []int64{0, 7}, segmentBases(t, fsys, "/d/topics/t/0"))
+
+	path := "/d/topics/t/0/00000000000000000000.timeindex"
+	ti, err := fsys.ReadFile(path)
+	require.NoError(t, err)
+	require.Len(t, ti, 24, "entries at offsets 3 and 6")
+	require.Equal(t, uint32(6), binary.BigEndian.Uint32(ti[20:]))
+	prev, newest := int64(binary.BigEndian.Uint64(ti[0:])), int64(binary.BigEndian.Uint64(ti[12:]))
+	require.Equal(t, t0.Add(2*time.Hour).UnixMilli(), newest)
+	lowered := int64(-1)
+	for bit := 62; bit >= 0 && lowered < 0; bit-- {
+		if newest&(1<<bit) != 0 && newest-1<<bit >= prev {
+			lowered = newest - 1<<bit
+		}
+	}
+	require.GreaterOrEqual(t, lowered, prev, "a bit whose flip keeps the entries in order")
+	binary.BigEndian.PutUint64(ti[12:], uint64(lowered))
+	require.NoError(t, fsys.WriteFile(path, ti, 0o644))
+
+	l = openLog(t, "/d", opts)
+	p = partition(t, l, "t", 0)
+	// Past retention by the damaged entry, not by the segment's newest
+	// record.
+	clk.Advance(time.UnixMilli(lowered+(newest-lowered)/2).Sub(t0) + time.Hour)
+	require.NoError(t, eventlog.EnforceRetention(l))
+	assert.Zero(t, p.LogStartOffset(), "the segment holds a record not yet past retention")
+	recs, err := p.Read(4, 1)
+	require.NoError(t, err)
+	assert.True(t, recs[0].Timestamp.Equal(t0.Add(2*time.Hour)))
+}
+
+// The same damage in the active segment's .timeindex, which Open reads
+// after a crash to resume from the recovery point, is not believed either:
+// the segment, once rolled, would be deleted by the damaged timestamp.
+func TestRetentionDistrustsDamagedTimeIndexOfCrashedActiveSegment(t *testing.T) {
+	value := make([]byte, 100)
+	stamped := func(ts time.Time) []eventlog.Record {
+		return []eventlog.Record{{Key: []byte("k"), Value: value, Timestamp: ts}}
+	}
+	fsys := eventlog.NewMemFS()
+	probe := openLog(t, "/probe", &eventlog.Options{FS: fsys})
+	require.NoError(t, probe.CreateTopic("t", eventlog.TopicConfig{}))
+	_, err := partition(t, probe, "t", 0).Append(ctx, stamped(time.Now()), eventlog.AppendOptions{})
+	require.NoError(t, err)
+	require.NoError(t, probe.Close())
+	b, err := fsys.ReadFile("/probe/topics/t/0/00000000000000000000.log")
+	require.NoError(t, err)
+	size := int64(len(b))
+
+	clk := newClock()
+	t0 := clk.Now()
+	opts := &eventlog.Options{FS: fsys, Now: clk.Now, SegmentBytes: 10 * size, IndexIntervalBytes: int(3 * size)}
+	l, err := eventlog.Open("/d", opts)
+	require.NoError(t, err)
+	require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{Retention: time.Hour}))
+	p := partition(t, l, "t", 0)
+	for i := range 8 {
+		ts := t0
+		if i == 4 {
+			ts = t0.Add(2 * time.Hour)
+		}
+		_, err := p.Append(ctx, stamped(ts), eventlog.AppendOptions{})
+		require.NoError(t, err)
+	}
+	require.NoError(t, eventlog.CheckpointRecoveryPoints(l))
+	require.NoError(t, eventlog.Abandon(l))
+
+	path := "/d/topics/t/0/00000000000000000000.timeindex"
+	ti, err := fsys.ReadFile(path)
+	require.NoError(t, err)
+	require.Len(t, ti, 24, "entries at offsets 3 and 6")
+	prev, newest := int64(binary.BigEndian.Uint64(ti[0:])), int64(binary.BigEndian.Uint64(ti[12:]))
+	require.Equal(t, t0.Add(2*time.Hour).UnixMilli(), newest)
+	lowered := int64(-1)
+	for bit := 62; bit >= 0 && lowered < 0; bit-- {
+		if newest&(1<<bit) != 0 && newest-1<<bit >= prev {
+			lowered = newest - 1<<bit
+		}
+	}
+	require.GreaterOrEqual(t, lowered, prev, "a bit whose flip keeps the entries in order")
+	binary.BigEndian.PutUint64(ti[12:], uint64(lowered))
+	require.NoError(t, fsys.WriteFile(path, ti, 0o644))
+
+	l = openLog(t, "/d", opts)
+	p = partition(t, l, "t", 0)
+	_, err = p.Append(ctx, []eventlog.Record{{Value: make([]byte, 3*size), Timestamp: t0}}, eventlog.AppendOptions{}) // rolls
+	require.NoError(t, err)
+	require.Equal(t, []int64{0, 8}, segmentBases(t, fsys, "/d/topics/t/0"))
+	clk.Advance(time.UnixMilli(lowered+(newest-lowered)/2).Sub(t0) + time.Hour)
+	require.NoError(t, eventlog.EnforceRetention(l))
+	assert.Zero(t, p.LogStartOffset(), "the segment holds a record not yet past retention")
+}

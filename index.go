@@ -75,13 +75,15 @@ func (x *segmentIndex) lookupTime(ts int64) (k int, ok bool) {
 
 // timeEntryHolds reports whether time entry k agrees with data, the log of
 // the segment at base, as far as the batches since the offset entry before
-// it tell. The builder adds a time entry at every offset entry where the
-// running maximum rose, so at the offset entry before entry k's batch the
-// maximum is entry k-1's (-1 before any), and entry k's must be that
-// raised by the batches from there to its own. That reads the headers of
-// about an index interval of batches, which a lookup can afford, and
-// catches any one damaged entry: one whose maximum is too low, or whose
-// offset is too high, would send a lookup past records it should find.
+// it tell. At each offset entry the builder adds a time entry unless the
+// last one already holds the running maximum, so at the offset entry
+// before entry k's batch (or the segment's start) the running maximum is
+// at most entry k-1's (-1 before any), which is at most entry k's: entry
+// k's must be entry k-1's raised by the batches from there to its own.
+// That reads the headers of about an index interval of batches, which a
+// lookup can afford, and catches any one damaged entry: one whose maximum
+// is too low, or whose offset is too high, would send a lookup past
+// records it should find.
 func (x *segmentIndex) timeEntryHolds(k int, data []byte, base int64) bool {
 	e := x.times[k]
 	running := int64(-1)
@@ -92,8 +94,6 @@ func (x *segmentIndex) timeEntryHolds(k int, data []byte, base int64) bool {
 	pos, from := int64(0), base
 	if i > 0 {
 		pos, from = int64(x.offsets[i-1].pos), base+int64(x.offsets[i-1].rel)
-	} else if k > 0 {
-		return false // entry k-1 is not at an offset entry
 	}
 	to := base + int64(e.rel)
 	for first := i > 0; ; first = false {

@@ -312,6 +312,13 @@ func (s *segment) resumeFromIndex(below []byte, segmentBytes int64, rp recoveryP
 		m++
 	}
 	times = times[:m]
+	// The last entry kept is the newest timestamp below the tail, by
+	// which retention deletes the segment once it is closed: it must
+	// match the batches.
+	idx := &segmentIndex{offsets: offsets, times: times}
+	if m > 0 && !idx.timeEntryHolds(m-1, below, s.base) {
+		return nil, nil, false
+	}
 	// The builder adds no entries below the recovery point: they are in
 	// the files already.
 	b := &indexBuilder{base: s.base, interval: interval, maxTs: -1, bytesSince: -1 << 62}
@@ -320,7 +327,6 @@ func (s *segment) resumeFromIndex(below []byte, segmentBytes int64, rp recoveryP
 	if r.err != nil || r.batches == 0 || r.nextOffset != rp.offset || r.lastPos-int64(tail.pos) >= interval {
 		return nil, nil, false
 	}
-	idx := &segmentIndex{offsets: offsets, times: times}
 	b.maxTs = max(b.maxTs, idx.maxTimestamp())
 	b.bytesSince = r.end - int64(tail.pos)
 	return idx, b, true

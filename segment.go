@@ -593,7 +593,10 @@ func (s *segment) readIndexFiles(data []byte, interval int64) (idx *segmentIndex
 	}
 	b.maxTs = max(b.maxTs, idx.maxTimestamp())
 	if len(data) > 0 {
-		if n := len(idx.times); n == 0 || idx.times[n-1] != (timeEntry{maxTimestamp: b.maxTs, rel: b.lastRel}) {
+		// The last entry is the segment's newest timestamp, by which
+		// retention deletes it: it must match the batches, not only
+		// those after the last offset entry, which the scan read.
+		if n := len(idx.times); n == 0 || idx.times[n-1] != (timeEntry{maxTimestamp: b.maxTs, rel: b.lastRel}) || !idx.timeEntryHolds(n-1, data, s.base) {
 			return nil, nil, 0, false
 		}
 	}
