@@ -343,3 +343,33 @@ func TestRetentionDistrustsDamagedTimeIndexOfCrashedActiveSegment(t *testing.T) 
 	require.NoError(t, eventlog.EnforceRetention(l))
 	assert.Zero(t, p.LogStartOffset(), "the segment holds a record not yet past retention")
 }
+
+// OffsetForTime finds a record before the damage in a closed segment whose
+// index cannot be rebuilt, as it does when the segment's index files are
+// there, and fails, naming the file, only when the answer may lie past
+// the damage.
+func TestOffsetForTimeBeforeDamageWithoutIndex(t *testing.T) {
+	fsys := eventlog.NewMemFS()
+	clk := newClock()
+	opts := &eventlog.Options{FS: fsys, Now: clk.Now, SegmentBytes: 1024, IndexIntervalBytes: 128}
+	l := openLog(t, "/d", opts)
+	require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{}))
+	stamps := appendStamped(t, partition(t, l, "t", 0), 40, clk.Now(), time.Millisecond)
+	require.NoError(t, l.Close())
+	bases := segmentBases(t, fsys, "/d/topics/t/0")
+	require.Greater(t, len(bases), 2)
+	path := damageLastBatch(t, fsys, bases[0])
+
+	l = openLog(t, "/d", opts)
+	p := partition(t, l, "t", 0)
+	for i := range bases[1] - 1 {
+		off, found, err := p.OffsetForTime(stamps[i])
+		require.NoError(t, err, "OffsetForTime(%d), before the damage", stamps[i].UnixMilli())
+		assert.True(t, found)
+		assert.Equal(t, i, off)
+	}
+	_, _, err := p.OffsetForTime(stamps[bases[1]-1])
+	var ce *eventlog.CorruptError
+	require.ErrorAs(t, err, &ce, "the damaged batch holds the answer")
+	assert.Equal(t, path, ce.Path)
+}

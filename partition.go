@@ -850,25 +850,33 @@ var errLookAgain = errors.New("eventlog: segments listed again")
 
 func (p *Partition) offsetForTimeIn(seg *segment, ts int64, hw *position) (int64, bool, error) {
 	idx, _, err := seg.loadIndex(p.config().indexInterval)
-	if err != nil {
+	from := seg.base
+	switch ce := (*CorruptError)(nil); {
+	case err != nil && idx != nil && errors.As(err, &ce):
+		// The log is damaged, so its index covers the batches before the
+		// damage only: with no newest timestamp to go by, read from the
+		// segment's start; the read fails at the damage if it gets
+		// there, as it does with the segment's index files there.
+	case err != nil:
 		if again, err := p.relistGone(seg, err); !again {
 			return -1, false, err
 		}
 		return -1, false, errLookAgain
-	}
-	if seg.maxTimestamp.Load() < ts {
+	case seg.maxTimestamp.Load() < ts:
 		return -1, false, nil
-	}
-	from, rebuilt, err := seg.startForTime(idx, ts, p.config().indexInterval, seg == p.active())
-	if err != nil {
-		if again, err := p.relistGone(seg, err); !again {
-			return -1, false, err
+	default:
+		var rebuilt bool
+		from, rebuilt, err = seg.startForTime(idx, ts, p.config().indexInterval, seg == p.active())
+		if err != nil {
+			if again, err := p.relistGone(seg, err); !again {
+				return -1, false, err
+			}
+			return -1, false, errLookAgain
 		}
-		return -1, false, errLookAgain
-	}
-	if rebuilt {
-		p.log.recovery.indexesRebuilt.Add(1)
-		p.log.opts.Logger.Warn("eventlog: a time index did not match its log and was rebuilt", "path", seg.path(timeIndexExt))
+		if rebuilt {
+			p.log.recovery.indexesRebuilt.Add(1)
+			p.log.opts.Logger.Warn("eventlog: a time index did not match its log and was rebuilt", "path", seg.path(timeIndexExt))
+		}
 	}
 	from = max(from, p.logStart.Load()) // DeleteRecords may have moved it inside seg
 	// Read whole batches from there and pick the first record not older.
