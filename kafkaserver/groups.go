@@ -67,7 +67,8 @@ import (
 //     GroupMaxSessionTimeout (Kafka's defaults, 6 s and 30 min) and
 //     answers others with INVALID_SESSION_TIMEOUT, as Kafka does. Calls naming a member the
 //     group no longer has get UNKNOWN_MEMBER_ID, or FENCED_INSTANCE_ID
-//     when they name a group instance ID another member now has; a
+//     when they name a group instance ID another member now has; so do
+//     calls naming a member with an instance ID that is not its own; a
 //     generation it is not in, ILLEGAL_GENERATION. Commits need no
 //     particular generation, but only of partitions the member holds.
 //   - Close and Shutdown of the server make its remote members leave.
@@ -112,6 +113,19 @@ func (c *conn) memberGone(group, memberID string, instance *string) error {
 		}
 	}
 	return fmt.Errorf("group %q member %q: %w", group, memberID, eventlog.ErrUnknownMember)
+}
+
+// member returns the remote member a call names by member ID, checking
+// the group instance ID the call gives as Kafka's coordinator checks it
+// (its validateMember): an instance ID that is not the member's is
+// refused with FENCED_INSTANCE_ID when another member has it and with
+// UNKNOWN_MEMBER_ID when nobody does, and the call does nothing.
+func (c *conn) member(group, id string, instance *string) (*remoteMember, error) {
+	m := c.s.members.get(group, id)
+	if m == nil || instance != nil && *instance != "" && *instance != m.instanceID {
+		return nil, c.memberGone(group, id, instance)
+	}
+	return m, nil
 }
 
 // forgetIfGone drops a member the coordinator no longer has.
@@ -191,8 +205,9 @@ func (c *conn) handleJoinGroup(req *request) (kmsg.Response, error) {
 		c.s.members.put(r.Group, m)
 		c.s.sweepMembers()
 	} else {
-		if m = c.s.members.get(r.Group, r.MemberID); m == nil {
-			return fail(errorCode(c.memberGone(r.Group, r.MemberID, r.InstanceID)), nil)
+		var err error
+		if m, err = c.member(r.Group, r.MemberID, r.InstanceID); err != nil {
+			return fail(errorCode(err), nil)
 		}
 		chosen := m.x.Assignor().Name()
 		if _, ok := metadata[chosen]; !ok {
@@ -246,9 +261,9 @@ func (c *conn) handleJoinGroup(req *request) (kmsg.Response, error) {
 func (c *conn) handleSyncGroup(req *request) (kmsg.Response, error) {
 	r := req.kreq.(*kmsg.SyncGroupRequest)
 	resp := r.ResponseKind().(*kmsg.SyncGroupResponse)
-	m := c.s.members.get(r.Group, r.MemberID)
-	if m == nil {
-		resp.ErrorCode = errorCode(c.memberGone(r.Group, r.MemberID, r.InstanceID))
+	m, err := c.member(r.Group, r.MemberID, r.InstanceID)
+	if err != nil {
+		resp.ErrorCode = errorCode(err)
 		return resp, nil
 	}
 	tps, err := m.x.Sync(r.Generation)
@@ -282,9 +297,9 @@ func encodeAssignment(tps []eventlog.TopicPartition) []byte {
 func (c *conn) handleHeartbeat(req *request) (kmsg.Response, error) {
 	r := req.kreq.(*kmsg.HeartbeatRequest)
 	resp := r.ResponseKind().(*kmsg.HeartbeatResponse)
-	m := c.s.members.get(r.Group, r.MemberID)
-	if m == nil {
-		resp.ErrorCode = errorCode(c.memberGone(r.Group, r.MemberID, r.InstanceID))
+	m, err := c.member(r.Group, r.MemberID, r.InstanceID)
+	if err != nil {
+		resp.ErrorCode = errorCode(err)
 		return resp, nil
 	}
 	rejoin, err := m.x.Heartbeat(r.Generation)
@@ -305,14 +320,14 @@ func (c *conn) handleLeaveGroup(req *request) (kmsg.Response, error) {
 		var m *remoteMember
 		switch {
 		case id != "":
-			m = c.s.members.get(r.Group, id)
+			var err error
+			if m, err = c.member(r.Group, id, instance); err != nil {
+				return errorCode(err)
+			}
 		case instance != nil:
 			m = c.s.members.byInstance(r.Group, *instance)
 		}
 		if m == nil {
-			if id != "" {
-				return errorCode(c.memberGone(r.Group, id, instance))
-			}
 			return kerr.UnknownMemberID.Code
 		}
 		m.x.Leave()
@@ -443,8 +458,8 @@ func (c *conn) handleOffsetCommit(req *request) (kmsg.Response, error) {
 			err = fmt.Errorf("group %q has members: %w", r.Group, eventlog.ErrUnknownMember)
 		}
 	default:
-		if m := c.s.members.get(r.Group, r.MemberID); m == nil {
-			err = c.memberGone(r.Group, r.MemberID, r.InstanceID)
+		if m, gone := c.member(r.Group, r.MemberID, r.InstanceID); gone != nil {
+			err = gone
 		} else {
 			err = m.x.Commit(req.ctx, r.Generation, offsets)
 			c.forgetIfGone(r.Group, r.MemberID, err)

@@ -130,3 +130,59 @@ func TestFencedStaticMember(t *testing.T) {
 	hb.MemberID, hb.InstanceID = "nobody", nil
 	assert.Equal(t, kerr.UnknownMemberID.Code, r.roundTrip(hb).(*kmsg.HeartbeatResponse).ErrorCode, "a dynamic member the group does not have")
 }
+
+// TestMemberAndInstanceIDMustMatch: a call naming a member ID and a group
+// instance ID that is not that member's is refused, as Kafka's coordinator
+// refuses it (its validateMember): FENCED_INSTANCE_ID when the instance ID
+// is another member's, UNKNOWN_MEMBER_ID when it is nobody's. Nothing
+// happens to either member: a LeaveGroup naming one member with the other's
+// instance ID removes neither.
+func TestMemberAndInstanceIDMustMatch(t *testing.T) {
+	f := newFixture(t, map[string]eventlog.TopicConfig{"t": {Partitions: 1}})
+	ia, ib, nobody := "ia", "ib", "nobody"
+	r := dialRaw(t, f.addr)
+	a := joinGroup(t, r, "g", &ia, nil)
+	joinGroup(t, r, "g", &ib, nil)
+
+	for _, c := range []struct {
+		instance *string
+		want     int16
+	}{
+		{&ib, kerr.FencedInstanceID.Code},
+		{&nobody, kerr.UnknownMemberID.Code},
+	} {
+		hb := kmsg.NewPtrHeartbeatRequest()
+		hb.SetVersion(4)
+		hb.Group, hb.MemberID, hb.InstanceID, hb.Generation = "g", a, c.instance, 1
+		assert.Equal(t, c.want, r.roundTrip(hb).(*kmsg.HeartbeatResponse).ErrorCode, "Heartbeat as %s", *c.instance)
+
+		sync := kmsg.NewPtrSyncGroupRequest()
+		sync.SetVersion(5)
+		sync.Group, sync.MemberID, sync.InstanceID, sync.Generation = "g", a, c.instance, 1
+		sync.ProtocolType, sync.Protocol = kmsg.StringPtr("consumer"), kmsg.StringPtr("range")
+		assert.Equal(t, c.want, r.roundTrip(sync).(*kmsg.SyncGroupResponse).ErrorCode, "SyncGroup as %s", *c.instance)
+
+		commit := kmsg.NewPtrOffsetCommitRequest()
+		commit.SetVersion(8)
+		commit.Group, commit.MemberID, commit.InstanceID, commit.Generation = "g", a, c.instance, 1
+		ct := kmsg.NewOffsetCommitRequestTopic()
+		ct.Topic = "t"
+		ct.Partitions = append(ct.Partitions, kmsg.NewOffsetCommitRequestTopicPartition())
+		commit.Topics = append(commit.Topics, ct)
+		committed := r.roundTrip(commit).(*kmsg.OffsetCommitResponse)
+		assert.Equal(t, c.want, committed.Topics[0].Partitions[0].ErrorCode, "OffsetCommit as %s", *c.instance)
+
+		leave := kmsg.NewPtrLeaveGroupRequest()
+		leave.SetVersion(4)
+		leave.Group = "g"
+		lm := kmsg.NewLeaveGroupRequestMember()
+		lm.MemberID, lm.InstanceID = a, c.instance
+		leave.Members = append(leave.Members, lm)
+		left := r.roundTrip(leave).(*kmsg.LeaveGroupResponse)
+		require.Len(t, left.Members, 1)
+		assert.Equal(t, c.want, left.Members[0].ErrorCode, "LeaveGroup as %s", *c.instance)
+	}
+	d, err := f.log.DescribeGroup("g")
+	require.NoError(t, err)
+	assert.Len(t, d.Members, 2, "both members stay")
+}
