@@ -40,7 +40,8 @@ import (
 //     (Kafka's MEMBER_ID_REQUIRED round trip, KIP-394, avoids such
 //     members).
 //   - SyncGroup returns the partitions of the member's assignment it has
-//     been granted; under the cooperative protocol, partitions another
+//     been granted (v5 must name the group's protocol type and protocol,
+//     else INCONSISTENT_GROUP_PROTOCOL, as in Kafka); under the cooperative protocol, partitions another
 //     member still holds come later: Heartbeat answers
 //     REBALANCE_IN_PROGRESS once they are granted, when a rebalance the
 //     member has not rejoined is under way (even an eager one that waits
@@ -261,9 +262,18 @@ func (c *conn) handleJoinGroup(req *request) (kmsg.Response, error) {
 func (c *conn) handleSyncGroup(req *request) (kmsg.Response, error) {
 	r := req.kreq.(*kmsg.SyncGroupRequest)
 	resp := r.ResponseKind().(*kmsg.SyncGroupResponse)
+	if r.Version >= 5 && (r.ProtocolType == nil || r.Protocol == nil) {
+		// Mandatory from v5 on (KIP-559), as Kafka checks first.
+		resp.ErrorCode = kerr.InconsistentGroupProtocol.Code
+		return resp, nil
+	}
 	m, err := c.member(r.Group, r.MemberID, r.InstanceID)
 	if err != nil {
 		resp.ErrorCode = errorCode(err)
+		return resp, nil
+	}
+	if r.ProtocolType != nil && *r.ProtocolType != consumerProtocolType || r.Protocol != nil && *r.Protocol != m.x.Assignor().Name() {
+		resp.ErrorCode = kerr.InconsistentGroupProtocol.Code
 		return resp, nil
 	}
 	tps, err := m.x.Sync(r.Generation)

@@ -186,3 +186,33 @@ func TestMemberAndInstanceIDMustMatch(t *testing.T) {
 	require.NoError(t, err)
 	assert.Len(t, d.Members, 2, "both members stay")
 }
+
+// TestSyncGroupChecksProtocol: SyncGroup v5 must name the group's
+// protocol type and protocol (KIP-559), as Kafka checks them: a request
+// that leaves either out, or names others, is answered
+// INCONSISTENT_GROUP_PROTOCOL without an assignment.
+func TestSyncGroupChecksProtocol(t *testing.T) {
+	f := newFixture(t, map[string]eventlog.TopicConfig{"t": {Partitions: 1}})
+	r := dialRaw(t, f.addr)
+	member := joinGroup(t, r, "g", nil, nil)
+	d, err := f.log.DescribeGroup("g")
+	require.NoError(t, err)
+	sync := func(protocolType, protocol *string) *kmsg.SyncGroupResponse {
+		req := kmsg.NewPtrSyncGroupRequest()
+		req.SetVersion(5)
+		req.Group, req.MemberID, req.Generation = "g", member, d.Generation
+		req.ProtocolType, req.Protocol = protocolType, protocol
+		return r.roundTrip(req).(*kmsg.SyncGroupResponse)
+	}
+	for name, c := range map[string][2]*string{
+		"no protocol type":    {nil, kmsg.StringPtr("range")},
+		"no protocol":         {kmsg.StringPtr("consumer"), nil},
+		"other protocol type": {kmsg.StringPtr("connect"), kmsg.StringPtr("range")},
+		"other protocol":      {kmsg.StringPtr("consumer"), kmsg.StringPtr("roundrobin")},
+	} {
+		resp := sync(c[0], c[1])
+		assert.Equal(t, kerr.InconsistentGroupProtocol.Code, resp.ErrorCode, name)
+		assert.Empty(t, resp.MemberAssignment, name)
+	}
+	assert.Zero(t, sync(kmsg.StringPtr("consumer"), kmsg.StringPtr("range")).ErrorCode, "the group's own")
+}
