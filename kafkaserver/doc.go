@@ -134,7 +134,8 @@
 //     from a group member only for partitions it holds (others answer
 //     ILLEGAL_GENERATION); a commit without a member ID (generation -1)
 //     is taken only while the group has no members (else
-//     UNKNOWN_MEMBER_ID, as in Kafka). A JoinGroup of a new
+//     UNKNOWN_MEMBER_ID, as in Kafka). A commit for the empty group ID,
+//     which Kafka takes, answers INVALID_GROUP_ID. A JoinGroup of a new
 //     member answers without the MEMBER_ID_REQUIRED round trip; a new
 //     (dynamic) member whose client goes away before that answer leaves
 //     the group, as it never learned its member ID. Under the

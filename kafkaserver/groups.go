@@ -72,6 +72,12 @@ import (
 //     calls naming a member with an instance ID that is not its own; a
 //     generation it is not in, ILLEGAL_GENERATION. Commits need no
 //     particular generation, but only of partitions the member holds.
+//   - The empty group ID: JoinGroup, SyncGroup, Heartbeat and LeaveGroup
+//     answer INVALID_GROUP_ID, as Kafka does. Kafka also serves the
+//     other group calls for it, for backwards compatibility; the Log
+//     takes no commits for it, so OffsetCommit answers INVALID_GROUP_ID,
+//     and DescribeGroups, DeleteGroups and OffsetFetch answer as for a
+//     group nobody uses (Dead, GROUP_ID_NOT_FOUND, no offsets).
 //   - Close and Shutdown of the server make its remote members leave.
 
 // leaderID is the group leader every JoinGroup names: the coordinator.
@@ -267,6 +273,10 @@ func (c *conn) handleSyncGroup(req *request) (kmsg.Response, error) {
 		resp.ErrorCode = kerr.InconsistentGroupProtocol.Code
 		return resp, nil
 	}
+	if r.Group == "" {
+		resp.ErrorCode = kerr.InvalidGroupID.Code
+		return resp, nil
+	}
 	m, err := c.member(r.Group, r.MemberID, r.InstanceID)
 	if err != nil {
 		resp.ErrorCode = errorCode(err)
@@ -307,6 +317,10 @@ func encodeAssignment(tps []eventlog.TopicPartition) []byte {
 func (c *conn) handleHeartbeat(req *request) (kmsg.Response, error) {
 	r := req.kreq.(*kmsg.HeartbeatRequest)
 	resp := r.ResponseKind().(*kmsg.HeartbeatResponse)
+	if r.Group == "" {
+		resp.ErrorCode = kerr.InvalidGroupID.Code
+		return resp, nil
+	}
 	m, err := c.member(r.Group, r.MemberID, r.InstanceID)
 	if err != nil {
 		resp.ErrorCode = errorCode(err)
@@ -326,6 +340,10 @@ func (c *conn) handleHeartbeat(req *request) (kmsg.Response, error) {
 func (c *conn) handleLeaveGroup(req *request) (kmsg.Response, error) {
 	r := req.kreq.(*kmsg.LeaveGroupRequest)
 	resp := r.ResponseKind().(*kmsg.LeaveGroupResponse)
+	if r.Group == "" {
+		resp.ErrorCode = kerr.InvalidGroupID.Code
+		return resp, nil
+	}
 	leave := func(id string, instance *string) int16 {
 		var m *remoteMember
 		switch {
@@ -386,7 +404,7 @@ func (c *conn) handleDescribeGroups(req *request) (kmsg.Response, error) {
 		g.Group = id
 		d, err := c.s.log.DescribeGroup(id)
 		switch {
-		case errors.Is(err, eventlog.ErrGroupNotFound):
+		case id == "", errors.Is(err, eventlog.ErrGroupNotFound):
 			g.State = "Dead" // as Kafka describes a group it does not know
 		case err != nil:
 			g.ErrorCode, g.ErrorMessage = errorCode(err), errorMessage(err)
@@ -430,7 +448,10 @@ func (c *conn) handleDeleteGroups(req *request) (kmsg.Response, error) {
 	for _, id := range r.Groups {
 		g := kmsg.NewDeleteGroupsResponseGroup()
 		g.Group = id
-		if err := c.s.log.DeleteGroup(req.ctx, id); err != nil {
+		if id == "" {
+			// Never committed to: see "The empty group ID" above.
+			g.ErrorCode = kerr.GroupIDNotFound.Code
+		} else if err := c.s.log.DeleteGroup(req.ctx, id); err != nil {
 			g.ErrorCode, g.ErrorMessage = errorCode(err), errorMessage(err)
 		}
 		resp.Groups = append(resp.Groups, g)
@@ -516,6 +537,9 @@ type committedOffset struct {
 func (c *conn) fetchCommitted(group string, topics map[string][]int32, all, requireStable bool) ([]committedOffset, error) {
 	var out []committedOffset
 	if all {
+		if group == "" {
+			return nil, nil // never committed to: see "The empty group ID" above
+		}
 		offsets, err := c.s.log.GroupOffsets(group)
 		for _, o := range offsets {
 			out = append(out, committedOffset{tp: o.TopicPartition, offset: o.Committed, metadata: o.Metadata})
@@ -528,9 +552,12 @@ func (c *conn) fetchCommitted(group string, topics map[string][]int32, all, requ
 			tps = append(tps, eventlog.TopicPartition{Topic: topic, Partition: p})
 		}
 	}
-	committed, err := c.s.log.CommittedOffsets(group, tps)
-	if err != nil {
-		return nil, err
+	committed := map[eventlog.TopicPartition]eventlog.OffsetAndMetadata{}
+	if group != "" {
+		var err error
+		if committed, err = c.s.log.CommittedOffsets(group, tps); err != nil {
+			return nil, err
+		}
 	}
 	for _, tp := range tps {
 		co := committedOffset{tp: tp, offset: -1}

@@ -291,3 +291,86 @@ func TestJoinGroupSessionTimeoutBounds(t *testing.T) {
 		}
 	})
 }
+
+// TestEmptyGroupID checks the answers to calls naming the empty group ID,
+// as Kafka's coordinator gives them: the membership calls get
+// INVALID_GROUP_ID; DescribeGroups, DeleteGroups and OffsetFetch, which
+// Kafka serves for the empty group ID "for backwards compatibility",
+// answer as for a group nobody uses (Dead, GROUP_ID_NOT_FOUND, no
+// offsets), since nothing can be committed for it here. None answers
+// INVALID_CONFIG, which no client expects of a group call.
+func TestEmptyGroupID(t *testing.T) {
+	f := newFixture(t, map[string]eventlog.TopicConfig{"t": {Partitions: 1}})
+	r := dialRaw(t, f.addr)
+
+	sync := kmsg.NewPtrSyncGroupRequest()
+	sync.SetVersion(5)
+	sync.MemberID, sync.ProtocolType, sync.Protocol = "m", kmsg.StringPtr("consumer"), kmsg.StringPtr("range")
+	assert.Equal(t, kerr.InvalidGroupID.Code, r.roundTrip(sync).(*kmsg.SyncGroupResponse).ErrorCode, "SyncGroup")
+
+	hb := kmsg.NewPtrHeartbeatRequest()
+	hb.SetVersion(4)
+	hb.MemberID = "m"
+	assert.Equal(t, kerr.InvalidGroupID.Code, r.roundTrip(hb).(*kmsg.HeartbeatResponse).ErrorCode, "Heartbeat")
+
+	leave := kmsg.NewPtrLeaveGroupRequest()
+	leave.SetVersion(4)
+	lm := kmsg.NewLeaveGroupRequestMember()
+	lm.MemberID = "m"
+	leave.Members = append(leave.Members, lm)
+	assert.Equal(t, kerr.InvalidGroupID.Code, r.roundTrip(leave).(*kmsg.LeaveGroupResponse).ErrorCode, "LeaveGroup")
+
+	describe := kmsg.NewPtrDescribeGroupsRequest()
+	describe.SetVersion(5)
+	describe.Groups = []string{""}
+	described := r.roundTrip(describe).(*kmsg.DescribeGroupsResponse)
+	require.Len(t, described.Groups, 1)
+	assert.Zero(t, described.Groups[0].ErrorCode, "DescribeGroups")
+	assert.Equal(t, "Dead", described.Groups[0].State, "DescribeGroups")
+
+	del := kmsg.NewPtrDeleteGroupsRequest()
+	del.SetVersion(2)
+	del.Groups = []string{""}
+	deleted := r.roundTrip(del).(*kmsg.DeleteGroupsResponse)
+	require.Len(t, deleted.Groups, 1)
+	assert.Equal(t, kerr.GroupIDNotFound.Code, deleted.Groups[0].ErrorCode, "DeleteGroups")
+
+	for _, version := range []int16{7, 8} {
+		fetch := kmsg.NewPtrOffsetFetchRequest()
+		fetch.SetVersion(version)
+		if version < 8 {
+			ft := kmsg.NewOffsetFetchRequestTopic()
+			ft.Topic, ft.Partitions = "t", []int32{0}
+			fetch.Topics = append(fetch.Topics, ft)
+		} else {
+			g := kmsg.NewOffsetFetchRequestGroup()
+			ft := kmsg.NewOffsetFetchRequestGroupTopic()
+			ft.Topic, ft.Partitions = "t", []int32{0}
+			g.Topics = append(g.Topics, ft)
+			fetch.Groups = append(fetch.Groups, g)
+		}
+		fetched := r.roundTrip(fetch).(*kmsg.OffsetFetchResponse)
+		if version < 8 {
+			assert.Zero(t, fetched.ErrorCode, "OffsetFetch v%d", version)
+			require.Len(t, fetched.Topics, 1)
+			require.Len(t, fetched.Topics[0].Partitions, 1)
+			assert.EqualValues(t, -1, fetched.Topics[0].Partitions[0].Offset)
+		} else {
+			require.Len(t, fetched.Groups, 1)
+			assert.Zero(t, fetched.Groups[0].ErrorCode, "OffsetFetch v%d", version)
+			require.Len(t, fetched.Groups[0].Topics, 1)
+			require.Len(t, fetched.Groups[0].Topics[0].Partitions, 1)
+			assert.EqualValues(t, -1, fetched.Groups[0].Topics[0].Partitions[0].Offset)
+		}
+	}
+
+	commit := kmsg.NewPtrOffsetCommitRequest()
+	commit.SetVersion(8)
+	commit.Generation = -1
+	ct := kmsg.NewOffsetCommitRequestTopic()
+	ct.Topic = "t"
+	ct.Partitions = append(ct.Partitions, kmsg.NewOffsetCommitRequestTopicPartition())
+	commit.Topics = append(commit.Topics, ct)
+	committed := r.roundTrip(commit).(*kmsg.OffsetCommitResponse)
+	assert.Equal(t, kerr.InvalidGroupID.Code, committed.Topics[0].Partitions[0].ErrorCode, "OffsetCommit")
+}
