@@ -28,6 +28,9 @@ func (c *conn) handleMetadata(req *request) (kmsg.Response, error) {
 	resp.Brokers = []kmsg.MetadataResponseBroker{c.broker()}
 	resp.ClusterID = &c.s.opts.ClusterID
 	resp.ControllerID = c.s.opts.NodeID
+	// Before v4 the request has no allow_auto_topic_creation, and Kafka
+	// takes its default, true.
+	allowCreation := r.AllowAutoTopicCreation || r.Version < 4
 	var names []string
 	if r.Topics == nil {
 		names = c.s.log.Topics()
@@ -45,7 +48,7 @@ func (c *conn) handleMetadata(req *request) (kmsg.Response, error) {
 		if errors.Is(err, eventlog.ErrTopicNotFound) {
 			if nameErr := checkTopicName(name); nameErr != nil {
 				err = nameErr
-			} else if r.AllowAutoTopicCreation && c.s.opts.AutoCreateTopics && r.Topics != nil {
+			} else if allowCreation && c.s.opts.AutoCreateTopics && r.Topics != nil {
 				cfg, err = c.autoCreateTopic(name)
 			}
 		}

@@ -258,3 +258,32 @@ func TestCreateTopicsAndPartitionsNameATopicTwice(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, 3, cfg.Partitions)
 }
+
+// TestMetadataAutoCreateBeforeV4: Metadata v1 to v3 have no
+// allow_auto_topic_creation field, and Kafka creates the topics they name
+// (the field's default is true); from v4 on the field decides.
+func TestMetadataAutoCreateBeforeV4(t *testing.T) {
+	l := eventlogtest.New(t, nil)
+	f := serve(t, l, &kafkaserver.Options{AutoCreateTopics: true})
+	r := dialRaw(t, f.addr)
+	metadata := func(version int16, topic string, allow bool) kmsg.MetadataResponseTopic {
+		req := kmsg.NewPtrMetadataRequest()
+		req.SetVersion(version)
+		req.AllowAutoTopicCreation = allow
+		rt := kmsg.NewMetadataRequestTopic()
+		rt.Topic = kmsg.StringPtr(topic)
+		req.Topics = append(req.Topics, rt)
+		resp := r.roundTrip(req).(*kmsg.MetadataResponse)
+		require.Len(t, resp.Topics, 1)
+		return resp.Topics[0]
+	}
+	for _, version := range []int16{1, 2, 3} {
+		topic := fmt.Sprintf("v%d", version)
+		got := metadata(version, topic, false) // not sent before v4
+		assert.Zero(t, got.ErrorCode, "Metadata v%d: %v", version, kerr.ErrorForCode(got.ErrorCode))
+		assert.Len(t, got.Partitions, 1, "Metadata v%d", version)
+	}
+	got := metadata(4, "v4", false)
+	assert.Equal(t, kerr.UnknownTopicOrPartition.Code, got.ErrorCode, "Metadata v4 that does not allow creation")
+	assert.Equal(t, []string{"v1", "v2", "v3"}, l.Topics())
+}
