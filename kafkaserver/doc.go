@@ -58,7 +58,8 @@
 //
 // ApiVersions advertises exactly these; other APIs and versions are
 // answered with UNSUPPORTED_VERSION where the response has a top-level
-// error code, and otherwise by closing the connection, as Kafka does.
+// error code in that version (Fetch before v4 has none, for one), and
+// otherwise by closing the connection, as Kafka does.
 //
 //	API               key  versions  notes
 //	Produce             0  3-11      RecordBatch v2; no transactions

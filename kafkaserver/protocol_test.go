@@ -198,6 +198,22 @@ func TestMalformedRequests(t *testing.T) {
 		resp := r.roundTrip(req).(*kmsg.ListGroupsResponse)
 		assert.Equal(t, kerr.UnsupportedVersion.Code, resp.ErrorCode)
 	})
+	// The response has an error code, but not in these versions: an
+	// answer would say nothing of the error, and read as an empty
+	// success (a fetch with no records, no coordinator, no offsets).
+	for _, req := range []kmsg.Request{
+		fetchRequest(3, "t", map[int32]int64{0: 0}, 1<<20, 1<<20), // served from v4
+		kmsg.NewPtrFindCoordinatorRequest(),                       // served up to v4
+		kmsg.NewPtrOffsetFetchRequest(),                           // served from v1
+	} {
+		version := map[int16]int16{1: 3, 10: 5, 9: 0}[req.Key()]
+		req.SetVersion(version)
+		t.Run(fmt.Sprintf("unsupported %s v%d without an error code", kmsg.NameForKey(req.Key()), version), func(t *testing.T) {
+			r := dialRaw(t, f.addr)
+			r.send(req)
+			r.closed()
+		})
+	}
 	t.Run("unsupported API without an error code", func(t *testing.T) {
 		r := dialRaw(t, f.addr)
 		req := kmsg.NewPtrDescribeConfigsRequest()
