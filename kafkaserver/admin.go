@@ -206,10 +206,11 @@ func errDuplicateTopic(name string) error {
 // is wrong with it.
 func topicConfig(t *kmsg.CreateTopicsRequestTopic) (eventlog.TopicConfig, int16, error) {
 	cfg := eventlog.TopicConfig{Partitions: int(t.NumPartitions)}
+	if t.NumPartitions == -1 {
+		cfg.Partitions = 1 // Kafka's num.partitions default
+	}
 	switch {
-	case t.NumPartitions == -1:
-		cfg.Partitions = 1
-	case t.NumPartitions <= 0:
+	case t.NumPartitions <= 0 && t.NumPartitions != -1:
 		return cfg, kerr.InvalidPartitions.Code, fmt.Errorf("topic %q: %d partitions", t.Topic, t.NumPartitions)
 	case t.ReplicationFactor != -1 && t.ReplicationFactor != 1:
 		return cfg, kerr.InvalidReplicationFactor.Code, fmt.Errorf("topic %q: replication factor %d: this listener has one broker", t.Topic, t.ReplicationFactor)

@@ -287,3 +287,33 @@ func TestMetadataAutoCreateBeforeV4(t *testing.T) {
 	assert.Equal(t, kerr.UnknownTopicOrPartition.Code, got.ErrorCode, "Metadata v4 that does not allow creation")
 	assert.Equal(t, []string{"v1", "v2", "v3"}, l.Topics())
 }
+
+// TestCreateTopicsDefaultPartitionsChecksTheRest: a CreateTopics topic
+// asking for the default partition count (-1) is checked like any other:
+// a replication factor above 1 is refused with INVALID_REPLICATION_FACTOR
+// and replica assignments with INVALID_REPLICA_ASSIGNMENT, and the topic
+// is not created.
+func TestCreateTopicsDefaultPartitionsChecksTheRest(t *testing.T) {
+	f := newFixture(t, nil)
+	r := dialRaw(t, f.addr)
+	create := func(name string, replication int16, assignment bool) int16 {
+		req := kmsg.NewPtrCreateTopicsRequest()
+		req.SetVersion(5)
+		rt := kmsg.NewCreateTopicsRequestTopic()
+		rt.Topic, rt.NumPartitions, rt.ReplicationFactor = name, -1, replication
+		if assignment {
+			a := kmsg.NewCreateTopicsRequestTopicReplicaAssignment()
+			a.Partition, a.Replicas = 0, []int32{0}
+			rt.ReplicaAssignment = append(rt.ReplicaAssignment, a)
+		}
+		req.Topics = append(req.Topics, rt)
+		resp := r.roundTrip(req).(*kmsg.CreateTopicsResponse)
+		require.Len(t, resp.Topics, 1)
+		return resp.Topics[0].ErrorCode
+	}
+	assert.Equal(t, kerr.InvalidReplicationFactor.Code, create("three", 3, false), "replication factor 3")
+	assert.Equal(t, kerr.InvalidReplicaAssignment.Code, create("assigned", -1, true), "a replica assignment")
+	assert.Empty(t, f.log.Topics())
+	assert.Zero(t, create("defaults", -1, false), "the defaults")
+	assert.Equal(t, []string{"defaults"}, f.log.Topics())
+}
