@@ -352,7 +352,7 @@ func (c *conn) handleLeaveGroup(req *request) (kmsg.Response, error) {
 			if m, err = c.member(r.Group, id, instance); err != nil {
 				return errorCode(err)
 			}
-		case instance != nil:
+		case instance != nil && *instance != "": // a dynamic member's is ""
 			m = c.s.members.byInstance(r.Group, *instance)
 		}
 		if m == nil {

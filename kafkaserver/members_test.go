@@ -216,3 +216,25 @@ func TestSyncGroupChecksProtocol(t *testing.T) {
 	}
 	assert.Zero(t, sync(kmsg.StringPtr("consumer"), kmsg.StringPtr("range")).ErrorCode, "the group's own")
 }
+
+// TestLeaveGroupEmptyInstanceID: a LeaveGroup v3+ member naming neither a
+// member ID nor a non-empty instance ID names nobody, and is answered
+// UNKNOWN_MEMBER_ID, as Kafka answers it; no dynamic member, whose
+// instance ID is empty, leaves.
+func TestLeaveGroupEmptyInstanceID(t *testing.T) {
+	f := newFixture(t, nil)
+	r := dialRaw(t, f.addr)
+	joinGroup(t, r, "g", nil, nil)
+	leave := kmsg.NewPtrLeaveGroupRequest()
+	leave.SetVersion(4)
+	leave.Group = "g"
+	lm := kmsg.NewLeaveGroupRequestMember()
+	lm.InstanceID = kmsg.StringPtr("")
+	leave.Members = append(leave.Members, lm)
+	left := r.roundTrip(leave).(*kmsg.LeaveGroupResponse)
+	require.Len(t, left.Members, 1)
+	assert.Equal(t, kerr.UnknownMemberID.Code, left.Members[0].ErrorCode)
+	d, err := f.log.DescribeGroup("g")
+	require.NoError(t, err)
+	assert.Len(t, d.Members, 1, "the dynamic member stays")
+}
