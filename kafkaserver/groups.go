@@ -471,6 +471,13 @@ func (c *conn) handleOffsetCommit(req *request) (kmsg.Response, error) {
 				codes[tp] = errorCode(err)
 				continue
 			}
+			if p.Metadata != nil && len(*p.Metadata) > eventlog.MaxOffsetMetadataBytes {
+				// As Kafka answers it (offset.metadata.max.bytes), for
+				// this partition alone: the Log would refuse the
+				// whole commit.
+				codes[tp] = kerr.OffsetMetadataTooLarge.Code
+				continue
+			}
 			om := eventlog.OffsetAndMetadata{Offset: p.Offset}
 			if p.Metadata != nil {
 				om.Metadata = *p.Metadata

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -373,4 +374,37 @@ func TestEmptyGroupID(t *testing.T) {
 	commit.Topics = append(commit.Topics, ct)
 	committed := r.roundTrip(commit).(*kmsg.OffsetCommitResponse)
 	assert.Equal(t, kerr.InvalidGroupID.Code, committed.Topics[0].Partitions[0].ErrorCode, "OffsetCommit")
+}
+
+// TestOffsetCommitMetadataTooLarge: a partition whose commit metadata is
+// longer than offset.metadata.max.bytes (4096) is answered
+// OFFSET_METADATA_TOO_LARGE, and the other partitions of the request are
+// committed, as Kafka answers it.
+func TestOffsetCommitMetadataTooLarge(t *testing.T) {
+	f := newFixture(t, map[string]eventlog.TopicConfig{"t": {Partitions: 2}})
+	ctx := testContext(t)
+	prod := f.client(t, kgo.DefaultProduceTopic("t"), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	for p := range int32(2) {
+		require.NoError(t, prod.ProduceSync(ctx, &kgo.Record{Partition: p, Value: []byte("v")}).FirstErr())
+	}
+	r := dialRaw(t, f.addr)
+	commit := kmsg.NewPtrOffsetCommitRequest()
+	commit.SetVersion(8)
+	commit.Group, commit.Generation = "g", -1
+	ct := kmsg.NewOffsetCommitRequestTopic()
+	ct.Topic = "t"
+	for p, metadata := range []string{strings.Repeat("m", eventlog.MaxOffsetMetadataBytes+1), "ok"} {
+		cp := kmsg.NewOffsetCommitRequestTopicPartition()
+		cp.Partition, cp.Offset, cp.Metadata = int32(p), 1, kmsg.StringPtr(metadata)
+		ct.Partitions = append(ct.Partitions, cp)
+	}
+	commit.Topics = append(commit.Topics, ct)
+	resp := r.roundTrip(commit).(*kmsg.OffsetCommitResponse)
+	require.Len(t, resp.Topics, 1)
+	require.Len(t, resp.Topics[0].Partitions, 2)
+	assert.Equal(t, kerr.OffsetMetadataTooLarge.Code, resp.Topics[0].Partitions[0].ErrorCode, "%v", kerr.ErrorForCode(resp.Topics[0].Partitions[0].ErrorCode))
+	assert.Zero(t, resp.Topics[0].Partitions[1].ErrorCode, "%v", kerr.ErrorForCode(resp.Topics[0].Partitions[1].ErrorCode))
+	committed, err := f.log.CommittedOffsets("g", []eventlog.TopicPartition{{Topic: "t", Partition: 0}, {Topic: "t", Partition: 1}})
+	require.NoError(t, err)
+	assert.Equal(t, map[eventlog.TopicPartition]eventlog.OffsetAndMetadata{{Topic: "t", Partition: 1}: {Offset: 1, Metadata: "ok"}}, committed)
 }
