@@ -543,13 +543,20 @@ type committedOffset struct {
 // decided.
 func (c *conn) fetchCommitted(group string, topics map[string][]int32, all, requireStable bool) ([]committedOffset, error) {
 	var out []committedOffset
+	stable := func(co *committedOffset) {
+		if requireStable && c.s.log.OffsetCommitPending(group, co.tp) {
+			co.offset, co.metadata, co.errorCode = -1, "", kerr.UnstableOffsetCommit.Code
+		}
+	}
 	if all {
 		if group == "" {
 			return nil, nil // never committed to: see "The empty group ID" above
 		}
 		offsets, err := c.s.log.GroupOffsets(group)
 		for _, o := range offsets {
-			out = append(out, committedOffset{tp: o.TopicPartition, offset: o.Committed, metadata: o.Metadata})
+			co := committedOffset{tp: o.TopicPartition, offset: o.Committed, metadata: o.Metadata}
+			stable(&co)
+			out = append(out, co)
 		}
 		return out, err
 	}
@@ -571,9 +578,7 @@ func (c *conn) fetchCommitted(group string, topics map[string][]int32, all, requ
 		if om, ok := committed[tp]; ok {
 			co.offset, co.metadata = om.Offset, om.Metadata
 		}
-		if requireStable && c.s.log.OffsetCommitPending(group, tp) {
-			co.offset, co.metadata, co.errorCode = -1, "", kerr.UnstableOffsetCommit.Code
-		}
+		stable(&co)
 		out = append(out, co)
 	}
 	slices.SortFunc(out, func(a, b committedOffset) int {

@@ -333,6 +333,22 @@ func TestOffsetFetchRequireStable(t *testing.T) {
 	require.Len(t, v7resp.Topics[0].Partitions, 1)
 	assert.Equal(t, kerr.UnstableOffsetCommit.Code, v7resp.Topics[0].Partitions[0].ErrorCode, "v7")
 
+	// Every partition the group has an offset for (no topics named), as
+	// kadm's FetchOffsets asks: the same answer.
+	all := kmsg.NewPtrOffsetFetchRequest()
+	all.RequireStable = true
+	ag := kmsg.NewOffsetFetchRequestGroup()
+	ag.Group = "g"
+	all.Groups = append(all.Groups, ag)
+	allResp, err := all.RequestWith(ctx, cl)
+	require.NoError(t, err)
+	require.Len(t, allResp.Groups, 1)
+	require.Len(t, allResp.Groups[0].Topics, 1)
+	require.Len(t, allResp.Groups[0].Topics[0].Partitions, 1)
+	unstable := allResp.Groups[0].Topics[0].Partitions[0]
+	assert.Equal(t, kerr.UnstableOffsetCommit.Code, unstable.ErrorCode, "all partitions: %v", kerr.ErrorForCode(unstable.ErrorCode))
+	assert.EqualValues(t, -1, unstable.Offset, "all partitions")
+
 	require.NoError(t, txp.CommitTransaction(ctx))
 	got = fetch(true)
 	assert.Zero(t, got[0].ErrorCode)
