@@ -57,6 +57,9 @@ func (c *conn) handleMetadata(req *request) (kmsg.Response, error) {
 			resp.Topics = append(resp.Topics, t)
 			continue
 		}
+		// The Log keeps the "__" prefix for its internal topics
+		// (__consumer_offsets, __transaction_state), as Kafka marks them.
+		t.IsInternal = strings.HasPrefix(name, "__")
 		for id := range int32(cfg.Partitions) {
 			p := kmsg.NewMetadataResponseTopicPartition()
 			p.Partition, p.Leader, p.LeaderEpoch = id, c.s.opts.NodeID, 0

@@ -317,3 +317,27 @@ func TestCreateTopicsDefaultPartitionsChecksTheRest(t *testing.T) {
 	assert.Zero(t, create("defaults", -1, false), "the defaults")
 	assert.Equal(t, []string{"defaults"}, f.log.Topics())
 }
+
+// TestMetadataInternalTopic: __consumer_offsets, left out of a Metadata of
+// every topic, is described when named, as Kafka describes it: marked
+// internal, so that clients that leave internal topics out (the Java
+// consumer's exclude.internal.topics, kadm's topic listings) do.
+func TestMetadataInternalTopic(t *testing.T) {
+	f := newFixture(t, map[string]eventlog.TopicConfig{"t": {Partitions: 1}})
+	ctx := testContext(t)
+	require.NoError(t, f.log.CommitGroupOffsets(ctx, "g", map[eventlog.TopicPartition]eventlog.OffsetAndMetadata{{Topic: "t", Partition: 0}: {Offset: 0}}))
+	r := dialRaw(t, f.addr)
+	req := kmsg.NewPtrMetadataRequest()
+	req.SetVersion(12)
+	for _, name := range []string{"__consumer_offsets", "t"} {
+		rt := kmsg.NewMetadataRequestTopic()
+		rt.Topic = kmsg.StringPtr(name)
+		req.Topics = append(req.Topics, rt)
+	}
+	resp := r.roundTrip(req).(*kmsg.MetadataResponse)
+	require.Len(t, resp.Topics, 2)
+	for _, rt := range resp.Topics {
+		require.Zero(t, rt.ErrorCode, *rt.Topic)
+		assert.Equal(t, *rt.Topic == "__consumer_offsets", rt.IsInternal, *rt.Topic)
+	}
+}
