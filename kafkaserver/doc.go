@@ -143,7 +143,11 @@
 //     cooperative protocol, partitions freed by other members reach a
 //     remote member at its next heartbeat, not in the same round.
 //   - DescribeGroups shows in-process members with client ID "in-process".
-//     Groups have only the "consumer" protocol type.
+//     Groups have only the "consumer" protocol type. LeaveGroup removes
+//     only members that joined through this Server: naming another (an
+//     in-process Consumer, by member ID or group instance ID, as admin
+//     tools remove static members) answers UNKNOWN_MEMBER_ID, where Kafka
+//     removes it.
 //   - SASL/PLAIN only (SaslHandshake v1 framing); no SCRAM, GSSAPI or
 //     OAUTHBEARER. TLS through crypto/tls, mutual TLS through its
 //     ClientAuth.
