@@ -681,18 +681,18 @@ func (l *Log) DeleteRecords(ctx context.Context, topic string, partition int32, 
 	return start, nil
 }
 
-// deleteRecords is DeleteRecords under the partition's locks: it moves the
-// log start offset to offset and unlists the segments below it, which it
-// returns for releaseDropped.
+// deleteRecords is DeleteRecords under the partition's cleaning swap lock:
+// it moves the log start offset to offset and unlists the segments below
+// it, which it returns for releaseDropped. It takes the append lock only to
+// unlist them: appends and reads must not wait for the fsync that makes the
+// new log start offset durable (see persistLogStart).
 func (p *Partition) deleteRecords(offset int64) (start int64, dropped []*segment, err error) {
 	p.cleaning.swap.Lock()
 	defer p.cleaning.swap.Unlock()
-	p.appendMu.Lock()
-	defer p.appendMu.Unlock()
 	if err := p.err(); err != nil {
 		return -1, nil, err
 	}
-	// Checked under the locks that setConfig holds, so that AlterTopicConfig
+	// Checked under the lock that setConfig holds, so that AlterTopicConfig
 	// cannot switch the topic to compact alone before the records go.
 	if c := p.config().cleanup; c == CleanupCompact {
 		return -1, nil, p.errorf("%w: cleanup.policy is %s: records of a compacted topic cannot be deleted by offset", ErrInvalidConfig, c)
@@ -710,13 +710,22 @@ func (p *Partition) deleteRecords(offset int64) (start int64, dropped []*segment
 	if err := p.persistLogStart(offset); err != nil {
 		return -1, nil, p.errorf("delete records: %w", err)
 	}
+	p.appendMu.Lock()
+	defer p.appendMu.Unlock()
 	return offset, p.dropBelowLogStartLocked(), nil
 }
 
 // persistLogStart makes offset the partition's log start offset, durably
 // first: Open applies the checkpoint, so that segments below it that a
 // power loss brings back, or that a reader still held when a crash came,
-// are dropped again rather than read.
+// are dropped again rather than read. Readers see the new offset only once
+// it is durable, and the segments below it are unlisted (and their files
+// removed) only after that.
+//
+// The caller holds the partition's cleaning swap lock, which serializes
+// the writers of the checkpoint (retention and DeleteRecords; Open's
+// loadLogStart runs before either can), so that it never goes back, and
+// not its append lock: appends and reads never wait for these fsyncs.
 func (p *Partition) persistLogStart(offset int64) error {
 	payload := binary.BigEndian.AppendUint64(nil, uint64(offset))
 	if err := writeMetaFile(p.log.opts.FS, filepath.Join(p.dir, logStartName), logStartVersion, payload, true); err != nil {

@@ -705,7 +705,10 @@
 // its last holder, holding none of those locks either: retention and
 // DeleteRecords let go of the partition's locks before they release the
 // segments they drop, so a slow close or removal (a slow disk, a network
-// filesystem) holds up no append; the call returns once it is done. Close waits for calls in flight, wakes blocked Waits, and
+// filesystem) holds up no append; the call returns once it is done. They
+// make the new log start offset durable holding no lock that appends or
+// reads wait for either: only then do reads see it and the segments below
+// it go. Close waits for calls in flight, wakes blocked Waits, and
 // then fails every later call with ErrClosed.
 //
 // # Caveats

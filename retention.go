@@ -113,24 +113,22 @@ func (p *Partition) applyRetention(now time.Time) (unloaded *segment, err error)
 }
 
 // unlistRetired rolls an aged active segment and unlists the closed
-// segments that retention no longer keeps, under the partition's locks, and
-// returns them for releaseDropped.
+// segments that retention no longer keeps, and returns them for
+// releaseDropped. It holds the partition's cleaning swap lock throughout,
+// and its append lock only to roll and to unlist: the log start offset is
+// made durable in between, and appends and reads must not wait for that
+// fsync (see persistLogStart).
 func (p *Partition) unlistRetired(now time.Time) (unloaded *segment, dropped []*segment, err error) {
 	p.cleaning.swap.Lock() // not while a cleaning swaps segments
 	defer p.cleaning.swap.Unlock()
-	p.appendMu.Lock()
-	defer p.appendMu.Unlock()
-	if p.err() != nil {
-		return nil, nil, nil // a failed partition changes nothing until reopened
-	}
-	if active := p.active(); active.size.Load() > 0 && p.agedLocked(active, now) {
-		if _, err := p.rollLocked(); err != nil {
-			return nil, nil, p.fail(err)
-		}
+	if failed, err := p.rollAged(now); failed || err != nil {
+		return nil, nil, err // a failed partition changes nothing until reopened
 	}
 	if !p.config().cleanup.deletes() {
 		return nil, nil, nil
 	}
+	// The segments can change only by a roll, which appends one, while
+	// the swap lock is held: those counted here stay the first listed.
 	segs := *p.segments.Load()
 	drop, unloaded, hidden := p.retentionDrops(segs, now)
 	if hidden != nil {
@@ -145,7 +143,27 @@ func (p *Partition) unlistRetired(now time.Time) (unloaded *segment, dropped []*
 		}
 	}
 	p.log.opts.Logger.Info("eventlog: retention deleting segments", "topic", p.topic, "partition", p.id, "segments", drop, "log_start_offset", p.logStart.Load())
+	p.appendMu.Lock()
+	defer p.appendMu.Unlock()
 	return nil, p.dropSegmentsLocked(drop), err
+}
+
+// rollAged rolls the active segment if it is older than SegmentAge at now,
+// under the append lock: an append at now would roll it too, and waits for
+// the roll either way. failed reports a partition that failed, before or
+// in the roll. The caller holds the cleaning swap lock.
+func (p *Partition) rollAged(now time.Time) (failed bool, err error) {
+	p.appendMu.Lock()
+	defer p.appendMu.Unlock()
+	if p.err() != nil {
+		return true, nil
+	}
+	if active := p.active(); active.size.Load() > 0 && p.agedLocked(active, now) {
+		if _, err := p.rollLocked(); err != nil {
+			return true, p.fail(err)
+		}
+	}
+	return false, nil
 }
 
 // retentionDrops counts the closed segments at the front of segs that

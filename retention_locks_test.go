@@ -1,0 +1,96 @@
+package eventlog_test
+
+import (
+	"sync"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/eventlog/eventlog"
+)
+
+// gateFS pauses the first op on a name ending in suffix until the returned
+// release is called, which the test's cleanup also does (before the Log's
+// Close, which waits for the paused call).
+func gateFS(t *testing.T, fsys *eventlog.MemFS, op eventlog.Op, suffix string) (reached <-chan struct{}, release func()) {
+	t.Helper()
+	r, resume := pauseFSAt(fsys, op, suffix)
+	var once sync.Once
+	release = func() { once.Do(func() { close(resume) }) }
+	t.Cleanup(release)
+	return r, release
+}
+
+// DeleteRecords makes the new log start offset durable before it moves it,
+// but holds no lock appends or reads wait for across that fsync: a slow
+// disk holds up only the DeleteRecords call.
+func TestDeleteRecordsCheckpointFsyncHoldsUpNoAppend(t *testing.T) {
+	fsys := eventlog.NewMemFS()
+	l := openLog(t, "/d", &eventlog.Options{FS: fsys, SegmentBytes: 1024})
+	require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{}))
+	p := partition(t, l, "t", 0)
+	appendN(t, p, 30, eventlog.AppendOptions{})
+	require.Greater(t, len(segmentBases(t, fsys, "/d/topics/t/0")), 2)
+
+	reached, release := gateFS(t, fsys, eventlog.OpSync, "log-start-offset.tmp")
+	type result struct {
+		start int64
+		err   error
+	}
+	deleted := make(chan result, 1)
+	go func() {
+		start, err := l.DeleteRecords(ctx, "t", 0, 20)
+		deleted <- result{start, err}
+	}()
+	<-reached
+	require.True(t, eventlog.AppendLockFree(p), "the append lock is held across the fsync of the log start offset checkpoint")
+	appendN(t, p, 5, eventlog.AppendOptions{})
+	assert.Len(t, readAll(t, p, 0), 35, "reads go on, from the old log start offset while the new one is not durable")
+	assert.Zero(t, p.LogStartOffset(), "the log start offset moves only once its checkpoint is durable")
+
+	release()
+	r := <-deleted
+	require.NoError(t, r.err)
+	assert.Equal(t, int64(20), r.start)
+	assert.Equal(t, int64(20), p.LogStartOffset())
+	assert.Equal(t, int64(35), p.HighWatermark())
+	recs := readAll(t, p, 20)
+	require.Len(t, recs, 15)
+	assert.Equal(t, int64(20), recs[0].Offset)
+	assert.NotContains(t, segmentBases(t, fsys, "/d/topics/t/0"), int64(0), "the first segment, below the log start offset, is deleted")
+}
+
+// Retention too makes the log start offset durable before it deletes the
+// segments below it, holding no lock appends or reads wait for across
+// that fsync.
+func TestRetentionCheckpointFsyncHoldsUpNoAppend(t *testing.T) {
+	fsys := eventlog.NewMemFS()
+	l := openLog(t, "/d", &eventlog.Options{FS: fsys, SegmentBytes: 1024})
+	require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{RetentionBytes: 2048}))
+	p := partition(t, l, "t", 0)
+	appendN(t, p, 60, eventlog.AppendOptions{})
+	bases := segmentBases(t, fsys, "/d/topics/t/0")
+	require.Greater(t, len(bases), 4)
+
+	reached, release := gateFS(t, fsys, eventlog.OpSync, "log-start-offset.tmp")
+	retained := make(chan error, 1)
+	go func() { retained <- eventlog.EnforceRetention(l) }()
+	<-reached
+	require.True(t, eventlog.AppendLockFree(p), "the append lock is held across the fsync of the log start offset checkpoint")
+	appendN(t, p, 5, eventlog.AppendOptions{})
+	assert.Len(t, readAll(t, p, 0), 65, "reads go on, from the old log start offset while the new one is not durable")
+	assert.Zero(t, p.LogStartOffset(), "the log start offset moves only once its checkpoint is durable")
+
+	release()
+	require.NoError(t, <-retained)
+	start := p.LogStartOffset()
+	assert.Greater(t, start, bases[1])
+	assert.Contains(t, bases, start, "retention deletes whole segments")
+	assert.Equal(t, int64(65), p.HighWatermark())
+	recs := readAll(t, p, start)
+	require.NotEmpty(t, recs)
+	assert.Equal(t, start, recs[0].Offset)
+	assert.Equal(t, int64(64), recs[len(recs)-1].Offset)
+	assert.NotContains(t, segmentBases(t, fsys, "/d/topics/t/0"), bases[0], "the segments below the log start offset are deleted")
+}
