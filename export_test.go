@@ -260,3 +260,15 @@ func TopicRegistryFree(l *Log) bool {
 	l.mu.Unlock()
 	return true
 }
+
+// ActiveIndexFilesFree reports whether nothing holds the lock on the index
+// files of p's active segment, which a roll takes, holding p's append lock,
+// to write them whole.
+func ActiveIndexFilesFree(p *Partition) bool {
+	seg := p.active()
+	if !seg.indexFiles.TryLock() {
+		return false
+	}
+	seg.indexFiles.Unlock()
+	return true
+}

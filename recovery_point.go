@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"math"
+	"os"
 	"path/filepath"
 	"sync"
 	"time"
@@ -160,22 +161,62 @@ func (p *Partition) checkpointRecoveryPoint() error {
 // segment as they are now, unless a seal (which writes them whole) got
 // there first. Entries past the recovery point may be included; recovery
 // ignores those.
+//
+// Only the writes hold indexFiles, so that a seal cannot interleave its
+// own; the fsyncs come after, because a roll seals holding the partition's
+// append lock, and appends must not wait for the checkpointer's fsyncs. A
+// seal that rewrites the files meanwhile only makes the fsyncs cover its
+// bytes instead, as the seal's bytes replace these anyway; recovery checks
+// whatever a crash leaves of either against the log (resumeFromIndex).
 func (s *segment) writeIndexFilesDurably() error {
 	s.mu.RLock()
 	idx := segmentIndex{offsets: s.mu.index.offsets, times: s.mu.index.times}
 	s.mu.RUnlock()
+	files, err := s.writeIndexFilesUnsynced(&idx)
+	for _, f := range files {
+		if err == nil {
+			err = f.Sync()
+		}
+		err = errors.Join(err, f.Close())
+	}
+	return err
+}
+
+// writeIndexFilesUnsynced writes the index files from idx, as
+// writeIndexFiles does, unless the segment is sealed, and returns them
+// open for the caller to fsync and close.
+func (s *segment) writeIndexFilesUnsynced(idx *segmentIndex) ([]File, error) {
 	s.indexFiles.Lock()
 	defer s.indexFiles.Unlock()
 	if s.indexFiles.sealed {
-		return nil
+		return nil, nil
 	}
 	if len(idx.offsets) == 0 {
-		return s.writeIndexFiles(&idx) // removes stale files
+		return nil, s.writeIndexFiles(idx) // removes stale files
 	}
-	if err := writeWholeFile(s.fsys, s.path(indexExt), encodeOffsetIndex(idx.offsets), true); err != nil {
-		return err
+	var files []File
+	for _, w := range []struct {
+		ext  string
+		data []byte
+	}{
+		{indexExt, encodeOffsetIndex(idx.offsets)},
+		{timeIndexExt, encodeTimeIndex(idx.times)},
+	} {
+		f, err := s.fsys.OpenFile(s.path(w.ext), os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
+		if err == nil {
+			if _, err = f.Write(w.data); err != nil {
+				err = errors.Join(err, f.Close())
+			}
+		}
+		if err != nil {
+			for _, f := range files {
+				err = errors.Join(err, f.Close())
+			}
+			return nil, err
+		}
+		files = append(files, f)
 	}
-	return writeWholeFile(s.fsys, s.path(timeIndexExt), encodeTimeIndex(idx.times), true)
+	return files, nil
 }
 
 // checkpointRecoveryPoints runs until stop is closed, persisting the

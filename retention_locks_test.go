@@ -1,8 +1,10 @@
 package eventlog_test
 
 import (
+	"fmt"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -93,4 +95,36 @@ func TestRetentionCheckpointFsyncHoldsUpNoAppend(t *testing.T) {
 	assert.Equal(t, start, recs[0].Offset)
 	assert.Equal(t, int64(64), recs[len(recs)-1].Offset)
 	assert.NotContains(t, segmentBases(t, fsys, "/d/topics/t/0"), bases[0], "the segments below the log start offset are deleted")
+}
+
+// The recovery point checkpointer fsyncs the active segment's index files
+// holding no lock that a roll waits for: an append that fills the segment
+// rolls it, writing its indexes whole, while the checkpoint's fsync of the
+// same files is under way.
+func TestRecoveryPointIndexFsyncHoldsUpNoRoll(t *testing.T) {
+	fsys := eventlog.NewMemFS()
+	opts := &eventlog.Options{FS: fsys, SegmentBytes: 4096, IndexIntervalBytes: 256, RecoveryPointInterval: time.Hour}
+	l := openLog(t, "/d", opts)
+	require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{}))
+	p := partition(t, l, "t", 0)
+	appendN(t, p, 20, eventlog.AppendOptions{})
+	require.Equal(t, []int64{0}, segmentBases(t, fsys, "/d/topics/t/0"))
+
+	reached, release := gateFS(t, fsys, eventlog.OpSync, fmt.Sprintf("%020d.index", 0))
+	checkpointed := make(chan error, 1)
+	go func() { checkpointed <- eventlog.CheckpointRecoveryPoints(l) }()
+	<-reached
+	require.True(t, eventlog.ActiveIndexFilesFree(p), "the active segment's index files are locked across the checkpoint's fsync, which a roll waits for")
+	off, err := p.Append(ctx, []eventlog.Record{{Key: []byte("k"), Value: make([]byte, 4000)}}, eventlog.AppendOptions{})
+	require.NoError(t, err)
+	assert.Equal(t, int64(20), off)
+	assert.Equal(t, []int64{0, 20}, segmentBases(t, fsys, "/d/topics/t/0"), "the append rolled the segment")
+
+	release()
+	require.NoError(t, <-checkpointed)
+	require.NoError(t, l.Close())
+	l = openLog(t, "/d", opts)
+	recs := readAll(t, partition(t, l, "t", 0), 0)
+	require.Len(t, recs, 21)
+	assert.Equal(t, int64(20), recs[20].Offset)
 }

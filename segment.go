@@ -127,7 +127,8 @@ type segment struct {
 
 	// indexFiles serializes the writes of the active segment's index files
 	// by its seal and by recovery point checkpoints (recovery_point.go);
-	// sealed is set once the seal wrote them whole.
+	// sealed is set once the seal wrote them whole. A roll takes it holding
+	// the partition's append lock, so nothing holds it across an fsync.
 	indexFiles struct {
 		sync.Mutex
 		sealed bool
