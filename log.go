@@ -105,8 +105,9 @@ func Open(dir string, opts *Options) (*Log, error) {
 	if err := l.recover(); err != nil {
 		return nil, errors.Join(err, l.releaseTopics(), lock.Close())
 	}
-	l.wg.Add(3)
+	l.wg.Add(4)
 	go l.background()
+	go l.runRetention()
 	go l.runCleaner()
 	go l.checkpointRecoveryPoints(l.stop)
 	if c := l.txns.coord; c != nil {
@@ -567,16 +568,32 @@ func (l *Log) enterLong() bool {
 
 func (l *Log) exitLong() { l.wg.Done() }
 
-// background runs the Log's deferred work until Close.
+// background runs the background fsyncs that partitions request until
+// Close. It does nothing else: appends wait on these fsyncs, to become
+// visible, and must not wait behind other I/O.
 func (l *Log) background() {
 	defer l.wg.Done()
-	retention := time.NewTicker(l.opts.RetentionCheckInterval)
-	defer retention.Stop()
 	for {
 		select {
 		case p := <-l.syncRequests:
 			p.syncWritten()
-		case <-retention.C:
+		case <-l.stop:
+			return
+		}
+	}
+}
+
+// runRetention runs the retention check every RetentionCheckInterval until
+// Close. It has its own goroutine, as the checkpointer has, so that the
+// index loads, fsyncs and file removals of retention never delay the
+// background fsyncs.
+func (l *Log) runRetention() {
+	defer l.wg.Done()
+	tick := time.NewTicker(l.opts.RetentionCheckInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-tick.C:
 			if err := l.enforceRetention(); err != nil {
 				l.opts.Logger.Warn("eventlog: retention failed", "err", err)
 			}

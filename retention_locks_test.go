@@ -1,9 +1,11 @@
 package eventlog_test
 
 import (
+	"context"
 	"fmt"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/stretchr/testify/assert"
@@ -127,4 +129,39 @@ func TestRecoveryPointIndexFsyncHoldsUpNoRoll(t *testing.T) {
 	recs := readAll(t, partition(t, l, "t", 0), 0)
 	require.Len(t, recs, 21)
 	assert.Equal(t, int64(20), recs[20].Offset)
+}
+
+// Retention runs on a goroutine of its own: its fsyncs (and index loads
+// and file removals) hold up none of the background fsyncs that make the
+// records appended with DurabilityOS to a DurabilityFsync topic visible,
+// on any partition.
+func TestSlowRetentionHoldsUpNoBackgroundFsync(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		fsys := eventlog.NewMemFS()
+		l, err := eventlog.Open("/d", &eventlog.Options{FS: fsys, SegmentBytes: 1024,
+			RetentionCheckInterval: time.Minute, RecoveryPointInterval: time.Hour})
+		require.NoError(t, err)
+		defer l.Close()
+		require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{RetentionBytes: 2048}))
+		require.NoError(t, l.CreateTopic("other", eventlog.TopicConfig{}))
+		appendN(t, partition(t, l, "t", 0), 60, eventlog.AppendOptions{})
+
+		reached, resume := pauseFSAt(fsys, eventlog.OpSync, "log-start-offset.tmp")
+		var once sync.Once
+		release := func() { once.Do(func() { close(resume) }) }
+		defer release() // before the Log's Close, which waits for retention
+		<-reached       // the retention ticker fired
+
+		other := partition(t, l, "other", 0)
+		off, err := other.Append(ctx, []eventlog.Record{rec("k", "v")}, eventlog.AppendOptions{Durability: eventlog.DurabilityOS})
+		require.NoError(t, err)
+		waitCtx, cancel := context.WithTimeout(ctx, time.Hour)
+		defer cancel()
+		assert.NoError(t, other.Wait(waitCtx, off), "the background fsync that makes the record visible waits for retention")
+
+		release()
+		time.Sleep(time.Minute)
+		synctest.Wait()
+		assert.Positive(t, partition(t, l, "t", 0).LogStartOffset(), "retention went on")
+	})
 }
