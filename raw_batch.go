@@ -3,6 +3,7 @@ package eventlog
 import (
 	"context"
 	"encoding/binary"
+	"fmt"
 	"sync"
 )
 
@@ -25,7 +26,9 @@ import (
 // must hold at least one record, with offset deltas 0, 1, ... and record
 // count equal to lastOffsetDelta+1; its codec must be one of Kafka's five
 // (others fail with ErrUnsupportedCompression); it must be neither a
-// control batch nor transactional, use CreateTime, and decode cleanly;
+// control batch nor transactional, use CreateTime, and decode cleanly,
+// with the records' 32-bit fields in varints of at most five bytes, as
+// Kafka reads them;
 // and a batch with a producer ID must carry a base sequence (not
 // negative).
 // Then the rules of Append apply: a batch larger than the topic's
@@ -126,6 +129,9 @@ func (p *Partition) checkProducedBatch(b []byte) (keyless bool, err error) {
 		} else if err != nil {
 			return false, invalid("%v", err)
 		}
+		if err := checkKafkaVarints(area, &f); err != nil {
+			return false, invalid("record %d: %v", i, err)
+		}
 		if f.keyLen < 0 {
 			if compacted {
 				return false, p.errorf("%w: record %d has a null key, and topic %q is compacted (cleanup.policy=%s): compaction keeps the newest record per key, so every record needs one", ErrInvalidRecord, i, p.topic, p.config().cleanup)
@@ -141,6 +147,64 @@ func (p *Partition) checkProducedBatch(b []byte) (keyless bool, err error) {
 		be.PutUint32(b[batchCRCPos:], crc32cUpdate(0, b[batchAttributesPos:]))
 	}
 	return keyless, nil
+}
+
+// maxVarint32Bytes is the longest varint Kafka reads for a record's 32-bit
+// fields (Java's ByteUtils.readVarint; franz-go's kbin.Varint too): five
+// bytes carry 32 bits.
+const maxVarint32Bytes = 5
+
+// checkKafkaVarints checks that the 32-bit fields of the record f of area
+// — its length, offset delta, key and value lengths, header count and
+// header key and value lengths — are varints Kafka reads, of at most five
+// bytes. recordIter reads every varint as a 64-bit one, of up to ten
+// bytes: a produced record with a longer encoding of a small number would
+// be read here but refused by every Kafka client that fetches it. f must
+// be a record recordIter parsed.
+func checkKafkaVarints(area []byte, f *recordFields) error {
+	check := func(from, to int, field string) error {
+		if to-from > maxVarint32Bytes {
+			return fmt.Errorf("%s is a varint of %d bytes, longer than Kafka's %d", field, to-from, maxVarint32Bytes)
+		}
+		return nil
+	}
+	_, p := readVarint(area, f.start)
+	if err := check(f.start, p, "record length"); err != nil {
+		return err
+	}
+	_, p = readVarint(area, p+1) // attributes, then the timestamp delta: a 64-bit field
+	q := p
+	_, p = readVarint(area, q)
+	if err := check(q, p, "offset delta"); err != nil {
+		return err
+	}
+	if err := check(p, f.keyAt, "key length"); err != nil {
+		return err
+	}
+	p = f.keyAt + max(f.keyLen, 0)
+	if err := check(p, f.valueAt, "value length"); err != nil {
+		return err
+	}
+	q = f.valueAt + max(f.valueLen, 0)
+	headers, p := readVarint(area, q)
+	if err := check(q, p, "header count"); err != nil {
+		return err
+	}
+	for range headers {
+		var n int64
+		q = p
+		n, p = readVarint(area, q)
+		if err := check(q, p, "header key length"); err != nil {
+			return err
+		}
+		q = p + int(n)
+		n, p = readVarint(area, q)
+		if err := check(q, p, "header value length"); err != nil {
+			return err
+		}
+		p += max(int(n), 0)
+	}
+	return nil
 }
 
 // ReadBatches returns the stored bytes of whole record batches of the

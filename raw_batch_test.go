@@ -319,3 +319,53 @@ func TestAppendBatchRefusesProducerIDWithoutSequence(t *testing.T) {
 		}
 	}
 }
+
+// TestAppendBatchRefusesLongVarints: Kafka reads a record's 32-bit fields
+// (its length, offset delta, key, value and header lengths, header count)
+// as varints of at most five bytes, and refuses longer ones, however
+// small their value (Java's ByteUtils.readVarint, franz-go's kbin). A
+// batch holding one, stored, could be read here but by no Kafka client
+// fetching it.
+func TestAppendBatchRefusesLongVarints(t *testing.T) {
+	l := eventlogtest.NewTopic(t, "t", eventlog.TopicConfig{Partitions: 1})
+	p, err := l.Partition("t", 0)
+	require.NoError(t, err)
+	long := func(v byte) []byte { return []byte{v | 0x80, 0x80, 0x80, 0x80, 0x80, 0x00} } // six bytes
+	for name, fields := range map[string][][]byte{
+		// attributes, timestamp delta, offset delta, key length, key,
+		// value length, value, header count, headers
+		"offset delta":      {{0}, {0}, long(0), {2}, {'k'}, {1}, {0}},
+		"key length":        {{0}, {0}, {0}, long(2), {'k'}, {1}, {0}},
+		"value length":      {{0}, {0}, {0}, {2}, {'k'}, long(2), {'v'}, {0}},
+		"header count":      {{0}, {0}, {0}, {2}, {'k'}, {1}, long(2), {2}, {'h'}, {1}},
+		"header key length": {{0}, {0}, {0}, {2}, {'k'}, {1}, {2}, long(2), {'h'}, {1}},
+		"header value":      {{0}, {0}, {0}, {2}, {'k'}, {1}, {2}, {2}, {'h'}, long(1)},
+		"second header":     {{0}, {0}, {0}, {2}, {'k'}, {1}, {4}, {2}, {'h'}, {1}, long(2), {'i'}, {1}},
+		"record length":     nil,
+	} {
+		t.Run(name, func(t *testing.T) {
+			var body []byte
+			if fields == nil {
+				fields = [][]byte{{0}, {0}, {0}, {2}, {'k'}, {1}, {0}}
+			}
+			for _, f := range fields {
+				body = append(body, f...)
+			}
+			var record []byte
+			if name == "record length" {
+				record = append(long(byte(len(body)<<1)), body...)
+			} else {
+				record = append([]byte{byte(len(body) << 1)}, body...)
+			}
+			b := kmsg.RecordBatch{PartitionLeaderEpoch: -1, Magic: 2, FirstTimestamp: 1_700_000_000_000,
+				MaxTimestamp: 1_700_000_000_000, ProducerID: -1, ProducerEpoch: -1, FirstSequence: -1,
+				NumRecords: 1, Records: record}
+			raw := b.AppendTo(nil)
+			binary.BigEndian.PutUint32(raw[8:], uint32(len(raw)-12))
+			_, err := p.AppendBatch(context.Background(), reCRC(raw), eventlog.AppendOptions{})
+			require.ErrorIs(t, err, eventlog.ErrInvalidRecord)
+			assert.Contains(t, err.Error(), "longer than")
+			assert.Zero(t, p.LogEndOffset(), "nothing stored")
+		})
+	}
+}
