@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math/bits"
 	"slices"
 	"sync"
 
@@ -26,8 +27,9 @@ import (
 // its bytes are stored uncompressed, as for input that does not shrink.
 //
 // Reading also takes what other producers write: blocks of up to 4 MiB,
-// block and content checksums and a content size. The checksums are not
-// checked: the batch's CRC-32C covers every byte of the frame already.
+// block and content checksums and a content size. Reads do not check the
+// checksums: the batch's CRC-32C covers every byte of the frame already.
+// AppendBatch checks them (checkLZ4Checksums), as Kafka's readers do.
 // Frames with dependent blocks, which Kafka refuses, are refused.
 
 const (
@@ -159,4 +161,85 @@ func lz4Descriptor(src []byte) (blockMax, blocksAt int, err error) {
 		return 0, 0, errors.New("lz4: frame ends inside its header")
 	}
 	return blockMax, blocksAt, nil
+}
+
+// checkLZ4Checksums checks the checksums of the LZ4 frame src, which
+// unlz4 decompressed into content: the descriptor's, and those of the
+// blocks and of the content when the frame's flags say it has them. Reads
+// leave them to the batch's CRC-32C, which covers them; AppendBatch checks
+// them, as Kafka's readers (Java's KafkaLZ4BlockInputStream, franz-go's
+// pierrec/lz4) do, so that the Log stores no frame a Kafka consumer
+// refuses.
+func checkLZ4Checksums(src, content []byte) error {
+	_, p, err := lz4Descriptor(src)
+	if err != nil {
+		return err
+	}
+	if want := byte(xxh32(src[4:p-1]) >> 8); src[p-1] != want {
+		return fmt.Errorf("lz4: descriptor checksum %#02x, want %#02x", src[p-1], want)
+	}
+	blockChecksum := src[4]&lz4FlagBlockChecksum != 0
+	le := binary.LittleEndian
+	for { // unlz4 read the frame: every size and checksum is in src
+		size := le.Uint32(src[p:]) &^ lz4Uncompressed
+		p += 4
+		if size == 0 {
+			break
+		}
+		block := src[p : p+int(size)]
+		p += int(size)
+		if blockChecksum {
+			if got, want := le.Uint32(src[p:]), xxh32(block); got != want {
+				return fmt.Errorf("lz4: block checksum %#08x at %d, want %#08x", got, p, want)
+			}
+			p += 4
+		}
+	}
+	if src[4]&lz4FlagContentSum != 0 {
+		if got, want := le.Uint32(src[p:]), xxh32(content); got != want {
+			return fmt.Errorf("lz4: content checksum %#08x, want %#08x", got, want)
+		}
+	}
+	return nil
+}
+
+// xxh32 is the 32-bit xxHash of b with seed 0, the checksum of LZ4 frames.
+func xxh32(b []byte) uint32 {
+	const (
+		prime1 uint32 = 2654435761
+		prime2 uint32 = 2246822519
+		prime3 uint32 = 3266489917
+		prime4 uint32 = 668265263
+		prime5 uint32 = 374761393
+	)
+	round := func(acc, in uint32) uint32 { return bits.RotateLeft32(acc+in*prime2, 13) * prime1 }
+	le := binary.LittleEndian
+	n := len(b)
+	var h uint32
+	if n >= 16 {
+		p1 := prime1 // a variable: the sums below wrap, as constants may not
+		v1, v2, v3, v4 := p1+prime2, prime2, uint32(0), -p1
+		for ; len(b) >= 16; b = b[16:] {
+			v1 = round(v1, le.Uint32(b))
+			v2 = round(v2, le.Uint32(b[4:]))
+			v3 = round(v3, le.Uint32(b[8:]))
+			v4 = round(v4, le.Uint32(b[12:]))
+		}
+		h = bits.RotateLeft32(v1, 1) + bits.RotateLeft32(v2, 7) + bits.RotateLeft32(v3, 12) + bits.RotateLeft32(v4, 18)
+	} else {
+		h = prime5
+	}
+	h += uint32(n)
+	for ; len(b) >= 4; b = b[4:] {
+		h = bits.RotateLeft32(h+le.Uint32(b)*prime3, 17) * prime4
+	}
+	for _, c := range b {
+		h = bits.RotateLeft32(h+uint32(c)*prime5, 11) * prime1
+	}
+	h ^= h >> 15
+	h *= prime2
+	h ^= h >> 13
+	h *= prime3
+	h ^= h >> 16
+	return h
 }

@@ -96,9 +96,23 @@ func TestLZ4ReadsOtherWriters(t *testing.T) {
 				got, err := decompress(nil, buf.Bytes(), CompressionLZ4, len(in))
 				require.NoError(t, err)
 				assert.True(t, bytes.Equal(in, got))
+				assert.NoError(t, checkLZ4Checksums(buf.Bytes(), got), "what AppendBatch checks")
 			})
 		}
 	}
+}
+
+// TestXXH32 checks the frame checksum against the reference's values.
+func TestXXH32(t *testing.T) {
+	for in, want := range map[string]uint32{
+		"":    0x02CC5D05,
+		"a":   0x550D7456,
+		"abc": 0x32D153FF,
+	} {
+		assert.Equal(t, want, xxh32([]byte(in)), "%q", in)
+	}
+	// Our own frames' descriptor checksum, as Kafka's producer writes it.
+	assert.Equal(t, lz4Header[6], byte(xxh32(lz4Header[4:6])>>8))
 }
 
 // TestLZ4RefusesBadFrames damages frames in every way the header and the

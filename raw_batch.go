@@ -28,7 +28,7 @@ import (
 // (others fail with ErrUnsupportedCompression); it must be neither a
 // control batch nor transactional, use CreateTime, and decode cleanly,
 // with the records' 32-bit fields in varints of at most five bytes, as
-// Kafka reads them;
+// Kafka reads them, and the checksums of an LZ4 frame matching;
 // and a batch with a producer ID must carry a base sequence (not
 // negative).
 // Then the rules of Append apply: a batch larger than the topic's
@@ -115,6 +115,11 @@ func (p *Partition) checkProducedBatch(b []byte) (keyless bool, err error) {
 	area, err := dec.recordsArea(&h, b, maxAppendDecompressedBytes(p.config().maxBatchBytes))
 	if err != nil {
 		return false, invalid("%w", err)
+	}
+	if h.compression() == CompressionLZ4 {
+		if err := checkLZ4Checksums(b[batchHeaderSize:], area); err != nil {
+			return false, invalid("%v", err)
+		}
 	}
 	var it recordIter
 	if err := it.reset(&h, area); err != nil {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/eventlog/eventlog"
 	"github.com/eventlog/eventlog/eventlogtest"
+	"github.com/pierrec/lz4/v4"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -368,4 +369,51 @@ func TestAppendBatchRefusesLongVarints(t *testing.T) {
 			assert.Zero(t, p.LogEndOffset(), "nothing stored")
 		})
 	}
+}
+
+// TestAppendBatchChecksLZ4Checksums: an LZ4 frame carries checksums of its
+// descriptor (always), of each block and of its content (when its flags
+// say so), which Kafka's and franz-go's readers check. The Log's reads
+// leave them to the batch CRC, but a produced frame whose checksums are
+// wrong is one no Kafka consumer could read: AppendBatch refuses it.
+func TestAppendBatchChecksLZ4Checksums(t *testing.T) {
+	l := eventlogtest.NewTopic(t, "t", eventlog.TopicConfig{Partitions: 1})
+	p, err := l.Partition("t", 0)
+	require.NoError(t, err)
+	plain := producedBatch(t, 40, 0, false)
+	var frame bytes.Buffer
+	w := lz4.NewWriter(&frame)
+	require.NoError(t, w.Apply(lz4.BlockChecksumOption(true), lz4.ChecksumOption(true)))
+	_, err = w.Write(plain[61:])
+	require.NoError(t, err)
+	require.NoError(t, w.Close())
+	batch := func(frame []byte) []byte {
+		b := append(bytes.Clone(plain[:61]), frame...)
+		binary.BigEndian.PutUint16(b[21:], 3) // lz4
+		binary.BigEndian.PutUint32(b[8:], uint32(len(b)-12))
+		binary.BigEndian.PutUint64(b[43:], uint64(producedBatchProducers.Add(1)))
+		return reCRC(b)
+	}
+	damage := func(at int) []byte {
+		f := bytes.Clone(frame.Bytes())
+		f[(at+len(f))%len(f)] ^= 1
+		return batch(f)
+	}
+	for name, tc := range map[string]struct {
+		batch []byte
+		want  string
+	}{
+		"descriptor checksum": {damage(6), "descriptor checksum"},
+		"block checksum":      {damage(-9), "block checksum"},
+		"content checksum":    {damage(-1), "content checksum"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, err := p.AppendBatch(context.Background(), tc.batch, eventlog.AppendOptions{})
+			require.ErrorIs(t, err, eventlog.ErrInvalidRecord)
+			assert.ErrorContains(t, err, tc.want)
+			assert.Zero(t, p.LogEndOffset(), "nothing stored")
+		})
+	}
+	_, err = p.AppendBatch(context.Background(), batch(frame.Bytes()), eventlog.AppendOptions{})
+	require.NoError(t, err, "a frame whose checksums match")
 }
