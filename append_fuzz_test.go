@@ -113,6 +113,13 @@ func checkAppendBatch(t *testing.T, batch []byte, compacted bool) {
 		}
 	}
 	want = append(want, records...)
+	if int64(binary.BigEndian.Uint64(batch[43:])) >= 0 {
+		// A retry of an idempotent producer's batch is stored once.
+		again, err := p.AppendBatch(ctx, batch, eventlog.AppendOptions{})
+		require.NoError(t, err, "a retry")
+		assert.Equal(t, base, again, "a retry gets the offset of the first try")
+		assert.Equal(t, hw+int64(len(records)), p.HighWatermark(), "a retry is stored once")
+	}
 	checkReaders(t, l, p, want, "after append")
 
 	// A read-only Log sees what the writer does, and Verify finds nothing
