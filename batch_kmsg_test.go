@@ -312,3 +312,20 @@ func TestKmsgBatchesReadByUs(t *testing.T) {
 		})
 	}
 }
+
+// TestSnappyStrictTakesSnappy: what AppendBatch checks of a snappy batch
+// takes every block a snappy encoder writes — ours, xerial-framed, and a
+// bare block, as older franz-go writes — of every shape of input
+// (literals long and short, copies at every offset size).
+func TestSnappyStrictTakesSnappy(t *testing.T) {
+	for name, in := range lz4Inputs() {
+		ours, err := compress(nil, in, CompressionSnappy)
+		require.NoError(t, err)
+		assert.NoError(t, checkSnappyStrict(ours), "%s: ours", name)
+		assert.NoError(t, checkSnappyStrict(xerial.Encode(nil, in)), "%s: xerial", name)
+		assert.NoError(t, checkSnappyStrict(s2.EncodeSnappy(nil, in)), "%s: a bare block", name)
+		if strings.Contains(name, "text") { // S2 repeats offsets in what repeats
+			assert.Error(t, checkSnappyStrict(s2.Encode(nil, in)), "%s: S2", name)
+		}
+	}
+}

@@ -352,3 +352,64 @@ func unzstd(dst, src []byte, limit int) ([]byte, error) {
 	}
 	return out, nil
 }
+
+// checkSnappyStrict checks that the snappy data src, which decompress
+// read, uses snappy's block format alone. Our decoder, klauspost's s2,
+// also takes S2's extension of it, a copy at offset 0 that repeats the
+// last offset, which snappy itself, as Kafka's Java clients decode it
+// (snappy-java), refuses. Reads take such blocks; AppendBatch refuses
+// them, so that the Log stores no batch a Java consumer cannot read.
+func checkSnappyStrict(src []byte) error {
+	if len(src) < len(xerialHeader) || !bytes.Equal(src[:xerialMagicSize], xerialHeader[:xerialMagicSize]) {
+		return checkSnappyBlock(src)
+	}
+	for rest := src[len(xerialHeader):]; len(rest) > 0; { // unxerial read the framing
+		size := binary.BigEndian.Uint32(rest)
+		if err := checkSnappyBlock(rest[4 : 4+size]); err != nil {
+			return err
+		}
+		rest = rest[4+size:]
+	}
+	return nil
+}
+
+// checkSnappyBlock is checkSnappyStrict for one raw block.
+func checkSnappyBlock(b []byte) error {
+	_, p := binary.Uvarint(b) // the decoded size
+	if p <= 0 {
+		return errors.New("snappy: bad block size")
+	}
+	for p < len(b) {
+		tag := b[p]
+		switch tag & 3 {
+		case 0: // a literal; sizes from 61 bytes on follow in 1 to 4 bytes
+			size := int(tag >> 2)
+			p++
+			if size >= 60 {
+				extra := size - 59
+				if extra > len(b)-p {
+					return errors.New("snappy: literal size past the end")
+				}
+				size = 0
+				for i := range extra {
+					size |= int(b[p+i]) << (8 * i)
+				}
+				p += extra
+			}
+			p += size + 1
+		case 1: // a copy with an 11-bit offset
+			if p+2 > len(b) {
+				return errors.New("snappy: copy past the end")
+			}
+			if int(tag&0xe0)<<3|int(b[p+1]) == 0 {
+				return fmt.Errorf("snappy: copy at offset 0 at %d, an S2 extension that snappy refuses", p)
+			}
+			p += 2
+		case 2: // copies with 16- and 32-bit offsets, never 0 (s2 refuses it too)
+			p += 3
+		case 3:
+			p += 5
+		}
+	}
+	return nil
+}

@@ -28,7 +28,8 @@ import (
 // (others fail with ErrUnsupportedCompression); it must be neither a
 // control batch nor transactional, use CreateTime, and decode cleanly,
 // with the records' 32-bit fields in varints of at most five bytes, as
-// Kafka reads them, and the checksums of an LZ4 frame matching;
+// Kafka reads them, the checksums of an LZ4 frame matching and snappy
+// blocks free of S2's extensions;
 // and a batch with a producer ID must carry a base sequence (not
 // negative).
 // Then the rules of Append apply: a batch larger than the topic's
@@ -116,8 +117,13 @@ func (p *Partition) checkProducedBatch(b []byte) (keyless bool, err error) {
 	if err != nil {
 		return false, invalid("%w", err)
 	}
-	if h.compression() == CompressionLZ4 {
+	switch h.compression() {
+	case CompressionLZ4:
 		if err := checkLZ4Checksums(b[batchHeaderSize:], area); err != nil {
+			return false, invalid("%v", err)
+		}
+	case CompressionSnappy:
+		if err := checkSnappyStrict(b[batchHeaderSize:]); err != nil {
 			return false, invalid("%v", err)
 		}
 	}

@@ -417,3 +417,36 @@ func TestAppendBatchChecksLZ4Checksums(t *testing.T) {
 	_, err = p.AppendBatch(context.Background(), batch(frame.Bytes()), eventlog.AppendOptions{})
 	require.NoError(t, err, "a frame whose checksums match")
 }
+
+// TestAppendBatchRefusesS2InSnappy: the snappy decoder (klauspost's s2)
+// also takes S2's extensions of the block format, such as a copy at
+// offset 0 that repeats the last offset. Snappy itself, which Kafka's Java
+// clients decode with, refuses those blocks: stored, such a batch would be
+// read here and by franz-go, but by no Java consumer.
+func TestAppendBatchRefusesS2InSnappy(t *testing.T) {
+	l := eventlogtest.NewTopic(t, "t", eventlog.TopicConfig{Partitions: 1})
+	p, err := l.Partition("t", 0)
+	require.NoError(t, err)
+	// One record, key "k", value "abcdabcdabcd", no headers.
+	area := append([]byte{38, 0, 0, 0, 2, 'k', 24}, "abcdabcdabcd\x00"...)
+	block := []byte{byte(len(area)), 10 << 2} // decoded size; a literal of 11 bytes
+	block = append(block, area[:11]...)
+	block = append(block, 0x01, 0x04) // copy 4 bytes from offset 4
+	block = append(block, 0x01, 0x00) // S2: copy 4 bytes from the last offset again
+	block = append(block, 0x00, 0x00) // a literal of 1 byte: the header count
+	xerial := append([]byte("\x82SNAPPY\x00\x00\x00\x00\x01\x00\x00\x00\x01"), 0, 0, 0, byte(len(block)))
+	xerial = append(xerial, block...)
+	for name, records := range map[string][]byte{"raw block": block, "xerial": xerial} {
+		t.Run(name, func(t *testing.T) {
+			b := kmsg.RecordBatch{PartitionLeaderEpoch: -1, Magic: 2, Attributes: 2, FirstTimestamp: 1_700_000_000_000,
+				MaxTimestamp: 1_700_000_000_000, ProducerID: -1, ProducerEpoch: -1, FirstSequence: -1,
+				NumRecords: 1, Records: records}
+			raw := b.AppendTo(nil)
+			binary.BigEndian.PutUint32(raw[8:], uint32(len(raw)-12))
+			_, err := p.AppendBatch(context.Background(), reCRC(raw), eventlog.AppendOptions{})
+			require.ErrorIs(t, err, eventlog.ErrInvalidRecord)
+			assert.ErrorContains(t, err, "offset 0")
+			assert.Zero(t, p.LogEndOffset(), "nothing stored")
+		})
+	}
+}
