@@ -196,6 +196,12 @@ func (l *Log) refreshTopic(name string, atOpen bool) error {
 		// A topic being created, or the remains of a creation that
 		// crashed, which Open removes unless it holds records.
 		if path, ok := firstRecordFile(l.opts.FS, dir); ok && atOpen {
+			// The writer's CreateTopic renames topic.meta into place
+			// before any append: if it is there now, the topic was
+			// created since it was read, and is opened as it stands.
+			if _, err := l.opts.FS.Stat(metaPath); err == nil {
+				return l.refreshTopic(name, atOpen)
+			}
 			return errorf("eventlog: topic %q: %w", name, &CorruptError{Path: metaPath, Offset: -1, Reason: fmt.Sprintf("topic.meta is missing but %s holds records", path)})
 		}
 		return nil
