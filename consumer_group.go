@@ -330,7 +330,7 @@ func (c *Consumer) applyAssignmentLocked(ctx context.Context, res syncResult) er
 	}
 	if len(revoked) > 0 {
 		if !c.opts.DisableAutoCommit {
-			if _, err := c.commitLocked(ctx, c.positionsLocked(true), DurabilityDefault); err != nil {
+			if _, _, err := c.commitPositionsLocked(ctx, true, DurabilityDefault); err != nil {
 				c.log.opts.Logger.Warn("eventlog: automatic commit before revocation failed", "group", c.opts.GroupID, "err", err)
 			}
 		}
@@ -413,7 +413,7 @@ func (c *Consumer) leaveGroupLocked(ctx context.Context, closing bool) error {
 	var err error
 	if gm.m != nil && gm.fenced == nil {
 		if !c.opts.DisableAutoCommit {
-			_, err = c.commitLocked(ctx, c.positionsLocked(true), DurabilityDefault)
+			_, _, err = c.commitPositionsLocked(ctx, true, DurabilityDefault)
 		}
 		if len(c.assigned) > 0 {
 			revoked := make([]TopicPartition, 0, len(c.assigned))
@@ -439,7 +439,7 @@ func (c *Consumer) closeGroupLocked() {
 	if !gm.subscribed && c.autoCommits() {
 		// A consumer that assigned its partitions by hand commits at Close
 		// too; a member does as it leaves.
-		if _, err := c.commitLocked(context.Background(), c.positionsLocked(true), DurabilityDefault); err != nil {
+		if _, _, err := c.commitPositionsLocked(context.Background(), true, DurabilityDefault); err != nil {
 			c.log.opts.Logger.Warn("eventlog: commit at consumer close failed", "group", c.opts.GroupID, "err", err)
 		}
 	}
@@ -503,6 +503,32 @@ func (c *Consumer) positionsLocked(changed bool) map[TopicPartition]OffsetAndMet
 	return out
 }
 
+// commitPositionsLocked commits the positions of the assigned partitions
+// (see positionsLocked) and returns them. A topic deleted after they were
+// taken makes the commit fail for its partitions; they are then taken
+// again, which leaves that topic out, so that a subscribed member's
+// commit of the other partitions does not fail because of it.
+func (c *Consumer) commitPositionsLocked(ctx context.Context, changed bool, d Durability) (map[TopicPartition]OffsetAndMetadata, pendingCommit, error) {
+	for {
+		offsets := c.positionsLocked(changed)
+		pc, err := c.commitLocked(ctx, offsets, d)
+		if err == nil || !c.leavingAny(offsets) {
+			return offsets, pc, err
+		}
+	}
+}
+
+// leavingAny reports whether a partition of offsets is one a subscribed
+// member leaves out of its commits, its topic deleted (see leaving).
+func (c *Consumer) leavingAny(offsets map[TopicPartition]OffsetAndMetadata) bool {
+	for tp := range offsets {
+		if st := c.byTP[tp]; st != nil && c.leaving(st) {
+			return true
+		}
+	}
+	return false
+}
+
 // autoCommitLocked commits, asynchronously, the positions that moved,
 // once AutoCommitInterval has passed since the last automatic commit.
 func (c *Consumer) autoCommitLocked(ctx context.Context) {
@@ -512,11 +538,10 @@ func (c *Consumer) autoCommitLocked(ctx context.Context) {
 		return
 	}
 	gm.lastAutoCommit = now
-	offsets := c.positionsLocked(true)
-	if len(offsets) == 0 {
+	if len(c.positionsLocked(true)) == 0 {
 		return
 	}
-	if _, err := c.commitLocked(ctx, offsets, DurabilityOS); err != nil {
+	if _, _, err := c.commitPositionsLocked(ctx, true, DurabilityOS); err != nil {
 		c.log.opts.Logger.Warn("eventlog: automatic commit failed", "group", c.opts.GroupID, "err", err)
 	}
 }
@@ -542,6 +567,9 @@ func (c *Consumer) commitLocked(ctx context.Context, offsets map[TopicPartition]
 	}
 	if len(offsets) == 0 {
 		return pendingCommit{}, nil
+	}
+	if hook := c.log.commitHook.Load(); hook != nil {
+		(*hook)()
 	}
 	updates, tps, err := c.log.offsetUpdates(offsets)
 	if err != nil {
@@ -579,7 +607,7 @@ func (c *Consumer) CommitSync(ctx context.Context) error {
 	}
 	defer c.release()
 	c.runCommitCallbacksLocked()
-	_, err := c.commitLocked(ctx, c.positionsLocked(false), DurabilityDefault)
+	_, _, err := c.commitPositionsLocked(ctx, false, DurabilityDefault)
 	return err
 }
 
@@ -611,12 +639,14 @@ func (c *Consumer) CommitAsync(offsets map[TopicPartition]OffsetAndMetadata, cal
 		return
 	}
 	defer c.release()
+	var pc pendingCommit
+	var err error
 	if offsets == nil {
-		offsets = c.positionsLocked(false)
+		offsets, pc, err = c.commitPositionsLocked(context.Background(), false, DurabilityOS)
 	} else {
 		offsets = maps.Clone(offsets)
+		pc, err = c.commitLocked(context.Background(), offsets, DurabilityOS)
 	}
-	pc, err := c.commitLocked(context.Background(), offsets, DurabilityOS)
 	c.group.async = append(c.group.async, asyncCommit{written: pc, offsets: offsets, err: err, callback: callback})
 	c.runCommitCallbacksLocked()
 }

@@ -177,6 +177,16 @@ func SetTxnOffsetsHook(l *Log, fn func()) {
 	l.txnOffsetsHook.Store(&fn)
 }
 
+// SetCommitHook makes a Consumer's commits on l call fn once they took the
+// offsets to commit, before they check them; nil removes it.
+func SetCommitHook(l *Log, fn func()) {
+	if fn == nil {
+		l.commitHook.Store(nil)
+		return
+	}
+	l.commitHook.Store(&fn)
+}
+
 // TransactionEndWaiting reports whether a CommitTransaction or
 // AbortTransaction of p waits for the calls inside its transaction.
 func TransactionEndWaiting(p *Producer) bool {

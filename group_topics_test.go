@@ -248,3 +248,32 @@ func TestAssignedListenerLeavesOutDeletedTopic(t *testing.T) {
 		assert.NotContains(t, e, "u-0", "nor is told of it later")
 	}
 }
+
+func TestCommitSyncLeavesOutTopicDeletedDuringCommit(t *testing.T) {
+	// A subscribed member leaves a deleted topic's partitions out of its
+	// commits. A topic deleted after CommitSync took the positions, while
+	// it commits them, is left out too: the positions of the other topics
+	// are committed, and CommitSync succeeds, rather than failing whole
+	// with ErrTopicNotFound because of a topic nobody asked it to commit.
+	l := eventlogtest.NewTopic(t, "t", eventlog.TopicConfig{})
+	require.NoError(t, l.CreateTopic("u", eventlog.TopicConfig{}))
+	fill(t, l, "t", 1, 3)
+	fill(t, l, "u", 1, 3)
+	c := groupConsumer(t, l, "g", func(o *eventlog.ConsumerOptions) { o.DisableAutoCommit = true })
+	require.NoError(t, c.Subscribe("t", "u"))
+	read := 0
+	pollUntil(t, func() bool { return read == 6 }, func(*eventlog.Consumer, eventlog.Record) { read++ }, c)
+
+	deletes := 0
+	eventlog.SetCommitHook(l, func() {
+		if deletes++; deletes == 1 {
+			require.NoError(t, l.DeleteTopic(ctx, "u"))
+		}
+	})
+	defer eventlog.SetCommitHook(l, nil)
+	require.NoError(t, c.CommitSync(ctx))
+	require.Positive(t, deletes, "u was deleted during the commit")
+	committed, err := l.CommittedOffsets("g", []eventlog.TopicPartition{tp("t", 0), tp("u", 0)})
+	require.NoError(t, err)
+	assert.Equal(t, map[eventlog.TopicPartition]eventlog.OffsetAndMetadata{tp("t", 0): {Offset: 3}}, committed)
+}

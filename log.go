@@ -45,6 +45,9 @@ type Log struct {
 	// txnOffsetsHook, when set, is called by SendOffsetsToTransaction
 	// once its batch is appended to __consumer_offsets. Tests only.
 	txnOffsetsHook atomic.Pointer[func()]
+	// commitHook, when set, is called by a Consumer's commit once it took
+	// the offsets to commit, before it checks them. Tests only.
+	commitHook atomic.Pointer[func()]
 	// topicsVersion counts the changes to the registry of topics, so that
 	// the views producers and groups keep of it can tell they are stale.
 	topicsVersion atomic.Int64
