@@ -146,11 +146,16 @@ func (t *producerTxn) noteFatal(err error) error {
 // transaction timed out at its next call that reaches the coordinator:
 // CommitTransaction, AbortTransaction, SendOffsetsToTransaction or a send
 // to a partition new to the transaction. Until then, as in Kafka,
-// BeginTransaction finds the transaction still open.)
+// BeginTransaction finds the transaction still open.) After Log.Close it
+// fails with ErrClosed, a transaction the Close left open included: the
+// next Open aborts that one.
 func (p *Producer) BeginTransaction() error {
 	t, err := p.transaction("begin transaction")
 	if err != nil {
 		return err
+	}
+	if p.log.closed.Load() {
+		return fmt.Errorf("eventlog: transactional id %q: begin transaction: %w", t.id, ErrClosed)
 	}
 	if err := t.lock(p, "begin transaction"); err != nil {
 		return err

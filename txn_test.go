@@ -310,6 +310,23 @@ func TestTransactionAbortedOnReopen(t *testing.T) {
 	assert.Equal(t, []string{"again", "committed"}, consume(t, l, eventlog.ReadCommitted, "out"), "after a clean reopen too")
 }
 
+// TestBeginTransactionAfterLogClose: BeginTransaction, like every call on
+// a handle of a closed Log, fails with ErrClosed — not with nil, and not
+// with ErrTransactionState for the transaction the Close left open, which
+// no call can end any more (the next Open aborts it).
+func TestBeginTransactionAfterLogClose(t *testing.T) {
+	l, err := eventlog.Open(t.TempDir(), &eventlog.Options{Durability: eventlog.DurabilityOS})
+	require.NoError(t, err)
+	require.NoError(t, l.CreateTopic("out", eventlog.TopicConfig{}))
+	idle := txnProducer(t, l, "idle")
+	open := txnProducer(t, l, "open")
+	require.NoError(t, open.BeginTransaction())
+	require.NoError(t, l.Close())
+	assert.ErrorIs(t, idle.BeginTransaction(), eventlog.ErrClosed, "no transaction open")
+	assert.ErrorIs(t, open.AbortTransaction(ctx), eventlog.ErrClosed)
+	assert.ErrorIs(t, open.BeginTransaction(), eventlog.ErrClosed, "a transaction left open by Close")
+}
+
 // TestSendOffsetsToTransaction: offsets added to a transaction are the
 // group's committed offsets once it commits, and never if it aborts.
 func TestSendOffsetsToTransaction(t *testing.T) {
