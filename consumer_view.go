@@ -214,6 +214,8 @@ func (c *Consumer) pickChunkLocked(ctx context.Context) (_ viewChunk, unstable, 
 		if err := c.positionLocked(st); errors.Is(err, ErrUnstableOffsetCommit) {
 			unstable = cmp.Or(unstable, err)
 			continue // nothing from it until the transaction ends
+		} else if err != nil && c.leaving(st) {
+			continue // deleted since the check above, as Poll skips it
 		} else if err != nil {
 			return viewChunk{}, nil, err
 		}
@@ -233,6 +235,9 @@ func (c *Consumer) pickChunkLocked(ctx context.Context) (_ viewChunk, unstable, 
 // positionLocked gives st a position inside the log: the one it has, or
 // where AutoOffsetReset says when it has none or it fell outside the log.
 func (c *Consumer) positionLocked(st *fetchState) error {
+	if hook := c.log.positionHook.Load(); hook != nil {
+		(*hook)(st.tp)
+	}
 	if st.target != atPosition {
 		st.poll.resolvedFrom = st.target
 		defer func() { st.poll.resolvedFrom = atPosition }()

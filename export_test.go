@@ -187,6 +187,16 @@ func SetCommitHook(l *Log, fn func()) {
 	l.commitHook.Store(&fn)
 }
 
+// SetPositionHook makes a Consumer's reads on l call fn with each
+// partition before they check its position; nil removes it.
+func SetPositionHook(l *Log, fn func(TopicPartition)) {
+	if fn == nil {
+		l.positionHook.Store(nil)
+		return
+	}
+	l.positionHook.Store(&fn)
+}
+
 // TransactionEndWaiting reports whether a CommitTransaction or
 // AbortTransaction of p waits for the calls inside its transaction.
 func TransactionEndWaiting(p *Producer) bool {

@@ -277,3 +277,40 @@ func TestCommitSyncLeavesOutTopicDeletedDuringCommit(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, map[eventlog.TopicPartition]eventlog.OffsetAndMetadata{tp("t", 0): {Offset: 3}}, committed)
 }
+
+func TestViewsSkipTopicDeletedWhileTheyPlan(t *testing.T) {
+	// A subscribed member skips the partitions of a topic deleted under
+	// it. One deleted after Views passed its deletion check, as it
+	// resolves the partition's position, is skipped too: Views yields the
+	// other topics' records and ends without ErrTopicNotFound.
+	l := eventlogtest.NewTopic(t, "t", eventlog.TopicConfig{})
+	require.NoError(t, l.CreateTopic("u", eventlog.TopicConfig{}))
+	c := groupConsumer(t, l, "g", func(o *eventlog.ConsumerOptions) { o.FetchMaxWait = -1 })
+	require.NoError(t, c.Subscribe("t", "u"))
+	pollUntil(t, func() bool { return len(c.Assignment()) == 2 }, nil, c)
+	fill(t, l, "t", 1, 3)
+
+	up, err := l.Partition("u", 0)
+	require.NoError(t, err)
+	deleted := make(chan error, 1)
+	hooked := false
+	eventlog.SetPositionHook(l, func(tp eventlog.TopicPartition) {
+		if tp.Topic != "u" || hooked {
+			return
+		}
+		hooked = true
+		// DeleteTopic waits for the read in flight, so it runs beside it;
+		// the read goes on once u's partition is marked deleted.
+		go func() { deleted <- l.DeleteTopic(ctx, "u") }()
+		require.ErrorIs(t, up.Wait(ctx, up.HighWatermark()), eventlog.ErrTopicNotFound)
+	})
+	defer eventlog.SetPositionHook(l, nil)
+	n := 0
+	for _, err := range c.Views(ctx) {
+		require.NoError(t, err)
+		n++
+	}
+	require.True(t, hooked, "u was deleted during the loop")
+	require.NoError(t, <-deleted)
+	assert.Equal(t, 3, n, "t's records")
+}

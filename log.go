@@ -48,6 +48,9 @@ type Log struct {
 	// commitHook, when set, is called by a Consumer's commit once it took
 	// the offsets to commit, before it checks them. Tests only.
 	commitHook atomic.Pointer[func()]
+	// positionHook, when set, is called by a Consumer's reads with each
+	// partition before they check its position. Tests only.
+	positionHook atomic.Pointer[func(TopicPartition)]
 	// topicsVersion counts the changes to the registry of topics, so that
 	// the views producers and groups keep of it can tell they are stale.
 	topicsVersion atomic.Int64
