@@ -4,9 +4,11 @@ import (
 	"context"
 	"io/fs"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -55,4 +57,61 @@ func TestReadOnlyOpenDuringCreateTopic(t *testing.T) {
 	rp, err := ro.Partition("orders", 0)
 	require.NoError(t, err)
 	assert.Equal(t, int64(1), rp.HighWatermark())
+}
+
+// replacedAfterStatFS answers the first Stat of path with the description
+// of a larger, older file: what a read-only Log sees when it looks at a
+// closed segment just before the writer's compaction renames the cleaned,
+// smaller segment over it.
+type replacedAfterStatFS struct {
+	eventlog.FS
+	path string
+	lied atomic.Bool
+}
+
+type olderLargerInfo struct{ fs.FileInfo }
+
+func (i olderLargerInfo) Size() int64        { return i.FileInfo.Size() + 1000 }
+func (i olderLargerInfo) ModTime() time.Time { return i.FileInfo.ModTime().Add(-time.Hour) }
+
+func (f *replacedAfterStatFS) Stat(name string) (fs.FileInfo, error) {
+	info, err := f.FS.Stat(name)
+	if err == nil && name == f.path && f.lied.CompareAndSwap(false, true) {
+		return olderLargerInfo{info}, nil
+	}
+	return info, err
+}
+
+// A read-only Log that checks where a closed segment ends (to find a
+// segment that does not follow it) while the writer's compaction replaces
+// that segment with its cleaned copy lists the directory again, as it
+// does when a file it listed is gone, rather than fail to map the smaller
+// file at the size it saw.
+func TestReadOnlyOpenDuringCompactionSwap(t *testing.T) {
+	dir := t.TempDir()
+	// No recovery point yet: a read-only Open checks that the last segment
+	// follows the one before it.
+	w, err := eventlog.Open(dir, &eventlog.Options{Durability: eventlog.DurabilityOS, SegmentBytes: 1024, RecoveryPointInterval: time.Hour})
+	require.NoError(t, err)
+	defer w.Close()
+	require.NoError(t, w.CreateTopic("orders", eventlog.TopicConfig{}))
+	p, err := w.Partition("orders", 0)
+	require.NoError(t, err)
+	for range 20 {
+		_, err = p.Append(context.Background(), []eventlog.Record{{Value: make([]byte, 100)}}, eventlog.AppendOptions{})
+		require.NoError(t, err)
+	}
+	logs, err := filepath.Glob(filepath.Join(dir, "topics", "orders", "0", "*.log"))
+	require.NoError(t, err)
+	require.Greater(t, len(logs), 1, "a closed segment")
+
+	slices.Sort(logs)
+	fsys := &replacedAfterStatFS{FS: eventlog.OSFS{}, path: logs[len(logs)-2]}
+	ro, err := eventlog.Open(dir, &eventlog.Options{ReadOnly: true, FS: fsys})
+	require.NoError(t, err)
+	defer ro.Close()
+	require.True(t, fsys.lied.Load(), "the test's FS described the segment as replaced once")
+	rp, err := ro.Partition("orders", 0)
+	require.NoError(t, err)
+	assert.Equal(t, int64(20), rp.HighWatermark())
 }

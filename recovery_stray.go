@@ -129,6 +129,11 @@ func segmentEnd(fsys FS, dir string, base int64, path string, interval int64) (e
 		seg.logPath = path
 	}
 	seg.size.Store(info.Size())
+	// The file opened must be the one described: for a read-only Log, a
+	// compaction swap may rename a smaller file over it meanwhile, which
+	// fails the open with an error wrapping fs.ErrNotExist, as if the file
+	// were gone, so that the caller lists the directory again.
+	seg.listed = info
 	defer seg.release()
 	m, err := seg.viewFor(info.Size())
 	if err != nil {
