@@ -154,9 +154,6 @@ func (p *Producer) BeginTransaction() error {
 	if err != nil {
 		return err
 	}
-	if p.log.closed.Load() {
-		return fmt.Errorf("eventlog: transactional id %q: begin transaction: %w", t.id, ErrClosed)
-	}
 	if err := t.lock(p, "begin transaction"); err != nil {
 		return err
 	}
