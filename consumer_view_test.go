@@ -232,3 +232,37 @@ func TestConsumerViewsInGroup(t *testing.T) {
 	assert.ElementsMatch(t, []string{"0/0:a0", "0/1:a1", "0/2:a2", "0/3:a3", "0/4:a4", "0/5:a5", "0/6:a6", "0/7:a7", "0/8:a8", "0/9:a9",
 		"1/0:b0", "1/1:b1", "1/2:b2", "1/3:b3", "1/4:b4", "1/5:b5", "1/6:b6", "1/7:b7", "1/8:b8", "1/9:b9"}, append(first, rest...))
 }
+
+// TestConsumerViewsRetentionOvertakesMidChunk: retention that drops the
+// segments ahead of a view loop while it reads one resets the position by
+// AutoOffsetReset, as Poll does: the loop goes on from the log start and
+// does not end with ErrOffsetOutOfRange.
+func TestConsumerViewsRetentionOvertakesMidChunk(t *testing.T) {
+	fsys := eventlog.NewMemFS()
+	l := openLog(t, "/d", &eventlog.Options{FS: fsys, SegmentBytes: 1024})
+	require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{Durability: eventlog.DurabilityOS}))
+	p := partition(t, l, "t", 0)
+	for i := range 100 {
+		putKV(t, p, "k", fmt.Append(nil, i))
+	}
+	segs := segmentBases(t, fsys, "/d/topics/t/0")
+	require.Greater(t, len(segs), 3, "several segments")
+	cut := segs[2] // the loop reads the first segment when the first two go
+	c := newTestConsumer(t, l, &eventlog.ConsumerOptions{AutoOffsetReset: eventlog.OffsetResetEarliest}, tpart(0))
+	var offsets []int64
+	for v, err := range c.ViewsToEnd(ctx) {
+		require.NoError(t, err, "after offset %d", offsets)
+		offsets = append(offsets, v.Offset)
+		if v.Offset == 0 {
+			_, err := l.DeleteRecords(ctx, "t", 0, cut)
+			require.NoError(t, err)
+			require.NoError(t, eventlog.EnforceRetention(l))
+		}
+	}
+	require.NotEmpty(t, offsets)
+	assert.Equal(t, p.HighWatermark()-1, offsets[len(offsets)-1], "read to the end")
+	assert.Contains(t, offsets, cut, "reset to the log start")
+	pos, err := c.Position(tpart(0))
+	require.NoError(t, err)
+	assert.Equal(t, p.HighWatermark(), pos)
+}
