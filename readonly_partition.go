@@ -600,7 +600,7 @@ func mapForScan(f File, size int64) ([]byte, func(), error) {
 // known (the last stable offset, the aborted ones) before end is
 // published. A partition without producer history (no snapshot file in its
 // listing, nor a .txnindex one, which a writer's Open rebuilds snapshots
-// from) is skipped. The read-only Log reads no snapshot: it would have
+// from, nor in a listing made after the scan that found end) is skipped. The read-only Log reads no snapshot: it would have
 // to repair the active segment's .txnindex, which only the writer may, and
 // the headers of the batches say all it needs. What retention or
 // compaction removes later leaves nothing wrong behind: transactions below
@@ -609,8 +609,21 @@ func mapForScan(f File, size int64) ([]byte, func(), error) {
 func (p *Partition) refreshProducersReadOnly(ls segmentListing, end int64) error {
 	s := &p.producers
 	if !s.history.Load() {
-		if !strings.Contains(ls.seen.names, snapshotExt) && !strings.Contains(ls.seen.names, txnIndexExt) {
-			return nil
+		if !producerHistoryListed(ls.seen.names) {
+			if end <= p.logEnd.Load() {
+				return nil // no offset past the last refresh, which found none
+			}
+			// The listing may be older than the writer's first snapshot,
+			// which it creates before the partition's first batch with a
+			// producer id, and the scan that found end newer than that
+			// batch: list again, after the scan, to know.
+			names, err := p.log.opts.FS.ReadDir(p.dir)
+			if err != nil {
+				return p.errorf("list segments: %w", err)
+			}
+			if !producerHistoryListed(strings.Join(names, "/")) {
+				return nil
+			}
 		}
 		s.history.Store(true)
 		s.replayedTo = p.logStart.Load()
@@ -624,4 +637,11 @@ func (p *Partition) refreshProducersReadOnly(ls segmentListing, end int64) error
 	}
 	s.replayedTo = end
 	return nil
+}
+
+// producerHistoryListed reports whether a partition directory's names,
+// joined by "/", show that the partition has producer history: a snapshot
+// file, or a .txnindex one, which a writer's Open rebuilds snapshots from.
+func producerHistoryListed(names string) bool {
+	return strings.Contains(names, snapshotExt) || strings.Contains(names, txnIndexExt)
 }

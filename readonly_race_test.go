@@ -115,3 +115,77 @@ func TestReadOnlyOpenDuringCompactionSwap(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, int64(20), rp.HighWatermark())
 }
+
+// listedBeforeFS runs hook once, during the listing of dir that follows
+// arm, and answers that listing with the names dir had before hook ran:
+// what a read-only Log sees when it lists a partition's directory just
+// before the writer starts the partition's producer history (its first
+// snapshot) and writes transactions, and scans the active segment after
+// they are there.
+type listedBeforeFS struct {
+	eventlog.FS
+	dir   string
+	hook  func()
+	armed atomic.Bool
+	calls atomic.Int32 // listings of dir since arm
+	ran   atomic.Bool
+}
+
+func (f *listedBeforeFS) ReadDir(name string) ([]string, error) {
+	names, err := f.FS.ReadDir(name)
+	// At the second listing, which agrees with the first: both miss what
+	// hook creates.
+	if name == f.dir && f.armed.Load() && f.calls.Add(1) == 2 {
+		f.hook()
+		f.ran.Store(true)
+	}
+	return names, err
+}
+
+// A read-only Refresh whose listing of a partition missed the writer's
+// first producer snapshot, yet whose scan of the active segment found the
+// transactions written after it, knows those transactions all the same: a
+// read_committed consumer of the read-only Log reads none of an aborted
+// transaction's records.
+func TestReadOnlyRefreshListingBeforeFirstTransaction(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	w, err := eventlog.Open(dir, &eventlog.Options{Durability: eventlog.DurabilityOS})
+	require.NoError(t, err)
+	defer w.Close()
+	require.NoError(t, w.CreateTopic("t", eventlog.TopicConfig{}))
+
+	fsys := &listedBeforeFS{FS: eventlog.OSFS{}, dir: filepath.Join(dir, "topics", "t", "0")}
+	ro, err := eventlog.Open(dir, &eventlog.Options{ReadOnly: true, FS: fsys})
+	require.NoError(t, err)
+	defer ro.Close()
+
+	fsys.hook = func() {
+		prod, err := w.NewProducer(&eventlog.ProducerOptions{TransactionalID: "tx"})
+		require.NoError(t, err)
+		defer func() { assert.NoError(t, prod.Close()) }()
+		require.NoError(t, prod.BeginTransaction())
+		for _, v := range []string{"a1", "a2"} {
+			_, err := prod.Send(ctx, eventlog.Record{Topic: "t", Value: []byte(v)})
+			require.NoError(t, err)
+		}
+		require.NoError(t, prod.AbortTransaction(ctx))
+	}
+	fsys.armed.Store(true)
+	require.NoError(t, ro.Refresh())
+	require.True(t, fsys.ran.Load(), "the test's FS ran the writer during a listing")
+
+	rp, err := ro.Partition("t", 0)
+	require.NoError(t, err)
+	require.Equal(t, int64(3), rp.HighWatermark(), "two records and the abort marker")
+	cons, err := ro.NewConsumer(&eventlog.ConsumerOptions{AutoOffsetReset: eventlog.OffsetResetEarliest})
+	require.NoError(t, err)
+	defer cons.Close()
+	require.NoError(t, cons.Assign(eventlog.TopicPartition{Topic: "t", Partition: 0}))
+	var read []string
+	for r, err := range cons.ReadToEnd(ctx) {
+		require.NoError(t, err)
+		read = append(read, string(r.Value))
+	}
+	assert.Empty(t, read, "records of the aborted transaction")
+}
