@@ -220,21 +220,10 @@ func TestActiveSegmentIndexTrustedAcrossCleanRestarts(t *testing.T) {
 // record is in the interval before its last batch, which is at an index
 // entry, so that nothing but that entry records it.
 func TestRetentionDistrustsDamagedLastTimeIndexEntry(t *testing.T) {
-	value := make([]byte, 100)
-	stamped := func(ts time.Time) []eventlog.Record {
-		return []eventlog.Record{{Key: []byte("k"), Value: value, Timestamp: ts}}
-	}
-	// The size of a batch, to lay out the segment: seven batches, with
-	// index entries at the fourth and the seventh, the last.
+	// Seven batches, with index entries at the fourth and the seventh,
+	// the last.
 	fsys := eventlog.NewMemFS()
-	probe := openLog(t, "/probe", &eventlog.Options{FS: fsys})
-	require.NoError(t, probe.CreateTopic("t", eventlog.TopicConfig{}))
-	_, err := partition(t, probe, "t", 0).Append(ctx, stamped(time.Now()), eventlog.AppendOptions{})
-	require.NoError(t, err)
-	require.NoError(t, probe.Close())
-	b, err := fsys.ReadFile("/probe/topics/t/0/00000000000000000000.log")
-	require.NoError(t, err)
-	size := int64(len(b))
+	size := stampedBatchSize(t, fsys)
 
 	clk := newClock()
 	t0 := clk.Now()
@@ -286,19 +275,8 @@ func TestRetentionDistrustsDamagedLastTimeIndexEntry(t *testing.T) {
 // after a crash to resume from the recovery point, is not believed either:
 // the segment, once rolled, would be deleted by the damaged timestamp.
 func TestRetentionDistrustsDamagedTimeIndexOfCrashedActiveSegment(t *testing.T) {
-	value := make([]byte, 100)
-	stamped := func(ts time.Time) []eventlog.Record {
-		return []eventlog.Record{{Key: []byte("k"), Value: value, Timestamp: ts}}
-	}
 	fsys := eventlog.NewMemFS()
-	probe := openLog(t, "/probe", &eventlog.Options{FS: fsys})
-	require.NoError(t, probe.CreateTopic("t", eventlog.TopicConfig{}))
-	_, err := partition(t, probe, "t", 0).Append(ctx, stamped(time.Now()), eventlog.AppendOptions{})
-	require.NoError(t, err)
-	require.NoError(t, probe.Close())
-	b, err := fsys.ReadFile("/probe/topics/t/0/00000000000000000000.log")
-	require.NoError(t, err)
-	size := int64(len(b))
+	size := stampedBatchSize(t, fsys)
 
 	clk := newClock()
 	t0 := clk.Now()
@@ -372,4 +350,24 @@ func TestOffsetForTimeBeforeDamageWithoutIndex(t *testing.T) {
 	var ce *eventlog.CorruptError
 	require.ErrorAs(t, err, &ce, "the damaged batch holds the answer")
 	assert.Equal(t, path, ce.Path)
+}
+
+// stamped is one record of the two tests of damaged last time entries, of
+// a fixed size, stamped ts.
+func stamped(ts time.Time) []eventlog.Record {
+	return []eventlog.Record{{Key: []byte("k"), Value: make([]byte, 100), Timestamp: ts}}
+}
+
+// stampedBatchSize returns the size of a batch of stamped, to lay out
+// segments by, from a log it writes under /probe in fsys.
+func stampedBatchSize(t *testing.T, fsys *eventlog.MemFS) int64 {
+	t.Helper()
+	probe := openLog(t, "/probe", &eventlog.Options{FS: fsys})
+	require.NoError(t, probe.CreateTopic("t", eventlog.TopicConfig{}))
+	_, err := partition(t, probe, "t", 0).Append(ctx, stamped(time.Now()), eventlog.AppendOptions{})
+	require.NoError(t, err)
+	require.NoError(t, probe.Close())
+	b, err := fsys.ReadFile("/probe/topics/t/0/00000000000000000000.log")
+	require.NoError(t, err)
+	return int64(len(b))
 }
