@@ -20,8 +20,9 @@
 //   - Record: key, value, headers and timestamp. A nil key or value is
 //     Kafka's null, distinct from empty; a nil value is a tombstone.
 //   - RecordView: a record read in place, valid for one step of the loop
-//     that yielded it: what Partition.Views, Consumer.Views and Log.Replay
-//     hand out, so that a replay allocates nothing per record.
+//     that yielded it: what Partition.Views, Partition.Cursor,
+//     Consumer.Views and Log.Replay hand out, so that a replay allocates
+//     nothing per record.
 //
 // The eventlogtest package gives unit tests a throwaway Log in one line,
 // in t.TempDir(), without fsyncs, closed when the test ends. Close, of any
@@ -535,11 +536,12 @@
 // # Reading in place
 //
 // Partition.Read, Consumer.Poll, Records and ReadToEnd return copies. The
-// view API reads without them: Partition.Views, Consumer.Views and
-// ViewsToEnd, Log.Replay and Log.ReplayLatest (the newest value per key, as
-// a compacted topic stands for it) yield *RecordView, whose Key, Value and
-// headers point into the read-only mapping of the segment file, or into a
-// buffer the loop reuses for a compressed batch. The rule:
+// view API reads without them: Partition.Views and Partition.Cursor,
+// Consumer.Views and ViewsToEnd, Log.Replay and Log.ReplayLatest (the
+// newest value per key, as a compacted topic stands for it) yield
+// *RecordView, whose Key, Value and headers point into the read-only
+// mapping of the segment file, or into a buffer the loop reuses for a
+// compressed batch. The rule:
 //
 //   - A view, and every slice and string it hands out, is valid until the
 //     loop takes its next step or ends. Keep a record with Clone, or copy
@@ -576,6 +578,14 @@
 // Close may drop the segment meanwhile: its mapping and file are released
 // when the loop moves on or ends. A loop that outlives Close ends with
 // ErrClosed at its next batch.
+//
+// Partition.Cursor is the same read pulled one step at a time (Next,
+// View, Err, Close), for a merge of several partitions or a reader that
+// goes on where it stopped; its step costs one direct call where a Views
+// loop's costs the iterator's indirect call to the loop body, a few
+// percent of a scan. Close a cursor when done: until then it holds its
+// segment and the read-ahead goroutine, which a cursor dropped unclosed
+// gives back only once the garbage collector finds it.
 //
 // # Administration
 //

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log"
 	"os"
+	"time"
 
 	"github.com/eventlog/eventlog"
 )
@@ -148,4 +149,64 @@ func ExampleTypedProducer() {
 	}
 	// Output:
 	// kitchen: 21.5°C
+}
+
+// Merge two partitions in timestamp order with cursors, which a range
+// loop over Views cannot do without a goroutine per partition.
+func ExamplePartition_Cursor() {
+	dir, cleanup := tempDir()
+	defer cleanup()
+
+	l, err := eventlog.Open(dir, nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer l.Close()
+	if err := l.CreateTopic("events", eventlog.TopicConfig{Partitions: 2}); err != nil {
+		log.Fatal(err)
+	}
+	var cursors []*eventlog.Cursor
+	for id, values := range [][]string{{"a@1", "c@3"}, {"b@2", "d@4"}} {
+		p, err := l.Partition("events", int32(id))
+		if err != nil {
+			log.Fatal(err)
+		}
+		var records []eventlog.Record
+		for _, v := range values {
+			ms := int64(v[2] - '0')
+			records = append(records, eventlog.Record{Value: []byte(v), Timestamp: time.UnixMilli(ms)})
+		}
+		if _, err := p.Append(context.Background(), records, eventlog.AppendOptions{}); err != nil {
+			log.Fatal(err)
+		}
+		c := p.Cursor(p.LogStartOffset())
+		defer c.Close()
+		cursors = append(cursors, c)
+	}
+
+	// live holds the cursors that stand on a record.
+	var live []*eventlog.Cursor
+	for _, c := range cursors {
+		if c.Next() {
+			live = append(live, c)
+		}
+	}
+	for len(live) > 0 {
+		first := 0
+		for i, c := range live {
+			if c.View().Timestamp().Before(live[first].View().Timestamp()) {
+				first = i
+			}
+		}
+		c := live[first]
+		fmt.Printf("%s ", c.View().Value)
+		if !c.Next() {
+			if err := c.Err(); err != nil {
+				log.Fatal(err)
+			}
+			live = append(live[:first], live[first+1:]...)
+		}
+	}
+	fmt.Println()
+	// Output: a@1 b@2 c@3 d@4
 }

@@ -292,3 +292,10 @@ func ActiveIndexFilesFree(p *Partition) bool {
 	seg.indexFiles.Unlock()
 	return true
 }
+
+// OnCursorDropped makes f run after the cleanup of each Cursor dropped
+// unclosed, until the test ends.
+func OnCursorDropped(t interface{ Cleanup(func()) }, f func()) {
+	cursorDropped.Store(&f)
+	t.Cleanup(func() { cursorDropped.Store(nil) })
+}

@@ -276,10 +276,27 @@ func checkViewScan(p *eventlog.Partition) (int, error) {
 	return n, nil
 }
 
+// checkCursorScan is checkViewScan through a Cursor.
+func checkCursorScan(p *eventlog.Partition) (int, error) {
+	c := p.Cursor(p.LogStartOffset())
+	defer c.Close()
+	n, last := 0, int64(-1)
+	for c.Next() {
+		v := c.View()
+		if v.Offset <= last || string(v.Value) != fmt.Sprint(v.Offset) {
+			return n, fmt.Errorf("cursor: offset %d after %d has value %q", v.Offset, last, v.Value)
+		}
+		last = v.Offset
+		n++
+	}
+	return n, c.Err()
+}
+
 // TestViewsDuringRetentionCompactionAndClose scans, from several
 // goroutines at once, while retention deletes segments and compaction swaps
-// them: no scan faults or sees a wrong byte. Close in the middle of scans
-// ends them with ErrClosed, after which every file is closed.
+// them: no scan, through Views or a Cursor, faults or sees a wrong byte.
+// Close in the middle of scans ends them with ErrClosed, after which every
+// file is closed.
 func TestViewsDuringRetentionCompactionAndClose(t *testing.T) {
 	for _, policy := range []eventlog.CleanupPolicy{eventlog.CleanupDelete, eventlog.CleanupCompact} {
 		t.Run(policy.String(), func(t *testing.T) {
@@ -294,7 +311,11 @@ func TestViewsDuringRetentionCompactionAndClose(t *testing.T) {
 			var scanners sync.WaitGroup
 			stop := make(chan struct{})
 			failures := make(chan error, 4)
-			for range 3 {
+			for i := range 3 {
+				scan := checkViewScan
+				if i == 2 {
+					scan = checkCursorScan
+				}
 				scanners.Add(1)
 				go func() {
 					defer scanners.Done()
@@ -304,7 +325,7 @@ func TestViewsDuringRetentionCompactionAndClose(t *testing.T) {
 							return
 						default:
 						}
-						if _, err := checkViewScan(p); err != nil && !errors.Is(err, eventlog.ErrOffsetOutOfRange) {
+						if _, err := scan(p); err != nil && !errors.Is(err, eventlog.ErrOffsetOutOfRange) {
 							failures <- err
 							return
 						}

@@ -10,8 +10,10 @@
 # BenchmarkScanVsBbolt does), then scans them from the start in rotation
 # with one of BenchmarkScanVsBbolt's loop bodies, timing every scan:
 # `lengths` (adding up key and value lengths) unless SCAN_AB_BODY=hash
-# (hashing every key and value). It reports each one's median time per scan, and the branch's and
-# the base's throughput relative to bbolt's (x-bbolt) and the branch's
+# (hashing every key and value); the branch's scan goes through
+# Partition.Views, or through Partition.Cursor if SCAN_AB_CURSOR=1. It
+# reports each one's median time per scan, and the branch's and the base's
+# throughput relative to bbolt's (x-bbolt) and the branch's
 # relative to the base's (x-base), by medians. BENCHMARKS.md (issue 8)
 # quotes it.
 #
@@ -159,13 +161,7 @@ func BenchmarkScanAB(b *testing.B) {
 	add := func(k, v []byte) { ADD_BODY }     // SCAN_AB_BODY's, put in by the script
 	scans := []func() error{
 		func() error { // the branch
-			for v, err := range p.Views(0) {
-				if err != nil {
-					return err
-				}
-				add(v.Key, v.Value)
-			}
-			return nil
+			BRANCH_SCAN
 		},
 		func() error { // the base
 			for v, err := range bp.Views(0) {
@@ -216,6 +212,12 @@ func BenchmarkScanAB(b *testing.B) {
 }
 EOF
 sed -i "s|ADD_BODY|$add|" "$work/ab_test.go"
+if [ "${SCAN_AB_CURSOR:-}" = 1 ]; then
+  branch_scan='c := p.Cursor(0); defer c.Close(); for c.Next() { v := c.View(); add(v.Key, v.Value) }; return c.Err()'
+else
+  branch_scan='for v, err := range p.Views(0) { if err != nil { return err }; add(v.Key, v.Value) }; return nil'
+fi
+sed -i "s|BRANCH_SCAN|$branch_scan|" "$work/ab_test.go"
 cd "$work"
 gofmt -w ab_test.go
 go mod tidy >/dev/null
