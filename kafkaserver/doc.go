@@ -106,7 +106,8 @@
 //     (Log.NewProducerID: durable, never handed out twice): every
 //     InitProducerId gets a new one in epoch 0, as in Kafka, whatever ID
 //     and epoch it names (producers bump their epochs themselves,
-//     KIP-360). The Log checks their sequence numbers as Kafka's broker
+//     KIP-360); one naming an ID without an epoch, or an epoch without
+//     an ID, is refused with INVALID_REQUEST, as Kafka refuses it. The Log checks their sequence numbers as Kafka's broker
 //     does: a retried batch is answered with the offset it was stored
 //     at, not stored twice; a gap answers OUT_OF_ORDER_SEQUENCE_NUMBER,
 //     an old epoch INVALID_PRODUCER_EPOCH.

@@ -99,13 +99,21 @@ func (c *conn) appendBatch(ctx context.Context, topic string, partition int32, b
 func (c *conn) handleInitProducerID(req *request) (kmsg.Response, error) {
 	r := req.kreq.(*kmsg.InitProducerIDRequest)
 	resp := r.ResponseKind().(*kmsg.InitProducerIDResponse)
+	resp.ProducerID, resp.ProducerEpoch = -1, -1
+	if (r.ProducerID == -1) != (r.ProducerEpoch == -1) {
+		// A producer ID without an epoch (-1), or an epoch without
+		// one (both are -1 before v3): Kafka's broker refuses the
+		// request before it asks its transaction coordinator.
+		resp.ErrorCode = kerr.InvalidRequest.Code
+		return resp, nil
+	}
 	if r.TransactionalID != nil && *r.TransactionalID != "" {
 		resp.ErrorCode = kerr.UnsupportedForMessageFormat.Code
-		resp.ProducerID, resp.ProducerEpoch = -1, -1
 		return resp, nil
 	}
 	// Without a transactional ID, Kafka's broker answers every request
-	// with a new producer ID in epoch 0, whatever ID and epoch it names:
+	// with a new producer ID in epoch 0, whatever ID and epoch it names
+	// (both or neither):
 	// nothing proves the client owns them, and taking them would let it
 	// fence another producer, or claim an ID not yet issued and fence the
 	// producer it goes to. An idempotent producer bumps its epoch itself
@@ -117,7 +125,6 @@ func (c *conn) handleInitProducerID(req *request) (kmsg.Response, error) {
 	id, err := c.s.log.NewProducerID(req.ctx)
 	if err != nil {
 		resp.ErrorCode = errorCode(err)
-		resp.ProducerID, resp.ProducerEpoch = -1, -1
 		return resp, nil
 	}
 	resp.ProducerID, resp.ProducerEpoch = id.ID, id.Epoch

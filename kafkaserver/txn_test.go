@@ -211,6 +211,41 @@ func TestInitProducerIDIssuesNewIDs(t *testing.T) {
 	assert.False(t, issued[int64(binary.BigEndian.Uint64(stored[43:]))], "kgo got a producer ID of its own")
 }
 
+// TestInitProducerIDHalfAPair checks that InitProducerId naming a producer
+// ID without an epoch, or an epoch without a producer ID, is refused with
+// INVALID_REQUEST and issues no ID, as Kafka's broker refuses it before it
+// asks its coordinator; a request without either (-1, -1), as before v3,
+// gets a new ID.
+func TestInitProducerIDHalfAPair(t *testing.T) {
+	f := newFixture(t, nil)
+	r := dialRaw(t, f.addr)
+	for _, tc := range []struct {
+		version int16
+		id      int64
+		epoch   int16
+		code    int16
+	}{
+		{4, 7, -1, kerr.InvalidRequest.Code},
+		{3, 0, -1, kerr.InvalidRequest.Code},
+		{4, -1, 0, kerr.InvalidRequest.Code},
+		{4, -1, 3, kerr.InvalidRequest.Code},
+		{4, -1, -1, 0},
+		{2, -1, -1, 0}, // no ID or epoch fields: -1 and -1
+	} {
+		req := kmsg.NewPtrInitProducerIDRequest()
+		req.SetVersion(tc.version)
+		req.ProducerID, req.ProducerEpoch = tc.id, tc.epoch
+		resp := r.roundTrip(req).(*kmsg.InitProducerIDResponse)
+		assert.Equal(t, tc.code, resp.ErrorCode, "v%d %d/%d: %v", tc.version, tc.id, tc.epoch, kerr.ErrorForCode(resp.ErrorCode))
+		if tc.code != 0 {
+			assert.Equal(t, int64(-1), resp.ProducerID, "v%d %d/%d", tc.version, tc.id, tc.epoch)
+			assert.Equal(t, int16(-1), resp.ProducerEpoch, "v%d %d/%d", tc.version, tc.id, tc.epoch)
+		} else {
+			assert.GreaterOrEqual(t, resp.ProducerID, int64(0), "v%d %d/%d", tc.version, tc.id, tc.epoch)
+		}
+	}
+}
+
 // TestListOffsetsByTimeReadCommitted checks that a read_committed
 // ListOffsets by timestamp finds only offsets below the last stable
 // offset, as Kafka's does (those a read_committed consumer can fetch):
