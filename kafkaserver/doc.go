@@ -132,10 +132,12 @@
 //   - Produced batches must use CreateTime; the broker corrects a wrong
 //     max timestamp as Kafka does. A compacted topic refuses keyless records
 //     with INVALID_RECORD, as Kafka does.
-//   - OffsetCommit takes offsets between 0 and the high watermark only, and
-//     from a group member only for partitions it holds (others answer
-//     ILLEGAL_GENERATION); a commit without a member ID (generation -1)
-//     is taken only while the group has no members (else
+//   - OffsetCommit takes offsets between 0 and the high watermark only
+//     (Kafka takes any): a partition with another is answered
+//     OFFSET_OUT_OF_RANGE, and the others of the request are committed.
+//     It takes them from a group member only for partitions it holds
+//     (others answer ILLEGAL_GENERATION); a commit without a member ID
+//     (generation -1) is taken only while the group has no members (else
 //     UNKNOWN_MEMBER_ID, as in Kafka). A commit for the empty group ID,
 //     which Kafka takes, answers INVALID_GROUP_ID. A JoinGroup of a new
 //     member answers without the MEMBER_ID_REQUIRED round trip; a new

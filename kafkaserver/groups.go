@@ -467,8 +467,18 @@ func (c *conn) handleOffsetCommit(req *request) (kmsg.Response, error) {
 	for _, t := range r.Topics {
 		for _, p := range t.Partitions {
 			tp := eventlog.TopicPartition{Topic: t.Topic, Partition: p.Partition}
-			if _, err := c.s.log.Partition(t.Topic, p.Partition); err != nil {
+			part, err := c.s.log.Partition(t.Topic, p.Partition)
+			if err != nil {
 				codes[tp] = errorCode(err)
+				continue
+			}
+			if p.Offset < 0 || p.Offset > part.HighWatermark() {
+				// The Log takes offsets in [0, high watermark] only,
+				// and would refuse the whole commit: this partition
+				// alone is refused, as Kafka answers each partition
+				// of a commit on its own. (Kafka takes such offsets.)
+				// The high watermark only grows: the check holds.
+				codes[tp] = kerr.OffsetOutOfRange.Code
 				continue
 			}
 			if p.Metadata != nil && len(*p.Metadata) > eventlog.MaxOffsetMetadataBytes {

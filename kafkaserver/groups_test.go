@@ -408,3 +408,39 @@ func TestOffsetCommitMetadataTooLarge(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, map[eventlog.TopicPartition]eventlog.OffsetAndMetadata{{Topic: "t", Partition: 1}: {Offset: 1, Metadata: "ok"}}, committed)
 }
+
+// TestOffsetCommitOutOfRangeAnsweredAlone: an offset outside [0, high
+// watermark], which the Log does not take, fails the commit of its own
+// partition only; the other partitions of the request are committed, as
+// Kafka answers every partition of a commit on its own.
+func TestOffsetCommitOutOfRangeAnsweredAlone(t *testing.T) {
+	f := newFixture(t, map[string]eventlog.TopicConfig{"t": {Partitions: 3}})
+	ctx := testContext(t)
+	prod := f.client(t, kgo.DefaultProduceTopic("t"), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	for p := range int32(3) {
+		require.NoError(t, prod.ProduceSync(ctx, &kgo.Record{Partition: p, Value: []byte("v")}).FirstErr())
+	}
+	r := dialRaw(t, f.addr)
+	commit := kmsg.NewPtrOffsetCommitRequest()
+	commit.SetVersion(8)
+	commit.Group, commit.Generation = "g", -1
+	ct := kmsg.NewOffsetCommitRequestTopic()
+	ct.Topic = "t"
+	for p, offset := range []int64{5, 1, -7} { // past the high watermark (1), at it, negative
+		cp := kmsg.NewOffsetCommitRequestTopicPartition()
+		cp.Partition, cp.Offset = int32(p), offset
+		ct.Partitions = append(ct.Partitions, cp)
+	}
+	commit.Topics = append(commit.Topics, ct)
+	resp := r.roundTrip(commit).(*kmsg.OffsetCommitResponse)
+	require.Len(t, resp.Topics, 1)
+	require.Len(t, resp.Topics[0].Partitions, 3)
+	codes := map[int32]int16{}
+	for _, p := range resp.Topics[0].Partitions {
+		codes[p.Partition] = p.ErrorCode
+	}
+	assert.Equal(t, map[int32]int16{0: kerr.OffsetOutOfRange.Code, 1: 0, 2: kerr.OffsetOutOfRange.Code}, codes)
+	committed, err := f.log.CommittedOffsets("g", []eventlog.TopicPartition{{Topic: "t", Partition: 0}, {Topic: "t", Partition: 1}, {Topic: "t", Partition: 2}})
+	require.NoError(t, err)
+	assert.Equal(t, map[eventlog.TopicPartition]eventlog.OffsetAndMetadata{{Topic: "t", Partition: 1}: {Offset: 1}}, committed)
+}
