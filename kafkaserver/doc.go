@@ -62,7 +62,7 @@
 // otherwise by closing the connection, as Kafka does.
 //
 //	API               key  versions  notes
-//	Produce             0  3-11      RecordBatch v2; no transactions
+//	Produce             0  3-11      RecordBatch v2 (zstd from v7); no transactions
 //	Fetch               1  4-12      no fetch sessions (session ID 0: full fetches)
 //	ListOffsets         2  1-6       earliest, latest, by timestamp; max timestamp (-3): UNSUPPORTED_VERSION
 //	Metadata            3  1-12      one broker; topic IDs are zero

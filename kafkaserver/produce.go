@@ -28,7 +28,19 @@ const (
 	batchLengthPos          = 8
 	batchLogOverhead        = 12 // base offset and length: what the length leaves out
 	batchLastOffsetDeltaPos = 23
+	batchAttributesPos      = 21
+	compressionZstd         = 4 // of the attributes' lowest three bits
 )
+
+// errZstdBeforeV7 refuses a zstd batch in a Produce below v7, as Kafka's
+// broker does (KIP-110): such a client has not said it knows zstd.
+var errZstdBeforeV7 = fmt.Errorf("%w: Produce requests below version 7 may not use zstd", eventlog.ErrUnsupportedCompression)
+
+// isZstd reports whether the batch that batch begins with is compressed
+// with zstd; Kafka looks at the first batch of a Produce only.
+func isZstd(batch []byte) bool {
+	return len(batch) > batchAttributesPos+1 && batch[batchAttributesPos+1]&7 == compressionZstd
+}
 
 func (c *conn) handleProduce(req *request) (kmsg.Response, error) {
 	r := req.kreq.(*kmsg.ProduceRequest)
@@ -61,6 +73,9 @@ func (c *conn) handleProduce(req *request) (kmsg.Response, error) {
 			rp := kmsg.NewProduceResponseTopicPartition()
 			rp.Partition, rp.BaseOffset, rp.LogAppendTime, rp.LogStartOffset = tp.Partition, -1, -1, -1
 			err := failure
+			if err == nil && r.Version < 7 && isZstd(tp.Records) {
+				err = errZstdBeforeV7
+			}
 			if err == nil {
 				rp.BaseOffset, rp.LogStartOffset, err = c.appendBatch(ctx, t.Topic, tp.Partition, tp.Records, durability)
 			}

@@ -2,6 +2,7 @@ package kafkaserver_test
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
 	"testing"
 	"time"
@@ -11,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // testRecords covers what a record can hold: null and empty keys and
@@ -213,4 +215,47 @@ func TestProduceErrors(t *testing.T) {
 	strict := f.client(t, kgo.UnknownTopicRetries(0), kgo.DisableIdempotentWrite())
 	err = strict.ProduceSync(ctx, &kgo.Record{Topic: "missing", Value: []byte("v")}).FirstErr()
 	require.ErrorIs(t, err, kerr.UnknownTopicOrPartition)
+}
+
+// TestProduceZstdNeedsV7 checks that a zstd batch in a Produce below v7
+// (KIP-110) is refused with UNSUPPORTED_COMPRESSION_TYPE and not stored,
+// as Kafka's broker refuses it, and taken from v7 on.
+func TestProduceZstdNeedsV7(t *testing.T) {
+	f := newFixture(t, map[string]eventlog.TopicConfig{"src": {Partitions: 1}, "t": {Partitions: 1}})
+	ctx := testContext(t)
+	prod, err := f.log.NewProducer(&eventlog.ProducerOptions{Compression: eventlog.CompressionZstd})
+	require.NoError(t, err)
+	_, err = prod.Send(ctx, eventlog.Record{Topic: "src", Value: bytes.Repeat([]byte("zstd "), 100)})
+	require.NoError(t, err)
+	require.NoError(t, prod.Close())
+	src, err := f.log.Partition("src", 0)
+	require.NoError(t, err)
+	batch, release, err := src.ReadBatches(0, 1<<20)
+	require.NoError(t, err)
+	batch = bytes.Clone(batch)
+	release()
+	require.Equal(t, 4, int(binary.BigEndian.Uint16(batch[21:])&7), "a zstd batch")
+
+	r := dialRaw(t, f.addr)
+	produce := func(version int16) kmsg.ProduceResponseTopicPartition {
+		req := kmsg.NewPtrProduceRequest()
+		req.SetVersion(version)
+		req.Acks, req.TimeoutMillis = -1, 10_000
+		tp := kmsg.NewProduceRequestTopicPartition()
+		tp.Records = batch
+		rt := kmsg.NewProduceRequestTopic()
+		rt.Topic, rt.Partitions = "t", []kmsg.ProduceRequestTopicPartition{tp}
+		req.Topics = append(req.Topics, rt)
+		return r.roundTrip(req).(*kmsg.ProduceResponse).Topics[0].Partitions[0]
+	}
+	p, err := f.log.Partition("t", 0)
+	require.NoError(t, err)
+	for _, v := range []int16{3, 6} {
+		got := produce(v)
+		assert.Equal(t, kerr.UnsupportedCompressionType.Code, got.ErrorCode, "v%d: %v", v, kerr.ErrorForCode(got.ErrorCode))
+		assert.EqualValues(t, 0, p.HighWatermark(), "v%d stored the batch", v)
+	}
+	got := produce(7)
+	assert.Zero(t, got.ErrorCode, "v7: %v", kerr.ErrorForCode(got.ErrorCode))
+	assert.EqualValues(t, 1, p.HighWatermark())
 }
