@@ -191,8 +191,8 @@ func (c *conn) handleCreateTopics(req *request) (kmsg.Response, error) {
 }
 
 // duplicates counts the topics of a request by name. Kafka refuses every
-// topic named more than once in a CreateTopics or CreatePartitions request,
-// with one answer for it, and acts on none of them.
+// topic named more than once in a CreateTopics, CreatePartitions or
+// DeleteTopics request, with one answer for it, and acts on none of them.
 func duplicates[T any](topics []T, name func(T) string) map[string]int {
 	n := make(map[string]int, len(topics))
 	for _, t := range topics {
@@ -369,11 +369,22 @@ func setTopicConfig(cfg *eventlog.TopicConfig, name, value string) error {
 func (c *conn) handleDeleteTopics(req *request) (kmsg.Response, error) {
 	r := req.kreq.(*kmsg.DeleteTopicsRequest)
 	resp := r.ResponseKind().(*kmsg.DeleteTopicsResponse)
+	dups := duplicates(r.TopicNames, func(name string) string { return name })
 	for _, name := range r.TopicNames {
 		t := kmsg.NewDeleteTopicsResponseTopic()
 		t.Topic = &name
-		if err := c.s.log.DeleteTopic(req.ctx, name); err != nil {
-			t.ErrorCode, t.ErrorMessage = errorCode(err), errorMessage(err)
+		switch {
+		case dups[name] > 1:
+			// As Kafka's controller answers it, once, and deletes
+			// nothing of it.
+			dups[name] = -1
+			t.ErrorCode, t.ErrorMessage = kerr.InvalidRequest.Code, errorMessage(errDuplicateTopic(name))
+		case dups[name] < 0:
+			continue // answered once
+		default:
+			if err := c.s.log.DeleteTopic(req.ctx, name); err != nil {
+				t.ErrorCode, t.ErrorMessage = errorCode(err), errorMessage(err)
+			}
 		}
 		resp.Topics = append(resp.Topics, t)
 	}

@@ -341,3 +341,27 @@ func TestMetadataInternalTopic(t *testing.T) {
 		assert.Equal(t, *rt.Topic == "__consumer_offsets", rt.IsInternal, *rt.Topic)
 	}
 }
+
+// TestDeleteTopicsNameATopicTwice checks that a topic named twice in one
+// DeleteTopics request gets one answer, INVALID_REQUEST, and is not
+// deleted, as Kafka's controller answers ("Duplicate topic name."); the
+// request's other topics are deleted.
+func TestDeleteTopicsNameATopicTwice(t *testing.T) {
+	f := newFixture(t, map[string]eventlog.TopicConfig{"twice": {Partitions: 1}, "once": {Partitions: 1}})
+	r := dialRaw(t, f.addr)
+	del := kmsg.NewPtrDeleteTopicsRequest()
+	del.SetVersion(5)
+	del.TimeoutMillis = 10_000
+	del.TopicNames = []string{"twice", "once", "twice"}
+	resp := r.roundTrip(del).(*kmsg.DeleteTopicsResponse)
+	codes := map[string][]int16{}
+	for _, rt := range resp.Topics {
+		require.NotNil(t, rt.Topic)
+		codes[*rt.Topic] = append(codes[*rt.Topic], rt.ErrorCode)
+	}
+	assert.Equal(t, map[string][]int16{"twice": {kerr.InvalidRequest.Code}, "once": {0}}, codes)
+	_, err := f.log.TopicConfig("twice")
+	assert.NoError(t, err, "a topic named twice was deleted")
+	_, err = f.log.TopicConfig("once")
+	assert.ErrorIs(t, err, eventlog.ErrTopicNotFound)
+}
