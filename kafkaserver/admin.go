@@ -35,8 +35,12 @@ func (c *conn) handleMetadata(req *request) (kmsg.Response, error) {
 	if r.Topics == nil {
 		names = c.s.log.Topics()
 	} else {
+		// Kafka describes the set of topics named: a topic named
+		// twice, once.
+		named := make(map[string]bool, len(r.Topics))
 		for _, t := range r.Topics {
-			if t.Topic != nil {
+			if t.Topic != nil && !named[*t.Topic] {
+				named[*t.Topic] = true
 				names = append(names, *t.Topic)
 			}
 		}

@@ -365,3 +365,27 @@ func TestDeleteTopicsNameATopicTwice(t *testing.T) {
 	_, err = f.log.TopicConfig("once")
 	assert.ErrorIs(t, err, eventlog.ErrTopicNotFound)
 }
+
+// TestMetadataNameATopicTwice checks that a topic named twice in one
+// Metadata request is described once, as Kafka describes the set of
+// topics a request names.
+func TestMetadataNameATopicTwice(t *testing.T) {
+	f := newFixture(t, map[string]eventlog.TopicConfig{"a": {Partitions: 2}, "b": {Partitions: 1}})
+	r := dialRaw(t, f.addr)
+	for _, v := range []int16{1, 12} {
+		req := kmsg.NewPtrMetadataRequest()
+		req.SetVersion(v)
+		for _, name := range []string{"a", "b", "a", "missing", "missing"} {
+			rt := kmsg.NewMetadataRequestTopic()
+			rt.Topic = kmsg.StringPtr(name)
+			req.Topics = append(req.Topics, rt)
+		}
+		resp := r.roundTrip(req).(*kmsg.MetadataResponse)
+		var names []string
+		for _, rt := range resp.Topics {
+			require.NotNil(t, rt.Topic)
+			names = append(names, *rt.Topic)
+		}
+		assert.ElementsMatch(t, []string{"a", "b", "missing"}, names, "v%d", v)
+	}
+}
