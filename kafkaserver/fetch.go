@@ -264,6 +264,14 @@ var errUnknownLeaderEpoch = errors.New("partitions of this listener are in leade
 func (c *conn) handleListOffsets(req *request) (kmsg.Response, error) {
 	r := req.kreq.(*kmsg.ListOffsetsRequest)
 	resp := r.ResponseKind().(*kmsg.ListOffsetsResponse)
+	// Kafka's broker answers a partition named more than once in a
+	// request once, with INVALID_REQUEST, and lists none of them.
+	named := make(map[eventlog.TopicPartition]int)
+	for _, t := range r.Topics {
+		for _, tp := range t.Partitions {
+			named[eventlog.TopicPartition{Topic: t.Topic, Partition: tp.Partition}]++
+		}
+	}
 	for _, t := range r.Topics {
 		rt := kmsg.NewListOffsetsResponseTopic()
 		rt.Topic = t.Topic
@@ -271,10 +279,20 @@ func (c *conn) handleListOffsets(req *request) (kmsg.Response, error) {
 			rp := kmsg.NewListOffsetsResponseTopicPartition()
 			rp.Partition = tp.Partition
 			rp.Offset, rp.Timestamp, rp.LeaderEpoch = -1, -1, 0
-			rp.ErrorCode = errorCode(c.listOffset(&rp, t.Topic, tp, r.IsolationLevel == readCommitted))
+			switch key := (eventlog.TopicPartition{Topic: t.Topic, Partition: tp.Partition}); {
+			case named[key] > 1:
+				named[key] = -1
+				rp.ErrorCode, rp.LeaderEpoch = kerr.InvalidRequest.Code, -1
+			case named[key] < 0:
+				continue // answered once
+			default:
+				rp.ErrorCode = errorCode(c.listOffset(&rp, t.Topic, tp, r.IsolationLevel == readCommitted))
+			}
 			rt.Partitions = append(rt.Partitions, rp)
 		}
-		resp.Topics = append(resp.Topics, rt)
+		if len(rt.Partitions) > 0 || len(t.Partitions) == 0 {
+			resp.Topics = append(resp.Topics, rt)
+		}
 	}
 	return resp, nil
 }

@@ -418,6 +418,37 @@ func TestListOffsetsSpecialTimestamps(t *testing.T) {
 	}
 }
 
+// TestListOffsetsNameAPartitionTwice checks that a partition named twice
+// in one ListOffsets request gets one answer, INVALID_REQUEST, as Kafka's
+// broker answers it; the request's other partitions are answered.
+func TestListOffsetsNameAPartitionTwice(t *testing.T) {
+	f := newFixture(t, map[string]eventlog.TopicConfig{"t": {Partitions: 2}})
+	r := dialRaw(t, f.addr)
+	req := kmsg.NewPtrListOffsetsRequest()
+	req.SetVersion(6)
+	req.ReplicaID = -1
+	for _, p := range []int32{0, 1, 0} {
+		rt := kmsg.NewListOffsetsRequestTopic()
+		rt.Topic = "t"
+		rp := kmsg.NewListOffsetsRequestTopicPartition()
+		rp.Partition, rp.Timestamp = p, -1
+		rt.Partitions = append(rt.Partitions, rp)
+		req.Topics = append(req.Topics, rt)
+	}
+	resp := r.roundTrip(req).(*kmsg.ListOffsetsResponse)
+	codes := map[int32][]int16{}
+	for _, rt := range resp.Topics {
+		require.Equal(t, "t", rt.Topic)
+		for _, rp := range rt.Partitions {
+			codes[rp.Partition] = append(codes[rp.Partition], rp.ErrorCode)
+			if rp.ErrorCode != 0 {
+				assert.Equal(t, int64(-1), rp.Offset, "partition %d", rp.Partition)
+			}
+		}
+	}
+	assert.Equal(t, map[int32][]int16{0: {kerr.InvalidRequest.Code}, 1: {0}}, codes)
+}
+
 // TestMetadataInvalidTopicNames checks that Metadata answers a name that
 // cannot be a topic's with INVALID_TOPIC_EXCEPTION, as Kafka does, and a
 // valid one of no topic with UNKNOWN_TOPIC_OR_PARTITION, with topic
