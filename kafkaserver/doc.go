@@ -64,7 +64,7 @@
 //	API               key  versions  notes
 //	Produce             0  3-11      RecordBatch v2 (zstd from v7); no transactions
 //	Fetch               1  4-12      no fetch sessions (session ID 0: full fetches)
-//	ListOffsets         2  1-6       earliest, latest, by timestamp; max timestamp (-3): UNSUPPORTED_VERSION
+//	ListOffsets         2  1-6       earliest, latest, by timestamp; -3 and below: UNSUPPORTED_VERSION
 //	Metadata            3  1-12      one broker; topic IDs are zero
 //	OffsetCommit        8  2-8
 //	OffsetFetch         9  1-8

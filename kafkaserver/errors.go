@@ -20,7 +20,7 @@ func errorCode(err error) int16 {
 		return kerr.UnknownLeaderEpoch.Code
 	case errors.Is(err, errTopicBeingCreated):
 		return kerr.LeaderNotAvailable.Code
-	case errors.Is(err, errMaxTimestamp):
+	case errors.Is(err, errListTimestamp):
 		return kerr.UnsupportedVersion.Code
 	case errors.Is(err, eventlog.ErrTopicNotFound), errors.Is(err, eventlog.ErrPartitionNotFound):
 		return kerr.UnknownTopicOrPartition.Code

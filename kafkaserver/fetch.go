@@ -297,25 +297,30 @@ func (c *conn) handleListOffsets(req *request) (kmsg.Response, error) {
 	return resp, nil
 }
 
-// Special timestamps of ListOffsets. Other negative timestamps are times,
-// before every record, as Kafka takes them.
+// Special timestamps of ListOffsets served: the versions served (1 to 6)
+// have only these two. Kafka's broker answers UNSUPPORTED_VERSION to a
+// special timestamp of a later version — max timestamp (-3, KIP-734,
+// v7), earliest local (-4, KIP-405, v8), latest tiered (-5, KIP-1005,
+// v9), earliest pending upload (-6, v11) — asked for in an earlier one,
+// and to any other negative timestamp (its ReplicaManager's
+// isListOffsetsTimestampUnsupported); so does the server.
 const (
-	listLatest        = -1
-	listEarliest      = -2
-	listMaxTimestamp  = -3 // KIP-734, ListOffsets v7
-	listEarliestLocal = -4 // KIP-405, v8: nothing is tiered, so the earliest
-	listLatestTiered  = -5 // KIP-1005, v9: nothing is tiered, so none
+	listLatest   = -1
+	listEarliest = -2
 )
 
-// errMaxTimestamp answers a ListOffsets for the max timestamp, which
-// needs a version not served: finding the record with the largest
-// timestamp would read every batch header of the partition.
-var errMaxTimestamp = errors.New("the max timestamp (-3) needs ListOffsets v7, which this listener does not serve")
+// errListTimestamp answers a ListOffsets for a negative timestamp that is
+// not one of the special timestamps of its version.
+var errListTimestamp = errors.New("not a timestamp of the ListOffsets versions served (1 to 6): -1 (latest), -2 (earliest), or a time")
 
 // listOffset answers one partition of a ListOffsets; for a read_committed
 // one (committed), the latest offset is the last stable offset, and a
 // search by time finds none at or past it.
 func (c *conn) listOffset(rp *kmsg.ListOffsetsResponseTopicPartition, topic string, tp kmsg.ListOffsetsRequestTopicPartition, committed bool) error {
+	if tp.Timestamp < 0 && tp.Timestamp != listLatest && tp.Timestamp != listEarliest {
+		// Checked first, as Kafka checks it.
+		return fmt.Errorf("timestamp %d: %w", tp.Timestamp, errListTimestamp)
+	}
 	p, err := c.s.log.Partition(topic, tp.Partition)
 	if err != nil {
 		return err
@@ -328,13 +333,8 @@ func (c *conn) listOffset(rp *kmsg.ListOffsetsResponseTopicPartition, topic stri
 		rp.Offset = p.LastStableOffset()
 	case tp.Timestamp == listLatest:
 		rp.Offset = p.HighWatermark()
-	case tp.Timestamp == listEarliest, tp.Timestamp == listEarliestLocal:
+	case tp.Timestamp == listEarliest:
 		rp.Offset = p.LogStartOffset()
-	case tp.Timestamp == listLatestTiered:
-		// Offset and timestamp -1, as Kafka answers without tiered
-		// storage.
-	case tp.Timestamp == listMaxTimestamp:
-		return errMaxTimestamp
 	default:
 		offset, found, err := p.OffsetForTime(time.UnixMilli(tp.Timestamp))
 		if err != nil || !found {

@@ -367,12 +367,11 @@ func TestListOffsetsByTime(t *testing.T) {
 }
 
 // TestListOffsetsSpecialTimestamps checks the answers to the special
-// timestamps of ListOffsets beyond latest (-1) and earliest (-2): earliest
-// local (-4, KIP-405) is the earliest, as nothing is tiered; latest tiered
-// (-5) is none (-1); max timestamp (-3, KIP-734) needs ListOffsets v7,
-// which is not served, and answers UNSUPPORTED_VERSION; other negative
-// timestamps are times before every record, as Kafka takes them: the
-// first record.
+// timestamps of ListOffsets: latest (-1) and earliest (-2) are answered;
+// those of versions not served — max timestamp (-3, v7), earliest local
+// (-4, v8), latest tiered (-5, v9), earliest pending upload (-6, v11) —
+// and other negative timestamps are answered UNSUPPORTED_VERSION, as
+// Kafka's broker answers them; 0 is a time, before every record.
 func TestListOffsetsSpecialTimestamps(t *testing.T) {
 	f := newFixture(t, map[string]eventlog.TopicConfig{"t": {Partitions: 1}})
 	ctx := testContext(t)
@@ -395,11 +394,16 @@ func TestListOffsetsSpecialTimestamps(t *testing.T) {
 	}{
 		{-1, 0, 10, -1},
 		{-2, 0, 3, -1},
+		// Those of later versions (max timestamp v7, earliest local
+		// v8, latest tiered v9, earliest pending upload v11) and
+		// other negative ones, as Kafka's broker answers them.
 		{-3, kerr.UnsupportedVersion.Code, -1, -1},
-		{-4, 0, 3, -1},
-		{-5, 0, -1, -1},
-		{-6, 0, 3, base.Add(3 * time.Second).UnixMilli()},
-		{math.MinInt64, 0, 3, base.Add(3 * time.Second).UnixMilli()},
+		{-4, kerr.UnsupportedVersion.Code, -1, -1},
+		{-5, kerr.UnsupportedVersion.Code, -1, -1},
+		{-6, kerr.UnsupportedVersion.Code, -1, -1},
+		{-7, kerr.UnsupportedVersion.Code, -1, -1},
+		{math.MinInt64, kerr.UnsupportedVersion.Code, -1, -1},
+		{0, 0, 3, base.Add(3 * time.Second).UnixMilli()},
 		{base.Add(5 * time.Second).UnixMilli(), 0, 5, base.Add(5 * time.Second).UnixMilli()},
 	} {
 		req := kmsg.NewPtrListOffsetsRequest()
