@@ -631,6 +631,22 @@ func (c *conn) handleOffsetFetch(req *request) (kmsg.Response, error) {
 		topics := requestedTopics(r.Topics, func(t kmsg.OffsetFetchRequestTopic) (string, []int32) { return t.Topic, t.Partitions })
 		offsets, err := c.fetchCommitted(r.Group, topics, r.Topics == nil, r.RequireStable)
 		resp.ErrorCode = errorCode(err)
+		if err != nil && r.Version < 2 {
+			// No top-level error code before v2: Kafka's broker
+			// answers every partition asked for with the error.
+			for _, t := range r.Topics {
+				rt := kmsg.NewOffsetFetchResponseTopic()
+				rt.Topic = t.Topic
+				for _, id := range t.Partitions {
+					p := kmsg.NewOffsetFetchResponseTopicPartition()
+					p.Partition, p.Offset, p.LeaderEpoch, p.Metadata = id, -1, -1, kmsg.StringPtr("")
+					p.ErrorCode = resp.ErrorCode
+					rt.Partitions = append(rt.Partitions, p)
+				}
+				resp.Topics = append(resp.Topics, rt)
+			}
+			return resp, nil
+		}
 		eachTopic(offsets, func(name string) {
 			t := kmsg.NewOffsetFetchResponseTopic()
 			t.Topic = name

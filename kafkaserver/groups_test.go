@@ -444,3 +444,34 @@ func TestOffsetCommitOutOfRangeAnsweredAlone(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, map[eventlog.TopicPartition]eventlog.OffsetAndMetadata{{Topic: "t", Partition: 1}: {Offset: 1}}, committed)
 }
+
+// TestOffsetFetchV1GroupError checks that an OffsetFetch below v2, whose
+// response has no top-level error code, carries the error of the whole
+// request in every partition, as Kafka's broker answers it, rather than
+// answering "no offset" without an error. The error here is the Log's,
+// closed under the server.
+func TestOffsetFetchV1GroupError(t *testing.T) {
+	l := eventlogtest.New(t, nil)
+	require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{Partitions: 2}))
+	f := serve(t, l, nil)
+	require.NoError(t, l.Close())
+	r := dialRaw(t, f.addr)
+	fetch := func(version int16) *kmsg.OffsetFetchResponse {
+		req := kmsg.NewPtrOffsetFetchRequest()
+		req.SetVersion(version)
+		req.Group = "g"
+		rt := kmsg.NewOffsetFetchRequestTopic()
+		rt.Topic, rt.Partitions = "t", []int32{0, 1}
+		req.Topics = append(req.Topics, rt)
+		return r.roundTrip(req).(*kmsg.OffsetFetchResponse)
+	}
+	v2 := fetch(2)
+	require.NotZero(t, v2.ErrorCode, "v2 answers the closed Log's error")
+	v1 := fetch(1)
+	require.Len(t, v1.Topics, 1)
+	require.Len(t, v1.Topics[0].Partitions, 2)
+	for _, p := range v1.Topics[0].Partitions {
+		assert.Equal(t, v2.ErrorCode, p.ErrorCode, "partition %d: %v", p.Partition, kerr.ErrorForCode(p.ErrorCode))
+		assert.Equal(t, int64(-1), p.Offset, "partition %d", p.Partition)
+	}
+}
