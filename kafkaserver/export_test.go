@@ -2,3 +2,8 @@ package kafkaserver
 
 // RemoteMembers returns how many remote group members s keeps.
 func RemoteMembers(s *Server) int { return s.members.len() }
+
+// SetFetchWaitHook makes every Fetch that is about to wait for records
+// call hook first; nil removes it. Set it before the Server's goroutines
+// start, and remove it once they ended.
+func SetFetchWaitHook(hook func()) { fetchWaitHook = hook }

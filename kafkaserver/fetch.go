@@ -21,6 +21,10 @@ import (
 // response's size fits the int32 of the framing.
 const maxFetchResponseBytes = 1 << 30
 
+// fetchWaitHook, if set (by tests), is called by every fetch about to
+// wait for records.
+var fetchWaitHook func()
+
 func (c *conn) handleFetch(req *request) (kmsg.Response, error) {
 	r := req.kreq.(*kmsg.FetchRequest)
 	resp := &c.fetch
@@ -44,9 +48,11 @@ func (c *conn) handleFetch(req *request) (kmsg.Response, error) {
 	deadline := time.Now().Add(time.Duration(max(r.MaxWaitMillis, 0)) * time.Millisecond)
 
 	var (
-		wake  chan struct{}
-		stops []func()
-		timer *time.Timer
+		wake    chan struct{}
+		watched []*eventlog.Partition // by target
+		stops   []func()
+		timer   *time.Timer
+		ended   bool // a partition watched went
 	)
 	defer func() {
 		for _, stop := range stops {
@@ -58,7 +64,7 @@ func (c *conn) handleFetch(req *request) (kmsg.Response, error) {
 	}()
 	for {
 		total, final := c.fillFetch(req, targets, r.IsolationLevel == readCommitted, resp, maxBytes)
-		if final || total >= int64(r.MinBytes) || !time.Now().Before(deadline) || req.ctx.Err() != nil {
+		if final || ended || total >= int64(r.MinBytes) || !time.Now().Before(deadline) || req.ctx.Err() != nil {
 			return nil, nil
 		}
 		// Too little: give back what was read, wait for any partition's
@@ -67,8 +73,10 @@ func (c *conn) handleFetch(req *request) (kmsg.Response, error) {
 		req.releaseAll()
 		if wake == nil {
 			wake = make(chan struct{}, 1)
-			for _, tg := range targets {
+			watched = make([]*eventlog.Partition, len(targets))
+			for i, tg := range targets {
 				if p, err := c.s.log.Partition(tg.topic, tg.Partition); err == nil {
+					watched[i] = p
 					stops = append(stops, p.WatchHighWatermark(wake))
 				}
 			}
@@ -76,12 +84,31 @@ func (c *conn) handleFetch(req *request) (kmsg.Response, error) {
 			c.watchClient()
 			continue // a move between the read and the watch is not missed
 		}
+		if fetchWaitHook != nil {
+			fetchWaitHook()
+		}
 		select {
 		case <-wake:
+			// A deleted topic wakes its watchers. Kafka ends a fetch
+			// waiting on a partition that goes; so does this one,
+			// with what it reads now: were the topic created again
+			// meanwhile, its new partitions would not wake it.
+			ended = c.partitionsReplaced(targets, watched)
 		case <-timer.C:
 		case <-req.ctx.Done():
 		}
 	}
+}
+
+// partitionsReplaced reports whether a partition of the targets is no
+// longer the one watched: its topic was deleted, and maybe created again.
+func (c *conn) partitionsReplaced(targets []fetchTarget, watched []*eventlog.Partition) bool {
+	for i, tg := range targets {
+		if p, err := c.s.log.Partition(tg.topic, tg.Partition); err != nil || p != watched[i] {
+			return true
+		}
+	}
+	return false
 }
 
 // fetchTarget is a partition a Fetch asks for, with what it asks of it.

@@ -533,3 +533,49 @@ func TestFetchOffsetOutOfRangeAfterBudget(t *testing.T) {
 	assert.Empty(t, parts[1].RecordBatches)
 	assert.Empty(t, parts[2].RecordBatches)
 }
+
+// TestFetchWaitEndsWhenTopicReplaced checks that a fetch waiting for
+// records on a topic that is deleted, and created again before the fetch
+// reads once more, is answered then, as Kafka ends a fetch waiting on a
+// partition that goes, rather than at its max wait: it watched the
+// partitions of the topic that is gone.
+func TestFetchWaitEndsWhenTopicReplaced(t *testing.T) {
+	l := eventlogtest.New(t, nil)
+	require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{Partitions: 1}))
+	ctx := testContext(t)
+	waiting, replaced := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	// Set before the server's goroutines start, removed after they end
+	// (cleanups run last first).
+	kafkaserver.SetFetchWaitHook(func() {
+		once.Do(func() {
+			close(waiting)
+			<-replaced
+		})
+	})
+	t.Cleanup(func() { kafkaserver.SetFetchWaitHook(nil) })
+	f := serve(t, l, nil)
+
+	r := dialRaw(t, f.addr)
+	req := fetchRequest(12, "t", map[int32]int64{0: 0}, 1<<20, 1<<20)
+	req.MaxWaitMillis = int32(time.Hour / time.Millisecond)
+	r.send(req)
+	select {
+	case <-waiting:
+	case <-ctx.Done():
+		t.Fatal("the fetch did not wait")
+	}
+	// The deletion wakes the fetch, which reads again only once the
+	// topic is back.
+	require.NoError(t, l.DeleteTopic(ctx, "t"))
+	require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{Partitions: 1}))
+	close(replaced)
+
+	resp := kmsg.NewPtrFetchResponse()
+	resp.SetVersion(12)
+	r.receive(resp) // within the connection's deadline, testTimeout
+	require.Len(t, resp.Topics, 1)
+	require.Len(t, resp.Topics[0].Partitions, 1)
+	assert.Zero(t, resp.Topics[0].Partitions[0].ErrorCode, "%v", kerr.ErrorForCode(resp.Topics[0].Partitions[0].ErrorCode))
+	assert.Zero(t, resp.Topics[0].Partitions[0].HighWatermark)
+}
