@@ -311,8 +311,8 @@ func (c *conn) readRequest() (*request, error) {
 	}
 	if req.version < 0 || req.version > req.kreq.MaxVersion() {
 		if req.key == apiVersionsKey {
-			// Answered with UNSUPPORTED_VERSION and what is supported
-			// (KIP-511), whatever the body holds.
+			// Answered with UNSUPPORTED_VERSION and the versions of
+			// ApiVersions served (KIP-511), whatever the body holds.
 			return req, nil
 		}
 		return nil, fmt.Errorf("%s version %d is not a version of the protocol", kmsg.NameForKey(req.key), req.version)

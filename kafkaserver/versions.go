@@ -67,13 +67,18 @@ func (s *Server) api(key int16) (api, bool) {
 }
 
 // handleAPIVersions answers ApiVersions. A version it does not know is
-// answered in version 0 with UNSUPPORTED_VERSION and the supported
-// versions, so that the client can retry with one of them (KIP-511).
+// answered in version 0 with UNSUPPORTED_VERSION and the versions of
+// ApiVersions served, so that the client can retry with one of them
+// (KIP-511), as Kafka's broker answers it.
 func (c *conn) handleAPIVersions(req *request) kmsg.Response {
 	resp := kmsg.NewPtrApiVersionsResponse()
 	if req.version > apiVersionsMax {
 		req.version = 0
 		resp.ErrorCode = kerr.UnsupportedVersion.Code
+		k := kmsg.NewApiVersionsResponseApiKey()
+		k.ApiKey, k.MinVersion, k.MaxVersion = apiVersionsKey, 0, apiVersionsMax
+		resp.ApiKeys = append(resp.ApiKeys, k)
+		return resp
 	}
 	for _, a := range c.s.apis {
 		if a.key == saslHandshakeKey || a.key == saslAuthenticateKey {
