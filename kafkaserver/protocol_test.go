@@ -172,6 +172,17 @@ func TestApiVersions(t *testing.T) {
 	// Only ApiVersions' own versions, as Kafka's broker lists them.
 	require.Len(t, old.ApiKeys, 1)
 	assert.Equal(t, [3]int16{18, 0, 5}, [3]int16{old.ApiKeys[0].ApiKey, old.ApiKeys[0].MinVersion, old.ApiKeys[0].MaxVersion})
+
+	// A negative version is no version either.
+	b = []byte{0, 0, 0, 0, 0, 18, 0xff, 0xff, 0, 0, 0, 8, 0, 1, 'x'}
+	binary.BigEndian.PutUint32(b, uint32(len(b)-4))
+	r.sendBytes(b)
+	r.corr = 8
+	negative := kmsg.NewPtrApiVersionsResponse()
+	negative.SetVersion(0)
+	r.receive(negative)
+	assert.Equal(t, kerr.UnsupportedVersion.Code, negative.ErrorCode, "version -1")
+	assert.Len(t, negative.ApiKeys, 1, "version -1")
 }
 
 func TestMalformedRequests(t *testing.T) {

@@ -66,13 +66,13 @@ func (s *Server) api(key int16) (api, bool) {
 	return api{}, false
 }
 
-// handleAPIVersions answers ApiVersions. A version it does not know is
-// answered in version 0 with UNSUPPORTED_VERSION and the versions of
+// handleAPIVersions answers ApiVersions. A version it does not know,
+// negative ones included, is answered in version 0 with UNSUPPORTED_VERSION and the versions of
 // ApiVersions served, so that the client can retry with one of them
 // (KIP-511), as Kafka's broker answers it.
 func (c *conn) handleAPIVersions(req *request) kmsg.Response {
 	resp := kmsg.NewPtrApiVersionsResponse()
-	if req.version > apiVersionsMax {
+	if req.version < 0 || req.version > apiVersionsMax {
 		req.version = 0
 		resp.ErrorCode = kerr.UnsupportedVersion.Code
 		k := kmsg.NewApiVersionsResponseApiKey()
