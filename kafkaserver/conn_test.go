@@ -166,6 +166,7 @@ func TestWaitingFetchPipelined(t *testing.T) {
 	r.send(fetch)
 	api := kmsg.NewPtrApiVersionsRequest()
 	api.SetVersion(3)
+	api.ClientSoftwareName, api.ClientSoftwareVersion = "test", "1.0"
 	r.send(api)
 	r.corr-- // the fetch's response comes first
 	resp := fetch.ResponseKind()

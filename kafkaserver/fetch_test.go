@@ -289,6 +289,7 @@ func TestFetchResponseOutlivesItsSegments(t *testing.T) {
 			assert.Equal(t, want, resp.Topics[0].Partitions[0].RecordBatches, "intact")
 			api := kmsg.NewPtrApiVersionsRequest()
 			api.SetVersion(3)
+			api.ClientSoftwareName, api.ClientSoftwareVersion = "test", "1.0"
 			r.roundTrip(api) // the response before it was written and let go
 			if tc.name == "retention" {
 				// Retention removes what nothing holds once it is done,

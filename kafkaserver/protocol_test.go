@@ -149,6 +149,7 @@ func TestApiVersions(t *testing.T) {
 	r := dialRaw(t, f.addr)
 	req := kmsg.NewPtrApiVersionsRequest()
 	req.SetVersion(3)
+	req.ClientSoftwareName, req.ClientSoftwareVersion = "test", "1.0"
 	resp := r.roundTrip(req).(*kmsg.ApiVersionsResponse)
 	require.Zero(t, resp.ErrorCode)
 	versions := map[int16][2]int16{}
@@ -183,6 +184,47 @@ func TestApiVersions(t *testing.T) {
 	r.receive(negative)
 	assert.Equal(t, kerr.UnsupportedVersion.Code, negative.ErrorCode, "version -1")
 	assert.Len(t, negative.ApiKeys, 1, "version -1")
+}
+
+// TestApiVersionsClientSoftware checks that an ApiVersions v3+ whose
+// client software name or version is not of Kafka's form
+// ([a-zA-Z0-9], then [a-zA-Z0-9.-], ending in [a-zA-Z0-9]) is answered
+// INVALID_REQUEST with no APIs, as Kafka's broker answers it.
+func TestApiVersionsClientSoftware(t *testing.T) {
+	f := newFixture(t, nil)
+	r := dialRaw(t, f.addr)
+	for _, tc := range []struct {
+		name, version string
+		valid         bool
+	}{
+		{"apache-kafka-java", "3.9.0", true},
+		{"kgo", "v1.22.3", true},
+		{"a", "1", true},
+		{"", "1.0", false},
+		{"kgo", "", false},
+		{"my client", "1.0", false},
+		{"kgo", "(devel)", false},
+		{"-kgo", "1.0", false},
+		{"kgo", "1.0.", false},
+	} {
+		for _, v := range []int16{3, 4} {
+			req := kmsg.NewPtrApiVersionsRequest()
+			req.SetVersion(v)
+			req.ClientSoftwareName, req.ClientSoftwareVersion = tc.name, tc.version
+			resp := r.roundTrip(req).(*kmsg.ApiVersionsResponse)
+			if tc.valid {
+				assert.Zero(t, resp.ErrorCode, "v%d %q %q", v, tc.name, tc.version)
+				assert.NotEmpty(t, resp.ApiKeys, "v%d %q %q", v, tc.name, tc.version)
+			} else {
+				assert.Equal(t, kerr.InvalidRequest.Code, resp.ErrorCode, "v%d %q %q", v, tc.name, tc.version)
+				assert.Empty(t, resp.ApiKeys, "v%d %q %q", v, tc.name, tc.version)
+			}
+		}
+	}
+	// Before v3 there are no such fields.
+	old := kmsg.NewPtrApiVersionsRequest()
+	old.SetVersion(2)
+	assert.Zero(t, r.roundTrip(old).(*kmsg.ApiVersionsResponse).ErrorCode, "v2")
 }
 
 func TestMalformedRequests(t *testing.T) {

@@ -80,6 +80,12 @@ func (c *conn) handleAPIVersions(req *request) kmsg.Response {
 		resp.ApiKeys = append(resp.ApiKeys, k)
 		return resp
 	}
+	if r, ok := req.kreq.(*kmsg.ApiVersionsRequest); ok && req.version >= 3 &&
+		(!validSoftwareName(r.ClientSoftwareName) || !validSoftwareName(r.ClientSoftwareVersion)) {
+		// As Kafka's broker answers it: no APIs.
+		resp.ErrorCode = kerr.InvalidRequest.Code
+		return resp
+	}
 	for _, a := range c.s.apis {
 		if a.key == saslHandshakeKey || a.key == saslAuthenticateKey {
 			if c.s.opts.SASLPlain == nil {
@@ -91,6 +97,22 @@ func (c *conn) handleAPIVersions(req *request) kmsg.Response {
 		resp.ApiKeys = append(resp.ApiKeys, k)
 	}
 	return resp
+}
+
+// validSoftwareName reports whether s is a client software name or
+// version as Kafka takes them in ApiVersions v3+ (KIP-511): a letter or
+// digit, then letters, digits, '.' and '-', ending in a letter or digit.
+func validSoftwareName(s string) bool {
+	alnum := func(c byte) bool { return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' }
+	if s == "" || !alnum(s[0]) || !alnum(s[len(s)-1]) {
+		return false
+	}
+	for i := range len(s) {
+		if c := s[i]; !alnum(c) && c != '.' && c != '-' {
+			return false
+		}
+	}
+	return true
 }
 
 // unsupported answers a request of a kind or version the server does not
