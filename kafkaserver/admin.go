@@ -24,6 +24,9 @@ func (c *conn) broker() kmsg.MetadataResponseBroker {
 
 func (c *conn) handleMetadata(req *request) (kmsg.Response, error) {
 	r := req.kreq.(*kmsg.MetadataRequest)
+	if resp := c.metadataByID(r); resp != nil {
+		return resp, nil
+	}
 	resp := r.ResponseKind().(*kmsg.MetadataResponse)
 	resp.Brokers = []kmsg.MetadataResponseBroker{c.broker()}
 	resp.ClusterID = &c.s.opts.ClusterID
@@ -74,6 +77,52 @@ func (c *conn) handleMetadata(req *request) (kmsg.Response, error) {
 		resp.Topics = append(resp.Topics, t)
 	}
 	return resp, nil
+}
+
+// metadataByID answers a Metadata request that names topics by ID, as
+// Kafka's broker does, or returns nil for one that names them by name.
+// The Log's topics have no IDs (Metadata answers them zero): from v12,
+// each ID named is unknown, and names beside IDs are not looked up;
+// v10 and v11 have the field but may not use it, nor leave a name out,
+// and such a request is invalid, answered with INVALID_REQUEST for every
+// topic and nothing else (Kafka's error response).
+func (c *conn) metadataByID(r *kmsg.MetadataRequest) *kmsg.MetadataResponse {
+	if r.Topics == nil || r.Version < 10 {
+		return nil
+	}
+	var ids [][16]byte
+	named := make(map[[16]byte]bool)
+	invalid := false
+	for _, t := range r.Topics {
+		if t.TopicID != [16]byte{} && !named[t.TopicID] {
+			named[t.TopicID] = true
+			ids = append(ids, t.TopicID)
+		}
+		invalid = invalid || r.Version < 12 && (t.Topic == nil || t.TopicID != [16]byte{})
+	}
+	resp := r.ResponseKind().(*kmsg.MetadataResponse)
+	switch {
+	case invalid:
+		for _, t := range r.Topics {
+			rt := kmsg.NewMetadataResponseTopic()
+			rt.Topic, rt.TopicID, rt.ErrorCode = kmsg.StringPtr(""), t.TopicID, kerr.InvalidRequest.Code
+			if t.Topic != nil {
+				rt.Topic = kmsg.StringPtr(*t.Topic)
+			}
+			resp.Topics = append(resp.Topics, rt)
+		}
+	case len(ids) > 0:
+		resp.Brokers = []kmsg.MetadataResponseBroker{c.broker()}
+		resp.ClusterID, resp.ControllerID = &c.s.opts.ClusterID, c.s.opts.NodeID
+		for _, id := range ids {
+			rt := kmsg.NewMetadataResponseTopic()
+			rt.TopicID, rt.ErrorCode = id, kerr.UnknownTopicID.Code
+			resp.Topics = append(resp.Topics, rt)
+		}
+	default:
+		return nil
+	}
+	return resp
 }
 
 // errTopicBeingCreated answers Metadata for a topic that another request

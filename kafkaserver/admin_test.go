@@ -389,3 +389,47 @@ func TestMetadataNameATopicTwice(t *testing.T) {
 		assert.ElementsMatch(t, []string{"a", "b", "missing"}, names, "v%d", v)
 	}
 }
+
+// TestMetadataTopicIDs checks Metadata requests that name topics by ID,
+// which the Log's topics do not have (their IDs are zero), as Kafka's
+// broker answers them: from v12 each ID named is answered
+// UNKNOWN_TOPIC_ID, and names beside IDs are not looked up; before v12
+// (v10 and v11 have the field) a topic ID, or a topic without a name, is
+// an invalid request, every topic answered INVALID_REQUEST.
+func TestMetadataTopicIDs(t *testing.T) {
+	f := newFixture(t, map[string]eventlog.TopicConfig{"a": {Partitions: 1}})
+	r := dialRaw(t, f.addr)
+	id := [16]byte{1, 2, 3}
+	metadata := func(version int16, topics ...kmsg.MetadataRequestTopic) *kmsg.MetadataResponse {
+		req := kmsg.NewPtrMetadataRequest()
+		req.SetVersion(version)
+		req.Topics = topics
+		return r.roundTrip(req).(*kmsg.MetadataResponse)
+	}
+	byName := kmsg.NewMetadataRequestTopic()
+	byName.Topic = kmsg.StringPtr("a")
+	byID := kmsg.NewMetadataRequestTopic()
+	byID.TopicID = id
+	noName := kmsg.NewMetadataRequestTopic()
+
+	resp := metadata(12, byID, byName, byID)
+	require.Len(t, resp.Topics, 1, "v12: the ID once, the name not looked up")
+	assert.Nil(t, resp.Topics[0].Topic)
+	assert.Equal(t, id, resp.Topics[0].TopicID)
+	assert.Equal(t, kerr.UnknownTopicID.Code, resp.Topics[0].ErrorCode, "%v", kerr.ErrorForCode(resp.Topics[0].ErrorCode))
+
+	for _, v := range []int16{10, 11} {
+		for _, bad := range []kmsg.MetadataRequestTopic{byID, noName} {
+			resp := metadata(v, byName, bad)
+			require.Len(t, resp.Topics, 2, "v%d", v)
+			for _, rt := range resp.Topics {
+				assert.Equal(t, kerr.InvalidRequest.Code, rt.ErrorCode, "v%d %v: %v", v, rt.Topic, kerr.ErrorForCode(rt.ErrorCode))
+				assert.Empty(t, rt.Partitions, "v%d", v)
+			}
+		}
+	}
+	// Names alone are answered as ever.
+	resp = metadata(12, byName)
+	require.Len(t, resp.Topics, 1)
+	assert.Zero(t, resp.Topics[0].ErrorCode)
+}

@@ -111,7 +111,8 @@
 //     does: a retried batch is answered with the offset it was stored
 //     at, not stored twice; a gap answers OUT_OF_ORDER_SEQUENCE_NUMBER,
 //     an old epoch INVALID_PRODUCER_EPOCH.
-//   - No topic IDs (Fetch v13+, Produce v13+, Metadata topic IDs are zero),
+//   - No topic IDs (Fetch v13+, Produce v13+, Metadata topic IDs are zero;
+//     a Metadata v12 naming topics by ID is answered UNKNOWN_TOPIC_ID),
 //     no DescribeConfigs or AlterConfigs, no ACLs: an authenticated client
 //     may do anything. Internal topics such as __consumer_offsets are not
 //     listed in Metadata, and clients cannot write them.
