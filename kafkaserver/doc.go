@@ -89,7 +89,9 @@
 //
 //   - One broker, no replication: replication factor 1 (or -1) only,
 //     leader epoch 0, no OffsetForLeaderEpoch, no rack-aware fetching.
-//   - No fetch sessions (KIP-227): every fetch is a full one. A fetch
+//   - No fetch sessions (KIP-227): every fetch is a full one, answered
+//     with session ID 0 (none created); an incremental one (session epoch
+//     1 or more) answers FETCH_SESSION_ID_NOT_FOUND. A fetch
 //     does not stop at the end of a segment, as Kafka's does. No
 //     transactions for clients: transactional produces, transactional
 //     InitProducerId and transaction coordinators answer

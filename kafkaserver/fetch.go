@@ -30,9 +30,12 @@ func (c *conn) handleFetch(req *request) (kmsg.Response, error) {
 	resp := &c.fetch
 	resp.reset(req.version)
 	req.fetch = resp
-	if r.Version >= 7 && r.SessionID != 0 {
+	if r.Version >= 7 && r.SessionEpoch != 0 && r.SessionEpoch != -1 {
 		// No session is ever created (every answer says session 0), so
-		// the client's is unknown: it falls back to full fetches.
+		// an incremental fetch (epoch 1 on) names one the server does
+		// not have, as Kafka answers it: the client falls back to full
+		// fetches. A full one (epoch 0, or -1 closing a session) is
+		// served whatever session it names, as in Kafka.
 		resp.errorCode = kerr.FetchSessionIDNotFound.Code
 		return nil, nil
 	}

@@ -580,3 +580,43 @@ func TestFetchWaitEndsWhenTopicReplaced(t *testing.T) {
 	assert.Zero(t, resp.Topics[0].Partitions[0].ErrorCode, "%v", kerr.ErrorForCode(resp.Topics[0].Partitions[0].ErrorCode))
 	assert.Zero(t, resp.Topics[0].Partitions[0].HighWatermark)
 }
+
+// TestFetchSessions checks fetch sessions (KIP-227) as Kafka's broker
+// answers them when it holds none of the client's: a full fetch (session
+// epoch 0, or -1 to close a session) is served whatever session ID it
+// names, any session it names being closed; an incremental one (epoch 1
+// or more) names a session the server does not have, and is answered
+// FETCH_SESSION_ID_NOT_FOUND, even with session ID 0.
+func TestFetchSessions(t *testing.T) {
+	f := newFixture(t, map[string]eventlog.TopicConfig{"t": {Partitions: 1}})
+	p, err := f.log.Partition("t", 0)
+	require.NoError(t, err)
+	_, err = p.Append(testContext(t), []eventlog.Record{{Value: []byte("v")}}, eventlog.AppendOptions{})
+	require.NoError(t, err)
+	r := dialRaw(t, f.addr)
+	for _, tc := range []struct {
+		id    int32
+		epoch int32
+		code  int16
+	}{
+		{0, -1, 0},
+		{0, 0, 0},
+		{7, 0, 0},
+		{7, -1, 0},
+		{0, 1, kerr.FetchSessionIDNotFound.Code},
+		{7, 1, kerr.FetchSessionIDNotFound.Code},
+		{7, 5, kerr.FetchSessionIDNotFound.Code},
+	} {
+		req := fetchRequest(12, "t", map[int32]int64{0: 0}, 1<<20, 1<<20)
+		req.SessionID, req.SessionEpoch = tc.id, tc.epoch
+		resp := r.roundTrip(req).(*kmsg.FetchResponse)
+		assert.Equal(t, tc.code, resp.ErrorCode, "session %d epoch %d: %v", tc.id, tc.epoch, kerr.ErrorForCode(resp.ErrorCode))
+		assert.Zero(t, resp.SessionID, "session %d epoch %d", tc.id, tc.epoch)
+		if tc.code == 0 {
+			require.Len(t, resp.Topics, 1, "session %d epoch %d", tc.id, tc.epoch)
+			assert.NotEmpty(t, resp.Topics[0].Partitions[0].RecordBatches, "session %d epoch %d", tc.id, tc.epoch)
+		} else {
+			assert.Empty(t, resp.Topics, "session %d epoch %d", tc.id, tc.epoch)
+		}
+	}
+}
