@@ -308,15 +308,21 @@ func (c *conn) handleListOffsets(req *request) (kmsg.Response, error) {
 		for _, tp := range t.Partitions {
 			rp := kmsg.NewListOffsetsResponseTopicPartition()
 			rp.Partition = tp.Partition
-			rp.Offset, rp.Timestamp, rp.LeaderEpoch = -1, -1, 0
+			rp.Offset, rp.Timestamp = -1, -1
 			switch key := (eventlog.TopicPartition{Topic: t.Topic, Partition: tp.Partition}); {
 			case named[key] > 1:
 				named[key] = -1
-				rp.ErrorCode, rp.LeaderEpoch = kerr.InvalidRequest.Code, -1
+				rp.ErrorCode = kerr.InvalidRequest.Code
 			case named[key] < 0:
 				continue // answered once
 			default:
 				rp.ErrorCode = errorCode(c.listOffset(&rp, t.Topic, tp, r.IsolationLevel == readCommitted))
+			}
+			// Every partition is in leader epoch 0; an answer without
+			// an offset has none (-1), as Kafka answers it.
+			rp.LeaderEpoch = -1
+			if rp.Offset >= 0 {
+				rp.LeaderEpoch = 0
 			}
 			rt.Partitions = append(rt.Partitions, rp)
 		}

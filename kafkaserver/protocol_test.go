@@ -460,6 +460,7 @@ func TestListOffsetsSpecialTimestamps(t *testing.T) {
 		{math.MinInt64, kerr.UnsupportedVersion.Code, -1, -1},
 		{0, 0, 3, base.Add(3 * time.Second).UnixMilli()},
 		{base.Add(5 * time.Second).UnixMilli(), 0, 5, base.Add(5 * time.Second).UnixMilli()},
+		{base.Add(time.Hour).UnixMilli(), 0, -1, -1}, // after every record: none
 	} {
 		req := kmsg.NewPtrListOffsetsRequest()
 		req.SetVersion(6)
@@ -474,6 +475,13 @@ func TestListOffsetsSpecialTimestamps(t *testing.T) {
 		assert.Equal(t, tc.code, got.ErrorCode, "timestamp %d", tc.timestamp)
 		assert.Equal(t, tc.offset, got.Offset, "timestamp %d", tc.timestamp)
 		assert.Equal(t, tc.at, got.Timestamp, "timestamp %d", tc.timestamp)
+		// An answer without an offset has no leader epoch either (-1),
+		// as Kafka's broker answers it; one with has the log's, 0.
+		wantEpoch := int32(0)
+		if tc.offset == -1 {
+			wantEpoch = -1
+		}
+		assert.Equal(t, wantEpoch, got.LeaderEpoch, "timestamp %d", tc.timestamp)
 	}
 }
 
