@@ -35,8 +35,10 @@
 // the Java client do by default): damage inside a batch reaches the
 // client, which reports it as a fetch error. Damage to a batch's header
 // (its length, offsets or magic) is still found, answered with
-// KAFKA_STORAGE_ERROR and logged, and the Log's own reads check every CRC.
-// Options.CheckFetchCRCs makes Fetch check them too.
+// KAFKA_STORAGE_ERROR (NOT_LEADER_OR_FOLLOWER to Fetch v4 and v5, whose
+// clients need not know that code, as Kafka answers them) and logged,
+// and the Log's own reads check every CRC. Options.CheckFetchCRCs makes
+// Fetch check them too.
 //
 // Consumer groups are the Log's: a remote member joins the in-process
 // coordinator as an eventlog.ExternalMember, so in-process Consumers and

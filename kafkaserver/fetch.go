@@ -163,6 +163,12 @@ func (c *conn) fillFetch(req *request, targets []fetchTarget, committed bool, re
 			if rp.errorCode == kerr.UnknownServerError.Code || rp.errorCode == kerr.KafkaStorageError.Code {
 				c.s.opts.Logger.Warn("kafkaserver: fetch failed", "topic", tg.topic, "partition", tg.Partition, "offset", tg.FetchOffset, "err", err)
 			}
+			if rp.errorCode == kerr.KafkaStorageError.Code && req.version <= 5 {
+				// Clients of Fetch v5 and before need not know the
+				// code, and would take it for a fatal unknown one:
+				// Kafka's broker answers one they retry instead.
+				rp.errorCode = kerr.NotLeaderForPartition.Code
+			}
 		}
 		total += rp.size
 	}

@@ -620,3 +620,29 @@ func TestFetchSessions(t *testing.T) {
 		}
 	}
 }
+
+// TestFetchStorageErrorBeforeV6 checks that a Fetch v4 or v5, whose
+// clients need not know KAFKA_STORAGE_ERROR (which they would take for
+// a fatal unknown error), is answered NOT_LEADER_OR_FOLLOWER in its
+// place, which they retry after a metadata refresh, as Kafka's broker
+// answers it; from v6 on, KAFKA_STORAGE_ERROR. The storage error here is
+// the Log's, closed under the server.
+func TestFetchStorageErrorBeforeV6(t *testing.T) {
+	l := eventlogtest.New(t, nil)
+	require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{Partitions: 1}))
+	f := serve(t, l, nil)
+	require.NoError(t, l.Close())
+	r := dialRaw(t, f.addr)
+	for v, want := range map[int16]int16{
+		4:  kerr.NotLeaderForPartition.Code,
+		5:  kerr.NotLeaderForPartition.Code,
+		6:  kerr.KafkaStorageError.Code,
+		12: kerr.KafkaStorageError.Code,
+	} {
+		resp := r.roundTrip(fetchRequest(v, "t", map[int32]int64{0: 0}, 1<<20, 1<<20)).(*kmsg.FetchResponse)
+		require.Len(t, resp.Topics, 1, "v%d", v)
+		require.Len(t, resp.Topics[0].Partitions, 1, "v%d", v)
+		got := resp.Topics[0].Partitions[0].ErrorCode
+		assert.Equal(t, want, got, "v%d: %v", v, kerr.ErrorForCode(got))
+	}
+}
