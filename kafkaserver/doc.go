@@ -141,9 +141,10 @@
 //     (Kafka takes any): a partition with another is answered
 //     OFFSET_OUT_OF_RANGE, and the others of the request are committed.
 //     It takes them from a group member only for partitions it holds
-//     (others answer ILLEGAL_GENERATION); a commit without a member ID
-//     (generation -1) is taken only while the group has no members (else
-//     UNKNOWN_MEMBER_ID, as in Kafka). A commit for the empty group ID,
+//     (others answer ILLEGAL_GENERATION); a commit of generation -1 is
+//     taken, whatever member ID it names, only while the group has no
+//     members (else UNKNOWN_MEMBER_ID, or ILLEGAL_GENERATION from a
+//     member, as in Kafka). A commit for the empty group ID,
 //     which Kafka takes, answers INVALID_GROUP_ID. A JoinGroup of a new
 //     member answers without the MEMBER_ID_REQUIRED round trip; a new
 //     (dynamic) member whose client goes away before that answer leaves

@@ -499,11 +499,21 @@ func (c *conn) handleOffsetCommit(req *request) (kmsg.Response, error) {
 	switch {
 	case r.Group == "":
 		err = fmt.Errorf("%w: empty group ID", eventlog.ErrInvalidConfig)
-	case r.MemberID == "" && r.Generation < 0:
+	case r.Generation < 0:
+		// Kafka's coordinator takes a commit of generation -1 while
+		// the group has no members, whatever member it names (a
+		// client whose generation was reset may keep its member ID).
 		err = c.s.log.CommitGroupOffsets(req.ctx, r.Group, offsets)
-		if errors.Is(err, eventlog.ErrCommitFailed) {
-			// As Kafka answers a commit from outside a group with members.
-			err = fmt.Errorf("group %q has members: %w", r.Group, eventlog.ErrUnknownMember)
+		if !errors.Is(err, eventlog.ErrCommitFailed) {
+			break
+		}
+		// The group has members: the call must be one's, and of its
+		// generation, which -1 is not.
+		switch _, gone := c.member(r.Group, r.MemberID, r.InstanceID); {
+		case gone != nil:
+			err = gone // UNKNOWN_MEMBER_ID, as Kafka answers one from outside
+		default:
+			err = fmt.Errorf("group %q member %q: generation %d: %w", r.Group, r.MemberID, r.Generation, eventlog.ErrIllegalGeneration)
 		}
 	default:
 		if m, gone := c.member(r.Group, r.MemberID, r.InstanceID); gone != nil {

@@ -475,3 +475,40 @@ func TestOffsetFetchV1GroupError(t *testing.T) {
 		assert.Equal(t, int64(-1), p.Offset, "partition %d", p.Partition)
 	}
 }
+
+// TestOffsetCommitGenerationMinusOneEmptyGroup checks that a commit of
+// generation -1 to a group without members is taken whatever member ID
+// and instance ID it names, as Kafka's coordinator takes it: a client
+// whose generation was reset but kept its member ID (as the Java client
+// does on some errors) commits as a consumer outside the group.
+func TestOffsetCommitGenerationMinusOneEmptyGroup(t *testing.T) {
+	f := newFixture(t, map[string]eventlog.TopicConfig{"t": {Partitions: 1}})
+	ctx := testContext(t)
+	prod := f.client(t, kgo.DefaultProduceTopic("t"))
+	require.NoError(t, prod.ProduceSync(ctx, &kgo.Record{Value: []byte("a")}, &kgo.Record{Value: []byte("b")}).FirstErr())
+	r := dialRaw(t, f.addr)
+	for i, tc := range []struct {
+		member   string
+		instance *string
+	}{
+		{"gone-member", nil},
+		{"gone-member", kmsg.StringPtr("instance")},
+		{"", kmsg.StringPtr("instance")},
+	} {
+		commit := kmsg.NewPtrOffsetCommitRequest()
+		commit.SetVersion(8)
+		commit.Group, commit.Generation, commit.MemberID, commit.InstanceID = "g", -1, tc.member, tc.instance
+		ct := kmsg.NewOffsetCommitRequestTopic()
+		ct.Topic = "t"
+		cp := kmsg.NewOffsetCommitRequestTopicPartition()
+		cp.Partition, cp.Offset = 0, int64(i%2+1)
+		ct.Partitions = append(ct.Partitions, cp)
+		commit.Topics = append(commit.Topics, ct)
+		resp := r.roundTrip(commit).(*kmsg.OffsetCommitResponse)
+		code := resp.Topics[0].Partitions[0].ErrorCode
+		assert.Zero(t, code, "member %q instance %v: %v", tc.member, tc.instance, kerr.ErrorForCode(code))
+		committed, err := f.log.CommittedOffsets("g", []eventlog.TopicPartition{{Topic: "t", Partition: 0}})
+		require.NoError(t, err)
+		assert.Equal(t, int64(i%2+1), committed[eventlog.TopicPartition{Topic: "t", Partition: 0}].Offset, "member %q instance %v", tc.member, tc.instance)
+	}
+}
