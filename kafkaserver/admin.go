@@ -489,13 +489,28 @@ func createPartitionsErrorCode(err error) int16 {
 func (c *conn) handleDeleteRecords(req *request) (kmsg.Response, error) {
 	r := req.kreq.(*kmsg.DeleteRecordsRequest)
 	resp := r.ResponseKind().(*kmsg.DeleteRecordsResponse)
+	// Kafka's broker takes the partitions into a map: one named more
+	// than once is acted on, and answered, once, with the offset of its
+	// last mention.
+	offsets := make(map[eventlog.TopicPartition]int64)
+	for _, t := range r.Topics {
+		for _, p := range t.Partitions {
+			offsets[eventlog.TopicPartition{Topic: t.Topic, Partition: p.Partition}] = p.Offset
+		}
+	}
 	for _, t := range r.Topics {
 		rt := kmsg.NewDeleteRecordsResponseTopic()
 		rt.Topic = t.Topic
 		for _, p := range t.Partitions {
+			key := eventlog.TopicPartition{Topic: t.Topic, Partition: p.Partition}
+			offset, first := offsets[key]
+			if !first {
+				continue // answered once
+			}
+			delete(offsets, key)
 			rp := kmsg.NewDeleteRecordsResponseTopicPartition()
 			rp.Partition = p.Partition
-			start, err := c.s.log.DeleteRecords(req.ctx, t.Topic, p.Partition, p.Offset)
+			start, err := c.s.log.DeleteRecords(req.ctx, t.Topic, p.Partition, offset)
 			rp.LowWatermark, rp.ErrorCode = start, errorCode(err)
 			if errors.Is(err, eventlog.ErrInvalidConfig) {
 				// The Log refuses a topic whose cleanup.policy is compact
@@ -504,7 +519,9 @@ func (c *conn) handleDeleteRecords(req *request) (kmsg.Response, error) {
 			}
 			rt.Partitions = append(rt.Partitions, rp)
 		}
-		resp.Topics = append(resp.Topics, rt)
+		if len(rt.Partitions) > 0 || len(t.Partitions) == 0 {
+			resp.Topics = append(resp.Topics, rt)
+		}
 	}
 	return resp, nil
 }

@@ -433,3 +433,43 @@ func TestMetadataTopicIDs(t *testing.T) {
 	require.Len(t, resp.Topics, 1)
 	assert.Zero(t, resp.Topics[0].ErrorCode)
 }
+
+// TestDeleteRecordsNameAPartitionTwice checks that a partition named
+// twice in one DeleteRecords request is acted on and answered once, with
+// the offset of its last mention, as Kafka's broker takes the request's
+// partitions into a map.
+func TestDeleteRecordsNameAPartitionTwice(t *testing.T) {
+	f := newFixture(t, map[string]eventlog.TopicConfig{"t": {Partitions: 2}})
+	ctx := testContext(t)
+	prod := f.client(t, kgo.DefaultProduceTopic("t"), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	for p := range int32(2) {
+		require.NoError(t, prod.ProduceSync(ctx, &kgo.Record{Partition: p, Value: []byte("a")}, &kgo.Record{Partition: p, Value: []byte("b")}, &kgo.Record{Partition: p, Value: []byte("c")}).FirstErr())
+	}
+	r := dialRaw(t, f.addr)
+	req := kmsg.NewPtrDeleteRecordsRequest()
+	req.SetVersion(2)
+	req.TimeoutMillis = 10_000
+	for _, m := range []struct {
+		partition int32
+		offset    int64
+	}{{0, 2}, {1, 1}, {0, 1}} {
+		rt := kmsg.NewDeleteRecordsRequestTopic()
+		rt.Topic = "t"
+		rp := kmsg.NewDeleteRecordsRequestTopicPartition()
+		rp.Partition, rp.Offset = m.partition, m.offset
+		rt.Partitions = append(rt.Partitions, rp)
+		req.Topics = append(req.Topics, rt)
+	}
+	resp := r.roundTrip(req).(*kmsg.DeleteRecordsResponse)
+	low := map[int32][]int64{}
+	for _, rt := range resp.Topics {
+		for _, rp := range rt.Partitions {
+			require.Zero(t, rp.ErrorCode, "partition %d: %v", rp.Partition, kerr.ErrorForCode(rp.ErrorCode))
+			low[rp.Partition] = append(low[rp.Partition], rp.LowWatermark)
+		}
+	}
+	assert.Equal(t, map[int32][]int64{0: {1}, 1: {1}}, low)
+	p, err := f.log.Partition("t", 0)
+	require.NoError(t, err)
+	assert.EqualValues(t, 1, p.LogStartOffset(), "the last mention's offset")
+}
