@@ -149,7 +149,7 @@ func (b *batchWalk) enter(first bool) error {
 		return err
 	}
 	b.seg, b.data = seg, b.m.data[:limit]
-	b.pos = skipBatchesBelow(b.data, seg.startPosition(idx, b.data, b.offset), b.offset)
+	b.pos = skipBatchesBelow(b.data, p.readStart(seg, idx, b.data, b.offset), b.offset)
 	return nil
 }
 

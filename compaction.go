@@ -606,7 +606,7 @@ func (r *cleanRun) buildMap(c *cleanPlan, old *offsetMap) (m *offsetMap, mapEnd 
 			s.mu.RLock()
 			idx := s.mu.index
 			s.mu.RUnlock()
-			pos = s.startPosition(idx, data, c.firstDirty)
+			pos, _ = s.startPosition(idx, data, c.firstDirty)
 		}
 		from := pos
 		for pos < int64(len(data)) {

@@ -144,7 +144,7 @@ func (c *batchCursor) enter() (stop bool, err error) {
 		return c.relisted(seg, err)
 	}
 	c.seg, c.m, c.data = seg, m, m.data[:limit]
-	c.pos = skipBatchesBelow(c.data, seg.startPosition(idx, c.data, c.offset), c.offset)
+	c.pos = skipBatchesBelow(c.data, p.readStart(seg, idx, c.data, c.offset), c.offset)
 	c.entered, c.fresh = c.offset, true
 	if c.ahead != nil {
 		c.ahead.enter(p.log, seg, m, c.data, c.pos, maxReadDecompressedBytes(p.config().maxBatchBytes))

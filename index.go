@@ -231,3 +231,26 @@ func (s *segment) startForTime(idx *segmentIndex, ts, interval int64, active boo
 		rebuilt = true
 	}
 }
+
+// readStart is where a read of offset in seg, whose bytes it reads are data
+// and whose loaded index is idx, starts: see startPosition. An offset entry
+// that does not name the batch at its position has a closed segment's
+// index rebuilt, and looked up again, so that reads do not scan the
+// segment from its start one after another; the active segment's index,
+// which its appender owns, is not rebuilt, and the read starts at the
+// segment's start, as it does when the rebuild fails (the read then meets
+// the damage that made it fail).
+func (p *Partition) readStart(seg *segment, idx *segmentIndex, data []byte, offset int64) int64 {
+	pos, held := seg.startPosition(idx, data, offset)
+	if held || seg == p.active() {
+		return pos
+	}
+	idx, err := seg.rebuildIndex(p.config().indexInterval)
+	if err != nil {
+		return pos
+	}
+	p.log.recovery.indexesRebuilt.Add(1)
+	p.log.opts.Logger.Warn("eventlog: an offset index did not match its log and was rebuilt", "path", seg.path(indexExt))
+	pos, _ = seg.startPosition(idx, data, offset)
+	return pos
+}

@@ -540,7 +540,8 @@ func (p *Partition) lostProducerHistory(removed bool) string {
 	}
 	defer m.release()
 	data := m.data[:size]
-	for pos := active.startPosition(idx, data, p.logEnd.Load()-1); pos < size; {
+	pos, _ := active.startPosition(idx, data, p.logEnd.Load()-1)
+	for pos < size {
 		h, err := parseBatchHeader(data[pos:])
 		if err != nil {
 			return ""
@@ -704,7 +705,8 @@ func (p *Partition) replaySegment(seg *segment, data []byte, from int64) error {
 		if err != nil {
 			return p.errorf("%w", err)
 		}
-		pos = skipBatchesBelow(data, seg.startPosition(idx, data, from), from)
+		start, _ := seg.startPosition(idx, data, from)
+		pos = skipBatchesBelow(data, start, from)
 	}
 	for pos < int64(len(data)) {
 		h, err := parseBatchHeader(data[pos:])

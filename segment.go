@@ -685,19 +685,20 @@ func (s *segment) sealLocked() error {
 
 // startPosition is where a read of offset starts: the indexed batch at or
 // before it, or the segment start when there is no entry or the entry does
-// not point at the batch it names (indexes carry no authority).
-func (s *segment) startPosition(idx *segmentIndex, data []byte, offset int64) int64 {
+// not point at the batch it names (indexes carry no authority), which held
+// reports false for.
+func (s *segment) startPosition(idx *segmentIndex, data []byte, offset int64) (pos int64, held bool) {
 	if offset <= s.base {
-		return 0
+		return 0, true
 	}
 	s.mu.RLock()
 	entry, ok := idx.lookup(uint32(offset - s.base))
 	s.mu.RUnlock()
 	if !ok {
-		return 0
+		return 0, true
 	}
 	if h, err := parseBatchHeader(data[min(int64(entry.pos), int64(len(data))):]); err != nil || h.BaseOffset != s.base+int64(entry.rel) {
-		return 0
+		return 0, false
 	}
-	return int64(entry.pos)
+	return int64(entry.pos), true
 }

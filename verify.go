@@ -45,7 +45,8 @@ const (
 	// that does not match the log. They carry no authority: an index is
 	// rebuilt when next loaded if its end does not match the log, and
 	// every lookup checks the entry it relies on, goes by the log if it
-	// does not match, and rebuilds a time index; the checkpoint is ignored
+	// does not match, and rebuilds a closed segment's index; the
+	// checkpoint is ignored
 	// where it does not match. The exception
 	// is a .txnindex of a closed segment (or of the active segment of a
 	// cleanly closed log) that is there and well formed but lacks an
@@ -601,7 +602,7 @@ func (ix *indexCheck) batch(v *verifyRun, s *verifySegment, pos int64, h *batchH
 	for ; ix.nextOff < len(ix.offsets) && int64(ix.offsets[ix.nextOff].pos) <= pos; ix.nextOff++ {
 		e := ix.offsets[ix.nextOff]
 		if int64(e.pos) < pos || s.base+int64(e.rel) != h.BaseOffset {
-			ix.fail(v, stem+indexExt, int64(ix.nextOff)*offsetEntrySize, "entry %d names offset %d at byte %d of the log, which is not where a batch with that offset starts; a read that looks it up finds that out and reads the segment from its start", ix.nextOff, s.base+int64(e.rel), e.pos)
+			ix.fail(v, stem+indexExt, int64(ix.nextOff)*offsetEntrySize, "entry %d names offset %d at byte %d of the log, which is not where a batch with that offset starts; a read that looks it up finds that out and rebuilds the index", ix.nextOff, s.base+int64(e.rel), e.pos)
 			return
 		}
 	}
