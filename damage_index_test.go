@@ -10,6 +10,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/eventlog/eventlog"
 )
@@ -370,4 +371,56 @@ func stampedBatchSize(t *testing.T, fsys *eventlog.MemFS) int64 {
 	b, err := fsys.ReadFile("/probe/topics/t/0/00000000000000000000.log")
 	require.NoError(t, err)
 	return int64(len(b))
+}
+
+// unstampedBatch is a Kafka producer's batch of one record with no
+// timestamp (-1), as clients older than Kafka 0.10's message format
+// leave them.
+func unstampedBatch(t *testing.T, i int) []byte {
+	t.Helper()
+	r := kmsg.Record{Key: []byte(fmt.Sprintf("k%d", i)), Value: []byte(fmt.Sprintf("v%d", i))}
+	r.Length = int32(len(r.AppendTo(nil)) - 1) // a one-byte length varint
+	b := kmsg.RecordBatch{
+		PartitionLeaderEpoch: -1, Magic: 2, FirstTimestamp: -1, MaxTimestamp: -1,
+		ProducerID: -1, ProducerEpoch: -1, FirstSequence: -1, NumRecords: 1, Records: r.AppendTo(nil),
+	}
+	raw := b.AppendTo(nil)
+	binary.BigEndian.PutUint32(raw[8:], uint32(len(raw)-12))
+	return reCRC(raw)
+}
+
+// Closed segments whose records have no timestamps keep the index files
+// written for them: the next Open's reads rebuild none, and Verify finds
+// nothing wrong with them.
+func TestUnstampedSegmentsKeepTheirIndexes(t *testing.T) {
+	fsys := eventlog.NewMemFS()
+	opts := &eventlog.Options{FS: fsys, SegmentBytes: 2048, IndexIntervalBytes: 256}
+	l := openLog(t, "/d", opts)
+	require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{}))
+	p := partition(t, l, "t", 0)
+	for i := range 100 {
+		off, err := p.AppendBatch(ctx, unstampedBatch(t, i), eventlog.AppendOptions{})
+		require.NoError(t, err)
+		require.Equal(t, int64(i), off)
+	}
+	require.NoError(t, l.Close())
+	bases := segmentBases(t, fsys, "/d/topics/t/0")
+	require.Greater(t, len(bases), 2)
+
+	report, err := eventlog.Verify(ctx, "/d", &eventlog.VerifyOptions{FS: fsys})
+	require.NoError(t, err)
+	assert.Empty(t, report.Problems)
+	for range 2 {
+		l = openLog(t, "/d", opts)
+		p = partition(t, l, "t", 0)
+		for _, base := range bases {
+			recs, err := p.Read(base+3, 1)
+			require.NoError(t, err)
+			require.NotEmpty(t, recs)
+			assert.Equal(t, base+3, recs[0].Offset)
+			assert.Equal(t, fmt.Sprintf("v%d", base+3), string(recs[0].Value))
+		}
+		assert.Zero(t, l.Recovery().IndexesRebuilt)
+		require.NoError(t, l.Close())
+	}
 }

@@ -117,9 +117,11 @@ func (x *segmentIndex) maxTimestamp() int64 {
 	return x.times[len(x.times)-1].maxTimestamp
 }
 
-// addTime appends a time entry if ts raises the running maximum.
+// addTime appends a time entry if ts raises the running maximum, which
+// starts at -1: batches with no timestamps (-1) add none, so that a
+// segment of them has an empty time index, as seal leaves it.
 func (x *segmentIndex) addTime(ts int64, rel uint32) {
-	if n := len(x.times); n > 0 && x.times[n-1].maxTimestamp >= ts {
+	if n := len(x.times); ts < 0 || n > 0 && x.times[n-1].maxTimestamp >= ts {
 		return
 	}
 	x.times = append(x.times, timeEntry{maxTimestamp: ts, rel: rel})

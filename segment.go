@@ -596,8 +596,14 @@ func (s *segment) readIndexFiles(data []byte, interval int64) (idx *segmentIndex
 	if len(data) > 0 {
 		// The last entry is the segment's newest timestamp, by which
 		// retention deletes it: it must match the batches, not only
-		// those after the last offset entry, which the scan read.
-		if n := len(idx.times); n == 0 || idx.times[n-1] != (timeEntry{maxTimestamp: b.maxTs, rel: b.lastRel}) || !idx.timeEntryHolds(n-1, data, s.base) {
+		// those after the last offset entry, which the scan read. A
+		// segment with no timestamps has no entry (see addTime).
+		n := len(idx.times)
+		switch {
+		case b.maxTs < 0 && n > 0:
+			return nil, nil, 0, false
+		case b.maxTs < 0:
+		case n == 0 || idx.times[n-1] != (timeEntry{maxTimestamp: b.maxTs, rel: b.lastRel}) || !idx.timeEntryHolds(n-1, data, s.base):
 			return nil, nil, 0, false
 		}
 	}

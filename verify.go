@@ -635,7 +635,11 @@ func (ix *indexCheck) finish(v *verifyRun, s *verifySegment, end int64) {
 		ix.fail(v, base+timeIndexExt, int64(ix.nextTs)*timeEntrySize, "entry %d names offset %d, past the last batch; it is rebuilt when next loaded", ix.nextTs, s.base+int64(ix.times[ix.nextTs].rel))
 		return
 	}
-	if n := len(ix.times); end > 0 && (n == 0 || ix.times[n-1] != (timeEntry{maxTimestamp: ix.maxTs, rel: ix.lastRel})) {
+	n := len(ix.times)
+	switch {
+	case end > 0 && ix.maxTs < 0 && n > 0:
+		ix.fail(v, base+timeIndexExt, 0, "the segment's records have no timestamps, but the time index has %d entries; it is rebuilt when next loaded", n)
+	case end > 0 && ix.maxTs >= 0 && (n == 0 || ix.times[n-1] != (timeEntry{maxTimestamp: ix.maxTs, rel: ix.lastRel})):
 		ix.fail(v, base+timeIndexExt, int64(n)*timeEntrySize, "the last entry is not the segment's largest timestamp (%d) at its last batch (offset %d); it is rebuilt when next loaded", ix.maxTs, s.base+int64(ix.lastRel))
 	}
 }
