@@ -160,7 +160,8 @@ func TestReadBeforeDamageWithoutIndex(t *testing.T) {
 // Time retention judges a closed segment whose index cannot be rebuilt (its
 // log is damaged, its index files gone) by the timestamps it holds, the
 // damaged batch's included: it deletes the segment, and those after it, once
-// they are past retention, and not before.
+// they are past retention, and not before; with no copy, as the records
+// are past retention (see the package doc's Retention).
 func TestRetentionByAgePastDamagedSegment(t *testing.T) {
 	fsys := eventlog.NewMemFS()
 	clk := newClock()
@@ -189,6 +190,11 @@ func TestRetentionByAgePastDamagedSegment(t *testing.T) {
 	clk.Advance(2 * time.Hour)
 	require.NoError(t, eventlog.EnforceRetention(l))
 	assert.Equal(t, bases[len(bases)-1], p.LogStartOffset(), "every closed segment is past retention")
+	names, err := fsys.ReadDir("/d/topics/t/0")
+	require.NoError(t, err)
+	for _, name := range names {
+		assert.NotContains(t, name, ".broken", "retention keeps no copy")
+	}
 }
 
 // The index files of an active segment that went on after clean shutdowns

@@ -499,7 +499,12 @@
 // damaged bytes is judged by the newest timestamp they may hold, the
 // damaged batch's included; where the damage hides it (bytes that are no
 // batch), the segment and those after it are kept and every check
-// returns the *CorruptError, until Options.Repair cuts the damage.
+// returns the *CorruptError, until Options.Repair cuts the damage. A
+// damaged segment that retention deletes, by age or by size (which reads
+// no segment, damaged or not), goes with no ".broken" copy, unlike what
+// Repair cuts: its records, those the damage hides included, are past
+// retention or beyond the cap, which a copy would defeat. Time retention
+// logs the damage it judges a segment past.
 //
 // # Compaction
 //
