@@ -430,3 +430,81 @@ func TestUnstampedSegmentsKeepTheirIndexes(t *testing.T) {
 		require.NoError(t, l.Close())
 	}
 }
+
+// A closed segment's .timeindex middle entry overwritten whole, with stale
+// bytes that name a later batch and a lower maximum, which match the
+// batches from the offset entry before that batch on, is not believed
+// either, nor two such entries in a row: OffsetForTime checks the entries
+// it relies on against every batch since the entry two before, finds the
+// record the damaged entries would skip, and rebuilds the index.
+func TestOffsetForTimeDistrustsRewrittenTimeIndexEntry(t *testing.T) {
+	// Fourteen batches, with offset entries every two from the third on.
+	fsys := eventlog.NewMemFS()
+	size := stampedBatchSize(t, fsys)
+	clk := newClock()
+	t0 := clk.Now()
+	opts := &eventlog.Options{FS: fsys, Now: clk.Now, SegmentBytes: 14 * size, IndexIntervalBytes: int(2 * size)}
+	l := openLog(t, "/d", opts)
+	require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{}))
+	p := partition(t, l, "t", 0)
+	for i := range 20 {
+		ts := t0
+		switch i {
+		case 3:
+			ts = t0.Add(time.Hour) // a record stamped later than those after it
+		case 9:
+			ts = t0.Add(2 * time.Hour)
+		case 11:
+			ts = t0.Add(3 * time.Hour)
+		}
+		_, err := p.Append(ctx, stamped(ts), eventlog.AppendOptions{})
+		require.NoError(t, err)
+	}
+	require.NoError(t, l.Close())
+	require.Equal(t, []int64{0, 14}, segmentBases(t, fsys, "/d/topics/t/0"))
+
+	path := "/d/topics/t/0/00000000000000000000.timeindex"
+	ti, err := fsys.ReadFile(path)
+	require.NoError(t, err)
+	entry := func(i int) (int64, uint32) {
+		return int64(binary.BigEndian.Uint64(ti[i*12:])), binary.BigEndian.Uint32(ti[i*12+8:])
+	}
+	require.Len(t, ti, 5*12)
+	for i, want := range []struct {
+		ts  time.Time
+		rel uint32
+	}{{t0, 2}, {t0.Add(time.Hour), 4}, {t0.Add(2 * time.Hour), 10}, {t0.Add(3 * time.Hour), 12}, {t0.Add(3 * time.Hour), 13}} {
+		maxTs, rel := entry(i)
+		require.Equal(t, want.ts.UnixMilli(), maxTs, "entry %d", i)
+		require.Equal(t, want.rel, rel, "entry %d", i)
+	}
+	for name, damaged := range map[string][]struct {
+		i   int
+		rel uint32
+	}{
+		// The second entry says the batches up to offset 6 are no newer
+		// than t0: as the batches from the offset entry at 4 to 6 are.
+		"one": {{1, 6}},
+		// The second says so up to offset 4, and the third up to 8, as
+		// the batches from the second's on are.
+		"two in a row": {{1, 4}, {2, 8}},
+	} {
+		b := slices.Clone(ti)
+		for _, d := range damaged {
+			binary.BigEndian.PutUint64(b[d.i*12:], uint64(t0.UnixMilli()))
+			binary.BigEndian.PutUint32(b[d.i*12+8:], d.rel)
+		}
+		require.NoError(t, fsys.WriteFile(path, b, 0o644))
+
+		l = openLog(t, "/d", opts)
+		p = partition(t, l, "t", 0)
+		off, found, err := p.OffsetForTime(t0.Add(30 * time.Minute))
+		require.NoError(t, err, name)
+		assert.True(t, found, name)
+		assert.Equal(t, int64(3), off, "%s: OffsetForTime skips no record", name)
+		require.NoError(t, l.Close())
+		rebuilt, err := fsys.ReadFile(path)
+		require.NoError(t, err)
+		assert.Equal(t, ti, rebuilt, "%s: the time index is rebuilt", name)
+	}
+}

@@ -67,23 +67,24 @@ func (x *segmentIndex) lookup(rel uint32) (entry offsetEntry, ok bool) {
 // lookupTime returns the time entry from whose batch to scan for the first
 // record with a timestamp at or after ts: the last entry whose running
 // maximum is still below ts (every batch up to its own is older than ts).
-// The entry is only as good as the file it came from: see timeEntryHolds.
+// The entry is only as good as the file it came from: see timeEntryTrusted.
 func (x *segmentIndex) lookupTime(ts int64) (k int, ok bool) {
 	i := sort.Search(len(x.times), func(i int) bool { return x.times[i].maxTimestamp >= ts })
 	return i - 1, i > 0
 }
 
-// timeEntryHolds reports whether time entry k agrees with data, the log of
-// the segment at base, as far as the batches since the offset entry before
-// it tell. At each offset entry the builder adds a time entry unless the
-// last one already holds the running maximum, so at the offset entry
-// before entry k's batch (or the segment's start) the running maximum is
-// at most entry k-1's (-1 before any), which is at most entry k's: entry
-// k's must be entry k-1's raised by the batches from there to its own.
-// That reads the headers of about an index interval of batches, which a
-// lookup can afford, and catches any one damaged entry: one whose maximum
-// is too low, or whose offset is too high, would send a lookup past
-// records it should find.
+// timeEntryHolds reports whether time entry k, whose offset is known to be
+// right (the last entry's, at the segment's last batch, which the load of
+// the index files checks), agrees with data, the log of the segment at
+// base, as far as the batches since the offset entry before it tell. At
+// each offset entry the builder adds a time entry unless the last one
+// already holds the running maximum, so at the offset entry before entry
+// k's batch (or the segment's start) the running maximum is at most entry
+// k-1's (-1 before any), which is at most entry k's: entry k's must be
+// entry k-1's raised by the batches from there to its own. That reads the
+// headers of about an index interval of batches, which a load can afford,
+// and catches a damaged maximum, too low or too high. It does not catch
+// an entry whose offset is damaged too (see timeEntryTrusted).
 func (x *segmentIndex) timeEntryHolds(k int, data []byte, base int64) bool {
 	e := x.times[k]
 	running := int64(-1)
@@ -104,6 +105,60 @@ func (x *segmentIndex) timeEntryHolds(k int, data []byte, base int64) bool {
 		running = max(running, h.MaxTimestamp)
 		if h.BaseOffset == to {
 			return running == e.maxTimestamp
+		}
+		pos += h.size()
+	}
+}
+
+// timeEntryTrusted reports whether a lookup may rely on time entry k, as
+// data, the log of the segment at base, tells: entries k-1 and k must each
+// name a batch, and hold the running maximum at that batch, which the
+// scan of the batch headers from the one entry k-2 names (the segment's
+// start for the first two) computes, starting from entry k-2's maximum.
+// Entry k is then right if entry k-2 is: any two damaged entries, each
+// damaged in any way (a stale entry that names a later batch and a lower
+// maximum, as timeEntryHolds lets through, included), fail it rather than
+// send a lookup past records it should find. It reads the headers of the
+// batches between three entries, about two index intervals where the
+// timestamps rise with the offsets, and at most those a read from the
+// segment's start up to entry k would.
+func (x *segmentIndex) timeEntryTrusted(k int, data []byte, base int64) bool {
+	j := k - 2 // the entry the scan starts after, -1 for none
+	if j < -1 {
+		j = -1
+	}
+	running, after := int64(-1), base-1
+	if j >= 0 {
+		running, after = x.times[j].maxTimestamp, base+int64(x.times[j].rel)
+	}
+	// From the last offset entry at or before entry j's batch.
+	i := sort.Search(len(x.offsets), func(i int) bool { return base+int64(x.offsets[i].rel) > after })
+	pos, first := int64(0), int64(-1)
+	if i > 0 {
+		pos, first = int64(x.offsets[i-1].pos), base+int64(x.offsets[i-1].rel)
+	}
+	found := j < 0 // whether the scan met entry j's batch
+	for next := j + 1; ; {
+		h, err := batchHeaderAt(data, pos)
+		if err != nil || first >= 0 && h.BaseOffset != first {
+			return false
+		}
+		first = -1
+		if h.BaseOffset == after {
+			found = true
+		} else if h.BaseOffset > after {
+			if !found {
+				return false // entry j names no batch
+			}
+			running = max(running, h.MaxTimestamp)
+		}
+		for ; next <= k && base+int64(x.times[next].rel) <= h.BaseOffset; next++ {
+			if base+int64(x.times[next].rel) != h.BaseOffset || x.times[next].maxTimestamp != running {
+				return false
+			}
+		}
+		if next > k {
+			return true
 		}
 		pos += h.size()
 	}
@@ -196,7 +251,7 @@ func decodeTimeIndex(b []byte, lastRel uint32) ([]timeEntry, bool) {
 // startForTime returns the offset in the segment from which a read finds
 // its first record stamped ts or later, as its index idx tells, or its base
 // when no entry helps. The time entry it relies on is checked first (see
-// timeEntryHolds). One that does not hold has a closed segment's index
+// timeEntryTrusted). One that does not hold has a closed segment's index
 // rebuilt, which rebuilt reports, and looked up again; the active
 // segment's index, which its appender owns, is not rebuilt, and the read
 // starts at the segment's base, as it does when the rebuild fails (the
@@ -219,7 +274,7 @@ func (s *segment) startForTime(idx *segmentIndex, ts, interval int64, active boo
 		if err != nil {
 			return -1, false, err
 		}
-		holds := x.timeEntryHolds(k, m.data[:size], s.base)
+		holds := x.timeEntryTrusted(k, m.data[:size], s.base)
 		m.release()
 		if holds {
 			return from, false, nil
