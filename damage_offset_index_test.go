@@ -3,7 +3,9 @@ package eventlog_test
 import (
 	"encoding/binary"
 	"fmt"
+	"slices"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -83,4 +85,89 @@ func TestReadSkipsNothingPastAnyFlippedOffsetIndexBit(t *testing.T) {
 		}
 		require.NoError(t, l.Close())
 	}
+}
+
+// crashedActiveSegment appends 200 single-record batches, stamped t0 plus
+// 10ms each, to the active segment of topic t, partition 0 of a log at /d
+// in fsys, with an index entry every few batches, checkpoints its recovery
+// point (which writes the index files) and abandons the log as a crash
+// would. It returns the options to open it with and the stamps.
+func crashedActiveSegment(t *testing.T, fsys *eventlog.MemFS) (*eventlog.Options, []time.Time) {
+	t.Helper()
+	clk := newClock()
+	opts := &eventlog.Options{FS: fsys, Now: clk.Now, IndexIntervalBytes: 256}
+	l, err := eventlog.Open("/d", opts)
+	require.NoError(t, err)
+	require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{}))
+	stamps := appendStamped(t, partition(t, l, "t", 0), 200, clk.Now(), 10*time.Millisecond)
+	require.NoError(t, eventlog.CheckpointRecoveryPoints(l))
+	require.NoError(t, eventlog.Abandon(l))
+	require.Equal(t, []int64{0}, segmentBases(t, fsys, "/d/topics/t/0"))
+	return opts, stamps
+}
+
+// The index of an active segment that a crash left with a damaged middle
+// offset entry, which recovery does not look at (it resumes from the last
+// entry), is rebuilt by the first read that finds the entry out, as a
+// closed segment's is, rather than have every read through that entry scan
+// the segment from its start until the segment rolls.
+func TestReadRebuildsDamagedOffsetIndexOfCrashedActiveSegment(t *testing.T) {
+	fsys := eventlog.NewMemFS()
+	opts, _ := crashedActiveSegment(t, fsys)
+	path := "/d/topics/t/0/00000000000000000000.index"
+	good, err := fsys.ReadFile(path)
+	require.NoError(t, err)
+	require.GreaterOrEqual(t, len(good)/8, 4, "entries to damage")
+	k := len(good) / 8 / 2
+	damaged := slices.Clone(good)
+	damaged[k*8+7] ^= 0x01 // the position's lowest bit: inside the batch
+	require.NoError(t, fsys.WriteFile(path, damaged, 0o644))
+
+	l := openLog(t, "/d", opts)
+	p := partition(t, l, "t", 0)
+	rebuilt := l.Recovery().IndexesRebuilt
+	off := int64(binary.BigEndian.Uint32(good[k*8:]))
+	for range 2 {
+		recs, err := p.Read(off, 1)
+		require.NoError(t, err)
+		require.NotEmpty(t, recs)
+		assert.Equal(t, off, recs[0].Offset)
+	}
+	assert.Equal(t, rebuilt+1, l.Recovery().IndexesRebuilt, "rebuilt once")
+	require.NoError(t, l.Close())
+	written, err := fsys.ReadFile(path)
+	require.NoError(t, err)
+	assert.Equal(t, good, written, "Close writes the rebuilt index")
+}
+
+// The same holds for a damaged middle time entry of a crashed active
+// segment, which a lookup by time finds out.
+func TestOffsetForTimeRebuildsDamagedTimeIndexOfCrashedActiveSegment(t *testing.T) {
+	fsys := eventlog.NewMemFS()
+	opts, stamps := crashedActiveSegment(t, fsys)
+	path := "/d/topics/t/0/00000000000000000000.timeindex"
+	good, err := fsys.ReadFile(path)
+	require.NoError(t, err)
+	n := len(good) / 12
+	require.GreaterOrEqual(t, n, 4, "entries to damage")
+	k := n / 2
+	damaged := slices.Clone(good)
+	damaged[k*12+7] ^= 0x01 // the maximum's lowest bit: one millisecond off
+	require.NoError(t, fsys.WriteFile(path, damaged, 0o644))
+
+	l := openLog(t, "/d", opts)
+	p := partition(t, l, "t", 0)
+	rebuilt := l.Recovery().IndexesRebuilt
+	for i, s := range stamps {
+		off, found, err := p.OffsetForTime(s)
+		require.NoError(t, err)
+		require.True(t, found)
+		require.Equal(t, int64(i), off, "OffsetForTime(%d)", s.UnixMilli())
+	}
+	assert.Equal(t, rebuilt+1, l.Recovery().IndexesRebuilt, "rebuilt once")
+	require.NoError(t, l.Close())
+	written, err := fsys.ReadFile(path)
+	require.NoError(t, err)
+	require.GreaterOrEqual(t, len(written), len(good))
+	assert.Equal(t, good, written[:len(good)], "Close writes the rebuilt index, and its closing entry")
 }

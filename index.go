@@ -2,6 +2,7 @@ package eventlog
 
 import (
 	"encoding/binary"
+	"errors"
 	"sort"
 )
 
@@ -251,12 +252,11 @@ func decodeTimeIndex(b []byte, lastRel uint32) ([]timeEntry, bool) {
 // startForTime returns the offset in the segment from which a read finds
 // its first record stamped ts or later, as its index idx tells, or its base
 // when no entry helps. The time entry it relies on is checked first (see
-// timeEntryTrusted). One that does not hold has a closed segment's index
-// rebuilt, which rebuilt reports, and looked up again; the active
-// segment's index, which its appender owns, is not rebuilt, and the read
-// starts at the segment's base, as it does when the rebuild fails (the
-// read then meets the damage that made it fail).
-func (s *segment) startForTime(idx *segmentIndex, ts, interval int64, active bool) (from int64, rebuilt bool, err error) {
+// timeEntryTrusted). One that does not hold has the index rebuilt by
+// rebuild (see Partition.rebuildIndex), which rebuilt reports, and looked
+// up again; where the rebuild fails, the read starts at the segment's base
+// (and meets the damage that made it fail, if that is in the log).
+func (s *segment) startForTime(idx *segmentIndex, ts int64, rebuild func() (*segmentIndex, error)) (from int64, rebuilt bool, err error) {
 	for {
 		s.mu.RLock()
 		x := segmentIndex{offsets: idx.offsets, times: idx.times}
@@ -279,10 +279,7 @@ func (s *segment) startForTime(idx *segmentIndex, ts, interval int64, active boo
 		if holds {
 			return from, false, nil
 		}
-		if active {
-			return s.base, false, nil
-		}
-		if idx, err = s.rebuildIndex(interval); err != nil {
+		if idx, err = rebuild(); err != nil {
 			return s.base, false, nil
 		}
 		rebuilt = true
@@ -291,18 +288,17 @@ func (s *segment) startForTime(idx *segmentIndex, ts, interval int64, active boo
 
 // readStart is where a read of offset in seg, whose bytes it reads are data
 // and whose loaded index is idx, starts: see startPosition. An offset entry
-// that does not name the batch at its position has a closed segment's
-// index rebuilt, and looked up again, so that reads do not scan the
-// segment from its start one after another; the active segment's index,
-// which its appender owns, is not rebuilt, and the read starts at the
-// segment's start, as it does when the rebuild fails (the read then meets
-// the damage that made it fail).
+// that does not name the batch at its position has the index rebuilt (see
+// rebuildIndex), and looked up again, so that reads do not scan the
+// segment from its start one after another; where the rebuild fails, the
+// read starts at the segment's start (and meets the damage that made it
+// fail, if that is in the log).
 func (p *Partition) readStart(seg *segment, idx *segmentIndex, data []byte, offset int64) int64 {
 	pos, held := seg.startPosition(idx, data, offset)
-	if held || seg == p.active() {
+	if held {
 		return pos
 	}
-	idx, err := seg.rebuildIndex(p.config().indexInterval)
+	idx, err := p.rebuildIndex(seg)
 	if err != nil {
 		return pos
 	}
@@ -310,4 +306,60 @@ func (p *Partition) readStart(seg *segment, idx *segmentIndex, data []byte, offs
 	p.log.opts.Logger.Warn("eventlog: an offset index did not match its log and was rebuilt", "path", seg.path(indexExt))
 	pos, _ = seg.startPosition(idx, data, offset)
 	return pos
+}
+
+// errNotRebuilt is rebuildIndex's report that it left the index as it is.
+var errNotRebuilt = errors.New("eventlog: index not rebuilt")
+
+// rebuildIndex rebuilds the index of seg, which a lookup found not
+// matching the log, and returns it. A closed segment's is rebuilt by
+// segment.rebuildIndex. The active segment's index is its appender's: it
+// is scanned from the log with no lock held, then brought up to the
+// batches appended meanwhile and installed, with the appender's state,
+// under the append lock; nothing is rebuilt for a read-only Log, whose
+// active segment another process appends to, nor for a segment that
+// rolled meanwhile (the next lookup rebuilds it as a closed one).
+func (p *Partition) rebuildIndex(seg *segment) (*segmentIndex, error) {
+	if seg != p.active() {
+		return seg.rebuildIndex(p.config().indexInterval)
+	}
+	if p.log.opts.ReadOnly {
+		return nil, errNotRebuilt
+	}
+	idx := &segmentIndex{}
+	b := &indexBuilder{base: seg.base, interval: p.config().indexInterval, maxTs: -1}
+	var r scanResult
+	scanTo := func(from, to int64) error {
+		m, err := seg.viewFor(to)
+		if err != nil {
+			return err
+		}
+		defer m.release()
+		if r = scanDense(m.data[:to], from, max(r.nextOffset, seg.base), b, idx); r.err != nil {
+			return &CorruptError{Path: seg.path(logExt), Pos: r.end, Offset: r.nextOffset, Reason: r.err.Error()}
+		}
+		return nil
+	}
+	size := seg.size.Load()
+	if err := scanTo(0, size); err != nil {
+		return nil, err
+	}
+	p.appendMu.Lock()
+	defer p.appendMu.Unlock()
+	if p.err() != nil || seg != p.active() {
+		return nil, errNotRebuilt
+	}
+	if end := seg.size.Load(); end > size {
+		if err := scanTo(size, end); err != nil {
+			return nil, err
+		}
+	}
+	if r.nextOffset != seg.nextOffset {
+		return nil, errNotRebuilt // not the bytes the appender wrote
+	}
+	seg.mu.Lock()
+	seg.mu.index = idx
+	seg.mu.Unlock()
+	seg.builder = *b
+	return idx, nil
 }

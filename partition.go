@@ -866,7 +866,7 @@ func (p *Partition) offsetForTimeIn(seg *segment, ts int64, hw *position) (int64
 		return -1, false, nil
 	default:
 		var rebuilt bool
-		from, rebuilt, err = seg.startForTime(idx, ts, p.config().indexInterval, seg == p.active())
+		from, rebuilt, err = seg.startForTime(idx, ts, func() (*segmentIndex, error) { return p.rebuildIndex(seg) })
 		if err != nil {
 			if again, err := p.relistGone(seg, err); !again {
 				return -1, false, err

@@ -45,8 +45,9 @@ const (
 	// that does not match the log. They carry no authority: an index is
 	// rebuilt when next loaded if its end does not match the log, and
 	// every lookup checks the entry it relies on, goes by the log if it
-	// does not match, and rebuilds a closed segment's index; the
-	// checkpoint is ignored
+	// does not match, and rebuilds the index (but an active one of a
+	// read-only Log, which another process writes); the checkpoint is
+	// ignored
 	// where it does not match. The exception
 	// is a .txnindex of a closed segment (or of the active segment of a
 	// cleanly closed log) that is there and well formed but lacks an
