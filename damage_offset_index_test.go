@@ -171,3 +171,54 @@ func TestOffsetForTimeRebuildsDamagedTimeIndexOfCrashedActiveSegment(t *testing.
 	require.GreaterOrEqual(t, len(written), len(good))
 	assert.Equal(t, good, written[:len(good)], "Close writes the rebuilt index, and its closing entry")
 }
+
+// The rebuild of a crashed active segment's index, which a read sets off,
+// runs while appends go on: the index it installs covers the batches
+// appended meanwhile and goes on growing with them, as one built by the
+// appends alone would.
+func TestActiveIndexRebuildDuringAppends(t *testing.T) {
+	fsys := eventlog.NewMemFS()
+	opts, stamps := crashedActiveSegment(t, fsys)
+	path := "/d/topics/t/0/00000000000000000000.index"
+	good, err := fsys.ReadFile(path)
+	require.NoError(t, err)
+	k := len(good) / 8 / 2
+	damaged := slices.Clone(good)
+	damaged[k*8+7] ^= 0x01
+	require.NoError(t, fsys.WriteFile(path, damaged, 0o644))
+
+	l := openLog(t, "/d", opts)
+	p := partition(t, l, "t", 0)
+	rebuilt := l.Recovery().IndexesRebuilt
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := range 300 {
+			_, err := p.Append(ctx, []eventlog.Record{{Value: fmt.Appendf(nil, "w%d", i), Timestamp: stamps[len(stamps)-1]}}, eventlog.AppendOptions{})
+			assert.NoError(t, err)
+		}
+	}()
+	off := int64(binary.BigEndian.Uint32(good[k*8:]))
+	for i := off; i < int64(len(stamps)); i++ {
+		recs, err := p.Read(i, 1)
+		require.NoError(t, err)
+		require.NotEmpty(t, recs)
+		require.Equal(t, i, recs[0].Offset)
+	}
+	<-done
+	assert.Equal(t, rebuilt+1, l.Recovery().IndexesRebuilt, "rebuilt once")
+	require.NoError(t, l.Close())
+	written, err := fsys.ReadFile(path)
+	require.NoError(t, err)
+
+	// The index the appends alone build, from the log with no index files.
+	for _, ext := range []string{".index", ".timeindex"} {
+		require.NoError(t, fsys.Remove("/d/topics/t/0/00000000000000000000"+ext))
+	}
+	l = openLog(t, "/d", opts)
+	require.Equal(t, int64(len(stamps)+300), partition(t, l, "t", 0).LogEndOffset())
+	require.NoError(t, l.Close())
+	fresh, err := fsys.ReadFile(path)
+	require.NoError(t, err)
+	assert.Equal(t, fresh, written)
+}
