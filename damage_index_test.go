@@ -508,3 +508,56 @@ func TestOffsetForTimeDistrustsRewrittenTimeIndexEntry(t *testing.T) {
 		assert.Equal(t, ti, rebuilt, "%s: the time index is rebuilt", name)
 	}
 }
+
+// Two damaged entries at the end of a closed segment's .timeindex, the
+// last (the segment's newest timestamp) and the one before, both lowered
+// so that the last agrees with the one before and the batches after it,
+// are not believed either: time retention would delete the segment by
+// the lowered timestamp, before its newest record is past retention.
+func TestRetentionDistrustsTwoDamagedLastTimeIndexEntries(t *testing.T) {
+	// Ten batches, with index entries at the fourth, the seventh and the
+	// tenth, the last.
+	fsys := eventlog.NewMemFS()
+	size := stampedBatchSize(t, fsys)
+
+	clk := newClock()
+	t0 := clk.Now()
+	opts := &eventlog.Options{FS: fsys, Now: clk.Now, SegmentBytes: 10 * size, IndexIntervalBytes: int(3 * size)}
+	l := openLog(t, "/d", opts)
+	require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{Retention: time.Hour}))
+	p := partition(t, l, "t", 0)
+	for i := range 20 {
+		ts := t0
+		if i == 4 {
+			ts = t0.Add(2 * time.Hour)
+		}
+		_, err := p.Append(ctx, stamped(ts), eventlog.AppendOptions{})
+		require.NoError(t, err)
+	}
+	require.NoError(t, l.Close())
+	require.Equal(t, []int64{0, 10}, segmentBases(t, fsys, "/d/topics/t/0"))
+
+	path := "/d/topics/t/0/00000000000000000000.timeindex"
+	ti, err := fsys.ReadFile(path)
+	require.NoError(t, err)
+	require.Len(t, ti, 36, "entries at offsets 3, 6 and 9")
+	for i, rel := range []uint32{3, 6, 9} {
+		require.Equal(t, rel, binary.BigEndian.Uint32(ti[i*12+8:]))
+	}
+	require.Equal(t, t0.Add(2*time.Hour).UnixMilli(), int64(binary.BigEndian.Uint64(ti[24:])))
+	lowered := t0.Add(time.Hour).UnixMilli()
+	binary.BigEndian.PutUint64(ti[12:], uint64(lowered))
+	binary.BigEndian.PutUint64(ti[24:], uint64(lowered))
+	require.NoError(t, fsys.WriteFile(path, ti, 0o644))
+
+	l = openLog(t, "/d", opts)
+	p = partition(t, l, "t", 0)
+	// Past retention by the damaged entries, not by the segment's newest
+	// record.
+	clk.Advance(150 * time.Minute)
+	require.NoError(t, eventlog.EnforceRetention(l))
+	assert.Zero(t, p.LogStartOffset(), "the segment holds a record not yet past retention")
+	clk.Advance(time.Hour)
+	require.NoError(t, eventlog.EnforceRetention(l))
+	assert.Equal(t, int64(10), p.LogStartOffset(), "and is deleted once it is")
+}

@@ -84,8 +84,9 @@ func (x *segmentIndex) lookupTime(ts int64) (k int, ok bool) {
 // k-1's (-1 before any), which is at most entry k's: entry k's must be
 // entry k-1's raised by the batches from there to its own. That reads the
 // headers of about an index interval of batches, which a load can afford,
-// and catches a damaged maximum, too low or too high. It does not catch
-// an entry whose offset is damaged too (see timeEntryTrusted).
+// and catches a damaged maximum, too low or too high, if entry k-1's is
+// right. It does not catch an entry whose offset is damaged too (see
+// timeEntryTrusted).
 func (x *segmentIndex) timeEntryHolds(k int, data []byte, base int64) bool {
 	e := x.times[k]
 	running := int64(-1)
@@ -163,6 +164,16 @@ func (x *segmentIndex) timeEntryTrusted(k int, data []byte, base int64) bool {
 		}
 		pos += h.size()
 	}
+}
+
+// lastTimeEntriesHold reports whether the last of the first n time
+// entries, the newest timestamp of the batches up to its own, by which
+// retention deletes a segment, agrees with data, the log of the segment
+// at base: it and the entry before must hold (timeEntryHolds), so that
+// two damaged maximums, the last lowered to agree with the one before it,
+// lowered too, fail it; the last entry alone would hold them.
+func (x *segmentIndex) lastTimeEntriesHold(n int, data []byte, base int64) bool {
+	return n == 0 || x.timeEntryHolds(n-1, data, base) && (n == 1 || x.timeEntryHolds(n-2, data, base))
 }
 
 // maxTimestamp is the largest timestamp recorded by the time index, or -1.

@@ -357,7 +357,7 @@ func (s *segment) resumeFromIndex(below []byte, segmentBytes int64, rp recoveryP
 	// which retention deletes the segment once it is closed: it must
 	// match the batches.
 	idx := &segmentIndex{offsets: offsets, times: times}
-	if m > 0 && !idx.timeEntryHolds(m-1, below, s.base) {
+	if !idx.lastTimeEntriesHold(m, below, s.base) {
 		return nil, nil, false
 	}
 	// The builder adds no entries below the recovery point: they are in

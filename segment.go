@@ -603,7 +603,7 @@ func (s *segment) readIndexFiles(data []byte, interval int64) (idx *segmentIndex
 		case b.maxTs < 0 && n > 0:
 			return nil, nil, 0, false
 		case b.maxTs < 0:
-		case n == 0 || idx.times[n-1] != (timeEntry{maxTimestamp: b.maxTs, rel: b.lastRel}) || !idx.timeEntryHolds(n-1, data, s.base):
+		case n == 0 || idx.times[n-1] != (timeEntry{maxTimestamp: b.maxTs, rel: b.lastRel}) || !idx.lastTimeEntriesHold(n, data, s.base):
 			return nil, nil, 0, false
 		}
 	}
