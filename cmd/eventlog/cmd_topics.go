@@ -174,10 +174,11 @@ type partitionDescription struct {
 	DirtyRatio     float64 `json:"dirty_ratio"`
 }
 
-// describeTopics describes the named topics, or all of them (internal
-// ones too with internal), sorted.
+// describeTopics describes the named topics, each once in the order first
+// named, or all of them (internal ones too with internal), sorted.
 func describeTopics(l *eventlog.Log, names []string, internal bool) ([]topicDescription, error) {
 	stats := l.Stats().Partitions
+	names = uniqueNames(names)
 	if len(names) == 0 {
 		for _, s := range stats {
 			if (internal || !strings.HasPrefix(s.Topic, "__")) && !slices.Contains(names, s.Topic) {
@@ -248,4 +249,16 @@ func formatConfig(m map[string]string) string {
 		parts[i] = k + "=" + m[k]
 	}
 	return strings.Join(parts, " ")
+}
+
+// uniqueNames returns names without repeats, each where it first comes,
+// so that a topic named twice is described or compacted once.
+func uniqueNames(names []string) []string {
+	var out []string
+	for _, name := range names {
+		if !slices.Contains(out, name) {
+			out = append(out, name)
+		}
+	}
+	return out
 }
