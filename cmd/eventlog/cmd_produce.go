@@ -79,7 +79,7 @@ and the exit code is 130.`,
 			}
 			l, err := a.openWritable(false, &eventlog.Options{MaxBatchBytes: maxBytes})
 			if maxBytes != 0 && errors.Is(err, eventlog.ErrInvalidConfig) {
-				return usageError("--max-message-bytes: %v", err)
+				return usageError("--max-message-bytes: %w", unprefixed(err))
 			}
 			if err != nil {
 				return err
@@ -103,7 +103,7 @@ and the exit code is 130.`,
 					"interrupted: stored the %d records read before it; the rest of the input was not read", n)}
 			}
 			if err != nil {
-				return fmt.Errorf("after %d records: %w", n, err)
+				return fmt.Errorf("after %d records: %w", n, unprefixed(err))
 			}
 			if a.json {
 				return printJSON(a.stdout, map[string]any{"topic": topic, "records": n})

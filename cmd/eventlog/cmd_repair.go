@@ -66,7 +66,7 @@ asking, with exit code 4).`,
 			l, err := a.openWritable(false, &eventlog.Options{Repair: true})
 			if errors.Is(err, eventlog.ErrCorrupt) {
 				// Not exit code 1, whose advice is to run repair.
-				return &codeError{code: exitCorrupt, err: fmt.Errorf("repair cannot cut this damage, which Open refuses even with Options.Repair: %w", err)}
+				return &codeError{code: exitCorrupt, err: fmt.Errorf("repair cannot cut this damage, which Open refuses even with Options.Repair: %w", unprefixed(err))}
 			}
 			if err != nil {
 				return err

@@ -48,6 +48,17 @@ type codeError struct {
 func (e *codeError) Error() string { return e.err.Error() }
 func (e *codeError) Unwrap() error { return e.err }
 
+// unprefixed is err without the "eventlog: " its message starts with,
+// for the tool's errors that wrap one of the library's: run prefixes
+// the whole message, so that the package is named once, at its start.
+// errors.Is and errors.As see err.
+func unprefixed(err error) error { return unprefixedError{err} }
+
+type unprefixedError struct{ err error }
+
+func (e unprefixedError) Error() string { return strings.TrimPrefix(e.err.Error(), "eventlog: ") }
+func (e unprefixedError) Unwrap() error { return e.err }
+
 // usageError is a mistake in the command line.
 func usageError(format string, args ...any) error {
 	return &codeError{code: exitUsage, err: fmt.Errorf(format, args...)}
@@ -85,10 +96,11 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	if errors.As(err, &ee) {
 		code = ee.code
 	}
-	// The library prefixes each error it wraps with "eventlog: ": once
-	// is enough.
-	msg := "eventlog: " + strings.ReplaceAll(strings.TrimPrefix(err.Error(), "eventlog: "), ": eventlog: ", ": ")
-	fmt.Fprintln(stderr, msg)
+	// The library's errors name the package once, at their start, and
+	// so do the tool's wraps of them (see unprefixed); the tool's own
+	// errors do not name it. Nothing else is taken out: the message
+	// quotes names and paths as they were given.
+	fmt.Fprintln(stderr, "eventlog: "+strings.TrimPrefix(err.Error(), "eventlog: "))
 	switch {
 	case code == exitUsage:
 		fmt.Fprintf(stderr, "Run '%s --help' for usage.\n", cmd.CommandPath())
