@@ -15,9 +15,10 @@ func (a *app) compactCommand() *cobra.Command {
 		Short: "Compact topics now (default: every compacted topic)",
 		Long: `Run the log cleaner now on the named topics, or on every topic whose
 cleanup.policy compacts: the newest record of each key stays, older ones
-go, tombstones go once past delete.retention.ms. It needs the log's lock:
-stop the process that has the log open first (that process's own cleaner
-compacts in the background anyway).`,
+go, tombstones go once past delete.retention.ms. A topic named that does
+not exist or does not compact fails the command before any is compacted.
+It needs the log's lock: stop the process that has the log open first
+(that process's own cleaner compacts in the background anyway).`,
 		Args: args(0, -1),
 		RunE: a.runE(func(cmd *cobra.Command, names []string) (err error) {
 			l, err := a.openWritable(false, nil)
@@ -27,9 +28,22 @@ compacts in the background anyway).`,
 			defer closeLog(l, &err)
 			if len(names) == 0 {
 				for _, name := range l.Topics() {
-					if cfg, err := l.TopicConfig(name); err == nil && cfg.CleanupPolicy != eventlog.CleanupDelete {
+					if cfg, err := l.TopicConfig(name); err == nil && compacts(cfg.CleanupPolicy) {
 						names = append(names, name)
 					}
+				}
+			}
+			// Every topic named is checked before any is compacted: a
+			// mistyped name must not leave the others compacted by a
+			// command that failed.
+			names = uniqueNames(names)
+			for _, name := range names {
+				cfg, err := l.TopicConfig(name)
+				if err != nil {
+					return err
+				}
+				if !compacts(cfg.CleanupPolicy) {
+					return fmt.Errorf("topic %q: %w: cleanup.policy is %s, not compact", name, unprefixed(eventlog.ErrInvalidConfig), cfg.CleanupPolicy)
 				}
 			}
 			results := []jsonCompact{}
@@ -98,4 +112,9 @@ type jsonCompact struct {
 	RecordsRemoved int64  `json:"records_removed"`
 	BytesRead      int64  `json:"bytes_read"`
 	BytesWritten   int64  `json:"bytes_written"`
+}
+
+// compacts reports whether a topic of cleanup policy p compacts.
+func compacts(p eventlog.CleanupPolicy) bool {
+	return p == eventlog.CleanupCompact || p == eventlog.CleanupCompactDelete
 }
