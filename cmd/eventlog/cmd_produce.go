@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -60,6 +61,9 @@ and the exit code is 130.`,
 			if timestamp != "" {
 				if rt.Timestamp, err = parseTime(timestamp); err != nil {
 					return usageError("--timestamp: %v", err)
+				}
+				if err := checkRecordTime(rt.Timestamp); err != nil {
+					return usageError("--timestamp %s: %v", timestamp, err)
 				}
 			}
 			opts := &eventlog.ProducerOptions{Compression: -1}
@@ -116,10 +120,30 @@ and the exit code is 130.`,
 	f.StringVarP(&keySep, "key-separator", "K", "", "split each line into key and value at the first occurrence of this")
 	f.StringArrayVarP(&headers, "header", "H", nil, "add a header key=value to every record (repeatable)")
 	f.Int32VarP(&partition, "partition", "p", -1, "append to this partition (default: by key, else spread)")
-	f.StringVar(&timestamp, "timestamp", "", "the records' timestamp, RFC 3339 or Unix milliseconds (default: now)")
+	f.StringVar(&timestamp, "timestamp", "", "the records' timestamp, RFC 3339 or Unix milliseconds, from 1970 to the end of 9999 (default: now)")
 	f.StringVar(&compression, "compression", "none", "batch compression: none, gzip, snappy, lz4 or zstd")
 	f.IntVar(&maxBytes, "max-message-bytes", 0, "largest batch for a topic without its own max.message.bytes: your service's Options.MaxBatchBytes (default: the library's, 1048588)")
 	return cmd
+}
+
+// Record timestamps that produce takes: those a Kafka producer takes,
+// which is none before the Unix epoch (-1 stands for no timestamp in a
+// batch), up to the last that RFC 3339, and so dump, can write.
+var (
+	minRecordTime = time.UnixMilli(0)
+	maxRecordTime = time.Date(9999, 12, 31, 23, 59, 59, 999e6, time.UTC)
+)
+
+// checkRecordTime fails for a record timestamp out of produce's range.
+func checkRecordTime(t time.Time) error {
+	// By the milliseconds stored: 9999-12-31T23:59:59.9999Z is taken.
+	switch ms := t.UnixMilli(); {
+	case ms < minRecordTime.UnixMilli():
+		return fmt.Errorf("%s is before %s: a record's timestamp is not negative", formatTime(t), formatTime(minRecordTime))
+	case ms > maxRecordTime.UnixMilli():
+		return fmt.Errorf("the year %d is after 9999, which RFC 3339 cannot write", t.UTC().Year())
+	}
+	return nil
 }
 
 // produceLines sends each line of r as a record made from template and
