@@ -111,7 +111,9 @@ With --batches, print each stored RecordBatch's header instead, as
 kafka-dump-log does: file and byte position, offsets, count, timestamps,
 compression, CRC, producer fields. --records adds each batch's records
 (kafka-dump-log's --print-data-log), but for those before the log start
-in the batch that holds it, which DeleteRecords deleted.`,
+in the batch that holds it, which DeleteRecords deleted; and the record of
+each control batch: the transaction marker, COMMIT or ABORT, and its
+coordinator epoch.`,
 		Args: args(1, 1),
 		RunE: a.runE(func(cmd *cobra.Command, names []string) (err error) {
 			if cmd.Flags().Changed("offset") && fromTime != "" {
@@ -181,7 +183,7 @@ in the batch that holds it, which DeleteRecords deleted.`,
 	f.StringVar(&fromTime, "from-time", "", "start at the first record at or after this time (RFC 3339 or Unix milliseconds)")
 	f.Int64VarP(&limit, "max", "n", 0, "print at most this many records, or batches, per partition (0: all)")
 	f.BoolVar(&batches, "batches", false, "print batch headers, as kafka-dump-log does")
-	f.BoolVar(&records, "records", false, "with --batches, print the records of each batch too")
+	f.BoolVar(&records, "records", false, "with --batches, print the records of each batch too, and the transaction marker of each control batch")
 	return cmd
 }
 
@@ -310,6 +312,8 @@ type jsonBatch struct {
 	Transactional  bool          `json:"transactional"`
 	Control        bool          `json:"control"`
 	Records        []*jsonRecord `json:"records,omitempty"`
+	// Marker is the record of a control batch, with --records.
+	Marker *jsonControl `json:"marker,omitempty"`
 }
 
 // batches prints the batch headers of p from the batch holding offset,
@@ -342,15 +346,27 @@ func (d *dumper) batchesFrom(p *eventlog.Partition, offset, n *int64, path *stri
 		if err := d.ctx.Err(); err != nil {
 			return err
 		}
-		var recs []outRecord
-		if records {
+		var (
+			recs    []outRecord
+			control *controlRecord
+		)
+		switch {
+		case records && b.Control:
+			if control, err = batchControl(p, &b); err != nil {
+				return err
+			}
+		case records:
 			if recs, err = batchRecords(p, &b); err != nil {
 				return err
 			}
 		}
 		*n++
 		if d.asJSON {
-			if err := d.printer.enc.Encode(d.jsonBatch(p, &b, recs)); err != nil {
+			j := d.jsonBatch(p, &b, recs)
+			if control != nil {
+				j.Marker = control.json()
+			}
+			if err := d.printer.enc.Encode(j); err != nil {
 				return err
 			}
 		} else {
@@ -359,6 +375,9 @@ func (d *dumper) batchesFrom(p *eventlog.Partition, offset, n *int64, path *stri
 				fmt.Fprintf(d.out, "Dumping %s\n", b.Path)
 			}
 			d.printBatch(&b, recs)
+			if control != nil {
+				fmt.Fprintln(d.out, control.text(timestampType(&b)))
+			}
 		}
 		*offset = b.LastOffset + 1
 		if d.printed++; d.printed%64 == 0 {
