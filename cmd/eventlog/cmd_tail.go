@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"sync/atomic"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -31,7 +32,8 @@ transactions and of transactions still open included (read_uncommitted).
 
 The log is opened read-only and looked at again every --interval: what a
 writer appended shows within that time. A batch being written shows once
-it is whole.`,
+it is whole. Partitions added to the topic meanwhile are followed too,
+from their first record, unless --partition picks one.`,
 		Args: args(1, 1),
 		RunE: a.runE(func(cmd *cobra.Command, names []string) (err error) {
 			if interval < minInterval {
@@ -66,7 +68,12 @@ it is whole.`,
 				}
 				return nil
 			}
-			return a.follow(cmd.Context(), l, starts, printer, interval)
+			// Following every partition follows those added later too.
+			grows := ""
+			if rf.partition < 0 {
+				grows = names[0]
+			}
+			return a.follow(cmd.Context(), l, starts, grows, printer, interval)
 		}),
 	}
 	f := cmd.Flags()
@@ -163,8 +170,12 @@ func recordAfter(ctx context.Context, p *eventlog.Partition, from, skip int64) (
 const minInterval = 10 * time.Millisecond
 
 // follow prints the records of the partitions from the given offsets on,
-// refreshing the read-only log every interval, until ctx ends.
-func (a *app) follow(ctx context.Context, l *eventlog.Log, starts map[eventlog.TopicPartition]int64, printer *recordPrinter, interval time.Duration) error {
+// refreshing the read-only log every interval, until ctx ends. Unless
+// topic is "", it follows the partitions added to topic meanwhile too,
+// from their log start: each of their records was appended after
+// follow began.
+func (a *app) follow(ctx context.Context, l *eventlog.Log, starts map[eventlog.TopicPartition]int64, topic string,
+	printer *recordPrinter, interval time.Duration) error {
 	// Read uncommitted, as dump and tail without -f read: every record
 	// the log holds, those of aborted transactions and of transactions
 	// still open included. A position that the writer's retention or
@@ -182,6 +193,21 @@ func (a *app) follow(ctx context.Context, l *eventlog.Log, starts map[eventlog.T
 	}
 	if err := cons.Assign(tps...); err != nil {
 		return err
+	}
+	// added reports whether topic has more partitions than are followed;
+	// the refreshing goroutine asks it, to wake a Poll that waits on
+	// the others, and so does the loop, to assign them.
+	followed := atomic.Int64{}
+	followed.Store(int64(len(tps)))
+	added := func() int {
+		if topic == "" {
+			return 0
+		}
+		cfg, err := l.TopicConfig(topic)
+		if err != nil || int64(cfg.Partitions) <= followed.Load() {
+			return 0 // a topic deleted fails the poll
+		}
+		return cfg.Partitions
 	}
 	for tp, offset := range starts {
 		if err := cons.Seek(tp, offset); err != nil {
@@ -204,6 +230,9 @@ func (a *app) follow(ctx context.Context, l *eventlog.Log, starts map[eventlog.T
 					cancel(err)
 					return
 				}
+				if added() > 0 {
+					cons.Wakeup()
+				}
 			}
 		}
 	}()
@@ -213,7 +242,22 @@ func (a *app) follow(ctx context.Context, l *eventlog.Log, starts map[eventlog.T
 		retried bool
 	)
 	for {
+		if n := added(); n > 0 {
+			tps = tps[:0]
+			for id := range int32(n) {
+				tps = append(tps, eventlog.TopicPartition{Topic: topic, Partition: id})
+			}
+			// The partitions followed keep their positions; the new
+			// ones start at their log start (AutoOffsetReset).
+			if err := cons.Assign(tps...); err != nil {
+				return err
+			}
+			followed.Store(int64(n))
+		}
 		recs, err := cons.Poll(ctx)
+		if errors.Is(err, eventlog.ErrWakeup) {
+			continue // partitions were added
+		}
 		if err != nil {
 			if cause := context.Cause(ctx); ctx.Err() != nil {
 				if errors.Is(cause, context.Canceled) {

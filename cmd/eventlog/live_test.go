@@ -79,7 +79,7 @@ func TestTailFollowSegmentDeletedByWriter(t *testing.T) {
 	defer cancel()
 	done := make(chan error, 1)
 	go func() {
-		done <- (&app{}).follow(c, ro, map[eventlog.TopicPartition]int64{{Topic: "t"}: p.LogStartOffset()}, printer, 10*time.Millisecond)
+		done <- (&app{}).follow(c, ro, map[eventlog.TopicPartition]int64{{Topic: "t"}: p.LogStartOffset()}, "t", printer, 10*time.Millisecond)
 	}()
 	select {
 	case <-w.lines:
