@@ -92,6 +92,9 @@ func Open(dir string, opts *Options) (*Log, error) {
 	if o.ReadOnly {
 		return openReadOnly(dir, o)
 	}
+	// A directory without a topics directory holds no log: Open makes a
+	// new one, which has nothing to recover.
+	_, statErr := o.FS.Stat(filepath.Join(dir, topicsDirName))
 	if err := mkdirAllDurable(o.FS, filepath.Join(dir, topicsDirName)); err != nil {
 		return nil, errorf("eventlog: open %s: %w", dir, err)
 	}
@@ -110,6 +113,9 @@ func Open(dir string, opts *Options) (*Log, error) {
 	l.txns.ids.init(l)
 	if err := l.recover(); err != nil {
 		return nil, errors.Join(err, l.releaseTopics(), lock.Close())
+	}
+	if errors.Is(statErr, os.ErrNotExist) {
+		l.recovery.clean = true
 	}
 	l.wg.Add(4)
 	go l.background()
@@ -698,7 +704,8 @@ func (t *topic) release() error {
 // RecoveryStats reports what Open did to bring the log back.
 type RecoveryStats struct {
 	// CleanShutdown is true when the previous Log closed cleanly, so no
-	// segment was scanned.
+	// segment was scanned, and for a log that Open created, which had
+	// nothing to recover.
 	CleanShutdown bool
 	// SegmentsScanned counts segments read batch by batch to find their end.
 	SegmentsScanned int

@@ -62,7 +62,7 @@
 //	eventlog.group.state                 gauge           1             1 for the group's state (eventlog.group.state: Empty, PreparingRebalance, CompletingRebalance, Stable), 0 for the others
 //	eventlog.group.committed_offset      gauge           {offset}      the group's committed offset of a partition
 //	eventlog.group.lag                   gauge           {record}      high watermark minus committed offset (left out once the topic is deleted)
-//	eventlog.recovery.clean_shutdown     gauge           1             1 if the log was closed cleanly before Open
+//	eventlog.recovery.clean_shutdown     gauge           1             1 if the log was closed cleanly before Open, or Open created it
 //	eventlog.recovery.scanned_segments   counter         {segment}     segments Open scanned batch by batch
 //	eventlog.recovery.scanned_size       counter         By            bytes Open scanned
 //	eventlog.recovery.truncated_size     counter         By            bytes Open cut from torn or damaged tails

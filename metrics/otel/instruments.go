@@ -224,7 +224,7 @@ func Register(l *eventlog.Log, mp metric.MeterProvider, opts *Options) (metric.R
 	in.groupState = i64g("eventlog.group.state", "1", "1 for the state the consumer group is in, 0 for the others.")
 	in.groupCommitted = i64g("eventlog.group.committed_offset", "{offset}", "Offset the consumer group committed for the partition: the next record it will consume.")
 	in.groupLag = i64g("eventlog.group.lag", "{record}", "Records of the partition the consumer group has not consumed: high watermark minus committed offset.")
-	in.recoveryClean = i64g("eventlog.recovery.clean_shutdown", "1", "1 if the log had been closed cleanly before it was opened, so that nothing was scanned.")
+	in.recoveryClean = i64g("eventlog.recovery.clean_shutdown", "1", "1 if the log had been closed cleanly before it was opened, or was created by the open, so that nothing was scanned.")
 	in.recoverySegments = i64c("eventlog.recovery.scanned_segments", "{segment}", "Segments read batch by batch to find their end when the log was opened.")
 	in.recoveryScanned = i64c("eventlog.recovery.scanned_size", "By", "Bytes of segments read batch by batch when the log was opened.")
 	in.recoveryTruncated = i64c("eventlog.recovery.truncated_size", "By", "Bytes cut from damaged or torn segment tails when the log was opened.")

@@ -100,7 +100,7 @@ func NewCollector(l *eventlog.Log, opts *Options) *Collector {
 	c.groupState = d("group_state", "1 for the state the consumer group is in, 0 for the others.", []string{"group", "state"})
 	c.groupCommitted = d("group_committed_offset", "Offset the consumer group committed for the partition: the next record it will consume.", ol)
 	c.groupLag = d("group_lag", "Records of the partition the consumer group has not consumed: high watermark minus committed offset.", ol)
-	c.recoveryClean = d("recovery_clean_shutdown", "1 if the log had been closed cleanly before it was opened, so that nothing was scanned.", nil)
+	c.recoveryClean = d("recovery_clean_shutdown", "1 if the log had been closed cleanly before it was opened, or was created by the open, so that nothing was scanned.", nil)
 	c.recoverySegments = d("recovery_scanned_segments_total", "Segments read batch by batch to find their end when the log was opened.", nil)
 	c.recoveryScanned = d("recovery_scanned_bytes_total", "Bytes of segments read batch by batch when the log was opened.", nil)
 	c.recoveryTruncated = d("recovery_truncated_bytes_total", "Bytes cut from damaged or torn segment tails when the log was opened.", nil)

@@ -6,6 +6,7 @@ import (
 	"math"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
@@ -252,8 +253,9 @@ func TestScrapeMatchesLog(t *testing.T) {
 	assert.Equal(t, 1.0, value(t, families, "eventlog_group_state", "group", "audit", "state", "Empty"))
 	assert.Equal(t, 9.0, value(t, families, "eventlog_group_lag", "group", "audit", "topic", "orders", "partition", "0"))
 
-	// Recovery of a new directory: no clean-shutdown marker, nothing to scan.
-	assert.Equal(t, 0.0, value(t, families, "eventlog_recovery_clean_shutdown"))
+	// Recovery of a new directory: nothing to recover, as after a clean
+	// shutdown.
+	assert.Equal(t, 1.0, value(t, families, "eventlog_recovery_clean_shutdown"))
 	assert.Equal(t, float64(st.Recovery.SegmentsScanned), value(t, families, "eventlog_recovery_scanned_segments_total"))
 	assert.Equal(t, float64(st.Recovery.BytesTruncated), value(t, families, "eventlog_recovery_truncated_bytes_total"))
 	assert.Equal(t, st.Recovery.Duration.Seconds(), value(t, families, "eventlog_recovery_duration_seconds"))
@@ -379,4 +381,18 @@ func TestCollectorConstLabelLe(t *testing.T) {
 		assert.ErrorContains(t, err, name, "constant label %q", name)
 	}
 	require.NoError(t, prometheus.NewPedanticRegistry().Register(eventlogprom.NewCollector(l, &eventlogprom.Options{ConstLabels: prometheus.Labels{"log": "x"}})))
+}
+
+// A log that Open created had nothing to recover: its recovery is as
+// clean as after a clean shutdown, not that of a crash, which an alert on
+// eventlog_recovery_clean_shutdown == 0 would take it for.
+func TestNewLogRecoveredCleanly(t *testing.T) {
+	l, err := eventlog.Open(filepath.Join(t.TempDir(), "new"), nil)
+	require.NoError(t, err)
+	defer l.Close()
+	reg := prometheus.NewPedanticRegistry()
+	require.NoError(t, reg.Register(eventlogprom.NewCollector(l, nil)))
+	families := scrape(t, reg)
+	assert.Equal(t, 1.0, value(t, families, "eventlog_recovery_clean_shutdown"))
+	assert.Equal(t, 0.0, value(t, families, "eventlog_recovery_scanned_segments_total"))
 }

@@ -44,7 +44,7 @@
 //	eventlog_group_state                             gauge      1 for the group's state (label state: Empty, PreparingRebalance, CompletingRebalance, Stable), 0 for the others
 //	eventlog_group_committed_offset                  gauge      the group's committed offset of a partition
 //	eventlog_group_lag                               gauge      high watermark minus committed offset (left out once the topic is deleted)
-//	eventlog_recovery_clean_shutdown                 gauge      1 if the log was closed cleanly before Open
+//	eventlog_recovery_clean_shutdown                 gauge      1 if the log was closed cleanly before Open, or Open created it
 //	eventlog_recovery_scanned_segments_total         counter    segments Open scanned batch by batch
 //	eventlog_recovery_scanned_bytes_total            counter    bytes Open scanned
 //	eventlog_recovery_truncated_bytes_total          counter    bytes Open cut from torn or damaged tails
