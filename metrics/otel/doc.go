@@ -68,6 +68,7 @@
 //	eventlog.recovery.truncated_size     counter         By            bytes Open cut from torn or damaged tails
 //	eventlog.recovery.rebuilt_indexes    counter         {index}       indexes rebuilt, at Open or on a segment's first read
 //	eventlog.recovery.repaired_segments  counter         {segment}     copies kept of corrupt data cut by Options.Repair
+//	eventlog.recovery.lost_segments      counter         {partition}   partitions Options.Repair restarted past lost segment files (RecoveryStats.LostSegments)
 //	eventlog.recovery.duration           gauge           s             how long Open took to recover
 //
 // The histograms' explicit bucket bounds are those of

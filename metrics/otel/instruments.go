@@ -150,7 +150,7 @@ type instruments struct {
 	recoveryClean                          metric.Int64ObservableGauge
 	recoverySegments, recoveryScanned      metric.Int64ObservableCounter
 	recoveryTruncated, recoveryIndexes     metric.Int64ObservableCounter
-	recoveryRepaired                       metric.Int64ObservableCounter
+	recoveryRepaired, recoveryLost         metric.Int64ObservableCounter
 	recoveryDuration                       metric.Float64ObservableGauge
 
 	observables []metric.Observable // all of the above
@@ -230,6 +230,7 @@ func Register(l *eventlog.Log, mp metric.MeterProvider, opts *Options) (metric.R
 	in.recoveryTruncated = i64c("eventlog.recovery.truncated_size", "By", "Bytes cut from damaged or torn segment tails when the log was opened.")
 	in.recoveryIndexes = i64c("eventlog.recovery.rebuilt_indexes", "{index}", "Segment indexes rebuilt from the log because they were missing or inconsistent, at open or on first read.")
 	in.recoveryRepaired = i64c("eventlog.recovery.repaired_segments", "{segment}", "Copies kept of corrupt data cut by a repair when the log was opened.")
+	in.recoveryLost = i64c("eventlog.recovery.lost_segments", "{partition}", "Partitions whose segment files were found lost when the log was opened, which a repair made go on past them: the records in those files are gone.")
 	in.recoveryDuration = f64g("eventlog.recovery.duration", "s", "How long opening the log took to recover it.")
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
@@ -320,5 +321,6 @@ func (in *instruments) observe(o metric.Observer, st eventlog.Stats) {
 	o.ObserveInt64(in.recoveryTruncated, r.BytesTruncated, in.logAttrs)
 	o.ObserveInt64(in.recoveryIndexes, int64(r.IndexesRebuilt), in.logAttrs)
 	o.ObserveInt64(in.recoveryRepaired, int64(len(r.Repaired)), in.logAttrs)
+	o.ObserveInt64(in.recoveryLost, int64(len(r.LostSegments)), in.logAttrs)
 	o.ObserveFloat64(in.recoveryDuration, r.Duration.Seconds(), in.logAttrs)
 }

@@ -45,7 +45,7 @@ type Collector struct {
 	recoveryClean, recoverySegments        *prometheus.Desc
 	recoveryScanned, recoveryTruncated     *prometheus.Desc
 	recoveryIndexes, recoveryRepaired      *prometheus.Desc
-	recoveryDuration                       *prometheus.Desc
+	recoveryLost, recoveryDuration         *prometheus.Desc
 }
 
 // groupStates are the states eventlog_group_state has a series for.
@@ -106,6 +106,7 @@ func NewCollector(l *eventlog.Log, opts *Options) *Collector {
 	c.recoveryTruncated = d("recovery_truncated_bytes_total", "Bytes cut from damaged or torn segment tails when the log was opened.", nil)
 	c.recoveryIndexes = d("recovery_rebuilt_indexes_total", "Segment indexes rebuilt from the log because they were missing or inconsistent, at open or on first read.", nil)
 	c.recoveryRepaired = d("recovery_repaired_segments_total", "Copies kept of corrupt data cut by a repair when the log was opened.", nil)
+	c.recoveryLost = d("recovery_lost_segments_total", "Partitions whose segment files were found lost when the log was opened, which a repair made go on past them: the records in those files are gone.", nil)
 	c.recoveryDuration = d("recovery_duration_seconds", "How long opening the log took to recover it.", nil)
 	return c
 }
@@ -118,7 +119,7 @@ func (c *Collector) descs() []*prometheus.Desc {
 		c.groupMembers, c.groupGeneration, c.groupRebalances, c.groupState,
 		c.groupCommitted, c.groupLag,
 		c.recoveryClean, c.recoverySegments, c.recoveryScanned, c.recoveryTruncated,
-		c.recoveryIndexes, c.recoveryRepaired, c.recoveryDuration,
+		c.recoveryIndexes, c.recoveryRepaired, c.recoveryLost, c.recoveryDuration,
 	}
 }
 
@@ -169,6 +170,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	e.counter(c.recoveryTruncated, float64(r.BytesTruncated))
 	e.counter(c.recoveryIndexes, float64(r.IndexesRebuilt))
 	e.counter(c.recoveryRepaired, float64(len(r.Repaired)))
+	e.counter(c.recoveryLost, float64(len(r.LostSegments)))
 	e.gauge(c.recoveryDuration, r.Duration.Seconds())
 }
 

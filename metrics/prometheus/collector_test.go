@@ -6,6 +6,7 @@ import (
 	"math"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strconv"
 	"testing"
@@ -395,4 +396,38 @@ func TestNewLogRecoveredCleanly(t *testing.T) {
 	families := scrape(t, reg)
 	assert.Equal(t, 1.0, value(t, families, "eventlog_recovery_clean_shutdown"))
 	assert.Equal(t, 0.0, value(t, families, "eventlog_recovery_scanned_segments_total"))
+}
+
+// A partition whose segment files were lost, which Options.Repair made go
+// on past them, shows in eventlog_recovery_lost_segments_total: the
+// records in those files are gone.
+func TestLostSegmentsMetric(t *testing.T) {
+	dir := t.TempDir()
+	opts := &eventlog.Options{SegmentBytes: 1024}
+	l, err := eventlog.Open(dir, opts)
+	require.NoError(t, err)
+	require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{Partitions: 2}))
+	p, err := l.Partition("t", 0)
+	require.NoError(t, err)
+	for range 20 {
+		appendN(t, p, 5)
+	}
+	require.NoError(t, l.Close())
+	logs, err := filepath.Glob(filepath.Join(dir, "topics", "t", "0", "*.log"))
+	require.NoError(t, err)
+	require.Greater(t, len(logs), 1)
+	for _, path := range logs {
+		require.NoError(t, os.Remove(path))
+	}
+
+	repair := *opts
+	repair.Repair = true
+	l, err = eventlog.Open(dir, &repair)
+	require.NoError(t, err)
+	defer l.Close()
+	require.Len(t, l.Recovery().LostSegments, 1)
+	reg := prometheus.NewPedanticRegistry()
+	require.NoError(t, reg.Register(eventlogprom.NewCollector(l, nil)))
+	families := scrape(t, reg)
+	assert.Equal(t, 1.0, value(t, families, "eventlog_recovery_lost_segments_total"))
 }

@@ -50,6 +50,7 @@
 //	eventlog_recovery_truncated_bytes_total          counter    bytes Open cut from torn or damaged tails
 //	eventlog_recovery_rebuilt_indexes_total          counter    indexes rebuilt, at Open or on a segment's first read
 //	eventlog_recovery_repaired_segments_total        counter    copies kept of corrupt data cut by Options.Repair
+//	eventlog_recovery_lost_segments_total            counter    partitions Options.Repair restarted past lost segment files (RecoveryStats.LostSegments)
 //	eventlog_recovery_duration_seconds               gauge      how long Open took to recover
 //
 // The latency histograms have the fixed buckets of
