@@ -102,26 +102,34 @@ func execute(ctx context.Context, p *eventlog.Partition, fn func(Account) (Event
 }
 
 func main() {
+	if err := run(); err != nil {
+		log.Fatal(err)
+	}
+}
+
+// run is the example; main reports its error once the deferred clean-up,
+// the removal of the temporary directory, has run.
+func run() error {
 	dir, err := os.MkdirTemp("", "eventlog-aggregate-")
 	if err != nil {
-		log.Fatal(err)
+		return err
 	}
 	defer os.RemoveAll(dir)
 	ctx := context.Background()
 	l, err := eventlog.Open(dir, nil)
 	if err != nil {
-		log.Fatal(err)
+		return err
 	}
 	defer l.Close()
 	if err := l.CreateTopic("account-alice", eventlog.TopicConfig{}); err != nil {
-		log.Fatal(err)
+		return err
 	}
 	p, err := l.Partition("account-alice", 0)
 	if err != nil {
-		log.Fatal(err)
+		return err
 	}
 	if _, err := execute(ctx, p, func(Account) (Event, error) { return Event{Kind: "deposit", Amount: 100}, nil }); err != nil {
-		log.Fatal(err)
+		return err
 	}
 
 	// Two tellers, each trying to withdraw 15 six times: 180 asked, 100
@@ -132,6 +140,7 @@ func main() {
 		granted int
 		refused int
 		retries int
+		failed  error
 	)
 	for teller := range 2 {
 		wg.Add(1)
@@ -145,7 +154,7 @@ func main() {
 				case errors.Is(err, errInsufficientFunds):
 					refused++
 				case err != nil:
-					log.Fatalf("teller %d: %v", teller, err)
+					failed = errors.Join(failed, fmt.Errorf("teller %d: %w", teller, err))
 				default:
 					granted++
 				}
@@ -154,13 +163,17 @@ func main() {
 		}()
 	}
 	wg.Wait()
+	if failed != nil {
+		return failed
+	}
 	acc, err := load(p)
 	if err != nil {
-		log.Fatal(err)
+		return err
 	}
 	fmt.Printf("withdrawals granted %d, refused %d, retried after a conflict %d\n", granted, refused, retries)
 	fmt.Printf("balance %d at version %d (never below zero)\n", acc.Balance, acc.Version)
 	if acc.Balance != 100-15*int64(granted) || acc.Balance < 0 {
-		log.Fatalf("balance %d does not match %d withdrawals", acc.Balance, granted)
+		return fmt.Errorf("balance %d does not match %d withdrawals", acc.Balance, granted)
 	}
+	return nil
 }

@@ -25,19 +25,27 @@ type Event struct {
 const topic = "accounts"
 
 func main() {
+	if err := run(); err != nil {
+		log.Fatal(err)
+	}
+}
+
+// run is the example; main reports its error once the deferred clean-up,
+// the removal of the temporary directory, has run.
+func run() error {
 	dir, err := os.MkdirTemp("", "eventlog-eventsourcing-")
 	if err != nil {
-		log.Fatal(err)
+		return err
 	}
 	defer os.RemoveAll(dir)
 	ctx := context.Background()
 
 	if err := record(ctx, dir); err != nil {
-		log.Fatal(err)
+		return err
 	}
 	balances, err := rebuild(ctx, dir)
 	if err != nil {
-		log.Fatal(err)
+		return err
 	}
 	accounts := make([]string, 0, len(balances))
 	for a := range balances {
@@ -47,6 +55,7 @@ func main() {
 	for _, a := range accounts {
 		fmt.Printf("%-6s balance %5d\n", a, balances[a])
 	}
+	return nil
 }
 
 // record appends the events, each acknowledged once it is fsynced.

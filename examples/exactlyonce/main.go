@@ -93,41 +93,49 @@ func (w *worker) step(ctx context.Context, commit bool) (int, error) {
 }
 
 func main() {
+	if err := run(); err != nil {
+		log.Fatal(err)
+	}
+}
+
+// run is the example; main reports its error once the deferred clean-up,
+// the removal of the temporary directory, has run.
+func run() error {
 	dir, err := os.MkdirTemp("", "eventlog-exactlyonce-")
 	if err != nil {
-		log.Fatal(err)
+		return err
 	}
 	defer os.RemoveAll(dir)
 	ctx := context.Background()
 	l, err := eventlog.Open(dir, nil)
 	if err != nil {
-		log.Fatal(err)
+		return err
 	}
 	defer l.Close()
 	for _, topic := range []string{"payments", "verdicts"} {
 		if err := l.CreateTopic(topic, eventlog.TopicConfig{}); err != nil {
-			log.Fatal(err)
+			return err
 		}
 	}
 	in, err := l.Partition("payments", 0)
 	if err != nil {
-		log.Fatal(err)
+		return err
 	}
 	for i := range payments {
 		amount := strconv.Itoa(100 + 97*i)
 		if _, err := in.Append(ctx, []eventlog.Record{{Key: fmt.Appendf(nil, "payment-%d", i), Value: []byte(amount)}}, eventlog.AppendOptions{}); err != nil {
-			log.Fatal(err)
+			return err
 		}
 	}
 
 	first, err := newWorker(l)
 	if err != nil {
-		log.Fatal(err)
+		return err
 	}
 	for _, commit := range []bool{true, true, false} {
 		n, err := first.step(ctx, commit)
 		if err != nil {
-			log.Fatal(err)
+			return err
 		}
 		fmt.Printf("worker 1: %d payments, committed: %v\n", n, commit)
 	}
@@ -135,7 +143,7 @@ func main() {
 	// A new incarnation: it fences the first and aborts its transaction.
 	second, err := newWorker(l)
 	if err != nil {
-		log.Fatal(err)
+		return err
 	}
 	if err := first.producer.CommitTransaction(ctx); err != nil {
 		fmt.Println("worker 1, late commit:", err)
@@ -143,7 +151,7 @@ func main() {
 	for {
 		n, err := second.step(ctx, true)
 		if err != nil {
-			log.Fatal(err)
+			return err
 		}
 		if n == 0 {
 			break
@@ -152,23 +160,23 @@ func main() {
 	}
 	offsets, err := l.GroupOffsets(group)
 	if err != nil {
-		log.Fatal(err)
+		return err
 	}
 	fmt.Printf("committed offset of %s: %d\n", input, offsets[0].Committed)
 
 	for _, level := range []eventlog.IsolationLevel{eventlog.ReadCommitted, eventlog.ReadUncommitted} {
 		c, err := l.NewConsumer(&eventlog.ConsumerOptions{IsolationLevel: level, AutoOffsetReset: eventlog.OffsetResetEarliest})
 		if err != nil {
-			log.Fatal(err)
+			return err
 		}
 		if err := c.Assign(eventlog.TopicPartition{Topic: "verdicts", Partition: 0}); err != nil {
-			log.Fatal(err)
+			return err
 		}
 		seen := map[string]int{}
 		total := 0
 		for r, err := range c.ReadToEnd(ctx) {
 			if err != nil {
-				log.Fatal(err)
+				return err
 			}
 			seen[string(r.Key)]++
 			total++
@@ -176,11 +184,12 @@ func main() {
 		c.Close()
 		fmt.Printf("%s: %d verdicts for %d payments\n", level, total, len(seen))
 		if level == eventlog.ReadCommitted && (total != payments || len(seen) != payments) {
-			log.Fatalf("exactly once broken: %d verdicts for %d payments", total, len(seen))
+			return fmt.Errorf("exactly once broken: %d verdicts for %d payments", total, len(seen))
 		}
 	}
 	for _, w := range []*worker{first, second} {
 		w.consumer.Close()
 		w.producer.Close()
 	}
+	return nil
 }
