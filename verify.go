@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -92,7 +93,7 @@ func (p Problem) String() string {
 // VerifyReport is what Verify checked and found.
 type VerifyReport struct {
 	Topics     int   // topics with readable metadata
-	Partitions int   // their partitions with a directory
+	Partitions int   // partitions with a directory: of those topics, and of topics whose metadata is damaged
 	Segments   int   // segment files checked
 	Batches    int64 // batches checked, up to the first problem of each segment
 	Records    int64 // records in those batches, by their headers
@@ -108,8 +109,9 @@ func (r *VerifyReport) Corrupt() bool {
 
 // Verify checks the log in dir without opening it, so that it works on a
 // log that Open refuses and on one that another process has open: every
-// topic's metadata; every batch of every segment — it parses, its CRC-32C
-// matches, its offsets follow the batch before (densely, unless the
+// topic's metadata; every batch of every segment (a topic whose metadata
+// is damaged too, in the partition directories it has) — it parses, its
+// CRC-32C matches, its offsets follow the batch before (densely, unless the
 // partition was ever compacted) and the segments follow one another; the
 // active segment against its recovery point, as Open judges it;
 // producer-ids.meta, which Open does not read; the files that show
@@ -220,18 +222,32 @@ func (v *verifyRun) topic(dir string) ([]verifyPartition, error) {
 		return nil, nil
 	case errors.As(err, &ce):
 		v.problem(ProblemCorrupt, ce.Path, ce.Pos, -1, "%s", ce.Reason)
-		return nil, nil
+		// Its records are checked all the same, in the partition
+		// directories there are, as a topic of default settings that
+		// may compact: offsets with gaps are no damage.
+		return v.partitionsOnDisk(dir)
 	case err != nil:
 		return nil, errorf("eventlog: verify %s: %w", dir, err)
 	}
 	v.report.Topics++
+	var ids []int32
+	for id := range int32(cfg.Partitions) {
+		ids = append(ids, id)
+	}
+	return v.partitions(dir, cfg, ids)
+}
+
+// partitions returns the partitions ids of the topic in dir, of
+// configuration cfg, that have a directory, adding the sizes of their
+// segment files to the total.
+func (v *verifyRun) partitions(dir string, cfg TopicConfig, ids []int32) ([]verifyPartition, error) {
 	// Verify has no Options: a topic's settings that it does not override
 	// are the defaults, as the segment size only bounds what is read of
 	// the index files of a lost segment.
 	defaults, _ := (&Options{}).withDefaults()
 	pc := cfg.resolve(&defaults)
 	var parts []verifyPartition
-	for id := range int32(cfg.Partitions) {
+	for _, id := range ids {
 		pdir := filepath.Join(dir, partitionDirName(id))
 		names, err := v.fsys.ReadDir(pdir)
 		if errors.Is(err, fs.ErrNotExist) {
@@ -250,6 +266,25 @@ func (v *verifyRun) topic(dir string) ([]verifyPartition, error) {
 		parts = append(parts, verifyPartition{dir: pdir, segmentBytes: pc.segmentBytes + int64(pc.maxBatchBytes), compacts: pc.cleanup.compacts()})
 	}
 	return parts, nil
+}
+
+// partitionsOnDisk returns the partitions of the topic in dir whose
+// metadata cannot be read: those whose directory is there, as a topic of
+// default settings that compacts, whose offsets may have gaps.
+func (v *verifyRun) partitionsOnDisk(dir string) ([]verifyPartition, error) {
+	names, err := v.fsys.ReadDir(dir)
+	if err != nil {
+		return nil, errorf("eventlog: verify %s: %w", dir, err)
+	}
+	var ids []int32
+	for _, name := range names {
+		id, err := strconv.ParseInt(name, 10, 32)
+		if err == nil && id >= 0 && partitionDirName(int32(id)) == name {
+			ids = append(ids, int32(id))
+		}
+	}
+	slices.Sort(ids)
+	return v.partitions(dir, TopicConfig{Partitions: 1, CleanupPolicy: CleanupCompact}, ids)
 }
 
 func isCleanedOutput(name string) bool {
