@@ -32,13 +32,15 @@ type ProblemKind int8
 const (
 	// ProblemCorrupt is damage that no crash explains: a batch that fails
 	// its checksum, does not parse, or is out of sequence in a closed
-	// segment or before the active segment's recovery point; offsets
+	// segment, before the active segment's recovery point, or anywhere in
+	// the active segment of a log closed cleanly; offsets
 	// missing or repeated between segments; segment files missing; a
 	// damaged metadata file. Open refuses it, or reads return a
 	// *CorruptError when they reach it.
 	ProblemCorrupt ProblemKind = iota + 1
 	// ProblemTornTail is an incomplete or damaged end of the active
-	// segment after its recovery point: what a crash leaves, which the
+	// segment after its recovery point, in a log not closed cleanly
+	// since: what a crash leaves, which the
 	// next Open that may write cuts (no acknowledged record is lost), or a
 	// batch that a live writer is writing while Verify reads.
 	ProblemTornTail
@@ -476,9 +478,18 @@ func (v *verifyRun) segment(s *verifySegment, next int64) (int64, error) {
 		}
 		if err != nil {
 			s.txns.damaged()
-			if s.active && pos >= max(s.rpPos, 0) {
+			// After a clean Close the whole active segment was fsynced,
+			// and Open takes damage anywhere in it for corruption;
+			// unless a writer has opened the log since the check
+			// began, and may be writing what was read.
+			closed := s.closed && closedCleanly(v.fsys, v.dir)
+			switch {
+			case s.active && closed:
+				v.problem(ProblemCorrupt, s.path, pos, next, "%v; the segment was fsynced whole by a clean Close, so no crash explains it; the rest of the segment is not checked", err)
+				next = -1
+			case s.active && pos >= max(s.rpPos, 0):
 				v.problem(ProblemTornTail, s.path, pos, next, "%v, after the recovery point at byte %d: a crash left it (the next Open that may write cuts it), or a writer is writing it", err, max(s.rpPos, 0))
-			} else {
+			default:
 				v.problem(ProblemCorrupt, s.path, pos, next, "%v; the rest of the segment is not checked", err)
 				next = -1
 			}

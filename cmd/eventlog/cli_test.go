@@ -592,6 +592,15 @@ func TestDamagedLogs(t *testing.T) {
 		dir := fixture(t)
 		logs := segments(t, dir, "orders", 1)
 		appendTo(t, logs[len(logs)-1], bytes.Repeat([]byte{0x5a}, 100))
+		// After a clean Close the same bytes are damage no crash
+		// explains, which Open refuses (Options.Repair cuts it).
+		clean := dirState(t, dir)
+		runGolden(t, dir, map[string]goldenCase{
+			"clean-tail-verify": {args: []string{"verify"}},
+		})
+		assert.Equal(t, clean, dirState(t, dir))
+		// A crash, rather, leaves a torn tail.
+		require.NoError(t, os.Remove(filepath.Join(dir, "CLEAN_SHUTDOWN")))
 		before := dirState(t, dir)
 		runGolden(t, dir, map[string]goldenCase{
 			"torn-tail-verify": {args: []string{"verify"}},

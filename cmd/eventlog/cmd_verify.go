@@ -20,7 +20,8 @@ follow), the active segments against their recovery points, and every
 index entry and .txnindex file of the closed segments. Each problem prints
 with its file and byte position:
 
-  corrupt    damage no crash explains; reads or Open fail on it (exit code 3)
+  corrupt    damage no crash explains; reads or Open fail on it (exit code 3);
+             after a clean shutdown, any damage in an active segment
   torn-tail  the incomplete end of an active segment that a crash left, or
              that a writer is writing now; the next Open for writing cuts it
   index      an index or checkpoint that does not match the log; readers
