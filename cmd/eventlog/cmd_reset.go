@@ -31,7 +31,8 @@ start, negative ones included, is the log start; above the high watermark
 is the high watermark).
 
 --topic selects every partition of a topic, or TOPIC:PARTITION one; without
-it, every partition the group has a committed offset for.
+it, every partition the group has a committed offset for, and a group
+without any (a mistyped name) is an error.
 
 Without --execute this is a dry run: it prints the offsets it would commit,
 reading the log read-only, whatever members the group has. With --execute
@@ -92,6 +93,10 @@ stored before it crashed or stopped, and do not stop the reset.`,
 			offsets, err := resetOffsets(cmd.Context(), l, group, spec)
 			if err != nil {
 				return argumentError(err)
+			}
+			if len(offsets) == 0 && len(topics) == 0 {
+				// A mistyped group name, most likely: not a success.
+				return fmt.Errorf("group %q has no committed offsets to reset: name the topics or partitions to reset with --topic", group)
 			}
 			if a.json {
 				out := jsonReset{Group: group, Executed: execute, Offsets: []jsonResetOffset{}}

@@ -27,7 +27,8 @@ func TestJSONEmptyLists(t *testing.T) {
 		{"stats"},
 		{"verify"},
 		{"compact"},
-		{"reset-offsets", "-g", "g", "--to-latest"},
+		// Not reset-offsets: with nothing to reset it fails (see
+		// TestResetOffsetsGroupWithoutOffsets).
 	} {
 		name := strings.Join(args, " ")
 		r := runCLI(t, dir, "", append(args, "--json")...)
