@@ -178,8 +178,10 @@ type memberDescription struct {
 	partitions []eventlog.TopicPartition // Assignment, unformatted
 }
 
-// describeGroups describes the named groups, or all of them.
+// describeGroups describes the named groups, each once in the order first
+// named, or all of them.
 func describeGroups(l *eventlog.Log, names []string) ([]groupDescription, error) {
+	names = uniqueNames(names)
 	if len(names) == 0 {
 		var err error
 		if names, err = l.Groups(); err != nil {

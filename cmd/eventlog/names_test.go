@@ -18,3 +18,14 @@ func TestTopicsDescribeRepeatedName(t *testing.T) {
 		assert.Equal(t, both, twice, "format %v", format)
 	}
 }
+
+// A group named twice is described once.
+func TestGroupsDescribeRepeatedName(t *testing.T) {
+	dir := fixture(t)
+	for _, format := range [][]string{nil, {"--json"}} {
+		once := runCLI(t, dir, "", append([]string{"groups", "describe", "billing"}, format...)...)
+		require.Equal(t, exitOK, once.code, once.stderr)
+		twice := runCLI(t, dir, "", append([]string{"groups", "describe", "billing", "billing"}, format...)...)
+		assert.Equal(t, once, twice, "format %v", format)
+	}
+}
