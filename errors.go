@@ -3,6 +3,7 @@ package eventlog
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -86,23 +87,44 @@ func (e *CorruptError) Unwrap() error { return ErrCorrupt }
 // message, so that an error names the package once however many layers
 // wrapped it: `eventlog: topic "t" partition 0: record too large: ...`,
 // not `eventlog: topic "t" partition 0: eventlog: record too large: ...`.
-// errors.Is and errors.As see what fmt.Errorf's error wraps.
+// Only the errors among args lose their prefix: names and paths are
+// quoted as they were given, whatever they hold. errors.Is and errors.As
+// see what fmt.Errorf's error wraps.
 func errorf(format string, args ...any) error {
 	err := fmt.Errorf(format, args...)
-	msg := err.Error()
-	if once := prefixOnce(msg); once != msg {
-		return &prefixedError{msg: once, err: err}
+	var shown []any // args, with the errors' prefixes dropped
+	for i, a := range args {
+		e, ok := a.(error)
+		if !ok || e == nil {
+			continue
+		}
+		if msg := unprefixed(e); len(msg) < len(e.Error()) {
+			if shown == nil {
+				shown = slices.Clone(args)
+			}
+			shown[i] = msg
+		}
 	}
-	return err
+	if shown == nil {
+		return err
+	}
+	// The strings stand in for the errors where %w took them; a message
+	// that starts with a wrapped error keeps one prefix.
+	msg := fmt.Sprintf(strings.ReplaceAll(format, "%w", "%v"), shown...)
+	if full := err.Error(); strings.HasPrefix(full, "eventlog: ") && !strings.HasPrefix(msg, "eventlog: ") {
+		msg = "eventlog: " + msg
+	}
+	return &prefixedError{msg: msg, err: err}
 }
 
-// prefixOnce drops the "eventlog: " of the errors that msg quotes after
-// its own.
-func prefixOnce(msg string) string {
-	return strings.ReplaceAll(msg, ": eventlog: ", ": ")
+// unprefixed returns err's message without the "eventlog: " it starts
+// with, if it does.
+func unprefixed(err error) string {
+	msg := err.Error()
+	return strings.TrimPrefix(msg, "eventlog: ")
 }
 
-// prefixedError is an error of errorf whose message prefixOnce shortened.
+// prefixedError is an error of errorf whose message names the package once.
 type prefixedError struct {
 	msg string
 	err error // what fmt.Errorf made, for Unwrap

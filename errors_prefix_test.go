@@ -62,3 +62,17 @@ func TestErrorsNamePackageOnce(t *testing.T) {
 		}
 	}
 }
+
+// TestErrorsQuoteNamesAsGiven: leaving the wrapped errors' prefix out
+// leaves names alone, even one that holds ": eventlog: ".
+func TestErrorsQuoteNamesAsGiven(t *testing.T) {
+	l := openLog(t, t.TempDir(), nil)
+	_, err := l.DescribeGroup("x: eventlog: y")
+	require.ErrorIs(t, err, eventlog.ErrGroupNotFound)
+	assert.Contains(t, err.Error(), `"x: eventlog: y"`)
+	assert.True(t, strings.HasPrefix(err.Error(), "eventlog: "), err.Error())
+
+	_, err = l.Partition("a: eventlog: b", 0)
+	require.ErrorIs(t, err, eventlog.ErrTopicNotFound)
+	assert.Contains(t, err.Error(), `"a: eventlog: b"`)
+}

@@ -33,7 +33,7 @@ func (e *DeserializationError) Error() string {
 	if e.Key {
 		part = "key"
 	}
-	return prefixOnce(fmt.Sprintf("eventlog: topic %q partition %d offset %d: deserialize %s: %v", e.Topic, e.Partition, e.Offset, part, e.Err))
+	return fmt.Sprintf("eventlog: topic %q partition %d offset %d: deserialize %s: %s", e.Topic, e.Partition, e.Offset, part, unprefixed(e.Err))
 }
 
 // Unwrap returns the Deserializer's error.
