@@ -255,9 +255,14 @@ type batchEncoder struct {
 // Record timestamps are milliseconds since 1970 in an int64, as Kafka's
 // are. Keeping them within ±2^62 ms (4.6 million centuries) keeps the
 // difference of any two, which a batch stores, within an int64 too.
+const (
+	minRecordMs = -1 << 62
+	maxRecordMs = 1<<62 - 1
+)
+
 var (
-	minRecordTime = time.UnixMilli(-1 << 62)
-	maxRecordTime = time.UnixMilli(1<<62 - 1)
+	minRecordTime = time.UnixMilli(minRecordMs)
+	maxRecordTime = time.UnixMilli(maxRecordMs)
 )
 
 // encode appends to dst one complete RecordBatch v2 holding records, and

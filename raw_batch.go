@@ -30,8 +30,9 @@ import (
 // with the records' 32-bit fields in varints of at most five bytes, as
 // Kafka reads them, the checksums of an LZ4 frame matching and snappy
 // blocks free of S2's extensions;
-// and a batch with a producer ID must carry a base sequence (not
-// negative).
+// a batch with a producer ID must carry a base sequence and an epoch (not
+// negative); and its base timestamp and its records' timestamps must lie
+// within ±2^62 ms of 1970, as Append's records must.
 // Then the rules of Append apply: a batch larger than the topic's
 // MaxBatchBytes fails with ErrRecordTooLarge, a record without a key on a
 // compacted topic with ErrInvalidRecord, and an internal topic refuses
@@ -106,6 +107,12 @@ func (p *Partition) checkProducedBatch(b []byte) (keyless bool, err error) {
 		// Kafka's LogValidator refuses it too: a batch without a
 		// sequence cannot be recognised when it is sent again.
 		return false, invalid("producer id %d with base sequence %d: an idempotent producer's batches carry a sequence", h.ProducerID, h.BaseSequence)
+	case h.ProducerID >= 0 && h.ProducerEpoch < 0:
+		// As Append refuses it. Kafka's producers send epoch -1
+		// (NO_PRODUCER_EPOCH) only with producer id -1.
+		return false, invalid("producer id %d with epoch %d: producer epochs are never negative", h.ProducerID, h.ProducerEpoch)
+	case h.BaseTimestamp < minRecordMs || h.BaseTimestamp > maxRecordMs:
+		return false, invalid("base timestamp %d ms is outside Kafka's milliseconds since 1970 that the log keeps (±2^62)", h.BaseTimestamp)
 	}
 	if c := h.compression(); !c.supported() {
 		return false, p.errorf("%w: produced batch: %s (%d)", ErrUnsupportedCompression, c, c)
@@ -148,6 +155,11 @@ func (p *Partition) checkProducedBatch(b []byte) (keyless bool, err error) {
 				return false, p.errorf("%w: record %d has a null key, and topic %q is compacted (cleanup.policy=%s): compaction keeps the newest record per key, so every record needs one", ErrInvalidRecord, i, p.topic, p.config().cleanup)
 			}
 			keyless = true
+		}
+		// With the base timestamp within ±2^62, a timestamp delta that
+		// overflows an int64 wraps to a time outside that range too.
+		if f.timestamp < minRecordMs || f.timestamp > maxRecordMs {
+			return false, invalid("record %d: timestamp delta %d from base timestamp %d is outside Kafka's milliseconds since 1970 that the log keeps (±2^62), as Append refuses it", i, f.timestamp-h.BaseTimestamp, h.BaseTimestamp)
 		}
 		maxTS = max(maxTS, f.timestamp)
 	}

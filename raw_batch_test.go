@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/binary"
 	"hash/crc32"
+	"math"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -449,4 +450,71 @@ func TestAppendBatchRefusesS2InSnappy(t *testing.T) {
 			assert.Zero(t, p.LogEndOffset(), "nothing stored")
 		})
 	}
+}
+
+// TestAppendBatchRefusesWhatAppendRefuses: a produced batch is held to the
+// rules Append holds records to. Its records' timestamps stay within
+// ±2^62 ms of 1970, where the log keeps the difference of any two in an
+// int64 (a timestamp delta that overflows the base timestamp, which Java
+// would wrap, included), and a batch with a producer id has an epoch that
+// is not negative.
+func TestAppendBatchRefusesWhatAppendRefuses(t *testing.T) {
+	l := eventlogtest.NewTopic(t, "t", eventlog.TopicConfig{Partitions: 1})
+	p, err := l.Partition("t", 0)
+	require.NoError(t, err)
+	ctx := context.Background()
+	batch := func(base int64, deltas []int64, producer int64, epoch int16) []byte {
+		var records []byte
+		for i, d := range deltas {
+			r := kmsg.Record{OffsetDelta: int32(i), TimestampDelta64: d, Key: []byte{'k'}, Value: []byte{'v'}}
+			r.Length = int32(len(r.AppendTo(nil)) - 1)
+			records = r.AppendTo(records)
+		}
+		seq := int32(-1)
+		if producer >= 0 {
+			seq = 0
+		}
+		b := kmsg.RecordBatch{PartitionLeaderEpoch: -1, Magic: 2, LastOffsetDelta: int32(len(deltas) - 1),
+			FirstTimestamp: base, MaxTimestamp: base, ProducerID: producer, ProducerEpoch: epoch,
+			FirstSequence: seq, NumRecords: int32(len(deltas)), Records: records}
+		raw := b.AppendTo(nil)
+		binary.BigEndian.PutUint32(raw[8:], uint32(len(raw)-12))
+		return reCRC(raw)
+	}
+	const limit = int64(1) << 62
+	for name, tc := range map[string]struct {
+		batch []byte
+		want  string
+	}{
+		"timestamp 2^62":           {batch(limit-1, []int64{0, 1}, -1, -1), "timestamp"},
+		"timestamp below -2^62":    {batch(-limit, []int64{0, -1}, -1, -1), "timestamp"},
+		"base timestamp 2^62":      {batch(limit, []int64{-1}, -1, -1), "base timestamp"},
+		"timestamp delta overflow": {batch(math.MaxInt64, []int64{-math.MaxInt64 + 10, 11}, -1, -1), "timestamp"},
+		"negative epoch":           {batch(1_700_000_000_000, []int64{0}, producedBatchProducers.Add(1), -1), "epoch"},
+		"epoch -32768":             {batch(1_700_000_000_000, []int64{0}, producedBatchProducers.Add(1), math.MinInt16), "epoch"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, err := p.AppendBatch(ctx, tc.batch, eventlog.AppendOptions{})
+			require.ErrorIs(t, err, eventlog.ErrInvalidRecord)
+			assert.ErrorContains(t, err, tc.want)
+			assert.Zero(t, p.LogEndOffset(), "nothing stored")
+		})
+	}
+	// Append refuses the same.
+	_, err = p.Append(ctx, []eventlog.Record{{Timestamp: time.UnixMilli(limit)}}, eventlog.AppendOptions{})
+	require.ErrorIs(t, err, eventlog.ErrInvalidRecord)
+	_, err = p.Append(ctx, []eventlog.Record{{Timestamp: time.UnixMilli(1)}},
+		eventlog.AppendOptions{Producer: eventlog.ProducerID{ID: producedBatchProducers.Add(1), Epoch: -1}})
+	require.Error(t, err)
+
+	// The edges are accepted, by both.
+	_, err = p.AppendBatch(ctx, batch(limit-2, []int64{0, 1, -2*limit + 2}, -1, -1), eventlog.AppendOptions{})
+	require.NoError(t, err, "timestamps 2^62-1 and -2^62")
+	_, err = p.Append(ctx, []eventlog.Record{{Timestamp: time.UnixMilli(limit - 1)}, {Timestamp: time.UnixMilli(-limit)}}, eventlog.AppendOptions{})
+	require.NoError(t, err)
+	recs, err := p.Read(0, 1<<20)
+	require.NoError(t, err)
+	require.Len(t, recs, 5)
+	assert.Equal(t, recs[1].Timestamp, recs[3].Timestamp)
+	assert.Equal(t, recs[2].Timestamp, recs[4].Timestamp)
 }
