@@ -44,8 +44,9 @@ import (
 var xerialHeader = []byte{0x82, 'S', 'N', 'A', 'P', 'P', 'Y', 0, 0, 0, 0, 1, 0, 0, 0, 1}
 
 const (
-	xerialMagicSize = 8        // the part of xerialHeader that identifies the framing
-	xerialBlockSize = 32 << 10 // input bytes per block, as snappy-java writes
+	xerialMagicSize  = 8        // the part of xerialHeader that identifies the framing
+	xerialBlockSize  = 32 << 10 // input bytes per block, as snappy-java writes
+	xerialMinVersion = 1        // the lowest version snappy-java reads
 
 	// zstdMinLimit is the smallest decoded-size limit given to the zstd
 	// decoder. The decoder also refuses frames whose window exceeds its
@@ -358,10 +359,16 @@ func unzstd(dst, src []byte, limit int) ([]byte, error) {
 // also takes S2's extension of it, a copy at offset 0 that repeats the
 // last offset, which snappy itself, as Kafka's Java clients decode it
 // (snappy-java), refuses. Reads take such blocks; AppendBatch refuses
-// them, so that the Log stores no batch a Java consumer cannot read.
+// them, so that the Log stores no batch a Java consumer cannot read. For
+// the same reason it refuses xerial framing whose version is below 1,
+// which snappy-java refuses ("incompatible codec version"); the minimum
+// compatible version that follows it snappy-java does not check.
 func checkSnappyStrict(src []byte) error {
 	if len(src) < len(xerialHeader) || !bytes.Equal(src[:xerialMagicSize], xerialHeader[:xerialMagicSize]) {
 		return checkSnappyBlock(src)
+	}
+	if v := int32(binary.BigEndian.Uint32(src[xerialMagicSize:])); v < xerialMinVersion {
+		return fmt.Errorf("snappy: xerial framing of version %d, which snappy-java refuses (below %d)", v, xerialMinVersion)
 	}
 	for rest := src[len(xerialHeader):]; len(rest) > 0; { // unxerial read the framing
 		size := binary.BigEndian.Uint32(rest)

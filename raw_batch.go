@@ -28,8 +28,9 @@ import (
 // (others fail with ErrUnsupportedCompression); it must be neither a
 // control batch nor transactional, use CreateTime, and decode cleanly,
 // with the records' 32-bit fields in varints of at most five bytes, as
-// Kafka reads them, the checksums of an LZ4 frame matching and snappy
-// blocks free of S2's extensions;
+// Kafka reads them, the checksums of an LZ4 frame matching, snappy
+// blocks free of S2's extensions and xerial framing of a version
+// snappy-java reads (1 or more);
 // a batch with a producer ID must carry a base sequence and an epoch (not
 // negative); and its base timestamp and its records' timestamps must lie
 // within ±2^62 ms of 1970, as Append's records must.

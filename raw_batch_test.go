@@ -13,6 +13,7 @@ import (
 
 	"github.com/eventlog/eventlog"
 	"github.com/eventlog/eventlog/eventlogtest"
+	"github.com/klauspost/compress/s2"
 	"github.com/pierrec/lz4/v4"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -517,4 +518,41 @@ func TestAppendBatchRefusesWhatAppendRefuses(t *testing.T) {
 	require.Len(t, recs, 5)
 	assert.Equal(t, recs[1].Timestamp, recs[3].Timestamp)
 	assert.Equal(t, recs[2].Timestamp, recs[4].Timestamp)
+}
+
+// TestAppendBatchChecksXerialVersion: snappy-java, with which Kafka's Java
+// clients read snappy batches, refuses xerial framing whose version is
+// below 1 ("incompatible codec version"); its minimum compatible version
+// field it does not read. Stored, such a batch could be read here but by
+// no Java consumer: AppendBatch refuses it.
+func TestAppendBatchChecksXerialVersion(t *testing.T) {
+	l := eventlogtest.NewTopic(t, "t", eventlog.TopicConfig{Partitions: 1})
+	p, err := l.Partition("t", 0)
+	require.NoError(t, err)
+	plain := producedBatch(t, 3, 0, false)
+	block := s2.EncodeSnappy(nil, plain[61:])
+	batch := func(version, compat uint32) []byte {
+		b := append(bytes.Clone(plain[:61]), "\x82SNAPPY\x00"...)
+		b = binary.BigEndian.AppendUint32(b, version)
+		b = binary.BigEndian.AppendUint32(b, compat)
+		b = binary.BigEndian.AppendUint32(b, uint32(len(block)))
+		b = append(b, block...)
+		binary.BigEndian.PutUint16(b[21:], 2) // snappy
+		binary.BigEndian.PutUint32(b[8:], uint32(len(b)-12))
+		binary.BigEndian.PutUint64(b[43:], uint64(producedBatchProducers.Add(1)))
+		return reCRC(b)
+	}
+	for _, version := range []uint32{0, 0xffffffff} {
+		_, err := p.AppendBatch(context.Background(), batch(version, 1), eventlog.AppendOptions{})
+		require.ErrorIs(t, err, eventlog.ErrInvalidRecord, "version %d", int32(version))
+		assert.ErrorContains(t, err, "version")
+		assert.Zero(t, p.LogEndOffset(), "nothing stored")
+	}
+	for _, v := range [][2]uint32{{1, 1}, {2, 1}, {1, 0}, {1, 7}} {
+		_, err := p.AppendBatch(context.Background(), batch(v[0], v[1]), eventlog.AppendOptions{})
+		require.NoError(t, err, "version %d, compatible version %d", v[0], v[1])
+	}
+	recs, err := p.Read(0, 1<<20)
+	require.NoError(t, err)
+	assert.Len(t, recs, 12)
 }
