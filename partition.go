@@ -135,7 +135,9 @@ type AppendOptions struct {
 	// and epoch and go up by one per record; a batch whose Sequence does
 	// not follow the producer's last one fails with ErrOutOfOrderSequence,
 	// one of an older epoch with ErrProducerFenced. Get an id with
-	// Log.NewProducerID. Default: none.
+	// Log.NewProducerID; an id, epoch or Sequence that is negative, or an
+	// id from 2^62 on, which the Log never hands out, fails with
+	// ErrInvalidConfig. Default: none.
 	Producer ProducerID
 	// Sequence is the sequence number of the batch's first record, when
 	// Producer is set (Kafka's base sequence).
@@ -230,6 +232,9 @@ func (p *Partition) appendUnchecked(ctx context.Context, records []Record, opts 
 	}
 	if id := opts.Producer; id.ID != 0 && (id.ID < 0 || id.Epoch < 0 || opts.Sequence < 0) {
 		return -1, p.errorf("%w: producer %s with sequence %d: ids, epochs and sequences are never negative", ErrInvalidConfig, id, opts.Sequence)
+	}
+	if id := opts.Producer.ID; id > maxProducerID {
+		return -1, p.errorf("%w: producer id %d is above %d, the highest the Log takes: get ids from Log.NewProducerID", ErrInvalidConfig, id, int64(maxProducerID))
 	}
 	keyless := false
 	for i := range records {

@@ -98,6 +98,12 @@ const (
 
 var errProducerIDsExhausted = errors.New("eventlog: producer ids exhausted")
 
+// maxProducerID is the highest producer id an append takes. The allocator
+// starts above every id a partition takes a batch of (noteAppended), so
+// an id near the int64 maximum, which it never hands out, would leave it
+// none to hand out: refused, ids from 2^62 on leave it 2^62 above any.
+const maxProducerID = 1<<62 - 1
+
 // producerIDs allocates producer ids durably.
 type producerIDs struct {
 	log  *Log // to find the ids in use when the file is lost

@@ -1,8 +1,10 @@
 package eventlog_test
 
 import (
+	"encoding/binary"
 	"fmt"
 	"log/slog"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -12,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/eventlog/eventlog"
+	"github.com/eventlog/eventlog/eventlogtest"
 )
 
 // Producer ids in a directory whose producer-ids.meta is lost or damaged:
@@ -273,4 +276,41 @@ func TestProducerIDsPowerLossDuringReservation(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestProducerIDsNotPushedToTheirEnd: the allocator starts above every id
+// a partition takes a batch of (a producer that kept its id across a lost
+// producer-ids.meta), so an append with an id near the int64 maximum,
+// which no allocator handed out, would leave it no ids to hand out: every
+// later NewProducerID and transactional Producer would fail. Append and
+// AppendBatch refuse ids from 2^62 on, leaving the allocator 2^62 ids
+// above any it is pushed to.
+func TestProducerIDsNotPushedToTheirEnd(t *testing.T) {
+	l := eventlogtest.NewTopic(t, "t", eventlog.TopicConfig{Partitions: 1})
+	p := partition(t, l, "t", 0)
+	for _, id := range []int64{math.MaxInt64, math.MaxInt64 - 1000, 1 << 62} {
+		_, err := p.Append(ctx, []eventlog.Record{{Value: []byte("x")}},
+			eventlog.AppendOptions{Producer: eventlog.ProducerID{ID: id}})
+		assert.ErrorIs(t, err, eventlog.ErrInvalidConfig, "Append, id %d", id)
+
+		b := producedBatch(t, 1, 0, false)
+		binary.BigEndian.PutUint64(b[43:], uint64(id))
+		_, err = p.AppendBatch(ctx, reCRC(b), eventlog.AppendOptions{})
+		assert.ErrorIs(t, err, eventlog.ErrInvalidRecord, "AppendBatch, id %d", id)
+	}
+	id, err := l.NewProducerID(ctx)
+	require.NoError(t, err, "the allocator still hands out ids")
+	assert.Zero(t, p.LogEndOffset(), "nothing stored")
+	assert.Less(t, id.ID, int64(1000))
+
+	// The highest id taken moves the allocator above it, with room left.
+	highest := int64(1)<<62 - 1
+	_, err = p.Append(ctx, []eventlog.Record{{Value: []byte("x")}},
+		eventlog.AppendOptions{Producer: eventlog.ProducerID{ID: highest}})
+	require.NoError(t, err)
+	id, err = l.NewProducerID(ctx)
+	require.NoError(t, err)
+	assert.Greater(t, id.ID, highest)
+	txn := txnProducer(t, l, "tx")
+	assert.Greater(t, eventlog.ProducerIDOf(txn).ID, highest)
 }

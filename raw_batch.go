@@ -32,7 +32,7 @@ import (
 // blocks free of S2's extensions and xerial framing of a version
 // snappy-java reads (1 or more);
 // a batch with a producer ID must carry a base sequence and an epoch (not
-// negative); and its base timestamp and its records' timestamps must lie
+// negative) and an ID below 2^62, as Append's must; and its base timestamp and its records' timestamps must lie
 // within ±2^62 ms of 1970, as Append's records must.
 // Then the rules of Append apply: a batch larger than the topic's
 // MaxBatchBytes fails with ErrRecordTooLarge, a record without a key on a
@@ -108,6 +108,8 @@ func (p *Partition) checkProducedBatch(b []byte) (keyless bool, err error) {
 		// Kafka's LogValidator refuses it too: a batch without a
 		// sequence cannot be recognised when it is sent again.
 		return false, invalid("producer id %d with base sequence %d: an idempotent producer's batches carry a sequence", h.ProducerID, h.BaseSequence)
+	case h.ProducerID > maxProducerID:
+		return false, invalid("producer id %d is above %d, the highest the Log takes: get ids from InitProducerId (Log.NewProducerID)", h.ProducerID, int64(maxProducerID))
 	case h.ProducerID >= 0 && h.ProducerEpoch < 0:
 		// As Append refuses it. Kafka's producers send epoch -1
 		// (NO_PRODUCER_EPOCH) only with producer id -1.
