@@ -237,14 +237,28 @@ func (p *Partition) appendUnchecked(ctx context.Context, records []Record, opts 
 		return -1, p.errorf("%w: producer id %d is above %d, the highest the Log takes: get ids from Log.NewProducerID", ErrInvalidConfig, id, int64(maxProducerID))
 	}
 	keyless := false
+	payload := 0 // bytes of keys, values and headers: less than the batch
 	for i := range records {
-		if records[i].Key == nil {
+		r := &records[i]
+		if r.Key == nil && !keyless {
 			if p.config().cleanup.compacts() {
 				return -1, p.errorf("%w: record %d has a null key, and topic %q is compacted (cleanup.policy=%s): compaction keeps the newest record per key, so every record needs one", ErrInvalidRecord, i, p.topic, p.config().cleanup)
 			}
 			keyless = true
-			break
 		}
+		payload += len(r.Key) + len(r.Value)
+		for j := range r.Headers {
+			payload += len(r.Headers[j].Key) + len(r.Headers[j].Value)
+		}
+	}
+	// Refused before they are encoded, which would take as much memory
+	// again only to find the batch too large.
+	if limit := p.config().maxBatchBytes; opts.Compression == CompressionNone {
+		if payload > limit-batchHeaderSize {
+			return -1, p.errorf("%w: records hold %d bytes of keys, values and headers, more than a batch of at most %d bytes can", ErrRecordTooLarge, payload, limit)
+		}
+	} else if limit := maxAppendDecompressedBytes(limit); payload > limit {
+		return -1, p.errorf("%w: records hold %d bytes of keys, values and headers, more than the %d a batch may hold before %s compression", ErrRecordTooLarge, payload, limit, opts.Compression)
 	}
 	records = withTimestamps(records, p.log.opts.Now())
 	enc := encoderPool.Get().(*batchEncoder)
