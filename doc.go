@@ -268,8 +268,10 @@
 // application keeps its id and numbers its batches from its own state, so
 // that after a restart it appends again exactly what it may have appended
 // before. Partition.AppendBatch applies the same checks to a Kafka client's
-// batches. A block of ids is fsynced before any of its ids is handed out, so
-// a crash never makes producer-ids.meta lag. When it is lost, or lags behind
+// batches. Both refuse the id of a transactional Producer, whose
+// transactions a higher epoch would fence in the partition. A block of
+// ids is fsynced before any of its ids is handed out, so a crash never
+// makes producer-ids.meta lag. When it is lost, or lags behind
 // the ids in use (restored from an old copy), the ids start above every id
 // the partitions' producer state and __transaction_state hold, and above any
 // id a partition takes a first batch of later (a producer that kept its id

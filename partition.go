@@ -135,9 +135,10 @@ type AppendOptions struct {
 	// and epoch and go up by one per record; a batch whose Sequence does
 	// not follow the producer's last one fails with ErrOutOfOrderSequence,
 	// one of an older epoch with ErrProducerFenced. Get an id with
-	// Log.NewProducerID; an id, epoch or Sequence that is negative, or an
-	// id from 2^62 on, which the Log never hands out, fails with
-	// ErrInvalidConfig. Default: none.
+	// Log.NewProducerID; an id, epoch or Sequence that is negative, an id
+	// from 2^62 on, which the Log never hands out, or the id of a
+	// transactional Producer, whose transactions a higher epoch would
+	// fence, fails with ErrInvalidConfig. Default: none.
 	Producer ProducerID
 	// Sequence is the sequence number of the batch's first record, when
 	// Producer is set (Kafka's base sequence).
@@ -235,6 +236,10 @@ func (p *Partition) appendUnchecked(ctx context.Context, records []Record, opts 
 	}
 	if id := opts.Producer.ID; id > maxProducerID {
 		return -1, p.errorf("%w: producer id %d is above %d, the highest the Log takes: get ids from Log.NewProducerID", ErrInvalidConfig, id, int64(maxProducerID))
+	} else if id != 0 {
+		if err := p.log.txns.checkNotTransactional(id); err != nil {
+			return -1, p.errorf("%w: %w", ErrInvalidConfig, err)
+		}
 	}
 	keyless := false
 	payload := 0 // bytes of keys, values and headers: less than the batch

@@ -32,7 +32,8 @@ import (
 // blocks free of S2's extensions and xerial framing of a version
 // snappy-java reads (1 or more);
 // a batch with a producer ID must carry a base sequence and an epoch (not
-// negative) and an ID below 2^62, as Append's must; and its base timestamp and its records' timestamps must lie
+// negative) and an ID below 2^62 that is not a transactional Producer's,
+// as Append's must; and its base timestamp and its records' timestamps must lie
 // within ±2^62 ms of 1970, as Append's records must.
 // Then the rules of Append apply: a batch larger than the topic's
 // MaxBatchBytes fails with ErrRecordTooLarge, a record without a key on a
@@ -116,6 +117,11 @@ func (p *Partition) checkProducedBatch(b []byte) (keyless bool, err error) {
 		return false, invalid("producer id %d with epoch %d: producer epochs are never negative", h.ProducerID, h.ProducerEpoch)
 	case h.BaseTimestamp < minRecordMs || h.BaseTimestamp > maxRecordMs:
 		return false, invalid("base timestamp %d ms is outside Kafka's milliseconds since 1970 that the log keeps (±2^62)", h.BaseTimestamp)
+	}
+	if h.ProducerID >= 0 {
+		if err := p.log.txns.checkNotTransactional(h.ProducerID); err != nil {
+			return false, invalid("%w", err)
+		}
 	}
 	if c := h.compression(); !c.supported() {
 		return false, p.errorf("%w: produced batch: %s (%d)", ErrUnsupportedCompression, c, c)

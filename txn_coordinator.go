@@ -75,6 +75,12 @@ const txnCheckInterval = time.Second
 type logTxns struct {
 	ids producerIDs // allocates producer ids durably
 
+	// transactional maps each producer id the coordinator gave a
+	// transactional Producer, now or before, to its transactional ID
+	// (int64 to string), so that an idempotent append naming one is
+	// refused (checkNotTransactional).
+	transactional sync.Map
+
 	mu    sync.Mutex
 	coord *txnCoordinator // nil until __transaction_state exists; guarded by mu
 }
@@ -159,6 +165,30 @@ func (c *txnCoordinator) writeLocked(ctx context.Context, m *txnMeta, rec txnRec
 		return errorf("eventlog: transactional id %q: store state %s: %w", m.id, rec.state, err)
 	}
 	m.rec = rec
+	c.log.txns.noteTransactional(rec.producer.ID, m.id)
+	return nil
+}
+
+// noteTransactional records that producer id id is, or was, transactional
+// ID txnID's.
+func (t *logTxns) noteTransactional(id int64, txnID string) {
+	if id >= 0 {
+		if prev, ok := t.transactional.Load(id); !ok || prev != txnID {
+			t.transactional.Store(id, txnID)
+		}
+	}
+}
+
+// checkNotTransactional refuses an idempotent append, by Partition.Append
+// or AppendBatch, with the producer id of a transactional Producer: its
+// epoch, if higher, would fence the Producer in the partition, and with
+// it the markers of its transactions, which could then never complete;
+// its sequences would break the Producer's. Ids are handed out in order,
+// so an id taken by mistake is likely one in use.
+func (t *logTxns) checkNotTransactional(id int64) error {
+	if txnID, ok := t.transactional.Load(id); ok {
+		return fmt.Errorf("producer id %d belongs to the transactional Producer of transactional id %q: an idempotent append needs an id of its own (Log.NewProducerID)", id, txnID)
+	}
 	return nil
 }
 

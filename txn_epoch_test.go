@@ -1,6 +1,7 @@
 package eventlog_test
 
 import (
+	"encoding/binary"
 	"math"
 	"testing"
 	"time"
@@ -102,4 +103,57 @@ func TestTransactionFencingAtLastEpoch(t *testing.T) {
 	require.NoError(t, fresh.CommitTransaction(ctx))
 	assert.Equal(t, []string{"fresh"}, consume(t, l, eventlog.ReadCommitted, "out"))
 	assert.NotContains(t, consume(t, l, eventlog.ReadUncommitted, "out"), "late")
+}
+
+// TestAppendRefusesTransactionalProducerID: an idempotent append — Append
+// with AppendOptions.Producer, or a Kafka client's batch through
+// AppendBatch — naming the producer id of a transactional Producer (ids
+// are small and handed out in order: easy to hit) with a higher epoch
+// fenced that Producer in the partition, and the markers of its
+// transactions with it: its abort could never complete, and its
+// transactional ID was stuck for good, every NewProducer with it failing
+// with ErrTransactionIncomplete. The appends are refused instead, with the
+// ids of the transactional IDs in __transaction_state after a reopen too.
+func TestAppendRefusesTransactionalProducerID(t *testing.T) {
+	dir := t.TempDir()
+	l := openLog(t, dir, nil)
+	require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{Partitions: 1}))
+	txn := txnProducer(t, l, "tx")
+	require.NoError(t, txn.BeginTransaction())
+	send(t, txn, "t", 0, "one")
+	require.NoError(t, txn.CommitTransaction(ctx))
+	id := eventlog.ProducerIDOf(txn)
+
+	imposters := func(t *testing.T, l *eventlog.Log) {
+		p := partition(t, l, "t", 0)
+		end := p.LogEndOffset()
+		_, err := p.Append(ctx, []eventlog.Record{{Value: []byte("imposter")}},
+			eventlog.AppendOptions{Producer: eventlog.ProducerID{ID: id.ID, Epoch: math.MaxInt16}})
+		assert.ErrorIs(t, err, eventlog.ErrInvalidConfig, "Append")
+		assert.ErrorContains(t, err, `"tx"`)
+		b := producedBatch(t, 1, 0, false)
+		binary.BigEndian.PutUint64(b[43:], uint64(id.ID))
+		binary.BigEndian.PutUint16(b[51:], math.MaxInt16)
+		_, err = p.AppendBatch(ctx, reCRC(b), eventlog.AppendOptions{})
+		assert.ErrorIs(t, err, eventlog.ErrInvalidRecord, "AppendBatch")
+		assert.ErrorContains(t, err, `"tx"`)
+		assert.Equal(t, end, p.LogEndOffset(), "nothing stored")
+	}
+	imposters(t, l)
+
+	require.NoError(t, txn.BeginTransaction())
+	send(t, txn, "t", 0, "two")
+	require.NoError(t, txn.AbortTransaction(ctx))
+	require.NoError(t, txn.Close())
+	_, err := l.NewProducer(&eventlog.ProducerOptions{TransactionalID: "tx", Partitioner: eventlog.ManualPartitioner{}, Linger: -1})
+	require.NoError(t, err, "the transactional ID goes on")
+
+	require.NoError(t, l.Close())
+	l = openLog(t, dir, nil)
+	imposters(t, l)
+	txn = txnProducer(t, l, "tx")
+	require.NoError(t, txn.BeginTransaction())
+	send(t, txn, "t", 0, "three")
+	require.NoError(t, txn.CommitTransaction(ctx))
+	assert.Equal(t, []string{"one", "three"}, consume(t, l, eventlog.ReadCommitted, "t"))
 }

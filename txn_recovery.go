@@ -16,6 +16,7 @@ func (l *Log) loadTransactions() error {
 		}
 		for _, m := range c.txns {
 			l.txns.ids.inTxnState = max(l.txns.ids.inTxnState, m.rec.producer.ID)
+			l.txns.noteTransactional(m.rec.producer.ID, m.id)
 		}
 		l.txns.coord = c
 	}
