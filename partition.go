@@ -141,7 +141,9 @@ type AppendOptions struct {
 	// fence, fails with ErrInvalidConfig. Default: none.
 	Producer ProducerID
 	// Sequence is the sequence number of the batch's first record, when
-	// Producer is set (Kafka's base sequence).
+	// Producer is set (Kafka's base sequence). A Sequence, or an Epoch,
+	// without a Producer ID fails with ErrInvalidConfig: the append would
+	// not be idempotent.
 	Sequence int32
 }
 
@@ -231,13 +233,17 @@ func (p *Partition) appendUnchecked(ctx context.Context, records []Record, opts 
 	if err := opts.Condition.validate(p); err != nil {
 		return -1, err
 	}
-	if id := opts.Producer; id.ID != 0 && (id.ID < 0 || id.Epoch < 0 || opts.Sequence < 0) {
+	switch id := opts.Producer; {
+	case id.ID == 0 && (id.Epoch != 0 || opts.Sequence != 0):
+		// Taken as a plain append, a retry would be stored twice.
+		return -1, p.errorf("%w: producer epoch %d and sequence %d without a producer id: an idempotent append needs AppendOptions.Producer (Log.NewProducerID)", ErrInvalidConfig, id.Epoch, opts.Sequence)
+	case id.ID == 0:
+	case id.ID < 0 || id.Epoch < 0 || opts.Sequence < 0:
 		return -1, p.errorf("%w: producer %s with sequence %d: ids, epochs and sequences are never negative", ErrInvalidConfig, id, opts.Sequence)
-	}
-	if id := opts.Producer.ID; id > maxProducerID {
-		return -1, p.errorf("%w: producer id %d is above %d, the highest the Log takes: get ids from Log.NewProducerID", ErrInvalidConfig, id, int64(maxProducerID))
-	} else if id != 0 {
-		if err := p.log.txns.checkNotTransactional(id); err != nil {
+	case id.ID > maxProducerID:
+		return -1, p.errorf("%w: producer id %d is above %d, the highest the Log takes: get ids from Log.NewProducerID", ErrInvalidConfig, id.ID, int64(maxProducerID))
+	default:
+		if err := p.log.txns.checkNotTransactional(id.ID); err != nil {
 			return -1, p.errorf("%w: %w", ErrInvalidConfig, err)
 		}
 	}

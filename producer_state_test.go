@@ -290,3 +290,27 @@ func TestProducerExpirationCountsFromTheAppend(t *testing.T) {
 	_, err = idemAppend(p, id, 7, "after", 1)
 	assert.NoError(t, err, "idle longer than the expiration: forgotten, any sequence starts it again")
 }
+
+// TestAppendRefusesSequenceWithoutProducer: an append with a Sequence, or
+// a producer epoch, but no producer id — the zero ProducerID of a
+// NewProducerID whose error was dropped, say — was stored as a plain
+// append, without a word: the caller, believing it idempotent, retries
+// after a timeout and has its records stored twice. It is refused.
+func TestAppendRefusesSequenceWithoutProducer(t *testing.T) {
+	l := openLog(t, t.TempDir(), nil)
+	require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{}))
+	p := partition(t, l, "t", 0)
+	for _, opts := range []eventlog.AppendOptions{
+		{Sequence: 5},
+		{Producer: eventlog.ProducerID{Epoch: 2}},
+		{Producer: eventlog.ProducerID{Epoch: 2}, Sequence: 1},
+	} {
+		for range 2 { // a retry
+			_, err := p.Append(ctx, []eventlog.Record{rec("k", "x")}, opts)
+			assert.ErrorIs(t, err, eventlog.ErrInvalidConfig, "%+v", opts)
+		}
+	}
+	assert.Zero(t, p.LogEndOffset(), "nothing stored")
+	_, err := p.Append(ctx, []eventlog.Record{rec("k", "x")}, eventlog.AppendOptions{})
+	require.NoError(t, err, "no producer, sequence 0: a plain append")
+}
