@@ -30,11 +30,11 @@ import (
 // with the records' 32-bit fields in varints of at most five bytes, as
 // Kafka reads them, the checksums of an LZ4 frame matching, snappy
 // blocks free of S2's extensions and xerial framing of a version
-// snappy-java reads (1 or more);
-// a batch with a producer ID must carry a base sequence and an epoch (not
-// negative) and an ID below 2^62 that is not a transactional Producer's,
-// as Append's must; and its base timestamp and its records' timestamps must lie
-// within ±2^62 ms of 1970, as Append's records must.
+// snappy-java reads (1 or more); a batch with a producer ID must carry a
+// base sequence and an epoch (not negative) and an ID below 2^62 that is
+// not a transactional Producer's, as Append's must; and its base
+// timestamp and its records' timestamps must lie within ±2^62 ms of 1970,
+// as Append's records must.
 // Then the rules of Append apply: a batch larger than the topic's
 // MaxBatchBytes fails with ErrRecordTooLarge, a record without a key on a
 // compacted topic with ErrInvalidRecord, and an internal topic refuses
