@@ -420,3 +420,91 @@ func checkSnappyBlock(b []byte) error {
 	}
 	return nil
 }
+
+// zstdMaxWindow is the largest window Kafka's Java clients and broker
+// decode zstd frames with: zstd-jni's streaming decoder refuses larger
+// ones (zstd's ZSTD_WINDOWLOG_LIMIT_DEFAULT, 27).
+const zstdMaxWindow = 1 << 27
+
+// checkZstdWindows checks that every frame of the zstd data src has a
+// window (for a single-segment frame, its content size) a Java consumer
+// decodes. Our decoder takes windows up to the decompression limit, which
+// can be larger; reads take such frames, AppendBatch refuses them. It
+// walks the frames' headers and block headers only, and is memory-safe on
+// any src.
+func checkZstdWindows(src []byte) error {
+	le := binary.LittleEndian
+	for p := 0; p < len(src); {
+		if len(src)-p < 8 {
+			return errors.New("zstd: truncated frame header")
+		}
+		magic := le.Uint32(src[p:])
+		if magic&0xFFFFFFF0 == 0x184D2A50 { // a skippable frame
+			size := uint64(le.Uint32(src[p+4:]))
+			if size > uint64(len(src)-p-8) {
+				return errors.New("zstd: skippable frame past the end")
+			}
+			p += 8 + int(size)
+			continue
+		}
+		if magic != 0xFD2FB528 {
+			return fmt.Errorf("zstd: bad frame magic %#08x", magic)
+		}
+		fhd := src[p+4]
+		p += 5
+		single := fhd&0x20 != 0
+		var window uint64
+		if !single {
+			wd := src[p]
+			p++
+			base := uint64(1) << (10 + wd>>3)
+			window = base + base/8*uint64(wd&7)
+		}
+		p += [4]int{0, 1, 2, 4}[fhd&3] // dictionary id
+		fcsSize := [4]int{0, 2, 4, 8}[fhd>>6]
+		if fcsSize == 0 && single {
+			fcsSize = 1
+		}
+		if fcsSize > len(src)-p {
+			return errors.New("zstd: truncated frame header")
+		}
+		if single {
+			var fcs [8]byte
+			copy(fcs[:], src[p:p+fcsSize])
+			window = le.Uint64(fcs[:])
+			if fcsSize == 2 {
+				window += 256
+			}
+		}
+		if window > zstdMaxWindow {
+			return fmt.Errorf("zstd: frame window of %d bytes, larger than the %d Kafka's Java clients decode", window, zstdMaxWindow)
+		}
+		p += fcsSize
+		for last := false; !last; {
+			if len(src)-p < 3 {
+				return errors.New("zstd: truncated block header")
+			}
+			h := uint32(src[p]) | uint32(src[p+1])<<8 | uint32(src[p+2])<<16
+			p += 3
+			last = h&1 != 0
+			size := int(h >> 3)
+			switch (h >> 1) & 3 {
+			case 1: // RLE: one byte, repeated
+				size = 1
+			case 3:
+				return errors.New("zstd: reserved block type")
+			}
+			if size > len(src)-p {
+				return errors.New("zstd: block past the end")
+			}
+			p += size
+		}
+		if fhd&0x04 != 0 { // content checksum
+			if len(src)-p < 4 {
+				return errors.New("zstd: truncated content checksum")
+			}
+			p += 4
+		}
+	}
+	return nil
+}

@@ -29,8 +29,9 @@ import (
 // control batch nor transactional, use CreateTime, and decode cleanly,
 // with the records' 32-bit fields in varints of at most five bytes, as
 // Kafka reads them, the checksums of an LZ4 frame matching, snappy
-// blocks free of S2's extensions and xerial framing of a version
-// snappy-java reads (1 or more); a batch with a producer ID must carry a
+// blocks free of S2's extensions, xerial framing of a version
+// snappy-java reads (1 or more) and zstd frames of windows of at most 128
+// MiB, which Java's zstd decodes; a batch with a producer ID must carry a
 // base sequence and an epoch (not negative) and an ID below 2^62 that is
 // not a transactional Producer's, as Append's must; and its base
 // timestamp and its records' timestamps must lie within ±2^62 ms of 1970,
@@ -125,6 +126,12 @@ func (p *Partition) checkProducedBatch(b []byte) (keyless bool, err error) {
 	}
 	if c := h.compression(); !c.supported() {
 		return false, p.errorf("%w: produced batch: %s (%d)", ErrUnsupportedCompression, c, c)
+	}
+	if c := h.compression(); c == CompressionZstd {
+		// Before decoding: a large window costs the decoder memory.
+		if err := checkZstdWindows(b[batchHeaderSize:]); err != nil {
+			return false, invalid("%v", err)
+		}
 	}
 	dec := decoderPool.Get().(*batchDecoder)
 	defer decoderPool.Put(dec)

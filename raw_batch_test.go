@@ -14,6 +14,7 @@ import (
 	"github.com/eventlog/eventlog"
 	"github.com/eventlog/eventlog/eventlogtest"
 	"github.com/klauspost/compress/s2"
+	"github.com/klauspost/compress/zstd"
 	"github.com/pierrec/lz4/v4"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -555,4 +556,67 @@ func TestAppendBatchChecksXerialVersion(t *testing.T) {
 	recs, err := p.Read(0, 1<<20)
 	require.NoError(t, err)
 	assert.Len(t, recs, 12)
+}
+
+// TestAppendBatchChecksZstdWindow: Kafka's Java clients, and its broker,
+// decode zstd with zstd-jni's streaming decoder, which refuses a frame
+// whose window is larger than 2^27 bytes (ZSTD_WINDOWLOG_LIMIT_DEFAULT;
+// for a single-segment frame, the window is its content size). Our
+// decoder takes windows up to the decompression limit, which a topic with
+// a larger MaxBatchBytes puts above that: stored, such a batch could be
+// read here but by no Java consumer. AppendBatch refuses it.
+func TestAppendBatchChecksZstdWindow(t *testing.T) {
+	l := eventlogtest.NewTopic(t, "t", eventlog.TopicConfig{Partitions: 1, MaxBatchBytes: 8 << 20})
+	p, err := l.Partition("t", 0)
+	require.NoError(t, err)
+	plain := producedBatch(t, 3, 0, false)
+	enc, err := zstd.NewWriter(nil, zstd.WithSingleSegment(false), zstd.WithEncoderConcurrency(1))
+	require.NoError(t, err)
+	frame := enc.EncodeAll(plain[61:], nil)
+	require.NoError(t, enc.Close())
+	require.Zero(t, frame[4]&0x20, "a frame with a window descriptor")
+	batch := func(frames ...[]byte) []byte {
+		b := append(bytes.Clone(plain[:61]), bytes.Join(frames, nil)...)
+		binary.BigEndian.PutUint16(b[21:], 4) // zstd
+		binary.BigEndian.PutUint32(b[8:], uint32(len(b)-12))
+		binary.BigEndian.PutUint64(b[43:], uint64(producedBatchProducers.Add(1)))
+		return reCRC(b)
+	}
+	// A window descriptor is exponent<<3 | mantissa, for a window of
+	// 1<<(10+exponent) bytes plus mantissa eighths of that.
+	window := func(descriptor byte) []byte {
+		f := bytes.Clone(frame)
+		f[5] = descriptor
+		return f
+	}
+	skippable := []byte{0x50, 0x2a, 0x4d, 0x18, 2, 0, 0, 0, 'x', 'y'}
+	for name, tc := range map[string]struct {
+		batch []byte
+		ok    bool
+	}{
+		"window 128 MiB":            {batch(window(17 << 3)), true},
+		"window 144 MiB":            {batch(window(17<<3 | 1)), false},
+		"window 256 MiB":            {batch(window(18 << 3)), false},
+		"a later frame of 256 MiB":  {batch(frame, skippable, zstdEmptyFrame(18<<3)), false},
+		"a later frame of 64 MiB":   {batch(frame, skippable, zstdEmptyFrame(16<<3)), true},
+		"single segment of 256 MiB": {batch(frame, []byte{0x28, 0xb5, 0x2f, 0xfd, 0xa0, 0, 0, 0, 0x10, 1, 0, 0}), false},
+	} {
+		t.Run(name, func(t *testing.T) {
+			end := p.LogEndOffset()
+			_, err := p.AppendBatch(context.Background(), tc.batch, eventlog.AppendOptions{})
+			if tc.ok {
+				require.NoError(t, err)
+				return
+			}
+			require.ErrorIs(t, err, eventlog.ErrInvalidRecord)
+			assert.ErrorContains(t, err, "window")
+			assert.Equal(t, end, p.LogEndOffset(), "nothing stored")
+		})
+	}
+}
+
+// zstdEmptyFrame returns a zstd frame with the window descriptor given and
+// no content: one empty raw block, the last.
+func zstdEmptyFrame(windowDescriptor byte) []byte {
+	return []byte{0x28, 0xb5, 0x2f, 0xfd, 0x00, windowDescriptor, 0x01, 0x00, 0x00}
 }
