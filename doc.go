@@ -57,7 +57,9 @@
 // authority and are rebuilt from the log whenever they are missing or
 // inconsistent: a load checks their ends against the log, and a read or a
 // lookup by time checks the entries it relies on (a segment whose records
-// have no timestamps has an empty time index). The .txnindex files are Kafka's aborted-transaction indexes
+// have no timestamps has an empty time index). A rebuild that meets damage
+// in the log keeps what it indexed before the damage, and is not tried
+// again by later reads. The .txnindex files are Kafka's aborted-transaction indexes
 // — unlike Kafka, which writes one at a segment's first abort, every closed
 // segment of a partition with producers has one, empty without aborts, so
 // that a lost one shows — and the .snapshot files are Kafka's producer

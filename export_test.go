@@ -130,6 +130,11 @@ func RunningVerifiers(l *Log) int32 { return l.verifiers.Load() }
 // from the tables of its read-ahead verifier.
 func ParsedAheadBatches(l *Log) int64 { return l.readAheadParsed.Load() }
 
+// IndexRebuildScans reports how many times a lookup on l that distrusted
+// an index scanned a segment's log to rebuild it, rebuilds that failed
+// included.
+func IndexRebuildScans(l *Log) int64 { return l.rebuildScans.Load() }
+
 // ProducerIDOf returns the producer id and epoch an idempotent or
 // transactional Producer was given.
 func ProducerIDOf(p *Producer) ProducerID { return p.id }

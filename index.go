@@ -265,10 +265,12 @@ func decodeTimeIndex(b []byte, lastRel uint32) ([]timeEntry, bool) {
 // when no entry helps. The time entry it relies on is checked first (see
 // timeEntryTrusted). One that does not hold has the index rebuilt by
 // rebuild (see Partition.rebuildIndex), which rebuilt reports, and looked
-// up again; where the rebuild fails, the read starts at the segment's base
-// (and meets the damage that made it fail, if that is in the log).
+// up again; where the rebuild fails, the lookup goes by the index of the
+// batches before the damage that made it fail, for a closed segment, or
+// else the read starts at the segment's base (and meets the damage, if it
+// gets there).
 func (s *segment) startForTime(idx *segmentIndex, ts int64, rebuild func() (*segmentIndex, error)) (from int64, rebuilt bool, err error) {
-	for {
+	for fromLog := false; ; {
 		s.mu.RLock()
 		x := segmentIndex{offsets: idx.offsets, times: idx.times}
 		s.mu.RUnlock()
@@ -277,8 +279,8 @@ func (s *segment) startForTime(idx *segmentIndex, ts int64, rebuild func() (*seg
 			return s.base, rebuilt, nil
 		}
 		from = s.base + int64(x.times[k].rel)
-		if rebuilt {
-			return from, true, nil // built from the log just now
+		if fromLog {
+			return from, rebuilt, nil // built from the log
 		}
 		size := s.size.Load()
 		m, err := s.viewFor(size)
@@ -290,10 +292,10 @@ func (s *segment) startForTime(idx *segmentIndex, ts int64, rebuild func() (*seg
 		if holds {
 			return from, false, nil
 		}
-		if idx, err = rebuild(); err != nil {
+		if idx, err = rebuild(); idx == nil {
 			return s.base, false, nil
 		}
-		rebuilt = true
+		fromLog, rebuilt = true, err == nil
 	}
 }
 
@@ -302,19 +304,22 @@ func (s *segment) startForTime(idx *segmentIndex, ts int64, rebuild func() (*seg
 // that does not name the batch at its position has the index rebuilt (see
 // rebuildIndex), and looked up again, so that reads do not scan the
 // segment from its start one after another; where the rebuild fails, the
-// read starts at the segment's start (and meets the damage that made it
-// fail, if that is in the log).
+// read starts from the index of the batches before the damage that made it
+// fail, for a closed segment, or else at the segment's start (and meets
+// the damage, if it gets there).
 func (p *Partition) readStart(seg *segment, idx *segmentIndex, data []byte, offset int64) int64 {
 	pos, held := seg.startPosition(idx, data, offset)
 	if held {
 		return pos
 	}
 	idx, err := p.rebuildIndex(seg)
-	if err != nil {
+	if idx == nil {
 		return pos
 	}
-	p.log.recovery.indexesRebuilt.Add(1)
-	p.log.opts.Logger.Warn("eventlog: an offset index did not match its log and was rebuilt", "path", seg.path(indexExt))
+	if err == nil {
+		p.log.recovery.indexesRebuilt.Add(1)
+		p.log.opts.Logger.Warn("eventlog: an offset index did not match its log and was rebuilt", "path", seg.path(indexExt))
+	}
 	pos, _ = seg.startPosition(idx, data, offset)
 	return pos
 }
@@ -330,12 +335,29 @@ var errNotRebuilt = errors.New("eventlog: index not rebuilt")
 // under the append lock; nothing is rebuilt for a read-only Log, whose
 // active segment another process appends to, nor for a segment that
 // rolled meanwhile (the next lookup rebuilds it as a closed one).
+//
+// A rebuild that fails is not tried again (see segment.rebuildFailed):
+// the bytes it scanned do not change. A closed segment whose log is
+// damaged keeps the index of the batches before the damage, which is
+// returned with the *CorruptError; the active segment keeps its
+// appender's index, and nil is returned with the error.
 func (p *Partition) rebuildIndex(seg *segment) (*segmentIndex, error) {
-	if seg != p.active() {
+	active := seg == p.active()
+	if active && p.log.opts.ReadOnly {
+		return nil, errNotRebuilt
+	}
+	if idx, err := seg.rebuildFailed(active); err != nil {
+		return idx, err
+	}
+	p.log.rebuildScans.Add(1)
+	if !active {
 		return seg.rebuildIndex(p.config().indexInterval)
 	}
-	if p.log.opts.ReadOnly {
-		return nil, errNotRebuilt
+	failed := func(err error) (*segmentIndex, error) {
+		seg.mu.Lock()
+		seg.mu.rebuildErr = err
+		seg.mu.Unlock()
+		return nil, err
 	}
 	idx := &segmentIndex{}
 	b := &indexBuilder{base: seg.base, interval: p.config().indexInterval, maxTs: -1}
@@ -353,7 +375,7 @@ func (p *Partition) rebuildIndex(seg *segment) (*segmentIndex, error) {
 	}
 	size := seg.size.Load()
 	if err := scanTo(0, size); err != nil {
-		return nil, err
+		return failed(err) // the bytes up to size do not change
 	}
 	p.appendMu.Lock()
 	defer p.appendMu.Unlock()
@@ -362,11 +384,11 @@ func (p *Partition) rebuildIndex(seg *segment) (*segmentIndex, error) {
 	}
 	if end := seg.size.Load(); end > size {
 		if err := scanTo(size, end); err != nil {
-			return nil, err
+			return failed(err)
 		}
 	}
 	if r.nextOffset != seg.nextOffset {
-		return nil, errNotRebuilt // not the bytes the appender wrote
+		return failed(errNotRebuilt) // not the bytes the appender wrote
 	}
 	seg.mu.Lock()
 	seg.mu.index = idx

@@ -103,7 +103,12 @@ type segment struct {
 		// the batches before the damage (see readIndex), and damage says
 		// what retention may go by (see judgeDamage).
 		indexErr error
-		damage   struct {
+		// rebuildErr, for the active segment, is what the rebuild of its
+		// index met (see Partition.rebuildIndex): damage in the log, which
+		// appends do not change, or a log that ends elsewhere than the
+		// appender's; lookups then do not try again.
+		rebuildErr error
+		damage     struct {
 			pos    int64 // where the scan met the damage
 			newest int64 // the newest timestamp of the batches before pos, -1 if none
 			judged bool  // retention looked past pos
@@ -484,10 +489,31 @@ func (s *segment) readIndex(interval int64) (idx *segmentIndex, rebuilt bool, er
 // rebuildIndex replaces the loaded index of a closed segment, which a
 // lookup found not matching the log, with one rebuilt from the log, and
 // writes its files anew. Readers holding the old one may go on with it:
-// indexes carry no authority, and every use of an entry checks it.
+// indexes carry no authority, and every use of an entry checks it. Where
+// the log is damaged, the index it installs and returns is that of the
+// batches before the damage, with the *CorruptError, as a load that finds
+// no index files leaves it (see rebuildFailed).
 func (s *segment) rebuildIndex(interval int64) (*segmentIndex, error) {
 	idx, _, err := s.indexFromLog(interval, false)
 	return idx, err
+}
+
+// rebuildFailed returns what an earlier rebuild of the segment's index
+// (or, for a closed segment, its load) met, so that a lookup does not
+// scan the log again to meet it: for a closed segment whose log is
+// damaged, the index of the batches before the damage and the damage;
+// for the active segment, the error its rebuild met, with no index (its
+// appender's stays). The error is nil where none failed.
+func (s *segment) rebuildFailed(active bool) (*segmentIndex, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if active {
+		return nil, s.mu.rebuildErr
+	}
+	if s.mu.indexErr != nil {
+		return s.mu.index, s.mu.indexErr
+	}
+	return nil, nil
 }
 
 // indexFromLog loads the segment's indexes from its files, if fromFiles is
@@ -513,13 +539,12 @@ func (s *segment) indexFromLog(interval int64, fromFiles bool) (idx *segmentInde
 		r := scan(data, 0, s.base, b, idx)
 		if r.err != nil {
 			err := &CorruptError{Path: s.path(logExt), Pos: r.end, Offset: r.nextOffset, Reason: r.err.Error()}
-			if !fromFiles {
-				return nil, false, err
-			}
-			// Keep what the scan indexed, for reads before the damage.
+			// Keep what the scan indexed, for reads before the damage,
+			// and the damage, so that lookups do not scan again to meet
+			// it: a rebuild replaces the index loaded from the files.
 			s.mu.Lock()
 			defer s.mu.Unlock()
-			if s.mu.index == nil {
+			if s.mu.index == nil || !fromFiles && s.mu.indexErr == nil {
 				s.mu.index, s.mu.indexErr = idx, err
 				s.mu.damage.pos, s.mu.damage.newest = r.end, b.maxTs
 			}
