@@ -56,18 +56,38 @@ type Assignor interface {
 	Assign(members []AssignorMember, partitions map[string]int32) map[string][]TopicPartition
 }
 
-// checkAssignor reports what makes a unusable: nil, or a name that is
-// empty or too long for Kafka's protocol name.
+// checkAssignor reports what makes a unusable: nil, a nil pointer to one
+// of the library's assignors (whose methods would dereference it), or a
+// name that is empty or too long for Kafka's protocol name.
 func checkAssignor(a Assignor) error {
 	switch {
 	case a == nil:
 		return errors.New("is nil")
+	case isNilLibraryAssignor(a):
+		return fmt.Errorf("is a nil %T: use a value of the type, or a pointer to one", a)
 	case a.Name() == "":
 		return errors.New("has an empty Name")
 	case len(a.Name()) > maxKafkaStringLen:
 		return fmt.Errorf("has a Name of %d bytes, longer than %d", len(a.Name()), maxKafkaStringLen)
 	}
 	return nil
+}
+
+// isNilLibraryAssignor reports whether a is a nil pointer to one of the
+// library's assignor types. A nil pointer to an application's own type is
+// left to its methods, which may accept it.
+func isNilLibraryAssignor(a Assignor) bool {
+	switch p := a.(type) {
+	case *RangeAssignor:
+		return p == nil
+	case *RoundRobinAssignor:
+		return p == nil
+	case *StickyAssignor:
+		return p == nil
+	case *CooperativeStickyAssignor:
+		return p == nil
+	}
+	return false
 }
 
 // AssignorMember is one member of a group as an Assignor sees it.
