@@ -458,7 +458,8 @@ func (c *Consumer) closeLocked() {
 // pollScratch is Poll into the scratch buffer, for a TypedConsumer. take
 // runs before the consumer is released and returns how many of the records
 // it took; the others are given back, so that no call in between sees the
-// positions past them.
+// positions past them. If take panics, all of them are given back, since
+// the caller gets none, and the panic goes on.
 func (c *Consumer) pollScratch(ctx context.Context, take func([]Record) int) ([]Record, error) {
 	var buf []Record
 	if p := c.scratch.Swap(nil); p != nil {
@@ -470,7 +471,13 @@ func (c *Consumer) pollScratch(ctx context.Context, take func([]Record) int) ([]
 	defer c.release()
 	recs, err := c.pollLocked(ctx, buf, c.pollLimits())
 	if err == nil && len(recs) > 0 {
-		if n := runTake(c, take, recs); n < len(recs) {
+		n := -1
+		defer func() {
+			if n < 0 { // take panicked
+				c.unpollLocked(recs)
+			}
+		}()
+		if n = runTake(c, take, recs); n < len(recs) {
 			c.unpollLocked(recs[n:])
 		}
 	}

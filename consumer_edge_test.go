@@ -39,3 +39,54 @@ func TestNilPointerAssignorIsAnError(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, c.Close())
 }
+
+// panicDeserializer decodes values of four bytes and panics on any other.
+type panicDeserializer struct{}
+
+func (panicDeserializer) Deserialize(_ string, data []byte) (int32, error) {
+	if len(data) != 4 {
+		panic("bad value")
+	}
+	return int32(data[3]), nil
+}
+
+// A Deserializer that panics inside a typed Poll: the panic reaches the
+// caller, as Go code lets panics through, but no position moves past a
+// record the caller never got, so that a Close deferred by the caller —
+// which commits — or a later Poll, once the caller recovered, does not
+// skip them.
+func TestTypedConsumerDeserializerPanicKeepsPositions(t *testing.T) {
+	l := consumerLog(t, 1, nil)
+	_, err := partition(t, l, "t", 0).Append(ctx, []eventlog.Record{
+		{Value: []byte{0, 0, 0, 1}}, {Value: []byte("bad")}, {Value: []byte{0, 0, 0, 3}},
+	}, eventlog.AppendOptions{})
+	require.NoError(t, err)
+	c := groupConsumer(t, l, "g", nil)
+	require.NoError(t, c.Subscribe("t"))
+	tc := eventlog.NewTypedConsumer(c, eventlog.BytesSerde{}, eventlog.Deserializer[int32](panicDeserializer{}))
+
+	assert.PanicsWithValue(t, "bad value", func() { _, _ = tc.Poll(ctx) })
+	pos, err := c.Position(tpart(0))
+	require.NoError(t, err)
+	assert.Equal(t, int64(0), pos, "the position moved past records the Poll never returned")
+
+	// The iterators keep the position at the record that panicked.
+	require.NoError(t, c.Seek(tpart(0), 0))
+	var got []int32
+	assert.PanicsWithValue(t, "bad value", func() {
+		for r, err := range tc.Records(ctx) {
+			require.NoError(t, err)
+			got = append(got, r.Value)
+		}
+	})
+	assert.Equal(t, []int32{1}, got)
+	pos, err = c.Position(tpart(0))
+	require.NoError(t, err)
+	assert.Equal(t, int64(1), pos, "the iterator moved past the record that panicked")
+
+	require.NoError(t, c.Close())
+	offsets, err := l.GroupOffsets("g")
+	require.NoError(t, err)
+	require.Len(t, offsets, 1)
+	assert.Equal(t, int64(1), offsets[0].Committed, "Close committed past records never delivered")
+}

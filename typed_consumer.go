@@ -57,7 +57,9 @@ func NewTypedConsumer[K, V any](c *Consumer, keys Deserializer[K], values Deseri
 // *DeserializationError for it, and no position moves past it. The
 // deserializers run inside the Poll: a Close from one returns an error
 // wrapping ErrConcurrentUse, and other calls of the consumer from one fail
-// with ErrConcurrentUse.
+// with ErrConcurrentUse. A Deserializer that panics makes Poll panic with
+// its value, and no position moves past the records polled, which the
+// caller never got: a Close that the caller deferred commits none of them.
 func (tc *TypedConsumer[K, V]) Poll(ctx context.Context) ([]TypedRecord[K, V], error) {
 	var out []TypedRecord[K, V]
 	var decodeErr error
@@ -88,14 +90,15 @@ func (tc *TypedConsumer[K, V]) Poll(ctx context.Context) ([]TypedRecord[K, V], e
 
 // Records is Consumer.Records with deserialized records. A record that
 // fails to deserialize ends the loop with a *DeserializationError, and the
-// position stays at that record.
+// position stays at that record; so it does when a Deserializer panics,
+// and the panic goes on.
 func (tc *TypedConsumer[K, V]) Records(ctx context.Context) iter.Seq2[TypedRecord[K, V], error] {
 	return tc.iterate(ctx, false)
 }
 
 // ReadToEnd is Consumer.ReadToEnd with deserialized records. A record that
 // fails to deserialize ends the loop with a *DeserializationError, and the
-// position stays at that record.
+// position stays at that record, as it does when a Deserializer panics.
 func (tc *TypedConsumer[K, V]) ReadToEnd(ctx context.Context) iter.Seq2[TypedRecord[K, V], error] {
 	return tc.iterate(ctx, true)
 }
@@ -107,7 +110,7 @@ func (tc *TypedConsumer[K, V]) iterate(ctx context.Context, toEnd bool) iter.Seq
 				yield(TypedRecord[K, V]{}, err)
 				return false, true
 			}
-			tr, err := tc.decode(&r)
+			tr, err := tc.decodeHolding(&r)
 			if err != nil {
 				yield(TypedRecord[K, V]{}, err)
 				return false, false // not consumed: the position stays at it
@@ -115,6 +118,22 @@ func (tc *TypedConsumer[K, V]) iterate(ctx context.Context, toEnd bool) iter.Seq
 			return yield(tr, nil), true
 		})
 	}
+}
+
+// decodeHolding is decode for the iterators, which move the position past
+// a batch before they yield its records: if a Deserializer panics, the
+// position is put back at the record, which was never yielded, and the
+// panic goes on.
+func (tc *TypedConsumer[K, V]) decodeHolding(r *Record) (TypedRecord[K, V], error) {
+	decoded := false
+	defer func() {
+		if !decoded {
+			_ = tc.c.Seek(TopicPartition{r.Topic, r.Partition}, r.Offset)
+		}
+	}()
+	tr, err := tc.decode(r)
+	decoded = true
+	return tr, err
 }
 
 func (tc *TypedConsumer[K, V]) decode(r *Record) (TypedRecord[K, V], error) {
