@@ -1,6 +1,7 @@
 package eventlog_test
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -89,4 +90,32 @@ func TestTypedConsumerDeserializerPanicKeepsPositions(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, offsets, 1)
 	assert.Equal(t, int64(1), offsets[0].Committed, "Close committed past records never delivered")
+}
+
+// The built-in deserializers' errors, which a DeserializationError wraps
+// with the topic, partition and offset, do not name the topic again.
+func TestDeserializationErrorNamesTheTopicOnce(t *testing.T) {
+	l := consumerLog(t, 1, nil)
+	_, err := partition(t, l, "t", 0).Append(ctx, []eventlog.Record{{Key: []byte("k"), Value: []byte("{")}}, eventlog.AppendOptions{})
+	require.NoError(t, err)
+	c := newTestConsumer(t, l, &eventlog.ConsumerOptions{FetchMaxWait: -1, AutoOffsetReset: eventlog.OffsetResetEarliest}, tpart(0))
+	for _, poll := range []func() error{
+		func() error {
+			_, err := eventlog.NewTypedConsumer(c, eventlog.Int32Serde{}, eventlog.BytesSerde{}).Poll(ctx)
+			return err
+		},
+		func() error {
+			_, err := eventlog.NewTypedConsumer(c, eventlog.Int64Serde{}, eventlog.BytesSerde{}).Poll(ctx)
+			return err
+		},
+		func() error {
+			_, err := eventlog.NewTypedConsumer(c, eventlog.BytesSerde{}, eventlog.JSONSerde[int]{}).Poll(ctx)
+			return err
+		},
+	} {
+		err := poll()
+		require.ErrorIs(t, err, eventlog.ErrSerialization)
+		assert.Equal(t, 1, strings.Count(err.Error(), `"t"`), "%v", err)
+		assert.Equal(t, 1, strings.Count(err.Error(), "eventlog:"), "%v", err)
+	}
 }

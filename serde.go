@@ -21,7 +21,10 @@ import (
 // given nil for null, and the built-in ones return the zero value for it.
 
 // ErrSerialization is wrapped by the errors of the built-in deserializers,
-// and by TypedProducer around the error of any Serializer.
+// and by TypedProducer around the error of any Serializer. The built-in
+// deserializers' errors say what was wrong with the bytes only: the
+// *DeserializationError of a typed consumer that wraps them names the
+// topic, partition and offset.
 var ErrSerialization = errors.New("eventlog: serialization failed")
 
 // Serializer turns a typed key or value into the bytes of a Record, as
@@ -83,12 +86,12 @@ func (Int32Serde) Serialize(_ string, v int32) ([]byte, error) {
 }
 
 // Deserialize reads 4 bytes; any other length is an error.
-func (Int32Serde) Deserialize(topic string, data []byte) (int32, error) {
+func (Int32Serde) Deserialize(_ string, data []byte) (int32, error) {
 	if data == nil {
 		return 0, nil
 	}
 	if len(data) != 4 {
-		return 0, fmt.Errorf("%w: topic %q: an int32 is 4 bytes, got %d", ErrSerialization, topic, len(data))
+		return 0, fmt.Errorf("%w: an int32 is 4 bytes, got %d", ErrSerialization, len(data))
 	}
 	return int32(binary.BigEndian.Uint32(data)), nil
 }
@@ -103,12 +106,12 @@ func (Int64Serde) Serialize(_ string, v int64) ([]byte, error) {
 }
 
 // Deserialize reads 8 bytes; any other length is an error.
-func (Int64Serde) Deserialize(topic string, data []byte) (int64, error) {
+func (Int64Serde) Deserialize(_ string, data []byte) (int64, error) {
 	if data == nil {
 		return 0, nil
 	}
 	if len(data) != 8 {
-		return 0, fmt.Errorf("%w: topic %q: an int64 is 8 bytes, got %d", ErrSerialization, topic, len(data))
+		return 0, fmt.Errorf("%w: an int64 is 8 bytes, got %d", ErrSerialization, len(data))
 	}
 	return int64(binary.BigEndian.Uint64(data)), nil
 }
@@ -127,14 +130,14 @@ func (JSONSerde[T]) Serialize(_ string, v T) ([]byte, error) {
 }
 
 // Deserialize decodes data as JSON into a T.
-func (JSONSerde[T]) Deserialize(topic string, data []byte) (T, error) {
+func (JSONSerde[T]) Deserialize(_ string, data []byte) (T, error) {
 	var v T
 	if data == nil {
 		return v, nil
 	}
 	if err := json.Unmarshal(data, &v); err != nil {
 		var zero T
-		return zero, fmt.Errorf("%w: topic %q: %w", ErrSerialization, topic, err)
+		return zero, fmt.Errorf("%w: %w", ErrSerialization, err)
 	}
 	return v, nil
 }
