@@ -1,6 +1,7 @@
 package eventlog_test
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
@@ -118,4 +119,33 @@ func TestDeserializationErrorNamesTheTopicOnce(t *testing.T) {
 		assert.Equal(t, 1, strings.Count(err.Error(), `"t"`), "%v", err)
 		assert.Equal(t, 1, strings.Count(err.Error(), "eventlog:"), "%v", err)
 	}
+}
+
+// Position of a partition whose topic was deleted fails as every other
+// read of it does, rather than answer the position the consumer had.
+func TestConsumerPositionOfDeletedTopic(t *testing.T) {
+	l := consumerLog(t, 1, nil)
+	produce(t, l, 0, 3, "v")
+	c := newTestConsumer(t, l, &eventlog.ConsumerOptions{FetchMaxWait: -1, AutoOffsetReset: eventlog.OffsetResetEarliest}, tpart(0))
+	recs, err := c.Poll(ctx)
+	require.NoError(t, err)
+	require.Len(t, recs, 3)
+	require.NoError(t, l.DeleteTopic(ctx, "t"))
+	_, err = c.Poll(ctx)
+	require.ErrorIs(t, err, eventlog.ErrTopicNotFound)
+	_, err = c.Position(tpart(0))
+	assert.ErrorIs(t, err, eventlog.ErrTopicNotFound)
+
+	// A subscribed consumer skips the partition until its group takes it
+	// away; it has no position either.
+	require.NoError(t, l.CreateTopic("u", eventlog.TopicConfig{}))
+	g := groupConsumer(t, l, "g", func(o *eventlog.ConsumerOptions) { o.FetchMaxWait = -1 })
+	require.NoError(t, g.Subscribe("u"))
+	u := eventlog.TopicPartition{Topic: "u"}
+	pollUntil(t, func() bool { return slices.Contains(g.Assignment(), u) }, nil, g)
+	_, err = g.Position(u)
+	require.NoError(t, err)
+	require.NoError(t, l.DeleteTopic(ctx, "u"))
+	_, err = g.Position(u)
+	assert.ErrorIs(t, err, eventlog.ErrTopicNotFound)
 }

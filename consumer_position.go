@@ -133,6 +133,8 @@ func (c *Consumer) OffsetsForTimes(times map[TopicPartition]time.Time) (map[Topi
 // Position returns the offset of the next record Poll will return from tp.
 // A partition without a position gets one first, by AutoOffsetReset, as
 // Kafka's position does; with OffsetResetNone that fails with ErrNoOffset.
+// A partition whose topic was deleted has no position: that fails with
+// ErrTopicNotFound, while it stays assigned (see Poll).
 func (c *Consumer) Position(tp TopicPartition) (int64, error) {
 	if err := c.acquireOpen(); err != nil {
 		return -1, err
@@ -141,6 +143,9 @@ func (c *Consumer) Position(tp TopicPartition) (int64, error) {
 	st, err := c.stateLocked(tp)
 	if err != nil {
 		return -1, err
+	}
+	if st.p.deleted.Load() {
+		return -1, st.p.deletedErr()
 	}
 	if err := c.resolveLocked(st); err != nil {
 		return -1, err
