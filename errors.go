@@ -12,7 +12,8 @@ import (
 // partition and offset involved.
 var (
 	// ErrClosed is returned by every call on a Log (or on a handle derived from
-	// it) after Close.
+	// it) after Close, but for the handles' Close, and a Producer's Flush,
+	// which reports no record's outcome (see Producer.Flush).
 	ErrClosed = errors.New("eventlog: log is closed")
 
 	// ErrLocked is returned by Open when another Log, in this process or

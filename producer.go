@@ -447,9 +447,12 @@ func (p *Producer) acksOnBuffer() bool {
 
 // Flush appends every batch that holds a record sent before the call,
 // without waiting for Linger, and returns once all those records completed
-// and their functions returned, or ctx ended. Flush from a SendAsync
-// function, which would wait for the function itself, returns an error
-// wrapping ErrConcurrentUse.
+// and their functions returned, or ctx ended. It reports no record's
+// outcome, which goes to its Send or SendAsync: it returns nil once they
+// completed, whether they were stored or failed. So it does after
+// Log.Close, which completed every record still buffered with ErrClosed,
+// and after Close. Flush from a SendAsync function, which would wait for
+// the function itself, returns an error wrapping ErrConcurrentUse.
 func (p *Producer) Flush(ctx context.Context) error {
 	if p.log.calledFromCallback() {
 		return errFromCallback("Flush")
