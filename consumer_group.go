@@ -488,9 +488,13 @@ func (c *Consumer) asListener(fn func()) {
 // positionsLocked returns the positions of the assigned partitions that
 // have one; with changed, only those that moved since this consumer last
 // committed them. A deleted topic's partitions, which the group is taking
-// away, are left out: their offsets went with the topic.
-func (c *Consumer) positionsLocked(changed bool) map[TopicPartition]OffsetAndMetadata {
+// away, are left out: their offsets went with the topic. So is a position
+// past its partition's high watermark, which a Seek set and the next Poll
+// resets: no committed offset lies there (see CommitOffsets). pastEnd
+// names those, wrapping ErrOffsetOutOfRange, or is nil.
+func (c *Consumer) positionsLocked(changed bool) (_ map[TopicPartition]OffsetAndMetadata, pastEnd error) {
 	out := make(map[TopicPartition]OffsetAndMetadata, len(c.assigned))
+	var past []error
 	for _, st := range c.assigned {
 		if st.target != atPosition || c.leaving(st) {
 			continue
@@ -498,22 +502,28 @@ func (c *Consumer) positionsLocked(changed bool) map[TopicPartition]OffsetAndMet
 		if last, ok := c.group.committed[st.tp]; changed && ok && last == st.position {
 			continue
 		}
+		if hw := st.p.HighWatermark(); st.position > hw {
+			past = append(past, errorf("eventlog: commit %s: %w: position %d is past the high watermark %d; not committed", st.tp, ErrOffsetOutOfRange, st.position, hw))
+			continue
+		}
 		out[st.tp] = OffsetAndMetadata{Offset: st.position}
 	}
-	return out
+	return out, errors.Join(past...)
 }
 
 // commitPositionsLocked commits the positions of the assigned partitions
 // (see positionsLocked) and returns them. A topic deleted after they were
 // taken makes the commit fail for its partitions; they are then taken
 // again, which leaves that topic out, so that a subscribed member's
-// commit of the other partitions does not fail because of it.
+// commit of the other partitions does not fail because of it. A position
+// past its high watermark is not committed either, and the others are;
+// the error then names it.
 func (c *Consumer) commitPositionsLocked(ctx context.Context, changed bool, d Durability) (map[TopicPartition]OffsetAndMetadata, pendingCommit, error) {
 	for {
-		offsets := c.positionsLocked(changed)
+		offsets, pastEnd := c.positionsLocked(changed)
 		pc, err := c.commitLocked(ctx, offsets, d)
 		if err == nil || !c.leavingAny(offsets) {
-			return offsets, pc, err
+			return offsets, pc, errors.Join(err, pastEnd)
 		}
 	}
 }
@@ -538,7 +548,7 @@ func (c *Consumer) autoCommitLocked(ctx context.Context) {
 		return
 	}
 	gm.lastAutoCommit = now
-	if len(c.positionsLocked(true)) == 0 {
+	if offsets, pastEnd := c.positionsLocked(true); len(offsets) == 0 && pastEnd == nil {
 		return
 	}
 	if _, _, err := c.commitPositionsLocked(ctx, true, DurabilityOS); err != nil {
@@ -600,7 +610,12 @@ func (c *Consumer) commitLocked(ctx context.Context, offsets map[TopicPartition]
 // returns once they are as durable as the Log promises (fsynced, by
 // default). Commits of many consumers share fsyncs. A commit of a partition
 // the consumer no longer owns fails with ErrCommitFailed, and then nothing
-// is committed.
+// is committed. A position past its partition's high watermark — a Seek
+// past the end, which the next Poll resets by AutoOffsetReset — is not
+// committed, since a committed offset never lies past it (Kafka's broker
+// would take it): the other partitions are committed, and the error, which
+// wraps ErrOffsetOutOfRange, names the partition left out. So it is with
+// CommitAsync and the automatic commits, which log the error.
 func (c *Consumer) CommitSync(ctx context.Context) error {
 	if err := c.acquire(); err != nil {
 		return err
