@@ -104,7 +104,10 @@ type AssignorMember struct {
 	// sorted. Sticky assignors keep as many of them where they are as
 	// balance allows. Under the eager protocol they are those it owned
 	// when the rebalance began, which it has revoked since, as Kafka's
-	// eager sticky assignor reads each member's last assignment.
+	// eager sticky assignor reads each member's last assignment: for a
+	// static member that returned, its predecessor's, and for an external
+	// member whose rejoin started the rebalance, what it owned before it
+	// revoked them to rejoin.
 	Owned []TopicPartition
 }
 

@@ -262,9 +262,16 @@ func (g *group) join(cfg memberConfig) (*member, error) {
 				m.target[tp] = true
 			}
 			m.revoked = old.revoked
+			changed := !slices.Equal(old.topics, m.topics)
+			if changed && !g.mu.emptying && g.mu.assignor.Protocol() == RebalanceEager {
+				// The rebalance its change starts is to see what the
+				// old one owned as this one's, as it sees every other
+				// member's holdings (see rebalanceLocked).
+				m.revoked = heldList(old)
+			}
 			g.removeLocked(old, ErrFencedInstanceID)
 			m.notify() // of its generation, even with nothing to own
-			if !slices.Equal(old.topics, m.topics) {
+			if changed {
 				g.rebalanceLocked()
 			}
 			// The old one's partitions are free: an eager rebalance that
@@ -376,9 +383,13 @@ func (g *group) rebalanceLocked() {
 	g.awaitRejoinsLocked()
 	if g.mu.assignor.Protocol() == RebalanceEager {
 		// Everyone gives up everything first; assignTargetsLocked runs
-		// once nobody holds a partition.
+		// once nobody holds a partition. What each member holds now is
+		// what the assignor sees it own, unless the caller set it: a
+		// member that gave up its partitions just before, to start this
+		// rebalance (a static member returning, an external one
+		// rejoining), owned what it gave up.
 		for _, m := range g.mu.members {
-			if !g.mu.emptying {
+			if !g.mu.emptying && m.revoked == nil {
 				m.revoked = heldList(m)
 			}
 			clear(m.target)

@@ -234,6 +234,7 @@ func (x *ExternalMember) Rejoin(topics []string, owned []TopicPartition) error {
 		return err
 	}
 	m.lastPoll = now
+	had := heldList(m)
 	var revoked []TopicPartition
 	for tp := range m.held {
 		if !slices.Contains(owned, tp) {
@@ -248,6 +249,12 @@ func (x *ExternalMember) Rejoin(topics []string, owned []TopicPartition) error {
 	m.cfg.topics = slices.Clone(topics)
 	if resolved := g.resolveTopics(&m.cfg); !slices.Equal(resolved, m.topics) {
 		m.topics = resolved
+		if !g.mu.emptying && g.mu.assignor.Protocol() == RebalanceEager {
+			// Its client revoked everything to rejoin; the rebalance
+			// this starts is to see what it owned, which a Kafka
+			// client's subscription tells the eager sticky assignor.
+			m.revoked = had
+		}
 		g.rebalanceLocked()
 	}
 	g.progressLocked()

@@ -1,8 +1,11 @@
 package eventlog_test
 
 import (
+	"cmp"
 	"slices"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/eventlog/eventlog"
 	"github.com/eventlog/eventlog/eventlogtest"
@@ -44,4 +47,71 @@ func TestStickyGroupKeepsPartitionsAcrossEagerRebalance(t *testing.T) {
 	assert.Equal(t, 1, moved, "partitions that left their owner: a owns %v, b %v, c %v",
 		a.Assignment(), b.Assignment(), c.Assignment())
 	assert.Len(t, c.Assignment(), 1)
+}
+
+// ownedRecorder is StickyAssignor recording what each member owns, by
+// instance ID (or member ID), at each assignment.
+type ownedRecorder struct {
+	eventlog.StickyAssignor
+	mu    sync.Mutex
+	owned []map[string][]eventlog.TopicPartition
+}
+
+func (r *ownedRecorder) Assign(members []eventlog.AssignorMember, partitions map[string]int32) map[string][]eventlog.TopicPartition {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	owned := map[string][]eventlog.TopicPartition{}
+	for _, m := range members {
+		owned[cmp.Or(m.InstanceID, m.MemberID)] = m.Owned
+	}
+	r.owned = append(r.owned, owned)
+	return r.StickyAssignor.Assign(members, partitions)
+}
+
+// last returns what the last assignment was told each member owned.
+func (r *ownedRecorder) last() map[string][]eventlog.TopicPartition {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.owned[len(r.owned)-1]
+}
+
+// A static member that comes back subscribing to other topics makes the
+// group rebalance; under the eager protocol the sticky assignor is to see
+// what its previous member owned, as it sees what every other member
+// owned, and as it would have without the change (the returning member
+// then takes its predecessor's assignment). Before, it saw nothing.
+func TestStickyStaticMemberReturningWithNewTopicsOwnsWhatItHad(t *testing.T) {
+	l := eventlogtest.NewTopic(t, "a", eventlog.TopicConfig{Partitions: 4})
+	require.NoError(t, l.CreateTopic("b", eventlog.TopicConfig{Partitions: 2}))
+	rec := &ownedRecorder{}
+	x := groupConsumer(t, l, "g", func(o *eventlog.ConsumerOptions) { o.Assignor, o.GroupInstanceID = rec, "x" })
+	y := groupConsumer(t, l, "g", func(o *eventlog.ConsumerOptions) { o.Assignor = rec })
+	require.NoError(t, x.Subscribe("a"))
+	require.NoError(t, y.Subscribe("a"))
+	pollUntil(t, func() bool { return settled(4, x, y) && len(x.Assignment()) == 2 }, nil, x, y)
+	had := x.Assignment()
+	require.NoError(t, x.Close()) // departs: its partitions wait for it
+
+	x2 := groupConsumer(t, l, "g", func(o *eventlog.ConsumerOptions) { o.Assignor, o.GroupInstanceID = rec, "x" })
+	require.NoError(t, x2.Subscribe("a", "b"))
+	pollUntil(t, func() bool { return settled(6, x2, y) }, nil, x2, y)
+	assert.Equal(t, had, rec.last()["x"], "what the assignor was told the returning member owned")
+}
+
+// An external member that rejoins subscribing to other topics revokes
+// everything first under the eager protocol, as a Kafka client does; the
+// sticky assignor of the rebalance its rejoin starts is still to see what
+// it owned, as a Kafka client's subscription tells it. Before, it saw
+// nothing.
+func TestStickyExternalRejoinWithNewTopicsOwnsWhatItHad(t *testing.T) {
+	rec := &ownedRecorder{}
+	l, _, ctx, cfg := externalGroup(t, 2, rec, time.Minute)
+	require.NoError(t, l.CreateTopic("u", eventlog.TopicConfig{Partitions: 1}))
+	cfg.InstanceID = "x"
+	x, _, had := joinExternal(t, ctx, l, cfg)
+	require.Len(t, had, 2)
+
+	require.NoError(t, x.Rejoin([]string{"t", "u"}, nil))
+	awaitAndSync(t, ctx, x)
+	assert.Equal(t, had, rec.last()["x"], "what the assignor was told the rejoining member owned")
 }
