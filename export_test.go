@@ -182,6 +182,17 @@ func SetTxnOffsetsHook(l *Log, fn func()) {
 	l.txnOffsetsHook.Store(&fn)
 }
 
+// SetTxnOffsetsCheckedHook makes SendOffsetsToTransaction on l call fn
+// once it checked that the group member owns the partitions, before it
+// writes the offsets; nil removes it.
+func SetTxnOffsetsCheckedHook(l *Log, fn func()) {
+	if fn == nil {
+		l.txnOffsetsCheckedHook.Store(nil)
+		return
+	}
+	l.txnOffsetsCheckedHook.Store(&fn)
+}
+
 // SetCommitHook makes a Consumer's commits on l call fn once they took the
 // offsets to commit, before they check them; nil removes it.
 func SetCommitHook(l *Log, fn func()) {

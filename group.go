@@ -93,6 +93,8 @@ var (
 // writing its commit when the partition is granted elsewhere; the coordinator
 // counts commits in flight per member and keeps an evicted member's
 // partitions held until they finish, so the new owner reads the last one.
+// Offsets sent to a transaction (SendOffsetsToTransaction) count until they
+// are recorded as pending, so that the new owner waits for the transaction.
 
 // group is one consumer group.
 type group struct {
@@ -188,7 +190,7 @@ type member struct {
 	// unless it syncs (Kafka's pending-sync timeout): zero when synced.
 	syncBy   time.Time
 	departed time.Time // a static member's Close; zero while active
-	inflight int       // commits between their check and their application
+	inflight int       // commits between their check and their application (or, in a transaction, their recording as pending)
 	removed  error     // why the member is no longer in the group
 }
 

@@ -45,6 +45,10 @@ type Log struct {
 	// txnOffsetsHook, when set, is called by SendOffsetsToTransaction
 	// once its batch is appended to __consumer_offsets. Tests only.
 	txnOffsetsHook atomic.Pointer[func()]
+	// txnOffsetsCheckedHook, when set, is called by
+	// SendOffsetsToTransaction once it checked that the group member owns
+	// the partitions, before it writes the offsets. Tests only.
+	txnOffsetsCheckedHook atomic.Pointer[func()]
 	// commitHook, when set, is called by a Consumer's commit once it took
 	// the offsets to commit, before it checks them. Tests only.
 	commitHook atomic.Pointer[func()]

@@ -298,35 +298,42 @@ func dropOpenCommits(open map[int64][]Record, key []byte) {
 	}
 }
 
-// checkTxnCommit checks that a transactional offset commit of tps comes
+// beginTxnCommit checks that a transactional offset commit of tps comes
 // from a member of the group's current generation that owns them, as
 // Kafka's TxnOffsetCommit does; a consumer that assigns partitions by
 // hand (generation -1) may commit only while the group has no members.
-func (g *group) checkTxnCommit(md GroupMetadata, tps []TopicPartition) error {
+// As beginCommit does, it counts the commit as in flight, so that a
+// member evicted before its offsets are recorded as pending keeps its
+// partitions held until then: their next owner finds the offsets pending
+// (ErrUnstableOffsetCommit) rather than starting from the committed
+// offset before them. The caller ends the commit with endCommit(m) once
+// writeTxn returned; m is nil for a commit from outside the group.
+func (g *group) beginTxnCommit(md GroupMetadata, tps []TopicPartition) (m *member, err error) {
 	g.mu.Lock()
 	defer g.unlock()
 	g.expireLocked(g.coord.log.opts.Now())
 	if md.GenerationID < 0 {
 		if len(g.mu.members) > 0 {
-			return errorf("eventlog: group %q: %w: the group has members, and the offsets come from none of them", g.id, ErrCommitFailed)
+			return nil, errorf("eventlog: group %q: %w: the group has members, and the offsets come from none of them", g.id, ErrCommitFailed)
 		}
-		return nil
+		return nil, nil
 	}
-	m := g.mu.members[md.MemberID]
+	m = g.mu.members[md.MemberID]
 	switch {
 	case m == nil:
-		return errorf("eventlog: group %q: %w: member %q is not in the group", g.id, ErrCommitFailed, md.MemberID)
+		return nil, errorf("eventlog: group %q: %w: member %q is not in the group", g.id, ErrCommitFailed, md.MemberID)
 	case m.removed != nil:
-		return errorf("eventlog: group %q member %s: %w", g.id, m.id, m.removed)
+		return nil, errorf("eventlog: group %q member %s: %w", g.id, m.id, m.removed)
 	case m.generation != md.GenerationID:
-		return errorf("eventlog: group %q member %s: %w: generation %d is not the member's %d", g.id, m.id, ErrCommitFailed, md.GenerationID, m.generation)
+		return nil, errorf("eventlog: group %q member %s: %w: generation %d is not the member's %d", g.id, m.id, ErrCommitFailed, md.GenerationID, m.generation)
 	}
 	for _, tp := range tps {
 		if !m.held[tp] {
-			return errorf("eventlog: group %q member %s generation %d: %s: %w", g.id, m.id, m.generation, tp, ErrCommitFailed)
+			return nil, errorf("eventlog: group %q member %s generation %d: %s: %w", g.id, m.id, m.generation, tp, ErrCommitFailed)
 		}
 	}
-	return nil
+	m.inflight++
+	return m, nil
 }
 
 // ErrUnstableOffsetCommit is returned by Consumer.Position for a partition

@@ -453,8 +453,14 @@ func (p *Producer) sendOffsets(ctx context.Context, t *producerTxn, offsets map[
 	if err := t.sendableLocked("send offsets to transaction"); err != nil {
 		return err
 	}
-	if err := gc.group(group.GroupID).checkTxnCommit(group, tps); err != nil {
+	g := gc.group(group.GroupID)
+	m, err := g.beginTxnCommit(group, tps)
+	if err != nil {
 		return err
+	}
+	defer g.endCommit(m) // once the offsets are pending, or failed
+	if hook := p.log.txnOffsetsCheckedHook.Load(); hook != nil {
+		(*hook)()
 	}
 	if err := t.addPartition(ctx, p, gc.offsets.partitionFor(group.GroupID)); err != nil {
 		return err
