@@ -617,7 +617,7 @@ func (c *Consumer) commitLocked(ctx context.Context, offsets map[TopicPartition]
 // wraps ErrOffsetOutOfRange, names the partition left out. So it is with
 // CommitAsync and the automatic commits, which log the error.
 func (c *Consumer) CommitSync(ctx context.Context) error {
-	if err := c.acquire(); err != nil {
+	if err := c.acquireOpen(); err != nil {
 		return err
 	}
 	defer c.release()
@@ -632,7 +632,7 @@ func (c *Consumer) CommitSync(ctx context.Context) error {
 // watermark. The partitions need not be assigned to a consumer that assigns
 // by hand, but then the group must have no members.
 func (c *Consumer) CommitOffsets(ctx context.Context, offsets map[TopicPartition]OffsetAndMetadata) error {
-	if err := c.acquire(); err != nil {
+	if err := c.acquireOpen(); err != nil {
 		return err
 	}
 	defer c.release()
@@ -647,7 +647,7 @@ func (c *Consumer) CommitOffsets(ctx context.Context, offsets map[TopicPartition
 // failed; it runs on the consumer's goroutine, inside a later Poll, commit
 // or Close, in the order of the commits.
 func (c *Consumer) CommitAsync(offsets map[TopicPartition]OffsetAndMetadata, callback func(map[TopicPartition]OffsetAndMetadata, error)) {
-	if err := c.acquire(); err != nil {
+	if err := c.acquireOpen(); err != nil {
 		if callback != nil {
 			callback(offsets, err)
 		}
@@ -710,7 +710,7 @@ func (c *Consumer) flushCommitsLocked() error {
 // absent. It reads what is durable: an asynchronous commit shows once its
 // callback could run.
 func (c *Consumer) Committed(ctx context.Context, tps ...TopicPartition) (map[TopicPartition]OffsetAndMetadata, error) {
-	if err := c.acquire(); err != nil {
+	if err := c.acquireOpen(); err != nil {
 		return nil, err
 	}
 	defer c.release()

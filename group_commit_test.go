@@ -56,3 +56,19 @@ func TestCommitPositionPastHighWatermark(t *testing.T) {
 	require.NoError(t, c.Close())
 	assert.Equal(t, map[int32]int64{0: 5, 1: 1}, committed(), "the automatic commit at Close")
 }
+
+// Commits after Log.Close fail with ErrClosed, as every call on a handle
+// of a closed Log does, even with nothing to commit. Before, a commit of
+// no offsets returned nil.
+func TestCommitOfNothingAfterLogClose(t *testing.T) {
+	l := eventlogtest.NewTopic(t, "t", eventlog.TopicConfig{})
+	c := groupConsumer(t, l, "g", func(o *eventlog.ConsumerOptions) { o.FetchMaxWait = -1 })
+	require.NoError(t, c.CommitOffsets(ctx, nil), "creates the group's coordinator")
+	require.NoError(t, c.CommitSync(ctx))
+	require.NoError(t, l.Close())
+	assert.ErrorIs(t, c.CommitOffsets(ctx, nil), eventlog.ErrClosed, "CommitOffsets")
+	assert.ErrorIs(t, c.CommitSync(ctx), eventlog.ErrClosed, "CommitSync")
+	var asyncErr error
+	c.CommitAsync(nil, func(_ map[eventlog.TopicPartition]eventlog.OffsetAndMetadata, err error) { asyncErr = err })
+	assert.ErrorIs(t, asyncErr, eventlog.ErrClosed, "CommitAsync")
+}
