@@ -269,6 +269,13 @@ type Consumer struct {
 	// before it; the next poll returns it. Moving a position clears it: if
 	// the cause remains, the next poll meets it again.
 	pendingErr error
+	// reading is the partition whose chunk an iterator is yielding to its
+	// loop body, nil between chunks; readingFrom is its position before
+	// the chunk. The position is at the end of the batch being yielded,
+	// and a Close or Unsubscribe from the body, or from another goroutine
+	// meanwhile, commits readingFrom instead (positionsLocked).
+	reading     *fetchState
+	readingFrom int64
 
 	// seq counts changes to positions, pauses and the assignment, so that
 	// an iterator notices them between two records it yields.
@@ -572,7 +579,7 @@ func (c *Consumer) assignLocked(partitions []TopicPartition) error {
 			st.unwatch = st.p.watch(c.notify)
 		}
 	}
-	c.assigned, c.byTP, c.next, c.pendingErr = states, byTP, 0, nil
+	c.assigned, c.byTP, c.next, c.pendingErr, c.reading = states, byTP, 0, nil, nil
 	c.publishViewLocked()
 	return nil
 }

@@ -149,3 +149,54 @@ func TestConsumerPositionOfDeletedTopic(t *testing.T) {
 	_, err = g.Position(u)
 	assert.ErrorIs(t, err, eventlog.ErrTopicNotFound)
 }
+
+// Close from the body of a Records loop — a shutdown in the middle of a
+// batch — commits automatically, and such a commit covers no record the
+// loop has not yielded: Close stops the loop, and records it did not yield
+// are read again after a restart, not skipped. Before, the position, at
+// the end of the batch being yielded, was committed.
+func TestCloseInRecordsLoopCommitsNoUnyieldedRecord(t *testing.T) {
+	l := consumerLog(t, 1, nil)
+	produce(t, l, 0, 5, "v") // one batch
+	c := groupConsumer(t, l, "g", func(o *eventlog.ConsumerOptions) { o.FetchMaxWait = -1 })
+	require.NoError(t, c.Subscribe("t"))
+	var yielded []int64
+	for r, err := range c.Records(ctx) {
+		if err != nil {
+			require.ErrorIs(t, err, eventlog.ErrClosed)
+			continue
+		}
+		yielded = append(yielded, r.Offset)
+		if r.Offset == 1 {
+			require.NoError(t, c.Close())
+		}
+	}
+	assert.Equal(t, []int64{0, 1}, yielded, "Close ends the loop")
+	offsets, err := l.GroupOffsets("g")
+	require.NoError(t, err)
+	require.Len(t, offsets, 1)
+	assert.LessOrEqual(t, offsets[0].Committed, int64(1), "Close committed past records the loop never yielded")
+}
+
+// A CommitSync in the body of a Records loop covers the batch being
+// yielded, as documented; a Close after it then commits nothing lower.
+func TestCloseInRecordsLoopAfterCommitSyncKeepsTheCommit(t *testing.T) {
+	l := consumerLog(t, 1, nil)
+	produce(t, l, 0, 5, "v") // one batch
+	c := groupConsumer(t, l, "g", func(o *eventlog.ConsumerOptions) { o.FetchMaxWait = -1 })
+	require.NoError(t, c.Subscribe("t"))
+	for r, err := range c.Records(ctx) {
+		if err != nil {
+			require.ErrorIs(t, err, eventlog.ErrClosed)
+			continue
+		}
+		if r.Offset == 1 {
+			require.NoError(t, c.CommitSync(ctx))
+			require.NoError(t, c.Close())
+		}
+	}
+	offsets, err := l.GroupOffsets("g")
+	require.NoError(t, err)
+	require.Len(t, offsets, 1)
+	assert.Equal(t, int64(5), offsets[0].Committed, "the committed offset went back")
+}

@@ -486,41 +486,51 @@ func (c *Consumer) asListener(fn func()) {
 }
 
 // positionsLocked returns the positions of the assigned partitions that
-// have one; with changed, only those that moved since this consumer last
-// committed them. A deleted topic's partitions, which the group is taking
-// away, are left out: their offsets went with the topic. So is a position
-// past its partition's high watermark, which a Seek set and the next Poll
+// have one. A deleted topic's partitions, which the group is taking away,
+// are left out: their offsets went with the topic. So is a position past
+// its partition's high watermark, which a Seek set and the next Poll
 // resets: no committed offset lies there (see CommitOffsets). pastEnd
 // names those, wrapping ErrOffsetOutOfRange, or is nil.
-func (c *Consumer) positionsLocked(changed bool) (_ map[TopicPartition]OffsetAndMetadata, pastEnd error) {
+//
+// automatic is set for the automatic commits, which take only the
+// positions that moved since this consumer last committed them, and which
+// cover no record an iterator has not yielded: for the partition whose
+// records an iterator's loop body is being given (see reading), they take
+// its position before the chunk rather than the end of the batch being
+// yielded, unless this consumer committed further already.
+func (c *Consumer) positionsLocked(automatic bool) (_ map[TopicPartition]OffsetAndMetadata, pastEnd error) {
 	out := make(map[TopicPartition]OffsetAndMetadata, len(c.assigned))
 	var past []error
 	for _, st := range c.assigned {
 		if st.target != atPosition || c.leaving(st) {
 			continue
 		}
-		if last, ok := c.group.committed[st.tp]; changed && ok && last == st.position {
+		position := st.position
+		if automatic && st == c.reading {
+			position = min(position, c.readingFrom)
+		}
+		if last, ok := c.group.committed[st.tp]; automatic && ok && (last == position || st == c.reading && last > position) {
 			continue
 		}
-		if hw := st.p.HighWatermark(); st.position > hw {
-			past = append(past, errorf("eventlog: commit %s: %w: position %d is past the high watermark %d; not committed", st.tp, ErrOffsetOutOfRange, st.position, hw))
+		if hw := st.p.HighWatermark(); position > hw {
+			past = append(past, errorf("eventlog: commit %s: %w: position %d is past the high watermark %d; not committed", st.tp, ErrOffsetOutOfRange, position, hw))
 			continue
 		}
-		out[st.tp] = OffsetAndMetadata{Offset: st.position}
+		out[st.tp] = OffsetAndMetadata{Offset: position}
 	}
 	return out, errors.Join(past...)
 }
 
 // commitPositionsLocked commits the positions of the assigned partitions
-// (see positionsLocked) and returns them. A topic deleted after they were
-// taken makes the commit fail for its partitions; they are then taken
-// again, which leaves that topic out, so that a subscribed member's
-// commit of the other partitions does not fail because of it. A position
-// past its high watermark is not committed either, and the others are;
-// the error then names it.
-func (c *Consumer) commitPositionsLocked(ctx context.Context, changed bool, d Durability) (map[TopicPartition]OffsetAndMetadata, pendingCommit, error) {
+// (see positionsLocked; automatic for the automatic commits) and returns
+// them. A topic deleted after they were taken makes the commit fail for
+// its partitions; they are then taken again, which leaves that topic out,
+// so that a subscribed member's commit of the other partitions does not
+// fail because of it. A position past its high watermark is not committed
+// either, and the others are; the error then names it.
+func (c *Consumer) commitPositionsLocked(ctx context.Context, automatic bool, d Durability) (map[TopicPartition]OffsetAndMetadata, pendingCommit, error) {
 	for {
-		offsets, pastEnd := c.positionsLocked(changed)
+		offsets, pastEnd := c.positionsLocked(automatic)
 		pc, err := c.commitLocked(ctx, offsets, d)
 		if err == nil || !c.leavingAny(offsets) {
 			return offsets, pc, errors.Join(err, pastEnd)

@@ -13,6 +13,9 @@ func (c *Consumer) moveLocked(st *fetchState, t target, offset int64) {
 	st.movedAt = c.seq.Add(1)
 	st.dropReadAhead()
 	c.pendingErr = nil
+	if c.reading == st {
+		c.reading = nil // the position is the one set, not the chunk's
+	}
 }
 
 // dropReadAhead forgets the records read ahead of the position.

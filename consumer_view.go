@@ -49,7 +49,11 @@ type viewChunk struct {
 // batch, as Kafka's commitSync covers everything the last poll returned.
 // For a commit that covers exactly what was processed, break out of the
 // loop first, or commit after it; automatic commits only ever cover whole
-// batches already yielded.
+// batches already yielded. So does the one of a Close (or Unsubscribe) in
+// the middle of the loop, from its body or from another goroutine: it
+// commits the partition's position from before the loop took its last
+// run of records from it (at most MaxPollRecords), which a restart reads
+// again, rather than skip those the loop did not yield.
 func (c *Consumer) Views(ctx context.Context) iter.Seq2[*RecordView, error] {
 	return func(yield func(*RecordView, error) bool) {
 		c.eachView(ctx, false, func(v *RecordView, err error) (bool, bool) { return yield(v, err), true })
@@ -187,6 +191,7 @@ func (c *Consumer) planChunk(ctx context.Context, toEnd bool, ahead *readAhead) 
 // partition passed over because its committed offset, where it starts, is
 // pending in an open transaction.
 func (c *Consumer) pickChunkLocked(ctx context.Context) (_ viewChunk, unstable, _ error) {
+	c.reading = nil // the last chunk is over, even if its end was not seen (a panic)
 	defer c.groupPollDone()
 	if err := c.groupPollLocked(ctx); err != nil {
 		return viewChunk{}, nil, err
@@ -226,6 +231,7 @@ func (c *Consumer) pickChunkLocked(ctx context.Context) (_ viewChunk, unstable, 
 		if st.position < min(st.stopAt, st.p.endOffset(c.opts.IsolationLevel)) {
 			st.dropReadAhead() // the chunk reads the log from the position
 			c.next = (idx + 1) % n
+			c.reading, c.readingFrom = st, st.position
 			return viewChunk{st: st, from: st.position, stopAt: st.stopAt, mark: c.seq.Load()}, nil, nil
 		}
 	}
@@ -289,7 +295,7 @@ func (c *Consumer) readChunk(vc *viewCursor, chunk viewChunk, fn func(*RecordVie
 		}
 		if err != nil {
 			// The position stays before the damage, as with Poll.
-			c.movePosition(chunk, next)
+			c.movePosition(chunk, next, true)
 			fn(nil, err)
 			return false
 		}
@@ -297,43 +303,43 @@ func (c *Consumer) readChunk(vc *viewCursor, chunk viewChunk, fn func(*RecordVie
 		case v == nil:
 			// At the high watermark: past every batch read, gaps a
 			// cleaning left after the last record included.
-			c.movePosition(chunk, max(next, min(vc.batches.offset, chunk.stopAt)))
+			c.movePosition(chunk, max(next, min(vc.batches.offset, chunk.stopAt)), true)
 			return true
 		case v.Offset >= chunk.stopAt:
-			c.movePosition(chunk, chunk.stopAt)
+			c.movePosition(chunk, chunk.stopAt, true)
 			return true
 		case records == c.opts.MaxPollRecords:
-			c.movePosition(chunk, next)
+			c.movePosition(chunk, next, true)
 			return true
 		}
 		if vc.batchesRead != batch {
 			// A new batch: the chunk may end here, else the position moves
 			// past the batch before its records are handed out.
 			if bytes >= int64(c.opts.MaxPartitionFetchBytes) {
-				c.movePosition(chunk, next)
+				c.movePosition(chunk, next, true)
 				return true
 			}
 			batch = vc.batchesRead
 			bytes += vc.batches.h.size()
-			if !c.movePosition(chunk, min(vc.batches.offset, chunk.stopAt)) {
+			if !c.movePosition(chunk, min(vc.batches.offset, chunk.stopAt), false) {
 				return true
 			}
 		}
 		more, consumed := fn(v, nil)
 		if !consumed {
-			c.movePosition(chunk, v.Offset)
+			c.movePosition(chunk, v.Offset, true)
 			return false
 		}
 		records++
 		next = v.Offset + 1
 		if !more {
-			c.movePosition(chunk, next)
+			c.movePosition(chunk, next, true)
 			return false
 		}
 		if c.seq.Load() != chunk.mark {
 			// The loop body moved something: plan anew, after putting the
 			// position right after this record unless the body moved it.
-			c.movePosition(chunk, next)
+			c.movePosition(chunk, next, true)
 			return true
 		}
 	}
@@ -341,13 +347,17 @@ func (c *Consumer) readChunk(vc *viewCursor, chunk viewChunk, fn func(*RecordVie
 
 // movePosition sets the chunk's partition's position to offset, unless the
 // loop body moved it or changed the assignment since the chunk was planned.
-// It reports false when the chunk is to end.
-func (c *Consumer) movePosition(chunk viewChunk, offset int64) bool {
+// It reports false when the chunk is to end. done tells that the chunk
+// ends here: the loop body no longer runs on its records (see reading).
+func (c *Consumer) movePosition(chunk viewChunk, offset int64, done bool) bool {
 	if c.acquire() != nil {
 		return false
 	}
 	defer c.release()
 	st := chunk.st
+	if done && c.reading == st {
+		c.reading = nil
+	}
 	if c.byTP[st.tp] != st || st.target != atPosition || st.movedAt > chunk.mark {
 		return false
 	}
