@@ -104,10 +104,10 @@ type AssignorMember struct {
 	// sorted. Sticky assignors keep as many of them where they are as
 	// balance allows. Under the eager protocol they are those it owned
 	// when the rebalance began, which it has revoked since, as Kafka's
-	// eager sticky assignor reads each member's last assignment: for a
-	// static member that returned, its predecessor's, and for an external
-	// member whose rejoin started the rebalance, what it owned before it
-	// revoked them to rejoin.
+	// eager sticky assignor reads each member's last assignment: for an
+	// external member whose rejoin started the rebalance, what it owned
+	// before it revoked them to rejoin. Under either protocol, a static
+	// member that returned owns what its predecessor held.
 	Owned []TopicPartition
 }
 

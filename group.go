@@ -177,6 +177,9 @@ type member struct {
 	// revoked is, during an eager rebalance, what the member held when
 	// the rebalance began: the assignor sees it as what the member owns,
 	// as Kafka's eager sticky assignor sees a member's last assignment.
+	// Under the cooperative protocol it is what the predecessor of a
+	// static member that returned with a changed subscription held, which
+	// the assignment its return starts sees as the member's too.
 	revoked []TopicPartition
 
 	inPoll   bool      // in Poll: never evicted for not polling
@@ -265,10 +268,11 @@ func (g *group) join(cfg memberConfig) (*member, error) {
 			}
 			m.revoked = old.revoked
 			changed := !slices.Equal(old.topics, m.topics)
-			if changed && !g.mu.emptying && g.mu.assignor.Protocol() == RebalanceEager {
+			if changed && !g.mu.emptying {
 				// The rebalance its change starts is to see what the
 				// old one owned as this one's, as it sees every other
-				// member's holdings (see rebalanceLocked).
+				// member's holdings (see rebalanceLocked and
+				// assignTargetsLocked).
 				m.revoked = heldList(old)
 			}
 			g.removeLocked(old, ErrFencedInstanceID)
@@ -454,8 +458,16 @@ func (g *group) assignTargetsLocked() {
 	for i, id := range ids {
 		m := g.mu.members[id]
 		owned := heldList(m)
-		if g.mu.assignor.Protocol() == RebalanceEager {
+		switch {
+		case g.mu.assignor.Protocol() == RebalanceEager:
 			owned, m.revoked = m.revoked, nil
+		case m.revoked != nil:
+			// A static member whose return with a changed subscription
+			// started this rebalance: its predecessor's partitions,
+			// released as it took its place, are its own.
+			owned = append(owned, m.revoked...)
+			slices.SortFunc(owned, compareTopicPartitions)
+			owned, m.revoked = slices.Compact(owned), nil
 		}
 		members[i] = AssignorMember{MemberID: id, InstanceID: m.cfg.instanceID, Topics: slices.Clone(m.topics), Owned: owned}
 		for _, name := range m.topics {

@@ -49,10 +49,10 @@ func TestStickyGroupKeepsPartitionsAcrossEagerRebalance(t *testing.T) {
 	assert.Len(t, c.Assignment(), 1)
 }
 
-// ownedRecorder is StickyAssignor recording what each member owns, by
+// ownedRecorder is an assignor recording what each member owns, by
 // instance ID (or member ID), at each assignment.
 type ownedRecorder struct {
-	eventlog.StickyAssignor
+	eventlog.Assignor
 	mu    sync.Mutex
 	owned []map[string][]eventlog.TopicPartition
 }
@@ -65,7 +65,7 @@ func (r *ownedRecorder) Assign(members []eventlog.AssignorMember, partitions map
 		owned[cmp.Or(m.InstanceID, m.MemberID)] = m.Owned
 	}
 	r.owned = append(r.owned, owned)
-	return r.StickyAssignor.Assign(members, partitions)
+	return r.Assignor.Assign(members, partitions)
 }
 
 // last returns what the last assignment was told each member owned.
@@ -76,26 +76,30 @@ func (r *ownedRecorder) last() map[string][]eventlog.TopicPartition {
 }
 
 // A static member that comes back subscribing to other topics makes the
-// group rebalance; under the eager protocol the sticky assignor is to see
-// what its previous member owned, as it sees what every other member
-// owned, and as it would have without the change (the returning member
-// then takes its predecessor's assignment). Before, it saw nothing.
+// group rebalance; the sticky assignor is to see what its previous member
+// owned, as it sees what every other member owned, and as it would have
+// without the change (the returning member then takes its predecessor's
+// assignment). Before, it saw nothing, under either protocol.
 func TestStickyStaticMemberReturningWithNewTopicsOwnsWhatItHad(t *testing.T) {
-	l := eventlogtest.NewTopic(t, "a", eventlog.TopicConfig{Partitions: 4})
-	require.NoError(t, l.CreateTopic("b", eventlog.TopicConfig{Partitions: 2}))
-	rec := &ownedRecorder{}
-	x := groupConsumer(t, l, "g", func(o *eventlog.ConsumerOptions) { o.Assignor, o.GroupInstanceID = rec, "x" })
-	y := groupConsumer(t, l, "g", func(o *eventlog.ConsumerOptions) { o.Assignor = rec })
-	require.NoError(t, x.Subscribe("a"))
-	require.NoError(t, y.Subscribe("a"))
-	pollUntil(t, func() bool { return settled(4, x, y) && len(x.Assignment()) == 2 }, nil, x, y)
-	had := x.Assignment()
-	require.NoError(t, x.Close()) // departs: its partitions wait for it
+	for _, a := range []eventlog.Assignor{eventlog.StickyAssignor{}, eventlog.CooperativeStickyAssignor{}} {
+		t.Run(a.Name(), func(t *testing.T) {
+			l := eventlogtest.NewTopic(t, "a", eventlog.TopicConfig{Partitions: 4})
+			require.NoError(t, l.CreateTopic("b", eventlog.TopicConfig{Partitions: 2}))
+			rec := &ownedRecorder{Assignor: a}
+			x := groupConsumer(t, l, "g", func(o *eventlog.ConsumerOptions) { o.Assignor, o.GroupInstanceID = rec, "x" })
+			y := groupConsumer(t, l, "g", func(o *eventlog.ConsumerOptions) { o.Assignor = rec })
+			require.NoError(t, x.Subscribe("a"))
+			require.NoError(t, y.Subscribe("a"))
+			pollUntil(t, func() bool { return settled(4, x, y) && len(x.Assignment()) == 2 }, nil, x, y)
+			had := x.Assignment()
+			require.NoError(t, x.Close()) // departs: its partitions wait for it
 
-	x2 := groupConsumer(t, l, "g", func(o *eventlog.ConsumerOptions) { o.Assignor, o.GroupInstanceID = rec, "x" })
-	require.NoError(t, x2.Subscribe("a", "b"))
-	pollUntil(t, func() bool { return settled(6, x2, y) }, nil, x2, y)
-	assert.Equal(t, had, rec.last()["x"], "what the assignor was told the returning member owned")
+			x2 := groupConsumer(t, l, "g", func(o *eventlog.ConsumerOptions) { o.Assignor, o.GroupInstanceID = rec, "x" })
+			require.NoError(t, x2.Subscribe("a", "b"))
+			pollUntil(t, func() bool { return settled(6, x2, y) }, nil, x2, y)
+			assert.Equal(t, had, rec.last()["x"], "what the assignor was told the returning member owned")
+		})
+	}
 }
 
 // An external member that rejoins subscribing to other topics revokes
@@ -104,7 +108,7 @@ func TestStickyStaticMemberReturningWithNewTopicsOwnsWhatItHad(t *testing.T) {
 // it owned, as a Kafka client's subscription tells it. Before, it saw
 // nothing.
 func TestStickyExternalRejoinWithNewTopicsOwnsWhatItHad(t *testing.T) {
-	rec := &ownedRecorder{}
+	rec := &ownedRecorder{Assignor: eventlog.StickyAssignor{}}
 	l, _, ctx, cfg := externalGroup(t, 2, rec, time.Minute)
 	require.NoError(t, l.CreateTopic("u", eventlog.TopicConfig{Partitions: 1}))
 	cfg.InstanceID = "x"
