@@ -200,3 +200,30 @@ func TestCloseInRecordsLoopAfterCommitSyncKeepsTheCommit(t *testing.T) {
 	require.Len(t, offsets, 1)
 	assert.Equal(t, int64(5), offsets[0].Committed, "the committed offset went back")
 }
+
+// A Records loop whose body panics leaves the consumer noting the chunk it
+// was reading, so that a Close deferred by the caller commits no record
+// the loop did not yield; a Poll after a recover ends that, and its
+// automatic commits cover what it returns, not the position before the
+// chunk.
+func TestPollAfterPanicInRecordsLoopCommitsWhatItReturns(t *testing.T) {
+	l := consumerLog(t, 1, nil)
+	produce(t, l, 0, 5, "v") // one batch
+	c := groupConsumer(t, l, "g", func(o *eventlog.ConsumerOptions) { o.FetchMaxWait = -1 })
+	require.NoError(t, c.Subscribe("t"))
+	assert.PanicsWithValue(t, "body", func() {
+		for range c.Records(ctx) {
+			panic("body")
+		}
+	})
+	produce(t, l, 0, 5, "w")
+	recs, err := c.Poll(ctx)
+	require.NoError(t, err)
+	require.NotEmpty(t, recs)
+	last := recs[len(recs)-1].Offset
+	require.NoError(t, c.Close())
+	offsets, err := l.GroupOffsets("g")
+	require.NoError(t, err)
+	require.Len(t, offsets, 1)
+	assert.Equal(t, last+1, offsets[0].Committed, "Close after the Poll committed")
+}

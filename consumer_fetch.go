@@ -79,6 +79,7 @@ func (c *Consumer) pollLocked(ctx context.Context, dst []Record, lim pollLimits)
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	c.reading = nil // an iterator's chunk whose end was not seen (a panic) is over
 	defer c.groupPollDone()
 	if err := c.groupPollLocked(ctx); err != nil {
 		return nil, err
