@@ -99,10 +99,10 @@
 // appends. Close fsyncs every partition, DurabilityOS ones included, so
 // after a clean Close everything is durable.
 //
-// A failed write or fsync fails the partition: that append and every later
-// one return the error until the Log is reopened, because after a failed
-// fsync the kernel may have dropped the dirty data and nothing written after
-// it can be trusted. A full disk returns an error; it never crashes the
+// A failed write or fsync fails the partition: that append, those still
+// waiting for an fsync, and every later one return the error until the Log
+// is reopened, because after a failed fsync the kernel may have dropped the
+// dirty data, and a later fsync that succeeds does not bring it back. A full disk returns an error; it never crashes the
 // process, because writes go through the file, never through a mapping.
 //
 // # Recovery

@@ -53,6 +53,11 @@ type Partition struct {
 	// appendMu serializes writes, rolls and closing of the active segment.
 	appendMu sync.Mutex
 
+	// fsyncMu serializes the fsyncs of the partition's segments (see
+	// syncFile), so that one that fails has failed the partition before
+	// the next one starts.
+	fsyncMu sync.Mutex
+
 	// sync is the group commit: one appender at a time (the leader) runs an
 	// fsync covering everything written so far; the others wait on done and
 	// return when a finished fsync covered their bytes.
@@ -468,8 +473,8 @@ func (p *Partition) agedLocked(seg *segment, now time.Time) bool {
 // the new one exists, recovery only ever needs to scan the last segment.
 func (p *Partition) rollLocked() (*segment, error) {
 	old := p.active()
-	if err := p.syncFile(old.writer()); err != nil {
-		return nil, fmt.Errorf("fsync %s: %w", old.path(logExt), err)
+	if err := p.syncSegment(old); err != nil {
+		return nil, err
 	}
 	if err := p.closeTxnIndexLocked(); err != nil {
 		return nil, err
@@ -559,14 +564,14 @@ func (p *Partition) syncTo(end *position) error {
 	var err error
 	// A segment that a cleaning replaced since was fsynced when it closed.
 	if w.seg.acquire() {
-		err = p.syncFile(w.seg.writer())
+		err = p.syncSegment(w.seg)
 		_ = w.seg.release()
 	}
 	p.sync.Lock()
 	p.sync.running = false
 	p.sync.done.Broadcast()
 	if err != nil {
-		return p.fail(fmt.Errorf("fsync %s: %w", w.seg.path(logExt), err))
+		return err // the partition failed
 	}
 	p.sync.offset = max(p.sync.offset, w.offset)
 	p.noteDurable(w)

@@ -1,6 +1,7 @@
 package eventlog
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -135,13 +136,25 @@ func (p *Partition) appendDone(start time.Duration, timed bool) {
 	}
 }
 
-// syncFile fsyncs f, a segment file of the partition, and counts how long
-// it took.
-func (p *Partition) syncFile(f File) error {
+// syncSegment fsyncs the .log file of seg, a segment of the partition
+// that was active in this process, and counts how long it took.
+//
+// A failed fsync fails the partition, and so does any fsync that returns
+// after the partition failed: its success proves nothing. After a failed
+// fsync the kernel may have dropped the pages it could not write, and
+// Linux reports a writeback error to one fsync only: the next fsync of the
+// file succeeds although those bytes are gone. The fsyncs are serialized
+// so that one that fails has failed the partition before the next starts.
+func (p *Partition) syncSegment(seg *segment) error {
+	p.fsyncMu.Lock()
+	defer p.fsyncMu.Unlock()
 	start := monotonicNow()
-	err := f.Sync()
+	err := seg.writer().Sync()
 	p.metrics.fsyncLatency.since(start)
-	return err
+	if err != nil {
+		return p.fail(fmt.Errorf("fsync %s: %w", seg.path(logExt), err))
+	}
+	return p.err()
 }
 
 // cleanerCounters are the counters of CleanerStats.
