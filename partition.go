@@ -957,9 +957,14 @@ func (p *Partition) closeActive() error {
 	return p.active().sealLocked()
 }
 
-// release drops the partition's references to its segments.
+// release drops the partition's references to its segments and closes the
+// .txnindex it appends to, if open: a clean Close fsynced and closed it
+// (closeActive), and a partition that failed or whose topic is deleted
+// needs it durable no more.
 func (p *Partition) release() error {
-	var err error
+	p.appendMu.Lock()
+	err := p.releaseTxnIndexLocked()
+	p.appendMu.Unlock()
 	for _, seg := range *p.segments.Load() {
 		err = errors.Join(err, seg.release())
 	}

@@ -164,7 +164,17 @@ func (p *Partition) closeTxnIndexLocked() error {
 		return nil
 	}
 	err := p.syncTxnIndexLocked()
-	err = errors.Join(err, w.f.Close())
+	return errors.Join(err, p.releaseTxnIndexLocked())
+}
+
+// releaseTxnIndexLocked closes the .txnindex being appended to, if open,
+// without fsyncing it.
+func (p *Partition) releaseTxnIndexLocked() error {
+	w := &p.txnIndex
+	if w.f == nil {
+		return nil
+	}
+	err := w.f.Close()
 	w.f = nil
 	return err
 }
