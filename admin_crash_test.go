@@ -30,7 +30,7 @@ type adminCrashCase struct {
 	state func(t *testing.T, l *eventlog.Log) string
 }
 
-var adminCrashModes = []eventlog.CrashMode{eventlog.CrashDropUnsynced, eventlog.CrashKeepAll, eventlog.CrashRandom}
+var adminCrashModes = []eventlog.CrashMode{eventlog.CrashDropUnsynced, eventlog.CrashKeepAll, eventlog.CrashRandom, eventlog.CrashReorder}
 
 func (c adminCrashCase) open(t *testing.T, fsys *eventlog.MemFS) *eventlog.Log {
 	t.Helper()
