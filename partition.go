@@ -29,8 +29,9 @@ type Partition struct {
 	// deleted is set once DeleteTopic has taken the partition's topic
 	// away: every later call fails with ErrTopicNotFound.
 	deleted atomic.Bool
-	// removals guards the removal of dropped segments' files against
-	// DeleteTopic's rename of the directory (see dirRemovals).
+	// removals guards the removal of dropped segments' files, and the
+	// checkpointer's writes, against DeleteTopic's rename of the
+	// directory (see dirRemovals).
 	removals dirRemovals
 	// refreshing serializes the reconciliations of a read-only Log's
 	// partition with its directory — a Refresh's, and a read's that found

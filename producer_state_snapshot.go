@@ -341,7 +341,9 @@ func (p *Partition) createClosedTxnIndexes() error {
 // checkpointProducerState writes a snapshot of a partition with producers
 // whose state changed since the last one, or whose last one lies before
 // the active segment, and prunes the snapshots no longer needed. The
-// checkpointer calls it after the recovery point.
+// checkpointer calls it after the recovery point. Nothing is written or
+// removed once DeleteTopic moved the partition's directory away: its names
+// may be a new topic's.
 func (p *Partition) checkpointProducerState() error {
 	s := &p.producers
 	if !s.history.Load() {
@@ -363,12 +365,14 @@ func (p *Partition) checkpointProducerState() error {
 	}
 	s.files.Lock()
 	defer s.files.Unlock()
-	if snap != nil {
-		if err := p.writeSnapshotFilesLocked(snap); err != nil {
-			return p.errorf("producer state snapshot: %w", err)
+	return p.removals.inPlace(func() error {
+		if snap != nil {
+			if err := p.writeSnapshotFilesLocked(snap); err != nil {
+				return p.errorf("producer state snapshot: %w", err)
+			}
 		}
-	}
-	return p.pruneSnapshotsLocked()
+		return p.pruneSnapshotsLocked()
+	})
 }
 
 // pruneSnapshotsLocked removes the snapshots older than the newest one at

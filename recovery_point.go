@@ -131,30 +131,38 @@ func (p *Partition) noteDurable(end *position) {
 // fsync moved it since the last checkpoint: it writes and fsyncs the
 // active segment's indexes, then replaces recovery.meta durably. Failing is
 // harmless — the previous point stays, and it lags — so the checkpointer
-// only logs the error.
+// only logs the error. Nothing is written once DeleteTopic moved the
+// partition's directory away: its names may be a new topic's.
 func (p *Partition) checkpointRecoveryPoint() error {
-	p.checkpoint.mu.Lock()
-	defer p.checkpoint.mu.Unlock()
-	d := p.durable.Load()
-	if d == nil || d.seg != p.active() || d.pos == 0 {
-		return nil // nothing durable in the active segment yet
-	}
-	rp := recoveryPoint{base: d.seg.base, pos: d.pos, offset: d.offset}
-	if rp == p.checkpoint.persisted {
+	var held *segment // released once the directory is let go (see inPlace)
+	err := p.removals.inPlace(func() error {
+		p.checkpoint.mu.Lock()
+		defer p.checkpoint.mu.Unlock()
+		d := p.durable.Load()
+		if d == nil || d.seg != p.active() || d.pos == 0 {
+			return nil // nothing durable in the active segment yet
+		}
+		rp := recoveryPoint{base: d.seg.base, pos: d.pos, offset: d.offset}
+		if rp == p.checkpoint.persisted {
+			return nil
+		}
+		if !d.seg.acquire() {
+			return nil
+		}
+		held = d.seg
+		if err := d.seg.writeIndexFilesDurably(); err != nil {
+			return p.errorf("checkpoint recovery point: %w", err)
+		}
+		if err := writeMetaFile(p.log.opts.FS, filepath.Join(p.dir, recoveryPointName), recoveryPointVersion, encodeRecoveryPoint(rp), true); err != nil {
+			return p.errorf("checkpoint recovery point: %w", err)
+		}
+		p.checkpoint.persisted = rp
 		return nil
+	})
+	if held != nil {
+		_ = held.release()
 	}
-	if !d.seg.acquire() {
-		return nil
-	}
-	defer func() { _ = d.seg.release() }()
-	if err := d.seg.writeIndexFilesDurably(); err != nil {
-		return p.errorf("checkpoint recovery point: %w", err)
-	}
-	if err := writeMetaFile(p.log.opts.FS, filepath.Join(p.dir, recoveryPointName), recoveryPointVersion, encodeRecoveryPoint(rp), true); err != nil {
-		return p.errorf("checkpoint recovery point: %w", err)
-	}
-	p.checkpoint.persisted = rp
-	return nil
+	return err
 }
 
 // writeIndexFilesDurably writes and fsyncs the indexes of the active

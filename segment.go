@@ -212,13 +212,15 @@ func (s *segment) removeFiles(removal *dirRemovals) error {
 	return err
 }
 
-// dirRemovals guards a partition's directory, from which the last release
-// of a segment that retention or DeleteRecords dropped removes its files by
-// name, against DeleteTopic, which renames the directory away: a removal
-// after that would remove, under the same names, the files of a topic
-// created since under the old name. A removal holds mu shared; DeleteTopic
-// sets moved holding it, so that removals either end before the rename or
-// remove nothing (the files go with the renamed directory).
+// dirRemovals guards a partition's directory, in which the last release of
+// a segment that retention or DeleteRecords dropped removes its files by
+// name, and the checkpointer writes and removes files by name (inPlace),
+// against DeleteTopic, which renames the directory away: a removal or a
+// write after that would change, under the same names, the files of a
+// topic created since under the old name. A removal or a checkpoint holds
+// mu shared; DeleteTopic sets moved holding it, so that they either end
+// before the rename or change nothing (the files go with the renamed
+// directory).
 type dirRemovals struct {
 	mu struct {
 		sync.RWMutex
@@ -232,6 +234,18 @@ func (d *dirRemovals) setMoved(moved bool) {
 	d.mu.Lock()
 	d.mu.moved = moved
 	d.mu.Unlock()
+}
+
+// inPlace runs fn, which writes or removes files of the directory by
+// name, unless the directory was moved away; a move waits for fn. fn must
+// not release a segment: the last release of a dropped one takes mu too.
+func (d *dirRemovals) inPlace(fn func() error) error {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	if d.mu.moved {
+		return nil
+	}
+	return fn()
 }
 
 // file returns the .log file, opening it on first use. Closed segments are
