@@ -25,40 +25,17 @@ func cursorFrom(t *testing.T, p *eventlog.Partition, from int64) []eventlog.Reco
 	return out
 }
 
-// TestCursorEqualsCopies reads random logs — every codec, null and empty
-// keys, values and headers, many segments, compacted with tombstones —
-// through a Cursor and through the copying Read, from random offsets, and
-// requires the same records byte for byte.
+// TestCursorEqualsCopies reads random logs (see forRandomLogs) through a
+// Cursor and through the copying Read, from random offsets, and requires
+// the same records byte for byte.
 func TestCursorEqualsCopies(t *testing.T) {
-	for _, tc := range []struct {
-		name string
-		cfg  eventlog.TopicConfig
-	}{
-		{"delete", eventlog.TopicConfig{Durability: eventlog.DurabilityOS, SegmentBytes: 16 << 10}},
-		{"compacted", eventlog.TopicConfig{Durability: eventlog.DurabilityOS, SegmentBytes: 16 << 10, CleanupPolicy: eventlog.CleanupCompact, MinCleanableDirtyRatio: 0.01}},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			for seed := range uint64(3) {
-				rng := rand.New(rand.NewPCG(seed, 9))
-				l := openLog(t, t.TempDir(), nil)
-				require.NoError(t, l.CreateTopic("t", tc.cfg))
-				p := partition(t, l, "t", 0)
-				keyed := tc.cfg.CleanupPolicy != eventlog.CleanupDelete
-				randomRecords(t, rng, p, 1500, keyed)
-				if keyed {
-					require.NoError(t, l.Compact(ctx, "t"))
-					randomRecords(t, rng, p, 200, keyed)
-				}
-				all := readAll(t, p, 0)
-				require.NotEmpty(t, all)
-				requireSameRecords(t, all, cursorFrom(t, p, 0))
-				for range 20 {
-					from := rng.Int64N(p.HighWatermark() + 1)
-					requireSameRecords(t, readAll(t, p, from), cursorFrom(t, p, from))
-				}
-			}
-		})
-	}
+	forRandomLogs(t, 3, func(t *testing.T, rng *rand.Rand, p *eventlog.Partition, all []eventlog.Record) {
+		requireSameRecords(t, all, cursorFrom(t, p, 0))
+		for range 20 {
+			from := rng.Int64N(p.HighWatermark() + 1)
+			requireSameRecords(t, readAll(t, p, from), cursorFrom(t, p, from))
+		}
+	})
 }
 
 // TestCursorLongScanWithReadAhead scans a segment long enough for the

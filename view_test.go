@@ -93,11 +93,11 @@ func requireSameRecords(t *testing.T, want, got []eventlog.Record) {
 	}
 }
 
-// TestViewsEqualCopies reads random logs — every codec, null and empty
-// keys, values and headers, many segments, compacted with tombstones —
-// through views and through the copying Read, from random offsets, and
-// requires the same records byte for byte.
-func TestViewsEqualCopies(t *testing.T) {
+// forRandomLogs calls check with partition 0 of random logs — every codec,
+// null and empty keys, values and headers, many segments, deleting and
+// compacted with tombstones and a dirty tail — made from seeds, and all
+// its records as the copying Read returns them.
+func forRandomLogs(t *testing.T, seeds uint64, check func(t *testing.T, rng *rand.Rand, p *eventlog.Partition, all []eventlog.Record)) {
 	for _, tc := range []struct {
 		name string
 		cfg  eventlog.TopicConfig
@@ -106,7 +106,7 @@ func TestViewsEqualCopies(t *testing.T) {
 		{"compacted", eventlog.TopicConfig{Durability: eventlog.DurabilityOS, SegmentBytes: 16 << 10, CleanupPolicy: eventlog.CleanupCompact, MinCleanableDirtyRatio: 0.01}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			for seed := range uint64(4) {
+			for seed := range seeds {
 				rng := rand.New(rand.NewPCG(seed, 8))
 				l := openLog(t, t.TempDir(), nil)
 				require.NoError(t, l.CreateTopic("t", tc.cfg))
@@ -119,26 +119,35 @@ func TestViewsEqualCopies(t *testing.T) {
 				}
 				all := readAll(t, p, 0)
 				require.NotEmpty(t, all)
-				requireSameRecords(t, all, viewsFrom(t, p, 0))
-				for range 20 {
-					from := rng.Int64N(p.HighWatermark() + 1)
-					requireSameRecords(t, readAll(t, p, from), viewsFrom(t, p, from))
-				}
-				// The header iterator agrees with the copy's headers.
-				i := 0
-				for v, err := range p.Views(0) {
-					require.NoError(t, err)
-					var hs []eventlog.Header
-					for k, val := range v.Headers() {
-						hs = append(hs, eventlog.Header{Key: k, Value: val})
-					}
-					require.Equal(t, len(all[i].Headers), v.HeaderCount())
-					require.Equal(t, len(all[i].Headers), len(hs))
-					i++
-				}
+				check(t, rng, p, all)
 			}
 		})
 	}
+}
+
+// TestViewsEqualCopies reads random logs through views and through the
+// copying Read, from random offsets, and requires the same records byte
+// for byte.
+func TestViewsEqualCopies(t *testing.T) {
+	forRandomLogs(t, 4, func(t *testing.T, rng *rand.Rand, p *eventlog.Partition, all []eventlog.Record) {
+		requireSameRecords(t, all, viewsFrom(t, p, 0))
+		for range 20 {
+			from := rng.Int64N(p.HighWatermark() + 1)
+			requireSameRecords(t, readAll(t, p, from), viewsFrom(t, p, from))
+		}
+		// The header iterator agrees with the copy's headers.
+		i := 0
+		for v, err := range p.Views(0) {
+			require.NoError(t, err)
+			var hs []eventlog.Header
+			for k, val := range v.Headers() {
+				hs = append(hs, eventlog.Header{Key: k, Value: val})
+			}
+			require.Equal(t, len(all[i].Headers), v.HeaderCount())
+			require.Equal(t, len(all[i].Headers), len(hs))
+			i++
+		}
+	})
 }
 
 // TestViewsAllocateNothingPerRecord scans logs of two sizes: the
