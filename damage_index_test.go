@@ -229,29 +229,7 @@ func TestActiveSegmentIndexTrustedAcrossCleanRestarts(t *testing.T) {
 func TestRetentionDistrustsDamagedLastTimeIndexEntry(t *testing.T) {
 	// Seven batches, with index entries at the fourth and the seventh,
 	// the last.
-	fsys := eventlog.NewMemFS()
-	size := stampedBatchSize(t, fsys)
-
-	clk := newClock()
-	t0 := clk.Now()
-	opts := &eventlog.Options{FS: fsys, Now: clk.Now, SegmentBytes: 7 * size, IndexIntervalBytes: int(3 * size)}
-	l := openLog(t, "/d", opts)
-	require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{Retention: time.Hour}))
-	p := partition(t, l, "t", 0)
-	for i := range 14 {
-		ts := t0
-		if i == 4 {
-			ts = t0.Add(2 * time.Hour)
-		}
-		_, err := p.Append(ctx, stamped(ts), eventlog.AppendOptions{})
-		require.NoError(t, err)
-	}
-	require.NoError(t, l.Close())
-	require.Equal(t, []int64{0, 7}, segmentBases(t, fsys, "/d/topics/t/0"))
-
-	path := "/d/topics/t/0/00000000000000000000.timeindex"
-	ti, err := fsys.ReadFile(path)
-	require.NoError(t, err)
+	fsys, clk, t0, opts, path, ti := stampedSegments(t, 7)
 	require.Len(t, ti, 24, "entries at offsets 3 and 6")
 	require.Equal(t, uint32(6), binary.BigEndian.Uint32(ti[20:]))
 	prev, newest := int64(binary.BigEndian.Uint64(ti[0:])), int64(binary.BigEndian.Uint64(ti[12:]))
@@ -266,8 +244,8 @@ func TestRetentionDistrustsDamagedLastTimeIndexEntry(t *testing.T) {
 	binary.BigEndian.PutUint64(ti[12:], uint64(lowered))
 	require.NoError(t, fsys.WriteFile(path, ti, 0o644))
 
-	l = openLog(t, "/d", opts)
-	p = partition(t, l, "t", 0)
+	l := openLog(t, "/d", opts)
+	p := partition(t, l, "t", 0)
 	// Past retention by the damaged entry, not by the segment's newest
 	// record.
 	clk.Advance(time.UnixMilli(lowered+(newest-lowered)/2).Sub(t0) + time.Hour)
@@ -276,6 +254,37 @@ func TestRetentionDistrustsDamagedLastTimeIndexEntry(t *testing.T) {
 	recs, err := p.Read(4, 1)
 	require.NoError(t, err)
 	assert.True(t, recs[0].Timestamp.Equal(t0.Add(2*time.Hour)))
+}
+
+// stampedSegments writes topic "t", whose retention is an hour, of a log
+// in "/d" of a MemFS: 2n batches of one record, in two closed segments of
+// n batches with an index entry every third, each stamped t0 but the
+// fifth, two hours later. It returns the log's options and the first
+// segment's .timeindex, its path and its bytes.
+func stampedSegments(t *testing.T, n int) (fsys *eventlog.MemFS, clk *clock, t0 time.Time, opts *eventlog.Options, path string, ti []byte) {
+	t.Helper()
+	fsys = eventlog.NewMemFS()
+	size := stampedBatchSize(t, fsys)
+	clk = newClock()
+	t0 = clk.Now()
+	opts = &eventlog.Options{FS: fsys, Now: clk.Now, SegmentBytes: int64(n) * size, IndexIntervalBytes: int(3 * size)}
+	l := openLog(t, "/d", opts)
+	require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{Retention: time.Hour}))
+	p := partition(t, l, "t", 0)
+	for i := range 2 * n {
+		ts := t0
+		if i == 4 {
+			ts = t0.Add(2 * time.Hour)
+		}
+		_, err := p.Append(ctx, stamped(ts), eventlog.AppendOptions{})
+		require.NoError(t, err)
+	}
+	require.NoError(t, l.Close())
+	require.Equal(t, []int64{0, int64(n)}, segmentBases(t, fsys, "/d/topics/t/0"))
+	path = "/d/topics/t/0/00000000000000000000.timeindex"
+	ti, err := fsys.ReadFile(path)
+	require.NoError(t, err)
+	return fsys, clk, t0, opts, path, ti
 }
 
 // The same damage in the active segment's .timeindex, which Open reads
@@ -517,29 +526,7 @@ func TestOffsetForTimeDistrustsRewrittenTimeIndexEntry(t *testing.T) {
 func TestRetentionDistrustsTwoDamagedLastTimeIndexEntries(t *testing.T) {
 	// Ten batches, with index entries at the fourth, the seventh and the
 	// tenth, the last.
-	fsys := eventlog.NewMemFS()
-	size := stampedBatchSize(t, fsys)
-
-	clk := newClock()
-	t0 := clk.Now()
-	opts := &eventlog.Options{FS: fsys, Now: clk.Now, SegmentBytes: 10 * size, IndexIntervalBytes: int(3 * size)}
-	l := openLog(t, "/d", opts)
-	require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{Retention: time.Hour}))
-	p := partition(t, l, "t", 0)
-	for i := range 20 {
-		ts := t0
-		if i == 4 {
-			ts = t0.Add(2 * time.Hour)
-		}
-		_, err := p.Append(ctx, stamped(ts), eventlog.AppendOptions{})
-		require.NoError(t, err)
-	}
-	require.NoError(t, l.Close())
-	require.Equal(t, []int64{0, 10}, segmentBases(t, fsys, "/d/topics/t/0"))
-
-	path := "/d/topics/t/0/00000000000000000000.timeindex"
-	ti, err := fsys.ReadFile(path)
-	require.NoError(t, err)
+	fsys, clk, t0, opts, path, ti := stampedSegments(t, 10)
 	require.Len(t, ti, 36, "entries at offsets 3, 6 and 9")
 	for i, rel := range []uint32{3, 6, 9} {
 		require.Equal(t, rel, binary.BigEndian.Uint32(ti[i*12+8:]))
@@ -550,8 +537,8 @@ func TestRetentionDistrustsTwoDamagedLastTimeIndexEntries(t *testing.T) {
 	binary.BigEndian.PutUint64(ti[24:], uint64(lowered))
 	require.NoError(t, fsys.WriteFile(path, ti, 0o644))
 
-	l = openLog(t, "/d", opts)
-	p = partition(t, l, "t", 0)
+	l := openLog(t, "/d", opts)
+	p := partition(t, l, "t", 0)
 	// Past retention by the damaged entries, not by the segment's newest
 	// record.
 	clk.Advance(150 * time.Minute)
