@@ -35,3 +35,10 @@ var ParseProgressMetadata = parseProgressMetadata
 var RecordBytes = recordBytes
 
 const BatchHeaderBytes = batchHeaderBytes
+
+// SetForwardWaitHook makes f call fn whenever it starts waiting for the
+// cluster with MaxUncommitted records uncommitted, on the goroutine running
+// Run.
+func SetForwardWaitHook(f *Forward, fn func()) {
+	f.onWait = fn
+}

@@ -35,6 +35,9 @@ type Forward struct {
 	// beforeCommit, set by tests, runs before a commit of acknowledged
 	// records, on the goroutine running Run.
 	beforeCommit func()
+	// onWait, set by tests, runs whenever Run starts waiting for the
+	// cluster with MaxUncommitted records uncommitted.
+	onWait func()
 }
 
 // NewForward returns a Forward from l to the cluster opts describes. It
@@ -250,11 +253,8 @@ func (r *forwardRun) loop(ctx context.Context) error {
 			return err
 		}
 		if r.uncommitted >= o.MaxUncommitted {
-			// Wait for the cluster: what it acknowledges is committed at
-			// the top of the loop once a read's worth is.
-			select {
-			case <-r.acked:
-			case <-ctx.Done():
+			if err := r.waitForCluster(ctx); err != nil {
+				return err
 			}
 			continue
 		}
@@ -265,6 +265,33 @@ func (r *forwardRun) loop(ctx context.Context) error {
 			return fmt.Errorf("kafkabridge: forward: reading local topics: %w", err)
 		}
 	}
+}
+
+// waitForCluster waits, with MaxUncommitted records uncommitted, for the
+// next acknowledgement: what the cluster acknowledges is committed at the
+// top of the loop once a read's worth is. It waits no longer than the
+// commit of records already acknowledged is due, so that they are
+// committed within CommitInterval even while the cluster does not answer
+// for other records.
+func (r *forwardRun) waitForCluster(ctx context.Context) error {
+	r.mu.Lock()
+	acked := r.mu.ackedUncommitted > 0
+	r.mu.Unlock()
+	if r.f.onWait != nil {
+		r.f.onWait()
+	}
+	var due <-chan time.Time
+	if acked {
+		timer := time.NewTimer(time.Until(r.lastCommit.Add(r.f.opts.CommitInterval)))
+		defer timer.Stop()
+		due = timer.C
+	}
+	select {
+	case <-r.acked:
+	case <-ctx.Done():
+	case <-due:
+	}
+	return nil
 }
 
 // read sends records of the local topics to the cluster until MaxUncommitted

@@ -1,0 +1,90 @@
+package kafkabridge_test
+
+import (
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/eventlog/eventlog"
+	"github.com/eventlog/eventlog/kafkabridge"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// stallProduce makes the brokers for which stalled returns true take
+// produce requests and never answer them, as brokers that went away do; the
+// others answer once release is closed.
+func stallProduce(c *kfake.Cluster, stalled func(node int32) bool, release <-chan struct{}) {
+	c.ControlKey(int16(kmsg.Produce), func(kmsg.Request) (kmsg.Response, error, bool) {
+		c.KeepControl()
+		if stalled(c.CurrentNode()) {
+			return nil, nil, true // taken, never answered
+		}
+		c.SleepControl(func() { <-release })
+		return nil, nil, false
+	})
+}
+
+// waitHook returns a channel closed when f first waits for the cluster at
+// MaxUncommitted.
+func waitHook(f *kafkabridge.Forward) <-chan struct{} {
+	waiting := make(chan struct{})
+	var once sync.Once
+	kafkabridge.SetForwardWaitHook(f, func() { once.Do(func() { close(waiting) }) })
+	return waiting
+}
+
+// TestForwardCommitsAckedRecordsWhileOthersStall sends MaxUncommitted
+// records, one to a partition whose broker answers and the others to a
+// partition whose broker does not: the acknowledged record must be
+// committed within CommitInterval, as ForwardOptions.CommitInterval says,
+// rather than wait for the stalled partition's acknowledgements.
+func TestForwardCommitsAckedRecordsWhileOthersStall(t *testing.T) {
+	const maxUncommitted = 8 // a read takes 2 records: one acknowledged is not a read's worth
+	c, err := kfake.NewCluster(kfake.NumBrokers(2), kfake.SeedTopics(2, "orders"))
+	require.NoError(t, err)
+	t.Cleanup(c.Close)
+	require.NoError(t, c.MoveTopicPartition("orders", 0, 0))
+	require.NoError(t, c.MoveTopicPartition("orders", 1, 1))
+	l := newLog(t)
+	require.NoError(t, l.CreateTopic("orders", eventlog.TopicConfig{Partitions: 2}))
+	ctx := testContext(t)
+	p0, err := l.Partition("orders", 0)
+	require.NoError(t, err)
+	p1, err := l.Partition("orders", 1)
+	require.NoError(t, err)
+	_, err = p1.Append(ctx, make([]eventlog.Record, maxUncommitted-1), eventlog.AppendOptions{})
+	require.NoError(t, err)
+	// The last record MaxUncommitted allows, to the broker that answers,
+	// once the Forward waits.
+	_, err = p0.Append(ctx, []eventlog.Record{{Value: []byte("answered")}}, eventlog.AppendOptions{})
+	require.NoError(t, err)
+
+	f, err := kafkabridge.NewForward(l, &kafkabridge.ForwardOptions{
+		Brokers:         c.ListenAddrs(),
+		Topics:          []string{"orders"},
+		MaxUncommitted:  maxUncommitted,
+		CommitInterval:  3 * time.Second, // longer than it takes to get there
+		ShutdownTimeout: 100 * time.Millisecond,
+	})
+	require.NoError(t, err)
+	stallProduce(c, func(node int32) bool { return node == 1 }, waitHook(f))
+	committed := make(chan int64, 16)
+	kafkabridge.SetForwardCommitHook(f, func(offsets map[eventlog.TopicPartition]eventlog.OffsetAndMetadata) {
+		if o, ok := offsets[eventlog.TopicPartition{Topic: "orders", Partition: 0}]; ok {
+			committed <- o.Offset
+		}
+	})
+	stop := runBridge(t, f.Run)
+	bound := time.NewTimer(30 * time.Second) // ten CommitIntervals
+	defer bound.Stop()
+	select {
+	case off := <-committed:
+		assert.Equal(t, int64(1), off)
+	case <-bound.C:
+		t.Fatal("the acknowledged record of partition 0 was not committed in 10 CommitIntervals")
+	}
+	_ = stop() // partition 1's records are never acknowledged: shutdown times out
+}
