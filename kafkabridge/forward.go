@@ -63,8 +63,11 @@ func NewForward(l *eventlog.Log, opts *ForwardOptions) (*Forward, error) {
 // returns nil after a clean shutdown that ctx ending started, and otherwise
 // the error that stopped it: a record the cluster refused, a remote topic
 // missing or with fewer partitions (ErrPartitionMismatch), an error of the
-// local Log, or a shutdown that timed out. Records sent but not committed
-// are sent again by the next Run.
+// local Log, or a shutdown that timed out. Closing the Log stops it within
+// CommitInterval, with an error wrapping eventlog.ErrClosed, even while it
+// waits for a cluster that does not answer, and without waiting for the
+// cluster: nothing could be committed any more. Records sent but not
+// committed are sent again by the next Run.
 func (f *Forward) Run(ctx context.Context) error {
 	if !f.ran.CompareAndSwap(false, true) {
 		return ErrAlreadyRun
@@ -74,7 +77,9 @@ func (f *Forward) Run(ctx context.Context) error {
 		return err
 	}
 	loopErr := r.loop(ctx)
-	return errors.Join(loopErr, r.shutdown())
+	// A closed Log can commit nothing the cluster acknowledges: waiting for
+	// it would only delay Run's return by ShutdownTimeout.
+	return errors.Join(loopErr, r.shutdown(!errors.Is(loopErr, eventlog.ErrClosed)))
 }
 
 // forwardRun is the state of one Run.
@@ -272,24 +277,33 @@ func (r *forwardRun) loop(ctx context.Context) error {
 // top of the loop once a read's worth is. It waits no longer than the
 // commit of records already acknowledged is due, so that they are
 // committed within CommitInterval even while the cluster does not answer
-// for other records.
+// for other records, and no longer than CommitInterval otherwise, to notice
+// the Log closing: then nothing acknowledged can be committed any more,
+// and it returns the error.
 func (r *forwardRun) waitForCluster(ctx context.Context) error {
+	wait := r.f.opts.CommitInterval
 	r.mu.Lock()
-	acked := r.mu.ackedUncommitted > 0
+	if r.mu.ackedUncommitted > 0 {
+		wait = time.Until(r.lastCommit.Add(wait))
+	}
 	r.mu.Unlock()
 	if r.f.onWait != nil {
 		r.f.onWait()
 	}
-	var due <-chan time.Time
-	if acked {
-		timer := time.NewTimer(time.Until(r.lastCommit.Add(r.f.opts.CommitInterval)))
-		defer timer.Stop()
-		due = timer.C
-	}
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
 	select {
 	case <-r.acked:
 	case <-ctx.Done():
-	case <-due:
+	case <-timer.C:
+		// Any topic tells, since every call on a closed Log fails so; one
+		// was forwarded, or nothing would be uncommitted.
+		for local := range r.remoteNames {
+			if _, err := r.f.log.TopicConfig(local); errors.Is(err, eventlog.ErrClosed) {
+				return fmt.Errorf("kafkabridge: forward: waiting for the cluster: %w", err)
+			}
+			break
+		}
 	}
 	return nil
 }
@@ -587,15 +601,17 @@ func (r *forwardRun) commit(ctx context.Context) error {
 	return nil
 }
 
-// shutdown waits for the cluster's acknowledgements, commits them and
-// releases the consumer and the client.
-func (r *forwardRun) shutdown() error {
+// shutdown waits for the cluster's acknowledgements if flush is set,
+// commits them and releases the consumer and the client.
+func (r *forwardRun) shutdown(flush bool) error {
 	r.closing = true
 	ctx, cancel := context.WithTimeout(context.Background(), r.f.opts.ShutdownTimeout)
 	defer cancel()
 	var errs []error
-	if err := r.client.Flush(ctx); err != nil {
-		errs = append(errs, fmt.Errorf("kafkabridge: forward: the cluster did not acknowledge every record within %v: %w", r.f.opts.ShutdownTimeout, err))
+	if flush {
+		if err := r.client.Flush(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("kafkabridge: forward: the cluster did not acknowledge every record within %v: %w", r.f.opts.ShutdownTimeout, err))
+		}
 	}
 	if err := r.commit(ctx); err != nil {
 		errs = append(errs, err)

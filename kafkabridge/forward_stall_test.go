@@ -36,6 +36,50 @@ func waitHook(f *kafkabridge.Forward) <-chan struct{} {
 	return waiting
 }
 
+// TestForwardNoticesLogClosedWhileClusterStalls fills a Forward's
+// MaxUncommitted with records that a cluster which stopped answering never
+// acknowledges, then closes the Log: Run must end with ErrClosed rather
+// than wait for its context, since nothing can be committed any more.
+func TestForwardNoticesLogClosedWhileClusterStalls(t *testing.T) {
+	const maxUncommitted = 8
+	c := newCluster(t, 1, "orders")
+	l := newLog(t)
+	require.NoError(t, l.CreateTopic("orders", eventlog.TopicConfig{Partitions: 1}))
+	produceLocal(t, l, sampleRecords("orders", maxUncommitted, time.UnixMilli(1_000)))
+	stallProduce(c, func(int32) bool { return true }, nil)
+
+	f, err := kafkabridge.NewForward(l, &kafkabridge.ForwardOptions{
+		Brokers:        c.ListenAddrs(),
+		Topics:         []string{"orders"},
+		MaxUncommitted: maxUncommitted,
+		CommitInterval: 10 * time.Millisecond,
+		// The default ShutdownTimeout, 30s: with the Log closed, nothing
+		// acknowledged could be committed, and Run does not wait for it.
+	})
+	require.NoError(t, err)
+	sent := waitHook(f)
+	ctx := testContext(t)
+	done := make(chan error, 1)
+	go func() { done <- f.Run(ctx) }()
+	select {
+	case <-sent:
+	case err := <-done:
+		t.Fatalf("Run returned before sending its records: %v", err)
+	case <-ctx.Done():
+		t.Fatal("the Forward did not send its records")
+	}
+	// The Forward has MaxUncommitted records out and waits for the cluster.
+	require.NoError(t, l.Close())
+	bound := time.NewTimer(10 * time.Second)
+	defer bound.Stop()
+	select {
+	case err := <-done:
+		require.ErrorIs(t, err, eventlog.ErrClosed)
+	case <-bound.C:
+		t.Fatal("Run still waits for a stalled cluster 10s after its Log closed")
+	}
+}
+
 // TestForwardCommitsAckedRecordsWhileOthersStall sends MaxUncommitted
 // records, one to a partition whose broker answers and the others to a
 // partition whose broker does not: the acknowledged record must be
