@@ -46,7 +46,12 @@
 // (acks=all), which keeps the order of a partition's records across
 // retries and never writes a retried batch twice. It commits a partition's
 // offset to the local group only once the cluster acknowledged every record
-// before it. Hence:
+// before it. The commit moves past the transaction markers and the records
+// of aborted transactions that follow the last record acknowledged, as the
+// position a Kafka consumer commits does, so that Log.GroupOffsets shows
+// no lag once everything is forwarded (markers and aborted records written
+// after the last record forwarded are passed by the commit of the next
+// one). Hence:
 //
 //   - At least once, in order per partition: every local record reaches the
 //     cluster; the records of a local partition appear on its remote
@@ -166,9 +171,13 @@
 //     ForwardOptions.Compression, the Mirror appends uncompressed batches
 //     of at most the local partition's MaxBatchBytes (the topic's
 //     max.message.bytes, or the Log's).
-//   - Transactions: a Mirror reads read_uncommitted by default, as Kafka
-//     consumers do, so records of aborted transactions are mirrored; set
-//     ReadCommitted to skip them. Markers are never mirrored.
+//   - Transactions: a Forward reads committed records only
+//     (read_committed): the records of a local transaction are forwarded
+//     once it commits, as ordinary records (not in a transaction on the
+//     cluster), and those of an aborted one never. A Mirror reads
+//     read_uncommitted by default, as Kafka consumers do, so records of
+//     aborted transactions are mirrored; set ReadCommitted to skip them.
+//     Markers are never bridged.
 //   - Compaction: a Forward sends what survived the local cleaner when it
 //     read the records; tombstones travel as null values.
 //   - Seeks to the beginning and the end are resolved lazily by eventlog's

@@ -582,6 +582,9 @@ func (r *forwardRun) commit(ctx context.Context) error {
 	if len(offsets) == 0 {
 		return nil
 	}
+	for from := range counts {
+		offsets[from.tp] = eventlog.OffsetAndMetadata{Offset: pastUnread(from.part, offsets[from.tp].Offset)}
+	}
 	if err := r.consumer.CommitOffsets(ctx, offsets); err != nil {
 		return fmt.Errorf("kafkabridge: forward: committing progress to local group %q: %w", r.f.opts.GroupID, err)
 	}
@@ -599,6 +602,51 @@ func (r *forwardRun) commit(ctx context.Context) error {
 		r.f.onCommit(offsets)
 	}
 	return nil
+}
+
+// pastUnread returns the offset after the transaction markers (control
+// batches) and the batches of aborted transactions that follow offset in
+// part, below its last stable offset: records that the Forward's consumer,
+// which reads committed records only, never returns. Progress up to offset
+// is then progress past them, as a Kafka consumer's position, and so its
+// commit, moves past them; committed at offset, a transactional topic
+// would show a lag of at least one, its last marker, once everything is
+// forwarded. It stops at the first batch of records the Forward reads, so
+// that it looks at one batch more than the commit covers, and only when
+// the Forward is behind the last stable offset; and at any error, leaving
+// the offset where the acknowledgements put it.
+func pastUnread(part *eventlog.Partition, offset int64) int64 {
+	stable := part.LastStableOffset()
+	if offset >= stable {
+		return offset
+	}
+	var aborted []eventlog.AbortedTransaction
+	looked := false
+	for b, err := range part.Batches(offset) {
+		if err != nil || b.BaseOffset >= stable {
+			break
+		}
+		if b.LastOffset < offset {
+			continue
+		}
+		skip := b.Control
+		if !skip && b.Transactional {
+			if !looked {
+				aborted, looked = part.AbortedTransactions(offset, stable), true
+			}
+			for _, a := range aborted {
+				if a.ProducerID == b.ProducerID && a.FirstOffset <= b.BaseOffset && b.BaseOffset < a.MarkerOffset {
+					skip = true
+					break
+				}
+			}
+		}
+		if !skip {
+			break
+		}
+		offset = b.LastOffset + 1
+	}
+	return offset
 }
 
 // shutdown waits for the cluster's acknowledgements if flush is set,
