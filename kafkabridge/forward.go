@@ -805,6 +805,7 @@ func (r *forwardRun) unassign(partitions []eventlog.TopicPartition) {
 func (r *forwardRun) checkTopics(ctx context.Context, partitions []eventlog.TopicPartition) error {
 	o := &r.f.opts
 	local := make(map[string]int)
+	configs := make(map[string]eventlog.TopicConfig)
 	for _, tp := range partitions {
 		if _, ok := local[tp.Topic]; ok {
 			continue
@@ -815,6 +816,7 @@ func (r *forwardRun) checkTopics(ctx context.Context, partitions []eventlog.Topi
 		}
 		if r.checked[tp.Topic] != cfg.Partitions {
 			local[tp.Topic] = cfg.Partitions
+			configs[tp.Topic] = cfg
 		}
 	}
 	if len(local) == 0 {
@@ -835,10 +837,15 @@ func (r *forwardRun) checkTopics(ctx context.Context, partitions []eventlog.Topi
 		case !ok && !o.CreateTopics:
 			return fmt.Errorf("kafkabridge: forward: local topic %q goes to remote topic %q: %w (set ForwardOptions.CreateTopics to create it)", t, remote, ErrRemoteTopicMissing)
 		case !ok:
-			if err := createRemoteTopic(ctx, r.client, remote, n, o.ReplicationFactor); err != nil {
+			part, err := r.f.log.Partition(t, 0)
+			if err != nil {
+				return fmt.Errorf("kafkabridge: forward: local topic %q: %w", t, err)
+			}
+			cfgs := remoteTopicConfigs(configs[t], part.MaxBatchBytes())
+			if err := createRemoteTopic(ctx, r.client, remote, n, o.ReplicationFactor, cfgs); err != nil {
 				return err
 			}
-			r.logger.Info("created remote topic", "topic", remote, "partitions", n)
+			r.logger.Info("created remote topic", "topic", remote, "partitions", n, "configs", cfgs)
 		case got < n:
 			return fmt.Errorf("kafkabridge: forward: local topic %q has %d partitions and remote topic %q only %d: %w", t, n, remote, got, ErrPartitionMismatch)
 		case got > n:

@@ -4,6 +4,10 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"maps"
+	"slices"
+	"strconv"
+	"time"
 
 	"github.com/eventlog/eventlog"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -42,14 +46,20 @@ func remotePartitions(ctx context.Context, client *kgo.Client, topics []string) 
 }
 
 // createRemoteTopic creates topic on the cluster with the given partition
-// count and the broker's default replication factor. A topic that exists
-// already (another bridge created it meanwhile) is not an error.
-func createRemoteTopic(ctx context.Context, client *kgo.Client, topic string, partitions int, replication int16) error {
+// count, replication factor (-1: the broker's default) and configs. A topic
+// that exists already (another bridge created it meanwhile) is not an
+// error.
+func createRemoteTopic(ctx context.Context, client *kgo.Client, topic string, partitions int, replication int16, configs map[string]string) error {
 	req := kmsg.NewPtrCreateTopicsRequest()
 	rt := kmsg.NewCreateTopicsRequestTopic()
 	rt.Topic = topic
 	rt.NumPartitions = int32(partitions)
 	rt.ReplicationFactor = replication
+	for _, name := range slices.Sorted(maps.Keys(configs)) {
+		c := kmsg.NewCreateTopicsRequestTopicConfig()
+		c.Name, c.Value = name, kmsg.StringPtr(configs[name])
+		rt.Configs = append(rt.Configs, c)
+	}
 	req.Topics = append(req.Topics, rt)
 	resp, err := req.RequestWith(ctx, client)
 	if err != nil {
@@ -57,10 +67,59 @@ func createRemoteTopic(ctx context.Context, client *kgo.Client, topic string, pa
 	}
 	for _, t := range resp.Topics {
 		if err := kerr.ErrorForCode(t.ErrorCode); err != nil && err != kerr.TopicAlreadyExists {
-			return fmt.Errorf("kafkabridge: create remote topic %q with %d partitions: %w", topic, partitions, err)
+			if t.ErrorMessage != nil && *t.ErrorMessage != "" {
+				err = fmt.Errorf("%w: %s", err, *t.ErrorMessage)
+			}
+			return fmt.Errorf("kafkabridge: create remote topic %q with %d partitions and configs %v: %w", topic, partitions, configs, err)
 		}
 	}
 	return nil
+}
+
+// remoteTopicConfigs returns the configs a Forward creates the remote topic
+// of a local topic with: its cleanup.policy; the max.message.bytes in
+// effect for it (maxBatchBytes, its own or the Log's), so that every record
+// it took fits the remote topic; and the retention and compaction settings
+// it sets itself. What it inherits from the Log's Options is left to the
+// cluster's defaults, as MirrorMaker 2 leaves defaults to its target.
+// Segment sizes and durability describe the local disk, not the data, and
+// are not carried.
+func remoteTopicConfigs(cfg eventlog.TopicConfig, maxBatchBytes int) map[string]string {
+	ms := func(d time.Duration) string {
+		if d < 0 {
+			return "-1" // RetainForever
+		}
+		return strconv.FormatInt(d.Milliseconds(), 10)
+	}
+	configs := map[string]string{
+		"cleanup.policy":    "delete",
+		"max.message.bytes": strconv.Itoa(maxBatchBytes),
+	}
+	switch cfg.CleanupPolicy {
+	case eventlog.CleanupCompact:
+		configs["cleanup.policy"] = "compact"
+	case eventlog.CleanupCompactDelete:
+		configs["cleanup.policy"] = "compact,delete"
+	}
+	if cfg.Retention != 0 {
+		configs["retention.ms"] = ms(cfg.Retention)
+	}
+	if cfg.RetentionBytes != 0 {
+		configs["retention.bytes"] = strconv.FormatInt(cfg.RetentionBytes, 10)
+	}
+	if cfg.DeleteRetention != 0 {
+		configs["delete.retention.ms"] = ms(cfg.DeleteRetention)
+	}
+	if cfg.MinCompactionLag != 0 {
+		configs["min.compaction.lag.ms"] = ms(cfg.MinCompactionLag)
+	}
+	if cfg.MaxCompactionLag != 0 {
+		configs["max.compaction.lag.ms"] = ms(cfg.MaxCompactionLag)
+	}
+	if cfg.MinCleanableDirtyRatio != 0 {
+		configs["min.cleanable.dirty.ratio"] = strconv.FormatFloat(cfg.MinCleanableDirtyRatio, 'g', -1, 64)
+	}
+	return configs
 }
 
 // compressionCodec maps eventlog's compression.type to kgo's.

@@ -52,9 +52,18 @@ type ForwardOptions struct {
 	RemoteTopic func(local string) string
 
 	// CreateTopics makes the Forward create a remote topic that does not
-	// exist, with as many partitions as the local topic and
-	// ReplicationFactor. Default off: a missing remote topic stops the
-	// Forward with ErrRemoteTopicMissing.
+	// exist, with as many partitions as the local topic, ReplicationFactor,
+	// and the local topic's settings that Kafka has: its cleanup.policy;
+	// the max.message.bytes in effect for it (its MaxBatchBytes or the
+	// Log's), so that every record it took fits; and the retention.ms,
+	// retention.bytes, delete.retention.ms, min.compaction.lag.ms,
+	// max.compaction.lag.ms and min.cleanable.dirty.ratio it sets itself
+	// (TopicConfig). What it inherits from the Log's Options is left to
+	// the cluster's defaults, as MirrorMaker 2 leaves defaults to its
+	// target (eventlog keeps records forever by default, Kafka for seven
+	// days). Segment sizes and durability describe the local disk and are
+	// not carried. Topics that exist are used as they are. Default off: a
+	// missing remote topic stops the Forward with ErrRemoteTopicMissing.
 	CreateTopics bool
 
 	// ReplicationFactor is the replication factor of topics CreateTopics

@@ -1,0 +1,83 @@
+package kafkabridge_test
+
+import (
+	"regexp"
+	"testing"
+	"time"
+
+	"github.com/eventlog/eventlog"
+	"github.com/eventlog/eventlog/kafkabridge"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// TestForwardCreatesTopicsWithTheLocalSettings lets a Forward create its
+// remote topics: each gets the settings of its local topic that Kafka has
+// (a compacted topic is compacted on the cluster too, with its retention
+// and compaction settings), and the limit on batches in effect locally, so
+// that every record the local topic took fits the remote one. What the
+// local topic leaves to the Log's defaults is left to the cluster's.
+func TestForwardCreatesTopicsWithTheLocalSettings(t *testing.T) {
+	c := newCluster(t, 1)
+	l := newLog(t)
+	require.NoError(t, l.CreateTopic("outbox.state", eventlog.TopicConfig{
+		Partitions:             2,
+		CleanupPolicy:          eventlog.CleanupCompactDelete,
+		Retention:              2 * time.Hour,
+		RetentionBytes:         64 << 20,
+		DeleteRetention:        time.Hour,
+		MinCompactionLag:       time.Minute,
+		MaxCompactionLag:       3 * time.Hour,
+		MinCleanableDirtyRatio: 0.25,
+		MaxBatchBytes:          256 << 10,
+		SegmentBytes:           1 << 20, // the local disk's business, not carried
+	}))
+	require.NoError(t, l.CreateTopic("outbox.events", eventlog.TopicConfig{Partitions: 1, Retention: eventlog.RetainForever}))
+	require.NoError(t, l.CreateTopic("outbox.defaults", eventlog.TopicConfig{Partitions: 1}))
+	for _, topic := range []string{"outbox.state", "outbox.events", "outbox.defaults"} {
+		produceLocal(t, l, []eventlog.Record{{Topic: topic, Key: []byte("k"), Value: []byte("v")}})
+	}
+
+	f, err := kafkabridge.NewForward(l, &kafkabridge.ForwardOptions{
+		Brokers:      c.ListenAddrs(),
+		TopicPattern: regexp.MustCompile(`^outbox\.`),
+		CreateTopics: true,
+	})
+	require.NoError(t, err)
+	stop := runBridge(t, f.Run)
+	consumeRemote(t, c, "outbox.state", 2, 1)
+	consumeRemote(t, c, "outbox.events", 1, 1)
+	consumeRemote(t, c, "outbox.defaults", 1, 1)
+	require.NoError(t, stop())
+
+	configs := func(topic string) map[string]string {
+		info := c.TopicInfo(topic)
+		require.NotNil(t, info, topic)
+		out := make(map[string]string)
+		for k, v := range info.Configs {
+			if v != nil {
+				out[k] = *v
+			}
+		}
+		return out
+	}
+	assert.Equal(t, map[string]string{
+		"cleanup.policy":            "compact,delete",
+		"retention.ms":              "7200000",
+		"retention.bytes":           "67108864",
+		"delete.retention.ms":       "3600000",
+		"min.compaction.lag.ms":     "60000",
+		"max.compaction.lag.ms":     "10800000",
+		"min.cleanable.dirty.ratio": "0.25",
+		"max.message.bytes":         "262144",
+	}, configs("outbox.state"))
+	assert.Equal(t, map[string]string{
+		"cleanup.policy":    "delete",
+		"retention.ms":      "-1",
+		"max.message.bytes": "1048588",
+	}, configs("outbox.events"))
+	assert.Equal(t, map[string]string{
+		"cleanup.policy":    "delete",
+		"max.message.bytes": "1048588",
+	}, configs("outbox.defaults"))
+}
