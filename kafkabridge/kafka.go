@@ -6,8 +6,6 @@ import (
 	"log/slog"
 	"maps"
 	"slices"
-	"strconv"
-	"time"
 
 	"github.com/eventlog/eventlog"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -74,52 +72,6 @@ func createRemoteTopic(ctx context.Context, client *kgo.Client, topic string, pa
 		}
 	}
 	return nil
-}
-
-// remoteTopicConfigs returns the configs a Forward creates the remote topic
-// of a local topic with: its cleanup.policy; the max.message.bytes in
-// effect for it (maxBatchBytes, its own or the Log's), so that every record
-// it took fits the remote topic; and the retention and compaction settings
-// it sets itself. What it inherits from the Log's Options is left to the
-// cluster's defaults, as MirrorMaker 2 leaves defaults to its target.
-// Segment sizes and durability describe the local disk, not the data, and
-// are not carried.
-func remoteTopicConfigs(cfg eventlog.TopicConfig, maxBatchBytes int) map[string]string {
-	ms := func(d time.Duration) string {
-		if d < 0 {
-			return "-1" // RetainForever
-		}
-		return strconv.FormatInt(d.Milliseconds(), 10)
-	}
-	configs := map[string]string{
-		"cleanup.policy":    "delete",
-		"max.message.bytes": strconv.Itoa(maxBatchBytes),
-	}
-	switch cfg.CleanupPolicy {
-	case eventlog.CleanupCompact:
-		configs["cleanup.policy"] = "compact"
-	case eventlog.CleanupCompactDelete:
-		configs["cleanup.policy"] = "compact,delete"
-	}
-	if cfg.Retention != 0 {
-		configs["retention.ms"] = ms(cfg.Retention)
-	}
-	if cfg.RetentionBytes != 0 {
-		configs["retention.bytes"] = strconv.FormatInt(cfg.RetentionBytes, 10)
-	}
-	if cfg.DeleteRetention != 0 {
-		configs["delete.retention.ms"] = ms(cfg.DeleteRetention)
-	}
-	if cfg.MinCompactionLag != 0 {
-		configs["min.compaction.lag.ms"] = ms(cfg.MinCompactionLag)
-	}
-	if cfg.MaxCompactionLag != 0 {
-		configs["max.compaction.lag.ms"] = ms(cfg.MaxCompactionLag)
-	}
-	if cfg.MinCleanableDirtyRatio != 0 {
-		configs["min.cleanable.dirty.ratio"] = strconv.FormatFloat(cfg.MinCleanableDirtyRatio, 'g', -1, 64)
-	}
-	return configs
 }
 
 // compressionCodec maps eventlog's compression.type to kgo's.

@@ -16,6 +16,7 @@ import (
 	"github.com/eventlog/eventlog"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // Mirror copies Kafka topics into local topics: the reverse direction.
@@ -183,7 +184,7 @@ func (r *mirrorRun) prepare(ctx context.Context) (map[string]map[int32]kgo.Offse
 		}
 		local := o.LocalTopic(remote)
 		r.byRemote[remote] = local
-		have, err := r.localTopic(local, n)
+		have, err := r.localTopic(ctx, meta, local, remote, n)
 		if err != nil {
 			return nil, err
 		}
@@ -272,14 +273,17 @@ func (r *mirrorRun) settleEnds(ctx context.Context, meta *kgo.Client, parts []ev
 	return r.commit(ctx)
 }
 
-// localTopic makes sure the local topic exists, creating it with
-// partitions partitions if it does not, and returns its partition count.
-func (r *mirrorRun) localTopic(local string, partitions int) (int, error) {
+// localTopic makes sure the local topic exists, creating it if it does not
+// with partitions partitions and the settings of the remote topic
+// (localTopicConfig), and returns its partition count.
+func (r *mirrorRun) localTopic(ctx context.Context, meta *kgo.Client, local, remote string, partitions int) (int, error) {
 	cfg, err := r.m.log.TopicConfig(local)
 	if errors.Is(err, eventlog.ErrTopicNotFound) {
-		err = r.m.log.CreateTopic(local, eventlog.TopicConfig{Partitions: partitions})
+		create := r.localTopicConfig(ctx, meta, remote)
+		create.Partitions = partitions
+		err = r.m.log.CreateTopic(local, create)
 		if err == nil || errors.Is(err, eventlog.ErrTopicExists) {
-			r.logger.Info("created local topic", "topic", local, "partitions", partitions)
+			r.logger.Info("created local topic", "topic", local, "partitions", partitions, "config", create)
 			cfg, err = r.m.log.TopicConfig(local)
 		}
 	}
@@ -287,6 +291,41 @@ func (r *mirrorRun) localTopic(local string, partitions int) (int, error) {
 		return 0, fmt.Errorf("kafkabridge: mirror: local topic %q: %w", local, err)
 	}
 	return cfg.Partitions, nil
+}
+
+// localTopicConfig returns the settings a Mirror creates the local topic
+// of remote with: the remote topic's cleanup.policy and max.message.bytes
+// in effect, so that a compacted topic stays compacted and every record
+// the remote topic took fits the local one, and the retention and
+// compaction settings set on the remote topic itself. What the remote
+// topic leaves to the cluster's defaults is left to the Log's, as
+// MirrorMaker 2 leaves defaults to its target. A cluster that does not
+// tell (DescribeConfigs not authorized), and a value the Log cannot take,
+// leave the setting to the Log's default, with a warning.
+func (r *mirrorRun) localTopicConfig(ctx context.Context, meta *kgo.Client, remote string) eventlog.TopicConfig {
+	var cfg eventlog.TopicConfig
+	configs, err := kadm.NewClient(meta).DescribeTopicConfigs(ctx, remote)
+	if err == nil {
+		var rc kadm.ResourceConfig
+		rc, err = configs.On(remote, nil)
+		if err == nil {
+			err = rc.Err
+		}
+		if err == nil {
+			for _, c := range rc.Configs {
+				inEffect := c.Key == "cleanup.policy" || c.Key == "max.message.bytes"
+				if c.Value == nil || !inEffect && c.Source != kmsg.ConfigSourceDynamicTopicConfig {
+					continue
+				}
+				if err := setTopicConfig(&cfg, c.Key, *c.Value); err != nil {
+					r.logger.Warn("a setting of the remote topic is not carried to the local topic", "topic", remote, "config", c.Key, "value", *c.Value, "error", err)
+				}
+			}
+			return cfg
+		}
+	}
+	r.logger.Warn("cannot read the settings of a remote topic: its local topic is created with the Log's", "topic", remote, "error", err)
+	return cfg
 }
 
 // growLocalTopic adds to a local topic with fewer partitions than its remote

@@ -1,0 +1,62 @@
+package kafkabridge_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/eventlog/eventlog"
+	"github.com/eventlog/eventlog/kafkabridge"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// TestMirrorCreatesTopicsWithTheRemoteSettings lets a Mirror create its
+// local topics: each gets its remote topic's cleanup.policy and
+// max.message.bytes, and the retention and compaction settings set on the
+// remote topic, so that a compacted remote topic is compacted locally too
+// and every record the remote topic took fits the local one. What the
+// remote topic leaves to the cluster's defaults is left to the Log's.
+func TestMirrorCreatesTopicsWithTheRemoteSettings(t *testing.T) {
+	c := newCluster(t, 1)
+	adm := kadm.NewClient(newClient(t, c))
+	_, err := adm.CreateTopic(testContext(t), 2, 1, map[string]*string{
+		"cleanup.policy":        kmsg.StringPtr("compact"),
+		"retention.ms":          kmsg.StringPtr("7200000"),
+		"retention.bytes":       kmsg.StringPtr("-1"),
+		"delete.retention.ms":   kmsg.StringPtr("3600000"),
+		"min.compaction.lag.ms": kmsg.StringPtr("60000"),
+		"max.message.bytes":     kmsg.StringPtr("300000"),
+		"segment.bytes":         kmsg.StringPtr("1073741824"), // the cluster's disk, not carried
+	}, "prices")
+	require.NoError(t, err)
+	_, err = adm.CreateTopic(testContext(t), 1, 1, nil, "events")
+	require.NoError(t, err)
+	produceRemote(t, c, "prices", []eventlog.Record{{Key: []byte("k"), Value: []byte("v")}})
+	produceRemote(t, c, "events", []eventlog.Record{{Value: []byte("v")}})
+	l := newLog(t)
+
+	m, err := kafkabridge.NewMirror(l, &kafkabridge.MirrorOptions{Brokers: c.ListenAddrs(), Topics: []string{"prices", "events"}})
+	require.NoError(t, err)
+	commits := make(chan struct{}, 100)
+	kafkabridge.SetMirrorCommitHook(m, func(map[eventlog.TopicPartition]eventlog.OffsetAndMetadata) { commits <- struct{}{} })
+	stop := runBridge(t, m.Run)
+	<-commits // the local topics exist once something is committed
+	require.NoError(t, stop())
+
+	cfg, err := l.TopicConfig("prices")
+	require.NoError(t, err)
+	assert.Equal(t, eventlog.TopicConfig{
+		Partitions:       2,
+		CleanupPolicy:    eventlog.CleanupCompact,
+		Retention:        2 * time.Hour,
+		RetentionBytes:   -1,
+		DeleteRetention:  time.Hour,
+		MinCompactionLag: time.Minute,
+		MaxBatchBytes:    300000,
+	}, cfg)
+	cfg, err = l.TopicConfig("events")
+	require.NoError(t, err)
+	assert.Equal(t, eventlog.TopicConfig{Partitions: 1, MaxBatchBytes: 1048588}, cfg)
+}
