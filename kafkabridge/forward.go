@@ -76,6 +76,7 @@ func (f *Forward) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	r.runCtx = ctx
 	loopErr := r.loop(ctx)
 	// A closed Log can commit nothing the cluster acknowledges: waiting for
 	// it would only delay Run's return by ShutdownTimeout.
@@ -102,8 +103,14 @@ type forwardRun struct {
 	acked chan struct{}
 	// inFlight counts records sent and not yet acknowledged or failed.
 	inFlight atomic.Int64
-	// failed is set with mu.err, for the read loop to check cheaply.
+	// failed is set with mu.err, for the read loop to check cheaply, and
+	// when Run's context ended before the partitions just assigned were
+	// checked: the read loop then sends nothing more.
 	failed atomic.Bool
+	// runCtx is Run's context, which ends the checks of the rebalance
+	// listener: the context it is given ends with each read's commit
+	// deadline too.
+	runCtx context.Context
 	// limits holds each remote topic's max.message.bytes (int32), as
 	// checkTopics found it, for the Kafka client to size its batches by.
 	limits *sync.Map
@@ -676,24 +683,27 @@ func (r *forwardRun) shutdown(flush bool) error {
 // OnPartitionsAssigned checks that the cluster can take the topics of the
 // partitions assigned; it implements eventlog.RebalanceListener and is no
 // part of the API.
-func (r *forwardRun) OnPartitionsAssigned(ctx context.Context, _ *eventlog.Consumer, partitions []eventlog.TopicPartition) {
+func (r *forwardRun) OnPartitionsAssigned(_ context.Context, _ *eventlog.Consumer, partitions []eventlog.TopicPartition) {
 	for _, tp := range partitions {
 		if part, err := r.f.log.Partition(tp.Topic, tp.Partition); err == nil {
 			r.assigned[tp] = part
 		}
 	}
-	// Not cut short by the read's deadline: the records of these
-	// partitions are sent only once their topics are checked.
-	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.f.opts.ShutdownTimeout)
+	// Cut short by Run's context ending, not by the read's deadline: the
+	// records of these partitions are sent only once their topics are
+	// checked.
+	cctx, cancel := context.WithTimeout(r.runCtx, r.f.opts.ShutdownTimeout)
 	defer cancel()
-	if err := r.checkTopics(cctx, partitions); err != nil {
-		r.fail(err)
-		return
+	err := r.checkTopics(cctx, partitions)
+	if err == nil && r.f.opts.StartAtEnd {
+		err = r.settleEnds(cctx, partitions)
 	}
-	if r.f.opts.StartAtEnd {
-		if err := r.settleEnds(cctx, partitions); err != nil {
-			r.fail(err)
-		}
+	switch {
+	case err == nil:
+	case r.runCtx.Err() != nil:
+		r.failed.Store(true) // Run is stopping: send nothing unchecked
+	default:
+		r.fail(err)
 	}
 }
 

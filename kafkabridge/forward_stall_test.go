@@ -1,6 +1,7 @@
 package kafkabridge_test
 
 import (
+	"context"
 	"sync"
 	"testing"
 	"time"
@@ -131,4 +132,47 @@ func TestForwardCommitsAckedRecordsWhileOthersStall(t *testing.T) {
 		t.Fatal("the acknowledged record of partition 0 was not committed in 10 CommitIntervals")
 	}
 	_ = stop() // partition 1's records are never acknowledged: shutdown times out
+}
+
+// TestForwardStopsWhileCheckingTopics cancels a Forward's context while it
+// asks a cluster that does not answer about the remote topics of the
+// partitions it was just given: Run must return promptly, and nil, as
+// after any shutdown that its context started, not once ShutdownTimeout
+// (30s by default) ends the question.
+func TestForwardStopsWhileCheckingTopics(t *testing.T) {
+	c := newCluster(t, 1, "orders")
+	asked := make(chan struct{})
+	var once sync.Once
+	c.ControlKey(int16(kmsg.Metadata), func(req kmsg.Request) (kmsg.Response, error, bool) {
+		c.KeepControl()
+		for _, rt := range req.(*kmsg.MetadataRequest).Topics {
+			if rt.Topic != nil && *rt.Topic == "orders" {
+				once.Do(func() { close(asked) })
+				return nil, nil, true // taken, never answered
+			}
+		}
+		return nil, nil, false
+	})
+	l := newLog(t)
+	require.NoError(t, l.CreateTopic("orders", eventlog.TopicConfig{Partitions: 1}))
+	f, err := kafkabridge.NewForward(l, &kafkabridge.ForwardOptions{Brokers: c.ListenAddrs(), Topics: []string{"orders"}})
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(testContext(t))
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- f.Run(ctx) }()
+	select {
+	case <-asked:
+	case err := <-done:
+		t.Fatalf("Run returned before checking the remote topic: %v", err)
+	}
+	cancel()
+	bound := time.NewTimer(10 * time.Second)
+	defer bound.Stop()
+	select {
+	case err := <-done:
+		require.NoError(t, err)
+	case <-bound.C:
+		t.Fatal("Run still checks the remote topics 10s after its context ended")
+	}
 }
