@@ -106,7 +106,9 @@
 // records after the commit. The next Run does not append them twice: it
 // compares the remote records it fetches from the stored position with
 // those local records, key, value, headers and timestamp, and skips each
-// that matches. Records are therefore mirrored once, unless the remote
+// that matches (or that local retention deleted meanwhile, which it
+// cannot compare: each stands for the next remote record, as it was
+// appended from it). Records are therefore mirrored once, unless the remote
 // records in that window changed in between (compacted away, deleted by
 // retention or DeleteRecords): then the Mirror appends from the first
 // difference on, and what the last Run appended stays — at most one

@@ -579,6 +579,21 @@ func (r *mirrorRun) mirror(ctx context.Context, remote string, partition int32, 
 // commit, and moves past it if so. The first difference ends the
 // verification: from there on every remote record is appended.
 func (r *mirrorRun) verify(st *mirrorPartition, tp eventlog.TopicPartition, rec *eventlog.Record) (bool, error) {
+	if st.verifyNext < st.local.LogStartOffset() {
+		// Appended by the last Run from this remote record (local records
+		// are dense, one per remote record mirrored), and deleted since
+		// (retention, DeleteRecords): it cannot be compared, and stands
+		// for the remote record all the same.
+		if st.skipped == 0 {
+			r.logger.Info("records appended after the last commit were deleted locally since: taking them as mirrored",
+				"topic", tp.Topic, "partition", tp.Partition, "from", st.verifyNext, "to", st.local.LogStartOffset())
+		}
+		st.pending = nil
+		st.verifyNext++
+		st.localNext = st.verifyNext
+		st.skipped++
+		return true, nil
+	}
 	if len(st.pending) == 0 {
 		recs, err := st.local.Read(st.verifyNext, 1<<20)
 		if err != nil {

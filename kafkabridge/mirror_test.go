@@ -512,3 +512,45 @@ func TestMirrorStopsAtARecordTooLarge(t *testing.T) {
 		assertSameLocal(t, r, got[0][i], "record %d", i)
 	}
 }
+
+// TestMirrorTailDeletedLocally rewinds the committed progress as a crash
+// after an append and before its commit would, and deletes local records
+// after the commit, as retention does to a Mirror stopped long enough:
+// those records cannot be compared any more, and stand for the remote
+// records they were appended from. The next Run must neither fail nor
+// append anything twice.
+func TestMirrorTailDeletedLocally(t *testing.T) {
+	c, l, opts, sent := mirroredEvents(t, 1, 50)
+	rewindProgress(t, l, "events", 20, 20, 20)
+	_, err := l.DeleteRecords(testContext(t), "events", 0, 30)
+	require.NoError(t, err)
+	more := produceRemote(t, c, "events", sampleRecords("events", 10, time.UnixMilli(5_000)))
+
+	m, err := kafkabridge.NewMirror(l, opts)
+	require.NoError(t, err)
+	caughtUp := make(chan struct{})
+	kafkabridge.SetMirrorCommitHook(m, func(o map[eventlog.TopicPartition]eventlog.OffsetAndMetadata) {
+		if o[eventlog.TopicPartition{Topic: "events", Partition: 0}].Offset == 60 {
+			close(caughtUp)
+		}
+	})
+	ctx := testContext(t)
+	done := make(chan error, 1)
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() { done <- m.Run(runCtx) }()
+	select {
+	case <-caughtUp:
+	case err := <-done:
+		t.Fatalf("Run stopped: %v", err)
+	case <-ctx.Done():
+		t.Fatal("the Mirror did not catch up")
+	}
+	cancel()
+	require.NoError(t, <-done)
+	got := readLocal(t, l, "events", map[int32]int{0: 30})
+	require.Len(t, got[0], 30, "records 30 to 59: nothing appended twice")
+	for i, r := range append(sent[30:], more...) {
+		assertSameLocal(t, r, got[0][i], "record %d", 30+i)
+	}
+}
