@@ -862,6 +862,9 @@ func (r *forwardRun) checkTopics(ctx context.Context, partitions []eventlog.Topi
 			r.logger.Warn("remote topic has more partitions than the local one: records keep their partition numbers, so keyed records are not where Kafka's partitioner would put them for the remote count",
 				"topic", t, "remote_topic", remote, "partitions", n, "remote_partitions", got)
 		}
+		if err := awaitClientPartitions(ctx, r.client, remote, n); err != nil {
+			return fmt.Errorf("kafkabridge: forward: local topic %q has %d partitions: the Kafka client does not see as many in remote topic %q: %w", t, n, remote, err)
+		}
 		r.checked[t] = n
 	}
 	r.readLimits(ctx, remotes)

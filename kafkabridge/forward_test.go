@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"sync"
 	"testing"
 	"time"
 
@@ -12,6 +13,7 @@ import (
 	"github.com/eventlog/eventlog/kafkabridge"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -316,4 +318,52 @@ func TestForwardTopicRecreated(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, offsets, 1)
 	assert.Equal(t, int64(len(recreated)), offsets[0].Committed, "the new topic's progress, committed at shutdown")
+}
+
+// TestForwardToRemotePartitionsAddedMeanwhile forwards a local topic to a
+// remote topic that has more partitions than the local topic had when the
+// Forward started sending to it, then adds them to the local topic: the
+// records of the local partitions added must reach the remote ones, which
+// the Kafka client learns of only at its next metadata refresh (5 minutes)
+// unless asked.
+func TestForwardToRemotePartitionsAddedMeanwhile(t *testing.T) {
+	c := newCluster(t, 2, "orders")
+	l := newLog(t)
+	require.NoError(t, l.CreateTopic("orders", eventlog.TopicConfig{Partitions: 2}))
+	before := produceLocal(t, l, sampleRecords("orders", 20, time.UnixMilli(1_000)))
+	f, err := kafkabridge.NewForward(l, &kafkabridge.ForwardOptions{Brokers: c.ListenAddrs(), Topics: []string{"orders"}})
+	require.NoError(t, err)
+	forwarded := make(chan struct{})
+	var once sync.Once
+	kafkabridge.SetForwardCommitHook(f, func(offsets map[eventlog.TopicPartition]eventlog.OffsetAndMetadata) {
+		if offsets[eventlog.TopicPartition{Topic: "orders", Partition: 3}].Offset == 1 {
+			once.Do(func() { close(forwarded) })
+		}
+	})
+	ctx := testContext(t)
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- f.Run(runCtx) }()
+	consumeRemote(t, c, "orders", 2, len(before)) // the client knows the remote topic's 2 partitions
+
+	_, err = kadm.NewClient(newClient(t, c)).UpdatePartitions(ctx, 4, "orders")
+	require.NoError(t, err)
+	require.NoError(t, l.CreatePartitions(ctx, "orders", 4))
+	added, err := l.Partition("orders", 3)
+	require.NoError(t, err)
+	_, err = added.Append(ctx, []eventlog.Record{{Value: []byte("on an added partition")}}, eventlog.AppendOptions{})
+	require.NoError(t, err)
+	select {
+	case <-forwarded:
+	case err := <-done:
+		t.Fatalf("Run stopped: %v", err)
+	case <-ctx.Done():
+		t.Fatal("the record on the added partition was not forwarded")
+	}
+	cancel()
+	require.NoError(t, <-done)
+	got := consumeRemote(t, c, "orders", 4, len(before)+1)
+	require.Len(t, got[3], 1)
+	assert.Equal(t, "on an added partition", string(got[3][0].Value))
 }

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"maps"
 	"slices"
+	"time"
 
 	"github.com/eventlog/eventlog"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -72,6 +73,31 @@ func createRemoteTopic(ctx context.Context, client *kgo.Client, topic string, pa
 		}
 	}
 	return nil
+}
+
+// awaitClientPartitions makes the Kafka client learn that topic has at
+// least partitions partitions, if it already sends to it: it learns of
+// partitions added since only at its next metadata refresh
+// (kgo.MetadataMaxAge, 5 minutes by default), and fails the records sent
+// to them until then. A topic it has not sent to yet is loaded whole with
+// its first record.
+func awaitClientPartitions(ctx context.Context, client *kgo.Client, topic string, partitions int) error {
+	if leader, _, _ := client.PartitionLeader(topic, 0); leader < 0 {
+		return nil // not loaded
+	}
+	for wait := 10 * time.Millisecond; ; wait = min(2*wait, time.Second) {
+		if leader, _, _ := client.PartitionLeader(topic, int32(partitions-1)); leader >= 0 {
+			return nil
+		}
+		client.ForceMetadataRefresh()
+		timer := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return ctx.Err()
+		case <-timer.C:
+		}
+	}
 }
 
 // compressionCodec maps eventlog's compression.type to kgo's.
