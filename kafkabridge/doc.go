@@ -65,7 +65,9 @@
 //     key modulo the partition count), so with equal partition counts a
 //     keyed record is on the partition a Kafka producer would choose.
 //     A remote topic with fewer partitions stops the Forward with
-//     ErrPartitionMismatch; one with more is used, partition numbers kept,
+//     ErrPartitionMismatch, unless CreateTopics lets the Forward add the
+//     partitions it lacks (also those the local topic gains while the
+//     Forward runs); one with more is used, partition numbers kept,
 //     with a warning, since keys are then not where Kafka's partitioner would
 //     put them for the remote count. A missing remote topic stops it with
 //     ErrRemoteTopicMissing unless CreateTopics creates it.

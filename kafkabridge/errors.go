@@ -9,7 +9,8 @@ var (
 	// partition N on the other side. Add partitions there (Kafka's
 	// kafka-topics --alter --partitions, or eventlog's Log.CreatePartitions)
 	// and start the bridge again. (A Mirror adds them itself to a local
-	// topic it has mirrored into before.)
+	// topic it has mirrored into before, and a Forward with CreateTopics
+	// to a remote topic.)
 	ErrPartitionMismatch = errors.New("kafkabridge: partition counts do not match")
 
 	// ErrRemoteTopicMissing is returned by a Forward when a remote topic does

@@ -811,7 +811,8 @@ func (r *forwardRun) unassign(partitions []eventlog.TopicPartition) {
 }
 
 // checkTopics makes sure every topic of partitions has a remote topic with
-// at least as many partitions, creating it if CreateTopics allows.
+// at least as many partitions, creating it, or adding the partitions it
+// lacks, if CreateTopics allows.
 func (r *forwardRun) checkTopics(ctx context.Context, partitions []eventlog.TopicPartition) error {
 	o := &r.f.opts
 	local := make(map[string]int)
@@ -856,8 +857,13 @@ func (r *forwardRun) checkTopics(ctx context.Context, partitions []eventlog.Topi
 				return err
 			}
 			r.logger.Info("created remote topic", "topic", remote, "partitions", n, "configs", cfgs)
+		case got < n && !o.CreateTopics:
+			return fmt.Errorf("kafkabridge: forward: local topic %q has %d partitions and remote topic %q only %d: %w (set ForwardOptions.CreateTopics to add them)", t, n, remote, got, ErrPartitionMismatch)
 		case got < n:
-			return fmt.Errorf("kafkabridge: forward: local topic %q has %d partitions and remote topic %q only %d: %w", t, n, remote, got, ErrPartitionMismatch)
+			if err := addRemotePartitions(ctx, r.client, remote, got, n); err != nil {
+				return fmt.Errorf("kafkabridge: forward: local topic %q has %d partitions: %w", t, n, err)
+			}
+			r.logger.Info("added partitions to the remote topic", "topic", t, "remote_topic", remote, "partitions", n, "remote_partitions", got)
 		case got > n:
 			r.logger.Warn("remote topic has more partitions than the local one: records keep their partition numbers, so keyed records are not where Kafka's partitioner would put them for the remote count",
 				"topic", t, "remote_topic", remote, "partitions", n, "remote_partitions", got)

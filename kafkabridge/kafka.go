@@ -2,6 +2,7 @@ package kafkabridge
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"github.com/eventlog/eventlog"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -98,6 +100,29 @@ func awaitClientPartitions(ctx context.Context, client *kgo.Client, topic string
 		case <-timer.C:
 		}
 	}
+}
+
+// addRemotePartitions adds partitions to topic on the cluster, from have to
+// want. Partitions another bridge added meanwhile are not an error.
+func addRemotePartitions(ctx context.Context, client *kgo.Client, topic string, have, want int) error {
+	resps, err := kadm.NewClient(client).UpdatePartitions(ctx, want, topic)
+	if err == nil {
+		var resp kadm.CreatePartitionsResponse
+		if resp, err = resps.On(topic, nil); err == nil {
+			err = resp.Err
+			if errors.Is(err, kerr.InvalidPartitions) {
+				// Refused as not above the count: it is there already.
+				counts, cerr := remotePartitions(ctx, client, []string{topic})
+				if cerr == nil && counts[topic] >= want {
+					err = nil
+				}
+			}
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("kafkabridge: adding partitions to remote topic %q (%d to %d): %w", topic, have, want, err)
+	}
+	return nil
 }
 
 // compressionCodec maps eventlog's compression.type to kgo's.

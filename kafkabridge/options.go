@@ -62,8 +62,12 @@ type ForwardOptions struct {
 	// the cluster's defaults, as MirrorMaker 2 leaves defaults to its
 	// target (eventlog keeps records forever by default, Kafka for seven
 	// days). Segment sizes and durability describe the local disk and are
-	// not carried. Topics that exist are used as they are. Default off: a
-	// missing remote topic stops the Forward with ErrRemoteTopicMissing.
+	// not carried. Topics that exist are used as they are, but for their
+	// partition count: a remote topic with fewer partitions than its local
+	// topic, which may gain partitions while the Forward runs, is given
+	// those it lacks, as MirrorMaker 2 grows its targets. Default off: a
+	// missing remote topic stops the Forward with ErrRemoteTopicMissing,
+	// and one with fewer partitions with ErrPartitionMismatch.
 	CreateTopics bool
 
 	// ReplicationFactor is the replication factor of topics CreateTopics
