@@ -99,7 +99,9 @@
 // MirrorOptions.GroupID, the progress of every partition that moved: the
 // commit's offset is the local offset after the last record mirrored, and
 // its metadata the remote position,
-// "<remote topic>@<remote offset after the last record> <local offset>".
+// "<remote topic>@<remote offset after the last record> <local offset>",
+// followed by " <remote topic ID>" (32 hex digits) where the cluster tells
+// it (Kafka 2.8 on).
 // Log.GroupOffsets shows it; the lag of that group is zero once the
 // Mirror has caught up. A Run resumes each remote partition at the stored
 // remote offset.
@@ -133,8 +135,11 @@
 // with a warning, mirrors its records from there: they are new ones, not
 // the ones it mirrored at those offsets (records the cluster kept are then
 // mirrored twice). A topic created again that already holds more records
-// than the progress when the Mirror resumes is not detected: its records
-// below the progress are not mirrored. Partitions added to a remote
+// than the progress when the Mirror resumes is told apart by its topic ID
+// and mirrored from its start, with a warning; on a cluster that does not
+// tell topic IDs, and for a topic created again past the progress while
+// the Mirror runs (it logs a warning then), its records below the
+// progress are not mirrored. Partitions added to a remote
 // topic are mirrored from the next Run, which adds them to the local topic
 // as MirrorMaker does to its target (a local topic the Mirror has not yet
 // mirrored into, and that has fewer partitions than the remote one, stops

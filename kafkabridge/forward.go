@@ -837,7 +837,7 @@ func (r *forwardRun) checkTopics(ctx context.Context, partitions []eventlog.Topi
 	for t := range local {
 		remotes = append(remotes, o.RemoteTopic(t))
 	}
-	counts, err := remotePartitions(ctx, r.client, remotes)
+	counts, _, err := remotePartitions(ctx, r.client, remotes)
 	if err != nil {
 		return err
 	}

@@ -17,8 +17,9 @@ import (
 )
 
 // remotePartitions returns the partition count of each of topics on the
-// cluster; a topic that does not exist is absent from the result.
-func remotePartitions(ctx context.Context, client *kgo.Client, topics []string) (map[string]int, error) {
+// cluster, and its topic ID where the cluster tells it; a topic that does
+// not exist is absent from the result.
+func remotePartitions(ctx context.Context, client *kgo.Client, topics []string) (map[string]int, map[string][16]byte, error) {
 	req := kmsg.NewPtrMetadataRequest()
 	for _, t := range topics {
 		rt := kmsg.NewMetadataRequestTopic()
@@ -27,9 +28,10 @@ func remotePartitions(ctx context.Context, client *kgo.Client, topics []string) 
 	}
 	resp, err := req.RequestWith(ctx, client)
 	if err != nil {
-		return nil, fmt.Errorf("kafkabridge: metadata of remote topics %q: %w", topics, err)
+		return nil, nil, fmt.Errorf("kafkabridge: metadata of remote topics %q: %w", topics, err)
 	}
 	counts := make(map[string]int, len(topics))
+	ids := make(map[string][16]byte, len(topics))
 	for _, t := range resp.Topics {
 		name := ""
 		if t.Topic != nil {
@@ -38,12 +40,13 @@ func remotePartitions(ctx context.Context, client *kgo.Client, topics []string) 
 		switch err := kerr.ErrorForCode(t.ErrorCode); {
 		case err == nil:
 			counts[name] = len(t.Partitions)
+			ids[name] = t.TopicID
 		case err == kerr.UnknownTopicOrPartition:
 		default:
-			return nil, fmt.Errorf("kafkabridge: metadata of remote topic %q: %w", name, err)
+			return nil, nil, fmt.Errorf("kafkabridge: metadata of remote topic %q: %w", name, err)
 		}
 	}
-	return counts, nil
+	return counts, ids, nil
 }
 
 // createRemoteTopic creates topic on the cluster with the given partition
@@ -112,7 +115,7 @@ func addRemotePartitions(ctx context.Context, client *kgo.Client, topic string, 
 			err = resp.Err
 			if errors.Is(err, kerr.InvalidPartitions) {
 				// Refused as not above the count: it is there already.
-				counts, cerr := remotePartitions(ctx, client, []string{topic})
+				counts, _, cerr := remotePartitions(ctx, client, []string{topic})
 				if cerr == nil && counts[topic] >= want {
 					err = nil
 				}

@@ -9,8 +9,6 @@ import (
 	"log/slog"
 	"math"
 	"slices"
-	"strconv"
-	"strings"
 	"sync/atomic"
 
 	"github.com/eventlog/eventlog"
@@ -97,6 +95,7 @@ type mirrorRun struct {
 	consumer *eventlog.Consumer                           // commits and reads the progress; no subscription
 	parts    map[eventlog.TopicPartition]*mirrorPartition // by local partition
 	byRemote map[string]string                            // remote topic -> local topic
+	ids      map[string][16]byte                          // remote topic -> its ID when Run started, zero if unknown
 }
 
 // mirrorPartition is the progress of one partition.
@@ -104,6 +103,9 @@ type mirrorPartition struct {
 	remote     string
 	local      *eventlog.Partition
 	batchBytes int // the bytes of records (recordBytes) an append may take
+	// topicID is the remote topic's ID, as the last fetch of the partition
+	// or Run's start told it; zero if the cluster does not tell.
+	topicID [16]byte
 
 	localNext  int64 // the offset after the last record mirrored
 	remoteNext int64 // the remote offset after the last record mirrored
@@ -124,36 +126,6 @@ type mirrorPartition struct {
 	skipped    int
 }
 
-// progressMetadata is the committed metadata of a partition's progress:
-// the remote topic, the remote offset after the last record mirrored, and
-// the local offset after it, which is also the commit's offset. The local
-// offset is repeated so that a commit lowered at Open — eventlog lowers a
-// committed offset past the log end, after a power loss took records of a
-// DurabilityOS topic — shows how many mirrored records were lost.
-func progressMetadata(remote string, remoteNext, localNext int64) string {
-	return remote + "@" + strconv.FormatInt(remoteNext, 10) + " " + strconv.FormatInt(localNext, 10)
-}
-
-func parseProgressMetadata(s string) (remote string, remoteNext, localNext int64, err error) {
-	i := strings.LastIndexByte(s, '@')
-	if i < 0 {
-		return "", 0, 0, fmt.Errorf("no '@'")
-	}
-	rs, ls, ok := strings.Cut(s[i+1:], " ")
-	if !ok {
-		return "", 0, 0, fmt.Errorf("no local offset")
-	}
-	remoteNext, err = strconv.ParseInt(rs, 10, 64)
-	if err != nil || remoteNext < 0 {
-		return "", 0, 0, fmt.Errorf("bad remote offset %q", rs)
-	}
-	localNext, err = strconv.ParseInt(ls, 10, 64)
-	if err != nil || localNext < 0 {
-		return "", 0, 0, fmt.Errorf("bad local offset %q", ls)
-	}
-	return s[:i], remoteNext, localNext, nil
-}
-
 // prepare looks up the remote topics, makes sure the local ones can take
 // them, and reads the stored progress. It returns where each remote
 // partition starts.
@@ -165,10 +137,11 @@ func (r *mirrorRun) prepare(ctx context.Context) (map[string]map[int32]kgo.Offse
 		return nil, fmt.Errorf("kafkabridge: mirror: Kafka client: %w", err)
 	}
 	defer meta.Close()
-	counts, err := remotePartitions(ctx, meta, o.Topics)
+	counts, ids, err := remotePartitions(ctx, meta, o.Topics)
 	if err != nil {
 		return nil, err
 	}
+	r.ids = ids
 
 	r.consumer, err = r.m.log.NewConsumer(&eventlog.ConsumerOptions{GroupID: o.GroupID, DisableAutoCommit: true})
 	if err != nil {
@@ -336,7 +309,7 @@ func (r *mirrorRun) localTopicConfig(ctx context.Context, meta *kgo.Client, remo
 func (r *mirrorRun) growLocalTopic(ctx context.Context, local, remote string, have, want int, committed map[eventlog.TopicPartition]eventlog.OffsetAndMetadata) error {
 	ours := false
 	for _, c := range committed {
-		if from, _, _, err := parseProgressMetadata(c.Metadata); err == nil && from == remote {
+		if p, err := parseProgress(c.Metadata); err == nil && p.remote == remote {
 			ours = true
 		}
 	}
@@ -364,6 +337,7 @@ func (r *mirrorRun) partitionProgress(tp eventlog.TopicPartition, remote string,
 	}
 	st := &mirrorPartition{
 		remote:     remote,
+		topicID:    r.ids[remote],
 		local:      part,
 		batchBytes: part.MaxBatchBytes() - batchHeaderBytes,
 		localNext:  part.LogStartOffset(),
@@ -374,15 +348,26 @@ func (r *mirrorRun) partitionProgress(tp eventlog.TopicPartition, remote string,
 		start = kgo.NewOffset().AtEnd()
 	}
 	if c, ok := committed[tp]; ok {
-		from, next, localNext, err := parseProgressMetadata(c.Metadata)
+		p, err := parseProgress(c.Metadata)
 		switch {
 		case err != nil:
 			return nil, start, fmt.Errorf("kafkabridge: mirror: local topic %q partition %d: group %q committed metadata %q, not a mirror's progress: %v: %w",
 				tp.Topic, tp.Partition, r.m.opts.GroupID, c.Metadata, err, eventlog.ErrInvalidConfig)
-		case from != remote:
+		case p.remote != remote:
 			return nil, start, fmt.Errorf("kafkabridge: mirror: local topic %q partition %d was mirrored from remote topic %q, not %q (use another GroupID): %w",
-				tp.Topic, tp.Partition, from, remote, eventlog.ErrInvalidConfig)
+				tp.Topic, tp.Partition, p.remote, remote, eventlog.ErrInvalidConfig)
+		case p.topicID != ([16]byte{}) && st.topicID != ([16]byte{}) && p.topicID != st.topicID:
+			// Deleted and created again since: every record of it is new,
+			// whatever its offsets, and those appended after the commit
+			// came from the topic that is gone.
+			r.logger.Warn("remote topic created again since the last Run: mirroring it from its start",
+				"topic", remote, "partition", tp.Partition, "progress", p.remoteNext)
+			st.localNext, st.verifyEnd = c.Offset, c.Offset
+			st.verifyNext = st.localNext
+			st.dirty = true // the new topic's ID
+			return st, kgo.NewOffset().AtStart(), nil
 		}
+		next, localNext := p.remoteNext, p.localNext
 		if lost := localNext - c.Offset; lost > 0 {
 			// Each of the lost records took at least one remote offset, so
 			// starting this many offsets earlier loses none of them; the
@@ -458,9 +443,11 @@ func (r *mirrorRun) loop(ctx context.Context, starts map[string]map[int32]kgo.Of
 			return fetchErr
 		}
 		var appendErr error
-		fetches.EachPartition(func(fp kgo.FetchTopicPartition) {
-			if appendErr == nil && len(fp.Records) > 0 {
-				appendErr = r.mirror(store, fp.Topic, fp.Partition, fp.LogStartOffset, fp.Records)
+		fetches.EachTopic(func(ft kgo.FetchTopic) {
+			for _, fp := range ft.Partitions {
+				if appendErr == nil && len(fp.Records) > 0 {
+					appendErr = r.mirror(store, ft.Topic, ft.TopicID, fp.Partition, fp.LogStartOffset, fp.Records)
+				}
 			}
 		})
 		if err := r.commit(store); err != nil {
@@ -520,11 +507,22 @@ func (r *mirrorRun) watchLocal(ctx context.Context) (_ context.Context, stop fun
 }
 
 // mirror appends the records of one remote partition, skipping those that
-// the last Run appended without committing. logStart is the remote log
-// start offset the fetch reported.
-func (r *mirrorRun) mirror(ctx context.Context, remote string, partition int32, logStart int64, records []*kgo.Record) error {
+// the last Run appended without committing. topicID and logStart are the
+// remote topic's ID and the partition's log start offset, as the fetch
+// reported them.
+func (r *mirrorRun) mirror(ctx context.Context, remote string, topicID [16]byte, partition int32, logStart int64, records []*kgo.Record) error {
 	tp := eventlog.TopicPartition{Topic: r.byRemote[remote], Partition: partition}
 	st := r.parts[tp]
+	if topicID != ([16]byte{}) {
+		if st.topicID != ([16]byte{}) && st.topicID != topicID {
+			// Created again while the Mirror ran: what it fetches now is
+			// the new topic's, from where kgo stands in it (see the
+			// package documentation).
+			r.logger.Warn("remote topic created again while mirroring it: mirroring the new one from here", "topic", remote,
+				"partition", partition, "remote_offset", records[0].Offset)
+		}
+		st.topicID = topicID // committed with the progress
+	}
 	if first := records[0].Offset; st.positioned && first > st.remoteNext && logStart > st.remoteNext {
 		// The remote log start passed the Mirror's position (retention,
 		// DeleteRecords), while it ran or between two Runs, and kgo reset
@@ -650,7 +648,8 @@ func (r *mirrorRun) commit(ctx context.Context) error {
 	offsets := make(map[eventlog.TopicPartition]eventlog.OffsetAndMetadata)
 	for tp, st := range r.parts {
 		if st.dirty {
-			offsets[tp] = eventlog.OffsetAndMetadata{Offset: st.localNext, Metadata: progressMetadata(st.remote, st.remoteNext, st.localNext)}
+			p := progress{remote: st.remote, remoteNext: st.remoteNext, localNext: st.localNext, topicID: st.topicID}
+			offsets[tp] = eventlog.OffsetAndMetadata{Offset: st.localNext, Metadata: p.String()}
 		}
 	}
 	if len(offsets) == 0 {

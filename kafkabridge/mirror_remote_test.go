@@ -299,3 +299,51 @@ func TestMirrorStartAtEndMirrorsAddedPartitions(t *testing.T) {
 	assert.Equal(t, int64(10), first.Offset, "the first progress of the new partition is past its 10 records, mirrored")
 	assert.Equal(t, int64(10), remoteNext)
 }
+
+// TestMirrorRemoteTopicRecreatedPastProgress deletes a mirrored remote
+// topic and creates it again between two Runs, the new topic already
+// holding more records than the stored progress: its offsets do not go
+// back below the progress, so no reset tells. The Mirror must tell by the
+// topic's ID, and mirror the new topic from its start.
+func TestMirrorRemoteTopicRecreatedPastProgress(t *testing.T) {
+	c, l, opts, first := mirroredEvents(t, 1, 10)
+
+	adm := kadm.NewClient(newClient(t, c))
+	deleted, err := adm.DeleteTopics(testContext(t), "events")
+	require.NoError(t, err)
+	require.NoError(t, deleted.Error())
+	created, err := adm.CreateTopic(testContext(t), 1, 1, nil, "events")
+	require.NoError(t, err)
+	require.NoError(t, created.Err)
+	recreated := produceRemote(t, c, "events", sampleRecords("events", 15, time.UnixMilli(9_000)))
+
+	m, err := kafkabridge.NewMirror(l, opts)
+	require.NoError(t, err)
+	caughtUp := make(chan struct{})
+	var once sync.Once
+	kafkabridge.SetMirrorCommitHook(m, func(o map[eventlog.TopicPartition]eventlog.OffsetAndMetadata) {
+		_, remoteNext, _, err := kafkabridge.ParseProgressMetadata(o[eventlog.TopicPartition{Topic: "events"}].Metadata)
+		if err == nil && remoteNext == int64(len(recreated)) {
+			once.Do(func() { close(caughtUp) })
+		}
+	})
+	stop := runBridge(t, m.Run)
+	select {
+	case <-caughtUp:
+	case <-testContext(t).Done():
+		t.Fatal("the Mirror did not reach the end of the new topic")
+	}
+	require.NoError(t, stop())
+
+	part, err := l.Partition("events", 0)
+	require.NoError(t, err)
+	got, err := part.Read(0, 1<<20)
+	require.NoError(t, err)
+	values := func(recs []eventlog.Record) (out []string) {
+		for _, r := range recs {
+			out = append(out, string(r.Value))
+		}
+		return out
+	}
+	require.Equal(t, values(append(first, recreated...)), values(got), "the old topic's records, then every record of the new one")
+}
