@@ -267,14 +267,15 @@ func (r *mirrorRun) localTopic(ctx context.Context, meta *kgo.Client, local, rem
 }
 
 // localTopicConfig returns the settings a Mirror creates the local topic
-// of remote with: the remote topic's cleanup.policy and max.message.bytes
-// in effect, so that a compacted topic stays compacted and every record
-// the remote topic took fits the local one, and the retention and
-// compaction settings set on the remote topic itself. What the remote
+// of remote with: those set on the remote topic itself, among
+// cleanup.policy, max.message.bytes, and the retention and compaction
+// settings, so that a compacted topic stays compacted. What the remote
 // topic leaves to the cluster's defaults is left to the Log's, as
-// MirrorMaker 2 leaves defaults to its target. A cluster that does not
-// tell (DescribeConfigs not authorized), and a value the Log cannot take,
-// leave the setting to the Log's default, with a warning.
+// MirrorMaker 2 leaves defaults to its target: the Log's MaxBatchBytes,
+// in particular, stays the limit on the records of a topic without a
+// max.message.bytes of its own. A cluster that does not tell
+// (DescribeConfigs not authorized), and a value the Log cannot take, leave
+// the setting to the Log's default, with a warning.
 func (r *mirrorRun) localTopicConfig(ctx context.Context, meta *kgo.Client, remote string) eventlog.TopicConfig {
 	var cfg eventlog.TopicConfig
 	configs, err := kadm.NewClient(meta).DescribeTopicConfigs(ctx, remote)
@@ -286,8 +287,7 @@ func (r *mirrorRun) localTopicConfig(ctx context.Context, meta *kgo.Client, remo
 		}
 		if err == nil {
 			for _, c := range rc.Configs {
-				inEffect := c.Key == "cleanup.policy" || c.Key == "max.message.bytes"
-				if c.Value == nil || !inEffect && c.Source != kmsg.ConfigSourceDynamicTopicConfig {
+				if c.Value == nil || c.Source != kmsg.ConfigSourceDynamicTopicConfig {
 					continue
 				}
 				if err := setTopicConfig(&cfg, c.Key, *c.Value); err != nil {

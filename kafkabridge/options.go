@@ -163,11 +163,10 @@ type MirrorOptions struct {
 	// LocalTopic names the local topic a remote topic is mirrored into, as
 	// MirrorMaker's replication.policy.class names its targets. Default:
 	// the same name. A missing local topic is created with as
-	// many partitions as the remote one, its cleanup.policy and
-	// max.message.bytes (as MaxBatchBytes, so that every remote record
-	// fits), and the retention.ms, retention.bytes, delete.retention.ms,
-	// min.compaction.lag.ms, max.compaction.lag.ms and
-	// min.cleanable.dirty.ratio set on the remote topic itself; what it
+	// many partitions as the remote one, and the cleanup.policy,
+	// max.message.bytes (as MaxBatchBytes), retention.ms, retention.bytes,
+	// delete.retention.ms, min.compaction.lag.ms, max.compaction.lag.ms
+	// and min.cleanable.dirty.ratio set on the remote topic itself; what it
 	// leaves to the cluster's defaults is left to the Log's, as MirrorMaker
 	// 2 leaves defaults to its target (Kafka keeps records seven days by
 	// default, eventlog forever). An existing one needs at least
