@@ -42,3 +42,10 @@ const BatchHeaderBytes = batchHeaderBytes
 func SetForwardWaitHook(f *Forward, fn func()) {
 	f.onWait = fn
 }
+
+// SetForwardRevokeHook makes f call fn when a rebalance takes partitions
+// away, before it waits for the cluster's acknowledgements, on the
+// goroutine running Run.
+func SetForwardRevokeHook(f *Forward, fn func()) {
+	f.onRevoke = fn
+}

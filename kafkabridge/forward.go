@@ -38,6 +38,9 @@ type Forward struct {
 	// onWait, set by tests, runs whenever Run starts waiting for the
 	// cluster with MaxUncommitted records uncommitted.
 	onWait func()
+	// onRevoke, set by tests, runs when a rebalance takes partitions away,
+	// before the Forward waits for the cluster's acknowledgements.
+	onRevoke func()
 }
 
 // NewForward returns a Forward from l to the cluster opts describes. It
@@ -786,12 +789,22 @@ func (r *forwardRun) OnPartitionsRevoked(ctx context.Context, _ *eventlog.Consum
 		return
 	}
 	defer r.unassign(partitions)
-	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.f.opts.ShutdownTimeout)
+	if r.f.onRevoke != nil {
+		r.f.onRevoke()
+	}
+	// The wait ends with Run's context too: the shutdown that follows
+	// waits for the cluster itself, so that Run waits ShutdownTimeout
+	// once its context ended, not twice.
+	fctx, cancel := context.WithTimeout(r.runCtx, r.f.opts.ShutdownTimeout)
 	defer cancel()
-	if err := r.client.Flush(fctx); err != nil {
+	if err := r.client.Flush(fctx); err != nil && r.runCtx.Err() == nil {
 		r.fail(fmt.Errorf("kafkabridge: forward: the cluster did not acknowledge every record within %v before a rebalance: %w", r.f.opts.ShutdownTimeout, err))
 	}
-	if err := r.commit(fctx); err != nil {
+	// What was acknowledged is committed all the same: the shutdown
+	// commits only the partitions the Forward still owns.
+	cctx, ccancel := context.WithTimeout(context.WithoutCancel(ctx), r.f.opts.ShutdownTimeout)
+	defer ccancel()
+	if err := r.commit(cctx); err != nil {
 		r.fail(err)
 	}
 }

@@ -176,3 +176,62 @@ func TestForwardStopsWhileCheckingTopics(t *testing.T) {
 		t.Fatal("Run still checks the remote topics 10s after its context ended")
 	}
 }
+
+// TestForwardShutdownDuringRebalanceWaitsOnce cancels a Forward's context
+// while a rebalance waits for a cluster that does not answer: Run waits
+// for the cluster at most ShutdownTimeout once its context ended, as
+// ForwardOptions.ShutdownTimeout says, not the rebalance's ShutdownTimeout
+// and then its shutdown's.
+func TestForwardShutdownDuringRebalanceWaitsOnce(t *testing.T) {
+	const shutdownTimeout = 3 * time.Second
+	c := newCluster(t, 2, "orders")
+	l := newLog(t)
+	require.NoError(t, l.CreateTopic("orders", eventlog.TopicConfig{Partitions: 2}))
+	produceLocal(t, l, sampleRecords("orders", 10, time.UnixMilli(1_000)))
+	sent := make(chan struct{})
+	var sentOnce sync.Once
+	c.ControlKey(int16(kmsg.Produce), func(kmsg.Request) (kmsg.Response, error, bool) {
+		c.KeepControl()
+		sentOnce.Do(func() { close(sent) })
+		return nil, nil, true // taken, never answered
+	})
+	f, err := kafkabridge.NewForward(l, &kafkabridge.ForwardOptions{
+		Brokers:         c.ListenAddrs(),
+		Topics:          []string{"orders"},
+		ShutdownTimeout: shutdownTimeout,
+	})
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(testContext(t))
+	defer cancel()
+	var cancelled time.Time
+	var revokeOnce sync.Once
+	kafkabridge.SetForwardRevokeHook(f, func() {
+		revokeOnce.Do(func() {
+			cancelled = time.Now()
+			cancel()
+		})
+	})
+	done := make(chan error, 1)
+	go func() { done <- f.Run(ctx) }()
+	<-sent
+
+	// A second member of the group takes partitions away from the Forward.
+	other, err := l.NewConsumer(&eventlog.ConsumerOptions{GroupID: kafkabridge.DefaultForwardGroupID})
+	require.NoError(t, err)
+	defer other.Close()
+	require.NoError(t, other.Subscribe("orders"))
+	pollCtx, stopPoll := context.WithCancel(testContext(t))
+	polled := make(chan struct{})
+	defer func() { stopPoll(); <-polled }() // before other.Close
+	go func() {
+		defer close(polled)
+		for pollCtx.Err() == nil {
+			_, _ = other.Poll(pollCtx)
+		}
+	}()
+
+	err = <-done
+	waited := time.Since(cancelled)
+	require.Error(t, err, "the cluster acknowledged nothing")
+	assert.Less(t, waited, shutdownTimeout+shutdownTimeout*2/3, "Run waited %v after its context ended", waited)
+}
