@@ -835,7 +835,10 @@ func (r *forwardRun) checkTopics(ctx context.Context, partitions []eventlog.Topi
 			continue
 		}
 		cfg, err := r.f.log.TopicConfig(tp.Topic)
-		if err != nil {
+		switch {
+		case errors.Is(err, eventlog.ErrTopicNotFound):
+			continue // deleted meanwhile: the group takes it away
+		case err != nil:
 			return fmt.Errorf("kafkabridge: forward: local topic %q: %w", tp.Topic, err)
 		}
 		if r.checked[tp.Topic] != cfg.Partitions {
@@ -862,7 +865,10 @@ func (r *forwardRun) checkTopics(ctx context.Context, partitions []eventlog.Topi
 			return fmt.Errorf("kafkabridge: forward: local topic %q goes to remote topic %q: %w (set ForwardOptions.CreateTopics to create it)", t, remote, ErrRemoteTopicMissing)
 		case !ok:
 			part, err := r.f.log.Partition(t, 0)
-			if err != nil {
+			switch {
+			case errors.Is(err, eventlog.ErrTopicNotFound):
+				continue // deleted meanwhile: nothing to create a remote topic for
+			case err != nil:
 				return fmt.Errorf("kafkabridge: forward: local topic %q: %w", t, err)
 			}
 			cfgs := remoteTopicConfigs(configs[t], part.MaxBatchBytes())

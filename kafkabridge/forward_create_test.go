@@ -11,6 +11,7 @@ import (
 	"github.com/eventlog/eventlog/kafkabridge"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // TestForwardCreatesTopicsWithTheLocalSettings lets a Forward create its
@@ -131,4 +132,55 @@ func TestForwardAddsPartitionsToTopicsItCreates(t *testing.T) {
 	got := consumeRemote(t, c, "orders", 4, len(before)+1)
 	require.Len(t, got[3], 1)
 	assert.Equal(t, "on an added partition", string(got[3][0].Value))
+}
+
+// TestForwardTopicDeletedWhileChecked deletes a local topic while the
+// Forward asks the cluster about its remote topic, after the group gave it
+// the topic's partitions: as for a topic deleted while it is read, the
+// Forward goes on with the other topics rather than stop.
+func TestForwardTopicDeletedWhileChecked(t *testing.T) {
+	c := newCluster(t, 1)
+	l := newLog(t)
+	for _, name := range []string{"outbox.a", "outbox.b"} {
+		require.NoError(t, l.CreateTopic(name, eventlog.TopicConfig{Partitions: 1}))
+	}
+	a := produceLocal(t, l, sampleRecords("outbox.a", 10, time.UnixMilli(1_000)))
+	produceLocal(t, l, sampleRecords("outbox.b", 10, time.UnixMilli(1_000)))
+	var once sync.Once
+	c.ControlKey(int16(kmsg.Metadata), func(req kmsg.Request) (kmsg.Response, error, bool) {
+		for _, rt := range req.(*kmsg.MetadataRequest).Topics {
+			if rt.Topic != nil && *rt.Topic == "outbox.b" {
+				once.Do(func() { assert.NoError(t, l.DeleteTopic(context.Background(), "outbox.b")) }) // on a goroutine of the cluster
+			}
+		}
+		c.KeepControl()
+		return nil, nil, false
+	})
+	f, err := kafkabridge.NewForward(l, &kafkabridge.ForwardOptions{
+		Brokers: c.ListenAddrs(), TopicPattern: regexp.MustCompile(`^outbox\.`), CreateTopics: true,
+	})
+	require.NoError(t, err)
+	forwarded := make(chan struct{})
+	var forwardedOnce sync.Once
+	kafkabridge.SetForwardCommitHook(f, func(offsets map[eventlog.TopicPartition]eventlog.OffsetAndMetadata) {
+		if offsets[eventlog.TopicPartition{Topic: "outbox.a"}].Offset == int64(len(a)) {
+			forwardedOnce.Do(func() { close(forwarded) })
+		}
+	})
+	ctx := testContext(t)
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- f.Run(runCtx) }()
+	select {
+	case <-forwarded:
+	case err := <-done:
+		t.Fatalf("Run stopped: %v", err)
+	case <-ctx.Done():
+		t.Fatal("outbox.a was not forwarded")
+	}
+	cancel()
+	require.NoError(t, <-done, "a deleted topic does not stop the Forward")
+	got := consumeRemote(t, c, "outbox.a", 1, len(a))
+	assert.Len(t, got[0], len(a))
 }
