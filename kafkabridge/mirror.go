@@ -252,7 +252,10 @@ func (r *mirrorRun) settleEnds(ctx context.Context, meta *kgo.Client, parts []ev
 func (r *mirrorRun) localTopic(ctx context.Context, meta *kgo.Client, local, remote string, partitions int) (int, error) {
 	cfg, err := r.m.log.TopicConfig(local)
 	if errors.Is(err, eventlog.ErrTopicNotFound) {
-		create := r.localTopicConfig(ctx, meta, remote)
+		var create eventlog.TopicConfig
+		if create, err = r.localTopicConfig(ctx, meta, remote); err != nil {
+			return 0, err
+		}
 		create.Partitions = partitions
 		err = r.m.log.CreateTopic(local, create)
 		if err == nil || errors.Is(err, eventlog.ErrTopicExists) {
@@ -275,8 +278,9 @@ func (r *mirrorRun) localTopic(ctx context.Context, meta *kgo.Client, local, rem
 // in particular, stays the limit on the records of a topic without a
 // max.message.bytes of its own. A cluster that does not tell
 // (DescribeConfigs not authorized), and a value the Log cannot take, leave
-// the setting to the Log's default, with a warning.
-func (r *mirrorRun) localTopicConfig(ctx context.Context, meta *kgo.Client, remote string) eventlog.TopicConfig {
+// the setting to the Log's default, with a warning; ctx ending returns its
+// error, so that no topic is created without them for good.
+func (r *mirrorRun) localTopicConfig(ctx context.Context, meta *kgo.Client, remote string) (eventlog.TopicConfig, error) {
 	var cfg eventlog.TopicConfig
 	configs, err := kadm.NewClient(meta).DescribeTopicConfigs(ctx, remote)
 	if err == nil {
@@ -294,11 +298,14 @@ func (r *mirrorRun) localTopicConfig(ctx context.Context, meta *kgo.Client, remo
 					r.logger.Warn("a setting of the remote topic is not carried to the local topic", "topic", remote, "config", c.Key, "value", *c.Value, "error", err)
 				}
 			}
-			return cfg
+			return cfg, nil
 		}
 	}
+	if ctx.Err() != nil {
+		return cfg, fmt.Errorf("kafkabridge: mirror: settings of remote topic %q: %w", remote, ctx.Err())
+	}
 	r.logger.Warn("cannot read the settings of a remote topic: its local topic is created with the Log's", "topic", remote, "error", err)
-	return cfg
+	return cfg, nil
 }
 
 // growLocalTopic adds to a local topic with fewer partitions than its remote

@@ -1,6 +1,7 @@
 package kafkabridge_test
 
 import (
+	"context"
 	"testing"
 	"time"
 
@@ -58,4 +59,29 @@ func TestMirrorCreatesTopicsWithTheRemoteSettings(t *testing.T) {
 	cfg, err = l.TopicConfig("events")
 	require.NoError(t, err)
 	assert.Equal(t, eventlog.TopicConfig{Partitions: 1}, cfg, "the cluster's defaults are left to the Log's")
+}
+
+// TestMirrorStoppedWhileReadingRemoteSettings stops a Mirror while it
+// reads the settings of a remote topic to create its local topic with:
+// the local topic must not be created without them, for good.
+func TestMirrorStoppedWhileReadingRemoteSettings(t *testing.T) {
+	c := newCluster(t, 1)
+	_, err := kadm.NewClient(newClient(t, c)).CreateTopic(testContext(t), 1, 1,
+		map[string]*string{"cleanup.policy": kmsg.StringPtr("compact")}, "prices")
+	require.NoError(t, err)
+	l := newLog(t)
+	m, err := kafkabridge.NewMirror(l, &kafkabridge.MirrorOptions{Brokers: c.ListenAddrs(), Topics: []string{"prices"}})
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(testContext(t))
+	defer cancel()
+	c.ControlKey(int16(kmsg.DescribeConfigs), func(kmsg.Request) (kmsg.Response, error, bool) {
+		cancel()
+		return nil, nil, true // taken, never answered
+	})
+	require.NoError(t, m.Run(ctx), "stopped while starting: a clean shutdown")
+	if cfg, err := l.TopicConfig("prices"); err == nil {
+		assert.Equal(t, eventlog.CleanupCompact, cfg.CleanupPolicy, "a local topic created without the remote settings")
+	} else {
+		require.ErrorIs(t, err, eventlog.ErrTopicNotFound)
+	}
 }
