@@ -42,7 +42,11 @@ func TestMirrorCreatesTopicsWithTheRemoteSettings(t *testing.T) {
 	commits := make(chan struct{}, 100)
 	kafkabridge.SetMirrorCommitHook(m, func(map[eventlog.TopicPartition]eventlog.OffsetAndMetadata) { commits <- struct{}{} })
 	stop := runBridge(t, m.Run)
-	<-commits // the local topics exist once something is committed
+	select {
+	case <-commits: // the local topics exist once something is committed
+	case <-testContext(t).Done():
+		t.Fatalf("nothing mirrored; Run: %v", stop())
+	}
 	require.NoError(t, stop())
 
 	cfg, err := l.TopicConfig("prices")
