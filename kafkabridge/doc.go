@@ -135,11 +135,13 @@
 // with a warning, mirrors its records from there: they are new ones, not
 // the ones it mirrored at those offsets (records the cluster kept are then
 // mirrored twice). A topic created again that already holds more records
-// than the progress when the Mirror resumes is told apart by its topic ID
-// and mirrored from its start, with a warning; on a cluster that does not
-// tell topic IDs, and for a topic created again past the progress while
-// the Mirror runs (it logs a warning then), its records below the
-// progress are not mirrored. Partitions added to a remote
+// than the progress is told apart by its topic ID and mirrored from its
+// start, with a warning, by the next Run: one running meanwhile stops with
+// the cluster's UNKNOWN_TOPIC_ID error when it fetches the topic that is
+// gone. Only where the client moves to the new topic without such a
+// failed fetch (the Mirror logs a warning then), and on a cluster that
+// does not tell topic IDs (before Kafka 2.8), are the new topic's records
+// below the progress not mirrored. Partitions added to a remote
 // topic are mirrored from the next Run, which adds them to the local topic
 // as MirrorMaker does to its target (a local topic the Mirror has not yet
 // mirrored into, and that has fewer partitions than the remote one, stops

@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // TestMirrorRemotePartitionsAdded adds a partition to a mirrored remote
@@ -346,4 +347,60 @@ func TestMirrorRemoteTopicRecreatedPastProgress(t *testing.T) {
 		return out
 	}
 	require.Equal(t, values(append(first, recreated...)), values(got), "the old topic's records, then every record of the new one")
+}
+
+// TestMirrorRemoteTopicRecreatedWhileRunning deletes a mirrored remote
+// topic and creates it again while the Mirror runs, the new topic already
+// holding more records than the Mirror's position when the Mirror next
+// fetches: the fetch of the topic that is gone fails, which stops the Run
+// with the cluster's error, and the next Run tells the new topic by its ID
+// and mirrors every record of it, those below the old position included.
+func TestMirrorRemoteTopicRecreatedWhileRunning(t *testing.T) {
+	c := newCluster(t, 1, "events")
+	first := produceRemote(t, c, "events", sampleRecords("events", 10, time.UnixMilli(1_000)))
+	l := newLog(t)
+	opts := &kafkabridge.MirrorOptions{Brokers: c.ListenAddrs(), Topics: []string{"events"}}
+	m, err := kafkabridge.NewMirror(l, opts)
+	require.NoError(t, err)
+	progress := make(chan int64, 100)
+	kafkabridge.SetMirrorCommitHook(m, func(o map[eventlog.TopicPartition]eventlog.OffsetAndMetadata) {
+		progress <- o[eventlog.TopicPartition{Topic: "events"}].Offset
+	})
+	ctx := testContext(t)
+	done := make(chan error, 1)
+	go func() { done <- m.Run(ctx) }()
+	for local := int64(0); local < int64(len(first)); {
+		select {
+		case local = <-progress:
+		case <-ctx.Done():
+			t.Fatal("the Mirror did not mirror the first topic")
+		}
+	}
+
+	// Created again with more records than the Mirror mirrored, while its
+	// fetches wait, so that no fetch sees the new topic shorter.
+	recreated := sampleRecords("events", 15, time.UnixMilli(9_000))
+	gate := make(chan struct{})
+	c.ControlKey(int16(kmsg.Fetch), func(kmsg.Request) (kmsg.Response, error, bool) {
+		c.KeepControl()
+		c.SleepControl(func() { <-gate })
+		return nil, nil, false
+	})
+	require.NoError(t, c.DeleteTopic("events"))
+	require.NoError(t, c.CreateTopic("events", 1, nil))
+	produceRemote(t, c, "events", recreated)
+	close(gate)
+	select {
+	case err := <-done:
+		require.ErrorContains(t, err, "UNKNOWN_TOPIC_ID")
+	case <-ctx.Done():
+		t.Fatal("the Mirror did not stop")
+	}
+
+	got := mirrorOnce(t, l, opts, "events", map[int32]int{0: len(first) + len(recreated)})
+	want := append(first, recreated...)
+	require.Len(t, got[0], len(want), "every record of both topics, once")
+	for i, r := range want {
+		assertSameLocal(t, r, got[0][i], "record %d", i)
+	}
 }
