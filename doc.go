@@ -665,9 +665,10 @@
 // It starts no goroutine. It reads what Open would recover, without
 // recovering it: an active segment is readable up to its last valid batch,
 // and a torn tail, or the batch a live writer is writing, is simply not
-// readable yet rather than cut; damage before a recovery point, and files
-// that show segment files missing, fail Open with a *CorruptError, as they
-// do for a writer. Every call that would
+// readable yet rather than cut; damage before a recovery point (after a
+// clean close, anywhere in the active segment, which Close fsynced whole),
+// and files that show segment files missing, fail Open with a
+// *CorruptError, as they do for a writer. Every call that would
 // write — CreateTopic, Append and AppendBatch, NewProducer, Subscribe,
 // JoinGroupExternal, commits, Compact, the administration calls, a
 // ResetGroupOffsets that is not a dry run — fails with an error wrapping

@@ -439,6 +439,15 @@ func (p *Partition) openActiveReadOnly(seg *segment, rp recoveryPoint, haveRP, c
 				a.r = scanResult{end: int64(len(data)), nextOffset: next}
 				return
 			}
+			// As for Open: Close fsynced the whole segment, so damage
+			// anywhere in it is corruption, not a torn tail — unless a
+			// writer opened the log since, which removes the marker
+			// before it writes anything.
+			whole := recoveryPoint{base: seg.base, pos: int64(len(data)), offset: -1}
+			var ce *CorruptError
+			if a, scanErr = p.scanActive(seg, data, whole); !errors.As(scanErr, &ce) || closedCleanly(p.log.opts.FS, p.log.dir) {
+				return
+			}
 		}
 		a, scanErr = p.scanActive(seg, data, rp)
 	})

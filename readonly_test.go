@@ -380,6 +380,28 @@ func TestReadOnlyDamagedLogs(t *testing.T) {
 		require.NoError(t, r.Close())
 		assert.Equal(t, state, dirState(t, dir))
 	})
+	t.Run("damaged tail after a clean close", func(t *testing.T) {
+		// Close fsynced the whole active segment: bytes after its last
+		// batch are damage, which a writable Open refuses, not a batch
+		// being written. A reader says so too.
+		dir := t.TempDir()
+		l, err := eventlog.Open(dir, &eventlog.Options{SegmentBytes: 4096})
+		require.NoError(t, err)
+		require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{}))
+		appendN(t, partition(t, l, "t", 0), 100, eventlog.AppendOptions{})
+		require.NoError(t, l.Close())
+		seg := lastSegment(t, filepath.Join(dir, "topics", "t", "0"))
+		appendBytes(t, seg, bytes.Repeat([]byte{0x5a}, 100))
+		state := dirState(t, dir)
+		_, err = eventlog.Open(dir, &eventlog.Options{ReadOnly: true})
+		var ce *eventlog.CorruptError
+		require.ErrorAs(t, err, &ce)
+		assert.Equal(t, seg, ce.Path)
+		assert.Equal(t, state, dirState(t, dir))
+		_, err = eventlog.Open(dir, nil)
+		require.ErrorAs(t, err, &ce, "as a writable Open refuses it")
+		assert.Equal(t, state, dirState(t, dir))
+	})
 	t.Run("corrupt before the recovery point", func(t *testing.T) {
 		dir := t.TempDir()
 		partDir := crashedLog(t, dir, &eventlog.Options{SegmentBytes: 1 << 20}, 50)
