@@ -22,13 +22,14 @@ import (
 //		return err
 //	}
 //
-// Next returns false at the high watermark with Err nil; a later Next goes
-// on from there with the records appended meanwhile. It returns false with
-// Err set, for good, when the position lies outside the log
-// (ErrOffsetOutOfRange), when the Log closes (ErrClosed), or at damaged data
-// (*CorruptError). The view View returns, and every slice and string it
-// hands out, is valid until the next Next or Close (see "Reading in place"
-// in the package documentation); Options.PoisonViews poisons expired views
+// Next returns false at the high watermark with Err nil (View is then
+// nil); a later Next goes on from there with the records appended
+// meanwhile. It returns false with Err set, for good, when the position
+// lies outside the log (ErrOffsetOutOfRange), when the Log closes
+// (ErrClosed), or at damaged data (*CorruptError). The view View returns,
+// and every slice and string it hands out, is valid until the next Next or
+// Close (see "Reading in place" in the package documentation);
+// Options.PoisonViews poisons expired views
 // as it does for Views.
 //
 // Close lets go of the segment the cursor reads and of its read-ahead
@@ -42,6 +43,9 @@ type Cursor struct {
 	// Cursor is unreachable; nil once the cursor is closed.
 	vc  *viewCursor
 	err error
+	// atEnd: the last Next returned false at the high watermark, and the
+	// view it had made may point into a segment let go since.
+	atEnd bool
 	// cleanup closes vc should the Cursor be dropped unclosed.
 	cleanup runtime.Cleanup
 }
@@ -106,13 +110,14 @@ func (c *Cursor) nextSlow() bool {
 		c.Close()
 		return false
 	}
-	return v != nil
+	c.atEnd = v == nil
+	return !c.atEnd
 }
 
-// View returns the record the last Next moved to, if it returned true. It
-// is valid until the next Next or Close.
+// View returns the record the last Next moved to. It is valid until the
+// next Next or Close; nil when the last Next returned false.
 func (c *Cursor) View() *RecordView {
-	if c.vc == nil {
+	if c.vc == nil || c.atEnd {
 		return nil
 	}
 	return &c.vc.view

@@ -107,6 +107,7 @@ func TestCursorGoesOnAfterTheHighWatermark(t *testing.T) {
 	}
 	require.NoError(t, c.Err())
 	assert.Equal(t, []int64{1, 2}, got)
+	assert.Nil(t, c.View(), "no view at the high watermark")
 	assert.False(t, c.Next(), "still at the high watermark")
 
 	appendN(t, p, 2, eventlog.AppendOptions{})
