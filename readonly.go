@@ -178,8 +178,33 @@ func (l *Log) refresh(atOpen bool) error {
 // Log has open: its topic was deleted and created again.
 var errTopicReplaced = errors.New("topic was deleted and created again")
 
-// refreshTopic opens a topic that appeared, or refreshes a known one.
+// topicReopenAttempts bounds how many times refreshTopic opens a topic
+// again that was deleted and created again while it read it.
+const topicReopenAttempts = 3
+
+// refreshTopic opens a topic that appeared, or refreshes a known one. A
+// partition whose files turn out to be another topic's (errTopicReplaced:
+// the writer deleted the topic and created it again, before or during
+// this refresh) makes it forget the topic and open it again as it stands
+// now, its metadata read again: at Open as at a Refresh. It gives up with
+// an error after topicReopenAttempts, as a topic replaced that often
+// while it is read cannot be read whole.
 func (l *Log) refreshTopic(name string, atOpen bool) error {
+	for range topicReopenAttempts {
+		err := l.refreshTopicOnce(name, atOpen)
+		if !errors.Is(err, errTopicReplaced) {
+			return err
+		}
+		l.dropTopicReadOnly(name)
+		// The topic now is one created while the Log was open: none of
+		// what was closed cleanly before Open.
+		atOpen = false
+	}
+	return errorf("eventlog: topic %q: %w %d times while it was read", name, errTopicReplaced, topicReopenAttempts)
+}
+
+// refreshTopicOnce is one attempt of refreshTopic.
+func (l *Log) refreshTopicOnce(name string, atOpen bool) error {
 	l.mu.RLock()
 	t := l.mu.topics[name]
 	l.mu.RUnlock()
@@ -198,9 +223,11 @@ func (l *Log) refreshTopic(name string, atOpen bool) error {
 		if path, ok := firstRecordFile(l.opts.FS, dir); ok && atOpen {
 			// The writer's CreateTopic renames topic.meta into place
 			// before any append: if it is there now, the topic was
-			// created since it was read, and is opened as it stands.
+			// created since it was read, and is opened as it stands
+			// (not atOpen: a topic created meanwhile is not one Open
+			// found closed cleanly, and this reads it once more at most).
 			if _, err := l.opts.FS.Stat(metaPath); err == nil {
-				return l.refreshTopic(name, atOpen)
+				return l.refreshTopicOnce(name, false)
 			}
 			return errorf("eventlog: topic %q: %w", name, &CorruptError{Path: metaPath, Offset: -1, Reason: fmt.Sprintf("topic.meta is missing but %s holds records", path)})
 		}
@@ -228,8 +255,7 @@ func (l *Log) refreshTopic(name string, atOpen bool) error {
 	for _, p := range t.partitions {
 		err := p.refreshReadOnly(false)
 		if errors.Is(err, errTopicReplaced) {
-			l.dropTopicReadOnly(name)
-			return l.openTopicReadOnly(name, cfg, false)
+			return err
 		}
 		errs = append(errs, err)
 	}

@@ -189,3 +189,107 @@ func TestReadOnlyRefreshListingBeforeFirstTransaction(t *testing.T) {
 	}
 	assert.Empty(t, read, "records of the aborted transaction")
 }
+
+// replacedAtOpenFS deletes and creates again a topic while a read-only
+// Log reads one of its partitions, rounds times: once the partition's
+// active segment is opened, it runs deleteTopic; the next listing of the
+// partition's directory finds it gone, and the one after runs createTopic
+// first. What a read-only Log sees when the writer deletes the topic and
+// creates it again between its steps.
+type replacedAtOpenFS struct {
+	eventlog.FS
+	active, dir              string
+	deleteTopic, createTopic func()
+	rounds                   int32
+	stage                    atomic.Int32 // 0 armed, 1 deleted, 2 found gone
+	replaced                 atomic.Int32 // rounds done
+}
+
+func (f *replacedAtOpenFS) OpenFile(name string, flag int, perm fs.FileMode) (eventlog.File, error) {
+	file, err := f.FS.OpenFile(name, flag, perm)
+	if err == nil && name == f.active && f.replaced.Load() < f.rounds && f.stage.CompareAndSwap(0, 1) {
+		f.deleteTopic()
+	}
+	return file, err
+}
+
+func (f *replacedAtOpenFS) ReadDir(name string) ([]string, error) {
+	if name == f.dir && !f.stage.CompareAndSwap(1, 2) && f.stage.CompareAndSwap(2, 0) {
+		f.createTopic()
+		f.replaced.Add(1)
+	}
+	return f.FS.ReadDir(name)
+}
+
+// openReplaced opens dir read-only while a writer, w, deletes its topic
+// "orders" and creates it again, rounds times, each time with two
+// partitions and a record in partition 0.
+func openReplaced(t *testing.T, dir string, w *eventlog.Log, rounds int32) (*eventlog.Log, *replacedAtOpenFS, error) {
+	t.Helper()
+	ctx := context.Background()
+	partDir := filepath.Join(dir, "topics", "orders", "0")
+	logs, err := filepath.Glob(filepath.Join(partDir, "*.log"))
+	require.NoError(t, err)
+	require.Len(t, logs, 1)
+	fsys := &replacedAtOpenFS{FS: eventlog.OSFS{}, active: logs[0], dir: partDir, rounds: rounds}
+	fsys.deleteTopic = func() { require.NoError(t, w.DeleteTopic(ctx, "orders")) }
+	fsys.createTopic = func() {
+		require.NoError(t, w.CreateTopic("orders", eventlog.TopicConfig{Partitions: 2}))
+		p, err := w.Partition("orders", 0)
+		require.NoError(t, err)
+		_, err = p.Append(ctx, []eventlog.Record{{Value: []byte("new")}}, eventlog.AppendOptions{})
+		require.NoError(t, err)
+	}
+	ro, err := eventlog.Open(dir, &eventlog.Options{ReadOnly: true, FS: fsys})
+	return ro, fsys, err
+}
+
+// createOrders makes a writable Log in dir with a topic "orders" of one
+// partition holding three records.
+func createOrders(t *testing.T, dir string) *eventlog.Log {
+	t.Helper()
+	w, err := eventlog.Open(dir, &eventlog.Options{Durability: eventlog.DurabilityOS})
+	require.NoError(t, err)
+	t.Cleanup(func() { assert.NoError(t, w.Close()) })
+	require.NoError(t, w.CreateTopic("orders", eventlog.TopicConfig{}))
+	p, err := w.Partition("orders", 0)
+	require.NoError(t, err)
+	for range 3 {
+		_, err = p.Append(context.Background(), []eventlog.Record{{Value: []byte("old")}}, eventlog.AppendOptions{})
+		require.NoError(t, err)
+	}
+	return w
+}
+
+// A read-only Open during which the writer deletes a topic and creates it
+// again opens the topic as it stands then, as a Refresh does, rather than
+// fail because the partition's files are no longer the ones it opened.
+func TestReadOnlyOpenDuringTopicRecreation(t *testing.T) {
+	dir := t.TempDir()
+	w := createOrders(t, dir)
+	ro, fsys, err := openReplaced(t, dir, w, 1)
+	require.NoError(t, err)
+	defer ro.Close()
+	require.Equal(t, int32(1), fsys.replaced.Load(), "the test's FS deleted the topic and created it again during Open")
+
+	rp, err := ro.Partition("orders", 0)
+	require.NoError(t, err)
+	assert.Equal(t, int64(1), rp.HighWatermark(), "the new topic's record")
+	cfg, err := ro.TopicConfig("orders")
+	require.NoError(t, err)
+	assert.Equal(t, 2, cfg.Partitions, "the new topic's configuration")
+}
+
+// A topic deleted and created again each time a read-only Open opens it
+// again makes the Open fail after a few attempts, with an error that
+// says why, rather than try forever.
+func TestReadOnlyOpenTopicRecreatedContinuously(t *testing.T) {
+	dir := t.TempDir()
+	w := createOrders(t, dir)
+	const rounds = 100
+	_, fsys, err := openReplaced(t, dir, w, rounds)
+	require.Error(t, err)
+	assert.ErrorContains(t, err, `topic "orders"`)
+	assert.ErrorContains(t, err, "deleted and created again")
+	assert.Less(t, fsys.replaced.Load(), int32(rounds), "attempts")
+}
