@@ -111,6 +111,13 @@ func (c *batchCursor) step() (bool, error) {
 // to start at. stop reports that there is nothing to read before the high
 // watermark this cursor knows; otherwise, with no error and no segment, a
 // concurrent change dropped the segment and the caller looks again.
+//
+// A segment that retention or DeleteRecords dropped between the lookup
+// and its acquiring is a read overtaken by them, as when the reader held
+// it (it finishes on its bytes) or looked a moment later (it finds the
+// next segment): the cursor goes on from the log start, rather than fail
+// with ErrOffsetOutOfRange for an offset that was inside the log when the
+// read began (see relisted).
 func (c *batchCursor) enter() (stop bool, err error) {
 	p := c.p
 	seg := p.segmentFor(c.offset)
@@ -118,9 +125,7 @@ func (c *batchCursor) enter() (stop bool, err error) {
 		if p.deleted.Load() {
 			return true, p.deletedErr()
 		}
-		if start := p.logStart.Load(); c.offset < start {
-			return true, p.errorf("%w: offset %d was deleted, log starts at %d", ErrOffsetOutOfRange, c.offset, start)
-		}
+		c.offset = max(c.offset, p.logStart.Load())
 		return false, nil
 	}
 	if seg.base > c.hw.seg.base {

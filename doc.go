@@ -501,7 +501,8 @@
 // Kafka's seven days, eventlog deletes nothing nobody asked it to. The Log
 // checks every RetentionCheckInterval and then also closes active segments
 // older than SegmentAge, so quiet topics age out too. A reader inside a
-// segment being deleted finishes on intact bytes. A closed segment with
+// segment being deleted finishes on intact bytes; one that had not reached
+// it yet goes on from the new log start. A closed segment with
 // damaged bytes is judged by the newest timestamp they may hold, the
 // damaged batch's included; where the damage hides it (bytes that are no
 // batch), the segment and those after it are kept and every check

@@ -315,3 +315,15 @@ func OnCursorDropped(t interface{ Cleanup(func()) }, f func()) {
 	cursorDropped.Store(&f)
 	t.Cleanup(func() { cursorDropped.Store(nil) })
 }
+
+// SetSegmentHook makes reads on l call fn with the partition each time they
+// look up the segment holding an offset, between loading the partition's
+// segment list and acquiring the segment: what retention or DeleteRecords
+// does in fn drops a segment the lookup found. A nil fn removes the hook.
+func SetSegmentHook(l *Log, fn func(TopicPartition)) {
+	if fn == nil {
+		l.segmentHook.Store(nil)
+		return
+	}
+	l.segmentHook.Store(&fn)
+}

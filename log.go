@@ -55,6 +55,10 @@ type Log struct {
 	// positionHook, when set, is called by a Consumer's reads with each
 	// partition before they check its position. Tests only.
 	positionHook atomic.Pointer[func(TopicPartition)]
+	// segmentHook, when set, is called by a read's lookup of the segment
+	// holding an offset, between loading the partition's segment list and
+	// acquiring the segment found. Tests only.
+	segmentHook atomic.Pointer[func(TopicPartition)]
 	// topicsVersion counts the changes to the registry of topics, so that
 	// the views producers and groups keep of it can tell they are stale.
 	topicsVersion atomic.Int64

@@ -760,6 +760,9 @@ func (p *Partition) segmentFor(offset int64) *segment {
 	if i < 0 {
 		i = 0
 	}
+	if hook := p.log.segmentHook.Load(); hook != nil {
+		(*hook)(TopicPartition{Topic: p.topic, Partition: p.id})
+	}
 	if !segs[i].acquire() {
 		return nil
 	}

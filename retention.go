@@ -18,7 +18,8 @@ import (
 //
 // Deleting a segment first advances the log start offset, then unlists the
 // segment, and leaves the unmapping and file removal to its last reader, so
-// a read in progress finishes on intact bytes and a later one gets
+// a read in progress finishes on intact bytes (or, if it had yet to reach
+// the segment, goes on from the new log start) and a later one gets
 // ErrOffsetOutOfRange. The partition's own reference is dropped after its
 // locks are let go, so that a slow removal holds up no append.
 
