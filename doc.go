@@ -102,8 +102,15 @@
 // A failed write or fsync fails the partition: that append, those still
 // waiting for an fsync, and every later one return the error until the Log
 // is reopened, because after a failed fsync the kernel may have dropped the
-// dirty data, and a later fsync that succeeds does not bring it back. A full disk returns an error; it never crashes the
-// process, because writes go through the file, never through a mapping.
+// dirty data, and a later fsync that succeeds does not bring it back. The
+// fsyncs of a partition's segments run one at a time, so that none
+// acknowledges a batch after one has failed. Reopen after an fsync error
+// in a new process, not the same one: on Linux the pages whose writeback
+// failed stay in the page cache, marked clean, so an Open in the same
+// process reads them as written, and its recovery point may then cover
+// bytes the disk does not hold (a power loss later would show them
+// missing). A full disk returns an error; it never crashes the process,
+// because writes go through the file, never through a mapping.
 //
 // # Recovery
 //
