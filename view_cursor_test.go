@@ -198,39 +198,6 @@ func TestPoisonViewsCatchesKeptCursorViews(t *testing.T) {
 	assert.Equal(t, []byte{0xDB, 0xDB}, last, "Close expires the last view")
 }
 
-// TestCursorAllocatesNothingPerRecord scans logs of two sizes: the
-// allocations of a whole scan do not grow with the records scanned.
-func TestCursorAllocatesNothingPerRecord(t *testing.T) {
-	if raceEnabled {
-		t.Skip("the race detector makes sync.Pool drop the pooled decompressors")
-	}
-	for _, codec := range []eventlog.Compression{eventlog.CompressionNone, eventlog.CompressionZstd} {
-		t.Run(codec.String(), func(t *testing.T) {
-			l := openLog(t, t.TempDir(), nil)
-			require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{Durability: eventlog.DurabilityOS}))
-			p := partition(t, l, "t", 0)
-			recs := benchRecords(100)
-			for range 100 {
-				_, err := p.Append(ctx, recs, eventlog.AppendOptions{Compression: codec})
-				require.NoError(t, err)
-			}
-			scan := func(n int) func() {
-				return func() {
-					c := p.Cursor(0)
-					for got := 0; got < n && c.Next(); got++ {
-					}
-					c.Close()
-				}
-			}
-			testing.AllocsPerRun(2, scan(10_000)) // warm the decompression buffers up
-			small := testing.AllocsPerRun(20, scan(100))
-			large := testing.AllocsPerRun(20, scan(10_000))
-			assert.LessOrEqual(t, large, small+1, "allocations per scan: %v for 100 records, %v for 10,000", small, large)
-			assert.LessOrEqual(t, large, 10.0, "a scan allocates its cursor and little else")
-		})
-	}
-}
-
 // TestCursorDroppedUnclosedLetsGo drops a cursor in the middle of a
 // segment without closing it: once the garbage collector finds it, its
 // cleanup lets go of the segment, and the files of a deleted topic are

@@ -150,39 +150,53 @@ func TestViewsEqualCopies(t *testing.T) {
 	})
 }
 
-// TestViewsAllocateNothingPerRecord scans logs of two sizes: the
-// allocations of a whole scan do not grow with the records scanned.
+// TestViewsAllocateNothingPerRecord scans logs of two sizes, through
+// Views and through a Cursor: the allocations of a whole scan do not grow
+// with the records scanned.
 func TestViewsAllocateNothingPerRecord(t *testing.T) {
 	if raceEnabled {
 		t.Skip("the race detector makes sync.Pool drop the pooled decompressors")
 	}
-	for _, c := range []eventlog.Compression{eventlog.CompressionNone, eventlog.CompressionZstd} {
-		t.Run(c.String(), func(t *testing.T) {
-			l := openLog(t, t.TempDir(), nil)
-			require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{Durability: eventlog.DurabilityOS}))
-			p := partition(t, l, "t", 0)
-			recs := benchRecords(100)
-			for range 100 {
-				_, err := p.Append(ctx, recs, eventlog.AppendOptions{Compression: c})
-				require.NoError(t, err)
-			}
-			scan := func(n int) func() {
-				return func() {
-					got := 0
-					for _, err := range p.Views(0) {
-						if err != nil || got == n {
-							break
-						}
-						got++
-					}
+	scans := map[string]func(p *eventlog.Partition, n int){
+		"views": func(p *eventlog.Partition, n int) {
+			got := 0
+			for _, err := range p.Views(0) {
+				if err != nil || got == n {
+					break
 				}
+				got++
 			}
-			testing.AllocsPerRun(2, scan(10_000)) // warm the decompression buffers up
-			small := testing.AllocsPerRun(20, scan(100))
-			large := testing.AllocsPerRun(20, scan(10_000))
-			assert.LessOrEqual(t, large, small+1, "allocations per scan: %v for 100 records, %v for 10,000", small, large)
-			assert.LessOrEqual(t, large, 8.0, "a scan allocates its iterator and little else")
-		})
+		},
+		"cursor": func(p *eventlog.Partition, n int) {
+			c := p.Cursor(0)
+			for got := 0; got < n && c.Next(); got++ {
+			}
+			c.Close()
+		},
+	}
+	for _, c := range []eventlog.Compression{eventlog.CompressionNone, eventlog.CompressionZstd} {
+		l := openLog(t, t.TempDir(), nil)
+		require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{Durability: eventlog.DurabilityOS}))
+		p := partition(t, l, "t", 0)
+		recs := benchRecords(100)
+		for range 100 {
+			_, err := p.Append(ctx, recs, eventlog.AppendOptions{Compression: c})
+			require.NoError(t, err)
+		}
+		for name, scan := range scans {
+			t.Run(c.String()+"/"+name, func(t *testing.T) {
+				of := func(n int) func() { return func() { scan(p, n) } }
+				testing.AllocsPerRun(2, of(10_000)) // warm the decompression buffers up
+				small := testing.AllocsPerRun(20, of(100))
+				large := testing.AllocsPerRun(20, of(10_000))
+				assert.LessOrEqual(t, large, small+1, "allocations per scan: %v for 100 records, %v for 10,000", small, large)
+				most := 8.0 // the iterator, the verifier and their closures
+				if name == "cursor" {
+					most += 2 // the Cursor apart from its view cursor, and its cleanup
+				}
+				assert.LessOrEqual(t, large, most, "a scan allocates its iterator or cursor and little else")
+			})
+		}
 	}
 }
 
