@@ -92,46 +92,7 @@ func TestForwardCreatesTopicsWithTheLocalSettings(t *testing.T) {
 // them, rather than stop with ErrPartitionMismatch.
 func TestForwardAddsPartitionsToTopicsItCreates(t *testing.T) {
 	c := newCluster(t, 1)
-	l := newLog(t)
-	require.NoError(t, l.CreateTopic("orders", eventlog.TopicConfig{Partitions: 2}))
-	before := produceLocal(t, l, sampleRecords("orders", 20, time.UnixMilli(1_000)))
-	f, err := kafkabridge.NewForward(l, &kafkabridge.ForwardOptions{
-		Brokers:      c.ListenAddrs(),
-		Topics:       []string{"orders"},
-		CreateTopics: true,
-	})
-	require.NoError(t, err)
-	forwarded := make(chan struct{})
-	var once sync.Once
-	kafkabridge.SetForwardCommitHook(f, func(offsets map[eventlog.TopicPartition]eventlog.OffsetAndMetadata) {
-		if offsets[eventlog.TopicPartition{Topic: "orders", Partition: 3}].Offset == 1 {
-			once.Do(func() { close(forwarded) })
-		}
-	})
-	ctx := testContext(t)
-	runCtx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	done := make(chan error, 1)
-	go func() { done <- f.Run(runCtx) }()
-	consumeRemote(t, c, "orders", 2, len(before))
-
-	require.NoError(t, l.CreatePartitions(ctx, "orders", 4))
-	added, err := l.Partition("orders", 3)
-	require.NoError(t, err)
-	_, err = added.Append(ctx, []eventlog.Record{{Value: []byte("on an added partition")}}, eventlog.AppendOptions{})
-	require.NoError(t, err)
-	select {
-	case <-forwarded:
-	case err := <-done:
-		t.Fatalf("Run stopped: %v", err)
-	case <-ctx.Done():
-		t.Fatal("the record on the added partition was not forwarded")
-	}
-	cancel()
-	require.NoError(t, <-done)
-	got := consumeRemote(t, c, "orders", 4, len(before)+1)
-	require.Len(t, got[3], 1)
-	assert.Equal(t, "on an added partition", string(got[3][0].Value))
+	forwardsToAddedPartition(t, c, &kafkabridge.ForwardOptions{Brokers: c.ListenAddrs(), Topics: []string{"orders"}, CreateTopics: true}, nil)
 }
 
 // TestForwardTopicDeletedWhileChecked deletes a local topic while the

@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -328,10 +329,23 @@ func TestForwardTopicRecreated(t *testing.T) {
 // unless asked.
 func TestForwardToRemotePartitionsAddedMeanwhile(t *testing.T) {
 	c := newCluster(t, 2, "orders")
+	forwardsToAddedPartition(t, c, &kafkabridge.ForwardOptions{Brokers: c.ListenAddrs(), Topics: []string{"orders"}}, func(ctx context.Context) {
+		_, err := kadm.NewClient(newClient(t, c)).UpdatePartitions(ctx, 4, "orders")
+		require.NoError(t, err)
+	})
+}
+
+// forwardsToAddedPartition runs a Forward with opts of local topic
+// "orders", of 2 partitions and 20 records, to c; once they reached the
+// remote topic, it calls grow (if any), adds 2 partitions to the local
+// topic and appends a record to the last, and checks that the record
+// reaches the remote topic's partition 3.
+func forwardsToAddedPartition(t *testing.T, c *kfake.Cluster, opts *kafkabridge.ForwardOptions, grow func(context.Context)) {
+	t.Helper()
 	l := newLog(t)
 	require.NoError(t, l.CreateTopic("orders", eventlog.TopicConfig{Partitions: 2}))
 	before := produceLocal(t, l, sampleRecords("orders", 20, time.UnixMilli(1_000)))
-	f, err := kafkabridge.NewForward(l, &kafkabridge.ForwardOptions{Brokers: c.ListenAddrs(), Topics: []string{"orders"}})
+	f, err := kafkabridge.NewForward(l, opts)
 	require.NoError(t, err)
 	forwarded := make(chan struct{})
 	var once sync.Once
@@ -347,8 +361,9 @@ func TestForwardToRemotePartitionsAddedMeanwhile(t *testing.T) {
 	go func() { done <- f.Run(runCtx) }()
 	consumeRemote(t, c, "orders", 2, len(before)) // the client knows the remote topic's 2 partitions
 
-	_, err = kadm.NewClient(newClient(t, c)).UpdatePartitions(ctx, 4, "orders")
-	require.NoError(t, err)
+	if grow != nil {
+		grow(ctx)
+	}
 	require.NoError(t, l.CreatePartitions(ctx, "orders", 4))
 	added, err := l.Partition("orders", 3)
 	require.NoError(t, err)
