@@ -83,5 +83,8 @@ func TestFaultFsyncFailedByRollBeforeLeaderFsyncs(t *testing.T) {
 	ra := <-a
 	assert.ErrorIs(t, ra.err, eventlog.ErrInjected, "A's batch was in the fsync that failed: it is not acknowledged (acknowledged at offset %d)", ra.offset)
 	assert.Equal(t, int64(len(acked)), p.HighWatermark(), "the high watermark stays before A's batch")
-	require.Equal(t, int32(2), syncs.Load(), "A fsynced after the roll failed")
+	// A, the leader, fsyncs after the roll failed, or learns of the
+	// failure first and does not: either way its batch is not
+	// acknowledged. (The code before the fix fsynced and acknowledged.)
+	assert.Contains(t, []int32{1, 2}, syncs.Load(), "the roll's fsync, and at most A's")
 }
