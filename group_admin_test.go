@@ -23,6 +23,19 @@ func committed(t *testing.T, l *eventlog.Log, group string) map[eventlog.TopicPa
 	return out
 }
 
+// committedOnly returns the offset group committed for the one partition
+// it committed.
+func committedOnly(t *testing.T, l *eventlog.Log, group string) int64 {
+	t.Helper()
+	offsets := committed(t, l, group)
+	require.Len(t, offsets, 1)
+	var only int64
+	for _, o := range offsets {
+		only = o
+	}
+	return only
+}
+
 func TestDeleteGroup(t *testing.T) {
 	dir := t.TempDir()
 	l := openLog(t, dir, nil)

@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -164,6 +165,19 @@ type bufferedHook chan *kgo.Record
 
 func (h bufferedHook) OnFetchRecordBuffered(r *kgo.Record) { h <- r }
 
+// recreateRemoteTopic deletes topic on c and creates it again, with one
+// partition and no record.
+func recreateRemoteTopic(t *testing.T, c *kfake.Cluster, topic string) {
+	t.Helper()
+	adm := kadm.NewClient(newClient(t, c))
+	deleted, err := adm.DeleteTopics(testContext(t), topic)
+	require.NoError(t, err)
+	require.NoError(t, deleted.Error())
+	created, err := adm.CreateTopic(testContext(t), 1, 1, nil, topic)
+	require.NoError(t, err)
+	require.NoError(t, created.Err)
+}
+
 // TestMirrorRemoteTopicRecreated deletes a mirrored remote topic and creates
 // it again between two Runs: its offsets start over, below the stored
 // progress, and kgo resets to the start of the new topic. Its records are
@@ -172,13 +186,7 @@ func (h bufferedHook) OnFetchRecordBuffered(r *kgo.Record) { h <- r }
 func TestMirrorRemoteTopicRecreated(t *testing.T) {
 	c, l, opts, first := mirroredEvents(t, 1, 10)
 
-	adm := kadm.NewClient(newClient(t, c))
-	deleted, err := adm.DeleteTopics(testContext(t), "events")
-	require.NoError(t, err)
-	require.NoError(t, deleted.Error())
-	created, err := adm.CreateTopic(testContext(t), 1, 1, nil, "events")
-	require.NoError(t, err)
-	require.NoError(t, created.Err)
+	recreateRemoteTopic(t, c, "events")
 	before := produceRemote(t, c, "events", sampleRecords("events", 5, time.UnixMilli(9_000)))
 
 	buffered := make(bufferedHook, 1000)
@@ -309,13 +317,7 @@ func TestMirrorStartAtEndMirrorsAddedPartitions(t *testing.T) {
 func TestMirrorRemoteTopicRecreatedPastProgress(t *testing.T) {
 	c, l, opts, first := mirroredEvents(t, 1, 10)
 
-	adm := kadm.NewClient(newClient(t, c))
-	deleted, err := adm.DeleteTopics(testContext(t), "events")
-	require.NoError(t, err)
-	require.NoError(t, deleted.Error())
-	created, err := adm.CreateTopic(testContext(t), 1, 1, nil, "events")
-	require.NoError(t, err)
-	require.NoError(t, created.Err)
+	recreateRemoteTopic(t, c, "events")
 	recreated := produceRemote(t, c, "events", sampleRecords("events", 15, time.UnixMilli(9_000)))
 
 	m, err := kafkabridge.NewMirror(l, opts)
