@@ -25,7 +25,11 @@
 // 0 or less; a partition the request names more than once is answered
 // once, with what its last mention asks, as Kafka answers it. Produce
 // stores the batch the client encoded, compression included, without
-// re-encoding its records (eventlog.Partition.AppendBatch). Records the
+// re-encoding its records (eventlog.Partition.AppendBatch); of a partition
+// it names more than once, only the last batch is stored, as in Kafka, and
+// the earlier mentions are answered with INVALID_REQUEST (Kafka answers the
+// partition once), so that a batch not stored never reads as stored; with
+// acks=0 the connection is then closed. Records the
 // library wrote and records a client produced are one and the same to both
 // sides.
 //

@@ -2,6 +2,7 @@ package kafkaserver
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -66,6 +67,7 @@ func (c *conn) handleProduce(req *request) (kmsg.Response, error) {
 		defer cancel()
 	}
 	failed := false
+	later := laterMentions(r)
 	for _, t := range r.Topics {
 		rt := kmsg.NewProduceResponseTopic()
 		rt.Topic = t.Topic
@@ -73,6 +75,10 @@ func (c *conn) handleProduce(req *request) (kmsg.Response, error) {
 			rp := kmsg.NewProduceResponseTopicPartition()
 			rp.Partition, rp.BaseOffset, rp.LogAppendTime, rp.LogStartOffset = tp.Partition, -1, -1, -1
 			err := failure
+			if key := (eventlog.TopicPartition{Topic: t.Topic, Partition: tp.Partition}); err == nil && later[key] > 0 {
+				later[key]--
+				err = fmt.Errorf("%w: topic %q partition %d is named again later in the request, whose batch for it is the one stored", errNamedAgain, t.Topic, tp.Partition)
+			}
 			if err == nil && r.Version < 7 && isZstd(tp.Records) {
 				err = errZstdBeforeV7
 			}
@@ -98,6 +104,42 @@ func (c *conn) handleProduce(req *request) (kmsg.Response, error) {
 		return nil, nil
 	}
 	return resp, nil
+}
+
+// errNamedAgain refuses the batch of a partition that the Produce request
+// names again later.
+var errNamedAgain = errors.New("partition named more than once")
+
+// laterMentions counts, for each partition r names more than once, the
+// mentions before its last. Kafka's broker takes a request's partitions
+// into a map, so that the last batch for a partition is the one it
+// stores, and answers the partition once; here the earlier mentions are
+// answered too, with INVALID_REQUEST, so that a batch not stored is not
+// taken for one that was. Clients name a partition once: nil then.
+func laterMentions(r *kmsg.ProduceRequest) map[eventlog.TopicPartition]int {
+	n := 0
+	for _, t := range r.Topics {
+		n += len(t.Partitions)
+	}
+	if n < 2 {
+		return nil
+	}
+	var later map[eventlog.TopicPartition]int
+	seen := make(map[eventlog.TopicPartition]struct{}, n)
+	for _, t := range r.Topics {
+		for _, tp := range t.Partitions {
+			key := eventlog.TopicPartition{Topic: t.Topic, Partition: tp.Partition}
+			if _, ok := seen[key]; !ok {
+				seen[key] = struct{}{}
+				continue
+			}
+			if later == nil {
+				later = make(map[eventlog.TopicPartition]int)
+			}
+			later[key]++
+		}
+	}
+	return later
 }
 
 // appendBatch stores one produced batch and returns its base offset and

@@ -259,3 +259,60 @@ func TestProduceZstdNeedsV7(t *testing.T) {
 	assert.Zero(t, got.ErrorCode, "v7: %v", kerr.ErrorForCode(got.ErrorCode))
 	assert.EqualValues(t, 1, p.HighWatermark())
 }
+
+// TestProduceNameAPartitionTwice sends a Produce request that names
+// partition 0 twice, with a batch of 2 records and then one of 3, and
+// partition 1 once between them. Kafka's broker takes the request's
+// partitions into a map: the last batch of a partition is the one stored.
+// The earlier one is not, and its mention is answered with
+// INVALID_REQUEST, so that the client is not told it was stored; with
+// acks=0, by closing the connection.
+func TestProduceNameAPartitionTwice(t *testing.T) {
+	f := newFixture(t, map[string]eventlog.TopicConfig{"t": {Partitions: 2}})
+	r := dialRaw(t, f.addr)
+	req := kmsg.NewPtrProduceRequest()
+	req.SetVersion(9)
+	req.Acks, req.TimeoutMillis = -1, 10_000
+	for _, m := range []struct {
+		partition int32
+		records   int
+	}{{0, 2}, {1, 1}, {0, 3}} {
+		tp := kmsg.NewProduceRequestTopicPartition()
+		tp.Partition, tp.Records = m.partition, produceSeed(m.records, false)
+		rt := kmsg.NewProduceRequestTopic()
+		rt.Topic, rt.Partitions = "t", []kmsg.ProduceRequestTopicPartition{tp}
+		req.Topics = append(req.Topics, rt)
+	}
+	resp := r.roundTrip(req).(*kmsg.ProduceResponse)
+	type answer struct {
+		partition  int32
+		code       int16
+		baseOffset int64
+	}
+	var got []answer
+	for _, rt := range resp.Topics {
+		for _, rp := range rt.Partitions {
+			got = append(got, answer{rp.Partition, rp.ErrorCode, rp.BaseOffset})
+		}
+	}
+	assert.Equal(t, []answer{
+		{0, kerr.InvalidRequest.Code, -1}, // not stored
+		{1, 0, 0},
+		{0, 0, 0}, // stored
+	}, got)
+	p0, err := f.log.Partition("t", 0)
+	require.NoError(t, err)
+	assert.EqualValues(t, 3, p0.HighWatermark(), "partition 0 holds the last batch named for it, and only it")
+	p1, err := f.log.Partition("t", 1)
+	require.NoError(t, err)
+	assert.EqualValues(t, 1, p1.HighWatermark())
+
+	// With acks=0 there is no answer to say it: the connection closes,
+	// as for a batch that fails.
+	req.Acks = 0
+	r.send(req)
+	r.closed()
+	// Written to the OS, not yet fsynced: the log end offset moved.
+	assert.EqualValues(t, 6, p0.LogEndOffset(), "partition 0 holds the last batch named for it, and only it")
+	assert.EqualValues(t, 2, p1.LogEndOffset())
+}
