@@ -387,7 +387,9 @@ func (c *conn) handle(req *request) (kmsg.Response, error) {
 	}
 	a, ok := c.s.api(req.key)
 	if !ok || req.version < a.min || req.version > a.max {
-		return unsupported(req)
+		// As Kafka's broker does (SocketServer's parseRequestHeader):
+		// the client was told what is served, in ApiVersions.
+		return nil, fmt.Errorf("%s version %d is not served", kmsg.NameForKey(req.key), req.version)
 	}
 	return a.handle(c, req)
 }

@@ -62,10 +62,10 @@
 //
 // # APIs and versions
 //
-// ApiVersions advertises exactly these; other APIs and versions are
-// answered with UNSUPPORTED_VERSION where the response has a top-level
-// error code in that version (Fetch before v4 has none, for one), and
-// otherwise by closing the connection, as Kafka does.
+// ApiVersions advertises exactly these. A request of another API or
+// version closes the connection, as Kafka's broker closes it; only
+// ApiVersions itself, in a version it does not serve, is answered, in v0,
+// with UNSUPPORTED_VERSION and its versions (KIP-511).
 //
 //	API               key  versions  notes
 //	Produce             0  3-11      RecordBatch v2 (zstd from v7); no transactions

@@ -246,16 +246,24 @@ func TestMalformedRequests(t *testing.T) {
 			r.closed()
 		})
 	}
-	t.Run("unsupported version with an error code", func(t *testing.T) {
-		r := dialRaw(t, f.addr)
-		req := kmsg.NewPtrListGroupsRequest()
-		req.SetVersion(5) // served up to v4
-		resp := r.roundTrip(req).(*kmsg.ListGroupsResponse)
-		assert.Equal(t, kerr.UnsupportedVersion.Code, resp.ErrorCode)
-	})
-	// The response has an error code, but not in these versions: an
-	// answer would say nothing of the error, and read as an empty
-	// success (a fetch with no records, no coordinator, no offsets).
+	// Kafka's broker fails the parse of a request of a version it does
+	// not serve, of any API but ApiVersions, and closes the connection
+	// (SocketServer's parseRequestHeader), whether or not the response
+	// has an error code: the client was told the versions served.
+	for _, req := range []kmsg.Request{
+		kmsg.NewPtrListGroupsRequest(),      // served up to v4
+		kmsg.NewPtrSASLHandshakeRequest(),   // served in v1 only
+		kmsg.NewPtrDescribeClusterRequest(), // not served
+	} {
+		version := map[int16]int16{16: 5, 17: 0, 60: 0}[req.Key()]
+		req.SetVersion(version)
+		t.Run(fmt.Sprintf("unsupported %s v%d with an error code", kmsg.NameForKey(req.Key()), version), func(t *testing.T) {
+			r := dialRaw(t, f.addr)
+			r.send(req)
+			r.closed()
+		})
+	}
+	// The response has an error code, but not in these versions.
 	for _, req := range []kmsg.Request{
 		fetchRequest(3, "t", map[int32]int64{0: 0}, 1<<20, 1<<20), // served from v4
 		kmsg.NewPtrFindCoordinatorRequest(),                       // served up to v4

@@ -1,9 +1,6 @@
 package kafkaserver
 
 import (
-	"fmt"
-	"reflect"
-
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -27,7 +24,7 @@ type api struct {
 }
 
 // supportedAPIs lists, by key, what ApiVersions advertises and what the
-// server answers. Versions outside these ranges get UNSUPPORTED_VERSION.
+// server answers. A request of another version closes the connection.
 // The package documentation has the same table; keep them together.
 func supportedAPIs() []api {
 	return []api{
@@ -113,41 +110,4 @@ func validSoftwareName(s string) bool {
 		}
 	}
 	return true
-}
-
-// unsupported answers a request of a kind or version the server does not
-// handle: with UNSUPPORTED_VERSION in the response's top-level error code
-// where the response has one in that version. A response without one has
-// no place to say it — answered, it would read as an empty success — so
-// the connection is closed, as Kafka closes it.
-func unsupported(req *request) (kmsg.Response, error) {
-	resp := req.kreq.ResponseKind()
-	resp.SetVersion(req.version)
-	if setErrorCode(resp, kerr.UnsupportedVersion.Code) {
-		// The field may be one of later versions only: it must survive
-		// the encoding of this one.
-		back := req.kreq.ResponseKind()
-		back.SetVersion(req.version)
-		if back.ReadFrom(resp.AppendTo(nil)) == nil && errorCodeOf(back) == kerr.UnsupportedVersion.Code {
-			return resp, nil
-		}
-	}
-	return nil, fmt.Errorf("%s version %d is not supported", kmsg.NameForKey(req.key), req.version)
-}
-
-// setErrorCode sets the top-level error code of resp, and reports whether
-// its kind has one.
-func setErrorCode(resp kmsg.Response, code int16) bool {
-	f := reflect.ValueOf(resp).Elem().FieldByName("ErrorCode")
-	if !f.IsValid() || f.Kind() != reflect.Int16 || !f.CanSet() {
-		return false
-	}
-	f.SetInt(int64(code))
-	return true
-}
-
-// errorCodeOf returns the top-level error code of resp, whose kind has
-// one.
-func errorCodeOf(resp kmsg.Response) int16 {
-	return int16(reflect.ValueOf(resp).Elem().FieldByName("ErrorCode").Int())
 }
