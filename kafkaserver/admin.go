@@ -1,6 +1,7 @@
 package kafkaserver
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"math"
@@ -237,6 +238,9 @@ func (c *conn) handleCreateTopics(req *request) (kmsg.Response, error) {
 			rt.ErrorCode, rt.ErrorMessage = code, errorMessage(err)
 		} else {
 			rt.NumPartitions, rt.ReplicationFactor = int32(cfg.Partitions), 1
+			if r.Version >= 5 {
+				rt.Configs = topicConfigEntries(cfg)
+			}
 		}
 		resp.Topics = append(resp.Topics, rt)
 	}
@@ -417,6 +421,68 @@ func setTopicConfig(cfg *eventlog.TopicConfig, name, value string) error {
 		return fmt.Errorf("config %s is not supported (supported: cleanup.policy, retention.ms, retention.bytes, segment.bytes, segment.ms, max.message.bytes, delete.retention.ms, min.compaction.lag.ms, max.compaction.lag.ms, min.cleanable.dirty.ratio, flush.messages; message.timestamp.type=CreateTime, compression.type=producer and min.insync.replicas=1)", name)
 	}
 	return err
+}
+
+// topicConfigEntries returns the configs of a topic of cfg, as
+// CreateTopics answers them from v5 (Kafka's DescribeConfigs of the
+// topic): the settings cfg sets, as the topic's own
+// (DYNAMIC_TOPIC_CONFIG), and those whose default the Log fixes whatever
+// its Options, or that the Log takes only at one value (DEFAULT_CONFIG).
+// A setting the topic takes from the Log's Options (flush.messages,
+// max.message.bytes, retention.bytes, retention.ms, segment.bytes,
+// segment.ms) is left out unless cfg sets it: the listener does not see
+// those Options.
+func topicConfigEntries(cfg eventlog.TopicConfig) []kmsg.CreateTopicsResponseTopicConfig {
+	var entries []kmsg.CreateTopicsResponseTopicConfig
+	add := func(name, value string, own bool) {
+		e := kmsg.NewCreateTopicsResponseTopicConfig()
+		e.Name, e.Value, e.Source = name, kmsg.StringPtr(value), int8(kmsg.ConfigSourceDefaultConfig)
+		if own {
+			e.Source = int8(kmsg.ConfigSourceDynamicTopicConfig)
+		}
+		entries = append(entries, e)
+	}
+	ms := func(d time.Duration) string { return strconv.FormatInt(d.Milliseconds(), 10) }
+	maxLong := strconv.FormatInt(math.MaxInt64, 10) // Kafka's "no limit"
+	// By name, as Kafka lists them.
+	add("cleanup.policy", cfg.CleanupPolicy.String(), cfg.CleanupPolicy != eventlog.CleanupDelete)
+	add("compression.type", "producer", false)
+	add("delete.retention.ms", ms(cmp.Or(cfg.DeleteRetention, eventlog.DefaultDeleteRetention)), cfg.DeleteRetention != 0)
+	switch cfg.Durability {
+	case eventlog.DurabilityFsync:
+		add("flush.messages", "1", true)
+	case eventlog.DurabilityOS:
+		add("flush.messages", maxLong, true) // Kafka's default: no fsync of its own
+	}
+	if cfg.MaxCompactionLag != 0 {
+		add("max.compaction.lag.ms", ms(cfg.MaxCompactionLag), true)
+	} else {
+		add("max.compaction.lag.ms", maxLong, false)
+	}
+	if cfg.MaxBatchBytes != 0 {
+		add("max.message.bytes", strconv.Itoa(cfg.MaxBatchBytes), true)
+	}
+	add("message.timestamp.type", "CreateTime", false)
+	ratio := cmp.Or(cfg.MinCleanableDirtyRatio, eventlog.DefaultMinCleanableDirtyRatio)
+	add("min.cleanable.dirty.ratio", strconv.FormatFloat(ratio, 'g', -1, 64), cfg.MinCleanableDirtyRatio != 0)
+	add("min.compaction.lag.ms", ms(cfg.MinCompactionLag), cfg.MinCompactionLag != 0)
+	add("min.insync.replicas", "1", false)
+	if cfg.RetentionBytes != 0 {
+		add("retention.bytes", strconv.FormatInt(cfg.RetentionBytes, 10), true)
+	}
+	switch {
+	case cfg.Retention == eventlog.RetainForever:
+		add("retention.ms", "-1", true)
+	case cfg.Retention != 0:
+		add("retention.ms", ms(cfg.Retention), true)
+	}
+	if cfg.SegmentBytes != 0 {
+		add("segment.bytes", strconv.FormatInt(cfg.SegmentBytes, 10), true)
+	}
+	if cfg.SegmentAge != 0 {
+		add("segment.ms", ms(cfg.SegmentAge), true)
+	}
+	return entries
 }
 
 func (c *conn) handleDeleteTopics(req *request) (kmsg.Response, error) {

@@ -473,3 +473,61 @@ func TestDeleteRecordsNameAPartitionTwice(t *testing.T) {
 	require.NoError(t, err)
 	assert.EqualValues(t, 1, p.LogStartOffset(), "the last mention's offset")
 }
+
+// TestCreateTopicsReturnsConfigs checks that CreateTopics from v5 answers,
+// as Kafka does, with the topic's partitions, replication factor and
+// configs: those the request set as the topic's own
+// (DYNAMIC_TOPIC_CONFIG), and those it takes from defaults the listener
+// knows (DEFAULT_CONFIG); a validate-only request with what the topic
+// would have.
+func TestCreateTopicsReturnsConfigs(t *testing.T) {
+	f := newFixture(t, nil)
+	r := dialRaw(t, f.addr)
+	create := func(name string, validateOnly bool) kmsg.CreateTopicsResponseTopic {
+		req := kmsg.NewPtrCreateTopicsRequest()
+		req.SetVersion(5)
+		req.TimeoutMillis, req.ValidateOnly = 10_000, validateOnly
+		rt := kmsg.NewCreateTopicsRequestTopic()
+		rt.Topic, rt.NumPartitions, rt.ReplicationFactor = name, 3, -1
+		for _, kv := range [][2]string{{"cleanup.policy", "compact"}, {"retention.ms", "3600000"}, {"flush.messages", "1"}} {
+			c := kmsg.NewCreateTopicsRequestTopicConfig()
+			c.Name, c.Value = kv[0], kmsg.StringPtr(kv[1])
+			rt.Configs = append(rt.Configs, c)
+		}
+		req.Topics = append(req.Topics, rt)
+		resp := r.roundTrip(req).(*kmsg.CreateTopicsResponse)
+		require.Len(t, resp.Topics, 1)
+		return resp.Topics[0]
+	}
+	type entry struct {
+		value  string
+		source kmsg.ConfigSource
+	}
+	for _, validateOnly := range []bool{false, true} {
+		got := create(fmt.Sprintf("t-%v", validateOnly), validateOnly)
+		require.Zero(t, got.ErrorCode, "validate only %v: %v", validateOnly, kerr.ErrorForCode(got.ErrorCode))
+		assert.EqualValues(t, 3, got.NumPartitions, "validate only %v", validateOnly)
+		assert.EqualValues(t, 1, got.ReplicationFactor, "validate only %v", validateOnly)
+		assert.Zero(t, got.ConfigErrorCode)
+		configs := map[string]entry{}
+		for _, c := range got.Configs {
+			require.NotNil(t, c.Value, c.Name)
+			assert.False(t, c.IsSensitive, c.Name)
+			configs[c.Name] = entry{*c.Value, kmsg.ConfigSource(c.Source)}
+		}
+		for name, want := range map[string]entry{
+			"cleanup.policy":            {"compact", kmsg.ConfigSourceDynamicTopicConfig},
+			"retention.ms":              {"3600000", kmsg.ConfigSourceDynamicTopicConfig},
+			"flush.messages":            {"1", kmsg.ConfigSourceDynamicTopicConfig},
+			"delete.retention.ms":       {"86400000", kmsg.ConfigSourceDefaultConfig},
+			"min.cleanable.dirty.ratio": {"0.5", kmsg.ConfigSourceDefaultConfig},
+			"min.compaction.lag.ms":     {"0", kmsg.ConfigSourceDefaultConfig},
+			"max.compaction.lag.ms":     {"9223372036854775807", kmsg.ConfigSourceDefaultConfig},
+			"message.timestamp.type":    {"CreateTime", kmsg.ConfigSourceDefaultConfig},
+			"compression.type":          {"producer", kmsg.ConfigSourceDefaultConfig},
+			"min.insync.replicas":       {"1", kmsg.ConfigSourceDefaultConfig},
+		} {
+			assert.Equal(t, want, configs[name], "validate only %v: %s", validateOnly, name)
+		}
+	}
+}

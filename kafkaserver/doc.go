@@ -138,6 +138,12 @@
 //     retention.ms and max.compaction.lag.ms. A 0 for retention.ms,
 //     retention.bytes or delete.retention.ms becomes 1 ms or 1 byte, which
 //     keeps as little as Kafka's 0 does, rather than the Log's default.
+//     From v5 CreateTopics answers with the topic's configs, as Kafka
+//     does: those the request set (source DYNAMIC_TOPIC_CONFIG) and the
+//     defaults the Log fixes (DEFAULT_CONFIG); a setting the topic takes
+//     from the Log's Options (segment.bytes, segment.ms, retention.ms,
+//     retention.bytes, max.message.bytes, flush.messages) is left out,
+//     where Kafka lists it with the broker's value.
 //   - Produced batches must use CreateTime; the broker corrects a wrong
 //     max timestamp as Kafka does. A compacted topic refuses keyless records
 //     with INVALID_RECORD, as Kafka does.
