@@ -215,5 +215,7 @@
 // Close and Shutdown stop accepting, end every connection and wait for
 // every goroutine of the Server; the remote members of its clients leave
 // their groups. The Server does not own the Log: close the Server first,
-// then the Log.
+// then the Log. A Log closed under a running Server fails the fetches and
+// produces that follow with KAFKA_STORAGE_ERROR, which the Server logs
+// once.
 package kafkaserver

@@ -160,7 +160,10 @@ func (c *conn) fillFetch(req *request, targets []fetchTarget, committed bool, re
 		if err != nil {
 			rp.errorCode = errorCode(err)
 			final = true
-			if rp.errorCode == kerr.UnknownServerError.Code || rp.errorCode == kerr.KafkaStorageError.Code {
+			switch {
+			case errors.Is(err, eventlog.ErrClosed):
+				c.s.logLogClosed()
+			case rp.errorCode == kerr.UnknownServerError.Code || rp.errorCode == kerr.KafkaStorageError.Code:
 				c.s.opts.Logger.Warn("kafkaserver: fetch failed", "topic", tg.topic, "partition", tg.Partition, "offset", tg.FetchOffset, "err", err)
 			}
 			if rp.errorCode == kerr.KafkaStorageError.Code && req.version <= 5 {

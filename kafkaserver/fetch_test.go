@@ -646,3 +646,50 @@ func TestFetchStorageErrorBeforeV6(t *testing.T) {
 		assert.Equal(t, want, got, "v%d: %v", v, kerr.ErrorForCode(got))
 	}
 }
+
+// counter is a slog.Handler that counts the lines logged with each
+// message.
+type counter struct {
+	mu sync.Mutex
+	n  map[string]int
+}
+
+func (c *counter) Enabled(context.Context, slog.Level) bool { return true }
+func (c *counter) WithAttrs([]slog.Attr) slog.Handler       { return c }
+func (c *counter) WithGroup(string) slog.Handler            { return c }
+func (c *counter) Handle(_ context.Context, r slog.Record) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.n == nil {
+		c.n = make(map[string]int)
+	}
+	c.n[r.Message]++
+	return nil
+}
+
+func (c *counter) count(msg string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.n[msg]
+}
+
+// TestFetchFromClosedLogLogsOnce closes the Log under a running Server
+// and fetches two partitions, three times: every partition is answered
+// KAFKA_STORAGE_ERROR, and the Log being closed is logged once, not for
+// each partition of each fetch.
+func TestFetchFromClosedLogLogsOnce(t *testing.T) {
+	l := eventlogtest.New(t, nil)
+	require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{Partitions: 2}))
+	logged := &counter{}
+	f := serve(t, l, &kafkaserver.Options{Logger: slog.New(logged)})
+	require.NoError(t, l.Close())
+	r := dialRaw(t, f.addr)
+	for range 3 {
+		resp := r.roundTrip(fetchRequest(11, "t", map[int32]int64{0: 0, 1: 0}, 1<<20, 1<<20)).(*kmsg.FetchResponse)
+		require.Len(t, resp.Topics, 1)
+		for _, p := range resp.Topics[0].Partitions {
+			assert.Equal(t, kerr.KafkaStorageError.Code, p.ErrorCode, "partition %d", p.Partition)
+		}
+	}
+	assert.Equal(t, 1, logged.count("kafkaserver: fetch failed")+logged.count("kafkaserver: the Log is closed"), "lines logged for the closed Log")
+}

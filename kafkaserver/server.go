@@ -142,6 +142,10 @@ type Server struct {
 
 	members memberRegistry // external group members; see groups.go
 
+	// closedLogged is done once the Log being closed has been logged:
+	// a closed Log stays closed, and every request would log it again.
+	closedLogged sync.Once
+
 	mu struct {
 		sync.Mutex
 		closed    bool // Close or Shutdown began
@@ -367,6 +371,15 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		<-done
 		return ctx.Err()
 	}
+}
+
+// logLogClosed logs, once, that the Log was closed under the Server: every
+// request that reads or writes it fails from then on, with
+// KAFKA_STORAGE_ERROR, until the Server is closed too.
+func (s *Server) logLogClosed() {
+	s.closedLogged.Do(func() {
+		s.opts.Logger.Warn("kafkaserver: the Log is closed", "err", eventlog.ErrClosed)
+	})
 }
 
 // advertised returns the host and port clients are to connect to, for a
