@@ -49,9 +49,15 @@ func (c *conn) handleMetadata(req *request) (kmsg.Response, error) {
 			}
 		}
 	}
+	if r.IncludeClusterAuthorizedOperations && r.Version <= 10 {
+		resp.AuthorizedOperations = clusterOperations
+	}
 	for _, name := range names {
 		t := kmsg.NewMetadataResponseTopic()
 		t.Topic = &name
+		if r.IncludeTopicAuthorizedOperations {
+			t.AuthorizedOperations = topicOperations
+		}
 		cfg, err := c.s.log.TopicConfig(name)
 		if errors.Is(err, eventlog.ErrTopicNotFound) {
 			if nameErr := checkTopicName(name); nameErr != nil {
@@ -79,6 +85,31 @@ func (c *conn) handleMetadata(req *request) (kmsg.Response, error) {
 	}
 	return resp, nil
 }
+
+// Kafka's ACL operation codes (AclOperation), bits of the authorized
+// operations that Metadata and DescribeGroups answer a client that asks
+// for them (KIP-430).
+const (
+	aclRead            = 3
+	aclWrite           = 4
+	aclCreate          = 5
+	aclDelete          = 6
+	aclAlter           = 7
+	aclDescribe        = 8
+	aclClusterAction   = 9
+	aclDescribeConfigs = 10
+	aclAlterConfigs    = 11
+	aclIdempotentWrite = 12
+)
+
+// The authorized operations of each kind of resource: all its type has,
+// as Kafka's broker without an authorizer answers them. A client here
+// may do anything (see "Differences from a Kafka broker").
+const (
+	topicOperations   int32 = 1<<aclRead | 1<<aclWrite | 1<<aclCreate | 1<<aclDelete | 1<<aclAlter | 1<<aclDescribe | 1<<aclDescribeConfigs | 1<<aclAlterConfigs
+	groupOperations   int32 = 1<<aclRead | 1<<aclDescribe | 1<<aclDelete
+	clusterOperations int32 = 1<<aclCreate | 1<<aclAlter | 1<<aclDescribe | 1<<aclClusterAction | 1<<aclDescribeConfigs | 1<<aclAlterConfigs | 1<<aclIdempotentWrite
+)
 
 // metadataByID answers a Metadata request that names topics by ID, as
 // Kafka's broker does, or returns nil for one that names them by name.

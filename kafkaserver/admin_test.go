@@ -3,6 +3,7 @@ package kafkaserver_test
 import (
 	"fmt"
 	"io/fs"
+	"math"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -528,6 +529,69 @@ func TestCreateTopicsReturnsConfigs(t *testing.T) {
 			"min.insync.replicas":       {"1", kmsg.ConfigSourceDefaultConfig},
 		} {
 			assert.Equal(t, want, configs[name], "validate only %v: %s", validateOnly, name)
+		}
+	}
+}
+
+// TestAuthorizedOperations checks the operations answered to a client
+// that asks for them (KIP-430): Kafka's broker without an authorizer
+// allows, and answers, every operation of the resource's type: READ,
+// DESCRIBE and DELETE on a group; READ, WRITE, CREATE, DELETE, ALTER,
+// DESCRIBE, DESCRIBE_CONFIGS and ALTER_CONFIGS on a topic; CREATE, ALTER,
+// DESCRIBE, CLUSTER_ACTION, DESCRIBE_CONFIGS, ALTER_CONFIGS and
+// IDEMPOTENT_WRITE on the cluster (Metadata v8 to v10). A client that does
+// not ask is answered INT32_MIN, as in Kafka.
+func TestAuthorizedOperations(t *testing.T) {
+	f := newFixture(t, map[string]eventlog.TopicConfig{"t": {Partitions: 1}})
+	r := dialRaw(t, f.addr)
+	ops := func(codes ...int) int32 {
+		var bits int32
+		for _, c := range codes {
+			bits |= 1 << c
+		}
+		return bits
+	}
+	// Kafka's AclOperation codes.
+	const read, write, create, del, alter, describe, clusterAction, describeConfigs, alterConfigs, idempotentWrite = 3, 4, 5, 6, 7, 8, 9, 10, 11, 12
+	groupOps := ops(read, describe, del)
+	topicOps := ops(read, write, create, del, alter, describe, describeConfigs, alterConfigs)
+	clusterOps := ops(create, alter, describe, clusterAction, describeConfigs, alterConfigs, idempotentWrite)
+	const notAsked = math.MinInt32
+
+	for _, include := range []bool{false, true} {
+		dg := kmsg.NewPtrDescribeGroupsRequest()
+		dg.SetVersion(5)
+		dg.Groups, dg.IncludeAuthorizedOperations = []string{"g"}, include
+		got := r.roundTrip(dg).(*kmsg.DescribeGroupsResponse)
+		require.Len(t, got.Groups, 1)
+		assert.Equal(t, "Dead", got.Groups[0].State)
+		want := int32(notAsked)
+		if include {
+			want = groupOps
+		}
+		assert.Equal(t, want, got.Groups[0].AuthorizedOperations, "DescribeGroups, asked: %v", include)
+
+		for _, version := range []int16{8, 12} {
+			md := kmsg.NewPtrMetadataRequest()
+			md.SetVersion(version)
+			md.Topics = []kmsg.MetadataRequestTopic{{Topic: kmsg.StringPtr("t")}, {Topic: kmsg.StringPtr("missing")}}
+			md.IncludeTopicAuthorizedOperations, md.IncludeClusterAuthorizedOperations = include, include
+			resp := r.roundTrip(md).(*kmsg.MetadataResponse)
+			require.Len(t, resp.Topics, 2)
+			want := int32(notAsked)
+			if include {
+				want = topicOps
+			}
+			for _, topic := range resp.Topics {
+				assert.Equal(t, want, topic.AuthorizedOperations, "Metadata v%d, topic %s, asked: %v", version, *topic.Topic, include)
+			}
+			if version <= 10 {
+				want := int32(notAsked)
+				if include {
+					want = clusterOps
+				}
+				assert.Equal(t, want, resp.AuthorizedOperations, "Metadata v%d, cluster, asked: %v", version, include)
+			}
 		}
 	}
 }

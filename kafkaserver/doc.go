@@ -122,7 +122,9 @@
 //   - No topic IDs (Fetch v13+, Produce v13+, Metadata topic IDs are zero;
 //     a Metadata v12 naming topics by ID is answered UNKNOWN_TOPIC_ID),
 //     no DescribeConfigs or AlterConfigs, no ACLs: an authenticated client
-//     may do anything. Internal topics such as __consumer_offsets are not
+//     may do anything, and Metadata and DescribeGroups answer one that
+//     asks for its authorized operations with every operation of the
+//     resource's type, as a broker without an authorizer. Internal topics such as __consumer_offsets are not
 //     listed in Metadata, and clients cannot write them.
 //   - Topics are not created automatically unless Options.AutoCreateTopics
 //     (Kafka's auto.create.topics.enable defaults to true). CreateTopics

@@ -414,6 +414,9 @@ func (c *conn) handleDescribeGroups(req *request) (kmsg.Response, error) {
 				g.Members = append(g.Members, c.describeMember(id, md))
 			}
 		}
+		if r.IncludeAuthorizedOperations && g.ErrorCode == 0 {
+			g.AuthorizedOperations = groupOperations // Dead ones too, as in Kafka
+		}
 		resp.Groups = append(resp.Groups, g)
 	}
 	return resp, nil
