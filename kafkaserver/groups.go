@@ -448,7 +448,14 @@ func (c *conn) handleListGroups(req *request) (kmsg.Response, error) {
 func (c *conn) handleDeleteGroups(req *request) (kmsg.Response, error) {
 	r := req.kreq.(*kmsg.DeleteGroupsRequest)
 	resp := r.ResponseKind().(*kmsg.DeleteGroupsResponse)
+	// Kafka's broker deletes, and answers, the distinct groups named: a
+	// group named twice once, not a second time as not found.
+	answered := make(map[string]bool, len(r.Groups))
 	for _, id := range r.Groups {
+		if answered[id] {
+			continue
+		}
+		answered[id] = true
 		g := kmsg.NewDeleteGroupsResponseGroup()
 		g.Group = id
 		if id == "" {

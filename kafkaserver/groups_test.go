@@ -512,3 +512,33 @@ func TestOffsetCommitGenerationMinusOneEmptyGroup(t *testing.T) {
 		assert.Equal(t, int64(i%2+1), committed[eventlog.TopicPartition{Topic: "t", Partition: 0}].Offset, "member %q instance %v", tc.member, tc.instance)
 	}
 }
+
+// TestDeleteGroupsNameAGroupTwice checks that a group named twice in one
+// DeleteGroups request is deleted and answered once, as Kafka's broker
+// takes the distinct names of the request: not answered a second time
+// with GROUP_ID_NOT_FOUND, which a client keying the answers by group
+// would take for the group's.
+func TestDeleteGroupsNameAGroupTwice(t *testing.T) {
+	f := newFixture(t, map[string]eventlog.TopicConfig{"t": {Partitions: 1}})
+	ctx := testContext(t)
+	for _, g := range []string{"a", "b"} {
+		require.NoError(t, f.log.CommitGroupOffsets(ctx, g, map[eventlog.TopicPartition]eventlog.OffsetAndMetadata{{Topic: "t"}: {Offset: 0}}))
+	}
+	r := dialRaw(t, f.addr)
+	del := kmsg.NewPtrDeleteGroupsRequest()
+	del.SetVersion(2)
+	del.Groups = []string{"a", "b", "a", "missing", "missing"}
+	resp := r.roundTrip(del).(*kmsg.DeleteGroupsResponse)
+	got := map[string][]int16{}
+	var order []string
+	for _, g := range resp.Groups {
+		got[g.Group] = append(got[g.Group], g.ErrorCode)
+		order = append(order, g.Group)
+	}
+	assert.Equal(t, map[string][]int16{"a": {0}, "b": {0}, "missing": {kerr.GroupIDNotFound.Code}}, got)
+	assert.Equal(t, []string{"a", "b", "missing"}, order, "in the order of first mentions")
+	for _, g := range []string{"a", "b"} {
+		_, err := f.log.DescribeGroup(g)
+		assert.ErrorIs(t, err, eventlog.ErrGroupNotFound, g)
+	}
+}
