@@ -108,6 +108,11 @@ func Open(dir string, opts *Options) (*Log, error) {
 		return nil, errorf("eventlog: open %s: %w", dir, err)
 	}
 	lock, err := o.FS.Lock(filepath.Join(dir, lockFileName))
+	if errors.Is(err, ErrLocked) {
+		// The FS's error names the lock file and wraps ErrLocked inside
+		// its own text, which would name the package twice.
+		return nil, errorf("eventlog: open %s: %w", dir, ErrLocked)
+	}
 	if err != nil {
 		return nil, errorf("eventlog: open %s: %w", dir, err)
 	}
