@@ -1,6 +1,7 @@
 package eventlog_test
 
 import (
+	"io/fs"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -37,4 +38,64 @@ func TestOpenLockedNamesDirectory(t *testing.T) {
 		assert.Contains(t, err.Error(), dir)
 		assert.Contains(t, err.Error(), "locked by another Log")
 	}
+}
+
+// deniedFS refuses to look into one directory, as the OS does for a
+// directory without read or search permission, which a test running as
+// root cannot make.
+type deniedFS struct {
+	eventlog.FS
+	dir string
+}
+
+func (f deniedFS) denied(op, name string) error {
+	if strings.HasPrefix(name, f.dir) {
+		return &fs.PathError{Op: op, Path: name, Err: fs.ErrPermission}
+	}
+	return nil
+}
+
+func (f deniedFS) Stat(name string) (fs.FileInfo, error) {
+	if err := f.denied("stat", name); err != nil {
+		return nil, err
+	}
+	return f.FS.Stat(name)
+}
+
+func (f deniedFS) ReadDir(name string) ([]string, error) {
+	if err := f.denied("open", name); err != nil {
+		return nil, err
+	}
+	return f.FS.ReadDir(name)
+}
+
+// TestOpenReadOnlyPermissionDenied: a read-only Open, and Verify, of a log
+// the user may not read say so, rather than that the directory holds no
+// log.
+func TestOpenReadOnlyPermissionDenied(t *testing.T) {
+	dir := t.TempDir()
+	l, err := eventlog.Open(dir, nil)
+	require.NoError(t, err)
+	require.NoError(t, l.Close())
+	fsys := deniedFS{FS: eventlog.OSFS{}, dir: dir}
+
+	_, err = eventlog.Open(dir, &eventlog.Options{FS: fsys, ReadOnly: true})
+	require.ErrorIs(t, err, fs.ErrPermission)
+	assertOnePrefix(t, err)
+	assert.Contains(t, err.Error(), dir)
+	assert.NotContains(t, err.Error(), "not a log directory")
+
+	_, err = eventlog.Verify(t.Context(), dir, &eventlog.VerifyOptions{FS: fsys})
+	require.ErrorIs(t, err, fs.ErrPermission)
+	assertOnePrefix(t, err)
+	assert.NotContains(t, err.Error(), "not a log directory")
+
+	// A directory without a log still says that it has none.
+	empty := t.TempDir()
+	_, err = eventlog.Open(empty, &eventlog.Options{ReadOnly: true})
+	require.ErrorIs(t, err, fs.ErrNotExist)
+	assert.Contains(t, err.Error(), "not a log directory")
+	_, err = eventlog.Verify(t.Context(), empty, nil)
+	require.ErrorIs(t, err, fs.ErrNotExist)
+	assert.Contains(t, err.Error(), "not a log directory")
 }

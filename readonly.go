@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -100,7 +101,10 @@ func openReadOnly(dir string, o Options) (*Log, error) {
 	start := time.Now()
 	o.FS = readOnlyFS{fs: o.FS}
 	if _, err := o.FS.Stat(filepath.Join(dir, topicsDirName)); err != nil {
-		return nil, errorf("eventlog: open %s read-only: not a log directory: %w", dir, err)
+		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
+			return nil, errorf("eventlog: open %s read-only: not a log directory: %w", dir, err)
+		}
+		return nil, errorf("eventlog: open %s read-only: %w", dir, err)
 	}
 	l := &Log{dir: dir, opts: o, stop: make(chan struct{})}
 	l.mu.topics = make(map[string]*topic)

@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 )
 
 // VerifyOptions configure Verify. A nil *VerifyOptions means defaults.
@@ -140,7 +141,10 @@ func Verify(ctx context.Context, dir string, opts *VerifyOptions) (*VerifyReport
 	v.fsys = readOnlyFS{fs: v.fsys}
 	names, err := v.fsys.ReadDir(filepath.Join(dir, topicsDirName))
 	if err != nil {
-		return nil, errorf("eventlog: verify %s: not a log directory: %w", dir, err)
+		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
+			return nil, errorf("eventlog: verify %s: not a log directory: %w", dir, err)
+		}
+		return nil, errorf("eventlog: verify %s: %w", dir, err)
 	}
 	var parts []verifyPartition
 	for _, name := range names {
