@@ -646,8 +646,9 @@ func (p *Partition) requireKeys(ctx context.Context) error {
 // last reader is done; the rest stays on disk, unreadable, in the segment
 // the offset falls in, which the retention check deletes once it is closed
 // and wholly below the log start offset, as Kafka's does, or sooner as
-// retention.ms and retention.bytes say. An offset past the high watermark
-// fails with ErrOffsetOutOfRange; a topic whose cleanup.policy is compact
+// retention.ms and retention.bytes say. An offset past the high watermark,
+// or negative but for DeleteToHighWatermark, fails with
+// ErrOffsetOutOfRange; a topic whose cleanup.policy is compact
 // alone refuses DeleteRecords, as Kafka's does (ErrInvalidConfig).
 func (l *Log) DeleteRecords(ctx context.Context, topic string, partition int32, offset int64) (int64, error) {
 	if err := l.refuseWrite("delete records of topic %q partition %d", topic, partition); err != nil {
@@ -701,7 +702,10 @@ func (p *Partition) deleteRecords(offset int64) (start int64, dropped []*segment
 	if offset == DeleteToHighWatermark {
 		offset = hw
 	}
-	if offset < 0 || offset > hw {
+	if offset < 0 {
+		return -1, nil, p.errorf("%w: DeleteRecords before offset %d, which is negative (DeleteToHighWatermark, -1, deletes up to the high watermark)", ErrOffsetOutOfRange, offset)
+	}
+	if offset > hw {
 		return -1, nil, p.errorf("%w: DeleteRecords before offset %d: the high watermark is %d", ErrOffsetOutOfRange, offset, hw)
 	}
 	if start := p.logStart.Load(); offset <= start {

@@ -99,3 +99,23 @@ func TestOpenReadOnlyPermissionDenied(t *testing.T) {
 	require.ErrorIs(t, err, fs.ErrNotExist)
 	assert.Contains(t, err.Error(), "not a log directory")
 }
+
+// TestDeleteRecordsNegativeOffset: a negative offset other than
+// DeleteToHighWatermark is refused for being negative, not for the high
+// watermark, which it is below.
+func TestDeleteRecordsNegativeOffset(t *testing.T) {
+	l := openLog(t, t.TempDir(), &eventlog.Options{Durability: eventlog.DurabilityOS})
+	require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{}))
+	_, err := partition(t, l, "t", 0).Append(t.Context(), []eventlog.Record{{Value: []byte("v")}}, eventlog.AppendOptions{})
+	require.NoError(t, err)
+
+	_, err = l.DeleteRecords(t.Context(), "t", 0, -2)
+	require.ErrorIs(t, err, eventlog.ErrOffsetOutOfRange)
+	assertOnePrefix(t, err)
+	assert.Contains(t, err.Error(), "offset -2, which is negative")
+	assert.NotContains(t, err.Error(), "high watermark is")
+
+	_, err = l.DeleteRecords(t.Context(), "t", 0, 5)
+	require.ErrorIs(t, err, eventlog.ErrOffsetOutOfRange)
+	assert.Contains(t, err.Error(), "the high watermark is 1")
+}
