@@ -426,7 +426,7 @@ func (c *Consumer) Records(ctx context.Context) iter.Seq2[Record, error] {
 // Records can tail from there. It is the way to rebuild state from a topic
 // before serving:
 //
-//	c.SeekToBeginning()
+//	c.SeekToBeginning() // the partitions it Assigned (see SeekToBeginning)
 //	for r, err := range c.ReadToEnd(ctx) { ... }
 //
 // A partition without a position starts where AutoOffsetReset says; with

@@ -48,6 +48,13 @@ func (c *Consumer) Seek(tp TopicPartition, offset int64) error {
 // read from their log start offset. The offset is looked up when next
 // needed (by Poll or Position), as in Kafka, so a retention run in between
 // does not make the position fall off the log.
+//
+// A consumer that Subscribes has no partitions until a Poll (or a loop
+// over Records or Views) joins its group, so a SeekToBeginning, SeekToEnd
+// or SeekToTime before then moves nothing, as in Kafka. To read a
+// group's partitions from the start, seek in
+// RebalanceListener.OnPartitionsAssigned, or rely on AutoOffsetReset
+// OffsetResetEarliest where the group has no committed offset.
 func (c *Consumer) SeekToBeginning(tps ...TopicPartition) error {
 	return c.seekTo(atBeginning, tps)
 }

@@ -65,7 +65,7 @@ func (c *Consumer) Views(ctx context.Context) iter.Seq2[*RecordView, error] {
 // positions at those ends. It is the fast way to rebuild state before
 // serving:
 //
-//	c.SeekToBeginning()
+//	c.SeekToBeginning() // the partitions it Assigned (see SeekToBeginning)
 //	for v, err := range c.ViewsToEnd(ctx) {
 //		if err != nil {
 //			return err

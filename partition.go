@@ -608,8 +608,10 @@ func (p *Partition) advanceHW(end *position) {
 	}
 }
 
-// Wait blocks until the high watermark passes offset, the context ends, the
-// Log closes (ErrClosed), or the topic is deleted (ErrTopicNotFound).
+// Wait blocks until the high watermark is above offset, so that the record
+// at offset is readable (Wait(ctx, p.HighWatermark()) waits for the next
+// append), the context ends, the Log closes (ErrClosed), or the topic is
+// deleted (ErrTopicNotFound).
 func (p *Partition) Wait(ctx context.Context, offset int64) error {
 	for {
 		ch := p.hwMoved.wait()

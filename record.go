@@ -16,8 +16,8 @@ type Header struct {
 // reads own their memory: the slices are copies that stay valid forever and
 // may be modified by the caller.
 type Record struct {
-	Topic     string    // set on records returned by reads
-	Partition int32     // set on records returned by reads
+	Topic     string    // set on records returned by reads; where a Producer sends the record
+	Partition int32     // set on records returned by reads; where a ManualPartitioner sends it
 	Offset    int64     // assigned by the log at append time
 	Timestamp time.Time // Kafka keeps millisecond precision; zero means "now" at append
 	Key       []byte
