@@ -119,3 +119,21 @@ func TestDeleteRecordsNegativeOffset(t *testing.T) {
 	require.ErrorIs(t, err, eventlog.ErrOffsetOutOfRange)
 	assert.Contains(t, err.Error(), "the high watermark is 1")
 }
+
+// TestRefreshAfterClose: Refresh, like every call on a closed Log, fails
+// with ErrClosed, on a Log opened for writing (where it otherwise does
+// nothing) as on a read-only one.
+func TestRefreshAfterClose(t *testing.T) {
+	dir := t.TempDir()
+	l, err := eventlog.Open(dir, nil)
+	require.NoError(t, err)
+	require.NoError(t, l.Refresh())
+	require.NoError(t, l.Close())
+	assert.ErrorIs(t, l.Refresh(), eventlog.ErrClosed, "writable")
+
+	r, err := eventlog.Open(dir, &eventlog.Options{ReadOnly: true})
+	require.NoError(t, err)
+	require.NoError(t, r.Refresh())
+	require.NoError(t, r.Close())
+	assert.ErrorIs(t, r.Refresh(), eventlog.ErrClosed, "read-only")
+}

@@ -126,12 +126,16 @@ func openReadOnly(dir string, o Options) (*Log, error) {
 // committed offsets. High watermarks that move wake Partition.Wait and
 // Consumer.Poll. It costs a directory listing and a file size per
 // partition, plus the scan of what was appended. On a Log that is not
-// read-only it does nothing: such a Log sees its own changes.
+// read-only it does nothing, but fail with ErrClosed after Close: such a
+// Log sees its own changes.
 //
 // An error for one topic does not keep the others from refreshing; the
 // errors are joined.
 func (l *Log) Refresh() error {
 	if !l.opts.ReadOnly {
+		if l.closed.Load() {
+			return ErrClosed
+		}
 		return nil
 	}
 	if !l.enter() {
