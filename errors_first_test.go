@@ -137,3 +137,25 @@ func TestRefreshAfterClose(t *testing.T) {
 	require.NoError(t, r.Close())
 	assert.ErrorIs(t, r.Refresh(), eventlog.ErrClosed, "read-only")
 }
+
+// TestSendWithoutTopic: a record sent without a Topic, which
+// Partition.Append does not need, is refused for that, not for a topic
+// named "" that does not exist.
+func TestSendWithoutTopic(t *testing.T) {
+	l := openLog(t, t.TempDir(), &eventlog.Options{Durability: eventlog.DurabilityOS})
+	require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{}))
+	p, err := l.NewProducer(nil)
+	require.NoError(t, err)
+	defer p.Close()
+
+	_, err = p.Send(t.Context(), eventlog.Record{Value: []byte("v")})
+	require.ErrorIs(t, err, eventlog.ErrTopicNotFound)
+	assertOnePrefix(t, err)
+	assert.Contains(t, err.Error(), "no Topic")
+
+	done := make(chan error, 1)
+	p.SendAsync(t.Context(), eventlog.Record{Value: []byte("v")}, func(_ eventlog.RecordMetadata, err error) { done <- err })
+	err = <-done
+	require.ErrorIs(t, err, eventlog.ErrTopicNotFound)
+	assert.Contains(t, err.Error(), "no Topic")
+}

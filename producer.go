@@ -2,6 +2,7 @@ package eventlog
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"math"
@@ -665,6 +666,10 @@ func (p *Producer) topic(name string) (*producerTopic, error) {
 	}
 	lt, err := p.log.topic(name)
 	if err != nil {
+		if name == "" && errors.Is(err, ErrTopicNotFound) {
+			// Partition.Append needs no Record.Topic; a Send does.
+			return nil, fmt.Errorf("%w: the record has no Topic", ErrTopicNotFound)
+		}
 		return nil, err
 	}
 	p.topicsMu.Lock()
