@@ -48,10 +48,12 @@
 // offset to the local group only once the cluster acknowledged every record
 // before it. The commit moves past the transaction markers and the records
 // of aborted transactions that follow the last record acknowledged, as the
-// position a Kafka consumer commits does, so that Log.GroupOffsets shows
-// no lag once everything is forwarded (markers and aborted records written
-// after the last record forwarded are passed by the commit of the next
-// one). Hence:
+// position a Kafka consumer in read_committed commits does, so that
+// Log.GroupOffsets shows no lag once everything is forwarded: markers and
+// aborted records written after the last record forwarded, with no record
+// after them, are passed by a commit within CommitInterval of the
+// Forward's consumer reading them, once the cluster acknowledged every
+// record sent. Hence:
 //
 //   - At least once, in order per partition: every local record reaches the
 //     cluster; the records of a local partition appear on its remote

@@ -317,13 +317,17 @@ func (r *forwardRun) waitForCluster(ctx context.Context) error {
 // are uncommitted, a commit is due, or a failure stops it. While acknowledged
 // records wait for their commit, it returns in time for it: at the end of
 // CommitInterval, or at once when an acknowledgement wakes the consumer up
-// (see acknowledge). It reads records in place and copies them into shared
-// blocks, so that a record costs the garbage collector little.
+// (see acknowledge). With nothing sent awaiting the cluster, it returns at
+// the end of CommitInterval too, for the commit of positions the consumer
+// moved past records it does not return (see addPositions). It reads
+// records in place and copies them into shared blocks, so that a record
+// costs the garbage collector little.
 func (r *forwardRun) read(ctx context.Context) error {
 	o := &r.f.opts
 	r.mu.Lock()
 	waiting := r.mu.ackedUncommitted > 0
 	r.mu.Unlock()
+	waiting = waiting || r.inFlight.Load() == 0
 	readCtx := ctx
 	if waiting {
 		var cancel context.CancelFunc

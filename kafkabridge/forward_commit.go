@@ -10,22 +10,31 @@ import (
 
 // maybeCommit commits acknowledged records when CommitInterval passed since
 // the last commit, when a read's worth (maxPoll) is acknowledged and
-// waiting, or when nothing sent awaits the cluster any more.
+// waiting, or when nothing sent awaits the cluster any more; and, with
+// nothing sent awaiting the cluster, every CommitInterval, for the
+// positions the consumer moved past records it does not return (see
+// addPositions).
 func (r *forwardRun) maybeCommit(ctx context.Context) error {
 	r.mu.Lock()
 	waiting := r.mu.ackedUncommitted
 	r.mu.Unlock()
 	drained := r.inFlight.Load() == 0
-	if waiting == 0 || (!drained && waiting < r.maxPoll && time.Since(r.lastCommit) < r.f.opts.CommitInterval) {
+	due := time.Since(r.lastCommit) >= r.f.opts.CommitInterval
+	switch {
+	case waiting == 0 && !(drained && due):
+		return nil
+	case waiting > 0 && !drained && waiting < r.maxPoll && !due:
 		return nil
 	}
 	return r.commit(ctx)
 }
 
 // commit commits what the cluster acknowledged of the partitions the
-// consumer owns. Acknowledgements of partitions it no longer owns, or whose
-// topic was deleted (even if a topic of the same name was created since),
-// are dropped: their new owner starts from their last commit.
+// consumer owns, and, when the cluster acknowledged everything sent, the
+// positions the consumer moved past records it never returns.
+// Acknowledgements of partitions it no longer owns, or whose topic was
+// deleted (even if a topic of the same name was created since), are
+// dropped: their new owner starts from their last commit.
 func (r *forwardRun) commit(ctx context.Context) error {
 	if r.f.beforeCommit != nil {
 		r.mu.Lock()
@@ -63,11 +72,18 @@ func (r *forwardRun) commit(ctx context.Context) error {
 	r.mu.Unlock()
 	r.uncommitted -= dropped
 	r.lastCommit = time.Now()
-	if len(offsets) == 0 {
-		return nil
-	}
 	for from := range counts {
 		offsets[from.tp] = eventlog.OffsetAndMetadata{Offset: pastUnread(from.part, offsets[from.tp].Offset)}
+	}
+	// Read in this order: an acknowledgement marks a failure before it
+	// counts the record as no longer in flight.
+	if r.inFlight.Load() == 0 && !r.failed.Load() {
+		if err := r.addPositions(ctx, owned, offsets); err != nil {
+			return err
+		}
+	}
+	if len(offsets) == 0 {
+		return nil
 	}
 	if err := r.consumer.CommitOffsets(ctx, offsets); err != nil {
 		return fmt.Errorf("kafkabridge: forward: committing progress to local group %q: %w", r.f.opts.GroupID, err)
@@ -84,6 +100,55 @@ func (r *forwardRun) commit(ctx context.Context) error {
 	r.logger.Debug("committed", "partitions", len(offsets), "records", committed)
 	if r.f.onCommit != nil {
 		r.f.onCommit(offsets)
+	}
+	return nil
+}
+
+// addPositions adds to offsets the consumer's positions in the owned
+// partitions that are past both what offsets holds for them and their
+// committed progress (or, without any, their log start). It is called
+// only when the cluster acknowledged every record sent, so that the
+// records below a position were either acknowledged or never returned:
+// the transaction markers and the records of aborted transactions that
+// the consumer, reading committed records only, moves its position past,
+// as a Kafka consumer in read_committed does. Committing the position, as
+// such a consumer does, is what makes a partition whose tail is an aborted
+// transaction show no lag, where pastUnread finds no acknowledgement to
+// start from.
+func (r *forwardRun) addPositions(ctx context.Context, owned map[partitionIncarnation]bool, offsets map[eventlog.TopicPartition]eventlog.OffsetAndMetadata) error {
+	var tps []eventlog.TopicPartition
+	for from := range owned {
+		// The consumer's position is in the partition it was assigned,
+		// which, if its topic was deleted and created again since, is not
+		// the one owned now.
+		if r.assigned[from.tp] == from.part {
+			tps = append(tps, from.tp)
+		}
+	}
+	if len(tps) == 0 {
+		return nil
+	}
+	committed, err := r.consumer.Committed(ctx, tps...)
+	if err != nil {
+		return fmt.Errorf("kafkabridge: forward: progress in local group %q: %w", r.f.opts.GroupID, err)
+	}
+	for _, tp := range tps {
+		position, err := r.consumer.Position(tp)
+		if err != nil {
+			// Deleted meanwhile, or starting where an open transaction
+			// decides: there is nothing the consumer moved past.
+			continue
+		}
+		floor := r.assigned[tp].LogStartOffset()
+		if om, ok := committed[tp]; ok {
+			floor = om.Offset
+		}
+		if om, ok := offsets[tp]; ok {
+			floor = max(floor, om.Offset)
+		}
+		if position > floor {
+			offsets[tp] = eventlog.OffsetAndMetadata{Offset: position}
+		}
 	}
 	return nil
 }

@@ -137,9 +137,7 @@ func (r *forwardRun) copyBytes(b []byte) []byte {
 // partition were sent.
 func (r *forwardRun) acknowledge(out *outgoing, err error) {
 	tp, offset := out.from.tp, out.offset
-	// The acknowledgement that empties the pipeline, and the first after a
-	// commit, wake the loop up if it waits for records: a commit is due.
-	wake := r.inFlight.Add(-1) == 0
+	wake := false
 	r.mu.Lock()
 	p := r.mu.parts[out.from]
 	if p == nil {
@@ -163,9 +161,16 @@ func (r *forwardRun) acknowledge(out *outgoing, err error) {
 		p.next = offset + 1
 		p.uncommitted++
 		r.mu.ackedUncommitted++
-		wake = wake || r.mu.ackedUncommitted == 1
+		wake = r.mu.ackedUncommitted == 1
 	}
 	r.mu.Unlock()
+	// The record leaves the pipeline last, so that a commit that finds the
+	// pipeline empty sees the failure, if it failed (see commit). The
+	// acknowledgement that empties the pipeline, and the first after a
+	// commit, wake the loop up if it waits for records: a commit is due.
+	if r.inFlight.Add(-1) == 0 {
+		wake = true
+	}
 	if wake {
 		r.consumer.Wakeup()
 	}

@@ -1,7 +1,9 @@
 package kafkabridge_test
 
 import (
+	"context"
 	"fmt"
+	"sync"
 	"testing"
 
 	"github.com/eventlog/eventlog"
@@ -59,4 +61,140 @@ func TestForwardCommitsPastTransactionMarkers(t *testing.T) {
 	require.Len(t, offsets, 1)
 	assert.Equal(t, end, offsets[0].Committed, "progress past the markers and the aborted records after the last record")
 	assert.Zero(t, offsets[0].Lag)
+}
+
+// commitWatcher hears a Forward's commits of one partition and lets a test
+// wait for its progress to reach an offset.
+type commitWatcher struct {
+	tp      eventlog.TopicPartition
+	mu      sync.Mutex
+	offset  int64
+	changed chan struct{}
+}
+
+func watchCommits(f *kafkabridge.Forward, tp eventlog.TopicPartition) *commitWatcher {
+	w := &commitWatcher{tp: tp, offset: -1, changed: make(chan struct{}, 1)}
+	kafkabridge.SetForwardCommitHook(f, func(o map[eventlog.TopicPartition]eventlog.OffsetAndMetadata) {
+		om, ok := o[tp]
+		if !ok {
+			return
+		}
+		w.mu.Lock()
+		w.offset = om.Offset
+		w.mu.Unlock()
+		select {
+		case w.changed <- struct{}{}:
+		default:
+		}
+	})
+	return w
+}
+
+// await waits until the Forward committed offset, and fails the test if
+// it has not when ctx ends.
+func (w *commitWatcher) await(t *testing.T, ctx context.Context, offset int64, msg string) {
+	t.Helper()
+	for {
+		w.mu.Lock()
+		got := w.offset
+		w.mu.Unlock()
+		if got >= offset {
+			require.Equal(t, offset, got, msg)
+			return
+		}
+		select {
+		case <-w.changed:
+		case <-ctx.Done():
+			require.FailNowf(t, "progress not committed", "%s: committed %d, want %d", msg, got, offset)
+		}
+	}
+}
+
+// abortedTransaction writes n records to topic in a transaction of p and
+// aborts it.
+func abortedTransaction(t *testing.T, ctx context.Context, p *eventlog.Producer, topic string, n int) {
+	t.Helper()
+	require.NoError(t, p.BeginTransaction())
+	for i := range n {
+		_, err := p.Send(ctx, eventlog.Record{Topic: topic, Value: []byte(fmt.Sprintf("aborted-%d", i))})
+		require.NoError(t, err)
+	}
+	require.NoError(t, p.AbortTransaction(ctx))
+}
+
+// TestForwardCommitsPastAbortedTailWhileRunning writes an aborted
+// transaction after everything before it was forwarded and committed,
+// and nothing after it: the Forward's consumer, reading committed records
+// only, moves past it as a Kafka consumer in read_committed does, and the
+// Forward's progress must follow, to the high watermark, rather than show
+// the aborted records and their marker as lag until the next record.
+func TestForwardCommitsPastAbortedTailWhileRunning(t *testing.T) {
+	c := newCluster(t, 1, "orders")
+	l := newLog(t)
+	require.NoError(t, l.CreateTopic("orders", eventlog.TopicConfig{Partitions: 1}))
+	p, err := l.NewProducer(&eventlog.ProducerOptions{TransactionalID: "orders-writer"})
+	require.NoError(t, err)
+	defer p.Close()
+	ctx := testContext(t)
+	part, err := l.Partition("orders", 0)
+	require.NoError(t, err)
+
+	f, err := kafkabridge.NewForward(l, &kafkabridge.ForwardOptions{Brokers: c.ListenAddrs(), Topics: []string{"orders"}})
+	require.NoError(t, err)
+	w := watchCommits(f, eventlog.TopicPartition{Topic: "orders"})
+	stop := runBridge(t, f.Run)
+
+	require.NoError(t, p.BeginTransaction())
+	for i := range 2 {
+		_, err := p.Send(ctx, eventlog.Record{Topic: "orders", Value: []byte(fmt.Sprintf("committed-%d", i))})
+		require.NoError(t, err)
+	}
+	require.NoError(t, p.CommitTransaction(ctx))
+	w.await(t, ctx, part.HighWatermark(), "the committed transaction")
+
+	abortedTransaction(t, ctx, p, "orders", 2)
+	end := part.HighWatermark()
+	require.Equal(t, end, part.LastStableOffset())
+	w.await(t, ctx, end, "past the aborted transaction at the tail")
+
+	require.NoError(t, stop())
+	offsets, err := l.GroupOffsets(kafkabridge.DefaultForwardGroupID)
+	require.NoError(t, err)
+	require.Len(t, offsets, 1)
+	assert.Equal(t, end, offsets[0].Committed)
+	assert.Zero(t, offsets[0].Lag)
+	got := consumeRemote(t, c, "orders", 1, 2)
+	assert.Len(t, got[0], 2, "only the committed records are forwarded")
+}
+
+// TestForwardCommitsPastOnlyAbortedRecords forwards a partition that holds
+// nothing but an aborted transaction: nothing is sent, and the progress
+// still reaches the high watermark, as a Kafka consumer's commit of its
+// position does.
+func TestForwardCommitsPastOnlyAbortedRecords(t *testing.T) {
+	c := newCluster(t, 1, "orders")
+	l := newLog(t)
+	require.NoError(t, l.CreateTopic("orders", eventlog.TopicConfig{Partitions: 1}))
+	p, err := l.NewProducer(&eventlog.ProducerOptions{TransactionalID: "orders-writer"})
+	require.NoError(t, err)
+	defer p.Close()
+	ctx := testContext(t)
+	abortedTransaction(t, ctx, p, "orders", 3)
+	part, err := l.Partition("orders", 0)
+	require.NoError(t, err)
+	end := part.HighWatermark()
+
+	f, err := kafkabridge.NewForward(l, &kafkabridge.ForwardOptions{Brokers: c.ListenAddrs(), Topics: []string{"orders"}})
+	require.NoError(t, err)
+	w := watchCommits(f, eventlog.TopicPartition{Topic: "orders"})
+	stop := runBridge(t, f.Run)
+	w.await(t, ctx, end, "past the aborted transaction")
+	require.NoError(t, stop())
+
+	offsets, err := l.GroupOffsets(kafkabridge.DefaultForwardGroupID)
+	require.NoError(t, err)
+	require.Len(t, offsets, 1)
+	assert.Equal(t, end, offsets[0].Committed)
+	assert.Zero(t, offsets[0].Lag)
+	assert.Empty(t, remoteEnds(t, c, "orders", 1)[0], "nothing forwarded")
 }

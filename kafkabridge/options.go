@@ -131,7 +131,11 @@ type ForwardOptions struct {
 	// is also committed as soon as 2,000 records (a quarter of
 	// MaxUncommitted, if that is less) are acknowledged, when nothing sent
 	// awaits the cluster any more, before a rebalance takes partitions
-	// away, and at shutdown. Default 100ms.
+	// away, and at shutdown. With nothing awaiting the cluster, the
+	// Forward also commits, every CommitInterval, the positions its
+	// consumer moved past transaction markers and aborted records that no
+	// record follows yet, as a Kafka consumer commits its position.
+	// Default 100ms.
 	CommitInterval time.Duration
 
 	// ShutdownTimeout bounds how long Run, once its context ends, waits for
