@@ -129,6 +129,11 @@
 // own stops the Run with an error wrapping eventlog.ErrRecordTooLarge; the
 // records before it are committed, and the next Run starts at it.
 //
+// A remote topic deleted while a Mirror runs stops it at its first fetch
+// of the topic that fails, with an error naming the topic and wrapping
+// ErrRemoteTopicMissing, as a topic missing when it starts does, rather
+// than after the Kafka client's retries give up on it.
+//
 // Remote records deleted before they are mirrored (retention faster than the
 // Mirror) are lost to it: kgo resets to the remote log start (or end, with
 // StartAtEnd), and the Mirror logs the loss. A remote partition whose end
@@ -138,9 +143,10 @@
 // the ones it mirrored at those offsets (records the cluster kept are then
 // mirrored twice). A topic created again that already holds more records
 // than the progress is told apart by its topic ID and mirrored from its
-// start, with a warning, by the next Run: one running meanwhile stops with
-// the cluster's UNKNOWN_TOPIC_ID error when it fetches the topic that is
-// gone. Only where the client moves to the new topic without such a
+// start, with a warning, by the next Run: one running meanwhile stops at
+// its first fetch of the topic that is gone, with an error saying that
+// the topic was deleted and created again (wrapping the cluster's
+// UNKNOWN_TOPIC_ID). Only where the client moves to the new topic without such a
 // failed fetch (the Mirror logs a warning then), and on a cluster that
 // does not tell topic IDs (before Kafka 2.8), are the new topic's records
 // below the progress not mirrored. Partitions added to a remote

@@ -15,7 +15,7 @@ var (
 
 	// ErrRemoteTopicMissing is returned by a Forward when a remote topic does
 	// not exist and ForwardOptions.CreateTopics is off, and by a Mirror
-	// for a remote topic that does not exist.
+	// for a remote topic that does not exist or is deleted while it runs.
 	ErrRemoteTopicMissing = errors.New("kafkabridge: remote topic does not exist")
 
 	// ErrAlreadyRun is returned by a second call of Run: a Forward or Mirror

@@ -12,6 +12,7 @@ import (
 	"github.com/eventlog/eventlog/eventlogtest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -291,3 +292,24 @@ func toKgoHeaders(hs []eventlog.Header) []kgo.RecordHeader {
 }
 
 func itoa(n int64) string { return fmt.Sprint(n) }
+
+// deleteRemoteTopic deletes topic on c, as an operator would.
+func deleteRemoteTopic(t *testing.T, c *kfake.Cluster, topic string) {
+	t.Helper()
+	deleted, err := kadm.NewClient(newClient(t, c)).DeleteTopics(testContext(t), topic)
+	require.NoError(t, err)
+	require.NoError(t, deleted.Error())
+}
+
+// awaitRun waits for a Run started on a goroutine to return, and returns
+// its error.
+func awaitRun(t *testing.T, ctx context.Context, done <-chan error, what string) error {
+	t.Helper()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		require.FailNow(t, "Run did not stop", what)
+		return nil
+	}
+}

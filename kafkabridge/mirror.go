@@ -7,12 +7,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math"
 	"slices"
 	"sync/atomic"
 
 	"github.com/eventlog/eventlog"
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -411,6 +413,11 @@ func (r *mirrorRun) loop(ctx context.Context, starts map[string]map[int32]kgo.Of
 		kgo.ConsumePartitions(starts),
 		kgo.ConsumeResetOffset(reset),
 		kgo.FetchMaxPartitionBytes(int32(min(o.MaxPartitionFetchBytes, 1<<30))),
+		// The client retries the errors it strips by default; kept, they
+		// tell a remote topic deleted (UNKNOWN_TOPIC_OR_PARTITION,
+		// UNKNOWN_TOPIC_ID) at the first fetch that fails, rather than
+		// once the client gives up on it (see checkUnknown).
+		kgo.KeepRetryableFetchErrors(),
 	)
 	if o.ReadCommitted {
 		kopts = append(kopts, kgo.FetchIsolationLevel(kgo.ReadCommitted()))
@@ -437,17 +444,32 @@ func (r *mirrorRun) loop(ctx context.Context, starts map[string]map[int32]kgo.Of
 			return context.Cause(pollCtx)
 		}
 		var fetchErr error
+		var unknown map[string]unknownFetch
 		fetches.EachError(func(topic string, partition int32, err error) {
 			var loss *kgo.ErrDataLoss
 			switch {
 			case errors.As(err, &loss):
 				r.logger.Warn("remote records were lost before they were mirrored", "topic", topic, "partition", partition, "error", err)
+			case errors.Is(err, kerr.UnknownTopicOrPartition) || errors.Is(err, kerr.UnknownTopicID):
+				if unknown == nil {
+					unknown = make(map[string]unknownFetch)
+				}
+				unknown[topic] = unknownFetch{partition, err}
+			case kerr.IsRetriable(err):
+				// Retried by the client, which would not have shown it
+				// without KeepRetryableFetchErrors.
+				r.logger.Debug("fetch failed, retrying", "topic", topic, "partition", partition, "error", err)
 			case fetchErr == nil:
 				fetchErr = fmt.Errorf("kafkabridge: mirror: fetching remote topic %q partition %d: %w", topic, partition, err)
 			}
 		})
 		if fetchErr != nil {
 			return fetchErr
+		}
+		if len(unknown) > 0 {
+			if err := r.checkUnknown(pollCtx, client, unknown); err != nil {
+				return err
+			}
 		}
 		var appendErr error
 		fetches.EachTopic(func(ft kgo.FetchTopic) {
@@ -464,6 +486,44 @@ func (r *mirrorRun) loop(ctx context.Context, starts map[string]map[int32]kgo.Of
 			return appendErr
 		}
 	}
+}
+
+// unknownFetch is a fetch of a remote partition that failed with
+// UNKNOWN_TOPIC_OR_PARTITION or UNKNOWN_TOPIC_ID.
+type unknownFetch struct {
+	partition int32
+	err       error
+}
+
+// checkUnknown asks the cluster about the remote topics whose fetches
+// failed as unknown. One that no longer exists stops the Run with an
+// error wrapping ErrRemoteTopicMissing, and one that exists under another
+// topic ID (deleted and created again) with an error saying so: the
+// client would retry either in vain for some seconds and then fail with
+// the bare protocol error. A topic that exists as it was is one the
+// cluster has not yet told every broker about: the client retries it.
+// So does a question the cluster does not answer.
+func (r *mirrorRun) checkUnknown(ctx context.Context, client *kgo.Client, unknown map[string]unknownFetch) error {
+	topics := slices.Sorted(maps.Keys(unknown))
+	counts, ids, err := remotePartitions(ctx, client, topics)
+	if err != nil {
+		r.logger.Debug("cannot check the remote topics whose fetches failed as unknown", "topics", topics, "error", err)
+		return nil
+	}
+	for _, remote := range topics {
+		u := unknown[remote]
+		if _, ok := counts[remote]; !ok {
+			return fmt.Errorf("kafkabridge: mirror: remote topic %q was deleted while the Mirror ran (fetching partition %d: %v): %w",
+				remote, u.partition, u.err, ErrRemoteTopicMissing)
+		}
+		st := r.parts[eventlog.TopicPartition{Topic: r.byRemote[remote], Partition: u.partition}]
+		if st != nil && st.topicID != ([16]byte{}) && ids[remote] != ([16]byte{}) && ids[remote] != st.topicID {
+			return fmt.Errorf("kafkabridge: mirror: remote topic %q was deleted and created again while the Mirror ran; the next Run mirrors the new topic from its start: fetching partition %d: %w",
+				remote, u.partition, u.err)
+		}
+		r.logger.Debug("fetch of a remote topic that exists failed as unknown, retrying", "topic", remote, "partition", u.partition, "error", u.err)
+	}
+	return nil
 }
 
 // watchLocal returns a context that ends with ctx, or, with an error as

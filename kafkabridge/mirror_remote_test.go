@@ -395,6 +395,7 @@ func TestMirrorRemoteTopicRecreatedWhileRunning(t *testing.T) {
 	select {
 	case err := <-done:
 		require.ErrorContains(t, err, "UNKNOWN_TOPIC_ID")
+		require.ErrorContains(t, err, `remote topic "events" was deleted and created again`)
 	case <-ctx.Done():
 		t.Fatal("the Mirror did not stop")
 	}
@@ -405,4 +406,45 @@ func TestMirrorRemoteTopicRecreatedWhileRunning(t *testing.T) {
 	for i, r := range want {
 		assertSameLocal(t, r, got[0][i], "record %d", i)
 	}
+}
+
+// TestMirrorStopsWhenRemoteTopicDeleted deletes the remote topic of a
+// Mirror that has caught up and fetches: Run must stop with an error that
+// names the topic, says it was deleted and wraps ErrRemoteTopicMissing,
+// as a Mirror that finds it missing when it starts does, rather than
+// retry for about 13 s and end with the cluster's UNKNOWN_TOPIC_ID.
+func TestMirrorStopsWhenRemoteTopicDeleted(t *testing.T) {
+	c := newCluster(t, 1, "events")
+	sent := produceRemote(t, c, "events", sampleRecords("events", 10, time.UnixMilli(1_000)))
+	l := newLog(t)
+	m, err := kafkabridge.NewMirror(l, &kafkabridge.MirrorOptions{Brokers: c.ListenAddrs(), Topics: []string{"events"}})
+	require.NoError(t, err)
+	progress := make(chan int64, 100)
+	kafkabridge.SetMirrorCommitHook(m, func(o map[eventlog.TopicPartition]eventlog.OffsetAndMetadata) {
+		progress <- o[eventlog.TopicPartition{Topic: "events"}].Offset
+	})
+	ctx := testContext(t)
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- m.Run(runCtx) }()
+	for local := int64(0); local < int64(len(sent)); {
+		select {
+		case local = <-progress:
+		case <-ctx.Done():
+			t.Fatal("the Mirror did not mirror the topic")
+		}
+	}
+
+	deleteRemoteTopic(t, c, "events")
+	deletedAt := time.Now()
+	err = awaitRun(t, ctx, done, "after its remote topic was deleted")
+	t.Logf("Run stopped %v after the deletion: %v", time.Since(deletedAt), err)
+	require.ErrorIs(t, err, kafkabridge.ErrRemoteTopicMissing)
+	assert.ErrorContains(t, err, `remote topic "events"`)
+	assert.ErrorContains(t, err, "deleted")
+	offsets, err := l.GroupOffsets(kafkabridge.DefaultMirrorGroupID)
+	require.NoError(t, err)
+	require.Len(t, offsets, 1)
+	assert.Equal(t, int64(len(sent)), offsets[0].Committed)
 }
