@@ -72,7 +72,15 @@
 //     Forward runs); one with more is used, partition numbers kept,
 //     with a warning, since keys are then not where Kafka's partitioner would
 //     put them for the remote count. A missing remote topic stops it with
-//     ErrRemoteTopicMissing unless CreateTopics creates it.
+//     ErrRemoteTopicMissing unless CreateTopics creates it. One deleted
+//     while the Forward runs stops it too, with an error naming it and
+//     wrapping ErrRemoteTopicMissing, about a second after the cluster
+//     last answered (rather than once the Kafka client gives up, some 20
+//     seconds on), even with CreateTopics: a topic re-created behind the
+//     deletion would hide it, and hold only the records after the
+//     progress. The next Run creates it again with CreateTopics and
+//     forwards from the progress; what the deleted topic held is not sent
+//     again (a new GroupID forwards everything).
 //   - Keys and values keep null distinct from empty, headers (null values
 //     included) and timestamps are kept, as CreateTime. A remote topic with
 //     message.timestamp.type=LogAppendTime replaces them, as Kafka does.

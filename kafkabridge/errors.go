@@ -14,8 +14,9 @@ var (
 	ErrPartitionMismatch = errors.New("kafkabridge: partition counts do not match")
 
 	// ErrRemoteTopicMissing is returned by a Forward when a remote topic does
-	// not exist and ForwardOptions.CreateTopics is off, and by a Mirror
-	// for a remote topic that does not exist or is deleted while it runs.
+	// not exist and ForwardOptions.CreateTopics is off, or is deleted while
+	// it runs, and by a Mirror for a remote topic that does not exist or is
+	// deleted while it runs.
 	ErrRemoteTopicMissing = errors.New("kafkabridge: remote topic does not exist")
 
 	// ErrAlreadyRun is returned by a second call of Run: a Forward or Mirror

@@ -60,8 +60,9 @@ func NewForward(l *eventlog.Log, opts *ForwardOptions) (*Forward, error) {
 // the Kafka client, so that no goroutine of the bridge outlives Run. It
 // returns nil after a clean shutdown that ctx ending started, and otherwise
 // the error that stopped it: a record the cluster refused, a remote topic
-// missing or with fewer partitions (ErrPartitionMismatch), an error of the
-// local Log, or a shutdown that timed out. Closing the Log stops it with an
+// missing or deleted (ErrRemoteTopicMissing) or with fewer partitions
+// (ErrPartitionMismatch), an error of the local Log, or a shutdown that
+// timed out. Closing the Log stops it with an
 // error wrapping eventlog.ErrClosed, within CommitInterval even while it
 // waits with MaxUncommitted records out for a cluster that does not
 // answer, and without waiting for the cluster: nothing could be committed
@@ -101,6 +102,9 @@ type forwardRun struct {
 	acked chan struct{}
 	// inFlight counts records sent and not yet acknowledged or failed.
 	inFlight atomic.Int64
+	// answered counts the cluster's answers, acknowledgements and
+	// failures, for checkStall to tell a cluster that stopped answering.
+	answered atomic.Int64
 	// failed is set with mu.err, for the read loop to check cheaply, and
 	// when Run's context ended before the partitions just assigned were
 	// checked: the read loop then sends nothing more.
@@ -126,6 +130,10 @@ type forwardRun struct {
 	block       []byte            // copies of keys, values and headers, allocated in bulk
 	lastCommit  time.Time
 	closing     bool
+	// lastStallCheck is when checkStall last looked, or found nothing in
+	// flight, and answeredThen what answered counted then.
+	lastStallCheck time.Time
+	answeredThen   int64
 	// assigned are the partitions the consumer was last given, as they
 	// were then: a topic deleted and created again is another partition.
 	assigned map[eventlog.TopicPartition]*eventlog.Partition
@@ -201,17 +209,18 @@ func (f *Forward) start() (*forwardRun, error) {
 	}
 
 	r := &forwardRun{
-		f:           f,
-		logger:      o.Logger.With("bridge", "forward", "group", o.GroupID),
-		client:      client,
-		acked:       make(chan struct{}, 1),
-		remoteNames: make(map[string]string),
-		checked:     make(map[string]int),
-		maxPoll:     max(1, min(4*eventlog.DefaultMaxPollRecords, o.MaxUncommitted/4)),
-		lastCommit:  time.Now(),
-		limits:      limits,
-		batchBytes:  batchBytes,
-		largest:     make(map[string]int),
+		f:              f,
+		logger:         o.Logger.With("bridge", "forward", "group", o.GroupID),
+		client:         client,
+		acked:          make(chan struct{}, 1),
+		remoteNames:    make(map[string]string),
+		checked:        make(map[string]int),
+		maxPoll:        max(1, min(4*eventlog.DefaultMaxPollRecords, o.MaxUncommitted/4)),
+		lastCommit:     time.Now(),
+		lastStallCheck: time.Now(),
+		limits:         limits,
+		batchBytes:     batchBytes,
+		largest:        make(map[string]int),
 	}
 	r.mu.parts = make(map[partitionIncarnation]*forwardProgress)
 	r.assigned = make(map[eventlog.TopicPartition]*eventlog.Partition)
@@ -260,6 +269,9 @@ func (r *forwardRun) loop(ctx context.Context) error {
 			if ctx.Err() != nil {
 				return nil
 			}
+			return err
+		}
+		if err := r.checkStall(ctx); err != nil {
 			return err
 		}
 		if r.uncommitted >= o.MaxUncommitted {
@@ -319,21 +331,25 @@ func (r *forwardRun) waitForCluster(ctx context.Context) error {
 // CommitInterval, or at once when an acknowledgement wakes the consumer up
 // (see acknowledge). With nothing sent awaiting the cluster, it returns at
 // the end of CommitInterval too, for the commit of positions the consumer
-// moved past records it does not return (see addPositions). It reads
-// records in place and copies them into shared blocks, so that a record
-// costs the garbage collector little.
+// moved past records it does not return (see addPositions); and while
+// records await the cluster, in time for checkStall. It reads records in
+// place and copies them into shared blocks, so that a record costs the
+// garbage collector little.
 func (r *forwardRun) read(ctx context.Context) error {
 	o := &r.f.opts
 	r.mu.Lock()
 	waiting := r.mu.ackedUncommitted > 0
 	r.mu.Unlock()
-	waiting = waiting || r.inFlight.Load() == 0
-	readCtx := ctx
-	if waiting {
-		var cancel context.CancelFunc
-		readCtx, cancel = context.WithDeadline(ctx, r.lastCommit.Add(o.CommitInterval))
-		defer cancel()
+	drained := r.inFlight.Load() == 0
+	deadline := r.lastCommit.Add(o.CommitInterval)
+	switch {
+	case !drained && !waiting:
+		deadline = r.lastStallCheck.Add(stallCheckInterval)
+	case !drained && r.lastStallCheck.Add(stallCheckInterval).Before(deadline):
+		deadline = r.lastStallCheck.Add(stallCheckInterval)
 	}
+	readCtx, cancel := context.WithDeadline(ctx, deadline)
+	defer cancel()
 	read := 0
 	for v, err := range r.consumer.Views(readCtx) {
 		if err != nil {

@@ -168,6 +168,7 @@ func (r *forwardRun) acknowledge(out *outgoing, err error) {
 	// pipeline empty sees the failure, if it failed (see commit). The
 	// acknowledgement that empties the pipeline, and the first after a
 	// commit, wake the loop up if it waits for records: a commit is due.
+	r.answered.Add(1)
 	if r.inFlight.Add(-1) == 0 {
 		wake = true
 	}

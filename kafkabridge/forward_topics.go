@@ -4,7 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
+	"time"
 
 	"github.com/eventlog/eventlog"
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -107,4 +110,70 @@ func (r *forwardRun) readLimits(ctx context.Context, remotes []string) {
 			}
 		}
 	}
+}
+
+// stallCheckInterval is how long records await the cluster without any
+// answer before checkStall asks whether their remote topics still exist.
+const stallCheckInterval = time.Second
+
+// checkStall notices remote topics deleted while the Forward runs. When
+// records await the cluster and it answered none for stallCheckInterval,
+// it asks the cluster about the remote topics of the partitions the
+// Forward owns. One that is gone stops the Run with an error wrapping
+// ErrRemoteTopicMissing, and the records buffered for it are failed at
+// once, so that the shutdown does not wait for them: the Kafka client
+// would retry them for some 20 seconds and fail them with the bare
+// UNKNOWN_TOPIC_OR_PARTITION. A running Forward does not create the topic
+// again, even with CreateTopics; the next Run does (see the package
+// documentation). A question the cluster does not answer in time is no
+// answer: the Forward goes on waiting.
+func (r *forwardRun) checkStall(ctx context.Context) error {
+	now := time.Now()
+	answered := r.answered.Load()
+	if r.inFlight.Load() == 0 || answered != r.answeredThen {
+		r.lastStallCheck, r.answeredThen = now, answered
+		return nil
+	}
+	if now.Sub(r.lastStallCheck) < stallCheckInterval {
+		return nil
+	}
+	r.lastStallCheck = now
+	o := &r.f.opts
+	locals := make(map[string]string) // remote topic -> local topic
+	for tp, part := range r.assigned {
+		// A local topic deleted meanwhile is not forwarded any more,
+		// whatever became of its remote topic.
+		if cur, err := r.f.log.Partition(tp.Topic, tp.Partition); err == nil && cur == part {
+			locals[o.RemoteTopic(tp.Topic)] = tp.Topic
+		}
+	}
+	if len(locals) == 0 {
+		return nil
+	}
+	remotes := slices.Sorted(maps.Keys(locals))
+	cctx, cancel := context.WithTimeout(ctx, stallCheckInterval)
+	defer cancel()
+	counts, _, err := remotePartitions(cctx, r.client, remotes)
+	if err != nil {
+		r.logger.Debug("cannot check the remote topics while the cluster does not answer", "topics", remotes, "error", err)
+		return nil
+	}
+	var gone []string
+	for _, remote := range remotes {
+		if _, ok := counts[remote]; !ok {
+			gone = append(gone, remote)
+		}
+	}
+	if len(gone) == 0 {
+		return nil
+	}
+	hint := "create it, or set ForwardOptions.CreateTopics, and run the Forward again"
+	if o.CreateTopics {
+		hint = "the next Run creates it again"
+	}
+	err = fmt.Errorf("kafkabridge: forward: remote topic %q, which local topic %q goes to, was deleted while the Forward ran (%s; it forwards from the committed progress): %w",
+		gone[0], locals[gone[0]], hint, ErrRemoteTopicMissing)
+	r.fail(err)
+	r.client.PurgeTopicsFromProducing(gone...)
+	return err
 }
