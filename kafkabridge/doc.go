@@ -154,10 +154,13 @@
 // start, with a warning, by the next Run: one running meanwhile stops at
 // its first fetch of the topic that is gone, with an error saying that
 // the topic was deleted and created again (wrapping the cluster's
-// UNKNOWN_TOPIC_ID). Only where the client moves to the new topic without such a
-// failed fetch (the Mirror logs a warning then), and on a cluster that
-// does not tell topic IDs (before Kafka 2.8), are the new topic's records
-// below the progress not mirrored. Partitions added to a remote
+// UNKNOWN_TOPIC_ID); one whose client loaded the new topic without such a
+// failed fetch stops, with the same error, at the first fetch that returns
+// the new topic's records, before appending any. Only on a cluster that
+// does not tell topic IDs (before Kafka 2.8), or whose fetches do not
+// carry them (before Kafka 3.1) when the topic is created again between
+// two fetches, are the new topic's records below the progress not
+// mirrored. Partitions added to a remote
 // topic are mirrored from the next Run, which adds them to the local topic
 // as MirrorMaker does to its target (a local topic the Mirror has not yet
 // mirrored into, and that has fewer partitions than the remote one, stops

@@ -518,12 +518,22 @@ func (r *mirrorRun) checkUnknown(ctx context.Context, client *kgo.Client, unknow
 		}
 		st := r.parts[eventlog.TopicPartition{Topic: r.byRemote[remote], Partition: u.partition}]
 		if st != nil && st.topicID != ([16]byte{}) && ids[remote] != ([16]byte{}) && ids[remote] != st.topicID {
-			return fmt.Errorf("kafkabridge: mirror: remote topic %q was deleted and created again while the Mirror ran; the next Run mirrors the new topic from its start: fetching partition %d: %w",
-				remote, u.partition, u.err)
+			return recreatedError(remote, u.partition, u.err)
 		}
 		r.logger.Debug("fetch of a remote topic that exists failed as unknown, retrying", "topic", remote, "partition", u.partition, "error", u.err)
 	}
 	return nil
+}
+
+// recreatedError is the error of a remote topic deleted and created again
+// while the Mirror ran, told by a fetch of partition, which failed with
+// cause if not nil.
+func recreatedError(remote string, partition int32, cause error) error {
+	msg := fmt.Sprintf("kafkabridge: mirror: remote topic %q was deleted and created again while the Mirror ran; the next Run mirrors the new topic from its start", remote)
+	if cause == nil {
+		return fmt.Errorf("%s (a fetch of partition %d returned the new topic's records)", msg, partition)
+	}
+	return fmt.Errorf("%s: fetching partition %d: %w", msg, partition, cause)
 }
 
 // watchLocal returns a context that ends with ctx, or, with an error as
@@ -582,10 +592,19 @@ func (r *mirrorRun) mirror(ctx context.Context, remote string, topicID [16]byte,
 	st := r.parts[tp]
 	if topicID != ([16]byte{}) {
 		if st.topicID != ([16]byte{}) && st.topicID != topicID {
-			// Created again while the Mirror ran: what it fetches now is
-			// the new topic's, from where kgo stands in it (see the
-			// package documentation).
-			r.logger.Warn("remote topic created again while mirroring it: mirroring the new one from here", "topic", remote,
+			// Created again while the Mirror ran, and the client fetched
+			// the new topic without a failed fetch of the old one: it
+			// loaded the topic after it was created again. It fetches it
+			// from the old topic's progress on, or from where it reset a
+			// shorter one to, which is no place in the new topic. Nothing
+			// of it is appended, and its ID is not committed, so that the
+			// next Run tells it by its ID and mirrors it from its start.
+			if st.positioned {
+				return recreatedError(remote, partition, nil)
+			}
+			// Without progress the client started at the new topic's
+			// start (or end, with StartAtEnd), as it would have anyway.
+			r.logger.Warn("remote topic created again before the Mirror fetched it: mirroring the new one", "topic", remote,
 				"partition", partition, "remote_offset", records[0].Offset)
 		}
 		st.topicID = topicID // committed with the progress

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -447,4 +448,79 @@ func TestMirrorStopsWhenRemoteTopicDeleted(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, offsets, 1)
 	assert.Equal(t, int64(len(sent)), offsets[0].Committed)
+}
+
+// TestMirrorRemoteTopicRecreatedBeforeFirstFetch deletes a mirrored remote
+// topic and creates it again, with more records than the stored progress,
+// after a Run read the topic's ID and before its Kafka client loads the
+// topic: the client then fetches the new topic, under its new ID, from the
+// stored offset, and no fetch fails. The records of the new topic below
+// that offset must not be lost: the Run stops, as when a fetch of the old
+// topic fails, and the next Run mirrors the new topic from its start.
+func TestMirrorRemoteTopicRecreatedBeforeFirstFetch(t *testing.T) {
+	c, l, opts, first := mirroredEvents(t, 1, 10)
+
+	// The Run's first question about the topic reads its ID; the second
+	// is its client's, which the topic is created again under.
+	var asked atomic.Int32
+	reached, gate := make(chan struct{}), make(chan struct{})
+	c.ControlKey(int16(kmsg.Metadata), func(req kmsg.Request) (kmsg.Response, error, bool) {
+		c.KeepControl()
+		for _, rt := range req.(*kmsg.MetadataRequest).Topics {
+			if rt.Topic != nil && *rt.Topic == "events" && asked.Add(1) == 2 {
+				c.DropControl()
+				c.SleepControl(func() {
+					close(reached)
+					<-gate
+				})
+				break
+			}
+		}
+		return nil, nil, false
+	})
+	m, err := kafkabridge.NewMirror(l, opts)
+	require.NoError(t, err)
+	caughtUp := make(chan struct{})
+	var once sync.Once
+	recreated := sampleRecords("events", 15, time.UnixMilli(9_000))
+	kafkabridge.SetMirrorCommitHook(m, func(o map[eventlog.TopicPartition]eventlog.OffsetAndMetadata) {
+		_, remoteNext, _, err := kafkabridge.ParseProgressMetadata(o[eventlog.TopicPartition{Topic: "events"}].Metadata)
+		if err == nil && remoteNext == int64(len(recreated)) {
+			once.Do(func() { close(caughtUp) })
+		}
+	})
+	ctx := testContext(t)
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- m.Run(runCtx) }()
+	select {
+	case <-reached:
+	case err := <-done:
+		t.Fatalf("Run stopped before its client loaded the topic: %v", err)
+	}
+	require.NoError(t, c.DeleteTopic("events"))
+	require.NoError(t, c.CreateTopic("events", 1, nil))
+	produceRemote(t, c, "events", recreated)
+	close(gate)
+	select {
+	case err := <-done:
+		require.ErrorContains(t, err, `remote topic "events" was deleted and created again`)
+	case <-caughtUp:
+		cancel()
+		require.NoError(t, <-done)
+	case <-ctx.Done():
+		t.Fatal("the Mirror neither stopped nor mirrored the new topic")
+	}
+	part, err := l.Partition("events", 0)
+	require.NoError(t, err)
+	require.Equal(t, int64(len(first)), part.HighWatermark(),
+		"records of the new topic mirrored from the old topic's progress on, those below it skipped")
+
+	got := mirrorOnce(t, l, opts, "events", map[int32]int{0: len(first) + len(recreated)})
+	want := append(first, recreated...)
+	require.Len(t, got[0], len(want), "every record of both topics, once")
+	for i, r := range want {
+		assertSameLocal(t, r, got[0][i], "record %d", i)
+	}
 }
