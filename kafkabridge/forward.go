@@ -131,9 +131,13 @@ type forwardRun struct {
 	lastCommit  time.Time
 	closing     bool
 	// lastStallCheck is when checkStall last looked, or found nothing in
-	// flight, and answeredThen what answered counted then.
+	// flight, and answeredThen what answered counted then. stall is its
+	// question out to the cluster, if any, and questions counts the
+	// goroutines asking.
 	lastStallCheck time.Time
 	answeredThen   int64
+	stall          *stallQuestion
+	questions      sync.WaitGroup
 	// assigned are the partitions the consumer was last given, as they
 	// were then: a topic deleted and created again is another partition.
 	assigned map[eventlog.TopicPartition]*eventlog.Partition
@@ -374,6 +378,7 @@ func (r *forwardRun) read(ctx context.Context) error {
 // commits them and releases the consumer and the client.
 func (r *forwardRun) shutdown(flush bool) error {
 	r.closing = true
+	r.stopQuestions()
 	ctx, cancel := context.WithTimeout(context.Background(), r.f.opts.ShutdownTimeout)
 	defer cancel()
 	var errs []error

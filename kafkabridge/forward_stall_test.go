@@ -235,3 +235,75 @@ func TestForwardShutdownDuringRebalanceWaitsOnce(t *testing.T) {
 	require.Error(t, err, "the cluster acknowledged nothing")
 	assert.Less(t, waited, shutdownTimeout+shutdownTimeout*2/3, "Run waited %v after its context ended", waited)
 }
+
+// TestForwardNoticesLogClosedWhileAskingAboutTopics holds the question a
+// Forward asks the cluster about its remote topics when the cluster has
+// not answered its records for a second, and closes the Log meanwhile: Run
+// must still end with ErrClosed, neither held up by the question nor
+// leaving it out when it returns.
+func TestForwardNoticesLogClosedWhileAskingAboutTopics(t *testing.T) {
+	const maxUncommitted = 8
+	c := newCluster(t, 1, "orders")
+	l := newLog(t)
+	require.NoError(t, l.CreateTopic("orders", eventlog.TopicConfig{Partitions: 1}))
+	produceLocal(t, l, sampleRecords("orders", maxUncommitted, time.UnixMilli(1_000)))
+	// Produce requests are taken and never answered; the first tells that
+	// the Kafka client loaded the topic, so that the next question about
+	// it is the Forward's.
+	produced := make(chan struct{})
+	var producedOnce sync.Once
+	c.ControlKey(int16(kmsg.Produce), func(kmsg.Request) (kmsg.Response, error, bool) {
+		c.KeepControl()
+		producedOnce.Do(func() { close(produced) })
+		return nil, nil, true
+	})
+
+	f, err := kafkabridge.NewForward(l, &kafkabridge.ForwardOptions{
+		Brokers:        c.ListenAddrs(),
+		Topics:         []string{"orders"},
+		MaxUncommitted: maxUncommitted,
+		CommitInterval: 10 * time.Millisecond,
+	})
+	require.NoError(t, err)
+	ctx := testContext(t)
+	done := make(chan error, 1)
+	go func() { done <- f.Run(ctx) }()
+	select {
+	case <-produced:
+	case err := <-done:
+		t.Fatalf("Run returned before sending its records: %v", err)
+	case <-ctx.Done():
+		t.Fatal("the Forward did not send its records")
+	}
+	asked, release := make(chan struct{}), make(chan struct{})
+	defer close(release)
+	var once sync.Once
+	c.ControlKey(int16(kmsg.Metadata), func(req kmsg.Request) (kmsg.Response, error, bool) {
+		c.KeepControl()
+		for _, rt := range req.(*kmsg.MetadataRequest).Topics {
+			if rt.Topic != nil && *rt.Topic == "orders" {
+				once.Do(func() { close(asked) })
+				c.SleepControl(func() { <-release })
+				break
+			}
+		}
+		return nil, nil, false
+	})
+	select {
+	case <-asked:
+	case err := <-done:
+		t.Fatalf("Run returned before asking about its remote topic: %v", err)
+	case <-ctx.Done():
+		t.Fatal("the Forward did not ask about its remote topic")
+	}
+	require.NoError(t, l.Close())
+	bound := time.NewTimer(10 * time.Second)
+	defer bound.Stop()
+	select {
+	case err := <-done:
+		require.ErrorIs(t, err, eventlog.ErrClosed)
+	case <-bound.C:
+		t.Fatal("Run still waits 10s after its Log closed")
+	}
+	assert.Empty(t, bridgeGoroutines(), "goroutines left by Run")
+}

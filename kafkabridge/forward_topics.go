@@ -116,18 +116,44 @@ func (r *forwardRun) readLimits(ctx context.Context, remotes []string) {
 // answer before checkStall asks whether their remote topics still exist.
 const stallCheckInterval = time.Second
 
+// stallQuestion is checkStall's question to the cluster, asked on a
+// goroutine of its own so that a cluster slow to answer it does not hold
+// up the loop, which notices the Log closing; answer receives its answer.
+type stallQuestion struct {
+	answer chan stallAnswer
+	cancel context.CancelFunc
+}
+
+// stallAnswer is the cluster's answer: the partition counts of the remote
+// topics asked about (locals maps each to its local topic), or an error.
+type stallAnswer struct {
+	locals map[string]string
+	counts map[string]int
+	err    error
+}
+
 // checkStall notices remote topics deleted while the Forward runs. When
 // records await the cluster and it answered none for stallCheckInterval,
 // it asks the cluster about the remote topics of the partitions the
-// Forward owns. One that is gone stops the Run with an error wrapping
-// ErrRemoteTopicMissing, and the records buffered for it are failed at
-// once, so that the shutdown does not wait for them: the Kafka client
-// would retry them for some 20 seconds and fail them with the bare
-// UNKNOWN_TOPIC_OR_PARTITION. A running Forward does not create the topic
-// again, even with CreateTopics; the next Run does (see the package
-// documentation). A question the cluster does not answer in time is no
-// answer: the Forward goes on waiting.
+// Forward owns, and reads the answer at a later turn of the loop. A topic
+// that is gone stops the Run with an error wrapping ErrRemoteTopicMissing,
+// and the records buffered for it are failed at once, so that the
+// shutdown does not wait for them: the Kafka client would retry them for
+// some 20 seconds and fail them with the bare UNKNOWN_TOPIC_OR_PARTITION.
+// A running Forward does not create the topic again, even with
+// CreateTopics; the next Run does (see the package documentation). No
+// answer is no news: the Forward goes on waiting, and asks again.
 func (r *forwardRun) checkStall(ctx context.Context) error {
+	if q := r.stall; q != nil {
+		select {
+		case a := <-q.answer:
+			q.cancel()
+			r.stall = nil
+			return r.deletedRemotes(a)
+		default:
+			return nil // not answered yet
+		}
+	}
 	now := time.Now()
 	answered := r.answered.Load()
 	if r.inFlight.Load() == 0 || answered != r.answeredThen {
@@ -138,29 +164,45 @@ func (r *forwardRun) checkStall(ctx context.Context) error {
 		return nil
 	}
 	r.lastStallCheck = now
-	o := &r.f.opts
 	locals := make(map[string]string) // remote topic -> local topic
 	for tp, part := range r.assigned {
 		// A local topic deleted meanwhile is not forwarded any more,
 		// whatever became of its remote topic.
 		if cur, err := r.f.log.Partition(tp.Topic, tp.Partition); err == nil && cur == part {
-			locals[o.RemoteTopic(tp.Topic)] = tp.Topic
+			locals[r.f.opts.RemoteTopic(tp.Topic)] = tp.Topic
 		}
 	}
 	if len(locals) == 0 {
 		return nil
 	}
 	remotes := slices.Sorted(maps.Keys(locals))
-	cctx, cancel := context.WithTimeout(ctx, stallCheckInterval)
-	defer cancel()
-	counts, _, err := remotePartitions(cctx, r.client, remotes)
-	if err != nil {
-		r.logger.Debug("cannot check the remote topics while the cluster does not answer", "topics", remotes, "error", err)
+	qctx, cancel := context.WithTimeout(ctx, 10*stallCheckInterval)
+	q := &stallQuestion{answer: make(chan stallAnswer, 1), cancel: cancel}
+	r.stall = q
+	r.questions.Add(1)
+	go func() {
+		defer r.questions.Done()
+		counts, _, err := remotePartitions(qctx, r.client, remotes)
+		q.answer <- stallAnswer{locals: locals, counts: counts, err: err}
+		// Wake the loop up, in a read or waiting for the cluster.
+		r.consumer.Wakeup()
+		select {
+		case r.acked <- struct{}{}:
+		default:
+		}
+	}()
+	return nil
+}
+
+// deletedRemotes reads the cluster's answer to checkStall's question.
+func (r *forwardRun) deletedRemotes(a stallAnswer) error {
+	if a.err != nil {
+		r.logger.Debug("cannot check the remote topics while the cluster does not answer", "error", a.err)
 		return nil
 	}
 	var gone []string
-	for _, remote := range remotes {
-		if _, ok := counts[remote]; !ok {
+	for _, remote := range slices.Sorted(maps.Keys(a.locals)) {
+		if _, ok := a.counts[remote]; !ok {
 			gone = append(gone, remote)
 		}
 	}
@@ -168,12 +210,22 @@ func (r *forwardRun) checkStall(ctx context.Context) error {
 		return nil
 	}
 	hint := "create it, or set ForwardOptions.CreateTopics, and run the Forward again"
-	if o.CreateTopics {
+	if r.f.opts.CreateTopics {
 		hint = "the next Run creates it again"
 	}
-	err = fmt.Errorf("kafkabridge: forward: remote topic %q, which local topic %q goes to, was deleted while the Forward ran (%s; it forwards from the committed progress): %w",
-		gone[0], locals[gone[0]], hint, ErrRemoteTopicMissing)
+	err := fmt.Errorf("kafkabridge: forward: remote topic %q, which local topic %q goes to, was deleted while the Forward ran (%s; it forwards from the committed progress): %w",
+		gone[0], a.locals[gone[0]], hint, ErrRemoteTopicMissing)
 	r.fail(err)
 	r.client.PurgeTopicsFromProducing(gone...)
 	return err
+}
+
+// stopQuestions ends checkStall's question, if one is out, and waits for
+// its goroutine.
+func (r *forwardRun) stopQuestions() {
+	if r.stall != nil {
+		r.stall.cancel()
+		r.stall = nil
+	}
+	r.questions.Wait()
 }
