@@ -62,11 +62,11 @@ func NewForward(l *eventlog.Log, opts *ForwardOptions) (*Forward, error) {
 // the error that stopped it: a record the cluster refused, a remote topic
 // missing or deleted (ErrRemoteTopicMissing) or with fewer partitions
 // (ErrPartitionMismatch), an error of the local Log, or a shutdown that
-// timed out. Closing the Log stops it with an
-// error wrapping eventlog.ErrClosed, within CommitInterval even while it
-// waits with MaxUncommitted records out for a cluster that does not
-// answer, and without waiting for the cluster: nothing could be committed
-// any more. Records sent but not committed are sent again by the next Run.
+// timed out. Closing the Log stops it with an error wrapping
+// eventlog.ErrClosed, within CommitInterval even while it waits with
+// MaxUncommitted records out for a cluster that does not answer, and
+// without waiting for the cluster: nothing could be committed any more.
+// Records sent but not committed are sent again by the next Run.
 func (f *Forward) Run(ctx context.Context) error {
 	if !f.ran.CompareAndSwap(false, true) {
 		return ErrAlreadyRun

@@ -78,9 +78,7 @@ func (r *forwardRun) commit(ctx context.Context) error {
 	// Read in this order: an acknowledgement marks a failure before it
 	// counts the record as no longer in flight.
 	if r.inFlight.Load() == 0 && !r.failed.Load() {
-		if err := r.addPositions(ctx, owned, offsets); err != nil {
-			return err
-		}
+		r.addPositions(ctx, owned, offsets)
 	}
 	if len(offsets) == 0 {
 		return nil
@@ -115,7 +113,7 @@ func (r *forwardRun) commit(ctx context.Context) error {
 // such a consumer does, is what makes a partition whose tail is an aborted
 // transaction show no lag, where pastUnread finds no acknowledgement to
 // start from.
-func (r *forwardRun) addPositions(ctx context.Context, owned map[partitionIncarnation]bool, offsets map[eventlog.TopicPartition]eventlog.OffsetAndMetadata) error {
+func (r *forwardRun) addPositions(ctx context.Context, owned map[partitionIncarnation]bool, offsets map[eventlog.TopicPartition]eventlog.OffsetAndMetadata) {
 	var tps []eventlog.TopicPartition
 	for from := range owned {
 		// The consumer's position is in the partition it was assigned,
@@ -126,11 +124,14 @@ func (r *forwardRun) addPositions(ctx context.Context, owned map[partitionIncarn
 		}
 	}
 	if len(tps) == 0 {
-		return nil
+		return
 	}
 	committed, err := r.consumer.Committed(ctx, tps...)
 	if err != nil {
-		return fmt.Errorf("kafkabridge: forward: progress in local group %q: %w", r.f.opts.GroupID, err)
+		// The Log closed, or ctx ended: the commit of what offsets holds,
+		// if anything, tells.
+		r.logger.Debug("cannot read the committed progress: positions not committed", "error", err)
+		return
 	}
 	for _, tp := range tps {
 		position, err := r.consumer.Position(tp)
@@ -150,7 +151,6 @@ func (r *forwardRun) addPositions(ctx context.Context, owned map[partitionIncarn
 			offsets[tp] = eventlog.OffsetAndMetadata{Offset: position}
 		}
 	}
-	return nil
 }
 
 // pastUnread returns the offset after the transaction markers (control
