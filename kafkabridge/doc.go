@@ -160,11 +160,11 @@
 // does not tell topic IDs (before Kafka 2.8), or whose fetches do not
 // carry them (before Kafka 3.1) when the topic is created again between
 // two fetches, are the new topic's records below the progress not
-// mirrored. Partitions added to a remote
-// topic are mirrored from the next Run, which adds them to the local topic
-// as MirrorMaker does to its target (a local topic the Mirror has not yet
-// mirrored into, and that has fewer partitions than the remote one, stops
-// it with ErrPartitionMismatch instead). Let nothing else write to a
+// mirrored. Partitions added to a remote topic are mirrored from the next
+// Run, which adds them to the local topic as MirrorMaker does to its
+// target (a local topic the Mirror has not yet mirrored into, and that has
+// fewer partitions than the remote one, stops it with
+// ErrPartitionMismatch instead). Let nothing else write to a
 // Mirror's local topics, and run one Mirror per GroupID at a time.
 //
 // # The same semantics on both sides, and where they differ
