@@ -215,3 +215,49 @@ func TestPollAfterPanicInRecordsLoopCommitsWhatItReturns(t *testing.T) {
 	require.NoError(t, c.Close())
 	assert.Equal(t, last+1, committedOnly(t, l, "g"), "Close after the Poll committed")
 }
+
+// constructionPanic returns the value fn panicked with, or nil.
+func constructionPanic(fn func()) (v any) {
+	defer func() { v = recover() }()
+	fn()
+	return nil
+}
+
+// A nil pointer to one of the library's serdes satisfies Serializer and
+// Deserializer, but its methods dereference it: NewTypedConsumer and
+// NewTypedProducer refuse it at once, as they refuse a nil serde, with an
+// error naming the argument, rather than panic at the first record.
+func TestNilPointerSerdeFailsAtConstruction(t *testing.T) {
+	l := consumerLog(t, 1, nil)
+	c := newTestConsumer(t, l, nil, tpart(0))
+	p, err := l.NewProducer(nil)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = p.Close() })
+	for name, tc := range map[string]struct {
+		fn   func()
+		want string
+	}{
+		"consumer keys":         {func() { eventlog.NewTypedConsumer(c, (*eventlog.StringSerde)(nil), eventlog.BytesSerde{}) }, "key Deserializer is a nil *eventlog.StringSerde"},
+		"consumer values":       {func() { eventlog.NewTypedConsumer(c, eventlog.BytesSerde{}, (*eventlog.Int32Serde)(nil)) }, "value Deserializer is a nil *eventlog.Int32Serde"},
+		"consumer JSON values":  {func() { eventlog.NewTypedConsumer(c, eventlog.BytesSerde{}, (*eventlog.JSONSerde[int])(nil)) }, "value Deserializer is a nil *eventlog.JSONSerde[int]"},
+		"consumer nil values":   {func() { eventlog.NewTypedConsumer[[]byte, int](c, eventlog.BytesSerde{}, nil) }, "value Deserializer is nil"},
+		"consumer nil consumer": {func() { eventlog.NewTypedConsumer(nil, eventlog.BytesSerde{}, eventlog.BytesSerde{}) }, "Consumer is nil"},
+		"producer keys":         {func() { eventlog.NewTypedProducer(p, (*eventlog.Int64Serde)(nil), eventlog.BytesSerde{}) }, "key Serializer is a nil *eventlog.Int64Serde"},
+		"producer values":       {func() { eventlog.NewTypedProducer(p, eventlog.BytesSerde{}, (*eventlog.BytesSerde)(nil)) }, "value Serializer is a nil *eventlog.BytesSerde"},
+		"producer JSON keys":    {func() { eventlog.NewTypedProducer(p, (*eventlog.JSONSerde[string])(nil), eventlog.BytesSerde{}) }, "key Serializer is a nil *eventlog.JSONSerde[string]"},
+		"producer nil keys":     {func() { eventlog.NewTypedProducer[string, []byte](p, nil, eventlog.BytesSerde{}) }, "key Serializer is nil"},
+		"producer nil producer": {func() { eventlog.NewTypedProducer(nil, eventlog.BytesSerde{}, eventlog.BytesSerde{}) }, "Producer is nil"},
+	} {
+		v := constructionPanic(tc.fn)
+		require.NotNil(t, v, "%s: no panic at construction", name)
+		err, ok := v.(error)
+		require.True(t, ok, "%s: panicked with %v, not an error", name, v)
+		assert.ErrorIs(t, err, eventlog.ErrInvalidConfig, name)
+		assert.ErrorContains(t, err, tc.want, name)
+	}
+	// Pointers that are not nil work as the values do.
+	require.NotPanics(t, func() {
+		eventlog.NewTypedConsumer(c, &eventlog.StringSerde{}, &eventlog.JSONSerde[int]{})
+		eventlog.NewTypedProducer(p, &eventlog.StringSerde{}, &eventlog.JSONSerde[int]{})
+	})
+}

@@ -155,3 +155,30 @@ var (
 	_ Serializer[struct{}]   = JSONSerde[struct{}]{}
 	_ Deserializer[struct{}] = JSONSerde[struct{}]{}
 )
+
+// checkSerde reports what makes s, a Serializer or Deserializer given to a
+// typed wrapper, unusable: nil, or a nil pointer to one of the library's
+// serdes, whose value methods would dereference it at the first record. A
+// nil pointer to an application's own type is left to its methods, which
+// may accept it. T is the serde's type argument, for JSONSerde.
+func checkSerde[T any](s any) error {
+	nilPointer := false
+	switch p := s.(type) {
+	case nil:
+		return errors.New("is nil")
+	case *BytesSerde:
+		nilPointer = p == nil
+	case *StringSerde:
+		nilPointer = p == nil
+	case *Int32Serde:
+		nilPointer = p == nil
+	case *Int64Serde:
+		nilPointer = p == nil
+	case *JSONSerde[T]:
+		nilPointer = p == nil
+	}
+	if nilPointer {
+		return fmt.Errorf("is a nil %T: use a value of the type, or a pointer to one", s)
+	}
+	return nil
+}

@@ -44,10 +44,19 @@ func (e *DeserializationError) Unwrap() error { return e.Err }
 //
 //	orders := eventlog.NewTypedConsumer(c, eventlog.StringSerde{}, eventlog.JSONSerde[Order]{})
 //
-// It panics if a deserializer is nil.
+// It panics, with an error wrapping ErrInvalidConfig that names the
+// argument, if c or a deserializer is nil, or a deserializer is a nil
+// pointer to one of the library's serdes, which would panic at the first
+// record.
 func NewTypedConsumer[K, V any](c *Consumer, keys Deserializer[K], values Deserializer[V]) *TypedConsumer[K, V] {
-	if c == nil || keys == nil || values == nil {
-		panic("eventlog: NewTypedConsumer with a nil consumer or deserializer")
+	if c == nil {
+		panic(errorf("eventlog: NewTypedConsumer: %w: the Consumer is nil", ErrInvalidConfig))
+	}
+	if err := checkSerde[K](keys); err != nil {
+		panic(errorf("eventlog: NewTypedConsumer: %w: the key Deserializer %v", ErrInvalidConfig, err))
+	}
+	if err := checkSerde[V](values); err != nil {
+		panic(errorf("eventlog: NewTypedConsumer: %w: the value Deserializer %v", ErrInvalidConfig, err))
 	}
 	return &TypedConsumer[K, V]{c: c, keys: keys, values: values}
 }

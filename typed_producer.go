@@ -18,10 +18,18 @@ type TypedProducer[K, V any] struct {
 //
 //	orders := eventlog.NewTypedProducer(p, eventlog.StringSerde{}, eventlog.JSONSerde[Order]{})
 //
-// It panics if a serializer is nil.
+// It panics, with an error wrapping ErrInvalidConfig that names the
+// argument, if p or a serializer is nil, or a serializer is a nil pointer
+// to one of the library's serdes, which would panic at the first record.
 func NewTypedProducer[K, V any](p *Producer, keys Serializer[K], values Serializer[V]) *TypedProducer[K, V] {
-	if p == nil || keys == nil || values == nil {
-		panic("eventlog: NewTypedProducer needs a Producer and two Serializers")
+	if p == nil {
+		panic(errorf("eventlog: NewTypedProducer: %w: the Producer is nil", ErrInvalidConfig))
+	}
+	if err := checkSerde[K](keys); err != nil {
+		panic(errorf("eventlog: NewTypedProducer: %w: the key Serializer %v", ErrInvalidConfig, err))
+	}
+	if err := checkSerde[V](values); err != nil {
+		panic(errorf("eventlog: NewTypedProducer: %w: the value Serializer %v", ErrInvalidConfig, err))
 	}
 	return &TypedProducer[K, V]{producer: p, keys: keys, values: values}
 }
