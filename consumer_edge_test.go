@@ -261,3 +261,89 @@ func TestNilPointerSerdeFailsAtConstruction(t *testing.T) {
 		eventlog.NewTypedProducer(p, &eventlog.StringSerde{}, &eventlog.JSONSerde[int]{})
 	})
 }
+
+// A panic in the body of an iterator's loop ends the loop as a break does:
+// a program that recovers and goes on reading — with the iterator again,
+// the other one, or Poll — gets the rest of the batch being yielded, from
+// the record after the one whose body panicked, none skipped and none
+// twice. A Close after the panic commits no record after that one.
+func TestIterationAfterPanicInLoopBodySkipsNothing(t *testing.T) {
+	l := consumerLog(t, 1, nil)
+	produce(t, l, 0, 5, "v") // one batch
+	iterators := map[string]func(*eventlog.Consumer, func(int64)){
+		"Records": func(c *eventlog.Consumer, body func(int64)) {
+			for r, err := range c.Records(ctx) {
+				require.NoError(t, err)
+				body(r.Offset)
+			}
+		},
+		"Views": func(c *eventlog.Consumer, body func(int64)) {
+			for v, err := range c.Views(ctx) {
+				require.NoError(t, err)
+				body(v.Offset)
+			}
+		},
+		"ReadToEnd": func(c *eventlog.Consumer, body func(int64)) {
+			for r, err := range c.ReadToEnd(ctx) {
+				require.NoError(t, err)
+				body(r.Offset)
+			}
+		},
+		"typed Records": func(c *eventlog.Consumer, body func(int64)) {
+			for r, err := range eventlog.NewTypedConsumer(c, eventlog.StringSerde{}, eventlog.StringSerde{}).Records(ctx) {
+				require.NoError(t, err)
+				body(r.Offset)
+			}
+		},
+		"Poll": func(c *eventlog.Consumer, body func(int64)) {
+			recs, err := c.Poll(ctx)
+			require.NoError(t, err)
+			for _, r := range recs {
+				body(r.Offset)
+			}
+		},
+	}
+	for first, panicking := range iterators {
+		if first == "Poll" {
+			continue
+		}
+		for then, resume := range iterators {
+			group := first + " then " + then
+			c := groupConsumer(t, l, group, func(o *eventlog.ConsumerOptions) {
+				o.FetchMaxWait = -1
+				o.AutoOffsetReset = eventlog.OffsetResetEarliest
+			})
+			require.NoError(t, c.Subscribe("t"))
+			var got []int64
+			assert.PanicsWithValue(t, "body", func() {
+				panicking(c, func(offset int64) {
+					got = append(got, offset)
+					if offset == 1 {
+						panic("body")
+					}
+				})
+			}, group)
+			resume(c, func(offset int64) { got = append(got, offset) })
+			assert.Equal(t, []int64{0, 1, 2, 3, 4}, got, group)
+			require.NoError(t, c.Close())
+			assert.Equal(t, int64(5), committedOnly(t, l, group), group)
+		}
+		// A Close deferred by the caller, which runs while the panic goes
+		// on, commits no record from the one whose body panicked on.
+		group := first + " then Close"
+		c := groupConsumer(t, l, group, func(o *eventlog.ConsumerOptions) {
+			o.FetchMaxWait = -1
+			o.AutoOffsetReset = eventlog.OffsetResetEarliest
+		})
+		require.NoError(t, c.Subscribe("t"))
+		assert.PanicsWithValue(t, "body", func() {
+			defer func() { require.NoError(t, c.Close()) }()
+			panicking(c, func(offset int64) {
+				if offset == 1 {
+					panic("body")
+				}
+			})
+		}, group)
+		assert.LessOrEqual(t, committedOnly(t, l, group), int64(1), group)
+	}
+}

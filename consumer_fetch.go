@@ -409,7 +409,8 @@ func (c *Consumer) abortPollLocked() {
 // yields the error (ctx.Err(), ErrWakeup, ...) with a zero Record, once, and
 // stops. With a negative FetchMaxWait it stops instead, without an error,
 // at the first poll that finds nothing. Breaking out of the loop is clean:
-// positions stay after the last record yielded; a commit in the loop body
+// positions stay after the last record yielded, as they do after a panic
+// in the loop body; a commit in the loop body
 // covers the batch being yielded (see Views, which Records clones). The loop body may Seek, Pause, Resume or Assign; the next
 // record then comes from the consumer as changed.
 func (c *Consumer) Records(ctx context.Context) iter.Seq2[Record, error] {

@@ -41,8 +41,10 @@ type viewChunk struct {
 // as Records does: it waits for records until ctx ends or a wait fails,
 // yields that error once and stops, and it stops without an error at the
 // first wait with a negative FetchMaxWait. Breaking out of the loop leaves
-// positions right after the last record yielded. The loop body may call
-// the consumer (Seek, Pause, CommitSync, ...).
+// positions right after the last record yielded, and so does a panic in
+// the loop body: a program that recovers and reads on gets the records
+// after the one the body was given. The loop body may call the consumer
+// (Seek, Pause, CommitSync, ...).
 //
 // While the body runs, the position of the partition being read is at the
 // end of the batch being yielded, so a commit in the body covers that whole
@@ -53,7 +55,9 @@ type viewChunk struct {
 // the middle of the loop, from its body or from another goroutine: it
 // commits the partition's position from before the loop took its last
 // run of records from it (at most MaxPollRecords), which a restart reads
-// again, rather than skip those the loop did not yield.
+// again, rather than skip those the loop did not yield. A Close deferred
+// by a caller whose loop body panicked commits that position too, until
+// the next Poll or iteration.
 func (c *Consumer) Views(ctx context.Context) iter.Seq2[*RecordView, error] {
 	return func(yield func(*RecordView, error) bool) {
 		c.eachView(ctx, false, func(v *RecordView, err error) (bool, bool) { return yield(v, err), true })
@@ -286,6 +290,27 @@ func (c *Consumer) readChunk(vc *viewCursor, chunk viewChunk, fn func(*RecordVie
 		fn(nil, err)
 		return false
 	}
+	var yielding *RecordView // the record last given to the loop body
+	ended := false
+	defer func() {
+		if !ended && yielding != nil {
+			// The loop body panicked: the loop ends as a break ends it,
+			// right after the record, rather than at the end of its batch,
+			// so that a program that recovers and reads on skips none.
+			// The chunk is not over for the commits (see reading): a Close
+			// deferred by the caller commits the position before the chunk.
+			c.movePosition(chunk, yielding.Offset+1, false)
+		}
+	}()
+	more := c.yieldChunk(vc, chunk, fn, &yielding)
+	ended = true
+	return more
+}
+
+// yieldChunk is readChunk's loop over the records of the chunk. It notes
+// in yielding the record it gives to fn.
+func (c *Consumer) yieldChunk(vc *viewCursor, chunk viewChunk, fn func(*RecordView, error) (more, consumed bool), yielding **RecordView) bool {
+	st := chunk.st
 	records, bytes, batch := 0, int64(0), -1
 	next := chunk.from // the offset after the last record yielded
 	for {
@@ -325,6 +350,7 @@ func (c *Consumer) readChunk(vc *viewCursor, chunk viewChunk, fn func(*RecordVie
 				return true
 			}
 		}
+		*yielding = v
 		more, consumed := fn(v, nil)
 		if !consumed {
 			c.movePosition(chunk, v.Offset, true)
