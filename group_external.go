@@ -218,8 +218,10 @@ func (x *ExternalMember) checkGenerationLocked(generation int32) error {
 // member): its subscription becomes topics, rebalancing the group if that
 // changes what it subscribes to, and it releases every partition it holds
 // that is not in owned, which its client has revoked. Under the eager
-// protocol a client revokes everything before it rejoins; under the
-// cooperative one it keeps what it still owns.
+// protocol a client revokes everything before it rejoins, so the member
+// releases everything it holds, owned or not (the assignor still sees what
+// it held when the rebalance began); under the cooperative one it keeps
+// what it still owns.
 func (x *ExternalMember) Rejoin(topics []string, owned []TopicPartition) error {
 	for _, name := range topics {
 		if err := validateTopicName(name, false); err != nil {
@@ -235,9 +237,13 @@ func (x *ExternalMember) Rejoin(topics []string, owned []TopicPartition) error {
 	}
 	m.lastPoll = now
 	had := heldList(m)
+	eager := g.mu.assignor.Protocol() == RebalanceEager
 	var revoked []TopicPartition
 	for tp := range m.held {
-		if !slices.Contains(owned, tp) {
+		// An eager client owns nothing once it rejoins, whatever its
+		// JoinGroup says it owned: kept, a claimed partition would hold
+		// up the rebalance, which waits for every partition back.
+		if eager || !slices.Contains(owned, tp) {
 			revoked = append(revoked, tp)
 		}
 	}
@@ -249,7 +255,7 @@ func (x *ExternalMember) Rejoin(topics []string, owned []TopicPartition) error {
 	m.cfg.topics = slices.Clone(topics)
 	if resolved := g.resolveTopics(&m.cfg); !slices.Equal(resolved, m.topics) {
 		m.topics = resolved
-		if !g.mu.emptying && g.mu.assignor.Protocol() == RebalanceEager {
+		if !g.mu.emptying && eager {
 			// Its client revoked everything to rejoin; the rebalance
 			// this starts is to see what it owned, which a Kafka
 			// client's subscription tells the eager sticky assignor.

@@ -541,3 +541,46 @@ func TestExternalMemberOfClosedLog(t *testing.T) {
 	assert.ErrorIs(t, err, eventlog.ErrClosed)
 	assert.ErrorIs(t, x.Rejoin([]string{"t"}, nil), eventlog.ErrClosed)
 }
+
+// TestExternalEagerRejoinClaimingPartitionsDoesNotWaitOnItself: under the
+// eager protocol a client gives up everything before it rejoins; one whose
+// JoinGroup still names the partitions it owned (the subscription's owned
+// partitions, which some clients send whatever the protocol) owns none of
+// them. Before, Rejoin kept them held, and the rebalance waited for the
+// member, in AwaitRebalance, to give them back — until its rebalance
+// timeout ended the join. A context that is already done shows that the
+// rebalance completes once every member rejoined, without waiting.
+func TestExternalEagerRejoinClaimingPartitionsDoesNotWaitOnItself(t *testing.T) {
+	for _, a := range []eventlog.Assignor{eventlog.RangeAssignor{}, eventlog.StickyAssignor{}} {
+		t.Run(a.Name(), func(t *testing.T) {
+			l, _, ctx, cfg := externalGroup(t, 2, a, 5*time.Second)
+			done, cancel := context.WithCancel(context.Background())
+			cancel()
+			x, genX, owned := joinExternal(t, ctx, l, cfg)
+			require.Len(t, owned, 2)
+
+			// y joins: x is told to rejoin, and does, naming what it owned.
+			y, err := l.JoinGroupExternal("g", cfg)
+			require.NoError(t, err)
+			rejoin, err := x.Heartbeat(genX)
+			require.NoError(t, err)
+			require.True(t, rejoin)
+			require.NoError(t, x.Rejoin([]string{"t"}, owned))
+			genX, err = x.AwaitRebalance(done)
+			require.NoError(t, err, "x's join waits for the partitions x gave up")
+			genY, err := y.AwaitRebalance(done)
+			require.NoError(t, err)
+			assert.Equal(t, genX, genY)
+			tpsX, err := x.Sync(genX)
+			require.NoError(t, err)
+			tpsY, err := y.Sync(genY)
+			require.NoError(t, err)
+			assert.Len(t, tpsX, 1)
+			assert.Len(t, tpsY, 1)
+			if a.Name() == "sticky" {
+				// The assignor saw what x owned: x keeps one of them.
+				assert.Contains(t, owned, tpsX[0])
+			}
+		})
+	}
+}
