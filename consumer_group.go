@@ -599,7 +599,8 @@ func (c *Consumer) commitLocked(ctx context.Context, offsets map[TopicPartition]
 	if err := g.beginCommit(gm.m, tps); err != nil {
 		return pendingCommit{}, err
 	}
-	defer g.endCommit(gm.m)
+	defer g.endCommit(gm.m, tps)
+	g.commitChecked()
 	pc, err := g.coord.offsets.write(ctx, c.opts.GroupID, updates, d)
 	if err != nil {
 		return pendingCommit{}, err

@@ -464,7 +464,11 @@
 // consumed but not committed is consumed again (at least once). A consumer
 // with a GroupID that assigns its partitions by hand commits them the same
 // ways, automatic commits included, as Kafka's does, while the group has no
-// members. Log.GroupOffsets reports each committed offset and its lag.
+// members; so do Log.CommitGroupOffsets and offsets sent to a transaction
+// with no member. A member that joins while such a commit is being written
+// gets none of its partitions until it is, so that it starts from the
+// offsets committed. Log.GroupOffsets reports each committed offset and
+// its lag.
 //
 // Committed offsets are records of the internal, compacted topic
 // __consumer_offsets, in Kafka's own key and value layout, as durable as the

@@ -203,6 +203,17 @@ func SetCommitHook(l *Log, fn func()) {
 	l.commitHook.Store(&fn)
 }
 
+// SetCommitCheckedHook makes the plain offset commits on l (a
+// Consumer's, an ExternalMember's, CommitGroupOffsets) call fn once their
+// check passed, before they write the offsets; nil removes it.
+func SetCommitCheckedHook(l *Log, fn func()) {
+	if fn == nil {
+		l.commitCheckedHook.Store(nil)
+		return
+	}
+	l.commitCheckedHook.Store(&fn)
+}
+
 // SetPositionHook makes a Consumer's reads on l call fn with each
 // partition before they check its position; nil removes it.
 func SetPositionHook(l *Log, fn func(TopicPartition)) {

@@ -95,6 +95,9 @@ var (
 // partitions held until they finish, so the new owner reads the last one.
 // Offsets sent to a transaction (SendOffsetsToTransaction) count until they
 // are recorded as pending, so that the new owner waits for the transaction.
+// A commit from outside the group, accepted only while it has no members,
+// is counted per partition, and a member that joins meanwhile is granted
+// none of its partitions until it ends.
 
 // group is one consumer group.
 type group struct {
@@ -129,6 +132,10 @@ type group struct {
 		// emptying is set during an eager rebalance, until no member
 		// holds a partition.
 		emptying bool
+		// outside counts, per partition, the commits from outside the
+		// group in flight (beginOutsideCommitLocked): a partition is
+		// granted to no member until they end.
+		outside map[TopicPartition]int
 		// topicsVersion is the Log's topicsVersion when subscriptions
 		// were last resolved, and partitions what the last assignment
 		// knew of the subscribed topics.
@@ -529,7 +536,8 @@ func (g *group) updateLocked(m *member) {
 	m.notify()
 }
 
-// grantLocked grants every targeted partition that nobody holds. An
+// grantLocked grants every targeted partition that nobody holds and no
+// commit from outside the group is writing (see outside). An
 // external member learns of what it was granted when it rejoins, which its
 // rebalance timeout bounds: under the cooperative protocol, that rejoin is
 // the second phase of the rebalance.
@@ -540,7 +548,7 @@ func (g *group) grantLocked() {
 	for _, m := range g.mu.members {
 		granted := false
 		for tp := range m.target {
-			if !m.held[tp] && g.mu.holder[tp] == nil {
+			if !m.held[tp] && g.mu.holder[tp] == nil && g.mu.outside[tp] == 0 {
 				g.mu.holder[tp], m.held[tp] = m, true
 				granted = true
 			}
@@ -743,6 +751,7 @@ func (g *group) beginCommit(m *member, tps []TopicPartition) error {
 		if len(g.mu.members) > 0 {
 			return errorf("eventlog: group %q: %w: the group has members, and this consumer is not one (it assigns partitions by hand, or has not joined yet)", g.id, ErrCommitFailed)
 		}
+		g.beginOutsideCommitLocked(tps)
 		return nil
 	}
 	if m.removed != nil {
@@ -757,14 +766,44 @@ func (g *group) beginCommit(m *member, tps []TopicPartition) error {
 	return nil
 }
 
-// endCommit ends a commit begun by beginCommit; an evicted member's
-// partitions are released once its last commit ends.
-func (g *group) endCommit(m *member) {
-	if m == nil {
-		return
+// commitChecked calls the Log's commitCheckedHook, if set.
+func (g *group) commitChecked() {
+	if hook := g.coord.log.commitCheckedHook.Load(); hook != nil {
+		(*hook)()
 	}
+}
+
+// beginOutsideCommitLocked counts a commit of tps from outside the group
+// as in flight. The group has no members now, but one may join before the
+// offsets are written (or, in a transaction, recorded as pending): it is
+// granted none of tps until the commit ends, so that it starts from the
+// offsets committed rather than from the ones before. Kafka leaves this
+// race open.
+func (g *group) beginOutsideCommitLocked(tps []TopicPartition) {
+	if g.mu.outside == nil {
+		g.mu.outside = make(map[TopicPartition]int)
+	}
+	for _, tp := range tps {
+		g.mu.outside[tp]++
+	}
+}
+
+// endCommit ends a commit of tps begun by beginCommit (or
+// beginTxnCommit); an evicted member's partitions are released once its
+// last commit ends, and those of a commit from outside the group (m nil)
+// are granted once the last such commit of them ends.
+func (g *group) endCommit(m *member, tps []TopicPartition) {
 	g.mu.Lock()
 	defer g.unlock()
+	if m == nil {
+		for _, tp := range tps {
+			if g.mu.outside[tp]--; g.mu.outside[tp] == 0 {
+				delete(g.mu.outside, tp)
+			}
+		}
+		g.progressLocked()
+		return
+	}
 	m.inflight--
 	if m.inflight == 0 && m.removed != nil && len(m.held) > 0 {
 		g.releaseLocked(m, heldList(m))

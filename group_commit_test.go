@@ -72,3 +72,71 @@ func TestCommitOfNothingAfterLogClose(t *testing.T) {
 	c.CommitAsync(nil, func(_ map[eventlog.TopicPartition]eventlog.OffsetAndMetadata, err error) { asyncErr = err })
 	assert.ErrorIs(t, asyncErr, eventlog.ErrClosed, "CommitAsync")
 }
+
+// A commit from outside the group — CommitGroupOffsets, the commit of a
+// consumer that assigns partitions by hand, offsets sent to a transaction
+// with generation -1 — is accepted only while the group has no members.
+// A member that joins while one is being written is not granted its
+// partitions until it is: it starts from the offset committed, rather than
+// from the one before, and reads again nothing the committer consumed.
+// Before, it was granted them at once, and read from the old offset.
+func TestOutsideCommitInFlightHoldsItsPartitions(t *testing.T) {
+	in := eventlog.TopicPartition{Topic: "in", Partition: 0}
+	commit10 := map[eventlog.TopicPartition]eventlog.OffsetAndMetadata{in: {Offset: 10}}
+	for name, commit := range map[string]func(*testing.T, *eventlog.Log, func()){
+		"CommitGroupOffsets": func(t *testing.T, l *eventlog.Log, meanwhile func()) {
+			eventlog.SetCommitCheckedHook(l, meanwhile)
+			require.NoError(t, l.CommitGroupOffsets(ctx, "g", commit10))
+		},
+		"hand-assigned consumer": func(t *testing.T, l *eventlog.Log, meanwhile func()) {
+			c := groupConsumer(t, l, "g", func(o *eventlog.ConsumerOptions) { o.DisableAutoCommit = true })
+			require.NoError(t, c.Assign(in))
+			eventlog.SetCommitCheckedHook(l, meanwhile)
+			require.NoError(t, c.CommitOffsets(ctx, commit10))
+		},
+		"transaction": func(t *testing.T, l *eventlog.Log, meanwhile func()) {
+			p := txnProducer(t, l, "tx")
+			require.NoError(t, p.BeginTransaction())
+			eventlog.SetTxnOffsetsCheckedHook(l, meanwhile)
+			require.NoError(t, p.SendOffsetsToTransaction(ctx, commit10, eventlog.GroupMetadata{GroupID: "g", GenerationID: -1}))
+			require.NoError(t, p.CommitTransaction(ctx))
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			l := txnLog(t, t.TempDir(), nil)
+			for range 10 {
+				_, err := partition(t, l, "in", 0).Append(ctx, []eventlog.Record{{Value: []byte("v")}}, eventlog.AppendOptions{})
+				require.NoError(t, err)
+			}
+			require.NoError(t, l.CommitGroupOffsets(ctx, "g", map[eventlog.TopicPartition]eventlog.OffsetAndMetadata{in: {Offset: 5}}))
+			b := groupConsumer(t, l, "g", func(o *eventlog.ConsumerOptions) { o.DisableAutoCommit, o.FetchMaxWait = true, -1 })
+			var got []int64 // offsets of in-0 that b polled
+			poll := func() {
+				recs, err := b.Poll(ctx)
+				require.NoError(t, err)
+				for _, r := range recs {
+					if r.Partition == in.Partition {
+						got = append(got, r.Offset)
+					}
+				}
+			}
+			commit(t, l, func() {
+				eventlog.SetCommitCheckedHook(l, nil)
+				eventlog.SetTxnOffsetsCheckedHook(l, nil)
+				require.NoError(t, b.Subscribe("in")) // b joins
+				for range 10 {
+					poll()
+				}
+			})
+			_, err := partition(t, l, "in", 0).Append(ctx, []eventlog.Record{{Value: []byte("v")}}, eventlog.AppendOptions{})
+			require.NoError(t, err)
+			for range 100 {
+				if len(got) > 0 && got[len(got)-1] == 10 {
+					break
+				}
+				poll()
+			}
+			assert.Equal(t, []int64{10}, got, "offsets of %v the new member polled: it starts where the commit left it", in)
+		})
+	}
+}

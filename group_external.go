@@ -445,7 +445,8 @@ func (g *group) commit(ctx context.Context, m *member, offsets map[TopicPartitio
 	if err := g.beginCommit(m, tps); err != nil {
 		return err
 	}
-	defer g.endCommit(m)
+	defer g.endCommit(m, tps)
+	g.commitChecked()
 	_, err = g.coord.offsets.write(ctx, g.id, updates, DurabilityDefault)
 	return err
 }
@@ -454,7 +455,9 @@ func (g *group) commit(ctx context.Context, m *member, offsets map[TopicPartitio
 // membership — Kafka's OffsetCommit with no member ID, as admin tools and
 // consumers that assign partitions by hand send it — and returns once they
 // are durable. As in Kafka, the group must have no members: otherwise it
-// fails with ErrCommitFailed.
+// fails with ErrCommitFailed. A member that joins while the offsets are
+// written is granted none of their partitions until CommitGroupOffsets
+// returns, so that it starts from them.
 func (l *Log) CommitGroupOffsets(ctx context.Context, group string, offsets map[TopicPartition]OffsetAndMetadata) error {
 	if err := validGroupID(group); err != nil {
 		return err

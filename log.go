@@ -52,6 +52,10 @@ type Log struct {
 	// commitHook, when set, is called by a Consumer's commit once it took
 	// the offsets to commit, before it checks them. Tests only.
 	commitHook atomic.Pointer[func()]
+	// commitCheckedHook, when set, is called by a plain offset commit
+	// (a Consumer's, an ExternalMember's, CommitGroupOffsets) once its
+	// check passed, before it writes the offsets. Tests only.
+	commitCheckedHook atomic.Pointer[func()]
 	// positionHook, when set, is called by a Consumer's reads with each
 	// partition before they check its position. Tests only.
 	positionHook atomic.Pointer[func(TopicPartition)]

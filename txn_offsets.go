@@ -306,8 +306,10 @@ func dropOpenCommits(open map[int64][]Record, key []byte) {
 // member evicted before its offsets are recorded as pending keeps its
 // partitions held until then: their next owner finds the offsets pending
 // (ErrUnstableOffsetCommit) rather than starting from the committed
-// offset before them. The caller ends the commit with endCommit(m) once
-// writeTxn returned; m is nil for a commit from outside the group.
+// offset before them; one from outside the group keeps its partitions
+// from being granted until then (beginOutsideCommitLocked). The caller
+// ends the commit with endCommit(m, tps) once writeTxn returned; m is nil
+// for a commit from outside the group.
 func (g *group) beginTxnCommit(md GroupMetadata, tps []TopicPartition) (m *member, err error) {
 	g.mu.Lock()
 	defer g.unlock()
@@ -316,6 +318,7 @@ func (g *group) beginTxnCommit(md GroupMetadata, tps []TopicPartition) (m *membe
 		if len(g.mu.members) > 0 {
 			return nil, errorf("eventlog: group %q: %w: the group has members, and the offsets come from none of them", g.id, ErrCommitFailed)
 		}
+		g.beginOutsideCommitLocked(tps)
 		return nil, nil
 	}
 	m = g.mu.members[md.MemberID]

@@ -458,7 +458,7 @@ func (p *Producer) sendOffsets(ctx context.Context, t *producerTxn, offsets map[
 	if err != nil {
 		return err
 	}
-	defer g.endCommit(m) // once the offsets are pending, or failed
+	defer g.endCommit(m, tps) // once the offsets are pending, or failed
 	if hook := p.log.txnOffsetsCheckedHook.Load(); hook != nil {
 		(*hook)()
 	}
