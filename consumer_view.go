@@ -44,7 +44,11 @@ type viewChunk struct {
 // positions right after the last record yielded, and so does a panic in
 // the loop body: a program that recovers and reads on gets the records
 // after the one the body was given. The loop body may call the consumer
-// (Seek, Pause, CommitSync, ...).
+// (Seek, Pause, CommitSync, ...). A Log closed in the middle of the loop
+// ends it with an error wrapping ErrClosed, and a topic deleted in the
+// middle of it is met as Poll meets it; either way the records of the
+// segment being read may still be yielded first (at most MaxPollRecords),
+// as Partition.Views yields them.
 //
 // While the body runs, the position of the partition being read is at the
 // end of the batch being yielded, so a commit in the body covers that whole
