@@ -501,18 +501,8 @@ func (l *Log) AlterTopicConfig(ctx context.Context, name string, cfg TopicConfig
 	if err != nil {
 		return err
 	}
-	if err := cfg.validate(); err != nil {
-		return errorf("eventlog: topic %q: %w", name, err)
-	}
-	cfg = cfg.inMilliseconds()
-	switch {
-	case cfg.Partitions == 0:
-		cfg.Partitions = len(t.partitions)
-	case cfg.Partitions != len(t.partitions):
-		return errorf("eventlog: topic %q: %w: Partitions %d differs from the %d the topic has (add partitions with CreatePartitions)", name, ErrInvalidConfig, cfg.Partitions, len(t.partitions))
-	}
-	if cfg.MaxBatchBytes != t.config.MaxBatchBytes {
-		return errorf("eventlog: topic %q: %w: MaxBatchBytes (max.message.bytes) cannot be altered", name, ErrInvalidConfig)
+	if cfg, err = checkAlterTopicConfig(t, cfg); err != nil {
+		return err
 	}
 	if err := ctx.Err(); err != nil {
 		return errorf("eventlog: alter the configuration of topic %q: %w", name, err)
@@ -587,6 +577,50 @@ func (l *Log) AlterTopicConfig(ctx context.Context, name string, cfg TopicConfig
 		return errorf("eventlog: topic %q: the configuration is altered, but records written before it could not be made visible: %w", name, err)
 	}
 	return nil
+}
+
+// ValidateAlterTopicConfig returns the error AlterTopicConfig would return
+// for name and cfg before it reads the topic's records — a read-only Log,
+// no such topic, an internal topic, an invalid cfg, a change of
+// Partitions or MaxBatchBytes — without changing anything, as Kafka's
+// AlterConfigs and IncrementalAlterConfigs do with validate-only. It does
+// not read the records: a switch to compaction that AlterTopicConfig
+// refuses for a record without a key passes it. Another call can still
+// change the topic before an AlterTopicConfig.
+func (l *Log) ValidateAlterTopicConfig(name string, cfg TopicConfig) error {
+	if err := l.refuseWrite("alter the configuration of topic %q", name); err != nil {
+		return err
+	}
+	if !l.enter() {
+		return ErrClosed
+	}
+	defer l.exit()
+	t, err := l.adminTopic(name)
+	if err != nil {
+		return err
+	}
+	_, err = checkAlterTopicConfig(t, cfg)
+	return err
+}
+
+// checkAlterTopicConfig checks cfg as the new configuration of t and
+// returns it as AlterTopicConfig stores it: in whole milliseconds, with
+// t's partition count.
+func checkAlterTopicConfig(t *topic, cfg TopicConfig) (TopicConfig, error) {
+	if err := cfg.validate(); err != nil {
+		return cfg, errorf("eventlog: topic %q: %w", t.name, err)
+	}
+	cfg = cfg.inMilliseconds()
+	switch {
+	case cfg.Partitions == 0:
+		cfg.Partitions = len(t.partitions)
+	case cfg.Partitions != len(t.partitions):
+		return cfg, errorf("eventlog: topic %q: %w: Partitions %d differs from the %d the topic has (add partitions with CreatePartitions)", t.name, ErrInvalidConfig, cfg.Partitions, len(t.partitions))
+	}
+	if cfg.MaxBatchBytes != t.config.MaxBatchBytes {
+		return cfg, errorf("eventlog: topic %q: %w: MaxBatchBytes (max.message.bytes) cannot be altered", t.name, ErrInvalidConfig)
+	}
+	return cfg, nil
 }
 
 // setConfig replaces the partition's settings between appends and

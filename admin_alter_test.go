@@ -41,3 +41,30 @@ func TestAlterTopicConfigAppliesAllOverAFailedPartition(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, p1.LogEndOffset(), p1.HighWatermark(), "partition 1 has the topic's new durability: a record written is visible")
 }
+
+// ValidateAlterTopicConfig answers as AlterTopicConfig would, and changes
+// nothing: nil for a valid change, ErrInvalidConfig for an invalid one or
+// one of MaxBatchBytes, ErrTopicNotFound and ErrInvalidTopic for a topic
+// that is not there or is internal.
+func TestValidateAlterTopicConfig(t *testing.T) {
+	l := openLog(t, "/d", &eventlog.Options{FS: eventlog.NewMemFS()})
+	require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{Partitions: 2}))
+	valid := eventlog.TopicConfig{SegmentBytes: 4096, CleanupPolicy: eventlog.CleanupCompact}
+	assert.NoError(t, l.ValidateAlterTopicConfig("t", valid))
+	cfg, err := l.TopicConfig("t")
+	require.NoError(t, err)
+	assert.Equal(t, eventlog.TopicConfig{Partitions: 2}, cfg, "validating changes nothing")
+
+	for name, c := range map[string]eventlog.TopicConfig{
+		"segment bytes":   {SegmentBytes: 100},
+		"max batch bytes": {MaxBatchBytes: 4096},
+		"partitions":      {Partitions: 3},
+	} {
+		verr := l.ValidateAlterTopicConfig("t", c)
+		assert.ErrorIs(t, verr, eventlog.ErrInvalidConfig, name)
+		assert.Equal(t, verr, l.AlterTopicConfig(ctx, "t", c), name)
+	}
+	assert.ErrorIs(t, l.ValidateAlterTopicConfig("missing", valid), eventlog.ErrTopicNotFound)
+	assert.ErrorIs(t, l.ValidateAlterTopicConfig("__consumer_offsets", valid), eventlog.ErrInvalidTopic)
+	require.NoError(t, l.AlterTopicConfig(ctx, "t", valid))
+}
