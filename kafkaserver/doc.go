@@ -87,9 +87,12 @@
 //	DeleteTopics       20  0-5       by name
 //	DeleteRecords      21  0-2
 //	InitProducerId     22  0-4       idempotent producers; no transactional IDs
+//	DescribeConfigs    32  0-4       topics and this broker
+//	AlterConfigs       33  0-2       topics
 //	SaslAuthenticate   36  0-2
 //	CreatePartitions   37  0-3
 //	DeleteGroups       42  0-2
+//	IncrementalAlterConfigs 44  0-1  topics; APPEND and SUBTRACT for cleanup.policy
 //
 // # Differences from a Kafka broker
 //
@@ -121,7 +124,7 @@
 //     an old epoch INVALID_PRODUCER_EPOCH.
 //   - No topic IDs (Fetch v13+, Produce v13+, Metadata topic IDs are zero;
 //     a Metadata v12 naming topics by ID is answered UNKNOWN_TOPIC_ID),
-//     no DescribeConfigs or AlterConfigs, no ACLs: an authenticated client
+//     no ACLs: an authenticated client
 //     may do anything, and Metadata and DescribeGroups answer one that
 //     asks for its authorized operations with every operation of the
 //     resource's type, as a broker without an authorizer. Internal topics such as __consumer_offsets are not
@@ -146,6 +149,27 @@
 //     from the Log's Options (segment.bytes, segment.ms, retention.ms,
 //     retention.bytes, max.message.bytes, flush.messages) is left out,
 //     where Kafka lists it with the broker's value.
+//   - DescribeConfigs, AlterConfigs and IncrementalAlterConfigs read and
+//     change a topic's settings by the names CreateTopics takes, through
+//     eventlog.Log.AlterTopicConfig (ValidateAlterTopicConfig for
+//     validate-only). DescribeConfigs lists the topic's own settings
+//     (DYNAMIC_TOPIC_CONFIG, with the default they override as a synonym),
+//     the defaults the Log fixes (DEFAULT_CONFIG, under their broker names
+//     as synonyms) and max.message.bytes in effect, which is read-only:
+//     the Log cannot alter it, and AlterConfigs, which otherwise puts the
+//     settings it does not name back to their defaults, leaves it as it
+//     is. As in CreateTopics, the settings a topic takes from the Log's
+//     Options (flush.messages, retention.bytes, retention.ms,
+//     segment.bytes, segment.ms) are not listed unless the topic sets
+//     them, where Kafka lists the broker's value. A switch to compaction
+//     of a topic holding a record without a key is refused with
+//     INVALID_CONFIG (the Log's cleaner would drop it). The broker's
+//     settings are the Server's Options and the Log's fixed defaults,
+//     all read-only: altering them answers INVALID_REQUEST, as Kafka
+//     answers a setting it cannot update dynamically; the empty broker
+//     name (the cluster's dynamic defaults) describes none. Other
+//     resource types (BROKER_LOGGER, GROUP, CLIENT_METRICS) answer
+//     INVALID_REQUEST.
 //   - Produced batches must use CreateTime; the broker corrects a wrong
 //     max timestamp as Kafka does. A compacted topic refuses keyless records
 //     with INVALID_RECORD, as Kafka does.

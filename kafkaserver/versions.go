@@ -47,9 +47,12 @@ func supportedAPIs() []api {
 		{20, 0, 5, (*conn).handleDeleteTopics},  // v6 deletes by topic ID
 		{21, 0, 2, (*conn).handleDeleteRecords},
 		{22, 0, 4, (*conn).handleInitProducerID},
+		{32, 0, 4, (*conn).handleDescribeConfigs},
+		{33, 0, 2, (*conn).handleAlterConfigs},
 		{36, 0, 2, (*conn).handleSASLAuthenticate},
 		{37, 0, 3, (*conn).handleCreatePartitions},
 		{42, 0, 2, (*conn).handleDeleteGroups},
+		{44, 0, 1, (*conn).handleIncrementalAlterConfigs},
 	}
 }
 

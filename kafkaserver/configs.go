@@ -1,0 +1,451 @@
+package kafkaserver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/eventlog/eventlog"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// DescribeConfigs, AlterConfigs and IncrementalAlterConfigs: a topic's
+// settings read and changed by their Kafka names. A topic's own settings
+// are the DYNAMIC_TOPIC_CONFIG entries of topicConfigEntries; a change
+// edits that set of names and values and turns it back into a
+// TopicConfig with setTopicConfig, which Log.AlterTopicConfig takes
+// whole. Settings a topic does not set are the Log's: DEFAULT_CONFIG
+// where the Log fixes the default (topicConfigEntries of a zero
+// TopicConfig), STATIC_BROKER_CONFIG for max.message.bytes, which the
+// topic's partitions report, and not listed where they come from the
+// Log's Options, which the listener does not see.
+
+// topicSetting is what DescribeConfigs says of a topic setting besides
+// its value.
+type topicSetting struct {
+	typ      kmsg.ConfigType
+	broker   string // the broker setting it defaults to, Kafka's synonym
+	readOnly bool   // the Log cannot alter it
+	doc      string
+}
+
+// topicSettings are the topic settings the listener knows: those
+// setTopicConfig takes.
+var topicSettings = map[string]topicSetting{
+	"cleanup.policy":            {kmsg.ConfigTypeList, "log.cleanup.policy", false, "How old records go: delete (whole segments by age and size), compact (all but the newest record of each key), or compact,delete."},
+	"compression.type":          {kmsg.ConfigTypeString, "compression.type", false, "Only producer: batches are stored as the producer compressed them."},
+	"delete.retention.ms":       {kmsg.ConfigTypeLong, "log.cleaner.delete.retention.ms", false, "How long a tombstone stays on a compacted topic after the cleaner first sees it."},
+	"flush.messages":            {kmsg.ConfigTypeLong, "log.flush.interval.messages", false, "1: an append is acknowledged once fsynced; more: once written to the operating system."},
+	"max.compaction.lag.ms":     {kmsg.ConfigTypeLong, "log.cleaner.max.compaction.lag.ms", false, "The most time a record stays uncompacted."},
+	"max.message.bytes":         {kmsg.ConfigTypeInt, "message.max.bytes", true, "The largest record batch the topic takes. It cannot be altered: producers size their batches by it."},
+	"message.timestamp.type":    {kmsg.ConfigTypeString, "log.message.timestamp.type", false, "Only CreateTime: records keep the timestamps producers give."},
+	"min.cleanable.dirty.ratio": {kmsg.ConfigTypeDouble, "log.cleaner.min.cleanable.ratio", false, "The share of a compacted partition written since its last cleaning for the cleaner to clean it."},
+	"min.compaction.lag.ms":     {kmsg.ConfigTypeLong, "log.cleaner.min.compaction.lag.ms", false, "The least time a record stays uncompacted."},
+	"min.insync.replicas":       {kmsg.ConfigTypeInt, "min.insync.replicas", false, "Only 1: a partition has one replica."},
+	"retention.bytes":           {kmsg.ConfigTypeLong, "log.retention.bytes", false, "The most bytes a partition keeps before its oldest segments go; -1: no cap."},
+	"retention.ms":              {kmsg.ConfigTypeLong, "log.retention.ms", false, "How long a segment is kept after its last record; -1: forever."},
+	"segment.bytes":             {kmsg.ConfigTypeInt, "log.segment.bytes", false, "The size at which a segment is closed and a new one started."},
+	"segment.ms":                {kmsg.ConfigTypeLong, "log.roll.ms", false, "The age at which a segment is closed and a new one started."},
+}
+
+// configEntry is one setting as DescribeConfigs answers it.
+type configEntry struct {
+	name, value string
+	source      kmsg.ConfigSource
+	typ         kmsg.ConfigType
+	readOnly    bool
+	doc         string
+	synonyms    []kmsg.DescribeConfigsResponseResourceConfigConfigSynonym
+}
+
+func synonym(name, value string, source kmsg.ConfigSource) kmsg.DescribeConfigsResponseResourceConfigConfigSynonym {
+	s := kmsg.NewDescribeConfigsResponseResourceConfigConfigSynonym()
+	s.Name, s.Value, s.Source = name, kmsg.StringPtr(value), source
+	return s
+}
+
+// ownTopicConfigs returns the settings cfg sets, by Kafka name.
+func ownTopicConfigs(cfg eventlog.TopicConfig) map[string]string {
+	own := make(map[string]string)
+	for _, e := range topicConfigEntries(cfg) {
+		if e.Source == int8(kmsg.ConfigSourceDynamicTopicConfig) && e.Value != nil {
+			own[e.Name] = *e.Value
+		}
+	}
+	return own
+}
+
+// logDefaults returns the defaults the Log fixes whatever its Options, by
+// topic setting name.
+func logDefaults() map[string]string {
+	defaults := make(map[string]string)
+	for _, e := range topicConfigEntries(eventlog.TopicConfig{}) {
+		if e.Source == int8(kmsg.ConfigSourceDefaultConfig) && e.Value != nil {
+			defaults[e.Name] = *e.Value
+		}
+	}
+	return defaults
+}
+
+// topicConfigs returns the settings of topic name in effect, by name.
+func (c *conn) topicConfigs(name string) ([]configEntry, error) {
+	if err := checkTopicName(name); err != nil {
+		return nil, err
+	}
+	cfg, err := c.s.log.TopicConfig(name)
+	if err != nil {
+		return nil, err
+	}
+	defaults := logDefaults()
+	var entries []configEntry
+	for _, e := range topicConfigEntries(cfg) {
+		if e.Value == nil {
+			continue
+		}
+		s := topicSettings[e.Name]
+		ce := configEntry{name: e.Name, value: *e.Value, source: kmsg.ConfigSource(e.Source), typ: s.typ, readOnly: s.readOnly, doc: s.doc}
+		if ce.source == kmsg.ConfigSourceDynamicTopicConfig {
+			ce.synonyms = append(ce.synonyms, synonym(e.Name, *e.Value, ce.source))
+			if def, ok := defaults[e.Name]; ok {
+				ce.synonyms = append(ce.synonyms, synonym(s.broker, def, kmsg.ConfigSourceDefaultConfig))
+			}
+		} else {
+			ce.synonyms = append(ce.synonyms, synonym(s.broker, *e.Value, ce.source))
+		}
+		entries = append(entries, ce)
+	}
+	// max.message.bytes in effect is reachable through the partitions
+	// when the topic does not set it.
+	if cfg.MaxBatchBytes == 0 {
+		if p, err := c.s.log.Partition(name, 0); err == nil {
+			s := topicSettings["max.message.bytes"]
+			value := strconv.Itoa(p.MaxBatchBytes())
+			source := kmsg.ConfigSourceStaticBrokerConfig // the Log's Options
+			if p.MaxBatchBytes() == eventlog.DefaultMaxBatchBytes {
+				source = kmsg.ConfigSourceDefaultConfig
+			}
+			entries = append(entries, configEntry{name: "max.message.bytes", value: value, source: source, typ: s.typ, readOnly: s.readOnly, doc: s.doc,
+				synonyms: []kmsg.DescribeConfigsResponseResourceConfigConfigSynonym{synonym(s.broker, value, source)}})
+		}
+	}
+	slices.SortFunc(entries, func(a, b configEntry) int { return strings.Compare(a.name, b.name) })
+	return entries, nil
+}
+
+// brokerConfigs returns the broker settings the listener has: the
+// Server's Options (STATIC_BROKER_CONFIG) and the Log's fixed defaults for
+// topics (DEFAULT_CONFIG), by name. None can be altered.
+func (c *conn) brokerConfigs() []configEntry {
+	o := &c.s.opts
+	ms := func(d time.Duration) string {
+		if d < 0 {
+			return "-1"
+		}
+		return strconv.FormatInt(d.Milliseconds(), 10)
+	}
+	static := func(name, value string, typ kmsg.ConfigType) configEntry {
+		return configEntry{name: name, value: value, source: kmsg.ConfigSourceStaticBrokerConfig, typ: typ}
+	}
+	id := strconv.Itoa(int(o.NodeID))
+	entries := []configEntry{
+		static("auto.create.topics.enable", strconv.FormatBool(o.AutoCreateTopics), kmsg.ConfigTypeBoolean),
+		static("broker.id", id, kmsg.ConfigTypeInt),
+		static("connections.max.idle.ms", ms(o.IdleTimeout), kmsg.ConfigTypeLong),
+		static("fetch.max.bytes", strconv.Itoa(o.FetchMaxBytes), kmsg.ConfigTypeInt),
+		static("group.max.session.timeout.ms", ms(o.GroupMaxSessionTimeout), kmsg.ConfigTypeInt),
+		static("group.min.session.timeout.ms", ms(o.GroupMinSessionTimeout), kmsg.ConfigTypeInt),
+		static("node.id", id, kmsg.ConfigTypeInt),
+		static("socket.request.max.bytes", strconv.Itoa(o.MaxRequestBytes), kmsg.ConfigTypeInt),
+		{name: "default.replication.factor", value: "1", source: kmsg.ConfigSourceDefaultConfig, typ: kmsg.ConfigTypeInt},
+		{name: "num.partitions", value: "1", source: kmsg.ConfigSourceDefaultConfig, typ: kmsg.ConfigTypeInt},
+	}
+	for name, value := range logDefaults() {
+		entries = append(entries, configEntry{name: topicSettings[name].broker, value: value, source: kmsg.ConfigSourceDefaultConfig, typ: topicSettings[name].typ})
+	}
+	for i := range entries {
+		e := &entries[i]
+		e.readOnly = true
+		e.synonyms = append(e.synonyms, synonym(e.name, e.value, e.source))
+	}
+	slices.SortFunc(entries, func(a, b configEntry) int { return strings.Compare(a.name, b.name) })
+	return entries
+}
+
+// checkBrokerName checks the name of a BROKER resource, which is this
+// broker's ID, or empty for the cluster's defaults, as Kafka checks it.
+func (c *conn) checkBrokerName(name string) error {
+	if name == "" {
+		return nil
+	}
+	id, err := strconv.ParseInt(name, 10, 32)
+	if err != nil {
+		return fmt.Errorf("%w: broker id must be an integer, but it is: %q", errInvalidRequest, name)
+	}
+	if int32(id) != c.s.opts.NodeID {
+		return fmt.Errorf("%w: unexpected broker id, expected %d or empty string, but received %s", errInvalidRequest, c.s.opts.NodeID, name)
+	}
+	return nil
+}
+
+// errInvalidRequest marks what is answered with INVALID_REQUEST.
+var errInvalidRequest = errors.New("invalid request")
+
+// configErrorCode is errorCode, with INVALID_REQUEST for
+// errInvalidRequest.
+func configErrorCode(err error) int16 {
+	if errors.Is(err, errInvalidRequest) {
+		return kerr.InvalidRequest.Code
+	}
+	return errorCode(err)
+}
+
+func errResourceType(t kmsg.ConfigResourceType) error {
+	return fmt.Errorf("%w: resource type %v (%d) is not served: only TOPIC (2) and BROKER (4)", errInvalidRequest, t, int8(t))
+}
+
+func (c *conn) handleDescribeConfigs(req *request) (kmsg.Response, error) {
+	r := req.kreq.(*kmsg.DescribeConfigsRequest)
+	resp := r.ResponseKind().(*kmsg.DescribeConfigsResponse)
+	for _, res := range r.Resources {
+		rr := kmsg.NewDescribeConfigsResponseResource()
+		rr.ResourceType, rr.ResourceName = res.ResourceType, res.ResourceName
+		var entries []configEntry
+		var err error
+		switch res.ResourceType {
+		case kmsg.ConfigResourceTypeTopic:
+			entries, err = c.topicConfigs(res.ResourceName)
+		case kmsg.ConfigResourceTypeBroker:
+			// An empty name asks for the cluster's dynamic defaults, of
+			// which there are none.
+			if err = c.checkBrokerName(res.ResourceName); err == nil && res.ResourceName != "" {
+				entries = c.brokerConfigs()
+			}
+		default:
+			err = errResourceType(res.ResourceType)
+		}
+		if err != nil {
+			rr.ErrorCode = configErrorCode(err)
+			if !errors.Is(err, eventlog.ErrTopicNotFound) { // Kafka gives no message
+				rr.ErrorMessage = errorMessage(err)
+			}
+		}
+		for _, e := range entries {
+			// Kafka answers every setting for no names or an empty list.
+			if len(res.ConfigNames) > 0 && !slices.Contains(res.ConfigNames, e.name) {
+				continue
+			}
+			ce := kmsg.NewDescribeConfigsResponseResourceConfig()
+			ce.Name, ce.Value, ce.Source = e.name, kmsg.StringPtr(e.value), e.source
+			ce.IsDefault = e.source == kmsg.ConfigSourceDefaultConfig // v0
+			ce.ReadOnly, ce.ConfigType = e.readOnly, e.typ
+			if r.IncludeSynonyms {
+				ce.ConfigSynonyms = e.synonyms
+			}
+			if r.IncludeDocumentation && e.doc != "" {
+				ce.Documentation = kmsg.StringPtr(e.doc)
+			}
+			rr.Configs = append(rr.Configs, ce)
+		}
+		resp.Resources = append(resp.Resources, rr)
+	}
+	return resp, nil
+}
+
+// alterConfig is one change of a setting: IncrementalAlterConfigs' op,
+// or a SET of AlterConfigs.
+type alterConfig struct {
+	name  string
+	op    kmsg.IncrementalAlterConfigOp
+	value *string
+}
+
+// resourceKey identifies a resource of a request.
+type resourceKey struct {
+	typ  kmsg.ConfigResourceType
+	name string
+}
+
+// alterResource applies the changes to one resource of an AlterConfigs
+// (replace: settings not named go back to their defaults) or an
+// IncrementalAlterConfigs, or checks them with validateOnly.
+func (c *conn) alterResource(ctx context.Context, typ kmsg.ConfigResourceType, name string, changes []alterConfig, replace, validateOnly bool) error {
+	seen := make(map[string]bool, len(changes))
+	var nulls []string
+	for _, ch := range changes {
+		if seen[ch.name] {
+			return fmt.Errorf("%w: config %s is named more than once", errInvalidRequest, ch.name)
+		}
+		seen[ch.name] = true
+		if ch.value == nil && ch.op != kmsg.IncrementalAlterConfigOpDelete {
+			nulls = append(nulls, ch.name)
+		}
+	}
+	if len(nulls) > 0 {
+		return fmt.Errorf("%w: null value not supported for: %s", errInvalidRequest, strings.Join(nulls, ", "))
+	}
+	switch typ {
+	case kmsg.ConfigResourceTypeTopic:
+		return c.alterTopicConfig(ctx, name, changes, replace, validateOnly)
+	case kmsg.ConfigResourceTypeBroker:
+		if err := c.checkBrokerName(name); err != nil {
+			return err
+		}
+		if len(changes) > 0 {
+			names := make([]string, len(changes))
+			for i, ch := range changes {
+				names[i] = ch.name
+			}
+			return fmt.Errorf("%w: cannot update these configs dynamically: %s (broker settings are the host's Options)", errInvalidRequest, strings.Join(names, ", "))
+		}
+		return nil
+	}
+	return errResourceType(typ)
+}
+
+// alterTopicConfig changes topic name's own settings and alters the topic
+// to the result with Log.AlterTopicConfig.
+func (c *conn) alterTopicConfig(ctx context.Context, name string, changes []alterConfig, replace, validateOnly bool) error {
+	if err := checkTopicName(name); err != nil {
+		return err
+	}
+	cur, err := c.s.log.TopicConfig(name)
+	if err != nil {
+		return err
+	}
+	own := ownTopicConfigs(cur)
+	if replace {
+		// max.message.bytes, which cannot be altered, keeps its value.
+		kept, ok := own["max.message.bytes"]
+		own = make(map[string]string)
+		if ok {
+			own["max.message.bytes"] = kept
+		}
+	}
+	for _, ch := range changes {
+		s, known := topicSettings[ch.name]
+		if !known {
+			// setTopicConfig names what is supported.
+			return fmt.Errorf("topic %q: %w: %w", name, eventlog.ErrInvalidConfig, setTopicConfig(new(eventlog.TopicConfig), ch.name, ""))
+		}
+		switch ch.op {
+		case kmsg.IncrementalAlterConfigOpSet:
+			own[ch.name] = *ch.value
+		case kmsg.IncrementalAlterConfigOpDelete:
+			delete(own, ch.name)
+		case kmsg.IncrementalAlterConfigOpAppend, kmsg.IncrementalAlterConfigOpSubtract:
+			if s.typ != kmsg.ConfigTypeList {
+				return fmt.Errorf("topic %q: %w: config %s is not a list: %v applies to lists only (cleanup.policy)", name, eventlog.ErrInvalidConfig, ch.name, ch.op)
+			}
+			old, ok := own[ch.name]
+			if !ok {
+				old = logDefaults()[ch.name]
+			}
+			own[ch.name] = editList(old, *ch.value, ch.op == kmsg.IncrementalAlterConfigOpAppend)
+		default:
+			return fmt.Errorf("%w: config %s: unknown operation %d", errInvalidRequest, ch.name, int8(ch.op))
+		}
+	}
+	var cfg eventlog.TopicConfig
+	for _, n := range slices.Sorted(maps.Keys(own)) {
+		if err := setTopicConfig(&cfg, n, own[n]); err != nil {
+			return fmt.Errorf("topic %q: %w: %w", name, eventlog.ErrInvalidConfig, err)
+		}
+	}
+	if validateOnly {
+		return c.s.log.ValidateAlterTopicConfig(name, cfg)
+	}
+	return c.s.log.AlterTopicConfig(ctx, name, cfg)
+}
+
+// editList appends the items of the comma-separated list items to list,
+// those it does not hold, or removes them from it, as Kafka's APPEND and
+// SUBTRACT do.
+func editList(list, items string, add bool) string {
+	split := func(s string) []string {
+		var out []string
+		for item := range strings.SplitSeq(s, ",") {
+			if item = strings.TrimSpace(item); item != "" {
+				out = append(out, item)
+			}
+		}
+		return out
+	}
+	have := split(list)
+	for _, item := range split(items) {
+		switch i := slices.Index(have, item); {
+		case add && i < 0:
+			have = append(have, item)
+		case !add && i >= 0:
+			have = slices.Delete(have, i, i+1)
+		}
+	}
+	return strings.Join(have, ",")
+}
+
+// resourceCounts counts the resources of a request by type and name:
+// Kafka refuses every mention of one named more than once.
+func resourceCounts[T any](resources []T, key func(T) resourceKey) map[resourceKey]int {
+	n := make(map[resourceKey]int, len(resources))
+	for _, r := range resources {
+		n[key(r)]++
+	}
+	return n
+}
+
+var errResourceTwice = fmt.Errorf("%w: each resource must appear at most once", errInvalidRequest)
+
+func (c *conn) handleIncrementalAlterConfigs(req *request) (kmsg.Response, error) {
+	r := req.kreq.(*kmsg.IncrementalAlterConfigsRequest)
+	resp := r.ResponseKind().(*kmsg.IncrementalAlterConfigsResponse)
+	counts := resourceCounts(r.Resources, func(res kmsg.IncrementalAlterConfigsRequestResource) resourceKey {
+		return resourceKey{res.ResourceType, res.ResourceName}
+	})
+	for _, res := range r.Resources {
+		rr := kmsg.NewIncrementalAlterConfigsResponseResource()
+		rr.ResourceType, rr.ResourceName = res.ResourceType, res.ResourceName
+		err := errResourceTwice
+		if counts[resourceKey{res.ResourceType, res.ResourceName}] == 1 {
+			changes := make([]alterConfig, len(res.Configs))
+			for i, cfg := range res.Configs {
+				changes[i] = alterConfig{cfg.Name, cfg.Op, cfg.Value}
+			}
+			err = c.alterResource(req.ctx, res.ResourceType, res.ResourceName, changes, false, r.ValidateOnly)
+		}
+		if err != nil {
+			rr.ErrorCode, rr.ErrorMessage = configErrorCode(err), errorMessage(err)
+		}
+		resp.Resources = append(resp.Resources, rr)
+	}
+	return resp, nil
+}
+
+func (c *conn) handleAlterConfigs(req *request) (kmsg.Response, error) {
+	r := req.kreq.(*kmsg.AlterConfigsRequest)
+	resp := r.ResponseKind().(*kmsg.AlterConfigsResponse)
+	counts := resourceCounts(r.Resources, func(res kmsg.AlterConfigsRequestResource) resourceKey {
+		return resourceKey{res.ResourceType, res.ResourceName}
+	})
+	for _, res := range r.Resources {
+		rr := kmsg.NewAlterConfigsResponseResource()
+		rr.ResourceType, rr.ResourceName = res.ResourceType, res.ResourceName
+		err := errResourceTwice
+		if counts[resourceKey{res.ResourceType, res.ResourceName}] == 1 {
+			changes := make([]alterConfig, len(res.Configs))
+			for i, cfg := range res.Configs {
+				changes[i] = alterConfig{cfg.Name, kmsg.IncrementalAlterConfigOpSet, cfg.Value}
+			}
+			err = c.alterResource(req.ctx, res.ResourceType, res.ResourceName, changes, true, r.ValidateOnly)
+		}
+		if err != nil {
+			rr.ErrorCode, rr.ErrorMessage = configErrorCode(err), errorMessage(err)
+		}
+		resp.Resources = append(resp.Resources, rr)
+	}
+	return resp, nil
+}

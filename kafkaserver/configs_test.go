@@ -1,0 +1,331 @@
+package kafkaserver_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/eventlog/eventlog"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// topicConfigsOf describes topic with kadm (DescribeConfigs with
+// synonyms) and returns its settings by name.
+func topicConfigsOf(t *testing.T, adm *kadm.Client, topic string) map[string]kadm.Config {
+	t.Helper()
+	rcs, err := adm.DescribeTopicConfigs(testContext(t), topic)
+	require.NoError(t, err)
+	rc, err := rcs.On(topic, nil)
+	require.NoError(t, err)
+	require.NoError(t, rc.Err)
+	configs := make(map[string]kadm.Config, len(rc.Configs))
+	for _, c := range rc.Configs {
+		configs[c.Key] = c
+	}
+	return configs
+}
+
+// value returns a setting's value and source, "" if it is not listed.
+func value(configs map[string]kadm.Config, name string) (string, kmsg.ConfigSource) {
+	c, ok := configs[name]
+	if !ok {
+		return "", 0
+	}
+	return c.MaybeValue(), c.Source
+}
+
+// TestDescribeConfigsTopic checks DescribeConfigs of a topic as kadm (and
+// kafka-configs.sh --describe) asks for it: the topic's own settings as
+// DYNAMIC_TOPIC_CONFIG with the broker default they override as a
+// synonym, the defaults the Log fixes as DEFAULT_CONFIG under their
+// broker names, max.message.bytes in effect (read-only: the Log cannot
+// alter it), and UNKNOWN_TOPIC_OR_PARTITION, with no configs, for a topic
+// that is not there.
+func TestDescribeConfigsTopic(t *testing.T) {
+	f := newFixture(t, map[string]eventlog.TopicConfig{
+		"own": {Partitions: 2, Retention: time.Hour, CleanupPolicy: eventlog.CleanupCompact, DeleteRetention: time.Minute},
+	})
+	adm := kadm.NewClient(f.client(t))
+	configs := topicConfigsOf(t, adm, "own")
+
+	v, src := value(configs, "retention.ms")
+	assert.Equal(t, "3600000", v)
+	assert.Equal(t, kmsg.ConfigSourceDynamicTopicConfig, src)
+	v, src = value(configs, "cleanup.policy")
+	assert.Equal(t, "compact", v)
+	assert.Equal(t, kmsg.ConfigSourceDynamicTopicConfig, src)
+	assert.Equal(t, []kadm.ConfigSynonym{
+		{Key: "cleanup.policy", Value: kmsg.StringPtr("compact"), Source: kmsg.ConfigSourceDynamicTopicConfig},
+		{Key: "log.cleanup.policy", Value: kmsg.StringPtr("delete"), Source: kmsg.ConfigSourceDefaultConfig},
+	}, configs["cleanup.policy"].Synonyms)
+
+	v, src = value(configs, "min.cleanable.dirty.ratio")
+	assert.Equal(t, "0.5", v)
+	assert.Equal(t, kmsg.ConfigSourceDefaultConfig, src)
+	assert.Equal(t, []kadm.ConfigSynonym{
+		{Key: "log.cleaner.min.cleanable.ratio", Value: kmsg.StringPtr("0.5"), Source: kmsg.ConfigSourceDefaultConfig},
+	}, configs["min.cleanable.dirty.ratio"].Synonyms)
+	v, _ = value(configs, "compression.type")
+	assert.Equal(t, "producer", v)
+	v, src = value(configs, "max.message.bytes")
+	assert.Equal(t, "1048588", v, "the Log's default")
+	assert.Equal(t, kmsg.ConfigSourceDefaultConfig, src)
+
+	rcs, err := adm.DescribeTopicConfigs(testContext(t), "missing")
+	require.NoError(t, err)
+	rc, err := rcs.On("missing", nil)
+	require.NoError(t, err)
+	assert.ErrorIs(t, rc.Err, kerr.UnknownTopicOrPartition)
+	assert.Empty(t, rc.Configs)
+}
+
+// TestDescribeConfigsRequest checks what kadm does not ask for: the
+// ConfigNames filter (no names or an empty list: all), a topic named
+// twice (described twice, as Kafka answers), read-only flags, types and
+// documentation (v3+), no synonyms unless asked, IsDefault in v0, and a
+// resource type not served (INVALID_REQUEST).
+func TestDescribeConfigsRequest(t *testing.T) {
+	f := newFixture(t, map[string]eventlog.TopicConfig{"t": {Retention: eventlog.RetainForever, MaxBatchBytes: 4096}})
+	r := dialRaw(t, f.addr)
+	describe := func(version int16, docs bool, resources ...kmsg.DescribeConfigsRequestResource) *kmsg.DescribeConfigsResponse {
+		req := kmsg.NewPtrDescribeConfigsRequest()
+		req.SetVersion(version)
+		req.Resources, req.IncludeDocumentation = resources, docs
+		return r.roundTrip(req).(*kmsg.DescribeConfigsResponse)
+	}
+	resource := func(typ kmsg.ConfigResourceType, name string, names []string) kmsg.DescribeConfigsRequestResource {
+		res := kmsg.NewDescribeConfigsRequestResource()
+		res.ResourceType, res.ResourceName, res.ConfigNames = typ, name, names
+		return res
+	}
+	topic := kmsg.ConfigResourceTypeTopic
+
+	resp := describe(4, true,
+		resource(topic, "t", []string{"retention.ms", "max.message.bytes", "no.such.setting"}),
+		resource(topic, "t", []string{}),
+		resource(kmsg.ConfigResourceTypeBrokerLogger, "0", nil))
+	require.Len(t, resp.Resources, 3)
+	filtered := resp.Resources[0]
+	require.Zero(t, filtered.ErrorCode)
+	require.Len(t, filtered.Configs, 2)
+	mmb, rms := filtered.Configs[0], filtered.Configs[1]
+	assert.Equal(t, "max.message.bytes", mmb.Name)
+	assert.Equal(t, "4096", *mmb.Value)
+	assert.True(t, mmb.ReadOnly, "max.message.bytes cannot be altered")
+	assert.Equal(t, kmsg.ConfigTypeInt, mmb.ConfigType)
+	assert.Equal(t, "retention.ms", rms.Name)
+	assert.Equal(t, "-1", *rms.Value)
+	assert.False(t, rms.ReadOnly)
+	assert.Equal(t, kmsg.ConfigTypeLong, rms.ConfigType)
+	assert.NotEmpty(t, rms.Documentation)
+	assert.Empty(t, rms.ConfigSynonyms, "not asked for")
+	all := resp.Resources[1]
+	require.Zero(t, all.ErrorCode)
+	// All but the four the topic takes from the Log's Options, which the
+	// listener does not see: flush.messages, retention.bytes,
+	// segment.bytes and segment.ms.
+	assert.Len(t, all.Configs, 10, "an empty list of names asks for all")
+	assert.Equal(t, kerr.InvalidRequest.Code, resp.Resources[2].ErrorCode)
+	assert.Empty(t, resp.Resources[2].Configs)
+
+	v0 := describe(0, false, resource(topic, "t", []string{"retention.ms", "compression.type"}))
+	require.Len(t, v0.Resources, 1)
+	require.Len(t, v0.Resources[0].Configs, 2)
+	assert.False(t, v0.Resources[0].Configs[1].IsDefault, "retention.ms is the topic's")
+	assert.True(t, v0.Resources[0].Configs[0].IsDefault, "compression.type is the default")
+	assert.Nil(t, v0.Resources[0].Configs[0].Documentation)
+
+	bad := describe(4, false, resource(topic, "a/b", nil))
+	assert.Equal(t, kerr.InvalidTopicException.Code, bad.Resources[0].ErrorCode)
+}
+
+// TestDescribeConfigsBroker checks DescribeConfigs of the broker: its
+// settings, read-only, for its own ID; none for the empty name (the
+// cluster's dynamic defaults); and INVALID_REQUEST for another broker's
+// ID or a name that is not one, as Kafka answers them.
+func TestDescribeConfigsBroker(t *testing.T) {
+	f := newFixture(t, nil)
+	adm := kadm.NewClient(f.client(t))
+	rcs, err := adm.DescribeBrokerConfigs(testContext(t), 0)
+	require.NoError(t, err)
+	require.Len(t, rcs, 1)
+	require.NoError(t, rcs[0].Err)
+	configs := make(map[string]kadm.Config)
+	for _, c := range rcs[0].Configs {
+		configs[c.Key] = c
+	}
+	v, src := value(configs, "fetch.max.bytes")
+	assert.Equal(t, "57671680", v)
+	assert.Equal(t, kmsg.ConfigSourceStaticBrokerConfig, src)
+	v, src = value(configs, "log.cleaner.delete.retention.ms")
+	assert.Equal(t, "86400000", v)
+	assert.Equal(t, kmsg.ConfigSourceDefaultConfig, src)
+	v, _ = value(configs, "auto.create.topics.enable")
+	assert.Equal(t, "false", v)
+
+	r := dialRaw(t, f.addr)
+	req := kmsg.NewPtrDescribeConfigsRequest()
+	for _, name := range []string{"", "7", "zero"} {
+		res := kmsg.NewDescribeConfigsRequestResource()
+		res.ResourceType, res.ResourceName = kmsg.ConfigResourceTypeBroker, name
+		req.Resources = append(req.Resources, res)
+	}
+	resp := r.roundTrip(req).(*kmsg.DescribeConfigsResponse)
+	require.Len(t, resp.Resources, 3)
+	assert.Zero(t, resp.Resources[0].ErrorCode)
+	assert.Empty(t, resp.Resources[0].Configs)
+	assert.Equal(t, kerr.InvalidRequest.Code, resp.Resources[1].ErrorCode)
+	assert.Equal(t, kerr.InvalidRequest.Code, resp.Resources[2].ErrorCode)
+}
+
+// TestIncrementalAlterConfigs checks IncrementalAlterConfigs as kadm's
+// AlterTopicConfigs (kafka-configs.sh --alter) sends it: SET, DELETE back
+// to the default, APPEND and SUBTRACT on cleanup.policy, validate-only
+// that changes nothing, and INVALID_CONFIG naming the setting for an
+// unknown setting, a bad value, APPEND to a setting that is not a list,
+// and max.message.bytes, which the Log cannot alter.
+func TestIncrementalAlterConfigs(t *testing.T) {
+	f := newFixture(t, map[string]eventlog.TopicConfig{"t": {SegmentAge: time.Hour}})
+	ctx := testContext(t)
+	adm := kadm.NewClient(f.client(t))
+	alter := func(validate bool, configs ...kadm.AlterConfig) kadm.AlterConfigsResponse {
+		t.Helper()
+		do := adm.AlterTopicConfigs
+		if validate {
+			do = adm.ValidateAlterTopicConfigs
+		}
+		resps, err := do(ctx, configs, "t")
+		require.NoError(t, err)
+		resp, err := resps.On("t", nil)
+		require.NoError(t, err)
+		return resp
+	}
+	set := func(name, value string) kadm.AlterConfig {
+		return kadm.AlterConfig{Op: kadm.SetConfig, Name: name, Value: &value}
+	}
+
+	require.NoError(t, alter(false, set("retention.ms", "60000"), kadm.AlterConfig{Op: kadm.DeleteConfig, Name: "segment.ms"}).Err)
+	cfg, err := f.log.TopicConfig("t")
+	require.NoError(t, err)
+	assert.Equal(t, eventlog.TopicConfig{Partitions: 1, Retention: time.Minute}, cfg)
+	v, src := value(topicConfigsOf(t, adm, "t"), "retention.ms")
+	assert.Equal(t, "60000", v)
+	assert.Equal(t, kmsg.ConfigSourceDynamicTopicConfig, src)
+
+	// APPEND to the default, delete: both; SUBTRACT delete: compact.
+	require.NoError(t, alter(false, kadm.AlterConfig{Op: kadm.AppendConfig, Name: "cleanup.policy", Value: kmsg.StringPtr("compact")}).Err)
+	cfg, err = f.log.TopicConfig("t")
+	require.NoError(t, err)
+	assert.Equal(t, eventlog.CleanupCompactDelete, cfg.CleanupPolicy)
+	require.NoError(t, alter(false, kadm.AlterConfig{Op: kadm.SubtractConfig, Name: "cleanup.policy", Value: kmsg.StringPtr("delete")}).Err)
+	cfg, err = f.log.TopicConfig("t")
+	require.NoError(t, err)
+	assert.Equal(t, eventlog.TopicConfig{Partitions: 1, Retention: time.Minute, CleanupPolicy: eventlog.CleanupCompact}, cfg)
+
+	// Validate-only: answered as the change would be, nothing changes.
+	require.NoError(t, alter(true, set("retention.ms", "1000")).Err)
+	resp := alter(true, set("segment.bytes", "100"))
+	assert.ErrorIs(t, resp.Err, kerr.InvalidConfig, "the Log's least is 1 KiB")
+	after, err := f.log.TopicConfig("t")
+	require.NoError(t, err)
+	assert.Equal(t, cfg, after)
+
+	for name, c := range map[string]kadm.AlterConfig{
+		"no.such.setting":   set("no.such.setting", "1"),
+		"retention.bytes":   set("retention.bytes", "lots"),
+		"retention.ms":      {Op: kadm.AppendConfig, Name: "retention.ms", Value: kmsg.StringPtr("1")},
+		"max.message.bytes": set("max.message.bytes", "4096"),
+	} {
+		resp := alter(false, c)
+		assert.ErrorIs(t, resp.Err, kerr.InvalidConfig, name)
+		assert.Contains(t, resp.ErrMessage, name)
+	}
+	after, err = f.log.TopicConfig("t")
+	require.NoError(t, err)
+	assert.Equal(t, cfg, after)
+}
+
+// TestIncrementalAlterConfigsRequest checks the per-resource answers kadm
+// does not produce: UNKNOWN_TOPIC_OR_PARTITION for a topic not there,
+// INVALID_REQUEST for every mention of a resource named twice, a setting
+// named twice in a resource, a SET without a value, a broker setting (the
+// host's Options) and another broker's ID, as Kafka answers them; the
+// other resources are altered.
+func TestIncrementalAlterConfigsRequest(t *testing.T) {
+	f := newFixture(t, map[string]eventlog.TopicConfig{"t": {}, "u": {}, "twice": {}})
+	req := kmsg.NewPtrIncrementalAlterConfigsRequest()
+	add := func(typ kmsg.ConfigResourceType, name string, configs ...kmsg.IncrementalAlterConfigsRequestResourceConfig) {
+		res := kmsg.NewIncrementalAlterConfigsRequestResource()
+		res.ResourceType, res.ResourceName, res.Configs = typ, name, configs
+		req.Resources = append(req.Resources, res)
+	}
+	set := func(name string, value *string) kmsg.IncrementalAlterConfigsRequestResourceConfig {
+		c := kmsg.NewIncrementalAlterConfigsRequestResourceConfig()
+		c.Name, c.Value = name, value
+		return c
+	}
+	retention := set("retention.ms", kmsg.StringPtr("60000"))
+	topic, broker := kmsg.ConfigResourceTypeTopic, kmsg.ConfigResourceTypeBroker
+	add(topic, "missing", retention)
+	add(topic, "twice", retention)
+	add(topic, "twice", retention)
+	add(topic, "u", retention, retention)
+	add(topic, "u2", set("retention.ms", nil))
+	add(broker, "0", set("log.retention.ms", kmsg.StringPtr("1")))
+	add(broker, "3")
+	add(topic, "t", retention)
+	// Raw: kgo sends a broker's resources to that broker.
+	resp := dialRaw(t, f.addr).roundTrip(req).(*kmsg.IncrementalAlterConfigsResponse)
+	codes := make([]int16, len(resp.Resources))
+	for i, r := range resp.Resources {
+		codes[i] = r.ErrorCode
+	}
+	assert.Equal(t, []int16{
+		kerr.UnknownTopicOrPartition.Code,
+		kerr.InvalidRequest.Code, kerr.InvalidRequest.Code,
+		kerr.InvalidRequest.Code,
+		kerr.InvalidRequest.Code,
+		kerr.InvalidRequest.Code,
+		kerr.InvalidRequest.Code,
+		0,
+	}, codes)
+	for name, want := range map[string]time.Duration{"t": time.Minute, "u": 0, "twice": 0} {
+		cfg, err := f.log.TopicConfig(name)
+		require.NoError(t, err)
+		assert.Equal(t, want, cfg.Retention, name)
+	}
+}
+
+// TestAlterConfigsReplaces checks the legacy AlterConfigs, as kadm's
+// AlterTopicConfigsState sends it: the settings named become the topic's
+// whole set, and those not named go back to their defaults, but for
+// max.message.bytes, which the Log cannot alter; validate-only changes
+// nothing.
+func TestAlterConfigsReplaces(t *testing.T) {
+	f := newFixture(t, map[string]eventlog.TopicConfig{"t": {Retention: time.Hour, SegmentAge: time.Hour, MaxBatchBytes: 4096}})
+	ctx := testContext(t)
+	adm := kadm.NewClient(f.client(t))
+	configs := []kadm.AlterConfig{{Name: "segment.bytes", Value: kmsg.StringPtr("65536")}}
+
+	resps, err := adm.ValidateAlterTopicConfigsState(ctx, configs, "t")
+	require.NoError(t, err)
+	require.NoError(t, resps[0].Err)
+	cfg, err := f.log.TopicConfig("t")
+	require.NoError(t, err)
+	assert.Equal(t, eventlog.TopicConfig{Partitions: 1, Retention: time.Hour, SegmentAge: time.Hour, MaxBatchBytes: 4096}, cfg)
+
+	resps, err = adm.AlterTopicConfigsState(ctx, configs, "t")
+	require.NoError(t, err)
+	require.NoError(t, resps[0].Err)
+	cfg, err = f.log.TopicConfig("t")
+	require.NoError(t, err)
+	assert.Equal(t, eventlog.TopicConfig{Partitions: 1, SegmentBytes: 65536, MaxBatchBytes: 4096}, cfg)
+
+	resps, err = adm.AlterTopicConfigsState(ctx, []kadm.AlterConfig{{Name: "cleanup.policy", Value: kmsg.StringPtr("sometimes")}}, "t")
+	require.NoError(t, err)
+	assert.ErrorIs(t, resps[0].Err, kerr.InvalidConfig)
+	assert.Contains(t, resps[0].ErrMessage, "cleanup.policy")
+}
