@@ -314,9 +314,20 @@ func (c *conn) alterTopicConfig(ctx context.Context, name string, changes []alte
 	if err := checkTopicName(name); err != nil {
 		return err
 	}
+	if !validateOnly {
+		// The change is made to the settings read here: another one
+		// made meanwhile would be lost.
+		if err := c.lockConfigs(ctx); err != nil {
+			return err
+		}
+		defer func() { <-c.s.alteringConfigs }()
+	}
 	cur, err := c.s.log.TopicConfig(name)
 	if err != nil {
 		return err
+	}
+	if alterConfigsHook != nil && !validateOnly {
+		alterConfigsHook("held")
 	}
 	own := ownTopicConfigs(cur)
 	if replace {
@@ -361,6 +372,35 @@ func (c *conn) alterTopicConfig(ctx context.Context, name string, changes []alte
 		return c.s.log.ValidateAlterTopicConfig(name, cfg)
 	}
 	return c.s.log.AlterTopicConfig(ctx, name, cfg)
+}
+
+// alterConfigsHook, if set (by tests), is called by every alteration of
+// a topic's settings with "wait" when it waits for another to end, and
+// with "held" once it has read the settings it changes. Set it before
+// the Server's goroutines start, and remove it once they ended.
+var alterConfigsHook func(event string)
+
+// lockConfigs waits for the alterations of topic settings in progress
+// through this Server to end, and keeps others from starting until the
+// token it takes is given back. A client's change reads a topic's
+// settings and writes them back changed: two at once would each miss
+// the other's change, where Kafka's controller applies both. (Changes
+// made in process with Log.AlterTopicConfig are not waited for.)
+func (c *conn) lockConfigs(ctx context.Context) error {
+	select {
+	case c.s.alteringConfigs <- struct{}{}:
+		return nil
+	default:
+	}
+	if alterConfigsHook != nil {
+		alterConfigsHook("wait")
+	}
+	select {
+	case c.s.alteringConfigs <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("alter configs: %w", ctx.Err())
+	}
 }
 
 // editList appends the items of the comma-separated list items to list,

@@ -1,10 +1,12 @@
 package kafkaserver_test
 
 import (
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/eventlog/eventlog"
+	"github.com/eventlog/eventlog/kafkaserver"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -328,4 +330,63 @@ func TestAlterConfigsReplaces(t *testing.T) {
 	require.NoError(t, err)
 	assert.ErrorIs(t, resps[0].Err, kerr.InvalidConfig)
 	assert.Contains(t, resps[0].ErrMessage, "cleanup.policy")
+}
+
+// TestIncrementalAlterConfigsConcurrent checks that two clients altering
+// different settings of a topic at once both get their change, as
+// Kafka's controller applies both: the second waits for the first,
+// rather than writing back the settings it read before the first
+// changed them.
+func TestIncrementalAlterConfigsConcurrent(t *testing.T) {
+	held, release, waiting := make(chan struct{}), make(chan struct{}), make(chan struct{})
+	var helds atomic.Int32
+	kafkaserver.SetAlterConfigsHook(func(event string) {
+		switch event {
+		case "held":
+			if helds.Add(1) == 1 { // the first holds on
+				close(held)
+				<-release
+			}
+		case "wait":
+			close(waiting)
+		}
+	})
+	t.Cleanup(func() { kafkaserver.SetAlterConfigsHook(nil) }) // after the Server closes
+	f := newFixture(t, map[string]eventlog.TopicConfig{"t": {}})
+	ctx := testContext(t)
+	alter := func(name, value string) <-chan error {
+		cl := f.client(t) // a connection of its own
+		done := make(chan error, 1)
+		go func() {
+			req := kmsg.NewPtrIncrementalAlterConfigsRequest()
+			res := kmsg.NewIncrementalAlterConfigsRequestResource()
+			res.ResourceType, res.ResourceName = kmsg.ConfigResourceTypeTopic, "t"
+			c := kmsg.NewIncrementalAlterConfigsRequestResourceConfig()
+			c.Name, c.Value = name, &value
+			res.Configs = append(res.Configs, c)
+			req.Resources = append(req.Resources, res)
+			resp, err := req.RequestWith(ctx, cl)
+			if err == nil {
+				err = kerr.ErrorForCode(resp.Resources[0].ErrorCode)
+			}
+			done <- err
+		}()
+		return done
+	}
+	a := alter("retention.ms", "60000")
+	<-held
+	b := alter("segment.ms", "3600000")
+	var errB error
+	select {
+	case <-waiting:
+		close(release)
+		errB = <-b
+	case errB = <-b: // done while a holds what it read
+		close(release)
+	}
+	require.NoError(t, <-a)
+	require.NoError(t, errB)
+	cfg, err := f.log.TopicConfig("t")
+	require.NoError(t, err)
+	assert.Equal(t, eventlog.TopicConfig{Partitions: 1, Retention: time.Minute, SegmentAge: time.Hour}, cfg, "both changes")
 }

@@ -163,7 +163,10 @@
 //     segment.bytes, segment.ms) are not listed unless the topic sets
 //     them, where Kafka lists the broker's value. A switch to compaction
 //     of a topic holding a record without a key is refused with
-//     INVALID_CONFIG (the Log's cleaner would drop it). The broker's
+//     INVALID_CONFIG (the Log's cleaner would drop it). The Server
+//     makes its clients' alterations one at a time, so that concurrent
+//     ones of different settings all apply; one made in process with
+//     AlterTopicConfig meanwhile can still be lost. The broker's
 //     settings are the Server's Options and the Log's fixed defaults,
 //     all read-only: altering them answers INVALID_REQUEST, as Kafka
 //     answers a setting it cannot update dynamically; the empty broker

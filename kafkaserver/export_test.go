@@ -7,3 +7,9 @@ func RemoteMembers(s *Server) int { return s.members.len() }
 // call hook first; nil removes it. Set it before the Server's goroutines
 // start, and remove it once they ended.
 func SetFetchWaitHook(hook func()) { fetchWaitHook = hook }
+
+// SetAlterConfigsHook makes every alteration of a topic's settings call
+// hook with "wait" when it waits for another to end and with "held" once
+// it has read the settings it changes; nil removes it. Set it before the
+// Server's goroutines start, and remove it once they ended.
+func SetAlterConfigsHook(hook func(event string)) { alterConfigsHook = hook }
