@@ -390,3 +390,42 @@ func TestIncrementalAlterConfigsConcurrent(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, eventlog.TopicConfig{Partitions: 1, Retention: time.Minute, SegmentAge: time.Hour}, cfg, "both changes")
 }
+
+// TestIncrementalAlterConfigsKeepsTheRest checks that a change of one
+// setting leaves every other setting of the topic as it was, whatever the
+// host set in process: the settings are read back by their Kafka names
+// and written whole.
+func TestIncrementalAlterConfigsKeepsTheRest(t *testing.T) {
+	cfg := eventlog.TopicConfig{
+		Partitions:             3,
+		Durability:             eventlog.DurabilityOS,
+		SegmentBytes:           1 << 20,
+		SegmentAge:             90 * time.Minute,
+		MaxBatchBytes:          1 << 16,
+		Retention:              1500 * time.Millisecond,
+		RetentionBytes:         -1,
+		CleanupPolicy:          eventlog.CleanupCompactDelete,
+		DeleteRetention:        time.Second,
+		MinCleanableDirtyRatio: 0.3,
+		MinCompactionLag:       time.Minute,
+		MaxCompactionLag:       time.Hour,
+	}
+	f := newFixture(t, map[string]eventlog.TopicConfig{"t": cfg})
+	before, err := f.log.TopicConfig("t")
+	require.NoError(t, err)
+	adm := kadm.NewClient(f.client(t))
+	resps, err := adm.AlterTopicConfigs(testContext(t), []kadm.AlterConfig{{Op: kadm.SetConfig, Name: "min.insync.replicas", Value: kmsg.StringPtr("1")}}, "t")
+	require.NoError(t, err)
+	require.NoError(t, resps[0].Err)
+	after, err := f.log.TopicConfig("t")
+	require.NoError(t, err)
+	assert.Equal(t, before, after)
+
+	resps, err = adm.AlterTopicConfigs(testContext(t), []kadm.AlterConfig{{Op: kadm.DeleteConfig, Name: "flush.messages"}}, "t")
+	require.NoError(t, err)
+	require.NoError(t, resps[0].Err)
+	after, err = f.log.TopicConfig("t")
+	require.NoError(t, err)
+	before.Durability = eventlog.DurabilityDefault
+	assert.Equal(t, before, after)
+}
