@@ -429,3 +429,17 @@ func TestIncrementalAlterConfigsKeepsTheRest(t *testing.T) {
 	before.Durability = eventlog.DurabilityDefault
 	assert.Equal(t, before, after)
 }
+
+// TestConfigAPIVersions checks the versions ApiVersions advertises for
+// the config APIs: all that franz-go's kmsg knows, as Kafka 3.x serves
+// them (DescribeConfigs flexible from v4, the others from v1 and v2).
+func TestConfigAPIVersions(t *testing.T) {
+	f := newFixture(t, nil)
+	versions := map[int16][2]int16{}
+	for _, k := range apiVersions(t, f.addr).ApiKeys {
+		versions[k.ApiKey] = [2]int16{k.MinVersion, k.MaxVersion}
+	}
+	assert.Equal(t, [2]int16{0, 4}, versions[32], "DescribeConfigs")
+	assert.Equal(t, [2]int16{0, 2}, versions[33], "AlterConfigs")
+	assert.Equal(t, [2]int16{0, 1}, versions[44], "IncrementalAlterConfigs")
+}
