@@ -368,6 +368,13 @@ func (c *conn) alterTopicConfig(ctx context.Context, name string, changes []alte
 			return fmt.Errorf("topic %q: %w: %w", name, eventlog.ErrInvalidConfig, err)
 		}
 	}
+	if cur.MaxBatchBytes == 0 && cfg.MaxBatchBytes != 0 {
+		// The value in effect, as DescribeConfigs lists it, sent back
+		// changes nothing.
+		if p, err := c.s.log.Partition(name, 0); err == nil && p.MaxBatchBytes() == cfg.MaxBatchBytes {
+			cfg.MaxBatchBytes = 0
+		}
+	}
 	if validateOnly {
 		return c.s.log.ValidateAlterTopicConfig(name, cfg)
 	}

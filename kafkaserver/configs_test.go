@@ -443,3 +443,32 @@ func TestConfigAPIVersions(t *testing.T) {
 	assert.Equal(t, [2]int16{0, 2}, versions[33], "AlterConfigs")
 	assert.Equal(t, [2]int16{0, 1}, versions[44], "IncrementalAlterConfigs")
 }
+
+// TestAlterConfigsDescribedValues checks that the settings DescribeConfigs
+// lists, sent back whole with AlterConfigs (read, modify, write), are
+// taken: max.message.bytes at the value in effect changes nothing, where
+// another value is refused, as the Log cannot alter it.
+func TestAlterConfigsDescribedValues(t *testing.T) {
+	f := newFixture(t, map[string]eventlog.TopicConfig{"t": {Retention: time.Hour}})
+	ctx := testContext(t)
+	adm := kadm.NewClient(f.client(t))
+	var configs []kadm.AlterConfig
+	for name, c := range topicConfigsOf(t, adm, "t") {
+		value := c.MaybeValue()
+		if name == "retention.ms" {
+			value = "60000"
+		}
+		configs = append(configs, kadm.AlterConfig{Name: name, Value: &value})
+	}
+	resps, err := adm.AlterTopicConfigsState(ctx, configs, "t")
+	require.NoError(t, err)
+	require.NoError(t, resps[0].Err)
+	cfg, err := f.log.TopicConfig("t")
+	require.NoError(t, err)
+	assert.Equal(t, time.Minute, cfg.Retention)
+	assert.Zero(t, cfg.MaxBatchBytes, "still the Log's")
+
+	resps, err = adm.AlterTopicConfigsState(ctx, []kadm.AlterConfig{{Name: "max.message.bytes", Value: kmsg.StringPtr("4096")}}, "t")
+	require.NoError(t, err)
+	assert.ErrorIs(t, resps[0].Err, kerr.InvalidConfig)
+}

@@ -156,9 +156,10 @@
 //     (DYNAMIC_TOPIC_CONFIG, with the default they override as a synonym),
 //     the defaults the Log fixes (DEFAULT_CONFIG, under their broker names
 //     as synonyms) and max.message.bytes in effect, which is read-only:
-//     the Log cannot alter it, and AlterConfigs, which otherwise puts the
-//     settings it does not name back to their defaults, leaves it as it
-//     is. As in CreateTopics, the settings a topic takes from the Log's
+//     the Log cannot alter it (a change to the value in effect, as
+//     described, changes nothing), and AlterConfigs, which otherwise
+//     puts the settings it does not name back to their defaults, leaves
+//     it as it is. As in CreateTopics, the settings a topic takes from the Log's
 //     Options (flush.messages, retention.bytes, retention.ms,
 //     segment.bytes, segment.ms) are not listed unless the topic sets
 //     them, where Kafka lists the broker's value. A switch to compaction
