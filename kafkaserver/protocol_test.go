@@ -279,8 +279,8 @@ func TestMalformedRequests(t *testing.T) {
 	}
 	t.Run("unsupported API without an error code", func(t *testing.T) {
 		r := dialRaw(t, f.addr)
-		req := kmsg.NewPtrDescribeConfigsRequest()
-		req.SetVersion(1)
+		req := kmsg.NewPtrOffsetForLeaderEpochRequest()
+		req.SetVersion(2)
 		r.send(req)
 		r.closed()
 	})
