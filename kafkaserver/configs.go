@@ -17,14 +17,15 @@ import (
 
 // DescribeConfigs, AlterConfigs and IncrementalAlterConfigs: a topic's
 // settings read and changed by their Kafka names. A topic's own settings
-// are the DYNAMIC_TOPIC_CONFIG entries of topicConfigEntries; a change
-// edits that set of names and values and turns it back into a
-// TopicConfig with setTopicConfig, which Log.AlterTopicConfig takes
-// whole. Settings a topic does not set are the Log's: DEFAULT_CONFIG
-// where the Log fixes the default (topicConfigEntries of a zero
-// TopicConfig), STATIC_BROKER_CONFIG for max.message.bytes, which the
-// topic's partitions report, and not listed where they come from the
-// Log's Options, which the listener does not see.
+// are ownTopicConfigs of its TopicConfig; a change edits that set of
+// names and values and turns it back into a TopicConfig with
+// topicConfigFromKafka, which Log.AlterTopicConfig takes whole. Settings
+// a topic does not set are the Log's: DEFAULT_CONFIG where the Log fixes
+// the default (logDefaults), STATIC_BROKER_CONFIG for max.message.bytes,
+// which the topic's partitions report, and not listed where they come
+// from the Log's Options, which the listener does not see. Those three
+// functions are the only ones here that know how TopicConfig maps to
+// Kafka's names.
 
 // topicSetting is what DescribeConfigs says of a topic setting besides
 // its value.
@@ -36,7 +37,7 @@ type topicSetting struct {
 }
 
 // topicSettings are the topic settings the listener knows: those
-// setTopicConfig takes.
+// topicConfigFromKafka takes.
 var topicSettings = map[string]topicSetting{
 	"cleanup.policy":            {kmsg.ConfigTypeList, "log.cleanup.policy", false, "How old records go: delete (whole segments by age and size), compact (all but the newest record of each key), or compact,delete."},
 	"compression.type":          {kmsg.ConfigTypeString, "compression.type", false, "Only producer: batches are stored as the producer compressed them."},
@@ -81,6 +82,18 @@ func ownTopicConfigs(cfg eventlog.TopicConfig) map[string]string {
 	return own
 }
 
+// topicConfigFromKafka returns the TopicConfig of a topic whose own
+// settings are own, by Kafka name.
+func topicConfigFromKafka(own map[string]string) (eventlog.TopicConfig, error) {
+	var cfg eventlog.TopicConfig
+	for _, name := range slices.Sorted(maps.Keys(own)) {
+		if err := setTopicConfig(&cfg, name, own[name]); err != nil {
+			return cfg, fmt.Errorf("%w: %w", eventlog.ErrInvalidConfig, err)
+		}
+	}
+	return cfg, nil
+}
+
 // logDefaults returns the defaults the Log fixes whatever its Options, by
 // topic setting name.
 func logDefaults() map[string]string {
@@ -102,21 +115,22 @@ func (c *conn) topicConfigs(name string) ([]configEntry, error) {
 	if err != nil {
 		return nil, err
 	}
-	defaults := logDefaults()
+	own, defaults := ownTopicConfigs(cfg), logDefaults()
 	var entries []configEntry
-	for _, e := range topicConfigEntries(cfg) {
-		if e.Value == nil {
-			continue
-		}
-		s := topicSettings[e.Name]
-		ce := configEntry{name: e.Name, value: *e.Value, source: kmsg.ConfigSource(e.Source), typ: s.typ, readOnly: s.readOnly, doc: s.doc}
-		if ce.source == kmsg.ConfigSourceDynamicTopicConfig {
-			ce.synonyms = append(ce.synonyms, synonym(e.Name, *e.Value, ce.source))
-			if def, ok := defaults[e.Name]; ok {
+	for _, name := range slices.Sorted(maps.Keys(topicSettings)) {
+		s := topicSettings[name]
+		ce := configEntry{name: name, typ: s.typ, readOnly: s.readOnly, doc: s.doc}
+		if value, ok := own[name]; ok {
+			ce.value, ce.source = value, kmsg.ConfigSourceDynamicTopicConfig
+			ce.synonyms = append(ce.synonyms, synonym(name, value, ce.source))
+			if def, ok := defaults[name]; ok {
 				ce.synonyms = append(ce.synonyms, synonym(s.broker, def, kmsg.ConfigSourceDefaultConfig))
 			}
+		} else if def, ok := defaults[name]; ok {
+			ce.value, ce.source = def, kmsg.ConfigSourceDefaultConfig
+			ce.synonyms = append(ce.synonyms, synonym(s.broker, def, ce.source))
 		} else {
-			ce.synonyms = append(ce.synonyms, synonym(s.broker, *e.Value, ce.source))
+			continue // the Log's Options: not seen here
 		}
 		entries = append(entries, ce)
 	}
@@ -341,8 +355,9 @@ func (c *conn) alterTopicConfig(ctx context.Context, name string, changes []alte
 	for _, ch := range changes {
 		s, known := topicSettings[ch.name]
 		if !known {
-			// setTopicConfig names what is supported.
-			return fmt.Errorf("topic %q: %w: %w", name, eventlog.ErrInvalidConfig, setTopicConfig(new(eventlog.TopicConfig), ch.name, ""))
+			// Its error names what is supported.
+			_, err := topicConfigFromKafka(map[string]string{ch.name: ""})
+			return fmt.Errorf("topic %q: %w", name, err)
 		}
 		switch ch.op {
 		case kmsg.IncrementalAlterConfigOpSet:
@@ -362,11 +377,9 @@ func (c *conn) alterTopicConfig(ctx context.Context, name string, changes []alte
 			return fmt.Errorf("%w: config %s: unknown operation %d", errInvalidRequest, ch.name, int8(ch.op))
 		}
 	}
-	var cfg eventlog.TopicConfig
-	for _, n := range slices.Sorted(maps.Keys(own)) {
-		if err := setTopicConfig(&cfg, n, own[n]); err != nil {
-			return fmt.Errorf("topic %q: %w: %w", name, eventlog.ErrInvalidConfig, err)
-		}
+	cfg, err := topicConfigFromKafka(own)
+	if err != nil {
+		return fmt.Errorf("topic %q: %w", name, err)
 	}
 	if cur.MaxBatchBytes == 0 && cfg.MaxBatchBytes != 0 {
 		// The value in effect, as DescribeConfigs lists it, sent back
