@@ -124,8 +124,7 @@
 //     an old epoch INVALID_PRODUCER_EPOCH.
 //   - No topic IDs (Fetch v13+, Produce v13+, Metadata topic IDs are zero;
 //     a Metadata v12 naming topics by ID is answered UNKNOWN_TOPIC_ID),
-//     no ACLs: an authenticated client
-//     may do anything, and Metadata and DescribeGroups answer one that
+//     no ACLs: an authenticated client may do anything, and Metadata and DescribeGroups answer one that
 //     asks for its authorized operations with every operation of the
 //     resource's type, as a broker without an authorizer. Internal topics such as __consumer_offsets are not
 //     listed in Metadata, and clients cannot write them.
@@ -156,13 +155,13 @@
 //     (DYNAMIC_TOPIC_CONFIG, with the default they override as a synonym),
 //     the defaults the Log fixes (DEFAULT_CONFIG, under their broker names
 //     as synonyms) and max.message.bytes in effect, which is read-only:
-//     the Log cannot alter it (a change to the value in effect, as
-//     described, changes nothing), and AlterConfigs, which otherwise
-//     puts the settings it does not name back to their defaults, leaves
-//     it as it is. As in CreateTopics, the settings a topic takes from the Log's
-//     Options (flush.messages, retention.bytes, retention.ms,
-//     segment.bytes, segment.ms) are not listed unless the topic sets
-//     them, where Kafka lists the broker's value. A switch to compaction
+//     the Log cannot alter it (setting it to the value in effect changes
+//     nothing), and AlterConfigs, which otherwise puts the settings it
+//     does not name back to their defaults, leaves it as it is. As in
+//     CreateTopics, the settings a topic takes from the Log's Options
+//     (flush.messages, retention.bytes, retention.ms, segment.bytes,
+//     segment.ms) are not listed unless the topic sets them, where Kafka
+//     lists the broker's value. A switch to compaction
 //     of a topic holding a record without a key is refused with
 //     INVALID_CONFIG (the Log's cleaner would drop it). The Server
 //     makes its clients' alterations one at a time, so that concurrent
