@@ -435,6 +435,11 @@ func (p *Partition) cleanPass(ctx context.Context, force bool, mp **offsetMap) (
 	if err := r.check(); err != nil {
 		return false, err
 	}
+	// The aborted records go: those of the closed segments' .txnindex
+	// files too, which a cut may have shortened (txn_index_check.go).
+	if err := p.checkTxnIndexes(0); err != nil {
+		return false, err
+	}
 	plan, err := p.planCleaning(r.now)
 	if plan == nil || err != nil {
 		return false, err

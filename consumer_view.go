@@ -281,7 +281,7 @@ func (c *Consumer) readChunk(vc *viewCursor, chunk viewChunk, fn func(*RecordVie
 	}
 	err := vc.start(p, chunk.from)
 	if err == nil && c.opts.IsolationLevel == ReadCommitted {
-		vc.batches.readCommitted()
+		err = vc.batches.readCommitted()
 	}
 	p.log.exit()
 	defer vc.pause() // eachView closes it

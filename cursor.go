@@ -171,7 +171,9 @@ func (c *batchCursor) relisted(seg *segment, err error) (stop bool, _ error) {
 	if hw := p.hw.Load(); hw.offset > c.hw.offset {
 		c.hw = hw
 		if c.committed {
-			c.readCommitted()
+			if err := c.readCommitted(); err != nil {
+				return true, err
+			}
 		}
 	}
 	return false, nil
@@ -358,9 +360,11 @@ func (vc *viewCursor) nextBatch() (bool, error) {
 		if hw := p.hw.Load(); hw.offset > b.hw.offset {
 			b.hw = hw
 			if b.committed {
-				b.readCommitted()
+				err = b.readCommitted()
 			}
-			ok, err = b.next()
+			if err == nil {
+				ok, err = b.next()
+			}
 		}
 	}
 	p.log.exit()

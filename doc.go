@@ -220,6 +220,11 @@
 // compacted topics, which Open does not look for among older, closed
 // segments.
 //
+// A closed segment's .txnindex (its aborted transactions) cut short at an
+// entry boundary reads at Open as one listing fewer aborts; the first
+// read_committed read that needs it checks it against the segment's
+// batches and mends it (see Idempotent producers).
+//
 // # Producers
 //
 // Log.NewProducer makes a Producer, safe for concurrent use. Send returns
@@ -309,9 +314,18 @@
 // snapshots are there makes Open rebuild the producer state and the
 // .txnindex files from the log too, as one that does not check out does:
 // without it the segment's aborted transactions would show to read_committed
-// readers. One emptied or cut short cannot be told from one with fewer
-// aborts without reading the segment: Verify reports it, and deleting it has
-// Open rebuild it. (A log written by a version of this package that made
+// readers. One emptied or cut short at an entry boundary (a tail lost to a
+// power cut, a truncated copy) cannot be told at Open from one with fewer
+// aborts without reading the segment, which would make Open cost the size
+// of the log; so the first read_committed read (or AbortedTransactions, or
+// a cleaning) that needs a closed segment's aborted transactions as Open
+// took them from its file reads the batch headers of that segment and those
+// after it once, derives their aborts as Open's replay does, mends the list
+// in memory and rewrites a file that lacked entries (counted in
+// RecoveryStats.IndexesRebuilt). That read waits for it; later ones do not,
+// and a segment that does not parse fails it with a *CorruptError, as
+// reading the segment's records would. Verify reports such a file too.
+// (A log written by a version of this package that made
 // .txnindex files only for aborts has them rebuilt so once.) A producer idle
 // longer than Options.ProducerIDExpiration (Kafka's
 // producer.id.expiration.ms, a day by default) is forgotten, and then any
@@ -395,10 +409,11 @@
 // included. No reader ever sees a control batch. Log.Replay and
 // ReplayLatest read committed; Partition.Read and Partition.Views, the
 // low-level reads, read uncommitted. A partition keeps its aborted
-// transactions in memory, loaded from its .txnindex files, so a
+// transactions in memory, loaded from its .txnindex files (checked against
+// the segments' batches on first need: see Idempotent producers), so a
 // read_committed read knows, before reading a batch, whether to skip it;
-// a partition that never had a transaction pays one pointer check per
-// read for all this, and reads at the same speed at both levels.
+// a partition that never had a transaction pays one pointer check and one
+// atomic load per read for all this, and reads at the same speed at both levels.
 // Partition.AbortedTransactions lists them for a range of offsets, as a
 // Kafka broker lists them in a fetch response (the kafkaserver sub-module
 // serves read_committed fetches so). A Log opened with Options.ReadOnly

@@ -737,7 +737,9 @@ type RecoveryStats struct {
 	BytesTruncated int64
 	// IndexesRebuilt counts segments whose indexes were rebuilt from the log
 	// because they were missing, short or inconsistent; this includes
-	// rebuilds done lazily after Open, on a segment's first read.
+	// rebuilds done lazily after Open, on a segment's first read, and
+	// closed segments whose .txnindex a read_committed read found lacking
+	// (or listing aborts the segment does not hold) and mended.
 	IndexesRebuilt int
 	// Repaired lists the copies kept of corrupt data cut with Options.Repair.
 	Repaired []string

@@ -88,6 +88,7 @@ type Partition struct {
 	producers producerState                 // idempotent producers: see producer_state.go
 	txns      atomic.Pointer[partitionTxns] // nil until a transaction: see txn_partition.go
 	txnIndex  txnIndexWriter                // the active segment's .txnindex: see txn_index.go
+	txnCheck  txnIndexCheck                 // of the closed segments' .txnindex: see txn_index_check.go
 }
 
 // partitionConfig is a partition's resolved settings.
@@ -727,10 +728,12 @@ func (p *Partition) readAt(out []Record, offset int64, maxBytes int, level Isola
 		return nil, offset, err
 	}
 	c := batchCursor{p: p, offset: offset, hw: p.hw.Load()}
-	if level == ReadCommitted {
-		c.readCommitted()
-	}
 	defer c.close()
+	if level == ReadCommitted {
+		if err := c.readCommitted(); err != nil {
+			return out, offset, err
+		}
+	}
 	dec := decoderPool.Get().(*batchDecoder)
 	defer decoderPool.Put(dec)
 	limit := maxReadDecompressedBytes(p.config().maxBatchBytes)

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"sort"
 )
 
 // Producer-state snapshots. A partition's producer state (producer_state.go)
@@ -627,6 +628,12 @@ func (p *Partition) loadFromSnapshot(snap *producerSnapshot) error {
 	}
 	s.changed = snap.offset != p.logEnd.Load()
 	p.dropIdleTxns()
+	// The aborts of the closed segments below those replayed came from
+	// their files, which a cut can shorten unseen: a read that needs them
+	// checks them first (txn_index_check.go).
+	if replayed := sort.Search(len(segs), func(i int) bool { return segs[i].base >= snap.offset }); replayed > 0 {
+		p.txnCheck.from.Store(segs[min(replayed, len(segs)-1)].base)
+	}
 	return nil
 }
 
@@ -743,6 +750,7 @@ func (p *Partition) replaySegment(seg *segment, data []byte, from int64) error {
 // trusted, and writes a snapshot of the result.
 func (p *Partition) rebuildProducerState(why string) error {
 	p.log.opts.Logger.Warn("eventlog: rebuilding producer state from the log", "dir", p.dir, "reason", why)
+	p.txnCheck.from.Store(0) // every abort is derived from the log
 	p.producers.producers = nil
 	p.txns.Store(nil)
 	if err := p.replayProducers(p.logStart.Load(), p.logEnd.Load()); err != nil {

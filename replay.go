@@ -42,7 +42,9 @@ func (p *Partition) replay(ctx context.Context, vc *viewCursor, end int64, fn fu
 	}
 	err := vc.start(p, p.LogStartOffset())
 	if err == nil {
-		vc.batches.readCommitted()
+		if err = vc.batches.readCommitted(); err != nil {
+			vc.close()
+		}
 	}
 	p.log.exit()
 	if err != nil {

@@ -43,9 +43,11 @@ import (
 // state and indexes from the log, as for a file that does not check out,
 // rather than let read_committed readers and the cleaner take that
 // segment's aborted records for committed ones. (A log written before
-// this rule has them rebuilt so once.) A file emptied or cut short
-// cannot be told at Open from one with fewer aborts without reading the
-// segment; Verify, which reads it, reports it (verify_txn.go).
+// this rule has them rebuilt so once.) A file emptied or cut short at an
+// entry boundary cannot be told at Open from one with fewer aborts without
+// reading the segment: the first read that needs the segment's aborts
+// checks them against its batches and mends the file
+// (txn_index_check.go); Verify reports it (verify_txn.go).
 const (
 	txnIndexExt       = ".txnindex"
 	txnIndexEntrySize = 34

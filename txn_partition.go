@@ -150,7 +150,19 @@ type AbortedTransaction struct {
 // transactions that may have batches in offsets [from, to): what a Kafka
 // broker answers a read_committed fetch of those offsets with. A partition
 // that never had a transaction has none (nil).
+//
+// The first call that needs a closed segment's aborted transactions checks
+// them against the segment's records, as a read_committed read does (see
+// Idempotent producers in the package documentation); should that fail — the
+// segment does not parse, which a read of its records reports — the error
+// is logged and the answer is what the segment's .txnindex file lists.
 func (p *Partition) AbortedTransactions(from, to int64) []AbortedTransaction {
+	if p.log.enter() {
+		if err := p.checkTxnIndexes(from); err != nil {
+			p.log.opts.Logger.Error("eventlog: aborted transactions not checked against the log", "topic", p.topic, "partition", p.id, "err", err)
+		}
+		p.log.exit()
+	}
 	tx := p.txns.Load()
 	if tx == nil {
 		return nil

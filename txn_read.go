@@ -47,17 +47,23 @@ type abortFilter struct {
 
 // readCommitted makes the cursor read as a read_committed consumer does:
 // up to the last stable offset, without the batches of aborted
-// transactions. It costs nothing on a partition that never had a
+// transactions. It costs an atomic load on a partition that never had a
 // transaction. Call it again after moving the cursor's high watermark.
-func (c *batchCursor) readCommitted() {
+// It fails when the closed segments whose aborted transactions the read
+// needs could not be checked against the log (txn_index_check.go).
+func (c *batchCursor) readCommitted() error {
 	c.committed = true
 	c.txn = nil
+	if err := c.p.checkTxnIndexes(c.offset); err != nil {
+		return err
+	}
 	tx := c.p.txns.Load()
 	if tx == nil {
-		return
+		return nil
 	}
 	stable := tx.lastStable(c.hw.offset, c.p.logStart.Load())
 	c.txn = &abortFilter{stable: stable, ranges: tx.abortedIn(c.offset, stable)}
+	return nil
 }
 
 // skip reports whether the batch h belongs to an aborted transaction.

@@ -501,7 +501,7 @@ func (v *verifyRun) segment(s *verifySegment, next int64) (int64, error) {
 			return next, nil
 		}
 		ix.batch(v, s, pos, &h)
-		s.txns.batch(r, pos, &h)
+		s.txns.batch(&h, func() ([]byte, error) { return r.window(pos, h.size()) })
 		v.report.Batches++
 		v.report.Records += int64(h.RecordCount)
 		next = h.lastOffset() + 1

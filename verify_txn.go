@@ -12,10 +12,10 @@ import (
 // replay does (applyProducerLocked): a producer's transaction begins at its
 // first transactional batch after its last marker, and an ABORT marker
 // that ends one is an aborted transaction the marker's segment must list.
-// Open reads the files, not the log, so a file that lacks an abort lets
-// read_committed readers and the cleaner take its records for committed
-// ones, and one that lists an abort the log does not hold hides committed
-// records; Open notices neither when the file is there and well formed.
+// Open reads the files, not the log, and notices neither a file that lacks
+// an abort nor one that lists an abort the log does not hold when the file
+// is there and well formed; the partition's first read that needs the
+// segment's aborts does, and mends it (txn_index_check.go).
 //
 // What cannot be told is not reported: an ABORT marker with no
 // transactional batch of its producer since that producer's marker before
@@ -29,9 +29,13 @@ import (
 // segment's. Should a Log open the directory meanwhile (Open removes the
 // clean-shutdown marker before any append), the check is dropped.
 
-// verifyTxns follows the transactions of one partition.
+// verifyTxns follows the transactions of one partition through its
+// batches, in offset order. Verify uses it, and so does the check of the
+// .txnindex files that a partition makes on its first read_committed read
+// of a closed segment (txn_index_check.go).
 type verifyTxns struct {
-	// open maps a producer to the first offset of its open transaction.
+	// open maps a producer to the first offset seen of its open
+	// transaction.
 	open map[int64]int64
 	// known holds the producers whose markers were seen: the first offset
 	// of their next transaction is known.
@@ -41,18 +45,27 @@ type verifyTxns struct {
 	aborted []verifyAbort
 	markers []verifyAbort
 	// broken is set once a batch could not be read: what follows cannot
-	// be attributed.
+	// be attributed. why says why, when a control batch did not decode.
 	broken bool
+	why    error
 }
 
-// verifyAbort is an ABORT marker of a producer; first is the first offset
-// of its transaction, -1 when unknown.
+// verifyAbort is an ABORT marker of a producer.
 type verifyAbort struct {
 	producerID, first, marker int64
+	// begun is set when first is where the transaction began: the
+	// producer's marker before it was seen. Otherwise first is the first
+	// batch of the transaction that was seen, -1 if none.
+	begun bool
+	// lastStable is the partition's last stable offset once the abort
+	// completed, as far as the batches seen tell: the marker's offset + 1,
+	// or the first offset seen of an older transaction still open.
+	lastStable int64
 }
 
-// batch follows the batch h at pos, read through r.
-func (t *verifyTxns) batch(r *segmentReader, pos int64, h *batchHeader) {
+// batch follows the batch h. control returns its bytes; it is called only
+// for a control batch of a producer.
+func (t *verifyTxns) batch(h *batchHeader, control func() ([]byte, error)) {
 	if h.ProducerID < 0 || t.broken {
 		return
 	}
@@ -61,34 +74,37 @@ func (t *verifyTxns) batch(r *segmentReader, pos int64, h *batchHeader) {
 	}
 	if !h.isControl() {
 		if _, ok := t.open[h.ProducerID]; !ok && h.Attributes&attrTransactional != 0 {
-			first := h.BaseOffset
-			if !t.known[h.ProducerID] {
-				first = -1
-			}
-			t.open[h.ProducerID] = first
+			t.open[h.ProducerID] = h.BaseOffset
 		}
 		return
 	}
-	b, err := r.window(pos, h.size())
+	b, err := control()
 	var m controlMarker
 	ok := false
 	if err == nil {
 		m, ok, err = parseControlBatch(h, b)
 	}
 	if err != nil {
-		t.broken = true // a control record Open's replay refuses too
+		t.broken, t.why = true, err // a control record Open's replay refuses too
 		return
 	}
 	if !ok {
 		return
 	}
 	first, open := t.open[h.ProducerID]
+	begun := t.known[h.ProducerID]
 	delete(t.open, h.ProducerID)
 	t.known[h.ProducerID] = true
 	if m.commit {
 		return
 	}
-	a := verifyAbort{producerID: h.ProducerID, first: first, marker: h.BaseOffset}
+	a := verifyAbort{producerID: h.ProducerID, first: -1, marker: h.BaseOffset, lastStable: h.BaseOffset + 1}
+	for _, f := range t.open {
+		a.lastStable = min(a.lastStable, f)
+	}
+	if open {
+		a.first, a.begun = first, begun
+	}
 	t.markers = append(t.markers, a)
 	if open {
 		t.aborted = append(t.aborted, a)
@@ -135,7 +151,7 @@ func (t *verifyTxns) finish(v *verifyRun, s *verifySegment, end int64) {
 		v.problem(ProblemIndex, path, 0, -1, "malformed: %v; Open rebuilds it", err)
 		return
 	}
-	const remedy = "; Open reads the file as it is: delete it, and Open rebuilds it from the log"
+	const remedy = "; Open reads the file as it is, and the first read that needs the segment's aborted transactions mends it from the log; or delete it, and Open rebuilds it from the log"
 	listed := func(a verifyAbort) int {
 		return slices.IndexFunc(entries, func(e abortedTxn) bool { return e.producerID == a.producerID && e.last == a.marker })
 	}
@@ -146,7 +162,7 @@ func (t *verifyTxns) finish(v *verifyRun, s *verifySegment, end int64) {
 			lacking = append(lacking, a)
 			continue
 		}
-		if e := entries[i]; a.first >= 0 && e.first != a.first {
+		if e := entries[i]; a.begun && e.first != a.first {
 			v.problem(ProblemIndex, path, int64(i)*txnIndexEntrySize, -1, "entry %d says the transaction of producer %d aborted at offset %d began at offset %d, but it began at offset %d: read_committed readers get the wrong records"+remedy,
 				i, e.producerID, e.last, e.first, a.first)
 			return
