@@ -88,3 +88,42 @@ func TestFaultFsyncFailedByRollBeforeLeaderFsyncs(t *testing.T) {
 	// acknowledged. (The code before the fix fsynced and acknowledged.)
 	assert.Contains(t, []int32{1, 2}, syncs.Load(), "the roll's fsync, and at most A's")
 }
+
+// TestFaultFsyncTxnIndexAtCheckpoint: a failed fsync of the active
+// segment's .txnindex at a checkpoint fails the partition, as a failed
+// fsync of its .log does. Linux reports a writeback error to one fsync
+// only: were the partition to go on, the next checkpoint's fsync would
+// succeed and its producer snapshot count, as durable, aborts the disk may
+// not hold — Open trusts the entries a snapshot counts.
+func TestFaultFsyncTxnIndexAtCheckpoint(t *testing.T) {
+	fsys, l, _ := faultLog(t, 1)
+	defer func() { _ = eventlog.Abandon(l) }()
+	pr := txnProducer(t, l, "tx")
+	require.NoError(t, pr.BeginTransaction())
+	send(t, pr, "t", 0, "aborted")
+	require.NoError(t, pr.AbortTransaction(ctx))
+
+	snapshots := func() []string {
+		names, err := fsys.ReadDir(faultDir + "/topics/t/0")
+		require.NoError(t, err)
+		var out []string
+		for _, name := range names {
+			if strings.HasSuffix(name, ".snapshot") {
+				out = append(out, name)
+			}
+		}
+		return out
+	}
+	before := snapshots()
+	fsys.SetFault(failNth(1, func(op eventlog.Op, name string) bool {
+		return op == eventlog.OpSync && strings.HasSuffix(name, ".txnindex")
+	}))
+	require.ErrorIs(t, eventlog.CheckpointRecoveryPoints(l), eventlog.ErrInjected, "the checkpoint's fsync of the .txnindex failed")
+	fsys.SetFault(nil)
+
+	p := partition_(t, l, 0)
+	_, err := p.Append(ctx, []eventlog.Record{rec("k", "after")}, eventlog.AppendOptions{})
+	assert.ErrorIs(t, err, eventlog.ErrInjected, "the partition failed with the fsync")
+	_ = eventlog.CheckpointRecoveryPoints(l)
+	assert.Equal(t, before, snapshots(), "no snapshot counts the entries whose fsync failed")
+}

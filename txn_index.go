@@ -27,7 +27,8 @@ import (
 // The active segment's file is appended to as markers are written, and
 // fsynced before a producer-state snapshot that counts its entries is
 // written (producer_state_snapshot.go); a closed segment's was fsynced
-// when the segment rolled. Open reads every file, each entry checked; the
+// when the segment rolled. A failed fsync of it fails the partition, as
+// one of the .log does. Open reads every file, each entry checked; the
 // active segment's entries past the snapshot are derived again from the
 // log, and a file that does not check out makes Open rebuild the
 // partition's producer state and indexes from the log.
@@ -145,14 +146,20 @@ func (p *Partition) appendTxnIndexLocked(a abortedTxn) error {
 }
 
 // syncTxnIndexLocked fsyncs the active segment's .txnindex if it was
-// written since its last fsync.
+// written since its last fsync. A failure fails the partition, as one of
+// its .log does (syncSegment): Linux reports a writeback error to one
+// fsync only, so the next fsync would succeed, and the snapshot written
+// after it would count as durable entries the disk may not hold, which
+// Open trusts.
 func (p *Partition) syncTxnIndexLocked() error {
 	w := &p.txnIndex
 	if w.f == nil || !w.dirty {
 		return nil
 	}
 	if err := w.f.Sync(); err != nil {
-		return fmt.Errorf("fsync %s: %w", w.f.Name(), err)
+		err = fmt.Errorf("fsync %s: %w", w.f.Name(), err)
+		p.fail(err)
+		return err
 	}
 	w.dirty = false
 	return nil
