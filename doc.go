@@ -322,9 +322,9 @@
 // took them from its file reads the batch headers of that segment and those
 // after it once, derives their aborts as Open's replay does, mends the list
 // in memory and rewrites a file that lacked entries (counted in
-// RecoveryStats.IndexesRebuilt). That read waits for it; later ones do not,
-// and a segment that does not parse fails it with a *CorruptError, as
-// reading the segment's records would. Verify reports such a file too.
+// RecoveryStats.IndexesRebuilt). That read waits for it; later ones do not.
+// A segment whose batches do not parse keeps its file's list (reading its
+// records reports the damage). Verify reports such a file too.
 // (A log written by a version of this package that made
 // .txnindex files only for aborts has them rebuilt so once.) A producer idle
 // longer than Options.ProducerIDExpiration (Kafka's

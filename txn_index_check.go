@@ -54,9 +54,12 @@ import (
 // cannot always be derived again — and dropped when it does not: it would
 // hide committed records of its producer.
 //
-// A segment that does not parse fails the read with a *CorruptError, as
-// reading its records would; AbortedTransactions, which returns no error,
-// logs it and answers from the list as Open loaded it.
+// A segment whose batches do not parse keeps the aborts its file lists,
+// and the walk goes on after it (as after a segment retention dropped
+// meanwhile, with what was open unknown): the damage is logged, and
+// reading the segment's records reports it, as it did before. A failure to
+// map a segment fails the read; AbortedTransactions, which returns no
+// error, logs it and answers from the list as it stands.
 
 // txnIndexCheck is a partition's progress in checking its closed segments'
 // .txnindex files.
@@ -84,6 +87,7 @@ func (p *Partition) checkTxnIndexes(from int64) error {
 type walkedSegment struct {
 	seg      *segment
 	end      int64         // the next segment's base offset
+	run      int           // index of the first segment walked in a row up to it
 	aborted  []verifyAbort // aborts its .txnindex must list
 	markers  []verifyAbort // all its ABORT markers
 	drop     []abortedTxn  // entries held that name no ABORT marker of the segment
@@ -122,43 +126,51 @@ func (p *Partition) checkTxnIndexesFrom(from int64) error {
 
 // walkClosedSegments derives the aborts of the closed segments
 // segs[lo:hi] from their batches and compares them with those the
-// partition holds.
+// partition holds. A segment that does not parse is left as it is, and
+// logged: reading its records reports the damage.
 func (p *Partition) walkClosedSegments(segs []*segment, lo, hi int) ([]*walkedSegment, error) {
 	t := &verifyTxns{}
 	var walked []*walkedSegment
+	run := lo // the first segment of the run of segments walked in a row
 	for i := lo; i < hi; i++ {
 		seg := segs[i]
 		if !seg.acquire() {
-			// Retention dropped it, and those before it: the transactions
-			// of the next one may have begun here, unseen.
-			t, walked = &verifyTxns{}, nil
+			// Retention dropped it, and those before it.
+			t, run = &verifyTxns{}, i+1
 			continue
 		}
 		err := p.walkTxns(seg, t)
 		seg.release()
+		var ce *CorruptError
+		if errors.As(err, &ce) {
+			p.log.opts.Logger.Error("eventlog: a closed segment's aborted transactions could not be checked against its log", "path", seg.path(txnIndexExt), "err", err)
+			t, run = &verifyTxns{}, i+1
+			continue
+		}
 		if err != nil {
 			return nil, err
 		}
-		walked = append(walked, &walkedSegment{seg: seg, end: segs[i+1].base, aborted: t.aborted, markers: t.markers})
+		walked = append(walked, &walkedSegment{seg: seg, end: segs[i+1].base, run: run, aborted: t.aborted, markers: t.markers})
 		t.aborted, t.markers = nil, nil
 	}
-	if len(walked) == 0 {
-		return nil, nil
-	}
 	held := p.heldAborted()
-	// Aborts not held whose transactions began before the segments walked:
-	// where they began is looked for below.
-	unknown := map[int64]int64{}
+	// Aborts not held whose transactions began before the run of segments
+	// walked that found them: where they began is looked for below it.
+	// unknown maps the index of a run's first segment to the producers of
+	// such aborts, and those to the first offset seen of the transaction.
+	unknown := map[int]map[int64]int64{}
 	for _, w := range walked {
 		for _, a := range w.aborted {
 			if !a.begun && !slices.ContainsFunc(held, func(e abortedTxn) bool { return sameAbort(e, a) }) {
-				unknown[a.producerID] = a.first
+				if unknown[w.run] == nil {
+					unknown[w.run] = map[int64]int64{}
+				}
+				unknown[w.run][a.producerID] = a.first
 			}
 		}
 	}
-	if len(unknown) > 0 {
-		below := sort.Search(len(segs), func(i int) bool { return segs[i].base >= walked[0].seg.base })
-		if err := p.txnBeginnings(segs[:below], unknown); err != nil {
+	for run, firsts := range unknown {
+		if err := p.txnBeginnings(segs[:run], firsts); err != nil {
 			return nil, err
 		}
 	}
@@ -178,7 +190,7 @@ func (p *Partition) walkClosedSegments(segs []*segment, lo, hi int) ([]*walkedSe
 			}
 			first := a.first
 			if !a.begun {
-				first = unknown[a.producerID]
+				first = unknown[w.run][a.producerID]
 			}
 			e := abortedTxn{producerID: a.producerID, first: first, last: a.marker, lastStable: a.lastStable}
 			w.add = append(w.add, e)
@@ -253,6 +265,9 @@ func (p *Partition) txnBeginnings(segs []*segment, unknown map[int64]int64) erro
 		t := &verifyTxns{}
 		err := p.walkTxns(seg, t)
 		seg.release()
+		if ce := (*CorruptError)(nil); errors.As(err, &ce) {
+			break // reading its records reports the damage
+		}
 		if err != nil {
 			return err
 		}

@@ -296,3 +296,53 @@ func TestTxnIndexCutShortConcurrentReaders(t *testing.T) {
 	}
 	assert.Equal(t, rebuilt+cut, l.Recovery().IndexesRebuilt, "each file mended once")
 }
+
+// TestTxnIndexCutShortBeforeDamage: a damaged closed segment does not stop
+// the check of the others: a read_committed reader skips the aborted
+// records a cut .txnindex of an earlier segment no longer lists, and gets
+// the *CorruptError of the damaged segment when it reaches it, not before.
+func TestTxnIndexCutShortBeforeDamage(t *testing.T) {
+	dir := t.TempDir()
+	l := openLog(t, dir, nil)
+	committed, _ := spanningAbortTopic(t, l)
+	require.NoError(t, l.Close())
+	partDir := filepath.Join(dir, "topics", "t", "0")
+	paths, bases := closedTxnIndexes(t, partDir)
+	require.NoError(t, os.Truncate(paths[0], 0))
+	// The damaged segment's first batch gets an unknown magic byte.
+	damaged := 2
+	f, err := os.OpenFile(strings.TrimSuffix(paths[damaged], ".txnindex")+".log", os.O_RDWR, 0)
+	require.NoError(t, err)
+	_, err = f.WriteAt([]byte{7}, 16)
+	require.NoError(t, err)
+	require.NoError(t, f.Close())
+
+	l = openLog(t, dir, nil)
+	c, err := l.NewConsumer(&eventlog.ConsumerOptions{FetchMaxWait: -1})
+	require.NoError(t, err)
+	defer c.Close()
+	require.NoError(t, c.Assign(eventlog.TopicPartition{Topic: "t"}))
+	require.NoError(t, c.SeekToBeginning())
+	var got []string
+	var readErr error
+	for r, err := range c.ReadToEnd(ctx) {
+		if err != nil {
+			readErr = err
+			break
+		}
+		require.Less(t, r.Offset, bases[damaged])
+		got = append(got, string(r.Value))
+	}
+	var ce *eventlog.CorruptError
+	require.ErrorAs(t, readErr, &ce, "the damaged segment is reported when reached")
+	var want []string
+	for _, v := range committed {
+		// Transaction i of abortedTxnTopic has its record at offset 2i.
+		var i int64
+		if _, err := fmt.Sscanf(v, "v%d", &i); err == nil && 2*i < bases[damaged] {
+			want = append(want, v)
+		}
+	}
+	sort.Strings(got)
+	assert.Equal(t, want, got)
+}

@@ -153,9 +153,9 @@ type AbortedTransaction struct {
 //
 // The first call that needs a closed segment's aborted transactions checks
 // them against the segment's records, as a read_committed read does (see
-// Idempotent producers in the package documentation); should that fail — the
-// segment does not parse, which a read of its records reports — the error
-// is logged and the answer is what the segment's .txnindex file lists.
+// Idempotent producers in the package documentation); should that fail
+// (a segment cannot be mapped), the error is logged and the answer is what
+// the segments' .txnindex files list.
 func (p *Partition) AbortedTransactions(from, to int64) []AbortedTransaction {
 	if p.log.enter() {
 		if err := p.checkTxnIndexes(from); err != nil {
