@@ -95,6 +95,8 @@ type walkedSegment struct {
 	complete []abortedTxn  // its entries, mended
 }
 
+// checkTxnIndexesFrom checks, once, the closed segments from the one
+// holding offset from up to those checked already.
 func (p *Partition) checkTxnIndexesFrom(from int64) error {
 	c := &p.txnCheck
 	c.mu.Lock()
@@ -117,9 +119,7 @@ func (p *Partition) checkTxnIndexesFrom(from int64) error {
 	if err != nil {
 		return err
 	}
-	if err := p.mendAborted(walked); err != nil {
-		return err
-	}
+	p.mendAborted(walked)
 	c.from.Store(segs[lo].base)
 	return nil
 }
@@ -285,8 +285,9 @@ func (p *Partition) txnBeginnings(segs []*segment, unknown map[int64]int64) erro
 
 // mendAborted puts the mended aborts of the walked segments in the
 // partition's list and rewrites the .txnindex of each segment whose list
-// changed.
-func (p *Partition) mendAborted(walked []*walkedSegment) error {
+// changed. A file that cannot be rewritten is logged: the list in memory
+// is mended, and the next process checks the file again.
+func (p *Partition) mendAborted(walked []*walkedSegment) {
 	var changed []*walkedSegment
 	for _, w := range walked {
 		if len(w.add) > 0 || len(w.drop) > 0 {
@@ -294,7 +295,7 @@ func (p *Partition) mendAborted(walked []*walkedSegment) error {
 		}
 	}
 	if len(changed) == 0 {
-		return nil
+		return
 	}
 	tx := p.txns.Load()
 	if tx == nil {
@@ -333,8 +334,6 @@ func (p *Partition) mendAborted(walked []*walkedSegment) error {
 		}
 	}
 	if err := errors.Join(errs...); err != nil {
-		// The list in memory is mended: the next process checks again.
 		p.log.opts.Logger.Warn("eventlog: rewriting a mended .txnindex failed", "topic", p.topic, "partition", p.id, "err", err)
 	}
-	return nil
 }

@@ -346,3 +346,56 @@ func TestTxnIndexCutShortBeforeDamage(t *testing.T) {
 	sort.Strings(got)
 	assert.Equal(t, want, got)
 }
+
+// TestTxnIndexCutShortRewriteFails: when the mended .txnindex cannot be
+// written, the reads are right all the same, and the next process checks
+// and mends the file again.
+func TestTxnIndexCutShortRewriteFails(t *testing.T) {
+	fsys := eventlog.NewMemFS()
+	opts := &eventlog.Options{FS: fsys}
+	l := openLog(t, faultDir, opts)
+	committed := abortedTxnTopic(t, l)
+	require.NoError(t, l.Close())
+	partDir := faultDir + "/topics/t/0"
+	names, err := fsys.ReadDir(partDir)
+	require.NoError(t, err)
+	var first string // the first closed segment's .txnindex, which lists aborts
+	for _, name := range names {
+		if strings.HasSuffix(name, ".txnindex") {
+			first = partDir + "/" + name
+			break
+		}
+	}
+	require.NotEmpty(t, first)
+	info, err := fsys.Stat(first)
+	require.NoError(t, err)
+	require.Positive(t, info.Size())
+	f, err := fsys.OpenFile(first, os.O_WRONLY|os.O_TRUNC, 0)
+	require.NoError(t, err)
+	require.NoError(t, f.Close())
+
+	fsys.SetFault(func(op eventlog.Op, name string) error {
+		if op == eventlog.OpRename && strings.HasSuffix(name, ".txnindex.tmp") {
+			return eventlog.ErrInjected
+		}
+		return nil
+	})
+	l = openLog(t, faultDir, opts)
+	rebuilt := l.Recovery().IndexesRebuilt
+	assert.Equal(t, committed, consume(t, l, eventlog.ReadCommitted, "t"), "mended in memory")
+	assert.Equal(t, rebuilt+1, l.Recovery().IndexesRebuilt)
+	require.NoError(t, l.Close())
+	info, err = fsys.Stat(first)
+	require.NoError(t, err)
+	assert.Zero(t, info.Size(), "not rewritten")
+
+	fsys.SetFault(nil)
+	l = openLog(t, faultDir, opts)
+	rebuilt = l.Recovery().IndexesRebuilt
+	assert.Equal(t, committed, consume(t, l, eventlog.ReadCommitted, "t"))
+	assert.Equal(t, rebuilt+1, l.Recovery().IndexesRebuilt, "checked and mended again")
+	require.NoError(t, l.Close())
+	info, err = fsys.Stat(first)
+	require.NoError(t, err)
+	assert.Positive(t, info.Size(), "rewritten")
+}
