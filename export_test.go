@@ -338,3 +338,8 @@ func SetSegmentHook(l *Log, fn func(TopicPartition)) {
 	}
 	l.segmentHook.Store(&fn)
 }
+
+// TxnIndexCheckedFrom returns the base offset from which p's closed
+// segments' aborted transactions are checked against the log (see
+// txn_index_check.go).
+func TxnIndexCheckedFrom(p *Partition) int64 { return p.txnCheck.from.Load() }

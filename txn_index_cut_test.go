@@ -399,3 +399,74 @@ func TestTxnIndexCutShortRewriteFails(t *testing.T) {
 	require.NoError(t, err)
 	assert.Positive(t, info.Size(), "rewritten")
 }
+
+// TestTxnIndexCheckSoundLog: the check finds nothing to mend in a sound
+// log — interleaved transactions of two producers, some spanning
+// segments, a cleaning that merged segments and dropped aborted records —
+// and rewrites no file.
+func TestTxnIndexCheckSoundLog(t *testing.T) {
+	dir := t.TempDir()
+	opts := &eventlog.Options{SegmentBytes: 1024}
+	l := openLog(t, dir, opts)
+	require.NoError(t, l.CreateTopic("t", compactTopic))
+	p := partition(t, l, "t", 0)
+	a, b := txnProducer(t, l, "a"), txnProducer(t, l, "b")
+	sendKV := func(pr *eventlog.Producer, key, value string) {
+		_, err := pr.Send(ctx, eventlog.Record{Topic: "t", Key: []byte(key), Value: []byte(value)})
+		require.NoError(t, err)
+	}
+	for i := range 12 {
+		require.NoError(t, a.BeginTransaction())
+		require.NoError(t, b.BeginTransaction())
+		sendKV(a, fmt.Sprint("a", i%4), fmt.Sprintf("a%02d", i))
+		sendKV(b, fmt.Sprint("b", i%4), fmt.Sprintf("b%02d", i)+strings.Repeat("x", 200))
+		for j := range 3 {
+			putKV(t, p, fmt.Sprint("filler", j), []byte(strings.Repeat("f", 100)))
+		}
+		sendKV(a, fmt.Sprint("a", i%4), fmt.Sprintf("a%02d-2", i))
+		if i%3 == 0 {
+			require.NoError(t, a.AbortTransaction(ctx))
+		} else {
+			require.NoError(t, a.CommitTransaction(ctx))
+		}
+		if i%2 == 0 {
+			require.NoError(t, b.AbortTransaction(ctx))
+		} else {
+			require.NoError(t, b.CommitTransaction(ctx))
+		}
+	}
+	require.NoError(t, l.Compact(ctx, "t"))
+	end := p.LogEndOffset()
+	aborted := p.AbortedTransactions(0, end)
+	values := shortValues(consume(t, l, eventlog.ReadCommitted, "t"))
+	require.NoError(t, l.Close())
+
+	partDir := filepath.Join(dir, "topics", "t", "0")
+	contents := map[string][]byte{}
+	for _, path := range globPartitionOf(t, partDir, ".txnindex") {
+		b, err := os.ReadFile(path)
+		require.NoError(t, err)
+		contents[path] = b
+	}
+	l = openLog(t, dir, opts)
+	rebuilt := l.Recovery().IndexesRebuilt
+	p = partition(t, l, "t", 0)
+	require.Positive(t, eventlog.TxnIndexCheckedFrom(p), "Open loaded closed segments' aborts from their files")
+	assert.Equal(t, values, shortValues(consume(t, l, eventlog.ReadCommitted, "t")))
+	assert.LessOrEqual(t, eventlog.TxnIndexCheckedFrom(p), p.LogStartOffset(), "the consumer had them checked")
+	// The cleaning dropped the records of aborted transactions: the
+	// merged segments' aborts are gone from the files with them.
+	for _, got := range p.AbortedTransactions(0, end) {
+		assert.Contains(t, aborted, got)
+	}
+	require.NoError(t, l.Compact(ctx, "t"))
+	assert.Equal(t, rebuilt, l.Recovery().IndexesRebuilt, "nothing mended")
+	require.NoError(t, l.Close())
+	for path, want := range contents {
+		got, err := os.ReadFile(path)
+		if err == nil { // a cleaning may merge a segment away
+			assert.Equal(t, want, got, "%s rewritten", filepath.Base(path))
+		}
+	}
+	assert.Empty(t, verify(t, dir).Problems)
+}
