@@ -38,7 +38,12 @@ import (
 // whose aborts Open derived from the log (a rebuild), the segments Open
 // replayed after the producer snapshot, those rolled in this process and
 // every segment of a read-only Log (which derives its aborts from the log)
-// need no check.
+// need no check. The price: the first read_committed read from an offset
+// in an unchecked closed segment reads the batch headers of every closed
+// segment from there up before it returns, once per process. A partition
+// whose producers were only idempotent pays it too: nothing durable and
+// cheap says it never held a transactional batch (producer state forgets
+// expired producers, and an empty .txnindex is what a cut leaves).
 //
 // Deriving follows Kafka's producer state, as Open's replay does: a
 // producer's transaction begins at its first transactional batch after the
