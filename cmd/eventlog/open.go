@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -63,18 +64,39 @@ func (a *app) openWritable(create bool, opts *eventlog.Options) (*eventlog.Log, 
 // that holds other files: a mistyped --dir (a topic's directory, a home
 // directory) must not get a log mixed into it.
 func (a *app) checkLogDir(create bool) error {
+	return checkLogDir(eventlog.OSFS{}, a.dir, create)
+}
+
+// checkLogDir is the method's body, looking at dir through fsys. It says
+// that dir holds no log only when dir or its topics directory is missing
+// or not a directory; any other error, such as a permission denied, is
+// returned as it is.
+func checkLogDir(fsys eventlog.FS, dir string, create bool) error {
 	// The topics directory is part of the documented layout.
-	_, err := os.Stat(filepath.Join(a.dir, "topics"))
-	if err == nil {
+	topics := filepath.Join(dir, "topics")
+	info, err := fsys.Stat(topics)
+	switch {
+	case err == nil && info.IsDir():
 		return nil
+	case err == nil:
+		err = fmt.Errorf("%s is not a directory", topics)
+	case errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR):
+	default:
+		return err
 	}
 	if !create {
-		return fmt.Errorf("%s holds no eventlog log: %w", a.dir, err)
+		return fmt.Errorf("%s holds no eventlog log: %w", dir, err)
 	}
-	if entries, err := os.ReadDir(a.dir); err == nil && len(entries) > 0 {
-		return fmt.Errorf("%s holds no eventlog log but is not empty: topics create makes a new log only in a new or empty directory", a.dir)
+	entries, err := fsys.ReadDir(dir)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil // Open makes it
+	case err != nil:
+		return err
+	case len(entries) > 0:
+		return fmt.Errorf("%s holds no eventlog log but is not empty: topics create makes a new log only in a new or empty directory", dir)
 	}
-	return nil // missing, or an error that Open reports
+	return nil
 }
 
 // validateNewTopic checks name and cfg as CreateTopic would, on a Log in
