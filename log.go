@@ -511,7 +511,7 @@ func (l *Log) topic(name string) (*topic, error) {
 	t := l.mu.topics[name]
 	l.mu.RUnlock()
 	if t == nil {
-		return nil, fmt.Errorf("%w: %q", ErrTopicNotFound, name)
+		return nil, fmt.Errorf("%w: %s", ErrTopicNotFound, quoteTopicName(name))
 	}
 	return t, nil
 }

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // TopicConfig configures a topic. Zero fields inherit the Log's Options.
@@ -98,7 +99,7 @@ const internalTopicPrefix = "__"
 // validateTopicName applies Kafka's rules: 1 to 249 characters of
 // [a-zA-Z0-9._-], not "." or "..". User topics may not start with "__".
 func validateTopicName(name string, internal bool) error {
-	bad := func(why string) error { return fmt.Errorf("%w %q: %s", ErrInvalidTopic, name, why) }
+	bad := func(why string) error { return fmt.Errorf("%w %s: %s", ErrInvalidTopic, quoteTopicName(name), why) }
 	switch {
 	case name == "":
 		return bad("empty")
@@ -115,6 +116,26 @@ func validateTopicName(name string, internal bool) error {
 		}
 	}
 	return nil
+}
+
+// quotedNameBytes is how much of a name longer than any topic's an error
+// quotes.
+const quotedNameBytes = 64
+
+// quoteTopicName quotes name for an error message, as %q does. A name
+// longer than MaxTopicNameLength, which no topic has, is quoted only up
+// to its first quotedNameBytes bytes, cut between characters, and its
+// length follows: a name is input, and a megabyte of it must not make a
+// megabyte of message.
+func quoteTopicName(name string) string {
+	if len(name) <= MaxTopicNameLength {
+		return strconv.Quote(name)
+	}
+	cut := quotedNameBytes
+	for cut > 0 && !utf8.RuneStart(name[cut]) {
+		cut--
+	}
+	return fmt.Sprintf("%q…(%d bytes)", name[:cut], len(name))
 }
 
 func (c TopicConfig) validate() error {
