@@ -94,6 +94,13 @@ type Log struct {
 // Log is closed. With Options.ReadOnly, Open takes no lock, creates and
 // recovers nothing, and fails if dir holds no log; any number of read-only
 // Logs may read a directory that one Log has open for writing.
+//
+// A directory that holds no log yet becomes one whatever else it holds:
+// Open of the wrong directory (a log's parent, say) starts an empty log
+// there rather than failing, so a service that must find its records
+// should check that the topics it expects exist (Log.Topics), or open
+// read-only first. The command-line tool makes a log only in a new or
+// empty --dir.
 func Open(dir string, opts *Options) (*Log, error) {
 	o, err := opts.withDefaults()
 	if err != nil {
