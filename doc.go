@@ -166,8 +166,8 @@
 // again to remove them). Starting later would remove records nobody
 // deleted. A damaged producer-ids.meta, which without Repair fails every
 // producer id allocation with a *CorruptError (Open does not read it), is
-// set aside too, and ids start again above those in use, as when the file
-// is lost (see Idempotent producers). Log.Recovery lists every copy kept.
+// set aside too, and ids start again above those in use and at the
+// clock's floor, as when the file is lost (see Idempotent producers). Log.Recovery lists every copy kept.
 //
 // A segment's .log file that is missing — deleted by hand or lost with a
 // damaged file system — is noticed where the partition's other files show
@@ -290,10 +290,19 @@
 // the partitions' producer state and __transaction_state hold, and above any
 // id a partition takes a first batch of later (a producer that kept its id
 // across the restart, appending again), and the Log logs a warning: no
-// partition takes a new producer for an old one. Only ids handed out and
-// kept but not yet used in an append or a transaction, or forgotten by every
-// partition (ProducerIDExpiration), may be handed out again: an application
-// that kept one then shares it.
+// partition takes a new producer for an old one. Ids handed out and kept
+// but not yet used in an append or a transaction (a Kafka client of
+// kafkaserver keeps its id across a restart of the server), or forgotten
+// by every partition (ProducerIDExpiration), leave no trace; so the ids
+// then also start at a floor read off the clock (Options.Now): 100,000
+// for every millisecond since the Unix epoch, about 1.8e17 in 2026, above
+// every id handed out before unless the directory handed out more than
+// that many a millisecond or the clock went back. The floor applies only
+// when the file is missing in a directory an earlier Open created, was
+// set aside as damaged, or shows itself behind; a new directory starts
+// at 1, and one that keeps its file goes on from it whatever the clock
+// says. A file restored from an old copy that no id in use shows behind
+// cannot be told from a current one: delete it instead of restoring it.
 //
 // What a partition knows of its producers survives reopening: a ".snapshot"
 // file is written before the first batch with a producer id, then by the

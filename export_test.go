@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"time"
 )
 
 // Abandon drops l as a crashed process would: the lock and the files are
@@ -138,6 +139,10 @@ func IndexRebuildScans(l *Log) int64 { return l.rebuildScans.Load() }
 // ProducerIDOf returns the producer id and epoch an idempotent or
 // transactional Producer was given.
 func ProducerIDOf(p *Producer) ProducerID { return p.id }
+
+// ProducerIDClockFloor returns the id the producer id allocator starts at,
+// at time now, in a directory that lost producer-ids.meta.
+func ProducerIDClockFloor(now time.Time) int64 { return producerIDClockFloor(now) }
 
 // ConsumerClosing returns the channel that c's Close closes first, before
 // it waits for the call in progress.

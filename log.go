@@ -136,6 +136,7 @@ func Open(dir string, opts *Options) (*Log, error) {
 	}
 	l.mu.topics = make(map[string]*topic)
 	l.txns.ids.init(l)
+	l.txns.ids.existed = !errors.Is(statErr, os.ErrNotExist)
 	if err := l.recover(); err != nil {
 		return nil, errors.Join(err, l.releaseTopics(), lock.Close())
 	}

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // ProducerID identifies an idempotent producer to the partitions it writes:
@@ -86,14 +87,40 @@ var (
 // kept its id across the restart and appends again only now, its earlier
 // appends lost in the crash or never made — moves the allocator above it
 // too (noteAppended), so that no new producer gets the id of one that
-// writes. What it cannot know are ids handed out and kept, but not
-// appended with yet, and ids of producers every partition has forgotten
-// (ProducerIDExpiration): no partition remembers them, but one may go to
-// a new producer while an application still keeps it.
+// writes.
+//
+// What the Log cannot know are ids handed out and kept but not appended
+// with yet (an idempotent Producer that has not sent, a Kafka client that
+// keeps its id across a restart of the kafkaserver listener), and ids of
+// producers every partition has forgotten (ProducerIDExpiration). For
+// those the allocator, whenever the file is missing in a Log that an
+// earlier Open created, was set aside as damaged, or shows itself behind
+// the ids in use, also starts at a floor read off the clock
+// (Options.Now): producerIDsPerMilli ids for every millisecond since the
+// Unix epoch. Ids handed out before were below the floor of their own
+// time (a directory starts at 1, and a block is 1000 ids), so the floor
+// of a later time lies above them, unless more than producerIDsPerMilli
+// ids a millisecond were handed out on average since the directory began
+// or since the floor was last applied, or the clock went back past that
+// time. The file's value and the ids in use win over a lower floor, so a
+// clock that went back does not matter while they are there. The ids get
+// large (about 1.8e17 in 2026) but stay far below maxProducerID, the cap
+// of appends; the floor stops at clockFloorLimit, which the clock reaches
+// in the year 2700. A directory that keeps its file never applies the
+// floor, and a new one starts at 1: ids stay small unless the file is
+// lost, or was never written by a Log that allocated none before it was
+// reopened.
 const (
 	producerIDsName    = "producer-ids.meta"
 	producerIDsVersion = 1
 	producerIDBlock    = 1000
+
+	// producerIDsPerMilli and clockFloorLimit define the clock's floor:
+	// ids from milliseconds since the Unix epoch times
+	// producerIDsPerMilli, at most clockFloorLimit, which leaves 2^61
+	// ids below maxProducerID to hand out.
+	producerIDsPerMilli = 100_000
+	clockFloorLimit     = 1 << 61
 )
 
 var errProducerIDsExhausted = errors.New("eventlog: producer ids exhausted")
@@ -117,6 +144,10 @@ type producerIDs struct {
 	// appended is the highest producer id a partition took a first batch
 	// of since Open (noteAppended), for allocate to skip.
 	appended atomic.Int64
+
+	// existed is whether the Log's directory held a log before Open: a
+	// new one has no ids to lose, and starts at 1 without the file.
+	existed bool
 
 	mu        sync.Mutex
 	next, end int64 // ids in [next, end) are reserved and unused; guarded by mu
@@ -160,11 +191,13 @@ func (a *producerIDs) allocate() (int64, error) {
 	if seen := a.appended.Load(); seen >= a.next {
 		// Not one of ours: a producer from before Open, which the file
 		// does not cover (see above), wrote since the ids were loaded.
+		// The file lags, so ids nothing shows may have been handed out
+		// past it too.
 		if seen == math.MaxInt64 {
 			return 0, errProducerIDsExhausted
 		}
-		a.next = seen + 1
-		a.log.opts.Logger.Warn("eventlog: producer id in use above the ids reserved: starting above it", "path", a.path, "id", seen, "next", a.next)
+		a.next = max(seen+1, a.clockFloorLocked())
+		a.log.opts.Logger.Warn("eventlog: producer id in use above the ids reserved: starting above it and the clock's floor", "path", a.path, "id", seen, "next", a.next)
 	}
 	if a.next >= a.end {
 		if a.next > math.MaxInt64-producerIDBlock {
@@ -183,8 +216,9 @@ func (a *producerIDs) allocate() (int64, error) {
 }
 
 // loadLocked reads the next block start; ids start at 1 in a new
-// directory, and above the ids in use in one that lost the file or whose
-// file lags behind them (restored from an old copy, say).
+// directory, and above the ids in use and at the clock's floor in one that
+// lost the file or whose file lags behind them (restored from an old copy,
+// say).
 func (a *producerIDs) loadLocked() error {
 	next, err := readProducerIDs(a.log.opts.FS, a.path)
 	missing := errors.Is(err, fs.ErrNotExist)
@@ -194,20 +228,53 @@ func (a *producerIDs) loadLocked() error {
 	case err != nil:
 		return errorf("eventlog: producer ids: %w", err)
 	}
-	if inUse := a.log.highestProducerIDInUse(); inUse >= next {
+	inUse := a.log.highestProducerIDInUse()
+	behind := inUse >= next
+	if behind {
 		if inUse == math.MaxInt64 {
 			return errProducerIDsExhausted
 		}
 		next = inUse + 1
-		why := "eventlog: producer ids file behind the producer ids in use: starting above them"
-		if missing {
-			why = "eventlog: producer ids file missing while producer ids are in use: starting above them"
+	}
+	if behind || missing && a.existed {
+		next = max(next, a.clockFloorLocked())
+		switch {
+		case behind && missing:
+			a.log.opts.Logger.Warn("eventlog: producer ids file missing while producer ids are in use: starting above them and the clock's floor", "path", a.path, "next", next)
+		case behind:
+			a.log.opts.Logger.Warn("eventlog: producer ids file behind the producer ids in use: starting above them and the clock's floor", "path", a.path, "next", next)
+		default:
+			// A Log reopened before its first allocation has no file
+			// either: nothing says one was lost.
+			a.log.opts.Logger.Info("eventlog: producer ids file missing: starting at the clock's floor, above any id handed out before", "path", a.path, "next", next)
 		}
-		a.log.opts.Logger.Warn(why, "path", a.path, "next", next)
 	}
 	a.next, a.end = next, next
 	a.loaded = true
 	return nil
+}
+
+// clockFloorLocked returns the clock's floor (see above) by the Log's
+// clock.
+func (a *producerIDs) clockFloorLocked() int64 {
+	return producerIDClockFloor(a.log.opts.Now())
+}
+
+// producerIDClockFloor returns the lowest id the allocator starts at, at
+// time now, when ids may have been handed out that nothing shows.
+func producerIDClockFloor(now time.Time) int64 {
+	const limitMilli = clockFloorLimit / producerIDsPerMilli
+	if now.Unix() >= limitMilli/1000 { // UnixMilli would overflow far enough out
+		return clockFloorLimit
+	}
+	ms := now.UnixMilli()
+	switch {
+	case ms <= 0:
+		return 0
+	case ms >= limitMilli:
+		return clockFloorLimit
+	}
+	return ms * producerIDsPerMilli
 }
 
 // noteAppended tells the allocator that a partition took the first batch

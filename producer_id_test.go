@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -68,14 +69,16 @@ func assertIDsAbove(t *testing.T, l *eventlog.Log, highest int64) {
 }
 
 // TestProducerIDsFileLost: with producer-ids.meta deleted, after a clean
-// Close or a crash, ids start above those in use, with a warning that
-// names the file and the first id; a new directory starts at 1 without one.
+// Close or a crash, ids start above those in use and at the clock's floor,
+// with a warning that names the file and the first id; a new directory
+// starts at 1 without one.
 func TestProducerIDsFileLost(t *testing.T) {
 	for _, crash := range []bool{false, true} {
 		t.Run(fmt.Sprintf("crash=%v", crash), func(t *testing.T) {
 			dir := t.TempDir()
 			var logged prodLogBuffer
-			opts := &eventlog.Options{Logger: slog.New(slog.NewTextHandler(&logged, nil))}
+			clock := newTestClock(time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC))
+			opts := &eventlog.Options{Now: clock.now, Logger: slog.New(slog.NewTextHandler(&logged, nil))}
 			l := openLog(t, dir, opts)
 			id, err := l.NewProducerID(ctx)
 			require.NoError(t, err)
@@ -90,11 +93,12 @@ func TestProducerIDsFileLost(t *testing.T) {
 
 			path := filepath.Join(dir, "producer-ids.meta")
 			require.NoError(t, os.Remove(path))
+			clock.set(clock.now().Add(time.Minute))
 			l = openLog(t, dir, opts)
 			assertIDsAbove(t, l, highest)
 			assert.Contains(t, logged.String(), "producer ids file missing")
 			assert.Contains(t, logged.String(), path)
-			assert.Contains(t, logged.String(), fmt.Sprintf("next=%d", highest+1))
+			assert.Contains(t, logged.String(), fmt.Sprintf("next=%d", eventlog.ProducerIDClockFloor(clock.now())))
 			require.NoError(t, l.Close())
 			assert.FileExists(t, path, "the block is reserved again")
 		})
@@ -138,7 +142,8 @@ func TestProducerIDsFileDamaged(t *testing.T) {
 func TestProducerIDsFileRestoredFromOldCopy(t *testing.T) {
 	dir := t.TempDir()
 	var logged prodLogBuffer
-	opts := &eventlog.Options{Logger: slog.New(slog.NewTextHandler(&logged, nil))}
+	clock := newTestClock(time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC))
+	opts := &eventlog.Options{Now: clock.now, Logger: slog.New(slog.NewTextHandler(&logged, nil))}
 	l := openLog(t, dir, opts)
 	_, err := l.NewProducerID(ctx)
 	require.NoError(t, err)
@@ -157,7 +162,7 @@ func TestProducerIDsFileRestoredFromOldCopy(t *testing.T) {
 	l = openLog(t, dir, opts)
 	assertIDsAbove(t, l, highest)
 	assert.Contains(t, logged.String(), "producer ids file behind the producer ids in use")
-	assert.Contains(t, logged.String(), fmt.Sprintf("next=%d", highest+1))
+	assert.Contains(t, logged.String(), fmt.Sprintf("next=%d", eventlog.ProducerIDClockFloor(clock.now())))
 	require.NoError(t, l.Close())
 }
 
@@ -166,7 +171,10 @@ func TestProducerIDsFileRestoredFromOldCopy(t *testing.T) {
 // the ids the partitions know when it loads; an application that kept an
 // id from before the crash and appends with it only afterwards must not
 // have it handed to a new producer too, whose first batch the partition
-// would take for the kept producer's and drop as a duplicate.
+// would take for the kept producer's and drop as a duplicate. The clock
+// stands at the Unix epoch, as if it had gone back, so that its floor,
+// which would put the allocator above the kept id from the start, does
+// not.
 func TestProducerIDsSkipIDsAppendedAfterLoading(t *testing.T) {
 	for _, file := range []string{"restored", "lost"} {
 		t.Run(file, func(t *testing.T) {
@@ -174,7 +182,7 @@ func TestProducerIDsSkipIDsAppendedAfterLoading(t *testing.T) {
 			require.NoError(t, fsys.MkdirAll(powerLossDir, 0o755))
 			require.NoError(t, fsys.SyncDir("/"))
 			sw := newPowerSwitch(fsys, eventlog.CrashDropUnsynced, 1)
-			opts := &eventlog.Options{FS: fsys}
+			opts := &eventlog.Options{FS: fsys, Now: func() time.Time { return time.Unix(0, 0) }}
 			l, err := eventlog.Open(powerLossDir, opts)
 			require.NoError(t, err)
 			require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{Durability: eventlog.DurabilityOS}))
