@@ -6,6 +6,7 @@ import (
 	"io"
 	"io/fs"
 	"maps"
+	"math"
 	"math/rand/v2"
 	"os"
 	"path"
@@ -41,6 +42,16 @@ import (
 // SetFault installs a hook that runs before every operation and can fail it,
 // or make a write short; SetCapacity makes writes fail with ENOSPC once the
 // files hold a given number of bytes.
+//
+// A File.Sync that the hook fails does what fsync does on Linux after a
+// writeback error: the file's bytes not yet durable are marked clean
+// without reaching the disk. Reads go on returning them, but no later Sync
+// writes them (it succeeds without them), so a Crash, even after a Sync
+// that succeeded, leaves what the disk had there: their durable content,
+// and zeros past its end. Bytes written again after the failure are
+// written by the next Sync. Code that acknowledges data synced by a Sync
+// after a failed one, without writing it again, thus loses it at the next
+// Crash, as it would on Linux.
 //
 // # Paths
 //
@@ -91,6 +102,10 @@ type memNode struct {
 	data    []byte
 	durable []byte
 	frozen  int
+	// lost lists the ranges of data that a failed Sync marked clean
+	// without writing them (see SetFault): durable holds what the disk
+	// has there, and no Sync writes them until they are written again.
+	lost []byteRange
 
 	// Directories. pending lists the changes to entries since the last
 	// SyncDir, in order, for CrashReorder to keep some and lose others.
@@ -157,12 +172,14 @@ func (n *memNode) writeAtLocked(p []byte, off int64) {
 	end := int(off) + len(p)
 	n.resizeLocked(int(off), max(end, len(n.data)))
 	copy(n.data[off:], p)
+	n.rewriteLostLocked(int(off), end)
 	n.modTime = time.Now()
 }
 
 func (n *memNode) truncateLocked(size int64) {
 	if int(size) < len(n.data) {
 		n.data = n.data[:size] // the bytes past size stay frozen if they were
+		n.rewriteLostLocked(int(size), math.MaxInt)
 	} else {
 		n.resizeLocked(len(n.data), int(size))
 	}

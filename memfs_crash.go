@@ -172,7 +172,18 @@ func (c *crasher) file(n *memNode) {
 	if mode == CrashRandom {
 		mode = CrashMode(c.rand.IntN(int(CrashRandom)))
 	}
-	durable, current := n.durable, n.data
+	durable, current := n.durable, n.onDiskLocked()
+	switch {
+	case c.mode == CrashKeepAll && len(n.lost) > 0:
+		// A process crash: the bytes a failed Sync lost stay in the page
+		// cache, which outlives the process, and stay lost.
+		n.durable = current
+		return
+	case mode == CrashKeepAll && len(n.lost) > 0:
+		// A power loss that kept every write of the file but those a
+		// failed Sync lost, which no writeback wrote.
+		n.data, n.frozen = current, 0
+	}
 	switch mode {
 	case CrashKeepAll:
 		// current stays; its frozen bytes stay frozen.
@@ -200,6 +211,7 @@ func (c *crasher) file(n *memNode) {
 		}
 	}
 	n.durable = n.freezeLocked(len(n.data))
+	n.lost = nil
 }
 
 // reorderPages returns what CrashReorder leaves of a file whose durable

@@ -46,7 +46,9 @@ func (op Op) String() string {
 // Fault is a MemFS hook called before each operation with the operation and
 // the file or directory name it concerns. Returning nil lets the operation
 // proceed; returning an error fails it without effect, with the error wrapped
-// in an *fs.PathError (an *os.LinkError for Rename). A *ShortWriteError
+// in an *fs.PathError (an *os.LinkError for Rename), except that a failed
+// File.Sync loses the file's unsynced bytes, as a failed fsync does (see
+// MemFS). A *ShortWriteError
 // (possibly wrapped) returned for OpWrite makes a short write instead.
 //
 // The hook runs without MemFS locks held, possibly from several goroutines at
@@ -107,4 +109,73 @@ func (m *MemFS) SetCapacity(bytes int64) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.mu.capacity = max(bytes, 0)
+}
+
+// byteRange is the bytes [start, end) of a file.
+type byteRange struct{ start, end int }
+
+// loseUnsyncedLocked is a failed Sync: as Linux does after a writeback
+// error, it marks the bytes not yet durable clean without writing them.
+// They stay readable, but no later Sync writes them, so a crash loses them
+// unless they are written again before.
+func (n *memNode) loseUnsyncedLocked() {
+	var lost []byteRange
+	for i := 0; i < len(n.data); {
+		if i < len(n.durable) && n.data[i] == n.durable[i] {
+			i++
+			continue
+		}
+		start := i
+		for i < len(n.data) && (i >= len(n.durable) || n.data[i] != n.durable[i]) {
+			i++
+		}
+		lost = append(lost, byteRange{start, i})
+	}
+	n.lost = lost
+}
+
+// rewriteLostLocked notes that the bytes [start, end) were written or cut
+// off: those of them a failed Sync lost are its no more.
+func (n *memNode) rewriteLostLocked(start, end int) {
+	if len(n.lost) == 0 {
+		return
+	}
+	kept := n.lost[:0:0]
+	for _, r := range n.lost {
+		if r.start < start {
+			kept = append(kept, byteRange{r.start, min(r.end, start)})
+		}
+		if r.end > end {
+			kept = append(kept, byteRange{max(r.start, end), r.end})
+		}
+	}
+	n.lost = kept
+}
+
+// onDiskLocked returns data as the disk holds it: with the bytes a failed
+// Sync lost as durable has them, zeros past its end.
+func (n *memNode) onDiskLocked() []byte {
+	if len(n.lost) == 0 {
+		return n.data
+	}
+	disk := make([]byte, len(n.data))
+	copy(disk, n.data)
+	for _, r := range n.lost {
+		clear(disk[r.start:r.end])
+		if r.start < len(n.durable) {
+			copy(disk[r.start:r.end], n.durable[r.start:min(r.end, len(n.durable))])
+		}
+	}
+	return disk
+}
+
+// syncLocked is a Sync that succeeds: the file's content becomes durable,
+// but for the bytes an earlier failed Sync lost, which keep what the disk
+// has.
+func (n *memNode) syncLocked() {
+	if len(n.lost) == 0 {
+		n.durable = n.freezeLocked(len(n.data))
+		return
+	}
+	n.durable = n.onDiskLocked()
 }

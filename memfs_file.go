@@ -155,17 +155,24 @@ func (f *memFile) write(op string, p []byte, off int64) (int, error) {
 	return limit, nil
 }
 
-// Sync makes the file's current content durable.
+// Sync makes the file's current content durable, but for the bytes an
+// earlier failed Sync lost (see SetFault). A Sync that the fault hook fails
+// loses the bytes not yet durable.
 func (f *memFile) Sync() error {
-	if err := f.m.hook(OpSync, f.name); err != nil {
-		return f.pathErr("sync", err)
-	}
+	herr := f.m.hook(OpSync, f.name)
 	f.m.mu.Lock()
 	defer f.m.mu.Unlock()
 	if err := f.checkLocked(); err != nil {
+		if herr != nil {
+			err = herr
+		}
 		return f.pathErr("sync", err)
 	}
-	f.node.durable = f.node.freezeLocked(len(f.node.data))
+	if herr != nil {
+		f.node.loseUnsyncedLocked()
+		return f.pathErr("sync", herr)
+	}
+	f.node.syncLocked()
 	return nil
 }
 

@@ -74,19 +74,23 @@ type powerSwitch struct {
 	mode eventlog.CrashMode
 	rand *rand.Rand // for Crash; used under mu
 
-	mu      sync.Mutex
-	ops     int // operations seen since arm
-	crashAt int // the operation that cuts the power; 0 for none
-	dead    bool
+	mu        sync.Mutex
+	ops       int // operations seen since arm
+	crashAt   int // the operation that cuts the power; 0 for none
+	dead      bool
+	failSyncs int        // percentage of Syncs failed with ErrInjected while the power is on
+	syncRand  *rand.Rand // picks them
+	failed    int        // Syncs failed so far
 }
 
 func newPowerSwitch(fsys *eventlog.MemFS, mode eventlog.CrashMode, seed uint64) *powerSwitch {
-	s := &powerSwitch{fsys: fsys, mode: mode, rand: rand.New(rand.NewPCG(seed, 0x9e3779b9))}
+	s := &powerSwitch{fsys: fsys, mode: mode, rand: rand.New(rand.NewPCG(seed, 0x9e3779b9)),
+		syncRand: rand.New(rand.NewPCG(seed, 0x85ebca6b))}
 	fsys.SetFault(s.hook)
 	return s
 }
 
-func (s *powerSwitch) hook(eventlog.Op, string) error {
+func (s *powerSwitch) hook(op eventlog.Op, _ string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.dead {
@@ -97,7 +101,19 @@ func (s *powerSwitch) hook(eventlog.Op, string) error {
 		s.cutLocked()
 		return errPowerLost
 	}
+	if op == eventlog.OpSync && s.failSyncs > 0 && s.syncRand.IntN(100) < s.failSyncs {
+		s.failed++
+		return eventlog.ErrInjected // a writeback error: MemFS loses the unsynced bytes
+	}
 	return nil
+}
+
+// setFailSyncs makes percent of the Syncs from now on fail, without
+// cutting the power.
+func (s *powerSwitch) setFailSyncs(percent int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.failSyncs = percent
 }
 
 // arm restores the power and makes the crashAt-th operation from now cut
@@ -179,6 +195,13 @@ type powerLossRun struct {
 	durability eventlog.Durability
 	hist       *history
 	cuts       map[string]int // where the power was cut, for the log
+	failSyncs  int            // percentage of Syncs failed during sessions (not recovery)
+}
+
+// expectedError tells whether a call of a session may fail with err: the
+// power is cut, or a Sync failed.
+func (r *powerLossRun) expectedError(err error) bool {
+	return r.sw.isDead() && isPowerLoss(err) || r.failSyncs > 0 && errors.Is(err, eventlog.ErrInjected)
 }
 
 func newPowerLossRun(t *testing.T, mode eventlog.CrashMode, durability eventlog.Durability, seed uint64) *powerLossRun {
@@ -218,6 +241,7 @@ func (r *powerLossRun) session(round int) {
 		}
 	}
 	r.sw.arm(crashAt)
+	r.sw.setFailSyncs(r.failSyncs)
 	stage := "after the session"
 	defer func() {
 		if r.sw.isDead() {
@@ -231,7 +255,7 @@ func (r *powerLossRun) session(round int) {
 	stage = "during Open"
 	l, err := eventlog.Open(powerLossDir, r.opts)
 	if err != nil {
-		require.True(t, r.sw.isDead(), "Open failed with the power on: %v", err)
+		require.True(t, r.sw.isDead() || r.expectedError(err), "Open failed with the power on: %v", err)
 		return
 	}
 	defer func() { _ = eventlog.Abandon(l) }()
@@ -239,7 +263,7 @@ func (r *powerLossRun) session(round int) {
 		stage = "during CreateTopic"
 		err := l.CreateTopic(powerLossTopic, eventlog.TopicConfig{Durability: r.durability})
 		if err != nil {
-			require.True(t, r.sw.isDead() && isPowerLoss(err), "CreateTopic failed with the power on: %v", err)
+			require.True(t, r.expectedError(err), "CreateTopic failed with the power on: %v", err)
 			return
 		}
 	}
@@ -267,7 +291,7 @@ func (r *powerLossRun) session(round int) {
 				r.hist.attempt(recs)
 				base, err := p.Append(ctx, recs, eventlog.AppendOptions{})
 				if err != nil {
-					if !isPowerLoss(err) || !r.sw.isDead() {
+					if !r.expectedError(err) {
 						mu.Lock()
 						errs = append(errs, err)
 						mu.Unlock()
@@ -298,7 +322,7 @@ func (r *powerLossRun) session(round int) {
 		// The power goes after a clean Close, or during it.
 		stage = "during Close"
 		if err := l.Close(); err != nil {
-			require.True(t, r.sw.isDead() && isPowerLoss(err), "Close failed with the power on: %v", err)
+			require.True(t, r.expectedError(err), "Close failed with the power on: %v", err)
 		}
 	}
 }
@@ -309,6 +333,7 @@ func (r *powerLossRun) session(round int) {
 func (r *powerLossRun) reopen() []eventlog.Record {
 	t := r.t
 	r.sw.arm(0) // the power is back
+	r.sw.setFailSyncs(0)
 	// What recovery does when it is not interrupted, on a copy, counting
 	// the operations it takes.
 	clone := cloneMemFS(t, r.fsys)

@@ -1,0 +1,128 @@
+package eventlog
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// A failed Sync, as Linux's fsync after a writeback error, marks the bytes
+// it failed to write clean: a later Sync that succeeds does not write them,
+// so a crash loses them, while reads go on returning them until then.
+
+// failOneSync makes f's next Sync fail and checks that it does.
+func failOneSync(t *testing.T, m *MemFS, f File) {
+	t.Helper()
+	m.SetFault(FailAfter(0, OpSync, nil))
+	require.ErrorIs(t, f.Sync(), ErrInjected)
+	m.SetFault(nil)
+}
+
+func memRead(t *testing.T, m *MemFS, name string) string {
+	t.Helper()
+	data, err := m.ReadFile(name)
+	require.NoError(t, err)
+	return string(data)
+}
+
+func TestMemFSFailedSyncLosesItsBytes(t *testing.T) {
+	// A power loss loses them in every mode, CrashRandom's choice of
+	// keeping every write of a file included: no writeback writes them.
+	for _, mode := range []CrashMode{CrashDropUnsynced, CrashKeepPrefix, CrashZeroFill, CrashReorder, CrashRandom} {
+		for seed := range uint64(32) {
+			t.Run(fmt.Sprintf("%v/%d", mode, seed), func(t *testing.T) {
+				checkFailedSyncLosesItsBytes(t, CrashOptions{Mode: mode, Rand: rand.New(rand.NewPCG(seed, 0))})
+			})
+		}
+	}
+}
+
+func checkFailedSyncLosesItsBytes(t *testing.T, opts CrashOptions) {
+	m := NewMemFS()
+	require.NoError(t, m.WriteFile("f", []byte("durable."), 0o644))
+	f := memOpen(t, m, "f")
+	_, err := f.WriteAt([]byte("D"), 0) // an overwrite
+	require.NoError(t, err)
+	_, err = f.WriteAt([]byte("appended"), 8) // and an append
+	require.NoError(t, err)
+	failOneSync(t, m, f)
+	assert.Equal(t, "Durable.appended", memRead(t, m, "f"), "reads still see the bytes")
+
+	_, err = f.WriteAt([]byte("!"), 16) // written after the failure
+	require.NoError(t, err)
+	require.NoError(t, f.Sync(), "the error is reported once")
+	m.Crash(opts)
+	assert.Equal(t, "durable.\x00\x00\x00\x00\x00\x00\x00\x00!", memRead(t, m, "f"),
+		"the later Sync wrote only what was written after the failure")
+}
+
+func TestMemFSFailedSyncRewritten(t *testing.T) {
+	// Bytes written again after the failure are dirty again: the next Sync
+	// writes them.
+	m := NewMemFS()
+	require.NoError(t, m.WriteFile("f", []byte("0123"), 0o644))
+	f := memOpen(t, m, "f")
+	_, err := f.WriteAt([]byte("abcdef"), 2)
+	require.NoError(t, err)
+	failOneSync(t, m, f)
+	_, err = f.WriteAt([]byte("CD"), 2)
+	require.NoError(t, err)
+	_, err = f.WriteAt([]byte("F"), 7)
+	require.NoError(t, err)
+	require.NoError(t, f.Sync())
+	m.Crash(CrashOptions{})
+	assert.Equal(t, "01CD\x00\x00\x00F", memRead(t, m, "f"))
+}
+
+func TestMemFSFailedSyncThenTruncated(t *testing.T) {
+	// A file cut below the bytes a failed Sync lost and grown again holds
+	// zeros there, not the lost bytes; cut within them, it keeps the lost
+	// bytes below the cut lost.
+	m := NewMemFS()
+	require.NoError(t, m.WriteFile("f", []byte("ab"), 0o644))
+	f := memOpen(t, m, "f")
+	_, err := f.WriteAt([]byte("cdef"), 2)
+	require.NoError(t, err)
+	failOneSync(t, m, f)
+	require.NoError(t, f.Truncate(4))
+	_, err = f.WriteAt([]byte("G"), 5)
+	require.NoError(t, err)
+	assert.Equal(t, "abcd\x00G", memRead(t, m, "f"))
+	require.NoError(t, f.Sync())
+	m.Crash(CrashOptions{})
+	assert.Equal(t, "ab\x00\x00\x00G", memRead(t, m, "f"))
+}
+
+func TestMemFSFailedSyncProcessCrash(t *testing.T) {
+	// The page cache outlives the process: CrashKeepAll keeps every byte,
+	// and a Sync after it still does not write those a failed Sync lost.
+	m := NewMemFS()
+	require.NoError(t, m.WriteFile("f", []byte("ab"), 0o644))
+	f := memOpen(t, m, "f")
+	_, err := f.WriteAt([]byte("cd"), 2)
+	require.NoError(t, err)
+	failOneSync(t, m, f)
+	m.Crash(CrashOptions{Mode: CrashKeepAll})
+	assert.Equal(t, "abcd", memRead(t, m, "f"))
+	f = memOpen(t, m, "f")
+	require.NoError(t, f.Sync())
+	m.Crash(CrashOptions{})
+	assert.Equal(t, "ab\x00\x00", memRead(t, m, "f"))
+}
+
+func TestMemFSFailedSyncWriteFile(t *testing.T) {
+	// WriteFile makes its content durable, whatever a Sync failed to
+	// write before.
+	m := NewMemFS()
+	require.NoError(t, m.WriteFile("f", []byte("ab"), 0o644))
+	f := memOpen(t, m, "f")
+	_, err := f.WriteAt([]byte("cd"), 2)
+	require.NoError(t, err)
+	failOneSync(t, m, f)
+	require.NoError(t, m.WriteFile("f", []byte("wxyz"), 0o644))
+	m.Crash(CrashOptions{})
+	assert.Equal(t, "wxyz", memRead(t, m, "f"))
+}
