@@ -74,7 +74,9 @@
 // is larger than a sound one can be (an index, more than an entry per batch
 // of its segment; a snapshot, more than two entries per offset below its own):
 // a damaged file cannot exhaust memory. Metadata files carry a version and a
-// checksum and are replaced atomically.
+// checksum and are replaced atomically, through a copy named "<name>.tmp"
+// renamed over them; Open removes the copies a crash left, matching the
+// names of those files only (a user's file named *.tmp stays).
 //
 // # Durability
 //

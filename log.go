@@ -185,8 +185,15 @@ func (l *Log) recover() error {
 	_, _, markerErr := readMetaFile(fsys, markerPath)
 	clean := markerErr == nil
 	l.recovery.clean = clean
+	names, err := fsys.ReadDir(l.dir)
+	if err == nil {
+		_, err = removeTempFiles(fsys, l.opts.Logger, l.dir, names, isLogDirTempFile)
+	}
+	if err != nil {
+		return errorf("eventlog: open %s: %w", l.dir, err)
+	}
 	topicsDir := filepath.Join(l.dir, topicsDirName)
-	names, err := fsys.ReadDir(topicsDir)
+	names, err = fsys.ReadDir(topicsDir)
 	if err != nil {
 		return errorf("eventlog: open %s: %w", l.dir, err)
 	}
@@ -283,6 +290,13 @@ func (l *Log) openTopic(name string, clean bool) (*topic, error) {
 	}
 	if storedName != name {
 		return nil, errorf("eventlog: topic %q: %w", name, &CorruptError{Path: metaPath, Offset: -1, Reason: fmt.Sprintf("metadata names topic %q", storedName)})
+	}
+	names, err := l.opts.FS.ReadDir(dir)
+	if err == nil {
+		_, err = removeTempFiles(l.opts.FS, l.opts.Logger, dir, names, isTopicDirTempFile)
+	}
+	if err != nil {
+		return nil, errorf("eventlog: topic %q: %w", name, err)
 	}
 	t := &topic{name: name, config: cfg}
 	pc := cfg.resolve(&l.opts)

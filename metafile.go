@@ -6,8 +6,11 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 )
 
 // Metadata files (topic configs, the clean-shutdown marker) share one
@@ -25,7 +28,62 @@ const (
 	metaMagic      = "EVLM"
 	metaHeaderSize = 10
 	metaMaxPayload = 1 << 20
+	tempSuffix     = ".tmp"
 )
+
+// A crash between the creation of "<name>.tmp" and its rename leaves it
+// behind: the next write of the file truncates and renames it, but one
+// that never comes (a topic's configuration altered once, a
+// log-start-offset written once) would leave it for ever. Open removes
+// them, matching only the names of the files the Log replaces so, in the
+// directory each is in: files of the user's, *.tmp or not, stay.
+
+// isLogDirTempFile reports whether name, in the Log's directory, is the
+// temporary copy of a file the Log replaces.
+func isLogDirTempFile(name string) bool {
+	return name == producerIDsName+tempSuffix || name == cleanMarkerName+tempSuffix
+}
+
+// isTopicDirTempFile is isLogDirTempFile for a topic's directory.
+func isTopicDirTempFile(name string) bool { return name == topicMetaName+tempSuffix }
+
+// isPartitionDirTempFile is isLogDirTempFile for a partition's directory.
+func isPartitionDirTempFile(name string) bool {
+	base, ok := strings.CutSuffix(name, tempSuffix)
+	if !ok {
+		return false
+	}
+	switch base {
+	case logStartName, cleanerMetaName, recoveryPointName:
+		return true
+	}
+	_, snapshot := parseSegmentName(base, snapshotExt)
+	_, txnIndex := parseSegmentName(base, txnIndexExt)
+	return snapshot || txnIndex
+}
+
+// removeTempFiles removes the files of dir among names that ours says are
+// the temporary copies of interrupted writes, and returns the other names.
+// The removals need no fsync of the directory: an Open after a crash
+// that undid them removes the files again.
+func removeTempFiles(fsys FS, logger *slog.Logger, dir string, names []string, ours func(name string) bool) ([]string, error) {
+	if !slices.ContainsFunc(names, ours) {
+		return names, nil
+	}
+	kept := make([]string, 0, len(names))
+	for _, name := range names {
+		if !ours(name) {
+			kept = append(kept, name)
+			continue
+		}
+		path := filepath.Join(dir, name)
+		if err := fsys.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return nil, errorf("eventlog: remove the temporary file of an interrupted write: %w", err)
+		}
+		logger.Info("eventlog: removed the temporary file of an interrupted write", "path", path)
+	}
+	return kept, nil
+}
 
 // encodeMeta wraps payload in the envelope.
 func encodeMeta(version uint16, payload []byte) []byte {
@@ -47,7 +105,7 @@ func writeMetaFile(fsys FS, path string, version uint16, payload []byte, durable
 // replaceFile atomically replaces path with data, as writeMetaFile does,
 // for files in a format of their own (Kafka's producer snapshots).
 func replaceFile(fsys FS, path string, data []byte, durable bool) error {
-	tmp := path + ".tmp"
+	tmp := path + tempSuffix
 	if err := writeWholeFile(fsys, tmp, data, durable); err != nil {
 		return err
 	}

@@ -98,6 +98,9 @@ func (p *Partition) openSegments(how partitionOpening) error {
 	if err != nil && !dirMissing {
 		return p.errorf("list segments: %w", err)
 	}
+	if names, err = removeTempFiles(fsys, p.log.opts.Logger, p.dir, names, isPartitionDirTempFile); err != nil {
+		return p.errorf("%w", err)
+	}
 	if names, err = p.finishCleaning(names); err != nil {
 		return err
 	}

@@ -215,7 +215,7 @@ func writeTxnIndex(fsys FS, seg *segment, entries []abortedTxn) error {
 	for _, a := range entries {
 		b = appendTxnIndexEntry(b, a)
 	}
-	tmp := path + ".tmp"
+	tmp := path + tempSuffix
 	if err := writeWholeFile(fsys, tmp, b, true); err != nil {
 		return err
 	}
