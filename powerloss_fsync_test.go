@@ -47,3 +47,38 @@ func TestPowerLossFailedFsync(t *testing.T) {
 		}
 	}
 }
+
+// TestTransactionPowerLossFailedFsync runs the random rounds of
+// TestTransactionPowerLoss (consume, transform, produce and commit the
+// input offsets in one transaction) with some of the Syncs failing: every
+// transaction acknowledged as committed must survive the power cut that
+// ends each session, with its output and its offsets.
+//
+// EVENTLOG_TXN_POWERLOSS_ITERATIONS sets the runs from scratch per crash
+// mode (default 8).
+func TestTransactionPowerLossFailedFsync(t *testing.T) {
+	rounds := envInt(t, "EVENTLOG_TXN_POWERLOSS_ITERATIONS", 8)
+	if testing.Short() {
+		rounds = 3
+	}
+	for _, mode := range txnPowerLossModes {
+		t.Run(mode.String(), func(t *testing.T) {
+			sessions, failed := 0, 0
+			for seed := range uint64(rounds) {
+				r := newPowerLossRun(t, mode, eventlog.DurabilityFsync, 200+seed)
+				r.failSyncs = 1 + int(seed%3)*2 // 1, 3 or 5 percent
+				eoOptions(r)
+				var acked int64
+				for round := 0; round < 40 && acked < eoInputs; round++ {
+					eoSession(t, r, 1+r.rng.IntN(600), 0, &acked)
+					acked = eoReopen(t, r, acked)
+					sessions++
+				}
+				r.sw.mu.Lock()
+				failed += r.sw.failed
+				r.sw.mu.Unlock()
+			}
+			t.Logf("%d sessions, %d Syncs failed", sessions, failed)
+		})
+	}
+}
