@@ -25,7 +25,8 @@ import (
 // # Durability model
 //
 // Every file has current content, what reads return, and durable content, what
-// survives Crash. File.Sync makes the current content durable. Every directory
+// survives Crash. File.Sync makes the current content durable, but for the
+// bytes a failed Sync lost (see Faults). Every directory
 // likewise has current entries and durable entries: creating, renaming and
 // removing files and directories changes only the current entries, and
 // SyncDir(dir) makes dir's current entries durable. SyncDir does not make the
