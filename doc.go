@@ -106,13 +106,17 @@
 // is reopened, because after a failed fsync the kernel may have dropped the
 // dirty data, and a later fsync that succeeds does not bring it back. The
 // fsyncs of a partition's segments run one at a time, so that none
-// acknowledges a batch after one has failed. Reopen after an fsync error
-// in a new process, not the same one: on Linux the pages whose writeback
-// failed stay in the page cache, marked clean, so an Open in the same
-// process reads them as written, and its recovery point may then cover
-// bytes the disk does not hold (a power loss later would show them
-// missing). A full disk returns an error; it never crashes the process,
-// because writes go through the file, never through a mapping.
+// acknowledges a batch after one has failed. On Linux the pages whose
+// writeback failed stay in the page cache, marked clean: any process reads
+// them as written until the machine restarts, but no fsync writes them. So
+// the Open after a crash, or after a Close that reported the error, in
+// this process or another, writes the bytes it keeps past each active
+// segment's recovery point again before it fsyncs them, as they are:
+// dirty again, they reach the disk or the fsync fails, and the records a
+// reader sees or a retried batch is answered with after the reopen do not
+// vanish in a later power loss. A full disk returns an error; it never
+// crashes the process, because writes go through the file, never through
+// a mapping.
 //
 // # Recovery
 //

@@ -45,6 +45,31 @@ func TestPowerLossFailedFsync(t *testing.T) {
 				t.Logf("%d seeds, up to %d records recovered, %d Syncs failed", iterations, records, failed)
 			})
 		}
+		// A process crash (CrashKeepAll) keeps the bytes a failed Sync
+		// lost readable to the next Open; a power loss after it takes them.
+		t.Run(fmt.Sprintf("%v/process crash, then power loss", durability), func(t *testing.T) {
+			failed := 0
+			for seed := range iterations {
+				run := newPowerLossRun(t, eventlog.CrashKeepAll, durability, uint64(seed))
+				run.failSyncs = 2 + seed%3*4
+				for round := range 6 {
+					mode := eventlog.CrashKeepAll
+					if run.rng.IntN(2) == 0 {
+						mode = powerLossModes[run.rng.IntN(len(powerLossModes))]
+					}
+					run.sw.setMode(mode)
+					run.session(round)
+					run.reopen()
+					if t.Failed() {
+						t.Fatalf("seed %d round %d", seed, round)
+					}
+				}
+				run.sw.mu.Lock()
+				failed += run.sw.failed
+				run.sw.mu.Unlock()
+			}
+			t.Logf("%d seeds, %d Syncs failed", iterations, failed)
+		})
 	}
 }
 

@@ -108,6 +108,14 @@ func (s *powerSwitch) hook(op eventlog.Op, _ string) error {
 	return nil
 }
 
+// setMode sets the crash mode of the next power cuts; call it between
+// sessions.
+func (s *powerSwitch) setMode(mode eventlog.CrashMode) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.mode = mode
+}
+
 // setFailSyncs makes percent of the Syncs from now on fail, without
 // cutting the power.
 func (s *powerSwitch) setFailSyncs(percent int) {

@@ -245,6 +245,7 @@ func (p *Partition) recoverActive(clean bool, persisted recoveryPoint, hasPoint 
 		if !a.fromIndex {
 			p.log.recovery.indexesRebuilt.Add(1)
 		}
+		err = p.rewriteUnsynced(f, seg, data, rp.pos, a.r.end)
 	}
 	// Unmap before truncating: Windows refuses to truncate a mapped file,
 	// and no view may show bytes that appends will write over.
@@ -267,6 +268,32 @@ func (p *Partition) recoverActive(clean bool, persisted recoveryPoint, hasPoint 
 	}
 	if clean && a.r.end == info.Size() {
 		p.persistCleanRecoveryPoint(seg)
+	}
+	return nil
+}
+
+// rewriteUnsynced writes the active segment's bytes [from, to), which
+// recovery keeps past the recovery point, again as they are, before the
+// fsync that makes them durable. They were read from the page cache, not
+// the disk: after a failed fsync Linux marks the pages it could not write
+// clean, so they stay readable — to the next process too, once the one
+// that wrote them died — but no fsync writes them, and a power loss later
+// would take records that readers saw and retries were answered with.
+// Written again they are dirty: the fsync writes them, or fails. The bytes
+// below the recovery point need nothing: they were fsynced before it was
+// persisted, and a partition fsyncs nothing after a failed fsync.
+func (p *Partition) rewriteUnsynced(f File, seg *segment, data []byte, from, to int64) error {
+	if from >= to {
+		return nil
+	}
+	// Through a buffer: data is a mapping of the bytes written over.
+	buf := make([]byte, min(to-from, 64<<10))
+	for off := from; off < to; {
+		n := copy(buf, data[off:to])
+		if _, err := f.WriteAt(buf[:n], off); err != nil {
+			return p.errorf("rewrite %s past the recovery point: %w", seg.path(logExt), err)
+		}
+		off += int64(n)
 	}
 	return nil
 }
