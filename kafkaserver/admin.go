@@ -419,6 +419,10 @@ func setTopicConfig(cfg *eventlog.TopicConfig, name, value string) error {
 		cfg.MinCleanableDirtyRatio, err = strconv.ParseFloat(value, 64)
 		if err != nil {
 			err = bad(err)
+		} else if cfg.MinCleanableDirtyRatio == 0 {
+			// Kafka cleans a partition at any dirt; the Log's 0 is its
+			// default ratio.
+			cfg.MinCleanableDirtyRatio = math.SmallestNonzeroFloat64
 		}
 	case "flush.messages":
 		// Kafka fsyncs every flush.messages records; 1 is an fsync per

@@ -141,7 +141,9 @@
 //     takes up to Long.MAX_VALUE) mean as long as can be, and no limit for
 //     retention.ms and max.compaction.lag.ms. A 0 for retention.ms,
 //     retention.bytes or delete.retention.ms becomes 1 ms or 1 byte, which
-//     keeps as little as Kafka's 0 does, rather than the Log's default.
+//     keeps as little as Kafka's 0 does, and a 0 for
+//     min.cleanable.dirty.ratio the smallest positive ratio, which cleans
+//     at any dirt as Kafka's 0 does, rather than the Log's default.
 //     From v5 CreateTopics answers with the topic's configs, as Kafka
 //     does: those the request set (source DYNAMIC_TOPIC_CONFIG) and the
 //     defaults the Log fixes (DEFAULT_CONFIG); a setting the topic takes

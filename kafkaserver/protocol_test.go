@@ -650,6 +650,10 @@ func TestTopicConfigValues(t *testing.T) {
 		{"segment.bytes", "0", eventlog.TopicConfig{}, true},
 		{"max.message.bytes", "4294968320", eventlog.TopicConfig{}, true},
 		{"max.message.bytes", "0", eventlog.TopicConfig{}, true},
+		{"min.cleanable.dirty.ratio", "0.25", eventlog.TopicConfig{MinCleanableDirtyRatio: 0.25}, false},
+		// Kafka's 0 cleans a partition at any dirt, not at the Log's default ratio.
+		{"min.cleanable.dirty.ratio", "0", eventlog.TopicConfig{MinCleanableDirtyRatio: math.SmallestNonzeroFloat64}, false},
+		{"min.cleanable.dirty.ratio", "NaN", eventlog.TopicConfig{}, true},
 		{"flush.messages", "1", eventlog.TopicConfig{Durability: eventlog.DurabilityFsync}, false},
 		{"flush.messages", longMax, eventlog.TopicConfig{Durability: eventlog.DurabilityOS}, false},
 		{"flush.messages", "0", eventlog.TopicConfig{}, true}, // Kafka's least is 1
