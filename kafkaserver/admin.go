@@ -308,154 +308,17 @@ func topicConfig(t *kmsg.CreateTopicsRequestTopic) (eventlog.TopicConfig, int16,
 	case len(t.ReplicaAssignment) > 0:
 		return cfg, kerr.InvalidReplicaAssignment.Code, fmt.Errorf("topic %q: replica assignments are not supported", t.Topic)
 	}
+	configs := make(map[string]string, len(t.Configs))
 	for _, kv := range t.Configs {
-		if kv.Value == nil {
-			continue // the default
+		if kv.Value != nil { // nil: the default
+			configs[kv.Name] = *kv.Value
 		}
-		if err := setTopicConfig(&cfg, kv.Name, *kv.Value); err != nil {
-			return cfg, kerr.InvalidConfig.Code, fmt.Errorf("topic %q: %w", t.Topic, err)
-		}
+	}
+	cfg, err := eventlog.TopicConfigFromKafka(cfg, configs)
+	if err != nil {
+		return cfg, kerr.InvalidConfig.Code, fmt.Errorf("topic %q: %w", t.Topic, err)
 	}
 	return cfg, 0, nil
-}
-
-// longestMs is the most milliseconds a time.Duration holds. Kafka's
-// millisecond settings go up to Long.MAX_VALUE: longer ones mean "as long
-// as can be", or "no limit" where the setting has one, never what a
-// Duration wraps around to.
-const longestMs = math.MaxInt64 / int64(time.Millisecond)
-
-// setTopicConfig applies one Kafka topic setting, with Kafka's bounds (a
-// LONG or INT of at least Kafka's minimum). Where the TopicConfig's zero
-// means the Log's default, Kafka's 0 becomes the nearest value that does
-// not.
-func setTopicConfig(cfg *eventlog.TopicConfig, name, value string) error {
-	bad := func(err error) error { return fmt.Errorf("config %s=%q: %w", name, value, err) }
-	// integer parses a setting of bits bits (Kafka's LONG or INT) of at
-	// least least.
-	integer := func(bits int, least int64) (int64, error) {
-		n, err := strconv.ParseInt(value, 10, bits)
-		switch {
-		case err != nil:
-			return 0, bad(err)
-		case n < least:
-			return 0, bad(fmt.Errorf("below %d", least))
-		}
-		return n, nil
-	}
-	// duration parses milliseconds of at least least, a Duration holding
-	// them or the longest one.
-	duration := func(least int64) (time.Duration, error) {
-		n, err := integer(64, least)
-		return time.Duration(min(n, longestMs)) * time.Millisecond, err
-	}
-	var err error
-	switch name {
-	case "cleanup.policy":
-		switch strings.ReplaceAll(value, " ", "") {
-		case "delete":
-			cfg.CleanupPolicy = eventlog.CleanupDelete
-		case "compact":
-			cfg.CleanupPolicy = eventlog.CleanupCompact
-		case "compact,delete", "delete,compact":
-			cfg.CleanupPolicy = eventlog.CleanupCompactDelete
-		default:
-			return bad(fmt.Errorf("not delete, compact or compact,delete"))
-		}
-	case "retention.ms":
-		n, err := integer(64, -1)
-		switch {
-		case err != nil:
-			return err
-		case n == -1 || n > longestMs:
-			cfg.Retention = eventlog.RetainForever
-		case n == 0:
-			cfg.Retention = time.Millisecond // no closed segment is kept
-		default:
-			cfg.Retention = time.Duration(n) * time.Millisecond
-		}
-	case "retention.bytes":
-		// Any negative value is no cap, as in Kafka.
-		n, err := integer(64, math.MinInt64)
-		switch {
-		case err != nil:
-			return err
-		case n < 0:
-			cfg.RetentionBytes = -1
-		case n == 0:
-			cfg.RetentionBytes = 1 // no closed segment is kept
-		default:
-			cfg.RetentionBytes = n
-		}
-	case "segment.bytes":
-		// The Log's least is 1 KiB.
-		cfg.SegmentBytes, err = integer(32, 14)
-	case "segment.ms":
-		cfg.SegmentAge, err = duration(1)
-	case "max.message.bytes":
-		// Kafka's least is 0, which no batch fits; the Log takes none
-		// smaller than a batch header.
-		var n int64
-		n, err = integer(32, 1)
-		cfg.MaxBatchBytes = int(n)
-	case "delete.retention.ms":
-		cfg.DeleteRetention, err = duration(0)
-		if err == nil && cfg.DeleteRetention == 0 {
-			cfg.DeleteRetention = time.Millisecond // tombstones go at the next cleaning
-		}
-	case "min.compaction.lag.ms":
-		cfg.MinCompactionLag, err = duration(0)
-	case "max.compaction.lag.ms":
-		n, err := integer(64, 1)
-		switch {
-		case err != nil:
-			return err
-		case n > longestMs:
-			cfg.MaxCompactionLag = 0 // no limit, Kafka's default Long.MAX_VALUE
-		default:
-			cfg.MaxCompactionLag = time.Duration(n) * time.Millisecond
-		}
-	case "min.cleanable.dirty.ratio":
-		cfg.MinCleanableDirtyRatio, err = strconv.ParseFloat(value, 64)
-		if err != nil {
-			err = bad(err)
-		} else if cfg.MinCleanableDirtyRatio == 0 {
-			// Kafka cleans a partition at any dirt; the Log's 0 is its
-			// default ratio.
-			cfg.MinCleanableDirtyRatio = math.SmallestNonzeroFloat64
-		}
-	case "flush.messages":
-		// Kafka fsyncs every flush.messages records; 1 is an fsync per
-		// append, the log's DurabilityFsync.
-		var n int64
-		if n, err = integer(64, 1); err == nil {
-			cfg.Durability = eventlog.DurabilityOS
-			if n == 1 {
-				cfg.Durability = eventlog.DurabilityFsync
-			}
-		}
-	// Three settings with one value the Log can honour, taken so that
-	// tools that send them at creation (Kafka Streams, Terraform
-	// providers) can create their topics here.
-	case "message.timestamp.type":
-		// Produced batches keep their producers' timestamps.
-		if value != "CreateTime" {
-			return bad(errors.New("only CreateTime: the log keeps the timestamps producers give"))
-		}
-	case "compression.type":
-		// Batches are stored as the producer compressed them.
-		if value != "producer" {
-			return bad(errors.New("only producer: the log stores batches as the producer compressed them"))
-		}
-	case "min.insync.replicas":
-		var n int64
-		if n, err = integer(32, 1); err == nil && n != 1 {
-			return bad(errors.New("above 1: a partition here has one replica"))
-		}
-	default:
-		return fmt.Errorf("config %s is not supported (supported: cleanup.policy, retention.ms, retention.bytes, segment.bytes, segment.ms, max.message.bytes, delete.retention.ms, min.compaction.lag.ms, max.compaction.lag.ms, min.cleanable.dirty.ratio, flush.messages; message.timestamp.type=CreateTime, compression.type=producer and min.insync.replicas=1)", name)
-	}
-	return err
 }
 
 // topicConfigEntries returns the configs of a topic of cfg, as

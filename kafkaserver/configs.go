@@ -19,7 +19,7 @@ import (
 // settings read and changed by their Kafka names. A topic's own settings
 // are ownTopicConfigs of its TopicConfig; a change edits that set of
 // names and values and turns it back into a TopicConfig with
-// topicConfigFromKafka, which Log.AlterTopicConfig takes whole. Settings
+// eventlog.TopicConfigFromKafka, which Log.AlterTopicConfig takes whole. Settings
 // a topic does not set are the Log's: DEFAULT_CONFIG where the Log fixes
 // the default (logDefaults), STATIC_BROKER_CONFIG for max.message.bytes,
 // which the topic's partitions report, and not listed where they come
@@ -37,7 +37,7 @@ type topicSetting struct {
 }
 
 // topicSettings are the topic settings the listener knows: those
-// topicConfigFromKafka takes.
+// eventlog.TopicConfigFromKafka takes.
 var topicSettings = map[string]topicSetting{
 	"cleanup.policy":            {kmsg.ConfigTypeList, "log.cleanup.policy", false, "How old records go: delete (whole segments by age and size), compact (all but the newest record of each key), or compact,delete."},
 	"compression.type":          {kmsg.ConfigTypeString, "compression.type", false, "Only producer: batches are stored as the producer compressed them."},
@@ -80,18 +80,6 @@ func ownTopicConfigs(cfg eventlog.TopicConfig) map[string]string {
 		}
 	}
 	return own
-}
-
-// topicConfigFromKafka returns the TopicConfig of a topic whose own
-// settings are own, by Kafka name.
-func topicConfigFromKafka(own map[string]string) (eventlog.TopicConfig, error) {
-	var cfg eventlog.TopicConfig
-	for _, name := range slices.Sorted(maps.Keys(own)) {
-		if err := setTopicConfig(&cfg, name, own[name]); err != nil {
-			return cfg, fmt.Errorf("%w: %w", eventlog.ErrInvalidConfig, err)
-		}
-	}
-	return cfg, nil
 }
 
 // logDefaults returns the defaults the Log fixes whatever its Options, by
@@ -356,7 +344,7 @@ func (c *conn) alterTopicConfig(ctx context.Context, name string, changes []alte
 		s, known := topicSettings[ch.name]
 		if !known {
 			// Its error names what is supported.
-			_, err := topicConfigFromKafka(map[string]string{ch.name: ""})
+			_, err := eventlog.TopicConfigFromKafka(eventlog.TopicConfig{}, map[string]string{ch.name: ""})
 			return fmt.Errorf("topic %q: %w", name, err)
 		}
 		switch ch.op {
@@ -377,7 +365,7 @@ func (c *conn) alterTopicConfig(ctx context.Context, name string, changes []alte
 			return fmt.Errorf("%w: config %s: unknown operation %d", errInvalidRequest, ch.name, int8(ch.op))
 		}
 	}
-	cfg, err := topicConfigFromKafka(own)
+	cfg, err := eventlog.TopicConfigFromKafka(eventlog.TopicConfig{}, own)
 	if err != nil {
 		return fmt.Errorf("topic %q: %w", name, err)
 	}
