@@ -2,6 +2,7 @@ package kafkabridge_test
 
 import (
 	"context"
+	"math"
 	"testing"
 	"time"
 
@@ -88,4 +89,34 @@ func TestMirrorStoppedWhileReadingRemoteSettings(t *testing.T) {
 	} else {
 		require.ErrorIs(t, err, eventlog.ErrTopicNotFound)
 	}
+}
+
+// TestMirrorCarriesZeroDirtyRatio mirrors a remote topic whose
+// min.cleanable.dirty.ratio is 0, which Kafka cleans at any dirt: the
+// local topic must be cleaned so too, not at the Log's default ratio,
+// which a zero MinCleanableDirtyRatio means.
+func TestMirrorCarriesZeroDirtyRatio(t *testing.T) {
+	c := newCluster(t, 1)
+	_, err := kadm.NewClient(newClient(t, c)).CreateTopic(testContext(t), 1, 1, map[string]*string{
+		"cleanup.policy":            kmsg.StringPtr("compact"),
+		"min.cleanable.dirty.ratio": kmsg.StringPtr("0"),
+	}, "prices")
+	require.NoError(t, err)
+	produceRemote(t, c, "prices", []eventlog.Record{{Key: []byte("k"), Value: []byte("v")}})
+	l := newLog(t)
+	m, err := kafkabridge.NewMirror(l, &kafkabridge.MirrorOptions{Brokers: c.ListenAddrs(), Topics: []string{"prices"}})
+	require.NoError(t, err)
+	commits := make(chan struct{}, 100)
+	kafkabridge.SetMirrorCommitHook(m, func(map[eventlog.TopicPartition]eventlog.OffsetAndMetadata) { commits <- struct{}{} })
+	stop := runBridge(t, m.Run)
+	select {
+	case <-commits:
+	case <-testContext(t).Done():
+		t.Fatalf("nothing mirrored; Run: %v", stop())
+	}
+	require.NoError(t, stop())
+
+	cfg, err := l.TopicConfig("prices")
+	require.NoError(t, err)
+	assert.Equal(t, eventlog.TopicConfig{Partitions: 1, CleanupPolicy: eventlog.CleanupCompact, MinCleanableDirtyRatio: math.SmallestNonzeroFloat64}, cfg)
 }

@@ -133,8 +133,13 @@ func setTopicConfig(cfg *eventlog.TopicConfig, name, value string) error {
 		}
 	case "min.cleanable.dirty.ratio":
 		var f float64
-		if f, err = strconv.ParseFloat(value, 64); err == nil && !(f > 0 && f <= 1) {
-			err = errors.New("outside (0, 1]")
+		if f, err = strconv.ParseFloat(value, 64); err == nil && !(f >= 0 && f <= 1) {
+			err = errors.New("outside [0, 1]")
+		}
+		if f == 0 {
+			// Kafka cleans a partition at any dirt; the Log's 0 is its
+			// default ratio.
+			f = math.SmallestNonzeroFloat64
 		}
 		c.MinCleanableDirtyRatio = f
 	}
