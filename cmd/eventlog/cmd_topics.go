@@ -204,31 +204,16 @@ func describeTopics(l *eventlog.Log, names []string, internal bool) ([]topicDesc
 	return out, nil
 }
 
-// configMap names a topic's settings as Kafka does; zero fields, which
-// inherit the log's defaults, are left out.
+// configMap names a topic's settings as Kafka does (TopicConfig's
+// KafkaConfigs), with its partitions, and its durability in the Log's
+// words rather than as flush.messages; zero fields, which inherit the
+// log's defaults, are left out.
 func configMap(c eventlog.TopicConfig) map[string]string {
-	m := map[string]string{
-		"partitions":     strconv.Itoa(c.Partitions),
-		"cleanup.policy": c.CleanupPolicy.String(),
-	}
-	set := func(key string, v int64) {
-		if v != 0 {
-			m[key] = strconv.FormatInt(v, 10)
-		}
-	}
+	m := c.KafkaConfigs()
+	m["partitions"] = strconv.Itoa(c.Partitions)
+	delete(m, "flush.messages")
 	if c.Durability != eventlog.DurabilityDefault {
 		m["durability"] = c.Durability.String()
-	}
-	set("segment.bytes", c.SegmentBytes)
-	set("segment.ms", c.SegmentAge.Milliseconds())
-	set("max.message.bytes", int64(c.MaxBatchBytes))
-	set("retention.ms", durationMs(c.Retention))
-	set("retention.bytes", c.RetentionBytes)
-	set("delete.retention.ms", c.DeleteRetention.Milliseconds())
-	set("min.compaction.lag.ms", c.MinCompactionLag.Milliseconds())
-	set("max.compaction.lag.ms", c.MaxCompactionLag.Milliseconds())
-	if c.MinCleanableDirtyRatio != 0 {
-		m["min.cleanable.dirty.ratio"] = strconv.FormatFloat(c.MinCleanableDirtyRatio, 'g', -1, 64)
 	}
 	return m
 }

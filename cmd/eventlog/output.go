@@ -248,11 +248,3 @@ func (t *table) row(cells ...any) {
 }
 
 func (t *table) flush() error { return t.tw.Flush() }
-
-// optionalDuration prints a duration setting, "-1" for forever as Kafka does.
-func durationMs(d time.Duration) int64 {
-	if d < 0 {
-		return -1
-	}
-	return d.Milliseconds()
-}
