@@ -3,8 +3,9 @@ package eventlog_test
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"math"
-	"sort"
+	"slices"
 	"strconv"
 	"testing"
 	"time"
@@ -233,7 +234,7 @@ func TestTopicConfigFromKafkaCreates(t *testing.T) {
 		"compression.type": "producer", "min.insync.replicas": "1",
 	}
 	names := eventlog.KafkaTopicConfigNames()
-	assert.ElementsMatch(t, names, keys(values), "every name listed is tried")
+	assert.ElementsMatch(t, names, slices.Collect(maps.Keys(values)), "every name listed is tried")
 	names[0] = "changed"
 	assert.Equal(t, "cleanup.policy", eventlog.KafkaTopicConfigNames()[0], "the slice is the caller's")
 
@@ -254,14 +255,6 @@ func TestTopicConfigFromKafkaCreates(t *testing.T) {
 	}, got.KafkaConfigs())
 }
 
-func keys(m map[string]string) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	return out
-}
-
 // ExampleTopicConfigFromKafka creates a topic with the settings a Kafka
 // client would create it with, and prints them back as Kafka names them.
 func ExampleTopicConfigFromKafka() {
@@ -277,12 +270,7 @@ func ExampleTopicConfigFromKafka() {
 	fmt.Println(cfg.Partitions, cfg.CleanupPolicy, cfg.DeleteRetention, cfg.RetentionBytes)
 
 	configs := cfg.KafkaConfigs()
-	names := make([]string, 0, len(configs))
-	for name := range configs {
-		names = append(names, name)
-	}
-	sort.Strings(names)
-	for _, name := range names {
+	for _, name := range slices.Sorted(maps.Keys(configs)) {
 		fmt.Printf("%s=%s\n", name, configs[name])
 	}
 
