@@ -35,6 +35,10 @@ type BatchInfo struct {
 	BaseSequence  int32       // the producer's sequence number of the first record, -1 without one
 	Transactional bool        // written in a transaction
 	Control       bool        // a control batch (transaction marker)
+	// ControlRecord is the one record of a control batch, decoded (a
+	// transaction marker: COMMIT or ABORT, and the coordinator epoch);
+	// nil for other batches.
+	ControlRecord *ControlRecord
 }
 
 func newBatchInfo(path string, pos int64, h *batchHeader) BatchInfo {
@@ -59,7 +63,8 @@ func newBatchInfo(path string, pos int64, h *batchHeader) BatchInfo {
 // Batches returns an iterator over the partition's batches from the one
 // holding offset on, up to the high watermark, control batches included:
 // what a tool needs to show how records are stored. Each batch's CRC is
-// checked when the loop reaches it. Like Views, the loop yields an error,
+// checked when the loop reaches it, and a control batch's record decoded
+// (BatchInfo.ControlRecord). Like Views, the loop yields an error,
 // once, and ends when offset lies outside the log (ErrOffsetOutOfRange),
 // when the Log closes (ErrClosed), or at damaged data (*CorruptError). To
 // read the records of a batch, range over Views(info.BaseOffset) up to
@@ -163,7 +168,7 @@ func (b *batchWalk) walk(yield func(BatchInfo, error) bool) (more bool, next int
 	}()
 	start := b.offset
 	for b.pos < int64(len(b.data)) {
-		h, _, err := batchAt(b.data, b.pos)
+		h, batch, err := batchAt(b.data, b.pos)
 		if err != nil {
 			yield(BatchInfo{}, p.corrupt(seg, b.pos, b.offset, err.Error()))
 			return false, 0
@@ -172,7 +177,16 @@ func (b *batchWalk) walk(yield func(BatchInfo, error) bool) (more bool, next int
 			break // moved here by a cleaning after the walk began
 		}
 		if h.lastOffset() >= b.offset {
-			if !yield(newBatchInfo(seg.path(logExt), b.pos, &h), nil) {
+			info := newBatchInfo(seg.path(logExt), b.pos, &h)
+			if info.Control {
+				c, err := decodeControlBatch(&h, batch)
+				if err != nil {
+					yield(BatchInfo{}, p.corrupt(seg, b.pos, h.BaseOffset, err.Error()))
+					return false, 0
+				}
+				info.ControlRecord = &c
+			}
+			if !yield(info, nil) {
 				return false, 0
 			}
 			b.offset = h.lastOffset() + 1

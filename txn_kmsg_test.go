@@ -60,6 +60,15 @@ func TestKmsgMarkersReadByUs(t *testing.T) {
 	require.True(t, ok)
 	assert.Equal(t, controlMarker{commit: true, coordinatorEpoch: 11}, m)
 
+	c, err := decodeControlBatch(&h, b)
+	require.NoError(t, err)
+	assert.Equal(t, ControlRecord{Offset: h.BaseOffset, Timestamp: time.UnixMilli(h.BaseTimestamp), KeySize: 4, ValueSize: 6,
+		Type: ControlCommit, CoordinatorEpoch: 11}, c)
+	for n := range len(b) {
+		_, err := decodeControlBatch(&h, b[:n])
+		assert.Error(t, err, "cut at %d", n)
+	}
+
 	// Other control records (KRaft's) are not transaction markers.
 	other := kmsg.ControlRecordKey{Version: 0, Type: 3}
 	_, b = kmsgBuild(t, []kmsg.Record{{Key: other.AppendTo(nil), Value: []byte{0, 0}}}, CompressionNone, false, attrControl)
@@ -68,6 +77,10 @@ func TestKmsgMarkersReadByUs(t *testing.T) {
 	_, ok, err = parseControlBatch(&h, b)
 	require.NoError(t, err)
 	assert.False(t, ok)
+	c, err = decodeControlBatch(&h, b)
+	require.NoError(t, err)
+	assert.Equal(t, ControlRecord{Offset: h.BaseOffset, Timestamp: time.UnixMilli(h.BaseTimestamp), KeySize: 4, ValueSize: 2, Type: 3}, c)
+	assert.False(t, c.TransactionMarker())
 }
 
 func TestKmsgTransactionState(t *testing.T) {

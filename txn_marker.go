@@ -66,49 +66,109 @@ func encodeMarker(id ProducerID, commit bool, coordinatorEpoch int32, ts time.Ti
 // errNotMarker is the reason a control batch fails to parse as a marker.
 var errNotMarker = errors.New("control batch")
 
+// ControlType is the type of a control record (Kafka's
+// ControlRecordType): a transaction marker, ControlAbort or
+// ControlCommit, or one of Kafka's other types, which the Log does not
+// write (KRaft's, for instance).
+type ControlType int16
+
+// The control types of transaction markers.
+const (
+	// ControlAbort ends a transaction whose records are hidden for good.
+	ControlAbort ControlType = controlTypeAbort
+	// ControlCommit ends a transaction whose records read_committed
+	// consumers then read.
+	ControlCommit ControlType = controlTypeCommit
+)
+
+// String returns Kafka's name for a marker's type, "ABORT" or "COMMIT",
+// and ControlType(n) for other types.
+func (t ControlType) String() string {
+	switch t {
+	case ControlAbort:
+		return "ABORT"
+	case ControlCommit:
+		return "COMMIT"
+	}
+	return fmt.Sprintf("ControlType(%d)", int16(t))
+}
+
+// ControlRecord is the one record of a control batch, decoded: what
+// Kafka's kafka-dump-log prints of it. Readers never see control records;
+// Partition.Batches hands them out with their batches
+// (BatchInfo.ControlRecord).
+type ControlRecord struct {
+	Offset    int64
+	Timestamp time.Time // as for the batch's other records: the batch's max timestamp if LogAppendTime
+	KeySize   int       // bytes of its key, -1 for none
+	ValueSize int       // bytes of its value, -1 for none
+	Type      ControlType
+	// CoordinatorEpoch is the epoch of the transaction coordinator that
+	// wrote a transaction marker; 0 for other control records.
+	CoordinatorEpoch int32
+}
+
+// TransactionMarker reports whether c ends a transaction: a COMMIT or
+// ABORT marker.
+func (c *ControlRecord) TransactionMarker() bool {
+	return c.Type == ControlAbort || c.Type == ControlCommit
+}
+
 // parseControlBatch reads the control record of a control batch. ok is
 // false, without an error, for control records that are not transaction
 // markers (Kafka's other control types).
 func parseControlBatch(h *batchHeader, batch []byte) (m controlMarker, ok bool, err error) {
+	c, err := decodeControlBatch(h, batch)
+	if err != nil || !c.TransactionMarker() {
+		return m, false, err
+	}
+	return controlMarker{commit: c.Type == ControlCommit, coordinatorEpoch: c.CoordinatorEpoch}, true, nil
+}
+
+// decodeControlBatch decodes the control record of a control batch: one
+// record, uncompressed, whose key is a ControlRecordKey of version 0 and,
+// for a transaction marker, whose value is an EndTxnMarker.
+func decodeControlBatch(h *batchHeader, batch []byte) (ControlRecord, error) {
 	if h.compression() != CompressionNone {
-		return m, false, fmt.Errorf("%w: compressed with %s", errNotMarker, h.compression())
+		return ControlRecord{}, fmt.Errorf("%w: compressed with %s", errNotMarker, h.compression())
 	}
 	if int64(len(batch)) < h.size() {
-		return m, false, fmt.Errorf("%w: %w", errNotMarker, errShortBatch)
+		return ControlRecord{}, fmt.Errorf("%w: %w", errNotMarker, errShortBatch)
 	}
 	var it recordIter
 	if err := it.reset(h, batch[batchHeaderSize:h.size()]); err != nil {
-		return m, false, fmt.Errorf("%w: %w", errNotMarker, err)
+		return ControlRecord{}, fmt.Errorf("%w: %w", errNotMarker, err)
 	}
 	var f recordFields
 	if err := it.next(&f); err != nil {
-		return m, false, fmt.Errorf("%w: %w", errNotMarker, err)
+		return ControlRecord{}, fmt.Errorf("%w: %w", errNotMarker, err)
 	}
-	return decodeMarker(subslice(it.area, f.keyAt, f.keyLen), subslice(it.area, f.valueAt, f.valueLen))
+	c := ControlRecord{Offset: f.offset, Timestamp: time.UnixMilli(f.timestamp), KeySize: f.keyLen, ValueSize: f.valueLen}
+	var err error
+	c.Type, c.CoordinatorEpoch, err = decodeMarker(subslice(it.area, f.keyAt, f.keyLen), subslice(it.area, f.valueAt, f.valueLen))
+	return c, err
 }
 
-// decodeMarker decodes a control record's key and value.
-func decodeMarker(key, value []byte) (m controlMarker, ok bool, err error) {
+// decodeMarker decodes a control record's key and value: its type and,
+// for a transaction marker, the coordinator epoch.
+func decodeMarker(key, value []byte) (typ ControlType, coordinatorEpoch int32, err error) {
 	if len(key) < controlKeySize {
-		return m, false, fmt.Errorf("%w: key of %d bytes", errNotMarker, len(key))
+		return 0, 0, fmt.Errorf("%w: key of %d bytes", errNotMarker, len(key))
 	}
 	if v := int16(binary.BigEndian.Uint16(key)); v != controlKeyVersion {
-		return m, false, fmt.Errorf("%w: key version %d", errNotMarker, v)
+		return 0, 0, fmt.Errorf("%w: key version %d", errNotMarker, v)
 	}
-	switch typ := int16(binary.BigEndian.Uint16(key[2:])); typ {
-	case controlTypeAbort, controlTypeCommit:
-		m.commit = typ == controlTypeCommit
-	default:
-		return m, false, nil
+	typ = ControlType(binary.BigEndian.Uint16(key[2:]))
+	if typ != ControlAbort && typ != ControlCommit {
+		return typ, 0, nil
 	}
 	if len(value) < endTxnMarkerSize {
-		return m, false, fmt.Errorf("%w: marker value of %d bytes", errNotMarker, len(value))
+		return typ, 0, fmt.Errorf("%w: marker value of %d bytes", errNotMarker, len(value))
 	}
 	if v := int16(binary.BigEndian.Uint16(value)); v < 0 {
-		return m, false, fmt.Errorf("%w: marker value version %d", errNotMarker, v)
+		return typ, 0, fmt.Errorf("%w: marker value version %d", errNotMarker, v)
 	}
-	m.coordinatorEpoch = int32(binary.BigEndian.Uint32(value[2:]))
-	return m, true, nil
+	return typ, int32(binary.BigEndian.Uint32(value[2:])), nil
 }
 
 // putProducerFields writes a producer id, epoch and base sequence, and the
