@@ -348,13 +348,11 @@ func (d *dumper) batchesFrom(p *eventlog.Partition, offset, n *int64, path *stri
 		}
 		var (
 			recs    []outRecord
-			control *controlRecord
+			control *eventlog.ControlRecord
 		)
 		switch {
 		case records && b.Control:
-			if control, err = batchControl(p, &b); err != nil {
-				return err
-			}
+			control = batchControl(p, &b)
 		case records:
 			if recs, err = batchRecords(p, &b); err != nil {
 				return err
@@ -364,7 +362,7 @@ func (d *dumper) batchesFrom(p *eventlog.Partition, offset, n *int64, path *stri
 		if d.asJSON {
 			j := d.jsonBatch(p, &b, recs)
 			if control != nil {
-				j.Marker = control.json()
+				j.Marker = controlJSON(control)
 			}
 			if err := d.printer.enc.Encode(j); err != nil {
 				return err
@@ -376,7 +374,7 @@ func (d *dumper) batchesFrom(p *eventlog.Partition, offset, n *int64, path *stri
 			}
 			d.printBatch(&b, recs)
 			if control != nil {
-				fmt.Fprintln(d.out, control.text(timestampType(&b)))
+				fmt.Fprintln(d.out, controlText(control, timestampType(&b)))
 			}
 		}
 		*offset = b.LastOffset + 1

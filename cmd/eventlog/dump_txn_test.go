@@ -7,8 +7,6 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-
-	"github.com/eventlog/eventlog"
 )
 
 // dump --batches --records prints the record of a control batch as
@@ -55,22 +53,4 @@ func TestDumpBatchesTransactionMarkers(t *testing.T) {
 		}
 	}
 	assert.Equal(t, []string{"COMMIT", "ABORT", "COMMIT"}, got)
-}
-
-// A control batch cut anywhere fails to parse; it does not panic.
-func TestParseControlRecordCutShort(t *testing.T) {
-	dir := txnFixture(t)
-	l, err := eventlog.Open(dir, &eventlog.Options{ReadOnly: true})
-	require.NoError(t, err)
-	defer l.Close()
-	raw, release, err := partitionOf(t, l, "t", 0).ReadBatches(1, 1)
-	require.NoError(t, err)
-	defer release()
-	c, err := parseControlRecord(raw)
-	require.NoError(t, err)
-	assert.Equal(t, "COMMIT", c.typeName())
-	for n := range len(raw) - 1 {
-		_, err := parseControlRecord(raw[:n])
-		assert.Error(t, err, "cut at %d", n)
-	}
 }
