@@ -244,7 +244,7 @@ func (p *Partition) oldListed(outs []*cleanedSegment) bool {
 func (p *Partition) publish(outs []*cleanedSegment) {
 	fresh := make([]*segment, len(outs))
 	for i, o := range outs {
-		s := newSegment(p.log.opts.FS, p.dir, o.base)
+		s := newSegment(p.log.opts.FS, p.dir, o.base, &p.removals)
 		s.size.Store(o.size)
 		s.maxTimestamp.Store(o.maxTs)
 		s.mu.index = o.index

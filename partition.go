@@ -530,7 +530,7 @@ func (p *Partition) createActiveSegment(base int64) (*segment, error) {
 
 // newActiveSegment prepares an empty segment to append to.
 func (p *Partition) newActiveSegment(base int64) *segment {
-	seg := newSegment(p.log.opts.FS, p.dir, base)
+	seg := newSegment(p.log.opts.FS, p.dir, base, &p.removals)
 	seg.mu.index = &segmentIndex{}
 	seg.builder = indexBuilder{base: base, interval: p.config().indexInterval, maxTs: -1}
 	seg.mapCapacity = p.config().segmentBytes + int64(p.config().maxBatchBytes)

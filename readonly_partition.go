@@ -30,7 +30,7 @@ func (l *Log) openPartitionReadOnly(topicName string, id int32, cfg partitionCon
 	p := l.newPartition(topicName, id, cfg)
 	refused := p.errorf("%w", ErrReadOnly)
 	p.failure.Store(&refused)
-	empty := newSegment(l.opts.FS, p.dir, 0)
+	empty := newSegment(l.opts.FS, p.dir, 0, &p.removals)
 	segs := []*segment{empty}
 	p.segments.Store(&segs)
 	p.publishEnd(&position{seg: empty})
@@ -256,7 +256,7 @@ func (p *Partition) reconcile(ls segmentListing, sameActive bool, rp recoveryPoi
 					continue
 				}
 			}
-			seg := newSegment(fsys, p.dir, base)
+			seg := newSegment(fsys, p.dir, base, &p.removals)
 			if path != seg.path(logExt) {
 				seg.logPath = path
 			}

@@ -153,7 +153,7 @@ func (p *Partition) openSegments(how partitionOpening) error {
 			p.segments.Store(&segs)
 			break
 		}
-		seg := newSegment(fsys, p.dir, base)
+		seg := newSegment(fsys, p.dir, base, &p.removals)
 		segs = append(segs, seg)
 		p.segments.Store(&segs)
 		info, err := fsys.Stat(seg.path(logExt))

@@ -124,7 +124,7 @@ func segmentEnd(fsys FS, dir string, base int64, path string, interval int64) (e
 	if info.Size() == 0 {
 		return base, nil, nil
 	}
-	seg := newSegment(fsys, dir, base)
+	seg := newSegment(fsys, dir, base, nil)
 	if path != seg.path(logExt) {
 		seg.logPath = path
 	}

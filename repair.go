@@ -115,7 +115,7 @@ func (p *Partition) cutClosed(bases []int64, i int, data []byte, r scanResult, c
 	for j := len(bases) - 1; j > c; j-- {
 		// Its other files go first, durably: left behind without their
 		// .log, they would show the segment lost (see recovery_missing.go).
-		seg := newSegment(fsys, p.dir, bases[j])
+		seg := newSegment(fsys, p.dir, bases[j], &p.removals)
 		if err := removeDerivedFiles(seg, true); err != nil {
 			return fail(err)
 		}
@@ -126,7 +126,7 @@ func (p *Partition) cutClosed(bases []int64, i int, data []byte, r scanResult, c
 			return fail(err)
 		}
 	}
-	active := newSegment(fsys, p.dir, bases[c])
+	active := newSegment(fsys, p.dir, bases[c], &p.removals)
 	activeData := data
 	if c != i {
 		var err error
@@ -142,7 +142,7 @@ func (p *Partition) cutClosed(bases []int64, i int, data []byte, r scanResult, c
 		return fail(err)
 	}
 	if c == i+1 {
-		seg := newSegment(fsys, p.dir, bases[i])
+		seg := newSegment(fsys, p.dir, bases[i], &p.removals)
 		if err := cutSegmentFile(seg, data, r.end, brokenName(bases[i])); err != nil {
 			return fail(err)
 		}
@@ -212,7 +212,7 @@ func (p *Partition) cutProducerState(bases []int64, i int, end int64, keepSegmen
 		return nil
 	}
 	if keepSegment {
-		seg := newSegment(fsys, p.dir, bases[i])
+		seg := newSegment(fsys, p.dir, bases[i], &p.removals)
 		entries, err := readTxnIndex(fsys, seg, bases[i+1])
 		if errors.Is(err, fs.ErrNotExist) {
 			err = nil // Open rebuilds it (see txn_index.go)

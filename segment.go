@@ -70,6 +70,11 @@ type segment struct {
 	base int64
 	dir  string
 	fsys FS
+	// guard is the partition's guard of dir (see dirRemovals), which a
+	// rebuilt index's files are written under, so that none is written
+	// into the directory of a topic created since under the same name;
+	// nil for a segment read before its partition exists.
+	guard *dirRemovals
 
 	refs         refCount
 	view         atomic.Pointer[mapping]
@@ -146,8 +151,8 @@ type segment struct {
 	firstTimestamp int64 // when the first batch was appended (ms), -1 if empty; SegmentAge counts from it
 }
 
-func newSegment(fsys FS, dir string, base int64) *segment {
-	s := &segment{base: base, dir: dir, fsys: fsys, nextOffset: base, firstTimestamp: -1}
+func newSegment(fsys FS, dir string, base int64, guard *dirRemovals) *segment {
+	s := &segment{base: base, dir: dir, fsys: fsys, guard: guard, nextOffset: base, firstTimestamp: -1}
 	s.refs.n.Store(1)
 	s.maxTimestamp.Store(-1)
 	return s
@@ -214,7 +219,8 @@ func (s *segment) removeFiles(removal *dirRemovals) error {
 
 // dirRemovals guards a partition's directory, in which the last release of
 // a segment that retention or DeleteRecords dropped removes its files by
-// name, and the checkpointer writes and removes files by name (inPlace),
+// name, and the checkpointer, and a reader or retention that rebuilt a
+// segment's index, write and remove files by name (inPlace),
 // against DeleteTopic, which renames the directory away: a removal or a
 // write after that would change, under the same names, the files of a
 // topic created since under the old name. A removal or a checkpoint holds
@@ -246,6 +252,16 @@ func (d *dirRemovals) inPlace(fn func() error) error {
 		return nil
 	}
 	return fn()
+}
+
+// inPlace runs fn, which writes files of the segment by name, in place
+// (see dirRemovals.inPlace): not at all once DeleteTopic moved the
+// directory away.
+func (s *segment) inPlace(fn func() error) error {
+	if s.guard == nil {
+		return fn()
+	}
+	return s.guard.inPlace(fn)
 }
 
 // file returns the .log file, opening it on first use. Closed segments are
@@ -567,7 +583,7 @@ func (s *segment) indexFromLog(interval int64, fromFiles bool) (idx *segmentInde
 		b.seal(idx)
 		rebuilt = true
 		// Keep the rebuilt index for the next Open; failing to is harmless.
-		_ = s.writeIndexFiles(idx)
+		_ = s.inPlace(func() error { return s.writeIndexFiles(idx) })
 	}
 	s.maxTimestamp.Store(b.maxTs)
 	s.mu.Lock()

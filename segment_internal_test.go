@@ -15,7 +15,7 @@ import (
 func TestSegmentFileOpenedTwiceKeepsOne(t *testing.T) {
 	fsys := NewMemFS()
 	require.NoError(t, fsys.MkdirAll("/d", 0o755))
-	s := newSegment(fsys, "/d", 0)
+	s := newSegment(fsys, "/d", 0, nil)
 	path := s.path(logExt)
 	require.NoError(t, fsys.WriteFile(path, []byte("x"), 0o644))
 	reached, resume := make(chan struct{}), make(chan struct{})
