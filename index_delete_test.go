@@ -3,9 +3,7 @@ package eventlog_test
 import (
 	"encoding/binary"
 	"errors"
-	"io"
 	"io/fs"
-	"os"
 	"testing"
 	"time"
 
@@ -37,10 +35,11 @@ func TestIndexRebuildSparesRecreatedTopic(t *testing.T) {
 	// the index checks the last entries only, a lookup at the third finds
 	// it.
 	const seg0 = "/d/topics/t/0/00000000000000000000"
-	times := readMemFile(t, fsys, seg0+".timeindex")
+	times, err := fsys.ReadFile(seg0 + ".timeindex")
+	require.NoError(t, err)
 	require.Greater(t, len(times), 5*12, "segment 0 is closed, with time entries")
 	binary.BigEndian.PutUint64(times[12:], binary.BigEndian.Uint64(times[12:])+1)
-	writeMemFile(t, fsys, seg0+".timeindex", times)
+	require.NoError(t, fsys.WriteFile(seg0+".timeindex", times, 0o644))
 	ts := int64(binary.BigEndian.Uint64(times[2*12:])) + 1
 
 	l = openLog(t, "/d", opts)
@@ -68,23 +67,4 @@ func TestIndexRebuildSparesRecreatedTopic(t *testing.T) {
 		_, err := fsys.Stat(seg0 + ext)
 		assert.True(t, errors.Is(err, fs.ErrNotExist), "the recreated topic's directory holds the deleted one's %s (Stat: %v)", ext, err)
 	}
-}
-
-func readMemFile(t *testing.T, fsys *eventlog.MemFS, name string) []byte {
-	t.Helper()
-	f, err := fsys.OpenFile(name, os.O_RDONLY, 0)
-	require.NoError(t, err)
-	defer f.Close()
-	b, err := io.ReadAll(f)
-	require.NoError(t, err)
-	return b
-}
-
-func writeMemFile(t *testing.T, fsys *eventlog.MemFS, name string, b []byte) {
-	t.Helper()
-	f, err := fsys.OpenFile(name, os.O_WRONLY|os.O_TRUNC, 0)
-	require.NoError(t, err)
-	_, err = f.Write(b)
-	require.NoError(t, err)
-	require.NoError(t, f.Close())
 }
