@@ -3,6 +3,7 @@ package eventlog
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 	"strconv"
@@ -120,9 +121,9 @@ func (e *KafkaConfigError) Error() string {
 func (e *KafkaConfigError) Unwrap() error { return ErrInvalidConfig }
 
 // TopicConfigFromKafka returns base with the Kafka topic configs applied,
-// each with Kafka's meaning, or a *KafkaConfigError naming the first one,
-// in the order of KafkaTopicConfigNames, it cannot take; a name missing
-// from that list is refused. Kafka's bounds apply (a LONG or INT of at
+// each with Kafka's meaning, or base and a *KafkaConfigError naming one it
+// cannot take: a name missing from KafkaTopicConfigNames (the first in
+// sorted order), or else the first bad value in that list's order. Kafka's bounds apply (a LONG or INT of at
 // least Kafka's minimum), and the Log's where they are narrower
 // (segment.bytes of at least 1 KiB, max.message.bytes of at least a batch
 // header and 16 bytes). Milliseconds beyond what a time.Duration holds
@@ -138,7 +139,7 @@ func (e *KafkaConfigError) Unwrap() error { return ErrInvalidConfig }
 // that is not a *KafkaConfigError comes from settings that do not go
 // together, such as a min.compaction.lag.ms above max.compaction.lag.ms.
 func TopicConfigFromKafka(base TopicConfig, configs map[string]string) (TopicConfig, error) {
-	for name := range configs {
+	for _, name := range slices.Sorted(maps.Keys(configs)) {
 		if !slices.Contains(kafkaTopicConfigNames, name) {
 			return base, &KafkaConfigError{Name: name, Value: configs[name],
 				Reason: "not a topic config the Log takes (it takes " + strings.Join(kafkaTopicConfigNames, ", ") + ")"}

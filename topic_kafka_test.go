@@ -152,6 +152,9 @@ func TestTopicConfigFromKafkaErrors(t *testing.T) {
 		var kerr *eventlog.KafkaConfigError
 		require.ErrorAs(t, err, &kerr)
 		assert.Equal(t, "cleanup.policy", kerr.Name)
+		_, err = eventlog.TopicConfigFromKafka(eventlog.TopicConfig{}, map[string]string{"segment.ms": "0", "z.unknown": "1", "a.unknown": "1"})
+		require.ErrorAs(t, err, &kerr)
+		assert.Equal(t, "a.unknown", kerr.Name, "an unknown name first, the first sorted")
 	}
 
 	base := eventlog.TopicConfig{Partitions: 2, SegmentBytes: 1 << 20, Retention: time.Hour}
