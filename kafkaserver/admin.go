@@ -1,13 +1,9 @@
 package kafkaserver
 
 import (
-	"cmp"
 	"errors"
 	"fmt"
-	"math"
-	"strconv"
 	"strings"
-	"time"
 
 	"github.com/eventlog/eventlog"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -332,53 +328,10 @@ func topicConfig(t *kmsg.CreateTopicsRequestTopic) (eventlog.TopicConfig, int16,
 // those Options.
 func topicConfigEntries(cfg eventlog.TopicConfig) []kmsg.CreateTopicsResponseTopicConfig {
 	var entries []kmsg.CreateTopicsResponseTopicConfig
-	add := func(name, value string, own bool) {
+	for _, ce := range topicSettingEntries(cfg) {
 		e := kmsg.NewCreateTopicsResponseTopicConfig()
-		e.Name, e.Value, e.Source = name, kmsg.StringPtr(value), int8(kmsg.ConfigSourceDefaultConfig)
-		if own {
-			e.Source = int8(kmsg.ConfigSourceDynamicTopicConfig)
-		}
+		e.Name, e.Value, e.Source = ce.name, kmsg.StringPtr(ce.value), int8(ce.source)
 		entries = append(entries, e)
-	}
-	ms := func(d time.Duration) string { return strconv.FormatInt(d.Milliseconds(), 10) }
-	maxLong := strconv.FormatInt(math.MaxInt64, 10) // Kafka's "no limit"
-	// By name, as Kafka lists them.
-	add("cleanup.policy", cfg.CleanupPolicy.String(), cfg.CleanupPolicy != eventlog.CleanupDelete)
-	add("compression.type", "producer", false)
-	add("delete.retention.ms", ms(cmp.Or(cfg.DeleteRetention, eventlog.DefaultDeleteRetention)), cfg.DeleteRetention != 0)
-	switch cfg.Durability {
-	case eventlog.DurabilityFsync:
-		add("flush.messages", "1", true)
-	case eventlog.DurabilityOS:
-		add("flush.messages", maxLong, true) // Kafka's default: no fsync of its own
-	}
-	if cfg.MaxCompactionLag != 0 {
-		add("max.compaction.lag.ms", ms(cfg.MaxCompactionLag), true)
-	} else {
-		add("max.compaction.lag.ms", maxLong, false)
-	}
-	if cfg.MaxBatchBytes != 0 {
-		add("max.message.bytes", strconv.Itoa(cfg.MaxBatchBytes), true)
-	}
-	add("message.timestamp.type", "CreateTime", false)
-	ratio := cmp.Or(cfg.MinCleanableDirtyRatio, eventlog.DefaultMinCleanableDirtyRatio)
-	add("min.cleanable.dirty.ratio", strconv.FormatFloat(ratio, 'g', -1, 64), cfg.MinCleanableDirtyRatio != 0)
-	add("min.compaction.lag.ms", ms(cfg.MinCompactionLag), cfg.MinCompactionLag != 0)
-	add("min.insync.replicas", "1", false)
-	if cfg.RetentionBytes != 0 {
-		add("retention.bytes", strconv.FormatInt(cfg.RetentionBytes, 10), true)
-	}
-	switch {
-	case cfg.Retention == eventlog.RetainForever:
-		add("retention.ms", "-1", true)
-	case cfg.Retention != 0:
-		add("retention.ms", ms(cfg.Retention), true)
-	}
-	if cfg.SegmentBytes != 0 {
-		add("segment.bytes", strconv.FormatInt(cfg.SegmentBytes, 10), true)
-	}
-	if cfg.SegmentAge != 0 {
-		add("segment.ms", ms(cfg.SegmentAge), true)
 	}
 	return entries
 }

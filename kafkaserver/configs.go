@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -17,15 +18,15 @@ import (
 
 // DescribeConfigs, AlterConfigs and IncrementalAlterConfigs: a topic's
 // settings read and changed by their Kafka names. A topic's own settings
-// are ownTopicConfigs of its TopicConfig; a change edits that set of
-// names and values and turns it back into a TopicConfig with
-// eventlog.TopicConfigFromKafka, which Log.AlterTopicConfig takes whole. Settings
-// a topic does not set are the Log's: DEFAULT_CONFIG where the Log fixes
-// the default (logDefaults), STATIC_BROKER_CONFIG for max.message.bytes,
-// which the topic's partitions report, and not listed where they come
-// from the Log's Options, which the listener does not see. Those three
-// functions are the only ones here that know how TopicConfig maps to
-// Kafka's names.
+// are ownTopicConfigs of its TopicConfig, eventlog's
+// TopicConfig.KafkaConfigs; a change edits that set of names and values
+// and turns it back into a TopicConfig with eventlog.TopicConfigFromKafka,
+// which Log.AlterTopicConfig takes whole. Settings a topic does not set
+// are the Log's: DEFAULT_CONFIG where the Log fixes the default
+// (logDefaults), STATIC_BROKER_CONFIG for max.message.bytes, which the
+// topic's partitions report, and not listed where they come from the
+// Log's Options, which the listener does not see. CreateTopics answers
+// with the same settings (topicSettingEntries).
 
 // topicSetting is what DescribeConfigs says of a topic setting besides
 // its value.
@@ -71,38 +72,41 @@ func synonym(name, value string, source kmsg.ConfigSource) kmsg.DescribeConfigsR
 	return s
 }
 
-// ownTopicConfigs returns the settings cfg sets, by Kafka name.
+// ownTopicConfigs returns the settings cfg sets, by Kafka name: those
+// TopicConfig.KafkaConfigs writes, but for cleanup.policy=delete, the zero
+// policy, which is the Log's default rather than the topic's own setting.
 func ownTopicConfigs(cfg eventlog.TopicConfig) map[string]string {
-	own := make(map[string]string)
-	for _, e := range topicConfigEntries(cfg) {
-		if e.Source == int8(kmsg.ConfigSourceDynamicTopicConfig) && e.Value != nil {
-			own[e.Name] = *e.Value
-		}
+	own := cfg.KafkaConfigs()
+	if cfg.CleanupPolicy == eventlog.CleanupDelete {
+		delete(own, "cleanup.policy")
 	}
 	return own
 }
 
 // logDefaults returns the defaults the Log fixes whatever its Options, by
-// topic setting name.
+// topic setting name, as Kafka writes them: the settings whose zero in a
+// TopicConfig is a constant of the Log, and the three the Log honours at
+// one value only. The others (flush.messages, max.message.bytes,
+// retention.bytes, retention.ms, segment.bytes, segment.ms) come from the
+// Log's Options.
 func logDefaults() map[string]string {
-	defaults := make(map[string]string)
-	for _, e := range topicConfigEntries(eventlog.TopicConfig{}) {
-		if e.Source == int8(kmsg.ConfigSourceDefaultConfig) && e.Value != nil {
-			defaults[e.Name] = *e.Value
-		}
+	return map[string]string{
+		"cleanup.policy":            eventlog.CleanupDelete.String(),
+		"compression.type":          "producer",
+		"delete.retention.ms":       strconv.FormatInt(eventlog.DefaultDeleteRetention.Milliseconds(), 10),
+		"max.compaction.lag.ms":     strconv.FormatInt(math.MaxInt64, 10), // Kafka's "no limit"
+		"message.timestamp.type":    "CreateTime",
+		"min.cleanable.dirty.ratio": strconv.FormatFloat(eventlog.DefaultMinCleanableDirtyRatio, 'g', -1, 64),
+		"min.compaction.lag.ms":     "0",
+		"min.insync.replicas":       "1",
 	}
-	return defaults
 }
 
-// topicConfigs returns the settings of topic name in effect, by name.
-func (c *conn) topicConfigs(name string) ([]configEntry, error) {
-	if err := checkTopicName(name); err != nil {
-		return nil, err
-	}
-	cfg, err := c.s.log.TopicConfig(name)
-	if err != nil {
-		return nil, err
-	}
+// topicSettingEntries returns the settings of a topic of cfg that the
+// listener knows without the Log's Options, by name: the topic's own
+// (DYNAMIC_TOPIC_CONFIG, with the default they override as a synonym) and
+// the defaults the Log fixes (DEFAULT_CONFIG).
+func topicSettingEntries(cfg eventlog.TopicConfig) []configEntry {
 	own, defaults := ownTopicConfigs(cfg), logDefaults()
 	var entries []configEntry
 	for _, name := range slices.Sorted(maps.Keys(topicSettings)) {
@@ -122,6 +126,19 @@ func (c *conn) topicConfigs(name string) ([]configEntry, error) {
 		}
 		entries = append(entries, ce)
 	}
+	return entries
+}
+
+// topicConfigs returns the settings of topic name in effect, by name.
+func (c *conn) topicConfigs(name string) ([]configEntry, error) {
+	if err := checkTopicName(name); err != nil {
+		return nil, err
+	}
+	cfg, err := c.s.log.TopicConfig(name)
+	if err != nil {
+		return nil, err
+	}
+	entries := topicSettingEntries(cfg)
 	// max.message.bytes in effect is reachable through the partitions
 	// when the topic does not set it.
 	if cfg.MaxBatchBytes == 0 {
