@@ -61,5 +61,8 @@ func TestOwnTopicConfigsRoundTrip(t *testing.T) {
 			assert.Equal(t, cfg, got)
 		}
 	}
+	assert.Equal(t, map[string]string{"cleanup.policy": "compact", "min.cleanable.dirty.ratio": "0"},
+		ownTopicConfigs(eventlog.TopicConfig{CleanupPolicy: eventlog.CleanupCompact, MinCleanableDirtyRatio: math.SmallestNonzeroFloat64}),
+		"Kafka's 0, which cleans at any dirt, as it was set")
 	assert.Empty(t, ownTopicConfigs(eventlog.TopicConfig{Partitions: 3}), "delete is the default policy")
 }

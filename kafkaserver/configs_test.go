@@ -1,6 +1,7 @@
 package kafkaserver_test
 
 import (
+	"math"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -471,4 +472,36 @@ func TestAlterConfigsDescribedValues(t *testing.T) {
 	resps, err = adm.AlterTopicConfigsState(ctx, []kadm.AlterConfig{{Name: "max.message.bytes", Value: kmsg.StringPtr("4096")}}, "t")
 	require.NoError(t, err)
 	assert.ErrorIs(t, resps[0].Err, kerr.InvalidConfig)
+}
+
+// TestDescribeConfigsZeroDirtyRatio checks a topic created with
+// min.cleanable.dirty.ratio=0, which the Log keeps as the smallest
+// positive ratio (its 0 is the default 0.5): DescribeConfigs and
+// CreateTopics answer 0, as it was set, as the topic's own; and an
+// alteration of another setting keeps it.
+func TestDescribeConfigsZeroDirtyRatio(t *testing.T) {
+	f := newFixture(t, nil)
+	ctx := testContext(t)
+	adm := kadm.NewClient(f.client(t))
+	created, err := adm.CreateTopic(ctx, 1, -1, map[string]*string{
+		"cleanup.policy": kmsg.StringPtr("compact"), "min.cleanable.dirty.ratio": kmsg.StringPtr("0"),
+	}, "t")
+	require.NoError(t, err)
+	require.NoError(t, created.Err)
+	cfg, err := f.log.TopicConfig("t")
+	require.NoError(t, err)
+	assert.Equal(t, math.SmallestNonzeroFloat64, cfg.MinCleanableDirtyRatio, "cleans at any dirt")
+
+	v, src := value(topicConfigsOf(t, adm, "t"), "min.cleanable.dirty.ratio")
+	assert.Equal(t, "0", v)
+	assert.Equal(t, kmsg.ConfigSourceDynamicTopicConfig, src)
+
+	resps, err := adm.AlterTopicConfigs(ctx, []kadm.AlterConfig{{Op: kadm.SetConfig, Name: "retention.ms", Value: kmsg.StringPtr("60000")}}, "t")
+	require.NoError(t, err)
+	require.NoError(t, resps[0].Err)
+	cfg, err = f.log.TopicConfig("t")
+	require.NoError(t, err)
+	assert.Equal(t, eventlog.TopicConfig{Partitions: 1, CleanupPolicy: eventlog.CleanupCompact, Retention: time.Minute, MinCleanableDirtyRatio: math.SmallestNonzeroFloat64}, cfg)
+	v, _ = value(topicConfigsOf(t, adm, "t"), "min.cleanable.dirty.ratio")
+	assert.Equal(t, "0", v)
 }

@@ -143,7 +143,8 @@
 //     retention.bytes or delete.retention.ms becomes 1 ms or 1 byte, which
 //     keeps as little as Kafka's 0 does, and a 0 for
 //     min.cleanable.dirty.ratio the smallest positive ratio, which cleans
-//     at any dirt as Kafka's 0 does, rather than the Log's default.
+//     at any dirt as Kafka's 0 does, rather than the Log's default
+//     (CreateTopics and DescribeConfigs answer that ratio as 0).
 //     From v5 CreateTopics answers with the topic's configs, as Kafka
 //     does: those the request set (source DYNAMIC_TOPIC_CONFIG) and the
 //     defaults the Log fixes (DEFAULT_CONFIG); a setting the topic takes
