@@ -90,7 +90,14 @@ func (c TopicConfig) KafkaConfigs() map[string]string {
 	ms(kafkaDeleteRetentionMs, c.DeleteRetention)
 	ms(kafkaMinCompactionLagMs, c.MinCompactionLag)
 	ms(kafkaMaxCompactionLagMs, c.MaxCompactionLag)
-	if c.MinCleanableDirtyRatio != 0 {
+	switch c.MinCleanableDirtyRatio {
+	case 0: // the Log's default
+	case math.SmallestNonzeroFloat64:
+		// What TopicConfigFromKafka makes of Kafka's 0 (clean at any
+		// dirt), written back as Kafka's 0 so that a tool that set 0
+		// reads back what it set.
+		m[kafkaMinCleanableDirtyRatio] = "0"
+	default:
 		m[kafkaMinCleanableDirtyRatio] = strconv.FormatFloat(c.MinCleanableDirtyRatio, 'g', -1, 64)
 	}
 	switch c.Durability {

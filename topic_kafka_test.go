@@ -254,7 +254,7 @@ func TestTopicConfigFromKafkaCreates(t *testing.T) {
 		"cleanup.policy": "compact", "retention.ms": "7200000", "retention.bytes": "1",
 		"segment.bytes": "1048576", "segment.ms": "3600000", "max.message.bytes": "4096",
 		"delete.retention.ms": "1", "min.compaction.lag.ms": "1000",
-		"min.cleanable.dirty.ratio": "5e-324", "flush.messages": kafkaLongMax,
+		"min.cleanable.dirty.ratio": "0", "flush.messages": kafkaLongMax,
 	}, got.KafkaConfigs())
 }
 

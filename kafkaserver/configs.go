@@ -73,21 +73,12 @@ func synonym(name, value string, source kmsg.ConfigSource) kmsg.DescribeConfigsR
 }
 
 // ownTopicConfigs returns the settings cfg sets, by Kafka name: those
-// TopicConfig.KafkaConfigs writes, but for two that Kafka would answer
-// otherwise. cleanup.policy=delete, the zero
-// policy, is the Log's default, not the topic's own setting. The smallest
-// positive min.cleanable.dirty.ratio, which eventlog.TopicConfigFromKafka
-// makes of Kafka's 0 (a zero ratio is the Log's default 0.5), is "0": it
-// cleans at any dirt as Kafka's 0 does, and a client that set 0 reads back
-// 0 rather than 5e-324, a change that a tool comparing the two (such as a
-// Terraform provider) would keep trying to make.
+// TopicConfig.KafkaConfigs writes, but for cleanup.policy=delete, the zero
+// policy, which is the Log's default, not the topic's own setting.
 func ownTopicConfigs(cfg eventlog.TopicConfig) map[string]string {
 	own := cfg.KafkaConfigs()
 	if cfg.CleanupPolicy == eventlog.CleanupDelete {
 		delete(own, "cleanup.policy")
-	}
-	if cfg.MinCleanableDirtyRatio == math.SmallestNonzeroFloat64 {
-		own["min.cleanable.dirty.ratio"] = "0"
 	}
 	return own
 }
