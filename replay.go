@@ -1,6 +1,7 @@
 package eventlog
 
 import (
+	"bytes"
 	"context"
 	"math"
 	"unsafe"
@@ -186,7 +187,13 @@ const slabBlockSize = 8 << 10
 func (s *slab) keyValue(key, value []byte) (string, []byte) {
 	n := len(key) + len(value)
 	if !carvable(key, value) {
-		buf := append(key[:len(key):len(key)], value...) // no zeroing, unlike make and copy
+		// Appending to key capped reallocates, without zeroing, unlike
+		// make and copy; but appending nothing would return key itself,
+		// the view's bytes.
+		buf := append(key[:len(key):len(key)], value...)
+		if len(value) == 0 {
+			buf = bytes.Clone(key)
+		}
 		return unsafe.String(unsafe.SliceData(buf), len(key)), buf[len(key):len(buf):len(buf)]
 	}
 	s.carved += n
