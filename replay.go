@@ -197,7 +197,9 @@ func (s *slab) keyValue(key, value []byte) (string, []byte) {
 		return unsafe.String(unsafe.SliceData(buf), len(key)), buf[len(key):len(buf):len(buf)]
 	}
 	s.carved += n
-	if len(s.block)+n > cap(s.block) {
+	if s.block == nil || len(s.block)+n > cap(s.block) {
+		// A copy of an empty key and value from no block at all would be
+		// nil, a null value.
 		s.block = make([]byte, 0, slabBlockSize)
 	}
 	start := len(s.block)

@@ -33,3 +33,17 @@ func TestReplayLatestOwnsLargeKeyWithEmptyValue(t *testing.T) {
 		assert.False(t, strings.Contains(k, "\xdb\xdb\xdb\xdb"), "a key poisoned: the view's bytes, not a copy")
 	}
 }
+
+// An empty value is not a tombstone: ReplayLatest keeps it as an empty,
+// non-nil slice, even for an empty key, the first record it copies.
+func TestReplayLatestKeepsEmptyValueOfEmptyKey(t *testing.T) {
+	l := openLog(t, t.TempDir(), nil)
+	require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{Durability: eventlog.DurabilityOS}))
+	p := partition(t, l, "t", 0)
+	_, err := p.Append(ctx, []eventlog.Record{{Key: []byte{}, Value: []byte{}}}, eventlog.AppendOptions{})
+	require.NoError(t, err)
+	got, err := l.ReplayLatest(ctx, "t")
+	require.NoError(t, err)
+	require.Contains(t, got, "")
+	assert.NotNil(t, got[""], "an empty value, not a null one")
+}
