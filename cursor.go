@@ -38,6 +38,9 @@ type batchCursor struct {
 	batchPos int64
 
 	ahead *readAhead // nil: no read-ahead verification (see readahead.go)
+	// from, if set, is the view cursor's from, which enter raises with
+	// offset to the log start (see enter).
+	from *int64
 }
 
 // next moves to the next batch of records, skipping control batches, and
@@ -117,7 +120,10 @@ func (c *batchCursor) step() (bool, error) {
 // it (it finishes on its bytes) or looked a moment later (it finds the
 // next segment): the cursor goes on from the log start, rather than fail
 // with ErrOffsetOutOfRange for an offset that was inside the log when the
-// read began (see relisted).
+// read began (see relisted). A segment found to start past the wanted
+// offset tells the same, of the segments before it: the cursor goes on
+// from the log start too, which DeleteRecords may have put inside it,
+// rather than yield the records below it.
 func (c *batchCursor) enter() (stop bool, err error) {
 	p := c.p
 	seg := p.segmentFor(c.offset)
@@ -127,6 +133,12 @@ func (c *batchCursor) enter() (stop bool, err error) {
 		}
 		c.offset = max(c.offset, p.logStart.Load())
 		return false, nil
+	}
+	if seg.base > c.offset {
+		c.offset = max(c.offset, p.logStart.Load())
+		if c.from != nil {
+			*c.from = max(*c.from, c.offset)
+		}
 	}
 	if seg.base > c.hw.seg.base {
 		_ = seg.release()
@@ -284,7 +296,7 @@ func (vc *viewCursor) start(p *Partition, offset int64) error {
 	if err := p.checkReadable(offset); err != nil {
 		return err
 	}
-	vc.batches = batchCursor{p: p, offset: offset, hw: p.hw.Load(), ahead: &vc.ahead}
+	vc.batches = batchCursor{p: p, offset: offset, hw: p.hw.Load(), ahead: &vc.ahead, from: &vc.from}
 	vc.from = offset
 	vc.view = RecordView{Topic: p.topic, Partition: p.id}
 	vc.poison.on = p.log.opts.PoisonViews
@@ -447,7 +459,9 @@ func (vc *viewCursor) pause() {
 // loop (see "Reading in place" in the package documentation). While the
 // loop runs it holds the segment it reads mapped: retention, compaction
 // and Close go ahead, and the files they drop are unmapped and closed when
-// the loop moves on or ends.
+// the loop moves on or ends. A loop that retention or DeleteRecords
+// overtakes finishes the segment it reads, then goes on from the new log
+// start offset, skipping the records below it.
 func (p *Partition) Views(offset int64) iter.Seq2[*RecordView, error] {
 	return func(yield func(*RecordView, error) bool) {
 		if !p.log.enter() {

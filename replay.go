@@ -17,7 +17,9 @@ import (
 // (ErrClosed, *CorruptError).
 //
 // Replay reads through views, allocating nothing per record. It checks
-// ctx between batches, not between records.
+// ctx between batches, not between records. Retention or DeleteRecords
+// that overtakes it does not fail it: it finishes the segment it reads
+// and goes on from the partition's new log start, as Partition.Views does.
 func (l *Log) Replay(ctx context.Context, topic string, fn func(*RecordView) error) error {
 	t, err := l.topic(topic)
 	if err != nil {
