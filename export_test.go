@@ -348,3 +348,14 @@ func SetSegmentHook(l *Log, fn func(TopicPartition)) {
 // segments' aborted transactions are checked against the log (see
 // txn_index_check.go).
 func TxnIndexCheckedFrom(p *Partition) int64 { return p.txnCheck.from.Load() }
+
+// SetReplayHook makes Replay and ReplayLatest on l call fn with each
+// partition once they loaded its log start offset, before they start
+// reading there. A nil fn removes the hook.
+func SetReplayHook(l *Log, fn func(TopicPartition)) {
+	if fn == nil {
+		l.replayHook.Store(nil)
+		return
+	}
+	l.replayHook.Store(&fn)
+}

@@ -63,6 +63,10 @@ type Log struct {
 	// holding an offset, between loading the partition's segment list and
 	// acquiring the segment found. Tests only.
 	segmentHook atomic.Pointer[func(TopicPartition)]
+	// replayHook, when set, is called by Replay with each partition once
+	// it loaded the partition's log start offset, before it starts reading
+	// there. Tests only.
+	replayHook atomic.Pointer[func(TopicPartition)]
 	// topicsVersion counts the changes to the registry of topics, so that
 	// the views producers and groups keep of it can tell they are stale.
 	topicsVersion atomic.Int64

@@ -3,6 +3,7 @@ package eventlog
 import (
 	"bytes"
 	"context"
+	"errors"
 	"math"
 	"unsafe"
 )
@@ -43,7 +44,17 @@ func (p *Partition) replay(ctx context.Context, vc *viewCursor, end int64, fn fu
 	if !p.log.enter() {
 		return ErrClosed
 	}
-	err := vc.start(p, p.LogStartOffset())
+	start := p.LogStartOffset()
+	if hook := p.log.replayHook.Load(); hook != nil {
+		(*hook)(TopicPartition{Topic: p.topic, Partition: p.id})
+	}
+	err := vc.start(p, start)
+	for errors.Is(err, ErrOffsetOutOfRange) && p.LogStartOffset() > start {
+		// Retention or DeleteRecords moved the log start since it was
+		// loaded: the records below it are gone, not out of range.
+		start = p.LogStartOffset()
+		err = vc.start(p, start)
+	}
 	if err == nil {
 		if err = vc.batches.readCommitted(); err != nil {
 			vc.close()

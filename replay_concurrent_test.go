@@ -133,6 +133,28 @@ func TestReplayOvertakenByDeleteRecordsGoesOnFromLogStart(t *testing.T) {
 	})
 }
 
+// Retention or DeleteRecords moving a partition's log start offset as a
+// replay starts reading it does not fail the replay with
+// ErrOffsetOutOfRange: it reads from the new log start.
+func TestReplayStartsAtALogStartThatMoves(t *testing.T) {
+	l := replayLog(t, 2, 3, eventlog.TopicConfig{})
+	eventlog.SetReplayHook(l, func(tp eventlog.TopicPartition) {
+		if tp.Partition == 1 {
+			_, err := l.DeleteRecords(ctx, "t", 1, 12)
+			require.NoError(t, err)
+		}
+	})
+	defer eventlog.SetReplayHook(l, nil)
+	got, err := replayed(l, func(int, *eventlog.RecordView) error { return nil })
+	require.NoError(t, err)
+	require.Len(t, got, 30+18)
+	assert.Equal(t, "1/12:p1-12", got[30])
+
+	latest, err := l.ReplayLatest(ctx, "t")
+	require.NoError(t, err)
+	assert.Len(t, latest, 4)
+}
+
 func TestReplayWhileCompacting(t *testing.T) {
 	l := replayLog(t, 2, 20, eventlog.TopicConfig{CleanupPolicy: eventlog.CleanupCompact, MinCleanableDirtyRatio: 0.01})
 	got, err := replayed(l, func(n int, v *eventlog.RecordView) error {
