@@ -47,3 +47,31 @@ func TestReplayLatestKeepsEmptyValueOfEmptyKey(t *testing.T) {
 	require.Contains(t, got, "")
 	assert.NotNil(t, got[""], "an empty value, not a null one")
 }
+
+// Tombstones and null keys: a key deleted then written again has its new
+// value, a key whose last record is a tombstone is absent, a record with a
+// null key is skipped (a delete topic takes them; a compacted one refuses
+// them), and a key found in several partitions has the value of the last
+// partition holding it, a tombstone there deleting it whatever the
+// partitions before hold.
+func TestReplayLatestTombstonesAndNullKeys(t *testing.T) {
+	l := openLog(t, t.TempDir(), &eventlog.Options{PoisonViews: true})
+	require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{Partitions: 3, Durability: eventlog.DurabilityOS}))
+	appendTo := func(id int32, recs ...eventlog.Record) {
+		t.Helper()
+		_, err := partition(t, l, "t", id).Append(ctx, recs, eventlog.AppendOptions{})
+		require.NoError(t, err)
+	}
+	tomb := func(key string) eventlog.Record { return eventlog.Record{Key: []byte(key)} }
+	appendTo(0, rec("again", "1"), tomb("again"), rec("again", "2"), rec("gone", "1"),
+		eventlog.Record{Value: []byte("no key")}, rec("shared", "p0"), rec("shared-deleted", "p0"), tomb("gone"))
+	appendTo(1, rec("shared", "p1"), rec("shared-deleted", "p1"))
+	appendTo(2, rec("shared", "p2"), tomb("shared-deleted"))
+	got, err := l.ReplayLatest(ctx, "t")
+	require.NoError(t, err)
+	assert.Equal(t, map[string][]byte{"again": []byte("2"), "shared": []byte("p2")}, got)
+
+	require.NoError(t, l.CreateTopic("c", eventlog.TopicConfig{CleanupPolicy: eventlog.CleanupCompact, Durability: eventlog.DurabilityOS}))
+	_, err = partition(t, l, "c", 0).Append(ctx, []eventlog.Record{{Value: []byte("no key")}}, eventlog.AppendOptions{})
+	assert.ErrorIs(t, err, eventlog.ErrInvalidRecord, "a compacted topic refuses a null key")
+}
