@@ -350,7 +350,9 @@ func (l *Log) finishDeletedTopics(dirs []string) error {
 // CreatePartitions does: partitions are only ever added (ErrInvalidConfig
 // otherwise), and the new ones start empty. Keyed records then go to
 // murmur2(key) % total, as in Kafka, so a key may land on another partition
-// than before. Producers use the new partitions from their next send, and
+// than before: its older records stay on the old one, which compaction
+// keeps too, and ReplayLatest, which reads partitions in turn, returns the
+// value of the higher-numbered of the two (see ReplayLatest). Producers use the new partitions from their next send, and
 // consumer groups subscribed to the topic rebalance to include them.
 // CreatePartitions returns once the change is durable. ctx bounds its wait
 // for another topic administration call in progress, such as an

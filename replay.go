@@ -10,17 +10,22 @@ import (
 
 // Replay calls fn with every record of topic, as a view (see RecordView
 // for its lifetime), partition after partition, each from its log start
-// offset to its high watermark as of the call: what an event-sourced
-// service does at startup to rebuild its state. It reads committed records
-// only, as a ReadCommitted consumer does: up to each partition's last
-// stable offset, without the records of aborted transactions. It returns
-// fn's first error, ctx's error if ctx ends, or the first read error
-// (ErrClosed, *CorruptError).
+// offset to its end as of the call: what an event-sourced service does at
+// startup to rebuild its state. It reads committed records only, as a
+// ReadCommitted consumer does: without the records of aborted
+// transactions, and up to each partition's last stable offset, which a
+// transaction still open at the call holds at its first record there.
+// Replay does not wait for that transaction: the records from its first
+// on, other producers' committed ones included, are left to a later read.
+// It returns fn's first error, ctx's error if ctx ends, or the first read
+// error (ErrClosed, *CorruptError, or ErrTopicNotFound once the topic is
+// deleted); partitions added meanwhile are not read.
 //
 // Replay reads through views, allocating nothing per record. It checks
-// ctx between batches, not between records. Retention or DeleteRecords
-// that overtakes it does not fail it: it finishes the segment it reads
-// and goes on from the partition's new log start, as Partition.Views does.
+// ctx between batches, not between records: fn may be called for the rest
+// of a batch after ctx ends. Retention or DeleteRecords that overtakes it
+// does not fail it: it finishes the segment it reads and goes on from the
+// partition's new log start, as Partition.Views does.
 func (l *Log) Replay(ctx context.Context, topic string, fn func(*RecordView) error) error {
 	t, err := l.topic(topic)
 	if err != nil {
@@ -87,13 +92,24 @@ func (p *Partition) replay(ctx context.Context, vc *viewCursor, end int64, fn fu
 // each key: the state a compacted topic (cleanup.policy=compact) stands
 // for, and what a cache rebuilt after a crash holds. A key whose newest
 // record is a tombstone (null value) is absent; records with a null key
-// have no key to be the newest of and are skipped. The map's keys and
-// values are copies the caller owns, carved from shared 8 KiB blocks: a
-// block is freed once nothing refers to it. Where keys were updated many
-// times, the blocks would mostly hold replaced values that a newer one
-// beside them keeps alive: once they hold half as much again as the map
-// refers to, the replay copies the map's keys and values anew and lets
-// them go.
+// have no key to be the newest of and are skipped.
+//
+// Partitions are read in turn, so a key found in several partitions gets
+// the value of the last partition (by number) that holds it, whatever the
+// order the records were appended in, and a tombstone there deletes it.
+// The default partitioner keeps a key in one partition, but
+// Log.CreatePartitions may move it to a partition numbered below its old
+// one: the old partition's value, older, then wins, since compaction (as
+// Kafka's) keeps the newest record of a key per partition. Before adding
+// partitions to a topic rebuilt so, plan to write a tombstone for each
+// moved key on its old partition, or to rebuild from a new topic.
+//
+// The map's keys and values are copies the caller owns (an empty value is
+// an empty slice, not nil), carved from shared 8 KiB blocks: a block is
+// freed once nothing refers to it. Where keys were updated many times, the
+// blocks would mostly hold replaced values that a newer one beside them
+// keeps alive: once they hold half as much again as the map refers to, the
+// replay copies the map's keys and values anew and lets them go.
 //
 // The map is made with room for the records of the topic's cleaned
 // sections, where a key appears once at most, counted from the batch
