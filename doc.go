@@ -629,8 +629,10 @@
 // loops; with GOMAXPROCS=1 loops check every batch themselves. A loop holds
 // a reference to the segment it reads, so retention, a compaction swap or
 // Close may drop the segment meanwhile: its mapping and file are released
-// when the loop moves on or ends. A loop that outlives Close ends with
-// ErrClosed at its next batch.
+// when the loop moves on or ends. A loop that retention or DeleteRecords
+// overtook reads the rest of the segment it holds, then goes on from the
+// new log start offset. A loop that outlives Close ends with ErrClosed at
+// its next batch.
 //
 // Partition.Cursor is the same read pulled one step at a time (Next,
 // View, Err, Close), for a merge of several partitions or a reader that
