@@ -2,6 +2,7 @@ package eventlog_test
 
 import (
 	"bytes"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -74,4 +75,45 @@ func TestReplayLatestTombstonesAndNullKeys(t *testing.T) {
 	require.NoError(t, l.CreateTopic("c", eventlog.TopicConfig{CleanupPolicy: eventlog.CleanupCompact, Durability: eventlog.DurabilityOS}))
 	_, err = partition(t, l, "c", 0).Append(ctx, []eventlog.Record{{Value: []byte("no key")}}, eventlog.AppendOptions{})
 	assert.ErrorIs(t, err, eventlog.ErrInvalidRecord, "a compacted topic refuses a null key")
+}
+
+// ReplayLatest's map outlives the segments it was read from: compaction
+// replacing them and Close unmapping them leave it as it was, for values
+// of every size, with views poisoned as they expire.
+func TestReplayLatestOutlivesCompactionAndClose(t *testing.T) {
+	l := openLog(t, t.TempDir(), &eventlog.Options{PoisonViews: true, SegmentBytes: 8 << 10})
+	require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{Durability: eventlog.DurabilityOS, CleanupPolicy: eventlog.CleanupCompact, MinCleanableDirtyRatio: 0.01}))
+	p := partition(t, l, "t", 0)
+	model := map[string][]byte{}
+	for i := range 300 {
+		key := fmt.Sprintf("k%d", i%40)
+		value := bytes.Repeat([]byte{byte(i)}, []int{0, 5, 2100, 5000}[i%4])
+		if i%4 == 0 && i%8 == 0 {
+			key = strings.Repeat(key, 1100) // a large key with an empty value
+		}
+		_, err := p.Append(ctx, []eventlog.Record{{Key: []byte(key), Value: value}}, eventlog.AppendOptions{})
+		require.NoError(t, err)
+		model[key] = value
+	}
+	latest, err := l.ReplayLatest(ctx, "t")
+	require.NoError(t, err)
+	require.NoError(t, l.Compact(ctx, "t"))
+	again, err := l.ReplayLatest(ctx, "t")
+	require.NoError(t, err)
+	require.NoError(t, l.Close())
+	assert.True(t, equalMaps(model, latest), "the map read before the compaction")
+	assert.True(t, equalMaps(model, again), "the map read after it")
+}
+
+// equalMaps compares maps of large keys without printing them.
+func equalMaps(want, got map[string][]byte) bool {
+	if len(want) != len(got) {
+		return false
+	}
+	for k, v := range want {
+		if g, ok := got[k]; !ok || !bytes.Equal(v, g) || (v == nil) != (g == nil) {
+			return false
+		}
+	}
+	return true
 }
