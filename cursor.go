@@ -120,10 +120,11 @@ func (c *batchCursor) step() (bool, error) {
 // it (it finishes on its bytes) or looked a moment later (it finds the
 // next segment): the cursor goes on from the log start, rather than fail
 // with ErrOffsetOutOfRange for an offset that was inside the log when the
-// read began (see relisted). A segment found to start past the wanted
-// offset tells the same, of the segments before it: the cursor goes on
-// from the log start too, which DeleteRecords may have put inside it,
-// rather than yield the records below it.
+// read began (see relisted). So does a cursor that finds, as it enters
+// a segment, the log start past the offset it wants: DeleteRecords or
+// retention overtook it after it entered the last one, and may have put
+// the log start inside this one, whose records below it the cursor does
+// not yield.
 func (c *batchCursor) enter() (stop bool, err error) {
 	p := c.p
 	seg := p.segmentFor(c.offset)
@@ -134,10 +135,13 @@ func (c *batchCursor) enter() (stop bool, err error) {
 		c.offset = max(c.offset, p.logStart.Load())
 		return false, nil
 	}
-	if seg.base > c.offset {
-		c.offset = max(c.offset, p.logStart.Load())
+	// Loaded after the segment was found, so that it is at least the log
+	// start of any list the segment was found in (the log start moves
+	// before the segments below it are unlisted).
+	if start := p.logStart.Load(); c.offset < start {
+		c.offset = start
 		if c.from != nil {
-			*c.from = max(*c.from, c.offset)
+			*c.from = max(*c.from, start)
 		}
 	}
 	if seg.base > c.hw.seg.base {

@@ -94,18 +94,33 @@ func TestReplayWhileRecordsAreDeleted(t *testing.T) {
 // from the segments it enters afterwards, as a read started then would
 // not; the same holds for Partition.Views.
 func TestReplayOvertakenByDeleteRecordsGoesOnFromLogStart(t *testing.T) {
-	const start = 125 // inside a batch, inside a segment
+	// Inside a batch of a segment after the one held, which DeleteRecords
+	// drops along with the one before.
+	testReplayOvertakenByDeleteRecords(t, 125)
+}
+
+// The same when DeleteRecords leaves the segment after the one held, the
+// new log start inside it: the replay goes on from there, not from the
+// segment's base.
+func TestReplayOvertakenByDeleteRecordsInTheNextSegment(t *testing.T) {
+	testReplayOvertakenByDeleteRecords(t, 75)
+}
+
+func testReplayOvertakenByDeleteRecords(t *testing.T, start int64) {
 	check := func(t *testing.T, offsets []int64) {
 		t.Helper()
 		require.NotEmpty(t, offsets)
 		assert.Equal(t, int64(0), offsets[0])
 		for i := 1; i < len(offsets); i++ {
 			if offsets[i] != offsets[i-1]+1 {
-				assert.Equal(t, int64(start), offsets[i], "the offset after %d, the end of the segment held", offsets[i-1])
+				assert.Equal(t, start, offsets[i], "the offset after %d, the end of the segment held", offsets[i-1])
 				break
 			}
 		}
 		assert.Equal(t, int64(199), offsets[len(offsets)-1])
+		// The segment held at the first record ends before start-1
+		// (segments of 1 KiB hold 5 batches of 10).
+		assert.NotContains(t, offsets, start-1, "a record below the log start, of a segment entered after DeleteRecords")
 	}
 	t.Run("Replay", func(t *testing.T) {
 		l := replayLog(t, 1, 20, eventlog.TopicConfig{})
