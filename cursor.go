@@ -454,7 +454,10 @@ func (vc *viewCursor) pause() {
 //	}
 //
 // The loop ends when it reaches the high watermark; records that become
-// readable before it gets there are included. It yields an error, once,
+// readable before it gets there are included. It reads uncommitted: the
+// records of open and aborted transactions included, markers not (see
+// Isolation in the package documentation); Log.Replay and a ReadCommitted
+// Consumer read committed. It yields an error, once,
 // and ends when offset lies outside the log (ErrOffsetOutOfRange), when
 // the Log closes (ErrClosed), or at damaged data (*CorruptError).
 //

@@ -92,7 +92,11 @@ func (p *Partition) replay(ctx context.Context, vc *viewCursor, end int64, fn fu
 // each key: the state a compacted topic (cleanup.policy=compact) stands
 // for, and what a cache rebuilt after a crash holds. A key whose newest
 // record is a tombstone (null value) is absent; records with a null key
-// have no key to be the newest of and are skipped.
+// have no key to be the newest of and are skipped. On a compacted topic
+// the cleaner drops a tombstone once the topic's DeleteRetention has
+// passed since it first saw it: a replay that reads the deleted value
+// before a cleaning and comes to the tombstone more than DeleteRetention
+// later may find it gone and keep the value, as a Kafka consumer may.
 //
 // Partitions are read in turn, so a key found in several partitions gets
 // the value of the last partition (by number) that holds it, whatever the

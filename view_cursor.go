@@ -24,7 +24,8 @@ import (
 //
 // Next returns false at the high watermark with Err nil (View is then
 // nil); a later Next goes on from there with the records appended
-// meanwhile. It returns false with Err set, for good, when the position
+// meanwhile. Like Views, a Cursor reads uncommitted: the records of open
+// and aborted transactions included, markers not. It returns false with Err set, for good, when the position
 // lies outside the log (ErrOffsetOutOfRange), when the Log closes
 // (ErrClosed), or at damaged data (*CorruptError). The view View returns,
 // and every slice and string it hands out, is valid until the next Next or
