@@ -132,18 +132,13 @@ func (c *batchCursor) enter() (stop bool, err error) {
 		if p.deleted.Load() {
 			return true, p.deletedErr()
 		}
-		c.offset = max(c.offset, p.logStart.Load())
+		c.skipTo(p.logStart.Load())
 		return false, nil
 	}
 	// Loaded after the segment was found, so that it is at least the log
 	// start of any list the segment was found in (the log start moves
 	// before the segments below it are unlisted).
-	if start := p.logStart.Load(); c.offset < start {
-		c.offset = start
-		if c.from != nil {
-			*c.from = max(*c.from, start)
-		}
-	}
+	c.skipTo(p.logStart.Load())
 	if seg.base > c.hw.seg.base {
 		_ = seg.release()
 		return p.listed(seg), nil
@@ -183,7 +178,7 @@ func (c *batchCursor) relisted(seg *segment, err error) (stop bool, _ error) {
 	if !again {
 		return true, err
 	}
-	c.offset = max(c.offset, p.logStart.Load())
+	c.skipTo(p.logStart.Load())
 	if hw := p.hw.Load(); hw.offset > c.hw.offset {
 		c.hw = hw
 		if c.committed {
@@ -193,6 +188,18 @@ func (c *batchCursor) relisted(seg *segment, err error) (stop bool, _ error) {
 		}
 	}
 	return false, nil
+}
+
+// skipTo moves the cursor on to offset start if it is short of it, and
+// with it the view cursor's from, so that the records below start of the
+// next batch are skipped too.
+func (c *batchCursor) skipTo(start int64) {
+	if c.offset < start {
+		c.offset = start
+		if c.from != nil {
+			*c.from = max(*c.from, start)
+		}
+	}
 }
 
 // leave lets go of a segment read to its end and moves on to the next one,

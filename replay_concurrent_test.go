@@ -3,6 +3,7 @@ package eventlog_test
 import (
 	"context"
 	"fmt"
+	"sync/atomic"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -146,6 +147,32 @@ func testReplayOvertakenByDeleteRecords(t *testing.T, start int64) {
 		}
 		check(t, offsets)
 	})
+}
+
+// The same when DeleteRecords drops the segment a loop looks up between
+// the lookup and its acquiring: the loop goes on from the log start, the
+// records of its batch below it skipped.
+func TestViewsOvertakenByDeleteRecordsAtLookup(t *testing.T) {
+	const start = 125 // inside a batch of the third segment
+	l := replayLog(t, 1, 20, eventlog.TopicConfig{})
+	var armed atomic.Bool
+	eventlog.SetSegmentHook(l, func(eventlog.TopicPartition) {
+		if armed.CompareAndSwap(true, false) {
+			_, err := l.DeleteRecords(ctx, "t", 0, start)
+			require.NoError(t, err)
+		}
+	})
+	defer eventlog.SetSegmentHook(l, nil)
+	var offsets []int64
+	for v, err := range partition(t, l, "t", 0).Views(0) {
+		require.NoError(t, err)
+		if offsets = append(offsets, v.Offset); len(offsets) == 1 {
+			armed.Store(true) // at the lookup of the next segment
+		}
+	}
+	require.Len(t, offsets, 50+200-start, "the first segment, and the records from the log start")
+	assert.Equal(t, int64(49), offsets[49])
+	assert.Equal(t, int64(start), offsets[50], "the offset after the segment held")
 }
 
 // Retention or DeleteRecords moving a partition's log start offset as a
