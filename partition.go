@@ -743,6 +743,10 @@ func (p *Partition) readAt(out []Record, offset int64, maxBytes int, level Isola
 			return out, c.offset, err
 		}
 		if c.fresh {
+			// The first batch of a segment: DeleteRecords or retention
+			// that overtook the read may have moved it on past records
+			// of the batch (see batchCursor.enter), which decode skips.
+			offset = max(offset, c.entered)
 			out = slices.Grow(out, min(countRecords(c.data, c.batchPos, offset, budget), maxReadPrealloc))
 		}
 		n := len(out)

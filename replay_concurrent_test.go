@@ -175,6 +175,31 @@ func TestViewsOvertakenByDeleteRecordsAtLookup(t *testing.T) {
 	assert.Equal(t, int64(start), offsets[50], "the offset after the segment held")
 }
 
+// A copying read (Partition.Read, Consumer.Poll) that DeleteRecords
+// overtakes at its lookup of a segment skips the records below the log
+// start as the view loops do.
+func TestReadOvertakenByDeleteRecordsAtLookup(t *testing.T) {
+	const start = 125 // inside a batch of the third segment
+	l := replayLog(t, 1, 20, eventlog.TopicConfig{})
+	lookups := 0
+	eventlog.SetSegmentHook(l, func(eventlog.TopicPartition) {
+		if lookups++; lookups == 2 { // the second segment's
+			_, err := l.DeleteRecords(ctx, "t", 0, start)
+			require.NoError(t, err)
+		}
+	})
+	defer eventlog.SetSegmentHook(l, nil)
+	recs, err := partition(t, l, "t", 0).Read(0, 1<<20)
+	require.NoError(t, err)
+	offsets := make([]int64, len(recs))
+	for i, r := range recs {
+		offsets[i] = r.Offset
+	}
+	require.Len(t, offsets, 50+200-start, "the first segment, and the records from the log start")
+	assert.Equal(t, int64(49), offsets[49])
+	assert.Equal(t, int64(start), offsets[50], "the offset after the segment held")
+}
+
 // Retention or DeleteRecords moving a partition's log start offset as a
 // replay starts reading it does not fail the replay with
 // ErrOffsetOutOfRange: it reads from the new log start.
