@@ -422,7 +422,8 @@
 // and skips the records of aborted transactions. ReadUncommitted reads to
 // the high watermark, the records of open and aborted transactions
 // included. No reader ever sees a control batch. Log.Replay and
-// ReplayLatest read committed; Partition.Read and Partition.Views, the
+// ReplayLatest read committed, and do not wait for an open transaction:
+// they stop at its first record; Partition.Read, Views and Cursor, the
 // low-level reads, read uncommitted. A partition keeps its aborted
 // transactions in memory, loaded from its .txnindex files (checked against
 // the segments' batches on first need: see Idempotent producers), so a
