@@ -431,8 +431,13 @@ func (c *Consumer) Records(ctx context.Context) iter.Seq2[Record, error] {
 //	for r, err := range c.ReadToEnd(ctx) { ... }
 //
 // A partition without a position starts where AutoOffsetReset says; with
-// the default, OffsetResetLatest, that is its end, so nothing is read. One
-// that starts at its group's committed offset while that offset is pending
+// the default, OffsetResetLatest, that is its end, so nothing is read. So
+// does one whose position retention or DeleteRecords overtakes between two
+// chunks of the loop (of at most MaxPollRecords records), as a Kafka
+// consumer's does: with the default, the loop ends with the records from
+// the new log start on unread. A rebuild wants OffsetResetEarliest, which
+// goes on from the log start. One that starts at its group's committed
+// offset while that offset is pending
 // in an open transaction is waited for, as Poll waits for it; with a
 // negative FetchMaxWait the loop ends instead with an error wrapping
 // ErrUnstableOffsetCommit, once the other partitions are read.

@@ -71,7 +71,8 @@ func (c *Consumer) Views(ctx context.Context) iter.Seq2[*RecordView, error] {
 // ViewsToEnd is ReadToEnd with views: it yields every record below each
 // partition's end (see ReadToEnd) as of the start of the loop, then stops, with
 // positions at those ends. It is the fast way to rebuild state before
-// serving:
+// serving, with a consumer made with OffsetResetEarliest (see ReadToEnd
+// for why):
 //
 //	c.SeekToBeginning() // the partitions it Assigned (see SeekToBeginning)
 //	for v, err := range c.ViewsToEnd(ctx) {

@@ -134,3 +134,28 @@ func TestViewsToEndEndsWhileRecordsArrive(t *testing.T) {
 		}
 	}
 }
+
+// A ViewsToEnd loop whose position DeleteRecords (or retention) overtakes
+// between two of its chunks resets it as AutoOffsetReset says, as a Kafka
+// consumer does at OFFSET_OUT_OF_RANGE: with the default, to the end,
+// which ends the loop with the records from the new log start unread;
+// with OffsetResetEarliest, to the log start, reading them.
+func TestViewsToEndOvertakenResetsAsAutoOffsetResetSays(t *testing.T) {
+	for reset, want := range map[eventlog.OffsetReset]int{eventlog.OffsetResetLatest: 5, eventlog.OffsetResetEarliest: 5 + 80} {
+		l := replayLog(t, 1, 20, eventlog.TopicConfig{})
+		c := newTestConsumer(t, l, &eventlog.ConsumerOptions{MaxPollRecords: 5, AutoOffsetReset: reset}, tpart(0))
+		require.NoError(t, c.SeekToBeginning())
+		n := 0
+		for _, err := range c.ViewsToEnd(ctx) {
+			require.NoError(t, err)
+			if n++; n == 1 {
+				_, err := l.DeleteRecords(ctx, "t", 0, 120)
+				require.NoError(t, err)
+			}
+		}
+		assert.Equal(t, want, n, "%v: records read", reset)
+		pos, err := c.Position(tpart(0))
+		require.NoError(t, err)
+		assert.Equal(t, int64(200), pos, "%v", reset)
+	}
+}
