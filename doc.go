@@ -450,7 +450,8 @@
 // called (ErrWakeup); it is woken by appends, so an idle consumer uses no
 // CPU. Records ranges over what Poll returns; ReadToEnd stops at the
 // partitions' ends as they were when it started, which is how a cache is
-// rebuilt.
+// rebuilt (with OffsetResetEarliest: retention overtaking the loop resets
+// its position as AutoOffsetReset says, see ReadToEnd).
 // Views and ViewsToEnd are the same loops over RecordViews; Records and
 // ReadToEnd clone the views they are built on. Damaged data is reported at
 // every poll, never skipped. A Consumer is for one goroutine at a time
