@@ -376,7 +376,11 @@
 // transaction.timeout.ms, a minute by default) is aborted by the Log. A new
 // Producer with the same TransactionalID aborts its predecessor's open
 // transaction and fences it: the old Producer's calls, and its batches at
-// any partition of that transaction, fail with ErrProducerFenced.
+// any partition of that transaction, fail with ErrProducerFenced. A
+// partition asks the coordinator before it takes the first batch of a
+// transaction (Kafka's transaction verification), so that it refuses a
+// fenced Producer's late batch even once it has forgotten that producer
+// (ProducerIDExpiration), rather than begin a transaction nothing would end.
 // Inside a transaction a Send returns once its record is written; the
 // commit makes them all durable together, whatever the topics'
 // durability, so a 1000-record transaction costs a handful of fsyncs.

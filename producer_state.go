@@ -99,9 +99,28 @@ func inSequence(last, next int32) bool {
 // written, under the append lock. A batch the producer already appended
 // returns dup with the offset it got then; a fenced epoch or a sequence out
 // of order fails. txnID, when known, is the producer's transactional ID,
-// for the errors to name. The first such batch of a partition first writes
-// the empty snapshot that marks where producer batches begin.
+// for the errors to name; a transactional batch that would begin a
+// transaction of its producer here is refused unless the transaction
+// coordinator has that transaction open with the partition in it
+// (checkBegin). The first such batch of a partition first writes the
+// empty snapshot that marks where producer batches begin.
 func (p *Partition) checkProducerLocked(h *batchHeader, txnID string) (dupBase int64, dup bool, err error) {
+	dupBase, dup, err = p.checkSequenceLocked(h, txnID)
+	if err != nil || dup || txnID == "" || h.Attributes&attrTransactional == 0 || h.isControl() {
+		return dupBase, dup, err
+	}
+	if e := p.producers.producers[h.ProducerID]; e != nil && e.txnFirst >= 0 {
+		return dupBase, dup, nil // its transaction here is open already
+	}
+	if err := p.log.txns.checkBegin(txnID, ProducerID{h.ProducerID, h.ProducerEpoch}, TopicPartition{p.topic, p.id}); err != nil {
+		return -1, false, p.errorf("%w", err)
+	}
+	return dupBase, dup, nil
+}
+
+// checkSequenceLocked is checkProducerLocked but for the transaction
+// coordinator's check.
+func (p *Partition) checkSequenceLocked(h *batchHeader, txnID string) (dupBase int64, dup bool, err error) {
 	s := &p.producers
 	e := s.producers[h.ProducerID]
 	if e == nil {

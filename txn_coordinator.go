@@ -8,6 +8,7 @@ import (
 	"math"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -83,6 +84,9 @@ type logTxns struct {
 
 	mu    sync.Mutex
 	coord *txnCoordinator // nil until __transaction_state exists; guarded by mu
+	// published is coord, for the partitions' checks (checkBegin), which
+	// run under their append locks and must not wait for mu.
+	published atomic.Pointer[txnCoordinator]
 }
 
 // txnCoordinator is the Log's transaction coordinator.
@@ -105,6 +109,8 @@ type txnMeta struct {
 	// timeouts and retries — and guards the fields below.
 	op  sync.Mutex
 	rec txnRecord
+	// current is rec, for checkBegin, which does not take op.
+	current atomic.Pointer[txnRecord]
 	// marked are the partitions of a decided transaction whose marker is
 	// written and fsynced, kept when an attempt to complete it fails so
 	// that a retry marks only the others.
@@ -141,6 +147,7 @@ func (l *Log) txnCoordinator() (*txnCoordinator, error) {
 		return nil, ErrClosed
 	}
 	l.txns.coord = c
+	l.txns.published.Store(c)
 	return c, nil
 }
 
@@ -164,8 +171,54 @@ func (c *txnCoordinator) writeLocked(ctx context.Context, m *txnMeta, rec txnRec
 	if _, err := c.part.appendUnchecked(ctx, []Record{r}, AppendOptions{Durability: d}); err != nil {
 		return errorf("eventlog: transactional id %q: store state %s: %w", m.id, rec.state, err)
 	}
-	m.rec = rec
+	m.setLocked(rec)
 	c.log.txns.noteTransactional(rec.producer.ID, m.id)
+	return nil
+}
+
+// setLocked adopts rec as m's state. The caller holds op, or is Open.
+func (m *txnMeta) setLocked(rec txnRecord) {
+	m.rec = rec
+	m.current.Store(&rec)
+}
+
+// checkBegin is asked by a partition before it takes the first batch of
+// a transaction of producer pid, of transactional ID txnID, in it: it
+// fails unless the coordinator has pid's transaction open with the
+// partition in it (Kafka's transaction verification, KIP-890). A
+// Producer adds each partition to its transaction before it sends there,
+// so this refuses only a late batch of a Producer that is fenced — by a
+// newer Producer of its ID or by a timeout — which the partition's epoch
+// no longer refuses once the partition has forgotten the producer
+// (ProducerIDExpiration). Taken, the batch would begin a transaction no
+// coordinator state lists, which would hold the partition's last stable
+// offset until the next Open, or which the next transaction of the same
+// producer id would commit as its own. It runs under the partition's
+// append lock, so it reads the state without op: a state written after
+// the read but before the batch is an abort whose marker comes after the
+// batch and ends it.
+func (t *logTxns) checkBegin(txnID string, pid ProducerID, tp TopicPartition) error {
+	c := t.published.Load()
+	if c == nil {
+		return nil // no transactional Producer was ever made
+	}
+	c.mu.Lock()
+	m := c.txns[txnID]
+	c.mu.Unlock()
+	var rec *txnRecord
+	if m != nil {
+		rec = m.current.Load()
+	}
+	if rec == nil || rec.producer != pid {
+		current := "none"
+		if rec != nil {
+			current = rec.producer.String()
+		}
+		return fmt.Errorf("producer %s of transactional id %q: %w: the transaction coordinator's producer is %s", pid, txnID, ErrProducerFenced, current)
+	}
+	if _, listed := slices.BinarySearchFunc(rec.partitions, tp, compareTopicPartitions); rec.state != txnOngoing || !listed {
+		return fmt.Errorf("producer %s of transactional id %q: %w: the transaction coordinator has no open transaction of it with this partition (state %s)", pid, txnID, ErrTransactionState, rec.state)
+	}
 	return nil
 }
 

@@ -19,6 +19,7 @@ func (l *Log) loadTransactions() error {
 			l.txns.noteTransactional(m.rec.producer.ID, m.id)
 		}
 		l.txns.coord = c
+		l.txns.published.Store(c)
 	}
 	return nil
 }
@@ -90,7 +91,7 @@ func (c *txnCoordinator) apply(r *Record) error {
 	if err != nil {
 		return err
 	}
-	c.meta(id).rec = rec
+	c.meta(id).setLocked(rec)
 	return nil
 }
 

@@ -1,0 +1,66 @@
+package eventlog_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/eventlog/eventlog"
+)
+
+// TestZombieCannotHangPartitionAfterExpiry: a Producer whose transaction
+// timed out is fenced by the abort's markers, which give its partitions a
+// newer epoch. Once a partition forgets the producer
+// (ProducerIDExpiration), it would take a late batch of the zombie — a
+// partition, or the group's __consumer_offsets partition, it had added to
+// the aborted transaction — as the first of a new transaction that no
+// coordinator state lists and nothing would end: the partition's last
+// stable offset, or the group's offsets, stuck until the Log is reopened.
+// The partition asks the coordinator before it lets a transaction begin
+// (Kafka's transaction verification, KIP-890).
+func TestZombieCannotHangPartitionAfterExpiry(t *testing.T) {
+	clock := newFakeClock()
+	l := txnLog(t, t.TempDir(), &eventlog.Options{Now: clock.Now, ProducerIDExpiration: 2 * time.Minute})
+	in := tp("in", 0)
+	plain, err := l.NewProducer(&eventlog.ProducerOptions{Partitioner: eventlog.ManualPartitioner{}})
+	require.NoError(t, err)
+	defer plain.Close()
+	send(t, plain, "in", 0, "input")
+	manual := eventlog.GroupMetadata{GroupID: "g", GenerationID: -1}
+	offsets := map[eventlog.TopicPartition]eventlog.OffsetAndMetadata{in: {Offset: 1}}
+
+	zombie, err := l.NewProducer(&eventlog.ProducerOptions{TransactionalID: "tx", TransactionTimeout: time.Minute, Partitioner: eventlog.ManualPartitioner{}, Linger: -1})
+	require.NoError(t, err)
+	defer zombie.Close()
+	require.NoError(t, zombie.BeginTransaction())
+	send(t, zombie, "out", 0, "slow")
+	require.NoError(t, zombie.SendOffsetsToTransaction(ctx, offsets, manual))
+	clock.Advance(90 * time.Second)
+	eventlog.AbortTimedOutTransactions(l)
+	clock.Advance(5 * time.Minute)
+	require.NoError(t, eventlog.CheckpointRecoveryPoints(l), "the partitions forget the producer")
+
+	out0 := partition(t, l, "out", 0)
+	_, err = zombie.Send(ctx, eventlog.Record{Topic: "out", Partition: 0, Key: []byte("k"), Value: []byte("late")})
+	assert.ErrorIs(t, err, eventlog.ErrProducerFenced, "a late batch of the timed out transaction")
+	assert.ErrorIs(t, zombie.SendOffsetsToTransaction(ctx, offsets, manual), eventlog.ErrProducerFenced)
+	assert.ErrorIs(t, zombie.CommitTransaction(ctx), eventlog.ErrProducerFenced)
+	require.NoError(t, zombie.Close())
+
+	send(t, plain, "out", 0, "after")
+	assert.Equal(t, out0.HighWatermark(), out0.LastStableOffset(), "no transaction holds the partition")
+	assert.Equal(t, []string{"after"}, consume(t, l, eventlog.ReadCommitted, "out"))
+	assert.False(t, l.OffsetCommitPending("g", in), "no transaction holds the group's offset")
+	assert.Empty(t, committed(t, l, "g"))
+
+	// The transactional ID's next Producer works as ever.
+	next := txnProducer(t, l, "tx")
+	require.NoError(t, next.BeginTransaction())
+	send(t, next, "out", 0, "next")
+	require.NoError(t, next.SendOffsetsToTransaction(ctx, offsets, manual))
+	require.NoError(t, next.CommitTransaction(ctx))
+	assert.Equal(t, []string{"after", "next"}, consume(t, l, eventlog.ReadCommitted, "out"))
+	assert.Equal(t, map[eventlog.TopicPartition]int64{in: 1}, committed(t, l, "g"))
+}
