@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -47,6 +48,7 @@ type modelRun struct {
 	tail    *eventlog.Consumer
 	tailGot [2][]string
 	seq     int
+	clock   *fakeClock
 }
 
 const modelTopic = "m"
@@ -55,7 +57,7 @@ func TestReadCommittedModel(t *testing.T) {
 	seeds := envInt(t, "EVENTLOG_TXN_MODEL_SEEDS", 4)
 	for seed := range uint64(seeds) {
 		t.Run(fmt.Sprint(seed), func(t *testing.T) {
-			m := &modelRun{t: t, dir: t.TempDir(), rng: rand.New(rand.NewPCG(seed, 12)), open: []int{-1, -1, -1}}
+			m := &modelRun{t: t, dir: t.TempDir(), rng: rand.New(rand.NewPCG(seed, 12)), open: []int{-1, -1, -1}, clock: newFakeClock()}
 			m.parts = [2]map[int64]modelEntry{{}, {}}
 			m.start()
 			defer func() { m.stop(false) }()
@@ -72,7 +74,7 @@ func TestReadCommittedModel(t *testing.T) {
 
 func (m *modelRun) start() {
 	t := m.t
-	l, err := eventlog.Open(m.dir, &eventlog.Options{Durability: eventlog.DurabilityOS})
+	l, err := eventlog.Open(m.dir, &eventlog.Options{Durability: eventlog.DurabilityOS, Now: m.clock.Now})
 	require.NoError(t, err)
 	m.l = l
 	if _, err := l.TopicConfig(modelTopic); err != nil {
@@ -80,8 +82,7 @@ func (m *modelRun) start() {
 	}
 	m.prods = make([]*eventlog.Producer, len(m.open))
 	for i := range m.prods {
-		m.prods[i], err = l.NewProducer(&eventlog.ProducerOptions{TransactionalID: fmt.Sprint("model-", i), Partitioner: eventlog.ManualPartitioner{}, Linger: -1})
-		require.NoError(t, err)
+		m.newProducer(i)
 	}
 	m.plain, err = l.NewProducer(&eventlog.ProducerOptions{Partitioner: eventlog.ManualPartitioner{}, Idempotent: m.rng.IntN(2) == 0})
 	require.NoError(t, err)
@@ -91,6 +92,23 @@ func (m *modelRun) start() {
 	for p := range int32(2) {
 		require.NoError(t, m.tail.Seek(eventlog.TopicPartition{Topic: modelTopic, Partition: p}, m.tailNext(p)))
 	}
+}
+
+// newProducer makes transactional producer i, fencing the one before it.
+func (m *modelRun) newProducer(i int) {
+	var err error
+	m.prods[i], err = m.l.NewProducer(&eventlog.ProducerOptions{TransactionalID: fmt.Sprint("model-", i), Partitioner: eventlog.ManualPartitioner{}, Linger: -1})
+	require.NoError(m.t, err)
+}
+
+// fenced checks that producer i, fenced, can do nothing more, and replaces
+// it.
+func (m *modelRun) fenced(i int, old *eventlog.Producer) {
+	t := m.t
+	_, err := old.Send(ctx, eventlog.Record{Topic: modelTopic, Partition: int32(m.rng.IntN(2)), Key: []byte("k"), Value: []byte("zombie")})
+	require.ErrorIs(t, err, eventlog.ErrProducerFenced, "a send of a fenced producer")
+	require.ErrorIs(t, old.CommitTransaction(ctx), eventlog.ErrProducerFenced)
+	require.NoError(t, old.Close())
 }
 
 // tailNext is where the tailing consumer goes on after a reopen: after the
@@ -143,7 +161,7 @@ func (m *modelRun) step() {
 	t := m.t
 	part := int32(m.rng.IntN(2))
 	i := m.rng.IntN(len(m.prods))
-	switch op := m.rng.IntN(20); {
+	switch op := m.rng.IntN(22); {
 	case op < 7: // a send in a transaction, opening one if needed
 		if m.open[i] < 0 {
 			require.NoError(t, m.prods[i].BeginTransaction())
@@ -188,6 +206,30 @@ func (m *modelRun) step() {
 		m.txns[txn] = modelCommitted
 	case op < 19:
 		m.tailPoll()
+	case op < 20:
+		// A new producer of the transactional ID fences the old one, and
+		// aborts its open transaction.
+		old := m.prods[i]
+		m.newProducer(i)
+		if m.open[i] >= 0 {
+			m.txns[m.open[i]], m.open[i] = modelAborted, -1
+			m.fenced(i, old)
+		} else {
+			require.NoError(t, old.Close())
+		}
+	case op < 21:
+		// Every open transaction times out: the Log aborts it, and fences
+		// its producer.
+		m.clock.Advance(eventlog.DefaultTransactionTimeout + time.Second)
+		eventlog.AbortTimedOutTransactions(m.l)
+		for i, txn := range m.open {
+			if txn >= 0 {
+				m.txns[txn], m.open[i] = modelAborted, -1
+				old := m.prods[i]
+				m.newProducer(i)
+				m.fenced(i, old)
+			}
+		}
 	default:
 		m.stop(m.rng.IntN(2) == 0)
 		m.start()
