@@ -48,7 +48,8 @@ var (
 	// the one the partition or the transaction coordinator knows: another
 	// producer with the same transactional ID started since, or its
 	// transaction timed out (Kafka's PRODUCER_FENCED and
-	// INVALID_PRODUCER_EPOCH). The producer can do nothing more; make a new
+	// INVALID_PRODUCER_EPOCH); the error says which, as long as the Log
+	// that fenced it is open. The producer can do nothing more; make a new
 	// one.
 	ErrProducerFenced = errors.New("eventlog: producer fenced by a newer epoch")
 

@@ -135,11 +135,11 @@ func (p *Partition) checkSequenceLocked(h *batchHeader, txnID string) (dupBase i
 	}
 	id := ProducerID{h.ProducerID, h.ProducerEpoch}
 	if h.ProducerEpoch < e.epoch {
-		of := ""
+		of, why := "", ""
 		if txnID != "" {
-			of = fmt.Sprintf(" of transactional id %q", txnID)
+			of, why = fmt.Sprintf(" of transactional id %q", txnID), p.log.txns.fencedWhy(txnID, id)
 		}
-		return -1, false, p.errorf("producer %s%s: %w: the partition has seen epoch %d", id, of, ErrProducerFenced, e.epoch)
+		return -1, false, p.errorf("producer %s%s: %w: the partition has seen epoch %d%s", id, of, ErrProducerFenced, e.epoch, why)
 	}
 	if h.isControl() {
 		return -1, false, nil

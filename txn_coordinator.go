@@ -111,6 +111,9 @@ type txnMeta struct {
 	rec txnRecord
 	// current is rec, for checkBegin, which does not take op.
 	current atomic.Pointer[txnRecord]
+	// fenced is the last Producer the coordinator fenced, and why, for
+	// the errors that refuse it to say.
+	fenced atomic.Pointer[fencing]
 	// marked are the partitions of a decided transaction whose marker is
 	// written and fsynced, kept when an attempt to complete it fails so
 	// that a retry marks only the others.
@@ -118,6 +121,43 @@ type txnMeta struct {
 	// failures counts the failed attempts to complete the decided
 	// transaction.
 	failures int
+}
+
+// fencing is a Producer fenced by the coordinator, and why.
+type fencing struct {
+	producer ProducerID
+	why      string // a clause: "its transaction was open longer than ..."
+}
+
+// fencedLocked notes that producer is fenced, for why. The caller holds
+// op.
+func (m *txnMeta) fencedLocked(producer ProducerID, why string) {
+	m.fenced.Store(&fencing{producer: producer, why: why})
+}
+
+// fencedWhy returns why producer pid was fenced, as a suffix for an
+// error that refuses it, or "" when the coordinator does not know.
+func (m *txnMeta) fencedWhy(pid ProducerID) string {
+	if f := m.fenced.Load(); f != nil && f.producer == pid {
+		return ": fenced because " + f.why
+	}
+	return ""
+}
+
+// fencedWhy is txnMeta.fencedWhy for the partitions, which know the
+// transactional ID only.
+func (t *logTxns) fencedWhy(txnID string, pid ProducerID) string {
+	c := t.published.Load()
+	if c == nil {
+		return ""
+	}
+	c.mu.Lock()
+	m := c.txns[txnID]
+	c.mu.Unlock()
+	if m == nil {
+		return ""
+	}
+	return m.fencedWhy(pid)
 }
 
 // txnCoordinator returns the Log's transaction coordinator, creating
@@ -214,7 +254,11 @@ func (t *logTxns) checkBegin(txnID string, pid ProducerID, tp TopicPartition) er
 		if rec != nil {
 			current = rec.producer.String()
 		}
-		return fmt.Errorf("producer %s of transactional id %q: %w: the transaction coordinator's producer is %s", pid, txnID, ErrProducerFenced, current)
+		why := ""
+		if m != nil {
+			why = m.fencedWhy(pid)
+		}
+		return fmt.Errorf("producer %s of transactional id %q: %w: the transaction coordinator's producer is %s%s", pid, txnID, ErrProducerFenced, current, why)
 	}
 	if _, listed := slices.BinarySearchFunc(rec.partitions, tp, compareTopicPartitions); rec.state != txnOngoing || !listed {
 		return fmt.Errorf("producer %s of transactional id %q: %w: the transaction coordinator has no open transaction of it with this partition (state %s)", pid, txnID, ErrTransactionState, rec.state)
@@ -270,11 +314,12 @@ func (c *txnCoordinator) initProducer(ctx context.Context, id string, timeout ti
 			return ProducerID{}, err
 		}
 	case txnOngoing:
-		if err := c.abortLocked(ctx, m, "a new producer with its transactional id started"); err != nil {
+		if err := c.abortLocked(ctx, m, fencedByNewProducer); err != nil {
 			return ProducerID{}, err
 		}
 	}
-	next, err := c.nextEpoch(m.rec.producer)
+	prev := m.rec.producer
+	next, err := c.nextEpoch(prev)
 	if err != nil {
 		return ProducerID{}, err
 	}
@@ -282,14 +327,22 @@ func (c *txnCoordinator) initProducer(ctx context.Context, id string, timeout ti
 	if err := c.writeLocked(ctx, m, rec, DurabilityFsync); err != nil {
 		return ProducerID{}, err
 	}
+	// prev is fenced now, unless it is the epoch an abort fenced its
+	// Producer with, which no Producer has: then the abort's reason stays.
+	if f := m.fenced.Load(); f == nil || f.producer.ID != prev.ID || f.producer.Epoch+1 != prev.Epoch {
+		m.fencedLocked(prev, fencedByNewProducer)
+	}
 	return next, nil
 }
+
+// fencedByNewProducer is why initProducer fences the producers before.
+const fencedByNewProducer = "a newer Producer of its transactional id started"
 
 // checkProducerLocked fails with ErrProducerFenced unless pid is m's
 // current producer.
 func (m *txnMeta) checkProducerLocked(pid ProducerID) error {
 	if pid != m.rec.producer {
-		return errorf("eventlog: transactional id %q: producer %s: %w: the current producer is %s", m.id, pid, ErrProducerFenced, m.rec.producer)
+		return errorf("eventlog: transactional id %q: producer %s: %w: the current producer is %s%s", m.id, pid, ErrProducerFenced, m.rec.producer, m.fencedWhy(pid))
 	}
 	return nil
 }
@@ -376,6 +429,7 @@ func (c *txnCoordinator) endTransaction(ctx context.Context, id string, pid Prod
 // Producer of the ID gets a new producer id.
 func (c *txnCoordinator) abortLocked(ctx context.Context, m *txnMeta, why string) error {
 	rec := m.rec
+	fenced := rec.producer
 	if rec.producer.Epoch < math.MaxInt16 { // else fenced already: no Producer has it
 		rec.producer.Epoch++
 	}
@@ -383,6 +437,7 @@ func (c *txnCoordinator) abortLocked(ctx context.Context, m *txnMeta, why string
 	if err := c.writeLocked(ctx, m, rec, DurabilityFsync); err != nil {
 		return err
 	}
+	m.fencedLocked(fenced, why)
 	c.log.opts.Logger.Info("eventlog: aborting transaction", "transactional_id", m.id, "producer", m.rec.producer.String(), "partitions", len(rec.partitions), "reason", why)
 	return c.completeLocked(m)
 }
@@ -569,7 +624,8 @@ func (c *txnCoordinator) abortTimedOut() {
 	now := c.log.opts.Now().UnixMilli()
 	c.forEachIdle(func() []*txnMeta { return slices.Collect(maps.Values(c.txns)) }, func(m *txnMeta) {
 		if m.rec.state == txnOngoing && now-m.rec.start > m.rec.timeout.Milliseconds() {
-			if err := c.abortLocked(context.Background(), m, "transaction.timeout.ms passed"); err != nil {
+			why := fmt.Sprintf("its transaction was open longer than its TransactionTimeout (%v), and the Log aborted it", m.rec.timeout)
+			if err := c.abortLocked(context.Background(), m, why); err != nil {
 				c.log.opts.Logger.Warn("eventlog: abort of a timed out transaction failed", "transactional_id", m.id, "err", err)
 			}
 		}

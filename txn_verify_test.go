@@ -64,3 +64,50 @@ func TestZombieCannotHangPartitionAfterExpiry(t *testing.T) {
 	assert.Equal(t, []string{"after", "next"}, consume(t, l, eventlog.ReadCommitted, "out"))
 	assert.Equal(t, map[eventlog.TopicPartition]int64{in: 1}, committed(t, l, "g"))
 }
+
+// TestTimedOutProducerErrorsSayWhy: a Producer fenced because its
+// transaction passed its TransactionTimeout is told so, at the partition
+// that refuses its late batch and at the coordinator, not only that a
+// newer epoch fenced it — which sends its user looking for a second
+// Producer of the transactional ID that does not exist.
+func TestTimedOutProducerErrorsSayWhy(t *testing.T) {
+	clock := newFakeClock()
+	l := txnLog(t, t.TempDir(), &eventlog.Options{Now: clock.Now})
+	p, err := l.NewProducer(&eventlog.ProducerOptions{TransactionalID: "tx", TransactionTimeout: time.Minute, Partitioner: eventlog.ManualPartitioner{}, Linger: -1})
+	require.NoError(t, err)
+	defer p.Close()
+	require.NoError(t, p.BeginTransaction())
+	send(t, p, "out", 0, "slow")
+	clock.Advance(90 * time.Second)
+	eventlog.AbortTimedOutTransactions(l)
+
+	const why = "open longer than its TransactionTimeout (1m0s)"
+	_, err = p.Send(ctx, eventlog.Record{Topic: "out", Partition: 0, Key: []byte("k"), Value: []byte("late")})
+	assert.ErrorIs(t, err, eventlog.ErrProducerFenced)
+	assert.ErrorContains(t, err, why, "the partition's refusal")
+	err = p.CommitTransaction(ctx)
+	assert.ErrorIs(t, err, eventlog.ErrProducerFenced)
+	assert.ErrorContains(t, err, why)
+
+	// Told at the coordinator too: a Producer that learns it at its next
+	// partition added.
+	p2, err := l.NewProducer(&eventlog.ProducerOptions{TransactionalID: "tx2", TransactionTimeout: time.Minute, Partitioner: eventlog.ManualPartitioner{}, Linger: -1})
+	require.NoError(t, err)
+	defer p2.Close()
+	require.NoError(t, p2.BeginTransaction())
+	send(t, p2, "out", 0, "slow")
+	clock.Advance(90 * time.Second)
+	eventlog.AbortTimedOutTransactions(l)
+	_, err = p2.Send(ctx, eventlog.Record{Topic: "out", Partition: 1, Key: []byte("k"), Value: []byte("late")})
+	assert.ErrorIs(t, err, eventlog.ErrProducerFenced)
+	assert.ErrorContains(t, err, why, "the coordinator's refusal")
+
+	// A Producer fenced by a newer one of its ID is told that instead.
+	old := txnProducer(t, l, "tx3")
+	require.NoError(t, old.BeginTransaction())
+	send(t, old, "out", 0, "zombie")
+	txnProducer(t, l, "tx3")
+	_, err = old.Send(ctx, eventlog.Record{Topic: "out", Partition: 0, Key: []byte("k"), Value: []byte("late")})
+	assert.ErrorIs(t, err, eventlog.ErrProducerFenced)
+	assert.ErrorContains(t, err, "a newer Producer of its transactional id started")
+}
