@@ -414,7 +414,11 @@
 // once the transaction is complete; its Close leaves the transaction to
 // the Log. A partition that failed on a write or fsync (see Durability)
 // takes no append, its marker included, until the Log is reopened: the
-// transactions it holds complete at that Open.
+// transactions it holds complete at that Open. When that partition is
+// __transaction_state's, failed on the write of a commit's decision,
+// CommitTransaction cannot know whether the decision is on disk: it fails
+// without ErrTransactionIncomplete, and the next Open commits the
+// transaction if the decision reached the disk, aborts it if not.
 //
 // # Isolation
 //

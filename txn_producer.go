@@ -297,7 +297,12 @@ func refusesRecord(err error) bool {
 // partition's records at once as its marker lands. When it returns nil, the
 // transaction is committed everywhere, and survives any crash. If it
 // fails before the commit is decided (ctx ended, say), the transaction
-// stays open: commit or abort it again; a crash then aborts it. If it
+// stays open: commit or abort it again; a crash then aborts it. One
+// failure leaves the outcome open instead: a failed write or fsync of the
+// decision itself. __transaction_state then takes nothing more until the
+// Log is reopened (see Durability), so neither end can be retried, and
+// that Open commits the transaction if the decision reached the disk,
+// aborts it if not. If it
 // fails after — the error wraps ErrTransactionIncomplete — the transaction
 // commits whatever happens: the Log writes the missing markers, and the
 // only call the Producer takes is CommitTransaction again, which returns
