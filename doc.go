@@ -385,7 +385,9 @@
 // commit makes them all durable together, whatever the topics'
 // durability, so a 1000-record transaction costs a handful of fsyncs.
 // Offsets added with SendOffsetsToTransaction are pending until the
-// transaction ends: a consumer of the group that would start from them
+// transaction ends — if it commits, until the COMMIT marker in their
+// __consumer_offsets partition is durable, when they become the group's
+// committed offsets: a consumer of the group that would start from them
 // waits (Position returns ErrUnstableOffsetCommit meanwhile). As in Kafka,
 // a group's commits of a partition are ordered by their records in
 // __consumer_offsets, not by the transaction's marker: an offset

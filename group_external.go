@@ -473,7 +473,9 @@ func (l *Log) CommitGroupOffsets(ctx context.Context, group string, offsets map[
 
 // OffsetCommitPending reports whether group has an offset commit of tp in
 // a transaction still open (Producer.SendOffsetsToTransaction), which may
-// change the group's committed offset of tp when the transaction ends. A
+// change the group's committed offset of tp when the transaction ends, or
+// in a committed one whose COMMIT marker is not yet durable, which
+// changes it once the marker is. A
 // consumer that starts from the committed offset waits until it is decided,
 // as a Consumer does (ErrUnstableOffsetCommit) and as Kafka's OffsetFetch
 // with requireStable has it.

@@ -63,6 +63,9 @@ type pendingCommit struct {
 	// txnWrite, for a commit of a transaction, names the writeTxn call
 	// appending its batch; 0 once the batch has its offset.
 	txnWrite uint64
+	// committedTxn is set on a commit of a transaction whose COMMIT marker
+	// is written, until the marker is durable: it is unstable meanwhile.
+	committedTxn bool
 }
 
 type offsetUpdate struct {

@@ -160,7 +160,8 @@ func (s *offsetStore) completeTxn(id int64, part *Partition, commit bool, marker
 		case commit:
 			// Applied once the marker is durable, still ordered by its
 			// record: applyDurableLocked keeps a commit written after it.
-			pc.end = marker + 1
+			// Unstable until then (see unstable).
+			pc.end, pc.committedTxn = marker+1, true
 			s.mu.pending = append(s.mu.pending, pc)
 		}
 	}
@@ -173,21 +174,39 @@ func (s *offsetStore) completeTxn(id int64, part *Partition, commit bool, marker
 }
 
 // unstable reports whether tp of group has an offset commit in an open
-// transaction: a consumer that starts from the group's committed offset
-// waits for it to be decided (Kafka's requireStable).
+// transaction, or in a committed one whose marker is not durable yet: a
+// consumer that starts from the group's committed offset waits for it to
+// be decided and applied (Kafka's requireStable). Without the second, a
+// consumer resolving its start between the marker's write and its fsync
+// found neither the pending commit nor the committed offset it makes, and
+// started from the one before the transaction.
 func (s *offsetStore) unstable(group string, tp TopicPartition) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, pcs := range s.mu.txnPending {
-		for _, pc := range pcs {
-			if pc.group != group {
-				continue
+		for i := range pcs {
+			if pcs[i].commits(group, tp) {
+				return true
 			}
-			for _, u := range pc.values {
-				if u.tp == tp {
-					return true
-				}
-			}
+		}
+	}
+	s.applyDurableLocked()
+	for i := range s.mu.pending {
+		if pc := &s.mu.pending[i]; pc.committedTxn && pc.commits(group, tp) {
+			return true
+		}
+	}
+	return false
+}
+
+// commits reports whether pc commits tp of group.
+func (pc *pendingCommit) commits(group string, tp TopicPartition) bool {
+	if pc.group != group {
+		return false
+	}
+	for _, u := range pc.values {
+		if u.tp == tp {
+			return true
 		}
 	}
 	return false
@@ -340,10 +359,11 @@ func (g *group) beginTxnCommit(md GroupMetadata, tps []TopicPartition) (m *membe
 }
 
 // ErrUnstableOffsetCommit is returned by Consumer.Position for a partition
-// whose group has an offset commit in a transaction not yet decided
-// (Kafka's UNSTABLE_OFFSET_COMMIT): where the consumer starts depends on
-// how the transaction ends. Poll and the iterators wait for it instead,
-// reading the partition once the transaction is decided.
+// whose group has an offset commit in a transaction not yet decided, or
+// committed but not yet applied, its marker not durable (Kafka's
+// UNSTABLE_OFFSET_COMMIT): where the consumer starts depends on how the
+// transaction ends. Poll and the iterators wait for it instead, reading
+// the partition once the transaction is decided.
 var ErrUnstableOffsetCommit = errors.New("eventlog: the group's committed offset is pending in an open transaction")
 
 // stableLocked fails with ErrUnstableOffsetCommit while the consumer's
