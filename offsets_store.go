@@ -39,6 +39,10 @@ type offsetStore struct {
 		txnPending map[int64][]pendingCommit
 		// txnWrites counts the calls of writeTxn, naming each.
 		txnWrites uint64
+		// stableWatchers are the notify channels of consumers waiting for
+		// a transaction's offsets to be decided (unstableWatch); each is
+		// sent to once, at the next change of what is pending.
+		stableWatchers map[chan<- struct{}]struct{}
 		// groupMetadata is each group's last metadata record
 		// (group_metadata.go).
 		groupMetadata map[string]storedGroupMetadata

@@ -564,6 +564,11 @@ func (l *Log) writeMarkers(pid ProducerID, txnID string, tps []TopicPartition, c
 			errs = append(errs, err)
 			continue
 		}
+		if w.tp.Topic == offsetsTopicName && commit {
+			if s, _ := l.offsetStore(false); s != nil {
+				s.markerDurable() // its commits are applied: wake their consumers
+			}
+		}
 		marked = append(marked, w.tp)
 	}
 	return marked, errors.Join(errs...)

@@ -93,6 +93,9 @@ func (s *offsetStore) writeTxn(group string, updates []offsetUpdate, id Producer
 	} else {
 		s.mu.txnPending[id.ID] = kept
 	}
+	if err != nil {
+		s.wakeStableLocked()
+	}
 	return err
 }
 
@@ -119,6 +122,7 @@ func (s *offsetStore) dropTxnCommits(group string, updates []offsetUpdate) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	defer s.wakeStableLocked()
 	for id, pcs := range s.mu.txnPending {
 		var kept []pendingCommit
 		for _, pc := range pcs {
@@ -171,6 +175,29 @@ func (s *offsetStore) completeTxn(id int64, part *Partition, commit bool, marker
 		s.mu.txnPending[id] = others
 	}
 	s.applyDurableLocked()
+	s.wakeStableLocked() // an abort's are decided: the marker drops them
+}
+
+// markerDurable wakes the consumers waiting for commits of a transaction
+// whose COMMIT marker, written to one of the partitions, is now durable:
+// they are applied.
+func (s *offsetStore) markerDurable() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.applyDurableLocked()
+	s.wakeStableLocked()
+}
+
+// wakeStableLocked sends once to each consumer waiting for pending offsets
+// (unstableWatch): what is pending changed, and it looks again.
+func (s *offsetStore) wakeStableLocked() {
+	for ch := range s.mu.stableWatchers {
+		select {
+		case ch <- struct{}{}:
+		default: // a wake-up is there already
+		}
+	}
+	clear(s.mu.stableWatchers)
 }
 
 // unstable reports whether tp of group has an offset commit in an open
@@ -181,8 +208,29 @@ func (s *offsetStore) completeTxn(id int64, part *Partition, commit bool, marker
 // found neither the pending commit nor the committed offset it makes, and
 // started from the one before the transaction.
 func (s *offsetStore) unstable(group string, tp TopicPartition) bool {
+	return s.unstableWatch(group, tp, nil)
+}
+
+// unstableWatch is unstable, which also makes the next change of what is
+// pending send to notify, if set, when it reports true: a consumer waiting
+// for the offsets is woken when they may be decided, as an append wakes
+// it.
+func (s *offsetStore) unstableWatch(group string, tp TopicPartition, notify chan<- struct{}) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if !s.unstableLocked(group, tp) {
+		return false
+	}
+	if notify != nil {
+		if s.mu.stableWatchers == nil {
+			s.mu.stableWatchers = make(map[chan<- struct{}]struct{})
+		}
+		s.mu.stableWatchers[notify] = struct{}{}
+	}
+	return true
+}
+
+func (s *offsetStore) unstableLocked(group string, tp TopicPartition) bool {
 	for _, pcs := range s.mu.txnPending {
 		for i := range pcs {
 			if pcs[i].commits(group, tp) {
@@ -363,7 +411,8 @@ func (g *group) beginTxnCommit(md GroupMetadata, tps []TopicPartition) (m *membe
 // committed but not yet applied, its marker not durable (Kafka's
 // UNSTABLE_OFFSET_COMMIT): where the consumer starts depends on how the
 // transaction ends. Poll and the iterators wait for it instead, reading
-// the partition once the transaction is decided.
+// the partition once the transaction is decided: its end wakes them, as
+// an append does.
 var ErrUnstableOffsetCommit = errors.New("eventlog: the group's committed offset is pending in an open transaction")
 
 // stableLocked fails with ErrUnstableOffsetCommit while the consumer's
@@ -375,7 +424,7 @@ func (c *Consumer) stableLocked(tp TopicPartition) error {
 		return nil
 	}
 	s, err := c.log.offsetStore(false)
-	if err != nil || s == nil || !s.unstable(c.opts.GroupID, tp) {
+	if err != nil || s == nil || !s.unstableWatch(c.opts.GroupID, tp, c.notify) {
 		return nil
 	}
 	return errorf("eventlog: group %q %s: %w", c.opts.GroupID, tp, ErrUnstableOffsetCommit)

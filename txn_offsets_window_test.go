@@ -5,6 +5,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -74,4 +76,69 @@ func TestTxnOffsetsPendingUntilMarkerDurable(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, int64(4), got, "the consumer starts where the transaction committed")
 	assert.False(t, l.OffsetCommitPending("g", in))
+}
+
+// TestPollWokenWhenPendingOffsetsDecided: a Poll that waits because its
+// partition starts from offsets pending in a transaction returns as soon
+// as the transaction ends — commit, abort, or the Log's timeout — as it
+// returns at an append, rather than at FetchMaxWait: a worker taking over
+// the partitions of an exactly-once worker that was mid transaction sat
+// idle for up to FetchMaxWait after the transaction ended.
+func TestPollWokenWhenPendingOffsetsDecided(t *testing.T) {
+	for _, end := range []string{"commit", "abort", "timeout"} {
+		t.Run(end, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				clock := newFakeClock()
+				l := txnLog(t, t.TempDir(), &eventlog.Options{Durability: eventlog.DurabilityOS, Now: clock.Now})
+				in := eventlog.TopicPartition{Topic: "in", Partition: 0}
+				fill(t, l, "in", 1, 6)
+				p := txnProducer(t, l, "tx")
+				require.NoError(t, p.BeginTransaction())
+				require.NoError(t, p.SendOffsetsToTransaction(ctx, map[eventlog.TopicPartition]eventlog.OffsetAndMetadata{in: {Offset: 4}},
+					eventlog.GroupMetadata{GroupID: "g", GenerationID: -1}))
+
+				c, err := l.NewConsumer(&eventlog.ConsumerOptions{GroupID: "g", DisableAutoCommit: true, AutoOffsetReset: eventlog.OffsetResetEarliest, FetchMaxWait: time.Hour})
+				require.NoError(t, err)
+				defer c.Close()
+				require.NoError(t, c.Assign(in))
+				var recs []eventlog.Record
+				var pollErr error
+				done := make(chan struct{})
+				go func() {
+					defer close(done)
+					recs, pollErr = c.Poll(ctx)
+				}()
+				synctest.Wait()
+				select {
+				case <-done:
+					require.Fail(t, "Poll returned before the transaction ended", "records %d, err %v", len(recs), pollErr)
+				default:
+				}
+				switch end {
+				case "commit":
+					require.NoError(t, p.CommitTransaction(ctx))
+				case "abort":
+					require.NoError(t, p.AbortTransaction(ctx))
+				case "timeout":
+					clock.Advance(eventlog.DefaultTransactionTimeout + time.Second)
+					eventlog.AbortTimedOutTransactions(l)
+				}
+				synctest.Wait()
+				select {
+				case <-done:
+				default:
+					c.Wakeup()
+					<-done
+					require.Fail(t, "Poll still waits for FetchMaxWait after the transaction ended")
+				}
+				require.NoError(t, pollErr)
+				require.NotEmpty(t, recs)
+				want := int64(0)
+				if end == "commit" {
+					want = 4
+				}
+				assert.Equal(t, want, recs[0].Offset)
+			})
+		})
+	}
 }
