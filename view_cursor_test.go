@@ -19,10 +19,86 @@ func cursorFrom(t *testing.T, p *eventlog.Partition, from int64) []eventlog.Reco
 	defer c.Close()
 	var out []eventlog.Record
 	for c.Next() {
-		out = append(out, c.View().Clone())
+		// Key, Value and Offset, before the view is made and after, say
+		// what the view says.
+		key, value, offset := c.Key(), c.Value(), c.Offset()
+		v := c.View()
+		requireSameBytes(t, v.Key, key, "key at %d", v.Offset)
+		requireSameBytes(t, v.Value, value, "value at %d", v.Offset)
+		require.Equal(t, v.Offset, offset)
+		requireSameBytes(t, v.Key, c.Key(), "key at %d, after View", v.Offset)
+		requireSameBytes(t, v.Value, c.Value(), "value at %d, after View", v.Offset)
+		require.Equal(t, v.Offset, c.Offset())
+		out = append(out, v.Clone())
 	}
 	require.NoError(t, c.Err())
 	return out
+}
+
+// requireSameBytes requires want and got equal, nil for nil.
+func requireSameBytes(t *testing.T, want, got []byte, msgAndArgs ...any) {
+	t.Helper()
+	require.Equal(t, want == nil, got == nil, msgAndArgs...)
+	require.Equal(t, string(want), string(got), msgAndArgs...)
+}
+
+// TestCursorKeyValueWithoutViews scans a segment long enough for the
+// read-ahead verifier to table batches, asking for most records' key,
+// value and offset only, and for the view of some: every record reads as
+// written, whichever way it is asked for.
+func TestCursorKeyValueWithoutViews(t *testing.T) {
+	l := openLog(t, t.TempDir(), nil)
+	require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{Durability: eventlog.DurabilityOS}))
+	p := partition(t, l, "t", 0)
+	const batches, perBatch = 200, 100
+	for b := range batches {
+		recs := make([]eventlog.Record, perBatch)
+		for i := range recs {
+			n := b*perBatch + i
+			recs[i] = eventlog.Record{Key: fmt.Appendf(nil, "k%d", n), Value: fmt.Appendf(nil, "%d%0100d", n, 0)}
+			switch n % 5 {
+			case 0:
+				recs[i].Key = nil
+			case 1:
+				recs[i].Value = nil
+			case 2:
+				recs[i].Value = []byte{}
+			}
+		}
+		_, err := p.Append(ctx, recs, eventlog.AppendOptions{})
+		require.NoError(t, err)
+	}
+	c := p.Cursor(0)
+	defer c.Close()
+	n := int64(0)
+	for c.Next() {
+		if n%11 == 0 {
+			require.Equal(t, n, c.View().Offset)
+		}
+		require.Equal(t, n, c.Offset())
+		key, value := c.Key(), c.Value()
+		switch n % 5 {
+		case 0:
+			require.Nil(t, key, "offset %d", n)
+		default:
+			require.Equal(t, fmt.Sprintf("k%d", n), string(key), "offset %d", n)
+		}
+		switch n % 5 {
+		case 1:
+			require.Nil(t, value, "a tombstone at %d", n)
+		case 2:
+			require.NotNil(t, value, "an empty value at %d", n)
+			require.Empty(t, value, "an empty value at %d", n)
+		default:
+			require.Equal(t, fmt.Sprintf("%d%0100d", n, 0), string(value), "offset %d", n)
+		}
+		n++
+	}
+	require.NoError(t, c.Err())
+	assert.Equal(t, int64(batches*perBatch), n)
+	assert.Nil(t, c.Key(), "no key at the high watermark")
+	assert.Nil(t, c.Value(), "no value at the high watermark")
+	assert.Equal(t, int64(-1), c.Offset(), "no offset at the high watermark")
 }
 
 // TestCursorEqualsCopies reads random logs (see forRandomLogs) through a
@@ -108,6 +184,9 @@ func TestCursorGoesOnAfterTheHighWatermark(t *testing.T) {
 	require.NoError(t, c.Err())
 	assert.Equal(t, []int64{1, 2}, got)
 	assert.Nil(t, c.View(), "no view at the high watermark")
+	assert.Nil(t, c.Key())
+	assert.Nil(t, c.Value())
+	assert.Equal(t, int64(-1), c.Offset())
 	assert.False(t, c.Next(), "still at the high watermark")
 
 	appendN(t, p, 2, eventlog.AppendOptions{})
@@ -139,6 +218,9 @@ func TestCursorBadInput(t *testing.T) {
 	c.Close()
 	assert.False(t, c.Next(), "a closed cursor moves no more")
 	assert.Nil(t, c.View())
+	assert.Nil(t, c.Key())
+	assert.Nil(t, c.Value())
+	assert.Equal(t, int64(-1), c.Offset())
 	assert.NoError(t, c.Err())
 
 	// A cursor the Log's Close overtakes ends with ErrClosed at its next
@@ -189,10 +271,12 @@ func TestPoisonViewsCatchesKeptCursorViews(t *testing.T) {
 	require.NoError(t, err)
 	c := p.Cursor(0)
 	require.True(t, c.Next())
-	kept := c.View().Value
+	kept, keptKey := c.View().Value, c.Key()
 	assert.Equal(t, "v0", string(kept), "valid during its step")
+	assert.Equal(t, "k0", string(keptKey), "valid during its step")
 	require.True(t, c.Next())
 	assert.Equal(t, []byte{0xDB, 0xDB}, kept, "poisoned once the view expired")
+	assert.Equal(t, []byte{0xDB, 0xDB}, keptKey, "Key's bytes are the view's")
 	last := c.View().Value
 	c.Close()
 	assert.Equal(t, []byte{0xDB, 0xDB}, last, "Close expires the last view")

@@ -170,6 +170,9 @@ func TestViewsAllocateNothingPerRecord(t *testing.T) {
 		"cursor": func(p *eventlog.Partition, n int) {
 			c := p.Cursor(0)
 			for got := 0; got < n && c.Next(); got++ {
+				if c.View() == nil || len(c.Key())+len(c.Value()) == 0 {
+					panic("no record")
+				}
 			}
 			c.Close()
 		},

@@ -11,7 +11,8 @@
 # with one of BenchmarkScanVsBbolt's loop bodies, timing every scan:
 # `lengths` (adding up key and value lengths) unless SCAN_AB_BODY=hash
 # (hashing every key and value); the branch's scan goes through
-# Partition.Views, or through Partition.Cursor if SCAN_AB_CURSOR=1. It
+# Partition.Views, or through Partition.Cursor if SCAN_AB_CURSOR=1 (its
+# View) or SCAN_AB_CURSOR=kv (its Key and Value). It
 # reports each one's median time per scan, and the branch's and the base's
 # throughput relative to bbolt's (x-bbolt) and the branch's
 # relative to the base's (x-base), by medians. BENCHMARKS.md (issue 8)
@@ -214,6 +215,8 @@ EOF
 sed -i "s|ADD_BODY|$add|" "$work/ab_test.go"
 if [ "${SCAN_AB_CURSOR:-}" = 1 ]; then
   branch_scan='c := p.Cursor(0); defer c.Close(); for c.Next() { v := c.View(); add(v.Key, v.Value) }; return c.Err()'
+elif [ "${SCAN_AB_CURSOR:-}" = kv ]; then
+  branch_scan='c := p.Cursor(0); defer c.Close(); for c.Next() { add(c.Key(), c.Value()) }; return c.Err()'
 else
   branch_scan='for v, err := range p.Views(0) { if err != nil { return err }; add(v.Key, v.Value) }; return nil'
 fi

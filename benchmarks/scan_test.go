@@ -105,8 +105,7 @@ func scanEventlogCursor(p *eventlog.Partition, fn func(k, v []byte)) error {
 	c := p.Cursor(0)
 	defer c.Close()
 	for c.Next() {
-		v := c.View()
-		fn(v.Key, v.Value)
+		fn(c.Key(), c.Value())
 	}
 	return c.Err()
 }
