@@ -433,7 +433,15 @@ func (l *Log) CreatePartitions(ctx context.Context, name string, total int) erro
 // changing anything, as Kafka's CreatePartitions does with validate-only.
 // Another call can still change the topic before a CreatePartitions.
 func (l *Log) ValidateCreatePartitions(name string, total int) error {
-	if err := l.refuseWrite("create partitions of topic %q", name); err != nil {
+	return l.validateAdmin("create partitions of topic %q", name, func(t *topic) error {
+		return checkPartitionCount(t, total)
+	})
+}
+
+// validateAdmin runs check on the topic name, as the admin call that
+// would do (what, with name's %q) runs it before it changes anything.
+func (l *Log) validateAdmin(what, name string, check func(*topic) error) error {
+	if err := l.refuseWrite(what, name); err != nil {
 		return err
 	}
 	if !l.enter() {
@@ -444,7 +452,7 @@ func (l *Log) ValidateCreatePartitions(name string, total int) error {
 	if err != nil {
 		return err
 	}
-	return checkPartitionCount(t, total)
+	return check(t)
 }
 
 // checkPartitionCount checks that total partitions of t adds some and
@@ -590,19 +598,10 @@ func (l *Log) AlterTopicConfig(ctx context.Context, name string, cfg TopicConfig
 // refuses for a record without a key passes it. Another call can still
 // change the topic before an AlterTopicConfig.
 func (l *Log) ValidateAlterTopicConfig(name string, cfg TopicConfig) error {
-	if err := l.refuseWrite("alter the configuration of topic %q", name); err != nil {
+	return l.validateAdmin("alter the configuration of topic %q", name, func(t *topic) error {
+		_, err := checkAlterTopicConfig(t, cfg)
 		return err
-	}
-	if !l.enter() {
-		return ErrClosed
-	}
-	defer l.exit()
-	t, err := l.adminTopic(name)
-	if err != nil {
-		return err
-	}
-	_, err = checkAlterTopicConfig(t, cfg)
-	return err
+	})
 }
 
 // checkAlterTopicConfig checks cfg as the new configuration of t and
