@@ -47,27 +47,17 @@ func requireSameBytes(t *testing.T, want, got []byte, msgAndArgs ...any) {
 // value and offset only, and for the view of some: every record reads as
 // written, whichever way it is asked for.
 func TestCursorKeyValueWithoutViews(t *testing.T) {
-	l := openLog(t, t.TempDir(), nil)
-	require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{Durability: eventlog.DurabilityOS}))
-	p := partition(t, l, "t", 0)
 	const batches, perBatch = 200, 100
-	for b := range batches {
-		recs := make([]eventlog.Record, perBatch)
-		for i := range recs {
-			n := b*perBatch + i
-			recs[i] = eventlog.Record{Key: fmt.Appendf(nil, "k%d", n), Value: fmt.Appendf(nil, "%d%0100d", n, 0)}
-			switch n % 5 {
-			case 0:
-				recs[i].Key = nil
-			case 1:
-				recs[i].Value = nil
-			case 2:
-				recs[i].Value = []byte{}
-			}
+	_, p := longSegment(t, batches, perBatch, func(n int, r *eventlog.Record) {
+		switch n % 5 {
+		case 0:
+			r.Key = nil
+		case 1:
+			r.Value = nil
+		case 2:
+			r.Value = []byte{}
 		}
-		_, err := p.Append(ctx, recs, eventlog.AppendOptions{})
-		require.NoError(t, err)
-	}
+	})
 	c := p.Cursor(0)
 	defer c.Close()
 	n := int64(0)
@@ -114,29 +104,41 @@ func TestCursorEqualsCopies(t *testing.T) {
 	})
 }
 
-// TestCursorLongScanWithReadAhead scans a segment long enough for the
-// read-ahead verifier to table batches for the cursor, whose records Next
-// fills itself: every record comes back as written, headers included.
-func TestCursorLongScanWithReadAhead(t *testing.T) {
+// longSegment appends batches batches of perBatch records to a new
+// partition, long enough for the read-ahead verifier to table batches:
+// record n has key "k<n>" and a value of n and 100 zeros, then edit(n, r)
+// changes it.
+func longSegment(t *testing.T, batches, perBatch int, edit func(n int, r *eventlog.Record)) (*eventlog.Log, *eventlog.Partition) {
+	t.Helper()
 	l := openLog(t, t.TempDir(), nil)
 	require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{Durability: eventlog.DurabilityOS}))
 	p := partition(t, l, "t", 0)
-	const batches, perBatch = 200, 100
 	for b := range batches {
 		recs := make([]eventlog.Record, perBatch)
 		for i := range recs {
 			n := b*perBatch + i
 			recs[i] = eventlog.Record{Key: fmt.Appendf(nil, "k%d", n), Value: fmt.Appendf(nil, "%d%0100d", n, 0)}
-			switch n % 7 {
-			case 0:
-				recs[i].Key = nil
-			case 1:
-				recs[i].Headers = []eventlog.Header{{Key: "h", Value: fmt.Append(nil, n)}}
-			}
+			edit(n, &recs[i])
 		}
 		_, err := p.Append(ctx, recs, eventlog.AppendOptions{})
 		require.NoError(t, err)
 	}
+	return l, p
+}
+
+// TestCursorLongScanWithReadAhead scans a segment long enough for the
+// read-ahead verifier to table batches for the cursor, whose records Next
+// fills itself: every record comes back as written, headers included.
+func TestCursorLongScanWithReadAhead(t *testing.T) {
+	const batches, perBatch = 200, 100
+	l, p := longSegment(t, batches, perBatch, func(n int, r *eventlog.Record) {
+		switch n % 7 {
+		case 0:
+			r.Key = nil
+		case 1:
+			r.Headers = []eventlog.Header{{Key: "h", Value: fmt.Append(nil, n)}}
+		}
+	})
 	require.Equal(t, int64(batches*perBatch), p.HighWatermark())
 	parsedBefore := eventlog.ParsedAheadBatches(l)
 	c := p.Cursor(0)
