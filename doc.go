@@ -653,7 +653,7 @@
 // `for c.Next() { apply(c.Key(), c.Value()) }` makes no call for most
 // records, where a Views loop makes the iterator's indirect call to its
 // body and another to make the view, and is the fastest way to replay a
-// partition (about 8% faster than Views). Close a cursor when done: until then it holds its
+// partition (8–10% faster than Views). Close a cursor when done: until then it holds its
 // segment and the read-ahead goroutine, which a cursor dropped unclosed
 // gives back only once the garbage collector finds it.
 //
