@@ -26,15 +26,16 @@ import (
 // View makes the whole view, with the timestamp and headers.
 //
 // Next returns false at the high watermark with Err nil (View, Key and
-// Value are then nil, Offset -1); a later Next goes on from there with the records appended
-// meanwhile. Like Views, a Cursor reads uncommitted: the records of open
-// and aborted transactions included, markers not. It returns false with Err set, for good, when the position
-// lies outside the log (ErrOffsetOutOfRange), when the Log closes
-// (ErrClosed), or at damaged data (*CorruptError). The view View returns,
-// every slice and string it hands out, and the slices Key and Value
-// return, are valid until the next Next or Close (see "Reading in place" in the package documentation);
-// Options.PoisonViews poisons expired views
-// as it does for Views.
+// Value are then nil, Offset -1); a later Next goes on from there with the
+// records appended meanwhile. Like Views, a Cursor reads uncommitted: the
+// records of open and aborted transactions included, markers not. It
+// returns false with Err set, for good, when the position lies outside the
+// log (ErrOffsetOutOfRange), when the Log closes (ErrClosed), or at
+// damaged data (*CorruptError). The view View returns, every slice and
+// string it hands out, and the slices Key and Value return, are valid
+// until the next Next or Close (see "Reading in place" in the package
+// documentation); Options.PoisonViews poisons expired views as it does
+// for Views.
 //
 // Close lets go of the segment the cursor reads and of its read-ahead
 // verifier, a goroutine that checks CRCs on another core and of which the
