@@ -121,12 +121,12 @@
 // # Recovery
 //
 // Each partition keeps a recovery point, as Kafka does: how far its active
-// segment is known to be durable, because an fsync covering it returned.
-// The Log writes the points that moved to recovery.meta in the background,
-// every Options.RecoveryPointInterval; appends never wait for it. A segment is fsynced before the next one is started, so only the last
-// segment of a partition can hold bytes past its recovery point, and only
-// that segment is read at Open, from the last index entry before the
-// recovery point on.
+// segment is known to be durable, because an fsync covering it returned. The
+// Log writes the points that moved to recovery.meta in the background, every
+// Options.RecoveryPointInterval; appends never wait for it. A segment is
+// fsynced before the next one is started, so only the last segment of a
+// partition can hold bytes past its recovery point, and only that segment is
+// read at Open, from the last index entry before the recovery point on.
 //
 // Below the recovery point, damage is corruption, as no crash can explain
 // it: Open fails with a *CorruptError naming the file and position, and
@@ -157,23 +157,23 @@
 // clean-shutdown marker in place, so that the next Open finds the same
 // damage rather than taking it for a torn tail.
 //
-// The internal topics, __consumer_offsets and __transaction_state, are
-// the exception: Open replays them whole, so damage anywhere in them fails
-// Open with a *CorruptError. With Options.Repair, Open checks every batch
-// of every segment of theirs and cuts at the first damaged one: the
-// commits and transaction states after it are lost, those before it kept.
-// What is cut is kept: the rest of the damaged segment as a copy, the
-// later segments under their names with ".broken-<unix nanos>" appended.
-// Damaged metadata files that Open refuses are repaired too, and set aside
-// the same way: a cleaner.meta, which only saves the cleaner work, and a
-// log-start-offset. Its offset is lost, and the log starts again at its
-// first segment, as Kafka's does without the checkpoint: the records of
-// that segment that DeleteRecords had removed are readable again (call it
-// again to remove them). Starting later would remove records nobody
-// deleted. A damaged producer-ids.meta, which without Repair fails every
-// producer id allocation with a *CorruptError (Open does not read it), is
-// set aside too, and ids start again above those in use and at the
-// clock's floor, as when the file is lost (see Idempotent producers). Log.Recovery lists every copy kept.
+// The internal topics, __consumer_offsets and __transaction_state, are the
+// exception: Open replays them whole, so damage anywhere in them fails Open
+// with a *CorruptError. With Options.Repair, Open checks every batch of
+// every segment of theirs and cuts at the first damaged one: the commits and
+// transaction states after it are lost, those before it kept. What is cut is
+// kept: the rest of the damaged segment as a copy, the later segments under
+// their names with ".broken-<unix nanos>" appended. Damaged metadata files
+// that Open refuses are repaired too, and set aside the same way: a
+// cleaner.meta, which only saves the cleaner work, and a log-start-offset.
+// Its offset is lost, and the log starts again at its first segment, as
+// Kafka's does without the checkpoint: the records of that segment that
+// DeleteRecords had removed are readable again (call it again to remove
+// them). Starting later would remove records nobody deleted. A damaged
+// producer-ids.meta, which without Repair fails every producer id allocation
+// with a *CorruptError (Open does not read it), is set aside too, and ids
+// start again above those in use and at the clock's floor, as when the file
+// is lost (see Idempotent producers). Log.Recovery lists every copy kept.
 //
 // A segment's .log file that is missing — deleted by hand or lost with a
 // damaged file system — is noticed where the partition's other files show
@@ -244,17 +244,17 @@
 // far, and Close flushes. The function runs while the partition's later
 // batches wait for it, so the calls from it that would wait for appends
 // (Send, Flush, Close, ending a transaction, Log.Close) fail at once with
-// ErrConcurrentUse instead of waiting for it for ever. Records bound for one partition are encoded into
-// one batch — one RecordBatch on disk — until BatchBytes or Linger is
-// reached; records that arrive while their partition's previous batch is
-// being appended go together in the next one, so concurrent Sends share
-// fsyncs. A keyed record goes to the partition Kafka's default
-// partitioner would pick (murmur2 of the key), so keys land on the same
-// partition numbers as in a Kafka cluster with as many partitions; a keyless
-// one goes to a sticky partition per batch. ManualPartitioner honours
-// Record.Partition. The core record is bytes; TypedProducer and
-// TypedConsumer add Serializers and Deserializers (strings, Kafka's
-// big-endian integers, JSON, or your own).
+// ErrConcurrentUse instead of waiting for it for ever. Records bound for one
+// partition are encoded into one batch — one RecordBatch on disk — until
+// BatchBytes or Linger is reached; records that arrive while their
+// partition's previous batch is being appended go together in the next one,
+// so concurrent Sends share fsyncs. A keyed record goes to the partition
+// Kafka's default partitioner would pick (murmur2 of the key), so keys land
+// on the same partition numbers as in a Kafka cluster with as many
+// partitions; a keyless one goes to a sticky partition per batch.
+// ManualPartitioner honours Record.Partition. The core record is bytes;
+// TypedProducer and TypedConsumer add Serializers and Deserializers
+// (strings, Kafka's big-endian integers, JSON, or your own).
 //
 // # Conditional appends
 //
