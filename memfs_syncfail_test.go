@@ -21,6 +21,21 @@ func failOneSync(t *testing.T, m *MemFS, f File) {
 	m.SetFault(nil)
 }
 
+// memDurable returns a MemFS whose file "f" durably holds content, and f
+// opened on it.
+func memDurable(t *testing.T, content string) (*MemFS, File) {
+	t.Helper()
+	m := NewMemFS()
+	require.NoError(t, m.WriteFile("f", []byte(content), 0o644))
+	return m, memOpen(t, m, "f")
+}
+
+func memWriteAt(t *testing.T, f File, data string, off int64) {
+	t.Helper()
+	_, err := f.WriteAt([]byte(data), off)
+	require.NoError(t, err)
+}
+
 func memRead(t *testing.T, m *MemFS, name string) string {
 	t.Helper()
 	data, err := m.ReadFile(name)
@@ -41,18 +56,13 @@ func TestMemFSFailedSyncLosesItsBytes(t *testing.T) {
 }
 
 func checkFailedSyncLosesItsBytes(t *testing.T, opts CrashOptions) {
-	m := NewMemFS()
-	require.NoError(t, m.WriteFile("f", []byte("durable."), 0o644))
-	f := memOpen(t, m, "f")
-	_, err := f.WriteAt([]byte("D"), 0) // an overwrite
-	require.NoError(t, err)
-	_, err = f.WriteAt([]byte("appended"), 8) // and an append
-	require.NoError(t, err)
+	m, f := memDurable(t, "durable.")
+	memWriteAt(t, f, "D", 0)        // an overwrite
+	memWriteAt(t, f, "appended", 8) // and an append
 	failOneSync(t, m, f)
 	assert.Equal(t, "Durable.appended", memRead(t, m, "f"), "reads still see the bytes")
 
-	_, err = f.WriteAt([]byte("!"), 16) // written after the failure
-	require.NoError(t, err)
+	memWriteAt(t, f, "!", 16) // written after the failure
 	require.NoError(t, f.Sync(), "the error is reported once")
 	m.Crash(opts)
 	assert.Equal(t, "durable.\x00\x00\x00\x00\x00\x00\x00\x00!", memRead(t, m, "f"),
@@ -62,16 +72,11 @@ func checkFailedSyncLosesItsBytes(t *testing.T, opts CrashOptions) {
 func TestMemFSFailedSyncRewritten(t *testing.T) {
 	// Bytes written again after the failure are dirty again: the next Sync
 	// writes them.
-	m := NewMemFS()
-	require.NoError(t, m.WriteFile("f", []byte("0123"), 0o644))
-	f := memOpen(t, m, "f")
-	_, err := f.WriteAt([]byte("abcdef"), 2)
-	require.NoError(t, err)
+	m, f := memDurable(t, "0123")
+	memWriteAt(t, f, "abcdef", 2)
 	failOneSync(t, m, f)
-	_, err = f.WriteAt([]byte("CD"), 2)
-	require.NoError(t, err)
-	_, err = f.WriteAt([]byte("F"), 7)
-	require.NoError(t, err)
+	memWriteAt(t, f, "CD", 2)
+	memWriteAt(t, f, "F", 7)
 	require.NoError(t, f.Sync())
 	m.Crash(CrashOptions{})
 	assert.Equal(t, "01CD\x00\x00\x00F", memRead(t, m, "f"))
@@ -81,15 +86,11 @@ func TestMemFSFailedSyncThenTruncated(t *testing.T) {
 	// A file cut below the bytes a failed Sync lost and grown again holds
 	// zeros there, not the lost bytes; cut within them, it keeps the lost
 	// bytes below the cut lost.
-	m := NewMemFS()
-	require.NoError(t, m.WriteFile("f", []byte("ab"), 0o644))
-	f := memOpen(t, m, "f")
-	_, err := f.WriteAt([]byte("cdef"), 2)
-	require.NoError(t, err)
+	m, f := memDurable(t, "ab")
+	memWriteAt(t, f, "cdef", 2)
 	failOneSync(t, m, f)
 	require.NoError(t, f.Truncate(4))
-	_, err = f.WriteAt([]byte("G"), 5)
-	require.NoError(t, err)
+	memWriteAt(t, f, "G", 5)
 	assert.Equal(t, "abcd\x00G", memRead(t, m, "f"))
 	require.NoError(t, f.Sync())
 	m.Crash(CrashOptions{})
@@ -99,11 +100,8 @@ func TestMemFSFailedSyncThenTruncated(t *testing.T) {
 func TestMemFSFailedSyncProcessCrash(t *testing.T) {
 	// The page cache outlives the process: CrashKeepAll keeps every byte,
 	// and a Sync after it still does not write those a failed Sync lost.
-	m := NewMemFS()
-	require.NoError(t, m.WriteFile("f", []byte("ab"), 0o644))
-	f := memOpen(t, m, "f")
-	_, err := f.WriteAt([]byte("cd"), 2)
-	require.NoError(t, err)
+	m, f := memDurable(t, "ab")
+	memWriteAt(t, f, "cd", 2)
 	failOneSync(t, m, f)
 	m.Crash(CrashOptions{Mode: CrashKeepAll})
 	assert.Equal(t, "abcd", memRead(t, m, "f"))
@@ -116,11 +114,8 @@ func TestMemFSFailedSyncProcessCrash(t *testing.T) {
 func TestMemFSFailedSyncWriteFile(t *testing.T) {
 	// WriteFile makes its content durable, whatever a Sync failed to
 	// write before.
-	m := NewMemFS()
-	require.NoError(t, m.WriteFile("f", []byte("ab"), 0o644))
-	f := memOpen(t, m, "f")
-	_, err := f.WriteAt([]byte("cd"), 2)
-	require.NoError(t, err)
+	m, f := memDurable(t, "ab")
+	memWriteAt(t, f, "cd", 2)
 	failOneSync(t, m, f)
 	require.NoError(t, m.WriteFile("f", []byte("wxyz"), 0o644))
 	m.Crash(CrashOptions{})
