@@ -37,48 +37,115 @@ func waitHook(f *kafkabridge.Forward) <-chan struct{} {
 	return waiting
 }
 
-// TestForwardNoticesLogClosedWhileClusterStalls fills a Forward's
-// MaxUncommitted with records that a cluster which stopped answering never
-// acknowledges, then closes the Log: Run must end with ErrClosed rather
-// than wait for its context, since nothing can be committed any more.
-func TestForwardNoticesLogClosedWhileClusterStalls(t *testing.T) {
-	const maxUncommitted = 8
+// takeProduce makes c take every produce request and never answer it, as a
+// cluster that went away does; the channel it returns is closed at the
+// first.
+func takeProduce(c *kfake.Cluster) <-chan struct{} {
+	taken := make(chan struct{})
+	var once sync.Once
+	c.ControlKey(int16(kmsg.Produce), func(kmsg.Request) (kmsg.Response, error, bool) {
+		c.KeepControl()
+		once.Do(func() { close(taken) })
+		return nil, nil, true // taken, never answered
+	})
+	return taken
+}
+
+// holdTopicQuestions makes c hold the metadata requests that ask about
+// topic until release is closed, or never answer them if release is nil;
+// the channel it returns is closed at the first.
+func holdTopicQuestions(c *kfake.Cluster, topic string, release <-chan struct{}) <-chan struct{} {
+	asked := make(chan struct{})
+	var once sync.Once
+	c.ControlKey(int16(kmsg.Metadata), func(req kmsg.Request) (kmsg.Response, error, bool) {
+		c.KeepControl()
+		for _, rt := range req.(*kmsg.MetadataRequest).Topics {
+			if rt.Topic != nil && *rt.Topic == topic {
+				once.Do(func() { close(asked) })
+				if release == nil {
+					return nil, nil, true // taken, never answered
+				}
+				c.SleepControl(func() { <-release })
+				break
+			}
+		}
+		return nil, nil, false
+	})
+	return asked
+}
+
+// stalledOrdersForward returns a cluster and a Log with a one-partition
+// topic "orders" holding maxUncommitted records, and a Forward between them
+// allowed maxUncommitted records out. It has the default ShutdownTimeout,
+// 30s: with the Log closed, nothing acknowledged could be committed, and
+// Run must not wait for it.
+func stalledOrdersForward(t *testing.T, maxUncommitted int) (*kfake.Cluster, *eventlog.Log, *kafkabridge.Forward) {
+	t.Helper()
 	c := newCluster(t, 1, "orders")
 	l := newLog(t)
 	require.NoError(t, l.CreateTopic("orders", eventlog.TopicConfig{Partitions: 1}))
 	produceLocal(t, l, sampleRecords("orders", maxUncommitted, time.UnixMilli(1_000)))
-	stallProduce(c, func(int32) bool { return true }, nil)
-
 	f, err := kafkabridge.NewForward(l, &kafkabridge.ForwardOptions{
 		Brokers:        c.ListenAddrs(),
 		Topics:         []string{"orders"},
 		MaxUncommitted: maxUncommitted,
 		CommitInterval: 10 * time.Millisecond,
-		// The default ShutdownTimeout, 30s: with the Log closed, nothing
-		// acknowledged could be committed, and Run does not wait for it.
 	})
 	require.NoError(t, err)
-	sent := waitHook(f)
-	ctx := testContext(t)
+	return c, l, f
+}
+
+// startRun runs f.Run(ctx) on a goroutine and returns the channel its
+// error arrives on.
+func startRun(ctx context.Context, f *kafkabridge.Forward) <-chan error {
 	done := make(chan error, 1)
 	go func() { done <- f.Run(ctx) }()
+	return done
+}
+
+// awaitWhileRunning waits for reached to close, failing if Run returns
+// first or ctx ends; what says what closes it, as "sending its records".
+func awaitWhileRunning(t *testing.T, ctx context.Context, reached <-chan struct{}, done <-chan error, what string) {
+	t.Helper()
 	select {
-	case <-sent:
+	case <-reached:
 	case err := <-done:
-		t.Fatalf("Run returned before sending its records: %v", err)
+		t.Fatalf("Run returned before %s: %v", what, err)
 	case <-ctx.Done():
-		t.Fatal("the Forward did not send its records")
+		t.Fatalf("the Forward never got to %s", what)
 	}
-	// The Forward has MaxUncommitted records out and waits for the cluster.
-	require.NoError(t, l.Close())
-	bound := time.NewTimer(10 * time.Second)
+}
+
+// runEndsWithin waits at most d for Run to return and returns its error;
+// after says since what it should, as "after its Log closed".
+func runEndsWithin(t *testing.T, done <-chan error, d time.Duration, after string) error {
+	t.Helper()
+	bound := time.NewTimer(d)
 	defer bound.Stop()
 	select {
 	case err := <-done:
-		require.ErrorIs(t, err, eventlog.ErrClosed)
+		return err
 	case <-bound.C:
-		t.Fatal("Run still waits for a stalled cluster 10s after its Log closed")
+		t.Fatalf("Run still runs %v %s", d, after)
+		return nil
 	}
+}
+
+// TestForwardNoticesLogClosedWhileClusterStalls fills a Forward's
+// MaxUncommitted with records that a cluster which stopped answering never
+// acknowledges, then closes the Log: Run must end with ErrClosed rather
+// than wait for its context, since nothing can be committed any more.
+func TestForwardNoticesLogClosedWhileClusterStalls(t *testing.T) {
+	c, l, f := stalledOrdersForward(t, 8)
+	stallProduce(c, func(int32) bool { return true }, nil)
+	sent := waitHook(f)
+	ctx := testContext(t)
+	done := startRun(ctx, f)
+	awaitWhileRunning(t, ctx, sent, done, "sending its records")
+	// The Forward has MaxUncommitted records out and waits for the cluster.
+	require.NoError(t, l.Close())
+	err := runEndsWithin(t, done, 10*time.Second, "for a stalled cluster after its Log closed")
+	require.ErrorIs(t, err, eventlog.ErrClosed)
 }
 
 // TestForwardCommitsAckedRecordsWhileOthersStall sends MaxUncommitted
@@ -141,40 +208,17 @@ func TestForwardCommitsAckedRecordsWhileOthersStall(t *testing.T) {
 // (30s by default) ends the question.
 func TestForwardStopsWhileCheckingTopics(t *testing.T) {
 	c := newCluster(t, 1, "orders")
-	asked := make(chan struct{})
-	var once sync.Once
-	c.ControlKey(int16(kmsg.Metadata), func(req kmsg.Request) (kmsg.Response, error, bool) {
-		c.KeepControl()
-		for _, rt := range req.(*kmsg.MetadataRequest).Topics {
-			if rt.Topic != nil && *rt.Topic == "orders" {
-				once.Do(func() { close(asked) })
-				return nil, nil, true // taken, never answered
-			}
-		}
-		return nil, nil, false
-	})
+	asked := holdTopicQuestions(c, "orders", nil)
 	l := newLog(t)
 	require.NoError(t, l.CreateTopic("orders", eventlog.TopicConfig{Partitions: 1}))
 	f, err := kafkabridge.NewForward(l, &kafkabridge.ForwardOptions{Brokers: c.ListenAddrs(), Topics: []string{"orders"}})
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(testContext(t))
 	defer cancel()
-	done := make(chan error, 1)
-	go func() { done <- f.Run(ctx) }()
-	select {
-	case <-asked:
-	case err := <-done:
-		t.Fatalf("Run returned before checking the remote topic: %v", err)
-	}
+	done := startRun(ctx, f)
+	awaitWhileRunning(t, ctx, asked, done, "checking the remote topic")
 	cancel()
-	bound := time.NewTimer(10 * time.Second)
-	defer bound.Stop()
-	select {
-	case err := <-done:
-		require.NoError(t, err)
-	case <-bound.C:
-		t.Fatal("Run still checks the remote topics 10s after its context ended")
-	}
+	require.NoError(t, runEndsWithin(t, done, 10*time.Second, "checking the remote topics after its context ended"))
 }
 
 // TestForwardShutdownDuringRebalanceWaitsOnce cancels a Forward's context
@@ -188,13 +232,7 @@ func TestForwardShutdownDuringRebalanceWaitsOnce(t *testing.T) {
 	l := newLog(t)
 	require.NoError(t, l.CreateTopic("orders", eventlog.TopicConfig{Partitions: 2}))
 	produceLocal(t, l, sampleRecords("orders", 10, time.UnixMilli(1_000)))
-	sent := make(chan struct{})
-	var sentOnce sync.Once
-	c.ControlKey(int16(kmsg.Produce), func(kmsg.Request) (kmsg.Response, error, bool) {
-		c.KeepControl()
-		sentOnce.Do(func() { close(sent) })
-		return nil, nil, true // taken, never answered
-	})
+	sent := takeProduce(c)
 	f, err := kafkabridge.NewForward(l, &kafkabridge.ForwardOptions{
 		Brokers:         c.ListenAddrs(),
 		Topics:          []string{"orders"},
@@ -211,8 +249,7 @@ func TestForwardShutdownDuringRebalanceWaitsOnce(t *testing.T) {
 			cancel()
 		})
 	})
-	done := make(chan error, 1)
-	go func() { done <- f.Run(ctx) }()
+	done := startRun(ctx, f)
 	<-sent
 
 	// A second member of the group takes partitions away from the Forward.
@@ -242,68 +279,20 @@ func TestForwardShutdownDuringRebalanceWaitsOnce(t *testing.T) {
 // must still end with ErrClosed, neither held up by the question nor
 // leaving it out when it returns.
 func TestForwardNoticesLogClosedWhileAskingAboutTopics(t *testing.T) {
-	const maxUncommitted = 8
-	c := newCluster(t, 1, "orders")
-	l := newLog(t)
-	require.NoError(t, l.CreateTopic("orders", eventlog.TopicConfig{Partitions: 1}))
-	produceLocal(t, l, sampleRecords("orders", maxUncommitted, time.UnixMilli(1_000)))
+	c, l, f := stalledOrdersForward(t, 8)
 	// Produce requests are taken and never answered; the first tells that
 	// the Kafka client loaded the topic, so that the next question about
 	// it is the Forward's.
-	produced := make(chan struct{})
-	var producedOnce sync.Once
-	c.ControlKey(int16(kmsg.Produce), func(kmsg.Request) (kmsg.Response, error, bool) {
-		c.KeepControl()
-		producedOnce.Do(func() { close(produced) })
-		return nil, nil, true
-	})
-
-	f, err := kafkabridge.NewForward(l, &kafkabridge.ForwardOptions{
-		Brokers:        c.ListenAddrs(),
-		Topics:         []string{"orders"},
-		MaxUncommitted: maxUncommitted,
-		CommitInterval: 10 * time.Millisecond,
-	})
-	require.NoError(t, err)
+	produced := takeProduce(c)
 	ctx := testContext(t)
-	done := make(chan error, 1)
-	go func() { done <- f.Run(ctx) }()
-	select {
-	case <-produced:
-	case err := <-done:
-		t.Fatalf("Run returned before sending its records: %v", err)
-	case <-ctx.Done():
-		t.Fatal("the Forward did not send its records")
-	}
-	asked, release := make(chan struct{}), make(chan struct{})
+	done := startRun(ctx, f)
+	awaitWhileRunning(t, ctx, produced, done, "sending its records")
+	release := make(chan struct{})
 	defer close(release)
-	var once sync.Once
-	c.ControlKey(int16(kmsg.Metadata), func(req kmsg.Request) (kmsg.Response, error, bool) {
-		c.KeepControl()
-		for _, rt := range req.(*kmsg.MetadataRequest).Topics {
-			if rt.Topic != nil && *rt.Topic == "orders" {
-				once.Do(func() { close(asked) })
-				c.SleepControl(func() { <-release })
-				break
-			}
-		}
-		return nil, nil, false
-	})
-	select {
-	case <-asked:
-	case err := <-done:
-		t.Fatalf("Run returned before asking about its remote topic: %v", err)
-	case <-ctx.Done():
-		t.Fatal("the Forward did not ask about its remote topic")
-	}
+	asked := holdTopicQuestions(c, "orders", release)
+	awaitWhileRunning(t, ctx, asked, done, "asking about its remote topic")
 	require.NoError(t, l.Close())
-	bound := time.NewTimer(10 * time.Second)
-	defer bound.Stop()
-	select {
-	case err := <-done:
-		require.ErrorIs(t, err, eventlog.ErrClosed)
-	case <-bound.C:
-		t.Fatal("Run still waits 10s after its Log closed")
-	}
+	err := runEndsWithin(t, done, 10*time.Second, "after its Log closed")
+	require.ErrorIs(t, err, eventlog.ErrClosed)
 	assert.Empty(t, bridgeGoroutines(), "goroutines left by Run")
 }
