@@ -10,7 +10,40 @@ import (
 	"github.com/eventlog/eventlog/kafkabridge"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/twmb/franz-go/pkg/kfake"
 )
+
+// ordersWithTxnProducer returns a cluster and a Log, each with a
+// one-partition topic "orders", and a transactional producer on the Log.
+func ordersWithTxnProducer(t *testing.T) (*kfake.Cluster, *eventlog.Log, *eventlog.Producer) {
+	t.Helper()
+	c := newCluster(t, 1, "orders")
+	l := newLog(t)
+	require.NoError(t, l.CreateTopic("orders", eventlog.TopicConfig{Partitions: 1}))
+	p, err := l.NewProducer(&eventlog.ProducerOptions{TransactionalID: "orders-writer"})
+	require.NoError(t, err)
+	t.Cleanup(func() { p.Close() })
+	return c, l, p
+}
+
+// newOrdersForward returns a Forward of l's topic "orders" to c.
+func newOrdersForward(t *testing.T, c *kfake.Cluster, l *eventlog.Log) *kafkabridge.Forward {
+	t.Helper()
+	f, err := kafkabridge.NewForward(l, &kafkabridge.ForwardOptions{Brokers: c.ListenAddrs(), Topics: []string{"orders"}})
+	require.NoError(t, err)
+	return f
+}
+
+// assertForwardCommitted checks that the Forward's progress, its group's
+// only committed offset, is end, with no lag.
+func assertForwardCommitted(t *testing.T, l *eventlog.Log, end int64, msgAndArgs ...any) {
+	t.Helper()
+	offsets, err := l.GroupOffsets(kafkabridge.DefaultForwardGroupID)
+	require.NoError(t, err)
+	require.Len(t, offsets, 1)
+	assert.Equal(t, end, offsets[0].Committed, msgAndArgs...)
+	assert.Zero(t, offsets[0].Lag)
+}
 
 // TestForwardCommitsPastTransactionMarkers forwards a topic written in
 // transactions, committed and aborted: only the committed records reach the
@@ -18,12 +51,7 @@ import (
 // high watermark, as a Kafka consumer's committed position does, so that
 // GroupOffsets shows no lag once everything is forwarded.
 func TestForwardCommitsPastTransactionMarkers(t *testing.T) {
-	c := newCluster(t, 1, "orders")
-	l := newLog(t)
-	require.NoError(t, l.CreateTopic("orders", eventlog.TopicConfig{Partitions: 1}))
-	p, err := l.NewProducer(&eventlog.ProducerOptions{TransactionalID: "orders-writer"})
-	require.NoError(t, err)
-	defer p.Close()
+	c, l, p := ordersWithTxnProducer(t)
 	ctx := testContext(t)
 	var committed []string
 	for i, commit := range []bool{true, false, true, false} { // the last transaction aborts, after the last record forwarded
@@ -47,8 +75,7 @@ func TestForwardCommitsPastTransactionMarkers(t *testing.T) {
 	end := part.HighWatermark()
 	require.Equal(t, end, part.LastStableOffset())
 
-	f, err := kafkabridge.NewForward(l, &kafkabridge.ForwardOptions{Brokers: c.ListenAddrs(), Topics: []string{"orders"}})
-	require.NoError(t, err)
+	f := newOrdersForward(t, c, l)
 	stop := runBridge(t, f.Run)
 	got := consumeRemote(t, c, "orders", 1, len(committed))
 	require.NoError(t, stop())
@@ -56,11 +83,7 @@ func TestForwardCommitsPastTransactionMarkers(t *testing.T) {
 	for i, v := range committed {
 		assert.Equal(t, v, string(got[0][i].Value), "remote record %d", i)
 	}
-	offsets, err := l.GroupOffsets(kafkabridge.DefaultForwardGroupID)
-	require.NoError(t, err)
-	require.Len(t, offsets, 1)
-	assert.Equal(t, end, offsets[0].Committed, "progress past the markers and the aborted records after the last record")
-	assert.Zero(t, offsets[0].Lag)
+	assertForwardCommitted(t, l, end, "progress past the markers and the aborted records after the last record")
 }
 
 // commitWatcher hears a Forward's commits of one partition and lets a test
@@ -129,18 +152,12 @@ func abortedTransaction(t *testing.T, ctx context.Context, p *eventlog.Producer,
 // Forward's progress must follow, to the high watermark, rather than show
 // the aborted records and their marker as lag until the next record.
 func TestForwardCommitsPastAbortedTailWhileRunning(t *testing.T) {
-	c := newCluster(t, 1, "orders")
-	l := newLog(t)
-	require.NoError(t, l.CreateTopic("orders", eventlog.TopicConfig{Partitions: 1}))
-	p, err := l.NewProducer(&eventlog.ProducerOptions{TransactionalID: "orders-writer"})
-	require.NoError(t, err)
-	defer p.Close()
+	c, l, p := ordersWithTxnProducer(t)
 	ctx := testContext(t)
 	part, err := l.Partition("orders", 0)
 	require.NoError(t, err)
 
-	f, err := kafkabridge.NewForward(l, &kafkabridge.ForwardOptions{Brokers: c.ListenAddrs(), Topics: []string{"orders"}})
-	require.NoError(t, err)
+	f := newOrdersForward(t, c, l)
 	w := watchCommits(f, eventlog.TopicPartition{Topic: "orders"})
 	stop := runBridge(t, f.Run)
 
@@ -158,11 +175,7 @@ func TestForwardCommitsPastAbortedTailWhileRunning(t *testing.T) {
 	w.await(t, ctx, end, "past the aborted transaction at the tail")
 
 	require.NoError(t, stop())
-	offsets, err := l.GroupOffsets(kafkabridge.DefaultForwardGroupID)
-	require.NoError(t, err)
-	require.Len(t, offsets, 1)
-	assert.Equal(t, end, offsets[0].Committed)
-	assert.Zero(t, offsets[0].Lag)
+	assertForwardCommitted(t, l, end)
 	got := consumeRemote(t, c, "orders", 1, 2)
 	assert.Len(t, got[0], 2, "only the committed records are forwarded")
 }
@@ -172,29 +185,19 @@ func TestForwardCommitsPastAbortedTailWhileRunning(t *testing.T) {
 // still reaches the high watermark, as a Kafka consumer's commit of its
 // position does.
 func TestForwardCommitsPastOnlyAbortedRecords(t *testing.T) {
-	c := newCluster(t, 1, "orders")
-	l := newLog(t)
-	require.NoError(t, l.CreateTopic("orders", eventlog.TopicConfig{Partitions: 1}))
-	p, err := l.NewProducer(&eventlog.ProducerOptions{TransactionalID: "orders-writer"})
-	require.NoError(t, err)
-	defer p.Close()
+	c, l, p := ordersWithTxnProducer(t)
 	ctx := testContext(t)
 	abortedTransaction(t, ctx, p, "orders", 3)
 	part, err := l.Partition("orders", 0)
 	require.NoError(t, err)
 	end := part.HighWatermark()
 
-	f, err := kafkabridge.NewForward(l, &kafkabridge.ForwardOptions{Brokers: c.ListenAddrs(), Topics: []string{"orders"}})
-	require.NoError(t, err)
+	f := newOrdersForward(t, c, l)
 	w := watchCommits(f, eventlog.TopicPartition{Topic: "orders"})
 	stop := runBridge(t, f.Run)
 	w.await(t, ctx, end, "past the aborted transaction")
 	require.NoError(t, stop())
 
-	offsets, err := l.GroupOffsets(kafkabridge.DefaultForwardGroupID)
-	require.NoError(t, err)
-	require.Len(t, offsets, 1)
-	assert.Equal(t, end, offsets[0].Committed)
-	assert.Zero(t, offsets[0].Lag)
+	assertForwardCommitted(t, l, end)
 	assert.Empty(t, remoteEnds(t, c, "orders", 1)[0], "nothing forwarded")
 }
