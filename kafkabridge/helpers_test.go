@@ -10,6 +10,7 @@ import (
 
 	"github.com/eventlog/eventlog"
 	"github.com/eventlog/eventlog/eventlogtest"
+	"github.com/eventlog/eventlog/kafkabridge"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -299,6 +300,25 @@ func deleteRemoteTopic(t *testing.T, c *kfake.Cluster, topic string) {
 	deleted, err := kadm.NewClient(newClient(t, c)).DeleteTopics(testContext(t), topic)
 	require.NoError(t, err)
 	require.NoError(t, deleted.Error())
+}
+
+// assertRemoteTopicDeleted checks that err, a Run's, says that the remote
+// topic was deleted, naming it, and wraps ErrRemoteTopicMissing.
+func assertRemoteTopicDeleted(t *testing.T, err error, topic string) {
+	t.Helper()
+	require.ErrorIs(t, err, kafkabridge.ErrRemoteTopicMissing)
+	assert.ErrorContains(t, err, fmt.Sprintf("remote topic %q", topic))
+	assert.ErrorContains(t, err, "deleted")
+}
+
+// onlyGroupOffset returns the offsets of group, which must have committed
+// for one partition.
+func onlyGroupOffset(t *testing.T, l *eventlog.Log, group string) eventlog.GroupPartitionOffset {
+	t.Helper()
+	offsets, err := l.GroupOffsets(group)
+	require.NoError(t, err)
+	require.Len(t, offsets, 1)
+	return offsets[0]
 }
 
 // awaitRun waits for a Run started on a goroutine to return, and returns
