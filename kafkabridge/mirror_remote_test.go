@@ -225,6 +225,29 @@ func TestMirrorRemoteTopicRecreated(t *testing.T) {
 	require.Equal(t, values(want), values(got), "the old topic's records, then every record of the new one")
 }
 
+// recreateHolding deletes topic on c and creates it again, with one
+// partition holding recs, through the cluster itself rather than a
+// client, as the tests that hold its requests back do.
+func recreateHolding(t *testing.T, c *kfake.Cluster, topic string, recs []eventlog.Record) {
+	t.Helper()
+	require.NoError(t, c.DeleteTopic(topic))
+	require.NoError(t, c.CreateTopic(topic, 1, nil))
+	produceRemote(t, c, topic, recs)
+}
+
+// assertMirrorsBothTopics runs a Mirror of "events" with opts to the end
+// and checks that l then holds every record of the deleted topic, first,
+// and of the one created again, recreated, once each and in that order.
+func assertMirrorsBothTopics(t *testing.T, l *eventlog.Log, opts *kafkabridge.MirrorOptions, first, recreated []eventlog.Record) {
+	t.Helper()
+	got := mirrorOnce(t, l, opts, "events", map[int32]int{0: len(first) + len(recreated)})
+	want := append(append([]eventlog.Record(nil), first...), recreated...)
+	require.Len(t, got[0], len(want), "every record of both topics, once")
+	for i, r := range want {
+		assertSameLocal(t, r, got[0][i], "record %d", i)
+	}
+}
+
 // syncBuffer is a bytes.Buffer that a Logger may write from several
 // goroutines.
 type syncBuffer struct {
@@ -403,9 +426,7 @@ func TestMirrorRemoteTopicRecreatedWhileRunning(t *testing.T) {
 		c.SleepControl(func() { <-gate })
 		return nil, nil, false
 	})
-	require.NoError(t, c.DeleteTopic("events"))
-	require.NoError(t, c.CreateTopic("events", 1, nil))
-	produceRemote(t, c, "events", recreated)
+	recreateHolding(t, c, "events", recreated)
 	close(gate)
 	select {
 	case err := <-done:
@@ -415,12 +436,7 @@ func TestMirrorRemoteTopicRecreatedWhileRunning(t *testing.T) {
 		t.Fatal("the Mirror did not stop")
 	}
 
-	got := mirrorOnce(t, l, opts, "events", map[int32]int{0: len(first) + len(recreated)})
-	want := append(first, recreated...)
-	require.Len(t, got[0], len(want), "every record of both topics, once")
-	for i, r := range want {
-		assertSameLocal(t, r, got[0][i], "record %d", i)
-	}
+	assertMirrorsBothTopics(t, l, opts, first, recreated)
 }
 
 // TestMirrorStopsWhenRemoteTopicDeleted deletes the remote topic of a
@@ -499,9 +515,7 @@ func TestMirrorRemoteTopicRecreatedBeforeFirstFetch(t *testing.T) {
 	case err := <-done:
 		t.Fatalf("Run stopped before its client loaded the topic: %v", err)
 	}
-	require.NoError(t, c.DeleteTopic("events"))
-	require.NoError(t, c.CreateTopic("events", 1, nil))
-	produceRemote(t, c, "events", recreated)
+	recreateHolding(t, c, "events", recreated)
 	close(gate)
 	select {
 	case err := <-done:
@@ -517,10 +531,5 @@ func TestMirrorRemoteTopicRecreatedBeforeFirstFetch(t *testing.T) {
 	require.Equal(t, int64(len(first)), part.HighWatermark(),
 		"records of the new topic mirrored from the old topic's progress on, those below it skipped")
 
-	got := mirrorOnce(t, l, opts, "events", map[int32]int{0: len(first) + len(recreated)})
-	want := append(first, recreated...)
-	require.Len(t, got[0], len(want), "every record of both topics, once")
-	for i, r := range want {
-		assertSameLocal(t, r, got[0][i], "record %d", i)
-	}
+	assertMirrorsBothTopics(t, l, opts, first, recreated)
 }
