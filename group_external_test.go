@@ -91,6 +91,23 @@ func awaitWhilePolling(t *testing.T, ctx context.Context, local *eventlog.Consum
 	return gens
 }
 
+// requireToldToRejoin checks that x's heartbeat in generation gen tells it
+// to rejoin.
+func requireToldToRejoin(t *testing.T, x *eventlog.ExternalMember, gen int32, msgAndArgs ...any) {
+	t.Helper()
+	rejoin, err := x.Heartbeat(gen)
+	require.NoError(t, err)
+	require.True(t, rejoin, msgAndArgs...)
+}
+
+// rejoinWhenTold checks that x's heartbeat in generation gen tells it to
+// rejoin, and rejoins, naming owned as the partitions it owned.
+func rejoinWhenTold(t *testing.T, x *eventlog.ExternalMember, gen int32, owned []eventlog.TopicPartition) {
+	t.Helper()
+	requireToldToRejoin(t, x, gen)
+	require.NoError(t, x.Rejoin([]string{"t"}, owned))
+}
+
 func TestExternalMemberSharesAGroup(t *testing.T) {
 	clk := newClock()
 	l := eventlogtest.New(t, &eventlog.Options{Now: clk.Now})
@@ -194,18 +211,14 @@ func TestExternalMemberRejoinAndLeave(t *testing.T) {
 	tpsB, err := b.Sync(genB)
 	require.NoError(t, err)
 	assert.Empty(t, tpsB, "a still holds both")
-	rejoin, err := a.Heartbeat(genA)
-	require.NoError(t, err)
-	require.True(t, rejoin)
+	requireToldToRejoin(t, a, genA)
 	genA, err = a.AwaitRebalance(ctx)
 	require.NoError(t, err)
 	keep, err := a.Sync(genA)
 	require.NoError(t, err)
 	require.Len(t, keep, 1)
 	require.NoError(t, a.Rejoin([]string{"t"}, keep)) // gives the other back
-	rejoin, err = b.Heartbeat(genB)
-	require.NoError(t, err)
-	require.True(t, rejoin, "b is granted its partition")
+	requireToldToRejoin(t, b, genB, "b is granted its partition")
 	genB, err = b.AwaitRebalance(ctx)
 	require.NoError(t, err)
 	tpsB, err = b.Sync(genB)
@@ -216,9 +229,7 @@ func TestExternalMemberRejoinAndLeave(t *testing.T) {
 	b.Leave()
 	_, err = b.Heartbeat(genB)
 	require.ErrorIs(t, err, eventlog.ErrUnknownMember)
-	rejoin, err = a.Heartbeat(genA)
-	require.NoError(t, err)
-	require.True(t, rejoin)
+	requireToldToRejoin(t, a, genA)
 	genA, err = a.AwaitRebalance(ctx)
 	require.NoError(t, err)
 	tps, err = a.Sync(genA)
@@ -279,9 +290,7 @@ func TestExternalMemberMustRejoinWithinRebalanceTimeout(t *testing.T) {
 	y, err := l.JoinGroupExternal("g", cfg)
 	require.NoError(t, err)
 	clk.Advance(3 * time.Second)
-	rejoin, err := x.Heartbeat(genX)
-	require.NoError(t, err)
-	require.True(t, rejoin)
+	requireToldToRejoin(t, x, genX)
 	clk.Advance(3 * time.Second)
 	_, err = x.Heartbeat(genX)
 	require.ErrorIs(t, err, eventlog.ErrUnknownMember, "x did not rejoin within its rebalance timeout")
@@ -310,10 +319,7 @@ func TestExternalMemberMustSyncWithinRebalanceTimeout(t *testing.T) {
 	// b joins: a rejoins in time, and both joins end; b never syncs.
 	b, err := l.JoinGroupExternal("g", cfg)
 	require.NoError(t, err)
-	rejoin, err := a.Heartbeat(genA)
-	require.NoError(t, err)
-	require.True(t, rejoin)
-	require.NoError(t, a.Rejoin([]string{"t"}, nil))
+	rejoinWhenTold(t, a, genA, nil)
 	genB, err := b.AwaitRebalance(ctx)
 	require.NoError(t, err)
 	genA, tpsA = awaitAndSync(t, ctx, a)
@@ -358,9 +364,7 @@ func TestCooperativeSecondPhaseIsBoundedByRebalanceTimeout(t *testing.T) {
 			// one partition.
 			b, genB, tpsB := joinExternal(t, ctx, l, cfg)
 			require.Empty(t, tpsB, "a still holds both")
-			rejoin, err := a.Heartbeat(genA)
-			require.NoError(t, err)
-			require.True(t, rejoin)
+			requireToldToRejoin(t, a, genA)
 			genA, keep := awaitAndSync(t, ctx, a)
 			require.Len(t, keep, 1)
 
@@ -372,18 +376,13 @@ func TestCooperativeSecondPhaseIsBoundedByRebalanceTimeout(t *testing.T) {
 				stays, gone, genStays, genGone, owned = a, b, genA, genB, keep
 			}
 			clk.Advance(6 * time.Second)
-			rejoin, err = gone.Heartbeat(genGone)
-			require.NoError(t, err)
-			require.True(t, rejoin)
+			requireToldToRejoin(t, gone, genGone)
 			clk.Advance(6 * time.Second)
-			_, err = gone.Heartbeat(genGone)
+			_, err := gone.Heartbeat(genGone)
 			require.ErrorIs(t, err, eventlog.ErrUnknownMember, "the %s did not rejoin within its rebalance timeout", late)
 
 			// The group rebalances without it: the other member gets both.
-			rejoin, err = stays.Heartbeat(genStays)
-			require.NoError(t, err)
-			require.True(t, rejoin)
-			require.NoError(t, stays.Rejoin([]string{"t"}, owned))
+			rejoinWhenTold(t, stays, genStays, owned)
 			_, tps := awaitAndSync(t, ctx, stays)
 			assert.Len(t, tps, 2)
 		})
@@ -447,9 +446,7 @@ func TestExternalHeartbeatDuringEagerRebalance(t *testing.T) {
 	y, err := l.JoinGroupExternal("g", cfg)
 	require.NoError(t, err)
 	clk.Advance(3 * time.Second)
-	rejoin, err = x.Heartbeat(genX)
-	require.NoError(t, err)
-	require.True(t, rejoin, "x is told to rejoin although it has nothing to give up")
+	requireToldToRejoin(t, x, genX, "x is told to rejoin although it has nothing to give up")
 	require.NoError(t, x.Rejoin([]string{"t"}, nil))
 	clk.Advance(3 * time.Second)
 	gens := awaitWhilePolling(t, ctx, local, 1, x, y)
@@ -562,10 +559,7 @@ func TestExternalEagerRejoinClaimingPartitionsDoesNotWaitOnItself(t *testing.T) 
 			// y joins: x is told to rejoin, and does, naming what it owned.
 			y, err := l.JoinGroupExternal("g", cfg)
 			require.NoError(t, err)
-			rejoin, err := x.Heartbeat(genX)
-			require.NoError(t, err)
-			require.True(t, rejoin)
-			require.NoError(t, x.Rejoin([]string{"t"}, owned))
+			rejoinWhenTold(t, x, genX, owned)
 			genX, err = x.AwaitRebalance(done)
 			require.NoError(t, err, "x's join waits for the partitions x gave up")
 			genY, err := y.AwaitRebalance(done)
