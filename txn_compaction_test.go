@@ -12,36 +12,61 @@ import (
 	"github.com/eventlog/eventlog"
 )
 
+// openCompactTopic opens a Log in dir with 1 KiB segments and creates the
+// compacted topic "t"; it returns the Log and the topic's partition 0.
+func openCompactTopic(t *testing.T, dir string) (*eventlog.Log, *eventlog.Partition) {
+	t.Helper()
+	l := openLog(t, dir, &eventlog.Options{SegmentBytes: 1024})
+	require.NoError(t, l.CreateTopic("t", compactTopic))
+	return l, partition(t, l, "t", 0)
+}
+
+// sendKeyed sends a record of key and value to topic "t" with prod.
+func sendKeyed(t *testing.T, prod *eventlog.Producer, key, value string) {
+	t.Helper()
+	_, err := prod.Send(ctx, eventlog.Record{Topic: "t", Key: []byte(key), Value: []byte(value)})
+	require.NoError(t, err)
+}
+
+// writeTxn sends a record of value for each of keys to topic "t" in one
+// transaction of prod, and commits it, or aborts it.
+func writeTxn(t *testing.T, prod *eventlog.Producer, commit bool, value string, keys ...string) {
+	t.Helper()
+	require.NoError(t, prod.BeginTransaction())
+	for _, key := range keys {
+		sendKeyed(t, prod, key, value)
+	}
+	if commit {
+		require.NoError(t, prod.CommitTransaction(ctx))
+	} else {
+		require.NoError(t, prod.AbortTransaction(ctx))
+	}
+}
+
+// putFillers appends 60 records of value to p, over 5 keys, enough to
+// fill segments that the cleaner can clean.
+func putFillers(t *testing.T, p *eventlog.Partition, value string) {
+	t.Helper()
+	for i := range 60 {
+		putKV(t, p, fmt.Sprint("filler", i%5), []byte(value))
+	}
+}
+
 // TestCompactTransactions: the cleaner drops the records of aborted
 // transactions — a newer aborted value never wins over a committed one —
 // keeps the transaction markers, and never cleans past the last stable
 // offset.
 func TestCompactTransactions(t *testing.T) {
-	l := openLog(t, t.TempDir(), &eventlog.Options{SegmentBytes: 1024})
-	require.NoError(t, l.CreateTopic("t", compactTopic))
-	p := partition(t, l, "t", 0)
+	l, p := openCompactTopic(t, t.TempDir())
 	prod := txnProducer(t, l, "tx")
-	sendKV := func(key, value string) {
-		_, err := prod.Send(ctx, eventlog.Record{Topic: "t", Key: []byte(key), Value: []byte(value)})
-		require.NoError(t, err)
-	}
-	require.NoError(t, prod.BeginTransaction())
-	sendKV("a", "committed")
-	sendKV("b", "committed")
-	require.NoError(t, prod.CommitTransaction(ctx))
-	require.NoError(t, prod.BeginTransaction())
-	sendKV("a", "aborted")
-	require.NoError(t, prod.AbortTransaction(ctx))
-	for i := range 60 {
-		putKV(t, p, fmt.Sprint("filler", i%5), []byte("xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"))
-	}
+	writeTxn(t, prod, true, "committed", "a", "b")
+	writeTxn(t, prod, false, "aborted", "a")
+	putFillers(t, p, "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx")
 	// An open transaction: nothing from its first record on is cleaned.
 	require.NoError(t, prod.BeginTransaction())
-	sendKV("b", "open")
+	sendKeyed(t, prod, "b", "open")
 	open := p.LastStableOffset()
-	for i := range 60 {
-		putKV(t, p, fmt.Sprint("filler", i%5), []byte("yyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyy"))
-	}
+	putFillers(t, p, "yyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyy")
 	require.NoError(t, l.Compact(ctx, "t"))
 
 	latest, err := l.ReplayLatest(ctx, "t")

@@ -70,6 +70,22 @@ func closedTxnIndexes(t *testing.T, partDir string) (paths []string, bases []int
 	return paths, bases
 }
 
+// cutTxnIndexes cuts each of paths that is not empty to the size that to
+// returns for its size, and returns how many it cut.
+func cutTxnIndexes(t *testing.T, paths []string, to func(size int64) int64) int {
+	t.Helper()
+	n := 0
+	for _, path := range paths {
+		info, err := os.Stat(path)
+		require.NoError(t, err)
+		if info.Size() > 0 {
+			require.NoError(t, os.Truncate(path, to(info.Size())))
+			n++
+		}
+	}
+	return n
+}
+
 // TestTxnIndexCutShort: a closed segment's .txnindex cut short at an entry
 // boundary — fewer whole entries, or its last one gone — cannot be told at
 // Open from one with fewer aborts; read_committed readers must still skip
@@ -78,39 +94,18 @@ func closedTxnIndexes(t *testing.T, partDir string) (paths []string, bases []int
 func TestTxnIndexCutShort(t *testing.T) {
 	const entry = 34
 	type cut func(t *testing.T, paths []string, spanSeg int) int
-	truncate := func(t *testing.T, path string, size int64) {
-		require.NoError(t, os.Truncate(path, size))
-	}
 	cuts := map[string]cut{
 		"every file emptied": func(t *testing.T, paths []string, _ int) int {
-			n := 0
-			for _, path := range paths {
-				info, err := os.Stat(path)
-				require.NoError(t, err)
-				if info.Size() > 0 {
-					truncate(t, path, 0)
-					n++
-				}
-			}
-			return n
+			return cutTxnIndexes(t, paths, func(int64) int64 { return 0 })
 		},
 		"last entry of each file": func(t *testing.T, paths []string, _ int) int {
-			n := 0
-			for _, path := range paths {
-				info, err := os.Stat(path)
-				require.NoError(t, err)
-				if info.Size() > 0 {
-					truncate(t, path, info.Size()-entry)
-					n++
-				}
-			}
-			return n
+			return cutTxnIndexes(t, paths, func(size int64) int64 { return size - entry })
 		},
 		"spanning abort's file, to fewer entries": func(t *testing.T, paths []string, spanSeg int) int {
 			info, err := os.Stat(paths[spanSeg])
 			require.NoError(t, err)
 			require.Positive(t, info.Size())
-			truncate(t, paths[spanSeg], 0)
+			require.NoError(t, os.Truncate(paths[spanSeg], 0))
 			return 1
 		},
 	}
@@ -191,38 +186,17 @@ func TestTxnIndexCutShort(t *testing.T) {
 // cleaning would then remove for good.
 func TestTxnIndexCutShortCompaction(t *testing.T) {
 	dir := t.TempDir()
-	l := openLog(t, dir, &eventlog.Options{SegmentBytes: 1024})
-	require.NoError(t, l.CreateTopic("t", compactTopic))
-	p := partition(t, l, "t", 0)
+	l, p := openCompactTopic(t, dir)
 	prod := txnProducer(t, l, "tx")
-	sendKV := func(key, value string) {
-		_, err := prod.Send(ctx, eventlog.Record{Topic: "t", Key: []byte(key), Value: []byte(value)})
-		require.NoError(t, err)
-	}
-	require.NoError(t, prod.BeginTransaction())
-	sendKV("a", "committed")
-	require.NoError(t, prod.CommitTransaction(ctx))
-	require.NoError(t, prod.BeginTransaction())
-	sendKV("a", "aborted")
-	require.NoError(t, prod.AbortTransaction(ctx))
-	for i := range 60 {
-		putKV(t, p, fmt.Sprint("filler", i%5), []byte("xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"))
-	}
+	writeTxn(t, prod, true, "committed", "a")
+	writeTxn(t, prod, false, "aborted", "a")
+	putFillers(t, p, "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx")
 	require.NoError(t, prod.Close())
 	require.NoError(t, l.Close())
 
 	partDir := filepath.Join(dir, "topics", "t", "0")
 	paths, _ := closedTxnIndexes(t, partDir)
-	cut := 0
-	for _, path := range paths {
-		info, err := os.Stat(path)
-		require.NoError(t, err)
-		if info.Size() > 0 {
-			require.NoError(t, os.Truncate(path, 0))
-			cut++
-		}
-	}
-	require.Equal(t, 1, cut, "the abort's .txnindex")
+	require.Equal(t, 1, cutTxnIndexes(t, paths, func(int64) int64 { return 0 }), "the abort's .txnindex")
 
 	l = openLog(t, dir, &eventlog.Options{SegmentBytes: 1024})
 	require.NoError(t, l.Compact(ctx, "t"))
@@ -244,13 +218,7 @@ func TestTxnIndexCutShortConcurrentReaders(t *testing.T) {
 	aborted := p.AbortedTransactions(0, end)
 	require.NoError(t, l.Close())
 	paths, _ := closedTxnIndexes(t, filepath.Join(dir, "topics", "t", "0"))
-	cut := 0
-	for _, path := range paths {
-		if info, err := os.Stat(path); err == nil && info.Size() > 0 {
-			require.NoError(t, os.Truncate(path, 0))
-			cut++
-		}
-	}
+	cut := cutTxnIndexes(t, paths, func(int64) int64 { return 0 })
 	require.Positive(t, cut)
 
 	l = openLog(t, dir, nil)
@@ -407,23 +375,17 @@ func TestTxnIndexCutShortRewriteFails(t *testing.T) {
 func TestTxnIndexCheckSoundLog(t *testing.T) {
 	dir := t.TempDir()
 	opts := &eventlog.Options{SegmentBytes: 1024}
-	l := openLog(t, dir, opts)
-	require.NoError(t, l.CreateTopic("t", compactTopic))
-	p := partition(t, l, "t", 0)
+	l, p := openCompactTopic(t, dir)
 	a, b := txnProducer(t, l, "a"), txnProducer(t, l, "b")
-	sendKV := func(pr *eventlog.Producer, key, value string) {
-		_, err := pr.Send(ctx, eventlog.Record{Topic: "t", Key: []byte(key), Value: []byte(value)})
-		require.NoError(t, err)
-	}
 	for i := range 12 {
 		require.NoError(t, a.BeginTransaction())
 		require.NoError(t, b.BeginTransaction())
-		sendKV(a, fmt.Sprint("a", i%4), fmt.Sprintf("a%02d", i))
-		sendKV(b, fmt.Sprint("b", i%4), fmt.Sprintf("b%02d", i)+strings.Repeat("x", 200))
+		sendKeyed(t, a, fmt.Sprint("a", i%4), fmt.Sprintf("a%02d", i))
+		sendKeyed(t, b, fmt.Sprint("b", i%4), fmt.Sprintf("b%02d", i)+strings.Repeat("x", 200))
 		for j := range 3 {
 			putKV(t, p, fmt.Sprint("filler", j), []byte(strings.Repeat("f", 100)))
 		}
-		sendKV(a, fmt.Sprint("a", i%4), fmt.Sprintf("a%02d-2", i))
+		sendKeyed(t, a, fmt.Sprint("a", i%4), fmt.Sprintf("a%02d-2", i))
 		if i%3 == 0 {
 			require.NoError(t, a.AbortTransaction(ctx))
 		} else {
