@@ -17,9 +17,7 @@ import (
 func lastEpochProducer(t *testing.T, l *eventlog.Log, id string) *eventlog.Producer {
 	t.Helper()
 	require.NoError(t, eventlog.StoreTransactionalIDEpoch(l, id, math.MaxInt16-2))
-	p, err := l.NewProducer(&eventlog.ProducerOptions{TransactionalID: id, TransactionTimeout: time.Minute, Partitioner: eventlog.ManualPartitioner{}, Linger: -1})
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = p.Close() })
+	p := minuteTxnProducer(t, l, id)
 	require.Equal(t, int16(math.MaxInt16-1), eventlog.ProducerIDOf(p).Epoch)
 	return p
 }

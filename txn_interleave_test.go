@@ -43,9 +43,7 @@ func TestTxnOffsetsAbortedWhileWritten(t *testing.T) {
 					require.NoError(t, err)
 				}
 			}
-			zombie, err := l.NewProducer(&eventlog.ProducerOptions{TransactionalID: "tx", TransactionTimeout: time.Minute, Partitioner: eventlog.ManualPartitioner{}, Linger: -1})
-			require.NoError(t, err)
-			defer zombie.Close()
+			zombie := minuteTxnProducer(t, l, "tx")
 			require.NoError(t, zombie.BeginTransaction())
 			send(t, zombie, "out", 0, "zombie")
 
@@ -61,7 +59,7 @@ func TestTxnOffsetsAbortedWhileWritten(t *testing.T) {
 				fresh, err = l.NewProducer(&eventlog.ProducerOptions{TransactionalID: "tx", Partitioner: eventlog.ManualPartitioner{}, Linger: -1})
 				require.NoError(t, err)
 			})
-			err = zombie.SendOffsetsToTransaction(ctx, map[eventlog.TopicPartition]eventlog.OffsetAndMetadata{in0: {Offset: 3}},
+			err := zombie.SendOffsetsToTransaction(ctx, map[eventlog.TopicPartition]eventlog.OffsetAndMetadata{in0: {Offset: 3}},
 				eventlog.GroupMetadata{GroupID: "g", GenerationID: -1})
 			require.NoError(t, err, "written before the abort: the zombie learns at its next call")
 			assert.ErrorIs(t, zombie.CommitTransaction(ctx), eventlog.ErrProducerFenced)

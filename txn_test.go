@@ -37,6 +37,15 @@ func txnProducer(t *testing.T, l *eventlog.Log, id string) *eventlog.Producer {
 	return p
 }
 
+// minuteTxnProducer is txnProducer with a TransactionTimeout of a minute.
+func minuteTxnProducer(t *testing.T, l *eventlog.Log, id string) *eventlog.Producer {
+	t.Helper()
+	p, err := l.NewProducer(&eventlog.ProducerOptions{TransactionalID: id, TransactionTimeout: time.Minute, Partitioner: eventlog.ManualPartitioner{}, Linger: -1})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = p.Close() })
+	return p
+}
+
 // consume reads every record of the topic's partitions at the isolation
 // level, from the start to the end as of now.
 func consume(t *testing.T, l *eventlog.Log, level eventlog.IsolationLevel, topic string) []string {
@@ -260,9 +269,7 @@ func TestTransactionAbortsOnRefusedRecord(t *testing.T) {
 func TestTransactionTimeout(t *testing.T) {
 	clock := newFakeClock()
 	l := txnLog(t, t.TempDir(), &eventlog.Options{Now: clock.Now})
-	p, err := l.NewProducer(&eventlog.ProducerOptions{TransactionalID: "tx", TransactionTimeout: time.Minute, Partitioner: eventlog.ManualPartitioner{}, Linger: -1})
-	require.NoError(t, err)
-	defer p.Close()
+	p := minuteTxnProducer(t, l, "tx")
 	require.NoError(t, p.BeginTransaction())
 	send(t, p, "out", 0, "slow")
 	clock.Advance(30 * time.Second)

@@ -31,9 +31,7 @@ func TestZombieCannotHangPartitionAfterExpiry(t *testing.T) {
 	manual := eventlog.GroupMetadata{GroupID: "g", GenerationID: -1}
 	offsets := map[eventlog.TopicPartition]eventlog.OffsetAndMetadata{in: {Offset: 1}}
 
-	zombie, err := l.NewProducer(&eventlog.ProducerOptions{TransactionalID: "tx", TransactionTimeout: time.Minute, Partitioner: eventlog.ManualPartitioner{}, Linger: -1})
-	require.NoError(t, err)
-	defer zombie.Close()
+	zombie := minuteTxnProducer(t, l, "tx")
 	require.NoError(t, zombie.BeginTransaction())
 	send(t, zombie, "out", 0, "slow")
 	require.NoError(t, zombie.SendOffsetsToTransaction(ctx, offsets, manual))
@@ -65,6 +63,24 @@ func TestZombieCannotHangPartitionAfterExpiry(t *testing.T) {
 	assert.Equal(t, map[eventlog.TopicPartition]int64{in: 1}, committed(t, l, "g"))
 }
 
+// timedOutTransaction begins a transaction of p, a minuteTxnProducer, that
+// sends a record to partition 0 of "out", and lets it pass its
+// TransactionTimeout, so that l aborts it.
+func timedOutTransaction(t *testing.T, l *eventlog.Log, clock *fakeClock, p *eventlog.Producer) {
+	t.Helper()
+	require.NoError(t, p.BeginTransaction())
+	send(t, p, "out", 0, "slow")
+	clock.Advance(90 * time.Second)
+	eventlog.AbortTimedOutTransactions(l)
+}
+
+// sendLate sends a record to the partition of "out" with p, once p was
+// fenced, and returns its error.
+func sendLate(p *eventlog.Producer, partition int32) error {
+	_, err := p.Send(ctx, eventlog.Record{Topic: "out", Partition: partition, Key: []byte("k"), Value: []byte("late")})
+	return err
+}
+
 // TestTimedOutProducerErrorsSayWhy: a Producer fenced because its
 // transaction passed its TransactionTimeout is told so, at the partition
 // that refuses its late batch and at the coordinator, not only that a
@@ -73,16 +89,11 @@ func TestZombieCannotHangPartitionAfterExpiry(t *testing.T) {
 func TestTimedOutProducerErrorsSayWhy(t *testing.T) {
 	clock := newFakeClock()
 	l := txnLog(t, t.TempDir(), &eventlog.Options{Now: clock.Now})
-	p, err := l.NewProducer(&eventlog.ProducerOptions{TransactionalID: "tx", TransactionTimeout: time.Minute, Partitioner: eventlog.ManualPartitioner{}, Linger: -1})
-	require.NoError(t, err)
-	defer p.Close()
-	require.NoError(t, p.BeginTransaction())
-	send(t, p, "out", 0, "slow")
-	clock.Advance(90 * time.Second)
-	eventlog.AbortTimedOutTransactions(l)
+	p := minuteTxnProducer(t, l, "tx")
+	timedOutTransaction(t, l, clock, p)
 
 	const why = "open longer than its TransactionTimeout (1m0s)"
-	_, err = p.Send(ctx, eventlog.Record{Topic: "out", Partition: 0, Key: []byte("k"), Value: []byte("late")})
+	err := sendLate(p, 0)
 	assert.ErrorIs(t, err, eventlog.ErrProducerFenced)
 	assert.ErrorContains(t, err, why, "the partition's refusal")
 	err = p.CommitTransaction(ctx)
@@ -91,14 +102,9 @@ func TestTimedOutProducerErrorsSayWhy(t *testing.T) {
 
 	// Told at the coordinator too: a Producer that learns it at its next
 	// partition added.
-	p2, err := l.NewProducer(&eventlog.ProducerOptions{TransactionalID: "tx2", TransactionTimeout: time.Minute, Partitioner: eventlog.ManualPartitioner{}, Linger: -1})
-	require.NoError(t, err)
-	defer p2.Close()
-	require.NoError(t, p2.BeginTransaction())
-	send(t, p2, "out", 0, "slow")
-	clock.Advance(90 * time.Second)
-	eventlog.AbortTimedOutTransactions(l)
-	_, err = p2.Send(ctx, eventlog.Record{Topic: "out", Partition: 1, Key: []byte("k"), Value: []byte("late")})
+	p2 := minuteTxnProducer(t, l, "tx2")
+	timedOutTransaction(t, l, clock, p2)
+	err = sendLate(p2, 1)
 	assert.ErrorIs(t, err, eventlog.ErrProducerFenced)
 	assert.ErrorContains(t, err, why, "the coordinator's refusal")
 
@@ -107,7 +113,7 @@ func TestTimedOutProducerErrorsSayWhy(t *testing.T) {
 	require.NoError(t, old.BeginTransaction())
 	send(t, old, "out", 0, "zombie")
 	txnProducer(t, l, "tx3")
-	_, err = old.Send(ctx, eventlog.Record{Topic: "out", Partition: 0, Key: []byte("k"), Value: []byte("late")})
+	err = sendLate(old, 0)
 	assert.ErrorIs(t, err, eventlog.ErrProducerFenced)
 	assert.ErrorContains(t, err, "a newer Producer of its transactional id started")
 }
