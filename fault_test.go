@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"path"
 	"slices"
 	"strings"
@@ -267,23 +268,25 @@ func lastLog(t *testing.T, fsys *eventlog.MemFS, dir string) string {
 func memUsed(t *testing.T, fsys *eventlog.MemFS) int64 {
 	t.Helper()
 	var used int64
-	var walk func(dir string)
-	walk = func(dir string) {
-		names, err := fsys.ReadDir(dir)
+	walkMemFiles(t, fsys, "/", func(_ string, info fs.FileInfo) { used += info.Size() })
+	return used
+}
+
+// walkMemFiles calls fn for every file under dir in fsys.
+func walkMemFiles(t *testing.T, fsys *eventlog.MemFS, dir string, fn func(path string, info fs.FileInfo)) {
+	t.Helper()
+	names, err := fsys.ReadDir(dir)
+	require.NoError(t, err)
+	for _, name := range names {
+		p := path.Join(dir, name)
+		info, err := fsys.Stat(p)
 		require.NoError(t, err)
-		for _, name := range names {
-			p := path.Join(dir, name)
-			info, err := fsys.Stat(p)
-			require.NoError(t, err)
-			if info.IsDir() {
-				walk(p)
-			} else {
-				used += info.Size()
-			}
+		if info.IsDir() {
+			walkMemFiles(t, fsys, p, fn)
+		} else {
+			fn(p, info)
 		}
 	}
-	walk("/")
-	return used
 }
 
 // TestFaultDiskFull fills the disk with appends until one fails with

@@ -1,6 +1,7 @@
 package eventlog_test
 
 import (
+	"io/fs"
 	"path"
 	"slices"
 	"strings"
@@ -44,22 +45,7 @@ func tempFileScenario(fsys *eventlog.MemFS) {
 func memFiles(t *testing.T, fsys *eventlog.MemFS, dir string) []string {
 	t.Helper()
 	var files []string
-	var walk func(dir string)
-	walk = func(dir string) {
-		names, err := fsys.ReadDir(dir)
-		require.NoError(t, err)
-		for _, name := range names {
-			p := path.Join(dir, name)
-			info, err := fsys.Stat(p)
-			require.NoError(t, err)
-			if info.IsDir() {
-				walk(p)
-			} else {
-				files = append(files, p)
-			}
-		}
-	}
-	walk(dir)
+	walkMemFiles(t, fsys, dir, func(p string, _ fs.FileInfo) { files = append(files, p) })
 	return files
 }
 
