@@ -19,10 +19,7 @@ import (
 // EVENTLOG_POWERLOSS_ITERATIONS sets the seeds per crash mode and
 // durability (default 12).
 func TestPowerLossFailedFsync(t *testing.T) {
-	iterations := envInt(t, "EVENTLOG_POWERLOSS_ITERATIONS", 12)
-	if testing.Short() {
-		iterations = 2
-	}
+	iterations := envIterations(t, "EVENTLOG_POWERLOSS_ITERATIONS", 12, 2)
 	for _, durability := range []eventlog.Durability{eventlog.DurabilityFsync, eventlog.DurabilityOS} {
 		for _, mode := range append(slices.Clone(powerLossModes), eventlog.CrashReorder) {
 			t.Run(fmt.Sprintf("%v/%v", durability, mode), func(t *testing.T) {
@@ -30,17 +27,8 @@ func TestPowerLossFailedFsync(t *testing.T) {
 				for seed := range iterations {
 					run := newPowerLossRun(t, mode, durability, uint64(seed))
 					run.failSyncs = 2 + seed%3*4 // 2, 6 or 10 percent
-					for round := range 3 {
-						run.session(round)
-						recs := run.reopen()
-						if t.Failed() {
-							t.Fatalf("seed %d round %d", seed, round)
-						}
-						records = max(records, len(recs))
-					}
-					run.sw.mu.Lock()
-					failed += run.sw.failed
-					run.sw.mu.Unlock()
+					records = max(records, run.sessionsAndReopens(seed, 3))
+					failed += run.sw.failedSyncs()
 				}
 				t.Logf("%d seeds, up to %d records recovered, %d Syncs failed", iterations, records, failed)
 			})
@@ -64,9 +52,7 @@ func TestPowerLossFailedFsync(t *testing.T) {
 						t.Fatalf("seed %d round %d", seed, round)
 					}
 				}
-				run.sw.mu.Lock()
-				failed += run.sw.failed
-				run.sw.mu.Unlock()
+				failed += run.sw.failedSyncs()
 			}
 			t.Logf("%d seeds, %d Syncs failed", iterations, failed)
 		})
@@ -82,10 +68,7 @@ func TestPowerLossFailedFsync(t *testing.T) {
 // EVENTLOG_TXN_POWERLOSS_ITERATIONS sets the runs from scratch per crash
 // mode (default 8).
 func TestTransactionPowerLossFailedFsync(t *testing.T) {
-	rounds := envInt(t, "EVENTLOG_TXN_POWERLOSS_ITERATIONS", 8)
-	if testing.Short() {
-		rounds = 3
-	}
+	rounds := envIterations(t, "EVENTLOG_TXN_POWERLOSS_ITERATIONS", 8, 3)
 	for _, mode := range txnPowerLossModes {
 		t.Run(mode.String(), func(t *testing.T) {
 			sessions, failed := 0, 0
@@ -99,9 +82,7 @@ func TestTransactionPowerLossFailedFsync(t *testing.T) {
 					acked = eoReopen(t, r, acked)
 					sessions++
 				}
-				r.sw.mu.Lock()
-				failed += r.sw.failed
-				r.sw.mu.Unlock()
+				failed += r.sw.failedSyncs()
 			}
 			t.Logf("%d sessions, %d Syncs failed", sessions, failed)
 		})

@@ -33,24 +33,14 @@ import (
 // byte, nothing was invented, and recovery is idempotent, also when the
 // power goes again during it (see powerLossRun.reopen).
 func TestPowerLossReorder(t *testing.T) {
-	iterations := envInt(t, "EVENTLOG_REORDER_ITERATIONS", 40)
-	if testing.Short() {
-		iterations = 4
-	}
+	iterations := envIterations(t, "EVENTLOG_REORDER_ITERATIONS", 40, 4)
 	for _, durability := range []eventlog.Durability{eventlog.DurabilityFsync, eventlog.DurabilityOS} {
 		t.Run(durability.String(), func(t *testing.T) {
 			var records, cut int
 			for seed := range iterations {
 				run := newPowerLossRun(t, eventlog.CrashReorder, durability, uint64(seed))
 				run.opts.RecoveryPointInterval = time.Millisecond
-				for round := range 3 {
-					run.session(round)
-					recs := run.reopen()
-					if t.Failed() {
-						t.Fatalf("seed %d round %d", seed, round)
-					}
-					records = max(records, len(recs))
-				}
+				records = max(records, run.sessionsAndReopens(seed, 3))
 				cut += run.cuts["during appends"]
 			}
 			t.Logf("%d seeds, up to %d records recovered, %d cuts during appends", iterations, records, cut)

@@ -61,6 +61,15 @@ func envInt(t *testing.T, name string, def int) int {
 	return n
 }
 
+// envIterations is envInt, or short under -short.
+func envIterations(t *testing.T, name string, def, short int) int {
+	t.Helper()
+	if testing.Short() {
+		return short
+	}
+	return envInt(t, name, def)
+}
+
 // errPowerLost is what every MemFS call returns once the power switch has
 // cut the power: the process that issued it is dead.
 var errPowerLost = errors.New("test: power lost")
@@ -106,6 +115,13 @@ func (s *powerSwitch) hook(op eventlog.Op, _ string) error {
 		return eventlog.ErrInjected // a writeback error: MemFS loses the unsynced bytes
 	}
 	return nil
+}
+
+// failedSyncs returns how many Syncs the switch failed so far.
+func (s *powerSwitch) failedSyncs() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.failed
 }
 
 // setMode sets the crash mode of the next power cuts; call it between
@@ -338,6 +354,22 @@ func (r *powerLossRun) session(round int) {
 // reopen reopens the log after a crash, possibly losing power again
 // during recovery first, and checks the invariants. It returns the
 // records recovered, which from then on must survive every crash.
+// sessionsAndReopens runs n rounds of a session and the reopen after its
+// power cut, stopping the test at the first round that failed, which it
+// names with seed; it returns the most records a reopen recovered.
+func (r *powerLossRun) sessionsAndReopens(seed, n int) (records int) {
+	r.t.Helper()
+	for round := range n {
+		r.session(round)
+		recs := r.reopen()
+		if r.t.Failed() {
+			r.t.Fatalf("seed %d round %d", seed, round)
+		}
+		records = max(records, len(recs))
+	}
+	return records
+}
+
 func (r *powerLossRun) reopen() []eventlog.Record {
 	t := r.t
 	r.sw.arm(0) // the power is back
@@ -477,10 +509,7 @@ func cloneMemFS(t *testing.T, src *eventlog.MemFS) *eventlog.MemFS {
 // invented, and that recovery is idempotent. Each seed runs a machine
 // through several crashes, so recovery also runs on recovered logs.
 func TestPowerLoss(t *testing.T) {
-	iterations := envInt(t, "EVENTLOG_POWERLOSS_ITERATIONS", 12)
-	if testing.Short() {
-		iterations = 2
-	}
+	iterations := envIterations(t, "EVENTLOG_POWERLOSS_ITERATIONS", 12, 2)
 	for _, durability := range []eventlog.Durability{eventlog.DurabilityFsync, eventlog.DurabilityOS} {
 		for _, mode := range powerLossModes {
 			t.Run(fmt.Sprintf("%v/%v", durability, mode), func(t *testing.T) {
@@ -488,14 +517,7 @@ func TestPowerLoss(t *testing.T) {
 				cuts := map[string]int{}
 				for seed := range iterations {
 					run := newPowerLossRun(t, mode, durability, uint64(seed))
-					for round := range 3 {
-						run.session(round)
-						recs := run.reopen()
-						if t.Failed() {
-							t.Fatalf("seed %d round %d", seed, round)
-						}
-						records = max(records, len(recs))
-					}
+					records = max(records, run.sessionsAndReopens(seed, 3))
 					for k, v := range run.cuts {
 						cuts[k] += v
 					}
