@@ -107,19 +107,8 @@ func TestProducerIDsHandedOutButUnusedAfterFileLost(t *testing.T) {
 				assert.False(t, handed[id.ID], "id %d handed out again", id.ID)
 				assert.Greater(t, id.ID, highest, "NewProducerID")
 			}
-			idem, err := l.NewProducer(&eventlog.ProducerOptions{Idempotent: true, Partitioner: eventlog.ManualPartitioner{}, Linger: -1})
-			require.NoError(t, err)
-			defer idem.Close()
-			assert.Greater(t, eventlog.ProducerIDOf(idem).ID, highest, "an idempotent Producer")
-			send(t, idem, "t", 0, "idempotent after")
-			txn := txnProducer(t, l, "new")
-			assert.Greater(t, eventlog.ProducerIDOf(txn).ID, highest, "a transactional Producer")
-			assert.Less(t, eventlog.ProducerIDOf(txn).ID, int64(1)<<62, "below the cap of appends")
-			require.NoError(t, txn.BeginTransaction())
-			send(t, txn, "t", 0, "transactional after")
-			require.NoError(t, txn.CommitTransaction(ctx))
-			assert.Equal(t, []string{"idempotent", "idempotent after", "transactional", "transactional after"},
-				consume(t, l, eventlog.ReadCommitted, "t"))
+			txnID := assertIDsAbove(t, l, highest)
+			assert.Less(t, txnID, int64(1)<<62, "a transactional Producer's id is below the cap of appends")
 		})
 	}
 }

@@ -45,8 +45,9 @@ func producersThatWrote(t *testing.T, l *eventlog.Log) int64 {
 
 // assertIDsAbove checks that every way of getting a producer id gives one
 // above highest, and that a new idempotent Producer's records are stored,
-// not answered as an older producer's duplicates.
-func assertIDsAbove(t *testing.T, l *eventlog.Log, highest int64) {
+// not answered as an older producer's duplicates. It returns the id of the
+// transactional Producer it started.
+func assertIDsAbove(t *testing.T, l *eventlog.Log, highest int64) (txnID int64) {
 	t.Helper()
 	id, err := l.NewProducerID(ctx)
 	require.NoError(t, err)
@@ -66,6 +67,7 @@ func assertIDsAbove(t *testing.T, l *eventlog.Log, highest int64) {
 
 	assert.Equal(t, []string{"idempotent", "idempotent after", "transactional", "transactional after"},
 		consume(t, l, eventlog.ReadCommitted, "t"))
+	return eventlog.ProducerIDOf(txn).ID
 }
 
 // TestProducerIDsFileLost: with producer-ids.meta deleted, after a clean
