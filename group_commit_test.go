@@ -73,6 +73,46 @@ func TestCommitOfNothingAfterLogClose(t *testing.T) {
 	assert.ErrorIs(t, asyncErr, eventlog.ErrClosed, "CommitAsync")
 }
 
+// appendToIn0 appends n records to partition 0 of topic "in".
+func appendToIn0(t *testing.T, l *eventlog.Log, n int) {
+	t.Helper()
+	for range n {
+		_, err := partition(t, l, "in", 0).Append(ctx, []eventlog.Record{{Value: []byte("v")}}, eventlog.AppendOptions{})
+		require.NoError(t, err)
+	}
+}
+
+// in0Poller polls a group member and keeps the offsets of partition 0 it
+// polled.
+type in0Poller struct {
+	t   *testing.T
+	c   *eventlog.Consumer
+	got []int64
+}
+
+func (p *in0Poller) poll() {
+	p.t.Helper()
+	recs, err := p.c.Poll(ctx)
+	require.NoError(p.t, err)
+	for _, r := range recs {
+		if r.Partition == 0 {
+			p.got = append(p.got, r.Offset)
+		}
+	}
+}
+
+// pollUntil polls, at most 100 times, until the last offset polled is
+// offset.
+func (p *in0Poller) pollUntil(offset int64) {
+	p.t.Helper()
+	for range 100 {
+		if len(p.got) > 0 && p.got[len(p.got)-1] == offset {
+			return
+		}
+		p.poll()
+	}
+}
+
 // A commit from outside the group — CommitGroupOffsets, the commit of a
 // consumer that assigns partitions by hand, offsets sent to a transaction
 // with generation -1 — is accepted only while the group has no members.
@@ -104,39 +144,21 @@ func TestOutsideCommitInFlightHoldsItsPartitions(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			l := txnLog(t, t.TempDir(), nil)
-			for range 10 {
-				_, err := partition(t, l, "in", 0).Append(ctx, []eventlog.Record{{Value: []byte("v")}}, eventlog.AppendOptions{})
-				require.NoError(t, err)
-			}
+			appendToIn0(t, l, 10)
 			require.NoError(t, l.CommitGroupOffsets(ctx, "g", map[eventlog.TopicPartition]eventlog.OffsetAndMetadata{in: {Offset: 5}}))
 			b := groupConsumer(t, l, "g", func(o *eventlog.ConsumerOptions) { o.DisableAutoCommit, o.FetchMaxWait = true, -1 })
-			var got []int64 // offsets of in-0 that b polled
-			poll := func() {
-				recs, err := b.Poll(ctx)
-				require.NoError(t, err)
-				for _, r := range recs {
-					if r.Partition == in.Partition {
-						got = append(got, r.Offset)
-					}
-				}
-			}
+			polled := &in0Poller{t: t, c: b}
 			commit(t, l, func() {
 				eventlog.SetCommitCheckedHook(l, nil)
 				eventlog.SetTxnOffsetsCheckedHook(l, nil)
 				require.NoError(t, b.Subscribe("in")) // b joins
 				for range 10 {
-					poll()
+					polled.poll()
 				}
 			})
-			_, err := partition(t, l, "in", 0).Append(ctx, []eventlog.Record{{Value: []byte("v")}}, eventlog.AppendOptions{})
-			require.NoError(t, err)
-			for range 100 {
-				if len(got) > 0 && got[len(got)-1] == 10 {
-					break
-				}
-				poll()
-			}
-			assert.Equal(t, []int64{10}, got, "offsets of %v the new member polled: it starts where the commit left it", in)
+			appendToIn0(t, l, 1)
+			polled.pollUntil(10)
+			assert.Equal(t, []int64{10}, polled.got, "offsets of %v the new member polled: it starts where the commit left it", in)
 		})
 	}
 }

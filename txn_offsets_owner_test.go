@@ -21,10 +21,7 @@ func TestTxnOffsetsOfEvictedMemberHoldItsPartitions(t *testing.T) {
 	clk := newClock()
 	l := txnLog(t, t.TempDir(), &eventlog.Options{Now: clk.Now})
 	in := eventlog.TopicPartition{Topic: "in", Partition: 0}
-	for range 10 {
-		_, err := partition(t, l, "in", 0).Append(ctx, []eventlog.Record{{Value: []byte("v")}}, eventlog.AppendOptions{})
-		require.NoError(t, err)
-	}
+	appendToIn0(t, l, 10)
 	member := func(o *eventlog.ConsumerOptions) {
 		o.DisableAutoCommit, o.FetchMaxWait, o.MaxPollInterval = true, -1, time.Minute
 	}
@@ -36,16 +33,7 @@ func TestTxnOffsetsOfEvictedMemberHoldItsPartitions(t *testing.T) {
 	require.NoError(t, err)
 
 	b := groupConsumer(t, l, "g", member)
-	var got []int64 // offsets of in-0 that b polled
-	poll := func() {
-		recs, err := b.Poll(ctx)
-		require.NoError(t, err)
-		for _, r := range recs {
-			if r.Partition == in.Partition {
-				got = append(got, r.Offset)
-			}
-		}
-	}
+	polled := &in0Poller{t: t, c: b}
 	p := txnProducer(t, l, "tx")
 	require.NoError(t, p.BeginTransaction())
 	eventlog.SetTxnOffsetsCheckedHook(l, func() {
@@ -53,19 +41,13 @@ func TestTxnOffsetsOfEvictedMemberHoldItsPartitions(t *testing.T) {
 		clk.Advance(2 * time.Minute) // a goes silent past MaxPollInterval
 		require.NoError(t, b.Subscribe("in"))
 		for range 10 { // b joins, which evicts a, and takes what it can
-			poll()
+			polled.poll()
 		}
 	})
 	require.NoError(t, p.SendOffsetsToTransaction(ctx, map[eventlog.TopicPartition]eventlog.OffsetAndMetadata{in: {Offset: 10}}, md))
-	poll()
+	polled.poll()
 	require.NoError(t, p.CommitTransaction(ctx))
-	_, err = partition(t, l, "in", 0).Append(ctx, []eventlog.Record{{Value: []byte("v")}}, eventlog.AppendOptions{})
-	require.NoError(t, err)
-	for range 100 {
-		if len(got) > 0 && got[len(got)-1] == 10 {
-			break
-		}
-		poll()
-	}
-	assert.Equal(t, []int64{10}, got, "offsets of %v the new owner polled: it starts where the transaction committed", in)
+	appendToIn0(t, l, 1)
+	polled.pollUntil(10)
+	assert.Equal(t, []int64{10}, polled.got, "offsets of %v the new owner polled: it starts where the transaction committed", in)
 }
