@@ -25,9 +25,17 @@ var completeIn = eventlog.TopicPartition{Topic: "in", Partition: 0}
 // (two), in holding six records.
 func completeLog(t *testing.T, fsys *eventlog.MemFS) *eventlog.Log {
 	t.Helper()
-	l, err := eventlog.Open("/data", &eventlog.Options{FS: fsys})
+	return openWithIn(t, &eventlog.Options{FS: fsys}, map[string]int{"A": 1, "in": 1, "out": 2})
+}
+
+// openWithIn opens a Log in /data with opts and the topics missing of
+// topics, by name the partitions of each, and gives partition 0 of "in",
+// one of them, six records if it has none.
+func openWithIn(t *testing.T, opts *eventlog.Options, topics map[string]int) *eventlog.Log {
+	t.Helper()
+	l, err := eventlog.Open("/data", opts)
 	require.NoError(t, err)
-	for name, partitions := range map[string]int{"A": 1, "in": 1, "out": 2} {
+	for name, partitions := range topics {
 		if _, err := l.TopicConfig(name); err != nil {
 			require.NoError(t, l.CreateTopic(name, eventlog.TopicConfig{Partitions: partitions}))
 		}
@@ -61,6 +69,20 @@ func committedOffset(t *testing.T, l *eventlog.Log, tp eventlog.TopicPartition) 
 // Producer and CommitTransaction's error.
 func commitIncomplete(t *testing.T, l *eventlog.Log, fsys *eventlog.MemFS, failing string) (*eventlog.Producer, error) {
 	t.Helper()
+	p := beginCompleteTxn(t, l)
+	fsys.SetFault(failNth(1, func(op eventlog.Op, name string) bool {
+		return op == eventlog.OpWrite && strings.Contains(name, failing) && strings.HasSuffix(name, ".log")
+	}))
+	err := p.CommitTransaction(ctx)
+	fsys.SetFault(nil)
+	return p, err
+}
+
+// beginCompleteTxn starts a Producer of transactional ID "tx" and, in a
+// transaction it leaves open, writes "a" to A-0 and "o" to out-1 and sends
+// offset 4 of in-0 for group g.
+func beginCompleteTxn(t *testing.T, l *eventlog.Log) *eventlog.Producer {
+	t.Helper()
 	p, err := l.NewProducer(&eventlog.ProducerOptions{TransactionalID: "tx", Partitioner: eventlog.ManualPartitioner{}, Linger: -1})
 	require.NoError(t, err)
 	require.NoError(t, p.BeginTransaction())
@@ -68,12 +90,7 @@ func commitIncomplete(t *testing.T, l *eventlog.Log, fsys *eventlog.MemFS, faili
 	send(t, p, "out", 1, "o")
 	require.NoError(t, p.SendOffsetsToTransaction(ctx, map[eventlog.TopicPartition]eventlog.OffsetAndMetadata{completeIn: {Offset: 4}},
 		eventlog.GroupMetadata{GroupID: "g", GenerationID: -1}))
-	fsys.SetFault(failNth(1, func(op eventlog.Op, name string) bool {
-		return op == eventlog.OpWrite && strings.Contains(name, failing) && strings.HasSuffix(name, ".log")
-	}))
-	err = p.CommitTransaction(ctx)
-	fsys.SetFault(nil)
-	return p, err
+	return p
 }
 
 // requireCommitted checks that commitIncomplete's transaction is

@@ -20,17 +20,11 @@ import (
 func TestCommitDecisionFsyncFails(t *testing.T) {
 	fsys := eventlog.NewMemFS()
 	l := completeLog(t, fsys)
-	p, err := l.NewProducer(&eventlog.ProducerOptions{TransactionalID: "tx", Partitioner: eventlog.ManualPartitioner{}, Linger: -1})
-	require.NoError(t, err)
-	require.NoError(t, p.BeginTransaction())
-	send(t, p, "A", 0, "a")
-	send(t, p, "out", 1, "o")
-	require.NoError(t, p.SendOffsetsToTransaction(ctx, map[eventlog.TopicPartition]eventlog.OffsetAndMetadata{completeIn: {Offset: 4}},
-		eventlog.GroupMetadata{GroupID: "g", GenerationID: -1}))
+	p := beginCompleteTxn(t, l)
 	fsys.SetFault(failNth(1, func(op eventlog.Op, name string) bool {
 		return op == eventlog.OpSync && strings.Contains(name, "__transaction_state")
 	}))
-	err = p.CommitTransaction(ctx)
+	err := p.CommitTransaction(ctx)
 	fsys.SetFault(nil)
 	require.ErrorIs(t, err, eventlog.ErrInjected)
 	assert.NotErrorIs(t, err, eventlog.ErrTransactionIncomplete, "the commit does not know that it is decided")

@@ -85,21 +85,8 @@ func TestTransactionEndPowerLoss(t *testing.T) {
 	}
 }
 
-// openCompleteLog is completeLog with options.
+// openCompleteLog is completeLog with options, and without topic A.
 func openCompleteLog(t *testing.T, opts *eventlog.Options) *eventlog.Log {
 	t.Helper()
-	l, err := eventlog.Open("/data", opts)
-	require.NoError(t, err)
-	for name, partitions := range map[string]int{"in": 1, "out": 2} {
-		if _, err := l.TopicConfig(name); err != nil {
-			require.NoError(t, l.CreateTopic(name, eventlog.TopicConfig{Partitions: partitions}))
-		}
-	}
-	if partition(t, l, "in", 0).HighWatermark() == 0 {
-		for range 6 {
-			_, err := partition(t, l, "in", 0).Append(ctx, []eventlog.Record{rec("k", "in")}, eventlog.AppendOptions{})
-			require.NoError(t, err)
-		}
-	}
-	return l
+	return openWithIn(t, opts, map[string]int{"in": 1, "out": 2})
 }
