@@ -103,17 +103,7 @@ func TestFaultFsyncTxnIndexAtCheckpoint(t *testing.T) {
 	send(t, pr, "t", 0, "aborted")
 	require.NoError(t, pr.AbortTransaction(ctx))
 
-	snapshots := func() []string {
-		names, err := fsys.ReadDir(faultDir + "/topics/t/0")
-		require.NoError(t, err)
-		var out []string
-		for _, name := range names {
-			if strings.HasSuffix(name, ".snapshot") {
-				out = append(out, name)
-			}
-		}
-		return out
-	}
+	snapshots := func() []string { return memNamesEnding(t, fsys, faultDir+"/topics/t/0", ".snapshot") }
 	before := snapshots()
 	fsys.SetFault(failNth(1, func(op eventlog.Op, name string) bool {
 		return op == eventlog.OpSync && strings.HasSuffix(name, ".txnindex")

@@ -452,17 +452,7 @@ func TestSegmentNamesDurableFromCreation(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{Durability: eventlog.DurabilityOS}))
 	appendN(t, partition(t, l, "t", 0), 50, eventlog.AppendOptions{})
-	segments := func() []string {
-		names, err := fsys.ReadDir(partitionDir("/data"))
-		require.NoError(t, err)
-		var logs []string
-		for _, name := range names {
-			if strings.HasSuffix(name, ".log") {
-				logs = append(logs, name)
-			}
-		}
-		return logs
-	}
+	segments := func() []string { return memNamesEnding(t, fsys, partitionDir("/data"), ".log") }
 	before := segments()
 	require.Greater(t, len(before), 2)
 	require.NoError(t, eventlog.Abandon(l))

@@ -115,7 +115,13 @@ func assertAppendsRoll(t *testing.T, fsys *eventlog.MemFS, p *eventlog.Partition
 // at "/d" whose names end with ext.
 func partitionFiles(t *testing.T, fsys *eventlog.MemFS, ext string) []string {
 	t.Helper()
-	names, err := fsys.ReadDir(filepath.Dir(segmentFile(0, ext)))
+	return memNamesEnding(t, fsys, filepath.Dir(segmentFile(0, ext)), ext)
+}
+
+// memNamesEnding lists the names in dir on fsys that end with ext.
+func memNamesEnding(t *testing.T, fsys *eventlog.MemFS, dir, ext string) []string {
+	t.Helper()
+	names, err := fsys.ReadDir(dir)
 	require.NoError(t, err)
 	var out []string
 	for _, name := range names {
