@@ -458,6 +458,25 @@ func TestExternalHeartbeatDuringEagerRebalance(t *testing.T) {
 	assert.Len(t, d.Members, 3)
 }
 
+// awaitOneEach waits in AwaitRebalance for x, then y, with ctx, and checks
+// that the rebalance ends in one generation that grants each one
+// partition; msg says why x's wait may not fail. It returns x's partitions.
+func awaitOneEach(t *testing.T, ctx context.Context, x, y *eventlog.ExternalMember, msg string) []eventlog.TopicPartition {
+	t.Helper()
+	genX, err := x.AwaitRebalance(ctx)
+	require.NoError(t, err, msg)
+	genY, err := y.AwaitRebalance(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, genX, genY)
+	tpsX, err := x.Sync(genX)
+	require.NoError(t, err)
+	tpsY, err := y.Sync(genY)
+	require.NoError(t, err)
+	assert.Len(t, tpsX, 1)
+	assert.Len(t, tpsY, 1)
+	return tpsX
+}
+
 // TestExternalAwaitGivesBackWhatItsClientNeverLearned: an external member
 // granted partitions while its join is under way — by the rebalance its own
 // join completed, before its AwaitRebalance began — whose group starts an
@@ -479,17 +498,7 @@ func TestExternalAwaitGivesBackWhatItsClientNeverLearned(t *testing.T) {
 		require.NoError(t, err)
 		y, err := l.JoinGroupExternal("g", cfg)
 		require.NoError(t, err)
-		genX, err := x.AwaitRebalance(done)
-		require.NoError(t, err, "x's join waits for the partitions granted to x")
-		genY, err := y.AwaitRebalance(done)
-		require.NoError(t, err)
-		assert.Equal(t, genX, genY)
-		tpsX, err := x.Sync(genX)
-		require.NoError(t, err)
-		tpsY, err := y.Sync(genY)
-		require.NoError(t, err)
-		assert.Len(t, tpsX, 1)
-		assert.Len(t, tpsY, 1)
+		awaitOneEach(t, done, x, y, "x's join waits for the partitions granted to x")
 	})
 	t.Run("rejoining member", func(t *testing.T) {
 		l := eventlogtest.NewTopic(t, "t", eventlog.TopicConfig{Partitions: 2})
@@ -560,17 +569,7 @@ func TestExternalEagerRejoinClaimingPartitionsDoesNotWaitOnItself(t *testing.T) 
 			y, err := l.JoinGroupExternal("g", cfg)
 			require.NoError(t, err)
 			rejoinWhenTold(t, x, genX, owned)
-			genX, err = x.AwaitRebalance(done)
-			require.NoError(t, err, "x's join waits for the partitions x gave up")
-			genY, err := y.AwaitRebalance(done)
-			require.NoError(t, err)
-			assert.Equal(t, genX, genY)
-			tpsX, err := x.Sync(genX)
-			require.NoError(t, err)
-			tpsY, err := y.Sync(genY)
-			require.NoError(t, err)
-			assert.Len(t, tpsX, 1)
-			assert.Len(t, tpsY, 1)
+			tpsX := awaitOneEach(t, done, x, y, "x's join waits for the partitions x gave up")
 			if a.Name() == "sticky" {
 				// The assignor saw what x owned: x keeps one of them.
 				assert.Contains(t, owned, tpsX[0])
