@@ -36,6 +36,24 @@ func memWriteAt(t *testing.T, f File, data string, off int64) {
 	require.NoError(t, err)
 }
 
+// failedWrite is memDurable with data written at off by a Sync that
+// failed.
+func failedWrite(t *testing.T, durable, data string, off int64) (*MemFS, File) {
+	t.Helper()
+	m, f := memDurable(t, durable)
+	memWriteAt(t, f, data, off)
+	failOneSync(t, m, f)
+	return m, f
+}
+
+// syncCrashRead syncs f, cuts the power and returns what "f" then holds.
+func syncCrashRead(t *testing.T, m *MemFS, f File) string {
+	t.Helper()
+	require.NoError(t, f.Sync())
+	m.Crash(CrashOptions{})
+	return memRead(t, m, "f")
+}
+
 func memRead(t *testing.T, m *MemFS, name string) string {
 	t.Helper()
 	data, err := m.ReadFile(name)
@@ -72,51 +90,37 @@ func checkFailedSyncLosesItsBytes(t *testing.T, opts CrashOptions) {
 func TestMemFSFailedSyncRewritten(t *testing.T) {
 	// Bytes written again after the failure are dirty again: the next Sync
 	// writes them.
-	m, f := memDurable(t, "0123")
-	memWriteAt(t, f, "abcdef", 2)
-	failOneSync(t, m, f)
+	m, f := failedWrite(t, "0123", "abcdef", 2)
 	memWriteAt(t, f, "CD", 2)
 	memWriteAt(t, f, "F", 7)
-	require.NoError(t, f.Sync())
-	m.Crash(CrashOptions{})
-	assert.Equal(t, "01CD\x00\x00\x00F", memRead(t, m, "f"))
+	assert.Equal(t, "01CD\x00\x00\x00F", syncCrashRead(t, m, f))
 }
 
 func TestMemFSFailedSyncThenTruncated(t *testing.T) {
 	// A file cut below the bytes a failed Sync lost and grown again holds
 	// zeros there, not the lost bytes; cut within them, it keeps the lost
 	// bytes below the cut lost.
-	m, f := memDurable(t, "ab")
-	memWriteAt(t, f, "cdef", 2)
-	failOneSync(t, m, f)
+	m, f := failedWrite(t, "ab", "cdef", 2)
 	require.NoError(t, f.Truncate(4))
 	memWriteAt(t, f, "G", 5)
 	assert.Equal(t, "abcd\x00G", memRead(t, m, "f"))
-	require.NoError(t, f.Sync())
-	m.Crash(CrashOptions{})
-	assert.Equal(t, "ab\x00\x00\x00G", memRead(t, m, "f"))
+	assert.Equal(t, "ab\x00\x00\x00G", syncCrashRead(t, m, f))
 }
 
 func TestMemFSFailedSyncProcessCrash(t *testing.T) {
 	// The page cache outlives the process: CrashKeepAll keeps every byte,
 	// and a Sync after it still does not write those a failed Sync lost.
-	m, f := memDurable(t, "ab")
-	memWriteAt(t, f, "cd", 2)
-	failOneSync(t, m, f)
+	m, f := failedWrite(t, "ab", "cd", 2)
 	m.Crash(CrashOptions{Mode: CrashKeepAll})
 	assert.Equal(t, "abcd", memRead(t, m, "f"))
 	f = memOpen(t, m, "f")
-	require.NoError(t, f.Sync())
-	m.Crash(CrashOptions{})
-	assert.Equal(t, "ab\x00\x00", memRead(t, m, "f"))
+	assert.Equal(t, "ab\x00\x00", syncCrashRead(t, m, f))
 }
 
 func TestMemFSFailedSyncWriteFile(t *testing.T) {
 	// WriteFile makes its content durable, whatever a Sync failed to
 	// write before.
-	m, f := memDurable(t, "ab")
-	memWriteAt(t, f, "cd", 2)
-	failOneSync(t, m, f)
+	m, _ := failedWrite(t, "ab", "cd", 2)
 	require.NoError(t, m.WriteFile("f", []byte("wxyz"), 0o644))
 	m.Crash(CrashOptions{})
 	assert.Equal(t, "wxyz", memRead(t, m, "f"))
