@@ -40,6 +40,14 @@ func value(configs map[string]kadm.Config, name string) (string, kmsg.ConfigSour
 	return c.MaybeValue(), c.Source
 }
 
+// assertConfig checks a setting's value and source in configs.
+func assertConfig(t *testing.T, configs map[string]kadm.Config, name, want string, source kmsg.ConfigSource, msgAndArgs ...any) {
+	t.Helper()
+	v, src := value(configs, name)
+	assert.Equal(t, want, v, msgAndArgs...)
+	assert.Equal(t, source, src, "the source of %s", name)
+}
+
 // TestDescribeConfigsTopic checks DescribeConfigs of a topic as kadm (and
 // kafka-configs.sh --describe) asks for it: the topic's own settings as
 // DYNAMIC_TOPIC_CONFIG with the broker default they override as a
@@ -54,28 +62,20 @@ func TestDescribeConfigsTopic(t *testing.T) {
 	adm := kadm.NewClient(f.client(t))
 	configs := topicConfigsOf(t, adm, "own")
 
-	v, src := value(configs, "retention.ms")
-	assert.Equal(t, "3600000", v)
-	assert.Equal(t, kmsg.ConfigSourceDynamicTopicConfig, src)
-	v, src = value(configs, "cleanup.policy")
-	assert.Equal(t, "compact", v)
-	assert.Equal(t, kmsg.ConfigSourceDynamicTopicConfig, src)
+	assertConfig(t, configs, "retention.ms", "3600000", kmsg.ConfigSourceDynamicTopicConfig)
+	assertConfig(t, configs, "cleanup.policy", "compact", kmsg.ConfigSourceDynamicTopicConfig)
 	assert.Equal(t, []kadm.ConfigSynonym{
 		{Key: "cleanup.policy", Value: kmsg.StringPtr("compact"), Source: kmsg.ConfigSourceDynamicTopicConfig},
 		{Key: "log.cleanup.policy", Value: kmsg.StringPtr("delete"), Source: kmsg.ConfigSourceDefaultConfig},
 	}, configs["cleanup.policy"].Synonyms)
 
-	v, src = value(configs, "min.cleanable.dirty.ratio")
-	assert.Equal(t, "0.5", v)
-	assert.Equal(t, kmsg.ConfigSourceDefaultConfig, src)
+	assertConfig(t, configs, "min.cleanable.dirty.ratio", "0.5", kmsg.ConfigSourceDefaultConfig)
 	assert.Equal(t, []kadm.ConfigSynonym{
 		{Key: "log.cleaner.min.cleanable.ratio", Value: kmsg.StringPtr("0.5"), Source: kmsg.ConfigSourceDefaultConfig},
 	}, configs["min.cleanable.dirty.ratio"].Synonyms)
-	v, _ = value(configs, "compression.type")
+	v, _ := value(configs, "compression.type")
 	assert.Equal(t, "producer", v)
-	v, src = value(configs, "max.message.bytes")
-	assert.Equal(t, "1048588", v, "the Log's default")
-	assert.Equal(t, kmsg.ConfigSourceDefaultConfig, src)
+	assertConfig(t, configs, "max.message.bytes", "1048588", kmsg.ConfigSourceDefaultConfig, "the Log's default")
 
 	rcs, err := adm.DescribeTopicConfigs(testContext(t), "missing")
 	require.NoError(t, err)
@@ -160,13 +160,9 @@ func TestDescribeConfigsBroker(t *testing.T) {
 	for _, c := range rcs[0].Configs {
 		configs[c.Key] = c
 	}
-	v, src := value(configs, "fetch.max.bytes")
-	assert.Equal(t, "57671680", v)
-	assert.Equal(t, kmsg.ConfigSourceStaticBrokerConfig, src)
-	v, src = value(configs, "log.cleaner.delete.retention.ms")
-	assert.Equal(t, "86400000", v)
-	assert.Equal(t, kmsg.ConfigSourceDefaultConfig, src)
-	v, _ = value(configs, "auto.create.topics.enable")
+	assertConfig(t, configs, "fetch.max.bytes", "57671680", kmsg.ConfigSourceStaticBrokerConfig)
+	assertConfig(t, configs, "log.cleaner.delete.retention.ms", "86400000", kmsg.ConfigSourceDefaultConfig)
+	v, _ := value(configs, "auto.create.topics.enable")
 	assert.Equal(t, "false", v)
 
 	r := dialRaw(t, f.addr)
@@ -214,9 +210,7 @@ func TestIncrementalAlterConfigs(t *testing.T) {
 	cfg, err := f.log.TopicConfig("t")
 	require.NoError(t, err)
 	assert.Equal(t, eventlog.TopicConfig{Partitions: 1, Retention: time.Minute}, cfg)
-	v, src := value(topicConfigsOf(t, adm, "t"), "retention.ms")
-	assert.Equal(t, "60000", v)
-	assert.Equal(t, kmsg.ConfigSourceDynamicTopicConfig, src)
+	assertConfig(t, topicConfigsOf(t, adm, "t"), "retention.ms", "60000", kmsg.ConfigSourceDynamicTopicConfig)
 
 	// APPEND to the default, delete: both; SUBTRACT delete: compact.
 	require.NoError(t, alter(false, kadm.AlterConfig{Op: kadm.AppendConfig, Name: "cleanup.policy", Value: kmsg.StringPtr("compact")}).Err)
@@ -492,9 +486,7 @@ func TestDescribeConfigsZeroDirtyRatio(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, math.SmallestNonzeroFloat64, cfg.MinCleanableDirtyRatio, "cleans at any dirt")
 
-	v, src := value(topicConfigsOf(t, adm, "t"), "min.cleanable.dirty.ratio")
-	assert.Equal(t, "0", v)
-	assert.Equal(t, kmsg.ConfigSourceDynamicTopicConfig, src)
+	assertConfig(t, topicConfigsOf(t, adm, "t"), "min.cleanable.dirty.ratio", "0", kmsg.ConfigSourceDynamicTopicConfig)
 
 	resps, err := adm.AlterTopicConfigs(ctx, []kadm.AlterConfig{{Op: kadm.SetConfig, Name: "retention.ms", Value: kmsg.StringPtr("60000")}}, "t")
 	require.NoError(t, err)
@@ -502,6 +494,6 @@ func TestDescribeConfigsZeroDirtyRatio(t *testing.T) {
 	cfg, err = f.log.TopicConfig("t")
 	require.NoError(t, err)
 	assert.Equal(t, eventlog.TopicConfig{Partitions: 1, CleanupPolicy: eventlog.CleanupCompact, Retention: time.Minute, MinCleanableDirtyRatio: math.SmallestNonzeroFloat64}, cfg)
-	v, _ = value(topicConfigsOf(t, adm, "t"), "min.cleanable.dirty.ratio")
+	v, _ := value(topicConfigsOf(t, adm, "t"), "min.cleanable.dirty.ratio")
 	assert.Equal(t, "0", v)
 }
