@@ -250,30 +250,23 @@ func TestMalformedRequests(t *testing.T) {
 	// not serve, of any API but ApiVersions, and closes the connection
 	// (SocketServer's parseRequestHeader), whether or not the response
 	// has an error code: the client was told the versions served.
-	for _, req := range []kmsg.Request{
-		kmsg.NewPtrListGroupsRequest(),      // served up to v4
-		kmsg.NewPtrSASLHandshakeRequest(),   // served in v1 only
-		kmsg.NewPtrDescribeClusterRequest(), // not served
+	for _, c := range []struct {
+		req       kmsg.Request
+		version   int16
+		errorCode string // whether the response has an error code in that version
+	}{
+		{kmsg.NewPtrListGroupsRequest(), 5, "with"},      // served up to v4
+		{kmsg.NewPtrSASLHandshakeRequest(), 0, "with"},   // served in v1 only
+		{kmsg.NewPtrDescribeClusterRequest(), 0, "with"}, // not served
+		// The response has an error code, but not in these versions.
+		{fetchRequest(3, "t", map[int32]int64{0: 0}, 1<<20, 1<<20), 3, "without"}, // served from v4
+		{kmsg.NewPtrFindCoordinatorRequest(), 5, "without"},                       // served up to v4
+		{kmsg.NewPtrOffsetFetchRequest(), 0, "without"},                           // served from v1
 	} {
-		version := map[int16]int16{16: 5, 17: 0, 60: 0}[req.Key()]
-		req.SetVersion(version)
-		t.Run(fmt.Sprintf("unsupported %s v%d with an error code", kmsg.NameForKey(req.Key()), version), func(t *testing.T) {
+		c.req.SetVersion(c.version)
+		t.Run(fmt.Sprintf("unsupported %s v%d %s an error code", kmsg.NameForKey(c.req.Key()), c.version, c.errorCode), func(t *testing.T) {
 			r := dialRaw(t, f.addr)
-			r.send(req)
-			r.closed()
-		})
-	}
-	// The response has an error code, but not in these versions.
-	for _, req := range []kmsg.Request{
-		fetchRequest(3, "t", map[int32]int64{0: 0}, 1<<20, 1<<20), // served from v4
-		kmsg.NewPtrFindCoordinatorRequest(),                       // served up to v4
-		kmsg.NewPtrOffsetFetchRequest(),                           // served from v1
-	} {
-		version := map[int16]int16{1: 3, 10: 5, 9: 0}[req.Key()]
-		req.SetVersion(version)
-		t.Run(fmt.Sprintf("unsupported %s v%d without an error code", kmsg.NameForKey(req.Key()), version), func(t *testing.T) {
-			r := dialRaw(t, f.addr)
-			r.send(req)
+			r.send(c.req)
 			r.closed()
 		})
 	}
