@@ -341,13 +341,7 @@ func TestIncompleteTransactionPowerLoss(t *testing.T) {
 					l := completeLog(t, fsys)
 					_, err := abortIncomplete(t, l, fsys)
 					require.ErrorIs(t, err, eventlog.ErrTransactionIncomplete)
-					sw := newPowerSwitch(fsys, mode, uint64(at))
-					sw.arm(at)
-					eventlog.RetryIncompleteTransactions(l)
-					done := !sw.isDead()
-					sw.cut()
-					_ = eventlog.Abandon(l)
-					sw.arm(0)
+					done := cutPowerDuring(fsys, mode, at, l, func() { eventlog.RetryIncompleteTransactions(l) })
 					l = completeLog(t, fsys)
 					assert.Empty(t, consume(t, l, eventlog.ReadCommitted, "out"), "cut at %d", at)
 					assert.Contains(t, consume(t, l, eventlog.ReadUncommitted, "out"), "stored")
@@ -362,6 +356,20 @@ func TestIncompleteTransactionPowerLoss(t *testing.T) {
 			})
 		})
 	}
+}
+
+// cutPowerDuring runs fn with the power of fsys cut, in mode, at its at-th
+// operation, then abandons l, the Log on fsys, and turns the power back
+// on; it reports whether fn ended before the cut.
+func cutPowerDuring(fsys *eventlog.MemFS, mode eventlog.CrashMode, at int, l *eventlog.Log, fn func()) (done bool) {
+	sw := newPowerSwitch(fsys, mode, uint64(at))
+	sw.arm(at)
+	fn()
+	done = !sw.isDead()
+	sw.cut()
+	_ = eventlog.Abandon(l)
+	sw.arm(0)
+	return done
 }
 
 // sweepPowerCuts reopens a copy of the crashed fsys once per operation of

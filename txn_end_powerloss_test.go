@@ -48,13 +48,7 @@ func TestTransactionEndPowerLoss(t *testing.T) {
 					send(t, p, "out", 1, "aborted")
 					require.NoError(t, p.SendOffsetsToTransaction(ctx, map[eventlog.TopicPartition]eventlog.OffsetAndMetadata{in: {Offset: 3}}, manual))
 
-					sw := newPowerSwitch(fsys, mode, uint64(at))
-					sw.arm(at)
-					end(t, l, p, clock)
-					done := !sw.isDead()
-					sw.cut()
-					_ = eventlog.Abandon(l)
-					sw.arm(0)
+					done := cutPowerDuring(fsys, mode, at, l, func() { end(t, l, p, clock) })
 
 					l = openCompleteLog(t, opts)
 					assert.Empty(t, consume(t, l, eventlog.ReadCommitted, "out"), "cut at %d", at)
