@@ -1,6 +1,7 @@
 package eventlog_test
 
 import (
+	"iter"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -21,49 +22,50 @@ type iterateOffsets func(c *eventlog.Consumer, body func(eventlog.TopicPartition
 func iterators() map[string]iterateOffsets {
 	views := func(toEnd bool) iterateOffsets {
 		return func(c *eventlog.Consumer, body func(eventlog.TopicPartition, int64) bool) (map[int32][]int64, []error) {
-			got, errs := map[int32][]int64{}, []error(nil)
 			it := c.Views(ctx)
 			if toEnd {
 				it = c.ViewsToEnd(ctx)
 			}
-			for v, err := range it {
-				if err != nil {
-					errs = append(errs, err)
-					continue
-				}
-				got[v.Partition] = append(got[v.Partition], v.Offset)
-				if !body(eventlog.TopicPartition{Topic: v.Topic, Partition: v.Partition}, v.Offset) {
-					break
-				}
-			}
-			return got, errs
+			return offsetsOf(it, func(v *eventlog.RecordView) (eventlog.TopicPartition, int64) {
+				return eventlog.TopicPartition{Topic: v.Topic, Partition: v.Partition}, v.Offset
+			}, body)
 		}
 	}
 	typed := func(toEnd bool) iterateOffsets {
 		return func(c *eventlog.Consumer, body func(eventlog.TopicPartition, int64) bool) (map[int32][]int64, []error) {
-			got, errs := map[int32][]int64{}, []error(nil)
 			tc := eventlog.NewTypedConsumer(c, eventlog.StringSerde{}, eventlog.StringSerde{})
 			it := tc.Records(ctx)
 			if toEnd {
 				it = tc.ReadToEnd(ctx)
 			}
-			for r, err := range it {
-				if err != nil {
-					errs = append(errs, err)
-					continue
-				}
-				got[r.Partition] = append(got[r.Partition], r.Offset)
-				if !body(eventlog.TopicPartition{Topic: r.Topic, Partition: r.Partition}, r.Offset) {
-					break
-				}
-			}
-			return got, errs
+			return offsetsOf(it, func(r eventlog.TypedRecord[string, string]) (eventlog.TopicPartition, int64) {
+				return eventlog.TopicPartition{Topic: r.Topic, Partition: r.Partition}, r.Offset
+			}, body)
 		}
 	}
 	return map[string]iterateOffsets{
 		"Views": views(false), "ViewsToEnd": views(true),
 		"typed Records": typed(false), "typed ReadToEnd": typed(true),
 	}
+}
+
+// offsetsOf runs it, calling body with the partition and offset of each
+// element, which at reads, until body returns false; it returns the
+// offsets, per partition, and the errors yielded.
+func offsetsOf[T any](it iter.Seq2[T, error], at func(T) (eventlog.TopicPartition, int64), body func(eventlog.TopicPartition, int64) bool) (map[int32][]int64, []error) {
+	got, errs := map[int32][]int64{}, []error(nil)
+	for e, err := range it {
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		tp, offset := at(e)
+		got[tp.Partition] = append(got[tp.Partition], offset)
+		if !body(tp, offset) {
+			break
+		}
+	}
+	return got, errs
 }
 
 // assertDense checks that each partition's offsets go up one by one from
