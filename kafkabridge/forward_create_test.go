@@ -131,8 +131,7 @@ func TestForwardTopicDeletedWhileChecked(t *testing.T) {
 	ctx := testContext(t)
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	done := make(chan error, 1)
-	go func() { done <- f.Run(runCtx) }()
+	done := startRun(runCtx, f.Run)
 	select {
 	case <-forwarded:
 	case err := <-done:

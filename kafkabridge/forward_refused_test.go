@@ -88,8 +88,7 @@ func TestForwardBatchesFitTheRemoteTopic(t *testing.T) {
 	})
 	ctx, cancel := context.WithCancel(testContext(t))
 	defer cancel()
-	done := make(chan error, 1)
-	go func() { done <- f.Run(ctx) }()
+	done := startRun(ctx, f.Run)
 	for offset := int64(0); offset < n; {
 		select {
 		case offset = <-committed:
@@ -256,8 +255,7 @@ func TestForwardKeepsTheClientBatchSize(t *testing.T) {
 	})
 	ctx, cancel := context.WithCancel(testContext(t))
 	defer cancel()
-	done := make(chan error, 1)
-	go func() { done <- f.Run(ctx) }()
+	done := startRun(ctx, f.Run)
 	select {
 	case <-committed:
 	case err := <-done:

@@ -37,8 +37,7 @@ func TestForwardStopsWhenRemoteTopicDeleted(t *testing.T) {
 			ctx := testContext(t)
 			runCtx, cancel := context.WithCancel(ctx)
 			defer cancel()
-			done := make(chan error, 1)
-			go func() { done <- f.Run(runCtx) }()
+			done := startRun(runCtx, f.Run)
 			produceLocal(t, l, sampleRecords("orders", 5, time.UnixMilli(1_000)))
 			w.await(t, ctx, 5, "forwarded before the deletion")
 

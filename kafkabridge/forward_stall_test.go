@@ -95,14 +95,6 @@ func stalledOrdersForward(t *testing.T, maxUncommitted int) (*kfake.Cluster, *ev
 	return c, l, f
 }
 
-// startRun runs f.Run(ctx) on a goroutine and returns the channel its
-// error arrives on.
-func startRun(ctx context.Context, f *kafkabridge.Forward) <-chan error {
-	done := make(chan error, 1)
-	go func() { done <- f.Run(ctx) }()
-	return done
-}
-
 // awaitWhileRunning waits for reached to close, failing if Run returns
 // first or ctx ends; what says what closes it, as "sending its records".
 func awaitWhileRunning(t *testing.T, ctx context.Context, reached <-chan struct{}, done <-chan error, what string) {
@@ -140,7 +132,7 @@ func TestForwardNoticesLogClosedWhileClusterStalls(t *testing.T) {
 	stallProduce(c, func(int32) bool { return true }, nil)
 	sent := waitHook(f)
 	ctx := testContext(t)
-	done := startRun(ctx, f)
+	done := startRun(ctx, f.Run)
 	awaitWhileRunning(t, ctx, sent, done, "sending its records")
 	// The Forward has MaxUncommitted records out and waits for the cluster.
 	require.NoError(t, l.Close())
@@ -215,7 +207,7 @@ func TestForwardStopsWhileCheckingTopics(t *testing.T) {
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(testContext(t))
 	defer cancel()
-	done := startRun(ctx, f)
+	done := startRun(ctx, f.Run)
 	awaitWhileRunning(t, ctx, asked, done, "checking the remote topic")
 	cancel()
 	require.NoError(t, runEndsWithin(t, done, 10*time.Second, "checking the remote topics after its context ended"))
@@ -249,7 +241,7 @@ func TestForwardShutdownDuringRebalanceWaitsOnce(t *testing.T) {
 			cancel()
 		})
 	})
-	done := startRun(ctx, f)
+	done := startRun(ctx, f.Run)
 	<-sent
 
 	// A second member of the group takes partitions away from the Forward.
@@ -285,7 +277,7 @@ func TestForwardNoticesLogClosedWhileAskingAboutTopics(t *testing.T) {
 	// it is the Forward's.
 	produced := takeProduce(c)
 	ctx := testContext(t)
-	done := startRun(ctx, f)
+	done := startRun(ctx, f.Run)
 	awaitWhileRunning(t, ctx, produced, done, "sending its records")
 	release := make(chan struct{})
 	defer close(release)

@@ -357,8 +357,7 @@ func forwardsToAddedPartition(t *testing.T, c *kfake.Cluster, opts *kafkabridge.
 	ctx := testContext(t)
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	done := make(chan error, 1)
-	go func() { done <- f.Run(runCtx) }()
+	done := startRun(runCtx, f.Run)
 	consumeRemote(t, c, "orders", 2, len(before)) // the client knows the remote topic's 2 partitions
 
 	if grow != nil {

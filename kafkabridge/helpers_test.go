@@ -321,6 +321,14 @@ func onlyGroupOffset(t *testing.T, l *eventlog.Log, group string) eventlog.Group
 	return offsets[0]
 }
 
+// startRun runs run(ctx), a Forward's or a Mirror's Run, on a goroutine
+// and returns the channel its error arrives on.
+func startRun(ctx context.Context, run func(context.Context) error) <-chan error {
+	done := make(chan error, 1)
+	go func() { done <- run(ctx) }()
+	return done
+}
+
 // awaitRun waits for a Run started on a goroutine to return, and returns
 // its error.
 func awaitRun(t *testing.T, ctx context.Context, done <-chan error, what string) error {

@@ -70,8 +70,7 @@ func runUntilCommitted(t *testing.T, m *kafkabridge.Mirror, topic string, counts
 	kafkabridge.SetMirrorCommitHook(m, func(o map[eventlog.TopicPartition]eventlog.OffsetAndMetadata) { commits <- o })
 	ctx, cancel := context.WithCancel(testContext(t))
 	defer cancel()
-	done := make(chan error, 1)
-	go func() { done <- m.Run(ctx) }()
+	done := startRun(ctx, m.Run)
 	missing := make(map[int32]bool, len(counts))
 	for p := range counts {
 		missing[p] = true
@@ -413,8 +412,7 @@ func TestMirrorRemoteTopicRecreatedWhileRunning(t *testing.T) {
 	require.NoError(t, err)
 	progress := mirrorProgress(m, "events")
 	ctx := testContext(t)
-	done := make(chan error, 1)
-	go func() { done <- m.Run(ctx) }()
+	done := startRun(ctx, m.Run)
 	awaitMirrored(t, ctx, progress, int64(len(first)), "the first topic")
 
 	// Created again with more records than the Mirror mirrored, while its
@@ -454,8 +452,7 @@ func TestMirrorStopsWhenRemoteTopicDeleted(t *testing.T) {
 	ctx := testContext(t)
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	done := make(chan error, 1)
-	go func() { done <- m.Run(runCtx) }()
+	done := startRun(runCtx, m.Run)
 	awaitMirrored(t, ctx, progress, int64(len(sent)), "the topic")
 
 	deleteRemoteTopic(t, c, "events")
@@ -508,8 +505,7 @@ func TestMirrorRemoteTopicRecreatedBeforeFirstFetch(t *testing.T) {
 	ctx := testContext(t)
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	done := make(chan error, 1)
-	go func() { done <- m.Run(runCtx) }()
+	done := startRun(runCtx, m.Run)
 	select {
 	case <-reached:
 	case err := <-done:

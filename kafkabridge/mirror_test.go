@@ -347,8 +347,7 @@ func runMirrorTo(t *testing.T, m *kafkabridge.Mirror, topic string, n int) (fetc
 	})
 	ctx, cancel := context.WithCancel(testContext(t))
 	defer cancel()
-	done := make(chan error, 1)
-	go func() { done <- m.Run(ctx) }()
+	done := startRun(ctx, m.Run)
 	select {
 	case <-caughtUp:
 		cancel()
