@@ -132,13 +132,7 @@ func TestForwardTopicDeletedWhileChecked(t *testing.T) {
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	done := startRun(runCtx, f.Run)
-	select {
-	case <-forwarded:
-	case err := <-done:
-		t.Fatalf("Run stopped: %v", err)
-	case <-ctx.Done():
-		t.Fatal("outbox.a was not forwarded")
-	}
+	awaitWhileRunning(t, ctx, forwarded, done, "forwarding outbox.a")
 	cancel()
 	require.NoError(t, <-done, "a deleted topic does not stop the Forward")
 	got := consumeRemote(t, c, "outbox.a", 1, len(a))

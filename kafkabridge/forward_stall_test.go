@@ -95,19 +95,6 @@ func stalledOrdersForward(t *testing.T, maxUncommitted int) (*kfake.Cluster, *ev
 	return c, l, f
 }
 
-// awaitWhileRunning waits for reached to close, failing if Run returns
-// first or ctx ends; what says what closes it, as "sending its records".
-func awaitWhileRunning(t *testing.T, ctx context.Context, reached <-chan struct{}, done <-chan error, what string) {
-	t.Helper()
-	select {
-	case <-reached:
-	case err := <-done:
-		t.Fatalf("Run returned before %s: %v", what, err)
-	case <-ctx.Done():
-		t.Fatalf("the Forward never got to %s", what)
-	}
-}
-
 // runEndsWithin waits at most d for Run to return and returns its error;
 // after says since what it should, as "after its Log closed".
 func runEndsWithin(t *testing.T, done <-chan error, d time.Duration, after string) error {

@@ -368,13 +368,7 @@ func forwardsToAddedPartition(t *testing.T, c *kfake.Cluster, opts *kafkabridge.
 	require.NoError(t, err)
 	_, err = added.Append(ctx, []eventlog.Record{{Value: []byte("on an added partition")}}, eventlog.AppendOptions{})
 	require.NoError(t, err)
-	select {
-	case <-forwarded:
-	case err := <-done:
-		t.Fatalf("Run stopped: %v", err)
-	case <-ctx.Done():
-		t.Fatal("the record on the added partition was not forwarded")
-	}
+	awaitWhileRunning(t, ctx, forwarded, done, "forwarding the record on the added partition")
 	cancel()
 	require.NoError(t, <-done)
 	got := consumeRemote(t, c, "orders", 4, len(before)+1)

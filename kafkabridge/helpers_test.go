@@ -329,6 +329,19 @@ func startRun(ctx context.Context, run func(context.Context) error) <-chan error
 	return done
 }
 
+// awaitWhileRunning waits for reached to close, failing if Run returns
+// first or ctx ends; what says what closes it, as "sending its records".
+func awaitWhileRunning(t *testing.T, ctx context.Context, reached <-chan struct{}, done <-chan error, what string) {
+	t.Helper()
+	select {
+	case <-reached:
+	case err := <-done:
+		t.Fatalf("Run returned before %s: %v", what, err)
+	case <-ctx.Done():
+		t.Fatalf("Run never got to %s", what)
+	}
+}
+
 // awaitRun waits for a Run started on a goroutine to return, and returns
 // its error.
 func awaitRun(t *testing.T, ctx context.Context, done <-chan error, what string) error {

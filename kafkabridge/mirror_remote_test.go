@@ -506,11 +506,7 @@ func TestMirrorRemoteTopicRecreatedBeforeFirstFetch(t *testing.T) {
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	done := startRun(runCtx, m.Run)
-	select {
-	case <-reached:
-	case err := <-done:
-		t.Fatalf("Run stopped before its client loaded the topic: %v", err)
-	}
+	awaitWhileRunning(t, ctx, reached, done, "its client loading the topic")
 	recreateHolding(t, c, "events", recreated)
 	close(gate)
 	select {

@@ -538,13 +538,7 @@ func TestMirrorTailDeletedLocally(t *testing.T) {
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	go func() { done <- m.Run(runCtx) }()
-	select {
-	case <-caughtUp:
-	case err := <-done:
-		t.Fatalf("Run stopped: %v", err)
-	case <-ctx.Done():
-		t.Fatal("the Mirror did not catch up")
-	}
+	awaitWhileRunning(t, ctx, caughtUp, done, "catching up")
 	cancel()
 	require.NoError(t, <-done)
 	got := readLocal(t, l, "events", map[int32]int{0: 30})
