@@ -68,6 +68,17 @@ func offsetsOf[T any](it iter.Seq2[T, error], at func(T) (eventlog.TopicPartitio
 	return got, errs
 }
 
+// memberFromStart returns a member of group "g" subscribed to topic "t",
+// once it owns the topic's partitions, so many, at their start.
+func memberFromStart(t *testing.T, l *eventlog.Log, partitions int) *eventlog.Consumer {
+	t.Helper()
+	g := groupConsumer(t, l, "g", func(o *eventlog.ConsumerOptions) { o.FetchMaxWait = -1 })
+	require.NoError(t, g.Subscribe("t"))
+	pollUntil(t, owning(g, partitions), nil, g)
+	require.NoError(t, g.SeekToBeginning())
+	return g
+}
+
 // assertDense checks that each partition's offsets go up one by one from
 // 0: none skipped, none twice.
 func assertDense(t *testing.T, got map[int32][]int64, msg string) {
@@ -133,10 +144,7 @@ func TestIteratorsWhenTheTopicIsDeleted(t *testing.T) {
 			require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{Partitions: 2}))
 			produce(t, l, 0, 5, "v")
 			produce(t, l, 1, 5, "v")
-			g := groupConsumer(t, l, "g", func(o *eventlog.ConsumerOptions) { o.FetchMaxWait = -1 })
-			require.NoError(t, g.Subscribe("t"))
-			pollUntil(t, owning(g, 2), nil, g)
-			require.NoError(t, g.SeekToBeginning())
+			g := memberFromStart(t, l, 2)
 			deleted := false
 			got, errs := iterate(g, func(_ eventlog.TopicPartition, offset int64) bool {
 				if offset == 2 && !deleted {
@@ -166,10 +174,7 @@ func TestIteratorsReadPartitionsAddedMeanwhile(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			l := consumerLog(t, 1, nil)
 			produce(t, l, 0, 5, "v")
-			g := groupConsumer(t, l, "g", func(o *eventlog.ConsumerOptions) { o.FetchMaxWait = -1 })
-			require.NoError(t, g.Subscribe("t"))
-			pollUntil(t, owning(g, 1), nil, g)
-			require.NoError(t, g.SeekToBeginning())
+			g := memberFromStart(t, l, 1)
 			added := false
 			got, errs := iterate(g, func(_ eventlog.TopicPartition, offset int64) bool {
 				if !added {
