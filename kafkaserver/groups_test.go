@@ -376,15 +376,16 @@ func TestEmptyGroupID(t *testing.T) {
 	assert.Equal(t, kerr.InvalidGroupID.Code, committed.Topics[0].Partitions[0].ErrorCode, "OffsetCommit")
 }
 
-// TestOffsetCommitMetadataTooLarge: a partition whose commit metadata is
-// longer than offset.metadata.max.bytes (4096) is answered
-// OFFSET_METADATA_TOO_LARGE, and the other partitions of the request are
-// committed, as Kafka answers it.
-func TestOffsetCommitMetadataTooLarge(t *testing.T) {
-	f := newFixture(t, map[string]eventlog.TopicConfig{"t": {Partitions: 2}})
+// commitToOneRecordEach makes topic "t" of as many partitions as parts,
+// one record in each, and sends group "g" an OffsetCommit v8 of
+// generation -1 with parts; it returns the fixture and the answers of
+// topic "t"'s partitions.
+func commitToOneRecordEach(t *testing.T, parts []kmsg.OffsetCommitRequestTopicPartition) (*fixture, []kmsg.OffsetCommitResponseTopicPartition) {
+	t.Helper()
+	f := newFixture(t, map[string]eventlog.TopicConfig{"t": {Partitions: len(parts)}})
 	ctx := testContext(t)
 	prod := f.client(t, kgo.DefaultProduceTopic("t"), kgo.RecordPartitioner(kgo.ManualPartitioner()))
-	for p := range int32(2) {
+	for p := range int32(len(parts)) {
 		require.NoError(t, prod.ProduceSync(ctx, &kgo.Record{Partition: p, Value: []byte("v")}).FirstErr())
 	}
 	r := dialRaw(t, f.addr)
@@ -392,18 +393,28 @@ func TestOffsetCommitMetadataTooLarge(t *testing.T) {
 	commit.SetVersion(8)
 	commit.Group, commit.Generation = "g", -1
 	ct := kmsg.NewOffsetCommitRequestTopic()
-	ct.Topic = "t"
-	for p, metadata := range []string{strings.Repeat("m", eventlog.MaxOffsetMetadataBytes+1), "ok"} {
-		cp := kmsg.NewOffsetCommitRequestTopicPartition()
-		cp.Partition, cp.Offset, cp.Metadata = int32(p), 1, kmsg.StringPtr(metadata)
-		ct.Partitions = append(ct.Partitions, cp)
-	}
+	ct.Topic, ct.Partitions = "t", parts
 	commit.Topics = append(commit.Topics, ct)
 	resp := r.roundTrip(commit).(*kmsg.OffsetCommitResponse)
 	require.Len(t, resp.Topics, 1)
-	require.Len(t, resp.Topics[0].Partitions, 2)
-	assert.Equal(t, kerr.OffsetMetadataTooLarge.Code, resp.Topics[0].Partitions[0].ErrorCode, "%v", kerr.ErrorForCode(resp.Topics[0].Partitions[0].ErrorCode))
-	assert.Zero(t, resp.Topics[0].Partitions[1].ErrorCode, "%v", kerr.ErrorForCode(resp.Topics[0].Partitions[1].ErrorCode))
+	require.Len(t, resp.Topics[0].Partitions, len(parts))
+	return f, resp.Topics[0].Partitions
+}
+
+// TestOffsetCommitMetadataTooLarge: a partition whose commit metadata is
+// longer than offset.metadata.max.bytes (4096) is answered
+// OFFSET_METADATA_TOO_LARGE, and the other partitions of the request are
+// committed, as Kafka answers it.
+func TestOffsetCommitMetadataTooLarge(t *testing.T) {
+	var parts []kmsg.OffsetCommitRequestTopicPartition
+	for p, metadata := range []string{strings.Repeat("m", eventlog.MaxOffsetMetadataBytes+1), "ok"} {
+		cp := kmsg.NewOffsetCommitRequestTopicPartition()
+		cp.Partition, cp.Offset, cp.Metadata = int32(p), 1, kmsg.StringPtr(metadata)
+		parts = append(parts, cp)
+	}
+	f, answers := commitToOneRecordEach(t, parts)
+	assert.Equal(t, kerr.OffsetMetadataTooLarge.Code, answers[0].ErrorCode, "%v", kerr.ErrorForCode(answers[0].ErrorCode))
+	assert.Zero(t, answers[1].ErrorCode, "%v", kerr.ErrorForCode(answers[1].ErrorCode))
 	committed, err := f.log.CommittedOffsets("g", []eventlog.TopicPartition{{Topic: "t", Partition: 0}, {Topic: "t", Partition: 1}})
 	require.NoError(t, err)
 	assert.Equal(t, map[eventlog.TopicPartition]eventlog.OffsetAndMetadata{{Topic: "t", Partition: 1}: {Offset: 1, Metadata: "ok"}}, committed)
@@ -414,29 +425,15 @@ func TestOffsetCommitMetadataTooLarge(t *testing.T) {
 // partition only; the other partitions of the request are committed, as
 // Kafka answers every partition of a commit on its own.
 func TestOffsetCommitOutOfRangeAnsweredAlone(t *testing.T) {
-	f := newFixture(t, map[string]eventlog.TopicConfig{"t": {Partitions: 3}})
-	ctx := testContext(t)
-	prod := f.client(t, kgo.DefaultProduceTopic("t"), kgo.RecordPartitioner(kgo.ManualPartitioner()))
-	for p := range int32(3) {
-		require.NoError(t, prod.ProduceSync(ctx, &kgo.Record{Partition: p, Value: []byte("v")}).FirstErr())
-	}
-	r := dialRaw(t, f.addr)
-	commit := kmsg.NewPtrOffsetCommitRequest()
-	commit.SetVersion(8)
-	commit.Group, commit.Generation = "g", -1
-	ct := kmsg.NewOffsetCommitRequestTopic()
-	ct.Topic = "t"
+	var parts []kmsg.OffsetCommitRequestTopicPartition
 	for p, offset := range []int64{5, 1, -7} { // past the high watermark (1), at it, negative
 		cp := kmsg.NewOffsetCommitRequestTopicPartition()
 		cp.Partition, cp.Offset = int32(p), offset
-		ct.Partitions = append(ct.Partitions, cp)
+		parts = append(parts, cp)
 	}
-	commit.Topics = append(commit.Topics, ct)
-	resp := r.roundTrip(commit).(*kmsg.OffsetCommitResponse)
-	require.Len(t, resp.Topics, 1)
-	require.Len(t, resp.Topics[0].Partitions, 3)
+	f, answers := commitToOneRecordEach(t, parts)
 	codes := map[int32]int16{}
-	for _, p := range resp.Topics[0].Partitions {
+	for _, p := range answers {
 		codes[p.Partition] = p.ErrorCode
 	}
 	assert.Equal(t, map[int32]int16{0: kerr.OffsetOutOfRange.Code, 1: 0, 2: kerr.OffsetOutOfRange.Code}, codes)
