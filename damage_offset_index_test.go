@@ -33,17 +33,32 @@ func offsetIndexLog(t *testing.T, fsys *eventlog.MemFS) (*eventlog.Options, []in
 	return opts, bases, path, good
 }
 
+// flipMiddleEntryBit flips the lowest bit of byte 7 of the middle entry of
+// the index file at path, whose entries are size bytes: in an .index entry
+// (size 8) its position's, which then points inside a batch; in a
+// .timeindex entry (size 12) its maximum timestamp's, one millisecond off.
+// It requires at least least entries and returns the file as it was and
+// the index of the entry.
+func flipMiddleEntryBit(t *testing.T, fsys *eventlog.MemFS, path string, size, least int) ([]byte, int) {
+	t.Helper()
+	good, err := fsys.ReadFile(path)
+	require.NoError(t, err)
+	require.GreaterOrEqual(t, len(good)/size, least, "entries to damage")
+	k := len(good) / size / 2
+	damaged := slices.Clone(good)
+	damaged[k*size+7] ^= 0x01
+	require.NoError(t, fsys.WriteFile(path, damaged, 0o644))
+	return good, k
+}
+
 // A closed segment's .index with a middle entry that no longer names the
 // batch at its position is rebuilt by the first read that finds it out, as
 // a time index is by the first lookup by time: reads no longer scan the
 // segment from its start one after another, and Verify then finds it sound.
 func TestReadRebuildsDamagedOffsetIndexEntry(t *testing.T) {
 	fsys := eventlog.NewMemFS()
-	opts, bases, path, good := offsetIndexLog(t, fsys)
-	k := len(good) / 8 / 2
-	damaged := append([]byte(nil), good...)
-	damaged[k*8+7] ^= 0x01 // the position's lowest bit: inside the batch
-	require.NoError(t, fsys.WriteFile(path, damaged, 0o644))
+	opts, bases, path, _ := offsetIndexLog(t, fsys)
+	good, k := flipMiddleEntryBit(t, fsys, path, 8, 4)
 
 	l := openLog(t, "/d", opts)
 	p := partition(t, l, "t", 0)
@@ -115,13 +130,7 @@ func TestReadRebuildsDamagedOffsetIndexOfCrashedActiveSegment(t *testing.T) {
 	fsys := eventlog.NewMemFS()
 	opts, _ := crashedActiveSegment(t, fsys)
 	path := "/d/topics/t/0/00000000000000000000.index"
-	good, err := fsys.ReadFile(path)
-	require.NoError(t, err)
-	require.GreaterOrEqual(t, len(good)/8, 4, "entries to damage")
-	k := len(good) / 8 / 2
-	damaged := slices.Clone(good)
-	damaged[k*8+7] ^= 0x01 // the position's lowest bit: inside the batch
-	require.NoError(t, fsys.WriteFile(path, damaged, 0o644))
+	good, k := flipMiddleEntryBit(t, fsys, path, 8, 4)
 
 	l := openLog(t, "/d", opts)
 	p := partition(t, l, "t", 0)
@@ -146,14 +155,7 @@ func TestOffsetForTimeRebuildsDamagedTimeIndexOfCrashedActiveSegment(t *testing.
 	fsys := eventlog.NewMemFS()
 	opts, stamps := crashedActiveSegment(t, fsys)
 	path := "/d/topics/t/0/00000000000000000000.timeindex"
-	good, err := fsys.ReadFile(path)
-	require.NoError(t, err)
-	n := len(good) / 12
-	require.GreaterOrEqual(t, n, 4, "entries to damage")
-	k := n / 2
-	damaged := slices.Clone(good)
-	damaged[k*12+7] ^= 0x01 // the maximum's lowest bit: one millisecond off
-	require.NoError(t, fsys.WriteFile(path, damaged, 0o644))
+	good, _ := flipMiddleEntryBit(t, fsys, path, 12, 4)
 
 	l := openLog(t, "/d", opts)
 	p := partition(t, l, "t", 0)
@@ -180,12 +182,7 @@ func TestActiveIndexRebuildDuringAppends(t *testing.T) {
 	fsys := eventlog.NewMemFS()
 	opts, stamps := crashedActiveSegment(t, fsys)
 	path := "/d/topics/t/0/00000000000000000000.index"
-	good, err := fsys.ReadFile(path)
-	require.NoError(t, err)
-	k := len(good) / 8 / 2
-	damaged := slices.Clone(good)
-	damaged[k*8+7] ^= 0x01
-	require.NoError(t, fsys.WriteFile(path, damaged, 0o644))
+	good, k := flipMiddleEntryBit(t, fsys, path, 8, 1)
 
 	l := openLog(t, "/d", opts)
 	p := partition(t, l, "t", 0)

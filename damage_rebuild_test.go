@@ -3,7 +3,6 @@ package eventlog_test
 import (
 	"encoding/binary"
 	"fmt"
-	"slices"
 	"testing"
 	"time"
 
@@ -49,19 +48,8 @@ func TestFailedRebuildOfClosedSegmentIndexIsKept(t *testing.T) {
 	bases := segmentBases(t, fsys, "/d/topics/t/0")
 	require.Greater(t, len(bases), 1)
 	stem := fmt.Sprintf("/d/topics/t/0/%020d", bases[0])
-	good, err := fsys.ReadFile(stem + ".index")
-	require.NoError(t, err)
-	goodTimes, err := fsys.ReadFile(stem + ".timeindex")
-	require.NoError(t, err)
-	require.GreaterOrEqual(t, len(good)/8, 8, "entries to damage")
-	require.GreaterOrEqual(t, len(goodTimes)/12, 8, "entries to damage")
-	k, kt := len(good)/8/2, len(goodTimes)/12/2
-	damaged := slices.Clone(good)
-	damaged[k*8+7] ^= 0x01 // the position's lowest bit: inside the batch
-	require.NoError(t, fsys.WriteFile(stem+".index", damaged, 0o644))
-	damagedTimes := slices.Clone(goodTimes)
-	damagedTimes[kt*12+7] ^= 0x01 // the maximum's lowest bit: one millisecond off
-	require.NoError(t, fsys.WriteFile(stem+".timeindex", damagedTimes, 0o644))
+	good, k := flipMiddleEntryBit(t, fsys, stem+".index", 8, 8)
+	goodTimes, kt := flipMiddleEntryBit(t, fsys, stem+".timeindex", 12, 8)
 	off := bases[0] + int64(binary.BigEndian.Uint32(good[k*8:]))
 	offTime := bases[0] + int64(binary.BigEndian.Uint32(goodTimes[kt*12+8:]))
 	bad := max(off, offTime) + 3
@@ -84,7 +72,7 @@ func TestFailedRebuildOfClosedSegmentIndexIsKept(t *testing.T) {
 		require.True(t, found)
 		assert.Equal(t, offTime+1, got)
 	}
-	_, err = p.Read(bad, 1)
+	_, err := p.Read(bad, 1)
 	var ce *eventlog.CorruptError
 	require.ErrorAs(t, err, &ce)
 	assert.Equal(t, stem+".log", ce.Path)
@@ -99,18 +87,8 @@ func TestFailedRebuildOfActiveSegmentIndexIsRemembered(t *testing.T) {
 	fsys := eventlog.NewMemFS()
 	opts, stamps := crashedActiveSegment(t, fsys)
 	stem := "/d/topics/t/0/00000000000000000000"
-	good, err := fsys.ReadFile(stem + ".index")
-	require.NoError(t, err)
-	goodTimes, err := fsys.ReadFile(stem + ".timeindex")
-	require.NoError(t, err)
-	k := len(good) / 8 / 2
-	kt := len(goodTimes) / 12 / 2
-	damaged := slices.Clone(good)
-	damaged[k*8+7] ^= 0x01 // the position's lowest bit: inside the batch
-	require.NoError(t, fsys.WriteFile(stem+".index", damaged, 0o644))
-	damagedTimes := slices.Clone(goodTimes)
-	damagedTimes[kt*12+7] ^= 0x01 // the maximum's lowest bit: one millisecond off
-	require.NoError(t, fsys.WriteFile(stem+".timeindex", damagedTimes, 0o644))
+	good, k := flipMiddleEntryBit(t, fsys, stem+".index", 8, 1)
+	goodTimes, kt := flipMiddleEntryBit(t, fsys, stem+".timeindex", 12, 1)
 	off := int64(binary.BigEndian.Uint32(good[k*8:]))
 	offTime := int64(binary.BigEndian.Uint32(goodTimes[kt*12+8:]))
 	damageBatchRecords(t, fsys, stem+".log", 0, max(off, offTime)+3)
