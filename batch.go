@@ -84,6 +84,10 @@ const (
 	attrControl         = 0x20
 	attrDeleteHorizon   = 0x40
 
+	// noTimestamp is Kafka's RecordBatch.NO_TIMESTAMP, the base timestamp
+	// of a batch a cleaning emptied of its records (a producer's last).
+	noTimestamp = -1
+
 	// minRecordSize is the smallest encoded record: a one-byte varint for
 	// each of length, timestampDelta, offsetDelta, keyLen, valueLen and
 	// header count, plus the attributes byte.

@@ -17,7 +17,8 @@ type BatchInfo struct {
 	LastOffset int64 // offset of the last record (a cleaning may leave gaps)
 	Records    int   // the record count of the header
 	// FirstTimestamp is the batch's base timestamp, zero when the field
-	// holds DeleteHorizon instead.
+	// holds DeleteHorizon instead, and for a batch a cleaning emptied of
+	// its records, whose field holds Kafka's -1 (no timestamp).
 	FirstTimestamp time.Time
 	MaxTimestamp   time.Time // the largest timestamp of its records
 	// DeleteHorizon is when the cleaner may drop the batch's tombstones,
@@ -52,9 +53,11 @@ func newBatchInfo(path string, pos int64, h *batchHeader) BatchInfo {
 		Transactional: h.Attributes&attrTransactional != 0,
 		Control:       h.isControl(),
 	}
-	if h.Attributes&attrDeleteHorizon != 0 {
+	switch {
+	case h.Attributes&attrDeleteHorizon != 0:
 		b.DeleteHorizon = time.UnixMilli(h.BaseTimestamp)
-	} else {
+	case h.RecordCount == 0 && h.BaseTimestamp == noTimestamp:
+	default:
 		b.FirstTimestamp = time.UnixMilli(h.BaseTimestamp)
 	}
 	return b

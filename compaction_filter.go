@@ -419,15 +419,16 @@ func (r *cleanRun) dropBatch(h *batchHeader, b []byte) (kept []byte, changed boo
 	if h.RecordCount == 0 {
 		return b, false, nil // emptied by an earlier cleaning
 	}
-	// Kafka's empty batch: no records, no compression, and both
-	// timestamps the batch's largest.
+	// Kafka's empty batch (DefaultRecordBatch.writeEmptyHeader): no
+	// records, no compression, no delete horizon, a first timestamp of
+	// -1 (NO_TIMESTAMP) and the max timestamp it had.
 	out := append(r.out[:0], b[:batchHeaderSize]...)
 	r.out = out
 	be := binary.BigEndian
 	attrs := uint16(h.Attributes) &^ (attrCompressionMask | attrDeleteHorizon)
 	be.PutUint32(out[batchLengthPos:], uint32(batchHeaderSize-batchOverhead))
 	be.PutUint16(out[batchAttributesPos:], attrs)
-	be.PutUint64(out[batchBaseTimestampPos:], uint64(h.MaxTimestamp))
+	be.PutUint64(out[batchBaseTimestampPos:], math.MaxUint64) // noTimestamp, -1
 	be.PutUint64(out[batchMaxTimestampPos:], uint64(h.MaxTimestamp))
 	be.PutUint32(out[batchRecordCountPos:], 0)
 	be.PutUint32(out[batchCRCPos:], crc32cUpdate(0, out[batchAttributesPos:]))

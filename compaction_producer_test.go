@@ -3,6 +3,7 @@ package eventlog_test
 import (
 	"encoding/binary"
 	"fmt"
+	"hash/crc32"
 	"os"
 	"path/filepath"
 	"testing"
@@ -155,4 +156,84 @@ func TestCompactProducersEmptyBatch(t *testing.T) {
 		}
 	}
 	assert.Equal(t, 1, empty)
+}
+
+// The empty batch a cleaning keeps for a producer has the header Kafka's
+// cleaner writes for it (DefaultRecordBatch.writeEmptyHeader): no records,
+// no compression and no delete horizon, the original's base offset, last
+// offset delta, leader epoch, producer fields and max timestamp, and a
+// first timestamp of -1 (RecordBatch.NO_TIMESTAMP), as Kafka documents for
+// an empty batch.
+func TestCompactEmptyBatchHeaderIsKafkas(t *testing.T) {
+	dir := t.TempDir()
+	l := openLog(t, dir, &eventlog.Options{SegmentBytes: 1024})
+	require.NoError(t, l.CreateTopic("t", compactTopic))
+	p := partition(t, l, "t", 0)
+	id, err := l.NewProducerID(ctx)
+	require.NoError(t, err)
+	at := time.UnixMilli(1_700_000_000_000)
+	first, err := p.Append(ctx, []eventlog.Record{
+		{Key: []byte("a"), Value: []byte("old"), Timestamp: at.Add(7 * time.Millisecond)},
+		{Key: []byte("b"), Value: nil, Timestamp: at}, // a tombstone: the first cleaning sets a delete horizon
+		{Key: []byte("c"), Value: []byte("old"), Timestamp: at.Add(3 * time.Millisecond)},
+	}, eventlog.AppendOptions{Producer: id, Sequence: 0, Compression: eventlog.CompressionLZ4})
+	require.NoError(t, err)
+	fill := func() {
+		for i := range 60 {
+			putKV(t, p, fmt.Sprint("k", i%3), []byte("xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"))
+		}
+	}
+	fill()
+	require.NoError(t, l.Compact(ctx, "t")) // keeps the batch, with a delete horizon
+	for b, err := range p.Batches(first) {
+		require.NoError(t, err)
+		require.False(t, b.DeleteHorizon.IsZero(), "the first cleaning sets a delete horizon")
+		break
+	}
+	putKV(t, p, "a", []byte("new"))
+	putKV(t, p, "b", []byte("new"))
+	putKV(t, p, "c", []byte("new"))
+	fill()
+	require.NoError(t, l.Compact(ctx, "t")) // empties it
+	for b, err := range p.Batches(first) {
+		require.NoError(t, err)
+		require.Zero(t, b.Records, "the batch is emptied")
+		assert.True(t, b.FirstTimestamp.IsZero(), "an emptied batch has no first timestamp, not %v", b.FirstTimestamp)
+		assert.True(t, b.DeleteHorizon.IsZero())
+		assert.Equal(t, at.Add(7*time.Millisecond), b.MaxTimestamp)
+		break
+	}
+	require.NoError(t, l.Close())
+
+	var found []kmsg.RecordBatch
+	for _, name := range segmentFiles(t, dir) {
+		data, err := os.ReadFile(filepath.Join(dir, "topics", "t", "0", name))
+		require.NoError(t, err)
+		for len(data) > 0 {
+			size := 12 + int(binary.BigEndian.Uint32(data[8:]))
+			var rb kmsg.RecordBatch
+			require.NoError(t, rb.ReadFrom(data[:size]))
+			if rb.ProducerID == id.ID {
+				assert.Equal(t, crc32.Checksum(data[21:size], crc32.MakeTable(crc32.Castagnoli)), uint32(rb.CRC), "crc")
+				rb.CRC = 0
+				found = append(found, rb)
+			}
+			data = data[size:]
+		}
+	}
+	assert.Equal(t, []kmsg.RecordBatch{{
+		FirstOffset:          first,
+		Length:               49, // the header after the length field
+		PartitionLeaderEpoch: 0,
+		Magic:                2,
+		Attributes:           0,
+		LastOffsetDelta:      2,
+		FirstTimestamp:       -1,
+		MaxTimestamp:         at.Add(7 * time.Millisecond).UnixMilli(),
+		ProducerID:           id.ID,
+		ProducerEpoch:        id.Epoch,
+		FirstSequence:        0,
+		NumRecords:           0,
+		Records:              []byte{},
+	}}, found)
 }
