@@ -373,7 +373,14 @@
 // aborts an open one (its Producer died with the process), so that after a
 // crash at any point a transaction is all there or not at all. A
 // transaction open longer than ProducerOptions.TransactionTimeout (Kafka's
-// transaction.timeout.ms, a minute by default) is aborted by the Log. A new
+// transaction.timeout.ms, a minute by default) is aborted by the Log. A
+// transactional ID that has had no transaction for
+// Options.TransactionalIDExpiration (Kafka's
+// transactional.id.expiration.ms, 7 days by default) is forgotten, with a
+// tombstone in __transaction_state, so that neither the coordinator's
+// memory nor the topic grows with every ID ever used: the ID's next
+// Producer starts afresh with a new producer id, as in Kafka, and a
+// Producer of it idle all that time is fenced. A new
 // Producer with the same TransactionalID aborts its predecessor's open
 // transaction and fences it: the old Producer's calls, and its batches at
 // any partition of that transaction, fail with ErrProducerFenced. A

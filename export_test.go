@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 	"time"
@@ -92,6 +93,41 @@ func coordinatorOf(l *Log) *txnCoordinator {
 	l.txns.mu.Lock()
 	defer l.txns.mu.Unlock()
 	return l.txns.coord
+}
+
+// TransactionalIDs returns the transactional IDs whose state l's
+// transaction coordinator keeps, sorted.
+func TransactionalIDs(l *Log) []string {
+	c := coordinatorOf(l)
+	if c == nil {
+		return nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Sorted(maps.Keys(c.txns))
+}
+
+// ExpireTransactionalIDs runs the Log's expiry of the transactional IDs
+// idle for TransactionalIDExpiration now, as it runs every second.
+func ExpireTransactionalIDs(l *Log) {
+	if c := coordinatorOf(l); c != nil {
+		c.expireIdle()
+	}
+}
+
+// AppendTransactional appends to p a transactional batch of one record
+// of producer id, of transactional ID txnID, with sequence seq, as a
+// transactional Producer's batch is appended, bypassing the Producer's
+// own checks: what a late batch of a fenced Producer meets at p.
+func AppendTransactional(p *Partition, txnID string, id ProducerID, seq int32, value string) error {
+	var enc batchEncoder
+	batch, err := enc.encode(nil, []Record{{Key: []byte("k"), Value: []byte(value), Timestamp: p.log.opts.Now()}}, CompressionNone)
+	if err != nil {
+		return err
+	}
+	setProducerFields(batch, id, seq, true)
+	_, err = p.appendEncoded(batch, DurabilityDefault, appendChecks{transactionalID: txnID})
+	return err
 }
 
 // RetryIncompleteTransactions runs the Log's retry of the transactions
@@ -296,8 +332,7 @@ func StoreTransactionalIDEpoch(l *Log, id string, epoch int16) error {
 	if err != nil {
 		return err
 	}
-	m := c.meta(id)
-	m.op.Lock()
+	m := c.lock(id, true)
 	defer m.op.Unlock()
 	rec := txnRecord{producer: ProducerID{ID: pid, Epoch: epoch}, timeout: DefaultTransactionTimeout, state: txnEmpty, start: -1}
 	return c.writeLocked(context.Background(), m, rec, DurabilityFsync)

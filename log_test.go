@@ -95,6 +95,7 @@ func TestInvalidOptions(t *testing.T) {
 		{IndexIntervalBytes: -1},
 		{MaxBatchBytes: 5},
 		{Durability: 9},
+		{TransactionalIDExpiration: -time.Second},
 	} {
 		_, err := eventlog.Open(t.TempDir(), &opts)
 		assert.ErrorIs(t, err, eventlog.ErrInvalidConfig, "%+v", opts)

@@ -52,7 +52,8 @@ const (
 	DefaultRetentionCheckInterval = 5 * time.Minute // log.retention.check.interval.ms
 	DefaultRecoveryPointInterval  = time.Second     // log.flush.offset.checkpoint.interval.ms (Kafka: 1 minute)
 
-	DefaultProducerIDExpiration = 24 * time.Hour // producer.id.expiration.ms
+	DefaultProducerIDExpiration      = 24 * time.Hour     // producer.id.expiration.ms
+	DefaultTransactionalIDExpiration = 7 * 24 * time.Hour // transactional.id.expiration.ms
 
 	DefaultCleanerBufferBytes   = 32 << 20         // log.cleaner.dedupe.buffer.size (Kafka: 128 MiB for all its cleaner threads)
 	DefaultCleanerCheckInterval = 15 * time.Second // log.cleaner.backoff.ms
@@ -184,6 +185,19 @@ type Options struct {
 	// hours.
 	ProducerIDExpiration time.Duration
 
+	// TransactionalIDExpiration is how long the transaction coordinator
+	// keeps a transactional ID that has had no transaction (Kafka's
+	// transactional.id.expiration.ms): once the ID's last change of state
+	// — a Producer of it made, a transaction of it begun or ended — is
+	// that old, and no transaction of it is open or being completed, the
+	// Log forgets the ID, writing a tombstone for it to
+	// __transaction_state, whose compaction then drops its records. The
+	// ID's next Producer starts afresh, with a new producer id, as in
+	// Kafka; a Producer of the ID made before, idle all that time, is
+	// fenced: its next transaction fails with ErrProducerFenced. The Log
+	// looks every second. Default 7 days.
+	TransactionalIDExpiration time.Duration
+
 	// Repair lets Open cut a partition at corrupt data found before its
 	// recovery point, instead of failing with *CorruptError. What is cut is
 	// first copied to a file named "<segment>.log.broken-<unix nanos>" beside
@@ -273,6 +287,9 @@ func (o *Options) withDefaults() (Options, error) {
 	if c.ProducerIDExpiration == 0 {
 		c.ProducerIDExpiration = DefaultProducerIDExpiration
 	}
+	if c.TransactionalIDExpiration == 0 {
+		c.TransactionalIDExpiration = DefaultTransactionalIDExpiration
+	}
 	if c.CleanerCheckInterval == 0 {
 		c.CleanerCheckInterval = DefaultCleanerCheckInterval
 	}
@@ -303,6 +320,8 @@ func (o *Options) withDefaults() (Options, error) {
 		return c, fmt.Errorf("%w: CleanerMaxBytesPerSecond %d is negative", ErrInvalidConfig, c.CleanerMaxBytesPerSecond)
 	case c.ProducerIDExpiration < 0:
 		return c, fmt.Errorf("%w: ProducerIDExpiration %v is negative", ErrInvalidConfig, c.ProducerIDExpiration)
+	case c.TransactionalIDExpiration < 0:
+		return c, fmt.Errorf("%w: TransactionalIDExpiration %v is negative", ErrInvalidConfig, c.TransactionalIDExpiration)
 	case c.CleanerCheckInterval < 0:
 		return c, fmt.Errorf("%w: CleanerCheckInterval %v is negative", ErrInvalidConfig, c.CleanerCheckInterval)
 	case c.ReadOnly && c.Repair:

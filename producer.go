@@ -114,8 +114,10 @@ type ProducerOptions struct {
 	// read_committed consumers see all at once or not at all, together
 	// with the consumed offsets SendOffsetsToTransaction adds. A new
 	// Producer with the same ID fences the old one and aborts its open
-	// transaction. A transactional Producer is idempotent, and sends only
-	// inside transactions. Inside one, Send returns, and a SendAsync
+	// transaction. The Log forgets an ID that has had no transaction for
+	// Options.TransactionalIDExpiration, which fences its Producer too. A
+	// transactional Producer is idempotent, and sends only inside
+	// transactions. Inside one, Send returns, and a SendAsync
 	// function is called, once its record is written to the OS, whatever
 	// Acks says: CommitTransaction makes the
 	// transaction's records durable all together. NewProducer takes part

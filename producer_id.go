@@ -49,8 +49,11 @@ var (
 	// producer with the same transactional ID started since, or its
 	// transaction timed out (Kafka's PRODUCER_FENCED and
 	// INVALID_PRODUCER_EPOCH); the error says which, as long as the Log
-	// that fenced it is open. The producer can do nothing more; make a new
-	// one.
+	// that fenced it is open. It is returned too to a transactional
+	// Producer whose ID the Log forgot, idle for
+	// Options.TransactionalIDExpiration (Kafka's
+	// INVALID_PRODUCER_ID_MAPPING). The producer can do nothing more; make
+	// a new one.
 	ErrProducerFenced = errors.New("eventlog: producer fenced by a newer epoch")
 
 	// ErrTransactionState is returned for a transactional call made in the

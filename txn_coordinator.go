@@ -68,8 +68,11 @@ import (
 
 // txnCheckInterval is how often the Log looks for transactions open longer
 // than their timeout (Kafka's
-// transaction.abort.timed.out.transaction.cleanup.interval.ms is 10s), and
-// retries the completion of those decided but incomplete.
+// transaction.abort.timed.out.transaction.cleanup.interval.ms is 10s),
+// retries the completion of those decided but incomplete, and looks for
+// transactional IDs to expire (Kafka's
+// transaction.remove.expired.transaction.cleanup.interval.ms is an hour:
+// a Log may not stay open that long).
 const txnCheckInterval = time.Second
 
 // logTxns is the Log's part in idempotent and transactional producers.
@@ -121,6 +124,10 @@ type txnMeta struct {
 	// failures counts the failed attempts to complete the decided
 	// transaction.
 	failures int
+	// expired is set once the Log expired the ID (txn_expire.go) and
+	// dropped this state: a caller that waited for op looks the ID up
+	// again (lock).
+	expired bool
 }
 
 // fencing is a Producer fenced by the coordinator, and why.
@@ -191,6 +198,30 @@ func (l *Log) txnCoordinator() (*txnCoordinator, error) {
 	return c, nil
 }
 
+// lock returns the state of transactional ID id with its op held, making
+// an empty one if create is set, or nil. A state the Log expired while
+// the caller waited for op is no longer the ID's: lock looks again.
+func (c *txnCoordinator) lock(id string, create bool) *txnMeta {
+	for {
+		var m *txnMeta
+		if create {
+			m = c.meta(id)
+		} else {
+			c.mu.Lock()
+			m = c.txns[id]
+			c.mu.Unlock()
+			if m == nil {
+				return nil
+			}
+		}
+		m.op.Lock()
+		if !m.expired {
+			return m
+		}
+		m.op.Unlock()
+	}
+}
+
 // meta returns the state of a transactional ID, making an empty one.
 func (c *txnCoordinator) meta(id string) *txnMeta {
 	c.mu.Lock()
@@ -257,6 +288,8 @@ func (t *logTxns) checkBegin(txnID string, pid ProducerID, tp TopicPartition) er
 		why := ""
 		if m != nil {
 			why = m.fencedWhy(pid)
+		} else {
+			why = ": " + expiredWhy
 		}
 		return fmt.Errorf("producer %s of transactional id %q: %w: the transaction coordinator's producer is %s%s", pid, txnID, ErrProducerFenced, current, why)
 	}
@@ -305,8 +338,7 @@ func (c *txnCoordinator) nextEpoch(id ProducerID) (ProducerID, error) {
 // and epoch, fencing every older Producer of the ID: a prepared
 // transaction of theirs is finished, an open one aborted.
 func (c *txnCoordinator) initProducer(ctx context.Context, id string, timeout time.Duration) (ProducerID, error) {
-	m := c.meta(id)
-	m.op.Lock()
+	m := c.lock(id, true)
 	defer m.op.Unlock()
 	switch m.rec.state {
 	case txnPrepareCommit, txnPrepareAbort:
@@ -351,8 +383,10 @@ func (m *txnMeta) checkProducerLocked(pid ProducerID) error {
 // one if needed, and returns once the Ongoing state listing them is
 // fsynced: only then may the transaction's records be written to them.
 func (c *txnCoordinator) addPartitions(ctx context.Context, id string, pid ProducerID, tps []TopicPartition) error {
-	m := c.meta(id)
-	m.op.Lock()
+	m := c.lock(id, false)
+	if m == nil {
+		return expiredError(id, pid)
+	}
 	defer m.op.Unlock()
 	if err := m.checkProducerLocked(pid); err != nil {
 		return err
@@ -386,8 +420,10 @@ func (c *txnCoordinator) addPartitions(ctx context.Context, id string, pid Produ
 // ErrTransactionIncomplete; a call for the same outcome then tries again
 // at once.
 func (c *txnCoordinator) endTransaction(ctx context.Context, id string, pid ProducerID, commit bool) error {
-	m := c.meta(id)
-	m.op.Lock()
+	m := c.lock(id, false)
+	if m == nil {
+		return expiredError(id, pid)
+	}
 	defer m.op.Unlock()
 	if err := m.checkProducerLocked(pid); err != nil {
 		return err
@@ -591,9 +627,10 @@ func (c *txnCoordinator) syncPartitions(tps []TopicPartition) error {
 	return nil
 }
 
-// run aborts the transactions open longer than their timeout and retries
-// the completion of those decided but incomplete, every txnCheckInterval,
-// until the Log closes.
+// run aborts the transactions open longer than their timeout, retries
+// the completion of those decided but incomplete and expires the
+// transactional IDs idle for TransactionalIDExpiration, every
+// txnCheckInterval, until the Log closes.
 func (c *txnCoordinator) run(stop <-chan struct{}) {
 	tick := time.NewTicker(txnCheckInterval)
 	defer tick.Stop()
@@ -602,6 +639,7 @@ func (c *txnCoordinator) run(stop <-chan struct{}) {
 		case <-tick.C:
 			c.abortTimedOut()
 			c.retryIncomplete()
+			c.expireIdle()
 		case <-stop:
 			return
 		}
@@ -650,7 +688,9 @@ func (c *txnCoordinator) forEachIdle(pick func() []*txnMeta, fn func(m *txnMeta)
 	c.mu.Unlock()
 	for _, m := range metas {
 		if m.op.TryLock() {
-			fn(m)
+			if !m.expired {
+				fn(m)
+			}
 			m.op.Unlock()
 		}
 	}
