@@ -40,7 +40,8 @@ func (a *app) readOnlyE(fn func(cmd *cobra.Command, args []string, l *eventlog.L
 //
 // The Options a service opens the log with are not stored in it, so opts
 // holds the library's defaults but for what the command sets, except
-// that idempotent producers are never forgotten (see keepProducers).
+// that idempotent producers and transactional IDs are never forgotten
+// (see keepProducers).
 func (a *app) openWritable(create bool, opts *eventlog.Options) (*eventlog.Log, error) {
 	if err := a.checkLogDir(create); err != nil {
 		return nil, err
@@ -51,6 +52,9 @@ func (a *app) openWritable(create bool, opts *eventlog.Options) (*eventlog.Log, 
 	}
 	if o.ProducerIDExpiration == 0 {
 		o.ProducerIDExpiration = keepProducers
+	}
+	if o.TransactionalIDExpiration == 0 {
+		o.TransactionalIDExpiration = keepProducers
 	}
 	l, err := eventlog.Open(a.dir, &o)
 	if errors.Is(err, eventlog.ErrLocked) {
@@ -133,14 +137,17 @@ func (a *app) checkNotHeld() error {
 	return lock.Close()
 }
 
-// keepProducers is the ProducerIDExpiration of the commands that write.
+// keepProducers is the ProducerIDExpiration, and the
+// TransactionalIDExpiration, of the commands that write.
 // A Log forgets the producers idle longer than it, in a snapshot that the
 // next Open reads and when the cleaner drops their last batches; the
 // library's default, 24 hours, would make a command that runs past a
 // checkpoint (a second) forget producers that a service with a longer
 // expiration still counts on to recognise a retry as a repeat. Keeping
 // them is right whatever the service's setting: the service forgets them
-// when it reopens the log, on its own schedule.
+// when it reopens the log, on its own schedule. So with transactional
+// IDs, which the Log expires, with a tombstone, once idle for 7 days by
+// default.
 const keepProducers = 100 * 365 * 24 * time.Hour
 
 func (a *app) heldError() error {

@@ -64,3 +64,49 @@ func TestWriteCommandKeepsIdleProducers(t *testing.T) {
 	assert.Equal(t, first, again, "the producer's retry is recognised as a repeat")
 	assert.Equal(t, int64(2), p.LogEndOffset(), "and not stored twice")
 }
+
+// TestWriteCommandKeepsIdleTransactionalIDs: a command that writes and
+// runs past the Log's per-second check of its transactional IDs does not
+// expire an ID that the service, with a longer TransactionalIDExpiration
+// than the library's default of 7 days, still keeps: the tool cannot
+// know the service's Options, and the service expires its IDs on its own
+// schedule once it reopens the log.
+func TestWriteCommandKeepsIdleTransactionalIDs(t *testing.T) {
+	dir := t.TempDir()
+	// Twelve days before the clock of synctest's bubble starts (2000-01-01).
+	written := time.Date(1999, 12, 20, 0, 0, 0, 0, time.UTC)
+	l, err := eventlog.Open(dir, &eventlog.Options{Now: func() time.Time { return written }, TransactionalIDExpiration: 30 * 24 * time.Hour})
+	require.NoError(t, err)
+	require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{}))
+	prod, err := l.NewProducer(&eventlog.ProducerOptions{TransactionalID: "tx", Partitioner: eventlog.ManualPartitioner{}})
+	require.NoError(t, err)
+	require.NoError(t, prod.BeginTransaction())
+	_, err = prod.Send(ctx, eventlog.Record{Topic: "t", Key: []byte("k"), Value: []byte("v")})
+	require.NoError(t, err)
+	require.NoError(t, prod.CommitTransaction(ctx))
+	require.NoError(t, prod.Close())
+	require.NoError(t, l.Close())
+
+	synctest.Test(t, func(t *testing.T) {
+		pr, pw := io.Pipe()
+		var stdout, stderr bytes.Buffer
+		code := make(chan int, 1)
+		go func() {
+			code <- run(context.Background(), []string{"--dir", dir, "produce", "t", "-p", "0"}, pr, &stdout, &stderr)
+		}()
+		_, err := io.WriteString(pw, "line\n")
+		require.NoError(t, err)
+		time.Sleep(2 * time.Second) // the bubble's clock: past the Log's checks, at once
+		require.NoError(t, pw.Close())
+		require.Equal(t, exitOK, <-code, stderr.String())
+	})
+
+	l, err = eventlog.Open(dir, &eventlog.Options{ReadOnly: true})
+	require.NoError(t, err)
+	defer l.Close()
+	state := partitionOf(t, l, "__transaction_state", 0)
+	recs, err := state.Read(0, 1<<20)
+	require.NoError(t, err)
+	require.NotEmpty(t, recs)
+	assert.NotNil(t, recs[len(recs)-1].Value, "the ID's last state is not a tombstone")
+}
