@@ -237,10 +237,11 @@
 // once the record is as durable as ProducerOptions.Acks asks: AcksAll, the
 // default, once it is below the high watermark — as durable as its topic
 // promises, fsynced by default; AcksLeader once it is written to the OS;
-// AcksNone once it is buffered (inside a transaction, once written to the
-// OS, whatever Acks says). SendAsync calls a function with the result
-// instead, exactly once per record and in offset order per partition, or
-// forgets it when the function is nil; Flush waits for everything sent so
+// AcksNone once it is buffered. (A transactional Producer must have
+// AcksAll, as in Kafka; inside a transaction Send returns once the record
+// is written to the OS, and the commit makes it durable.) SendAsync calls
+// a function with the result instead, exactly once per record and in
+// offset order per partition, or forgets it when the function is nil; Flush waits for everything sent so
 // far, and Close flushes. The function runs while the partition's later
 // batches wait for it, so the calls from it that would wait for appends
 // (Send, Flush, Close, ending a transaction, Log.Close) fail at once with

@@ -30,9 +30,7 @@ const (
 	// with Offset -1, as Kafka reports for acks=0. The record is then written
 	// as with AcksLeader, but a failure to write it is only logged. Kafka's
 	// acks=0. A SendIf, whose caller needs to know whether its condition
-	// held, and a Send or SendAsync inside a transaction still wait for
-	// the write, as with AcksLeader (Kafka refuses acks=0 for a
-	// transactional producer).
+	// held, still waits for the write, as with AcksLeader.
 	AcksNone
 )
 
@@ -64,7 +62,9 @@ const maxTransactionTimeout = 15 * time.Minute
 // defaults. NewProducer copies the struct; later changes to it have no
 // effect.
 type ProducerOptions struct {
-	// Acks says when a record counts as sent (Kafka's acks).
+	// Acks says when a record counts as sent (Kafka's acks). A
+	// transactional Producer (TransactionalID) must have AcksAll, as
+	// Kafka's must have acks=all: NewProducer refuses the others.
 	// Default AcksAll.
 	Acks Acks
 
@@ -116,10 +116,11 @@ type ProducerOptions struct {
 	// Producer with the same ID fences the old one and aborts its open
 	// transaction. The Log forgets an ID that has had no transaction for
 	// Options.TransactionalIDExpiration, which fences its Producer too. A
-	// transactional Producer is idempotent, and sends only inside
-	// transactions. Inside one, Send returns, and a SendAsync
-	// function is called, once its record is written to the OS, whatever
-	// Acks says: CommitTransaction makes the
+	// transactional Producer is idempotent, sends only inside
+	// transactions, and must have Acks AcksAll (NewProducer refuses the
+	// others, as Kafka's producer refuses acks other than all). Inside a
+	// transaction, Send returns, and a SendAsync function is called, once
+	// its record is written to the OS: CommitTransaction makes the
 	// transaction's records durable all together. NewProducer takes part
 	// in the transaction protocol (it fsyncs the ID's new epoch, and first
 	// completes the old Producer's decided transaction, failing with
@@ -164,6 +165,10 @@ func (o *ProducerOptions) withDefaults() (ProducerOptions, error) {
 	switch {
 	case c.Acks < AcksAll || c.Acks > AcksNone:
 		return c, fmt.Errorf("%w: Acks %d", ErrInvalidConfig, c.Acks)
+	case c.TransactionalID != "" && c.Acks != AcksAll:
+		// Kafka's producer refuses it too: "Must set acks to all in order
+		// to use the transactional producer".
+		return c, fmt.Errorf("%w: TransactionalID %q with Acks acks=%s: a transactional Producer needs AcksAll (Kafka's acks=all)", ErrInvalidConfig, c.TransactionalID, c.Acks)
 	case c.BatchBytes < 0 || c.BatchBytes > math.MaxInt32/2:
 		return c, fmt.Errorf("%w: BatchBytes %d is outside [1, %d]", ErrInvalidConfig, c.BatchBytes, math.MaxInt32/2)
 	case c.BufferBytes < 0:
@@ -408,16 +413,14 @@ func (p *Producer) send(ctx context.Context, r *Record, cond EndOffsetCondition)
 // partition, the functions run one at a time in the order of the records'
 // offsets. A record that fails before it is buffered — unknown topic, too
 // large, closed Producer, ended ctx — and every record with AcksNone
-// outside a transaction, has fn called on the calling goroutine before
-// SendAsync returns. A record
-// whose ctx ends while it waits in a batch is not stored and completes with
-// ctx.Err() — except with AcksNone outside a transaction, where it
-// completed once buffered, and
-// ctx bounds only the wait for buffer room.
+// has fn called on the calling goroutine before SendAsync returns. A
+// record whose ctx ends while it waits in a batch is not stored and
+// completes with ctx.Err() — except with AcksNone, where it completed once
+// buffered, and ctx bounds only the wait for buffer room.
 //
 // fn must not block for long, since it delays the records after it. Calls
-// from fn that would wait for appends — Send (unless Acks is AcksNone,
-// outside a transaction), SendIf, Flush, Close, CommitTransaction and
+// from fn that would wait for appends — Send (unless Acks is AcksNone),
+// SendIf, Flush, Close, CommitTransaction and
 // AbortTransaction of any Producer, and Log.Close — could wait for fn
 // itself, so they fail at once with an error wrapping ErrConcurrentUse.
 // So do a SendAsync from fn that finds the buffer full (its own fn gets
@@ -442,10 +445,9 @@ func (p *Producer) SendAsync(ctx context.Context, r Record, fn func(RecordMetada
 }
 
 // acksOnBuffer tells whether a record completes once buffered: with
-// AcksNone, outside a transaction, whose records complete once written
-// whatever Acks says.
+// AcksNone, which a transactional Producer cannot have.
 func (p *Producer) acksOnBuffer() bool {
-	return p.opts.Acks == AcksNone && p.txn == nil
+	return p.opts.Acks == AcksNone
 }
 
 // Flush appends every batch that holds a record sent before the call,
@@ -571,7 +573,7 @@ func (p *Producer) enqueue(ctx context.Context, r *Record, fn func(RecordMetadat
 	held := int64(size)
 	// ctx can drop the record from its batch while somebody still waits
 	// for its outcome. With AcksNone a record without a waiter is
-	// acknowledged once buffered (outside a transaction), which ends what
+	// acknowledged once buffered, which ends what
 	// its ctx bounds: it must not be dropped after that.
 	watchCtx := ctx.Done() != nil && (w != nil || !p.acksOnBuffer())
 	if fn != nil || w != nil || watchCtx {

@@ -590,57 +590,29 @@ func awaitCloseWaiting(t *testing.T) {
 	require.FailNow(t, "Close never waited")
 }
 
-// TestTransactionSendWaitsWhateverAcks: inside a transaction Send returns
-// once its record is written, whatever Acks says, as TransactionalID
-// promises; with AcksNone too, where it used to return at once, without
-// the offset and without the error of a record that then failed.
-func TestTransactionSendWaitsWhateverAcks(t *testing.T) {
+// TestTransactionalProducerNeedsAcksAll: NewProducer refuses a
+// TransactionalID with Acks other than AcksAll, as Kafka's producer
+// refuses acks other than all for a transactional.id ("Must set acks to
+// all in order to use the transactional producer"), naming both settings;
+// the Producer was made, and its Acks ignored inside transactions.
+func TestTransactionalProducerNeedsAcksAll(t *testing.T) {
 	l := txnLog(t, t.TempDir(), nil)
-	p, err := l.NewProducer(&eventlog.ProducerOptions{TransactionalID: "tx", Acks: eventlog.AcksNone, Partitioner: eventlog.ManualPartitioner{}, Linger: time.Hour})
+	for _, acks := range []eventlog.Acks{eventlog.AcksLeader, eventlog.AcksNone} {
+		p, err := l.NewProducer(&eventlog.ProducerOptions{TransactionalID: "tx", Acks: acks, Partitioner: eventlog.ManualPartitioner{}, Linger: -1})
+		if p != nil {
+			_ = p.Close()
+		}
+		require.ErrorIs(t, err, eventlog.ErrInvalidConfig, "Acks %s", acks)
+		assert.ErrorContains(t, err, "TransactionalID")
+		assert.ErrorContains(t, err, "Acks")
+		assert.ErrorContains(t, err, "acks="+acks.String())
+	}
+	assert.Empty(t, eventlog.TransactionalIDs(l), "refused before the coordinator saw the ID")
+	p, err := l.NewProducer(&eventlog.ProducerOptions{TransactionalID: "tx", Acks: eventlog.AcksAll, Partitioner: eventlog.ManualPartitioner{}, Linger: -1})
 	require.NoError(t, err)
 	defer p.Close()
 	require.NoError(t, p.BeginTransaction())
-	md, err := p.Send(ctx, eventlog.Record{Topic: "out", Partition: 1, Key: []byte("k"), Value: []byte("v")})
-	require.NoError(t, err)
-	assert.Equal(t, int64(0), md.Offset, "written, at its offset")
-	part := partition(t, l, "out", 1)
-	assert.Equal(t, int64(1), part.LogEndOffset(), "written before Send returned")
-	require.NoError(t, p.CommitTransaction(ctx))
-	assert.Equal(t, []string{"v"}, consume(t, l, eventlog.ReadCommitted, "out"))
-}
-
-// TestTransactionSendAsyncWaitsWhateverAcks: inside a transaction a
-// SendAsync function, like Send, learns of its record once it is written,
-// whatever Acks says. With AcksNone it was called at once, with Offset -1
-// and no error, for a record whose write could still fail and abort the
-// transaction.
-func TestTransactionSendAsyncWaitsWhateverAcks(t *testing.T) {
-	l := txnLog(t, t.TempDir(), nil)
-	p, err := l.NewProducer(&eventlog.ProducerOptions{TransactionalID: "tx", Acks: eventlog.AcksNone, Partitioner: eventlog.ManualPartitioner{}, Linger: time.Hour})
-	require.NoError(t, err)
-	defer p.Close()
-	require.NoError(t, p.BeginTransaction())
-	type result struct {
-		md  eventlog.RecordMetadata
-		err error
-	}
-	results := make(chan result, 1)
-	p.SendAsync(ctx, eventlog.Record{Topic: "out", Partition: 1, Key: []byte("k"), Value: []byte("v")}, func(md eventlog.RecordMetadata, err error) {
-		results <- result{md, err}
-	})
-	select {
-	case r := <-results:
-		assert.Fail(t, "the function was called before the record was written", "offset %d, err %v", r.md.Offset, r.err)
-	default:
-	}
-	require.NoError(t, p.Flush(ctx))
-	select {
-	case r := <-results:
-		assert.NoError(t, r.err)
-		assert.Equal(t, int64(0), r.md.Offset, "written, at its offset")
-	default:
-		assert.Fail(t, "Flush returned before the function was called")
-	}
+	send(t, p, "out", 1, "v")
 	require.NoError(t, p.CommitTransaction(ctx))
 	assert.Equal(t, []string{"v"}, consume(t, l, eventlog.ReadCommitted, "out"))
 }
