@@ -186,9 +186,11 @@ func TestTransactionalIDAfterExpiry(t *testing.T) {
 	assert.Equal(t, out0.HighWatermark(), out0.LastStableOffset())
 
 	// An idempotent append may name the old producer id now, as after a
-	// reopen; not the new Producer's.
+	// reopen: the coordinator forgot it. Not the new Producer's.
 	_, err = out0.Append(ctx, []eventlog.Record{rec("k", "v")}, eventlog.AppendOptions{Producer: nextID})
 	assert.ErrorIs(t, err, eventlog.ErrInvalidConfig)
+	_, err = out0.Append(ctx, []eventlog.Record{rec("k", "v")}, eventlog.AppendOptions{Producer: eventlog.ProducerID{ID: oldID.ID, Epoch: oldID.Epoch + 1}})
+	assert.NoError(t, err)
 }
 
 // TestTransactionalIDExpiryPowerLoss cuts the power at each operation
