@@ -677,7 +677,12 @@
 // away at the next rebalance, and leaves them out of its commits.
 // Log.CreatePartitions adds partitions: keyed records then go to
 // murmur2(key) % the new count, as in Kafka, and producers and groups pick
-// the new partitions up. Log.AlterTopicConfig replaces a topic's settings
+// the new partitions up. Log.TopicConfig returns a topic's own
+// configuration, whose zero fields inherit the Log's Options;
+// Log.TopicSettings returns the settings it runs with, every inherited
+// one filled in, and whether each is the topic's own, the Options' or the
+// library's default (Kafka's DescribeConfigs sources).
+// Log.AlterTopicConfig replaces a topic's settings
 // (retention, segment size, cleanup policy, durability, compaction lags);
 // a switch to compaction is refused while a record has no key, which the
 // cleaner would drop. A topic's largest batch (max.message.bytes) cannot

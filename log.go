@@ -20,7 +20,10 @@ import (
 type Log struct {
 	dir  string
 	opts Options
-	lock io.Closer
+	// given is the Options as passed to Open, before defaults: which
+	// settings the host set, for TopicSettings.
+	given Options
+	lock  io.Closer
 
 	// ops is held for reading by every call in flight and for writing by
 	// Close, so that Close waits for them and later calls see closed.
@@ -114,7 +117,7 @@ func Open(dir string, opts *Options) (*Log, error) {
 		return nil, fmt.Errorf("%w: empty directory name", ErrInvalidConfig)
 	}
 	if o.ReadOnly {
-		return openReadOnly(dir, o)
+		return openReadOnly(dir, o, givenOptions(opts))
 	}
 	// A directory without a topics directory holds no log: Open makes a
 	// new one, which has nothing to recover.
@@ -134,6 +137,7 @@ func Open(dir string, opts *Options) (*Log, error) {
 	l := &Log{
 		dir:          dir,
 		opts:         o,
+		given:        givenOptions(opts),
 		lock:         lock,
 		syncRequests: make(chan *Partition, 64),
 		stop:         make(chan struct{}),
@@ -156,6 +160,14 @@ func Open(dir string, opts *Options) (*Log, error) {
 		l.goBackground(c.run) // transaction timeouts
 	}
 	return l, nil
+}
+
+// givenOptions returns *opts, or zero Options for nil.
+func givenOptions(opts *Options) Options {
+	if opts == nil {
+		return Options{}
+	}
+	return *opts
 }
 
 // mkdirAllDurable creates dir and its missing parents and syncs the parent
@@ -508,7 +520,9 @@ func (l *Log) Topics() []string {
 }
 
 // TopicConfig returns a topic's configuration: the one it was created with,
-// as CreatePartitions and AlterTopicConfig changed it since.
+// as CreatePartitions and AlterTopicConfig changed it since. Its zero
+// fields inherit the Log's Options; TopicSettings reports the values in
+// effect.
 func (l *Log) TopicConfig(name string) (TopicConfig, error) {
 	t, err := l.topic(name)
 	if err != nil {

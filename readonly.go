@@ -97,7 +97,7 @@ func (l *Log) refuseWrite(format string, args ...any) error {
 }
 
 // openReadOnly is Open with Options.ReadOnly.
-func openReadOnly(dir string, o Options) (*Log, error) {
+func openReadOnly(dir string, o, given Options) (*Log, error) {
 	start := time.Now()
 	o.FS = readOnlyFS{fs: o.FS}
 	if _, err := o.FS.Stat(filepath.Join(dir, topicsDirName)); err != nil {
@@ -106,7 +106,7 @@ func openReadOnly(dir string, o Options) (*Log, error) {
 		}
 		return nil, errorf("eventlog: open %s read-only: %w", dir, err)
 	}
-	l := &Log{dir: dir, opts: o, stop: make(chan struct{})}
+	l := &Log{dir: dir, opts: o, given: given, stop: make(chan struct{})}
 	l.mu.topics = make(map[string]*topic)
 	l.readOnly.replayed = make(map[*Partition]offsetsReplay)
 	_, _, markerErr := readMetaFile(o.FS, filepath.Join(dir, cleanMarkerName))

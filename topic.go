@@ -171,46 +171,25 @@ func (c TopicConfig) validate() error {
 }
 
 // resolve fills the partition settings from the topic's overrides and the
-// Log's options.
+// Log's options, as TopicSettings reports them.
 func (c TopicConfig) resolve(o *Options) partitionConfig {
+	s := c.settings(o, nil).Config
 	pc := partitionConfig{
-		durability:     o.Durability,
-		segmentBytes:   o.SegmentBytes,
-		segmentAge:     o.SegmentAge,
-		maxBatchBytes:  o.MaxBatchBytes,
-		retention:      o.Retention,
-		retentionBytes: o.RetentionBytes,
+		durability:     s.Durability,
+		segmentBytes:   s.SegmentBytes,
+		segmentAge:     s.SegmentAge,
+		maxBatchBytes:  s.MaxBatchBytes,
+		retention:      s.Retention,
+		retentionBytes: s.RetentionBytes,
 		indexInterval:  int64(o.IndexIntervalBytes),
 		maxIndexOffset: o.SegmentIndexBytes / offsetEntrySize,
+
+		cleanup:          s.CleanupPolicy,
+		deleteRetention:  s.DeleteRetention,
+		minDirtyRatio:    s.MinCleanableDirtyRatio,
+		minCompactionLag: s.MinCompactionLag,
+		maxCompactionLag: s.MaxCompactionLag,
 	}
-	if c.Durability != DurabilityDefault {
-		pc.durability = c.Durability
-	}
-	if c.SegmentBytes != 0 {
-		pc.segmentBytes = c.SegmentBytes
-	}
-	if c.SegmentAge != 0 {
-		pc.segmentAge = c.SegmentAge
-	}
-	if c.MaxBatchBytes != 0 {
-		pc.maxBatchBytes = c.MaxBatchBytes
-	}
-	if c.Retention != 0 {
-		pc.retention = c.Retention
-	}
-	if c.RetentionBytes != 0 {
-		pc.retentionBytes = c.RetentionBytes
-	}
-	pc.cleanup = c.CleanupPolicy
-	pc.deleteRetention = DefaultDeleteRetention
-	if c.DeleteRetention != 0 {
-		pc.deleteRetention = c.DeleteRetention
-	}
-	pc.minDirtyRatio = DefaultMinCleanableDirtyRatio
-	if c.MinCleanableDirtyRatio != 0 {
-		pc.minDirtyRatio = c.MinCleanableDirtyRatio
-	}
-	pc.minCompactionLag, pc.maxCompactionLag = c.MinCompactionLag, c.MaxCompactionLag
 	if pc.cleanup.compacts() && pc.maxCompactionLag > 0 {
 		// As in Kafka: the active segment is never cleaned, so it must
 		// close in time for its records to be.
