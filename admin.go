@@ -27,8 +27,8 @@ import (
 //     replaces topic.meta. The replacement is the commit point: a crash
 //     before it leaves empty directories that Open ignores and the next
 //     CreatePartitions replaces.
-//   - AlterTopicConfig replaces topic.meta; the partitions take the new
-//     settings after it is durable.
+//   - AlterTopicConfig and UpdateTopicConfig replace topic.meta; the
+//     partitions take the new settings after it is durable.
 //   - DeleteRecords replaces the partition's log-start-offset checkpoint,
 //     then unlists the segments wholly below it, whose files go once their
 //     last reader is done. Open moves the log start offset to the
@@ -151,6 +151,9 @@ func (l *Log) DeleteTopic(ctx context.Context, name string) error {
 // ctx's, naming the call, if ctx ends while it waits for another
 // administration call.
 func (l *Log) lockAdmin(ctx context.Context, call, topic string) error {
+	if l.updatingConfigs.Load() != 0 && onStack(runConfigUpdateEntry) {
+		return errorf("eventlog: %s topic %q from an UpdateTopicConfig function, which holds up topic administration: %w", call, topic, ErrConcurrentUse)
+	}
 	if err := l.admin.lockCtx(ctx); err != nil {
 		return errorf("eventlog: %s topic %q: waiting for another topic administration call: %w", call, topic, err)
 	}
@@ -471,8 +474,10 @@ func checkPartitionCount(t *topic, total int) error {
 // AlterConfigs does for a topic's retention.ms, retention.bytes,
 // segment.bytes, segment.ms, cleanup.policy, delete.retention.ms,
 // min.cleanable.dirty.ratio, min/max.compaction.lag.ms and the durability:
-// zero fields inherit the Log's Options, as in CreateTopic. Get the current
-// configuration with Log.TopicConfig, change it and pass it back.
+// zero fields inherit the Log's Options, as in CreateTopic. To change some
+// settings and keep the others, use UpdateTopicConfig: a TopicConfig read
+// with Log.TopicConfig, changed and passed back here would undo a change
+// made in between.
 //
 // cfg is validated as by CreateTopic. Its Partitions must be zero or the
 // current count (CreatePartitions adds partitions), and its MaxBatchBytes
@@ -511,6 +516,67 @@ func (l *Log) AlterTopicConfig(ctx context.Context, name string, cfg TopicConfig
 	if err != nil {
 		return err
 	}
+	return l.alterTopicConfigLocked(ctx, t, cfg)
+}
+
+// UpdateTopicConfig changes a topic's configuration by a read, modify and
+// write that no other change of the topic comes between: update gets the
+// configuration Log.TopicConfig would return, changes it, and what it
+// leaves is stored as by AlterTopicConfig, with the same checks, the same
+// durability and the same errors. An error of update's is returned as it
+// is, and nothing changes. Kafka's IncrementalAlterConfigs is this, where
+// TopicConfig then AlterTopicConfig would lose a change that another
+// goroutine made between the two.
+//
+// update runs while every other topic administration call of the Log
+// (AlterTopicConfig, UpdateTopicConfig, CreatePartitions, DeleteTopic)
+// waits, so it should be quick; such a call made from update fails with
+// an error wrapping ErrConcurrentUse rather than waiting for itself. ctx
+// bounds the waits as in AlterTopicConfig.
+func (l *Log) UpdateTopicConfig(ctx context.Context, name string, update func(*TopicConfig) error) error {
+	if err := l.refuseWrite("alter the configuration of topic %q", name); err != nil {
+		return err
+	}
+	if err := l.lockAdmin(ctx, "alter the configuration of", name); err != nil {
+		return err
+	}
+	defer l.admin.Unlock()
+	// update runs outside ops, so that a Close it makes does not wait for
+	// it; the admin lock keeps the topic as it is meanwhile.
+	t, err := l.adminTopic(name)
+	if err != nil {
+		return err
+	}
+	cfg := t.config
+	l.updatingConfigs.Add(1)
+	err = runConfigUpdate(update, &cfg)
+	l.updatingConfigs.Add(-1)
+	if err != nil {
+		return err
+	}
+	if !l.enter() {
+		return ErrClosed
+	}
+	defer l.exit()
+	return l.alterTopicConfigLocked(ctx, t, cfg)
+}
+
+// runConfigUpdate calls an UpdateTopicConfig function. It is never
+// inlined, so that its frame is on the stack of the goroutine while update
+// runs, where lockAdmin looks for it.
+//
+//go:noinline
+func runConfigUpdate(update func(*TopicConfig) error, cfg *TopicConfig) error {
+	return update(cfg)
+}
+
+var runConfigUpdateEntry = funcEntry(runConfigUpdate)
+
+// alterTopicConfigLocked is AlterTopicConfig of t once the admin lock is
+// taken and the call entered.
+func (l *Log) alterTopicConfigLocked(ctx context.Context, t *topic, cfg TopicConfig) error {
+	name := t.name
+	var err error
 	if cfg, err = checkAlterTopicConfig(t, cfg); err != nil {
 		return err
 	}

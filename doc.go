@@ -683,7 +683,10 @@
 // one filled in, and whether each is the topic's own, the Options' or the
 // library's default (Kafka's DescribeConfigs sources).
 // Log.AlterTopicConfig replaces a topic's settings
-// (retention, segment size, cleanup policy, durability, compaction lags);
+// (retention, segment size, cleanup policy, durability, compaction lags),
+// and Log.UpdateTopicConfig changes some of them by a read, modify and
+// write that no other change of the topic comes between (Kafka's
+// IncrementalAlterConfigs);
 // a switch to compaction is refused while a record has no key, which the
 // cleaner would drop. A topic's largest batch (max.message.bytes) cannot
 // be altered; Partition.MaxBatchBytes reports the one in effect, the

@@ -42,6 +42,9 @@ type Log struct {
 	// ops, never while holding it. The calls that take it give up waiting
 	// for it when their ctx ends (lockAdmin).
 	admin ctxMutex
+	// updatingConfigs counts the UpdateTopicConfig functions running, so
+	// that lockAdmin looks for one on its caller's stack only then.
+	updatingConfigs atomic.Int32
 	// deleteRecordsHook, when set, is called by DeleteRecords before it
 	// takes the partition's locks. Tests only.
 	deleteRecordsHook atomic.Pointer[func()]
