@@ -87,6 +87,15 @@ func (l *Log) TopicSettings(name string) (TopicSettings, error) {
 	return t.config.settings(&l.opts, &l.given), nil
 }
 
+// DefaultTopicSettings returns the settings a topic that sets none of its
+// own runs with, as TopicSettings reports them: the Log's Options, where
+// they set one, else the library's defaults; Partitions is 1, as for a
+// TopicConfig that leaves it zero. These are the broker-wide values of
+// Kafka's log.segment.bytes, log.retention.ms and the like.
+func (l *Log) DefaultTopicSettings() TopicSettings {
+	return TopicConfig{Partitions: 1}.settings(&l.opts, &l.given)
+}
+
 // settings resolves c against the Log's options: opts, defaulted, give
 // the values; given, the Options as passed to Open (nil: none), tell
 // which of them the host set. resolve builds on it, so that the values

@@ -116,3 +116,17 @@ func TestTopicSettingsFollowOptions(t *testing.T) {
 		require.NoError(t, l.Close())
 	}
 }
+
+// TestDefaultTopicSettings checks that DefaultTopicSettings reports what
+// a topic setting nothing runs with.
+func TestDefaultTopicSettings(t *testing.T) {
+	fsys := eventlog.NewMemFS()
+	l := openLog(t, "/d", &eventlog.Options{FS: fsys, SegmentBytes: 64 << 10})
+	require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{}))
+	want, err := l.TopicSettings("t")
+	require.NoError(t, err)
+	got := l.DefaultTopicSettings()
+	assert.Equal(t, want, got)
+	assert.Equal(t, eventlog.SourceOptions, got.Sources.SegmentBytes)
+	assert.Equal(t, eventlog.SourceDefault, got.Sources.Retention)
+}
