@@ -266,7 +266,7 @@ func (c *conn) handleCreateTopics(req *request) (kmsg.Response, error) {
 		} else {
 			rt.NumPartitions, rt.ReplicationFactor = int32(cfg.Partitions), 1
 			if r.Version >= 5 {
-				rt.Configs = topicConfigEntries(cfg)
+				rt.Configs = topicConfigEntries(cfg, c.s.log.DefaultTopicSettings())
 			}
 		}
 		resp.Topics = append(resp.Topics, rt)
@@ -319,16 +319,13 @@ func topicConfig(t *kmsg.CreateTopicsRequestTopic) (eventlog.TopicConfig, int16,
 
 // topicConfigEntries returns the configs of a topic of cfg, as
 // CreateTopics answers them from v5 (Kafka's DescribeConfigs of the
-// topic): the settings cfg sets, as the topic's own
-// (DYNAMIC_TOPIC_CONFIG), and those whose default the Log fixes whatever
-// its Options, or that the Log takes only at one value (DEFAULT_CONFIG).
-// A setting the topic takes from the Log's Options (flush.messages,
-// max.message.bytes, retention.bytes, retention.ms, segment.bytes,
-// segment.ms) is left out unless cfg sets it: the listener does not see
-// those Options.
-func topicConfigEntries(cfg eventlog.TopicConfig) []kmsg.CreateTopicsResponseTopicConfig {
+// topic): every setting, those cfg sets as the topic's own
+// (DYNAMIC_TOPIC_CONFIG) and the others as the broker-wide ones of broker,
+// Log.DefaultTopicSettings (STATIC_BROKER_CONFIG where the Log's Options
+// set them, DEFAULT_CONFIG where they do not).
+func topicConfigEntries(cfg eventlog.TopicConfig, broker eventlog.TopicSettings) []kmsg.CreateTopicsResponseTopicConfig {
 	var entries []kmsg.CreateTopicsResponseTopicConfig
-	for _, ce := range topicSettingEntries(cfg) {
+	for _, ce := range topicSettingEntries(cfg, broker) {
 		e := kmsg.NewCreateTopicsResponseTopicConfig()
 		e.Name, e.Value, e.Source = ce.name, kmsg.StringPtr(ce.value), int8(ce.source)
 		entries = append(entries, e)

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -21,12 +20,11 @@ import (
 // are ownTopicConfigs of its TopicConfig, eventlog's
 // TopicConfig.KafkaConfigs; a change edits that set of names and values
 // and turns it back into a TopicConfig with eventlog.TopicConfigFromKafka,
-// which Log.AlterTopicConfig takes whole. Settings a topic does not set
-// are the Log's: DEFAULT_CONFIG where the Log fixes the default
-// (logDefaults), STATIC_BROKER_CONFIG for max.message.bytes, which the
-// topic's partitions report, and not listed where they come from the
-// Log's Options, which the listener does not see. CreateTopics answers
-// with the same settings (topicSettingEntries).
+// inside Log.UpdateTopicConfig, so that no other change of the topic comes
+// between the read and the write. Every setting a topic does not set is
+// the broker-wide one, Log.DefaultTopicSettings: STATIC_BROKER_CONFIG
+// where the Log's Options set it, DEFAULT_CONFIG where they do not.
+// CreateTopics answers with the same settings (topicSettingEntries).
 
 // topicSetting is what DescribeConfigs says of a topic setting besides
 // its value.
@@ -83,47 +81,81 @@ func ownTopicConfigs(cfg eventlog.TopicConfig) map[string]string {
 	return own
 }
 
-// logDefaults returns the defaults the Log fixes whatever its Options, by
-// topic setting name, as Kafka writes them: the settings whose zero in a
-// TopicConfig is a constant of the Log, and the three the Log honours at
-// one value only. The others (flush.messages, max.message.bytes,
-// retention.bytes, retention.ms, segment.bytes, segment.ms) come from the
-// Log's Options.
-func logDefaults() map[string]string {
-	return map[string]string{
-		"cleanup.policy":            eventlog.CleanupDelete.String(),
-		"compression.type":          "producer",
-		"delete.retention.ms":       strconv.FormatInt(eventlog.DefaultDeleteRetention.Milliseconds(), 10),
-		"max.compaction.lag.ms":     strconv.FormatInt(math.MaxInt64, 10), // Kafka's "no limit"
-		"message.timestamp.type":    "CreateTime",
-		"min.cleanable.dirty.ratio": strconv.FormatFloat(eventlog.DefaultMinCleanableDirtyRatio, 'g', -1, 64),
-		"min.compaction.lag.ms":     "0",
-		"min.insync.replicas":       "1",
+// kafkaLongMax is Kafka's Long.MAX_VALUE, its "no limit" for
+// max.compaction.lag.ms.
+const kafkaLongMax = "9223372036854775807"
+
+// settingValues returns every topic setting of cfg, a TopicSettings'
+// Config, whose every setting is resolved, by name, as Kafka writes them:
+// TopicConfig.KafkaConfigs, with the zeros it leaves out written out, and
+// the three settings the Log takes at one value only.
+func settingValues(cfg eventlog.TopicConfig) map[string]string {
+	values := cfg.KafkaConfigs()
+	for name, value := range map[string]string{
+		"compression.type":       "producer",
+		"message.timestamp.type": "CreateTime",
+		"min.insync.replicas":    "1",
+		"min.compaction.lag.ms":  "0",
+		"max.compaction.lag.ms":  kafkaLongMax, // zero: no limit
+	} {
+		if _, ok := values[name]; !ok {
+			values[name] = value
+		}
 	}
+	return values
 }
 
-// topicSettingEntries returns the settings of a topic of cfg that the
-// listener knows without the Log's Options, by name: the topic's own
-// (DYNAMIC_TOPIC_CONFIG, with the default they override as a synonym) and
-// the defaults the Log fixes (DEFAULT_CONFIG).
-func topicSettingEntries(cfg eventlog.TopicConfig) []configEntry {
-	own, defaults := ownTopicConfigs(cfg), logDefaults()
-	var entries []configEntry
+// configSource is Kafka's name for where a setting comes from.
+func configSource(s eventlog.SettingSource) kmsg.ConfigSource {
+	switch s {
+	case eventlog.SourceTopic:
+		return kmsg.ConfigSourceDynamicTopicConfig
+	case eventlog.SourceOptions:
+		return kmsg.ConfigSourceStaticBrokerConfig // the host's configuration
+	}
+	return kmsg.ConfigSourceDefaultConfig
+}
+
+// settingSources returns where each topic setting of src comes from, by
+// name; the three the Log takes at one value only are its defaults.
+func settingSources(src eventlog.TopicSettingSources) map[string]kmsg.ConfigSource {
+	sources := map[string]eventlog.SettingSource{
+		"cleanup.policy":            src.CleanupPolicy,
+		"delete.retention.ms":       src.DeleteRetention,
+		"flush.messages":            src.Durability,
+		"max.compaction.lag.ms":     src.MaxCompactionLag,
+		"max.message.bytes":         src.MaxBatchBytes,
+		"min.cleanable.dirty.ratio": src.MinCleanableDirtyRatio,
+		"min.compaction.lag.ms":     src.MinCompactionLag,
+		"retention.bytes":           src.RetentionBytes,
+		"retention.ms":              src.Retention,
+		"segment.bytes":             src.SegmentBytes,
+		"segment.ms":                src.SegmentAge,
+	}
+	out := make(map[string]kmsg.ConfigSource, len(topicSettings))
+	for name := range topicSettings {
+		out[name] = configSource(sources[name]) // SourceDefault if not listed
+	}
+	return out
+}
+
+// topicSettingEntries returns every setting of a topic of cfg, by name:
+// the topic's own (DYNAMIC_TOPIC_CONFIG, with the broker-wide value they
+// override as a synonym) and the broker-wide ones of broker,
+// Log.DefaultTopicSettings, for the others (STATIC_BROKER_CONFIG or
+// DEFAULT_CONFIG, with themselves as the synonym under the broker's name).
+func topicSettingEntries(cfg eventlog.TopicConfig, broker eventlog.TopicSettings) []configEntry {
+	own := ownTopicConfigs(cfg)
+	values, sources := settingValues(broker.Config), settingSources(broker.Sources)
+	entries := make([]configEntry, 0, len(topicSettings))
 	for _, name := range slices.Sorted(maps.Keys(topicSettings)) {
 		s := topicSettings[name]
-		ce := configEntry{name: name, typ: s.typ, readOnly: s.readOnly, doc: s.doc}
+		ce := configEntry{name: name, value: values[name], source: sources[name], typ: s.typ, readOnly: s.readOnly, doc: s.doc}
 		if value, ok := own[name]; ok {
 			ce.value, ce.source = value, kmsg.ConfigSourceDynamicTopicConfig
 			ce.synonyms = append(ce.synonyms, synonym(name, value, ce.source))
-			if def, ok := defaults[name]; ok {
-				ce.synonyms = append(ce.synonyms, synonym(s.broker, def, kmsg.ConfigSourceDefaultConfig))
-			}
-		} else if def, ok := defaults[name]; ok {
-			ce.value, ce.source = def, kmsg.ConfigSourceDefaultConfig
-			ce.synonyms = append(ce.synonyms, synonym(s.broker, def, ce.source))
-		} else {
-			continue // the Log's Options: not seen here
 		}
+		ce.synonyms = append(ce.synonyms, synonym(s.broker, values[name], sources[name]))
 		entries = append(entries, ce)
 	}
 	return entries
@@ -138,28 +170,13 @@ func (c *conn) topicConfigs(name string) ([]configEntry, error) {
 	if err != nil {
 		return nil, err
 	}
-	entries := topicSettingEntries(cfg)
-	// max.message.bytes in effect is reachable through the partitions
-	// when the topic does not set it.
-	if cfg.MaxBatchBytes == 0 {
-		if p, err := c.s.log.Partition(name, 0); err == nil {
-			s := topicSettings["max.message.bytes"]
-			value := strconv.Itoa(p.MaxBatchBytes())
-			source := kmsg.ConfigSourceStaticBrokerConfig // the Log's Options
-			if p.MaxBatchBytes() == eventlog.DefaultMaxBatchBytes {
-				source = kmsg.ConfigSourceDefaultConfig
-			}
-			entries = append(entries, configEntry{name: "max.message.bytes", value: value, source: source, typ: s.typ, readOnly: s.readOnly, doc: s.doc,
-				synonyms: []kmsg.DescribeConfigsResponseResourceConfigConfigSynonym{synonym(s.broker, value, source)}})
-		}
-	}
-	slices.SortFunc(entries, func(a, b configEntry) int { return strings.Compare(a.name, b.name) })
-	return entries, nil
+	return topicSettingEntries(cfg, c.s.log.DefaultTopicSettings()), nil
 }
 
 // brokerConfigs returns the broker settings the listener has: the
-// Server's Options (STATIC_BROKER_CONFIG) and the Log's fixed defaults for
-// topics (DEFAULT_CONFIG), by name. None can be altered.
+// Server's Options (STATIC_BROKER_CONFIG) and the broker-wide topic
+// settings, Log.DefaultTopicSettings (STATIC_BROKER_CONFIG where the Log's
+// Options set them, else DEFAULT_CONFIG), by name. None can be altered.
 func (c *conn) brokerConfigs() []configEntry {
 	o := &c.s.opts
 	ms := func(d time.Duration) string {
@@ -184,8 +201,11 @@ func (c *conn) brokerConfigs() []configEntry {
 		{name: "default.replication.factor", value: "1", source: kmsg.ConfigSourceDefaultConfig, typ: kmsg.ConfigTypeInt},
 		{name: "num.partitions", value: "1", source: kmsg.ConfigSourceDefaultConfig, typ: kmsg.ConfigTypeInt},
 	}
-	for name, value := range logDefaults() {
-		entries = append(entries, configEntry{name: topicSettings[name].broker, value: value, source: kmsg.ConfigSourceDefaultConfig, typ: topicSettings[name].typ})
+	// What a topic that sets none of its own runs with.
+	topic := c.s.log.DefaultTopicSettings()
+	values, sources := settingValues(topic.Config), settingSources(topic.Sources)
+	for name, s := range topicSettings {
+		entries = append(entries, configEntry{name: s.broker, value: values[name], source: sources[name], typ: s.typ})
 	}
 	for i := range entries {
 		e := &entries[i]
@@ -327,42 +347,55 @@ func (c *conn) alterResource(ctx context.Context, typ kmsg.ConfigResourceType, n
 	return errResourceType(typ)
 }
 
-// alterTopicConfig changes topic name's own settings and alters the topic
-// to the result with Log.AlterTopicConfig.
+// alterTopicConfig changes topic name's own settings, with
+// Log.UpdateTopicConfig, or checks the change with validateOnly.
 func (c *conn) alterTopicConfig(ctx context.Context, name string, changes []alterConfig, replace, validateOnly bool) error {
 	if err := checkTopicName(name); err != nil {
 		return err
 	}
-	if !validateOnly {
-		// The change is made to the settings read here: another one
-		// made meanwhile would be lost.
-		if err := c.lockConfigs(ctx); err != nil {
+	if alterConfigsHook != nil && !validateOnly {
+		alterConfigsHook("start")
+	}
+	if validateOnly {
+		cur, err := c.s.log.TopicConfig(name)
+		if err != nil {
 			return err
 		}
-		defer func() { <-c.s.alteringConfigs }()
+		cfg, err := c.editTopicConfig(name, cur, changes, replace)
+		if err != nil {
+			return err
+		}
+		return c.s.log.ValidateAlterTopicConfig(name, cfg)
 	}
-	cur, err := c.s.log.TopicConfig(name)
-	if err != nil {
+	return c.s.log.UpdateTopicConfig(ctx, name, func(cfg *eventlog.TopicConfig) error {
+		if alterConfigsHook != nil {
+			alterConfigsHook("held")
+		}
+		edited, err := c.editTopicConfig(name, *cfg, changes, replace)
+		*cfg = edited
 		return err
-	}
-	if alterConfigsHook != nil && !validateOnly {
-		alterConfigsHook("held")
-	}
+	})
+}
+
+// editTopicConfig returns cur, topic name's configuration, with changes
+// made to its own settings (replace: those not named go back to the
+// broker-wide ones, but for max.message.bytes, which cannot be altered).
+func (c *conn) editTopicConfig(name string, cur eventlog.TopicConfig, changes []alterConfig, replace bool) (eventlog.TopicConfig, error) {
 	own := ownTopicConfigs(cur)
 	if replace {
-		// max.message.bytes, which cannot be altered, keeps its value.
 		kept, ok := own["max.message.bytes"]
 		own = make(map[string]string)
 		if ok {
 			own["max.message.bytes"] = kept
 		}
 	}
+	broker := c.s.log.DefaultTopicSettings()
 	for _, ch := range changes {
 		s, known := topicSettings[ch.name]
 		if !known {
 			// Its error names what is supported.
 			_, err := eventlog.TopicConfigFromKafka(eventlog.TopicConfig{}, map[string]string{ch.name: ""})
-			return fmt.Errorf("topic %q: %w", name, err)
+			return cur, fmt.Errorf("topic %q: %w", name, err)
 		}
 		switch ch.op {
 		case kmsg.IncrementalAlterConfigOpSet:
@@ -371,62 +404,35 @@ func (c *conn) alterTopicConfig(ctx context.Context, name string, changes []alte
 			delete(own, ch.name)
 		case kmsg.IncrementalAlterConfigOpAppend, kmsg.IncrementalAlterConfigOpSubtract:
 			if s.typ != kmsg.ConfigTypeList {
-				return fmt.Errorf("topic %q: %w: config %s is not a list: %v applies to lists only (cleanup.policy)", name, eventlog.ErrInvalidConfig, ch.name, ch.op)
+				return cur, fmt.Errorf("topic %q: %w: config %s is not a list: %v applies to lists only (cleanup.policy)", name, eventlog.ErrInvalidConfig, ch.name, ch.op)
 			}
 			old, ok := own[ch.name]
 			if !ok {
-				old = logDefaults()[ch.name]
+				old = settingValues(broker.Config)[ch.name]
 			}
 			own[ch.name] = editList(old, *ch.value, ch.op == kmsg.IncrementalAlterConfigOpAppend)
 		default:
-			return fmt.Errorf("%w: config %s: unknown operation %d", errInvalidRequest, ch.name, int8(ch.op))
+			return cur, fmt.Errorf("%w: config %s: unknown operation %d", errInvalidRequest, ch.name, int8(ch.op))
 		}
 	}
 	cfg, err := eventlog.TopicConfigFromKafka(eventlog.TopicConfig{}, own)
 	if err != nil {
-		return fmt.Errorf("topic %q: %w", name, err)
+		return cur, fmt.Errorf("topic %q: %w", name, err)
 	}
-	if cur.MaxBatchBytes == 0 && cfg.MaxBatchBytes != 0 {
+	if cur.MaxBatchBytes == 0 && cfg.MaxBatchBytes == broker.Config.MaxBatchBytes {
 		// The value in effect, as DescribeConfigs lists it, sent back
 		// changes nothing.
-		if p, err := c.s.log.Partition(name, 0); err == nil && p.MaxBatchBytes() == cfg.MaxBatchBytes {
-			cfg.MaxBatchBytes = 0
-		}
+		cfg.MaxBatchBytes = 0
 	}
-	if validateOnly {
-		return c.s.log.ValidateAlterTopicConfig(name, cfg)
-	}
-	return c.s.log.AlterTopicConfig(ctx, name, cfg)
+	return cfg, nil
 }
 
 // alterConfigsHook, if set (by tests), is called by every alteration of
-// a topic's settings with "wait" when it waits for another to end, and
-// with "held" once it has read the settings it changes. Set it before
+// a topic's settings with "start" when it starts, before it waits for
+// anything, and with "held" once it has read the settings it changes,
+// while the Log holds off every other change of the topic. Set it before
 // the Server's goroutines start, and remove it once they ended.
 var alterConfigsHook func(event string)
-
-// lockConfigs waits for the alterations of topic settings in progress
-// through this Server to end, and keeps others from starting until the
-// token it takes is given back. A client's change reads a topic's
-// settings and writes them back changed: two at once would each miss
-// the other's change, where Kafka's controller applies both. (Changes
-// made in process with Log.AlterTopicConfig are not waited for.)
-func (c *conn) lockConfigs(ctx context.Context) error {
-	select {
-	case c.s.alteringConfigs <- struct{}{}:
-		return nil
-	default:
-	}
-	if alterConfigsHook != nil {
-		alterConfigsHook("wait")
-	}
-	select {
-	case c.s.alteringConfigs <- struct{}{}:
-		return nil
-	case <-ctx.Done():
-		return fmt.Errorf("alter configs: %w", ctx.Err())
-	}
-}
 
 // editList appends the items of the comma-separated list items to list,
 // those it does not hold, or removes them from it, as Kafka's APPEND and

@@ -1,6 +1,7 @@
 package kafkaserver
 
 import (
+	"fmt"
 	"maps"
 	"math"
 	"slices"
@@ -8,6 +9,7 @@ import (
 	"time"
 
 	"github.com/eventlog/eventlog"
+	"github.com/eventlog/eventlog/eventlogtest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -27,22 +29,42 @@ func TestTopicSettingsMatchKafkaNames(t *testing.T) {
 	}
 }
 
-// TestLogDefaultsTaken checks the Log's fixed defaults as the listener
-// writes them: each is a topic setting it describes (the broker's
-// settings list them under topicSettings' broker names), and each is a
-// value eventlog.TopicConfigFromKafka takes, as APPEND and SUBTRACT start
-// from it.
-func TestLogDefaultsTaken(t *testing.T) {
-	defaults := logDefaults()
-	for name := range defaults {
-		assert.Contains(t, topicSettings, name)
-	}
-	cfg, err := eventlog.TopicConfigFromKafka(eventlog.TopicConfig{}, defaults)
+// TestSettingValuesTaken checks the broker-wide settings as the listener
+// writes them: each is a topic setting it describes, and together they
+// are values eventlog.TopicConfigFromKafka takes, as APPEND and SUBTRACT
+// start from them, and reads back to what they came from.
+func TestSettingValuesTaken(t *testing.T) {
+	l := eventlogtest.New(t, &eventlog.Options{SegmentBytes: 1 << 20, Durability: eventlog.DurabilityOS})
+	broker := l.DefaultTopicSettings()
+	values := settingValues(broker.Config)
+	assert.ElementsMatch(t, slices.Collect(maps.Keys(topicSettings)), slices.Collect(maps.Keys(values)))
+	cfg, err := eventlog.TopicConfigFromKafka(eventlog.TopicConfig{Partitions: 1}, values)
 	require.NoError(t, err)
-	assert.Equal(t, eventlog.TopicConfig{
-		DeleteRetention:        eventlog.DefaultDeleteRetention,
-		MinCleanableDirtyRatio: eventlog.DefaultMinCleanableDirtyRatio,
-	}, cfg, "the defaults, written out")
+	assert.Equal(t, broker.Config, cfg, "the settings, written out")
+}
+
+// TestTopicSettingEntriesMatchTopicSettings checks that what the listener
+// makes of a topic's own settings over the broker-wide ones, as it
+// answers CreateTopics and DescribeConfigs, is what Log.TopicSettings
+// reports the topic runs with.
+func TestTopicSettingEntriesMatchTopicSettings(t *testing.T) {
+	l := eventlogtest.New(t, &eventlog.Options{SegmentBytes: 1 << 20, Retention: time.Hour})
+	for i, cfg := range []eventlog.TopicConfig{
+		{},
+		{CleanupPolicy: eventlog.CleanupCompact, MinCleanableDirtyRatio: math.SmallestNonzeroFloat64, Durability: eventlog.DurabilityOS},
+		{Retention: eventlog.RetainForever, RetentionBytes: -1, SegmentBytes: 1 << 20, SegmentAge: time.Hour, MaxBatchBytes: 4096},
+		{CleanupPolicy: eventlog.CleanupCompactDelete, DeleteRetention: time.Millisecond, MinCompactionLag: time.Minute, MaxCompactionLag: time.Hour},
+	} {
+		name := fmt.Sprintf("t%d", i)
+		require.NoError(t, l.CreateTopic(name, cfg))
+		want, err := l.TopicSettings(name)
+		require.NoError(t, err)
+		values, sources := settingValues(want.Config), settingSources(want.Sources)
+		for _, e := range topicSettingEntries(cfg, l.DefaultTopicSettings()) {
+			assert.Equal(t, values[e.name], e.value, "%+v: %s", cfg, e.name)
+			assert.Equal(t, sources[e.name], e.source, "%+v: %s", cfg, e.name)
+		}
+	}
 }
 
 // TestOwnTopicConfigsRoundTrip checks that a topic's own settings, as

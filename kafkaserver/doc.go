@@ -145,33 +145,31 @@
 //     min.cleanable.dirty.ratio the smallest positive ratio, which cleans
 //     at any dirt as Kafka's 0 does, rather than the Log's default
 //     (CreateTopics and DescribeConfigs answer that ratio as 0).
-//     From v5 CreateTopics answers with the topic's configs, as Kafka
-//     does: those the request set (source DYNAMIC_TOPIC_CONFIG) and the
-//     defaults the Log fixes (DEFAULT_CONFIG); a setting the topic takes
-//     from the Log's Options (segment.bytes, segment.ms, retention.ms,
-//     retention.bytes, max.message.bytes, flush.messages) is left out,
-//     where Kafka lists it with the broker's value.
+//     From v5 CreateTopics answers with every config of the topic, as
+//     Kafka does, with its source as DescribeConfigs gives it.
 //   - DescribeConfigs, AlterConfigs and IncrementalAlterConfigs read and
 //     change a topic's settings by the names CreateTopics takes, through
-//     eventlog.Log.AlterTopicConfig (ValidateAlterTopicConfig for
-//     validate-only). DescribeConfigs lists the topic's own settings
-//     (DYNAMIC_TOPIC_CONFIG, with the default they override as a synonym),
-//     the defaults the Log fixes (DEFAULT_CONFIG, under their broker names
-//     as synonyms) and max.message.bytes in effect, which is read-only:
-//     the Log cannot alter it (setting it to the value in effect changes
+//     eventlog.Log.UpdateTopicConfig (ValidateAlterTopicConfig for
+//     validate-only). DescribeConfigs lists every setting of a topic, as
+//     Kafka does: the topic's own (DYNAMIC_TOPIC_CONFIG, with the
+//     broker-wide value they override as a synonym), and for the others
+//     the broker-wide value, eventlog.Log.DefaultTopicSettings, which is
+//     the Log's Options where they set one (STATIC_BROKER_CONFIG, Kafka's
+//     server.properties: Options.SegmentBytes is log.segment.bytes) and
+//     the library's default otherwise (DEFAULT_CONFIG). The Log's defaults
+//     differ from Kafka's where eventlog's do: retention.ms is -1 (keep
+//     everything) and flush.messages 1 (fsync every append) unless the
+//     Options say otherwise. max.message.bytes is read-only: the Log
+//     cannot alter it (setting it to the value in effect changes
 //     nothing), and AlterConfigs, which otherwise puts the settings it
-//     does not name back to their defaults, leaves it as it is. As in
-//     CreateTopics, the settings a topic takes from the Log's Options
-//     (flush.messages, retention.bytes, retention.ms, segment.bytes,
-//     segment.ms) are not listed unless the topic sets them, where Kafka
-//     lists the broker's value. A switch to compaction
-//     of a topic holding a record without a key is refused with
-//     INVALID_CONFIG (the Log's cleaner would drop it). The Server
-//     makes its clients' alterations one at a time, so that concurrent
-//     ones of different settings all apply; one made in process with
-//     AlterTopicConfig meanwhile can still be lost. The broker's
-//     settings are the Server's Options and the Log's fixed defaults,
-//     all read-only: altering them answers INVALID_REQUEST, as Kafka
+//     does not name back to their defaults, leaves it as it is. A switch
+//     to compaction of a topic holding a record without a key is refused
+//     with INVALID_CONFIG (the Log's cleaner would drop it). Each alteration
+//     reads and writes the topic's settings with no other change of the
+//     topic in between, a client's or one made in process, so that
+//     concurrent ones of different settings all apply. The broker's
+//     settings are the Server's Options and the broker-wide topic
+//     settings, all read-only: altering them answers INVALID_REQUEST, as Kafka
 //     answers a setting it cannot update dynamically; the empty broker
 //     name (the cluster's dynamic defaults) describes none. Other
 //     resource types (BROKER_LOGGER, GROUP, CLIENT_METRICS) answer

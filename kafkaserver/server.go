@@ -142,10 +142,6 @@ type Server struct {
 
 	members memberRegistry // external group members; see groups.go
 
-	// alteringConfigs holds a token while a request alters a topic's
-	// settings; see configs.go.
-	alteringConfigs chan struct{}
-
 	// closedLogged is done once the Log being closed has been logged:
 	// a closed Log stays closed, and every request would log it again.
 	closedLogged sync.Once
@@ -209,7 +205,7 @@ func New(l *eventlog.Log, opts *Options) (*Server, error) {
 			return nil, fmt.Errorf("kafkaserver: AdvertisedAddr: %w", err)
 		}
 	}
-	s := &Server{log: l, opts: o, apis: supportedAPIs(), alteringConfigs: make(chan struct{}, 1)}
+	s := &Server{log: l, opts: o, apis: supportedAPIs()}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.mu.listeners = make(map[net.Listener]struct{})
 	s.mu.conns = make(map[*conn]struct{})
