@@ -128,6 +128,12 @@
 //     asks for its authorized operations with every operation of the
 //     resource's type, as a broker without an authorizer. Internal topics such as __consumer_offsets are not
 //     listed in Metadata, and clients cannot write them.
+//   - A Log opened read-only (eventlog.Options.ReadOnly) is served for
+//     reading; every request that would write to it (Produce,
+//     InitProducerId, CreateTopics, DeleteTopics, CreatePartitions,
+//     AlterConfigs, IncrementalAlterConfigs, DeleteRecords, OffsetCommit,
+//     ...) is answered POLICY_VIOLATION, as Kafka answers a request its
+//     configured policy refuses, which clients do not retry.
 //   - Topics are not created automatically unless Options.AutoCreateTopics
 //     (Kafka's auto.create.topics.enable defaults to true). CreateTopics
 //     takes cleanup.policy, retention.ms, retention.bytes, segment.bytes,

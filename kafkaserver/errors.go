@@ -58,6 +58,14 @@ func errorCode(err error) int16 {
 		return kerr.OutOfOrderSequenceNumber.Code
 	case errors.Is(err, eventlog.ErrProducerFenced):
 		return kerr.InvalidProducerEpoch.Code
+	case errors.Is(err, eventlog.ErrReadOnly):
+		// The host opened the Log read-only: every write is refused, for
+		// good. Kafka answers a request its configured policy refuses
+		// (CreateTopics and AlterConfigs policies, DeleteRecords on a
+		// compacted topic) with POLICY_VIOLATION, which clients do not
+		// retry; UNKNOWN_SERVER_ERROR would say nothing, and
+		// KAFKA_STORAGE_ERROR would be retried until the client gives up.
+		return kerr.PolicyViolation.Code
 	case errors.Is(err, eventlog.ErrClosed):
 		return kerr.KafkaStorageError.Code
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
