@@ -10,9 +10,13 @@
 //	http.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 //
 // To export several Logs through one registry, give each collector a
-// constant label that tells them apart:
+// constant label that tells them apart — every one of them, the first
+// included: the registry refuses series of one name with different label
+// names, so a collector registered with nil Options next to a labelled
+// one makes MustRegister panic:
 //
-//	eventlogprom.NewCollector(orders, &eventlogprom.Options{ConstLabels: prometheus.Labels{"log": "orders"}})
+//	reg.MustRegister(eventlogprom.NewCollector(orders, &eventlogprom.Options{ConstLabels: prometheus.Labels{"log": "orders"}}))
+//	reg.MustRegister(eventlogprom.NewCollector(payments, &eventlogprom.Options{ConstLabels: prometheus.Labels{"log": "payments"}}))
 //
 // # Metrics
 //
