@@ -62,8 +62,9 @@ func ExampleRegister() {
 		log.Fatal(err)
 	}
 	defer regOrders.Unregister()
-	_, err = eventlogotel.Register(orders, mp, opts)
-	fmt.Println("the same Log and attributes again:", errors.Is(err, eventlogotel.ErrAlreadyRegistered))
+	// Without attributes, orders's series would be the same as l's.
+	_, err = eventlogotel.Register(orders, mp, nil)
+	fmt.Println("a second Log without attributes:", errors.Is(err, eventlogotel.ErrAlreadyRegistered))
 
 	var rm metricdata.ResourceMetrics
 	if err := reader.Collect(ctx, &rm); err != nil {
@@ -102,7 +103,7 @@ func ExampleRegister() {
 		fmt.Println(s)
 	}
 	// Output:
-	// the same Log and attributes again: true
+	// a second Log without attributes: true
 	// eventlog.partition.append.duration topic=orders log=orders
 	// eventlog.partition.append.duration topic=payments log=-
 	// eventlog.partition.high_watermark topic=orders log=orders
