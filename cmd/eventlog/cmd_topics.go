@@ -38,7 +38,7 @@ func (a *app) topicsCommand() *cobra.Command {
 			return t.flush()
 		}),
 	}
-	cmd.Flags().BoolVar(&internal, "internal", false, "include internal topics (__consumer_offsets)")
+	cmd.Flags().BoolVar(&internal, "internal", false, "include internal topics (__consumer_offsets, __transaction_state)")
 	cmd.AddCommand(a.topicsDescribeCommand(), a.topicsCreateCommand())
 	return cmd
 }
@@ -73,7 +73,7 @@ func (a *app) topicsDescribeCommand() *cobra.Command {
 			return nil
 		}),
 	}
-	cmd.Flags().BoolVar(&internal, "internal", false, "with no TOPIC, include internal topics (__consumer_offsets)")
+	cmd.Flags().BoolVar(&internal, "internal", false, "with no TOPIC, include internal topics (__consumer_offsets, __transaction_state)")
 	return cmd
 }
 
