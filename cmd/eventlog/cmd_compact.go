@@ -12,11 +12,13 @@ import (
 func (a *app) compactCommand() *cobra.Command {
 	return &cobra.Command{
 		Use:   "compact [TOPIC...]",
-		Short: "Compact topics now (default: every compacted topic)",
+		Short: "Compact topics now (default: every compacted topic but the internal ones)",
 		Long: `Run the log cleaner now on the named topics, or on every topic whose
-cleanup.policy compacts: the newest record of each key stays, older ones
-go, tombstones go once past delete.retention.ms. A topic named that does
-not exist or does not compact fails the command before any is compacted.
+cleanup.policy compacts but the internal ones (__consumer_offsets and
+__transaction_state, compacted when named): the newest record of each key
+stays, older ones go, tombstones go once past delete.retention.ms. A topic
+named that does not exist or does not compact fails the command before
+any is compacted.
 It needs the log's lock: stop the process that has the log open first
 (that process's own cleaner compacts in the background anyway).`,
 		Args: args(0, -1),
