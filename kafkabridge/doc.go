@@ -12,10 +12,10 @@
 // Kafka client.
 //
 //	f, err := kafkabridge.NewForward(l, &kafkabridge.ForwardOptions{
-//		Brokers: []string{"kafka-1:9092"},
-//		Topics:  []string{"orders"}, // or TopicPattern: regexp.MustCompile(`^outbox\.`)
+//		Brokers:     []string{"kafka-1:9092"},
+//		Topics:      []string{"orders"}, // or TopicPattern: regexp.MustCompile(`^outbox\.`)
 //		RemoteTopic: func(local string) string { return "shop." + local },
-//		Logger:  logger,
+//		Logger:      logger, // a *slog.Logger
 //	})
 //	if err != nil { ... }
 //	go func() { errc <- f.Run(ctx) }() // until ctx ends: then flush, commit, close
