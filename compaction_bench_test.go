@@ -202,8 +202,8 @@ func BenchmarkCompaction(b *testing.B) {
 // over partly emptied batches. The maps are made with room for the keys.
 // Baselines: "raw-map" fills the same map from records already in memory;
 // "read-only" reads without filling a map. "eventlog" reads with Read into
-// the map; "replay-latest" is Log.ReplayLatest, which reads through views
-// and copies each surviving key and value once.
+// the map; "replay-latest" is Log.ReplayLatest, which reads each key and
+// value in place, without making views, and copies each surviving one once.
 func BenchmarkCompactedCacheRebuild(b *testing.B) {
 	const keys = 1_000_000
 	dir := b.TempDir()

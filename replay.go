@@ -27,28 +27,101 @@ import (
 // does not fail it: it finishes the segment it reads and goes on from the
 // partition's new log start, as Partition.Views does.
 func (l *Log) Replay(ctx context.Context, topic string, fn func(*RecordView) error) error {
-	t, err := l.topic(topic)
+	r, err := l.newTopicReplay(ctx, topic)
 	if err != nil {
-		return errorf("eventlog: replay: %w", err)
+		return err
 	}
-	ends := make([]int64, len(t.partitions))
-	for i, p := range t.partitions {
-		ends[i] = p.LastStableOffset()
-	}
-	var vc viewCursor
-	for i, p := range t.partitions {
-		if err := p.replay(ctx, &vc, ends[i], fn); err != nil {
+	defer r.close()
+	for r.next() {
+		if err := fn(r.c.View()); err != nil {
 			return err
 		}
 	}
-	return nil
+	return r.err
 }
 
-// replay is Replay of one partition through vc, up to end.
-func (p *Partition) replay(ctx context.Context, vc *viewCursor, end int64, fn func(*RecordView) error) error {
+// topicReplay is the read that Replay and ReplayLatest share: the
+// committed records of a topic's partitions, one partition after the
+// other, each from its log start (as retention leaves it) up to its last
+// stable offset as of the start, with ctx checked between batches. next
+// moves to the next record, which the Cursor c reads: ReplayLatest takes
+// its key and value from the batch's table through c.Key and c.Value,
+// without making its view, and Replay its view through c.View.
+type topicReplay struct {
+	ctx   context.Context
+	parts []*Partition
+	ends  []int64 // of parts, as of the start
+	i     int     // index in parts of the partition read, -1 before the first
+	end   int64   // ends[i]
+	batch int     // vc.batchesRead when ctx was last checked
+	c     Cursor  // over vc while a partition is read; c.vc nil between them
+	vc    viewCursor
+	err   error
+}
+
+// newTopicReplay starts a replay of topic; close it once done.
+func (l *Log) newTopicReplay(ctx context.Context, topic string) (*topicReplay, error) {
+	t, err := l.topic(topic)
+	if err != nil {
+		return nil, errorf("eventlog: replay: %w", err)
+	}
+	r := &topicReplay{ctx: ctx, parts: t.partitions, ends: make([]int64, len(t.partitions)), i: -1}
+	for i, p := range t.partitions {
+		r.ends[i] = p.LastStableOffset()
+	}
+	return r, nil
+}
+
+// next moves to the next record and reports whether there is one; false
+// once the replay is done, or failed (see err).
+func (r *topicReplay) next() bool {
+	// Most records: the next entry of the current batch's table, whose
+	// ctx check is done, and cut at end (see nextSlow).
+	if c := &r.c; c.at < c.n {
+		c.at++
+		return true
+	}
+	return r.nextSlow()
+}
+
+// nextSlow is next for the first record of a batch, the records read
+// without a table, and the moves from one partition to the next.
+func (r *topicReplay) nextSlow() bool {
+	for r.err == nil {
+		if c := &r.c; c.vc != nil {
+			if c.Next() && c.Offset() < r.end {
+				// Cut the rest of the table, which the Cursor took, at
+				// end, so that next need not check each record: a Next
+				// at the cut moves to the next table or batch, whose
+				// first record, from end on, ends the partition.
+				for c.n > c.at && c.base+int64(c.rest[c.n-1].offsetDelta) >= r.end {
+					c.n--
+				}
+				if r.vc.batchesRead != r.batch {
+					r.batch = r.vc.batchesRead
+					r.err = r.ctx.Err()
+				}
+				return r.err == nil
+			}
+			r.err = c.err // nil at the partition's end
+			r.close()
+			continue
+		}
+		if r.i+1 == len(r.parts) {
+			return false
+		}
+		r.i++
+		r.err = r.start(r.parts[r.i], r.ends[r.i])
+	}
+	return false
+}
+
+// start begins the read of p's committed records, up to end.
+func (r *topicReplay) start(p *Partition, end int64) error {
 	if !p.log.enter() {
 		return ErrClosed
 	}
+	vc := &r.vc
 	start := p.LogStartOffset()
 	if hook := p.log.replayHook.Load(); hook != nil {
 		(*hook)(TopicPartition{Topic: p.topic, Partition: p.id})
@@ -69,22 +142,15 @@ func (p *Partition) replay(ctx context.Context, vc *viewCursor, end int64, fn fu
 	if err != nil {
 		return err
 	}
-	defer vc.close()
-	batch := -1
-	for {
-		v, err := vc.next()
-		if err != nil || v == nil || v.Offset >= end {
-			return err
-		}
-		if vc.batchesRead != batch {
-			batch = vc.batchesRead
-			if err := ctx.Err(); err != nil {
-				return err
-			}
-		}
-		if err := fn(v); err != nil {
-			return err
-		}
+	r.c, r.end, r.batch = Cursor{vc: vc}, end, -1
+	return nil
+}
+
+// close lets go of what the replay holds: the partition it reads.
+func (r *topicReplay) close() {
+	if r.c.vc != nil {
+		r.vc.close()
+		r.c = Cursor{}
 	}
 }
 
@@ -115,18 +181,21 @@ func (p *Partition) replay(ctx context.Context, vc *viewCursor, end int64, fn fu
 // keeps alive: once they hold half as much again as the map refers to, the
 // replay copies the map's keys and values anew and lets them go.
 //
-// The map is made with room for the records of the topic's cleaned
-// sections, where a key appears once at most, counted from the batch
-// headers, so that for a compacted topic it hardly grows while it is
-// filled; the records after them may be many per key, and room for each
-// would stay, unused, as long as the map.
+// ReplayLatest reads each record's key and value where they lie, as
+// Cursor.Key and Cursor.Value do, without making its view. The map is
+// made with room for the records of the topic's cleaned sections, where a
+// key appears once at most, counted from the batch headers, so that for a
+// compacted topic it hardly grows while it is filled; the records after
+// them may be many per key, and room for each would stay, unused, as long
+// as the map.
 func (l *Log) ReplayLatest(ctx context.Context, topic string) (map[string][]byte, error) {
-	t, err := l.topic(topic)
+	r, err := l.newTopicReplay(ctx, topic)
 	if err != nil {
-		return nil, errorf("eventlog: replay: %w", err)
+		return nil, err
 	}
+	defer r.close()
 	clean, dirty := 0, 0
-	for _, p := range t.partitions {
+	for _, p := range r.parts {
 		c, d, err := p.recordsEstimate()
 		if err != nil {
 			return nil, err
@@ -137,15 +206,17 @@ func (l *Log) ReplayLatest(ctx context.Context, topic string) (map[string][]byte
 	var copies slab
 	check := slabShedFloor
 	stale := false // a value was replaced or deleted: the blocks may hold it
-	err = l.Replay(ctx, topic, func(v *RecordView) error {
+	for r.next() {
+		// The key and value from the batch's table: no view is made.
+		k, v := r.c.Key(), r.c.Value()
 		n := len(latest)
 		switch {
-		case v.Key == nil:
-		case v.Value == nil:
-			delete(latest, string(v.Key))
+		case k == nil:
+		case v == nil:
+			delete(latest, string(k))
 			stale = stale || len(latest) < n
 		default:
-			key, value := copies.keyValue(v.Key, v.Value)
+			key, value := copies.keyValue(k, v)
 			latest[key] = value
 			stale = stale || len(latest) == n
 			if stale && copies.carved >= check {
@@ -153,10 +224,9 @@ func (l *Log) ReplayLatest(ctx context.Context, topic string) (map[string][]byte
 				check = max(2*copies.carved, slabShedFloor)
 			}
 		}
-		return nil
-	})
-	if err != nil {
-		return nil, err
+	}
+	if r.err != nil {
+		return nil, r.err
 	}
 	if stale {
 		latest = copies.shed(latest)
