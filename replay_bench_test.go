@@ -11,8 +11,9 @@ import (
 // warm, where the read path rather than the map is most of the time:
 // "views" through Partition.Views, summing the key and value lengths as a
 // reference; "replay" through Log.Replay with the same body; "replay-latest"
-// through Log.ReplayLatest, which copies every record's key and value and
-// keeps the newest of the 1000 keys.
+// through Log.ReplayLatest, which keeps the newest value of the 1000 keys;
+// and "replay-latest-unique" through ReplayLatest of 1 million records of
+// as many keys, each put in the map once.
 func BenchmarkReplayScan(b *testing.B) {
 	const n = 1_000_000
 	dir := b.TempDir()
@@ -56,6 +57,24 @@ func BenchmarkReplayScan(b *testing.B) {
 		for b.Loop() {
 			latest, err := l.ReplayLatest(ctx, "bench")
 			if err != nil || len(latest) != 1000 {
+				b.Fatal(len(latest), err)
+			}
+		}
+		reportRecords(b, b.N*n)
+	})
+	unique := b.TempDir()
+	fillCompactBench(b, unique, n*(16+100+20), 1)
+	b.Run("replay-latest-unique", func(b *testing.B) {
+		opts := compactBenchOptions
+		l, err := eventlog.Open(unique, &opts)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer l.Close()
+		b.ReportAllocs()
+		for b.Loop() {
+			latest, err := l.ReplayLatest(ctx, "bench")
+			if err != nil || len(latest) != n {
 				b.Fatal(len(latest), err)
 			}
 		}

@@ -3,6 +3,9 @@ package eventlog_test
 import (
 	"bytes"
 	"fmt"
+	"maps"
+	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 
@@ -116,4 +119,69 @@ func equalMaps(want, got map[string][]byte) bool {
 		}
 	}
 	return true
+}
+
+// ReplayLatest writes a value of the same size as the one the map holds
+// for its key over that copy, which the map alone refers to: every value
+// must stay its own, its key untouched, whether it was carved from a block
+// with others or, too large for one, allocated with its key; and an
+// update of another size, or after a tombstone, makes a copy of its own.
+func TestReplayLatestOverwritesSameSizeValuesOnlyInTheirCopy(t *testing.T) {
+	for _, poison := range []bool{false, true} {
+		t.Run(fmt.Sprint("poison=", poison), func(t *testing.T) {
+			l := openLog(t, t.TempDir(), &eventlog.Options{PoisonViews: poison})
+			require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{Partitions: 2, Durability: eventlog.DurabilityOS}))
+			rng := rand.New(rand.NewPCG(5, 6))
+			sizes := []int{0, 1, 7, 100, 3000, 6000} // the last two too large for a block
+			model := map[string][]byte{}
+			for i := range 40 {
+				recs := make([]eventlog.Record, 100)
+				for j := range recs {
+					key := fmt.Sprintf("k%d", rng.IntN(60))
+					if rng.IntN(3) == 0 {
+						key = strings.Repeat(key, 1000) // a large key, with a small or large value
+					}
+					var value []byte
+					if rng.IntN(12) > 0 {
+						value = fmt.Appendf(nil, "%d-%d-", i, j)
+						value = append(value, bytes.Repeat([]byte{byte(j)}, sizes[rng.IntN(len(sizes))])...)
+					}
+					recs[j] = eventlog.Record{Key: []byte(key), Value: value}
+				}
+				id := int32(i % 2)
+				_, err := partition(t, l, "t", id).Append(ctx, recs, eventlog.AppendOptions{})
+				require.NoError(t, err)
+			}
+			// The model: partitions in turn.
+			for id := range int32(2) {
+				p := partition(t, l, "t", id)
+				for v, err := range p.Views(0) {
+					require.NoError(t, err)
+					if v.Value == nil {
+						delete(model, string(v.Key))
+					} else {
+						model[string(v.Key)] = bytes.Clone(v.Value)
+					}
+				}
+			}
+			got, err := l.ReplayLatest(ctx, "t")
+			require.NoError(t, err)
+			require.Equal(t, model, got)
+			// Overwrite each value once checked: a value sharing bytes with
+			// one overwritten before it, or with a key, shows.
+			keys := slices.Sorted(maps.Keys(model))
+			for _, k := range keys {
+				v, ok := got[k]
+				require.True(t, ok, "key %.20q", k)
+				require.Equal(t, model[k], v, "key %.20q", k)
+				for i := range v {
+					v[i] = 0xFF
+				}
+			}
+			for _, k := range keys {
+				_, ok := got[k]
+				assert.True(t, ok, "key %.20q, after the values were overwritten", k)
+			}
+		})
+	}
 }
