@@ -338,7 +338,11 @@ func (m *MemFS) Remove(name string) error {
 }
 
 // RemoveAll removes a file or a directory tree; a missing name is not an
-// error. Like Remove, it is durable only after SyncDir of the parent.
+// error. Like os.RemoveAll, it removes a tree entry by entry, depth first,
+// and the directory last; each removal is a change to its own directory,
+// durable only after SyncDir of that directory (see Remove). A Crash before
+// the parent is synced may thus bring the tree back with some of its
+// entries gone, as a power loss during or after os.RemoveAll can.
 func (m *MemFS) RemoveAll(name string) error {
 	if err := m.hook(OpRemove, name); err != nil {
 		return &fs.PathError{Op: "removeall", Path: name, Err: err}
@@ -356,10 +360,24 @@ func (m *MemFS) RemoveAll(name string) error {
 	if err != nil {
 		return &fs.PathError{Op: "removeall", Path: name, Err: err}
 	}
-	if _, ok := dir.entries[base]; ok {
+	if n, ok := dir.entries[base]; ok {
+		n.removeEntriesLocked()
 		dir.changeLocked(entryChange{base, nil})
 	}
 	return nil
+}
+
+// removeEntriesLocked empties a directory as os.RemoveAll does before it
+// removes the directory itself: each entry in name order, a subdirectory's
+// entries before the subdirectory. It does nothing to a file.
+func (n *memNode) removeEntriesLocked() {
+	if !n.isDir() {
+		return
+	}
+	for _, name := range slices.Sorted(maps.Keys(n.entries)) {
+		n.entries[name].removeEntriesLocked()
+		n.changeLocked(entryChange{name, nil})
+	}
 }
 
 // Rename renames oldname to newname, replacing a file at newname. The change

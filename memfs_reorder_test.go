@@ -3,6 +3,7 @@ package eventlog
 import (
 	"bytes"
 	"fmt"
+	"io/fs"
 	"math/rand/v2"
 	"os"
 	"testing"
@@ -108,4 +109,56 @@ func TestMemFSCrashReorderDirectory(t *testing.T) {
 	assert.Greater(t, len(outcomes), 8, "changes survive in many combinations: %v", outcomes)
 	assert.Contains(t, outcomes, "[b c old]", "a later creation kept, an earlier rename lost")
 	assert.Contains(t, outcomes, "[renamed]", "a removal kept, creations lost")
+}
+
+// TestMemFSCrashRemoveAllPartial: RemoveAll removes a tree as
+// os.RemoveAll does, entry by entry, depth first, then the directory, and
+// each removal is a change to its own directory. A crash before those
+// directories are synced may thus bring the tree back with only some of
+// its entries: never one that was not there, and never anything under a
+// name whose removal was synced.
+func TestMemFSCrashRemoveAllPartial(t *testing.T) {
+	setup := func(t *testing.T) *MemFS {
+		m := NewMemFS()
+		require.NoError(t, m.MkdirAll("d/t/s", 0o755))
+		require.NoError(t, m.SyncDir("/"))
+		require.NoError(t, m.SyncDir("d"))
+		require.NoError(t, m.WriteFile("d/t/a", []byte("a"), 0o644))
+		require.NoError(t, m.WriteFile("d/t/b", []byte("b"), 0o644))
+		require.NoError(t, m.WriteFile("d/t/s/c", []byte("c"), 0o644))
+		require.NoError(t, m.RemoveAll("d/t"))
+		_, err := m.Stat("d/t")
+		require.ErrorIs(t, err, fs.ErrNotExist)
+		return m
+	}
+	whole := map[string]string{"/d": "<dir>", "/d/t": "<dir>", "/d/t/a": "a", "/d/t/b": "b", "/d/t/s": "<dir>", "/d/t/s/c": "c"}
+
+	t.Run("CrashDropUnsynced brings the whole tree back", func(t *testing.T) {
+		m := setup(t)
+		m.Crash(CrashOptions{})
+		assert.Equal(t, whole, memTree(t, m))
+	})
+	t.Run("a synced parent keeps it gone", func(t *testing.T) {
+		m := setup(t)
+		require.NoError(t, m.SyncDir("d"))
+		m.Crash(CrashOptions{Mode: CrashReorder})
+		assert.Equal(t, map[string]string{"/d": "<dir>"}, memTree(t, m))
+	})
+	for _, mode := range []CrashMode{CrashReorder, CrashRandom} {
+		t.Run(mode.String(), func(t *testing.T) {
+			partial := 0
+			for seed := range uint64(64) {
+				m := setup(t)
+				m.Crash(CrashOptions{Mode: mode, Rand: rand.New(rand.NewPCG(seed, 7))})
+				tree := memTree(t, m)
+				for name, content := range tree {
+					assert.Equal(t, whole[name], content, "seed %d: %s", seed, name)
+				}
+				if _, ok := tree["/d/t"]; ok && len(tree) < len(whole) {
+					partial++
+				}
+			}
+			assert.Positive(t, partial, "the tree comes back with some of its entries gone")
+		})
+	}
 }
