@@ -34,9 +34,9 @@ import (
 // make its name durable.
 //
 // Crash simulates a power loss (see CrashOptions for exactly what survives),
-// then the MemFS behaves as a freshly booted machine: every file handle and
-// lock from before the crash is dead, and calls on those handles fail with an
-// error wrapping fs.ErrClosed.
+// or a process crash that keeps everything but makes nothing durable
+// (CrashKeepAll). Then every file handle and lock from before the crash is
+// dead, and calls on those handles fail with an error wrapping fs.ErrClosed.
 //
 // # Faults
 //

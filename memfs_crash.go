@@ -31,7 +31,10 @@ const (
 	CrashZeroFill
 	// CrashKeepAll leaves C, and keeps unsynced directory changes too: every
 	// write survives, as after a crash of the process rather than of the
-	// machine. Only handles and locks are lost.
+	// machine. Only handles and locks are lost. What was unsynced stays so,
+	// as dirty pages outlive a process but are no more durable for it: a
+	// later Crash in another mode loses it, as a power loss after the
+	// process died would, unless it was synced since.
 	CrashKeepAll
 	// CrashRandom picks one of the four modes above for each file, and for
 	// each directory whether its unsynced changes all survive or are all
@@ -92,14 +95,17 @@ type CrashOptions struct {
 	Rand *rand.Rand
 }
 
-// Crash simulates a power loss followed by a reboot. Afterwards the MemFS
-// holds what a real disk would (see CrashOptions and the MemFS durability
-// model), every file handle and lock from before is dead (their calls fail
+// Crash simulates a power loss followed by a reboot, or with CrashKeepAll
+// the crash of the process alone. Afterwards the MemFS holds what a real
+// disk would (see CrashOptions and the MemFS durability model), every file handle and lock from before is dead (their calls fail
 // with an error wrapping fs.ErrClosed, and closing a lock does nothing), and
 // the MemFS is otherwise ready for use. The fault hook and capacity stay as
 // they were. Crash panics on an unknown mode.
 //
-// A directory reverts to its durable entries: files and directories created
+// CrashKeepAll changes no content, entry or durable state: what was not
+// durable before it is not after it. In the other modes, a directory
+// reverts to its durable entries, but for the unsynced changes the mode
+// keeps, which become durable: files and directories created
 // or renamed into it since its last SyncDir vanish, and names removed or
 // renamed away come back. What is not reachable from the root through the
 // surviving entries is gone. Should reverted entries make a directory appear
@@ -111,14 +117,17 @@ func (m *MemFS) Crash(opts CrashOptions) {
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.mu.gen++
+	clear(m.mu.locks)
+	if opts.Mode == CrashKeepAll {
+		return // a process crash: the page cache, durable or not, stays
+	}
 	c := crasher{mode: opts.Mode, rand: opts.Rand, seen: make(map[*memNode]bool)}
 	if c.rand == nil {
 		c.rand = m.mu.rand
 	}
 	c.seen[m.mu.root] = true
 	c.dir(m.mu.root)
-	m.mu.gen++
-	clear(m.mu.locks)
 }
 
 // crasher rebuilds a MemFS tree as a crash leaves it.
@@ -131,7 +140,7 @@ type crasher struct {
 func (c *crasher) dir(d *memNode) {
 	entries := d.durableEntries
 	switch {
-	case c.mode == CrashKeepAll || c.mode == CrashRandom && c.rand.IntN(2) == 0:
+	case c.mode == CrashRandom && c.rand.IntN(2) == 0:
 		entries = d.entries
 	case c.mode == CrashReorder:
 		entries = maps.Clone(d.durableEntries)
@@ -173,13 +182,7 @@ func (c *crasher) file(n *memNode) {
 		mode = CrashMode(c.rand.IntN(int(CrashRandom)))
 	}
 	durable, current := n.durable, n.onDiskLocked()
-	switch {
-	case c.mode == CrashKeepAll && len(n.lost) > 0:
-		// A process crash: the bytes a failed Sync lost stay in the page
-		// cache, which outlives the process, and stay lost.
-		n.durable = current
-		return
-	case mode == CrashKeepAll && len(n.lost) > 0:
+	if mode == CrashKeepAll && len(n.lost) > 0 {
 		// A power loss that kept every write of the file but those a
 		// failed Sync lost, which no writeback wrote.
 		n.data, n.frozen = current, 0

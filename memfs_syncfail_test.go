@@ -125,3 +125,35 @@ func TestMemFSFailedSyncWriteFile(t *testing.T) {
 	m.Crash(CrashOptions{})
 	assert.Equal(t, "wxyz", memRead(t, m, "f"))
 }
+
+// TestMemFSProcessCrashMakesNothingDurable: CrashKeepAll is a process
+// crash. The page cache outlives the process, unsynced bytes and directory
+// changes included, but they are no more durable than before it: a power
+// loss after it, before anything is synced, loses them as it would have
+// lost them before.
+func TestMemFSProcessCrashMakesNothingDurable(t *testing.T) {
+	m := NewMemFS()
+	require.NoError(t, m.MkdirAll("d", 0o755))
+	require.NoError(t, m.SyncDir("/"))
+	require.NoError(t, m.WriteFile("d/old", []byte("old"), 0o644))
+	require.NoError(t, m.WriteFile("d/gone", []byte("gone"), 0o644))
+	f := memCreate(t, m, "d/new", "new") // neither its bytes nor its name synced
+	require.NoError(t, f.Close())
+	f = memOpen(t, m, "d/old")
+	_, err := f.WriteAt([]byte("OLD+"), 0) // unsynced overwrite and growth
+	require.NoError(t, err)
+	require.NoError(t, f.Close())
+	require.NoError(t, m.Remove("d/gone"))
+	require.NoError(t, m.MkdirAll("d/sub", 0o755))
+	require.NoError(t, m.WriteFile("d/sub/f", []byte("f"), 0o644)) // durable in an unsynced directory
+
+	m.Crash(CrashOptions{Mode: CrashKeepAll})
+	afterKill := map[string]string{"/d": "<dir>", "/d/new": "new", "/d/old": "OLD+", "/d/sub": "<dir>", "/d/sub/f": "f"}
+	assert.Equal(t, afterKill, memTree(t, m), "a process crash keeps everything")
+	m.Crash(CrashOptions{Mode: CrashKeepAll})
+	assert.Equal(t, afterKill, memTree(t, m), "and again")
+
+	m.Crash(CrashOptions{Mode: CrashDropUnsynced})
+	assert.Equal(t, map[string]string{"/d": "<dir>", "/d/old": "old", "/d/gone": "gone"}, memTree(t, m),
+		"a power loss after a process crash loses what was never synced")
+}
