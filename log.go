@@ -125,7 +125,7 @@ func Open(dir string, opts *Options) (*Log, error) {
 	// A directory without a topics directory holds no log: Open makes a
 	// new one, which has nothing to recover.
 	_, statErr := o.FS.Stat(filepath.Join(dir, topicsDirName))
-	if err := mkdirAllDurable(o.FS, filepath.Join(dir, topicsDirName)); err != nil {
+	if err := o.FS.MkdirAll(filepath.Join(dir, topicsDirName), 0o755); err != nil {
 		return nil, errorf("eventlog: open %s: %w", dir, err)
 	}
 	lock, err := o.FS.Lock(filepath.Join(dir, lockFileName))
@@ -173,22 +173,23 @@ func givenOptions(opts *Options) Options {
 	return *opts
 }
 
-// mkdirAllDurable creates dir and its missing parents and syncs the parent
-// of each directory it creates: a new directory whose entry is not durable
-// vanishes in a power loss, with every topic in it.
-func mkdirAllDurable(fsys FS, dir string) error {
-	var created []string
-	for d := dir; filepath.Dir(d) != d; d = filepath.Dir(d) {
-		if _, err := fsys.Stat(d); err == nil {
-			break
-		}
-		created = append(created, d)
-	}
-	if err := fsys.MkdirAll(dir, 0o755); err != nil {
+// syncLogDirChain makes durable the entries of the log's directory dir
+// and of each of its ancestors: a directory whose entry is not durable
+// vanishes in a power loss, with every topic in it. Open calls it after
+// every unclean shutdown, a new log's first Open included, and not only
+// for the directories it creates: an Open killed between making them and
+// syncing their parents leaves directories that the next Open finds but
+// that a power loss may still take. The walk stops at an ancestor it may
+// not open, whose entries no fsync of this process can make durable.
+func syncLogDirChain(fsys FS, dir string) error {
+	if err := fsys.SyncDir(dir); err != nil {
 		return err
 	}
-	for _, d := range created {
+	for d := dir; filepath.Dir(d) != d; d = filepath.Dir(d) {
 		if err := fsys.SyncDir(filepath.Dir(d)); err != nil {
+			if errors.Is(err, os.ErrPermission) {
+				return nil
+			}
 			return err
 		}
 	}
@@ -204,6 +205,13 @@ func (l *Log) recover() error {
 	_, _, markerErr := readMetaFile(fsys, markerPath)
 	clean := markerErr == nil
 	l.recovery.clean = clean
+	if !clean {
+		// After a clean Close the entries are durable: the Open before it
+		// made them so.
+		if err := syncLogDirChain(fsys, l.dir); err != nil {
+			return errorf("eventlog: open %s: %w", l.dir, err)
+		}
+	}
 	names, err := fsys.ReadDir(l.dir)
 	if err == nil {
 		_, err = removeTempFiles(fsys, l.opts.Logger, l.dir, names, isLogDirTempFile)
