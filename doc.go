@@ -153,7 +153,12 @@
 // Open reads every active segment whole, so that it finds such damage and
 // cuts it. Reopening thus costs the bytes written since the last recovery
 // point, not the size of the log. Recovery is idempotent: a crash during
-// recovery recovers the same way. An Open that fails leaves the
+// recovery recovers the same way. After a crash, Open also fsyncs the
+// directories it finds (the log's and its ancestors, topics/, every
+// topic's and partition's) before it acknowledges anything: a process
+// killed between creating or renaming a file and syncing its directory
+// leaves a name that Open builds on, which must survive a later power
+// loss. An Open that fails leaves the
 // clean-shutdown marker in place, so that the next Open finds the same
 // damage rather than taking it for a torn tail.
 //

@@ -206,8 +206,7 @@ func (l *Log) recover() error {
 	clean := markerErr == nil
 	l.recovery.clean = clean
 	if !clean {
-		// After a clean Close the entries are durable: the Open before it
-		// made them so.
+		// See syncUncleanEntries below.
 		if err := syncLogDirChain(fsys, l.dir); err != nil {
 			return errorf("eventlog: open %s: %w", l.dir, err)
 		}
@@ -236,6 +235,21 @@ func (l *Log) recover() error {
 		}
 		if t != nil {
 			l.mu.topics[name] = t
+		}
+	}
+	// syncUncleanEntries: after an unclean shutdown, the directories Open
+	// relies on are fsynced — topics/ here, each topic's directory and
+	// each partition's as openTopic opens them, the log's directory and
+	// its ancestors above — before anything is acknowledged. A process
+	// killed between a rename or creation and the directory fsync that
+	// makes it durable (a CreateTopic, a CreatePartitions, a roll) leaves
+	// a name that this Open finds and builds on, but that a power loss
+	// may still take, with what was acknowledged in it since. After a
+	// clean Close they are durable: the Open before it made them so, and
+	// every change since was synced before it returned.
+	if !clean {
+		if err := fsys.SyncDir(topicsDir); err != nil {
+			return errorf("eventlog: open %s: %w", l.dir, err)
 		}
 	}
 	// The marker stays until Open has read everything it replays, and goes,
@@ -337,6 +351,9 @@ func (l *Log) openTopic(name string, clean bool) (*topic, error) {
 			if err = p.loadLogStart(); err == nil {
 				err = p.loadProducerState()
 			}
+			if err == nil && !clean {
+				err = l.opts.FS.SyncDir(p.dir) // see syncUncleanEntries
+			}
 			if err != nil {
 				err = errors.Join(err, p.release())
 			}
@@ -345,6 +362,11 @@ func (l *Log) openTopic(name string, clean bool) (*topic, error) {
 			return nil, errors.Join(err, t.release())
 		}
 		t.partitions = append(t.partitions, p)
+	}
+	if !clean {
+		if err := l.opts.FS.SyncDir(dir); err != nil { // see syncUncleanEntries
+			return nil, errors.Join(errorf("eventlog: topic %q: %w", name, err), t.release())
+		}
 	}
 	return t, nil
 }

@@ -1,7 +1,10 @@
 package eventlog_test
 
 import (
+	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -94,4 +97,190 @@ func TestOpenKilledWhileMakingTheLogDirectory(t *testing.T) {
 			return err
 		},
 		createAndAppend, requireAppended)
+}
+
+// killedAdmin runs killAtEachOp on a log made by prepare in a durable
+// directory: run is killed at each of its operations, the next Open's
+// after acknowledges what it can, and check checks it after a power loss.
+func killedAdmin(t *testing.T, prepare func(t *testing.T, l *eventlog.Log), run func(l *eventlog.Log) error,
+	after func(t *testing.T, l *eventlog.Log), check func(t *testing.T, l *eventlog.Log)) {
+	t.Helper()
+	var l *eventlog.Log
+	killAtEachOp(t, powerLossDir,
+		func(t *testing.T) *eventlog.MemFS {
+			fsys := newCrashFS(t)
+			var err error
+			l, err = eventlog.Open(powerLossDir, &eventlog.Options{FS: fsys})
+			require.NoError(t, err)
+			prepare(t, l)
+			return fsys
+		},
+		func(*eventlog.MemFS) error {
+			err := run(l)
+			return errors.Join(err, eventlog.Abandon(l))
+		},
+		after, check)
+}
+
+// TestCreateTopicKilledThenPowerLoss: a CreateTopic killed after its
+// topic became whole in the page cache, but before its directory entry
+// was synced, leaves a topic that the next Open lists. What is
+// acknowledged in it must survive a power loss.
+func TestCreateTopicKilledThenPowerLoss(t *testing.T) {
+	var acked bool
+	killedAdmin(t,
+		func(t *testing.T, l *eventlog.Log) { acked = false },
+		func(l *eventlog.Log) error {
+			return l.CreateTopic("c", eventlog.TopicConfig{Partitions: 1})
+		},
+		func(t *testing.T, l *eventlog.Log) {
+			if slices.Contains(l.Topics(), "c") {
+				appendValues(t, partition(t, l, "c", 0), "v")
+				acked = true
+			}
+		},
+		func(t *testing.T, l *eventlog.Log) {
+			if acked {
+				requireAppended(t, l)
+			}
+		})
+}
+
+// TestCreatePartitionsKilledThenPowerLoss: likewise for the partitions a
+// killed CreatePartitions made, which the next Open lists once the new
+// topic.meta is in place.
+func TestCreatePartitionsKilledThenPowerLoss(t *testing.T) {
+	var acked bool
+	killedAdmin(t,
+		func(t *testing.T, l *eventlog.Log) {
+			acked = false
+			require.NoError(t, l.CreateTopic("c", eventlog.TopicConfig{Partitions: 1}))
+		},
+		func(l *eventlog.Log) error { return l.CreatePartitions(ctx, "c", 3) },
+		func(t *testing.T, l *eventlog.Log) {
+			cfg, err := l.TopicConfig("c")
+			require.NoError(t, err)
+			if cfg.Partitions == 3 {
+				appendValues(t, partition(t, l, "c", 2), "v")
+				acked = true
+			}
+		},
+		func(t *testing.T, l *eventlog.Log) {
+			if !acked {
+				return
+			}
+			cfg, err := l.TopicConfig("c")
+			require.NoError(t, err)
+			require.Equal(t, 3, cfg.Partitions, "the partitions an acknowledged record went to are lost")
+			got := readAll(t, partition(t, l, "c", 2), 0)
+			require.Len(t, got, 1, "an acknowledged record is lost")
+		})
+}
+
+// TestRollKilledThenPowerLoss: an append that rolls the segment is killed
+// at each operation, among them between creating the new segment and
+// syncing the partition's directory. Records the next process
+// acknowledges, in the segment it finds, must survive a power loss.
+func TestRollKilledThenPowerLoss(t *testing.T) {
+	cfg := eventlog.TopicConfig{Partitions: 1, SegmentBytes: 1024}
+	var before int
+	killedAdmin(t,
+		func(t *testing.T, l *eventlog.Log) {
+			require.NoError(t, l.CreateTopic("c", cfg))
+			p := partition(t, l, "c", 0)
+			appendValues(t, p, strings.Repeat("a", 400), strings.Repeat("b", 400))
+			before = 2
+		},
+		func(l *eventlog.Log) error {
+			p, err := l.Partition("c", 0)
+			if err == nil {
+				_, err = p.Append(ctx, []eventlog.Record{rec("k", strings.Repeat("c", 400))}, eventlog.AppendOptions{})
+			}
+			return err
+		},
+		func(t *testing.T, l *eventlog.Log) {
+			p := partition(t, l, "c", 0)
+			before = len(readAll(t, p, 0))
+			appendValues(t, p, "after", "after-2")
+			before += 2
+		},
+		func(t *testing.T, l *eventlog.Log) {
+			got := readAll(t, partition(t, l, "c", 0), 0)
+			require.Equal(t, before, len(got), "acknowledged records are lost")
+		})
+}
+
+// TestDeleteRecordsKilledThenPowerLoss: the log start offset the Open
+// after a killed DeleteRecords reports (and that readers and retention go
+// by) must not go back in a power loss: the records it deleted stay
+// deleted.
+func TestDeleteRecordsKilledThenPowerLoss(t *testing.T) {
+	cfg := eventlog.TopicConfig{Partitions: 1, SegmentBytes: 1024}
+	var start int64
+	killedAdmin(t,
+		func(t *testing.T, l *eventlog.Log) {
+			require.NoError(t, l.CreateTopic("c", cfg))
+			p := partition(t, l, "c", 0)
+			for i := range 6 {
+				appendValues(t, p, strings.Repeat(string(rune('a'+i)), 400))
+			}
+		},
+		func(l *eventlog.Log) error {
+			_, err := l.DeleteRecords(ctx, "c", 0, 4)
+			return err
+		},
+		func(t *testing.T, l *eventlog.Log) {
+			start = partition(t, l, "c", 0).LogStartOffset()
+		},
+		func(t *testing.T, l *eventlog.Log) {
+			assert.GreaterOrEqual(t, partition(t, l, "c", 0).LogStartOffset(), start, "deleted records came back")
+		})
+}
+
+// TestDeleteTopicKilledThenPowerLoss: once the Open after a killed
+// DeleteTopic no longer lists the topic, a topic made again under its name,
+// and what is acknowledged in it, must survive a power loss.
+func TestDeleteTopicKilledThenPowerLoss(t *testing.T) {
+	var acked bool
+	killedAdmin(t,
+		func(t *testing.T, l *eventlog.Log) {
+			acked = false
+			require.NoError(t, l.CreateTopic("c", eventlog.TopicConfig{Partitions: 2}))
+			appendValues(t, partition(t, l, "c", 0), "old")
+		},
+		func(l *eventlog.Log) error { return l.DeleteTopic(ctx, "c") },
+		func(t *testing.T, l *eventlog.Log) {
+			if !slices.Contains(l.Topics(), "c") {
+				createAndAppend(t, l)
+				acked = true
+			}
+		},
+		func(t *testing.T, l *eventlog.Log) {
+			if acked {
+				requireAppended(t, l)
+			}
+		})
+}
+
+// TestAlterTopicConfigKilledThenPowerLoss: the configuration the Open
+// after a killed AlterTopicConfig reports must survive a power loss.
+func TestAlterTopicConfigKilledThenPowerLoss(t *testing.T) {
+	var seen eventlog.TopicConfig
+	killedAdmin(t,
+		func(t *testing.T, l *eventlog.Log) {
+			require.NoError(t, l.CreateTopic("c", eventlog.TopicConfig{Partitions: 1}))
+		},
+		func(l *eventlog.Log) error {
+			return l.AlterTopicConfig(ctx, "c", eventlog.TopicConfig{Partitions: 1, RetentionBytes: 1 << 20})
+		},
+		func(t *testing.T, l *eventlog.Log) {
+			var err error
+			seen, err = l.TopicConfig("c")
+			require.NoError(t, err)
+		},
+		func(t *testing.T, l *eventlog.Log) {
+			cfg, err := l.TopicConfig("c")
+			require.NoError(t, err)
+			assert.Equal(t, seen, cfg, "the configuration went back")
+		})
 }
