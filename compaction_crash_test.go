@@ -383,3 +383,39 @@ func TestCompactFailedSwapFinishedAfterPolicyChange(t *testing.T) {
 	assert.True(t, equalRecords(after, got), "%d records, want the %d the cleaning kept (%d before it)", len(got), len(after), len(before))
 	checkSegmentFiles(t, fsys)
 }
+
+// A process killed at each step of a swap, then a power loss after the
+// next Open finished or undid the swap and acknowledged an append: the
+// records that Open showed, and the append, survive.
+func TestCompactKilledThenPowerLoss(t *testing.T) {
+	for _, step := range eventlog.CleanerSwapSteps {
+		t.Run(step, func(t *testing.T) {
+			fsys := eventlog.NewMemFS()
+			l, opts := buildCrashLog(t, fsys)
+			eventlog.SetCleanerFailpoint(l, func(s string) error {
+				if s != step {
+					return nil
+				}
+				fsys.Crash(eventlog.CrashOptions{Mode: eventlog.CrashKeepAll})
+				return eventlog.ErrInjected
+			})
+			require.ErrorIs(t, l.Compact(ctx, "t"), eventlog.ErrInjected)
+			_ = eventlog.Abandon(l)
+
+			l, err := eventlog.Open("/data", opts)
+			require.NoError(t, err)
+			p := partition(t, l, "t", 0)
+			_, err = p.Append(ctx, []eventlog.Record{rec("k", "acknowledged")}, eventlog.AppendOptions{})
+			require.NoError(t, err)
+			want := readAll(t, p, 0)
+			require.NoError(t, eventlog.Abandon(l))
+			fsys.Crash(eventlog.CrashOptions{Mode: eventlog.CrashDropUnsynced})
+
+			l, err = eventlog.Open("/data", opts)
+			require.NoError(t, err)
+			defer func() { require.NoError(t, l.Close()) }()
+			checkSegmentFiles(t, fsys)
+			require.Equal(t, want, readAll(t, partition(t, l, "t", 0), 0))
+		})
+	}
+}
