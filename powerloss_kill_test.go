@@ -3,6 +3,7 @@ package eventlog_test
 import (
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"slices"
 	"strings"
 	"testing"
@@ -283,4 +284,35 @@ func TestAlterTopicConfigKilledThenPowerLoss(t *testing.T) {
 			require.NoError(t, err)
 			assert.Equal(t, seen, cfg, "the configuration went back")
 		})
+}
+
+// TestPowerLossAfterKills is TestPowerLoss with the process killed
+// (CrashKeepAll) in some rounds and the power lost in the others, so that
+// power losses come after kills: what the Open after a kill recovers must
+// stay, as after a power loss, and so must every append acknowledged on
+// top of it.
+func TestPowerLossAfterKills(t *testing.T) {
+	iterations := envIterations(t, "EVENTLOG_POWERLOSS_ITERATIONS", 12, 2)
+	for _, durability := range []eventlog.Durability{eventlog.DurabilityFsync, eventlog.DurabilityOS} {
+		t.Run(durability.String(), func(t *testing.T) {
+			var records int
+			for seed := range iterations {
+				run := newPowerLossRun(t, eventlog.CrashKeepAll, durability, uint64(seed))
+				modes := rand.New(rand.NewPCG(uint64(seed), 3))
+				for round := range 4 {
+					mode := eventlog.CrashKeepAll
+					if round%2 == 1 {
+						mode = powerLossModes[modes.IntN(len(powerLossModes))]
+					}
+					run.sw.setMode(mode)
+					run.session(round)
+					records = max(records, len(run.reopen()))
+					if t.Failed() {
+						t.Fatalf("seed %d round %d (%v)", seed, round, mode)
+					}
+				}
+			}
+			t.Logf("%d seeds, up to %d records recovered", iterations, records)
+		})
+	}
 }

@@ -475,7 +475,9 @@ func summarize(recs []eventlog.Record) []string {
 }
 
 // cloneMemFS copies the current content of src into a new MemFS, all of it
-// durable. Right after a crash that is exactly what src holds.
+// durable. Right after a power loss that is exactly what src holds; after a
+// process crash (CrashKeepAll), which makes nothing durable, the copy holds
+// the same files but would lose less in a later power loss.
 func cloneMemFS(t *testing.T, src *eventlog.MemFS) *eventlog.MemFS {
 	t.Helper()
 	dst := eventlog.NewMemFS()
