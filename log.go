@@ -352,7 +352,9 @@ func (l *Log) openTopic(name string, clean bool) (*topic, error) {
 				err = p.loadProducerState()
 			}
 			if err == nil && !clean {
-				err = l.opts.FS.SyncDir(p.dir) // see syncUncleanEntries
+				if serr := l.opts.FS.SyncDir(p.dir); serr != nil { // see syncUncleanEntries
+					err = p.errorf("sync %s: %w", p.dir, serr)
+				}
 			}
 			if err != nil {
 				err = errors.Join(err, p.release())

@@ -316,3 +316,27 @@ func TestPowerLossAfterKills(t *testing.T) {
 		})
 	}
 }
+
+// TestOpenFailsOnDirectorySyncAfterCrash: the directory fsyncs of an Open
+// after a crash fail it like any other fsync, naming what they were for
+// and the package once.
+func TestOpenFailsOnDirectorySyncAfterCrash(t *testing.T) {
+	fsys, l, opts := faultLog(t, 1)
+	require.NoError(t, eventlog.Abandon(l))
+	for dir, want := range map[string]string{
+		faultDir + "/topics/t/0": `eventlog: topic "t" partition 0: sync `,
+		faultDir + "/topics/t":   `eventlog: topic "t": `,
+		faultDir + "/topics":     `eventlog: open ` + faultDir + `: `,
+		faultDir:                 `eventlog: open ` + faultDir + `: `,
+	} {
+		fsys.SetFault(failNth(1, func(op eventlog.Op, name string) bool { return op == eventlog.OpSyncDir && name == dir }))
+		_, err := eventlog.Open(faultDir, opts)
+		fsys.SetFault(nil)
+		require.ErrorIs(t, err, eventlog.ErrInjected, dir)
+		assert.True(t, strings.HasPrefix(err.Error(), want), "%s: %v", dir, err)
+		own := strings.TrimSuffix(err.Error(), eventlog.ErrInjected.Error())
+		assert.Equal(t, 1, strings.Count(own, "eventlog:"), "%s: %v", dir, err)
+	}
+	l = openLog(t, faultDir, opts)
+	require.NoError(t, l.Close())
+}
