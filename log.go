@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -179,15 +180,19 @@ func givenOptions(opts *Options) Options {
 // every unclean shutdown, a new log's first Open included, and not only
 // for the directories it creates: an Open killed between making them and
 // syncing their parents leaves directories that the next Open finds but
-// that a power loss may still take. The walk stops at an ancestor it may
-// not open, whose entries no fsync of this process can make durable.
+// that a power loss may still take. The walk stops at an ancestor above
+// dir that this process may not open, or whose filesystem cannot fsync a
+// directory: read-only, where no earlier Open made anything, or without
+// directory fsync, where nothing can make an entry durable. Any other
+// error fails Open.
 func syncLogDirChain(fsys FS, dir string) error {
 	if err := fsys.SyncDir(dir); err != nil {
 		return err
 	}
 	for d := dir; filepath.Dir(d) != d; d = filepath.Dir(d) {
 		if err := fsys.SyncDir(filepath.Dir(d)); err != nil {
-			if errors.Is(err, os.ErrPermission) {
+			if errors.Is(err, os.ErrPermission) || errors.Is(err, syscall.EROFS) ||
+				errors.Is(err, syscall.EINVAL) || errors.Is(err, errors.ErrUnsupported) {
 				return nil
 			}
 			return err

@@ -3,9 +3,11 @@ package eventlog_test
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"math/rand/v2"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -339,4 +341,49 @@ func TestOpenFailsOnDirectorySyncAfterCrash(t *testing.T) {
 	}
 	l = openLog(t, faultDir, opts)
 	require.NoError(t, l.Close())
+}
+
+// TestOpenAfterCrashSyncsAncestorsItCan: the log directory's ancestors
+// are fsynced after a crash as far as they can be: one that may not be
+// opened, or whose filesystem is read-only or cannot fsync a directory,
+// ends the walk without failing Open; another error fails it.
+func TestOpenAfterCrashSyncsAncestorsItCan(t *testing.T) {
+	for _, tt := range []struct {
+		err  error
+		fail bool
+	}{
+		{fs.ErrPermission, false},
+		{syscall.EROFS, false},
+		{syscall.EINVAL, false},
+		{errors.ErrUnsupported, false},
+		{syscall.EIO, true},
+	} {
+		t.Run(tt.err.Error(), func(t *testing.T) {
+			fsys := eventlog.NewMemFS()
+			opts := &eventlog.Options{FS: fsys}
+			l, err := eventlog.Open("/mnt/log", opts)
+			require.NoError(t, err)
+			require.NoError(t, eventlog.Abandon(l))
+			var synced []string
+			fsys.SetFault(func(op eventlog.Op, name string) error {
+				if op != eventlog.OpSyncDir {
+					return nil
+				}
+				synced = append(synced, name)
+				if name == "/" {
+					return tt.err
+				}
+				return nil
+			})
+			l, err = eventlog.Open("/mnt/log", opts)
+			fsys.SetFault(nil)
+			assert.Subset(t, synced, []string{"/mnt/log", "/mnt", "/"})
+			if tt.fail {
+				require.ErrorIs(t, err, tt.err)
+				return
+			}
+			require.NoError(t, err)
+			require.NoError(t, l.Close())
+		})
+	}
 }
