@@ -218,6 +218,19 @@ func (l *Log) markTopicDeleted(ctx context.Context, t *topic) (string, error) {
 		l.topicsVersion.Add(1)
 		return "", errorf("eventlog: delete topic %q: %w", t.name, err)
 	}
+	// undoUnsure is undo when the disk may hold either name: the topic
+	// stays, but its partitions stay failed, so that nothing more is
+	// acknowledged in a topic that the next Open may find deleted.
+	undoUnsure := func(err error) (string, error) {
+		for _, p := range t.partitions {
+			failure := p.errorf("a failed DeleteTopic left the topic's directory under a name that may not survive a power loss; reopen the Log: %w", err)
+			p.failure.Store(&failure)
+			p.deleted.Store(false)
+			p.removals.setMoved(false)
+		}
+		l.topicsVersion.Add(1)
+		return "", errorf("eventlog: delete topic %q: the topic may or may not be deleted at the next Open: %w", t.name, err)
+	}
 	dir := l.topicDir(t.name)
 	var marked string
 	for n := l.opts.Now().UnixNano(); ; n++ {
@@ -233,10 +246,15 @@ func (l *Log) markTopicDeleted(ctx context.Context, t *topic) (string, error) {
 	}
 	if err := fsys.SyncDir(filepath.Dir(dir)); err != nil {
 		// The rename stands but may not survive a power loss; put it
-		// back so that memory and disk agree.
+		// back so that memory and disk agree, durably: a power loss
+		// may keep the first rename and not the second, and the next
+		// Open would then delete a topic that took appends since.
 		if rerr := fsys.Rename(marked, dir); rerr != nil {
 			l.opts.Logger.Error("eventlog: delete topic: cannot undo the rename after a failed directory sync; the topic is deleted at the next Open", "topic", t.name, "err", rerr)
 			return marked, err
+		}
+		if serr := fsys.SyncDir(filepath.Dir(dir)); serr != nil {
+			return undoUnsure(errors.Join(err, serr))
 		}
 		return undo(err)
 	}

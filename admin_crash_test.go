@@ -245,3 +245,73 @@ func TestPartitionDirectoryRemadeAtOpenIsDurable(t *testing.T) {
 	}
 	require.True(t, found, "no seed lost the partition directory and kept topic.meta")
 }
+
+// TestDeleteTopicUndoneAfterFailedSyncIsDurable: a DeleteTopic whose
+// directory fsync fails renames the topic's directory back and fails; the
+// topic stays, and what is acknowledged in it afterwards must survive a
+// power loss, whichever of the two unsynced renames the disk kept.
+func TestDeleteTopicUndoneAfterFailedSyncIsDurable(t *testing.T) {
+	for seed := range uint64(32) {
+		fsys := newCrashFS(t)
+		l, err := eventlog.Open(powerLossDir, &eventlog.Options{FS: fsys})
+		require.NoError(t, err)
+		require.NoError(t, l.CreateTopic("c", eventlog.TopicConfig{Partitions: 1}))
+		fsys.SetFault(failNth(1, func(op eventlog.Op, name string) bool {
+			return op == eventlog.OpSyncDir && name == powerLossDir+"/topics"
+		}))
+		err = l.DeleteTopic(ctx, "c")
+		fsys.SetFault(nil)
+		require.ErrorIs(t, err, eventlog.ErrInjected)
+		require.Equal(t, []string{"c"}, l.Topics(), "the failed DeleteTopic left the topic")
+		appendValues(t, partition(t, l, "c", 0), "v")
+		require.NoError(t, eventlog.Abandon(l))
+		fsys.Crash(eventlog.CrashOptions{Mode: eventlog.CrashReorder, Rand: rand.New(rand.NewPCG(seed, 9))})
+
+		l, err = eventlog.Open(powerLossDir, &eventlog.Options{FS: fsys})
+		require.NoError(t, err)
+		assert.Equal(t, []string{"c"}, l.Topics(), "seed %d: the topic a failed DeleteTopic left is gone", seed)
+		if slices.Contains(l.Topics(), "c") {
+			assert.Len(t, readAll(t, partition(t, l, "c", 0), 0), 1, "seed %d", seed)
+		}
+		require.NoError(t, l.Close())
+	}
+}
+
+// TestDeleteTopicUndoUnsureRefusesAppends: when the fsync that would make
+// the rename back durable fails too, the disk may hold either name, so the
+// topic, still listed, acknowledges nothing more; after a power loss Open
+// finds it whole or deleted.
+func TestDeleteTopicUndoUnsureRefusesAppends(t *testing.T) {
+	for seed := range uint64(16) {
+		fsys := newCrashFS(t)
+		l, err := eventlog.Open(powerLossDir, &eventlog.Options{FS: fsys})
+		require.NoError(t, err)
+		require.NoError(t, l.CreateTopic("c", eventlog.TopicConfig{Partitions: 1}))
+		p := partition(t, l, "c", 0)
+		appendValues(t, p, "before")
+		fsys.SetFault(func(op eventlog.Op, name string) error {
+			if op == eventlog.OpSyncDir && name == powerLossDir+"/topics" {
+				return eventlog.ErrInjected
+			}
+			return nil
+		})
+		err = l.DeleteTopic(ctx, "c")
+		fsys.SetFault(nil)
+		require.ErrorIs(t, err, eventlog.ErrInjected)
+		require.Equal(t, []string{"c"}, l.Topics())
+		_, err = p.Append(ctx, []eventlog.Record{rec("k", "after")}, eventlog.AppendOptions{})
+		require.ErrorIs(t, err, eventlog.ErrInjected, "an append to a topic whose directory's name is not durable")
+		require.Len(t, readAll(t, p, 0), 1, "reads go on")
+		require.NoError(t, eventlog.Abandon(l))
+		fsys.Crash(eventlog.CrashOptions{Mode: eventlog.CrashReorder, Rand: rand.New(rand.NewPCG(seed, 10))})
+
+		l, err = eventlog.Open(powerLossDir, &eventlog.Options{FS: fsys})
+		require.NoError(t, err)
+		if slices.Contains(l.Topics(), "c") {
+			got := readAll(t, partition(t, l, "c", 0), 0)
+			require.Len(t, got, 1, "seed %d", seed)
+			assert.Equal(t, "before", string(got[0].Value))
+		}
+		require.NoError(t, l.Close())
+	}
+}
