@@ -436,7 +436,7 @@ func (l *Log) CreatePartitions(ctx context.Context, name string, total int) erro
 	}
 	// One sync of the topic directory, in writeMetaFile, makes the new
 	// partition directories and topic.meta durable together.
-	if err := writeMetaFile(fsys, filepath.Join(dir, topicMetaName), topicMetaVersion, payload, true); err != nil {
+	if err := l.replaceTopicMeta(t, payload); err != nil {
 		return fail(err)
 	}
 	grown := &topic{name: name, config: cfg, partitions: append(slices.Clip(t.partitions), added...)}
@@ -446,6 +446,27 @@ func (l *Log) CreatePartitions(ctx context.Context, name string, total int) erro
 	l.mu.Unlock()
 	l.opts.Logger.Info("eventlog: partitions created", "topic", name, "partitions", total)
 	return nil
+}
+
+// replaceTopicMeta replaces t's topic.meta with payload, durably. When
+// that fails, the new file may be in place already (the rename came before
+// a failed directory fsync), and the next Open would apply a change whose
+// call failed: the file of t's configuration goes back, durably. If that
+// fails too, the error says the next Open may apply the change.
+func (l *Log) replaceTopicMeta(t *topic, payload []byte) error {
+	path := filepath.Join(l.topicDir(t.name), topicMetaName)
+	err := writeMetaFile(l.opts.FS, path, topicMetaVersion, payload, true)
+	if err == nil {
+		return nil
+	}
+	prev, perr := encodeTopicMeta(t.name, t.config)
+	if perr == nil {
+		perr = writeMetaFile(l.opts.FS, path, topicMetaVersion, prev, true)
+	}
+	if perr != nil {
+		return fmt.Errorf("%w (putting the previous topic.meta back failed too, so the next Open may apply the change: %w)", err, perr)
+	}
+	return err
 }
 
 // ValidateCreatePartitions returns the error CreatePartitions would return
@@ -642,7 +663,7 @@ func (l *Log) alterTopicConfigLocked(ctx context.Context, t *topic, cfg TopicCon
 			}
 		}
 	}
-	if err := writeMetaFile(l.opts.FS, filepath.Join(l.topicDir(name), topicMetaName), topicMetaVersion, payload, true); err != nil {
+	if err := l.replaceTopicMeta(t, payload); err != nil {
 		return restore(err)
 	}
 	// From here on the change stands, as topic.meta holds it: every

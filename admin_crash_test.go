@@ -315,3 +315,49 @@ func TestDeleteTopicUndoUnsureRefusesAppends(t *testing.T) {
 		require.NoError(t, l.Close())
 	}
 }
+
+// TestFailedTopicMetaChangeChangesNothing: an AlterTopicConfig or a
+// CreatePartitions whose topic.meta replacement fails after its rename
+// (the topic directory's fsync fails) returns an error and changes
+// nothing, also at the next Open: the topic.meta it left in place must not
+// apply there, in the page cache or after a power loss.
+func TestFailedTopicMetaChangeChangesNothing(t *testing.T) {
+	calls := map[string]func(l *eventlog.Log) error{
+		"AlterTopicConfig": func(l *eventlog.Log) error {
+			return l.AlterTopicConfig(ctx, "c", eventlog.TopicConfig{Partitions: 1, RetentionBytes: 1 << 20})
+		},
+		"CreatePartitions": func(l *eventlog.Log) error { return l.CreatePartitions(ctx, "c", 3) },
+	}
+	for name, call := range calls {
+		for _, mode := range []eventlog.CrashMode{eventlog.CrashKeepAll, eventlog.CrashReorder} {
+			t.Run(fmt.Sprintf("%s/%v", name, mode), func(t *testing.T) {
+				for seed := range uint64(8) {
+					fsys := newCrashFS(t)
+					l, err := eventlog.Open(powerLossDir, &eventlog.Options{FS: fsys})
+					require.NoError(t, err)
+					require.NoError(t, l.CreateTopic("c", eventlog.TopicConfig{Partitions: 1}))
+					want, err := l.TopicConfig("c")
+					require.NoError(t, err)
+					fsys.SetFault(failNth(1, func(op eventlog.Op, name string) bool {
+						return op == eventlog.OpSyncDir && name == powerLossDir+"/topics/c"
+					}))
+					err = call(l)
+					fsys.SetFault(nil)
+					require.ErrorIs(t, err, eventlog.ErrInjected)
+					got, err := l.TopicConfig("c")
+					require.NoError(t, err)
+					require.Equal(t, want, got, "the failed call changed the configuration")
+					require.NoError(t, eventlog.Abandon(l))
+					fsys.Crash(eventlog.CrashOptions{Mode: mode, Rand: rand.New(rand.NewPCG(seed, 11))})
+
+					l, err = eventlog.Open(powerLossDir, &eventlog.Options{FS: fsys})
+					require.NoError(t, err)
+					got, err = l.TopicConfig("c")
+					require.NoError(t, err)
+					assert.Equal(t, want, got, "seed %d: the failed call changed the configuration at the next Open", seed)
+					require.NoError(t, l.Close())
+				}
+			})
+		}
+	}
+}
