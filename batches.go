@@ -38,7 +38,8 @@ type BatchInfo struct {
 	Control       bool        // a control batch (transaction marker)
 	// ControlRecord is the one record of a control batch, decoded (a
 	// transaction marker: COMMIT or ABORT, and the coordinator epoch);
-	// nil for other batches.
+	// nil for other batches, and for a marker the cleaner emptied, which
+	// it keeps, without its record, for its producer's epoch.
 	ControlRecord *ControlRecord
 }
 
@@ -181,7 +182,7 @@ func (b *batchWalk) walk(yield func(BatchInfo, error) bool) (more bool, next int
 		}
 		if h.lastOffset() >= b.offset {
 			info := newBatchInfo(seg.path(logExt), b.pos, &h)
-			if info.Control {
+			if info.Control && h.RecordCount > 0 { // an emptied marker has none
 				c, err := decodeControlBatch(&h, batch)
 				if err != nil {
 					yield(BatchInfo{}, p.corrupt(seg, b.pos, h.BaseOffset, err.Error()))

@@ -39,7 +39,9 @@ import (
 // change). A later cleaning at or after the horizon drops the tombstones.
 //
 // Transactions: the records of aborted transactions are dropped and never
-// enter the key map; transaction markers are kept as they are.
+// enter the key map. Transaction markers follow KIP-534 too: one whose
+// transaction has no batch left gets a delete horizon, and a cleaning past
+// it removes it (compaction_markers.go).
 //
 // Producer state: a batch none of whose records stay still stays, as
 // Kafka's empty batch (header only), when it is the last batch with a
@@ -143,12 +145,13 @@ type partitionCleaning struct {
 	swap sync.Mutex
 
 	firstDirty atomic.Int64 // offsets below it are clean: one record per key at most
-	horizon    atomic.Int64 // earliest delete horizon (ms) of a tombstone in the clean section, -1 if none
+	horizon    atomic.Int64 // earliest delete horizon (ms) of a tombstone or marker in the clean section, -1 if none
 }
 
 // Compact runs a cleaning of every partition of a compacted topic now,
 // whatever its dirty ratio and max.compaction.lag.ms, and returns when it is
-// done: tombstones past their delete horizon are dropped too. It honours
+// done: tombstones and transaction markers past their delete horizon are
+// dropped too. It honours
 // min.compaction.lag.ms and never touches the active segment. It is meant for
 // tests and tools; the Log's background cleaner does the same on its own.
 // A topic that is not compacted yields an error wrapping ErrInvalidConfig.
@@ -347,20 +350,23 @@ func (p *Partition) planCleaning(now int64) (*cleanPlan, error) {
 }
 
 // lastProducerBatches returns, for each producer the partition remembers,
-// the last offset of its last batch with a sequence. A producer that
-// appends meanwhile only makes a later batch its last: the one returned
-// may then stay for nothing, never go when needed.
-func (p *Partition) lastProducerBatches() map[int64]int64 {
+// its epoch and the last offset of its last batch with a sequence. A
+// producer that appends meanwhile only makes a later batch its last, or
+// its epoch newer: the batch or marker kept for it may then stay for
+// nothing, never go when needed.
+func (p *Partition) lastProducerBatches() map[int64]producerLast {
 	if !p.producers.history.Load() {
 		return nil // no batch with a producer id
 	}
 	p.appendMu.Lock()
 	defer p.appendMu.Unlock()
-	last := make(map[int64]int64, len(p.producers.producers))
+	last := make(map[int64]producerLast, len(p.producers.producers))
 	for id, e := range p.producers.producers {
+		l := producerLast{lastData: -1, epoch: e.epoch}
 		if n := len(e.batches); n > 0 {
-			last[id] = e.batches[n-1].lastOffset
+			l.lastData = e.batches[n-1].lastOffset
 		}
+		last[id] = l
 	}
 	return last
 }
@@ -390,14 +396,18 @@ type cleanRun struct {
 	// verified holds, for segments whose checksums buildMap checked to
 	// the end, the position it started at.
 	verified map[*segment]int64
-	horizon  int64 // earliest delete horizon of a tombstone kept, -1 if none
+	horizon  int64 // earliest delete horizon of a tombstone or marker kept, -1 if none
 	// aborted are the partition's aborted transactions: their records go,
 	// and never count as a key's newest.
 	aborted []abortedTxn
 	// producers maps the id of each producer the partition remembers to
-	// the last offset of its last batch with a sequence: that batch stays,
-	// if only as an empty batch (cleanRun.dropBatch).
-	producers map[int64]int64
+	// its epoch and the last offset of its last batch with a sequence:
+	// that batch stays, if only as an empty batch (cleanRun.dropBatch),
+	// and so do its markers after it that carry the epoch
+	// (compaction_markers.go).
+	producers map[int64]producerLast
+	// txns follows the transactions, to decide on their markers.
+	txns cleanedTxns
 
 	bytesRead, bytesWritten, removed int64
 
@@ -419,10 +429,15 @@ type cleanedSegment struct {
 	size      int64
 	index     *segmentIndex
 	maxTs     int64
+	txnIndex  bool // its .txnindex was written to "<base>.txnindex.cleaned"
 }
 
 func (o *cleanedSegment) path(dir string) string {
 	return filepath.Join(dir, segmentFileName(o.base, logExt)+cleanedExt)
+}
+
+func (o *cleanedSegment) txnIndexPath(dir string) string {
+	return filepath.Join(dir, segmentFileName(o.base, txnIndexExt)+cleanedExt)
 }
 
 // cleanPass runs one cleaning and reports whether dirty records remain that
@@ -430,8 +445,12 @@ func (o *cleanedSegment) path(dir string) string {
 func (p *Partition) cleanPass(ctx context.Context, force bool, mp **offsetMap) (more bool, err error) {
 	l := p.log
 	start := time.Now()
+	// The snapshots are read before the plan: one pruned meanwhile only
+	// keeps a marker one more cleaning, and the swap's directory fsync
+	// makes the pruning durable; one written meanwhile lies past the
+	// segments planned.
 	r := &cleanRun{p: p, ctx: ctx, now: l.opts.Now().UnixMilli(), horizon: -1,
-		views: map[*segment]*mapping{}, verified: map[*segment]int64{}}
+		views: map[*segment]*mapping{}, verified: map[*segment]int64{}, txns: p.newCleanedTxns()}
 	if err := r.check(); err != nil {
 		return false, err
 	}
@@ -461,6 +480,9 @@ func (p *Partition) cleanPass(ctx context.Context, force bool, mp **offsetMap) (
 
 	// Rewrite from the start through the segment holding mapEnd-1.
 	n := sort.Search(len(plan.segs), func(i int) bool { return plan.segs[i].base >= mapEnd })
+	if err := r.findLastControls(plan.segs[:n]); err != nil {
+		return false, err
+	}
 	outs, err := r.cleanSegments(plan.segs[:n], plan.ends[:n], m, mapEnd)
 	if err != nil {
 		return false, err
@@ -470,6 +492,9 @@ func (p *Partition) cleanPass(ctx context.Context, force bool, mp **offsetMap) (
 		return true, nil // retention deleted some of them: plan again
 	} else if err != nil {
 		return false, err
+	}
+	if tx := p.txns.Load(); tx != nil && len(r.txns.removed) > 0 {
+		tx.forgetAborted(r.txns.removed)
 	}
 	l.cleaner.cleaned(r.bytesRead, r.bytesWritten, r.removed, int64(m.peak))
 	p.metrics.cleaner.cleaned(r.bytesRead, r.bytesWritten, r.removed, int64(m.peak))

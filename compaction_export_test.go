@@ -28,3 +28,19 @@ var CleanerSwapSteps = swapSteps
 // CleanerSwapCommitStep is the step from which a crash leaves the new
 // segments.
 const CleanerSwapCommitStep = swapStepCommitted
+
+// ProducerEpoch returns the epoch and last sequence (-1 without a batch)
+// that p remembers of producer id; ok is false when it remembers none.
+func ProducerEpoch(p *Partition, id int64) (epoch int16, lastSeq int32, ok bool) {
+	p.appendMu.Lock()
+	defer p.appendMu.Unlock()
+	e := p.producers.producers[id]
+	if e == nil {
+		return 0, 0, false
+	}
+	lastSeq = -1
+	if n := len(e.batches); n > 0 {
+		lastSeq = e.batches[n-1].lastSeq
+	}
+	return e.epoch, lastSeq, true
+}

@@ -212,6 +212,18 @@ func (w *outputWriter) finish() (*cleanedSegment, error) {
 	if err := w.close(); err != nil {
 		return nil, p.errorf("cleaning: %w", err)
 	}
+	if p.producers.history.Load() {
+		// The output's .txnindex: its first segment's name stays, and
+		// with it that file, which the swap replaces by this one.
+		var b []byte
+		for _, a := range w.r.outputAborts(w.out.base, w.out.end) {
+			b = appendTxnIndexEntry(b, a)
+		}
+		if err := writeWholeFile(p.log.opts.FS, w.out.txnIndexPath(p.dir), b, true); err != nil {
+			return nil, p.errorf("cleaning: %w", err)
+		}
+		w.out.txnIndex = true
+	}
 	w.builder.seal(w.out.index)
 	w.out.maxTs = w.builder.maxTs
 	return &w.out, nil
@@ -345,13 +357,22 @@ func (r *cleanRun) records(h *batchHeader, b []byte) ([]byte, error) {
 // stay, as in Kafka.
 func (r *cleanRun) filterBatch(h *batchHeader, b []byte, m *offsetMap, mapEnd int64) (kept []byte, changed bool, err error) {
 	if h.isControl() {
-		return b, false, nil // transaction markers stay
+		return r.filterMarker(h, b) // compaction_markers.go
 	}
+	kept, changed, err = r.filterData(h, b, m, mapEnd)
+	if err == nil {
+		r.noteDataBatch(h, kept)
+	}
+	return kept, changed, err
+}
+
+// filterData is filterBatch for a batch of records.
+func (r *cleanRun) filterData(h *batchHeader, b []byte, m *offsetMap, mapEnd int64) (kept []byte, changed bool, err error) {
 	if abortedBatch(r.aborted, h) {
 		// Gone even when it is its producer's last: a transactional
 		// producer starts a new epoch, at sequence 0, whenever it is
-		// made again, and its markers, which stay, carry its epoch.
-		// (Merged segments' .txnindex files go with such batches.)
+		// made again, and its last marker, which stays while it
+		// carries the epoch (compaction_markers.go), carries it.
 		r.removed += int64(h.RecordCount)
 		return nil, true, nil
 	}
@@ -413,26 +434,13 @@ func (r *cleanRun) filterBatch(h *batchHeader, b []byte, m *offsetMap, mapEnd in
 // state rebuilt from the log after a crash needs, so that a retry of the
 // batch is recognised rather than stored again.
 func (r *cleanRun) dropBatch(h *batchHeader, b []byte) (kept []byte, changed bool, err error) {
-	if last, ok := r.producers[h.ProducerID]; !ok || h.ProducerID < 0 || last != h.lastOffset() {
+	if last, ok := r.producers[h.ProducerID]; !ok || h.ProducerID < 0 || last.lastData != h.lastOffset() {
 		return nil, true, nil
 	}
 	if h.RecordCount == 0 {
 		return b, false, nil // emptied by an earlier cleaning
 	}
-	// Kafka's empty batch (DefaultRecordBatch.writeEmptyHeader): no
-	// records, no compression, no delete horizon, a first timestamp of
-	// -1 (NO_TIMESTAMP) and the max timestamp it had.
-	out := append(r.out[:0], b[:batchHeaderSize]...)
-	r.out = out
-	be := binary.BigEndian
-	attrs := uint16(h.Attributes) &^ (attrCompressionMask | attrDeleteHorizon)
-	be.PutUint32(out[batchLengthPos:], uint32(batchHeaderSize-batchOverhead))
-	be.PutUint16(out[batchAttributesPos:], attrs)
-	be.PutUint64(out[batchBaseTimestampPos:], math.MaxUint64) // noTimestamp, -1
-	be.PutUint64(out[batchMaxTimestampPos:], uint64(h.MaxTimestamp))
-	be.PutUint32(out[batchRecordCountPos:], 0)
-	be.PutUint32(out[batchCRCPos:], crc32cUpdate(0, out[batchAttributesPos:]))
-	return out, true, nil
+	return r.emptyBatch(h, b), true, nil
 }
 
 // rebuild encodes a batch of the records in r.kept, keeping the original's

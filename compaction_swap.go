@@ -17,14 +17,17 @@ import (
 // protocol of temporary names with one commit point, the atomic replacement
 // of the partition's cleaner.meta:
 //
-//  1. Each output is written to "<B>.log.cleaned" and fsynced.
+//  1. Each output is written to "<B>.log.cleaned" and fsynced; in a
+//     partition with producer history, its .txnindex (the entries of the
+//     ABORT markers it keeps) to "<B>.txnindex.cleaned" too.
 //  2. The partition directory is fsynced: the outputs' names are durable.
 //  3. Commit: cleaner.meta is replaced (write temp, fsync, rename, fsync
 //     directory) by one that lists every output as {B, E}, with the first
 //     dirty offset the cleaning reached.
 //  4. The old files are removed: "<b>.log" for every b in (B, E), and the
 //     indexes of every b in [B, E).
-//  5. Each "<B>.log.cleaned" is renamed over "<B>.log", the old S1.
+//  5. Each "<B>.log.cleaned" is renamed over "<B>.log", the old S1, and
+//     each "<B>.txnindex.cleaned" over "<B>.txnindex".
 //  6. The directory is fsynced.
 //  7. The partition's copy-on-write segment list is swapped under its append
 //     lock, and the old segments are released.
@@ -38,7 +41,8 @@ import (
 //     under their ".cleaned" names (steps 1-2 came first), so Open redoes
 //     4 and 5 — each is idempotent: a missing old file was already removed,
 //     a missing "<B>.log.cleaned" was already renamed, in which case
-//     "<B>.log" must exist — removes the indexes of [B, E) (rebuilt on first
+//     "<B>.log" must exist, and so was a missing "<B>.txnindex.cleaned"
+//     of an output the journal says has one — removes the indexes of [B, E) (rebuilt on first
 //     read), fsyncs the directory and does step 8.
 //
 // Either the old segments or the new ones are listed, never both or
@@ -96,8 +100,9 @@ var swapSteps = []string{swapStepWritten, swapStepSynced, swapStepCommitted, swa
 type cleanerMeta struct {
 	// FirstDirty is the first offset not yet cleaned.
 	FirstDirty int64 `json:"first_dirty_offset"`
-	// Horizon is the earliest delete horizon (ms) of a tombstone below
-	// FirstDirty, -1 if there is none: when it passes, a cleaning is due.
+	// Horizon is the earliest delete horizon (ms) of a tombstone or a
+	// transaction marker below FirstDirty, -1 if there is none: when it
+	// passes, a cleaning is due.
 	Horizon int64 `json:"tombstone_horizon_ms"`
 	// Swap lists the outputs of a committed swap not yet finished.
 	Swap []swapGroup `json:"swap,omitempty"`
@@ -108,6 +113,9 @@ type cleanerMeta struct {
 type swapGroup struct {
 	Base int64 `json:"base"`
 	End  int64 `json:"end"`
+	// TxnIndex is set when "<Base>.txnindex.cleaned" replaces the
+	// .txnindex of the first segment.
+	TxnIndex bool `json:"txnindex,omitempty"`
 }
 
 func readCleanerMeta(fsys FS, dir string) (cleanerMeta, error) {
@@ -172,7 +180,7 @@ func (p *Partition) swapIn(outs []*cleanedSegment, meta cleanerMeta) error {
 			return abort(err)
 		}
 		for _, o := range outs {
-			meta.Swap = append(meta.Swap, swapGroup{Base: o.base, End: o.end})
+			meta.Swap = append(meta.Swap, swapGroup{Base: o.base, End: o.end, TxnIndex: o.txnIndex})
 		}
 		// A failed write may or may not have replaced cleaner.meta: from
 		// here only Open can tell which segments won.
@@ -318,6 +326,16 @@ func (p *Partition) applySwap(groups []swapGroup, names []string, fp func(string
 			return err
 		}
 	}
+	for _, g := range groups {
+		if !g.TxnIndex {
+			continue
+		}
+		final := filepath.Join(p.dir, segmentFileName(g.Base, txnIndexExt))
+		// A missing output was renamed before a crash.
+		if err := fsys.Rename(final+cleanedExt, final); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+	}
 	if fp != nil {
 		return fp(swapStepRenamed)
 	}
@@ -331,8 +349,10 @@ func removeCleaned(fsys FS, dir string, outs []*cleanedSegment) error {
 		if o == nil {
 			continue
 		}
-		if err := fsys.Remove(o.path(dir)); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			errs = append(errs, err)
+		for _, path := range []string{o.path(dir), o.txnIndexPath(dir)} {
+			if err := fsys.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				errs = append(errs, err)
+			}
 		}
 	}
 	return errors.Join(errs...)

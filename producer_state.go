@@ -192,7 +192,7 @@ func seqBefore(a, b int32) bool {
 // entry, which Open writes itself.
 func (p *Partition) applyProducerLocked(h *batchHeader, batch []byte, replay bool) error {
 	var marker controlMarker
-	if h.isControl() {
+	if h.isControl() && !h.emptyControl() {
 		var ok bool
 		var err error
 		if marker, ok, err = parseControlBatch(h, batch); err != nil || !ok {
@@ -220,6 +220,11 @@ func (p *Partition) applyProducerLocked(h *batchHeader, batch []byte, replay boo
 	// checkpoint, or its retry would be stored twice. A replay at Open
 	// cannot know when a batch was appended, so it counts from now.
 	e.lastTimestamp = max(e.lastTimestamp, h.MaxTimestamp, p.log.opts.Now().UnixMilli())
+	if h.emptyControl() {
+		// A marker the cleaner emptied, kept for the producer's epoch:
+		// its transaction's batches were all cleaned away before it.
+		return nil
+	}
 	if h.isControl() {
 		e.coordinatorEpoch = marker.coordinatorEpoch
 		if e.txnFirst < 0 {

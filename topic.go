@@ -45,7 +45,8 @@ type TopicConfig struct {
 	// DeleteRetention is how long a tombstone (a record with a nil Value)
 	// stays on a compacted topic after the cleaner first sees it, so that
 	// a consumer reading from the start within that time sees the delete
-	// (Kafka's delete.retention.ms). Default 24 hours.
+	// (Kafka's delete.retention.ms); so does a transaction marker whose
+	// transaction has no records left. Default 24 hours.
 	DeleteRetention time.Duration
 	// MinCleanableDirtyRatio is the share of a compacted partition's
 	// cleanable bytes that must have been written since its last cleaning

@@ -55,9 +55,11 @@ import (
 // log start offset instead; the offsets below it are not read). An entry
 // the file lists is kept as it is when the segment holds that ABORT marker
 // of its producer — a cleaning removes the records of an aborted
-// transaction but keeps its markers, so the first offset of a listed entry
-// cannot always be derived again — and dropped when it does not: it would
-// hide committed records of its producer.
+// transaction first, and its marker, with the entry, only in a later
+// cleaning past the marker's delete horizon (compaction_markers.go), so the
+// first offset of a listed entry cannot always be derived again — and
+// dropped when it does not: it would hide committed records of its
+// producer.
 //
 // A segment whose batches do not parse keeps the aborts its file lists,
 // and the walk goes on after it (as after a segment retention dropped

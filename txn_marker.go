@@ -114,10 +114,18 @@ func (c *ControlRecord) TransactionMarker() bool {
 	return c.Type == ControlAbort || c.Type == ControlCommit
 }
 
+// emptyControl reports whether h is a control batch without records: a
+// transaction marker the cleaner emptied (compaction_markers.go), kept for
+// its producer's epoch, as Kafka's cleaner keeps one. It ends nothing.
+func (h *batchHeader) emptyControl() bool { return h.isControl() && h.RecordCount == 0 }
+
 // parseControlBatch reads the control record of a control batch. ok is
 // false, without an error, for control records that are not transaction
-// markers (Kafka's other control types).
+// markers (Kafka's other control types) and for an emptied marker.
 func parseControlBatch(h *batchHeader, batch []byte) (m controlMarker, ok bool, err error) {
+	if h.emptyControl() {
+		return m, false, nil
+	}
 	c, err := decodeControlBatch(h, batch)
 	if err != nil || !c.TransactionMarker() {
 		return m, false, err

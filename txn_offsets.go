@@ -278,6 +278,9 @@ func (r *replayer) replayTransactional(p *Partition) error {
 			break
 		}
 		h := &c.h
+		if h.emptyControl() {
+			continue // emptied by the cleaner: its transaction's records are gone
+		}
 		if h.isControl() {
 			m, ok, err := parseControlBatch(h, c.batch)
 			if err != nil {

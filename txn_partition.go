@@ -173,3 +173,17 @@ func (p *Partition) AbortedTransactions(from, to int64) []AbortedTransaction {
 	}
 	return out
 }
+
+// forgetAborted drops the aborted transactions whose ABORT markers a
+// cleaning removed: their records went before them.
+func (tx *partitionTxns) forgetAborted(removed map[markerKey]bool) {
+	tx.mu.Lock()
+	defer tx.mu.Unlock()
+	kept := make([]abortedTxn, 0, len(tx.mu.aborted))
+	for _, a := range tx.mu.aborted {
+		if !removed[markerKey{a.producerID, a.last}] {
+			kept = append(kept, a)
+		}
+	}
+	tx.mu.aborted = kept
+}
