@@ -199,8 +199,11 @@ func TestCompactMarkersCrashAtEverySwapStep(t *testing.T) {
 				})
 				require.ErrorIs(t, l.Compact(ctx, "t"), eventlog.ErrInjected)
 				_ = eventlog.Abandon(l)
+				r, err := eventlog.Verify(ctx, "/data", &eventlog.VerifyOptions{FS: fsys})
+				require.NoError(t, err)
+				assert.Empty(t, r.Problems, "Verify before Open finishes the swap")
 
-				l, err := eventlog.Open("/data", opts)
+				l, err = eventlog.Open("/data", opts)
 				require.NoError(t, err)
 				checkSegmentFiles(t, fsys)
 				want := before
@@ -211,7 +214,7 @@ func TestCompactMarkersCrashAtEverySwapStep(t *testing.T) {
 				require.NoError(t, l.Compact(ctx, "t"))
 				assert.Equal(t, after, readMarkerState(t, l), "a cleaning after recovery finishes the job")
 				require.NoError(t, l.Close())
-				r, err := eventlog.Verify(ctx, "/data", &eventlog.VerifyOptions{FS: fsys})
+				r, err = eventlog.Verify(ctx, "/data", &eventlog.VerifyOptions{FS: fsys})
 				require.NoError(t, err)
 				assert.Empty(t, r.Problems)
 			})

@@ -367,7 +367,8 @@ func (v *verifyRun) partition(p verifyPartition) error {
 				paths[next], base = missing, next
 			}
 		}
-		seg := verifySegment{path: paths[base], base: base, active: i == len(bases)-1, gaps: gaps, rpPos: -1, txns: txns}
+		seg := verifySegment{path: paths[base], base: base, active: i == len(bases)-1, gaps: gaps, rpPos: -1, txns: txns,
+			cleanedTxnIndex: slices.ContainsFunc(swap, func(g swapGroup) bool { return g.Base == base && g.TxnIndex })}
 		if i > 0 {
 			seg.before = filepath.Base(paths[bases[i-1]])
 		}
@@ -435,6 +436,9 @@ type verifySegment struct {
 	// closed is set for the active segment of a log closed cleanly as its
 	// check began: its .txnindex is then complete, as Open trusts it.
 	closed bool
+	// cleanedTxnIndex is set for the first segment of a committed swap
+	// whose .txnindex a cleaned one replaces: the journal says so.
+	cleanedTxnIndex bool
 }
 
 // segment checks one segment file, which should start at offset next (-1:

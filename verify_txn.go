@@ -128,6 +128,10 @@ func (t *verifyTxns) finish(v *verifyRun, s *verifySegment, end int64) {
 		return // an unfinished swap's output, whose file is the old segment's
 	}
 	path := stem + txnIndexExt
+	if s.cleanedTxnIndex && v.exists(path+cleanedExt) {
+		// The segment was renamed, its .txnindex not yet: Open renames it.
+		path += cleanedExt
+	}
 	b, err := readWholeFile(v.fsys, path, txnIndexLimit(s.base, end))
 	var entries []abortedTxn
 	if err == nil {
