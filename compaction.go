@@ -488,13 +488,10 @@ func (p *Partition) cleanPass(ctx context.Context, force bool, mp **offsetMap) (
 		return false, err
 	}
 	meta := cleanerMeta{FirstDirty: mapEnd, Horizon: r.horizon}
-	if err := p.swapIn(outs, meta); errors.Is(err, errSegmentsChanged) {
+	if err := p.swapIn(outs, meta, r.txns.removed); errors.Is(err, errSegmentsChanged) {
 		return true, nil // retention deleted some of them: plan again
 	} else if err != nil {
 		return false, err
-	}
-	if tx := p.txns.Load(); tx != nil && len(r.txns.removed) > 0 {
-		tx.forgetAborted(r.txns.removed)
 	}
 	l.cleaner.cleaned(r.bytesRead, r.bytesWritten, r.removed, int64(m.peak))
 	p.metrics.cleaner.cleaned(r.bytesRead, r.bytesWritten, r.removed, int64(m.peak))

@@ -44,3 +44,6 @@ func ProducerEpoch(p *Partition, id int64) (epoch int16, lastSeq int32, ok bool)
 	}
 	return e.epoch, lastSeq, true
 }
+
+// CleanerSwapPublishedStep is the step after the new segments are listed.
+const CleanerSwapPublishedStep = swapStepPublished

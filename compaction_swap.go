@@ -161,7 +161,13 @@ var errSegmentsChanged = errors.New("segments changed during cleaning")
 
 // swapIn replaces the old segments of outs by the outputs and records meta
 // as the partition's checkpoint. With no outputs only the checkpoint moves.
-func (p *Partition) swapIn(outs []*cleanedSegment, meta cleanerMeta) error {
+// removed are the markers the outputs no longer hold: the partition
+// forgets their aborted transactions before it lists the outputs, so that
+// no reader of the outputs is told of an abort whose marker it cannot meet
+// (a Kafka client skips its producer's batches until it meets one); a
+// reader of the old segments may meet a marker whose abort is no longer
+// listed, which hides nothing, as its records are gone.
+func (p *Partition) swapIn(outs []*cleanedSegment, meta cleanerMeta, removed map[markerKey]bool) error {
 	fsys := p.log.opts.FS
 	p.cleaning.swap.Lock()
 	defer p.cleaning.swap.Unlock()
@@ -202,6 +208,9 @@ func (p *Partition) swapIn(outs []*cleanedSegment, meta cleanerMeta) error {
 		}
 		if err != nil {
 			return p.fail(fmt.Errorf("cleaning: swap: %w", err))
+		}
+		if tx := p.txns.Load(); tx != nil && len(removed) > 0 {
+			tx.forgetAborted(removed)
 		}
 		p.publish(outs)
 		if err := p.failpoint(swapStepPublished); err != nil {

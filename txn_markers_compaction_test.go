@@ -419,3 +419,32 @@ func TestCompactMarkersRandomCrashes(t *testing.T) {
 		require.Empty(t, r.Problems, "iteration %d", iter)
 	}
 }
+
+// Once a cleaning's new segments are listed, the partition lists no
+// aborted transaction whose ABORT marker they removed: a Kafka client
+// given one skips its producer's batches until it meets an ABORT marker
+// of that producer.
+func TestCompactForgetsAbortsBeforePublishing(t *testing.T) {
+	l, _, _ := markerLog(t, eventlog.NewMemFS())
+	defer func() { assert.NoError(t, l.Close()) }()
+	p := partition(t, l, "t", 0)
+	checked := false
+	eventlog.SetCleanerFailpoint(l, func(step string) error {
+		if step != eventlog.CleanerSwapPublishedStep {
+			return nil
+		}
+		checked = true
+		markers := map[int64]bool{}
+		for _, b := range eventlog.BatchProducerFields(t, p) {
+			if b.Control && b.Records > 0 {
+				markers[b.BaseOffset] = true
+			}
+		}
+		for _, a := range p.AbortedTransactions(0, p.HighWatermark()) {
+			assert.True(t, markers[a.MarkerOffset], "aborted transaction %+v listed without its marker", a)
+		}
+		return nil
+	})
+	require.NoError(t, l.Compact(ctx, "t"))
+	require.True(t, checked)
+}
