@@ -778,7 +778,12 @@
 // last listing — retention, DeleteRecords, a compaction swap — needs no
 // Refresh: it lists that partition again and goes on in what the listing
 // shows, from the log start if the records it was at are gone, as a
-// writable Log's reader goes on when a segment is dropped under it.
+// writable Log's reader goes on when a segment is dropped under it. As a
+// Kafka consumer must read a compacted topic within DeleteRetention, a
+// read-only Log must Refresh within it: one that saw a transaction open
+// and next refreshes after the cleaner removed its marker (DeleteRetention
+// after the transaction ended) keeps it open, and its read_committed
+// reads of that partition stop there, until it is opened again.
 //
 // Verify checks a log directory without opening it — every batch's CRC,
 // offsets, the active segments against their recovery points, the closed
