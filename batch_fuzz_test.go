@@ -2,6 +2,7 @@ package eventlog
 
 import (
 	"bytes"
+	"encoding/binary"
 	"testing"
 	"time"
 
@@ -41,6 +42,8 @@ func FuzzDecodeBatch(f *testing.F) {
 	raw[batchAttributesPos+1] = byte(CompressionSnappy)
 	f.Add(raw)
 	f.Add(plain[:batchHeaderSize])
+	// A snappy block declaring a gigabyte that its 2 bytes do not make.
+	f.Add(hostileBatch(0, 1, CompressionSnappy, append(binary.AppendUvarint(nil, 1<<30-1), 0, 'x')))
 	f.Add([]byte{})
 
 	f.Fuzz(func(t *testing.T, data []byte) {

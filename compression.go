@@ -243,9 +243,9 @@ func unxerial(dst, src []byte, limit int) ([]byte, error) {
 		if uint64(size) > uint64(len(rest)) {
 			return dst, errors.New("snappy: xerial block past the end")
 		}
-		n, err := s2.DecodedLen(rest[:size])
+		n, err := snappyDecodedLen(rest[:size])
 		if err != nil {
-			return dst, fmt.Errorf("snappy: %w", err)
+			return dst, err
 		}
 		if n > limit-total {
 			return dst, tooLarge(CompressionSnappy, limit)
@@ -270,14 +270,103 @@ func unxerial(dst, src []byte, limit int) ([]byte, error) {
 // unsnappy appends one raw snappy block to dst, checking its declared size
 // against the limit first.
 func unsnappy(dst, src []byte, limit int) ([]byte, error) {
-	n, err := s2.DecodedLen(src)
+	n, err := snappyDecodedLen(src)
 	if err != nil {
-		return dst, fmt.Errorf("snappy: %w", err)
+		return dst, err
 	}
 	if n > limit {
 		return dst, tooLarge(CompressionSnappy, limit)
 	}
 	return appendSnappyBlock(slices.Grow(dst, n), src)
+}
+
+// snappyMaxRatio bounds how many bytes one byte of a snappy block decodes
+// to: the densest element, a copy of 64 bytes, takes 3 bytes (a 2-byte
+// copy takes at most 11). S2's extension, which reads take (see
+// checkSnappyStrict), goes further: its repeats copy up to 16 MiB in 5
+// bytes.
+const snappyMaxRatio = 22
+
+// snappyDecodedLen returns the decoded size that the raw snappy block b
+// declares, once it is sure that b's elements make that much: a block
+// declares its size up front, and decoding allocates it, so a hostile
+// block of a few bytes declaring a gigabyte would cost a gigabyte before
+// it failed. A size that snappy's densest elements make of b's bytes is
+// taken as it is (a block that does not make it fails to decode, having
+// cost no more than snappyMaxRatio times its size); a larger one, which
+// only S2's repeats can make, is checked by summing b's elements, without
+// decoding them.
+func snappyDecodedLen(b []byte) (int, error) {
+	n, err := s2.DecodedLen(b)
+	if err != nil {
+		return 0, fmt.Errorf("snappy: %w", err)
+	}
+	if n/snappyMaxRatio < len(b) {
+		return n, nil
+	}
+	_, p := binary.Uvarint(b) // DecodedLen read it
+	if made, ok := snappyElementsLen(b, p, n); !ok || made != n {
+		return 0, fmt.Errorf("snappy: block of %d bytes declares %d decoded bytes, which its elements do not make", len(b), n)
+	}
+	return n, nil
+}
+
+// snappyElementsLen sums the sizes that the elements of the raw snappy
+// block b, from p on, decode to, as s2 decodes them (with S2's repeats),
+// stopping once the sum passes most. ok is false when an element runs
+// past the end of b.
+func snappyElementsLen(b []byte, p, most int) (n int, ok bool) {
+	for p < len(b) && n <= most {
+		tag := b[p]
+		switch tag & 3 {
+		case 0: // a literal; sizes from 61 bytes on follow in 1 to 4 bytes
+			size := int(tag >> 2)
+			p++
+			if size >= 60 {
+				extra := size - 59
+				if extra > len(b)-p {
+					return n, false
+				}
+				size = 0
+				for i := range extra {
+					size |= int(b[p+i]) << (8 * i)
+				}
+				p += extra
+			}
+			if size >= len(b)-p {
+				return n, false
+			}
+			n += size + 1
+			p += size + 1
+		case 1: // a copy with an 11-bit offset; offset 0 is an S2 repeat
+			if len(b)-p < 2 {
+				return n, false
+			}
+			size := int(tag >> 2 & 7)
+			repeat := int(tag&0xe0)<<3|int(b[p+1]) == 0
+			p += 2
+			if repeat && size >= 5 {
+				extra := size - 4 // the size follows in 1 to 3 bytes
+				if extra > len(b)-p {
+					return n, false
+				}
+				size = 0
+				for i := range extra {
+					size |= int(b[p+i]) << (8 * i)
+				}
+				size += [...]int{4, 1 << 8, 1 << 16}[extra-1]
+				p += extra
+			}
+			n += size + 4
+		case 2: // copies with 16- and 32-bit offsets
+			p += 3
+			n += int(tag>>2) + 1
+		case 3:
+			p += 5
+			n += int(tag>>2) + 1
+		}
+	}
+	return n, p == len(b)
 }
 
 // appendSnappyBlock decodes a raw snappy block into dst's spare capacity,

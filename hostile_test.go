@@ -1,0 +1,161 @@
+package eventlog
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"math"
+	"os"
+	"path/filepath"
+	"runtime"
+	"testing"
+
+	"github.com/klauspost/compress/s2"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// hostileAllocCap is the most a read, a scan or a compaction may allocate
+// on the word of a hostile batch: a few KiB of file must not cost more.
+const hostileAllocCap = 64 << 20
+
+// hostileBatch returns a batch at offset base claiming count records,
+// whose records area (compressed with c) is area, with a valid CRC: what
+// anyone can write into a segment.
+func hostileBatch(base int64, count int32, c Compression, area []byte) []byte {
+	b := make([]byte, batchHeaderSize, batchHeaderSize+len(area))
+	be := binary.BigEndian
+	be.PutUint64(b[0:], uint64(base))
+	be.PutUint32(b[batchLengthPos:], uint32(batchHeaderSize-batchOverhead+len(area)))
+	b[batchMagicPos] = batchMagic
+	be.PutUint16(b[batchAttributesPos:], uint16(c))
+	be.PutUint32(b[batchLastOffsetDeltaPos:], uint32(count-1))
+	be.PutUint64(b[batchBaseTimestampPos:], 1_700_000_000_000)
+	be.PutUint64(b[batchMaxTimestampPos:], 1_700_000_000_000)
+	be.PutUint64(b[batchProducerIDPos:], math.MaxUint64)
+	be.PutUint16(b[batchProducerEpochPos:], math.MaxUint16)
+	be.PutUint32(b[batchBaseSequencePos:], math.MaxUint32)
+	be.PutUint32(b[batchRecordCountPos:], uint32(count))
+	b = append(b, area...)
+	fixCRC(b)
+	return b
+}
+
+// hostileLog writes topic "t" of two partitions, three records in each,
+// closes the Log and appends bad, a batch at offset 3, to partition 0's
+// segment. It returns the directory.
+func hostileLog(t *testing.T, bad []byte) string {
+	t.Helper()
+	dir := t.TempDir()
+	l, err := Open(dir, nil)
+	require.NoError(t, err)
+	require.NoError(t, l.CreateTopic("t", TopicConfig{Partitions: 2}))
+	for id := range int32(2) {
+		p, err := l.Partition("t", id)
+		require.NoError(t, err)
+		for i := range 3 {
+			_, err := p.Append(context.Background(), []Record{{Value: []byte{byte('a' + i)}}}, AppendOptions{})
+			require.NoError(t, err)
+		}
+	}
+	require.NoError(t, l.Close())
+	f, err := os.OpenFile(filepath.Join(dir, "topics", "t", "0", "00000000000000000000.log"), os.O_WRONLY|os.O_APPEND, 0)
+	require.NoError(t, err)
+	_, err = f.Write(bad)
+	require.NoError(t, err)
+	require.NoError(t, f.Close())
+	return dir
+}
+
+// allocated returns the bytes f allocates.
+func allocated(f func()) uint64 {
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	f()
+	runtime.ReadMemStats(&after)
+	return after.TotalAlloc - before.TotalAlloc
+}
+
+// assertHostileRefused opens dir, written by hostileLog, and checks that
+// every read of the bad batch (Partition.Read, Partition.Views, Replay,
+// and a read-only Log's Read) fails with a *CorruptError naming it and
+// saying what, allocating little, while the records before it and the
+// other partition read back.
+func assertHostileRefused(t *testing.T, dir, what string) {
+	t.Helper()
+	for _, ro := range []bool{false, true} {
+		l, err := Open(dir, &Options{ReadOnly: ro})
+		require.NoError(t, err)
+		p, err := l.Partition("t", 0)
+		require.NoError(t, err)
+		reads := map[string]func() error{
+			"Read": func() error {
+				_, err := p.Read(3, 1<<20)
+				return err
+			},
+			"Views": func() error {
+				for _, err := range p.Views(3) {
+					if err != nil {
+						return err
+					}
+				}
+				return nil
+			},
+			"Replay": func() error {
+				return l.Replay(context.Background(), "t", func(*RecordView) error { return nil })
+			},
+		}
+		for name, read := range reads {
+			var err error
+			n := allocated(func() { err = read() })
+			var ce *CorruptError
+			if assert.ErrorAs(t, err, &ce, "%s, read-only %v: %s of the bad batch", what, ro, name) {
+				assert.Equal(t, int64(3), ce.Offset, "%s, read-only %v: %s", what, ro, name)
+				assert.Contains(t, ce.Reason, what, "%s, read-only %v: %s", what, ro, name)
+			}
+			assert.Less(t, n, uint64(hostileAllocCap), "%s, read-only %v: bytes %s allocated", what, ro, name)
+		}
+		for id := range int32(2) {
+			p, err := l.Partition("t", id)
+			require.NoError(t, err)
+			recs, err := p.Read(0, 1)
+			require.NoError(t, err, "partition %d", id)
+			assert.Equal(t, "a", string(recs[0].Value))
+		}
+		require.NoError(t, l.Close())
+	}
+}
+
+// TestHostileSnappyBlockDeclaringAHugeSize: a snappy block declares its
+// decoded size up front, and decoding allocated it before finding that a
+// few bytes make nothing like it: 5 bytes cost a gigabyte.
+func TestHostileSnappyBlockDeclaringAHugeSize(t *testing.T) {
+	// A raw snappy block: its decoded size as a varint, 1 GiB - 1, then a
+	// one-byte literal.
+	block := append(binary.AppendUvarint(nil, 1<<30-1), 0, 'x')
+	xerial := binary.BigEndian.AppendUint32(bytes.Clone(xerialHeader), uint32(len(block)))
+	for name, area := range map[string][]byte{"raw": block, "xerial": append(xerial, block...)} {
+		t.Run(name, func(t *testing.T) {
+			dir := hostileLog(t, hostileBatch(3, 1, CompressionSnappy, area))
+			assertHostileRefused(t, dir, "snappy: block of 7 bytes declares 1073741823 decoded bytes")
+		})
+	}
+}
+
+// TestSnappyS2RepeatsDecodePastSnappysRatio: S2's repeats, which reads
+// take, make more of a byte than snappy's elements; such a block's size
+// is checked by summing its elements, and it decodes.
+func TestSnappyS2RepeatsDecodePastSnappysRatio(t *testing.T) {
+	want := bytes.Repeat([]byte("0123456789"), 400_000)
+	block := s2.Encode(nil, want)
+	require.Greater(t, len(want), snappyMaxRatio*len(block), "the block exceeds snappy's ratio")
+	got, err := decompress(nil, block, CompressionSnappy, len(want))
+	require.NoError(t, err)
+	assert.True(t, bytes.Equal(want, got))
+
+	// A block that claims a byte more than its elements make.
+	bad := append(binary.AppendUvarint(nil, uint64(len(want)+1)), block[len(binary.AppendUvarint(nil, uint64(len(want)))):]...)
+	_, err = decompress(nil, bad, CompressionSnappy, 1<<30)
+	assert.ErrorContains(t, err, "which its elements do not make")
+}
