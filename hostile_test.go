@@ -159,3 +159,56 @@ func TestSnappyS2RepeatsDecodePastSnappysRatio(t *testing.T) {
 	_, err = decompress(nil, bad, CompressionSnappy, 1<<30)
 	assert.ErrorContains(t, err, "which its elements do not make")
 }
+
+// TestHostileRecordCountIsNotPreallocated: a read sized its result from
+// the record counts of the batch headers ahead, which no CRC had vouched
+// for yet: a 61-byte header claiming 2^30 records made room for a million
+// records (128 MiB).
+func TestHostileRecordCountIsNotPreallocated(t *testing.T) {
+	dir := hostileLog(t, hostileBatch(3, 1<<30, CompressionNone, []byte{12, 0, 0, 0, 0, 0, 0}))
+	assertHostileRefused(t, dir, "record count 1073741824 does not fit in 7 bytes of records")
+}
+
+// TestHostileRecordCountDoesNotSizeReplayLatest: ReplayLatest sized its
+// map from the record counts of the cleaned segments' headers, bounded by
+// the partition's offsets only, which a hostile last batch can stretch: a
+// 61-byte header claiming 2^22 records made room for 2^22 keys.
+func TestHostileRecordCountDoesNotSizeReplayLatest(t *testing.T) {
+	dir := t.TempDir()
+	l, err := Open(dir, nil)
+	require.NoError(t, err)
+	require.NoError(t, l.CreateTopic("c", TopicConfig{Partitions: 1, CleanupPolicy: CleanupCompact, SegmentBytes: 1 << 10}))
+	p, err := l.Partition("c", 0)
+	require.NoError(t, err)
+	for i := range 40 {
+		_, err := p.Append(context.Background(), []Record{{Key: []byte{byte('a' + i%4)}, Value: bytes.Repeat([]byte{'v'}, 100)}}, AppendOptions{})
+		require.NoError(t, err)
+	}
+	require.NoError(t, l.Compact(context.Background(), "c"))
+	end := p.HighWatermark()
+	require.NoError(t, l.Close())
+
+	segs, err := filepath.Glob(filepath.Join(dir, "topics", "c", "0", "*.log"))
+	require.NoError(t, err)
+	require.GreaterOrEqual(t, len(segs), 2)
+	appendTo := func(path string, b []byte) {
+		f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+		require.NoError(t, err)
+		_, err = f.Write(b)
+		require.NoError(t, err)
+		require.NoError(t, f.Close())
+	}
+	// A cleaned segment claims 2^22 records; the last batch stretches
+	// the offsets past them.
+	appendTo(segs[0], hostileBatch(0, 1<<22, CompressionNone, []byte{12, 0, 0, 0, 0, 0, 0}))
+	appendTo(segs[len(segs)-1], hostileBatch(end, 1<<23, CompressionNone, []byte{12, 0, 0, 0, 0, 0, 0}))
+
+	l, err = Open(dir, nil)
+	require.NoError(t, err)
+	defer l.Close()
+	var replayErr error
+	n := allocated(func() { _, replayErr = l.ReplayLatest(context.Background(), "c") })
+	var ce *CorruptError
+	assert.ErrorAs(t, replayErr, &ce)
+	assert.Less(t, n, uint64(hostileAllocCap), "bytes ReplayLatest allocated")
+}

@@ -798,7 +798,10 @@ func skipBatchesBelow(data []byte, pos, offset int64) int64 {
 
 // countRecords estimates from batch headers alone how many records a read
 // of data from pos will return, so the result slice is allocated once
-// rather than grown (and copied) batch after batch.
+// rather than grown (and copied) batch after batch. The headers are not
+// yet verified, and a hostile one may claim 2^31 records in a few bytes:
+// a batch counts for no more records than its bytes hold (see
+// maxBatchRecords).
 func countRecords(data []byte, pos, offset, budget int64) int {
 	n := 0
 	for pos+batchHeaderSize <= int64(len(data)) && budget > 0 {
@@ -807,12 +810,25 @@ func countRecords(data []byte, pos, offset, budget int64) int {
 			break
 		}
 		if last := h.lastOffset(); last >= offset {
-			n += int(min(int64(h.RecordCount), last-offset+1))
+			n += int(min(int64(h.RecordCount), last-offset+1, maxBatchRecords(&h)))
 			budget -= h.size()
 		}
 		pos += h.size()
 	}
 	return n
+}
+
+// maxBatchRecords bounds the records of the batch h heads by its size, for
+// estimates made before its records are read: an uncompressed record takes
+// minRecordSize bytes at least; a compressed batch is taken to hold a
+// record per byte at most, which only batches of tiny, alike records
+// exceed (an estimate short of them costs a growth of what it sized).
+func maxBatchRecords(h *batchHeader) int64 {
+	area := h.size() - batchHeaderSize
+	if h.compression() == CompressionNone {
+		return area / minRecordSize
+	}
+	return area
 }
 
 // maxReadPrealloc caps what a read allocates on the word of countRecords,
