@@ -212,3 +212,58 @@ func TestHostileRecordCountDoesNotSizeReplayLatest(t *testing.T) {
 	assert.ErrorAs(t, replayErr, &ce)
 	assert.Less(t, n, uint64(hostileAllocCap), "bytes ReplayLatest allocated")
 }
+
+// TestHostileBatchStopsCompactionCleanly: the cleaner decompresses the
+// batches it cleans; a hostile one fails the cleaning of its partition
+// with a *CorruptError, allocating little, and loses nothing: the
+// records around it and the other partition read back.
+func TestHostileBatchStopsCompactionCleanly(t *testing.T) {
+	dir := t.TempDir()
+	l, err := Open(dir, nil)
+	require.NoError(t, err)
+	require.NoError(t, l.CreateTopic("c", TopicConfig{Partitions: 2, CleanupPolicy: CleanupCompact, SegmentBytes: 1 << 10}))
+	put := func(l *Log, id int32, n int) {
+		p, err := l.Partition("c", id)
+		require.NoError(t, err)
+		for i := range n {
+			_, err := p.Append(context.Background(), []Record{{Key: []byte{byte('a' + i%4)}, Value: bytes.Repeat([]byte{'v'}, 100)}}, AppendOptions{})
+			require.NoError(t, err)
+		}
+	}
+	put(l, 0, 3)
+	put(l, 1, 3)
+	require.NoError(t, l.Close())
+	segs, err := filepath.Glob(filepath.Join(dir, "topics", "c", "0", "*.log"))
+	require.NoError(t, err)
+	f, err := os.OpenFile(segs[len(segs)-1], os.O_WRONLY|os.O_APPEND, 0)
+	require.NoError(t, err)
+	block := append(binary.AppendUvarint(nil, 1<<30-1), 0, 'x')
+	_, err = f.Write(hostileBatch(3, 1, CompressionSnappy, block))
+	require.NoError(t, err)
+	require.NoError(t, f.Close())
+
+	l, err = Open(dir, nil)
+	require.NoError(t, err)
+	defer l.Close()
+	put(l, 0, 30) // roll the segment with the bad batch: it is cleaned
+	put(l, 1, 30)
+	n := allocated(func() { err = l.Compact(context.Background(), "c") })
+	var ce *CorruptError
+	if assert.ErrorAs(t, err, &ce) {
+		assert.Equal(t, int64(3), ce.Offset)
+		assert.Contains(t, ce.Reason, "snappy: block of 7 bytes declares 1073741823 decoded bytes")
+	}
+	assert.Less(t, n, uint64(hostileAllocCap), "bytes Compact allocated")
+	for id := range int32(2) {
+		p, err := l.Partition("c", id)
+		require.NoError(t, err)
+		recs, err := p.Read(0, 1)
+		require.NoError(t, err, "partition %d", id)
+		assert.Equal(t, "a", string(recs[0].Key))
+	}
+	p, err := l.Partition("c", 0)
+	require.NoError(t, err)
+	recs, err := p.Read(4, 1<<20)
+	require.NoError(t, err, "the records after the bad batch")
+	assert.Len(t, recs, 30)
+}
