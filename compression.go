@@ -430,6 +430,19 @@ func unzstd(dst, src []byte, limit int) ([]byte, error) {
 		defer zstdDecoders.Put(zd)
 	}
 
+	// Raw and RLE blocks give their sizes in their headers: frames that
+	// surely make more than the limit are refused undecoded, and a large
+	// frame, which may not tell its content size (Kafka's Java producer
+	// streams it), is decoded into a buffer of about its size rather than
+	// one the decoder grows by a quarter at a time.
+	if least, expect, ok := zstdSizes(src); ok {
+		if least > uint64(limit) {
+			return dst, tooLarge(CompressionZstd, limit)
+		}
+		if expect >= zstdPresizeFloor {
+			dst = slices.Grow(dst, int(min(expect, uint64(limit)+zstdMaxBlock)))
+		}
+	}
 	start := len(dst)
 	out, err := zd.d.DecodeAll(src, dst)
 	switch {
@@ -508,6 +521,89 @@ func checkSnappyBlock(b []byte) error {
 		}
 	}
 	return nil
+}
+
+const (
+	// zstdMaxBlock is the most a zstd block decodes to.
+	zstdMaxBlock = 128 << 10
+
+	// zstdPresizeFloor is the least unzstd sizes its output for from the
+	// blocks' headers: below, a frame's last block, which may be short,
+	// would weigh too much in the size.
+	zstdPresizeFloor = 1 << 20
+
+	// zstdExpectedRatio is what zstdSizes expects a compressed block to
+	// expand by, at most: more than text and records do. A block that
+	// expands further costs the decoder's growing of the buffer, as before;
+	// a hostile frame of blocks that make nothing costs no more than this
+	// times its size.
+	zstdExpectedRatio = 64
+)
+
+// zstdSizes reads the zstd frames in src, their headers and their blocks'
+// headers only, for what they decode to: least bytes at least (raw and
+// RLE blocks, whose headers give their sizes), and expect bytes as an
+// estimate (a compressed block makes zstdMaxBlock at most, taken as
+// zstdExpectedRatio times its size at most). ok is false when src does
+// not walk as zstd frames; the decoder says why. It is memory-safe on any
+// src.
+func zstdSizes(src []byte) (least, expect uint64, ok bool) {
+	le := binary.LittleEndian
+	for p := 0; p < len(src); {
+		if len(src)-p < 8 {
+			return 0, 0, false
+		}
+		magic := le.Uint32(src[p:])
+		if magic&0xFFFFFFF0 == 0x184D2A50 { // a skippable frame
+			size := uint64(le.Uint32(src[p+4:]))
+			if size > uint64(len(src)-p-8) {
+				return 0, 0, false
+			}
+			p += 8 + int(size)
+			continue
+		}
+		if magic != 0xFD2FB528 {
+			return 0, 0, false
+		}
+		fhd := src[p+4]
+		p += 5
+		if fhd&0x20 == 0 {
+			p++ // the window descriptor
+		}
+		fcsSize := [4]int{0, 2, 4, 8}[fhd>>6]
+		if fcsSize == 0 && fhd&0x20 != 0 {
+			fcsSize = 1
+		}
+		p += [4]int{0, 1, 2, 4}[fhd&3] + fcsSize // dictionary id, content size
+		for last := false; !last; {
+			if len(src)-p < 3 {
+				return 0, 0, false
+			}
+			h := uint32(src[p]) | uint32(src[p+1])<<8 | uint32(src[p+2])<<16
+			p += 3
+			last = h&1 != 0
+			size := int(h >> 3)
+			switch (h >> 1) & 3 {
+			case 0: // raw
+				least, expect = least+uint64(size), expect+uint64(size)
+			case 1: // RLE: one byte, repeated size times
+				least, expect = least+uint64(size), expect+uint64(size)
+				size = 1
+			case 2:
+				expect += uint64(min(zstdMaxBlock, zstdExpectedRatio*size))
+			case 3:
+				return 0, 0, false
+			}
+			if size > len(src)-p {
+				return 0, 0, false
+			}
+			p += size
+		}
+		if fhd&0x04 != 0 { // content checksum
+			p += 4
+		}
+	}
+	return least, expect, true
 }
 
 // zstdMaxWindow is the largest window Kafka's Java clients and broker

@@ -5,12 +5,14 @@ import (
 	"context"
 	"encoding/binary"
 	"math"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"runtime"
 	"testing"
 
 	"github.com/klauspost/compress/s2"
+	"github.com/klauspost/compress/zstd"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -266,4 +268,52 @@ func TestHostileBatchStopsCompactionCleanly(t *testing.T) {
 	recs, err := p.Read(4, 1<<20)
 	require.NoError(t, err, "the records after the bad batch")
 	assert.Len(t, recs, 30)
+}
+
+// zstdRLEFrame returns a zstd frame without a content size holding n RLE
+// blocks of 128 KiB of zeros: 4 bytes of frame a block.
+func zstdRLEFrame(n int) []byte {
+	b := []byte{0x28, 0xB5, 0x2F, 0xFD, 0x00, 0x58} // magic; no content size; an 8 MiB window
+	for i := range n {
+		h := uint32(1<<1 | (128<<10)<<3) // an RLE block of 128 KiB
+		if i == n-1 {
+			h |= 1 // the last
+		}
+		b = append(b, byte(h), byte(h>>8), byte(h>>16), 0)
+	}
+	return b
+}
+
+// TestHostileZstdBombPastTheLimit: a zstd batch of 32 KiB whose RLE blocks
+// make 1 GiB and 128 KiB, past the 1 GiB a read decompresses of a batch,
+// was decoded to the limit before it was refused, growing its buffer a
+// quarter at a time: gigabytes allocated and seconds spent per read. The
+// blocks' headers give their sizes.
+func TestHostileZstdBombPastTheLimit(t *testing.T) {
+	dir := hostileLog(t, hostileBatch(3, 1, CompressionZstd, zstdRLEFrame(8193)))
+	assertHostileRefused(t, dir, "zstd batch decompresses to more than 1073741824 bytes")
+}
+
+// TestZstdFrameWithoutContentSizeDecodesIntoOneBuffer: a frame without
+// its content size, as Kafka's Java producer writes them, decoded into a
+// buffer grown a quarter at a time: 16 MiB took 90 MiB of allocations.
+func TestZstdFrameWithoutContentSizeDecodesIntoOneBuffer(t *testing.T) {
+	want := make([]byte, 16<<20) // compresses by 2: 4 bits in a byte
+	rng := rand.New(rand.NewPCG(1, 2))
+	for i := range want {
+		want[i] = 'a' + byte(rng.IntN(16))
+	}
+	var frame bytes.Buffer
+	w, err := zstd.NewWriter(&frame, zstd.WithEncoderConcurrency(1))
+	require.NoError(t, err)
+	_, err = w.Write(want)
+	require.NoError(t, err)
+	require.NoError(t, w.Close())
+	var got []byte
+	n := allocated(func() { got, err = decompress(nil, frame.Bytes(), CompressionZstd, 1<<30) })
+	require.NoError(t, err)
+	assert.True(t, bytes.Equal(want, got))
+	// One buffer of about its size; a race-enabled build's decoder
+	// allocates as much again.
+	assert.Less(t, n, 3*uint64(len(want)), "bytes decompress allocated for %d", len(want))
 }
