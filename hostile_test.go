@@ -317,3 +317,42 @@ func TestZstdFrameWithoutContentSizeDecodesIntoOneBuffer(t *testing.T) {
 	// allocates as much again.
 	assert.Less(t, n, 3*uint64(len(want)), "bytes decompress allocated for %d", len(want))
 }
+
+// TestHostileOffsetsDoNotSizeTheOffsetStore: Open sized the committed
+// offsets' map for every offset of __consumer_offsets, up to a million,
+// and a hostile last batch of 68 bytes claiming 2^31 offsets made it make
+// room for the million: 128 MiB, which a Log keeps while it is open.
+func TestHostileOffsetsDoNotSizeTheOffsetStore(t *testing.T) {
+	dir := t.TempDir()
+	l, err := Open(dir, nil)
+	require.NoError(t, err)
+	require.NoError(t, l.CreateTopic("t", TopicConfig{Partitions: 1}))
+	require.NoError(t, l.CommitGroupOffsets(context.Background(), "g", map[TopicPartition]OffsetAndMetadata{{Topic: "t"}: {Offset: 0}}))
+	require.NoError(t, l.Close())
+
+	segs, err := filepath.Glob(filepath.Join(dir, "topics", offsetsTopicName, "*", "*.log"))
+	require.NoError(t, err)
+	var seg string
+	for _, s := range segs {
+		if fi, err := os.Stat(s); err == nil && fi.Size() > 0 {
+			seg = s
+		}
+	}
+	require.NotEmpty(t, seg, "the segment holding the commit")
+	bad := hostileBatch(1, 1, CompressionNone, []byte{12, 0, 0, 0, 1, 1, 0})
+	binary.BigEndian.PutUint32(bad[batchLastOffsetDeltaPos:], math.MaxInt32-1)
+	fixCRC(bad)
+	f, err := os.OpenFile(seg, os.O_WRONLY|os.O_APPEND, 0)
+	require.NoError(t, err)
+	_, err = f.Write(bad)
+	require.NoError(t, err)
+	require.NoError(t, f.Close())
+
+	// The record has no key, which Open refuses: after sizing the map.
+	n := allocated(func() { l, err = Open(dir, nil) })
+	assert.ErrorContains(t, err, "offset 1: offset commit key")
+	if err == nil {
+		require.NoError(t, l.Close())
+	}
+	assert.Less(t, n, uint64(hostileAllocCap), "bytes Open allocated")
+}

@@ -105,12 +105,17 @@ func newOffsetStore(l *Log, t *topic, size int) *offsetStore {
 // replays it, writing nothing; Open calls it before anything is appended,
 // and the replayer's lowerPastLogEnd once it may append.
 func openOffsetStore(l *Log, t *topic) (*offsetStore, *replayer, error) {
-	var records int64
+	var records, bytes int64
 	for _, p := range t.partitions {
 		records += p.HighWatermark() - p.LogStartOffset()
+		for _, seg := range *p.segments.Load() {
+			bytes += seg.size.Load()
+		}
 	}
-	// Sized for every record being a different offset, within reason.
-	s := newOffsetStore(l, t, int(min(records, 1<<20)))
+	// Sized for every record being a different offset, within reason, and
+	// within what the segments' bytes hold: the offsets of a hostile last
+	// batch may claim 2^31 records in a few bytes.
+	s := newOffsetStore(l, t, int(min(records, bytes/minRecordSize, 1<<20)))
 	r := replayer{s: s, ends: make(map[string][]int64), past: make(map[string]bool)}
 	for _, p := range s.parts {
 		if err := r.replay(p, p.LogStartOffset(), p.HighWatermark()); err != nil {
