@@ -848,6 +848,21 @@
 // Log.DeleteTopic return an error wrapping errors.ErrUnsupported there, and
 // compacted topics keep every record.
 //
+// A damaged batch fails its CRC-32C before its records are read. A batch
+// made to pass it (anyone can compute the checksum) and to hold bad records
+// fails, with a *CorruptError, the reads, cleanings and replays that reach
+// it; Verify, which checks batch headers and checksums, not records,
+// passes it, and so does Open, but in the internal topics it replays. The
+// sizes and counts a batch states are checked against its bytes before
+// they size an allocation (a snappy block's decoded size, the sizes of a
+// zstd frame's blocks, record counts), but what its compressed records
+// really decompress to is bounded only by the limit of one batch's read,
+// 1 GiB (64 times the partition's max batch bytes when that is more), as a
+// batch the log accepted may hold that much: zstd makes a gigabyte of 32
+// KiB, and S2's extension of snappy, which reads take, of a few hundred
+// bytes. A process reading a directory it does not trust should allow a
+// read that much memory.
+//
 // Codec state (gzip, lz4 and zstd coders) is pooled process-wide. A zstd coder
 // holds channels, which under testing/synctest belong to the bubble that
 // made them; the library tells a bubble by its clock (which starts in the
