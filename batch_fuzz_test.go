@@ -44,6 +44,8 @@ func FuzzDecodeBatch(f *testing.F) {
 	f.Add(plain[:batchHeaderSize])
 	// A snappy block declaring a gigabyte that its 2 bytes do not make.
 	f.Add(hostileBatch(0, 1, CompressionSnappy, append(binary.AppendUvarint(nil, 1<<30-1), 0, 'x')))
+	// A zstd frame whose RLE blocks make more than fuzzLimit.
+	f.Add(hostileBatch(0, 1, CompressionZstd, zstdRLEFrame(fuzzLimit/zstdMaxBlock+1)))
 	f.Add([]byte{})
 
 	f.Fuzz(func(t *testing.T, data []byte) {
