@@ -77,9 +77,12 @@ func appendLZ4(dst, src []byte) []byte {
 	return binary.LittleEndian.AppendUint32(dst, 0) // the end mark
 }
 
-// unlz4 appends the LZ4 frame in src, decompressed, to dst. A block's
-// decompressed size is known only once it is decoded, so dst may grow past
-// limit by one block before the frame is refused.
+// unlz4 appends the LZ4 frame in src, decompressed, to dst. A compressed
+// block's decompressed size is known only once it is decoded, so dst may
+// grow past limit by one block before the frame is refused. The blocks'
+// sizes are read first: a frame whose stored blocks exceed the limit is
+// refused undecoded, and a large one is decoded into a buffer of the most
+// it can make, rather than one grown by a quarter at a time.
 func unlz4(dst, src []byte, limit int) ([]byte, error) {
 	start := len(dst)
 	blockMax, p, err := lz4Descriptor(src)
@@ -87,6 +90,14 @@ func unlz4(dst, src []byte, limit int) ([]byte, error) {
 		return dst, err
 	}
 	blockChecksum := src[4]&lz4FlagBlockChecksum != 0
+	if least, most, ok := lz4Sizes(src, p, blockMax, blockChecksum); ok {
+		if least > limit {
+			return dst, tooLarge(CompressionLZ4, limit)
+		}
+		if most >= lz4PresizeFloor {
+			dst = slices.Grow(dst, min(most, limit+blockMax))
+		}
+	}
 	for {
 		if len(src)-p < 4 {
 			return dst[:start], errors.New("lz4: frame ends without its end mark")
@@ -114,9 +125,9 @@ func unlz4(dst, src []byte, limit int) ([]byte, error) {
 			dst = append(dst, block...)
 			continue
 		}
-		at := len(dst)
-		dst = slices.Grow(dst, blockMax)
-		n, err := lz4.UncompressBlock(block, dst[at:at+blockMax])
+		at, room := len(dst), min(blockMax, lz4MaxRatio*len(block))
+		dst = slices.Grow(dst, room)
+		n, err := lz4.UncompressBlock(block, dst[at:at+room])
 		if err != nil {
 			return dst[:start], fmt.Errorf("lz4: block at %d: %w", blockAt, err)
 		}
@@ -132,6 +143,48 @@ func unlz4(dst, src []byte, limit int) ([]byte, error) {
 		return dst[:start], errors.New("lz4: frame ends inside a checksum")
 	}
 	return dst, nil
+}
+
+const (
+	// lz4MaxRatio bounds what a byte of an LZ4 block decodes to: a
+	// sequence's match length grows by 255 a byte, and its token and
+	// offset take 3 bytes that make 19 at most.
+	lz4MaxRatio = 255
+
+	// lz4PresizeFloor is the least unlz4 sizes its output for from the
+	// blocks' sizes: below, a short last block would weigh too much.
+	lz4PresizeFloor = 1 << 20
+)
+
+// lz4Sizes reads the block sizes of the LZ4 frame src, whose blocks start
+// at p, for what they decode to: least bytes at least (stored blocks) and
+// most bytes at most (a compressed block makes blockMax, or lz4MaxRatio
+// times its size, at most). ok is false when the blocks run past src;
+// unlz4 says so. Memory-safe on any src.
+func lz4Sizes(src []byte, p, blockMax int, blockChecksum bool) (least, most int, ok bool) {
+	for {
+		if len(src)-p < 4 {
+			return 0, 0, false
+		}
+		size := binary.LittleEndian.Uint32(src[p:])
+		p += 4
+		if size == 0 {
+			return least, most, true
+		}
+		n := int(size &^ lz4Uncompressed)
+		if n > blockMax || n > len(src)-p {
+			return 0, 0, false
+		}
+		if size&lz4Uncompressed != 0 {
+			least, most = least+n, most+n
+		} else {
+			most += min(blockMax, lz4MaxRatio*n)
+		}
+		p += n
+		if blockChecksum {
+			p += 4
+		}
+	}
 }
 
 // lz4Descriptor checks the frame header at the start of src and returns

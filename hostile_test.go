@@ -313,8 +313,8 @@ func TestZstdFrameWithoutContentSizeDecodesIntoOneBuffer(t *testing.T) {
 	n := allocated(func() { got, err = decompress(nil, frame.Bytes(), CompressionZstd, 1<<30) })
 	require.NoError(t, err)
 	assert.True(t, bytes.Equal(want, got))
-	// One buffer of about its size; a race-enabled build's decoder
-	// allocates as much again.
+	// One buffer of about its size; under the race detector, growing a
+	// slice allocates as much again.
 	assert.Less(t, n, 3*uint64(len(want)), "bytes decompress allocated for %d", len(want))
 }
 
@@ -355,4 +355,37 @@ func TestHostileOffsetsDoNotSizeTheOffsetStore(t *testing.T) {
 		require.NoError(t, l.Close())
 	}
 	assert.Less(t, n, uint64(hostileAllocCap), "bytes Open allocated")
+}
+
+// TestLZ4FrameDecodesIntoOneBuffer: unlz4 grew its buffer a block at a
+// time, by a quarter each time it was full: 64 MiB took five times as
+// much in allocations, and a hostile 4.6 MiB batch of 1 GiB + 64 KiB,
+// past the limit, cost 5.6 GB before it was refused.
+func TestLZ4FrameDecodesIntoOneBuffer(t *testing.T) {
+	want := make([]byte, 16<<20) // compresses by 2: 4 bits in a byte
+	rng := rand.New(rand.NewPCG(1, 2))
+	for i := range want {
+		want[i] = 'a' + byte(rng.IntN(16))
+	}
+	frame := appendLZ4(nil, want)
+	var got []byte
+	var err error
+	n := allocated(func() { got, err = decompress(nil, frame, CompressionLZ4, 1<<30) })
+	require.NoError(t, err)
+	assert.True(t, bytes.Equal(want, got))
+	// One buffer of its size; under the race detector, growing a slice
+	// allocates as much again.
+	assert.Less(t, n, 3*uint64(len(want)), "bytes decompress allocated for %d", len(want))
+
+	// Stored blocks give their sizes: a frame of them past the limit is
+	// refused undecoded.
+	stored := bytes.Clone(lz4Header)
+	for range 17 {
+		stored = binary.LittleEndian.AppendUint32(stored, lz4BlockSize|lz4Uncompressed)
+		stored = append(stored, make([]byte, lz4BlockSize)...)
+	}
+	stored = binary.LittleEndian.AppendUint32(stored, 0)
+	n = allocated(func() { _, err = decompress(nil, stored, CompressionLZ4, 1<<20) })
+	assert.ErrorContains(t, err, "lz4 batch decompresses to more than 1048576 bytes")
+	assert.Less(t, n, uint64(64<<10), "bytes a refused frame allocated")
 }
