@@ -435,11 +435,12 @@ func unzstd(dst, src []byte, limit int) ([]byte, error) {
 	// frame, which may not tell its content size (Kafka's Java producer
 	// streams it), is decoded into a buffer of about its size rather than
 	// one the decoder grows by a quarter at a time.
-	if least, expect, ok := zstdSizes(src); ok {
+	if least, expect, sized, ok := zstdSizes(src); ok {
 		if least > uint64(limit) {
 			return dst, tooLarge(CompressionZstd, limit)
 		}
-		if expect >= zstdPresizeFloor {
+		// Frames that tell their content size the decoder sizes for.
+		if !sized && expect >= zstdPresizeFloor {
 			dst = slices.Grow(dst, int(min(expect, uint64(limit)+zstdMaxBlock)))
 		}
 	}
@@ -544,26 +545,27 @@ const (
 // headers only, for what they decode to: least bytes at least (raw and
 // RLE blocks, whose headers give their sizes), and expect bytes as an
 // estimate (a compressed block makes zstdMaxBlock at most, taken as
-// zstdExpectedRatio times its size at most). ok is false when src does
-// not walk as zstd frames; the decoder says why. It is memory-safe on any
-// src.
-func zstdSizes(src []byte) (least, expect uint64, ok bool) {
+// zstdExpectedRatio times its size at most). sized is whether every frame
+// tells its content size. ok is false when src does not walk as zstd
+// frames; the decoder says why. It is memory-safe on any src.
+func zstdSizes(src []byte) (least, expect uint64, sized, ok bool) {
+	sized = true
 	le := binary.LittleEndian
 	for p := 0; p < len(src); {
 		if len(src)-p < 8 {
-			return 0, 0, false
+			return 0, 0, false, false
 		}
 		magic := le.Uint32(src[p:])
 		if magic&0xFFFFFFF0 == 0x184D2A50 { // a skippable frame
 			size := uint64(le.Uint32(src[p+4:]))
 			if size > uint64(len(src)-p-8) {
-				return 0, 0, false
+				return 0, 0, false, false
 			}
 			p += 8 + int(size)
 			continue
 		}
 		if magic != 0xFD2FB528 {
-			return 0, 0, false
+			return 0, 0, false, false
 		}
 		fhd := src[p+4]
 		p += 5
@@ -574,10 +576,11 @@ func zstdSizes(src []byte) (least, expect uint64, ok bool) {
 		if fcsSize == 0 && fhd&0x20 != 0 {
 			fcsSize = 1
 		}
+		sized = sized && fcsSize > 0
 		p += [4]int{0, 1, 2, 4}[fhd&3] + fcsSize // dictionary id, content size
 		for last := false; !last; {
 			if len(src)-p < 3 {
-				return 0, 0, false
+				return 0, 0, false, false
 			}
 			h := uint32(src[p]) | uint32(src[p+1])<<8 | uint32(src[p+2])<<16
 			p += 3
@@ -592,10 +595,10 @@ func zstdSizes(src []byte) (least, expect uint64, ok bool) {
 			case 2:
 				expect += uint64(min(zstdMaxBlock, zstdExpectedRatio*size))
 			case 3:
-				return 0, 0, false
+				return 0, 0, false, false
 			}
 			if size > len(src)-p {
-				return 0, 0, false
+				return 0, 0, false, false
 			}
 			p += size
 		}
@@ -603,7 +606,7 @@ func zstdSizes(src []byte) (least, expect uint64, ok bool) {
 			p += 4
 		}
 	}
-	return least, expect, true
+	return least, expect, sized, true
 }
 
 // zstdMaxWindow is the largest window Kafka's Java clients and broker

@@ -389,3 +389,27 @@ func TestLZ4FrameDecodesIntoOneBuffer(t *testing.T) {
 	assert.ErrorContains(t, err, "lz4 batch decompresses to more than 1048576 bytes")
 	assert.Less(t, n, uint64(64<<10), "bytes a refused frame allocated")
 }
+
+// TestZstdFrameWithContentSizeIsSizedOnce: a frame that tells its content
+// size (as the log's own appends write them) is sized by the decoder; a
+// size estimated from its blocks' headers as well allocated a second
+// buffer when the blocks compress better than the estimate expects.
+func TestZstdFrameWithContentSizeIsSizedOnce(t *testing.T) {
+	want := make([]byte, 16<<20) // a random byte in 500: compresses by ~200
+	rng := rand.New(rand.NewPCG(1, 2))
+	for i := 0; i < len(want); i += 500 {
+		want[i] = byte(rng.Uint32())
+	}
+	frame, err := compress(nil, want, CompressionZstd)
+	require.NoError(t, err)
+	least, expect, _, ok := zstdSizes(frame)
+	require.True(t, ok)
+	require.Zero(t, least)
+	require.Less(t, expect, uint64(len(want)), "the blocks compress better than expected")
+	require.GreaterOrEqual(t, expect, uint64(zstdPresizeFloor))
+	var got []byte
+	n := allocated(func() { got, err = decompress(nil, frame, CompressionZstd, 1<<30) })
+	require.NoError(t, err)
+	assert.True(t, bytes.Equal(want, got))
+	assert.Less(t, n, uint64(len(want)+len(want)/8), "bytes decompress allocated for %d", len(want))
+}
