@@ -441,7 +441,7 @@ func unzstd(dst, src []byte, limit int) ([]byte, error) {
 		}
 		// Frames that tell their content size the decoder sizes for.
 		if !sized && expect >= zstdPresizeFloor {
-			dst = slices.Grow(dst, int(min(expect, uint64(limit)+zstdMaxBlock)))
+			dst = slices.Grow(dst, int(min(expect, uint64(limit))))
 		}
 	}
 	start := len(dst)
@@ -545,7 +545,9 @@ const (
 // headers only, for what they decode to: least bytes at least (raw and
 // RLE blocks, whose headers give their sizes), and expect bytes as an
 // estimate (a compressed block makes zstdMaxBlock at most, taken as
-// zstdExpectedRatio times its size at most). sized is whether every frame
+// zstdExpectedRatio times its size at most). No block makes more than
+// zstdMaxBlock, which the decoder enforces too, so expect is at most 32768
+// times src's size, what src can make. sized is whether every frame
 // tells its content size. ok is false when src does not walk as zstd
 // frames; the decoder says why. It is memory-safe on any src.
 func zstdSizes(src []byte) (least, expect uint64, sized, ok bool) {
@@ -588,8 +590,14 @@ func zstdSizes(src []byte) (least, expect uint64, sized, ok bool) {
 			size := int(h >> 3)
 			switch (h >> 1) & 3 {
 			case 0: // raw
+				if size > zstdMaxBlock {
+					return 0, 0, false, false
+				}
 				least, expect = least+uint64(size), expect+uint64(size)
 			case 1: // RLE: one byte, repeated size times
+				if size > zstdMaxBlock {
+					return 0, 0, false, false
+				}
 				least, expect = least+uint64(size), expect+uint64(size)
 				size = 1
 			case 2:

@@ -95,7 +95,7 @@ func unlz4(dst, src []byte, limit int) ([]byte, error) {
 			return dst, tooLarge(CompressionLZ4, limit)
 		}
 		if most >= lz4PresizeFloor {
-			dst = slices.Grow(dst, min(most, limit+blockMax))
+			dst = slices.Grow(dst, min(most, limit))
 		}
 	}
 	for {

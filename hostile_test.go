@@ -413,3 +413,29 @@ func TestZstdFrameWithContentSizeIsSizedOnce(t *testing.T) {
 	assert.True(t, bytes.Equal(want, got))
 	assert.Less(t, n, uint64(len(want)+len(want)/8), "bytes decompress allocated for %d", len(want))
 }
+
+// TestOutputSizingStaysWithinWhatFramesCanMake: a zstd raw or RLE
+// block's header may state up to 2 MiB, more than the 128 KiB a block
+// makes; counted as stated, 600 RLE blocks in 2 406 bytes sized a buffer
+// of 1.2 GiB for a read whose limit was higher (64 times a large max batch
+// bytes), before the decoder refused the first block. And sizing an lz4
+// frame against the largest limit overflowed.
+func TestOutputSizingStaysWithinWhatFramesCanMake(t *testing.T) {
+	frame := []byte{0x28, 0xB5, 0x2F, 0xFD, 0x00, 0x58}
+	for i := range 600 {
+		h := uint32(1<<1 | (2<<20-1)<<3) // an RLE block of 2 MiB - 1
+		if i == 599 {
+			h |= 1
+		}
+		frame = append(frame, byte(h), byte(h>>8), byte(h>>16), 0)
+	}
+	var err error
+	n := allocated(func() { _, err = decompress(nil, frame, CompressionZstd, 64<<30) })
+	assert.Error(t, err)
+	assert.Less(t, n, uint64(hostileAllocCap), "bytes decompress allocated")
+
+	lz4Frame := appendLZ4(nil, make([]byte, 2<<20))
+	got, err := decompress(nil, lz4Frame, CompressionLZ4, maxDecompressLimit)
+	require.NoError(t, err)
+	assert.Len(t, got, 2<<20)
+}
