@@ -317,56 +317,69 @@ func snappyDecodedLen(b []byte) (int, error) {
 // past the end of b.
 func snappyElementsLen(b []byte, p, most int) (n int, ok bool) {
 	for p < len(b) && n <= most {
-		tag := b[p]
-		switch tag & 3 {
-		case 0: // a literal; sizes from 61 bytes on follow in 1 to 4 bytes
-			size := int(tag >> 2)
-			p++
-			if size >= 60 {
-				extra := size - 59
-				if extra > len(b)-p {
-					return n, false
-				}
-				size = 0
-				for i := range extra {
-					size |= int(b[p+i]) << (8 * i)
-				}
-				p += extra
-			}
-			if size >= len(b)-p {
-				return n, false
-			}
-			n += size + 1
-			p += size + 1
-		case 1: // a copy with an 11-bit offset; offset 0 is an S2 repeat
-			if len(b)-p < 2 {
-				return n, false
-			}
-			size := int(tag >> 2 & 7)
-			repeat := int(tag&0xe0)<<3|int(b[p+1]) == 0
-			p += 2
-			if repeat && size >= 5 {
-				extra := size - 4 // the size follows in 1 to 3 bytes
-				if extra > len(b)-p {
-					return n, false
-				}
-				size = 0
-				for i := range extra {
-					size |= int(b[p+i]) << (8 * i)
-				}
-				size += [...]int{4, 1 << 8, 1 << 16}[extra-1]
-				p += extra
-			}
-			n += size + 4
-		case 2: // copies with 16- and 32-bit offsets
-			p += 3
-			n += int(tag>>2) + 1
-		case 3:
-			p += 5
-			n += int(tag>>2) + 1
+		next, size, _, ok := snappyElement(b, p)
+		if !ok {
+			return n, false
 		}
+		n, p = n+size, next
 	}
 	return n, p == len(b)
+}
+
+// snappyElement reads the element of the raw snappy block b at p: where
+// the next one starts, how many bytes it decodes to (as s2 decodes it,
+// with S2's repeats), and whether it is an S2 repeat (a copy at offset
+// 0, which snappy refuses). ok is false when it runs past the end of b.
+func snappyElement(b []byte, p int) (next, size int, repeat, ok bool) {
+	tag := b[p]
+	switch tag & 3 {
+	case 0: // a literal; sizes from 61 bytes on follow in 1 to 4 bytes
+		size = int(tag >> 2)
+		p++
+		if size >= 60 {
+			extra := size - 59
+			if extra > len(b)-p {
+				return 0, 0, false, false
+			}
+			size = 0
+			for i := range extra {
+				size |= int(b[p+i]) << (8 * i)
+			}
+			p += extra
+		}
+		if size >= len(b)-p {
+			return 0, 0, false, false
+		}
+		return p + size + 1, size + 1, false, true
+	case 1: // a copy with an 11-bit offset; offset 0 is an S2 repeat
+		if len(b)-p < 2 {
+			return 0, 0, false, false
+		}
+		size = int(tag >> 2 & 7)
+		repeat = int(tag&0xe0)<<3|int(b[p+1]) == 0
+		p += 2
+		if repeat && size >= 5 {
+			extra := size - 4 // the size follows in 1 to 3 bytes
+			if extra > len(b)-p {
+				return 0, 0, false, false
+			}
+			size = 0
+			for i := range extra {
+				size |= int(b[p+i]) << (8 * i)
+			}
+			size += [...]int{4, 1 << 8, 1 << 16}[extra-1]
+			p += extra
+		}
+		return p, size + 4, repeat, true
+	case 2: // a copy with a 16-bit offset
+		p += 3
+	default: // a copy with a 32-bit offset
+		p += 5
+	}
+	if p > len(b) {
+		return 0, 0, false, false
+	}
+	return p, int(tag>>2) + 1, false, true
 }
 
 // appendSnappyBlock decodes a raw snappy block into dst's spare capacity,
@@ -490,36 +503,14 @@ func checkSnappyBlock(b []byte) error {
 		return errors.New("snappy: bad block size")
 	}
 	for p < len(b) {
-		tag := b[p]
-		switch tag & 3 {
-		case 0: // a literal; sizes from 61 bytes on follow in 1 to 4 bytes
-			size := int(tag >> 2)
-			p++
-			if size >= 60 {
-				extra := size - 59
-				if extra > len(b)-p {
-					return errors.New("snappy: literal size past the end")
-				}
-				size = 0
-				for i := range extra {
-					size |= int(b[p+i]) << (8 * i)
-				}
-				p += extra
-			}
-			p += size + 1
-		case 1: // a copy with an 11-bit offset
-			if p+2 > len(b) {
-				return errors.New("snappy: copy past the end")
-			}
-			if int(tag&0xe0)<<3|int(b[p+1]) == 0 {
-				return fmt.Errorf("snappy: copy at offset 0 at %d, an S2 extension that snappy refuses", p)
-			}
-			p += 2
-		case 2: // copies with 16- and 32-bit offsets, never 0 (s2 refuses it too)
-			p += 3
-		case 3:
-			p += 5
+		next, _, repeat, ok := snappyElement(b, p)
+		switch {
+		case !ok:
+			return fmt.Errorf("snappy: element at %d runs past the end of its block", p)
+		case repeat:
+			return fmt.Errorf("snappy: copy at offset 0 at %d, an S2 extension that snappy refuses", p)
 		}
+		p = next
 	}
 	return nil
 }
