@@ -623,11 +623,12 @@
 //
 // Partition.Read, Consumer.Poll, Records and ReadToEnd return copies. The
 // view API reads without them: Partition.Views and Partition.Cursor,
-// Consumer.Views and ViewsToEnd, Log.Replay and Log.ReplayLatest (the
-// newest value per key, as a compacted topic stands for it) yield
-// *RecordView, whose Key, Value and headers point into the read-only
-// mapping of the segment file, or into a buffer the loop reuses for a
-// compressed batch. The rule:
+// Consumer.Views and ViewsToEnd and Log.Replay yield *RecordView, whose
+// Key, Value and headers point into the read-only mapping of the segment
+// file, or into a buffer the loop reuses for a compressed batch; a
+// Cursor's Key and Value do so without making the view. Log.ReplayLatest
+// (the newest value per key, as a compacted topic stands for it) reads
+// the same way and returns a map of copies. The rule:
 //
 //   - A view, and every slice and string it hands out, is valid until the
 //     loop takes its next step or ends. Keep a record with Clone, or copy
