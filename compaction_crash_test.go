@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -108,13 +109,59 @@ func referenceClean(t *testing.T) (before, after []eventlog.Record, ops int) {
 	defer l.Close()
 	p := partition(t, l, "t", 0)
 	before = readAll(t, p, 0)
-	var n atomic.Int64
-	fsys.SetFault(func(eventlog.Op, string) error { n.Add(1); return nil })
-	require.NoError(t, l.Compact(ctx, "t"))
-	fsys.SetFault(nil)
+	ops = countFSOps(fsys, func() { require.NoError(t, l.Compact(ctx, "t")) })
 	after = readAll(t, p, 0)
 	require.Less(t, len(after), len(before))
-	return before, after, int(n.Load())
+	return before, after, ops
+}
+
+// countFSOps returns how many filesystem operations fn does on fsys.
+func countFSOps(fsys *eventlog.MemFS, fn func()) int {
+	var n atomic.Int64
+	fsys.SetFault(func(eventlog.Op, string) error { n.Add(1); return nil })
+	defer fsys.SetFault(nil)
+	fn()
+	return int(n.Load())
+}
+
+// powerCutAt makes the at-th filesystem operation on fsys, counting from 1,
+// cut the power (CrashRandom with rng) and fail, and every operation after
+// it fail: the machine is down. fsys.SetFault(nil) brings it back.
+func powerCutAt(fsys *eventlog.MemFS, at int, rng *rand.Rand) {
+	var n atomic.Int64
+	var crashed atomic.Bool
+	fsys.SetFault(func(eventlog.Op, string) error {
+		if crashed.Load() {
+			return eventlog.ErrInjected // the machine is down
+		}
+		if n.Add(1) == int64(at) {
+			crashed.Store(true)
+			fsys.Crash(eventlog.CrashOptions{Mode: eventlog.CrashRandom, Rand: rng})
+			return eventlog.ErrInjected
+		}
+		return nil
+	})
+}
+
+// crashAtSwapStep makes l's cleaner crash fsys (mode, with rng) and fail
+// after the swap step named step.
+func crashAtSwapStep(l *eventlog.Log, fsys *eventlog.MemFS, step string, mode eventlog.CrashMode, rng *rand.Rand) {
+	eventlog.SetCleanerFailpoint(l, func(s string) error {
+		if s != step {
+			return nil
+		}
+		fsys.Crash(eventlog.CrashOptions{Mode: mode, Rand: rng})
+		return eventlog.ErrInjected
+	})
+}
+
+// swapCommitIndex returns the index in CleanerSwapSteps of the step that
+// commits a swap: a crash at it or after leaves the new segments.
+func swapCommitIndex(t *testing.T) int {
+	t.Helper()
+	commit := slices.Index(eventlog.CleanerSwapSteps, eventlog.CleanerSwapCommitStep)
+	require.Positive(t, commit)
+	return commit
 }
 
 // reopenAndCheck opens the crashed log and checks that it holds want, and
@@ -145,27 +192,14 @@ func crashModes() map[string]eventlog.CrashMode {
 // commit and the new ones from it on.
 func TestCompactCrashAtEverySwapStep(t *testing.T) {
 	before, after, _ := referenceClean(t)
-	commit := -1
-	for i, s := range eventlog.CleanerSwapSteps {
-		if s == eventlog.CleanerSwapCommitStep {
-			commit = i
-		}
-	}
-	require.Positive(t, commit)
+	commit := swapCommitIndex(t)
 	for i, step := range eventlog.CleanerSwapSteps {
 		for name, mode := range crashModes() {
 			t.Run(step+"/"+name, func(t *testing.T) {
 				fsys := eventlog.NewMemFS()
 				l, opts := buildCrashLog(t, fsys)
 				require.Equal(t, before, readAll(t, partition(t, l, "t", 0), 0))
-				rng := rand.New(rand.NewPCG(uint64(i), 1))
-				eventlog.SetCleanerFailpoint(l, func(s string) error {
-					if s != step {
-						return nil
-					}
-					fsys.Crash(eventlog.CrashOptions{Mode: mode, Rand: rng})
-					return eventlog.ErrInjected
-				})
+				crashAtSwapStep(l, fsys, step, mode, rand.New(rand.NewPCG(uint64(i), 1)))
 				require.ErrorIs(t, l.Compact(ctx, "t"), eventlog.ErrInjected)
 				_ = eventlog.Abandon(l)
 				want := before
@@ -192,19 +226,7 @@ func TestCompactRandomCrashes(t *testing.T) {
 		at := 1 + rng.IntN(ops)
 		fsys := eventlog.NewMemFS()
 		l, opts := buildCrashLog(t, fsys)
-		var n atomic.Int64
-		var crashed atomic.Bool
-		fsys.SetFault(func(eventlog.Op, string) error {
-			if crashed.Load() {
-				return eventlog.ErrInjected // the machine is down
-			}
-			if n.Add(1) == int64(at) {
-				crashed.Store(true)
-				fsys.Crash(eventlog.CrashOptions{Mode: eventlog.CrashRandom, Rand: rng})
-				return eventlog.ErrInjected
-			}
-			return nil
-		})
+		powerCutAt(fsys, at, rng)
 		_ = l.Compact(ctx, "t")
 		_ = eventlog.Abandon(l)
 		fsys.SetFault(nil)

@@ -3,8 +3,6 @@ package eventlog_test
 import (
 	"fmt"
 	"math/rand/v2"
-	"slices"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -182,21 +180,13 @@ func TestCompactMarkersCrashAtEverySwapStep(t *testing.T) {
 		require.Equal(t, before.uncommitted, after.uncommitted)
 		require.Equal(t, before.committed, after.committed)
 	}
-	commit := slices.Index(eventlog.CleanerSwapSteps, eventlog.CleanerSwapCommitStep)
-	require.Positive(t, commit)
+	commit := swapCommitIndex(t)
 	for i, step := range eventlog.CleanerSwapSteps {
 		for name, mode := range crashModes() {
 			t.Run(step+"/"+name, func(t *testing.T) {
 				fsys := eventlog.NewMemFS()
 				l, opts, _ := markerLog(t, fsys)
-				rng := rand.New(rand.NewPCG(uint64(i), 2))
-				eventlog.SetCleanerFailpoint(l, func(s string) error {
-					if s != step {
-						return nil
-					}
-					fsys.Crash(eventlog.CrashOptions{Mode: mode, Rand: rng})
-					return eventlog.ErrInjected
-				})
+				crashAtSwapStep(l, fsys, step, mode, rand.New(rand.NewPCG(uint64(i), 2)))
 				require.ErrorIs(t, l.Compact(ctx, "t"), eventlog.ErrInjected)
 				_ = eventlog.Abandon(l)
 				r, err := eventlog.Verify(ctx, "/data", &eventlog.VerifyOptions{FS: fsys})
@@ -370,11 +360,7 @@ func TestCompactMarkersRandomCrashes(t *testing.T) {
 		fsys := eventlog.NewMemFS()
 		l, _, _ := markerLog(t, fsys)
 		before = readMarkerState(t, l)
-		var n atomic.Int64
-		fsys.SetFault(func(eventlog.Op, string) error { n.Add(1); return nil })
-		require.NoError(t, l.Compact(ctx, "t"))
-		fsys.SetFault(nil)
-		ops = int(n.Load())
+		ops = countFSOps(fsys, func() { require.NoError(t, l.Compact(ctx, "t")) })
 		after = readMarkerState(t, l)
 		require.NoError(t, l.Close())
 	}
@@ -387,19 +373,7 @@ func TestCompactMarkersRandomCrashes(t *testing.T) {
 		at := 1 + rng.IntN(ops)
 		fsys := eventlog.NewMemFS()
 		l, opts, _ := markerLog(t, fsys)
-		var n atomic.Int64
-		var crashed atomic.Bool
-		fsys.SetFault(func(eventlog.Op, string) error {
-			if crashed.Load() {
-				return eventlog.ErrInjected // the machine is down
-			}
-			if n.Add(1) == int64(at) {
-				crashed.Store(true)
-				fsys.Crash(eventlog.CrashOptions{Mode: eventlog.CrashRandom, Rand: rng})
-				return eventlog.ErrInjected
-			}
-			return nil
-		})
+		powerCutAt(fsys, at, rng)
 		_ = l.Compact(ctx, "t")
 		_ = eventlog.Abandon(l)
 		fsys.SetFault(nil)
