@@ -16,20 +16,45 @@ import (
 	"github.com/eventlog/eventlog"
 )
 
+// openCleaningLog opens a log at /data on fsys, with an injected clock,
+// 1 KiB segments, and checkpoints and cleaner checks an hour apart, and
+// creates in it the compacted topic "t" with the given delete retention
+// (0 for the default).
+func openCleaningLog(t *testing.T, fsys *eventlog.MemFS, deleteRetention time.Duration) (*eventlog.Log, *eventlog.Options, *clock, *eventlog.Partition) {
+	t.Helper()
+	require.NoError(t, fsys.MkdirAll("/data", 0o755))
+	require.NoError(t, fsys.SyncDir("/"))
+	clk := newClock()
+	opts := &eventlog.Options{FS: fsys, Now: clk.Now, SegmentBytes: 1024, RecoveryPointInterval: time.Hour, CleanerCheckInterval: time.Hour}
+	l, err := eventlog.Open("/data", opts)
+	require.NoError(t, err)
+	require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{CleanupPolicy: eventlog.CleanupCompact, DeleteRetention: deleteRetention}))
+	return l, opts, clk, partition(t, l, "t", 0)
+}
+
+// killAndReopen kills the process that has l open (a crash that keeps
+// every write, as SIGKILL does), opens /data again with opts, and returns
+// the new Log and its partition t/0, having checked that its log end
+// offset is the one l had.
+func killAndReopen(t *testing.T, fsys *eventlog.MemFS, l *eventlog.Log, opts *eventlog.Options) (*eventlog.Log, *eventlog.Partition) {
+	t.Helper()
+	end := partition(t, l, "t", 0).LogEndOffset()
+	fsys.Crash(eventlog.CrashOptions{Mode: eventlog.CrashKeepAll})
+	_ = eventlog.Abandon(l)
+	l, err := eventlog.Open("/data", opts)
+	require.NoError(t, err)
+	p := partition(t, l, "t", 0)
+	require.Equal(t, end, p.LogEndOffset())
+	return l, p
+}
+
 // The cleaner keeps the last batch of each producer, emptied of its records
 // if none stays, as Kafka's does: producer state rebuilt from the log after
 // a crash still knows the producer's last sequence, so that a retry of its
 // last batch is recognised and not stored twice.
 func TestCompactKeepsProducersLastBatch(t *testing.T) {
 	fsys := eventlog.NewMemFS()
-	require.NoError(t, fsys.MkdirAll("/data", 0o755))
-	require.NoError(t, fsys.SyncDir("/"))
-	opts := &eventlog.Options{FS: fsys, Now: newClock().Now, SegmentBytes: 1024,
-		RecoveryPointInterval: time.Hour, CleanerCheckInterval: time.Hour}
-	l, err := eventlog.Open("/data", opts)
-	require.NoError(t, err)
-	require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{CleanupPolicy: eventlog.CleanupCompact}))
-	p := partition(t, l, "t", 0)
+	l, opts, _, p := openCleaningLog(t, fsys, 0)
 	id, err := l.NewProducerID(ctx)
 	require.NoError(t, err)
 	retry := func(p *eventlog.Partition) (int64, error) {
@@ -51,13 +76,8 @@ func TestCompactKeepsProducersLastBatch(t *testing.T) {
 
 	// A crash before the checkpointer writes a snapshot after the
 	// producer's batch: Open replays the log from the last one.
-	fsys.Crash(eventlog.CrashOptions{Mode: eventlog.CrashKeepAll})
-	_ = eventlog.Abandon(l)
-	l, err = eventlog.Open("/data", opts)
-	require.NoError(t, err)
+	l, p = killAndReopen(t, fsys, l, opts)
 	defer func() { assert.NoError(t, l.Close()) }()
-	p = partition(t, l, "t", 0)
-	require.Equal(t, end, p.LogEndOffset())
 
 	off, err := retry(p)
 	require.NoError(t, err)

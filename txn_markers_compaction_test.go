@@ -108,14 +108,7 @@ func TestCompactRemovesTransactionMarkers(t *testing.T) {
 // of "ty". The same calls give the same log.
 func markerLog(t *testing.T, fsys *eventlog.MemFS) (*eventlog.Log, *eventlog.Options, *clock) {
 	t.Helper()
-	require.NoError(t, fsys.MkdirAll("/data", 0o755))
-	require.NoError(t, fsys.SyncDir("/"))
-	clk := newClock()
-	opts := &eventlog.Options{FS: fsys, Now: clk.Now, SegmentBytes: 1024, RecoveryPointInterval: time.Hour, CleanerCheckInterval: time.Hour}
-	l, err := eventlog.Open("/data", opts)
-	require.NoError(t, err)
-	require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{CleanupPolicy: eventlog.CleanupCompact, DeleteRetention: time.Hour}))
-	p := partition(t, l, "t", 0)
+	l, opts, clk, p := openCleaningLog(t, fsys, time.Hour)
 	prod, other := txnProducer(t, l, "tx"), txnProducer(t, l, "ty")
 	for i := range 24 {
 		writeTxn(t, prod, i%3 != 2, fmt.Sprintf("v%02d-xxxxxxxxxxxxxxxxxxxx", i), fmt.Sprint("k", i%4))
@@ -219,14 +212,7 @@ func TestCompactMarkersCrashAtEverySwapStep(t *testing.T) {
 // sequence, so that its retry is recognised.
 func TestCompactMarkersKeepProducerState(t *testing.T) {
 	fsys := eventlog.NewMemFS()
-	require.NoError(t, fsys.MkdirAll("/data", 0o755))
-	require.NoError(t, fsys.SyncDir("/"))
-	clk := newClock()
-	opts := &eventlog.Options{FS: fsys, Now: clk.Now, SegmentBytes: 1024, RecoveryPointInterval: time.Hour, CleanerCheckInterval: time.Hour}
-	l, err := eventlog.Open("/data", opts)
-	require.NoError(t, err)
-	require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{CleanupPolicy: eventlog.CleanupCompact, DeleteRetention: time.Hour}))
-	p := partition(t, l, "t", 0)
+	l, opts, clk, p := openCleaningLog(t, fsys, time.Hour)
 	idem, err := l.NewProducerID(ctx)
 	require.NoError(t, err)
 	appendIdem := func(seq int32, value string) (int64, error) {
@@ -266,13 +252,8 @@ func TestCompactMarkersKeepProducerState(t *testing.T) {
 	require.True(t, ok)
 	end := p.LogEndOffset()
 
-	fsys.Crash(eventlog.CrashOptions{Mode: eventlog.CrashKeepAll})
-	_ = eventlog.Abandon(l)
-	l, err = eventlog.Open("/data", opts)
-	require.NoError(t, err)
+	l, p = killAndReopen(t, fsys, l, opts)
 	defer func() { assert.NoError(t, l.Close()) }()
-	p = partition(t, l, "t", 0)
-	require.Equal(t, end, p.LogEndOffset())
 	got, _, ok := eventlog.ProducerEpoch(p, id.ID)
 	require.True(t, ok, "the transactional producer is remembered")
 	assert.Equal(t, id.Epoch, got, "its epoch")
@@ -292,14 +273,7 @@ func TestCompactMarkersKeepProducerState(t *testing.T) {
 // snapshot is pruned, the marker goes.
 func TestCompactKeepsMarkersSnapshotsHoldOpen(t *testing.T) {
 	fsys := eventlog.NewMemFS()
-	require.NoError(t, fsys.MkdirAll("/data", 0o755))
-	require.NoError(t, fsys.SyncDir("/"))
-	clk := newClock()
-	opts := &eventlog.Options{FS: fsys, Now: clk.Now, SegmentBytes: 1024, RecoveryPointInterval: time.Hour, CleanerCheckInterval: time.Hour}
-	l, err := eventlog.Open("/data", opts)
-	require.NoError(t, err)
-	require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{CleanupPolicy: eventlog.CleanupCompact, DeleteRetention: time.Hour}))
-	p := partition(t, l, "t", 0)
+	l, opts, clk, p := openCleaningLog(t, fsys, time.Hour)
 	prod := txnProducer(t, l, "tx")
 	require.NoError(t, prod.BeginTransaction())
 	sendKeyed(t, prod, "a", "in the transaction")
@@ -320,13 +294,7 @@ func TestCompactKeepsMarkersSnapshotsHoldOpen(t *testing.T) {
 		}
 	}
 	crash := func() {
-		end := p.LogEndOffset()
-		fsys.Crash(eventlog.CrashOptions{Mode: eventlog.CrashKeepAll})
-		_ = eventlog.Abandon(l)
-		l, err = eventlog.Open("/data", opts)
-		require.NoError(t, err)
-		p = partition(t, l, "t", 0)
-		require.Equal(t, end, p.LogEndOffset())
+		l, p = killAndReopen(t, fsys, l, opts)
 		assert.Equal(t, p.HighWatermark(), p.LastStableOffset(), "no transaction left open")
 	}
 	clean()
