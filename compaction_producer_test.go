@@ -1,11 +1,7 @@
 package eventlog_test
 
 import (
-	"encoding/binary"
 	"fmt"
-	"hash/crc32"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -86,16 +82,23 @@ func TestCompactKeepsProducersLastBatch(t *testing.T) {
 	assert.NotContains(t, valueStrings(readAll(t, p, 0)), "once")
 }
 
+// openProducerCompactLog opens a log in a temporary directory, with 1 KiB
+// segments, holding the compacted topic "t", and gets a producer ID.
+func openProducerCompactLog(t *testing.T) (string, *eventlog.Log, *eventlog.Partition, eventlog.ProducerID) {
+	t.Helper()
+	dir := t.TempDir()
+	l := openLog(t, dir, &eventlog.Options{SegmentBytes: 1024})
+	require.NoError(t, l.CreateTopic("t", compactTopic))
+	id, err := l.NewProducerID(ctx)
+	require.NoError(t, err)
+	return dir, l, partition(t, l, "t", 0), id
+}
+
 // The empty batch a cleaning keeps for a producer reads as no records
 // everywhere — consumers, Replay, Verify, an independent Kafka decoder —
 // and goes once the producer's last batch is a later one.
 func TestCompactProducersEmptyBatch(t *testing.T) {
-	dir := t.TempDir()
-	l := openLog(t, dir, &eventlog.Options{SegmentBytes: 1024})
-	require.NoError(t, l.CreateTopic("t", compactTopic))
-	p := partition(t, l, "t", 0)
-	id, err := l.NewProducerID(ctx)
-	require.NoError(t, err)
+	dir, l, p, id := openProducerCompactLog(t)
 	first, err := p.Append(ctx, []eventlog.Record{{Key: []byte("a"), Value: []byte("old")}, {Key: []byte("b"), Value: []byte("old")}},
 		eventlog.AppendOptions{Producer: id, Sequence: 0, Compression: eventlog.CompressionZstd})
 	require.NoError(t, err)
@@ -159,20 +162,12 @@ func TestCompactProducersEmptyBatch(t *testing.T) {
 	require.NoError(t, l.Close())
 	assert.Empty(t, verify(t, dir).Problems)
 	empty := 0
-	for _, name := range segmentFiles(t, dir) {
-		data, err := os.ReadFile(filepath.Join(dir, "topics", "t", "0", name))
-		require.NoError(t, err)
-		for len(data) > 0 {
-			size := 12 + int(binary.BigEndian.Uint32(data[8:]))
-			var rb kmsg.RecordBatch
-			require.NoError(t, rb.ReadFrom(data[:size]))
-			if rb.NumRecords == 0 {
-				empty++
-				assert.Equal(t, id.ID, rb.ProducerID)
-				assert.Zero(t, rb.Attributes&0x47, "no compression, no delete horizon")
-				assert.Empty(t, rb.Records)
-			}
-			data = data[size:]
+	for _, rb := range diskBatches(t, dir) {
+		if rb.NumRecords == 0 {
+			empty++
+			assert.Equal(t, id.ID, rb.ProducerID)
+			assert.Zero(t, rb.Attributes&0x47, "no compression, no delete horizon")
+			assert.Empty(t, rb.Records)
 		}
 	}
 	assert.Equal(t, 1, empty)
@@ -185,12 +180,7 @@ func TestCompactProducersEmptyBatch(t *testing.T) {
 // first timestamp of -1 (RecordBatch.NO_TIMESTAMP), as Kafka documents for
 // an empty batch.
 func TestCompactEmptyBatchHeaderIsKafkas(t *testing.T) {
-	dir := t.TempDir()
-	l := openLog(t, dir, &eventlog.Options{SegmentBytes: 1024})
-	require.NoError(t, l.CreateTopic("t", compactTopic))
-	p := partition(t, l, "t", 0)
-	id, err := l.NewProducerID(ctx)
-	require.NoError(t, err)
+	dir, l, p, id := openProducerCompactLog(t)
 	at := time.UnixMilli(1_700_000_000_000)
 	first, err := p.Append(ctx, []eventlog.Record{
 		{Key: []byte("a"), Value: []byte("old"), Timestamp: at.Add(7 * time.Millisecond)},
@@ -226,19 +216,10 @@ func TestCompactEmptyBatchHeaderIsKafkas(t *testing.T) {
 	require.NoError(t, l.Close())
 
 	var found []kmsg.RecordBatch
-	for _, name := range segmentFiles(t, dir) {
-		data, err := os.ReadFile(filepath.Join(dir, "topics", "t", "0", name))
-		require.NoError(t, err)
-		for len(data) > 0 {
-			size := 12 + int(binary.BigEndian.Uint32(data[8:]))
-			var rb kmsg.RecordBatch
-			require.NoError(t, rb.ReadFrom(data[:size]))
-			if rb.ProducerID == id.ID {
-				assert.Equal(t, crc32.Checksum(data[21:size], crc32.MakeTable(crc32.Castagnoli)), uint32(rb.CRC), "crc")
-				rb.CRC = 0
-				found = append(found, rb)
-			}
-			data = data[size:]
+	for _, rb := range diskBatches(t, dir) { // their CRCs checked
+		if rb.ProducerID == id.ID {
+			rb.CRC = 0
+			found = append(found, rb)
 		}
 	}
 	assert.Equal(t, []kmsg.RecordBatch{{

@@ -701,34 +701,25 @@ func TestCompactedSegmentsDecodeWithKmsg(t *testing.T) {
 
 	var theirs []eventlog.Record
 	horizons := 0
-	for _, name := range segmentFiles(t, dir) {
-		data, err := os.ReadFile(filepath.Join(dir, "topics", "t", "0", name))
-		require.NoError(t, err)
-		for len(data) > 0 {
-			size := 12 + int(binary.BigEndian.Uint32(data[8:]))
-			var rb kmsg.RecordBatch
-			require.NoError(t, rb.ReadFrom(data[:size]))
-			require.Equal(t, uint32(rb.CRC), crc32.Checksum(data[21:size], crc32.MakeTable(crc32.Castagnoli)), "crc")
-			if rb.Attributes&0x40 != 0 {
-				horizons++
-				assert.Equal(t, horizon, rb.FirstTimestamp, "a horizon batch's base timestamp is its delete horizon")
-			}
-			area := eventlog.DecompressIndependently(t, eventlog.Compression(rb.Attributes&7), rb.Records)
-			for i := 0; i < int(rb.NumRecords); i++ {
-				n, w := binary.Varint(area)
-				var kr kmsg.Record
-				require.NoError(t, kr.ReadFrom(area[:w+int(n)]))
-				area = area[w+int(n):]
-				r := eventlog.Record{Topic: "t", Offset: rb.FirstOffset + int64(kr.OffsetDelta),
-					Timestamp: time.UnixMilli(rb.FirstTimestamp + kr.TimestampDelta64), Key: kr.Key, Value: kr.Value}
-				for _, h := range kr.Headers {
-					r.Headers = append(r.Headers, eventlog.Header{Key: h.Key, Value: h.Value})
-				}
-				theirs = append(theirs, r)
-			}
-			require.Empty(t, area)
-			data = data[size:]
+	for _, rb := range diskBatches(t, dir) {
+		if rb.Attributes&0x40 != 0 {
+			horizons++
+			assert.Equal(t, horizon, rb.FirstTimestamp, "a horizon batch's base timestamp is its delete horizon")
 		}
+		area := eventlog.DecompressIndependently(t, eventlog.Compression(rb.Attributes&7), rb.Records)
+		for i := 0; i < int(rb.NumRecords); i++ {
+			n, w := binary.Varint(area)
+			var kr kmsg.Record
+			require.NoError(t, kr.ReadFrom(area[:w+int(n)]))
+			area = area[w+int(n):]
+			r := eventlog.Record{Topic: "t", Offset: rb.FirstOffset + int64(kr.OffsetDelta),
+				Timestamp: time.UnixMilli(rb.FirstTimestamp + kr.TimestampDelta64), Key: kr.Key, Value: kr.Value}
+			for _, h := range kr.Headers {
+				r.Headers = append(r.Headers, eventlog.Header{Key: h.Key, Value: h.Value})
+			}
+			theirs = append(theirs, r)
+		}
+		require.Empty(t, area)
 	}
 	assert.Positive(t, horizons, "tombstones got a delete horizon")
 	require.Equal(t, len(ours), len(theirs))
@@ -740,6 +731,26 @@ func TestCompactedSegmentsDecodeWithKmsg(t *testing.T) {
 		require.Equal(t, string(ours[i].Value), string(theirs[i].Value))
 		require.Equal(t, ours[i].Headers, theirs[i].Headers)
 	}
+}
+
+// diskBatches decodes, with kmsg, every batch in the segment files of
+// partition t/0 under dir, in order, checking each one's CRC-32C.
+func diskBatches(t *testing.T, dir string) []kmsg.RecordBatch {
+	t.Helper()
+	var out []kmsg.RecordBatch
+	for _, name := range segmentFiles(t, dir) {
+		data, err := os.ReadFile(filepath.Join(dir, "topics", "t", "0", name))
+		require.NoError(t, err)
+		for len(data) > 0 {
+			size := 12 + int(binary.BigEndian.Uint32(data[8:]))
+			var rb kmsg.RecordBatch
+			require.NoError(t, rb.ReadFrom(data[:size]))
+			require.Equal(t, crc32.Checksum(data[21:size], crc32.MakeTable(crc32.Castagnoli)), uint32(rb.CRC), "crc of the batch at %d in %s", rb.FirstOffset, name)
+			out = append(out, rb)
+			data = data[size:]
+		}
+	}
+	return out
 }
 
 // compactModel is what a compacted partition must hold: every record ever
