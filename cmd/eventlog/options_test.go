@@ -39,20 +39,7 @@ func TestWriteCommandKeepsIdleProducers(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, l.Close())
 
-	synctest.Test(t, func(t *testing.T) {
-		pr, pw := io.Pipe()
-		var stdout, stderr bytes.Buffer
-		code := make(chan int, 1)
-		go func() {
-			code <- run(context.Background(), []string{"--dir", dir, "produce", "t", "-p", "0"}, pr, &stdout, &stderr)
-		}()
-		// The write returns once produce, with the log open, reads it.
-		_, err := io.WriteString(pw, "line\n")
-		require.NoError(t, err)
-		time.Sleep(2 * time.Second) // the bubble's clock: past the log's checkpoints, at once
-		require.NoError(t, pw.Close())
-		require.Equal(t, exitOK, <-code, stderr.String())
-	})
+	produceLineOverTwoSeconds(t, dir)
 
 	l, err = eventlog.Open(dir, serviceOpts(written.Add(8*24*time.Hour)))
 	require.NoError(t, err)
@@ -87,19 +74,7 @@ func TestWriteCommandKeepsIdleTransactionalIDs(t *testing.T) {
 	require.NoError(t, prod.Close())
 	require.NoError(t, l.Close())
 
-	synctest.Test(t, func(t *testing.T) {
-		pr, pw := io.Pipe()
-		var stdout, stderr bytes.Buffer
-		code := make(chan int, 1)
-		go func() {
-			code <- run(context.Background(), []string{"--dir", dir, "produce", "t", "-p", "0"}, pr, &stdout, &stderr)
-		}()
-		_, err := io.WriteString(pw, "line\n")
-		require.NoError(t, err)
-		time.Sleep(2 * time.Second) // the bubble's clock: past the Log's checks, at once
-		require.NoError(t, pw.Close())
-		require.Equal(t, exitOK, <-code, stderr.String())
-	})
+	produceLineOverTwoSeconds(t, dir)
 
 	l, err = eventlog.Open(dir, &eventlog.Options{ReadOnly: true})
 	require.NoError(t, err)
@@ -109,4 +84,26 @@ func TestWriteCommandKeepsIdleTransactionalIDs(t *testing.T) {
 	require.NoError(t, err)
 	require.NotEmpty(t, recs)
 	assert.NotNil(t, recs[len(recs)-1].Value, "the ID's last state is not a tombstone")
+}
+
+// produceLineOverTwoSeconds runs "produce t -p 0" on dir in a synctest
+// bubble, writes a line to its standard input, and closes the input two
+// seconds later by the bubble's clock: the command, with the log open,
+// runs past the Log's checkpoints and per-second checks, at once.
+func produceLineOverTwoSeconds(t *testing.T, dir string) {
+	t.Helper()
+	synctest.Test(t, func(t *testing.T) {
+		pr, pw := io.Pipe()
+		var stdout, stderr bytes.Buffer
+		code := make(chan int, 1)
+		go func() {
+			code <- run(context.Background(), []string{"--dir", dir, "produce", "t", "-p", "0"}, pr, &stdout, &stderr)
+		}()
+		// The write returns once produce, with the log open, reads it.
+		_, err := io.WriteString(pw, "line\n")
+		require.NoError(t, err)
+		time.Sleep(2 * time.Second) // the bubble's clock: no real wait
+		require.NoError(t, pw.Close())
+		require.Equal(t, exitOK, <-code, stderr.String())
+	})
 }
