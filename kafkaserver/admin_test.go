@@ -475,6 +475,48 @@ func TestDeleteRecordsNameAPartitionTwice(t *testing.T) {
 	assert.EqualValues(t, 1, p.LogStartOffset(), "the last mention's offset")
 }
 
+// createTopicV5 creates, with a CreateTopics v5 request on r, the topic
+// name of the given partitions and configs (name, value, name, value...),
+// or, with validateOnly, only asks what it would be; it returns the
+// answer's topic.
+func createTopicV5(t *testing.T, r *rawConn, name string, partitions int32, validateOnly bool, configs ...string) kmsg.CreateTopicsResponseTopic {
+	t.Helper()
+	req := kmsg.NewPtrCreateTopicsRequest()
+	req.SetVersion(5)
+	req.TimeoutMillis, req.ValidateOnly = 10_000, validateOnly
+	rt := kmsg.NewCreateTopicsRequestTopic()
+	rt.Topic, rt.NumPartitions, rt.ReplicationFactor = name, partitions, -1
+	for i := 0; i+1 < len(configs); i += 2 {
+		c := kmsg.NewCreateTopicsRequestTopicConfig()
+		c.Name, c.Value = configs[i], kmsg.StringPtr(configs[i+1])
+		rt.Configs = append(rt.Configs, c)
+	}
+	req.Topics = append(req.Topics, rt)
+	resp := r.roundTrip(req).(*kmsg.CreateTopicsResponse)
+	require.Len(t, resp.Topics, 1)
+	return resp.Topics[0]
+}
+
+// createdConfig is a config a CreateTopics answer lists: its value and
+// where it comes from.
+type createdConfig struct {
+	value  string
+	source kmsg.ConfigSource
+}
+
+// createdConfigs returns the configs of a CreateTopics answer's topic, by
+// name, checking that each has a value and none is sensitive.
+func createdConfigs(t *testing.T, got kmsg.CreateTopicsResponseTopic) map[string]createdConfig {
+	t.Helper()
+	configs := map[string]createdConfig{}
+	for _, c := range got.Configs {
+		require.NotNil(t, c.Value, c.Name)
+		assert.False(t, c.IsSensitive, c.Name)
+		configs[c.Name] = createdConfig{*c.Value, kmsg.ConfigSource(c.Source)}
+	}
+	return configs
+}
+
 // TestCreateTopicsReturnsConfigs checks that CreateTopics from v5 answers,
 // as Kafka does, with the topic's partitions, replication factor and
 // configs: those the request set as the topic's own
@@ -484,39 +526,15 @@ func TestDeleteRecordsNameAPartitionTwice(t *testing.T) {
 func TestCreateTopicsReturnsConfigs(t *testing.T) {
 	f := newFixture(t, nil)
 	r := dialRaw(t, f.addr)
-	create := func(name string, validateOnly bool) kmsg.CreateTopicsResponseTopic {
-		req := kmsg.NewPtrCreateTopicsRequest()
-		req.SetVersion(5)
-		req.TimeoutMillis, req.ValidateOnly = 10_000, validateOnly
-		rt := kmsg.NewCreateTopicsRequestTopic()
-		rt.Topic, rt.NumPartitions, rt.ReplicationFactor = name, 3, -1
-		for _, kv := range [][2]string{{"cleanup.policy", "compact"}, {"retention.ms", "3600000"}, {"flush.messages", "1"}} {
-			c := kmsg.NewCreateTopicsRequestTopicConfig()
-			c.Name, c.Value = kv[0], kmsg.StringPtr(kv[1])
-			rt.Configs = append(rt.Configs, c)
-		}
-		req.Topics = append(req.Topics, rt)
-		resp := r.roundTrip(req).(*kmsg.CreateTopicsResponse)
-		require.Len(t, resp.Topics, 1)
-		return resp.Topics[0]
-	}
-	type entry struct {
-		value  string
-		source kmsg.ConfigSource
-	}
 	for _, validateOnly := range []bool{false, true} {
-		got := create(fmt.Sprintf("t-%v", validateOnly), validateOnly)
+		got := createTopicV5(t, r, fmt.Sprintf("t-%v", validateOnly), 3, validateOnly,
+			"cleanup.policy", "compact", "retention.ms", "3600000", "flush.messages", "1")
 		require.Zero(t, got.ErrorCode, "validate only %v: %v", validateOnly, kerr.ErrorForCode(got.ErrorCode))
 		assert.EqualValues(t, 3, got.NumPartitions, "validate only %v", validateOnly)
 		assert.EqualValues(t, 1, got.ReplicationFactor, "validate only %v", validateOnly)
 		assert.Zero(t, got.ConfigErrorCode)
-		configs := map[string]entry{}
-		for _, c := range got.Configs {
-			require.NotNil(t, c.Value, c.Name)
-			assert.False(t, c.IsSensitive, c.Name)
-			configs[c.Name] = entry{*c.Value, kmsg.ConfigSource(c.Source)}
-		}
-		for name, want := range map[string]entry{
+		configs := createdConfigs(t, got)
+		for name, want := range map[string]createdConfig{
 			"cleanup.policy":            {"compact", kmsg.ConfigSourceDynamicTopicConfig},
 			"retention.ms":              {"3600000", kmsg.ConfigSourceDynamicTopicConfig},
 			"flush.messages":            {"1", kmsg.ConfigSourceDynamicTopicConfig},

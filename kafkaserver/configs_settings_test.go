@@ -75,29 +75,11 @@ func TestCreateTopicsReturnsInheritedConfigs(t *testing.T) {
 	f := serve(t, l, nil)
 	r := dialRaw(t, f.addr)
 	for _, validateOnly := range []bool{false, true} {
-		req := kmsg.NewPtrCreateTopicsRequest()
-		req.SetVersion(5)
-		req.TimeoutMillis, req.ValidateOnly = 10_000, validateOnly
-		rt := kmsg.NewCreateTopicsRequestTopic()
-		rt.Topic, rt.NumPartitions, rt.ReplicationFactor = fmt.Sprintf("t-%v", validateOnly), 1, -1
-		c := kmsg.NewCreateTopicsRequestTopicConfig()
-		c.Name, c.Value = "retention.ms", kmsg.StringPtr("60000")
-		rt.Configs = append(rt.Configs, c)
-		req.Topics = append(req.Topics, rt)
-		resp := r.roundTrip(req).(*kmsg.CreateTopicsResponse)
-		require.Len(t, resp.Topics, 1)
-		got := resp.Topics[0]
+		got := createTopicV5(t, r, fmt.Sprintf("t-%v", validateOnly), 1, validateOnly, "retention.ms", "60000")
 		require.Zero(t, got.ErrorCode, "validate only %v: %v", validateOnly, kerr.ErrorForCode(got.ErrorCode))
-		type entry struct {
-			value  string
-			source kmsg.ConfigSource
-		}
-		configs := map[string]entry{}
-		for _, c := range got.Configs {
-			configs[c.Name] = entry{*c.Value, kmsg.ConfigSource(c.Source)}
-		}
+		configs := createdConfigs(t, got)
 		assert.Len(t, configs, len(eventlog.KafkaTopicConfigNames()), "validate only %v", validateOnly)
-		for name, want := range map[string]entry{
+		for name, want := range map[string]createdConfig{
 			"retention.ms":      {"60000", kmsg.ConfigSourceDynamicTopicConfig},
 			"segment.bytes":     {"65536", kmsg.ConfigSourceStaticBrokerConfig},
 			"flush.messages":    {"9223372036854775807", kmsg.ConfigSourceStaticBrokerConfig},
