@@ -143,6 +143,17 @@ func powerCutAt(fsys *eventlog.MemFS, at int, rng *rand.Rand) {
 	})
 }
 
+// cleanThroughPowerCut runs a cleaning of "t" on l with the power cut at
+// its at-th filesystem operation (powerCutAt), abandons l as the crashed
+// process would, and, with the power back, opens the log again.
+func cleanThroughPowerCut(fsys *eventlog.MemFS, l *eventlog.Log, opts *eventlog.Options, at int, rng *rand.Rand) (*eventlog.Log, error) {
+	powerCutAt(fsys, at, rng)
+	_ = l.Compact(ctx, "t")
+	_ = eventlog.Abandon(l)
+	fsys.SetFault(nil)
+	return eventlog.Open("/data", opts)
+}
+
 // crashAtSwapStep makes l's cleaner crash fsys (mode, with rng) and fail
 // after the swap step named step.
 func crashAtSwapStep(l *eventlog.Log, fsys *eventlog.MemFS, step string, mode eventlog.CrashMode, rng *rand.Rand) {
@@ -226,12 +237,7 @@ func TestCompactRandomCrashes(t *testing.T) {
 		at := 1 + rng.IntN(ops)
 		fsys := eventlog.NewMemFS()
 		l, opts := buildCrashLog(t, fsys)
-		powerCutAt(fsys, at, rng)
-		_ = l.Compact(ctx, "t")
-		_ = eventlog.Abandon(l)
-		fsys.SetFault(nil)
-
-		l, err := eventlog.Open("/data", opts)
+		l, err := cleanThroughPowerCut(fsys, l, opts, at, rng)
 		require.NoError(t, err, "iteration %d: crash at operation %d of %d", iter, at, ops)
 		got := readAll(t, partition(t, l, "t", 0), 0)
 		require.NoError(t, l.Close())

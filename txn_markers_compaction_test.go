@@ -341,12 +341,7 @@ func TestCompactMarkersRandomCrashes(t *testing.T) {
 		at := 1 + rng.IntN(ops)
 		fsys := eventlog.NewMemFS()
 		l, opts, _ := markerLog(t, fsys)
-		powerCutAt(fsys, at, rng)
-		_ = l.Compact(ctx, "t")
-		_ = eventlog.Abandon(l)
-		fsys.SetFault(nil)
-
-		l, err := eventlog.Open("/data", opts)
+		l, err := cleanThroughPowerCut(fsys, l, opts, at, rng)
 		require.NoError(t, err, "iteration %d: crash at operation %d of %d", iter, at, ops)
 		checkSegmentFiles(t, fsys)
 		got := readMarkerState(t, l)
