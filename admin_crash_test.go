@@ -246,29 +246,45 @@ func TestPartitionDirectoryRemadeAtOpenIsDurable(t *testing.T) {
 	require.True(t, found, "no seed lost the partition directory and kept topic.meta")
 }
 
+// crashLogWithTopicC opens a log at powerLossDir on a new MemFS
+// (newCrashFS) and creates in it topic "c" of one partition.
+func crashLogWithTopicC(t *testing.T) (*eventlog.MemFS, *eventlog.Log) {
+	t.Helper()
+	fsys := newCrashFS(t)
+	l, err := eventlog.Open(powerLossDir, &eventlog.Options{FS: fsys})
+	require.NoError(t, err)
+	require.NoError(t, l.CreateTopic("c", eventlog.TopicConfig{Partitions: 1}))
+	return fsys, l
+}
+
+// powerLossReopen abandons l, crashes fsys (mode, with rng), and opens the
+// log at powerLossDir again.
+func powerLossReopen(t *testing.T, fsys *eventlog.MemFS, l *eventlog.Log, mode eventlog.CrashMode, rng *rand.Rand) *eventlog.Log {
+	t.Helper()
+	require.NoError(t, eventlog.Abandon(l))
+	fsys.Crash(eventlog.CrashOptions{Mode: mode, Rand: rng})
+	l, err := eventlog.Open(powerLossDir, &eventlog.Options{FS: fsys})
+	require.NoError(t, err)
+	return l
+}
+
 // TestDeleteTopicUndoneAfterFailedSyncIsDurable: a DeleteTopic whose
 // directory fsync fails renames the topic's directory back and fails; the
 // topic stays, and what is acknowledged in it afterwards must survive a
 // power loss, whichever of the two unsynced renames the disk kept.
 func TestDeleteTopicUndoneAfterFailedSyncIsDurable(t *testing.T) {
 	for seed := range uint64(32) {
-		fsys := newCrashFS(t)
-		l, err := eventlog.Open(powerLossDir, &eventlog.Options{FS: fsys})
-		require.NoError(t, err)
-		require.NoError(t, l.CreateTopic("c", eventlog.TopicConfig{Partitions: 1}))
+		fsys, l := crashLogWithTopicC(t)
 		fsys.SetFault(failNth(1, func(op eventlog.Op, name string) bool {
 			return op == eventlog.OpSyncDir && name == powerLossDir+"/topics"
 		}))
-		err = l.DeleteTopic(ctx, "c")
+		err := l.DeleteTopic(ctx, "c")
 		fsys.SetFault(nil)
 		require.ErrorIs(t, err, eventlog.ErrInjected)
 		require.Equal(t, []string{"c"}, l.Topics(), "the failed DeleteTopic left the topic")
 		appendValues(t, partition(t, l, "c", 0), "v")
-		require.NoError(t, eventlog.Abandon(l))
-		fsys.Crash(eventlog.CrashOptions{Mode: eventlog.CrashReorder, Rand: rand.New(rand.NewPCG(seed, 9))})
 
-		l, err = eventlog.Open(powerLossDir, &eventlog.Options{FS: fsys})
-		require.NoError(t, err)
+		l = powerLossReopen(t, fsys, l, eventlog.CrashReorder, rand.New(rand.NewPCG(seed, 9)))
 		assert.Equal(t, []string{"c"}, l.Topics(), "seed %d: the topic a failed DeleteTopic left is gone", seed)
 		if slices.Contains(l.Topics(), "c") {
 			assert.Len(t, readAll(t, partition(t, l, "c", 0), 0), 1, "seed %d", seed)
@@ -283,10 +299,7 @@ func TestDeleteTopicUndoneAfterFailedSyncIsDurable(t *testing.T) {
 // finds it whole or deleted.
 func TestDeleteTopicUndoUnsureRefusesAppends(t *testing.T) {
 	for seed := range uint64(16) {
-		fsys := newCrashFS(t)
-		l, err := eventlog.Open(powerLossDir, &eventlog.Options{FS: fsys})
-		require.NoError(t, err)
-		require.NoError(t, l.CreateTopic("c", eventlog.TopicConfig{Partitions: 1}))
+		fsys, l := crashLogWithTopicC(t)
 		p := partition(t, l, "c", 0)
 		appendValues(t, p, "before")
 		fsys.SetFault(func(op eventlog.Op, name string) error {
@@ -295,18 +308,15 @@ func TestDeleteTopicUndoUnsureRefusesAppends(t *testing.T) {
 			}
 			return nil
 		})
-		err = l.DeleteTopic(ctx, "c")
+		err := l.DeleteTopic(ctx, "c")
 		fsys.SetFault(nil)
 		require.ErrorIs(t, err, eventlog.ErrInjected)
 		require.Equal(t, []string{"c"}, l.Topics())
 		_, err = p.Append(ctx, []eventlog.Record{rec("k", "after")}, eventlog.AppendOptions{})
 		require.ErrorIs(t, err, eventlog.ErrInjected, "an append to a topic whose directory's name is not durable")
 		require.Len(t, readAll(t, p, 0), 1, "reads go on")
-		require.NoError(t, eventlog.Abandon(l))
-		fsys.Crash(eventlog.CrashOptions{Mode: eventlog.CrashReorder, Rand: rand.New(rand.NewPCG(seed, 10))})
 
-		l, err = eventlog.Open(powerLossDir, &eventlog.Options{FS: fsys})
-		require.NoError(t, err)
+		l = powerLossReopen(t, fsys, l, eventlog.CrashReorder, rand.New(rand.NewPCG(seed, 10)))
 		if slices.Contains(l.Topics(), "c") {
 			got := readAll(t, partition(t, l, "c", 0), 0)
 			require.Len(t, got, 1, "seed %d", seed)
@@ -332,10 +342,7 @@ func TestFailedTopicMetaChangeChangesNothing(t *testing.T) {
 		for _, mode := range []eventlog.CrashMode{eventlog.CrashKeepAll, eventlog.CrashReorder} {
 			t.Run(fmt.Sprintf("%s/%v", name, mode), func(t *testing.T) {
 				for seed := range uint64(8) {
-					fsys := newCrashFS(t)
-					l, err := eventlog.Open(powerLossDir, &eventlog.Options{FS: fsys})
-					require.NoError(t, err)
-					require.NoError(t, l.CreateTopic("c", eventlog.TopicConfig{Partitions: 1}))
+					fsys, l := crashLogWithTopicC(t)
 					want, err := l.TopicConfig("c")
 					require.NoError(t, err)
 					fsys.SetFault(failNth(1, func(op eventlog.Op, name string) bool {
@@ -347,11 +354,8 @@ func TestFailedTopicMetaChangeChangesNothing(t *testing.T) {
 					got, err := l.TopicConfig("c")
 					require.NoError(t, err)
 					require.Equal(t, want, got, "the failed call changed the configuration")
-					require.NoError(t, eventlog.Abandon(l))
-					fsys.Crash(eventlog.CrashOptions{Mode: mode, Rand: rand.New(rand.NewPCG(seed, 11))})
 
-					l, err = eventlog.Open(powerLossDir, &eventlog.Options{FS: fsys})
-					require.NoError(t, err)
+					l = powerLossReopen(t, fsys, l, mode, rand.New(rand.NewPCG(seed, 11)))
 					got, err = l.TopicConfig("c")
 					require.NoError(t, err)
 					assert.Equal(t, want, got, "seed %d: the failed call changed the configuration at the next Open", seed)
