@@ -335,8 +335,7 @@ func TestIncompleteTransactionPowerLoss(t *testing.T) {
 			t.Run("abort", func(t *testing.T) {
 				// A cut at each operation of the retry, from a Log that
 				// holds the incomplete abort, made afresh for each cut.
-				for at := 1; ; at++ {
-					require.Less(t, at, 1000, "the retry never ended")
+				eachPowerCut(t, "the retry that completes the abort", func(at int) bool {
 					fsys := eventlog.NewMemFS()
 					l := completeLog(t, fsys)
 					_, err := abortIncomplete(t, l, fsys)
@@ -348,13 +347,25 @@ func TestIncompleteTransactionPowerLoss(t *testing.T) {
 					out1 := partition(t, l, "out", 1)
 					assert.Equal(t, out1.HighWatermark(), out1.LastStableOffset(), "cut at %d", at)
 					require.NoError(t, l.Close())
-					if done {
-						t.Logf("a cut at each of the %d operations of the retry that completes the abort", at-1)
-						break
-					}
-				}
+					return done
+				})
 			})
 		})
+	}
+}
+
+// eachPowerCut calls cut with at = 1, 2, ...: cut runs something with
+// the power cut at its at-th filesystem operation (cutPowerDuring) and
+// checks the log after, and reports whether what it ran ended before the
+// cut. eachPowerCut stops there, and logs how many operations what did.
+func eachPowerCut(t *testing.T, what string, cut func(at int) (done bool)) {
+	t.Helper()
+	for at := 1; ; at++ {
+		require.Less(t, at, 1000, "%s never ended", what)
+		if cut(at) {
+			t.Logf("a cut at each of the %d operations of %s", at-1, what)
+			return
+		}
 	}
 }
 

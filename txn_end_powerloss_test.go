@@ -35,8 +35,7 @@ func TestTransactionEndPowerLoss(t *testing.T) {
 	for _, mode := range txnPowerLossModes {
 		for name, end := range ends {
 			t.Run(mode.String()+"/"+name, func(t *testing.T) {
-				for at := 1; ; at++ {
-					require.Less(t, at, 1000, "the end never finished")
+				eachPowerCut(t, "the end of the transaction", func(at int) bool {
 					clock := newFakeClock()
 					fsys := eventlog.NewMemFS()
 					opts := &eventlog.Options{FS: fsys, Now: clock.Now}
@@ -69,11 +68,8 @@ func TestTransactionEndPowerLoss(t *testing.T) {
 					assert.Equal(t, int64(5), committedOffset(t, l, in), "cut at %d", at)
 					require.NoError(t, next.Close())
 					require.NoError(t, l.Close())
-					if done {
-						t.Logf("a cut at each of the %d operations", at-1)
-						break
-					}
-				}
+					return done
+				})
 			})
 		}
 	}

@@ -203,8 +203,7 @@ func TestTransactionalIDAfterExpiry(t *testing.T) {
 func TestTransactionalIDExpiryPowerLoss(t *testing.T) {
 	for _, mode := range txnPowerLossModes {
 		t.Run(mode.String(), func(t *testing.T) {
-			for at := 1; ; at++ {
-				require.Less(t, at, 1000, "never finished")
+			eachPowerCut(t, "the expiry and the next Producer", func(at int) bool {
 				clock := newFakeClock()
 				fsys := eventlog.NewMemFS()
 				opts := &eventlog.Options{FS: fsys, Now: clock.Now}
@@ -261,11 +260,8 @@ func TestTransactionalIDExpiryPowerLoss(t *testing.T) {
 				assert.Equal(t, []string{"before", "next"}, consume(t, l, eventlog.ReadCommitted, "out"), "cut at %d", at)
 				require.NoError(t, next.Close())
 				require.NoError(t, l.Close())
-				if done {
-					t.Logf("a cut at each of the %d operations", at-1)
-					break
-				}
-			}
+				return done
+			})
 		})
 	}
 }
