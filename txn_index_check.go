@@ -282,7 +282,7 @@ func (p *Partition) txnBeginnings(segs []*segment, unknown map[int64]int64) erro
 			if first, open := t.open[id]; open {
 				unknown[id] = first // open to the segment's end
 			}
-			if t.known[id] {
+			if _, ok := t.known[id]; ok {
 				delete(pending, id) // the marker before it is here
 			}
 		}

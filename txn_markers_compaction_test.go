@@ -385,3 +385,31 @@ func TestCompactForgetsAbortsBeforePublishing(t *testing.T) {
 	require.NoError(t, l.Compact(ctx, "t"))
 	require.True(t, checked)
 }
+
+// A cleaning removes the records of an aborted transaction from the
+// segments it cleans, and leaves those in the active segment: the ABORT
+// marker's .txnindex entry keeps the offset where the transaction began,
+// before the first batch of it left. Verify takes that for no problem.
+func TestVerifyAbortPartlyCleaned(t *testing.T) {
+	dir := t.TempDir()
+	l, p := openCompactTopic(t, dir)
+	prod := txnProducer(t, l, "tx")
+	writeTxn(t, prod, true, "committed", "a") // the producer's marker before
+	require.NoError(t, prod.BeginTransaction())
+	sendKeyed(t, prod, "b", "aborted in a closed segment")
+	for i := range 60 { // closed segments
+		putKV(t, p, fmt.Sprint("filler", i%5), []byte(fmt.Sprintf("filler%02d-xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx", i)))
+	}
+	sendKeyed(t, prod, "b", "aborted in the active segment")
+	require.NoError(t, prod.AbortTransaction(ctx))
+	require.NoError(t, l.Compact(ctx, "t"))
+	committed := readCommitted(t, l, eventlog.TopicPartition{Topic: "t", Partition: 0})
+	assert.True(t, committed["committed"])
+	assert.False(t, committed["aborted in the active segment"])
+	uncommitted := valueStrings(readAll(t, p, 0))
+	require.NotContains(t, uncommitted, "aborted in a closed segment", "the cleaning removed it")
+	require.Contains(t, uncommitted, "aborted in the active segment")
+	require.NoError(t, prod.Close())
+	require.NoError(t, l.Close())
+	assert.Empty(t, verify(t, dir).Problems)
+}

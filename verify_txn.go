@@ -21,13 +21,17 @@ import (
 // transactional batch of its producer since that producer's marker before
 // it — the records were removed by a cleaning, or lay before the first
 // segment — is not expected to be listed, and a transaction's first offset
-// is compared only when the producer's marker before it was seen (one that
+// is checked only when the producer's marker before it was seen (one that
 // began before the first segment, which retention or DeleteRecords
-// removed, began where Verify cannot see). The active segment's file lags
-// its log by design and is checked only when the log was closed cleanly:
-// Close completes it, and Open trusts it then as it trusts a closed
-// segment's. Should a Log open the directory meanwhile (Open removes the
-// clean-shutdown marker before any append), the check is dropped.
+// removed, began where Verify cannot see): it must lie after that marker
+// and at or before the first batch of the transaction seen, not on it: a
+// cleaning removes an aborted transaction's records from the segments it
+// cleans, not from the active segment, and leaves its entry as it was.
+// The active segment's file lags its log by design and is checked only
+// when the log was closed cleanly: Close completes it, and Open trusts it
+// then as it trusts a closed segment's. Should a Log open the directory
+// meanwhile (Open removes the clean-shutdown marker before any append),
+// the check is dropped.
 
 // verifyTxns follows the transactions of one partition through its
 // batches, in offset order. Verify uses it, and so does the check of the
@@ -37,9 +41,9 @@ type verifyTxns struct {
 	// open maps a producer to the first offset seen of its open
 	// transaction.
 	open map[int64]int64
-	// known holds the producers whose markers were seen: the first offset
-	// of their next transaction is known.
-	known map[int64]bool
+	// known maps the producers whose markers were seen to the offset of
+	// the last one: their next transaction begins after it.
+	known map[int64]int64
 	// aborted are the aborts that the segment being read must list; markers
 	// are all of its ABORT markers, listed or not.
 	aborted []verifyAbort
@@ -53,10 +57,12 @@ type verifyTxns struct {
 // verifyAbort is an ABORT marker of a producer.
 type verifyAbort struct {
 	producerID, first, marker int64
-	// begun is set when first is where the transaction began: the
-	// producer's marker before it was seen. Otherwise first is the first
-	// batch of the transaction that was seen, -1 if none.
+	// begun is set when the producer's marker before the transaction was
+	// seen, at offset after: the transaction began after it, at first or,
+	// if a cleaning removed its first batches, before. Otherwise first is
+	// the first batch of the transaction that was seen, -1 if none.
 	begun bool
+	after int64
 	// lastStable is the partition's last stable offset once the abort
 	// completed, as far as the batches seen tell: the marker's offset + 1,
 	// or the first offset seen of an older transaction still open.
@@ -70,7 +76,7 @@ func (t *verifyTxns) batch(h *batchHeader, control func() ([]byte, error)) {
 		return
 	}
 	if t.open == nil {
-		t.open, t.known = make(map[int64]int64), make(map[int64]bool)
+		t.open, t.known = make(map[int64]int64), make(map[int64]int64)
 	}
 	if !h.isControl() {
 		if _, ok := t.open[h.ProducerID]; !ok && h.Attributes&attrTransactional != 0 {
@@ -92,9 +98,9 @@ func (t *verifyTxns) batch(h *batchHeader, control func() ([]byte, error)) {
 		return
 	}
 	first, open := t.open[h.ProducerID]
-	begun := t.known[h.ProducerID]
+	after, begun := t.known[h.ProducerID]
 	delete(t.open, h.ProducerID)
-	t.known[h.ProducerID] = true
+	t.known[h.ProducerID] = h.BaseOffset
 	if m.commit {
 		return
 	}
@@ -103,7 +109,7 @@ func (t *verifyTxns) batch(h *batchHeader, control func() ([]byte, error)) {
 		a.lastStable = min(a.lastStable, f)
 	}
 	if open {
-		a.first, a.begun = first, begun
+		a.first, a.begun, a.after = first, begun, after
 	}
 	t.markers = append(t.markers, a)
 	if open {
@@ -166,9 +172,15 @@ func (t *verifyTxns) finish(v *verifyRun, s *verifySegment, end int64) {
 			lacking = append(lacking, a)
 			continue
 		}
-		if e := entries[i]; a.begun && e.first != a.first {
+		e := entries[i]
+		switch {
+		case a.begun && e.first > a.first:
 			v.problem(ProblemIndex, path, int64(i)*txnIndexEntrySize, -1, "entry %d says the transaction of producer %d aborted at offset %d began at offset %d, but it began at offset %d: read_committed readers get the wrong records"+remedy,
 				i, e.producerID, e.last, e.first, a.first)
+			return
+		case a.begun && e.first <= a.after:
+			v.problem(ProblemIndex, path, int64(i)*txnIndexEntrySize, -1, "entry %d says the transaction of producer %d aborted at offset %d began at offset %d, but it began after the producer's marker at offset %d: read_committed readers get the wrong records"+remedy,
+				i, e.producerID, e.last, e.first, a.after)
 			return
 		}
 	}
