@@ -1,6 +1,8 @@
 package eventlog_test
 
 import (
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -116,4 +118,40 @@ func TestTimedOutProducerErrorsSayWhy(t *testing.T) {
 	err = sendLate(old, 0)
 	assert.ErrorIs(t, err, eventlog.ErrProducerFenced)
 	assert.ErrorContains(t, err, "a newer Producer of its transactional id started")
+}
+
+// An aborted transaction whose records lie below the log start, its ABORT
+// marker above it: Open, replaying the partition from the log start when
+// it has no producer-state snapshot, rebuilds the .txnindex without it, as
+// no record of it is left to hide. Verify takes that for no problem.
+func TestVerifyAbortBelowLogStart(t *testing.T) {
+	dir := t.TempDir()
+	opts := &eventlog.Options{SegmentBytes: 1024}
+	l := openLog(t, dir, opts)
+	require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{CleanupPolicy: eventlog.CleanupCompactDelete}))
+	p := partition(t, l, "t", 0)
+	prod := txnProducer(t, l, "tx")
+	require.NoError(t, prod.BeginTransaction())
+	sendKeyed(t, prod, "b", "aborted below the log start")
+	putKV(t, p, "x", []byte("x1"))
+	_, err := l.DeleteRecords(ctx, "t", 0, 2)
+	require.NoError(t, err)
+	require.NoError(t, prod.AbortTransaction(ctx))
+	putKV(t, p, "y", []byte("y1"))
+	require.NoError(t, prod.Close())
+	require.NoError(t, l.Close())
+	require.Empty(t, verify(t, dir).Problems)
+
+	snaps, err := filepath.Glob(filepath.Join(dir, "topics", "t", "0", "*.snapshot"))
+	require.NoError(t, err)
+	require.NotEmpty(t, snaps)
+	for _, s := range snaps {
+		require.NoError(t, os.Remove(s))
+	}
+	l = openLog(t, dir, opts)
+	p = partition(t, l, "t", 0)
+	assert.Empty(t, p.AbortedTransactions(p.LogStartOffset(), p.HighWatermark()), "rebuilt from the log start")
+	assert.Equal(t, map[string]bool{"y1": true}, readCommitted(t, l, eventlog.TopicPartition{Topic: "t", Partition: 0}))
+	require.NoError(t, l.Close())
+	assert.Empty(t, verify(t, dir).Problems)
 }

@@ -348,7 +348,7 @@ func (v *verifyRun) partition(p verifyPartition) error {
 	// topic may stop compacting later), as Open judges (mayHaveGaps): the
 	// checkpoint only saves the cleaner work, and may be lost.
 	gaps := p.compacts || has(cleanerMetaName)
-	txns := &verifyTxns{}
+	txns := &verifyTxns{start: logStart}
 	next := int64(-1) // offset after the last segment checked, -1 when unknown
 	for i := 0; i < len(bases); i++ {
 		base := bases[i]

@@ -20,13 +20,15 @@ import (
 // What cannot be told is not reported: an ABORT marker with no
 // transactional batch of its producer since that producer's marker before
 // it — the records were removed by a cleaning, or lay before the first
-// segment — is not expected to be listed, and a transaction's first offset
-// is checked only when the producer's marker before it was seen (one that
-// began before the first segment, which retention or DeleteRecords
-// removed, began where Verify cannot see): it must lie after that marker
-// and at or before the first batch of the transaction seen, not on it: a
-// cleaning removes an aborted transaction's records from the segments it
-// cleans, not from the active segment, and leaves its entry as it was.
+// segment, or below the log start offset, where Open's replay starts when
+// it rebuilds the files — is not expected to be listed, and a
+// transaction's first offset is checked only when the producer's marker
+// before it was seen at or above the log start (one that began before the
+// first segment, which retention or DeleteRecords removed, began where
+// Verify cannot see): it must lie after that marker and at or before the
+// first batch of the transaction seen, not on it: a cleaning removes an
+// aborted transaction's records from the segments it cleans, not from the
+// active segment, and leaves its entry as it was.
 // The active segment's file lags its log by design and is checked only
 // when the log was closed cleanly: Close completes it, and Open trusts it
 // then as it trusts a closed segment's. Should a Log open the directory
@@ -52,6 +54,10 @@ type verifyTxns struct {
 	// be attributed. why says why, when a control batch did not decode.
 	broken bool
 	why    error
+	// start is the partition's log start offset, where Open's replay
+	// begins when it rebuilds .txnindex files: the batches below it are
+	// followed only for the ABORT markers a file may list.
+	start int64
 }
 
 // verifyAbort is an ABORT marker of a producer.
@@ -78,8 +84,9 @@ func (t *verifyTxns) batch(h *batchHeader, control func() ([]byte, error)) {
 	if t.open == nil {
 		t.open, t.known = make(map[int64]int64), make(map[int64]int64)
 	}
+	below := h.lastOffset() < t.start
 	if !h.isControl() {
-		if _, ok := t.open[h.ProducerID]; !ok && h.Attributes&attrTransactional != 0 {
+		if _, ok := t.open[h.ProducerID]; !ok && !below && h.Attributes&attrTransactional != 0 {
 			t.open[h.ProducerID] = h.BaseOffset
 		}
 		return
@@ -95,6 +102,12 @@ func (t *verifyTxns) batch(h *batchHeader, control func() ([]byte, error)) {
 		return
 	}
 	if !ok {
+		return
+	}
+	if below {
+		if !m.commit {
+			t.markers = append(t.markers, verifyAbort{producerID: h.ProducerID, first: -1, marker: h.BaseOffset, lastStable: h.BaseOffset + 1})
+		}
 		return
 	}
 	first, open := t.open[h.ProducerID]
