@@ -69,7 +69,13 @@ func buildCrashLog(t *testing.T, fsys *eventlog.MemFS) (*eventlog.Log, *eventlog
 // a cleaning is left, and no two segments hold the same offsets.
 func checkSegmentFiles(t *testing.T, fsys *eventlog.MemFS) {
 	t.Helper()
-	names, err := fsys.ReadDir(crashPartDir)
+	checkSegmentFilesIn(t, fsys, crashPartDir)
+}
+
+// checkSegmentFilesIn is checkSegmentFiles for the partition directory dir.
+func checkSegmentFilesIn(t *testing.T, fsys *eventlog.MemFS, dir string) {
+	t.Helper()
+	names, err := fsys.ReadDir(dir)
 	require.NoError(t, err)
 	type span struct{ base, first, last int64 }
 	var spans []span
@@ -81,7 +87,7 @@ func checkSegmentFiles(t *testing.T, fsys *eventlog.MemFS) {
 		}
 		base, err := strconv.ParseInt(digits, 10, 64)
 		require.NoError(t, err)
-		data, err := fsys.ReadFile(path.Join(crashPartDir, name))
+		data, err := fsys.ReadFile(path.Join(dir, name))
 		require.NoError(t, err)
 		s := span{base: base, first: -1, last: -1}
 		for len(data) >= 61 {
