@@ -14,7 +14,10 @@ import (
 //     transaction stays (if only emptied, for its producer), or, for an
 //     ABORT marker, while the cleaning removes its transaction's records:
 //     it then stays as it is, and an ABORT marker keeps its .txnindex
-//     entry;
+//     entry; a cleaning removing an aborted transaction's records notes a
+//     delete horizon a delete.retention.ms away, so that the partition is
+//     due for the cleaning that gives the marker its own, written to
+//     since or not;
 //   - otherwise the first cleaning to see it sets its delete horizon, as
 //     for a batch holding tombstones: attribute bit 6, base timestamp now
 //     + delete.retention.ms, so that a reader from the start within that
@@ -142,7 +145,8 @@ func (r *cleanRun) noteDataBatch(h *batchHeader, kept []byte) {
 func (r *cleanRun) filterMarker(h *batchHeader, b []byte) (kept []byte, changed bool, err error) {
 	t := &r.txns
 	id := h.ProducerID
-	needed := t.kept[id] || t.dropped[id]
+	txnKept := t.kept[id]
+	needed := txnKept || t.dropped[id]
 	delete(t.kept, id)
 	delete(t.dropped, id)
 	key := markerKey{id, h.BaseOffset}
@@ -166,6 +170,14 @@ func (r *cleanRun) filterMarker(h *batchHeader, b []byte) (kept []byte, changed 
 	if needed {
 		if !m.commit {
 			t.aborts[key] = true
+			if !txnKept {
+				// Its records go now; a later cleaning gives it its
+				// horizon. Note one a delete retention away, so that
+				// the partition is due for that cleaning even if
+				// nothing more is written to it: else an idle
+				// partition would keep the marker for good.
+				r.noteHorizon(r.now + r.p.config().deleteRetention.Milliseconds())
+			}
 		}
 		return b, false, nil
 	}

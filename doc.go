@@ -591,33 +591,36 @@
 //
 // The log cleaner rewrites closed segments below the high watermark and the
 // last stable offset, never the active one, and merges the small ones it
-// leaves. As Kafka's, it removes the records of aborted transactions
-// (which never count as a key's newest value), and, as Kafka 3.x's
-// (KIP-534), the transaction markers whose transactions have no batch
-// left: a cleaning gives such a marker a delete horizon, now +
-// DeleteRetention, so that a reader from the start within that time still
-// sees where the transaction ended, and a cleaning past the horizon
+// leaves. As Kafka's, it removes the records of aborted transactions (which
+// never count as a key's newest value), and, as Kafka 3.x's (KIP-534), the
+// transaction markers whose transactions have no batch left: a cleaning
+// gives such a marker a delete horizon, now + DeleteRetention, so that a
+// reader from the start within that time still sees where the transaction
+// ended (an ABORT marker gets it from the cleaning after the one that
+// removes its transaction's records, which the background cleaner runs a
+// DeleteRetention later, written to or not), and a cleaning past the horizon
 // removes it — unless a producer-state snapshot the partition keeps was
-// taken while the transaction was open, which would then leave it open
-// after a crash, so the marker waits for the snapshot to be pruned. As
-// Kafka's, it keeps the last batch of each idempotent or transactional
-// producer the partition remembers (but for an aborted one), emptied of its
-// records when none stays, so that after a crash a retry of that batch is
-// still recognised (AppendOptions.Producer), and the last marker of such a
+// taken while the transaction was open, which would then leave it open after
+// a crash, so the marker waits for the snapshot to be pruned. As Kafka's, it
+// keeps the last batch of each idempotent or transactional producer the
+// partition remembers (but for an aborted one), emptied of its records when
+// none stays, so that after a crash a retry of that batch is still
+// recognised (AppendOptions.Producer), and the last marker of such a
 // producer, emptied, when it alone carries the producer's epoch; readers
 // skip such empty batches as they skip markers, and Partition.Batches lists
-// an emptied marker without its ControlRecord. Offsets never change:
-// removed records leave gaps, and a read from an offset that is gone starts
-// at the next record. A background goroutine cleans a partition when its
-// dirty ratio (bytes written since its last cleaning, over its closed
-// segments' bytes) reaches MinCleanableDirtyRatio, or when a record has
-// waited longer than MaxCompactionLag; records younger than
-// MinCompactionLag wait. Log.Compact cleans a topic now. The cleaner's key
-// map stays within Options.CleanerBufferBytes (more keys take several
-// passes) and its I/O within Options.CleanerMaxBytesPerSecond. Cleaned
-// segments replace old ones by a crash-safe protocol that Open finishes or
-// undoes; readers inside a replaced segment read on undisturbed. Log.Stats
-// reports the cleaner's work and each partition's dirty ratio.
+// an emptied marker without its ControlRecord. Offsets never change: removed
+// records leave gaps, and a read from an offset that is gone starts at the
+// next record. A background goroutine cleans a partition when its dirty
+// ratio (bytes written since its last cleaning, over its closed segments'
+// bytes) reaches MinCleanableDirtyRatio, when a record has waited longer
+// than MaxCompactionLag, or when a delete horizon it noted has passed;
+// records younger than MinCompactionLag wait. Log.Compact cleans a topic
+// now. The cleaner's key map stays within Options.CleanerBufferBytes (more
+// keys take several passes) and its I/O within
+// Options.CleanerMaxBytesPerSecond. Cleaned segments replace old ones by a
+// crash-safe protocol that Open finishes or undoes; readers inside a
+// replaced segment read on undisturbed. Log.Stats reports the cleaner's work
+// and each partition's dirty ratio.
 //
 // # Reading in place
 //

@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"strings"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/stretchr/testify/assert"
@@ -299,4 +300,59 @@ func TestCompactOffsetsTopicMarkersCrashAtEverySwapStep(t *testing.T) {
 			})
 		}
 	}
+}
+
+// TestBackgroundCleanerRemovesAbortMarkers: the background cleaner
+// removes, in time, the ABORT markers whose records its own cleaning
+// dropped, on __consumer_offsets and on a user topic, though nothing more
+// is written. That cleaning keeps them as they are, to be given a delete
+// horizon by a later one, and before, noting no horizon for them, it left
+// no later cleaning due: they stayed for good. Time is synctest's.
+func TestBackgroundCleanerRemovesAbortMarkers(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		fsys := eventlog.NewMemFS()
+		l, err := eventlog.Open("/d", &eventlog.Options{FS: fsys, SegmentAge: time.Hour, CleanerCheckInterval: time.Hour})
+		require.NoError(t, err)
+		require.NoError(t, l.CreateTopic("in", eventlog.TopicConfig{}))
+		require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{CleanupPolicy: eventlog.CleanupCompact}))
+		p := partition(t, l, "in", 0)
+		for range 100 {
+			_, err := p.Append(ctx, []eventlog.Record{{Value: []byte("x")}}, eventlog.AppendOptions{})
+			require.NoError(t, err)
+		}
+		tp := eventlog.TopicPartition{Topic: "in", Partition: 0}
+		prod := txnProducer(t, l, "tx")
+		for j := range 10 {
+			require.NoError(t, prod.BeginTransaction())
+			require.NoError(t, prod.SendOffsetsToTransaction(ctx, map[eventlog.TopicPartition]eventlog.OffsetAndMetadata{tp: {Offset: int64(j)}},
+				eventlog.GroupMetadata{GroupID: "g", GenerationID: -1}))
+			require.NoError(t, prod.AbortTransaction(ctx))
+			writeTxn(t, prod, false, fmt.Sprint("v", j), "k")
+		}
+		require.NoError(t, prod.Close())
+		// Past SegmentAge: the next append to each topic rolls its
+		// segment, and the cleaner takes the closed one.
+		time.Sleep(2 * time.Hour)
+		putKV(t, partition(t, l, "t", 0), "z", []byte("z"))
+		require.NoError(t, l.CommitGroupOffsets(ctx, "f", map[eventlog.TopicPartition]eventlog.OffsetAndMetadata{tp: {Offset: 1}}))
+		// Three delete retentions, a cleaner check every hour.
+		time.Sleep(3 * eventlog.DefaultDeleteRetention)
+		synctest.Wait()
+		markers := 0
+		for b, err := range partition(t, l, "t", 0).Batches(0) {
+			require.NoError(t, err)
+			if b.Control {
+				markers++
+			}
+		}
+		// The producer's last marker may stay, emptied, for its epoch.
+		m := countOffsetsMarkers(t, l)
+		assert.Zero(t, m.aborts+m.commits, "markers of __consumer_offsets: %+v", m)
+		assert.LessOrEqual(t, m.emptied, 1, "markers of __consumer_offsets: %+v", m)
+		assert.LessOrEqual(t, markers, 1, "markers of t")
+		committed, err := l.CommittedOffsets("g", []eventlog.TopicPartition{tp})
+		require.NoError(t, err)
+		assert.Empty(t, committed, "offsets of aborted transactions")
+		require.NoError(t, l.Close())
+	})
 }
