@@ -12,7 +12,9 @@
 # `lengths` (adding up key and value lengths) unless SCAN_AB_BODY=hash
 # (hashing every key and value); the branch's scan goes through
 # Partition.Views, or through Partition.Cursor if SCAN_AB_CURSOR=1 (its
-# View) or SCAN_AB_CURSOR=kv (its Key and Value). It
+# View) or SCAN_AB_CURSOR=kv (its Key and Value); the base's through
+# Partition.Views, or through its Cursor's Key and Value if
+# SCAN_AB_BASE_CURSOR=kv. It
 # reports each one's median time per scan, and the branch's and the base's
 # throughput relative to bbolt's (x-bbolt) and the branch's
 # relative to the base's (x-base), by medians. BENCHMARKS.md (issue 8)
@@ -165,13 +167,7 @@ func BenchmarkScanAB(b *testing.B) {
 			BRANCH_SCAN
 		},
 		func() error { // the base
-			for v, err := range bp.Views(0) {
-				if err != nil {
-					return err
-				}
-				add(v.Key, v.Value)
-			}
-			return nil
+			BASE_SCAN
 		},
 		func() error { // bbolt
 			return db.View(func(tx *bolt.Tx) error {
@@ -221,6 +217,12 @@ else
   branch_scan='for v, err := range p.Views(0) { if err != nil { return err }; add(v.Key, v.Value) }; return nil'
 fi
 sed -i "s|BRANCH_SCAN|$branch_scan|" "$work/ab_test.go"
+if [ "${SCAN_AB_BASE_CURSOR:-}" = kv ]; then
+  base_scan='c := bp.Cursor(0); defer c.Close(); for c.Next() { add(c.Key(), c.Value()) }; return c.Err()'
+else
+  base_scan='for v, err := range bp.Views(0) { if err != nil { return err }; add(v.Key, v.Value) }; return nil'
+fi
+sed -i "s|BASE_SCAN|$base_scan|" "$work/ab_test.go"
 cd "$work"
 gofmt -w ab_test.go
 go mod tidy >/dev/null
