@@ -42,7 +42,11 @@ import (
 // the batches of the next readAheadLead bytes and goes on after them, so
 // that the reader, fast on tables and slower on the batches it parses
 // itself, and the verifier share the scan instead of both working on the
-// same batch.
+// same batch. A verifier that sees the reader gain on it and come within
+// readAheadNear does the same before the reader catches up, so that the
+// reader goes on with batches of its own instead of waiting for the one
+// the verifier is on (in a scan of small records that wait was a tenth of
+// the scan: BENCHMARKS.md, issue 8).
 // The verifier vouches for CRCs again once the reader is past the batches
 // it left.
 
@@ -58,6 +62,11 @@ const (
 	// readAheadLead is how far a verifier that parses ahead moves on
 	// when the reader catches up with it.
 	readAheadLead = 256 << 10
+	// A verifier that parses ahead leaves the reader the next
+	// readAheadNearLead batches when the reader gains on it and comes
+	// within the last readAheadNear batches it checked.
+	readAheadNear     = 4
+	readAheadNearLead = 2
 	// readAheadCaughtUp is how far the reader moves between publishing
 	// its position while it reads batches that have no table.
 	readAheadCaughtUp = 4 << 10
@@ -96,7 +105,12 @@ func (v *verifier) run(stop <-chan struct{}) {
 	defer v.release()
 	defer v.working.Store(-1)
 	pos := v.start
-	gapEnd := pos // the end of the batches last left to the reader
+	gapEnd := pos       // the end of the batches last left to the reader
+	var lastAhead int64 // how far ahead of the reader the verifier last was
+	// recent holds where the last readAheadNear batches the verifier
+	// checked start, the one at done%readAheadNear the oldest.
+	recent := [readAheadNear]int64{-1, -1, -1, -1}
+	var done int
 	for !v.done.Load() {
 		reader := v.reader.Load()
 		if c := v.progress.caughtUp.Load(); c >= pos && v.tables != nil {
@@ -107,6 +121,14 @@ func (v *verifier) run(stop <-chan struct{}) {
 			gapEnd = pos
 		}
 		pos = max(pos, reader)
+		if ahead := pos - reader; ahead < lastAhead && reader > recent[done%readAheadNear] && v.tables != nil {
+			// The reader gains on the verifier and is about to catch up:
+			// the verifier leaves it the next batches before it does,
+			// rather than make it wait for the batch the verifier is on.
+			pos = v.skipBatches(pos, readAheadNearLead)
+			gapEnd = pos
+		}
+		lastAhead = pos - reader
 		if pos >= int64(len(v.data)) {
 			return
 		}
@@ -138,8 +160,11 @@ func (v *verifier) run(stop <-chan struct{}) {
 			if !v.waitForRoom(stop) {
 				return
 			}
+			lastAhead = 0 // the reader gained while the verifier waited for it
 			continue
 		}
+		recent[done%readAheadNear] = pos
+		done++
 		pos += batchOverhead + int64(int32(binary.BigEndian.Uint32(v.data[pos+batchLengthPos:])))
 		if reader >= gapEnd {
 			// The batches the verifier left to the reader lie behind
@@ -178,6 +203,19 @@ func (v *verifier) skip(pos, n int64) int64 {
 		length := int64(int32(binary.BigEndian.Uint32(v.data[pos+batchLengthPos:])))
 		next := pos + batchOverhead + length
 		if length < batchHeaderSize-batchOverhead || next > int64(len(v.data)) {
+			break
+		}
+		pos = next
+	}
+	return pos
+}
+
+// skipBatches walks the chain from pos over n batches, or to a batch whose
+// length is wrong, and returns where it stopped.
+func (v *verifier) skipBatches(pos int64, n int) int64 {
+	for range n {
+		next := v.skip(pos, 1)
+		if next == pos {
 			break
 		}
 		pos = next

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"runtime"
+	"slices"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -207,6 +208,50 @@ func TestParseAheadLeavesBatchesToTheReader(t *testing.T) {
 		assert.Greater(t, v.checked.Load(), starts[i], "past the batches left, the CRCs are vouched for again")
 		ra.stop()
 		<-done
+	})
+}
+
+// TestParseAheadLeavesBatchesToAGainingReader: a verifier whose reader
+// stands still tables every batch up to its window's end; once the reader
+// gains on it and comes within the last readAheadNear batches it checked,
+// the verifier leaves it the next batches before it catches up, so that the reader parses them
+// instead of waiting for the batch the verifier is on, and tables the
+// ones after them.
+func TestParseAheadLeavesBatchesToAGainingReader(t *testing.T) {
+	data, starts := segmentBytes(t, 60)
+	synctest.Test(t, func(t *testing.T) {
+		l := &Log{}
+		v := newVerifier(nil, data, 0, func() {})
+		v.tables = l.newParseTables()
+		ra := readAhead{v: v, l: l, tables: v.tables}
+		ended := make(chan struct{})
+		go func() {
+			defer close(ended)
+			v.run(make(chan struct{}))
+		}()
+		defer ra.stop() // also when a check fails
+		synctest.Wait()
+		require.True(t, v.parked.Load(), "the verifier ran to its window's end")
+		at := slices.Index(starts, v.at.Load())
+		require.Positive(t, at)
+		reader := at - readAheadNear + 1 // within the last batches the verifier checked
+		for i := range reader {
+			require.True(t, ra.checked(starts[i], starts[i+1]), "batch %d: tabled while the reader stood still", i)
+		}
+
+		ra.publish(starts[reader])
+		synctest.Wait()
+		<-ended // the verifier went on to the end of the data
+		left := at + readAheadNearLead
+		for i := reader; i < at; i++ {
+			assert.True(t, ra.checked(starts[i], starts[i+1]), "batch %d was tabled before the reader gained", i)
+		}
+		for i := at; i < left; i++ {
+			assert.False(t, ra.checked(starts[i], starts[i+1]), "batch %d is left to the reader", i)
+		}
+		for i := left; i < len(starts)-1; i++ {
+			assert.True(t, ra.checked(starts[i], starts[i+1]), "batch %d has a table", i)
+		}
 	})
 }
 
