@@ -505,7 +505,9 @@ type batchDecoder struct {
 // appending to one cannot overwrite another. The only other allocations
 // are the Headers slices of records that have headers. maxDecompressed
 // bounds the decompressed size of a compressed batch; exceeding it fails
-// with an error wrapping ErrRecordTooLarge.
+// with an error wrapping ErrRecordTooLarge. The headers of the records kept
+// are bounded by maxReadHeaders: more fail, before the Headers slice that
+// would pass it is allocated, with a *headersError.
 //
 // Malformed varints, lengths past the end, offsets out of order or outside
 // the batch, a record count that does not match the records, and trailing
@@ -526,9 +528,10 @@ func (d *batchDecoder) decode(dst []Record, h *batchHeader, b []byte, minOffset 
 	// damaged count: append grows further as records prove real.
 	dst = slices.Grow(dst, min(it.count, maxDecodePrealloc))
 	var (
-		f    recordFields
-		data []byte // fresh copy of raw[base:], allocated at the first record kept
-		base int
+		f       recordFields
+		data    []byte // fresh copy of raw[base:], allocated at the first record kept
+		base    int
+		headers int // of the records kept so far
 	)
 	for {
 		if err := it.next(&f); err == errBatchEnd {
@@ -539,6 +542,12 @@ func (d *batchDecoder) decode(dst []Record, h *batchHeader, b []byte, minOffset 
 		}
 		if f.offset < minOffset {
 			continue
+		}
+		if f.headers > 0 {
+			if headers += f.headers; headers > maxReadHeaders {
+				clear(dst[n0:])
+				return dst[:n0], &headersError{offset: f.offset, headers: f.headers, batch: headers, limit: maxReadHeaders}
+			}
 		}
 		if data == nil {
 			base = f.start

@@ -657,7 +657,9 @@ func (c *Consumer) statesLocked(tps []TopicPartition) ([]*fetchState, error) {
 // starts where AutoOffsetReset says.
 //
 // Errors are never skipped. When a poll meets one — damaged data
-// (*CorruptError), ErrNoOffset, ErrOffsetOutOfRange with OffsetResetNone —
+// (*CorruptError), ErrNoOffset, ErrOffsetOutOfRange with OffsetResetNone,
+// a batch of more headers than a copying read makes (ErrRecordTooLarge,
+// see Partition.Read) —
 // after gathering records, it returns those and the next poll returns the
 // error; the partition's position stays before the failure, so the error
 // comes back until the cause is gone or the application seeks elsewhere.

@@ -412,7 +412,10 @@ func (c *Consumer) abortPollLocked() {
 // positions stay after the last record yielded, as they do after a panic
 // in the loop body; a commit in the loop body
 // covers the batch being yielded (see Views, which Records clones). The loop body may Seek, Pause, Resume or Assign; the next
-// record then comes from the consumer as changed.
+// record then comes from the consumer as changed. A record of more headers
+// than a copying read makes (see Partition.Read) ends the loop with an
+// error wrapping ErrRecordTooLarge, its position left at the record, which
+// Views reads.
 func (c *Consumer) Records(ctx context.Context) iter.Seq2[Record, error] {
 	return func(yield func(Record, error) bool) {
 		c.each(ctx, false, func(r Record, err error) (bool, bool) { return yield(r, err), true })

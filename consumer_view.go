@@ -88,10 +88,18 @@ func (c *Consumer) ViewsToEnd(ctx context.Context) iter.Seq2[*RecordView, error]
 }
 
 // each implements Records and ReadToEnd: eachView with the views cloned.
+// A record with more headers than a copying read makes of a batch
+// (maxReadHeaders) ends the loop with an error, before it: the position
+// stays there, for views to read it.
 func (c *Consumer) each(ctx context.Context, toEnd bool, fn func(Record, error) (more, consumed bool)) {
 	c.eachView(ctx, toEnd, func(v *RecordView, err error) (bool, bool) {
 		if err != nil {
 			return fn(Record{}, err)
+		}
+		if v.headerCount > maxReadHeaders {
+			fn(Record{}, errorf("eventlog: topic %q partition %d: %w: %v", v.Topic, v.Partition, ErrRecordTooLarge,
+				&headersError{offset: v.Offset, headers: v.headerCount, batch: v.headerCount, limit: maxReadHeaders}))
+			return false, false
 		}
 		return fn(v.Clone(), nil)
 	})

@@ -867,6 +867,19 @@
 // bytes. A process reading a directory it does not trust should allow a
 // read that much memory.
 //
+// A copying read (Partition.Read, Consumer.Poll, Records, ReadToEnd, the
+// typed consumer) makes a Header of 40 bytes for each header of a record,
+// which takes 2 bytes in the batch when empty: it makes at most
+// 26,843,545 of one batch, 1 GiB, as much as it may decompress of it, and
+// fails on a batch of more with an error wrapping ErrRecordTooLarge that
+// names the record; views, which do not copy headers, read it.
+// RecordView.Clone clones what it is given: check HeaderCount first on
+// records you do not trust. Appends (Append, AppendBatch, a Producer, and
+// so the Kafka listener's produce) refuse a batch whose records have more
+// headers than take, at 40 bytes each, what the batch may decompress to
+// (1,677,740 for the default MaxBatchBytes), so whatever the log
+// acknowledges reads back.
+//
 // Codec state (gzip, lz4 and zstd coders) is pooled process-wide. A zstd coder
 // holds channels, which under testing/synctest belong to the bubble that
 // made them; the library tells a bubble by its clock (which starts in the

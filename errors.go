@@ -44,7 +44,10 @@ var (
 
 	// ErrRecordTooLarge is returned when a record or batch exceeds its
 	// partition's MaxBatchBytes (Kafka's max.message.bytes): the topic's
-	// TopicConfig.MaxBatchBytes, or Options.MaxBatchBytes.
+	// TopicConfig.MaxBatchBytes, or Options.MaxBatchBytes; when a batch
+	// decompresses to more than its limit; and when a batch's records have
+	// more headers than an append takes or a copying read makes (see
+	// Partition.Append and Partition.Read).
 	ErrRecordTooLarge = errors.New("eventlog: record too large")
 
 	// ErrInvalidRecord is returned for a record the log refuses to store, such

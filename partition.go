@@ -219,6 +219,12 @@ func (p *Partition) fail(err error) error {
 // is as durable as opts.Durability asks. Internal topics (those whose name
 // starts with "__", such as __consumer_offsets) are written only by the
 // library: appending to one fails with an error wrapping ErrInvalidTopic.
+// The batch must fit MaxBatchBytes (see there), and its records may have
+// at most as many headers in all as take, at 40 bytes each, what the batch
+// may decompress to (64 times MaxBatchBytes, 64 MiB at least, 1 GiB at
+// most): 1,677,740 for the default MaxBatchBytes, 26,843,545 at most. A
+// copying read makes a 40-byte Header of each (see Read). More fail with
+// ErrRecordTooLarge naming the record.
 func (p *Partition) Append(ctx context.Context, records []Record, opts AppendOptions) (int64, error) {
 	if isInternalTopic(p.topic) {
 		return -1, p.errorf("%w: %q is an internal topic, written only by the library", ErrInvalidTopic, p.topic)
@@ -256,6 +262,7 @@ func (p *Partition) appendUnchecked(ctx context.Context, records []Record, opts 
 	}
 	keyless := false
 	payload := 0 // bytes of keys, values and headers: less than the batch
+	headers, maxHeaders := 0, maxAppendHeaders(p.config().maxBatchBytes)
 	for i := range records {
 		r := &records[i]
 		if r.Key == nil && !keyless {
@@ -266,7 +273,11 @@ func (p *Partition) appendUnchecked(ctx context.Context, records []Record, opts 
 		}
 		payload += len(r.Key) + len(r.Value)
 		for j := range r.Headers {
-			payload += len(r.Headers[j].Key) + len(r.Headers[j].Value)
+			// An empty header takes 2 bytes: its key and value lengths.
+			payload += len(r.Headers[j].Key) + len(r.Headers[j].Value) + 2
+		}
+		if headers += len(r.Headers); headers > maxHeaders {
+			return -1, p.errorf("%w: record %d has %d headers, %d with those of the records before it, more than the %d a batch may hold (%d bytes as the Header values of a copying read, what the batch may decompress to)", ErrRecordTooLarge, i, len(r.Headers), headers, maxHeaders, maxHeaders*headerSize)
 		}
 	}
 	// Refused before they are encoded, which would take as much memory
@@ -689,6 +700,14 @@ func (p *Partition) watch(ch chan<- struct{}) (stop func()) {
 // watermark returns no records and no error. Reading below the log start
 // offset or past the log end offset returns ErrOffsetOutOfRange. The records
 // are copies owned by the caller.
+//
+// A Record's Header takes 40 bytes (on 64-bit platforms), an empty header
+// in a batch 2: a read makes at most 26,843,545 headers (1 GiB of them,
+// what it may decompress of one batch) of the records of one batch. A
+// batch of more, which no append stores but a file may hold, fails with an
+// error wrapping ErrRecordTooLarge that names the record, its header count
+// and the limit, before the headers are allocated; it is not damage, and
+// Views and Cursors, which do not copy headers, read it.
 func (p *Partition) Read(offset int64, maxBytes int) ([]Record, error) {
 	if maxBytes <= 0 {
 		return nil, p.errorf("%w: read of %d bytes", ErrInvalidConfig, maxBytes)
@@ -751,6 +770,10 @@ func (p *Partition) readAt(out []Record, offset int64, maxBytes int, level Isola
 		}
 		n := len(out)
 		if out, err = dec.decode(out, &c.h, c.batch, offset, limit); err != nil {
+			if he, ok := err.(*headersError); ok {
+				// Sound, but too costly to copy: not damage.
+				return out, c.offset, p.errorf("%w: %v", ErrRecordTooLarge, he)
+			}
 			return out, c.offset, p.corrupt(c.seg, c.batchPos, c.h.BaseOffset, err.Error())
 		}
 		for i := n; i < len(out); i++ {

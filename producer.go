@@ -328,7 +328,9 @@ func (l *Log) NewProducer(opts *ProducerOptions) (*Producer, error) {
 // Send sends r to r.Topic and returns once the record is as durable as Acks
 // asks: with AcksAll, once consumers can read it. It returns where the
 // record was stored, or why it was not: an error wrapping ErrTopicNotFound,
-// ErrPartitionNotFound, ErrRecordTooLarge, ErrInvalidRecord (a record
+// ErrPartitionNotFound, ErrRecordTooLarge (a record larger than the
+// topic's MaxBatchBytes or BufferBytes, or of more headers than a batch may
+// hold, see Partition.Append), ErrInvalidRecord (a record
 // without a key for a compacted topic, or with a timestamp outside Kafka's
 // milliseconds since 1970), ErrClosed or ErrConcurrentUse (a
 // Send from a SendAsync function, see there), an error from the Log's
@@ -582,6 +584,9 @@ func (p *Producer) enqueue(ctx context.Context, r *Record, fn func(RecordMetadat
 	if limit := q.part.config().maxBatchBytes; batchHeaderSize+size > limit {
 		return nil, nil, md, q.part.errorf("%w: record is %d bytes as a batch, max is %d", ErrRecordTooLarge, batchHeaderSize+size, limit)
 	}
+	if len(r.Headers) > q.maxHeaders {
+		return nil, nil, md, q.part.errorf("%w: record has %d headers, more than the %d a batch may hold (%d bytes as the Header values of a copying read, what the batch may decompress to)", ErrRecordTooLarge, len(r.Headers), q.maxHeaders, q.maxHeaders*headerSize)
+	}
 	if held > int64(p.opts.BufferBytes) {
 		return nil, nil, md, q.part.errorf("%w: record holds %d bytes of buffer, BufferBytes is %d", ErrRecordTooLarge, held, p.opts.BufferBytes)
 	}
@@ -703,10 +708,11 @@ func (p *Producer) topic(name string) (*producerTopic, error) {
 			continue
 		}
 		q := &partitionQueue{
-			producer: p,
-			part:     part,
-			limit:    min(p.opts.BatchBytes, part.config().maxBatchBytes),
-			noLinger: p.opts.Linger < 0,
+			producer:   p,
+			part:       part,
+			limit:      min(p.opts.BatchBytes, part.config().maxBatchBytes),
+			maxHeaders: maxAppendHeaders(part.config().maxBatchBytes),
+			noLinger:   p.opts.Linger < 0,
 		}
 		q.drainFn = func(<-chan struct{}) { q.drain(nil) }
 		t.queues[i] = q

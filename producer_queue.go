@@ -47,6 +47,7 @@ func (s *pendingSend) needed() bool { return s.ctx != nil || s.fn != nil || s.wa
 type producerBatch struct {
 	buf       []byte        // header space, then the encoded records
 	count     int           // records in buf
+	headers   int           // of the records in buf
 	sends     []pendingSend // by record index, for the records that need one
 	reserved  int64         // buffer room held by the records
 	baseTS    int64         // timestamp of the first record, in milliseconds
@@ -62,14 +63,15 @@ type producerBatch struct {
 // partitionQueue holds a Producer's batches for one partition. One
 // goroutine at a time, the drainer, appends them in order.
 type partitionQueue struct {
-	producer *Producer
-	part     *Partition
-	limit    int  // batch size: BatchBytes within the topic's MaxBatchBytes
-	noLinger bool // open batches are ready at once
-	drainFn  func(<-chan struct{})
-	spans    []appendSpan // scratch of the drainer
-	released int          // Sends the drainer's last batch completed
-	seq      int32        // base sequence of the next batch, for an idempotent Producer; the drainer's
+	producer   *Producer
+	part       *Partition
+	limit      int  // batch size: BatchBytes within the topic's MaxBatchBytes
+	maxHeaders int  // of a batch's records: maxAppendHeaders of the topic's MaxBatchBytes
+	noLinger   bool // open batches are ready at once
+	drainFn    func(<-chan struct{})
+	spans      []appendSpan // scratch of the drainer
+	released   int          // Sends the drainer's last batch completed
+	seq        int32        // base sequence of the next batch, for an idempotent Producer; the drainer's
 
 	mu struct {
 		sync.Mutex
@@ -92,7 +94,7 @@ func (q *partitionQueue) add(r *Record, fixed int, reserved int64, s pendingSend
 	size := 0
 	if b != nil {
 		size = recordSizeInBatch(fixed, ts-b.baseTS, b.count)
-		if len(b.buf)+size > q.limit || cond.set {
+		if len(b.buf)+size > q.limit || b.headers+len(r.Headers) > q.maxHeaders || cond.set {
 			q.sealLocked()
 			b = nil
 		}
@@ -117,6 +119,7 @@ func (q *partitionQueue) add(r *Record, fixed int, reserved int64, s pendingSend
 	}
 	b.buf = appendRecord(b.buf, r, fixed, ts-b.baseTS, b.count)
 	b.count++
+	b.headers += len(r.Headers)
 	b.keyless = b.keyless || r.Key == nil
 	b.maxTS = max(b.maxTS, ts)
 	b.reserved += reserved

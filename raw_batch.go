@@ -37,7 +37,8 @@ import (
 // timestamp and its records' timestamps must lie within ±2^62 ms of 1970,
 // as Append's records must.
 // Then the rules of Append apply: a batch larger than the topic's
-// MaxBatchBytes fails with ErrRecordTooLarge, a record without a key on a
+// MaxBatchBytes, or whose records have more headers than Append takes,
+// fails with ErrRecordTooLarge, a record without a key on a
 // compacted topic with ErrInvalidRecord, and an internal topic refuses
 // it. The producer ID, epoch and base sequence are stored as they are, and
 // a batch with a producer ID is checked as Append checks one with
@@ -156,6 +157,7 @@ func (p *Partition) checkProducedBatch(b []byte) (keyless bool, err error) {
 	}
 	compacted := p.config().cleanup.compacts()
 	maxTS := int64(-1)
+	headers, maxHeaders := 0, maxAppendHeaders(p.config().maxBatchBytes)
 	for i := 0; ; i++ {
 		var f recordFields
 		if err := it.next(&f); err == errBatchEnd {
@@ -178,6 +180,10 @@ func (p *Partition) checkProducedBatch(b []byte) (keyless bool, err error) {
 			return false, invalid("record %d: timestamp delta %d from base timestamp %d is outside Kafka's milliseconds since 1970 that the log keeps (±2^62), as Append refuses it", i, f.timestamp-h.BaseTimestamp, h.BaseTimestamp)
 		}
 		maxTS = max(maxTS, f.timestamp)
+		if headers += f.headers; headers > maxHeaders {
+			// Sound, but a copying read would make a Header of each.
+			return false, p.errorf("%w: produced batch: record %d has %d headers, %d with those of the records before it, more than the %d a batch may hold (%d bytes as the Header values of a copying read, what the batch may decompress to)", ErrRecordTooLarge, i, f.headers, headers, maxHeaders, maxHeaders*headerSize)
+		}
 	}
 	be := binary.BigEndian
 	be.PutUint32(b[batchLeaderEpochPos:], 0)
