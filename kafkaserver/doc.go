@@ -183,6 +183,18 @@
 //   - Produced batches must use CreateTime; the broker corrects a wrong
 //     max timestamp as Kafka does. A compacted topic refuses keyless records
 //     with INVALID_RECORD, as Kafka does.
+//   - A produced batch whose records have more headers in all than the Log
+//     takes of one batch (1,677,740 for the default max.message.bytes; see
+//     eventlog.Partition.Append), which Kafka takes, is refused with
+//     MESSAGE_TOO_LARGE and not stored: a copying read makes a 40-byte
+//     Header of each header, 2 bytes in the batch when empty, so a small
+//     zstd batch could make a consumer in the host process allocate
+//     gigabytes. MESSAGE_TOO_LARGE, as for a batch that decompresses past
+//     the Log's limit, rather than CORRUPT_MESSAGE (the bytes are sound) or
+//     INVALID_RECORD (no record breaks a rule of Kafka's; the batch exceeds
+//     a size this server takes): the Java producer answers it for a batch
+//     of several records by sending the batch again split in two, which
+//     stores records whose headers are each within the limit.
 //   - OffsetCommit takes offsets between 0 and the high watermark only
 //     (Kafka takes any): a partition with another is answered
 //     OFFSET_OUT_OF_RANGE, and the others of the request are committed.

@@ -217,6 +217,32 @@ func TestProduceErrors(t *testing.T) {
 	require.ErrorIs(t, err, kerr.UnknownTopicOrPartition)
 }
 
+// TestProduceRefusesMoreHeadersThanABatchMayHold: a produced batch whose
+// records have more headers than the Log takes of one batch (1,677,740 for
+// the default max.message.bytes; see eventlog.Partition.Append) was
+// stored, and a copying read of it made a 40-byte Header of each: 64 MB of
+// them for a 10 KB zstd batch. It is now refused with MESSAGE_TOO_LARGE
+// and not stored; one header fewer is stored and read back.
+func TestProduceRefusesMoreHeadersThanABatchMayHold(t *testing.T) {
+	f := newFixture(t, map[string]eventlog.TopicConfig{"t": {Partitions: 1}})
+	ctx := testContext(t)
+	cl := f.client(t, kgo.RecordRetries(0), kgo.DisableIdempotentWrite(),
+		kgo.ProducerBatchCompression(kgo.ZstdCompression()), kgo.ProducerBatchMaxBytes(16<<20))
+	const limit = 1_677_740 // 64 MiB and 768 bytes of Header values
+	p, err := f.log.Partition("t", 0)
+	require.NoError(t, err)
+
+	err = cl.ProduceSync(ctx, &kgo.Record{Topic: "t", Headers: make([]kgo.RecordHeader, limit+1)}).FirstErr()
+	require.ErrorIs(t, err, kerr.MessageTooLarge)
+	assert.Zero(t, p.HighWatermark(), "stored")
+
+	require.NoError(t, cl.ProduceSync(ctx, &kgo.Record{Topic: "t", Headers: make([]kgo.RecordHeader, limit)}).FirstErr())
+	recs, err := p.Read(0, 1)
+	require.NoError(t, err)
+	require.Len(t, recs, 1)
+	assert.Len(t, recs[0].Headers, limit)
+}
+
 // TestProduceZstdNeedsV7 checks that a zstd batch in a Produce below v7
 // (KIP-110) is refused with UNSUPPORTED_COMPRESSION_TYPE and not stored,
 // as Kafka's broker refuses it, and taken from v7 on.
