@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -283,4 +284,33 @@ func TestAppendHeadersReadBack(t *testing.T) {
 		assert.LessOrEqual(t, maxAppendHeaders(b), maxReadHeaders, "max batch bytes %d", b)
 		assert.Positive(t, maxAppendHeaders(b))
 	}
+}
+
+// TestOffsetForTimeCopiesNoHeaders: OffsetForTime (Consumer.SeekToTime,
+// the Kafka listener's ListOffsets) looked at timestamps through copying
+// reads, making a 40-byte Header of every header of the batches it passed:
+// 70 MB for a batch of as many empty headers as an append takes. It reads
+// them in place now.
+func TestOffsetForTimeCopiesNoHeaders(t *testing.T) {
+	l, err := Open(t.TempDir(), nil)
+	require.NoError(t, err)
+	defer func() { require.NoError(t, l.Close()) }()
+	require.NoError(t, l.CreateTopic("t", TopicConfig{Partitions: 1}))
+	p, err := l.Partition("t", 0)
+	require.NoError(t, err)
+	at := time.UnixMilli(1_700_000_000_000)
+	_, err = p.Append(context.Background(), []Record{
+		{Timestamp: at, Headers: make([]Header, maxAppendHeaders(DefaultMaxBatchBytes)-1)},
+		{Timestamp: at.Add(time.Second), Value: []byte("later")},
+	}, AppendOptions{Compression: CompressionZstd})
+	require.NoError(t, err)
+	var (
+		offset int64
+		found  bool
+	)
+	used := allocated(func() { offset, found, err = p.OffsetForTime(at.Add(time.Second)) })
+	require.NoError(t, err)
+	assert.True(t, found)
+	assert.Equal(t, int64(1), offset)
+	assert.Less(t, used, uint64(16<<20), "bytes allocated")
 }

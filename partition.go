@@ -966,22 +966,65 @@ func (p *Partition) offsetForTimeIn(seg *segment, ts int64, hw *position) (int64
 		}
 	}
 	from = max(from, p.logStart.Load()) // DeleteRecords may have moved it inside seg
-	// Read whole batches from there and pick the first record not older.
-	// A read that fails on damage still returns the records before it: if
-	// the answer is among them, the damage does not matter to it.
-	for from < hw.offset {
-		records, err := p.readPastDeleted(nil, from, 1<<20)
-		for _, r := range records {
-			if r.Timestamp.UnixMilli() >= ts {
-				return r.Offset, true, nil
-			}
+	for {
+		offset, found, err := p.scanForTime(from, ts, hw)
+		if start := p.logStart.Load(); errors.Is(err, ErrOffsetOutOfRange) && from < start {
+			from = start // DeleteRecords or retention overtook the scan
+			continue
 		}
-		if err != nil || len(records) == 0 {
+		return offset, found, err
+	}
+}
+
+// scanForTime returns the first offset from offset on, below hw, whose
+// record has a timestamp at or after ts. It reads the records in place, as
+// views do: a copying read would copy every key, value and header (a
+// 40-byte Header for each) only to look at the timestamps. A batch whose
+// records are damaged fails, as a read of it does, unless the answer is in
+// a batch before it.
+func (p *Partition) scanForTime(offset, ts int64, hw *position) (int64, bool, error) {
+	if err := p.checkReadable(offset); err != nil {
+		return -1, false, err
+	}
+	c := batchCursor{p: p, offset: offset, hw: hw}
+	defer c.close()
+	dec := decoderPool.Get().(*batchDecoder)
+	defer decoderPool.Put(dec)
+	defer dec.trim()
+	limit := maxReadDecompressedBytes(p.config().maxBatchBytes)
+	for {
+		ok, err := c.next()
+		if err != nil || !ok {
 			return -1, false, err
 		}
-		from = records[len(records)-1].Offset + 1
+		if c.fresh {
+			offset = max(offset, c.entered) // see readAt
+		}
+		area, err := dec.recordsArea(&c.h, c.batch, limit)
+		var it recordIter
+		if err == nil {
+			err = it.reset(&c.h, area)
+		}
+		found := int64(-1)
+		for err == nil {
+			// Every record is parsed, past the answer too: a batch
+			// with a damaged record fails as a read of it does.
+			var f recordFields
+			if err = it.next(&f); err == errBatchEnd {
+				err = nil
+				break
+			}
+			if err == nil && found < 0 && f.offset >= offset && f.timestamp >= ts {
+				found = f.offset
+			}
+		}
+		if err != nil {
+			return -1, false, p.corrupt(c.seg, c.batchPos, c.h.BaseOffset, err.Error())
+		}
+		if found >= 0 {
+			return found, true, nil
+		}
 	}
-	return -1, false, nil
 }
 
 // closeActive makes the active segment durable and writes its indexes, for a
