@@ -392,13 +392,13 @@ func (c *conn) listOffset(rp *kmsg.ListOffsetsResponseTopicPartition, topic stri
 			return nil
 		}
 		rp.Offset = offset
-		// Kafka answers with the found record's timestamp too.
-		if recs, err := p.Read(offset, 1); err == nil {
-			for _, rec := range recs {
-				if rec.Offset == offset {
-					rp.Timestamp = rec.Timestamp.UnixMilli()
-				}
+		// Kafka answers with the found record's timestamp too. Read in
+		// place: a copy of its batch would make a Header of each header.
+		for v, err := range p.Views(offset) {
+			if err == nil && v.Offset == offset {
+				rp.Timestamp = v.Timestamp().UnixMilli()
 			}
+			break
 		}
 	}
 	return nil

@@ -8,6 +8,7 @@ import (
 	"io"
 	"math"
 	"net"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -420,6 +421,34 @@ func TestListOffsetsByTime(t *testing.T) {
 	cons := f.client(t, kgo.ConsumeTopics("t"), kgo.ConsumeResetOffset(kgo.NewOffset().AfterMilli(base.Add(90*time.Second).UnixMilli())))
 	got := consume(t, ctx, cons, 10)
 	assert.EqualValues(t, 90, got[0].Offset)
+}
+
+// TestListOffsetsByTimeCopiesNoHeaders: ListOffsets by time copied the
+// found record's whole batch (Partition.Read) for its timestamp, and so
+// did the search for it (Partition.OffsetForTime), making a 40-byte Header
+// of each header: a request for a batch of 1.6 million empty headers
+// allocated 138 MB. Both read the timestamps in place now.
+func TestListOffsetsByTimeCopiesNoHeaders(t *testing.T) {
+	f := newFixture(t, map[string]eventlog.TopicConfig{"t": {Partitions: 1}})
+	ctx := testContext(t)
+	p, err := f.log.Partition("t", 0)
+	require.NoError(t, err)
+	at := time.UnixMilli(1_700_000_000_000)
+	_, err = p.Append(ctx, []eventlog.Record{{Timestamp: at, Headers: make([]eventlog.Header, 1_600_000)}}, eventlog.AppendOptions{Compression: eventlog.CompressionZstd})
+	require.NoError(t, err)
+	adm := kadm.NewClient(f.client(t))
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	offsets, err := adm.ListOffsetsAfterMilli(ctx, at.UnixMilli(), "t")
+	runtime.ReadMemStats(&after)
+	require.NoError(t, err)
+	o, ok := offsets.Lookup("t", 0)
+	require.True(t, ok)
+	require.NoError(t, o.Err)
+	assert.EqualValues(t, 0, o.Offset)
+	assert.Equal(t, at.UnixMilli(), o.Timestamp)
+	t.Logf("allocated %d bytes", after.TotalAlloc-before.TotalAlloc)
+	assert.Less(t, after.TotalAlloc-before.TotalAlloc, uint64(16<<20), "bytes allocated")
 }
 
 // TestListOffsetsSpecialTimestamps checks the answers to the special
