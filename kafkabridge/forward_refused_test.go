@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"runtime"
 	"testing"
 	"time"
@@ -55,6 +56,34 @@ func TestForwardRecordTooLargeForRemoteTopic(t *testing.T) {
 	assert.Equal(t, int64(large), offsets[0].Committed, "the records before the refused one are committed")
 	assert.Equal(t, map[int32]int64{0: large}, remoteEnds(t, c, "orders", 1),
 		"the remote partition holds the records before the refused one, and none after it: they would follow a gap")
+}
+
+// TestForwardSizesAManyHeadersRecordBeforeCopyingIt: a record too large
+// for the remote topic by 1.6 million empty headers, 2 bytes each, was
+// refused only after the Forward made a 40-byte kgo.RecordHeader of each:
+// 64 MB for a record of 3 MB. It is sized in place now.
+func TestForwardSizesAManyHeadersRecordBeforeCopyingIt(t *testing.T) {
+	c := newCluster(t, 1)
+	_, err := kadm.NewClient(newClient(t, c)).CreateTopic(testContext(t), 1, 1, map[string]*string{"max.message.bytes": kmsg.StringPtr("4000")}, "orders")
+	require.NoError(t, err)
+	l := newLog(t)
+	require.NoError(t, l.CreateTopic("orders", eventlog.TopicConfig{Partitions: 1}))
+	p, err := l.Partition("orders", 0)
+	require.NoError(t, err)
+	_, err = p.Append(testContext(t), []eventlog.Record{{Value: []byte("v"), Headers: make([]eventlog.Header, 1_600_000)}}, eventlog.AppendOptions{Compression: eventlog.CompressionZstd})
+	require.NoError(t, err)
+
+	f, err := kafkabridge.NewForward(l, &kafkabridge.ForwardOptions{Brokers: c.ListenAddrs(), Topics: []string{"orders"}})
+	require.NoError(t, err)
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	err = f.Run(testContext(t))
+	runtime.ReadMemStats(&after)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), `topic "orders" partition 0 offset 0`)
+	assert.ErrorIs(t, err, kerr.MessageTooLarge)
+	t.Logf("Run allocated %d bytes", after.TotalAlloc-before.TotalAlloc)
+	assert.Less(t, after.TotalAlloc-before.TotalAlloc, uint64(32<<20), "bytes allocated")
 }
 
 // TestForwardBatchesFitTheRemoteTopic forwards small records to a remote

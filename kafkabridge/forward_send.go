@@ -34,19 +34,7 @@ func (r *forwardRun) send(v *eventlog.RecordView) {
 	tp := eventlog.TopicPartition{Topic: v.Topic, Partition: v.Partition}
 	out.from = partitionIncarnation{tp, r.assigned[tp]} // nil if unknown: its progress is never committed
 	out.offset = v.Offset
-	out.record = kgo.Record{
-		Topic:     remote,
-		Partition: v.Partition,
-		Key:       r.copyBytes(v.Key),
-		Value:     r.copyBytes(v.Value),
-		Timestamp: v.Timestamp(),
-	}
-	if n := v.HeaderCount(); n > 0 {
-		out.record.Headers = make([]kgo.RecordHeader, 0, n)
-		for k, hv := range v.Headers() {
-			out.record.Headers = append(out.record.Headers, kgo.RecordHeader{Key: strings.Clone(k), Value: r.copyBytes(hv)})
-		}
-	}
+	out.record = kgo.Record{Topic: remote, Partition: v.Partition}
 	r.uncommitted++
 	r.inFlight.Add(1)
 	largest, ok := r.largest[remote]
@@ -54,13 +42,24 @@ func (r *forwardRun) send(v *eventlog.RecordView) {
 		largest = int(r.batchBytes(remote)) - batchPrefixBytes
 		r.largest[remote] = largest
 	}
-	if size := batchHeaderBytes + kafkaRecordBytes(&out.record); size > largest {
+	// Sized before it is copied: a record of a million empty headers, 2
+	// bytes each, would make a 40-byte RecordHeader of each only to be
+	// refused.
+	if size := batchHeaderBytes + viewRecordBytes(v); size > largest {
 		// The client would refuse it too, but only once the records after
 		// it are on their way: they would be written after a gap. Refused
 		// here, it stops the reading before them.
 		r.acknowledge(out, fmt.Errorf("%w: a batch of it alone takes %d bytes, more than the %d a batch to the remote topic may (its max.message.bytes, or BatchBytes): %w",
 			errTooLargeAlone, size, largest, kerr.MessageTooLarge))
 		return
+	}
+	out.record.Key, out.record.Value = r.copyBytes(v.Key), r.copyBytes(v.Value)
+	out.record.Timestamp = v.Timestamp()
+	if n := v.HeaderCount(); n > 0 {
+		out.record.Headers = make([]kgo.RecordHeader, 0, n)
+		for k, hv := range v.Headers() {
+			out.record.Headers = append(out.record.Headers, kgo.RecordHeader{Key: strings.Clone(k), Value: r.copyBytes(hv)})
+		}
 	}
 	r.client.Produce(r.produceCtx, &out.record, func(_ *kgo.Record, err error) { r.acknowledge(out, err) })
 }
@@ -106,14 +105,14 @@ func batchCap(batchBytes int32, limit any, known bool) int32 {
 	return max(512, min(batchBytes, limit.(int32)+batchPrefixBytes))
 }
 
-// kafkaRecordBytes is the size of r as the first record of a batch, in
+// viewRecordBytes is the size of v as the first record of a batch, in
 // Kafka's record format (v2), as recordBytes sizes a local record.
-func kafkaRecordBytes(r *kgo.Record) int {
+func viewRecordBytes(v *eventlog.RecordView) int {
 	n := 1 + 1 + 1 + // attributes, timestamp and offset deltas of 0
-		bytesFieldBytes(r.Key) + bytesFieldBytes(r.Value) +
-		varintBytes(int64(len(r.Headers)))
-	for _, h := range r.Headers {
-		n += varintBytes(int64(len(h.Key))) + len(h.Key) + bytesFieldBytes(h.Value)
+		bytesFieldBytes(v.Key) + bytesFieldBytes(v.Value) +
+		varintBytes(int64(v.HeaderCount()))
+	for k, hv := range v.Headers() {
+		n += varintBytes(int64(len(k))) + len(k) + bytesFieldBytes(hv)
 	}
 	return varintBytes(int64(n)) + n
 }
