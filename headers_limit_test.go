@@ -314,3 +314,49 @@ func TestOffsetForTimeCopiesNoHeaders(t *testing.T) {
 	assert.Equal(t, int64(1), offset)
 	assert.Less(t, used, uint64(16<<20), "bytes allocated")
 }
+
+// TestProducerKeepsBatchesWithinTheHeaderLimit: a Producer's batches hold
+// at most MaxBatchBytes of records before compression, which reaches the
+// header limit only for a MaxBatchBytes above 51 MiB; here the limit of
+// the partition's queue is lowered to 3 headers instead. A record of more
+// is refused, and records whose headers together pass it go in separate
+// batches.
+func TestProducerKeepsBatchesWithinTheHeaderLimit(t *testing.T) {
+	l, err := Open(t.TempDir(), nil)
+	require.NoError(t, err)
+	defer func() { require.NoError(t, l.Close()) }()
+	require.NoError(t, l.CreateTopic("t", TopicConfig{Partitions: 1}))
+	prod, err := l.NewProducer(&ProducerOptions{Linger: time.Hour})
+	require.NoError(t, err)
+	defer func() { require.NoError(t, prod.Close()) }()
+	topic, err := prod.topic("t")
+	require.NoError(t, err)
+	topic.queues[0].maxHeaders = 3
+
+	_, err = prod.Send(context.Background(), Record{Topic: "t", Headers: make([]Header, 4)})
+	require.ErrorIs(t, err, ErrRecordTooLarge)
+	assert.Contains(t, err.Error(), "record has 4 headers, more than the 3 a batch may hold")
+
+	for range 3 {
+		prod.SendAsync(context.Background(), Record{Topic: "t", Headers: make([]Header, 2)}, nil)
+	}
+	require.NoError(t, prod.Flush(context.Background()))
+	p, err := l.Partition("t", 0)
+	require.NoError(t, err)
+	batches := 0
+	for v, err := range p.Views(0) {
+		require.NoError(t, err)
+		assert.Equal(t, int64(batches), v.Offset, "one record per batch")
+		batches++
+	}
+	require.Equal(t, 3, batches)
+	raw, release, err := p.ReadBatches(0, 1<<20)
+	require.NoError(t, err)
+	defer release()
+	for i := range 3 {
+		h, err := parseBatchHeader(raw)
+		require.NoError(t, err)
+		assert.EqualValues(t, 1, h.RecordCount, "batch %d", i)
+		raw = raw[h.size():]
+	}
+}
