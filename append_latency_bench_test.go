@@ -29,3 +29,30 @@ func BenchmarkAppendFsyncLatency(b *testing.B) {
 	b.ReportMetric(float64(lat[len(lat)/2].Nanoseconds()), "p50-ns")
 	b.ReportMetric(float64(lat[len(lat)*99/100].Nanoseconds()), "p99-ns")
 }
+
+// BenchmarkAppendRollLatency appends batches of 100 records of about 1 KB
+// to a DurabilityOS topic with 64 MiB segments, which rolls every 640
+// appends or so, and reports the median, the 99.9th percentile and the
+// slowest append: the append that rolls waits for the fsync of the old
+// segment, so the slowest shows how much of it the OS had left unwritten.
+func BenchmarkAppendRollLatency(b *testing.B) {
+	recs := make([]eventlog.Record, 100)
+	for i := range recs {
+		recs[i] = eventlog.Record{Value: make([]byte, 1000)}
+	}
+	l, p := benchLog(b, b.TempDir(), eventlog.TopicConfig{Durability: eventlog.DurabilityOS, SegmentBytes: 64 << 20})
+	defer l.Close()
+	var lat []time.Duration
+	for b.Loop() {
+		start := time.Now()
+		if _, err := p.Append(ctx, recs, eventlog.AppendOptions{}); err != nil {
+			b.Fatal(err)
+		}
+		lat = append(lat, time.Since(start))
+	}
+	reportRecords(b, b.N*len(recs))
+	slices.Sort(lat)
+	b.ReportMetric(float64(lat[len(lat)/2].Nanoseconds()), "p50-ns")
+	b.ReportMetric(float64(lat[len(lat)*999/1000].Nanoseconds()), "p99.9-ns")
+	b.ReportMetric(float64(lat[len(lat)-1].Nanoseconds()), "max-ns")
+}

@@ -99,7 +99,12 @@
 // segment roll, a Close, an append that asked for DurabilityFsync, or the
 // Open after a crash — may be gone, and their offsets go to the next
 // appends. Close fsyncs every partition, DurabilityOS ones included, so
-// after a clean Close everything is durable.
+// after a clean Close everything is durable. A roll's fsync holds up the
+// partition's appends, so on a DurabilityOS topic the Log has the OS start
+// writing the active segment out as it grows, 4 MiB at a time, in the
+// background (sync_file_range on Linux; File.StartWriteback for other
+// file systems): a roll then waits for the last few mebibytes rather than
+// the whole segment. That makes nothing durable in the sense above.
 //
 // A failed write or fsync fails the partition: that append, those still
 // waiting for an fsync, and every later one return the error until the Log

@@ -394,3 +394,5 @@ func SetReplayHook(l *Log, fn func(TopicPartition)) {
 	}
 	l.replayHook.Store(&fn)
 }
+
+const WritebackChunk = writebackChunk

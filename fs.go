@@ -45,6 +45,13 @@ type FS interface {
 // otherwise. Bytes of a mapping that lie past the end of the file must never be
 // touched by the library, and the file is never truncated below a live
 // mapping's reach while a reader uses it.
+//
+// A File may also implement StartWriteback(off, n int64) error to start
+// writing its bytes [off, off+n) to the disk without waiting for them (OSFS
+// does on Linux, with sync_file_range(2)); the library calls it on segments
+// of DurabilityOS topics as they grow, so that the fsync of a roll finds
+// little left to write. It makes nothing durable, and its errors are
+// ignored: a failed write-out is reported by the next Sync.
 type File interface {
 	io.Reader
 	io.ReaderAt
@@ -78,4 +85,10 @@ type File interface {
 //     bytes that are written and no longer change, so it cannot tell.
 type mmapper interface {
 	Mmap(size int) (data []byte, unmap func() error, err error)
+}
+
+// writebackStarter is the optional File method that starts writing a
+// range out (see File).
+type writebackStarter interface {
+	StartWriteback(off, n int64) error
 }

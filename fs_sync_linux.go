@@ -22,3 +22,16 @@ func datasync(f *os.File) error {
 	}
 	return nil
 }
+
+// StartWriteback starts writing out f's dirty pages in [off, off+n) with
+// sync_file_range(2), SYNC_FILE_RANGE_WRITE, and returns without waiting
+// for them.
+func (f *osFile) StartWriteback(off, n int64) error {
+	err := control(f.File, func(fd uintptr) error {
+		return unix.SyncFileRange(int(fd), off, n, unix.SYNC_FILE_RANGE_WRITE)
+	})
+	if err != nil {
+		return &fs.PathError{Op: "sync_file_range", Path: f.Name(), Err: err}
+	}
+	return nil
+}

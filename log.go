@@ -92,11 +92,14 @@ type Log struct {
 	parseTables      sync.Pool       // *parseTables of verifiers that ended; see readahead_parse.go
 	recordChunks     sync.Pool       // *recordChunk of view cursors that ended; see cursor.go
 	syncRequests     chan *Partition // partitions that want a background fsync
-	callbacks        atomic.Int32    // goroutines running Producers' SendAsync functions; see producer_callback.go
-	stop             chan struct{}   // closed by Close to stop the goroutines
-	wg               sync.WaitGroup  // the Log's goroutines
-	closeOnce        sync.Once
-	closeErr         error
+	// writebackRequests: partitions whose active segment has a chunk more
+	// to write out (see Partition.startWriteback).
+	writebackRequests chan *Partition
+	callbacks         atomic.Int32   // goroutines running Producers' SendAsync functions; see producer_callback.go
+	stop              chan struct{}  // closed by Close to stop the goroutines
+	wg                sync.WaitGroup // the Log's goroutines
+	closeOnce         sync.Once
+	closeErr          error
 }
 
 // Open opens the log in dir, creating the directory if needed, and recovers
@@ -139,12 +142,13 @@ func Open(dir string, opts *Options) (*Log, error) {
 		return nil, errorf("eventlog: open %s: %w", dir, err)
 	}
 	l := &Log{
-		dir:          dir,
-		opts:         o,
-		given:        givenOptions(opts),
-		lock:         lock,
-		syncRequests: make(chan *Partition, 64),
-		stop:         make(chan struct{}),
+		dir:               dir,
+		opts:              o,
+		given:             givenOptions(opts),
+		lock:              lock,
+		syncRequests:      make(chan *Partition, 64),
+		writebackRequests: make(chan *Partition, 64),
+		stop:              make(chan struct{}),
 	}
 	l.mu.topics = make(map[string]*topic)
 	l.txns.ids.init(l)
@@ -687,6 +691,8 @@ func (l *Log) background() {
 		select {
 		case p := <-l.syncRequests:
 			p.syncWritten()
+		case p := <-l.writebackRequests:
+			p.startWriteback()
 		case <-l.stop:
 			return
 		}

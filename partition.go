@@ -75,6 +75,8 @@ type Partition struct {
 	writesFinished atomic.Int64
 	leaderAwaits   atomic.Bool
 	syncRequested  atomic.Bool // a background fsync is queued
+	// writebackRequested: the partition is queued for startWriteback.
+	writebackRequested atomic.Bool
 
 	// durable is the end of what the last fsync covered, the recovery
 	// point to persist; checkpoint records what is persisted (see
@@ -453,9 +455,17 @@ func (p *Partition) write(batch []byte, checks appendChecks) (int64, *position, 
 	p.metrics.appended(h.RecordCount, len(batch))
 	if p.config().durability == DurabilityOS {
 		p.advanceHW(end)
+		if end.pos/writebackChunk > pos/writebackChunk {
+			p.requestWriteback() // after written moved: the worker reads it
+		}
 	}
 	return base, end, nil
 }
+
+// writebackChunk is how many bytes of the active segment of a
+// DurabilityOS topic the OS may keep unwritten before the Log asks it to
+// start writing them out (see startWriteback).
+const writebackChunk = 4 << 20
 
 func (p *Partition) active() *segment {
 	segs := *p.segments.Load()
@@ -597,6 +607,43 @@ func (p *Partition) syncTo(end *position) error {
 func (p *Partition) requestSync() {
 	if p.syncRequested.CompareAndSwap(false, true) {
 		p.log.requestSync(p)
+	}
+}
+
+// requestWriteback queues the partition for startWriteback, unless it is
+// queued already or the queue is full (the write-out is only a hint).
+func (p *Partition) requestWriteback() {
+	if !p.writebackRequested.CompareAndSwap(false, true) {
+		return
+	}
+	select {
+	case p.log.writebackRequests <- p:
+	default:
+		p.writebackRequested.Store(false)
+	}
+}
+
+// startWriteback asks the OS to start writing out the whole chunks of
+// writebackChunk bytes written to the active segment since it last did,
+// without waiting for them; the background worker calls it. On a
+// DurabilityOS topic nothing else writes a segment out before the fsync of
+// its roll, which then had all of it to write with the append lock held:
+// appends stalled for about 500 ms at each roll of a 1 GiB segment
+// (BenchmarkAppendRollLatency, BENCHMARKS.md, issue 2). Done here rather
+// than on the append path, because asking for a write-out costs the
+// asker about a tenth of a millisecond a mebibyte.
+func (p *Partition) startWriteback() {
+	p.writebackRequested.Store(false)
+	end := p.written.Load()
+	seg := end.seg
+	if !seg.acquire() {
+		return // dropped meanwhile
+	}
+	defer func() { _ = seg.release() }()
+	to := end.pos / writebackChunk * writebackChunk
+	if w, ok := seg.writer().(writebackStarter); ok && to > seg.writtenBack {
+		_ = w.StartWriteback(seg.writtenBack, to-seg.writtenBack) // a hint: the roll's fsync reports a failed write
+		seg.writtenBack = to
 	}
 }
 

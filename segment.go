@@ -82,6 +82,10 @@ type segment struct {
 	maxTimestamp atomic.Int64 // largest record timestamp known, -1 if none
 
 	w File // the active segment's writable file; nil for segments opened read-only
+	// writtenBack is where the write-out the Log last asked for of w
+	// ends (see Partition.startWriteback); the Log's background worker's
+	// own.
+	writtenBack int64
 
 	// logPath, when set, is the .log file's path in place of the usual
 	// one: a read-only Log reads the output of a compaction swap that is
