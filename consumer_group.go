@@ -133,7 +133,7 @@ func (c *Consumer) groupLocked() (*group, error) {
 		if err != nil {
 			return nil, err
 		}
-		c.group.g = coord.group(c.opts.GroupID)
+		c.group.g = coord.holdGroup(c.opts.GroupID)
 	}
 	return c.group.g, nil
 }
@@ -449,6 +449,7 @@ func (c *Consumer) closeGroupLocked() {
 	if err := c.leaveGroupLocked(context.Background(), true); err != nil {
 		c.log.opts.Logger.Warn("eventlog: commit at consumer close failed", "group", c.opts.GroupID, "err", err)
 	}
+	gm.g.coord.releaseGroup(gm.g)
 }
 
 // notInListener refuses call, one that would poll the group or change the

@@ -561,6 +561,25 @@
 // Administration below describes DescribeGroup, ResetGroupOffsets and
 // DeleteGroup.
 //
+// Committed offsets expire, as in Kafka since 2.1 (offsets.retention.minutes,
+// KIP-211), so that groups used once — by a test suite, a short-lived job —
+// do not grow memory and __consumer_offsets for ever. Every 10 minutes
+// the Log looks: the offsets of a group that members joined expire once
+// it has had no member for Options.OffsetsRetention (7 days by default),
+// all together; those of a group that only commits (partitions assigned by
+// hand, Log.CommitGroupOffsets) each OffsetsRetention after its commit.
+// Nothing expires while the group has members, nor an offset that an open
+// transaction or a commit not yet durable may change. The Log writes
+// tombstones for the expired offsets to __consumer_offsets, fsynced, before
+// it forgets them, so that a reopened Log does not have them either; the
+// group's consumers then start from AutoOffsetReset. A group that members
+// joined and that has no offsets left dies: its stored metadata gets a
+// tombstone too, Groups and DescribeGroup no longer show it, and a member
+// joining it starts a new group at generation 1. RetainForever keeps
+// offsets for ever. A read-only Log expires nothing, and neither do the
+// commands of cmd/eventlog, which keep them whatever the service's
+// setting.
+//
 // # Retention
 //
 // Options.Retention and RetentionBytes (per topic in TopicConfig) delete

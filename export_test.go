@@ -115,6 +115,15 @@ func ExpireTransactionalIDs(l *Log) {
 	}
 }
 
+// ExpireGroupOffsets runs the Log's expiry of committed offsets now, as
+// its group coordinator runs it every 10 minutes.
+func ExpireGroupOffsets(l *Log) {
+	c, err := l.coordinator()
+	if err == nil {
+		c.expireOffsets()
+	}
+}
+
 // AppendTransactional appends to p a transactional batch of one record
 // of producer id, of transactional ID txnID, with sequence seq, as a
 // transactional Producer's batch is appended, bypassing the Producer's

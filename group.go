@@ -104,11 +104,11 @@ type group struct {
 	id    string
 	coord *coordinator
 
-	// kept is set once coordinator.group returned the group: whoever
-	// holds it may join it, so it stays in the coordinator's map.
-	// borrowed counts the administrative calls using it (borrowGroup).
-	// Both are guarded by coord.mu.
-	kept     bool
+	// holders counts the Consumers that hold the group (holdGroup) and
+	// may join it; borrowed counts the calls using it (borrowGroup).
+	// While either is above zero it stays in the coordinator's map. Both
+	// are guarded by coord.mu.
+	holders  int
 	borrowed int
 
 	// metaWrite orders the writes of the group's metadata (and
@@ -141,11 +141,14 @@ type group struct {
 		// knew of the subscribed topics.
 		topicsVersion int64
 		partitions    map[string]topicShape
-		nextID        int
 		// joined is set once a member joined in this process: from then
 		// on the group is described live rather than from its stored
-		// metadata.
+		// metadata. It is cleared when the group dies (offsets_expire.go).
 		joined bool
+		// emptySince is when the last member left, by Options.Now: the
+		// committed offsets of a joined group that has no members expire
+		// OffsetsRetention after it.
+		emptySince time.Time
 		// metaDirty is set when the membership or generation changed
 		// since the metadata was last snapshot; metadata is the snapshot
 		// waiting to be written (group_metadata.go).
@@ -248,7 +251,6 @@ func (g *group) join(cfg memberConfig) (*member, error) {
 		return nil, fmt.Errorf("%w: group %q uses assignor %q, the consumer %q (Kafka's INCONSISTENT_GROUP_PROTOCOL)",
 			ErrInvalidConfig, g.id, g.mu.assignor.Name(), cfg.assignor.Name())
 	}
-	g.mu.nextID++
 	g.mu.joined = true
 	g.markMetadataLocked()
 	prefix := "consumer"
@@ -256,7 +258,7 @@ func (g *group) join(cfg memberConfig) (*member, error) {
 		prefix = cfg.instanceID
 	}
 	m := &member{
-		id:         fmt.Sprintf("%s-%06d-%s", prefix, g.mu.nextID, g.coord.incarnation),
+		id:         fmt.Sprintf("%s-%06d-%s", prefix, g.coord.nextMember.Add(1), g.coord.incarnation),
 		cfg:        cfg,
 		held:       make(map[TopicPartition]bool),
 		target:     make(map[TopicPartition]bool),
@@ -593,6 +595,7 @@ func (g *group) removeLocked(m *member, why error) {
 	m.notify()
 	g.markMetadataLocked()
 	if len(g.mu.members) == 0 {
+		g.mu.emptySince = g.coord.log.opts.Now()
 		g.snapshotMetadataLocked()
 	}
 }

@@ -221,7 +221,9 @@ func TestGroupAdminForgetsUnknownGroups(t *testing.T) {
 	l := eventlogtest.New(t, nil)
 	require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{}))
 	fill(t, l, "t", 1, 3)
-	commitFor(t, l, "g", map[eventlog.TopicPartition]int64{tp("t", 0): 1})
+	// An open consumer of the group holds it in memory.
+	holder := groupConsumer(t, l, "g", nil)
+	require.NoError(t, holder.CommitOffsets(ctx, map[eventlog.TopicPartition]eventlog.OffsetAndMetadata{tp("t", 0): {Offset: 1}}))
 	before := eventlog.CoordinatorGroups(l)
 	require.Equal(t, []string{"g"}, before)
 

@@ -36,8 +36,17 @@ type coordinator struct {
 	// end in a UUID for the same reason: a client that held an ID before
 	// a restart and rejoins with it must not be taken for another member.
 	incarnation string
+	// nextMember numbers the members of every group, so that a group
+	// that left memory (see dropLocked) and starts again gives no ID
+	// twice either.
+	nextMember atomic.Int64
+	// started is when the coordinator started: at Open when
+	// __consumer_offsets exists. The members that a group's stored
+	// metadata lists, and no member in this process replaced, ran in a
+	// process before it (see emptySinceLocked).
+	started time.Time
 
-	mu     sync.Mutex // guards groups, and kept and borrowed of each group
+	mu     sync.Mutex // guards groups, and holders and borrowed of each group
 	groups map[string]*group
 }
 
@@ -55,8 +64,9 @@ func (l *Log) coordinator() (*coordinator, error) {
 	if c := l.groups.coord; c != nil {
 		return c, nil
 	}
+	now := l.opts.Now()
 	c := &coordinator{log: l, offsets: s, poke: make(chan struct{}, 1), metaPoke: make(chan struct{}, 1), groups: make(map[string]*group),
-		incarnation: strconv.FormatInt(l.opts.Now().UnixNano(), 36)}
+		incarnation: strconv.FormatInt(now.UnixNano(), 36), started: now}
 	if !l.goBackground(c.run) {
 		return nil, ErrClosed
 	}
@@ -64,24 +74,32 @@ func (l *Log) coordinator() (*coordinator, error) {
 	return c, nil
 }
 
-// group returns the group named id, creating it. The group stays in
-// memory from then on: the caller may keep it, as a Consumer does to join
-// it.
-func (c *coordinator) group(id string) *group {
+// holdGroup returns the group named id, creating it, for a Consumer,
+// which may join it at any time until it gives it back with releaseGroup
+// at its Close. The group stays in memory meanwhile, so that a name never
+// has two groups.
+func (c *coordinator) holdGroup(id string) *group {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	g := c.groupLocked(id)
-	g.kept = true
+	g.holders++
 	return g
 }
 
-// borrowGroup returns the group named id, creating it, for an
-// administrative call, which gives it back with returnGroup after it
-// unlocked the group: until then the group's mu keeps members out, which
-// a new group of the same name would not. A group that only such calls
-// used leaves memory when the last one gives it back, so that naming
-// groups that do not exist leaves nothing behind; one that group returned
-// stays, so that a name never has two groups.
+// releaseGroup gives back a group that holdGroup returned.
+func (c *coordinator) releaseGroup(g *group) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	g.holders--
+	c.dropLocked(g)
+}
+
+// borrowGroup returns the group named id, creating it, for a call that
+// gives it back with returnGroup after it unlocked the group: until then
+// the group's mu keeps members out, which a new group of the same name
+// would not. A group that only such calls used leaves memory when the
+// last one gives it back, so that naming groups that do not exist leaves
+// nothing behind.
 func (c *coordinator) borrowGroup(id string) *group {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -95,7 +113,24 @@ func (c *coordinator) returnGroup(g *group) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	g.borrowed--
-	if g.borrowed == 0 && !g.kept {
+	c.dropLocked(g)
+}
+
+// dropLocked takes the group out of memory when nobody uses it and it has
+// nothing to remember: no member, no commit in flight, no metadata
+// waiting to be written, and no member ever joined it in this process, or
+// it died since (expireOffsetsLocked): its committed offsets and stored
+// metadata live in the offset store, its generation goes on from the
+// stored one. A group whose members left stays until its offsets expire:
+// it remembers when it became empty. c.mu is held.
+func (c *coordinator) dropLocked(g *group) {
+	if g.borrowed > 0 || g.holders > 0 || c.groups[g.id] != g {
+		return
+	}
+	g.mu.Lock()
+	idle := !g.mu.joined && len(g.mu.members) == 0 && len(g.mu.holder) == 0 && len(g.mu.outside) == 0 && g.mu.metadata == nil
+	g.mu.Unlock()
+	if idle {
 		delete(c.groups, g.id)
 	}
 }
@@ -136,8 +171,9 @@ func (c *coordinator) wakeTimer() {
 // last.
 const metadataLinger = 20 * time.Millisecond
 
-// run evicts members past their deadlines, and writes the groups' metadata
-// snapshots, until the Log closes. Members calling the coordinator evict
+// run evicts members past their deadlines, writes the groups' metadata
+// snapshots and expires committed offsets (offsets_expire.go), until the
+// Log closes. Members calling the coordinator evict
 // too, so a clock injected through Options.Now takes effect at the next
 // call even if no timer fires.
 func (c *coordinator) run(stop <-chan struct{}) {
@@ -150,6 +186,12 @@ func (c *coordinator) run(stop <-chan struct{}) {
 		}
 	}()
 	var fire, lingering <-chan time.Time // set while the timer, the linger run
+	var retention <-chan time.Time       // the expiry of committed offsets, unless they are kept for ever
+	if c.log.opts.OffsetsRetention > 0 {
+		tick := time.NewTicker(offsetsRetentionCheckInterval)
+		defer tick.Stop()
+		retention = tick.C
+	}
 	lingerFor := func() {
 		if lingering != nil {
 			return
@@ -190,6 +232,8 @@ func (c *coordinator) run(stop <-chan struct{}) {
 		case <-lingering:
 			expire, lingering = false, nil
 			c.writeMetadata()
+		case <-retention:
+			c.expireOffsets()
 		case <-stop:
 			return
 		}
@@ -242,7 +286,9 @@ func (c *coordinator) groupNames() []string {
 
 // Groups lists the consumer groups that have committed offsets, members,
 // or stored metadata (see GroupDescription), sorted. A group emptied by
-// its last member leaving is listed until DeleteGroup, as in Kafka.
+// its last member leaving is listed until DeleteGroup, or until its
+// offsets expire (Options.OffsetsRetention) — one without offsets goes
+// at the Log's next check — as in Kafka.
 func (l *Log) Groups() ([]string, error) {
 	var names []string
 	s, err := l.offsetStore(false)

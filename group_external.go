@@ -146,7 +146,9 @@ func (l *Log) JoinGroupExternal(group string, cfg ExternalMemberConfig) (*Extern
 	if err != nil {
 		return nil, err
 	}
-	g := c.group(group)
+	// Borrowed until it has the member, which keeps it in memory.
+	g := c.borrowGroup(group)
+	defer c.returnGroup(g)
 	x := &ExternalMember{g: g, wake: make(chan struct{}, 1), synced: -1}
 	m, err := g.join(memberConfig{
 		instanceID:       cfg.InstanceID,

@@ -19,7 +19,7 @@ func testGroup(t *testing.T, partitions int, assignor Assignor) (*Log, *group) {
 	require.NoError(t, l.CreateTopic("t", TopicConfig{Partitions: partitions}))
 	c, err := l.coordinator()
 	require.NoError(t, err)
-	return l, c.group("g")
+	return l, c.holdGroup("g")
 }
 
 func testMember(t *testing.T, g *group, assignor Assignor) *member {
@@ -126,14 +126,14 @@ func TestBorrowedGroupStaysWhileAnyoneHoldsIt(t *testing.T) {
 	// the consumer joins the group that later members and calls find.
 	r := c.borrowGroup("y")
 	r.mu.Lock()
-	k := c.group("y")
+	k := c.holdGroup("y")
 	require.Same(t, r, k)
 	r.unlock()
 	c.returnGroup(r)
 	require.True(t, has("y"), "a consumer holds the group")
 	m := testMember(t, k, RangeAssignor{})
 	settle(k, m)
-	assert.Same(t, k, c.group("y"))
+	assert.Same(t, k, c.holdGroup("y"))
 	d := c.borrowGroup("y")
 	assert.Same(t, k, d)
 	c.returnGroup(d)

@@ -167,6 +167,12 @@ func Open(dir string, opts *Options) (*Log, error) {
 	if c := l.txns.coord; c != nil {
 		l.goBackground(c.run) // transaction timeouts
 	}
+	if l.groups.offsets != nil && o.OffsetsRetention > 0 {
+		// Its offsets expire whether or not a group is used again.
+		if _, err := l.coordinator(); err != nil {
+			return nil, errors.Join(err, l.Close())
+		}
+	}
 	return l, nil
 }
 

@@ -54,12 +54,14 @@ const (
 
 	DefaultProducerIDExpiration      = 24 * time.Hour     // producer.id.expiration.ms
 	DefaultTransactionalIDExpiration = 7 * 24 * time.Hour // transactional.id.expiration.ms
+	DefaultOffsetsRetention          = 7 * 24 * time.Hour // offsets.retention.minutes (10080)
 
 	DefaultCleanerBufferBytes   = 32 << 20         // log.cleaner.dedupe.buffer.size (Kafka: 128 MiB for all its cleaner threads)
 	DefaultCleanerCheckInterval = 15 * time.Second // log.cleaner.backoff.ms
 )
 
-// RetainForever, as a Retention, keeps records however old they are.
+// RetainForever, as a Retention, keeps records however old they are; as
+// an OffsetsRetention, committed offsets.
 const RetainForever time.Duration = -1
 
 // Options configure a Log. A nil or zero Options is all defaults. Open copies
@@ -198,6 +200,27 @@ type Options struct {
 	// looks every second. Default 7 days.
 	TransactionalIDExpiration time.Duration
 
+	// OffsetsRetention is how long the committed offsets of a consumer
+	// group nobody consumes with are kept (Kafka's
+	// offsets.retention.minutes, KIP-211). Those of a group that members
+	// joined expire once it has had no member for OffsetsRetention, all
+	// together; those of a group that only commits — a Consumer that
+	// assigns its partitions by hand, CommitGroupOffsets — each
+	// OffsetsRetention after its commit. Nothing expires while the group
+	// has members, nor an offset that a transaction still open or not yet
+	// durable may change. The Log writes a tombstone for each expired
+	// offset to __consumer_offsets, which compaction then drops, and
+	// forgets the offset once the tombstone is durable: fetching it finds
+	// none, and a Consumer of the group starts from its AutoOffsetReset.
+	// A group with members once that then has no offsets left dies: a
+	// tombstone for its metadata goes too, Groups and DescribeGroup no
+	// longer show it, and the next member to join starts it afresh at
+	// generation 1. The Log looks every 10 minutes (Kafka's
+	// offsets.retention.check.interval.ms); a read-only Log never
+	// does. Zero means the default, 7 days; RetainForever keeps offsets
+	// for ever; other negative values are invalid.
+	OffsetsRetention time.Duration
+
 	// Repair lets Open cut a partition at corrupt data found before its
 	// recovery point, instead of failing with *CorruptError. What is cut is
 	// first copied to a file named "<segment>.log.broken-<unix nanos>" beside
@@ -290,6 +313,9 @@ func (o *Options) withDefaults() (Options, error) {
 	if c.TransactionalIDExpiration == 0 {
 		c.TransactionalIDExpiration = DefaultTransactionalIDExpiration
 	}
+	if c.OffsetsRetention == 0 {
+		c.OffsetsRetention = DefaultOffsetsRetention
+	}
 	if c.CleanerCheckInterval == 0 {
 		c.CleanerCheckInterval = DefaultCleanerCheckInterval
 	}
@@ -322,6 +348,8 @@ func (o *Options) withDefaults() (Options, error) {
 		return c, fmt.Errorf("%w: ProducerIDExpiration %v is negative", ErrInvalidConfig, c.ProducerIDExpiration)
 	case c.TransactionalIDExpiration < 0:
 		return c, fmt.Errorf("%w: TransactionalIDExpiration %v is negative", ErrInvalidConfig, c.TransactionalIDExpiration)
+	case c.OffsetsRetention < RetainForever:
+		return c, fmt.Errorf("%w: OffsetsRetention %v is negative (use RetainForever)", ErrInvalidConfig, c.OffsetsRetention)
 	case c.CleanerCheckInterval < 0:
 		return c, fmt.Errorf("%w: CleanerCheckInterval %v is negative", ErrInvalidConfig, c.CleanerCheckInterval)
 	case c.ReadOnly && c.Repair:

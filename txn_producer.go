@@ -458,7 +458,8 @@ func (p *Producer) sendOffsets(ctx context.Context, t *producerTxn, offsets map[
 	if err := t.sendableLocked("send offsets to transaction"); err != nil {
 		return err
 	}
-	g := gc.group(group.GroupID)
+	g := gc.borrowGroup(group.GroupID)
+	defer gc.returnGroup(g)
 	m, err := g.beginTxnCommit(group, tps)
 	if err != nil {
 		return err
