@@ -41,7 +41,9 @@ func (a *app) readOnlyE(fn func(cmd *cobra.Command, args []string, l *eventlog.L
 // The Options a service opens the log with are not stored in it, so opts
 // holds the library's defaults but for what the command sets, except
 // that idempotent producers and transactional IDs are never forgotten
-// (see keepProducers).
+// (see keepProducers), nor committed offsets: a service with a longer
+// OffsetsRetention than the default of 7 days keeps them longer, and
+// expires them on its own schedule once it reopens the log.
 func (a *app) openWritable(create bool, opts *eventlog.Options) (*eventlog.Log, error) {
 	if err := a.checkLogDir(create); err != nil {
 		return nil, err
@@ -55,6 +57,9 @@ func (a *app) openWritable(create bool, opts *eventlog.Options) (*eventlog.Log, 
 	}
 	if o.TransactionalIDExpiration == 0 {
 		o.TransactionalIDExpiration = keepProducers
+	}
+	if o.OffsetsRetention == 0 {
+		o.OffsetsRetention = eventlog.RetainForever
 	}
 	l, err := eventlog.Open(a.dir, &o)
 	if errors.Is(err, eventlog.ErrLocked) {

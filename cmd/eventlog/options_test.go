@@ -107,3 +107,42 @@ func produceLineOverTwoSeconds(t *testing.T, dir string) {
 		require.Equal(t, exitOK, <-code, stderr.String())
 	})
 }
+
+// TestWriteCommandKeepsOldGroupOffsets: a command that writes and runs
+// past the Log's 10-minute check of committed offsets does not expire the
+// offsets of a group that the service, with a longer OffsetsRetention
+// than the library's default of 7 days, still keeps: the tool cannot know
+// the service's Options, and the service expires offsets on its own
+// schedule once it reopens the log.
+func TestWriteCommandKeepsOldGroupOffsets(t *testing.T) {
+	dir := t.TempDir()
+	// Twelve days before the clock of synctest's bubble starts (2000-01-01).
+	written := time.Date(1999, 12, 20, 0, 0, 0, 0, time.UTC)
+	l, err := eventlog.Open(dir, &eventlog.Options{Now: func() time.Time { return written }, OffsetsRetention: 30 * 24 * time.Hour})
+	require.NoError(t, err)
+	require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{}))
+	tp := eventlog.TopicPartition{Topic: "t", Partition: 0}
+	require.NoError(t, l.CommitGroupOffsets(ctx, "g", map[eventlog.TopicPartition]eventlog.OffsetAndMetadata{tp: {Offset: 0}}))
+	require.NoError(t, l.Close())
+
+	synctest.Test(t, func(t *testing.T) {
+		pr, pw := io.Pipe()
+		var stdout, stderr bytes.Buffer
+		code := make(chan int, 1)
+		go func() {
+			code <- run(context.Background(), []string{"--dir", dir, "produce", "t", "-p", "0"}, pr, &stdout, &stderr)
+		}()
+		_, err := io.WriteString(pw, "line\n")
+		require.NoError(t, err)
+		time.Sleep(11 * time.Minute) // the bubble's clock: past the Log's check, at once
+		require.NoError(t, pw.Close())
+		require.Equal(t, exitOK, <-code, stderr.String())
+	})
+
+	l, err = eventlog.Open(dir, &eventlog.Options{ReadOnly: true})
+	require.NoError(t, err)
+	defer l.Close()
+	committed, err := l.CommittedOffsets("g", []eventlog.TopicPartition{tp})
+	require.NoError(t, err)
+	assert.Contains(t, committed, tp, "the group's offset is kept")
+}
