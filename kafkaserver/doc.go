@@ -50,7 +50,12 @@
 // computes every assignment with the library's assignor for the group's
 // protocol (range, roundrobin, sticky, cooperative-sticky) and is the
 // group's leader: every remote member is a follower that receives its
-// assignment in SyncGroup. groups.go describes the protocol in full.
+// assignment in SyncGroup. groups.go describes the protocol in full. The
+// Log expires the committed offsets of groups nobody consumes with, as a
+// broker does (eventlog.Options.OffsetsRetention, Kafka's
+// offsets.retention.minutes): OffsetFetch then answers -1 for them,
+// ListGroups omits a group that died, and DescribeGroups describes it as
+// Dead.
 //
 // Produce acks map to the log's durability: acks=-1 (all) answers once the
 // batch is as durable as its topic promises — fsynced on a DurabilityFsync
