@@ -154,7 +154,7 @@ func BenchmarkReadSteps(b *testing.B) {
 				b.Fatal(err)
 			}
 			for {
-				if _, err = it.table(chunk[:], &f, h.timeBase()); err != nil {
+				if _, err = it.table(chunk.table(viewChunkRecords), &f, h.timeBase()); err != nil {
 					break
 				}
 			}

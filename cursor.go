@@ -270,7 +270,15 @@ const (
 
 // recordChunk is a view cursor's own table of records, pooled on the Log so
 // that a short read does not allocate and clear one.
-type recordChunk [viewChunkRecords]parsedRecord
+type recordChunk struct {
+	kv   [viewChunkRecords]kvEntry
+	meta [viewChunkRecords]metaEntry
+}
+
+// table returns the chunk's first n records.
+func (c *recordChunk) table(n int) recordTable {
+	return recordTable{kv: c.kv[:n:n], meta: c.meta[:n:n]}
+}
 
 // viewCursor yields a partition's records one by one as views into the
 // batch its batchCursor holds (or into the decompressed copy of it).
@@ -287,7 +295,7 @@ type viewCursor struct {
 	// (record_table.go): the read-ahead verifier's, when it parsed the
 	// batch (readahead_parse.go), or else the chunk of records the cursor
 	// tabled itself into own. Views are filled from it, from at on.
-	parsed   []parsedRecord
+	parsed   recordTable
 	at       int
 	timeBase int64        // of the current batch, for parsed
 	own      *recordChunk // from the Log's pool while the cursor reads
@@ -323,8 +331,8 @@ func (vc *viewCursor) next() (*RecordView, error) {
 		vc.poison.expire()
 	}
 	for {
-		if vc.at < len(vc.parsed) {
-			vc.parsed[vc.at].fill(&vc.view, vc.area, vc.batches.h.BaseOffset, vc.timeBase)
+		if vc.at < vc.parsed.len() {
+			vc.parsed.fill(vc.at, &vc.view, vc.area, vc.batches.h.BaseOffset, vc.timeBase)
 			vc.at++
 			if vc.poison.on {
 				vc.poison.copy(&vc.view)
@@ -337,10 +345,10 @@ func (vc *viewCursor) next() (*RecordView, error) {
 				vc.own = vc.newChunk()
 			}
 			var n int
-			n, err = vc.records.table(vc.own[:vc.chunk], &vc.fields, vc.timeBase)
-			vc.chunk = len(vc.own)
+			n, err = vc.records.table(vc.own.table(vc.chunk), &vc.fields, vc.timeBase)
+			vc.chunk = viewChunkRecords
 			if n > 0 {
-				vc.parsed, vc.at = vc.own[:n], 0 // an error comes again after them
+				vc.parsed, vc.at = vc.own.table(n), 0 // an error comes again after them
 				continue
 			}
 			if err == errNotTabled {
@@ -372,7 +380,7 @@ func (vc *viewCursor) next() (*RecordView, error) {
 func (vc *viewCursor) nextBatch() (bool, error) {
 	b := &vc.batches
 	p := b.p
-	vc.parsed, vc.at = nil, 0
+	vc.parsed, vc.at = recordTable{}, 0
 	vc.from = b.offset // the next offset wanted: past every record of the batch read
 	if !p.log.enter() {
 		b.close()
@@ -394,7 +402,7 @@ func (vc *viewCursor) nextBatch() (bool, error) {
 	if !ok || err != nil {
 		return false, err
 	}
-	if ra := &vc.ahead; ra.table != nil && ra.tablePos == b.batchPos && b.h.BaseOffset >= vc.from {
+	if ra := &vc.ahead; ra.table.kv != nil && ra.tablePos == b.batchPos && b.h.BaseOffset >= vc.from {
 		// The verifier parsed the batch, and decompressed it if need be.
 		vc.parsed, vc.area, vc.timeBase = ra.table, b.batch[batchHeaderSize:], b.h.timeBase()
 		if ra.tableArea != nil {
@@ -441,7 +449,7 @@ func (vc *viewCursor) close() {
 func (vc *viewCursor) pause() {
 	vc.poison.expire()
 	vc.batches.close()
-	vc.records, vc.area, vc.parsed, vc.at, vc.chunk = recordIter{}, nil, nil, 0, 0
+	vc.records, vc.area, vc.parsed, vc.at, vc.chunk = recordIter{}, nil, recordTable{}, 0, 0
 	if vc.own != nil {
 		vc.batches.p.log.recordChunks.Put(vc.own)
 		vc.own = nil
@@ -493,10 +501,12 @@ func (p *Partition) Views(offset int64) iter.Seq2[*RecordView, error] {
 		for {
 			// The records of a table, most of a long scan, are yielded
 			// from here, without a call of next and its checks for each.
-			for vc.at < len(vc.parsed) && !vc.poison.on {
-				r := &vc.parsed[vc.at]
+			kv := vc.parsed.kv
+			meta := vc.parsed.meta[:len(kv)]
+			for vc.at < len(kv) && !vc.poison.on {
+				i := vc.at
 				vc.at++
-				r.fill(&vc.view, vc.area, vc.batches.h.BaseOffset, vc.timeBase)
+				meta[i].fill(&vc.view, &kv[i], vc.area, vc.batches.h.BaseOffset, vc.timeBase)
 				if !yield(&vc.view, nil) {
 					return
 				}

@@ -4,7 +4,7 @@
 
 // parseShortRecords is the fast path of recordIter.table (record_table.go):
 // it tables the records at p of area whose framing is short, up to
-// len(recs) of them, and stops at the first record that is not: a record
+// len(kv) of them (meta is as long), and stops at the first record that is not: a record
 // length, offset delta, key length or value length of more than two bytes
 // or negative (a null key or value is fine), a timestamp delta of more than
 // three bytes, an offset delta not above prevDelta or above lastDelta,
@@ -12,7 +12,7 @@
 // than 8191,
 // fields that do not end exactly at the record's end, or fewer than 16
 // bytes left in area. It reads area only below len(area), and
-// writes recs only below n, the number of records it returns. The caller
+// writes kv and meta only below n, the number of records it returns. The caller
 // parses the record it stopped at with recordIter.next, which decodes
 // anything or names the damage.
 //
@@ -23,23 +23,24 @@
 // memory is slow to reach that made a scan 1.25 times slower
 // (BENCHMARKS.md).
 //
-// Registers: SI area, DX len(area), BX p, DI the next entry of recs, R8
+// Registers: SI area, DX len(area), BX p, DI the next entry of kv, R8
 // prevDelta, R15 records tabled; R12 and R14 walk the
-// record, R13 is its end. An entry is written as four quadwords: R10
-// (offset delta, timestamp delta), R9 (key at, key length), AX (value at,
-// value length) and R14 (headers at, end).
+// record, R13 is its end. A record is written as four quadwords: R9 (key
+// at, key length) and AX (value at, value length) into kv, R10 (offset
+// delta, timestamp delta) and R14 (headers at, end) into meta, at
+// meta_base + 16*R15.
 
-// func parseShortRecords(area []byte, p int, recs []parsedRecord, prevDelta, lastDelta int64) (n, end int, prev int64)
-TEXT ·parseShortRecords(SB), NOSPLIT, $0-96
+// func parseShortRecords(area []byte, p int, kv []kvEntry, meta []metaEntry, prevDelta, lastDelta int64) (n, end int, prev int64)
+TEXT ·parseShortRecords(SB), NOSPLIT, $0-120
 	MOVQ      area_base+0(FP), SI
 	MOVQ      area_len+8(FP), DX
 	MOVQ      p+24(FP), BX
-	MOVQ      recs_base+32(FP), DI
-	MOVQ      prevDelta+56(FP), R8
+	MOVQ      kv_base+32(FP), DI
+	MOVQ      prevDelta+80(FP), R8
 	XORQ      R15, R15
 
 loop:
-	CMPQ R15, recs_len+40(FP)
+	CMPQ R15, kv_len+40(FP)
 	JAE  done
 	MOVQ DX, AX
 	SUBQ BX, AX
@@ -118,7 +119,7 @@ off1:
 	SHRL  $1, R11
 	CMPQ  R11, R8
 	JLE   done
-	CMPQ  R11, lastDelta+64(FP)
+	CMPQ  R11, lastDelta+88(FP)
 	JGT   done
 	SHLQ  $32, R10
 	ORQ   R11, R10 // the entry's first quadword
@@ -257,19 +258,22 @@ hnext:
 store:
 	MOVQ area_len+8(FP), DX
 	MOVL R10, R8 // the offset delta
-	MOVQ R10, 0(DI)
-	MOVQ R9, 8(DI)
-	MOVQ AX, 16(DI)
-	MOVQ R14, 24(DI)
+	MOVQ R9, 0(DI)
+	MOVQ AX, 8(DI)
+	MOVQ R15, CX
+	SHLQ $4, CX
+	ADDQ meta_base+56(FP), CX
+	MOVQ R10, 0(CX)
+	MOVQ R14, 8(CX)
 
 next:
 	MOVQ R13, BX
 	INCQ R15
-	ADDQ $32, DI
+	ADDQ $16, DI
 	JMP  loop
 
 done:
-	MOVQ R15, n+72(FP)
-	MOVQ BX, end+80(FP)
-	MOVQ R8, prev+88(FP)
+	MOVQ R15, n+96(FP)
+	MOVQ BX, end+104(FP)
+	MOVQ R8, prev+112(FP)
 	RET

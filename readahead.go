@@ -252,13 +252,13 @@ type readAhead struct {
 	// The verifier's tables of parsed records, and the reader's place in
 	// their ring (see readahead_parse.go).
 	tables    *parseTables
-	nextTable int64          // the next batch of the ring to look at
-	tabled    int64          // tables.tabled when last read
-	inUse     int64          // the oldest batch of the ring the reader may still read
-	table     []parsedRecord // the table of the batch the reader checked last, if any
-	tableArea []byte         // its decompressed records area; nil: uncompressed
-	tablePos  int64          // where that batch starts
-	caughtUp  int64          // the position last stored in v.progress.caughtUp
+	nextTable int64       // the next batch of the ring to look at
+	tabled    int64       // tables.tabled when last read
+	inUse     int64       // the oldest batch of the ring the reader may still read
+	table     recordTable // the table of the batch the reader checked last, if any (kv nil if none)
+	tableArea []byte      // its decompressed records area; nil: uncompressed
+	tablePos  int64       // where that batch starts
+	caughtUp  int64       // the position last stored in v.progress.caughtUp
 	// parsedBatches counts the batches read from tables.
 	parsedBatches int64
 }
@@ -300,7 +300,7 @@ func (ra *readAhead) moved(pos, next int64) {
 	ra.read += next - pos
 	switch {
 	case ra.v != nil:
-		if ra.table == nil && ra.tables != nil && next-ra.caughtUp >= readAheadCaughtUp {
+		if ra.table.kv == nil && ra.tables != nil && next-ra.caughtUp >= readAheadCaughtUp {
 			ra.v.progress.caughtUp.Store(next)
 			ra.caughtUp = next
 		}
@@ -357,11 +357,11 @@ func (ra *readAhead) checked(pos, end int64) bool {
 	}
 	if ra.tables != nil {
 		ra.table, ra.tableArea = ra.parsed(pos)
-		if ra.table == nil && ra.v.working.Load() == pos {
+		if ra.table.kv == nil && ra.v.working.Load() == pos {
 			ra.waitForTable(pos, end)
 			ra.table, ra.tableArea = ra.parsed(pos)
 		}
-		if ra.table != nil {
+		if ra.table.kv != nil {
 			ra.tablePos = pos
 			ra.skipped++
 			ra.parsedBatches++

@@ -44,7 +44,8 @@ type parsedBatch struct {
 
 // parseTables is the ring of tables of one verifier and its reader.
 type parseTables struct {
-	records [parsedRecordsCap]parsedRecord
+	kv      [parsedRecordsCap]kvEntry
+	meta    [parsedRecordsCap]metaEntry
 	batches [parsedBatchesCap]parsedBatch
 
 	refs   atomic.Int32 // the verifier and the reader: the last to let go pools the ring
@@ -187,12 +188,12 @@ func (t *parseTables) table(h *batchHeader, area []byte, pos, d, oldest int64, r
 	if t.it.reset(h, area) != nil {
 		return false, false
 	}
-	recs := t.records[first%parsedRecordsCap:][:n]
-	for i := 0; i < len(recs); i += parseAheadLook {
+	recs := t.records(first, n)
+	for i := 0; i < recs.len(); i += parseAheadLook {
 		if reader.passed(pos) {
 			return false, false
 		}
-		if k, _ := t.it.table(recs[i:min(i+parseAheadLook, len(recs))], &t.fields, h.timeBase()); k < min(parseAheadLook, len(recs)-i) {
+		if k, _ := t.it.table(recs.from(i).upTo(min(parseAheadLook, recs.len()-i)), &t.fields, h.timeBase()); k < min(parseAheadLook, recs.len()-i) {
 			return false, false
 		}
 	}
@@ -204,20 +205,27 @@ func (t *parseTables) table(h *batchHeader, area []byte, pos, d, oldest int64, r
 	return true, false
 }
 
+// records returns the n records of the ring from first on, counted from
+// the start, never wrapping.
+func (t *parseTables) records(first, n int64) recordTable {
+	i := first % parsedRecordsCap
+	return recordTable{kv: t.kv[i : i+n : i+n], meta: t.meta[i : i+n : i+n]}
+}
+
 // parsed returns the table of the batch at pos, which the reader is about
 // to read, and its decompressed records area if it is compressed, or a nil
 // table when the verifier has not tabled it. Both stay valid until the
 // reader publishes a later batch as its oldest in use.
-func (ra *readAhead) parsed(pos int64) ([]parsedRecord, []byte) {
+func (ra *readAhead) parsed(pos int64) (recordTable, []byte) {
 	t := ra.tables
 	if t == nil {
-		return nil, nil
+		return recordTable{}, nil
 	}
 	for {
 		if ra.nextTable == ra.tabled {
 			if ra.tabled = t.tabled.Load(); ra.nextTable == ra.tabled {
 				ra.inUse = ra.nextTable // the tables before are done with
-				return nil, nil
+				return recordTable{}, nil
 			}
 		}
 		i := ra.nextTable % parsedBatchesCap
@@ -227,12 +235,11 @@ func (ra *readAhead) parsed(pos int64) ([]parsedRecord, []byte) {
 			ra.nextTable++
 		case b.pos > pos: // the verifier jumped over pos
 			ra.inUse = ra.nextTable
-			return nil, nil
+			return recordTable{}, nil
 		default:
 			ra.inUse = ra.nextTable
 			ra.nextTable++
-			first := b.first % parsedRecordsCap
-			return t.records[first : first+b.count : first+b.count], t.areas[i]
+			return t.records(b.first, b.count), t.areas[i]
 		}
 	}
 }

@@ -81,10 +81,10 @@ func TestParseAheadTablesMatchTheParser(t *testing.T) {
 	for i, pos := range starts {
 		table, decompressed := ra.parsed(pos)
 		if !tabled[i] {
-			assert.Nil(t, table, "batch %d", i)
+			assert.Nil(t, table.kv, "batch %d", i)
 			continue
 		}
-		require.NotNil(t, table, "batch %d", i)
+		require.NotNil(t, table.kv, "batch %d", i)
 		h, err := parseBatchHeader(data[pos:])
 		require.NoError(t, err)
 		var dec batchDecoder
@@ -98,13 +98,13 @@ func TestParseAheadTablesMatchTheParser(t *testing.T) {
 		}
 		var it recordIter
 		require.NoError(t, it.reset(&h, area))
-		require.Len(t, table, int(h.RecordCount))
-		for j := range table {
+		require.Equal(t, int(h.RecordCount), table.len())
+		for j := range table.len() {
 			var f recordFields
 			require.NoError(t, it.next(&f))
 			var want, got RecordView
 			f.fill(&want, area)
-			table[j].fill(&got, area, h.BaseOffset, h.BaseTimestamp)
+			table.fill(j, &got, area, h.BaseOffset, h.BaseTimestamp)
 			assert.Equal(t, want, got, "batch %d record %d", i, j)
 			assert.Equal(t, want.Key == nil, got.Key == nil)
 			assert.Equal(t, want.Value == nil, got.Value == nil)
@@ -148,12 +148,12 @@ func TestParseAheadLeavesTablesInUse(t *testing.T) {
 	ra := readAhead{tables: tables}
 	for i := range int64(7) {
 		table, _ := ra.parsed(i * size)
-		require.Len(t, table, 10_000)
+		require.Equal(t, 10_000, table.len())
 		if i == 0 {
 			continue // overwritten
 		}
 		var got RecordView
-		table[9_999].fill(&got, data[i*size+batchHeaderSize:(i+1)*size], 0, 0)
+		table.fill(9_999, &got, data[i*size+batchHeaderSize:(i+1)*size], 0, 0)
 		assert.Equal(t, int64(9_999), got.Offset)
 	}
 
@@ -195,7 +195,7 @@ func TestParseAheadLeavesBatchesToTheReader(t *testing.T) {
 			assert.False(t, ra.checked(starts[i], starts[i+1]), "batch %d is left to the reader", i)
 		}
 		assert.True(t, ra.checked(starts[left], starts[left+1]), "batch %d has a table", left)
-		assert.NotNil(t, ra.table)
+		assert.NotNil(t, ra.table.kv)
 		assert.Equal(t, int64(0), v.checked.Load(), "no CRC vouched for across the batches left")
 
 		ra.moved(starts[left], starts[left+1])
@@ -348,7 +348,7 @@ func TestVerifierWaitsForRoom(t *testing.T) {
 		ra := readAhead{v: v, l: l, tables: v.tables}
 		for i := range int64(batches) {
 			table, area := ra.parsed(i * size)
-			require.Len(t, table, len(recs), "batch %d has a table", i)
+			require.Equal(t, len(recs), table.len(), "batch %d has a table", i)
 			require.Equal(t, want, area, "batch %d", i)
 			ra.publish((i + 1) * size)
 			synctest.Wait()
@@ -397,13 +397,13 @@ func TestReaderWaitsForTheBatchTheVerifierIsOn(t *testing.T) {
 	}()
 	require.True(t, ra.checked(starts[0], starts[1]))
 	require.True(t, <-tabled, "the verifier tabled the batch the reader waited for")
-	assert.NotNil(t, ra.table, "the reader read the batch from its table")
+	assert.NotNil(t, ra.table.kv, "the reader read the batch from its table")
 	assert.Equal(t, starts[1], v.progress.caughtUp.Load(), "the verifier leaves the reader the batches after")
 	assert.Equal(t, int64(-1), v.progress.waiting.Load())
 
 	// A batch the verifier is not on: no wait, no table.
 	v.working.Store(starts[2])
 	assert.False(t, ra.checked(starts[1], starts[2]))
-	assert.Nil(t, ra.table)
+	assert.Nil(t, ra.table.kv)
 	ra.stop()
 }

@@ -14,20 +14,47 @@ import (
 // values say, at a third of the cost of recordIter.next, which tables the
 // others.
 
-// parsedRecord is where one record's parts lie in its batch's records
-// area, as recordIter found them, in 32 bytes.
-type parsedRecord struct {
+// A record table says where each record's parts lie in its batch's
+// records area, as recordIter found them: in kv its key and value, in meta
+// the rest, 16 bytes each. The two are apart so that a loop that reads
+// only keys and values (Cursor.Key and Value, ReplayLatest) reads half the
+// table: the read-ahead verifier writes its tables on another core, and
+// taking a table's lines from there is most of what such a loop costs.
+type recordTable struct {
+	kv   []kvEntry
+	meta []metaEntry // as long as kv
+}
+
+// kvEntry is where a record's key and value lie.
+type kvEntry struct {
+	keyAt    int32
+	keyLen   int32 // -1: null
+	valueAt  int32
+	valueLen int32 // -1: null
+}
+
+// metaEntry is the rest of what a table says of a record.
+type metaEntry struct {
 	offsetDelta int32
 	tsDelta     int32 // timestamp - the batch's timeBase
-	keyAt       int32
-	keyLen      int32 // -1: null
-	valueAt     int32
-	valueLen    int32 // -1: null
 	// headersAt is where the headers start, after their count, for a
 	// record without headers; for one with headers, ^ where the count
 	// starts.
 	headersAt int32
 	end       int32 // after the record
+}
+
+// len is how many records t holds.
+func (t recordTable) len() int { return len(t.kv) }
+
+// from returns the records of t from the i-th on.
+func (t recordTable) from(i int) recordTable {
+	return recordTable{kv: t.kv[i:], meta: t.meta[i:len(t.kv)]}
+}
+
+// upTo returns the first n records of t.
+func (t recordTable) upTo(n int) recordTable {
+	return recordTable{kv: t.kv[:n:n], meta: t.meta[:n:n]}
 }
 
 // errNotTabled ends recordIter.table at a record whose timestamp lies too
@@ -50,9 +77,9 @@ func (h *batchHeader) timeBase() int64 {
 // the error recordIter.next returns (errBatchEnd once no record is left, or
 // the batch's damage), or with errNotTabled, leaving the record it could
 // not table for next. timeBase is the batch header's.
-func (it *recordIter) table(recs []parsedRecord, f *recordFields, timeBase int64) (int, error) {
-	recs = recs[:min(len(recs), it.count-it.index)]
-	if len(recs) == 0 {
+func (it *recordIter) table(recs recordTable, f *recordFields, timeBase int64) (int, error) {
+	recs = recs.upTo(min(recs.len(), it.count-it.index))
+	if recs.len() == 0 {
 		return 0, it.next(f)
 	}
 	if len(it.area) > math.MaxInt32 {
@@ -61,10 +88,10 @@ func (it *recordIter) table(recs []parsedRecord, f *recordFields, timeBase int64
 	i, fast := 0, true
 	for {
 		if fast {
-			n, end, prev := parseShortRecords(it.area, it.p, recs[i:], it.prevDelta, it.lastDelta)
+			n, end, prev := parseShortRecords(it.area, it.p, recs.kv[i:], recs.meta[i:], it.prevDelta, it.lastDelta)
 			if it.appendTime >= 0 {
 				for j := i; j < i+n; j++ {
-					recs[j].tsDelta = 0 // every record has the batch's time
+					recs.meta[j].tsDelta = 0 // every record has the batch's time
 				}
 			}
 			it.p, it.prevDelta = end, prev
@@ -74,7 +101,7 @@ func (it *recordIter) table(recs []parsedRecord, f *recordFields, timeBase int64
 			// of the same shape, which next tables without the call.
 			fast = n > 0
 		}
-		if i == len(recs) {
+		if i == recs.len() {
 			return i, nil
 		}
 		p, prevDelta := it.p, it.prevDelta
@@ -87,34 +114,38 @@ func (it *recordIter) table(recs []parsedRecord, f *recordFields, timeBase int64
 			it.index--
 			return i, errNotTabled
 		}
-		r := &recs[i]
-		r.offsetDelta, r.tsDelta = int32(f.offset-it.baseOffset), int32(ts)
-		r.keyAt, r.keyLen = int32(f.keyAt), int32(f.keyLen)
-		r.valueAt, r.valueLen = int32(f.valueAt), int32(f.valueLen)
-		r.headersAt, r.end = int32(f.headersAt), int32(f.end)
+		recs.kv[i] = kvEntry{keyAt: int32(f.keyAt), keyLen: int32(f.keyLen), valueAt: int32(f.valueAt), valueLen: int32(f.valueLen)}
+		m := metaEntry{offsetDelta: int32(f.offset - it.baseOffset), tsDelta: int32(ts), headersAt: int32(f.headersAt), end: int32(f.end)}
 		if f.headers > 0 {
-			r.headersAt = ^int32(f.valueAt + max(f.valueLen, 0))
+			m.headersAt = ^int32(f.valueAt + max(f.valueLen, 0))
 		}
+		recs.meta[i] = m
 		i++
 	}
 }
 
-// fill points v at the record r of area, the records area of a batch with
-// base offset base and time base timeBase.
-func (r *parsedRecord) fill(v *RecordView, area []byte, base, timeBase int64) {
-	v.Offset, v.timestamp = base+int64(r.offsetDelta), timeBase+int64(r.tsDelta)
-	v.Key = subslice(area, int(r.keyAt), int(r.keyLen))
-	v.Value = subslice(area, int(r.valueAt), int(r.valueLen))
-	if r.headersAt < 0 {
-		r.fillHeaders(v, area)
+// fill points v at the i-th record of t in area, the records area of a
+// batch with base offset base and time base timeBase.
+func (t *recordTable) fill(i int, v *RecordView, area []byte, base, timeBase int64) {
+	t.meta[i].fill(v, &t.kv[i], area, base, timeBase)
+}
+
+// fill points v at the record of m and kv in area, the records area of a
+// batch with base offset base and time base timeBase.
+func (m *metaEntry) fill(v *RecordView, kv *kvEntry, area []byte, base, timeBase int64) {
+	v.Offset, v.timestamp = base+int64(m.offsetDelta), timeBase+int64(m.tsDelta)
+	v.Key = subslice(area, int(kv.keyAt), int(kv.keyLen))
+	v.Value = subslice(area, int(kv.valueAt), int(kv.valueLen))
+	if m.headersAt < 0 {
+		m.fillHeaders(v, area)
 	} else if v.headerCount != 0 {
 		v.headers, v.headerCount = nil, 0
 	}
 }
 
-// fillHeaders points v at the headers of r, a record that has some.
-func (r *parsedRecord) fillHeaders(v *RecordView, area []byte) {
-	n, p := readVarint(area, int(^r.headersAt)) // checked when tabled
-	end := int(r.end)
+// fillHeaders points v at the headers of m's record, which has some.
+func (m *metaEntry) fillHeaders(v *RecordView, area []byte) {
+	n, p := readVarint(area, int(^m.headersAt)) // checked when tabled
+	end := int(m.end)
 	v.headers, v.headerCount = area[p:end:end], int(n)
 }

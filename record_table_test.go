@@ -47,18 +47,19 @@ func tableAll(h *batchHeader, area []byte, chunk int) ([]tabledRecord, error) {
 	}
 	var out []tabledRecord
 	var f recordFields
-	recs := make([]parsedRecord, chunk)
+	recs := newRecordTable(chunk)
 	var v RecordView
 	for {
 		n, err := it.table(recs, &f, h.timeBase())
-		for _, r := range recs[:n] {
-			r.fill(&v, area, h.BaseOffset, h.timeBase())
-			headersAt := int(r.headersAt)
-			if r.headersAt < 0 {
-				_, headersAt = readVarint(area, int(^r.headersAt))
+		for j := range n {
+			recs.fill(j, &v, area, h.BaseOffset, h.timeBase())
+			r, m := recs.kv[j], recs.meta[j]
+			headersAt := int(m.headersAt)
+			if m.headersAt < 0 {
+				_, headersAt = readVarint(area, int(^m.headersAt))
 			}
 			keyAt, valueAt := int(r.keyAt), int(r.valueAt)
-			out = append(out, tabledRecord{v.Offset, v.timestamp, keyAt, int(r.keyLen), valueAt, int(r.valueLen), headersAt, v.headerCount, int(r.end)})
+			out = append(out, tabledRecord{v.Offset, v.timestamp, keyAt, int(r.keyLen), valueAt, int(r.valueLen), headersAt, v.headerCount, int(m.end)})
 		}
 		switch {
 		case n > 0:
@@ -200,8 +201,8 @@ func TestFastParserTakesCommonRecords(t *testing.T) {
 		b := batches[name]
 		h, err := parseBatchHeader(b)
 		require.NoError(t, err)
-		recs := make([]parsedRecord, h.RecordCount)
-		n, _, _ := parseShortRecords(b[batchHeaderSize:], 0, recs, -1, int64(h.LastOffsetDelta))
+		recs := newRecordTable(int(h.RecordCount))
+		n, _, _ := parseShortRecords(b[batchHeaderSize:], 0, recs.kv, recs.meta, -1, int64(h.LastOffsetDelta))
 		if whole {
 			assert.Equal(t, int(h.RecordCount), n, name)
 		} else {
@@ -228,4 +229,9 @@ func FuzzRecordTable(f *testing.F) {
 		require.Equal(t, want, got)
 		require.Equal(t, wantErr.Error(), err.Error())
 	})
+}
+
+// newRecordTable makes a table of n records.
+func newRecordTable(n int) recordTable {
+	return recordTable{kv: make([]kvEntry, n), meta: make([]metaEntry, n)}
 }

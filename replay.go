@@ -94,7 +94,7 @@ func (r *topicReplay) nextSlow() bool {
 				// end, so that next need not check each record: a Next
 				// at the cut moves to the next table or batch, whose
 				// first record, from end on, ends the partition.
-				for c.n > c.at && c.base+int64(c.rest[c.n-1].offsetDelta) >= r.end {
+				for c.n > c.at && c.base+int64(c.meta[c.n-1].offsetDelta) >= r.end {
 					c.n--
 				}
 				if r.vc.batchesRead != r.batch {

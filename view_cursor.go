@@ -47,15 +47,17 @@ type Cursor struct {
 	// vc is apart from the Cursor so that a cleanup can close it once the
 	// Cursor is unreachable; nil once the cursor is closed.
 	vc *viewCursor
-	// rest is what is left of the current batch's table (vc.parsed from
-	// vc.at on, which Next moves along here) while no view is poisoned.
-	rest []parsedRecord
-	// at is the index in rest of the record after the current one, whose
-	// entry Next took without making its view, and n is len(rest); at is
-	// 0 when key, value and offset hold the current record, as its view
+	// kv and meta are what is left of the current batch's table
+	// (vc.parsed from vc.at on, which Next moves along here) while no view
+	// is poisoned.
+	kv   []kvEntry
+	meta []metaEntry
+	// at is the index in kv of the record after the current one, whose
+	// entry Next took without making its view, and n is len(kv); at is 0
+	// when key, value and offset hold the current record, as its view
 	// does.
 	at, n      int
-	area       []byte // the records area rest points into
+	area       []byte // the records area kv points into
 	base       int64  // the base offset of its batch
 	key, value []byte
 	offset     int64
@@ -119,7 +121,8 @@ func (c *Cursor) nextSlow() bool {
 	if !vc.poison.on {
 		// Next takes the rest of the table from here, and vc.next goes on
 		// after it.
-		c.rest, c.n, vc.at = vc.parsed[vc.at:], len(vc.parsed)-vc.at, len(vc.parsed)
+		rest := vc.parsed.from(vc.at)
+		c.kv, c.meta, c.n, vc.at = rest.kv, rest.meta, rest.len(), vc.parsed.len()
 		c.area, c.base = vc.area, vc.batches.h.BaseOffset
 	}
 	return true
@@ -136,9 +139,9 @@ func (c *Cursor) View() *RecordView {
 	if c.at == 0 {
 		return v // made by vc.next
 	}
-	// Made here rather than by parsedRecord.fill, saving a call a record.
-	r, area := &c.rest[c.at-1], c.area
-	v.Offset, v.timestamp = c.base+int64(r.offsetDelta), vc.timeBase+int64(r.tsDelta)
+	// Made here rather than by recordTable.fill, saving a call a record.
+	r, m, area := &c.kv[c.at-1], &c.meta[c.at-1], c.area
+	v.Offset, v.timestamp = c.base+int64(m.offsetDelta), vc.timeBase+int64(m.tsDelta)
 	v.Key, v.Value = nil, nil
 	if n := int(r.keyLen); n >= 0 {
 		i := int(r.keyAt)
@@ -148,8 +151,8 @@ func (c *Cursor) View() *RecordView {
 		i := int(r.valueAt)
 		v.Value = area[i : i+n : i+n]
 	}
-	if r.headersAt < 0 {
-		r.fillHeaders(v, area)
+	if m.headersAt < 0 {
+		m.fillHeaders(v, area)
 	} else if v.headerCount != 0 {
 		v.headers, v.headerCount = nil, 0
 	}
@@ -161,7 +164,7 @@ func (c *Cursor) View() *RecordView {
 // last Next returned false. It is valid until the next Next or Close.
 func (c *Cursor) Key() []byte {
 	if c.at > 0 {
-		r := &c.rest[c.at-1]
+		r := &c.kv[c.at-1]
 		return subslice(c.area, int(r.keyAt), int(r.keyLen))
 	}
 	return c.key
@@ -173,7 +176,7 @@ func (c *Cursor) Key() []byte {
 // or Close.
 func (c *Cursor) Value() []byte {
 	if c.at > 0 {
-		r := &c.rest[c.at-1]
+		r := &c.kv[c.at-1]
 		return subslice(c.area, int(r.valueAt), int(r.valueLen))
 	}
 	return c.value
@@ -183,7 +186,7 @@ func (c *Cursor) Value() []byte {
 // when the last Next returned false.
 func (c *Cursor) Offset() int64 {
 	if c.at > 0 {
-		return c.base + int64(c.rest[c.at-1].offsetDelta)
+		return c.base + int64(c.meta[c.at-1].offsetDelta)
 	}
 	return c.offset
 }
@@ -199,7 +202,7 @@ func (c *Cursor) Close() {
 	}
 	c.cleanup.Stop()
 	c.vc.close()
-	c.vc, c.rest, c.at, c.n, c.area = nil, nil, 0, 0, nil
+	c.vc, c.kv, c.meta, c.at, c.n, c.area = nil, nil, nil, 0, 0, nil
 	c.key, c.value, c.offset = nil, nil, -1
 }
 
