@@ -682,10 +682,14 @@
 // also parses the records of the batches it checks into a table, from
 // which the loop makes its views without decoding them, and decompresses
 // compressed batches for the loop first (holding at most 8 MiB of them
-// ahead), so that a compressed topic's decompression runs on both cores. A
-// loop that catches up with it waits for the batch the goroutine is on
-// rather than parse it too, and the goroutine then leaves the loop the next
-// batches and parses further on, so that the two cores share the work. There is one
+// ahead), so that a compressed topic's decompression runs on both cores.
+// When the loop gains on the goroutine, the goroutine leaves it the next
+// batches to check and parse itself and goes on after them, so that the
+// two cores share the work and neither waits for the other (a loop that
+// catches up all the same waits for the batch the goroutine is on rather
+// than parse it too). A table keeps where the keys and values lie apart
+// from the rest, so that a loop reading only keys and values (a Cursor's
+// Key and Value, Log.ReplayLatest) takes half of it from the other core. There is one
 // such goroutine per core beyond the first (GOMAXPROCS - 1), shared by all
 // loops; with GOMAXPROCS=1 loops check every batch themselves. A loop holds
 // a reference to the segment it reads, so retention, a compaction swap or
