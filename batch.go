@@ -507,13 +507,28 @@ type batchDecoder struct {
 // bounds the decompressed size of a compressed batch; exceeding it fails
 // with an error wrapping ErrRecordTooLarge. The headers of the records kept
 // are bounded by maxReadHeaders: more fail, before the Headers slice that
-// would pass it is allocated, with a *headersError.
+// would pass it is allocated, with a *headersError. decode makes the whole
+// batch, whatever memory that takes: the copying reads use decodeWithin.
 //
 // Malformed varints, lengths past the end, offsets out of order or outside
 // the batch, a record count that does not match the records, and trailing
 // bytes fail with a short reason (see recordIter). On error dst is
 // returned unchanged.
 func (d *batchDecoder) decode(dst []Record, h *batchHeader, b []byte, minOffset int64, maxDecompressed int) ([]Record, error) {
+	return d.decodeWithin(dst, h, b, minOffset, maxDecompressed, nil)
+}
+
+// decodeWithin is decode within a copy budget (see copy_budget.go): it
+// stops before the record that would take what it made of the batch past
+// budget.limit, the first record kept excepted, and records in budget what
+// it made and whether it stopped short of the batch's end. The records it
+// stops before are left unchecked, for the read that goes on from them;
+// those below minOffset are checked only as far as recordIter.skipBelow
+// reads them. With a budget, maxReadHeaders bounds the headers of one
+// record, not those of the batch: a record of more fails, unless records
+// were kept before it, where the batch is cut instead. A nil budget is
+// decode.
+func (d *batchDecoder) decodeWithin(dst []Record, h *batchHeader, b []byte, minOffset int64, maxDecompressed int, budget *copyBudget) ([]Record, error) {
 	raw, err := d.recordsArea(h, b, maxDecompressed)
 	if err != nil {
 		return dst, err
@@ -524,18 +539,34 @@ func (d *batchDecoder) decode(dst []Record, h *batchHeader, b []byte, minOffset 
 		return dst, err
 	}
 	n0 := len(dst)
+	// end is where the records stop fitting in the budget: the start of
+	// the first record not made, or the end of the area.
+	end, grow := len(raw), min(it.count, maxDecodePrealloc)
+	if budget != nil {
+		*budget = copyBudget{limit: budget.limit}
+		if err := it.skipBelow(minOffset); err != nil {
+			return dst, err
+		}
+		if mayPassBudget(it.count-it.index, len(raw)-it.p, budget.limit) {
+			var n int
+			if end, n, err = budgetEnd(it, minOffset, budget.limit); err != nil {
+				return dst, err
+			}
+			grow = n
+		}
+	}
 	// Grow for the records up front, but not unboundedly on the word of a
 	// damaged count: append grows further as records prove real.
-	dst = slices.Grow(dst, min(it.count, maxDecodePrealloc))
+	dst = slices.Grow(dst, grow)
 	var (
 		f       recordFields
-		data    []byte // fresh copy of raw[base:], allocated at the first record kept
+		data    []byte // fresh copy of raw[base:end], allocated at the first record kept
 		base    int
 		headers int // of the records kept so far
 	)
 	for {
 		if err := it.next(&f); err == errBatchEnd {
-			return dst, nil
+			break
 		} else if err != nil {
 			clear(dst[n0:]) // drop references to the batch's data
 			return dst[:n0], err
@@ -543,16 +574,27 @@ func (d *batchDecoder) decode(dst []Record, h *batchHeader, b []byte, minOffset 
 		if f.offset < minOffset {
 			continue
 		}
+		if f.start >= end {
+			budget.cut = true
+			break
+		}
 		if f.headers > 0 {
-			if headers += f.headers; headers > maxReadHeaders {
+			headers += f.headers
+			if f.headers > maxReadHeaders || budget == nil && headers > maxReadHeaders {
+				if budget != nil && len(dst) > n0 {
+					// Left for the next read, which fails on it alone.
+					budget.cut = true
+					headers -= f.headers
+					break
+				}
 				clear(dst[n0:])
 				return dst[:n0], &headersError{offset: f.offset, headers: f.headers, batch: headers, limit: maxReadHeaders}
 			}
 		}
 		if data == nil {
 			base = f.start
-			data = make([]byte, len(raw)-base) // with the copy: allocated without zeroing
-			copy(data, raw[base:])
+			data = make([]byte, end-base) // with the copy: allocated without zeroing
+			copy(data, raw[base:end])
 		}
 		r := Record{
 			Offset:    f.offset,
@@ -571,6 +613,10 @@ func (d *batchDecoder) decode(dst []Record, h *batchHeader, b []byte, minOffset 
 		}
 		dst = append(dst, r)
 	}
+	if budget != nil {
+		budget.made = int64(len(dst)-n0)*recordStructSize + int64(headers)*int64(headerSize) + int64(len(data))
+	}
+	return dst, nil
 }
 
 // recordsArea returns the records of the batch h heads, decompressed into

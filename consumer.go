@@ -142,8 +142,10 @@ type ConsumerOptions struct {
 
 	// MaxPartitionFetchBytes bounds the bytes one Poll reads from one
 	// partition (Kafka's max.partition.fetch.bytes). A batch larger than
-	// this is still returned whole, so that a partition always makes
-	// progress. Default 1 MiB.
+	// this is still read whole, so that a partition always makes
+	// progress, unless its copies would pass the memory budget of a read
+	// (see Partition.Read): then it is read in parts, from one Poll to
+	// the next. Default 1 MiB.
 	MaxPartitionFetchBytes int
 
 	// GroupID names the consumer group the consumer belongs to (Kafka's
@@ -658,7 +660,7 @@ func (c *Consumer) statesLocked(tps []TopicPartition) ([]*fetchState, error) {
 //
 // Errors are never skipped. When a poll meets one — damaged data
 // (*CorruptError), ErrNoOffset, ErrOffsetOutOfRange with OffsetResetNone,
-// a batch of more headers than a copying read makes (ErrRecordTooLarge,
+// a record of more headers than a copying read makes (ErrRecordTooLarge,
 // see Partition.Read) —
 // after gathering records, it returns those and the next poll returns the
 // error; the partition's position stays before the failure, so the error

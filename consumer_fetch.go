@@ -282,6 +282,11 @@ func (c *Consumer) fetchPartitionLocked(st *fetchState, dst []Record, bytes int)
 	}
 	if keep < len(read) {
 		over := read[keep:]
+		if cap(st.spare) < len(over) {
+			// Exactly: a read may leave a budget's worth (see
+			// copy_budget.go), which append would grow by a quarter.
+			st.spare = make([]Record, 0, len(over))
+		}
 		s.refill = append(st.spare[:0], over...)
 		st.spare = s.refill[:0]
 		s.refilled = true

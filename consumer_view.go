@@ -88,7 +88,7 @@ func (c *Consumer) ViewsToEnd(ctx context.Context) iter.Seq2[*RecordView, error]
 }
 
 // each implements Records and ReadToEnd: eachView with the views cloned.
-// A record with more headers than a copying read makes of a batch
+// A record with more headers than a copying read makes of one record
 // (maxReadHeaders) ends the loop with an error, before it: the position
 // stays there, for views to read it.
 func (c *Consumer) each(ctx context.Context, toEnd bool, fn func(Record, error) (more, consumed bool)) {

@@ -895,14 +895,19 @@
 // bytes. A process reading a directory it does not trust should allow a
 // read that much memory.
 //
-// A copying read (Partition.Read, Consumer.Poll, Records, ReadToEnd, the
-// typed consumer) makes a Header of 40 bytes for each header of a record,
-// which takes 2 bytes in the batch when empty: it makes at most
-// 26,843,545 of one batch, 1 GiB, as much as it may decompress of it, and
-// fails on a batch of more with an error wrapping ErrRecordTooLarge that
-// names the record; views, which do not copy headers, read it.
-// RecordView.Clone clones what it is given: check HeaderCount first on
-// records you do not trust. Appends (Append, AppendBatch, a Producer, and
+// A copying read (Partition.Read, Consumer.Poll, the typed consumer's
+// Poll) makes a Record of 128 bytes for each record and a Header of 40 for
+// each header, which take 7 and 2 bytes in a batch at the least: copied
+// whole, a batch would cost 19 times what it decompresses to. It copies
+// within a budget instead, of maxBytes or 64 MiB, whichever is more (see
+// Partition.Read): a batch whose copies would pass it comes back in parts,
+// the next read or Poll going on after the last record returned. A record
+// of more than 26,843,545 headers (1 GiB of them) cannot be split: a
+// copying read, Records and ReadToEnd fail on it with an error wrapping
+// ErrRecordTooLarge that names the record; views, which do not copy
+// headers, read it. Records and ReadToEnd clone views one record at a
+// time. RecordView.Clone clones what it is given: check HeaderCount first
+// on records you do not trust. Appends (Append, AppendBatch, a Producer, and
 // so the Kafka listener's produce) refuse a batch whose records have more
 // headers than take, at 40 bytes each, what the batch may decompress to
 // (1,677,740 for the default MaxBatchBytes), so whatever the log

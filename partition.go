@@ -742,18 +742,31 @@ func (p *Partition) watch(ch chan<- struct{}) (stop func()) {
 }
 
 // Read returns records from offset onwards, below the high watermark, whole
-// batches at a time until maxBytes of batches are read; at least one batch is
-// returned when one is available, however large. Reading at the high
-// watermark returns no records and no error. Reading below the log start
-// offset or past the log end offset returns ErrOffsetOutOfRange. The records
-// are copies owned by the caller.
+// batches at a time until maxBytes of batches are read, or until the copies
+// take the read's memory budget; at least one record is returned when one
+// is available, however large. Reading at the high watermark returns no
+// records and no error. Reading below the log start offset or past the log
+// end offset returns ErrOffsetOutOfRange. The records are copies owned by
+// the caller.
 //
-// A Record's Header takes 40 bytes (on 64-bit platforms), an empty header
-// in a batch 2: a read makes at most 26,843,545 headers (1 GiB of them,
-// what it may decompress of one batch) of the records of one batch. A
-// batch of more, which no append stores but a file may hold, fails with an
-// error wrapping ErrRecordTooLarge that names the record, its header count
-// and the limit, before the headers are allocated; it is not damage, and
+// A Record takes 128 bytes (on 64-bit platforms) and each of its Headers
+// 40, where a record may take 7 bytes in a batch and a header 2, so that a
+// batch of tiny records costs 19 times what it decompresses to, and a 1
+// MiB zstd batch holds a million of them. The budget is maxBytes, or 64
+// MiB when that is more (64 times the partition's MaxBatchBytes, up to 1
+// GiB, when that is more still): a read stops a batch before the record
+// that would take the Records, Headers and bytes it made of the batch past
+// it, and takes no further batch once they pass it. The records after the
+// last one returned, of the same batch, are for the next read, from that
+// record's offset plus one. Every batch an append stores uncompressed
+// within MaxBatchBytes (up to 48 MiB) comes back whole, as do batches of
+// ordinary records however compressed (1,000 records of 100 bytes make
+// about 240 KB of copies).
+//
+// A record of more than 26,843,545 headers (1 GiB of Header values), which
+// no append stores but a file may hold, fails the read with an error
+// wrapping ErrRecordTooLarge that names the record, its header count and
+// the limit, before the headers are allocated; it is not damage, and
 // Views and Cursors, which do not copy headers, read it.
 func (p *Partition) Read(offset int64, maxBytes int) ([]Record, error) {
 	if maxBytes <= 0 {
@@ -802,8 +815,11 @@ func (p *Partition) readAt(out []Record, offset int64, maxBytes int, level Isola
 	}
 	dec := decoderPool.Get().(*batchDecoder)
 	defer decoderPool.Put(dec)
-	limit := maxReadDecompressedBytes(p.config().maxBatchBytes)
-	for budget := int64(maxBytes); budget > 0; {
+	cfg := p.config()
+	limit := maxReadDecompressedBytes(cfg.maxBatchBytes)
+	copies := copyBudget{limit: readCopyBudget(maxBytes, cfg.maxBatchBytes)}
+	made := int64(0) // bytes of copies (see copy_budget.go)
+	for budget := int64(maxBytes); budget > 0 && made < copies.limit; {
 		ok, err := c.next()
 		if err != nil || !ok {
 			return out, c.offset, err
@@ -813,10 +829,11 @@ func (p *Partition) readAt(out []Record, offset int64, maxBytes int, level Isola
 			// that overtook the read may have moved it on past records
 			// of the batch (see batchCursor.enter), which decode skips.
 			offset = max(offset, c.entered)
-			out = slices.Grow(out, min(countRecords(c.data, c.batchPos, offset, budget), maxReadPrealloc))
+			n := min(countRecords(c.data, c.batchPos, offset, budget), maxReadPrealloc, int(copies.limit/recordStructSize))
+			out = slices.Grow(out, n)
 		}
 		n := len(out)
-		if out, err = dec.decode(out, &c.h, c.batch, offset, limit); err != nil {
+		if out, err = dec.decodeWithin(out, &c.h, c.batch, offset, limit, &copies); err != nil {
 			if he, ok := err.(*headersError); ok {
 				// Sound, but too costly to copy: not damage.
 				return out, c.offset, p.errorf("%w: %v", ErrRecordTooLarge, he)
@@ -826,6 +843,12 @@ func (p *Partition) readAt(out []Record, offset int64, maxBytes int, level Isola
 		for i := n; i < len(out); i++ {
 			out[i].Topic, out[i].Partition = p.topic, p.id
 		}
+		if copies.cut {
+			// The rest of the batch is for the next read, from the
+			// record after the last made; the batch made one at least.
+			return out, out[len(out)-1].Offset + 1, nil
+		}
+		made += copies.made
 		budget -= c.h.size()
 	}
 	return out, c.offset, nil
