@@ -438,7 +438,13 @@
 // __transaction_state's, failed on the write of a commit's decision,
 // CommitTransaction cannot know whether the decision is on disk: it fails
 // without ErrTransactionIncomplete, and the next Open commits the
-// transaction if the decision reached the disk, aborts it if not.
+// transaction if the decision reached the disk, aborts it if not. The
+// record of a transaction's end (CompleteCommit, CompleteAbort), written
+// once every marker is, is not waited for: a crash before the Log's
+// background fsync may lose it, and Open then finishes the transaction
+// again, as Kafka's coordinator does one it finds prepared: its partitions
+// get a second marker of the same outcome, which changes nothing a reader
+// sees (Partition.Batches lists it) and which compaction removes as any.
 //
 // # Isolation
 //

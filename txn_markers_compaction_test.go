@@ -1,6 +1,7 @@
 package eventlog_test
 
 import (
+	"context"
 	"fmt"
 	"math/rand/v2"
 	"testing"
@@ -125,7 +126,31 @@ func markerLog(t *testing.T, fsys *eventlog.MemFS) (*eventlog.Log, *eventlog.Opt
 	require.NoError(t, l.Compact(ctx, "t"))
 	clk.Advance(90 * time.Minute)
 	require.Equal(t, int64(markerLogEnd), p.LogEndOffset())
+	settleTransactionState(t, l)
 	return l, opts, clk
+}
+
+// settleTransactionState waits until all that the transaction coordinator
+// wrote to __transaction_state is durable. The coordinator writes the end
+// of a transaction (CompleteCommit, CompleteAbort), after its markers,
+// without waiting for the fsync, which the Log's background worker does
+// when the scheduler runs it. A crash before that fsync may lose the
+// record, and Open then finishes the transaction again, as Kafka's
+// coordinator does one it loads in PrepareCommit or PrepareAbort: it
+// writes the markers again, after the log end, and the coordinator's
+// segment has a torn tail until then. A crash test that counts markers or
+// runs Verify before Open settles first, so that what the crash leaves
+// does not hang on goroutine scheduling;
+// TestCompactOffsetsTopicMarkersCrashLosesTransactionEnd crashes before
+// the fsync on purpose.
+func settleTransactionState(t *testing.T, l *eventlog.Log) {
+	t.Helper()
+	p := partition(t, l, "__transaction_state", 0)
+	if end := p.LogEndOffset(); p.HighWatermark() < end {
+		waitCtx, cancel := context.WithTimeout(ctx, time.Minute)
+		defer cancel()
+		require.NoError(t, p.Wait(waitCtx, end-1), "the background fsync of __transaction_state")
+	}
 }
 
 // markerState is what readers see of the crash test's log.
