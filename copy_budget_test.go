@@ -60,12 +60,8 @@ func requireDense(t *testing.T, name string, recs []Record, next int64) int64 {
 // last record returned, and no call allocates more than its budget, the
 // decompressed batch and a copy of what a Poll keeps for the next.
 func TestCopyingReadsOfTinyRecordsStayWithinTheirBudget(t *testing.T) {
-	l, err := Open(t.TempDir(), nil)
-	require.NoError(t, err)
-	defer func() { require.NoError(t, l.Close()) }()
-	require.NoError(t, l.CreateTopic("t", TopicConfig{Partitions: 1}))
-	p, err := l.Partition("t", 0)
-	require.NoError(t, err)
+	l, p := tempPartition(t)
+	var err error
 	tp := TopicPartition{Topic: "t", Partition: 0}
 	ctx := context.Background()
 	_, err = p.Append(ctx, []Record{{Value: []byte("a")}}, AppendOptions{})
@@ -181,12 +177,7 @@ func TestCopyingReadsOfTinyRecordsStayWithinTheirBudget(t *testing.T) {
 // uncompressed, come back whole from any offset and any maxBytes, as they
 // did before copying reads had a budget.
 func TestCopyingReadsKeepOrdinaryBatchesWhole(t *testing.T) {
-	l, err := Open(t.TempDir(), nil)
-	require.NoError(t, err)
-	defer func() { require.NoError(t, l.Close()) }()
-	require.NoError(t, l.CreateTopic("t", TopicConfig{Partitions: 1}))
-	p, err := l.Partition("t", 0)
-	require.NoError(t, err)
+	_, p := tempPartition(t)
 	ctx := context.Background()
 
 	ordinary := make([]Record, 1000)
@@ -224,12 +215,7 @@ func TestCopyingReadsKeepOrdinaryBatchesWhole(t *testing.T) {
 // skips an aborted one's whole: every committed record comes back once, in
 // order, and none of the aborted transaction's.
 func TestReadCommittedAcrossPartialBatches(t *testing.T) {
-	l, err := Open(t.TempDir(), nil)
-	require.NoError(t, err)
-	defer func() { require.NoError(t, l.Close()) }()
-	require.NoError(t, l.CreateTopic("t", TopicConfig{Partitions: 1}))
-	p, err := l.Partition("t", 0)
-	require.NoError(t, err)
+	l, p := tempPartition(t)
 	tp := TopicPartition{Topic: "t", Partition: 0}
 	ctx := context.Background()
 
@@ -331,4 +317,18 @@ func TestManyHeadersOfABatchComeBackInParts(t *testing.T) {
 	}
 	assert.Greater(t, reads, 1)
 	t.Logf("%d reads", reads)
+}
+
+// tempPartition opens a Log in a temporary directory, closed when the test
+// ends, with a topic "t" of one partition, and returns it with the
+// partition.
+func tempPartition(t *testing.T) (*Log, *Partition) {
+	t.Helper()
+	l, err := Open(t.TempDir(), nil)
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, l.Close()) })
+	require.NoError(t, l.CreateTopic("t", TopicConfig{Partitions: 1}))
+	p, err := l.Partition("t", 0)
+	require.NoError(t, err)
+	return l, p
 }

@@ -133,12 +133,8 @@ func TestHostileEmptyHeadersAreNotCopied(t *testing.T) {
 // headers than maxAppendHeaders, and take one of that many, which reads
 // back.
 func TestAppendRefusesMoreHeadersThanABatchMayHold(t *testing.T) {
-	l, err := Open(t.TempDir(), nil)
-	require.NoError(t, err)
-	defer func() { require.NoError(t, l.Close()) }()
-	require.NoError(t, l.CreateTopic("t", TopicConfig{Partitions: 1}))
-	p, err := l.Partition("t", 0)
-	require.NoError(t, err)
+	_, p := tempPartition(t)
+	var err error
 	ctx := context.Background()
 	limit := maxAppendHeaders(DefaultMaxBatchBytes)
 	two := fmt.Sprintf("record 1 has %d headers, %d with those of the records before it", limit/2+2, limit/2+limit/2+2)
@@ -197,12 +193,7 @@ func TestThousandHeadersRoundTrip(t *testing.T) {
 	headers[999].Key = "" // an empty key
 	want := Record{Key: []byte("key"), Value: []byte("value"), Headers: headers}
 
-	l, err := Open(t.TempDir(), nil)
-	require.NoError(t, err)
-	defer func() { require.NoError(t, l.Close()) }()
-	require.NoError(t, l.CreateTopic("t", TopicConfig{Partitions: 1}))
-	p, err := l.Partition("t", 0)
-	require.NoError(t, err)
+	l, p := tempPartition(t)
 	ctx := context.Background()
 	for _, c := range []Compression{CompressionNone, CompressionZstd} {
 		_, err := p.Append(ctx, []Record{want}, AppendOptions{Compression: c})
@@ -292,12 +283,8 @@ func TestAppendHeadersReadBack(t *testing.T) {
 // 70 MB for a batch of as many empty headers as an append takes. It reads
 // them in place now.
 func TestOffsetForTimeCopiesNoHeaders(t *testing.T) {
-	l, err := Open(t.TempDir(), nil)
-	require.NoError(t, err)
-	defer func() { require.NoError(t, l.Close()) }()
-	require.NoError(t, l.CreateTopic("t", TopicConfig{Partitions: 1}))
-	p, err := l.Partition("t", 0)
-	require.NoError(t, err)
+	_, p := tempPartition(t)
+	var err error
 	at := time.UnixMilli(1_700_000_000_000)
 	_, err = p.Append(context.Background(), []Record{
 		{Timestamp: at, Headers: make([]Header, maxAppendHeaders(DefaultMaxBatchBytes)-1)},
