@@ -357,6 +357,7 @@ func (l *Log) NewConsumer(opts *ConsumerOptions) (*Consumer, error) {
 	}
 	c.view.Store(&consumerView{})
 	c.group.lastAutoCommit = l.opts.Now() // the automatic commit's clock starts now, as Kafka's
+	c.group.rewritten = c.group.lastAutoCommit
 	return c, nil
 }
 

@@ -106,6 +106,9 @@ type groupMember struct {
 	lastAutoCommit time.Time
 	committed      map[TopicPartition]int64 // positions this consumer last committed
 	async          []asyncCommit            // commits whose callback has not run
+	// rewritten is when the automatic commits last took every position,
+	// moved or not (see positionsLocked).
+	rewritten time.Time
 
 	// listener is the goroutine (goroutineID) that runs a
 	// RebalanceListener or commit callback, 0 while none runs; its calls
@@ -498,10 +501,16 @@ func (c *Consumer) asListener(fn func()) {
 // cover no record an iterator has not yielded: for the partition whose
 // records an iterator's loop body is being given (see reading), they take
 // its position before the chunk rather than the end of the batch being
-// yielded, unless this consumer committed further already.
+// yielded, unless this consumer committed further already. Every half
+// Options.OffsetsRetention they take the positions that did not move too
+// (those it committed further again), as Kafka's consumer commits every
+// position at every interval: a committed offset expires OffsetsRetention
+// after its commit when the group has no members, and those of a
+// consumer that assigned its partitions by hand would expire under it.
 func (c *Consumer) positionsLocked(automatic bool) (_ map[TopicPartition]OffsetAndMetadata, pastEnd error) {
 	out := make(map[TopicPartition]OffsetAndMetadata, len(c.assigned))
 	var past []error
+	rewrite := automatic && c.rewriteDueLocked()
 	for _, st := range c.assigned {
 		if st.target != atPosition || c.leaving(st) {
 			continue
@@ -510,8 +519,13 @@ func (c *Consumer) positionsLocked(automatic bool) (_ map[TopicPartition]OffsetA
 		if automatic && st == c.reading {
 			position = min(position, c.readingFrom)
 		}
-		if last, ok := c.group.committed[st.tp]; automatic && ok && (last == position || st == c.reading && last > position) {
-			continue
+		if last, ok := c.group.committed[st.tp]; automatic && ok {
+			if st == c.reading && last > position {
+				position = last // never back
+			}
+			if last == position && !rewrite {
+				continue
+			}
 		}
 		if hw := st.p.HighWatermark(); position > hw {
 			past = append(past, errorf("eventlog: commit %s: %w: position %d is past the high watermark %d; not committed", st.tp, ErrOffsetOutOfRange, position, hw))
@@ -559,12 +573,22 @@ func (c *Consumer) autoCommitLocked(ctx context.Context) {
 		return
 	}
 	gm.lastAutoCommit = now
+	rewrite := c.rewriteDueLocked()
 	if offsets, pastEnd := c.positionsLocked(true); len(offsets) == 0 && pastEnd == nil {
 		return
 	}
 	if _, _, err := c.commitPositionsLocked(ctx, true, DurabilityOS); err != nil {
 		c.log.opts.Logger.Warn("eventlog: automatic commit failed", "group", c.opts.GroupID, "err", err)
+	} else if rewrite {
+		gm.rewritten = now
 	}
+}
+
+// rewriteDueLocked reports whether the automatic commits are to take the
+// positions that did not move too (see positionsLocked).
+func (c *Consumer) rewriteDueLocked() bool {
+	r := c.log.opts.OffsetsRetention
+	return r > 0 && c.log.opts.Now().Sub(c.group.rewritten) >= r/2
 }
 
 // autoCommits reports whether the consumer commits automatically: it has a

@@ -573,7 +573,9 @@
 // the Log looks: the offsets of a group that members joined expire once
 // it has had no member for Options.OffsetsRetention (7 days by default),
 // all together; those of a group that only commits (partitions assigned by
-// hand, Log.CommitGroupOffsets) each OffsetsRetention after its commit.
+// hand, Log.CommitGroupOffsets) each OffsetsRetention after its commit;
+// a Consumer's automatic commits write its positions again, moved or
+// not, every half OffsetsRetention, so that they last while it polls.
 // Nothing expires while the group has members, nor an offset that an open
 // transaction or a commit not yet durable may change. The Log writes
 // tombstones for the expired offsets to __consumer_offsets, fsynced, before

@@ -357,3 +357,31 @@ func TestGroupOffsetsExpiryRacesNewMember(t *testing.T) {
 		require.Empty(t, committedOf(t, l, "g"), "round %d", i)
 	}
 }
+
+// TestGroupOffsetsExpiryKeepsAnAutoCommittingConsumers: a Consumer that
+// assigned its partitions by hand and commits automatically keeps its
+// group's offsets while it polls, however long its positions stay put, as
+// Kafka's consumer does by committing every position at every interval:
+// each expires OffsetsRetention after its commit, and the automatic
+// commits write the positions again before then. Before, they skipped the
+// positions that had not moved: the offsets expired under the open
+// Consumer, and its Close, which skips them too, did not write them back.
+func TestGroupOffsetsExpiryKeepsAnAutoCommittingConsumers(t *testing.T) {
+	clock := newFakeClock()
+	l := openLog(t, t.TempDir(), &eventlog.Options{Now: clock.Now, OffsetsRetention: 24 * time.Hour})
+	require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{Partitions: 2}))
+	fill(t, l, "t", 2, 3)
+	c := groupConsumer(t, l, "hand", nil)
+	require.NoError(t, c.Assign(tp("t", 0), tp("t", 1)))
+	n := 0
+	pollUntil(t, func() bool { return n == 6 }, func(*eventlog.Consumer, eventlog.Record) { n++ }, c)
+	for i := range 10 { // polls with nothing new, for 5 times the retention
+		clock.Advance(12 * time.Hour)
+		_, err := c.Poll(ctx)
+		require.NoError(t, err)
+		eventlog.ExpireGroupOffsets(l)
+		assert.Equal(t, map[eventlog.TopicPartition]int64{tp("t", 0): 3, tp("t", 1): 3}, committedOf(t, l, "hand"), "the consumer polls, %d hours on", (i+1)*12)
+	}
+	require.NoError(t, c.Close())
+	assert.Equal(t, map[eventlog.TopicPartition]int64{tp("t", 0): 3, tp("t", 1): 3}, committedOf(t, l, "hand"), "after its Close")
+}

@@ -206,8 +206,10 @@ type Options struct {
 	// joined expire once it has had no member for OffsetsRetention, all
 	// together; those of a group that only commits — a Consumer that
 	// assigns its partitions by hand, CommitGroupOffsets — each
-	// OffsetsRetention after its commit. Nothing expires while the group
-	// has members, nor an offset that a transaction still open or not yet
+	// OffsetsRetention after its commit (such a Consumer's automatic
+	// commits write its positions again, moved or not, every half
+	// OffsetsRetention, as Kafka's write them at every interval). Nothing
+	// expires while the group has members, nor an offset that a transaction still open or not yet
 	// durable may change. The Log writes a tombstone for each expired
 	// offset to __consumer_offsets, which compaction then drops, and
 	// forgets the offset once the tombstone is durable: fetching it finds
