@@ -119,7 +119,7 @@ func (c *Consumer) eachView(ctx context.Context, toEnd bool, fn func(*RecordView
 	var vc viewCursor
 	defer vc.close()
 	for {
-		chunk, err := c.planChunk(ctx, toEnd, &vc.ahead)
+		chunk, err := c.planChunk(ctx, toEnd, &vc)
 		if err != nil {
 			fn(nil, err)
 			return
@@ -135,11 +135,12 @@ func (c *Consumer) eachView(ctx context.Context, toEnd bool, fn func(*RecordView
 
 // planChunk picks the partition to read next, waiting for records as Poll
 // does unless toEnd or FetchMaxWait is negative; then it returns an empty
-// chunk when there is nothing to read. Before it waits it stops ahead, the
-// read-ahead verifier kept from the last chunk: a wait may last long, and
-// the verifier holds its segment, which retention, compaction or
-// DeleteTopic may have dropped meanwhile, mapped and open.
-func (c *Consumer) planChunk(ctx context.Context, toEnd bool, ahead *readAhead) (viewChunk, error) {
+// chunk when there is nothing to read. Before it waits it closes vc, the
+// cursor of the last chunk: a wait may last long, and the read-ahead
+// verifier vc kept holds its segment, which retention, compaction or
+// DeleteTopic may have dropped meanwhile, mapped and open, and vc keeps
+// the decompressed records of the batch it stopped in.
+func (c *Consumer) planChunk(ctx context.Context, toEnd bool, vc *viewCursor) (viewChunk, error) {
 	if err := c.acquire(); err != nil {
 		return viewChunk{}, err
 	}
@@ -175,7 +176,7 @@ func (c *Consumer) planChunk(ctx context.Context, toEnd bool, ahead *readAhead) 
 		case toEnd && unstable == nil || c.opts.FetchMaxWait < 0:
 			return viewChunk{}, nil
 		}
-		ahead.stop()
+		vc.close()
 		if !timing {
 			timing = true
 			if c.timer == nil {

@@ -168,6 +168,18 @@ func (c *batchCursor) enter() (stop bool, err error) {
 	return false, nil
 }
 
+// decompressing calls the test hook that counts decompressions when the
+// batch h heads is compressed. l may be nil (parse tables made by a
+// white-box test).
+func (l *Log) decompressing(h *batchHeader) {
+	if l == nil {
+		return
+	}
+	if hook := l.decompressHook.Load(); hook != nil && h.compression() != CompressionNone {
+		(*hook)()
+	}
+}
+
 // relisted handles a segment that could not be opened, indexed or mapped
 // (see relistGone): on a read-only Log whose writer removed or replaced
 // the file, the cursor goes on in the partition as listed again, from the
@@ -288,6 +300,7 @@ type viewCursor struct {
 	// records below it, in a batch the read starts inside, are skipped.
 	from    int64
 	dec     batchDecoder
+	kept    keptArea // what dec holds, for the next pass (see recordsArea)
 	records recordIter
 	area    []byte // records area of the current batch
 	fields  recordFields
@@ -402,9 +415,15 @@ func (vc *viewCursor) nextBatch() (bool, error) {
 	if !ok || err != nil {
 		return false, err
 	}
-	if ra := &vc.ahead; ra.table.kv != nil && ra.tablePos == b.batchPos && b.h.BaseOffset >= vc.from {
+	if ra := &vc.ahead; ra.table.kv != nil && ra.tablePos == b.batchPos {
 		// The verifier parsed the batch, and decompressed it if need be.
 		vc.parsed, vc.area, vc.timeBase = ra.table, b.batch[batchHeaderSize:], b.h.timeBase()
+		if base, from := b.h.BaseOffset, vc.from; base < from {
+			// The read starts inside the batch, as a Consumer's chunk
+			// that goes on where the last one stopped does.
+			t := vc.parsed
+			vc.parsed = t.from(sort.Search(t.len(), func(i int) bool { return base+int64(t.meta[i].offsetDelta) >= from }))
+		}
 		if ra.tableArea != nil {
 			vc.area = ra.tableArea
 		}
@@ -412,7 +431,7 @@ func (vc *viewCursor) nextBatch() (bool, error) {
 		vc.batchesRead++
 		return true, nil
 	}
-	vc.area, err = vc.dec.recordsArea(&b.h, b.batch, maxReadDecompressedBytes(p.config().maxBatchBytes))
+	vc.area, err = vc.recordsArea()
 	if err == nil {
 		err = vc.records.reset(&b.h, vc.area)
 	}
@@ -430,6 +449,39 @@ func (vc *viewCursor) nextBatch() (bool, error) {
 	return true, nil
 }
 
+// recordsArea returns the records area of the cursor's batch,
+// decompressed into dec when the batch is compressed. A Consumer reads a
+// batch of more than MaxPollRecords records in several chunks, each one
+// a pass of the cursor: the batch the last pass decompressed, and stopped
+// in, is not decompressed again. It is known by its segment, its place
+// there and its header, CRC included, which step checked again.
+func (vc *viewCursor) recordsArea() ([]byte, error) {
+	b := &vc.batches
+	compressed := b.h.compression() != CompressionNone
+	if k := &vc.kept; compressed && k.area != nil && k.seg == b.seg && k.pos == b.batchPos && k.h == b.h {
+		return k.area, nil
+	}
+	if compressed {
+		vc.kept = keptArea{}
+		b.p.log.decompressing(&b.h)
+	}
+	area, err := vc.dec.recordsArea(&b.h, b.batch, maxReadDecompressedBytes(b.p.config().maxBatchBytes))
+	if compressed && err == nil {
+		vc.kept = keptArea{seg: b.seg, pos: b.batchPos, h: b.h, area: area}
+	}
+	return area, err
+}
+
+// keptArea is the decompressed records area of the batch at pos of seg
+// that h heads, kept in a view cursor's decoder from one pass to the next.
+// seg is only compared: the cursor holds no reference to it.
+type keptArea struct {
+	seg  *segment
+	pos  int64
+	h    batchHeader
+	area []byte
+}
+
 // newChunk takes a table of records from the Log's pool, or makes one.
 func (vc *viewCursor) newChunk() *recordChunk {
 	if c, ok := vc.batches.p.log.recordChunks.Get().(*recordChunk); ok {
@@ -441,11 +493,13 @@ func (vc *viewCursor) newChunk() *recordChunk {
 // close lets go of what the cursor holds; the last view expires.
 func (vc *viewCursor) close() {
 	vc.ahead.stop()
+	vc.kept = keptArea{}
 	vc.pause()
 }
 
 // pause is close for a reader that may go on where it stopped: its
-// read-ahead verifier, if any, keeps its place.
+// read-ahead verifier, if any, keeps its place, and the decompressed
+// records of the batch it stopped in stay in dec (see recordsArea).
 func (vc *viewCursor) pause() {
 	vc.poison.expire()
 	vc.batches.close()
@@ -454,7 +508,9 @@ func (vc *viewCursor) pause() {
 		vc.batches.p.log.recordChunks.Put(vc.own)
 		vc.own = nil
 	}
-	vc.dec.trim()
+	if vc.kept.area == nil {
+		vc.dec.trim()
+	}
 }
 
 // Views returns an iterator over the records from offset on, as views read

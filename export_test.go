@@ -404,4 +404,15 @@ func SetReplayHook(l *Log, fn func(TopicPartition)) {
 	l.replayHook.Store(&fn)
 }
 
+// SetDecompressHook makes the reads on l (views, consumers, copying
+// reads) and their read-ahead verifiers call fn each time they decompress
+// a batch. A nil fn removes the hook.
+func SetDecompressHook(l *Log, fn func()) {
+	if fn == nil {
+		l.decompressHook.Store(nil)
+		return
+	}
+	l.decompressHook.Store(&fn)
+}
+
 const WritebackChunk = writebackChunk

@@ -74,6 +74,9 @@ type Log struct {
 	// it loaded the partition's log start offset, before it starts reading
 	// there. Tests only.
 	replayHook atomic.Pointer[func(TopicPartition)]
+	// decompressHook, when set, is called each time a read, or a
+	// read-ahead verifier, decompresses a batch. Tests only.
+	decompressHook atomic.Pointer[func()]
 	// topicsVersion counts the changes to the registry of topics, so that
 	// the views producers and groups keep of it can tell they are stale.
 	topicsVersion atomic.Int64

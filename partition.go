@@ -833,6 +833,7 @@ func (p *Partition) readAt(out []Record, offset int64, maxBytes int, level Isola
 			out = slices.Grow(out, n)
 		}
 		n := len(out)
+		p.log.decompressing(&c.h)
 		if out, err = dec.decodeWithin(out, &c.h, c.batch, offset, limit, &copies); err != nil {
 			if he, ok := err.(*headersError); ok {
 				// Sound, but too costly to copy: not damage.

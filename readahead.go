@@ -334,7 +334,7 @@ func (ra *readAhead) start() {
 		return
 	}
 	tables := l.newParseTables()
-	tables.limit = ra.decompressLimit
+	tables.limit, tables.log = ra.decompressLimit, l
 	v := newVerifier(seg, ra.data, ra.next, func() {
 		tables.release(l)
 		m.release()
@@ -359,6 +359,11 @@ func (ra *readAhead) checked(pos, end int64) bool {
 		return false
 	}
 	if ra.tables != nil {
+		if ra.table.kv != nil && ra.tablePos == pos {
+			// A Consumer's chunk that goes on in the batch the last one
+			// stopped in: the table is still the reader's (inUse).
+			return true
+		}
 		ra.table, ra.tableArea = ra.parsed(pos)
 		if ra.table.kv == nil && ra.v.working.Load() == pos {
 			ra.waitForTable(pos, end)

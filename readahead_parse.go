@@ -59,6 +59,7 @@ type parseTables struct {
 	areas [parsedBatchesCap][]byte
 
 	// The verifier's own.
+	log       *Log  // for its decompressHook
 	head      int64 // where the next batch's records go
 	it        recordIter
 	fields    recordFields
@@ -134,6 +135,7 @@ func (t *parseTables) add(data []byte, pos int64, reader *readerProgress) (full 
 		if k := len(t.spare); k > 0 {
 			buf, t.spare = t.spare[k-1], t.spare[:k-1]
 		}
+		t.log.decompressing(&h)
 		if area, err = decompress(buf[:0], area, h.compression(), t.limit); err != nil {
 			t.spare = append(t.spare, area[:0])
 			return false
