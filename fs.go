@@ -51,7 +51,10 @@ type FS interface {
 // does on Linux, with sync_file_range(2)); the library calls it on segments
 // of DurabilityOS topics as they grow, so that the fsync of a roll finds
 // little left to write. It makes nothing durable, and its errors are
-// ignored: a failed write-out is reported by the next Sync.
+// ignored: a failed write-out is reported by the next Sync. It must not
+// wait for the write: the Log's background worker that calls it also
+// makes the background fsyncs, which would wait behind it, and Close
+// waits for the worker.
 type File interface {
 	io.Reader
 	io.ReaderAt
