@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"github.com/twmb/franz-go/pkg/kerr"
 	"runtime"
 	"testing"
 	"time"
@@ -15,6 +14,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -25,13 +26,8 @@ import (
 // records before it are committed, as the package documentation says.
 func TestForwardRecordTooLargeForRemoteTopic(t *testing.T) {
 	const large = 10 // the offset of the record too large
-	c := newCluster(t, 1)
-	_, err := kadm.NewClient(newClient(t, c)).CreateTopic(testContext(t), 1, 1, map[string]*string{"max.message.bytes": kmsg.StringPtr("4000")}, "orders")
-	require.NoError(t, err)
-	l := newLog(t)
-	require.NoError(t, l.CreateTopic("orders", eventlog.TopicConfig{Partitions: 1}))
-	p, err := l.Partition("orders", 0)
-	require.NoError(t, err)
+	c, l, p := ordersLimitedTo4000(t)
+	var err error
 	recs := make([]eventlog.Record, large+1+5)
 	for i := range recs {
 		recs[i] = eventlog.Record{Value: bytes.Repeat([]byte{'a'}, 100)}
@@ -63,13 +59,8 @@ func TestForwardRecordTooLargeForRemoteTopic(t *testing.T) {
 // refused only after the Forward made a 40-byte kgo.RecordHeader of each:
 // 64 MB for a record of 3 MB. It is sized in place now.
 func TestForwardSizesAManyHeadersRecordBeforeCopyingIt(t *testing.T) {
-	c := newCluster(t, 1)
-	_, err := kadm.NewClient(newClient(t, c)).CreateTopic(testContext(t), 1, 1, map[string]*string{"max.message.bytes": kmsg.StringPtr("4000")}, "orders")
-	require.NoError(t, err)
-	l := newLog(t)
-	require.NoError(t, l.CreateTopic("orders", eventlog.TopicConfig{Partitions: 1}))
-	p, err := l.Partition("orders", 0)
-	require.NoError(t, err)
+	c, l, p := ordersLimitedTo4000(t)
+	var err error
 	_, err = p.Append(testContext(t), []eventlog.Record{{Value: []byte("v"), Headers: make([]eventlog.Header, 1_600_000)}}, eventlog.AppendOptions{Compression: eventlog.CompressionZstd})
 	require.NoError(t, err)
 
@@ -91,13 +82,8 @@ func TestForwardSizesAManyHeadersRecordBeforeCopyingIt(t *testing.T) {
 // record fits, so every one must arrive, in batches the topic takes.
 func TestForwardBatchesFitTheRemoteTopic(t *testing.T) {
 	const n = 200
-	c := newCluster(t, 1)
-	_, err := kadm.NewClient(newClient(t, c)).CreateTopic(testContext(t), 1, 1, map[string]*string{"max.message.bytes": kmsg.StringPtr("4000")}, "orders")
-	require.NoError(t, err)
-	l := newLog(t)
-	require.NoError(t, l.CreateTopic("orders", eventlog.TopicConfig{Partitions: 1}))
-	p, err := l.Partition("orders", 0)
-	require.NoError(t, err)
+	c, l, p := ordersLimitedTo4000(t)
+	var err error
 	recs := make([]eventlog.Record, n)
 	for i := range recs {
 		recs[i] = eventlog.Record{Value: bytes.Repeat([]byte{'a'}, 100)}
@@ -199,13 +185,8 @@ func TestForwardStartAtEndResumes(t *testing.T) {
 // as large as the remote topic's max.message.bytes, then one a byte larger:
 // the first is sent, the second refused, naming its offset.
 func TestForwardRecordAtTheRemoteLimit(t *testing.T) {
-	c := newCluster(t, 1)
-	_, err := kadm.NewClient(newClient(t, c)).CreateTopic(testContext(t), 1, 1, map[string]*string{"max.message.bytes": kmsg.StringPtr("4000")}, "orders")
-	require.NoError(t, err)
-	l := newLog(t)
-	require.NoError(t, l.CreateTopic("orders", eventlog.TopicConfig{Partitions: 1}))
-	p, err := l.Partition("orders", 0)
-	require.NoError(t, err)
+	c, l, p := ordersLimitedTo4000(t)
+	var err error
 	// A record without key and headers and with a value of 3930 bytes
 	// takes 3939 bytes (2 for its length, 3937 for attributes, deltas, the
 	// null key, the value's 2-byte length and the value, and the header
@@ -294,4 +275,19 @@ func TestForwardKeepsTheClientBatchSize(t *testing.T) {
 	cancel()
 	require.NoError(t, <-done)
 	assert.Equal(t, map[int32]int64{0: 1}, remoteEnds(t, c, "orders", 1))
+}
+
+// ordersLimitedTo4000 makes a cluster with topic "orders" whose
+// max.message.bytes is 4000, and a Log with a local topic "orders" of one
+// partition, returned with the partition.
+func ordersLimitedTo4000(t *testing.T) (*kfake.Cluster, *eventlog.Log, *eventlog.Partition) {
+	t.Helper()
+	c := newCluster(t, 1)
+	_, err := kadm.NewClient(newClient(t, c)).CreateTopic(testContext(t), 1, 1, map[string]*string{"max.message.bytes": kmsg.StringPtr("4000")}, "orders")
+	require.NoError(t, err)
+	l := newLog(t)
+	require.NoError(t, l.CreateTopic("orders", eventlog.TopicConfig{Partitions: 1}))
+	p, err := l.Partition("orders", 0)
+	require.NoError(t, err)
+	return c, l, p
 }
