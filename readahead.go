@@ -153,10 +153,16 @@ func (v *verifier) run(stop <-chan struct{}) {
 			continue
 		}
 		v.working.Store(pos)
-		if verifyBatchCRC(v.data[pos:]) != nil {
+		full, bad := false, false
+		if v.tables != nil {
+			full, bad = v.tables.add(v.data, pos, &v.progress)
+		} else {
+			bad = verifyBatchCRC(v.data[pos:]) != nil
+		}
+		if bad {
 			return // the reader finds the damage itself
 		}
-		if v.tables != nil && v.tables.add(v.data, pos, &v.progress) {
+		if full {
 			// No room for the batch's table until the reader moves on:
 			// wait for it rather than run ahead without tables.
 			v.working.Store(-1)

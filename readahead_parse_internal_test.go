@@ -61,6 +61,21 @@ func parseAheadSegment(t *testing.T) (data []byte, starts []int64, tabled []bool
 	require.NoError(t, verifyBatchCRC(bad))
 	add(bad, false)
 	add(encodeBatch(t, varied[10:], CompressionNone), true)
+	// Records the verifier's check passes over a chunk at a time before
+	// the fast parser takes them (values of 3000 bytes), or that it does
+	// not take at all (values of 10,000), so that the parse waits for the
+	// check and finishes after it.
+	large := make([]Record, 12)
+	for i := range large {
+		large[i] = Record{Key: []byte("k"), Value: bytes.Repeat([]byte{byte(i)}, 3000), Timestamp: testTime}
+	}
+	large[7].Value = make([]byte, 10000)
+	add(encodeBatch(t, large, CompressionNone), true)
+	// A batch whose records all take the time the log appended it at.
+	appended := encodeBatch(t, varied[20:], CompressionNone)
+	appended[batchAttributesPos+1] |= attrLogAppendTime
+	binary.BigEndian.PutUint32(appended[batchCRCPos:], crc32c(appended, batchAttributesPos, len(appended)))
+	add(appended, true)
 	return data, starts, tabled
 }
 
@@ -104,7 +119,7 @@ func TestParseAheadTablesMatchTheParser(t *testing.T) {
 			require.NoError(t, it.next(&f))
 			var want, got RecordView
 			f.fill(&want, area)
-			table.fill(j, &got, area, h.BaseOffset, h.BaseTimestamp)
+			table.fill(j, &got, area, h.BaseOffset, h.timeBase())
 			assert.Equal(t, want, got, "batch %d record %d", i, j)
 			assert.Equal(t, want.Key == nil, got.Key == nil)
 			assert.Equal(t, want.Value == nil, got.Value == nil)

@@ -88,14 +88,7 @@ func (it *recordIter) table(recs recordTable, f *recordFields, timeBase int64) (
 	i, fast := 0, true
 	for {
 		if fast {
-			n, end, prev := parseShortRecords(it.area, it.p, recs.kv[i:], recs.meta[i:], it.prevDelta, it.lastDelta)
-			if it.appendTime >= 0 {
-				for j := i; j < i+n; j++ {
-					recs.meta[j].tsDelta = 0 // every record has the batch's time
-				}
-			}
-			it.p, it.prevDelta = end, prev
-			it.index += n
+			n := it.tableShort(recs.from(i), it.area)
 			i += n
 			// Stopped at once: the records that follow are likely to be
 			// of the same shape, which next tables without the call.
@@ -122,6 +115,21 @@ func (it *recordIter) table(recs recordTable, f *recordFields, timeBase int64) (
 		recs.meta[i] = m
 		i++
 	}
+}
+
+// tableShort tables the records from it.p on that parseShortRecords takes
+// and that end within area, the records area or the start of it, up to
+// len(recs) of them, and returns how many.
+func (it *recordIter) tableShort(recs recordTable, area []byte) int {
+	n, end, prev := parseShortRecords(area, it.p, recs.kv, recs.meta, it.prevDelta, it.lastDelta)
+	if it.appendTime >= 0 {
+		for j := range n {
+			recs.meta[j].tsDelta = 0 // every record has the batch's time
+		}
+	}
+	it.p, it.prevDelta = end, prev
+	it.index += n
+	return n
 }
 
 // fill points v at the i-th record of t in area, the records area of a
