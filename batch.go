@@ -239,6 +239,38 @@ func crc32c(b []byte, from, to int) uint32 {
 // memory takes.
 const crcChunk = 4 << 10
 
+// crcCheck checks a batch's CRC a chunk at a time.
+type crcCheck struct {
+	b       []byte // the batch, and whatever follows it
+	at, end int    // what is summed; end: the end of the batch
+	crc     uint32
+}
+
+// crcCheckChunk is how much crcCheck.next sums, and crcCheckAhead how far
+// ahead of it it asks the CPU to prefetch: the fastest of the pairs from
+// 512 to 8192 bytes tried on batches of small records.
+const (
+	crcCheckChunk = 1 << 10
+	crcCheckAhead = 2 << 10
+)
+
+// next sums the next chunk of the batch.
+func (c *crcCheck) next() {
+	to := min(c.at+crcCheckChunk, c.end)
+	prefetch(c.b[min(to+crcCheckAhead-crcCheckChunk, len(c.b)):min(to+crcCheckAhead, len(c.b))])
+	c.crc = crc32cUpdate(c.crc, c.b[c.at:to])
+	c.at = to
+}
+
+// matches sums what is left of the batch and reports whether its CRC
+// matches the one in its header.
+func (c *crcCheck) matches() bool {
+	for c.at < c.end {
+		c.next()
+	}
+	return c.crc == binary.BigEndian.Uint32(c.b[batchCRCPos:])
+}
+
 // setBaseOffset writes the base offset into an encoded batch (bytes 0..8,
 // outside the CRC).
 func setBaseOffset(batch []byte, base int64) {

@@ -87,7 +87,7 @@ func (c *batchCursor) next() (bool, error) {
 func (c *batchCursor) step() (bool, error) {
 	p, seg := c.p, c.seg
 	h, err := batchHeaderAt(c.data, c.pos)
-	if err == nil && !c.noCRC && !c.ahead.checked(c.pos, c.pos+h.size()) {
+	if err == nil && !c.noCRC && !c.ahead.checked(c.pos, c.pos+h.size()) && !c.ahead.tableOwn(c.data, c.pos, &h) {
 		err = verifyBatchCRC(c.data[c.pos:])
 	}
 	if err != nil {

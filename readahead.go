@@ -267,7 +267,11 @@ type readAhead struct {
 	table     recordTable // the table of the batch the reader checked last, if any (kv nil if none)
 	tableArea []byte      // its decompressed records area; nil: uncompressed
 	tablePos  int64       // where that batch starts
-	caughtUp  int64       // the position last stored in v.progress.caughtUp
+	ownTable  bool        // the reader tabled it itself (tableOwn)
+	// The reader's parser, for tableOwn.
+	it       recordIter
+	fields   recordFields
+	caughtUp int64 // the position last stored in v.progress.caughtUp
 	// parsedBatches counts the batches read from tables.
 	parsedBatches int64
 }
@@ -309,7 +313,7 @@ func (ra *readAhead) moved(pos, next int64) {
 	ra.read += next - pos
 	switch {
 	case ra.v != nil:
-		if ra.table.kv == nil && ra.tables != nil && next-ra.caughtUp >= readAheadCaughtUp {
+		if (ra.table.kv == nil || ra.ownTable) && ra.tables != nil && next-ra.caughtUp >= readAheadCaughtUp {
 			ra.v.progress.caughtUp.Store(next)
 			ra.caughtUp = next
 		}
@@ -370,6 +374,7 @@ func (ra *readAhead) checked(pos, end int64) bool {
 			// stopped in: the table is still the reader's (inUse).
 			return true
 		}
+		ra.ownTable = false
 		ra.table, ra.tableArea = ra.parsed(pos)
 		if ra.table.kv == nil && ra.v.working.Load() == pos {
 			ra.waitForTable(pos, end)

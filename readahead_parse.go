@@ -1,9 +1,6 @@
 package eventlog
 
-import (
-	"encoding/binary"
-	"sync/atomic"
-)
+import "sync/atomic"
 
 // Parse-ahead: a verifier that checks a batch's CRC also parses its
 // records, from the bytes it just pulled into its core's cache, into a
@@ -33,6 +30,13 @@ const (
 	// parseAheadLook is how many records the verifier parses between
 	// looks at whether the reader took the batch.
 	parseAheadLook = 128
+	// parseAheadLookBytes is how much of an uncompressed batch the
+	// verifier checks and parses between looks at whether the reader took
+	// the batch.
+	parseAheadLookBytes = 16 << 10
+	// readerTableCap is the most records a batch may hold for the reader
+	// to table it itself (readAhead.tableOwn).
+	readerTableCap = 4096
 	// parseAheadAreaBytes bounds the decompressed batches a verifier
 	// holds for its reader; past it, the reader decompresses itself.
 	parseAheadAreaBytes = 8 << 20
@@ -60,6 +64,11 @@ type parseTables struct {
 	// Written by the verifier before it publishes the batch, like its
 	// table; given back to spare once the reader is past the batch.
 	areas [parsedBatchesCap][]byte
+
+	// The reader's table of the batch it checked and tabled itself
+	// (readAhead.tableOwn).
+	readerKV   [readerTableCap]kvEntry
+	readerMeta [readerTableCap]metaEntry
 
 	// The verifier's own.
 	log       *Log  // for its decompressHook
@@ -215,12 +224,10 @@ func (t *parseTables) table(h *batchHeader, area []byte, pos, d, oldest int64, r
 			return false, false
 		}
 		if check.at < check.end {
-			// Uncompressed, and checked up to where the parse is: the
-			// records that end within the next chunk checked, as long as
-			// the fast parser takes them; table takes the rest once the
-			// check is done.
-			check.next()
-			i += t.it.tableShort(recs.from(i), area[:check.at-batchHeaderSize])
+			// Uncompressed: the parse follows the check, as far as the
+			// fast parser takes the records; table takes the rest once
+			// the check is done.
+			i = t.it.tableBehind(recs, i, check, check.at+parseAheadLookBytes)
 			continue
 		}
 		want := min(parseAheadLook, recs.len()-i)
@@ -235,38 +242,6 @@ func (t *parseTables) table(h *batchHeader, area []byte, pos, d, oldest int64, r
 	t.batches[d%parsedBatchesCap] = parsedBatch{pos: pos, first: first, count: n}
 	t.head = first + n
 	return true, false
-}
-
-// crcCheck checks a batch's CRC a chunk at a time.
-type crcCheck struct {
-	b       []byte // the batch, and whatever follows it
-	at, end int    // what is summed; end: the end of the batch
-	crc     uint32
-}
-
-// crcCheckChunk is how much crcCheck.next sums, and crcCheckAhead how far
-// ahead of it it asks the CPU to prefetch: the fastest of the pairs from
-// 512 to 8192 bytes tried on batches of small records.
-const (
-	crcCheckChunk = 1 << 10
-	crcCheckAhead = 2 << 10
-)
-
-// next sums the next chunk of the batch.
-func (c *crcCheck) next() {
-	to := min(c.at+crcCheckChunk, c.end)
-	prefetch(c.b[min(to+crcCheckAhead-crcCheckChunk, len(c.b)):min(to+crcCheckAhead, len(c.b))])
-	c.crc = crc32cUpdate(c.crc, c.b[c.at:to])
-	c.at = to
-}
-
-// matches sums what is left of the batch and reports whether its CRC
-// matches the one in its header.
-func (c *crcCheck) matches() bool {
-	for c.at < c.end {
-		c.next()
-	}
-	return c.crc == binary.BigEndian.Uint32(c.b[batchCRCPos:])
 }
 
 // records returns the n records of the ring from first on, counted from
@@ -306,4 +281,40 @@ func (ra *readAhead) parsed(pos int64) (recordTable, []byte) {
 			return t.records(b.first, b.count), t.areas[i]
 		}
 	}
+}
+
+// tableOwn is the reader's side of add, for a batch the verifier left to
+// it: it checks the CRC of the batch h heads at pos of data and, when the
+// batch is uncompressed, tables its records in the same pass into the
+// reader's own table, which the reader then reads as it reads the
+// verifier's. It reports whether it checked the batch and its CRC
+// matched; the batch has a table if it also parsed. When it reports
+// false, the reader checks the batch itself (and reports its damage).
+func (ra *readAhead) tableOwn(data []byte, pos int64, h *batchHeader) bool {
+	if ra == nil || ra.tables == nil {
+		return false
+	}
+	t, n := ra.tables, int(h.RecordCount)
+	if h.compression() != CompressionNone || h.isControl() || n <= 0 || n > readerTableCap {
+		return false
+	}
+	check := crcCheck{b: data[pos:], at: batchAttributesPos, end: int(h.size())}
+	it := &ra.it
+	if it.reset(h, data[pos+batchHeaderSize:pos+h.size()]) != nil {
+		return false
+	}
+	recs := recordTable{kv: t.readerKV[:n:n], meta: t.readerMeta[:n:n]}
+	i := it.tableBehind(recs, 0, &check, check.end)
+	if !check.matches() {
+		return false
+	}
+	if i < n {
+		if k, _ := it.table(recs.from(i), &ra.fields, h.timeBase()); k < n-i {
+			return true // checked; the reader parses it and finds what stopped the table
+		}
+	}
+	if it.next(&ra.fields) == errBatchEnd {
+		ra.table, ra.tableArea, ra.tablePos, ra.ownTable = recs, nil, pos, true
+	}
+	return true
 }

@@ -100,31 +100,7 @@ func TestParseAheadTablesMatchTheParser(t *testing.T) {
 			continue
 		}
 		require.NotNil(t, table.kv, "batch %d", i)
-		h, err := parseBatchHeader(data[pos:])
-		require.NoError(t, err)
-		var dec batchDecoder
-		area, err := dec.recordsArea(&h, data[pos:pos+h.size()], v.tables.limit)
-		require.NoError(t, err)
-		if h.compression() == CompressionNone {
-			assert.Nil(t, decompressed, "batch %d is read from the segment", i)
-		} else {
-			require.Equal(t, area, decompressed, "batch %d decompressed by the verifier", i)
-			area = decompressed
-		}
-		var it recordIter
-		require.NoError(t, it.reset(&h, area))
-		require.Equal(t, int(h.RecordCount), table.len())
-		for j := range table.len() {
-			var f recordFields
-			require.NoError(t, it.next(&f))
-			var want, got RecordView
-			f.fill(&want, area)
-			table.fill(j, &got, area, h.BaseOffset, h.timeBase())
-			assert.Equal(t, want, got, "batch %d record %d", i, j)
-			assert.Equal(t, want.Key == nil, got.Key == nil)
-			assert.Equal(t, want.Value == nil, got.Value == nil)
-			assert.Equal(t, want.Clone(), got.Clone())
-		}
+		assertTableMatchesParser(t, data[pos:], table, decompressed, v.tables.limit, fmt.Sprintf("batch %d", i))
 	}
 	ra.stop()
 	assert.Equal(t, int32(1), v.tables.refs.Load(), "the verifier's reference is left")
@@ -421,4 +397,95 @@ func TestReaderWaitsForTheBatchTheVerifierIsOn(t *testing.T) {
 	assert.False(t, ra.checked(starts[1], starts[2]))
 	assert.Nil(t, ra.table.kv)
 	ra.stop()
+}
+
+// assertTableMatchesParser checks table, made of the batch at the start
+// of data, and decompressed, its records area as the verifier
+// decompressed it (nil if the table points into data): every record's
+// view from the table equals the one the parser makes.
+func assertTableMatchesParser(t *testing.T, data []byte, table recordTable, decompressed []byte, limit int, name string) {
+	t.Helper()
+	h, err := parseBatchHeader(data)
+	require.NoError(t, err)
+	var dec batchDecoder
+	area, err := dec.recordsArea(&h, data[:h.size()], limit)
+	require.NoError(t, err)
+	if h.compression() == CompressionNone {
+		assert.Nil(t, decompressed, "%s is read from the segment", name)
+	} else {
+		require.Equal(t, area, decompressed, "%s decompressed by the verifier", name)
+		area = decompressed
+	}
+	var it recordIter
+	require.NoError(t, it.reset(&h, area))
+	require.Equal(t, int(h.RecordCount), table.len())
+	for j := range table.len() {
+		var f recordFields
+		require.NoError(t, it.next(&f))
+		var want, got RecordView
+		f.fill(&want, area)
+		table.fill(j, &got, area, h.BaseOffset, h.timeBase())
+		assert.Equal(t, want, got, "%s record %d", name, j)
+		assert.Equal(t, want.Key == nil, got.Key == nil)
+		assert.Equal(t, want.Value == nil, got.Value == nil)
+		assert.Equal(t, want.Clone(), got.Clone())
+	}
+}
+
+// TestReaderTablesTheBatchesLeftToIt: a reader that reaches a batch the
+// verifier did not check checks its CRC itself and, if it is uncompressed,
+// tables its records in the same pass. The views from its table equal the
+// parser's; a batch it cannot table (damaged records, timestamps out of
+// range) is still checked, a compressed one is left to the reader's usual
+// path, and one whose CRC does not match gets no table, for the reader's
+// own check to report. A reader that reads its own tables still tells the
+// verifier that it caught up with it.
+func TestReaderTablesTheBatchesLeftToIt(t *testing.T) {
+	data, starts, tabled := parseAheadSegment(t)
+	l := &Log{}
+	v := newVerifier(nil, data, 0, func() {}) // never runs: every batch is left to the reader
+	v.tables = l.newParseTables()
+	ra := readAhead{v: v, l: l, tables: v.tables}
+	defer ra.stop()
+	for i, pos := range starts {
+		name := fmt.Sprintf("batch %d", i)
+		h, err := parseBatchHeader(data[pos:])
+		require.NoError(t, err)
+		require.False(t, ra.checked(pos, pos+h.size()), "%s: not checked by the verifier", name)
+		compressed := h.compression() != CompressionNone
+		require.Equal(t, !compressed, ra.tableOwn(data, pos, &h), "%s checked by tableOwn", name)
+		if !tabled[i] || compressed {
+			assert.Nil(t, ra.table.kv, "%s has no table", name)
+			continue
+		}
+		require.NotNil(t, ra.table.kv, "%s has a table", name)
+		assert.Equal(t, pos, ra.tablePos)
+		assertTableMatchesParser(t, data[pos:], ra.table, ra.tableArea, maxReadDecompressedBytes(DefaultMaxBatchBytes), name)
+		assert.True(t, ra.checked(pos, pos+h.size()), "%s: a Consumer's next chunk in it goes on with the table", name)
+
+		damaged := append([]byte(nil), data...)
+		damaged[pos+h.size()/2] ^= 0x10
+		ra.table = recordTable{}
+		assert.False(t, ra.tableOwn(damaged, pos, &h), "%s damaged", name)
+		assert.Nil(t, ra.table.kv, "%s damaged has no table", name)
+	}
+
+	uncompressed, ustarts := segmentBytes(t, 4)
+	v = newVerifier(nil, uncompressed, 0, func() {})
+	v.tables = l.newParseTables()
+	own := readAhead{v: v, l: l, tables: v.tables}
+	defer own.stop()
+	for i, pos := range ustarts {
+		end := int64(len(uncompressed))
+		if i+1 < len(ustarts) {
+			end = ustarts[i+1]
+		}
+		h, err := parseBatchHeader(uncompressed[pos:])
+		require.NoError(t, err)
+		require.False(t, own.checked(pos, end))
+		require.True(t, own.tableOwn(uncompressed, pos, &h))
+		require.NotNil(t, own.table.kv)
+		own.moved(pos, end)
+		assert.Equal(t, end, v.progress.caughtUp.Load(), "batch %d: the reader says it caught up", i)
+	}
 }

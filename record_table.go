@@ -132,6 +132,20 @@ func (it *recordIter) tableShort(recs recordTable, area []byte) int {
 	return n
 }
 
+// tableBehind sums the batch of check up to until, or to its end, a chunk
+// at a time, and after each chunk tables the records of recs from the
+// i-th on that end within what check summed and that tableShort takes,
+// so that the parse reads what the check just pulled into the core's
+// cache, while the check's next loads wait for memory. The records area
+// walked must be the batch's own (uncompressed). It returns the new i.
+func (it *recordIter) tableBehind(recs recordTable, i int, check *crcCheck, until int) int {
+	for check.at < min(until, check.end) {
+		check.next()
+		i += it.tableShort(recs.from(i), it.area[:check.at-batchHeaderSize])
+	}
+	return i
+}
+
 // fill points v at the i-th record of t in area, the records area of a
 // batch with base offset base and time base timeBase.
 func (t *recordTable) fill(i int, v *RecordView, area []byte, base, timeBase int64) {
