@@ -57,8 +57,15 @@ const (
 	// readAheadMinBytes is the least a scan must have left to read in a
 	// segment for a verifier to be worth a goroutine.
 	readAheadMinBytes = 1 << 20
-	// readAheadWindow bounds how far ahead of the reader a verifier runs.
-	readAheadWindow = 4 << 20
+	// readAheadWindow bounds how far ahead of the reader a verifier runs:
+	// far enough for the batches it leaves a reader that catches up
+	// (readAheadLead), and near enough that a reader slower than it finds
+	// the bytes it checked still in a cache. Once the verifier checked and
+	// parsed in one pass, it ran a full window ahead of a reader that
+	// hashed every key and value; with a window of 4 MiB that reader took
+	// 1.3 times as long (the bytes came from memory again), with 768 KiB
+	// as long as before (BENCHMARKS.md, issue 8).
+	readAheadWindow = 768 << 10
 	// readAheadLead is how far a verifier that parses ahead moves on
 	// when the reader catches up with it.
 	readAheadLead = 256 << 10

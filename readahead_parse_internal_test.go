@@ -189,13 +189,17 @@ func TestParseAheadLeavesBatchesToTheReader(t *testing.T) {
 		assert.NotNil(t, ra.table.kv)
 		assert.Equal(t, int64(0), v.checked.Load(), "no CRC vouched for across the batches left")
 
+		// The reader goes on, letting the verifier settle after each
+		// batch, so that it never finds the verifier on the batch it
+		// reaches (and so catches up again).
 		ra.moved(starts[left], starts[left+1])
+		synctest.Wait()
 		i := left + 1
 		for ; starts[i] < v.at.Load()-readAheadWindow/4; i++ {
 			require.True(t, ra.checked(starts[i], starts[i+1]), "batch %d has a table", i)
 			ra.moved(starts[i], starts[i+1])
+			synctest.Wait()
 		}
-		synctest.Wait()
 		assert.Greater(t, v.checked.Load(), starts[i], "past the batches left, the CRCs are vouched for again")
 		ra.stop()
 		<-done
@@ -209,7 +213,11 @@ func TestParseAheadLeavesBatchesToTheReader(t *testing.T) {
 // instead of waiting for the batch the verifier is on, and tables the
 // ones after them.
 func TestParseAheadLeavesBatchesToAGainingReader(t *testing.T) {
-	data, starts := segmentBytes(t, 60)
+	// More than a window, and less than the window past the batch the
+	// reader moves to.
+	data, starts := segmentBytes(t, 13)
+	require.Greater(t, len(data), readAheadWindow)
+	require.Less(t, len(data), 2*readAheadWindow-2*int(starts[1]))
 	synctest.Test(t, func(t *testing.T) {
 		l := &Log{}
 		v := newVerifier(nil, data, 0, func() {})
