@@ -177,7 +177,7 @@ func TestConsumerReadsAheadInsideCompressedBatches(t *testing.T) {
 			next++
 		}
 		assert.Equal(t, int64(readAheadBatches*readAheadBatchRecords), next)
-		assert.Greater(t, eventlog.ParsedAheadBatches(l), int64(35), "batches read from the verifier's tables")
+		assert.GreaterOrEqual(t, eventlog.ParsedAheadBatches(l), int64(windowBatches), "batches read from the verifier's tables")
 		t.Logf("%d batches, %d decompressions, %d read from tables", readAheadBatches, decompressions.Load(), eventlog.ParsedAheadBatches(l))
 		// Once each, but the reader and the verifier may both decompress a
 		// batch when the reader catches up with it. A consumer that

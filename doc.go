@@ -684,11 +684,16 @@
 // off. A loop that has read 256 KiB of a segment and has at least 1 MiB more
 // of it ahead has the CRCs checked on another core (read-ahead
 // verification): a goroutine of the Log walks the same batches at most
-// 4 MiB ahead of the loop, and the loop
+// 768 KiB ahead of the loop (near enough that the loop finds the bytes the
+// goroutine read still in a cache), and the loop
 // skips the check of each batch the goroutine has vouched for and checks
 // the others itself, so a busy machine slows nothing down. The goroutine
 // also parses the records of the batches it checks into a table, from
-// which the loop makes its views without decoding them, and decompresses
+// which the loop makes its views without decoding them; it parses an
+// uncompressed batch in the same pass as it checks it, a kilobyte behind,
+// so that the parse runs while the check waits for memory, and a loop
+// checking a batch itself beside such a goroutine does the same. It
+// decompresses
 // compressed batches for the loop first (holding at most 8 MiB of them
 // ahead), so that a compressed topic's decompression runs on both cores.
 // When the loop gains on the goroutine, the goroutine leaves it the next

@@ -147,6 +147,9 @@ func RetryIncompleteTransactions(l *Log) {
 	}
 }
 
+// ReadAheadWindow is how far ahead of a scan its verifier runs, at most.
+const ReadAheadWindow = readAheadWindow
+
 // ReadAheadBatches counts the batches whose CRC a read-ahead verifier
 // checked for a view scan that has ended.
 func ReadAheadBatches(l *Log) int64 { return l.readAheadBatches.Load() }
