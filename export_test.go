@@ -150,6 +150,10 @@ func RetryIncompleteTransactions(l *Log) {
 // ReadAheadWindow is how far ahead of a scan its verifier runs, at most.
 const ReadAheadWindow = readAheadWindow
 
+// ReaderTabledBatches counts the batches that view scans that have ended
+// checked and tabled themselves in one pass.
+func ReaderTabledBatches(l *Log) int64 { return l.readerTabled.Load() }
+
 // ReadAheadBatches counts the batches whose CRC a read-ahead verifier
 // checked for a view scan that has ended.
 func ReadAheadBatches(l *Log) int64 { return l.readAheadBatches.Load() }

@@ -91,8 +91,10 @@ type Log struct {
 	verifiers        atomic.Int32    // read-ahead verifiers running; see readahead.go
 	readAheadBatches atomic.Int64    // batches whose CRC a verifier checked for a reader
 	readAheadParsed  atomic.Int64    // batches a reader read from its verifier's tables
+	readerTabled     atomic.Int64    // batches a reader checked and tabled itself (tableOwn)
 	rebuildScans     atomic.Int64    // scans of a segment's log by Partition.rebuildIndex
 	parseTables      sync.Pool       // *parseTables of verifiers that ended; see readahead_parse.go
+	readerTables     sync.Pool       // *readerTable of scans that ran without a verifier
 	recordChunks     sync.Pool       // *recordChunk of view cursors that ended; see cursor.go
 	syncRequests     chan *Partition // partitions that want a background fsync
 	// writebackRequests: partitions whose active segment has a chunk more

@@ -275,12 +275,16 @@ type readAhead struct {
 	tableArea []byte      // its decompressed records area; nil: uncompressed
 	tablePos  int64       // where that batch starts
 	ownTable  bool        // the reader tabled it itself (tableOwn)
+	// own is where the reader tables batches itself: tables.reader with a
+	// verifier, one from the Log's pool in a long scan without one.
+	own *readerTable
 	// The reader's parser, for tableOwn.
 	it       recordIter
 	fields   recordFields
 	caughtUp int64 // the position last stored in v.progress.caughtUp
-	// parsedBatches counts the batches read from tables.
-	parsedBatches int64
+	// parsedBatches counts the batches read from the verifier's tables,
+	// ownTabled those the reader tabled itself.
+	parsedBatches, ownTabled int64
 }
 
 // readAheadStride is how far the reader moves between publishing its
@@ -338,6 +342,14 @@ func (ra *readAhead) start() {
 	l, seg, m := ra.l, ra.seg, ra.m
 	ra.read = 0 // if no verifier starts, try again after as much again
 	if !l.reserveVerifier() {
+		if ra.own == nil {
+			// The reader checks and parses the scan alone, but in one
+			// pass a batch (tableOwn).
+			ra.own, _ = l.readerTables.Get().(*readerTable)
+			if ra.own == nil {
+				ra.own = new(readerTable)
+			}
+		}
 		return
 	}
 	// The reader's own references keep both alive, so these succeed.
@@ -358,7 +370,8 @@ func (ra *readAhead) start() {
 		_ = seg.release()
 	})
 	v.tables = tables
-	ra.v, ra.published, ra.known, ra.tables = v, ra.next, ra.next, tables
+	ra.releaseOwn()
+	ra.v, ra.published, ra.known, ra.tables, ra.own = v, ra.next, ra.next, tables, &tables.reader
 	// Close has not begun to wait for the Log's goroutines: the reader
 	// is between Log.enter and Log.exit.
 	l.wg.Add(1)
@@ -447,10 +460,24 @@ func (ra *readAhead) stop() {
 		ra.l.readAheadBatches.Add(ra.skipped)
 		ra.l.readAheadParsed.Add(ra.parsedBatches)
 	}
+	if ra.l != nil {
+		ra.l.readerTabled.Add(ra.ownTabled)
+	}
 	if ra.tables != nil {
 		ra.tables.release(ra.l)
+	} else {
+		ra.releaseOwn()
 	}
 	*ra = readAhead{}
+}
+
+// releaseOwn gives the reader's own table of a scan without a verifier
+// back to the Log's pool.
+func (ra *readAhead) releaseOwn() {
+	if ra.own != nil && ra.v == nil {
+		ra.l.readerTables.Put(ra.own)
+	}
+	ra.own, ra.table, ra.ownTable = nil, recordTable{}, false
 }
 
 func newVerifier(seg *segment, data []byte, start int64, release func()) *verifier {

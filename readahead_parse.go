@@ -67,8 +67,7 @@ type parseTables struct {
 
 	// The reader's table of the batch it checked and tabled itself
 	// (readAhead.tableOwn).
-	readerKV   [readerTableCap]kvEntry
-	readerMeta [readerTableCap]metaEntry
+	reader readerTable
 
 	// The verifier's own.
 	log       *Log  // for its decompressHook
@@ -103,6 +102,14 @@ func (t *parseTables) release(l *Log) {
 		t.spare, t.areaBytes = nil, 0
 		l.parseTables.Put(t)
 	}
+}
+
+// readerTable is where a reader tables a batch it checks itself
+// (readAhead.tableOwn): part of its verifier's ring, or its own when no
+// core was spare for a verifier.
+type readerTable struct {
+	kv   [readerTableCap]kvEntry
+	meta [readerTableCap]metaEntry
 }
 
 // readerProgress is what a reader tells its verifier of where it is.
@@ -283,18 +290,26 @@ func (ra *readAhead) parsed(pos int64) (recordTable, []byte) {
 	}
 }
 
-// tableOwn is the reader's side of add, for a batch the verifier left to
-// it: it checks the CRC of the batch h heads at pos of data and, when the
-// batch is uncompressed, tables its records in the same pass into the
-// reader's own table, which the reader then reads as it reads the
-// verifier's. It reports whether it checked the batch and its CRC
-// matched; the batch has a table if it also parsed. When it reports
-// false, the reader checks the batch itself (and reports its damage).
+// tableOwn is the reader's side of add, for a batch of a long scan that
+// the verifier left to it, or that it reads with no verifier beside it
+// (no core was spare): it checks the CRC of the batch h heads at pos of
+// data and, when the batch is uncompressed, tables its records in the
+// same pass into the reader's own table, which the reader then reads as
+// it reads the verifier's. It reports whether it checked the batch and
+// its CRC matched; the batch has a table if it also parsed. When it
+// reports false, the reader checks the batch itself (and reports its
+// damage).
 func (ra *readAhead) tableOwn(data []byte, pos int64, h *batchHeader) bool {
-	if ra == nil || ra.tables == nil {
+	if ra == nil || ra.own == nil {
 		return false
 	}
-	t, n := ra.tables, int(h.RecordCount)
+	if ra.v == nil && ra.ownTable && ra.tablePos == pos {
+		// A Consumer's chunk that goes on in the batch the last one
+		// stopped in (as checked says with a verifier).
+		return true
+	}
+	ra.table, ra.ownTable = recordTable{}, false
+	n := int(h.RecordCount)
 	if h.compression() != CompressionNone || h.isControl() || n <= 0 || n > readerTableCap {
 		return false
 	}
@@ -303,7 +318,7 @@ func (ra *readAhead) tableOwn(data []byte, pos int64, h *batchHeader) bool {
 	if it.reset(h, data[pos+batchHeaderSize:pos+h.size()]) != nil {
 		return false
 	}
-	recs := recordTable{kv: t.readerKV[:n:n], meta: t.readerMeta[:n:n]}
+	recs := recordTable{kv: ra.own.kv[:n:n], meta: ra.own.meta[:n:n]}
 	i := it.tableBehind(recs, 0, &check, check.end)
 	if !check.matches() {
 		return false
@@ -315,6 +330,7 @@ func (ra *readAhead) tableOwn(data []byte, pos int64, h *batchHeader) bool {
 	}
 	if it.next(&ra.fields) == errBatchEnd {
 		ra.table, ra.tableArea, ra.tablePos, ra.ownTable = recs, nil, pos, true
+		ra.ownTabled++
 	}
 	return true
 }

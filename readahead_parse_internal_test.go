@@ -453,7 +453,7 @@ func TestReaderTablesTheBatchesLeftToIt(t *testing.T) {
 	l := &Log{}
 	v := newVerifier(nil, data, 0, func() {}) // never runs: every batch is left to the reader
 	v.tables = l.newParseTables()
-	ra := readAhead{v: v, l: l, tables: v.tables}
+	ra := readAhead{v: v, l: l, tables: v.tables, own: &v.tables.reader}
 	defer ra.stop()
 	for i, pos := range starts {
 		name := fmt.Sprintf("batch %d", i)
@@ -481,7 +481,7 @@ func TestReaderTablesTheBatchesLeftToIt(t *testing.T) {
 	uncompressed, ustarts := segmentBytes(t, 4)
 	v = newVerifier(nil, uncompressed, 0, func() {})
 	v.tables = l.newParseTables()
-	own := readAhead{v: v, l: l, tables: v.tables}
+	own := readAhead{v: v, l: l, tables: v.tables, own: &v.tables.reader}
 	defer own.stop()
 	for i, pos := range ustarts {
 		end := int64(len(uncompressed))

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"iter"
 	"math/rand/v2"
+	"runtime"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -90,4 +91,41 @@ func testViewsParsedAhead(t *testing.T, codec eventlog.Compression) {
 		check(c.ViewsToEnd(ctx))
 		assert.GreaterOrEqual(t, eventlog.ParsedAheadBatches(l)-parsed, int64(windowBatches))
 	})
+}
+
+// TestViewsWithoutAVerifierTableInOnePass: a long scan with no core to
+// spare for a verifier checks and tables each batch itself, in one pass,
+// once it has read 256 KiB, and yields what the copying read does; so
+// does a Consumer, whose chunks of 30 records go on inside batches.
+func TestViewsWithoutAVerifierTableInOnePass(t *testing.T) {
+	n := runtime.GOMAXPROCS(1)
+	t.Cleanup(func() { runtime.GOMAXPROCS(n) })
+	l := openLog(t, t.TempDir(), nil)
+	p := fillForReadAhead(t, l)
+	want, err := p.Read(0, 1<<30)
+	require.NoError(t, err)
+	require.Len(t, want, readAheadBatches*readAheadBatchRecords)
+	check := func(views iter.Seq2[*eventlog.RecordView, error]) {
+		t.Helper()
+		next := 0
+		for v, err := range views {
+			require.NoError(t, err)
+			require.Equal(t, want[next], v.Clone(), "offset %d", next)
+			next++
+		}
+		assert.Equal(t, len(want), next)
+	}
+	// The first 256 KiB, three batches of about 100 KB, and the one the
+	// scan is in when it has read them are checked as before.
+	const tabledAtLeast = readAheadBatches - 4
+
+	check(p.Views(0))
+	tabled := eventlog.ReaderTabledBatches(l)
+	assert.GreaterOrEqual(t, tabled, int64(tabledAtLeast))
+	assert.Zero(t, eventlog.ReadAheadBatches(l), "no verifier ran")
+
+	c := newTestConsumer(t, l, &eventlog.ConsumerOptions{MaxPollRecords: 30, AutoOffsetReset: eventlog.OffsetResetEarliest}, eventlog.TopicPartition{Topic: "t", Partition: 0})
+	check(c.ViewsToEnd(ctx))
+	assert.GreaterOrEqual(t, eventlog.ReaderTabledBatches(l)-tabled, int64(tabledAtLeast), "each batch once, not once a chunk")
+	assert.LessOrEqual(t, eventlog.ReaderTabledBatches(l)-tabled, int64(readAheadBatches), "each batch once, not once a chunk")
 }
