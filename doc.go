@@ -693,9 +693,9 @@
 // uncompressed batch in the same pass as it checks it, a kilobyte behind,
 // so that the parse runs while the check waits for memory, and a loop
 // checking a batch itself beside such a goroutine does the same. It
-// decompresses
-// compressed batches for the loop first (holding at most 8 MiB of them
-// ahead), so that a compressed topic's decompression runs on both cores.
+// decompresses compressed batches for the loop first (holding at most
+// 8 MiB of them ahead), so that a compressed topic's decompression runs on
+// both cores.
 // When the loop gains on the goroutine, the goroutine leaves it the next
 // batches to check and parse itself and goes on after them, so that the
 // two cores share the work and neither waits for the other (a loop that
@@ -704,7 +704,8 @@
 // from the rest, so that a loop reading only keys and values (a Cursor's
 // Key and Value, Log.ReplayLatest) takes half of it from the other core. There is one
 // such goroutine per core beyond the first (GOMAXPROCS - 1), shared by all
-// loops; with GOMAXPROCS=1 loops check every batch themselves. A loop holds
+// loops; with GOMAXPROCS=1, or every spare core busy with another loop, a
+// long loop checks and parses each batch itself, in one pass. A loop holds
 // a reference to the segment it reads, so retention, a compaction swap or
 // Close may drop the segment meanwhile: its mapping and file are released
 // when the loop moves on or ends. A loop that retention or DeleteRecords
