@@ -136,12 +136,15 @@ func TestViewsReadAhead(t *testing.T) {
 
 // TestViewsReadAheadReportsDamage damages one batch of a closed log's
 // segment, where Open does not look: before the verifier starts, where it
-// starts, inside its window while the scan pauses, and past the window:
+// starts, inside its window while the scan pauses, and past the window;
+// and, with one core, where the scan checks and tables each batch itself:
 // the scan yields every record before the damaged batch, then reports it.
 func TestViewsReadAheadReportsDamage(t *testing.T) {
-	withTwoCores(t)
-	for _, bad := range []int{0, 3, 6, 40, 110} {
-		t.Run(fmt.Sprint("batch=", bad), func(t *testing.T) {
+	for _, tc := range []struct{ cores, bad int }{{2, 0}, {2, 3}, {2, 6}, {2, 40}, {2, 110}, {1, 3}, {1, 40}, {1, 110}} {
+		cores, bad := tc.cores, tc.bad
+		t.Run(fmt.Sprintf("cores=%d/batch=%d", cores, bad), func(t *testing.T) {
+			n := runtime.GOMAXPROCS(cores)
+			t.Cleanup(func() { runtime.GOMAXPROCS(n) })
 			dir := t.TempDir()
 			l := openLog(t, dir, nil)
 			fillForReadAhead(t, l)
