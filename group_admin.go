@@ -133,9 +133,10 @@ type ResetOffsetsSpec struct {
 // DeleteGroup deletes a consumer group: its committed offsets and its
 // stored metadata go, durably, as with Kafka's DeleteGroups, and so do its
 // offsets sent to a transaction still open, which then commits without
-// them. It fails with ErrGroupNotEmpty while the group has members and
-// with ErrGroupNotFound when it has no offsets, committed or pending, nor
-// stored metadata.
+// them. A member that joins the group afterwards starts a new one, at
+// generation 1. It fails with ErrGroupNotEmpty while the group has members
+// and with ErrGroupNotFound when it has no offsets, committed or pending,
+// nor stored metadata.
 func (l *Log) DeleteGroup(ctx context.Context, group string) error {
 	if err := validGroupID(group); err != nil {
 		return err
@@ -185,6 +186,11 @@ func (g *group) delete(ctx context.Context, s *offsetStore) error {
 	}
 	g.mu.metadata, g.mu.metaDirty = nil, false
 	g.metaPending.Store(false)
+	// Gone as if it had expired (expireOffsetsLocked): nothing is left to
+	// expire, and the coordinator lets go of it; a member joining it next
+	// starts a new group.
+	g.mu.joined, g.mu.emptySince, g.mu.generation = false, time.Time{}, 0
+	g.mu.assignor, g.mu.partitions = nil, nil
 	g.coord.log.opts.Logger.Info("eventlog: group deleted", "group", g.id, "offsets", n)
 	return nil
 }

@@ -3,6 +3,7 @@ package eventlog_test
 import (
 	"bytes"
 	"errors"
+	"log/slog"
 	"strings"
 	"testing"
 	"testing/synctest"
@@ -384,4 +385,46 @@ func TestGroupOffsetsExpiryKeepsAnAutoCommittingConsumers(t *testing.T) {
 	}
 	require.NoError(t, c.Close())
 	assert.Equal(t, map[eventlog.TopicPartition]int64{tp("t", 0): 3, tp("t", 1): 3}, committedOf(t, l, "hand"), "after its Close")
+}
+
+// TestDeletedGroupLeavesNothingToExpire: a group that members joined and
+// that DeleteGroup deleted is gone from memory too, as if it had expired:
+// OffsetsRetention later the coordinator writes no tombstone for it again,
+// and a member joining it afterwards starts a new group, at generation 1.
+// Before, the deleted group stayed in memory as one members had joined,
+// until its expiry wrote a second, redundant metadata tombstone.
+func TestDeletedGroupLeavesNothingToExpire(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		clock := newFakeClock()
+		var logged bytes.Buffer
+		l := openLog(t, t.TempDir(), &eventlog.Options{Now: clock.Now, Logger: slog.New(slog.NewTextHandler(&logged, nil))})
+		defer l.Close()
+		require.NoError(t, l.CreateTopic("t", eventlog.TopicConfig{Partitions: 2}))
+		fill(t, l, "t", 2, 3)
+		joinAndCommit(t, l, "g")
+		joinAndLeave := func() {
+			c := groupConsumer(t, l, "g", func(o *eventlog.ConsumerOptions) { o.DisableAutoCommit = true })
+			require.NoError(t, c.Subscribe("t"))
+			pollUntil(t, func() bool { return len(c.Assignment()) == 2 }, nil, c)
+			require.NoError(t, c.Close())
+		}
+		joinAndLeave()
+		d, err := l.DescribeGroup("g")
+		require.NoError(t, err)
+		require.Greater(t, d.Generation, int32(1), "members joined it twice")
+		require.NoError(t, l.DeleteGroup(ctx, "g"))
+		offsets := partition(t, l, "__consumer_offsets", 0)
+		end := offsets.HighWatermark()
+
+		clock.Advance(eventlog.DefaultOffsetsRetention)
+		time.Sleep(10 * time.Minute) // the Log's check runs
+		synctest.Wait()
+		assert.Equal(t, end, offsets.HighWatermark(), "nothing written for the deleted group")
+		assert.NotContains(t, logged.String(), "committed offsets expired")
+
+		joinAndLeave()
+		d, err = l.DescribeGroup("g")
+		require.NoError(t, err)
+		assert.Equal(t, int32(1), d.Generation, "a new group")
+	})
 }
