@@ -720,9 +720,10 @@
 // Next taking each record's Key and Value makes no call for most records,
 // where a Views loop makes the iterator's indirect call to its body and
 // another to make the view: it is the fastest way to replay a partition
-// (8–10% faster than Views). Close a cursor when done: until then it holds
-// its segment and the read-ahead goroutine, which a cursor dropped unclosed
-// gives back only once the garbage collector finds it.
+// (12–14% faster than Views in BENCHMARKS.md's last scans of issue 8).
+// Close a cursor when done: until then it holds its segment and the
+// read-ahead goroutine, which a cursor dropped unclosed gives back only
+// once the garbage collector finds it.
 //
 // # Administration
 //

@@ -21,7 +21,7 @@ import (
 //
 // Key, Value and Offset read the current record without making its view:
 // Go inlines them and Next, so that such a loop makes no call for most
-// records, where a Views loop makes two, one of them indirect (8–10%
+// records, where a Views loop makes two, one of them indirect (12–14%
 // faster than Views in the one-process scan of BENCHMARKS.md, issue 8).
 // View makes the whole view, with the timestamp and headers.
 //
